@@ -1,0 +1,1 @@
+"""Product archives: each module describes one product and serves it through the shared engine."""

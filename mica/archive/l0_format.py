@@ -1,0 +1,145 @@
+"""ACA level-0 image files: columns per image size, the reader's dtype, the archive product."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy.io import fits
+
+from mica.engine.product import FileProduct, IndexColumn, RejectedFile
+from mica.time import year_doy
+
+HD3_COLUMNS = [f"HD3TLM{t}{w}" for t in (6, 7) for w in range(2, 8)]
+_BASE = ["TIME", "QUALITY", "MJF", "MNF", "END_INTEG_TIME", "INTEG", "GLBSTAT", "COMMCNT",
+         "COMMPROG", "IMGFID1", "IMGNUM1", "IMGFUNC1", "IMGSTAT", "IMGROW0", "IMGCOL0",
+         "IMGSCALE", "BGDAVG"]
+_HDR2 = ["IMGFID2", "IMGNUM2", "IMGFUNC2", "BGDRMS", "TEMPCCD", "TEMPHOUS", "TEMPPRIM",
+         "TEMPSEC", "BGDSTAT"]
+_HDR34 = ["IMGFID3", "IMGNUM3", "IMGFUNC3", "IMGFID4", "IMGNUM4", "IMGFUNC4"]
+
+#: FITS table columns by image size, in file order (real 2003/2007/2019 layouts).
+FILE_COLUMNS: dict[int, list[str]] = {
+    4: _BASE + ["IMGRAW"],
+    6: _BASE + _HDR2 + ["IMGRAW"],
+    8: _BASE + _HDR2 + _HDR34 + ["IMGRAW"] + HD3_COLUMNS,
+}
+#: Optional string columns of post-2023 processing, with the value used when absent.
+OPTIONAL_DEFAULTS = {"PIXTLM": "ORIG", "BGDTYP": "FLAT"}
+
+_U1 = np.uint8
+# Reader dtype in canonical order. Native byte order; the TZERO=32768 columns stay unsigned
+# (the original read them into signed >i2).
+SLOT_DTYPE_FIELDS: list[tuple[str, Any]] = (
+    [("TIME", np.float64), ("QUALITY", np.int32), ("MJF", np.int32), ("MNF", np.int32),
+     ("END_INTEG_TIME", np.float64), ("INTEG", np.float32), ("PIXTLM", "U4"), ("BGDTYP", "U4"),
+     ("GLBSTAT", _U1), ("COMMCNT", _U1), ("COMMPROG", _U1), ("IMGFID1", _U1),
+     ("IMGNUM1", _U1), ("IMGFUNC1", _U1), ("IMGSTAT", _U1), ("IMGROW0", np.int16),
+     ("IMGCOL0", np.int16), ("IMGSCALE", np.uint16), ("BGDAVG", np.uint16),
+     ("IMGFID2", _U1), ("IMGNUM2", _U1), ("IMGFUNC2", _U1), ("BGDRMS", np.uint16),
+     ("TEMPCCD", np.float32), ("TEMPHOUS", np.float32), ("TEMPPRIM", np.float32),
+     ("TEMPSEC", np.float32), ("BGDSTAT", _U1)]
+    + [(name, _U1) for name in _HDR34]
+    + [("IMGRAW", np.float32)]
+    + [(name, _U1) for name in HD3_COLUMNS]
+    + [("IMGSIZE", np.int32), ("FILENAME", "U128")]
+)
+SLOT_COLUMNS = [name for name, _ in SLOT_DTYPE_FIELDS]
+
+
+def slot_dtype(columns: list[str], centered_8x8: bool = False) -> np.dtype:
+    """The structured dtype of `get_slot_data` for the given columns, in canonical order."""
+    fields = []
+    for name, dt in SLOT_DTYPE_FIELDS:
+        if name in columns:
+            shape = ((8, 8) if centered_8x8 else (64,)) if name == "IMGRAW" else ()
+            fields.append((name, dt, shape) if shape else (name, dt))
+    return np.dtype(fields)
+
+
+def image_size(hdu: fits.BinTableHDU) -> int:
+    """Image size (4, 6, 8) from the IMGRAW TDIM / repeat count."""
+    col = hdu.columns["IMGRAW"]
+    size = int(round(np.sqrt(col.format.repeat)))
+    return size
+
+
+class L0Product(FileProduct):
+    """One ACA L0 image file per slot and decommutation interval, in year/doy folders."""
+
+    name = "aca-l0"
+    subdir = "aca0"
+    extname = "ACA_IMG0"
+    arc5gl_name = "aca0"
+    filename_re = re.compile(r"acaf(\d{9,})N(\d{3})_(\d)_img0\.fits\.gz")
+    stream_columns = ("slot",)
+    index_columns = [
+        IndexColumn("filename", "text not null"), IndexColumn("filetime", "int not null"),
+        IndexColumn("year", "int not null"), IndexColumn("doy", "int not null"),
+        IndexColumn("tstart", "float not null"), IndexColumn("tstop", "float not null"),
+        IndexColumn("startmjf", "int"), IndexColumn("startmnf", "int"),
+        IndexColumn("stopmjf", "int"), IndexColumn("stopmnf", "int"),
+        IndexColumn("checksum", "text"), IndexColumn("tlmver", "text"),
+        IndexColumn("ascdsver", "text"), IndexColumn("revision", "int"),
+        IndexColumn("date", "text not null"), IndexColumn("rows", "int not null"),
+        IndexColumn("imgsize", "int not null"), IndexColumn("slot", "int not null"),
+    ]
+    index_sql = [
+        "CREATE INDEX IF NOT EXISTS idx_archfiles_filetime ON archfiles (filetime)",
+        "CREATE INDEX IF NOT EXISTS idx_archfiles_slot_tstart ON archfiles (slot, tstart)",
+    ]
+
+    def name_time(self, name: str) -> float:
+        return float(re.match(r"acaf(\d+)", name).group(1))
+
+    def folder(self, row: dict[str, Any]) -> str:
+        return f"{row['year']:04d}/{row['doy']:03d}"
+
+    def describe(self, name: str, hdus: fits.HDUList) -> dict[str, Any]:
+        match = self.filename_re.fullmatch(name)
+        hdu = hdus[self.extname]
+        if not isinstance(hdu, fits.BinTableHDU):
+            raise RejectedFile(name, f"{self.extname} is not a binary table")
+        if "IMGRAW" not in hdu.columns.names:
+            raise RejectedFile(name, "missing column IMGRAW")
+        size = image_size(hdu)
+        if size not in FILE_COLUMNS:
+            raise RejectedFile(name, f"IMGRAW holds {hdu.columns['IMGRAW'].format}: not 4x4/6x6/8x8")
+        present = set(hdu.columns.names) - set(OPTIONAL_DEFAULTS)
+        missing = [c for c in FILE_COLUMNS[size] if c not in present]
+        if missing:
+            raise RejectedFile(name, f"missing columns for {size}x{size} data: {', '.join(missing)}")
+        extra = sorted(present - set(FILE_COLUMNS[size]))
+        if extra:
+            raise RejectedFile(name, f"unexpected columns for {size}x{size} data: {', '.join(extra)}")
+        header = hdu.header
+        try:
+            tstart, tstop = float(header["TSTART"]), float(header["TSTOP"])
+            revision = int(header["REVISION"])
+            keys = {k.lower(): int(header[k]) for k in ("STARTMJF", "STARTMNF", "STOPMJF",
+                                                        "STOPMNF")}
+        except (KeyError, ValueError) as err:
+            raise RejectedFile(name, f"bad or missing header keyword ({err})") from err
+        if not tstop > tstart:
+            raise RejectedFile(name, f"TSTOP {tstop} is not after TSTART {tstart}")
+        filetime = int(match.group(1))
+        if filetime != int(tstart):
+            raise RejectedFile(name, f"name time {filetime} does not match TSTART {tstart}")
+        if revision != int(match.group(2)):
+            raise RejectedFile(name, f"REVISION {revision} does not match the name's N{match.group(2)}")
+        year, doy = year_doy(filetime)
+        return {"filename": name, "filetime": filetime, "year": year, "doy": doy,
+                "tstart": tstart, "tstop": tstop, **keys,
+                "tlmver": str(header.get("TLMVER", "")), "ascdsver": str(header.get("ASCDSVER", "")),
+                "revision": revision, "date": str(header.get("DATE", "")),
+                "rows": int(header["NAXIS2"]), "imgsize": size, "slot": int(match.group(3))}
+
+    def simulate(self, start: float, stop: float, dest: Path) -> list[Path]:
+        from mica.sim.aca_l0 import plan_l0_files, write_l0_file
+
+        return [write_l0_file(plan, dest) for plan in plan_l0_files(start, stop)]
+
+
+L0 = L0Product()

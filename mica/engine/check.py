@@ -1,0 +1,99 @@
+"""Consistency of an archive with its index: every row has its file, every file its row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mica.engine.index import ArchiveIndex
+from mica.engine.ingest import (
+    REJECTED_DIR,
+    STAGING_DIR,
+    IngestReport,
+    commit_file,
+    describe_file,
+    quarantine,
+    recover_pending,
+)
+from mica.engine.lock import UpdateLock
+from mica.engine.product import FileProduct, RejectedFile
+
+
+@dataclass
+class CheckReport:
+    product: str
+    files: int = 0
+    problems: list[str] = field(default_factory=list)
+    repairs: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def summary(self) -> str:
+        lines = [f"{self.product}: {self.files} indexed files, {len(self.problems)} problems"]
+        lines += [f"  problem: {p}" for p in self.problems]
+        lines += [f"  repaired: {r}" for r in self.repairs]
+        return "\n".join(lines)
+
+
+def _archive_files(product: FileProduct, root: Path) -> dict[str, Path]:
+    skip = {REJECTED_DIR, STAGING_DIR}
+    out = {}
+    for path in root.rglob("*"):
+        rel = path.relative_to(root).parts
+        if rel[0] in skip or not path.is_file():
+            continue
+        if product.filename_re.fullmatch(path.name) or path.name.endswith(".partial"):
+            out[str(path)] = path
+    return out
+
+
+def check_archive(product: FileProduct, data_root: str | Path | None = None,
+                  repair: bool = False) -> CheckReport:
+    """Compare index and files; with ``repair`` make them consistent (under the update lock)."""
+    root = product.root(data_root)
+    report = CheckReport(product.name)
+    if not (root / "archfiles.db3").exists():
+        return report
+    with UpdateLock(root), ArchiveIndex(product, root) as index:
+        for path, action in index.pending():
+            report.problems.append(f"interrupted ingest left {action} {Path(path).name}")
+        if repair:
+            report.repairs += recover_pending(product, index)
+        rows = index.query()
+        report.files = len(rows)
+        indexed = {str(product.path(r, root)): r for r in rows}
+        on_disk = _archive_files(product, root)
+        for path_str, row in indexed.items():
+            if path_str not in on_disk:
+                report.problems.append(f"index row without file: {row['filename']}")
+                if repair:
+                    with index.transaction():
+                        index.replace([], [row["filename"]])
+                    report.repairs.append(f"dropped row of missing {row['filename']} "
+                                          "(a later update fetches it again)")
+        for path_str, path in sorted(on_disk.items()):
+            if path_str in indexed:
+                continue
+            if path.name.endswith(".partial"):
+                report.problems.append(f"partial file {path.name}")
+                if repair:
+                    path.unlink(missing_ok=True)
+                    report.repairs.append(f"removed partial {path.name}")
+                continue
+            report.problems.append(f"file without index row: {path.name}")
+            if repair:
+                try:
+                    row = describe_file(product, path.name, path)
+                    if product.path(row, root) != path:
+                        raise RejectedFile(path.name, "is not in its layout folder")
+                    ingest = IngestReport()
+                    commit_file(product, index, row, path, ingest)
+                    what = "indexed" if ingest.ingested else "removed outdated"
+                    report.repairs.append(f"{what} {path.name}")
+                except RejectedFile as err:
+                    quarantine(root, path, err)
+                    report.repairs.append(f"quarantined {err}")
+        report.files = len(index.filenames())
+    return report

@@ -1,0 +1,133 @@
+"""The SQLite lookup index (``archfiles.db3``) of a product, in WAL mode so readers never block."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from mica.engine.product import FileProduct
+
+INDEX_NAME = "archfiles.db3"
+
+# Write-ahead intents of the ingest, so a crash between placing a file and committing its row
+# (or between committing and deleting a superseded file) is finished by the next run.
+_PENDING_SQL = """
+CREATE TABLE IF NOT EXISTS pending (
+    path text PRIMARY KEY,
+    action text NOT NULL   -- 'add': placed, row not yet committed; 'drop': superseded file
+)
+"""
+
+
+class ArchiveIndex:
+    """Lookup table of a product's files: one row per archived file."""
+
+    def __init__(self, product: FileProduct, root: Path, readonly: bool = False):
+        self.product = product
+        self.root = Path(root)
+        self.path = self.root / INDEX_NAME
+        self.readonly = readonly
+        if readonly:
+            uri = f"file:{self.path}?mode=ro"
+            self.conn = sqlite3.connect(uri, uri=True, timeout=60.0)
+        else:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self._create()
+        self.conn.row_factory = sqlite3.Row
+        self.columns = [c.name for c in product.index_columns]
+
+    @classmethod
+    def open_for_reading(cls, product: FileProduct, root: Path) -> ArchiveIndex | None:
+        """The index, or None when the archive has never been written."""
+        if not (Path(root) / INDEX_NAME).exists():
+            return None
+        return cls(product, root, readonly=True)
+
+    def _create(self) -> None:
+        cols = ",\n    ".join(f"{c.name} {c.sqltype}" for c in self.product.index_columns)
+        self.conn.execute(f"CREATE TABLE IF NOT EXISTS archfiles (\n    {cols},\n"
+                          "    PRIMARY KEY (filename)\n)")
+        self.conn.execute(_PENDING_SQL)
+        for sql in self.product.index_sql:
+            self.conn.execute(sql)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> ArchiveIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- queries -------------------------------------------------------------------------
+    def query(self, where: str = "1", params: Sequence[Any] = (), order: str = "filetime"
+              ) -> list[dict[str, Any]]:
+        """Rows matching a parameterised WHERE clause."""
+        sql = f"SELECT * FROM archfiles WHERE {where} ORDER BY {order}"
+        return [dict(r) for r in self.conn.execute(sql, tuple(params))]
+
+    def get(self, filename: str) -> dict[str, Any] | None:
+        rows = self.query("filename = ?", [filename])
+        return rows[0] if rows else None
+
+    def overlapping(self, row: dict[str, Any]) -> list[dict[str, Any]]:
+        """Rows of the same stream whose interval overlaps the row's (touching ends do not)."""
+        where = ["tstart < ?", "tstop > ?", "tstart >= ?", "filename != ?"]
+        params: list[Any] = [row["tstop"] - 1e-3, row["tstart"] + 1e-3,
+                             row["tstart"] - self.product.max_file_span, row["filename"]]
+        for col in self.product.stream_columns:
+            where.append(f"{col} = ?")
+            params.append(row[col])
+        return self.query(" AND ".join(where), params)
+
+    def filenames(self) -> set[str]:
+        return {r[0] for r in self.conn.execute("SELECT filename FROM archfiles")}
+
+    def resume_time(self) -> float | None:
+        """Where an update without --start continues: the earliest of the streams' latest starts."""
+        streams = ", ".join(self.product.stream_columns) or "1"
+        sql = (f"SELECT MIN(t) FROM (SELECT MAX(tstart) AS t FROM archfiles GROUP BY {streams})")
+        (value,) = self.conn.execute(sql).fetchone()
+        return value
+
+    # --- writes --------------------------------------------------------------------------
+    def replace(self, insert: Iterable[dict[str, Any]], delete: Iterable[str]) -> None:
+        """Delete rows by filename and insert new rows (call inside `transaction()`)."""
+        placeholders = ", ".join("?" for _ in self.columns)
+        sql = f"INSERT OR REPLACE INTO archfiles ({', '.join(self.columns)}) VALUES ({placeholders})"
+        self.conn.executemany("DELETE FROM archfiles WHERE filename = ?",
+                              [(name,) for name in delete])
+        self.conn.executemany(sql, [tuple(r[c] for c in self.columns) for r in insert])
+
+    def transaction(self) -> _Transaction:
+        return _Transaction(self.conn)
+
+    def pending(self) -> list[tuple[str, str]]:
+        return [(r[0], r[1]) for r in self.conn.execute("SELECT path, action FROM pending")]
+
+    def add_pending(self, items: Iterable[tuple[str, str]]) -> None:
+        self.conn.executemany("INSERT OR REPLACE INTO pending (path, action) VALUES (?, ?)",
+                              list(items))
+
+    def clear_pending(self, paths: Iterable[str]) -> None:
+        self.conn.executemany("DELETE FROM pending WHERE path = ?", [(p,) for p in paths])
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error) on an autocommit connection."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")

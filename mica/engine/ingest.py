@@ -1,0 +1,196 @@
+"""Ingest: validate staged files, place them atomically, record them in the index.
+
+Order of a file's ingest, so a crash at any point is finished by `recover_pending`:
+1. intent ``add <dest>`` committed;  2. file renamed into place (atomic, same filesystem);
+3. one transaction: superseded rows deleted, the new row inserted, intent cleared,
+   ``drop`` intents for superseded files recorded;  4. superseded files unlinked, intents cleared.
+Readers only look files up through the index, so they never see a file before step 3.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mica.engine.fitscheck import open_checked
+from mica.engine.index import ArchiveIndex
+from mica.engine.product import FileProduct, RejectedFile
+
+REJECTED_DIR = "rejected"
+STAGING_DIR = "staging"
+
+
+@dataclass
+class IngestReport:
+    """What an ingest did, file by file."""
+
+    ingested: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+    outdated: list[str] = field(default_factory=list)
+    rejected: list[RejectedFile] = field(default_factory=list)
+
+    def merge(self, other: IngestReport) -> None:
+        for name in ("ingested", "unchanged", "replaced", "outdated", "rejected"):
+            getattr(self, name).extend(getattr(other, name))
+
+    def summary(self) -> str:
+        text = (f"{len(self.ingested)} ingested, {len(self.unchanged)} already archived, "
+                f"{len(self.replaced)} replaced by newer revisions, "
+                f"{len(self.outdated)} older than the archive's revision, "
+                f"{len(self.rejected)} rejected")
+        lines = [text] + [f"  rejected {err}" for err in self.rejected]
+        return "\n".join(lines)
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def quarantine(root: Path, src: Path | None, err: RejectedFile) -> None:
+    """Keep a rejected file and the reason beside it: nothing offered is silently dropped."""
+    qdir = root / REJECTED_DIR
+    qdir.mkdir(parents=True, exist_ok=True)
+    safe = err.filename.replace("/", "_").replace("\\", "_").lstrip(".") or "unnamed"
+    if src is not None and src.exists():
+        shutil.move(str(src), qdir / safe)
+    (qdir / (safe + ".reason")).write_text(str(err) + "\n")
+
+
+def describe_file(product: FileProduct, name: str, path: Path) -> dict[str, Any]:
+    """Validate one file (name, gzip, FITS, checksums, structure) and return its index row."""
+    product.check_name(name)
+    hdus, checksum = open_checked(path, name, getattr(product, "extname", "PRIMARY"))
+    with hdus:
+        row = product.describe(product.archive_name(name), hdus)
+    row["checksum"] = checksum
+    return row
+
+
+def _place(src: Path, dest: Path) -> None:
+    """Put ``src`` at ``dest`` atomically, gzipping it on the way if it is not gzipped."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with open(src, "rb") as fh:
+        gzipped = fh.read(2) == b"\x1f\x8b"
+    if gzipped and src.stat().st_dev == dest.parent.stat().st_dev:
+        _fsync_file(src)
+        os.replace(src, dest)
+        return
+    tmp = dest.with_name("." + dest.name + ".partial")
+    with open(src, "rb") as fin, open(tmp, "wb") as fout:
+        if gzipped:
+            shutil.copyfileobj(fin, fout, 1 << 20)
+        else:
+            with gzip.GzipFile(fileobj=fout, mode="wb", compresslevel=6, mtime=0) as gz:
+                shutil.copyfileobj(fin, gz, 1 << 20)
+        fout.flush()
+        os.fsync(fout.fileno())
+    os.replace(tmp, dest)
+    src.unlink(missing_ok=True)
+
+
+def commit_file(product: FileProduct, index: ArchiveIndex, row: dict[str, Any], src: Path,
+                report: IngestReport) -> None:
+    """Apply the revision rules to one validated file and archive it (see module docstring)."""
+    root = index.root
+    name = row["filename"]
+    dest = product.path(row, root)
+    existing = index.get(name)
+    if existing is not None:
+        if existing["checksum"] != row["checksum"]:
+            raise RejectedFile(name, "differs from the archived file of the same name "
+                                     f"(checksum {row['checksum']} != {existing['checksum']})")
+        if src != dest:
+            src.unlink(missing_ok=True)
+        report.unchanged.append(name)
+        return
+
+    overlaps = index.overlapping(row)
+    newer = [o for o in overlaps if o["revision"] > row["revision"]]
+    if newer:
+        report.outdated.append(name)
+        src.unlink(missing_ok=True)
+        return
+    same = [o for o in overlaps if o["revision"] == row["revision"]]
+    clash = [o["filename"] for o in same if not product.same_span(o, row)]
+    if clash:
+        raise RejectedFile(name, f"overlaps {', '.join(clash)} of the same revision "
+                                 f"{row['revision']} (not a reprocessing); refused")
+    superseded = overlaps  # all older revisions, or same-span reprocessings
+    drops = [str(product.path(o, root)) for o in superseded]
+
+    with index.transaction():
+        index.add_pending([(str(dest), "add")])
+    if src != dest:
+        _place(src, dest)
+    with index.transaction():
+        index.replace([row], [o["filename"] for o in superseded])
+        index.clear_pending([str(dest)])
+        index.add_pending([(p, "drop") for p in drops])
+    for p in drops:
+        Path(p).unlink(missing_ok=True)
+    if drops:
+        with index.transaction():
+            index.clear_pending(drops)
+    report.ingested.append(name)
+    report.replaced.extend(o["filename"] for o in superseded)
+
+
+def ingest_files(product: FileProduct, files: Iterable[Path | tuple[str, Path]],
+                 data_root: str | Path | None = None,
+                 index: ArchiveIndex | None = None) -> IngestReport:
+    """Validate and archive files; each is ingested, recognised as present, or rejected.
+
+    ``files`` are paths (named by their basename) or (archive name, path) pairs, e.g. names
+    as an upstream listed them. Rejected files are kept under ``<product root>/rejected``
+    with the reason; nothing already in the archive is changed by a rejected file.
+    """
+    own_index = index is None
+    if index is None:
+        index = ArchiveIndex(product, product.root(data_root))
+    report = IngestReport()
+    try:
+        items = [(f.name, f) if isinstance(f, Path) else (f[0], Path(f[1])) for f in files]
+        for name, path in sorted(items, key=lambda item: item[0]):
+            try:
+                row = describe_file(product, name, path)
+                commit_file(product, index, row, path, report)
+            except RejectedFile as err:
+                report.rejected.append(err)
+                quarantine(index.root, path, err)
+    finally:
+        if own_index:
+            index.close()
+    return report
+
+
+def recover_pending(product: FileProduct, index: ArchiveIndex) -> list[str]:
+    """Finish or undo what a crashed ingest left half-done; returns what was done."""
+    done = []
+    for path_str, action in index.pending():
+        path = Path(path_str)
+        if action == "drop":
+            path.unlink(missing_ok=True)
+            done.append(f"removed superseded {path.name}")
+        elif index.get(path.name) is None and path.exists():  # placed, not yet committed
+            report = IngestReport()
+            try:
+                row = describe_file(product, path.name, path)
+                commit_file(product, index, row, path, report)
+                done.append(f"indexed {path.name} left unindexed by an interrupted ingest")
+            except RejectedFile as err:
+                quarantine(index.root, path, err)
+                done.append(f"quarantined {err}")
+        partial = path.with_name("." + path.name + ".partial")
+        if partial.exists():
+            partial.unlink()
+            done.append(f"removed partial file {partial.name}")
+        with index.transaction():
+            index.clear_pending([path_str])
+    return done

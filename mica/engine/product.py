@@ -1,0 +1,96 @@
+"""What the engine needs to know about a product: names, validation, index row, layout."""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from astropy.io import fits
+
+from mica.config import archive_root
+
+
+class RejectedFile(ValueError):
+    """A file that failed validation; the message names the file and the problem."""
+
+    def __init__(self, filename: str, problem: str):
+        super().__init__(f"{filename}: {problem}")
+        self.filename = filename
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class IndexColumn:
+    name: str
+    sqltype: str  # e.g. "text not null"
+
+
+class FileProduct(ABC):
+    """A product archived as one file per record, indexed by a SQLite ``archfiles`` table.
+
+    Subclasses describe the product; the engine (`ingest_files`, `update_archive`,
+    `check_archive`) does everything else.
+    """
+
+    #: command-line name, e.g. ``aca-l0``
+    name: str
+    #: folder under the archive root, e.g. ``aca0``
+    subdir: str
+    #: full-match regex for the archived (gzipped) basename
+    filename_re: re.Pattern[str]
+    #: columns of the ``archfiles`` table; ``filename`` is the primary key
+    index_columns: Sequence[IndexColumn]
+    #: extra SQL run when the index is created (indexes)
+    index_sql: Sequence[str] = ()
+    #: index columns that, with time, decide whether two files overlap (e.g. the slot)
+    stream_columns: Sequence[str] = ()
+    #: how far before a query start a file may begin and still overlap it (s)
+    max_file_span: float = 10 * 86400.0
+    #: the product name arc5gl knows
+    arc5gl_name: str = ""
+
+    def root(self, data_root: str | Path | None = None) -> Path:
+        """The product's folder; ``data_root`` names the product folder itself when given."""
+        if data_root is not None:
+            return Path(data_root).expanduser()
+        return archive_root() / self.subdir
+
+    def archive_name(self, name: str) -> str:
+        """The basename a file gets in the archive (always gzipped)."""
+        return name if name.endswith(".gz") else name + ".gz"
+
+    def check_name(self, name: str) -> None:
+        """Refuse names with path components or that do not match the product's pattern."""
+        if "/" in name or "\\" in name or ".." in name or name.startswith("."):
+            raise RejectedFile(name, "file name has path components or '..'; refused")
+        if not self.filename_re.fullmatch(self.archive_name(name)):
+            raise RejectedFile(
+                name, f"name does not match the {self.name} pattern {self.filename_re.pattern}"
+            )
+
+    @abstractmethod
+    def name_time(self, name: str) -> float:
+        """CXC seconds encoded in a file name (its start), for sources that filter by name."""
+
+    @abstractmethod
+    def describe(self, name: str, hdus: fits.HDUList) -> dict[str, Any]:
+        """Check the opened file's structure and return its index row (raise RejectedFile)."""
+
+    @abstractmethod
+    def folder(self, row: dict[str, Any]) -> str:
+        """Folder of a file relative to the product root, from its index row."""
+
+    def simulate(self, start: float, stop: float, dest: Path) -> list[Path]:
+        """Write the simulated upstream's files overlapping [start, stop] into ``dest``."""
+        raise NotImplementedError(f"no simulated upstream for {self.name}")
+
+    def path(self, row: dict[str, Any], data_root: str | Path | None = None) -> Path:
+        return self.root(data_root) / self.folder(row) / row["filename"]
+
+    def same_span(self, a: dict[str, Any], b: dict[str, Any]) -> bool:
+        """True when two rows cover the same interval (a reprocessing of the same data)."""
+        return abs(a["tstart"] - b["tstart"]) < 1e-3 and abs(a["tstop"] - b["tstop"]) < 1e-3

@@ -1,0 +1,117 @@
+"""Upstream sources of product files: one contract, several kinds, chosen by a spec string.
+
+``sim`` (the simulated Chandra, default), ``dir:PATH`` (a local mirror), ``arc5gl`` (the CXC
+client, where installed). Later kinds plug in through `register_source`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+
+from mica.engine.product import FileProduct
+from mica.time import to_date
+
+
+class SourceError(RuntimeError):
+    """The source cannot deliver (not installed, unreachable, refused)."""
+
+
+class Source(ABC):
+    """Delivers a product's files overlapping a time range into a staging folder."""
+
+    spec: str
+
+    @abstractmethod
+    def fetch(self, product: FileProduct, start: float, stop: float, dest: Path) -> list[Path]:
+        """Write the files into ``dest`` (under their archive names) and return their paths."""
+
+    def __str__(self) -> str:
+        return self.spec
+
+
+class SimSource(Source):
+    """The simulated Chandra: deterministic files written by the product's simulator."""
+
+    spec = "sim"
+
+    def fetch(self, product: FileProduct, start: float, stop: float, dest: Path) -> list[Path]:
+        return product.simulate(start, stop, dest)
+
+
+class DirSource(Source):
+    """A folder holding product files under their archive names, flat or nested."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path).expanduser()
+        self.spec = f"dir:{self.path}"
+        if not self.path.is_dir():
+            raise SourceError(f"source folder {self.path} does not exist")
+
+    def fetch(self, product: FileProduct, start: float, stop: float, dest: Path) -> list[Path]:
+        out = []
+        for path in sorted(self.path.rglob("*")):
+            if not path.is_file() or not product.filename_re.fullmatch(
+                product.archive_name(path.name)
+            ):
+                continue
+            tfile = product.name_time(path.name)
+            # A file named by its start may still overlap the range if it began earlier.
+            if start - product.max_file_span <= tfile < stop:
+                target = dest / path.name
+                shutil.copyfile(path, target)
+                out.append(target)
+        return out
+
+
+class Arc5glSource(Source):
+    """The CXC ``arc5gl`` client, driven with a small script per request."""
+
+    spec = "arc5gl"
+
+    def __init__(self) -> None:
+        self.exe = shutil.which("arc5gl")
+        if self.exe is None:
+            raise SourceError("arc5gl is not on PATH: it exists only inside the CXC network; "
+                              "use --source sim, dir:PATH or cda")
+
+    def fetch(self, product: FileProduct, start: float, stop: float, dest: Path) -> list[Path]:
+        if not product.arc5gl_name:
+            raise SourceError(f"arc5gl does not serve {product.name}")
+        script = (f"tstart={to_date(start)}\ntstop={to_date(stop)}\n"
+                  f"get {product.arc5gl_name}\n")
+        proc = subprocess.run([self.exe, "-stdin"], input=script, text=True, cwd=dest,
+                              capture_output=True, timeout=3600)
+        if proc.returncode != 0:
+            raise SourceError(f"arc5gl failed ({proc.returncode}): {proc.stderr.strip()[:500]}")
+        return sorted(p for p in dest.iterdir() if p.is_file())
+
+
+_FACTORIES: dict[str, Callable[[str], Source]] = {
+    "sim": lambda arg: SimSource(),
+    "dir": lambda arg: DirSource(arg),
+    "arc5gl": lambda arg: Arc5glSource(),
+}
+
+
+def register_source(kind: str, factory: Callable[[str], Source]) -> None:
+    """Add a source kind (the factory receives the text after ``kind:``)."""
+    _FACTORIES[kind] = factory
+
+
+def make_source(spec: str | Source | None = None) -> Source:
+    """``sim`` | ``dir:PATH`` | ``arc5gl`` (default: ``MICA_SOURCE`` or ``sim``)."""
+    if isinstance(spec, Source):
+        return spec
+    spec = spec or os.environ.get("MICA_SOURCE") or "sim"
+    kind, _, arg = spec.partition(":")
+    if kind not in _FACTORIES:
+        raise SourceError(f"unknown source {spec!r}; choose one of "
+                          + ", ".join(f"{k}" + (":PATH" if k == "dir" else "") for k in _FACTORIES))
+    if kind == "dir" and not arg:
+        raise SourceError("dir source needs a folder: dir:PATH")
+    return _FACTORIES[kind](arg)
