@@ -47,11 +47,11 @@ def open_checked(path: Path, name: str, extname: str) -> tuple[fits.HDUList, str
     except Exception as err:  # astropy raises many types for malformed input
         raise RejectedFile(name, f"unreadable FITS structure ({err})") from err
     for i, hdu in enumerate(hdus):
-        if "CHECKSUM" in hdu.header and hdu.verify_checksum() != 1:
-            raise RejectedFile(name, f"CHECKSUM verification failed in HDU {i}")
         datasum = str(hdu.header.get("DATASUM", "")).strip()
         if datasum and hdu.verify_datasum() != 1:
-            raise RejectedFile(name, f"DATASUM verification failed in HDU {i}")
+            raise RejectedFile(name, f"DATASUM verification failed in HDU {i} (data corrupted)")
+        if "CHECKSUM" in hdu.header and hdu.verify_checksum() != 1:
+            raise RejectedFile(name, f"CHECKSUM verification failed in HDU {i}")
     if extname not in hdus:
         found = [h.name for h in hdus]
         raise RejectedFile(name, f"no {extname} extension (found {found})")

@@ -9,6 +9,7 @@ Readers only look files up through the index, so they never see a file before st
 
 from __future__ import annotations
 
+import filecmp
 import gzip
 import os
 import shutil
@@ -142,6 +143,22 @@ def commit_file(product: FileProduct, index: ArchiveIndex, row: dict[str, Any], 
     report.replaced.extend(o["filename"] for o in superseded)
 
 
+def _already_archived(product: FileProduct, index: ArchiveIndex, name: str, path: Path) -> bool:
+    """True when the archive holds a byte-identical copy (a re-run skips it unopened)."""
+    if "/" in name or ".." in name:
+        return False
+    row = index.get(product.archive_name(name))
+    if row is None:
+        return False
+    archived = product.path(row, index.root)
+    try:
+        if archived.stat().st_size != path.stat().st_size:
+            return False
+        return filecmp.cmp(archived, path, shallow=False)
+    except OSError:
+        return False
+
+
 def ingest_files(product: FileProduct, files: Iterable[Path | tuple[str, Path]],
                  data_root: str | Path | None = None,
                  index: ArchiveIndex | None = None) -> IngestReport:
@@ -158,6 +175,10 @@ def ingest_files(product: FileProduct, files: Iterable[Path | tuple[str, Path]],
     try:
         items = [(f.name, f) if isinstance(f, Path) else (f[0], Path(f[1])) for f in files]
         for name, path in sorted(items, key=lambda item: item[0]):
+            if _already_archived(product, index, name, path):
+                report.unchanged.append(name)
+                path.unlink(missing_ok=True)
+                continue
             try:
                 row = describe_file(product, name, path)
                 commit_file(product, index, row, path, report)

@@ -50,6 +50,8 @@ class FileProduct(ABC):
     stream_columns: Sequence[str] = ()
     #: how far before a query start a file may begin and still overlap it (s)
     max_file_span: float = 10 * 86400.0
+    #: how long before a request's start a file named by its start time may begin (s)
+    source_lookback: float = 86400.0
     #: the product name arc5gl knows
     arc5gl_name: str = ""
 

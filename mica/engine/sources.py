@@ -28,7 +28,11 @@ class Source(ABC):
 
     @abstractmethod
     def fetch(self, product: FileProduct, start: float, stop: float, dest: Path) -> list[Path]:
-        """Write the files into ``dest`` (under their archive names) and return their paths."""
+        """Write the files overlapping [start, stop] into ``dest`` (under their archive names).
+
+        Returns their paths. Delivering a few more files than needed is harmless: ingest
+        recognises files it already holds.
+        """
 
     def __str__(self) -> str:
         return self.spec
@@ -61,7 +65,7 @@ class DirSource(Source):
                 continue
             tfile = product.name_time(path.name)
             # A file named by its start may still overlap the range if it began earlier.
-            if start - product.max_file_span <= tfile < stop:
+            if start - product.source_lookback <= tfile < stop:
                 target = dest / path.name
                 shutil.copyfile(path, target)
                 out.append(target)
@@ -82,6 +86,8 @@ class Arc5glSource(Source):
     def fetch(self, product: FileProduct, start: float, stop: float, dest: Path) -> list[Path]:
         if not product.arc5gl_name:
             raise SourceError(f"arc5gl does not serve {product.name}")
+        # arc5gl selects by file start: reach back so files straddling `start` come too.
+        start -= product.source_lookback
         script = (f"tstart={to_date(start)}\ntstop={to_date(stop)}\n"
                   f"get {product.arc5gl_name}\n")
         proc = subprocess.run([self.exe, "-stdin"], input=script, text=True, cwd=dest,

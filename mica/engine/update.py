@@ -15,9 +15,6 @@ from mica.engine.product import FileProduct
 from mica.engine.sources import Source, make_source
 from mica.time import CxoTimeLike, day_end, day_start, to_date, to_secs
 
-# Requests reach this far beyond each chunk so files straddling its edges are not missed.
-CHUNK_PAD = 10000.0
-
 Progress = Callable[[int, int, str], None]
 
 
@@ -49,11 +46,13 @@ def update_archive(product: FileProduct, source: str | Source | None = None,
         staging = root / STAGING_DIR
         for i, t0 in enumerate(t0s):
             t1 = min(t0 + days_at_once * 86400.0, day_end(tstop))
+            # Chunks are day-aligned, but never ask for more than the requested range.
+            r0, r1 = max(t0, tstart), min(t1, tstop)
             if progress:
-                progress(i, len(t0s), f"{to_date(t0)[:8]} .. {to_date(t1)[:8]}")
+                progress(i, len(t0s), f"{to_date(r0)[:17]} .. {to_date(r1)[:17]}")
             shutil.rmtree(staging, ignore_errors=True)  # leftovers of a killed run
             staging.mkdir(parents=True)
-            files = src.fetch(product, t0 - CHUNK_PAD, t1 + CHUNK_PAD, staging)
+            files = src.fetch(product, r0, r1, staging)
             report.merge(ingest_files(product, files, index=index))
             shutil.rmtree(staging, ignore_errors=True)
         if progress:

@@ -1,0 +1,136 @@
+"""The ``mica`` command line: update, check, fetch, demo."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from mica.engine.check import check_archive
+from mica.engine.lock import ArchiveBusy
+from mica.engine.sources import SourceError
+from mica.engine.update import update_archive
+from mica.progress import progress_bar
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--archive", type=click.Path(file_okay=False), default=None,
+              help="Archive root (default: $MICA_ARCHIVE or a per-user data folder).")
+def main(archive: str | None) -> None:
+    """mica: retrieve, archive and serve Chandra ACA telemetry and aspect products."""
+    if archive:
+        os.environ["MICA_ARCHIVE"] = str(Path(archive).resolve())
+
+
+def _products() -> dict:
+    from mica.archive.l0_format import L0
+
+    return {L0.name: L0}
+
+
+@main.group()
+def update() -> None:
+    """Fill an archive from an upstream source, incrementally and safely."""
+
+
+def _run_update(product, source, start, stop, data_root, days_at_once, wait, quiet) -> None:
+    try:
+        with progress_bar(f"update {product.name}", enabled=not quiet) as bar:
+            report = update_archive(product, source, start, stop, days_at_once=days_at_once,
+                                    data_root=data_root, progress=bar, wait=wait)
+    except (ArchiveBusy, SourceError, ValueError) as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(report.summary())
+    if report.rejected:
+        sys.exit(1)
+
+
+def _update_options(func):
+    func = click.option("--quiet", is_flag=True, help="No progress bar.")(func)
+    func = click.option("--wait", type=float, default=0.0,
+                        help="Seconds to wait for another running update (default: exit).")(func)
+    func = click.option("--days-at-once", type=float, default=30.0, show_default=True,
+                        help="Chunk length in days.")(func)
+    func = click.option("--data-root", type=click.Path(file_okay=False), default=None,
+                        help="The product folder (default: <archive>/<product>).")(func)
+    func = click.option("--source", default=None,
+                        help="sim (default), dir:PATH, arc5gl, cda.")(func)
+    func = click.option("--stop", default=None, help="Stop time (default: now).")(func)
+    func = click.option("--start", default=None,
+                        help="Start time (default: continue from the last ingested time).")(func)
+    return func
+
+
+@update.command("aca-l0")
+@_update_options
+def update_aca_l0(start, stop, source, data_root, days_at_once, wait, quiet) -> None:
+    """ACA level-0 image files into <archive>/aca0."""
+    from mica.archive.l0_format import L0
+
+    _run_update(L0, source, start, stop, data_root, days_at_once, wait, quiet)
+
+
+@main.command()
+@click.option("--repair", is_flag=True, help="Make index and files consistent.")
+def check(repair: bool) -> None:
+    """Check every archive: index rows against files, interrupted ingests."""
+    bad = False
+    for product in _products().values():
+        try:
+            report = check_archive(product, repair=repair)
+        except ArchiveBusy as err:
+            raise click.ClickException(str(err)) from err
+        click.echo(report.summary())
+        if repair and report.problems:
+            report = check_archive(product)
+            click.echo("after repair: " + report.summary().splitlines()[0])
+        bad |= not report.ok
+    if bad:
+        sys.exit(1)
+
+
+@main.group()
+def fetch() -> None:
+    """Read data out of the archive (to the screen, CSV or a plot)."""
+
+
+@fetch.command("aca-l0")
+@click.option("--start", required=True)
+@click.option("--stop", required=True)
+@click.option("--slot", type=click.IntRange(0, 7), required=True)
+@click.option("--columns", default="TIME,IMGSIZE,TEMPCCD,BGDAVG", show_default=True)
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None)
+def fetch_aca_l0(start, stop, slot, columns, csv_path) -> None:
+    """One slot's L0 columns over a time range."""
+    from astropy.table import Table
+
+    from mica.archive import aca_l0
+
+    cols = [c.strip().upper() for c in columns.split(",") if c.strip()]
+    try:
+        data = aca_l0.get_slot_data(start, stop, slot, columns=cols)
+    except ValueError as err:
+        raise click.ClickException(str(err)) from err
+    table = Table(data)
+    if csv_path:
+        table.write(csv_path, format="ascii.csv", overwrite=True)
+        click.echo(f"{len(table)} rows written to {csv_path}")
+    else:
+        table.pprint(max_lines=40, max_width=200)
+
+
+@main.command()
+@click.option("--out", type=click.Path(file_okay=False), default="mica-demo", show_default=True,
+              help="Folder for the demo archive and plots.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def demo(out: str, quiet: bool) -> None:
+    """Build a small archive from the simulated upstream and run the examples."""
+    from mica.demo import run_demo
+
+    run_demo(Path(out), progress=not quiet)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""Shared fixtures: archives built through the real ingest path."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+
+
+def realdata_dir(name: str) -> Path:
+    """A folder of real flight files, or skip when ../shared is not beside the clone."""
+    path = REALDATA / name
+    if not path.is_dir():
+        pytest.skip(f"real flight files not available: {path} is absent "
+                    "(tests that need them run where ../shared/realdata is beside the clone)")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _isolated_archive(tmp_path_factory, monkeypatch):
+    """No test writes to the user's archive: MICA_ARCHIVE points at a scratch folder."""
+    monkeypatch.setenv("MICA_ARCHIVE", str(tmp_path_factory.mktemp("default-archive")))
+
+
+@pytest.fixture(scope="session")
+def real_l0_dir() -> Path:
+    return realdata_dir("aca_l0_2003")
+
+
+@pytest.fixture(scope="session")
+def real_l0_archive(tmp_path_factory, real_l0_dir) -> Path:
+    """The 36 real 2003:215 L0 files ingested through the dir: source."""
+    from mica.archive.l0_format import L0
+    from mica.engine.update import update_archive
+
+    root = tmp_path_factory.mktemp("real-aca0")
+    report = update_archive(L0, f"dir:{real_l0_dir}", "2003:214", "2003:216", data_root=root)
+    assert len(report.ingested) == 36 and not report.rejected
+    return root
+
+
+# Six hours of simulated mission on 2012:001: tracking and file breaks on all slots.
+SIM_START, SIM_STOP = "2012:001:00:00:00", "2012:001:06:00:00"
+
+
+@pytest.fixture(scope="session")
+def sim_l0_archive(tmp_path_factory) -> Path:
+    """Six hours of the simulated upstream, ingested through the sim source."""
+    from mica.archive.l0_format import L0
+    from mica.engine.update import update_archive
+
+    root = tmp_path_factory.mktemp("sim-aca0")
+    report = update_archive(L0, "sim", SIM_START, SIM_STOP, data_root=root)
+    assert report.ingested and not report.rejected
+    return root
