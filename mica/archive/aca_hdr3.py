@@ -1,0 +1,213 @@
+"""ACA header-3 pseudo-MSIDs (CCD temperature, TEC DAC, voltages, thermistors, ...).
+
+Spec ``aca_hdr3.md`` section 5. Values come from the diagnostic bytes of 8x8 L0 rows
+(`hdr3_items` decodes them). Public API:
+
+* ``MSIDset(msids, start, stop, data_root=None)``: ordered dict name -> `MSID`, all on one
+  time grid (``.times``): the sorted union of the TIME values of the slots carrying the
+  requested items; each item is masked where its slot had no (good) 8x8 row at that time.
+* ``MSID(msid, start, stop, msid_data=None, filter_bad=False, data_root=None)``: one item,
+  attributes ``msid, hdr3_msid, vals, times, desc, longdesc, unit, bits, tstart, tstop,
+  datestart, datestop``; ``filter_bad(copy=False)``, ``copy()``.
+* ``Msid(...)``: `MSID` with ``filter_bad=True``.
+
+Names (case-insensitive) and 3-character keys are accepted; anything else raises
+`MissingDataError` (a KeyError and a ValueError) listing the valid names.
+"""
+
+from __future__ import annotations
+
+import copy as _copy
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mica.archive import aca_l0
+from mica.archive.hdr3_items import (
+    ITEMS,
+    MSID_ALIASES,
+    Hdr3Item,
+    MissingDataError,
+    get_item,
+)
+from mica.archive.l0_format import HD3_COLUMNS
+from mica.time import CxoTimeLike, to_date, to_secs
+
+__all__ = ["MSID", "MSIDset", "Msid", "MissingDataError", "ITEMS", "MSID_ALIASES"]
+
+#: One major frame of padding read past ``stop`` so the gap test sees the next row.
+PAD = 33.0
+#: 8x8 cadence and tolerance of the gap test (spec 5.1 step 3).
+DT_8X8 = 4.1
+DT_TOL = 0.001
+READ_COLUMNS = ["TIME", "QUALITY", "IMGSIZE", *HD3_COLUMNS, "FILENAME"]
+
+
+def _slot_hdr3_rows(start: float, stop: float, slot: int,
+                    data_root: str | Path | None) -> np.ma.MaskedArray:
+    """8x8 rows of one slot with ``start <= TIME <= stop`` (the single point of data access).
+
+    A columnar header-3 store can replace this call; callers only need ``READ_COLUMNS``.
+    """
+    return aca_l0.get_slot_data(start, stop, slot, imgsize=[8], columns=READ_COLUMNS,
+                                data_root=data_root)
+
+
+def _mask_gaps(rows: np.ma.MaskedArray, tstop: float) -> np.ma.MaskedArray:
+    """Gap masking and cut of one slot's rows (spec 5.1 steps 3-4).
+
+    A row not followed by the next one 4.1 s later precedes a decom break and may carry stale
+    header-3 bytes: all its fields are masked. The padded stop ``tstop + PAD`` closes the
+    series, so a final row is masked unless data continues past the padding.
+    """
+    # Rows come file by file; order them (stably, so the last duplicate stays last).
+    rows = rows[np.argsort(np.asarray(rows["TIME"].data), kind="stable")]
+    times = np.asarray(rows["TIME"].data, dtype=np.float64)
+    dt = np.diff(np.concatenate([times, [tstop + PAD]]))
+    bad = np.abs(dt - DT_8X8) > DT_TOL
+    rows = np.ma.array(rows, copy=True)
+    if bad.any():
+        rows[bad] = np.ma.masked
+    rows = rows[: np.searchsorted(times, tstop, side="right")]
+    mask = np.ma.getmaskarray(rows).copy()
+    for name in ("TIME", "IMGSIZE", "FILENAME"):
+        mask[name] = False  # bookkeeping columns stay usable on masked rows
+    rows.mask = mask
+    return rows
+
+
+def _align(rows: np.ma.MaskedArray, shared_time: np.ndarray) -> dict[str, np.ma.MaskedArray]:
+    """HD3 byte columns of one slot on ``shared_time`` (exact time match, else masked)."""
+    n = len(shared_time)
+    out = {name: np.ma.masked_array(np.zeros(n, np.uint8), mask=np.ones(n, bool))
+           for name in HD3_COLUMNS}
+    times = np.asarray(rows["TIME"].data, dtype=np.float64)
+    if not len(times) or not n:
+        return out
+    idx = np.minimum(np.searchsorted(shared_time, times), n - 1)
+    hit = shared_time[idx] == times
+    # Duplicate TIMEs (overlapping files): the last row wins (rows are time-sorted, stable).
+    rev = np.flatnonzero(hit)[::-1]
+    _, first_in_rev = np.unique(idx[rev], return_index=True)
+    src = rev[first_in_rev]
+    dest = idx[src]
+    for name in HD3_COLUMNS:
+        col = rows[name]
+        out[name].data[dest] = col.data[src]
+        out[name].mask[dest] = np.ma.getmaskarray(col)[src]
+    return out
+
+
+def _item_bytes(item: Hdr3Item, aligned: Mapping[int, Mapping[str, np.ma.MaskedArray]],
+                n: int) -> np.ma.MaskedArray:
+    """(n, nbytes) masked uint8 array of the item's bytes on the shared grid."""
+    cols = []
+    for slot, name in item.byte_columns:
+        col = aligned.get(slot, {}).get(name)
+        cols.append(col if col is not None else
+                    np.ma.masked_array(np.zeros(n, np.uint8), mask=np.ones(n, bool)))
+    if not n:
+        return np.ma.masked_array(np.zeros((0, item.nbytes), np.uint8))
+    return np.ma.column_stack(cols)
+
+
+class MSIDset(OrderedDict):
+    """Header-3 pseudo-MSIDs on one shared time grid: name (as given) -> `MSID`.
+
+    ``times`` is the sorted union of the TIME values of the items' first slots (the slot
+    of the key's first digit); a continuation slot (slot 7 for ``ccd_temp``, 5 for
+    ``zero_off32_quad_c``) is read and matched onto that grid but does not extend it.
+    """
+
+    def __init__(self, msids: Iterable[str], start: CxoTimeLike, stop: CxoTimeLike,
+                 data_root: str | Path | None = None):
+        super().__init__()
+        if isinstance(msids, str):
+            msids = [msids]
+        items = {msid: get_item(msid) for msid in msids}  # fail early on unknown names
+        self.tstart, self.tstop = to_secs(start), to_secs(stop)
+        self.datestart, self.datestop = to_date(self.tstart), to_date(self.tstop)
+        grid_slots = sorted({item.slot for item in items.values()})
+        read_slots = sorted({s for item in items.values() for s in item.slots})
+        rows = {slot: _mask_gaps(_slot_hdr3_rows(self.tstart, self.tstop + PAD, slot,
+                                                 data_root), self.tstop)
+                for slot in read_slots}
+        grid = [np.asarray(rows[s]["TIME"].data, dtype=np.float64) for s in grid_slots]
+        self.times = np.unique(np.concatenate(grid)) if grid else np.zeros(0)
+        n = len(self.times)
+        aligned = {slot: _align(r, self.times) for slot, r in rows.items()}
+        for msid, item in items.items():
+            vals = item.decode(_item_bytes(item, aligned, n))
+            data = {"hdr3_msid": item.key, "vals": vals, "times": self.times.copy(),
+                    "desc": item.desc, "longdesc": item.longdesc, "unit": item.unit,
+                    "bits": item.bits(vals)}
+            self[msid] = MSID(msid, self.tstart, self.tstop, msid_data=data)
+
+
+class MSID:
+    """One header-3 pseudo-MSID over [start, stop]; ``vals`` is masked where unavailable.
+
+    ``bits`` maps field name -> array for the status/packed words (062, 064, 362, 672) and
+    is empty otherwise. ``msid_data`` (dict or object with ``hdr3_msid, vals, times, desc,
+    longdesc``) skips the archive read.
+    """
+
+    def __init__(self, msid: str, start: CxoTimeLike, stop: CxoTimeLike,
+                 msid_data: Mapping[str, Any] | Any | None = None, filter_bad: bool = False,
+                 data_root: str | Path | None = None):
+        if msid_data is None:
+            msid_data = MSIDset([msid], start, stop, data_root=data_root)[msid]
+
+        def get(name: str, default: Any = None) -> Any:
+            if isinstance(msid_data, Mapping):
+                return msid_data.get(name, default)
+            return getattr(msid_data, name, default)
+
+        self.msid = msid
+        self.hdr3_msid: str = get("hdr3_msid")
+        item = ITEMS.get(self.hdr3_msid) if self.hdr3_msid else None
+        self.vals: np.ma.MaskedArray | np.ndarray = get("vals")
+        self.times: np.ndarray = np.asarray(get("times"), dtype=np.float64)
+        self.desc: str = get("desc", item.desc if item else "")
+        self.longdesc: str = get("longdesc", item.longdesc if item else "")
+        self.unit: str = get("unit", item.unit if item else "")
+        bits = get("bits")
+        if bits is None:
+            bits = item.bits(self.vals) if item else {}
+        self.bits: dict[str, np.ndarray] = dict(bits)
+        self.tstart, self.tstop = to_secs(start), to_secs(stop)
+        self.datestart, self.datestop = to_date(self.tstart), to_date(self.tstop)
+        if filter_bad:
+            self.filter_bad()
+
+    def __repr__(self) -> str:
+        return (f"<MSID {self.msid} ({self.hdr3_msid}) {self.datestart} .. {self.datestop}: "
+                f"{len(self.times)} samples, unit={self.unit!r}>")
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def filter_bad(self, copy: bool = False) -> MSID:
+        """Drop masked samples (``vals`` and ``bits`` become plain arrays); return the result.
+
+        With ``copy`` the filtered MSID is a new object and this one is unchanged.
+        """
+        obj = self.copy() if copy else self
+        good = ~np.ma.getmaskarray(obj.vals)
+        obj.vals = np.asarray(np.ma.getdata(obj.vals))[good]
+        obj.times = obj.times[good]
+        obj.bits = {k: np.asarray(np.ma.getdata(v))[good] for k, v in obj.bits.items()}
+        return obj
+
+    def copy(self) -> MSID:
+        """Deep copy."""
+        return _copy.deepcopy(self)
+
+
+def Msid(msid: str, start: CxoTimeLike, stop: CxoTimeLike,  # noqa: N802 (original name)
+         data_root: str | Path | None = None) -> MSID:
+    """`MSID` with masked samples removed (``filter_bad=True``)."""
+    return MSID(msid, start, stop, filter_bad=True, data_root=data_root)

@@ -1,0 +1,62 @@
+"""Chandra time conversions against the reference vectors of spec time.md."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from astropy.time import Time
+
+from mica.time import day_end, day_start, to_date, to_secs, year_doy
+
+VECTORS = [
+    ("1998:001:00:00:00.000", 63.184),
+    ("1999:204:00:00:00.000", 49075264.184),
+    ("2000:001:00:00:00.000", 63072064.184),
+    ("2012:001:00:00:00.000", 441763266.184),
+    ("2012:020:00:00:00.000", 443404866.184),
+    ("2019:272:00:00:00.000", 686102469.184),
+    ("2025:001:00:00:00.000", 852076869.184),
+]
+
+
+@pytest.mark.parametrize("date,secs", VECTORS)
+def test_reference_vectors(date, secs):
+    assert to_secs(date) == pytest.approx(secs, abs=1e-6)
+    assert to_date(secs) == date
+
+
+def test_forms_accepted():
+    secs = 441763266.184
+    for form in ["2012:001", "2012:001:00:00", "2012:001:00:00:00", "2012-01-01T00:00:00",
+                 "2012-01-01 00:00:00.000", "2012-01-01", secs, np.float64(secs),
+                 Time("2012-01-01", scale="utc"), "441763266.184"]:
+        assert to_secs(form) == pytest.approx(secs, abs=1e-3), form
+    assert to_date(1e8) == "2001:062:09:45:35.816"
+    assert to_date(1e9) == "2029:252:01:45:30.816"
+    assert to_secs("1997:365:23:58:56.816") == pytest.approx(0.0, abs=1e-6)
+
+
+def test_arrays_and_leap_second():
+    out = to_secs(np.array(["2012:001", "2012:020"]))
+    assert np.allclose(out, [441763266.184, 443404866.184])
+    assert to_secs("2017:001:00:00:00") - to_secs("2016:366:23:59:59") == pytest.approx(2.0)
+    assert list(to_date(np.array([63.184, 441763266.184]))) == [
+        "1998:001:00:00:00.000", "2012:001:00:00:00.000"]
+
+
+def test_now_and_relative(monkeypatch):
+    monkeypatch.setenv("CXOTIME_NOW", "2020:100:00:00:00")
+    assert to_date(None) == "2020:100:00:00:00.000"
+    assert to_date("-2d") == "2020:098:00:00:00.000"
+
+
+def test_bad_forms_rejected():
+    for bad in ["2012:001:12", "yesterday-ish", "2012-13-45"]:
+        with pytest.raises(ValueError, match="Chandra time"):
+            to_secs(bad)
+
+
+def test_day_helpers():
+    assert year_doy("2012:366:23:00:00") == (2012, 366)
+    assert to_date(day_start("2012:366:23:00:00")) == "2012:366:00:00:00.000"
+    assert to_date(day_end("2012:366:23:00:00")) == "2013:001:00:00:00.000"
