@@ -210,7 +210,11 @@ def test_check_repairs_missing_and_stray_files(archive):
         index.replace([], [stray_src.name])  # a file whose row was lost
     (archive / "2003/215" / ".x.partial").write_bytes(b"half")
     report = check_archive(L0, data_root=archive)
-    assert len(report.problems) == 3
+    problems = "\n".join(report.problems)
+    assert f"index row without file: {FILE}" in problems
+    assert f"file without index row: {stray_src.name}" in problems
+    assert "partial file .x.partial" in problems
+    assert "store chunk 4/2003215 does not match" in problems  # its rows changed underneath
     check_archive(L0, data_root=archive, repair=True)
     final = check_archive(L0, data_root=archive)
     assert final.ok and final.files == 35

@@ -46,14 +46,16 @@ DT_TOL = 0.001
 READ_COLUMNS = ["TIME", "QUALITY", "IMGSIZE", *HD3_COLUMNS, "FILENAME"]
 
 
-def _slot_hdr3_rows(start: float, stop: float, slot: int,
-                    data_root: str | Path | None) -> np.ma.MaskedArray:
+def _slot_hdr3_rows(
+    start: float, stop: float, slot: int, data_root: str | Path | None
+) -> np.ma.MaskedArray:
     """8x8 rows of one slot with ``start <= TIME <= stop`` (the single point of data access).
 
     A columnar header-3 store can replace this call; callers only need ``READ_COLUMNS``.
     """
-    return aca_l0.get_slot_data(start, stop, slot, imgsize=[8], columns=READ_COLUMNS,
-                                data_root=data_root)
+    return aca_l0.get_slot_data(
+        start, stop, slot, imgsize=[8], columns=READ_COLUMNS, data_root=data_root
+    )
 
 
 def _mask_gaps(rows: np.ma.MaskedArray, tstop: float) -> np.ma.MaskedArray:
@@ -82,8 +84,10 @@ def _mask_gaps(rows: np.ma.MaskedArray, tstop: float) -> np.ma.MaskedArray:
 def _align(rows: np.ma.MaskedArray, shared_time: np.ndarray) -> dict[str, np.ma.MaskedArray]:
     """HD3 byte columns of one slot on ``shared_time`` (exact time match, else masked)."""
     n = len(shared_time)
-    out = {name: np.ma.masked_array(np.zeros(n, np.uint8), mask=np.ones(n, bool))
-           for name in HD3_COLUMNS}
+    out = {
+        name: np.ma.masked_array(np.zeros(n, np.uint8), mask=np.ones(n, bool))
+        for name in HD3_COLUMNS
+    }
     times = np.asarray(rows["TIME"].data, dtype=np.float64)
     if not len(times) or not n:
         return out
@@ -101,14 +105,18 @@ def _align(rows: np.ma.MaskedArray, shared_time: np.ndarray) -> dict[str, np.ma.
     return out
 
 
-def _item_bytes(item: Hdr3Item, aligned: Mapping[int, Mapping[str, np.ma.MaskedArray]],
-                n: int) -> np.ma.MaskedArray:
+def _item_bytes(
+    item: Hdr3Item, aligned: Mapping[int, Mapping[str, np.ma.MaskedArray]], n: int
+) -> np.ma.MaskedArray:
     """(n, nbytes) masked uint8 array of the item's bytes on the shared grid."""
     cols = []
     for slot, name in item.byte_columns:
         col = aligned.get(slot, {}).get(name)
-        cols.append(col if col is not None else
-                    np.ma.masked_array(np.zeros(n, np.uint8), mask=np.ones(n, bool)))
+        cols.append(
+            col
+            if col is not None
+            else np.ma.masked_array(np.zeros(n, np.uint8), mask=np.ones(n, bool))
+        )
     if not n:
         return np.ma.masked_array(np.zeros((0, item.nbytes), np.uint8))
     return np.ma.column_stack(cols)
@@ -122,8 +130,13 @@ class MSIDset(OrderedDict):
     ``zero_off32_quad_c``) is read and matched onto that grid but does not extend it.
     """
 
-    def __init__(self, msids: Iterable[str], start: CxoTimeLike, stop: CxoTimeLike,
-                 data_root: str | Path | None = None):
+    def __init__(
+        self,
+        msids: Iterable[str],
+        start: CxoTimeLike,
+        stop: CxoTimeLike,
+        data_root: str | Path | None = None,
+    ):
         super().__init__()
         if isinstance(msids, str):
             msids = [msids]
@@ -132,18 +145,27 @@ class MSIDset(OrderedDict):
         self.datestart, self.datestop = to_date(self.tstart), to_date(self.tstop)
         grid_slots = sorted({item.slot for item in items.values()})
         read_slots = sorted({s for item in items.values() for s in item.slots})
-        rows = {slot: _mask_gaps(_slot_hdr3_rows(self.tstart, self.tstop + PAD, slot,
-                                                 data_root), self.tstop)
-                for slot in read_slots}
+        rows = {
+            slot: _mask_gaps(
+                _slot_hdr3_rows(self.tstart, self.tstop + PAD, slot, data_root), self.tstop
+            )
+            for slot in read_slots
+        }
         grid = [np.asarray(rows[s]["TIME"].data, dtype=np.float64) for s in grid_slots]
         self.times = np.unique(np.concatenate(grid)) if grid else np.zeros(0)
         n = len(self.times)
         aligned = {slot: _align(r, self.times) for slot, r in rows.items()}
         for msid, item in items.items():
             vals = item.decode(_item_bytes(item, aligned, n))
-            data = {"hdr3_msid": item.key, "vals": vals, "times": self.times.copy(),
-                    "desc": item.desc, "longdesc": item.longdesc, "unit": item.unit,
-                    "bits": item.bits(vals)}
+            data = {
+                "hdr3_msid": item.key,
+                "vals": vals,
+                "times": self.times.copy(),
+                "desc": item.desc,
+                "longdesc": item.longdesc,
+                "unit": item.unit,
+                "bits": item.bits(vals),
+            }
             self[msid] = MSID(msid, self.tstart, self.tstop, msid_data=data)
 
 
@@ -155,9 +177,15 @@ class MSID:
     longdesc``) skips the archive read.
     """
 
-    def __init__(self, msid: str, start: CxoTimeLike, stop: CxoTimeLike,
-                 msid_data: Mapping[str, Any] | Any | None = None, filter_bad: bool = False,
-                 data_root: str | Path | None = None):
+    def __init__(
+        self,
+        msid: str,
+        start: CxoTimeLike,
+        stop: CxoTimeLike,
+        msid_data: Mapping[str, Any] | Any | None = None,
+        filter_bad: bool = False,
+        data_root: str | Path | None = None,
+    ):
         if msid_data is None:
             msid_data = MSIDset([msid], start, stop, data_root=data_root)[msid]
 
@@ -184,8 +212,10 @@ class MSID:
             self.filter_bad()
 
     def __repr__(self) -> str:
-        return (f"<MSID {self.msid} ({self.hdr3_msid}) {self.datestart} .. {self.datestop}: "
-                f"{len(self.times)} samples, unit={self.unit!r}>")
+        return (
+            f"<MSID {self.msid} ({self.hdr3_msid}) {self.datestart} .. {self.datestop}: "
+            f"{len(self.times)} samples, unit={self.unit!r}>"
+        )
 
     def __len__(self) -> int:
         return len(self.times)
@@ -207,7 +237,11 @@ class MSID:
         return _copy.deepcopy(self)
 
 
-def Msid(msid: str, start: CxoTimeLike, stop: CxoTimeLike,  # noqa: N802 (original name)
-         data_root: str | Path | None = None) -> MSID:
+def Msid(
+    msid: str,
+    start: CxoTimeLike,
+    stop: CxoTimeLike,  # noqa: N802 (original name)
+    data_root: str | Path | None = None,
+) -> MSID:
     """`MSID` with masked samples removed (``filter_bad=True``)."""
     return MSID(msid, start, stop, filter_bad=True, data_root=data_root)

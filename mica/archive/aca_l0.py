@@ -16,11 +16,13 @@ from astropy.table import Table, vstack
 
 from mica.archive.aca_image import ACAImage
 from mica.archive.l0_format import (
+    COLUMN_SIZES,
     L0,
     OPTIONAL_DEFAULTS,
     SLOT_COLUMNS,
     slot_dtype,
 )
+from mica.engine.colstore import ColumnStore
 from mica.archive.obsid_times import obsid_interval
 from mica.engine.index import ArchiveIndex
 from mica.time import CxoTimeLike, to_date, to_secs
@@ -85,14 +87,10 @@ def _read_table(path: Path) -> fits.FITS_rec:
         return data
 
 
-def _empty(dtype: np.dtype) -> np.ma.MaskedArray:
-    return np.ma.masked_array(np.zeros(0, dtype=dtype), mask=np.ones(0, dtype=np.ma.make_mask_descr(dtype)))
-
-
 def get_slot_data(start: CxoTimeLike, stop: CxoTimeLike, slot: int,
                   imgsize: Sequence[int] | None = None, data_root: str | Path | None = None,
-                  columns: Sequence[str] | None = None, centered_8x8: bool = False
-                  ) -> np.ma.MaskedArray:
+                  columns: Sequence[str] | None = None, centered_8x8: bool = False,
+                  use_store: bool = True) -> np.ma.MaskedArray:
     """Rows of one slot with ``start <= TIME <= stop`` as a masked structured array.
 
     Columns are returned in canonical order (see ``SLOT_COLUMNS``), each masked where the
@@ -100,6 +98,10 @@ def get_slot_data(start: CxoTimeLike, stop: CxoTimeLike, slot: int,
     a 64-vector with an NxN image in its top-left corner, or with ``centered_8x8`` an (8, 8)
     field with 6x6/4x4 images centred. Rows are not sorted or de-duplicated; ``QUALITY``
     is not filtered.
+
+    Data come from the columnar store where its chunks match the index, else from the FITS
+    files; ``use_store=False`` always reads the files (the reference path). Both give
+    identical values, masks and times.
     """
     columns = list(SLOT_COLUMNS if columns is None else columns)
     unknown = [c for c in columns if c not in SLOT_COLUMNS]
@@ -110,58 +112,121 @@ def get_slot_data(start: CxoTimeLike, stop: CxoTimeLike, slot: int,
     tstart, tstop = to_secs(start), to_secs(stop)
     root = L0.root(data_root)
     records = _get_file_records(tstart, tstop, [slot], imgsize, data_root, lead=_ROW_LEAD)
-    pieces = []
+    pieces = _store_pieces(records, root, dtype.names, tstart, tstop) if use_store else []
+    served = {name for piece in pieces for name in piece["files"]}
     for rec in records:
-        data = _read_table(L0.path(rec, root))
-        times = data["TIME"]
-        i0, i1 = np.searchsorted(times, [tstart, tstop], side="left")[0], None
-        i1 = np.searchsorted(times, tstop, side="right")
-        if np.any(np.diff(times) < 0):  # out-of-order rows: fall back to a mask
-            keep = np.flatnonzero((times >= tstart) & (times <= tstop))
-        else:
-            keep = slice(i0, i1)
-        n = len(times[keep])
-        if n:
-            pieces.append((rec, data, keep, n))
-    total = sum(p[3] for p in pieces)
-    if total == 0:
-        return _empty(dtype)
+        if rec["filename"] not in served:
+            piece = _file_piece(rec, root, tstart, tstop)
+            if piece is not None:
+                pieces.append(piece)
+    pieces.sort(key=lambda p: p["order"])
+    total = sum(p["n"] for p in pieces)
     out = np.zeros(total, dtype=dtype)
     mask = np.ones(total, dtype=np.ma.make_mask_descr(dtype))
     row = 0
-    for rec, data, keep, n in pieces:
-        size = rec["imgsize"]
-        names = set(data.columns.names)
-        dest = slice(row, row + n)
-        for name in dtype.names:
-            if name == "IMGSIZE":
-                out[name][dest] = size
-            elif name == "FILENAME":
-                out[name][dest] = rec["filename"]
-            elif name in names:
-                values = data[name][keep]
-                if name == "IMGRAW":
-                    _put_image(out[name][dest], mask[name][dest], values, size, centered_8x8)
-                    continue
-                out[name][dest] = values
-            elif name in OPTIONAL_DEFAULTS:
-                out[name][dest] = OPTIONAL_DEFAULTS[name]
-            else:
-                continue  # absent in this image size: stays masked
-            mask[name][dest] = False
-        row += n
+    for piece in pieces:
+        _fill(out[row:row + piece["n"]], mask[row:row + piece["n"]], piece, centered_8x8)
+        row += piece["n"]
     return np.ma.masked_array(out, mask=mask)
 
 
-def _put_image(out: np.ndarray, mask: np.ndarray, images: np.ndarray, size: int,
-               centered: bool) -> None:
-    """Copy NxN images into 8x8 frames (top-left, or centred) and unmask those pixels."""
-    images = np.asarray(images, dtype=np.float32).reshape(-1, size, size)
+def _time_slice(times: np.ndarray, tstart: float, tstop: float) -> slice | np.ndarray:
+    if len(times) > 1 and np.any(np.diff(times) < 0):  # out-of-order rows: select by mask
+        return np.flatnonzero((times >= tstart) & (times <= tstop))
+    return slice(np.searchsorted(times, tstart, "left"), np.searchsorted(times, tstop, "right"))
+
+
+def _file_piece(rec: dict[str, Any], root: Path, tstart: float, tstop: float
+                ) -> dict[str, Any] | None:
+    """Rows of one FITS file in the time range (the reference, file-scan path)."""
+    data = _read_table(L0.path(rec, root))
+    keep = _time_slice(data["TIME"], tstart, tstop)
+    n = len(data["TIME"][keep])
+    if n == 0:
+        return None
+    size = rec["imgsize"]
+    arrays = {name: data[name][keep] for name in data.columns.names}
+    if "IMGRAW" in arrays:
+        frame = np.zeros((n, 8, 8), dtype=np.float32)
+        frame[:, :size, :size] = arrays["IMGRAW"]
+        arrays["IMGRAW"] = frame.reshape(n, 64)
+    arrays["IMGSIZE"] = np.full(n, size)
+    arrays["FILENAME"] = np.full(n, rec["filename"])
+    return {"arrays": arrays, "sizes": size, "n": n, "files": {rec["filename"]},
+            "order": (rec["filetime"], rec["filename"])}
+
+
+def _store_pieces(records: list[dict[str, Any]], root: Path, names: Sequence[str],
+                  tstart: float, tstop: float) -> list[dict[str, Any]]:
+    """Rows served from up-to-date store chunks, one piece per slot-day partition."""
+    index = ArchiveIndex.open_for_reading(L0, root)
+    if index is None or not records:
+        return []
+    pieces = []
+    with index:
+        store = ColumnStore(L0, index)
+        by_part: dict[str, list[dict[str, Any]]] = {}
+        for rec in records:
+            by_part.setdefault(L0.partition(rec), []).append(rec)
+        for part, recs in by_part.items():
+            chunk = store.current_chunk(part)
+            if chunk is None:
+                continue  # missing or out of date: these files are read directly
+            files = {r["filename"] for r in recs}
+            arrays = store.read(chunk, [*names, "IMGSIZE"], tstart, tstop, files)
+            n = len(arrays.get("FILEIDX", ()))
+            if n:
+                for name in OPTIONAL_DEFAULTS:
+                    if name in arrays:
+                        arrays[name] = arrays[name].astype("U4")
+                pieces.append({"arrays": arrays, "sizes": arrays["IMGSIZE"], "n": n,
+                               "files": files, "order": (recs[0]["filetime"], recs[0]["filename"])})
+            else:
+                pieces.append({"arrays": {}, "sizes": 8, "n": 0, "files": files, "order": (0, "")})
+    return pieces
+
+
+def _fill(out: np.ndarray, mask: np.ndarray, piece: dict[str, Any], centered: bool) -> None:
+    """Copy a piece's arrays into the output, unmasking rows whose image size has the column."""
+    arrays, sizes = piece["arrays"], piece["sizes"]
+    for name in out.dtype.names:
+        if name in arrays:
+            values = arrays[name]
+        elif name in OPTIONAL_DEFAULTS:
+            values = OPTIONAL_DEFAULTS[name]
+        else:
+            continue  # absent in this file's image size: stays masked
+        if name == "IMGRAW":
+            _put_images(out[name], mask[name], values, sizes, centered)
+            continue
+        out[name] = values
+        carried = COLUMN_SIZES[name]
+        if np.isscalar(sizes):
+            mask[name] = sizes not in carried
+        else:
+            mask[name] = ~np.isin(sizes, carried)
+
+
+def _put_images(out: np.ndarray, mask: np.ndarray, images: np.ndarray,
+                sizes: int | np.ndarray, centered: bool) -> None:
+    """Copy top-left 8x8 frames into the output (centring 6x6/4x4 if asked); unmask pixels."""
+    src = np.asarray(images).reshape(-1, 8, 8)
     frame = out.reshape(-1, 8, 8)
     fmask = mask.reshape(-1, 8, 8)
-    lo = (8 - size) // 2 if centered else 0
-    frame[:, lo:lo + size, lo:lo + size] = images
-    fmask[:, lo:lo + size, lo:lo + size] = False
+    row_sizes = np.broadcast_to(sizes, len(src))
+    for size in np.unique(row_sizes):
+        rows = slice(None) if np.isscalar(sizes) else row_sizes == size
+        lo = (8 - size) // 2 if centered else 0
+        if np.isscalar(sizes):
+            frame[:, lo:lo + size, lo:lo + size] = src[:, :size, :size]
+            fmask[:, lo:lo + size, lo:lo + size] = False
+        else:
+            sub = frame[rows]
+            sub[:, lo:lo + size, lo:lo + size] = src[rows][:, :size, :size]
+            frame[rows] = sub
+            submask = fmask[rows]
+            submask[:, lo:lo + size, lo:lo + size] = False
+            fmask[rows] = submask
 
 
 DEFAULT_IMAGE_META = ["TIME", "BGDAVG", "IMGSTAT", "IMGFUNC1", "IMGSIZE", "IMGSCALE", "INTEG"]

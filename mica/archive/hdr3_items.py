@@ -30,8 +30,17 @@ import numpy as np
 from mica.archive.hdr3_calib import ad_to_degc
 
 __all__ = [
-    "WORD_PAIRS", "BitField", "Hdr3Item", "ITEMS", "MSID_ALIASES", "MissingDataError",
-    "PARALLEL_CLOCK_US", "byte_columns", "get_item", "s16", "valid_names",
+    "WORD_PAIRS",
+    "BitField",
+    "Hdr3Item",
+    "ITEMS",
+    "MSID_ALIASES",
+    "MissingDataError",
+    "PARALLEL_CLOCK_US",
+    "byte_columns",
+    "get_item",
+    "s16",
+    "valid_names",
 ]
 
 #: First byte of each 16-bit word of one slot, in continuation order.
@@ -178,18 +187,31 @@ _AC_STATUS_FIELDS = (
     BitField("mux_to_ground", 9, 1, "R&8: MUX switched to ground when A/D not in use"),
     BitField("test_signal", 4, 2, "bits 5-4 (T): test signal select (not available in flight)"),
     BitField("command_error", 3, 1, "bit 3 (E): AC command input buffer overwritten"),
-    BitField("parallel_clock", 1, 2,
-             "bits 2-1 (C): parallel shift clock period code, 0/1/2/3 = 6/12/24/48 us"),
+    BitField(
+        "parallel_clock",
+        1,
+        2,
+        "bits 2-1 (C): parallel shift clock period code, 0/1/2/3 = 6/12/24/48 us",
+    ),
     BitField("prom_write", 0, 1, "bit 0 (P): PromWrite, AC EEPROM in write mode"),
 )
 _MISC_NAMES = [
-    ("ac_send_timeout", "AcSendTimeOut"), ("ac_idle_timeout", "AcIdleTimeOut"),
-    ("tec_active", "TecActive"), ("tec_heat", "TecHeat"), ("dec_ac_table", "DecAcTable"),
-    ("ac_table_cksum_ok", "AcTableCkSumOK"), ("stack_error", "StackError"),
-    ("warm_boot", "WarmBoot"), ("idle_code_lsb", "IdleCode LSB"), ("cal_mode", "CalMode"),
-    ("cal_mode_pending", "CalModePending"), ("iu_data", "IuData"),
-    ("iu_data_pending", "IuDataPending"), ("dsn_fixed", "DsnFixed"),
-    ("initial_cal_fill_ok", "InitialCalFillOK"), ("io_upd_timeout", "IoUpdTimeout"),
+    ("ac_send_timeout", "AcSendTimeOut"),
+    ("ac_idle_timeout", "AcIdleTimeOut"),
+    ("tec_active", "TecActive"),
+    ("tec_heat", "TecHeat"),
+    ("dec_ac_table", "DecAcTable"),
+    ("ac_table_cksum_ok", "AcTableCkSumOK"),
+    ("stack_error", "StackError"),
+    ("warm_boot", "WarmBoot"),
+    ("idle_code_lsb", "IdleCode LSB"),
+    ("cal_mode", "CalMode"),
+    ("cal_mode_pending", "CalModePending"),
+    ("iu_data", "IuData"),
+    ("iu_data_pending", "IuDataPending"),
+    ("dsn_fixed", "DsnFixed"),
+    ("initial_cal_fill_ok", "InitialCalFillOK"),
+    ("io_upd_timeout", "IoUpdTimeout"),
 ]
 _MISC_FIELDS = tuple(
     BitField(name, bit, 1, f"bit {bit}: {manual}") for bit, (name, manual) in enumerate(_MISC_NAMES)
@@ -245,32 +267,70 @@ class Hdr3Item:
         return {f.name: f.extract(vals) for f in self.fields}
 
 
-def _item(key: str, msid: str, desc: str, unit: str, nbytes: int, decoder: Decoder,
-          longdesc: str, fields: tuple[BitField, ...] = ()) -> Hdr3Item:
+def _item(
+    key: str,
+    msid: str,
+    desc: str,
+    unit: str,
+    nbytes: int,
+    decoder: Decoder,
+    longdesc: str,
+    fields: tuple[BitField, ...] = (),
+) -> Hdr3Item:
     full = f"{desc} ({unit})" if unit else desc
     return Hdr3Item(key, msid, full, longdesc, unit, nbytes, decoder, fields)
 
 
 def _therm(key: str, msid: str, desc: str) -> Hdr3Item:
-    return _item(key, msid, desc, "degC", 2, _thermistor,
-                 f"{desc}: signed 16-bit A/D word through the thermistor calibration "
-                 "(cubic spline, valid 2085..15728 counts = 80..-40 C, NaN outside).")
+    return _item(
+        key,
+        msid,
+        desc,
+        "degC",
+        2,
+        _thermistor,
+        f"{desc}: signed 16-bit A/D word through the thermistor calibration "
+        "(cubic spline, valid 2085..15728 counts = 80..-40 C, NaN outside).",
+    )
 
 
 def _volts(key: str, msid: str, desc: str, lsb_mv: float) -> Hdr3Item:
-    return _item(key, msid, desc, "V", 2, _word(2, True, lsb_mv / 1000.0),
-                 f"{desc}: signed 16-bit A/D word, 1 LSB = {lsb_mv} mV.")
+    return _item(
+        key,
+        msid,
+        desc,
+        "V",
+        2,
+        _word(2, True, lsb_mv / 1000.0),
+        f"{desc}: signed 16-bit A/D word, 1 LSB = {lsb_mv} mV.",
+    )
 
 
 _ITEM_LIST = [
-    _item("062", "ac_status_word", "AC status word", "", 2, _word(2, False),
-          "AC status word xxxx xxrr rrtt eccp (unsigned 16-bit): spare, CCD readout mode "
-          "flags, test signal select, command error, parallel clock period, PromWrite. "
-          "Fields in MSID.bits.", _AC_STATUS_FIELDS),
-    _item("064", "misc_status_bits", "Misc status bits", "", 2, _word(2, False),
-          "Miscellaneous status bits (unsigned 16-bit), bit 0 = LSB: " + ", ".join(
-              f"{b} {m}" for b, (_, m) in enumerate(_MISC_NAMES)) + ". Fields in MSID.bits.",
-          _MISC_FIELDS),
+    _item(
+        "062",
+        "ac_status_word",
+        "AC status word",
+        "",
+        2,
+        _word(2, False),
+        "AC status word xxxx xxrr rrtt eccp (unsigned 16-bit): spare, CCD readout mode "
+        "flags, test signal select, command error, parallel clock period, PromWrite. "
+        "Fields in MSID.bits.",
+        _AC_STATUS_FIELDS,
+    ),
+    _item(
+        "064",
+        "misc_status_bits",
+        "Misc status bits",
+        "",
+        2,
+        _word(2, False),
+        "Miscellaneous status bits (unsigned 16-bit), bit 0 = LSB: "
+        + ", ".join(f"{b} {m}" for b, (_, m) in enumerate(_MISC_NAMES))
+        + ". Fields in MSID.bits.",
+        _MISC_FIELDS,
+    ),
     _therm("066", "ccd_molyb_therm_1", "A/D CCD molyb therm 1"),
     _therm("072", "ccd_molyb_therm_2", "A/D CCD molyb therm 2"),
     _therm("074", "ccd_det_therm", "A/D CCD detector therm"),
@@ -287,55 +347,157 @@ _ITEM_LIST = [
     _therm("272", "ad_achhs_therm", "A/D AC housing therm. HRMA side"),
     _therm("274", "ad_achohs_therm", "A/D AC housing therm. Opp HRMA side"),
     _therm("276", "ad_lc_therm", "A/D lens cell therm."),
-    _item("362", "proc_stack_telem_ctr", "Processor stack pointer and telem update counter",
-          "", 2, _word(2, False),
-          "Unsigned 16-bit: processor stack pointer (high byte) and telemetry update counter "
-          "(low byte, +1 per 1.025 s update). Fields in MSID.bits.", _STACK_FIELDS),
-    _item("364", "sci_hdr_pulse_period", "Science header pulse period", "us", 4,
-          _word(4, False, 2.0), "Science header pulse period, unsigned 32-bit, 1 LSB = 2 us."),
-    *[_item(key, f"zero_off16_quad_{q}", f"16-bit zero offset, CCD quadrant {q.upper()}",
-            "ADC counts", 2, _word(2, True, 1.0),
+    _item(
+        "362",
+        "proc_stack_telem_ctr",
+        "Processor stack pointer and telem update counter",
+        "",
+        2,
+        _word(2, False),
+        "Unsigned 16-bit: processor stack pointer (high byte) and telemetry update counter "
+        "(low byte, +1 per 1.025 s update). Fields in MSID.bits.",
+        _STACK_FIELDS,
+    ),
+    _item(
+        "364",
+        "sci_hdr_pulse_period",
+        "Science header pulse period",
+        "us",
+        4,
+        _word(4, False, 2.0),
+        "Science header pulse period, unsigned 32-bit, 1 LSB = 2 us.",
+    ),
+    *[
+        _item(
+            key,
+            f"zero_off16_quad_{q}",
+            f"16-bit zero offset, CCD quadrant {q.upper()}",
+            "ADC counts",
+            2,
+            _word(2, True, 1.0),
             f"16-bit zero offset for CCD quadrant {q.upper()}, signed, 1 LSB = 1 ADC count "
-            "(~5 e-).")
-      for key, q in (("372", "a"), ("374", "b"), ("376", "c"), ("462", "d"))],
-    *[_item(key, f"zero_off32_quad_{q}", f"32-bit zero offset, CCD quadrant {q.upper()}",
-            "ADC counts", 4, _split32(2.0**-16),
+            "(~5 e-).",
+        )
+        for key, q in (("372", "a"), ("374", "b"), ("376", "c"), ("462", "d"))
+    ],
+    *[
+        _item(
+            key,
+            f"zero_off32_quad_{q}",
+            f"32-bit zero offset, CCD quadrant {q.upper()}",
+            "ADC counts",
+            4,
+            _split32(2.0**-16),
             f"32-bit zero offset for CCD quadrant {q.upper()}, signed, 1 LSB = 2^-16 ADC "
             "counts (high word = whole ADC counts)."
-            + (" Bytes: slot 4 76,77 + slot 5 62,63; where slot 5 has no row at the same "
-               "time the value is the high word alone (1 ADC count resolution)."
-               if key == "476" else ""))
-      for key, q in (("464", "a"), ("472", "b"), ("476", "c"), ("564", "d"))],
-    _item("572", "ccd_flush_dur", "Last CCD flush duration", "us", 2, _word(2, False, 2.0),
-          "Duration of the last CCD flush, unsigned 16-bit, 1 LSB = 2 us."),
-    _item("574", "ccd_row_shift_period", "CCD row shift clock period", "us", 2,
-          _word(2, False, 1.0), "CCD row shift clock period, unsigned 16-bit, 1 LSB = 1 us."),
-    _item("576", "avg_bkg", "Average background", "ADC counts", 2, _word(2, True, 1.0),
-          "Average background of the last readout (all tracked images and search segments), "
-          "signed 16-bit, 1 LSB = 1 ADC count; electrons = 5 x ADC counts (nominal gain). "
-          "The original returned electrons."),
-    _item("662", "dsn_hdr1", "Header 1 for DSN records", "", 6, _word(6, False),
-          "Header 1 for DSN records, 48-bit unsigned raw value."),
-    _item("672", "dsn_hdr2", "Record counter and Header 2 for DSN", "", 4, _word(4, False),
-          "Unsigned 32-bit: record counter (3 high bytes) and Header 2 (low byte) for DSN. "
-          "Fields in MSID.bits.", _DSN2_FIELDS),
-    _item("676", "ccd_temp", "CCD temperature", "degC", 4, _split32(0.01 / 65536),
-          "CCD temperature, signed 32-bit, 1 LSB = 0.01/2^16 C: high word (slot 6 bytes "
-          "76,77) in 0.01 C plus low word (slot 7 bytes 62,63) / 65536 x 0.01 C. Where slot 7 "
-          "has no 8x8 row at the same time the value is the high word alone (0.01 C "
-          "resolution, as in the original)."),
-    _item("764", "ccd_setpoint", "CCD temperature control setpoint", "degC", 2,
-          _word(2, True, 0.01),
-          "CCD temperature control setpoint, signed 16-bit, 1 LSB = 0.01 C "
-          "(the original returned raw counts)."),
-    _item("766", "aca_temp", "Temperature used in the angle calibration", "degC", 4,
-          _word(4, True, 1.0 / 256),
-          "ACA temperature used in the angle calibration, signed 32-bit (words 766 + 772), "
-          "1 LSB = 1/256 C."),
-    _item("774", "last_ram_fail_addr", "RAM address of last write/read test failure", "", 2,
-          _word(2, False), "RAM address of the last write/read test failure (unsigned 16-bit)."),
-    _item("776", "dac", "TEC DAC number", "counts", 2, _word(2, True),
-          "Last value written to the TEC power control DAC, 0..511 (511 = TEC saturated)."),
+            + (
+                " Bytes: slot 4 76,77 + slot 5 62,63; where slot 5 has no row at the same "
+                "time the value is the high word alone (1 ADC count resolution)."
+                if key == "476"
+                else ""
+            ),
+        )
+        for key, q in (("464", "a"), ("472", "b"), ("476", "c"), ("564", "d"))
+    ],
+    _item(
+        "572",
+        "ccd_flush_dur",
+        "Last CCD flush duration",
+        "us",
+        2,
+        _word(2, False, 2.0),
+        "Duration of the last CCD flush, unsigned 16-bit, 1 LSB = 2 us.",
+    ),
+    _item(
+        "574",
+        "ccd_row_shift_period",
+        "CCD row shift clock period",
+        "us",
+        2,
+        _word(2, False, 1.0),
+        "CCD row shift clock period, unsigned 16-bit, 1 LSB = 1 us.",
+    ),
+    _item(
+        "576",
+        "avg_bkg",
+        "Average background",
+        "ADC counts",
+        2,
+        _word(2, True, 1.0),
+        "Average background of the last readout (all tracked images and search segments), "
+        "signed 16-bit, 1 LSB = 1 ADC count; electrons = 5 x ADC counts (nominal gain). "
+        "The original returned electrons.",
+    ),
+    _item(
+        "662",
+        "dsn_hdr1",
+        "Header 1 for DSN records",
+        "",
+        6,
+        _word(6, False),
+        "Header 1 for DSN records, 48-bit unsigned raw value.",
+    ),
+    _item(
+        "672",
+        "dsn_hdr2",
+        "Record counter and Header 2 for DSN",
+        "",
+        4,
+        _word(4, False),
+        "Unsigned 32-bit: record counter (3 high bytes) and Header 2 (low byte) for DSN. "
+        "Fields in MSID.bits.",
+        _DSN2_FIELDS,
+    ),
+    _item(
+        "676",
+        "ccd_temp",
+        "CCD temperature",
+        "degC",
+        4,
+        _split32(0.01 / 65536),
+        "CCD temperature, signed 32-bit, 1 LSB = 0.01/2^16 C: high word (slot 6 bytes "
+        "76,77) in 0.01 C plus low word (slot 7 bytes 62,63) / 65536 x 0.01 C. Where slot 7 "
+        "has no 8x8 row at the same time the value is the high word alone (0.01 C "
+        "resolution, as in the original).",
+    ),
+    _item(
+        "764",
+        "ccd_setpoint",
+        "CCD temperature control setpoint",
+        "degC",
+        2,
+        _word(2, True, 0.01),
+        "CCD temperature control setpoint, signed 16-bit, 1 LSB = 0.01 C "
+        "(the original returned raw counts).",
+    ),
+    _item(
+        "766",
+        "aca_temp",
+        "Temperature used in the angle calibration",
+        "degC",
+        4,
+        _word(4, True, 1.0 / 256),
+        "ACA temperature used in the angle calibration, signed 32-bit (words 766 + 772), "
+        "1 LSB = 1/256 C.",
+    ),
+    _item(
+        "774",
+        "last_ram_fail_addr",
+        "RAM address of last write/read test failure",
+        "",
+        2,
+        _word(2, False),
+        "RAM address of the last write/read test failure (unsigned 16-bit).",
+    ),
+    _item(
+        "776",
+        "dac",
+        "TEC DAC number",
+        "counts",
+        2,
+        _word(2, True),
+        "Last value written to the TEC power control DAC, 0..511 (511 = TEC saturated).",
+    ),
 ]
 
 #: key -> item, in key order (38 entries).
@@ -356,5 +518,6 @@ def get_item(msid: str) -> Hdr3Item:
     if key not in ITEMS:
         raise MissingDataError(
             f"msid {msid} not found; valid names: {', '.join(MSID_ALIASES)} "
-            f"(or their keys {', '.join(ITEMS)})")
+            f"(or their keys {', '.join(ITEMS)})"
+        )
     return ITEMS[key]

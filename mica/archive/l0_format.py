@@ -66,6 +66,40 @@ def image_size(hdu: fits.BinTableHDU) -> int:
     return size
 
 
+#: image sizes whose rows carry each column (the rest are masked in those rows)
+COLUMN_SIZES: dict[str, tuple[int, ...]] = {
+    name: tuple(size for size, cols in FILE_COLUMNS.items() if name in cols)
+    or (4, 6, 8)  # PIXTLM/BGDTYP (defaulted), IMGSIZE, FILENAME: every row
+    for name in SLOT_COLUMNS
+}
+STORE_COLUMNS = [c for c in SLOT_COLUMNS if c != "FILENAME"]
+
+
+def table_arrays(data: fits.FITS_rec, size: int) -> dict[str, np.ndarray]:
+    """A file's rows in the reader's representation: every column (zeros where the size does
+    not carry it), IMGRAW as 64-vectors with the image top-left, IMGSIZE per row."""
+    n = len(data)
+    names = set(data.columns.names)
+    out: dict[str, np.ndarray] = {}
+    for name, dt in SLOT_DTYPE_FIELDS:
+        if name == "FILENAME":
+            continue
+        if name == "IMGSIZE":
+            out[name] = np.full(n, size, dtype=dt)
+        elif name == "IMGRAW":
+            frame = np.zeros((n, 8, 8), dtype=np.float32)
+            frame[:, :size, :size] = np.asarray(data["IMGRAW"]).reshape(n, size, size)
+            out[name] = frame.reshape(n, 64)
+        elif name in OPTIONAL_DEFAULTS:
+            values = data[name] if name in names else np.full(n, OPTIONAL_DEFAULTS[name])
+            out[name] = np.asarray(values).astype("S4")  # HDF5 keeps bytes, not unicode
+        elif name in names:
+            out[name] = np.asarray(data[name]).astype(dt, copy=False)
+        else:
+            out[name] = np.zeros(n, dtype=dt)
+    return out
+
+
 class L0Product(FileProduct):
     """One ACA L0 image file per slot and decommutation interval, in year/doy folders."""
 
@@ -135,6 +169,21 @@ class L0Product(FileProduct):
                 "tlmver": str(header.get("TLMVER", "")), "ascdsver": str(header.get("ASCDSVER", "")),
                 "revision": revision, "date": str(header.get("DATE", "")),
                 "rows": int(header["NAXIS2"]), "imgsize": size, "slot": int(match.group(3))}
+
+    has_store = True
+
+    def partition(self, row: dict[str, Any]) -> str:
+        return f"{row['slot']}/{row['year']:04d}{row['doy']:03d}"
+
+    def partition_epoch(self, row: dict[str, Any]) -> str:
+        return f"{row['year']:04d}{row['doy']:03d}"
+
+    def partition_where(self, part: str) -> tuple[str, list[Any]]:
+        slot, day = part.split("/")
+        return "slot = ? AND year = ? AND doy = ?", [int(slot), int(day[:4]), int(day[4:])]
+
+    def store_arrays(self, hdus: fits.HDUList, row: dict[str, Any]) -> dict[str, np.ndarray]:
+        return table_arrays(hdus[self.extname].data, row["imgsize"])
 
     def simulate(self, start: float, stop: float, dest: Path) -> list[Path]:
         from mica.sim.aca_l0 import plan_l0_files, write_l0_file

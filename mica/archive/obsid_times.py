@@ -8,13 +8,23 @@ from pathlib import Path
 def obsid_interval(obsid: int, data_root: str | Path | None = None) -> tuple[float, float]:
     """(tstart, tstop) in CXC seconds of an observation.
 
-    Taken from the mission schedule of the simulated upstream, which is this package's
-    record of observations (the original used kadi dwells, unavailable outside the CXC).
+    From the obspar archive when it holds the obsid (``data_root`` names the obspar folder;
+    default ``<archive>/obspar``; all OBIs of the default revision), else from the mission
+    schedule of the simulated upstream (the original used kadi dwells, unavailable outside
+    the CXC).
     """
+    from mica.archive.obspar import obsid_interval as obspar_interval
+    from mica.engine.obsid_layout import check_obsid
+
+    obsid = check_obsid(obsid)
+    interval = obspar_interval(obsid, data_root=data_root)
+    if interval is not None:
+        return interval
     from mica.sim.mission import default_mission
 
     try:
-        obs = default_mission().observation(int(obsid))
+        obs = default_mission().observation(obsid)
     except KeyError:
-        raise ValueError(f"obsid {obsid} is not a known observation") from None
+        raise ValueError(f"obsid {obsid} is neither in the obspar archive nor a known "
+                         "observation") from None
     return obs.tstart, obs.tstop

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mica.engine.colstore import ColumnStore
 from mica.engine.index import ArchiveIndex
 from mica.engine.ingest import (
     REJECTED_DIR,
@@ -89,11 +90,21 @@ def check_archive(product: FileProduct, data_root: str | Path | None = None,
                     if product.path(row, root) != path:
                         raise RejectedFile(path.name, "is not in its layout folder")
                     ingest = IngestReport()
-                    commit_file(product, index, row, path, ingest)
+                    commit_file(product, index, row, path, ingest)  # store fixed below
                     what = "indexed" if ingest.ingested else "removed outdated"
                     report.repairs.append(f"{what} {path.name}")
                 except RejectedFile as err:
                     quarantine(root, path, err)
                     report.repairs.append(f"quarantined {err}")
+        if product.has_store:
+            store = ColumnStore(product, index)
+            stale = store.stale_parts()
+            report.problems += [f"store chunk {part} does not match the index" for part in stale]
+            if repair and stale:
+                store.rebuild(stale)
+                report.repairs.append(f"rebuilt {len(stale)} store chunks")
+        problems, repairs = product.check_layout(index, repair)
+        report.problems += problems
+        report.repairs += repairs
         report.files = len(index.filenames())
     return report

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mica.engine.fitscheck import open_checked
+from mica.engine.colstore import ColumnStore
 from mica.engine.index import ArchiveIndex
 from mica.engine.product import FileProduct, RejectedFile
 
@@ -64,14 +64,11 @@ def quarantine(root: Path, src: Path | None, err: RejectedFile) -> None:
     (qdir / (safe + ".reason")).write_text(str(err) + "\n")
 
 
-def describe_file(product: FileProduct, name: str, path: Path) -> dict[str, Any]:
+def describe_file(product: FileProduct, name: str, path: Path,
+                  arrays: dict[str, Any] | None = None) -> dict[str, Any]:
     """Validate one file (name, gzip, FITS, checksums, structure) and return its index row."""
     product.check_name(name)
-    hdus, checksum = open_checked(path, name, getattr(product, "extname", "PRIMARY"))
-    with hdus:
-        row = product.describe(product.archive_name(name), hdus)
-    row["checksum"] = checksum
-    return row
+    return product.describe_path(product.archive_name(name), path, arrays)
 
 
 def _place(src: Path, dest: Path) -> None:
@@ -97,8 +94,11 @@ def _place(src: Path, dest: Path) -> None:
 
 
 def commit_file(product: FileProduct, index: ArchiveIndex, row: dict[str, Any], src: Path,
-                report: IngestReport) -> None:
-    """Apply the revision rules to one validated file and archive it (see module docstring)."""
+                report: IngestReport) -> set[str]:
+    """Apply the revision rules to one validated file and archive it (see module docstring).
+
+    Returns the store partitions whose content changed.
+    """
     root = index.root
     name = row["filename"]
     dest = product.path(row, root)
@@ -110,14 +110,14 @@ def commit_file(product: FileProduct, index: ArchiveIndex, row: dict[str, Any], 
         if src != dest:
             src.unlink(missing_ok=True)
         report.unchanged.append(name)
-        return
+        return set()
 
     overlaps = index.overlapping(row)
     newer = [o for o in overlaps if o["revision"] > row["revision"]]
     if newer:
         report.outdated.append(name)
         src.unlink(missing_ok=True)
-        return
+        return set()
     same = [o for o in overlaps if o["revision"] == row["revision"]]
     clash = [o["filename"] for o in same if not product.same_span(o, row)]
     if clash:
@@ -141,6 +141,9 @@ def commit_file(product: FileProduct, index: ArchiveIndex, row: dict[str, Any], 
             index.clear_pending(drops)
     report.ingested.append(name)
     report.replaced.extend(o["filename"] for o in superseded)
+    if not product.has_store:
+        return set()
+    return {product.partition(r) for r in [row, *superseded]}
 
 
 def _already_archived(product: FileProduct, index: ArchiveIndex, name: str, path: Path) -> bool:
@@ -172,19 +175,35 @@ def ingest_files(product: FileProduct, files: Iterable[Path | tuple[str, Path]],
     if index is None:
         index = ArchiveIndex(product, product.root(data_root))
     report = IngestReport()
+    touched: set[str] = set()
+    loaded: dict[str, Any] = {}
+    last_epoch = None
+    store = ColumnStore(product, index) if product.has_store else None
     try:
         items = [(f.name, f) if isinstance(f, Path) else (f[0], Path(f[1])) for f in files]
-        for name, path in sorted(items, key=lambda item: item[0]):
+        for name, path in sorted(items, key=lambda item: item[0]):  # time order
             if _already_archived(product, index, name, path):
                 report.unchanged.append(name)
                 path.unlink(missing_ok=True)
                 continue
             try:
-                row = describe_file(product, name, path)
-                commit_file(product, index, row, path, report)
+                row = describe_file(product, name, path, loaded)
+                parts = commit_file(product, index, row, path, report)
             except RejectedFile as err:
                 report.rejected.append(err)
                 quarantine(index.root, path, err)
+                continue
+            epoch = product.partition_epoch(row) if store is not None else None
+            if store is not None and touched and epoch != last_epoch:
+                # Files come in time order: partitions of earlier epochs (days) are complete,
+                # so write them now and free their arrays (memory: about a day of data).
+                store.rebuild(touched, loaded)
+                touched.clear()
+                loaded = {k: v for k, v in loaded.items() if k == row["filename"]}
+            last_epoch = epoch
+            touched |= parts
+        if store is not None and touched:
+            store.rebuild(touched, loaded)
     finally:
         if own_index:
             index.close()
@@ -194,16 +213,20 @@ def ingest_files(product: FileProduct, files: Iterable[Path | tuple[str, Path]],
 def recover_pending(product: FileProduct, index: ArchiveIndex) -> list[str]:
     """Finish or undo what a crashed ingest left half-done; returns what was done."""
     done = []
+    touched: set[str] = set()
     for path_str, action in index.pending():
         path = Path(path_str)
         if action == "drop":
             path.unlink(missing_ok=True)
             done.append(f"removed superseded {path.name}")
+        elif action == "scratch":  # derived file whose commit never happened
+            path.unlink(missing_ok=True)
+            done.append(f"removed uncommitted {path.name}")
         elif index.get(path.name) is None and path.exists():  # placed, not yet committed
             report = IngestReport()
             try:
                 row = describe_file(product, path.name, path)
-                commit_file(product, index, row, path, report)
+                touched |= commit_file(product, index, row, path, report)
                 done.append(f"indexed {path.name} left unindexed by an interrupted ingest")
             except RejectedFile as err:
                 quarantine(index.root, path, err)
@@ -214,4 +237,6 @@ def recover_pending(product: FileProduct, index: ArchiveIndex) -> list[str]:
             done.append(f"removed partial file {partial.name}")
         with index.transaction():
             index.clear_pending([path_str])
+    if product.has_store and touched:
+        ColumnStore(product, index).rebuild(touched)
     return done

@@ -86,6 +86,26 @@ class FileProduct(ABC):
     def folder(self, row: dict[str, Any]) -> str:
         """Folder of a file relative to the product root, from its index row."""
 
+    #: whether ingest keeps a columnar store (`mica.engine.colstore`) of the files' rows
+    has_store: bool = False
+
+    def partition(self, row: dict[str, Any]) -> str:
+        """Store partition of a file (e.g. ``'3/2012001'`` for slot 3 on 2012:001)."""
+        raise NotImplementedError
+
+    def partition_epoch(self, row: dict[str, Any]) -> str:
+        """Files arrive in time order; once the epoch (e.g. day) of incoming files moves on,
+        the partitions of earlier epochs are complete and ingest writes them."""
+        return ""
+
+    def partition_where(self, part: str) -> tuple[str, list[Any]]:
+        """SQL WHERE clause and parameters selecting a partition's index rows."""
+        raise NotImplementedError
+
+    def store_arrays(self, hdus: fits.HDUList, row: dict[str, Any]) -> dict[str, Any]:
+        """An open file's rows as equal-length arrays by column name, as the store keeps them."""
+        raise NotImplementedError
+
     def simulate(self, start: float, stop: float, dest: Path) -> list[Path]:
         """Write the simulated upstream's files overlapping [start, stop] into ``dest``."""
         raise NotImplementedError(f"no simulated upstream for {self.name}")
@@ -96,3 +116,25 @@ class FileProduct(ABC):
     def same_span(self, a: dict[str, Any], b: dict[str, Any]) -> bool:
         """True when two rows cover the same interval (a reprocessing of the same data)."""
         return abs(a["tstart"] - b["tstart"]) < 1e-3 and abs(a["tstop"] - b["tstop"]) < 1e-3
+
+    def describe_path(self, name: str, path: Path,
+                      arrays: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Validate a staged file and return its index row (default: a checked FITS file).
+
+        With ``arrays`` (a dict), a store product also puts the file's store arrays there
+        under its name, so the store is fed from this one decompression. Products whose
+        files are not FITS (obspar parameter files) override this.
+        """
+        from mica.engine.fitscheck import open_checked  # fitscheck imports this module
+
+        hdus, checksum = open_checked(path, name, getattr(self, "extname", "PRIMARY"))
+        with hdus:
+            row = self.describe(name, hdus)
+            row["checksum"] = checksum
+            if arrays is not None and self.has_store:
+                arrays[name] = self.store_arrays(hdus, row)
+        return row
+
+    def check_layout(self, index: Any, repair: bool) -> tuple[list[str], list[str]]:
+        """Product-specific checks run by `check_archive`: (problems, repairs made)."""
+        return [], []

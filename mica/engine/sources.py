@@ -34,6 +34,22 @@ class Source(ABC):
         recognises files it already holds.
         """
 
+    # Per-obsid products (aspect L1, obspar; `mica.engine.obsid_layout`). Sources that cannot
+    # serve them keep these defaults, which say so.
+    def obsids(self, product: FileProduct, start: float, stop: float) -> list[int]:
+        """Obsids with files of a per-obsid product in [start, stop] (CXC seconds)."""
+        raise SourceError(f"source {self.spec} cannot list {product.name} obsids by time; "
+                          "give obsids")
+
+    def revisions(self, product: FileProduct, obsid: int) -> tuple[int | None, int | None]:
+        """(default, last) processing revision of an obsid upstream; (None, None): no data."""
+        raise SourceError(f"source {self.spec} cannot look up {product.name} by obsid")
+
+    def fetch_obsid(self, product: FileProduct, obsid: int, revision: int,
+                    dest: Path) -> list[Path]:
+        """Write every file of one obsid and revision into ``dest``; return their paths."""
+        raise SourceError(f"source {self.spec} cannot fetch {product.name} by obsid")
+
     def __str__(self) -> str:
         return self.spec
 
@@ -45,6 +61,23 @@ class SimSource(Source):
 
     def fetch(self, product: FileProduct, start: float, stop: float, dest: Path) -> list[Path]:
         return product.simulate(start, stop, dest)
+
+    def obsids(self, product: FileProduct, start: float, stop: float) -> list[int]:
+        return _sim_hook(product, "simulate_obsids")(start, stop)
+
+    def revisions(self, product: FileProduct, obsid: int) -> tuple[int | None, int | None]:
+        return _sim_hook(product, "simulate_revisions")(obsid)
+
+    def fetch_obsid(self, product: FileProduct, obsid: int, revision: int,
+                    dest: Path) -> list[Path]:
+        return _sim_hook(product, "simulate_obsid")(obsid, revision, dest)
+
+
+def _sim_hook(product: FileProduct, name: str) -> Callable:
+    hook = getattr(product, name, None)
+    if hook is None:
+        raise SourceError(f"the simulated upstream has no per-obsid {product.name} files")
+    return hook
 
 
 class DirSource(Source):
@@ -72,6 +105,25 @@ class DirSource(Source):
         return out
 
 
+    def obsids(self, product: FileProduct, start: float, stop: float) -> list[int]:
+        return self._catalog(product).obsids(start, stop)
+
+    def revisions(self, product: FileProduct, obsid: int) -> tuple[int | None, int | None]:
+        return self._catalog(product).revisions(obsid)
+
+    def fetch_obsid(self, product: FileProduct, obsid: int, revision: int,
+                    dest: Path) -> list[Path]:
+        return self._catalog(product).fetch(obsid, revision, dest)
+
+    def _catalog(self, product: FileProduct):  # noqa: ANN202 (type lives in obsid_sources)
+        from mica.engine.obsid_sources import DirCatalog
+
+        cache = self.__dict__.setdefault("_catalogs", {})
+        if product.name not in cache:
+            cache[product.name] = DirCatalog(product, self.path)
+        return cache[product.name]
+
+
 class Arc5glSource(Source):
     """The CXC ``arc5gl`` client, driven with a small script per request."""
 
@@ -95,6 +147,22 @@ class Arc5glSource(Source):
         if proc.returncode != 0:
             raise SourceError(f"arc5gl failed ({proc.returncode}): {proc.stderr.strip()[:500]}")
         return sorted(p for p in dest.iterdir() if p.is_file())
+
+    def obsids(self, product: FileProduct, start: float, stop: float) -> list[int]:
+        from mica.engine.obsid_sources import arc5gl_obsids
+
+        return arc5gl_obsids(self.exe, product, start, stop)
+
+    def revisions(self, product: FileProduct, obsid: int) -> tuple[int | None, int | None]:
+        from mica.engine.obsid_sources import arc5gl_revisions
+
+        return arc5gl_revisions(self.exe, product, obsid)
+
+    def fetch_obsid(self, product: FileProduct, obsid: int, revision: int,
+                    dest: Path) -> list[Path]:
+        from mica.engine.obsid_sources import arc5gl_fetch_obsid
+
+        return arc5gl_fetch_obsid(self.exe, product, obsid, revision, dest)
 
 
 _FACTORIES: dict[str, Callable[[str], Source]] = {

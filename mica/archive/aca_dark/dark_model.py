@@ -11,6 +11,7 @@ scalar or array.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -255,7 +256,8 @@ def get_dark_hist(
 def _warm_pixels(thr: np.ndarray, edges: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Pixels above ``thr`` for 1-d ``thr``, ``y`` (n, 74) and ``edges`` (n, 75) per row."""
     n_edges = edges.shape[-1]
-    ii = np.array([np.searchsorted(e, t) for e, t in zip(edges, thr, strict=True)])
+    # Number of edges below the threshold == searchsorted(side='left'), for every row at once.
+    ii = np.count_nonzero(edges < thr[:, None], axis=1)
     # The partial-bin term needs edges ii-1 and ii: the threshold must lie inside the model.
     bad = (ii < 1) | (ii > n_edges - 2)
     if np.any(bad):
@@ -347,13 +349,17 @@ def _cool_base(rng: np.random.Generator) -> np.ndarray:
     return np.clip(base, 0.0, None)
 
 
+@functools.lru_cache(maxsize=1)
 def _archive_base() -> np.ndarray:
+    """The 1999:223 calibration at -14 C, read once per process (read-only; callers copy)."""
     # Lazy import: the reader is an optional collaborator, never needed for the model itself.
     from mica.archive.aca_dark.dark_cal import get_dark_cal_image
 
-    return np.asarray(
+    img = np.array(
         get_dark_cal_image("1999:223", select="nearest", t_ccd_ref=T_CCD_MODEL), dtype=np.float64
     )
+    img.flags.writeable = False
+    return img
 
 
 def synthetic_dark_image(
@@ -373,6 +379,9 @@ def synthetic_dark_image(
     Poisson counts of the model histogram, log-uniform within each bin, are added and the
     pixels shuffled.  ``rng``: a Generator or seed (default: fresh entropy).
     """
+    model = smooth_twice_broken_pow(get_sbp_pars(date), xall)
+    if model.ndim != 1:
+        raise TypeError("synthetic_dark_image takes a single date")
     rng = np.random.default_rng(rng)
     if base_image is None:
         dark = _cool_base(rng)
@@ -395,9 +404,6 @@ def synthetic_dark_image(
             raise ValueError("base_image has no cool pixels (<= 40 e-/s) to refill from")
         dark[warm] = dark[cool_idx[rng.integers(0, cool_idx.size, int(warm.sum()))]]
 
-    model = np.atleast_1d(smooth_twice_broken_pow(get_sbp_pars(date), xall))
-    if model.ndim != 1:
-        raise TypeError("synthetic_dark_image takes a single date")
     n_bin = rng.poisson(model)
     excess = int(n_bin.sum()) - NPIX
     if excess > 0:

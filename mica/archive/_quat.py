@@ -1,0 +1,131 @@
+"""Vectorised Chandra quaternion math (scalar last, w >= 0; aspect_math.md section 2)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def normalize(q: np.ndarray) -> np.ndarray:
+    """Unit quaternions with the sign rule (stored w >= 0)."""
+    q = np.asarray(q, dtype=np.float64)
+    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    return np.where(q[..., 3:4] < 0, -q, q)
+
+
+def to_transform(q: np.ndarray) -> np.ndarray:
+    """(..., 4) quaternions -> (..., 3, 3) body->ECI matrices (columns = body axes)."""
+    q = np.asarray(q, dtype=np.float64)
+    x, y, z, w = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
+    t = np.empty(q.shape[:-1] + (3, 3))
+    t[..., 0, 0] = 1 - 2 * (y * y + z * z)
+    t[..., 0, 1] = 2 * (x * y - z * w)
+    t[..., 0, 2] = 2 * (x * z + y * w)
+    t[..., 1, 0] = 2 * (x * y + z * w)
+    t[..., 1, 1] = 1 - 2 * (x * x + z * z)
+    t[..., 1, 2] = 2 * (y * z - x * w)
+    t[..., 2, 0] = 2 * (x * z - y * w)
+    t[..., 2, 1] = 2 * (y * z + x * w)
+    t[..., 2, 2] = 1 - 2 * (x * x + y * y)
+    return t
+
+
+def from_transform(t: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) matrices -> (..., 4) quaternions (largest-pivot method, sign rule)."""
+    t = np.asarray(t, dtype=np.float64)
+    t00, t11, t22 = t[..., 0, 0], t[..., 1, 1], t[..., 2, 2]
+    s = np.stack([1 + t00 - t11 - t22, 1 - t00 + t11 - t22, 1 - t00 - t11 + t22,
+                  1 + t00 + t11 + t22], axis=-1)
+    i = np.argmax(s, axis=-1)
+    half = 0.5 * np.sqrt(np.take_along_axis(s, i[..., None], axis=-1)[..., 0])
+    d = 4 * half
+    t10, t01, t20, t02 = t[..., 1, 0], t[..., 0, 1], t[..., 2, 0], t[..., 0, 2]
+    t21, t12 = t[..., 2, 1], t[..., 1, 2]
+    cands = np.stack([
+        np.stack([half, (t10 + t01) / d, (t20 + t02) / d, (t21 - t12) / d], axis=-1),
+        np.stack([(t10 + t01) / d, half, (t21 + t12) / d, (t02 - t20) / d], axis=-1),
+        np.stack([(t20 + t02) / d, (t21 + t12) / d, half, (t10 - t01) / d], axis=-1),
+        np.stack([(t21 - t12) / d, (t02 - t20) / d, (t10 - t01) / d, half], axis=-1),
+    ], axis=-2)
+    q = np.take_along_axis(cands, i[..., None, None], axis=-2)[..., 0, :]
+    return np.where(q[..., 3:4] < 0, -q, q)
+
+
+def from_equatorial(ra: np.ndarray, dec: np.ndarray, roll: np.ndarray) -> np.ndarray:
+    """Quaternions of (RA, Dec, Roll) in degrees: T = Rz(ra) Ry(-dec) Rx(roll)."""
+    ra, dec, roll = (np.radians(np.asarray(v, dtype=np.float64)) for v in (ra, dec, roll))
+    ca, sa, cd, sd, cr, sr = (np.cos(ra), np.sin(ra), np.cos(dec), np.sin(dec), np.cos(roll),
+                              np.sin(roll))
+    t = np.empty(np.broadcast(ra, dec, roll).shape + (3, 3))
+    t[..., 0, 0] = ca * cd
+    t[..., 0, 1] = -sa * cr - ca * sd * sr
+    t[..., 0, 2] = sa * sr - ca * sd * cr
+    t[..., 1, 0] = sa * cd
+    t[..., 1, 1] = ca * cr - sa * sd * sr
+    t[..., 1, 2] = -ca * sr - sa * sd * cr
+    t[..., 2, 0] = sd
+    t[..., 2, 1] = cd * sr
+    t[..., 2, 2] = cd * cr
+    return from_transform(t)
+
+
+def to_equatorial(q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(RA, Dec, Roll) in degrees; RA and Roll in [0, 360)."""
+    q = np.asarray(q, dtype=np.float64)
+    x, y, z, w = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
+    xa = x * x - y * y - z * z + w * w
+    xb = 2 * (x * y + z * w)
+    xn = 2 * (x * z - y * w)
+    yn = 2 * (y * z + x * w)
+    zn = w * w + z * z - x * x - y * y
+    ra = np.degrees(np.arctan2(xb, xa)) % 360.0
+    dec = np.degrees(np.arctan2(xn, np.sqrt(np.clip(1 - xn * xn, 0.0, None))))
+    roll = np.degrees(np.arctan2(yn, zn)) % 360.0
+    return ra, dec, roll
+
+
+def multiply(q1: np.ndarray, q2: np.ndarray) -> np.ndarray:
+    """q1 * q2 with T(q1 q2) = T(q1) T(q2) (apply q2 in q1's body frame)."""
+    q1, q2 = np.asarray(q1, dtype=np.float64), np.asarray(q2, dtype=np.float64)
+    x1, y1, z1, w1 = (q1[..., k] for k in range(4))
+    x2, y2, z2, w2 = (q2[..., k] for k in range(4))
+    q = np.stack([w1 * x2 - z1 * y2 + y1 * z2 + x1 * w2,
+                  z1 * x2 + w1 * y2 - x1 * z2 + y1 * w2,
+                  -y1 * x2 + x1 * y2 + w1 * z2 + z1 * w2,
+                  -x1 * x2 - y1 * y2 - z1 * z2 + w1 * w2], axis=-1)
+    return np.where(q[..., 3:4] < 0, -q, q)
+
+
+def radec_to_eci(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
+    ra, dec = np.radians(ra), np.radians(dec)
+    return np.stack([np.cos(ra) * np.cos(dec), np.sin(ra) * np.cos(dec), np.sin(dec)], axis=-1)
+
+
+def eci_to_radec(e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    e = np.asarray(e, dtype=np.float64)
+    ra = np.degrees(np.arctan2(e[..., 1], e[..., 0])) % 360.0
+    dec = np.degrees(np.arctan2(e[..., 2], np.hypot(e[..., 0], e[..., 1])))
+    return ra, dec
+
+
+def yagzag_to_dir(yag: np.ndarray, zag: np.ndarray) -> np.ndarray:
+    """Unit body-frame direction of ACA angles in arcsec."""
+    ty = np.tan(np.radians(np.asarray(yag, dtype=np.float64) / 3600.0))
+    tz = np.tan(np.radians(np.asarray(zag, dtype=np.float64) / 3600.0))
+    d = np.stack([np.ones_like(ty), ty, tz], axis=-1)
+    return d / np.linalg.norm(d, axis=-1, keepdims=True)
+
+
+def dir_to_yagzag(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ACA angles (arcsec) of body-frame directions."""
+    d = np.asarray(d, dtype=np.float64)
+    return (np.degrees(np.arctan2(d[..., 1], d[..., 0])) * 3600.0,
+            np.degrees(np.arctan2(d[..., 2], d[..., 0])) * 3600.0)
+
+
+def rotation(axis: int, angle_deg: float) -> np.ndarray:
+    """Active rotation matrix about x (0), y (1) or z (2)."""
+    c, s = np.cos(np.radians(angle_deg)), np.sin(np.radians(angle_deg))
+    i, j = [(1, 2), (2, 0), (0, 1)][axis]
+    m = np.eye(3)
+    m[i, i], m[i, j], m[j, i], m[j, j] = c, -s, s, c
+    return m

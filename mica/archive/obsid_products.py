@@ -1,0 +1,531 @@
+"""The two per-obsid products: aspect level-1 files (``asp1``) and obspars (``obspar``).
+
+File formats, validation and index rows; the user functions are in `asp_l1` and `obspar`.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import numbers
+import re
+import sqlite3
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from astropy.io import fits
+
+from mica.engine.index import ArchiveIndex
+from mica.engine.obsid_layout import OBSID_MAX, OBSID_MIN, ObsidProduct, version_dir
+from mica.engine.product import IndexColumn, RejectedFile
+from mica.time import year_doy
+
+# --- aspect L1 --------------------------------------------------------------------------------
+#: CONTENT by file-name type suffix (spec 5)
+ASP_SUFFIX_CONTENT = {
+    "asol1": "ASPSOL", "aqual1": "ASPQUAL", "acal1": "ACACAL", "acen1": "ACACENT",
+    "gspr1": "GSPROPS", "fidpr1": "FIDPROPS", "gcal1": "GYROCAL", "bpix1": "ACA_BADPIX",
+}
+#: contents `get_files` returns by default: those archived (ACADATA, GYRODATA and KALMAN are
+#: dropped at ingest, so the original's list naming them matched nothing) minus ASPSOLOBI
+ASP_DEFAULT_CONTENTS = ("ASPQUAL", "ASPSOL", "ACACAL", "ACACENT", "GSPROPS", "FIDPROPS",
+                        "GYROCAL", "ACA_BADPIX")
+ASP_ALL_CONTENTS = ASP_DEFAULT_CONTENTS + ("ASPSOLOBI",)
+#: columns a compatible reader must find, by content (spec 5; lower case)
+ASP_REQUIRED_COLUMNS = {
+    "ASPSOL": ("time", "ra", "dec", "roll", "q_att", "dy", "dz", "dtheta"),
+    "ASPSOLOBI": ("time", "ra", "dec", "roll", "q_att"),
+    "ASPQUAL": ("time", "asp_sol_status"),
+    "ACACAL": ("aca_misalign", "fts_misalign"),
+    "ACACENT": ("time", "slot", "alg", "status", "ang_y", "ang_z", "ang_y_sm", "ang_z_sm",
+                "counts"),
+    "GSPROPS": ("slot", "id_status", "type", "cel_loc_flag", "agasc_id", "ra", "dec",
+                "pos_eci"),
+    "FIDPROPS": ("slot", "id_status", "id_string", "p_lsi", "ang_y_nom", "ang_z_nom"),
+    "GYROCAL": (),
+    "ACA_BADPIX": (),
+}
+_ASP_AI_RE = re.compile(r"pcadf(\d{9,})N(\d{3})_(asol|aqual|acal|acen|gspr|fidpr|gcal|bpix)1"
+                        r"\.fits\.gz")
+_ASP_OBI_RE = re.compile(r"pcadf(\d{5})_(\d{3})N(\d{3})_asol1\.fits\.gz")
+
+
+class AspL1Product(ObsidProduct):
+    """Aspect L1 products, one set per aspect interval, in ``asp1/<CC>/<OOOOO>_v<RR>/``."""
+
+    name = "asp-l1"
+    subdir = "asp1"
+    extname = "PRIMARY"  # tables are checked by content in `describe`
+    filename_re = re.compile(f"{_ASP_AI_RE.pattern}|{_ASP_OBI_RE.pattern}")
+    drop_re = re.compile(r"pcadf\d+N\d{3}_(adat\d1|gdat1|kalm1)\.fits(\.gz)?")
+    extra_re = re.compile(r"asp_l1_\w*\.log(\.gz)?")
+    contents = ASP_DEFAULT_CONTENTS
+    all_contents = ASP_ALL_CONTENTS
+    bad_obsids_file = "asp_l1_bad_obsids.dat"
+    arc5gl_full = "asp1"
+    arc5gl_probe = "asp1{fidprops}"
+    # Files of one obsid, revision, OBI and content never overlap in time: a second one
+    # that does is refused (unless it covers exactly the same span: a re-delivery).
+    stream_columns = ("obsid", "revision", "obi", "content")
+    max_file_span = 10 * 86400.0
+    index_columns = [
+        IndexColumn("filename", "text not null"), IndexColumn("filetime", "int not null"),
+        IndexColumn("year", "int not null"), IndexColumn("doy", "int not null"),
+        IndexColumn("tstart", "float not null"), IndexColumn("tstop", "float not null"),
+        IndexColumn("checksum", "text"), IndexColumn("ascdsver", "text"),
+        IndexColumn("caldbver", "text"), IndexColumn("content", "text"),
+        IndexColumn("revision", "int"), IndexColumn("obsid", "int not null"),
+        IndexColumn("obi", "int"), IndexColumn("date", "text not null"),
+        IndexColumn("isdefault", "int"),
+    ]
+    index_sql = ObsidProduct.index_sql + (
+        "CREATE INDEX IF NOT EXISTS idx_archfiles_filetime ON archfiles (filetime)",
+        "CREATE INDEX IF NOT EXISTS idx_archfiles_obsid ON archfiles (obsid, revision)",
+        "CREATE INDEX IF NOT EXISTS idx_archfiles_tstart ON archfiles (tstart)",
+        "CREATE INDEX IF NOT EXISTS idx_archfiles_tstop ON archfiles (tstop)",
+    )
+
+    def name_time(self, name: str) -> float:
+        match = _ASP_AI_RE.fullmatch(self.archive_name(name))
+        return float(match.group(1)) if match else float("nan")  # per-OBI names carry no time
+
+    def name_obsid(self, name: str) -> int | None:
+        match = _ASP_OBI_RE.fullmatch(self.archive_name(name))
+        return int(match.group(1)) if match else None
+
+    def inspect(self, path: Path) -> tuple[int | None, float | None]:
+        try:
+            header = fits.getheader(path, 1)
+            return _header_obsid(path.name, header), float(header["TSTART"])
+        except (OSError, KeyError, ValueError, IndexError) as err:
+            raise RejectedFile(path.name, f"unreadable header ({err})") from err
+
+    def describe(self, name: str, hdus: fits.HDUList) -> dict[str, Any]:
+        if len(hdus) < 2 or not isinstance(hdus[1], fits.BinTableHDU):
+            raise RejectedFile(name, "HDU 1 is not a binary table")
+        header = hdus[1].header
+        ai = _ASP_AI_RE.fullmatch(name)
+        obi_match = _ASP_OBI_RE.fullmatch(name)
+        if ai:
+            revision_name, expected = int(ai.group(2)), ASP_SUFFIX_CONTENT[ai.group(3) + "1"]
+        else:
+            revision_name, expected = int(obi_match.group(3)), "ASPSOLOBI"
+        try:
+            tstart, tstop = float(header["TSTART"]), float(header["TSTOP"])
+            content = str(header["CONTENT"]).strip()
+            revision = int(header["REVISION"])
+        except (KeyError, ValueError) as err:
+            raise RejectedFile(name, f"bad or missing header keyword ({err})") from err
+        if content != expected:
+            raise RejectedFile(name, f"CONTENT {content!r} does not match the name ({expected})")
+        if revision != revision_name:
+            raise RejectedFile(name, f"REVISION {revision} does not match the name's "
+                                     f"N{revision_name:03d}")
+        if not tstop > tstart:
+            raise RejectedFile(name, f"TSTOP {tstop} is not after TSTART {tstart}")
+        if ai and abs(int(ai.group(1)) - tstart) > 100.0:
+            raise RejectedFile(name, f"name time {ai.group(1)} is far from TSTART {tstart}")
+        obsid = _header_obsid(name, header)
+        obi = int(header.get("OBI_NUM", 0))
+        if obi_match and (obsid != int(obi_match.group(1)) or obi != int(obi_match.group(2))):
+            raise RejectedFile(name, f"OBS_ID {obsid} / OBI_NUM {obi} do not match the name")
+        names = {n.lower() for n in hdus[1].columns.names}
+        missing = [c for c in ASP_REQUIRED_COLUMNS[content] if c not in names]
+        if missing:
+            raise RejectedFile(name, f"{content} file lacks columns {', '.join(missing)}")
+        year, doy = year_doy(tstart)
+        # filetime from TSTART: the first digit run of per-OBI names is the obsid (flaw 11)
+        return {"filename": name, "filetime": int(tstart), "year": year, "doy": doy,
+                "tstart": tstart, "tstop": tstop, "ascdsver": _text(header, "ASCDSVER"),
+                "caldbver": _text(header, "CALDBVER"), "content": content,
+                "revision": revision, "obsid": obsid, "obi": obi,
+                "date": _text(header, "DATE"), "isdefault": None}
+
+    def after_relink(self, index: ArchiveIndex, obsid: int) -> None:
+        update_processing(index, obsid)
+
+    # --- simulated upstream ---------------------------------------------------------------
+    def simulate_obsids(self, start: float, stop: float) -> list[int]:
+        from mica.sim.asp_l1 import sim_obsids
+
+        return sim_obsids(start, stop)
+
+    def simulate_revisions(self, obsid: int) -> tuple[int | None, int | None]:
+        from mica.sim.asp_l1 import sim_revisions
+
+        return sim_revisions(obsid)
+
+    def simulate_obsid(self, obsid: int, revision: int, dest: Path) -> list[Path]:
+        from mica.sim.asp_l1 import write_asp_l1
+
+        return write_asp_l1(obsid, revision, dest)
+
+
+def _text(header: fits.Header, key: str) -> str:
+    return str(header.get(key, "")).strip()
+
+
+def _header_obsid(name: str, header: fits.Header) -> int:
+    try:
+        obsid = int(str(header["OBS_ID"]).strip())  # a string in real files ('6120')
+    except (KeyError, ValueError) as err:
+        raise RejectedFile(name, f"bad or missing OBS_ID ({err})") from err
+    if not OBSID_MIN <= obsid <= OBSID_MAX:
+        raise RejectedFile(name, f"OBS_ID {obsid} is not an obsid")
+    return obsid
+
+
+# --- obspar --------------------------------------------------------------------------------------
+OBSPAR_TEXT_KEYS = (
+    "title observer ao object ss_object obs_id seq_num instrume grating detector detnam "
+    "si_mode optical_monitor raster_scan dither pre_id uninterrupted date_obs date_end obs_mode "
+    "maneuver maneuver_ref timeunit timesys timversn datamode readmode ccdi0_on ccdi1_on "
+    "ccdi2_on ccdi3_on ccds0_on ccds1_on ccds2_on ccds3_on ccds4_on ccds5_on onchip_sum "
+    "subarray duty_cycle most_efficient eventfilter bias_request mode mission telescop "
+    "antico_enable timing_mode zero_block blank_enable width_enable spect_mode timeref tassign "
+    "origin ascdsver obi_data obspar_type obspar_stat uld_enable").split()
+OBSPAR_INT_KEYS = (
+    "obi_num seg_max_num dropped_chip_count sumrow sumcol startrow rowcnt dtycycle "
+    "py_shutter_position range_switch_level upper_level_disc trigger_level u_blank_hi "
+    "u_blank_low v_blank_low v_blank_hi my_shutter_position width_threshold revision "
+    "obspar_ver").split()
+OBSPAR_FLOAT_KEYS = (
+    "dither_y_amp dither_y_freq dither_y_phase dither_z_amp dither_z_freq dither_z_phase "
+    "ra_pnt dec_pnt roll_pnt ra_targ dec_targ y_det_offset z_det_offset radial_offset defocus "
+    "sim_z_offset ra_nom dec_nom roll_nom tstart tstop sched_start sched_stop sched_exp_time "
+    "maneuver_v1 maneuver_v2 maneuver_v3 maneuver_angle mjdref timezero subarray_frame_time "
+    "exptimea exptimeb phamin pharange sim_x sim_y sim_z foc_len mt_a mt_aop mt_e mt_epoch "
+    "mt_i mt_ma mt_raan").split()
+OBSPAR_KEYS = OBSPAR_TEXT_KEYS + OBSPAR_INT_KEYS + OBSPAR_FLOAT_KEYS
+_OBSPAR_RE = re.compile(r"axaff(\d{5})_(\d{3})N(\d{3})_obs0a\.par\.gz")
+_BOOL_TRUE = {"yes", "y", "true", "t", "1"}
+_BOOL_FALSE = {"no", "n", "false", "f", "0"}
+
+
+def _convert(name: str, ptype: str, value: str) -> Any:
+    """A parameter value by its type: i, r, b, s and f (files; ``f`` plus r/w/e/n modes)."""
+    kind = ptype.strip().lower()
+    text = value.strip()
+    if kind in ("i", "r", "b") and (text == "" or text.upper() == "INDEF"):
+        return None
+    try:
+        if kind == "i":
+            return int(text)
+        if kind == "r":
+            return float(text)
+    except ValueError as err:
+        raise ValueError(f"parameter {name}: {text!r} is not of type {ptype}") from err
+    if kind == "b":
+        low = text.lower()
+        if low in _BOOL_TRUE:
+            return True
+        if low in _BOOL_FALSE:
+            return False
+        raise ValueError(f"parameter {name}: {text!r} is not a boolean")
+    return value  # s, f*, and other string-like types (pset, gcur) keep their text
+
+
+def parse_obspar_text(text: str) -> dict[str, Any]:
+    """Parse an IRAF/CXC parameter file (``name,type,mode,value,min,max,prompt`` lines).
+
+    Comment lines (``#``) and blank lines are skipped; ``-`` in names becomes ``_``.
+    """
+    out: dict[str, Any] = {}
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    for row in csv.reader(lines, dialect="excel"):
+        if len(row) < 4:
+            raise ValueError(f"malformed parameter line {','.join(row)!r} (fewer than 4 fields)")
+        name = row[0].strip().replace("-", "_")
+        out[name] = _convert(name, row[1], row[3])
+    return out
+
+
+def read_obspar_bytes(path: Path) -> bytes:
+    """The text bytes of a ``.par`` or ``.par.gz`` file (gzip checked end to end)."""
+    raw = Path(path).read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            return gzip.decompress(raw)
+        except (EOFError, OSError, zlib.error) as err:
+            raise RejectedFile(Path(path).name, f"corrupt or truncated gzip data ({err})") from err
+    return raw
+
+
+def get_obspar(obsparfile: str | Path) -> dict[str, Any]:
+    """Parameters of an obspar file (gzipped or plain) as a dict name -> typed value."""
+    return parse_obspar_text(read_obspar_bytes(Path(obsparfile)).decode("utf-8", "replace"))
+
+
+class ObsparProduct(ObsidProduct):
+    """Observation parameter files, one per obsid, OBI and revision, in ``obspar/``."""
+
+    name = "obspar"
+    subdir = "obspar"
+    filename_re = _OBSPAR_RE
+    contents = ("OBSPAR",)
+    all_contents = ("OBSPAR",)
+    bad_obsids_file = "obspar_bad_obsids.dat"
+    arc5gl_full = "obspar"
+    arc5gl_probe = "obspar"
+    stream_columns = ("obsid", "obi_num", "revision")
+    index_columns = (
+        [IndexColumn("filename", "text not null"), IndexColumn("obsid", "int not null")]
+        + [IndexColumn(k, "text") for k in OBSPAR_TEXT_KEYS]
+        + [IndexColumn(k, "int") for k in OBSPAR_INT_KEYS]
+        + [IndexColumn(k, "float") for k in OBSPAR_FLOAT_KEYS]
+        # filetime/year/doy/checksum: absent in the original (flaw 5), needed for re-runs
+        + [IndexColumn("content", "text default 'OBSPAR'"), IndexColumn("isdefault", "int"),
+           IndexColumn("filetime", "int not null"), IndexColumn("year", "int not null"),
+           IndexColumn("doy", "int not null"), IndexColumn("checksum", "text")]
+    )
+    index_sql = ObsidProduct.index_sql + (
+        "CREATE INDEX IF NOT EXISTS idx_archfiles_obsid ON archfiles (obsid, revision)",
+        "CREATE INDEX IF NOT EXISTS idx_archfiles_tstart ON archfiles (tstart)",
+        "CREATE INDEX IF NOT EXISTS idx_archfiles_filetime ON archfiles (filetime)",
+    )
+
+    def name_time(self, name: str) -> float:
+        return float("nan")  # obspar names carry no time
+
+    def name_obsid(self, name: str) -> int | None:
+        match = _OBSPAR_RE.fullmatch(self.archive_name(name))
+        return int(match.group(1)) if match else None
+
+    def describe(self, name: str, hdus: fits.HDUList) -> dict[str, Any]:
+        raise RejectedFile(name, "obspar files are parameter files, not FITS")
+
+    def _parse(self, name: str, path: Path) -> tuple[dict[str, Any], bytes]:
+        raw = read_obspar_bytes(path)
+        try:
+            pars = parse_obspar_text(raw.decode("utf-8", "replace"))
+        except (ValueError, csv.Error) as err:
+            raise RejectedFile(name, f"not a parameter file ({err})") from err
+        return pars, raw
+
+    def inspect(self, path: Path) -> tuple[int | None, float | None]:
+        pars, _ = self._parse(path.name, path)
+        try:
+            return int(str(pars["obs_id"]).strip()), float(pars["tstart"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise RejectedFile(path.name, f"no usable obs_id/tstart ({err})") from err
+
+    def describe_path(self, name: str, path: Path) -> dict[str, Any]:
+        match = _OBSPAR_RE.fullmatch(name)
+        pars, raw = self._parse(name, path)
+        try:
+            obsid = int(str(pars["obs_id"]).strip())
+            tstart, tstop = float(pars["tstart"]), float(pars["tstop"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise RejectedFile(name, f"missing or bad obs_id/tstart/tstop ({err})") from err
+        if obsid != int(match.group(1)):
+            raise RejectedFile(name, f"obs_id {obsid} does not match the name")
+        obi = pars.get("obi_num")
+        if obi is not None and obi != int(match.group(2)):
+            raise RejectedFile(name, f"obi_num {obi} does not match the name")
+        revision = int(match.group(3))
+        if pars.get("revision") not in (None, revision):
+            raise RejectedFile(name, f"revision {pars['revision']} does not match the name's "
+                                     f"N{revision:03d}")
+        if not tstop > tstart:
+            raise RejectedFile(name, f"tstop {tstop} is not after tstart {tstart}")
+        row = {k: pars.get(k) for k in OBSPAR_KEYS}
+        row.update(filename=name, obsid=obsid, obi_num=int(match.group(2)), revision=revision,
+                   content="OBSPAR", isdefault=None, filetime=int(tstart),
+                   checksum=hashlib.sha1(raw).hexdigest())
+        row["year"], row["doy"] = year_doy(tstart)
+        return row
+
+    # --- simulated upstream ---------------------------------------------------------------
+    def simulate_obsids(self, start: float, stop: float) -> list[int]:
+        from mica.sim.obspar import sim_obsids
+
+        return sim_obsids(start, stop)
+
+    def simulate_revisions(self, obsid: int) -> tuple[int | None, int | None]:
+        from mica.sim.obspar import sim_obspar_revisions
+
+        return sim_obspar_revisions(obsid)
+
+    def simulate_obsid(self, obsid: int, revision: int, dest: Path) -> list[Path]:
+        from mica.sim.obspar import write_obspars
+
+        return write_obspars(obsid, revision, dest)
+
+
+ASP_L1 = AspL1Product()
+OBSPAR = ObsparProduct()
+
+
+# --- aspect_1_proc (processing table of the aspect L1 archive) ---------------------------------
+PROC_DB = "processing_asp_l1.db3"
+_PROC_SQL = """
+CREATE TABLE IF NOT EXISTS aspect_1_proc (
+    aspect_1_id int NOT NULL PRIMARY KEY,
+    obsid int NOT NULL,
+    obi int NOT NULL,
+    revision int,
+    ap_date text,
+    isdefault int,
+    obspar_version int,
+    vv_complete int NOT NULL DEFAULT 0
+)
+"""
+_LOG_OBSPAR_RE = re.compile(r"axaff\d{5}_\d{3}N(\d{3})_obs0a\.par")
+_LOG_ID_RE = re.compile(r"aspect_1_id\s*[=:]\s*(\d+)")
+_LOG_DATE_RE = re.compile(r"ap_date\s*[=:]\s*(\S+)")
+
+
+def proc_connect(root: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(Path(root) / PROC_DB, timeout=60.0, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(_PROC_SQL)
+    return conn
+
+
+def _read_log(path: Path) -> str:
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    return raw.decode("utf-8", "replace")
+
+
+def update_processing(index: ArchiveIndex, obsid: int) -> None:
+    """Insert or refresh the ``aspect_1_proc`` rows of an obsid from its ASPSOL files.
+
+    The processing id and date come from the pipeline log (the original read them from the
+    CXC Sybase ``aspect_1`` table, unreachable outside the CXC); without them the id is
+    derived as ``obsid * 10000 + obi * 100 + revision``. ``vv_complete`` is reset to 0
+    only for a new processing id.
+    """
+    rows = index.conn.execute(
+        "SELECT r.obsid, r.revision, a.obi, a.filename, a.isdefault FROM revisions r JOIN "
+        "archfiles a ON a.obsid = r.obsid AND a.revision = r.revision "
+        "WHERE r.obsid = ? AND a.content = 'ASPSOL' ORDER BY a.tstart", (obsid,)).fetchall()
+    conn = proc_connect(index.root)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        seen = set()
+        for _, revision, obi, filename, isdefault in rows:
+            if (revision, obi) in seen:
+                continue
+            seen.add((revision, obi))
+            folder = version_dir(index.root, obsid, revision)
+            logs = sorted(folder.glob("asp_l1_f*log*"))
+            text = _read_log(logs[0]) if logs else ""
+            ver = _LOG_OBSPAR_RE.search(text)
+            ident = _LOG_ID_RE.search(text)
+            date = _LOG_DATE_RE.search(text)
+            aspect_1_id = int(ident.group(1)) if ident else obsid * 10000 + obi * 100 + revision
+            conn.execute("INSERT OR IGNORE INTO aspect_1_proc (aspect_1_id, obsid, obi, revision,"
+                         " ap_date, isdefault, obspar_version, vv_complete) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
+                         (aspect_1_id, obsid, obi, revision, date.group(1) if date else None,
+                          isdefault, int(ver.group(1)) if ver else None))
+            conn.execute("UPDATE aspect_1_proc SET isdefault = ? WHERE aspect_1_id = ?",
+                         (isdefault, aspect_1_id))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.close()
+
+
+def proc_rows(root: Path, obsid: int | None = None) -> list[dict[str, Any]]:
+    """Rows of ``aspect_1_proc`` (all, or one obsid's), ordered by processing id."""
+    if not (Path(root) / PROC_DB).exists():
+        return []
+    conn = sqlite3.connect(f"file:{Path(root) / PROC_DB}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    try:
+        if obsid is None:
+            cur = conn.execute("SELECT * FROM aspect_1_proc ORDER BY aspect_1_id")
+        else:
+            cur = conn.execute("SELECT * FROM aspect_1_proc WHERE obsid = ? ORDER BY aspect_1_id",
+                               (obsid,))
+        return [dict(r) for r in cur]
+    finally:
+        conn.close()
+
+
+def content_list(product: ObsidProduct, content: str | Sequence[str] | None) -> list[str]:
+    """Validated content names (default: the product's default list)."""
+    if content is None:
+        return list(product.contents)
+    names = [content] if isinstance(content, str) else list(content)
+    names = [str(n).upper() for n in names]
+    unknown = [n for n in names if n not in product.all_contents]
+    if unknown:
+        raise ValueError(f"unknown {product.name} content {unknown}; valid: "
+                         f"{', '.join(product.all_contents)}")
+    return names
+
+
+
+Revision = int | str | None
+
+
+def query_rows(product: ObsidProduct, obsid: int | None = None, start: Any = None,
+               stop: Any = None, revision: Revision = None,
+               content: str | Sequence[str] | None = None,
+               data_root: str | Path | None = None) -> list[dict[str, Any]]:
+    """Index rows by obsid or overlapping [start, stop], ordered by tstart (spec 4).
+
+    ``revision``: None = the default revision, an int, ``'last'`` (the newest archived) or
+    ``'all'``. Only revisions whose files are all archived are returned.
+    """
+    from mica.engine.obsid_layout import check_obsid
+    from mica.time import to_secs
+
+    if obsid is None and (start is None or stop is None):
+        raise TypeError("Must supply either obsid or start and stop")
+    if isinstance(revision, numbers.Integral) and not isinstance(revision, bool):
+        revision = int(revision)
+    elif not (revision is None or revision in ("all", "last")):
+        raise ValueError(f"revision must be None, an int, 'last' or 'all', not {revision!r}")
+    contents = content_list(product, content)
+    root = product.root(data_root)
+    index = ArchiveIndex.open_for_reading(product, root)
+    if index is None:
+        return []
+    where: list[str] = []
+    params: list[Any] = []
+    if obsid is not None:
+        where.append("obsid = ?")
+        params.append(check_obsid(obsid))
+    else:
+        tstart, tstop = to_secs(start), to_secs(stop)
+        where.append("tstart >= ? AND tstart < ? AND tstop > ?")
+        params += [tstart - product.max_file_span, tstop, tstart]
+    where.append(f"content IN ({','.join('?' * len(contents))})")
+    params += contents
+    complete = ("EXISTS (SELECT 1 FROM revisions r WHERE r.obsid = archfiles.obsid "
+                "AND r.revision = archfiles.revision)")
+    if revision is None:
+        where.append("isdefault = 1")  # set only once a revision is complete and linked
+    else:
+        where.append(complete)
+        if isinstance(revision, int):
+            where.append("revision = ?")
+            params.append(int(revision))
+        elif revision == "last" and obsid is not None:
+            where.append("revision = (SELECT max(revision) FROM revisions WHERE obsid = ?)")
+            params.append(check_obsid(obsid))
+    with index:
+        rows = index.query(" AND ".join(where), params, order="tstart, filename")
+    if revision == "last" and obsid is None:
+        newest: dict[int, int] = {}
+        for row in rows:
+            newest[row["obsid"]] = max(newest.get(row["obsid"], -1), row["revision"])
+        rows = [r for r in rows if r["revision"] == newest[r["obsid"]]]
+    return rows
+
+
+def row_paths(product: ObsidProduct, rows: list[dict[str, Any]],
+              data_root: str | Path | None = None) -> list[str]:
+    """Paths in the revision folders (never through the default/last links)."""
+    root = product.root(data_root)
+    return [str(product.path(r, root)) for r in rows]

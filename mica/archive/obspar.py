@@ -1,0 +1,110 @@
+"""Observation parameters (obspar files) archived per obsid and revision (``<archive>/obspar``).
+
+Layout ``obspar/<CC>/<OOOOO>_v<RR>/axaff<OOOOO>_<OBI>N<RRR>_obs0a.par.gz`` with default and
+last links; `mica update obspar` fills it. Every function takes ``data_root`` (the
+``obspar`` folder). Unknown obsids give ``None`` (never TypeError); multi-OBI obsids have
+one file per OBI (``obi=`` selects one; the default is the lowest OBI).
+"""
+
+from __future__ import annotations
+
+import numbers
+import re
+from pathlib import Path
+from typing import Any
+
+from mica.archive.obsid_products import (
+    OBSPAR,
+    Revision,
+    get_obspar as read_obspar,
+    parse_obspar_text,
+    query_rows,
+    row_paths,
+)
+from mica.engine.index import ArchiveIndex
+from mica.engine.obsid_layout import check_obsid, link_state, obs_dirs
+from mica.time import CxoTimeLike
+
+__all__ = ["get_obs_dirs", "get_dir", "get_obspar_file", "get_obspar", "get_files",
+           "get_obsids", "read_obspar", "parse_obspar_text", "OBSPAR"]
+
+_CCD_ON = re.compile(r"^ccd[is]\d_on$")
+
+
+def get_obs_dirs(obsid: int, data_root: str | Path | None = None) -> dict[Any, Any] | None:
+    """Revision folders of an obsid, as `mica.archive.asp_l1.get_obs_dirs`."""
+    return obs_dirs(OBSPAR, obsid, OBSPAR.root(data_root))
+
+
+def get_dir(obsid: int, data_root: str | Path | None = None) -> str | None:
+    """The default revision's folder, or None."""
+    dirs = get_obs_dirs(obsid, data_root)
+    return None if dirs is None else dirs.get("default")
+
+
+def _revision(obsid: int, version: Revision, data_root: str | Path | None) -> int | None:
+    """The revision number meant by 'default', 'last' or an int (None: not archived)."""
+    if isinstance(version, numbers.Integral) and not isinstance(version, bool):
+        version = int(version)
+    elif version not in ("default", "last"):
+        raise ValueError(f"version must be 'default', 'last' or an int, not {version!r}")
+    index = ArchiveIndex.open_for_reading(OBSPAR, OBSPAR.root(data_root))
+    if index is None:
+        return None
+    with index:
+        state = link_state(index, obsid)
+        if version == "default":
+            return state.default_rev if state else None
+        if version == "last":
+            return (state.last_rev or state.default_rev) if state else None
+        done = index.conn.execute("SELECT 1 FROM revisions WHERE obsid = ? AND revision = ?",
+                                  (obsid, int(version))).fetchone()
+        return int(version) if done else None
+
+
+def get_obspar_file(obsid: int, version: Revision = "default", obi: int | None = None,
+                    data_root: str | Path | None = None) -> str | None:
+    """Path of the obspar of an obsid (lowest OBI unless ``obi``), or None if not archived."""
+    obsid = check_obsid(obsid)
+    rev = _revision(obsid, version, data_root)
+    if rev is None:
+        return None
+    rows = query_rows(OBSPAR, obsid=obsid, revision=rev, data_root=data_root)
+    if obi is not None:
+        rows = [r for r in rows if r["obi_num"] == int(obi)]
+    rows.sort(key=lambda r: (r["obi_num"], r["filename"]))
+    return row_paths(OBSPAR, rows[:1], data_root)[0] if rows else None
+
+
+def get_obspar(obsid: int, version: Revision = "default", obi: int | None = None,
+               data_root: str | Path | None = None) -> dict[str, Any] | None:
+    """Parameters of an obsid's obspar (typed values) plus ``num_ccd_on``, or None."""
+    path = get_obspar_file(obsid, version, obi, data_root)
+    if path is None:
+        return None
+    pars = read_obspar(path)
+    pars["num_ccd_on"] = sum(1 for k, v in pars.items() if _CCD_ON.match(k) and v == "Y")
+    return pars
+
+
+def get_files(obsid: int | None = None, start: CxoTimeLike = None, stop: CxoTimeLike = None,
+              revision: Revision = None, data_root: str | Path | None = None) -> list[str]:
+    """Paths of obspar files by obsid or overlapping [start, stop], ordered by tstart."""
+    rows = query_rows(OBSPAR, obsid, start, stop, revision, None, data_root)
+    return row_paths(OBSPAR, rows, data_root)
+
+
+def get_obsids(start: CxoTimeLike, stop: CxoTimeLike, revision: Revision = None,
+               data_root: str | Path | None = None) -> list[int]:
+    """Obsids with an obspar overlapping [start, stop], by tstart, each once (even multi-OBI)."""
+    rows = query_rows(OBSPAR, None, start, stop, revision, None, data_root)
+    return list(dict.fromkeys(r["obsid"] for r in rows))
+
+
+def obsid_interval(obsid: int, data_root: str | Path | None = None
+                   ) -> tuple[float, float] | None:
+    """(tstart, tstop) of the obsid's default obspars (all OBIs), or None if not archived."""
+    rows = query_rows(OBSPAR, obsid=check_obsid(obsid), data_root=data_root)
+    if not rows:
+        return None
+    return min(r["tstart"] for r in rows), max(r["tstop"] for r in rows)

@@ -1,0 +1,178 @@
+"""Columnar store: a table product's rows as per-partition HDF5 chunk files.
+
+A partition (e.g. one slot-day of L0) is one immutable chunk file holding every column of the
+rows of that partition's archived files, in file order, plus a per-row file index. It is
+rebuilt whole, written beside and renamed into place, and recorded in ``store_chunks`` with the
+exact file list (name + checksum) it was built from. A reader uses a chunk only when that list
+equals the partition's current index rows; otherwise it reads those files, so a crash between
+an ingest and its store update can never give wrong answers, and the next update, ``mica check
+--repair`` or ``mica rebuild store`` brings the chunk up to date.
+
+Format (chosen by measurement, see benchmarks/bench_hdr3_store.py): HDF5 via h5py, Blosc2/zstd
+with byte shuffle (hdf5plugin): fast decompression and a good ratio on slowly changing columns.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import h5py
+import hdf5plugin
+import numpy as np
+from astropy.io import fits
+
+from mica.engine.index import ArchiveIndex
+from mica.engine.product import FileProduct
+
+STORE_DIR = "store"
+_CODEC = hdf5plugin.Blosc2(cname="zstd", clevel=5, filters=hdf5plugin.Blosc2.SHUFFLE)
+_ROWS_PER_CHUNK = 8192
+
+_CHUNKS_SQL = """
+CREATE TABLE IF NOT EXISTS store_chunks (
+    part text PRIMARY KEY,
+    path text NOT NULL,
+    files text NOT NULL,      -- JSON list of [filename, checksum] in row order
+    nrows int NOT NULL,
+    tstart float,
+    tstop float
+)
+"""
+
+
+def _file_list(rows: Sequence[dict[str, Any]]) -> str:
+    return json.dumps([[r["filename"], r["checksum"]] for r in rows])
+
+
+class ColumnStore:
+    """The store of one product archive (``<product root>/store``)."""
+
+    def __init__(self, product: FileProduct, index: ArchiveIndex):
+        self.product = product
+        self.index = index
+        self.dir = index.root / STORE_DIR
+        if not index.readonly:
+            index.conn.execute(_CHUNKS_SQL)
+
+    # --- reading -------------------------------------------------------------------------
+    def chunk(self, part: str) -> dict[str, Any] | None:
+        try:
+            rows = self.index.conn.execute(
+                "SELECT * FROM store_chunks WHERE part = ?", (part,)).fetchall()
+        except sqlite3.OperationalError:  # an archive written before the store existed
+            return None
+        return dict(rows[0]) if rows else None
+
+    def current_chunk(self, part: str) -> dict[str, Any] | None:
+        """The chunk of a partition if it matches the partition's indexed files exactly."""
+        chunk = self.chunk(part)
+        if chunk is None:
+            return None
+        where, params = self.product.partition_where(part)
+        if chunk["files"] != _file_list(self.index.query(where, params)):
+            return None
+        return chunk
+
+    def read(self, chunk: dict[str, Any], columns: Sequence[str], tstart: float, tstop: float,
+             files: set[str]) -> dict[str, np.ndarray]:
+        """Rows of a chunk from ``files`` with tstart <= TIME <= tstop, asked columns only."""
+        with h5py.File(self.index.root / chunk["path"], "r") as h5:
+            names = json.loads(h5.attrs["files"])
+            wanted = np.array([n in files for n in names] + [False])
+            times = h5["TIME"][:]
+            fileidx = h5["FILEIDX"][:]
+            keep = (times >= tstart) & (times <= tstop) & wanted[fileidx]
+            hits = np.flatnonzero(keep)
+            if len(hits) == 0:
+                return {}
+            i0, i1 = hits[0], hits[-1] + 1
+            sel = keep[i0:i1]
+            out: dict[str, np.ndarray] = {"FILEIDX": fileidx[i0:i1][sel]}
+            out["FILENAME"] = np.array(names)[out["FILEIDX"]]
+            for name in columns:
+                if name == "TIME":
+                    out[name] = times[i0:i1][sel]
+                elif name in h5:
+                    out[name] = h5[name][i0:i1][sel]
+            return out
+
+    # --- writing -------------------------------------------------------------------------
+    def rebuild(self, parts: Iterable[str],
+                loaded: dict[str, dict[str, np.ndarray]] | None = None) -> None:
+        """Rewrite the chunks of ``parts`` from their current files (``loaded`` may hold the
+        arrays of files already in memory, by filename)."""
+        loaded = loaded or {}
+        for part in sorted(set(parts)):
+            where, params = self.product.partition_where(part)
+            rows = self.index.query(where, params)
+            old = self.chunk(part)
+            if old is not None and old["files"] == _file_list(rows):
+                continue
+            arrays = [loaded.get(r["filename"]) or self._load(r) for r in rows]
+            self._replace_chunk(part, rows, arrays, old)
+
+    def _load(self, row: dict[str, Any]) -> dict[str, np.ndarray]:
+        with fits.open(self.product.path(row, self.index.root), memmap=False) as hdus:
+            return self.product.store_arrays(hdus, row)
+
+    def _replace_chunk(self, part: str, rows: list[dict[str, Any]],
+                       arrays: list[dict[str, np.ndarray]], old: dict[str, Any] | None) -> None:
+        drops = [str(self.index.root / old["path"])] if old else []
+        if not rows:
+            with self.index.transaction():
+                self.index.conn.execute("DELETE FROM store_chunks WHERE part = ?", (part,))
+                self.index.add_pending([(p, "drop") for p in drops])
+        else:
+            rel = f"{STORE_DIR}/{part}.{time.time_ns()}.h5"
+            dest = self.index.root / rel
+            with self.index.transaction():  # a crash before the commit below deletes it
+                self.index.add_pending([(str(dest), "scratch")])
+            self._write(dest, rows, arrays)
+            times = np.concatenate([a["TIME"] for a in arrays])
+            with self.index.transaction():
+                self.index.conn.execute(
+                    "INSERT OR REPLACE INTO store_chunks VALUES (?, ?, ?, ?, ?, ?)",
+                    (part, rel, _file_list(rows), len(times),
+                     float(times.min()) if len(times) else None,
+                     float(times.max()) if len(times) else None))
+                self.index.clear_pending([str(dest)])
+                self.index.add_pending([(p, "drop") for p in drops])
+        for p in drops:
+            Path(p).unlink(missing_ok=True)
+        if drops:
+            with self.index.transaction():
+                self.index.clear_pending(drops)
+
+    def _write(self, dest: Path, rows: list[dict[str, Any]],
+               arrays: list[dict[str, np.ndarray]]) -> None:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name("." + dest.name + ".partial")
+        names = list(arrays[0])
+        with h5py.File(tmp, "w") as h5:
+            h5.attrs["files"] = json.dumps([r["filename"] for r in rows])
+            fileidx = np.concatenate([np.full(len(a["TIME"]), i, dtype=np.uint16)
+                                      for i, a in enumerate(arrays)])
+            columns = {name: np.concatenate([a[name] for a in arrays]) for name in names}
+            columns["FILEIDX"] = fileidx
+            for name, values in columns.items():
+                chunks = (min(len(values), _ROWS_PER_CHUNK),) + values.shape[1:] if len(values) else None
+                h5.create_dataset(name, data=values, chunks=chunks, **_CODEC)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, dest)
+
+    def stale_parts(self) -> list[str]:
+        """Partitions whose chunk is missing or does not match the index."""
+        parts = {self.product.partition(r) for r in self.index.query()}
+        try:
+            chunked = {r[0] for r in self.index.conn.execute("SELECT part FROM store_chunks")}
+        except sqlite3.OperationalError:
+            chunked = set()
+        stale = [p for p in parts if self.current_chunk(p) is None]
+        return sorted(set(stale) | (chunked - parts))

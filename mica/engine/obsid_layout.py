@@ -1,0 +1,391 @@
+"""Per-obsid layout: revision folders ``<CC>/<OOOOO>_v<RR>/`` with default/last links.
+
+A product kept per obsid and processing revision (aspect L1, obspar) is a `FileProduct`
+whose `folder` is the revision folder. The index gains three tables, created with it:
+
+* ``revisions``: one row per (obsid, revision) whose files are all archived; readers list
+  only these, so a revision folder that a killed update left half-filled is never served;
+* ``obsid_links``: the default and last revision of every obsid and whether the links on
+  disk already show them (``linked = 0`` is an intent that recovery applies);
+* the ``isdefault`` column of ``archfiles`` mirrors ``obsid_links.default_rev``.
+
+Links are relative symlinks replaced atomically (symlink to a temp name, then rename), so a
+reader resolving ``<OOOOO>`` sees the old or the new revision, never a missing link.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from mica.engine.index import INDEX_NAME, ArchiveIndex
+from mica.engine.product import FileProduct
+
+OBSID_MIN, OBSID_MAX = 1, 65535
+#: a revision folder name
+REV_DIR_RE = re.compile(r"(\d{5})_v(\d{2,})")
+
+LAYOUT_SQL = [
+    """CREATE TABLE IF NOT EXISTS revisions (
+        obsid int NOT NULL,
+        revision int NOT NULL,
+        nfiles int NOT NULL,
+        archived text NOT NULL,   -- UTC time the revision was completed
+        PRIMARY KEY (obsid, revision)
+    )""",
+    """CREATE TABLE IF NOT EXISTS obsid_links (
+        obsid int PRIMARY KEY,
+        default_rev int,          -- NULL: the upstream has released no revision yet
+        last_rev int,
+        linked int NOT NULL DEFAULT 0   -- 0: links on disk not yet made to match
+    )""",
+]
+
+
+class ObsidError(ValueError):
+    """An obsid outside 1..65535 or not an integer."""
+
+
+def check_obsid(obsid: Any) -> int:
+    """The obsid as an int, refusing values that cannot be Chandra obsids."""
+    try:
+        value = int(obsid)
+    except (TypeError, ValueError):
+        raise ObsidError(f"obsid must be an integer, got {obsid!r}") from None
+    if value != obsid and not isinstance(obsid, str):
+        raise ObsidError(f"obsid must be an integer, got {obsid!r}")
+    if not OBSID_MIN <= value <= OBSID_MAX:
+        raise ObsidError(f"obsid {value} is outside {OBSID_MIN}..{OBSID_MAX}")
+    return value
+
+
+def obsid_name(obsid: int) -> str:
+    """``%05d`` obsid: the link name and the prefix of revision folders."""
+    return f"{int(obsid):05d}"
+
+
+def revision_name(obsid: int, revision: int) -> str:
+    return f"{obsid_name(obsid)}_v{int(revision):02d}"
+
+
+def chunk_dir(root: Path, obsid: int) -> Path:
+    """``<root>/<CC>``: the first two characters of the padded obsid."""
+    return Path(root) / obsid_name(obsid)[:2]
+
+
+def version_dir(root: Path, obsid: int, revision: int) -> Path:
+    return chunk_dir(root, obsid) / revision_name(obsid, revision)
+
+
+def default_link(root: Path, obsid: int) -> Path:
+    return chunk_dir(root, obsid) / obsid_name(obsid)
+
+
+def last_link(root: Path, obsid: int) -> Path:
+    return chunk_dir(root, obsid) / f"{obsid_name(obsid)}_last"
+
+
+def link_revision(link: Path) -> int | None:
+    """Revision a link points at (from its target's name), or None if absent or foreign."""
+    if not link.is_symlink():
+        return None
+    match = REV_DIR_RE.fullmatch(os.path.basename(os.readlink(link)))
+    return int(match.group(2)) if match else None
+
+
+def set_link(link: Path, target_name: str) -> bool:
+    """Point ``link`` at the sibling ``target_name`` atomically; False if it already did."""
+    if link.is_symlink() and os.readlink(link) == target_name:
+        return False
+    if link.exists() and not link.is_symlink():
+        raise OSError(f"{link} is a real file or folder, not a link: the layout is damaged")
+    link.parent.mkdir(parents=True, exist_ok=True)
+    tmp = link.with_name(f".{link.name}.tmp{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    os.symlink(target_name, tmp)
+    os.replace(tmp, link)  # rename(2) swaps the link itself: readers never see it missing
+    _fsync_dir(link.parent)
+    return True
+
+
+def remove_link(link: Path) -> bool:
+    """Remove a link (checked with islink, so broken links go too); False if none."""
+    if link.is_symlink():
+        link.unlink()
+        _fsync_dir(link.parent)
+        return True
+    return False
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class ObsidProduct(FileProduct):
+    """A product archived per obsid and revision (see the module docstring).
+
+    Subclasses set `contents` and the name patterns and implement `name_revision`,
+    `inspect`; the simulated upstream implements the ``simulate_*`` methods.
+    """
+
+    #: content types returned by default by ``get_files``
+    contents: Sequence[str] = ()
+    #: every content type the archive may hold
+    all_contents: Sequence[str] = ()
+    #: delivered files that ingest drops (not archived), e.g. L1 ACA images
+    drop_re: re.Pattern[str] | None = None
+    #: delivered files copied beside the data without an index row (pipeline logs)
+    extra_re: re.Pattern[str] | None = None
+    #: file in the product folder listing obsids never re-checked for new revisions
+    bad_obsids_file: str = "bad_obsids.dat"
+    #: arc5gl product names: the full set and a small one used to probe revisions
+    arc5gl_full: str = ""
+    arc5gl_probe: str = ""
+    index_sql = tuple(LAYOUT_SQL)
+
+    def folder(self, row: dict[str, Any]) -> str:
+        return f"{obsid_name(row['obsid'])[:2]}/{revision_name(row['obsid'], row['revision'])}"
+
+    def classify(self, name: str) -> str | None:
+        """'data' (archived, indexed), 'drop', 'extra' (copied unindexed) or None (foreign)."""
+        base = name if name.endswith(".gz") else name + ".gz"
+        if self.filename_re.fullmatch(base):
+            return "data"
+        if self.drop_re is not None and self.drop_re.fullmatch(name):
+            return "drop"
+        if self.extra_re is not None and self.extra_re.fullmatch(name):
+            return "extra"
+        return None
+
+    def name_revision(self, name: str) -> int | None:
+        """Processing revision written in a delivered file's name (``N<rev:03d>``)."""
+        match = re.search(r"N(\d{3})[_.]", name)
+        return int(match.group(1)) if match else None
+
+    def name_obsid(self, name: str) -> int | None:
+        """Obsid written in a file's name, when the naming carries it."""
+        return None
+
+    def inspect(self, path: Path) -> tuple[int | None, float | None]:
+        """(obsid, tstart) of a delivered data file, read from its content."""
+        raise NotImplementedError
+
+    def after_relink(self, index: ArchiveIndex, obsid: int) -> None:
+        """Derived tables to refresh once an obsid's revisions and links changed."""
+
+    # --- simulated upstream (SimSource) ------------------------------------------------
+    def simulate_obsids(self, start: float, stop: float) -> list[int]:
+        raise NotImplementedError(f"no simulated upstream for {self.name}")
+
+    def simulate_revisions(self, obsid: int) -> tuple[int | None, int | None]:
+        raise NotImplementedError(f"no simulated upstream for {self.name}")
+
+    def simulate_obsid(self, obsid: int, revision: int, dest: Path) -> list[Path]:
+        raise NotImplementedError(f"no simulated upstream for {self.name}")
+
+    def simulate(self, start: float, stop: float, dest: Path) -> list[Path]:
+        """Time-range form: the default revision of every obsid in [start, stop]."""
+        out: list[Path] = []
+        for obsid in self.simulate_obsids(start, stop):
+            default, _ = self.simulate_revisions(obsid)
+            if default is not None:
+                out += self.simulate_obsid(obsid, default, dest)
+        return out
+
+    # --- engine hooks ------------------------------------------------------------------
+    def check_layout(self, index: ArchiveIndex, repair: bool) -> tuple[list[str], list[str]]:
+        """Links and revision table against the index (see `check_obsid_layout`)."""
+        return check_obsid_layout(self, index, repair)
+
+
+# --- reading -------------------------------------------------------------------------------
+@dataclass
+class LinkState:
+    default_rev: int | None
+    last_rev: int | None
+
+
+def open_index(product: ObsidProduct, root: Path) -> ArchiveIndex | None:
+    return ArchiveIndex.open_for_reading(product, root)
+
+
+def archived_revisions(index: ArchiveIndex, obsid: int) -> list[int]:
+    """Revisions of an obsid whose files are all archived, sorted."""
+    rows = index.conn.execute("SELECT revision FROM revisions WHERE obsid = ? ORDER BY revision",
+                              (obsid,))
+    return [r[0] for r in rows]
+
+
+def obs_dirs(product: ObsidProduct, obsid: int, root: Path) -> dict[Any, Any] | None:
+    """``{'default': dir, rev: dir, ..., 'last': dir, 'revisions': [...]}`` or None.
+
+    Revisions are sorted and limited to complete ones; 'default' and 'last' are the
+    revision folders the links resolve to (absent keys when there is no such link).
+    """
+    obsid = check_obsid(obsid)
+    if not (root / INDEX_NAME).exists():
+        return None
+    with ArchiveIndex(product, root, readonly=True) as index:
+        revs = archived_revisions(index, obsid)
+    if not revs:
+        return None
+    out: dict[Any, Any] = {rev: str(version_dir(root, obsid, rev)) for rev in revs}
+    out["revisions"] = revs
+    default = link_revision(default_link(root, obsid))
+    if default in revs:
+        out["default"] = out[default]
+    last = link_revision(last_link(root, obsid))
+    if last in revs:
+        out["last"] = out[last]
+    elif "default" in out:
+        out["last"] = out["default"]
+    return out
+
+
+# --- writing ---------------------------------------------------------------------------------
+def mark_revision(index: ArchiveIndex, obsid: int, revision: int, nfiles: int) -> None:
+    """Record that every file of (obsid, revision) is archived."""
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    with index.transaction():
+        index.conn.execute("INSERT OR REPLACE INTO revisions (obsid, revision, nfiles, archived) "
+                           "VALUES (?, ?, ?, ?)", (obsid, revision, nfiles, now))
+
+
+def revision_complete(index: ArchiveIndex, obsid: int, revision: int) -> bool:
+    row = index.conn.execute("SELECT 1 FROM revisions WHERE obsid = ? AND revision = ?",
+                             (obsid, revision)).fetchone()
+    return row is not None
+
+
+def relink(product: ObsidProduct, index: ArchiveIndex, obsid: int, default: int | None,
+           last: int | None) -> list[str]:
+    """Make links and ``isdefault`` show (default, last); returns what changed.
+
+    The intent (``obsid_links`` row with ``linked = 0``) and ``isdefault`` are committed in
+    one transaction first, then the links are made and the intent marked done; a crash
+    in between is finished by `recover_links`.
+    """
+    revs = set(archived_revisions(index, obsid))
+    default = default if default in revs else None
+    last = last if last in revs else None
+    with index.transaction():
+        index.conn.execute("INSERT OR REPLACE INTO obsid_links (obsid, default_rev, last_rev, linked)"
+                           " VALUES (?, ?, ?, 0)", (obsid, default, last))
+        index.conn.execute("UPDATE archfiles SET isdefault = CASE WHEN revision = ? THEN 1 END "
+                           "WHERE obsid = ?", (default, obsid))
+    changes = _apply_links(index.root, obsid, default, last)
+    with index.transaction():
+        index.conn.execute("UPDATE obsid_links SET linked = 1 WHERE obsid = ?", (obsid,))
+    product.after_relink(index, obsid)
+    return changes
+
+
+def _apply_links(root: Path, obsid: int, default: int | None, last: int | None) -> list[str]:
+    changes = []
+    dlink, llink = default_link(root, obsid), last_link(root, obsid)
+    for tmp in chunk_dir(root, obsid).glob(f".{obsid_name(obsid)}*.tmp*"):
+        tmp.unlink(missing_ok=True)  # a killed relink's temp link
+    if default is None:
+        if remove_link(dlink):
+            changes.append(f"{obsid}: removed default link (no released revision)")
+    elif set_link(dlink, revision_name(obsid, default)):
+        changes.append(f"{obsid}: default -> v{default:02d}")
+    if last is None or last == default:
+        if remove_link(llink):
+            changes.append(f"{obsid}: removed {llink.name} (last == default)")
+    elif set_link(llink, revision_name(obsid, last)):
+        changes.append(f"{obsid}: last -> v{last:02d}")
+    return changes
+
+
+def recover_links(product: ObsidProduct, index: ArchiveIndex) -> list[str]:
+    """Apply link intents a killed update left (``linked = 0``)."""
+    done = []
+    rows = index.conn.execute("SELECT obsid, default_rev, last_rev FROM obsid_links "
+                              "WHERE linked = 0").fetchall()
+    for obsid, default, last in rows:
+        done += relink(product, index, obsid, default, last) or [f"{obsid}: links confirmed"]
+    return done
+
+
+def link_state(index: ArchiveIndex, obsid: int) -> LinkState | None:
+    row = index.conn.execute("SELECT default_rev, last_rev FROM obsid_links WHERE obsid = ?",
+                             (obsid,)).fetchone()
+    return None if row is None else LinkState(row[0], row[1])
+
+
+# --- check -----------------------------------------------------------------------------------
+def check_obsid_layout(product: ObsidProduct, index: ArchiveIndex,
+                       repair: bool) -> tuple[list[str], list[str]]:
+    """Links, ``isdefault`` and the revision table against the index rows and the folders."""
+    root = index.root
+    problems: list[str] = []
+    repairs: list[str] = []
+    conn = index.conn
+    # Revisions marked complete must still have their files (rows checked by the engine).
+    counts = {(o, r): n for o, r, n in conn.execute(
+        "SELECT obsid, revision, count(*) FROM archfiles GROUP BY obsid, revision")}
+    for obsid, rev, nfiles in conn.execute("SELECT obsid, revision, nfiles FROM revisions"
+                                           ).fetchall():
+        have = counts.get((obsid, rev), 0)
+        if have < nfiles:
+            problems.append(f"obsid {obsid} v{rev:02d}: {have} of {nfiles} files indexed")
+            if repair:
+                with index.transaction():
+                    conn.execute("DELETE FROM revisions WHERE obsid = ? AND revision = ?",
+                                 (obsid, rev))
+                repairs.append(f"obsid {obsid} v{rev:02d} marked incomplete (the next update "
+                               "fetches it again)")
+    links = {o: (d, la, k) for o, d, la, k in conn.execute(
+        "SELECT obsid, default_rev, last_rev, linked FROM obsid_links")}
+    complete = {}
+    for obsid, rev in conn.execute("SELECT obsid, revision FROM revisions"):
+        complete.setdefault(obsid, set()).add(rev)
+    for obsid, (default, last, linked) in sorted(links.items()):
+        bad = []
+        if not linked:
+            bad.append("link update interrupted")
+        if link_revision(default_link(root, obsid)) != default:
+            bad.append(f"default link is not v{default}")
+        want_last = None if last == default else last
+        if link_revision(last_link(root, obsid)) != want_last:
+            bad.append(f"last link is not v{want_last}")
+        for rev in (default, last):
+            if rev is not None and rev not in complete.get(obsid, set()):
+                bad.append(f"v{rev:02d} is linked but incomplete")
+        isdef = {r for (r,) in conn.execute(
+            "SELECT DISTINCT revision FROM archfiles WHERE obsid = ? AND isdefault = 1", (obsid,))}
+        if isdef - ({default} if default is not None else set()):
+            bad.append(f"isdefault set on revisions {sorted(isdef)}")
+        if bad:
+            problems.append(f"obsid {obsid}: " + "; ".join(bad))
+            if repair:
+                revs = complete.get(obsid, set())
+                d = default if default in revs else None
+                la = last if last in revs else (max(revs) if revs else None)
+                relink(product, index, obsid, d, la)
+                repairs.append(f"obsid {obsid}: links and isdefault set to default "
+                               f"{d}, last {la}")
+    # Links on disk for obsids the table does not know (e.g. hand-made) are reported.
+    for link in sorted(root.glob("[0-9][0-9]/[0-9][0-9][0-9][0-9][0-9]*")):
+        match = re.fullmatch(r"(\d{5})(_last)?", link.name)
+        if match and link.is_symlink() and int(match.group(1)) not in links:
+            problems.append(f"link {link.relative_to(root)} has no obsid_links row")
+            if repair:
+                link.unlink()
+                repairs.append(f"removed stray link {link.relative_to(root)}")
+    for tmp in sorted(root.glob("[0-9][0-9]/.*.tmp*")):
+        problems.append(f"temporary link {tmp.name} of an interrupted relink")
+        if repair:
+            tmp.unlink(missing_ok=True)
+            repairs.append(f"removed temporary link {tmp.name}")
+    return problems, repairs
