@@ -43,18 +43,26 @@ PAD = 33.0
 #: 8x8 cadence and tolerance of the gap test (spec 5.1 step 3).
 DT_8X8 = 4.1
 DT_TOL = 0.001
-READ_COLUMNS = ["TIME", "QUALITY", "IMGSIZE", *HD3_COLUMNS, "FILENAME"]
+# FILENAME (read by the original) is left out: 128-character strings per row would dominate
+# the cost of a fetch served from the columnar store.
+READ_COLUMNS = ["TIME", "QUALITY", "IMGSIZE", *HD3_COLUMNS]
 
 
 def _slot_hdr3_rows(
-    start: float, stop: float, slot: int, data_root: str | Path | None
+    start: float, stop: float, slot: int, data_root: str | Path | None, use_store: bool = True
 ) -> np.ma.MaskedArray:
     """8x8 rows of one slot with ``start <= TIME <= stop`` (the single point of data access).
 
-    A columnar header-3 store can replace this call; callers only need ``READ_COLUMNS``.
+    Served from the L0 columnar store, or with ``use_store=False`` by scanning the FITS files.
     """
     return aca_l0.get_slot_data(
-        start, stop, slot, imgsize=[8], columns=READ_COLUMNS, data_root=data_root
+        start,
+        stop,
+        slot,
+        imgsize=[8],
+        columns=READ_COLUMNS,
+        data_root=data_root,
+        use_store=use_store,
     )
 
 
@@ -75,7 +83,7 @@ def _mask_gaps(rows: np.ma.MaskedArray, tstop: float) -> np.ma.MaskedArray:
         rows[bad] = np.ma.masked
     rows = rows[: np.searchsorted(times, tstop, side="right")]
     mask = np.ma.getmaskarray(rows).copy()
-    for name in ("TIME", "IMGSIZE", "FILENAME"):
+    for name in ("TIME", "IMGSIZE"):
         mask[name] = False  # bookkeeping columns stay usable on masked rows
     rows.mask = mask
     return rows
@@ -136,6 +144,7 @@ class MSIDset(OrderedDict):
         start: CxoTimeLike,
         stop: CxoTimeLike,
         data_root: str | Path | None = None,
+        use_store: bool = True,
     ):
         super().__init__()
         if isinstance(msids, str):
@@ -147,7 +156,8 @@ class MSIDset(OrderedDict):
         read_slots = sorted({s for item in items.values() for s in item.slots})
         rows = {
             slot: _mask_gaps(
-                _slot_hdr3_rows(self.tstart, self.tstop + PAD, slot, data_root), self.tstop
+                _slot_hdr3_rows(self.tstart, self.tstop + PAD, slot, data_root, use_store),
+                self.tstop,
             )
             for slot in read_slots
         }
@@ -185,9 +195,10 @@ class MSID:
         msid_data: Mapping[str, Any] | Any | None = None,
         filter_bad: bool = False,
         data_root: str | Path | None = None,
+        use_store: bool = True,
     ):
         if msid_data is None:
-            msid_data = MSIDset([msid], start, stop, data_root=data_root)[msid]
+            msid_data = MSIDset([msid], start, stop, data_root=data_root, use_store=use_store)[msid]
 
         def get(name: str, default: Any = None) -> Any:
             if isinstance(msid_data, Mapping):
