@@ -228,7 +228,7 @@ def test_msidset_alignment_synthetic(monkeypatch):
     }
     calls = []
 
-    def fake(start, stop, slot, data_root):
+    def fake(start, stop, slot, data_root, use_store=True):
         calls.append((slot, stop))
         return rows[slot]
 
