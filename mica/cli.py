@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import click
+import numpy as np
 
 from mica.engine.check import check_archive
 from mica.engine.lock import ArchiveBusy
@@ -119,6 +120,90 @@ def fetch_aca_l0(start, stop, slot, columns, csv_path) -> None:
         click.echo(f"{len(table)} rows written to {csv_path}")
     else:
         table.pprint(max_lines=40, max_width=200)
+
+
+@fetch.command("hdr3")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--start", required=True)
+@click.option("--stop", required=True)
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+              help="Write a PNG plot of the items against time.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the items on their common time grid as CSV.")
+@click.option("--files", "from_files", is_flag=True,
+              help="Scan the L0 FITS files instead of the columnar store (reference path).")
+def fetch_hdr3(names, start, stop, plot_path, csv_path, from_files) -> None:
+    """Header-3 pseudo-MSIDs (e.g. ccd_temp dac aca_temp) over a time range."""
+    from astropy.table import Table
+
+    from mica.archive import aca_hdr3
+    from mica.time import to_date
+
+    try:
+        msids = aca_hdr3.MSIDset(list(names), start, stop, use_store=not from_files)
+    except (KeyError, ValueError) as err:
+        raise click.ClickException(str(err.args[0] if err.args else err)) from err
+    table = Table({"time": msids.times, "date": to_date(msids.times) if len(msids.times) else []})
+    for name, msid in msids.items():
+        table[name] = msid.vals
+        table[name].unit = msid.unit or None
+        valid = msid.vals.compressed() if hasattr(msid.vals, "compressed") else msid.vals
+        summary = (f"min {valid.min():.4g} median {np.median(valid):.4g} max {valid.max():.4g}"
+                   if len(valid) else "no valid samples")
+        click.echo(f"{name} ({msid.hdr3_msid}, {msid.unit}): {len(valid)} valid of "
+                   f"{len(msid.vals)}; {summary}")
+    if csv_path:
+        table.write(csv_path, format="ascii.csv", overwrite=True)
+        click.echo(f"{len(table)} rows written to {csv_path}")
+    if plot_path:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from mica.plot import plot_cxctime
+
+        fig, axes = plt.subplots(len(msids), 1, figsize=(10, 2.5 * len(msids) + 1),
+                                 sharex=True, squeeze=False)
+        for ax, (name, msid) in zip(axes[:, 0], msids.items()):
+            plot_cxctime(msid.times, msid.vals, ".", ax=ax, ms=1)
+            ax.set_ylabel(f"{name} ({msid.unit})")
+            ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(plot_path, dpi=90)
+        click.echo(f"plot written to {plot_path}")
+
+
+@main.group()
+def rebuild() -> None:
+    """Rebuild derived data from the archived files."""
+
+
+@rebuild.command("store")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+              help="The L0 product folder (default: <archive>/aca0).")
+def rebuild_store(data_root) -> None:
+    """Rebuild the L0 columnar store from the L0 files (only chunks that do not match)."""
+    from mica.archive.l0_format import L0
+    from mica.engine.colstore import ColumnStore
+    from mica.engine.index import ArchiveIndex
+    from mica.engine.lock import UpdateLock
+
+    root = L0.root(data_root)
+    try:
+        with UpdateLock(root), ArchiveIndex(L0, root) as index:
+            store = ColumnStore(L0, index)
+            stale = store.stale_parts()
+            with progress_bar("rebuild store") as bar:
+                for i, part in enumerate(stale):
+                    if bar:
+                        bar(i, len(stale), part)
+                    store.rebuild([part])
+                if bar:
+                    bar(len(stale), len(stale), "done")
+    except ArchiveBusy as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"rebuilt {len(stale)} store chunks in {root / 'store'}")
 
 
 @main.command()

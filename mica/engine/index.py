@@ -46,7 +46,13 @@ class ArchiveIndex:
         """The index, or None when the archive has never been written."""
         if not (Path(root) / INDEX_NAME).exists():
             return None
-        return cls(product, root, readonly=True)
+        index = cls(product, root, readonly=True)
+        found = index.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'archfiles'").fetchone()
+        if found is None:  # being created by a first update right now
+            index.close()
+            return None
+        return index
 
     def _create(self) -> None:
         cols = ",\n    ".join(f"{c.name} {c.sqltype}" for c in self.product.index_columns)

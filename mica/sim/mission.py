@@ -19,9 +19,11 @@ The schedule is built vectorised at construction (about 40k observations):
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from erfa import ErfaWarning
 
 from mica.time import CxoTimeLike, to_secs
 
@@ -73,23 +75,24 @@ TRACK_SIZE = {ROLE_UNUSED: 4, ROLE_FID: 8, ROLE_GUIDE: 6, ROLE_MONITOR: 8}
 # Fid-light positions (yag, zag arcsec) per SI, first set = real 2003 obsid 3552 fids.
 _FID_SETS = np.array(
     [
-        [(939.6, -1758.4), (-1823.6, 175.0), (-343.9, 820.6)],  # ACIS-I (from obsid 3552)
+        [(939.6, -1738.3), (-1823.2, 160.2), (395.1, 809.7)],  # ACIS-I (as obsid 3552)
         [(-1174.0, 688.0), (1224.0, -1120.0), (-346.0, -1743.0)],  # ACIS-S
         [(-776.0, -1813.0), (835.0, 1951.0), (-1836.0, 1165.0)],  # HRC-I
         [(-1188.0, 848.0), (1239.0, -912.0), (-323.0, -1737.0)],  # HRC-S
     ]
 )
 
-# Real obsid 3552 layout (aca_l0_2003 files): (role, mag, yag, zag) per slot 0..7.
+# Real obsid 3552 layout (window centres and summed fluxes of the aca_l0_2003 files):
+# (role, mag, yag, zag) per slot 0..7.
 _OBS3552_SLOTS = (
-    (ROLE_FID, 6.75, 939.6, -1758.4),
-    (ROLE_FID, 6.81, -1823.6, 175.0),
-    (ROLE_FID, 6.93, -343.9, 820.6),
-    (ROLE_GUIDE, 9.28, 2153.7, 2275.8),
-    (ROLE_GUIDE, 9.40, -150.8, -798.7),
-    (ROLE_GUIDE, 9.62, 1897.0, -734.8),
-    (ROLE_GUIDE, 9.21, -684.4, -1264.3),
-    (ROLE_MONITOR, 12.6, 10.4, 55.3),
+    (ROLE_FID, 6.75, 939.6, -1738.3),
+    (ROLE_FID, 6.81, -1823.2, 160.2),
+    (ROLE_FID, 6.93, 395.1, 809.7),
+    (ROLE_GUIDE, 9.28, 2153.6, 2263.5),
+    (ROLE_GUIDE, 9.40, -149.5, -819.0),
+    (ROLE_GUIDE, 9.62, 1898.9, -754.1),
+    (ROLE_GUIDE, 9.21, -674.1, -1288.6),
+    (ROLE_MONITOR, 12.6, -4.6, 55.3),
 )
 
 
@@ -180,13 +183,16 @@ class Mission:
 
     def __init__(self, seed: int = 1999) -> None:
         self.seed = int(seed)
-        self.t_begin = float(to_secs(MISSION_START))
-        self.t_first_science = float(to_secs(FIRST_SCIENCE))
-        self.t_end = float(to_secs(MISSION_END))
+        with warnings.catch_warnings():
+            # 2030 lies beyond the leap-second table: ERFA calls it a "dubious year".
+            warnings.simplefilter("ignore", ErfaWarning)
+            self.t_begin = float(to_secs(MISSION_START))
+            self.t_first_science = float(to_secs(FIRST_SCIENCE))
+            self.t_end = float(to_secs(MISSION_END))
+            self._build_histories()
         self._build_clock()
         self._build_schedule()
         self._build_stream_breaks()
-        self._build_histories()
 
     # -----------------------------------------------------------------------------------
     # Clock: piecewise quadratic per 2^24-VCDU counter cycle, continuous in value and rate.
@@ -303,8 +309,9 @@ class Mission:
         before = max(1, int(round((anchor0 - ws) / 33000.0)))
         after = max(1, int(round((we - OBS3552_NEXT_TSTART) / 33000.0)))
         ts_list, te_list = [], []
-        # Dwells before the anchor fill [ws, anchor0) exactly, same after the anchor.
-        for lo, hi, n in ((ws, anchor0, before), (OBS3552_TSTOP, we, after)):
+        gap_a = 700.0  # maneuver into obsid 3552
+        # Dwells before the anchor fill [ws, anchor0 - gap) exactly, same after the anchor.
+        for lo, hi, n in ((ws, anchor0 - gap_a, before), (OBS3552_TSTOP, we, after)):
             xx = 40.0 - 39.0 * rng.beta(1.2, 3.5, n)
             gg = rng.uniform(600.0, 1200.0, n)
             if lo == OBS3552_TSTOP:
@@ -379,7 +386,7 @@ class Mission:
         for s, (r, mg, y, z) in enumerate(_OBS3552_SLOTS):
             role[pos, s], mag[pos, s], yag[pos, s], zag[pos, s] = r, mg, y, z
         size = np.vectorize(TRACK_SIZE.get, otypes=[np.int8])(role)
-        size[is_er & (role == ROLE_GUIDE)] = 8
+        size[is_er[:, None] & (role == ROLE_GUIDE)] = 8
         self.slot_role = role
         self.slot_size = size
         self.slot_mag = mag

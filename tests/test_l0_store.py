@@ -1,0 +1,180 @@
+"""The columnar L0 store: same answers as the file scan, kept consistent through ingest."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from mica.archive import aca_hdr3, aca_l0
+from mica.archive.hdr3_items import ITEMS
+from mica.archive.l0_format import L0
+from mica.engine.check import check_archive
+from mica.engine.colstore import ColumnStore
+from mica.engine.index import ArchiveIndex
+from mica.engine.update import update_archive
+
+
+def assert_same(a: np.ma.MaskedArray, b: np.ma.MaskedArray) -> None:
+    assert a.dtype == b.dtype and len(a) == len(b)
+    for name in a.dtype.names:
+        assert np.array_equal(np.ma.getmaskarray(a[name]), np.ma.getmaskarray(b[name])), name
+        assert np.array_equal(a[name].filled(0), b[name].filled(0)), name
+
+
+def test_store_written_by_ingest(real_l0_archive):
+    with ArchiveIndex(L0, real_l0_archive) as index:
+        store = ColumnStore(L0, index)
+        assert store.stale_parts() == []
+        chunks = index.conn.execute("SELECT part, nrows FROM store_chunks").fetchall()
+        rows = {r["slot"]: 0 for r in index.query()}
+        for r in index.query():
+            rows[r["slot"]] += r["rows"]
+    assert sorted(p for p, _ in chunks) == [f"{s}/2003215" for s in range(8)]
+    assert {int(p[0]): n for p, n in chunks} == rows
+
+
+@pytest.mark.parametrize("centered", [False, True])
+@pytest.mark.parametrize("slot", range(8))
+def test_store_equals_file_scan_real(real_l0_archive, slot, centered):
+    kwargs = dict(slot=slot, data_root=real_l0_archive, centered_8x8=centered)
+    full = aca_l0.get_slot_data("2003:215", "2003:216", **kwargs)
+    assert_same(full, aca_l0.get_slot_data("2003:215", "2003:216", use_store=False, **kwargs))
+    t0, t1 = full["TIME"][len(full) // 3], full["TIME"][len(full) // 2]
+    for sizes in ([4], [6, 8], None):
+        part = aca_l0.get_slot_data(t0, t1, imgsize=sizes, columns=["TIME", "IMGRAW", "BGDRMS"],
+                                    **kwargs)
+        ref = aca_l0.get_slot_data(t0, t1, imgsize=sizes, columns=["TIME", "IMGRAW", "BGDRMS"],
+                                   use_store=False, **kwargs)
+        assert_same(part, ref)
+
+
+def test_hdr3_items_store_equals_file_scan_real(real_l0_archive):
+    names = [item.msid for item in ITEMS.values()]
+    fast = aca_hdr3.MSIDset(names, "2003:215", "2003:216", data_root=real_l0_archive)
+    slow = aca_hdr3.MSIDset(names, "2003:215", "2003:216", data_root=real_l0_archive,
+                            use_store=False)
+    assert np.array_equal(fast.times, slow.times) and len(fast.times) > 3000
+    for name in names:
+        a, b = fast[name].vals, slow[name].vals
+        assert np.array_equal(np.ma.getmaskarray(a), np.ma.getmaskarray(b)), name
+        assert np.array_equal(np.ma.filled(a, 0), np.ma.filled(b, 0), equal_nan=True), name
+
+
+def test_ccd_det_therm_agrees_with_tempccd(real_l0_archive):
+    therm = aca_hdr3.MSID("ccd_det_therm", "2003:215", "2003:216", data_root=real_l0_archive)
+    l0 = aca_l0.get_slot_data("2003:215", "2003:216", slot=0, imgsize=[8],
+                              columns=["TIME", "TEMPCCD"], data_root=real_l0_archive)
+    tempc = dict(zip(l0["TIME"].data, l0["TEMPCCD"].data - 273.15))
+    good = ~np.ma.getmaskarray(therm.vals)
+    diffs = [therm.vals[i] - tempc[t] for i, t in enumerate(therm.times) if good[i]]
+    assert len(diffs) > 1000 and np.max(np.abs(diffs)) < 0.5
+
+
+def test_empty_and_before_any_data(real_l0_archive):
+    for start, stop in [("2003:215:10:00", "2003:215:10:00"), ("1999:300", "1999:301")]:
+        data = aca_l0.get_slot_data(start, stop, slot=0, data_root=real_l0_archive)
+        assert len(data) == 0 and data.dtype.names[0] == "TIME"
+        msid = aca_hdr3.MSID("ccd_temp", start, stop, data_root=real_l0_archive)
+        assert len(msid.vals) == 0 and len(msid.times) == 0
+
+
+@pytest.fixture
+def archive(tmp_path, real_l0_dir) -> Path:
+    root = tmp_path / "aca0"
+    update_archive(L0, f"dir:{real_l0_dir}", "2003:214", "2003:216", data_root=root)
+    return root
+
+
+def test_revision_replaces_store_rows(archive, tmp_path, real_l0_dir):
+    from test_engine_ingest import FILE, rewrite
+
+    from mica.engine.ingest import ingest_files
+
+    def to_rev2(hdus):
+        hdus[1].header["REVISION"] = 2
+        hdus[1].data["BGDAVG"] += 7
+
+    before = aca_l0.get_slot_data("2003:215", "2003:216", slot=0, data_root=archive)
+    rev2 = rewrite(real_l0_dir / FILE, tmp_path / FILE.replace("N001", "N002"), to_rev2)
+    ingest_files(L0, [rev2], data_root=archive)
+    after = aca_l0.get_slot_data("2003:215", "2003:216", slot=0, data_root=archive)
+    assert_same(after, aca_l0.get_slot_data("2003:215", "2003:216", slot=0, data_root=archive,
+                                            use_store=False))
+    with ArchiveIndex(L0, archive) as index:
+        assert ColumnStore(L0, index).current_chunk("0/2003215") is not None  # served by store
+    assert FILE not in set(after["FILENAME"]) and rev2.name in set(after["FILENAME"])
+    old = before[before["FILENAME"] == FILE]
+    new = after[after["FILENAME"] == rev2.name]
+    assert np.array_equal(new["TIME"], old["TIME"])
+    assert np.array_equal(new["BGDAVG"], old["BGDAVG"] + 7)
+
+
+def test_stale_chunk_falls_back_and_is_repaired(archive):
+    with ArchiveIndex(L0, archive) as index:
+        chunk = ColumnStore(L0, index).chunk("3/2003215")
+        # As if a crash hit between an ingest's commit and its store update.
+        with index.transaction():
+            index.conn.execute("UPDATE store_chunks SET files = '[]' WHERE part = '3/2003215'")
+    data = aca_l0.get_slot_data("2003:215", "2003:216", slot=3, data_root=archive)
+    assert_same(data, aca_l0.get_slot_data("2003:215", "2003:216", slot=3, data_root=archive,
+                                           use_store=False))
+    report = check_archive(L0, data_root=archive)
+    assert report.problems == ["store chunk 3/2003215 does not match the index"]
+    check_archive(L0, data_root=archive, repair=True)
+    assert check_archive(L0, data_root=archive).ok
+    assert not (archive / chunk["path"]).exists()  # the superseded chunk file is gone
+
+
+def test_reader_during_ingest(tmp_path, real_l0_dir):
+    """A reader never sees part of a file's rows while an ingest appends, nor an error."""
+    root = tmp_path / "aca0"
+    rows_per_file = {p.name: fits.getheader(p, 1)["NAXIS2"]
+                     for p in real_l0_dir.glob("*_0_img0.fits.gz")}
+    done = threading.Event()
+    seen: list[Counter] = []
+    errors: list[BaseException] = []
+
+    def reader():
+        while not done.is_set():
+            try:
+                data = aca_l0.get_slot_data("2003:215", "2003:216", slot=0, data_root=root,
+                                            columns=["TIME", "FILENAME"])
+                seen.append(Counter(data["FILENAME"].tolist()))
+            except BaseException as err:  # noqa: BLE001  (any error fails the test)
+                errors.append(err)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        for hour in range(2, 6):  # several ingests, one after another
+            update_archive(L0, f"dir:{real_l0_dir}", f"2003:215:0{hour}:00",
+                           f"2003:215:0{hour + 1}:00", data_root=root)
+    finally:
+        done.set()
+        thread.join()
+    assert not errors, errors
+    assert len(seen) > 1
+    for counts in seen:
+        for name, n in counts.items():
+            assert n == rows_per_file[name], (name, n)
+
+
+def test_rebuild_store_command(archive):
+    from click.testing import CliRunner
+
+    from mica.cli import main
+
+    shutil.rmtree(archive / "store")
+    with ArchiveIndex(L0, archive) as index, index.transaction():
+        index.conn.execute("DELETE FROM store_chunks")
+    assert len(check_archive(L0, data_root=archive).problems) == 8
+    result = CliRunner().invoke(main, ["rebuild", "store", "--data-root", str(archive)])
+    assert result.exit_code == 0, result.output
+    assert "rebuilt 8 store chunks" in result.output
+    assert check_archive(L0, data_root=archive).ok
