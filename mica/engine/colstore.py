@@ -113,6 +113,8 @@ class ColumnStore:
             rows = self.index.query(where, params)
             old = self.chunk(part)
             if old is not None and old["files"] == _file_list(rows):
+                with self.index.transaction():
+                    self.index.clear_dirty([part])
                 continue
             arrays = [loaded.get(r["filename"]) or self._load(r) for r in rows]
             self._replace_chunk(part, rows, arrays, old)
@@ -128,6 +130,7 @@ class ColumnStore:
             with self.index.transaction():
                 self.index.conn.execute("DELETE FROM store_chunks WHERE part = ?", (part,))
                 self.index.add_pending([(p, "drop") for p in drops])
+                self.index.clear_dirty([part])
         else:
             rel = f"{STORE_DIR}/{part}.{time.time_ns()}.h5"
             dest = self.index.root / rel
@@ -143,6 +146,7 @@ class ColumnStore:
                      float(times.max()) if len(times) else None))
                 self.index.clear_pending([str(dest)])
                 self.index.add_pending([(p, "drop") for p in drops])
+                self.index.clear_dirty([part])
         for p in drops:
             Path(p).unlink(missing_ok=True)
         if drops:

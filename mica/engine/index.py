@@ -21,6 +21,11 @@ CREATE TABLE IF NOT EXISTS pending (
 """
 
 
+# Store partitions whose chunk must be rewritten: set in the same transaction as the file
+# rows that change them, cleared in the transaction that records the new chunk.
+_DIRTY_SQL = "CREATE TABLE IF NOT EXISTS dirty_parts (part text PRIMARY KEY)"
+
+
 class ArchiveIndex:
     """Lookup table of a product's files: one row per archived file."""
 
@@ -59,6 +64,7 @@ class ArchiveIndex:
         self.conn.execute(f"CREATE TABLE IF NOT EXISTS archfiles (\n    {cols},\n"
                           "    PRIMARY KEY (filename)\n)")
         self.conn.execute(_PENDING_SQL)
+        self.conn.execute(_DIRTY_SQL)
         for sql in self.product.index_sql:
             self.conn.execute(sql)
 
@@ -120,6 +126,16 @@ class ArchiveIndex:
     def add_pending(self, items: Iterable[tuple[str, str]]) -> None:
         self.conn.executemany("INSERT OR REPLACE INTO pending (path, action) VALUES (?, ?)",
                               list(items))
+
+    def dirty_parts(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT part FROM dirty_parts")]
+
+    def mark_dirty(self, parts: Iterable[str]) -> None:
+        self.conn.executemany("INSERT OR IGNORE INTO dirty_parts (part) VALUES (?)",
+                              [(p,) for p in parts])
+
+    def clear_dirty(self, parts: Iterable[str]) -> None:
+        self.conn.executemany("DELETE FROM dirty_parts WHERE part = ?", [(p,) for p in parts])
 
     def clear_pending(self, paths: Iterable[str]) -> None:
         self.conn.executemany("DELETE FROM pending WHERE path = ?", [(p,) for p in paths])

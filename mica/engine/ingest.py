@@ -130,10 +130,12 @@ def commit_file(product: FileProduct, index: ArchiveIndex, row: dict[str, Any], 
         index.add_pending([(str(dest), "add")])
     if src != dest:
         _place(src, dest)
+    parts = {product.partition(r) for r in [row, *superseded]} if product.has_store else set()
     with index.transaction():
         index.replace([row], [o["filename"] for o in superseded])
         index.clear_pending([str(dest)])
         index.add_pending([(p, "drop") for p in drops])
+        index.mark_dirty(parts)
     for p in drops:
         Path(p).unlink(missing_ok=True)
     if drops:
@@ -141,9 +143,7 @@ def commit_file(product: FileProduct, index: ArchiveIndex, row: dict[str, Any], 
             index.clear_pending(drops)
     report.ingested.append(name)
     report.replaced.extend(o["filename"] for o in superseded)
-    if not product.has_store:
-        return set()
-    return {product.partition(r) for r in [row, *superseded]}
+    return parts
 
 
 def _already_archived(product: FileProduct, index: ArchiveIndex, name: str, path: Path) -> bool:
@@ -237,6 +237,8 @@ def recover_pending(product: FileProduct, index: ArchiveIndex) -> list[str]:
             done.append(f"removed partial file {partial.name}")
         with index.transaction():
             index.clear_pending([path_str])
-    if product.has_store and touched:
-        ColumnStore(product, index).rebuild(touched)
+    dirty = touched | set(index.dirty_parts())  # includes chunks a killed ingest never wrote
+    if product.has_store and dirty:
+        ColumnStore(product, index).rebuild(dirty)
+        done.append(f"rebuilt {len(dirty)} store chunks")
     return done

@@ -1,0 +1,134 @@
+"""Columnar store: header-3 items and slot data from the store, from the FITS files, and floors.
+
+    python benchmarks/bench_hdr3_store.py --days 19 [--work DIR]
+
+Builds a bench archive of N days x 8 slots from the simulated upstream through the real ingest
+path, then measures side by side in one run. Targets (issue 5): a header-3 item >= 300x faster
+than the file scan and under 30 ms; get_slot_data >= 10x faster than from the files; images
+within 2x of the codec's decompression floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import blosc2
+import h5py
+import numpy as np
+from bench_archive import DAY, best_of, ingest, print_table, write_upstream
+
+from mica.archive import aca_hdr3, aca_l0
+from mica.archive.l0_format import L0
+from mica.engine.colstore import _ROWS_PER_CHUNK
+from mica.engine.index import ArchiveIndex
+from mica.time import to_secs
+
+START = "2012:001:00:00:00"
+
+
+def chunk_paths(root: Path, slot: int, t0: float, t1: float) -> list[Path]:
+    with ArchiveIndex(L0, root) as index:
+        rows = index.conn.execute(
+            "SELECT path FROM store_chunks WHERE part LIKE ? AND tstop >= ? AND tstart <= ?",
+            (f"{slot}/%", t0, t1)).fetchall()
+    return [root / r[0] for r in rows]
+
+
+def floors(paths: list[Path], columns: list[str], work: Path) -> tuple[float, float]:
+    """(uncompressed read, codec decompression) seconds for the same columns' bytes."""
+    arrays = []
+    plain = []
+    for i, path in enumerate(paths):
+        with h5py.File(path, "r") as h5:
+            cols = {c: h5[c][:] for c in columns}
+        arrays.append(cols)
+        copy = work / f"plain{i}.h5"
+        with h5py.File(copy, "w") as h5:
+            for c, v in cols.items():
+                h5.create_dataset(c, data=v)
+        plain.append(copy)
+
+    def read_plain():
+        for p in plain:
+            with h5py.File(p, "r") as h5:
+                for c in columns:
+                    h5[c][:]
+
+    blocks = []
+    for cols in arrays:
+        for v in cols.values():
+            for k in range(0, len(v), _ROWS_PER_CHUNK):
+                part = np.ascontiguousarray(v[k:k + _ROWS_PER_CHUNK])
+                blocks.append(blosc2.compress2(part, codec=blosc2.Codec.ZSTD, clevel=5,
+                                               filter=blosc2.Filter.SHUFFLE,
+                                               typesize=part.dtype.itemsize))
+
+    def decompress():
+        for b in blocks:
+            blosc2.decompress2(b)
+
+    return best_of(read_plain), best_of(decompress)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=float, default=19.0)
+    parser.add_argument("--work", type=Path, default=None)
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="mica-bench-"))
+    upstream = work / "upstream"
+    tic = time.perf_counter()
+    files = write_upstream(upstream, START, args.days)
+    t_sim = time.perf_counter() - tic
+    root = work / "aca0"
+    shutil.rmtree(root, ignore_errors=True)
+    t_ingest = ingest(upstream, root, START, args.days)
+    t0, t1 = to_secs(START), to_secs(START) + args.days * DAY
+    rows = [("simulate / ingest", f"{t_sim:.0f} s / {t_ingest:.0f} s",
+             f"{len(files)} files")]
+
+    def hdr3(use_store):
+        return aca_hdr3.MSID("ccd_temp", t0, t1, data_root=root, use_store=use_store)
+
+    fast = best_of(lambda: hdr3(True), 5)
+    slow = best_of(lambda: hdr3(False), 1)
+    n = int(np.count_nonzero(~np.ma.getmaskarray(hdr3(True).vals)))
+    rows += [
+        (f"MSID ccd_temp {args.days:g} d, file scan", f"{slow * 1000:.0f} ms", ""),
+        (f"MSID ccd_temp {args.days:g} d, store ({n} samples)", f"{fast * 1000:.1f} ms",
+         f"{slow / fast:.0f}x faster (>= 300x, < 30 ms)"),
+    ]
+    hd3_cols = ["TIME", "IMGSIZE", *[f"HD3TLM{t}{w}" for t in (6, 7) for w in range(2, 8)]]
+    plain, codec = floors(chunk_paths(root, 6, t0, t1) + chunk_paths(root, 7, t0, t1), hd3_cols,
+                          work)
+    rows += [("  floor: same hdr3 bytes uncompressed", f"{plain * 1000:.1f} ms", ""),
+             ("  floor: one codec decompression pass", f"{codec * 1000:.1f} ms", "")]
+
+    slot = 0
+    f_files = best_of(lambda: aca_l0.get_slot_data(t0, t1, slot, data_root=root,
+                                                   use_store=False), 1)
+    f_store = best_of(lambda: aca_l0.get_slot_data(t0, t1, slot, data_root=root))
+    rows += [(f"get_slot_data slot {slot} {args.days:g} d, files", f"{f_files * 1000:.0f} ms", ""),
+             (f"get_slot_data slot {slot} {args.days:g} d, store", f"{f_store * 1000:.0f} ms",
+              f"{f_files / f_store:.1f}x faster (>= 10x)")]
+    img_store = best_of(lambda: aca_l0.get_slot_data(t0, t1, slot, data_root=root,
+                                                     columns=["TIME", "IMGRAW"]))
+    plain, codec = floors(chunk_paths(root, slot, t0, t1), ["TIME", "IMGRAW", "IMGSIZE"], work)
+    rows += [(f"images slot {slot} {args.days:g} d, store", f"{img_store * 1000:.0f} ms",
+              f"{img_store / codec:.2f}x codec floor (<= 2x)"),
+             ("  floor: same image bytes uncompressed", f"{plain * 1000:.0f} ms", ""),
+             ("  floor: one codec decompression pass", f"{codec * 1000:.0f} ms", "")]
+    store_mb = sum(p.stat().st_size for p in (root / "store").rglob("*.h5")) / 1e6
+    fits_mb = sum(p.stat().st_size for p in files) / 1e6
+    rows.append(("store size vs FITS.gz", f"{store_mb:.0f} MB / {fits_mb:.0f} MB", ""))
+    print_table(f"Columnar store, {args.days:g} days x 8 slots (work folder {work})", rows)
+    (work / "bench_hdr3_store.json").write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,839 @@
+"""Simulated aspect level-1 products for every science observation of the mission schedule.
+
+Per obsid and processing revision, one product set per aspect interval (Kalman lock between
+ground stream breaks): ASPSOL, ASPQUAL, ACACAL, ACACENT, GSPROPS, FIDPROPS, GYROCAL,
+ACA_BADPIX, the per-slot ACADATA images (which ingest drops), a pipeline log, and for
+processing with DS >= 10.8.3 the per-OBI ASPSOLOBI and the ``*_raw`` asol columns.
+
+Physical model (all deterministic):
+
+* ACA-frame attitude ``q_aca(t) = q_nom * q_dither(t)``, ``q_nom`` from the observation's
+  (ra, dec, roll), dither a yaw/pitch Lissajous of the observation's amplitudes, periods
+  and phases (`dither_offsets`); a star at catalogue (yag, zag) therefore appears at
+  ``(yag - dither_y(t), zag - dither_z(t))`` (small-angle).
+* Aspect frame ``q_att = q_aca * Quat(transform=ACA_MISALIGN)`` (vv.md 3), SIM drift
+  ``dy, dz`` (mm) and ``dtheta`` slow sinusoids; fid lights placed so that the V&V fid
+  model (vv.md 4.5) puts them at the mission's fid (yag, zag).
+* Centroids = the model + noise growing with magnitude (~0.1" bright, ~0.3" faint;
+  fids 0.04"); smoothed centroids carry a fifth of it; a few samples have status 1.
+
+Revisions: N001 about 2 days after the observation, released ~10 days later; reprocessing
+campaigns add revisions; a few obsids keep a provisional last revision that is never
+released (default != last). Obsid 6000 has revisions 2 and 3, obsid 2121 revisions 1-3
+with 3 provisional. Nothing exists for processing later than "now" (``CXOTIME_NOW``).
+
+Seeded problems (`seeded_problem`, about 1 % of science obsids, for V&V work): 'bad_star'
+(one guide star 0.9" off with 0.6" noise), 'momentum_dump' (a ~210 s bad-quality stretch
+with ~1.5" residual excursions), 'fid_jump' (one fid jumps 0.6" mid-interval),
+'omitted_slot' (a tracked guide star missing from GSPROPS).
+
+Cadence: ``MICA_SIM_L1_DECIMATE`` (int, default 1) keeps every k-th asol sample and image,
+for tests and benchmarks that need many obsids quickly (TIMEDEL says so).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from scipy.special import erf
+
+from mica.archive import _quat
+from mica.sim.mission import Observation, default_mission, yagzag_to_pixel
+from mica.sim.obspar import (
+    obis,
+    observation,
+    obspar_revisions,
+    release_at,
+    unit_hash,
+)
+from mica.sim.obspar import (
+    now as sim_now,
+)
+from mica.time import to_date, to_secs, to_time
+
+ASOL_STEP = 0.25625  # s, one minor frame
+INTEG = 1.696  # s
+ACQ_TIME = 240.0  # s from observation start to Kalman lock
+IMAGE_LAG = 2.0  # s from an interval's solution start to its first ACADATA image
+MIN_INTERVAL = 30.0  # s: shorter Kalman stretches produce no aspect interval
+RRC0FCX = 10065.5  # mm
+ARCSEC_PER_MM = 20.0
+DS_RAW_COLUMNS = (10, 8, 3)  # DS version from which asol carries *_raw columns
+
+#: fixed ACA misalignment (small rotations, arcsec about x, y, z) and FTS misalignment
+ACA_MISALIGN = (_quat.rotation(0, 30 / 3600) @ _quat.rotation(1, -12 / 3600)
+                @ _quat.rotation(2, 8 / 3600))
+FTS_MISALIGN = _quat.rotation(0, -50 / 3600) @ _quat.rotation(1, 4 / 3600)
+LSI0STT = (-0.7815, 0.0, 0.0)
+STT0STF = (0.0, 0.0, 0.0)
+
+PROBLEM_KINDS = ("bad_star", "momentum_dump", "fid_jump", "omitted_slot")
+PROBLEM_RATE = 0.01
+# (campaign start, fraction of earlier obsids reprocessed)
+REPRO_CAMPAIGNS = [("2006:060", 0.45), ("2012:120", 0.35), ("2020:300", 0.3)]
+_REPRO_T = [(to_secs(d), f) for d, f in REPRO_CAMPAIGNS]
+PROVISIONAL_RATE = 0.03
+
+
+def decimation() -> int:
+    """Keep every k-th sample (``MICA_SIM_L1_DECIMATE``, default 1 = real cadence)."""
+    try:
+        return max(1, int(os.environ.get("MICA_SIM_L1_DECIMATE", "1")))
+    except ValueError:
+        return 1
+
+
+# --- revisions --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Processing:
+    """One processing revision of an obsid."""
+
+    revision: int
+    processed: float
+    released: float | None  # None: provisional, never released
+    ascdsver: str
+    caldbver: str
+
+
+def revision_history(obsid: int) -> list[Processing]:
+    """Every aspect L1 processing of a science obsid, whatever "now" is."""
+    obs = observation(obsid)
+    if obs is None or obs.kind != "science":
+        return []
+    t_first = obs.tstop + 2 * 86400.0
+    times = [t_first]
+    first_rev = 2 if obsid == 6000 else 1  # 6000: first processing came out as N002
+    for i, (t_camp, frac) in enumerate(_REPRO_T):
+        forced = obsid == 6000 and i == 1 or obsid == 2121 and i in (0, 1)
+        if t_camp > t_first + 60 * 86400.0 and (forced or unit_hash(obsid, f"repro{i}") < frac):
+            times.append(t_camp + 200 * 86400.0 * unit_hash(obsid, f"repro-t{i}"))
+    if obsid == 2121:
+        times = times[:3]
+    provisional = obsid == 2121 or (
+        len(times) > 1 and obsid != 6000 and unit_hash(obsid, "provisional") < PROVISIONAL_RATE)
+    out = []
+    for k, t in enumerate(times):
+        last = k == len(times) - 1
+        released = None if (last and provisional) else t + 10 * 86400.0
+        out.append(Processing(first_rev + k, t, released, *release_at(t)))
+    return out
+
+
+def available(obsid: int) -> list[Processing]:
+    """Processings that exist at "now"."""
+    t_now = sim_now()
+    return [p for p in revision_history(obsid) if p.processed <= t_now]
+
+
+def sim_revisions(obsid: int) -> tuple[int | None, int | None]:
+    """(default, last) revision at "now": default = newest released, last = newest."""
+    revs = available(obsid)
+    if not revs:
+        return None, None
+    t_now = sim_now()
+    released = [p.revision for p in revs if p.released is not None and p.released <= t_now]
+    return (released[-1] if released else None), revs[-1].revision
+
+
+def sim_obsids(start: float, stop: float) -> list[int]:
+    """Science obsids overlapping [start, stop] with aspect L1 data at "now"."""
+    obs = default_mission().observations(start, stop)
+    return [o.obsid for o in obs if o.kind == "science" and available(o.obsid)]
+
+
+def seeded_problem(obsid: int) -> str | None:
+    """The known problem seeded into an obsid's aspect L1 data, or None."""
+    obs = observation(obsid)
+    if obs is None or obs.kind != "science" or unit_hash(obsid, "problem") >= PROBLEM_RATE:
+        return None
+    return PROBLEM_KINDS[int(unit_hash(obsid, "problem-kind") * len(PROBLEM_KINDS))]
+
+
+def problem_obsids(start: float, stop: float) -> dict[int, str]:
+    """Seeded problems of the science obsids overlapping [start, stop]."""
+    out = {}
+    for obs in default_mission().observations(start, stop):
+        kind = seeded_problem(obs.obsid)
+        if kind:
+            out[obs.obsid] = kind
+    return out
+
+
+# --- geometry ---------------------------------------------------------------------------------
+def dither_offsets(obs: Observation, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Dither (yaw, pitch) of the ACA boresight in arcsec at times ``t``.
+
+    ``ampl * sin(2 pi (t - tstart) / period + phase)`` per axis, with the observation's
+    amplitudes, periods and phases (the obspar's dither keys carry the same numbers).
+    """
+    t = np.asarray(t, dtype=np.float64) - obs.tstart
+    (ay, az), (py, pz), (fy, fz) = obs.dither_ampl, obs.dither_period, obs.dither_phase
+    return (ay * np.sin(2 * np.pi * t / py + fy), az * np.sin(2 * np.pi * t / pz + fz))
+
+
+def _axis_quat(axis: int, angle_rad: np.ndarray) -> np.ndarray:
+    q = np.zeros(np.shape(angle_rad) + (4,))
+    q[..., axis] = np.sin(np.asarray(angle_rad) / 2)
+    q[..., 3] = np.cos(np.asarray(angle_rad) / 2)
+    return q
+
+
+def aca_attitude(obs: Observation, t: np.ndarray, extra_y: np.ndarray | float = 0.0,
+                 extra_z: np.ndarray | float = 0.0) -> np.ndarray:
+    """ACA-frame attitude quaternions: nominal pointing moved by the dither (+ extra, arcsec)."""
+    dy, dz = dither_offsets(obs, t)
+    dy, dz = dy + extra_y, dz + extra_z
+    to_rad = np.pi / 180 / 3600
+    q_yaw = _axis_quat(2, dy * to_rad)  # about +Z: boresight toward +Y
+    q_pitch = _axis_quat(1, -dz * to_rad)  # about -Y: boresight toward +Z
+    q_nom = _quat.from_equatorial(obs.ra, obs.dec, obs.roll)
+    return _quat.multiply(q_nom, _quat.multiply(q_yaw, q_pitch))
+
+
+def star_catalog(obs: Observation) -> list[dict]:
+    """Guide and monitor stars: their sky positions put them at the slot's (yag, zag)."""
+    t_nom = _quat.to_transform(_quat.from_equatorial(obs.ra, obs.dec, obs.roll))
+    out = []
+    for s in obs.slots:
+        if s.role not in ("guide", "monitor"):
+            continue
+        eci = t_nom @ _quat.yagzag_to_dir(s.yag, s.zag)
+        ra, dec = _quat.eci_to_radec(eci)
+        agasc = 1000 + int(unit_hash(obs.obsid * 8 + s.slot, "agasc") * 2e9)
+        out.append({"slot": s.slot, "role": s.role, "mag": s.mag, "yag": s.yag, "zag": s.zag,
+                    "ra": float(ra), "dec": float(dec), "eci": eci, "agasc_id": agasc,
+                    "imgsize": s.imgsize})
+    return out
+
+
+def fid_model(p_stf: np.ndarray, dy: np.ndarray, dz: np.ndarray, dtheta: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Fid (yag, zag) arcsec from its STF position and SIM offsets (vv.md 4.5)."""
+    th = np.radians(np.asarray(dtheta, dtype=np.float64))
+    x, y, z = p_stf
+    p_fc = np.stack([np.full_like(th, x), y * np.cos(th) + z * np.sin(th) + dy,
+                     -y * np.sin(th) + z * np.cos(th) + dz], axis=-1)
+    d_fc = -(p_fc - np.array([RRC0FCX, 0.0, 0.0]))
+    d_aca = d_fc @ (ACA_MISALIGN @ FTS_MISALIGN).T
+    return _quat.dir_to_yagzag(d_aca)
+
+
+def fid_positions(obs: Observation) -> list[dict]:
+    """Fid lights: STF position (mm) chosen so the fid model gives the slot's (yag, zag)."""
+    out = []
+    for s in obs.slots:
+        if s.role != "fid":
+            continue
+        u = _quat.yagzag_to_dir(s.yag, s.zag)
+        v = (ACA_MISALIGN @ FTS_MISALIGN).T @ u
+        d_fc = v * (RRC0FCX / v[0])
+        p_stf = np.array([0.0, -d_fc[1], -d_fc[2]])
+        p_lsi = p_stf - np.array(LSI0STT) - np.array(STT0STF)
+        out.append({"slot": s.slot, "mag": s.mag, "yag": s.yag, "zag": s.zag,
+                    "p_stf": p_stf, "p_lsi": p_lsi, "id_num": s.slot + 1})
+    return out
+
+
+def sim_drift(obs: Observation, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """SIM translation (dy, dz mm) and rotation (dtheta deg): slow thermal drifts."""
+    x = (np.asarray(t, dtype=np.float64) - obs.tstart) / 3600.0
+    u = unit_hash(obs.obsid, "simdrift")
+    dy = 0.16 + 0.03 * np.sin(2 * np.pi * x / 9.0 + 6 * u) + 0.004 * x
+    dz = 0.33 + 0.025 * np.cos(2 * np.pi * x / 13.0 + 3 * u) - 0.003 * x
+    dtheta = 0.002 * np.sin(2 * np.pi * x / 20.0 + u)
+    return dy, dz, dtheta
+
+
+# --- aspect intervals -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class AspectInterval:
+    obi: int
+    tstart: float
+    tstop: float
+
+
+def aspect_intervals(obs: Observation) -> list[AspectInterval]:
+    """Kalman stretches of an observation, split at OBI boundaries and ground stream breaks."""
+    mission = default_mission()
+    t0 = obs.tstart + ACQ_TIME
+    breaks = mission.vcdu_to_time(mission.stream_breaks)
+    out = []
+    for obi in obis(obs):
+        lo, hi = max(obi.tstart, t0), obi.tstop
+        cuts = breaks[(breaks > lo) & (breaks < hi)]
+        edges = [lo, *cuts.tolist(), hi]
+        for a, b in zip(edges[:-1], edges[1:], strict=True):
+            if b - a >= MIN_INTERVAL:
+                out.append(AspectInterval(obi.obi, float(a), float(b)))
+    return out
+
+
+def image_times(obs: Observation, slot: int, imgsize: int, t0: float, t1: float,
+                decim: int) -> np.ndarray:
+    """Mid-integration times of a slot's images in [t0, t1): on the telemetry VCDU grid."""
+    mission = default_mission()
+    step = {4: 4, 6: 8, 8: 16}[imgsize] * decim
+    v0 = int(np.ceil(mission.time_to_vcdu(t0)))
+    v1 = int(np.floor(mission.time_to_vcdu(t1)))
+    phase = (slot * 2) % 4  # slots read out on staggered minor frames
+    first = v0 + ((phase - v0) % 4)
+    v = np.arange(first, v1, step, dtype=np.int64)
+    return mission.vcdu_to_time(v)
+
+
+def _segments(obs: Observation, slot_size: int, t0: float, t1: float, role: str
+              ) -> list[tuple[float, float, int]]:
+    """(start, stop, imgsize) pieces of a slot within an interval: guide slots run 8x8 near
+    perigee, so their image size (and ACADATA file) can change inside an interval."""
+    if role != "guide" or slot_size == 8:
+        return [(t0, t1, slot_size)]
+    windows = default_mission().perigee_8x8_windows(t0, t1)
+    edges = sorted({t0, t1, *[float(x) for w in windows for x in w if t0 < x < t1]})
+    out = []
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        mid = 0.5 * (a + b)
+        inside = any(w[0] <= mid < w[1] for w in windows)
+        out.append((a, b, 8 if inside else slot_size))
+    return out
+
+
+# --- FITS writing ---------------------------------------------------------------------------
+_HDU_SPEC = {
+    "ASPSOL": "ASPSOL ICD V2.4", "ASPSOLOBI": "ASPSOL ICD V2.4", "ASPQUAL": "ASPQUAL ICD V1.2",
+    "ACACAL": "ACACAL ICD V1.1", "ACACENT": "ACACENT ICD V2.1", "GSPROPS": "GSPROPS ICD V2.1",
+    "FIDPROPS": "FIDPROPS ICD V2.1", "GYROCAL": "GYROCAL ICD V1.0",
+    "ACA_BADPIX": "ACA_BADPIX ICD V1.0", "ACADATA": "ACADATA ICD V2.2",
+}
+
+
+@dataclass
+class _Context:
+    obs: Observation
+    proc: Processing
+    obi: int
+    decim: int
+
+
+def _date(t: float) -> str:
+    return to_time(t).utc.isot[:19]
+
+
+def _block(header: fits.Header, title: str) -> None:
+    header.add_comment("")
+    header.add_comment(f"########## {title} ##########")
+    header.add_comment("")
+
+
+def _common_keys(header: fits.Header, ctx: _Context, tstart: float, tstop: float,
+                 primary: bool) -> None:
+    obs = ctx.obs
+    _block(header, "Timing info keywords")
+    header["DATE"] = (_date(ctx.proc.processed), "Date and time of file creation")
+    header["DATE-OBS"] = (to_time(tstart).tt.isot[:19], "Date and time of observation start")
+    header["DATE-END"] = (to_time(tstop).tt.isot[:19], "Date and time of observation stop")
+    header["TIMESYS"] = ("TT", "AXAF time will be TT (Terrestrial Time)")
+    header["MJDREF"] = (5.0814e04, "1998-01-01T00:00:00 (TT) expressed in MJD")
+    header["TIMEZERO"] = (0.0, "Cumulative clock correction")
+    header["TIMEUNIT"] = "s"
+    header["CLOCKAPP"] = (True, "Clock correction appllied")
+    header["TSTART"] = (tstart, "As in TIME column: raw S/C clock")
+    header["TSTOP"] = (tstop, "  add TIMEZERO and MJDREF for absolute TT")
+    _block(header, "Observation info keywords")
+    seq = f"{100000 + (obs.obsid * 37) % 900000:06d}"
+    if primary:
+        header["SEQ_NUM"] = (seq, "Sequence number")
+    header["MISSION"] = ("AXAF", "Mission")
+    header["TELESCOP"] = ("CHANDRA", "Telescope")
+    header["INSTRUME"] = ("PCAD", "Aspect Camera")
+    if not primary:
+        header["DETNAM"] = ("ACA-P", "Detector")
+        header["GRATING"] = ("NONE", "Grating")
+        header["OBJECT"] = (f"SIM-{obs.obsid:05d}", "Source name")
+        header["DTYPE1"] = ("SS_OBJECT", "Long key name - value in DVALn")
+        header["DVAL1"] = ("NONE", "Solar system object")
+        header["TITLE"] = (f"Simulated science observation {obs.obsid}", "Proposal title")
+        header["OBSERVER"] = ("Sim Observer", "Principal investigator")
+    header["OBS_ID"] = (str(obs.obsid), "Observation id")  # a string, as in real files
+    header["OBI_NUM"] = (ctx.obi, "Obi number")
+    if not primary:
+        header["SEQ_NUM"] = (seq, "Sequence number")
+        for key in ("SIM_X", "SIM_Y", "SIM_Z", "DEFOCUS"):
+            header[key] = (0.0, "SIM offset, mm" if key != "DEFOCUS" else "Defocus")
+        header["OBS_MODE"] = ("POINTING", "Observation mode")
+        header["DATAMODE"] = ("FAINT", "Data mode")
+        header["CYCLE"] = ("", "events from which exps? Prim/Second/Both")
+        header["RA_NOM"] = (round(obs.ra, 11), "Nominal RA")
+        header["DEC_NOM"] = (round(obs.dec, 11), "Nominal Dec")
+        header["ROLL_NOM"] = (round(obs.roll, 11), "Nominal Roll")
+        for key, text in (("RA_PNT", "Pointing RA"), ("DEC_PNT", "Pointing DEC"),
+                          ("ROLL_PNT", "Pointing ROLL"), ("RA_TARG", "Target RA"),
+                          ("DEC_TARG", "Target DEC")):
+            header[key] = (0.0, text)
+        header["EQUINOX"] = (2000.0, "J2000.0")
+        header["RADECSYS"] = ("ICRS", "Julian coordinate reference frame")
+        header["DATACLAS"] = ("OBSERVED", "default is OBSERVED")
+
+
+def _primary(ctx: _Context, tstart: float, tstop: float) -> fits.PrimaryHDU:
+    hdu = fits.PrimaryHDU()
+    header = hdu.header
+    header.add_comment("  FITS (Flexible Image Transport System) format is defined in 'Astronomy")
+    header.add_comment("  and Astrophysics', volume 376, page 359; bibcode: 2001A&A...376..359H")
+    _block(header, "Configuration control keywords")
+    header["ORIGIN"] = ("ASC", "Source of FITS file")
+    header["CREATOR"] = "sciops - Version 1.0"
+    _common_keys(header, ctx, tstart, tstop, primary=True)
+    header.add_history("TOOL  :simulated ASP L1 pipeline (mica.sim.asp_l1)")
+    return hdu
+
+
+def _table(ctx: _Context, content: str, columns: list[fits.Column], tstart: float,
+           tstop: float, product_keys: list[tuple[str, object, str]]) -> fits.HDUList:
+    table = fits.BinTableHDU.from_columns(columns)
+    header = table.header
+    header["EXTNAME"] = (content, "name of this binary table extension")
+    _block(header, "Configuration control keywords")
+    header["ORIGIN"] = ("ASC", "Source of FITS file")
+    header["CREATOR"] = "sciops - Version 1.0"
+    header["REVISION"] = (ctx.proc.revision, "Processing system revision number")
+    header["ASCDSVER"] = (ctx.proc.ascdsver, "ASC-DS processing system revision (release)")
+    header["CONTENT"] = (content, "What data product")
+    header["HDUSPEC"] = _HDU_SPEC[content]
+    header["HDUDOC"] = ("ASC-FITS-2.0", "ASC FITS Designers Guide")
+    header["HDUVERS"] = ("1.0.0", "")
+    header["HDUNAME"] = content
+    header["HDUCLASS"] = "ASC"
+    header["HDUCLAS1"] = "TEMPORALDATA"
+    header["HDUCLAS2"] = content
+    header["LONGSTRN"] = ("OGIP 1.0", "The OGIP long string convention may be used.")
+    _common_keys(header, ctx, tstart, tstop, primary=False)
+    _block(header, "Additional Principle Header keywords")
+    for key, value, comment in product_keys:
+        header[key] = (value, comment)
+    header["CALDBVER"] = ctx.proc.caldbver
+    return fits.HDUList([_primary(ctx, tstart, tstop), table])
+
+
+def _write(hdus: fits.HDUList, path: Path) -> Path:
+    # mtime=0 and fixed DATE keys: the same product always has the same bytes
+    with open(path, "wb") as fh, gzip.GzipFile(fileobj=fh, mode="wb", compresslevel=5,
+                                               mtime=0) as gz:
+        hdus.writeto(gz, checksum=True)
+    return path
+
+
+def _ds_version(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in text.split(".") if p.isdigit())
+
+
+# --- products ------------------------------------------------------------------------------------
+def _noise(ctx: _Context, salt: str, n: int | tuple) -> np.ndarray:
+    seed = int(unit_hash(ctx.obs.obsid * 131 + ctx.proc.revision, salt) * 2**63)
+    return np.random.default_rng(seed).standard_normal(n)
+
+
+def _asol_solution(ctx: _Context, ai: AspectInterval, problem: str | None
+                   ) -> dict[str, np.ndarray]:
+    """The aspect solution of an interval and the true attitude behind it."""
+    obs = ctx.obs
+    step = ASOL_STEP * ctx.decim
+    t = ai.tstart + step * np.arange(int(np.floor((ai.tstop - ai.tstart) / step)))
+    bump_true = np.zeros_like(t)
+    bump_sol = np.zeros_like(t)
+    bad = np.zeros(len(t), dtype=np.int32)
+    if problem == "momentum_dump":
+        tm = ai.tstart + 0.45 * (ai.tstop - ai.tstart)
+        inside = (t >= tm) & (t < tm + 210.0)
+        shape = np.sin(np.pi * np.clip((t - tm) / 210.0, 0, 1)) * inside
+        bump_true = 3.0 * shape  # arcsec: the dump shakes the attitude
+        bump_sol = 1.5 * shape  # the solution lags behind during the dump
+        bad[inside] = 1
+    q_true = aca_attitude(obs, t, bump_true, -0.5 * bump_true)
+    q_sol_aca = aca_attitude(obs, t, bump_sol, -0.5 * bump_sol)
+    # Kalman estimate noise: ~0.02" slow wander
+    wobble = 0.02 * np.sin(2 * np.pi * (t - obs.tstart) / 370.0 + ctx.proc.revision)
+    q_sol_aca = _quat.multiply(q_sol_aca, _axis_quat(2, wobble * np.pi / 180 / 3600))
+    q_misalign = _quat.from_transform(ACA_MISALIGN)
+    q_att = _quat.multiply(q_sol_aca, q_misalign)
+    dy, dz, dtheta = sim_drift(obs, t)
+    return {"time": t, "q_att": q_att, "q_true": q_true, "dy": dy, "dz": dz,
+            "dtheta": dtheta, "status": bad}
+
+
+def _asol_columns(ctx: _Context, sol: dict[str, np.ndarray]) -> list[fits.Column]:
+    t, q_att = sol["time"], sol["q_att"]
+    ra, dec, roll = _quat.to_equatorial(q_att)
+    n = len(t)
+    err = 1.2e-5 + 2e-6 * np.abs(_noise(ctx, "asol-err", n))
+    cols = [fits.Column("time", "1D", unit="s", array=t)]
+    raw = _ds_version(ctx.proc.ascdsver) >= DS_RAW_COLUMNS
+    if raw:
+        # DS >= 10.8.3: plain columns are the SIM-adjusted solution, *_raw the ACA one
+        adj = _quat.multiply(q_att, _axis_quat(1, sol["dz"] * ARCSEC_PER_MM * np.pi / 180
+                                               / 3600 * 0.01))
+        ra_a, dec_a, roll_a = _quat.to_equatorial(adj)
+        cols += [fits.Column("ra", "1D", unit="deg", array=ra_a),
+                 fits.Column("dec", "1D", unit="deg", array=dec_a),
+                 fits.Column("roll", "1D", unit="deg", array=roll_a)]
+    else:
+        cols += [fits.Column("ra", "1D", unit="deg", array=ra),
+                 fits.Column("dec", "1D", unit="deg", array=dec),
+                 fits.Column("roll", "1D", unit="deg", array=roll)]
+    cols += [fits.Column("ra_err", "1E", unit="deg", array=err),
+             fits.Column("dec_err", "1E", unit="deg", array=err),
+             fits.Column("roll_err", "1E", unit="deg", array=err * 12),
+             fits.Column("dy", "1E", unit="mm", array=sol["dy"]),
+             fits.Column("dz", "1E", unit="mm", array=sol["dz"]),
+             fits.Column("dtheta", "1E", unit="deg", array=sol["dtheta"])]
+    cols.append(fits.Column("q_att", "4D", array=adj if raw else q_att))
+    if raw:
+        cols += [fits.Column("ady", "1E", unit="mm", array=sol["dy"]),
+                 fits.Column("adz", "1E", unit="mm", array=sol["dz"]),
+                 fits.Column("adtheta", "1E", unit="deg", array=sol["dtheta"]),
+                 fits.Column("ra_raw", "1D", unit="deg", array=ra),
+                 fits.Column("dec_raw", "1D", unit="deg", array=dec),
+                 fits.Column("roll_raw", "1D", unit="deg", array=roll),
+                 fits.Column("q_att_raw", "4D", array=q_att)]
+    return cols
+
+
+def _centroid_sigma(mag: float) -> float:
+    return 0.08 + 0.22 * np.clip((mag - 6.5) / 4.0, 0, 1.2)
+
+
+def _counts(mag: float, n: int, ctx: _Context, salt: str) -> np.ndarray:
+    mean = INTEG * 5263.0 * 10 ** ((10.32 - mag) / 2.5)
+    return np.maximum(mean + np.sqrt(mean) * _noise(ctx, salt, n), 1.0)
+
+
+@dataclass
+class _SlotTrack:
+    slot: int
+    role: str
+    imgsize: int
+    times: np.ndarray
+    yag: np.ndarray  # true apparent position (arcsec)
+    zag: np.ndarray
+    ang_y: np.ndarray  # measured centroid (arcsec)
+    ang_z: np.ndarray
+    ang_y_sm: np.ndarray
+    ang_z_sm: np.ndarray
+    counts: np.ndarray
+    status: np.ndarray
+    mag: float
+    segments: list[tuple[float, float, int]]
+
+
+def _tracks(ctx: _Context, ai: AspectInterval, sol: dict[str, np.ndarray],
+            problem: str | None) -> list[_SlotTrack]:
+    obs = ctx.obs
+    stars = {s["slot"]: s for s in star_catalog(obs)}
+    fids = {f["slot"]: f for f in fid_positions(obs)}
+    guides = sorted((s for s in stars.values() if s["role"] == "guide"), key=lambda s: s["mag"])
+    bad_slot = guides[-1]["slot"] if guides and problem == "bad_star" else None
+    jump_slot = min(fids) if fids and problem == "fid_jump" else None
+    tracks = []
+    for s in obs.slots:
+        if s.role == "unused":
+            continue
+        # images start ~2 s after the interval's solution (real ACADATA vs ACACAL names)
+        segments = _segments(obs, s.imgsize, ai.tstart + IMAGE_LAG, ai.tstop, s.role)
+        times = np.concatenate([image_times(obs, s.slot, size, a, b, ctx.decim)
+                                for a, b, size in segments])
+        n = len(times)
+        # true attitude at image times (interpolated like the V&V does)
+        q = np.stack([np.interp(times, sol["time"], sol["q_true"][:, k]) for k in range(4)], -1)
+        q = _quat.normalize(q)
+        if s.slot in stars:
+            d = np.einsum("nji,j->ni", _quat.to_transform(q), stars[s.slot]["eci"])
+            yag, zag = _quat.dir_to_yagzag(d)
+            sigma = _centroid_sigma(s.mag)
+        else:
+            dy, dz, dth = (np.interp(times, sol["time"], sol[k])
+                           for k in ("dy", "dz", "dtheta"))
+            yag, zag = fid_model(fids[s.slot]["p_stf"], dy, dz, dth)
+            sigma = 0.04
+        ny, nz = _noise(ctx, f"cy{s.slot}{ai.tstart}", n), _noise(ctx, f"cz{s.slot}{ai.tstart}", n)
+        off_y = np.zeros(n)
+        off_z = np.zeros(n)
+        if s.slot == bad_slot:
+            off_y, off_z, sigma = off_y + 0.9, off_z - 0.4, 0.6
+        if s.slot == jump_slot:
+            off_y = np.where(times > 0.5 * (ai.tstart + ai.tstop), 0.6, 0.0)
+        status = (np.abs(_noise(ctx, f"st{s.slot}{ai.tstart}", n)) > 2.9).astype(np.int16)
+        spikes = status.astype(float) * 3.0
+        tracks.append(_SlotTrack(
+            slot=s.slot, role=s.role, imgsize=s.imgsize, times=times, yag=yag, zag=zag,
+            ang_y=yag + off_y + sigma * ny + spikes, ang_z=zag + off_z + sigma * nz,
+            ang_y_sm=yag + off_y + 0.2 * sigma * ny, ang_z_sm=zag + off_z + 0.2 * sigma * nz,
+            counts=_counts(s.mag, n, ctx, f"counts{s.slot}{ai.tstart}"), status=status,
+            mag=s.mag, segments=segments))
+    return tracks
+
+
+def _acen_columns(tracks: list[_SlotTrack]) -> list[fits.Column]:
+    t = np.concatenate([tr.times for tr in tracks])
+    order = np.argsort(t, kind="stable")
+
+    def cat(attr: str, dtype: type = np.float64) -> np.ndarray:
+        return np.concatenate([np.asarray(getattr(tr, attr), dtype=dtype) if attr != "slot"
+                               else np.full(len(tr.times), tr.slot, dtype=dtype)
+                               for tr in tracks])[order]
+
+    ang_y, ang_z = cat("ang_y"), cat("ang_z")
+    row, col = yagzag_to_pixel(ang_y, ang_z)
+    return [fits.Column("time", "1D", unit="s", array=t[order]),
+            fits.Column("slot", "1I", array=cat("slot", np.int16)),
+            fits.Column("alg", "1I", array=np.full(len(t), 8, dtype=np.int16)),
+            fits.Column("status", "1I", array=cat("status", np.int16)),
+            fits.Column("ang_y", "1D", unit="deg", array=ang_y / 3600.0),
+            fits.Column("ang_z", "1D", unit="deg", array=ang_z / 3600.0),
+            fits.Column("ang_y_sm", "1D", unit="deg", array=cat("ang_y_sm") / 3600.0),
+            fits.Column("ang_z_sm", "1D", unit="deg", array=cat("ang_z_sm") / 3600.0),
+            fits.Column("counts", "1E", unit="count", array=cat("counts")),
+            fits.Column("cent_i", "1E", unit="pixel", array=row),
+            fits.Column("cent_j", "1E", unit="pixel", array=col)]
+
+
+def _gspr_columns(ctx: _Context, problem: str | None) -> list[fits.Column]:
+    stars = star_catalog(ctx.obs)
+    if problem == "omitted_slot":
+        guides = [s for s in stars if s["role"] == "guide"]
+        if guides:
+            stars = [s for s in stars if s is not guides[0]]
+    n = len(stars)
+    eci = np.array([s["eci"] for s in stars]).reshape(n, 3)
+    mags = np.array([s["mag"] for s in stars], dtype=np.float32)
+    return [fits.Column("slot", "1I", array=[s["slot"] for s in stars]),
+            fits.Column("id_status", "8A", array=["GOOD"] * n),
+            fits.Column("type", "8A", array=[s["role"].upper() for s in stars]),
+            fits.Column("cel_loc_flag", "1I", array=[1 if s["role"] == "guide" else 0
+                                                     for s in stars]),
+            fits.Column("agasc_id", "1J", array=[s["agasc_id"] for s in stars]),
+            fits.Column("ra", "1D", unit="deg", array=[s["ra"] for s in stars]),
+            fits.Column("dec", "1D", unit="deg", array=[s["dec"] for s in stars]),
+            fits.Column("pos_eci", "3D", array=eci),
+            fits.Column("ra_corr", "1D", unit="deg", array=[s["ra"] for s in stars]),
+            fits.Column("dec_corr", "1D", unit="deg", array=[s["dec"] for s in stars]),
+            fits.Column("pos_err", "1I", unit="mas", array=[40] * n),
+            fits.Column("pm_ra", "1J", unit="mas/yr", array=[-9999] * n),
+            fits.Column("pm_dec", "1J", unit="mas/yr", array=[-9999] * n),
+            fits.Column("mag_aca", "1E", unit="mag", array=mags),
+            fits.Column("mag_aca_err", "1E", unit="mag", array=np.full(n, 0.03, np.float32)),
+            fits.Column("mag_aca_avg", "1E", unit="mag", array=mags + 0.02),
+            fits.Column("mag_aca_min", "1E", unit="mag", array=mags - 0.05),
+            fits.Column("mag_aca_max", "1E", unit="mag", array=mags + 0.08),
+            fits.Column("color1", "1E", unit="mag", array=np.full(n, 0.7, np.float32)),
+            fits.Column("class", "1I", array=[0] * n),
+            fits.Column("aspq1", "1I", array=[0] * n),
+            fits.Column("aspq2", "1I", array=[0] * n),
+            fits.Column("aspq3", "1I", array=[0] * n),
+            fits.Column("var", "1I", array=[-9999] * n),
+            fits.Column("spectral_type", "8A", array=["NONE"] * n)]
+
+
+def _fid_id(det: str, k: int) -> str:
+    return {"ACIS-I": "I", "ACIS-S": "S", "HRC-I": "H-I-", "HRC-S": "H-S-"}[det] + str(k)
+
+
+def _fidpr_columns(ctx: _Context) -> list[fits.Column]:
+    from mica.sim.obspar import detector
+
+    fids = fid_positions(ctx.obs)
+    n = len(fids)
+    det = detector(ctx.obs)
+    mags = np.array([f["mag"] for f in fids], dtype=np.float32)
+    return [fits.Column("slot", "1I", array=[f["slot"] for f in fids]),
+            fits.Column("id_status", "8A", array=["GOOD"] * n),
+            fits.Column("id_string", "8A", array=[_fid_id(det, f["id_num"]) for f in fids]),
+            fits.Column("id_num", "1I", array=[f["id_num"] for f in fids]),
+            fits.Column("p_lsi", "3D", unit="mm", array=np.array([f["p_lsi"] for f in fids]
+                                                                 ).reshape(n, 3)),
+            fits.Column("ang_y_nom", "1D", unit="deg", array=[f["yag"] / 3600 for f in fids]),
+            fits.Column("ang_z_nom", "1D", unit="deg", array=[f["zag"] / 3600 for f in fids]),
+            fits.Column("mag_i_cmd", "1E", unit="mag", array=mags),
+            fits.Column("mag_i_avg", "1E", unit="mag", array=mags + 0.01),
+            fits.Column("mag_i_min", "1E", unit="mag", array=mags - 0.03),
+            fits.Column("mag_i_max", "1E", unit="mag", array=mags + 0.04)]
+
+
+def _psf_images(row_c: np.ndarray, col_c: np.ndarray, row0: np.ndarray, col0: np.ndarray,
+                size: int, counts: np.ndarray) -> np.ndarray:
+    """Gaussian star images (e-) integrated over pixels: (n, size, size)."""
+    sig = 0.75 * np.sqrt(2)
+    edges = np.arange(size + 1)
+    fr = 0.5 * erf((row0[:, None] + edges[None, :] - row_c[:, None]) / sig)
+    fc = 0.5 * erf((col0[:, None] + edges[None, :] - col_c[:, None]) / sig)
+    pr, pc = np.diff(fr, axis=1), np.diff(fc, axis=1)
+    return counts[:, None, None] * pr[:, :, None] * pc[:, None, :]
+
+
+def _adat(ctx: _Context, ai: AspectInterval, track: _SlotTrack, q_start: np.ndarray,
+          calfile: str) -> list[tuple[str, fits.HDUList]]:
+    """ACADATA images of a slot: one file per image size segment (real naming)."""
+    mission = default_mission()
+    out = []
+    for a, b, size in track.segments:
+        sel = (track.times >= a) & (track.times < b)
+        times = track.times[sel]
+        n = len(times)
+        if n == 0:
+            continue
+        row_c, col_c = yagzag_to_pixel(track.yag[sel], track.zag[sel])
+        row0 = np.floor(row_c - size / 2 + 0.5).astype(np.int16)
+        col0 = np.floor(col_c - size / 2 + 0.5).astype(np.int16)
+        bkg = float(mission.bgd_level_dn(a))
+        electrons = _psf_images(row_c, col_c, row0, col0, size, track.counts[sel])
+        noise = _noise(ctx, f"img{track.slot}{a}", (n, size, size)).astype(np.float32)
+        raw = np.rint(electrons / 5.0 + bkg + np.sqrt(bkg + 1) * noise).astype(np.float32)
+        corr = ((raw - bkg) * 5.0).astype(np.float32)
+        resid = (corr - electrons).astype(np.float32)
+        excl = np.zeros((n, size, size), dtype=np.uint8)
+        if size == 6:
+            excl[:, [0, 0, -1, -1], [0, -1, 0, -1]] = 255  # 6x6 corners are not read out
+        temps = np.stack([mission.ccd_temp_degc(times), mission.housing_temp_degc(times),
+                          mission.lens_temp_degc(times),
+                          mission.secondary_mirror_temp_degc(times)], -1) + 273.15
+        t_start = times - INTEG / 2  # start of integration
+        mag_i = 10.32 - 2.5 * np.log10(track.counts[sel] / INTEG / 5263.0)
+        dim = f"({size},{size})"
+        npix = size * size
+        cols = [
+            fits.Column("time", "1D", unit="sec", array=t_start),
+            fits.Column("obc_mag_i", "1E", unit="mag", array=mag_i),
+            fits.Column("obc_ang_y", "1E", unit="deg", array=track.ang_y[sel] / 3600),
+            fits.Column("obc_ang_z", "1E", unit="deg", array=track.ang_z[sel] / 3600),
+            fits.Column("bkg_rms", "1E", unit="adu", array=np.full(n, np.sqrt(bkg + 1))),
+            fits.Column("bkg_avg", "1E", unit="adu", array=np.full(n, round(bkg))),
+            fits.Column("aca_comp_bkg_avg", "1E", unit="count", array=np.full(n, 5 * bkg)),
+            fits.Column("img_raw", f"{npix}E", unit="adu", dim=dim, array=raw),
+            fits.Column("img_corr", f"{npix}E", unit="count", dim=dim, array=corr),
+            fits.Column("fit_resid", f"{npix}E", unit="count", dim=dim, array=resid),
+            fits.Column("temperatures", "4E", unit="K", array=temps.astype(np.float32)),
+            fits.Column("cent_i_true", "1E", unit="pixel", array=np.zeros(n)),
+            fits.Column("cent_j_true", "1E", unit="pixel", array=np.zeros(n)),
+            fits.Column("q_sc_true", "4D", array=np.zeros((n, 4))),
+            fits.Column("cmd_count", "1J", array=np.zeros(n, dtype=np.int32)),
+            fits.Column("cmd_progress", "1J", array=np.zeros(n, dtype=np.int32)),
+            fits.Column("img_row0", "1I", unit="pixel", array=row0),
+            fits.Column("img_col0", "1I", unit="pixel", array=col0),
+            fits.Column("img_excl", f"{npix}B", dim=dim, array=excl),
+            fits.Column("img_func_stat", "1B", array=np.full(n, 64, dtype=np.uint8)),
+            fits.Column("global_status", "1B", array=np.zeros(n, dtype=np.uint8)),
+            fits.Column("bkg_outliers", "1B", array=np.zeros(n, dtype=np.uint8)),
+        ]
+        step = {4: 1.025, 6: 2.05, 8: 4.1}[size] * ctx.decim
+        imgtype = {"guide": 0, "fid": 1, "monitor": 2}[track.role]
+        keys = [("IMGSIZE", size, "Image size (4, 6, or 8)"),
+                ("INTGTIME", INTEG, "Integration time"),
+                ("IMGNUM", track.slot, "Image number (0 to 7)"),
+                ("IMGTYPE", imgtype, "Image type (fid, guide, etc)")]
+        keys += [(f"QUATINT{k + 1}", float(q_start[k]), "Initial S/C quaternion")
+                 for k in range(4)]
+        keys += [("BKGMETH", "map_add", "Background subtraction method"),
+                 ("COMPMETH", "none", "Star compensation method"),
+                 ("CALFILE", calfile, "Calibration file used"),
+                 ("TIMEDEL", step, "Delta T for file records"),
+                 ("TIMEPIXR", 0.0, "Timestamp location in interval")]
+        hdus = _table(ctx, "ACADATA", cols, float(t_start[0]), float(times[-1] + step / 2),
+                      keys)
+        name = f"pcadf{int(t_start[0]):09d}N{ctx.proc.revision:03d}_adat{track.slot}1.fits.gz"
+        out.append((name, hdus))
+    return out
+
+
+def _log_text(ctx: _Context, ai: AspectInterval, prefix: str) -> str:
+    obsid = ctx.obs.obsid
+    obspar_rev = max((r for r, t in obspar_revisions(obsid) if t <= ctx.proc.processed),
+                     default=1)
+    return "\n".join([
+        f"ASP_L1 pipeline (simulated) for obsid {obsid} obi {ctx.obi} revision "
+        f"{ctx.proc.revision}",
+        f"aspect_1_id = {obsid * 1000 + ctx.proc.revision * 10 + ctx.obi}",
+        f"ap_date = {_date(ctx.proc.processed)}",
+        f"ASCDSVER = {ctx.proc.ascdsver}  CALDBVER = {ctx.proc.caldbver}",
+        f"obspar: axaff{obsid:05d}_{ctx.obi:03d}N{obspar_rev:03d}_obs0a.par",
+        f"aspect interval {prefix}: {to_date(ai.tstart)} - {to_date(ai.tstop)}",
+        "Kalman filter converged; aspect solution written.", ""])
+
+
+def write_asp_l1(obsid: int, revision: int, dest: Path) -> list[Path]:
+    """Write every file of (obsid, revision) into ``dest``; [] when it does not exist."""
+    procs = {p.revision: p for p in available(obsid)}
+    if revision not in procs:
+        return []
+    obs = observation(obsid)
+    problem = seeded_problem(obsid)
+    dest = Path(dest)
+    decim = decimation()
+    out: list[Path] = []
+    per_obi: dict[int, list[tuple[dict[str, np.ndarray], AspectInterval]]] = {}
+    for ai in aspect_intervals(obs):
+        ctx = _Context(obs, procs[revision], ai.obi, decim)
+        rev = revision
+        sol = _asol_solution(ctx, ai, problem)
+        if len(sol["time"]) < 2:
+            continue
+        per_obi.setdefault(ai.obi, []).append((sol, ai))
+        tracks = _tracks(ctx, ai, sol, problem)
+        prefix = f"pcadf{int(ai.tstart):09d}N{rev:03d}"
+        step = ASOL_STEP * decim
+        t0, tstop = float(ai.tstart), float(sol["time"][-1] + step)
+        products = {
+            "asol1": ("ASPSOL", _asol_columns(ctx, sol),
+                      [("TIMEDEL", step, "Delta T"), ("DTASPSOL", step, "Aspect solution step"),
+                       ("ASPTYPE", "KALMAN", "Aspect solution type")]),
+            "aqual1": ("ASPQUAL", [fits.Column("time", "1D", unit="s", array=sol["time"]),
+                                   fits.Column("asp_sol_status", "1I", array=sol["status"])],
+                       [("TIMEDEL", step, "Delta T")]),
+            "acal1": ("ACACAL", [fits.Column("aca_misalign", "9D", dim="(3,3)",
+                                             array=ACA_MISALIGN.reshape(1, 3, 3)),
+                                 fits.Column("fts_misalign", "9D", dim="(3,3)",
+                                             array=FTS_MISALIGN.reshape(1, 3, 3))], []),
+            "acen1": ("ACACENT", _acen_columns(tracks), [("INTGTIME", INTEG, "Integration time")]),
+            "gspr1": ("GSPROPS", _gspr_columns(ctx, problem), []),
+            "fidpr1": ("FIDPROPS", _fidpr_columns(ctx),
+                       [(f"LSI0STT{k + 1}", LSI0STT[k], "LSI to STT offset (mm)")
+                        for k in range(3)]
+                       + [(f"STT0STF{k + 1}", STT0STF[k], "STT to STF offset (mm)")
+                          for k in range(3)]
+                       + [("RRC0FCX", RRC0FCX, "Focal length to fid plane (mm)")]),
+            "gcal1": ("GYROCAL", [fits.Column("gyro_scale", "3D", array=np.ones((1, 3))),
+                                  fits.Column("gyro_bias", "3D", unit="arcsec/s",
+                                              array=np.array([[0.012, -0.004, 0.021]])),
+                                  fits.Column("gyro_align", "9D", dim="(3,3)",
+                                              array=np.eye(3).reshape(1, 3, 3))], []),
+            "bpix1": ("ACA_BADPIX", _bpix_columns(ctx), []),
+        }
+        for suffix, (content, cols, keys) in products.items():
+            hdus = _table(ctx, content, cols, t0, tstop, keys)
+            out.append(_write(hdus, dest / f"{prefix}_{suffix}.fits.gz"))
+        calfile = f"{prefix}_acal1.fits"
+        for track in tracks:
+            for name, hdus in _adat(ctx, ai, track, sol["q_true"][0], calfile):
+                out.append(_write(hdus, dest / name))
+        log = dest / f"asp_l1_f{int(ai.tstart):09d}N{rev:03d}.log.gz"
+        log.write_bytes(gzip.compress(_log_text(ctx, ai, prefix).encode(), mtime=0))
+        out.append(log)
+    if _ds_version(procs[revision].ascdsver) >= DS_RAW_COLUMNS:
+        for obi, pieces in per_obi.items():
+            ctx = _Context(obs, procs[revision], obi, decim)
+            sol = {k: np.concatenate([p[0][k] for p in pieces]) for k in pieces[0][0]}
+            hdus = _table(ctx, "ASPSOLOBI", _asol_columns(ctx, sol), float(pieces[0][1].tstart),
+                          float(pieces[-1][1].tstop), [("ASPTYPE", "KALMAN", "Solution type")])
+            out.append(_write(hdus, dest / f"pcadf{obsid:05d}_{obi:03d}N{revision:03d}"
+                                           f"_asol1.fits.gz"))
+    return out
+
+
+def _bpix_columns(ctx: _Context) -> list[fits.Column]:
+    n = 40
+    u = np.random.default_rng(ctx.obs.obsid // 500).random((n, 3))  # changes slowly
+    return [fits.Column("row", "1I", unit="pixel", array=(u[:, 0] * 1024 - 512).astype(int)),
+            fits.Column("col", "1I", unit="pixel", array=(u[:, 1] * 1024 - 512).astype(int)),
+            fits.Column("dark_current", "1E", unit="e-/s", array=200 + 2000 * u[:, 2])]
