@@ -35,7 +35,8 @@ def chunk_paths(root: Path, slot: int, t0: float, t1: float) -> list[Path]:
     with ArchiveIndex(L0, root) as index:
         rows = index.conn.execute(
             "SELECT path FROM store_chunks WHERE part LIKE ? AND tstop >= ? AND tstart <= ?",
-            (f"{slot}/%", t0, t1)).fetchall()
+            (f"{slot}/%", t0, t1),
+        ).fetchall()
     return [root / r[0] for r in rows]
 
 
@@ -63,10 +64,16 @@ def floors(paths: list[Path], columns: list[str], work: Path) -> tuple[float, fl
     for cols in arrays:
         for v in cols.values():
             for k in range(0, len(v), _ROWS_PER_CHUNK):
-                part = np.ascontiguousarray(v[k:k + _ROWS_PER_CHUNK])
-                blocks.append(blosc2.compress2(part, codec=blosc2.Codec.ZSTD, clevel=5,
-                                               filter=blosc2.Filter.SHUFFLE,
-                                               typesize=part.dtype.itemsize))
+                part = np.ascontiguousarray(v[k : k + _ROWS_PER_CHUNK])
+                blocks.append(
+                    blosc2.compress2(
+                        part,
+                        codec=blosc2.Codec.ZSTD,
+                        clevel=5,
+                        filter=blosc2.Filter.SHUFFLE,
+                        typesize=part.dtype.itemsize,
+                    )
+                )
 
     def decompress():
         for b in blocks:
@@ -89,8 +96,7 @@ def main() -> None:
     shutil.rmtree(root, ignore_errors=True)
     t_ingest = ingest(upstream, root, START, args.days)
     t0, t1 = to_secs(START), to_secs(START) + args.days * DAY
-    rows = [("simulate / ingest", f"{t_sim:.0f} s / {t_ingest:.0f} s",
-             f"{len(files)} files")]
+    rows = [("simulate / ingest", f"{t_sim:.0f} s / {t_ingest:.0f} s", f"{len(files)} files")]
 
     def hdr3(use_store):
         return aca_hdr3.MSID("ccd_temp", t0, t1, data_root=root, use_store=use_store)
@@ -100,29 +106,47 @@ def main() -> None:
     n = int(np.count_nonzero(~np.ma.getmaskarray(hdr3(True).vals)))
     rows += [
         (f"MSID ccd_temp {args.days:g} d, file scan", f"{slow * 1000:.0f} ms", ""),
-        (f"MSID ccd_temp {args.days:g} d, store ({n} samples)", f"{fast * 1000:.1f} ms",
-         f"{slow / fast:.0f}x faster (>= 300x, < 30 ms)"),
+        (
+            f"MSID ccd_temp {args.days:g} d, store ({n} samples)",
+            f"{fast * 1000:.1f} ms",
+            f"{slow / fast:.0f}x faster (>= 300x, < 30 ms)",
+        ),
     ]
     hd3_cols = ["TIME", "IMGSIZE", *[f"HD3TLM{t}{w}" for t in (6, 7) for w in range(2, 8)]]
-    plain, codec = floors(chunk_paths(root, 6, t0, t1) + chunk_paths(root, 7, t0, t1), hd3_cols,
-                          work)
-    rows += [("  floor: same hdr3 bytes uncompressed", f"{plain * 1000:.1f} ms", ""),
-             ("  floor: one codec decompression pass", f"{codec * 1000:.1f} ms", "")]
+    plain, codec = floors(
+        chunk_paths(root, 6, t0, t1) + chunk_paths(root, 7, t0, t1), hd3_cols, work
+    )
+    rows += [
+        ("  floor: same hdr3 bytes uncompressed", f"{plain * 1000:.1f} ms", ""),
+        ("  floor: one codec decompression pass", f"{codec * 1000:.1f} ms", ""),
+    ]
 
     slot = 0
-    f_files = best_of(lambda: aca_l0.get_slot_data(t0, t1, slot, data_root=root,
-                                                   use_store=False), 1)
+    f_files = best_of(
+        lambda: aca_l0.get_slot_data(t0, t1, slot, data_root=root, use_store=False), 1
+    )
     f_store = best_of(lambda: aca_l0.get_slot_data(t0, t1, slot, data_root=root))
-    rows += [(f"get_slot_data slot {slot} {args.days:g} d, files", f"{f_files * 1000:.0f} ms", ""),
-             (f"get_slot_data slot {slot} {args.days:g} d, store", f"{f_store * 1000:.0f} ms",
-              f"{f_files / f_store:.1f}x faster (>= 10x)")]
-    img_store = best_of(lambda: aca_l0.get_slot_data(t0, t1, slot, data_root=root,
-                                                     columns=["TIME", "IMGRAW"]))
+    rows += [
+        (f"get_slot_data slot {slot} {args.days:g} d, files", f"{f_files * 1000:.0f} ms", ""),
+        (
+            f"get_slot_data slot {slot} {args.days:g} d, store",
+            f"{f_store * 1000:.0f} ms",
+            f"{f_files / f_store:.1f}x faster (>= 10x)",
+        ),
+    ]
+    img_store = best_of(
+        lambda: aca_l0.get_slot_data(t0, t1, slot, data_root=root, columns=["TIME", "IMGRAW"])
+    )
     plain, codec = floors(chunk_paths(root, slot, t0, t1), ["TIME", "IMGRAW", "IMGSIZE"], work)
-    rows += [(f"images slot {slot} {args.days:g} d, store", f"{img_store * 1000:.0f} ms",
-              f"{img_store / codec:.2f}x codec floor (<= 2x)"),
-             ("  floor: same image bytes uncompressed", f"{plain * 1000:.0f} ms", ""),
-             ("  floor: one codec decompression pass", f"{codec * 1000:.0f} ms", "")]
+    rows += [
+        (
+            f"images slot {slot} {args.days:g} d, store",
+            f"{img_store * 1000:.0f} ms",
+            f"{img_store / codec:.2f}x codec floor (<= 2x)",
+        ),
+        ("  floor: same image bytes uncompressed", f"{plain * 1000:.0f} ms", ""),
+        ("  floor: one codec decompression pass", f"{codec * 1000:.0f} ms", ""),
+    ]
     store_mb = sum(p.stat().st_size for p in (root / "store").rglob("*.h5")) / 1e6
     fits_mb = sum(p.stat().st_size for p in files) / 1e6
     rows.append(("store size vs FITS.gz", f"{store_mb:.0f} MB / {fits_mb:.0f} MB", ""))

@@ -17,8 +17,12 @@ from mica.progress import progress_bar
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--archive", type=click.Path(file_okay=False), default=None,
-              help="Archive root (default: $MICA_ARCHIVE or a per-user data folder).")
+@click.option(
+    "--archive",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Archive root (default: $MICA_ARCHIVE or a per-user data folder).",
+)
 def main(archive: str | None) -> None:
     """mica: retrieve, archive and serve Chandra ACA telemetry and aspect products."""
     if archive:
@@ -39,8 +43,16 @@ def update() -> None:
 def _run_update(product, source, start, stop, data_root, days_at_once, wait, quiet) -> None:
     try:
         with progress_bar(f"update {product.name}", enabled=not quiet) as bar:
-            report = update_archive(product, source, start, stop, days_at_once=days_at_once,
-                                    data_root=data_root, progress=bar, wait=wait)
+            report = update_archive(
+                product,
+                source,
+                start,
+                stop,
+                days_at_once=days_at_once,
+                data_root=data_root,
+                progress=bar,
+                wait=wait,
+            )
     except (ArchiveBusy, SourceError, ValueError) as err:
         raise click.ClickException(str(err)) from err
     click.echo(report.summary())
@@ -50,17 +62,28 @@ def _run_update(product, source, start, stop, data_root, days_at_once, wait, qui
 
 def _update_options(func):
     func = click.option("--quiet", is_flag=True, help="No progress bar.")(func)
-    func = click.option("--wait", type=float, default=0.0,
-                        help="Seconds to wait for another running update (default: exit).")(func)
-    func = click.option("--days-at-once", type=float, default=30.0, show_default=True,
-                        help="Chunk length in days.")(func)
-    func = click.option("--data-root", type=click.Path(file_okay=False), default=None,
-                        help="The product folder (default: <archive>/<product>).")(func)
-    func = click.option("--source", default=None,
-                        help="sim (default), dir:PATH, arc5gl, cda.")(func)
+    func = click.option(
+        "--wait",
+        type=float,
+        default=0.0,
+        help="Seconds to wait for another running update (default: exit).",
+    )(func)
+    func = click.option(
+        "--days-at-once", type=float, default=30.0, show_default=True, help="Chunk length in days."
+    )(func)
+    func = click.option(
+        "--data-root",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="The product folder (default: <archive>/<product>).",
+    )(func)
+    func = click.option("--source", default=None, help="sim (default), dir:PATH, arc5gl, cda.")(
+        func
+    )
     func = click.option("--stop", default=None, help="Stop time (default: now).")(func)
-    func = click.option("--start", default=None,
-                        help="Start time (default: continue from the last ingested time).")(func)
+    func = click.option(
+        "--start", default=None, help="Start time (default: continue from the last ingested time)."
+    )(func)
     return func
 
 
@@ -126,12 +149,26 @@ def fetch_aca_l0(start, stop, slot, columns, csv_path) -> None:
 @click.argument("names", nargs=-1, required=True)
 @click.option("--start", required=True)
 @click.option("--stop", required=True)
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
-              help="Write a PNG plot of the items against time.")
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None,
-              help="Write the items on their common time grid as CSV.")
-@click.option("--files", "from_files", is_flag=True,
-              help="Scan the L0 FITS files instead of the columnar store (reference path).")
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write a PNG plot of the items against time.",
+)
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the items on their common time grid as CSV.",
+)
+@click.option(
+    "--files",
+    "from_files",
+    is_flag=True,
+    help="Scan the L0 FITS files instead of the columnar store (reference path).",
+)
 def fetch_hdr3(names, start, stop, plot_path, csv_path, from_files) -> None:
     """Header-3 pseudo-MSIDs (e.g. ccd_temp dac aca_temp) over a time range."""
     from astropy.table import Table
@@ -148,10 +185,15 @@ def fetch_hdr3(names, start, stop, plot_path, csv_path, from_files) -> None:
         table[name] = msid.vals
         table[name].unit = msid.unit or None
         valid = msid.vals.compressed() if hasattr(msid.vals, "compressed") else msid.vals
-        summary = (f"min {valid.min():.4g} median {np.median(valid):.4g} max {valid.max():.4g}"
-                   if len(valid) else "no valid samples")
-        click.echo(f"{name} ({msid.hdr3_msid}, {msid.unit}): {len(valid)} valid of "
-                   f"{len(msid.vals)}; {summary}")
+        summary = (
+            f"min {valid.min():.4g} median {np.median(valid):.4g} max {valid.max():.4g}"
+            if len(valid)
+            else "no valid samples"
+        )
+        click.echo(
+            f"{name} ({msid.hdr3_msid}, {msid.unit}): {len(valid)} valid of "
+            f"{len(msid.vals)}; {summary}"
+        )
     if csv_path:
         table.write(csv_path, format="ascii.csv", overwrite=True)
         click.echo(f"{len(table)} rows written to {csv_path}")
@@ -163,8 +205,9 @@ def fetch_hdr3(names, start, stop, plot_path, csv_path, from_files) -> None:
 
         from mica.plot import plot_cxctime
 
-        fig, axes = plt.subplots(len(msids), 1, figsize=(10, 2.5 * len(msids) + 1),
-                                 sharex=True, squeeze=False)
+        fig, axes = plt.subplots(
+            len(msids), 1, figsize=(10, 2.5 * len(msids) + 1), sharex=True, squeeze=False
+        )
         for ax, (name, msid) in zip(axes[:, 0], msids.items()):
             plot_cxctime(msid.times, msid.vals, ".", ax=ax, ms=1)
             ax.set_ylabel(f"{name} ({msid.unit})")
@@ -180,8 +223,12 @@ def rebuild() -> None:
 
 
 @rebuild.command("store")
-@click.option("--data-root", type=click.Path(file_okay=False), default=None,
-              help="The L0 product folder (default: <archive>/aca0).")
+@click.option(
+    "--data-root",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="The L0 product folder (default: <archive>/aca0).",
+)
 def rebuild_store(data_root) -> None:
     """Rebuild the L0 columnar store from the L0 files (only chunks that do not match)."""
     from mica.archive.l0_format import L0
@@ -207,8 +254,13 @@ def rebuild_store(data_root) -> None:
 
 
 @main.command()
-@click.option("--out", type=click.Path(file_okay=False), default="mica-demo", show_default=True,
-              help="Folder for the demo archive and plots.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default="mica-demo",
+    show_default=True,
+    help="Folder for the demo archive and plots.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def demo(out: str, quiet: bool) -> None:
     """Build a small archive from the simulated upstream and run the examples."""

@@ -1,4 +1,4 @@
-"""Where the archive lives: ``data_root=`` argument, else ``MICA_ARCHIVE``, else a per-user folder."""
+"""Where the archive lives: ``data_root=``, else ``MICA_ARCHIVE``, else a per-user folder."""
 
 from __future__ import annotations
 

@@ -41,8 +41,7 @@ def build_l0(root: Path, progress: bool) -> None:
     for start, stop in [(obs.tstart, obs.tstop), *L0_WINDOWS]:
         t0 = time.perf_counter()
         with progress_bar("update aca-l0", enabled=progress) as bar:
-            report = update_archive(L0, "sim", start, stop, data_root=root / "aca0",
-                                    progress=bar)
+            report = update_archive(L0, "sim", start, stop, data_root=root / "aca0", progress=bar)
         _say(f"  {report.summary().splitlines()[0]} ({time.perf_counter() - t0:.1f} s)")
 
 
@@ -76,10 +75,11 @@ def plot_image_grid(out: Path) -> Path:
     fig, axes = plt.subplots(4, 6, figsize=(10, 7))
     for ax, img in zip(axes.flat, images):
         ax.imshow(np.asarray(img), origin="lower", cmap="viridis")
-        ax.set_title(f"t={img.TIME - images[0].TIME:.1f}s\nrow0={img.row0} col0={img.col0}",
-                     fontsize=7)
+        ax.set_title(
+            f"t={img.TIME - images[0].TIME:.1f}s\nrow0={img.row0} col0={img.col0}", fontsize=7
+        )
         ax.axis("off")
-    for ax in list(axes.flat)[len(images):]:
+    for ax in list(axes.flat)[len(images) :]:
         ax.axis("off")
     fig.suptitle("slot 0, 8x8 readouts from get_l0_images (DN)")
     fig.tight_layout()
@@ -96,20 +96,32 @@ def run_examples() -> list[str]:
     lines.append(f"get_files(obsid=5438): {len(obsid_files)} files")
     time_8x8 = aca_l0.get_files(start="2011:001", stop="2011:010", imgsize=[8])
     lines.append(f"get_files(2011:001-010, imgsize=[8]): {len(time_8x8)} files")
-    time_files = aca_l0.get_files(start="2012:001:00:00:00.000", stop="2012:002:00:00:00.000",
-                                  slots=[0], imgsize=[6, 8])
+    time_files = aca_l0.get_files(
+        start="2012:001:00:00:00.000", stop="2012:002:00:00:00.000", slots=[0], imgsize=[6, 8]
+    )
     lines.append(f"get_files(2012:001-002, slot 0, 6x6/8x8): {len(time_files)} files")
-    temp_ccd = aca_l0.get_slot_data("2012:001:00:00:00.000", "2012:002:00:00:00.000", slot=0,
-                                    imgsize=[6, 8], columns=["TIME", "TEMPCCD"])
-    lines.append(f"get_slot_data TEMPCCD slot 0: {len(temp_ccd)} rows, "
-                 f"median {np.ma.median(temp_ccd['TEMPCCD']) - 273.15:.1f} C")
+    temp_ccd = aca_l0.get_slot_data(
+        "2012:001:00:00:00.000",
+        "2012:002:00:00:00.000",
+        slot=0,
+        imgsize=[6, 8],
+        columns=["TIME", "TEMPCCD"],
+    )
+    lines.append(
+        f"get_slot_data TEMPCCD slot 0: {len(temp_ccd)} rows, "
+        f"median {np.ma.median(temp_ccd['TEMPCCD']) - 273.15:.1f} C"
+    )
     slot_data = aca_l0.get_slot_data(98585849, 98585884, slot=2)
-    lines.append(f"get_slot_data(98585849, 98585884, slot=2): {len(slot_data)} rows, "
-                 f"{len(slot_data.dtype.names)} columns")
+    lines.append(
+        f"get_slot_data(98585849, 98585884, slot=2): {len(slot_data)} rows, "
+        f"{len(slot_data.dtype.names)} columns"
+    )
     images = aca_l0.get_l0_images(98585849, 98585884, slot=2)
     if images:
-        lines.append(f"get_l0_images: {len(images)} images, first {images[0].shape} at "
-                     f"row0={images[0].row0} col0={images[0].col0}")
+        lines.append(
+            f"get_l0_images: {len(images)} images, first {images[0].shape} at "
+            f"row0={images[0].row0} col0={images[0].col0}"
+        )
     else:
         lines.append("get_l0_images: 0 images")
     table = aca_l0.get_aca_images("2012:270:02:25:00", "2012:270:02:46:00")

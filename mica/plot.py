@@ -13,13 +13,22 @@ from mica.time import CxoTimeLike, to_time
 
 def cxctime2plotdate(times: CxoTimeLike) -> np.ndarray:
     """Matplotlib date numbers (days since 1970-01-01 UTC) for Chandra times."""
-    t = to_time(np.atleast_1d(np.asarray(times, dtype=np.float64)) if not isinstance(times, str)
-                else times)
-    return np.atleast_1d((t.utc.jd - 2440587.5))
+    t = to_time(
+        np.atleast_1d(np.asarray(times, dtype=np.float64)) if not isinstance(times, str) else times
+    )
+    return np.atleast_1d(t.utc.jd - 2440587.5)
 
 
-def plot_cxctime(times: CxoTimeLike, y: Any, fmt: str = "-b", fig: Any = None, ax: Any = None,
-                 yerr: Any = None, xerr: Any = None, **kwargs: Any) -> tuple[Any, Any, Any]:
+def plot_cxctime(
+    times: CxoTimeLike,
+    y: Any,
+    fmt: str = "-b",
+    fig: Any = None,
+    ax: Any = None,
+    yerr: Any = None,
+    xerr: Any = None,
+    **kwargs: Any,
+) -> tuple[Any, Any, Any]:
     """Plot ``y`` against Chandra ``times`` (CXC seconds or dates); returns (ticks, fig, ax).
 
     Uses matplotlib's AutoDateLocator with a ConciseDateFormatter, so the axis labels adapt

@@ -15,7 +15,7 @@ from astropy.utils import iers
 # UTC<->TT needs only the bundled leap-second table; never reach for IERS downloads.
 iers.conf.auto_download = False
 
-CxoTimeLike = Union[str, float, int, np.ndarray, Time, None, list]
+CxoTimeLike = Union[str, float, int, np.ndarray, Time, None, list]  # noqa: UP007
 
 _DAY = 86400.0
 
@@ -41,7 +41,9 @@ def _parse_string(value: str) -> Time:
         return _now() + TimeDelta(text)  # relative forms such as "-2d 12hr"
     except Exception:
         pass
-    raise ValueError(f"cannot interpret {value!r} as a Chandra time (try 'YYYY:DDD', ISO or CXC secs)")
+    raise ValueError(
+        f"cannot interpret {value!r} as a Chandra time (try 'YYYY:DDD', ISO or CXC secs)"
+    )
 
 
 def to_time(value: CxoTimeLike) -> Time:
@@ -98,7 +100,7 @@ def day_start(value: CxoTimeLike) -> float:
 
 
 def day_end(value: CxoTimeLike) -> float:
-    """CXC seconds of 00:00 UTC of the next day (computed from seconds, not by string arithmetic)."""
+    """CXC seconds of 00:00 UTC of the next day (from seconds, not by string arithmetic)."""
     return day_start(day_start(value) + _DAY + 1.5)
 
 

@@ -16,8 +16,10 @@ def realdata_dir(name: str) -> Path:
     """A folder of real flight files, or skip when ../shared is not beside the clone."""
     path = REALDATA / name
     if not path.is_dir():
-        pytest.skip(f"real flight files not available: {path} is absent "
-                    "(tests that need them run where ../shared/realdata is beside the clone)")
+        pytest.skip(
+            f"real flight files not available: {path} is absent "
+            "(tests that need them run where ../shared/realdata is beside the clone)"
+        )
     return path
 
 

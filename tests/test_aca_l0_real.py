@@ -36,7 +36,7 @@ def test_slot_data_equals_direct_read(real_l0_archive, real_l0_dir, slot):
     for path in files:
         direct = fits.getdata(path, 1)
         n = len(direct)
-        block = data[row:row + n]
+        block = data[row : row + n]
         size = direct["IMGRAW"].shape[-1]
         assert np.all(block["FILENAME"] == path.name)
         assert np.all(block["IMGSIZE"] == size)
@@ -49,8 +49,11 @@ def test_slot_data_equals_direct_read(real_l0_archive, real_l0_dir, slot):
                 continue
             assert np.array_equal(block[name].data, direct[name]), name
             assert not block[name].mask.any(), name
-        for name in set(aca_l0.SLOT_COLUMNS) - set(FILE_COLUMNS[size]) - {
-                "IMGSIZE", "FILENAME", "PIXTLM", "BGDTYP"}:
+        for name in (
+            set(aca_l0.SLOT_COLUMNS)
+            - set(FILE_COLUMNS[size])
+            - {"IMGSIZE", "FILENAME", "PIXTLM", "BGDTYP"}
+        ):
             assert block[name].mask.all(), f"{name} should be masked in {size}x{size} rows"
         assert np.all(block["PIXTLM"] == "ORIG") and np.all(block["BGDTYP"] == "FLAT")
         row += n
@@ -73,8 +76,13 @@ def test_time_selection_inclusive(real_l0_archive):
 
 
 def test_masking_rules_and_columns(real_l0_archive):
-    data = aca_l0.get_slot_data("2003:215", "2003:216", slot=0, data_root=real_l0_archive,
-                                columns=["TEMPCCD", "HD3TLM62", "IMGSIZE", "TIME"])
+    data = aca_l0.get_slot_data(
+        "2003:215",
+        "2003:216",
+        slot=0,
+        data_root=real_l0_archive,
+        columns=["TEMPCCD", "HD3TLM62", "IMGSIZE", "TIME"],
+    )
     assert data.dtype.names == ("TIME", "TEMPCCD", "HD3TLM62", "IMGSIZE")  # canonical order
     size = data["IMGSIZE"].data
     assert set(size) == {4, 8}
@@ -85,10 +93,17 @@ def test_masking_rules_and_columns(real_l0_archive):
 
 
 def test_centered_8x8(real_l0_archive):
-    top = aca_l0.get_slot_data("2003:215", "2003:216", slot=3, data_root=real_l0_archive,
-                               columns=["IMGRAW", "IMGSIZE"])
-    cen = aca_l0.get_slot_data("2003:215", "2003:216", slot=3, data_root=real_l0_archive,
-                               columns=["IMGRAW", "IMGSIZE"], centered_8x8=True)
+    top = aca_l0.get_slot_data(
+        "2003:215", "2003:216", slot=3, data_root=real_l0_archive, columns=["IMGRAW", "IMGSIZE"]
+    )
+    cen = aca_l0.get_slot_data(
+        "2003:215",
+        "2003:216",
+        slot=3,
+        data_root=real_l0_archive,
+        columns=["IMGRAW", "IMGSIZE"],
+        centered_8x8=True,
+    )
     assert cen["IMGRAW"].shape[1:] == (8, 8)
     six = np.flatnonzero(top["IMGSIZE"] == 6)[0]
     four = np.flatnonzero(top["IMGSIZE"] == 4)[0]
@@ -100,8 +115,9 @@ def test_centered_8x8(real_l0_archive):
 def test_get_files_real(real_l0_archive):
     files = aca_l0.get_files(start="2003:215", stop="2003:216", data_root=real_l0_archive)
     assert len(files) == 36
-    eight = aca_l0.get_files(start="2003:215", stop="2003:216", imgsize=[8], slots=[0, 1],
-                             data_root=real_l0_archive)
+    eight = aca_l0.get_files(
+        start="2003:215", stop="2003:216", imgsize=[8], slots=[0, 1], data_root=real_l0_archive
+    )
     assert len(eight) == 6 and all("_0_" in f or "_1_" in f for f in eight)
     assert aca_l0.get_files(start="2003:216", stop="2003:217", data_root=real_l0_archive) == []
     with pytest.raises(TypeError, match="obsid or start and stop"):
@@ -112,8 +128,9 @@ def test_get_files_real(real_l0_archive):
 
 def test_l0_images_real(real_l0_archive):
     columns = ["TIME", "TEMPCCD"]
-    images = aca_l0.get_l0_images("2003:215", "2003:216", slot=0, imgsize=[8],
-                                  columns=columns, data_root=real_l0_archive)
+    images = aca_l0.get_l0_images(
+        "2003:215", "2003:216", slot=0, imgsize=[8], columns=columns, data_root=real_l0_archive
+    )
     assert columns == ["TIME", "TEMPCCD"]  # the caller's list is not mutated
     img = images[10]
     assert img.shape == (8, 8)
@@ -141,8 +158,9 @@ def test_aca_images_real(real_l0_archive):
 def test_l0_msid(real_l0_archive):
     msid = aca_l0.MSID("tempccd", 0, "2003:215", "2003:216", data_root=real_l0_archive)
     assert len(msid.vals) == len(msid.times) > 0
-    msids = aca_l0.MSIDset(["TEMPCCD", "BGDAVG"], "2003:215", "2003:216", slot=1,
-                           data_root=real_l0_archive)
+    msids = aca_l0.MSIDset(
+        ["TEMPCCD", "BGDAVG"], "2003:215", "2003:216", slot=1, data_root=real_l0_archive
+    )
     assert np.array_equal(msids["TEMPCCD"].times, msids["BGDAVG"].times)
     with pytest.raises(ValueError, match="not an L0 column"):
         aca_l0.MSID("nonsense", 0, "2003:215", "2003:216", data_root=real_l0_archive)

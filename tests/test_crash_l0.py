@@ -1,4 +1,4 @@
-"""kill -9 in the middle of an L0 ingest, then a re-run: the archive ends complete and consistent."""
+"""kill -9 in the middle of an L0 ingest, then a re-run: the archive ends complete, consistent."""
 
 from __future__ import annotations
 
@@ -17,13 +17,26 @@ from mica.archive.l0_format import L0
 from mica.engine.check import check_archive
 from mica.engine.index import ArchiveIndex
 
-UPDATE = [sys.executable, "-m", "mica.cli", "update", "aca-l0", "--quiet",
-          "--start", "2003:214", "--stop", "2003:216"]
+UPDATE = [
+    sys.executable,
+    "-m",
+    "mica.cli",
+    "update",
+    "aca-l0",
+    "--quiet",
+    "--start",
+    "2003:214",
+    "--stop",
+    "2003:216",
+]
 
 
 def _start_update(source: str, root: Path) -> subprocess.Popen:
-    return subprocess.Popen([*UPDATE, "--source", source, "--data-root", str(root)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [*UPDATE, "--source", source, "--data-root", str(root)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def _rows_indexed(root: Path) -> int:
@@ -35,8 +48,7 @@ def _rows_indexed(root: Path) -> int:
 
 
 @pytest.mark.parametrize("kill_after_files", [1, 9, 20, 33])
-def test_kill_during_ingest_then_rerun(tmp_path, real_l0_dir, real_l0_archive,
-                                       kill_after_files):
+def test_kill_during_ingest_then_rerun(tmp_path, real_l0_dir, real_l0_archive, kill_after_files):
     root = tmp_path / "aca0"
     proc = _start_update(f"dir:{real_l0_dir}", root)
     deadline = time.monotonic() + 60
@@ -71,8 +83,12 @@ def test_second_updater_exits_with_message(tmp_path, real_l0_dir):
 
     root = tmp_path / "aca0"
     with UpdateLock(root):
-        proc = subprocess.run([*UPDATE, "--source", f"dir:{real_l0_dir}", "--data-root",
-                               str(root)], capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [*UPDATE, "--source", f"dir:{real_l0_dir}", "--data-root", str(root)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert proc.returncode != 0
     assert "another update" in proc.stderr and "running" in proc.stderr
     assert _rows_indexed(root) == 0

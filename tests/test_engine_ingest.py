@@ -24,8 +24,11 @@ FILE = "acaf176267383N001_0_img0.fits.gz"  # 8x8, slot 0, 729 rows
 
 def snapshot(root: Path) -> dict[str, str]:
     """Every archived file (and the index rows) by content hash."""
-    out = {str(p.relative_to(root)): hashlib.sha1(p.read_bytes()).hexdigest()
-           for p in sorted(root.rglob("*.fits.gz")) if "rejected" not in p.parts}
+    out = {
+        str(p.relative_to(root)): hashlib.sha1(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*.fits.gz"))
+        if "rejected" not in p.parts
+    }
     with ArchiveIndex(L0, root) as index:
         out["rows"] = repr(sorted(tuple(sorted(r.items())) for r in index.query()))
     return out
@@ -112,8 +115,9 @@ def test_same_revision_overlap_refused(archive, tmp_path, real_l0_dir):
     incoming = tmp_path / "incoming"
     incoming.mkdir()
     before = snapshot(archive)
-    report = ingest_files(L0, [rewrite(real_l0_dir / FILE, incoming / name, shift)],
-                          data_root=archive)
+    report = ingest_files(
+        L0, [rewrite(real_l0_dir / FILE, incoming / name, shift)], data_root=archive
+    )
     assert len(report.rejected) == 1
     message = str(report.rejected[0])
     assert name in message and FILE in message and "same revision" in message
@@ -171,8 +175,9 @@ def test_bad_input_refused(archive, tmp_path, real_l0_dir, case):
 def test_bad_files_in_dir_source_reported(archive, tmp_path, real_l0_dir):
     bad = _bad_files(real_l0_dir / FILE, tmp_path / "bad")
     before = snapshot(archive)
-    report = update_archive(L0, f"dir:{tmp_path / 'bad'}", "2003:215", "2003:216",
-                            data_root=archive)
+    report = update_archive(
+        L0, f"dir:{tmp_path / 'bad'}", "2003:215", "2003:216", data_root=archive
+    )
     # evil.fits.gz does not match the product's pattern: a dir source never offers it.
     assert len(report.rejected) == len(bad) - 1
     assert snapshot(archive) == before
@@ -182,8 +187,11 @@ def test_recovery_of_interrupted_ingest(archive, tmp_path, real_l0_dir):
     """State after a crash between placing a file and committing its row, then repair."""
     incoming = tmp_path / "incoming"
     incoming.mkdir()
-    rev2 = rewrite(real_l0_dir / FILE, incoming / FILE.replace("N001", "N002"),
-                   lambda h: h[1].header.__setitem__("REVISION", 2))
+    rev2 = rewrite(
+        real_l0_dir / FILE,
+        incoming / FILE.replace("N001", "N002"),
+        lambda h: h[1].header.__setitem__("REVISION", 2),
+    )
     dest = archive / "2003/215" / rev2.name
     with ArchiveIndex(L0, archive) as index:
         with index.transaction():
@@ -191,14 +199,20 @@ def test_recovery_of_interrupted_ingest(archive, tmp_path, real_l0_dir):
         _place(rev2, dest)  # ... and the process dies here
     report = check_archive(L0, data_root=archive)
     assert not report.ok and any("interrupted" in p for p in report.problems)
-    assert aca_l0.get_files(start="2003:215", stop="2003:216", slots=[0],
-                            data_root=archive).count(str(dest)) == 0  # readers don't see it
+    assert (
+        aca_l0.get_files(start="2003:215", stop="2003:216", slots=[0], data_root=archive).count(
+            str(dest)
+        )
+        == 0
+    )  # readers don't see it
     with ArchiveIndex(L0, archive) as index:
         done = recover_pending(L0, index)
     assert any(rev2.name in line for line in done)
     assert check_archive(L0, data_root=archive).ok
-    names = {Path(f).name for f in aca_l0.get_files(start="2003:215", stop="2003:216",
-                                                   slots=[0], data_root=archive)}
+    names = {
+        Path(f).name
+        for f in aca_l0.get_files(start="2003:215", stop="2003:216", slots=[0], data_root=archive)
+    }
     assert rev2.name in names and FILE not in names
 
 

@@ -47,18 +47,21 @@ def test_store_equals_file_scan_real(real_l0_archive, slot, centered):
     assert_same(full, aca_l0.get_slot_data("2003:215", "2003:216", use_store=False, **kwargs))
     t0, t1 = full["TIME"][len(full) // 3], full["TIME"][len(full) // 2]
     for sizes in ([4], [6, 8], None):
-        part = aca_l0.get_slot_data(t0, t1, imgsize=sizes, columns=["TIME", "IMGRAW", "BGDRMS"],
-                                    **kwargs)
-        ref = aca_l0.get_slot_data(t0, t1, imgsize=sizes, columns=["TIME", "IMGRAW", "BGDRMS"],
-                                   use_store=False, **kwargs)
+        part = aca_l0.get_slot_data(
+            t0, t1, imgsize=sizes, columns=["TIME", "IMGRAW", "BGDRMS"], **kwargs
+        )
+        ref = aca_l0.get_slot_data(
+            t0, t1, imgsize=sizes, columns=["TIME", "IMGRAW", "BGDRMS"], use_store=False, **kwargs
+        )
         assert_same(part, ref)
 
 
 def test_hdr3_items_store_equals_file_scan_real(real_l0_archive):
     names = [item.msid for item in ITEMS.values()]
     fast = aca_hdr3.MSIDset(names, "2003:215", "2003:216", data_root=real_l0_archive)
-    slow = aca_hdr3.MSIDset(names, "2003:215", "2003:216", data_root=real_l0_archive,
-                            use_store=False)
+    slow = aca_hdr3.MSIDset(
+        names, "2003:215", "2003:216", data_root=real_l0_archive, use_store=False
+    )
     assert np.array_equal(fast.times, slow.times) and len(fast.times) > 3000
     for name in names:
         a, b = fast[name].vals, slow[name].vals
@@ -68,8 +71,14 @@ def test_hdr3_items_store_equals_file_scan_real(real_l0_archive):
 
 def test_ccd_det_therm_agrees_with_tempccd(real_l0_archive):
     therm = aca_hdr3.MSID("ccd_det_therm", "2003:215", "2003:216", data_root=real_l0_archive)
-    l0 = aca_l0.get_slot_data("2003:215", "2003:216", slot=0, imgsize=[8],
-                              columns=["TIME", "TEMPCCD"], data_root=real_l0_archive)
+    l0 = aca_l0.get_slot_data(
+        "2003:215",
+        "2003:216",
+        slot=0,
+        imgsize=[8],
+        columns=["TIME", "TEMPCCD"],
+        data_root=real_l0_archive,
+    )
     tempc = dict(zip(l0["TIME"].data, l0["TEMPCCD"].data - 273.15))
     good = ~np.ma.getmaskarray(therm.vals)
     diffs = [therm.vals[i] - tempc[t] for i, t in enumerate(therm.times) if good[i]]
@@ -104,8 +113,10 @@ def test_revision_replaces_store_rows(archive, tmp_path, real_l0_dir):
     rev2 = rewrite(real_l0_dir / FILE, tmp_path / FILE.replace("N001", "N002"), to_rev2)
     ingest_files(L0, [rev2], data_root=archive)
     after = aca_l0.get_slot_data("2003:215", "2003:216", slot=0, data_root=archive)
-    assert_same(after, aca_l0.get_slot_data("2003:215", "2003:216", slot=0, data_root=archive,
-                                            use_store=False))
+    assert_same(
+        after,
+        aca_l0.get_slot_data("2003:215", "2003:216", slot=0, data_root=archive, use_store=False),
+    )
     with ArchiveIndex(L0, archive) as index:
         assert ColumnStore(L0, index).current_chunk("0/2003215") is not None  # served by store
     assert FILE not in set(after["FILENAME"]) and rev2.name in set(after["FILENAME"])
@@ -122,8 +133,10 @@ def test_stale_chunk_falls_back_and_is_repaired(archive):
         with index.transaction():
             index.conn.execute("UPDATE store_chunks SET files = '[]' WHERE part = '3/2003215'")
     data = aca_l0.get_slot_data("2003:215", "2003:216", slot=3, data_root=archive)
-    assert_same(data, aca_l0.get_slot_data("2003:215", "2003:216", slot=3, data_root=archive,
-                                           use_store=False))
+    assert_same(
+        data,
+        aca_l0.get_slot_data("2003:215", "2003:216", slot=3, data_root=archive, use_store=False),
+    )
     report = check_archive(L0, data_root=archive)
     assert report.problems == ["store chunk 3/2003215 does not match the index"]
     check_archive(L0, data_root=archive, repair=True)
@@ -134,8 +147,9 @@ def test_stale_chunk_falls_back_and_is_repaired(archive):
 def test_reader_during_ingest(tmp_path, real_l0_dir):
     """A reader never sees part of a file's rows while an ingest appends, nor an error."""
     root = tmp_path / "aca0"
-    rows_per_file = {p.name: fits.getheader(p, 1)["NAXIS2"]
-                     for p in real_l0_dir.glob("*_0_img0.fits.gz")}
+    rows_per_file = {
+        p.name: fits.getheader(p, 1)["NAXIS2"] for p in real_l0_dir.glob("*_0_img0.fits.gz")
+    }
     done = threading.Event()
     seen: list[Counter] = []
     errors: list[BaseException] = []
@@ -143,8 +157,9 @@ def test_reader_during_ingest(tmp_path, real_l0_dir):
     def reader():
         while not done.is_set():
             try:
-                data = aca_l0.get_slot_data("2003:215", "2003:216", slot=0, data_root=root,
-                                            columns=["TIME", "FILENAME"])
+                data = aca_l0.get_slot_data(
+                    "2003:215", "2003:216", slot=0, data_root=root, columns=["TIME", "FILENAME"]
+                )
                 seen.append(Counter(data["FILENAME"].tolist()))
             except BaseException as err:  # noqa: BLE001  (any error fails the test)
                 errors.append(err)
@@ -153,8 +168,13 @@ def test_reader_during_ingest(tmp_path, real_l0_dir):
     thread.start()
     try:
         for hour in range(2, 6):  # several ingests, one after another
-            update_archive(L0, f"dir:{real_l0_dir}", f"2003:215:0{hour}:00",
-                           f"2003:215:0{hour + 1}:00", data_root=root)
+            update_archive(
+                L0,
+                f"dir:{real_l0_dir}",
+                f"2003:215:0{hour}:00",
+                f"2003:215:0{hour + 1}:00",
+                data_root=root,
+            )
     finally:
         done.set()
         thread.join()

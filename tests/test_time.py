@@ -27,9 +27,18 @@ def test_reference_vectors(date, secs):
 
 def test_forms_accepted():
     secs = 441763266.184
-    for form in ["2012:001", "2012:001:00:00", "2012:001:00:00:00", "2012-01-01T00:00:00",
-                 "2012-01-01 00:00:00.000", "2012-01-01", secs, np.float64(secs),
-                 Time("2012-01-01", scale="utc"), "441763266.184"]:
+    for form in [
+        "2012:001",
+        "2012:001:00:00",
+        "2012:001:00:00:00",
+        "2012-01-01T00:00:00",
+        "2012-01-01 00:00:00.000",
+        "2012-01-01",
+        secs,
+        np.float64(secs),
+        Time("2012-01-01", scale="utc"),
+        "441763266.184",
+    ]:
         assert to_secs(form) == pytest.approx(secs, abs=1e-3), form
     assert to_date(1e8) == "2001:062:09:45:35.816"
     assert to_date(1e9) == "2029:252:01:45:30.816"
@@ -41,7 +50,9 @@ def test_arrays_and_leap_second():
     assert np.allclose(out, [441763266.184, 443404866.184])
     assert to_secs("2017:001:00:00:00") - to_secs("2016:366:23:59:59") == pytest.approx(2.0)
     assert list(to_date(np.array([63.184, 441763266.184]))) == [
-        "1998:001:00:00:00.000", "2012:001:00:00:00.000"]
+        "1998:001:00:00:00.000",
+        "2012:001:00:00:00.000",
+    ]
 
 
 def test_now_and_relative(monkeypatch):

@@ -42,8 +42,13 @@ class ACAImage(np.ndarray):
     coordinates: numpy ``[i, j]`` is CCD row ``row0 + i``, column ``col0 + j``.
     """
 
-    def __new__(cls, data: Any, meta: dict[str, Any] | None = None, row0: int | None = None,
-                col0: int | None = None) -> ACAImage:
+    def __new__(
+        cls,
+        data: Any,
+        meta: dict[str, Any] | None = None,
+        row0: int | None = None,
+        col0: int | None = None,
+    ) -> ACAImage:
         obj = np.asarray(data).view(cls)
         obj.meta = dict(meta or {})
         if row0 is not None:

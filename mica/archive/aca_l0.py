@@ -22,13 +22,12 @@ from mica.archive.l0_format import (
     SLOT_COLUMNS,
     slot_dtype,
 )
-from mica.engine.colstore import ColumnStore
 from mica.archive.obsid_times import obsid_interval
+from mica.engine.colstore import ColumnStore
 from mica.engine.index import ArchiveIndex
 from mica.time import CxoTimeLike, to_date, to_secs
 
-__all__ = ["get_files", "get_slot_data", "get_l0_images", "get_aca_images", "MSID", "MSIDset",
-           "L0"]
+__all__ = ["get_files", "get_slot_data", "get_l0_images", "get_aca_images", "MSID", "MSIDset", "L0"]
 
 ALL_SLOTS = list(range(8))
 ALL_SIZES = [4, 6, 8]
@@ -46,10 +45,14 @@ def _as_list(values: int | Sequence[int] | None, default: list[int], what: str) 
     return out
 
 
-def _get_file_records(start: CxoTimeLike, stop: CxoTimeLike = None,
-                      slots: Sequence[int] | None = None, imgsize: Sequence[int] | None = None,
-                      data_root: str | Path | None = None, lead: float = 0.0
-                      ) -> list[dict[str, Any]]:
+def _get_file_records(
+    start: CxoTimeLike,
+    stop: CxoTimeLike = None,
+    slots: Sequence[int] | None = None,
+    imgsize: Sequence[int] | None = None,
+    data_root: str | Path | None = None,
+    lead: float = 0.0,
+) -> list[dict[str, Any]]:
     """Index rows of files overlapping [start, stop], ordered by filetime."""
     tstart, tstop = to_secs(start), to_secs(stop)
     slots = _as_list(slots, ALL_SLOTS, "slots")
@@ -58,16 +61,23 @@ def _get_file_records(start: CxoTimeLike, stop: CxoTimeLike = None,
     if index is None:
         return []
     with index:
-        where = (f"tstart >= ? AND tstart < ? AND tstop > ? "
-                 f"AND slot IN ({','.join('?' * len(slots))}) "
-                 f"AND imgsize IN ({','.join('?' * len(sizes))})")
+        where = (
+            f"tstart >= ? AND tstart < ? AND tstop > ? "
+            f"AND slot IN ({','.join('?' * len(slots))}) "
+            f"AND imgsize IN ({','.join('?' * len(sizes))})"
+        )
         params = [tstart - L0.max_file_span, tstop + lead, tstart, *slots, *sizes]
         return index.query(where, params, order="filetime, slot")
 
 
-def get_files(obsid: int | None = None, start: CxoTimeLike = None, stop: CxoTimeLike = None,
-              slots: Sequence[int] | None = None, imgsize: Sequence[int] | None = None,
-              data_root: str | Path | None = None) -> list[str]:
+def get_files(
+    obsid: int | None = None,
+    start: CxoTimeLike = None,
+    stop: CxoTimeLike = None,
+    slots: Sequence[int] | None = None,
+    imgsize: Sequence[int] | None = None,
+    data_root: str | Path | None = None,
+) -> list[str]:
     """Paths of archived L0 files for an obsid or a time range (slots 0-7, sizes 4/6/8).
 
     With ``obsid`` the interval is the observation's start to stop.
@@ -87,10 +97,16 @@ def _read_table(path: Path) -> fits.FITS_rec:
         return data
 
 
-def get_slot_data(start: CxoTimeLike, stop: CxoTimeLike, slot: int,
-                  imgsize: Sequence[int] | None = None, data_root: str | Path | None = None,
-                  columns: Sequence[str] | None = None, centered_8x8: bool = False,
-                  use_store: bool = True) -> np.ma.MaskedArray:
+def get_slot_data(
+    start: CxoTimeLike,
+    stop: CxoTimeLike,
+    slot: int,
+    imgsize: Sequence[int] | None = None,
+    data_root: str | Path | None = None,
+    columns: Sequence[str] | None = None,
+    centered_8x8: bool = False,
+    use_store: bool = True,
+) -> np.ma.MaskedArray:
     """Rows of one slot with ``start <= TIME <= stop`` as a masked structured array.
 
     Columns are returned in canonical order (see ``SLOT_COLUMNS``), each masked where the
@@ -125,7 +141,7 @@ def get_slot_data(start: CxoTimeLike, stop: CxoTimeLike, slot: int,
     mask = np.ones(total, dtype=np.ma.make_mask_descr(dtype))
     row = 0
     for piece in pieces:
-        _fill(out[row:row + piece["n"]], mask[row:row + piece["n"]], piece, centered_8x8)
+        _fill(out[row : row + piece["n"]], mask[row : row + piece["n"]], piece, centered_8x8)
         row += piece["n"]
     return np.ma.masked_array(out, mask=mask)
 
@@ -136,8 +152,9 @@ def _time_slice(times: np.ndarray, tstart: float, tstop: float) -> slice | np.nd
     return slice(np.searchsorted(times, tstart, "left"), np.searchsorted(times, tstop, "right"))
 
 
-def _file_piece(rec: dict[str, Any], root: Path, tstart: float, tstop: float
-                ) -> dict[str, Any] | None:
+def _file_piece(
+    rec: dict[str, Any], root: Path, tstart: float, tstop: float
+) -> dict[str, Any] | None:
     """Rows of one FITS file in the time range (the reference, file-scan path)."""
     data = _read_table(L0.path(rec, root))
     keep = _time_slice(data["TIME"], tstart, tstop)
@@ -152,12 +169,18 @@ def _file_piece(rec: dict[str, Any], root: Path, tstart: float, tstop: float
         arrays["IMGRAW"] = frame.reshape(n, 64)
     arrays["IMGSIZE"] = np.full(n, size)
     arrays["FILENAME"] = np.full(n, rec["filename"])
-    return {"arrays": arrays, "sizes": size, "n": n, "files": {rec["filename"]},
-            "order": (rec["filetime"], rec["filename"])}
+    return {
+        "arrays": arrays,
+        "sizes": size,
+        "n": n,
+        "files": {rec["filename"]},
+        "order": (rec["filetime"], rec["filename"]),
+    }
 
 
-def _store_pieces(records: list[dict[str, Any]], root: Path, names: Sequence[str],
-                  tstart: float, tstop: float) -> list[dict[str, Any]]:
+def _store_pieces(
+    records: list[dict[str, Any]], root: Path, names: Sequence[str], tstart: float, tstop: float
+) -> list[dict[str, Any]]:
     """Rows served from up-to-date store chunks, one piece per slot-day partition."""
     index = ArchiveIndex.open_for_reading(L0, root)
     if index is None or not records:
@@ -179,8 +202,15 @@ def _store_pieces(records: list[dict[str, Any]], root: Path, names: Sequence[str
                 for name in OPTIONAL_DEFAULTS:
                     if name in arrays:
                         arrays[name] = arrays[name].astype("U4")
-                pieces.append({"arrays": arrays, "sizes": arrays["IMGSIZE"], "n": n,
-                               "files": files, "order": (recs[0]["filetime"], recs[0]["filename"])})
+                pieces.append(
+                    {
+                        "arrays": arrays,
+                        "sizes": arrays["IMGSIZE"],
+                        "n": n,
+                        "files": files,
+                        "order": (recs[0]["filetime"], recs[0]["filename"]),
+                    }
+                )
             else:
                 pieces.append({"arrays": {}, "sizes": 8, "n": 0, "files": files, "order": (0, "")})
     return pieces
@@ -207,8 +237,9 @@ def _fill(out: np.ndarray, mask: np.ndarray, piece: dict[str, Any], centered: bo
             mask[name] = ~np.isin(sizes, carried)
 
 
-def _put_images(out: np.ndarray, mask: np.ndarray, images: np.ndarray,
-                sizes: int | np.ndarray, centered: bool) -> None:
+def _put_images(
+    out: np.ndarray, mask: np.ndarray, images: np.ndarray, sizes: int | np.ndarray, centered: bool
+) -> None:
     """Copy top-left 8x8 frames into the output (centring 6x6/4x4 if asked); unmask pixels."""
     src = np.asarray(images).reshape(-1, 8, 8)
     frame = out.reshape(-1, 8, 8)
@@ -218,14 +249,14 @@ def _put_images(out: np.ndarray, mask: np.ndarray, images: np.ndarray,
         rows = slice(None) if np.isscalar(sizes) else row_sizes == size
         lo = (8 - size) // 2 if centered else 0
         if np.isscalar(sizes):
-            frame[:, lo:lo + size, lo:lo + size] = src[:, :size, :size]
-            fmask[:, lo:lo + size, lo:lo + size] = False
+            frame[:, lo : lo + size, lo : lo + size] = src[:, :size, :size]
+            fmask[:, lo : lo + size, lo : lo + size] = False
         else:
             sub = frame[rows]
-            sub[:, lo:lo + size, lo:lo + size] = src[rows][:, :size, :size]
+            sub[:, lo : lo + size, lo : lo + size] = src[rows][:, :size, :size]
             frame[rows] = sub
             submask = fmask[rows]
-            submask[:, lo:lo + size, lo:lo + size] = False
+            submask[:, lo : lo + size, lo : lo + size] = False
             fmask[rows] = submask
 
 
@@ -233,9 +264,14 @@ DEFAULT_IMAGE_META = ["TIME", "BGDAVG", "IMGSTAT", "IMGFUNC1", "IMGSIZE", "IMGSC
 _TEMPS = ["TEMPCCD", "TEMPHOUS", "TEMPPRIM", "TEMPSEC"]
 
 
-def get_l0_images(start: CxoTimeLike, stop: CxoTimeLike, slot: int,
-                  imgsize: Sequence[int] | None = None, columns: Sequence[str] | None = None,
-                  data_root: str | Path | None = None) -> list[ACAImage]:
+def get_l0_images(
+    start: CxoTimeLike,
+    stop: CxoTimeLike,
+    slot: int,
+    imgsize: Sequence[int] | None = None,
+    columns: Sequence[str] | None = None,
+    data_root: str | Path | None = None,
+) -> list[ACAImage]:
     """Good-quality (QUALITY == 0) images of one slot as `ACAImage` objects.
 
     ``columns`` are the meta columns (default ``DEFAULT_IMAGE_META``); IMGROW0 and IMGCOL0
@@ -261,13 +297,22 @@ def get_l0_images(start: CxoTimeLike, stop: CxoTimeLike, slot: int,
     return images
 
 
-_GLBSTAT_BITS = ["HIGH_BGD", "RAM_FAIL", "ROM_FAIL", "POWER_FAIL", "CAL_FAIL",
-                 "COMM_CHECKSUM_FAIL", "RESET", "SYNTAX_ERROR"]  # bit 7 .. bit 0
+_GLBSTAT_BITS = [
+    "HIGH_BGD",
+    "RAM_FAIL",
+    "ROM_FAIL",
+    "POWER_FAIL",
+    "CAL_FAIL",
+    "COMM_CHECKSUM_FAIL",
+    "RESET",
+    "SYNTAX_ERROR",
+]  # bit 7 .. bit 0
 _IMGSTAT_BITS = ["SAT_PIXEL", "DEF_PIXEL", "QUAD_BOUND", "COMMON_COL", "MULTI_STAR", "ION_RAD"]
 
 
-def get_aca_images(start: CxoTimeLike, stop: CxoTimeLike,
-                   data_root: str | Path | None = None) -> Table:
+def get_aca_images(
+    start: CxoTimeLike, stop: CxoTimeLike, data_root: str | Path | None = None
+) -> Table:
     """All slots' good images in one maude-compatible Table, sorted by (TIME, IMGNUM)."""
     tables = []
     for slot in ALL_SLOTS:
@@ -318,16 +363,28 @@ def get_aca_images(start: CxoTimeLike, stop: CxoTimeLike,
 class MSID:
     """One L0 column of one slot over a time range, from 8x8 data (``vals``, ``times``)."""
 
-    def __init__(self, msid: str, slot: int, start: CxoTimeLike, stop: CxoTimeLike,
-                 data_root: str | Path | None = None):
+    def __init__(
+        self,
+        msid: str,
+        slot: int,
+        start: CxoTimeLike,
+        stop: CxoTimeLike,
+        data_root: str | Path | None = None,
+    ):
         name = msid.upper()
         if name not in SLOT_COLUMNS or name in ("FILENAME",):
             raise ValueError(f"MSID {msid!r} is not an L0 column; valid: {SLOT_COLUMNS}")
         self.msid, self.slot = msid, slot
         self.tstart, self.tstop = to_secs(start), to_secs(stop)
         self.datestart, self.datestop = to_date(self.tstart), to_date(self.tstop)
-        data = get_slot_data(self.tstart, self.tstop, slot, imgsize=[8],
-                             columns=list(dict.fromkeys(["TIME", name])), data_root=data_root)
+        data = get_slot_data(
+            self.tstart,
+            self.tstop,
+            slot,
+            imgsize=[8],
+            columns=list(dict.fromkeys(["TIME", name])),
+            data_root=data_root,
+        )
         self.vals = data[name]
         self.times = np.asarray(data["TIME"])
 
@@ -335,8 +392,14 @@ class MSID:
 class MSIDset(dict):
     """Several L0 columns of one slot: name -> `MSID` (the original forgot the slot)."""
 
-    def __init__(self, msids: Sequence[str], start: CxoTimeLike, stop: CxoTimeLike,
-                 slot: int, data_root: str | Path | None = None):
+    def __init__(
+        self,
+        msids: Sequence[str],
+        start: CxoTimeLike,
+        stop: CxoTimeLike,
+        slot: int,
+        data_root: str | Path | None = None,
+    ):
         super().__init__()
         for msid in msids:
             self[msid] = MSID(msid, slot, start, stop, data_root=data_root)

@@ -13,11 +13,36 @@ from mica.engine.product import FileProduct, IndexColumn, RejectedFile
 from mica.time import year_doy
 
 HD3_COLUMNS = [f"HD3TLM{t}{w}" for t in (6, 7) for w in range(2, 8)]
-_BASE = ["TIME", "QUALITY", "MJF", "MNF", "END_INTEG_TIME", "INTEG", "GLBSTAT", "COMMCNT",
-         "COMMPROG", "IMGFID1", "IMGNUM1", "IMGFUNC1", "IMGSTAT", "IMGROW0", "IMGCOL0",
-         "IMGSCALE", "BGDAVG"]
-_HDR2 = ["IMGFID2", "IMGNUM2", "IMGFUNC2", "BGDRMS", "TEMPCCD", "TEMPHOUS", "TEMPPRIM",
-         "TEMPSEC", "BGDSTAT"]
+_BASE = [
+    "TIME",
+    "QUALITY",
+    "MJF",
+    "MNF",
+    "END_INTEG_TIME",
+    "INTEG",
+    "GLBSTAT",
+    "COMMCNT",
+    "COMMPROG",
+    "IMGFID1",
+    "IMGNUM1",
+    "IMGFUNC1",
+    "IMGSTAT",
+    "IMGROW0",
+    "IMGCOL0",
+    "IMGSCALE",
+    "BGDAVG",
+]
+_HDR2 = [
+    "IMGFID2",
+    "IMGNUM2",
+    "IMGFUNC2",
+    "BGDRMS",
+    "TEMPCCD",
+    "TEMPHOUS",
+    "TEMPPRIM",
+    "TEMPSEC",
+    "BGDSTAT",
+]
 _HDR34 = ["IMGFID3", "IMGNUM3", "IMGFUNC3", "IMGFID4", "IMGNUM4", "IMGFUNC4"]
 
 #: FITS table columns by image size, in file order (real 2003/2007/2019 layouts).
@@ -33,14 +58,36 @@ _U1 = np.uint8
 # Reader dtype in canonical order. Native byte order; the TZERO=32768 columns stay unsigned
 # (the original read them into signed >i2).
 SLOT_DTYPE_FIELDS: list[tuple[str, Any]] = (
-    [("TIME", np.float64), ("QUALITY", np.int32), ("MJF", np.int32), ("MNF", np.int32),
-     ("END_INTEG_TIME", np.float64), ("INTEG", np.float32), ("PIXTLM", "U4"), ("BGDTYP", "U4"),
-     ("GLBSTAT", _U1), ("COMMCNT", _U1), ("COMMPROG", _U1), ("IMGFID1", _U1),
-     ("IMGNUM1", _U1), ("IMGFUNC1", _U1), ("IMGSTAT", _U1), ("IMGROW0", np.int16),
-     ("IMGCOL0", np.int16), ("IMGSCALE", np.uint16), ("BGDAVG", np.uint16),
-     ("IMGFID2", _U1), ("IMGNUM2", _U1), ("IMGFUNC2", _U1), ("BGDRMS", np.uint16),
-     ("TEMPCCD", np.float32), ("TEMPHOUS", np.float32), ("TEMPPRIM", np.float32),
-     ("TEMPSEC", np.float32), ("BGDSTAT", _U1)]
+    [
+        ("TIME", np.float64),
+        ("QUALITY", np.int32),
+        ("MJF", np.int32),
+        ("MNF", np.int32),
+        ("END_INTEG_TIME", np.float64),
+        ("INTEG", np.float32),
+        ("PIXTLM", "U4"),
+        ("BGDTYP", "U4"),
+        ("GLBSTAT", _U1),
+        ("COMMCNT", _U1),
+        ("COMMPROG", _U1),
+        ("IMGFID1", _U1),
+        ("IMGNUM1", _U1),
+        ("IMGFUNC1", _U1),
+        ("IMGSTAT", _U1),
+        ("IMGROW0", np.int16),
+        ("IMGCOL0", np.int16),
+        ("IMGSCALE", np.uint16),
+        ("BGDAVG", np.uint16),
+        ("IMGFID2", _U1),
+        ("IMGNUM2", _U1),
+        ("IMGFUNC2", _U1),
+        ("BGDRMS", np.uint16),
+        ("TEMPCCD", np.float32),
+        ("TEMPHOUS", np.float32),
+        ("TEMPPRIM", np.float32),
+        ("TEMPSEC", np.float32),
+        ("BGDSTAT", _U1),
+    ]
     + [(name, _U1) for name in _HDR34]
     + [("IMGRAW", np.float32)]
     + [(name, _U1) for name in HD3_COLUMNS]
@@ -110,15 +157,24 @@ class L0Product(FileProduct):
     filename_re = re.compile(r"acaf(\d{9,})N(\d{3})_(\d)_img0\.fits\.gz")
     stream_columns = ("slot",)
     index_columns = [
-        IndexColumn("filename", "text not null"), IndexColumn("filetime", "int not null"),
-        IndexColumn("year", "int not null"), IndexColumn("doy", "int not null"),
-        IndexColumn("tstart", "float not null"), IndexColumn("tstop", "float not null"),
-        IndexColumn("startmjf", "int"), IndexColumn("startmnf", "int"),
-        IndexColumn("stopmjf", "int"), IndexColumn("stopmnf", "int"),
-        IndexColumn("checksum", "text"), IndexColumn("tlmver", "text"),
-        IndexColumn("ascdsver", "text"), IndexColumn("revision", "int"),
-        IndexColumn("date", "text not null"), IndexColumn("rows", "int not null"),
-        IndexColumn("imgsize", "int not null"), IndexColumn("slot", "int not null"),
+        IndexColumn("filename", "text not null"),
+        IndexColumn("filetime", "int not null"),
+        IndexColumn("year", "int not null"),
+        IndexColumn("doy", "int not null"),
+        IndexColumn("tstart", "float not null"),
+        IndexColumn("tstop", "float not null"),
+        IndexColumn("startmjf", "int"),
+        IndexColumn("startmnf", "int"),
+        IndexColumn("stopmjf", "int"),
+        IndexColumn("stopmnf", "int"),
+        IndexColumn("checksum", "text"),
+        IndexColumn("tlmver", "text"),
+        IndexColumn("ascdsver", "text"),
+        IndexColumn("revision", "int"),
+        IndexColumn("date", "text not null"),
+        IndexColumn("rows", "int not null"),
+        IndexColumn("imgsize", "int not null"),
+        IndexColumn("slot", "int not null"),
     ]
     index_sql = [
         "CREATE INDEX IF NOT EXISTS idx_archfiles_filetime ON archfiles (filetime)",
@@ -140,20 +196,27 @@ class L0Product(FileProduct):
             raise RejectedFile(name, "missing column IMGRAW")
         size = image_size(hdu)
         if size not in FILE_COLUMNS:
-            raise RejectedFile(name, f"IMGRAW holds {hdu.columns['IMGRAW'].format}: not 4x4/6x6/8x8")
+            raise RejectedFile(
+                name, f"IMGRAW holds {hdu.columns['IMGRAW'].format}: not 4x4/6x6/8x8"
+            )
         present = set(hdu.columns.names) - set(OPTIONAL_DEFAULTS)
         missing = [c for c in FILE_COLUMNS[size] if c not in present]
         if missing:
-            raise RejectedFile(name, f"missing columns for {size}x{size} data: {', '.join(missing)}")
+            raise RejectedFile(
+                name, f"missing columns for {size}x{size} data: {', '.join(missing)}"
+            )
         extra = sorted(present - set(FILE_COLUMNS[size]))
         if extra:
-            raise RejectedFile(name, f"unexpected columns for {size}x{size} data: {', '.join(extra)}")
+            raise RejectedFile(
+                name, f"unexpected columns for {size}x{size} data: {', '.join(extra)}"
+            )
         header = hdu.header
         try:
             tstart, tstop = float(header["TSTART"]), float(header["TSTOP"])
             revision = int(header["REVISION"])
-            keys = {k.lower(): int(header[k]) for k in ("STARTMJF", "STARTMNF", "STOPMJF",
-                                                        "STOPMNF")}
+            keys = {
+                k.lower(): int(header[k]) for k in ("STARTMJF", "STARTMNF", "STOPMJF", "STOPMNF")
+            }
         except (KeyError, ValueError) as err:
             raise RejectedFile(name, f"bad or missing header keyword ({err})") from err
         if not tstop > tstart:
@@ -162,13 +225,26 @@ class L0Product(FileProduct):
         if filetime != int(tstart):
             raise RejectedFile(name, f"name time {filetime} does not match TSTART {tstart}")
         if revision != int(match.group(2)):
-            raise RejectedFile(name, f"REVISION {revision} does not match the name's N{match.group(2)}")
+            raise RejectedFile(
+                name, f"REVISION {revision} does not match the name's N{match.group(2)}"
+            )
         year, doy = year_doy(filetime)
-        return {"filename": name, "filetime": filetime, "year": year, "doy": doy,
-                "tstart": tstart, "tstop": tstop, **keys,
-                "tlmver": str(header.get("TLMVER", "")), "ascdsver": str(header.get("ASCDSVER", "")),
-                "revision": revision, "date": str(header.get("DATE", "")),
-                "rows": int(header["NAXIS2"]), "imgsize": size, "slot": int(match.group(3))}
+        return {
+            "filename": name,
+            "filetime": filetime,
+            "year": year,
+            "doy": doy,
+            "tstart": tstart,
+            "tstop": tstop,
+            **keys,
+            "tlmver": str(header.get("TLMVER", "")),
+            "ascdsver": str(header.get("ASCDSVER", "")),
+            "revision": revision,
+            "date": str(header.get("DATE", "")),
+            "rows": int(header["NAXIS2"]),
+            "imgsize": size,
+            "slot": int(match.group(3)),
+        }
 
     has_store = True
 

@@ -312,7 +312,8 @@ class ObsparProduct(ObsidProduct):
         except (KeyError, TypeError, ValueError) as err:
             raise RejectedFile(path.name, f"no usable obs_id/tstart ({err})") from err
 
-    def describe_path(self, name: str, path: Path) -> dict[str, Any]:
+    def describe_path(self, name: str, path: Path,
+                      arrays: dict[str, Any] | None = None) -> dict[str, Any]:
         match = _OBSPAR_RE.fullmatch(name)
         pars, raw = self._parse(name, path)
         try:

@@ -50,8 +50,9 @@ def _archive_files(product: FileProduct, root: Path) -> dict[str, Path]:
     return out
 
 
-def check_archive(product: FileProduct, data_root: str | Path | None = None,
-                  repair: bool = False) -> CheckReport:
+def check_archive(
+    product: FileProduct, data_root: str | Path | None = None, repair: bool = False
+) -> CheckReport:
     """Compare index and files; with ``repair`` make them consistent (under the update lock)."""
     root = product.root(data_root)
     report = CheckReport(product.name)
@@ -72,8 +73,10 @@ def check_archive(product: FileProduct, data_root: str | Path | None = None,
                 if repair:
                     with index.transaction():
                         index.replace([], [row["filename"]])
-                    report.repairs.append(f"dropped row of missing {row['filename']} "
-                                          "(a later update fetches it again)")
+                    report.repairs.append(
+                        f"dropped row of missing {row['filename']} "
+                        "(a later update fetches it again)"
+                    )
         for path_str, path in sorted(on_disk.items()):
             if path_str in indexed:
                 continue

@@ -64,7 +64,8 @@ class ColumnStore:
     def chunk(self, part: str) -> dict[str, Any] | None:
         try:
             rows = self.index.conn.execute(
-                "SELECT * FROM store_chunks WHERE part = ?", (part,)).fetchall()
+                "SELECT * FROM store_chunks WHERE part = ?", (part,)
+            ).fetchall()
         except sqlite3.OperationalError:  # an archive written before the store existed
             return None
         return dict(rows[0]) if rows else None
@@ -79,8 +80,14 @@ class ColumnStore:
             return None
         return chunk
 
-    def read(self, chunk: dict[str, Any], columns: Sequence[str], tstart: float, tstop: float,
-             files: set[str]) -> dict[str, np.ndarray]:
+    def read(
+        self,
+        chunk: dict[str, Any],
+        columns: Sequence[str],
+        tstart: float,
+        tstop: float,
+        files: set[str],
+    ) -> dict[str, np.ndarray]:
         """Rows of a chunk from ``files`` with tstart <= TIME <= tstop, asked columns only."""
         with h5py.File(self.index.root / chunk["path"], "r") as h5:
             names = json.loads(h5.attrs["files"])
@@ -103,8 +110,9 @@ class ColumnStore:
             return out
 
     # --- writing -------------------------------------------------------------------------
-    def rebuild(self, parts: Iterable[str],
-                loaded: dict[str, dict[str, np.ndarray]] | None = None) -> None:
+    def rebuild(
+        self, parts: Iterable[str], loaded: dict[str, dict[str, np.ndarray]] | None = None
+    ) -> None:
         """Rewrite the chunks of ``parts`` from their current files (``loaded`` may hold the
         arrays of files already in memory, by filename)."""
         loaded = loaded or {}
@@ -123,8 +131,13 @@ class ColumnStore:
         with fits.open(self.product.path(row, self.index.root), memmap=False) as hdus:
             return self.product.store_arrays(hdus, row)
 
-    def _replace_chunk(self, part: str, rows: list[dict[str, Any]],
-                       arrays: list[dict[str, np.ndarray]], old: dict[str, Any] | None) -> None:
+    def _replace_chunk(
+        self,
+        part: str,
+        rows: list[dict[str, Any]],
+        arrays: list[dict[str, np.ndarray]],
+        old: dict[str, Any] | None,
+    ) -> None:
         drops = [str(self.index.root / old["path"])] if old else []
         if not rows:
             with self.index.transaction():
@@ -141,9 +154,15 @@ class ColumnStore:
             with self.index.transaction():
                 self.index.conn.execute(
                     "INSERT OR REPLACE INTO store_chunks VALUES (?, ?, ?, ?, ?, ?)",
-                    (part, rel, _file_list(rows), len(times),
-                     float(times.min()) if len(times) else None,
-                     float(times.max()) if len(times) else None))
+                    (
+                        part,
+                        rel,
+                        _file_list(rows),
+                        len(times),
+                        float(times.min()) if len(times) else None,
+                        float(times.max()) if len(times) else None,
+                    ),
+                )
                 self.index.clear_pending([str(dest)])
                 self.index.add_pending([(p, "drop") for p in drops])
                 self.index.clear_dirty([part])
@@ -153,19 +172,23 @@ class ColumnStore:
             with self.index.transaction():
                 self.index.clear_pending(drops)
 
-    def _write(self, dest: Path, rows: list[dict[str, Any]],
-               arrays: list[dict[str, np.ndarray]]) -> None:
+    def _write(
+        self, dest: Path, rows: list[dict[str, Any]], arrays: list[dict[str, np.ndarray]]
+    ) -> None:
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name("." + dest.name + ".partial")
         names = list(arrays[0])
         with h5py.File(tmp, "w") as h5:
             h5.attrs["files"] = json.dumps([r["filename"] for r in rows])
-            fileidx = np.concatenate([np.full(len(a["TIME"]), i, dtype=np.uint16)
-                                      for i, a in enumerate(arrays)])
+            fileidx = np.concatenate(
+                [np.full(len(a["TIME"]), i, dtype=np.uint16) for i, a in enumerate(arrays)]
+            )
             columns = {name: np.concatenate([a[name] for a in arrays]) for name in names}
             columns["FILEIDX"] = fileidx
             for name, values in columns.items():
-                chunks = (min(len(values), _ROWS_PER_CHUNK),) + values.shape[1:] if len(values) else None
+                chunks = (
+                    (min(len(values), _ROWS_PER_CHUNK),) + values.shape[1:] if len(values) else None
+                )
                 h5.create_dataset(name, data=values, chunks=chunks, **_CODEC)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())

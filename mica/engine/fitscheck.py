@@ -1,4 +1,4 @@
-"""Open a candidate FITS file fully and check it is whole: gzip stream, FITS structure, checksums."""
+"""Open a candidate FITS file fully and check it is whole: gzip, FITS structure, checksums."""
 
 from __future__ import annotations
 

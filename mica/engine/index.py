@@ -53,7 +53,8 @@ class ArchiveIndex:
             return None
         index = cls(product, root, readonly=True)
         found = index.conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'archfiles'").fetchone()
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'archfiles'"
+        ).fetchone()
         if found is None:  # being created by a first update right now
             index.close()
             return None
@@ -61,8 +62,9 @@ class ArchiveIndex:
 
     def _create(self) -> None:
         cols = ",\n    ".join(f"{c.name} {c.sqltype}" for c in self.product.index_columns)
-        self.conn.execute(f"CREATE TABLE IF NOT EXISTS archfiles (\n    {cols},\n"
-                          "    PRIMARY KEY (filename)\n)")
+        self.conn.execute(
+            f"CREATE TABLE IF NOT EXISTS archfiles (\n    {cols},\n    PRIMARY KEY (filename)\n)"
+        )
         self.conn.execute(_PENDING_SQL)
         self.conn.execute(_DIRTY_SQL)
         for sql in self.product.index_sql:
@@ -78,8 +80,9 @@ class ArchiveIndex:
         self.close()
 
     # --- queries -------------------------------------------------------------------------
-    def query(self, where: str = "1", params: Sequence[Any] = (), order: str = "filetime"
-              ) -> list[dict[str, Any]]:
+    def query(
+        self, where: str = "1", params: Sequence[Any] = (), order: str = "filetime"
+    ) -> list[dict[str, Any]]:
         """Rows matching a parameterised WHERE clause."""
         sql = f"SELECT * FROM archfiles WHERE {where} ORDER BY {order}"
         return [dict(r) for r in self.conn.execute(sql, tuple(params))]
@@ -91,8 +94,12 @@ class ArchiveIndex:
     def overlapping(self, row: dict[str, Any]) -> list[dict[str, Any]]:
         """Rows of the same stream whose interval overlaps the row's (touching ends do not)."""
         where = ["tstart < ?", "tstop > ?", "tstart >= ?", "filename != ?"]
-        params: list[Any] = [row["tstop"] - 1e-3, row["tstart"] + 1e-3,
-                             row["tstart"] - self.product.max_file_span, row["filename"]]
+        params: list[Any] = [
+            row["tstop"] - 1e-3,
+            row["tstart"] + 1e-3,
+            row["tstart"] - self.product.max_file_span,
+            row["filename"],
+        ]
         for col in self.product.stream_columns:
             where.append(f"{col} = ?")
             params.append(row[col])
@@ -104,7 +111,7 @@ class ArchiveIndex:
     def resume_time(self) -> float | None:
         """Where an update without --start continues: the earliest of the streams' latest starts."""
         streams = ", ".join(self.product.stream_columns) or "1"
-        sql = (f"SELECT MIN(t) FROM (SELECT MAX(tstart) AS t FROM archfiles GROUP BY {streams})")
+        sql = f"SELECT MIN(t) FROM (SELECT MAX(tstart) AS t FROM archfiles GROUP BY {streams})"
         (value,) = self.conn.execute(sql).fetchone()
         return value
 
@@ -112,9 +119,12 @@ class ArchiveIndex:
     def replace(self, insert: Iterable[dict[str, Any]], delete: Iterable[str]) -> None:
         """Delete rows by filename and insert new rows (call inside `transaction()`)."""
         placeholders = ", ".join("?" for _ in self.columns)
-        sql = f"INSERT OR REPLACE INTO archfiles ({', '.join(self.columns)}) VALUES ({placeholders})"
-        self.conn.executemany("DELETE FROM archfiles WHERE filename = ?",
-                              [(name,) for name in delete])
+        sql = (
+            f"INSERT OR REPLACE INTO archfiles ({', '.join(self.columns)}) VALUES ({placeholders})"
+        )
+        self.conn.executemany(
+            "DELETE FROM archfiles WHERE filename = ?", [(name,) for name in delete]
+        )
         self.conn.executemany(sql, [tuple(r[c] for c in self.columns) for r in insert])
 
     def transaction(self) -> _Transaction:
@@ -124,15 +134,17 @@ class ArchiveIndex:
         return [(r[0], r[1]) for r in self.conn.execute("SELECT path, action FROM pending")]
 
     def add_pending(self, items: Iterable[tuple[str, str]]) -> None:
-        self.conn.executemany("INSERT OR REPLACE INTO pending (path, action) VALUES (?, ?)",
-                              list(items))
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO pending (path, action) VALUES (?, ?)", list(items)
+        )
 
     def dirty_parts(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT part FROM dirty_parts")]
 
     def mark_dirty(self, parts: Iterable[str]) -> None:
-        self.conn.executemany("INSERT OR IGNORE INTO dirty_parts (part) VALUES (?)",
-                              [(p,) for p in parts])
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO dirty_parts (part) VALUES (?)", [(p,) for p in parts]
+        )
 
     def clear_dirty(self, parts: Iterable[str]) -> None:
         self.conn.executemany("DELETE FROM dirty_parts WHERE part = ?", [(p,) for p in parts])

@@ -41,10 +41,12 @@ class IngestReport:
             getattr(self, name).extend(getattr(other, name))
 
     def summary(self) -> str:
-        text = (f"{len(self.ingested)} ingested, {len(self.unchanged)} already archived, "
-                f"{len(self.replaced)} replaced by newer revisions, "
-                f"{len(self.outdated)} older than the archive's revision, "
-                f"{len(self.rejected)} rejected")
+        text = (
+            f"{len(self.ingested)} ingested, {len(self.unchanged)} already archived, "
+            f"{len(self.replaced)} replaced by newer revisions, "
+            f"{len(self.outdated)} older than the archive's revision, "
+            f"{len(self.rejected)} rejected"
+        )
         lines = [text] + [f"  rejected {err}" for err in self.rejected]
         return "\n".join(lines)
 
@@ -64,8 +66,9 @@ def quarantine(root: Path, src: Path | None, err: RejectedFile) -> None:
     (qdir / (safe + ".reason")).write_text(str(err) + "\n")
 
 
-def describe_file(product: FileProduct, name: str, path: Path,
-                  arrays: dict[str, Any] | None = None) -> dict[str, Any]:
+def describe_file(
+    product: FileProduct, name: str, path: Path, arrays: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Validate one file (name, gzip, FITS, checksums, structure) and return its index row."""
     product.check_name(name)
     return product.describe_path(product.archive_name(name), path, arrays)
@@ -93,8 +96,9 @@ def _place(src: Path, dest: Path) -> None:
     src.unlink(missing_ok=True)
 
 
-def commit_file(product: FileProduct, index: ArchiveIndex, row: dict[str, Any], src: Path,
-                report: IngestReport) -> set[str]:
+def commit_file(
+    product: FileProduct, index: ArchiveIndex, row: dict[str, Any], src: Path, report: IngestReport
+) -> set[str]:
     """Apply the revision rules to one validated file and archive it (see module docstring).
 
     Returns the store partitions whose content changed.
@@ -105,8 +109,11 @@ def commit_file(product: FileProduct, index: ArchiveIndex, row: dict[str, Any], 
     existing = index.get(name)
     if existing is not None:
         if existing["checksum"] != row["checksum"]:
-            raise RejectedFile(name, "differs from the archived file of the same name "
-                                     f"(checksum {row['checksum']} != {existing['checksum']})")
+            raise RejectedFile(
+                name,
+                "differs from the archived file of the same name "
+                f"(checksum {row['checksum']} != {existing['checksum']})",
+            )
         if src != dest:
             src.unlink(missing_ok=True)
         report.unchanged.append(name)
@@ -121,8 +128,11 @@ def commit_file(product: FileProduct, index: ArchiveIndex, row: dict[str, Any], 
     same = [o for o in overlaps if o["revision"] == row["revision"]]
     clash = [o["filename"] for o in same if not product.same_span(o, row)]
     if clash:
-        raise RejectedFile(name, f"overlaps {', '.join(clash)} of the same revision "
-                                 f"{row['revision']} (not a reprocessing); refused")
+        raise RejectedFile(
+            name,
+            f"overlaps {', '.join(clash)} of the same revision "
+            f"{row['revision']} (not a reprocessing); refused",
+        )
     superseded = overlaps  # all older revisions, or same-span reprocessings
     drops = [str(product.path(o, root)) for o in superseded]
 
@@ -162,9 +172,12 @@ def _already_archived(product: FileProduct, index: ArchiveIndex, name: str, path
         return False
 
 
-def ingest_files(product: FileProduct, files: Iterable[Path | tuple[str, Path]],
-                 data_root: str | Path | None = None,
-                 index: ArchiveIndex | None = None) -> IngestReport:
+def ingest_files(
+    product: FileProduct,
+    files: Iterable[Path | tuple[str, Path]],
+    data_root: str | Path | None = None,
+    index: ArchiveIndex | None = None,
+) -> IngestReport:
     """Validate and archive files; each is ingested, recognised as present, or rejected.
 
     ``files`` are paths (named by their basename) or (archive name, path) pairs, e.g. names

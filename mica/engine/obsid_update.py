@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import mica.engine.cda  # noqa: F401  (registers the ``cda`` source)
 from mica.engine.index import ArchiveIndex
 from mica.engine.ingest import STAGING_DIR, IngestReport, ingest_files, quarantine, recover_pending
 from mica.engine.lock import UpdateLock
@@ -48,6 +49,7 @@ class ObsidUpdateReport:
     skipped_bad: list[int] = field(default_factory=list)
     dropped: int = 0
     recovered: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -60,6 +62,7 @@ class ObsidUpdateReport:
                  f"{self.dropped} dropped by product rules"]
         lines += [f"  recovered: {r}" for r in self.recovered]
         lines += [f"  obsid {o}: {msg}" for o, msg in sorted(self.done.items())]
+        lines += [f"  note: {n}" for n in self.notes]
         lines += [f"  FAILED obsid {o}: {msg}" for o, msg in sorted(self.failed.items())]
         lines += [f"  rejected {err}" for err in self.ingest.rejected]
         if self.no_data:
@@ -135,9 +138,15 @@ def update_obsid_archive(product: ObsidProduct, source: str | Source | None = No
             try:
                 _update_one(product, src, index, obsid, staging, report, refresh)
             except SourceError as err:
+                if getattr(err, "fatal", False):  # e.g. the source never holds this product
+                    raise
                 report.failed[obsid] = str(err)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
+                notes = getattr(src, "notes", None)
+                if notes:
+                    report.notes += notes
+                    notes.clear()
         if progress:
             progress(len(todo), len(todo), "done")
     return report

@@ -117,8 +117,9 @@ class FileProduct(ABC):
         """True when two rows cover the same interval (a reprocessing of the same data)."""
         return abs(a["tstart"] - b["tstart"]) < 1e-3 and abs(a["tstop"] - b["tstop"]) < 1e-3
 
-    def describe_path(self, name: str, path: Path,
-                      arrays: dict[str, Any] | None = None) -> dict[str, Any]:
+    def describe_path(
+        self, name: str, path: Path, arrays: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """Validate a staged file and return its index row (default: a checked FITS file).
 
         With ``arrays`` (a dict), a store product also puts the file's store arrays there

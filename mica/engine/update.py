@@ -18,10 +18,16 @@ from mica.time import CxoTimeLike, day_end, day_start, to_date, to_secs
 Progress = Callable[[int, int, str], None]
 
 
-def update_archive(product: FileProduct, source: str | Source | None = None,
-                   start: CxoTimeLike = None, stop: CxoTimeLike = None,
-                   days_at_once: float = 30.0, data_root: str | Path | None = None,
-                   progress: Progress | None = None, wait: float = 0.0) -> IngestReport:
+def update_archive(
+    product: FileProduct,
+    source: str | Source | None = None,
+    start: CxoTimeLike = None,
+    stop: CxoTimeLike = None,
+    days_at_once: float = 30.0,
+    data_root: str | Path | None = None,
+    progress: Progress | None = None,
+    wait: float = 0.0,
+) -> IngestReport:
     """Fetch the product's files in [start, stop] from ``source`` and ingest them.
 
     With no ``start`` the update continues from the last ingested time. Only one update of
@@ -35,7 +41,9 @@ def update_archive(product: FileProduct, source: str | Source | None = None,
         if start is None:
             resume = index.resume_time()
             if resume is None:
-                raise ValueError(f"the {product.name} archive at {root} is empty: give a start time")
+                raise ValueError(
+                    f"the {product.name} archive at {root} is empty: give a start time"
+                )
             tstart = float(resume)
         else:
             tstart = to_secs(start)

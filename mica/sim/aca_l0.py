@@ -45,6 +45,7 @@ from mica.sim.mission import (
     default_mission,
     get_mission,
     hash_uniform,
+    register_mission,
     yagzag_to_pixel,
 )
 from mica.time import CxoTimeLike, to_secs
@@ -59,7 +60,9 @@ __all__ = [
     "GZIP_LEVEL",
 ]
 
-GZIP_LEVEL = 1  # level 6 is ~4x slower for ~10 % smaller files (measured, see tests/README)
+# zlib level 1: ~75 MB/s and ratio 2.3-2.7 on these files; level 6 is ~5x slower (~14 MB/s)
+# for files ~20 % smaller (measured on a simulated day and on the real 2003 files).
+GZIP_LEVEL = 1
 STEP = {4: 4, 6: 8, 8: 16}  # VCDU per image
 SUBIMAGES = {4: 1, 6: 2, 8: 4}
 TIMEDEL = {4: "1.025", 6: "2.05", 8: "4.1"}
@@ -244,7 +247,7 @@ _OBS3552 = {
     "acq_len": [31, 43, 37, 25, 25, 25, 25, 25],
     "reacq": [True, True, True, False, True, False, True, True],
     "reacq_len": [10, 22, 18, 0, 18, 0, 22, 14],
-    "drop_stagger": [0, 0, 0, 288, 48, 56, 0, 0],
+    "drop_stagger": [0, 0, 0, 280, 48, 56, 0, 0],
 }
 
 
@@ -289,7 +292,7 @@ def _obs_segments(m: Mission, i: int) -> tuple[list[_Seg], list]:
                 r1 = r0 + 4 * int(reacq_len[s])
                 segs.append(_Seg(s, 8, g, r0, [(g, 1)], "track"))
                 segs.append(_Seg(s, 4, r0, r1, [(r0, 0)], "reacq"))
-                g = r1 + 120
+                g = max(r1 + 16, v0 + 852)  # fids restart together (real: 47654/112)
             funcs = [(g, 1)] + ([(f3, 3)] if f3 > g + 64 else [])
             segs.append(_Seg(s, 8, g, vn, funcs, "track"))
             continue
@@ -310,7 +313,9 @@ def _obs_segments(m: Mission, i: int) -> tuple[list[_Seg], list]:
             segs.append(_Seg(s, 4, r0, r1, [(r0, 0)], "reacq"))
             g = r1 + (152 if size == 8 else 0)
         segs.append(_Seg(s, size, g, drop, [(g, func)], "track", phase=phase))
-        segs.append(_Seg(s, 4, drop, vn, [(drop, 0)], "idle", periodic_drop=int(idle_phase[s])))
+        # One packet without a row between tracking and idle (real: 47821/31 -> /36).
+        idle = drop + 4
+        segs.append(_Seg(s, 4, idle, vn, [(idle, 0)], "idle", periodic_drop=int(idle_phase[s])))
 
     # Perigee passes: guide slots of science dwells switch 6x6 -> 8x8 (new files).
     win = m.perigee_8x8_windows(m.obs_tstart[i], m.obs_tstop[i] + 1200.0)
@@ -371,8 +376,9 @@ def _file_plans_from_segment(
         func0 = [f for k, f in fchg if k <= ka2][-1]
         changes = ((0, func0),) + tuple((k - ka2, f) for k, f in fchg if ka2 < k < kb2)
         plans.append(
-            _make_plan(m, i, seg, first + step * ka2, kb2 - ka2, dropped, changes, short, ka2,
-                       revision)
+            _make_plan(
+                m, i, seg, first + step * ka2, kb2 - ka2, dropped, changes, short, ka2, revision
+            )
         )
     return plans
 
@@ -393,7 +399,9 @@ def _make_plan(m, i, seg, v_first, n_grid, dropped, changes, short, k_off, revis
     tstop = t(v_stop) + VCDU_SECS
     loc0 = v_first & 0xFFFFFF
     loc1 = v_stop & 0xFFFFFF
-    short_rel = tuple(k - k_off for k in short if 0 <= k - k_off < n_grid and k - k_off not in dropped)
+    short_rel = tuple(
+        k - k_off for k in short if 0 <= k - k_off < n_grid and k - k_off not in dropped
+    )
     return L0FilePlan(
         filename=l0_filename(int(tstart), revision, seg.slot),
         slot=seg.slot,
@@ -445,7 +453,7 @@ def plan_l0_files(
     Plans are cached per (seed, observation); a Mission is a pure function of its seed,
     so any instance of the same seed gives the same plans.
     """
-    m = mission or default_mission()
+    m = register_mission(mission) if mission is not None else default_mission()
     t0, t1 = float(to_secs(start)), float(to_secs(stop))
     pad = 120.0
     i0 = int(np.searchsorted(m.obs_next_tstart, t0 - pad, side="right"))
@@ -595,7 +603,9 @@ def _history(plan: L0FilePlan, job: int, counter: int) -> list[str]:
         f"/input/acaf{plan.filetime:09d}N{plan.revision:03d}_img{plan.imgsize}_{plan.slot}0.strip"
     )
     entries = [("TOOL", "aise")] + [("PARM", infile)]
-    entries += [("PARM", "template=/vobs/ASC_DR_TLM/src/dr/tlm/template_dir/" + t) for t in _TEMPLATES]
+    entries += [
+        ("PARM", "template=/vobs/ASC_DR_TLM/src/dr/tlm/template_dir/" + t) for t in _TEMPLATES
+    ]
     lines = []
     for tag, text in entries:
         chunks = [text[k : k + 56] for k in range(0, len(text), 56)]
@@ -711,7 +721,7 @@ def _images(plan, m, obs_i, times, integ, func, rng):
     ar = np.arange(size + 1)
     er = row0[:, None] + ar - r[:, None]
     ec = col0[:, None] + ar - c[:, None]
-    psf = 0.88 * np.einsum("ni,nj->nij", _psf_1d(er, 0.85), _psf_1d(ec, 0.85))
+    psf = 0.88 * np.einsum("ni,nj->nij", _psf_1d(er, 0.75), _psf_1d(ec, 0.75))
     psf += 0.12 * np.einsum("ni,nj->nij", _psf_1d(er, 2.2), _psf_1d(ec, 2.2))
     flux = ACA_CNT_RATE_MAG0 * 10 ** (-0.4 * (mag - 10.0)) * integ / GAIN
     flux = flux * (1.0 + 0.01 * rng.standard_normal(n))
@@ -827,7 +837,7 @@ def _table(plan: L0FilePlan, m: Mission, rng: np.random.Generator) -> np.ndarray
         if is_fid and (ft == 3).any():
             # Fid off: re-quantise the background-only image at IMGSCALE 32.
             sel = np.nonzero(tracked)[0][ft == 3]
-            raw = np.clip(np.rint((pix[sel] + 50.0)), 0, 1023)
+            raw = np.clip(np.rint(pix[sel] + 50.0), 0, 1023)
             pix[sel] = raw - 50.0
     arr["IMGROW0"] = row0
     arr["IMGCOL0"] = col0
@@ -838,7 +848,8 @@ def _table(plan: L0FilePlan, m: Mission, rng: np.random.Generator) -> np.ndarray
 
     if size >= 6:
         arr["BGDRMS"] = bgdrms - 32768
-        ccd = m.ccd_temp_degc(times) + 0.06 + rng.normal(0.0, 0.05, n)
+        # TEMPCCD is its own sensor: a small offset and noise make it flip between codes.
+        ccd = m.ccd_temp_degc(times) + 0.04 + rng.normal(0.0, 0.03, n)
         arr["TEMPCCD"] = _temps_k(ccd)
         arr["TEMPHOUS"] = _temps_k(m.housing_temp_degc(times) + rng.normal(0.0, 0.03, n))
         arr["TEMPPRIM"] = _temps_k(m.lens_temp_degc(times) + rng.normal(0.0, 0.03, n))
@@ -866,7 +877,11 @@ def _isot(secs: list[float], scale: str) -> list[str]:
 
 
 def write_l0_file(
-    plan: L0FilePlan, dest_dir: str | os.PathLike, *, revision: int | None = None
+    plan: L0FilePlan,
+    dest_dir: str | os.PathLike,
+    *,
+    revision: int | None = None,
+    compresslevel: int = GZIP_LEVEL,
 ) -> Path:
     """Write the gzipped FITS file of `plan` into `dest_dir`; returns its path.
 
@@ -905,7 +920,7 @@ def write_l0_file(
     ds_comment = f"data unit checksum updated {date_cs}"
 
     cards = [
-        _kv("XTENSION", "'BINTABLE'", "binary table extension"),
+        _ks("XTENSION", "BINTABLE", "binary table extension"),
         _kv("BITPIX", "8", "8-bit bytes"),
         _kv("NAXIS", "2", "2-dimensional binary table"),
         _kv("NAXIS1", str(arr.dtype.itemsize), "width of table in bytes"),
@@ -1006,7 +1021,7 @@ def write_l0_file(
     dest = Path(dest_dir)
     dest.mkdir(parents=True, exist_ok=True)
     path = dest / name
-    blob = gzip.compress(primary_header + table_header + data, compresslevel=GZIP_LEVEL, mtime=0)
+    blob = gzip.compress(primary_header + table_header + data, compresslevel=compresslevel, mtime=0)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(blob)
     os.replace(tmp, path)

@@ -33,16 +33,17 @@ for tests and benchmarks that need many obsids quickly (TIMEDEL says so).
 
 from __future__ import annotations
 
+import functools
 import gzip
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from astropy.io import fits
 from scipy.special import erf
 
 from mica.archive import _quat
+from mica.sim.l1_fits import Col, card, write_l1_file
 from mica.sim.mission import Observation, default_mission, yagzag_to_pixel
 from mica.sim.obspar import (
     obis,
@@ -166,12 +167,14 @@ def problem_obsids(start: float, stop: float) -> dict[int, str]:
 
 # --- geometry ---------------------------------------------------------------------------------
 def dither_offsets(obs: Observation, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Dither (yaw, pitch) of the ACA boresight in arcsec at times ``t``.
+    """Apparent dither offset (arcsec) of a star image in ACA y and z at times ``t``.
 
-    ``ampl * sin(2 pi (t - tstart) / period + phase)`` per axis, with the observation's
-    amplitudes, periods and phases (the obspar's dither keys carry the same numbers).
+    ``ampl * sin(2 pi t / period + phase)`` per axis with CXC time ``t`` and the
+    observation's amplitudes, periods and phases: the convention of the L0 simulator
+    (`mica.sim.aca_l0`), whose star images sit at (yag + dy, zag + dz). The obspar dither
+    keys carry the same numbers (phase at CXC time 0).
     """
-    t = np.asarray(t, dtype=np.float64) - obs.tstart
+    t = np.asarray(t, dtype=np.float64)
     (ay, az), (py, pz), (fy, fz) = obs.dither_ampl, obs.dither_period, obs.dither_phase
     return (ay * np.sin(2 * np.pi * t / py + fy), az * np.sin(2 * np.pi * t / pz + fz))
 
@@ -185,12 +188,16 @@ def _axis_quat(axis: int, angle_rad: np.ndarray) -> np.ndarray:
 
 def aca_attitude(obs: Observation, t: np.ndarray, extra_y: np.ndarray | float = 0.0,
                  extra_z: np.ndarray | float = 0.0) -> np.ndarray:
-    """ACA-frame attitude quaternions: nominal pointing moved by the dither (+ extra, arcsec)."""
+    """ACA-frame attitude quaternions at ``t``: the nominal pointing, dithered.
+
+    The boresight moves by minus the apparent dither, so a fixed star appears at
+    (yag + dy, zag + dz) as in the L0 images; ``extra_*`` (arcsec) move the boresight more.
+    """
     dy, dz = dither_offsets(obs, t)
-    dy, dz = dy + extra_y, dz + extra_z
+    by, bz = -dy + extra_y, -dz + extra_z
     to_rad = np.pi / 180 / 3600
-    q_yaw = _axis_quat(2, dy * to_rad)  # about +Z: boresight toward +Y
-    q_pitch = _axis_quat(1, -dz * to_rad)  # about -Y: boresight toward +Z
+    q_yaw = _axis_quat(2, by * to_rad)  # about +Z: boresight toward +Y
+    q_pitch = _axis_quat(1, -bz * to_rad)  # about -Y: boresight toward +Z
     q_nom = _quat.from_equatorial(obs.ra, obs.dec, obs.roll)
     return _quat.multiply(q_nom, _quat.multiply(q_yaw, q_pitch))
 
@@ -224,7 +231,10 @@ def fid_model(p_stf: np.ndarray, dy: np.ndarray, dz: np.ndarray, dtheta: np.ndar
 
 
 def fid_positions(obs: Observation) -> list[dict]:
-    """Fid lights: STF position (mm) chosen so the fid model gives the slot's (yag, zag)."""
+    """Fid lights: STF positions (mm) putting them at the slot's (yag, zag) at the
+    observation's mean SIM offsets (the L0 simulator draws fids fixed there)."""
+    dy0, dz0, dth0 = (float(np.mean(v)) for v in sim_drift(obs, np.linspace(
+        obs.tstart, obs.tstop, 64)))
     out = []
     for s in obs.slots:
         if s.role != "fid":
@@ -232,7 +242,12 @@ def fid_positions(obs: Observation) -> list[dict]:
         u = _quat.yagzag_to_dir(s.yag, s.zag)
         v = (ACA_MISALIGN @ FTS_MISALIGN).T @ u
         d_fc = v * (RRC0FCX / v[0])
-        p_stf = np.array([0.0, -d_fc[1], -d_fc[2]])
+        # invert p_fc = Rx(dth)^T p_stf + (0, dy, dz) with p_fc = (RRC, 0, 0) - d_fc
+        p_fc = np.array([RRC0FCX, 0.0, 0.0]) - d_fc
+        y, z = p_fc[1] - dy0, p_fc[2] - dz0
+        th = np.radians(dth0)
+        p_stf = np.array([p_fc[0], y * np.cos(th) - z * np.sin(th),
+                          y * np.sin(th) + z * np.cos(th)])
         p_lsi = p_stf - np.array(LSI0STT) - np.array(STT0STF)
         out.append({"slot": s.slot, "mag": s.mag, "yag": s.yag, "zag": s.zag,
                     "p_stf": p_stf, "p_lsi": p_lsi, "id_num": s.slot + 1})
@@ -240,12 +255,13 @@ def fid_positions(obs: Observation) -> list[dict]:
 
 
 def sim_drift(obs: Observation, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """SIM translation (dy, dz mm) and rotation (dtheta deg): slow thermal drifts."""
+    """SIM translation (dy, dz mm) and rotation (dtheta deg): offsets of ~3" and ~7" that
+    drift by a few tenths of an arcsec over an observation (V&V reference values)."""
     x = (np.asarray(t, dtype=np.float64) - obs.tstart) / 3600.0
     u = unit_hash(obs.obsid, "simdrift")
-    dy = 0.16 + 0.03 * np.sin(2 * np.pi * x / 9.0 + 6 * u) + 0.004 * x
-    dz = 0.33 + 0.025 * np.cos(2 * np.pi * x / 13.0 + 3 * u) - 0.003 * x
-    dtheta = 0.002 * np.sin(2 * np.pi * x / 20.0 + u)
+    dy = 0.155 + 0.01 * u + 0.005 * np.sin(2 * np.pi * x / 9.0 + 6 * u) + 0.0004 * x
+    dz = 0.33 + 0.02 * u + 0.007 * np.cos(2 * np.pi * x / 13.0 + 3 * u) - 0.0003 * x
+    dtheta = 0.0005 * np.sin(2 * np.pi * x / 20.0 + u)
     return dy, dz, dtheta
 
 
@@ -273,33 +289,33 @@ def aspect_intervals(obs: Observation) -> list[AspectInterval]:
     return out
 
 
-def image_times(obs: Observation, slot: int, imgsize: int, t0: float, t1: float,
-                decim: int) -> np.ndarray:
-    """Mid-integration times of a slot's images in [t0, t1): on the telemetry VCDU grid."""
-    mission = default_mission()
-    step = {4: 4, 6: 8, 8: 16}[imgsize] * decim
-    v0 = int(np.ceil(mission.time_to_vcdu(t0)))
-    v1 = int(np.floor(mission.time_to_vcdu(t1)))
-    phase = (slot * 2) % 4  # slots read out on staggered minor frames
-    first = v0 + ((phase - v0) % 4)
-    v = np.arange(first, v1, step, dtype=np.int64)
-    return mission.vcdu_to_time(v)
+@functools.lru_cache(maxsize=64)
+def _track_plans(obsid: int) -> tuple:
+    """The simulated L0 tracking files of an observation (their rows are the images)."""
+    from mica.sim.aca_l0 import plan_l0_files
+
+    obs = observation(obsid)
+    plans = plan_l0_files(obs.tstart, obs.tstop)
+    return tuple(p for p in plans if p.obsid == obsid and p.kind == "track")
 
 
-def _segments(obs: Observation, slot_size: int, t0: float, t1: float, role: str
-              ) -> list[tuple[float, float, int]]:
-    """(start, stop, imgsize) pieces of a slot within an interval: guide slots run 8x8 near
-    perigee, so their image size (and ACADATA file) can change inside an interval."""
-    if role != "guide" or slot_size == 8:
-        return [(t0, t1, slot_size)]
-    windows = default_mission().perigee_8x8_windows(t0, t1)
-    edges = sorted({t0, t1, *[float(x) for w in windows for x in w if t0 < x < t1]})
-    out = []
-    for a, b in zip(edges[:-1], edges[1:], strict=True):
-        mid = 0.5 * (a + b)
-        inside = any(w[0] <= mid < w[1] for w in windows)
-        out.append((a, b, 8 if inside else slot_size))
-    return out
+def slot_runs(obs: Observation, slot: int, t0: float, t1: float,
+              decim: int = 1) -> list[tuple[np.ndarray, int]]:
+    """(image times, image size) of a slot's L0 tracking rows in [t0, t1), one run per
+    image size: ACACENT rows and ACADATA files follow the L0 images (every decim-th)."""
+    runs: list[tuple[np.ndarray, int]] = []
+    for plan in _track_plans(obs.obsid):
+        if plan.slot != slot:
+            continue
+        times = plan.row_times()
+        times = times[(times >= t0) & (times < t1)]
+        if not len(times):
+            continue
+        if runs and runs[-1][1] == plan.imgsize:
+            runs[-1] = (np.concatenate([runs[-1][0], times]), plan.imgsize)
+        else:
+            runs.append((times, plan.imgsize))
+    return [(t[::decim], size) for t, size in runs]
 
 
 # --- FITS writing ---------------------------------------------------------------------------
@@ -323,108 +339,85 @@ def _date(t: float) -> str:
     return to_time(t).utc.isot[:19]
 
 
-def _block(header: fits.Header, title: str) -> None:
-    header.add_comment("")
-    header.add_comment(f"########## {title} ##########")
-    header.add_comment("")
+def _block(title: str) -> list[str]:
+    return [card("COMMENT", ""), card("COMMENT", f"########## {title} ##########"),
+            card("COMMENT", "")]
 
 
-def _common_keys(header: fits.Header, ctx: _Context, tstart: float, tstop: float,
-                 primary: bool) -> None:
+def _common_cards(ctx: _Context, tstart: float, tstop: float, primary: bool) -> list[str]:
     obs = ctx.obs
-    _block(header, "Timing info keywords")
-    header["DATE"] = (_date(ctx.proc.processed), "Date and time of file creation")
-    header["DATE-OBS"] = (to_time(tstart).tt.isot[:19], "Date and time of observation start")
-    header["DATE-END"] = (to_time(tstop).tt.isot[:19], "Date and time of observation stop")
-    header["TIMESYS"] = ("TT", "AXAF time will be TT (Terrestrial Time)")
-    header["MJDREF"] = (5.0814e04, "1998-01-01T00:00:00 (TT) expressed in MJD")
-    header["TIMEZERO"] = (0.0, "Cumulative clock correction")
-    header["TIMEUNIT"] = "s"
-    header["CLOCKAPP"] = (True, "Clock correction appllied")
-    header["TSTART"] = (tstart, "As in TIME column: raw S/C clock")
-    header["TSTOP"] = (tstop, "  add TIMEZERO and MJDREF for absolute TT")
-    _block(header, "Observation info keywords")
+    cards = _block("Timing info keywords") + [
+        card("DATE", _date(ctx.proc.processed), "Date and time of file creation"),
+        card("DATE-OBS", to_time(tstart).tt.isot[:19], "Date and time of observation start"),
+        card("DATE-END", to_time(tstop).tt.isot[:19], "Date and time of observation stop"),
+        card("TIMESYS", "TT", "AXAF time will be TT (Terrestrial Time)"),
+        card("MJDREF", 5.0814e04, "1998-01-01T00:00:00 (TT) expressed in MJD"),
+        card("TIMEZERO", 0.0, "Cumulative clock correction"),
+        card("TIMEUNIT", "s"),
+        card("CLOCKAPP", True, "Clock correction appllied"),
+        card("TSTART", float(tstart), "As in TIME column: raw S/C clock"),
+        card("TSTOP", float(tstop), "  add TIMEZERO and MJDREF for absolute TT"),
+    ] + _block("Observation info keywords")
     seq = f"{100000 + (obs.obsid * 37) % 900000:06d}"
     if primary:
-        header["SEQ_NUM"] = (seq, "Sequence number")
-    header["MISSION"] = ("AXAF", "Mission")
-    header["TELESCOP"] = ("CHANDRA", "Telescope")
-    header["INSTRUME"] = ("PCAD", "Aspect Camera")
-    if not primary:
-        header["DETNAM"] = ("ACA-P", "Detector")
-        header["GRATING"] = ("NONE", "Grating")
-        header["OBJECT"] = (f"SIM-{obs.obsid:05d}", "Source name")
-        header["DTYPE1"] = ("SS_OBJECT", "Long key name - value in DVALn")
-        header["DVAL1"] = ("NONE", "Solar system object")
-        header["TITLE"] = (f"Simulated science observation {obs.obsid}", "Proposal title")
-        header["OBSERVER"] = ("Sim Observer", "Principal investigator")
-    header["OBS_ID"] = (str(obs.obsid), "Observation id")  # a string, as in real files
-    header["OBI_NUM"] = (ctx.obi, "Obi number")
-    if not primary:
-        header["SEQ_NUM"] = (seq, "Sequence number")
-        for key in ("SIM_X", "SIM_Y", "SIM_Z", "DEFOCUS"):
-            header[key] = (0.0, "SIM offset, mm" if key != "DEFOCUS" else "Defocus")
-        header["OBS_MODE"] = ("POINTING", "Observation mode")
-        header["DATAMODE"] = ("FAINT", "Data mode")
-        header["CYCLE"] = ("", "events from which exps? Prim/Second/Both")
-        header["RA_NOM"] = (round(obs.ra, 11), "Nominal RA")
-        header["DEC_NOM"] = (round(obs.dec, 11), "Nominal Dec")
-        header["ROLL_NOM"] = (round(obs.roll, 11), "Nominal Roll")
-        for key, text in (("RA_PNT", "Pointing RA"), ("DEC_PNT", "Pointing DEC"),
-                          ("ROLL_PNT", "Pointing ROLL"), ("RA_TARG", "Target RA"),
-                          ("DEC_TARG", "Target DEC")):
-            header[key] = (0.0, text)
-        header["EQUINOX"] = (2000.0, "J2000.0")
-        header["RADECSYS"] = ("ICRS", "Julian coordinate reference frame")
-        header["DATACLAS"] = ("OBSERVED", "default is OBSERVED")
+        return cards + [
+            card("SEQ_NUM", seq, "Sequence number"), card("MISSION", "AXAF", "Mission"),
+            card("TELESCOP", "CHANDRA", "Telescope"), card("INSTRUME", "PCAD", "Aspect Camera"),
+            card("OBS_ID", str(obs.obsid), "Observation id"),  # a string, as in real files
+            card("OBI_NUM", ctx.obi, "Obi number")]
+    cards += [
+        card("MISSION", "AXAF", "Mission"), card("TELESCOP", "CHANDRA", "Telescope"),
+        card("INSTRUME", "PCAD", "Aspect Camera"), card("DETNAM", "ACA-P", "Detector"),
+        card("GRATING", "NONE", "Grating"),
+        card("OBJECT", f"SIM-{obs.obsid:05d}", "Source name"),
+        card("DTYPE1", "SS_OBJECT", "Long key name - value in DVALn"),
+        card("DVAL1", "NONE", "Solar system object"),
+        card("TITLE", f"Simulated science observation {obs.obsid}", "Proposal title"),
+        card("OBSERVER", "Sim Observer", "Principal investigator"),
+        card("OBS_ID", str(obs.obsid), "Observation id"),
+        card("OBI_NUM", ctx.obi, "Obi number"), card("SEQ_NUM", seq, "Sequence number"),
+        card("SIM_X", 0.0, "SIM offset, mm"), card("SIM_Y", 0.0, "SIM offset, mm"),
+        card("SIM_Z", 0.0, "SIM offset, mm"), card("DEFOCUS", 0.0, "Defocus"),
+        card("OBS_MODE", "POINTING", "Observation mode"), card("DATAMODE", "FAINT", "Data mode"),
+        card("CYCLE", "", "events from which exps? Prim/Second/Both"),
+        card("RA_NOM", round(obs.ra, 11), "Nominal RA"),
+        card("DEC_NOM", round(obs.dec, 11), "Nominal Dec"),
+        card("ROLL_NOM", round(obs.roll, 11), "Nominal Roll"),
+        card("RA_PNT", 0.0, "Pointing RA"), card("DEC_PNT", 0.0, "Pointing DEC"),
+        card("ROLL_PNT", 0.0, "Pointing ROLL"), card("RA_TARG", 0.0, "Target RA"),
+        card("DEC_TARG", 0.0, "Target DEC"), card("EQUINOX", 2000.0, "J2000.0"),
+        card("RADECSYS", "ICRS", "Julian coordinate reference frame"),
+        card("DATACLAS", "OBSERVED", "default is OBSERVED")]
+    return cards
 
 
-def _primary(ctx: _Context, tstart: float, tstop: float) -> fits.PrimaryHDU:
-    hdu = fits.PrimaryHDU()
-    header = hdu.header
-    header.add_comment("  FITS (Flexible Image Transport System) format is defined in 'Astronomy")
-    header.add_comment("  and Astrophysics', volume 376, page 359; bibcode: 2001A&A...376..359H")
-    _block(header, "Configuration control keywords")
-    header["ORIGIN"] = ("ASC", "Source of FITS file")
-    header["CREATOR"] = "sciops - Version 1.0"
-    _common_keys(header, ctx, tstart, tstop, primary=True)
-    header.add_history("TOOL  :simulated ASP L1 pipeline (mica.sim.asp_l1)")
-    return hdu
-
-
-def _table(ctx: _Context, content: str, columns: list[fits.Column], tstart: float,
-           tstop: float, product_keys: list[tuple[str, object, str]]) -> fits.HDUList:
-    table = fits.BinTableHDU.from_columns(columns)
-    header = table.header
-    header["EXTNAME"] = (content, "name of this binary table extension")
-    _block(header, "Configuration control keywords")
-    header["ORIGIN"] = ("ASC", "Source of FITS file")
-    header["CREATOR"] = "sciops - Version 1.0"
-    header["REVISION"] = (ctx.proc.revision, "Processing system revision number")
-    header["ASCDSVER"] = (ctx.proc.ascdsver, "ASC-DS processing system revision (release)")
-    header["CONTENT"] = (content, "What data product")
-    header["HDUSPEC"] = _HDU_SPEC[content]
-    header["HDUDOC"] = ("ASC-FITS-2.0", "ASC FITS Designers Guide")
-    header["HDUVERS"] = ("1.0.0", "")
-    header["HDUNAME"] = content
-    header["HDUCLASS"] = "ASC"
-    header["HDUCLAS1"] = "TEMPORALDATA"
-    header["HDUCLAS2"] = content
-    header["LONGSTRN"] = ("OGIP 1.0", "The OGIP long string convention may be used.")
-    _common_keys(header, ctx, tstart, tstop, primary=False)
-    _block(header, "Additional Principle Header keywords")
-    for key, value, comment in product_keys:
-        header[key] = (value, comment)
-    header["CALDBVER"] = ctx.proc.caldbver
-    return fits.HDUList([_primary(ctx, tstart, tstop), table])
-
-
-def _write(hdus: fits.HDUList, path: Path) -> Path:
-    # mtime=0 and fixed DATE keys: the same product always has the same bytes
-    with open(path, "wb") as fh, gzip.GzipFile(fileobj=fh, mode="wb", compresslevel=5,
-                                               mtime=0) as gz:
-        hdus.writeto(gz, checksum=True)
-    return path
+def _write(path: Path, ctx: _Context, content: str, cols: list[Col], tstart: float,
+           tstop: float, product_keys: list[tuple[str, object, str]]) -> Path:
+    """One product file: primary and table headers in the real pipeline's order."""
+    comment = [card("COMMENT", "  FITS (Flexible Image Transport System) format is defined "
+                               "in 'Astronomy"),
+               card("COMMENT", "  and Astrophysics', volume 376, page 359; bibcode: "
+                               "2001A&A...376..359H")]
+    primary = comment + _block("Configuration control keywords") + [
+        card("ORIGIN", "ASC", "Source of FITS file"), card("HISTNUM", 1),
+        card("CREATOR", "sciops - Version 1.0"),
+    ] + _common_cards(ctx, tstart, tstop, primary=True) + [
+        card("HISTORY", " TOOL  :simulated ASP L1 pipeline (mica.sim.asp_l1)")]
+    table = _block("Configuration control keywords") + [
+        card("ORIGIN", "ASC", "Source of FITS file"), card("CREATOR", "sciops - Version 1.0"),
+        card("REVISION", ctx.proc.revision, "Processing system revision number"),
+        card("ASCDSVER", ctx.proc.ascdsver, "ASC-DS processing system revision (release)"),
+        card("CONTENT", content, "What data product"),
+        card("HDUSPEC", _HDU_SPEC[content]),
+        card("HDUDOC", "ASC-FITS-2.0", "ASC FITS Designers Guide"),
+        card("HDUVERS", "1.0.0", ""), card("HDUNAME", content), card("HDUCLASS", "ASC"),
+        card("HDUCLAS1", "TEMPORALDATA"), card("HDUCLAS2", content),
+        card("LONGSTRN", "OGIP 1.0", "The OGIP long string convention may be used."),
+    ] + _common_cards(ctx, tstart, tstop, primary=False)
+    table += _block("Additional Principle Header keywords")
+    table += [card(k, v, c) for k, v, c in product_keys]
+    table += [card("HISTNUM", 0), card("CALDBVER", ctx.proc.caldbver)]
+    return write_l1_file(path, primary, cols, content, table, _date(ctx.proc.processed))
 
 
 def _ds_version(text: str) -> tuple[int, ...]:
@@ -443,18 +436,17 @@ def _asol_solution(ctx: _Context, ai: AspectInterval, problem: str | None
     obs = ctx.obs
     step = ASOL_STEP * ctx.decim
     t = ai.tstart + step * np.arange(int(np.floor((ai.tstop - ai.tstart) / step)))
-    bump_true = np.zeros_like(t)
-    bump_sol = np.zeros_like(t)
+    bump = np.zeros_like(t)
     bad = np.zeros(len(t), dtype=np.int32)
     if problem == "momentum_dump":
+        # The solution loses ~1.5" during a ~210 s momentum unload, flagged in ASPQUAL
+        # (the true attitude, hence the L0 star images and centroids, do not show it).
         tm = ai.tstart + 0.45 * (ai.tstop - ai.tstart)
         inside = (t >= tm) & (t < tm + 210.0)
-        shape = np.sin(np.pi * np.clip((t - tm) / 210.0, 0, 1)) * inside
-        bump_true = 3.0 * shape  # arcsec: the dump shakes the attitude
-        bump_sol = 1.5 * shape  # the solution lags behind during the dump
+        bump = 1.5 * np.sin(np.pi * np.clip((t - tm) / 210.0, 0, 1)) * inside
         bad[inside] = 1
-    q_true = aca_attitude(obs, t, bump_true, -0.5 * bump_true)
-    q_sol_aca = aca_attitude(obs, t, bump_sol, -0.5 * bump_sol)
+    q_true = aca_attitude(obs, t)
+    q_sol_aca = aca_attitude(obs, t, bump, -0.5 * bump)
     # Kalman estimate noise: ~0.02" slow wander
     wobble = 0.02 * np.sin(2 * np.pi * (t - obs.tstart) / 370.0 + ctx.proc.revision)
     q_sol_aca = _quat.multiply(q_sol_aca, _axis_quat(2, wobble * np.pi / 180 / 3600))
@@ -465,40 +457,40 @@ def _asol_solution(ctx: _Context, ai: AspectInterval, problem: str | None
             "dtheta": dtheta, "status": bad}
 
 
-def _asol_columns(ctx: _Context, sol: dict[str, np.ndarray]) -> list[fits.Column]:
+def _asol_columns(ctx: _Context, sol: dict[str, np.ndarray]) -> list[Col]:
     t, q_att = sol["time"], sol["q_att"]
     ra, dec, roll = _quat.to_equatorial(q_att)
     n = len(t)
     err = 1.2e-5 + 2e-6 * np.abs(_noise(ctx, "asol-err", n))
-    cols = [fits.Column("time", "1D", unit="s", array=t)]
+    cols = [Col("time", "1D", unit="s", array=t)]
     raw = _ds_version(ctx.proc.ascdsver) >= DS_RAW_COLUMNS
     if raw:
         # DS >= 10.8.3: plain columns are the SIM-adjusted solution, *_raw the ACA one
         adj = _quat.multiply(q_att, _axis_quat(1, sol["dz"] * ARCSEC_PER_MM * np.pi / 180
                                                / 3600 * 0.01))
         ra_a, dec_a, roll_a = _quat.to_equatorial(adj)
-        cols += [fits.Column("ra", "1D", unit="deg", array=ra_a),
-                 fits.Column("dec", "1D", unit="deg", array=dec_a),
-                 fits.Column("roll", "1D", unit="deg", array=roll_a)]
+        cols += [Col("ra", "1D", unit="deg", array=ra_a),
+                 Col("dec", "1D", unit="deg", array=dec_a),
+                 Col("roll", "1D", unit="deg", array=roll_a)]
     else:
-        cols += [fits.Column("ra", "1D", unit="deg", array=ra),
-                 fits.Column("dec", "1D", unit="deg", array=dec),
-                 fits.Column("roll", "1D", unit="deg", array=roll)]
-    cols += [fits.Column("ra_err", "1E", unit="deg", array=err),
-             fits.Column("dec_err", "1E", unit="deg", array=err),
-             fits.Column("roll_err", "1E", unit="deg", array=err * 12),
-             fits.Column("dy", "1E", unit="mm", array=sol["dy"]),
-             fits.Column("dz", "1E", unit="mm", array=sol["dz"]),
-             fits.Column("dtheta", "1E", unit="deg", array=sol["dtheta"])]
-    cols.append(fits.Column("q_att", "4D", array=adj if raw else q_att))
+        cols += [Col("ra", "1D", unit="deg", array=ra),
+                 Col("dec", "1D", unit="deg", array=dec),
+                 Col("roll", "1D", unit="deg", array=roll)]
+    cols += [Col("ra_err", "1E", unit="deg", array=err),
+             Col("dec_err", "1E", unit="deg", array=err),
+             Col("roll_err", "1E", unit="deg", array=err * 12),
+             Col("dy", "1E", unit="mm", array=sol["dy"]),
+             Col("dz", "1E", unit="mm", array=sol["dz"]),
+             Col("dtheta", "1E", unit="deg", array=sol["dtheta"])]
+    cols.append(Col("q_att", "4D", array=adj if raw else q_att))
     if raw:
-        cols += [fits.Column("ady", "1E", unit="mm", array=sol["dy"]),
-                 fits.Column("adz", "1E", unit="mm", array=sol["dz"]),
-                 fits.Column("adtheta", "1E", unit="deg", array=sol["dtheta"]),
-                 fits.Column("ra_raw", "1D", unit="deg", array=ra),
-                 fits.Column("dec_raw", "1D", unit="deg", array=dec),
-                 fits.Column("roll_raw", "1D", unit="deg", array=roll),
-                 fits.Column("q_att_raw", "4D", array=q_att)]
+        cols += [Col("ady", "1E", unit="mm", array=sol["dy"]),
+                 Col("adz", "1E", unit="mm", array=sol["dz"]),
+                 Col("adtheta", "1E", unit="deg", array=sol["dtheta"]),
+                 Col("ra_raw", "1D", unit="deg", array=ra),
+                 Col("dec_raw", "1D", unit="deg", array=dec),
+                 Col("roll_raw", "1D", unit="deg", array=roll),
+                 Col("q_att_raw", "4D", array=q_att)]
     return cols
 
 
@@ -526,7 +518,7 @@ class _SlotTrack:
     counts: np.ndarray
     status: np.ndarray
     mag: float
-    segments: list[tuple[float, float, int]]
+    runs: list[tuple[int, int, int]]  # (first row, end row, image size) per ACADATA file
 
 
 def _tracks(ctx: _Context, ai: AspectInterval, sol: dict[str, np.ndarray],
@@ -542,9 +534,13 @@ def _tracks(ctx: _Context, ai: AspectInterval, sol: dict[str, np.ndarray],
         if s.role == "unused":
             continue
         # images start ~2 s after the interval's solution (real ACADATA vs ACACAL names)
-        segments = _segments(obs, s.imgsize, ai.tstart + IMAGE_LAG, ai.tstop, s.role)
-        times = np.concatenate([image_times(obs, s.slot, size, a, b, ctx.decim)
-                                for a, b, size in segments])
+        pieces = slot_runs(obs, s.slot, ai.tstart + IMAGE_LAG, ai.tstop, ctx.decim)
+        if not pieces:
+            continue
+        times = np.concatenate([t for t, _ in pieces])
+        bounds = np.cumsum([0] + [len(t) for t, _ in pieces])
+        runs = [(int(a), int(b), size) for a, b, (_, size) in zip(bounds[:-1], bounds[1:],
+                                                                   pieces, strict=True)]
         n = len(times)
         # true attitude at image times (interpolated like the V&V does)
         q = np.stack([np.interp(times, sol["time"], sol["q_true"][:, k]) for k in range(4)], -1)
@@ -572,11 +568,11 @@ def _tracks(ctx: _Context, ai: AspectInterval, sol: dict[str, np.ndarray],
             ang_y=yag + off_y + sigma * ny + spikes, ang_z=zag + off_z + sigma * nz,
             ang_y_sm=yag + off_y + 0.2 * sigma * ny, ang_z_sm=zag + off_z + 0.2 * sigma * nz,
             counts=_counts(s.mag, n, ctx, f"counts{s.slot}{ai.tstart}"), status=status,
-            mag=s.mag, segments=segments))
+            mag=s.mag, runs=runs))
     return tracks
 
 
-def _acen_columns(tracks: list[_SlotTrack]) -> list[fits.Column]:
+def _acen_columns(tracks: list[_SlotTrack]) -> list[Col]:
     t = np.concatenate([tr.times for tr in tracks])
     order = np.argsort(t, kind="stable")
 
@@ -587,20 +583,20 @@ def _acen_columns(tracks: list[_SlotTrack]) -> list[fits.Column]:
 
     ang_y, ang_z = cat("ang_y"), cat("ang_z")
     row, col = yagzag_to_pixel(ang_y, ang_z)
-    return [fits.Column("time", "1D", unit="s", array=t[order]),
-            fits.Column("slot", "1I", array=cat("slot", np.int16)),
-            fits.Column("alg", "1I", array=np.full(len(t), 8, dtype=np.int16)),
-            fits.Column("status", "1I", array=cat("status", np.int16)),
-            fits.Column("ang_y", "1D", unit="deg", array=ang_y / 3600.0),
-            fits.Column("ang_z", "1D", unit="deg", array=ang_z / 3600.0),
-            fits.Column("ang_y_sm", "1D", unit="deg", array=cat("ang_y_sm") / 3600.0),
-            fits.Column("ang_z_sm", "1D", unit="deg", array=cat("ang_z_sm") / 3600.0),
-            fits.Column("counts", "1E", unit="count", array=cat("counts")),
-            fits.Column("cent_i", "1E", unit="pixel", array=row),
-            fits.Column("cent_j", "1E", unit="pixel", array=col)]
+    return [Col("time", "1D", unit="s", array=t[order]),
+            Col("slot", "1I", array=cat("slot", np.int16)),
+            Col("alg", "1I", array=np.full(len(t), 8, dtype=np.int16)),
+            Col("status", "1I", array=cat("status", np.int16)),
+            Col("ang_y", "1D", unit="deg", array=ang_y / 3600.0),
+            Col("ang_z", "1D", unit="deg", array=ang_z / 3600.0),
+            Col("ang_y_sm", "1D", unit="deg", array=cat("ang_y_sm") / 3600.0),
+            Col("ang_z_sm", "1D", unit="deg", array=cat("ang_z_sm") / 3600.0),
+            Col("counts", "1E", unit="count", array=cat("counts")),
+            Col("cent_i", "1E", unit="pixel", array=row),
+            Col("cent_j", "1E", unit="pixel", array=col)]
 
 
-def _gspr_columns(ctx: _Context, problem: str | None) -> list[fits.Column]:
+def _gspr_columns(ctx: _Context, problem: str | None) -> list[Col]:
     stars = star_catalog(ctx.obs)
     if problem == "omitted_slot":
         guides = [s for s in stars if s["role"] == "guide"]
@@ -609,57 +605,57 @@ def _gspr_columns(ctx: _Context, problem: str | None) -> list[fits.Column]:
     n = len(stars)
     eci = np.array([s["eci"] for s in stars]).reshape(n, 3)
     mags = np.array([s["mag"] for s in stars], dtype=np.float32)
-    return [fits.Column("slot", "1I", array=[s["slot"] for s in stars]),
-            fits.Column("id_status", "8A", array=["GOOD"] * n),
-            fits.Column("type", "8A", array=[s["role"].upper() for s in stars]),
-            fits.Column("cel_loc_flag", "1I", array=[1 if s["role"] == "guide" else 0
+    return [Col("slot", "1I", array=[s["slot"] for s in stars]),
+            Col("id_status", "8A", array=["GOOD"] * n),
+            Col("type", "8A", array=[s["role"].upper() for s in stars]),
+            Col("cel_loc_flag", "1I", array=[1 if s["role"] == "guide" else 0
                                                      for s in stars]),
-            fits.Column("agasc_id", "1J", array=[s["agasc_id"] for s in stars]),
-            fits.Column("ra", "1D", unit="deg", array=[s["ra"] for s in stars]),
-            fits.Column("dec", "1D", unit="deg", array=[s["dec"] for s in stars]),
-            fits.Column("pos_eci", "3D", array=eci),
-            fits.Column("ra_corr", "1D", unit="deg", array=[s["ra"] for s in stars]),
-            fits.Column("dec_corr", "1D", unit="deg", array=[s["dec"] for s in stars]),
-            fits.Column("pos_err", "1I", unit="mas", array=[40] * n),
-            fits.Column("pm_ra", "1J", unit="mas/yr", array=[-9999] * n),
-            fits.Column("pm_dec", "1J", unit="mas/yr", array=[-9999] * n),
-            fits.Column("mag_aca", "1E", unit="mag", array=mags),
-            fits.Column("mag_aca_err", "1E", unit="mag", array=np.full(n, 0.03, np.float32)),
-            fits.Column("mag_aca_avg", "1E", unit="mag", array=mags + 0.02),
-            fits.Column("mag_aca_min", "1E", unit="mag", array=mags - 0.05),
-            fits.Column("mag_aca_max", "1E", unit="mag", array=mags + 0.08),
-            fits.Column("color1", "1E", unit="mag", array=np.full(n, 0.7, np.float32)),
-            fits.Column("class", "1I", array=[0] * n),
-            fits.Column("aspq1", "1I", array=[0] * n),
-            fits.Column("aspq2", "1I", array=[0] * n),
-            fits.Column("aspq3", "1I", array=[0] * n),
-            fits.Column("var", "1I", array=[-9999] * n),
-            fits.Column("spectral_type", "8A", array=["NONE"] * n)]
+            Col("agasc_id", "1J", array=[s["agasc_id"] for s in stars]),
+            Col("ra", "1D", unit="deg", array=[s["ra"] for s in stars]),
+            Col("dec", "1D", unit="deg", array=[s["dec"] for s in stars]),
+            Col("pos_eci", "3D", array=eci),
+            Col("ra_corr", "1D", unit="deg", array=[s["ra"] for s in stars]),
+            Col("dec_corr", "1D", unit="deg", array=[s["dec"] for s in stars]),
+            Col("pos_err", "1I", unit="mas", array=[40] * n),
+            Col("pm_ra", "1J", unit="mas/yr", array=[-9999] * n),
+            Col("pm_dec", "1J", unit="mas/yr", array=[-9999] * n),
+            Col("mag_aca", "1E", unit="mag", array=mags),
+            Col("mag_aca_err", "1E", unit="mag", array=np.full(n, 0.03, np.float32)),
+            Col("mag_aca_avg", "1E", unit="mag", array=mags + 0.02),
+            Col("mag_aca_min", "1E", unit="mag", array=mags - 0.05),
+            Col("mag_aca_max", "1E", unit="mag", array=mags + 0.08),
+            Col("color1", "1E", unit="mag", array=np.full(n, 0.7, np.float32)),
+            Col("class", "1I", array=[0] * n),
+            Col("aspq1", "1I", array=[0] * n),
+            Col("aspq2", "1I", array=[0] * n),
+            Col("aspq3", "1I", array=[0] * n),
+            Col("var", "1I", array=[-9999] * n),
+            Col("spectral_type", "8A", array=["NONE"] * n)]
 
 
 def _fid_id(det: str, k: int) -> str:
     return {"ACIS-I": "I", "ACIS-S": "S", "HRC-I": "H-I-", "HRC-S": "H-S-"}[det] + str(k)
 
 
-def _fidpr_columns(ctx: _Context) -> list[fits.Column]:
+def _fidpr_columns(ctx: _Context) -> list[Col]:
     from mica.sim.obspar import detector
 
     fids = fid_positions(ctx.obs)
     n = len(fids)
     det = detector(ctx.obs)
     mags = np.array([f["mag"] for f in fids], dtype=np.float32)
-    return [fits.Column("slot", "1I", array=[f["slot"] for f in fids]),
-            fits.Column("id_status", "8A", array=["GOOD"] * n),
-            fits.Column("id_string", "8A", array=[_fid_id(det, f["id_num"]) for f in fids]),
-            fits.Column("id_num", "1I", array=[f["id_num"] for f in fids]),
-            fits.Column("p_lsi", "3D", unit="mm", array=np.array([f["p_lsi"] for f in fids]
+    return [Col("slot", "1I", array=[f["slot"] for f in fids]),
+            Col("id_status", "8A", array=["GOOD"] * n),
+            Col("id_string", "8A", array=[_fid_id(det, f["id_num"]) for f in fids]),
+            Col("id_num", "1I", array=[f["id_num"] for f in fids]),
+            Col("p_lsi", "3D", unit="mm", array=np.array([f["p_lsi"] for f in fids]
                                                                  ).reshape(n, 3)),
-            fits.Column("ang_y_nom", "1D", unit="deg", array=[f["yag"] / 3600 for f in fids]),
-            fits.Column("ang_z_nom", "1D", unit="deg", array=[f["zag"] / 3600 for f in fids]),
-            fits.Column("mag_i_cmd", "1E", unit="mag", array=mags),
-            fits.Column("mag_i_avg", "1E", unit="mag", array=mags + 0.01),
-            fits.Column("mag_i_min", "1E", unit="mag", array=mags - 0.03),
-            fits.Column("mag_i_max", "1E", unit="mag", array=mags + 0.04)]
+            Col("ang_y_nom", "1D", unit="deg", array=[f["yag"] / 3600 for f in fids]),
+            Col("ang_z_nom", "1D", unit="deg", array=[f["zag"] / 3600 for f in fids]),
+            Col("mag_i_cmd", "1E", unit="mag", array=mags),
+            Col("mag_i_avg", "1E", unit="mag", array=mags + 0.01),
+            Col("mag_i_min", "1E", unit="mag", array=mags - 0.03),
+            Col("mag_i_max", "1E", unit="mag", array=mags + 0.04)]
 
 
 def _psf_images(row_c: np.ndarray, col_c: np.ndarray, row0: np.ndarray, col0: np.ndarray,
@@ -673,17 +669,16 @@ def _psf_images(row_c: np.ndarray, col_c: np.ndarray, row0: np.ndarray, col0: np
     return counts[:, None, None] * pr[:, :, None] * pc[:, None, :]
 
 
-def _adat(ctx: _Context, ai: AspectInterval, track: _SlotTrack, q_start: np.ndarray,
-          calfile: str) -> list[tuple[str, fits.HDUList]]:
+def _adat(ctx: _Context, track: _SlotTrack, q_start: np.ndarray, calfile: str,
+          dest: Path) -> list[Path]:
     """ACADATA images of a slot: one file per image size segment (real naming)."""
     mission = default_mission()
     out = []
-    for a, b, size in track.segments:
-        sel = (track.times >= a) & (track.times < b)
+    for i0, i1, size in track.runs:
+        sel = slice(i0, i1)
         times = track.times[sel]
         n = len(times)
-        if n == 0:
-            continue
+        a = float(times[0])
         row_c, col_c = yagzag_to_pixel(track.yag[sel], track.zag[sel])
         row0 = np.floor(row_c - size / 2 + 0.5).astype(np.int16)
         col0 = np.floor(col_c - size / 2 + 0.5).astype(np.int16)
@@ -704,29 +699,31 @@ def _adat(ctx: _Context, ai: AspectInterval, track: _SlotTrack, q_start: np.ndar
         dim = f"({size},{size})"
         npix = size * size
         cols = [
-            fits.Column("time", "1D", unit="sec", array=t_start),
-            fits.Column("obc_mag_i", "1E", unit="mag", array=mag_i),
-            fits.Column("obc_ang_y", "1E", unit="deg", array=track.ang_y[sel] / 3600),
-            fits.Column("obc_ang_z", "1E", unit="deg", array=track.ang_z[sel] / 3600),
-            fits.Column("bkg_rms", "1E", unit="adu", array=np.full(n, np.sqrt(bkg + 1))),
-            fits.Column("bkg_avg", "1E", unit="adu", array=np.full(n, round(bkg))),
-            fits.Column("aca_comp_bkg_avg", "1E", unit="count", array=np.full(n, 5 * bkg)),
-            fits.Column("img_raw", f"{npix}E", unit="adu", dim=dim, array=raw),
-            fits.Column("img_corr", f"{npix}E", unit="count", dim=dim, array=corr),
-            fits.Column("fit_resid", f"{npix}E", unit="count", dim=dim, array=resid),
-            fits.Column("temperatures", "4E", unit="K", array=temps.astype(np.float32)),
-            fits.Column("cent_i_true", "1E", unit="pixel", array=np.zeros(n)),
-            fits.Column("cent_j_true", "1E", unit="pixel", array=np.zeros(n)),
-            fits.Column("q_sc_true", "4D", array=np.zeros((n, 4))),
-            fits.Column("cmd_count", "1J", array=np.zeros(n, dtype=np.int32)),
-            fits.Column("cmd_progress", "1J", array=np.zeros(n, dtype=np.int32)),
-            fits.Column("img_row0", "1I", unit="pixel", array=row0),
-            fits.Column("img_col0", "1I", unit="pixel", array=col0),
-            fits.Column("img_excl", f"{npix}B", dim=dim, array=excl),
-            fits.Column("img_func_stat", "1B", array=np.full(n, 64, dtype=np.uint8)),
-            fits.Column("global_status", "1B", array=np.zeros(n, dtype=np.uint8)),
-            fits.Column("bkg_outliers", "1B", array=np.zeros(n, dtype=np.uint8)),
+            Col("time", "1D", unit="sec", array=t_start),
+            Col("obc_mag_i", "1E", unit="mag", array=mag_i),
+            Col("obc_ang_y", "1E", unit="deg", array=track.ang_y[sel] / 3600),
+            Col("obc_ang_z", "1E", unit="deg", array=track.ang_z[sel] / 3600),
+            Col("bkg_rms", "1E", unit="adu", array=np.full(n, np.sqrt(bkg + 1))),
+            Col("bkg_avg", "1E", unit="adu", array=np.full(n, round(bkg))),
+            Col("aca_comp_bkg_avg", "1E", unit="count", array=np.full(n, 5 * bkg)),
+            Col("img_raw", f"{npix}E", unit="adu", dim=dim, array=raw),
+            Col("img_corr", f"{npix}E", unit="count", dim=dim, array=corr),
+            Col("fit_resid", f"{npix}E", unit="count", dim=dim, array=resid),
+            Col("temperatures", "4E", unit="K", array=temps.astype(np.float32)),
+            Col("cent_i_true", "1E", unit="pixel", array=np.zeros(n)),
+            Col("cent_j_true", "1E", unit="pixel", array=np.zeros(n)),
+            Col("q_sc_true", "4D", array=np.zeros((n, 4))),
+            Col("cmd_count", "1J", array=np.zeros(n, dtype=np.int32)),
+            Col("cmd_progress", "1J", array=np.zeros(n, dtype=np.int32)),
+            Col("img_row0", "1I", unit="pixel", array=row0),
+            Col("img_col0", "1I", unit="pixel", array=col0),
+            Col("img_excl", f"{npix}B", dim=dim, array=excl),
+            Col("img_func_stat", "1B", array=np.full(n, 64, dtype=np.uint8)),
+            Col("global_status", "1B", array=np.zeros(n, dtype=np.uint8)),
+            Col("bkg_outliers", "1B", array=np.zeros(n, dtype=np.uint8)),
         ]
+        for col in cols:
+            col.comment = ADAT_COMMENTS.get(col.name)
         step = {4: 1.025, 6: 2.05, 8: 4.1}[size] * ctx.decim
         imgtype = {"guide": 0, "fid": 1, "monitor": 2}[track.role]
         keys = [("IMGSIZE", size, "Image size (4, 6, or 8)"),
@@ -740,11 +737,26 @@ def _adat(ctx: _Context, ai: AspectInterval, track: _SlotTrack, q_start: np.ndar
                  ("CALFILE", calfile, "Calibration file used"),
                  ("TIMEDEL", step, "Delta T for file records"),
                  ("TIMEPIXR", 0.0, "Timestamp location in interval")]
-        hdus = _table(ctx, "ACADATA", cols, float(t_start[0]), float(times[-1] + step / 2),
-                      keys)
         name = f"pcadf{int(t_start[0]):09d}N{ctx.proc.revision:03d}_adat{track.slot}1.fits.gz"
-        out.append((name, hdus))
+        out.append(_write(dest / name, ctx, "ACADATA", cols, float(t_start[0]),
+                          float(times[-1] + step / 2), keys))
     return out
+
+
+#: TTYPE comments of the real ACADATA files
+ADAT_COMMENTS = {
+    "time": "Start of integration", "obc_mag_i": "OBC est. image instr. magn.",
+    "obc_ang_y": "OBC centroid angle in ACA y", "obc_ang_z": "OBC centroid angle in ACA z",
+    "bkg_rms": "Bacgkround RMS", "bkg_avg": "Average background",
+    "aca_comp_bkg_avg": "Compensated average bkgd (e-)", "img_raw": "Raw image",
+    "img_corr": "Corrected image (e-)", "fit_resid": "PSF or gauss fit residuals (e-)",
+    "temperatures": "Satellite Temperatures", "cent_i_true": "True centroid from GADSOOCS",
+    "cent_j_true": "True centroid from GADSOOCS", "q_sc_true": "True S/C attitude quaternion",
+    "cmd_count": "Command count", "cmd_progress": "Command progress",
+    "img_row0": "Row pos of lower left pixel", "img_col0": "Col pos of lower left pixel",
+    "img_excl": "(BYTE) Exclude pixel flag", "img_func_stat": "(BYTE) Image funct. and status bits",
+    "global_status": "(BYTE) global status", "bkg_outliers": "(BYTE) bgd outliers that got tossed",
+}
 
 
 def _log_text(ctx: _Context, ai: AspectInterval, prefix: str) -> str:
@@ -788,12 +800,12 @@ def write_asp_l1(obsid: int, revision: int, dest: Path) -> list[Path]:
             "asol1": ("ASPSOL", _asol_columns(ctx, sol),
                       [("TIMEDEL", step, "Delta T"), ("DTASPSOL", step, "Aspect solution step"),
                        ("ASPTYPE", "KALMAN", "Aspect solution type")]),
-            "aqual1": ("ASPQUAL", [fits.Column("time", "1D", unit="s", array=sol["time"]),
-                                   fits.Column("asp_sol_status", "1I", array=sol["status"])],
+            "aqual1": ("ASPQUAL", [Col("time", "1D", unit="s", array=sol["time"]),
+                                   Col("asp_sol_status", "1I", array=sol["status"])],
                        [("TIMEDEL", step, "Delta T")]),
-            "acal1": ("ACACAL", [fits.Column("aca_misalign", "9D", dim="(3,3)",
+            "acal1": ("ACACAL", [Col("aca_misalign", "9D", dim="(3,3)",
                                              array=ACA_MISALIGN.reshape(1, 3, 3)),
-                                 fits.Column("fts_misalign", "9D", dim="(3,3)",
+                                 Col("fts_misalign", "9D", dim="(3,3)",
                                              array=FTS_MISALIGN.reshape(1, 3, 3))], []),
             "acen1": ("ACACENT", _acen_columns(tracks), [("INTGTIME", INTEG, "Integration time")]),
             "gspr1": ("GSPROPS", _gspr_columns(ctx, problem), []),
@@ -803,20 +815,19 @@ def write_asp_l1(obsid: int, revision: int, dest: Path) -> list[Path]:
                        + [(f"STT0STF{k + 1}", STT0STF[k], "STT to STF offset (mm)")
                           for k in range(3)]
                        + [("RRC0FCX", RRC0FCX, "Focal length to fid plane (mm)")]),
-            "gcal1": ("GYROCAL", [fits.Column("gyro_scale", "3D", array=np.ones((1, 3))),
-                                  fits.Column("gyro_bias", "3D", unit="arcsec/s",
+            "gcal1": ("GYROCAL", [Col("gyro_scale", "3D", array=np.ones((1, 3))),
+                                  Col("gyro_bias", "3D", unit="arcsec/s",
                                               array=np.array([[0.012, -0.004, 0.021]])),
-                                  fits.Column("gyro_align", "9D", dim="(3,3)",
+                                  Col("gyro_align", "9D", dim="(3,3)",
                                               array=np.eye(3).reshape(1, 3, 3))], []),
             "bpix1": ("ACA_BADPIX", _bpix_columns(ctx), []),
         }
         for suffix, (content, cols, keys) in products.items():
-            hdus = _table(ctx, content, cols, t0, tstop, keys)
-            out.append(_write(hdus, dest / f"{prefix}_{suffix}.fits.gz"))
+            out.append(_write(dest / f"{prefix}_{suffix}.fits.gz", ctx, content, cols, t0,
+                              tstop, keys))
         calfile = f"{prefix}_acal1.fits"
         for track in tracks:
-            for name, hdus in _adat(ctx, ai, track, sol["q_true"][0], calfile):
-                out.append(_write(hdus, dest / name))
+            out += _adat(ctx, track, sol["q_true"][0], calfile, dest)
         log = dest / f"asp_l1_f{int(ai.tstart):09d}N{rev:03d}.log.gz"
         log.write_bytes(gzip.compress(_log_text(ctx, ai, prefix).encode(), mtime=0))
         out.append(log)
@@ -824,16 +835,16 @@ def write_asp_l1(obsid: int, revision: int, dest: Path) -> list[Path]:
         for obi, pieces in per_obi.items():
             ctx = _Context(obs, procs[revision], obi, decim)
             sol = {k: np.concatenate([p[0][k] for p in pieces]) for k in pieces[0][0]}
-            hdus = _table(ctx, "ASPSOLOBI", _asol_columns(ctx, sol), float(pieces[0][1].tstart),
-                          float(pieces[-1][1].tstop), [("ASPTYPE", "KALMAN", "Solution type")])
-            out.append(_write(hdus, dest / f"pcadf{obsid:05d}_{obi:03d}N{revision:03d}"
-                                           f"_asol1.fits.gz"))
+            name = f"pcadf{obsid:05d}_{obi:03d}N{revision:03d}_asol1.fits.gz"
+            out.append(_write(dest / name, ctx, "ASPSOLOBI", _asol_columns(ctx, sol),
+                              float(pieces[0][1].tstart), float(pieces[-1][1].tstop),
+                              [("ASPTYPE", "KALMAN", "Solution type")]))
     return out
 
 
-def _bpix_columns(ctx: _Context) -> list[fits.Column]:
+def _bpix_columns(ctx: _Context) -> list[Col]:
     n = 40
     u = np.random.default_rng(ctx.obs.obsid // 500).random((n, 3))  # changes slowly
-    return [fits.Column("row", "1I", unit="pixel", array=(u[:, 0] * 1024 - 512).astype(int)),
-            fits.Column("col", "1I", unit="pixel", array=(u[:, 1] * 1024 - 512).astype(int)),
-            fits.Column("dark_current", "1E", unit="e-/s", array=200 + 2000 * u[:, 2])]
+    return [Col("row", "1I", unit="pixel", array=(u[:, 0] * 1024 - 512).astype(int)),
+            Col("col", "1I", unit="pixel", array=(u[:, 1] * 1024 - 512).astype(int)),
+            Col("dark_current", "1E", unit="e-/s", array=200 + 2000 * u[:, 2])]

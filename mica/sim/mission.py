@@ -1,4 +1,4 @@
-"""Deterministic simulated Chandra mission: observation schedule, spacecraft clock and ACA histories.
+"""Deterministic simulated Chandra mission: schedule, spacecraft clock and ACA histories.
 
 Everything is a pure function of the seed: the schedule runs from launch (1999:204) to a fixed
 end (2030:001), never "now", so the same seed always gives the same observations, the same
@@ -18,7 +18,6 @@ The schedule is built vectorised at construction (about 40k observations):
 
 from __future__ import annotations
 
-import functools
 import warnings
 from dataclasses import dataclass
 
@@ -33,6 +32,7 @@ __all__ = [
     "SlotAssignment",
     "default_mission",
     "get_mission",
+    "register_mission",
     "yagzag_to_pixel",
     "pixel_to_yagzag",
     "VCDU_WRAP",
@@ -75,19 +75,20 @@ TRACK_SIZE = {ROLE_UNUSED: 4, ROLE_FID: 8, ROLE_GUIDE: 6, ROLE_MONITOR: 8}
 # Fid-light positions (yag, zag arcsec) per SI, first set = real 2003 obsid 3552 fids.
 _FID_SETS = np.array(
     [
-        [(939.6, -1738.3), (-1823.2, 160.2), (395.1, 809.7)],  # ACIS-I (as obsid 3552)
+        [(940.3, -1740.3), (-1822.9, 161.4), (397.2, 809.3)],  # ACIS-I (as obsid 3552)
         [(-1174.0, 688.0), (1224.0, -1120.0), (-346.0, -1743.0)],  # ACIS-S
         [(-776.0, -1813.0), (835.0, 1951.0), (-1836.0, 1165.0)],  # HRC-I
         [(-1188.0, 848.0), (1239.0, -912.0), (-323.0, -1737.0)],  # HRC-S
     ]
 )
 
-# Real obsid 3552 layout (window centres and summed fluxes of the aca_l0_2003 files):
+# Real obsid 3552 layout (fid centroids, guide window centres and summed fluxes of the
+# aca_l0_2003 files):
 # (role, mag, yag, zag) per slot 0..7.
 _OBS3552_SLOTS = (
-    (ROLE_FID, 6.75, 939.6, -1738.3),
-    (ROLE_FID, 6.81, -1823.2, 160.2),
-    (ROLE_FID, 6.93, 395.1, 809.7),
+    (ROLE_FID, 6.75, 940.3, -1740.3),
+    (ROLE_FID, 6.81, -1822.9, 161.4),
+    (ROLE_FID, 6.93, 397.2, 809.3),
     (ROLE_GUIDE, 9.28, 2153.6, 2263.5),
     (ROLE_GUIDE, 9.40, -149.5, -819.0),
     (ROLE_GUIDE, 9.62, 1898.9, -754.1),
@@ -539,7 +540,7 @@ class Mission:
         return np.exp(-0.5 * (dt / (5.0 * 3600.0)) ** 2)
 
     def housing_temp_degc(self, t: np.ndarray | float) -> np.ndarray:
-        """AC housing temperature (TEMPHOUS): ~15.6 C in 2003, ~31.6 C in 2019, warmer at perigee."""
+        """AC housing (TEMPHOUS): ~15.6 C in 2003, ~31.6 C in 2019, warmer at perigee."""
         t = np.asarray(t, dtype=np.float64)
         amp = self._interp(t, self._h_orbit_amp)
         return (
@@ -581,10 +582,11 @@ class Mission:
         """TEC DAC (0..511): ~347 in 2003, 486-511 in 2012, 511 (saturated) later."""
         t = np.asarray(t, dtype=np.float64)
         aca = self.aca_temp_degc(t)
-        demand = (aca - self.ccd_setpoint_degc(t)) / np.maximum(
-            aca - self._ccd_uncontrolled(t), 1.0
-        )
-        dac = 511.0 * np.clip(demand, 0.0, 1.0) ** 1.5
+        # The DAC tops out (511) slightly before the TEC's full delta-T is needed, so it
+        # wanders 486..511 while the set point is still nearly held (2012 plots).
+        headroom = np.maximum(aca - self._ccd_uncontrolled(t), 1.0) + 0.8
+        demand = (aca - self.ccd_setpoint_degc(t)) / headroom
+        dac = 511.0 * np.clip(demand, 0.0, 1.0) ** 1.4
         return np.clip(np.rint(dac + 0.7 * _time_normal(t, self.seed * 16 + 3)), 0, 511)
 
     def bgd_level_dn(self, t: np.ndarray | float) -> np.ndarray:
@@ -638,10 +640,20 @@ class Mission:
         }
 
 
-@functools.lru_cache(maxsize=4)
+_MISSIONS: dict[int, Mission] = {}
+
+
 def get_mission(seed: int = 1999) -> Mission:
-    """Cached `Mission` for a seed (construction takes ~0.1-0.3 s)."""
-    return Mission(seed)
+    """Cached `Mission` for a seed (construction takes ~0.2 s)."""
+    m = _MISSIONS.get(int(seed))
+    if m is None:
+        m = _MISSIONS.setdefault(int(seed), Mission(seed))
+    return m
+
+
+def register_mission(mission: Mission) -> Mission:
+    """Make `mission` the cached instance of its seed unless one exists; returns the cached one."""
+    return _MISSIONS.setdefault(mission.seed, mission)
 
 
 def default_mission() -> Mission:

@@ -1,0 +1,181 @@
+"""Command line and demo of the per-obsid archives: ``mica update asp-l1`` / ``obspar``.
+
+`register_cli` adds the two update commands to the ``mica update`` click group;
+`demo_obsid` builds a small archive through the simulated upstream and runs the examples.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mica.archive.obsid_products import ASP_L1, OBSPAR
+from mica.engine.lock import ArchiveBusy
+from mica.engine.obsid_layout import ObsidError, ObsidProduct
+from mica.engine.obsid_update import update_obsid_archive
+from mica.engine.sources import SourceError
+
+
+def obsid_products() -> dict[str, ObsidProduct]:
+    """The per-obsid products by command name (for ``mica check``)."""
+    return {ASP_L1.name: ASP_L1, OBSPAR.name: OBSPAR}
+
+
+def _parse_obsids(values: tuple[str, ...]) -> list[int] | None:
+    """``--obsid 6000 --obsid 2121,7000`` -> [6000, 2121, 7000]."""
+    out = []
+    for value in values:
+        for part in str(value).split(","):
+            if part.strip():
+                try:
+                    out.append(int(part))
+                except ValueError:
+                    raise click.BadParameter(f"{part!r} is not an obsid",
+                                             param_hint="--obsid") from None
+    return out or None
+
+
+def _options(func: Callable) -> Callable:
+    for option in reversed([
+        click.option("--obsid", "obsids", multiple=True,
+                     help="Obsid(s) to update (repeat or comma-separate); default: by time."),
+        click.option("--start", default=None,
+                     help="Start time (default: the newest archived data)."),
+        click.option("--stop", default=None, help="Stop time (default: now)."),
+        click.option("--source", default=None,
+                     help="sim (default), dir:PATH, arc5gl, cda[:URL]."),
+        click.option("--data-root", type=click.Path(file_okay=False), default=None,
+                     help="The product folder (default: <archive>/<product>)."),
+        click.option("--refresh", is_flag=True,
+                     help="Fetch revisions again even when complete (verifies them)."),
+        click.option("--wait", type=float, default=0.0,
+                     help="Seconds to wait for another running update (default: exit)."),
+        click.option("--quiet", is_flag=True, help="No progress bar."),
+    ]):
+        func = option(func)
+    return func
+
+
+def _run(product: ObsidProduct, obsids: tuple[str, ...], start: str | None, stop: str | None,
+         source: str | None, data_root: str | None, refresh: bool, wait: float,
+         quiet: bool) -> None:
+    from mica.progress import progress_bar
+
+    ids = _parse_obsids(obsids)
+    if ids and (start or stop):
+        raise click.UsageError("give either --obsid or --start/--stop, not both")
+    try:
+        with progress_bar(f"update {product.name}", enabled=not quiet) as bar:
+            report = update_obsid_archive(product, source, ids, start, stop, data_root,
+                                          progress=bar, wait=wait, refresh=refresh)
+    except (ArchiveBusy, SourceError, ObsidError, ValueError) as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(report.summary())
+    if not report.ok:
+        sys.exit(1)
+
+
+def register_cli(update_group: click.Group) -> None:
+    """Add ``asp-l1`` and ``obspar`` to the ``mica update`` group."""
+
+    @update_group.command("asp-l1")
+    @_options
+    def update_asp_l1(obsids, start, stop, source, data_root, refresh, wait, quiet) -> None:
+        """Aspect L1 products into <archive>/asp1, by obsid and revision."""
+        _run(ASP_L1, obsids, start, stop, source, data_root, refresh, wait, quiet)
+
+    @update_group.command("obspar")
+    @_options
+    def update_obspar(obsids, start, stop, source, data_root, refresh, wait, quiet) -> None:
+        """Obspar files into <archive>/obspar, by obsid and revision."""
+        _run(OBSPAR, obsids, start, stop, source, data_root, refresh, wait, quiet)
+
+
+@contextmanager
+def _simulated_now(date: str | None) -> Iterator[None]:
+    """Run with the simulated upstream as it was at ``date`` (``CXOTIME_NOW``)."""
+    old = os.environ.get("CXOTIME_NOW")
+    if date is not None:
+        os.environ["CXOTIME_NOW"] = date
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("CXOTIME_NOW", None)
+        else:
+            os.environ["CXOTIME_NOW"] = old
+
+
+#: obsids the demo archives: the user examples plus obsids of 2012:001-003 for time queries
+DEMO_OBSPARS = [7000, 7001, 5438, 6000, 2121]
+DEMO_ASP_OBSIDS = [6000, 2121]
+DEMO_WINDOW = ("2012:001:00:00:00", "2012:003:00:00:00")
+
+
+def demo_obsid(archive_root: Path, progress: Callable[[str], Any] | None = None) -> list[str]:
+    """Update a handful of obsids from the simulated upstream and run the examples.
+
+    Obsid 6000 is updated twice, as the archive would have been in 2010 (revision 2 was the
+    default) and today (revision 3), so it shows both revision folders. Returns the lines
+    to print.
+    """
+    from mica.archive import aca_l0, asp_l1, obspar
+
+    root = Path(archive_root)
+    lines: list[str] = []
+    t0 = time.perf_counter()
+    with _simulated_now("2010:001"):
+        report = update_obsid_archive(ASP_L1, "sim", [6000], data_root=root / "asp1")
+    lines.append(f"update asp-l1 --obsid 6000 as of 2010:001: {report.done.get(6000)}")
+    for product, kwargs in ((ASP_L1, {"obsids": DEMO_ASP_OBSIDS}),
+                            (OBSPAR, {"obsids": DEMO_OBSPARS}),
+                            (ASP_L1, {"start": DEMO_WINDOW[0], "stop": DEMO_WINDOW[1]}),
+                            (OBSPAR, {"start": DEMO_WINDOW[0], "stop": DEMO_WINDOW[1]})):
+        report = update_obsid_archive(product, "sim", data_root=root / product.subdir,
+                                      **kwargs)
+        lines.append(f"update {product.name} {kwargs}: " + report.summary().splitlines()[0])
+        if progress:
+            progress(lines[-1])
+    lines.append(f"(archive built in {time.perf_counter() - t0:.1f} s)")
+    asp1, obsp = root / "asp1", root / "obspar"
+    lines.append(f"asp_l1.get_dir(2121) = {asp_l1.get_dir(2121, data_root=asp1)}")
+    dirs = asp_l1.get_obs_dirs(6000, data_root=asp1)
+    lines.append(f"asp_l1.get_obs_dirs(6000) = {_short(dirs, root)}")
+    lines.append(f"asp_l1.get_obs_dirs(2121) revisions {asp_l1.get_obs_dirs(2121, asp1)['revisions']}"
+                 f", default {_short(asp_l1.get_dir(2121, asp1), root)}, last "
+                 f"{_short(asp_l1.get_obs_dirs(2121, asp1)['last'], root)}")
+    files = asp_l1.get_files(6000, data_root=asp1)
+    lines.append(f"asp_l1.get_files(6000): {len(files)} files, e.g. {Path(files[0]).name}")
+    gs = asp_l1.get_files(6000, content=["GSPROPS"], data_root=asp1)
+    lines.append(f"asp_l1.get_files(6000, content=['GSPROPS']): {[Path(f).name for f in gs]}")
+    fid = asp_l1.get_files(start="2012:001", stop="2012:030", content=["FIDPROPS"],
+                           data_root=asp1)
+    lines.append(f"asp_l1.get_files(start='2012:001', stop='2012:030', content=['FIDPROPS']): "
+                 f"{len(fid)} files (the demo archived 2012:001-003)")
+    lines.append(f"obspar.get_obspar_file(7000) = {_short(obspar.get_obspar_file(7000, data_root=obsp), root)}")
+    lines.append(f"obspar.get_obspar(7001)['detector'] = "
+                 f"{obspar.get_obspar(7001, data_root=obsp)['detector']!r}")
+    pars = obspar.get_files(start="2012:001", stop="2012:030", data_root=obsp)
+    lines.append(f"obspar.get_files(start='2012:001', stop='2012:030'): {len(pars)} files")
+    start, stop = obspar.obsid_interval(5438, data_root=obsp)
+    l0 = aca_l0.get_files(obsid=5438)
+    lines.append(f"aca_l0.get_files(obsid=5438): interval {start:.0f}-{stop:.0f} from the "
+                 f"obspar archive, {len(l0)} L0 files archived")
+    lines.append(f"asp_l1.get_dir(3) = {asp_l1.get_dir(3, data_root=asp1)} (nothing archived)")
+    return lines
+
+
+def _short(value: Any, root: Path) -> Any:
+    """Paths relative to the archive root, for readable demo output."""
+    if isinstance(value, str):
+        return value.replace(str(root) + os.sep, "")
+    if isinstance(value, dict):
+        return {k: _short(v, root) for k, v in value.items()}
+    return value

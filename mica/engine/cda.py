@@ -1,0 +1,416 @@
+"""``cda``: the public Chandra Data Archive over HTTPS, as a source of per-obsid products.
+
+Two public services (spec ``obsid_archive.md`` section 9):
+
+* the archive file list, ``<srservices>/archiveFileList.do?obsid=N&detector=pcad&
+  subdetector=aca&level=1&dataset=flight``: tab-separated ``Filename``, ``Filesize`` (of the
+  uncompressed file, thousands commas), ``Timestamp``;
+* the bulk-download tree ``<pub>/byobsid/<last digit>/<obsid>/{primary,secondary}/``, every
+  file gzipped (``<Filename>.gz``), aspect files under ``secondary/aspect``; and for time
+  ranges the Ocat summary list ``ocatList.do?startDate=...&format=text``.
+
+Downloads run in a bounded thread pool over one `httpx.Client`; each file goes to
+``<name>.partial`` in a download cache (``<archive>/.cda-downloads/<product>/``) and is
+resumed there with a Range request by a later attempt or run; 5xx answers, dropped
+connections and timeouts are retried with exponential backoff; a file is accepted only
+when its byte count matches the response, its gzip stream is whole and it decompresses to
+the listed size. A revision is delivered only when every file of it arrived, so nothing
+partial reaches the archive; otherwise `SourceError` names each file and why it failed.
+
+The public archive holds one (the released) revision per obsid, no obspar files and no
+ACA level-0 images: asking for those gives a clear `NotPublic` error; aspect L1 contents
+missing from its list (e.g. ACACENT) are reported in ``notes``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import random
+import re
+import shutil
+import sys
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from mica.engine.product import FileProduct
+from mica.engine.sources import Source, SourceError, register_source
+from mica.time import to_date
+
+DEFAULT_SERVICES = "https://cda.harvard.edu/srservices"
+DEFAULT_TREE = "https://cdaftp.cfa.harvard.edu/pub"
+#: per product: the file-list query, or None when the public archive does not hold it
+PUBLIC_QUERY = {"asp-l1": {"detector": "pcad", "subdetector": "aca", "level": "1"}}
+NOT_PUBLIC = {
+    "obspar": "the public Chandra Data Archive does not distribute obspar files "
+              "(axaff*_obs0a.par); use --source sim, dir:PATH or arc5gl",
+    "aca-l0": "the public Chandra Data Archive does not hold ACA level-0 image files; "
+              "use --source sim, dir:PATH or arc5gl",
+}
+#: where a file type sits in the bulk tree, most likely first
+_LOCATIONS = {"asol1": ("primary", "secondary/aspect"),
+              "default": ("secondary/aspect", "secondary", "primary")}
+_SUFFIX_CONTENT = {"asol1": "ASPSOL", "aqual1": "ASPQUAL", "acal1": "ACACAL",
+                   "acen1": "ACACENT", "gspr1": "GSPROPS", "fidpr1": "FIDPROPS",
+                   "gcal1": "GYROCAL", "bpix1": "ACA_BADPIX"}
+
+
+class NotPublic(SourceError):
+    """The public archive does not hold this product at all (abort, do not retry)."""
+
+    fatal = True
+
+
+@dataclass
+class Listed:
+    """One file of the archive file list."""
+
+    name: str  # as listed, uncompressed (``pcadf..._asol1.fits``)
+    size: int | None  # uncompressed bytes
+
+
+@dataclass
+class DownloadResult:
+    name: str
+    path: Path | None = None
+    error: str | None = None
+    bytes: int = 0
+
+
+class _Retry(Exception):
+    """A transient failure worth another attempt."""
+
+
+class CDASource(Source):
+    """The public Chandra Data Archive (see the module docstring)."""
+
+    def __init__(self, base: str | None = None, workers: int = 8, retries: int = 4,
+                 backoff: float = 0.5, timeout: float = 30.0, progress: bool | None = None,
+                 cache_dir: str | Path | None = None,
+                 client: httpx.Client | None = None):
+        base = (base or os.environ.get("MICA_CDA_URL") or "").rstrip("/")
+        self.services = f"{base}/srservices" if base else DEFAULT_SERVICES
+        self.tree = f"{base}/pub" if base else DEFAULT_TREE
+        self.spec = f"cda:{base}" if base else "cda"
+        self.workers = max(1, int(workers))
+        self.retries = max(0, int(retries))
+        self.backoff = backoff
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.client = client or httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)), follow_redirects=True,
+            limits=httpx.Limits(max_connections=self.workers + 2,
+                                max_keepalive_connections=self.workers),
+            headers={"User-Agent": "mica (Chandra ACA archive)"})
+        self.notes: list[str] = []
+        self._lists: dict[tuple[str, int], list[Listed]] = {}
+
+    def close(self) -> None:
+        self.client.close()
+
+    # --- services -----------------------------------------------------------------------
+    def _get_text(self, url: str, params: dict[str, str]) -> str:
+        """GET with retries on 5xx and transport errors; 4xx raise SourceError at once."""
+        last = ""
+        for attempt in range(self.retries + 1):
+            try:
+                resp = self.client.get(url, params=params)
+            except httpx.TransportError as err:
+                last = f"{type(err).__name__}: {err}"
+            else:
+                if resp.status_code < 400:
+                    return resp.text
+                last = f"HTTP {resp.status_code} from {resp.url}: {resp.text[:200]}"
+                if resp.status_code < 500:
+                    raise SourceError(last)
+            self._sleep(attempt)
+        raise SourceError(f"{url} failed after {self.retries + 1} attempts: {last}")
+
+    def _sleep(self, attempt: int) -> None:
+        if attempt < self.retries:
+            time.sleep(self.backoff * (2**attempt) * (1 + 0.2 * random.random()))
+
+    def file_list(self, product: FileProduct, obsid: int) -> list[Listed]:
+        """The archive file list of an obsid for a product (cached per run)."""
+        query = PUBLIC_QUERY.get(product.name)
+        if query is None:
+            raise NotPublic(NOT_PUBLIC.get(product.name,
+                                           f"the public archive does not serve {product.name}"))
+        key = (product.name, obsid)
+        if key not in self._lists:
+            text = self._get_text(f"{self.services}/archiveFileList.do",
+                                  {"obsid": str(obsid), **query, "dataset": "flight"})
+            self._lists[key] = parse_file_list(text)
+        return self._lists[key]
+
+    # --- Source contract -------------------------------------------------------------------
+    def fetch(self, product: FileProduct, start: float, stop: float, dest: Path) -> list[Path]:
+        if product.name in NOT_PUBLIC:
+            raise NotPublic(NOT_PUBLIC[product.name])
+        raise SourceError(f"the public archive is organised by obsid: update {product.name} "
+                          "with --obsid or a time range (listed through the Ocat)")
+
+    def obsids(self, product: FileProduct, start: float, stop: float) -> list[int]:
+        if product.name not in PUBLIC_QUERY:
+            raise NotPublic(NOT_PUBLIC.get(product.name, f"{product.name} is not public"))
+        dates = f"{to_date(start)[:8]}/{to_date(stop)[:8]}"
+        text = self._get_text(f"{self.services}/ocatList.do",
+                              {"startDate": _iso_range(start, stop), "format": "text"})
+        rows = parse_rdb(text)
+        if rows and "obsid" not in rows[0]:
+            raise SourceError(f"Ocat list for {dates} has no obsid column")
+        return [int(r["obsid"]) for r in rows if str(r.get("obsid", "")).strip().isdigit()]
+
+    def revisions(self, product: FileProduct, obsid: int) -> tuple[int | None, int | None]:
+        revs = {product.name_revision(f.name) for f in self._product_files(product, obsid)}
+        revs.discard(None)
+        if not revs:
+            return None, None
+        # The public tree holds the released revision only: default and last are the same.
+        rev = max(revs)
+        return rev, rev
+
+    def _product_files(self, product: FileProduct, obsid: int) -> list[Listed]:
+        return [f for f in self.file_list(product, obsid)
+                if getattr(product, "classify", lambda n: None)(f.name) is not None]
+
+    def fetch_obsid(self, product: FileProduct, obsid: int, revision: int,
+                    dest: Path) -> list[Path]:
+        files = [f for f in self._product_files(product, obsid)
+                 if product.name_revision(f.name) == revision]
+        if not files:
+            return []
+        missing = self._missing_contents(product, files)
+        if missing:
+            self.notes.append(f"obsid {obsid}: the public archive does not hold "
+                              f"{', '.join(missing)} (archived what it has)")
+        cache = self._cache(dest, product)
+        results = self.download_all(obsid, files, cache)
+        failed = [r for r in results if r.error]
+        if failed:
+            raise SourceError(f"{len(failed)} of {len(results)} downloads failed for obsid "
+                              f"{obsid} (nothing of revision {revision} archived; a re-run "
+                              "resumes): " + "; ".join(f"{r.name}: {r.error}" for r in failed))
+        out = []
+        for r in results:
+            target = Path(dest) / r.path.name
+            shutil.move(str(r.path), target)
+            out.append(target)
+        return out
+
+    def _missing_contents(self, product: FileProduct, files: list[Listed]) -> list[str]:
+        have = set()
+        for f in files:
+            match = re.search(r"_([a-z]+)1\.fits", f.name)
+            if match and match.group(1) + "1" in _SUFFIX_CONTENT:
+                have.add(_SUFFIX_CONTENT[match.group(1) + "1"])
+        wanted = getattr(product, "contents", ())
+        return [c for c in wanted if c not in have]
+
+    def _cache(self, dest: Path, product: FileProduct) -> Path:
+        if self.cache_dir is not None:
+            cache = self.cache_dir / product.name
+        else:  # beside the product folder, so `mica check` never mistakes it for archive
+            cache = Path(dest).resolve().parent.parent / ".cda-downloads" / product.name
+        cache.mkdir(parents=True, exist_ok=True)
+        return cache
+
+    # --- downloads ---------------------------------------------------------------------------
+    def download_all(self, obsid: int, files: list[Listed], cache: Path,
+                     workers: int | None = None) -> list[DownloadResult]:
+        """Download files of one obsid in parallel (at most ``workers`` at a time)."""
+        # the bar counts transferred (compressed) bytes; the list gives uncompressed sizes
+        with _Progress(self.progress, f"cda obsid {obsid}", 0) as bar, \
+                ThreadPoolExecutor(max_workers=workers or self.workers) as pool:
+            futures = [pool.submit(self._download, obsid, f, cache, bar.advance) for f in files]
+            return [fut.result() for fut in futures]
+
+    def urls(self, obsid: int, name: str) -> list[str]:
+        """Candidate URLs of a listed file in the bulk tree, most likely first."""
+        match = re.search(r"_([a-z]+\d?)\.fits", name)
+        kind = match.group(1) if match else ""
+        where = _LOCATIONS.get(kind, _LOCATIONS["default"])
+        base = f"{self.tree}/byobsid/{obsid % 10}/{obsid}"
+        return [f"{base}/{folder}/{name}.gz" for folder in where]
+
+    def _download(self, obsid: int, item: Listed, cache: Path,
+                  advance: Callable[[int], None]) -> DownloadResult:
+        final = cache / (item.name + ".gz")
+        partial = cache / (item.name + ".gz.partial")
+        result = DownloadResult(item.name)
+        if final.exists():
+            try:
+                self._verify(final, item)
+                result.path, result.bytes = final, final.stat().st_size
+                return result
+            except _Retry:
+                final.unlink(missing_ok=True)
+        urls = self.urls(obsid, item.name)
+        last = "no attempt"
+        attempt = 0
+        while attempt <= self.retries:
+            if not urls:
+                break
+            try:
+                got = self._get_file(urls[0], partial, advance)
+                if got is None:  # 404: try the next location, no retry counted
+                    last = f"not found (HTTP 404) at {urls[0]}"
+                    urls = urls[1:]
+                    continue
+                self._verify(partial, item)
+                os.replace(partial, final)
+                result.path, result.bytes = final, final.stat().st_size
+                return result
+            except _Retry as err:
+                last = str(err)
+            except SourceError as err:
+                result.error = str(err)
+                return result
+            self._sleep(attempt)
+            attempt += 1
+        result.error = (f"{last}" if urls else f"{last}; not in the public bulk tree") + (
+            f" (after {attempt} attempts)" if attempt else "")
+        return result
+
+    def _get_file(self, url: str, partial: Path, advance: Callable[[int], None]
+                  ) -> int | None:
+        """Fetch ``url`` into ``partial`` (resuming it); bytes written, None on 404."""
+        have = partial.stat().st_size if partial.exists() else 0
+        headers = {"Range": f"bytes={have}-"} if have else {}
+        try:
+            with self.client.stream("GET", url, headers=headers) as resp:
+                if resp.status_code == 404:
+                    return None
+                if resp.status_code == 416:  # our partial is bigger than the file: restart
+                    partial.unlink(missing_ok=True)
+                    raise _Retry(f"range {have}- not satisfiable at {url}")
+                if resp.status_code >= 500:
+                    raise _Retry(f"HTTP {resp.status_code} at {url}")
+                if resp.status_code >= 400:
+                    raise SourceError(f"HTTP {resp.status_code} at {url}")
+                resumed = resp.status_code == 206
+                expected = _expected_length(resp, have if resumed else 0)
+                mode = "ab" if resumed else "wb"
+                written = 0
+                with open(partial, mode) as fh:
+                    for chunk in resp.iter_bytes(1 << 16):
+                        fh.write(chunk)
+                        written += len(chunk)
+                        advance(len(chunk))
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                size = partial.stat().st_size
+                if expected is not None and size != expected:
+                    raise _Retry(f"got {size} of {expected} bytes from {url}")
+                return written
+        except httpx.TransportError as err:  # dropped connection, timeout, refused
+            raise _Retry(f"{type(err).__name__} at {url}: {err}") from err
+
+    def _verify(self, path: Path, item: Listed) -> None:
+        """The gzip stream is whole and decompresses to the listed size."""
+        try:
+            with gzip.open(path, "rb") as gz:
+                size = 0
+                while chunk := gz.read(1 << 20):
+                    size += len(chunk)
+        except (EOFError, OSError, zlib.error) as err:
+            path.unlink(missing_ok=True)
+            raise _Retry(f"corrupt or truncated gzip data ({err})") from err
+        if item.size is not None and size != item.size:
+            path.unlink(missing_ok=True)
+            raise _Retry(f"decompressed to {size} bytes, the archive lists {item.size}")
+
+
+def _expected_length(resp: httpx.Response, offset: int) -> int | None:
+    """Total file length the response promises (Content-Range total, or offset + length)."""
+    crange = resp.headers.get("content-range", "")
+    match = re.match(r"bytes \d+-\d+/(\d+)", crange)
+    if match:
+        return int(match.group(1))
+    length = resp.headers.get("content-length")
+    return offset + int(length) if length is not None else None
+
+
+def _iso_range(start: float, stop: float) -> str:
+    from mica.time import to_time
+
+    return f"{to_time(start).utc.iso[:10]}/{to_time(stop).utc.iso[:10]}"
+
+
+def parse_file_list(text: str) -> list[Listed]:
+    """Rows of the archive file-list service (``Filename``, ``Filesize`` with commas)."""
+    out = []
+    header: list[str] | None = None
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        fields = [f.strip() for f in line.split("\t")]
+        if header is None:
+            header = [f.lower() for f in fields]
+            if "filename" not in header:
+                raise SourceError(f"unexpected archive file list header: {line[:200]!r}")
+            continue
+        row = dict(zip(header, fields, strict=False))
+        size = row.get("filesize", "").replace(",", "")
+        out.append(Listed(row["filename"], int(size) if size.isdigit() else None))
+    return out
+
+
+def parse_rdb(text: str) -> list[dict[str, str]]:
+    """Ocat "quasi-RDB" text: ``#`` comments, header, type line, tab-separated rows.
+
+    Column names are lower-cased, ``" (ks)"`` dropped, spaces become ``_`` and the summary
+    name ``obs_id`` becomes ``obsid``.
+    """
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+    if len(lines) < 2:
+        return []
+    names = [n.strip().lower().replace(" (ks)", "").replace(" ", "_") for n in
+             lines[0].split("\t")]
+    names = ["obsid" if n == "obs_id" else n for n in names]
+    return [dict(zip(names, (f.strip() for f in ln.split("\t")), strict=False))
+            for ln in lines[2:]]
+
+
+class _Progress:
+    """A rich transfer bar shared by the download threads (or nothing)."""
+
+    def __init__(self, enabled: bool, title: str, total: int):
+        self.enabled, self.title, self.total = enabled, title, total
+        self.lock = threading.Lock()
+        self.bar = None
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TransferSpeedColumn,
+            )
+
+            self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                                DownloadColumn(), TransferSpeedColumn(), transient=True)
+            self.bar.__enter__()
+            self.task = self.bar.add_task(self.title, total=self.total or None)
+        return self
+
+    def advance(self, n: int) -> None:
+        if self.bar is not None:
+            with self.lock:
+                self.bar.update(self.task, advance=n)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+register_source("cda", lambda arg: CDASource(arg or None))
