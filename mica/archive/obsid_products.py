@@ -97,11 +97,26 @@ class AspL1Product(ObsidProduct):
         return int(match.group(1)) if match else None
 
     def inspect(self, path: Path) -> tuple[int | None, float | None]:
+        """(OBS_ID, TSTART) from the primary header cards (read without a FITS parser)."""
         try:
-            header = fits.getheader(path, 1)
-            return _header_obsid(path.name, header), float(header["TSTART"])
-        except (OSError, KeyError, ValueError, IndexError) as err:
-            raise RejectedFile(path.name, f"unreadable header ({err})") from err
+            with gzip.open(path, "rb") if _is_gzip(path) else open(path, "rb") as fh:
+                head = fh.read(2880 * 4).decode("ascii", "replace")
+        except (OSError, EOFError, zlib.error) as err:
+            raise RejectedFile(path.name, f"unreadable file ({err})") from err
+        cards = {}
+        for i in range(0, len(head) - 79, 80):
+            key, eq, rest = head[i:i + 8].strip(), head[i + 8:i + 10], head[i + 10:i + 80]
+            if key == "END":
+                break
+            if eq == "= ":
+                cards[key] = rest.split("/")[0].strip().strip("'").strip()
+        try:
+            obsid = int(cards["OBS_ID"])
+            tstart = float(cards["TSTART"])
+        except (KeyError, ValueError) as err:
+            raise RejectedFile(path.name, f"no OBS_ID/TSTART in the primary header ({err})"
+                               ) from err
+        return obsid, tstart
 
     def describe(self, name: str, hdus: fits.HDUList) -> dict[str, Any]:
         if len(hdus) < 2 or not isinstance(hdus[1], fits.BinTableHDU):
@@ -162,6 +177,11 @@ class AspL1Product(ObsidProduct):
         from mica.sim.asp_l1 import write_asp_l1
 
         return write_asp_l1(obsid, revision, dest)
+
+
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
 
 
 def _text(header: fits.Header, key: str) -> str:

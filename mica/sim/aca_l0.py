@@ -360,8 +360,9 @@ def _file_plans_from_segment(
         drop |= ((v >> 2) + seg.periodic_drop) % 101 == 0
     # Stream breaks: a row stays in the file that holds its last sub-image.
     br = m.stream_breaks
-    b = br[np.searchsorted(br, v[0] + step - 1, side="right") : np.searchsorted(br, v[-1], "right")]
-    cut = np.searchsorted(v + step - 1, b, side="left")
+    ends = v + step - 1  # VCDU of each row's last sub-image
+    b = br[np.searchsorted(br, ends[0], side="right") : np.searchsorted(br, ends[-1], "right")]
+    cut = np.searchsorted(ends, b, side="left")
     edges = [0, *[int(c) for c in cut if 0 < c < n], n]
     fchg = [(max(0, -(-(fv - first) // step)), f) for fv, f in seg.funcs]
     short = [1, 2] if seg.short_integ else []

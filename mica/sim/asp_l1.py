@@ -37,6 +37,7 @@ import functools
 import gzip
 import os
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -335,8 +336,19 @@ class _Context:
     decim: int
 
 
+@functools.lru_cache(maxsize=4096)
 def _date(t: float) -> str:
+    """UTC ISO date of a CXC time (file creation dates)."""
     return to_time(t).utc.isot[:19]
+
+
+_TT0 = datetime(1998, 1, 1)
+
+
+def _tt_date(t: float) -> str:
+    """TT ISO date of a CXC time: CXC seconds count TT seconds from 1998-01-01T00:00:00 TT,
+    so no leap-second table is needed (and astropy's per-call cost is avoided)."""
+    return (_TT0 + timedelta(seconds=float(t))).isoformat(timespec="seconds")
 
 
 def _block(title: str) -> list[str]:
@@ -348,8 +360,8 @@ def _common_cards(ctx: _Context, tstart: float, tstop: float, primary: bool) -> 
     obs = ctx.obs
     cards = _block("Timing info keywords") + [
         card("DATE", _date(ctx.proc.processed), "Date and time of file creation"),
-        card("DATE-OBS", to_time(tstart).tt.isot[:19], "Date and time of observation start"),
-        card("DATE-END", to_time(tstop).tt.isot[:19], "Date and time of observation stop"),
+        card("DATE-OBS", _tt_date(tstart), "Date and time of observation start"),
+        card("DATE-END", _tt_date(tstop), "Date and time of observation stop"),
         card("TIMESYS", "TT", "AXAF time will be TT (Terrestrial Time)"),
         card("MJDREF", 5.0814e04, "1998-01-01T00:00:00 (TT) expressed in MJD"),
         card("TIMEZERO", 0.0, "Cumulative clock correction"),
