@@ -69,7 +69,7 @@ def floors(paths: list[Path], columns: list[str], work: Path) -> tuple[float, fl
                     blosc2.compress2(
                         part,
                         codec=blosc2.Codec.ZSTD,
-                        clevel=5,
+                        clevel=1,
                         filter=blosc2.Filter.SHUFFLE,
                         typesize=part.dtype.itemsize,
                     )

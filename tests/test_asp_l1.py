@@ -33,7 +33,7 @@ from mica.engine.obsid_update import update_obsid_archive
 from mica.sim import asp_l1 as sim
 from mica.sim.mission import default_mission, pixel_to_yagzag
 
-from .conftest import realdata_dir
+REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
 
 DECIMATE = "20"  # every 20th asol sample and image: many obsids quickly (TIMEDEL says so)
 WINDOW = ("2012:001:00:00:00", "2012:001:12:00:00")
@@ -283,7 +283,10 @@ def test_seeded_problems_stand_out(archive, tmp_path, monkeypatch):
 def test_acadata_against_the_real_files(tmp_path, monkeypatch):
     """Header keywords (and their order), columns, TFORMs, dtypes and cadence as the real
     2005 ACADATA files; names, CALFILE and TIMEDEL as in the pipeline."""
-    real_dir = realdata_dir("aca_adat_2005")
+    real_dir = REALDATA / "aca_adat_2005"
+    if not real_dir.is_dir():
+        pytest.skip(f"real ACADATA files not available: {real_dir} is absent (they sit in "
+                    "../shared/realdata beside the clone)")
     monkeypatch.setenv("MICA_SIM_L1_DECIMATE", "1")  # real cadence
     obs = min((o for o in default_mission().observations("2005:100", "2005:200")
                if o.kind == "science" and sim.available(o.obsid)),

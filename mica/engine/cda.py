@@ -108,7 +108,8 @@ class CDASource(Source):
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)), follow_redirects=True,
             limits=httpx.Limits(max_connections=self.workers + 2,
                                 max_keepalive_connections=self.workers),
-            headers={"User-Agent": "mica (Chandra ACA archive)"})
+            # identity: byte ranges then refer to the .gz file itself
+            headers={"User-Agent": "mica (Chandra ACA archive)", "Accept-Encoding": "identity"})
         self.notes: list[str] = []
         self._lists: dict[tuple[str, int], list[Listed]] = {}
 
@@ -226,6 +227,7 @@ class CDASource(Source):
     def download_all(self, obsid: int, files: list[Listed], cache: Path,
                      workers: int | None = None) -> list[DownloadResult]:
         """Download files of one obsid in parallel (at most ``workers`` at a time)."""
+        cache.mkdir(parents=True, exist_ok=True)
         # the bar counts transferred (compressed) bytes; the list gives uncompressed sizes
         with _Progress(self.progress, f"cda obsid {obsid}", 0) as bar, \
                 ThreadPoolExecutor(max_workers=workers or self.workers) as pool:
@@ -300,7 +302,8 @@ class CDASource(Source):
                 mode = "ab" if resumed else "wb"
                 written = 0
                 with open(partial, mode) as fh:
-                    for chunk in resp.iter_bytes(1 << 16):
+                    # raw bytes as they arrive, so a dropped connection keeps what came
+                    for chunk in resp.iter_raw():
                         fh.write(chunk)
                         written += len(chunk)
                         advance(len(chunk))

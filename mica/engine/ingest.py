@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import filecmp
 import gzip
+import multiprocessing
 import os
 import shutil
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -172,17 +175,65 @@ def _already_archived(product: FileProduct, index: ArchiveIndex, name: str, path
         return False
 
 
+def _validate_one(product: FileProduct, name: str, path: Path
+                  ) -> tuple[dict[str, Any] | RejectedFile, dict[str, Any]]:
+    arrays: dict[str, Any] = {}
+    try:
+        return describe_file(product, name, path, arrays), arrays
+    except RejectedFile as err:
+        return err, {}
+
+
+def _validated(product: FileProduct, items: list[tuple[str, Path]], workers: int
+               ) -> Iterator[tuple[str, Path, dict[str, Any] | RejectedFile, dict[str, Any]]]:
+    """Validate files, in order; with several workers in parallel processes.
+
+    Validation (decompression, checksums, parsing) is the bulk of an ingest and needs no
+    shared state; commits stay in this process, one at a time, in time order. At most a few
+    results wait in memory at once.
+    """
+    if workers <= 1 or len(items) < 4:
+        for name, path in items:
+            yield (name, path, *_validate_one(product, name, path))
+        return
+    # forkserver, not fork: workers must not inherit the update lock or SQLite handles (a
+    # killed updater's children would otherwise hold its lock), and they exit with it.
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([type(product).__module__])
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        pending: deque = deque()
+        todo = iter(items)
+        for name, path in todo:
+            pending.append((name, path, pool.submit(_validate_one, product, name, path)))
+            if len(pending) >= 3 * workers:
+                break
+        while pending:
+            name, path, future = pending.popleft()
+            nxt = next(todo, None)
+            if nxt is not None:
+                pending.append((*nxt, pool.submit(_validate_one, product, *nxt)))
+            yield (name, path, *future.result())
+
+
+def default_workers() -> int:
+    """Validation processes: ``MICA_INGEST_WORKERS``, else one per CPU (at most 4)."""
+    env = os.environ.get("MICA_INGEST_WORKERS")
+    return int(env) if env else min(4, os.cpu_count() or 1)
+
+
 def ingest_files(
     product: FileProduct,
     files: Iterable[Path | tuple[str, Path]],
     data_root: str | Path | None = None,
     index: ArchiveIndex | None = None,
+    workers: int | None = None,
 ) -> IngestReport:
     """Validate and archive files; each is ingested, recognised as present, or rejected.
 
     ``files`` are paths (named by their basename) or (archive name, path) pairs, e.g. names
     as an upstream listed them. Rejected files are kept under ``<product root>/rejected``
     with the reason; nothing already in the archive is changed by a rejected file.
+    ``workers`` validation processes run in parallel (default `default_workers`).
     """
     own_index = index is None
     if index is None:
@@ -194,18 +245,24 @@ def ingest_files(
     store = ColumnStore(product, index) if product.has_store else None
     try:
         items = [(f.name, f) if isinstance(f, Path) else (f[0], Path(f[1])) for f in files]
+        todo = []
         for name, path in sorted(items, key=lambda item: item[0]):  # time order
             if _already_archived(product, index, name, path):
                 report.unchanged.append(name)
                 path.unlink(missing_ok=True)
-                continue
+            else:
+                todo.append((name, path))
+        nworkers = default_workers() if workers is None else workers
+        for name, path, row, arrays in _validated(product, todo, nworkers):
             try:
-                row = describe_file(product, name, path, loaded)
+                if isinstance(row, RejectedFile):
+                    raise row
                 parts = commit_file(product, index, row, path, report)
             except RejectedFile as err:
                 report.rejected.append(err)
                 quarantine(index.root, path, err)
                 continue
+            loaded.update(arrays)
             epoch = product.partition_epoch(row) if store is not None else None
             if store is not None and touched and epoch != last_epoch:
                 # Files come in time order: partitions of earlier epochs (days) are complete,

@@ -22,6 +22,9 @@ class RejectedFile(ValueError):
         self.filename = filename
         self.problem = problem
 
+    def __reduce__(self) -> tuple:  # crosses process boundaries from validation workers
+        return (type(self), (self.filename, self.problem))
+
 
 @dataclass(frozen=True)
 class IndexColumn:

@@ -35,6 +35,7 @@ from scipy.special import ndtr
 
 from mica.sim import hdr3
 from mica.sim.mission import (
+    DARK_CAL_8X8_PAD,
     ROLE_FID,
     ROLE_GUIDE,
     ROLE_MONITOR,
@@ -339,7 +340,63 @@ def _obs_segments(m: Mission, i: int) -> tuple[list[_Seg], list]:
     dl = 8 * rng.integers(1, 7, n_drop)
     hit = rng.random((n_drop, 8)) < 0.5
     dropouts = [(int(a), int(a + b), h) for a, b, h in zip(d0, dl, hit, strict=True)]
-    return segs, dropouts
+    # Dark calibrations (after all random draws, so other observations keep their bytes).
+    return _dark_cal_segments(m, i, segs), dropouts
+
+
+def _dark_cal_segments(m: Mission, i: int, segs: list[_Seg]) -> list[_Seg]:
+    """No rows during dark-cal replicas; slots 6-7 in 8x8 within DARK_CAL_8X8_PAD of them,
+    so that header-3 ccd_temp is telemetered just before and after each replica."""
+    pad = DARK_CAL_8X8_PAD
+    reps = m.dark_cal_windows(m.obs_tstart[i] - 2 * pad, m.obs_next_tstart[i] + 2 * pad)
+    if not len(reps):
+        return segs
+    # Row TIMEs precede their VCDU by up to ~2 s: end the gap 4 s late so none falls inside.
+    gaps = [(_obs_vcdu(m, a), _obs_vcdu(m, b + 4.0)) for a, b in reps]
+    wide = [(_obs_vcdu(m, a - pad), _obs_vcdu(m, b + pad)) for a, b in reps]
+    out = []
+    for seg in segs:
+        for lo, hi in _subtract(seg.start, seg.end, gaps):
+            pieces = [(lo, hi, seg.size)]
+            if seg.slot in (6, 7):
+                cuts = sorted({c for w in wide for c in w if lo < c < hi})
+                edges = [lo, *cuts, hi]
+                pieces = []
+                for a, b in zip(edges[:-1], edges[1:], strict=True):
+                    size = 8 if any(w0 <= a < w1 for w0, w1 in wide) else seg.size
+                    if pieces and pieces[-1][2] == size:
+                        pieces[-1] = (pieces[-1][0], b, size)
+                    else:
+                        pieces.append((a, b, size))
+            out.extend(_seg_piece(seg, a, b, size) for a, b, size in pieces)
+    return out
+
+
+def _subtract(lo: int, hi: int, gaps: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """[lo, hi) minus the gap intervals."""
+    out = [(lo, hi)]
+    for g0, g1 in gaps:
+        out = [p for a, b in out for p in ((a, min(b, g0)), (max(a, g1), b)) if p[1] > p[0]]
+    return out
+
+
+def _seg_piece(seg: _Seg, lo: int, hi: int, size: int) -> _Seg:
+    if (lo, hi, size) == (seg.start, seg.end, seg.size):
+        return seg
+    before = [f for v, f in seg.funcs if v <= lo]
+    funcs = [(lo, before[-1] if before else seg.funcs[0][1])]
+    funcs += [(v, f) for v, f in seg.funcs if lo < v < hi]
+    return _Seg(
+        seg.slot,
+        size,
+        lo,
+        hi,
+        funcs,
+        seg.kind,
+        phase=seg.phase,
+        short_integ=seg.short_integ and lo == seg.start,
+        periodic_drop=seg.periodic_drop if size == 4 else -1,
+    )
 
 
 def _file_plans_from_segment(

@@ -442,6 +442,12 @@ def _noise(ctx: _Context, salt: str, n: int | tuple) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(n)
 
 
+def momentum_dump_start(obs: Observation) -> float:
+    """Start of the seeded momentum dump: inside the observation's longest interval."""
+    longest = max(aspect_intervals(obs), key=lambda a: a.tstop - a.tstart)
+    return longest.tstart + 0.45 * (longest.tstop - longest.tstart)
+
+
 def _asol_solution(ctx: _Context, ai: AspectInterval, problem: str | None
                    ) -> dict[str, np.ndarray]:
     """The aspect solution of an interval and the true attitude behind it."""
@@ -453,7 +459,7 @@ def _asol_solution(ctx: _Context, ai: AspectInterval, problem: str | None
     if problem == "momentum_dump":
         # The solution loses ~1.5" during a ~210 s momentum unload, flagged in ASPQUAL
         # (the true attitude, hence the L0 star images and centroids, do not show it).
-        tm = ai.tstart + 0.45 * (ai.tstop - ai.tstart)
+        tm = momentum_dump_start(obs)
         inside = (t >= tm) & (t < tm + 210.0)
         bump = 1.5 * np.sin(np.pi * np.clip((t - tm) / 210.0, 0, 1)) * inside
         bad[inside] = 1

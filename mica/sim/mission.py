@@ -50,6 +50,7 @@ VCDU_SECS = 0.25625  # nominal minor frame duration
 ORBIT_PERIOD = 63.5 * 3600.0
 RAD_ZONE_HALF = 4.0 * 3600.0  # ER-only part of each perigee pass
 PERIGEE_8X8_HALF = 4.5 * 3600.0  # guide slots run 8x8 within this of perigee
+DARK_CAL_8X8_PAD = 1200.0  # slots 6-7 run 8x8 this long before and after dark-cal replicas
 STREAM_BREAK_MIN = 0.75 * 3600.0
 STREAM_BREAK_MAX = 6.0 * 3600.0
 
@@ -486,6 +487,17 @@ class Mission:
         p = self.perigee_times
         w = np.stack([p - PERIGEE_8X8_HALF, p + PERIGEE_8X8_HALF], axis=1)
         return w[(w[:, 1] > start) & (w[:, 0] < stop)]
+
+    def dark_cal_windows(self, start: float, stop: float) -> np.ndarray:
+        """(n, 2) [t0, t1] dark-calibration replicas overlapping [start, stop] (CXC s).
+
+        The ACA is in calibration mode then (no image telemetry); the L0 simulator runs
+        slots 6-7 as 8x8 within DARK_CAL_8X8_PAD of each replica, so header-3 ccd_temp
+        brackets it. Schedule: `mica.sim.aca_dark`.
+        """
+        from mica.sim.aca_dark import replica_intervals  # it imports this module
+
+        return replica_intervals(self, start, stop)
 
     # -----------------------------------------------------------------------------------
     # Physical histories (vectorised functions of CXC time)
