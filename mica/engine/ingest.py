@@ -14,6 +14,8 @@ import gzip
 import multiprocessing
 import os
 import shutil
+import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -175,8 +177,23 @@ def _already_archived(product: FileProduct, index: ArchiveIndex, name: str, path
         return False
 
 
-def _validate_one(product: FileProduct, name: str, path: Path
-                  ) -> tuple[dict[str, Any] | RejectedFile, dict[str, Any]]:
+def _exit_with(pid: int) -> None:
+    """Worker initializer: end this worker when the ingesting process is gone (kill -9)."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _validate_one(
+    product: FileProduct, name: str, path: Path
+) -> tuple[dict[str, Any] | RejectedFile, dict[str, Any]]:
     arrays: dict[str, Any] = {}
     try:
         return describe_file(product, name, path, arrays), arrays
@@ -184,8 +201,9 @@ def _validate_one(product: FileProduct, name: str, path: Path
         return err, {}
 
 
-def _validated(product: FileProduct, items: list[tuple[str, Path]], workers: int
-               ) -> Iterator[tuple[str, Path, dict[str, Any] | RejectedFile, dict[str, Any]]]:
+def _validated(
+    product: FileProduct, items: list[tuple[str, Path]], workers: int
+) -> Iterator[tuple[str, Path, dict[str, Any] | RejectedFile, dict[str, Any]]]:
     """Validate files, in order; with several workers in parallel processes.
 
     Validation (decompression, checksums, parsing) is the bulk of an ingest and needs no
@@ -200,7 +218,9 @@ def _validated(product: FileProduct, items: list[tuple[str, Path]], workers: int
     # killed updater's children would otherwise hold its lock), and they exit with it.
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload([type(product).__module__])
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=_exit_with, initargs=(os.getpid(),)
+    ) as pool:
         pending: deque = deque()
         todo = iter(items)
         for name, path in todo:
@@ -253,7 +273,7 @@ def ingest_files(
             else:
                 todo.append((name, path))
         nworkers = default_workers() if workers is None else workers
-        for name, path, row, arrays in _validated(product, todo, nworkers):
+        for _name, path, row, arrays in _validated(product, todo, nworkers):
             try:
                 if isinstance(row, RejectedFile):
                     raise row
