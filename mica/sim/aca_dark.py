@@ -303,7 +303,7 @@ def replica_image(plan: DarkCalPlan, replica: int, mission: Mission | None = Non
     """Replica ``replica`` (1..N) of a calibration: e-/s, float32, noise and cosmic rays."""
     m = _mission(mission)
     t0, t1 = plan.replicas[replica - 1]
-    t_ccd = float(m.ccd_temp_degc(0.5 * (t0 + t1)))
+    t_ccd = float(np.ravel(m.ccd_temp_degc(0.5 * (t0 + t1)))[0])
     rng = np.random.default_rng([plan.mission_seed, 13, int(plan.dark_id), replica])
     electrons = true_dark_map(plan.dark_id, plan.mission_seed) * np.float32(
         dark_temp_scale(-14.0, t_ccd) * INTEG
