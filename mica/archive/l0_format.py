@@ -262,9 +262,11 @@ class L0Product(FileProduct):
         return table_arrays(hdus[self.extname].data, row["imgsize"])
 
     def simulate(self, start: float, stop: float, dest: Path) -> list[Path]:
+        from mica.engine.parallel import process_map
         from mica.sim.aca_l0 import plan_l0_files, write_l0_file
 
-        return [write_l0_file(plan, dest) for plan in plan_l0_files(start, stop)]
+        plans = [(plan, dest) for plan in plan_l0_files(start, stop)]
+        return list(process_map(write_l0_file, plans, preload=["mica.sim.aca_l0"]))
 
 
 L0 = L0Product()

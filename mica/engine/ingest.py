@@ -11,20 +11,16 @@ from __future__ import annotations
 
 import filecmp
 import gzip
-import multiprocessing
 import os
 import shutil
-import threading
-import time
-from collections import deque
-from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mica.engine.colstore import ColumnStore
 from mica.engine.index import ArchiveIndex
+from mica.engine.parallel import process_map
 from mica.engine.product import FileProduct, RejectedFile
 
 REJECTED_DIR = "rejected"
@@ -177,20 +173,6 @@ def _already_archived(product: FileProduct, index: ArchiveIndex, name: str, path
         return False
 
 
-def _exit_with(pid: int) -> None:
-    """Worker initializer: end this worker when the ingesting process is gone (kill -9)."""
-
-    def watch() -> None:
-        while True:
-            time.sleep(0.5)
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                os._exit(1)
-
-    threading.Thread(target=watch, daemon=True).start()
-
-
 def _validate_one(
     product: FileProduct, name: str, path: Path
 ) -> tuple[dict[str, Any] | RejectedFile, dict[str, Any]]:
@@ -199,46 +181,6 @@ def _validate_one(
         return describe_file(product, name, path, arrays), arrays
     except RejectedFile as err:
         return err, {}
-
-
-def _validated(
-    product: FileProduct, items: list[tuple[str, Path]], workers: int
-) -> Iterator[tuple[str, Path, dict[str, Any] | RejectedFile, dict[str, Any]]]:
-    """Validate files, in order; with several workers in parallel processes.
-
-    Validation (decompression, checksums, parsing) is the bulk of an ingest and needs no
-    shared state; commits stay in this process, one at a time, in time order. At most a few
-    results wait in memory at once.
-    """
-    if workers <= 1 or len(items) < 4:
-        for name, path in items:
-            yield (name, path, *_validate_one(product, name, path))
-        return
-    # forkserver, not fork: workers must not inherit the update lock or SQLite handles (a
-    # killed updater's children would otherwise hold its lock), and they exit with it.
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload([type(product).__module__])
-    with ProcessPoolExecutor(
-        max_workers=workers, mp_context=ctx, initializer=_exit_with, initargs=(os.getpid(),)
-    ) as pool:
-        pending: deque = deque()
-        todo = iter(items)
-        for name, path in todo:
-            pending.append((name, path, pool.submit(_validate_one, product, name, path)))
-            if len(pending) >= 3 * workers:
-                break
-        while pending:
-            name, path, future = pending.popleft()
-            nxt = next(todo, None)
-            if nxt is not None:
-                pending.append((*nxt, pool.submit(_validate_one, product, *nxt)))
-            yield (name, path, *future.result())
-
-
-def default_workers() -> int:
-    """Validation processes: ``MICA_INGEST_WORKERS``, else one per CPU (at most 4)."""
-    env = os.environ.get("MICA_INGEST_WORKERS")
-    return int(env) if env else min(4, os.cpu_count() or 1)
 
 
 def ingest_files(
@@ -253,7 +195,9 @@ def ingest_files(
     ``files`` are paths (named by their basename) or (archive name, path) pairs, e.g. names
     as an upstream listed them. Rejected files are kept under ``<product root>/rejected``
     with the reason; nothing already in the archive is changed by a rejected file.
-    ``workers`` validation processes run in parallel (default `default_workers`).
+    Validation (decompression, checksums, parsing: the bulk of the work, no shared state)
+    runs in ``workers`` processes (default one per CPU); commits stay here, one at a time,
+    in time order.
     """
     own_index = index is None
     if index is None:
@@ -272,8 +216,13 @@ def ingest_files(
                 path.unlink(missing_ok=True)
             else:
                 todo.append((name, path))
-        nworkers = default_workers() if workers is None else workers
-        for _name, path, row, arrays in _validated(product, todo, nworkers):
+        results = process_map(
+            _validate_one,
+            [(product, n, p) for n, p in todo],
+            workers,
+            preload=[type(product).__module__],
+        )
+        for (_name, path), (row, arrays) in zip(todo, results):
             try:
                 if isinstance(row, RejectedFile):
                     raise row
