@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from astropy.io import fits  # noqa: E402
 
-from mica.archive import aca_l0  # noqa: E402
+from mica.archive import aca_hdr3, aca_l0  # noqa: E402
 from mica.archive.l0_format import L0  # noqa: E402
 from mica.engine.update import update_archive  # noqa: E402
 from mica.plot import plot_cxctime  # noqa: E402
@@ -38,7 +38,7 @@ def build_l0(root: Path, progress: bool) -> None:
     from mica.sim.mission import default_mission
 
     obs = default_mission().observation(5438)
-    for start, stop in [(obs.tstart, obs.tstop), *L0_WINDOWS]:
+    for start, stop in [(obs.tstart, obs.tstop), *L0_WINDOWS, HDR3_WINDOW]:
         t0 = time.perf_counter()
         with progress_bar("update aca-l0", enabled=progress) as bar:
             report = update_archive(L0, "sim", start, stop, data_root=root / "aca0", progress=bar)
@@ -89,6 +89,42 @@ def plot_image_grid(out: Path) -> Path:
     return path
 
 
+# Ten days around perigee passes, when guide slots 5-7 run 8x8 and carry ccd_temp and dac.
+HDR3_WINDOW = ("2012:125:00:00:00", "2012:135:00:00:00")
+
+
+def plot_hdr3(out: Path) -> list[Path]:
+    """The seed's two header-3 plots: ccd_temp over days, dac against aca_temp - ccd_temp."""
+    start, stop = HDR3_WINDOW
+    msids = aca_hdr3.MSIDset(["ccd_temp", "aca_temp", "dac"], start, stop)
+    ccd = msids["ccd_temp"]
+    good = ~np.ma.getmaskarray(ccd.vals)
+    fig, ax = plt.subplots(figsize=(10, 4))
+    plot_cxctime(ccd.times[good], ccd.vals[good], ".", ax=ax, ms=1)
+    ax.set_ylabel("ccd_temp (degC)")
+    ax.set_title(f"header-3 ccd_temp, {start[:8]} to {stop[:8]} ({good.sum()} samples)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path1 = out / "hdr3_ccd_temp.png"
+    fig.savefig(path1, dpi=90)
+    plt.close(fig)
+
+    diff = msids["aca_temp"].vals - ccd.vals
+    dac = msids["dac"].vals
+    ok = ~(np.ma.getmaskarray(diff) | np.ma.getmaskarray(dac))
+    fig, ax = plt.subplots(figsize=(7, 5))
+    ax.plot(diff[ok], dac[ok], ".", ms=2)
+    ax.set_xlabel("aca_temp - ccd_temp (degC)")
+    ax.set_ylabel("TEC dac (counts)")
+    ax.set_title(f"dac vs temperature difference, {start[:8]} to {stop[:8]}")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path2 = out / "hdr3_dac_vs_dtemp.png"
+    fig.savefig(path2, dpi=90)
+    plt.close(fig)
+    return [path1, path2]
+
+
 def run_examples() -> list[str]:
     """The user examples of the L0 archive, with a line of what each returned."""
     lines = []
@@ -127,6 +163,13 @@ def run_examples() -> list[str]:
     table = aca_l0.get_aca_images("2012:270:02:25:00", "2012:270:02:46:00")
     sizes = sorted(set(np.asarray(table["IMGSIZE"]).tolist())) if len(table) else []
     lines.append(f"get_aca_images(2012:270:02:25-02:46): {len(table)} rows, sizes {sizes}")
+    for use_store, label in ((True, "store"), (False, "file scan")):
+        tic = time.perf_counter()
+        ccd_temp = aca_hdr3.MSID("ccd_temp", *HDR3_WINDOW, use_store=use_store)
+        good = int(np.count_nonzero(~np.ma.getmaskarray(ccd_temp.vals)))
+        lines.append(f"aca_hdr3.MSID('ccd_temp', 10 days) from the {label}: {good} samples, "
+                     f"median {np.ma.median(ccd_temp.vals):.2f} C, "
+                     f"{(time.perf_counter() - tic) * 1000:.0f} ms")
     return lines
 
 
@@ -142,7 +185,7 @@ def run_demo(out: Path, progress: bool = True) -> None:
     _say(f"Archive built in {time.perf_counter() - t0:.1f} s. Running the examples:")
     for line in run_examples():
         _say("  " + line)
-    plots = [plot_tempccd(root, out), plot_image_grid(out)]
+    plots = [plot_tempccd(root, out), plot_image_grid(out), *plot_hdr3(out)]
     _say("Plots written:")
     for path in plots:
         _say(f"  {path}")

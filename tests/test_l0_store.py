@@ -32,11 +32,13 @@ def test_store_written_by_ingest(real_l0_archive):
         store = ColumnStore(L0, index)
         assert store.stale_parts() == []
         chunks = index.conn.execute("SELECT part, nrows FROM store_chunks").fetchall()
-        rows = {r["slot"]: 0 for r in index.query()}
+        index_rows = index.query()
+        rows: dict[str, int] = {}
         for r in index.query():
-            rows[r["slot"]] += r["rows"]
-    assert sorted(p for p, _ in chunks) == [f"{s}/2003215" for s in range(8)]
-    assert {int(p[0]): n for p, n in chunks} == rows
+            part = L0.partition(r)
+            rows[part] = rows.get(part, 0) + r["rows"]
+    assert sorted(p for p, _ in chunks) == sorted({L0.partition(r) for r in index_rows})
+    assert dict(chunks) == rows  # one chunk per slot, image size and period
 
 
 @pytest.mark.parametrize("centered", [False, True])
@@ -118,7 +120,8 @@ def test_revision_replaces_store_rows(archive, tmp_path, real_l0_dir):
         aca_l0.get_slot_data("2003:215", "2003:216", slot=0, data_root=archive, use_store=False),
     )
     with ArchiveIndex(L0, archive) as index:
-        assert ColumnStore(L0, index).current_chunk("0/2003215") is not None  # served by store
+        part = L0.partition(index.get(rev2.name))
+        assert ColumnStore(L0, index).current_chunk(part) is not None  # served by the store
     assert FILE not in set(after["FILENAME"]) and rev2.name in set(after["FILENAME"])
     old = before[before["FILENAME"] == FILE]
     new = after[after["FILENAME"] == rev2.name]
@@ -128,17 +131,18 @@ def test_revision_replaces_store_rows(archive, tmp_path, real_l0_dir):
 
 def test_stale_chunk_falls_back_and_is_repaired(archive):
     with ArchiveIndex(L0, archive) as index:
-        chunk = ColumnStore(L0, index).chunk("3/2003215")
+        part = L0.partition(index.query("slot = 3")[0])
+        chunk = ColumnStore(L0, index).chunk(part)
         # As if a crash hit between an ingest's commit and its store update.
         with index.transaction():
-            index.conn.execute("UPDATE store_chunks SET files = '[]' WHERE part = '3/2003215'")
+            index.conn.execute("UPDATE store_chunks SET files = '[]' WHERE part = ?", (part,))
     data = aca_l0.get_slot_data("2003:215", "2003:216", slot=3, data_root=archive)
     assert_same(
         data,
         aca_l0.get_slot_data("2003:215", "2003:216", slot=3, data_root=archive, use_store=False),
     )
     report = check_archive(L0, data_root=archive)
-    assert report.problems == ["store chunk 3/2003215 does not match the index"]
+    assert report.problems == [f"store chunk {part} does not match the index"]
     check_archive(L0, data_root=archive, repair=True)
     assert check_archive(L0, data_root=archive).ok
     assert not (archive / chunk["path"]).exists()  # the superseded chunk file is gone
@@ -193,8 +197,10 @@ def test_rebuild_store_command(archive):
     shutil.rmtree(archive / "store")
     with ArchiveIndex(L0, archive) as index, index.transaction():
         index.conn.execute("DELETE FROM store_chunks")
-    assert len(check_archive(L0, data_root=archive).problems) == 8
+    with ArchiveIndex(L0, archive) as index:
+        nparts = len({L0.partition(r) for r in index.query()})
+    assert len(check_archive(L0, data_root=archive).problems) == nparts == 17
     result = CliRunner().invoke(main, ["rebuild", "store", "--data-root", str(archive)])
     assert result.exit_code == 0, result.output
-    assert "rebuilt 8 store chunks" in result.output
+    assert f"rebuilt {nparts} store chunks" in result.output
     assert check_archive(L0, data_root=archive).ok

@@ -135,14 +135,21 @@ def get_slot_data(
             piece = _file_piece(rec, root, tstart, tstop)
             if piece is not None:
                 pieces.append(piece)
-    pieces.sort(key=lambda p: p["order"])
+    rank = {r["filename"]: i for i, r in enumerate(records)}  # output order: by file
     total = sum(p["n"] for p in pieces)
     out = np.zeros(total, dtype=dtype)
     mask = np.ones(total, dtype=np.ma.make_mask_descr(dtype))
+    ranks = np.zeros(total, dtype=np.int64)
     row = 0
     for piece in pieces:
-        _fill(out[row : row + piece["n"]], mask[row : row + piece["n"]], piece, centered_8x8)
+        rows = slice(row, row + piece["n"])
+        _fill(out[rows], mask[rows], piece, centered_8x8)
+        names = piece["names"]
+        ranks[rows] = np.array([rank.get(n, -1) for n in names])[piece["fileidx"]]
         row += piece["n"]
+    if total and np.any(np.diff(ranks) < 0):  # pieces interleave in time (several sizes)
+        order = np.argsort(ranks, kind="stable")
+        out, mask = out[order], mask[order]
     return np.ma.masked_array(out, mask=mask)
 
 
@@ -168,13 +175,13 @@ def _file_piece(
         frame[:, :size, :size] = arrays["IMGRAW"]
         arrays["IMGRAW"] = frame.reshape(n, 64)
     arrays["IMGSIZE"] = np.full(n, size)
-    arrays["FILENAME"] = np.full(n, rec["filename"])
     return {
         "arrays": arrays,
         "sizes": size,
         "n": n,
         "files": {rec["filename"]},
-        "order": (rec["filetime"], rec["filename"]),
+        "names": [rec["filename"]],
+        "fileidx": np.zeros(n, dtype=np.intp),
     }
 
 
@@ -196,30 +203,33 @@ def _store_pieces(
             if chunk is None:
                 continue  # missing or out of date: these files are read directly
             files = {r["filename"] for r in recs}
-            arrays = store.read(chunk, [*names, "IMGSIZE"], tstart, tstop, files)
+            arrays, chunk_names = store.read(chunk, [*names, "IMGSIZE"], tstart, tstop, files)
             n = len(arrays.get("FILEIDX", ()))
-            if n:
-                for name in OPTIONAL_DEFAULTS:
-                    if name in arrays:
-                        arrays[name] = arrays[name].astype("U4")
-                pieces.append(
-                    {
-                        "arrays": arrays,
-                        "sizes": arrays["IMGSIZE"],
-                        "n": n,
-                        "files": files,
-                        "order": (recs[0]["filetime"], recs[0]["filename"]),
-                    }
-                )
-            else:
-                pieces.append({"arrays": {}, "sizes": 8, "n": 0, "files": files, "order": (0, "")})
+            for name in OPTIONAL_DEFAULTS:
+                if name in arrays:
+                    arrays[name] = arrays[name].astype("U4")
+            pieces.append(
+                {
+                    "arrays": arrays,
+                    "sizes": arrays.get("IMGSIZE", 8),
+                    "n": n,
+                    "files": files,
+                    "names": chunk_names,
+                    "fileidx": arrays.get("FILEIDX", np.zeros(0, dtype=np.intp)),
+                }
+            )
     return pieces
 
 
 def _fill(out: np.ndarray, mask: np.ndarray, piece: dict[str, Any], centered: bool) -> None:
     """Copy a piece's arrays into the output, unmasking rows whose image size has the column."""
     arrays, sizes = piece["arrays"], piece["sizes"]
+    masks: dict[tuple[int, ...], Any] = {}  # per set of carrying sizes, computed once
     for name in out.dtype.names:
+        if name == "FILENAME":
+            out[name] = np.array(piece["names"])[piece["fileidx"]]
+            mask[name] = False
+            continue
         if name in arrays:
             values = arrays[name]
         elif name in OPTIONAL_DEFAULTS:
@@ -231,10 +241,11 @@ def _fill(out: np.ndarray, mask: np.ndarray, piece: dict[str, Any], centered: bo
             continue
         out[name] = values
         carried = COLUMN_SIZES[name]
-        if np.isscalar(sizes):
-            mask[name] = sizes not in carried
-        else:
-            mask[name] = ~np.isin(sizes, carried)
+        if carried not in masks:
+            masks[carried] = (
+                sizes not in carried if np.isscalar(sizes) else ~np.isin(sizes, carried)
+            )
+        mask[name] = masks[carried]
 
 
 def _put_images(

@@ -147,6 +147,12 @@ def table_arrays(data: fits.FITS_rec, size: int) -> dict[str, np.ndarray]:
     return out
 
 
+#: Store partitions: one chunk per slot and 10 days of file start times (CXC seconds), so a
+#: header-3 fetch over weeks opens a few chunk files per slot, while a daily update rewrites
+#: at most one 10-day chunk per slot.
+STORE_PERIOD = 10 * 86400
+
+
 class L0Product(FileProduct):
     """One ACA L0 image file per slot and decommutation interval, in year/doy folders."""
 
@@ -247,16 +253,26 @@ class L0Product(FileProduct):
         }
 
     has_store = True
+    # Read together: the time/selection keys, the 12 header-3 bytes (what aca_hdr3 needs),
+    # the images; every other column lands in one more group.
+    store_groups = {
+        "KEY": ["TIME", "IMGSIZE", "QUALITY"],
+        "HD3": HD3_COLUMNS,
+        "IMGRAW": ["IMGRAW"],
+    }
 
     def partition(self, row: dict[str, Any]) -> str:
-        return f"{row['slot']}/{row['year']:04d}{row['doy']:03d}"
+        # By image size too: a header-3 fetch (8x8 only) then reads no 4x4/6x6 rows.
+        return f"{row['slot']}/{row['imgsize']}/{self.partition_epoch(row)}"
 
     def partition_epoch(self, row: dict[str, Any]) -> str:
-        return f"{row['year']:04d}{row['doy']:03d}"
+        return str(int(row["filetime"] // STORE_PERIOD))
 
     def partition_where(self, part: str) -> tuple[str, list[Any]]:
-        slot, day = part.split("/")
-        return "slot = ? AND year = ? AND doy = ?", [int(slot), int(day[:4]), int(day[4:])]
+        slot, size, period = (int(x) for x in part.split("/"))
+        t0 = period * STORE_PERIOD
+        where = "slot = ? AND imgsize = ? AND filetime >= ? AND filetime < ?"
+        return where, [slot, size, t0, t0 + STORE_PERIOD]
 
     def store_arrays(self, hdus: fits.HDUList, row: dict[str, Any]) -> dict[str, np.ndarray]:
         return table_arrays(hdus[self.extname].data, row["imgsize"])

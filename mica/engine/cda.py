@@ -50,16 +50,25 @@ DEFAULT_TREE = "https://cdaftp.cfa.harvard.edu/pub"
 PUBLIC_QUERY = {"asp-l1": {"detector": "pcad", "subdetector": "aca", "level": "1"}}
 NOT_PUBLIC = {
     "obspar": "the public Chandra Data Archive does not distribute obspar files "
-              "(axaff*_obs0a.par); use --source sim, dir:PATH or arc5gl",
+    "(axaff*_obs0a.par); use --source sim, dir:PATH or arc5gl",
     "aca-l0": "the public Chandra Data Archive does not hold ACA level-0 image files; "
-              "use --source sim, dir:PATH or arc5gl",
+    "use --source sim, dir:PATH or arc5gl",
 }
 #: where a file type sits in the bulk tree, most likely first
-_LOCATIONS = {"asol1": ("primary", "secondary/aspect"),
-              "default": ("secondary/aspect", "secondary", "primary")}
-_SUFFIX_CONTENT = {"asol1": "ASPSOL", "aqual1": "ASPQUAL", "acal1": "ACACAL",
-                   "acen1": "ACACENT", "gspr1": "GSPROPS", "fidpr1": "FIDPROPS",
-                   "gcal1": "GYROCAL", "bpix1": "ACA_BADPIX"}
+_LOCATIONS = {
+    "asol1": ("primary", "secondary/aspect"),
+    "default": ("secondary/aspect", "secondary", "primary"),
+}
+_SUFFIX_CONTENT = {
+    "asol1": "ASPSOL",
+    "aqual1": "ASPQUAL",
+    "acal1": "ACACAL",
+    "acen1": "ACACENT",
+    "gspr1": "GSPROPS",
+    "fidpr1": "FIDPROPS",
+    "gcal1": "GYROCAL",
+    "bpix1": "ACA_BADPIX",
+}
 
 
 class NotPublic(SourceError):
@@ -91,10 +100,17 @@ class _Retry(Exception):
 class CDASource(Source):
     """The public Chandra Data Archive (see the module docstring)."""
 
-    def __init__(self, base: str | None = None, workers: int = 8, retries: int = 4,
-                 backoff: float = 0.5, timeout: float = 30.0, progress: bool | None = None,
-                 cache_dir: str | Path | None = None,
-                 client: httpx.Client | None = None):
+    def __init__(
+        self,
+        base: str | None = None,
+        workers: int = 8,
+        retries: int = 4,
+        backoff: float = 0.5,
+        timeout: float = 30.0,
+        progress: bool | None = None,
+        cache_dir: str | Path | None = None,
+        client: httpx.Client | None = None,
+    ):
         base = (base or os.environ.get("MICA_CDA_URL") or "").rstrip("/")
         self.services = f"{base}/srservices" if base else DEFAULT_SERVICES
         self.tree = f"{base}/pub" if base else DEFAULT_TREE
@@ -105,11 +121,14 @@ class CDASource(Source):
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.client = client or httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)), follow_redirects=True,
-            limits=httpx.Limits(max_connections=self.workers + 2,
-                                max_keepalive_connections=self.workers),
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            follow_redirects=True,
+            limits=httpx.Limits(
+                max_connections=self.workers + 2, max_keepalive_connections=self.workers
+            ),
             # identity: byte ranges then refer to the .gz file itself
-            headers={"User-Agent": "mica (Chandra ACA archive)", "Accept-Encoding": "identity"})
+            headers={"User-Agent": "mica (Chandra ACA archive)", "Accept-Encoding": "identity"},
+        )
         self.notes: list[str] = []
         self._lists: dict[tuple[str, int], list[Listed]] = {}
 
@@ -142,12 +161,15 @@ class CDASource(Source):
         """The archive file list of an obsid for a product (cached per run)."""
         query = PUBLIC_QUERY.get(product.name)
         if query is None:
-            raise NotPublic(NOT_PUBLIC.get(product.name,
-                                           f"the public archive does not serve {product.name}"))
+            raise NotPublic(
+                NOT_PUBLIC.get(product.name, f"the public archive does not serve {product.name}")
+            )
         key = (product.name, obsid)
         if key not in self._lists:
-            text = self._get_text(f"{self.services}/archiveFileList.do",
-                                  {"obsid": str(obsid), **query, "dataset": "flight"})
+            text = self._get_text(
+                f"{self.services}/archiveFileList.do",
+                {"obsid": str(obsid), **query, "dataset": "flight"},
+            )
             self._lists[key] = parse_file_list(text)
         return self._lists[key]
 
@@ -155,15 +177,18 @@ class CDASource(Source):
     def fetch(self, product: FileProduct, start: float, stop: float, dest: Path) -> list[Path]:
         if product.name in NOT_PUBLIC:
             raise NotPublic(NOT_PUBLIC[product.name])
-        raise SourceError(f"the public archive is organised by obsid: update {product.name} "
-                          "with --obsid or a time range (listed through the Ocat)")
+        raise SourceError(
+            f"the public archive is organised by obsid: update {product.name} "
+            "with --obsid or a time range (listed through the Ocat)"
+        )
 
     def obsids(self, product: FileProduct, start: float, stop: float) -> list[int]:
         if product.name not in PUBLIC_QUERY:
             raise NotPublic(NOT_PUBLIC.get(product.name, f"{product.name} is not public"))
         dates = f"{to_date(start)[:8]}/{to_date(stop)[:8]}"
-        text = self._get_text(f"{self.services}/ocatList.do",
-                              {"startDate": _iso_range(start, stop), "format": "text"})
+        text = self._get_text(
+            f"{self.services}/ocatList.do", {"startDate": _iso_range(start, stop), "format": "text"}
+        )
         rows = parse_rdb(text)
         if rows and "obsid" not in rows[0]:
             raise SourceError(f"Ocat list for {dates} has no obsid column")
@@ -179,26 +204,37 @@ class CDASource(Source):
         return rev, rev
 
     def _product_files(self, product: FileProduct, obsid: int) -> list[Listed]:
-        return [f for f in self.file_list(product, obsid)
-                if getattr(product, "classify", lambda n: None)(f.name) is not None]
+        return [
+            f
+            for f in self.file_list(product, obsid)
+            if getattr(product, "classify", lambda n: None)(f.name) is not None
+        ]
 
-    def fetch_obsid(self, product: FileProduct, obsid: int, revision: int,
-                    dest: Path) -> list[Path]:
-        files = [f for f in self._product_files(product, obsid)
-                 if product.name_revision(f.name) == revision]
+    def fetch_obsid(
+        self, product: FileProduct, obsid: int, revision: int, dest: Path
+    ) -> list[Path]:
+        files = [
+            f
+            for f in self._product_files(product, obsid)
+            if product.name_revision(f.name) == revision
+        ]
         if not files:
             return []
         missing = self._missing_contents(product, files)
         if missing:
-            self.notes.append(f"obsid {obsid}: the public archive does not hold "
-                              f"{', '.join(missing)} (archived what it has)")
+            self.notes.append(
+                f"obsid {obsid}: the public archive does not hold "
+                f"{', '.join(missing)} (archived what it has)"
+            )
         cache = self._cache(dest, product)
         results = self.download_all(obsid, files, cache)
         failed = [r for r in results if r.error]
         if failed:
-            raise SourceError(f"{len(failed)} of {len(results)} downloads failed for obsid "
-                              f"{obsid} (nothing of revision {revision} archived; a re-run "
-                              "resumes): " + "; ".join(f"{r.name}: {r.error}" for r in failed))
+            raise SourceError(
+                f"{len(failed)} of {len(results)} downloads failed for obsid "
+                f"{obsid} (nothing of revision {revision} archived; a re-run "
+                "resumes): " + "; ".join(f"{r.name}: {r.error}" for r in failed)
+            )
         out = []
         for r in results:
             target = Path(dest) / r.path.name
@@ -224,13 +260,16 @@ class CDASource(Source):
         return cache
 
     # --- downloads ---------------------------------------------------------------------------
-    def download_all(self, obsid: int, files: list[Listed], cache: Path,
-                     workers: int | None = None) -> list[DownloadResult]:
+    def download_all(
+        self, obsid: int, files: list[Listed], cache: Path, workers: int | None = None
+    ) -> list[DownloadResult]:
         """Download files of one obsid in parallel (at most ``workers`` at a time)."""
         cache.mkdir(parents=True, exist_ok=True)
         # the bar counts transferred (compressed) bytes; the list gives uncompressed sizes
-        with _Progress(self.progress, f"cda obsid {obsid}", 0) as bar, \
-                ThreadPoolExecutor(max_workers=workers or self.workers) as pool:
+        with (
+            _Progress(self.progress, f"cda obsid {obsid}", 0) as bar,
+            ThreadPoolExecutor(max_workers=workers or self.workers) as pool,
+        ):
             futures = [pool.submit(self._download, obsid, f, cache, bar.advance) for f in files]
             return [fut.result() for fut in futures]
 
@@ -242,8 +281,9 @@ class CDASource(Source):
         base = f"{self.tree}/byobsid/{obsid % 10}/{obsid}"
         return [f"{base}/{folder}/{name}.gz" for folder in where]
 
-    def _download(self, obsid: int, item: Listed, cache: Path,
-                  advance: Callable[[int], None]) -> DownloadResult:
+    def _download(
+        self, obsid: int, item: Listed, cache: Path, advance: Callable[[int], None]
+    ) -> DownloadResult:
         final = cache / (item.name + ".gz")
         partial = cache / (item.name + ".gz.partial")
         result = DownloadResult(item.name)
@@ -278,11 +318,11 @@ class CDASource(Source):
             self._sleep(attempt)
             attempt += 1
         result.error = (f"{last}" if urls else f"{last}; not in the public bulk tree") + (
-            f" (after {attempt} attempts)" if attempt else "")
+            f" (after {attempt} attempts)" if attempt else ""
+        )
         return result
 
-    def _get_file(self, url: str, partial: Path, advance: Callable[[int], None]
-                  ) -> int | None:
+    def _get_file(self, url: str, partial: Path, advance: Callable[[int], None]) -> int | None:
         """Fetch ``url`` into ``partial`` (resuming it); bytes written, None on 404."""
         have = partial.stat().st_size if partial.exists() else 0
         headers = {"Range": f"bytes={have}-"} if have else {}
@@ -375,11 +415,9 @@ def parse_rdb(text: str) -> list[dict[str, str]]:
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
     if len(lines) < 2:
         return []
-    names = [n.strip().lower().replace(" (ks)", "").replace(" ", "_") for n in
-             lines[0].split("\t")]
+    names = [n.strip().lower().replace(" (ks)", "").replace(" ", "_") for n in lines[0].split("\t")]
     names = ["obsid" if n == "obs_id" else n for n in names]
-    return [dict(zip(names, (f.strip() for f in ln.split("\t")), strict=False))
-            for ln in lines[2:]]
+    return [dict(zip(names, (f.strip() for f in ln.split("\t")), strict=False)) for ln in lines[2:]]
 
 
 class _Progress:
@@ -400,8 +438,13 @@ class _Progress:
                 TransferSpeedColumn,
             )
 
-            self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                                DownloadColumn(), TransferSpeedColumn(), transient=True)
+            self.bar = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                transient=True,
+            )
             self.bar.__enter__()
             self.task = self.bar.add_task(self.title, total=self.total or None)
         return self

@@ -36,13 +36,13 @@ from mica.engine.product import FileProduct  # noqa: E402
 
 STORE_DIR = "store"
 _CODEC = hdf5plugin.Blosc2(cname="zstd", clevel=1, filters=hdf5plugin.Blosc2.SHUFFLE)
-_ROWS_PER_CHUNK = 8192
+_CHUNK_BYTES = 1 << 20  # HDF5 chunk size: big enough that per-chunk overhead is small
 
 _CHUNKS_SQL = """
 CREATE TABLE IF NOT EXISTS store_chunks (
     part text PRIMARY KEY,
     path text NOT NULL,
-    files text NOT NULL,      -- JSON list of [filename, checksum] in row order
+    files text NOT NULL,      -- JSON [version, [[filename, checksum], ...]] (row order)
     nrows int NOT NULL,
     tstart float,
     tstop float
@@ -50,8 +50,13 @@ CREATE TABLE IF NOT EXISTS store_chunks (
 """
 
 
+# Bumped when the chunk layout changes: chunks of another version count as out of date.
+STORE_VERSION = 4
+
+
 def _file_list(rows: Sequence[dict[str, Any]]) -> str:
-    return json.dumps([[r["filename"], r["checksum"]] for r in rows])
+    """What a chunk was built from: layout version and [filename, checksum] in row order."""
+    return json.dumps([STORE_VERSION, [[r["filename"], r["checksum"]] for r in rows]])
 
 
 class ColumnStore:
@@ -91,27 +96,34 @@ class ColumnStore:
         tstart: float,
         tstop: float,
         files: set[str],
-    ) -> dict[str, np.ndarray]:
-        """Rows of a chunk from ``files`` with tstart <= TIME <= tstop, asked columns only."""
+    ) -> tuple[dict[str, np.ndarray], list[str]]:
+        """Rows of a chunk from ``files`` with tstart <= TIME <= tstop, asked columns only.
+
+        Returns (columns by name, plus FILEIDX into the chunk's file names; those names).
+        Only the column groups holding asked columns are read (one dataset each).
+        """
         with h5py.File(self.index.root / chunk["path"], "r") as h5:
             names = json.loads(h5.attrs["files"])
+            groups: dict[str, list[str]] = json.loads(h5.attrs["groups"])
+            key = next(g for g, cols in groups.items() if "TIME" in cols)
+            keyrec = h5[key][:]
+            times, fileidx = keyrec["TIME"], keyrec["FILEIDX"]
             wanted = np.array([n in files for n in names] + [False])
-            times = h5["TIME"][:]
-            fileidx = h5["FILEIDX"][:]
             keep = (times >= tstart) & (times <= tstop) & wanted[fileidx]
             hits = np.flatnonzero(keep)
             if len(hits) == 0:
-                return {}
+                return {}, names
             i0, i1 = hits[0], hits[-1] + 1
             sel = keep[i0:i1]
-            out: dict[str, np.ndarray] = {"FILEIDX": fileidx[i0:i1][sel]}
-            out["FILENAME"] = np.array(names)[out["FILEIDX"]]
-            for name in columns:
-                if name == "TIME":
-                    out[name] = times[i0:i1][sel]
-                elif name in h5:
-                    out[name] = h5[name][i0:i1][sel]
-            return out
+            out: dict[str, np.ndarray] = {}
+            for group, cols in groups.items():
+                asked = [c for c in cols if c in columns or c == "FILEIDX"]
+                if not asked:
+                    continue
+                values = keyrec[i0:i1] if group == key else h5[group][i0:i1]
+                for col in asked:
+                    out[col] = (values if values.dtype.names is None else values[col])[sel]
+            return out, names
 
     # --- writing -------------------------------------------------------------------------
     def rebuild(
@@ -128,8 +140,37 @@ class ColumnStore:
                 with self.index.transaction():
                     self.index.clear_dirty([part])
                 continue
-            arrays = [loaded.get(r["filename"]) or self._load(r) for r in rows]
+            reuse = self._chunk_arrays(old) if old is not None else {}
+            arrays = [
+                loaded.get(r["filename"]) or reuse.get(r["filename"]) or self._load(r)
+                for r in rows
+            ]
             self._replace_chunk(part, rows, arrays, old)
+
+    def _chunk_arrays(self, chunk: dict[str, Any]) -> dict[str, dict[str, np.ndarray]]:
+        """Every file's arrays held by a chunk (by filename), so a rebuild that adds files
+        to a partition decompresses the chunk instead of re-reading its FITS files."""
+        path = self.index.root / chunk["path"]
+        try:
+            h5 = h5py.File(path, "r")
+        except OSError:
+            return {}
+        with h5:
+            if h5.attrs.get("version") != STORE_VERSION:
+                return {}
+            names = json.loads(h5.attrs["files"])
+            groups = json.loads(h5.attrs["groups"])
+            columns: dict[str, np.ndarray] = {}
+            for group, cols in groups.items():
+                values = h5[group][:]
+                for col in cols:
+                    columns[col] = values if values.dtype.names is None else values[col]
+        fileidx = columns.pop("FILEIDX")
+        bounds = np.searchsorted(fileidx, np.arange(len(names) + 1))
+        return {
+            name: {c: v[bounds[i] : bounds[i + 1]] for c, v in columns.items()}
+            for i, name in enumerate(names)
+        }
 
     def _load(self, row: dict[str, Any]) -> dict[str, np.ndarray]:
         with fits.open(self.product.path(row, self.index.root), memmap=False) as hdus:
@@ -179,24 +220,48 @@ class ColumnStore:
     def _write(
         self, dest: Path, rows: list[dict[str, Any]], arrays: list[dict[str, np.ndarray]]
     ) -> None:
+        """One dataset per column group (a compound of its columns; shuffle then puts each
+        byte of a record together), so a fetch of a few columns reads a few datasets."""
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name("." + dest.name + ".partial")
-        names = list(arrays[0])
+        columns = {name: np.concatenate([a[name] for a in arrays]) for name in arrays[0]}
+        columns["FILEIDX"] = np.concatenate(
+            [np.full(len(a["TIME"]), i, dtype=np.uint16) for i, a in enumerate(arrays)]
+        )
+        groups = self._groups(list(columns))
+        n = len(columns["TIME"])
         with h5py.File(tmp, "w") as h5:
+            h5.attrs["version"] = STORE_VERSION
             h5.attrs["files"] = json.dumps([r["filename"] for r in rows])
-            fileidx = np.concatenate(
-                [np.full(len(a["TIME"]), i, dtype=np.uint16) for i, a in enumerate(arrays)]
-            )
-            columns = {name: np.concatenate([a[name] for a in arrays]) for name in names}
-            columns["FILEIDX"] = fileidx
-            for name, values in columns.items():
-                chunks = (
-                    (min(len(values), _ROWS_PER_CHUNK),) + values.shape[1:] if len(values) else None
-                )
-                h5.create_dataset(name, data=values, chunks=chunks, **_CODEC)
+            h5.attrs["groups"] = json.dumps(groups)
+            for group, cols in groups.items():
+                if len(cols) == 1 and columns[cols[0]].ndim > 1:
+                    values = columns[cols[0]]
+                else:
+                    dtype = [(c, columns[c].dtype, columns[c].shape[1:]) for c in cols]
+                    values = np.empty(n, dtype=dtype)
+                    for c in cols:
+                        values[c] = columns[c]
+                rowbytes = max(1, values[:1].nbytes)
+                chunk_rows = min(max(n, 1), max(1024, _CHUNK_BYTES // rowbytes))
+                h5.create_dataset(group, data=values, chunks=(chunk_rows,) + values.shape[1:],
+                                  **_CODEC)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, dest)
+
+    def _groups(self, names: list[str]) -> dict[str, list[str]]:
+        """The product's column groups; FILEIDX joins TIME, leftovers form a group."""
+        groups: dict[str, list[str]] = {}
+        for group, cols in self.product.store_groups.items():
+            groups[group] = [c for c in cols if c in names]
+        key = next(g for g, cols in groups.items() if "TIME" in cols)
+        groups[key].append("FILEIDX")
+        placed = {c for cols in groups.values() for c in cols}
+        rest = [c for c in names if c not in placed]
+        if rest:
+            groups["OTHER"] = rest
+        return {g: cols for g, cols in groups.items() if cols}
 
     def stale_parts(self) -> list[str]:
         """Partitions whose chunk is missing or does not match the index."""

@@ -147,6 +147,8 @@ class ObsidProduct(FileProduct):
     extra_re: re.Pattern[str] | None = None
     #: file in the product folder listing obsids never re-checked for new revisions
     bad_obsids_file: str = "bad_obsids.dat"
+    #: its content when an update creates the archive (the original shipped such a list)
+    default_bad_obsids: tuple[int, ...] = ()
     #: arc5gl product names: the full set and a small one used to probe revisions
     arc5gl_full: str = ""
     arc5gl_probe: str = ""
@@ -220,8 +222,9 @@ def open_index(product: ObsidProduct, root: Path) -> ArchiveIndex | None:
 
 def archived_revisions(index: ArchiveIndex, obsid: int) -> list[int]:
     """Revisions of an obsid whose files are all archived, sorted."""
-    rows = index.conn.execute("SELECT revision FROM revisions WHERE obsid = ? ORDER BY revision",
-                              (obsid,))
+    rows = index.conn.execute(
+        "SELECT revision FROM revisions WHERE obsid = ? ORDER BY revision", (obsid,)
+    )
     return [r[0] for r in rows]
 
 
@@ -256,18 +259,23 @@ def mark_revision(index: ArchiveIndex, obsid: int, revision: int, nfiles: int) -
     """Record that every file of (obsid, revision) is archived."""
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     with index.transaction():
-        index.conn.execute("INSERT OR REPLACE INTO revisions (obsid, revision, nfiles, archived) "
-                           "VALUES (?, ?, ?, ?)", (obsid, revision, nfiles, now))
+        index.conn.execute(
+            "INSERT OR REPLACE INTO revisions (obsid, revision, nfiles, archived) "
+            "VALUES (?, ?, ?, ?)",
+            (obsid, revision, nfiles, now),
+        )
 
 
 def revision_complete(index: ArchiveIndex, obsid: int, revision: int) -> bool:
-    row = index.conn.execute("SELECT 1 FROM revisions WHERE obsid = ? AND revision = ?",
-                             (obsid, revision)).fetchone()
+    row = index.conn.execute(
+        "SELECT 1 FROM revisions WHERE obsid = ? AND revision = ?", (obsid, revision)
+    ).fetchone()
     return row is not None
 
 
-def relink(product: ObsidProduct, index: ArchiveIndex, obsid: int, default: int | None,
-           last: int | None) -> list[str]:
+def relink(
+    product: ObsidProduct, index: ArchiveIndex, obsid: int, default: int | None, last: int | None
+) -> list[str]:
     """Make links and ``isdefault`` show (default, last); returns what changed.
 
     The intent (``obsid_links`` row with ``linked = 0``) and ``isdefault`` are committed in
@@ -278,10 +286,15 @@ def relink(product: ObsidProduct, index: ArchiveIndex, obsid: int, default: int 
     default = default if default in revs else None
     last = last if last in revs else None
     with index.transaction():
-        index.conn.execute("INSERT OR REPLACE INTO obsid_links (obsid, default_rev, last_rev, linked)"
-                           " VALUES (?, ?, ?, 0)", (obsid, default, last))
-        index.conn.execute("UPDATE archfiles SET isdefault = CASE WHEN revision = ? THEN 1 END "
-                           "WHERE obsid = ?", (default, obsid))
+        index.conn.execute(
+            "INSERT OR REPLACE INTO obsid_links (obsid, default_rev, last_rev, linked)"
+            " VALUES (?, ?, ?, 0)",
+            (obsid, default, last),
+        )
+        index.conn.execute(
+            "UPDATE archfiles SET isdefault = CASE WHEN revision = ? THEN 1 END WHERE obsid = ?",
+            (default, obsid),
+        )
     changes = _apply_links(index.root, obsid, default, last)
     with index.transaction():
         index.conn.execute("UPDATE obsid_links SET linked = 1 WHERE obsid = ?", (obsid,))
@@ -310,43 +323,57 @@ def _apply_links(root: Path, obsid: int, default: int | None, last: int | None) 
 def recover_links(product: ObsidProduct, index: ArchiveIndex) -> list[str]:
     """Apply link intents a killed update left (``linked = 0``)."""
     done = []
-    rows = index.conn.execute("SELECT obsid, default_rev, last_rev FROM obsid_links "
-                              "WHERE linked = 0").fetchall()
+    rows = index.conn.execute(
+        "SELECT obsid, default_rev, last_rev FROM obsid_links WHERE linked = 0"
+    ).fetchall()
     for obsid, default, last in rows:
         done += relink(product, index, obsid, default, last) or [f"{obsid}: links confirmed"]
     return done
 
 
 def link_state(index: ArchiveIndex, obsid: int) -> LinkState | None:
-    row = index.conn.execute("SELECT default_rev, last_rev FROM obsid_links WHERE obsid = ?",
-                             (obsid,)).fetchone()
+    row = index.conn.execute(
+        "SELECT default_rev, last_rev FROM obsid_links WHERE obsid = ?", (obsid,)
+    ).fetchone()
     return None if row is None else LinkState(row[0], row[1])
 
 
 # --- check -----------------------------------------------------------------------------------
-def check_obsid_layout(product: ObsidProduct, index: ArchiveIndex,
-                       repair: bool) -> tuple[list[str], list[str]]:
+def check_obsid_layout(
+    product: ObsidProduct, index: ArchiveIndex, repair: bool
+) -> tuple[list[str], list[str]]:
     """Links, ``isdefault`` and the revision table against the index rows and the folders."""
     root = index.root
     problems: list[str] = []
     repairs: list[str] = []
     conn = index.conn
     # Revisions marked complete must still have their files (rows checked by the engine).
-    counts = {(o, r): n for o, r, n in conn.execute(
-        "SELECT obsid, revision, count(*) FROM archfiles GROUP BY obsid, revision")}
-    for obsid, rev, nfiles in conn.execute("SELECT obsid, revision, nfiles FROM revisions"
-                                           ).fetchall():
+    counts = {
+        (o, r): n
+        for o, r, n in conn.execute(
+            "SELECT obsid, revision, count(*) FROM archfiles GROUP BY obsid, revision"
+        )
+    }
+    for obsid, rev, nfiles in conn.execute(
+        "SELECT obsid, revision, nfiles FROM revisions"
+    ).fetchall():
         have = counts.get((obsid, rev), 0)
         if have < nfiles:
             problems.append(f"obsid {obsid} v{rev:02d}: {have} of {nfiles} files indexed")
             if repair:
                 with index.transaction():
-                    conn.execute("DELETE FROM revisions WHERE obsid = ? AND revision = ?",
-                                 (obsid, rev))
-                repairs.append(f"obsid {obsid} v{rev:02d} marked incomplete (the next update "
-                               "fetches it again)")
-    links = {o: (d, la, k) for o, d, la, k in conn.execute(
-        "SELECT obsid, default_rev, last_rev, linked FROM obsid_links")}
+                    conn.execute(
+                        "DELETE FROM revisions WHERE obsid = ? AND revision = ?", (obsid, rev)
+                    )
+                repairs.append(
+                    f"obsid {obsid} v{rev:02d} marked incomplete (the next update fetches it again)"
+                )
+    links = {
+        o: (d, la, k)
+        for o, d, la, k in conn.execute(
+            "SELECT obsid, default_rev, last_rev, linked FROM obsid_links"
+        )
+    }
     complete = {}
     for obsid, rev in conn.execute("SELECT obsid, revision FROM revisions"):
         complete.setdefault(obsid, set()).add(rev)
@@ -362,8 +389,13 @@ def check_obsid_layout(product: ObsidProduct, index: ArchiveIndex,
         for rev in (default, last):
             if rev is not None and rev not in complete.get(obsid, set()):
                 bad.append(f"v{rev:02d} is linked but incomplete")
-        isdef = {r for (r,) in conn.execute(
-            "SELECT DISTINCT revision FROM archfiles WHERE obsid = ? AND isdefault = 1", (obsid,))}
+        isdef = {
+            r
+            for (r,) in conn.execute(
+                "SELECT DISTINCT revision FROM archfiles WHERE obsid = ? AND isdefault = 1",
+                (obsid,),
+            )
+        }
         if isdef - ({default} if default is not None else set()):
             bad.append(f"isdefault set on revisions {sorted(isdef)}")
         if bad:
@@ -373,8 +405,7 @@ def check_obsid_layout(product: ObsidProduct, index: ArchiveIndex,
                 d = default if default in revs else None
                 la = last if last in revs else (max(revs) if revs else None)
                 relink(product, index, obsid, d, la)
-                repairs.append(f"obsid {obsid}: links and isdefault set to default "
-                               f"{d}, last {la}")
+                repairs.append(f"obsid {obsid}: links and isdefault set to default {d}, last {la}")
     # Links on disk for obsids the table does not know (e.g. hand-made) are reported.
     for link in sorted(root.glob("[0-9][0-9]/[0-9][0-9][0-9][0-9][0-9]*")):
         match = re.fullmatch(r"(\d{5})(_last)?", link.name)

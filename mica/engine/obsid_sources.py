@@ -92,7 +92,8 @@ class DirCatalog:
                 if entry.obsid is None or entry.revision is None:
                     continue
                 self.files.setdefault(entry.obsid, {}).setdefault(entry.revision, []).append(
-                    entry.path)
+                    entry.path
+                )
                 if entry.kind == "data" and entry.tstart is not None:
                     self.starts.setdefault(entry.obsid, []).append(entry.tstart)
         self.built = True
@@ -101,8 +102,11 @@ class DirCatalog:
         if not self.built:
             self._build()
         lookback = getattr(self.product, "source_lookback", 86400.0)
-        hits = {o: min(ts) for o, ts in self.starts.items()
-                if any(start - lookback <= t < stop for t in ts)}
+        hits = {
+            o: min(ts)
+            for o, ts in self.starts.items()
+            if any(start - lookback <= t < stop for t in ts)
+        }
         return sorted(hits, key=lambda o: hits[o])
 
     def revisions(self, obsid: int) -> tuple[int | None, int | None]:
@@ -129,8 +133,9 @@ class DirCatalog:
 
 # --- arc5gl (CXC only; the command scripts follow the original mica's sessions) ---------------
 def _run_arc5gl(exe: str, script: str, cwd: Path) -> list[Path]:
-    proc = subprocess.run([exe, "-stdin"], input=script, text=True, cwd=cwd,
-                          capture_output=True, timeout=3600)
+    proc = subprocess.run(
+        [exe, "-stdin"], input=script, text=True, cwd=cwd, capture_output=True, timeout=3600
+    )
     if proc.returncode != 0:
         raise SourceError(f"arc5gl failed ({proc.returncode}): {proc.stderr.strip()[:500]}")
     return sorted(p for p in cwd.iterdir() if p.is_file())
@@ -146,19 +151,21 @@ def _probe(exe: str, product: ObsidProduct, obsid: int, version: str) -> int | N
         revs = {product.name_revision(p.name) for p in _run_arc5gl(exe, script, Path(tmp))}
     revs.discard(None)
     if len(revs) > 1:
-        raise SourceError(f"arc5gl delivered several revisions {sorted(revs)} of obsid {obsid} "
-                          f"for version={version}")
+        raise SourceError(
+            f"arc5gl delivered several revisions {sorted(revs)} of obsid {obsid} "
+            f"for version={version}"
+        )
     return revs.pop() if revs else None
 
 
-def arc5gl_revisions(exe: str, product: FileProduct,
-                     obsid: int) -> tuple[int | None, int | None]:
+def arc5gl_revisions(exe: str, product: FileProduct, obsid: int) -> tuple[int | None, int | None]:
     product = _obsid_product(product)
     return _probe(exe, product, obsid, "default"), _probe(exe, product, obsid, "last")
 
 
-def arc5gl_fetch_obsid(exe: str, product: FileProduct, obsid: int, revision: int,
-                       dest: Path) -> list[Path]:
+def arc5gl_fetch_obsid(
+    exe: str, product: FileProduct, obsid: int, revision: int, dest: Path
+) -> list[Path]:
     product = _obsid_product(product)
     # No obi=: every OBI of the obsid is requested (the original fetched only the lowest).
     script = f"reset\nobsid={obsid}\nversion={revision}\nget {product.arc5gl_full}\n"

@@ -56,10 +56,12 @@ class ObsidUpdateReport:
         return not self.failed and not self.ingest.rejected
 
     def summary(self) -> str:
-        lines = [f"{self.product}: {len(self.done)} obsids updated, {len(self.no_data)} without "
-                 f"data upstream, {len(self.failed)} failed, {len(self.skipped_bad)} skipped "
-                 f"(bad-obsid list); files: {self.ingest.summary().splitlines()[0]}, "
-                 f"{self.dropped} dropped by product rules"]
+        lines = [
+            f"{self.product}: {len(self.done)} obsids updated, {len(self.no_data)} without "
+            f"data upstream, {len(self.failed)} failed, {len(self.skipped_bad)} skipped "
+            f"(bad-obsid list); files: {self.ingest.summary().splitlines()[0]}, "
+            f"{self.dropped} dropped by product rules"
+        ]
         lines += [f"  recovered: {r}" for r in self.recovered]
         lines += [f"  obsid {o}: {msg}" for o, msg in sorted(self.done.items())]
         lines += [f"  note: {n}" for n in self.notes]
@@ -82,6 +84,16 @@ def read_bad_obsids(path: Path) -> set[int]:
     return out
 
 
+def _bad_list(product: ObsidProduct, root: Path) -> Path:
+    """The product's bad-obsid list, written with its default content when absent."""
+    path = root / product.bad_obsids_file
+    if not path.exists() and product.default_bad_obsids:
+        tmp = path.with_name("." + path.name + ".partial")
+        tmp.write_text("obsid\n" + "".join(f"{o}\n" for o in product.default_bad_obsids))
+        os.replace(tmp, path)
+    return path
+
+
 def _copy_atomic(src: Path, dest: Path) -> None:
     """Copy through a ``.partial`` name and rename, so a half-copied log is never in place."""
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -95,16 +107,24 @@ def _copy_atomic(src: Path, dest: Path) -> None:
 
 def _provisional(index: ArchiveIndex) -> list[int]:
     """Obsids whose newest revision is not (yet) the default: candidates for a re-check."""
-    rows = index.conn.execute("SELECT obsid FROM obsid_links WHERE default_rev IS NULL OR "
-                              "last_rev != default_rev ORDER BY obsid")
+    rows = index.conn.execute(
+        "SELECT obsid FROM obsid_links WHERE default_rev IS NULL OR "
+        "last_rev != default_rev ORDER BY obsid"
+    )
     return [r[0] for r in rows]
 
 
-def update_obsid_archive(product: ObsidProduct, source: str | Source | None = None,
-                         obsids: Iterable[int] | None = None, start: CxoTimeLike = None,
-                         stop: CxoTimeLike = None, data_root: str | Path | None = None,
-                         progress: Progress | None = None, wait: float = 0.0,
-                         refresh: bool = False) -> ObsidUpdateReport:
+def update_obsid_archive(
+    product: ObsidProduct,
+    source: str | Source | None = None,
+    obsids: Iterable[int] | None = None,
+    start: CxoTimeLike = None,
+    stop: CxoTimeLike = None,
+    data_root: str | Path | None = None,
+    progress: Progress | None = None,
+    wait: float = 0.0,
+    refresh: bool = False,
+) -> ObsidUpdateReport:
     """Archive the default and last revisions of obsids from ``source``.
 
     ``obsids`` selects obsids explicitly; otherwise the obsids the source has in
@@ -123,7 +143,7 @@ def update_obsid_archive(product: ObsidProduct, source: str | Source | None = No
             todo = list(dict.fromkeys(check_obsid(o) for o in obsids))
         else:
             todo = _obsids_for_range(product, src, index, start, stop)
-            bad = read_bad_obsids(root / product.bad_obsids_file)
+            bad = read_bad_obsids(_bad_list(product, root))
             for obsid in _provisional(index):
                 if obsid in todo:
                     continue
@@ -152,13 +172,15 @@ def update_obsid_archive(product: ObsidProduct, source: str | Source | None = No
     return report
 
 
-def _obsids_for_range(product: ObsidProduct, src: Source, index: ArchiveIndex,
-                      start: CxoTimeLike, stop: CxoTimeLike) -> list[int]:
+def _obsids_for_range(
+    product: ObsidProduct, src: Source, index: ArchiveIndex, start: CxoTimeLike, stop: CxoTimeLike
+) -> list[int]:
     if start is None:
         (latest,) = index.conn.execute("SELECT MAX(tstart) FROM archfiles").fetchone()
         if latest is None:
-            raise ValueError(f"the {product.name} archive at {index.root} is empty: give a "
-                             "start time or obsids")
+            raise ValueError(
+                f"the {product.name} archive at {index.root} is empty: give a start time or obsids"
+            )
         tstart = float(latest)
     else:
         tstart = to_secs(start)
@@ -168,8 +190,15 @@ def _obsids_for_range(product: ObsidProduct, src: Source, index: ArchiveIndex,
     return list(dict.fromkeys(check_obsid(o) for o in src.obsids(product, tstart, tstop)))
 
 
-def _update_one(product: ObsidProduct, src: Source, index: ArchiveIndex, obsid: int,
-                staging: Path, report: ObsidUpdateReport, refresh: bool) -> None:
+def _update_one(
+    product: ObsidProduct,
+    src: Source,
+    index: ArchiveIndex,
+    obsid: int,
+    staging: Path,
+    report: ObsidUpdateReport,
+    refresh: bool,
+) -> None:
     default, last = src.revisions(product, obsid)
     if default is None and last is None:
         report.no_data.append(obsid)
@@ -193,8 +222,9 @@ def _update_one(product: ObsidProduct, src: Source, index: ArchiveIndex, obsid: 
                 data.append(path)
             # anything else the source delivered is not part of this product: left in staging
         if not data:
-            raise SourceError(f"{src} retrieved no {product.name} files for obsid {obsid} "
-                              f"revision {rev}")
+            raise SourceError(
+                f"{src} retrieved no {product.name} files for obsid {obsid} revision {rev}"
+            )
         accepted = []
         for path in data:
             try:
@@ -222,7 +252,8 @@ def _update_one(product: ObsidProduct, src: Source, index: ArchiveIndex, obsid: 
     if problems:
         report.failed[obsid] = "; ".join(problems)
     text = (f"default v{default:02d}" if default is not None else "no default") + (
-        f", last v{last:02d}" if last not in (None, default) else "")
+        f", last v{last:02d}" if last not in (None, default) else ""
+    )
     text += "; fetched " + ", ".join(fetched) if fetched else "; already archived"
     if changes:
         text += "; " + "; ".join(c.split(": ", 1)[1] for c in changes)
@@ -233,8 +264,10 @@ def _check_belongs(product: ObsidProduct, path: Path, obsid: int, rev: int) -> N
     """Refuse a delivered file of another obsid or revision than requested."""
     name_rev = product.name_revision(path.name)
     if name_rev != rev:
-        raise RejectedFile(path.name, f"revision {name_rev} delivered for a request of "
-                                      f"obsid {obsid} revision {rev}")
+        raise RejectedFile(
+            path.name,
+            f"revision {name_rev} delivered for a request of obsid {obsid} revision {rev}",
+        )
     try:
         file_obsid, _ = product.inspect(path)
     except RejectedFile:

@@ -91,6 +91,8 @@ class FileProduct(ABC):
 
     #: whether ingest keeps a columnar store (`mica.engine.colstore`) of the files' rows
     has_store: bool = False
+    #: store column groups, read together (name -> columns); one must hold TIME
+    store_groups: dict[str, list[str]] = {}
 
     def partition(self, row: dict[str, Any]) -> str:
         """Store partition of a file (e.g. ``'3/2012001'`` for slot 3 on 2012:001)."""
