@@ -9,6 +9,8 @@ from pathlib import Path
 import click
 import numpy as np
 
+from mica import cli_obsid  # also registers the cda source
+from mica.archive.aca_dark import update as update_aca_dark
 from mica.engine.check import check_archive
 from mica.engine.lock import ArchiveBusy
 from mica.engine.sources import SourceError
@@ -30,9 +32,10 @@ def main(archive: str | None) -> None:
 
 
 def _products() -> dict:
+    """Every product archive `mica check` looks at, by command name."""
     from mica.archive.l0_format import L0
 
-    return {L0.name: L0}
+    return {L0.name: L0, **cli_obsid.obsid_products()}
 
 
 @main.group()
@@ -96,6 +99,10 @@ def update_aca_l0(start, stop, source, data_root, days_at_once, wait, quiet) -> 
     _run_update(L0, source, start, stop, data_root, days_at_once, wait, quiet)
 
 
+cli_obsid.register_cli(update)
+update_aca_dark.register_cli(update)
+
+
 @main.command()
 @click.option("--repair", is_flag=True, help="Make index and files consistent.")
 def check(repair: bool) -> None:
@@ -111,6 +118,13 @@ def check(repair: bool) -> None:
             report = check_archive(product)
             click.echo("after repair: " + report.summary().splitlines()[0])
         bad |= not report.ok
+    problems, repairs = update_aca_dark.check_dark_archive(repair=repair)
+    click.echo(f"aca-dark: {len(problems)} problems")
+    for line in problems:
+        click.echo(f"  problem: {line}")
+    for line in repairs:
+        click.echo(f"  repaired: {line}")
+    bad |= bool(problems) and not repairs
     if bad:
         sys.exit(1)
 

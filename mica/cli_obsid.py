@@ -37,35 +37,63 @@ def _parse_obsids(values: tuple[str, ...]) -> list[int] | None:
                 try:
                     out.append(int(part))
                 except ValueError:
-                    raise click.BadParameter(f"{part!r} is not an obsid",
-                                             param_hint="--obsid") from None
+                    raise click.BadParameter(
+                        f"{part!r} is not an obsid", param_hint="--obsid"
+                    ) from None
     return out or None
 
 
 def _options(func: Callable) -> Callable:
-    for option in reversed([
-        click.option("--obsid", "obsids", multiple=True,
-                     help="Obsid(s) to update (repeat or comma-separate); default: by time."),
-        click.option("--start", default=None,
-                     help="Start time (default: the newest archived data)."),
-        click.option("--stop", default=None, help="Stop time (default: now)."),
-        click.option("--source", default=None,
-                     help="sim (default), dir:PATH, arc5gl, cda[:URL]."),
-        click.option("--data-root", type=click.Path(file_okay=False), default=None,
-                     help="The product folder (default: <archive>/<product>)."),
-        click.option("--refresh", is_flag=True,
-                     help="Fetch revisions again even when complete (verifies them)."),
-        click.option("--wait", type=float, default=0.0,
-                     help="Seconds to wait for another running update (default: exit)."),
-        click.option("--quiet", is_flag=True, help="No progress bar."),
-    ]):
+    for option in reversed(
+        [
+            click.option(
+                "--obsid",
+                "obsids",
+                multiple=True,
+                help="Obsid(s) to update (repeat or comma-separate); default: by time.",
+            ),
+            click.option(
+                "--start", default=None, help="Start time (default: the newest archived data)."
+            ),
+            click.option("--stop", default=None, help="Stop time (default: now)."),
+            click.option(
+                "--source", default=None, help="sim (default), dir:PATH, arc5gl, cda[:URL]."
+            ),
+            click.option(
+                "--data-root",
+                type=click.Path(file_okay=False),
+                default=None,
+                help="The product folder (default: <archive>/<product>).",
+            ),
+            click.option(
+                "--refresh",
+                is_flag=True,
+                help="Fetch revisions again even when complete (verifies them).",
+            ),
+            click.option(
+                "--wait",
+                type=float,
+                default=0.0,
+                help="Seconds to wait for another running update (default: exit).",
+            ),
+            click.option("--quiet", is_flag=True, help="No progress bar."),
+        ]
+    ):
         func = option(func)
     return func
 
 
-def _run(product: ObsidProduct, obsids: tuple[str, ...], start: str | None, stop: str | None,
-         source: str | None, data_root: str | None, refresh: bool, wait: float,
-         quiet: bool) -> None:
+def _run(
+    product: ObsidProduct,
+    obsids: tuple[str, ...],
+    start: str | None,
+    stop: str | None,
+    source: str | None,
+    data_root: str | None,
+    refresh: bool,
+    wait: float,
+    quiet: bool,
+) -> None:
     from mica.progress import progress_bar
 
     ids = _parse_obsids(obsids)
@@ -73,8 +101,17 @@ def _run(product: ObsidProduct, obsids: tuple[str, ...], start: str | None, stop
         raise click.UsageError("give either --obsid or --start/--stop, not both")
     try:
         with progress_bar(f"update {product.name}", enabled=not quiet) as bar:
-            report = update_obsid_archive(product, source, ids, start, stop, data_root,
-                                          progress=bar, wait=wait, refresh=refresh)
+            report = update_obsid_archive(
+                product,
+                source,
+                ids,
+                start,
+                stop,
+                data_root,
+                progress=bar,
+                wait=wait,
+                refresh=refresh,
+            )
     except (ArchiveBusy, SourceError, ObsidError, ValueError) as err:
         raise click.ClickException(str(err)) from err
     click.echo(report.summary())
@@ -116,58 +153,87 @@ def _simulated_now(date: str | None) -> Iterator[None]:
 #: obsids the demo archives: the user examples plus obsids of 2012:001-003 for time queries
 DEMO_OBSPARS = [7000, 7001, 5438, 6000, 2121]
 DEMO_ASP_OBSIDS = [6000, 2121]
-DEMO_WINDOW = ("2012:001:00:00:00", "2012:003:00:00:00")
+DEMO_WINDOW = ("2012:001:00:00:00", "2012:002:00:00:00")
 
 
 def demo_obsid(archive_root: Path, progress: Callable[[str], Any] | None = None) -> list[str]:
     """Update a handful of obsids from the simulated upstream and run the examples.
 
     Obsid 6000 is updated twice, as the archive would have been in 2010 (revision 2 was the
-    default) and today (revision 3), so it shows both revision folders. Returns the lines
-    to print.
+    default) and today (revision 3), so it shows both revision folders. The simulated
+    aspect products keep every 4th sample (``MICA_SIM_L1_DECIMATE``, unless set) so the demo
+    takes seconds, not a minute. Returns the lines to print.
     """
-    from mica.archive import aca_l0, asp_l1, obspar
-
     root = Path(archive_root)
     lines: list[str] = []
     t0 = time.perf_counter()
+    decimate = os.environ.get("MICA_SIM_L1_DECIMATE")
+    os.environ["MICA_SIM_L1_DECIMATE"] = decimate or "4"
+    try:
+        _build_demo(root, lines, progress)
+    finally:
+        if decimate is None:
+            os.environ.pop("MICA_SIM_L1_DECIMATE", None)
+    lines.append(
+        f"(archive built in {time.perf_counter() - t0:.1f} s; simulated aspect "
+        f"products keep every {decimate or 4}th sample: MICA_SIM_L1_DECIMATE)"
+    )
+    return lines + _demo_examples(root)
+
+
+def _build_demo(root: Path, lines: list[str], progress: Callable[[str], Any] | None) -> None:
     with _simulated_now("2010:001"):
         report = update_obsid_archive(ASP_L1, "sim", [6000], data_root=root / "asp1")
     lines.append(f"update asp-l1 --obsid 6000 as of 2010:001: {report.done.get(6000)}")
-    for product, kwargs in ((ASP_L1, {"obsids": DEMO_ASP_OBSIDS}),
-                            (OBSPAR, {"obsids": DEMO_OBSPARS}),
-                            (ASP_L1, {"start": DEMO_WINDOW[0], "stop": DEMO_WINDOW[1]}),
-                            (OBSPAR, {"start": DEMO_WINDOW[0], "stop": DEMO_WINDOW[1]})):
-        report = update_obsid_archive(product, "sim", data_root=root / product.subdir,
-                                      **kwargs)
+    for product, kwargs in (
+        (ASP_L1, {"obsids": DEMO_ASP_OBSIDS}),
+        (OBSPAR, {"obsids": DEMO_OBSPARS}),
+        (ASP_L1, {"start": DEMO_WINDOW[0], "stop": DEMO_WINDOW[1]}),
+        (OBSPAR, {"start": DEMO_WINDOW[0], "stop": DEMO_WINDOW[1]}),
+    ):
+        report = update_obsid_archive(product, "sim", data_root=root / product.subdir, **kwargs)
         lines.append(f"update {product.name} {kwargs}: " + report.summary().splitlines()[0])
         if progress:
             progress(lines[-1])
-    lines.append(f"(archive built in {time.perf_counter() - t0:.1f} s)")
+
+
+def _demo_examples(root: Path) -> list[str]:
+    """The user examples on the demo archive, one line each."""
+    from mica.archive import aca_l0, asp_l1, obspar
+
+    lines: list[str] = []
     asp1, obsp = root / "asp1", root / "obspar"
     lines.append(f"asp_l1.get_dir(2121) = {asp_l1.get_dir(2121, data_root=asp1)}")
     dirs = asp_l1.get_obs_dirs(6000, data_root=asp1)
     lines.append(f"asp_l1.get_obs_dirs(6000) = {_short(dirs, root)}")
-    lines.append(f"asp_l1.get_obs_dirs(2121) revisions {asp_l1.get_obs_dirs(2121, asp1)['revisions']}"
-                 f", default {_short(asp_l1.get_dir(2121, asp1), root)}, last "
-                 f"{_short(asp_l1.get_obs_dirs(2121, asp1)['last'], root)}")
+    lines.append(
+        f"asp_l1.get_obs_dirs(2121) revisions {asp_l1.get_obs_dirs(2121, asp1)['revisions']}"
+        f", default {_short(asp_l1.get_dir(2121, asp1), root)}, last "
+        f"{_short(asp_l1.get_obs_dirs(2121, asp1)['last'], root)}"
+    )
     files = asp_l1.get_files(6000, data_root=asp1)
     lines.append(f"asp_l1.get_files(6000): {len(files)} files, e.g. {Path(files[0]).name}")
     gs = asp_l1.get_files(6000, content=["GSPROPS"], data_root=asp1)
     lines.append(f"asp_l1.get_files(6000, content=['GSPROPS']): {[Path(f).name for f in gs]}")
-    fid = asp_l1.get_files(start="2012:001", stop="2012:030", content=["FIDPROPS"],
-                           data_root=asp1)
-    lines.append(f"asp_l1.get_files(start='2012:001', stop='2012:030', content=['FIDPROPS']): "
-                 f"{len(fid)} files (the demo archived 2012:001-003)")
-    lines.append(f"obspar.get_obspar_file(7000) = {_short(obspar.get_obspar_file(7000, data_root=obsp), root)}")
-    lines.append(f"obspar.get_obspar(7001)['detector'] = "
-                 f"{obspar.get_obspar(7001, data_root=obsp)['detector']!r}")
+    fid = asp_l1.get_files(start="2012:001", stop="2012:030", content=["FIDPROPS"], data_root=asp1)
+    lines.append(
+        f"asp_l1.get_files(start='2012:001', stop='2012:030', content=['FIDPROPS']): "
+        f"{len(fid)} files (the demo archived 2012:001)"
+    )
+    par7000 = obspar.get_obspar_file(7000, data_root=obsp)
+    lines.append(f"obspar.get_obspar_file(7000) = {_short(par7000, root)}")
+    lines.append(
+        f"obspar.get_obspar(7001)['detector'] = "
+        f"{obspar.get_obspar(7001, data_root=obsp)['detector']!r}"
+    )
     pars = obspar.get_files(start="2012:001", stop="2012:030", data_root=obsp)
     lines.append(f"obspar.get_files(start='2012:001', stop='2012:030'): {len(pars)} files")
     start, stop = obspar.obsid_interval(5438, data_root=obsp)
     l0 = aca_l0.get_files(obsid=5438)
-    lines.append(f"aca_l0.get_files(obsid=5438): interval {start:.0f}-{stop:.0f} from the "
-                 f"obspar archive, {len(l0)} L0 files archived")
+    lines.append(
+        f"aca_l0.get_files(obsid=5438): interval {start:.0f}-{stop:.0f} from the "
+        f"obspar archive, {len(l0)} L0 files archived"
+    )
     lines.append(f"asp_l1.get_dir(3) = {asp_l1.get_dir(3, data_root=asp1)} (nothing archived)")
     return lines
 

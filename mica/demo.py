@@ -15,6 +15,8 @@ import numpy as np  # noqa: E402
 from astropy.io import fits  # noqa: E402
 
 from mica.archive import aca_hdr3, aca_l0  # noqa: E402
+from mica.cli_obsid import demo_obsid  # noqa: E402
+from mica.demo_dark import demo_dark  # noqa: E402
 from mica.archive.l0_format import L0  # noqa: E402
 from mica.engine.update import update_archive  # noqa: E402
 from mica.plot import plot_cxctime  # noqa: E402
@@ -182,8 +184,14 @@ def run_demo(out: Path, progress: bool = True) -> None:
     t0 = time.perf_counter()
     _say(f"Building the demo archive in {root} from the simulated Chandra ...")
     build_l0(root, progress)
-    _say(f"Archive built in {time.perf_counter() - t0:.1f} s. Running the examples:")
+    _say(f"L0 archive built in {time.perf_counter() - t0:.1f} s. Per-obsid archives:")
+    for line in demo_obsid(root):
+        _say("  " + line)
+    _say("Running the L0 and header-3 examples:")
     for line in run_examples():
+        _say("  " + line)
+    _say("Dark calibrations:")
+    for line in demo_dark(root, out, progress):
         _say("  " + line)
     plots = [plot_tempccd(root, out), plot_image_grid(out), *plot_hdr3(out)]
     _say("Plots written:")

@@ -93,7 +93,8 @@ class Handler(BaseHTTPRequestHandler):
             if fault == "500":
                 return self._send(500, b"Internal Server Error")
             lines = ["Filename\tFilesize\tTimestamp"] + [
-                f"{name}\t{size:,}\t2012-08-23 01:59:39" for name, size in tree.sizes[obsid]]
+                f"{name}\t{size:,}\t2012-08-23 01:59:39" for name, size in tree.sizes[obsid]
+            ]
             return self._send(200, ("\n".join(lines) + "\n").encode())
         if url.path == "/srservices/ocatList.do":
             text = "# Ocat summary (simulated)\nSeq Num\tObs ID\tInstrument\n20N\t20N\t20\n"
@@ -158,8 +159,9 @@ def server(published, tmp_path):
     handler = type("H", (Handler,), {"tree": tree})
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     tree.url = f"http://127.0.0.1:{httpd.server_address[1]}"
     yield tree
@@ -168,8 +170,13 @@ def server(published, tmp_path):
 
 
 def source(tree: Tree, tmp_path: Path, **kwargs) -> CDASource:
-    opts = {"backoff": 0.01, "timeout": 5.0, "progress": False,
-            "cache_dir": tmp_path / "cache", **kwargs}
+    opts = {
+        "backoff": 0.01,
+        "timeout": 5.0,
+        "progress": False,
+        "cache_dir": tmp_path / "cache",
+        **kwargs,
+    }
     return CDASource(tree.url, **opts)
 
 
@@ -181,13 +188,17 @@ def asol_names(tree: Tree) -> list[str]:
 def test_clean_download_and_ingest(server, tmp_path):
     root = tmp_path / "asp1"
     src = source(server, tmp_path, workers=4)
+    for name, _ in server.sizes[OBSID][:8]:
+        server.faults[name] = ["slow0.15"]  # long enough for transfers to overlap
     report = update_obsid_archive(ASP_L1, src, [OBSID], data_root=root)
     assert report.ok, report.summary()
     assert "v03" in report.done[OBSID] and report.dropped > 0  # ADAT files fetched, dropped
-    names = [Path(f).name for f in asp_l1.get_files(OBSID, content=["ASPSOL", "ASPQUAL"],
-                                                    data_root=root)]
-    assert sorted(n[:-3] for n in names) == sorted(n for n, _ in server.sizes[OBSID]
-                                                   if "adat" not in n)
+    names = [
+        Path(f).name for f in asp_l1.get_files(OBSID, content=["ASPSOL", "ASPQUAL"], data_root=root)
+    ]
+    assert sorted(n[:-3] for n in names) == sorted(
+        n for n, _ in server.sizes[OBSID] if "adat" not in n
+    )
     for name in names:  # byte-identical to what the server holds
         served = next(p for p in server.files.values() if p.name == name)
         archived = Path(asp_l1.get_dir(OBSID, data_root=root)) / name
@@ -204,8 +215,9 @@ def test_500_is_retried(server, tmp_path):
     name = asol_names(server)[0]
     server.faults[name] = ["500", "500"]
     server.faults["LIST"] = ["500"]
-    report = update_obsid_archive(ASP_L1, source(server, tmp_path), [OBSID],
-                                  data_root=tmp_path / "asp1")
+    report = update_obsid_archive(
+        ASP_L1, source(server, tmp_path), [OBSID], data_root=tmp_path / "asp1"
+    )
     assert report.ok, report.summary()
     hits = [p for p, _ in server.requests if p.endswith(name + ".gz")]
     assert len(hits) == 3
@@ -215,8 +227,9 @@ def test_500_is_retried(server, tmp_path):
 def test_persistent_500_fails_with_the_status(server, tmp_path):
     name = asol_names(server)[0]
     server.faults[name] = ["500"] * 10
-    report = update_obsid_archive(ASP_L1, source(server, tmp_path, retries=2), [OBSID],
-                                  data_root=tmp_path / "asp1")
+    report = update_obsid_archive(
+        ASP_L1, source(server, tmp_path, retries=2), [OBSID], data_root=tmp_path / "asp1"
+    )
     assert not report.ok
     text = report.failed[OBSID]
     assert name in text and "HTTP 500" in text and "3 attempts" in text
@@ -244,8 +257,9 @@ def test_404_fails_the_obsid_and_nothing_partial_is_archived(server, tmp_path):
 def test_dropped_connection_is_resumed_with_a_range_request(server, tmp_path):
     name = asol_names(server)[0]
     server.faults[name] = ["drop"]
-    report = update_obsid_archive(ASP_L1, source(server, tmp_path), [OBSID],
-                                  data_root=tmp_path / "asp1")
+    report = update_obsid_archive(
+        ASP_L1, source(server, tmp_path), [OBSID], data_root=tmp_path / "asp1"
+    )
     assert report.ok, report.summary()
     ranges = [r for p, r in server.requests if p.endswith(name + ".gz")]
     assert ranges[0] is None and ranges[1] is not None and ranges[1].startswith("bytes=")
@@ -255,8 +269,9 @@ def test_dropped_connection_is_resumed_with_a_range_request(server, tmp_path):
 def test_truncated_body_is_detected_and_fetched_again(server, tmp_path):
     name = asol_names(server)[0]
     server.faults[name] = ["truncate"]
-    report = update_obsid_archive(ASP_L1, source(server, tmp_path), [OBSID],
-                                  data_root=tmp_path / "asp1")
+    report = update_obsid_archive(
+        ASP_L1, source(server, tmp_path), [OBSID], data_root=tmp_path / "asp1"
+    )
     assert report.ok, report.summary()
     assert len([p for p, _ in server.requests if p.endswith(name + ".gz")]) == 2
     server.faults[name] = ["truncate"] * 10
@@ -271,8 +286,9 @@ def test_slow_responses(server, tmp_path):
     names = asol_names(server)
     server.faults[names[0]] = ["slow0.3"]  # slow but within the timeout
     server.faults[names[1]] = ["slow2.0"]  # longer than the timeout: retried
-    report = update_obsid_archive(ASP_L1, source(server, tmp_path, timeout=0.8), [OBSID],
-                                  data_root=tmp_path / "asp1")
+    report = update_obsid_archive(
+        ASP_L1, source(server, tmp_path, timeout=0.8), [OBSID], data_root=tmp_path / "asp1"
+    )
     assert report.ok, report.summary()
     assert len([p for p, _ in server.requests if p.endswith(names[1] + ".gz")]) == 2
 
@@ -284,8 +300,9 @@ def test_partial_file_from_an_earlier_run_is_resumed(server, tmp_path):
     cache.mkdir(parents=True)
     half = served.read_bytes()[: served.stat().st_size // 2]
     (cache / (name + ".gz.partial")).write_bytes(half)
-    report = update_obsid_archive(ASP_L1, source(server, tmp_path), [OBSID],
-                                  data_root=tmp_path / "asp1")
+    report = update_obsid_archive(
+        ASP_L1, source(server, tmp_path), [OBSID], data_root=tmp_path / "asp1"
+    )
     assert report.ok
     assert [r for p, r in server.requests if p.endswith(name + ".gz")] == [f"bytes={len(half)}-"]
 
@@ -303,18 +320,27 @@ def test_what_the_public_archive_does_not_hold(server, tmp_path):
 def test_obsids_by_time_through_the_ocat(server, tmp_path):
     server.ocat = [OBSID]
     obs = default_mission().observation(OBSID)
-    report = update_obsid_archive(ASP_L1, source(server, tmp_path), start=obs.tstart,
-                                  stop=obs.tstop, data_root=tmp_path / "asp1")
+    report = update_obsid_archive(
+        ASP_L1,
+        source(server, tmp_path),
+        start=obs.tstart,
+        stop=obs.tstop,
+        data_root=tmp_path / "asp1",
+    )
     assert report.ok and list(report.done) == [OBSID]
     assert any("ocatList.do" in p for p, _ in server.requests)
 
 
 def test_parsers_and_spec():
-    listed = parse_file_list("Filename\tFilesize\tTimestamp\n"
-                             "pcadf126690624N007_asol1.fits\t7,300,800\t2010-01-01\n"
-                             "pcadf02365_002N001_asol1.fits\t4,728,960\t2010-01-01\n")
-    assert [(f.name, f.size) for f in listed] == [("pcadf126690624N007_asol1.fits", 7300800),
-                                                  ("pcadf02365_002N001_asol1.fits", 4728960)]
+    listed = parse_file_list(
+        "Filename\tFilesize\tTimestamp\n"
+        "pcadf126690624N007_asol1.fits\t7,300,800\t2010-01-01\n"
+        "pcadf02365_002N001_asol1.fits\t4,728,960\t2010-01-01\n"
+    )
+    assert [(f.name, f.size) for f in listed] == [
+        ("pcadf126690624N007_asol1.fits", 7300800),
+        ("pcadf02365_002N001_asol1.fits", 4728960),
+    ]
     with pytest.raises(SourceError, match="header"):
         parse_file_list("<html>error</html>\n")
     rows = parse_rdb("# c\nSeq Num\tObs ID\tExposure (ks)\n20N\t20N\t20N\n1\t2\t3.5\n")
@@ -322,8 +348,8 @@ def test_parsers_and_spec():
     src = make_source("cda")
     assert str(src) == "cda" and src.tree == "https://cdaftp.cfa.harvard.edu/pub"
     assert src.urls(2365, "pcadf126690624N007_asol1.fits")[0] == (
-        "https://cdaftp.cfa.harvard.edu/pub/byobsid/5/2365/primary/"
-        "pcadf126690624N007_asol1.fits.gz")
+        "https://cdaftp.cfa.harvard.edu/pub/byobsid/5/2365/primary/pcadf126690624N007_asol1.fits.gz"
+    )
     assert "secondary/aspect" in src.urls(2365, "pcadf126695890N007_adat61.fits")[0]
     src.close()
 

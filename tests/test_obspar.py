@@ -49,14 +49,13 @@ def archive(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("obspar")
     report = update_obsid_archive(OBSPAR, "sim", EXAMPLES, data_root=root)
     assert report.ok, report.summary()
-    report = update_obsid_archive(OBSPAR, "sim", start="2012:001", stop="2012:030",
-                                  data_root=root)
+    report = update_obsid_archive(OBSPAR, "sim", start="2012:001", stop="2012:030", data_root=root)
     assert report.ok and len(report.done) > 50, report.summary()
     return root
 
 
 # --- parser ----------------------------------------------------------------------------------
-PAR = '''# obspar written by hand: comment lines and every parameter type
+PAR = """# obspar written by hand: comment lines and every parameter type
 obs_id,s,h,"7000",,,"Observation ID"
 
 obi_num,i,h,0,,,"OBI"
@@ -69,7 +68,7 @@ outfile,fw,h,"out.fits",,,"Output (writable file)"
 sumrow,i,h,,,,"Empty int"
 phamin,r,h,INDEF,,,"Undefined real"
 title,s,h,"A title, with a comma",,,"Title"
-'''
+"""
 
 
 def test_parser_types_comments_and_names():
@@ -113,8 +112,10 @@ def test_sim_obspar_has_the_real_keys_and_plausible_values(tmp_path):
     assert pars["dither_y_amp"] == pytest.approx(obs.dither_ampl[0] / 3600, rel=1e-4)
     assert pars["revision"] == 2 and pars["obs_id"] == "7000"
     # DATE-OBS is TT: 1998-01-01T00:00:00 TT + tstart seconds
-    assert pars["date_obs"][:16] == str(np.datetime64("1998-01-01T00:00:00")
-                                        + np.timedelta64(int(obs.tstart), "s"))[:16]
+    assert (
+        pars["date_obs"][:16]
+        == str(np.datetime64("1998-01-01T00:00:00") + np.timedelta64(int(obs.tstart), "s"))[:16]
+    )
     # same observation, same bytes (gzip mtime 0)
     (tmp_path / "again").mkdir()
     again = sim_obspar.write_obspars(7000, 2, tmp_path / "again")
@@ -140,9 +141,12 @@ def test_layout_links_and_dirs(archive):
     assert link.is_symlink() and os.readlink(link) == "07000_v02"  # relative link
     assert not last_link(archive, 7000).exists()  # last == default
     dirs = obspar.get_obs_dirs(7000, data_root=archive)
-    assert dirs == {2: str(archive / "07" / "07000_v02"), "revisions": [2],
-                    "default": str(archive / "07" / "07000_v02"),
-                    "last": str(archive / "07" / "07000_v02")}
+    assert dirs == {
+        2: str(archive / "07" / "07000_v02"),
+        "revisions": [2],
+        "default": str(archive / "07" / "07000_v02"),
+        "last": str(archive / "07" / "07000_v02"),
+    }
     assert obspar.get_dir(7000, data_root=archive) == dirs["default"]
 
 
@@ -164,18 +168,22 @@ def test_unknown_obsids_give_none_or_a_clear_error(archive):
 
 def test_queries_revisions_and_time_rules(archive):
     assert obspar.get_files(7000, revision=2, data_root=archive) == [
-        obspar.get_obspar_file(7000, data_root=archive)]
+        obspar.get_obspar_file(7000, data_root=archive)
+    ]
     assert obspar.get_files(7000, revision=1, data_root=archive) == []
-    assert obspar.get_files(7000, revision="last", data_root=archive) == \
-        obspar.get_files(7000, revision="all", data_root=archive)
+    assert obspar.get_files(7000, revision="last", data_root=archive) == obspar.get_files(
+        7000, revision="all", data_root=archive
+    )
     with pytest.raises(ValueError, match="revision"):
         obspar.get_files(7000, revision="newest", data_root=archive)
     # time rule: files overlapping [start, stop]
     obs = default_mission().observation(7001)
     hit = obspar.get_files(start=obs.tstop - 10, stop=obs.tstop + 5, data_root=archive)
     assert any("axaff07001" in f for f in hit)
-    assert not any("axaff07001" in f for f in obspar.get_files(
-        start=obs.tstop + 1, stop=obs.tstop + 2, data_root=archive))
+    assert not any(
+        "axaff07001" in f
+        for f in obspar.get_files(start=obs.tstop + 1, stop=obs.tstop + 2, data_root=archive)
+    )
 
 
 def test_multi_obi_obsid(archive):
@@ -204,8 +212,10 @@ def test_index_schema_fixes(archive):
     for col in ("filetime", "year", "doy", "checksum"):  # absent in the original
         assert col in cols
     assert set(OBSPAR_KEYS) <= set(cols)
-    row = conn.execute("SELECT obsid, tstart, filetime, isdefault FROM archfiles "
-                       "WHERE filename = 'axaff07000_000N002_obs0a.par.gz'").fetchone()
+    row = conn.execute(
+        "SELECT obsid, tstart, filetime, isdefault FROM archfiles "
+        "WHERE filename = 'axaff07000_000N002_obs0a.par.gz'"
+    ).fetchone()
     assert row[0] == 7000 and row[2] == int(row[1]) and row[3] == 1
     conn.close()
 
@@ -220,8 +230,11 @@ def test_sql_is_parameterised(archive):
 
 def test_rerun_is_idempotent_and_check_is_clean(archive):
     def listing() -> list:
-        return sorted((str(p.relative_to(archive)), p.is_symlink() and os.readlink(p))
-                      for p in archive.rglob("*") if "lock" not in p.name and ".db3" not in p.name)
+        return sorted(
+            (str(p.relative_to(archive)), p.is_symlink() and os.readlink(p))
+            for p in archive.rglob("*")
+            if "lock" not in p.name and ".db3" not in p.name
+        )
 
     names = listing()
     report = update_obsid_archive(OBSPAR, "sim", EXAMPLES, data_root=archive)
@@ -259,13 +272,15 @@ def test_cli_update_obspar(tmp_path):
     register_cli(update)
     runner = CliRunner()
     root = tmp_path / "obspar"
-    result = runner.invoke(update, ["obspar", "--obsid", "7000,7001", "--data-root", str(root),
-                                    "--quiet"])
+    result = runner.invoke(
+        update, ["obspar", "--obsid", "7000,7001", "--data-root", str(root), "--quiet"]
+    )
     assert result.exit_code == 0, result.output
     assert "2 obsids updated" in result.output
     assert (root / "07" / "07001").is_symlink()
-    result = runner.invoke(update, ["obspar", "--obsid", "7000", "--start", "2012:001",
-                                    "--data-root", str(root)])
+    result = runner.invoke(
+        update, ["obspar", "--obsid", "7000", "--start", "2012:001", "--data-root", str(root)]
+    )
     assert result.exit_code != 0 and "either --obsid or --start" in result.output
     result = runner.invoke(update, ["obspar", "--obsid", "70000", "--data-root", str(root)])
     assert result.exit_code != 0 and "outside 1..65535" in result.output
@@ -281,10 +296,12 @@ def _mirror(root: Path, obsid: int, revs: list[int], default: int, last: int) ->
     for rev in revs:
         folder = chunk / f"{obsid:05d}_v{rev:02d}"
         folder.mkdir(parents=True, exist_ok=True)
-        text = sim_obspar.obspar_text(obs, sim_obspar.Obi(0, obs.tstart, obs.tstop), rev,
-                                      obs.tstop + rev * 86400)
+        text = sim_obspar.obspar_text(
+            obs, sim_obspar.Obi(0, obs.tstart, obs.tstop), rev, obs.tstop + rev * 86400
+        )
         (folder / sim_obspar.obspar_name(obsid, 0, rev)).write_bytes(
-            gzip.compress(text.encode(), mtime=0))
+            gzip.compress(text.encode(), mtime=0)
+        )
     for name, rev in ((f"{obsid:05d}", default), (f"{obsid:05d}_last", last)):
         link = chunk / name
         if link.is_symlink():
@@ -301,8 +318,9 @@ def test_provisional_revisit_and_bad_obsid_list(tmp_path, bad):
     _mirror(mirror, a, [1, 2], default=1, last=2)  # revision 2 provisional upstream
     _mirror(mirror, b, [1], default=1, last=1)
     obs_a = default_mission().observation(a)
-    report = update_obsid_archive(OBSPAR, f"dir:{mirror}", start=obs_a.tstart - 10,
-                                  stop=obs_a.tstop, data_root=root)
+    report = update_obsid_archive(
+        OBSPAR, f"dir:{mirror}", start=obs_a.tstart - 10, stop=obs_a.tstop, data_root=root
+    )
     assert report.ok and a in report.done, report.summary()
     assert obspar.get_obs_dirs(a, data_root=root)["revisions"] == [1, 2]
     assert os.readlink(last_link(root, a)) == "07000_v02"
@@ -313,8 +331,9 @@ def test_provisional_revisit_and_bad_obsid_list(tmp_path, bad):
     if bad:
         (root / OBSPAR.bad_obsids_file).write_text(f"obsid\n{a}\n")
     obs_b = default_mission().observation(b)
-    report = update_obsid_archive(OBSPAR, f"dir:{mirror}", start=obs_b.tstart - 10,
-                                  stop=obs_b.tstop, data_root=root)
+    report = update_obsid_archive(
+        OBSPAR, f"dir:{mirror}", start=obs_b.tstart - 10, stop=obs_b.tstop, data_root=root
+    )
     assert report.ok, report.summary()
     if bad:
         assert report.skipped_bad == [a] and a not in report.done

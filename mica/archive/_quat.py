@@ -33,19 +33,24 @@ def from_transform(t: np.ndarray) -> np.ndarray:
     """(..., 3, 3) matrices -> (..., 4) quaternions (largest-pivot method, sign rule)."""
     t = np.asarray(t, dtype=np.float64)
     t00, t11, t22 = t[..., 0, 0], t[..., 1, 1], t[..., 2, 2]
-    s = np.stack([1 + t00 - t11 - t22, 1 - t00 + t11 - t22, 1 - t00 - t11 + t22,
-                  1 + t00 + t11 + t22], axis=-1)
+    s = np.stack(
+        [1 + t00 - t11 - t22, 1 - t00 + t11 - t22, 1 - t00 - t11 + t22, 1 + t00 + t11 + t22],
+        axis=-1,
+    )
     i = np.argmax(s, axis=-1)
     half = 0.5 * np.sqrt(np.take_along_axis(s, i[..., None], axis=-1)[..., 0])
     d = 4 * half
     t10, t01, t20, t02 = t[..., 1, 0], t[..., 0, 1], t[..., 2, 0], t[..., 0, 2]
     t21, t12 = t[..., 2, 1], t[..., 1, 2]
-    cands = np.stack([
-        np.stack([half, (t10 + t01) / d, (t20 + t02) / d, (t21 - t12) / d], axis=-1),
-        np.stack([(t10 + t01) / d, half, (t21 + t12) / d, (t02 - t20) / d], axis=-1),
-        np.stack([(t20 + t02) / d, (t21 + t12) / d, half, (t10 - t01) / d], axis=-1),
-        np.stack([(t21 - t12) / d, (t02 - t20) / d, (t10 - t01) / d, half], axis=-1),
-    ], axis=-2)
+    cands = np.stack(
+        [
+            np.stack([half, (t10 + t01) / d, (t20 + t02) / d, (t21 - t12) / d], axis=-1),
+            np.stack([(t10 + t01) / d, half, (t21 + t12) / d, (t02 - t20) / d], axis=-1),
+            np.stack([(t20 + t02) / d, (t21 + t12) / d, half, (t10 - t01) / d], axis=-1),
+            np.stack([(t21 - t12) / d, (t02 - t20) / d, (t10 - t01) / d, half], axis=-1),
+        ],
+        axis=-2,
+    )
     q = np.take_along_axis(cands, i[..., None, None], axis=-2)[..., 0, :]
     return np.where(q[..., 3:4] < 0, -q, q)
 
@@ -53,8 +58,14 @@ def from_transform(t: np.ndarray) -> np.ndarray:
 def from_equatorial(ra: np.ndarray, dec: np.ndarray, roll: np.ndarray) -> np.ndarray:
     """Quaternions of (RA, Dec, Roll) in degrees: T = Rz(ra) Ry(-dec) Rx(roll)."""
     ra, dec, roll = (np.radians(np.asarray(v, dtype=np.float64)) for v in (ra, dec, roll))
-    ca, sa, cd, sd, cr, sr = (np.cos(ra), np.sin(ra), np.cos(dec), np.sin(dec), np.cos(roll),
-                              np.sin(roll))
+    ca, sa, cd, sd, cr, sr = (
+        np.cos(ra),
+        np.sin(ra),
+        np.cos(dec),
+        np.sin(dec),
+        np.cos(roll),
+        np.sin(roll),
+    )
     t = np.empty(np.broadcast(ra, dec, roll).shape + (3, 3))
     t[..., 0, 0] = ca * cd
     t[..., 0, 1] = -sa * cr - ca * sd * sr
@@ -88,10 +99,15 @@ def multiply(q1: np.ndarray, q2: np.ndarray) -> np.ndarray:
     q1, q2 = np.asarray(q1, dtype=np.float64), np.asarray(q2, dtype=np.float64)
     x1, y1, z1, w1 = (q1[..., k] for k in range(4))
     x2, y2, z2, w2 = (q2[..., k] for k in range(4))
-    q = np.stack([w1 * x2 - z1 * y2 + y1 * z2 + x1 * w2,
-                  z1 * x2 + w1 * y2 - x1 * z2 + y1 * w2,
-                  -y1 * x2 + x1 * y2 + w1 * z2 + z1 * w2,
-                  -x1 * x2 - y1 * y2 - z1 * z2 + w1 * w2], axis=-1)
+    q = np.stack(
+        [
+            w1 * x2 - z1 * y2 + y1 * z2 + x1 * w2,
+            z1 * x2 + w1 * y2 - x1 * z2 + y1 * w2,
+            -y1 * x2 + x1 * y2 + w1 * z2 + z1 * w2,
+            -x1 * x2 - y1 * y2 - z1 * z2 + w1 * w2,
+        ],
+        axis=-1,
+    )
     return np.where(q[..., 3:4] < 0, -q, q)
 
 
@@ -118,8 +134,10 @@ def yagzag_to_dir(yag: np.ndarray, zag: np.ndarray) -> np.ndarray:
 def dir_to_yagzag(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """ACA angles (arcsec) of body-frame directions."""
     d = np.asarray(d, dtype=np.float64)
-    return (np.degrees(np.arctan2(d[..., 1], d[..., 0])) * 3600.0,
-            np.degrees(np.arctan2(d[..., 2], d[..., 0])) * 3600.0)
+    return (
+        np.degrees(np.arctan2(d[..., 1], d[..., 0])) * 3600.0,
+        np.degrees(np.arctan2(d[..., 2], d[..., 0])) * 3600.0,
+    )
 
 
 def rotation(axis: int, angle_deg: float) -> np.ndarray:

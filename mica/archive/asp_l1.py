@@ -32,8 +32,16 @@ from mica.archive.obsid_products import (
 from mica.engine.obsid_layout import obs_dirs
 from mica.time import CxoTimeLike
 
-__all__ = ["get_obs_dirs", "get_dir", "get_files", "get_atts", "get_processing", "ASP_L1",
-           "ASP_DEFAULT_CONTENTS", "ASP_ALL_CONTENTS"]
+__all__ = [
+    "get_obs_dirs",
+    "get_dir",
+    "get_files",
+    "get_atts",
+    "get_processing",
+    "ASP_L1",
+    "ASP_DEFAULT_CONTENTS",
+    "ASP_ALL_CONTENTS",
+]
 
 
 def get_obs_dirs(obsid: int, data_root: str | Path | None = None) -> dict[Any, Any] | None:
@@ -51,20 +59,26 @@ def get_dir(obsid: int, data_root: str | Path | None = None) -> str | None:
     return None if dirs is None else dirs.get("default")
 
 
-def get_files(obsid: int | None = None, start: CxoTimeLike = None, stop: CxoTimeLike = None,
-              revision: Revision = None, content: str | Sequence[str] | None = None,
-              data_root: str | Path | None = None) -> list[str]:
+def get_files(
+    obsid: int | None = None,
+    start: CxoTimeLike = None,
+    stop: CxoTimeLike = None,
+    revision: Revision = None,
+    content: str | Sequence[str] | None = None,
+    data_root: str | Path | None = None,
+) -> list[str]:
     """Paths of aspect L1 files by obsid or overlapping [start, stop], ordered by tstart.
 
     ``revision``: None (default revision), an int, 'last' or 'all'. ``content``: a name or
     list of names (default: ``ASP_DEFAULT_CONTENTS``; 'ASPSOLOBI' must be asked for).
     """
-    rows = query_rows(ASP_L1, obsid, start, stop, revision, content, data_root)
+    rows = query_rows(ASP_L1, obsid, start, stop, revision, content, data_root, columns=())
     return row_paths(ASP_L1, rows, data_root)
 
 
-def get_processing(obsid: int | None = None,
-                   data_root: str | Path | None = None) -> list[dict[str, Any]]:
+def get_processing(
+    obsid: int | None = None, data_root: str | Path | None = None
+) -> list[dict[str, Any]]:
     """Rows of the ``aspect_1_proc`` processing table (all, or one obsid's)."""
     return proc_rows(ASP_L1.root(data_root), obsid)
 
@@ -77,10 +91,14 @@ def _read_table(path: str) -> tuple[Table, dict[str, Any]]:
     return table, header
 
 
-def get_atts(obsid: int | None = None, start: CxoTimeLike = None, stop: CxoTimeLike = None,
-             revision: Revision = None, filter: bool = True,  # noqa: A002 (original name)
-             data_root: str | Path | None = None
-             ) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
+def get_atts(
+    obsid: int | None = None,
+    start: CxoTimeLike = None,
+    stop: CxoTimeLike = None,
+    revision: Revision = None,
+    filter: bool = True,  # noqa: A002 (original name)
+    data_root: str | Path | None = None,
+) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
     """ACA-frame attitude quaternions from ASPSOL files: ``(quats N x 4, times, headers)``.
 
     ``q_att`` (or ``q_att_raw`` when present, DS >= 10.8.3) times the inverse ACA
@@ -94,16 +112,20 @@ def get_atts(obsid: int | None = None, start: CxoTimeLike = None, stop: CxoTimeL
     acals = get_files(content=["ACACAL"], **kwargs)
     aquals = get_files(content=["ASPQUAL"], **kwargs)
     if len(asols) != len(acals) or len(asols) != len(aquals):
-        raise ValueError(f"found {len(asols)} ASPSOL, {len(acals)} ACACAL and {len(aquals)} "
-                         "ASPQUAL files: cannot pair them")
+        raise ValueError(
+            f"found {len(asols)} ASPSOL, {len(acals)} ACACAL and {len(aquals)} "
+            "ASPQUAL files: cannot pair them"
+        )
     quats, times, headers = [], [], []
     for asol_path, acal_path, aqual_path in zip(asols, acals, aquals):
         asol, header = _read_table(asol_path)
         acal, acal_header = _read_table(acal_path)
         for key in ("TSTART", "TSTOP"):
             if abs(header[key] - acal_header[key]) > 10:
-                raise ValueError(f"{Path(asol_path).name} and {Path(acal_path).name} {key} "
-                                 "differ by more than 10 s")
+                raise ValueError(
+                    f"{Path(asol_path).name} and {Path(acal_path).name} {key} "
+                    "differ by more than 10 s"
+                )
         q_att = np.asarray(asol["q_att_raw"] if "q_att_raw" in asol.colnames else asol["q_att"])
         t = np.asarray(asol["time"], dtype=np.float64)
         if filter:

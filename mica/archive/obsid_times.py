@@ -25,6 +25,7 @@ def obsid_interval(obsid: int, data_root: str | Path | None = None) -> tuple[flo
     try:
         obs = default_mission().observation(obsid)
     except KeyError:
-        raise ValueError(f"obsid {obsid} is neither in the obspar archive nor a known "
-                         "observation") from None
+        raise ValueError(
+            f"obsid {obsid} is neither in the obspar archive nor a known observation"
+        ) from None
     return obs.tstart, obs.tstop

@@ -16,17 +16,28 @@ from typing import Any
 from mica.archive.obsid_products import (
     OBSPAR,
     Revision,
-    get_obspar as read_obspar,
     parse_obspar_text,
     query_rows,
     row_paths,
+)
+from mica.archive.obsid_products import (
+    get_obspar as read_obspar,
 )
 from mica.engine.index import ArchiveIndex
 from mica.engine.obsid_layout import check_obsid, link_state, obs_dirs
 from mica.time import CxoTimeLike
 
-__all__ = ["get_obs_dirs", "get_dir", "get_obspar_file", "get_obspar", "get_files",
-           "get_obsids", "read_obspar", "parse_obspar_text", "OBSPAR"]
+__all__ = [
+    "get_obs_dirs",
+    "get_dir",
+    "get_obspar_file",
+    "get_obspar",
+    "get_files",
+    "get_obsids",
+    "read_obspar",
+    "parse_obspar_text",
+    "OBSPAR",
+]
 
 _CCD_ON = re.compile(r"^ccd[is]\d_on$")
 
@@ -57,27 +68,36 @@ def _revision(obsid: int, version: Revision, data_root: str | Path | None) -> in
             return state.default_rev if state else None
         if version == "last":
             return (state.last_rev or state.default_rev) if state else None
-        done = index.conn.execute("SELECT 1 FROM revisions WHERE obsid = ? AND revision = ?",
-                                  (obsid, int(version))).fetchone()
+        done = index.conn.execute(
+            "SELECT 1 FROM revisions WHERE obsid = ? AND revision = ?", (obsid, int(version))
+        ).fetchone()
         return int(version) if done else None
 
 
-def get_obspar_file(obsid: int, version: Revision = "default", obi: int | None = None,
-                    data_root: str | Path | None = None) -> str | None:
+def get_obspar_file(
+    obsid: int,
+    version: Revision = "default",
+    obi: int | None = None,
+    data_root: str | Path | None = None,
+) -> str | None:
     """Path of the obspar of an obsid (lowest OBI unless ``obi``), or None if not archived."""
     obsid = check_obsid(obsid)
     rev = _revision(obsid, version, data_root)
     if rev is None:
         return None
-    rows = query_rows(OBSPAR, obsid=obsid, revision=rev, data_root=data_root)
+    rows = query_rows(OBSPAR, obsid=obsid, revision=rev, data_root=data_root, columns=("obi_num",))
     if obi is not None:
         rows = [r for r in rows if r["obi_num"] == int(obi)]
     rows.sort(key=lambda r: (r["obi_num"], r["filename"]))
     return row_paths(OBSPAR, rows[:1], data_root)[0] if rows else None
 
 
-def get_obspar(obsid: int, version: Revision = "default", obi: int | None = None,
-               data_root: str | Path | None = None) -> dict[str, Any] | None:
+def get_obspar(
+    obsid: int,
+    version: Revision = "default",
+    obi: int | None = None,
+    data_root: str | Path | None = None,
+) -> dict[str, Any] | None:
     """Parameters of an obsid's obspar (typed values) plus ``num_ccd_on``, or None."""
     path = get_obspar_file(obsid, version, obi, data_root)
     if path is None:
@@ -87,24 +107,34 @@ def get_obspar(obsid: int, version: Revision = "default", obi: int | None = None
     return pars
 
 
-def get_files(obsid: int | None = None, start: CxoTimeLike = None, stop: CxoTimeLike = None,
-              revision: Revision = None, data_root: str | Path | None = None) -> list[str]:
+def get_files(
+    obsid: int | None = None,
+    start: CxoTimeLike = None,
+    stop: CxoTimeLike = None,
+    revision: Revision = None,
+    data_root: str | Path | None = None,
+) -> list[str]:
     """Paths of obspar files by obsid or overlapping [start, stop], ordered by tstart."""
-    rows = query_rows(OBSPAR, obsid, start, stop, revision, None, data_root)
+    rows = query_rows(OBSPAR, obsid, start, stop, revision, None, data_root, columns=())
     return row_paths(OBSPAR, rows, data_root)
 
 
-def get_obsids(start: CxoTimeLike, stop: CxoTimeLike, revision: Revision = None,
-               data_root: str | Path | None = None) -> list[int]:
+def get_obsids(
+    start: CxoTimeLike,
+    stop: CxoTimeLike,
+    revision: Revision = None,
+    data_root: str | Path | None = None,
+) -> list[int]:
     """Obsids with an obspar overlapping [start, stop], by tstart, each once (even multi-OBI)."""
-    rows = query_rows(OBSPAR, None, start, stop, revision, None, data_root)
+    rows = query_rows(OBSPAR, None, start, stop, revision, None, data_root, columns=())
     return list(dict.fromkeys(r["obsid"] for r in rows))
 
 
-def obsid_interval(obsid: int, data_root: str | Path | None = None
-                   ) -> tuple[float, float] | None:
+def obsid_interval(obsid: int, data_root: str | Path | None = None) -> tuple[float, float] | None:
     """(tstart, tstop) of the obsid's default obspars (all OBIs), or None if not archived."""
-    rows = query_rows(OBSPAR, obsid=check_obsid(obsid), data_root=data_root)
+    rows = query_rows(
+        OBSPAR, obsid=check_obsid(obsid), data_root=data_root, columns=("tstart", "tstop")
+    )
     if not rows:
         return None
     return min(r["tstart"] for r in rows), max(r["tstop"] for r in rows)

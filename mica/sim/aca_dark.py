@@ -9,12 +9,15 @@ so an event lasts ~2.5 h (kadi's minimum is 8000 s). The L0 simulator leaves the
 empty and runs slots 6-7 as 8x8 within ``DARK_CAL_8X8_PAD`` of them (`Mission.dark_cal_windows`),
 so header-3 ``ccd_temp`` exists just before and after each replica, never during.
 
-True map (`true_dark_map`, e-/s at -14 C): a cool lognormal population (``dark_model.COOL_*``)
-plus the warm tail of the dark-current model (``dark_model.smooth_twice_broken_pow`` with
-``get_sbp_pars``) drawn pixel by pixel. The model was fitted to 2007-2017 calibrations; before
-2007 its extrapolation falls below the observed trend (0.011 instead of ~0.023 of pixels above
-100 e-/s at -15 C in 2000), so the amplitude is raised there to follow the observed trend
-(`early_amplitude_factor`).
+True map (`true_dark_map`, e-/s at -14 C): each pixel joins a bin of the dark-current model
+histogram (``dark_model.smooth_twice_broken_pow`` with ``get_sbp_pars``: pixels per bin from
+2 e-/s up) with probability count / 1024**2 and takes a log-uniform value in it; the rest are
+cool pixels below the model's range (lognormal, median ``COOL_MEDIAN``). So the map's warm
+fractions are the model's (the model's own ``synthetic_dark_image`` adds the drawn values to a
+cool base instead, which puts ~10 % more pixels above 100 e-/s). The model was fitted to
+2007-2017 calibrations; before 2007 its extrapolation falls below the observed trend (0.011
+instead of ~0.023 of pixels above 100 e-/s at -15 C in 2000), so the amplitude is raised
+there to follow the observed trend (`early_amplitude_factor`).
 
 Replica (`replica_image`): the true map scaled to the CCD temperature of the mission at the
 replica (``dark_temp_scale(-14, T)``), integrated over ``INTEG`` s, with shot and read noise,
@@ -49,7 +52,6 @@ from mica.time import CxoTimeLike, frac_year, to_date, to_secs, to_time
 
 __all__ = [
     "DarkCalPlan",
-    "ACDC_START",
     "N_REPLICAS",
     "INTEG",
     "dark_cal_schedule",
@@ -64,10 +66,12 @@ __all__ = [
 
 N_REPLICAS = 5
 INTEG = 8.0  # s of dark integration per replica
+# Pixels outside the model histogram (below its 2 e-/s lower edge at -14 C): lognormal.
+COOL_MEDIAN = 1.0
+COOL_LOG_SIGMA = 0.6
 READ_NOISE = 20.0  # e- per pixel and readout
 CR_RATE = 400.0  # cosmic-ray events per second over the CCD (~3200 per replica)
 CR_MEDIAN_E = 1500.0  # e- deposited by a typical event
-ACDC_START = "2019:120:00:00:00.000"  # calibrations from here on carry ACDC properties
 GZIP_LEVEL = 1  # as the L0 simulator: fast, and whole-electron values still halve the size
 
 # Observed trend before the model's validity (aca_dark.md 7.4): ~0.023 of pixels above
@@ -117,6 +121,7 @@ class DarkCalPlan:
     el: float  # ecliptic longitude (deg) of the pointing
     eb: float  # ecliptic latitude (deg)
     mission_seed: int
+    day: float  # CXC seconds of 00:00 UTC of the id's day (a replica file's name time)
 
     @property
     def tstart(self) -> float:
@@ -134,6 +139,8 @@ class DarkCalPlan:
 
 @functools.cache
 def _acdc_start() -> float:
+    from mica.archive.aca_dark.update import ACDC_START  # the updater decides the schema
+
     return float(to_secs(ACDC_START))
 
 
@@ -207,7 +214,8 @@ def _schedule(seed: int) -> tuple[DarkCalPlan, ...]:
         reps = tuple(
             (float(round(s, 3)), float(round(s + d, 3))) for s, d in zip(starts, durs, strict=True)
         )
-        plans.append(DarkCalPlan(dark_id, reps, el, _KNOWN_EB.get(dark_id, eb), seed))
+        eb = _KNOWN_EB.get(dark_id, eb)
+        plans.append(DarkCalPlan(dark_id, reps, el, eb, seed, float(day)))
     plans.sort(key=lambda p: p.tstart)
     ids = [p.dark_id for p in plans]
     if len(set(ids)) != len(ids):
@@ -221,11 +229,11 @@ def dark_cal_schedule(mission: Mission | None = None) -> tuple[DarkCalPlan, ...]
 
 
 def dark_cals_between(
-    start: CxoTimeLike, stop: CxoTimeLike, mission: Mission | None = None
+    start: CxoTimeLike, stop: CxoTimeLike, mission: Mission | None = None, by_day: bool = False
 ) -> list[DarkCalPlan]:
-    """Calibrations whose first replica starts in [start, stop)."""
+    """Calibrations whose first replica (``by_day``: whose id's day) starts in [start, stop)."""
     t0, t1 = to_secs(start), to_secs(stop)
-    return [p for p in dark_cal_schedule(mission) if t0 <= p.tstart < t1]
+    return [p for p in dark_cal_schedule(mission) if t0 <= (p.day if by_day else p.tstart) < t1]
 
 
 def dark_cal_plan(dark_id: str, mission: Mission | None = None) -> DarkCalPlan:
@@ -292,9 +300,11 @@ def true_dark_map(dark_id: str, seed: int = 1999) -> np.ndarray:
     warm = ibin < len(model)
     lo = np.log(dm.xbins[:-1])[ibin[warm]]
     hi = np.log(dm.xbins[1:])[ibin[warm]]
-    cool = dm.COOL_MEDIAN * np.exp(dm.COOL_LOG_SIGMA * rng.standard_normal(dm.NPIX))
-    cool[warm] += np.exp(lo + (hi - lo) * rng.random(int(warm.sum())))
-    out = cool.astype(np.float32).reshape(dm.CCD_SHAPE)
+    # The model is the histogram of whole pixel values from 2 e-/s up: a pixel drawn from it
+    # takes the drawn value; the others are below its range.
+    out = COOL_MEDIAN * np.exp(COOL_LOG_SIGMA * rng.standard_normal(dm.NPIX))
+    out[warm] = np.exp(lo + (hi - lo) * rng.random(int(warm.sum())))
+    out = out.astype(np.float32).reshape(dm.CCD_SHAPE)
     out.flags.writeable = False
     return out
 
@@ -378,8 +388,24 @@ def write_replicas(
 def simulate_replicas(
     start: CxoTimeLike, stop: CxoTimeLike, dest: str | os.PathLike, mission: Mission | None = None
 ) -> list[Path]:
-    """Replica files of the calibrations starting in [start, stop) (the sim source's hook)."""
+    """Replica files of the calibrations whose day starts in [start, stop), as a dir: source
+    selects them by name (the sim source's hook)."""
     out = []
-    for plan in dark_cals_between(start, stop, mission):
+    for plan in dark_cals_between(start, stop, mission, by_day=True):
         out.extend(write_replicas(plan, dest, mission))
     return out
+
+
+def write_hdr3_l0_files(
+    plans: list[DarkCalPlan], dest: str | os.PathLike, pad: float = 660.0
+) -> list[Path]:
+    """The simulated L0 files of slots 6-7 in 8x8 within ``pad`` s of each calibration: the
+    header-3 ``ccd_temp`` its temperatures need, without the other slots' data."""
+    from mica.sim.aca_l0 import plan_l0_files, write_l0_file
+
+    out: dict[str, Path] = {}
+    for plan in plans:
+        for p in plan_l0_files(plan.tstart - pad, plan.tstop + pad):
+            if p.slot in (6, 7) and p.imgsize == 8 and p.filename not in out:
+                out[p.filename] = write_l0_file(p, dest)
+    return sorted(out.values())

@@ -47,14 +47,14 @@ from mica.archive import _quat
 from mica.sim.l1_fits import Col, card, write_l1_file
 from mica.sim.mission import Observation, default_mission, yagzag_to_pixel
 from mica.sim.obspar import (
+    now as sim_now,
+)
+from mica.sim.obspar import (
     obis,
     observation,
     obspar_revisions,
     release_at,
     unit_hash,
-)
-from mica.sim.obspar import (
-    now as sim_now,
 )
 from mica.time import to_date, to_secs, to_time
 
@@ -68,8 +68,9 @@ ARCSEC_PER_MM = 20.0
 DS_RAW_COLUMNS = (10, 8, 3)  # DS version from which asol carries *_raw columns
 
 #: fixed ACA misalignment (small rotations, arcsec about x, y, z) and FTS misalignment
-ACA_MISALIGN = (_quat.rotation(0, 30 / 3600) @ _quat.rotation(1, -12 / 3600)
-                @ _quat.rotation(2, 8 / 3600))
+ACA_MISALIGN = (
+    _quat.rotation(0, 30 / 3600) @ _quat.rotation(1, -12 / 3600) @ _quat.rotation(2, 8 / 3600)
+)
 FTS_MISALIGN = _quat.rotation(0, -50 / 3600) @ _quat.rotation(1, 4 / 3600)
 LSI0STT = (-0.7815, 0.0, 0.0)
 STT0STF = (0.0, 0.0, 0.0)
@@ -117,7 +118,8 @@ def revision_history(obsid: int) -> list[Processing]:
     if obsid == 2121:
         times = times[:3]
     provisional = obsid == 2121 or (
-        len(times) > 1 and obsid != 6000 and unit_hash(obsid, "provisional") < PROVISIONAL_RATE)
+        len(times) > 1 and obsid != 6000 and unit_hash(obsid, "provisional") < PROVISIONAL_RATE
+    )
     out = []
     for k, t in enumerate(times):
         last = k == len(times) - 1
@@ -187,8 +189,12 @@ def _axis_quat(axis: int, angle_rad: np.ndarray) -> np.ndarray:
     return q
 
 
-def aca_attitude(obs: Observation, t: np.ndarray, extra_y: np.ndarray | float = 0.0,
-                 extra_z: np.ndarray | float = 0.0) -> np.ndarray:
+def aca_attitude(
+    obs: Observation,
+    t: np.ndarray,
+    extra_y: np.ndarray | float = 0.0,
+    extra_z: np.ndarray | float = 0.0,
+) -> np.ndarray:
     """ACA-frame attitude quaternions at ``t``: the nominal pointing, dithered.
 
     The boresight moves by minus the apparent dither, so a fixed star appears at
@@ -213,19 +219,37 @@ def star_catalog(obs: Observation) -> list[dict]:
         eci = t_nom @ _quat.yagzag_to_dir(s.yag, s.zag)
         ra, dec = _quat.eci_to_radec(eci)
         agasc = 1000 + int(unit_hash(obs.obsid * 8 + s.slot, "agasc") * 2e9)
-        out.append({"slot": s.slot, "role": s.role, "mag": s.mag, "yag": s.yag, "zag": s.zag,
-                    "ra": float(ra), "dec": float(dec), "eci": eci, "agasc_id": agasc,
-                    "imgsize": s.imgsize})
+        out.append(
+            {
+                "slot": s.slot,
+                "role": s.role,
+                "mag": s.mag,
+                "yag": s.yag,
+                "zag": s.zag,
+                "ra": float(ra),
+                "dec": float(dec),
+                "eci": eci,
+                "agasc_id": agasc,
+                "imgsize": s.imgsize,
+            }
+        )
     return out
 
 
-def fid_model(p_stf: np.ndarray, dy: np.ndarray, dz: np.ndarray, dtheta: np.ndarray
-              ) -> tuple[np.ndarray, np.ndarray]:
+def fid_model(
+    p_stf: np.ndarray, dy: np.ndarray, dz: np.ndarray, dtheta: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Fid (yag, zag) arcsec from its STF position and SIM offsets (vv.md 4.5)."""
     th = np.radians(np.asarray(dtheta, dtype=np.float64))
     x, y, z = p_stf
-    p_fc = np.stack([np.full_like(th, x), y * np.cos(th) + z * np.sin(th) + dy,
-                     -y * np.sin(th) + z * np.cos(th) + dz], axis=-1)
+    p_fc = np.stack(
+        [
+            np.full_like(th, x),
+            y * np.cos(th) + z * np.sin(th) + dy,
+            -y * np.sin(th) + z * np.cos(th) + dz,
+        ],
+        axis=-1,
+    )
     d_fc = -(p_fc - np.array([RRC0FCX, 0.0, 0.0]))
     d_aca = d_fc @ (ACA_MISALIGN @ FTS_MISALIGN).T
     return _quat.dir_to_yagzag(d_aca)
@@ -234,8 +258,9 @@ def fid_model(p_stf: np.ndarray, dy: np.ndarray, dz: np.ndarray, dtheta: np.ndar
 def fid_positions(obs: Observation) -> list[dict]:
     """Fid lights: STF positions (mm) putting them at the slot's (yag, zag) at the
     observation's mean SIM offsets (the L0 simulator draws fids fixed there)."""
-    dy0, dz0, dth0 = (float(np.mean(v)) for v in sim_drift(obs, np.linspace(
-        obs.tstart, obs.tstop, 64)))
+    dy0, dz0, dth0 = (
+        float(np.mean(v)) for v in sim_drift(obs, np.linspace(obs.tstart, obs.tstop, 64))
+    )
     out = []
     for s in obs.slots:
         if s.role != "fid":
@@ -247,11 +272,21 @@ def fid_positions(obs: Observation) -> list[dict]:
         p_fc = np.array([RRC0FCX, 0.0, 0.0]) - d_fc
         y, z = p_fc[1] - dy0, p_fc[2] - dz0
         th = np.radians(dth0)
-        p_stf = np.array([p_fc[0], y * np.cos(th) - z * np.sin(th),
-                          y * np.sin(th) + z * np.cos(th)])
+        p_stf = np.array(
+            [p_fc[0], y * np.cos(th) - z * np.sin(th), y * np.sin(th) + z * np.cos(th)]
+        )
         p_lsi = p_stf - np.array(LSI0STT) - np.array(STT0STF)
-        out.append({"slot": s.slot, "mag": s.mag, "yag": s.yag, "zag": s.zag,
-                    "p_stf": p_stf, "p_lsi": p_lsi, "id_num": s.slot + 1})
+        out.append(
+            {
+                "slot": s.slot,
+                "mag": s.mag,
+                "yag": s.yag,
+                "zag": s.zag,
+                "p_stf": p_stf,
+                "p_lsi": p_lsi,
+                "id_num": s.slot + 1,
+            }
+        )
     return out
 
 
@@ -300,8 +335,9 @@ def _track_plans(obsid: int) -> tuple:
     return tuple(p for p in plans if p.obsid == obsid and p.kind == "track")
 
 
-def slot_runs(obs: Observation, slot: int, t0: float, t1: float,
-              decim: int = 1) -> list[tuple[np.ndarray, int]]:
+def slot_runs(
+    obs: Observation, slot: int, t0: float, t1: float, decim: int = 1
+) -> list[tuple[np.ndarray, int]]:
     """(image times, image size) of a slot's L0 tracking rows in [t0, t1), one run per
     image size: ACACENT rows and ACADATA files follow the L0 images (every decim-th)."""
     runs: list[tuple[np.ndarray, int]] = []
@@ -321,10 +357,16 @@ def slot_runs(obs: Observation, slot: int, t0: float, t1: float,
 
 # --- FITS writing ---------------------------------------------------------------------------
 _HDU_SPEC = {
-    "ASPSOL": "ASPSOL ICD V2.4", "ASPSOLOBI": "ASPSOL ICD V2.4", "ASPQUAL": "ASPQUAL ICD V1.2",
-    "ACACAL": "ACACAL ICD V1.1", "ACACENT": "ACACENT ICD V2.1", "GSPROPS": "GSPROPS ICD V2.1",
-    "FIDPROPS": "FIDPROPS ICD V2.1", "GYROCAL": "GYROCAL ICD V1.0",
-    "ACA_BADPIX": "ACA_BADPIX ICD V1.0", "ACADATA": "ACADATA ICD V2.2",
+    "ASPSOL": "ASPSOL ICD V2.4",
+    "ASPSOLOBI": "ASPSOL ICD V2.4",
+    "ASPQUAL": "ASPQUAL ICD V1.2",
+    "ACACAL": "ACACAL ICD V1.1",
+    "ACACENT": "ACACENT ICD V2.1",
+    "GSPROPS": "GSPROPS ICD V2.1",
+    "FIDPROPS": "FIDPROPS ICD V2.1",
+    "GYROCAL": "GYROCAL ICD V1.0",
+    "ACA_BADPIX": "ACA_BADPIX ICD V1.0",
+    "ACADATA": "ACADATA ICD V2.2",
 }
 
 
@@ -352,34 +394,46 @@ def _tt_date(t: float) -> str:
 
 
 def _block(title: str) -> list[str]:
-    return [card("COMMENT", ""), card("COMMENT", f"########## {title} ##########"),
-            card("COMMENT", "")]
+    return [
+        card("COMMENT", ""),
+        card("COMMENT", f"########## {title} ##########"),
+        card("COMMENT", ""),
+    ]
 
 
 def _common_cards(ctx: _Context, tstart: float, tstop: float, primary: bool) -> list[str]:
     obs = ctx.obs
-    cards = _block("Timing info keywords") + [
-        card("DATE", _date(ctx.proc.processed), "Date and time of file creation"),
-        card("DATE-OBS", _tt_date(tstart), "Date and time of observation start"),
-        card("DATE-END", _tt_date(tstop), "Date and time of observation stop"),
-        card("TIMESYS", "TT", "AXAF time will be TT (Terrestrial Time)"),
-        card("MJDREF", 5.0814e04, "1998-01-01T00:00:00 (TT) expressed in MJD"),
-        card("TIMEZERO", 0.0, "Cumulative clock correction"),
-        card("TIMEUNIT", "s"),
-        card("CLOCKAPP", True, "Clock correction appllied"),
-        card("TSTART", float(tstart), "As in TIME column: raw S/C clock"),
-        card("TSTOP", float(tstop), "  add TIMEZERO and MJDREF for absolute TT"),
-    ] + _block("Observation info keywords")
+    cards = (
+        _block("Timing info keywords")
+        + [
+            card("DATE", _date(ctx.proc.processed), "Date and time of file creation"),
+            card("DATE-OBS", _tt_date(tstart), "Date and time of observation start"),
+            card("DATE-END", _tt_date(tstop), "Date and time of observation stop"),
+            card("TIMESYS", "TT", "AXAF time will be TT (Terrestrial Time)"),
+            card("MJDREF", 5.0814e04, "1998-01-01T00:00:00 (TT) expressed in MJD"),
+            card("TIMEZERO", 0.0, "Cumulative clock correction"),
+            card("TIMEUNIT", "s"),
+            card("CLOCKAPP", True, "Clock correction appllied"),
+            card("TSTART", float(tstart), "As in TIME column: raw S/C clock"),
+            card("TSTOP", float(tstop), "  add TIMEZERO and MJDREF for absolute TT"),
+        ]
+        + _block("Observation info keywords")
+    )
     seq = f"{100000 + (obs.obsid * 37) % 900000:06d}"
     if primary:
         return cards + [
-            card("SEQ_NUM", seq, "Sequence number"), card("MISSION", "AXAF", "Mission"),
-            card("TELESCOP", "CHANDRA", "Telescope"), card("INSTRUME", "PCAD", "Aspect Camera"),
+            card("SEQ_NUM", seq, "Sequence number"),
+            card("MISSION", "AXAF", "Mission"),
+            card("TELESCOP", "CHANDRA", "Telescope"),
+            card("INSTRUME", "PCAD", "Aspect Camera"),
             card("OBS_ID", str(obs.obsid), "Observation id"),  # a string, as in real files
-            card("OBI_NUM", ctx.obi, "Obi number")]
+            card("OBI_NUM", ctx.obi, "Obi number"),
+        ]
     cards += [
-        card("MISSION", "AXAF", "Mission"), card("TELESCOP", "CHANDRA", "Telescope"),
-        card("INSTRUME", "PCAD", "Aspect Camera"), card("DETNAM", "ACA-P", "Detector"),
+        card("MISSION", "AXAF", "Mission"),
+        card("TELESCOP", "CHANDRA", "Telescope"),
+        card("INSTRUME", "PCAD", "Aspect Camera"),
+        card("DETNAM", "ACA-P", "Detector"),
         card("GRATING", "NONE", "Grating"),
         card("OBJECT", f"SIM-{obs.obsid:05d}", "Source name"),
         card("DTYPE1", "SS_OBJECT", "Long key name - value in DVALn"),
@@ -387,45 +441,74 @@ def _common_cards(ctx: _Context, tstart: float, tstop: float, primary: bool) -> 
         card("TITLE", f"Simulated science observation {obs.obsid}", "Proposal title"),
         card("OBSERVER", "Sim Observer", "Principal investigator"),
         card("OBS_ID", str(obs.obsid), "Observation id"),
-        card("OBI_NUM", ctx.obi, "Obi number"), card("SEQ_NUM", seq, "Sequence number"),
-        card("SIM_X", 0.0, "SIM offset, mm"), card("SIM_Y", 0.0, "SIM offset, mm"),
-        card("SIM_Z", 0.0, "SIM offset, mm"), card("DEFOCUS", 0.0, "Defocus"),
-        card("OBS_MODE", "POINTING", "Observation mode"), card("DATAMODE", "FAINT", "Data mode"),
+        card("OBI_NUM", ctx.obi, "Obi number"),
+        card("SEQ_NUM", seq, "Sequence number"),
+        card("SIM_X", 0.0, "SIM offset, mm"),
+        card("SIM_Y", 0.0, "SIM offset, mm"),
+        card("SIM_Z", 0.0, "SIM offset, mm"),
+        card("DEFOCUS", 0.0, "Defocus"),
+        card("OBS_MODE", "POINTING", "Observation mode"),
+        card("DATAMODE", "FAINT", "Data mode"),
         card("CYCLE", "", "events from which exps? Prim/Second/Both"),
         card("RA_NOM", round(obs.ra, 11), "Nominal RA"),
         card("DEC_NOM", round(obs.dec, 11), "Nominal Dec"),
         card("ROLL_NOM", round(obs.roll, 11), "Nominal Roll"),
-        card("RA_PNT", 0.0, "Pointing RA"), card("DEC_PNT", 0.0, "Pointing DEC"),
-        card("ROLL_PNT", 0.0, "Pointing ROLL"), card("RA_TARG", 0.0, "Target RA"),
-        card("DEC_TARG", 0.0, "Target DEC"), card("EQUINOX", 2000.0, "J2000.0"),
+        card("RA_PNT", 0.0, "Pointing RA"),
+        card("DEC_PNT", 0.0, "Pointing DEC"),
+        card("ROLL_PNT", 0.0, "Pointing ROLL"),
+        card("RA_TARG", 0.0, "Target RA"),
+        card("DEC_TARG", 0.0, "Target DEC"),
+        card("EQUINOX", 2000.0, "J2000.0"),
         card("RADECSYS", "ICRS", "Julian coordinate reference frame"),
-        card("DATACLAS", "OBSERVED", "default is OBSERVED")]
+        card("DATACLAS", "OBSERVED", "default is OBSERVED"),
+    ]
     return cards
 
 
-def _write(path: Path, ctx: _Context, content: str, cols: list[Col], tstart: float,
-           tstop: float, product_keys: list[tuple[str, object, str]]) -> Path:
+def _write(
+    path: Path,
+    ctx: _Context,
+    content: str,
+    cols: list[Col],
+    tstart: float,
+    tstop: float,
+    product_keys: list[tuple[str, object, str]],
+) -> Path:
     """One product file: primary and table headers in the real pipeline's order."""
-    comment = [card("COMMENT", "  FITS (Flexible Image Transport System) format is defined "
-                               "in 'Astronomy"),
-               card("COMMENT", "  and Astrophysics', volume 376, page 359; bibcode: "
-                               "2001A&A...376..359H")]
-    primary = comment + _block("Configuration control keywords") + [
-        card("ORIGIN", "ASC", "Source of FITS file"), card("HISTNUM", 1),
-        card("CREATOR", "sciops - Version 1.0"),
-    ] + _common_cards(ctx, tstart, tstop, primary=True) + [
-        card("HISTORY", " TOOL  :simulated ASP L1 pipeline (mica.sim.asp_l1)")]
-    table = _block("Configuration control keywords") + [
-        card("ORIGIN", "ASC", "Source of FITS file"), card("CREATOR", "sciops - Version 1.0"),
-        card("REVISION", ctx.proc.revision, "Processing system revision number"),
-        card("ASCDSVER", ctx.proc.ascdsver, "ASC-DS processing system revision (release)"),
-        card("CONTENT", content, "What data product"),
-        card("HDUSPEC", _HDU_SPEC[content]),
-        card("HDUDOC", "ASC-FITS-2.0", "ASC FITS Designers Guide"),
-        card("HDUVERS", "1.0.0", ""), card("HDUNAME", content), card("HDUCLASS", "ASC"),
-        card("HDUCLAS1", "TEMPORALDATA"), card("HDUCLAS2", content),
-        card("LONGSTRN", "OGIP 1.0", "The OGIP long string convention may be used."),
-    ] + _common_cards(ctx, tstart, tstop, primary=False)
+    comment = [
+        card("COMMENT", "  FITS (Flexible Image Transport System) format is defined in 'Astronomy"),
+        card("COMMENT", "  and Astrophysics', volume 376, page 359; bibcode: 2001A&A...376..359H"),
+    ]
+    primary = (
+        comment
+        + _block("Configuration control keywords")
+        + [
+            card("ORIGIN", "ASC", "Source of FITS file"),
+            card("HISTNUM", 1),
+            card("CREATOR", "sciops - Version 1.0"),
+        ]
+        + _common_cards(ctx, tstart, tstop, primary=True)
+        + [card("HISTORY", " TOOL  :simulated ASP L1 pipeline (mica.sim.asp_l1)")]
+    )
+    table = (
+        _block("Configuration control keywords")
+        + [
+            card("ORIGIN", "ASC", "Source of FITS file"),
+            card("CREATOR", "sciops - Version 1.0"),
+            card("REVISION", ctx.proc.revision, "Processing system revision number"),
+            card("ASCDSVER", ctx.proc.ascdsver, "ASC-DS processing system revision (release)"),
+            card("CONTENT", content, "What data product"),
+            card("HDUSPEC", _HDU_SPEC[content]),
+            card("HDUDOC", "ASC-FITS-2.0", "ASC FITS Designers Guide"),
+            card("HDUVERS", "1.0.0", ""),
+            card("HDUNAME", content),
+            card("HDUCLASS", "ASC"),
+            card("HDUCLAS1", "TEMPORALDATA"),
+            card("HDUCLAS2", content),
+            card("LONGSTRN", "OGIP 1.0", "The OGIP long string convention may be used."),
+        ]
+        + _common_cards(ctx, tstart, tstop, primary=False)
+    )
     table += _block("Additional Principle Header keywords")
     table += [card(k, v, c) for k, v, c in product_keys]
     table += [card("HISTNUM", 0), card("CALDBVER", ctx.proc.caldbver)]
@@ -448,8 +531,7 @@ def momentum_dump_start(obs: Observation) -> float:
     return longest.tstart + 0.45 * (longest.tstop - longest.tstart)
 
 
-def _asol_solution(ctx: _Context, ai: AspectInterval, problem: str | None
-                   ) -> dict[str, np.ndarray]:
+def _asol_solution(ctx: _Context, ai: AspectInterval, problem: str | None) -> dict[str, np.ndarray]:
     """The aspect solution of an interval and the true attitude behind it."""
     obs = ctx.obs
     step = ASOL_STEP * ctx.decim
@@ -471,8 +553,15 @@ def _asol_solution(ctx: _Context, ai: AspectInterval, problem: str | None
     q_misalign = _quat.from_transform(ACA_MISALIGN)
     q_att = _quat.multiply(q_sol_aca, q_misalign)
     dy, dz, dtheta = sim_drift(obs, t)
-    return {"time": t, "q_att": q_att, "q_true": q_true, "dy": dy, "dz": dz,
-            "dtheta": dtheta, "status": bad}
+    return {
+        "time": t,
+        "q_att": q_att,
+        "q_true": q_true,
+        "dy": dy,
+        "dz": dz,
+        "dtheta": dtheta,
+        "status": bad,
+    }
 
 
 def _asol_columns(ctx: _Context, sol: dict[str, np.ndarray]) -> list[Col]:
@@ -484,31 +573,40 @@ def _asol_columns(ctx: _Context, sol: dict[str, np.ndarray]) -> list[Col]:
     raw = _ds_version(ctx.proc.ascdsver) >= DS_RAW_COLUMNS
     if raw:
         # DS >= 10.8.3: plain columns are the SIM-adjusted solution, *_raw the ACA one
-        adj = _quat.multiply(q_att, _axis_quat(1, sol["dz"] * ARCSEC_PER_MM * np.pi / 180
-                                               / 3600 * 0.01))
+        adj = _quat.multiply(
+            q_att, _axis_quat(1, sol["dz"] * ARCSEC_PER_MM * np.pi / 180 / 3600 * 0.01)
+        )
         ra_a, dec_a, roll_a = _quat.to_equatorial(adj)
-        cols += [Col("ra", "1D", unit="deg", array=ra_a),
-                 Col("dec", "1D", unit="deg", array=dec_a),
-                 Col("roll", "1D", unit="deg", array=roll_a)]
+        cols += [
+            Col("ra", "1D", unit="deg", array=ra_a),
+            Col("dec", "1D", unit="deg", array=dec_a),
+            Col("roll", "1D", unit="deg", array=roll_a),
+        ]
     else:
-        cols += [Col("ra", "1D", unit="deg", array=ra),
-                 Col("dec", "1D", unit="deg", array=dec),
-                 Col("roll", "1D", unit="deg", array=roll)]
-    cols += [Col("ra_err", "1E", unit="deg", array=err),
-             Col("dec_err", "1E", unit="deg", array=err),
-             Col("roll_err", "1E", unit="deg", array=err * 12),
-             Col("dy", "1E", unit="mm", array=sol["dy"]),
-             Col("dz", "1E", unit="mm", array=sol["dz"]),
-             Col("dtheta", "1E", unit="deg", array=sol["dtheta"])]
+        cols += [
+            Col("ra", "1D", unit="deg", array=ra),
+            Col("dec", "1D", unit="deg", array=dec),
+            Col("roll", "1D", unit="deg", array=roll),
+        ]
+    cols += [
+        Col("ra_err", "1E", unit="deg", array=err),
+        Col("dec_err", "1E", unit="deg", array=err),
+        Col("roll_err", "1E", unit="deg", array=err * 12),
+        Col("dy", "1E", unit="mm", array=sol["dy"]),
+        Col("dz", "1E", unit="mm", array=sol["dz"]),
+        Col("dtheta", "1E", unit="deg", array=sol["dtheta"]),
+    ]
     cols.append(Col("q_att", "4D", array=adj if raw else q_att))
     if raw:
-        cols += [Col("ady", "1E", unit="mm", array=sol["dy"]),
-                 Col("adz", "1E", unit="mm", array=sol["dz"]),
-                 Col("adtheta", "1E", unit="deg", array=sol["dtheta"]),
-                 Col("ra_raw", "1D", unit="deg", array=ra),
-                 Col("dec_raw", "1D", unit="deg", array=dec),
-                 Col("roll_raw", "1D", unit="deg", array=roll),
-                 Col("q_att_raw", "4D", array=q_att)]
+        cols += [
+            Col("ady", "1E", unit="mm", array=sol["dy"]),
+            Col("adz", "1E", unit="mm", array=sol["dz"]),
+            Col("adtheta", "1E", unit="deg", array=sol["dtheta"]),
+            Col("ra_raw", "1D", unit="deg", array=ra),
+            Col("dec_raw", "1D", unit="deg", array=dec),
+            Col("roll_raw", "1D", unit="deg", array=roll),
+            Col("q_att_raw", "4D", array=q_att),
+        ]
     return cols
 
 
@@ -539,8 +637,9 @@ class _SlotTrack:
     runs: list[tuple[int, int, int]]  # (first row, end row, image size) per ACADATA file
 
 
-def _tracks(ctx: _Context, ai: AspectInterval, sol: dict[str, np.ndarray],
-            problem: str | None) -> list[_SlotTrack]:
+def _tracks(
+    ctx: _Context, ai: AspectInterval, sol: dict[str, np.ndarray], problem: str | None
+) -> list[_SlotTrack]:
     obs = ctx.obs
     stars = {s["slot"]: s for s in star_catalog(obs)}
     fids = {f["slot"]: f for f in fid_positions(obs)}
@@ -557,8 +656,10 @@ def _tracks(ctx: _Context, ai: AspectInterval, sol: dict[str, np.ndarray],
             continue
         times = np.concatenate([t for t, _ in pieces])
         bounds = np.cumsum([0] + [len(t) for t, _ in pieces])
-        runs = [(int(a), int(b), size) for a, b, (_, size) in zip(bounds[:-1], bounds[1:],
-                                                                   pieces, strict=True)]
+        runs = [
+            (int(a), int(b), size)
+            for a, b, (_, size) in zip(bounds[:-1], bounds[1:], pieces, strict=True)
+        ]
         n = len(times)
         # true attitude at image times (interpolated like the V&V does)
         q = np.stack([np.interp(times, sol["time"], sol["q_true"][:, k]) for k in range(4)], -1)
@@ -568,8 +669,7 @@ def _tracks(ctx: _Context, ai: AspectInterval, sol: dict[str, np.ndarray],
             yag, zag = _quat.dir_to_yagzag(d)
             sigma = _centroid_sigma(s.mag)
         else:
-            dy, dz, dth = (np.interp(times, sol["time"], sol[k])
-                           for k in ("dy", "dz", "dtheta"))
+            dy, dz, dth = (np.interp(times, sol["time"], sol[k]) for k in ("dy", "dz", "dtheta"))
             yag, zag = fid_model(fids[s.slot]["p_stf"], dy, dz, dth)
             sigma = 0.04
         ny, nz = _noise(ctx, f"cy{s.slot}{ai.tstart}", n), _noise(ctx, f"cz{s.slot}{ai.tstart}", n)
@@ -581,12 +681,24 @@ def _tracks(ctx: _Context, ai: AspectInterval, sol: dict[str, np.ndarray],
             off_y = np.where(times > 0.5 * (ai.tstart + ai.tstop), 0.6, 0.0)
         status = (np.abs(_noise(ctx, f"st{s.slot}{ai.tstart}", n)) > 2.9).astype(np.int16)
         spikes = status.astype(float) * 3.0
-        tracks.append(_SlotTrack(
-            slot=s.slot, role=s.role, imgsize=s.imgsize, times=times, yag=yag, zag=zag,
-            ang_y=yag + off_y + sigma * ny + spikes, ang_z=zag + off_z + sigma * nz,
-            ang_y_sm=yag + off_y + 0.2 * sigma * ny, ang_z_sm=zag + off_z + 0.2 * sigma * nz,
-            counts=_counts(s.mag, n, ctx, f"counts{s.slot}{ai.tstart}"), status=status,
-            mag=s.mag, runs=runs))
+        tracks.append(
+            _SlotTrack(
+                slot=s.slot,
+                role=s.role,
+                imgsize=s.imgsize,
+                times=times,
+                yag=yag,
+                zag=zag,
+                ang_y=yag + off_y + sigma * ny + spikes,
+                ang_z=zag + off_z + sigma * nz,
+                ang_y_sm=yag + off_y + 0.2 * sigma * ny,
+                ang_z_sm=zag + off_z + 0.2 * sigma * nz,
+                counts=_counts(s.mag, n, ctx, f"counts{s.slot}{ai.tstart}"),
+                status=status,
+                mag=s.mag,
+                runs=runs,
+            )
+        )
     return tracks
 
 
@@ -595,23 +707,30 @@ def _acen_columns(tracks: list[_SlotTrack]) -> list[Col]:
     order = np.argsort(t, kind="stable")
 
     def cat(attr: str, dtype: type = np.float64) -> np.ndarray:
-        return np.concatenate([np.asarray(getattr(tr, attr), dtype=dtype) if attr != "slot"
-                               else np.full(len(tr.times), tr.slot, dtype=dtype)
-                               for tr in tracks])[order]
+        return np.concatenate(
+            [
+                np.asarray(getattr(tr, attr), dtype=dtype)
+                if attr != "slot"
+                else np.full(len(tr.times), tr.slot, dtype=dtype)
+                for tr in tracks
+            ]
+        )[order]
 
     ang_y, ang_z = cat("ang_y"), cat("ang_z")
     row, col = yagzag_to_pixel(ang_y, ang_z)
-    return [Col("time", "1D", unit="s", array=t[order]),
-            Col("slot", "1I", array=cat("slot", np.int16)),
-            Col("alg", "1I", array=np.full(len(t), 8, dtype=np.int16)),
-            Col("status", "1I", array=cat("status", np.int16)),
-            Col("ang_y", "1D", unit="deg", array=ang_y / 3600.0),
-            Col("ang_z", "1D", unit="deg", array=ang_z / 3600.0),
-            Col("ang_y_sm", "1D", unit="deg", array=cat("ang_y_sm") / 3600.0),
-            Col("ang_z_sm", "1D", unit="deg", array=cat("ang_z_sm") / 3600.0),
-            Col("counts", "1E", unit="count", array=cat("counts")),
-            Col("cent_i", "1E", unit="pixel", array=row),
-            Col("cent_j", "1E", unit="pixel", array=col)]
+    return [
+        Col("time", "1D", unit="s", array=t[order]),
+        Col("slot", "1I", array=cat("slot", np.int16)),
+        Col("alg", "1I", array=np.full(len(t), 8, dtype=np.int16)),
+        Col("status", "1I", array=cat("status", np.int16)),
+        Col("ang_y", "1D", unit="deg", array=ang_y / 3600.0),
+        Col("ang_z", "1D", unit="deg", array=ang_z / 3600.0),
+        Col("ang_y_sm", "1D", unit="deg", array=cat("ang_y_sm") / 3600.0),
+        Col("ang_z_sm", "1D", unit="deg", array=cat("ang_z_sm") / 3600.0),
+        Col("counts", "1E", unit="count", array=cat("counts")),
+        Col("cent_i", "1E", unit="pixel", array=row),
+        Col("cent_j", "1E", unit="pixel", array=col),
+    ]
 
 
 def _gspr_columns(ctx: _Context, problem: str | None) -> list[Col]:
@@ -623,32 +742,33 @@ def _gspr_columns(ctx: _Context, problem: str | None) -> list[Col]:
     n = len(stars)
     eci = np.array([s["eci"] for s in stars]).reshape(n, 3)
     mags = np.array([s["mag"] for s in stars], dtype=np.float32)
-    return [Col("slot", "1I", array=[s["slot"] for s in stars]),
-            Col("id_status", "8A", array=["GOOD"] * n),
-            Col("type", "8A", array=[s["role"].upper() for s in stars]),
-            Col("cel_loc_flag", "1I", array=[1 if s["role"] == "guide" else 0
-                                                     for s in stars]),
-            Col("agasc_id", "1J", array=[s["agasc_id"] for s in stars]),
-            Col("ra", "1D", unit="deg", array=[s["ra"] for s in stars]),
-            Col("dec", "1D", unit="deg", array=[s["dec"] for s in stars]),
-            Col("pos_eci", "3D", array=eci),
-            Col("ra_corr", "1D", unit="deg", array=[s["ra"] for s in stars]),
-            Col("dec_corr", "1D", unit="deg", array=[s["dec"] for s in stars]),
-            Col("pos_err", "1I", unit="mas", array=[40] * n),
-            Col("pm_ra", "1J", unit="mas/yr", array=[-9999] * n),
-            Col("pm_dec", "1J", unit="mas/yr", array=[-9999] * n),
-            Col("mag_aca", "1E", unit="mag", array=mags),
-            Col("mag_aca_err", "1E", unit="mag", array=np.full(n, 0.03, np.float32)),
-            Col("mag_aca_avg", "1E", unit="mag", array=mags + 0.02),
-            Col("mag_aca_min", "1E", unit="mag", array=mags - 0.05),
-            Col("mag_aca_max", "1E", unit="mag", array=mags + 0.08),
-            Col("color1", "1E", unit="mag", array=np.full(n, 0.7, np.float32)),
-            Col("class", "1I", array=[0] * n),
-            Col("aspq1", "1I", array=[0] * n),
-            Col("aspq2", "1I", array=[0] * n),
-            Col("aspq3", "1I", array=[0] * n),
-            Col("var", "1I", array=[-9999] * n),
-            Col("spectral_type", "8A", array=["NONE"] * n)]
+    return [
+        Col("slot", "1I", array=[s["slot"] for s in stars]),
+        Col("id_status", "8A", array=["GOOD"] * n),
+        Col("type", "8A", array=[s["role"].upper() for s in stars]),
+        Col("cel_loc_flag", "1I", array=[1 if s["role"] == "guide" else 0 for s in stars]),
+        Col("agasc_id", "1J", array=[s["agasc_id"] for s in stars]),
+        Col("ra", "1D", unit="deg", array=[s["ra"] for s in stars]),
+        Col("dec", "1D", unit="deg", array=[s["dec"] for s in stars]),
+        Col("pos_eci", "3D", array=eci),
+        Col("ra_corr", "1D", unit="deg", array=[s["ra"] for s in stars]),
+        Col("dec_corr", "1D", unit="deg", array=[s["dec"] for s in stars]),
+        Col("pos_err", "1I", unit="mas", array=[40] * n),
+        Col("pm_ra", "1J", unit="mas/yr", array=[-9999] * n),
+        Col("pm_dec", "1J", unit="mas/yr", array=[-9999] * n),
+        Col("mag_aca", "1E", unit="mag", array=mags),
+        Col("mag_aca_err", "1E", unit="mag", array=np.full(n, 0.03, np.float32)),
+        Col("mag_aca_avg", "1E", unit="mag", array=mags + 0.02),
+        Col("mag_aca_min", "1E", unit="mag", array=mags - 0.05),
+        Col("mag_aca_max", "1E", unit="mag", array=mags + 0.08),
+        Col("color1", "1E", unit="mag", array=np.full(n, 0.7, np.float32)),
+        Col("class", "1I", array=[0] * n),
+        Col("aspq1", "1I", array=[0] * n),
+        Col("aspq2", "1I", array=[0] * n),
+        Col("aspq3", "1I", array=[0] * n),
+        Col("var", "1I", array=[-9999] * n),
+        Col("spectral_type", "8A", array=["NONE"] * n),
+    ]
 
 
 def _fid_id(det: str, k: int) -> str:
@@ -662,22 +782,29 @@ def _fidpr_columns(ctx: _Context) -> list[Col]:
     n = len(fids)
     det = detector(ctx.obs)
     mags = np.array([f["mag"] for f in fids], dtype=np.float32)
-    return [Col("slot", "1I", array=[f["slot"] for f in fids]),
-            Col("id_status", "8A", array=["GOOD"] * n),
-            Col("id_string", "8A", array=[_fid_id(det, f["id_num"]) for f in fids]),
-            Col("id_num", "1I", array=[f["id_num"] for f in fids]),
-            Col("p_lsi", "3D", unit="mm", array=np.array([f["p_lsi"] for f in fids]
-                                                                 ).reshape(n, 3)),
-            Col("ang_y_nom", "1D", unit="deg", array=[f["yag"] / 3600 for f in fids]),
-            Col("ang_z_nom", "1D", unit="deg", array=[f["zag"] / 3600 for f in fids]),
-            Col("mag_i_cmd", "1E", unit="mag", array=mags),
-            Col("mag_i_avg", "1E", unit="mag", array=mags + 0.01),
-            Col("mag_i_min", "1E", unit="mag", array=mags - 0.03),
-            Col("mag_i_max", "1E", unit="mag", array=mags + 0.04)]
+    return [
+        Col("slot", "1I", array=[f["slot"] for f in fids]),
+        Col("id_status", "8A", array=["GOOD"] * n),
+        Col("id_string", "8A", array=[_fid_id(det, f["id_num"]) for f in fids]),
+        Col("id_num", "1I", array=[f["id_num"] for f in fids]),
+        Col("p_lsi", "3D", unit="mm", array=np.array([f["p_lsi"] for f in fids]).reshape(n, 3)),
+        Col("ang_y_nom", "1D", unit="deg", array=[f["yag"] / 3600 for f in fids]),
+        Col("ang_z_nom", "1D", unit="deg", array=[f["zag"] / 3600 for f in fids]),
+        Col("mag_i_cmd", "1E", unit="mag", array=mags),
+        Col("mag_i_avg", "1E", unit="mag", array=mags + 0.01),
+        Col("mag_i_min", "1E", unit="mag", array=mags - 0.03),
+        Col("mag_i_max", "1E", unit="mag", array=mags + 0.04),
+    ]
 
 
-def _psf_images(row_c: np.ndarray, col_c: np.ndarray, row0: np.ndarray, col0: np.ndarray,
-                size: int, counts: np.ndarray) -> np.ndarray:
+def _psf_images(
+    row_c: np.ndarray,
+    col_c: np.ndarray,
+    row0: np.ndarray,
+    col0: np.ndarray,
+    size: int,
+    counts: np.ndarray,
+) -> np.ndarray:
     """Gaussian star images (e-) integrated over pixels: (n, size, size)."""
     sig = 0.75 * np.sqrt(2)
     edges = np.arange(size + 1)
@@ -687,8 +814,9 @@ def _psf_images(row_c: np.ndarray, col_c: np.ndarray, row0: np.ndarray, col0: np
     return counts[:, None, None] * pr[:, :, None] * pc[:, None, :]
 
 
-def _adat(ctx: _Context, track: _SlotTrack, q_start: np.ndarray, calfile: str,
-          dest: Path) -> list[Path]:
+def _adat(
+    ctx: _Context, track: _SlotTrack, q_start: np.ndarray, calfile: str, dest: Path
+) -> list[Path]:
     """ACADATA images of a slot: one file per image size segment (real naming)."""
     mission = default_mission()
     out = []
@@ -709,9 +837,18 @@ def _adat(ctx: _Context, track: _SlotTrack, q_start: np.ndarray, calfile: str,
         excl = np.zeros((n, size, size), dtype=np.uint8)
         if size == 6:
             excl[:, [0, 0, -1, -1], [0, -1, 0, -1]] = 255  # 6x6 corners are not read out
-        temps = np.stack([mission.ccd_temp_degc(times), mission.housing_temp_degc(times),
-                          mission.lens_temp_degc(times),
-                          mission.secondary_mirror_temp_degc(times)], -1) + 273.15
+        temps = (
+            np.stack(
+                [
+                    mission.ccd_temp_degc(times),
+                    mission.housing_temp_degc(times),
+                    mission.lens_temp_degc(times),
+                    mission.secondary_mirror_temp_degc(times),
+                ],
+                -1,
+            )
+            + 273.15
+        )
         t_start = times - INTEG / 2  # start of integration
         mag_i = 10.32 - 2.5 * np.log10(track.counts[sel] / INTEG / 5263.0)
         dim = f"({size},{size})"
@@ -744,52 +881,78 @@ def _adat(ctx: _Context, track: _SlotTrack, q_start: np.ndarray, calfile: str,
             col.comment = ADAT_COMMENTS.get(col.name)
         step = {4: 1.025, 6: 2.05, 8: 4.1}[size] * ctx.decim
         imgtype = {"guide": 0, "fid": 1, "monitor": 2}[track.role]
-        keys = [("IMGSIZE", size, "Image size (4, 6, or 8)"),
-                ("INTGTIME", INTEG, "Integration time"),
-                ("IMGNUM", track.slot, "Image number (0 to 7)"),
-                ("IMGTYPE", imgtype, "Image type (fid, guide, etc)")]
-        keys += [(f"QUATINT{k + 1}", float(q_start[k]), "Initial S/C quaternion")
-                 for k in range(4)]
-        keys += [("BKGMETH", "map_add", "Background subtraction method"),
-                 ("COMPMETH", "none", "Star compensation method"),
-                 ("CALFILE", calfile, "Calibration file used"),
-                 ("TIMEDEL", step, "Delta T for file records"),
-                 ("TIMEPIXR", 0.0, "Timestamp location in interval")]
+        keys = [
+            ("IMGSIZE", size, "Image size (4, 6, or 8)"),
+            ("INTGTIME", INTEG, "Integration time"),
+            ("IMGNUM", track.slot, "Image number (0 to 7)"),
+            ("IMGTYPE", imgtype, "Image type (fid, guide, etc)"),
+        ]
+        keys += [(f"QUATINT{k + 1}", float(q_start[k]), "Initial S/C quaternion") for k in range(4)]
+        keys += [
+            ("BKGMETH", "map_add", "Background subtraction method"),
+            ("COMPMETH", "none", "Star compensation method"),
+            ("CALFILE", calfile, "Calibration file used"),
+            ("TIMEDEL", step, "Delta T for file records"),
+            ("TIMEPIXR", 0.0, "Timestamp location in interval"),
+        ]
         name = f"pcadf{int(t_start[0]):09d}N{ctx.proc.revision:03d}_adat{track.slot}1.fits.gz"
-        out.append(_write(dest / name, ctx, "ACADATA", cols, float(t_start[0]),
-                          float(times[-1] + step / 2), keys))
+        out.append(
+            _write(
+                dest / name,
+                ctx,
+                "ACADATA",
+                cols,
+                float(t_start[0]),
+                float(times[-1] + step / 2),
+                keys,
+            )
+        )
     return out
 
 
 #: TTYPE comments of the real ACADATA files
 ADAT_COMMENTS = {
-    "time": "Start of integration", "obc_mag_i": "OBC est. image instr. magn.",
-    "obc_ang_y": "OBC centroid angle in ACA y", "obc_ang_z": "OBC centroid angle in ACA z",
-    "bkg_rms": "Bacgkround RMS", "bkg_avg": "Average background",
-    "aca_comp_bkg_avg": "Compensated average bkgd (e-)", "img_raw": "Raw image",
-    "img_corr": "Corrected image (e-)", "fit_resid": "PSF or gauss fit residuals (e-)",
-    "temperatures": "Satellite Temperatures", "cent_i_true": "True centroid from GADSOOCS",
-    "cent_j_true": "True centroid from GADSOOCS", "q_sc_true": "True S/C attitude quaternion",
-    "cmd_count": "Command count", "cmd_progress": "Command progress",
-    "img_row0": "Row pos of lower left pixel", "img_col0": "Col pos of lower left pixel",
-    "img_excl": "(BYTE) Exclude pixel flag", "img_func_stat": "(BYTE) Image funct. and status bits",
-    "global_status": "(BYTE) global status", "bkg_outliers": "(BYTE) bgd outliers that got tossed",
+    "time": "Start of integration",
+    "obc_mag_i": "OBC est. image instr. magn.",
+    "obc_ang_y": "OBC centroid angle in ACA y",
+    "obc_ang_z": "OBC centroid angle in ACA z",
+    "bkg_rms": "Bacgkround RMS",
+    "bkg_avg": "Average background",
+    "aca_comp_bkg_avg": "Compensated average bkgd (e-)",
+    "img_raw": "Raw image",
+    "img_corr": "Corrected image (e-)",
+    "fit_resid": "PSF or gauss fit residuals (e-)",
+    "temperatures": "Satellite Temperatures",
+    "cent_i_true": "True centroid from GADSOOCS",
+    "cent_j_true": "True centroid from GADSOOCS",
+    "q_sc_true": "True S/C attitude quaternion",
+    "cmd_count": "Command count",
+    "cmd_progress": "Command progress",
+    "img_row0": "Row pos of lower left pixel",
+    "img_col0": "Col pos of lower left pixel",
+    "img_excl": "(BYTE) Exclude pixel flag",
+    "img_func_stat": "(BYTE) Image funct. and status bits",
+    "global_status": "(BYTE) global status",
+    "bkg_outliers": "(BYTE) bgd outliers that got tossed",
 }
 
 
 def _log_text(ctx: _Context, ai: AspectInterval, prefix: str) -> str:
     obsid = ctx.obs.obsid
-    obspar_rev = max((r for r, t in obspar_revisions(obsid) if t <= ctx.proc.processed),
-                     default=1)
-    return "\n".join([
-        f"ASP_L1 pipeline (simulated) for obsid {obsid} obi {ctx.obi} revision "
-        f"{ctx.proc.revision}",
-        f"aspect_1_id = {obsid * 1000 + ctx.proc.revision * 10 + ctx.obi}",
-        f"ap_date = {_date(ctx.proc.processed)}",
-        f"ASCDSVER = {ctx.proc.ascdsver}  CALDBVER = {ctx.proc.caldbver}",
-        f"obspar: axaff{obsid:05d}_{ctx.obi:03d}N{obspar_rev:03d}_obs0a.par",
-        f"aspect interval {prefix}: {to_date(ai.tstart)} - {to_date(ai.tstop)}",
-        "Kalman filter converged; aspect solution written.", ""])
+    obspar_rev = max((r for r, t in obspar_revisions(obsid) if t <= ctx.proc.processed), default=1)
+    return "\n".join(
+        [
+            f"ASP_L1 pipeline (simulated) for obsid {obsid} obi {ctx.obi} revision "
+            f"{ctx.proc.revision}",
+            f"aspect_1_id = {obsid * 1000 + ctx.proc.revision * 10 + ctx.obi}",
+            f"ap_date = {_date(ctx.proc.processed)}",
+            f"ASCDSVER = {ctx.proc.ascdsver}  CALDBVER = {ctx.proc.caldbver}",
+            f"obspar: axaff{obsid:05d}_{ctx.obi:03d}N{obspar_rev:03d}_obs0a.par",
+            f"aspect interval {prefix}: {to_date(ai.tstart)} - {to_date(ai.tstop)}",
+            "Kalman filter converged; aspect solution written.",
+            "",
+        ]
+    )
 
 
 def write_asp_l1(obsid: int, revision: int, dest: Path) -> list[Path]:
@@ -815,34 +978,57 @@ def write_asp_l1(obsid: int, revision: int, dest: Path) -> list[Path]:
         step = ASOL_STEP * decim
         t0, tstop = float(ai.tstart), float(sol["time"][-1] + step)
         products = {
-            "asol1": ("ASPSOL", _asol_columns(ctx, sol),
-                      [("TIMEDEL", step, "Delta T"), ("DTASPSOL", step, "Aspect solution step"),
-                       ("ASPTYPE", "KALMAN", "Aspect solution type")]),
-            "aqual1": ("ASPQUAL", [Col("time", "1D", unit="s", array=sol["time"]),
-                                   Col("asp_sol_status", "1I", array=sol["status"])],
-                       [("TIMEDEL", step, "Delta T")]),
-            "acal1": ("ACACAL", [Col("aca_misalign", "9D", dim="(3,3)",
-                                             array=ACA_MISALIGN.reshape(1, 3, 3)),
-                                 Col("fts_misalign", "9D", dim="(3,3)",
-                                             array=FTS_MISALIGN.reshape(1, 3, 3))], []),
+            "asol1": (
+                "ASPSOL",
+                _asol_columns(ctx, sol),
+                [
+                    ("TIMEDEL", step, "Delta T"),
+                    ("DTASPSOL", step, "Aspect solution step"),
+                    ("ASPTYPE", "KALMAN", "Aspect solution type"),
+                ],
+            ),
+            "aqual1": (
+                "ASPQUAL",
+                [
+                    Col("time", "1D", unit="s", array=sol["time"]),
+                    Col("asp_sol_status", "1I", array=sol["status"]),
+                ],
+                [("TIMEDEL", step, "Delta T")],
+            ),
+            "acal1": (
+                "ACACAL",
+                [
+                    Col("aca_misalign", "9D", dim="(3,3)", array=ACA_MISALIGN.reshape(1, 3, 3)),
+                    Col("fts_misalign", "9D", dim="(3,3)", array=FTS_MISALIGN.reshape(1, 3, 3)),
+                ],
+                [],
+            ),
             "acen1": ("ACACENT", _acen_columns(tracks), [("INTGTIME", INTEG, "Integration time")]),
             "gspr1": ("GSPROPS", _gspr_columns(ctx, problem), []),
-            "fidpr1": ("FIDPROPS", _fidpr_columns(ctx),
-                       [(f"LSI0STT{k + 1}", LSI0STT[k], "LSI to STT offset (mm)")
-                        for k in range(3)]
-                       + [(f"STT0STF{k + 1}", STT0STF[k], "STT to STF offset (mm)")
-                          for k in range(3)]
-                       + [("RRC0FCX", RRC0FCX, "Focal length to fid plane (mm)")]),
-            "gcal1": ("GYROCAL", [Col("gyro_scale", "3D", array=np.ones((1, 3))),
-                                  Col("gyro_bias", "3D", unit="arcsec/s",
-                                              array=np.array([[0.012, -0.004, 0.021]])),
-                                  Col("gyro_align", "9D", dim="(3,3)",
-                                              array=np.eye(3).reshape(1, 3, 3))], []),
+            "fidpr1": (
+                "FIDPROPS",
+                _fidpr_columns(ctx),
+                [(f"LSI0STT{k + 1}", LSI0STT[k], "LSI to STT offset (mm)") for k in range(3)]
+                + [(f"STT0STF{k + 1}", STT0STF[k], "STT to STF offset (mm)") for k in range(3)]
+                + [("RRC0FCX", RRC0FCX, "Focal length to fid plane (mm)")],
+            ),
+            "gcal1": (
+                "GYROCAL",
+                [
+                    Col("gyro_scale", "3D", array=np.ones((1, 3))),
+                    Col(
+                        "gyro_bias", "3D", unit="arcsec/s", array=np.array([[0.012, -0.004, 0.021]])
+                    ),
+                    Col("gyro_align", "9D", dim="(3,3)", array=np.eye(3).reshape(1, 3, 3)),
+                ],
+                [],
+            ),
             "bpix1": ("ACA_BADPIX", _bpix_columns(ctx), []),
         }
         for suffix, (content, cols, keys) in products.items():
-            out.append(_write(dest / f"{prefix}_{suffix}.fits.gz", ctx, content, cols, t0,
-                              tstop, keys))
+            out.append(
+                _write(dest / f"{prefix}_{suffix}.fits.gz", ctx, content, cols, t0, tstop, keys)
+            )
         calfile = f"{prefix}_acal1.fits"
         for track in tracks:
             out += _adat(ctx, track, sol["q_true"][0], calfile, dest)
@@ -854,15 +1040,25 @@ def write_asp_l1(obsid: int, revision: int, dest: Path) -> list[Path]:
             ctx = _Context(obs, procs[revision], obi, decim)
             sol = {k: np.concatenate([p[0][k] for p in pieces]) for k in pieces[0][0]}
             name = f"pcadf{obsid:05d}_{obi:03d}N{revision:03d}_asol1.fits.gz"
-            out.append(_write(dest / name, ctx, "ASPSOLOBI", _asol_columns(ctx, sol),
-                              float(pieces[0][1].tstart), float(pieces[-1][1].tstop),
-                              [("ASPTYPE", "KALMAN", "Solution type")]))
+            out.append(
+                _write(
+                    dest / name,
+                    ctx,
+                    "ASPSOLOBI",
+                    _asol_columns(ctx, sol),
+                    float(pieces[0][1].tstart),
+                    float(pieces[-1][1].tstop),
+                    [("ASPTYPE", "KALMAN", "Solution type")],
+                )
+            )
     return out
 
 
 def _bpix_columns(ctx: _Context) -> list[Col]:
     n = 40
     u = np.random.default_rng(ctx.obs.obsid // 500).random((n, 3))  # changes slowly
-    return [Col("row", "1I", unit="pixel", array=(u[:, 0] * 1024 - 512).astype(int)),
-            Col("col", "1I", unit="pixel", array=(u[:, 1] * 1024 - 512).astype(int)),
-            Col("dark_current", "1E", unit="e-/s", array=200 + 2000 * u[:, 2])]
+    return [
+        Col("row", "1I", unit="pixel", array=(u[:, 0] * 1024 - 512).astype(int)),
+        Col("col", "1I", unit="pixel", array=(u[:, 1] * 1024 - 512).astype(int)),
+        Col("dark_current", "1E", unit="e-/s", array=200 + 2000 * u[:, 2]),
+    ]

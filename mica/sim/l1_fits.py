@@ -32,8 +32,15 @@ class Col:
 
 
 _DTYPE = {"D": ">f8", "E": ">f4", "J": ">i4", "I": ">i2", "K": ">i8", "B": "u1", "L": "i1"}
-_FORM_TEXT = {"D": "8-byte DOUBLE", "E": "4-byte REAL", "J": "4-byte INTEGER",
-              "I": "2-byte INTEGER", "B": "BYTE", "A": "CHARACTER", "K": "8-byte INTEGER"}
+_FORM_TEXT = {
+    "D": "8-byte DOUBLE",
+    "E": "4-byte REAL",
+    "J": "4-byte INTEGER",
+    "I": "2-byte INTEGER",
+    "B": "BYTE",
+    "A": "CHARACTER",
+    "K": "8-byte INTEGER",
+}
 
 
 def _value_text(value: object) -> str:
@@ -109,16 +116,19 @@ def _hdu_bytes(cards: list[str], data: bytes, date: str, blank_datasum: bool = F
     pad = data + b"\0" * (-len(data) % BLOCK)
     datasum = _ones_sum(pad)
     ds_text = "" if blank_datasum else str(datasum)
-    ds_comment = "Data unit checksum in ASCII" if blank_datasum else f"data unit checksum " \
-                                                                      f"updated {date}"
-    full = cards + [card("CHECKSUM", "0000000000000000", f"HDU checksum updated {date}"),
-                    card("DATASUM", ds_text, ds_comment)]
+    ds_comment = (
+        "Data unit checksum in ASCII" if blank_datasum else f"data unit checksum updated {date}"
+    )
+    full = cards + [
+        card("CHECKSUM", "0000000000000000", f"HDU checksum updated {date}"),
+        card("DATASUM", ds_text, ds_comment),
+    ]
     # Keep the pipeline's order: CHECKSUM/DATASUM right after the configuration keys.
     at = next((i for i, c in enumerate(cards) if c.startswith("CONTENT ")), None)
     if at is None:
         at = next((i for i, c in enumerate(cards) if c.startswith("CREATOR ")), len(cards) - 1)
         at += 1
-    full = cards[:at] + full[len(cards):] + cards[at:]
+    full = cards[:at] + full[len(cards) :] + cards[at:]
     header = _header_bytes(full)
     total = _add(_ones_sum(header), datasum)
     checksum = _encode(~total & 0xFFFFFFFF)
@@ -155,36 +165,55 @@ def table_bytes(cols: list[Col]) -> tuple[list[str], bytes, int]:
     for k, col in enumerate(cols, start=1):
         cards.append(card(f"TTYPE{k}", col.name, col.comment))
         code = col.tform[-1]
-        cards.append(card(f"TFORM{k}", col.tform,
-                          f"data format of field: {_FORM_TEXT.get(code, code)}"))
+        cards.append(
+            card(f"TFORM{k}", col.tform, f"data format of field: {_FORM_TEXT.get(code, code)}")
+        )
         if col.unit:
             cards.append(card(f"TUNIT{k}", col.unit, "physical unit of field"))
     return cards, rec.tobytes(), n or 0
 
 
-def write_l1_file(path: Path, primary: list[str], table_cols: list[Col], extname: str,
-                  table_cards: list[str], date: str, compresslevel: int = 4) -> Path:
+def write_l1_file(
+    path: Path,
+    primary: list[str],
+    table_cols: list[Col],
+    extname: str,
+    table_cards: list[str],
+    date: str,
+    compresslevel: int = 4,
+) -> Path:
     """Write ``path`` (gzipped): an empty primary HDU and one binary table."""
     col_cards, data, nrows = table_bytes(table_cols)
     rowbytes = len(data) // nrows if nrows else sum(_width(c) for c in table_cols)
-    head = [card("SIMPLE", True, "file does conform to FITS standard"),
-            card("BITPIX", 32, "number of bits per data pixel"),
-            card("NAXIS", 0, "number of data axes"),
-            card("EXTEND", True, "FITS dataset may contain extensions")]
+    head = [
+        card("SIMPLE", True, "file does conform to FITS standard"),
+        card("BITPIX", 32, "number of bits per data pixel"),
+        card("NAXIS", 0, "number of data axes"),
+        card("EXTEND", True, "FITS dataset may contain extensions"),
+    ]
     prim = _hdu_bytes(head + primary, b"", date, blank_datasum=True)
-    thead = [card("XTENSION", "BINTABLE", "binary table extension"),
-             card("BITPIX", 8, "8-bit bytes"), card("NAXIS", 2, "2-dimensional binary table"),
-             card("NAXIS1", rowbytes, "width of table in bytes"),
-             card("NAXIS2", nrows, "number of rows in table"),
-             card("PCOUNT", 0, "size of special data area"),
-             card("GCOUNT", 1, "one data group (required keyword)"),
-             card("TFIELDS", len(table_cols), "number of fields in each row"),
-             *col_cards, card("EXTNAME", extname, "name of this binary table extension")]
-    thead += [card(f"TDIM{k}", c.dim, "size of the multidimensional array")
-              for k, c in enumerate(table_cols, start=1) if c.dim]
+    thead = [
+        card("XTENSION", "BINTABLE", "binary table extension"),
+        card("BITPIX", 8, "8-bit bytes"),
+        card("NAXIS", 2, "2-dimensional binary table"),
+        card("NAXIS1", rowbytes, "width of table in bytes"),
+        card("NAXIS2", nrows, "number of rows in table"),
+        card("PCOUNT", 0, "size of special data area"),
+        card("GCOUNT", 1, "one data group (required keyword)"),
+        card("TFIELDS", len(table_cols), "number of fields in each row"),
+        *col_cards,
+        card("EXTNAME", extname, "name of this binary table extension"),
+    ]
+    thead += [
+        card(f"TDIM{k}", c.dim, "size of the multidimensional array")
+        for k, c in enumerate(table_cols, start=1)
+        if c.dim
+    ]
     tab = _hdu_bytes(thead + table_cards, data, date)
-    with open(path, "wb") as fh, gzip.GzipFile(fileobj=fh, mode="wb",
-                                               compresslevel=compresslevel, mtime=0) as gz:
+    with (
+        open(path, "wb") as fh,
+        gzip.GzipFile(fileobj=fh, mode="wb", compresslevel=compresslevel, mtime=0) as gz,
+    ):
         gz.write(prim)
         gz.write(tab)
     return Path(path)

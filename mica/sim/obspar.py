@@ -30,12 +30,18 @@ _REISSUE_DELAY = 40 * 86400.0
 
 # (processing date, ASCDSVER, CALDBVER): the pipeline release in force at a date
 RELEASES = [
-    ("1999:001", "5.0.1", "2.0"), ("2001:001", "6.0.1", "2.6"),
-    ("2003:001", "6.13.4", "2.21"), ("2005:001", "7.5.4", "3.0.2"),
-    ("2007:001", "7.6.10", "3.3.0"), ("2009:001", "8.0.1", "4.1.1"),
-    ("2011:001", "8.3.2.1", "4.3.0"), ("2014:001", "10.2", "4.6.1"),
-    ("2017:001", "10.6", "4.7.3"), ("2019:200", "10.8.3", "4.8.4"),
-    ("2022:001", "10.11", "4.9.7"), ("2025:001", "10.13", "4.11.5"),
+    ("1999:001", "5.0.1", "2.0"),
+    ("2001:001", "6.0.1", "2.6"),
+    ("2003:001", "6.13.4", "2.21"),
+    ("2005:001", "7.5.4", "3.0.2"),
+    ("2007:001", "7.6.10", "3.3.0"),
+    ("2009:001", "8.0.1", "4.1.1"),
+    ("2011:001", "8.3.2.1", "4.3.0"),
+    ("2014:001", "10.2", "4.6.1"),
+    ("2017:001", "10.6", "4.7.3"),
+    ("2019:200", "10.8.3", "4.8.4"),
+    ("2022:001", "10.11", "4.9.7"),
+    ("2025:001", "10.13", "4.11.5"),
 ]
 _RELEASE_T = np.array([to_secs(d) for d, _, _ in RELEASES])
 
@@ -75,8 +81,11 @@ class Obi:
 
 def obis(obs: Observation) -> list[Obi]:
     """OBIs of an observation: one (``obi_num`` 0), or two (1, 2) for a few long ones."""
-    if obs.kind == "science" and obs.tstop - obs.tstart > 15000 and unit_hash(
-            obs.obsid, "multi-obi") < 0.02:
+    if (
+        obs.kind == "science"
+        and obs.tstop - obs.tstart > 15000
+        and unit_hash(obs.obsid, "multi-obi") < 0.02
+    ):
         mid = 0.5 * (obs.tstart + obs.tstop)
         return [Obi(1, obs.tstart, mid), Obi(2, mid, obs.tstop)]
     return [Obi(0, obs.tstart, obs.tstop)]
@@ -130,8 +139,9 @@ def _tt_iso(t: float) -> str:
     return to_time(t).tt.isot[:19]
 
 
-def obspar_values(obs: Observation, obi: Obi, revision: int, processed: float
-                  ) -> list[tuple[str, str, object, str]]:
+def obspar_values(
+    obs: Observation, obi: Obi, revision: int, processed: float
+) -> list[tuple[str, str, object, str]]:
     """(name, type, value, prompt) of every parameter, in file order."""
     det = detector(obs)
     acis = det.startswith("ACIS")
@@ -158,8 +168,12 @@ def obspar_values(obs: Observation, obi: Obi, revision: int, processed: float
         ("obs_id", "s", str(obs.obsid), "Observation ID"),
         ("obi_num", "i", obi.obi, "Observation interval number"),
         ("seq_num", "s", seq_num, "Sequence number"),
-        ("title", "s", f"Simulated {'science' if science else 'engineering'} observation "
-                       f"{obs.obsid}", "Proposal title"),
+        (
+            "title",
+            "s",
+            f"Simulated {'science' if science else 'engineering'} observation {obs.obsid}",
+            "Proposal title",
+        ),
         ("observer", "s", "Sim Observer" if science else "CXC Engineering", "Observer"),
         ("ao", "s", f"{max(0, int((obs.tstart - 46000000) / 31557600)):02d}", "AO cycle"),
         ("object", "s", f"SIM-{obs.obsid:05d}" if science else "NONE", "Target name"),
@@ -167,11 +181,24 @@ def obspar_values(obs: Observation, obi: Obi, revision: int, processed: float
         ("instrume", "s", "ACIS" if acis else "HRC", "Instrument"),
         ("grating", "s", grating, "Grating"),
         ("detector", "s", det, "Detector"),
-        ("detnam", "s", ("ACIS-" + "".join(k[4] for k, v in sorted(ccds.items())
-                                           if v == "Y" and k.startswith("ccdi"))
-                         + "".join(str(int(k[4]) + 4) for k, v in sorted(ccds.items())
-                                   if v == "Y" and k.startswith("ccds"))) if acis else det,
-         "Detector name"),
+        (
+            "detnam",
+            "s",
+            (
+                "ACIS-"
+                + "".join(
+                    k[4] for k, v in sorted(ccds.items()) if v == "Y" and k.startswith("ccdi")
+                )
+                + "".join(
+                    str(int(k[4]) + 4)
+                    for k, v in sorted(ccds.items())
+                    if v == "Y" and k.startswith("ccds")
+                )
+            )
+            if acis
+            else det,
+            "Detector name",
+        ),
         ("si_mode", "s", ("TE_" if acis else "HRC_") + f"{int(u * 1000):04X}", "SI mode"),
         ("optical_monitor", "s", "N", "Optical monitor"),
         ("raster_scan", "s", "N", "Raster scan"),
@@ -187,8 +214,12 @@ def obspar_values(obs: Observation, obi: Obi, revision: int, processed: float
         ("ra_pnt", "r", round(obs.ra, 6), "Mean pointing RA (deg)"),
         ("dec_pnt", "r", round(obs.dec, 6), "Mean pointing Dec (deg)"),
         ("roll_pnt", "r", round(obs.roll, 6), "Mean pointing roll (deg)"),
-        ("ra_targ", "r", round((obs.ra + y_off / 60.0 / max(np.cos(np.radians(obs.dec)), 0.05))
-                               % 360, 6), "Target RA (deg)"),
+        (
+            "ra_targ",
+            "r",
+            round((obs.ra + y_off / 60.0 / max(np.cos(np.radians(obs.dec)), 0.05)) % 360, 6),
+            "Target RA (deg)",
+        ),
         ("dec_targ", "r", round(obs.dec + z_off / 60.0, 6), "Target Dec (deg)"),
         ("ra_nom", "r", round(obs.ra, 6), "Nominal RA (deg)"),
         ("dec_nom", "r", round(obs.dec, 6), "Nominal Dec (deg)"),
@@ -292,8 +323,10 @@ def _format(ptype: str, value: object) -> str:
 
 def obspar_text(obs: Observation, obi: Obi, revision: int, processed: float) -> str:
     """An IRAF parameter file: ``name,type,mode,value,min,max,prompt`` per line."""
-    lines = [f'{name},{ptype},h,{_format(ptype, value)},,,"{prompt}"'
-             for name, ptype, value, prompt in obspar_values(obs, obi, revision, processed)]
+    lines = [
+        f'{name},{ptype},h,{_format(ptype, value)},,,"{prompt}"'
+        for name, ptype, value, prompt in obspar_values(obs, obi, revision, processed)
+    ]
     return "\n".join(lines) + "\n"
 
 
