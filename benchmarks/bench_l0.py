@@ -51,6 +51,7 @@ def main() -> None:
         paths = [aca_l0.L0.path(r, root) for r in recs]
         bare = best_of(lambda paths=paths: bare_read(paths))
         for label, use_store in (("files", False), ("store", True)):
+
             def read(slots=slots, use_store=use_store):
                 for s in slots:
                     aca_l0.get_slot_data(t0, t1, s, data_root=root, use_store=use_store)

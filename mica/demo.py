@@ -15,9 +15,9 @@ import numpy as np  # noqa: E402
 from astropy.io import fits  # noqa: E402
 
 from mica.archive import aca_hdr3, aca_l0  # noqa: E402
+from mica.archive.l0_format import L0  # noqa: E402
 from mica.cli_obsid import demo_obsid  # noqa: E402
 from mica.demo_dark import demo_dark  # noqa: E402
-from mica.archive.l0_format import L0  # noqa: E402
 from mica.engine.update import update_archive  # noqa: E402
 from mica.plot import plot_cxctime  # noqa: E402
 from mica.progress import progress_bar  # noqa: E402
@@ -169,9 +169,11 @@ def run_examples() -> list[str]:
         tic = time.perf_counter()
         ccd_temp = aca_hdr3.MSID("ccd_temp", *HDR3_WINDOW, use_store=use_store)
         good = int(np.count_nonzero(~np.ma.getmaskarray(ccd_temp.vals)))
-        lines.append(f"aca_hdr3.MSID('ccd_temp', 10 days) from the {label}: {good} samples, "
-                     f"median {np.ma.median(ccd_temp.vals):.2f} C, "
-                     f"{(time.perf_counter() - tic) * 1000:.0f} ms")
+        lines.append(
+            f"aca_hdr3.MSID('ccd_temp', 10 days) from the {label}: {good} samples, "
+            f"median {np.ma.median(ccd_temp.vals):.2f} C, "
+            f"{(time.perf_counter() - tic) * 1000:.0f} ms"
+        )
     return lines
 
 

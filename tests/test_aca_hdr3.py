@@ -8,7 +8,7 @@ import pytest
 from mica.archive import aca_hdr3, aca_l0
 from mica.archive.aca_hdr3 import MSID, MissingDataError, Msid, MSIDset
 from mica.archive.hdr3_items import ITEMS, MSID_ALIASES, byte_columns, get_item, s16
-from mica.archive.l0_format import HD3_COLUMNS, slot_dtype
+from mica.archive.l0_format import HD3_COLUMNS
 
 # Real 2003:215 data: slots 0-2 are 8x8 03:08-04:51, slot 7 8x8 with interleaved times.
 REAL_START, REAL_STOP = "2003:215:00:00:00", "2003:216:00:00:00"
@@ -182,14 +182,11 @@ def test_unknown_name_lists_valid_names():
 
 def synthetic_rows(
     times: list[float], fill: dict[str, list[int]] | None = None
-) -> np.ma.MaskedArray:
-    dtype = slot_dtype(aca_hdr3.READ_COLUMNS)
-    data = np.zeros(len(times), dtype=dtype)
-    data["TIME"] = times
-    data["IMGSIZE"] = 8
+) -> aca_hdr3.SlotRows:
+    raw = np.zeros((len(times), len(HD3_COLUMNS)), dtype=np.uint8)
     for name, values in (fill or {}).items():
-        data[name] = values
-    return np.ma.masked_array(data, mask=np.zeros(len(times), np.ma.make_mask_descr(dtype)))
+        raw[:, HD3_COLUMNS.index(name)] = values
+    return aca_hdr3.SlotRows(np.array(times, dtype=float), raw, np.ones(len(times), bool))
 
 
 def test_mask_gaps_rule():
@@ -198,13 +195,12 @@ def test_mask_gaps_rule():
     # 38.3 off by 0.0995; last row: next is tstop + 33 (not 4.1 away); row past tstop is cut.
     times = [10.0, 14.1, 18.2, 30.0, 34.1005, 38.3, 42.4, 101.0]
     rows = aca_hdr3._mask_gaps(synthetic_rows(times), tstop)
-    assert rows["TIME"].tolist() == times[:-1]
-    assert rows["HD3TLM62"].mask.tolist() == [False, False, True, False, True, False, True]
-    assert not rows["TIME"].mask.any() and not rows["IMGSIZE"].mask.any()
+    assert rows.times.tolist() == times[:-1]
+    assert (~rows.valid).tolist() == [False, False, True, False, True, False, True]
     # Data continuing past the padded stop keeps the last in-range row.
     t = list(np.arange(0, 60, 4.1))
     rows = aca_hdr3._mask_gaps(synthetic_rows(t), tstop=t[3])
-    assert len(rows) == 4 and not rows["HD3TLM62"].mask.any()
+    assert len(rows.times) == 4 and rows.valid.all()
 
 
 def test_msidset_alignment_synthetic(monkeypatch):

@@ -21,7 +21,7 @@ import copy as _copy
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -48,14 +48,23 @@ DT_TOL = 0.001
 READ_COLUMNS = ["TIME", "QUALITY", "IMGSIZE", *HD3_COLUMNS]
 
 
+class SlotRows(NamedTuple):
+    """One slot's 8x8 rows as plain arrays: times (n,), the 12 HD3 bytes (n, 12) and a
+    per-row validity flag (False where the bytes are not to be trusted)."""
+
+    times: np.ndarray
+    raw: np.ndarray
+    valid: np.ndarray
+
+
 def _slot_hdr3_rows(
     start: float, stop: float, slot: int, data_root: str | Path | None, use_store: bool = True
-) -> np.ma.MaskedArray:
+) -> SlotRows:
     """8x8 rows of one slot with ``start <= TIME <= stop`` (the single point of data access).
 
     Served from the L0 columnar store, or with ``use_store=False`` by scanning the FITS files.
     """
-    return aca_l0.get_slot_data(
+    data = aca_l0.get_slot_data(
         start,
         stop,
         slot,
@@ -64,70 +73,64 @@ def _slot_hdr3_rows(
         data_root=data_root,
         use_store=use_store,
     )
+    raw = np.empty((len(data), len(HD3_COLUMNS)), dtype=np.uint8)
+    valid = np.ones(len(data), dtype=bool)
+    for j, name in enumerate(HD3_COLUMNS):
+        raw[:, j] = data[name].data
+        valid &= ~np.ma.getmaskarray(data[name])
+    return SlotRows(np.asarray(data["TIME"].data, dtype=np.float64), raw, valid)
 
 
-def _mask_gaps(rows: np.ma.MaskedArray, tstop: float) -> np.ma.MaskedArray:
+def _mask_gaps(rows: SlotRows, tstop: float) -> SlotRows:
     """Gap masking and cut of one slot's rows (spec 5.1 steps 3-4).
 
     A row not followed by the next one 4.1 s later precedes a decom break and may carry stale
-    header-3 bytes: all its fields are masked. The padded stop ``tstop + PAD`` closes the
-    series, so a final row is masked unless data continues past the padding.
+    header-3 bytes: it is marked invalid. The padded stop ``tstop + PAD`` closes the series,
+    so a final row is invalid unless data continues past the padding.
     """
     # Rows come file by file; order them (stably, so the last duplicate stays last).
-    rows = rows[np.argsort(np.asarray(rows["TIME"].data), kind="stable")]
-    times = np.asarray(rows["TIME"].data, dtype=np.float64)
+    order = np.argsort(rows.times, kind="stable")
+    times, raw, valid = rows.times[order], rows.raw[order], rows.valid[order]
     dt = np.diff(np.concatenate([times, [tstop + PAD]]))
-    bad = np.abs(dt - DT_8X8) > DT_TOL
-    rows = np.ma.array(rows, copy=True)
-    if bad.any():
-        rows[bad] = np.ma.masked
-    rows = rows[: np.searchsorted(times, tstop, side="right")]
-    mask = np.ma.getmaskarray(rows).copy()
-    for name in ("TIME", "IMGSIZE"):
-        mask[name] = False  # bookkeeping columns stay usable on masked rows
-    rows.mask = mask
-    return rows
+    valid = valid & (np.abs(dt - DT_8X8) <= DT_TOL)
+    keep = np.searchsorted(times, tstop, side="right")
+    return SlotRows(times[:keep], raw[:keep], valid[:keep])
 
 
-def _align(rows: np.ma.MaskedArray, shared_time: np.ndarray) -> dict[str, np.ma.MaskedArray]:
-    """HD3 byte columns of one slot on ``shared_time`` (exact time match, else masked)."""
+def _align(rows: SlotRows, shared_time: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """HD3 bytes of one slot on ``shared_time`` (exact time match): (bytes, valid)."""
     n = len(shared_time)
-    out = {
-        name: np.ma.masked_array(np.zeros(n, np.uint8), mask=np.ones(n, bool))
-        for name in HD3_COLUMNS
-    }
-    times = np.asarray(rows["TIME"].data, dtype=np.float64)
-    if not len(times) or not n:
-        return out
-    idx = np.minimum(np.searchsorted(shared_time, times), n - 1)
-    hit = shared_time[idx] == times
+    raw = np.zeros((n, len(HD3_COLUMNS)), dtype=np.uint8)
+    valid = np.zeros(n, dtype=bool)
+    if not len(rows.times) or not n:
+        return raw, valid
+    idx = np.minimum(np.searchsorted(shared_time, rows.times), n - 1)
+    hit = shared_time[idx] == rows.times
     # Duplicate TIMEs (overlapping files): the last row wins (rows are time-sorted, stable).
     rev = np.flatnonzero(hit)[::-1]
     _, first_in_rev = np.unique(idx[rev], return_index=True)
     src = rev[first_in_rev]
     dest = idx[src]
-    for name in HD3_COLUMNS:
-        col = rows[name]
-        out[name].data[dest] = col.data[src]
-        out[name].mask[dest] = np.ma.getmaskarray(col)[src]
-    return out
+    raw[dest] = rows.raw[src]
+    valid[dest] = rows.valid[src]
+    return raw, valid
+
+
+_COLUMN_INDEX = {name: j for j, name in enumerate(HD3_COLUMNS)}
 
 
 def _item_bytes(
-    item: Hdr3Item, aligned: Mapping[int, Mapping[str, np.ma.MaskedArray]], n: int
+    item: Hdr3Item, aligned: Mapping[int, tuple[np.ndarray, np.ndarray]], n: int
 ) -> np.ma.MaskedArray:
     """(n, nbytes) masked uint8 array of the item's bytes on the shared grid."""
-    cols = []
-    for slot, name in item.byte_columns:
-        col = aligned.get(slot, {}).get(name)
-        cols.append(
-            col
-            if col is not None
-            else np.ma.masked_array(np.zeros(n, np.uint8), mask=np.ones(n, bool))
-        )
-    if not n:
-        return np.ma.masked_array(np.zeros((0, item.nbytes), np.uint8))
-    return np.ma.column_stack(cols)
+    data = np.zeros((n, item.nbytes), dtype=np.uint8)
+    mask = np.ones((n, item.nbytes), dtype=bool)
+    for k, (slot, name) in enumerate(item.byte_columns):
+        if slot in aligned:
+            raw, valid = aligned[slot]
+            data[:, k] = raw[:, _COLUMN_INDEX[name]]
+            mask[:, k] = ~valid
+    return np.ma.masked_array(data, mask=mask)
 
 
 class MSIDset(OrderedDict):
@@ -161,7 +164,7 @@ class MSIDset(OrderedDict):
             )
             for slot in read_slots
         }
-        grid = [np.asarray(rows[s]["TIME"].data, dtype=np.float64) for s in grid_slots]
+        grid = [rows[s].times for s in grid_slots]
         self.times = np.unique(np.concatenate(grid)) if grid else np.zeros(0)
         n = len(self.times)
         aligned = {slot: _align(r, self.times) for slot, r in rows.items()}

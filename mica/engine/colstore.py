@@ -133,8 +133,11 @@ class ColumnStore:
         arrays of files already in memory, by filename)."""
         loaded = loaded or {}
         for part in sorted(set(parts)):
-            where, params = self.product.partition_where(part)
-            rows = self.index.query(where, params)
+            try:
+                where, params = self.product.partition_where(part)
+                rows = self.index.query(where, params)
+            except ValueError:  # a partition key of an older store layout: drop its chunk
+                rows = []
             old = self.chunk(part)
             if old is not None and old["files"] == _file_list(rows):
                 with self.index.transaction():
@@ -142,8 +145,7 @@ class ColumnStore:
                 continue
             reuse = self._chunk_arrays(old) if old is not None else {}
             arrays = [
-                loaded.get(r["filename"]) or reuse.get(r["filename"]) or self._load(r)
-                for r in rows
+                loaded.get(r["filename"]) or reuse.get(r["filename"]) or self._load(r) for r in rows
             ]
             self._replace_chunk(part, rows, arrays, old)
 
@@ -244,8 +246,9 @@ class ColumnStore:
                         values[c] = columns[c]
                 rowbytes = max(1, values[:1].nbytes)
                 chunk_rows = min(max(n, 1), max(1024, _CHUNK_BYTES // rowbytes))
-                h5.create_dataset(group, data=values, chunks=(chunk_rows,) + values.shape[1:],
-                                  **_CODEC)
+                h5.create_dataset(
+                    group, data=values, chunks=(chunk_rows,) + values.shape[1:], **_CODEC
+                )
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, dest)

@@ -38,15 +38,17 @@ class Source(ABC):
     # serve them keep these defaults, which say so.
     def obsids(self, product: FileProduct, start: float, stop: float) -> list[int]:
         """Obsids with files of a per-obsid product in [start, stop] (CXC seconds)."""
-        raise SourceError(f"source {self.spec} cannot list {product.name} obsids by time; "
-                          "give obsids")
+        raise SourceError(
+            f"source {self.spec} cannot list {product.name} obsids by time; give obsids"
+        )
 
     def revisions(self, product: FileProduct, obsid: int) -> tuple[int | None, int | None]:
         """(default, last) processing revision of an obsid upstream; (None, None): no data."""
         raise SourceError(f"source {self.spec} cannot look up {product.name} by obsid")
 
-    def fetch_obsid(self, product: FileProduct, obsid: int, revision: int,
-                    dest: Path) -> list[Path]:
+    def fetch_obsid(
+        self, product: FileProduct, obsid: int, revision: int, dest: Path
+    ) -> list[Path]:
         """Write every file of one obsid and revision into ``dest``; return their paths."""
         raise SourceError(f"source {self.spec} cannot fetch {product.name} by obsid")
 
@@ -68,8 +70,9 @@ class SimSource(Source):
     def revisions(self, product: FileProduct, obsid: int) -> tuple[int | None, int | None]:
         return _sim_hook(product, "simulate_revisions")(obsid)
 
-    def fetch_obsid(self, product: FileProduct, obsid: int, revision: int,
-                    dest: Path) -> list[Path]:
+    def fetch_obsid(
+        self, product: FileProduct, obsid: int, revision: int, dest: Path
+    ) -> list[Path]:
         return _sim_hook(product, "simulate_obsid")(obsid, revision, dest)
 
 
@@ -104,15 +107,15 @@ class DirSource(Source):
                 out.append(target)
         return out
 
-
     def obsids(self, product: FileProduct, start: float, stop: float) -> list[int]:
         return self._catalog(product).obsids(start, stop)
 
     def revisions(self, product: FileProduct, obsid: int) -> tuple[int | None, int | None]:
         return self._catalog(product).revisions(obsid)
 
-    def fetch_obsid(self, product: FileProduct, obsid: int, revision: int,
-                    dest: Path) -> list[Path]:
+    def fetch_obsid(
+        self, product: FileProduct, obsid: int, revision: int, dest: Path
+    ) -> list[Path]:
         return self._catalog(product).fetch(obsid, revision, dest)
 
     def _catalog(self, product: FileProduct):  # noqa: ANN202 (type lives in obsid_sources)
@@ -132,18 +135,25 @@ class Arc5glSource(Source):
     def __init__(self) -> None:
         self.exe = shutil.which("arc5gl")
         if self.exe is None:
-            raise SourceError("arc5gl is not on PATH: it exists only inside the CXC network; "
-                              "use --source sim, dir:PATH or cda")
+            raise SourceError(
+                "arc5gl is not on PATH: it exists only inside the CXC network; "
+                "use --source sim, dir:PATH or cda"
+            )
 
     def fetch(self, product: FileProduct, start: float, stop: float, dest: Path) -> list[Path]:
         if not product.arc5gl_name:
             raise SourceError(f"arc5gl does not serve {product.name}")
         # arc5gl selects by file start: reach back so files straddling `start` come too.
         start -= product.source_lookback
-        script = (f"tstart={to_date(start)}\ntstop={to_date(stop)}\n"
-                  f"get {product.arc5gl_name}\n")
-        proc = subprocess.run([self.exe, "-stdin"], input=script, text=True, cwd=dest,
-                              capture_output=True, timeout=3600)
+        script = f"tstart={to_date(start)}\ntstop={to_date(stop)}\nget {product.arc5gl_name}\n"
+        proc = subprocess.run(
+            [self.exe, "-stdin"],
+            input=script,
+            text=True,
+            cwd=dest,
+            capture_output=True,
+            timeout=3600,
+        )
         if proc.returncode != 0:
             raise SourceError(f"arc5gl failed ({proc.returncode}): {proc.stderr.strip()[:500]}")
         return sorted(p for p in dest.iterdir() if p.is_file())
@@ -158,8 +168,9 @@ class Arc5glSource(Source):
 
         return arc5gl_revisions(self.exe, product, obsid)
 
-    def fetch_obsid(self, product: FileProduct, obsid: int, revision: int,
-                    dest: Path) -> list[Path]:
+    def fetch_obsid(
+        self, product: FileProduct, obsid: int, revision: int, dest: Path
+    ) -> list[Path]:
         from mica.engine.obsid_sources import arc5gl_fetch_obsid
 
         return arc5gl_fetch_obsid(self.exe, product, obsid, revision, dest)
@@ -184,8 +195,10 @@ def make_source(spec: str | Source | None = None) -> Source:
     spec = spec or os.environ.get("MICA_SOURCE") or "sim"
     kind, _, arg = spec.partition(":")
     if kind not in _FACTORIES:
-        raise SourceError(f"unknown source {spec!r}; choose one of "
-                          + ", ".join(f"{k}" + (":PATH" if k == "dir" else "") for k in _FACTORIES))
+        raise SourceError(
+            f"unknown source {spec!r}; choose one of "
+            + ", ".join(f"{k}" + (":PATH" if k == "dir" else "") for k in _FACTORIES)
+        )
     if kind == "dir" and not arg:
         raise SourceError("dir source needs a folder: dir:PATH")
     return _FACTORIES[kind](arg)
