@@ -198,8 +198,9 @@ def _store_pieces(
         by_part: dict[str, list[dict[str, Any]]] = {}
         for rec in records:
             by_part.setdefault(L0.partition(rec), []).append(rec)
+        current = store.current_chunks(by_part)
         for part, recs in by_part.items():
-            chunk = store.current_chunk(part)
+            chunk = current.get(part)
             if chunk is None:
                 continue  # missing or out of date: these files are read directly
             files = {r["filename"] for r in recs}

@@ -256,7 +256,7 @@ class L0Product(FileProduct):
     # Read together: the time/selection keys, the 12 header-3 bytes (what aca_hdr3 needs),
     # the images; every other column lands in one more group.
     store_groups = {
-        "KEY": ["TIME", "IMGSIZE", "QUALITY"],
+        "KEY": ["TIME", "IMGSIZE"],
         "HD3": HD3_COLUMNS,
         "IMGRAW": ["IMGRAW"],
     }
