@@ -44,7 +44,7 @@ _CHUNKS_SQL = """
 CREATE TABLE IF NOT EXISTS store_chunks (
     part text PRIMARY KEY,
     path text NOT NULL,
-    files text NOT NULL,      -- JSON [version, [[filename, checksum], ...]] (row order)
+    files text NOT NULL,      -- 'v<version>' then '<filename> <checksum>' lines, row order
     nrows int NOT NULL,
     tstart float,
     tstop float
@@ -53,12 +53,13 @@ CREATE TABLE IF NOT EXISTS store_chunks (
 
 
 # Bumped when the chunk layout changes: chunks of another version count as out of date.
-STORE_VERSION = 5
+STORE_VERSION = 6
 
 
 def _file_list(rows: Sequence[dict[str, Any]]) -> str:
-    """What a chunk was built from: layout version and [filename, checksum] in row order."""
-    return json.dumps([STORE_VERSION, [[r["filename"], r["checksum"]] for r in rows]])
+    """What a chunk was built from: layout version, then filename and checksum per file in
+    row order (plain text: readers compare it on every fetch)."""
+    return f"v{STORE_VERSION}\n" + "\n".join(f"{r['filename']} {r['checksum']}" for r in rows)
 
 
 @functools.lru_cache(maxsize=64)
