@@ -91,7 +91,8 @@ SLOT_DTYPE_FIELDS: list[tuple[str, Any]] = (
     + [(name, _U1) for name in _HDR34]
     + [("IMGRAW", np.float32)]
     + [(name, _U1) for name in HD3_COLUMNS]
-    + [("IMGSIZE", np.int32), ("FILENAME", "U128")]
+    # FILENAME: archive names are 32 characters (33 after 2029); the original reserved 128.
+    + [("IMGSIZE", np.int32), ("FILENAME", "U40")]
 )
 SLOT_COLUMNS = [name for name, _ in SLOT_DTYPE_FIELDS]
 

@@ -33,6 +33,7 @@ import hdf5plugin  # noqa: E402
 import numpy as np  # noqa: E402
 from astropy.io import fits  # noqa: E402
 
+from mica.engine.fsync import fsync_file  # noqa: E402
 from mica.engine.index import ArchiveIndex  # noqa: E402
 from mica.engine.product import FileProduct  # noqa: E402
 
@@ -290,8 +291,7 @@ class ColumnStore:
                     group, data=planes, chunks=(dtype.itemsize, chunk_rows), **_CODEC
                 )
                 dset.attrs["dtype"] = repr(dtype.descr)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
+        fsync_file(tmp)
         os.replace(tmp, dest)
 
     def _groups(self, names: list[str]) -> dict[str, list[str]]:

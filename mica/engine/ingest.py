@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mica.engine.colstore import ColumnStore
+from mica.engine.fsync import fsync_file
 from mica.engine.index import ArchiveIndex
 from mica.engine.parallel import process_map
 from mica.engine.product import FileProduct, RejectedFile
@@ -52,11 +53,6 @@ class IngestReport:
         return "\n".join(lines)
 
 
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb") as fh:
-        os.fsync(fh.fileno())
-
-
 def quarantine(root: Path, src: Path | None, err: RejectedFile) -> None:
     """Keep a rejected file and the reason beside it: nothing offered is silently dropped."""
     qdir = root / REJECTED_DIR
@@ -81,7 +77,7 @@ def _place(src: Path, dest: Path) -> None:
     with open(src, "rb") as fh:
         gzipped = fh.read(2) == b"\x1f\x8b"
     if gzipped and src.stat().st_dev == dest.parent.stat().st_dev:
-        _fsync_file(src)
+        fsync_file(src)
         os.replace(src, dest)
         return
     tmp = dest.with_name("." + dest.name + ".partial")

@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from mica.engine.fsync import fsync_dir
 from mica.engine.index import INDEX_NAME, ArchiveIndex
 from mica.engine.product import FileProduct
 
@@ -109,7 +110,7 @@ def set_link(link: Path, target_name: str) -> bool:
     tmp.unlink(missing_ok=True)
     os.symlink(target_name, tmp)
     os.replace(tmp, link)  # rename(2) swaps the link itself: readers never see it missing
-    _fsync_dir(link.parent)
+    fsync_dir(link.parent)
     return True
 
 
@@ -117,17 +118,9 @@ def remove_link(link: Path) -> bool:
     """Remove a link (checked with islink, so broken links go too); False if none."""
     if link.is_symlink():
         link.unlink()
-        _fsync_dir(link.parent)
+        fsync_dir(link.parent)
         return True
     return False
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class ObsidProduct(FileProduct):

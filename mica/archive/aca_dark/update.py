@@ -49,6 +49,7 @@ from astropy.io import fits
 
 from mica.config import archive_root
 from mica.engine.fitscheck import open_checked
+from mica.engine.fsync import fsync_dir
 from mica.engine.lock import ArchiveBusy, UpdateLock
 from mica.engine.product import FileProduct, RejectedFile
 from mica.engine.sources import Source, SourceError, make_source
@@ -398,14 +399,6 @@ def _write_durable(path: Path, data: bytes) -> None:
         os.fsync(fh.fileno())
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def install_calibration(root: Path, dark_id: str, image: bytes, props_text: str) -> Path:
     """Write a calibration folder beside its final name, then rename it into place."""
     root.mkdir(parents=True, exist_ok=True)
@@ -416,7 +409,7 @@ def install_calibration(root: Path, dark_id: str, image: bytes, props_text: str)
         _write_durable(tmp / IMAGE_NAME, image)
         _crash_point("image-written")
         _write_durable(tmp / PROPS_NAME, props_text.encode())
-        _fsync_dir(tmp)
+        fsync_dir(tmp)
         _crash_point("tmp-complete")
         final = root / dark_id
         old = None
@@ -425,7 +418,7 @@ def install_calibration(root: Path, dark_id: str, image: bytes, props_text: str)
             shutil.rmtree(old, ignore_errors=True)
             os.rename(final, old)
         os.rename(tmp, final)
-        _fsync_dir(root)
+        fsync_dir(root)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
