@@ -6,14 +6,19 @@ Every archive index keeps float64 CXC seconds; conversions here are vectorised.
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any, Union
 
 import numpy as np
 from astropy.time import Time, TimeDelta
 from astropy.utils import iers
+from erfa import ErfaWarning
 
 # UTC<->TT needs only the bundled leap-second table; never reach for IERS downloads.
 iers.conf.auto_download = False
+# ERFA calls dates past its leap-second table "dubious"; the simulated mission runs to 2030
+# and Chandra time needs no future leap seconds, so the warning says nothing useful here.
+warnings.filterwarnings("ignore", message=".*dubious year", category=ErfaWarning)
 
 CxoTimeLike = Union[str, float, int, np.ndarray, Time, None, list]  # noqa: UP007
 
