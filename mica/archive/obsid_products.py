@@ -88,6 +88,7 @@ class AspL1Product(ObsidProduct):
     extra_re = re.compile(r"asp_l1_\w*\.log(\.gz)?")
     contents = ASP_DEFAULT_CONTENTS
     all_contents = ASP_ALL_CONTENTS
+    suffix_contents = ASP_SUFFIX_CONTENT
     bad_obsids_file = "asp_l1_bad_obsids.dat"
     # the original's asp_l1_bad_obsids.dat (spec 8): provisional data never re-checked
     default_bad_obsids = (

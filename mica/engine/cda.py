@@ -59,16 +59,6 @@ _LOCATIONS = {
     "asol1": ("primary", "secondary/aspect"),
     "default": ("secondary/aspect", "secondary", "primary"),
 }
-_SUFFIX_CONTENT = {
-    "asol1": "ASPSOL",
-    "aqual1": "ASPQUAL",
-    "acal1": "ACACAL",
-    "acen1": "ACACENT",
-    "gspr1": "GSPROPS",
-    "fidpr1": "FIDPROPS",
-    "gcal1": "GYROCAL",
-    "bpix1": "ACA_BADPIX",
-}
 
 
 class NotPublic(SourceError):
@@ -244,10 +234,11 @@ class CDASource(Source):
 
     def _missing_contents(self, product: FileProduct, files: list[Listed]) -> list[str]:
         have = set()
+        by_suffix = getattr(product, "suffix_contents", {})
         for f in files:
             match = re.search(r"_([a-z]+)1\.fits", f.name)
-            if match and match.group(1) + "1" in _SUFFIX_CONTENT:
-                have.add(_SUFFIX_CONTENT[match.group(1) + "1"])
+            if match and match.group(1) + "1" in by_suffix:
+                have.add(by_suffix[match.group(1) + "1"])
         wanted = getattr(product, "contents", ())
         return [c for c in wanted if c not in have]
 

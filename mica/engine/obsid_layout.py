@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -134,6 +134,8 @@ class ObsidProduct(FileProduct):
     contents: Sequence[str] = ()
     #: every content type the archive may hold
     all_contents: Sequence[str] = ()
+    #: content type by file-name type suffix (``gspr1`` -> ``GSPROPS``), for listings
+    suffix_contents: Mapping[str, str] = {}
     #: delivered files that ingest drops (not archived), e.g. L1 ACA images
     drop_re: re.Pattern[str] | None = None
     #: delivered files copied beside the data without an index row (pipeline logs)
