@@ -64,21 +64,16 @@ def _slot_hdr3_rows(
 
     Served from the L0 columnar store, or with ``use_store=False`` by scanning the FITS files.
     """
-    data = aca_l0.get_slot_data(
-        start,
-        stop,
-        slot,
-        imgsize=[8],
-        columns=READ_COLUMNS,
-        data_root=data_root,
-        use_store=use_store,
+    cols = aca_l0.slot_columns(
+        start, stop, slot, READ_COLUMNS, imgsize=[8], data_root=data_root, use_store=use_store
     )
-    raw = np.empty((len(data), len(HD3_COLUMNS)), dtype=np.uint8)
-    valid = np.ones(len(data), dtype=bool)
-    for j, name in enumerate(HD3_COLUMNS):
-        raw[:, j] = data[name].data
-        valid &= ~np.ma.getmaskarray(data[name])
-    return SlotRows(np.asarray(data["TIME"].data, dtype=np.float64), raw, valid)
+    raw = (
+        np.column_stack([cols[name] for name in HD3_COLUMNS])
+        if len(cols["TIME"])
+        else (np.zeros((0, len(HD3_COLUMNS)), dtype=np.uint8))
+    )
+    # Every 8x8 row carries the header-3 bytes: all valid until the gap test.
+    return SlotRows(cols["TIME"].astype(np.float64), raw, np.ones(len(raw), dtype=bool))
 
 
 def _mask_gaps(rows: SlotRows, tstop: float) -> SlotRows:

@@ -123,34 +123,79 @@ def get_slot_data(
     unknown = [c for c in columns if c not in SLOT_COLUMNS]
     if unknown:
         raise ValueError(f"unknown L0 columns {unknown}; valid: {SLOT_COLUMNS}")
-    slot = _as_list(slot, ALL_SLOTS, "slot")[0]
     dtype = slot_dtype(columns, centered_8x8)
+    pieces, ranks = _pieces(start, stop, slot, imgsize, dtype.names, data_root, use_store)
+    total = len(ranks)
+    out = np.zeros(total, dtype=dtype)
+    mask = np.ones(total, dtype=np.ma.make_mask_descr(dtype))
+    row = 0
+    for piece in pieces:
+        rows = slice(row, row + piece["n"])
+        _fill(out[rows], mask[rows], piece, centered_8x8)
+        row += piece["n"]
+    if total and np.any(np.diff(ranks) < 0):  # pieces interleave in time (several sizes)
+        order = np.argsort(ranks, kind="stable")
+        out, mask = out[order], mask[order]
+    return np.ma.masked_array(out, mask=mask)
+
+
+def slot_columns(
+    start: CxoTimeLike,
+    stop: CxoTimeLike,
+    slot: int,
+    columns: Sequence[str],
+    imgsize: Sequence[int],
+    data_root: str | Path | None = None,
+    use_store: bool = True,
+) -> dict[str, np.ndarray]:
+    """Plain arrays of columns that every requested image size carries (nothing to mask),
+    for rows with ``start <= TIME <= stop``, in `get_slot_data`'s row order.
+
+    The fast path for callers such as `aca_hdr3` that need a few columns of one size.
+    """
+    sizes = _as_list(imgsize, ALL_SIZES, "imgsize")
+    uncarried = [c for c in columns if not set(sizes) <= set(COLUMN_SIZES.get(c, ()))]
+    if uncarried or "FILENAME" in columns:
+        raise ValueError(f"columns {uncarried or ['FILENAME']} are not plain for sizes {sizes}")
+    pieces, ranks = _pieces(start, stop, slot, sizes, columns, data_root, use_store)
+    dtype = slot_dtype(list(columns))
+    out = {}
+    for name in columns:
+        parts = [np.asarray(p["arrays"][name]) for p in pieces if p["n"]]
+        out[name] = (np.concatenate(parts) if parts else np.zeros(0, dtype[name])).astype(
+            dtype[name], copy=False
+        )
+    if len(ranks) and np.any(np.diff(ranks) < 0):
+        order = np.argsort(ranks, kind="stable")
+        out = {name: values[order] for name, values in out.items()}
+    return out
+
+
+def _pieces(
+    start: CxoTimeLike,
+    stop: CxoTimeLike,
+    slot: int,
+    imgsize: Sequence[int] | None,
+    names: Sequence[str],
+    data_root: str | Path | None,
+    use_store: bool,
+) -> tuple[list[dict[str, Any]], np.ndarray]:
+    """Row blocks of one slot in the time range (store chunks, else files) and each row's
+    rank in the output order (files by start time)."""
+    slot = _as_list(slot, ALL_SLOTS, "slot")[0]
     tstart, tstop = to_secs(start), to_secs(stop)
     root = L0.root(data_root)
     records = _get_file_records(tstart, tstop, [slot], imgsize, data_root, lead=_ROW_LEAD)
-    pieces = _store_pieces(records, root, dtype.names, tstart, tstop) if use_store else []
+    pieces = _store_pieces(records, root, names, tstart, tstop) if use_store else []
     served = {name for piece in pieces for name in piece["files"]}
     for rec in records:
         if rec["filename"] not in served:
             piece = _file_piece(rec, root, tstart, tstop)
             if piece is not None:
                 pieces.append(piece)
-    rank = {r["filename"]: i for i, r in enumerate(records)}  # output order: by file
-    total = sum(p["n"] for p in pieces)
-    out = np.zeros(total, dtype=dtype)
-    mask = np.ones(total, dtype=np.ma.make_mask_descr(dtype))
-    ranks = np.zeros(total, dtype=np.int64)
-    row = 0
-    for piece in pieces:
-        rows = slice(row, row + piece["n"])
-        _fill(out[rows], mask[rows], piece, centered_8x8)
-        names = piece["names"]
-        ranks[rows] = np.array([rank.get(n, -1) for n in names])[piece["fileidx"]]
-        row += piece["n"]
-    if total and np.any(np.diff(ranks) < 0):  # pieces interleave in time (several sizes)
-        order = np.argsort(ranks, kind="stable")
-        out, mask = out[order], mask[order]
-    return np.ma.masked_array(out, mask=mask)
+    rank = {r["filename"]: i for i, r in enumerate(records)}
+    ranks = [np.array([rank.get(n, -1) for n in p["names"]])[p["fileidx"]] for p in pieces]
+    return pieces, (np.concatenate(ranks) if ranks else np.zeros(0, dtype=np.int64))
 
 
 def _time_slice(times: np.ndarray, tstart: float, tstop: float) -> slice | np.ndarray:
