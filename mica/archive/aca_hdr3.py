@@ -101,13 +101,10 @@ def _align(rows: SlotRows, shared_time: np.ndarray) -> tuple[np.ndarray, np.ndar
         return raw, valid
     idx = np.minimum(np.searchsorted(shared_time, rows.times), n - 1)
     hit = shared_time[idx] == rows.times
-    # Duplicate TIMEs (overlapping files): the last row wins (rows are time-sorted, stable).
-    rev = np.flatnonzero(hit)[::-1]
-    _, first_in_rev = np.unique(idx[rev], return_index=True)
-    src = rev[first_in_rev]
-    dest = idx[src]
-    raw[dest] = rows.raw[src]
-    valid[dest] = rows.valid[src]
+    # Duplicate TIMEs (overlapping files): the last row wins, as numpy assigns repeated
+    # indices in order (rows are time-sorted, stably).
+    raw[idx[hit]] = rows.raw[hit]
+    valid[idx[hit]] = rows.valid[hit]
     return raw, valid
 
 
