@@ -13,9 +13,8 @@ from mica import cli_obsid  # also registers the cda source
 from mica.archive.aca_dark import update as update_aca_dark
 from mica.engine.check import check_archive
 from mica.engine.lock import ArchiveBusy
-from mica.engine.sources import SourceError
 from mica.engine.update import update_archive
-from mica.progress import progress_bar
+from mica.progress import progress_bar, run_update_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -44,23 +43,21 @@ def update() -> None:
 
 
 def _run_update(product, source, start, stop, data_root, days_at_once, wait, quiet) -> None:
-    try:
-        with progress_bar(f"update {product.name}", enabled=not quiet) as bar:
-            report = update_archive(
-                product,
-                source,
-                start,
-                stop,
-                days_at_once=days_at_once,
-                data_root=data_root,
-                progress=bar,
-                wait=wait,
-            )
-    except (ArchiveBusy, SourceError, ValueError) as err:
-        raise click.ClickException(str(err)) from err
-    click.echo(report.summary())
-    if report.rejected:
-        sys.exit(1)
+    run_update_command(
+        f"update {product.name}",
+        quiet,
+        lambda bar: update_archive(
+            product,
+            source,
+            start,
+            stop,
+            days_at_once=days_at_once,
+            data_root=data_root,
+            progress=bar,
+            wait=wait,
+        ),
+        failed=lambda report: bool(report.rejected),
+    )
 
 
 def _update_options(func):

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,10 +16,8 @@ from typing import Any
 import click
 
 from mica.archive.obsid_products import ASP_L1, OBSPAR
-from mica.engine.lock import ArchiveBusy
 from mica.engine.obsid_layout import ObsidError, ObsidProduct
 from mica.engine.obsid_update import update_obsid_archive
-from mica.engine.sources import SourceError
 
 
 def obsid_products() -> dict[str, ObsidProduct]:
@@ -94,29 +91,20 @@ def _run(
     wait: float,
     quiet: bool,
 ) -> None:
-    from mica.progress import progress_bar
+    from mica.progress import run_update_command
 
     ids = _parse_obsids(obsids)
     if ids and (start or stop):
         raise click.UsageError("give either --obsid or --start/--stop, not both")
-    try:
-        with progress_bar(f"update {product.name}", enabled=not quiet) as bar:
-            report = update_obsid_archive(
-                product,
-                source,
-                ids,
-                start,
-                stop,
-                data_root,
-                progress=bar,
-                wait=wait,
-                refresh=refresh,
-            )
-    except (ArchiveBusy, SourceError, ObsidError, ValueError) as err:
-        raise click.ClickException(str(err)) from err
-    click.echo(report.summary())
-    if not report.ok:
-        sys.exit(1)
+    run_update_command(
+        f"update {product.name}",
+        quiet,
+        lambda bar: update_obsid_archive(
+            product, source, ids, start, stop, data_root, progress=bar, wait=wait, refresh=refresh
+        ),
+        failed=lambda report: not report.ok,
+        errors=(ObsidError,),
+    )
 
 
 def register_cli(update_group: click.Group) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from astropy.io import fits
 
-from mica.engine.product import FileProduct, IndexColumn, RejectedFile
+from mica.engine.product import TIME_INDEX_COLUMNS, FileProduct, IndexColumn, RejectedFile
 from mica.time import year_doy
 
 HD3_COLUMNS = [f"HD3TLM{t}{w}" for t in (6, 7) for w in range(2, 8)]
@@ -164,12 +164,7 @@ class L0Product(FileProduct):
     filename_re = re.compile(r"acaf(\d{9,})N(\d{3})_(\d)_img0\.fits\.gz")
     stream_columns = ("slot",)
     index_columns = [
-        IndexColumn("filename", "text not null"),
-        IndexColumn("filetime", "int not null"),
-        IndexColumn("year", "int not null"),
-        IndexColumn("doy", "int not null"),
-        IndexColumn("tstart", "float not null"),
-        IndexColumn("tstop", "float not null"),
+        *TIME_INDEX_COLUMNS,
         IndexColumn("startmjf", "int"),
         IndexColumn("startmnf", "int"),
         IndexColumn("stopmjf", "int"),

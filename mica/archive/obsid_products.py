@@ -20,7 +20,7 @@ from astropy.io import fits
 
 from mica.engine.index import ArchiveIndex
 from mica.engine.obsid_layout import OBSID_MAX, OBSID_MIN, ObsidProduct, version_dir
-from mica.engine.product import IndexColumn, RejectedFile
+from mica.engine.product import TIME_INDEX_COLUMNS, IndexColumn, RejectedFile
 from mica.time import year_doy
 
 # --- aspect L1 --------------------------------------------------------------------------------
@@ -134,12 +134,7 @@ class AspL1Product(ObsidProduct):
     stream_columns = ("obsid", "revision", "obi", "content")
     max_file_span = 10 * 86400.0
     index_columns = [
-        IndexColumn("filename", "text not null"),
-        IndexColumn("filetime", "int not null"),
-        IndexColumn("year", "int not null"),
-        IndexColumn("doy", "int not null"),
-        IndexColumn("tstart", "float not null"),
-        IndexColumn("tstop", "float not null"),
+        *TIME_INDEX_COLUMNS,
         IndexColumn("checksum", "text"),
         IndexColumn("ascdsver", "text"),
         IndexColumn("caldbver", "text"),

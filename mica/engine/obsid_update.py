@@ -32,7 +32,8 @@ from mica.engine.obsid_layout import (
 )
 from mica.engine.product import RejectedFile
 from mica.engine.sources import Source, SourceError, make_source
-from mica.time import CxoTimeLike, to_date, to_secs
+from mica.engine.update import update_range
+from mica.time import CxoTimeLike
 
 Progress = Callable[[int, int, str], None]
 
@@ -175,18 +176,12 @@ def update_obsid_archive(
 def _obsids_for_range(
     product: ObsidProduct, src: Source, index: ArchiveIndex, start: CxoTimeLike, stop: CxoTimeLike
 ) -> list[int]:
-    if start is None:
-        (latest,) = index.conn.execute("SELECT MAX(tstart) FROM archfiles").fetchone()
-        if latest is None:
-            raise ValueError(
-                f"the {product.name} archive at {index.root} is empty: give a start time or obsids"
-            )
-        tstart = float(latest)
-    else:
-        tstart = to_secs(start)
-    tstop = to_secs(stop)
-    if tstop <= tstart:
-        raise ValueError(f"stop {to_date(tstop)} is not after start {to_date(tstart)}")
+    def latest() -> float | None:
+        return index.conn.execute("SELECT MAX(tstart) FROM archfiles").fetchone()[0]
+
+    tstart, tstop = update_range(
+        product, index.root, start, stop, latest, alternative="a start time or obsids"
+    )
     return list(dict.fromkeys(check_obsid(o) for o in src.obsids(product, tstart, tstop)))
 
 

@@ -32,6 +32,17 @@ class IndexColumn:
     sqltype: str  # e.g. "text not null"
 
 
+#: The leading index columns of every time-stamped file product (the engine queries them).
+TIME_INDEX_COLUMNS = [
+    IndexColumn("filename", "text not null"),
+    IndexColumn("filetime", "int not null"),
+    IndexColumn("year", "int not null"),
+    IndexColumn("doy", "int not null"),
+    IndexColumn("tstart", "float not null"),
+    IndexColumn("tstop", "float not null"),
+]
+
+
 class FileProduct(ABC):
     """A product archived as one file per record, indexed by a SQLite ``archfiles`` table.
 

@@ -18,6 +18,28 @@ from mica.time import CxoTimeLike, day_end, day_start, to_date, to_secs
 Progress = Callable[[int, int, str], None]
 
 
+def update_range(
+    product: FileProduct,
+    root: Path,
+    start: CxoTimeLike,
+    stop: CxoTimeLike,
+    resume: Callable[[], float | None],
+    alternative: str = "a start time",
+) -> tuple[float, float]:
+    """(tstart, tstop) of an update; with no ``start``, where the archive left off."""
+    if start is None:
+        last = resume()
+        if last is None:
+            raise ValueError(f"the {product.name} archive at {root} is empty: give {alternative}")
+        tstart = float(last)
+    else:
+        tstart = to_secs(start)
+    tstop = to_secs(stop)
+    if tstop <= tstart:
+        raise ValueError(f"stop {to_date(tstop)} is not after start {to_date(tstart)}")
+    return tstart, tstop
+
+
 def update_archive(
     product: FileProduct,
     source: str | Source | None = None,
@@ -38,18 +60,7 @@ def update_archive(
     report = IngestReport()
     with UpdateLock(root, wait=wait), ArchiveIndex(product, root) as index:
         recover_pending(product, index)
-        if start is None:
-            resume = index.resume_time()
-            if resume is None:
-                raise ValueError(
-                    f"the {product.name} archive at {root} is empty: give a start time"
-                )
-            tstart = float(resume)
-        else:
-            tstart = to_secs(start)
-        tstop = to_secs(stop)
-        if tstop <= tstart:
-            raise ValueError(f"stop {to_date(tstop)} is not after start {to_date(tstart)}")
+        tstart, tstop = update_range(product, root, start, stop, index.resume_time)
         t0s = np.arange(day_start(tstart), day_end(tstop), days_at_once * 86400.0)
         staging = root / STAGING_DIR
         for i, t0 in enumerate(t0s):

@@ -37,7 +37,6 @@ import os
 import re
 import shutil
 import signal
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,9 +49,9 @@ from astropy.io import fits
 from mica.config import archive_root
 from mica.engine.fitscheck import open_checked
 from mica.engine.fsync import fsync_dir
-from mica.engine.lock import ArchiveBusy, UpdateLock
+from mica.engine.lock import UpdateLock
 from mica.engine.product import FileProduct, RejectedFile
-from mica.engine.sources import Source, SourceError, make_source
+from mica.engine.sources import Source, make_source
 from mica.time import CxoTimeLike, day_end, day_start, to_date, to_secs, to_time
 
 from .dark_cal import (
@@ -701,18 +700,16 @@ def register_cli(update_group: click.Group) -> click.Command:
     @click.option("--quiet", is_flag=True, help="No progress bar.")
     def update_aca_dark_cmd(start, stop, source, data_root, l0_root, wait, quiet) -> None:
         """ACA dark-current calibrations into <archive>/aca_dark."""
-        from mica.progress import progress_bar
+        from mica.progress import run_update_command
 
-        try:
-            with progress_bar("update aca-dark", enabled=not quiet) as bar:
-                report = update_aca_dark(
-                    start, stop, source, data_root, l0_root, progress=bar, wait=wait
-                )
-        except (ArchiveBusy, SourceError, ValueError) as err:
-            raise click.ClickException(str(err)) from err
-        click.echo(report.summary())
-        if report.refused:
-            sys.exit(1)
+        run_update_command(
+            "update aca-dark",
+            quiet,
+            lambda bar: update_aca_dark(
+                start, stop, source, data_root, l0_root, progress=bar, wait=wait
+            ),
+            failed=lambda report: bool(report.refused),
+        )
 
     return update_aca_dark_cmd
 
