@@ -121,7 +121,7 @@ def test_revision_replaces_store_rows(archive, tmp_path, real_l0_dir):
     )
     with ArchiveIndex(L0, archive) as index:
         part = L0.partition(index.get(rev2.name))
-        assert ColumnStore(L0, index).current_chunk(part) is not None  # served by the store
+        assert part in ColumnStore(L0, index).current_chunks([part])  # served by the store
     assert FILE not in set(after["FILENAME"]) and rev2.name in set(after["FILENAME"])
     old = before[before["FILENAME"] == FILE]
     new = after[after["FILENAME"] == rev2.name]

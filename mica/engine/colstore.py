@@ -39,6 +39,7 @@ from mica.engine.product import FileProduct  # noqa: E402
 
 STORE_DIR = "store"
 _CODEC = hdf5plugin.Blosc2(cname="zstd", clevel=1, filters=hdf5plugin.Blosc2.SHUFFLE)
+_PARTS_PER_QUERY = 200
 _CHUNK_BYTES = 1 << 20  # HDF5 chunk size: big enough that per-chunk overhead is small
 
 _CHUNKS_SQL = """
@@ -96,19 +97,15 @@ class ColumnStore:
             return None
         return dict(rows[0]) if rows else None
 
-    def current_chunk(self, part: str) -> dict[str, Any] | None:
-        """The chunk of a partition if it matches the partition's indexed files exactly."""
-        chunk = self.chunk(part)
-        if chunk is None:
-            return None
-        where, params = self.product.partition_where(part)
-        if chunk["files"] != _file_list(self.index.query(where, params)):
-            return None
-        return chunk
-
     def current_chunks(self, parts: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """The chunks of ``parts`` that match their partitions' indexed files (two queries)."""
+        """The chunks of ``parts`` that match their partitions' indexed files (two queries
+        per batch; batches keep the SQL within SQLite's expression-depth limit)."""
         parts = sorted(set(parts))
+        if len(parts) > _PARTS_PER_QUERY:
+            out: dict[str, dict[str, Any]] = {}
+            for k in range(0, len(parts), _PARTS_PER_QUERY):
+                out.update(self.current_chunks(parts[k : k + _PARTS_PER_QUERY]))
+            return out
         if not parts:
             return {}
         marks = ",".join("?" * len(parts))
@@ -314,5 +311,6 @@ class ColumnStore:
             chunked = {r[0] for r in self.index.conn.execute("SELECT part FROM store_chunks")}
         except sqlite3.OperationalError:
             chunked = set()
-        stale = [p for p in parts if self.current_chunk(p) is None]
+        current = self.current_chunks(parts)
+        stale = [p for p in parts if p not in current]
         return sorted(set(stale) | (chunked - parts))
