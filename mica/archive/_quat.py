@@ -111,11 +111,6 @@ def multiply(q1: np.ndarray, q2: np.ndarray) -> np.ndarray:
     return np.where(q[..., 3:4] < 0, -q, q)
 
 
-def radec_to_eci(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
-    ra, dec = np.radians(ra), np.radians(dec)
-    return np.stack([np.cos(ra) * np.cos(dec), np.sin(ra) * np.cos(dec), np.sin(dec)], axis=-1)
-
-
 def eci_to_radec(e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     e = np.asarray(e, dtype=np.float64)
     ra = np.degrees(np.arctan2(e[..., 1], e[..., 0])) % 360.0

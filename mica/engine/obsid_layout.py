@@ -211,10 +211,6 @@ class LinkState:
     last_rev: int | None
 
 
-def open_index(product: ObsidProduct, root: Path) -> ArchiveIndex | None:
-    return ArchiveIndex.open_for_reading(product, root)
-
-
 def archived_revisions(index: ArchiveIndex, obsid: int) -> list[int]:
     """Revisions of an obsid whose files are all archived, sorted."""
     rows = index.conn.execute(

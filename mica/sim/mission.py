@@ -438,12 +438,6 @@ class Mission:
             dither_phase=(float(self.obs_dither_phase[i, 0]), float(self.obs_dither_phase[i, 1])),
         )
 
-    def observation_at_index(self, i: int) -> Observation:
-        """The `i`-th observation of the schedule (0-based, time order)."""
-        if not 0 <= i < self.n_obs:
-            raise IndexError(f"observation index {i} outside 0..{self.n_obs - 1}")
-        return self._make_observation(int(i))
-
     def observations(self, start: CxoTimeLike, stop: CxoTimeLike) -> list[Observation]:
         """Observations whose [tstart, tstop] overlaps [start, stop], in time order."""
         t0, t1 = float(to_secs(start)), float(to_secs(stop))
