@@ -32,13 +32,14 @@ def test_store_written_by_ingest(real_l0_archive):
         store = ColumnStore(L0, index)
         assert store.stale_parts() == []
         chunks = index.conn.execute("SELECT part, nrows FROM store_chunks").fetchall()
-        index_rows = index.query()
         rows: dict[str, int] = {}
         for r in index.query():
-            part = L0.partition(r)
-            rows[part] = rows.get(part, 0) + r["rows"]
-    assert sorted(p for p, _ in chunks) == sorted({L0.partition(r) for r in index_rows})
-    assert dict(chunks) == rows  # one chunk per slot, image size and period
+            for part in L0.partitions(r):
+                rows[part] = rows.get(part, 0) + r["rows"]
+    # one chunk per slot and period, plus the header-3 view of the 8x8 files
+    assert dict(chunks) == rows
+    assert {p.split("/")[0] for p in rows} == {"hd3", *map(str, range(8))}
+    assert all(p.startswith("hd3/") for p in rows if p.count("/") == 2)
 
 
 @pytest.mark.parametrize("centered", [False, True])
@@ -133,9 +134,12 @@ def test_stale_chunk_falls_back_and_is_repaired(archive):
     with ArchiveIndex(L0, archive) as index:
         part = L0.partition(index.query("slot = 3")[0])
         chunk = ColumnStore(L0, index).chunk(part)
-        # As if a crash hit between an ingest's commit and its store update.
+        # As if a crash hit between an ingest's commit (which marks the partition dirty)
+        # and its store update: the chunk no longer matches the partition's files.
         with index.transaction():
             index.conn.execute("UPDATE store_chunks SET files = '[]' WHERE part = ?", (part,))
+            index.mark_dirty([part])
+        assert part not in ColumnStore(L0, index).current_chunks([part])
     data = aca_l0.get_slot_data("2003:215", "2003:216", slot=3, data_root=archive)
     assert_same(
         data,
@@ -146,6 +150,24 @@ def test_stale_chunk_falls_back_and_is_repaired(archive):
     check_archive(L0, data_root=archive, repair=True)
     assert check_archive(L0, data_root=archive).ok
     assert not (archive / chunk["path"]).exists()  # the superseded chunk file is gone
+
+
+def test_missing_chunk_file_falls_back(archive):
+    """A chunk file deleted by hand: readers take the files, check finds it, repair mends."""
+    ref = aca_l0.get_slot_data("2003:215", "2003:216", slot=0, data_root=archive, use_store=False)
+    hd3 = aca_hdr3.MSID("ccd_det_therm", "2003:215", "2003:216", data_root=archive, use_store=False)
+    with ArchiveIndex(L0, archive) as index:
+        paths = [r[0] for r in index.conn.execute("SELECT path FROM store_chunks")]
+    removed = [p for p in paths if p.startswith("store/0/") or p.startswith("store/hd3/0/")]
+    assert len(removed) == 2
+    for rel in removed:
+        (archive / rel).unlink()
+    assert_same(aca_l0.get_slot_data("2003:215", "2003:216", slot=0, data_root=archive), ref)
+    fast = aca_hdr3.MSID("ccd_det_therm", "2003:215", "2003:216", data_root=archive)
+    assert np.array_equal(fast.vals.filled(0), hd3.vals.filled(0))
+    assert np.array_equal(fast.vals.mask, hd3.vals.mask) and fast.vals.count() > 1000
+    check_archive(L0, data_root=archive, repair=True)
+    assert check_archive(L0, data_root=archive).ok
 
 
 def test_reader_during_ingest(tmp_path, real_l0_dir):
@@ -198,8 +220,9 @@ def test_rebuild_store_command(archive):
     with ArchiveIndex(L0, archive) as index, index.transaction():
         index.conn.execute("DELETE FROM store_chunks")
     with ArchiveIndex(L0, archive) as index:
-        nparts = len({L0.partition(r) for r in index.query()})
-    assert len(check_archive(L0, data_root=archive).problems) == nparts == 17
+        nparts = len({p for r in index.query() for p in L0.partitions(r)})
+    # 8 slots x one 10-day period, and the header-3 view of the 4 slots with 8x8 files
+    assert len(check_archive(L0, data_root=archive).problems) == nparts == 12
     result = CliRunner().invoke(main, ["rebuild", "store", "--data-root", str(archive)])
     assert result.exit_code == 0, result.output
     assert f"rebuilt {nparts} store chunks" in result.output

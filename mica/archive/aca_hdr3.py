@@ -45,7 +45,7 @@ DT_8X8 = 4.1
 DT_TOL = 0.001
 # FILENAME and QUALITY (read by the original, but unused: spec 5.1 step 7) are left out so
 # a fetch from the columnar store reads only the time keys and the header-3 bytes.
-READ_COLUMNS = ["TIME", "IMGSIZE", *HD3_COLUMNS]
+READ_COLUMNS = ["TIME", *HD3_COLUMNS]
 
 
 class SlotRows(NamedTuple):
@@ -83,17 +83,28 @@ def _mask_gaps(rows: SlotRows, tstop: float) -> SlotRows:
     header-3 bytes: it is marked invalid. The padded stop ``tstop + PAD`` closes the series,
     so a final row is invalid unless data continues past the padding.
     """
-    # Rows come file by file; order them (stably, so the last duplicate stays last).
-    order = np.argsort(rows.times, kind="stable")
-    times, raw, valid = rows.times[order], rows.raw[order], rows.valid[order]
-    dt = np.diff(np.concatenate([times, [tstop + PAD]]))
+    times, raw, valid = rows
+    if len(times) > 1 and np.any(times[1:] < times[:-1]):
+        # Rows come file by file; order them (stably, so the last duplicate stays last).
+        order = np.argsort(times, kind="stable")
+        times, raw, valid = times[order], raw[order], valid[order]
+    dt = np.diff(times, append=tstop + PAD)
     valid = valid & (np.abs(dt - DT_8X8) <= DT_TOL)
     keep = np.searchsorted(times, tstop, side="right")
     return SlotRows(times[:keep], raw[:keep], valid[:keep])
 
 
+def _union(grids: list[np.ndarray]) -> np.ndarray:
+    """Sorted union of sorted time arrays (one array without repeats is returned as is)."""
+    if len(grids) == 1 and (len(grids[0]) < 2 or np.all(grids[0][1:] > grids[0][:-1])):
+        return grids[0]
+    return np.unique(np.concatenate(grids)) if grids else np.zeros(0)
+
+
 def _align(rows: SlotRows, shared_time: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """HD3 bytes of one slot on ``shared_time`` (exact time match): (bytes, valid)."""
+    if rows.times is shared_time:  # the grid is this slot's own times
+        return rows.raw, rows.valid
     n = len(shared_time)
     raw = np.zeros((n, len(HD3_COLUMNS)), dtype=np.uint8)
     valid = np.zeros(n, dtype=bool)
@@ -125,7 +136,23 @@ def _item_bytes(
     return np.ma.masked_array(data, mask=mask)
 
 
-class MSIDset(OrderedDict):
+class _Span:
+    """``datestart``/``datestop`` of ``tstart``/``tstop``, formatted when asked (a date
+    conversion costs more than the rest of a short fetch)."""
+
+    tstart: float
+    tstop: float
+
+    @property
+    def datestart(self) -> str:
+        return to_date(self.tstart)
+
+    @property
+    def datestop(self) -> str:
+        return to_date(self.tstop)
+
+
+class MSIDset(_Span, OrderedDict):
     """Header-3 pseudo-MSIDs on one shared time grid: name (as given) -> `MSID`.
 
     ``times`` is the sorted union of the TIME values of the items' first slots (the slot
@@ -146,7 +173,6 @@ class MSIDset(OrderedDict):
             msids = [msids]
         items = {msid: get_item(msid) for msid in msids}  # fail early on unknown names
         self.tstart, self.tstop = to_secs(start), to_secs(stop)
-        self.datestart, self.datestop = to_date(self.tstart), to_date(self.tstop)
         grid_slots = sorted({item.slot for item in items.values()})
         read_slots = sorted({s for item in items.values() for s in item.slots})
         rows = {
@@ -156,8 +182,7 @@ class MSIDset(OrderedDict):
             )
             for slot in read_slots
         }
-        grid = [rows[s].times for s in grid_slots]
-        self.times = np.unique(np.concatenate(grid)) if grid else np.zeros(0)
+        self.times = _union([rows[s].times for s in grid_slots])
         n = len(self.times)
         aligned = {slot: _align(r, self.times) for slot, r in rows.items()}
         for msid, item in items.items():
@@ -174,7 +199,7 @@ class MSIDset(OrderedDict):
             self[msid] = MSID(msid, self.tstart, self.tstop, msid_data=data)
 
 
-class MSID:
+class MSID(_Span):
     """One header-3 pseudo-MSID over [start, stop]; ``vals`` is masked where unavailable.
 
     ``bits`` maps field name -> array for the status/packed words (062, 064, 362, 672) and
@@ -213,7 +238,6 @@ class MSID:
             bits = item.bits(self.vals) if item else {}
         self.bits: dict[str, np.ndarray] = dict(bits)
         self.tstart, self.tstop = to_secs(start), to_secs(stop)
-        self.datestart, self.datestop = to_date(self.tstart), to_date(self.tstop)
         if filter_bad:
             self.filter_bad()
 

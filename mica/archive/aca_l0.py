@@ -52,22 +52,26 @@ def _get_file_records(
     imgsize: Sequence[int] | None = None,
     data_root: str | Path | None = None,
     lead: float = 0.0,
+    index: ArchiveIndex | None = None,
 ) -> list[dict[str, Any]]:
-    """Index rows of files overlapping [start, stop], ordered by filetime."""
+    """Index rows of files overlapping [start, stop], ordered by filetime (queried through
+    ``index`` when given, e.g. inside a reader's snapshot)."""
     tstart, tstop = to_secs(start), to_secs(stop)
     slots = _as_list(slots, ALL_SLOTS, "slots")
     sizes = _as_list(imgsize, ALL_SIZES, "imgsize")
-    index = ArchiveIndex.open_for_reading(L0, L0.root(data_root))
     if index is None:
-        return []
-    with index:
-        where = (
-            f"tstart >= ? AND tstart < ? AND tstop > ? "
-            f"AND slot IN ({','.join('?' * len(slots))}) "
-            f"AND imgsize IN ({','.join('?' * len(sizes))})"
-        )
-        params = [tstart - L0.max_file_span, tstop + lead, tstart, *slots, *sizes]
-        return index.query(where, params, order="filetime, slot")
+        opened = ArchiveIndex.open_for_reading(L0, L0.root(data_root))
+        if opened is None:
+            return []
+        with opened:
+            return _get_file_records(tstart, tstop, slots, sizes, lead=lead, index=opened)
+    where = (
+        f"tstart >= ? AND tstart < ? AND tstop > ? "
+        f"AND slot IN ({','.join('?' * len(slots))}) "
+        f"AND imgsize IN ({','.join('?' * len(sizes))})"
+    )
+    params = [tstart - L0.max_file_span, tstop + lead, tstart, *slots, *sizes]
+    return index.query(where, params, order="filetime, slot, filename")
 
 
 def get_files(
@@ -124,8 +128,8 @@ def get_slot_data(
     if unknown:
         raise ValueError(f"unknown L0 columns {unknown}; valid: {SLOT_COLUMNS}")
     dtype = slot_dtype(columns, centered_8x8)
-    pieces, ranks = _pieces(start, stop, slot, imgsize, dtype.names, data_root, use_store)
-    total = len(ranks)
+    pieces, order = _pieces(start, stop, slot, imgsize, dtype.names, data_root, use_store)
+    total = sum(p["n"] for p in pieces)
     out = np.zeros(total, dtype=dtype)
     mask = np.ones(total, dtype=np.ma.make_mask_descr(dtype))
     row = 0
@@ -133,10 +137,11 @@ def get_slot_data(
         rows = slice(row, row + piece["n"])
         _fill(out[rows], mask[rows], piece, centered_8x8)
         row += piece["n"]
-    if total and np.any(np.diff(ranks) < 0):  # pieces interleave in time (several sizes)
-        order = np.argsort(ranks, kind="stable")
+    if order is not None:
         out, mask = out[order], mask[order]
-    return np.ma.masked_array(out, mask=mask)
+    # keep_mask=False: take the mask as is (the default ORs it into a fresh one, field by
+    # field, which cost as much as filling the output).
+    return np.ma.masked_array(out, mask=mask, keep_mask=False)
 
 
 def slot_columns(
@@ -157,16 +162,14 @@ def slot_columns(
     uncarried = [c for c in columns if not set(sizes) <= set(COLUMN_SIZES.get(c, ()))]
     if uncarried or "FILENAME" in columns:
         raise ValueError(f"columns {uncarried or ['FILENAME']} are not plain for sizes {sizes}")
-    pieces, ranks = _pieces(start, stop, slot, sizes, columns, data_root, use_store)
+    pieces, order = _pieces(start, stop, slot, sizes, columns, data_root, use_store)
     dtype = slot_dtype(list(columns))
     out = {}
     for name in columns:
-        parts = [np.asarray(p["arrays"][name]) for p in pieces if p["n"]]
-        out[name] = (np.concatenate(parts) if parts else np.zeros(0, dtype[name])).astype(
-            dtype[name], copy=False
-        )
-    if len(ranks) and np.any(np.diff(ranks) < 0):
-        order = np.argsort(ranks, kind="stable")
+        parts = [np.asarray(p["arrays"][name]) for p in pieces]
+        values = np.concatenate(parts) if parts else np.zeros(0, dtype[name])
+        out[name] = values.astype(dtype[name], copy=False)
+    if order is not None:
         out = {name: values[order] for name, values in out.items()}
     return out
 
@@ -179,23 +182,56 @@ def _pieces(
     names: Sequence[str],
     data_root: str | Path | None,
     use_store: bool,
-) -> tuple[list[dict[str, Any]], np.ndarray]:
-    """Row blocks of one slot in the time range (store chunks, else files) and each row's
-    rank in the output order (files by start time)."""
+) -> tuple[list[dict[str, Any]], np.ndarray | None]:
+    """Row blocks of one slot in the time range (store chunks, else files), and the row
+    order that puts their concatenation in output order (files by start time), or None
+    when it already is (the usual case: chunks hold whole partitions in file order).
+
+    The index is read in one snapshot; a file removed by a concurrent update (a superseded
+    revision) makes the read start again from a fresh snapshot.
+    """
     slot = _as_list(slot, ALL_SLOTS, "slot")[0]
     tstart, tstop = to_secs(start), to_secs(stop)
     root = L0.root(data_root)
-    records = _get_file_records(tstart, tstop, [slot], imgsize, data_root, lead=_ROW_LEAD)
-    pieces = _store_pieces(records, root, names, tstart, tstop) if use_store else []
-    served = {name for piece in pieces for name in piece["files"]}
-    for rec in records:
-        if rec["filename"] not in served:
-            piece = _file_piece(rec, root, tstart, tstop)
-            if piece is not None:
-                pieces.append(piece)
+    for attempt in range(3):
+        index = ArchiveIndex.open_for_reading(L0, root)
+        if index is None:
+            return [], None
+        try:
+            with index, index.snapshot():
+                records = _get_file_records(
+                    tstart, tstop, [slot], imgsize, lead=_ROW_LEAD, index=index
+                )
+                pieces = _store_pieces(index, records, names, tstart, tstop) if use_store else []
+                served = {name for piece in pieces for name in piece["files"]}
+                for rec in records:
+                    if rec["filename"] not in served:
+                        piece = _file_piece(rec, root, tstart, tstop)
+                        if piece is not None:
+                            pieces.append(piece)
+        except FileNotFoundError:
+            if attempt == 2:
+                raise
+            continue
+        return _in_order(pieces, records)
+    raise AssertionError("unreachable")
+
+
+def _in_order(
+    pieces: list[dict[str, Any]], records: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], np.ndarray | None]:
+    """Pieces sorted by the rank of their first file, and a row order if they interleave."""
     rank = {r["filename"]: i for i, r in enumerate(records)}
+    pieces = [p for p in pieces if p["n"]]
     ranks = [np.array([rank.get(n, -1) for n in p["names"]])[p["fileidx"]] for p in pieces]
-    return pieces, (np.concatenate(ranks) if ranks else np.zeros(0, dtype=np.int64))
+    spans = sorted(zip([(r[0], r[-1]) for r in ranks], range(len(pieces))))
+    pieces = [pieces[i] for _, i in spans]
+    if all(a[1] <= b[0] for (a, _), (b, _) in zip(spans, spans[1:])):
+        return pieces, None
+    # Pieces interleave in time (e.g. the header-3 view's 8x8 rows among 4x4 rows of the
+    # full view): order the rows by file rank, stably.
+    order = np.argsort(np.concatenate([ranks[i] for _, i in spans]), kind="stable")
+    return pieces, order
 
 
 def _time_slice(times: np.ndarray, tstart: float, tstop: float) -> slice | np.ndarray:
@@ -231,39 +267,44 @@ def _file_piece(
 
 
 def _store_pieces(
-    records: list[dict[str, Any]], root: Path, names: Sequence[str], tstart: float, tstop: float
+    index: ArchiveIndex,
+    records: list[dict[str, Any]],
+    names: Sequence[str],
+    tstart: float,
+    tstop: float,
 ) -> list[dict[str, Any]]:
-    """Rows served from up-to-date store chunks, one piece per slot-day partition."""
-    index = ArchiveIndex.open_for_reading(L0, root)
-    if index is None or not records:
-        return []
+    """Rows served from current store chunks, one piece per partition (the narrowest view
+    holding ``names``); files of other partitions are left to the caller."""
+    store = ColumnStore(L0, index)
+    by_part: dict[str, list[dict[str, Any]]] = {}
+    for rec in records:
+        by_part.setdefault(L0.partition(rec, names), []).append(rec)
+    current = store.current_chunks(by_part)
     pieces = []
-    with index:
-        store = ColumnStore(L0, index)
-        by_part: dict[str, list[dict[str, Any]]] = {}
-        for rec in records:
-            by_part.setdefault(L0.partition(rec), []).append(rec)
-        current = store.current_chunks(by_part)
-        for part, recs in by_part.items():
-            chunk = current.get(part)
-            if chunk is None:
-                continue  # missing or out of date: these files are read directly
-            files = {r["filename"] for r in recs}
+    for part, recs in by_part.items():
+        chunk = current.get(part)
+        if chunk is None:
+            continue  # missing or out of date: these files are read directly
+        files = {r["filename"] for r in recs}
+        try:
             arrays, chunk_names = store.read(chunk, [*names, "IMGSIZE"], tstart, tstop, files)
-            n = len(arrays.get("FILEIDX", ()))
-            for name in OPTIONAL_DEFAULTS:
-                if name in arrays:
-                    arrays[name] = arrays[name].astype("U4")
-            pieces.append(
-                {
-                    "arrays": arrays,
-                    "sizes": arrays.get("IMGSIZE", 8),
-                    "n": n,
-                    "files": files,
-                    "names": chunk_names,
-                    "fileidx": arrays.get("FILEIDX", np.zeros(0, dtype=np.intp)),
-                }
-            )
+        except OSError:  # chunk file replaced or removed: read the files instead
+            continue
+        for name in OPTIONAL_DEFAULTS:
+            if name in arrays:
+                arrays[name] = arrays[name].astype("U4")
+        n = len(arrays.get("TIME", ()))
+        pieces.append(
+            {
+                "arrays": arrays,
+                # the header-3 view holds 8x8 rows only, without an IMGSIZE column
+                "sizes": arrays.get("IMGSIZE", recs[0]["imgsize"]),
+                "n": n,
+                "files": files,
+                "names": chunk_names,
+                "fileidx": arrays.get("FILEIDX", np.zeros(0, dtype=np.intp)),
+            }
+        )
     return pieces
 
 
@@ -294,6 +335,12 @@ def _fill(out: np.ndarray, mask: np.ndarray, piece: dict[str, Any], centered: bo
         mask[name] = masks[carried]
 
 
+# _INSIDE[size]: the pixels of a top-left size x size image in an 8x8 frame
+_INSIDE = np.zeros((9, 8, 8), dtype=bool)
+for _size in ALL_SIZES:
+    _INSIDE[_size, :_size, :_size] = True
+
+
 def _put_images(
     out: np.ndarray, mask: np.ndarray, images: np.ndarray, sizes: int | np.ndarray, centered: bool
 ) -> None:
@@ -301,20 +348,16 @@ def _put_images(
     src = np.asarray(images).reshape(-1, 8, 8)
     frame = out.reshape(-1, 8, 8)
     fmask = mask.reshape(-1, 8, 8)
+    if not centered:  # frames hold zeros outside the image: one copy, one mask look-up
+        frame[...] = src
+        fmask[...] = ~_INSIDE[sizes]
+        return
     row_sizes = np.broadcast_to(sizes, len(src))
     for size in np.unique(row_sizes):
-        rows = slice(None) if np.isscalar(sizes) else row_sizes == size
-        lo = (8 - size) // 2 if centered else 0
-        if np.isscalar(sizes):
-            frame[:, lo : lo + size, lo : lo + size] = src[:, :size, :size]
-            fmask[:, lo : lo + size, lo : lo + size] = False
-        else:
-            sub = frame[rows]
-            sub[:, lo : lo + size, lo : lo + size] = src[rows][:, :size, :size]
-            frame[rows] = sub
-            submask = fmask[rows]
-            submask[:, lo : lo + size, lo : lo + size] = False
-            fmask[rows] = submask
+        rows = slice(None) if np.isscalar(sizes) else np.flatnonzero(row_sizes == size)
+        lo = (8 - size) // 2
+        frame[rows, lo : lo + size, lo : lo + size] = src[rows, :size, :size]
+        fmask[rows, lo : lo + size, lo : lo + size] = False
 
 
 DEFAULT_IMAGE_META = ["TIME", "BGDAVG", "IMGSTAT", "IMGFUNC1", "IMGSIZE", "IMGSCALE", "INTEG"]

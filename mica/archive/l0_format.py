@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -148,10 +149,15 @@ def table_arrays(data: fits.FITS_rec, size: int) -> dict[str, np.ndarray]:
     return out
 
 
-#: Store partitions: one chunk per slot and 10 days of file start times (CXC seconds), so a
-#: header-3 fetch over weeks opens a few chunk files per slot, while a daily update rewrites
-#: at most one 10-day chunk per slot.
+#: Store partitions: one chunk per slot and 10 days of file start times (CXC seconds), all
+#: image sizes together in file order (so a slot's rows come out in order without a sort),
+#: while a daily update rewrites at most one 10-day chunk per slot.
 STORE_PERIOD = 10 * 86400
+#: The header-3 view: TIME and the 12 header-3 bytes of the 8x8 rows, one chunk per slot and
+#: 40 days (about 20 bytes a row), so `aca_hdr3` reads a few small datasets per slot.
+HD3_VIEW = "hd3"
+HD3_VIEW_COLUMNS = ["TIME", *HD3_COLUMNS]
+HD3_VIEW_PERIOD = 40 * 86400
 
 
 class L0Product(FileProduct):
@@ -249,26 +255,44 @@ class L0Product(FileProduct):
         }
 
     has_store = True
-    # Read together: the time/selection keys, the 12 header-3 bytes (what aca_hdr3 needs),
-    # the images; every other column lands in one more group.
+    # Read together: time, header-3 bytes, images, file index; other columns form one more
+    # group (byte planes), as a fetch of a few of them still costs one decompression.
     store_groups = {
-        "KEY": ["TIME", "IMGSIZE"],
+        "TIME": ["TIME"],
         "HD3": HD3_COLUMNS,
         "IMGRAW": ["IMGRAW"],
     }
 
-    def partition(self, row: dict[str, Any]) -> str:
-        # By image size too: a header-3 fetch (8x8 only) then reads no 4x4/6x6 rows.
-        return f"{row['slot']}/{row['imgsize']}/{self.partition_epoch(row)}"
+    def partition(self, row: dict[str, Any], columns: Iterable[str] | None = None) -> str:
+        if columns is not None and row["imgsize"] == 8 and set(columns) <= {*HD3_VIEW_COLUMNS}:
+            return f"{HD3_VIEW}/{row['slot']}/{int(row['filetime'] // HD3_VIEW_PERIOD)}"
+        return f"{row['slot']}/{self.partition_epoch(row)}"
+
+    def partitions(self, row: dict[str, Any]) -> list[str]:
+        parts = [self.partition(row)]
+        if row["imgsize"] == 8:
+            parts.append(self.partition(row, HD3_VIEW_COLUMNS))
+        return parts
+
+    def partition_columns(self, part: str) -> list[str] | None:
+        return HD3_VIEW_COLUMNS if part.startswith(f"{HD3_VIEW}/") else None
 
     def partition_epoch(self, row: dict[str, Any]) -> str:
         return str(int(row["filetime"] // STORE_PERIOD))
 
     def partition_where(self, part: str) -> tuple[str, list[Any]]:
-        slot, size, period = (int(x) for x in part.split("/"))
-        t0 = period * STORE_PERIOD
-        where = "slot = ? AND imgsize = ? AND filetime >= ? AND filetime < ?"
-        return where, [slot, size, t0, t0 + STORE_PERIOD]
+        """Raises ValueError for a key of an older store layout."""
+        keys = part.split("/")
+        if keys[0] == HD3_VIEW and len(keys) == 3:
+            slot, period = int(keys[1]), int(keys[2])
+            t0, where = period * HD3_VIEW_PERIOD, "slot = ? AND imgsize = 8"
+            span = HD3_VIEW_PERIOD
+        elif len(keys) == 2:
+            slot, period = int(keys[0]), int(keys[1])
+            t0, where, span = period * STORE_PERIOD, "slot = ?", STORE_PERIOD
+        else:
+            raise ValueError(f"not a store partition of this layout: {part!r}")
+        return f"{where} AND filetime >= ? AND filetime < ?", [slot, t0, t0 + span]
 
     def store_arrays(self, hdus: fits.HDUList, row: dict[str, Any]) -> dict[str, np.ndarray]:
         return table_arrays(hdus[self.extname].data, row["imgsize"])

@@ -1,15 +1,19 @@
 """Columnar store: a table product's rows as per-partition HDF5 chunk files.
 
-A partition (e.g. one slot-day of L0) is one immutable chunk file holding every column of the
-rows of that partition's archived files, in file order, plus a per-row file index. It is
-rebuilt whole, written beside and renamed into place, and recorded in ``store_chunks`` with the
-exact file list (name + checksum) it was built from. A reader uses a chunk only when that list
-equals the partition's current index rows; otherwise it reads those files, so a crash between
-an ingest and its store update can never give wrong answers, and the next update, ``mica check
---repair`` or ``mica rebuild store`` brings the chunk up to date.
+A partition (e.g. ten days of one L0 slot) is one immutable chunk file holding the columns of
+the rows of that partition's archived files, in file order, plus a per-row file index. A
+product may also keep narrower views (a few columns in larger partitions, e.g. header-3). A
+chunk is rebuilt whole, written beside and renamed into place, and recorded in
+``store_chunks`` with the exact file list (name + checksum) it was built from.
 
-Format (chosen by measurement, see benchmarks/bench_hdr3_store.py): HDF5 via h5py, Blosc2/zstd
-with byte shuffle (hdf5plugin): fast decompression and a good ratio on slowly changing columns.
+Every change of the index marks the partitions it touches dirty in the same transaction; the
+transaction that records a rebuilt chunk clears the mark. Readers use only chunks that are not
+dirty and read the other partitions' files, so a crash between an ingest and its store update
+never gives wrong answers; the next update, ``mica check --repair`` or ``mica rebuild store``
+brings the chunk up to date. ``mica check`` also compares the file lists in full.
+
+Format (chosen by measurement, see benchmarks/bench_hdr3_store.py and the README): HDF5 via
+h5py with Blosc LZ4 and shuffle (hdf5plugin).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-# Blosc2 otherwise starts a thread per CPU it sees, which on a small machine made writes 6x
+# Blosc otherwise starts a thread per CPU it sees, which on a small machine made writes 6x
 # and reads up to 8x slower (measured); one thread per call, parallelism comes from callers.
 os.environ.setdefault("BLOSC_NTHREADS", "1")
 
@@ -38,7 +42,11 @@ from mica.engine.index import ArchiveIndex  # noqa: E402
 from mica.engine.product import FileProduct  # noqa: E402
 
 STORE_DIR = "store"
-_CODEC = hdf5plugin.Blosc2(cname="zstd", clevel=1, filters=hdf5plugin.Blosc2.SHUFFLE)
+# Blosc LZ4 with shuffle (measured in benchmarks/bench_hdr3_store.py against Blosc2/zstd,
+# Blosc2/LZ4, Blosc/zstd and none): images decompress at about the speed of Blosc2/LZ4, and
+# the small header-3 datasets 3x faster than any Blosc2 codec, whose per-call set-up dominates
+# there; about 1.35x the size of Blosc2/zstd.
+_CODEC = hdf5plugin.Blosc(cname="lz4", clevel=5, shuffle=hdf5plugin.Blosc.SHUFFLE)
 _PARTS_PER_QUERY = 200
 _CHUNK_BYTES = 1 << 20  # HDF5 chunk size: big enough that per-chunk overhead is small
 
@@ -55,13 +63,14 @@ CREATE TABLE IF NOT EXISTS store_chunks (
 
 
 # Bumped when the chunk layout changes: chunks of another version count as out of date.
-STORE_VERSION = 6
+STORE_VERSION = 7
+_VERSION_TAG = f"v{STORE_VERSION}\n"
 
 
 def _file_list(rows: Sequence[dict[str, Any]]) -> str:
     """What a chunk was built from: layout version, then filename and checksum per file in
-    row order (plain text: readers compare it on every fetch)."""
-    return f"v{STORE_VERSION}\n" + "\n".join(f"{r['filename']} {r['checksum']}" for r in rows)
+    row order (plain text, compared by `mica check`)."""
+    return _VERSION_TAG + "\n".join(f"{r['filename']} {r['checksum']}" for r in rows)
 
 
 @functools.lru_cache(maxsize=64)
@@ -69,12 +78,25 @@ def _dtype(descr: str) -> np.dtype:
     return np.dtype(ast.literal_eval(descr))
 
 
-def _read_group(h5: h5py.File, group: str, i0: int = 0, i1: int | None = None) -> np.ndarray:
-    """Records [i0, i1) of a column group (see `ColumnStore._write`) as a structured array."""
+def _read_group(
+    h5: h5py.File, group: str, columns: Iterable[str] | None = None, rows: slice = slice(None)
+) -> dict[str, np.ndarray]:
+    """Columns (None: all) of a column group over ``rows`` (see `ColumnStore._write`)."""
     dset = h5[group]
-    dtype = _dtype(dset.attrs["dtype"])
-    planes = dset[:, i0:i1]
-    return np.ascontiguousarray(planes.T).view(dtype).reshape(-1)
+    if "planes" not in dset.attrs:  # one column in its own dtype and shape
+        return {group: dset[rows]}
+    planes = dset[:, rows]
+    dtype = _dtype(dset.attrs["planes"])
+    out = {}
+    for name in dtype.names if columns is None else columns:
+        field, offset = dtype.fields[name][:2]
+        size = field.itemsize
+        # Only this column's planes are transposed: no record array in between.
+        data = planes[offset]
+        if size > 1:
+            data = np.ascontiguousarray(planes[offset : offset + size].T)
+        out[name] = data.view(field.base).reshape((-1, *field.shape))
+    return out
 
 
 class ColumnStore:
@@ -98,37 +120,30 @@ class ColumnStore:
         return dict(rows[0]) if rows else None
 
     def current_chunks(self, parts: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """The chunks of ``parts`` that match their partitions' indexed files (two queries
-        per batch; batches keep the SQL within SQLite's expression-depth limit)."""
+        """The chunks of ``parts`` that readers may use: of this layout version and not
+        dirty (every change of the index marks its partitions dirty in the same transaction,
+        see `ArchiveIndex.replace`, and a rebuild clears them with the new chunk)."""
         parts = sorted(set(parts))
-        if len(parts) > _PARTS_PER_QUERY:
-            out: dict[str, dict[str, Any]] = {}
-            for k in range(0, len(parts), _PARTS_PER_QUERY):
-                out.update(self.current_chunks(parts[k : k + _PARTS_PER_QUERY]))
-            return out
-        if not parts:
-            return {}
-        marks = ",".join("?" * len(parts))
-        try:
-            rows = self.index.conn.execute(
-                f"SELECT * FROM store_chunks WHERE part IN ({marks})", parts
-            ).fetchall()
-        except sqlite3.OperationalError:  # an archive written before the store existed
-            return {}
-        chunks = {r["part"]: dict(r) for r in rows}
-        wheres = [self.product.partition_where(p) for p in chunks]
-        if not wheres:
-            return {}
-        clause = " OR ".join(f"({w})" for w, _ in wheres)
-        files: dict[str, list[dict[str, Any]]] = {p: [] for p in chunks}
-        for row in self.index.query(clause, [x for _, ps in wheres for x in ps]):
-            files.setdefault(self.product.partition(row), []).append(row)
-        return {p: c for p, c in chunks.items() if c["files"] == _file_list(files[p])}
+        out: dict[str, dict[str, Any]] = {}
+        for k in range(0, len(parts), _PARTS_PER_QUERY):
+            batch = parts[k : k + _PARTS_PER_QUERY]
+            sql = (
+                "SELECT part, path, nrows, tstart, tstop FROM store_chunks "
+                f"WHERE part IN ({','.join('?' * len(batch))}) "
+                f"AND substr(files, 1, {len(_VERSION_TAG)}) = ? "
+                "AND part NOT IN (SELECT part FROM dirty_parts)"
+            )
+            try:
+                rows = self.index.conn.execute(sql, [*batch, _VERSION_TAG]).fetchall()
+            except sqlite3.OperationalError:  # an archive written before the store existed
+                return {}
+            out.update((r["part"], dict(r)) for r in rows)
+        return out
 
     def read(
         self,
         chunk: dict[str, Any],
-        columns: Sequence[str],
+        columns: Iterable[str],
         tstart: float,
         tstop: float,
         files: set[str],
@@ -136,30 +151,31 @@ class ColumnStore:
         """Rows of a chunk from ``files`` with tstart <= TIME <= tstop, asked columns only.
 
         Returns (columns by name, plus FILEIDX into the chunk's file names; those names).
-        Only the column groups holding asked columns are read (one dataset each).
+        Only the groups holding asked columns are read, each in one call, over the rows
+        between the first and the last hit. Raises OSError if the chunk file is gone (a
+        rebuild replaced it since the caller's snapshot of the index).
         """
+        columns = set(columns)
         with h5py.File(self.index.root / chunk["path"], "r") as h5:
             names = json.loads(h5.attrs["files"])
             groups: dict[str, list[str]] = json.loads(h5.attrs["groups"])
-            key = next(g for g, cols in groups.items() if "TIME" in cols)
-            keyrec = _read_group(h5, key)
-            times, fileidx = keyrec["TIME"], keyrec["FILEIDX"]
-            wanted = np.array([n in files for n in names] + [False])
-            keep = (times >= tstart) & (times <= tstop) & wanted[fileidx]
+            times = h5["TIME"][:]
+            keep = (times >= tstart) & (times <= tstop)
+            fileidx = h5["FILEIDX"][:]
+            if not files.issuperset(names):
+                keep &= np.array([n in files for n in names])[fileidx]
             hits = np.flatnonzero(keep)
             if len(hits) == 0:
                 return {}, names
-            i0, i1 = hits[0], hits[-1] + 1
-            sel = keep[i0:i1]
-            out: dict[str, np.ndarray] = {}
+            rows = slice(int(hits[0]), int(hits[-1]) + 1)
+            sel = keep[rows]
+            every = bool(sel.all())  # the usual case: no copy through a boolean index
+            out = {"TIME": times[rows], "FILEIDX": fileidx[rows]}
             for group, cols in groups.items():
-                asked = [c for c in cols if c in columns or c == "FILEIDX"]
-                if not asked:
-                    continue
-                values = keyrec[i0:i1] if group == key else _read_group(h5, group, i0, i1)
-                for col in asked:
-                    out[col] = values[col][sel]
-            return out, names
+                asked = [c for c in cols if c in columns and c not in out]
+                if asked:
+                    out.update(_read_group(h5, group, asked, rows))
+            return (out if every else {c: v[sel] for c, v in out.items()}), names
 
     # --- writing -------------------------------------------------------------------------
     def rebuild(
@@ -175,7 +191,11 @@ class ColumnStore:
             except ValueError:  # a partition key of an older store layout: drop its chunk
                 rows = []
             old = self.chunk(part)
-            if old is not None and old["files"] == _file_list(rows):
+            if (
+                old is not None
+                and old["files"] == _file_list(rows)
+                and (self.index.root / old["path"]).exists()
+            ):
                 with self.index.transaction():
                     self.index.clear_dirty([part])
                 continue
@@ -197,12 +217,9 @@ class ColumnStore:
             if h5.attrs.get("version") != STORE_VERSION:
                 return {}
             names = json.loads(h5.attrs["files"])
-            groups = json.loads(h5.attrs["groups"])
             columns: dict[str, np.ndarray] = {}
-            for group, cols in groups.items():
-                values = _read_group(h5, group)
-                for col in cols:
-                    columns[col] = values[col]
+            for group in json.loads(h5.attrs["groups"]):
+                columns.update(_read_group(h5, group))
         fileidx = columns.pop("FILEIDX")
         bounds = np.searchsorted(fileidx, np.arange(len(names) + 1))
         return {
@@ -232,7 +249,7 @@ class ColumnStore:
             dest = self.index.root / rel
             with self.index.transaction():  # a crash before the commit below deletes it
                 self.index.add_pending([(str(dest), "scratch")])
-            self._write(dest, rows, arrays)
+            self._write(dest, rows, arrays, self.product.partition_columns(part))
             times = np.concatenate([a["TIME"] for a in arrays])
             with self.index.transaction():
                 self.index.conn.execute(
@@ -256,18 +273,23 @@ class ColumnStore:
                 self.index.clear_pending(drops)
 
     def _write(
-        self, dest: Path, rows: list[dict[str, Any]], arrays: list[dict[str, np.ndarray]]
+        self,
+        dest: Path,
+        rows: list[dict[str, Any]],
+        arrays: list[dict[str, np.ndarray]],
+        names: list[str] | None,
     ) -> None:
         """One dataset per column group, so a fetch of a few columns reads a few datasets.
 
-        A group is stored as byte planes: its packed records viewed as bytes and transposed
-        to (record size, rows), so each byte of a field is contiguous (what shuffle does)
-        and a read is a plain byte copy, without HDF5 compound-type conversion (measured
-        several times slower).
+        A group of one column is stored in its own dtype and shape (typed shuffle in the
+        codec). A group of several is stored as byte planes: its packed records viewed as
+        bytes and transposed to (record size, rows), so each byte of a field is contiguous
+        (what shuffle does) and a reader transposes only the planes of the columns it asks
+        for, without HDF5 compound-type conversion (measured several times slower).
         """
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name("." + dest.name + ".partial")
-        columns = {name: np.concatenate([a[name] for a in arrays]) for name in arrays[0]}
+        columns = {name: np.concatenate([a[name] for a in arrays]) for name in names or arrays[0]}
         columns["FILEIDX"] = np.concatenate(
             [np.full(len(a["TIME"]), i, dtype=np.uint16) for i, a in enumerate(arrays)]
         )
@@ -278,39 +300,63 @@ class ColumnStore:
             h5.attrs["files"] = json.dumps([r["filename"] for r in rows])
             h5.attrs["groups"] = json.dumps(groups)
             for group, cols in groups.items():
-                dtype = np.dtype([(c, columns[c].dtype, columns[c].shape[1:]) for c in cols])
-                values = np.empty(n, dtype=dtype)
-                for c in cols:
-                    values[c] = columns[c]
-                planes = np.ascontiguousarray(values.view(np.uint8).reshape(n, dtype.itemsize).T)
-                chunk_rows = min(max(n, 1), max(1024, _CHUNK_BYTES // dtype.itemsize))
+                if len(cols) == 1:
+                    data = columns[cols[0]]
+                    row_bytes = data.itemsize * max(1, data[:1].size)
+                else:
+                    dtype = np.dtype([(c, columns[c].dtype, columns[c].shape[1:]) for c in cols])
+                    values = np.empty(n, dtype=dtype)
+                    for c in cols:
+                        values[c] = columns[c]
+                    data = np.ascontiguousarray(values.view(np.uint8).reshape(n, -1).T)
+                    row_bytes = dtype.itemsize
+                rows_per_chunk = min(max(n, 1), max(1024, _CHUNK_BYTES // row_bytes))
+                shape = (data.shape[0], rows_per_chunk) if len(cols) > 1 else None
                 dset = h5.create_dataset(
-                    group, data=planes, chunks=(dtype.itemsize, chunk_rows), **_CODEC
+                    group,
+                    data=data,
+                    chunks=shape or (rows_per_chunk, *data.shape[1:]),
+                    **_CODEC,
                 )
-                dset.attrs["dtype"] = repr(dtype.descr)
+                if len(cols) > 1:
+                    dset.attrs["planes"] = repr(dtype.descr)
         fsync_file(tmp)
         os.replace(tmp, dest)
 
     def _groups(self, names: list[str]) -> dict[str, list[str]]:
-        """The product's column groups; FILEIDX joins TIME, leftovers form a group."""
+        """The product's column groups present in ``names``; FILEIDX and the leftovers form
+        two more. A one-column group is named after its column."""
         groups: dict[str, list[str]] = {}
         for group, cols in self.product.store_groups.items():
-            groups[group] = [c for c in cols if c in names]
-        key = next(g for g, cols in groups.items() if "TIME" in cols)
-        groups[key].append("FILEIDX")
-        placed = {c for cols in groups.values() for c in cols}
+            present = [c for c in cols if c in names]
+            if present:
+                groups[present[0] if len(present) == 1 else group] = present
+        placed = {c for cols in groups.values() for c in cols} | {"FILEIDX"}
         rest = [c for c in names if c not in placed]
         if rest:
             groups["OTHER"] = rest
-        return {g: cols for g, cols in groups.items() if cols}
+        groups["FILEIDX"] = ["FILEIDX"]
+        return groups
 
     def stale_parts(self) -> list[str]:
-        """Partitions whose chunk is missing or does not match the index."""
-        parts = {self.product.partition(r) for r in self.index.query()}
+        """Partitions whose chunk is missing, dirty, or not built from the partition's
+        current files (full comparison of file lists, for `mica check`)."""
+        expected: dict[str, list[dict[str, Any]]] = {}
+        for row in self.index.query():
+            for part in self.product.partitions(row):
+                expected.setdefault(part, []).append(row)
         try:
-            chunked = {r[0] for r in self.index.conn.execute("SELECT part FROM store_chunks")}
+            chunks = self.index.conn.execute("SELECT part, files, path FROM store_chunks")
+            built = {part: (files, path) for part, files, path in chunks}
         except sqlite3.OperationalError:
-            chunked = set()
-        current = self.current_chunks(parts)
-        stale = [p for p in parts if p not in current]
-        return sorted(set(stale) | (chunked - parts))
+            built = {}
+        stale = {
+            p
+            for p, rows in expected.items()
+            if p not in built
+            or built[p][0] != _file_list(rows)
+            or not (self.index.root / built[p][1]).exists()
+        }
+        stale |= set(built) - set(expected)
+        stale |= set(self.index.dirty_parts())
+        return sorted(stale)

@@ -81,7 +81,7 @@ class ArchiveIndex:
 
     # --- queries -------------------------------------------------------------------------
     def query(
-        self, where: str = "1", params: Sequence[Any] = (), order: str = "filetime"
+        self, where: str = "1", params: Sequence[Any] = (), order: str = "filetime, filename"
     ) -> list[dict[str, Any]]:
         """Rows matching a parameterised WHERE clause."""
         sql = f"SELECT * FROM archfiles WHERE {where} ORDER BY {order}"
@@ -116,19 +116,34 @@ class ArchiveIndex:
         return value
 
     # --- writes --------------------------------------------------------------------------
-    def replace(self, insert: Iterable[dict[str, Any]], delete: Iterable[str]) -> None:
-        """Delete rows by filename and insert new rows (call inside `transaction()`)."""
+    def replace(self, insert: Iterable[dict[str, Any]], delete: Iterable[str]) -> set[str]:
+        """Delete rows by filename and insert new rows (call inside `transaction()`).
+
+        The store partitions of every row inserted or deleted are marked dirty in the same
+        transaction (readers skip their chunks until rebuilt); returns them.
+        """
+        insert, delete = list(insert), list(delete)
         placeholders = ", ".join("?" for _ in self.columns)
         sql = (
             f"INSERT OR REPLACE INTO archfiles ({', '.join(self.columns)}) VALUES ({placeholders})"
         )
+        parts: set[str] = set()
+        if self.product.has_store:
+            gone = [row for name in delete if (row := self.get(name)) is not None]
+            parts = {p for row in [*insert, *gone] for p in self.product.partitions(row)}
         self.conn.executemany(
             "DELETE FROM archfiles WHERE filename = ?", [(name,) for name in delete]
         )
         self.conn.executemany(sql, [tuple(r[c] for c in self.columns) for r in insert])
+        self.mark_dirty(parts)
+        return parts
 
     def transaction(self) -> _Transaction:
         return _Transaction(self.conn)
+
+    def snapshot(self) -> _Transaction:
+        """A read transaction: every query inside sees the same state of the index."""
+        return _Transaction(self.conn, "BEGIN")
 
     def pending(self) -> list[tuple[str, str]]:
         return [(r[0], r[1]) for r in self.conn.execute("SELECT path, action FROM pending")]
@@ -154,13 +169,14 @@ class ArchiveIndex:
 
 
 class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error) on an autocommit connection."""
+    """BEGIN IMMEDIATE (or ``begin``) ... COMMIT, ROLLBACK on error."""
 
-    def __init__(self, conn: sqlite3.Connection):
+    def __init__(self, conn: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE"):
         self.conn = conn
+        self.begin = begin
 
     def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute("BEGIN IMMEDIATE")
+        self.conn.execute(self.begin)
         return self.conn
 
     def __exit__(self, exc_type: object, *exc: object) -> None:

@@ -137,12 +137,10 @@ def commit_file(
         index.add_pending([(str(dest), "add")])
     if src != dest:
         _place(src, dest)
-    parts = {product.partition(r) for r in [row, *superseded]} if product.has_store else set()
     with index.transaction():
-        index.replace([row], [o["filename"] for o in superseded])
+        parts = index.replace([row], [o["filename"] for o in superseded])
         index.clear_pending([str(dest)])
         index.add_pending([(p, "drop") for p in drops])
-        index.mark_dirty(parts)
     for p in drops:
         Path(p).unlink(missing_ok=True)
     if drops:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,12 +102,23 @@ class FileProduct(ABC):
 
     #: whether ingest keeps a columnar store (`mica.engine.colstore`) of the files' rows
     has_store: bool = False
-    #: store column groups, read together (name -> columns); one must hold TIME
+    #: store column groups, read together (name -> columns); a group of one column is kept
+    #: in its own dtype and shape, a group of several as byte planes (see `colstore`)
     store_groups: dict[str, list[str]] = {}
 
-    def partition(self, row: dict[str, Any]) -> str:
-        """Store partition of a file (e.g. ``'3/2012001'`` for slot 3 on 2012:001)."""
+    def partition(self, row: dict[str, Any], columns: Iterable[str] | None = None) -> str:
+        """The store partition that serves ``columns`` (None: all) of a file's rows, e.g.
+        ``'3/511'`` for slot 3 in the 511th ten-day period."""
         raise NotImplementedError
+
+    def partitions(self, row: dict[str, Any]) -> list[str]:
+        """Every store partition holding rows of the file (the full one, then any narrower
+        view of a few columns kept for speed)."""
+        return [self.partition(row)]
+
+    def partition_columns(self, part: str) -> list[str] | None:
+        """The columns a partition holds (None: all of `store_arrays`)."""
+        return None
 
     def partition_epoch(self, row: dict[str, Any]) -> str:
         """Files arrive in time order; once the epoch (e.g. day) of incoming files moves on,
