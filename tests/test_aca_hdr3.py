@@ -183,10 +183,10 @@ def test_unknown_name_lists_valid_names():
 def synthetic_rows(
     times: list[float], fill: dict[str, list[int]] | None = None
 ) -> aca_hdr3.SlotRows:
-    raw = np.zeros((len(times), len(HD3_COLUMNS)), dtype=np.uint8)
+    cols = {name: np.zeros(len(times), dtype=np.uint8) for name in HD3_COLUMNS}
     for name, values in (fill or {}).items():
-        raw[:, HD3_COLUMNS.index(name)] = values
-    return aca_hdr3.SlotRows(np.array(times, dtype=float), raw, np.ones(len(times), bool))
+        cols[name][:] = values
+    return aca_hdr3.SlotRows(np.array(times, dtype=float), cols, np.ones(len(times), bool))
 
 
 def test_mask_gaps_rule():
@@ -224,9 +224,9 @@ def test_msidset_alignment_synthetic(monkeypatch):
     }
     calls = []
 
-    def fake(start, stop, slot, data_root, use_store=True):
-        calls.append((slot, stop))
-        return rows[slot]
+    def fake(start, stop, slots, data_root, use_store=True):
+        calls.extend((slot, stop) for slot in slots)
+        return {slot: rows[slot] for slot in slots}
 
     monkeypatch.setattr(aca_hdr3, "_slot_hdr3_rows", fake)
     tstop = t7[-1]

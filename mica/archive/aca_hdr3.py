@@ -49,31 +49,36 @@ READ_COLUMNS = ["TIME", *HD3_COLUMNS]
 
 
 class SlotRows(NamedTuple):
-    """One slot's 8x8 rows as plain arrays: times (n,), the 12 HD3 bytes (n, 12) and a
-    per-row validity flag (False where the bytes are not to be trusted)."""
+    """One slot's 8x8 rows as plain arrays: times (n,), the 12 HD3 byte columns by name
+    (n,) each, and a per-row validity flag (False where the bytes are not to be trusted)."""
 
     times: np.ndarray
-    raw: np.ndarray
+    cols: dict[str, np.ndarray]
     valid: np.ndarray
 
 
 def _slot_hdr3_rows(
-    start: float, stop: float, slot: int, data_root: str | Path | None, use_store: bool = True
-) -> SlotRows:
-    """8x8 rows of one slot with ``start <= TIME <= stop`` (the single point of data access).
+    start: float,
+    stop: float,
+    slots: list[int],
+    data_root: str | Path | None,
+    use_store: bool = True,
+) -> dict[int, SlotRows]:
+    """8x8 rows of each slot with ``start <= TIME <= stop`` (the single point of data
+    access).
 
-    Served from the L0 columnar store, or with ``use_store=False`` by scanning the FITS files.
+    Served from the header-3 view of the L0 columnar store, or with ``use_store=False`` by
+    scanning the FITS files.
     """
-    cols = aca_l0.slot_columns(
-        start, stop, slot, READ_COLUMNS, imgsize=[8], data_root=data_root, use_store=use_store
+    by_slot = aca_l0.slot_columns(
+        start, stop, slots, READ_COLUMNS, imgsize=[8], data_root=data_root, use_store=use_store
     )
-    raw = (
-        np.column_stack([cols[name] for name in HD3_COLUMNS])
-        if len(cols["TIME"])
-        else (np.zeros((0, len(HD3_COLUMNS)), dtype=np.uint8))
-    )
-    # Every 8x8 row carries the header-3 bytes: all valid until the gap test.
-    return SlotRows(cols["TIME"].astype(np.float64), raw, np.ones(len(raw), dtype=bool))
+    out = {}
+    for slot, cols in by_slot.items():
+        times = cols.pop("TIME").astype(np.float64, copy=False)
+        # Every 8x8 row carries the header-3 bytes: all valid until the gap test.
+        out[slot] = SlotRows(times, cols, np.ones(len(times), dtype=bool))
+    return out
 
 
 def _mask_gaps(rows: SlotRows, tstop: float) -> SlotRows:
@@ -83,15 +88,16 @@ def _mask_gaps(rows: SlotRows, tstop: float) -> SlotRows:
     header-3 bytes: it is marked invalid. The padded stop ``tstop + PAD`` closes the series,
     so a final row is invalid unless data continues past the padding.
     """
-    times, raw, valid = rows
+    times, cols, valid = rows
     if len(times) > 1 and np.any(times[1:] < times[:-1]):
         # Rows come file by file; order them (stably, so the last duplicate stays last).
         order = np.argsort(times, kind="stable")
-        times, raw, valid = times[order], raw[order], valid[order]
+        times, valid = times[order], valid[order]
+        cols = {name: col[order] for name, col in cols.items()}
     dt = np.diff(times, append=tstop + PAD)
     valid = valid & (np.abs(dt - DT_8X8) <= DT_TOL)
     keep = np.searchsorted(times, tstop, side="right")
-    return SlotRows(times[:keep], raw[:keep], valid[:keep])
+    return SlotRows(times[:keep], {k: v[:keep] for k, v in cols.items()}, valid[:keep])
 
 
 def _union(grids: list[np.ndarray]) -> np.ndarray:
@@ -101,38 +107,33 @@ def _union(grids: list[np.ndarray]) -> np.ndarray:
     return np.unique(np.concatenate(grids)) if grids else np.zeros(0)
 
 
-def _align(rows: SlotRows, shared_time: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """HD3 bytes of one slot on ``shared_time`` (exact time match): (bytes, valid)."""
-    if rows.times is shared_time:  # the grid is this slot's own times
-        return rows.raw, rows.valid
-    n = len(shared_time)
-    raw = np.zeros((n, len(HD3_COLUMNS)), dtype=np.uint8)
-    valid = np.zeros(n, dtype=bool)
-    if not len(rows.times) or not n:
-        return raw, valid
-    idx = np.minimum(np.searchsorted(shared_time, rows.times), n - 1)
-    hit = shared_time[idx] == rows.times
-    # Duplicate TIMEs (overlapping files): the last row wins, as numpy assigns repeated
-    # indices in order (rows are time-sorted, stably).
-    raw[idx[hit]] = rows.raw[hit]
-    valid[idx[hit]] = rows.valid[hit]
-    return raw, valid
+Placement = tuple[np.ndarray | slice, np.ndarray | slice]
 
 
-_COLUMN_INDEX = {name: j for j, name in enumerate(HD3_COLUMNS)}
+def _place(rows: SlotRows, grid: np.ndarray) -> Placement:
+    """(target, source): ``grid[target] == rows.times[source]`` (exact time match)."""
+    if rows.times is grid:  # the grid is this slot's own times
+        return slice(None), slice(None)
+    if not len(rows.times) or not len(grid):
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
+    # For each grid time the last row at or before it: with duplicate TIMEs (overlapping
+    # files) the last row wins (rows are time-sorted, stably).
+    last = np.searchsorted(rows.times, grid, side="right") - 1
+    target = np.flatnonzero(rows.times[np.maximum(last, 0)] == grid)
+    return target, last[target]
 
 
 def _item_bytes(
-    item: Hdr3Item, aligned: Mapping[int, tuple[np.ndarray, np.ndarray]], n: int
+    item: Hdr3Item, rows: Mapping[int, SlotRows], placed: Mapping[int, Placement], n: int
 ) -> np.ma.MaskedArray:
     """(n, nbytes) masked uint8 array of the item's bytes on the shared grid."""
     data = np.zeros((n, item.nbytes), dtype=np.uint8)
     mask = np.ones((n, item.nbytes), dtype=bool)
     for k, (slot, name) in enumerate(item.byte_columns):
-        if slot in aligned:
-            raw, valid = aligned[slot]
-            data[:, k] = raw[:, _COLUMN_INDEX[name]]
-            mask[:, k] = ~valid
+        if slot in rows:
+            target, source = placed[slot]
+            data[target, k] = rows[slot].cols[name][source]
+            mask[target, k] = ~rows[slot].valid[source]
     return np.ma.masked_array(data, mask=mask)
 
 
@@ -175,18 +176,13 @@ class MSIDset(_Span, OrderedDict):
         self.tstart, self.tstop = to_secs(start), to_secs(stop)
         grid_slots = sorted({item.slot for item in items.values()})
         read_slots = sorted({s for item in items.values() for s in item.slots})
-        rows = {
-            slot: _mask_gaps(
-                _slot_hdr3_rows(self.tstart, self.tstop + PAD, slot, data_root, use_store),
-                self.tstop,
-            )
-            for slot in read_slots
-        }
+        read = _slot_hdr3_rows(self.tstart, self.tstop + PAD, read_slots, data_root, use_store)
+        rows = {slot: _mask_gaps(read[slot], self.tstop) for slot in read_slots}
         self.times = _union([rows[s].times for s in grid_slots])
         n = len(self.times)
-        aligned = {slot: _align(r, self.times) for slot, r in rows.items()}
+        placed = {slot: _place(r, self.times) for slot, r in rows.items()}
         for msid, item in items.items():
-            vals = item.decode(_item_bytes(item, aligned, n))
+            vals = item.decode(_item_bytes(item, rows, placed, n))
             data = {
                 "hdr3_msid": item.key,
                 "vals": vals,

@@ -33,6 +33,8 @@ ALL_SLOTS = list(range(8))
 ALL_SIZES = [4, 6, 8]
 # First row TIME is TSTART - 1.025 - INTEG/2: look this far past a query's stop for files.
 _ROW_LEAD = 10.0
+# What readers need of an index row (its path, partition and time span).
+_RECORD_COLUMNS = "filename, filetime, year, doy, tstart, tstop, slot, imgsize, checksum"
 
 
 def _as_list(values: int | Sequence[int] | None, default: list[int], what: str) -> list[int]:
@@ -71,7 +73,7 @@ def _get_file_records(
         f"AND imgsize IN ({','.join('?' * len(sizes))})"
     )
     params = [tstart - L0.max_file_span, tstop + lead, tstart, *slots, *sizes]
-    return index.query(where, params, order="filetime, slot, filename")
+    return index.query(where, params, order="filetime, slot, filename", columns=_RECORD_COLUMNS)
 
 
 def get_files(
@@ -128,10 +130,11 @@ def get_slot_data(
     if unknown:
         raise ValueError(f"unknown L0 columns {unknown}; valid: {SLOT_COLUMNS}")
     dtype = slot_dtype(columns, centered_8x8)
-    pieces, order = _pieces(start, stop, slot, imgsize, dtype.names, data_root, use_store)
+    slot = _as_list(slot, ALL_SLOTS, "slot")[0]
+    pieces, order = _pieces(start, stop, [slot], imgsize, dtype.names, data_root, use_store)[slot]
     total = sum(p["n"] for p in pieces)
     out = np.zeros(total, dtype=dtype)
-    mask = np.ones(total, dtype=np.ma.make_mask_descr(dtype))
+    mask = np.empty(total, dtype=np.ma.make_mask_descr(dtype))  # `_fill` sets every field
     row = 0
     for piece in pieces:
         rows = slice(row, row + piece["n"])
@@ -147,14 +150,14 @@ def get_slot_data(
 def slot_columns(
     start: CxoTimeLike,
     stop: CxoTimeLike,
-    slot: int,
+    slots: Sequence[int],
     columns: Sequence[str],
     imgsize: Sequence[int],
     data_root: str | Path | None = None,
     use_store: bool = True,
-) -> dict[str, np.ndarray]:
+) -> dict[int, dict[str, np.ndarray]]:
     """Plain arrays of columns that every requested image size carries (nothing to mask),
-    for rows with ``start <= TIME <= stop``, in `get_slot_data`'s row order.
+    for rows with ``start <= TIME <= stop``, in `get_slot_data`'s row order, by slot.
 
     The fast path for callers such as `aca_hdr3` that need a few columns of one size.
     """
@@ -162,47 +165,56 @@ def slot_columns(
     uncarried = [c for c in columns if not set(sizes) <= set(COLUMN_SIZES.get(c, ()))]
     if uncarried or "FILENAME" in columns:
         raise ValueError(f"columns {uncarried or ['FILENAME']} are not plain for sizes {sizes}")
-    pieces, order = _pieces(start, stop, slot, sizes, columns, data_root, use_store)
     dtype = slot_dtype(list(columns))
-    out = {}
-    for name in columns:
-        parts = [np.asarray(p["arrays"][name]) for p in pieces]
-        values = np.concatenate(parts) if parts else np.zeros(0, dtype[name])
-        out[name] = values.astype(dtype[name], copy=False)
-    if order is not None:
-        out = {name: values[order] for name, values in out.items()}
+    out: dict[int, dict[str, np.ndarray]] = {}
+    for slot, (pieces, order) in _pieces(
+        start, stop, slots, sizes, columns, data_root, use_store
+    ).items():
+        cols = {}
+        for name in columns:
+            parts = [np.asarray(p["arrays"][name]) for p in pieces]
+            values = np.concatenate(parts) if parts else np.zeros(0, dtype[name])
+            cols[name] = values.astype(dtype[name], copy=False)
+        out[slot] = cols if order is None else {k: v[order] for k, v in cols.items()}
     return out
+
+
+Pieces = tuple[list[dict[str, Any]], np.ndarray | None]
 
 
 def _pieces(
     start: CxoTimeLike,
     stop: CxoTimeLike,
-    slot: int,
+    slots: Sequence[int],
     imgsize: Sequence[int] | None,
     names: Sequence[str],
     data_root: str | Path | None,
     use_store: bool,
-) -> tuple[list[dict[str, Any]], np.ndarray | None]:
-    """Row blocks of one slot in the time range (store chunks, else files), and the row
+) -> dict[int, Pieces]:
+    """Per slot: row blocks in the time range (store chunks, else files), and the row
     order that puts their concatenation in output order (files by start time), or None
     when it already is (the usual case: chunks hold whole partitions in file order).
 
     The index is read in one snapshot; a file removed by a concurrent update (a superseded
     revision) makes the read start again from a fresh snapshot.
     """
-    slot = _as_list(slot, ALL_SLOTS, "slot")[0]
+    slots = _as_list(slots, ALL_SLOTS, "slot")
     tstart, tstop = to_secs(start), to_secs(stop)
     root = L0.root(data_root)
     for attempt in range(3):
         index = ArchiveIndex.open_for_reading(L0, root)
         if index is None:
-            return [], None
+            return {slot: ([], None) for slot in slots}
         try:
             with index, index.snapshot():
                 records = _get_file_records(
-                    tstart, tstop, [slot], imgsize, lead=_ROW_LEAD, index=index
+                    tstart, tstop, slots, imgsize, lead=_ROW_LEAD, index=index
                 )
-                pieces = _store_pieces(index, records, names, tstart, tstop) if use_store else []
+                pieces = (
+                    _store_pieces(index, records, names, imgsize, tstart, tstop)
+                    if use_store
+                    else []
+                )
                 served = {name for piece in pieces for name in piece["files"]}
                 for rec in records:
                     if rec["filename"] not in served:
@@ -213,7 +225,13 @@ def _pieces(
             if attempt == 2:
                 raise
             continue
-        return _in_order(pieces, records)
+        return {
+            slot: _in_order(
+                [p for p in pieces if p["slot"] == slot],
+                [r for r in records if r["slot"] == slot],
+            )
+            for slot in slots
+        }
     raise AssertionError("unreachable")
 
 
@@ -222,16 +240,23 @@ def _in_order(
 ) -> tuple[list[dict[str, Any]], np.ndarray | None]:
     """Pieces sorted by the rank of their first file, and a row order if they interleave."""
     rank = {r["filename"]: i for i, r in enumerate(records)}
-    pieces = [p for p in pieces if p["n"]]
-    ranks = [np.array([rank.get(n, -1) for n in p["names"]])[p["fileidx"]] for p in pieces]
-    spans = sorted(zip([(r[0], r[-1]) for r in ranks], range(len(pieces))))
-    pieces = [pieces[i] for _, i in spans]
-    if all(a[1] <= b[0] for (a, _), (b, _) in zip(spans, spans[1:])):
+
+    def span(piece: dict[str, Any]) -> tuple[int, int]:
+        names, fileidx = piece["names"], piece["fileidx"]
+        if fileidx is None:  # a chunk read whole: rows in file order, from files in range
+            ranks = [rank[n] for n in names if n in rank] or [-1]
+        else:
+            ranks = [rank.get(names[fileidx[0]], -1), rank.get(names[fileidx[-1]], -1)]
+        return min(ranks), max(ranks)
+
+    pieces = sorted((p for p in pieces if p["n"]), key=span)
+    spans = [span(p) for p in pieces]
+    if all(a[1] <= b[0] for a, b in zip(spans, spans[1:])):
         return pieces, None
-    # Pieces interleave in time (e.g. the header-3 view's 8x8 rows among 4x4 rows of the
-    # full view): order the rows by file rank, stably.
-    order = np.argsort(np.concatenate([ranks[i] for _, i in spans]), kind="stable")
-    return pieces, order
+    # Pieces interleave in time (the header-3 view's 8x8 rows among 4x4 rows of the full
+    # view; `_store_pieces` then reads FILEIDX): order the rows by file rank, stably.
+    ranks = [np.array([rank.get(n, -1) for n in p["names"]])[p["fileidx"]] for p in pieces]
+    return pieces, np.argsort(np.concatenate(ranks), kind="stable")
 
 
 def _time_slice(times: np.ndarray, tstart: float, tstop: float) -> slice | np.ndarray:
@@ -257,6 +282,7 @@ def _file_piece(
         arrays["IMGRAW"] = frame.reshape(n, 64)
     arrays["IMGSIZE"] = np.full(n, size)
     return {
+        "slot": rec["slot"],
         "arrays": arrays,
         "sizes": size,
         "n": n,
@@ -270,15 +296,24 @@ def _store_pieces(
     index: ArchiveIndex,
     records: list[dict[str, Any]],
     names: Sequence[str],
+    imgsize: Sequence[int] | None,
     tstart: float,
     tstop: float,
 ) -> list[dict[str, Any]]:
     """Rows served from current store chunks, one piece per partition (the narrowest view
     holding ``names``); files of other partitions are left to the caller."""
+    # The records are every file of the slot in the time range, unless image sizes were
+    # picked: then a full-view chunk also holds rows of files to leave out.
+    picked = imgsize is not None and set(imgsize) != set(ALL_SIZES)
     store = ColumnStore(L0, index)
     by_part: dict[str, list[dict[str, Any]]] = {}
+    narrow = set()
     for rec in records:
-        by_part.setdefault(L0.partition(rec, names), []).append(rec)
+        part = L0.partition(rec, names)
+        by_part.setdefault(part, []).append(rec)
+        narrow.add(part != L0.partition(rec))
+    # Per-row file indices: for FILENAME, or to merge rows of two views (see `_in_order`).
+    ask = [*names, "IMGSIZE", *(["FILEIDX"] if "FILENAME" in names or len(narrow) > 1 else [])]
     current = store.current_chunks(by_part)
     pieces = []
     for part, recs in by_part.items():
@@ -286,23 +321,22 @@ def _store_pieces(
         if chunk is None:
             continue  # missing or out of date: these files are read directly
         files = {r["filename"] for r in recs}
+        only = files if picked and part == L0.partition(recs[0]) else None
         try:
-            arrays, chunk_names = store.read(chunk, [*names, "IMGSIZE"], tstart, tstop, files)
+            arrays, chunk_names = store.read(chunk, ask, tstart, tstop, only)
         except OSError:  # chunk file replaced or removed: read the files instead
             continue
-        for name in OPTIONAL_DEFAULTS:
-            if name in arrays:
-                arrays[name] = arrays[name].astype("U4")
         n = len(arrays.get("TIME", ()))
         pieces.append(
             {
+                "slot": recs[0]["slot"],
                 "arrays": arrays,
                 # the header-3 view holds 8x8 rows only, without an IMGSIZE column
                 "sizes": arrays.get("IMGSIZE", recs[0]["imgsize"]),
                 "n": n,
                 "files": files,
                 "names": chunk_names,
-                "fileidx": arrays.get("FILEIDX", np.zeros(0, dtype=np.intp)),
+                "fileidx": arrays.get("FILEIDX"),
             }
         )
     return pieces
@@ -319,10 +353,13 @@ def _fill(out: np.ndarray, mask: np.ndarray, piece: dict[str, Any], centered: bo
             continue
         if name in arrays:
             values = arrays[name]
+            if name in OPTIONAL_DEFAULTS and len(values) and np.all(values == values[0]):
+                values = values[0]  # one string for all rows: no per-row decoding
         elif name in OPTIONAL_DEFAULTS:
             values = OPTIONAL_DEFAULTS[name]
         else:
-            continue  # absent in this file's image size: stays masked
+            mask[name] = True  # absent in this file's image size
+            continue
         if name == "IMGRAW":
             _put_images(out[name], mask[name], values, sizes, centered)
             continue
@@ -352,6 +389,7 @@ def _put_images(
         frame[...] = src
         fmask[...] = ~_INSIDE[sizes]
         return
+    fmask[...] = True
     row_sizes = np.broadcast_to(sizes, len(src))
     for size in np.unique(row_sizes):
         rows = slice(None) if np.isscalar(sizes) else np.flatnonzero(row_sizes == size)

@@ -85,15 +85,18 @@ def _raw(raw: np.ndarray, nbytes: int) -> tuple[np.ndarray, np.ndarray]:
         arr = arr.reshape(1, -1) if arr.size == nbytes else arr.reshape(-1, nbytes)
     if arr.shape[1] != nbytes:
         raise ValueError(f"expected {nbytes} bytes per row, got shape {arr.shape}")
-    return arr.filled(0).astype(np.int64), np.ma.getmaskarray(arr)
+    # Masked bytes keep whatever they hold: every value built from one is masked.
+    return np.ma.getdata(arr).astype(np.int64), np.ma.getmaskarray(arr)
 
 
 def _uint(data: np.ndarray, mask: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
     """Bytes lo..hi-1 as an unsigned big-endian integer."""
-    value = np.zeros(len(data), dtype=np.int64)
-    for i in range(lo, hi):
-        value = (value << 8) | data[:, i]
-    return value, mask[:, lo:hi].any(axis=1)
+    value, masked = data[:, lo].copy(), mask[:, lo].copy()
+    for i in range(lo + 1, hi):
+        value <<= 8
+        value |= data[:, i]
+        masked |= mask[:, i]
+    return value, masked
 
 
 def _signed(value: np.ndarray, bits: int) -> np.ndarray:

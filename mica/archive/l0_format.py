@@ -121,7 +121,13 @@ COLUMN_SIZES: dict[str, tuple[int, ...]] = {
     or (4, 6, 8)  # PIXTLM/BGDTYP (defaulted), IMGSIZE, FILENAME: every row
     for name in SLOT_COLUMNS
 }
-STORE_COLUMNS = [c for c in SLOT_COLUMNS if c != "FILENAME"]
+#: What the store keeps per row (see `table_arrays`): strings as bytes, images as 64-vectors.
+STORE_DTYPES: dict[str, np.dtype] = {
+    name: np.dtype("S4" if name in OPTIONAL_DEFAULTS else (dt, (64,)) if name == "IMGRAW" else dt)
+    for name, dt in SLOT_DTYPE_FIELDS
+    if name != "FILENAME"
+}
+STORE_COLUMNS = list(STORE_DTYPES)
 
 
 def table_arrays(data: fits.FITS_rec, size: int) -> dict[str, np.ndarray]:
@@ -158,6 +164,7 @@ STORE_PERIOD = 10 * 86400
 HD3_VIEW = "hd3"
 HD3_VIEW_COLUMNS = ["TIME", *HD3_COLUMNS]
 HD3_VIEW_PERIOD = 40 * 86400
+_HD3_VIEW_SET = frozenset(HD3_VIEW_COLUMNS)
 
 
 class L0Product(FileProduct):
@@ -255,16 +262,13 @@ class L0Product(FileProduct):
         }
 
     has_store = True
-    # Read together: time, header-3 bytes, images, file index; other columns form one more
-    # group (byte planes), as a fetch of a few of them still costs one decompression.
-    store_groups = {
-        "TIME": ["TIME"],
-        "HD3": HD3_COLUMNS,
-        "IMGRAW": ["IMGRAW"],
-    }
+    # Read together: time with the header-3 bytes (all of the header-3 view in one dataset),
+    # images, file index; other columns form one more group, as a fetch of a few of them
+    # still costs one decompression.
+    store_groups = {"KEY": HD3_VIEW_COLUMNS, "IMGRAW": ["IMGRAW"]}
 
     def partition(self, row: dict[str, Any], columns: Iterable[str] | None = None) -> str:
-        if columns is not None and row["imgsize"] == 8 and set(columns) <= {*HD3_VIEW_COLUMNS}:
+        if columns is not None and row["imgsize"] == 8 and _HD3_VIEW_SET.issuperset(columns):
             return f"{HD3_VIEW}/{row['slot']}/{int(row['filetime'] // HD3_VIEW_PERIOD)}"
         return f"{row['slot']}/{self.partition_epoch(row)}"
 
@@ -274,8 +278,10 @@ class L0Product(FileProduct):
             parts.append(self.partition(row, HD3_VIEW_COLUMNS))
         return parts
 
-    def partition_columns(self, part: str) -> list[str] | None:
-        return HD3_VIEW_COLUMNS if part.startswith(f"{HD3_VIEW}/") else None
+    store_dtypes = STORE_DTYPES
+
+    def partition_columns(self, part: str) -> list[str]:
+        return HD3_VIEW_COLUMNS if part.startswith(f"{HD3_VIEW}/") else STORE_COLUMNS
 
     def partition_epoch(self, row: dict[str, Any]) -> str:
         return str(int(row["filetime"] // STORE_PERIOD))

@@ -81,10 +81,14 @@ class ArchiveIndex:
 
     # --- queries -------------------------------------------------------------------------
     def query(
-        self, where: str = "1", params: Sequence[Any] = (), order: str = "filetime, filename"
+        self,
+        where: str = "1",
+        params: Sequence[Any] = (),
+        order: str = "filetime, filename",
+        columns: str = "*",
     ) -> list[dict[str, Any]]:
-        """Rows matching a parameterised WHERE clause."""
-        sql = f"SELECT * FROM archfiles WHERE {where} ORDER BY {order}"
+        """Rows (``columns`` of them) matching a parameterised WHERE clause."""
+        sql = f"SELECT {columns} FROM archfiles WHERE {where} ORDER BY {order}"
         return [dict(r) for r in self.conn.execute(sql, tuple(params))]
 
     def get(self, filename: str) -> dict[str, Any] | None:

@@ -116,9 +116,12 @@ class FileProduct(ABC):
         view of a few columns kept for speed)."""
         return [self.partition(row)]
 
-    def partition_columns(self, part: str) -> list[str] | None:
-        """The columns a partition holds (None: all of `store_arrays`)."""
-        return None
+    #: the columns `store_arrays` returns, with the dtype of one row's value
+    store_dtypes: dict[str, Any] = {}
+
+    def partition_columns(self, part: str) -> list[str]:
+        """The columns a partition holds (a narrower view holds fewer)."""
+        return list(self.store_dtypes)
 
     def partition_epoch(self, row: dict[str, Any]) -> str:
         """Files arrive in time order; once the epoch (e.g. day) of incoming files moves on,
