@@ -59,6 +59,27 @@ def test_store_equals_file_scan_real(real_l0_archive, slot, centered):
         assert_same(part, ref)
 
 
+@pytest.mark.parametrize("slot", [0, 7])
+def test_header3_view_mixed_with_full_view_real(real_l0_archive, slot):
+    """Columns held by the header-3 view: its 8x8 rows merge in time order with the other
+    sizes' rows from the full view, exactly as the file scan orders them."""
+    columns = ["TIME", "HD3TLM73", "FILENAME"]
+    kwargs = dict(slot=slot, data_root=real_l0_archive, columns=columns)
+    fast = aca_l0.get_slot_data("2003:215", "2003:216", **kwargs)
+    assert set(
+        np.unique(
+            aca_l0.get_slot_data(
+                "2003:215", "2003:216", slot=slot, data_root=real_l0_archive, columns=["IMGSIZE"]
+            )["IMGSIZE"]
+        )
+    ) > {8}
+    assert_same(fast, aca_l0.get_slot_data("2003:215", "2003:216", use_store=False, **kwargs))
+    with ArchiveIndex(L0, real_l0_archive) as index:
+        rec = index.query("slot = ? AND imgsize = 8", [slot])[0]
+        part = L0.partition(rec, columns[:2])
+        assert part.startswith("hd3/") and part in ColumnStore(L0, index).current_chunks([part])
+
+
 def test_hdr3_items_store_equals_file_scan_real(real_l0_archive):
     names = [item.msid for item in ITEMS.values()]
     fast = aca_hdr3.MSIDset(names, "2003:215", "2003:216", data_root=real_l0_archive)

@@ -302,18 +302,20 @@ def _store_pieces(
 ) -> list[dict[str, Any]]:
     """Rows served from current store chunks, one piece per partition (the narrowest view
     holding ``names``); files of other partitions are left to the caller."""
-    # The records are every file of the slot in the time range, unless image sizes were
-    # picked: then a full-view chunk also holds rows of files to leave out.
-    picked = imgsize is not None and set(imgsize) != set(ALL_SIZES)
+
     store = ColumnStore(L0, index)
     by_part: dict[str, list[dict[str, Any]]] = {}
     narrow = set()
+    stored = [n for n in names if n != "FILENAME"]  # names come with any chunk's FILEIDX
     for rec in records:
-        part = L0.partition(rec, names)
+        part = L0.partition(rec, stored)
         by_part.setdefault(part, []).append(rec)
         narrow.add(part != L0.partition(rec))
     # Per-row file indices: for FILENAME, or to merge rows of two views (see `_in_order`).
     ask = [*names, "IMGSIZE", *(["FILEIDX"] if "FILENAME" in names or len(narrow) > 1 else [])]
+    # A full-view chunk holds rows of files to leave out when image sizes were picked or
+    # when its 8x8 files are served by the header-3 view.
+    picked = (imgsize is not None and set(imgsize) != set(ALL_SIZES)) or len(narrow) > 1
     current = store.current_chunks(by_part)
     pieces = []
     for part, recs in by_part.items():
