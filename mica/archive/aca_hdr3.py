@@ -43,9 +43,6 @@ PAD = 33.0
 #: 8x8 cadence and tolerance of the gap test (spec 5.1 step 3).
 DT_8X8 = 4.1
 DT_TOL = 0.001
-# FILENAME and QUALITY (read by the original, but unused: spec 5.1 step 7) are left out so
-# a fetch from the columnar store reads only the time keys and the header-3 bytes.
-READ_COLUMNS = ["TIME", *HD3_COLUMNS]
 
 
 class SlotRows(NamedTuple):
@@ -63,15 +60,16 @@ def _slot_hdr3_rows(
     slots: list[int],
     data_root: str | Path | None,
     use_store: bool = True,
+    columns: Iterable[str] = HD3_COLUMNS,
 ) -> dict[int, SlotRows]:
-    """8x8 rows of each slot with ``start <= TIME <= stop`` (the single point of data
-    access).
+    """8x8 rows of each slot with ``start <= TIME <= stop``: TIME and the header-3 byte
+    ``columns`` (the single point of data access).
 
     Served from the header-3 view of the L0 columnar store, or with ``use_store=False`` by
     scanning the FITS files.
     """
     by_slot = aca_l0.slot_columns(
-        start, stop, slots, READ_COLUMNS, imgsize=[8], data_root=data_root, use_store=use_store
+        start, stop, slots, ["TIME", *columns], [8], data_root=data_root, use_store=use_store
     )
     out = {}
     for slot, cols in by_slot.items():
@@ -176,7 +174,12 @@ class MSIDset(_Span, OrderedDict):
         self.tstart, self.tstop = to_secs(start), to_secs(stop)
         grid_slots = sorted({item.slot for item in items.values()})
         read_slots = sorted({s for item in items.values() for s in item.slots})
-        read = _slot_hdr3_rows(self.tstart, self.tstop + PAD, read_slots, data_root, use_store)
+        # Only TIME and the byte columns the items use (ccd_temp: 2 of slot 6, 2 of slot 7);
+        # QUALITY and FILENAME, read by the original but unused (spec 5.1 step 7), are not.
+        columns = sorted({name for item in items.values() for _, name in item.byte_columns})
+        read = _slot_hdr3_rows(
+            self.tstart, self.tstop + PAD, read_slots, data_root, use_store, columns
+        )
         rows = {slot: _mask_gaps(read[slot], self.tstop) for slot in read_slots}
         self.times = _union([rows[s].times for s in grid_slots])
         n = len(self.times)

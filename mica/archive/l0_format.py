@@ -159,11 +159,12 @@ def table_arrays(data: fits.FITS_rec, size: int) -> dict[str, np.ndarray]:
 #: image sizes together in file order (so a slot's rows come out in order without a sort),
 #: while a daily update rewrites at most one 10-day chunk per slot.
 STORE_PERIOD = 10 * 86400
-#: The header-3 view: TIME and the 12 header-3 bytes of the 8x8 rows, one chunk per slot and
-#: 40 days (about 20 bytes a row), so `aca_hdr3` reads a few small datasets per slot.
+#: The header-3 view: TIME and the 12 header-3 bytes of the 8x8 rows (20 bytes a row), one
+#: chunk per slot and 100 days, so `aca_hdr3` reads one or two datasets per slot for a month;
+#: the chunks' time index keeps a short fetch to the blocks around it.
 HD3_VIEW = "hd3"
 HD3_VIEW_COLUMNS = ["TIME", *HD3_COLUMNS]
-HD3_VIEW_PERIOD = 40 * 86400
+HD3_VIEW_PERIOD = 100 * 86400
 _HD3_VIEW_SET = frozenset(HD3_VIEW_COLUMNS)
 
 

@@ -47,6 +47,9 @@ STORE_DIR = "store"
 _CODEC = hdf5plugin.Blosc(cname="lz4", clevel=5, shuffle=hdf5plugin.Blosc.SHUFFLE)
 _PARTS_PER_QUERY = 200
 _CHUNK_BYTES = 1 << 20  # HDF5 chunk size: big enough that per-chunk overhead is small
+# Rows per block of the chunk's time index (TRANGE: min and max TIME of each block), so a
+# short fetch from a long chunk reads only the blocks around its time range.
+_BLOCK_ROWS = 4096
 
 _CHUNKS_SQL = """
 CREATE TABLE IF NOT EXISTS store_chunks (
@@ -61,7 +64,7 @@ CREATE TABLE IF NOT EXISTS store_chunks (
 
 
 # Bumped when the chunk layout changes: chunks of another version count as out of date.
-STORE_VERSION = 8
+STORE_VERSION = 9
 _VERSION_TAG = f"v{STORE_VERSION}\n"
 
 
@@ -151,10 +154,11 @@ class ColumnStore:
         (None: from every file of the chunk).
 
         Returns (columns by name, with FILEIDX into the chunk's file names when asked or
-        when some of the chunk's files are left out; those names). The group holding
-        TIME is read whole, the other groups holding asked columns in one call each over the
-        rows between the first and the last hit. Raises OSError if the chunk file is gone
-        (replaced since the caller's snapshot).
+        when some of the chunk's files are left out; those names). The time index picks the
+        blocks of rows that can hold the range; there the group holding TIME is read, then
+        each other group holding asked columns in one call over the rows between the first
+        and the last hit. Raises OSError if the chunk file is gone (replaced since the
+        caller's snapshot).
         """
         columns = set(columns) | {"TIME"}
         # File names and groups from the index and the product, not from the file's
@@ -163,24 +167,32 @@ class ColumnStore:
         groups = self._groups(self.product.partition_columns(chunk["part"]))
         key = next(g for g, dtype in groups.items() if "TIME" in dtype.names)
         with h5py.File(self.index.root / chunk["path"], "r") as h5:
-            out = _read_group(h5, key, groups[key], [c for c in groups[key].names if c in columns])
+            trange = h5["TRANGE"][:]
+            blocks = np.flatnonzero((trange[:, 1] >= tstart) & (trange[:, 0] <= tstop))
+            if len(blocks) == 0:
+                return {}, names
+            span = slice(int(blocks[0]) * _BLOCK_ROWS, (int(blocks[-1]) + 1) * _BLOCK_ROWS)
+            out = _read_group(
+                h5, key, groups[key], [c for c in groups[key].names if c in columns], span
+            )
             times = out["TIME"]
             keep = (times >= tstart) & (times <= tstop)
             if files is not None and not files.issuperset(names):  # FILEIDX returned too
                 columns.add("FILEIDX")
-                out.update(_read_group(h5, "FILEIDX", groups["FILEIDX"]))
+                out.update(_read_group(h5, "FILEIDX", groups["FILEIDX"], rows=span))
                 keep &= np.array([n in files for n in names])[out["FILEIDX"]]
             elif "FILEIDX" in columns:
-                out.update(_read_group(h5, "FILEIDX", groups["FILEIDX"]))
+                out.update(_read_group(h5, "FILEIDX", groups["FILEIDX"], rows=span))
             hits = np.flatnonzero(keep)
             if len(hits) == 0:
                 return {}, names
-            rows = slice(int(hits[0]), int(hits[-1]) + 1)
+            rows = slice(int(hits[0]), int(hits[-1]) + 1)  # within the span
             out = {c: v[rows] for c, v in out.items() if c in columns}
+            at = slice(span.start + rows.start, span.start + rows.stop)  # within the chunk
             for group, dtype in groups.items():
                 asked = [c for c in dtype.names if c in columns and c not in out]
                 if asked:
-                    out.update(_read_group(h5, group, groups[group], asked, rows))
+                    out.update(_read_group(h5, group, groups[group], asked, at))
         sel = keep[rows]
         if sel.all():  # the usual case: no copy through a boolean index
             return out, names
@@ -309,6 +321,12 @@ class ColumnStore:
             h5.attrs["version"] = STORE_VERSION
             h5.attrs["files"] = json.dumps([r["filename"] for r in rows])
             h5.attrs["groups"] = json.dumps({g: dtype.names for g, dtype in groups.items()})
+            times, starts = columns["TIME"], np.arange(0, n, _BLOCK_ROWS)
+            trange = np.zeros((len(starts), 2))
+            if n:
+                trange[:, 0] = np.minimum.reduceat(times, starts)
+                trange[:, 1] = np.maximum.reduceat(times, starts)
+            h5.create_dataset("TRANGE", data=trange)
             for group, dtype in groups.items():
                 rows_per_chunk = min(max(n, 1), max(1024, _CHUNK_BYTES // dtype.itemsize))
                 if len(dtype.names) == 1:
