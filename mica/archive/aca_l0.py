@@ -255,6 +255,7 @@ def _in_order(
         return pieces, None
     # Pieces interleave in time (the header-3 view's 8x8 rows among 4x4 rows of the full
     # view; `_store_pieces` then reads FILEIDX): order the rows by file rank, stably.
+    assert all(p["fileidx"] is not None for p in pieces), "interleaved pieces need FILEIDX"
     ranks = [np.array([rank.get(n, -1) for n in p["names"]])[p["fileidx"]] for p in pieces]
     return pieces, np.argsort(np.concatenate(ranks), kind="stable")
 
@@ -302,7 +303,6 @@ def _store_pieces(
 ) -> list[dict[str, Any]]:
     """Rows served from current store chunks, one piece per partition (the narrowest view
     holding ``names``); files of other partitions are left to the caller."""
-
     store = ColumnStore(L0, index)
     by_part: dict[str, list[dict[str, Any]]] = {}
     narrow = set()
