@@ -249,8 +249,9 @@ def _in_order(
             ranks = [rank.get(names[fileidx[0]], -1), rank.get(names[fileidx[-1]], -1)]
         return min(ranks), max(ranks)
 
-    pieces = sorted((p for p in pieces if p["n"]), key=span)
-    spans = [span(p) for p in pieces]
+    ordered = sorted((span(p), i) for i, p in enumerate(pieces) if p["n"])
+    spans = [sp for sp, _ in ordered]
+    pieces = [pieces[i] for _, i in ordered]
     if all(a[1] <= b[0] for a, b in zip(spans, spans[1:])):
         return pieces, None
     # Pieces interleave in time (the header-3 view's 8x8 rows among 4x4 rows of the full

@@ -74,6 +74,13 @@ def _file_list(rows: Sequence[dict[str, Any]]) -> str:
     return _VERSION_TAG + "\n".join(f"{r['filename']} {r['checksum']}" for r in rows)
 
 
+def _chunk_names(chunk: dict[str, Any]) -> list[str] | None:
+    """The file names of a chunk, in row order, from its index row (None: another layout)."""
+    if not chunk["files"].startswith(_VERSION_TAG):
+        return None
+    return [line.split(" ", 1)[0] for line in chunk["files"].splitlines()[1:]]
+
+
 def _read_group(
     h5: h5py.File,
     group: str,
@@ -163,7 +170,7 @@ class ColumnStore:
         columns = set(columns) | {"TIME"}
         # File names and groups from the index and the product, not from the file's
         # attributes (each HDF5 attribute read costs about as much as a small dataset).
-        names = [line.split(" ", 1)[0] for line in chunk["files"].splitlines()[1:]]
+        names = _chunk_names(chunk) or []  # `current_chunks` passed this layout only
         groups = self._groups(self.product.partition_columns(chunk["part"]))
         key = next(g for g, dtype in groups.items() if "TIME" in dtype.names)
         with h5py.File(self.index.root / chunk["path"], "r") as h5:
@@ -229,15 +236,14 @@ class ColumnStore:
     def _chunk_arrays(self, chunk: dict[str, Any]) -> dict[str, dict[str, np.ndarray]]:
         """Every file's arrays held by a chunk (by filename), so a rebuild that adds files
         to a partition decompresses the chunk instead of re-reading its FITS files."""
-        path = self.index.root / chunk["path"]
+        names = _chunk_names(chunk)
+        if names is None:
+            return {}
         try:
-            h5 = h5py.File(path, "r")
+            h5 = h5py.File(self.index.root / chunk["path"], "r")
         except OSError:
             return {}
         with h5:
-            if h5.attrs.get("version") != STORE_VERSION:
-                return {}
-            names = json.loads(h5.attrs["files"])
             columns: dict[str, np.ndarray] = {}
             for group, dtype in self._groups(self.product.partition_columns(chunk["part"])).items():
                 columns.update(_read_group(h5, group, dtype))
