@@ -7,6 +7,7 @@ import threading
 from collections import Counter
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 from astropy.io import fits
@@ -189,6 +190,29 @@ def test_missing_chunk_file_falls_back(archive):
     assert np.array_equal(fast.vals.mask, hd3.vals.mask) and fast.vals.count() > 1000
     check_archive(L0, data_root=archive, repair=True)
     assert check_archive(L0, data_root=archive).ok
+
+
+def test_corrupt_chunk_is_named_and_repairable(archive):
+    """A damaged image chunk: the read fails naming the chunk file; removing it and running
+    check --repair restores the store."""
+    ref = aca_l0.get_slot_data("2003:215", "2003:216", slot=1, data_root=archive, use_store=False)
+    with ArchiveIndex(L0, archive) as index:
+        (rel,) = [
+            r[0]
+            for r in index.conn.execute("SELECT path FROM store_chunks")
+            if r[0].startswith("store/1/")
+        ]
+    chunk = archive / rel
+    with h5py.File(chunk, "r") as h5:
+        offset = h5["IMGRAW"].id.get_chunk_info(0).byte_offset
+    with open(chunk, "r+b") as f:  # overwrite the first chunk's Blosc header
+        f.seek(offset)
+        f.write(bytes(16))
+    with pytest.raises(OSError, match=f"{chunk.name}: /IMGRAW chunk at row 0"):
+        aca_l0.get_slot_data("2003:215", "2003:216", slot=1, data_root=archive)
+    chunk.unlink()
+    check_archive(L0, data_root=archive, repair=True)
+    assert_same(aca_l0.get_slot_data("2003:215", "2003:216", slot=1, data_root=archive), ref)
 
 
 def test_reader_during_ingest(tmp_path, real_l0_dir):

@@ -24,6 +24,7 @@ from mica.archive.l0_format import (
 )
 from mica.archive.obsid_times import obsid_interval
 from mica.engine.colstore import ColumnStore
+from mica.engine.h5chunks import ChunkedRows
 from mica.engine.index import ArchiveIndex
 from mica.time import CxoTimeLike, to_date, to_secs
 
@@ -131,10 +132,13 @@ def get_slot_data(
         raise ValueError(f"unknown L0 columns {unknown}; valid: {SLOT_COLUMNS}")
     dtype = slot_dtype(columns, centered_8x8)
     slot = _as_list(slot, ALL_SLOTS, "slot")[0]
-    pieces, order = _pieces(start, stop, [slot], imgsize, dtype.names, data_root, use_store)[slot]
+    pieces, order = _pieces(
+        start, stop, [slot], imgsize, dtype.names, data_root, use_store, defer=["IMGRAW"]
+    )[slot]
     total = sum(p["n"] for p in pieces)
     out = np.zeros(total, dtype=dtype)
-    mask = np.empty(total, dtype=np.ma.make_mask_descr(dtype))  # `_fill` sets every field
+    # zeros: pages the kernel maps on first touch; `_fill` sets only what is masked
+    mask = np.zeros(total, dtype=np.ma.make_mask_descr(dtype))
     row = 0
     for piece in pieces:
         rows = slice(row, row + piece["n"])
@@ -190,6 +194,7 @@ def _pieces(
     names: Sequence[str],
     data_root: str | Path | None,
     use_store: bool,
+    defer: Sequence[str] = (),
 ) -> dict[int, Pieces]:
     """Per slot: row blocks in the time range (store chunks, else files), and the row
     order that puts their concatenation in output order (files by start time), or None
@@ -211,7 +216,7 @@ def _pieces(
                     tstart, tstop, slots, imgsize, lead=_ROW_LEAD, index=index
                 )
                 pieces = (
-                    _store_pieces(index, records, names, imgsize, tstart, tstop)
+                    _store_pieces(index, records, names, imgsize, tstart, tstop, defer)
                     if use_store
                     else []
                 )
@@ -301,9 +306,11 @@ def _store_pieces(
     imgsize: Sequence[int] | None,
     tstart: float,
     tstop: float,
+    defer: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """Rows served from current store chunks, one piece per partition (the narrowest view
-    holding ``names``); files of other partitions are left to the caller."""
+    holding ``names``); files of other partitions are left to the caller. Columns in
+    ``defer`` may come as `ChunkedRows` (see `ColumnStore.read`)."""
     store = ColumnStore(L0, index)
     by_part: dict[str, list[dict[str, Any]]] = {}
     narrow = set()
@@ -326,7 +333,7 @@ def _store_pieces(
         files = {r["filename"] for r in recs}
         only = files if picked and part == L0.partition(recs[0]) else None
         try:
-            arrays, chunk_names = store.read(chunk, ask, tstart, tstop, only)
+            arrays, chunk_names = store.read(chunk, ask, tstart, tstop, only, defer)
         except OSError:  # chunk file replaced or removed: read the files instead
             continue
         n = len(arrays.get("TIME", ()))
@@ -346,13 +353,13 @@ def _store_pieces(
 
 
 def _fill(out: np.ndarray, mask: np.ndarray, piece: dict[str, Any], centered: bool) -> None:
-    """Copy a piece's arrays into the output, unmasking rows whose image size has the column."""
+    """Copy a piece's arrays into the output and mask rows whose image size lacks the
+    column (``mask`` is all False on entry)."""
     arrays, sizes = piece["arrays"], piece["sizes"]
     masks: dict[tuple[int, ...], Any] = {}  # per set of carrying sizes, computed once
     for name in out.dtype.names:
         if name == "FILENAME":
             out[name] = np.array(piece["names"])[piece["fileidx"]]
-            mask[name] = False
             continue
         if name in arrays:
             values = arrays[name]
@@ -368,10 +375,12 @@ def _fill(out: np.ndarray, mask: np.ndarray, piece: dict[str, Any], centered: bo
             continue
         out[name] = values
         carried = COLUMN_SIZES[name]
+        if set(carried) >= set(ALL_SIZES):
+            continue  # every row carries it
         if carried not in masks:
-            masks[carried] = (
-                sizes not in carried if np.isscalar(sizes) else ~np.isin(sizes, carried)
-            )
+            lacks = np.ones(9, dtype=bool)
+            lacks[list(carried)] = False
+            masks[carried] = lacks[sizes]
         mask[name] = masks[carried]
 
 
@@ -384,16 +393,25 @@ for _size in ALL_SIZES:
 def _put_images(
     out: np.ndarray, mask: np.ndarray, images: np.ndarray, sizes: int | np.ndarray, centered: bool
 ) -> None:
-    """Copy top-left 8x8 frames into the output (centring 6x6/4x4 if asked); unmask pixels."""
-    src = np.asarray(images).reshape(-1, 8, 8)
+    """Copy top-left 8x8 frames into the output (centring 6x6/4x4 if asked) and mask the
+    pixels outside each image (``mask`` is all False on entry)."""
     frame = out.reshape(-1, 8, 8)
     fmask = mask.reshape(-1, 8, 8)
-    if not centered:  # frames hold zeros outside the image: one copy, one mask look-up
-        frame[...] = src
-        fmask[...] = ~_INSIDE[sizes]
+    row_sizes = np.broadcast_to(sizes, len(out))
+    if not centered:  # frames hold zeros outside the image: one copy, mask 6x6/4x4 rows only
+        small = np.flatnonzero(row_sizes != 8)
+        fmask[small] = ~_INSIDE[row_sizes[small]]
+        if isinstance(images, ChunkedRows):  # from the decompression buffer, no copy between
+
+            def put(values: np.ndarray, at: int) -> None:
+                out[at : at + len(values)] = values.reshape(out[at : at + len(values)].shape)
+
+            images.each_block(put)
+        else:
+            frame[...] = np.asarray(images).reshape(-1, 8, 8)
         return
+    src = np.asarray(images).reshape(-1, 8, 8)
     fmask[...] = True
-    row_sizes = np.broadcast_to(sizes, len(src))
     for size in np.unique(row_sizes):
         rows = slice(None) if np.isscalar(sizes) else np.flatnonzero(row_sizes == size)
         lo = (8 - size) // 2

@@ -263,10 +263,11 @@ class L0Product(FileProduct):
         }
 
     has_store = True
-    # Read together: time with the header-3 bytes (all of the header-3 view in one dataset),
-    # images, file index; other columns form one more group, as a fetch of a few of them
-    # still costs one decompression.
-    store_groups = {"KEY": HD3_VIEW_COLUMNS, "IMGRAW": ["IMGRAW"]}
+    # Read together: time with the header-3 bytes (all of the header-3 view in one dataset)
+    # and the image size (every masked fetch needs it: from the other columns' group it
+    # cost a decompression of 79 byte planes for one), images, file index; other columns
+    # form one more group, as a fetch of a few of them still costs one decompression.
+    store_groups = {"KEY": [*HD3_VIEW_COLUMNS, "IMGSIZE"], "IMGRAW": ["IMGRAW"]}
 
     def partition(self, row: dict[str, Any], columns: Iterable[str] | None = None) -> str:
         if columns is not None and row["imgsize"] == 8 and _HD3_VIEW_SET.issuperset(columns):

@@ -36,6 +36,12 @@ import numpy as np  # noqa: E402
 from astropy.io import fits  # noqa: E402
 
 from mica.engine.fsync import fsync_file  # noqa: E402
+from mica.engine.h5chunks import (  # noqa: E402
+    ChunkedRows,
+    is_blosc_chunked,
+    read_planes,
+    read_rows,
+)
 from mica.engine.index import ArchiveIndex  # noqa: E402
 from mica.engine.product import FileProduct  # noqa: E402
 
@@ -64,7 +70,7 @@ CREATE TABLE IF NOT EXISTS store_chunks (
 
 
 # Bumped when the chunk layout changes: chunks of another version count as out of date.
-STORE_VERSION = 9
+STORE_VERSION = 10
 _VERSION_TAG = f"v{STORE_VERSION}\n"
 
 
@@ -92,20 +98,15 @@ def _read_group(
     `ColumnStore._write`)."""
     dset = h5[group]
     if len(dtype.names) == 1:  # one column in its own dtype and shape
-        return {dtype.names[0]: dset[rows]}
-    planes = dset[:, rows]
-    out = {}
-    for name in dtype.names if columns is None else columns:
-        field, offset = dtype.fields[name][:2]
-        data = planes[offset]
-        if field.itemsize > 1:
-            # Only this column's planes are gathered (plane by plane: 2x faster than a
-            # strided transpose), with no record array in between.
-            data = np.empty((planes.shape[1], field.itemsize), dtype=np.uint8)
-            for k in range(field.itemsize):
-                data[:, k] = planes[offset + k]
-        out[name] = data.view(field.base).reshape((-1, *field.shape))
-    return out
+        start, stop, _ = rows.indices(dset.shape[0])
+        return {dtype.names[0]: read_rows(dset, start, stop)}
+    start, stop, _ = rows.indices(dset.shape[1])
+    # Only the planes of the asked columns are gathered, with no record array in between.
+    fields = {
+        name: (dtype.fields[name][1], dtype.fields[name][0])
+        for name in (dtype.names if columns is None else columns)
+    }
+    return read_planes(dset, start, stop, fields)
 
 
 class ColumnStore:
@@ -156,9 +157,11 @@ class ColumnStore:
         tstart: float,
         tstop: float,
         files: set[str] | None = None,
-    ) -> tuple[dict[str, np.ndarray], list[str]]:
+        defer: Iterable[str] = (),
+    ) -> tuple[dict[str, Any], list[str]]:
         """Rows of a chunk with tstart <= TIME <= tstop, asked columns only, from ``files``
-        (None: from every file of the chunk).
+        (None: from every file of the chunk). Columns in ``defer`` that are stored alone come
+        as `ChunkedRows`, decompressed when the caller copies them to their destination.
 
         Returns (columns by name, with FILEIDX into the chunk's file names when asked or
         when some of the chunk's files are left out; those names). The time index picks the
@@ -198,12 +201,16 @@ class ColumnStore:
             at = slice(span.start + rows.start, span.start + rows.stop)  # within the chunk
             for group, dtype in groups.items():
                 asked = [c for c in dtype.names if c in columns and c not in out]
-                if asked:
+                if asked == [group] and group in defer and is_blosc_chunked(h5[group]):
+                    out[group] = ChunkedRows(h5[group], 0, at.start, at.stop)
+                elif asked:
                     out.update(_read_group(h5, group, groups[group], asked, at))
         sel = keep[rows]
         if sel.all():  # the usual case: no copy through a boolean index
             return out, names
-        return {c: v[sel] for c, v in out.items()}, names
+        return {
+            c: v.narrowed(sel) if isinstance(v, ChunkedRows) else v[sel] for c, v in out.items()
+        }, names
 
     # --- writing -------------------------------------------------------------------------
     def rebuild(
