@@ -193,10 +193,10 @@ class ColumnStore:
                 keep &= np.array([n in files for n in names])[out["FILEIDX"]]
             elif "FILEIDX" in columns:
                 out.update(_read_group(h5, "FILEIDX", groups["FILEIDX"], rows=span))
-            hits = np.flatnonzero(keep)
-            if len(hits) == 0:
+            if not keep.any():
                 return {}, names
-            rows = slice(int(hits[0]), int(hits[-1]) + 1)  # within the span
+            # first and last hit (argmax: no index array of every hit)
+            rows = slice(int(keep.argmax()), len(keep) - int(keep[::-1].argmax()))  # in span
             out = {c: v[rows] for c, v in out.items() if c in columns}
             at = slice(span.start + rows.start, span.start + rows.stop)  # within the chunk
             for group, dtype in groups.items():

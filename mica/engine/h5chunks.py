@@ -67,10 +67,11 @@ class ChunkedRows:
         fd = dset.file.id.get_vfd_handle()
         size = os.fstat(fd).st_size
         rows = dset.chunks[axis]
+        dsid, origin = dset.id, [0] * len(dset.chunks)
         self.located = []
         for row0 in range(start - start % rows, stop, rows):
-            coord = tuple(row0 if k == axis else 0 for k in range(dset.ndim))
-            info = dset.id.get_chunk_info_by_coord(coord)
+            origin[axis] = row0
+            info = dsid.get_chunk_info_by_coord(tuple(origin))
             if info.byte_offset is None or info.byte_offset + info.size > size:
                 where = f"{self.path}: {self.name} chunk at row {row0}"
                 raise OSError(f"{where} is missing or truncated")
@@ -130,7 +131,8 @@ class ChunkedRows:
         def put(chunk: np.ndarray, row0: int) -> None:
             lo = max(self.start, row0)
             hi = min(self.stop, row0 + chunk.shape[self.axis])
-            values = np.moveaxis(chunk, self.axis, 0)[lo - row0 : hi - row0]
+            along = chunk if self.axis == 0 else np.moveaxis(chunk, self.axis, 0)
+            values = along[lo - row0 : hi - row0]
             if before is None:
                 sink(values, lo - self.start)
             else:
