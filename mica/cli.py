@@ -102,12 +102,17 @@ update_aca_dark.register_cli(update)
 
 @main.command()
 @click.option("--repair", is_flag=True, help="Make index and files consistent.")
-def check(repair: bool) -> None:
-    """Check every archive: index rows against files, interrupted ingests."""
+@click.option(
+    "--verify-store",
+    is_flag=True,
+    help="Also decompress every columnar store chunk (reads the whole store).",
+)
+def check(repair: bool, verify_store: bool) -> None:
+    """Check every archive: index rows against files, interrupted ingests, the store."""
     bad = False
     for product in _products().values():
         try:
-            report = check_archive(product, repair=repair)
+            report = check_archive(product, repair=repair, verify_store=verify_store)
         except ArchiveBusy as err:
             raise click.ClickException(str(err)) from err
         click.echo(report.summary())

@@ -193,8 +193,8 @@ def test_missing_chunk_file_falls_back(archive):
 
 
 def test_corrupt_chunk_is_named_and_repairable(archive):
-    """A damaged image chunk: the read fails naming the chunk file; removing it and running
-    check --repair restores the store."""
+    """A damaged image chunk: the read fails naming the chunk file; check --verify-store
+    finds it and its repair rebuilds it."""
     ref = aca_l0.get_slot_data("2003:215", "2003:216", slot=1, data_root=archive, use_store=False)
     with ArchiveIndex(L0, archive) as index:
         (rel,) = [
@@ -210,8 +210,12 @@ def test_corrupt_chunk_is_named_and_repairable(archive):
         f.write(bytes(16))
     with pytest.raises(OSError, match=f"{chunk.name}: /IMGRAW chunk at row 0"):
         aca_l0.get_slot_data("2003:215", "2003:216", slot=1, data_root=archive)
-    chunk.unlink()
-    check_archive(L0, data_root=archive, repair=True)
+    assert check_archive(L0, data_root=archive).ok  # file lists still match
+    report = check_archive(L0, data_root=archive, verify_store=True)
+    (problem,) = report.problems
+    assert problem.startswith("store chunk 1/") and "/IMGRAW chunk at row 0" in problem
+    check_archive(L0, data_root=archive, repair=True, verify_store=True)
+    assert check_archive(L0, data_root=archive, verify_store=True).ok
     assert_same(aca_l0.get_slot_data("2003:215", "2003:216", slot=1, data_root=archive), ref)
 
 

@@ -51,9 +51,13 @@ def _archive_files(product: FileProduct, root: Path) -> dict[str, Path]:
 
 
 def check_archive(
-    product: FileProduct, data_root: str | Path | None = None, repair: bool = False
+    product: FileProduct,
+    data_root: str | Path | None = None,
+    repair: bool = False,
+    verify_store: bool = False,
 ) -> CheckReport:
-    """Compare index and files; with ``repair`` make them consistent (under the update lock)."""
+    """Compare index and files; with ``repair`` make them consistent (under the update lock).
+    ``verify_store`` also decompresses every store chunk (damaged ones are rebuilt)."""
     root = product.root(data_root)
     report = CheckReport(product.name)
     if not (root / "archfiles.db3").exists():
@@ -101,6 +105,11 @@ def check_archive(
                     report.repairs.append(f"quarantined {err}")
         if product.has_store:
             store = ColumnStore(product, index)
+            if verify_store:
+                for part, (path, problem) in store.unreadable_chunks().items():
+                    report.problems.append(f"store chunk {part} is unreadable: {problem}")
+                    if repair:  # derived data: without its file the chunk is rebuilt below
+                        path.unlink(missing_ok=True)
             stale = store.stale_parts()
             report.problems += [f"store chunk {part} does not match the index" for part in stale]
             if repair and stale:

@@ -374,6 +374,24 @@ class ColumnStore:
         groups["FILEIDX"] = ["FILEIDX"]
         return {g: np.dtype([(c, dtypes[c]) for c in cols]) for g, cols in groups.items()}
 
+    def unreadable_chunks(self) -> dict[str, tuple[Path, str]]:
+        """Chunks whose file exists but does not read back whole (every dataset decompressed):
+        part -> (chunk file, the problem)."""
+        out = {}
+        rows = self.index.conn.execute("SELECT part, path FROM store_chunks").fetchall()
+        for part, rel in rows:
+            path = self.index.root / rel
+            if not path.exists():
+                continue  # a missing chunk is stale (`stale_parts`)
+            try:
+                with h5py.File(path, "r") as h5:
+                    h5["TRANGE"][:]
+                    for group, dtype in self._groups(self.product.partition_columns(part)).items():
+                        _read_group(h5, group, dtype)
+            except (OSError, KeyError, ValueError) as exc:
+                out[part] = (path, str(exc))
+        return out
+
     def stale_parts(self) -> list[str]:
         """Partitions whose chunk is missing, dirty, or not built from the partition's
         current files (full comparison of file lists, for `mica check`)."""
