@@ -13,7 +13,7 @@ never gives wrong answers; the next update, ``mica check --repair`` or ``mica re
 brings the chunk up to date. ``mica check`` also compares the file lists in full.
 
 Format (chosen by measurement, see benchmarks/bench_hdr3_store.py and the README): HDF5 via
-h5py with Blosc LZ4 and shuffle (hdf5plugin).
+h5py with Blosc LZ4 and shuffle (hdf5plugin), read back chunk by chunk (`h5chunks`).
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from typing import Any
 
 # Blosc otherwise starts a thread per CPU it sees, which on a small machine made writes 6x
 # and reads up to 8x slower (measured); one thread per call, parallelism comes from callers.
+# blosc2, which reads the store (h5chunks), obeys it too: with two threads its reads were
+# faster alone but whole fetches slower (measured).
 os.environ.setdefault("BLOSC_NTHREADS", "1")
 
 import h5py  # noqa: E402
@@ -377,8 +379,11 @@ class ColumnStore:
     def unreadable_chunks(self) -> dict[str, tuple[Path, str]]:
         """Chunks whose file exists but does not read back whole (every dataset decompressed):
         part -> (chunk file, the problem)."""
-        out = {}
-        rows = self.index.conn.execute("SELECT part, path FROM store_chunks").fetchall()
+        out: dict[str, tuple[Path, str]] = {}
+        try:
+            rows = self.index.conn.execute("SELECT part, path FROM store_chunks").fetchall()
+        except sqlite3.OperationalError:  # an archive written before the store existed
+            return out
         for part, rel in rows:
             path = self.index.root / rel
             if not path.exists():
