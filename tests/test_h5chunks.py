@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from mica.engine.colstore import _CODEC
-from mica.engine.h5chunks import ChunkedRows, read_planes, read_rows
+from mica.engine.h5chunks import ChunkedRows, read_rows
 
 RNG = np.random.default_rng(5)
 N = 10_000
@@ -15,41 +15,31 @@ N = 10_000
 
 @pytest.fixture
 def h5file(tmp_path):
-    """Datasets as the store writes them: rows chunked (with a short edge chunk), byte
-    planes chunked along rows, and one without a filter."""
+    """Datasets as the store writes one-column groups (rows chunked, with a short edge chunk)
+    and one without a filter."""
     path = tmp_path / "chunks.h5"
     images = RNG.integers(-50, 4000, size=(N, 64)).astype(np.float32)
-    planes = RNG.integers(0, 255, size=(12, N), dtype=np.uint8)
     with h5py.File(path, "w") as h5:
         h5.create_dataset("IMGRAW", data=images, chunks=(1024, 64), **_CODEC)
-        h5.create_dataset("KEY", data=planes, chunks=(12, 3000), **_CODEC)
         h5.create_dataset("PLAIN", data=images[:, :4])
-    return path, images, planes
+    return path, images
 
 
 RANGES = [(0, N), (0, 1), (1023, 1025), (5000, N - 3), (N - 1, N), (7, 7)]
 
 
 @pytest.mark.parametrize("start,stop", RANGES)
-def test_rows_and_planes_equal_h5py(h5file, start, stop):
-    path, images, planes = h5file
+def test_rows_equal_h5py(h5file, start, stop):
+    path, images = h5file
     with h5py.File(path, "r") as h5:
         assert np.array_equal(read_rows(h5["IMGRAW"], start, stop), images[start:stop])
         assert np.array_equal(read_rows(h5["PLAIN"], start, stop), images[start:stop, :4])
-        fields = {"A": (0, np.dtype("<f8")), "B": (8, np.dtype(("u1", (2,)))), "C": (11, "u1")}
-        fields = {k: (first, np.dtype(dt)) for k, (first, dt) in fields.items()}
-        got = read_planes(h5["KEY"], start, stop, fields)
-    records = np.ascontiguousarray(planes[:, start:stop].T)
-    assert got["A"].dtype == "<f8"  # random bytes: compare them as bytes (NaNs)
-    assert np.array_equal(got["A"].view("u8"), records[:, :8].copy().view("<u8")[:, 0])
-    assert np.array_equal(got["B"], records[:, 8:10])
-    assert np.array_equal(got["C"], records[:, 11])
 
 
 def test_narrowed_rows_readable_after_the_file_is_gone(h5file):
-    path, images, _ = h5file
+    path, images = h5file
     with h5py.File(path, "r") as h5:
-        rows = ChunkedRows(h5["IMGRAW"], 0, 1000, 9000)
+        rows = ChunkedRows(h5["IMGRAW"], 1000, 9000)
     path.unlink()  # chunk files are replaced by new names; a reader keeps its own descriptor
     keep = RNG.random(8000) < 0.3
     again = RNG.random(int(keep.sum())) < 0.5
@@ -60,7 +50,7 @@ def test_narrowed_rows_readable_after_the_file_is_gone(h5file):
 
 
 def test_corrupt_chunk_names_file_and_chunk(h5file):
-    path, _, _ = h5file
+    path, _ = h5file
     with h5py.File(path, "r") as h5:
         info = h5["IMGRAW"].id.get_chunk_info_by_coord((2048, 0))
     with open(path, "r+b") as f:  # a Blosc header that claims another size
@@ -73,9 +63,9 @@ def test_corrupt_chunk_names_file_and_chunk(h5file):
 
 
 def test_file_truncated_after_locating(h5file):
-    path, images, _ = h5file
+    path, images = h5file
     with h5py.File(path, "r") as h5:  # (HDF5 refuses to open a file shorter than it says)
-        rows = ChunkedRows(h5["IMGRAW"], 0, 0, N)
+        rows = ChunkedRows(h5["IMGRAW"], 0, N)
         info = h5["IMGRAW"].id.get_chunk_info_by_coord((9216, 0))
     with open(path, "r+b") as f:
         f.truncate(info.byte_offset + 10)

@@ -13,7 +13,8 @@ never gives wrong answers; the next update, ``mica check --repair`` or ``mica re
 brings the chunk up to date. ``mica check`` also compares the file lists in full.
 
 Format (chosen by measurement, see benchmarks/bench_hdr3_store.py and the README): HDF5 via
-h5py with Blosc LZ4 and shuffle (hdf5plugin), read back chunk by chunk (`h5chunks`).
+h5py with Blosc LZ4 and shuffle (hdf5plugin); one-column groups are read back chunk by chunk
+(`h5chunks`).
 """
 
 from __future__ import annotations
@@ -38,12 +39,7 @@ import numpy as np  # noqa: E402
 from astropy.io import fits  # noqa: E402
 
 from mica.engine.fsync import fsync_file  # noqa: E402
-from mica.engine.h5chunks import (  # noqa: E402
-    ChunkedRows,
-    is_blosc_chunked,
-    read_planes,
-    read_rows,
-)
+from mica.engine.h5chunks import ChunkedRows, is_blosc_chunked, read_rows  # noqa: E402
 from mica.engine.index import ArchiveIndex  # noqa: E402
 from mica.engine.product import FileProduct  # noqa: E402
 
@@ -102,13 +98,19 @@ def _read_group(
     if len(dtype.names) == 1:  # one column in its own dtype and shape
         start, stop, _ = rows.indices(dset.shape[0])
         return {dtype.names[0]: read_rows(dset, start, stop)}
-    start, stop, _ = rows.indices(dset.shape[1])
-    # Only the planes of the asked columns are gathered, with no record array in between.
-    fields = {
-        name: (dtype.fields[name][1], dtype.fields[name][0])
-        for name in (dtype.names if columns is None else columns)
-    }
-    return read_planes(dset, start, stop, fields)
+    # Byte planes through h5py: hdf5plugin's Blosc decodes these one-byte planes 2-3x faster
+    # than blosc2 does (measured on header-3 chunks).
+    planes = dset[:, rows]
+    out = {}
+    for name in dtype.names if columns is None else columns:
+        field, offset = dtype.fields[name][:2]
+        # Only this column's planes are gathered (plane by plane: 2x faster than a strided
+        # transpose), with no record array in between.
+        data = np.empty((planes.shape[1], field.itemsize), dtype=np.uint8)
+        for k in range(field.itemsize):
+            data[:, k] = planes[offset + k]
+        out[name] = data.view(field.base).reshape((-1, *field.shape))
+    return out
 
 
 class ColumnStore:
@@ -204,7 +206,7 @@ class ColumnStore:
             for group, dtype in groups.items():
                 asked = [c for c in dtype.names if c in columns and c not in out]
                 if asked == [group] and group in defer and is_blosc_chunked(h5[group]):
-                    out[group] = ChunkedRows(h5[group], 0, at.start, at.stop)
+                    out[group] = ChunkedRows(h5[group], at.start, at.stop)
                 elif asked:
                     out.update(_read_group(h5, group, groups[group], asked, at))
         sel = keep[rows]
