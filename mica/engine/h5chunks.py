@@ -10,9 +10,9 @@ groups stay with h5py, whose Blosc decodes one-byte planes 2-3x faster (measured
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
-import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -74,8 +74,8 @@ class ChunkedRows:
                 where = f"{self.path}: {self.name} chunk at row {row0}"
                 raise OSError(f"{where} is missing or truncated")
             self.located.append((row0, info.byte_offset, info.size, info.filter_mask))
-        self.fd = os.dup(fd)
-        weakref.finalize(self, os.close, self.fd)
+        self._file = open(os.dup(fd), "rb", buffering=0)  # shared by narrowed copies
+        self.fd = self._file.fileno()
 
     def __len__(self) -> int:
         return self.stop - self.start if self.keep is None else int(np.count_nonzero(self.keep))
@@ -90,11 +90,8 @@ class ChunkedRows:
             full = np.zeros_like(self.keep)
             full[np.flatnonzero(self.keep)[keep]] = True
             keep = full
-        out = object.__new__(ChunkedRows)
-        out.__dict__.update(self.__dict__)
+        out = copy.copy(self)
         out.keep = keep
-        out.fd = os.dup(self.fd)  # each object closes its own when collected
-        weakref.finalize(out, os.close, out.fd)
         return out
 
     def each_chunk(self, sink: Callable[[np.ndarray, int], None]) -> None:
