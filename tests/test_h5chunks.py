@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import h5py
 import numpy as np
 import pytest
@@ -71,3 +73,21 @@ def test_file_truncated_after_locating(h5file):
         f.truncate(info.byte_offset + 10)
     with pytest.raises(OSError, match=r"chunks\.h5: /IMGRAW chunk at row 9216 is truncated"):
         np.asarray(rows)
+
+
+def test_sink_error_stops_the_decoding_thread(h5file):
+    path, images = h5file
+    with h5py.File(path, "r") as h5:
+        rows = ChunkedRows(h5["IMGRAW"], 0, N)
+    seen = []
+
+    def sink(chunk, row0):
+        seen.append(row0)
+        if row0 == 2048:
+            raise KeyError("caller stops")
+
+    with pytest.raises(KeyError, match="caller stops"):
+        rows.each_chunk(sink)
+    assert seen == [0, 1024, 2048]  # in row order, none after the error
+    assert not [t for t in threading.enumerate() if t.name == "mica-chunk-decode"]
+    assert np.array_equal(np.asarray(rows), images)  # its buffers are free again

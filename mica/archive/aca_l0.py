@@ -357,7 +357,9 @@ def _fill(out: np.ndarray, mask: np.ndarray, piece: dict[str, Any], centered: bo
     column (``mask`` is all False on entry)."""
     arrays, sizes = piece["arrays"], piece["sizes"]
     masks: dict[tuple[int, ...], Any] = {}  # per set of carrying sizes, computed once
-    for name in out.dtype.names:
+    # Images first: the first write to the fresh output faults its pages in, and the image
+    # copy overlaps that with decompression (see `ChunkedRows.each_chunk`).
+    for name in sorted(out.dtype.names, key=lambda name: name != "IMGRAW"):
         if name == "FILENAME":
             out[name] = np.array(piece["names"])[piece["fileidx"]]
             continue
