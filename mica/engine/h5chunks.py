@@ -4,8 +4,9 @@ h5py's read of a filtered dataset returns a fresh array; a caller that puts the 
 its own output (the images of `get_slot_data`) then copies 100 MB once more. Here each
 chunk's compressed bytes are read at their file offset into a reused buffer, decompressed
 there with blosc2, and the rows copied from that cache-warm buffer to where the caller wants
-them (`ChunkedRows`: located now, decoded when copied). Used for one-column groups; byte-plane
-groups stay with h5py, whose Blosc decodes one-byte planes 2-3x faster (measured).
+them (`ChunkedRows`: located now, decoded when copied; a worker thread decodes ahead while the
+caller copies). Used for one-column groups; byte-plane groups stay with h5py, whose Blosc
+decodes one-byte planes 2-3x faster (measured).
 """
 
 from __future__ import annotations
