@@ -386,10 +386,10 @@ def _fill(out: np.ndarray, mask: np.ndarray, piece: dict[str, Any], centered: bo
         mask[name] = masks[carried]
 
 
-# _INSIDE[size]: the pixels of a top-left size x size image in an 8x8 frame
-_INSIDE = np.zeros((9, 8, 8), dtype=bool)
+# _OUTSIDE[size]: the pixels of an 8x8 frame outside its top-left size x size image
+_OUTSIDE = np.ones((9, 8, 8), dtype=bool)
 for _size in ALL_SIZES:
-    _INSIDE[_size, :_size, :_size] = True
+    _OUTSIDE[_size, :_size, :_size] = False
 
 
 def _put_images(
@@ -402,7 +402,7 @@ def _put_images(
     row_sizes = np.broadcast_to(sizes, len(out))
     if not centered:  # frames hold zeros outside the image: one copy, mask 6x6/4x4 rows only
         small = np.flatnonzero(row_sizes != 8)
-        fmask[small] = ~_INSIDE[row_sizes[small]]
+        fmask[small] = _OUTSIDE[row_sizes[small]]
         if isinstance(images, ChunkedRows):  # from the decompression buffer, no copy between
 
             def put(values: np.ndarray, at: int) -> None:

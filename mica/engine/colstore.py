@@ -191,12 +191,13 @@ class ColumnStore:
             )
             times = out["TIME"]
             keep = (times >= tstart) & (times <= tstop)
-            if files is not None and not files.issuperset(names):  # FILEIDX returned too
+            leave_out = files is not None and not files.issuperset(names)
+            if leave_out:  # FILEIDX returned too
                 columns.add("FILEIDX")
+            if "FILEIDX" in columns:
                 out.update(_read_group(h5, "FILEIDX", groups["FILEIDX"], rows=span))
+            if leave_out:
                 keep &= np.array([n in files for n in names])[out["FILEIDX"]]
-            elif "FILEIDX" in columns:
-                out.update(_read_group(h5, "FILEIDX", groups["FILEIDX"], rows=span))
             if not keep.any():
                 return {}, names
             # first and last hit (argmax: no index array of every hit)
