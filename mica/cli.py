@@ -14,6 +14,7 @@ from mica.archive.aca_dark import update as update_aca_dark
 from mica.engine.check import check_archive
 from mica.engine.lock import ArchiveBusy
 from mica.engine.update import update_archive
+from mica.errors import MicaError
 from mica.progress import progress_bar, run_update_command
 
 
@@ -151,7 +152,7 @@ def fetch_aca_l0(start, stop, slot, columns, csv_path) -> None:
     cols = [c.strip().upper() for c in columns.split(",") if c.strip()]
     try:
         data = aca_l0.get_slot_data(start, stop, slot, columns=cols)
-    except ValueError as err:
+    except (MicaError, ValueError) as err:
         raise click.ClickException(str(err)) from err
     table = Table(data)
     if csv_path:
@@ -194,7 +195,7 @@ def fetch_hdr3(names, start, stop, plot_path, csv_path, from_files) -> None:
 
     try:
         msids = aca_hdr3.MSIDset(list(names), start, stop, use_store=not from_files)
-    except (KeyError, ValueError) as err:
+    except (MicaError, KeyError, ValueError) as err:
         raise click.ClickException(str(err.args[0] if err.args else err)) from err
     table = Table({"time": msids.times, "date": to_date(msids.times) if len(msids.times) else []})
     for name, msid in msids.items():

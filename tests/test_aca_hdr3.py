@@ -9,6 +9,7 @@ from mica.archive import aca_hdr3, aca_l0
 from mica.archive.aca_hdr3 import MSID, MissingDataError, Msid, MSIDset
 from mica.archive.hdr3_items import ITEMS, MSID_ALIASES, byte_columns, get_item, s16
 from mica.archive.l0_format import HD3_COLUMNS
+from mica.errors import MissingArchiveError
 
 # Real 2003:215 data: slots 0-2 are 8x8 03:08-04:51, slot 7 8x8 with interleaved times.
 REAL_START, REAL_STOP = "2003:215:00:00:00", "2003:216:00:00:00"
@@ -378,13 +379,15 @@ def test_empty_ranges(real_l0_archive, tmp_path):
     for start, stop, root in [
         ("2003:100", "2003:101", real_l0_archive),
         ("2003:215:03:00:00", "2003:215:03:00:30", real_l0_archive),
-        ("2010:001", "2010:002", tmp_path / "no-archive"),
     ]:
         mset = MSIDset(["ccd_temp", "dac", "ad_5v_ps"], start, stop, data_root=root)
         assert len(mset.times) == 0
         for m in mset.values():
             assert len(m.vals) == 0 and len(m.times) == 0 and len(m.bits) == 0
         assert len(Msid("ac_status_word", start, stop, data_root=root).vals) == 0
+    # A folder without an archive is an error, not an empty range.
+    with pytest.raises(MissingArchiveError, match="no aca-l0 archive in .*no-archive"):
+        MSIDset(["ccd_temp"], "2010:001", "2010:002", data_root=tmp_path / "no-archive")
 
 
 def test_hd3_columns_are_the_only_bytes_read():

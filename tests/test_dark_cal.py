@@ -19,6 +19,7 @@ from mica.archive.aca_dark import dark_cal, dark_model
 from mica.archive.aca_dark.update import update_aca_dark
 from mica.archive.l0_format import L0
 from mica.engine.update import update_archive
+from mica.errors import MissingArchiveError
 from mica.sim import aca_dark as sim
 from mica.time import to_secs
 
@@ -135,7 +136,7 @@ def test_get_dark_cal_id_errors(dark_root):
         dark_cal.get_dark_cal_props("2007007")
     with pytest.raises(dark_cal.MissingDataError, match="2028001.*nearest ids: 2022133"):
         dark_cal.get_dark_cal_image("2028001")
-    with pytest.raises(dark_cal.MissingDataError, match="no dark calibrations in"):
+    with pytest.raises(MissingArchiveError, match="no aca-dark archive in .*nowhere"):
         dark_cal.get_dark_cal_id("2007:008", data_root=dark_root / "nowhere")
 
 

@@ -27,6 +27,7 @@ from mica.cli_obsid import register_cli
 from mica.engine.check import check_archive
 from mica.engine.obsid_layout import ObsidError, default_link, last_link
 from mica.engine.obsid_update import update_obsid_archive
+from mica.errors import MissingArchiveError
 from mica.sim import obspar as sim_obspar
 from mica.sim.mission import default_mission
 
@@ -163,7 +164,8 @@ def test_unknown_obsids_give_none_or_a_clear_error(archive):
         obspar.get_obspar_file(7000, version="newest", data_root=archive)
     with pytest.raises(TypeError, match="obsid or start and stop"):
         obspar.get_files(start="2012:001", data_root=archive)
-    assert obspar.get_files(7000, data_root=archive.parent / "never-written") == []
+    with pytest.raises(MissingArchiveError, match="no obspar archive in .*never-written"):
+        obspar.get_files(7000, data_root=archive.parent / "never-written")
 
 
 def test_queries_revisions_and_time_rules(archive):
@@ -259,7 +261,8 @@ def test_aca_l0_get_files_by_obsid_uses_the_obspar_archive(tmp_path, monkeypatch
     report = update_obsid_archive(OBSPAR, f"dir:{src}", [5438])
     assert report.ok, report.summary()
     assert obsid_interval(5438) == pytest.approx((obs.tstart + 1000.0, obs.tstop))
-    assert aca_l0.get_files(obsid=5438) == []  # no L0 archived: empty, not an error
+    with pytest.raises(MissingArchiveError, match="no aca-l0 archive in"):
+        aca_l0.get_files(obsid=5438)  # no L0 archive: an error, not an empty result
     with pytest.raises(ValueError, match="neither"):
         obsid_interval(30000)  # not an obsid of the schedule, not archived
 

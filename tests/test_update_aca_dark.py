@@ -35,6 +35,7 @@ from mica.engine.fitscheck import open_checked
 from mica.engine.lock import ArchiveBusy, UpdateLock
 from mica.engine.sources import SourceError
 from mica.engine.update import update_archive
+from mica.errors import MissingArchiveError
 from mica.sim import aca_dark as sim
 from mica.sim.aca_l0 import plan_l0_files, write_l0_file
 from mica.sim.mission import default_mission
@@ -159,9 +160,10 @@ def test_same_result_from_sim_source(tmp_path, reference):
 def test_running_process_sees_new_calibrations(tmp_path, monkeypatch, replicas):
     """No import-time path, no stale cache: the default root is read at each call."""
     monkeypatch.setenv("MICA_ARCHIVE", str(tmp_path / "first"))
-    assert not dark_cal.get_dark_cal_dirs()
+    with pytest.raises(MissingArchiveError, match="no aca-dark archive in .*first"):
+        dark_cal.get_dark_cal_dirs()
     monkeypatch.setenv("MICA_ARCHIVE", str(tmp_path / "archive"))
-    with pytest.raises(dark_cal.MissingDataError, match="no dark calibrations in"):
+    with pytest.raises(MissingArchiveError, match="no aca-dark archive in .*archive"):
         dark_cal.get_dark_cal_props("1999:223")
     update_aca_dark(*DAYS[GUESS_ID], source=f"dir:{replicas}")  # default data_root
     assert list(dark_cal.get_dark_cal_dirs()) == [GUESS_ID]

@@ -1,7 +1,9 @@
 """ACA level-0 image telemetry archive: file lookup and per-slot readers.
 
 Files live in ``<archive>/aca0/<YYYY>/<DDD>/`` with the lookup table ``archfiles.db3``;
-`mica update aca-l0` fills it. Every reader takes ``data_root`` (the ``aca0`` folder).
+`mica update aca-l0` fills it. Every reader takes ``data_root`` (the ``aca0`` folder) and
+raises `mica.errors.MissingArchiveError` when that folder holds no L0 archive; an archive
+without data in the asked range gives an empty result.
 """
 
 from __future__ import annotations
@@ -63,10 +65,7 @@ def _get_file_records(
     slots = _as_list(slots, ALL_SLOTS, "slots")
     sizes = _as_list(imgsize, ALL_SIZES, "imgsize")
     if index is None:
-        opened = ArchiveIndex.open_for_reading(L0, L0.root(data_root))
-        if opened is None:
-            return []
-        with opened:
+        with ArchiveIndex.open_for_reading(L0, L0.root(data_root)) as opened:
             return _get_file_records(tstart, tstop, slots, sizes, lead=lead, index=opened)
     where = (
         f"tstart >= ? AND tstart < ? AND tstop > ? "
@@ -207,9 +206,7 @@ def _pieces(
     tstart, tstop = to_secs(start), to_secs(stop)
     root = L0.root(data_root)
     for attempt in range(3):
-        index = ArchiveIndex.open_for_reading(L0, root)
-        if index is None:
-            return {slot: ([], None) for slot in slots}
+        index = ArchiveIndex.open_for_reading(L0, root)  # MissingArchiveError: no archive
         try:
             with index, index.snapshot():
                 records = _get_file_records(

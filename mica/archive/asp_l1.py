@@ -4,7 +4,8 @@ Layout ``asp1/<CC>/<OOOOO>_v<RR>/`` with ``<OOOOO>`` (default) and ``<OOOOO>_las
 `mica update asp-l1` fills it. Every function takes ``data_root`` (the ``asp1`` folder).
 
 Differences from the original: an obsid with nothing archived gives ``None`` from
-`get_dir`/`get_obs_dirs` (the original raised TypeError); revisions are sorted; 'default'
+`get_dir`/`get_obs_dirs` (the original raised TypeError), while a folder holding no archive
+raises `mica.errors.MissingArchiveError`; revisions are sorted; 'default'
 and 'last' are the revision folders the links resolve to; `get_files` paths are always the
 revision folders; unknown content names raise ValueError; only complete revisions are served.
 """
@@ -29,6 +30,7 @@ from mica.archive.obsid_products import (
     query_rows,
     row_paths,
 )
+from mica.engine.index import require_archive
 from mica.engine.obsid_layout import obs_dirs
 from mica.time import CxoTimeLike
 
@@ -48,9 +50,10 @@ def get_obs_dirs(obsid: int, data_root: str | Path | None = None) -> dict[Any, A
     """``{'default': dir, <rev>: dir, ..., 'last': dir, 'revisions': [sorted revs]}``.
 
     None when nothing of the obsid is archived. 'default' is absent when the upstream has
-    released no revision yet (only a provisional 'last').
+    released no revision yet (only a provisional 'last'). `MissingArchiveError` when the
+    folder holds no aspect L1 archive at all.
     """
-    return obs_dirs(ASP_L1, obsid, ASP_L1.root(data_root))
+    return obs_dirs(ASP_L1, obsid, require_archive(ASP_L1.name, ASP_L1.root(data_root)))
 
 
 def get_dir(obsid: int, data_root: str | Path | None = None) -> str | None:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mica.archive.hdr3_calib import ad_to_degc
+from mica.errors import MissingDataError  # raised for unknown names; re-exported
 
 __all__ = [
     "WORD_PAIRS",
@@ -52,14 +53,6 @@ PARALLEL_CLOCK_US = {0: 6, 1: 12, 2: 24, 3: 48}
 LSB_5V_MV = 0.30518
 LSB_15V_MV = 0.61035
 LSB_27V_MV = 1.04597
-
-
-class MissingDataError(KeyError, ValueError):
-    """Unknown header-3 pseudo-MSID (a KeyError for dict-style code, a ValueError otherwise)."""
-
-    def __str__(self) -> str:
-        # KeyError would repr() the message and show it in quotes.
-        return str(self.args[0]) if self.args else ""
 
 
 def byte_columns(key: str, nbytes: int) -> tuple[tuple[int, str], ...]:

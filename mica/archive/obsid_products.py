@@ -18,7 +18,7 @@ from typing import Any
 
 from astropy.io import fits
 
-from mica.engine.index import ArchiveIndex
+from mica.engine.index import ArchiveIndex, require_archive
 from mica.engine.obsid_layout import OBSID_MAX, OBSID_MIN, ObsidProduct, version_dir
 from mica.engine.product import TIME_INDEX_COLUMNS, IndexColumn, RejectedFile
 from mica.time import year_doy
@@ -563,7 +563,12 @@ def update_processing(index: ArchiveIndex, obsid: int) -> None:
 
 
 def proc_rows(root: Path, obsid: int | None = None) -> list[dict[str, Any]]:
-    """Rows of ``aspect_1_proc`` (all, or one obsid's), ordered by processing id."""
+    """Rows of ``aspect_1_proc`` (all, or one obsid's), ordered by processing id.
+
+    Empty when the aspect L1 archive has no processing table yet; `MissingArchiveError`
+    when ``root`` holds no aspect L1 archive at all.
+    """
+    require_archive(ASP_L1.name, root)
     if not (Path(root) / PROC_DB).exists():
         return []
     conn = sqlite3.connect(f"file:{Path(root) / PROC_DB}?mode=ro", uri=True)
@@ -612,6 +617,7 @@ def query_rows(
     ``revision``: None = the default revision, an int, ``'last'`` (the newest archived) or
     ``'all'``. Only revisions whose files are all archived are returned. ``columns``
     limits the columns read (obspar rows have ~140): filename, obsid and revision always.
+    Raises `MissingArchiveError` when the product folder holds no archive.
     """
     from mica.engine.obsid_layout import check_obsid
     from mica.time import to_secs
@@ -623,10 +629,6 @@ def query_rows(
     elif not (revision is None or revision in ("all", "last")):
         raise ValueError(f"revision must be None, an int, 'last' or 'all', not {revision!r}")
     contents = content_list(product, content)
-    root = product.root(data_root)
-    index = ArchiveIndex.open_for_reading(product, root)
-    if index is None:
-        return []
     where: list[str] = []
     params: list[Any] = []
     if obsid is not None:
@@ -658,7 +660,8 @@ def query_rows(
         else ", ".join(dict.fromkeys(["filename", "obsid", "revision", *columns]))
     )
     sql = f"SELECT {cols} FROM archfiles WHERE {' AND '.join(where)} ORDER BY tstart, filename"
-    with index:
+    # MissingArchiveError when the folder holds no archive (not an empty result)
+    with ArchiveIndex.open_for_reading(product, product.root(data_root)) as index:
         rows = [dict(r) for r in index.conn.execute(sql, params)]
     if revision == "last" and obsid is None:
         newest: dict[int, int] = {}

@@ -15,9 +15,13 @@ def obsid_interval(obsid: int, data_root: str | Path | None = None) -> tuple[flo
     """
     from mica.archive.obspar import obsid_interval as obspar_interval
     from mica.engine.obsid_layout import check_obsid
+    from mica.errors import MissingArchiveError
 
     obsid = check_obsid(obsid)
-    interval = obspar_interval(obsid, data_root=data_root)
+    try:
+        interval = obspar_interval(obsid, data_root=data_root)
+    except MissingArchiveError:  # no obspar archive yet: as one without the obsid
+        interval = None
     if interval is not None:
         return interval
     from mica.sim.mission import default_mission

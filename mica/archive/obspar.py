@@ -2,7 +2,8 @@
 
 Layout ``obspar/<CC>/<OOOOO>_v<RR>/axaff<OOOOO>_<OBI>N<RRR>_obs0a.par.gz`` with default and
 last links; `mica update obspar` fills it. Every function takes ``data_root`` (the
-``obspar`` folder). Unknown obsids give ``None`` (never TypeError); multi-OBI obsids have
+``obspar`` folder). Unknown obsids give ``None`` (never TypeError), a folder holding no
+archive raises `mica.errors.MissingArchiveError`; multi-OBI obsids have
 one file per OBI (``obi=`` selects one; the default is the lowest OBI).
 """
 
@@ -23,7 +24,7 @@ from mica.archive.obsid_products import (
 from mica.archive.obsid_products import (
     get_obspar as read_obspar,
 )
-from mica.engine.index import ArchiveIndex
+from mica.engine.index import ArchiveIndex, require_archive
 from mica.engine.obsid_layout import check_obsid, link_state, obs_dirs
 from mica.time import CxoTimeLike
 
@@ -44,7 +45,7 @@ _CCD_ON = re.compile(r"^ccd[is]\d_on$")
 
 def get_obs_dirs(obsid: int, data_root: str | Path | None = None) -> dict[Any, Any] | None:
     """Revision folders of an obsid, as `mica.archive.asp_l1.get_obs_dirs`."""
-    return obs_dirs(OBSPAR, obsid, OBSPAR.root(data_root))
+    return obs_dirs(OBSPAR, obsid, require_archive(OBSPAR.name, OBSPAR.root(data_root)))
 
 
 def get_dir(obsid: int, data_root: str | Path | None = None) -> str | None:
@@ -59,10 +60,7 @@ def _revision(obsid: int, version: Revision, data_root: str | Path | None) -> in
         version = int(version)
     elif version not in ("default", "last"):
         raise ValueError(f"version must be 'default', 'last' or an int, not {version!r}")
-    index = ArchiveIndex.open_for_reading(OBSPAR, OBSPAR.root(data_root))
-    if index is None:
-        return None
-    with index:
+    with ArchiveIndex.open_for_reading(OBSPAR, OBSPAR.root(data_root)) as index:
         state = link_state(index, obsid)
         if version == "default":
             return state.default_rev if state else None

@@ -1,15 +1,23 @@
-"""The SQLite lookup index (``archfiles.db3``) of a product, in WAL mode so readers never block."""
+"""The SQLite lookup index (``archfiles.db3``) of a product, in WAL mode so readers never block.
+
+Readers open it with `ArchiveIndex.open_for_reading`, which never creates anything and
+raises `MissingArchiveError` when the folder holds no archive (`require_archive` decides
+that, also for archives kept without an index).
+"""
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from mica.engine.lock import UpdateLock
 from mica.engine.product import FileProduct
+from mica.errors import MissingArchiveError
 
 INDEX_NAME = "archfiles.db3"
+_HAS_TABLE_SQL = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'archfiles'"
 
 # Write-ahead intents of the ingest, so a crash between placing a file and committing its row
 # (or between committing and deleting a superseded file) is finished by the next run.
@@ -47,18 +55,23 @@ class ArchiveIndex:
         self.columns = [c.name for c in product.index_columns]
 
     @classmethod
-    def open_for_reading(cls, product: FileProduct, root: Path) -> ArchiveIndex | None:
-        """The index, or None when the archive has never been written."""
-        if not (Path(root) / INDEX_NAME).exists():
-            return None
-        index = cls(product, root, readonly=True)
-        found = index.conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'archfiles'"
-        ).fetchone()
-        if found is None:  # being created by a first update right now
+    def open_for_reading(cls, product: FileProduct, root: Path) -> ArchiveIndex:
+        """The index, opened read-only (nothing is created).
+
+        Raises
+        ------
+        MissingArchiveError
+            When ``root`` holds no archive of the product (see `require_archive`).
+        """
+        root = Path(root)
+        problem = archive_problem(root, check_table=False)
+        if problem is None:
+            index = cls(product, root, readonly=True)
+            problem = _table_problem(index.conn)
+            if problem is None:
+                return index
             index.close()
-            return None
-        return index
+        raise missing_archive(product.name, root, problem)
 
     def _create(self) -> None:
         cols = ",\n    ".join(f"{c.name} {c.sqltype}" for c in self.product.index_columns)
@@ -170,6 +183,66 @@ class ArchiveIndex:
 
     def clear_pending(self, paths: Iterable[str]) -> None:
         self.conn.executemany("DELETE FROM pending WHERE path = ?", [(p,) for p in paths])
+
+
+def _table_problem(conn: sqlite3.Connection) -> str | None:
+    if conn.execute(_HAS_TABLE_SQL).fetchone() is None:  # a first update is creating it
+        return f"{INDEX_NAME} has no archfiles table yet"
+    return None
+
+
+def archive_problem(
+    root: Path, holds: Callable[[Path], bool] | None = None, check_table: bool = True
+) -> str | None:
+    """Why ``root`` holds no archive (None when it holds one, even an empty one).
+
+    By default an archive is a folder with an index (``archfiles.db3`` with its
+    ``archfiles`` table; ``check_table=False`` skips opening it). Archives kept without an
+    index (dark calibrations) pass ``holds``, which says whether the folder holds their
+    data; a folder an update has run on (it leaves its lock file) is an empty archive.
+    Reads only: nothing is created.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        return "no such folder" if not root.exists() else "not a folder"
+    if holds is not None:
+        if UpdateLock(root).path.exists() or holds(root):
+            return None
+        return "no update has written there"
+    path = root / INDEX_NAME
+    if not path.is_file():
+        return f"no {INDEX_NAME}"
+    if check_table:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60.0)
+        try:
+            return _table_problem(conn)
+        finally:
+            conn.close()
+    return None
+
+
+def missing_archive(product: str, root: Path, problem: str) -> MissingArchiveError:
+    """The error for a folder without an archive: names it and the command that fills it."""
+    return MissingArchiveError(
+        f"no {product} archive in {root} ({problem}): fill it with 'mica update {product} "
+        "--start ... --stop ... --source ...' or point data_root=/MICA_ARCHIVE at an archive",
+        product,
+        root,
+    )
+
+
+def require_archive(product: str, root: Path, holds: Callable[[Path], bool] | None = None) -> Path:
+    """``root`` if it holds an archive of ``product`` (see `archive_problem`).
+
+    Raises
+    ------
+    MissingArchiveError
+        Naming the folder and the ``mica update`` command that fills it.
+    """
+    problem = archive_problem(root, holds)
+    if problem is not None:
+        raise missing_archive(product, Path(root), problem)
+    return Path(root)
 
 
 class _Transaction:

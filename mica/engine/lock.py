@@ -7,8 +7,10 @@ import os
 import time
 from pathlib import Path
 
+from mica.errors import MicaError
 
-class ArchiveBusy(RuntimeError):
+
+class ArchiveBusy(MicaError, RuntimeError):
     """Another update holds the product's lock."""
 
 

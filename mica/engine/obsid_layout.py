@@ -26,6 +26,7 @@ from typing import Any
 from mica.engine.fsync import fsync_dir
 from mica.engine.index import INDEX_NAME, ArchiveIndex
 from mica.engine.product import FileProduct
+from mica.errors import MicaError
 
 OBSID_MIN, OBSID_MAX = 1, 65535
 #: a revision folder name
@@ -48,7 +49,7 @@ LAYOUT_SQL = [
 ]
 
 
-class ObsidError(ValueError):
+class ObsidError(MicaError, ValueError):
     """An obsid outside 1..65535 or not an integer."""
 
 

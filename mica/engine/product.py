@@ -12,9 +12,10 @@ from typing import Any
 from astropy.io import fits
 
 from mica.config import archive_root
+from mica.errors import MicaError
 
 
-class RejectedFile(ValueError):
+class RejectedFile(MicaError, ValueError):
     """A file that failed validation; the message names the file and the problem."""
 
     def __init__(self, filename: str, problem: str):

@@ -10,7 +10,9 @@ Differences from the original (its flaws, spec section 8):
 * an argument that is itself an id (``'2007006'``) names that calibration: it must exist
   (MissingDataError naming it otherwise); dates follow the ``select`` rules;
 * the props table keeps the JSON types (``id`` stays a string, no round trip through text);
-* the "before" error message has its missing space.
+* the "before" error message has its missing space;
+* a folder that holds no dark archive (a typo in ``data_root`` or ``MICA_ARCHIVE``) raises
+  `MissingArchiveError` instead of looking like an archive without calibrations.
 
 Scaling to ``t_ccd_ref`` still uses the global factor (`dark_temp_scale`), as the original
 did; `dark_temp_scale_img` is the per-pixel 2023 model for callers that want it.
@@ -30,6 +32,8 @@ from astropy.table import Column, MaskedColumn, Table
 
 from mica.archive.aca_image import ACAImage
 from mica.config import archive_root
+from mica.engine.index import require_archive
+from mica.errors import MissingDataError
 from mica.time import CxoTimeLike, to_date, to_secs
 
 from .temp_scale import DARK_SCALE_4C, dark_temp_scale, dark_temp_scale_img
@@ -58,14 +62,6 @@ IMAGE_NAME = "image.fits"
 PROPS_NAME = "properties.json"
 _SELECTS = ("before", "after", "nearest")
 _DAY = 86400.0
-
-
-class MissingDataError(KeyError, ValueError):
-    """No calibration for a date or id (a KeyError for dict-style code, a ValueError too)."""
-
-    def __str__(self) -> str:
-        # KeyError would repr() the message and show it in quotes.
-        return str(self.args[0]) if self.args else ""
 
 
 def dark_cals_root(data_root: str | os.PathLike | None = None) -> Path:
@@ -126,15 +122,28 @@ def get_dark_cal_dirs(
     """``OrderedDict`` id -> absolute folder of every calibration, sorted by id.
 
     Only folders named ``^[12]\\d{6}$`` count: an update builds a calibration under a
-    hidden temporary name and renames it into place once whole.
+    hidden temporary name and renames it into place once whole. An archive an update ran
+    on but found nothing for gives an empty dict.
+
+    Raises
+    ------
+    MissingArchiveError
+        When the folder holds no dark archive (neither calibrations nor an update's lock).
     """
-    root = _root(dark_cals_dir, data_root)
-    try:
-        entries = [e for e in os.scandir(root) if DARK_ID_RE.match(e.name) and e.is_dir()]
-    except FileNotFoundError:
-        return OrderedDict()
+    root = require_archive("aca-dark", _root(dark_cals_dir, data_root), _holds_calibrations)
+    entries = _calibration_entries(root)
     entries.sort(key=lambda e: e.name)
     return OrderedDict((e.name, os.path.abspath(e.path)) for e in entries)
+
+
+def _calibration_entries(root: Path) -> list[os.DirEntry]:
+    return [e for e in os.scandir(root) if DARK_ID_RE.match(e.name) and e.is_dir()]
+
+
+def _holds_calibrations(root: Path) -> bool:
+    """Whether a folder holds a calibration (a dark archive written without the updater's
+    lock file, e.g. copied by hand)."""
+    return bool(_calibration_entries(root))
 
 
 def get_dark_cal_ids(

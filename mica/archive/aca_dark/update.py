@@ -49,6 +49,7 @@ from astropy.io import fits
 from mica.config import archive_root
 from mica.engine.fitscheck import open_checked
 from mica.engine.fsync import fsync_dir
+from mica.engine.index import archive_problem
 from mica.engine.lock import UpdateLock
 from mica.engine.product import FileProduct, RejectedFile
 from mica.engine.sources import Source, make_source
@@ -226,11 +227,14 @@ def replica_ccd_temps(
     t0 = min(r["tstart"] for r in replicas) - HDR3_PAD
     t1 = max(r["tstop"] for r in replicas) + HDR3_PAD
     times = vals = np.zeros(0)
-    if t1 > t_guess:
+    # No L0 archive yet reads as no samples: the refusal below names the L0 range to update.
+    have_l0 = archive_problem(Path(l0_root)) is None
+    if t1 > t_guess and have_l0:
         msid = aca_hdr3.MSID("ccd_temp", t0, t1, data_root=l0_root, filter_bad=True)
         times, vals = np.asarray(msid.times), np.asarray(msid.vals, dtype=np.float64)
     out = []
-    tempccd = None  # L0 TEMPCCD over the whole calibration, read when first needed
+    # L0 TEMPCCD over the whole calibration, read when first needed
+    tempccd = None if have_l0 else (np.zeros(0), np.zeros(0))
     for rep in replicas:
         if rep["tstart"] < t_guess:
             out.append((GUESS_T_CCD, "GUESS"))
