@@ -12,7 +12,9 @@ Spec ``aca_hdr3.md`` section 5. Values come from the diagnostic bytes of 8x8 L0 
 * ``Msid(...)``: `MSID` with ``filter_bad=True``.
 
 Names (case-insensitive) and 3-character keys are accepted; anything else raises
-`MissingDataError` (a KeyError and a ValueError) listing the valid names.
+`MissingDataError` (a KeyError and a ValueError) listing the valid names. A ``data_root``
+holding no L0 archive raises `mica.errors.MissingArchiveError` (a range without data
+gives empty MSIDs).
 """
 
 from __future__ import annotations

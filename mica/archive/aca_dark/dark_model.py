@@ -351,7 +351,10 @@ def _cool_base(rng: np.random.Generator) -> np.ndarray:
 
 @functools.lru_cache(maxsize=1)
 def _archive_base() -> np.ndarray:
-    """The 1999:223 calibration at -14 C, read once per process (read-only; callers copy)."""
+    """The 1999:223 calibration at -14 C, read once per process (read-only; callers copy).
+
+    `MissingArchiveError` when the default dark archive is missing (nothing is cached then).
+    """
     # Lazy import: the reader is an optional collaborator, never needed for the model itself.
     from mica.archive.aca_dark.dark_cal import get_dark_cal_image
 
@@ -373,11 +376,12 @@ def synthetic_dark_image(
 
     The map is at -14 C, or scaled to ``t_ccd_ref`` (degC) if given.  ``base_image`` is the
     cool-pixel background at -14 C: an array of 1024**2 values, ``"archive"`` for the
-    1999:223 calibration (the original's choice, needs the archive), or None for a
-    synthetic cool population (``COOL_*``).  Base pixels above 40 e-/s are refilled from
-    randomly chosen cool pixels (the original indexed the whole map here, a bug); then
-    Poisson counts of the model histogram, log-uniform within each bin, are added and the
-    pixels shuffled.  ``rng``: a Generator or seed (default: fresh entropy).
+    1999:223 calibration (the original's choice, needs the archive: `MissingArchiveError`
+    without one), or None for a synthetic cool population (``COOL_*``).  Base pixels above
+    40 e-/s are refilled from randomly chosen cool pixels (the original indexed the whole
+    map here, a bug); then Poisson counts of the model histogram, log-uniform within each
+    bin, are added and the pixels shuffled.  ``rng``: a Generator or seed (default: fresh
+    entropy).
     """
     model = smooth_twice_broken_pow(get_sbp_pars(date), xall)
     if model.ndim != 1:
