@@ -32,9 +32,11 @@ from mica.engine.product import RejectedFile
 from mica.errors import MicaError, MissingArchiveError, MissingDataError
 from mica.sim import aca_dark as sim_dark
 
-# A range in the sim L0 archive (conftest: 2012:001 00-06 h) and one it holds nothing of.
+# A range in the sim L0 archive (conftest: 2012:001 00-06 h) and one it holds nothing of
+# (test_examples_sim adds 2011:001, obsid 5438 in 2006 and small windows of 2001 and 2012).
 IN = ("2012:001:00:00:00", "2012:001:00:10:00")
-OUT = ("2011:001:00:00:00", "2011:001:01:00:00")
+OUT = ("2008:301:07:00:00", "2008:301:08:00:00")
+OUT_OBSID = 7000  # observed during OUT
 GUESS_ID = "1999223"  # a calibration the updater builds without L0 (guessed temperature)
 
 Reader = Callable[[Path], Any]
@@ -210,7 +212,7 @@ def test_asp_l1_archive_without_the_obsid_is_none_or_empty(obsid_archives):
     assert asp_l1.get_dir(3, data_root=root) is None  # callers rely on None
     assert asp_l1.get_obs_dirs(3, data_root=root) is None
     assert asp_l1.get_files(3, data_root=root) == []
-    assert asp_l1.get_files(start=OUT[0], stop=OUT[1], data_root=root) == []
+    assert asp_l1.get_files(start=IN[0], stop=IN[1], data_root=root) == []  # 7000 is in 2008
     assert asp_l1.get_processing(3, data_root=root) == []
     quats, times, headers = asp_l1.get_atts(3, data_root=root)
     assert quats.shape == (0, 4) and len(times) == 0 and headers == []
@@ -224,7 +226,9 @@ def test_obspar_archive_without_the_obsid_is_none_or_empty(obsid_archives):
     assert obspar.get_obspar_file(3, data_root=root) is None
     assert obspar.get_dir(3, data_root=root) is None
     assert obspar.get_files(3, data_root=root) == []
-    assert obspar.get_obsids(*OUT, data_root=root) == []
+    assert obspar.get_obsids(*IN, data_root=root) == []  # 7000 is in 2008
+    assert obspar.get_files(start=IN[0], stop=IN[1], data_root=root) == []
+    assert obspar.get_obsids(*OUT, data_root=root) == [7000]
 
 
 def test_aca_l0_by_obsid_without_obspar_archive_is_not_an_obspar_error(
@@ -232,9 +236,9 @@ def test_aca_l0_by_obsid_without_obspar_archive_is_not_an_obspar_error(
 ):
     """No obspar archive at all: the obsid's interval still resolves (for now)."""
     monkeypatch.setenv("MICA_ARCHIVE", str(tmp_path / "no-obspar-here"))
-    assert aca_l0.get_files(obsid=5438, data_root=sim_l0_archive) == []  # 5438 is in 2005
+    assert aca_l0.get_files(obsid=OUT_OBSID, data_root=sim_l0_archive) == []
     with pytest.raises(MissingArchiveError, match="no aca-l0 archive in"):
-        aca_l0.get_files(obsid=5438)  # the L0 archive itself is missing: that is an error
+        aca_l0.get_files(obsid=OUT_OBSID)  # the L0 archive itself is missing: an error
     assert not (tmp_path / "no-obspar-here").exists()
 
 
