@@ -157,7 +157,7 @@ def demo_dark(archive_root: Path, out: Path, progress: bool = True) -> list[str]
                 day, plan.tstop + 1.0, source="sim", data_root=data_root,
                 l0_root=archive_root / "aca0", progress=bar,
             )  # fmt: skip
-        refused += [str(e) for e in report.refused]
+        refused += list(report.failed.values())
     t_dark = time.perf_counter() - tic
     wf = warm_fractions(data_root)
     path1 = plot_warm_fraction(wf, out)

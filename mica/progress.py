@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
-import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from mica.engine.update import Progress as ProgressCallback
+from mica.engine.runner import Progress as ProgressCallback
 
 
 @contextmanager
@@ -33,26 +30,3 @@ def progress_bar(title: str, enabled: bool = True) -> Iterator[ProgressCallback 
             bar.update(task, completed=done, total=total, label=label)
 
         yield update
-
-
-def run_update_command(
-    title: str,
-    quiet: bool,
-    update: Callable[[ProgressCallback | None], Any],
-    failed: Callable[[Any], bool],
-    errors: tuple[type[Exception], ...] = (),
-) -> None:
-    """Shared body of the ``mica update ...`` commands: run ``update(progress)`` under a bar,
-    turn expected errors into a clean CLI message, print the report's summary, and exit 1
-    when ``failed(report)``."""
-    from mica.engine.lock import ArchiveBusy
-    from mica.engine.sources import SourceError
-
-    try:
-        with progress_bar(title, enabled=not quiet) as bar:
-            report = update(bar)
-    except (ArchiveBusy, SourceError, ValueError, *errors) as err:
-        raise click.ClickException(str(err)) from err
-    click.echo(report.summary())
-    if failed(report):
-        sys.exit(1)

@@ -11,7 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-import click
 import numpy as np
 import pytest
 from astropy.io import fits
@@ -19,7 +18,8 @@ from click.testing import CliRunner
 
 from mica.archive import _quat, asp_l1
 from mica.archive.obsid_products import ASP_DEFAULT_CONTENTS, ASP_L1
-from mica.cli_obsid import _simulated_now, register_cli
+from mica.cli import main
+from mica.demo_obsid import _simulated_now
 from mica.engine.check import check_archive
 from mica.engine.index import ArchiveIndex
 from mica.engine.obsid_layout import (
@@ -470,14 +470,9 @@ def test_isdefault_follows_the_links(archive):
 def test_cli_update_asp_l1(tmp_path, monkeypatch):
     monkeypatch.setenv("MICA_SIM_L1_DECIMATE", "40")
 
-    @click.group()
-    def update() -> None:
-        """test group"""
-
-    register_cli(update)
     root = tmp_path / "asp1"
     result = CliRunner().invoke(
-        update, ["asp-l1", "--obsid", "6000", "--data-root", str(root), "--quiet"]
+        main, ["update", "asp-l1", "--obsid", "6000", "--data-root", str(root), "--quiet"]
     )
     assert result.exit_code == 0, result.output
     assert "obsid 6000: default v03" in result.output

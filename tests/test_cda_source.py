@@ -25,7 +25,7 @@ from mica.archive.l0_format import L0
 from mica.archive.obsid_products import ASP_L1, OBSPAR
 from mica.engine.cda import CDASource, NotPublic, parse_file_list, parse_rdb
 from mica.engine.check import check_archive
-from mica.engine.obsid_update import update_obsid_archive
+from mica.engine.obsid_update import NO_DATA, update_obsid_archive
 from mica.engine.sources import SourceError, make_source
 from mica.engine.update import update_archive
 from mica.sim import asp_l1 as sim
@@ -314,7 +314,7 @@ def test_what_the_public_archive_does_not_hold(server, tmp_path):
     with pytest.raises(NotPublic, match="level-0"):
         update_archive(L0, src, "2012:001", "2012:002", data_root=tmp_path / "aca0")
     report = update_obsid_archive(ASP_L1, src, [2121], data_root=tmp_path / "asp1")
-    assert report.no_data == [2121]  # the public list has nothing for it
+    assert report.skipped == {2121: NO_DATA}  # the public list has nothing for it
 
 
 def test_obsids_by_time_through_the_ocat(server, tmp_path):

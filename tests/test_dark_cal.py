@@ -64,7 +64,7 @@ def archive(tmp_path_factory) -> Path:
     assert report.ingested and not report.rejected
     for start, stop in RANGES:
         rep = update_aca_dark(start, stop, source="sim", data_root=root / "aca_dark")
-        assert not rep.refused, rep.summary()
+        assert not rep.failed, rep.summary()
     assert list(dark_cal.get_dark_cal_dirs(data_root=root / "aca_dark")) == IDS
     return root
 

@@ -59,7 +59,7 @@ def archive(tmp_path, real_l0_dir) -> Path:
 def test_rerun_is_idempotent(archive, real_l0_dir):
     before = snapshot(archive)
     report = update_archive(L0, f"dir:{real_l0_dir}", "2003:214", "2003:216", data_root=archive)
-    assert report.ingested == [] and len(report.unchanged) == 36 and report.rejected == []
+    assert report.ingested == [] and len(report.ingest.unchanged) == 36 and report.rejected == []
     assert snapshot(archive) == before
 
 

@@ -7,7 +7,6 @@ import os
 import sqlite3
 from pathlib import Path
 
-import click
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -23,10 +22,10 @@ from mica.archive.obsid_products import (
     query_rows,
 )
 from mica.archive.obsid_times import obsid_interval
-from mica.cli_obsid import register_cli
+from mica.cli import main
 from mica.engine.check import check_archive
 from mica.engine.obsid_layout import ObsidError, default_link, last_link
-from mica.engine.obsid_update import update_obsid_archive
+from mica.engine.obsid_update import BAD_LIST, update_obsid_archive
 from mica.errors import MissingArchiveError
 from mica.sim import obspar as sim_obspar
 from mica.sim.mission import default_mission
@@ -268,26 +267,24 @@ def test_aca_l0_get_files_by_obsid_uses_the_obspar_archive(tmp_path, monkeypatch
 
 
 def test_cli_update_obspar(tmp_path):
-    @click.group()
-    def update() -> None:
-        """test group"""
-
-    register_cli(update)
     runner = CliRunner()
     root = tmp_path / "obspar"
     result = runner.invoke(
-        update, ["obspar", "--obsid", "7000,7001", "--data-root", str(root), "--quiet"]
+        main, ["update", "obspar", "--obsid", "7000,7001", "--data-root", str(root), "--quiet"]
     )
     assert result.exit_code == 0, result.output
     assert "2 obsids updated" in result.output
     assert (root / "07" / "07001").is_symlink()
     result = runner.invoke(
-        update, ["obspar", "--obsid", "7000", "--start", "2012:001", "--data-root", str(root)]
+        main,
+        ["update", "obspar", "--obsid", "7000", "--start", "2012:001", "--data-root", str(root)],
     )
     assert result.exit_code != 0 and "either --obsid or --start" in result.output
-    result = runner.invoke(update, ["obspar", "--obsid", "70000", "--data-root", str(root)])
+    result = runner.invoke(main, ["update", "obspar", "--obsid", "70000", "--data-root", str(root)])
     assert result.exit_code != 0 and "outside 1..65535" in result.output
-    result = runner.invoke(update, ["obspar", "--data-root", str(tmp_path / "empty"), "--quiet"])
+    result = runner.invoke(
+        main, ["update", "obspar", "--data-root", str(tmp_path / "empty"), "--quiet"]
+    )
     assert result.exit_code != 0 and "empty" in result.output
 
 
@@ -339,10 +336,10 @@ def test_provisional_revisit_and_bad_obsid_list(tmp_path, bad):
     )
     assert report.ok, report.summary()
     if bad:
-        assert report.skipped_bad == [a] and a not in report.done
+        assert report.skipped == {a: BAD_LIST} and a not in report.done
         assert os.readlink(default_link(root, a)) == "07000_v01"
     else:
-        assert a in report.done and report.skipped_bad == []
+        assert a in report.done and not report.skipped
         assert os.readlink(default_link(root, a)) == "07000_v02"
         assert not last_link(root, a).exists()  # removed once last == default
         assert obspar.get_obspar(a, data_root=root)["revision"] == 2

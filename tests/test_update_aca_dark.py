@@ -16,7 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-import click
 import numpy as np
 import pytest
 from astropy.io import fits
@@ -27,11 +26,12 @@ from mica.archive.aca_dark.update import (
     DARK,
     check_dark_archive,
     combine_replicas,
-    register_cli,
     update_aca_dark,
 )
 from mica.archive.l0_format import L0
+from mica.cli import main
 from mica.engine.fitscheck import open_checked
+from mica.engine.index import ArchiveIndex
 from mica.engine.lock import ArchiveBusy, UpdateLock
 from mica.engine.sources import SourceError
 from mica.engine.update import update_archive
@@ -76,7 +76,7 @@ def reference(tmp_path_factory, replicas, l0_hdr3) -> Path:
     root = tmp_path_factory.mktemp("reference") / "aca_dark"
     for start, stop in DAYS.values():
         report = update_aca_dark(start, stop, f"dir:{replicas}", root, l0_root=l0_hdr3)
-        assert not report.refused, report.summary()
+        assert not report.failed, report.summary()
     return root
 
 
@@ -140,19 +140,19 @@ def test_rerun_changes_nothing(tmp_path, replicas, reference):
     files = [p for p in root.rglob("*") if p.is_file() and p.name != "update.lock"]
     before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in files}
     report = update_aca_dark("1999:200", "2007:010", f"dir:{replicas}", root)
-    assert sorted(report.unchanged) == [GUESS_ID, HDR3_ID] and not report.archived
+    assert sorted(report.unchanged) == [GUESS_ID, HDR3_ID] and not report.done
     after = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in files}
     assert after == before
     assert sorted(p.name for p in root.iterdir()) == [GUESS_ID, HDR3_ID, "update.lock"]
     # With no start, the update resumes from the last calibration (already there).
     report = update_aca_dark(None, "2007:010", f"dir:{replicas}", root)
-    assert report.unchanged == [HDR3_ID] and not report.archived
+    assert report.unchanged == [HDR3_ID] and not report.done
 
 
 def test_same_result_from_sim_source(tmp_path, reference):
     root = tmp_path / "aca_dark"
     report = update_aca_dark(*DAYS[GUESS_ID], source="sim", data_root=root)
-    assert report.archived == [GUESS_ID]
+    assert list(report.done) == [GUESS_ID]
     for name in ("image.fits", "properties.json"):
         assert (root / GUESS_ID / name).read_bytes() == (reference / GUESS_ID / name).read_bytes()
 
@@ -181,7 +181,7 @@ def test_aacccdpt_fallback(tmp_path, replicas):
     l0 = _l0_archive(sorted(upstream.iterdir()), tmp_path / "aca0")
     root = tmp_path / "aca_dark"
     report = update_aca_dark(*DAYS[HDR3_ID], f"dir:{replicas}", root)  # l0: sibling aca0
-    assert report.archived == [HDR3_ID], report.summary()
+    assert list(report.done) == [HDR3_ID], report.summary()
     props = dark_cal.get_dark_cal_props(HDR3_ID, data_root=root)
     assert {r["ccd_temp_source"] for r in props["replicas"]} == {"AACCCDPT"}
     assert props["ccd_temp"] == pytest.approx(-15.0, abs=0.2)
@@ -190,13 +190,11 @@ def test_aacccdpt_fallback(tmp_path, replicas):
 
 def test_no_temperature_refused_with_cli(tmp_path, replicas):
     """No L0 data: the calibration is refused naming it, the replica and what to do."""
-    group = click.Group()
-    register_cli(group)
     root = tmp_path / "aca_dark"
     common = ["--quiet", "--source", f"dir:{replicas}", "--data-root", str(root)]
     common += ["--l0-root", str(tmp_path / "empty-aca0")]
     result = CliRunner().invoke(
-        group, ["aca-dark", "--start", "2007:006", "--stop", "2007:007", *common]
+        main, ["update", "aca-dark", "--start", "2007:006", "--stop", "2007:007", *common]
     )
     assert result.exit_code == 1
     assert "dark calibration 2007006 refused: replica 1 (2007:006:01:56:46)" in result.output
@@ -204,7 +202,7 @@ def test_no_temperature_refused_with_cli(tmp_path, replicas):
     assert "update aca-l0 over 2007:006:01:46:46 .. 2007:006:04:43:12 first" in result.output
     _nothing_written(root)
     ok = CliRunner().invoke(
-        group, ["aca-dark", "--start", "1999:223", "--stop", "1999:224", *common]
+        main, ["update", "aca-dark", "--start", "1999:223", "--stop", "1999:224", *common]
     )
     assert ok.exit_code == 0 and "1 dark calibrations archived" in ok.output
 
@@ -214,7 +212,7 @@ def test_missing_replica_refused(tmp_path, replicas):
     (src / "acadark1999223_r3.fits.gz").unlink()
     root = tmp_path / "aca_dark"
     report = update_aca_dark(*DAYS[GUESS_ID], f"dir:{src}", root)
-    assert [str(e) for e in report.refused] == [
+    assert list(report.failed.values()) == [
         "dark calibration 1999223 refused: replica 3 of 5 missing (have 1, 2, 4, 5)"
     ]
     _nothing_written(root)
@@ -262,14 +260,14 @@ def test_bad_replica_refused(tmp_path, replicas, damage, problem):
     damage(src / "acadark1999223_r2.fits.gz")
     root = tmp_path / "aca_dark"
     report = update_aca_dark(*DAYS[GUESS_ID], f"dir:{src}", root)
-    assert len(report.refused) == 1 and not report.archived
-    message = str(report.refused[0])
+    assert len(report.failed) == 1 and not report.done
+    message = report.failed[GUESS_ID]
     assert message.startswith("dark calibration 1999223 refused: replica file ")
     assert "acadark1999223_r2.fits.gz" in message and problem in message
     _nothing_written(root)
     # Once the upstream delivers a good file, the calibration is archived.
     shutil.copyfile(replicas / "acadark1999223_r2.fits.gz", src / "acadark1999223_r2.fits.gz")
-    assert update_aca_dark(*DAYS[GUESS_ID], f"dir:{src}", root).archived == [GUESS_ID]
+    assert list(update_aca_dark(*DAYS[GUESS_ID], f"dir:{src}", root).done) == [GUESS_ID]
 
 
 def test_check_and_repair(tmp_path, replicas, reference):
@@ -296,8 +294,8 @@ def test_check_and_repair(tmp_path, replicas, reference):
     assert check_dark_archive(root) == ([], [])
     assert (root / "rejected" / "1999223-1.reason").read_text() == "no properties.json\n"
     report = update_aca_dark("1999:223", "2007:007", f"dir:{replicas}", root)
-    assert report.archived == [GUESS_ID]  # 2007006 needs L0: refused here
-    assert len(report.refused) == 1
+    assert list(report.done) == [GUESS_ID]  # 2007006 needs L0: refused here
+    assert len(report.failed) == 1
 
 
 def test_broken_calibration_rebuilt_by_update(tmp_path, replicas, reference):
@@ -305,7 +303,7 @@ def test_broken_calibration_rebuilt_by_update(tmp_path, replicas, reference):
     shutil.copytree(reference, root)
     (root / GUESS_ID / "image.fits").write_bytes(b"SIMPLE  =")
     report = update_aca_dark(*DAYS[GUESS_ID], f"dir:{replicas}", root)
-    assert report.rebuilt == [GUESS_ID]
+    assert report.done == {GUESS_ID: "rebuilt broken calibration"}
     assert (root / GUESS_ID / "image.fits").read_bytes() == (
         reference / GUESS_ID / "image.fits"
     ).read_bytes()
@@ -339,10 +337,44 @@ def test_combine_rejects_cosmic_rays():
 
 # ---------------------------------------------------------------------------------------
 # kill -9 in the middle of an update, then a re-run
-def _update_cmd(source: str, root: Path) -> list[str]:
+# The crash is injected from here: the update runs in a subprocess whose install step (or
+# rename) kills the process (SIGKILL) at the chosen point; production code has no hook.
+CRASH_SCRIPT = """
+import os, signal, sys
+from pathlib import Path
+
+import mica.engine.atomic as atomic
+
+point, args = sys.argv[1], sys.argv[2:]
+if point == "image-written":  # the map is written in the temporary folder, nothing else
+    write = atomic.write_file_durable
+
+    def write_then_die(path, data):
+        write(path, data)
+        if Path(path).name == "image.fits":
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    atomic.write_file_durable = write_then_die
+elif point == "tmp-complete":  # the temporary folder is whole, not yet renamed
+    rename = os.rename
+
+    def die_before_rename(src, dst, *a, **kw):
+        if ".tmp-" in os.fspath(src):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return rename(src, dst, *a, **kw)
+
+    os.rename = die_before_rename
+from mica.cli import main
+
+main(args)
+"""
+
+
+def _update_cmd(source: str, root: Path, crash_at: str, script: Path) -> list[str]:
     start, stop = DAYS[GUESS_ID]
+    script.write_text(CRASH_SCRIPT)
     return [
-        sys.executable, "-m", "mica.archive.aca_dark.update", "aca-dark", "--quiet",
+        sys.executable, str(script), crash_at, "update", "aca-dark", "--quiet",
         "--start", start, "--stop", stop, "--source", source, "--data-root", str(root),
     ]  # fmt: skip
 
@@ -350,19 +382,18 @@ def _update_cmd(source: str, root: Path) -> list[str]:
 @pytest.mark.parametrize("crash_at", ["staging", "image-written", "tmp-complete"])
 def test_kill_mid_update_then_rerun(tmp_path, replicas, reference, crash_at):
     root = tmp_path / "aca_dark"
-    env = dict(os.environ)
+    script = tmp_path / "crash.py"
     if crash_at == "staging":
         # The sim source writes the replicas one by one (~1 s): kill while it does.
-        proc = subprocess.Popen(_update_cmd("sim", root), env=env)
+        proc = subprocess.Popen(_update_cmd("sim", root, crash_at, script))
         deadline = time.monotonic() + 60
         staging = root / ".staging"
-        while not (staging.is_dir() and any(staging.glob("*.fits.gz"))):
+        while not (staging.is_dir() and any(staging.rglob("*.fits.gz"))):
             assert proc.poll() is None and time.monotonic() < deadline
             time.sleep(0.002)
         os.kill(proc.pid, signal.SIGKILL)
     else:
-        env["MICA_DARK_CRASH_AT"] = crash_at  # the updater kills itself (-9) right there
-        proc = subprocess.Popen(_update_cmd(f"dir:{replicas}", root), env=env)
+        proc = subprocess.Popen(_update_cmd(f"dir:{replicas}", root, crash_at, script))
     assert proc.wait(timeout=120) == -signal.SIGKILL
 
     # Whatever the kill left, readers see no calibration, and the check names the leftover.
@@ -373,8 +404,42 @@ def test_kill_mid_update_then_rerun(tmp_path, replicas, reference, crash_at):
     assert all(p.startswith("interrupted update left .") for p in problems)
 
     rerun = update_aca_dark(*DAYS[GUESS_ID], f"dir:{replicas}", root)
-    assert rerun.archived == [GUESS_ID] and rerun.cleaned
+    assert list(rerun.done) == [GUESS_ID] and rerun.recovered
     assert check_dark_archive(root) == ([], [])
     assert sorted(p.name for p in root.iterdir()) == [GUESS_ID, "update.lock"]
     for name in ("image.fits", "properties.json"):
         assert (root / GUESS_ID / name).read_bytes() == (reference / GUESS_ID / name).read_bytes()
+
+
+def test_with_inputs_on_empty_archive(tmp_path):
+    """`--with-inputs`: the L0 windows the temperatures need, then the calibrations."""
+    archive = tmp_path / "archive"
+    args = ["--archive", str(archive), "update", "aca-dark", "--quiet", "--source", "sim"]
+    args += ["--start", "2000:001", "--stop", "2000:200"]
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 1  # without inputs: refused, saying what to update first
+    assert refused.output.count("update aca-l0 over") == 2
+    result = CliRunner().invoke(main, [*args, "--with-inputs"])
+    assert result.exit_code == 0, result.output
+    assert "aca-dark: 2 dark calibrations archived" in result.output
+    assert "note: inputs of 2000043: aca-l0" in result.output
+    root = archive / "aca_dark"
+    assert list(dark_cal.get_dark_cal_dirs(data_root=root)) == ["2000043", "2000131"]
+    m = default_mission()
+    for dark_id in ("2000043", "2000131"):
+        props = dark_cal.get_dark_cal_props(dark_id, data_root=root)
+        plan = sim.dark_cal_plan(dark_id)
+        for rec, (t0, t1) in zip(props["replicas"], plan.replicas, strict=True):
+            assert rec["ccd_temp_source"] == "HDR3"
+            truth = float(np.ravel(m.ccd_temp_degc(0.5 * (t0 + t1)))[0])
+            assert rec["ccd_temp"] == pytest.approx(truth, abs=0.05)
+    # Only files overlapping the windows around the calibrations were archived (~3 h each).
+    plans = [sim.dark_cal_plan(i) for i in ("2000043", "2000131")]
+    with ArchiveIndex(L0, archive / "aca0", readonly=True) as index:
+        rows = index.query("1")
+    assert rows and all(
+        any(r["tstop"] >= p.tstart - 600 and r["tstart"] <= p.tstop + 600 for p in plans)
+        for r in rows
+    )
+    again = CliRunner().invoke(main, [*args, "--with-inputs"])
+    assert again.exit_code == 0 and "0 dark calibrations archived, 2 already" in again.output

@@ -16,12 +16,13 @@ import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+from mica.engine.atomic import write_atomic
 from mica.engine.colstore import ColumnStore
+from mica.engine.executors.process import process_map
 from mica.engine.fsync import fsync_file
 from mica.engine.index import ArchiveIndex
-from mica.engine.parallel import process_map
 from mica.engine.product import FileProduct, RejectedFile
 
 REJECTED_DIR = "rejected"
@@ -80,16 +81,16 @@ def _place(src: Path, dest: Path) -> None:
         fsync_file(src)
         os.replace(src, dest)
         return
-    tmp = dest.with_name("." + dest.name + ".partial")
-    with open(src, "rb") as fin, open(tmp, "wb") as fout:
-        if gzipped:
-            shutil.copyfileobj(fin, fout, 1 << 20)
-        else:
-            with gzip.GzipFile(fileobj=fout, mode="wb", compresslevel=6, mtime=0) as gz:
-                shutil.copyfileobj(fin, gz, 1 << 20)
-        fout.flush()
-        os.fsync(fout.fileno())
-    os.replace(tmp, dest)
+
+    def write(fout: BinaryIO) -> None:
+        with open(src, "rb") as fin:
+            if gzipped:
+                shutil.copyfileobj(fin, fout, 1 << 20)
+            else:
+                with gzip.GzipFile(fileobj=fout, mode="wb", compresslevel=6, mtime=0) as gz:
+                    shutil.copyfileobj(fin, gz, 1 << 20)
+
+    write_atomic(dest, write)
     src.unlink(missing_ok=True)
 
 

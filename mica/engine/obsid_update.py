@@ -4,22 +4,24 @@ For every obsid: ask the source for its default and last revision; fetch each re
 archive does not hold completely into staging; drop the files the product does not keep;
 ingest the rest through the engine (intent, atomic rename, one transaction); copy the
 pipeline logs beside them; mark the revision complete; then move the links
-(`obsid_layout.relink`). Re-runs skip complete revisions, so they are idempotent; a killed
-run is finished by the next one (pending intents, link intents, incomplete revisions).
+(`obsid_layout.relink`). Each obsid is one unit of the runner (`mica.engine.runner`): its
+step asks and fetches, its commit ingests and relinks. Re-runs skip complete revisions, so
+they are idempotent; a killed run is finished by the next one (pending intents, link
+intents, incomplete revisions).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
-import mica.engine.cda  # noqa: F401  (registers the ``cda`` source)
+from mica.engine.atomic import copy_atomic, write_bytes_atomic
+from mica.engine.executors import UnitError
 from mica.engine.index import ArchiveIndex
-from mica.engine.ingest import STAGING_DIR, IngestReport, ingest_files, quarantine, recover_pending
-from mica.engine.lock import UpdateLock
+from mica.engine.ingest import STAGING_DIR, ingest_files, quarantine, recover_pending
 from mica.engine.obsid_layout import (
     ObsidProduct,
     check_obsid,
@@ -31,46 +33,15 @@ from mica.engine.obsid_layout import (
     version_dir,
 )
 from mica.engine.product import RejectedFile
-from mica.engine.sources import Source, SourceError, make_source
+from mica.engine.report import UpdateReport
+from mica.engine.runner import Job, Progress, Unit, run_update
+from mica.engine.sources import Source, SourceError
 from mica.engine.update import update_range
 from mica.time import CxoTimeLike
 
-Progress = Callable[[int, int, str], None]
-
-
-@dataclass
-class ObsidUpdateReport:
-    """What an update did, obsid by obsid, and what failed."""
-
-    product: str
-    ingest: IngestReport = field(default_factory=IngestReport)
-    done: dict[int, str] = field(default_factory=dict)
-    failed: dict[int, str] = field(default_factory=dict)
-    no_data: list[int] = field(default_factory=list)
-    skipped_bad: list[int] = field(default_factory=list)
-    dropped: int = 0
-    recovered: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed and not self.ingest.rejected
-
-    def summary(self) -> str:
-        lines = [
-            f"{self.product}: {len(self.done)} obsids updated, {len(self.no_data)} without "
-            f"data upstream, {len(self.failed)} failed, {len(self.skipped_bad)} skipped "
-            f"(bad-obsid list); files: {self.ingest.summary().splitlines()[0]}, "
-            f"{self.dropped} dropped by product rules"
-        ]
-        lines += [f"  recovered: {r}" for r in self.recovered]
-        lines += [f"  obsid {o}: {msg}" for o, msg in sorted(self.done.items())]
-        lines += [f"  note: {n}" for n in self.notes]
-        lines += [f"  FAILED obsid {o}: {msg}" for o, msg in sorted(self.failed.items())]
-        lines += [f"  rejected {err}" for err in self.ingest.rejected]
-        if self.no_data:
-            lines.append("  no data upstream for obsids " + ", ".join(map(str, self.no_data)))
-        return "\n".join(lines)
+#: reasons of skipped obsids in the report
+NO_DATA = "no data upstream"
+BAD_LIST = "bad-obsid list"
 
 
 def read_bad_obsids(path: Path) -> set[int]:
@@ -89,21 +60,9 @@ def _bad_list(product: ObsidProduct, root: Path) -> Path:
     """The product's bad-obsid list, written with its default content when absent."""
     path = root / product.bad_obsids_file
     if not path.exists() and product.default_bad_obsids:
-        tmp = path.with_name("." + path.name + ".partial")
-        tmp.write_text("obsid\n" + "".join(f"{o}\n" for o in product.default_bad_obsids))
-        os.replace(tmp, path)
+        text = "obsid\n" + "".join(f"{o}\n" for o in product.default_bad_obsids)
+        write_bytes_atomic(path, text.encode())
     return path
-
-
-def _copy_atomic(src: Path, dest: Path) -> None:
-    """Copy through a ``.partial`` name and rename, so a half-copied log is never in place."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name("." + dest.name + ".partial")
-    with open(src, "rb") as fin, open(tmp, "wb") as fout:
-        shutil.copyfileobj(fin, fout, 1 << 20)
-        fout.flush()
-        os.fsync(fout.fileno())
-    os.replace(tmp, dest)
 
 
 def _provisional(index: ArchiveIndex) -> list[int]:
@@ -113,6 +72,175 @@ def _provisional(index: ArchiveIndex) -> list[int]:
         "last_rev != default_rev ORDER BY obsid"
     )
     return [r[0] for r in rows]
+
+
+@dataclass
+class RevisionFetch:
+    """One revision staged by a unit's step: files to ingest, refused, pipeline logs."""
+
+    rev: int
+    accepted: list[Path] = field(default_factory=list)
+    rejected: list[tuple[RejectedFile, Path]] = field(default_factory=list)
+    extras: list[Path] = field(default_factory=list)
+    dropped: int = 0
+
+
+@dataclass
+class ObsidFetch:
+    """The result of one obsid's step: upstream revisions and what was staged of them."""
+
+    default: int | None
+    last: int | None
+    revisions: list[RevisionFetch] = field(default_factory=list)
+    error: str | None = None  # a revision could not be fetched: the ones before it commit
+
+
+def _fetch_obsid(src: Source, product: ObsidProduct, refresh: bool, unit: Unit) -> ObsidFetch:
+    """Ask the source for the obsid's revisions and stage those not archived complete."""
+    obsid, complete = unit.data
+    default, last = src.revisions(product, obsid)
+    out = ObsidFetch(default, last)
+    for rev in sorted({r for r in (default, last) if r is not None}):
+        if not refresh and rev in complete:
+            continue
+        try:
+            out.revisions.append(_fetch_revision(src, product, obsid, rev, unit.staging))
+        except SourceError as err:
+            if getattr(err, "fatal", False):  # e.g. the source never holds this product
+                raise
+            out.error = str(err)
+            break
+    return out
+
+
+def _fetch_revision(
+    src: Source, product: ObsidProduct, obsid: int, rev: int, staging: Path
+) -> RevisionFetch:
+    dest = staging / f"v{rev:02d}"
+    dest.mkdir(parents=True)
+    out = RevisionFetch(rev)
+    data = []
+    for path in src.fetch_obsid(product, obsid, rev, dest):
+        kind = product.classify(path.name)
+        if kind == "drop":
+            out.dropped += 1
+            path.unlink(missing_ok=True)
+        elif kind == "extra":
+            out.extras.append(path)
+        elif kind == "data":
+            data.append(path)
+        # anything else the source delivered is not part of this product: left in staging
+    if not data:
+        raise SourceError(
+            f"{src} retrieved no {product.name} files for obsid {obsid} revision {rev}"
+        )
+    for path in data:
+        try:
+            _check_belongs(product, path, obsid, rev)
+            out.accepted.append(path)
+        except RejectedFile as err:
+            out.rejected.append((err, path))
+    return out
+
+
+class ObsidJob(Job):
+    """Default and last revisions of obsids, one obsid per unit (see the module docstring)."""
+
+    unit = "obsid"
+    verb = "updated"
+    staging_name = STAGING_DIR
+
+    def __init__(
+        self,
+        product: ObsidProduct,
+        obsids: Iterable[int] | None = None,
+        start: CxoTimeLike = None,
+        stop: CxoTimeLike = None,
+        data_root: str | Path | None = None,
+        refresh: bool = False,
+    ):
+        self.product = product
+        self.name = product.name
+        self.root = product.root(data_root)
+        self.obsids, self.start, self.stop, self.refresh = obsids, start, stop, refresh
+        self.index: ArchiveIndex | None = None
+
+    def session(self) -> AbstractContextManager:
+        self.index = ArchiveIndex(self.product, self.root)
+        return self.index
+
+    def recover(self) -> list[str]:
+        return recover_pending(self.product, self.index) + recover_links(self.product, self.index)
+
+    def plan(self, source: Source, report: UpdateReport) -> Iterator[Unit]:
+        if self.obsids is not None:
+            todo = list(dict.fromkeys(check_obsid(o) for o in self.obsids))
+        else:
+            todo = _obsids_for_range(self.product, source, self.index, self.start, self.stop)
+            bad = read_bad_obsids(_bad_list(self.product, self.root))
+            for obsid in _provisional(self.index):
+                if obsid in todo:
+                    continue
+                if obsid in bad:
+                    report.skipped[obsid] = BAD_LIST
+                else:
+                    todo.append(obsid)
+        for i, obsid in enumerate(todo):
+            yield Unit(obsid, f"obsid {obsid}", self.staging(i), (obsid, self._complete(obsid)))
+
+    def _complete(self, obsid: int) -> set[int]:
+        """Revisions of the obsid archived complete (the step skips them)."""
+        rows = self.index.conn.execute("SELECT revision FROM revisions WHERE obsid = ?", (obsid,))
+        return {r[0] for r in rows}
+
+    def step(self, source: Source) -> Callable[[Unit], ObsidFetch]:
+        return partial(_fetch_obsid, source, self.product, self.refresh)
+
+    def failed(self, unit: Unit, error: UnitError, report: UpdateReport) -> None:
+        if not isinstance(error.error, SourceError) or getattr(error.error, "fatal", False):
+            raise error.error
+        report.failed[unit.key] = str(error)
+
+    def commit(self, unit: Unit, result: ObsidFetch, report: UpdateReport) -> None:
+        obsid, index = unit.key, self.index
+        default, last = result.default, result.last
+        if default is None and last is None:
+            report.skipped[obsid] = NO_DATA
+            return
+        fetched, problems = [], []
+        for rf in result.revisions:
+            report.dropped += rf.dropped
+            for err, path in rf.rejected:
+                report.ingest.rejected.append(err)
+                quarantine(index.root, path, err)
+            ingest = ingest_files(self.product, rf.accepted, index=index)
+            report.ingest.merge(ingest)
+            if rf.rejected or ingest.rejected:
+                problems.append(f"v{rf.rev:02d} had rejected files: not marked complete")
+                continue
+            for path in rf.extras:
+                copy_atomic(path, version_dir(index.root, obsid, rf.rev) / path.name)
+            mark_revision(index, obsid, rf.rev, len(rf.accepted))
+            fetched.append(f"v{rf.rev:02d} ({len(rf.accepted)} files)")
+        if result.error is not None:
+            report.failed[obsid] = result.error
+            return
+        # A revision that could not be completed keeps the links it had (never drop a link).
+        before = link_state(index, obsid)
+        if default is not None and not revision_complete(index, obsid, default):
+            default = before.default_rev if before else None
+        if last is not None and not revision_complete(index, obsid, last):
+            last = before.last_rev if before else default
+        changes = relink(self.product, index, obsid, default, last)
+        if problems:
+            report.failed[obsid] = "; ".join(problems)
+        text = (f"default v{default:02d}" if default is not None else "no default") + (
+            f", last v{last:02d}" if last not in (None, default) else ""
+        )
+        text += "; fetched " + ", ".join(fetched) if fetched else "; already archived"
+        if changes:
+            text += "; " + "; ".join(c.split(": ", 1)[1] for c in changes)
+        report.done[obsid] = text
 
 
 def update_obsid_archive(
@@ -125,52 +253,18 @@ def update_obsid_archive(
     progress: Progress | None = None,
     wait: float = 0.0,
     refresh: bool = False,
-) -> ObsidUpdateReport:
+) -> UpdateReport:
     """Archive the default and last revisions of obsids from ``source``.
 
     ``obsids`` selects obsids explicitly; otherwise the obsids the source has in
     [start, stop] (start defaults to the newest archived data, stop to now) plus the
     obsids whose last revision is provisional, except those on the bad-obsid list
     (``<product folder>/<product.bad_obsids_file>``). ``refresh`` re-fetches revisions
-    already complete (files already archived are recognised and kept).
+    already complete (files already archived are recognised and kept). Obsids without data
+    upstream or on the bad-obsid list are in the report's ``skipped``.
     """
-    src = make_source(source)
-    root = product.root(data_root)
-    report = ObsidUpdateReport(product.name)
-    with UpdateLock(root, wait=wait), ArchiveIndex(product, root) as index:
-        report.recovered += recover_pending(product, index)
-        report.recovered += recover_links(product, index)
-        if obsids is not None:
-            todo = list(dict.fromkeys(check_obsid(o) for o in obsids))
-        else:
-            todo = _obsids_for_range(product, src, index, start, stop)
-            bad = read_bad_obsids(_bad_list(product, root))
-            for obsid in _provisional(index):
-                if obsid in todo:
-                    continue
-                if obsid in bad:
-                    report.skipped_bad.append(obsid)
-                else:
-                    todo.append(obsid)
-        staging = root / STAGING_DIR
-        for i, obsid in enumerate(todo):
-            if progress:
-                progress(i, len(todo), f"obsid {obsid}")
-            try:
-                _update_one(product, src, index, obsid, staging, report, refresh)
-            except SourceError as err:
-                if getattr(err, "fatal", False):  # e.g. the source never holds this product
-                    raise
-                report.failed[obsid] = str(err)
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
-                notes = getattr(src, "notes", None)
-                if notes:
-                    report.notes += notes
-                    notes.clear()
-        if progress:
-            progress(len(todo), len(todo), "done")
-    return report
+    job = ObsidJob(product, obsids, start, stop, data_root, refresh)
+    return run_update(job, source, progress=progress, wait=wait)
 
 
 def _obsids_for_range(
@@ -183,76 +277,6 @@ def _obsids_for_range(
         product, index.root, start, stop, latest, alternative="a start time or obsids"
     )
     return list(dict.fromkeys(check_obsid(o) for o in src.obsids(product, tstart, tstop)))
-
-
-def _update_one(
-    product: ObsidProduct,
-    src: Source,
-    index: ArchiveIndex,
-    obsid: int,
-    staging: Path,
-    report: ObsidUpdateReport,
-    refresh: bool,
-) -> None:
-    default, last = src.revisions(product, obsid)
-    if default is None and last is None:
-        report.no_data.append(obsid)
-        return
-    fetched, problems = [], []
-    for rev in sorted({r for r in (default, last) if r is not None}):
-        if not refresh and revision_complete(index, obsid, rev):
-            continue
-        shutil.rmtree(staging, ignore_errors=True)  # leftovers of a killed run
-        staging.mkdir(parents=True)
-        files = src.fetch_obsid(product, obsid, rev, staging)
-        data, extras = [], []
-        for path in files:
-            kind = product.classify(path.name)
-            if kind == "drop":
-                report.dropped += 1
-                path.unlink(missing_ok=True)
-            elif kind == "extra":
-                extras.append(path)
-            elif kind == "data":
-                data.append(path)
-            # anything else the source delivered is not part of this product: left in staging
-        if not data:
-            raise SourceError(
-                f"{src} retrieved no {product.name} files for obsid {obsid} revision {rev}"
-            )
-        accepted = []
-        for path in data:
-            try:
-                _check_belongs(product, path, obsid, rev)
-                accepted.append(path)
-            except RejectedFile as err:
-                report.ingest.rejected.append(err)
-                quarantine(index.root, path, err)
-        ingest = ingest_files(product, accepted, index=index)
-        report.ingest.merge(ingest)
-        if len(accepted) < len(data) or ingest.rejected:
-            problems.append(f"v{rev:02d} had rejected files: not marked complete")
-            continue
-        for path in extras:
-            _copy_atomic(path, version_dir(index.root, obsid, rev) / path.name)
-        mark_revision(index, obsid, rev, len(accepted))
-        fetched.append(f"v{rev:02d} ({len(accepted)} files)")
-    # A revision that could not be completed keeps the links it had (never drop a link).
-    before = link_state(index, obsid)
-    if default is not None and not revision_complete(index, obsid, default):
-        default = before.default_rev if before else None
-    if last is not None and not revision_complete(index, obsid, last):
-        last = before.last_rev if before else default
-    changes = relink(product, index, obsid, default, last)
-    if problems:
-        report.failed[obsid] = "; ".join(problems)
-    text = (f"default v{default:02d}" if default is not None else "no default") + (
-        f", last v{last:02d}" if last not in (None, default) else ""
-    )
-    text += "; fetched " + ", ".join(fetched) if fetched else "; already archived"
-    if changes:
-        text += "; " + "; ".join(c.split(": ", 1)[1] for c in changes)
-    report.done[obsid] = text
 
 
 def _check_belongs(product: ObsidProduct, path: Path, obsid: int, rev: int) -> None:

@@ -1,21 +1,29 @@
-"""Update an archive from a source: locked, recovered, chunked by time, resumable."""
+"""Update a time-ordered archive (ACA L0) from a source: day-aligned chunks on the runner.
+
+`L0Job` plans day-aligned chunks of ``days_at_once`` days over [start, stop] (start defaults
+to where the archive left off); a chunk's step fetches its files into the chunk's staging
+folder, its commit ingests them (`ingest_files`: validation in worker processes, then the
+crash-safe commits one file at a time, in time order).
+"""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from mica.engine.index import ArchiveIndex
-from mica.engine.ingest import STAGING_DIR, IngestReport, ingest_files, recover_pending
-from mica.engine.lock import UpdateLock
+from mica.engine.ingest import STAGING_DIR, ingest_files, recover_pending
 from mica.engine.product import FileProduct
-from mica.engine.sources import Source, make_source
+from mica.engine.report import UpdateReport
+from mica.engine.runner import Job, Progress, Unit, run_update
+from mica.engine.sources import Source
 from mica.time import CxoTimeLike, day_end, day_start, to_date, to_secs
 
-Progress = Callable[[int, int, str], None]
+__all__ = ["L0Job", "Progress", "update_archive", "update_range"]
 
 
 def update_range(
@@ -40,6 +48,61 @@ def update_range(
     return tstart, tstop
 
 
+def _fetch_chunk(src: Source, product: FileProduct, unit: Unit) -> list[Path]:
+    r0, r1 = unit.data
+    return src.fetch(product, r0, r1, unit.staging)
+
+
+class L0Job(Job):
+    """A time-chunked update of one file product (see the module docstring)."""
+
+    unit = "time chunk"
+    verb = "fetched"
+    staging_name = STAGING_DIR
+
+    def __init__(
+        self,
+        product: FileProduct,
+        start: CxoTimeLike = None,
+        stop: CxoTimeLike = None,
+        days_at_once: float = 30.0,
+        data_root: str | Path | None = None,
+    ):
+        self.product = product
+        self.name = product.name
+        self.root = product.root(data_root)
+        self.start, self.stop, self.days_at_once = start, stop, days_at_once
+        self.index: ArchiveIndex | None = None
+
+    def session(self) -> AbstractContextManager:
+        self.index = ArchiveIndex(self.product, self.root)
+        return self.index
+
+    def recover(self) -> list[str]:
+        return recover_pending(self.product, self.index)
+
+    def plan(self, source: Source, report: UpdateReport) -> Iterator[Unit]:
+        tstart, tstop = update_range(
+            self.product, self.root, self.start, self.stop, self.index.resume_time
+        )
+        span = self.days_at_once * 86400.0
+        t0s = np.arange(day_start(tstart), day_end(tstop), span)
+        for i, t0 in enumerate(t0s):
+            t1 = min(t0 + span, day_end(tstop))
+            # Chunks are day-aligned, but never ask for more than the requested range.
+            r0, r1 = max(t0, tstart), min(t1, tstop)
+            label = f"{to_date(r0)[:17]} .. {to_date(r1)[:17]}"
+            yield Unit(label, label, self.staging(i), (float(r0), float(r1)))
+
+    def step(self, source: Source) -> Callable[[Unit], list[Path]]:
+        return partial(_fetch_chunk, source, self.product)
+
+    def commit(self, unit: Unit, result: list[Path], report: UpdateReport) -> None:
+        ingest = ingest_files(self.product, result, index=self.index)
+        report.ingest.merge(ingest)
+        report.done[unit.key] = ingest.summary().splitlines()[0]
+
+
 def update_archive(
     product: FileProduct,
     source: str | Source | None = None,
@@ -49,31 +112,12 @@ def update_archive(
     data_root: str | Path | None = None,
     progress: Progress | None = None,
     wait: float = 0.0,
-) -> IngestReport:
+) -> UpdateReport:
     """Fetch the product's files in [start, stop] from ``source`` and ingest them.
 
     With no ``start`` the update continues from the last ingested time. Only one update of
     an archive runs at a time: a second one waits ``wait`` seconds, then raises ArchiveBusy.
+    The report's ``ingested`` / ``rejected`` / ``ingest`` hold the files' fates.
     """
-    src = make_source(source)
-    root = product.root(data_root)
-    report = IngestReport()
-    with UpdateLock(root, wait=wait), ArchiveIndex(product, root) as index:
-        recover_pending(product, index)
-        tstart, tstop = update_range(product, root, start, stop, index.resume_time)
-        t0s = np.arange(day_start(tstart), day_end(tstop), days_at_once * 86400.0)
-        staging = root / STAGING_DIR
-        for i, t0 in enumerate(t0s):
-            t1 = min(t0 + days_at_once * 86400.0, day_end(tstop))
-            # Chunks are day-aligned, but never ask for more than the requested range.
-            r0, r1 = max(t0, tstart), min(t1, tstop)
-            if progress:
-                progress(i, len(t0s), f"{to_date(r0)[:17]} .. {to_date(r1)[:17]}")
-            shutil.rmtree(staging, ignore_errors=True)  # leftovers of a killed run
-            staging.mkdir(parents=True)
-            files = src.fetch(product, r0, r1, staging)
-            report.merge(ingest_files(product, files, index=index))
-            shutil.rmtree(staging, ignore_errors=True)
-        if progress:
-            progress(len(t0s), len(t0s), "done")
-    return report
+    job = L0Job(product, start, stop, days_at_once, data_root)
+    return run_update(job, source, progress=progress, wait=wait)

@@ -1,6 +1,5 @@
-"""Command line and demo of the per-obsid archives: ``mica update asp-l1`` / ``obspar``.
+"""The per-obsid part of `mica demo`: aspect L1 and obspar archives from the simulated upstream.
 
-`register_cli` adds the two update commands to the ``mica update`` click group;
 `demo_obsid` builds a small archive through the simulated upstream and runs the examples.
 """
 
@@ -13,114 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import click
-
 from mica.archive.obsid_products import ASP_L1, OBSPAR
-from mica.engine.obsid_layout import ObsidError, ObsidProduct
 from mica.engine.obsid_update import update_obsid_archive
-
-
-def obsid_products() -> dict[str, ObsidProduct]:
-    """The per-obsid products by command name (for ``mica check``)."""
-    return {ASP_L1.name: ASP_L1, OBSPAR.name: OBSPAR}
-
-
-def _parse_obsids(values: tuple[str, ...]) -> list[int] | None:
-    """``--obsid 6000 --obsid 2121,7000`` -> [6000, 2121, 7000]."""
-    out = []
-    for value in values:
-        for part in str(value).split(","):
-            if part.strip():
-                try:
-                    out.append(int(part))
-                except ValueError:
-                    raise click.BadParameter(
-                        f"{part!r} is not an obsid", param_hint="--obsid"
-                    ) from None
-    return out or None
-
-
-def _options(func: Callable) -> Callable:
-    for option in reversed(
-        [
-            click.option(
-                "--obsid",
-                "obsids",
-                multiple=True,
-                help="Obsid(s) to update (repeat or comma-separate); default: by time.",
-            ),
-            click.option(
-                "--start", default=None, help="Start time (default: the newest archived data)."
-            ),
-            click.option("--stop", default=None, help="Stop time (default: now)."),
-            click.option(
-                "--source", default=None, help="sim (default), dir:PATH, arc5gl, cda[:URL]."
-            ),
-            click.option(
-                "--data-root",
-                type=click.Path(file_okay=False),
-                default=None,
-                help="The product folder (default: <archive>/<product>).",
-            ),
-            click.option(
-                "--refresh",
-                is_flag=True,
-                help="Fetch revisions again even when complete (verifies them).",
-            ),
-            click.option(
-                "--wait",
-                type=float,
-                default=0.0,
-                help="Seconds to wait for another running update (default: exit).",
-            ),
-            click.option("--quiet", is_flag=True, help="No progress bar."),
-        ]
-    ):
-        func = option(func)
-    return func
-
-
-def _run(
-    product: ObsidProduct,
-    obsids: tuple[str, ...],
-    start: str | None,
-    stop: str | None,
-    source: str | None,
-    data_root: str | None,
-    refresh: bool,
-    wait: float,
-    quiet: bool,
-) -> None:
-    from mica.progress import run_update_command
-
-    ids = _parse_obsids(obsids)
-    if ids and (start or stop):
-        raise click.UsageError("give either --obsid or --start/--stop, not both")
-    run_update_command(
-        f"update {product.name}",
-        quiet,
-        lambda bar: update_obsid_archive(
-            product, source, ids, start, stop, data_root, progress=bar, wait=wait, refresh=refresh
-        ),
-        failed=lambda report: not report.ok,
-        errors=(ObsidError,),
-    )
-
-
-def register_cli(update_group: click.Group) -> None:
-    """Add ``asp-l1`` and ``obspar`` to the ``mica update`` group."""
-
-    @update_group.command("asp-l1")
-    @_options
-    def update_asp_l1(obsids, start, stop, source, data_root, refresh, wait, quiet) -> None:
-        """Aspect L1 products into <archive>/asp1, by obsid and revision."""
-        _run(ASP_L1, obsids, start, stop, source, data_root, refresh, wait, quiet)
-
-    @update_group.command("obspar")
-    @_options
-    def update_obspar(obsids, start, stop, source, data_root, refresh, wait, quiet) -> None:
-        """Obspar files into <archive>/obspar, by obsid and revision."""
-        _run(OBSPAR, obsids, start, stop, source, data_root, refresh, wait, quiet)
 
 
 @contextmanager

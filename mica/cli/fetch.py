@@ -1,135 +1,16 @@
-"""The ``mica`` command line: update, check, fetch, demo."""
+"""``mica fetch ...`` (data out of the archive), ``mica rebuild store``, ``mica demo``."""
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import click
 import numpy as np
 
-from mica import cli_obsid  # also registers the cda source
-from mica.archive.aca_dark import update as update_aca_dark
-from mica.engine.check import check_archive
+from mica.cli._group import main
 from mica.engine.lock import ArchiveBusy
-from mica.engine.update import update_archive
 from mica.errors import MicaError
-from mica.progress import progress_bar, run_update_command
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--archive",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Archive root (default: $MICA_ARCHIVE or a per-user data folder).",
-)
-def main(archive: str | None) -> None:
-    """mica: retrieve, archive and serve Chandra ACA telemetry and aspect products."""
-    if archive:
-        os.environ["MICA_ARCHIVE"] = str(Path(archive).resolve())
-
-
-def _products() -> dict:
-    """Every product archive `mica check` looks at, by command name."""
-    from mica.archive.l0_format import L0
-
-    return {L0.name: L0, **cli_obsid.obsid_products()}
-
-
-@main.group()
-def update() -> None:
-    """Fill an archive from an upstream source, incrementally and safely."""
-
-
-def _run_update(product, source, start, stop, data_root, days_at_once, wait, quiet) -> None:
-    run_update_command(
-        f"update {product.name}",
-        quiet,
-        lambda bar: update_archive(
-            product,
-            source,
-            start,
-            stop,
-            days_at_once=days_at_once,
-            data_root=data_root,
-            progress=bar,
-            wait=wait,
-        ),
-        failed=lambda report: bool(report.rejected),
-    )
-
-
-def _update_options(func):
-    func = click.option("--quiet", is_flag=True, help="No progress bar.")(func)
-    func = click.option(
-        "--wait",
-        type=float,
-        default=0.0,
-        help="Seconds to wait for another running update (default: exit).",
-    )(func)
-    func = click.option(
-        "--days-at-once", type=float, default=30.0, show_default=True, help="Chunk length in days."
-    )(func)
-    func = click.option(
-        "--data-root",
-        type=click.Path(file_okay=False),
-        default=None,
-        help="The product folder (default: <archive>/<product>).",
-    )(func)
-    func = click.option("--source", default=None, help="sim (default), dir:PATH, arc5gl, cda.")(
-        func
-    )
-    func = click.option("--stop", default=None, help="Stop time (default: now).")(func)
-    func = click.option(
-        "--start", default=None, help="Start time (default: continue from the last ingested time)."
-    )(func)
-    return func
-
-
-@update.command("aca-l0")
-@_update_options
-def update_aca_l0(start, stop, source, data_root, days_at_once, wait, quiet) -> None:
-    """ACA level-0 image files into <archive>/aca0."""
-    from mica.archive.l0_format import L0
-
-    _run_update(L0, source, start, stop, data_root, days_at_once, wait, quiet)
-
-
-cli_obsid.register_cli(update)
-update_aca_dark.register_cli(update)
-
-
-@main.command()
-@click.option("--repair", is_flag=True, help="Make index and files consistent.")
-@click.option(
-    "--verify-store",
-    is_flag=True,
-    help="Also decompress every columnar store chunk (reads the whole store).",
-)
-def check(repair: bool, verify_store: bool) -> None:
-    """Check every archive: index rows against files, interrupted ingests, the store."""
-    bad = False
-    for product in _products().values():
-        try:
-            report = check_archive(product, repair=repair, verify_store=verify_store)
-        except ArchiveBusy as err:
-            raise click.ClickException(str(err)) from err
-        click.echo(report.summary())
-        if repair and report.problems:
-            report = check_archive(product)
-            click.echo("after repair: " + report.summary().splitlines()[0])
-        bad |= not report.ok
-    problems, repairs = update_aca_dark.check_dark_archive(repair=repair)
-    click.echo(f"aca-dark: {len(problems)} problems")
-    for line in problems:
-        click.echo(f"  problem: {line}")
-    for line in repairs:
-        click.echo(f"  repaired: {line}")
-    bad |= bool(problems) and not repairs
-    if bad:
-        sys.exit(1)
+from mica.progress import progress_bar
 
 
 @main.group()
@@ -284,7 +165,3 @@ def demo(out: str, quiet: bool) -> None:
     from mica.demo import run_demo
 
     run_demo(Path(out), progress=not quiet)
-
-
-if __name__ == "__main__":
-    main()

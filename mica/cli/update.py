@@ -1,0 +1,119 @@
+"""``mica update <product>``: one command per registered product, one set of options."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from mica.cli._group import main
+from mica.engine.registry import ProductEntry, products
+
+
+@main.group()
+def update() -> None:
+    """Fill an archive from an upstream source, incrementally and safely."""
+
+
+def _parse_obsids(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> Any:
+    """``--obsid 6000 --obsid 2121,7000`` -> [6000, 2121, 7000] (None when not given)."""
+    out = []
+    for value in values:
+        for part in str(value).split(","):
+            if part.strip():
+                try:
+                    out.append(int(part))
+                except ValueError:
+                    raise click.BadParameter(f"{part!r} is not an obsid") from None
+    return out or None
+
+
+def _option(name: str, entry: ProductEntry) -> click.Option:
+    """The one definition of each update option (help adapted to the product)."""
+    folder = "the aca_dark folder" if entry.kind == "calib" else "the product folder"
+    options = {
+        "start": lambda: click.Option(
+            ["--start"], default=None, help=f"Start time (default: {entry.start_help})."
+        ),
+        "stop": lambda: click.Option(["--stop"], default=None, help="Stop time (default: now)."),
+        "source": lambda: click.Option(
+            ["--source"],
+            default=None,
+            help="sim (default), dir:PATH, arc5gl, cda[:URL] (where the product is served).",
+        ),
+        "obsids": lambda: click.Option(
+            ["--obsid", "obsids"],
+            multiple=True,
+            callback=_parse_obsids,
+            help="Obsid(s) to update (repeat or comma-separate); default: by time.",
+        ),
+        "data_root": lambda: click.Option(
+            ["--data-root"],
+            type=click.Path(file_okay=False),
+            default=None,
+            help=f"{folder.capitalize()} (default: <archive>/<product>).",
+        ),
+        "wait": lambda: click.Option(
+            ["--wait"],
+            type=float,
+            default=0.0,
+            help="Seconds to wait for another running update (default: exit).",
+        ),
+        "quiet": lambda: click.Option(["--quiet"], is_flag=True, help="No progress bar."),
+        "refresh": lambda: click.Option(
+            ["--refresh"],
+            is_flag=True,
+            help="Fetch revisions again even when complete (verifies them).",
+        ),
+        "with_inputs": lambda: click.Option(
+            ["--with-inputs"],
+            is_flag=True,
+            help="First archive the inputs it needs (L0 around each calibration), same source.",
+        ),
+        "days_at_once": lambda: click.Option(
+            ["--days-at-once"],
+            type=float,
+            default=30.0,
+            show_default=True,
+            help="Chunk length in days.",
+        ),
+        "l0_root": lambda: click.Option(
+            ["--l0-root"],
+            type=click.Path(file_okay=False),
+            default=None,
+            help="L0 archive for CCD temperatures (default: aca0 beside the aca_dark folder).",
+        ),
+    }
+    return options[name]()
+
+
+def _run(entry: ProductEntry, options: dict[str, Any]) -> None:
+    from mica.engine.lock import ArchiveBusy
+    from mica.engine.obsid_layout import ObsidError
+    from mica.engine.sources import SourceError
+    from mica.progress import progress_bar
+
+    if options.get("obsids") and (options.get("start") or options.get("stop")):
+        raise click.UsageError("give either --obsid or --start/--stop, not both")
+    try:
+        with progress_bar(f"update {entry.name}", enabled=not options["quiet"]) as bar:
+            report = entry.update(progress=bar, **options)
+    except (ArchiveBusy, SourceError, ObsidError, ValueError) as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(report.summary())
+    if not report.ok:
+        sys.exit(1)
+
+
+def _command(entry: ProductEntry) -> click.Command:
+    return click.Command(
+        entry.name,
+        callback=lambda **options: _run(entry, options),
+        params=[_option(name, entry) for name in entry.options],
+        help=entry.help,
+    )
+
+
+for _entry in products():
+    update.add_command(_command(_entry))

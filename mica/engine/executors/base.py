@@ -1,0 +1,48 @@
+"""The executor interface: run a unit's side-effect-free step over many units, in order.
+
+An executor runs ``fn(unit)`` for each unit (fetch into the unit's staging folder, validate,
+compute) and yields the results in unit order; a unit whose step raised yields a
+`UnitError` in its place, so one bad unit never stops the others. Results and units must be
+picklable: an executor may run them in other processes or on other machines (a
+dask.distributed executor implements the same `map`). Commits never run here: the runner
+makes them, one unit at a time, in its own process.
+"""
+
+from __future__ import annotations
+
+import traceback
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class UnitError:
+    """The failure of one unit's step: the exception (when picklable) and its traceback."""
+
+    error: BaseException
+    trace: str = ""
+
+    @classmethod
+    def capture(cls, err: BaseException) -> UnitError:
+        return cls(err, "".join(traceback.format_exception(err)))
+
+    def __str__(self) -> str:
+        return str(self.error)
+
+
+def call_unit(fn: Callable[[Any], Any], unit: Any) -> Any:
+    """``fn(unit)``, or the `UnitError` it raised (KeyboardInterrupt and the like pass)."""
+    try:
+        return fn(unit)
+    except Exception as err:  # noqa: BLE001  (returned as the unit's failure, by contract)
+        return UnitError.capture(err)
+
+
+class Executor(ABC):
+    """Runs units' steps; ``map`` yields one result (or `UnitError`) per unit, in order."""
+
+    @abstractmethod
+    def map(self, fn: Callable[[Any], Any], units: Iterable[Any]) -> Iterator[Any]:
+        """``fn(unit)`` for each unit, results in unit order, lazily (bounded look-ahead)."""

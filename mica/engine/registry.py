@@ -1,0 +1,128 @@
+"""The product registry: every archived product by command name, imported only when used.
+
+An entry says what kind of layout the product has (``time``: time-ordered files in an index,
+`mica.engine.update`; ``obsid``: revision folders per obsid, `mica.engine.obsid_update`;
+``calib``: calibration folders, `mica.engine.calib_layout`), where its description lives,
+and which of the one set of update options apply to it. The command line (`mica.cli`) builds
+``mica update <product>`` and ``mica check`` from it; a new product is one entry here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mica.engine.report import UpdateReport
+from mica.engine.runner import Progress
+
+#: the update options every product may take (the CLI shows each where it applies)
+COMMON = ("start", "stop", "source", "data_root", "wait", "quiet")
+
+
+@dataclass(frozen=True)
+class ProductEntry:
+    """One registered product.
+
+    Parameters
+    ----------
+    name : str
+        Command name (``mica update <name>``).
+    kind : str
+        ``time``, ``obsid`` or ``calib``.
+    target : str
+        ``module:attribute`` of the product description (``time`` / ``obsid``), or the module
+        of a ``calib`` product (exposing ``update(**options)`` and ``check(data_root, repair)``).
+    help : str
+        One line for ``mica update --help``.
+    options : tuple of str
+        The update options that apply (names as in `update`).
+    start_help : str
+        What ``--start`` defaults to.
+    """
+
+    name: str
+    kind: str
+    target: str
+    help: str
+    options: tuple[str, ...] = COMMON
+    start_help: str = "the newest archived data"
+
+    def load(self) -> Any:
+        """The product description (a module for ``calib`` products)."""
+        module, _, attr = self.target.partition(":")
+        mod = importlib.import_module(module)
+        return getattr(mod, attr) if attr else mod
+
+    def update(self, progress: Progress | None = None, **options: Any) -> UpdateReport:
+        """Run this product's update with the given options (those that apply)."""
+        opts = {k: v for k, v in options.items() if k in self.options and k != "quiet"}
+        product = self.load()
+        if self.kind == "time":
+            from mica.engine.update import update_archive
+
+            return update_archive(product, progress=progress, **opts)
+        if self.kind == "obsid":
+            from mica.engine.obsid_update import update_obsid_archive
+
+            return update_obsid_archive(product, progress=progress, **opts)
+        return product.update(progress=progress, **opts)
+
+    def check(self, data_root: str | Path | None = None, repair: bool = False, **kw: Any) -> Any:
+        """The product's archive check: a `CheckReport` (time, obsid) or (problems, repairs)."""
+        product = self.load()
+        if self.kind == "calib":
+            return product.check(data_root, repair=repair)
+        from mica.engine.check import check_archive
+
+        return check_archive(product, data_root=data_root, repair=repair, **kw)
+
+
+_ENTRIES = (
+    ProductEntry(
+        "aca-l0",
+        "time",
+        "mica.archive.l0_format:L0",
+        "ACA level-0 image files into <archive>/aca0.",
+        (*COMMON, "days_at_once"),
+        start_help="continue from the last ingested time",
+    ),
+    ProductEntry(
+        "asp-l1",
+        "obsid",
+        "mica.archive.obsid_products:ASP_L1",
+        "Aspect L1 products into <archive>/asp1, by obsid and revision.",
+        (*COMMON, "obsids", "refresh"),
+    ),
+    ProductEntry(
+        "obspar",
+        "obsid",
+        "mica.archive.obsid_products:OBSPAR",
+        "Obspar files into <archive>/obspar, by obsid and revision.",
+        (*COMMON, "obsids", "refresh"),
+    ),
+    ProductEntry(
+        "aca-dark",
+        "calib",
+        "mica.archive.aca_dark.update",
+        "ACA dark-current calibrations into <archive>/aca_dark.",
+        (*COMMON, "with_inputs", "l0_root"),
+        start_help="the last archived calibration",
+    ),
+)
+
+REGISTRY: dict[str, ProductEntry] = {e.name: e for e in _ENTRIES}
+
+
+def products(kind: str | None = None) -> list[ProductEntry]:
+    """The registered products (of one layout kind), in registration order."""
+    return [e for e in _ENTRIES if kind is None or e.kind == kind]
+
+
+def get(name: str) -> ProductEntry:
+    """The entry of a product name; KeyError listing the known names."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"no product {name!r}; known: {', '.join(REGISTRY)}") from None

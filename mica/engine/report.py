@@ -1,0 +1,107 @@
+"""The one report of every update: units done / unchanged / skipped / failed, refused files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from mica.engine.ingest import IngestReport
+from mica.engine.product import RejectedFile
+
+
+@dataclass
+class UpdateReport:
+    """What an update did, unit by unit (time chunk, obsid, calibration), and file by file.
+
+    Attributes
+    ----------
+    product : str
+        Product name (``aca-l0``, ``asp-l1``, ``aca-dark``, ...).
+    unit : str
+        What one unit is, for the summary (``obsid``, ``dark calibration``, ``time chunk``).
+    verb : str
+        What happened to a done unit, for the summary (``updated``, ``archived``).
+    done : dict
+        Unit key -> what was done, in unit order.
+    unchanged : list
+        Unit keys already archived whole (nothing written).
+    skipped : dict
+        Unit key -> why it was not attempted (bad-obsid list, no data upstream).
+    failed : dict
+        Unit key -> why it failed (the archive keeps what it had for it).
+    ingest : IngestReport
+        Files ingested, recognised, replaced, outdated and refused (``rejected``).
+    dropped : int
+        Files the source delivered that the product does not keep.
+    recovered : list of str
+        What the update finished or removed of a killed run.
+    notes : list of str
+        Remarks of the source (e.g. files an upstream does not hold).
+    """
+
+    product: str = ""
+    unit: str = "unit"
+    verb: str = "updated"
+    done: dict[Any, str] = field(default_factory=dict)
+    unchanged: list[Any] = field(default_factory=list)
+    skipped: dict[Any, str] = field(default_factory=dict)
+    failed: dict[Any, str] = field(default_factory=dict)
+    ingest: IngestReport = field(default_factory=IngestReport)
+    dropped: int = 0
+    recovered: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    # File-level views (the L0 update's callers read them directly).
+    @property
+    def ingested(self) -> list[str]:
+        return self.ingest.ingested
+
+    @property
+    def replaced(self) -> list[str]:
+        return self.ingest.replaced
+
+    @property
+    def outdated(self) -> list[str]:
+        return self.ingest.outdated
+
+    @property
+    def rejected(self) -> list[RejectedFile]:
+        """Refused files (kept under ``rejected/`` with the reason)."""
+        return self.ingest.rejected
+
+    @property
+    def ok(self) -> bool:
+        """No unit failed and no file was refused."""
+        return not self.failed and not self.ingest.rejected
+
+    def merge(self, other: UpdateReport) -> None:
+        """Add another report's content (e.g. the inputs' update before a derived one)."""
+        self.done.update(other.done)
+        self.unchanged += other.unchanged
+        self.skipped.update(other.skipped)
+        self.failed.update(other.failed)
+        self.ingest.merge(other.ingest)
+        self.dropped += other.dropped
+        self.recovered += other.recovered
+        self.notes += other.notes
+
+    def summary(self) -> str:
+        """First line: the counts; then one line per unit done, note, failure, refused file."""
+        files = self.ingest.summary().splitlines()[0]
+        head = (
+            f"{self.product}: {len(self.done)} {self.unit}s {self.verb}, "
+            f"{len(self.unchanged)} already archived, {len(self.failed)} failed"
+        )
+        reasons: dict[str, list[str]] = {}
+        for key, why in self.skipped.items():
+            reasons.setdefault(why, []).append(str(key))
+        head += "".join(f", {len(keys)} skipped ({why})" for why, keys in reasons.items())
+        head += f"; files: {files}, {self.dropped} dropped by product rules"
+        lines = [head]
+        lines += [f"  recovered: {r}" for r in self.recovered]
+        lines += [f"  {self.unit} {k}: {msg}" for k, msg in self.done.items()]
+        lines += [f"  note: {n}" for n in self.notes]
+        lines += [f"  FAILED {self.unit} {k}: {msg}" for k, msg in self.failed.items()]
+        lines += [f"  rejected {err}" for err in self.ingest.rejected]
+        lines += [f"  skipped ({why}): {', '.join(keys)}" for why, keys in reasons.items()]
+        return "\n".join(lines)

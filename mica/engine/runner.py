@@ -1,0 +1,155 @@
+"""The one update runner: lock, recovery, staging, progress, report; one commit per unit.
+
+An update is a `Job` (a product's description of how to plan, step and commit its units)
+run by `run_update`:
+
+1. take the product's update lock (`mica.engine.lock`), so one updater runs at a time;
+2. ``job.recover()``: finish or undo what a killed run left (intents, temporary folders);
+3. ``job.plan(source, report)``: the units of work (L0 time chunks, obsids, dark-calibration
+   windows), each with its own staging folder;
+4. the executor runs each unit's side-effect-free step (fetch into the unit's staging
+   folder, validate, compute) and returns picklable results in unit order;
+5. ``job.commit(unit, result, report)``: here, in the runner's process, one unit at a time,
+   in unit order, the only step that changes the archive.
+
+A unit whose step raised comes back as a `UnitError`: ``job.failed`` records it in the report
+(or re-raises what must stop the update, e.g. a source that cannot serve the product).
+"""
+
+from __future__ import annotations
+
+import shutil
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mica.engine.cda  # noqa: F401  (registers the ``cda`` source)
+from mica.engine.executors import Executor, InlineExecutor, UnitError
+from mica.engine.lock import UpdateLock
+from mica.engine.report import UpdateReport
+from mica.engine.sources import Source, make_source
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class Unit:
+    """One unit of work: its report key, a progress label, its staging folder, its data."""
+
+    key: Any
+    label: str
+    staging: Path
+    data: Any = None
+
+
+class Job(ABC):
+    """How one product is updated: the runner calls these in the order of the module doc."""
+
+    #: product name, what a unit is and what happens to it (for the report's summary)
+    name: str = ""
+    unit: str = "unit"
+    verb: str = "updated"
+    #: folder holding the product (lock, staging), and the staging folder's name in it
+    root: Path
+    staging_name: str = "staging"
+
+    def session(self) -> AbstractContextManager:
+        """Resources held while the lock is (e.g. the open index)."""
+        return nullcontext()
+
+    def recover(self) -> list[str]:
+        """Finish or undo what a killed run left; returns what was done."""
+        return []
+
+    @abstractmethod
+    def plan(self, source: Source, report: UpdateReport) -> Iterable[Unit]:
+        """The units of work, in commit order (may record skipped units in the report)."""
+
+    @abstractmethod
+    def step(self, source: Source) -> Callable[[Unit], Any]:
+        """The side-effect-free step of a unit (picklable for out-of-process executors)."""
+
+    @abstractmethod
+    def commit(self, unit: Unit, result: Any, report: UpdateReport) -> None:
+        """Apply one unit's result to the archive (runs in the runner's process)."""
+
+    def failed(self, unit: Unit, error: UnitError, report: UpdateReport) -> None:
+        """A unit's step raised: by default the update stops with that error."""
+        raise error.error
+
+    def new_report(self) -> UpdateReport:
+        return UpdateReport(self.name, self.unit, self.verb)
+
+    def staging(self, i: int) -> Path:
+        """The staging folder of the ``i``-th unit."""
+        return self.root / self.staging_name / f"u{i:05d}"
+
+
+def run_update(
+    job: Job,
+    source: str | Source | None = None,
+    progress: Progress | None = None,
+    wait: float = 0.0,
+    executor: Executor | None = None,
+) -> UpdateReport:
+    """Run ``job`` against ``source`` (see the module docstring); returns its report.
+
+    Only one update of a product runs at a time: a second one waits ``wait`` seconds, then
+    raises `ArchiveBusy`.
+    """
+    src = make_source(source)  # the one place an update resolves its source
+    executor = executor or InlineExecutor()
+    report = job.new_report()
+    with UpdateLock(job.root, wait=wait), job.session():
+        report.recovered += job.recover()
+        staging = job.root / job.staging_name
+        shutil.rmtree(staging, ignore_errors=True)  # leftovers of a killed run
+        try:
+            units = list(job.plan(src, report))
+            _run_units(job, src, units, executor, report, progress)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return report
+
+
+def _run_units(
+    job: Job,
+    src: Source,
+    units: list[Unit],
+    executor: Executor,
+    report: UpdateReport,
+    progress: Progress | None,
+) -> None:
+    results: Iterator[Any] = executor.map(_staged(job.step(src)), units)
+    for i, unit in enumerate(units):
+        if progress:
+            progress(i, len(units), unit.label)
+        result = next(results)
+        try:
+            if isinstance(result, UnitError):
+                job.failed(unit, result, report)
+            else:
+                job.commit(unit, result, report)
+        finally:
+            shutil.rmtree(unit.staging, ignore_errors=True)
+            notes = getattr(src, "notes", None)
+            if notes:  # remarks of the source about this unit
+                report.notes += notes
+                notes.clear()
+    if progress:
+        progress(len(units), len(units), "done")
+
+
+class _staged:
+    """A step that first makes its unit's (empty) staging folder; picklable."""
+
+    def __init__(self, fn: Callable[[Unit], Any]):
+        self.fn = fn
+
+    def __call__(self, unit: Unit) -> Any:
+        shutil.rmtree(unit.staging, ignore_errors=True)
+        unit.staging.mkdir(parents=True)
+        return self.fn(unit)
