@@ -247,7 +247,7 @@ def dark_archive(tmp_path_factory) -> Path:
     """An aca_dark archive of the 1999:223 calibration, through the real updater."""
     root = tmp_path_factory.mktemp("dark") / "aca_dark"
     report = update_aca_dark("1999:223", "1999:224", source="sim", data_root=root)
-    assert report.archived == [GUESS_ID], report.summary()
+    assert list(report.done) == [GUESS_ID], report.summary()
     return root
 
 
@@ -265,7 +265,7 @@ def test_dark_archive_after_an_update_that_found_nothing(tmp_path):
     root = tmp_path / "aca_dark"
     assert not sim_dark.dark_cals_between("1999:225", "1999:226")
     report = update_aca_dark("1999:225", "1999:226", source="sim", data_root=root)
-    assert not report.archived and not report.refused
+    assert not report.done and not report.failed
     assert archive_problem(root, holds=lambda _: False) is None  # the updater's lock is there
     assert dark_cal.get_dark_cal_dirs(data_root=root) == {}
     assert len(dark_cal.get_dark_cal_props_table(data_root=root)) == 0
