@@ -235,6 +235,34 @@ COLUMN_CASES = {
 }
 
 
+def add_column(name: str, fmt: str, value) -> Edit:
+    def edit(hdus: fits.HDUList) -> None:
+        n = len(hdus[1].data)
+        col = fits.Column(name=name, format=fmt, array=np.full(n, value))
+        cols = hdus[1].columns + fits.ColDefs([col])
+        hdus[1] = fits.BinTableHDU.from_columns(cols, header=hdus[1].header, name="ACA_IMG0")
+
+    return edit
+
+
+COLUMN_CASES["pixtlm-int"] = (add_column("PIXTLM", "1J", 7), "PIXTLM has TFORM 1J")
+COLUMN_CASES["bgdtyp-long"] = (add_column("BGDTYP", "8A", "DYNBDYNB"), "BGDTYP has TFORM 8A")
+
+
+def test_post_2023_string_columns_accepted(case):
+    """PIXTLM/BGDTYP as newer processing writes them (4A) pass and are read back."""
+    edit = add_column("PIXTLM", "4A", "DYNB")
+    write_variant(case.target, case.incoming / case.name, edit)
+    t0 = L0.name_time(case.name)
+    report = update_archive(L0, f"dir:{case.incoming}", t0 - 10, t0 + 10, data_root=case.root)
+    assert report.ingested == [case.name] and not report.rejected, report.summary()
+    with fits.open(case.target) as hdus:
+        start, stop = hdus[1].header["TSTART"], hdus[1].header["TSTOP"]
+    rows = aca_l0.get_slot_data(start, stop, slot=0, data_root=case.root, use_store=False)
+    mine = rows["PIXTLM"][rows["FILENAME"] == case.name]
+    assert len(mine) and set(mine) == {"DYNB"}
+
+
 @pytest.mark.parametrize("variant", sorted(COLUMN_CASES))
 def test_wrong_column_definition_refused(case, variant):
     edit, phrase = COLUMN_CASES[variant]

@@ -65,18 +65,17 @@ FILE_COLUMNS: dict[int, list[str]] = {
 OPTIONAL_DEFAULTS = {"PIXTLM": "ORIG", "BGDTYP": "FLAT"}
 #: 16-bit columns stored with TZERO 32768 and TSCAL 1 (unsigned on read)
 UNSIGNED_COLUMNS = ("IMGSCALE", "BGDAVG", "BGDRMS")
-#: TFORM of every file column as all real (2003/2007/2019) and simulated files write it:
-#: the ones listed, ``1B`` for the rest, IMGRAW ``<N*N>E`` with TDIM ``(N,N)``; no other
-#: column has a TDIM, TZERO or TSCAL (see `validation_formats`).
+#: TFORM of every file column as the real 2003 and the simulated files write it: the ones
+#: listed, ``1B`` for the rest, IMGRAW ``<N*N>E`` with TDIM ``(N,N)``; no other column has a
+#: TDIM, TZERO or TSCAL (see `validation_formats`). PIXTLM/BGDTYP: ``4A`` per the spec.
 FILE_TFORMS: dict[str, str] = {
-    **{name: "1B" for cols in FILE_COLUMNS.values() for name in cols},
+    **{name: "1B" for cols in FILE_COLUMNS.values() for name in cols if name != "IMGRAW"},
     **dict.fromkeys(["TIME", "END_INTEG_TIME"], "1D"),
     **dict.fromkeys(["QUALITY", "MJF", "MNF"], "1J"),
     **dict.fromkeys(["INTEG", "TEMPCCD", "TEMPHOUS", "TEMPPRIM", "TEMPSEC"], "1E"),
     **dict.fromkeys(["IMGROW0", "IMGCOL0", *UNSIGNED_COLUMNS], "1I"),
     **dict.fromkeys(OPTIONAL_DEFAULTS, "4A"),
 }
-del FILE_TFORMS["IMGRAW"]
 #: Upper bounds of the file's frame counters: MJF has 17 bits (TLMAX 131071), MNF counts
 #: 128 minor frames; the stop frame is the last row's plus up to 15 unwrapped (real: 135).
 FRAME_KEYS = {"STARTMJF": 131071, "STARTMNF": 127, "STOPMJF": 131071, "STOPMNF": 127 + 15}
