@@ -27,7 +27,7 @@ from mica.archive.obsid_products import ASP_L1, OBSPAR
 from mica.engine.check import check_archive
 from mica.engine.fitscheck import ones_sum, open_checked
 from mica.engine.index import ArchiveIndex
-from mica.engine.ingest import ingest_files
+from mica.engine.ingest import describe_file, ingest_files
 from mica.engine.obsid_update import update_obsid_archive
 from mica.engine.product import RejectedFile
 from mica.engine.update import update_archive
@@ -187,11 +187,11 @@ def test_untouched_target_is_accepted(case):
     assert report.ingested == [case.name] and not report.rejected, report.summary()
     assert check_archive(L0, data_root=case.root).ok
     # and a rewrite through astropy (the base of every variant below) is accepted too
-    case2 = case.incoming / "again"
-    case2.mkdir()
+    again = case.incoming / "again"
+    again.mkdir()
     name = case.name.replace("N001", "N002")
-    write_variant(case.target, case2 / name, set_header(REVISION=2))
-    report = update_archive(L0, f"dir:{case2}", t0 - 10, t0 + 10, data_root=case.root)
+    write_variant(case.target, again / name, set_header(REVISION=2))
+    report = update_archive(L0, f"dir:{again}", t0 - 10, t0 + 10, data_root=case.root)
     assert report.ingested == [name] and report.replaced == [case.name], report.summary()
 
 
@@ -477,8 +477,6 @@ def test_reject_carries_file_name(tmp_path, real_l0_dir):
         real_l0_dir / REAL_TARGET, tmp_path / REAL_TARGET, TIME_CASES["nan-time"][0]
     )
     with pytest.raises(RejectedFile, match=f"{REAL_TARGET}: TIME is not finite"):
-        from mica.engine.ingest import describe_file
-
         describe_file(L0, REAL_TARGET, path)
 
 
