@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -11,6 +12,14 @@ import numpy as np
 from astropy.io import fits
 
 from mica.engine.product import TIME_INDEX_COLUMNS, FileProduct, IndexColumn, RejectedFile
+from mica.engine.validate import (
+    ColumnFormat,
+    check_columns,
+    check_int,
+    check_span,
+    check_times,
+    rows_text,
+)
 from mica.time import year_doy
 
 HD3_COLUMNS = [f"HD3TLM{t}{w}" for t in (6, 7) for w in range(2, 8)]
@@ -54,6 +63,22 @@ FILE_COLUMNS: dict[int, list[str]] = {
 }
 #: Optional string columns of post-2023 processing, with the value used when absent.
 OPTIONAL_DEFAULTS = {"PIXTLM": "ORIG", "BGDTYP": "FLAT"}
+#: 16-bit columns stored with TZERO 32768 and TSCAL 1 (unsigned on read)
+UNSIGNED_COLUMNS = ("IMGSCALE", "BGDAVG", "BGDRMS")
+#: TFORM of every file column as the real 2003 and the simulated files write it: the ones
+#: listed, ``1B`` for the rest, IMGRAW ``<N*N>E`` with TDIM ``(N,N)``; no other column has a
+#: TDIM, TZERO or TSCAL (see `validation_formats`). PIXTLM/BGDTYP: ``4A`` per the spec.
+FILE_TFORMS: dict[str, str] = {
+    **{name: "1B" for cols in FILE_COLUMNS.values() for name in cols if name != "IMGRAW"},
+    **dict.fromkeys(["TIME", "END_INTEG_TIME"], "1D"),
+    **dict.fromkeys(["QUALITY", "MJF", "MNF"], "1J"),
+    **dict.fromkeys(["INTEG", "TEMPCCD", "TEMPHOUS", "TEMPPRIM", "TEMPSEC"], "1E"),
+    **dict.fromkeys(["IMGROW0", "IMGCOL0", *UNSIGNED_COLUMNS], "1I"),
+    **dict.fromkeys(OPTIONAL_DEFAULTS, "4A"),
+}
+#: Upper bounds of the file's frame counters: MJF has 17 bits (TLMAX 131071), MNF counts
+#: 128 minor frames; the stop frame is the last row's plus up to 15 unwrapped (real: 135).
+FRAME_KEYS = {"STARTMJF": 131071, "STARTMNF": 127, "STOPMJF": 131071, "STOPMNF": 127 + 15}
 
 _U1 = np.uint8
 # Reader dtype in canonical order. Native byte order; the TZERO=32768 columns stay unsigned
@@ -113,6 +138,17 @@ def image_size(hdu: fits.BinTableHDU) -> int:
     col = hdu.columns["IMGRAW"]
     size = int(round(np.sqrt(col.format.repeat)))
     return size
+
+
+@functools.cache
+def validation_formats(size: int) -> dict[str, ColumnFormat]:
+    """The exact column definitions of an L0 file of image size 4, 6 or 8."""
+    out = {
+        name: ColumnFormat(tform, tzero=32768 if name in UNSIGNED_COLUMNS else 0)
+        for name, tform in FILE_TFORMS.items()
+    }
+    out["IMGRAW"] = ColumnFormat(f"{size * size}E", tdim=(size, size))
+    return out
 
 
 #: image sizes whose rows carry each column (the rest are masked in those rows)
@@ -228,21 +264,32 @@ class L0Product(FileProduct):
             )
         header = hdu.header
         try:
-            tstart, tstop = float(header["TSTART"]), float(header["TSTOP"])
+            tstart, tstop = header["TSTART"], header["TSTOP"]
             revision = int(header["REVISION"])
-            keys = {
-                k.lower(): int(header[k]) for k in ("STARTMJF", "STARTMNF", "STOPMJF", "STOPMNF")
-            }
-        except (KeyError, ValueError) as err:
+            frames = {k: header[k] for k in FRAME_KEYS}
+        except (KeyError, ValueError, OverflowError) as err:
             raise RejectedFile(name, f"bad or missing header keyword ({err})") from err
-        if not tstop > tstart:
-            raise RejectedFile(name, f"TSTOP {tstop} is not after TSTART {tstart}")
+        tstart, tstop = check_span(name, tstart, tstop, self.max_file_span)
+        keys = {k.lower(): check_int(name, k, v, 0, FRAME_KEYS[k]) for k, v in frames.items()}
         filetime = int(match.group(1))
         if filetime != int(tstart):
             raise RejectedFile(name, f"name time {filetime} does not match TSTART {tstart}")
         if revision != int(match.group(2)):
             raise RejectedFile(
                 name, f"REVISION {revision} does not match the name's N{match.group(2)}"
+            )
+        check_columns(name, hdu, validation_formats(size))
+        # the values, on the arrays astropy decoded (vectorised: ingest speed matters)
+        data = hdu.data
+        check_times(name, data["TIME"], tstart, tstop)
+        slot = int(match.group(3))
+        imgnum = np.asarray(data["IMGNUM1"])
+        wrong = np.flatnonzero(imgnum != slot)
+        if len(wrong):
+            raise RejectedFile(
+                name,
+                f"IMGNUM1 {imgnum[wrong[0]]} in {rows_text(len(wrong))} (first row "
+                f"{wrong[0]}) is not the name's slot {slot}",
             )
         year, doy = year_doy(filetime)
         return {
@@ -259,7 +306,7 @@ class L0Product(FileProduct):
             "date": str(header.get("DATE", "")),
             "rows": int(header["NAXIS2"]),
             "imgsize": size,
-            "slot": int(match.group(3)),
+            "slot": slot,
         }
 
     has_store = True

@@ -21,6 +21,13 @@ from astropy.io import fits
 from mica.engine.index import ArchiveIndex, require_archive
 from mica.engine.obsid_layout import OBSID_MAX, OBSID_MIN, ObsidProduct, version_dir
 from mica.engine.product import TIME_INDEX_COLUMNS, IndexColumn, RejectedFile
+from mica.engine.validate import (
+    ColumnFormat,
+    check_columns,
+    check_finite,
+    check_span,
+    check_times,
+)
 from mica.time import year_doy
 
 # --- aspect L1 --------------------------------------------------------------------------------
@@ -194,29 +201,30 @@ class AspL1Product(ObsidProduct):
         else:
             revision_name, expected = int(obi_match.group(3)), "ASPSOLOBI"
         try:
-            tstart, tstop = float(header["TSTART"]), float(header["TSTOP"])
+            tstart, tstop = header["TSTART"], header["TSTOP"]
             content = str(header["CONTENT"]).strip()
             revision = int(header["REVISION"])
-        except (KeyError, ValueError) as err:
+            obi = int(header.get("OBI_NUM", 0))
+        except (KeyError, TypeError, ValueError, OverflowError) as err:
             raise RejectedFile(name, f"bad or missing header keyword ({err})") from err
+        tstart, tstop = check_span(name, tstart, tstop, self.max_file_span)
         if content != expected:
             raise RejectedFile(name, f"CONTENT {content!r} does not match the name ({expected})")
         if revision != revision_name:
             raise RejectedFile(
                 name, f"REVISION {revision} does not match the name's N{revision_name:03d}"
             )
-        if not tstop > tstart:
-            raise RejectedFile(name, f"TSTOP {tstop} is not after TSTART {tstart}")
         if ai and abs(int(ai.group(1)) - tstart) > 100.0:
             raise RejectedFile(name, f"name time {ai.group(1)} is far from TSTART {tstart}")
         obsid = _header_obsid(name, header)
-        obi = int(header.get("OBI_NUM", 0))
         if obi_match and (obsid != int(obi_match.group(1)) or obi != int(obi_match.group(2))):
             raise RejectedFile(name, f"OBS_ID {obsid} / OBI_NUM {obi} do not match the name")
         names = {n.lower() for n in hdus[1].columns.names}
         missing = [c for c in ASP_REQUIRED_COLUMNS[content] if c not in names]
         if missing:
             raise RejectedFile(name, f"{content} file lacks columns {', '.join(missing)}")
+        if "time" in ASP_REQUIRED_COLUMNS[content]:
+            _check_time_column(name, hdus[1], content, tstart, tstop)
         year, doy = year_doy(tstart)
         # filetime from TSTART: the first digit run of per-OBI names is the obsid (flaw 11)
         return {
@@ -263,6 +271,31 @@ def _is_gzip(path: Path) -> bool:
 
 def _text(header: fits.Header, key: str) -> str:
     return str(header.get(key, "")).strip()
+
+
+#: How far an aspect L1 row's time may lie outside the file's TSTART..TSTOP (s): simulated
+#: ACACENT rows (image times) reach 1.2 s past TSTOP, the solution files stay inside; the
+#: margin is two 8x8 image periods.
+ASP_TIME_MARGIN = 8.2
+
+
+def _check_time_column(
+    name: str, hdu: fits.BinTableHDU, content: str, tstart: float, tstop: float
+) -> None:
+    """The ``time`` column: 64-bit floats, finite, inside the file's span and, except for
+    ACACENT (rows of several slots), non-decreasing (readers search it)."""
+    column = next(c for c in hdu.columns.names if c.lower() == "time")
+    check_columns(name, hdu, {column: ColumnFormat("1D")})
+    check_times(
+        name,
+        hdu.data[column],
+        tstart,
+        tstop,
+        ASP_TIME_MARGIN,
+        ASP_TIME_MARGIN,
+        column=column,
+        ordered=content != "ACACENT",
+    )
 
 
 def _header_obsid(name: str, header: fits.Header) -> int:
@@ -424,9 +457,12 @@ class ObsparProduct(ObsidProduct):
         pars, raw = self._parse(name, path)
         try:
             obsid = int(str(pars["obs_id"]).strip())
-            tstart, tstop = float(pars["tstart"]), float(pars["tstop"])
+            tstart, tstop = pars["tstart"], pars["tstop"]
         except (KeyError, TypeError, ValueError) as err:
             raise RejectedFile(name, f"missing or bad obs_id/tstart/tstop ({err})") from err
+        tstart, tstop = check_span(name, tstart, tstop, self.max_file_span, ("tstart", "tstop"))
+        for key, value in pars.items():  # the index keeps them: finite, 64-bit at most
+            check_finite(name, key, value)
         if obsid != int(match.group(1)):
             raise RejectedFile(name, f"obs_id {obsid} does not match the name")
         obi = pars.get("obi_num")
@@ -437,8 +473,6 @@ class ObsparProduct(ObsidProduct):
             raise RejectedFile(
                 name, f"revision {pars['revision']} does not match the name's N{revision:03d}"
             )
-        if not tstop > tstart:
-            raise RejectedFile(name, f"tstop {tstop} is not after tstart {tstart}")
         row = {k: pars.get(k) for k in OBSPAR_KEYS}
         row.update(
             filename=name,

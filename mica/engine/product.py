@@ -82,6 +82,11 @@ class FileProduct(ABC):
 
     def check_name(self, name: str) -> None:
         """Refuse names with path components or that do not match the product's pattern."""
+        if not name.isprintable():
+            # NUL, newlines, escape codes: reported (and quarantined) under an escaped name,
+            # as the raw one cannot be a file name or be printed safely
+            shown = name.encode("unicode_escape").decode("ascii").replace("\\", "%")
+            raise RejectedFile(shown, "file name has control characters; refused")
         if "/" in name or "\\" in name or ".." in name or name.startswith("."):
             raise RejectedFile(name, "file name has path components or '..'; refused")
         if not self.filename_re.fullmatch(self.archive_name(name)):
