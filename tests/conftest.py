@@ -6,8 +6,12 @@ import os
 from pathlib import Path
 
 import pytest
+from astropy.utils import iers
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+# The test process never downloads IERS tables (CI may be offline); mica itself changes this
+# setting only inside its own conversions (tests/test_import_state.py runs fresh processes).
+iers.conf.auto_download = False
 
 # Real flight files kept in the repository (provenance in tests/data/README.md).
 REALDATA = Path(__file__).resolve().parent / "data"
