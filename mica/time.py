@@ -6,7 +6,10 @@ Every archive index keeps float64 CXC seconds; conversions here are vectorised.
 from __future__ import annotations
 
 import os
+import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Union
 
 import numpy as np
@@ -14,15 +17,49 @@ from astropy.time import Time, TimeDelta
 from astropy.utils import iers
 from erfa import ErfaWarning
 
-# UTC<->TT needs only the bundled leap-second table; never reach for IERS downloads.
-iers.conf.auto_download = False
-# ERFA calls dates past its leap-second table "dubious"; the simulated mission runs to 2030
-# and Chandra time needs no future leap seconds, so the warning says nothing useful here.
-warnings.filterwarnings("ignore", message=".*dubious year", category=ErfaWarning)
-
 CxoTimeLike = Union[str, float, int, np.ndarray, Time, None, list]  # noqa: UP007
 
 _DAY = 86400.0
+
+# Conversions change no setting of the user's process: warnings filters and astropy's IERS
+# configuration are changed inside mica's own calls only (`_conversions`).
+_LOCK = threading.RLock()
+_depth = 0  # conversions of this module in progress (in the thread holding _LOCK)
+_leap_checked = False
+
+
+@contextmanager
+def _conversions() -> Iterator[None]:
+    """Scope of this module's astropy conversions.
+
+    ERFA calls dates past its leap-second table "dubious" (from 2029 with pyerfa 2.0.1); the
+    simulated mission runs to 2030 and Chandra time needs no future leap seconds, so that
+    warning is ignored here. UTC<->TT needs only the bundled leap-second table: astropy checks
+    it once per process, at its first UTC conversion, and could then download a newer one;
+    that check is made here once, with ``iers.conf.auto_download`` off for its duration only
+    (``set_temp`` costs 14 us, too much for every call, and no later conversion downloads).
+
+    ``warnings.catch_warnings`` swaps the process-wide filter list (not thread-safe before
+    Python 3.14's context-aware warnings): one lock serializes these scopes, so mica's
+    threads never interleave them and leave the filter behind; nested calls reuse the
+    outer scope.
+    """
+    global _depth, _leap_checked
+    with _LOCK:
+        if _depth:
+            yield
+            return
+        _depth = 1
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*dubious year", category=ErfaWarning)
+                if not _leap_checked:
+                    with iers.conf.set_temp("auto_download", False):
+                        _ = Time(0.0, format="cxcsec").utc  # astropy's once-a-process check
+                    _leap_checked = True
+                yield
+        finally:
+            _depth = 0
 
 
 def _now() -> Time:
@@ -53,6 +90,13 @@ def _parse_string(value: str) -> Time:
 
 def to_time(value: CxoTimeLike) -> Time:
     """Return an astropy Time for any CxoTimeLike value (numbers are CXC seconds, None is now)."""
+    if isinstance(value, Time):
+        return value
+    with _conversions():
+        return _to_time(value)
+
+
+def _to_time(value: CxoTimeLike) -> Time:
     if value is None:
         return _now()
     if isinstance(value, Time):
@@ -69,9 +113,9 @@ def to_time(value: CxoTimeLike) -> Time:
         try:
             return Time(arr.astype(str), scale="utc")
         except ValueError:
-            return Time([to_time(v) for v in arr.ravel()]).reshape(arr.shape)
+            return Time([_to_time(v) for v in arr.ravel()]).reshape(arr.shape)
     if arr.dtype.kind == "O":
-        return Time([to_time(v) for v in arr.ravel()]).reshape(arr.shape)
+        return Time([_to_time(v) for v in arr.ravel()]).reshape(arr.shape)
     raise TypeError(f"cannot interpret {value!r} as a Chandra time")
 
 
@@ -81,15 +125,17 @@ def to_secs(value: CxoTimeLike) -> Any:
         return float(value)
     if isinstance(value, np.ndarray) and value.dtype.kind in "iuf":
         return value.astype(np.float64)
-    secs = to_time(value).cxcsec
+    with _conversions():
+        secs = _to_time(value).cxcsec
     return float(secs) if np.ndim(secs) == 0 else np.asarray(secs, dtype=np.float64)
 
 
 def to_date(value: CxoTimeLike) -> Any:
     """Chandra date string(s) 'YYYY:DDD:hh:mm:ss.sss' in UTC."""
-    t = to_time(value).utc
-    t.precision = 3
-    out = t.yday
+    with _conversions():
+        t = _to_time(value).utc
+        t.precision = 3
+        out = t.yday
     return str(out) if np.ndim(out) == 0 else np.asarray(out)
 
 
@@ -111,4 +157,5 @@ def day_end(value: CxoTimeLike) -> float:
 
 def frac_year(value: CxoTimeLike) -> Any:
     """Decimal (UTC calendar) year, as the dark-current model uses."""
-    return to_time(value).utc.decimalyear
+    with _conversions():
+        return _to_time(value).utc.decimalyear

@@ -6,21 +6,15 @@ import os
 from pathlib import Path
 
 import pytest
+from astropy.utils import iers
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+# The test process never downloads IERS tables (CI may be offline); mica itself changes this
+# setting only inside its own conversions (tests/test_import_state.py runs fresh processes).
+iers.conf.auto_download = False
 
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
-
-
-def realdata_dir(name: str) -> Path:
-    """A folder of real flight files, or skip when ../shared is not beside the clone."""
-    path = REALDATA / name
-    if not path.is_dir():
-        pytest.skip(
-            f"real flight files not available: {path} is absent "
-            "(tests that need them run where ../shared/realdata is beside the clone)"
-        )
-    return path
+# Real flight files kept in the repository (provenance in tests/data/README.md).
+REALDATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(autouse=True)
@@ -31,7 +25,8 @@ def _isolated_archive(tmp_path_factory, monkeypatch):
 
 @pytest.fixture(scope="session")
 def real_l0_dir() -> Path:
-    return realdata_dir("aca_l0_2003")
+    """The 36 real 2003:215 L0 files (obsid 3552)."""
+    return REALDATA / "aca_l0_2003"
 
 
 @pytest.fixture(scope="session")

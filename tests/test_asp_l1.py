@@ -35,7 +35,7 @@ from mica.engine.sources import SourceError
 from mica.sim import asp_l1 as sim
 from mica.sim.mission import default_mission, pixel_to_yagzag
 
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+REALDATA = Path(__file__).resolve().parent / "data"  # real files, tests/data/README.md
 
 DECIMATE = "20"  # every 20th asol sample and image: many obsids quickly (TIMEDEL says so)
 WINDOW = ("2012:001:00:00:00", "2012:001:06:00:00")
@@ -310,11 +310,6 @@ def test_acadata_against_the_real_files(tmp_path, monkeypatch):
     """Header keywords (and their order), columns, TFORMs, dtypes and cadence as the real
     2005 ACADATA files; names, CALFILE and TIMEDEL as in the pipeline."""
     real_dir = REALDATA / "aca_adat_2005"
-    if not real_dir.is_dir():
-        pytest.skip(
-            f"real ACADATA files not available: {real_dir} is absent (they sit in "
-            "../shared/realdata beside the clone)"
-        )
     monkeypatch.setenv("MICA_SIM_L1_DECIMATE", "1")  # real cadence
     obs = min(
         (

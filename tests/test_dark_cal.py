@@ -23,7 +23,7 @@ from mica.errors import MissingArchiveError
 from mica.sim import aca_dark as sim
 from mica.time import to_secs
 
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+REALDATA = Path(__file__).resolve().parent / "data"  # real files, tests/data/README.md
 IDS = [
     "1999223",
     "2006329",
@@ -249,10 +249,7 @@ def test_sim_trend_and_replica_statistics():
 
 def test_sim_against_real_excerpt():
     """A simulated 2024 map at -3 C beside the real 2024-era excerpt (spec 7.8)."""
-    path = REALDATA / "dark_excerpt_100x100.fits.gz"
-    if not path.exists():
-        pytest.skip(f"real dark excerpt not available: {path} is absent")
-    real = fits.getdata(path).astype(np.float64)
+    real = fits.getdata(REALDATA / "dark_excerpt_100x100.fits.gz").astype(np.float64)
     assert np.percentile(real, [0, 50, 100]) == pytest.approx([17.5, 138, 5054], rel=0.01)
     simulated = sim.true_dark_map("2024229") * dark_cal.dark_temp_scale(-14.0, -3.0)
     # The model (fitted 2007-2017) extrapolated to 2024 holds fewer warm pixels than the

@@ -1,6 +1,6 @@
 """Dark-current model and acquisition probabilities (spec aca_dark.md section 7).
 
-Real-data checks read ``shared/realdata`` next to the work tree and are skipped without it.
+Real-data checks read the real files of ``tests/data`` (see its README.md).
 Run with ``-s`` to see the comparison tables.
 """
 
@@ -17,10 +17,7 @@ from scipy.stats import norm
 from mica.archive.aca_dark import dark_model as dm
 from mica.time import frac_year
 
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
-needs_realdata = pytest.mark.skipif(
-    not REALDATA.is_dir(), reason=f"real ACA data folder {REALDATA} not present"
-)
+REALDATA = Path(__file__).resolve().parent / "data"  # real files, tests/data/README.md
 
 LIMS = [100, 200, 1000, 2000, 3000]
 
@@ -477,7 +474,6 @@ def acq_outcomes():
 MAG_BINS = [(6.0, 9.0), (9.0, 9.5), (9.5, 10.0), (10.0, 10.3), (10.3, 10.6), (10.6, 11.0)]
 
 
-@needs_realdata
 def test_acq_outcomes_match_spec_summary(acq_outcomes):
     d = acq_outcomes
     assert len(d["fail"]) == 166373
@@ -493,7 +489,6 @@ def test_acq_outcomes_match_spec_summary(acq_outcomes):
         assert d["fail"][m].mean() == pytest.approx(rate, abs=0.001)
 
 
-@needs_realdata
 def test_acq_success_prob_vs_outcomes(acq_outcomes):
     """Predicted vs observed failure rate by magnitude for 166,373 acquisitions 2000-2014.
 
@@ -562,7 +557,6 @@ def test_acq_success_prob_vs_outcomes(acq_outcomes):
     assert rows[0]["flight"] >= rows[0]["obs"]
 
 
-@needs_realdata
 def test_acq_warm_pix_implies_ccd_history(acq_outcomes):
     """Invert the dark model: the CCD temperature that gives each era's median N100.
 
@@ -595,7 +589,6 @@ def test_acq_warm_pix_implies_ccd_history(acq_outcomes):
     assert temps[2013] > temps[2009] + 1.5 and temps[2014] > temps[2013]
 
 
-@needs_realdata
 def test_dark_excerpt_vs_model():
     """2024-era 100x100 cut at -3 C against the model for 2024:001 (7 years past its fit).
 

@@ -16,7 +16,7 @@ from mica.sim.aca_l0 import l0_dtype, plan_l0_files, write_l0_file
 from mica.sim.mission import Mission, default_mission
 from mica.time import to_date, to_secs
 
-REAL_L0 = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "aca_l0_2003"
+REAL_L0 = Path(__file__).resolve().parent / "data" / "aca_l0_2003"  # tests/data/README.md
 # Two hours around obsid 3552 (the real 2003:215 files): acquisition, re-acquisition,
 # tracking in all sizes, a stream break, fid IMGFUNC 3 and idle 4x4 files.
 START, STOP = "2003:215:03:00:00", "2003:215:05:00:00"
@@ -27,12 +27,6 @@ TIME_KEYS = {
 }  # fmt: skip
 NSUB = {4: 1, 6: 2, 8: 4}
 STEP = {4: 4, 6: 8, 8: 16}
-
-
-def real_dir() -> Path:
-    if not REAL_L0.is_dir():
-        pytest.skip(f"real flight files not available: {REAL_L0} is absent")
-    return REAL_L0
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +52,7 @@ def _open(path: Path) -> fits.HDUList:
 # Against the real files
 def test_real_file_names_reproduced(plans):
     """The plan around obsid 3552 contains every one of the 36 real file names."""
-    real = {p.name for p in real_dir().glob("acaf*.fits.gz")}
+    real = {p.name for p in REAL_L0.glob("acaf*.fits.gz")}
     assert len(real) == 36
     assert real <= {p.filename for p in plans}
 
@@ -70,7 +64,7 @@ def test_real_file_names_reproduced(plans):
     "acaf176267393N001_7_img0.fits.gz",  # 8x8 monitor
 ])  # fmt: skip
 def test_headers_match_real(sim_dir, name):
-    with fits.open(real_dir() / name) as real, _open(sim_dir / name) as sim:
+    with fits.open(REAL_L0 / name) as real, _open(sim_dir / name) as sim:
         for k in (0, 1):
             rc, sc = real[k].header.cards, sim[k].header.cards
             assert [c.keyword for c in rc] == [c.keyword for c in sc]
@@ -93,7 +87,7 @@ def test_headers_match_real(sim_dir, name):
 @pytest.mark.parametrize("size", [4, 6, 8])
 def test_columns_match_real(sim_dir, plans, size):
     real_name = next(
-        p for p in sorted(real_dir().glob("*.fits.gz"))
+        p for p in sorted(REAL_L0.glob("*.fits.gz"))
         if fits.getdata(p, 1)["IMGRAW"].shape[1] == size
     )  # fmt: skip
     sim_name = next(p.filename for p in plans if p.imgsize == size)
@@ -112,7 +106,7 @@ def test_columns_match_real(sim_dir, plans, size):
 def test_obs3552_content_like_real(sim_dir):
     """Same window origins, image scales and temperatures as the real 8x8 fid file."""
     name = "acaf176267383N001_0_img0.fits.gz"
-    real = fits.getdata(real_dir() / name, 1)
+    real = fits.getdata(REAL_L0 / name, 1)
     sim = fits.getdata(sim_dir / name, 1)
     assert len(sim) == len(real) == 729
     assert set(sim["IMGROW0"]) == {-186} and set(sim["IMGCOL0"]) == {-347}

@@ -27,21 +27,15 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-# Blosc otherwise starts a thread per CPU it sees, which on a small machine made writes 6x
-# and reads up to 8x slower (measured); one thread per call, parallelism comes from callers.
-# blosc2, which reads the store (h5chunks), obeys it too: with two threads its reads were
-# faster alone but whole fetches slower (measured).
-os.environ.setdefault("BLOSC_NTHREADS", "1")
+import h5py
+import hdf5plugin
+import numpy as np
+from astropy.io import fits
 
-import h5py  # noqa: E402
-import hdf5plugin  # noqa: E402
-import numpy as np  # noqa: E402
-from astropy.io import fits  # noqa: E402
-
-from mica.engine.fsync import fsync_file  # noqa: E402
-from mica.engine.h5chunks import ChunkedRows, is_blosc_chunked, read_rows  # noqa: E402
-from mica.engine.index import ArchiveIndex  # noqa: E402
-from mica.engine.product import FileProduct  # noqa: E402
+from mica.engine.fsync import fsync_file
+from mica.engine.h5chunks import ChunkedRows, is_blosc_chunked, one_blosc_thread, read_rows
+from mica.engine.index import ArchiveIndex
+from mica.engine.product import FileProduct
 
 STORE_DIR = "store"
 # Blosc LZ4 with shuffle (measured in benchmarks/bench_hdr3_store.py against Blosc2/zstd,
@@ -154,6 +148,7 @@ class ColumnStore:
             out.update((r["part"], dict(r)) for r in rows)
         return out
 
+    @one_blosc_thread
     def read(
         self,
         chunk: dict[str, Any],
@@ -245,6 +240,7 @@ class ColumnStore:
             ]
             self._replace_chunk(part, rows, arrays, old)
 
+    @one_blosc_thread
     def _chunk_arrays(self, chunk: dict[str, Any]) -> dict[str, dict[str, np.ndarray]]:
         """Every file's arrays held by a chunk (by filename), so a rebuild that adds files
         to a partition decompresses the chunk instead of re-reading its FITS files."""
@@ -311,6 +307,7 @@ class ColumnStore:
             with self.index.transaction():
                 self.index.clear_pending(drops)
 
+    @one_blosc_thread
     def _write(
         self,
         dest: Path,
@@ -379,6 +376,7 @@ class ColumnStore:
         groups["FILEIDX"] = ["FILEIDX"]
         return {g: np.dtype([(c, dtypes[c]) for c in cols]) for g, cols in groups.items()}
 
+    @one_blosc_thread
     def unreadable_chunks(self) -> dict[str, tuple[Path, str]]:
         """Chunks whose file exists but does not read back whole (every dataset decompressed):
         part -> (chunk file, the problem)."""
