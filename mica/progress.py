@@ -46,7 +46,7 @@ def run_update_command(
     turn expected errors into a clean CLI message, print the report's summary, and exit 1
     when ``failed(report)``."""
     from mica.engine.lock import ArchiveBusy
-    from mica.engine.sources import SourceError
+    from mica.sources import SourceError
 
     try:
         with progress_bar(title, enabled=not quiet) as bar:

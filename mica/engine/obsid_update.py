@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import mica.engine.cda  # noqa: F401  (registers the ``cda`` source)
 from mica.engine.index import ArchiveIndex
 from mica.engine.ingest import STAGING_DIR, IngestReport, ingest_files, quarantine, recover_pending
 from mica.engine.lock import UpdateLock
@@ -31,8 +30,9 @@ from mica.engine.obsid_layout import (
     version_dir,
 )
 from mica.engine.product import RejectedFile
-from mica.engine.sources import Source, SourceError, make_source
+from mica.engine.provenance import resolve_source
 from mica.engine.update import update_range
+from mica.sources import Source, SourceError
 from mica.time import CxoTimeLike
 
 Progress = Callable[[int, int, str], None]
@@ -134,7 +134,7 @@ def update_obsid_archive(
     (``<product folder>/<product.bad_obsids_file>``). ``refresh`` re-fetches revisions
     already complete (files already archived are recognised and kept).
     """
-    src = make_source(source)
+    src = resolve_source(source, product, product.root(data_root))
     root = product.root(data_root)
     report = ObsidUpdateReport(product.name)
     with UpdateLock(root, wait=wait), ArchiveIndex(product, root) as index:

@@ -12,7 +12,8 @@ from mica.engine.index import ArchiveIndex
 from mica.engine.ingest import STAGING_DIR, IngestReport, ingest_files, recover_pending
 from mica.engine.lock import UpdateLock
 from mica.engine.product import FileProduct
-from mica.engine.sources import Source, make_source
+from mica.engine.provenance import resolve_source
+from mica.sources import Source
 from mica.time import CxoTimeLike, day_end, day_start, to_date, to_secs
 
 Progress = Callable[[int, int, str], None]
@@ -55,7 +56,7 @@ def update_archive(
     With no ``start`` the update continues from the last ingested time. Only one update of
     an archive runs at a time: a second one waits ``wait`` seconds, then raises ArchiveBusy.
     """
-    src = make_source(source)
+    src = resolve_source(source, product, product.root(data_root))
     root = product.root(data_root)
     report = IngestReport()
     with UpdateLock(root, wait=wait), ArchiveIndex(product, root) as index:

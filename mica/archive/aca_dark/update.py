@@ -3,7 +3,7 @@
 For each calibration whose first replica starts in [start, stop]:
 
 1. The replica files (``acadark<YYYYDOY>_r<n>.fits.gz``, format in `mica.sim.aca_dark`) come
-   from a source (``sim``, ``dir:PATH``; `mica.engine.sources`) into a staging folder; each is
+   from a source (``sim``, ``dir:PATH``; `mica.sources`) into a staging folder; each is
    checked whole (gzip, FITS, CHECKSUM/DATASUM: `open_checked`) and for its structure
    (`DarkReplicaProduct.describe`). The set must be replicas 1..NREPLICA of one calibration.
    Anything wrong refuses the calibration with a message naming it and the replica/problem.
@@ -51,7 +51,8 @@ from mica.engine.fitscheck import open_checked
 from mica.engine.fsync import fsync_dir
 from mica.engine.lock import UpdateLock
 from mica.engine.product import FileProduct, RejectedFile
-from mica.engine.sources import Source, make_source
+from mica.engine.provenance import resolve_source
+from mica.sources import Source
 from mica.time import CxoTimeLike, day_end, day_start, to_date, to_secs, to_time
 
 from .dark_cal import (
@@ -120,7 +121,6 @@ class DarkReplicaProduct(FileProduct):
     filename_re = re.compile(r"acadark([12]\d{6})_r(\d{1,2})\.fits\.gz")
     index_columns = ()
     source_lookback = 0.0  # the name holds the calibration's day: nothing starts earlier
-    arc5gl_name = ""
 
     def name_time(self, name: str) -> float:
         return _id_day_secs(self.filename_re.fullmatch(self.archive_name(name)).group(1))
@@ -172,12 +172,6 @@ class DarkReplicaProduct(FileProduct):
             raise RejectedFile(name, f"{bad} non-finite pixel values")
         row["image"] = image
         return row
-
-    def simulate(self, start: float, stop: float, dest: Path) -> list[Path]:
-        """The simulated upstream: replicas of the calibrations of the days in [start, stop)."""
-        from mica.sim.aca_dark import simulate_replicas
-
-        return simulate_replicas(start, stop, dest)
 
 
 DARK = DarkReplicaProduct()
@@ -524,7 +518,7 @@ def update_aca_dark(
     temperatures (default: ``aca0`` beside ``data_root``). Refused calibrations are in the
     report; the others are archived regardless.
     """
-    src = make_source(source)
+    src = resolve_source(source, DARK, dark_cals_root(data_root))
     root = dark_cals_root(data_root)
     l0 = Path(l0_root).expanduser() if l0_root is not None else default_l0_root(data_root)
     report = DarkUpdateReport()
