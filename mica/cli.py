@@ -77,9 +77,9 @@ def _update_options(func):
         default=None,
         help="The product folder (default: <archive>/<product>).",
     )(func)
-    func = click.option("--source", default=None, help="sim (default), dir:PATH, arc5gl, cda.")(
-        func
-    )
+    func = click.option(
+        "--source", default=None, help="sim|dir:PATH|arc5gl|cda; default: recorded."
+    )(func)
     func = click.option("--stop", default=None, help="Stop time (default: now).")(func)
     func = click.option(
         "--start", default=None, help="Start time (default: continue from the last ingested time)."

@@ -54,7 +54,7 @@ def _options(func: Callable) -> Callable:
             ),
             click.option("--stop", default=None, help="Stop time (default: now)."),
             click.option(
-                "--source", default=None, help="sim (default), dir:PATH, arc5gl, cda[:URL]."
+                "--source", default=None, help="sim|dir:PATH|arc5gl|cda[:URL]; default: recorded."
             ),
             click.option(
                 "--data-root",

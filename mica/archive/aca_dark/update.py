@@ -677,7 +677,7 @@ def register_cli(update_group: click.Group) -> click.Command:
     @update_group.command("aca-dark")
     @click.option("--start", default=None, help="Start (default: the last archived calibration).")
     @click.option("--stop", default=None, help="Stop time (default: now).")
-    @click.option("--source", default=None, help="sim (default) or dir:PATH.")
+    @click.option("--source", default=None, help="sim or dir:PATH (default: the recorded one).")
     @click.option(
         "--data-root",
         type=click.Path(file_okay=False),
