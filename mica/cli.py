@@ -13,6 +13,7 @@ from mica import cli_obsid  # also registers the cda source
 from mica.archive.aca_dark import update as update_aca_dark
 from mica.engine.check import check_archive
 from mica.engine.lock import ArchiveBusy
+from mica.engine.provenance import provenance_line
 from mica.engine.update import update_archive
 from mica.progress import progress_bar, run_update_command
 
@@ -122,6 +123,7 @@ def check(repair: bool, verify_store: bool) -> None:
         bad |= not report.ok
     problems, repairs = update_aca_dark.check_dark_archive(repair=repair)
     click.echo(f"aca-dark: {len(problems)} problems")
+    click.echo("  " + provenance_line(update_aca_dark.DARK, update_aca_dark.dark_cals_root()))
     for line in problems:
         click.echo(f"  problem: {line}")
     for line in repairs:

@@ -186,6 +186,7 @@ def test_check_reports_provenance(real_archive, real_l0_dir, tmp_path):
     result = CliRunner().invoke(main, ["--archive", str(real_archive.parent), "check"])
     assert "aca-l0 provenance: real, source dir:" in result.output, result.output
     assert "obspar provenance: unknown" in result.output
+    assert "aca-dark provenance: unknown" in result.output
     record = json.loads((real_archive / ARCHIVE_JSON).read_text())
     assert record["kind"] == "real"
 
