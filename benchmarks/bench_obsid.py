@@ -35,12 +35,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mica.archive import asp_l1, obspar  # noqa: E402
 from mica.archive.obsid_products import ASP_L1, OBSPAR  # noqa: E402
-from mica.engine.cda import CDASource, Listed  # noqa: E402
 from mica.engine.index import ArchiveIndex  # noqa: E402
 from mica.engine.obsid_layout import mark_revision, relink  # noqa: E402
 from mica.engine.obsid_update import update_obsid_archive  # noqa: E402
 from mica.sim import asp_l1 as sim  # noqa: E402
 from mica.sim.mission import default_mission  # noqa: E402
+from mica.sources.cda import CDASource, Listed  # noqa: E402
 from mica.time import year_doy  # noqa: E402
 
 

@@ -31,9 +31,9 @@ from mica.engine.obsid_layout import (
     version_dir,
 )
 from mica.engine.obsid_update import update_obsid_archive
-from mica.engine.sources import SourceError
 from mica.sim import asp_l1 as sim
 from mica.sim.mission import default_mission, pixel_to_yagzag
+from mica.sources import SourceError
 
 REALDATA = Path(__file__).resolve().parent / "data"  # real files, tests/data/README.md
 
@@ -336,10 +336,12 @@ def test_acadata_against_the_real_files(tmp_path, monkeypatch):
                 continue
             seen.add(size)
             for i in (0, 1):
+                assert hdus[i].header["SIMULATD"] is True  # the simulation marker
+                assert hdus[i].header["ORIGIN"] == "mica.sim"
                 keys = [
                     c.keyword
                     for c in hdus[i].header.cards
-                    if c.keyword not in ("COMMENT", "HISTORY", "")
+                    if c.keyword not in ("COMMENT", "HISTORY", "", "SIMULATD")
                 ]
                 ref_keys = [
                     c.keyword
@@ -467,7 +469,18 @@ def test_cli_update_asp_l1(tmp_path, monkeypatch):
 
     root = tmp_path / "asp1"
     result = CliRunner().invoke(
-        main, ["update", "asp-l1", "--obsid", "6000", "--data-root", str(root), "--quiet"]
+        main,
+        [
+            "update",
+            "asp-l1",
+            "--obsid",
+            "6000",
+            "--source",
+            "sim",
+            "--data-root",
+            str(root),
+            "--quiet",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "obsid 6000: default v03" in result.output

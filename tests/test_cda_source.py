@@ -23,13 +23,13 @@ import pytest
 from mica.archive import asp_l1
 from mica.archive.l0_format import L0
 from mica.archive.obsid_products import ASP_L1, OBSPAR
-from mica.engine.cda import CDASource, NotPublic, parse_file_list, parse_rdb
 from mica.engine.check import check_archive
 from mica.engine.obsid_update import NO_DATA, update_obsid_archive
-from mica.engine.sources import SourceError, make_source
 from mica.engine.update import update_archive
 from mica.sim import asp_l1 as sim
 from mica.sim.mission import default_mission
+from mica.sources import SourceError, make_source
+from mica.sources.cda import CDASource, NotPublic, parse_file_list, parse_rdb
 
 OBSID = 6000
 PUBLIC = re.compile(r"pcadf\d+N\d{3}_(asol1|aqual1|adat\d1)\.fits")  # what the tree holds

@@ -256,7 +256,8 @@ def test_aca_l0_get_files_by_obsid_uses_the_obspar_archive(tmp_path, monkeypatch
     (src / "axaff05438_000N001_obs0a.par.gz").write_bytes(gzip.compress(text.encode(), mtime=0))
     archive = tmp_path / "archive"
     monkeypatch.setenv("MICA_ARCHIVE", str(archive))
-    assert obsid_interval(5438) == pytest.approx((obs.tstart, obs.tstop))  # schedule fallback
+    with pytest.raises(ValueError, match="mica update obspar --obsid 5438"):
+        obsid_interval(5438)  # no archive says where its data come from: no schedule guess
     report = update_obsid_archive(OBSPAR, f"dir:{src}", [5438])
     assert report.ok, report.summary()
     assert obsid_interval(5438) == pytest.approx((obs.tstart + 1000.0, obs.tstop))
@@ -270,7 +271,18 @@ def test_cli_update_obspar(tmp_path):
     runner = CliRunner()
     root = tmp_path / "obspar"
     result = runner.invoke(
-        main, ["update", "obspar", "--obsid", "7000,7001", "--data-root", str(root), "--quiet"]
+        main,
+        [
+            "update",
+            "obspar",
+            "--obsid",
+            "7000,7001",
+            "--source",
+            "sim",
+            "--data-root",
+            str(root),
+            "--quiet",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "2 obsids updated" in result.output
@@ -282,9 +294,10 @@ def test_cli_update_obspar(tmp_path):
     assert result.exit_code != 0 and "either --obsid or --start" in result.output
     result = runner.invoke(main, ["update", "obspar", "--obsid", "70000", "--data-root", str(root)])
     assert result.exit_code != 0 and "outside 1..65535" in result.output
-    result = runner.invoke(
-        main, ["update", "obspar", "--data-root", str(tmp_path / "empty"), "--quiet"]
-    )
+    empty = ["update", "obspar", "--data-root", str(tmp_path / "empty"), "--quiet"]
+    result = runner.invoke(main, empty)
+    assert result.exit_code != 0 and "--source sim | dir:PATH | arc5gl | cda" in result.output
+    result = runner.invoke(main, [*empty, "--source", "sim"])
     assert result.exit_code != 0 and "empty" in result.output
 
 

@@ -18,7 +18,7 @@ from mica.engine.lock import ArchiveBusy, UpdateLock
 from mica.engine.registry import REGISTRY, products
 from mica.engine.report import UpdateReport
 from mica.engine.runner import Job, Unit, run_update
-from mica.engine.sources import Source
+from mica.sources import Source
 
 
 # --- executors ---------------------------------------------------------------------------

@@ -33,12 +33,12 @@ from mica.cli import main
 from mica.engine.fitscheck import open_checked
 from mica.engine.index import ArchiveIndex
 from mica.engine.lock import ArchiveBusy, UpdateLock
-from mica.engine.sources import SourceError
 from mica.engine.update import update_archive
 from mica.errors import MissingArchiveError
 from mica.sim import aca_dark as sim
 from mica.sim.aca_l0 import plan_l0_files, write_l0_file
 from mica.sim.mission import default_mission
+from mica.sources import SourceError
 
 GUESS_ID, HDR3_ID = "1999223", "2007006"
 DAYS = {GUESS_ID: ("1999:223", "1999:224"), HDR3_ID: ("2007:006", "2007:007")}
@@ -91,7 +91,7 @@ def _nothing_written(root: Path) -> None:
     """No calibration folder, no temporary folder, no staging left behind."""
     assert not dark_cal.get_dark_cal_dirs(data_root=root)
     if root.exists():
-        assert sorted(p.name for p in root.iterdir()) == ["update.lock"]
+        assert sorted(p.name for p in root.iterdir()) == ["archive.json", "update.lock"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -143,7 +143,12 @@ def test_rerun_changes_nothing(tmp_path, replicas, reference):
     assert sorted(report.unchanged) == [GUESS_ID, HDR3_ID] and not report.done
     after = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in files}
     assert after == before
-    assert sorted(p.name for p in root.iterdir()) == [GUESS_ID, HDR3_ID, "update.lock"]
+    assert sorted(p.name for p in root.iterdir()) == [
+        GUESS_ID,
+        HDR3_ID,
+        "archive.json",
+        "update.lock",
+    ]
     # With no start, the update resumes from the last calibration (already there).
     report = update_aca_dark(None, "2007:010", f"dir:{replicas}", root)
     assert report.unchanged == [HDR3_ID] and not report.done
@@ -399,14 +404,14 @@ def test_kill_mid_update_then_rerun(tmp_path, replicas, reference, crash_at):
     # Whatever the kill left, readers see no calibration, and the check names the leftover.
     assert not dark_cal.get_dark_cal_dirs(data_root=root)
     problems, _ = check_dark_archive(root)
-    leftovers = [p.name for p in root.iterdir() if p.name != "update.lock"]
+    leftovers = [p.name for p in root.iterdir() if p.name not in ("update.lock", "archive.json")]
     assert len(problems) == len(leftovers) >= 1
     assert all(p.startswith("interrupted update left .") for p in problems)
 
     rerun = update_aca_dark(*DAYS[GUESS_ID], f"dir:{replicas}", root)
     assert list(rerun.done) == [GUESS_ID] and rerun.recovered
     assert check_dark_archive(root) == ([], [])
-    assert sorted(p.name for p in root.iterdir()) == [GUESS_ID, "update.lock"]
+    assert sorted(p.name for p in root.iterdir()) == [GUESS_ID, "archive.json", "update.lock"]
     for name in ("image.fits", "properties.json"):
         assert (root / GUESS_ID / name).read_bytes() == (reference / GUESS_ID / name).read_bytes()
 

@@ -89,7 +89,7 @@ def get_files(
     With ``obsid`` the interval is the observation's start to stop.
     """
     if obsid is not None:
-        start, stop = obsid_interval(obsid)
+        start, stop = obsid_interval(obsid, near=L0.root(data_root))
     elif start is None or stop is None:
         raise TypeError("Must supply either obsid or start and stop")
     records = _get_file_records(start, stop, slots, imgsize, data_root)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -210,7 +209,6 @@ class L0Product(FileProduct):
     name = "aca-l0"
     subdir = "aca0"
     extname = "ACA_IMG0"
-    arc5gl_name = "aca0"
     filename_re = re.compile(r"acaf(\d{9,})N(\d{3})_(\d)_img0\.fits\.gz")
     stream_columns = ("slot",)
     index_columns = [
@@ -351,13 +349,6 @@ class L0Product(FileProduct):
 
     def store_arrays(self, hdus: fits.HDUList, row: dict[str, Any]) -> dict[str, np.ndarray]:
         return table_arrays(hdus[self.extname].data, row["imgsize"])
-
-    def simulate(self, start: float, stop: float, dest: Path) -> list[Path]:
-        from mica.engine.parallel import process_map
-        from mica.sim.aca_l0 import plan_l0_files, write_l0_file
-
-        plans = [(plan, dest) for plan in plan_l0_files(start, stop)]
-        return list(process_map(write_l0_file, plans, preload=["mica.sim.aca_l0"]))
 
 
 L0 = L0Product()

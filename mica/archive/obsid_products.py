@@ -134,8 +134,6 @@ class AspL1Product(ObsidProduct):
         62556,
         62558,
     )
-    arc5gl_full = "asp1"
-    arc5gl_probe = "asp1{fidprops}"
     # Files of one obsid, revision, OBI and content never overlap in time: a second one
     # that does is refused (unless it covers exactly the same span: a re-delivery).
     stream_columns = ("obsid", "revision", "obi", "content")
@@ -246,22 +244,6 @@ class AspL1Product(ObsidProduct):
 
     def after_relink(self, index: ArchiveIndex, obsid: int) -> None:
         update_processing(index, obsid)
-
-    # --- simulated upstream ---------------------------------------------------------------
-    def simulate_obsids(self, start: float, stop: float) -> list[int]:
-        from mica.sim.asp_l1 import sim_obsids
-
-        return sim_obsids(start, stop)
-
-    def simulate_revisions(self, obsid: int) -> tuple[int | None, int | None]:
-        from mica.sim.asp_l1 import sim_revisions
-
-        return sim_revisions(obsid)
-
-    def simulate_obsid(self, obsid: int, revision: int, dest: Path) -> list[Path]:
-        from mica.sim.asp_l1 import write_asp_l1
-
-        return write_asp_l1(obsid, revision, dest)
 
 
 def _is_gzip(path: Path) -> bool:
@@ -401,8 +383,6 @@ class ObsparProduct(ObsidProduct):
     contents = ("OBSPAR",)
     all_contents = ("OBSPAR",)
     bad_obsids_file = "obspar_bad_obsids.dat"
-    arc5gl_full = "obspar"
-    arc5gl_probe = "obspar"
     stream_columns = ("obsid", "obi_num", "revision")
     index_columns = (
         [IndexColumn("filename", "text not null"), IndexColumn("obsid", "int not null")]
@@ -486,22 +466,6 @@ class ObsparProduct(ObsidProduct):
         )
         row["year"], row["doy"] = year_doy(tstart)
         return row
-
-    # --- simulated upstream ---------------------------------------------------------------
-    def simulate_obsids(self, start: float, stop: float) -> list[int]:
-        from mica.sim.obspar import sim_obsids
-
-        return sim_obsids(start, stop)
-
-    def simulate_revisions(self, obsid: int) -> tuple[int | None, int | None]:
-        from mica.sim.obspar import sim_obspar_revisions
-
-        return sim_obspar_revisions(obsid)
-
-    def simulate_obsid(self, obsid: int, revision: int, dest: Path) -> list[Path]:
-        from mica.sim.obspar import write_obspars
-
-        return write_obspars(obsid, revision, dest)
 
 
 ASP_L1 = AspL1Product()

@@ -40,8 +40,12 @@ def check(repair: bool, verify_store: bool) -> None:
 
 
 def _check_calib(entry, repair: bool) -> bool:  # noqa: ANN001  (a registry entry)
+    from mica.engine.provenance import provenance_line
+
     problems, repairs = entry.check(repair=repair)
+    module = entry.load()
     click.echo(f"{entry.name}: {len(problems)} problems")
+    click.echo("  " + provenance_line(module.DARK, module.dark_cals_root()))
     for line in problems:
         click.echo(f"  problem: {line}")
     for line in repairs:

@@ -40,7 +40,8 @@ def _option(name: str, entry: ProductEntry) -> click.Option:
         "source": lambda: click.Option(
             ["--source"],
             default=None,
-            help="sim (default), dir:PATH, arc5gl, cda[:URL] (where the product is served).",
+            help="sim, dir:PATH, arc5gl, cda[:URL] (where the product is served); default: the "
+            "source recorded in the archive (archive.json).",
         ),
         "obsids": lambda: click.Option(
             ["--obsid", "obsids"],
@@ -91,8 +92,8 @@ def _option(name: str, entry: ProductEntry) -> click.Option:
 def _run(entry: ProductEntry, options: dict[str, Any]) -> None:
     from mica.engine.lock import ArchiveBusy
     from mica.engine.obsid_layout import ObsidError
-    from mica.engine.sources import SourceError
     from mica.progress import progress_bar
+    from mica.sources import SourceError
 
     if options.get("obsids") and (options.get("start") or options.get("stop")):
         raise click.UsageError("give either --obsid or --start/--stop, not both")

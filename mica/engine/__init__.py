@@ -1,16 +1,16 @@
-"""The archive engine shared by every product: sources, validation, layout, index, ingest, check."""
+"""The archive engine shared by every product: validation, layout, index, ingest, check.
+
+Sources of files are in `mica.sources`.
+"""
 
 from mica.engine.index import ArchiveIndex
 from mica.engine.ingest import IngestReport, ingest_files
 from mica.engine.product import FileProduct, RejectedFile
-from mica.engine.sources import Source, make_source
 
 __all__ = [
     "ArchiveIndex",
     "FileProduct",
     "IngestReport",
     "RejectedFile",
-    "Source",
     "ingest_files",
-    "make_source",
 ]

@@ -18,6 +18,7 @@ from mica.engine.ingest import (
 )
 from mica.engine.lock import UpdateLock
 from mica.engine.product import FileProduct, RejectedFile
+from mica.engine.provenance import provenance_line
 
 
 @dataclass
@@ -26,6 +27,8 @@ class CheckReport:
     files: int = 0
     problems: list[str] = field(default_factory=list)
     repairs: list[str] = field(default_factory=list)
+    #: where the archive's data come from (`mica.engine.provenance.provenance_line`)
+    provenance: str = ""
 
     @property
     def ok(self) -> bool:
@@ -33,6 +36,8 @@ class CheckReport:
 
     def summary(self) -> str:
         lines = [f"{self.product}: {self.files} indexed files, {len(self.problems)} problems"]
+        if self.provenance:
+            lines.append(f"  {self.provenance}")
         lines += [f"  problem: {p}" for p in self.problems]
         lines += [f"  repaired: {r}" for r in self.repairs]
         return "\n".join(lines)
@@ -59,7 +64,7 @@ def check_archive(
     """Compare index and files; with ``repair`` make them consistent (under the update lock).
     ``verify_store`` also decompresses every store chunk (damaged ones are rebuilt)."""
     root = product.root(data_root)
-    report = CheckReport(product.name)
+    report = CheckReport(product.name, provenance=provenance_line(product, root))
     if not (root / "archfiles.db3").exists():
         return report
     with UpdateLock(root), ArchiveIndex(product, root) as index:

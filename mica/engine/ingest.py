@@ -5,6 +5,8 @@ Order of a file's ingest, so a crash at any point is finished by `recover_pendin
 3. one transaction: superseded rows deleted, the new row inserted, intent cleared,
    ``drop`` intents for superseded files recorded;  4. superseded files unlinked, intents cleared.
 Readers only look files up through the index, so they never see a file before step 3.
+Validation also reads each file's provenance (the simulation marker): a simulated file is
+refused by a real archive and a real file by a simulated one (`mica.engine.provenance`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,13 @@ from mica.engine.executors.process import process_map
 from mica.engine.fsync import fsync_file
 from mica.engine.index import ArchiveIndex
 from mica.engine.product import FileProduct, RejectedFile
+from mica.engine.provenance import (
+    ARCHIVE_JSON,
+    archive_kind,
+    check_file,
+    file_kind,
+    settle_kind,
+)
 
 REJECTED_DIR = "rejected"
 STAGING_DIR = "staging"
@@ -170,12 +179,14 @@ def _already_archived(product: FileProduct, index: ArchiveIndex, name: str, path
 
 def _validate_one(
     product: FileProduct, name: str, path: Path
-) -> tuple[dict[str, Any] | RejectedFile, dict[str, Any]]:
+) -> tuple[dict[str, Any] | RejectedFile, dict[str, Any], str | None]:
+    """(index row or the rejection, store arrays, provenance kind of the file)."""
     arrays: dict[str, Any] = {}
     try:
-        return describe_file(product, name, path, arrays), arrays
+        row = describe_file(product, name, path, arrays)
+        return row, arrays, file_kind(path)
     except RejectedFile as err:
-        return err, {}
+        return err, {}, None
 
 
 def ingest_files(
@@ -202,6 +213,7 @@ def ingest_files(
     loaded: dict[str, Any] = {}
     last_epoch = None
     store = ColumnStore(product, index) if product.has_store else None
+    kind = archive_kind(index.root)
     try:
         items = [(f.name, f) if isinstance(f, Path) else (f[0], Path(f[1])) for f in files]
         todo = []
@@ -217,10 +229,14 @@ def ingest_files(
             workers,
             preload=[type(product).__module__],
         )
-        for (_name, path), (row, arrays) in zip(todo, results):
+        for (_name, path), (row, arrays, file_is) in zip(todo, results):
             try:
                 if isinstance(row, RejectedFile):
                     raise row
+                check_file(row["filename"], file_is, kind, index.root)
+                if kind is None and file_is is not None and _provenance_open(index.root):
+                    kind = file_is  # the first file of a content-judged source fixes it
+                    settle_kind(index.root, kind)
                 parts = commit_file(product, index, row, path, report)
             except RejectedFile as err:
                 report.rejected.append(err)
@@ -242,6 +258,11 @@ def ingest_files(
         if own_index:
             index.close()
     return report
+
+
+def _provenance_open(root: Path) -> bool:
+    """True when ``archive.json`` exists with its kind not yet fixed."""
+    return (root / ARCHIVE_JSON).exists() and archive_kind(root) is None
 
 
 def recover_pending(product: FileProduct, index: ArchiveIndex) -> list[str]:

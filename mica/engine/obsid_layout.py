@@ -128,7 +128,7 @@ class ObsidProduct(FileProduct):
     """A product archived per obsid and revision (see the module docstring).
 
     Subclasses set `contents` and the name patterns and implement `name_revision`,
-    `inspect`; the simulated upstream implements the ``simulate_*`` methods.
+    `inspect`; sources (`mica.sources`) deliver the files.
     """
 
     #: content types returned by default by ``get_files``
@@ -145,9 +145,6 @@ class ObsidProduct(FileProduct):
     bad_obsids_file: str = "bad_obsids.dat"
     #: its content when an update creates the archive (the original shipped such a list)
     default_bad_obsids: tuple[int, ...] = ()
-    #: arc5gl product names: the full set and a small one used to probe revisions
-    arc5gl_full: str = ""
-    arc5gl_probe: str = ""
     index_sql = tuple(LAYOUT_SQL)
 
     def folder(self, row: dict[str, Any]) -> str:
@@ -179,25 +176,6 @@ class ObsidProduct(FileProduct):
 
     def after_relink(self, index: ArchiveIndex, obsid: int) -> None:
         """Derived tables to refresh once an obsid's revisions and links changed."""
-
-    # --- simulated upstream (SimSource) ------------------------------------------------
-    def simulate_obsids(self, start: float, stop: float) -> list[int]:
-        raise NotImplementedError(f"no simulated upstream for {self.name}")
-
-    def simulate_revisions(self, obsid: int) -> tuple[int | None, int | None]:
-        raise NotImplementedError(f"no simulated upstream for {self.name}")
-
-    def simulate_obsid(self, obsid: int, revision: int, dest: Path) -> list[Path]:
-        raise NotImplementedError(f"no simulated upstream for {self.name}")
-
-    def simulate(self, start: float, stop: float, dest: Path) -> list[Path]:
-        """Time-range form: the default revision of every obsid in [start, stop]."""
-        out: list[Path] = []
-        for obsid in self.simulate_obsids(start, stop):
-            default, _ = self.simulate_revisions(obsid)
-            if default is not None:
-                out += self.simulate_obsid(obsid, default, dest)
-        return out
 
     # --- engine hooks ------------------------------------------------------------------
     def check_layout(self, index: ArchiveIndex, repair: bool) -> tuple[list[str], list[str]]:

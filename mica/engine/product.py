@@ -67,8 +67,6 @@ class FileProduct(ABC):
     max_file_span: float = 10 * 86400.0
     #: how long before a request's start a file named by its start time may begin (s)
     source_lookback: float = 86400.0
-    #: the product name arc5gl knows
-    arc5gl_name: str = ""
 
     def root(self, data_root: str | Path | None = None) -> Path:
         """The product's folder; ``data_root`` names the product folder itself when given."""
@@ -141,10 +139,6 @@ class FileProduct(ABC):
     def store_arrays(self, hdus: fits.HDUList, row: dict[str, Any]) -> dict[str, Any]:
         """An open file's rows as equal-length arrays by column name, as the store keeps them."""
         raise NotImplementedError
-
-    def simulate(self, start: float, stop: float, dest: Path) -> list[Path]:
-        """Write the simulated upstream's files overlapping [start, stop] into ``dest``."""
-        raise NotImplementedError(f"no simulated upstream for {self.name}")
 
     def path(self, row: dict[str, Any], data_root: str | Path | None = None) -> Path:
         return self.root(data_root) / self.folder(row) / row["filename"]

@@ -26,11 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import mica.engine.cda  # noqa: F401  (registers the ``cda`` source)
 from mica.engine.executors import Executor, InlineExecutor, UnitError
 from mica.engine.lock import UpdateLock
+from mica.engine.product import FileProduct
+from mica.engine.provenance import resolve_source
 from mica.engine.report import UpdateReport
-from mica.engine.sources import Source, make_source
+from mica.sources import Source
 
 Progress = Callable[[int, int, str], None]
 
@@ -52,7 +53,9 @@ class Job(ABC):
     name: str = ""
     unit: str = "unit"
     verb: str = "updated"
-    #: folder holding the product (lock, staging), and the staging folder's name in it
+    #: the product updated (its provenance decides the source), the folder holding it (lock,
+    #: staging), and the staging folder's name in it
+    product: FileProduct
     root: Path
     staging_name: str = "staging"
 
@@ -100,7 +103,8 @@ def run_update(
     Only one update of a product runs at a time: a second one waits ``wait`` seconds, then
     raises `ArchiveBusy`.
     """
-    src = make_source(source)  # the one place an update resolves its source
+    # The one place an update resolves its source, checked against the archive's provenance.
+    src = resolve_source(source, job.product, job.root)
     executor = executor or InlineExecutor()
     report = job.new_report()
     with UpdateLock(job.root, wait=wait), job.session():

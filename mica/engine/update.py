@@ -20,7 +20,7 @@ from mica.engine.ingest import STAGING_DIR, ingest_files, recover_pending
 from mica.engine.product import FileProduct
 from mica.engine.report import UpdateReport
 from mica.engine.runner import Job, Progress, Unit, run_update
-from mica.engine.sources import Source
+from mica.sources import Source
 from mica.time import CxoTimeLike, day_end, day_start, to_date, to_secs
 
 __all__ = ["L0Job", "Progress", "update_archive", "update_range"]

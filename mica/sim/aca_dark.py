@@ -47,6 +47,7 @@ from erfa import ErfaWarning
 
 from mica.archive.aca_dark import dark_model as dm
 from mica.archive.aca_dark.temp_scale import dark_temp_scale
+from mica.engine.provenance import SIM_COMMENT, SIM_KEYWORD, SIM_ORIGIN
 from mica.sim.mission import Mission, default_mission, get_mission, register_mission
 from mica.time import CxoTimeLike, frac_year, to_date, to_secs, to_time
 
@@ -361,7 +362,9 @@ def replica_bytes(plan: DarkCalPlan, replica: int, mission: Mission | None = Non
     h["RA_PNT"] = (ra, "[deg] pointing RA")
     h["DEC_PNT"] = (dec, "[deg] pointing Dec")
     h["BUNIT"] = ("e-/s", "dark current")
-    h["ORIGIN"] = ("mica.sim", "simulated Chandra")
+    h["ORIGIN"] = (SIM_ORIGIN, "simulated Chandra, not flight data")
+    h["CREATOR"] = ("mica.sim.aca_dark", "mica.sim writer")
+    h[SIM_KEYWORD] = (True, SIM_COMMENT)
     # A fixed checksum comment keeps the bytes a pure function of the plan.
     hdu.add_checksum(when=f"data of {to_date(t1)[:17]}")
     buf = io.BytesIO()

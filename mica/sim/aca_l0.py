@@ -4,7 +4,9 @@
 file boundaries derive from the mission alone (observation timeline, stream breaks, perigee
 8x8 windows, dropouts), never from the query window. `write_l0_file` writes one planned file
 byte-for-byte deterministically: headers follow the real 2003 files card by card (spec
-aca_l0.md 3.1-3.2), the table is one numpy structured array, checksums are computed here.
+aca_l0.md 3.1-3.2) except the simulation marker (ORIGIN, CREATOR, SIMULATD: `sim_cards`),
+the table is one numpy structured array, cards and checksums come from
+`mica.sim.fits_writer`.
 
 Per observation and slot (VCDU offsets from the acquisition start V0 mimic obsid 3552):
 
@@ -33,6 +35,14 @@ from erfa import ErfaWarning
 from scipy.special import ndtr
 
 from mica.sim import hdr3
+from mica.sim.fits_writer import (
+    CHECKSUM_PLACEHOLDER,
+    finish_header,
+    ones_sum,
+    pad,
+    raw_card,
+    sim_cards,
+)
 from mica.sim.mission import (
     DARK_CAL_8X8_PAD,
     ROLE_FID,
@@ -526,26 +536,12 @@ def plan_l0_files(
 
 # ---------------------------------------------------------------------------------------
 # Header text
-def _pad(card: str) -> str:
-    if len(card) > 80:
-        raise ValueError(f"card too long: {card!r}")
-    return card.ljust(80)
-
-
-def _kv(key: str, value: str, comment: str | None = None, string: bool = False) -> str:
-    """A card laid out like the CXC's cfitsio: value field of 20 chars, ' / comment'."""
-    if string:
-        field = ("'" + value.replace("'", "''").ljust(8) + "'").ljust(20)
-    else:
-        field = value.rjust(20)
-    card = f"{key:<8}= {field}"
-    if comment is not None:
-        card += " / " + comment
-    return _pad(card)
+_pad = pad
+_kv = raw_card
 
 
 def _ks(key: str, value: str, comment: str | None = None) -> str:
-    return _kv(key, value, comment, string=True)
+    return raw_card(key, value, comment, string=True)
 
 
 def _comment(text: str = "") -> str:
@@ -691,54 +687,6 @@ def _column_cards(size: int) -> list[str]:
         if name == "IMGRAW":
             cards.append(_ks(f"TDIM{n}", f"({size},{size})", "size of the multidimensional array"))
     return cards
-
-
-def _header_bytes(cards: list[str]) -> bytes:
-    text = "".join(cards) + "END".ljust(80)
-    n = -(-len(text) // 2880) * 2880
-    return text.ljust(n).encode("ascii")
-
-
-# ---------------------------------------------------------------------------------------
-# FITS checksum (ones-complement 32-bit sum; ASCII encoding of SPR A.7.2)
-def _ones_sum(data: bytes, start: int = 0) -> int:
-    a = np.frombuffer(data, dtype=">u4")
-    s = int(a.sum(dtype=np.uint64)) + start
-    while s >> 32:
-        s = (s & 0xFFFFFFFF) + (s >> 32)
-    return s
-
-
-_EXCLUDE = frozenset(range(0x3A, 0x41)) | frozenset(range(0x5B, 0x61))
-
-
-def _encode_checksum(value: int) -> str:
-    value &= 0xFFFFFFFF
-    asc = [0] * 16
-    for i in range(4):
-        byte = (value >> ((3 - i) * 8)) & 0xFF
-        q, r = byte // 4 + 0x30, byte % 4
-        ch = [q + r, q, q, q]
-        changed = True
-        while changed:
-            changed = False
-            for j in (0, 2):
-                while ch[j] in _EXCLUDE or ch[j + 1] in _EXCLUDE:
-                    ch[j] += 1
-                    ch[j + 1] -= 1
-                    changed = True
-        for j in range(4):
-            asc[4 * j + i] = ch[j]
-    return "".join(chr(asc[(k + 15) % 16]) for k in range(16))
-
-
-def _finish_header(cards: list[str], datasum: int, comment: str) -> bytes:
-    """Fill CHECKSUM so that the HDU (header + data) sums to -0 (ones' complement)."""
-    k = next(n for n, c in enumerate(cards) if c.startswith("CHECKSUM"))
-    cards[k] = _ks("CHECKSUM", "0" * 16, comment)
-    hsum = _ones_sum(_header_bytes(cards), datasum)
-    cards[k] = _ks("CHECKSUM", _encode_checksum(~hsum), comment)
-    return _header_bytes(cards)
 
 
 # ---------------------------------------------------------------------------------------
@@ -953,7 +901,7 @@ def write_l0_file(
     arr = _table(plan, m, rng)
     data = arr.tobytes()
     data += b"\0" * ((-len(data)) % 2880)
-    datasum = _ones_sum(data)
+    datasum = ones_sum(data)
 
     created = plan.tstop + 3.3 * 86400.0 + rng.uniform(0.0, 0.6 * 86400.0)
     created += 365.0 * 86400.0 * (rev - 1)
@@ -974,6 +922,8 @@ def write_l0_file(
     ]
     tstart_s, tstop_s = _fmt_e(plan.tstart), _fmt_e(plan.tstop)
     cs_comment = f"HDU checksum updated {date_cs}"
+    # The flight files say ORIGIN 'ASC', CREATOR 'aise': these say mica.sim (SIMULATD = T).
+    sim_origin, sim_creator = sim_cards("mica.sim.aca_l0")
     ds_comment = f"data unit checksum updated {date_cs}"
 
     cards = [
@@ -988,12 +938,12 @@ def write_l0_file(
         _ks("EXTNAME", "ACA_IMG0", "ACA Image Number 0"),
         *_BANNER,
         *_block("Configuration control"),
-        _ks("ORIGIN", "ASC"),
-        _ks("CREATOR", "aise"),
+        sim_origin,
+        *sim_creator,
         _ks("ASCDSVER", ascdsver, "ASC-DS processing system revision (release)"),
         _ks("TLMVER", tlmver, "Telemetry revision number (IP&CL)"),
         _kv("REVISION", str(rev), "Processing system revision number"),
-        _ks("CHECKSUM", "0" * 16, cs_comment),
+        _ks("CHECKSUM", CHECKSUM_PLACEHOLDER, cs_comment),
         _ks("DATASUM", str(datasum), ds_comment),
         _ks("CONTENT", "ACAIMG", "What data product"),
         _ks("HDUNAME", "ACADATA", "If no EXTNAME"),
@@ -1039,7 +989,7 @@ def write_l0_file(
         *_block("History information"),
         *_history(plan, job, counter),
     ]
-    table_header = _finish_header(cards, datasum, cs_comment)
+    table_header = finish_header(cards, datasum)
 
     primary = [
         _kv("SIMPLE", "T", "file does conform to FITS standard"),
@@ -1066,13 +1016,13 @@ def write_l0_file(
         _kv("TSTOP", tstop_s, "Data file stop time"),
         *_block("Configuration control"),
         *_block("Configuration control"),
-        _ks("ORIGIN", "ASC"),
-        _ks("CREATOR", "aise"),
-        _ks("CHECKSUM", "0" * 16, cs_comment),
+        sim_origin,
+        *sim_creator,
+        _ks("CHECKSUM", CHECKSUM_PLACEHOLDER, cs_comment),
         # The real files leave this blank; '0' (no data) keeps astropy's verification happy.
         _ks("DATASUM", "0", ds_comment),
     ]
-    primary_header = _finish_header(primary, 0, cs_comment)
+    primary_header = finish_header(primary, 0)
 
     name = l0_filename(plan.filetime, rev, plan.slot)
     dest = Path(dest_dir)

@@ -44,6 +44,7 @@ import numpy as np
 from scipy.special import erf
 
 from mica.archive import _quat
+from mica.sim.fits_writer import sim_cards
 from mica.sim.l1_fits import Col, card, write_l1_file
 from mica.sim.mission import Observation, default_mission, yagzag_to_pixel
 from mica.sim.obspar import (
@@ -479,22 +480,20 @@ def _write(
         card("COMMENT", "  FITS (Flexible Image Transport System) format is defined in 'Astronomy"),
         card("COMMENT", "  and Astrophysics', volume 376, page 359; bibcode: 2001A&A...376..359H"),
     ]
+    # The flight files say ORIGIN 'ASC', CREATOR 'sciops': these say mica.sim (SIMULATD = T).
+    origin, creator = sim_cards("mica.sim.asp_l1")
     primary = (
         comment
         + _block("Configuration control keywords")
-        + [
-            card("ORIGIN", "ASC", "Source of FITS file"),
-            card("HISTNUM", 1),
-            card("CREATOR", "sciops - Version 1.0"),
-        ]
+        + [origin, card("HISTNUM", 1), *creator]
         + _common_cards(ctx, tstart, tstop, primary=True)
         + [card("HISTORY", " TOOL  :simulated ASP L1 pipeline (mica.sim.asp_l1)")]
     )
     table = (
         _block("Configuration control keywords")
         + [
-            card("ORIGIN", "ASC", "Source of FITS file"),
-            card("CREATOR", "sciops - Version 1.0"),
+            origin,
+            *creator,
             card("REVISION", ctx.proc.revision, "Processing system revision number"),
             card("ASCDSVER", ctx.proc.ascdsver, "ASC-DS processing system revision (release)"),
             card("CONTENT", content, "What data product"),

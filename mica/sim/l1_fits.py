@@ -1,10 +1,8 @@
-"""A small direct FITS writer for the simulated aspect L1 products.
+"""The aspect L1 layout on the simulator's FITS writer (`mica.sim.fits_writer`).
 
 Writes a primary HDU without data and one binary table, with cards formatted like the CXC
 pipeline's (``TSTART  = 2.3377374114662626E+08``), column keywords first and TDIM after
-them as in real files, and CHECKSUM/DATASUM per the FITS checksum convention. It exists
-because astropy's header and table objects cost ~40 ms per small file, which dominated
-simulating thousands of files.
+them as in real files, and CHECKSUM/DATASUM right after the configuration keys.
 """
 
 from __future__ import annotations
@@ -15,7 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
-BLOCK = 2880
+from mica.sim.fits_writer import (
+    CHECKSUM_PLACEHOLDER,
+    card,
+    finish_header,
+    ones_sum,
+    pad_data,
+)
+
+__all__ = ["Col", "card", "table_bytes", "write_l1_file"]
 Card = tuple[str, object, str | None]  # (keyword, value, comment); keyword COMMENT/HISTORY
 
 
@@ -43,84 +49,16 @@ _FORM_TEXT = {
 }
 
 
-def _value_text(value: object) -> str:
-    if isinstance(value, bool):
-        return f"{'T' if value else 'F':>20}"
-    if isinstance(value, (int, np.integer)):
-        return f"{int(value):>20}"
-    if isinstance(value, (float, np.floating)):
-        return f"{float(value):.16E}".rjust(20)
-    text = str(value).replace("'", "''")[:68]  # one card: longer strings are cut
-    return f"'{text:<8}'".ljust(20)
-
-
-def card(keyword: str, value: object = None, comment: str | None = None) -> str:
-    """One 80-character card image."""
-    if keyword in ("COMMENT", "HISTORY", ""):
-        return f"{keyword:<8}{'' if value is None else str(value)}"[:80].ljust(80)
-    text = f"{keyword:<8}= {_value_text(value)}"
-    if comment:
-        text += f" / {comment}"
-    return text[:80].ljust(80)
-
-
-def _header_bytes(cards: list[str]) -> bytes:
-    text = "".join(cards) + "END".ljust(80)
-    text += " " * (-len(text) % BLOCK)
-    return text.encode("ascii")
-
-
-def _ones_sum(data: bytes) -> int:
-    """32-bit ones'-complement sum of big-endian words (data padded to 4 bytes)."""
-    if len(data) % 4:
-        data = data + b"\0" * (4 - len(data) % 4)
-    total = int(np.frombuffer(data, dtype=">u4").sum(dtype=np.uint64))
-    while total >> 32:
-        total = (total & 0xFFFFFFFF) + (total >> 32)
-    return total
-
-
-def _add(a: int, b: int) -> int:
-    total = a + b
-    while total >> 32:
-        total = (total & 0xFFFFFFFF) + (total >> 32)
-    return total
-
-
-_EXCLUDE = set(range(0x3A, 0x41)) | set(range(0x5B, 0x61))
-
-
-def _encode(value: int) -> str:
-    """ASCII encoding of a 32-bit checksum (Seaman, Pence & Rots; the FITS standard)."""
-    asc = [0] * 16
-    for i in range(4):
-        byte = (value >> (24 - 8 * i)) & 0xFF
-        chars = [byte // 4 + 0x30] * 4
-        chars[0] += byte % 4
-        changed = True
-        while changed:
-            changed = False
-            for j in (0, 2):
-                if chars[j] in _EXCLUDE or chars[j + 1] in _EXCLUDE:
-                    chars[j] += 1
-                    chars[j + 1] -= 1
-                    changed = True
-        for j in range(4):
-            asc[4 * j + i] = chars[j]
-    asc = asc[15:] + asc[:15]
-    return "".join(chr(c) for c in asc)
-
-
 def _hdu_bytes(cards: list[str], data: bytes, date: str, blank_datasum: bool = False) -> bytes:
     """Header + data with CHECKSUM (and DATASUM) filled in."""
-    pad = data + b"\0" * (-len(data) % BLOCK)
-    datasum = _ones_sum(pad)
+    pad = pad_data(data)
+    datasum = ones_sum(pad)
     ds_text = "" if blank_datasum else str(datasum)
     ds_comment = (
         "Data unit checksum in ASCII" if blank_datasum else f"data unit checksum updated {date}"
     )
-    full = cards + [
-        card("CHECKSUM", "0000000000000000", f"HDU checksum updated {date}"),
+    sums = [
+        card("CHECKSUM", CHECKSUM_PLACEHOLDER, f"HDU checksum updated {date}"),
         card("DATASUM", ds_text, ds_comment),
     ]
     # Keep the pipeline's order: CHECKSUM/DATASUM right after the configuration keys.
@@ -128,12 +66,7 @@ def _hdu_bytes(cards: list[str], data: bytes, date: str, blank_datasum: bool = F
     if at is None:
         at = next((i for i, c in enumerate(cards) if c.startswith("CREATOR ")), len(cards) - 1)
         at += 1
-    full = cards[:at] + full[len(cards) :] + cards[at:]
-    header = _header_bytes(full)
-    total = _add(_ones_sum(header), datasum)
-    checksum = _encode(~total & 0xFFFFFFFF)
-    header = header.replace(b"'0000000000000000'", f"'{checksum}'".encode(), 1)
-    return header + pad
+    return finish_header(cards[:at] + sums + cards[at:], datasum) + pad
 
 
 def table_bytes(cols: list[Col]) -> tuple[list[str], bytes, int]:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mica.engine.provenance import SIM_OBSPAR_LINE
 from mica.sim.mission import Observation, default_mission
 from mica.time import to_secs, to_time
 
@@ -323,7 +324,8 @@ def _format(ptype: str, value: object) -> str:
 
 def obspar_text(obs: Observation, obi: Obi, revision: int, processed: float) -> str:
     """An IRAF parameter file: ``name,type,mode,value,min,max,prompt`` per line."""
-    lines = [
+    lines = [SIM_OBSPAR_LINE]  # the simulation marker (flight obspars have no such line)
+    lines += [
         f'{name},{ptype},h,{_format(ptype, value)},,,"{prompt}"'
         for name, ptype, value, prompt in obspar_values(obs, obi, revision, processed)
     ]

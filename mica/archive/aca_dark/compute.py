@@ -34,6 +34,7 @@ from astropy.io import fits
 from mica.engine.fitscheck import open_checked
 from mica.engine.index import archive_problem
 from mica.engine.product import RejectedFile
+from mica.errors import MicaError
 from mica.time import to_date, to_secs, to_time
 
 from .dark_cal import dark_id_to_date
@@ -47,7 +48,7 @@ AACCCDPT_MIN_SAMPLES = 101  # "more than 100"
 CR_NSIGMA = 6.0
 
 
-class CalibrationRefused(ValueError):
+class CalibrationRefused(MicaError, ValueError):
     """A calibration that cannot be built; the message names it and the problem."""
 
     def __init__(self, dark_id: str, problem: str):

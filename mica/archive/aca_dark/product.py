@@ -60,7 +60,6 @@ class DarkReplicaProduct(FileProduct):
     filename_re = re.compile(r"acadark([12]\d{6})_r(\d{1,2})\.fits\.gz")
     index_columns = ()
     source_lookback = 0.0  # the name holds the calibration's day: nothing starts earlier
-    arc5gl_name = ""
 
     def name_time(self, name: str) -> float:
         return _id_day_secs(self.filename_re.fullmatch(self.archive_name(name)).group(1))
@@ -112,12 +111,6 @@ class DarkReplicaProduct(FileProduct):
             raise RejectedFile(name, f"{bad} non-finite pixel values")
         row["image"] = image
         return row
-
-    def simulate(self, start: float, stop: float, dest: Path) -> list[Path]:
-        """The simulated upstream: replicas of the calibrations of the days in [start, stop)."""
-        from mica.sim.aca_dark import simulate_replicas
-
-        return simulate_replicas(start, stop, dest)
 
 
 DARK = DarkReplicaProduct()

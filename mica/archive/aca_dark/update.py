@@ -26,8 +26,8 @@ import numpy as np
 from mica.archive.l0_format import L0
 from mica.engine.report import UpdateReport
 from mica.engine.runner import Job, Progress, Unit, run_update
-from mica.engine.sources import Source
 from mica.engine.update import update_archive
+from mica.sources import Source
 from mica.time import CxoTimeLike, day_end, day_start, to_date, to_secs
 
 from .compute import (
@@ -139,6 +139,7 @@ class DarkJob(Job):
     """Dark calibrations of [start, stop], one window of days per unit (module docstring)."""
 
     name = DARK.name
+    product = DARK
     unit = "dark calibration"
     verb = "archived"
     staging_name = LAYOUT.staging
@@ -199,12 +200,16 @@ class DarkInputsJob(DarkJob):
     """The inputs' pass of ``--with-inputs``: per window, the L0 ranges its calibrations
     need, archived from the same source through the L0 update."""
 
-    def __init__(self, source: str | Source | None, wait: float, *args: Any, **kwargs: Any):
+    def __init__(self, wait: float, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.source, self.wait = source, wait
+        self.wait = wait
 
     def recover(self) -> list[str]:
         return []  # the calibrations' pass recovers (and reports it)
+
+    def plan(self, source: Source, report: UpdateReport) -> Iterator[Unit]:
+        self.resolved = source  # the inputs come from the calibrations' own source
+        return super().plan(source, report)
 
     def step(self, source: Source) -> Callable[[Unit], Any]:
         return partial(window_inputs, source, self.tstart, self.tstop)
@@ -213,7 +218,7 @@ class DarkInputsJob(DarkJob):
         self, unit: Unit, result: list[tuple[str, float, float]], report: UpdateReport
     ) -> None:
         for dark_id, t0, t1 in result:
-            l0 = update_archive(L0, self.source, t0, t1, data_root=self.l0_root, wait=self.wait)
+            l0 = update_archive(L0, self.resolved, t0, t1, data_root=self.l0_root, wait=self.wait)
             report.ingest.merge(l0.ingest)
             report.notes.append(
                 f"inputs of {dark_id}: aca-l0 {to_date(t0)[:17]} .. {to_date(t1)[:17]}: "
@@ -244,7 +249,7 @@ def update_aca_dark(
     args = (start, stop, data_root, l0_root, days_at_once)
     report = None
     if with_inputs:
-        report = run_update(DarkInputsJob(source, wait, *args), source, progress, wait)
+        report = run_update(DarkInputsJob(wait, *args), source, progress, wait)
     cals = run_update(DarkJob(*args), source, progress=progress, wait=wait)
     if report is not None:
         cals.ingest.merge(report.ingest)

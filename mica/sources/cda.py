@@ -41,7 +41,7 @@ from pathlib import Path
 import httpx
 
 from mica.engine.product import FileProduct
-from mica.engine.sources import Source, SourceError, register_source
+from mica.sources.base import Source, SourceError
 from mica.time import to_date
 
 DEFAULT_SERVICES = "https://cda.harvard.edu/srservices"
@@ -90,6 +90,9 @@ class _Retry(Exception):
 class CDASource(Source):
     """The public Chandra Data Archive (see the module docstring)."""
 
+    kind = "cda"
+    products = frozenset(PUBLIC_QUERY)
+
     def __init__(
         self,
         base: str | None = None,
@@ -105,6 +108,8 @@ class CDASource(Source):
         self.services = f"{base}/srservices" if base else DEFAULT_SERVICES
         self.tree = f"{base}/pub" if base else DEFAULT_TREE
         self.spec = f"cda:{base}" if base else "cda"
+        # Another base URL is a mirror (or a test server): its files tell what they are.
+        self.provenance = None if base else "real"
         self.workers = max(1, int(workers))
         self.retries = max(0, int(retries))
         self.backoff = backoff
@@ -121,6 +126,16 @@ class CDASource(Source):
         )
         self.notes: list[str] = []
         self._lists: dict[tuple[str, int], list[Listed]] = {}
+
+    @classmethod
+    def from_arg(cls, arg: str) -> CDASource:
+        return cls(arg or None)
+
+    def cannot_deliver(self, product: FileProduct) -> SourceError:
+        from mica.sources import sources_for
+
+        text = NOT_PUBLIC.get(product.name, f"the public archive does not serve {product.name}")
+        return NotPublic(f"{text} (sources that can: {', '.join(sources_for(product.name))})")
 
     def close(self) -> None:
         self.client.close()
@@ -183,6 +198,14 @@ class CDASource(Source):
         if rows and "obsid" not in rows[0]:
             raise SourceError(f"Ocat list for {dates} has no obsid column")
         return [int(r["obsid"]) for r in rows if str(r.get("obsid", "")).strip().isdigit()]
+
+    def obsid_interval(self, obsid: int) -> tuple[float, float] | None:
+        """(start, start + exposure) of an obsid from the Ocat details service; None when the
+        Ocat does not list it or gives no start date (not yet observed)."""
+        text = self._get_text(
+            f"{self.services}/ocatDetails.do", {"obsid": str(obsid), "format": "text"}
+        )
+        return ocat_interval(parse_rdb(text), obsid)
 
     def revisions(self, product: FileProduct, obsid: int) -> tuple[int | None, int | None]:
         revs = {product.name_revision(f.name) for f in self._product_files(product, obsid)}
@@ -411,6 +434,34 @@ def parse_rdb(text: str) -> list[dict[str, str]]:
     return [dict(zip(names, (f.strip() for f in ln.split("\t")), strict=False)) for ln in lines[2:]]
 
 
+#: Ocat details columns (as `parse_rdb` names them) of the start date and the exposure (ks)
+_OCAT_START = ("start_date", "startdate", "start")
+_OCAT_EXPOSURE = ("exposure", "exposure_time", "exp_time", "approved_exposure_time")
+
+
+def ocat_interval(rows: list[dict[str, str]], obsid: int) -> tuple[float, float] | None:
+    """(tstart, tstop) in CXC seconds of ``obsid`` from Ocat details rows: the start date
+    (UTC, ``YYYY-MM-DD hh:mm:ss``) and the start plus the exposure (ks)."""
+    from mica.time import to_secs
+
+    for row in rows:
+        if str(row.get("obsid", obsid)).strip() not in (str(obsid), ""):
+            continue
+        start = next((row[k] for k in _OCAT_START if row.get(k, "").strip()), None)
+        exposure = next((row[k] for k in _OCAT_EXPOSURE if row.get(k, "").strip()), None)
+        if start is None or exposure is None:
+            return None
+        try:
+            tstart = float(to_secs(start.strip().replace(" ", "T")))
+            return tstart, tstart + float(exposure) * 1000.0
+        except ValueError as err:
+            raise SourceError(
+                f"Ocat details of obsid {obsid}: unusable start {start!r} or exposure "
+                f"{exposure!r} ({err})"
+            ) from err
+    return None
+
+
 class _Progress:
     """A rich transfer bar shared by the download threads (or nothing)."""
 
@@ -448,6 +499,3 @@ class _Progress:
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.__exit__(None, None, None)
-
-
-register_source("cda", lambda arg: CDASource(arg or None))

@@ -1,11 +1,13 @@
-"""Per-obsid requests of the ``dir:PATH`` and ``arc5gl`` sources.
+"""``dir:PATH``: a local folder holding product files under their archive names.
 
-``dir:PATH`` holds files of a per-obsid product in any folder structure. Each delivered
-file is assigned to an obsid by, in order: a ``<OOOOO>_v<RR>`` folder in its path (a copy
-of a mica archive), the obsid in its name (obspar, per-OBI files), its content (FITS
-``OBS_ID`` / obspar ``obs_id``); unindexed companions (logs, dropped files) take the obsid
-of the data files beside them. The default and last revisions are those of ``<OOOOO>`` /
-``<OOOOO>_last`` links when the folder has them, else the newest revision present.
+By time (`DirSource.fetch`): every file of the product whose name time falls in the range.
+By obsid (`DirCatalog`): the folder holds files of a per-obsid product in any structure.
+Each delivered file is assigned to an obsid by, in order: a ``<OOOOO>_v<RR>`` folder in its
+path (a copy of a mica archive), the obsid in its name (obspar, per-OBI files), its content
+(FITS ``OBS_ID`` / obspar ``obs_id``); unindexed companions (logs, dropped files) take the
+obsid of the data files beside them. The default and last revisions are those of
+``<OOOOO>`` / ``<OOOOO>_last`` links when the folder has them, else the newest revision
+present.
 """
 
 from __future__ import annotations
@@ -13,19 +15,16 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
-import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mica.engine.obsid_layout import REV_DIR_RE, ObsidProduct
 from mica.engine.product import FileProduct, RejectedFile
-from mica.engine.sources import SourceError
-from mica.time import to_date
+from mica.sources.base import Source, SourceError
 
 
-def _obsid_product(product: FileProduct) -> ObsidProduct:
+def obsid_product(product: FileProduct) -> ObsidProduct:
     if not isinstance(product, ObsidProduct):
         raise SourceError(f"{product.name} is not archived by obsid")
     return product
@@ -52,7 +51,7 @@ class DirCatalog:
     built: bool = False
 
     def _build(self) -> None:
-        product = _obsid_product(self.product)
+        product = obsid_product(self.product)
         by_folder: dict[Path, list[_Entry]] = defaultdict(list)
         for folder, dirs, names in os.walk(self.root):  # does not follow links: no duplicates
             here = Path(folder)
@@ -131,54 +130,56 @@ class DirCatalog:
         return out
 
 
-# --- arc5gl (CXC only; the command scripts follow the original mica's sessions) ---------------
-def _run_arc5gl(exe: str, script: str, cwd: Path) -> list[Path]:
-    proc = subprocess.run(
-        [exe, "-stdin"], input=script, text=True, cwd=cwd, capture_output=True, timeout=3600
-    )
-    if proc.returncode != 0:
-        raise SourceError(f"arc5gl failed ({proc.returncode}): {proc.stderr.strip()[:500]}")
-    return sorted(p for p in cwd.iterdir() if p.is_file())
+class DirSource(Source):
+    """A folder holding product files under their archive names, flat or nested."""
 
+    kind = "dir"
+    provenance = None  # a mirror may hold flight or simulated files: the files tell
 
-def _probe(exe: str, product: ObsidProduct, obsid: int, version: str) -> int | None:
-    """Revision arc5gl delivers for ``version`` ('default' or 'last'), from a small product."""
-    script = "reset\n" + f"obsid={obsid}\n"
-    if version != "default":
-        script += f"version={version}\n"
-    script += f"get {product.arc5gl_probe}\n"
-    with tempfile.TemporaryDirectory(prefix="mica-arc5gl-") as tmp:
-        revs = {product.name_revision(p.name) for p in _run_arc5gl(exe, script, Path(tmp))}
-    revs.discard(None)
-    if len(revs) > 1:
-        raise SourceError(
-            f"arc5gl delivered several revisions {sorted(revs)} of obsid {obsid} "
-            f"for version={version}"
-        )
-    return revs.pop() if revs else None
+    def __init__(self, path: str | Path):
+        self.path = Path(path).expanduser()
+        self.spec = f"dir:{self.path}"
+        if not self.path.is_dir():
+            raise SourceError(f"source folder {self.path} does not exist")
+        self._catalogs: dict[str, DirCatalog] = {}
 
+    @classmethod
+    def from_arg(cls, arg: str) -> DirSource:
+        if not arg:
+            raise SourceError("dir source needs a folder: dir:PATH")
+        return cls(arg)
 
-def arc5gl_revisions(exe: str, product: FileProduct, obsid: int) -> tuple[int | None, int | None]:
-    product = _obsid_product(product)
-    return _probe(exe, product, obsid, "default"), _probe(exe, product, obsid, "last")
+    def product_files(self, product: FileProduct) -> list[Path]:
+        """The folder's files of ``product`` (any depth), by name."""
+        return [
+            path
+            for path in sorted(self.path.rglob("*"))
+            if path.is_file() and product.filename_re.fullmatch(product.archive_name(path.name))
+        ]
 
+    def fetch(self, product: FileProduct, start: float, stop: float, dest: Path) -> list[Path]:
+        out = []
+        for path in self.product_files(product):
+            tfile = product.name_time(path.name)
+            # A file named by its start may still overlap the range if it began earlier.
+            if start - product.source_lookback <= tfile < stop:
+                target = dest / path.name
+                shutil.copyfile(path, target)
+                out.append(target)
+        return out
 
-def arc5gl_fetch_obsid(
-    exe: str, product: FileProduct, obsid: int, revision: int, dest: Path
-) -> list[Path]:
-    product = _obsid_product(product)
-    # No obi=: every OBI of the obsid is requested (the original fetched only the lowest).
-    script = f"reset\nobsid={obsid}\nversion={revision}\nget {product.arc5gl_full}\n"
-    if product.extra_re is not None:
-        script += "dataset=pipelog\ngo\n"  # pipeline logs, as the original fetched them
-    return _run_arc5gl(exe, script, dest)
+    def obsids(self, product: FileProduct, start: float, stop: float) -> list[int]:
+        return self._catalog(product).obsids(start, stop)
 
+    def revisions(self, product: FileProduct, obsid: int) -> tuple[int | None, int | None]:
+        return self._catalog(product).revisions(obsid)
 
-def arc5gl_obsids(exe: str, product: FileProduct, start: float, stop: float) -> list[int]:
-    """Obsids of the obspar files arc5gl lists in the range (obspars are small)."""
-    lookback = getattr(product, "source_lookback", 86400.0)
-    script = f"reset\ntstart={to_date(start - lookback)}\ntstop={to_date(stop)}\nget obspar\n"
-    with tempfile.TemporaryDirectory(prefix="mica-arc5gl-") as tmp:
-        names = [p.name for p in _run_arc5gl(exe, script, Path(tmp))]
-    obsids = [int(m.group(1)) for n in names if (m := re.match(r"axaff(\d{5})_", n))]
-    return list(dict.fromkeys(obsids))
+    def fetch_obsid(
+        self, product: FileProduct, obsid: int, revision: int, dest: Path
+    ) -> list[Path]:
+        return self._catalog(product).fetch(obsid, revision, dest)
+
+    def _catalog(self, product: FileProduct) -> DirCatalog:
+        if product.name not in self._catalogs:
+            self._catalogs[product.name] = DirCatalog(product, self.path)
+        return self._catalogs[product.name]
