@@ -94,7 +94,7 @@ def test_no_source_on_a_new_archive_lists_the_choices(tmp_path):
 
 def test_no_source_uses_the_recorded_one(real_archive):
     report = update_archive(L0, None, "2003:215", "2003:216", data_root=real_archive)
-    assert len(report.unchanged) == 36 and not report.rejected and not report.ingested
+    assert len(report.ingest.unchanged) == 36 and not report.rejected and not report.ingested
 
 
 def test_simulated_files_carry_the_marker(tmp_path, real_l0_dir, monkeypatch):

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from mica.archive.l0_format import L0
 from mica.cli import main
 from mica.engine.atomic import copy_atomic, is_leftover, write_bytes_atomic, write_folder_atomic
 from mica.engine.executors import InlineExecutor, ProcessExecutor, UnitError
@@ -50,6 +51,7 @@ def _write_in_staging(unit: Unit) -> str:
 
 class _Job(Job):
     name = "toy"
+    product = L0  # any product the dir: source serves: the runner resolves the source for it
     unit = "toy unit"
 
     def __init__(self, root: Path, data: list[str], record_failures: bool = True):

@@ -27,7 +27,7 @@ from mica.archive.l0_format import (
 from mica.archive.obsid_times import obsid_interval
 from mica.engine.colstore import ColumnStore
 from mica.engine.h5chunks import ChunkedRows
-from mica.engine.index import ArchiveIndex
+from mica.engine.index import ArchiveIndex, require_archive
 from mica.time import CxoTimeLike, to_date, to_secs
 
 __all__ = ["get_files", "get_slot_data", "get_l0_images", "get_aca_images", "MSID", "MSIDset", "L0"]
@@ -89,7 +89,8 @@ def get_files(
     With ``obsid`` the interval is the observation's start to stop.
     """
     if obsid is not None:
-        start, stop = obsid_interval(obsid, near=L0.root(data_root))
+        # A missing L0 archive is the first thing to say, before resolving the obsid.
+        start, stop = obsid_interval(obsid, near=require_archive(L0.name, L0.root(data_root)))
     elif start is None or stop is None:
         raise TypeError("Must supply either obsid or start and stop")
     records = _get_file_records(start, stop, slots, imgsize, data_root)

@@ -52,14 +52,14 @@ def obsid_interval(
 
     Raises
     ------
-    ValueError
-        When neither the obspar archive nor the archive's source knows the obsid; the
+    MissingDataError
+        (a ValueError) When neither the obspar archive nor the archive's source knows the obsid; the
         message names the command that archives its obspar.
     """
     from mica.archive.obsid_products import OBSPAR
     from mica.archive.obspar import obsid_interval as obspar_interval
     from mica.engine.obsid_layout import check_obsid
-    from mica.errors import MissingArchiveError
+    from mica.errors import MissingArchiveError, MissingDataError
 
     obsid = check_obsid(obsid)
     try:
@@ -78,7 +78,7 @@ def obsid_interval(
         if interval is not None:
             return interval
     known = f"the {spec} schedule" if spec else "a schedule of the archive's source"
-    raise ValueError(
+    raise MissingDataError(
         f"obsid {obsid} is neither in the obspar archive at {root} nor in {known}: "
         f"archive its obspar first with `mica update obspar --obsid {obsid} --source SPEC` "
         "(sim | dir:PATH | arc5gl)"
