@@ -9,8 +9,8 @@ from pathlib import Path
 
 from astropy.io import fits
 
-from mica.archive.l0_format import L0
 from mica.engine.update import update_archive
+from mica.products.aca_l0 import L0
 from mica.time import to_secs
 
 DAY = 86400.0

@@ -22,8 +22,8 @@ from bench_archive import best_of, print_table
 
 from mica.archive.aca_dark import dark_cal
 from mica.archive.aca_dark.update import update_aca_dark
-from mica.archive.l0_format import L0
 from mica.engine.update import update_archive
+from mica.products.aca_l0 import L0
 from mica.sim import aca_dark as sim
 
 REPEAT = 9  # best of: the reads take tens of ms, so take many samples

@@ -27,8 +27,8 @@ import numpy as np
 from bench_archive import DAY, best_of, ingest, print_table, write_upstream
 
 from mica.archive import aca_hdr3, aca_l0
-from mica.archive.l0_format import L0
 from mica.engine.index import ArchiveIndex
+from mica.products.aca_l0 import L0
 from mica.time import to_secs
 
 START = "2012:001:00:00:00"

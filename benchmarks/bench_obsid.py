@@ -34,10 +34,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mica.archive import asp_l1, obspar  # noqa: E402
-from mica.archive.obsid_products import ASP_L1, OBSPAR  # noqa: E402
 from mica.engine.index import ArchiveIndex  # noqa: E402
 from mica.engine.obsid_layout import mark_revision, relink  # noqa: E402
 from mica.engine.obsid_update import update_obsid_archive  # noqa: E402
+from mica.products.asp_l1 import ASP_L1  # noqa: E402
+from mica.products.obspar import OBSPAR  # noqa: E402
 from mica.sim import asp_l1 as sim  # noqa: E402
 from mica.sim.mission import default_mission  # noqa: E402
 from mica.sources.cda import CDASource, Listed  # noqa: E402
@@ -199,7 +200,7 @@ def build_asp1_index(root: Path, observations: list) -> int:
 
 
 def sim_suffixes() -> list[tuple[str, str]]:
-    from mica.archive.obsid_products import ASP_SUFFIX_CONTENT
+    from mica.products.asp_l1 import ASP_SUFFIX_CONTENT
 
     return list(ASP_SUFFIX_CONTENT.items())
 

@@ -15,11 +15,11 @@ import numpy as np  # noqa: E402
 from astropy.io import fits  # noqa: E402
 
 from mica.archive import aca_hdr3, aca_l0  # noqa: E402
-from mica.archive.l0_format import L0  # noqa: E402
 from mica.demo_dark import demo_dark  # noqa: E402
 from mica.demo_obsid import demo_obsid  # noqa: E402
 from mica.engine.update import update_archive  # noqa: E402
 from mica.plot import plot_cxctime  # noqa: E402
+from mica.products.aca_l0 import L0  # noqa: E402
 from mica.progress import progress_bar  # noqa: E402
 
 # The windows the examples read; the demo archive holds just these.

@@ -24,9 +24,9 @@ import numpy as np  # noqa: E402
 
 from mica.archive.aca_dark import dark_cal, dark_model  # noqa: E402
 from mica.archive.aca_dark.update import HDR3_PAD, update_aca_dark  # noqa: E402
-from mica.archive.l0_format import L0  # noqa: E402
 from mica.engine.update import update_archive  # noqa: E402
 from mica.plot import plot_cxctime  # noqa: E402
+from mica.products.aca_l0 import L0  # noqa: E402
 from mica.progress import progress_bar  # noqa: E402
 from mica.time import frac_year, to_date, to_secs  # noqa: E402
 

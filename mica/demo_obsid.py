@@ -12,8 +12,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from mica.archive.obsid_products import ASP_L1, OBSPAR
 from mica.engine.obsid_update import update_obsid_archive
+from mica.products.asp_l1 import ASP_L1
+from mica.products.obspar import OBSPAR
 
 
 @contextmanager

@@ -32,8 +32,8 @@ def real_l0_dir() -> Path:
 @pytest.fixture(scope="session")
 def real_l0_archive(tmp_path_factory, real_l0_dir) -> Path:
     """The 36 real 2003:215 L0 files ingested through the dir: source."""
-    from mica.archive.l0_format import L0
     from mica.engine.update import update_archive
+    from mica.products.aca_l0 import L0
 
     root = tmp_path_factory.mktemp("real-aca0")
     report = update_archive(L0, f"dir:{real_l0_dir}", "2003:214", "2003:216", data_root=root)
@@ -48,8 +48,8 @@ SIM_START, SIM_STOP = "2012:001:00:00:00", "2012:001:06:00:00"
 @pytest.fixture(scope="session")
 def sim_l0_archive(tmp_path_factory) -> Path:
     """Six hours of the simulated upstream, ingested through the sim source."""
-    from mica.archive.l0_format import L0
     from mica.engine.update import update_archive
+    from mica.products.aca_l0 import L0
 
     root = tmp_path_factory.mktemp("sim-aca0")
     report = update_archive(L0, "sim", SIM_START, SIM_STOP, data_root=root)

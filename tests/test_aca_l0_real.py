@@ -7,8 +7,8 @@ import pytest
 from astropy.io import fits
 
 from mica.archive import aca_l0
-from mica.archive.l0_format import FILE_COLUMNS, L0
 from mica.engine.index import ArchiveIndex
+from mica.products.aca_l0 import FILE_COLUMNS, L0
 
 
 def test_all_real_files_indexed(real_l0_archive, real_l0_dir):

@@ -17,7 +17,6 @@ from astropy.io import fits
 from click.testing import CliRunner
 
 from mica.archive import _quat, asp_l1
-from mica.archive.obsid_products import ASP_DEFAULT_CONTENTS, ASP_L1
 from mica.cli import main
 from mica.demo_obsid import _simulated_now
 from mica.engine.check import check_archive
@@ -31,6 +30,7 @@ from mica.engine.obsid_layout import (
     version_dir,
 )
 from mica.engine.obsid_update import update_obsid_archive
+from mica.products.asp_l1 import ASP_DEFAULT_CONTENTS, ASP_L1
 from mica.sim import asp_l1 as sim
 from mica.sim.mission import default_mission, pixel_to_yagzag
 from mica.sources import SourceError
@@ -369,7 +369,7 @@ def test_acadata_against_the_real_files(tmp_path, monkeypatch):
 # --- crashes and repairs -----------------------------------------------------------------------
 _CHILD = """
 import sys
-from mica.archive.obsid_products import ASP_L1
+from mica.products.asp_l1 import ASP_L1
 from mica.engine.obsid_update import update_obsid_archive
 update_obsid_archive(ASP_L1, "sim", [2121], data_root=sys.argv[1])
 """

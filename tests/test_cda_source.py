@@ -21,11 +21,12 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from mica.archive import asp_l1
-from mica.archive.l0_format import L0
-from mica.archive.obsid_products import ASP_L1, OBSPAR
 from mica.engine.check import check_archive
 from mica.engine.obsid_update import NO_DATA, update_obsid_archive
 from mica.engine.update import update_archive
+from mica.products.aca_l0 import L0
+from mica.products.asp_l1 import ASP_L1
+from mica.products.obspar import OBSPAR
 from mica.sim import asp_l1 as sim
 from mica.sim.mission import default_mission
 from mica.sources import SourceError, make_source

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from mica.archive import aca_l0
-from mica.archive.l0_format import L0
 from mica.engine.check import check_archive
 from mica.engine.index import ArchiveIndex
+from mica.products.aca_l0 import L0
 
 UPDATE = [
     sys.executable,

@@ -17,9 +17,9 @@ from astropy.table import MaskedColumn
 
 from mica.archive.aca_dark import dark_cal, dark_model
 from mica.archive.aca_dark.update import update_aca_dark
-from mica.archive.l0_format import L0
 from mica.engine.update import update_archive
 from mica.errors import MissingArchiveError
+from mica.products.aca_l0 import L0
 from mica.sim import aca_dark as sim
 from mica.time import to_secs
 

@@ -22,8 +22,6 @@ import pytest
 from astropy.io import fits
 
 from mica.archive import aca_l0, asp_l1, obspar
-from mica.archive.l0_format import FILE_COLUMNS, FILE_TFORMS, L0, UNSIGNED_COLUMNS
-from mica.archive.obsid_products import ASP_L1, OBSPAR
 from mica.engine.check import check_archive
 from mica.engine.fitscheck import ones_sum, open_checked
 from mica.engine.index import ArchiveIndex
@@ -32,6 +30,9 @@ from mica.engine.obsid_update import update_obsid_archive
 from mica.engine.product import RejectedFile
 from mica.engine.update import update_archive
 from mica.engine.validate import MISSION_START, TIME_AFTER_TSTOP, TIME_BEFORE_TSTART
+from mica.products.aca_l0 import FILE_COLUMNS, FILE_TFORMS, L0, UNSIGNED_COLUMNS
+from mica.products.asp_l1 import ASP_L1
+from mica.products.obspar import OBSPAR
 from mica.sim import asp_l1 as sim_asp_l1
 from mica.sim import obspar as sim_obspar
 from mica.sim.aca_l0 import plan_l0_files, write_l0_file

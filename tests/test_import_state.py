@@ -143,7 +143,7 @@ def test_store_calls_single_threaded_and_restore_blosc_settings(tmp_path):
         h5py.Dataset.__getitem__ = recording("h5py read", h5py.Dataset.__getitem__)
         blosc2.set_nthreads(3)
         from mica.archive import aca_l0
-        from mica.archive.l0_format import L0
+        from mica.products.aca_l0 import L0
         from mica.engine.update import update_archive
         root = {str(tmp_path / "aca0")!r}
         report = update_archive(

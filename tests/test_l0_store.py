@@ -14,12 +14,12 @@ from astropy.io import fits
 
 from mica.archive import aca_hdr3, aca_l0
 from mica.archive.hdr3_items import ITEMS
-from mica.archive.l0_format import L0
 from mica.engine.check import check_archive
 from mica.engine.colstore import ColumnStore
 from mica.engine.index import ArchiveIndex
 from mica.engine.update import update_archive
 from mica.errors import MissingArchiveError
+from mica.products.aca_l0 import L0
 
 
 def assert_same(a: np.ma.MaskedArray, b: np.ma.MaskedArray) -> None:

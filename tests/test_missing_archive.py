@@ -22,14 +22,15 @@ import mica.archive.aca_dark as aca_dark
 from mica.archive import aca_hdr3, aca_l0, asp_l1, hdr3_items, obspar
 from mica.archive.aca_dark import dark_cal, dark_model
 from mica.archive.aca_dark.update import update_aca_dark
-from mica.archive.l0_format import L0
-from mica.archive.obsid_products import ASP_L1, OBSPAR
 from mica.engine.index import INDEX_NAME, archive_problem
 from mica.engine.lock import ArchiveBusy, UpdateLock
 from mica.engine.obsid_layout import ObsidError, check_obsid
 from mica.engine.obsid_update import update_obsid_archive
 from mica.engine.product import RejectedFile
 from mica.errors import MicaError, MissingArchiveError, MissingDataError
+from mica.products.aca_l0 import L0
+from mica.products.asp_l1 import ASP_L1
+from mica.products.obspar import OBSPAR
 from mica.sim import aca_dark as sim_dark
 
 # A range in the sim L0 archive (conftest: 2012:001 00-06 h) and one it holds nothing of

@@ -12,21 +12,21 @@ import pytest
 from click.testing import CliRunner
 
 from mica.archive import aca_l0, obspar
-from mica.archive.obsid_products import (
+from mica.archive.obsid_times import obsid_interval
+from mica.cli import main
+from mica.engine.check import check_archive
+from mica.engine.obsid_layout import ObsidError, default_link, last_link
+from mica.engine.obsid_read import query_rows
+from mica.engine.obsid_update import BAD_LIST, update_obsid_archive
+from mica.errors import MissingArchiveError
+from mica.products.obspar import (
     OBSPAR,
     OBSPAR_FLOAT_KEYS,
     OBSPAR_INT_KEYS,
     OBSPAR_KEYS,
     OBSPAR_TEXT_KEYS,
     parse_obspar_text,
-    query_rows,
 )
-from mica.archive.obsid_times import obsid_interval
-from mica.cli import main
-from mica.engine.check import check_archive
-from mica.engine.obsid_layout import ObsidError, default_link, last_link
-from mica.engine.obsid_update import BAD_LIST, update_obsid_archive
-from mica.errors import MissingArchiveError
 from mica.sim import obspar as sim_obspar
 from mica.sim.mission import default_mission
 

@@ -14,8 +14,6 @@ from astropy.io import fits
 from click.testing import CliRunner
 
 from mica.archive import aca_l0
-from mica.archive.l0_format import L0
-from mica.archive.obsid_products import ASP_L1, OBSPAR, get_obspar
 from mica.archive.obsid_times import obsid_interval
 from mica.engine.check import check_archive
 from mica.engine.ingest import REJECTED_DIR, ingest_files
@@ -27,6 +25,9 @@ from mica.engine.provenance import (
     resolve_source,
 )
 from mica.engine.update import update_archive
+from mica.products.aca_l0 import L0
+from mica.products.asp_l1 import ASP_L1
+from mica.products.obspar import OBSPAR, get_obspar
 from mica.sim.aca_l0 import plan_l0_files, write_l0_file
 from mica.sim.mission import default_mission
 from mica.time import to_secs

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from mica.archive.l0_format import L0
 from mica.cli import main
 from mica.engine.atomic import copy_atomic, is_leftover, write_bytes_atomic, write_folder_atomic
 from mica.engine.executors import InlineExecutor, ProcessExecutor, UnitError
@@ -19,6 +18,7 @@ from mica.engine.lock import ArchiveBusy, UpdateLock
 from mica.engine.registry import REGISTRY, products
 from mica.engine.report import UpdateReport
 from mica.engine.runner import Job, Unit, run_update
+from mica.products.aca_l0 import L0
 from mica.sources import Source
 
 

@@ -10,8 +10,9 @@ import pytest
 from astropy.io import fits
 
 from mica.archive.aca_dark.update import DARK
-from mica.archive.l0_format import L0
-from mica.archive.obsid_products import ASP_L1, OBSPAR
+from mica.products.aca_l0 import L0
+from mica.products.asp_l1 import ASP_L1
+from mica.products.obspar import OBSPAR
 from mica.sources import SOURCE_CHOICES, make_source, register_source, sources_for
 from mica.sources.arc5gl import ARC5GL_NAMES, Arc5glSource
 from mica.sources.base import SourceError

@@ -28,13 +28,13 @@ from mica.archive.aca_dark.update import (
     combine_replicas,
     update_aca_dark,
 )
-from mica.archive.l0_format import L0
 from mica.cli import main
 from mica.engine.fitscheck import open_checked
 from mica.engine.index import ArchiveIndex
 from mica.engine.lock import ArchiveBusy, UpdateLock
 from mica.engine.update import update_archive
 from mica.errors import MissingArchiveError
+from mica.products.aca_l0 import L0
 from mica.sim import aca_dark as sim
 from mica.sim.aca_l0 import plan_l0_files, write_l0_file
 from mica.sim.mission import default_mission

@@ -35,7 +35,7 @@ from mica.archive.hdr3_items import (
     MissingDataError,
     get_item,
 )
-from mica.archive.l0_format import HD3_COLUMNS
+from mica.products.aca_l0 import HD3_COLUMNS
 from mica.time import CxoTimeLike, to_date, to_secs
 
 __all__ = ["MSID", "MSIDset", "Msid", "MissingDataError", "ITEMS", "MSID_ALIASES"]

@@ -17,17 +17,17 @@ from astropy.io import fits
 from astropy.table import Table, vstack
 
 from mica.archive.aca_image import ACAImage
-from mica.archive.l0_format import (
+from mica.archive.obsid_times import obsid_interval
+from mica.engine.colstore import ColumnStore
+from mica.engine.h5chunks import ChunkedRows
+from mica.engine.index import ArchiveIndex, require_archive
+from mica.products.aca_l0 import (
     COLUMN_SIZES,
     L0,
     OPTIONAL_DEFAULTS,
     SLOT_COLUMNS,
     slot_dtype,
 )
-from mica.archive.obsid_times import obsid_interval
-from mica.engine.colstore import ColumnStore
-from mica.engine.h5chunks import ChunkedRows
-from mica.engine.index import ArchiveIndex, require_archive
 from mica.time import CxoTimeLike, to_date, to_secs
 
 __all__ = ["get_files", "get_slot_data", "get_l0_images", "get_aca_images", "MSID", "MSIDset", "L0"]

@@ -21,17 +21,10 @@ from astropy.io import fits
 from astropy.table import Table
 
 from mica.archive import _quat
-from mica.archive.obsid_products import (
-    ASP_ALL_CONTENTS,
-    ASP_DEFAULT_CONTENTS,
-    ASP_L1,
-    Revision,
-    proc_rows,
-    query_rows,
-    row_paths,
-)
 from mica.engine.index import require_archive
 from mica.engine.obsid_layout import obs_dirs
+from mica.engine.obsid_read import Revision, query_rows, row_paths
+from mica.products.asp_l1 import ASP_ALL_CONTENTS, ASP_DEFAULT_CONTENTS, ASP_L1, proc_rows
 from mica.time import CxoTimeLike
 
 __all__ = [

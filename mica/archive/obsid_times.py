@@ -56,10 +56,10 @@ def obsid_interval(
         (a ValueError) When neither the obspar archive nor the archive's source knows the obsid; the
         message names the command that archives its obspar.
     """
-    from mica.archive.obsid_products import OBSPAR
     from mica.archive.obspar import obsid_interval as obspar_interval
     from mica.engine.obsid_layout import check_obsid
     from mica.errors import MissingArchiveError, MissingDataError
+    from mica.products.obspar import OBSPAR
 
     obsid = check_obsid(obsid)
     try:

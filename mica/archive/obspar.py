@@ -14,18 +14,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from mica.archive.obsid_products import (
-    OBSPAR,
-    Revision,
-    parse_obspar_text,
-    query_rows,
-    row_paths,
-)
-from mica.archive.obsid_products import (
-    get_obspar as read_obspar,
-)
 from mica.engine.index import ArchiveIndex, require_archive
 from mica.engine.obsid_layout import check_obsid, link_state, obs_dirs
+from mica.engine.obsid_read import Revision, query_rows, row_paths
+from mica.products.obspar import OBSPAR, parse_obspar_text
+from mica.products.obspar import get_obspar as read_obspar
 from mica.time import CxoTimeLike
 
 __all__ = [

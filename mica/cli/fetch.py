@@ -129,10 +129,10 @@ def rebuild() -> None:
 )
 def rebuild_store(data_root) -> None:
     """Rebuild the L0 columnar store from the L0 files (only chunks that do not match)."""
-    from mica.archive.l0_format import L0
     from mica.engine.colstore import ColumnStore
     from mica.engine.index import ArchiveIndex
     from mica.engine.lock import UpdateLock
+    from mica.products.aca_l0 import L0
 
     root = L0.root(data_root)
     try:

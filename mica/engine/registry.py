@@ -83,7 +83,7 @@ _ENTRIES = (
     ProductEntry(
         "aca-l0",
         "time",
-        "mica.archive.l0_format:L0",
+        "mica.products.aca_l0:L0",
         "ACA level-0 image files into <archive>/aca0.",
         (*COMMON, "days_at_once"),
         start_help="continue from the last ingested time",
@@ -91,14 +91,14 @@ _ENTRIES = (
     ProductEntry(
         "asp-l1",
         "obsid",
-        "mica.archive.obsid_products:ASP_L1",
+        "mica.products.asp_l1:ASP_L1",
         "Aspect L1 products into <archive>/asp1, by obsid and revision.",
         (*COMMON, "obsids", "refresh"),
     ),
     ProductEntry(
         "obspar",
         "obsid",
-        "mica.archive.obsid_products:OBSPAR",
+        "mica.products.obspar:OBSPAR",
         "Obspar files into <archive>/obspar, by obsid and revision.",
         (*COMMON, "obsids", "refresh"),
     ),

@@ -35,10 +35,10 @@ from mica.engine.fitscheck import open_checked
 from mica.engine.index import archive_problem
 from mica.engine.product import RejectedFile
 from mica.errors import MicaError
+from mica.products.aca_dark import DARK, GUESS_BEFORE, HDR3_PAD
 from mica.time import to_date, to_secs, to_time
 
 from .dark_cal import dark_id_to_date
-from .product import DARK, GUESS_BEFORE, HDR3_PAD
 
 ACDC_START = "2019:120:00:00:00.000"  # calibrations from here on get ACDC-schema properties
 GUESS_T_CCD = -10.0

@@ -1,6 +1,6 @@
 """`mica update aca-dark`: dark-current calibrations built from their replicas, on the runner.
 
-The product (inputs, output layout) is `mica.archive.aca_dark.product`, the numerics
+The product (inputs, output layout) is `mica.products.aca_dark`, the numerics
 `mica.archive.aca_dark.compute`. `DarkJob` plans windows of ``days_at_once`` days; a
 window's step (side-effect free: fetch into its staging folder, check, compute) fetches the
 replicas, and for each calibration whose first replica starts in [start, stop] and is not
@@ -11,7 +11,7 @@ that the next update removes.
 
 With ``with_inputs`` the update first archives, from the same source and through the L0
 update (`mica.engine.update.update_archive`), the L0 windows the temperatures need
-(`product.input_windows`), then the calibrations.
+(`mica.products.aca_dark.input_windows`), then the calibrations.
 """
 
 from __future__ import annotations
@@ -23,10 +23,21 @@ from typing import Any
 
 import numpy as np
 
-from mica.archive.l0_format import L0
 from mica.engine.report import UpdateReport
 from mica.engine.runner import Job, Progress, Unit, run_update
 from mica.engine.update import update_archive
+from mica.products.aca_dark import (
+    _DAY,
+    DARK,
+    HDR3_PAD,
+    LAYOUT,
+    DarkReplicaProduct,
+    _id_day_secs,
+    calibration_problem,
+    default_l0_root,
+    input_windows,
+)
+from mica.products.aca_l0 import L0
 from mica.sources import Source
 from mica.time import CxoTimeLike, day_end, day_start, to_date, to_secs
 
@@ -40,17 +51,6 @@ from .compute import (
     replica_ccd_temps,
 )
 from .dark_cal import IMAGE_NAME, PROPS_NAME, dark_cals_root, dark_id_to_date
-from .product import (
-    _DAY,
-    DARK,
-    HDR3_PAD,
-    LAYOUT,
-    DarkReplicaProduct,
-    _id_day_secs,
-    calibration_problem,
-    default_l0_root,
-    input_windows,
-)
 
 __all__ = [
     "ACDC_START",

@@ -1,4 +1,10 @@
-"""ACA level-0 image files: columns per image size, the reader's dtype, the archive product."""
+"""The ACA level-0 product (``aca0``): the image-file format and its archive description.
+
+The format tables (columns per image size, TFORMs, the reader's dtype, the store's dtypes and
+partitions, the header-3 view) are shared by the product (`L0`, a time-indexed
+`mica.engine.product.FileProduct` with a column store) and the readers `mica.archive.aca_l0`
+and `mica.archive.aca_hdr3`, which import them from here.
+"""
 
 from __future__ import annotations
 

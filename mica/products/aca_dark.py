@@ -11,7 +11,9 @@ The product is declared by what it needs and what it makes:
 * output: one calibration folder ``<YYYYDOY>/`` holding ``image.fits`` and
   ``properties.json`` (`LAYOUT`, a `mica.engine.calib_layout.CalibLayout`).
 
-The computation is `mica.archive.aca_dark.compute`, the update `mica.archive.aca_dark.update`.
+The computation is `mica.archive.aca_dark.compute`, the update `mica.archive.aca_dark.update`
+(the registry's ``aca-dark`` entry); the calibration folder format (names, image shape, ids)
+is the reader's, `mica.archive.aca_dark.dark_cal`.
 """
 
 from __future__ import annotations
@@ -25,13 +27,7 @@ from typing import Any
 import numpy as np
 from astropy.io import fits
 
-from mica.config import archive_root
-from mica.engine.calib_layout import CalibLayout
-from mica.engine.fitscheck import open_checked
-from mica.engine.product import FileProduct, RejectedFile
-from mica.time import to_date, to_secs
-
-from .dark_cal import (
+from mica.archive.aca_dark.dark_cal import (
     DARK_ID_RE,
     IMAGE_NAME,
     IMAGE_SHAPE,
@@ -39,6 +35,11 @@ from .dark_cal import (
     _header_length,
     dark_id_to_date,
 )
+from mica.config import archive_root
+from mica.engine.calib_layout import CalibLayout
+from mica.engine.fitscheck import open_checked
+from mica.engine.product import FileProduct, RejectedFile
+from mica.time import to_date, to_secs
 
 GUESS_BEFORE = "2000:001:00:00:00.000"  # the original guessed -10 C before this
 HDR3_PAD = 600.0  # s before and after a replica searched for header-3 ccd_temp

@@ -1,0 +1,18 @@
+"""Product descriptions: what each archived product is, one module per product.
+
+A product description says what the files of a product are and how the archive keeps them:
+the file-name pattern, how a file is checked (`describe`: format, header keywords, columns,
+values; a bad file is a `mica.engine.product.RejectedFile`), the index row it becomes, the
+folder it goes to and, where there is one, the column-store layout. It is data, not a
+procedure: the engine (`mica.engine`) ingests any product from its description, and the
+readers (`mica.archive`) serve what the engine archived. Data flow one way: a source
+(`mica.sources`) delivers files, the engine checks them against the description and installs
+them in the index and store, the readers read them.
+
+* `aca_l0`: ACA level-0 image files (time-indexed, with a column store) and their format tables;
+* `asp_l1`: aspect level-1 products per obsid and revision, and their processing table;
+* `obspar`: observation parameter files per obsid and revision, and the parameter-file parser;
+* `aca_dark`: dark-calibration replicas (the input) and the calibration folders (the output).
+
+A new product is one file here plus one entry in `mica.engine.registry`.
+"""
