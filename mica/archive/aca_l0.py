@@ -21,6 +21,7 @@ from mica.archive.obsid_times import obsid_interval
 from mica.engine.colstore import ColumnStore
 from mica.engine.h5chunks import ChunkedRows
 from mica.engine.index import ArchiveIndex, require_archive
+from mica.engine.read import snapshot_read
 from mica.products.aca_l0 import (
     COLUMN_SIZES,
     L0,
@@ -200,42 +201,30 @@ def _pieces(
     order that puts their concatenation in output order (files by start time), or None
     when it already is (the usual case: chunks hold whole partitions in file order).
 
-    The index is read in one snapshot; a file removed by a concurrent update (a superseded
-    revision) makes the read start again from a fresh snapshot.
+    The index is read in one snapshot (`snapshot_read`); a file removed by a concurrent
+    update (a superseded revision) makes the read start again from a fresh snapshot.
     """
     slots = _as_list(slots, ALL_SLOTS, "slot")
     tstart, tstop = to_secs(start), to_secs(stop)
     root = L0.root(data_root)
-    for attempt in range(3):
-        index = ArchiveIndex.open_for_reading(L0, root)  # MissingArchiveError: no archive
-        try:
-            with index, index.snapshot():
-                records = _get_file_records(
-                    tstart, tstop, slots, imgsize, lead=_ROW_LEAD, index=index
-                )
-                pieces = (
-                    _store_pieces(index, records, names, imgsize, tstart, tstop, defer)
-                    if use_store
-                    else []
-                )
-                served = {name for piece in pieces for name in piece["files"]}
-                for rec in records:
-                    if rec["filename"] not in served:
-                        piece = _file_piece(rec, root, tstart, tstop)
-                        if piece is not None:
-                            pieces.append(piece)
-        except FileNotFoundError:
-            if attempt == 2:
-                raise
-            continue
-        return {
-            slot: _in_order(
-                [p for p in pieces if p["slot"] == slot],
-                [r for r in records if r["slot"] == slot],
-            )
-            for slot in slots
-        }
-    raise AssertionError("unreachable")
+    records, pieces = snapshot_read(
+        L0,
+        root,
+        lambda index: _get_file_records(tstart, tstop, slots, imgsize, lead=_ROW_LEAD, index=index),
+        (
+            (lambda index, recs: _store_pieces(index, recs, names, imgsize, tstart, tstop, defer))
+            if use_store
+            else None
+        ),
+        lambda rec: _file_piece(rec, root, tstart, tstop),
+    )
+    return {
+        slot: _in_order(
+            [p for p in pieces if p["slot"] == slot],
+            [r for r in records if r["slot"] == slot],
+        )
+        for slot in slots
+    }
 
 
 def _in_order(

@@ -1,0 +1,78 @@
+"""Reads inside one index snapshot: rows from the column store where it is current, else files.
+
+The product-agnostic skeleton of a store-backed reader (`mica.archive.aca_l0` is one): the
+index rows to read, the pieces the column store serves for them, and a piece of each file the
+store did not serve, all in one snapshot of the index, so that the rows, the chunks and the
+files agree. What a piece is (its arrays, its row order) is the reader's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mica.engine.index import ArchiveIndex
+from mica.engine.product import FileProduct
+
+Record = dict[str, Any]
+Piece = dict[str, Any]
+
+
+def snapshot_read(
+    product: FileProduct,
+    root: Path,
+    records: Callable[[ArchiveIndex], list[Record]],
+    from_store: Callable[[ArchiveIndex, list[Record]], list[Piece]] | None,
+    from_file: Callable[[Record], Piece | None],
+    attempts: int = 3,
+) -> tuple[list[Record], list[Piece]]:
+    """The index rows and their pieces, read in one snapshot of the product's index.
+
+    Parameters
+    ----------
+    product : FileProduct
+        The product whose index is read.
+    root : Path
+        Its archive folder.
+    records : callable
+        ``records(index)``: the index rows to read.
+    from_store : callable or None
+        ``from_store(index, rows)``: pieces served from current store chunks, each naming the
+        files whose rows it holds in ``piece["files"]`` (None: read the files only).
+    from_file : callable
+        ``from_file(row)``: the piece of one file the store did not serve (None: no rows).
+    attempts : int
+        How many snapshots to try.
+
+    Returns
+    -------
+    (rows, pieces)
+        The index rows and the pieces (store pieces first, then file pieces in row order).
+
+    Raises
+    ------
+    MissingArchiveError
+        When ``root`` holds no archive of the product.
+    FileNotFoundError
+        When a file kept disappearing: a concurrent update removing a superseded file makes
+        the read start again from a fresh snapshot, up to ``attempts`` times.
+    """
+    for attempt in range(attempts):
+        index = ArchiveIndex.open_for_reading(product, root)  # MissingArchiveError: no archive
+        try:
+            with index, index.snapshot():
+                rows = records(index)
+                pieces = from_store(index, rows) if from_store is not None else []
+                served = {name for piece in pieces for name in piece["files"]}
+                for row in rows:
+                    if row["filename"] not in served:
+                        piece = from_file(row)
+                        if piece is not None:
+                            pieces.append(piece)
+        except FileNotFoundError:
+            if attempt == attempts - 1:
+                raise
+            continue
+        return rows, pieces
+    raise AssertionError("unreachable")
