@@ -11,9 +11,10 @@ The product is declared by what it needs and what it makes:
 * output: one calibration folder ``<YYYYDOY>/`` holding ``image.fits`` and
   ``properties.json`` (`LAYOUT`, a `mica.engine.calib_layout.CalibLayout`).
 
-The computation is `mica.archive.aca_dark.compute`, the update `mica.archive.aca_dark.update`
-(the registry's ``aca-dark`` entry); the calibration folder format (names, image shape, ids)
-is the reader's, `mica.archive.aca_dark.dark_cal`.
+The calibration folder format (file names, image shape, ids and their dates) is defined here
+and read by `mica.archive.aca_dark.dark_cal`. The computation is
+`mica.archive.aca_dark.compute`, the update `mica.archive.aca_dark.update` (the registry's
+``aca-dark`` entry).
 """
 
 from __future__ import annotations
@@ -27,23 +28,70 @@ from typing import Any
 import numpy as np
 from astropy.io import fits
 
-from mica.archive.aca_dark.dark_cal import (
-    DARK_ID_RE,
-    IMAGE_NAME,
-    IMAGE_SHAPE,
-    PROPS_NAME,
-    _header_length,
-    dark_id_to_date,
-)
 from mica.config import archive_root
 from mica.engine.calib_layout import CalibLayout
 from mica.engine.fitscheck import open_checked
 from mica.engine.product import FileProduct, RejectedFile
-from mica.time import to_date, to_secs
+from mica.time import CxoTimeLike, to_date, to_secs
+
+# The calibration folder format (read by `mica.archive.aca_dark.dark_cal`, written by the
+# update): ``<YYYYDOY>/image.fits`` (1024x1024 float32) and ``properties.json``.
+DARK_ID_RE = re.compile(r"^[12]\d{6}$")
+IMAGE_SHAPE = (1024, 1024)
+IMAGE_NAME = "image.fits"
+PROPS_NAME = "properties.json"
 
 GUESS_BEFORE = "2000:001:00:00:00.000"  # the original guessed -10 C before this
 HDR3_PAD = 600.0  # s before and after a replica searched for header-3 ccd_temp
 _DAY = 86400.0
+
+
+def date_to_dark_id(date: CxoTimeLike) -> Any:
+    """``YYYYDOY`` id of the UTC day holding ``date`` (array in -> ``<U7`` array out)."""
+    dates = to_date(date)
+    if isinstance(dates, str):
+        return dates[:4] + dates[5:8]
+    arr = np.asarray(dates)
+    return np.char.add(_slice(arr, 0, 4), _slice(arr, 5, 8)).astype("<U7")
+
+
+def _slice(arr: np.ndarray, i: int, j: int) -> np.ndarray:
+    return np.array([s[i:j] for s in arr.ravel()]).reshape(arr.shape)
+
+
+def dark_id_to_date(dark_id: Any) -> Any:
+    """``'YYYY:DOY'`` of an id (array in -> ``<U8`` array out)."""
+    if np.ndim(dark_id) == 0:
+        text = str(dark_id)
+        return text[:4] + ":" + text[4:]
+    arr = np.asarray(dark_id).astype(str)
+    return np.char.add(np.char.add(_slice(arr, 0, 4), ":"), _slice(arr, 4, 7)).astype("<U8")
+
+
+def _header_length(fh: Any, path: Path) -> int:
+    """Bytes of the primary header; checks it holds a 1024x1024 float32 image."""
+    cards: dict[str, str] = {}
+    offset = 0
+    while True:
+        block = fh.read(2880)
+        if len(block) < 2880:
+            raise OSError(f"{path}: truncated FITS header")
+        offset += 2880
+        text = block.decode("ascii", errors="replace")
+        for k in range(0, 2880, 80):
+            card = text[k : k + 80]
+            key = card[:8].strip()
+            if key == "END":
+                want = {"SIMPLE": "T", "BITPIX": "-32", "NAXIS": "2"}
+                want |= {"NAXIS1": "1024", "NAXIS2": "1024"}
+                bad = [f"{k}={cards.get(k)}" for k, v in want.items() if cards.get(k) != v]
+                if bad:
+                    raise OSError(f"{path}: not a 1024x1024 float32 dark map ({', '.join(bad)})")
+                return offset
+            if card[8:10] == "= ":
+                cards[key] = card[10:].split("/")[0].strip()
+        if offset > 2880 * 100:
+            raise OSError(f"{path}: no END card in the primary header")
 
 
 @functools.lru_cache(maxsize=4096)

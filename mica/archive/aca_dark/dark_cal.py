@@ -2,7 +2,8 @@
 
 Layout: ``<data_root>/<YYYYDOY>/image.fits`` (1024x1024 float32 e-/s in the primary HDU) and
 ``properties.json``; ``data_root`` defaults to ``mica.config.archive_root() / 'aca_dark'``,
-evaluated at every call. `mica update aca-dark` fills it (`mica.archive.aca_dark.update`).
+evaluated at every call. `mica update aca-dark` fills it (`mica.archive.aca_dark.update`);
+the folder format (names, image shape, ids) is the product's, `mica.products.aca_dark`.
 
 Differences from the original (its flaws, spec section 8):
 
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,15 @@ from mica.archive.aca_image import ACAImage
 from mica.config import archive_root
 from mica.engine.index import require_archive
 from mica.errors import MissingDataError
+from mica.products.aca_dark import (
+    DARK_ID_RE,
+    IMAGE_NAME,
+    IMAGE_SHAPE,
+    PROPS_NAME,
+    _header_length,
+    dark_id_to_date,
+    date_to_dark_id,
+)
 from mica.time import CxoTimeLike, to_date, to_secs
 
 from .temp_scale import DARK_SCALE_4C, dark_temp_scale, dark_temp_scale_img
@@ -56,10 +65,6 @@ __all__ = [
     "read_dark_image",
 ]
 
-DARK_ID_RE = re.compile(r"^[12]\d{6}$")
-IMAGE_SHAPE = (1024, 1024)
-IMAGE_NAME = "image.fits"
-PROPS_NAME = "properties.json"
 _SELECTS = ("before", "after", "nearest")
 _DAY = 86400.0
 
@@ -82,28 +87,6 @@ def _root(dark_cals_dir: str | os.PathLike | None, data_root: str | os.PathLike 
 # Ids and dates
 def _is_dark_id(value: Any) -> bool:
     return isinstance(value, (str, np.str_)) and bool(DARK_ID_RE.match(str(value)))
-
-
-def date_to_dark_id(date: CxoTimeLike) -> Any:
-    """``YYYYDOY`` id of the UTC day holding ``date`` (array in -> ``<U7`` array out)."""
-    dates = to_date(date)
-    if isinstance(dates, str):
-        return dates[:4] + dates[5:8]
-    arr = np.asarray(dates)
-    return np.char.add(_slice(arr, 0, 4), _slice(arr, 5, 8)).astype("<U7")
-
-
-def _slice(arr: np.ndarray, i: int, j: int) -> np.ndarray:
-    return np.array([s[i:j] for s in arr.ravel()]).reshape(arr.shape)
-
-
-def dark_id_to_date(dark_id: Any) -> Any:
-    """``'YYYY:DOY'`` of an id (array in -> ``<U8`` array out)."""
-    if np.ndim(dark_id) == 0:
-        text = str(dark_id)
-        return text[:4] + ":" + text[4:]
-    arr = np.asarray(dark_id).astype(str)
-    return np.char.add(np.char.add(_slice(arr, 0, 4), ":"), _slice(arr, 4, 7)).astype("<U8")
 
 
 def _dates_as_secs(date: Any) -> Any:
@@ -235,32 +218,6 @@ def _cal_dir(dark_id: str, data_root: str | os.PathLike | None) -> Path:
             f"dark calibration {dark_id} has no folder in {dark_cals_root(data_root)}"
         )
     return path
-
-
-def _header_length(fh: Any, path: Path) -> int:
-    """Bytes of the primary header; checks it holds a 1024x1024 float32 image."""
-    cards: dict[str, str] = {}
-    offset = 0
-    while True:
-        block = fh.read(2880)
-        if len(block) < 2880:
-            raise OSError(f"{path}: truncated FITS header")
-        offset += 2880
-        text = block.decode("ascii", errors="replace")
-        for k in range(0, 2880, 80):
-            card = text[k : k + 80]
-            key = card[:8].strip()
-            if key == "END":
-                want = {"SIMPLE": "T", "BITPIX": "-32", "NAXIS": "2"}
-                want |= {"NAXIS1": "1024", "NAXIS2": "1024"}
-                bad = [f"{k}={cards.get(k)}" for k, v in want.items() if cards.get(k) != v]
-                if bad:
-                    raise OSError(f"{path}: not a 1024x1024 float32 dark map ({', '.join(bad)})")
-                return offset
-            if card[8:10] == "= ":
-                cards[key] = card[10:].split("/")[0].strip()
-        if offset > 2880 * 100:
-            raise OSError(f"{path}: no END card in the primary header")
 
 
 def read_dark_image(
