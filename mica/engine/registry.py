@@ -2,9 +2,11 @@
 
 An entry says what kind of layout the product has (``time``: time-ordered files in an index,
 `mica.engine.update`; ``obsid``: revision folders per obsid, `mica.engine.obsid_update`;
-``calib``: calibration folders, `mica.engine.calib_layout`), where its description lives,
-and which of the one set of update options apply to it. The command line (`mica.cli`) builds
-``mica update <product>`` and ``mica check`` from it; a new product is one entry here.
+``calib``: calibration folders, `mica.engine.calib_layout`), where its description lives
+(a module of `mica.products`; for ``calib`` the update module that runs it), and which of the
+one set of update options apply to it. The command line (`mica.cli`) builds
+``mica update <product>`` and ``mica check`` from it; a new product is one description module
+in `mica.products` plus one entry here.
 """
 
 from __future__ import annotations

@@ -1,0 +1,55 @@
+"""The product descriptions: one module per product in `mica.products`, the registry's
+targets, and the one-way flow (a description imports no reader, source or simulator)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from mica.engine.registry import products
+
+
+def test_product_modules_import_no_reader_source_or_simulator():
+    code = """
+import importlib, json, pkgutil, sys
+import mica.products
+names = [m.name for m in pkgutil.walk_packages(mica.products.__path__, "mica.products.")]
+for name in names:
+    importlib.import_module(name)
+upstream = ("mica.archive", "mica.sources", "mica.sim", "mica.cli")
+print(json.dumps([names, sorted(m for m in sys.modules if m.startswith(upstream))]))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    names, loaded = json.loads(proc.stdout)
+    assert sorted(names) == [
+        f"mica.products.{n}" for n in ("aca_dark", "aca_l0", "asp_l1", "obspar")
+    ]
+    assert loaded == []
+
+
+def test_registry_descriptions_live_in_their_product_module():
+    homes = {}
+    for entry in products():
+        if entry.kind != "calib":
+            product = entry.load()
+            homes[entry.name] = (type(product).__module__, product.name)
+    assert homes == {
+        "aca-l0": ("mica.products.aca_l0", "aca-l0"),
+        "asp-l1": ("mica.products.asp_l1", "asp-l1"),
+        "obspar": ("mica.products.obspar", "obspar"),
+    }
+
+
+def test_user_modules_serve_the_same_descriptions():
+    from mica.archive import aca_l0, asp_l1, obspar
+    from mica.archive.aca_dark import dark_cal, update
+    from mica.products import aca_dark
+    from mica.products import aca_l0 as l0
+    from mica.products import asp_l1 as asp
+    from mica.products import obspar as par
+
+    assert aca_l0.L0 is l0.L0 and asp_l1.ASP_L1 is asp.ASP_L1 and obspar.OBSPAR is par.OBSPAR
+    assert obspar.read_obspar is par.get_obspar
+    assert update.DARK is aca_dark.DARK and dark_cal.dark_id_to_date is aca_dark.dark_id_to_date
