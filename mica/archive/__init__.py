@@ -1,1 +1,1 @@
-"""Product archives: each module describes one product and serves it through the shared engine."""
+"""The user modules: each serves one product's archive (the descriptions are in `mica.products`)."""
