@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from mica.engine.fsync import fsync_dir
+from mica.engine.fsync import fsync_dir, fsync_file
 
 
 def partial_name(dest: Path) -> Path:
@@ -39,9 +39,28 @@ def write_atomic(dest: Path, write: Callable[[BinaryIO], Any]) -> Path:
     return dest
 
 
-def write_bytes_atomic(dest: Path, data: bytes) -> Path:
-    """Write ``data`` to ``dest`` atomically and durably; returns ``dest``."""
-    return write_atomic(dest, lambda fh: fh.write(data))
+def write_bytes_atomic(dest: Path, data: bytes, durable: bool = True) -> Path:
+    """Write ``data`` to ``dest`` atomically and durably; returns ``dest``.
+
+    ``durable=False`` skips the fsyncs, for files written into a staging folder that ingest
+    validates (and places durably) anyway, such as the simulator's output.
+    """
+    if durable:
+        return write_atomic(dest, lambda fh: fh.write(data))
+    dest = Path(dest)
+    tmp = partial_name(dest)
+    tmp.write_bytes(data)
+    os.replace(tmp, dest)
+    return dest
+
+
+def replace_durable(tmp: Path, dest: Path) -> Path:
+    """Move a file another writer made complete at ``tmp`` (an HDF5 chunk, a verified
+    download, a staged file) into place: fsync it, rename it over ``dest``, fsync the folder."""
+    fsync_file(tmp)
+    os.replace(tmp, dest)
+    fsync_dir(Path(dest).parent)
+    return Path(dest)
 
 
 def copy_atomic(src: Path, dest: Path) -> Path:

@@ -20,7 +20,6 @@ h5py with Blosc LZ4 and shuffle (hdf5plugin); one-column groups are read back ch
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
@@ -32,7 +31,7 @@ import hdf5plugin
 import numpy as np
 from astropy.io import fits
 
-from mica.engine.fsync import fsync_file
+from mica.engine.atomic import replace_durable
 from mica.engine.h5chunks import ChunkedRows, is_blosc_chunked, one_blosc_thread, read_rows
 from mica.engine.index import ArchiveIndex
 from mica.engine.product import FileProduct
@@ -356,8 +355,7 @@ class ColumnStore:
                 dset = h5.create_dataset(group, data=data, chunks=chunks, **_CODEC)
                 if len(dtype.names) > 1:
                     dset.attrs["planes"] = repr(dtype.descr)
-        fsync_file(tmp)
-        os.replace(tmp, dest)
+        replace_durable(tmp, dest)
 
     def _groups(self, names: list[str]) -> dict[str, np.dtype]:
         """The record dtype of each column group of a partition holding ``names``: the

@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import filecmp
 import gzip
-import os
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from mica.engine.atomic import write_atomic
+from mica.engine.atomic import replace_durable, write_atomic
 from mica.engine.colstore import ColumnStore
 from mica.engine.executors.process import process_map
-from mica.engine.fsync import fsync_file
 from mica.engine.index import ArchiveIndex
 from mica.engine.product import FileProduct, RejectedFile
 from mica.engine.provenance import (
@@ -87,8 +85,7 @@ def _place(src: Path, dest: Path) -> None:
     with open(src, "rb") as fh:
         gzipped = fh.read(2) == b"\x1f\x8b"
     if gzipped and src.stat().st_dev == dest.parent.stat().st_dev:
-        fsync_file(src)
-        os.replace(src, dest)
+        replace_durable(src, dest)
         return
 
     def write(fout: BinaryIO) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,7 @@ from typing import Any
 from astropy.io import fits
 
 from mica.config import archive_root
+from mica.engine.store_layout import StoreDescription
 from mica.errors import MicaError
 
 
@@ -104,37 +105,50 @@ class FileProduct(ABC):
     def folder(self, row: dict[str, Any]) -> str:
         """Folder of a file relative to the product root, from its index row."""
 
-    #: whether ingest keeps a columnar store (`mica.engine.colstore`) of the files' rows
-    has_store: bool = False
-    #: store column groups, read together (name -> columns); a group of one column is kept
-    #: in its own dtype and shape, a group of several as byte planes (see `colstore`)
-    store_groups: dict[str, list[str]] = {}
+    #: the columnar store (`mica.engine.colstore`) ingest keeps of the files' rows, if any:
+    #: column dtypes, column groups read together and views, from which the engine derives
+    #: the partitions and their SQL (`mica.engine.store_layout`)
+    store: StoreDescription | None = None
+
+    @property
+    def has_store(self) -> bool:
+        return self.store is not None
+
+    @property
+    def store_groups(self) -> Mapping[str, list[str]]:
+        """Column groups read together; one column keeps its dtype, several are byte planes."""
+        return self.store.groups if self.store else {}
+
+    @property
+    def store_dtypes(self) -> Mapping[str, Any]:
+        """The columns `store_arrays` returns, with the dtype of one row's value."""
+        return self.store.dtypes if self.store else {}
 
     def partition(self, row: dict[str, Any], columns: Iterable[str] | None = None) -> str:
-        """The store partition that serves ``columns`` (None: all) of a file's rows, e.g.
-        ``'3/511'`` for slot 3 in the 511th ten-day period."""
-        raise NotImplementedError
+        """The store partition that serves ``columns`` (None: all) of a file's rows."""
+        return self._store().partition(row, columns)
 
     def partitions(self, row: dict[str, Any]) -> list[str]:
-        """Every store partition holding rows of the file (the full one, then any narrower
-        view of a few columns kept for speed)."""
-        return [self.partition(row)]
-
-    #: the columns `store_arrays` returns, with the dtype of one row's value
-    store_dtypes: dict[str, Any] = {}
+        """Every store partition holding rows of the file (the full view first)."""
+        return self._store().partitions(row)
 
     def partition_columns(self, part: str) -> list[str]:
         """The columns a partition holds (a narrower view holds fewer)."""
-        return list(self.store_dtypes)
+        return self._store().partition_columns(part)
 
     def partition_epoch(self, row: dict[str, Any]) -> str:
-        """Files arrive in time order; once the epoch (e.g. day) of incoming files moves on,
-        the partitions of earlier epochs are complete and ingest writes them."""
-        return ""
+        """Files arrive in time order; once the epoch of incoming files moves on, the
+        partitions of earlier epochs are complete and ingest writes them."""
+        return self._store().partition_epoch(row)
 
     def partition_where(self, part: str) -> tuple[str, list[Any]]:
         """SQL WHERE clause and parameters selecting a partition's index rows."""
-        raise NotImplementedError
+        return self._store().partition_where(part)
+
+    def _store(self) -> StoreDescription:
+        if self.store is None:
+            raise TypeError(f"{self.name} keeps no columnar store")
+        return self.store
 
     def store_arrays(self, hdus: fits.HDUList, row: dict[str, Any]) -> dict[str, Any]:
         """An open file's rows as equal-length arrays by column name, as the store keeps them."""

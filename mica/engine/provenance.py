@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mica.engine.atomic import write_bytes_atomic
 from mica.engine.product import FileProduct, RejectedFile
 from mica.errors import MicaError
 
@@ -66,16 +66,7 @@ def read_provenance(root: str | Path) -> dict[str, Any] | None:
 
 def write_provenance(root: str | Path, record: dict[str, Any]) -> None:
     """Write ``archive.json`` atomically (temp file, fsync, rename)."""
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    path = root / ARCHIVE_JSON
-    tmp = path.with_name(f".{ARCHIVE_JSON}.{os.getpid()}.partial")
-    with open(tmp, "w") as fh:
-        json.dump(record, fh, indent=2)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    write_bytes_atomic(Path(root) / ARCHIVE_JSON, (json.dumps(record, indent=2) + "\n").encode())
 
 
 def archive_kind(root: str | Path) -> str | None:

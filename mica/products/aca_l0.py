@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 from astropy.io import fits
 
 from mica.engine.product import TIME_INDEX_COLUMNS, FileProduct, IndexColumn, RejectedFile
+from mica.engine.store_layout import StoreDescription, StoreView
 from mica.engine.validate import (
     ColumnFormat,
     check_columns,
@@ -206,7 +206,6 @@ STORE_PERIOD = 10 * 86400
 HD3_VIEW = "hd3"
 HD3_VIEW_COLUMNS = ["TIME", *HD3_COLUMNS]
 HD3_VIEW_PERIOD = 100 * 86400
-_HD3_VIEW_SET = frozenset(HD3_VIEW_COLUMNS)
 
 
 class L0Product(FileProduct):
@@ -313,45 +312,18 @@ class L0Product(FileProduct):
             "slot": slot,
         }
 
-    has_store = True
     # Read together: time with the header-3 bytes (all of the header-3 view in one dataset)
     # and the image size (every masked fetch needs it: from the other columns' group it
     # cost a decompression of 79 byte planes for one), images, file index; other columns
     # form one more group, as a fetch of a few of them still costs one decompression.
-    store_groups = {"KEY": [*HD3_VIEW_COLUMNS, "IMGSIZE"], "IMGRAW": ["IMGRAW"]}
-
-    def partition(self, row: dict[str, Any], columns: Iterable[str] | None = None) -> str:
-        if columns is not None and row["imgsize"] == 8 and _HD3_VIEW_SET.issuperset(columns):
-            return f"{HD3_VIEW}/{row['slot']}/{int(row['filetime'] // HD3_VIEW_PERIOD)}"
-        return f"{row['slot']}/{self.partition_epoch(row)}"
-
-    def partitions(self, row: dict[str, Any]) -> list[str]:
-        parts = [self.partition(row)]
-        if row["imgsize"] == 8:
-            parts.append(self.partition(row, HD3_VIEW_COLUMNS))
-        return parts
-
-    store_dtypes = STORE_DTYPES
-
-    def partition_columns(self, part: str) -> list[str]:
-        return HD3_VIEW_COLUMNS if part.startswith(f"{HD3_VIEW}/") else STORE_COLUMNS
-
-    def partition_epoch(self, row: dict[str, Any]) -> str:
-        return str(int(row["filetime"] // STORE_PERIOD))
-
-    def partition_where(self, part: str) -> tuple[str, list[Any]]:
-        """Raises ValueError for a key of an older store layout."""
-        keys = part.split("/")
-        if keys[0] == HD3_VIEW and len(keys) == 3:
-            slot, period = int(keys[1]), int(keys[2])
-            t0, where = period * HD3_VIEW_PERIOD, "slot = ? AND imgsize = 8"
-            span = HD3_VIEW_PERIOD
-        elif len(keys) == 2:
-            slot, period = int(keys[0]), int(keys[1])
-            t0, where, span = period * STORE_PERIOD, "slot = ?", STORE_PERIOD
-        else:
-            raise ValueError(f"not a store partition of this layout: {part!r}")
-        return f"{where} AND filetime >= ? AND filetime < ?", [slot, t0, t0 + span]
+    store = StoreDescription(
+        dtypes=STORE_DTYPES,
+        groups={"KEY": [*HD3_VIEW_COLUMNS, "IMGSIZE"], "IMGRAW": ["IMGRAW"]},
+        views=[
+            StoreView("", STORE_COLUMNS, STORE_PERIOD, keys=("slot",)),
+            StoreView(HD3_VIEW, HD3_VIEW_COLUMNS, HD3_VIEW_PERIOD, ("slot",), {"imgsize": 8}),
+        ],
+    )
 
     def store_arrays(self, hdus: fits.HDUList, row: dict[str, Any]) -> dict[str, np.ndarray]:
         return table_arrays(hdus[self.extname].data, row["imgsize"])

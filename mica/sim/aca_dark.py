@@ -47,6 +47,7 @@ from erfa import ErfaWarning
 
 from mica.archive.aca_dark import dark_model as dm
 from mica.archive.aca_dark.temp_scale import dark_temp_scale
+from mica.engine.atomic import write_bytes_atomic
 from mica.engine.provenance import SIM_COMMENT, SIM_KEYWORD, SIM_ORIGIN
 from mica.sim.mission import Mission, default_mission, get_mission, register_mission
 from mica.time import CxoTimeLike, frac_year, to_date, to_secs, to_time
@@ -381,10 +382,7 @@ def write_replicas(
     out = []
     for n in range(1, len(plan.replicas) + 1):
         path = dest / replica_filename(plan.dark_id, n)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(replica_bytes(plan, n, mission))
-        os.replace(tmp, path)
-        out.append(path)
+        out.append(write_bytes_atomic(path, replica_bytes(plan, n, mission), durable=False))
     return out
 
 

@@ -34,6 +34,7 @@ import numpy as np
 from erfa import ErfaWarning
 from scipy.special import ndtr
 
+from mica.engine.atomic import write_bytes_atomic
 from mica.sim import hdr3
 from mica.sim.fits_writer import (
     CHECKSUM_PLACEHOLDER,
@@ -1029,7 +1030,4 @@ def write_l0_file(
     dest.mkdir(parents=True, exist_ok=True)
     path = dest / name
     blob = gzip.compress(primary_header + table_header + data, compresslevel=compresslevel, mtime=0)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(blob)
-    os.replace(tmp, path)
-    return path
+    return write_bytes_atomic(path, blob, durable=False)

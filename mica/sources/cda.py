@@ -40,6 +40,7 @@ from pathlib import Path
 
 import httpx
 
+from mica.engine.atomic import replace_durable
 from mica.engine.product import FileProduct
 from mica.sources.base import Source, SourceError
 from mica.time import to_date
@@ -321,7 +322,7 @@ class CDASource(Source):
                     urls = urls[1:]
                     continue
                 self._verify(partial, item)
-                os.replace(partial, final)
+                replace_durable(partial, final)
                 result.path, result.bytes = final, final.stat().st_size
                 return result
             except _Retry as err:

@@ -1,0 +1,102 @@
+"""Where a product's rows live in the columnar store, derived from a short description.
+
+A product with a store declares a `StoreDescription`: the dtype of each stored column, the
+groups of columns read together, and its views. A view is a set of chunks holding some columns
+of the rows of files grouped by index key columns (e.g. the slot) and by a period of file start
+time; the first view holds every column of every file, later ones a narrower set of columns
+kept for speed, possibly of some files only (e.g. 8x8 rows). From it the engine derives the
+partition keys (``'3/511'``: slot 3, 511th period; ``'hd3/3/51'`` in the view ``hd3``) and the
+SQL that selects a partition's index rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class StoreView:
+    """Chunks of ``columns`` per value of the ``keys`` index columns and ``period`` seconds of
+    file start time, for the files whose index rows have the values in ``only``."""
+
+    name: str
+    columns: Sequence[str]
+    period: float
+    keys: Sequence[str] = ()
+    only: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Readers ask for the partition of every file they read: keep the test cheap.
+        object.__setattr__(self, "column_set", frozenset(self.columns))
+        object.__setattr__(self, "_only", tuple(self.only.items()))
+
+    def holds(self, row: Mapping[str, Any]) -> bool:
+        """Whether the view holds rows of the file of index row ``row``."""
+        for k, v in self._only:
+            if row[k] != v:
+                return False
+        return True
+
+    def key(self, row: Mapping[str, Any]) -> str:
+        """The partition key of a file's rows in this view."""
+        parts = [str(row[k]) for k in self.keys] + [str(int(row["filetime"] // self.period))]
+        return "/".join([self.name, *parts] if self.name else parts)
+
+
+@dataclass(frozen=True)
+class StoreDescription:
+    """A product's columnar store: column dtypes, column groups and views (first: all)."""
+
+    dtypes: Mapping[str, Any]
+    groups: Mapping[str, list[str]]
+    views: Sequence[StoreView]
+
+    def __post_init__(self) -> None:
+        if not self.views or self.views[0].name or self.views[0].only:
+            raise ValueError("the first store view holds every file, under no name")
+
+    def partition(self, row: Mapping[str, Any], columns: Iterable[str] | None = None) -> str:
+        """The partition serving ``columns`` (None: all) of a file's rows: the narrowest view
+        that holds the file and every column asked for."""
+        if columns is not None:
+            for view in self.views[1:]:
+                if view.holds(row) and view.column_set.issuperset(columns):
+                    return view.key(row)
+        return self.views[0].key(row)
+
+    def partitions(self, row: Mapping[str, Any]) -> list[str]:
+        """Every partition holding rows of the file (the full view first)."""
+        return [view.key(row) for view in self.views if view.holds(row)]
+
+    def _view(self, part: str) -> tuple[StoreView, list[str]]:
+        keys = part.split("/")
+        for view in self.views[1:]:
+            if keys[0] == view.name and len(keys) == len(view.keys) + 2:
+                return view, keys[1:]
+        if len(keys) == len(self.views[0].keys) + 1:
+            return self.views[0], keys
+        raise ValueError(f"not a store partition of this layout: {part!r}")
+
+    def partition_columns(self, part: str) -> list[str]:
+        """The columns a partition holds."""
+        return list(self._view(part)[0].columns)
+
+    def partition_epoch(self, row: Mapping[str, Any]) -> str:
+        """The full view's period of a file: once incoming files move past it, its chunks
+        are complete."""
+        return str(int(row["filetime"] // self.views[0].period))
+
+    def partition_where(self, part: str) -> tuple[str, list[Any]]:
+        """SQL WHERE clause and parameters selecting a partition's index rows (ValueError for
+        a key of another layout)."""
+        view, keys = self._view(part)
+        try:
+            values = [int(k) for k in keys]
+        except ValueError:
+            raise ValueError(f"not a store partition of this layout: {part!r}") from None
+        t0 = values[-1] * view.period
+        terms = [f"{k} = ?" for k in [*view.keys, *view.only]]
+        params = [*values[:-1], *view.only.values(), t0, t0 + view.period]
+        return " AND ".join([*terms, "filetime >= ? AND filetime < ?"]), params
