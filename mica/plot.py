@@ -8,15 +8,18 @@ import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 
-from mica.time import CxoTimeLike, to_time
+from mica.time import CxoTimeLike, conversion_scope, to_time
 
 
 def cxctime2plotdate(times: CxoTimeLike) -> np.ndarray:
     """Matplotlib date numbers (days since 1970-01-01 UTC) for Chandra times."""
-    t = to_time(
-        np.atleast_1d(np.asarray(times, dtype=np.float64)) if not isinstance(times, str) else times
-    )
-    return np.atleast_1d(t.utc.jd - 2440587.5)
+    with conversion_scope():
+        t = to_time(
+            np.atleast_1d(np.asarray(times, dtype=np.float64))
+            if not isinstance(times, str)
+            else times
+        )
+        return np.atleast_1d(t.utc.jd - 2440587.5)
 
 
 def plot_cxctime(

@@ -22,14 +22,14 @@ CxoTimeLike = Union[str, float, int, np.ndarray, Time, None, list]  # noqa: UP00
 _DAY = 86400.0
 
 # Conversions change no setting of the user's process: warnings filters and astropy's IERS
-# configuration are changed inside mica's own calls only (`_conversions`).
+# configuration are changed inside mica's own calls only (`conversion_scope`).
 _LOCK = threading.RLock()
 _depth = 0  # conversions of this module in progress (in the thread holding _LOCK)
 _leap_checked = False
 
 
 @contextmanager
-def _conversions() -> Iterator[None]:
+def conversion_scope() -> Iterator[None]:
     """Scope of this module's astropy conversions.
 
     ERFA calls dates past its leap-second table "dubious" (from 2029 with pyerfa 2.0.1); the
@@ -92,7 +92,7 @@ def to_time(value: CxoTimeLike) -> Time:
     """Return an astropy Time for any CxoTimeLike value (numbers are CXC seconds, None is now)."""
     if isinstance(value, Time):
         return value
-    with _conversions():
+    with conversion_scope():
         return _to_time(value)
 
 
@@ -125,14 +125,14 @@ def to_secs(value: CxoTimeLike) -> Any:
         return float(value)
     if isinstance(value, np.ndarray) and value.dtype.kind in "iuf":
         return value.astype(np.float64)
-    with _conversions():
+    with conversion_scope():
         secs = _to_time(value).cxcsec
     return float(secs) if np.ndim(secs) == 0 else np.asarray(secs, dtype=np.float64)
 
 
 def to_date(value: CxoTimeLike) -> Any:
     """Chandra date string(s) 'YYYY:DDD:hh:mm:ss.sss' in UTC."""
-    with _conversions():
+    with conversion_scope():
         t = _to_time(value).utc
         t.precision = 3
         out = t.yday
@@ -157,5 +157,5 @@ def day_end(value: CxoTimeLike) -> float:
 
 def frac_year(value: CxoTimeLike) -> Any:
     """Decimal (UTC calendar) year, as the dark-current model uses."""
-    with _conversions():
+    with conversion_scope():
         return _to_time(value).utc.decimalyear

@@ -50,7 +50,7 @@ from mica.archive.aca_dark.temp_scale import dark_temp_scale
 from mica.engine.atomic import write_bytes_atomic
 from mica.engine.provenance import SIM_COMMENT, SIM_KEYWORD, SIM_ORIGIN
 from mica.sim.mission import Mission, default_mission, get_mission, register_mission
-from mica.time import CxoTimeLike, frac_year, to_date, to_secs, to_time
+from mica.time import CxoTimeLike, conversion_scope, frac_year, to_date, to_secs, to_time
 
 __all__ = [
     "DarkCalPlan",
@@ -339,9 +339,10 @@ def _pointing_radec(plan: DarkCalPlan) -> tuple[float, float]:
     import astropy.units as u
     from astropy.coordinates import ICRS, GeocentricTrueEcliptic, SkyCoord
 
-    t = to_time(plan.tstart)
-    frame = GeocentricTrueEcliptic(equinox=t, obstime=t)
-    icrs = SkyCoord(lon=plan.el * u.deg, lat=plan.eb * u.deg, frame=frame).transform_to(ICRS())
+    with conversion_scope():
+        t = to_time(plan.tstart)
+        frame = GeocentricTrueEcliptic(equinox=t, obstime=t)
+        icrs = SkyCoord(lon=plan.el * u.deg, lat=plan.eb * u.deg, frame=frame).transform_to(ICRS())
     return float(icrs.ra.deg), float(icrs.dec.deg)
 
 

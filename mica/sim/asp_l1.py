@@ -57,7 +57,7 @@ from mica.sim.obspar import (
     release_at,
     unit_hash,
 )
-from mica.time import to_date, to_secs, to_time
+from mica.time import conversion_scope, to_date, to_secs, to_time
 
 ASOL_STEP = 0.25625  # s, one minor frame
 INTEG = 1.696  # s
@@ -382,7 +382,8 @@ class _Context:
 @functools.lru_cache(maxsize=4096)
 def _date(t: float) -> str:
     """UTC ISO date of a CXC time (file creation dates)."""
-    return to_time(t).utc.isot[:19]
+    with conversion_scope():
+        return to_time(t).utc.isot[:19]
 
 
 _TT0 = datetime(1998, 1, 1)

@@ -18,7 +18,7 @@ import numpy as np
 
 from mica.engine.provenance import SIM_OBSPAR_LINE
 from mica.sim.mission import Observation, default_mission
-from mica.time import to_secs, to_time
+from mica.time import conversion_scope, to_secs, to_time
 
 #: obsids forced to two obspar revisions (7000: ``axaff07000_000N002_obs0a.par.gz``)
 TWO_REVISIONS = {7000}
@@ -137,7 +137,8 @@ def sim_obsids(start: float, stop: float) -> list[int]:
 
 
 def _tt_iso(t: float) -> str:
-    return to_time(t).tt.isot[:19]
+    with conversion_scope():
+        return to_time(t).tt.isot[:19]
 
 
 def obspar_values(

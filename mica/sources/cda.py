@@ -397,9 +397,10 @@ def _expected_length(resp: httpx.Response, offset: int) -> int | None:
 
 
 def _iso_range(start: float, stop: float) -> str:
-    from mica.time import to_time
+    from mica.time import conversion_scope, to_time
 
-    return f"{to_time(start).utc.iso[:10]}/{to_time(stop).utc.iso[:10]}"
+    with conversion_scope():
+        return f"{to_time(start).utc.iso[:10]}/{to_time(stop).utc.iso[:10]}"
 
 
 def parse_file_list(text: str) -> list[Listed]:

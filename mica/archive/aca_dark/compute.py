@@ -36,7 +36,7 @@ from mica.engine.index import archive_problem
 from mica.engine.product import RejectedFile
 from mica.errors import MicaError
 from mica.products.aca_dark import DARK, GUESS_BEFORE, HDR3_PAD
-from mica.time import to_date, to_secs, to_time
+from mica.time import conversion_scope, to_date, to_secs, to_time
 
 from .dark_cal import dark_id_to_date
 
@@ -168,10 +168,11 @@ def zodiacal_props(ra: float, dec: float, t: float) -> dict[str, float]:
     import astropy.units as u
     from astropy.coordinates import GeocentricTrueEcliptic, SkyCoord, get_sun
 
-    time = to_time(t)
-    frame = GeocentricTrueEcliptic(equinox=time, obstime=time)
-    point = SkyCoord(ra=ra * u.deg, dec=dec * u.deg, frame="icrs").transform_to(frame)
-    sun = get_sun(time).transform_to(frame)
+    with conversion_scope():
+        time = to_time(t)
+        frame = GeocentricTrueEcliptic(equinox=time, obstime=time)
+        point = SkyCoord(ra=ra * u.deg, dec=dec * u.deg, frame="icrs").transform_to(frame)
+        sun = get_sun(time).transform_to(frame)
     el, eb = float(point.lon.deg), float(point.lat.deg)
     sun_el = float(point.separation(sun).deg)
     l_l0 = float((el - sun.lon.deg) % 360.0)
