@@ -21,7 +21,7 @@ SIM_SEED = 1999
 
 
 def _l0_range(start: float, stop: float, dest: Path) -> list[Path]:
-    from mica.engine.parallel import process_map
+    from mica.engine.executors.process import process_map
     from mica.sim.aca_l0 import plan_l0_files, write_l0_file
 
     plans = [(plan, dest) for plan in plan_l0_files(start, stop)]
