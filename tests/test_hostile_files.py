@@ -587,3 +587,27 @@ def test_bad_asp_l1_refused(tmp_path, monkeypatch, variant):
     assert (root / "rejected" / path.name).exists()
     assert asp_l1.get_files(2121, data_root=root) == []  # the revision is not complete
     assert check_archive(ASP_L1, data_root=root).ok
+
+
+def test_future_times_allowed_for_simulated_files_only(tmp_path, real_l0_dir):
+    """The simulated mission runs to 2030: its files are accepted beyond this machine's
+    clock; a flight file claiming a time past now (plus a margin) is refused."""
+    t0 = to_secs("2028:100:00:00:00")
+    sim_root = tmp_path / "sim-aca0"
+    report = update_archive(L0, "sim", t0, t0 + 3600.0, data_root=sim_root)
+    assert report.ingested and not report.rejected, report.summary()
+    real = sorted(real_l0_dir.glob("*.fits.gz"))[0]
+    with fits.open(real) as hdus:
+        hdus = fits.HDUList([h.copy() for h in hdus])
+    shift = t0 - hdus[1].header["TSTART"]
+    for key in ("TSTART", "TSTOP"):
+        for hdu in hdus:
+            if key in hdu.header:
+                hdu.header[key] += shift
+    hdus[1].data["TIME"] += shift
+    folder = tmp_path / "upstream"
+    folder.mkdir()
+    name = f"acaf{int(t0)}N001_{real.name.split('_')[1]}_img0.fits.gz"
+    hdus.writeto(folder / name, checksum=True)
+    with pytest.raises(RejectedFile, match="not a time of the mission .* to now"):
+        describe_file(L0, name, folder / name)

@@ -37,6 +37,11 @@ TIME_BEFORE_TSTART = 10.0
 TIME_AFTER_TSTOP = 1.0
 
 
+#: The simulated mission's end (`mica.sim.mission.MISSION_END`, 2030:001): simulated files
+#: may lie in the future of this machine's clock, flight files may not.
+SIM_MISSION_END = 1009843269.184
+
+
 def mission_now() -> float:
     """The present in CXC seconds from this machine's clock (not ``CXOTIME_NOW``: that
     rewinds the simulated upstream, not the calendar)."""
@@ -54,21 +59,26 @@ def check_span(
     tstop: Any,
     max_span: float,
     keys: tuple[str, str] = ("TSTART", "TSTOP"),
+    simulated: bool = False,
 ) -> tuple[float, float]:
     """Refuse start/stop times that are not finite mission times or span more than
     ``max_span`` seconds (the engine finds overlapping files by looking back that far, so a
     longer file would escape its overlap checks or hide later files); returns them as floats.
+    A ``simulated`` file (it carries the simulation marker) may lie up to the end of the
+    simulated mission, a flight file up to now (plus a margin for clocks).
     """
+    latest = SIM_MISSION_END + FUTURE_MARGIN if simulated else mission_now() + FUTURE_MARGIN
     values = []
     for key, value in zip(keys, (tstart, tstop)):
         try:
             secs = float(value)
         except (TypeError, ValueError) as err:
             raise RejectedFile(name, f"{key} {value!r} is not a number") from err
-        if not MISSION_START <= secs <= mission_now() + FUTURE_MARGIN:  # False for NaN
+        if not MISSION_START <= secs <= latest:  # False for NaN
+            end = "the simulated mission's end" if simulated else "now"
             raise RejectedFile(
                 name,
-                f"{key} {secs} is not a time of the mission (CXC seconds from 1999-07-23 to now)",
+                f"{key} {secs} is not a time of the mission (CXC seconds from 1999-07-23 to {end})",
             )
         values.append(secs)
     start, stop = values

@@ -16,6 +16,7 @@ import numpy as np
 from astropy.io import fits
 
 from mica.engine.product import TIME_INDEX_COLUMNS, FileProduct, IndexColumn, RejectedFile
+from mica.engine.provenance import SIM_KEYWORD
 from mica.engine.store_layout import StoreDescription, StoreView
 from mica.engine.validate import (
     ColumnFormat,
@@ -272,7 +273,9 @@ class L0Product(FileProduct):
             frames = {k: header[k] for k in FRAME_KEYS}
         except (KeyError, ValueError, OverflowError) as err:
             raise RejectedFile(name, f"bad or missing header keyword ({err})") from err
-        tstart, tstop = check_span(name, tstart, tstop, self.max_file_span)
+        tstart, tstop = check_span(
+            name, tstart, tstop, self.max_file_span, simulated=header.get(SIM_KEYWORD) is True
+        )
         keys = {k.lower(): check_int(name, k, v, 0, FRAME_KEYS[k]) for k, v in frames.items()}
         filetime = int(match.group(1))
         if filetime != int(tstart):

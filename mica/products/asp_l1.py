@@ -20,6 +20,7 @@ from astropy.io import fits
 from mica.engine.index import ArchiveIndex, require_archive
 from mica.engine.obsid_layout import OBSID_MAX, OBSID_MIN, ObsidProduct, version_dir
 from mica.engine.product import TIME_INDEX_COLUMNS, IndexColumn, RejectedFile
+from mica.engine.provenance import SIM_KEYWORD
 from mica.engine.validate import ColumnFormat, check_columns, check_span, check_times
 from mica.time import year_doy
 
@@ -197,7 +198,9 @@ class AspL1Product(ObsidProduct):
             obi = int(header.get("OBI_NUM", 0))
         except (KeyError, TypeError, ValueError, OverflowError) as err:
             raise RejectedFile(name, f"bad or missing header keyword ({err})") from err
-        tstart, tstop = check_span(name, tstart, tstop, self.max_file_span)
+        tstart, tstop = check_span(
+            name, tstart, tstop, self.max_file_span, simulated=header.get(SIM_KEYWORD) is True
+        )
         if content != expected:
             raise RejectedFile(name, f"CONTENT {content!r} does not match the name ({expected})")
         if revision != revision_name:

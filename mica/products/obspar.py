@@ -173,7 +173,10 @@ class ObsparProduct(ObsidProduct):
             tstart, tstop = pars["tstart"], pars["tstop"]
         except (KeyError, TypeError, ValueError) as err:
             raise RejectedFile(name, f"missing or bad obs_id/tstart/tstop ({err})") from err
-        tstart, tstop = check_span(name, tstart, tstop, self.max_file_span, ("tstart", "tstop"))
+        simulated = pars.get("simulated") is True  # the simulator's marker line
+        tstart, tstop = check_span(
+            name, tstart, tstop, self.max_file_span, ("tstart", "tstop"), simulated
+        )
         for key, value in pars.items():  # the index keeps them: finite, 64-bit at most
             check_finite(name, key, value)
         if obsid != int(match.group(1)):
