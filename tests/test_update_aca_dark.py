@@ -32,6 +32,7 @@ from mica.cli import main
 from mica.engine.fitscheck import open_checked
 from mica.engine.index import ArchiveIndex
 from mica.engine.lock import ArchiveBusy, UpdateLock
+from mica.engine.provenance import read_provenance, write_provenance
 from mica.engine.update import update_archive
 from mica.errors import MissingArchiveError
 from mica.products.aca_l0 import L0
@@ -221,6 +222,21 @@ def test_missing_replica_refused(tmp_path, replicas):
         "dark calibration 1999223 refused: replica 3 of 5 missing (have 1, 2, 4, 5)"
     ]
     _nothing_written(root)
+
+
+def test_replicas_of_the_other_kind_refused(tmp_path, replicas):
+    """A real dark archive refuses simulated replicas, naming the replica (a dir: source is
+    judged by its files); a new archive judged by its files takes the first kind it builds."""
+    src = _subset(replicas, tmp_path / "src")
+    root = tmp_path / "aca_dark"
+    write_provenance(root, {"kind": "real", "source": f"dir:{src}"})
+    report = update_aca_dark(*DAYS[GUESS_ID], f"dir:{src}", root)
+    (message,) = report.failed.values()
+    assert "acadark1999223_r1.fits.gz" in message and "is a simulated (mica.sim) file" in message
+    _nothing_written(root)
+    fresh = tmp_path / "fresh" / "aca_dark"
+    report = update_aca_dark(*DAYS[GUESS_ID], f"dir:{src}", fresh)
+    assert list(report.done) == [GUESS_ID] and read_provenance(fresh)["kind"] == "simulated"
 
 
 def _corrupt_gzip(path: Path) -> None:

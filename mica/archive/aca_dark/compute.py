@@ -34,6 +34,7 @@ from astropy.io import fits
 from mica.engine.fitscheck import open_checked
 from mica.engine.index import archive_problem
 from mica.engine.product import RejectedFile
+from mica.engine.provenance import REAL, SIM_KEYWORD, SIMULATED, check_file
 from mica.errors import MicaError
 from mica.products.aca_dark import DARK, GUESS_BEFORE, HDR3_PAD
 from mica.time import conversion_scope, to_date, to_secs, to_time
@@ -261,15 +262,21 @@ def image_bytes(dark_id: str, image: np.ndarray, n_replicas: int, ccd_temp: floa
     return buf.getvalue()
 
 
-def load_replicas(dark_id: str, paths: list[Path]) -> list[dict[str, Any]]:
-    """The checked replicas of one calibration, in order; refuse incomplete or bad sets."""
+def load_replicas(
+    dark_id: str, paths: list[Path], archive: str | None = None, root: Path | None = None
+) -> list[dict[str, Any]]:
+    """The checked replicas of one calibration, in order; refuse incomplete or bad sets, and
+    replicas of another kind (simulated or real) than the ``archive`` kind of ``root``."""
     reps = []
     for path in sorted(paths):
         name = DARK.archive_name(path.name)
         try:
             hdus, _ = open_checked(path, name, "PRIMARY")
             with hdus:
-                reps.append(DARK.describe(name, hdus))
+                row = DARK.describe(name, hdus)
+                row["kind"] = SIMULATED if hdus[0].header.get(SIM_KEYWORD) is True else REAL
+            check_file(name, row["kind"], archive, Path(root or "."))
+            reps.append(row)
         except RejectedFile as err:
             raise CalibrationRefused(dark_id, f"replica file {err}") from None
     reps.sort(key=lambda r: r["replica"])

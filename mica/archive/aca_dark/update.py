@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from mica.engine.provenance import archive_kind, settle_kind
 from mica.engine.report import UpdateReport
 from mica.engine.runner import Job, Progress, Unit, run_update
 from mica.engine.update import update_archive
@@ -81,7 +82,7 @@ def _window_replicas(
 ) -> Iterator[tuple[str, list[dict[str, Any]] | CalibrationRefused | None]]:
     """(dark_id, checked replicas | refusal | None when archived whole) of the calibrations
     of one window starting in [tstart, stop]."""
-    c0, c1, whole = unit.data
+    c0, c1, whole, kind, root = unit.data
     files = src.fetch(DARK, c0, c1, unit.staging)
     for dark_id, paths in sorted(_group(files).items()):
         if not c0 <= _id_day_secs(dark_id) < c1:
@@ -90,7 +91,7 @@ def _window_replicas(
             yield dark_id, None
             continue
         try:
-            reps = load_replicas(dark_id, paths)
+            reps = load_replicas(dark_id, paths, kind, root)
         except CalibrationRefused as err:
             yield dark_id, err
             continue
@@ -102,7 +103,7 @@ def build_window(
     src: Source, l0_root: Path, tstart: float, tstop: float, unit: Unit
 ) -> list[tuple[str, str, Any]]:
     """The step of one window: per calibration ``(id, "unchanged" | "refused" | "build",
-    message | {file name: bytes})``."""
+    message | ({file name: bytes}, replica kind))``."""
     out: list[tuple[str, str, Any]] = []
     for dark_id, reps in _window_replicas(src, tstart, tstop, unit):
         if reps is None:
@@ -119,7 +120,8 @@ def build_window(
         except CalibrationRefused as err:
             out.append((dark_id, "refused", str(err)))
             continue
-        out.append((dark_id, "build", {IMAGE_NAME: data, PROPS_NAME: text.encode()}))
+        files = {IMAGE_NAME: data, PROPS_NAME: text.encode()}
+        out.append((dark_id, "build", (files, reps[0]["kind"])))
     return out
 
 
@@ -175,11 +177,14 @@ class DarkJob(Job):
                 f"stop {to_date(self.tstop)} is not after start {to_date(self.tstart)}"
             )
         whole = frozenset(i for i in LAYOUT.ids(self.root) if LAYOUT.is_whole(self.root, i))
+        kind = archive_kind(self.root)  # replicas of the other kind are refused
         span = self.days_at_once * _DAY
         for i, c0 in enumerate(np.arange(day_start(self.tstart), day_end(self.tstop), span)):
             c1 = min(c0 + span, day_end(self.tstop))
             label = f"{to_date(c0)[:8]} .. {to_date(c1)[:8]}"
-            yield Unit(label, label, self.staging(i), (float(c0), float(c1), whole))
+            yield Unit(
+                label, label, self.staging(i), (float(c0), float(c1), whole, kind, self.root)
+            )
 
     def step(self, source: Source) -> Callable[[Unit], Any]:
         return partial(build_window, source, self.l0_root, self.tstart, self.tstop)
@@ -191,8 +196,11 @@ class DarkJob(Job):
             elif outcome == "refused":
                 report.failed[dark_id] = value
             else:
+                files, kind = value
+                if archive_kind(self.root) is None:  # a content-judged source: the first fixes it
+                    settle_kind(self.root, kind)
                 broken = (self.root / dark_id).exists()
-                LAYOUT.install(self.root, dark_id, value)
+                LAYOUT.install(self.root, dark_id, files)
                 report.done[dark_id] = "rebuilt broken calibration" if broken else "archived"
 
 
