@@ -111,7 +111,10 @@ def test_simulated_files_carry_the_marker(tmp_path, real_l0_dir, monkeypatch):
 
     for sub in ("l1", "par"):
         (tmp_path / sub).mkdir()
-    l1 = [p for p in asp_l1.write_asp_l1(2121, 2, tmp_path / "l1") if ".fits" in p.name]
+    written = asp_l1.write_asp_l1(2121, 2, tmp_path / "l1")
+    l1 = [p for p in written if ".fits" in p.name]
+    logs = [p for p in written if ".log" in p.name]
+    assert logs and all(b"SIMULATD = T" in gzip.decompress(p.read_bytes()) for p in logs)
     par = obspar.write_obspars(2121, 1, tmp_path / "par")
     dark = tmp_path / "acadark_r1.fits.gz"
     dark.write_bytes(aca_dark.replica_bytes(aca_dark.dark_cal_schedule()[0], 1))

@@ -44,6 +44,7 @@ import numpy as np
 from scipy.special import erf
 
 from mica.archive import _quat
+from mica.engine.provenance import SIM_COMMENT, SIM_KEYWORD
 from mica.sim.fits_writer import sim_cards
 from mica.sim.l1_fits import Col, card, write_l1_file
 from mica.sim.mission import Observation, default_mission, yagzag_to_pixel
@@ -944,6 +945,7 @@ def _log_text(ctx: _Context, ai: AspectInterval, prefix: str) -> str:
         [
             f"ASP_L1 pipeline (simulated) for obsid {obsid} obi {ctx.obi} revision "
             f"{ctx.proc.revision}",
+            f"{SIM_KEYWORD} = T / {SIM_COMMENT}",
             f"aspect_1_id = {obsid * 1000 + ctx.proc.revision * 10 + ctx.obi}",
             f"ap_date = {_date(ctx.proc.processed)}",
             f"ASCDSVER = {ctx.proc.ascdsver}  CALDBVER = {ctx.proc.caldbver}",
