@@ -1,6 +1,6 @@
 """Update a time-ordered archive (ACA L0) from a source: day-aligned chunks on the runner.
 
-`L0Job` plans day-aligned chunks of ``days_at_once`` days over [start, stop] (start defaults
+`TimeChunkJob` plans day-aligned chunks of ``days_at_once`` days over [start, stop] (start defaults
 to where the archive left off); a chunk's step fetches its files into the chunk's staging
 folder, its commit ingests them (`ingest_files`: validation in worker processes, then the
 crash-safe commits one file at a time, in time order).
@@ -23,7 +23,7 @@ from mica.engine.runner import Job, Progress, Unit, run_update
 from mica.sources import Source
 from mica.time import CxoTimeLike, day_end, day_start, to_date, to_secs
 
-__all__ = ["L0Job", "Progress", "update_archive", "update_range"]
+__all__ = ["TimeChunkJob", "Progress", "update_archive", "update_range"]
 
 
 def update_range(
@@ -53,7 +53,7 @@ def _fetch_chunk(src: Source, product: FileProduct, unit: Unit) -> list[Path]:
     return src.fetch(product, r0, r1, unit.staging)
 
 
-class L0Job(Job):
+class TimeChunkJob(Job):
     """A time-chunked update of one file product (see the module docstring)."""
 
     unit = "time chunk"
@@ -119,5 +119,5 @@ def update_archive(
     an archive runs at a time: a second one waits ``wait`` seconds, then raises ArchiveBusy.
     The report's ``ingested`` / ``rejected`` / ``ingest`` hold the files' fates.
     """
-    job = L0Job(product, start, stop, days_at_once, data_root)
+    job = TimeChunkJob(product, start, stop, days_at_once, data_root)
     return run_update(job, source, progress=progress, wait=wait)
