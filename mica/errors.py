@@ -102,7 +102,8 @@ class ArchiveWriteError(MicaError, OSError):
                 return err
             reason = None
             if isinstance(err, OSError) and err.errno in _WRITE_ERRNOS:
-                reason = _WRITE_ERRNOS[err.errno]
+                # Only a write inside the archive: an unreadable source is not the archive's
+                reason = _WRITE_ERRNOS[err.errno] if _inside(err.filename, folder) else None
             elif isinstance(err, sqlite3.Error):
                 text = str(err).lower()
                 reason = next((r for k, r in _SQLITE_WRITE.items() if k in text), None)
@@ -112,6 +113,17 @@ class ArchiveWriteError(MicaError, OSError):
             todo += [inner if isinstance(inner, BaseException) else None]
             todo += [err.__cause__, err.__context__]
         return None
+
+
+def _inside(filename: object, folder: str | Path) -> bool:
+    """True when ``filename`` (None: unknown) is ``folder`` or below it."""
+    if not isinstance(filename, (str, Path)):
+        return True
+    try:
+        Path(filename).resolve().relative_to(Path(folder).resolve())
+    except ValueError:
+        return False
+    return True
 
 
 def _write_message(folder: str | Path, reason: str, err: BaseException) -> str:

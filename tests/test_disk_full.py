@@ -20,6 +20,8 @@ import pytest
 from mica.archive import aca_l0
 from mica.engine.check import check_archive
 from mica.engine.index import ArchiveIndex
+from mica.engine.update import update_archive
+from mica.errors import ArchiveWriteError, MicaError
 from mica.products.aca_l0 import L0
 
 REAL_DATA = Path(__file__).parent / "data" / "aca_l0_2003"
@@ -137,6 +139,11 @@ def test_read_only_archive_exits_1_then_completes(tmpfs: Path) -> None:
     try:
         refused = _mica("update", "aca-l0", "--source", f"dir:{rest}", *span)
         _assert_clean_failure(refused, root, "read-only")
+        # the Python API: the same condition as one ArchiveWriteError naming the folder
+        t0, t1 = (L0.name_time(p.name) for p in (files[0], files[-1]))
+        with pytest.raises(ArchiveWriteError, match="read-only") as raised:
+            update_archive(L0, f"dir:{rest}", t0 - 10, t1 + 10, data_root=root)
+        assert raised.value.folder == root and isinstance(raised.value, (MicaError, OSError))
         checked = _mica("check", "--repair", archive=tmpfs)
         assert checked.returncode in (0, 1) and "Traceback" not in checked.stderr
     finally:
@@ -146,4 +153,33 @@ def test_read_only_archive_exits_1_then_completes(tmpfs: Path) -> None:
     assert again.returncode == 0, again.stderr[-3000:]
     with ArchiveIndex(L0, root) as index:
         assert len(index.filenames()) == len(files)
+    _assert_complete(root, "2003:215", "2003:216")
+
+
+def test_store_that_does_not_fit_leaves_ingest_done_and_partitions_dirty(tmpfs: Path) -> None:
+    # 9 MB: the 1.6 MB of real files fit, a store chunk would eat the index's reserve
+    _remount(tmpfs, "size=9m")
+    files = sorted(REAL_DATA.glob("*.fits.gz"))
+    up = tmpfs / "up"
+    up.mkdir()
+    for path in files:
+        (up / path.name).write_bytes(path.read_bytes())
+    root = tmpfs / "aca0"
+    t0, t1 = (L0.name_time(p.name) for p in (files[0], files[-1]))
+    with pytest.warns(RuntimeWarning, match="not written.*the disk is full"):
+        report = update_archive(L0, f"dir:{up}", t0 - 10, t1 + 10, data_root=root)
+    assert len(report.ingested) == len(files) and not report.rejected
+    with ArchiveIndex(L0, root) as index:
+        assert index.dirty_parts()  # served from the files until written
+        assert index.pending() == []
+    assert not list((root / "store").rglob("*.partial"))
+    for slot in (0, 3):
+        stored = aca_l0.get_slot_data("2003:215", "2003:216", slot, data_root=root)
+        direct = aca_l0.get_slot_data("2003:215", "2003:216", slot, data_root=root, use_store=False)
+        assert len(stored) > 0
+        for name in stored.dtype.names:
+            np.testing.assert_array_equal(stored[name], direct[name], err_msg=name)
+
+    _remount(tmpfs, "size=100m")
+    update_archive(L0, f"dir:{up}", t0 - 10, t1 + 10, data_root=root)  # writes the store
     _assert_complete(root, "2003:215", "2003:216")
