@@ -8,9 +8,11 @@ written against those keeps working.
 
 from __future__ import annotations
 
+import errno
+import sqlite3
 from pathlib import Path
 
-__all__ = ["MicaError", "MissingArchiveError", "MissingDataError"]
+__all__ = ["ArchiveWriteError", "MicaError", "MissingArchiveError", "MissingDataError"]
 
 
 class MicaError(Exception):
@@ -45,3 +47,94 @@ class MissingDataError(MicaError, KeyError, ValueError):
     def __str__(self) -> str:
         # KeyError would repr() the message and show it in quotes.
         return str(self.args[0]) if self.args else ""
+
+
+# errno values that mean "this folder cannot take more writes" (not a bug, not bad input)
+_WRITE_ERRNOS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is exhausted",
+    errno.EFBIG: "the file system refuses a file this large",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+}
+# SQLite's wording of the same conditions (it reports no errno)
+_SQLITE_WRITE = {
+    "database or disk is full": "the disk is full",
+    "attempt to write a readonly database": "the archive index is read-only",
+    "unable to open database file": "the archive index cannot be opened for writing",
+    "disk i/o error": "the disk refused a write",
+}
+
+
+class ArchiveWriteError(MicaError, OSError):
+    """An archive folder cannot be written: disk full, read-only file system, permission.
+
+    What was archived before stays archived (every step is atomic); freeing space or making
+    the folder writable and re-running the same command completes the archive. ``folder``
+    and ``reason`` are also attributes.
+    """
+
+    def __init__(self, message: str, folder: str | Path = "", reason: str = ""):
+        super().__init__(message)  # one argument: see MissingArchiveError
+        self.folder = Path(folder)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (str(self), str(self.folder), self.reason))
+
+    @classmethod
+    def from_error(cls, exc: BaseException, folder: str | Path) -> ArchiveWriteError | None:
+        """The write error behind ``exc`` (itself, its cause or context, or the error a
+        runner unit carried), as an `ArchiveWriteError` naming ``folder``; None when
+        ``exc`` is not a failed write."""
+        seen: set[int] = set()
+        todo: list[BaseException | None] = [exc]
+        while todo:
+            err = todo.pop(0)
+            if err is None or id(err) in seen:
+                continue
+            seen.add(id(err))
+            if isinstance(err, ArchiveWriteError):
+                return err
+            reason = None
+            if isinstance(err, OSError) and err.errno in _WRITE_ERRNOS:
+                # Only a write inside the archive: an unreadable source is not the archive's
+                reason = _WRITE_ERRNOS[err.errno] if _inside(err.filename, folder) else None
+            elif isinstance(err, sqlite3.Error):
+                text = str(err).lower()
+                reason = next((r for k, r in _SQLITE_WRITE.items() if k in text), None)
+            if reason is not None:
+                return cls(_write_message(folder, reason, err), folder, reason)
+            inner = getattr(err, "error", None)  # mica.engine.runner.UnitError
+            todo += [inner if isinstance(inner, BaseException) else None]
+            todo += [err.__cause__, err.__context__]
+        return None
+
+
+def _inside(filename: object, folder: str | Path) -> bool:
+    """True when ``filename`` (None: unknown) is ``folder`` or below it."""
+    if not isinstance(filename, (str, Path)):
+        return True
+    try:
+        Path(filename).resolve().relative_to(Path(folder).resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def _write_message(folder: str | Path, reason: str, err: BaseException) -> str:
+    where = getattr(err, "filename", None)
+    detail = f"{err.strerror or err} writing {where}" if where else str(err)
+    fix = (
+        "free space on that disk"
+        if "full" in reason or "quota" in reason or "large" in reason
+        else "make the folder writable"
+    )
+    return (
+        f"cannot write the archive at {folder}: {reason} ({detail}). Everything archived "
+        f"before is kept; {fix} and re-run the same command to complete the archive."
+    )

@@ -19,20 +19,22 @@ from mica.engine.registry import products
 )
 def check(repair: bool, verify_store: bool) -> None:
     """Check every archive: index rows against files, interrupted ingests, the store."""
+    from mica.cli.update import archive_writes
     from mica.engine.lock import ArchiveBusy
 
     bad = False
     try:
         for entry in products():
-            if entry.kind == "calib":
-                bad |= _check_calib(entry, repair)
-                continue
-            report = entry.check(repair=repair, verify_store=verify_store)
-            click.echo(report.summary())
-            if repair and report.problems:
-                report = entry.check()
-                click.echo("after repair: " + report.summary().splitlines()[0])
-            bad |= not report.ok
+            with archive_writes(entry, None):
+                if entry.kind == "calib":
+                    bad |= _check_calib(entry, repair)
+                    continue
+                report = entry.check(repair=repair, verify_store=verify_store)
+                click.echo(report.summary())
+                if repair and report.problems:
+                    report = entry.check()
+                    click.echo("after repair: " + report.summary().splitlines()[0])
+                bad |= not report.ok
     except ArchiveBusy as err:
         raise click.ClickException(str(err)) from err
     if bad:

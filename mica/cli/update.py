@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import click
@@ -89,6 +92,33 @@ def _option(name: str, entry: ProductEntry) -> click.Option:
     return options[name]()
 
 
+def archive_folder(entry: ProductEntry, data_root: str | None) -> Path:
+    """The folder an update or check of ``entry`` writes (named in write errors)."""
+    if data_root is not None:
+        return Path(data_root)
+    target = entry.load()
+    if hasattr(target, "root"):
+        return target.root(None)
+    from mica.config import archive_root
+
+    return archive_root()
+
+
+@contextmanager
+def archive_writes(entry: ProductEntry, data_root: str | None) -> Iterator[None]:
+    """Turn a failed write (disk full, read-only, permission: `ArchiveWriteError`) into one
+    message and exit status 1 instead of a traceback; other errors pass."""
+    from mica.errors import ArchiveWriteError
+
+    try:
+        yield
+    except Exception as exc:  # a write error may come wrapped (cause, context)
+        err = ArchiveWriteError.from_error(exc, archive_folder(entry, data_root))
+        if err is None:
+            raise
+        raise click.ClickException(str(err)) from exc
+
+
 def _run(entry: ProductEntry, options: dict[str, Any]) -> None:
     from mica.engine.lock import ArchiveBusy
     from mica.engine.obsid_layout import ObsidError
@@ -98,8 +128,9 @@ def _run(entry: ProductEntry, options: dict[str, Any]) -> None:
     if options.get("obsids") and (options.get("start") or options.get("stop")):
         raise click.UsageError("give either --obsid or --start/--stop, not both")
     try:
-        with progress_bar(f"update {entry.name}", enabled=not options["quiet"]) as bar:
-            report = entry.update(progress=bar, **options)
+        with archive_writes(entry, options.get("data_root")):
+            with progress_bar(f"update {entry.name}", enabled=not options["quiet"]) as bar:
+                report = entry.update(progress=bar, **options)
     except (ArchiveBusy, SourceError, ObsidError, ValueError) as err:
         raise click.ClickException(str(err)) from err
     click.echo(report.summary())

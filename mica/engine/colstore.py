@@ -19,9 +19,12 @@ h5py with Blosc LZ4 and shuffle (hdf5plugin); one-column groups are read back ch
 
 from __future__ import annotations
 
+import errno
 import json
+import shutil
 import sqlite3
 import time
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,10 +34,11 @@ import hdf5plugin
 import numpy as np
 from astropy.io import fits
 
-from mica.engine.atomic import replace_durable
+from mica.engine.atomic import write_atomic
 from mica.engine.h5chunks import ChunkedRows, is_blosc_chunked, one_blosc_thread, read_rows
 from mica.engine.index import ArchiveIndex
 from mica.engine.product import FileProduct
+from mica.errors import ArchiveWriteError
 
 STORE_DIR = "store"
 # Blosc LZ4 with shuffle (measured in benchmarks/bench_hdr3_store.py against Blosc2/zstd,
@@ -47,6 +51,9 @@ _CHUNK_BYTES = 1 << 20  # HDF5 chunk size: big enough that per-chunk overhead is
 # Rows per block of the chunk's time index (TRANGE: min and max TIME of each block), so a
 # short fetch from a long chunk reads only the blocks around its time range.
 _BLOCK_ROWS = 4096
+# Free space a chunk write leaves for the index: the store is a cache, the index the truth,
+# so a chunk that would leave less is not written (its partition is served from files).
+_INDEX_RESERVE = 8 << 20
 
 _CHUNKS_SQL = """
 CREATE TABLE IF NOT EXISTS store_chunks (
@@ -76,6 +83,19 @@ def _chunk_names(chunk: dict[str, Any]) -> list[str] | None:
     if not chunk["files"].startswith(_VERSION_TAG):
         return None
     return [line.split(" ", 1)[0] for line in chunk["files"].splitlines()[1:]]
+
+
+def _require_space(folder: Path, nbytes: int) -> None:
+    """Raise ENOSPC unless ``folder``'s disk holds ``nbytes`` more plus `_INDEX_RESERVE`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(folder).free
+    if free < nbytes + _INDEX_RESERVE:
+        raise OSError(
+            errno.ENOSPC,
+            f"{free} bytes free, a store chunk of {nbytes} bytes needs "
+            f"{nbytes + _INDEX_RESERVE} with the index's reserve",
+            str(folder),
+        )
 
 
 def _read_group(
@@ -218,26 +238,43 @@ class ColumnStore:
         """Rewrite the chunks of ``parts`` from their current files (``loaded`` may hold the
         arrays of files already in memory, by filename)."""
         loaded = loaded or {}
-        for part in sorted(set(parts)):
-            try:
-                where, params = self.product.partition_where(part)
-                rows = self.index.query(where, params)
-            except ValueError:  # a partition key of an older store layout: drop its chunk
-                rows = []
-            old = self.chunk(part)
-            if (
-                old is not None
-                and old["files"] == _file_list(rows)
-                and (self.index.root / old["path"]).exists()
-            ):
-                with self.index.transaction():
-                    self.index.clear_dirty([part])
-                continue
-            reuse = self._chunk_arrays(old) if old is not None else {}
-            arrays = [
-                loaded.get(r["filename"]) or reuse.get(r["filename"]) or self._load(r) for r in rows
-            ]
-            self._replace_chunk(part, rows, arrays, old)
+        todo = sorted(set(parts))
+        try:
+            for k, part in enumerate(todo):
+                if not self._rebuild_part(part, loaded):
+                    # The disk takes no chunk now: leave this and the remaining partitions
+                    # dirty (served from their files) for the next update to write.
+                    with self.index.transaction():
+                        self.index.mark_dirty(todo[k:])
+                    return
+        except sqlite3.Error as exc:  # the index itself cannot be written
+            err = ArchiveWriteError.from_error(exc, self.index.root)
+            if err is None:
+                raise
+            raise err from exc
+
+    def _rebuild_part(self, part: str, loaded: dict[str, dict[str, np.ndarray]]) -> bool:
+        """Bring one partition's chunk up to date; False when its file could not be written
+        (disk full, read-only: `ArchiveWriteError` reasons), which is warned about."""
+        try:
+            where, params = self.product.partition_where(part)
+            rows = self.index.query(where, params)
+        except ValueError:  # a partition key of an older store layout: drop its chunk
+            rows = []
+        old = self.chunk(part)
+        if (
+            old is not None
+            and old["files"] == _file_list(rows)
+            and (self.index.root / old["path"]).exists()
+        ):
+            with self.index.transaction():
+                self.index.clear_dirty([part])
+            return True
+        reuse = self._chunk_arrays(old) if old is not None else {}
+        arrays = [
+            loaded.get(r["filename"]) or reuse.get(r["filename"]) or self._load(r) for r in rows
+        ]
+        return self._replace_chunk(part, rows, arrays, old)
 
     @one_blosc_thread
     def _chunk_arrays(self, chunk: dict[str, Any]) -> dict[str, dict[str, np.ndarray]]:
@@ -271,7 +308,7 @@ class ColumnStore:
         rows: list[dict[str, Any]],
         arrays: list[dict[str, np.ndarray]],
         old: dict[str, Any] | None,
-    ) -> None:
+    ) -> bool:
         drops = [str(self.index.root / old["path"])] if old else []
         if not rows:
             with self.index.transaction():
@@ -283,7 +320,22 @@ class ColumnStore:
             dest = self.index.root / rel
             with self.index.transaction():  # a crash before the commit below deletes it
                 self.index.add_pending([(str(dest), "scratch")])
-            self._write(dest, rows, arrays, self.product.partition_columns(part))
+            try:
+                self._write(dest, rows, arrays, self.product.partition_columns(part))
+            except OSError as exc:
+                err = ArchiveWriteError.from_error(exc, self.index.root)
+                if err is None:
+                    raise
+                # The store is a cache: the ingest stands, the partition stays dirty.
+                warnings.warn(
+                    f"store chunk {part} not written, its data are read from the archived "
+                    f"files until an update writes it: {err}",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
+                with self.index.transaction():  # nothing of it is on disk (write_atomic)
+                    self.index.clear_pending([str(dest)])
+                return False
             times = np.concatenate([a["TIME"] for a in arrays])
             with self.index.transaction():
                 self.index.conn.execute(
@@ -305,6 +357,7 @@ class ColumnStore:
         if drops:
             with self.index.transaction():
                 self.index.clear_pending(drops)
+        return True
 
     @one_blosc_thread
     def _write(
@@ -322,15 +375,17 @@ class ColumnStore:
         (what shuffle does) and a reader gathers only the planes of the columns it asks
         for, without HDF5 compound-type conversion (measured several times slower).
         """
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name("." + dest.name + ".partial")
         columns = {name: np.concatenate([a[name] for a in arrays]) for name in names}
         columns["FILEIDX"] = np.concatenate(
             [np.full(len(a["TIME"]), i, dtype=np.uint16) for i, a in enumerate(arrays)]
         )
         n = len(columns["TIME"])
         groups = self._groups(names)
-        with h5py.File(tmp, "w") as h5:
+        # Built in memory and written by plain file I/O: HDF5 never writes to the disk, so
+        # a full or read-only disk is an ordinary OSError, not a failed HDF5 write whose
+        # handles are later closed again (that segfaulted on a full disk).
+        h5 = h5py.File(f"{dest.name}.mem", "w", driver="core", backing_store=False)
+        try:
             # Self-description only: readers take the layout from the product.
             h5.attrs["version"] = STORE_VERSION
             h5.attrs["files"] = json.dumps([r["filename"] for r in rows])
@@ -355,7 +410,12 @@ class ColumnStore:
                 dset = h5.create_dataset(group, data=data, chunks=chunks, **_CODEC)
                 if len(dtype.names) > 1:
                     dset.attrs["planes"] = repr(dtype.descr)
-        replace_durable(tmp, dest)
+            h5.flush()
+            image = h5.id.get_file_image()
+        finally:
+            h5.close()
+        _require_space(dest.parent, len(image))
+        write_atomic(dest, lambda fh: fh.write(image))
 
     def _groups(self, names: list[str]) -> dict[str, np.dtype]:
         """The record dtype of each column group of a partition holding ``names``: the

@@ -19,6 +19,7 @@ A unit whose step raised comes back as a `UnitError`: ``job.failed`` records it 
 from __future__ import annotations
 
 import shutil
+import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
@@ -31,6 +32,7 @@ from mica.engine.lock import UpdateLock
 from mica.engine.product import FileProduct
 from mica.engine.provenance import resolve_source
 from mica.engine.report import UpdateReport
+from mica.errors import ArchiveWriteError
 from mica.sources import Source
 
 Progress = Callable[[int, int, str], None]
@@ -107,15 +109,21 @@ def run_update(
     src = resolve_source(source, job.product, job.root)
     executor = executor or InlineExecutor()
     report = job.new_report()
-    with UpdateLock(job.root, wait=wait), job.session():
-        report.recovered += job.recover()
-        staging = job.root / job.staging_name
-        shutil.rmtree(staging, ignore_errors=True)  # leftovers of a killed run
-        try:
-            units = list(job.plan(src, report))
-            _run_units(job, src, units, executor, report, progress)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+    try:
+        with UpdateLock(job.root, wait=wait), job.session():
+            report.recovered += job.recover()
+            staging = job.root / job.staging_name
+            shutil.rmtree(staging, ignore_errors=True)  # leftovers of a killed run
+            try:
+                units = list(job.plan(src, report))
+                _run_units(job, src, units, executor, report, progress)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+    except (OSError, sqlite3.Error) as exc:  # disk full, read-only: one ArchiveWriteError
+        err = ArchiveWriteError.from_error(exc, job.root)
+        if err is None or err is exc:
+            raise
+        raise err from exc
     return report
 
 
