@@ -10,8 +10,6 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-import pytest
-
 _BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_hardening.py"
 _spec = importlib.util.spec_from_file_location("bench_hardening", _BENCH)
 bench = importlib.util.module_from_spec(_spec)
@@ -23,10 +21,7 @@ def test_hundred_hostile_files_refused_or_read_back_equal(tmp_path: Path) -> Non
     assert counts["cases"] == 100
     assert counts["refused"] > 0  # the generator does produce hostile files
     details = counts["details"]
-    assert counts["refused"] + counts["accepted"] + counts["crash"] == 100, details
+    assert counts["crash"] == 0, details  # nothing escapes the update as an exception
+    assert counts["refused"] + counts["accepted"] == 100, details
     assert counts["wrong_accept"] == 0 and counts["data_changed"] == 0, details
     assert counts["accepted"] > 0  # untouched-by-the-edit variants still go in
-    if counts["crash"]:
-        # Known open defect (malformed-file work, not this file's): a TTYPE/TFORM card that
-        # astropy cannot parse raises out of L0's describe instead of a RejectedFile.
-        pytest.xfail(f"{counts['crash']} unhandled: " + "; ".join(d[:160] for d in details))

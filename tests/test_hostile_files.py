@@ -611,3 +611,43 @@ def test_future_times_allowed_for_simulated_files_only(tmp_path, real_l0_dir):
     hdus.writeto(folder / name, checksum=True)
     with pytest.raises(RejectedFile, match="not a time of the mission .* to now"):
         describe_file(L0, name, folder / name)
+
+
+def _astropy_unparsable(src: Path, dest: Path) -> None:
+    """``src`` with a TFORM astropy cannot parse (checksum cards removed, so the file gets
+    past the checksum check to the column parsing)."""
+    raw = bytearray(gzip.decompress(src.read_bytes()))
+    for key in (b"CHECKSUM=", b"DATASUM =", b"TFORM3  ="):
+        at = 0
+        while (at := raw.find(key, at)) >= 0:
+            if at % 80 == 0:
+                raw[at : at + 80] = (b"TFORM3  = '-1'" if key[:5] == b"TFORM" else b"").ljust(80)
+            at += 80
+    dest.write_bytes(gzip.compress(bytes(raw)))
+
+
+def test_malformed_file_does_not_stop_the_update(tmp_path, real_l0_dir):
+    """A file astropy cannot parse is refused and named; the others are ingested, the
+    command exits 1, nothing stays in staging, and a re-run changes nothing."""
+    from click.testing import CliRunner
+
+    from mica.cli import main
+
+    files = sorted(real_l0_dir.glob("acaf17626716*.fits.gz"))[:3]
+    upstream = tmp_path / "upstream"
+    upstream.mkdir()
+    for path in files[1:]:
+        shutil.copy(path, upstream / path.name)
+    _astropy_unparsable(files[0], upstream / files[0].name)
+    root = tmp_path / "aca0"
+    args = ["update", "aca-l0", "--start", "2003:214", "--stop", "2003:216", "--quiet"]
+    args += ["--source", f"dir:{upstream}", "--data-root", str(root)]
+    for _run in (1, 2):  # the re-run refuses it again and changes nothing else
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 1, result.output
+        assert f"{files[0].name}: malformed file (VerifyError" in result.output
+        with ArchiveIndex.open_for_reading(L0, root) as index:
+            assert sorted(r["filename"] for r in index.query()) == [p.name for p in files[1:]]
+        assert (root / "rejected" / files[0].name).exists()
+        assert not (root / "staging").exists() or not any((root / "staging").iterdir())
+    assert check_archive(L0, data_root=root).ok

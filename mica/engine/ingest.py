@@ -76,7 +76,14 @@ def describe_file(
 ) -> dict[str, Any]:
     """Validate one file (name, gzip, FITS, checksums, structure) and return its index row."""
     product.check_name(name)
-    return product.describe_path(product.archive_name(name), path, arrays)
+    try:
+        return product.describe_path(product.archive_name(name), path, arrays)
+    except RejectedFile:
+        raise
+    except Exception as err:  # astropy and numpy raise many types for malformed input
+        raise RejectedFile(
+            name, f"malformed file ({type(err).__name__}: {str(err)[:300]})"
+        ) from err
 
 
 def _place(src: Path, dest: Path) -> None:
