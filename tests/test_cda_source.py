@@ -41,7 +41,7 @@ class Tree:
 
     def __init__(self, root: Path):
         self.files: dict[str, Path] = {}  # URL path -> gzipped file
-        self.sizes: dict[int, list[tuple[str, int]]] = defaultdict(list)  # obsid -> list
+        self.sizes: dict[int, list[tuple[str, int | None]]] = defaultdict(list)  # obsid -> list
         self.faults: dict[str, list[str]] = defaultdict(list)  # name -> faults, used in order
         self.requests: list[tuple[str, str | None]] = []  # (path, Range header)
         self.active = 0
@@ -94,7 +94,8 @@ class Handler(BaseHTTPRequestHandler):
             if fault == "500":
                 return self._send(500, b"Internal Server Error")
             lines = ["Filename\tFilesize\tTimestamp"] + [
-                f"{name}\t{size:,}\t2012-08-23 01:59:39" for name, size in tree.sizes[obsid]
+                f"{name}\t{'' if size is None else f'{size:,}'}\t2012-08-23 01:59:39"
+                for name, size in tree.sizes[obsid]
             ]
             return self._send(200, ("\n".join(lines) + "\n").encode())
         if url.path == "/srservices/ocatList.do":
@@ -154,10 +155,15 @@ def published(tmp_path_factory) -> Path:
 
 @pytest.fixture()
 def server(published, tmp_path):
+    yield from serve(published, tmp_path, Handler)
+
+
+def serve(published: Path, tmp_path: Path, handler_class: type[Handler]):
+    """Serve the published files with ``handler_class`` on 127.0.0.1 until closed."""
     tree = Tree(tmp_path)
     for path in sorted(published.iterdir()):
         tree.add(OBSID, path)
-    handler = type("H", (Handler,), {"tree": tree})
+    handler = type("H", (handler_class,), {"tree": tree})
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     httpd.daemon_threads = True
     thread = threading.Thread(

@@ -17,6 +17,14 @@ when its byte count matches the response, its gzip stream is whole and it decomp
 the listed size. A revision is delivered only when every file of it arrived, so nothing
 partial reaches the archive; otherwise `SourceError` names each file and why it failed.
 
+Hostile servers: redirects are followed by hand, at most `MAX_REDIRECTS`, and only to the
+host:port of the services or the tree (anything else, or a loop, is a `SourceError` naming
+both URLs); each file has an overall deadline (``file_deadline``, all attempts included) and
+the source one per run (``run_deadline``, from its first request), so a server dripping bytes
+cannot hold an update; and no download reads past ``max_file_bytes`` (or, for a listed size,
+a little over that size), so an endless or oversized body never fills the disk. Each limit
+may be set by ``MICA_CDA_FILE_DEADLINE``, ``MICA_CDA_RUN_DEADLINE``, ``MICA_CDA_MAX_FILE_BYTES``.
+
 The public archive holds one (the released) revision per obsid, no obspar files and no
 ACA level-0 images: asking for those gives a clear `NotPublic` error; aspect L1 contents
 missing from its list (e.g. ACACENT) are reported in ``notes``.
@@ -35,8 +43,10 @@ import time
 import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
@@ -55,6 +65,14 @@ NOT_PUBLIC = {
     "aca-l0": "the public Chandra Data Archive does not hold ACA level-0 image files; "
     "use --source sim, dir:PATH or arc5gl",
 }
+#: redirects followed per request (within the configured hosts)
+MAX_REDIRECTS = 5
+#: defaults: seconds for one file (all attempts), seconds for a run, bytes of one download
+FILE_DEADLINE = 1800.0
+RUN_DEADLINE = 6 * 3600.0
+MAX_FILE_BYTES = 1 << 30
+#: a gzip file is at most this much bigger than its listed (uncompressed) size
+_GZIP_SLACK = 65536
 #: where a file type sits in the bulk tree, most likely first
 _LOCATIONS = {
     "asol1": ("primary", "secondary/aspect"),
@@ -104,8 +122,15 @@ class CDASource(Source):
         progress: bool | None = None,
         cache_dir: str | Path | None = None,
         client: httpx.Client | None = None,
+        file_deadline: float | None = None,
+        run_deadline: float | None = None,
+        max_file_bytes: int | None = None,
     ):
         base = (base or os.environ.get("MICA_CDA_URL") or "").rstrip("/")
+        self.file_deadline = _limit(file_deadline, "MICA_CDA_FILE_DEADLINE", FILE_DEADLINE, float)
+        self.run_deadline = _limit(run_deadline, "MICA_CDA_RUN_DEADLINE", RUN_DEADLINE, float)
+        self.max_file_bytes = _limit(max_file_bytes, "MICA_CDA_MAX_FILE_BYTES", MAX_FILE_BYTES, int)
+        self._run_end: float | None = None  # set by the first request
         self.services = f"{base}/srservices" if base else DEFAULT_SERVICES
         self.tree = f"{base}/pub" if base else DEFAULT_TREE
         self.spec = f"cda:{base}" if base else "cda"
@@ -116,9 +141,10 @@ class CDASource(Source):
         self.backoff = backoff
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.hosts = {urlsplit(self.services).netloc, urlsplit(self.tree).netloc}
         self.client = client or httpx.Client(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            follow_redirects=True,
+            follow_redirects=False,  # by hand: bounded, within the configured hosts
             limits=httpx.Limits(
                 max_connections=self.workers + 2, max_keepalive_connections=self.workers
             ),
@@ -146,10 +172,15 @@ class CDASource(Source):
         """GET with retries on 5xx and transport errors; 4xx raise SourceError at once."""
         last = ""
         for attempt in range(self.retries + 1):
+            self._check_run(url)
             try:
-                resp = self.client.get(url, params=params)
+                resp = self._follow("GET", url, params=params)
+                resp.read()
+                resp.close()
             except httpx.TransportError as err:
                 last = f"{type(err).__name__}: {err}"
+            except httpx.HTTPError as err:  # anything else httpx refuses: say it plainly
+                raise SourceError(f"{url}: {type(err).__name__}: {err}") from err
             else:
                 if resp.status_code < 400:
                     return resp.text
@@ -158,6 +189,43 @@ class CDASource(Source):
                     raise SourceError(last)
             self._sleep(attempt)
         raise SourceError(f"{url} failed after {self.retries + 1} attempts: {last}")
+
+    def _check_run(self, url: str) -> None:
+        """Start the run's clock at the first request; refuse requests once it is over."""
+        now = time.monotonic()
+        if self._run_end is None:
+            self._run_end = now + self.run_deadline
+        elif now > self._run_end:
+            raise SourceError(
+                f"run deadline of {self.run_deadline:g} s passed before {url} "
+                "(MICA_CDA_RUN_DEADLINE; a re-run resumes)"
+            )
+
+    def _follow(
+        self, method: str, url: str, params: dict[str, str] | None = None, **kwargs
+    ) -> httpx.Response:
+        """An open (streamed) response to ``url``, redirects followed within the configured
+        hosts, at most `MAX_REDIRECTS`; the caller closes it."""
+        seen: list[str] = []
+        for _ in range(MAX_REDIRECTS + 1):
+            request = self.client.build_request(method, url, params=params, **kwargs)
+            resp = self.client.send(request, stream=True, follow_redirects=False)
+            if not resp.is_redirect:
+                return resp
+            resp.close()
+            here = str(request.url)
+            target = urljoin(here, resp.headers.get("location", ""))
+            netloc = urlsplit(target).netloc
+            if urlsplit(target).scheme not in ("http", "https") or netloc not in self.hosts:
+                raise SourceError(
+                    f"{here} redirects to {target}: not followed (outside "
+                    f"{', '.join(sorted(self.hosts))})"
+                )
+            seen.append(here)
+            if target in seen:
+                raise SourceError(f"redirect loop at {here} (back to {target})")
+            url, params = target, None  # the query is part of the target
+        raise SourceError(f"more than {MAX_REDIRECTS} redirects from {seen[0]} (last {url})")
 
     def _sleep(self, attempt: int) -> None:
         if attempt < self.retries:
@@ -312,16 +380,21 @@ class CDASource(Source):
         urls = self.urls(obsid, item.name)
         last = "no attempt"
         attempt = 0
+        deadline = time.monotonic() + self.file_deadline
+        limit = self.max_file_bytes
+        if item.size is not None:  # gzip adds a little to data that does not compress
+            limit = min(limit, item.size + item.size // 100 + _GZIP_SLACK)
         while attempt <= self.retries:
             if not urls:
                 break
             try:
-                got = self._get_file(urls[0], partial, advance)
+                self._check_run(urls[0])
+                got = self._get_file(urls[0], partial, advance, deadline, limit)
                 if got is None:  # 404: try the next location, no retry counted
                     last = f"not found (HTTP 404) at {urls[0]}"
                     urls = urls[1:]
                     continue
-                self._verify(partial, item)
+                self._verify(partial, item, self.max_file_bytes)
                 replace_durable(partial, final)
                 result.path, result.bytes = final, final.stat().st_size
                 return result
@@ -330,6 +403,9 @@ class CDASource(Source):
             except SourceError as err:
                 result.error = str(err)
                 return result
+            if time.monotonic() > deadline:
+                result.error = f"{last}; file deadline of {self.file_deadline:g} s passed"
+                return result
             self._sleep(attempt)
             attempt += 1
         result.error = (f"{last}" if urls else f"{last}; not in the public bulk tree") + (
@@ -337,12 +413,24 @@ class CDASource(Source):
         )
         return result
 
-    def _get_file(self, url: str, partial: Path, advance: Callable[[int], None]) -> int | None:
-        """Fetch ``url`` into ``partial`` (resuming it); bytes written, None on 404."""
+    def _get_file(
+        self,
+        url: str,
+        partial: Path,
+        advance: Callable[[int], None],
+        deadline: float = float("inf"),
+        limit: int | None = None,
+    ) -> int | None:
+        """Fetch ``url`` into ``partial`` (resuming it); bytes written, None on 404.
+
+        Past ``deadline`` (monotonic) or past ``limit`` bytes in all it stops and raises
+        `SourceError` (the partial file is removed when too big).
+        """
+        limit = self.max_file_bytes if limit is None else limit
         have = partial.stat().st_size if partial.exists() else 0
         headers = {"Range": f"bytes={have}-"} if have else {}
         try:
-            with self.client.stream("GET", url, headers=headers) as resp:
+            with closing(self._follow("GET", url, headers=headers)) as resp:
                 if resp.status_code == 404:
                     return None
                 if resp.status_code == 416:  # our partial is bigger than the file: restart
@@ -354,14 +442,40 @@ class CDASource(Source):
                     raise SourceError(f"HTTP {resp.status_code} at {url}")
                 resumed = resp.status_code == 206
                 expected = _expected_length(resp, have if resumed else 0)
+                if expected is not None and expected > limit:
+                    partial.unlink(missing_ok=True)
+                    raise SourceError(
+                        f"{url} announces {expected} bytes, more than the limit of {limit} "
+                        "(MICA_CDA_MAX_FILE_BYTES): refused"
+                    )
                 mode = "ab" if resumed else "wb"
                 written = 0
+                total = have if resumed else 0
                 with open(partial, mode) as fh:
                     # raw bytes as they arrive, so a dropped connection keeps what came
                     for chunk in resp.iter_raw():
+                        total += len(chunk)
+                        if total > limit:
+                            fh.close()
+                            partial.unlink(missing_ok=True)
+                            raise SourceError(
+                                f"{url} sent more than the limit of {limit} bytes "
+                                "(MICA_CDA_MAX_FILE_BYTES): refused"
+                            )
                         fh.write(chunk)
                         written += len(chunk)
                         advance(len(chunk))
+                        now = time.monotonic()
+                        if now > deadline or (self._run_end is not None and now > self._run_end):
+                            fh.flush()  # what came is kept: a later run resumes it
+                            which = (
+                                f"file deadline of {self.file_deadline:g} s "
+                                "(MICA_CDA_FILE_DEADLINE)"
+                                if now > deadline
+                                else f"run deadline of {self.run_deadline:g} s "
+                                "(MICA_CDA_RUN_DEADLINE)"
+                            )
+                            raise SourceError(f"{url}: {which} passed after {total} bytes")
                     fh.flush()
                     os.fsync(fh.fileno())
                 size = partial.stat().st_size
@@ -370,20 +484,44 @@ class CDASource(Source):
                 return written
         except httpx.TransportError as err:  # dropped connection, timeout, refused
             raise _Retry(f"{type(err).__name__} at {url}: {err}") from err
+        except httpx.HTTPError as err:  # anything else httpx refuses: say it plainly
+            raise SourceError(f"{url}: {type(err).__name__}: {err}") from err
 
-    def _verify(self, path: Path, item: Listed) -> None:
-        """The gzip stream is whole and decompresses to the listed size."""
+    def _verify(self, path: Path, item: Listed, cap: int | None = None) -> None:
+        """The gzip stream is whole and decompresses to the listed size (at most ``cap``)."""
+        cap = self.max_file_bytes if cap is None else cap
         try:
             with gzip.open(path, "rb") as gz:
                 size = 0
                 while chunk := gz.read(1 << 20):
                     size += len(chunk)
+                    if size > cap:  # an unlisted size: a bomb must not run on
+                        path.unlink(missing_ok=True)
+                        raise SourceError(
+                            f"{item.name} decompresses to more than the limit of {cap} bytes "
+                            "(MICA_CDA_MAX_FILE_BYTES): refused"
+                        )
         except (EOFError, OSError, zlib.error) as err:
             path.unlink(missing_ok=True)
             raise _Retry(f"corrupt or truncated gzip data ({err})") from err
         if item.size is not None and size != item.size:
             path.unlink(missing_ok=True)
             raise _Retry(f"decompressed to {size} bytes, the archive lists {item.size}")
+
+
+def _limit(value: float | None, env: str, default: float, kind: type) -> float:
+    """``value``, else the environment variable ``env``, else ``default`` (positive)."""
+    if value is None:
+        text = os.environ.get(env)
+        if not text:
+            return kind(default)
+        try:
+            value = kind(text)
+        except ValueError:
+            raise SourceError(f"{env}={text!r} is not a number") from None
+    if value <= 0:
+        raise SourceError(f"{env}: the limit must be positive (got {value})")
+    return kind(value)
 
 
 def _expected_length(resp: httpx.Response, offset: int) -> int | None:

@@ -8,13 +8,21 @@ path (a copy of a mica archive), the obsid in its name (obspar, per-OBI files), 
 obsid of the data files beside them. The default and last revisions are those of
 ``<OOOOO>`` / ``<OOOOO>_last`` links when the folder has them, else the newest revision
 present.
+
+Hostile folders: a symbolic link is followed only when it resolves to a regular file inside
+the source folder (a link out of it -- e.g. to someone's private file -- is not followed and
+is named in the report's notes). Staged copies never get wider permissions than their
+source (its mode bits, without execute). One name in several subfolders: identical copies
+are delivered once; copies with different contents are delivered not at all and the fetch
+fails naming every path, so the update is not ok and says why.
 """
 
 from __future__ import annotations
 
+import filecmp
 import os
 import re
-import shutil
+import stat
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +36,61 @@ def obsid_product(product: FileProduct) -> ObsidProduct:
     if not isinstance(product, ObsidProduct):
         raise SourceError(f"{product.name} is not archived by obsid")
     return product
+
+
+def inside_file(root: Path, path: Path) -> Path | None:
+    """The regular file ``path`` is or links to, when it lies inside ``root``; else None.
+
+    ``root`` is resolved by the caller. A link is followed only within the folder, so a
+    source folder never leaks a file it does not hold.
+    """
+    try:
+        real = path.resolve(strict=True)
+    except (OSError, RuntimeError):  # dangling link or a loop of links
+        return None
+    if not real.is_relative_to(root) or not real.is_file():
+        return None
+    return real
+
+
+def copy_private(path: Path, target: Path) -> None:
+    """Copy ``path`` to ``target`` with the source's mode bits (never wider, no execute)."""
+    mode = stat.S_IMODE(path.stat().st_mode) & 0o666
+    # created 600 and only then widened to the source's bits: never readable by more people
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with open(fd, "wb") as out, open(path, "rb") as src:
+        while block := src.read(1 << 20):
+            out.write(block)
+    os.chmod(target, mode)
+
+
+def deliver(spec: str, paths: list[Path], dest: Path) -> list[Path]:
+    """Copy ``paths`` into ``dest`` by name; one name found in several places is delivered
+    once when the copies are identical, and refused (`SourceError` naming them all) when not.
+    """
+    by_name: dict[str, list[Path]] = defaultdict(list)
+    for path in paths:
+        by_name[path.name].append(path)
+    clashes = [
+        same
+        for same in by_name.values()
+        if any(not filecmp.cmp(same[0], other, shallow=False) for other in same[1:])
+    ]
+    if clashes:
+        raise SourceError(
+            f"{spec}: "
+            + "; ".join(
+                f"{same[0].name} differs between {', '.join(str(p) for p in same)}"
+                for same in clashes
+            )
+            + " (none of them delivered: keep one copy of each file in the folder)"
+        )
+    out = []
+    for name, same in by_name.items():
+        target = dest / name
+        copy_private(same[0], target)
+        out.append(target)
+    return out
 
 
 @dataclass
@@ -122,12 +185,7 @@ class DirCatalog:
     def fetch(self, obsid: int, revision: int, dest: Path) -> list[Path]:
         if not self.built:
             self._build()
-        out = []
-        for path in self.files.get(obsid, {}).get(revision, []):
-            target = dest / path.name
-            shutil.copyfile(path, target)
-            out.append(target)
-        return out
+        return deliver(f"dir:{self.root}", self.files.get(obsid, {}).get(revision, []), dest)
 
 
 class DirSource(Source):
@@ -141,7 +199,10 @@ class DirSource(Source):
         self.spec = f"dir:{self.path}"
         if not self.path.is_dir():
             raise SourceError(f"source folder {self.path} does not exist")
+        self.root = self.path.resolve()  # what "inside the folder" means for links
         self._catalogs: dict[str, DirCatalog] = {}
+        self.notes: list[str] = []
+        self._noted: set[Path] = set()
 
     @classmethod
     def from_arg(cls, arg: str) -> DirSource:
@@ -150,23 +211,31 @@ class DirSource(Source):
         return cls(arg)
 
     def product_files(self, product: FileProduct) -> list[Path]:
-        """The folder's files of ``product`` (any depth), by name."""
-        return [
-            path
-            for path in sorted(self.path.rglob("*"))
-            if path.is_file() and product.filename_re.fullmatch(product.archive_name(path.name))
-        ]
+        """The folder's files of ``product`` (any depth), by name; links only within it."""
+        out = []
+        for path in sorted(self.path.rglob("*")):
+            if not product.filename_re.fullmatch(product.archive_name(path.name)):
+                continue
+            if path.is_symlink() and inside_file(self.root, path) is None:
+                if path not in self._noted:
+                    self._noted.add(path)
+                    self.notes.append(
+                        f"{path} is a link to {os.readlink(path)}, outside {self.spec} or "
+                        "not a file: not followed (copy the file into the folder)"
+                    )
+                continue
+            if path.is_file():
+                out.append(path)
+        return out
 
     def fetch(self, product: FileProduct, start: float, stop: float, dest: Path) -> list[Path]:
-        out = []
-        for path in self.product_files(product):
-            tfile = product.name_time(path.name)
-            # A file named by its start may still overlap the range if it began earlier.
-            if start - product.source_lookback <= tfile < stop:
-                target = dest / path.name
-                shutil.copyfile(path, target)
-                out.append(target)
-        return out
+        # A file named by its start may still overlap the range if it began earlier.
+        paths = [
+            path
+            for path in self.product_files(product)
+            if start - product.source_lookback <= product.name_time(path.name) < stop
+        ]
+        return deliver(self.spec, paths, dest)
 
     def obsids(self, product: FileProduct, start: float, stop: float) -> list[int]:
         return self._catalog(product).obsids(start, stop)
