@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import filecmp
 import gzip
+import os
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -68,7 +69,13 @@ def quarantine(root: Path, src: Path | None, err: RejectedFile) -> None:
     safe = err.filename.replace("/", "_").replace("\\", "_").lstrip(".") or "unnamed"
     if src is not None and src.exists():
         shutil.move(str(src), qdir / safe)
-    (qdir / (safe + ".reason")).write_text(str(err) + "\n")
+        # a refused file may hold anything: only the archive's owner may read the copy
+        os.chmod(qdir / safe, 0o600)
+    reason = qdir / (safe + ".reason")
+    fd = os.open(reason, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(str(err) + "\n")
+    os.chmod(reason, 0o600)  # an older .reason of the same name kept its mode
 
 
 def describe_file(
@@ -191,6 +198,8 @@ def _validate_one(
         return row, arrays, file_kind(path)
     except RejectedFile as err:
         return err, {}, None
+    except Exception as err:  # noqa: BLE001 -- one malformed file must never stop an update
+        return RejectedFile(name, f"malformed file ({type(err).__name__}: {err})"), {}, None
 
 
 def ingest_files(

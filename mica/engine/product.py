@@ -66,6 +66,8 @@ class FileProduct(ABC):
     stream_columns: Sequence[str] = ()
     #: how far before a query start a file may begin and still overlap it (s)
     max_file_span: float = 10 * 86400.0
+    #: bytes a file may inflate to (an L0 file is < 10 MB): more is refused unread
+    max_file_bytes: int = 1 << 30
     #: how long before a request's start a file named by its start time may begin (s)
     source_lookback: float = 86400.0
 
@@ -172,7 +174,9 @@ class FileProduct(ABC):
         """
         from mica.engine.fitscheck import open_checked  # fitscheck imports this module
 
-        hdus, checksum = open_checked(path, name, getattr(self, "extname", "PRIMARY"))
+        hdus, checksum = open_checked(
+            path, name, getattr(self, "extname", "PRIMARY"), self.max_file_bytes
+        )
         with hdus:
             row = self.describe(name, hdus)
             row["checksum"] = checksum
