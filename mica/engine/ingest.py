@@ -196,10 +196,8 @@ def _validate_one(
     try:
         row = describe_file(product, name, path, arrays)
         return row, arrays, file_kind(path)
-    except RejectedFile as err:
+    except RejectedFile as err:  # describe_file turns any failure into one
         return err, {}, None
-    except Exception as err:  # noqa: BLE001 -- one malformed file must never stop an update
-        return RejectedFile(name, f"malformed file ({type(err).__name__}: {err})"), {}, None
 
 
 def ingest_files(
