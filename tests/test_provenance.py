@@ -16,7 +16,8 @@ from click.testing import CliRunner
 from mica.archive import aca_l0
 from mica.archive.obsid_times import obsid_interval
 from mica.engine.check import check_archive
-from mica.engine.ingest import REJECTED_DIR, ingest_files
+from mica.engine.index import ArchiveIndex
+from mica.engine.ingest import REJECTED_DIR, describe_file, ingest_files
 from mica.engine.provenance import (
     ARCHIVE_JSON,
     ProvenanceError,
@@ -208,3 +209,18 @@ def test_obspar_simulated_mirror_fixes_a_simulated_archive(tmp_path):
     assert read_provenance(tmp_path / "obspar")["kind"] == "simulated"
     with gzip.open(next(mirror.iterdir()), "rt") as fh:
         assert fh.readline().startswith("simulated,b,h,yes")
+
+
+def test_repair_refuses_a_simulated_file_left_in_a_real_archive(real_archive, tmp_path):
+    """`mica check --repair` indexes a file it finds without an index row only when its kind
+    matches the archive's: a simulated file in a real archive is quarantined instead."""
+    sim = _sim_l0_file(tmp_path)
+    row = describe_file(L0, sim.name, sim)
+    target = L0.path(row, real_archive)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(sim, target)
+    report = check_archive(L0, data_root=real_archive, repair=True)
+    assert any(f"quarantined {sim.name}: is a simulated" in r for r in report.repairs), report
+    assert not target.exists() and (real_archive / "rejected" / sim.name).exists()
+    with ArchiveIndex.open_for_reading(L0, real_archive) as index:
+        assert index.get(sim.name) is None and len(index.query()) == 36

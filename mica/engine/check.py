@@ -11,6 +11,7 @@ from mica.engine.ingest import (
     REJECTED_DIR,
     STAGING_DIR,
     IngestReport,
+    check_provenance,
     commit_file,
     describe_file,
     quarantine,
@@ -99,6 +100,7 @@ def check_archive(
             if repair:
                 try:
                     row = describe_file(product, path.name, path)
+                    check_provenance(index, row)
                     if product.path(row, root) != path:
                         raise RejectedFile(path.name, "is not in its layout folder")
                     ingest = IngestReport()

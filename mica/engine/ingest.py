@@ -24,12 +24,11 @@ from mica.engine.atomic import replace_durable, write_atomic
 from mica.engine.colstore import ColumnStore
 from mica.engine.executors.process import process_map
 from mica.engine.index import ArchiveIndex
-from mica.engine.product import FileProduct, RejectedFile
+from mica.engine.product import KIND, FileProduct, RejectedFile
 from mica.engine.provenance import (
     ARCHIVE_JSON,
     archive_kind,
     check_file,
-    file_kind,
     settle_kind,
 )
 
@@ -195,7 +194,7 @@ def _validate_one(
     arrays: dict[str, Any] = {}
     try:
         row = describe_file(product, name, path, arrays)
-        return row, arrays, file_kind(path)
+        return row, arrays, row.pop(KIND, None)
     except RejectedFile as err:  # describe_file turns any failure into one
         return err, {}, None
 
@@ -276,6 +275,14 @@ def _provenance_open(root: Path) -> bool:
     return (root / ARCHIVE_JSON).exists() and archive_kind(root) is None
 
 
+def check_provenance(index: ArchiveIndex, row: dict[str, Any]) -> None:
+    """Refuse a described file of the other kind (simulated or real) than the archive's; for
+    the paths that index one file at a time (recovery, repair)."""
+    kind = row.pop(KIND, None)
+    if kind is not None:
+        check_file(row["filename"], kind, archive_kind(index.root), index.root)
+
+
 def recover_pending(product: FileProduct, index: ArchiveIndex) -> list[str]:
     """Finish or undo what a crashed ingest left half-done; returns what was done."""
     done = []
@@ -292,6 +299,7 @@ def recover_pending(product: FileProduct, index: ArchiveIndex) -> list[str]:
             report = IngestReport()
             try:
                 row = describe_file(product, path.name, path)
+                check_provenance(index, row)
                 touched |= commit_file(product, index, row, path, report)
                 done.append(f"indexed {path.name} left unindexed by an interrupted ingest")
             except RejectedFile as err:

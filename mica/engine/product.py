@@ -28,6 +28,10 @@ class RejectedFile(MicaError, ValueError):
         return (type(self), (self.filename, self.problem))
 
 
+#: The key of a described row that says whether the file is simulated or real.
+KIND = "_kind"
+
+
 @dataclass(frozen=True)
 class IndexColumn:
     name: str
@@ -172,7 +176,8 @@ class FileProduct(ABC):
         under its name, so the store is fed from this one decompression. Products whose
         files are not FITS (obspar parameter files) override this.
         """
-        from mica.engine.fitscheck import open_checked  # fitscheck imports this module
+        from mica.engine.fitscheck import open_checked  # both import this module
+        from mica.engine.provenance import REAL, SIM_KEYWORD, SIMULATED
 
         hdus, checksum = open_checked(
             path, name, getattr(self, "extname", "PRIMARY"), self.max_file_bytes
@@ -180,6 +185,9 @@ class FileProduct(ABC):
         with hdus:
             row = self.describe(name, hdus)
             row["checksum"] = checksum
+            # What the file is, from the header read anyway (not an index column: ingest
+            # checks it against the archive's provenance).
+            row[KIND] = SIMULATED if hdus[0].header.get(SIM_KEYWORD) is True else REAL
             if arrays is not None and self.has_store:
                 arrays[name] = self.store_arrays(hdus, row)
         return row

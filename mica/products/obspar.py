@@ -20,7 +20,8 @@ from typing import Any
 from astropy.io import fits
 
 from mica.engine.obsid_layout import ObsidProduct
-from mica.engine.product import IndexColumn, RejectedFile
+from mica.engine.product import KIND, IndexColumn, RejectedFile
+from mica.engine.provenance import REAL, SIMULATED
 from mica.engine.validate import check_finite, check_span
 from mica.time import year_doy
 
@@ -201,6 +202,7 @@ class ObsparProduct(ObsidProduct):
             checksum=hashlib.sha1(raw).hexdigest(),
         )
         row["year"], row["doy"] = year_doy(tstart)
+        row[KIND] = SIMULATED if simulated else REAL
         return row
 
 
