@@ -75,6 +75,11 @@ def _option(name: str, entry: ProductEntry) -> click.Option:
             is_flag=True,
             help="First archive the inputs it needs (L0 around each calibration), same source.",
         ),
+        "check_missing": lambda: click.Option(
+            ["--check-missing"],
+            is_flag=True,
+            help="Also retry the observations recorded as failed or missing from the table.",
+        ),
         "days_at_once": lambda: click.Option(
             ["--days-at-once"],
             type=float,

@@ -2,7 +2,8 @@
 
 An entry says what kind of layout the product has (``time``: time-ordered files in an index,
 `mica.engine.update`; ``obsid``: revision folders per obsid, `mica.engine.obsid_update`;
-``calib``: calibration folders, `mica.engine.calib_layout`), where its description lives
+``calib``: calibration folders, `mica.engine.calib_layout`; ``derived``: tables computed per
+observation from other products, `mica.engine.derived`), where its description lives
 (a module of `mica.products`; for ``calib`` the update module that runs it), and which of the
 one set of update options apply to it. The command line (`mica.cli`) builds
 ``mica update <product>`` and ``mica check`` from it; a new product is one description module
@@ -21,6 +22,8 @@ from mica.engine.runner import Progress
 
 #: the update options every product may take (the CLI shows each where it applies)
 COMMON = ("start", "stop", "source", "data_root", "wait", "quiet")
+#: the options of a derived product (its inputs are other archives: no source)
+DERIVED = ("start", "stop", "obsids", "check_missing", "data_root", "wait", "quiet")
 
 
 @dataclass(frozen=True)
@@ -32,10 +35,11 @@ class ProductEntry:
     name : str
         Command name (``mica update <name>``).
     kind : str
-        ``time``, ``obsid`` or ``calib``.
+        ``time``, ``obsid``, ``calib`` or ``derived``.
     target : str
-        ``module:attribute`` of the product description (``time`` / ``obsid``), or the module
-        of a ``calib`` product (exposing ``update(**options)`` and ``check(data_root, repair)``).
+        ``module:attribute`` of the product description (``time``, ``obsid``, ``derived``), or
+        the module of a ``calib`` product (exposing ``update(**options)`` and
+        ``check(data_root, repair)``).
     help : str
         One line for ``mica update --help``.
     options : tuple of str
@@ -69,13 +73,22 @@ class ProductEntry:
             from mica.engine.obsid_update import update_obsid_archive
 
             return update_obsid_archive(product, progress=progress, **opts)
+        if self.kind == "derived":
+            from mica.engine.derived import update_derived
+
+            return update_derived(product, progress=progress, **opts)
         return product.update(progress=progress, **opts)
 
     def check(self, data_root: str | Path | None = None, repair: bool = False, **kw: Any) -> Any:
-        """The product's archive check: a `CheckReport` (time, obsid) or (problems, repairs)."""
+        """The product's archive check: a `CheckReport` (time, obsid) or (problems, repairs)
+        (calib, derived)."""
         product = self.load()
         if self.kind == "calib":
             return product.check(data_root, repair=repair)
+        if self.kind == "derived":
+            from mica.engine.derived import check_derived
+
+            return check_derived(product, data_root, repair=repair)
         from mica.engine.check import check_archive
 
         return check_archive(product, data_root=data_root, repair=repair, **kw)

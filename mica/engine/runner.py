@@ -57,7 +57,7 @@ class Job(ABC):
     verb: str = "updated"
     #: the product updated (its provenance decides the source), the folder holding it (lock,
     #: staging), and the staging folder's name in it
-    product: FileProduct
+    product: FileProduct | None
     root: Path
     staging_name: str = "staging"
 
@@ -85,6 +85,10 @@ class Job(ABC):
         """A unit's step raised: by default the update stops with that error."""
         raise error.error
 
+    def finish(self, report: UpdateReport) -> None:
+        """After the last unit's commit (e.g. write a derived table's generation)."""
+        return None
+
     def new_report(self) -> UpdateReport:
         return UpdateReport(self.name, self.unit, self.verb)
 
@@ -105,8 +109,9 @@ def run_update(
     Only one update of a product runs at a time: a second one waits ``wait`` seconds, then
     raises `ArchiveBusy`.
     """
-    # The one place an update resolves its source, checked against the archive's provenance.
-    src = resolve_source(source, job.product, job.root)
+    # The one place an update resolves its source, checked against the archive's provenance
+    # (a derived product's inputs are other archives: it has no source).
+    src = None if job.product is None else resolve_source(source, job.product, job.root)
     executor = executor or InlineExecutor()
     report = job.new_report()
     try:
@@ -117,6 +122,7 @@ def run_update(
             try:
                 units = list(job.plan(src, report))
                 _run_units(job, src, units, executor, report, progress)
+                job.finish(report)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
     except (OSError, sqlite3.Error) as exc:  # disk full, read-only: one ArchiveWriteError
@@ -129,7 +135,7 @@ def run_update(
 
 def _run_units(
     job: Job,
-    src: Source,
+    src: Source | None,
     units: list[Unit],
     executor: Executor,
     report: UpdateReport,
