@@ -22,8 +22,10 @@ from mica.engine.runner import Progress
 
 #: the update options every product may take (the CLI shows each where it applies)
 COMMON = ("start", "stop", "source", "data_root", "wait", "quiet")
+#: where the work runs (a dask.distributed cluster); for the products whose jobs take one
+CLUSTER = ("scheduler", "workers")
 #: the options of a derived product (its inputs are other archives: no source)
-DERIVED = ("start", "stop", "obsids", "check_missing", "data_root", "wait", "quiet")
+DERIVED = ("start", "stop", "obsids", "check_missing", "data_root", "wait", "quiet", *CLUSTER)
 
 
 @dataclass(frozen=True)
@@ -61,9 +63,17 @@ class ProductEntry:
         mod = importlib.import_module(module)
         return getattr(mod, attr) if attr else mod
 
-    def update(self, progress: Progress | None = None, **options: Any) -> UpdateReport:
-        """Run this product's update with the given options (those that apply)."""
+    def update(
+        self, progress: Progress | None = None, executor: Any = None, **options: Any
+    ) -> UpdateReport:
+        """Run this product's update with the given options (those that apply); ``executor``
+        (e.g. a `DaskExecutor`) where its units run, for the products that take one."""
         opts = {k: v for k, v in options.items() if k in self.options and k != "quiet"}
+        opts = {k: v for k, v in opts.items() if k not in CLUSTER}
+        if executor is not None:
+            if "scheduler" not in self.options:
+                raise ValueError(f"{self.name} does not run on a cluster")
+            opts["executor"] = executor
         product = self.load()
         if self.kind == "time":
             from mica.engine.update import update_archive
@@ -100,7 +110,7 @@ _ENTRIES = (
         "time",
         "mica.products.aca_l0:L0",
         "ACA level-0 image files into <archive>/aca0.",
-        (*COMMON, "days_at_once"),
+        (*COMMON, "days_at_once", *CLUSTER),
         start_help="continue from the last ingested time",
     ),
     ProductEntry(
@@ -108,14 +118,14 @@ _ENTRIES = (
         "obsid",
         "mica.products.asp_l1:ASP_L1",
         "Aspect L1 products into <archive>/asp1, by obsid and revision.",
-        (*COMMON, "obsids", "refresh"),
+        (*COMMON, "obsids", "refresh", *CLUSTER),
     ),
     ProductEntry(
         "obspar",
         "obsid",
         "mica.products.obspar:OBSPAR",
         "Obspar files into <archive>/obspar, by obsid and revision.",
-        (*COMMON, "obsids", "refresh"),
+        (*COMMON, "obsids", "refresh", *CLUSTER),
     ),
     ProductEntry(
         "aca-dark",
