@@ -72,7 +72,7 @@ def _parts(index: ArchiveIndex) -> set[str]:
 
 def _same_archive(a: Path, b: Path) -> None:
     assert _index_rows(a) == _index_rows(b)
-    for name, checksum, *_ in _index_rows(a):
+    for name, *_ in _index_rows(a):
         with ArchiveIndex(L0, a, readonly=True) as ia, ArchiveIndex(L0, b, readonly=True) as ib:
             ra = ia.query("filename = ?", (name,))[0]
             rb = ib.query("filename = ?", (name,))[0]

@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 
 from mica.engine.atomic import replace_durable, write_atomic
 from mica.engine.colstore import ColumnStore
-from mica.engine.executors import Executor, UnitError
+from mica.engine.executors import Executor, UnitError, timed
 from mica.engine.executors.process import process_map
 from mica.engine.index import ArchiveIndex
 from mica.engine.product import KIND, FileProduct, RejectedFile
@@ -46,10 +46,13 @@ class IngestReport:
     replaced: list[str] = field(default_factory=list)
     outdated: list[str] = field(default_factory=list)
     rejected: list[RejectedFile] = field(default_factory=list)
+    #: seconds spent waiting for validation results (the rest of an ingest is its commits)
+    wait_seconds: float = 0.0
 
     def merge(self, other: IngestReport) -> None:
         for name in ("ingested", "unchanged", "replaced", "outdated", "rejected"):
             getattr(self, name).extend(getattr(other, name))
+        self.wait_seconds += other.wait_seconds
 
     def summary(self) -> str:
         text = (
@@ -257,7 +260,7 @@ def ingest_files(
                 workers,
                 preload=[type(product).__module__],
             )
-        for (name, path), result in zip(todo, results):
+        for (name, path), result in zip(todo, timed(results, report)):
             if isinstance(result, UnitError):  # the worker's own failure, not the file's
                 result = (RejectedFile(name, f"not validated: {result}"), {}, None)
             row, arrays, file_is = result

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mica.engine.executors import Executor, InlineExecutor, UnitError
+from mica.engine.executors import Executor, InlineExecutor, UnitError, timed
 from mica.engine.lock import UpdateLock
 from mica.engine.product import FileProduct
 from mica.engine.provenance import resolve_source
@@ -141,17 +142,19 @@ def _run_units(
     report: UpdateReport,
     progress: Progress | None,
 ) -> None:
-    results: Iterator[Any] = executor.map(_staged(job.step(src)), units)
+    results: Iterator[Any] = timed(executor.map(_staged(job.step(src)), units), report)
     for i, unit in enumerate(units):
         if progress:
             progress(i, len(units), unit.label)
         result = next(results)
+        t0 = time.perf_counter()
         try:
             if isinstance(result, UnitError):
                 job.failed(unit, result, report)
             else:
                 job.commit(unit, result, report)
         finally:
+            report.commit_seconds += time.perf_counter() - t0
             shutil.rmtree(unit.staging, ignore_errors=True)
             notes = getattr(src, "notes", None)
             if notes:  # remarks of the source about this unit
