@@ -24,6 +24,7 @@ from mica.engine.atomic import replace_durable, write_atomic
 from mica.engine.colstore import ColumnStore
 from mica.engine.executors import Executor, UnitError, timed
 from mica.engine.executors.process import process_map
+from mica.engine.fsync import fsync_dir, fsync_file
 from mica.engine.index import ArchiveIndex
 from mica.engine.product import KIND, FileProduct, RejectedFile
 from mica.engine.provenance import (
@@ -96,14 +97,22 @@ def describe_file(
         ) from err
 
 
-def _place(src: Path, dest: Path) -> None:
-    """Put ``src`` at ``dest`` atomically, gzipping it on the way if it is not gzipped."""
+def _place(src: Path, dest: Path, synced: bool = False) -> Path | None:
+    """Put ``src`` at ``dest`` atomically, gzipping it on the way if it is not gzipped.
+
+    ``synced``: the file's data are already on disk (a validation worker fsynced them); the
+    rename is then left for the caller to make durable with one fsync of the folder it
+    returns (None: done here).
+    """
     dest.parent.mkdir(parents=True, exist_ok=True)
     with open(src, "rb") as fh:
         gzipped = fh.read(2) == b"\x1f\x8b"
     if gzipped and src.stat().st_dev == dest.parent.stat().st_dev:
+        if synced:
+            os.replace(src, dest)
+            return dest.parent
         replace_durable(src, dest)
-        return
+        return None
 
     def write(fout: BinaryIO) -> None:
         with open(src, "rb") as fin:
@@ -115,15 +124,25 @@ def _place(src: Path, dest: Path) -> None:
 
     write_atomic(dest, write)
     src.unlink(missing_ok=True)
+    return None
 
 
-def commit_file(
+@dataclass
+class _Placement:
+    """A validated file the revision rules let in: where it goes and what it supersedes."""
+
+    row: dict[str, Any]
+    src: Path
+    dest: Path
+    superseded: list[dict[str, Any]]
+
+
+def _decide(
     product: FileProduct, index: ArchiveIndex, row: dict[str, Any], src: Path, report: IngestReport
-) -> set[str]:
-    """Apply the revision rules to one validated file and archive it (see module docstring).
-
-    Returns the store partitions whose content changed.
-    """
+) -> _Placement | None:
+    """Apply the revision rules to one validated file against the index: its placement, or
+    None when it is already archived or older than the archive's revision (recorded in
+    ``report``); `RejectedFile` when it conflicts."""
     root = index.root
     name = row["filename"]
     dest = product.path(row, root)
@@ -138,14 +157,14 @@ def commit_file(
         if src != dest:
             src.unlink(missing_ok=True)
         report.unchanged.append(name)
-        return set()
+        return None
 
     overlaps = index.overlapping(row)
     newer = [o for o in overlaps if o["revision"] > row["revision"]]
     if newer:
         report.outdated.append(name)
         src.unlink(missing_ok=True)
-        return set()
+        return None
     same = [o for o in overlaps if o["revision"] == row["revision"]]
     clash = [o["filename"] for o in same if not product.same_span(o, row)]
     if clash:
@@ -154,25 +173,78 @@ def commit_file(
             f"overlaps {', '.join(clash)} of the same revision "
             f"{row['revision']} (not a reprocessing); refused",
         )
-    superseded = overlaps  # all older revisions, or same-span reprocessings
-    drops = [str(product.path(o, root)) for o in superseded]
+    return _Placement(row, src, dest, overlaps)  # supersedes older revisions, reprocessings
 
+
+def _apply(
+    product: FileProduct,
+    index: ArchiveIndex,
+    batch: list[_Placement],
+    report: IngestReport,
+    synced: bool = False,
+) -> set[str]:
+    """Archive a batch of placements in the module docstring's order, each step once for
+    the whole batch (one intent transaction, the renames, one index transaction); returns
+    the store partitions whose content changed."""
+    if not batch:
+        return set()
+    root = index.root
+    drops = [str(product.path(o, root)) for p in batch for o in p.superseded]
     with index.transaction():
-        index.add_pending([(str(dest), "add")])
-    if src != dest:
-        _place(src, dest)
+        index.add_pending([(str(p.dest), "add") for p in batch])
+    folders = set()
+    for p in batch:
+        if p.src != p.dest:
+            folder = _place(p.src, p.dest, synced)
+            if folder is not None:
+                folders.add(folder)
+    for folder in folders:
+        fsync_dir(folder)
     with index.transaction():
-        parts = index.replace([row], [o["filename"] for o in superseded])
-        index.clear_pending([str(dest)])
-        index.add_pending([(p, "drop") for p in drops])
-    for p in drops:
-        Path(p).unlink(missing_ok=True)
+        parts = index.replace(
+            [p.row for p in batch], [o["filename"] for p in batch for o in p.superseded]
+        )
+        index.clear_pending([str(p.dest) for p in batch])
+        index.add_pending([(d, "drop") for d in drops])
+    for d in drops:
+        Path(d).unlink(missing_ok=True)
     if drops:
         with index.transaction():
             index.clear_pending(drops)
-    report.ingested.append(name)
-    report.replaced.extend(o["filename"] for o in superseded)
+    for p in batch:
+        report.ingested.append(p.row["filename"])
+        report.replaced.extend(o["filename"] for o in p.superseded)
     return parts
+
+
+def commit_file(
+    product: FileProduct, index: ArchiveIndex, row: dict[str, Any], src: Path, report: IngestReport
+) -> set[str]:
+    """Apply the revision rules to one validated file and archive it (see module docstring).
+
+    Returns the store partitions whose content changed.
+    """
+    placement = _decide(product, index, row, src, report)
+    return _apply(product, index, [placement] if placement else [], report)
+
+
+def _overlaps_batch(product: FileProduct, batch: list[_Placement], row: dict[str, Any]) -> bool:
+    """Whether ``row`` shares a name or an interval of its stream with a file of ``batch``
+    (the index does not hold the batch yet: it must be applied first)."""
+    stream = tuple(row[c] for c in product.stream_columns)
+    for p in batch:
+        if p.row["filename"] == row["filename"]:
+            return True
+        if tuple(p.row[c] for c in product.stream_columns) == stream and (
+            p.row["tstart"] < row["tstop"] - 1e-3 and p.row["tstop"] > row["tstart"] + 1e-3
+        ):
+            return True
+    return False
+
+
+#: files committed together (one intent transaction, one index transaction, one folder
+#: fsync): what lets one committer keep up with many validation workers
+COMMIT_BATCH = 64
 
 
 def _already_archived(product: FileProduct, index: ArchiveIndex, name: str, path: Path) -> bool:
@@ -198,6 +270,7 @@ def _validate_one(
     arrays: dict[str, Any] = {}
     try:
         row = describe_file(product, name, path, arrays)
+        fsync_file(path)  # here, in the worker: the committer only renames it
         return row, arrays, row.pop(KIND, None)
     except RejectedFile as err:  # describe_file turns any failure into one
         return err, {}, None
@@ -260,10 +333,34 @@ def ingest_files(
                 workers,
                 preload=[type(product).__module__],
             )
+        batch: list[_Placement] = []
+
+        def flush() -> None:
+            nonlocal touched
+            touched |= _apply(product, index, batch, report, synced=True)
+            batch.clear()
+
         for (name, path), result in zip(todo, timed(results, report)):
             if isinstance(result, UnitError):  # the worker's own failure, not the file's
                 result = (RejectedFile(name, f"not validated: {result}"), {}, None)
             row, arrays, file_is = result
+            epoch = (
+                product.partition_epoch(row)
+                if store is not None and isinstance(row, dict)
+                else None
+            )
+            if batch and (
+                len(batch) >= COMMIT_BATCH
+                or (isinstance(row, dict) and _overlaps_batch(product, batch, row))
+                or (store is not None and isinstance(row, dict) and epoch != last_epoch)
+            ):
+                flush()
+            if store is not None and touched and isinstance(row, dict) and epoch != last_epoch:
+                # Files come in time order: partitions of earlier epochs (days) are complete,
+                # so write them now and free their arrays (memory: about a day of data).
+                store.rebuild(touched, loaded)
+                touched.clear()
+                loaded = {}
             try:
                 if isinstance(row, RejectedFile):
                     raise row
@@ -271,21 +368,16 @@ def ingest_files(
                 if kind is None and file_is is not None and _provenance_open(index.root):
                     kind = file_is  # the first file of a content-judged source fixes it
                     settle_kind(index.root, kind)
-                parts = commit_file(product, index, row, path, report)
+                placement = _decide(product, index, row, path, report)
             except RejectedFile as err:
                 report.rejected.append(err)
                 quarantine(index.root, path, err)
                 continue
-            loaded.update(arrays)
-            epoch = product.partition_epoch(row) if store is not None else None
-            if store is not None and touched and epoch != last_epoch:
-                # Files come in time order: partitions of earlier epochs (days) are complete,
-                # so write them now and free their arrays (memory: about a day of data).
-                store.rebuild(touched, loaded)
-                touched.clear()
-                loaded = {k: v for k, v in loaded.items() if k == row["filename"]}
+            if placement is not None:
+                batch.append(placement)
+                loaded.update(arrays)
             last_epoch = epoch
-            touched |= parts
+        flush()
         if store is not None and touched:
             store.rebuild(touched, loaded)
     finally:
