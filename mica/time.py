@@ -1,11 +1,38 @@
 """Chandra time (CXC seconds since 1998-01-01 TT) through astropy's cxcsec/yday formats.
 
-Every archive index keeps float64 CXC seconds; conversions here are vectorised.
+Every archive index keeps float64 CXC seconds; conversions here are vectorised. Every reader
+and command takes its times through `to_secs`, so they all accept what CxoTime accepts:
+
+* numbers (int, float, numpy scalars and arrays): CXC seconds;
+* strings: ``YYYY:DDD[:hh:mm[:ss[.sss]]]`` (Chandra date, UTC), ISO ``YYYY-MM-DD[ hh:mm:ss]``
+  or ISO-T, CXC seconds written with a decimal point or at least 9 digits (``'441763266.184'``),
+  or a time relative to now (``'-2d'``, astropy `TimeDelta` text);
+* `astropy.time.Time` (and ``CxoTime``), `datetime.datetime`, `datetime.date`,
+  `numpy.datetime64` (naive values are UTC), lists and arrays of any of these;
+* ``None``: now (or ``$CXOTIME_NOW``).
+
+A string of 7 or 8 bare digits starting with a year (``'20120101'``, ``'2012001'``) is
+refused as ambiguous, with the date form to write instead.
+
+Examples
+--------
+>>> from mica.time import to_secs, to_date, time_range
+>>> to_secs("2012:001")
+441763266.184
+>>> to_date(441763266.184)
+'2012:001:00:00:00.000'
+>>> import datetime
+>>> to_date(datetime.datetime(2012, 5, 4, 12, 0))
+'2012:125:12:00:00.000'
+>>> time_range("2012:125", "2012:126")
+(452476866.184, 452563266.184)
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import os
+import re
 import threading
 import warnings
 from collections.abc import Iterator
@@ -17,7 +44,9 @@ from astropy.time import Time, TimeDelta
 from astropy.utils import iers
 from erfa import ErfaWarning
 
-CxoTimeLike = Union[str, float, int, np.ndarray, Time, None, list]  # noqa: UP007
+CxoTimeLike = Union[  # noqa: UP007
+    str, float, int, np.ndarray, np.datetime64, Time, _dt.datetime, _dt.date, None, list
+]
 
 _DAY = 86400.0
 
@@ -67,8 +96,33 @@ def _now() -> Time:
     return to_time(fixed) if fixed else Time.now()
 
 
+# 7 or 8 bare digits starting with a plausible year: a compact date, or CXC seconds?
+_AMBIGUOUS = re.compile(r"^(19[89]\d|20\d\d)(\d{3,4})$")
+
+
+def _ambiguous(text: str) -> str | None:
+    """The date form to suggest for a compact-date-looking string, or None."""
+    match = _AMBIGUOUS.match(text)
+    if not match:
+        return None
+    year, rest = match.groups()
+    if len(rest) == 3:
+        return f"{year}:{rest}"
+    try:
+        day = _dt.date(int(year), int(rest[:2]), int(rest[2:])).timetuple().tm_yday
+    except ValueError:
+        return f"{year}:DDD"
+    return f"{year}:{day:03d}' or '{year}-{rest[:2]}-{rest[2:]}"
+
+
 def _parse_string(value: str) -> Time:
     text = value.strip()
+    suggestion = _ambiguous(text)
+    if suggestion:
+        raise ValueError(
+            f"ambiguous Chandra time {value!r}: a compact date or CXC seconds? "
+            f"Write the date as '{suggestion}', or seconds with a point ('{text}.0')"
+        )
     # A bare YYYY:DDD:hh is not a Chandra date form; astropy would also refuse it.
     for fmt in ("yday", "isot", "iso"):
         try:
@@ -105,7 +159,13 @@ def _to_time(value: CxoTimeLike) -> Time:
         return _parse_string(str(value))
     if isinstance(value, (int, float, np.integer, np.floating)):
         return Time(float(value), format="cxcsec")
+    if isinstance(value, (_dt.datetime, np.datetime64)):
+        return Time(value)  # naive: UTC; aware: converted by its offset (astropy)
+    if isinstance(value, _dt.date):  # a date alone: its 00:00 UTC
+        return Time(value.isoformat(), format="iso", scale="utc")
     arr = np.asarray(value)
+    if arr.dtype.kind == "M":
+        return Time(arr)
     if arr.dtype.kind in "iuf":
         return Time(arr.astype(np.float64), format="cxcsec")
     if arr.dtype.kind in "US":
@@ -115,8 +175,45 @@ def _to_time(value: CxoTimeLike) -> Time:
         except ValueError:
             return Time([_to_time(v) for v in arr.ravel()]).reshape(arr.shape)
     if arr.dtype.kind == "O":
+        if arr.ndim == 0:  # an unknown object: not to be iterated (that recursed)
+            raise TypeError(f"cannot interpret {value!r} as a Chandra time")
         return Time([_to_time(v) for v in arr.ravel()]).reshape(arr.shape)
     raise TypeError(f"cannot interpret {value!r} as a Chandra time")
+
+
+def time_range(start: CxoTimeLike, stop: CxoTimeLike) -> tuple[float, float]:
+    """(tstart, tstop) in CXC seconds, refusing a ``stop`` not after ``start``.
+
+    Parameters
+    ----------
+    start, stop : CxoTimeLike
+        Any time form `to_secs` accepts.
+
+    Returns
+    -------
+    tuple of float
+        CXC seconds (s) of ``start`` and ``stop``.
+
+    Raises
+    ------
+    ValueError
+        When ``stop <= start`` (the message gives both as dates), or a time is not understood.
+
+    Examples
+    --------
+    >>> time_range("2012:125:00:00:00", "2012:125:01:00:00")
+    (452476866.184, 452480466.184)
+    >>> time_range("2012:126", "2012:125")
+    Traceback (most recent call last):
+    ...
+    ValueError: stop 2012:125:00:00:00.000 is not after start 2012:126:00:00:00.000
+    """
+    tstart, tstop = to_secs(start), to_secs(stop)
+    if np.ndim(tstart) or np.ndim(tstop):
+        raise ValueError("start and stop must each be one time, not an array")
+    if not tstop > tstart:
+        raise ValueError(f"stop {to_date(tstop)} is not after start {to_date(tstart)}")
+    return float(tstart), float(tstop)
 
 
 def to_secs(value: CxoTimeLike) -> Any:

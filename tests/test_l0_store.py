@@ -112,11 +112,17 @@ def test_ccd_det_therm_agrees_with_tempccd(real_l0_archive):
 
 
 def test_empty_and_before_any_data(real_l0_archive):
-    for start, stop in [("2003:215:10:00", "2003:215:10:00"), ("1999:300", "1999:301")]:
+    for start, stop in [("1999:300", "1999:301")]:
         data = aca_l0.get_slot_data(start, stop, slot=0, data_root=real_l0_archive)
         assert len(data) == 0 and data.dtype.names[0] == "TIME"
         msid = aca_hdr3.MSID("ccd_temp", start, stop, data_root=real_l0_archive)
         assert len(msid.vals) == 0 and len(msid.times) == 0
+    # An empty interval (stop == start) is refused rather than silently empty (issue 14).
+    start = stop = "2003:215:10:00"
+    with pytest.raises(ValueError, match="is not after start"):
+        aca_l0.get_slot_data(start, stop, slot=0, data_root=real_l0_archive)
+    with pytest.raises(ValueError, match="is not after start"):
+        aca_hdr3.MSID("ccd_temp", start, stop, data_root=real_l0_archive)
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ from mica.archive.hdr3_items import (
     get_item,
 )
 from mica.products.aca_l0 import HD3_COLUMNS
-from mica.time import CxoTimeLike, to_date, to_secs
+from mica.time import CxoTimeLike, time_range, to_date, to_secs
 
 __all__ = ["MSID", "MSIDset", "Msid", "MissingDataError", "ITEMS", "MSID_ALIASES"]
 
@@ -173,7 +173,7 @@ class MSIDset(_Span, OrderedDict):
         if isinstance(msids, str):
             msids = [msids]
         items = {msid: get_item(msid) for msid in msids}  # fail early on unknown names
-        self.tstart, self.tstop = to_secs(start), to_secs(stop)
+        self.tstart, self.tstop = time_range(start, stop)
         grid_slots = sorted({item.slot for item in items.values()})
         read_slots = sorted({s for item in items.values() for s in item.slots})
         # Only TIME and the byte columns the items use (ccd_temp: 2 of slot 6, 2 of slot 7);

@@ -29,7 +29,7 @@ from mica.products.aca_l0 import (
     SLOT_COLUMNS,
     slot_dtype,
 )
-from mica.time import CxoTimeLike, to_date, to_secs
+from mica.time import CxoTimeLike, time_range, to_date, to_secs
 
 __all__ = ["get_files", "get_slot_data", "get_l0_images", "get_aca_images", "MSID", "MSIDset", "L0"]
 
@@ -51,6 +51,18 @@ def _as_list(values: int | Sequence[int] | None, default: list[int], what: str) 
     return out
 
 
+def _column_list(columns: str | Sequence[str] | None, default: Sequence[str]) -> list[str]:
+    """Column names as a list: one name or several, in any case (as the CLI takes them)."""
+    if columns is None:
+        return list(default)
+    names = [columns] if isinstance(columns, str) else list(columns)
+    out = [str(c).strip().upper() for c in names]
+    unknown = [c for c, u in zip(names, out) if u not in SLOT_COLUMNS]
+    if unknown:
+        raise ValueError(f"unknown L0 columns {unknown}; valid: {SLOT_COLUMNS}")
+    return out
+
+
 def _get_file_records(
     start: CxoTimeLike,
     stop: CxoTimeLike = None,
@@ -62,7 +74,7 @@ def _get_file_records(
 ) -> list[dict[str, Any]]:
     """Index rows of files overlapping [start, stop], ordered by filetime (queried through
     ``index`` when given, e.g. inside a reader's snapshot)."""
-    tstart, tstop = to_secs(start), to_secs(stop)
+    tstart, tstop = time_range(start, stop)
     slots = _as_list(slots, ALL_SLOTS, "slots")
     sizes = _as_list(imgsize, ALL_SIZES, "imgsize")
     if index is None:
@@ -127,10 +139,7 @@ def get_slot_data(
     files; ``use_store=False`` always reads the files (the reference path). Both give
     identical values, masks and times.
     """
-    columns = list(SLOT_COLUMNS if columns is None else columns)
-    unknown = [c for c in columns if c not in SLOT_COLUMNS]
-    if unknown:
-        raise ValueError(f"unknown L0 columns {unknown}; valid: {SLOT_COLUMNS}")
+    columns = _column_list(columns, SLOT_COLUMNS)
     dtype = slot_dtype(columns, centered_8x8)
     slot = _as_list(slot, ALL_SLOTS, "slot")[0]
     pieces, order = _pieces(
@@ -205,7 +214,8 @@ def _pieces(
     update (a superseded revision) makes the read start again from a fresh snapshot.
     """
     slots = _as_list(slots, ALL_SLOTS, "slot")
-    tstart, tstop = to_secs(start), to_secs(stop)
+    imgsize = None if imgsize is None else _as_list(imgsize, ALL_SIZES, "imgsize")
+    tstart, tstop = time_range(start, stop)
     root = L0.root(data_root)
     records, pieces = snapshot_read(
         L0,
@@ -425,7 +435,7 @@ def get_l0_images(
     ``columns`` are the meta columns (default ``DEFAULT_IMAGE_META``); IMGROW0 and IMGCOL0
     are always included. Temperatures in meta are converted to degC.
     """
-    meta_cols = [c for c in (columns or DEFAULT_IMAGE_META) if c != "IMGRAW"]
+    meta_cols = [c for c in _column_list(columns or None, DEFAULT_IMAGE_META) if c != "IMGRAW"]
     meta_cols += [c for c in ("IMGROW0", "IMGCOL0") if c not in meta_cols]
     read = list(dict.fromkeys(meta_cols + ["QUALITY", "IMGRAW", "IMGSIZE"]))
     data = get_slot_data(start, stop, slot, imgsize=imgsize, columns=read, data_root=data_root)
