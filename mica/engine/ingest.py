@@ -15,7 +15,7 @@ import filecmp
 import gzip
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -205,8 +205,11 @@ def ingest_files(
     data_root: str | Path | None = None,
     index: ArchiveIndex | None = None,
     workers: int | None = None,
+    on_file: Callable[[int, int, str], None] | None = None,
 ) -> IngestReport:
     """Validate and archive files; each is ingested, recognised as present, or rejected.
+
+    ``on_file(done, total, name)`` is called as each file is settled (progress per file).
 
     ``files`` are paths (named by their basename) or (archive name, path) pairs, e.g. names
     as an upstream listed them. Rejected files are kept under ``<product root>/rejected``
@@ -227,10 +230,19 @@ def ingest_files(
     try:
         items = [(f.name, f) if isinstance(f, Path) else (f[0], Path(f[1])) for f in files]
         todo = []
+        settled = 0
+
+        def tick(name: str) -> None:
+            nonlocal settled
+            settled += 1
+            if on_file is not None:
+                on_file(settled, len(items), name)
+
         for name, path in sorted(items, key=lambda item: item[0]):  # time order
             if _already_archived(product, index, name, path):
                 report.unchanged.append(name)
                 path.unlink(missing_ok=True)
+                tick(name)
             else:
                 todo.append((name, path))
         results = process_map(
@@ -239,7 +251,8 @@ def ingest_files(
             workers,
             preload=[type(product).__module__],
         )
-        for (_name, path), (row, arrays, file_is) in zip(todo, results):
+        for (name, path), (row, arrays, file_is) in zip(todo, results):
+            tick(name)
             try:
                 if isinstance(row, RejectedFile):
                     raise row

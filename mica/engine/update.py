@@ -95,7 +95,7 @@ class TimeChunkJob(Job):
         return partial(_fetch_chunk, source, self.product)
 
     def commit(self, unit: Unit, result: list[Path], report: UpdateReport) -> None:
-        ingest = ingest_files(self.product, result, index=self.index)
+        ingest = ingest_files(self.product, result, index=self.index, on_file=self.file_progress)
         report.ingest.merge(ingest)
         report.done[unit.key] = ingest.summary().splitlines()[0]
 
