@@ -19,8 +19,6 @@ gives empty MSIDs).
 
 from __future__ import annotations
 
-import copy as _copy
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -28,6 +26,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from mica.archive import aca_l0
+from mica.archive import msid as msid_api
 from mica.archive.hdr3_items import (
     ITEMS,
     MSID_ALIASES,
@@ -36,7 +35,7 @@ from mica.archive.hdr3_items import (
     get_item,
 )
 from mica.products.aca_l0 import HD3_COLUMNS
-from mica.time import CxoTimeLike, time_range, to_date, to_secs
+from mica.time import CxoTimeLike, time_range, to_secs
 
 __all__ = ["MSID", "MSIDset", "Msid", "MissingDataError", "ITEMS", "MSID_ALIASES"]
 
@@ -137,23 +136,7 @@ def _item_bytes(
     return np.ma.masked_array(data, mask=mask)
 
 
-class _Span:
-    """``datestart``/``datestop`` of ``tstart``/``tstop``, formatted when asked (a date
-    conversion costs more than the rest of a short fetch)."""
-
-    tstart: float
-    tstop: float
-
-    @property
-    def datestart(self) -> str:
-        return to_date(self.tstart)
-
-    @property
-    def datestop(self) -> str:
-        return to_date(self.tstop)
-
-
-class MSIDset(_Span, OrderedDict):
+class MSIDset(msid_api.MSIDset):
     """Header-3 pseudo-MSIDs on one shared time grid: name (as given) -> `MSID`.
 
     ``times`` is the sorted union of the TIME values of the items' first slots (the slot
@@ -200,7 +183,7 @@ class MSIDset(_Span, OrderedDict):
             self[msid] = MSID(msid, self.tstart, self.tstop, msid_data=data)
 
 
-class MSID(_Span):
+class MSID(msid_api.MSID):
     """One header-3 pseudo-MSID over [start, stop]; ``vals`` is masked where unavailable.
 
     ``bits`` maps field name -> array for the status/packed words (062, 064, 362, 672) and
@@ -226,46 +209,36 @@ class MSID(_Span):
                 return msid_data.get(name, default)
             return getattr(msid_data, name, default)
 
-        self.msid = msid
         self.hdr3_msid: str = get("hdr3_msid")
         item = ITEMS.get(self.hdr3_msid) if self.hdr3_msid else None
-        self.vals: np.ma.MaskedArray | np.ndarray = get("vals")
-        self.times: np.ndarray = np.asarray(get("times"), dtype=np.float64)
-        self.desc: str = get("desc", item.desc if item else "")
+        super().__init__(
+            msid,
+            get("vals"),
+            get("times"),
+            unit=get("unit", item.unit if item else ""),
+            desc=get("desc", item.desc if item else ""),
+            tstart=to_secs(start),
+            tstop=to_secs(stop),
+        )
         self.longdesc: str = get("longdesc", item.longdesc if item else "")
-        self.unit: str = get("unit", item.unit if item else "")
         bits = get("bits")
         if bits is None:
             bits = item.bits(self.vals) if item else {}
         self.bits: dict[str, np.ndarray] = dict(bits)
-        self.tstart, self.tstop = to_secs(start), to_secs(stop)
         if filter_bad:
             self.filter_bad()
 
-    def __repr__(self) -> str:
-        return (
-            f"<MSID {self.msid} ({self.hdr3_msid}) {self.datestart} .. {self.datestop}: "
-            f"{len(self.times)} samples, unit={self.unit!r}>"
-        )
+    def _label(self) -> str:
+        return f"{self.msid} ({self.hdr3_msid})"
 
-    def __len__(self) -> int:
-        return len(self.times)
+    def _keep(self, good: np.ndarray) -> None:
+        """``vals``, ``times`` and ``bits`` keep the good samples (as plain arrays)."""
+        super()._keep(good)
+        self.bits = {k: np.asarray(np.ma.getdata(v))[good] for k, v in self.bits.items()}
 
-    def filter_bad(self, copy: bool = False) -> MSID:
-        """Drop masked samples (``vals`` and ``bits`` become plain arrays); return the result.
-
-        With ``copy`` the filtered MSID is a new object and this one is unchanged.
-        """
-        obj = self.copy() if copy else self
-        good = ~np.ma.getmaskarray(obj.vals)
-        obj.vals = np.asarray(np.ma.getdata(obj.vals))[good]
-        obj.times = obj.times[good]
-        obj.bits = {k: np.asarray(np.ma.getdata(v))[good] for k, v in obj.bits.items()}
-        return obj
-
-    def copy(self) -> MSID:
-        """Deep copy."""
-        return _copy.deepcopy(self)
+    def _after_interpolate(self, keep: np.ndarray) -> None:
+        item = ITEMS.get(self.hdr3_msid) if self.hdr3_msid else None
+        self.bits = dict(item.bits(self.vals)) if item else {}
 
 
 def Msid(

@@ -72,7 +72,19 @@ class ACAImage(np.ndarray):
 
     @property
     def aca(self) -> _AcaIndexer:
+        """Indexing by absolute CCD (row, col): ``img.aca[row0, col0]`` is ``img[0, 0]``."""
         return _AcaIndexer(self)
+
+    def __repr__(self) -> str:
+        if self.ndim == 0:
+            return repr(self.item())
+        body = np.array2string(np.asarray(self), separator=", ", prefix="ACAImage(")
+        return f"ACAImage({body}, row0={self.row0}, col0={self.col0})"
+
+    def __str__(self) -> str:
+        if self.ndim == 0:
+            return str(self.item())
+        return f"{np.asarray(self)}\nrow0={self.row0} col0={self.col0}"
 
     def __getattr__(self, name: str) -> Any:
         meta = self.__dict__.get("meta", {})

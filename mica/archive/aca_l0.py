@@ -16,6 +16,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table, vstack
 
+from mica.archive import msid as msid_api
 from mica.archive.aca_image import ACAImage
 from mica.archive.obsid_times import obsid_interval
 from mica.engine.colstore import ColumnStore
@@ -29,7 +30,7 @@ from mica.products.aca_l0 import (
     SLOT_COLUMNS,
     slot_dtype,
 )
-from mica.time import CxoTimeLike, time_range, to_date, to_secs
+from mica.time import CxoTimeLike, time_range
 
 __all__ = ["get_files", "get_slot_data", "get_l0_images", "get_aca_images", "MSID", "MSIDset", "L0"]
 
@@ -518,8 +519,57 @@ def get_aca_images(
     return table
 
 
-class MSID:
-    """One L0 column of one slot over a time range, from 8x8 data (``vals``, ``times``)."""
+#: Units of the L0 columns as `get_slot_data` returns them (the FITS TUNITn); the other
+#: columns are counts, flags, indices or status bits (no unit). Temperatures are in K here;
+#: `get_l0_images` meta and the header-3 items give degC.
+UNITS = {
+    "TIME": "s",
+    "END_INTEG_TIME": "s",
+    "INTEG": "s",
+    "BGDAVG": "DN",
+    "BGDRMS": "DN",
+    "IMGRAW": "DN",
+    "TEMPCCD": "K",
+    "TEMPHOUS": "K",
+    "TEMPPRIM": "K",
+    "TEMPSEC": "K",
+}
+
+
+class MSID(msid_api.MSID):
+    """One L0 column of one slot over a time range, from its 8x8 rows, as a pseudo-MSID.
+
+    Parameters
+    ----------
+    msid : str
+        An L0 column name (any case), e.g. ``"TEMPCCD"`` or ``"bgdavg"``.
+    slot : int
+        ACA slot, 0-7.
+    start, stop : CxoTimeLike
+        Time range (``start <= TIME <= stop``); any form `mica.time.to_secs` accepts.
+    data_root : str or Path, optional
+        The ``aca0`` folder (default: ``<archive>/aca0``).
+
+    Attributes
+    ----------
+    vals : numpy.ma.MaskedArray
+        The column's values in its L0 unit (``unit``: TEMPCCD in K, BGDAVG in DN, ...).
+    times : numpy.ndarray
+        Row TIME, CXC seconds (s).
+    bads : numpy.ndarray
+        bool, True where a value is masked.
+    slot : int
+        The slot.
+
+    Examples
+    --------
+    >>> from mica.archive import aca_l0
+    >>> m = aca_l0.MSID("TEMPCCD", 0, "2012:125:00:00:00", "2012:125:01:00:00")
+    >>> m.unit, m.times.dtype.name
+    ('K', 'float64')
+    >>> len(m) == len(m.vals) == len(m.bads)
+    True
+    """
 
     def __init__(
         self,
@@ -532,32 +582,49 @@ class MSID:
         name = msid.upper()
         if name not in SLOT_COLUMNS or name in ("FILENAME",):
             raise ValueError(f"MSID {msid!r} is not an L0 column; valid: {SLOT_COLUMNS}")
-        self.msid, self.slot = msid, slot
-        self.tstart, self.tstop = to_secs(start), to_secs(stop)
-        self.datestart, self.datestop = to_date(self.tstart), to_date(self.tstop)
+        tstart, tstop = time_range(start, stop)
         data = get_slot_data(
-            self.tstart,
-            self.tstop,
+            tstart,
+            tstop,
             slot,
             imgsize=[8],
             columns=list(dict.fromkeys(["TIME", name])),
             data_root=data_root,
         )
-        self.vals = data[name]
-        self.times = np.asarray(data["TIME"])
+        super().__init__(
+            msid,
+            data[name],
+            np.asarray(data["TIME"]),
+            unit=UNITS.get(name, ""),
+            desc=f"L0 {name} of slot {slot} (8x8 rows)",
+            tstart=tstart,
+            tstop=tstop,
+        )
+        self.slot = slot
 
 
-class MSIDset(dict):
-    """Several L0 columns of one slot: name -> `MSID` (the original forgot the slot)."""
+class MSIDset(msid_api.MSIDset):
+    """Several L0 columns of one slot: name -> `MSID` (the original forgot the slot).
+
+    Examples
+    --------
+    >>> from mica.archive import aca_l0
+    >>> s = aca_l0.MSIDset(["TEMPCCD", "BGDAVG"], "2012:125:00:00", "2012:125:01:00", slot=0)
+    >>> [(k, m.unit) for k, m in s.items()]
+    [('TEMPCCD', 'K'), ('BGDAVG', 'DN')]
+    >>> s.interpolate(dt=60.0) is s and len(s["TEMPCCD"]) == len(s["BGDAVG"]) == len(s.times)
+    True
+    """
 
     def __init__(
         self,
-        msids: Sequence[str],
+        msids: str | Sequence[str],
         start: CxoTimeLike,
         stop: CxoTimeLike,
         slot: int,
         data_root: str | Path | None = None,
     ):
         super().__init__()
-        for msid in msids:
-            self[msid] = MSID(msid, slot, start, stop, data_root=data_root)
+        self.tstart, self.tstop = time_range(start, stop)
+        for msid in [msids] if isinstance(msids, str) else msids:
+            self[msid] = MSID(msid, slot, self.tstart, self.tstop, data_root=data_root)
