@@ -143,7 +143,32 @@ def _parse_string(value: str) -> Time:
 
 
 def to_time(value: CxoTimeLike) -> Time:
-    """Return an astropy Time for any CxoTimeLike value (numbers are CXC seconds, None is now)."""
+    """An astropy `Time` for any time form of this module (numbers are CXC seconds).
+
+    Parameters
+    ----------
+    value : CxoTimeLike
+        See the module docstring; ``None`` is now.
+
+    Returns
+    -------
+    astropy.time.Time
+        ``value`` itself when it is a `Time`.
+
+    Raises
+    ------
+    ValueError
+        A string that is no time form, or an ambiguous compact date (``'20120101'``).
+    TypeError
+        An object that is no time at all.
+
+    Examples
+    --------
+    >>> to_time("2012:125:12:00:00").isot
+    '2012-05-04T12:00:00.000'
+    >>> to_time(452520066.184).utc.yday
+    '2012:125:12:00:00.000'
+    """
     if isinstance(value, Time):
         return value
     with conversion_scope():
@@ -217,7 +242,25 @@ def time_range(start: CxoTimeLike, stop: CxoTimeLike) -> tuple[float, float]:
 
 
 def to_secs(value: CxoTimeLike) -> Any:
-    """CXC seconds (float, or float64 array for array input)."""
+    """CXC seconds (seconds since 1998-01-01T00:00:00 TT) of any time form.
+
+    Parameters
+    ----------
+    value : CxoTimeLike
+        See the module docstring.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        CXC seconds (s); a float64 array for array or list input.
+
+    Examples
+    --------
+    >>> to_secs("2012:125")
+    452476866.184
+    >>> to_secs(["2012:125", "2012-05-05T00:00:00"]).tolist()
+    [452476866.184, 452563266.184]
+    """
     if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
         return float(value)
     if isinstance(value, np.ndarray) and value.dtype.kind in "iuf":
@@ -228,7 +271,23 @@ def to_secs(value: CxoTimeLike) -> Any:
 
 
 def to_date(value: CxoTimeLike) -> Any:
-    """Chandra date string(s) 'YYYY:DDD:hh:mm:ss.sss' in UTC."""
+    """Chandra date string(s) ``'YYYY:DDD:hh:mm:ss.sss'`` (UTC, day of year).
+
+    Parameters
+    ----------
+    value : CxoTimeLike
+        One time or several, in any form of the module docstring.
+
+    Returns
+    -------
+    str or numpy.ndarray
+        One date, or an array of dates for array input.
+
+    Examples
+    --------
+    >>> to_date(452476866.184)
+    '2012:125:00:00:00.000'
+    """
     with conversion_scope():
         t = _to_time(value).utc
         t.precision = 3
@@ -237,22 +296,51 @@ def to_date(value: CxoTimeLike) -> Any:
 
 
 def year_doy(value: CxoTimeLike) -> tuple[int, int]:
-    """UTC (year, day-of-year) of a time: the archive's directory names."""
+    """UTC (year, day-of-year) of a time: the archive's directory names.
+
+    Examples
+    --------
+    >>> year_doy("2012-05-04T23:00:00")
+    (2012, 125)
+    """
     date = to_date(value)
     return int(date[:4]), int(date[5:8])
 
 
 def day_start(value: CxoTimeLike) -> float:
-    """CXC seconds of 00:00 UTC of the day holding `value`."""
+    """CXC seconds (s) of 00:00 UTC of the day holding ``value``.
+
+    Examples
+    --------
+    >>> to_date(day_start("2012:125:13:14:15"))
+    '2012:125:00:00:00.000'
+    """
     return to_secs(to_date(value)[:8])
 
 
 def day_end(value: CxoTimeLike) -> float:
-    """CXC seconds of 00:00 UTC of the next day (from seconds, not by string arithmetic)."""
+    """CXC seconds (s) of 00:00 UTC of the next day (from seconds, not string arithmetic).
+
+    Examples
+    --------
+    >>> to_date(day_end("2012:366:23:00:00"))
+    '2013:001:00:00:00.000'
+    """
     return day_start(day_start(value) + _DAY + 1.5)
 
 
 def frac_year(value: CxoTimeLike) -> Any:
-    """Decimal (UTC calendar) year, as the dark-current model uses."""
+    """Decimal (UTC calendar) year, as the dark-current model uses.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        Years (a), e.g. 2012.34 for early May 2012.
+
+    Examples
+    --------
+    >>> round(float(frac_year("2012:125")), 3)
+    2012.339
+    """
     with conversion_scope():
         return _to_time(value).utc.decimalyear

@@ -142,6 +142,48 @@ class MSIDset(msid_api.MSIDset):
     ``times`` is the sorted union of the TIME values of the items' first slots (the slot
     of the key's first digit); a continuation slot (slot 7 for ``ccd_temp``, 5 for
     ``zero_off32_quad_c``) is read and matched onto that grid but does not extend it.
+
+    Parameters
+    ----------
+    msids : str or iterable of str
+        Item names (any case, e.g. ``"ccd_temp"``, ``"dac"``) or 3-character keys
+        (``"676"``); see ``MSID_ALIASES``.
+    start, stop : CxoTimeLike
+        Time range, inclusive (``stop`` after ``start``).
+    data_root : str or Path, optional
+        The ``aca0`` folder (default: ``<archive>/aca0``).
+    use_store : bool
+        Read the header-3 view of the columnar store (False: scan the FITS files).
+
+    Attributes
+    ----------
+    times : numpy.ndarray
+        The shared grid, CXC seconds (s).
+    tstart, tstop : float
+        The asked range, CXC seconds; ``datestart``/``datestop`` as dates.
+
+    Each item is an `MSID` whose ``unit`` says what its values are: temperatures
+    (``ccd_temp``, ``aca_temp``, the ``*_therm`` items) in **degC**, voltages in V,
+    ``dac`` and the counters in counts, status words unitless (see ``ITEMS``).
+
+    Raises
+    ------
+    MissingDataError
+        An unknown name (the message lists the valid ones).
+    MissingArchiveError
+        When ``data_root`` holds no L0 archive.
+
+    Examples
+    --------
+    >>> from mica.archive import aca_hdr3
+    >>> s = aca_hdr3.MSIDset(["ccd_temp", "dac"], "2012:125:00:00", "2012:126:00:00")
+    >>> [(name, m.unit) for name, m in s.items()]
+    [('ccd_temp', 'degC'), ('dac', 'counts')]
+    >>> len(s["ccd_temp"]) == len(s["dac"]) == len(s.times)
+    True
+    >>> grid = s.interpolate(dt=328.0)  # cheta-style: one 328 s grid, bad samples dropped
+    >>> bool(s["ccd_temp"].bads.any())
+    False
     """
 
     def __init__(
@@ -189,6 +231,45 @@ class MSID(msid_api.MSID):
     ``bits`` maps field name -> array for the status/packed words (062, 064, 362, 672) and
     is empty otherwise. ``msid_data`` (dict or object with ``hdr3_msid, vals, times, desc,
     longdesc``) skips the archive read.
+
+    Parameters
+    ----------
+    msid : str
+        Item name (any case) or 3-character key; see ``MSID_ALIASES``.
+    start, stop : CxoTimeLike
+        Time range, inclusive (``stop`` after ``start``).
+    msid_data : mapping or object, optional
+        Values already read (skips the archive).
+    filter_bad : bool
+        Drop the masked samples at once (see `Msid`).
+    data_root : str or Path, optional
+        The ``aca0`` folder (default: ``<archive>/aca0``).
+    use_store : bool
+        Read the columnar store (False: scan the FITS files).
+
+    Attributes
+    ----------
+    vals : numpy.ma.MaskedArray
+        Decoded values in ``unit``: degC for temperatures, V for voltages, counts for
+        ``dac`` and counters, none for status words.
+    times : numpy.ndarray
+        CXC seconds (s).
+    bads : numpy.ndarray
+        True where a value is masked (no 8x8 row, or a row before a decom break).
+    hdr3_msid, desc, longdesc, unit : str
+        Item key and descriptions.
+
+    Examples
+    --------
+    >>> from mica.archive import aca_hdr3
+    >>> m = aca_hdr3.MSID("ccd_temp", "2012:125:00:00", "2012:126:00:00")
+    >>> m.unit, m.hdr3_msid, m.times.dtype.name
+    ('degC', '676', 'float64')
+    >>> repr(m).startswith("<MSID ccd_temp (676) [")
+    True
+    >>> good = m.filter_bad(copy=True)
+    >>> bool(good.bads.any()), len(good) <= len(m)
+    (False, True)
     """
 
     def __init__(
@@ -247,5 +328,27 @@ def Msid(
     stop: CxoTimeLike,  # noqa: N802 (original name)
     data_root: str | Path | None = None,
 ) -> MSID:
-    """`MSID` with masked samples removed (``filter_bad=True``)."""
+    """`MSID` with masked samples removed (``filter_bad=True``).
+
+    Parameters
+    ----------
+    msid : str
+        Item name or key.
+    start, stop : CxoTimeLike
+        Time range, inclusive.
+    data_root : str or Path, optional
+        The ``aca0`` folder.
+
+    Returns
+    -------
+    MSID
+        Plain (unmasked) ``vals`` in the item's unit and their ``times`` (CXC s).
+
+    Examples
+    --------
+    >>> from mica.archive import aca_hdr3
+    >>> m = aca_hdr3.Msid("aca_temp", "2012:125:00:00", "2012:126:00:00")
+    >>> type(m.vals).__name__, m.unit
+    ('ndarray', 'degC')
+    """
     return MSID(msid, start, stop, filter_bad=True, data_root=data_root)

@@ -40,6 +40,29 @@ class ACAImage(np.ndarray):
 
     Meta keys read as attributes (``img.TIME``); ``img.aca[row, col]`` indexes by CCD
     coordinates: numpy ``[i, j]`` is CCD row ``row0 + i``, column ``col0 + j``.
+
+    Parameters
+    ----------
+    data : array-like
+        The image, pixel values in DN (as `mica.archive.aca_l0.get_l0_images` gives them).
+    meta : dict, optional
+        Per-readout values (TIME in CXC seconds, temperatures in degC, ...).
+    row0, col0 : int, optional
+        CCD row and column (pixels) of ``data[0, 0]`` (default: ``meta``'s IMGROW0 and
+        IMGCOL0, else 0).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mica.archive.aca_image import ACAImage
+    >>> img = ACAImage(np.arange(16.0).reshape(4, 4), row0=100, col0=-20, meta={"TIME": 1.0})
+    >>> img
+    ACAImage([[ 0.,  1.,  2.,  3.],
+              [ 4.,  5.,  6.,  7.],
+              [ 8.,  9., 10., 11.],
+              [12., 13., 14., 15.]], row0=100, col0=-20)
+    >>> float(img.aca[101, -18]), img.TIME
+    (6.0, 1.0)
     """
 
     def __new__(

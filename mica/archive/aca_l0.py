@@ -4,6 +4,17 @@ Files live in ``<archive>/aca0/<YYYY>/<DDD>/`` with the lookup table ``archfiles
 `mica update aca-l0` fills it. Every reader takes ``data_root`` (the ``aca0`` folder) and
 raises `mica.errors.MissingArchiveError` when that folder holds no L0 archive; an archive
 without data in the asked range gives an empty result.
+
+Times are anything `mica.time.to_secs` takes (CXC seconds, ``'YYYY:DDD[:hh:mm:ss]'``, ISO,
+`astropy.time.Time`, `datetime.datetime`, `numpy.datetime64`); ``stop`` must be after
+``start``. ``slots`` and ``imgsize`` take one value or several; column names are
+case-insensitive and one name may be given as a string.
+
+Units of the columns (as in the FITS files): TIME and END_INTEG_TIME are CXC seconds (s),
+INTEG seconds (s), BGDAVG, BGDRMS and IMGRAW DN (ADC counts, after IMGSCALE), TEMPCCD,
+TEMPHOUS, TEMPPRIM and TEMPSEC kelvin (K) -- but degC in `get_l0_images` meta and in the
+header-3 items of `mica.archive.aca_hdr3`; IMGROW0/IMGCOL0 are CCD pixel row/column of the
+image's lower-left pixel; the others are counts, indices, flags and status bytes.
 """
 
 from __future__ import annotations
@@ -98,9 +109,39 @@ def get_files(
     imgsize: Sequence[int] | None = None,
     data_root: str | Path | None = None,
 ) -> list[str]:
-    """Paths of archived L0 files for an obsid or a time range (slots 0-7, sizes 4/6/8).
+    """Paths of archived L0 files for an obsid or a time range.
 
-    With ``obsid`` the interval is the observation's start to stop.
+    Parameters
+    ----------
+    obsid : int, optional
+        An observation: its start to stop (from the obspar or aspect L1 archive).
+    start, stop : CxoTimeLike, optional
+        Time range instead of ``obsid``; files overlapping it are listed.
+    slots : int or sequence of int, optional
+        ACA slots 0-7 (default: all).
+    imgsize : int or sequence of int, optional
+        Image sizes 4, 6, 8 (default: all).
+    data_root : str or Path, optional
+        The ``aca0`` folder (default: ``<archive>/aca0``).
+
+    Returns
+    -------
+    list of str
+        Absolute paths of the FITS files, ordered by file time, then slot.
+
+    Raises
+    ------
+    MissingArchiveError
+        When ``data_root`` holds no L0 archive.
+    ValueError
+        For a slot or size out of range, or ``stop`` not after ``start``.
+
+    Examples
+    --------
+    >>> from mica.archive import aca_l0
+    >>> files = aca_l0.get_files(start="2012:125:00:00", stop="2012:125:06:00", slots=0, imgsize=8)
+    >>> len(files) > 0, files[0].endswith("_0_img0.fits.gz")
+    (True, True)
     """
     if obsid is not None:
         # A missing L0 archive is the first thing to say, before resolving the obsid.
@@ -139,6 +180,50 @@ def get_slot_data(
     Data come from the columnar store where its chunks match the index, else from the FITS
     files; ``use_store=False`` always reads the files (the reference path). Both give
     identical values, masks and times.
+
+    Parameters
+    ----------
+    start, stop : CxoTimeLike
+        Time range, inclusive (``stop`` after ``start``).
+    slot : int
+        ACA slot, 0-7.
+    imgsize : int or sequence of int, optional
+        Image sizes to read, among 4, 6, 8 (default: all).
+    data_root : str or Path, optional
+        The ``aca0`` folder (default: ``<archive>/aca0``).
+    columns : str or sequence of str, optional
+        Column names, any case (default: all of ``SLOT_COLUMNS``).
+    centered_8x8 : bool
+        IMGRAW as (8, 8) with smaller images centred (else 64 values, image top-left).
+    use_store : bool
+        Read the columnar store where current (False: always the FITS files).
+
+    Returns
+    -------
+    numpy.ma.MaskedArray
+        Structured, one row per readout. Units: TIME, END_INTEG_TIME CXC seconds (s); INTEG
+        s; BGDAVG, BGDRMS, IMGRAW DN; TEMPCCD, TEMPHOUS, TEMPPRIM, TEMPSEC **K** (kelvin);
+        IMGROW0, IMGCOL0 CCD pixels; IMGSIZE 4, 6 or 8; FILENAME the source file; QUALITY
+        0 for good rows; the rest counts, flags and status bytes (no unit).
+
+    Raises
+    ------
+    MissingArchiveError
+        When ``data_root`` holds no L0 archive.
+    ValueError
+        An unknown column, a slot or size out of range, or ``stop`` not after ``start``.
+
+    Examples
+    --------
+    >>> from mica.archive import aca_l0
+    >>> data = aca_l0.get_slot_data("2012:125:00:00", "2012:125:01:00", 0, columns="TEMPCCD")
+    >>> data.dtype.names, bool(230 < data["TEMPCCD"].mean() < 300)  # kelvin
+    (('TEMPCCD',), True)
+    >>> data = aca_l0.get_slot_data(
+    ...     "2012:125:00:00", "2012:125:01:00", slot=0, imgsize=8, columns=["time", "imgraw"]
+    ... )
+    >>> data.dtype.names, data["IMGRAW"].shape[1:]
+    (('TIME', 'IMGRAW'), (64,))
     """
     columns = _column_list(columns, SLOT_COLUMNS)
     dtype = slot_dtype(columns, centered_8x8)
@@ -433,8 +518,36 @@ def get_l0_images(
 ) -> list[ACAImage]:
     """Good-quality (QUALITY == 0) images of one slot as `ACAImage` objects.
 
-    ``columns`` are the meta columns (default ``DEFAULT_IMAGE_META``); IMGROW0 and IMGCOL0
-    are always included. Temperatures in meta are converted to degC.
+    Parameters
+    ----------
+    start, stop : CxoTimeLike
+        Readout times to take, ``start <= TIME <= stop``.
+    slot : int
+        The slot (0 to 7).
+    imgsize : int or sequence of int, optional
+        Only these image sizes (4, 6 and/or 8; default all).
+    columns : str or sequence of str, optional
+        Meta columns, any case (default ``DEFAULT_IMAGE_META``); IMGROW0 and IMGCOL0 are
+        always included.
+    data_root : str or Path, optional
+        The ``aca0`` folder (default: ``<archive>/aca0``).
+
+    Returns
+    -------
+    list of ACAImage
+        One per readout, the NxN image in DN with ``meta``: TIME CXC seconds (s), INTEG s,
+        BGDAVG DN, temperatures in **degC** (converted from the files' K), IMGROW0/IMGCOL0
+        (``row0``/``col0``) CCD pixels, the rest as in `get_slot_data`.
+
+    Examples
+    --------
+    >>> from mica.archive import aca_l0
+    >>> imgs = aca_l0.get_l0_images("2012:125:00:00", "2012:125:00:10", slot=0, imgsize=8)
+    >>> imgs[0].shape, sorted(imgs[0].meta)[:3]
+    ((8, 8), ['BGDAVG', 'IMGCOL0', 'IMGFUNC1'])
+    >>> temps = aca_l0.get_l0_images("2012:125:00:00", "2012:125:00:10", 0, columns="tempccd")
+    >>> bool(-40 < temps[0].meta["TEMPCCD"] < 20)  # degC here
+    True
     """
     meta_cols = [c for c in _column_list(columns or None, DEFAULT_IMAGE_META) if c != "IMGRAW"]
     meta_cols += [c for c in ("IMGROW0", "IMGCOL0") if c not in meta_cols]
@@ -472,7 +585,33 @@ _IMGSTAT_BITS = ["SAT_PIXEL", "DEF_PIXEL", "QUAD_BOUND", "COMMON_COL", "MULTI_ST
 def get_aca_images(
     start: CxoTimeLike, stop: CxoTimeLike, data_root: str | Path | None = None
 ) -> Table:
-    """All slots' good images in one maude-compatible Table, sorted by (TIME, IMGNUM)."""
+    """All slots' good images in one maude-compatible Table, sorted by (TIME, IMGNUM).
+
+    Parameters
+    ----------
+    start, stop : CxoTimeLike
+        Time range, inclusive (``stop`` after ``start``).
+    data_root : str or Path, optional
+        The ``aca0`` folder (default: ``<archive>/aca0``).
+
+    Returns
+    -------
+    astropy.table.Table
+        One row per good readout of any slot. IMG is (8, 8) DN with smaller images centred;
+        TIME, END_INTEG_TIME CXC seconds (s); INTEG s; BGDAVG, BGDRMS DN; TEMPCCD,
+        TEMPHOUS, TEMPPRIM, TEMPSEC K; IMGROW0/IMGCOL0 and IMGROW0_8X8/IMGCOL0_8X8,
+        IMGROW_A1/IMGCOL_A1 CCD pixels; IMGFID, IMGFUNC, IMGNUM (from the ``1`` columns);
+        IMGTYPE (0: 4x4, 1: 6x6, 4: 8x8); VCDUCTR, IMG_VCDUCTR minor-frame counters; the
+        status bytes split into booleans (HIGH_BGD ... SYNTAX_ERROR, SAT_PIXEL ... ION_RAD,
+        COMMCNT_*, COMMPROG_REPEAT).
+
+    Examples
+    --------
+    >>> from mica.archive import aca_l0
+    >>> table = aca_l0.get_aca_images("2012:125:00:00", "2012:125:00:05")
+    >>> table["IMG"].shape[1:], "SAT_PIXEL" in table.colnames
+    ((8, 8), True)
+    """
     tables = []
     for slot in ALL_SLOTS:
         data = get_slot_data(start, stop, slot, centered_8x8=True, data_root=data_root)
