@@ -12,7 +12,13 @@ import errno
 import sqlite3
 from pathlib import Path
 
-__all__ = ["ArchiveWriteError", "MicaError", "MissingArchiveError", "MissingDataError"]
+__all__ = [
+    "ArchiveWriteError",
+    "DamagedStoreError",
+    "MicaError",
+    "MissingArchiveError",
+    "MissingDataError",
+]
 
 
 class MicaError(Exception):
@@ -47,6 +53,41 @@ class MissingDataError(MicaError, KeyError, ValueError):
     def __str__(self) -> str:
         # KeyError would repr() the message and show it in quotes.
         return str(self.args[0]) if self.args else ""
+
+
+class DamagedStoreError(MicaError, OSError):
+    """A columnar store chunk that cannot be read back (truncated, does not decompress).
+
+    The store is a cache of the archived FITS files, which are not affected: the message
+    names the chunk file and the command that rebuilds it. ``chunk`` (the file) and
+    ``detail`` (what is wrong, without the advice) are also attributes.
+    """
+
+    def __init__(self, message: str, chunk: str | Path = "", detail: str = ""):
+        super().__init__(message)  # one argument: see MissingArchiveError
+        self.chunk = Path(chunk)
+        self.detail = detail or message
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (str(self), str(self.chunk), self.detail))
+
+    @classmethod
+    def at(cls, chunk: str | Path, detail: str) -> DamagedStoreError:
+        """The error for ``chunk`` (a file under ``<archive>/<product>/store``)."""
+        chunk = Path(chunk)
+        store = next((p for p in chunk.parents if p.name == "store"), chunk.parent)
+        archive = store.parent.parent
+        return cls(
+            f"damaged store chunk: {detail}. The archived FITS files are intact (the store "
+            f"is their cache): rebuild the chunk with "
+            f"'mica --archive {archive} check --verify-store --repair', or read with "
+            "use_store=False meanwhile",
+            chunk,
+            detail,
+        )
 
 
 # errno values that mean "this folder cannot take more writes" (not a bug, not bad input)

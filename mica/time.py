@@ -1,11 +1,38 @@
 """Chandra time (CXC seconds since 1998-01-01 TT) through astropy's cxcsec/yday formats.
 
-Every archive index keeps float64 CXC seconds; conversions here are vectorised.
+Every archive index keeps float64 CXC seconds; conversions here are vectorised. Every reader
+and command takes its times through `to_secs`, so they all accept what CxoTime accepts:
+
+* numbers (int, float, numpy scalars and arrays): CXC seconds;
+* strings: ``YYYY:DDD[:hh:mm[:ss[.sss]]]`` (Chandra date, UTC), ISO ``YYYY-MM-DD[ hh:mm:ss]``
+  or ISO-T, CXC seconds written with a decimal point or at least 9 digits (``'441763266.184'``),
+  or a time relative to now (``'-2d'``, astropy `TimeDelta` text);
+* `astropy.time.Time` (and ``CxoTime``), `datetime.datetime`, `datetime.date`,
+  `numpy.datetime64` (naive values are UTC), lists and arrays of any of these;
+* ``None``: now (or ``$CXOTIME_NOW``).
+
+A string of 7 or 8 bare digits starting with a year (``'20120101'``, ``'2012001'``) is
+refused as ambiguous, with the date form to write instead.
+
+Examples
+--------
+>>> from mica.time import to_secs, to_date, time_range
+>>> to_secs("2012:001")
+441763266.184
+>>> to_date(441763266.184)
+'2012:001:00:00:00.000'
+>>> import datetime
+>>> to_date(datetime.datetime(2012, 5, 4, 12, 0))
+'2012:125:12:00:00.000'
+>>> time_range("2012:125", "2012:126")
+(452476866.184, 452563266.184)
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import os
+import re
 import threading
 import warnings
 from collections.abc import Iterator
@@ -17,7 +44,9 @@ from astropy.time import Time, TimeDelta
 from astropy.utils import iers
 from erfa import ErfaWarning
 
-CxoTimeLike = Union[str, float, int, np.ndarray, Time, None, list]  # noqa: UP007
+CxoTimeLike = Union[  # noqa: UP007
+    str, float, int, np.ndarray, np.datetime64, Time, _dt.datetime, _dt.date, None, list
+]
 
 _DAY = 86400.0
 
@@ -67,8 +96,33 @@ def _now() -> Time:
     return to_time(fixed) if fixed else Time.now()
 
 
+# 7 or 8 bare digits starting with a plausible year: a compact date, or CXC seconds?
+_AMBIGUOUS = re.compile(r"^(19[89]\d|20\d\d)(\d{3,4})$")
+
+
+def _ambiguous(text: str) -> str | None:
+    """The date form to suggest for a compact-date-looking string, or None."""
+    match = _AMBIGUOUS.match(text)
+    if not match:
+        return None
+    year, rest = match.groups()
+    if len(rest) == 3:
+        return f"{year}:{rest}"
+    try:
+        day = _dt.date(int(year), int(rest[:2]), int(rest[2:])).timetuple().tm_yday
+    except ValueError:
+        return f"{year}:DDD"
+    return f"{year}:{day:03d}' or '{year}-{rest[:2]}-{rest[2:]}"
+
+
 def _parse_string(value: str) -> Time:
     text = value.strip()
+    suggestion = _ambiguous(text)
+    if suggestion:
+        raise ValueError(
+            f"ambiguous Chandra time {value!r}: a compact date or CXC seconds? "
+            f"Write the date as '{suggestion}', or seconds with a point ('{text}.0')"
+        )
     # A bare YYYY:DDD:hh is not a Chandra date form; astropy would also refuse it.
     for fmt in ("yday", "isot", "iso"):
         try:
@@ -89,7 +143,32 @@ def _parse_string(value: str) -> Time:
 
 
 def to_time(value: CxoTimeLike) -> Time:
-    """Return an astropy Time for any CxoTimeLike value (numbers are CXC seconds, None is now)."""
+    """An astropy `Time` for any time form of this module (numbers are CXC seconds).
+
+    Parameters
+    ----------
+    value : CxoTimeLike
+        See the module docstring; ``None`` is now.
+
+    Returns
+    -------
+    astropy.time.Time
+        ``value`` itself when it is a `Time`.
+
+    Raises
+    ------
+    ValueError
+        A string that is no time form, or an ambiguous compact date (``'20120101'``).
+    TypeError
+        An object that is no time at all.
+
+    Examples
+    --------
+    >>> to_time("2012:125:12:00:00").isot
+    '2012-05-04T12:00:00.000'
+    >>> to_time(452520066.184).utc.yday
+    '2012:125:12:00:00.000'
+    """
     if isinstance(value, Time):
         return value
     with conversion_scope():
@@ -105,7 +184,13 @@ def _to_time(value: CxoTimeLike) -> Time:
         return _parse_string(str(value))
     if isinstance(value, (int, float, np.integer, np.floating)):
         return Time(float(value), format="cxcsec")
+    if isinstance(value, (_dt.datetime, np.datetime64)):
+        return Time(value)  # naive: UTC; aware: converted by its offset (astropy)
+    if isinstance(value, _dt.date):  # a date alone: its 00:00 UTC
+        return Time(value.isoformat(), format="iso", scale="utc")
     arr = np.asarray(value)
+    if arr.dtype.kind == "M":
+        return Time(arr)
     if arr.dtype.kind in "iuf":
         return Time(arr.astype(np.float64), format="cxcsec")
     if arr.dtype.kind in "US":
@@ -115,12 +200,67 @@ def _to_time(value: CxoTimeLike) -> Time:
         except ValueError:
             return Time([_to_time(v) for v in arr.ravel()]).reshape(arr.shape)
     if arr.dtype.kind == "O":
+        if arr.ndim == 0:  # an unknown object: not to be iterated (that recursed)
+            raise TypeError(f"cannot interpret {value!r} as a Chandra time")
         return Time([_to_time(v) for v in arr.ravel()]).reshape(arr.shape)
     raise TypeError(f"cannot interpret {value!r} as a Chandra time")
 
 
+def time_range(start: CxoTimeLike, stop: CxoTimeLike) -> tuple[float, float]:
+    """(tstart, tstop) in CXC seconds, refusing a ``stop`` not after ``start``.
+
+    Parameters
+    ----------
+    start, stop : CxoTimeLike
+        Any time form `to_secs` accepts.
+
+    Returns
+    -------
+    tuple of float
+        CXC seconds (s) of ``start`` and ``stop``.
+
+    Raises
+    ------
+    ValueError
+        When ``stop <= start`` (the message gives both as dates), or a time is not understood.
+
+    Examples
+    --------
+    >>> time_range("2012:125:00:00:00", "2012:125:01:00:00")
+    (452476866.184, 452480466.184)
+    >>> time_range("2012:126", "2012:125")
+    Traceback (most recent call last):
+    ...
+    ValueError: stop 2012:125:00:00:00.000 is not after start 2012:126:00:00:00.000
+    """
+    tstart, tstop = to_secs(start), to_secs(stop)
+    if np.ndim(tstart) or np.ndim(tstop):
+        raise ValueError("start and stop must each be one time, not an array")
+    if not tstop > tstart:
+        raise ValueError(f"stop {to_date(tstop)} is not after start {to_date(tstart)}")
+    return float(tstart), float(tstop)
+
+
 def to_secs(value: CxoTimeLike) -> Any:
-    """CXC seconds (float, or float64 array for array input)."""
+    """CXC seconds (seconds since 1998-01-01T00:00:00 TT) of any time form.
+
+    Parameters
+    ----------
+    value : CxoTimeLike
+        See the module docstring.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        CXC seconds (s); a float64 array for array or list input.
+
+    Examples
+    --------
+    >>> to_secs("2012:125")
+    452476866.184
+    >>> to_secs(["2012:125", "2012-05-05T00:00:00"]).tolist()
+    [452476866.184, 452563266.184]
+    """
     if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
         return float(value)
     if isinstance(value, np.ndarray) and value.dtype.kind in "iuf":
@@ -131,7 +271,23 @@ def to_secs(value: CxoTimeLike) -> Any:
 
 
 def to_date(value: CxoTimeLike) -> Any:
-    """Chandra date string(s) 'YYYY:DDD:hh:mm:ss.sss' in UTC."""
+    """Chandra date string(s) ``'YYYY:DDD:hh:mm:ss.sss'`` (UTC, day of year).
+
+    Parameters
+    ----------
+    value : CxoTimeLike
+        One time or several, in any form of the module docstring.
+
+    Returns
+    -------
+    str or numpy.ndarray
+        One date, or an array of dates for array input.
+
+    Examples
+    --------
+    >>> to_date(452476866.184)
+    '2012:125:00:00:00.000'
+    """
     with conversion_scope():
         t = _to_time(value).utc
         t.precision = 3
@@ -140,22 +296,51 @@ def to_date(value: CxoTimeLike) -> Any:
 
 
 def year_doy(value: CxoTimeLike) -> tuple[int, int]:
-    """UTC (year, day-of-year) of a time: the archive's directory names."""
+    """UTC (year, day-of-year) of a time: the archive's directory names.
+
+    Examples
+    --------
+    >>> year_doy("2012-05-04T23:00:00")
+    (2012, 125)
+    """
     date = to_date(value)
     return int(date[:4]), int(date[5:8])
 
 
 def day_start(value: CxoTimeLike) -> float:
-    """CXC seconds of 00:00 UTC of the day holding `value`."""
+    """CXC seconds (s) of 00:00 UTC of the day holding ``value``.
+
+    Examples
+    --------
+    >>> to_date(day_start("2012:125:13:14:15"))
+    '2012:125:00:00:00.000'
+    """
     return to_secs(to_date(value)[:8])
 
 
 def day_end(value: CxoTimeLike) -> float:
-    """CXC seconds of 00:00 UTC of the next day (from seconds, not by string arithmetic)."""
+    """CXC seconds (s) of 00:00 UTC of the next day (from seconds, not string arithmetic).
+
+    Examples
+    --------
+    >>> to_date(day_end("2012:366:23:00:00"))
+    '2013:001:00:00:00.000'
+    """
     return day_start(day_start(value) + _DAY + 1.5)
 
 
 def frac_year(value: CxoTimeLike) -> Any:
-    """Decimal (UTC calendar) year, as the dark-current model uses."""
+    """Decimal (UTC calendar) year, as the dark-current model uses.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        Years (a), e.g. 2012.34 for early May 2012.
+
+    Examples
+    --------
+    >>> round(float(frac_year("2012:125")), 3)
+    2012.339
+    """
     with conversion_scope():
         return _to_time(value).utc.decimalyear

@@ -11,14 +11,16 @@ import h5py
 import numpy as np
 import pytest
 from astropy.io import fits
+from click.testing import CliRunner
 
 from mica.archive import aca_hdr3, aca_l0
 from mica.archive.hdr3_items import ITEMS
+from mica.cli import main
 from mica.engine.check import check_archive
 from mica.engine.colstore import ColumnStore
 from mica.engine.index import ArchiveIndex
 from mica.engine.update import update_archive
-from mica.errors import MissingArchiveError
+from mica.errors import DamagedStoreError, MissingArchiveError
 from mica.products.aca_l0 import L0
 
 
@@ -112,11 +114,17 @@ def test_ccd_det_therm_agrees_with_tempccd(real_l0_archive):
 
 
 def test_empty_and_before_any_data(real_l0_archive):
-    for start, stop in [("2003:215:10:00", "2003:215:10:00"), ("1999:300", "1999:301")]:
+    for start, stop in [("1999:300", "1999:301")]:
         data = aca_l0.get_slot_data(start, stop, slot=0, data_root=real_l0_archive)
         assert len(data) == 0 and data.dtype.names[0] == "TIME"
         msid = aca_hdr3.MSID("ccd_temp", start, stop, data_root=real_l0_archive)
         assert len(msid.vals) == 0 and len(msid.times) == 0
+    # An empty interval (stop == start) is refused rather than silently empty (issue 14).
+    start = stop = "2003:215:10:00"
+    with pytest.raises(ValueError, match="is not after start"):
+        aca_l0.get_slot_data(start, stop, slot=0, data_root=real_l0_archive)
+    with pytest.raises(ValueError, match="is not after start"):
+        aca_hdr3.MSID("ccd_temp", start, stop, data_root=real_l0_archive)
 
 
 @pytest.fixture
@@ -209,12 +217,25 @@ def test_corrupt_chunk_is_named_and_repairable(archive):
     with open(chunk, "r+b") as f:  # overwrite the first chunk's Blosc header
         f.seek(offset)
         f.write(bytes(16))
-    with pytest.raises(OSError, match=f"{chunk.name}: /IMGRAW chunk at row 0"):
+    with pytest.raises(OSError, match=f"{chunk.name}: /IMGRAW chunk at row 0") as err:
         aca_l0.get_slot_data("2003:215", "2003:216", slot=1, data_root=archive)
+    # a mica error naming the chunk and the command that repairs it (issue 14)
+    assert isinstance(err.value, DamagedStoreError) and err.value.chunk == chunk
+    repair = f"'mica --archive {archive.parent} check --verify-store --repair'"
+    assert str(err.value).startswith(f"damaged store chunk: {chunk}: /IMGRAW chunk at row 0")
+    assert repair in str(err.value)
+    assert len(aca_l0.get_slot_data("2003:215", "2003:216", 1, data_root=archive, use_store=False))
     assert check_archive(L0, data_root=archive).ok  # file lists still match
     report = check_archive(L0, data_root=archive, verify_store=True)
     (problem,) = report.problems
     assert problem.startswith("store chunk 1/") and "/IMGRAW chunk at row 0" in problem
+    runner = CliRunner()
+    fetch = ["fetch", "aca-l0", "--start", "2003:215", "--stop", "2003:216", "--slot", "1"]
+    out = runner.invoke(main, ["--archive", str(archive.parent), *fetch, "--columns", "IMGRAW"])
+    assert out.exit_code == 1 and repair in out.output and "Traceback" not in out.output
+    out = runner.invoke(main, repair.strip("'").split()[1:])  # the command as the error says
+    assert "after repair" in out.output, out.output
+    assert check_archive(L0, data_root=archive, verify_store=True).ok
     check_archive(L0, data_root=archive, repair=True, verify_store=True)
     assert check_archive(L0, data_root=archive, verify_store=True).ok
     assert_same(aca_l0.get_slot_data("2003:215", "2003:216", slot=1, data_root=archive), ref)

@@ -71,3 +71,44 @@ def test_day_helpers():
     assert year_doy("2012:366:23:00:00") == (2012, 366)
     assert to_date(day_start("2012:366:23:00:00")) == "2012:366:00:00:00.000"
     assert to_date(day_end("2012:366:23:00:00")) == "2013:001:00:00:00.000"
+
+
+def test_datetime_datetime64_and_date_forms():
+    """Everything CxoTime takes through astropy (datetime recursed, datetime64 was a TypeError)."""
+    import datetime
+
+    secs = to_secs("2012:125:12:00:00")
+    assert to_secs(datetime.datetime(2012, 5, 4, 12, 0)) == pytest.approx(secs, abs=1e-6)
+    aware = datetime.datetime(
+        2012, 5, 4, 14, 0, tzinfo=datetime.timezone(datetime.timedelta(hours=2))
+    )
+    assert to_secs(aware) == pytest.approx(secs, abs=1e-6)
+    assert to_secs(np.datetime64("2012-05-04T12:00:00")) == pytest.approx(secs, abs=1e-6)
+    assert to_secs(datetime.date(2012, 5, 4)) == pytest.approx(to_secs("2012:125"), abs=1e-6)
+    days = np.array(["2012-05-04", "2012-05-05"], dtype="datetime64[D]")
+    assert np.allclose(to_secs(days), [to_secs("2012:125"), to_secs("2012:126")])
+    mixed = to_secs([datetime.datetime(2012, 5, 4, 12), "2012:125:12:00:00", secs])
+    assert np.allclose(mixed, secs)
+    with pytest.raises(TypeError, match="Chandra time"):
+        to_secs(object())
+
+
+@pytest.mark.parametrize(
+    "text,hint", [("20120101", "'2012:001' or '2012-01-01'"), ("2012125", "'2012:125'")]
+)
+def test_compact_date_refused_with_suggestion(text, hint):
+    with pytest.raises(ValueError, match="ambiguous") as err:
+        to_secs(text)
+    assert hint in str(err.value)
+    # seconds stay writable as strings: with a point, or 9+ digits
+    assert to_secs(f"{text}.0") == float(text)
+    assert to_secs("441763266") == 441763266.0
+
+
+def test_time_range_refuses_stop_not_after_start():
+    from mica.time import time_range
+
+    assert time_range("2012:125", "2012:126") == (to_secs("2012:125"), to_secs("2012:126"))
+    for start, stop in [("2012:126", "2012:125"), ("2012:125", "2012:125")]:
+        with pytest.raises(ValueError, match="stop 2012:125:00:00:00.000 is not after start"):
+            time_range(start, stop)

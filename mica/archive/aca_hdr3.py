@@ -19,8 +19,6 @@ gives empty MSIDs).
 
 from __future__ import annotations
 
-import copy as _copy
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -28,6 +26,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from mica.archive import aca_l0
+from mica.archive import msid as msid_api
 from mica.archive.hdr3_items import (
     ITEMS,
     MSID_ALIASES,
@@ -36,7 +35,7 @@ from mica.archive.hdr3_items import (
     get_item,
 )
 from mica.products.aca_l0 import HD3_COLUMNS
-from mica.time import CxoTimeLike, to_date, to_secs
+from mica.time import CxoTimeLike, time_range, to_secs
 
 __all__ = ["MSID", "MSIDset", "Msid", "MissingDataError", "ITEMS", "MSID_ALIASES"]
 
@@ -137,28 +136,54 @@ def _item_bytes(
     return np.ma.masked_array(data, mask=mask)
 
 
-class _Span:
-    """``datestart``/``datestop`` of ``tstart``/``tstop``, formatted when asked (a date
-    conversion costs more than the rest of a short fetch)."""
-
-    tstart: float
-    tstop: float
-
-    @property
-    def datestart(self) -> str:
-        return to_date(self.tstart)
-
-    @property
-    def datestop(self) -> str:
-        return to_date(self.tstop)
-
-
-class MSIDset(_Span, OrderedDict):
+class MSIDset(msid_api.MSIDset):
     """Header-3 pseudo-MSIDs on one shared time grid: name (as given) -> `MSID`.
 
     ``times`` is the sorted union of the TIME values of the items' first slots (the slot
     of the key's first digit); a continuation slot (slot 7 for ``ccd_temp``, 5 for
     ``zero_off32_quad_c``) is read and matched onto that grid but does not extend it.
+
+    Parameters
+    ----------
+    msids : str or iterable of str
+        Item names (any case, e.g. ``"ccd_temp"``, ``"dac"``) or 3-character keys
+        (``"676"``); see ``MSID_ALIASES``.
+    start, stop : CxoTimeLike
+        Time range, inclusive (``stop`` after ``start``).
+    data_root : str or Path, optional
+        The ``aca0`` folder (default: ``<archive>/aca0``).
+    use_store : bool
+        Read the header-3 view of the columnar store (False: scan the FITS files).
+
+    Attributes
+    ----------
+    times : numpy.ndarray
+        The shared grid, CXC seconds (s).
+    tstart, tstop : float
+        The asked range, CXC seconds; ``datestart``/``datestop`` as dates.
+
+    Each item is an `MSID` whose ``unit`` says what its values are: temperatures
+    (``ccd_temp``, ``aca_temp``, the ``*_therm`` items) in **degC**, voltages in V,
+    ``dac`` and the counters in counts, status words unitless (see ``ITEMS``).
+
+    Raises
+    ------
+    MissingDataError
+        An unknown name (the message lists the valid ones).
+    MissingArchiveError
+        When ``data_root`` holds no L0 archive.
+
+    Examples
+    --------
+    >>> from mica.archive import aca_hdr3
+    >>> s = aca_hdr3.MSIDset(["ccd_temp", "dac"], "2012:125:00:00", "2012:126:00:00")
+    >>> [(name, m.unit) for name, m in s.items()]
+    [('ccd_temp', 'degC'), ('dac', 'counts')]
+    >>> len(s["ccd_temp"]) == len(s["dac"]) == len(s.times)
+    True
+    >>> grid = s.interpolate(dt=328.0)  # cheta-style: one 328 s grid, bad samples dropped
+    >>> bool(s["ccd_temp"].bads.any())
+    False
     """
 
     def __init__(
@@ -173,7 +198,7 @@ class MSIDset(_Span, OrderedDict):
         if isinstance(msids, str):
             msids = [msids]
         items = {msid: get_item(msid) for msid in msids}  # fail early on unknown names
-        self.tstart, self.tstop = to_secs(start), to_secs(stop)
+        self.tstart, self.tstop = time_range(start, stop)
         grid_slots = sorted({item.slot for item in items.values()})
         read_slots = sorted({s for item in items.values() for s in item.slots})
         # Only TIME and the byte columns the items use (ccd_temp: 2 of slot 6, 2 of slot 7);
@@ -200,12 +225,51 @@ class MSIDset(_Span, OrderedDict):
             self[msid] = MSID(msid, self.tstart, self.tstop, msid_data=data)
 
 
-class MSID(_Span):
+class MSID(msid_api.MSID):
     """One header-3 pseudo-MSID over [start, stop]; ``vals`` is masked where unavailable.
 
     ``bits`` maps field name -> array for the status/packed words (062, 064, 362, 672) and
     is empty otherwise. ``msid_data`` (dict or object with ``hdr3_msid, vals, times, desc,
     longdesc``) skips the archive read.
+
+    Parameters
+    ----------
+    msid : str
+        Item name (any case) or 3-character key; see ``MSID_ALIASES``.
+    start, stop : CxoTimeLike
+        Time range, inclusive (``stop`` after ``start``).
+    msid_data : mapping or object, optional
+        Values already read (skips the archive).
+    filter_bad : bool
+        Drop the masked samples at once (see `Msid`).
+    data_root : str or Path, optional
+        The ``aca0`` folder (default: ``<archive>/aca0``).
+    use_store : bool
+        Read the columnar store (False: scan the FITS files).
+
+    Attributes
+    ----------
+    vals : numpy.ma.MaskedArray
+        Decoded values in ``unit``: degC for temperatures, V for voltages, counts for
+        ``dac`` and counters, none for status words.
+    times : numpy.ndarray
+        CXC seconds (s).
+    bads : numpy.ndarray
+        True where a value is masked (no 8x8 row, or a row before a decom break).
+    hdr3_msid, desc, longdesc, unit : str
+        Item key and descriptions.
+
+    Examples
+    --------
+    >>> from mica.archive import aca_hdr3
+    >>> m = aca_hdr3.MSID("ccd_temp", "2012:125:00:00", "2012:126:00:00")
+    >>> m.unit, m.hdr3_msid, m.times.dtype.name
+    ('degC', '676', 'float64')
+    >>> repr(m).startswith("<MSID ccd_temp (676) [")
+    True
+    >>> good = m.filter_bad(copy=True)
+    >>> bool(good.bads.any()), len(good) <= len(m)
+    (False, True)
     """
 
     def __init__(
@@ -226,46 +290,36 @@ class MSID(_Span):
                 return msid_data.get(name, default)
             return getattr(msid_data, name, default)
 
-        self.msid = msid
         self.hdr3_msid: str = get("hdr3_msid")
         item = ITEMS.get(self.hdr3_msid) if self.hdr3_msid else None
-        self.vals: np.ma.MaskedArray | np.ndarray = get("vals")
-        self.times: np.ndarray = np.asarray(get("times"), dtype=np.float64)
-        self.desc: str = get("desc", item.desc if item else "")
+        super().__init__(
+            msid,
+            get("vals"),
+            get("times"),
+            unit=get("unit", item.unit if item else ""),
+            desc=get("desc", item.desc if item else ""),
+            tstart=to_secs(start),
+            tstop=to_secs(stop),
+        )
         self.longdesc: str = get("longdesc", item.longdesc if item else "")
-        self.unit: str = get("unit", item.unit if item else "")
         bits = get("bits")
         if bits is None:
             bits = item.bits(self.vals) if item else {}
         self.bits: dict[str, np.ndarray] = dict(bits)
-        self.tstart, self.tstop = to_secs(start), to_secs(stop)
         if filter_bad:
             self.filter_bad()
 
-    def __repr__(self) -> str:
-        return (
-            f"<MSID {self.msid} ({self.hdr3_msid}) {self.datestart} .. {self.datestop}: "
-            f"{len(self.times)} samples, unit={self.unit!r}>"
-        )
+    def _label(self) -> str:
+        return f"{self.msid} ({self.hdr3_msid})"
 
-    def __len__(self) -> int:
-        return len(self.times)
+    def _keep(self, good: np.ndarray) -> None:
+        """``vals``, ``times`` and ``bits`` keep the good samples (as plain arrays)."""
+        super()._keep(good)
+        self.bits = {k: np.asarray(np.ma.getdata(v))[good] for k, v in self.bits.items()}
 
-    def filter_bad(self, copy: bool = False) -> MSID:
-        """Drop masked samples (``vals`` and ``bits`` become plain arrays); return the result.
-
-        With ``copy`` the filtered MSID is a new object and this one is unchanged.
-        """
-        obj = self.copy() if copy else self
-        good = ~np.ma.getmaskarray(obj.vals)
-        obj.vals = np.asarray(np.ma.getdata(obj.vals))[good]
-        obj.times = obj.times[good]
-        obj.bits = {k: np.asarray(np.ma.getdata(v))[good] for k, v in obj.bits.items()}
-        return obj
-
-    def copy(self) -> MSID:
-        """Deep copy."""
-        return _copy.deepcopy(self)
+    def _after_interpolate(self, keep: np.ndarray) -> None:
+        item = ITEMS.get(self.hdr3_msid) if self.hdr3_msid else None
+        self.bits = dict(item.bits(self.vals)) if item else {}
 
 
 def Msid(
@@ -274,5 +328,27 @@ def Msid(
     stop: CxoTimeLike,  # noqa: N802 (original name)
     data_root: str | Path | None = None,
 ) -> MSID:
-    """`MSID` with masked samples removed (``filter_bad=True``)."""
+    """`MSID` with masked samples removed (``filter_bad=True``).
+
+    Parameters
+    ----------
+    msid : str
+        Item name or key.
+    start, stop : CxoTimeLike
+        Time range, inclusive.
+    data_root : str or Path, optional
+        The ``aca0`` folder.
+
+    Returns
+    -------
+    MSID
+        Plain (unmasked) ``vals`` in the item's unit and their ``times`` (CXC s).
+
+    Examples
+    --------
+    >>> from mica.archive import aca_hdr3
+    >>> m = aca_hdr3.Msid("aca_temp", "2012:125:00:00", "2012:126:00:00")
+    >>> type(m.vals).__name__, m.unit
+    ('ndarray', 'degC')
+    """
     return MSID(msid, start, stop, filter_bad=True, data_root=data_root)

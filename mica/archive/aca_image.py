@@ -40,6 +40,29 @@ class ACAImage(np.ndarray):
 
     Meta keys read as attributes (``img.TIME``); ``img.aca[row, col]`` indexes by CCD
     coordinates: numpy ``[i, j]`` is CCD row ``row0 + i``, column ``col0 + j``.
+
+    Parameters
+    ----------
+    data : array-like
+        The image, pixel values in DN (as `mica.archive.aca_l0.get_l0_images` gives them).
+    meta : dict, optional
+        Per-readout values (TIME in CXC seconds, temperatures in degC, ...).
+    row0, col0 : int, optional
+        CCD row and column (pixels) of ``data[0, 0]`` (default: ``meta``'s IMGROW0 and
+        IMGCOL0, else 0).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mica.archive.aca_image import ACAImage
+    >>> img = ACAImage(np.arange(16.0).reshape(4, 4), row0=100, col0=-20, meta={"TIME": 1.0})
+    >>> img
+    ACAImage([[ 0.,  1.,  2.,  3.],
+              [ 4.,  5.,  6.,  7.],
+              [ 8.,  9., 10., 11.],
+              [12., 13., 14., 15.]], row0=100, col0=-20)
+    >>> float(img.aca[101, -18]), img.TIME
+    (6.0, 1.0)
     """
 
     def __new__(
@@ -72,7 +95,19 @@ class ACAImage(np.ndarray):
 
     @property
     def aca(self) -> _AcaIndexer:
+        """Indexing by absolute CCD (row, col): ``img.aca[row0, col0]`` is ``img[0, 0]``."""
         return _AcaIndexer(self)
+
+    def __repr__(self) -> str:
+        if self.ndim == 0:
+            return repr(self.item())
+        body = np.array2string(np.asarray(self), separator=", ", prefix="ACAImage(")
+        return f"ACAImage({body}, row0={self.row0}, col0={self.col0})"
+
+    def __str__(self) -> str:
+        if self.ndim == 0:
+            return str(self.item())
+        return f"{np.asarray(self)}\nrow0={self.row0} col0={self.col0}"
 
     def __getattr__(self, name: str) -> Any:
         meta = self.__dict__.get("meta", {})

@@ -4,6 +4,17 @@ Files live in ``<archive>/aca0/<YYYY>/<DDD>/`` with the lookup table ``archfiles
 `mica update aca-l0` fills it. Every reader takes ``data_root`` (the ``aca0`` folder) and
 raises `mica.errors.MissingArchiveError` when that folder holds no L0 archive; an archive
 without data in the asked range gives an empty result.
+
+Times are anything `mica.time.to_secs` takes (CXC seconds, ``'YYYY:DDD[:hh:mm:ss]'``, ISO,
+`astropy.time.Time`, `datetime.datetime`, `numpy.datetime64`); ``stop`` must be after
+``start``. ``slots`` and ``imgsize`` take one value or several; column names are
+case-insensitive and one name may be given as a string.
+
+Units of the columns (as in the FITS files): TIME and END_INTEG_TIME are CXC seconds (s),
+INTEG seconds (s), BGDAVG, BGDRMS and IMGRAW DN (ADC counts, after IMGSCALE), TEMPCCD,
+TEMPHOUS, TEMPPRIM and TEMPSEC kelvin (K) -- but degC in `get_l0_images` meta and in the
+header-3 items of `mica.archive.aca_hdr3`; IMGROW0/IMGCOL0 are CCD pixel row/column of the
+image's lower-left pixel; the others are counts, indices, flags and status bytes.
 """
 
 from __future__ import annotations
@@ -16,6 +27,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table, vstack
 
+from mica.archive import msid as msid_api
 from mica.archive.aca_image import ACAImage
 from mica.archive.obsid_times import obsid_interval
 from mica.engine.colstore import ColumnStore
@@ -29,7 +41,7 @@ from mica.products.aca_l0 import (
     SLOT_COLUMNS,
     slot_dtype,
 )
-from mica.time import CxoTimeLike, to_date, to_secs
+from mica.time import CxoTimeLike, time_range
 
 __all__ = ["get_files", "get_slot_data", "get_l0_images", "get_aca_images", "MSID", "MSIDset", "L0"]
 
@@ -51,6 +63,18 @@ def _as_list(values: int | Sequence[int] | None, default: list[int], what: str) 
     return out
 
 
+def _column_list(columns: str | Sequence[str] | None, default: Sequence[str]) -> list[str]:
+    """Column names as a list: one name or several, in any case (as the CLI takes them)."""
+    if columns is None:
+        return list(default)
+    names = [columns] if isinstance(columns, str) else list(columns)
+    out = [str(c).strip().upper() for c in names]
+    unknown = [c for c, u in zip(names, out) if u not in SLOT_COLUMNS]
+    if unknown:
+        raise ValueError(f"unknown L0 columns {unknown}; valid: {SLOT_COLUMNS}")
+    return out
+
+
 def _get_file_records(
     start: CxoTimeLike,
     stop: CxoTimeLike = None,
@@ -62,7 +86,7 @@ def _get_file_records(
 ) -> list[dict[str, Any]]:
     """Index rows of files overlapping [start, stop], ordered by filetime (queried through
     ``index`` when given, e.g. inside a reader's snapshot)."""
-    tstart, tstop = to_secs(start), to_secs(stop)
+    tstart, tstop = time_range(start, stop)
     slots = _as_list(slots, ALL_SLOTS, "slots")
     sizes = _as_list(imgsize, ALL_SIZES, "imgsize")
     if index is None:
@@ -85,9 +109,39 @@ def get_files(
     imgsize: Sequence[int] | None = None,
     data_root: str | Path | None = None,
 ) -> list[str]:
-    """Paths of archived L0 files for an obsid or a time range (slots 0-7, sizes 4/6/8).
+    """Paths of archived L0 files for an obsid or a time range.
 
-    With ``obsid`` the interval is the observation's start to stop.
+    Parameters
+    ----------
+    obsid : int, optional
+        An observation: its start to stop (from the obspar or aspect L1 archive).
+    start, stop : CxoTimeLike, optional
+        Time range instead of ``obsid``; files overlapping it are listed.
+    slots : int or sequence of int, optional
+        ACA slots 0-7 (default: all).
+    imgsize : int or sequence of int, optional
+        Image sizes 4, 6, 8 (default: all).
+    data_root : str or Path, optional
+        The ``aca0`` folder (default: ``<archive>/aca0``).
+
+    Returns
+    -------
+    list of str
+        Absolute paths of the FITS files, ordered by file time, then slot.
+
+    Raises
+    ------
+    MissingArchiveError
+        When ``data_root`` holds no L0 archive.
+    ValueError
+        For a slot or size out of range, or ``stop`` not after ``start``.
+
+    Examples
+    --------
+    >>> from mica.archive import aca_l0
+    >>> files = aca_l0.get_files(start="2012:125:00:00", stop="2012:125:06:00", slots=0, imgsize=8)
+    >>> len(files) > 0, files[0].endswith("_0_img0.fits.gz")
+    (True, True)
     """
     if obsid is not None:
         # A missing L0 archive is the first thing to say, before resolving the obsid.
@@ -126,11 +180,52 @@ def get_slot_data(
     Data come from the columnar store where its chunks match the index, else from the FITS
     files; ``use_store=False`` always reads the files (the reference path). Both give
     identical values, masks and times.
+
+    Parameters
+    ----------
+    start, stop : CxoTimeLike
+        Time range, inclusive (``stop`` after ``start``).
+    slot : int
+        ACA slot, 0-7.
+    imgsize : int or sequence of int, optional
+        Image sizes to read, among 4, 6, 8 (default: all).
+    data_root : str or Path, optional
+        The ``aca0`` folder (default: ``<archive>/aca0``).
+    columns : str or sequence of str, optional
+        Column names, any case (default: all of ``SLOT_COLUMNS``).
+    centered_8x8 : bool
+        IMGRAW as (8, 8) with smaller images centred (else 64 values, image top-left).
+    use_store : bool
+        Read the columnar store where current (False: always the FITS files).
+
+    Returns
+    -------
+    numpy.ma.MaskedArray
+        Structured, one row per readout. Units: TIME, END_INTEG_TIME CXC seconds (s); INTEG
+        s; BGDAVG, BGDRMS, IMGRAW DN; TEMPCCD, TEMPHOUS, TEMPPRIM, TEMPSEC **K** (kelvin);
+        IMGROW0, IMGCOL0 CCD pixels; IMGSIZE 4, 6 or 8; FILENAME the source file; QUALITY
+        0 for good rows; the rest counts, flags and status bytes (no unit).
+
+    Raises
+    ------
+    MissingArchiveError
+        When ``data_root`` holds no L0 archive.
+    ValueError
+        An unknown column, a slot or size out of range, or ``stop`` not after ``start``.
+
+    Examples
+    --------
+    >>> from mica.archive import aca_l0
+    >>> data = aca_l0.get_slot_data("2012:125:00:00", "2012:125:01:00", 0, columns="TEMPCCD")
+    >>> data.dtype.names, bool(230 < data["TEMPCCD"].mean() < 300)  # kelvin
+    (('TEMPCCD',), True)
+    >>> data = aca_l0.get_slot_data(
+    ...     "2012:125:00:00", "2012:125:01:00", slot=0, imgsize=8, columns=["time", "imgraw"]
+    ... )
+    >>> data.dtype.names, data["IMGRAW"].shape[1:]
+    (('TIME', 'IMGRAW'), (64,))
     """
-    columns = list(SLOT_COLUMNS if columns is None else columns)
-    unknown = [c for c in columns if c not in SLOT_COLUMNS]
-    if unknown:
-        raise ValueError(f"unknown L0 columns {unknown}; valid: {SLOT_COLUMNS}")
+    columns = _column_list(columns, SLOT_COLUMNS)
     dtype = slot_dtype(columns, centered_8x8)
     slot = _as_list(slot, ALL_SLOTS, "slot")[0]
     pieces, order = _pieces(
@@ -205,7 +300,8 @@ def _pieces(
     update (a superseded revision) makes the read start again from a fresh snapshot.
     """
     slots = _as_list(slots, ALL_SLOTS, "slot")
-    tstart, tstop = to_secs(start), to_secs(stop)
+    imgsize = None if imgsize is None else _as_list(imgsize, ALL_SIZES, "imgsize")
+    tstart, tstop = time_range(start, stop)
     root = L0.root(data_root)
     records, pieces = snapshot_read(
         L0,
@@ -422,10 +518,38 @@ def get_l0_images(
 ) -> list[ACAImage]:
     """Good-quality (QUALITY == 0) images of one slot as `ACAImage` objects.
 
-    ``columns`` are the meta columns (default ``DEFAULT_IMAGE_META``); IMGROW0 and IMGCOL0
-    are always included. Temperatures in meta are converted to degC.
+    Parameters
+    ----------
+    start, stop : CxoTimeLike
+        Readout times to take, ``start <= TIME <= stop``.
+    slot : int
+        The slot (0 to 7).
+    imgsize : int or sequence of int, optional
+        Only these image sizes (4, 6 and/or 8; default all).
+    columns : str or sequence of str, optional
+        Meta columns, any case (default ``DEFAULT_IMAGE_META``); IMGROW0 and IMGCOL0 are
+        always included.
+    data_root : str or Path, optional
+        The ``aca0`` folder (default: ``<archive>/aca0``).
+
+    Returns
+    -------
+    list of ACAImage
+        One per readout, the NxN image in DN with ``meta``: TIME CXC seconds (s), INTEG s,
+        BGDAVG DN, temperatures in **degC** (converted from the files' K), IMGROW0/IMGCOL0
+        (``row0``/``col0``) CCD pixels, the rest as in `get_slot_data`.
+
+    Examples
+    --------
+    >>> from mica.archive import aca_l0
+    >>> imgs = aca_l0.get_l0_images("2012:125:00:00", "2012:125:00:10", slot=0, imgsize=8)
+    >>> imgs[0].shape, sorted(imgs[0].meta)[:3]
+    ((8, 8), ['BGDAVG', 'IMGCOL0', 'IMGFUNC1'])
+    >>> temps = aca_l0.get_l0_images("2012:125:00:00", "2012:125:00:10", 0, columns="tempccd")
+    >>> bool(-40 < temps[0].meta["TEMPCCD"] < 20)  # degC here
+    True
     """
-    meta_cols = [c for c in (columns or DEFAULT_IMAGE_META) if c != "IMGRAW"]
+    meta_cols = [c for c in _column_list(columns or None, DEFAULT_IMAGE_META) if c != "IMGRAW"]
     meta_cols += [c for c in ("IMGROW0", "IMGCOL0") if c not in meta_cols]
     read = list(dict.fromkeys(meta_cols + ["QUALITY", "IMGRAW", "IMGSIZE"]))
     data = get_slot_data(start, stop, slot, imgsize=imgsize, columns=read, data_root=data_root)
@@ -461,7 +585,33 @@ _IMGSTAT_BITS = ["SAT_PIXEL", "DEF_PIXEL", "QUAD_BOUND", "COMMON_COL", "MULTI_ST
 def get_aca_images(
     start: CxoTimeLike, stop: CxoTimeLike, data_root: str | Path | None = None
 ) -> Table:
-    """All slots' good images in one maude-compatible Table, sorted by (TIME, IMGNUM)."""
+    """All slots' good images in one maude-compatible Table, sorted by (TIME, IMGNUM).
+
+    Parameters
+    ----------
+    start, stop : CxoTimeLike
+        Time range, inclusive (``stop`` after ``start``).
+    data_root : str or Path, optional
+        The ``aca0`` folder (default: ``<archive>/aca0``).
+
+    Returns
+    -------
+    astropy.table.Table
+        One row per good readout of any slot. IMG is (8, 8) DN with smaller images centred;
+        TIME, END_INTEG_TIME CXC seconds (s); INTEG s; BGDAVG, BGDRMS DN; TEMPCCD,
+        TEMPHOUS, TEMPPRIM, TEMPSEC K; IMGROW0/IMGCOL0 and IMGROW0_8X8/IMGCOL0_8X8,
+        IMGROW_A1/IMGCOL_A1 CCD pixels; IMGFID, IMGFUNC, IMGNUM (from the ``1`` columns);
+        IMGTYPE (0: 4x4, 1: 6x6, 4: 8x8); VCDUCTR, IMG_VCDUCTR minor-frame counters; the
+        status bytes split into booleans (HIGH_BGD ... SYNTAX_ERROR, SAT_PIXEL ... ION_RAD,
+        COMMCNT_*, COMMPROG_REPEAT).
+
+    Examples
+    --------
+    >>> from mica.archive import aca_l0
+    >>> table = aca_l0.get_aca_images("2012:125:00:00", "2012:125:00:05")
+    >>> table["IMG"].shape[1:], "SAT_PIXEL" in table.colnames
+    ((8, 8), True)
+    """
     tables = []
     for slot in ALL_SLOTS:
         data = get_slot_data(start, stop, slot, centered_8x8=True, data_root=data_root)
@@ -508,8 +658,57 @@ def get_aca_images(
     return table
 
 
-class MSID:
-    """One L0 column of one slot over a time range, from 8x8 data (``vals``, ``times``)."""
+#: Units of the L0 columns as `get_slot_data` returns them (the FITS TUNITn); the other
+#: columns are counts, flags, indices or status bits (no unit). Temperatures are in K here;
+#: `get_l0_images` meta and the header-3 items give degC.
+UNITS = {
+    "TIME": "s",
+    "END_INTEG_TIME": "s",
+    "INTEG": "s",
+    "BGDAVG": "DN",
+    "BGDRMS": "DN",
+    "IMGRAW": "DN",
+    "TEMPCCD": "K",
+    "TEMPHOUS": "K",
+    "TEMPPRIM": "K",
+    "TEMPSEC": "K",
+}
+
+
+class MSID(msid_api.MSID):
+    """One L0 column of one slot over a time range, from its 8x8 rows, as a pseudo-MSID.
+
+    Parameters
+    ----------
+    msid : str
+        An L0 column name (any case), e.g. ``"TEMPCCD"`` or ``"bgdavg"``.
+    slot : int
+        ACA slot, 0-7.
+    start, stop : CxoTimeLike
+        Time range (``start <= TIME <= stop``); any form `mica.time.to_secs` accepts.
+    data_root : str or Path, optional
+        The ``aca0`` folder (default: ``<archive>/aca0``).
+
+    Attributes
+    ----------
+    vals : numpy.ma.MaskedArray
+        The column's values in its L0 unit (``unit``: TEMPCCD in K, BGDAVG in DN, ...).
+    times : numpy.ndarray
+        Row TIME, CXC seconds (s).
+    bads : numpy.ndarray
+        bool, True where a value is masked.
+    slot : int
+        The slot.
+
+    Examples
+    --------
+    >>> from mica.archive import aca_l0
+    >>> m = aca_l0.MSID("TEMPCCD", 0, "2012:125:00:00:00", "2012:125:01:00:00")
+    >>> m.unit, m.times.dtype.name
+    ('K', 'float64')
+    >>> len(m) == len(m.vals) == len(m.bads)
+    True
+    """
 
     def __init__(
         self,
@@ -522,32 +721,49 @@ class MSID:
         name = msid.upper()
         if name not in SLOT_COLUMNS or name in ("FILENAME",):
             raise ValueError(f"MSID {msid!r} is not an L0 column; valid: {SLOT_COLUMNS}")
-        self.msid, self.slot = msid, slot
-        self.tstart, self.tstop = to_secs(start), to_secs(stop)
-        self.datestart, self.datestop = to_date(self.tstart), to_date(self.tstop)
+        tstart, tstop = time_range(start, stop)
         data = get_slot_data(
-            self.tstart,
-            self.tstop,
+            tstart,
+            tstop,
             slot,
             imgsize=[8],
             columns=list(dict.fromkeys(["TIME", name])),
             data_root=data_root,
         )
-        self.vals = data[name]
-        self.times = np.asarray(data["TIME"])
+        super().__init__(
+            msid,
+            data[name],
+            np.asarray(data["TIME"]),
+            unit=UNITS.get(name, ""),
+            desc=f"L0 {name} of slot {slot} (8x8 rows)",
+            tstart=tstart,
+            tstop=tstop,
+        )
+        self.slot = slot
 
 
-class MSIDset(dict):
-    """Several L0 columns of one slot: name -> `MSID` (the original forgot the slot)."""
+class MSIDset(msid_api.MSIDset):
+    """Several L0 columns of one slot: name -> `MSID` (the original forgot the slot).
+
+    Examples
+    --------
+    >>> from mica.archive import aca_l0
+    >>> s = aca_l0.MSIDset(["TEMPCCD", "BGDAVG"], "2012:125:00:00", "2012:125:01:00", slot=0)
+    >>> [(k, m.unit) for k, m in s.items()]
+    [('TEMPCCD', 'K'), ('BGDAVG', 'DN')]
+    >>> s.interpolate(dt=60.0) is s and len(s["TEMPCCD"]) == len(s["BGDAVG"]) == len(s.times)
+    True
+    """
 
     def __init__(
         self,
-        msids: Sequence[str],
+        msids: str | Sequence[str],
         start: CxoTimeLike,
         stop: CxoTimeLike,
         slot: int,
         data_root: str | Path | None = None,
     ):
         super().__init__()
-        for msid in msids:
-            self[msid] = MSID(msid, slot, start, stop, data_root=data_root)
+        self.tstart, self.tstop = time_range(start, stop)
+        for msid in [msids] if isinstance(msids, str) else msids:
+            self[msid] = MSID(msid, slot, self.tstart, self.tstop, data_root=data_root)

@@ -155,6 +155,56 @@ def cluster(scheduler: str | None, workers: int | None) -> Iterator[Any]:
         yield executor
 
 
+#: Archive bytes per day of data, for the size estimate before a long build (measured: the
+#: simulated mission's L0 with its columnar store, about 675 MB per 10 days).
+BYTES_PER_DAY = {"aca-l0": 67.5e6}
+#: Builds estimated larger than this ask for --yes (or a confirmation on a terminal).
+CONFIRM_BYTES = 3e9
+
+
+def estimated_bytes(entry: ProductEntry, options: dict[str, Any]) -> tuple[float, str] | None:
+    """(bytes, what) an update of ``entry`` would add, when it can be told in advance."""
+    from mica.time import time_range, to_date
+
+    rate = BYTES_PER_DAY.get(entry.name)
+    if rate is None:
+        return None
+    start = options.get("start")
+    if start is None:  # continues where the archive left off (nothing to estimate if empty)
+        from mica.engine.index import ArchiveIndex
+        from mica.errors import MicaError
+
+        root = archive_folder(entry, options.get("data_root"))
+        try:
+            with ArchiveIndex.open_for_reading(entry.load(), root) as index:
+                start = index.resume_time()
+        except (MicaError, OSError):
+            return None
+        if start is None:
+            return None
+    tstart, tstop = time_range(start, options.get("stop"))
+    days = (tstop - tstart) / 86400.0
+    what = f"{days:.0f} days of {entry.name}, {to_date(tstart)[:8]} to {to_date(tstop)[:8]}"
+    return days * rate, what
+
+
+def _confirm_size(entry: ProductEntry, options: dict[str, Any], yes: bool) -> None:
+    """Say the size of a large build first; go on with --yes or a terminal's confirmation."""
+    estimate = estimated_bytes(entry, options)
+    if estimate is None or estimate[0] <= CONFIRM_BYTES:
+        return
+    size, what = estimate
+    click.echo(f"This update would add about {size / 1e9:.1f} GB to the archive ({what}).")
+    if yes:
+        return
+    if sys.stdin.isatty():
+        click.confirm("Go ahead?", abort=True)
+        return
+    raise click.ClickException(
+        "not started: give --yes to build it, or a later --start for a smaller update"
+    )
+
+
 def _run(entry: ProductEntry, options: dict[str, Any]) -> None:
     from mica.engine.lock import ArchiveBusy
     from mica.engine.obsid_layout import ObsidError
@@ -163,6 +213,11 @@ def _run(entry: ProductEntry, options: dict[str, Any]) -> None:
 
     if options.get("obsids") and (options.get("start") or options.get("stop")):
         raise click.UsageError("give either --obsid or --start/--stop, not both")
+    yes = options.pop("yes", False)
+    try:
+        _confirm_size(entry, options, yes)
+    except ValueError as err:  # a time not understood, stop before start
+        raise click.ClickException(str(err)) from err
     try:
         with cluster(options.pop("scheduler", None), options.pop("workers", None)) as executor:
             with archive_writes(entry, options.get("data_root")):
@@ -176,10 +231,20 @@ def _run(entry: ProductEntry, options: dict[str, Any]) -> None:
 
 
 def _command(entry: ProductEntry) -> click.Command:
+    params = [_option(name, entry) for name in entry.options]
+    if entry.name in BYTES_PER_DAY:
+        params.append(
+            click.Option(
+                ["--yes", "-y"],
+                is_flag=True,
+                help=f"Build even when larger than {CONFIRM_BYTES / 1e9:.0f} GB (the size is "
+                "said first; on a terminal it asks).",
+            )
+        )
     return click.Command(
         entry.name,
         callback=lambda **options: _run(entry, options),
-        params=[_option(name, entry) for name in entry.options],
+        params=params,
         help=entry.help,
     )
 

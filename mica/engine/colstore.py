@@ -551,7 +551,7 @@ class ColumnStore:
                     for group, dtype in self._groups(self.product.partition_columns(part)).items():
                         _read_group(h5, group, dtype)
             except (OSError, KeyError, ValueError) as exc:
-                out[part] = (path, str(exc))
+                out[part] = (path, getattr(exc, "detail", str(exc)))  # without the advice
         return out
 
     def stale_parts(self) -> list[str]:

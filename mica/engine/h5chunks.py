@@ -25,6 +25,8 @@ import h5py
 import hdf5plugin
 import numpy as np
 
+from mica.errors import DamagedStoreError
+
 _buffers = threading.local()
 
 
@@ -103,8 +105,8 @@ class ChunkedRows:
 
     Holds its own descriptor of the file, so it stays readable after the HDF5 file is closed
     and even after the file is removed (chunk files are replaced by new names, never
-    rewritten). Raises OSError naming the file and the chunk if a chunk is missing,
-    truncated or does not decompress to its size.
+    rewritten). Raises `DamagedStoreError` (an OSError) naming the file, the chunk and the
+    repair command if a chunk is missing, truncated or does not decompress to its size.
     """
 
     def __init__(self, dset: h5py.Dataset, start: int, stop: int):
@@ -125,7 +127,7 @@ class ChunkedRows:
             info = dsid.get_chunk_info_by_coord(tuple(origin))
             if info.byte_offset is None or info.byte_offset + info.size > size:
                 where = f"{self.path}: {self.name} chunk at row {row0}"
-                raise OSError(f"{where} is missing or truncated")
+                raise DamagedStoreError.at(self.path, f"{where} is missing or truncated")
             self.located.append((row0, info.byte_offset, info.size, info.filter_mask))
         self._file = open(os.dup(fd), "rb", buffering=0)  # shared by narrowed copies
         self.fd = self._file.fileno()
@@ -153,10 +155,10 @@ class ChunkedRows:
         where = f"{self.path}: {self.name} chunk at row {row0}"
         src = src[:stored]
         if os.preadv(self.fd, [src], offset) != stored:
-            raise OSError(f"{where} is truncated")
+            raise DamagedStoreError.at(self.path, f"{where} is truncated")
         if skipped:  # the filter was not applied to this chunk: stored as is
             if stored != len(out):
-                raise OSError(f"{where} has {stored} bytes, not {len(out)}")
+                raise DamagedStoreError.at(self.path, f"{where} has {stored} bytes, not {len(out)}")
             out[:] = src
             return
         try:
@@ -165,7 +167,7 @@ class ChunkedRows:
                 raise ValueError(f"its Blosc header says {raw} bytes from {packed}")
             blosc2.decompress(src, dst=out)
         except (RuntimeError, ValueError) as exc:
-            raise OSError(f"{where} does not decompress: {exc}") from exc
+            raise DamagedStoreError.at(self.path, f"{where} does not decompress: {exc}") from exc
 
     @one_blosc_thread
     def each_chunk(self, sink: Callable[[np.ndarray, int], None]) -> None:

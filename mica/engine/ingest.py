@@ -15,7 +15,7 @@ import filecmp
 import gzip
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -294,8 +294,11 @@ def ingest_files(
     workers: int | None = None,
     executor: Executor | None = None,
     store: bool = True,
+    on_file: Callable[[int, int, str], None] | None = None,
 ) -> IngestReport:
     """Validate and archive files; each is ingested, recognised as present, or rejected.
+
+    ``on_file(done, total, name)`` is called as each file is settled (progress per file).
 
     ``files`` are paths (named by their basename) or (archive name, path) pairs, e.g. names
     as an upstream listed them. Rejected files are kept under ``<product root>/rejected``
@@ -318,10 +321,19 @@ def ingest_files(
     try:
         items = [(f.name, f) if isinstance(f, Path) else (f[0], Path(f[1])) for f in files]
         todo = []
+        settled = 0
+
+        def tick(name: str) -> None:
+            nonlocal settled
+            settled += 1
+            if on_file is not None:
+                on_file(settled, len(items), name)
+
         for name, path in sorted(items, key=lambda item: item[0]):  # time order
             if _already_archived(product, index, name, path):
                 report.unchanged.append(name)
                 path.unlink(missing_ok=True)
+                tick(name)
             else:
                 todo.append((name, path))
         if executor is not None:
@@ -341,6 +353,7 @@ def ingest_files(
             batch.clear()
 
         for (name, path), result in zip(todo, timed(results, report)):
+            tick(name)
             if isinstance(result, UnitError):  # the worker's own failure, not the file's
                 result = (RejectedFile(name, f"not validated: {result}"), {}, None)
             row, arrays, file_is = result

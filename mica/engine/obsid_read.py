@@ -15,7 +15,7 @@ from typing import Any
 
 from mica.engine.index import ArchiveIndex
 from mica.engine.obsid_layout import ObsidProduct, check_obsid
-from mica.time import to_secs
+from mica.time import time_range
 
 
 def content_list(product: ObsidProduct, content: str | Sequence[str] | None) -> list[str]:
@@ -65,7 +65,7 @@ def query_rows(
         where.append("obsid = ?")
         params.append(check_obsid(obsid))
     else:
-        tstart, tstop = to_secs(start), to_secs(stop)
+        tstart, tstop = time_range(start, stop)
         where.append("tstart >= ? AND tstart < ? AND tstop > ?")
         params += [tstart - product.max_file_span, tstop, tstart]
     where.append(f"content IN ({','.join('?' * len(contents))})")

@@ -18,6 +18,7 @@ A unit whose step raised comes back as a `UnitError`: ``job.failed`` records it 
 
 from __future__ import annotations
 
+import logging
 import shutil
 import sqlite3
 import time
@@ -36,7 +37,12 @@ from mica.engine.report import UpdateReport
 from mica.errors import ArchiveWriteError
 from mica.sources import Source
 
+#: ``progress(done, total, label)``: called before each unit and at the end. A callback that
+#: also has ``files(done, total, name)`` (`mica.progress.UpdateProgress`) hears of each file
+#: a unit settles (jobs that handle files pass it on: `Job.file_progress`).
 Progress = Callable[[int, int, str], None]
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -61,6 +67,8 @@ class Job(ABC):
     product: FileProduct | None
     root: Path
     staging_name: str = "staging"
+    #: per-file progress ``(done, total, name)`` of the running update, set by the runner
+    file_progress: Callable[[int, int, str], None] | None = None
 
     def session(self) -> AbstractContextManager:
         """Resources held while the lock is (e.g. the open index)."""
@@ -142,19 +150,32 @@ def _run_units(
     report: UpdateReport,
     progress: Progress | None,
 ) -> None:
+    job.file_progress = getattr(progress, "files", None)
     results: Iterator[Any] = timed(executor.map(_staged(job.step(src)), units), report)
+    t0 = time.perf_counter()
     for i, unit in enumerate(units):
         if progress:
             progress(i, len(units), unit.label)
         result = next(results)
-        t0 = time.perf_counter()
+        t_commit = time.perf_counter()
         try:
             if isinstance(result, UnitError):
                 job.failed(unit, result, report)
             else:
                 job.commit(unit, result, report)
+            # One line per unit for logs and non-terminal runs (``mica -v``).
+            _log.info(
+                "%s: %s %d/%d %s: %s (%.1f s)",
+                job.name,
+                job.unit,
+                i + 1,
+                len(units),
+                unit.label,
+                report.done.get(unit.key) or report.failed.get(unit.key, "no change"),
+                time.perf_counter() - t0,
+            )
         finally:
-            report.commit_seconds += time.perf_counter() - t0
+            report.commit_seconds += time.perf_counter() - t_commit
             shutil.rmtree(unit.staging, ignore_errors=True)
             notes = getattr(src, "notes", None)
             if notes:  # remarks of the source about this unit

@@ -23,7 +23,7 @@ from mica.engine.product import FileProduct
 from mica.engine.report import UpdateReport
 from mica.engine.runner import Job, Progress, Unit, run_update
 from mica.sources import Source
-from mica.time import CxoTimeLike, day_end, day_start, to_date, to_secs
+from mica.time import CxoTimeLike, day_end, day_start, time_range, to_date, to_secs
 
 __all__ = ["TimeChunkJob", "Progress", "update_archive", "update_range"]
 
@@ -44,10 +44,7 @@ def update_range(
         tstart = float(last)
     else:
         tstart = to_secs(start)
-    tstop = to_secs(stop)
-    if tstop <= tstart:
-        raise ValueError(f"stop {to_date(tstop)} is not after start {to_date(tstart)}")
-    return tstart, tstop
+    return time_range(tstart, stop)
 
 
 def _fetch_chunk(src: Source, product: FileProduct, unit: Unit) -> list[Path]:
@@ -116,6 +113,7 @@ class TimeChunkJob(Job):
             index=self.index,
             executor=self.executor,
             store=self.executor is None,
+            on_file=self.file_progress,
         )
         report.ingest.merge(ingest)
         report.done[unit.key] = ingest.summary().splitlines()[0]
