@@ -113,17 +113,21 @@ def build_docs_archive(root: Path, progress: bool = False) -> list[str]:
     return lines
 
 
-def plot_tempccd(root: Path, out: Path) -> Path:
+def plot_tempccd(
+    root: Path,
+    out: Path,
+    window: tuple[str, str] = ("2012:001:00:00:00.000", "2012:002:00:00:00.000"),
+    keep: list | None = None,
+) -> Path:
     """TEMPCCD of slot 0 on 2012:001 from the files directly and from get_slot_data."""
-    start, stop = "2012:001:00:00:00.000", "2012:002:00:00:00.000"
+    start, stop = window
     files = aca_l0.get_files(start=start, stop=stop, slots=[0], imgsize=[6, 8])
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
-    for k, path in enumerate(files):
+    for path in files:
         with fits.open(path) as hdus:
             data = hdus[1].data
-            label = "one file's rows" if k == 0 else None
-            plot_cxctime(data["TIME"], data["TEMPCCD"] - 273.15, ".", ax=ax1, ms=1, label=label)
-    ax1.set_title(f"slot 0 TEMPCCD read file by file ({len(files)} files)")
+            plot_cxctime(data["TIME"], data["TEMPCCD"] - 273.15, ".", ax=ax1, ms=1)
+    ax1.set_title(f"slot 0 TEMPCCD read file by file ({len(files)} files, one colour each)")
     data = aca_l0.get_slot_data(start, stop, slot=0, imgsize=[6, 8], columns=["TIME", "TEMPCCD"])
     plot_cxctime(data["TIME"], data["TEMPCCD"] - 273.15, ".r", ax=ax2, ms=1)
     ax2.set_title(f"the same from get_slot_data ({len(data)} rows)")
@@ -131,14 +135,20 @@ def plot_tempccd(root: Path, out: Path) -> Path:
     for ax in (ax1, ax2):
         ax.set_ylabel("TEMPCCD (degC)")
         ax.grid(alpha=0.3)
-    fig.suptitle("ACA CCD temperature (L0 TEMPCCD), slot 0, 2012:001")
+    fig.suptitle(f"ACA CCD temperature (L0 TEMPCCD), slot 0, {start[:8]}")
     fig.tight_layout(rect=(0, 0, 1, 0.96))
-    return save_figure(fig, out / "tempccd_2012_001.png", archive_is_simulated(root))
+    path = out / f"tempccd_{start[:8].replace(':', '_')}.png"
+    return save_figure(fig, path, archive_is_simulated(root), keep)
 
 
-def plot_image_grid(root: Path, out: Path) -> Path:
+def plot_image_grid(
+    root: Path,
+    out: Path,
+    window: tuple[str, str] = ("2012:001:01:00:00", "2012:001:03:00:00"),
+    keep: list | None = None,
+) -> Path:
     """24 consecutive 8x8 readouts of a fid slot on one colour scale, with a colour bar."""
-    images = aca_l0.get_l0_images("2012:001:01:00:00", "2012:001:03:00:00", slot=0, imgsize=[8])
+    images = aca_l0.get_l0_images(*window, slot=0, imgsize=[8])
     images = images[:24]
     fig, axes = plt.subplots(4, 6, figsize=(11, 8))
     # One colour scale for every panel, so panels compare by eye.
@@ -158,7 +168,7 @@ def plot_image_grid(root: Path, out: Path) -> Path:
         fig.colorbar(shown, ax=list(axes.flat), shrink=0.8, label="pixel value (DN)")
     day = to_date(images[0].TIME)[:8] if images else "2012:001"
     fig.suptitle(f"slot 0 8x8 readouts from get_l0_images, {day} (UTC hh:mm:ss), one colour scale")
-    return save_figure(fig, out / "slot0_8x8_readouts.png", archive_is_simulated(root))
+    return save_figure(fig, out / "slot0_8x8_readouts.png", archive_is_simulated(root), keep)
 
 
 # Ten days around perigee passes, when guide slots 6-7 run 8x8 and carry ccd_temp and dac.
@@ -166,9 +176,11 @@ HDR3_WINDOW = ("2012:125:00:00:00", "2012:135:00:00:00")
 HDR3_SLOTS = (6, 7)
 
 
-def plot_hdr3(root: Path, out: Path) -> list[Path]:
+def plot_hdr3(
+    root: Path, out: Path, window: tuple[str, str] = HDR3_WINDOW, keep: list | None = None
+) -> list[Path]:
     """The seed's two header-3 plots: ccd_temp over days, dac against aca_temp - ccd_temp."""
-    start, stop = HDR3_WINDOW
+    start, stop = window
     simulated = archive_is_simulated(root)
     msids = aca_hdr3.MSIDset(["ccd_temp", "aca_temp", "dac"], start, stop)
     ccd = msids["ccd_temp"]
@@ -179,7 +191,7 @@ def plot_hdr3(root: Path, out: Path) -> list[Path]:
     ax.set_title(f"header-3 ccd_temp, {start[:8]} to {stop[:8]} ({good.sum()} samples)")
     ax.grid(alpha=0.3)
     fig.tight_layout(rect=(0, 0, 1, 0.95))
-    path1 = save_figure(fig, out / "hdr3_ccd_temp.png", simulated)
+    path1 = save_figure(fig, out / "hdr3_ccd_temp.png", simulated, keep)
 
     diff = msids["aca_temp"].vals - ccd.vals
     dac = msids["dac"].vals
@@ -198,7 +210,7 @@ def plot_hdr3(root: Path, out: Path) -> list[Path]:
     ax.set_title(f"dac vs temperature difference, {start[:8]} to {stop[:8]} ({len(y)} samples)")
     ax.grid(alpha=0.3)
     fig.tight_layout(rect=(0, 0, 1, 0.95))
-    path2 = save_figure(fig, out / "hdr3_dac_vs_dtemp.png", simulated)
+    path2 = save_figure(fig, out / "hdr3_dac_vs_dtemp.png", simulated, keep)
     return [path1, path2]
 
 

@@ -109,7 +109,9 @@ def warm_fractions(data_root: Path) -> dict[str, np.ndarray]:
     }
 
 
-def plot_warm_fraction(wf: dict[str, np.ndarray], out: Path, simulated: bool = False) -> Path:
+def plot_warm_fraction(
+    wf: dict[str, np.ndarray], out: Path, simulated: bool = False, keep: list | None = None
+) -> Path:
     """The documentation's plot: N100 fraction over the mission, raw and scaled to -15 C."""
     fig, ax = plt.subplots(figsize=(9, 5))
     plot_cxctime(wf["time"], wf["raw"], "o-r", ax=ax, label="raw (at the calibration's T)")
@@ -117,16 +119,16 @@ def plot_warm_fraction(wf: dict[str, np.ndarray], out: Path, simulated: bool = F
     for year, frac in OBSERVED:
         plot_cxctime(f"{int(year)}:182", [frac], "k*", ax=ax, ms=12)
     ax.plot([], [], "k*", ms=12, label="observed trend (spec)")
-    ax.set_ylabel(f"fraction of pixels > {WARM_THRESHOLD:g} e-/s")
+    ax.set_ylabel(f"pixels > {WARM_THRESHOLD:g} e-/s (fraction of the CCD)")
     ax.set_title("ACA warm-pixel fraction from the archived dark calibrations")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout(rect=(0, 0, 1, 0.95))
-    return save_figure(fig, out / "dark_warm_fraction.png", simulated)
+    return save_figure(fig, out / "dark_warm_fraction.png", simulated, keep)
 
 
 def plot_model(
-    wf: dict[str, np.ndarray], out: Path, simulated: bool = False
+    wf: dict[str, np.ndarray], out: Path, simulated: bool = False, keep: list | None = None
 ) -> tuple[Path, dark_model.AmplitudeFit]:
     """Model N100 fraction at -15 C over the mission, with the archived points and a fit.
 
@@ -152,23 +154,33 @@ def plot_model(
     fit_label = f"model x {fit.factor:.3f} (fit to the 2007-2017 points)"
     plot_cxctime(t, model * fit.factor, "-m", ax=ax, lw=1, zorder=3, label=fit_label)
     plot_cxctime(wf["time"], wf["ref"], "ob", ax=ax, label=f"archived, scaled to {T_REF:g} C")
-    ax.set_ylabel(f"fraction > {WARM_THRESHOLD:g} e-/s at {T_REF:g} C")
+    ax.set_ylabel(f"pixels > {WARM_THRESHOLD:g} e-/s at {T_REF:g} C (fraction)")
     ax.set_title("Dark-current model against the archived calibrations")
     ax.set_xlabel("")  # shared axis: the x label is under the lower panel
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
 
     ratio = wf["ref"] / dark_model.get_warm_fracs(WARM_THRESHOLD, wf["time"], T_REF)
-    plot_cxctime(wf["time"], ratio, "ob", ax=ax_r, label="archived / model")
+    # The scale of the fit range: the early points (model extrapolated) would flatten it.
+    span = max(float(np.max(np.abs(ratio[inside] - 1.0), initial=0.0)), 3 * fit.factor_err, 0.01)
+    y_lo, y_hi = 1.0 - 2.5 * span, 1.0 + 2.5 * span
+    plot_cxctime(wf["time"], np.clip(ratio, y_lo, y_hi), "ob", ax=ax_r, label="archived / model")
+    off = ratio > y_hi
+    if off.any():
+        plot_cxctime(
+            wf["time"][off], np.full(off.sum(), y_hi), "^r", ax=ax_r, ms=9,
+            label="above the scale (extrapolated)",
+        )  # fmt: skip
+    ax_r.set_ylim(y_lo - 0.1 * span, y_hi + 0.1 * span)
     plot_cxctime(t, np.ones_like(t), "-g", ax=ax_r, lw=2, label="model")
     lo, hi = fit.factor - fit.factor_err, fit.factor + fit.factor_err
     ax_r.fill_between(cxctime2plotdate(t), lo, hi, color="m", alpha=0.25, label="fit +- 1 sigma")
     plot_cxctime(t, np.full_like(t, fit.factor), "-m", ax=ax_r, label="fit amplitude")
-    ax_r.set_ylabel("archived / model")
+    ax_r.set_ylabel("archived / model (ratio)")
     ax_r.grid(alpha=0.3)
-    ax_r.legend(fontsize=7, ncol=4, loc="upper left")
+    ax_r.legend(fontsize=7, ncol=3, loc="lower right")
     fig.tight_layout(rect=(0, 0, 1, 0.96))
-    return save_figure(fig, out / "dark_model_vs_archive.png", simulated), fit
+    return save_figure(fig, out / "dark_model_vs_archive.png", simulated, keep), fit
 
 
 def demo_dark(archive_root: Path, out: Path, progress: bool = True) -> list[str]:

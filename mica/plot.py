@@ -255,10 +255,17 @@ def mark_simulated(fig: Any, text: str = SIM_MARK_TEXT) -> Any:
     )
 
 
-def save_figure(fig: Any, path: str | Path, simulated: bool) -> Path:
-    """Mark ``fig`` if the data are ``simulated``, save it at 150 dpi, close it; return the path."""
+def save_figure(fig: Any, path: str | Path, simulated: bool, keep: list | None = None) -> Path:
+    """Mark ``fig`` if the data are ``simulated`` and save it at 150 dpi; return the path.
+
+    The figure is closed, unless ``keep`` is a list: then it is appended there (for callers
+    that inspect the figures afterwards).
+    """
     if simulated:
         mark_simulated(fig)
     fig.savefig(path, dpi=DPI)
-    plt.close(fig)
+    if keep is None:
+        plt.close(fig)
+    else:
+        keep.append(fig)
     return Path(path)
