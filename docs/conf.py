@@ -1,4 +1,7 @@
-"""Sphinx configuration of the mica documentation (``sphinx-build -W -b html docs docs/_build/html``)."""
+"""Sphinx configuration of the mica documentation.
+
+Built by ``sphinx-build -W -b html docs docs/_build/html`` (``.ci/run``).
+"""
 
 from __future__ import annotations
 

@@ -401,9 +401,9 @@ def synthetic_dark_image(
     cool-pixel background at -14 C: an array of 1024**2 values, ``"archive"`` for the
     1999:223 calibration (the original's choice, needs the archive: `MissingArchiveError`
     without one), or None for a synthetic cool population (``COOL_*``).  Base pixels above
-    40 e-/s are refilled from randomly chosen cool pixels; then Poisson counts of the model histogram, log-uniform within each
-    bin, are added and the pixels shuffled.  ``rng``: a Generator or seed (default: fresh
-    entropy).
+    40 e-/s are refilled from randomly chosen cool pixels; then Poisson counts of the model
+    histogram, log-uniform within each bin, are added and the pixels shuffled.  ``rng``: a
+    Generator or seed (default: fresh entropy).
     """
     model = smooth_twice_broken_pow(get_sbp_pars(date), xall)
     if model.ndim != 1:
