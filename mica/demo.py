@@ -94,8 +94,8 @@ def build_docs_archive(root: Path, progress: bool = False) -> list[str]:
     """Build the documentation's small simulated archive in ``root`` the way the demo does.
 
     It covers DOCS_WINDOW (2012:125-127): header-3 carrying L0 files (slots 6-7, 8x8), one
-    hour of L0 of all slots, the aspect L1 products and obspars of the obsids in it, and the
-    dark calibration of 2012:131. Returns the lines of what was archived.
+    hour of L0 of all slots, the obspars of the obsids in it, the aspect L1 products of obsid
+    10369 and the dark calibration of 2012:131. Returns the lines of what was archived.
     """
     from mica.demo_dark import archive_calibrations, demo_cal_plans
 

@@ -129,7 +129,7 @@ def get_files(
     >>> len(files), files[0]
     (3, '.../asp1/10/10369_v01/pcadf452487198N001_gspr1.fits.gz')
     >>> len(asp_l1.get_files(start='2012:125', stop='2012:127', content='FIDPROPS'))
-    20
+    3
     """
     rows = query_rows(ASP_L1, obsid, start, stop, revision, content, data_root, columns=())
     return row_paths(ASP_L1, rows, data_root)
