@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
 import time
 from pathlib import Path
 
@@ -13,14 +15,17 @@ matplotlib.use("Agg")  # the demo writes PNG files; no screen needed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from astropy.io import fits  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from mica.archive import aca_hdr3, aca_l0  # noqa: E402
 from mica.demo_dark import demo_dark  # noqa: E402
-from mica.demo_obsid import demo_obsid  # noqa: E402
+from mica.demo_obsid import demo_obsid, update_obsid_window  # noqa: E402
+from mica.engine.report import UpdateReport  # noqa: E402
 from mica.engine.update import update_archive  # noqa: E402
-from mica.plot import plot_cxctime  # noqa: E402
+from mica.plot import archive_is_simulated, plot_cxctime, save_figure  # noqa: E402
 from mica.products.aca_l0 import L0  # noqa: E402
 from mica.progress import progress_bar  # noqa: E402
+from mica.time import CxoTimeLike, to_date, to_secs  # noqa: E402
 
 # The windows the examples read; the demo archive holds just these.
 L0_WINDOWS = [
@@ -29,10 +34,45 @@ L0_WINDOWS = [
     (98585849 - 600, 98585884 + 600),
     ("2012:270:02:00:00", "2012:270:03:00:00"),
 ]
+#: The small archive the documentation's examples and doctests read (tests build just it;
+#: the demo archive holds it too): header-3 slots over two days, one hour of all slots.
+DOCS_WINDOW = ("2012:125:00:00:00", "2012:127:00:00:00")
+DOCS_L0_WINDOW = ("2012:125:00:00:00", "2012:125:01:00:00")
+L0_WINDOWS.append(DOCS_L0_WINDOW)
 
 
 def _say(line: str) -> None:
     print(line, flush=True)
+
+
+def write_sim_hdr3_files(start: CxoTimeLike, stop: CxoTimeLike, dest: Path) -> list[Path]:
+    """Write the simulated L0 files that carry header-3 ``ccd_temp``, ``aca_temp`` and ``dac``
+    (slots 6-7 in 8x8) in [start, stop] into ``dest``: a quarter of the 8x8 data and none of
+    the other sizes, which is all the header-3 examples read."""
+    from mica.sim.aca_l0 import plan_l0_files, write_l0_file
+
+    dest.mkdir(parents=True, exist_ok=True)
+    plans = [p for p in plan_l0_files(start, stop) if p.slot in HDR3_SLOTS and p.imgsize == 8]
+    return [write_l0_file(p, dest) for p in plans]
+
+
+def archive_hdr3_window(
+    root: Path, start: CxoTimeLike, stop: CxoTimeLike, progress: bool
+) -> UpdateReport:
+    """Archive the header-3 carrying L0 files of [start, stop] into ``root/aca0`` through
+    the real ingest path (a ``dir:`` source over a scratch folder of simulated files)."""
+    work = root / "upstream-l0-hdr3"
+    shutil.rmtree(work, ignore_errors=True)
+    try:
+        write_sim_hdr3_files(start, stop, work)
+        t0, t1 = to_secs(start), to_secs(stop)
+        with progress_bar("update aca-l0 (header-3 slots 6-7)", enabled=progress) as bar:
+            return update_archive(
+                L0, f"dir:{work}", t0, t1, days_at_once=(t1 - t0) / 86400.0 + 1.0,
+                data_root=root / "aca0", progress=bar,
+            )  # fmt: skip
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def build_l0(root: Path, progress: bool) -> None:
@@ -40,64 +80,108 @@ def build_l0(root: Path, progress: bool) -> None:
     from mica.sim.mission import default_mission
 
     obs = default_mission().observation(5438)
-    for start, stop in [(obs.tstart, obs.tstop), *L0_WINDOWS, HDR3_WINDOW]:
+    for start, stop in [(obs.tstart, obs.tstop), *L0_WINDOWS]:
         t0 = time.perf_counter()
         with progress_bar("update aca-l0", enabled=progress) as bar:
             report = update_archive(L0, "sim", start, stop, data_root=root / "aca0", progress=bar)
         _say(f"  {report.summary().splitlines()[0]} ({time.perf_counter() - t0:.1f} s)")
+    t0 = time.perf_counter()
+    report = archive_hdr3_window(root, *HDR3_WINDOW, progress=progress)
+    _say(f"  {report.summary().splitlines()[0]} ({time.perf_counter() - t0:.1f} s)")
 
 
-def plot_tempccd(root: Path, out: Path) -> Path:
+def build_docs_archive(root: Path, progress: bool = False) -> list[str]:
+    """Build the documentation's small simulated archive in ``root`` the way the demo does.
+
+    It covers DOCS_WINDOW (2012:125-127): header-3 carrying L0 files (slots 6-7, 8x8), one
+    hour of L0 of all slots, the obspars of the obsids in it, the aspect L1 products of obsid
+    10369 and the dark calibration of 2012:131. Returns the lines of what was archived.
+    """
+    from mica.demo_dark import archive_calibrations, demo_cal_plans
+
+    root = Path(root)
+    lines = []
+    with progress_bar("update aca-l0", enabled=progress) as bar:
+        report = update_archive(L0, "sim", *DOCS_L0_WINDOW, data_root=root / "aca0", progress=bar)
+    lines.append(report.summary().splitlines()[0])
+    lines.append(
+        archive_hdr3_window(root, *DOCS_WINDOW, progress=progress).summary().splitlines()[0]
+    )
+    lines += update_obsid_window(root, *DOCS_WINDOW)
+    plan = min(demo_cal_plans(), key=lambda p: abs(p.tstart - to_secs("2012:131")))
+    lines += [str(r) for r in archive_calibrations([plan], root, progress)]
+    return lines
+
+
+def plot_tempccd(
+    root: Path,
+    out: Path,
+    window: tuple[str, str] = ("2012:001:00:00:00.000", "2012:002:00:00:00.000"),
+    keep: list | None = None,
+) -> Path:
     """TEMPCCD of slot 0 on 2012:001 from the files directly and from get_slot_data."""
-    start, stop = "2012:001:00:00:00.000", "2012:002:00:00:00.000"
+    start, stop = window
     files = aca_l0.get_files(start=start, stop=stop, slots=[0], imgsize=[6, 8])
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
     for path in files:
         with fits.open(path) as hdus:
             data = hdus[1].data
             plot_cxctime(data["TIME"], data["TEMPCCD"] - 273.15, ".", ax=ax1, ms=1)
-    ax1.set_title(f"slot 0 TEMPCCD read file by file ({len(files)} files)")
+    ax1.set_title(f"slot 0 TEMPCCD read file by file ({len(files)} files, one colour each)")
     data = aca_l0.get_slot_data(start, stop, slot=0, imgsize=[6, 8], columns=["TIME", "TEMPCCD"])
     plot_cxctime(data["TIME"], data["TEMPCCD"] - 273.15, ".r", ax=ax2, ms=1)
     ax2.set_title(f"the same from get_slot_data ({len(data)} rows)")
+    ax1.set_xlabel("")  # shared axis: one x label, under the lower panel
     for ax in (ax1, ax2):
         ax.set_ylabel("TEMPCCD (degC)")
         ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path = out / "tempccd_2012_001.png"
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    fig.suptitle(f"ACA CCD temperature (L0 TEMPCCD), slot 0, {start[:8]}")
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
+    path = out / f"tempccd_{start[:8].replace(':', '_')}.png"
+    return save_figure(fig, path, archive_is_simulated(root), keep)
 
 
-def plot_image_grid(out: Path) -> Path:
-    """24 consecutive 8x8 readouts of a fid slot as an image grid."""
-    images = aca_l0.get_l0_images("2012:001:01:00:00", "2012:001:03:00:00", slot=0, imgsize=[8])
+def plot_image_grid(
+    root: Path,
+    out: Path,
+    window: tuple[str, str] = ("2012:001:01:00:00", "2012:001:03:00:00"),
+    keep: list | None = None,
+) -> Path:
+    """24 consecutive 8x8 readouts of a fid slot on one colour scale, with a colour bar."""
+    images = aca_l0.get_l0_images(*window, slot=0, imgsize=[8])
     images = images[:24]
-    fig, axes = plt.subplots(4, 6, figsize=(10, 7))
+    fig, axes = plt.subplots(4, 6, figsize=(11, 8))
+    # One colour scale for every panel, so panels compare by eye.
+    stack = np.ma.array([np.ma.asarray(img) for img in images]) if images else np.zeros((1, 8, 8))
+    vmin, vmax = float(np.ma.min(stack)), float(np.ma.max(stack))
+    shown = None
     for ax, img in zip(axes.flat, images):
-        ax.imshow(np.asarray(img), origin="lower", cmap="viridis")
-        ax.set_title(
-            f"t={img.TIME - images[0].TIME:.1f}s\nrow0={img.row0} col0={img.col0}", fontsize=7
-        )
-        ax.axis("off")
+        shown = ax.imshow(np.asarray(img), origin="lower", cmap="viridis", vmin=vmin, vmax=vmax)
+        ax.set_title(f"{to_date(img.TIME)[9:]}\nrow0={img.row0} col0={img.col0}", fontsize=7)
+        ax.set_xticks([])
+        ax.set_yticks([])
     for ax in list(axes.flat)[len(images) :]:
         ax.axis("off")
-    fig.suptitle("slot 0, 8x8 readouts from get_l0_images (DN)")
-    fig.tight_layout()
-    path = out / "slot0_8x8_readouts.png"
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    axes[-1, 0].set_xlabel("column (pixels)")
+    axes[-1, 0].set_ylabel("row (pixels)")
+    if shown is not None:
+        fig.colorbar(shown, ax=list(axes.flat), shrink=0.8, label="pixel value (DN)")
+    day = to_date(images[0].TIME)[:8] if images else "2012:001"
+    fig.suptitle(f"slot 0 8x8 readouts from get_l0_images, {day} (UTC hh:mm:ss), one colour scale")
+    return save_figure(fig, out / "slot0_8x8_readouts.png", archive_is_simulated(root), keep)
 
 
-# Ten days around perigee passes, when guide slots 5-7 run 8x8 and carry ccd_temp and dac.
+# Ten days around perigee passes, when guide slots 6-7 run 8x8 and carry ccd_temp and dac.
 HDR3_WINDOW = ("2012:125:00:00:00", "2012:135:00:00:00")
+HDR3_SLOTS = (6, 7)
 
 
-def plot_hdr3(out: Path) -> list[Path]:
+def plot_hdr3(
+    root: Path, out: Path, window: tuple[str, str] = HDR3_WINDOW, keep: list | None = None
+) -> list[Path]:
     """The seed's two header-3 plots: ccd_temp over days, dac against aca_temp - ccd_temp."""
-    start, stop = HDR3_WINDOW
+    start, stop = window
+    simulated = archive_is_simulated(root)
     msids = aca_hdr3.MSIDset(["ccd_temp", "aca_temp", "dac"], start, stop)
     ccd = msids["ccd_temp"]
     good = ~np.ma.getmaskarray(ccd.vals)
@@ -106,24 +190,27 @@ def plot_hdr3(out: Path) -> list[Path]:
     ax.set_ylabel("ccd_temp (degC)")
     ax.set_title(f"header-3 ccd_temp, {start[:8]} to {stop[:8]} ({good.sum()} samples)")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path1 = out / "hdr3_ccd_temp.png"
-    fig.savefig(path1, dpi=90)
-    plt.close(fig)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    path1 = save_figure(fig, out / "hdr3_ccd_temp.png", simulated, keep)
 
     diff = msids["aca_temp"].vals - ccd.vals
     dac = msids["dac"].vals
     ok = ~(np.ma.getmaskarray(diff) | np.ma.getmaskarray(dac))
-    fig, ax = plt.subplots(figsize=(7, 5))
-    ax.plot(diff[ok], dac[ok], ".", ms=2)
+    x, y = np.asarray(diff[ok], dtype=float), np.asarray(dac[ok], dtype=float)
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    if len(y):
+        # DAC is an integer count: one bin per value, so the density is per DAC step.
+        y_edges = np.arange(np.floor(y.min()) - 0.5, np.ceil(y.max()) + 1.5, 1.0)
+        x_edges = np.linspace(x.min(), x.max() + 1e-9, 60)
+        _, _, _, mesh = ax.hist2d(x, y, bins=[x_edges, y_edges], cmap="viridis", cmin=1)
+        fig.colorbar(mesh, ax=ax, label="samples per bin")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("aca_temp - ccd_temp (degC)")
     ax.set_ylabel("TEC dac (counts)")
-    ax.set_title(f"dac vs temperature difference, {start[:8]} to {stop[:8]}")
+    ax.set_title(f"dac vs temperature difference, {start[:8]} to {stop[:8]} ({len(y)} samples)")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path2 = out / "hdr3_dac_vs_dtemp.png"
-    fig.savefig(path2, dpi=90)
-    plt.close(fig)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    path2 = save_figure(fig, out / "hdr3_dac_vs_dtemp.png", simulated, keep)
     return [path1, path2]
 
 
@@ -195,7 +282,24 @@ def run_demo(out: Path, progress: bool = True) -> None:
     _say("Dark calibrations:")
     for line in demo_dark(root, out, progress):
         _say("  " + line)
-    plots = [plot_tempccd(root, out), plot_image_grid(out), *plot_hdr3(out)]
+    plots = [plot_tempccd(root, out), plot_image_grid(root, out), *plot_hdr3(root, out)]
     _say("Plots written:")
     for path in plots:
         _say(f"  {path}")
+    for line in closing_lines(root, time.perf_counter() - t0):
+        _say(line)
+
+
+def disk_usage(path: Path) -> int:
+    """Bytes on disk of the files under ``path`` (allocated blocks, as ``du`` counts)."""
+    return sum(p.lstat().st_blocks * 512 for p in Path(path).rglob("*") if p.is_file())
+
+
+def closing_lines(root: Path, seconds: float) -> list[str]:
+    """The demo's last lines: the archive it built and how to point later commands at it."""
+    return [
+        "",
+        f"Demo archive: {root} ({disk_usage(root) / 1e6:.0f} MB, built in {seconds:.0f} s)",
+        "Point later `mica` commands and Python sessions at it with:",
+        f"  export MICA_ARCHIVE={shlex.quote(str(root))}",
+    ]

@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 from mica.archive.aca_dark import dark_cal, dark_model  # noqa: E402
 from mica.archive.aca_dark.update import HDR3_PAD, update_aca_dark  # noqa: E402
 from mica.engine.update import update_archive  # noqa: E402
-from mica.plot import plot_cxctime  # noqa: E402
+from mica.plot import archive_is_simulated, cxctime2plotdate, plot_cxctime, save_figure  # noqa: E402
 from mica.products.aca_l0 import L0  # noqa: E402
 from mica.progress import progress_bar  # noqa: E402
 from mica.time import frac_year, to_date, to_secs  # noqa: E402
@@ -71,6 +71,23 @@ def _l0_windows(plans: list, archive_root: Path, work: Path, progress: bool) -> 
     return time.perf_counter() - tic
 
 
+def archive_calibrations(plans: list, archive_root: Path, progress: bool) -> list:
+    """Archive the calibrations of ``plans`` (with the L0 their temperatures need) into
+    ``archive_root/aca_dark``; returns the refusals."""
+    archive_root = Path(archive_root)
+    _l0_windows(plans, archive_root, archive_root / "upstream-l0-dark", progress)
+    refused = []
+    for plan in plans:
+        day = to_date(plan.tstart)[:8]
+        with progress_bar(f"update aca-dark ({plan.dark_id})", enabled=progress) as bar:
+            report = update_aca_dark(
+                day, plan.tstop + 1.0, source="sim", data_root=archive_root / "aca_dark",
+                l0_root=archive_root / "aca0", progress=bar,
+            )  # fmt: skip
+        refused += list(report.failed.values())
+    return refused
+
+
 def warm_fractions(data_root: Path) -> dict[str, np.ndarray]:
     """Per archived calibration: time, ccd_temp, fraction above 100 e-/s raw and at -15 C."""
     rows = []
@@ -92,7 +109,9 @@ def warm_fractions(data_root: Path) -> dict[str, np.ndarray]:
     }
 
 
-def plot_warm_fraction(wf: dict[str, np.ndarray], out: Path) -> Path:
+def plot_warm_fraction(
+    wf: dict[str, np.ndarray], out: Path, simulated: bool = False, keep: list | None = None
+) -> Path:
     """The documentation's plot: N100 fraction over the mission, raw and scaled to -15 C."""
     fig, ax = plt.subplots(figsize=(9, 5))
     plot_cxctime(wf["time"], wf["raw"], "o-r", ax=ax, label="raw (at the calibration's T)")
@@ -100,19 +119,22 @@ def plot_warm_fraction(wf: dict[str, np.ndarray], out: Path) -> Path:
     for year, frac in OBSERVED:
         plot_cxctime(f"{int(year)}:182", [frac], "k*", ax=ax, ms=12)
     ax.plot([], [], "k*", ms=12, label="observed trend (spec)")
-    ax.set_ylabel(f"fraction of pixels > {WARM_THRESHOLD:g} e-/s")
+    ax.set_ylabel(f"pixels > {WARM_THRESHOLD:g} e-/s (fraction of the CCD)")
     ax.set_title("ACA warm-pixel fraction from the archived dark calibrations")
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    path = out / "dark_warm_fraction.png"
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    return save_figure(fig, out / "dark_warm_fraction.png", simulated, keep)
 
 
-def plot_model(wf: dict[str, np.ndarray], out: Path) -> tuple[Path, dark_model.AmplitudeFit]:
-    """Model N100 fraction at -15 C over the mission, with the archived points and a fit."""
+def plot_model(
+    wf: dict[str, np.ndarray], out: Path, simulated: bool = False, keep: list | None = None
+) -> tuple[Path, dark_model.AmplitudeFit]:
+    """Model N100 fraction at -15 C over the mission, with the archived points and a fit.
+
+    The fitted amplitude is within a percent of 1, so the fitted curve would hide under the
+    model line: the lower panel shows archived / model, where the fit is a visible level.
+    """
     # Fit only where the model was fitted (2007-2017): outside it the model extrapolates.
     years_pts = np.asarray(frac_year(wf["time"]))
     inside = (years_pts >= 2007.0) & (years_pts <= 2017.0)
@@ -121,23 +143,44 @@ def plot_model(wf: dict[str, np.ndarray], out: Path) -> tuple[Path, dark_model.A
     t = np.linspace(to_secs("1999:230"), to_secs("2029:300"), 300)
     model = dark_model.get_warm_fracs(WARM_THRESHOLD, t, T_REF)
     years = np.asarray(frac_year(t))
-    fig, ax = plt.subplots(figsize=(9, 5))
+    fig, (ax, ax_r) = plt.subplots(
+        2, 1, figsize=(9, 7), sharex=True, gridspec_kw={"height_ratios": [3, 1.4]}
+    )
     fitted = (years >= 2007.0) & (years <= 2017.0)
     plot_cxctime(t, np.where(fitted, model, np.nan), "-g", ax=ax, lw=2)
     plot_cxctime(t, np.where(fitted, np.nan, model), "--g", ax=ax)
     ax.plot([], [], "-g", lw=2, label="model (fit range 2007-2017)")
     ax.plot([], [], "--g", label="model extrapolated")
-    plot_cxctime(t, model * fit.factor, ":m", ax=ax, label=f"model x {fit.factor:.3f} (fit)")
+    fit_label = f"model x {fit.factor:.3f} (fit to the 2007-2017 points)"
+    plot_cxctime(t, model * fit.factor, "-m", ax=ax, lw=1, zorder=3, label=fit_label)
     plot_cxctime(wf["time"], wf["ref"], "ob", ax=ax, label=f"archived, scaled to {T_REF:g} C")
-    ax.set_ylabel(f"fraction of pixels > {WARM_THRESHOLD:g} e-/s at {T_REF:g} C")
+    ax.set_ylabel(f"pixels > {WARM_THRESHOLD:g} e-/s at {T_REF:g} C (fraction)")
     ax.set_title("Dark-current model against the archived calibrations")
+    ax.set_xlabel("")  # shared axis: the x label is under the lower panel
     ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    path = out / "dark_model_vs_archive.png"
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path, fit
+    ax.legend(fontsize=8)
+
+    ratio = wf["ref"] / dark_model.get_warm_fracs(WARM_THRESHOLD, wf["time"], T_REF)
+    # The scale of the fit range: the early points (model extrapolated) would flatten it.
+    span = max(float(np.max(np.abs(ratio[inside] - 1.0), initial=0.0)), 3 * fit.factor_err, 0.01)
+    y_lo, y_hi = 1.0 - 2.5 * span, 1.0 + 2.5 * span
+    plot_cxctime(wf["time"], np.clip(ratio, y_lo, y_hi), "ob", ax=ax_r, label="archived / model")
+    off = ratio > y_hi
+    if off.any():
+        plot_cxctime(
+            wf["time"][off], np.full(off.sum(), y_hi), "^r", ax=ax_r, ms=9,
+            label="above the scale (extrapolated)",
+        )  # fmt: skip
+    ax_r.set_ylim(y_lo - 0.1 * span, y_hi + 0.1 * span)
+    plot_cxctime(t, np.ones_like(t), "-g", ax=ax_r, lw=2, label="model")
+    lo, hi = fit.factor - fit.factor_err, fit.factor + fit.factor_err
+    ax_r.fill_between(cxctime2plotdate(t), lo, hi, color="m", alpha=0.25, label="fit +- 1 sigma")
+    plot_cxctime(t, np.full_like(t, fit.factor), "-m", ax=ax_r, label="fit amplitude")
+    ax_r.set_ylabel("archived / model (ratio)")
+    ax_r.grid(alpha=0.3)
+    ax_r.legend(fontsize=7, ncol=3, loc="lower right")
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
+    return save_figure(fig, out / "dark_model_vs_archive.png", simulated, keep), fit
 
 
 def demo_dark(archive_root: Path, out: Path, progress: bool = True) -> list[str]:
@@ -147,24 +190,16 @@ def demo_dark(archive_root: Path, out: Path, progress: bool = True) -> list[str]
     out.mkdir(parents=True, exist_ok=True)
     data_root = archive_root / "aca_dark"
     plans = demo_cal_plans()
-    t_l0 = _l0_windows(plans, archive_root, archive_root / "upstream-l0-dark", progress)
     tic = time.perf_counter()
-    refused = []
-    for plan in plans:
-        day = to_date(plan.tstart)[:8]
-        with progress_bar(f"update aca-dark ({plan.dark_id})", enabled=progress) as bar:
-            report = update_aca_dark(
-                day, plan.tstop + 1.0, source="sim", data_root=data_root,
-                l0_root=archive_root / "aca0", progress=bar,
-            )  # fmt: skip
-        refused += list(report.failed.values())
+    refused = archive_calibrations(plans, archive_root, progress)
     t_dark = time.perf_counter() - tic
     wf = warm_fractions(data_root)
-    path1 = plot_warm_fraction(wf, out)
-    path2, fit = plot_model(wf, out)
+    simulated = archive_is_simulated(archive_root)
+    path1 = plot_warm_fraction(wf, out, simulated)
+    path2, fit = plot_model(wf, out, simulated)
     lines = [
         f"dark calibrations: {len(wf['id'])} archived in {data_root} "
-        f"(L0 windows {t_l0:.1f} s, calibrations {t_dark:.1f} s)",
+        f"(with the L0 their temperatures need, {t_dark:.1f} s)",
         f"{'id':<8} {'ccd_temp':>8} {'source':>8} {'N100 raw':>9} {'at -15 C':>9} {'model':>7}",
     ]
     for k, dark_id in enumerate(wf["id"]):

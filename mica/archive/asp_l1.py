@@ -1,13 +1,9 @@
 """Aspect level-1 products archived per obsid and revision (``<archive>/asp1``).
 
 Layout ``asp1/<CC>/<OOOOO>_v<RR>/`` with ``<OOOOO>`` (default) and ``<OOOOO>_last`` links;
-`mica update asp-l1` fills it. Every function takes ``data_root`` (the ``asp1`` folder).
-
-Differences from the original: an obsid with nothing archived gives ``None`` from
-`get_dir`/`get_obs_dirs` (the original raised TypeError), while a folder holding no archive
-raises `mica.errors.MissingArchiveError`; revisions are sorted; 'default'
-and 'last' are the revision folders the links resolve to; `get_files` paths are always the
-revision folders; unknown content names raise ValueError; only complete revisions are served.
+`mica update asp-l1` fills it. Every function takes ``data_root`` (the ``asp1`` folder;
+default ``$MICA_ARCHIVE/asp1``). Where this differs from the original mica, see the migration
+notes of the documentation.
 """
 
 from __future__ import annotations
@@ -40,17 +36,60 @@ __all__ = [
 
 
 def get_obs_dirs(obsid: int, data_root: str | Path | None = None) -> dict[Any, Any] | None:
-    """``{'default': dir, <rev>: dir, ..., 'last': dir, 'revisions': [sorted revs]}``.
+    """The archived revision folders of an obsid.
 
-    None when nothing of the obsid is archived. 'default' is absent when the upstream has
-    released no revision yet (only a provisional 'last'). `MissingArchiveError` when the
-    folder holds no aspect L1 archive at all.
+    Parameters
+    ----------
+    obsid : int
+        Observation id.
+    data_root : str or Path, optional
+        The ``asp1`` folder (default ``$MICA_ARCHIVE/asp1``).
+
+    Returns
+    -------
+    dict or None
+        ``{'default': dir, <rev>: dir, ..., 'last': dir, 'revisions': [sorted revs]}``;
+        None when nothing of the obsid is archived. 'default' is absent when the upstream
+        has released no revision yet (only a provisional 'last').
+
+    Raises
+    ------
+    mica.errors.MissingArchiveError
+        The folder holds no aspect L1 archive at all.
+
+    Examples
+    --------
+    >>> from mica.archive import asp_l1
+    >>> dirs = asp_l1.get_obs_dirs(10369)
+    >>> dirs['revisions'], dirs['default']
+    ([1], '.../asp1/10/10369_v01')
+    >>> asp_l1.get_obs_dirs(3) is None
+    True
     """
     return obs_dirs(ASP_L1, obsid, require_archive(ASP_L1.name, ASP_L1.root(data_root)))
 
 
 def get_dir(obsid: int, data_root: str | Path | None = None) -> str | None:
-    """The default revision's folder of an obsid, or None when there is none."""
+    """The default revision's folder of an obsid.
+
+    Parameters
+    ----------
+    obsid : int
+        Observation id.
+    data_root : str or Path, optional
+        The ``asp1`` folder (default ``$MICA_ARCHIVE/asp1``).
+
+    Returns
+    -------
+    str or None
+        The folder, or None when the obsid has no default revision archived.
+
+    Examples
+    --------
+    >>> from mica.archive import asp_l1
+    >>> asp_l1.get_dir(10369)
+    '.../asp1/10/10369_v01'
+    """
     dirs = get_obs_dirs(obsid, data_root)
     return None if dirs is None else dirs.get("default")
 
@@ -65,8 +104,32 @@ def get_files(
 ) -> list[str]:
     """Paths of aspect L1 files by obsid or overlapping [start, stop], ordered by tstart.
 
-    ``revision``: None (default revision), an int, 'last' or 'all'. ``content``: a name or
-    list of names (default: ``ASP_DEFAULT_CONTENTS``; 'ASPSOLOBI' must be asked for).
+    Parameters
+    ----------
+    obsid : int, optional
+        Observation id (or give ``start``/``stop``).
+    start, stop : CxoTimeLike, optional
+        Time range (CXC seconds or dates); files overlapping it are returned.
+    revision : None, int, 'last' or 'all', optional
+        None: the default revision.
+    content : str or list of str, optional
+        Content names (default ``ASP_DEFAULT_CONTENTS``; 'ASPSOLOBI' must be asked for).
+    data_root : str or Path, optional
+        The ``asp1`` folder (default ``$MICA_ARCHIVE/asp1``).
+
+    Returns
+    -------
+    list of str
+        Absolute paths of the gzipped FITS files, in the revision folders.
+
+    Examples
+    --------
+    >>> from mica.archive import asp_l1
+    >>> files = asp_l1.get_files(10369, content=['GSPROPS'])
+    >>> len(files), files[0]
+    (3, '.../asp1/10/10369_v01/pcadf452487198N001_gspr1.fits.gz')
+    >>> len(asp_l1.get_files(start='2012:125', stop='2012:127', content='FIDPROPS'))
+    3
     """
     rows = query_rows(ASP_L1, obsid, start, stop, revision, content, data_root, columns=())
     return row_paths(ASP_L1, rows, data_root)
@@ -75,7 +138,28 @@ def get_files(
 def get_processing(
     obsid: int | None = None, data_root: str | Path | None = None
 ) -> list[dict[str, Any]]:
-    """Rows of the ``aspect_1_proc`` processing table (all, or one obsid's)."""
+    """Rows of the ``aspect_1_proc`` processing table (all, or one obsid's).
+
+    Parameters
+    ----------
+    obsid : int, optional
+        Observation id (default: every row).
+    data_root : str or Path, optional
+        The ``asp1`` folder (default ``$MICA_ARCHIVE/asp1``).
+
+    Returns
+    -------
+    list of dict
+        One dict per processing: ``aspect_1_id``, ``obsid``, ``obi``, ``revision``,
+        ``ap_date`` (ISO, UTC), ``isdefault``, ``obspar_version``, ``vv_complete``.
+
+    Examples
+    --------
+    >>> from mica.archive import asp_l1
+    >>> row = asp_l1.get_processing(10369)[0]
+    >>> row['obsid'], row['revision'], row['isdefault']
+    (10369, 1, 1)
+    """
     return proc_rows(ASP_L1.root(data_root), obsid)
 
 
@@ -95,11 +179,39 @@ def get_atts(
     filter: bool = True,  # noqa: A002 (original name)
     data_root: str | Path | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
-    """ACA-frame attitude quaternions from ASPSOL files: ``(quats N x 4, times, headers)``.
+    """ACA-frame attitude quaternions from the ASPSOL files.
 
     ``q_att`` (or ``q_att_raw`` when present, DS >= 10.8.3) times the inverse ACA
-    misalignment of the matching ACACAL file. With ``filter``, samples within 1.025 s of an
-    ASPQUAL sample with ``asp_sol_status != 0`` are removed.
+    misalignment of the matching ACACAL file.
+
+    Parameters
+    ----------
+    obsid : int, optional
+        Observation id (or give ``start``/``stop``).
+    start, stop : CxoTimeLike, optional
+        Time range of the files to read.
+    revision : None, int or 'last', optional
+        None: the default revision ('all' is refused: one revision per interval).
+    filter : bool, optional
+        Remove samples within 1.025 s of an ASPQUAL sample with ``asp_sol_status != 0``.
+    data_root : str or Path, optional
+        The ``asp1`` folder (default ``$MICA_ARCHIVE/asp1``).
+
+    Returns
+    -------
+    quats : numpy.ndarray
+        (N, 4) quaternions (x, y, z, scalar), dimensionless.
+    times : numpy.ndarray
+        (N,) CXC seconds.
+    headers : list of dict
+        The ASPSOL header of each file read.
+
+    Examples
+    --------
+    >>> from mica.archive import asp_l1
+    >>> quats, times, headers = asp_l1.get_atts(10369)
+    >>> quats.shape[1], len(times) == len(quats), len(headers)
+    (4, True, 3)
     """
     if revision == "all":
         raise ValueError("get_atts needs one revision per interval; revision='all' is refused")

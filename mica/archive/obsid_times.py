@@ -46,15 +46,33 @@ def obsid_interval(
 ) -> tuple[float, float]:
     """(tstart, tstop) in CXC seconds of an observation.
 
-    ``data_root`` names the obspar folder (default ``<archive>/obspar``); ``near`` the
-    product folder asking (e.g. the L0 archive), whose provenance counts too. See the module
-    docstring for the order of the look-ups.
+    See the module docstring for the order of the look-ups.
+
+    Parameters
+    ----------
+    obsid : int
+        Observation id.
+    data_root : str or Path, optional
+        The obspar folder (default ``$MICA_ARCHIVE/obspar``).
+    near : str or Path, optional
+        The product folder asking (e.g. the L0 archive), whose provenance counts too.
+
+    Returns
+    -------
+    tuple of float
+        ``(tstart, tstop)`` in CXC seconds.
 
     Raises
     ------
     MissingDataError
-        (a ValueError) When neither the obspar archive nor the archive's source knows the obsid; the
-        message names the command that archives its obspar.
+        (a ValueError) When neither the obspar archive nor the archive's source knows the
+        obsid; the message names the command that archives its obspar.
+
+    Examples
+    --------
+    >>> from mica.archive.obsid_times import obsid_interval
+    >>> [round(t) for t in obsid_interval(10369)]
+    [452486958, 452518702]
     """
     from mica.archive.obspar import obsid_interval as obspar_interval
     from mica.engine.obsid_layout import check_obsid

@@ -37,12 +37,51 @@ _CCD_ON = re.compile(r"^ccd[is]\d_on$")
 
 
 def get_obs_dirs(obsid: int, data_root: str | Path | None = None) -> dict[Any, Any] | None:
-    """Revision folders of an obsid, as `mica.archive.asp_l1.get_obs_dirs`."""
+    """Revision folders of an obsid, as `mica.archive.asp_l1.get_obs_dirs`.
+
+    Parameters
+    ----------
+    obsid : int
+        Observation id.
+    data_root : str or Path, optional
+        The ``obspar`` folder (default ``$MICA_ARCHIVE/obspar``).
+
+    Returns
+    -------
+    dict or None
+        ``{'default': dir, <rev>: dir, ..., 'last': dir, 'revisions': [sorted revs]}``, or
+        None when nothing of the obsid is archived.
+
+    Examples
+    --------
+    >>> from mica.archive import obspar
+    >>> obspar.get_obs_dirs(10369)['revisions']
+    [1]
+    """
     return obs_dirs(OBSPAR, obsid, require_archive(OBSPAR.name, OBSPAR.root(data_root)))
 
 
 def get_dir(obsid: int, data_root: str | Path | None = None) -> str | None:
-    """The default revision's folder, or None."""
+    """The default revision's folder of an obsid.
+
+    Parameters
+    ----------
+    obsid : int
+        Observation id.
+    data_root : str or Path, optional
+        The ``obspar`` folder (default ``$MICA_ARCHIVE/obspar``).
+
+    Returns
+    -------
+    str or None
+        The folder, or None when the obsid has no default revision archived.
+
+    Examples
+    --------
+    >>> from mica.archive import obspar
+    >>> obspar.get_dir(10369)
+    '.../obspar/10/10369_v01'
+    """
     dirs = get_obs_dirs(obsid, data_root)
     return None if dirs is None else dirs.get("default")
 
@@ -71,7 +110,30 @@ def get_obspar_file(
     obi: int | None = None,
     data_root: str | Path | None = None,
 ) -> str | None:
-    """Path of the obspar of an obsid (lowest OBI unless ``obi``), or None if not archived."""
+    """Path of the obspar file of an obsid.
+
+    Parameters
+    ----------
+    obsid : int
+        Observation id.
+    version : 'default', 'last' or int, optional
+        The revision.
+    obi : int, optional
+        The OBI of a multi-OBI obsid (default: the lowest).
+    data_root : str or Path, optional
+        The ``obspar`` folder (default ``$MICA_ARCHIVE/obspar``).
+
+    Returns
+    -------
+    str or None
+        The gzipped ``.par`` file, or None when not archived.
+
+    Examples
+    --------
+    >>> from mica.archive import obspar
+    >>> obspar.get_obspar_file(10369)
+    '.../obspar/10/10369_v01/axaff10369_000N001_obs0a.par.gz'
+    """
     obsid = check_obsid(obsid)
     rev = _revision(obsid, version, data_root)
     if rev is None:
@@ -89,7 +151,33 @@ def get_obspar(
     obi: int | None = None,
     data_root: str | Path | None = None,
 ) -> dict[str, Any] | None:
-    """Parameters of an obsid's obspar (typed values) plus ``num_ccd_on``, or None."""
+    """Parameters of an obsid's obspar, with typed values, plus ``num_ccd_on``.
+
+    Parameters
+    ----------
+    obsid : int
+        Observation id.
+    version : 'default', 'last' or int, optional
+        The revision.
+    obi : int, optional
+        The OBI of a multi-OBI obsid (default: the lowest).
+    data_root : str or Path, optional
+        The ``obspar`` folder (default ``$MICA_ARCHIVE/obspar``).
+
+    Returns
+    -------
+    dict or None
+        Parameter name -> value (``r`` parameters float, ``i`` int, ``b`` bool, strings
+        otherwise; times such as ``tstart`` in CXC seconds, ``ra_nom``/``dec_nom`` in
+        degrees), plus ``num_ccd_on`` (count of ACIS CCDs on); None when not archived.
+
+    Examples
+    --------
+    >>> from mica.archive import obspar
+    >>> pars = obspar.get_obspar(10369)
+    >>> pars['detector'], pars['num_ccd_on'], round(pars['tstart'])
+    ('HRC-S', 0, 452486958)
+    """
     path = get_obspar_file(obsid, version, obi, data_root)
     if path is None:
         return None
@@ -105,7 +193,30 @@ def get_files(
     revision: Revision = None,
     data_root: str | Path | None = None,
 ) -> list[str]:
-    """Paths of obspar files by obsid or overlapping [start, stop], ordered by tstart."""
+    """Paths of obspar files by obsid or overlapping [start, stop], ordered by tstart.
+
+    Parameters
+    ----------
+    obsid : int, optional
+        Observation id (or give ``start``/``stop``).
+    start, stop : CxoTimeLike, optional
+        Time range (CXC seconds or dates).
+    revision : None, int, 'last' or 'all', optional
+        None: the default revision.
+    data_root : str or Path, optional
+        The ``obspar`` folder (default ``$MICA_ARCHIVE/obspar``).
+
+    Returns
+    -------
+    list of str
+        Paths of the gzipped ``.par`` files.
+
+    Examples
+    --------
+    >>> from mica.archive import obspar
+    >>> len(obspar.get_files(start='2012:125', stop='2012:127'))
+    9
+    """
     rows = query_rows(OBSPAR, obsid, start, stop, revision, None, data_root, columns=())
     return row_paths(OBSPAR, rows, data_root)
 
@@ -116,13 +227,52 @@ def get_obsids(
     revision: Revision = None,
     data_root: str | Path | None = None,
 ) -> list[int]:
-    """Obsids with an obspar overlapping [start, stop], by tstart, each once (even multi-OBI)."""
+    """Obsids with an obspar overlapping [start, stop], by tstart, each once (even multi-OBI).
+
+    Parameters
+    ----------
+    start, stop : CxoTimeLike
+        Time range (CXC seconds or dates).
+    revision : None, int, 'last' or 'all', optional
+        None: the default revision.
+    data_root : str or Path, optional
+        The ``obspar`` folder (default ``$MICA_ARCHIVE/obspar``).
+
+    Returns
+    -------
+    list of int
+
+    Examples
+    --------
+    >>> from mica.archive import obspar
+    >>> obspar.get_obsids('2012:125', '2012:127')[:3]
+    [9745, 10369, 59723]
+    """
     rows = query_rows(OBSPAR, None, start, stop, revision, None, data_root, columns=())
     return list(dict.fromkeys(r["obsid"] for r in rows))
 
 
 def obsid_interval(obsid: int, data_root: str | Path | None = None) -> tuple[float, float] | None:
-    """(tstart, tstop) of the obsid's default obspars (all OBIs), or None if not archived."""
+    """Time interval of the obsid's default obspars (all OBIs).
+
+    Parameters
+    ----------
+    obsid : int
+        Observation id.
+    data_root : str or Path, optional
+        The ``obspar`` folder (default ``$MICA_ARCHIVE/obspar``).
+
+    Returns
+    -------
+    tuple of float or None
+        ``(tstart, tstop)`` in CXC seconds, or None when not archived.
+
+    Examples
+    --------
+    >>> from mica.archive import obspar
+    >>> [round(t) for t in obspar.obsid_interval(10369)]
+    [452486958, 452518702]
+    """
     rows = query_rows(
         OBSPAR, obsid=check_obsid(obsid), data_root=data_root, columns=("tstart", "tstop")
     )

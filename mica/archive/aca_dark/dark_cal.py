@@ -5,15 +5,7 @@ Layout: ``<data_root>/<YYYYDOY>/image.fits`` (1024x1024 float32 e-/s in the prim
 evaluated at every call. `mica update aca-dark` fills it (`mica.archive.aca_dark.update`);
 the folder format (names, image shape, ids) is the product's, `mica.products.aca_dark`.
 
-Differences from the original (its flaws, spec section 8):
-
-* nothing is cached and no path is bound at import: a running process sees new calibrations;
-* an argument that is itself an id (``'2007006'``) names that calibration: it must exist
-  (MissingDataError naming it otherwise); dates follow the ``select`` rules;
-* the props table keeps the JSON types (``id`` stays a string, no round trip through text);
-* the "before" error message has its missing space;
-* a folder that holds no dark archive (a typo in ``data_root`` or ``MICA_ARCHIVE``) raises
-  `MissingArchiveError` instead of looking like an archive without calibrations.
+Where this differs from the original mica, see the documentation's migration notes.
 
 Scaling to ``t_ccd_ref`` still uses the global factor (`dark_temp_scale`), as the original
 did; `dark_temp_scale_img` is the per-pixel 2023 model for callers that want it.
@@ -70,7 +62,23 @@ _DAY = 86400.0
 
 
 def dark_cals_root(data_root: str | os.PathLike | None = None) -> Path:
-    """The calibrations folder: ``data_root`` itself, else ``<archive>/aca_dark``."""
+    """The calibrations folder: ``data_root`` itself, else ``<archive>/aca_dark``.
+
+    Parameters
+    ----------
+    data_root : str or Path, optional
+        The calibrations folder.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Examples
+    --------
+    >>> from mica.archive.aca_dark import dark_cal
+    >>> dark_cal.dark_cals_root()
+    PosixPath('.../aca_dark')
+    """
     if data_root is not None:
         return Path(data_root).expanduser()
     return archive_root() / "aca_dark"
@@ -102,16 +110,35 @@ def _dates_as_secs(date: Any) -> Any:
 def get_dark_cal_dirs(
     dark_cals_dir: str | os.PathLike | None = None, data_root: str | os.PathLike | None = None
 ) -> OrderedDict[str, str]:
-    """``OrderedDict`` id -> absolute folder of every calibration, sorted by id.
+    """Every archived calibration: id -> absolute folder, sorted by id.
 
     Only folders named ``^[12]\\d{6}$`` count: an update builds a calibration under a
     hidden temporary name and renames it into place once whole. An archive an update ran
     on but found nothing for gives an empty dict.
 
+    Parameters
+    ----------
+    dark_cals_dir : str or Path, optional
+        The calibrations folder (the original's name for ``data_root``).
+    data_root : str or Path, optional
+        The calibrations folder (default ``$MICA_ARCHIVE/aca_dark``).
+
+    Returns
+    -------
+    collections.OrderedDict
+        ``'YYYYDOY'`` -> folder.
+
     Raises
     ------
     MissingArchiveError
         When the folder holds no dark archive (neither calibrations nor an update's lock).
+
+    Examples
+    --------
+    >>> from mica.archive.aca_dark import dark_cal
+    >>> dirs = dark_cal.get_dark_cal_dirs()
+    >>> list(dirs), dirs['2012131']
+    (['2012131'], '.../aca_dark/2012131')
     """
     root = require_archive("aca-dark", _root(dark_cals_dir, data_root), _holds_calibrations)
     entries = _calibration_entries(root)
@@ -132,7 +159,26 @@ def _holds_calibrations(root: Path) -> bool:
 def get_dark_cal_ids(
     dark_cals_dir: str | os.PathLike | None = None, data_root: str | os.PathLike | None = None
 ) -> OrderedDict[str, str]:
-    """``OrderedDict`` date (``YYYY:DOY:00:00:00.000``) -> id, sorted."""
+    """Every archived calibration: date -> id, sorted.
+
+    Parameters
+    ----------
+    dark_cals_dir : str or Path, optional
+        The calibrations folder (the original's name for ``data_root``).
+    data_root : str or Path, optional
+        The calibrations folder (default ``$MICA_ARCHIVE/aca_dark``).
+
+    Returns
+    -------
+    collections.OrderedDict
+        ``'YYYY:DOY:00:00:00.000'`` -> ``'YYYYDOY'``.
+
+    Examples
+    --------
+    >>> from mica.archive.aca_dark import dark_cal
+    >>> dict(dark_cal.get_dark_cal_ids())
+    {'2012:131:00:00:00.000': '2012131'}
+    """
     ids = list(get_dark_cal_dirs(dark_cals_dir, data_root))
     return OrderedDict((dark_id_to_date(i) + ":00:00:00.000", i) for i in ids)
 
@@ -150,13 +196,41 @@ def get_dark_cal_id(
     dark_cal_ids: Any = None,
     data_root: str | os.PathLike | None = None,
 ) -> Any:
-    """Id of the calibration for ``date`` (str; array of str for array input).
+    """Id of the calibration for ``date``.
 
     An existing id on the date's day wins whatever ``select``; otherwise the day starts
     (00:00) of the ids are compared with the date: ``before`` = the last before it,
-    ``after`` = the first after it, ``nearest`` = the closest. ``date`` may itself be an id
-    string, which must then exist. ``dark_cal_ids``: ids to choose from (default: the
-    archive's).
+    ``after`` = the first after it, ``nearest`` = the closest.
+
+    Parameters
+    ----------
+    date : CxoTimeLike or str
+        A date (CXC seconds, ``YYYY:DOY...``, ISO, ``Time``), or a calibration id
+        (``'YYYYDOY'``), which must then exist.
+    select : {'before', 'after', 'nearest'}, optional
+        Which calibration when none is on the date's day.
+    dark_cal_ids : dict or list, optional
+        Ids to choose from (default: the archive's).
+    data_root : str or Path, optional
+        The calibrations folder (default ``$MICA_ARCHIVE/aca_dark``).
+
+    Returns
+    -------
+    str or numpy.ndarray of str
+        ``'YYYYDOY'`` (an array of ids for array input).
+
+    Raises
+    ------
+    MissingDataError
+        No calibration on the asked side of the date, or an id that does not exist.
+
+    Examples
+    --------
+    >>> from mica.archive.aca_dark import dark_cal
+    >>> dark_cal.get_dark_cal_id('2012:140')
+    '2012131'
+    >>> dark_cal.get_dark_cal_id('2012:100', select='nearest')
+    '2012131'
     """
     if select not in _SELECTS:
         raise ValueError('select arg must be one of "nearest", "before", or "after"')
@@ -226,12 +300,34 @@ def read_dark_image(
     clip: bool = False,
     scratch: np.ndarray | None = None,
 ) -> np.ndarray:
-    """A dark map file's 1024x1024 image as native float32 (into ``out`` when given).
+    """A dark map file's 1024x1024 image as native float32.
 
     The bytes are read once into a buffer and converted (byte swap, and with ``clip`` the
-    clip at 0) in one pass into the result: the cost of a bare read. ``scratch``: a
-    reusable 4 MB uint8 buffer for reading many maps. The header is checked for the
-    expected image.
+    clip at 0) in one pass into the result: the cost of a bare read. The header is checked
+    for the expected image.
+
+    Parameters
+    ----------
+    path : str or Path
+        An ``image.fits`` of a calibration.
+    out : numpy.ndarray, optional
+        A (1024, 1024) float32 array to fill (default: a new one).
+    clip : bool, optional
+        Clip negative values at 0.
+    scratch : numpy.ndarray, optional
+        A reusable 4 MB uint8 buffer, for reading many maps.
+
+    Returns
+    -------
+    numpy.ndarray
+        (1024, 1024) float32, e-/s.
+
+    Examples
+    --------
+    >>> from mica.archive.aca_dark import dark_cal
+    >>> img = dark_cal.read_dark_image(dark_cal.get_dark_cal_dirs()['2012131'] + '/image.fits')
+    >>> img.shape, img.dtype
+    ((1024, 1024), dtype('float32'))
     """
     path = Path(path)
     if out is None:
@@ -311,11 +407,37 @@ def get_dark_cal_image(
     allow_negative: bool = False,
     data_root: str | os.PathLike | None = None,
 ) -> Any:
-    """The 1024x1024 dark map (e-/s, native float32) of the calibration for ``date``.
+    """The dark map of the calibration for ``date``.
 
-    ``t_ccd_ref``: scale from the calibration's ``ccd_temp`` with `dark_temp_scale`;
-    negatives are clipped to 0 unless ``allow_negative``; ``aca_image`` returns an
-    `ACAImage` with ``row0 = col0 = -512`` (``img.aca[row, col]`` in CCD coordinates).
+    Parameters
+    ----------
+    date : CxoTimeLike or str
+        A date (CXC seconds, ``YYYY:DOY...``, ISO, ``Time``), or a calibration id
+        (``'YYYYDOY'``), which must then exist.
+    select : {'before', 'after', 'nearest'}, optional
+        Which calibration when none is on the date's day.
+    t_ccd_ref : float, optional
+        CCD temperature (degC) to scale to from the calibration's ``ccd_temp``, with
+        `dark_temp_scale`.
+    aca_image : bool, optional
+        Return an `ACAImage` with ``row0 = col0 = -512`` (``img.aca[row, col]`` in CCD
+        coordinates).
+    allow_negative : bool, optional
+        Keep negative values (default: clipped to 0).
+    data_root : str or Path, optional
+        The calibrations folder (default ``$MICA_ARCHIVE/aca_dark``).
+
+    Returns
+    -------
+    numpy.ndarray or ACAImage
+        (1024, 1024) float32 dark current, e-/s.
+
+    Examples
+    --------
+    >>> from mica.archive.aca_dark import dark_cal
+    >>> img = dark_cal.get_dark_cal_image('2012:140', t_ccd_ref=-15.0)
+    >>> img.shape, img.dtype, bool(img.min() >= 0)
+    ((1024, 1024), dtype('float32'), True)
     """
     dark_id = get_dark_cal_id(date, select, data_root=data_root)
     return _image(dark_id, data_root, None, t_ccd_ref, aca_image, allow_negative)
@@ -330,8 +452,36 @@ def get_dark_cal_props(
     allow_negative: bool = False,
     data_root: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
-    """Properties (``properties.json``, read at every call) of the calibration for ``date``;
-    ``include_image`` adds the map under ``image`` (as `get_dark_cal_image`)."""
+    """Properties (``properties.json``, read at every call) of the calibration for ``date``.
+
+    Parameters
+    ----------
+    date : CxoTimeLike or str
+        A date (CXC seconds, ``YYYY:DOY...``, ISO, ``Time``), or a calibration id
+        (``'YYYYDOY'``), which must then exist.
+    select : {'before', 'after', 'nearest'}, optional
+        Which calibration when none is on the date's day.
+    include_image : bool, optional
+        Add the map under ``image`` (as `get_dark_cal_image`, with the next three options).
+    t_ccd_ref, aca_image, allow_negative
+        As `get_dark_cal_image`.
+    data_root : str or Path, optional
+        The calibrations folder (default ``$MICA_ARCHIVE/aca_dark``).
+
+    Returns
+    -------
+    dict
+        ``id``, ``date``, ``start``/``stop`` (dates), ``dur`` (s), ``ccd_temp`` (degC),
+        ``ra``/``dec``/``el``/``eb``/``sun_el`` (deg), ``zodib`` (zodiacal brightness, as
+        the original), ``replicas`` (one dict each) and ``image`` if asked.
+
+    Examples
+    --------
+    >>> from mica.archive.aca_dark import dark_cal
+    >>> props = dark_cal.get_dark_cal_props('2012:140')
+    >>> props['id'], props['ccd_temp']
+    ('2012131', -17.7065)
+    """
     dark_id = get_dark_cal_id(date, select, data_root=data_root)
     props = _read_props(dark_id, data_root)
     if include_image:
@@ -375,6 +525,29 @@ def get_dark_cal_props_table(
     first appearance, with the JSON types (``id`` stays a string); a key missing from some
     calibrations (classic and ACDC schemas mixed) gives a masked column. ``include_image``
     adds ``image`` (N, 1024, 1024) float32, clipped at 0.
+
+    Parameters
+    ----------
+    start, stop : CxoTimeLike, optional
+        Date range (default 1999:001:12:00:00 to now).
+    include_image : bool, optional
+        Add the ``image`` column (e-/s).
+    as_table : bool, optional
+        False: the list of property dicts.
+    data_root : str or Path, optional
+        The calibrations folder (default ``$MICA_ARCHIVE/aca_dark``).
+
+    Returns
+    -------
+    astropy.table.Table or list of dict
+        Units as `get_dark_cal_props`.
+
+    Examples
+    --------
+    >>> from mica.archive.aca_dark import dark_cal
+    >>> table = dark_cal.get_dark_cal_props_table('2012:001', '2013:001')
+    >>> table['id'].tolist(), table['ccd_temp'].tolist()
+    (['2012131'], [-17.7065])
     """
     id0 = date_to_dark_id("1999:001:12:00:00" if start is None else _date_arg(start))
     id1 = date_to_dark_id(_date_arg(stop))

@@ -311,7 +311,30 @@ def get_warm_fracs(
     """Model fraction of CCD pixels above ``warm_threshold`` (e-/s) at ``date`` and ``t_ccd``.
 
     Threshold, date and temperature broadcast together: all scalar -> float, else ndarray.
-    ``T_ccd`` is accepted as the original's name for ``t_ccd``.
+
+    Parameters
+    ----------
+    warm_threshold : float or array_like
+        Dark-current threshold, e-/s.
+    date : CxoTimeLike, optional
+        Date(s) (CXC seconds, date strings, ``Time``).
+    t_ccd : float or array_like, optional
+        CCD temperature, degC.
+    T_ccd : float or array_like, optional
+        The original's name for ``t_ccd``.
+    scale_4c : float, optional
+        Dark-current factor per 4 degC (default ``DARK_SCALE_4C``).
+
+    Returns
+    -------
+    float or numpy.ndarray
+        Fraction of the CCD's pixels above the threshold (0-1).
+
+    Examples
+    --------
+    >>> from mica.archive.aca_dark import dark_model
+    >>> round(dark_model.get_warm_fracs(100, '2012:131', -15.0), 4)
+    0.132
     """
     if T_ccd is not None:
         t_ccd = T_ccd
@@ -378,10 +401,9 @@ def synthetic_dark_image(
     cool-pixel background at -14 C: an array of 1024**2 values, ``"archive"`` for the
     1999:223 calibration (the original's choice, needs the archive: `MissingArchiveError`
     without one), or None for a synthetic cool population (``COOL_*``).  Base pixels above
-    40 e-/s are refilled from randomly chosen cool pixels (the original indexed the whole
-    map here, a bug); then Poisson counts of the model histogram, log-uniform within each
-    bin, are added and the pixels shuffled.  ``rng``: a Generator or seed (default: fresh
-    entropy).
+    40 e-/s are refilled from randomly chosen cool pixels; then Poisson counts of the model
+    histogram, log-uniform within each bin, are added and the pixels shuffled.  ``rng``: a
+    Generator or seed (default: fresh entropy).
     """
     model = smooth_twice_broken_pow(get_sbp_pars(date), xall)
     if model.ndim != 1:

@@ -38,7 +38,26 @@ def dark_temp_scale(
     """Factor converting dark current measured at ``t_ccd`` to ``t_ccd_ref`` (degC).
 
     ``scale = scale_4c ** ((t_ccd_ref - t_ccd) / 4)``; multiply a map taken at ``t_ccd`` by it.
-    Scalars give a float, arrays broadcast to an ndarray.
+
+    Parameters
+    ----------
+    t_ccd : float or array_like
+        CCD temperature of the measurement, degC.
+    t_ccd_ref : float or array_like, optional
+        CCD temperature to scale to, degC.
+    scale_4c : float, optional
+        Dark-current factor per 4 degC (default ``DARK_SCALE_4C``).
+
+    Returns
+    -------
+    float or numpy.ndarray
+        Dimensionless factor (scalars give a float, arrays broadcast).
+
+    Examples
+    --------
+    >>> from mica.archive.aca_dark.temp_scale import dark_temp_scale
+    >>> round(dark_temp_scale(-10.0, -15.0), 4)
+    0.6403
     """
     if scale_4c is None:
         scale_4c = DARK_SCALE_4C
@@ -57,6 +76,26 @@ def dark_temp_scale_img(img: ArrayLike, t_ccd: ArrayLike, t_ccd_ref: ArrayLike) 
     2023 model: ``out = I * exp(s * (t_ccd_ref - t_ccd))`` with ``s`` a quadratic in
     ``y = ln(clip(I, 20, 1e4)) - e * T0``.  Scalar in -> float out; arrays keep a floating
     input dtype (float32 maps stay float32), otherwise float64.  NaN stays NaN.
+
+    Parameters
+    ----------
+    img : array_like
+        Dark current, e-/s.
+    t_ccd, t_ccd_ref : float or array_like
+        CCD temperature of the measurement and the one to scale to, degC.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        Dark current at ``t_ccd_ref``, e-/s.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mica.archive.aca_dark.temp_scale import dark_temp_scale_img
+    >>> out = dark_temp_scale_img(np.array([50.0, 500.0], dtype=np.float32), -10.0, -15.0)
+    >>> out.dtype, bool(np.all(out < [50.0, 500.0]))
+    (dtype('float32'), True)
     """
     arr = np.asarray(img)
     if arr.dtype.kind not in "iuf":
