@@ -129,6 +129,10 @@ def test_fetch_hdr3_command(examples_archive, tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "ccd_det_therm (074, degC)" in result.output
     assert plot.stat().st_size > 10000 and csv.read_text().startswith("time,date,")
+    from PIL import Image
+
+    with Image.open(plot) as png:  # saved as the report plots are (150 dpi, simulated mark)
+        assert round(png.info["dpi"][0]) == 150
     bad = CliRunner().invoke(
         main, ["fetch", "hdr3", "nonsense", "--start", "2012:001", "--stop", "2012:002"]
     )

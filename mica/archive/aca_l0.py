@@ -743,7 +743,7 @@ class MSID(msid_api.MSID):
 
 
 class MSIDset(msid_api.MSIDset):
-    """Several L0 columns of one slot: name -> `MSID` (the original forgot the slot).
+    """Several L0 columns of one slot: name -> `MSID`.
 
     Examples
     --------

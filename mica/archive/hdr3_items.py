@@ -421,8 +421,7 @@ _ITEM_LIST = [
         2,
         _word(2, True, 1.0),
         "Average background of the last readout (all tracked images and search segments), "
-        "signed 16-bit, 1 LSB = 1 ADC count; electrons = 5 x ADC counts (nominal gain). "
-        "The original returned electrons.",
+        "signed 16-bit, 1 LSB = 1 ADC count; electrons = 5 x ADC counts (nominal gain).",
     ),
     _item(
         "662",
@@ -454,7 +453,7 @@ _ITEM_LIST = [
         "CCD temperature, signed 32-bit, 1 LSB = 0.01/2^16 C: high word (slot 6 bytes "
         "76,77) in 0.01 C plus low word (slot 7 bytes 62,63) / 65536 x 0.01 C. Where slot 7 "
         "has no 8x8 row at the same time the value is the high word alone (0.01 C "
-        "resolution, as in the original).",
+        "resolution).",
     ),
     _item(
         "764",
@@ -463,8 +462,7 @@ _ITEM_LIST = [
         "degC",
         2,
         _word(2, True, 0.01),
-        "CCD temperature control setpoint, signed 16-bit, 1 LSB = 0.01 C "
-        "(the original returned raw counts).",
+        "CCD temperature control setpoint, signed 16-bit, 1 LSB = 0.01 C.",
     ),
     _item(
         "766",

@@ -102,7 +102,8 @@ def fetch_hdr3(names, start, stop, plot_path, csv_path, from_files) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        from mica.plot import plot_cxctime
+        from mica.config import archive_root
+        from mica.plot import archive_is_simulated, plot_cxctime, save_figure
 
         fig, axes = plt.subplots(
             len(msids), 1, figsize=(10, 2.5 * len(msids) + 1), sharex=True, squeeze=False
@@ -111,8 +112,9 @@ def fetch_hdr3(names, start, stop, plot_path, csv_path, from_files) -> None:
             plot_cxctime(msid.times, msid.vals, ".", ax=ax, ms=1)
             ax.set_ylabel(f"{name} ({msid.unit})")
             ax.grid(alpha=0.3)
+        axes[0, 0].set_title(f"Header-3 {', '.join(names)}, {start} to {stop}")
         fig.tight_layout()
-        fig.savefig(plot_path, dpi=90)
+        save_figure(fig, plot_path, archive_is_simulated(archive_root()))
         click.echo(f"plot written to {plot_path}")
 
 
