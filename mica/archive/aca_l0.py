@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from astropy.io import fits
-from astropy.table import Table, vstack
 
+from mica._lazy import astropy_table, fits
 from mica.archive.aca_image import ACAImage
 from mica.archive.obsid_times import obsid_interval
 from mica.engine.colstore import ColumnStore
@@ -460,14 +459,14 @@ _IMGSTAT_BITS = ["SAT_PIXEL", "DEF_PIXEL", "QUAD_BOUND", "COMMON_COL", "MULTI_ST
 
 def get_aca_images(
     start: CxoTimeLike, stop: CxoTimeLike, data_root: str | Path | None = None
-) -> Table:
+) -> astropy_table.Table:
     """All slots' good images in one maude-compatible Table, sorted by (TIME, IMGNUM)."""
     tables = []
     for slot in ALL_SLOTS:
         data = get_slot_data(start, stop, slot, centered_8x8=True, data_root=data_root)
         data = data[data["QUALITY"] == 0]
-        tables.append(Table(data))
-    table = vstack(tables) if tables else Table()
+        tables.append(astropy_table.Table(data))
+    table = astropy_table.vstack(tables) if tables else astropy_table.Table()
     for name in table.colnames:
         col = table[name]
         if name != "IMGRAW" and hasattr(col, "mask") and not np.any(col.mask):

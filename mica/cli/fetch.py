@@ -5,12 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import numpy as np
 
 from mica.cli._group import main
 from mica.engine.lock import ArchiveBusy
 from mica.errors import MicaError
-from mica.progress import progress_bar
 
 
 @main.group()
@@ -69,6 +67,7 @@ def fetch_aca_l0(start, stop, slot, columns, csv_path) -> None:
 )
 def fetch_hdr3(names, start, stop, plot_path, csv_path, from_files) -> None:
     """Header-3 pseudo-MSIDs (e.g. ccd_temp dac aca_temp) over a time range."""
+    import numpy as np
     from astropy.table import Table
 
     from mica.archive import aca_hdr3
@@ -133,6 +132,7 @@ def rebuild_store(data_root) -> None:
     from mica.engine.index import ArchiveIndex
     from mica.engine.lock import UpdateLock
     from mica.products.aca_l0 import L0
+    from mica.progress import progress_bar
 
     root = L0.root(data_root)
     try:

@@ -32,8 +32,8 @@ from typing import Any
 import h5py
 import hdf5plugin
 import numpy as np
-from astropy.io import fits
 
+from mica._lazy import fits
 from mica.engine.atomic import write_atomic
 from mica.engine.h5chunks import ChunkedRows, is_blosc_chunked, one_blosc_thread, read_rows
 from mica.engine.index import ArchiveIndex
