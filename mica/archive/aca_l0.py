@@ -177,7 +177,10 @@ def slot_columns(
         cols = {}
         for name in columns:
             parts = [np.asarray(p["arrays"][name]) for p in pieces]
-            values = np.concatenate(parts) if parts else np.zeros(0, dtype[name])
+            if len(parts) == 1:  # one chunk's rows (a month of header-3): no copy
+                values = parts[0]
+            else:
+                values = np.concatenate(parts) if parts else np.zeros(0, dtype[name])
             cols[name] = values.astype(dtype[name], copy=False)
         out[slot] = cols if order is None else {k: v[order] for k, v in cols.items()}
     return out
