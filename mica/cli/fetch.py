@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -126,29 +127,34 @@ def rebuild() -> None:
     default=None,
     help="The L0 product folder (default: <archive>/aca0).",
 )
-def rebuild_store(data_root) -> None:
+@click.option(
+    "--scheduler", default=None, help="Build the chunks on this dask.distributed scheduler."
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Build the chunks on a local dask cluster of this many worker processes.",
+)
+def rebuild_store(data_root, scheduler, workers) -> None:
     """Rebuild the L0 columnar store from the L0 files (only chunks that do not match)."""
-    from mica.engine.colstore import ColumnStore
-    from mica.engine.index import ArchiveIndex
-    from mica.engine.lock import UpdateLock
+    from mica.cli.update import archive_writes, cluster
+    from mica.engine.registry import get
+    from mica.engine.store_rebuild import rebuild_store as rebuild
     from mica.products.aca_l0 import L0
     from mica.progress import progress_bar
 
-    root = L0.root(data_root)
     try:
-        with UpdateLock(root), ArchiveIndex(L0, root) as index:
-            store = ColumnStore(L0, index)
-            stale = store.stale_parts()
+        with cluster(scheduler, workers) as executor, archive_writes(get("aca-l0"), data_root):
             with progress_bar("rebuild store") as bar:
-                for i, part in enumerate(stale):
-                    if bar:
-                        bar(i, len(stale), part)
-                    store.rebuild([part])
-                if bar:
-                    bar(len(stale), len(stale), "done")
+                report = rebuild(L0, data_root, executor=executor, progress=bar)
     except ArchiveBusy as err:
         raise click.ClickException(str(err)) from err
-    click.echo(f"rebuilt {len(stale)} store chunks in {root / 'store'}")
+    click.echo(f"rebuilt {len(report.done)} store chunks in {L0.root(data_root) / 'store'}")
+    if report.failed:
+        for part, why in report.failed.items():
+            click.echo(f"  not rebuilt: {part}: {why}")
+        sys.exit(1)
 
 
 @main.command()

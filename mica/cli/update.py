@@ -75,12 +75,27 @@ def _option(name: str, entry: ProductEntry) -> click.Option:
             is_flag=True,
             help="First archive the inputs it needs (L0 around each calibration), same source.",
         ),
+        "check_missing": lambda: click.Option(
+            ["--check-missing"],
+            is_flag=True,
+            help="Also retry the observations recorded as failed or missing from the table.",
+        ),
         "days_at_once": lambda: click.Option(
             ["--days-at-once"],
             type=float,
-            default=30.0,
-            show_default=True,
-            help="Chunk length in days.",
+            default=None,
+            help="Chunk length in days (default: 30, or 1 on a cluster).",
+        ),
+        "scheduler": lambda: click.Option(
+            ["--scheduler"],
+            default=None,
+            help="Run the work on this dask.distributed scheduler (tcp://host:8786).",
+        ),
+        "workers": lambda: click.Option(
+            ["--workers"],
+            type=click.IntRange(min=1),
+            default=None,
+            help="Run the work on a local dask cluster of this many worker processes.",
         ),
         "l0_root": lambda: click.Option(
             ["--l0-root"],
@@ -119,6 +134,27 @@ def archive_writes(entry: ProductEntry, data_root: str | None) -> Iterator[None]
         raise click.ClickException(str(err)) from exc
 
 
+@contextmanager
+def cluster(scheduler: str | None, workers: int | None) -> Iterator[Any]:
+    """The dask executor ``--scheduler`` / ``--workers`` ask for (None without them), its
+    dashboard named; closed at the end."""
+    if scheduler is None and workers is None:
+        yield None
+        return
+    from mica.engine.executors.dask import DaskExecutor
+
+    try:
+        executor = DaskExecutor(scheduler=scheduler, workers=workers)
+    except ImportError as err:
+        raise click.ClickException(str(err)) from err
+    except OSError as err:  # no scheduler at that address
+        raise click.ClickException(f"cannot reach the dask scheduler {scheduler}: {err}") from err
+    with executor:
+        where = scheduler or f"a local cluster of {workers} worker processes"
+        click.echo(f"running on {where}; dashboard: {executor.dashboard or 'none'}", err=True)
+        yield executor
+
+
 def _run(entry: ProductEntry, options: dict[str, Any]) -> None:
     from mica.engine.lock import ArchiveBusy
     from mica.engine.obsid_layout import ObsidError
@@ -128,9 +164,10 @@ def _run(entry: ProductEntry, options: dict[str, Any]) -> None:
     if options.get("obsids") and (options.get("start") or options.get("stop")):
         raise click.UsageError("give either --obsid or --start/--stop, not both")
     try:
-        with archive_writes(entry, options.get("data_root")):
-            with progress_bar(f"update {entry.name}", enabled=not options["quiet"]) as bar:
-                report = entry.update(progress=bar, **options)
+        with cluster(options.pop("scheduler", None), options.pop("workers", None)) as executor:
+            with archive_writes(entry, options.get("data_root")):
+                with progress_bar(f"update {entry.name}", enabled=not options["quiet"]) as bar:
+                    report = entry.update(progress=bar, executor=executor, **options)
     except (ArchiveBusy, SourceError, ObsidError, ValueError) as err:
         raise click.ClickException(str(err)) from err
     click.echo(report.summary())

@@ -27,6 +27,7 @@ import sqlite3
 import time
 import warnings
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +134,41 @@ def _read_group(
             data[:, k] = planes[offset + k]
         out[name] = data.view(field.base).reshape((-1, *field.shape))
     return out
+
+
+@dataclass
+class ChunkTask:
+    """One chunk to build (`ColumnStore.plan_chunks`): picklable, for `build_chunk`."""
+
+    product: FileProduct
+    root: Path
+    part: str
+    rows: list[dict[str, Any]]
+    old: dict[str, Any] | None
+    rel: str
+
+
+class _Folder:
+    """The part of an index a chunk build uses: the archive folder (no database)."""
+
+    readonly = True
+
+    def __init__(self, root: Path):
+        self.root = root
+
+
+def build_chunk(task: ChunkTask) -> tuple[int, float, float]:
+    """Write the chunk file of ``task`` (reading its files, or the old chunk's arrays);
+    returns (rows, first time, last time) for `ColumnStore.record_chunk`. Touches nothing
+    but that file: runs in any process that sees the archive folder."""
+    builder = ColumnStore(task.product, _Folder(task.root))  # type: ignore[arg-type]
+    reuse = builder._chunk_arrays(task.old) if task.old is not None else {}
+    arrays = [reuse.get(r["filename"]) or builder._load(r) for r in task.rows]
+    builder._write(
+        task.root / task.rel, task.rows, arrays, task.product.partition_columns(task.part)
+    )
+    times = np.concatenate([a["TIME"] for a in arrays])
+    return len(times), float(times.min()), float(times.max())
 
 
 class ColumnStore:
@@ -265,6 +301,19 @@ class ColumnStore:
     def _rebuild_part(self, part: str, loaded: dict[str, dict[str, np.ndarray]]) -> bool:
         """Bring one partition's chunk up to date; False when its file could not be written
         (disk full, read-only: `ArchiveWriteError` reasons), which is warned about."""
+        todo = self._part_todo(part)
+        if todo is None:
+            return True
+        rows, old = todo
+        reuse = self._chunk_arrays(old) if old is not None else {}
+        arrays = [
+            loaded.get(r["filename"]) or reuse.get(r["filename"]) or self._load(r) for r in rows
+        ]
+        return self._replace_chunk(part, rows, arrays, old)
+
+    def _part_todo(self, part: str) -> tuple[list[dict[str, Any]], dict[str, Any] | None] | None:
+        """A partition's rows and current chunk, or None when the chunk is up to date (its
+        dirty mark then cleared)."""
         try:
             where, params = self.product.partition_where(part)
             rows = self.index.query(where, params)
@@ -278,12 +327,47 @@ class ColumnStore:
         ):
             with self.index.transaction():
                 self.index.clear_dirty([part])
-            return True
-        reuse = self._chunk_arrays(old) if old is not None else {}
-        arrays = [
-            loaded.get(r["filename"]) or reuse.get(r["filename"]) or self._load(r) for r in rows
-        ]
-        return self._replace_chunk(part, rows, arrays, old)
+            return None
+        return rows, old
+
+    # --- building chunks away from the index (worker processes, cluster workers) --------
+    def plan_chunks(self, parts: Iterable[str]) -> list[ChunkTask]:
+        """The chunk builds that bring ``parts`` up to date, each under a new name registered
+        as scratch (a crash before `record_chunk` deletes it). Partitions up to date are
+        cleared, those with no files left have their chunk dropped here."""
+        tasks = []
+        for part in sorted(set(parts)):
+            todo = self._part_todo(part)
+            if todo is None:
+                continue
+            rows, old = todo
+            if not rows:
+                self._replace_chunk(part, rows, [], old)
+                continue
+            rel = f"{STORE_DIR}/{part}.{time.time_ns()}.h5"
+            tasks.append(ChunkTask(self.product, self.index.root, part, rows, old, rel))
+        with self.index.transaction():
+            self.index.add_pending([(str(t.root / t.rel), "scratch") for t in tasks])
+        return tasks
+
+    def record_chunk(self, task: ChunkTask, built: tuple[int, float, float] | Exception) -> bool:
+        """Record a chunk `build_chunk` wrote (or, given the exception it raised, leave the
+        partition dirty: served from its files); False when it was not written."""
+        dest = task.root / task.rel
+        if isinstance(built, Exception):
+            dest.unlink(missing_ok=True)
+            warnings.warn(
+                f"store chunk {task.part} not written, its data are read from the archived "
+                f"files until an update or `mica rebuild store` writes it: {built}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            with self.index.transaction():
+                self.index.clear_pending([str(dest)])
+                self.index.mark_dirty([task.part])
+            return False
+        self._record(task.part, task.rows, task.rel, task.old, *built)
+        return True
 
     @one_blosc_thread
     def _chunk_arrays(self, chunk: dict[str, Any]) -> dict[str, dict[str, np.ndarray]]:
@@ -346,27 +430,41 @@ class ColumnStore:
                     self.index.clear_pending([str(dest)])
                 return False
             times = np.concatenate([a["TIME"] for a in arrays])
-            with self.index.transaction():
-                self.index.conn.execute(
-                    "INSERT OR REPLACE INTO store_chunks VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        part,
-                        rel,
-                        _file_list(rows),
-                        len(times),
-                        float(times.min()) if len(times) else None,
-                        float(times.max()) if len(times) else None,
-                    ),
-                )
-                self.index.clear_pending([str(dest)])
-                self.index.add_pending([(p, "drop") for p in drops])
-                self.index.clear_dirty([part])
+            span = (float(times.min()), float(times.max())) if len(times) else (None, None)
+            self._record(part, rows, rel, old, len(times), *span)
+            return True
+        self._drop(drops)
+        return True
+
+    def _record(
+        self,
+        part: str,
+        rows: list[dict[str, Any]],
+        rel: str,
+        old: dict[str, Any] | None,
+        nrows: int,
+        tstart: float | None,
+        tstop: float | None,
+    ) -> None:
+        """One transaction: the written chunk in ``store_chunks``, its scratch intent gone,
+        the old chunk's file to drop, the partition clean; then the old file removed."""
+        drops = [str(self.index.root / old["path"])] if old else []
+        with self.index.transaction():
+            self.index.conn.execute(
+                "INSERT OR REPLACE INTO store_chunks VALUES (?, ?, ?, ?, ?, ?)",
+                (part, rel, _file_list(rows), nrows, tstart, tstop),
+            )
+            self.index.clear_pending([str(self.index.root / rel)])
+            self.index.add_pending([(p, "drop") for p in drops])
+            self.index.clear_dirty([part])
+        self._drop(drops)
+
+    def _drop(self, drops: list[str]) -> None:
         for p in drops:
             Path(p).unlink(missing_ok=True)
         if drops:
             with self.index.transaction():
                 self.index.clear_pending(drops)
-        return True
 
     @one_blosc_thread
     def _write(

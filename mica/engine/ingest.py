@@ -22,6 +22,7 @@ from typing import Any, BinaryIO
 
 from mica.engine.atomic import replace_durable, write_atomic
 from mica.engine.colstore import ColumnStore
+from mica.engine.executors import Executor, UnitError, timed
 from mica.engine.executors.process import process_map
 from mica.engine.index import ArchiveIndex
 from mica.engine.product import KIND, FileProduct, RejectedFile
@@ -45,10 +46,13 @@ class IngestReport:
     replaced: list[str] = field(default_factory=list)
     outdated: list[str] = field(default_factory=list)
     rejected: list[RejectedFile] = field(default_factory=list)
+    #: seconds spent waiting for validation results (the rest of an ingest is its commits)
+    wait_seconds: float = 0.0
 
     def merge(self, other: IngestReport) -> None:
         for name in ("ingested", "unchanged", "replaced", "outdated", "rejected"):
             getattr(self, name).extend(getattr(other, name))
+        self.wait_seconds += other.wait_seconds
 
     def summary(self) -> str:
         text = (
@@ -199,12 +203,24 @@ def _validate_one(
         return err, {}, None
 
 
+class _Validate:
+    """`_validate_one` as an executor's step over (name, path) items (picklable)."""
+
+    def __init__(self, product: FileProduct):
+        self.product = product
+
+    def __call__(self, item: tuple[str, Path]) -> Any:
+        return _validate_one(self.product, *item)
+
+
 def ingest_files(
     product: FileProduct,
     files: Iterable[Path | tuple[str, Path]],
     data_root: str | Path | None = None,
     index: ArchiveIndex | None = None,
     workers: int | None = None,
+    executor: Executor | None = None,
+    store: bool = True,
 ) -> IngestReport:
     """Validate and archive files; each is ingested, recognised as present, or rejected.
 
@@ -212,8 +228,10 @@ def ingest_files(
     as an upstream listed them. Rejected files are kept under ``<product root>/rejected``
     with the reason; nothing already in the archive is changed by a rejected file.
     Validation (decompression, checksums, parsing: the bulk of the work, no shared state)
-    runs in ``workers`` processes (default one per CPU); commits stay here, one at a time,
-    in time order.
+    runs in ``workers`` processes (default one per CPU), or on ``executor`` (a cluster);
+    commits stay here, one at a time, in time order. ``store=False`` leaves the columnar
+    store chunks of the touched partitions dirty (served from the files) for a later rebuild,
+    e.g. on the cluster (`mica.engine.store_rebuild`).
     """
     own_index = index is None
     if index is None:
@@ -222,7 +240,7 @@ def ingest_files(
     touched: set[str] = set()
     loaded: dict[str, Any] = {}
     last_epoch = None
-    store = ColumnStore(product, index) if product.has_store else None
+    store = ColumnStore(product, index) if product.has_store and store else None
     kind = archive_kind(index.root)
     try:
         items = [(f.name, f) if isinstance(f, Path) else (f[0], Path(f[1])) for f in files]
@@ -233,13 +251,19 @@ def ingest_files(
                 path.unlink(missing_ok=True)
             else:
                 todo.append((name, path))
-        results = process_map(
-            _validate_one,
-            [(product, n, p) for n, p in todo],
-            workers,
-            preload=[type(product).__module__],
-        )
-        for (_name, path), (row, arrays, file_is) in zip(todo, results):
+        if executor is not None:
+            results: Iterable[Any] = executor.map(_Validate(product), todo)
+        else:
+            results = process_map(
+                _validate_one,
+                [(product, n, p) for n, p in todo],
+                workers,
+                preload=[type(product).__module__],
+            )
+        for (name, path), result in zip(todo, timed(results, report)):
+            if isinstance(result, UnitError):  # the worker's own failure, not the file's
+                result = (RejectedFile(name, f"not validated: {result}"), {}, None)
+            row, arrays, file_is = result
             try:
                 if isinstance(row, RejectedFile):
                     raise row

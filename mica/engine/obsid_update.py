@@ -19,7 +19,7 @@ from functools import partial
 from pathlib import Path
 
 from mica.engine.atomic import copy_atomic, write_bytes_atomic
-from mica.engine.executors import UnitError
+from mica.engine.executors import Executor, UnitError
 from mica.engine.index import ArchiveIndex
 from mica.engine.ingest import STAGING_DIR, ingest_files, quarantine, recover_pending
 from mica.engine.obsid_layout import (
@@ -253,6 +253,7 @@ def update_obsid_archive(
     progress: Progress | None = None,
     wait: float = 0.0,
     refresh: bool = False,
+    executor: Executor | None = None,
 ) -> UpdateReport:
     """Archive the default and last revisions of obsids from ``source``.
 
@@ -264,7 +265,7 @@ def update_obsid_archive(
     upstream or on the bad-obsid list are in the report's ``skipped``.
     """
     job = ObsidJob(product, obsids, start, stop, data_root, refresh)
-    return run_update(job, source, progress=progress, wait=wait)
+    return run_update(job, source, progress=progress, wait=wait, executor=executor)
 
 
 def _obsids_for_range(

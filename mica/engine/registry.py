@@ -2,7 +2,8 @@
 
 An entry says what kind of layout the product has (``time``: time-ordered files in an index,
 `mica.engine.update`; ``obsid``: revision folders per obsid, `mica.engine.obsid_update`;
-``calib``: calibration folders, `mica.engine.calib_layout`), where its description lives
+``calib``: calibration folders, `mica.engine.calib_layout`; ``derived``: tables computed per
+observation from other products, `mica.engine.derived`), where its description lives
 (a module of `mica.products`; for ``calib`` the update module that runs it), and which of the
 one set of update options apply to it. The command line (`mica.cli`) builds
 ``mica update <product>`` and ``mica check`` from it; a new product is one description module
@@ -22,6 +23,10 @@ if TYPE_CHECKING:  # the engine is imported when an update runs, not for `mica -
 
 #: the update options every product may take (the CLI shows each where it applies)
 COMMON = ("start", "stop", "source", "data_root", "wait", "quiet")
+#: where the work runs (a dask.distributed cluster); for the products whose jobs take one
+CLUSTER = ("scheduler", "workers")
+#: the options of a derived product (its inputs are other archives: no source)
+DERIVED = ("start", "stop", "obsids", "check_missing", "data_root", "wait", "quiet", *CLUSTER)
 
 
 @dataclass(frozen=True)
@@ -33,10 +38,11 @@ class ProductEntry:
     name : str
         Command name (``mica update <name>``).
     kind : str
-        ``time``, ``obsid`` or ``calib``.
+        ``time``, ``obsid``, ``calib`` or ``derived``.
     target : str
-        ``module:attribute`` of the product description (``time`` / ``obsid``), or the module
-        of a ``calib`` product (exposing ``update(**options)`` and ``check(data_root, repair)``).
+        ``module:attribute`` of the product description (``time``, ``obsid``, ``derived``), or
+        the module of a ``calib`` product (exposing ``update(**options)`` and
+        ``check(data_root, repair)``).
     help : str
         One line for ``mica update --help``.
     options : tuple of str
@@ -58,9 +64,17 @@ class ProductEntry:
         mod = importlib.import_module(module)
         return getattr(mod, attr) if attr else mod
 
-    def update(self, progress: Progress | None = None, **options: Any) -> UpdateReport:
-        """Run this product's update with the given options (those that apply)."""
+    def update(
+        self, progress: Progress | None = None, executor: Any = None, **options: Any
+    ) -> UpdateReport:
+        """Run this product's update with the given options (those that apply); ``executor``
+        (e.g. a `DaskExecutor`) where its units run, for the products that take one."""
         opts = {k: v for k, v in options.items() if k in self.options and k != "quiet"}
+        opts = {k: v for k, v in opts.items() if k not in CLUSTER}
+        if executor is not None:
+            if "scheduler" not in self.options:
+                raise ValueError(f"{self.name} does not run on a cluster")
+            opts["executor"] = executor
         product = self.load()
         if self.kind == "time":
             from mica.engine.update import update_archive
@@ -70,13 +84,22 @@ class ProductEntry:
             from mica.engine.obsid_update import update_obsid_archive
 
             return update_obsid_archive(product, progress=progress, **opts)
+        if self.kind == "derived":
+            from mica.engine.derived import update_derived
+
+            return update_derived(product, progress=progress, **opts)
         return product.update(progress=progress, **opts)
 
     def check(self, data_root: str | Path | None = None, repair: bool = False, **kw: Any) -> Any:
-        """The product's archive check: a `CheckReport` (time, obsid) or (problems, repairs)."""
+        """The product's archive check: a `CheckReport` (time, obsid) or (problems, repairs)
+        (calib, derived)."""
         product = self.load()
         if self.kind == "calib":
             return product.check(data_root, repair=repair)
+        if self.kind == "derived":
+            from mica.engine.derived import check_derived
+
+            return check_derived(product, data_root, repair=repair)
         from mica.engine.check import check_archive
 
         return check_archive(product, data_root=data_root, repair=repair, **kw)
@@ -88,7 +111,7 @@ _ENTRIES = (
         "time",
         "mica.products.aca_l0:L0",
         "ACA level-0 image files into <archive>/aca0.",
-        (*COMMON, "days_at_once"),
+        (*COMMON, "days_at_once", *CLUSTER),
         start_help="continue from the last ingested time",
     ),
     ProductEntry(
@@ -96,14 +119,14 @@ _ENTRIES = (
         "obsid",
         "mica.products.asp_l1:ASP_L1",
         "Aspect L1 products into <archive>/asp1, by obsid and revision.",
-        (*COMMON, "obsids", "refresh"),
+        (*COMMON, "obsids", "refresh", *CLUSTER),
     ),
     ProductEntry(
         "obspar",
         "obsid",
         "mica.products.obspar:OBSPAR",
         "Obspar files into <archive>/obspar, by obsid and revision.",
-        (*COMMON, "obsids", "refresh"),
+        (*COMMON, "obsids", "refresh", *CLUSTER),
     ),
     ProductEntry(
         "aca-dark",

@@ -37,6 +37,8 @@ class UpdateReport:
         What the update finished or removed of a killed run.
     notes : list of str
         Remarks of the source (e.g. files an upstream does not hold).
+    wait_seconds, commit_seconds : float
+        Time the runner waited for units' results, and spent committing them.
     """
 
     product: str = ""
@@ -50,6 +52,9 @@ class UpdateReport:
     dropped: int = 0
     recovered: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: seconds the runner waited for units' results, and spent committing them
+    wait_seconds: float = 0.0
+    commit_seconds: float = 0.0
 
     # File-level views (the L0 update's callers read them directly).
     @property
@@ -84,6 +89,8 @@ class UpdateReport:
         self.dropped += other.dropped
         self.recovered += other.recovered
         self.notes += other.notes
+        self.wait_seconds += other.wait_seconds
+        self.commit_seconds += other.commit_seconds
 
     def summary(self) -> str:
         """First line: the counts; then one line per unit done, note, failure, refused file."""

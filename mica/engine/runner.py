@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mica.engine.executors import Executor, InlineExecutor, UnitError
+from mica.engine.executors import Executor, InlineExecutor, UnitError, timed
 from mica.engine.lock import UpdateLock
 from mica.engine.product import FileProduct
 from mica.engine.provenance import resolve_source
@@ -57,7 +58,7 @@ class Job(ABC):
     verb: str = "updated"
     #: the product updated (its provenance decides the source), the folder holding it (lock,
     #: staging), and the staging folder's name in it
-    product: FileProduct
+    product: FileProduct | None
     root: Path
     staging_name: str = "staging"
 
@@ -85,6 +86,10 @@ class Job(ABC):
         """A unit's step raised: by default the update stops with that error."""
         raise error.error
 
+    def finish(self, report: UpdateReport) -> None:
+        """After the last unit's commit (e.g. write a derived table's generation)."""
+        return None
+
     def new_report(self) -> UpdateReport:
         return UpdateReport(self.name, self.unit, self.verb)
 
@@ -105,8 +110,9 @@ def run_update(
     Only one update of a product runs at a time: a second one waits ``wait`` seconds, then
     raises `ArchiveBusy`.
     """
-    # The one place an update resolves its source, checked against the archive's provenance.
-    src = resolve_source(source, job.product, job.root)
+    # The one place an update resolves its source, checked against the archive's provenance
+    # (a derived product's inputs are other archives: it has no source).
+    src = None if job.product is None else resolve_source(source, job.product, job.root)
     executor = executor or InlineExecutor()
     report = job.new_report()
     try:
@@ -117,6 +123,7 @@ def run_update(
             try:
                 units = list(job.plan(src, report))
                 _run_units(job, src, units, executor, report, progress)
+                job.finish(report)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
     except (OSError, sqlite3.Error) as exc:  # disk full, read-only: one ArchiveWriteError
@@ -129,23 +136,25 @@ def run_update(
 
 def _run_units(
     job: Job,
-    src: Source,
+    src: Source | None,
     units: list[Unit],
     executor: Executor,
     report: UpdateReport,
     progress: Progress | None,
 ) -> None:
-    results: Iterator[Any] = executor.map(_staged(job.step(src)), units)
+    results: Iterator[Any] = timed(executor.map(_staged(job.step(src)), units), report)
     for i, unit in enumerate(units):
         if progress:
             progress(i, len(units), unit.label)
         result = next(results)
+        t0 = time.perf_counter()
         try:
             if isinstance(result, UnitError):
                 job.failed(unit, result, report)
             else:
                 job.commit(unit, result, report)
         finally:
+            report.commit_seconds += time.perf_counter() - t0
             shutil.rmtree(unit.staging, ignore_errors=True)
             notes = getattr(src, "notes", None)
             if notes:  # remarks of the source about this unit

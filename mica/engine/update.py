@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mica.engine.colstore import ColumnStore, build_chunk
+from mica.engine.executors import Executor, UnitError
 from mica.engine.index import ArchiveIndex
 from mica.engine.ingest import STAGING_DIR, ingest_files, recover_pending
 from mica.engine.product import FileProduct
@@ -54,7 +56,11 @@ def _fetch_chunk(src: Source, product: FileProduct, unit: Unit) -> list[Path]:
 
 
 class TimeChunkJob(Job):
-    """A time-chunked update of one file product (see the module docstring)."""
+    """A time-chunked update of one file product (see the module docstring).
+
+    With an ``executor`` (a cluster), chunks are fetched and files validated on it, and the
+    store chunks the update touched are built on it once all files are committed.
+    """
 
     unit = "time chunk"
     verb = "fetched"
@@ -65,13 +71,17 @@ class TimeChunkJob(Job):
         product: FileProduct,
         start: CxoTimeLike = None,
         stop: CxoTimeLike = None,
-        days_at_once: float = 30.0,
+        days_at_once: float | None = None,
         data_root: str | Path | None = None,
+        executor: Executor | None = None,
     ):
         self.product = product
         self.name = product.name
         self.root = product.root(data_root)
+        if days_at_once is None:  # a cluster needs many small units to share out
+            days_at_once = 30.0 if executor is None else 1.0
         self.start, self.stop, self.days_at_once = start, stop, days_at_once
+        self.executor = executor
         self.index: ArchiveIndex | None = None
 
     def session(self) -> AbstractContextManager:
@@ -91,6 +101,8 @@ class TimeChunkJob(Job):
             t1 = min(t0 + span, day_end(tstop))
             # Chunks are day-aligned, but never ask for more than the requested range.
             r0, r1 = max(t0, tstart), min(t1, tstop)
+            if r1 <= r0:  # a chunk of the last day after ``stop``
+                continue
             label = f"{to_date(r0)[:17]} .. {to_date(r1)[:17]}"
             yield Unit(label, label, self.staging(i), (float(r0), float(r1)))
 
@@ -98,9 +110,23 @@ class TimeChunkJob(Job):
         return partial(_fetch_chunk, source, self.product)
 
     def commit(self, unit: Unit, result: list[Path], report: UpdateReport) -> None:
-        ingest = ingest_files(self.product, result, index=self.index)
+        ingest = ingest_files(
+            self.product,
+            result,
+            index=self.index,
+            executor=self.executor,
+            store=self.executor is None,
+        )
         report.ingest.merge(ingest)
         report.done[unit.key] = ingest.summary().splitlines()[0]
+
+    def finish(self, report: UpdateReport) -> None:
+        if self.executor is None or not self.product.has_store:
+            return
+        store = ColumnStore(self.product, self.index)
+        tasks = store.plan_chunks(self.index.dirty_parts())
+        for task, built in zip(tasks, self.executor.map(build_chunk, tasks)):
+            store.record_chunk(task, built.error if isinstance(built, UnitError) else built)
 
 
 def update_archive(
@@ -108,16 +134,18 @@ def update_archive(
     source: str | Source | None = None,
     start: CxoTimeLike = None,
     stop: CxoTimeLike = None,
-    days_at_once: float = 30.0,
+    days_at_once: float | None = None,
     data_root: str | Path | None = None,
     progress: Progress | None = None,
     wait: float = 0.0,
+    executor: Executor | None = None,
 ) -> UpdateReport:
     """Fetch the product's files in [start, stop] from ``source`` and ingest them.
 
     With no ``start`` the update continues from the last ingested time. Only one update of
     an archive runs at a time: a second one waits ``wait`` seconds, then raises ArchiveBusy.
-    The report's ``ingested`` / ``rejected`` / ``ingest`` hold the files' fates.
+    The report's ``ingested`` / ``rejected`` / ``ingest`` hold the files' fates. Chunks are
+    ``days_at_once`` days (default 30, or 1 on an ``executor`` such as a `DaskExecutor`).
     """
-    job = TimeChunkJob(product, start, stop, days_at_once, data_root)
-    return run_update(job, source, progress=progress, wait=wait)
+    job = TimeChunkJob(product, start, stop, days_at_once, data_root, executor)
+    return run_update(job, source, progress=progress, wait=wait, executor=executor)

@@ -10,6 +10,7 @@ makes them, one unit at a time, in its own process.
 
 from __future__ import annotations
 
+import time
 import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
@@ -38,6 +39,21 @@ def call_unit(fn: Callable[[Any], Any], unit: Any) -> Any:
         return fn(unit)
     except Exception as err:  # noqa: BLE001  (returned as the unit's failure, by contract)
         return UnitError.capture(err)
+
+
+def timed(results: Iterable[Any], into: Any) -> Iterator[Any]:
+    """``results``, adding the time spent waiting for each to ``into.wait_seconds`` (how
+    long the committer waited on the executor, for the scale-out figures)."""
+    it = iter(results)
+    while True:
+        t0 = time.perf_counter()
+        try:
+            item = next(it)
+        except StopIteration:
+            return
+        finally:
+            into.wait_seconds += time.perf_counter() - t0
+        yield item
 
 
 class Executor(ABC):

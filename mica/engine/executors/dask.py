@@ -1,0 +1,131 @@
+"""Units' steps on a dask.distributed cluster; the runner still commits, in unit order.
+
+Workers run the side-effect-free steps (fetch into the unit's staging folder, validate,
+compute, write a store chunk under a name the runner registered) on the archive's shared
+filesystem; results come back to the runner's process in unit order, where the one writer
+commits them, as on one machine. A worker that dies in the middle of a task loses nothing:
+the scheduler runs the task again on another worker (a step has no side effect outside its
+staging folder). A step that raises returns a `UnitError` like every executor, so a bad
+unit is recorded and the others go on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from mica.engine.executors.base import Executor, call_unit
+
+INSTALL_HINT = "pip install 'chandra-mica[dask]'"
+
+
+def _distributed() -> Any:
+    try:
+        import distributed
+    except ImportError:
+        raise ImportError(f"running on a cluster needs dask.distributed: {INSTALL_HINT}") from None
+    return distributed
+
+
+class _OnWorker:
+    """A unit's step as a worker runs it: one process per task slot already, so mica's own
+    process pools (validation, simulation) stay inline there."""
+
+    def __init__(self, fn: Callable[[Any], Any]):
+        self.fn = fn
+
+    def __call__(self, unit: Any) -> Any:
+        os.environ["MICA_WORKERS"] = "1"
+        return call_unit(self.fn, unit)
+
+
+class DaskExecutor(Executor):
+    """Run units' steps on a dask.distributed cluster.
+
+    Parameters
+    ----------
+    client : distributed.Client, optional
+        A connected client (the caller keeps it open and closes it).
+    scheduler : str, optional
+        Address of a running scheduler (``tcp://host:8786``), when no client is given.
+    workers : int, optional
+        With neither: start a `distributed.LocalCluster` of this many single-threaded
+        worker processes (closed with the executor).
+    window : int, optional
+        Units submitted ahead of the one the runner waits for (default: 3 per worker), so
+        memory holds a bounded number of results.
+    """
+
+    def __init__(
+        self,
+        client: Any = None,
+        scheduler: str | None = None,
+        workers: int | None = None,
+        window: int | None = None,
+    ):
+        distributed = _distributed()
+        self._own: list[Any] = []
+        if client is None:
+            if scheduler is not None:
+                client = distributed.Client(scheduler)
+            else:
+                cluster = distributed.LocalCluster(
+                    n_workers=workers or 2,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=":0",
+                )
+                self._own.append(cluster)
+                client = distributed.Client(cluster)
+            self._own.insert(0, client)
+        self.client = client
+        self.window = window
+
+    @property
+    def dashboard(self) -> str | None:
+        """The cluster's dashboard address (None when it has none)."""
+        try:
+            return self.client.dashboard_link
+        except Exception:  # noqa: BLE001  (no dashboard: bokeh missing, disabled)
+            return None
+
+    def workers(self) -> int:
+        """Worker processes connected now."""
+        return len(self.client.scheduler_info().get("workers", {}))
+
+    def map(self, fn: Callable[[Any], Any], units: Iterable[Any]) -> Iterator[Any]:
+        step = _OnWorker(fn)
+        todo = iter(units)
+        window = self.window or 3 * max(1, self.workers())
+        pending: deque = deque(
+            self.client.submit(step, unit, pure=False) for _, unit in zip(range(window), todo)
+        )
+        while pending:
+            future = pending.popleft()
+            nxt = next(todo, None)
+            if nxt is not None:
+                pending.append(self.client.submit(step, nxt, pure=False))
+            yield future.result()
+            future.release()
+
+    def close(self) -> None:
+        """Close the client and cluster this executor started (not a caller's client)."""
+        for thing in self._own:
+            thing.close()
+        self._own.clear()
+
+    def __enter__(self) -> DaskExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def make_executor(scheduler: str | None = None, workers: int | None = None) -> Executor | None:
+    """The executor the command line's ``--scheduler`` / ``--workers`` ask for (None: the
+    product's default)."""
+    if scheduler is None and workers is None:
+        return None
+    return DaskExecutor(scheduler=scheduler, workers=workers)

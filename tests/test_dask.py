@@ -1,0 +1,219 @@
+"""The dask.distributed executor on a real LocalCluster (2 worker processes, loopback):
+results identical to a serial run, a worker killed mid-run, the client killed and re-run, a
+failing unit among good ones."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+distributed = pytest.importorskip("distributed")
+
+from mica.archive import aca_l0  # noqa: E402
+from mica.engine.check import check_archive  # noqa: E402
+from mica.engine.colstore import ColumnStore  # noqa: E402
+from mica.engine.derived import update_derived  # noqa: E402
+from mica.engine.executors.dask import DaskExecutor  # noqa: E402
+from mica.engine.index import ArchiveIndex  # noqa: E402
+from mica.engine.store_rebuild import rebuild_store  # noqa: E402
+from mica.engine.update import update_archive  # noqa: E402
+from mica.products.aca_l0 import L0  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_derived import SLOT_TABLE, _inputs  # noqa: E402
+
+START, STOP = "2012:001:00:00:00", "2012:001:04:00:00"
+
+
+@pytest.fixture(scope="module")
+def client():
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster) as c,
+    ):
+        yield c
+
+
+def _index_rows(root: Path) -> list[tuple]:
+    with ArchiveIndex(L0, root, readonly=True) as index:
+        rows = index.query()
+    return sorted((r["filename"], r["checksum"], r["tstart"], r["tstop"]) for r in rows)
+
+
+def _chunks(root: Path) -> dict[str, dict[str, np.ndarray]]:
+    """Every store chunk's datasets by partition (the contents, not the file names)."""
+    out = {}
+    with ArchiveIndex(L0, root, readonly=True) as index:
+        store = ColumnStore(L0, index)
+        for part in store.current_chunks(p for p in _parts(index)):
+            chunk = store.chunk(part)
+            with h5py.File(root / chunk["path"], "r") as h5:
+                out[part] = {k: h5[k][...] for k in h5}
+    return out
+
+
+def _parts(index: ArchiveIndex) -> set[str]:
+    return {p for r in index.query() for p in L0.partitions(r)}
+
+
+def _same_archive(a: Path, b: Path) -> None:
+    assert _index_rows(a) == _index_rows(b)
+    for name, *_ in _index_rows(a):
+        with ArchiveIndex(L0, a, readonly=True) as ia, ArchiveIndex(L0, b, readonly=True) as ib:
+            ra = ia.query("filename = ?", (name,))[0]
+            rb = ib.query("filename = ?", (name,))[0]
+        assert L0.path(ra, a).read_bytes() == L0.path(rb, b).read_bytes()
+    ca, cb = _chunks(a), _chunks(b)
+    assert ca.keys() == cb.keys() and ca
+    for part in ca:
+        assert ca[part].keys() == cb[part].keys()
+        for k in ca[part]:
+            assert np.array_equal(ca[part][k], cb[part][k]), (part, k)
+    report = check_archive(L0, data_root=a)
+    assert report.ok, report.summary()
+
+
+@pytest.fixture(scope="module")
+def serial_l0(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("serial") / "aca0"
+    report = update_archive(L0, "sim", START, STOP, data_root=root)
+    assert report.ingested and report.ok
+    return root
+
+
+def test_l0_ingest_on_the_cluster_equals_serial(client, serial_l0, tmp_path):
+    root = tmp_path / "aca0"
+    executor = DaskExecutor(client)
+    report = update_archive(
+        L0, "sim", START, STOP, data_root=root, executor=executor, days_at_once=1 / 24
+    )
+    assert report.ok and len(report.done) == 4
+    _same_archive(root, serial_l0)
+    got = aca_l0.get_slot_data(START, STOP, 3, data_root=root)
+    ref = aca_l0.get_slot_data(START, STOP, 3, data_root=root, use_store=False)
+    assert len(got) and np.array_equal(got["IMGRAW"].filled(0), ref["IMGRAW"].filled(0))
+
+
+def test_store_rebuild_on_the_cluster(client, serial_l0, tmp_path):
+    import shutil
+
+    root = tmp_path / "aca0"
+    shutil.copytree(serial_l0, root)
+    shutil.rmtree(root / "store")
+    with ArchiveIndex(L0, root) as index:
+        stale = ColumnStore(L0, index).stale_parts()
+    assert stale
+    report = rebuild_store(L0, root, executor=DaskExecutor(client))
+    assert sorted(report.done) == stale and report.ok
+    _same_archive(root, serial_l0)
+    with ArchiveIndex(L0, root) as index:
+        assert ColumnStore(L0, index).stale_parts() == []
+
+
+def test_derived_batch_with_a_failing_unit(client, tmp_path):
+    serial, cluster = tmp_path / "serial", tmp_path / "cluster"
+    for archive in (serial, cluster):
+        _inputs(archive, range(500, 530))
+        (archive / "inputs" / "517.json").write_text("[truncated")
+    a = update_derived(SLOT_TABLE, archive=serial, data_root=serial / "t")
+    b = update_derived(
+        SLOT_TABLE, archive=cluster, data_root=cluster / "t", executor=DaskExecutor(client)
+    )
+    assert list(a.failed) == list(b.failed) == [(517, 0)]
+    assert list(a.done) == list(b.done) and len(b.done) == 29
+    assert np.array_equal(
+        SLOT_TABLE.table(serial / "t").read(), SLOT_TABLE.table(cluster / "t").read()
+    )
+
+
+def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(client, tmp_path, monkeypatch):
+    _inputs(tmp_path, range(600, 640))
+    pids = list(client.run(os.getpid).values())
+    client.run(lambda: os.environ.__setitem__("SLOT_TABLE_DELAY", "0.1"))
+    killed = []
+
+    def kill_one(done, total, label):
+        if done == 5 and not killed:
+            os.kill(pids[0], signal.SIGKILL)  # its tasks are run again on the other worker
+            killed.append(pids[0])
+
+    try:
+        report = update_derived(
+            SLOT_TABLE,
+            archive=tmp_path,
+            data_root=tmp_path / "t",
+            executor=DaskExecutor(client),
+            progress=kill_one,
+        )
+    finally:
+        client.run(lambda: os.environ.pop("SLOT_TABLE_DELAY", None))
+    assert killed and report.ok and len(report.done) == 40
+    rows = SLOT_TABLE.table(tmp_path / "t").read()
+    assert len(rows) == 120 and sorted(set(rows["obsid"].tolist())) == list(range(600, 640))
+    client.wait_for_workers(2, timeout=60)  # the nanny restarted it
+
+
+def test_the_client_killed_then_the_rerun_completes(serial_l0, tmp_path):
+    root = tmp_path / "aca0"
+    cmd = [
+        sys.executable,
+        "-m",
+        "mica.cli",
+        "update",
+        "aca-l0",
+        "--quiet",
+        "--source",
+        "sim",
+        "--start",
+        START,
+        "--stop",
+        STOP,
+        "--days-at-once",
+        str(1 / 24),
+        "--workers",
+        "2",
+        "--data-root",
+        str(root),
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            with ArchiveIndex(L0, root, readonly=True) as index:
+                if len(index.filenames()) >= 10:
+                    break
+        except Exception:  # noqa: BLE001  (index not created yet)
+            pass
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    _same_archive(root, serial_l0)
+
+
+def test_no_dask_says_how_to_install(tmp_path):
+    script = (
+        "import sys; sys.modules['distributed'] = None\n"
+        "from mica.cli import main\n"
+        f"main(['update', 'aca-l0', '--source', 'sim', '--start', '{START}', '--stop', "
+        f"'{STOP}', '--workers', '2', '--data-root', r'{tmp_path / 'a'}'])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert out.returncode != 0
+    assert "pip install 'chandra-mica[dask]'" in out.stderr
+    assert not (tmp_path / "a").exists()
