@@ -41,13 +41,17 @@ from typing import Any, Union
 
 import numpy as np
 from astropy.time import Time, TimeDelta
-from astropy.utils import iers
 from erfa import ErfaWarning
+
+from mica._lazy import LazyModule
 
 CxoTimeLike = Union[  # noqa: UP007
     str, float, int, np.ndarray, np.datetime64, Time, _dt.datetime, _dt.date, None, list
 ]
 
+# Imported at the first conversion only: it brings astropy.table and astropy.io.fits (180 ms
+# of a reader's start-up), which a fetch given CXC seconds never needs.
+iers: Any = LazyModule("astropy.utils.iers")
 _DAY = 86400.0
 
 # Conversions change no setting of the user's process: warnings filters and astropy's IERS

@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from astropy.io import fits
-from astropy.table import Table, vstack
 
+from mica._lazy import astropy_table, fits
 from mica.archive import msid as msid_api
 from mica.archive.aca_image import ACAImage
 from mica.archive.obsid_times import obsid_interval
@@ -273,7 +272,10 @@ def slot_columns(
         cols = {}
         for name in columns:
             parts = [np.asarray(p["arrays"][name]) for p in pieces]
-            values = np.concatenate(parts) if parts else np.zeros(0, dtype[name])
+            if len(parts) == 1:  # one chunk's rows (a month of header-3): no copy
+                values = parts[0]
+            else:
+                values = np.concatenate(parts) if parts else np.zeros(0, dtype[name])
             cols[name] = values.astype(dtype[name], copy=False)
         out[slot] = cols if order is None else {k: v[order] for k, v in cols.items()}
     return out
@@ -440,11 +442,11 @@ def _fill(out: np.ndarray, mask: np.ndarray, piece: dict[str, Any], centered: bo
     column (``mask`` is all False on entry)."""
     arrays, sizes = piece["arrays"], piece["sizes"]
     masks: dict[tuple[int, ...], Any] = {}  # per set of carrying sizes, computed once
-    # Images first: the first write to the fresh output faults its pages in, and the image
-    # copy overlaps that with decompression (see `ChunkedRows.each_chunk`).
-    for name in sorted(out.dtype.names, key=lambda name: name != "IMGRAW"):
+    # (field, values, mask values or None): an array of one value per row, or one value
+    plan: list[tuple[str, Any, Any]] = []
+    for name in out.dtype.names:
         if name == "FILENAME":
-            out[name] = np.array(piece["names"])[piece["fileidx"]]
+            plan.append((name, np.array(piece["names"])[piece["fileidx"]], None))
             continue
         if name in arrays:
             values = arrays[name]
@@ -453,20 +455,45 @@ def _fill(out: np.ndarray, mask: np.ndarray, piece: dict[str, Any], centered: bo
         elif name in OPTIONAL_DEFAULTS:
             values = OPTIONAL_DEFAULTS[name]
         else:
-            mask[name] = True  # absent in this file's image size
+            plan.append((name, None, True))  # absent in this file's image size
             continue
         if name == "IMGRAW":
+            # Images first: the first write to the fresh output faults its pages in, and the
+            # image copy overlaps that with decompression (see `ChunkedRows.each_chunk`).
             _put_images(out[name], mask[name], values, sizes, centered)
             continue
-        out[name] = values
         carried = COLUMN_SIZES[name]
         if set(carried) >= set(ALL_SIZES):
-            continue  # every row carries it
+            plan.append((name, values, None))  # every row carries it
+            continue
         if carried not in masks:
             lacks = np.ones(9, dtype=bool)
             lacks[list(carried)] = False
             masks[carried] = lacks[sizes]
-        mask[name] = masks[carried]
+        plan.append((name, values, masks[carried]))
+    # Row blocks, every column of a block in turn: a field written over all rows at once
+    # strides through the whole output once per column (each row's cache line fetched once
+    # per field); a block stays in cache while its fields are written (1.5-1.9x, measured).
+    n = len(out)
+    for lo in range(0, n, _FILL_ROWS):
+        hi = min(n, lo + _FILL_ROWS)
+        block, mblock = out[lo:hi], mask[lo:hi]
+        for name, values, lacks in plan:
+            if values is not None:
+                block[name] = _rows(values, lo, hi, n)
+            if lacks is not None:
+                mblock[name] = _rows(lacks, lo, hi, n)
+
+
+#: rows per block of `_fill` (about 0.6 MB of output without images: within L2)
+_FILL_ROWS = 8192
+
+
+def _rows(values: Any, lo: int, hi: int, n: int) -> Any:
+    """Rows [lo, hi) of per-row ``values`` (length ``n``), or the one value for all rows."""
+    if isinstance(values, np.ndarray) and values.ndim and len(values) == n:
+        return values[lo:hi]
+    return values
 
 
 # _OUTSIDE[size]: the pixels of an 8x8 frame outside its top-left size x size image
@@ -584,7 +611,7 @@ _IMGSTAT_BITS = ["SAT_PIXEL", "DEF_PIXEL", "QUAD_BOUND", "COMMON_COL", "MULTI_ST
 
 def get_aca_images(
     start: CxoTimeLike, stop: CxoTimeLike, data_root: str | Path | None = None
-) -> Table:
+) -> astropy_table.Table:
     """All slots' good images in one maude-compatible Table, sorted by (TIME, IMGNUM).
 
     Parameters
@@ -616,8 +643,8 @@ def get_aca_images(
     for slot in ALL_SLOTS:
         data = get_slot_data(start, stop, slot, centered_8x8=True, data_root=data_root)
         data = data[data["QUALITY"] == 0]
-        tables.append(Table(data))
-    table = vstack(tables) if tables else Table()
+        tables.append(astropy_table.Table(data))
+    table = astropy_table.vstack(tables) if tables else astropy_table.Table()
     for name in table.colnames:
         col = table[name]
         if name != "IMGRAW" and hasattr(col, "mask") and not np.any(col.mask):

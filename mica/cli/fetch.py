@@ -6,12 +6,10 @@ import sys
 from pathlib import Path
 
 import click
-import numpy as np
 
 from mica.cli._group import main
 from mica.engine.lock import ArchiveBusy
 from mica.errors import MicaError
-from mica.progress import progress_bar
 
 
 @main.group()
@@ -70,6 +68,7 @@ def fetch_aca_l0(start, stop, slot, columns, csv_path) -> None:
 )
 def fetch_hdr3(names, start, stop, plot_path, csv_path, from_files) -> None:
     """Header-3 pseudo-MSIDs (e.g. ccd_temp dac aca_temp) over a time range."""
+    import numpy as np
     from astropy.table import Table
 
     from mica.archive import aca_hdr3
@@ -145,6 +144,7 @@ def rebuild_store(data_root, scheduler, workers) -> None:
     from mica.engine.registry import get
     from mica.engine.store_rebuild import rebuild_store as rebuild
     from mica.products.aca_l0 import L0
+    from mica.progress import progress_bar
 
     try:
         with cluster(scheduler, workers) as executor, archive_writes(get("aca-l0"), data_root):

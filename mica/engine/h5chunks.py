@@ -15,12 +15,12 @@ import contextlib
 import copy
 import os
 import queue
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import blosc2
 import h5py
 import hdf5plugin
 import numpy as np
@@ -46,6 +46,10 @@ class _OneBloscThread(contextlib.ContextDecorator):
     asked blosc2 for a pool (it is stopped and restarted). c-blosc 1.x has no Python
     setting to restore: it takes the variable again at the user's next call. Other threads
     calling Blosc while a mica call runs get one thread too (a process-wide setting).
+
+    blosc2 is imported only where it decodes (`ChunkedRows`; 100 ms of start-up that the
+    header-3 path, all h5py, never needs): a scope opened before blosc2 was imported saves
+    its count when a call inside the scope first asks for it (`adopt_blosc2`).
     """
 
     _VAR = "BLOSC_NTHREADS"
@@ -53,28 +57,48 @@ class _OneBloscThread(contextlib.ContextDecorator):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._open = 0
-        self._saved: tuple[str | None, int, int] = (None, 1, 1)
+        self._env: str | None = None
+        self._blosc2: tuple[int, int] | None = None  # (attribute, count) saved in this scope
+
+    def _save_blosc2(self, blosc2: Any) -> None:
+        """Save blosc2's count and set it to one (caller holds the lock, a scope is open)."""
+        if self._blosc2 is None:
+            attr = blosc2.nthreads
+            self._blosc2 = (attr, blosc2.set_nthreads(1))
 
     def __enter__(self) -> _OneBloscThread:
         with self._lock:
             if self._open == 0:
-                env, attr = os.environ.get(self._VAR), blosc2.nthreads
+                self._env = os.environ.get(self._VAR)
                 os.environ[self._VAR] = "1"
-                self._saved = (env, attr, blosc2.set_nthreads(1))
+                if "blosc2" in sys.modules:  # the user's (or an earlier call's) blosc2
+                    self._save_blosc2(sys.modules["blosc2"])
             self._open += 1
         return self
+
+    def adopt_blosc2(self) -> Any:
+        """blosc2 (imported now if it was not), on one thread for the open scope."""
+        import blosc2
+
+        with self._lock:
+            if self._open:
+                self._save_blosc2(blosc2)
+        return blosc2
 
     def __exit__(self, *exc: object) -> None:
         with self._lock:
             self._open -= 1
             if self._open == 0:
-                env, attr, count = self._saved
-                if env is None:
+                if self._env is None:
                     os.environ.pop(self._VAR, None)
                 else:
-                    os.environ[self._VAR] = env
-                blosc2.set_nthreads(count)
-                blosc2.nthreads = attr
+                    os.environ[self._VAR] = self._env
+                if self._blosc2 is not None:
+                    blosc2 = sys.modules["blosc2"]
+                    attr, count = self._blosc2
+                    self._blosc2 = None
+                    blosc2.set_nthreads(count)
+                    blosc2.nthreads = attr
 
 
 one_blosc_thread = _OneBloscThread()
@@ -161,6 +185,7 @@ class ChunkedRows:
                 raise DamagedStoreError.at(self.path, f"{where} has {stored} bytes, not {len(out)}")
             out[:] = src
             return
+        blosc2 = sys.modules["blosc2"]  # imported by `each_chunk` (adopt_blosc2)
         try:
             raw, packed, _ = blosc2.get_cbuffer_sizes(src)
             if raw != len(out) or packed > stored:
@@ -179,6 +204,7 @@ class ChunkedRows:
         first touch of the caller's output overlap decompression (measured on 105 image
         chunks: 47 ms in turn, 37 ms overlapped, 30 ms for decompression alone).
         """
+        one_blosc_thread.adopt_blosc2()
         nbytes = int(np.prod(self.chunk_shape)) * self.dtype.itemsize
         src = _buffer("src", max((loc[2] for loc in self.located), default=0))
 

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from astropy.io import fits
-
+from mica._lazy import fits
 from mica.config import archive_root
 from mica.engine.store_layout import StoreDescription
 from mica.errors import MicaError

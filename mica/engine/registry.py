@@ -15,10 +15,11 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mica.engine.report import UpdateReport
-from mica.engine.runner import Progress
+if TYPE_CHECKING:  # the engine is imported when an update runs, not for `mica --help`
+    from mica.engine.report import UpdateReport
+    from mica.engine.runner import Progress
 
 #: the update options every product may take (the CLI shows each where it applies)
 COMMON = ("start", "stop", "source", "data_root", "wait", "quiet")

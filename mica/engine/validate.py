@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from astropy.io import fits
 
+from mica._lazy import fits
 from mica.engine.product import RejectedFile
 
 #: 1999:204:00:00:00 UTC (1999-07-23, launch day) in CXC seconds: no data is older.

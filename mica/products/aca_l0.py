@@ -13,8 +13,8 @@ import re
 from typing import Any
 
 import numpy as np
-from astropy.io import fits
 
+from mica._lazy import fits
 from mica.engine.product import TIME_INDEX_COLUMNS, FileProduct, IndexColumn, RejectedFile
 from mica.engine.provenance import SIM_KEYWORD
 from mica.engine.store_layout import StoreDescription, StoreView

@@ -1,0 +1,454 @@
+"""Issue 16: start-up, header-3 fetch, slot data and ingest beside their floors and peers.
+
+    python benchmarks/bench_speed.py --days 19 [--work DIR] [--reuse] [--rounds 2]
+        [--before /work/wt-before]
+
+Builds (or with ``--reuse`` keeps) a bench archive of N days x 8 slots through the real ingest
+path, and from the same data a cheta-style PyTables store (one file per MSID with ``data``
+and ``quality`` EArrays beside ``TIME``, Blosc/LZ4, a row index per archived file in SQLite).
+Every figure comes from a fresh process (``--child NAME``), mica and its peer or floor run
+in turn, round after round (``--rounds``), and the best round counts. With ``--before``, the
+same children also run against another checkout (its own ``.venv``) for the "nothing gets
+slower" and "0.6x today's figure" comparisons. Each target is printed beside its figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import io
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+START = "2012:001:00:00:00"
+DAY = 86400.0
+HERE = Path(__file__).resolve()
+
+
+def best(func, repeat: int) -> float:
+    """Best wall time (s) of ``repeat`` calls after one warm-up call."""
+    # Imported here (it imports astropy.io.fits, which the import child measures), from the
+    # benchmarks of the checkout under test (``--before`` runs another one's mica).
+    import mica
+
+    sys.path.insert(0, str(Path(mica.__file__).resolve().parents[1] / "benchmarks"))
+    from bench_archive import best_of
+
+    func()
+    return best_of(func, repeat)
+
+
+# --- children: each runs in a fresh process and prints {"s": seconds, ...} ----------------
+def child(name: str, root: Path, cheta: Path, days: float) -> dict:
+    t0 = _secs(START)
+    t1 = t0 + days * DAY
+    if name == "import_mica":
+        tic = time.perf_counter()
+        import mica.archive.aca_hdr3  # noqa: F401
+        import mica.archive.aca_l0  # noqa: F401
+
+        return {"s": time.perf_counter() - tic}
+    if name == "import_floor":
+        tic = time.perf_counter()
+        import astropy.time  # noqa: F401
+        import h5py  # noqa: F401
+        import numpy  # noqa: F401
+
+        return {"s": time.perf_counter() - tic}
+    if name in ("hdr3_days", "hdr3_hour"):
+        from mica.archive import aca_hdr3
+
+        a, b = (t0, t1) if name == "hdr3_days" else (t0 + 7200, t0 + 10800)
+        msid = aca_hdr3.MSID("ccd_temp", a, b, data_root=root)
+        s = best(lambda: aca_hdr3.MSID("ccd_temp", a, b, data_root=root), 15)
+        return {"s": s, "n": int(np.count_nonzero(~np.ma.getmaskarray(msid.vals)))}
+    if name == "cheta_days":
+        return {"s": best(lambda: cheta_fetch(cheta, t0, t1), 15)}
+    if name == "hdr3_floor":
+        return {"s": hdr3_floor(root, t0, t1)}
+    if name in ("slot_all", "slot_noimg"):
+        from mica.archive import aca_l0
+
+        cols = None if name == "slot_all" else [c for c in aca_l0.SLOT_COLUMNS if c != "IMGRAW"]
+        return {"s": best(lambda: aca_l0.get_slot_data(t0, t1, 0, data_root=root, columns=cols), 3)}
+    if name == "slot_floor":
+        return {"s": slot_floor(root, t0, t1)}
+    if name in ("ingest", "bare_read"):
+        upstream = root.parent / "ingest-upstream"
+        paths = sorted(upstream.glob("*.fits.gz"))
+        if name == "bare_read":
+            return {"s": best(lambda: bare_read(paths), 2), "files": len(paths)}
+        from mica.engine.update import update_archive
+        from mica.products.aca_l0 import L0
+
+        out = Path(tempfile.mkdtemp(dir=root.parent, prefix="ingest-"))
+        try:
+            tic = time.perf_counter()
+            report = update_archive(L0, f"dir:{upstream}", t0, t0 + DAY * 2, data_root=out / "aca0")
+            s = time.perf_counter() - tic
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+        return {"s": s, "files": len(report.ingested)}
+    raise SystemExit(f"unknown child {name}")
+
+
+def _secs(date: str) -> float:
+    from astropy.time import Time
+
+    return float(Time(date, format="yday", scale="utc").cxcsec)
+
+
+def bare_read(paths: list[Path]) -> None:
+    """Decompress and read every column of the files with astropy (the issue's peer)."""
+    from astropy.io import fits
+
+    for path in paths:
+        raw = gzip.decompress(path.read_bytes())
+        with fits.open(io.BytesIO(raw), memmap=False) as hdus:
+            data = hdus[1].data
+            for name in data.columns.names:
+                data[name].copy()
+
+
+def _chunks(root: Path, prefix: str, t0: float, t1: float) -> list[Path]:
+    with sqlite3.connect(root / "archfiles.db3") as db:
+        rows = db.execute(
+            "SELECT path FROM store_chunks WHERE part LIKE ? AND tstop >= ? AND tstart <= ?",
+            (f"{prefix}%", t0, t1),
+        ).fetchall()
+    return [root / r[0] for r in rows]
+
+
+def hdr3_floor(root: Path, t0: float, t1: float) -> float:
+    """LZ4 decompression (one thread, shuffle, 1 MB blocks) of the bytes ``ccd_temp`` needs:
+    TIME and the two header-3 bytes of slots 6 and 7 over the range."""
+    import blosc2
+    import h5py
+    import hdf5plugin  # noqa: F401  (h5py reads the Blosc chunks)
+
+    blosc2.set_nthreads(1)
+    blocks = []
+    for slot, planes in ((6, ["HD3TLM76", "HD3TLM77"]), (7, ["HD3TLM62", "HD3TLM63"])):
+        for path in _chunks(root, f"hd3/{slot}/", t0, t1):
+            with h5py.File(path, "r") as h5:
+                key = h5["KEY"][...]
+                names = [d[0] for d in eval(h5["KEY"].attrs["planes"])]  # noqa: S307 (own file)
+            times = key[:8].T.copy().view("<f8").ravel()
+            keep = (times >= t0) & (times <= t1)
+            parts = [times[keep]] + [key[8 + names.index(p) - 1][keep] for p in planes]
+            for arr in parts:
+                raw = np.ascontiguousarray(arr)
+                step = (1 << 20) // raw.itemsize
+                for k in range(0, len(raw), step):
+                    blocks.append(
+                        blosc2.compress(
+                            raw[k : k + step],
+                            typesize=raw.itemsize,
+                            codec=blosc2.Codec.LZ4,
+                            clevel=5,
+                        )
+                    )
+    return best(lambda: [blosc2.decompress(b) for b in blocks], 15)
+
+
+def slot_floor(root: Path, t0: float, t1: float) -> float:
+    """One decompression pass of slot 0's stored chunks in the range (each into new bytes)
+    plus one copy of `get_slot_data`'s output (values and mask)."""
+    import blosc2
+    import h5py
+
+    from mica.archive import aca_l0
+
+    blosc2.set_nthreads(1)
+    blocks = []
+    for path in _chunks(root, "0/", t0, t1):
+        with h5py.File(path, "r") as h5:
+            for name in h5:
+                dset = h5[name]
+                if dset.chunks is None:
+                    continue
+                for k in range(dset.id.get_num_chunks()):
+                    offset = dset.id.get_chunk_info(k).chunk_offset
+                    blocks.append(dset.id.read_direct_chunk(offset)[1])
+    out = aca_l0.get_slot_data(t0, t1, 0, data_root=root)
+    data, mask = np.ma.getdata(out), np.ma.getmaskarray(out)
+
+    def once():
+        for b in blocks:
+            blosc2.decompress(b)
+        data.copy()
+        mask.copy()
+
+    return best(once, 3)
+
+
+# --- the cheta-style peer ------------------------------------------------------------------
+def build_cheta(root: Path, dest: Path, days: float) -> None:
+    """``TIME.h5`` and ``CCD_TEMP.h5`` (``data`` + ``quality`` EArrays, Blosc/LZ4) from the
+    same samples mica serves, and ``archfiles.db3`` with each file's row range (per 2 h of
+    data, about an archived file's span)."""
+    import tables
+
+    from mica.archive import aca_hdr3
+
+    t0 = _secs(START)
+    msid = aca_hdr3.MSID("ccd_temp", t0, t0 + days * DAY, data_root=root)
+    times = msid.times
+    vals = np.ma.getdata(msid.vals)
+    bad = np.ma.getmaskarray(msid.vals)
+    dest.mkdir(parents=True, exist_ok=True)
+    filters = tables.Filters(complevel=5, complib="blosc:lz4", shuffle=True)
+    for name, data, quality in (
+        ("TIME", times, np.zeros(len(times), bool)),
+        ("CCD_TEMP", vals, bad),
+    ):
+        with tables.open_file(str(dest / f"{name}.h5"), "w", filters=filters) as h5:
+            for node, values in (("data", data), ("quality", quality)):
+                arr = h5.create_earray(
+                    h5.root,
+                    node,
+                    tables.Atom.from_dtype(values.dtype),
+                    (0,),
+                    expectedrows=len(values),
+                )
+                arr.append(values)
+    edges = np.arange(times[0], times[-1] + 7200, 7200) if len(times) else np.zeros(0)
+    rows = np.searchsorted(times, edges)
+    with sqlite3.connect(dest / "archfiles.db3") as db:
+        db.execute("DROP TABLE IF EXISTS archfiles")
+        db.execute("CREATE TABLE archfiles (tstart REAL, tstop REAL, rowstart INT, rowstop INT)")
+        db.executemany(
+            "INSERT INTO archfiles VALUES (?, ?, ?, ?)",
+            [
+                (float(edges[i]), float(edges[i] + 7200), int(rows[i]), int(rows[i + 1]))
+                for i in range(len(rows) - 1)
+            ],
+        )
+        db.execute("CREATE INDEX idx_t ON archfiles (tstart)")
+
+
+def cheta_fetch(dest: Path, t0: float, t1: float) -> tuple[np.ndarray, np.ndarray]:
+    """A cheta-style fetch: row range from the file index, TIME and the MSID slices with
+    their quality, time cut and bad rows dropped."""
+    import tables
+
+    with sqlite3.connect(dest / "archfiles.db3") as db:
+        row0, row1 = db.execute(
+            "SELECT min(rowstart), max(rowstop) FROM archfiles WHERE tstop >= ? AND tstart <= ?",
+            (t0, t1),
+        ).fetchone()
+    with tables.open_file(str(dest / "TIME.h5")) as h5:
+        times = h5.root.data[row0:row1]
+        qt = h5.root.quality[row0:row1]
+    with tables.open_file(str(dest / "CCD_TEMP.h5")) as h5:
+        vals = h5.root.data[row0:row1]
+        qv = h5.root.quality[row0:row1]
+    i0, i1 = np.searchsorted(times, [t0, t1])
+    ok = ~(qt[i0:i1] | qv[i0:i1])
+    return times[i0:i1][ok], vals[i0:i1][ok]
+
+
+# --- the parent ----------------------------------------------------------------------------
+def run_child(python: str, name: str, args: argparse.Namespace) -> dict:
+    cmd = [python, str(HERE), "--child", name, "--work", str(args.work), "--days", str(args.days)]
+    env = {**os.environ, "MICA_WORKERS": "1"}  # ingest on one worker
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
+    if proc.returncode:
+        return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr else "failed"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def wall(cmd: list[str]) -> float:
+    tic = time.perf_counter()
+    subprocess.run(cmd, capture_output=True, check=True)
+    return time.perf_counter() - tic
+
+
+def build(args: argparse.Namespace) -> None:
+    sys.path.insert(0, str(HERE.parent))
+    from bench_archive import ingest, write_upstream
+
+    root = args.work / "aca0"
+    if not (args.reuse and (root / "archfiles.db3").exists()):
+        shutil.rmtree(root, ignore_errors=True)
+        upstream = args.work / "upstream"
+        write_upstream(upstream, START, args.days)
+        print(f"built the archive in {ingest(upstream, root, START, args.days):.0f} s")
+    ing = args.work / "ingest-upstream"  # 2 days, for the ingest rate
+    if not ing.exists():
+        ing.mkdir()
+        t2 = _secs(START) + 2 * DAY
+        for path in sorted((args.work / "upstream").glob("*.fits.gz")):
+            if float(path.name[4:].split("N")[0]) < t2:  # acaf<seconds>N...: its start
+                shutil.copy(path, ing / path.name)
+    if not (args.reuse and (args.work / "cheta" / "archfiles.db3").exists()):
+        build_cheta(root, args.work / "cheta", args.days)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=float, default=19.0)
+    parser.add_argument(
+        "--work", type=Path, default=Path(tempfile.gettempdir()) / "mica-bench-speed"
+    )
+    parser.add_argument("--reuse", action="store_true")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--before", type=Path, default=None, help="another checkout (with .venv)")
+    parser.add_argument("--child", default=None)
+    args = parser.parse_args()
+    if args.child:
+        out = child(args.child, args.work / "aca0", args.work / "cheta", args.days)
+        print(json.dumps(out))
+        return
+    args.work.mkdir(parents=True, exist_ok=True)
+    build(args)
+    pythons = {"now": sys.executable}
+    if args.before:
+        pythons["before"] = str(args.before / ".venv" / "bin" / "python")
+    names = [
+        "import_mica",
+        "import_floor",
+        "hdr3_days",
+        "cheta_days",
+        "hdr3_floor",
+        "hdr3_hour",
+        "slot_all",
+        "slot_floor",
+        "slot_noimg",
+        "ingest",
+        "bare_read",
+    ]
+    mica_only = {"import_mica", "hdr3_days", "hdr3_hour", "slot_all", "slot_noimg", "ingest"}
+    fig: dict[tuple[str, str], float] = {}
+    for _ in range(args.rounds):  # interleaved: every measure once per round
+        for name in names:
+            for tree, python in pythons.items():
+                if tree != "now" and name not in mica_only:
+                    continue
+                res = run_child(python, name, args)
+                if "s" in res:
+                    key = (tree, name)
+                    fig[key] = min(fig.get(key, np.inf), res["s"])
+                else:
+                    print(f"{tree} {name}: {res.get('error')}")
+        for tree, python in pythons.items():
+            cli = wall([python, "-m", "mica.cli", "--help"])
+            fig[(tree, "cli")] = min(fig.get((tree, "cli"), np.inf), cli)
+        fig[("now", "python")] = min(
+            fig.get(("now", "python"), np.inf), wall([sys.executable, "-c", "pass"])
+        )
+    report(fig, args)
+
+
+def report(fig: dict[tuple[str, str], float], args: argparse.Namespace) -> None:
+    def g(name: str, tree: str = "now") -> float:
+        return fig.get((tree, name), np.nan)
+
+    ms = lambda s: f"{s * 1000:.1f} ms"  # noqa: E731
+    rows = [
+        (
+            "cold import aca_l0 + aca_hdr3",
+            ms(g("import_mica")),
+            "<= 350 ms",
+            g("import_mica") <= 0.35,
+        ),
+        (
+            "  numpy + h5py + astropy.time",
+            ms(g("import_floor")),
+            "mica <= this + 100 ms",
+            g("import_mica") <= g("import_floor") + 0.1,
+        ),
+        ("mica --help (process wall)", ms(g("cli")), "<= 400 ms", g("cli") <= 0.4),
+        ("  python -c pass", ms(g("python")), "", None),
+        (
+            f"MSID ccd_temp {args.days:g} d",
+            ms(g("hdr3_days")),
+            "<= 0.75x cheta LZ4",
+            g("hdr3_days") <= 0.75 * g("cheta_days"),
+        ),
+        (
+            "  cheta-style PyTables Blosc/LZ4",
+            ms(g("cheta_days")),
+            f"ratio {g('hdr3_days') / g('cheta_days'):.2f}x",
+            None,
+        ),
+        (
+            "  LZ4 floor of the needed bytes",
+            ms(g("hdr3_floor")),
+            f"ratio {g('hdr3_days') / g('hdr3_floor'):.2f}x (<= 2x)",
+            g("hdr3_days") <= 2 * g("hdr3_floor"),
+        ),
+        ("MSID ccd_temp 1 h", ms(g("hdr3_hour")), "<= 1.5 ms", g("hdr3_hour") <= 0.0015),
+        (
+            f"get_slot_data {args.days:g} d all columns",
+            ms(g("slot_all")),
+            f"{g('slot_all') / g('slot_floor'):.2f}x floor (<= 1.3x)",
+            g("slot_all") <= 1.3 * g("slot_floor"),
+        ),
+        ("  floor: one decompression + one copy", ms(g("slot_floor")), "", None),
+    ]
+    if ("before", "slot_noimg") in fig:
+        rows.append(
+            (
+                f"get_slot_data {args.days:g} d no images",
+                ms(g("slot_noimg")),
+                f"{g('slot_noimg') / g('slot_noimg', 'before'):.2f}x before (<= 0.6x)",
+                g("slot_noimg") <= 0.6 * g("slot_noimg", "before"),
+            )
+        )
+    else:
+        rows.append(
+            (
+                f"get_slot_data {args.days:g} d no images",
+                ms(g("slot_noimg")),
+                "(needs --before)",
+                None,
+            )
+        )
+    rows += [
+        (
+            "ingest 2 d, one worker",
+            f"{g('ingest'):.2f} s",
+            f"rate {g('bare_read') / g('ingest'):.2f}x bare read (>= 1.5x)",
+            g("bare_read") / g("ingest") >= 1.5,
+        ),
+        ("  bare astropy decompress + read", f"{g('bare_read'):.2f} s", "", None),
+    ]
+    if "before" in {t for t, _ in fig}:
+        for name, label in (
+            ("import_mica", "cold import"),
+            ("cli", "mica --help"),
+            ("hdr3_days", "MSID 19 d"),
+            ("hdr3_hour", "MSID 1 h"),
+            ("slot_all", "slot all"),
+            ("slot_noimg", "slot no images"),
+            ("ingest", "ingest 2 d"),
+        ):
+            b, n = g(name, "before"), g(name)
+            rows.append(
+                (
+                    f"before -> now: {label}",
+                    f"{b * 1000:.1f} -> {n * 1000:.1f} ms",
+                    f"{n / b:.2f}x",
+                    n <= b * 1.1,
+                )
+            )
+    width = max(len(r[0]) for r in rows)
+    print(f"\nissue 16 targets ({args.rounds} interleaved rounds, fresh processes, best round)")
+    print(f"{'measure':<{width}}  {'figure':>18}  {'target / ratio':<34}  holds")
+    for name, figure, target, ok in rows:
+        mark = "" if ok is None else ("yes" if ok else "NO")
+        print(f"{name:<{width}}  {figure:>18}  {target:<34}  {mark}")
+
+
+if __name__ == "__main__":
+    main()
