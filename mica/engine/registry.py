@@ -135,6 +135,13 @@ _ENTRIES = (
         (*COMMON, "with_inputs", "l0_root"),
         start_help="the last archived calibration",
     ),
+    ProductEntry(
+        "acq-stats",
+        "derived",
+        "mica.products.acq_stats:ACQ_STATS",
+        "Acquisition statistics into <archive>/acq_stats/acq_stats.h5, by obsid.",
+        DERIVED,
+    ),
 )
 
 REGISTRY: dict[str, ProductEntry] = {e.name: e for e in _ENTRIES}
