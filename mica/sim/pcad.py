@@ -215,9 +215,11 @@ def _acq(seed: int, i: int) -> _Acq:
     m = get_mission(seed)
     obs = m._make_observation(i)
     obsid = obs.obsid
-    acq_start = float(np.ceil(obs.tstart / PCAD_DT) * PCAD_DT)
-    guide = acq_start + GUIDE_OFFSET
-    kalman = guide + KALMAN_OFFSET
+    # on the telemetry grid n * PCAD_DT exactly (same float products as `telemetry`)
+    n0 = float(np.ceil(obs.tstart / PCAD_DT))
+    acq_start = n0 * PCAD_DT
+    guide = (n0 + round(GUIDE_OFFSET / PCAD_DT)) * PCAD_DT
+    kalman = (n0 + round((GUIDE_OFFSET + KALMAN_OFFSET) / PCAD_DT)) * PCAD_DT
     start = float(m.obs_tstop[i - 1]) if i > 0 else obs.tstart - 900.0
     manvr = Maneuver(obsid, start, acq_start, guide, kalman, kalman, float(obs.tstop))
     tgrid = np.arange(guide - 250.0, guide + 250.0, CCD_DT)
@@ -231,7 +233,7 @@ def _acq(seed: int, i: int) -> _Acq:
     t_nom = _quat.to_transform(_quat.from_equatorial(obs.ra, obs.dec, obs.roll))
     guides = {c["slot"]: c for c in star_catalog(obs) if c["role"] == "guide"}
     u_mag, u_pos, u_box, u_col, u_out, u_kind = (u(0x100 + k) for k in range(6))
-    u_trk, u_off, u_ang, u_flag = (u(0x200 + k) for k in range(4))
+    u_trk, u_off, u_ang, u_flag, u_faint = (u(0x200 + k) for k in range(5))
     roles = m.slot_role[i]
     # ACQ-only stars: magnitudes from another observation's guide stars (same distribution)
     donor = (i + 1 + (u_mag * (len(m.obs_obsid) - 2)).astype(int)) % len(m.obs_obsid)
@@ -249,6 +251,8 @@ def _acq(seed: int, i: int) -> _Acq:
         if roles[s] != ROLE_GUIDE:
             mags = m.slot_mag[donor[s]][m.slot_role[donor[s]] == ROLE_GUIDE]
             mag = float(mags[0]) if len(mags) else 9.5
+            if u_faint[s] < 0.12:  # acquisition-only stars reach fainter than guide stars
+                mag = 10.3 + 0.7 * float(hash_uniform(np.array([obsid * 8 + s]), 0xFA1)[0]) ** 1.6
             yag = float((u_pos[s] - 0.5) * 4400.0)
             zag = float((hash_uniform(np.array([obsid * 8 + s]), 0x3C7)[0] - 0.5) * 4400.0)
             agasc_id = 2_000_000_000 + obsid * 8 + s + 1_000_000 * (i // 65536)
@@ -312,14 +316,15 @@ def _series(m, i: int, t: np.ndarray) -> dict[str, np.ndarray]:
     mv = a.manvr
     obs = m._make_observation(i)
     n = len(t)
-    seq = np.where(t < mv.acq_start, "KALM", np.where(t < mv.guide_start, "AQXN", "GUID"))
-    seq = np.where(t >= mv.kalman_start, "KALM", seq)
+    h = 0.5 * PCAD_DT  # grid times and event times may differ in the last bits
+    seq = np.where(t < mv.acq_start - h, "KALM", np.where(t < mv.guide_start - h, "AQXN", "GUID"))
+    seq = np.where(t >= mv.kalman_start - h, "KALM", seq)
     out: dict[str, np.ndarray] = {"AOACASEQ": seq.astype("U4")}
     out["AOPCADMD"] = np.where((t >= mv.acq_start) & (t < mv.dwell_stop), "NPNT", "NMAN")
     out["AOFSTAR"] = np.where(t >= mv.guide_start, "GUID", "NONE")
     q_true = aca_attitude(obs, t)
     # before the one-shot the OBC estimate is off; the first GUID sample is held one sample
-    held = (t >= mv.guide_start) & (t < mv.guide_start + 1.5 * PCAD_DT)
+    held = (t >= mv.guide_start - h) & (t < mv.guide_start + 1.5 * PCAD_DT)
     q_hold = aca_attitude(obs, np.array([mv.guide_start]))[0]
     pre = t < mv.guide_start + 1.5 * PCAD_DT
     q = q_true.copy()
@@ -343,12 +348,12 @@ def _series(m, i: int, t: np.ndarray) -> dict[str, np.ndarray]:
     noise = _noise(t, i)
     for star in a.stars:
         s = star.slot
-        acq = (t >= mv.acq_start) & (t < mv.guide_start)
+        acq = (t >= mv.acq_start - h) & (t < mv.guide_start - h)
         fct = out[f"AOACFCT{s}"]
         fct[acq] = "SRCH"
         trak = (t >= star.trak_at) & (t < mv.dwell_stop)
         if star.type == "ACQ":  # an ACQ-only slot hands over to its fid/monitor after GUID
-            trak &= t < mv.guide_start + PCAD_DT
+            trak &= t < mv.guide_start + h
         fct[trak] = "TRAK"
         if star.outcome == "outside":  # the OBC searched the box and gave up at the end
             fct[acq & (t > mv.acq_start + 30.0)] = "RACQ"
@@ -363,9 +368,9 @@ def _series(m, i: int, t: np.ndarray) -> dict[str, np.ndarray]:
         out[f"AOIMAGE{s}"] = np.where(trak, 1, 0)
         # ID flags are indexed by acquisition catalog position (the original's understanding)
         out[f"AOACQID{star.pos}"] = np.where(
-            (t >= mv.guide_start) & (star.outcome == "id"), "ID  ", "NOID"
+            (t >= mv.guide_start - h) & (star.outcome == "id"), "ID  ", "NOID"
         )
-        at_guide = t >= mv.guide_start
+        at_guide = t >= mv.guide_start - h
         for k, name in enumerate(FLAG_MSIDS):
             if star.flag_err[k]:
                 out[f"{name}{s}"][at_guide & trak] = "ERR"
