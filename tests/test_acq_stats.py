@@ -189,3 +189,26 @@ def test_a_killed_update_leaves_the_table_readable_and_the_rerun_completes(tmp_p
     expect = calc_acq_stats(SimProvider(), int(rows["obsid"][-1]), 0)
     assert np.array_equal(rows[rows["obsid"] == rows["obsid"][-1]]["dy"], expect["dy"])
     assert not list((tmp_path / "acq_stats").glob(".acq_stats.h5.tmp-*"))
+
+
+def test_cli_update_fetch_and_check(archive, monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
+    from mica.cli import main
+
+    monkeypatch.setenv("MICA_ARCHIVE", str(archive))
+    runner = CliRunner()
+    result = runner.invoke(main, ["update", "acq-stats", "--obsid", "5438", "--quiet"])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "5438.csv"
+    result = runner.invoke(main, ["fetch", "acq-stats", "--obsid", "5438", "--csv", str(out)])
+    assert result.exit_code == 0, result.output
+    from astropy.table import Table
+
+    csv = Table.read(out, format="ascii.csv")
+    rows = acq_stats.get_stats(data_root=archive / "acq_stats")
+    assert sorted(csv["slot"]) == sorted(rows[rows["obsid"] == 5438]["slot"])
+    result = runner.invoke(main, ["fetch", "acq-stats", "--obsid", "1"])
+    assert result.exit_code != 0 and "mica update acq-stats --obsid 1" in result.output
+    result = runner.invoke(main, ["check"])
+    assert f"obsid {NO_CATALOG}" in result.output and "no starcheck catalog" in result.output

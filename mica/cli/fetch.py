@@ -44,6 +44,35 @@ def fetch_aca_l0(start, stop, slot, columns, csv_path) -> None:
         table.pprint(max_lines=40, max_width=200)
 
 
+@fetch.command("acq-stats")
+@click.option("--obsid", type=int, required=True)
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None)
+@click.option("--all", "unfiltered", is_flag=True, help="Also the known_bad rows.")
+def fetch_acq_stats(obsid, csv_path, unfiltered) -> None:
+    """The acquisition statistics rows of one obsid (one per ACQ/BOT star)."""
+    from astropy.table import Table
+
+    from mica.products.acq_stats import ACQ_STATS
+
+    try:
+        rows = ACQ_STATS.table().read(f"obsid == {obsid}")
+    except (MicaError, ValueError) as err:
+        raise click.ClickException(str(err)) from err
+    if not unfiltered:
+        rows = rows[~rows["known_bad"]]
+    if len(rows) == 0:
+        raise click.ClickException(
+            f"obsid {obsid}: no acquisition statistics in {ACQ_STATS.table().path} "
+            f"(run 'mica update acq-stats --obsid {obsid}'; 'mica check' lists failures)"
+        )
+    table = Table(rows)
+    if csv_path:
+        table.write(csv_path, format="ascii.csv", overwrite=True)
+        click.echo(f"{len(table)} rows written to {csv_path}")
+    else:
+        table.pprint(max_lines=40, max_width=200)
+
+
 @fetch.command("hdr3")
 @click.argument("names", nargs=-1, required=True)
 @click.option("--start", required=True)

@@ -43,11 +43,10 @@ def plan_observations(
     obsids: list[int] | None,
     check_missing: bool,
 ) -> list[DerivedUnit]:
-    """The observations to compute: by obsid, or the provider's between start and stop.
+    """The observations to compute: by obsid, or those with an obspar between start and stop.
 
-    Default span: from the table's latest ``time_column`` (else the obspar archive's first
-    observation) to the end of the obspar archive. A recorded failure is retried only with
-    ``check_missing`` (which also looks back over the whole span for obsids not in the table).
+    Default span: after the table's latest ``time_column`` (everything with ``check_missing``,
+    which also retries the recorded failures). A recorded failure is not retried otherwise.
     """
     from mica.archive.obspar import get_obsids, obsid_interval
     from mica.stats.inputs import provider_for
@@ -68,21 +67,22 @@ def plan_observations(
             t0 = float(span[0] if span else provider.maneuver(obsid).acq_start)
             units.append(DerivedUnit((obsid, _obi(archive, obsid)), f"obsid {obsid}", t0, obsid))
         return units
-    all_obsids = get_obsids("1999:200", "2031:001", data_root=archive / "obspar")
-    if not all_obsids:
-        return []
-    first = obsid_interval(all_obsids[0], data_root=archive / "obspar")
-    last = obsid_interval(all_obsids[-1], data_root=archive / "obspar")
     t0 = float(to_secs(start)) if start is not None else None
     if t0 is None:
         latest = None if check_missing else table.max(time_column)
-        t0 = latest + 1.0 if latest is not None else first[0]
-    t1 = float(to_secs(stop)) if stop is not None else last[1]
-    for obsid, tstart in provider.obsids(t0, t1):
-        if tstart < t0 - 3600.0 or tstart > t1:
-            continue
+        t0 = latest + 1.0 if latest is not None else 0.0
+    t1 = float(to_secs(stop)) if stop is not None else 2e9
+    # the candidates are the observations with an obspar (the obspar archive says which
+    # observations the archive covers); kadi/the simulator give their times
+    archived = set(get_obsids(t0, t1, data_root=archive / "obspar"))
+    retry = {k[0] for k in failed} if check_missing else set()
+    for obsid in sorted(
+        archived | retry, key=lambda o: obsid_interval(o, archive / "obspar") or (0,)
+    ):
         if obsid in done_obsids or (obsid in failed_obsids and not check_missing):
             continue
+        span = obsid_interval(obsid, data_root=archive / "obspar")
+        tstart = float(span[0]) if span else provider.maneuver(obsid).acq_start
         units.append(DerivedUnit((obsid, _obi(archive, obsid)), f"obsid {obsid}", tstart, obsid))
     return units
 
