@@ -212,3 +212,15 @@ def test_cli_update_fetch_and_check(archive, monkeypatch, tmp_path):
     assert result.exit_code != 0 and "mica update acq-stats --obsid 1" in result.output
     result = runner.invoke(main, ["check"])
     assert f"obsid {NO_CATALOG}" in result.output and "no starcheck catalog" in result.output
+
+
+def test_demo_writes_the_two_plots(archive, tmp_path):
+    from PIL import Image
+
+    from mica.demo_acq import demo_acq
+
+    paths = demo_acq(archive, tmp_path / "plots", every=400)
+    assert [p.name for p in paths] == ["acq_fail_vs_mag.png", "acq_dy_dz.png"]
+    for p in paths:
+        with Image.open(p) as im:
+            assert im.size[0] >= 1000 and round(im.info["dpi"][0]) == 150
