@@ -142,6 +142,13 @@ _ENTRIES = (
         "Acquisition statistics into <archive>/acq_stats/acq_stats.h5, by obsid.",
         DERIVED,
     ),
+    ProductEntry(
+        "guide-stats",
+        "derived",
+        "mica.products.guide_stats:GUIDE_STATS",
+        "Guide-star statistics into <archive>/guide_stats/guide_stats.h5, by obsid.",
+        DERIVED,
+    ),
 )
 
 REGISTRY: dict[str, ProductEntry] = {e.name: e for e in _ENTRIES}
