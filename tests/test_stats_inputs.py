@@ -117,3 +117,17 @@ def test_provider_for_picks_by_the_archive_kind(tmp_path):
     if not available()[0]:
         with pytest.raises(InputError, match="not available here"):
             provider_for(tmp_path, kind="real")
+
+
+def test_the_readers_and_algorithms_do_not_import_the_simulator():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, mica.stats.acq_stats, mica.stats.guide_stats, mica.stats.inputs, "
+        "mica.stats._acq, mica.stats._guide, mica.stats.ska_inputs, mica.products.acq_stats, "
+        "mica.products.guide_stats\n"
+        "print(sorted(m for m in sys.modules if m.startswith('mica.sim')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
