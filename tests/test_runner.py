@@ -151,16 +151,18 @@ def test_folder_install_replaces_whole(tmp_path):
 
 # --- the registry and the one command line -----------------------------------------------
 def test_registry_builds_every_update_command():
-    assert set(REGISTRY) == {"aca-l0", "asp-l1", "obspar", "aca-dark"}
-    assert {e.kind for e in products()} == {"time", "obsid", "calib"}
+    assert set(REGISTRY) == {"aca-l0", "asp-l1", "obspar", "aca-dark", "acq-stats", "guide-stats"}
+    assert {e.kind for e in products()} == {"time", "obsid", "calib", "derived"}
     for entry in products():
         assert entry.load() is not None
         result = CliRunner().invoke(main, ["update", entry.name, "--help"])
         assert result.exit_code == 0, result.output
-        for option in ("--start", "--stop", "--source", "--data-root", "--wait", "--quiet"):
+        for option in ("--start", "--stop", "--data-root", "--wait", "--quiet"):
             assert option in result.output
-        # Options are shown only where they apply.
-        assert ("--obsid" in result.output) == (entry.kind == "obsid")
+        # Options are shown only where they apply (a derived product's inputs are archives).
+        assert ("--source" in result.output) == (entry.kind != "derived")
+        assert ("--obsid" in result.output) == (entry.kind in ("obsid", "derived"))
+        assert ("--check-missing" in result.output) == (entry.kind == "derived")
         assert ("--refresh" in result.output) == (entry.kind == "obsid")
         assert ("--with-inputs" in result.output) == (entry.name == "aca-dark")
 

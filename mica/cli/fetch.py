@@ -42,6 +42,50 @@ def fetch_aca_l0(start, stop, slot, columns, csv_path) -> None:
         table.pprint(max_lines=40, max_width=200)
 
 
+def _stats_rows(name: str, obsid: int, csv_path: str | None, unfiltered: bool) -> None:
+    """Print or write one obsid's rows of a statistics table (``acq-stats``/``guide-stats``)."""
+    from astropy.table import Table
+
+    from mica.engine.registry import get
+
+    product = get(name).load()
+    try:
+        rows = product.table().read(f"obsid == {obsid}")
+    except (MicaError, ValueError) as err:
+        raise click.ClickException(str(err)) from err
+    if not unfiltered:
+        rows = rows[~rows["known_bad"]]
+    if len(rows) == 0:
+        raise click.ClickException(
+            f"obsid {obsid}: no rows in {product.table().path} (run 'mica update {name} "
+            f"--obsid {obsid}'; 'mica check' lists the failed observations)"
+        )
+    table = Table(rows)
+    if csv_path:
+        table.write(csv_path, format="ascii.csv", overwrite=True)
+        click.echo(f"{len(table)} rows written to {csv_path}")
+    else:
+        table.pprint(max_lines=40, max_width=200)
+
+
+@fetch.command("acq-stats")
+@click.option("--obsid", type=int, required=True)
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None)
+@click.option("--all", "unfiltered", is_flag=True, help="Also the known_bad rows.")
+def fetch_acq_stats(obsid, csv_path, unfiltered) -> None:
+    """The acquisition statistics rows of one obsid (one per ACQ/BOT star)."""
+    _stats_rows("acq-stats", obsid, csv_path, unfiltered)
+
+
+@fetch.command("guide-stats")
+@click.option("--obsid", type=int, required=True)
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None)
+@click.option("--all", "unfiltered", is_flag=True, help="Also the known_bad rows.")
+def fetch_guide_stats(obsid, csv_path, unfiltered) -> None:
+    """The guide statistics rows of one obsid (one per GUI/BOT star)."""
+    _stats_rows("guide-stats", obsid, csv_path, unfiltered)
+
+
 @fetch.command("hdr3")
 @click.argument("names", nargs=-1, required=True)
 @click.option("--start", required=True)

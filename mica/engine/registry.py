@@ -136,6 +136,20 @@ _ENTRIES = (
         (*COMMON, "with_inputs", "l0_root"),
         start_help="the last archived calibration",
     ),
+    ProductEntry(
+        "acq-stats",
+        "derived",
+        "mica.products.acq_stats:ACQ_STATS",
+        "Acquisition statistics into <archive>/acq_stats/acq_stats.h5, by obsid.",
+        DERIVED,
+    ),
+    ProductEntry(
+        "guide-stats",
+        "derived",
+        "mica.products.guide_stats:GUIDE_STATS",
+        "Guide-star statistics into <archive>/guide_stats/guide_stats.h5, by obsid.",
+        DERIVED,
+    ),
 )
 
 REGISTRY: dict[str, ProductEntry] = {e.name: e for e in _ENTRIES}

@@ -1,0 +1,143 @@
+"""The acquisition statistics product (``acq-stats``): a derived table, one unit per obsid/OBI.
+
+Inputs: the obspar archive (``obi_num``; an observation without obspar fails with that reason)
+and the PCAD inputs of `mica.stats.inputs.provider_for` (simulated or Ska). The table file is
+``<archive>/acq_stats/acq_stats.h5`` (`mica.stats.acq_stats`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from mica.engine.derived import (
+    DerivedFailure,
+    DerivedProduct,
+    DerivedUnit,
+    GenerationTable,
+    TableSpec,
+)
+from mica.errors import MissingArchiveError
+from mica.stats.acq_stats import DTYPE, FOLDER, TABLE_NAME
+
+__all__ = ["ACQ_STATS", "AcqStats", "SPEC", "plan_observations", "obspar_obi"]
+
+SPEC = TableSpec(
+    DTYPE,
+    key=("obsid", "obi"),
+    indexes=("obsid", "agasc_id"),
+    csi=("guide_tstart",),
+    preserve=("known_bad", "bad_comment"),
+    match=("slot",),
+)
+
+
+def plan_observations(
+    archive: Path,
+    table: GenerationTable,
+    time_column: str,
+    *,
+    start,
+    stop,
+    obsids: list[int] | None,
+    check_missing: bool,
+) -> list[DerivedUnit]:
+    """The observations to compute: by obsid, or those with an obspar between start and stop.
+
+    Default span: after the table's latest ``time_column`` (everything with ``check_missing``,
+    which also retries the recorded failures). A recorded failure is not retried otherwise.
+    """
+    from mica.archive.obspar import get_obsids, obsid_interval
+    from mica.stats.inputs import provider_for
+    from mica.time import to_secs
+
+    if not (archive / "obspar").is_dir():
+        raise MissingArchiveError(
+            f"{archive / 'obspar'}: no obspar archive; run 'mica update obspar' first"
+        )
+    provider = provider_for(archive)
+    done, failed = table.keys(), table.failed_keys()
+    done_obsids = {k[0] for k in done}
+    failed_obsids = {k[0] for k in failed}
+    units = []
+    if obsids is not None:
+        for obsid in obsids:
+            span = obsid_interval(obsid, data_root=archive / "obspar")
+            t0 = float(span[0] if span else provider.maneuver(obsid).acq_start)
+            units.append(DerivedUnit((obsid, _obi(archive, obsid)), f"obsid {obsid}", t0, obsid))
+        return units
+    t0 = float(to_secs(start)) if start is not None else None
+    if t0 is None:
+        latest = None if check_missing else table.max(time_column)
+        t0 = latest + 1.0 if latest is not None else 0.0
+    t1 = float(to_secs(stop)) if stop is not None else 2e9
+    # the candidates are the observations with an obspar (the obspar archive says which
+    # observations the archive covers); kadi/the simulator give their times
+    archived = set(get_obsids(t0, t1, data_root=archive / "obspar"))
+    retry = {k[0] for k in failed} if check_missing else set()
+    for obsid in sorted(
+        archived | retry, key=lambda o: obsid_interval(o, archive / "obspar") or (0,)
+    ):
+        if obsid in done_obsids or (obsid in failed_obsids and not check_missing):
+            continue
+        span = obsid_interval(obsid, data_root=archive / "obspar")
+        tstart = float(span[0]) if span else provider.maneuver(obsid).acq_start
+        units.append(DerivedUnit((obsid, _obi(archive, obsid)), f"obsid {obsid}", tstart, obsid))
+    return units
+
+
+def _obi(archive: Path, obsid: int) -> int:
+    """The OBI of an obsid's (first) obspar; 0 when it has none (its compute then fails)."""
+    from mica.archive.obspar import get_obspar
+
+    pars = get_obspar(obsid, data_root=archive / "obspar")
+    return int(pars.get("obi_num", 0)) if pars is not None else 0
+
+
+def obspar_obi(archive: Path, obsid: int) -> int:
+    """The OBI of an obsid's obspar (DerivedFailure naming the obsid when there is none)."""
+    from mica.archive.obspar import get_obspar
+
+    pars = get_obspar(obsid, data_root=archive / "obspar")
+    if pars is None:
+        raise DerivedFailure(
+            f"obsid {obsid}: no obspar in {archive / 'obspar'} (run 'mica update obspar')"
+        )
+    return int(pars.get("obi_num", 0))
+
+
+class AcqStats(DerivedProduct):
+    """Acquisition statistics (acq_stats.md): one row per ACQ/BOT star per observation."""
+
+    name = "acq-stats"
+    folder = FOLDER
+    table_name = TABLE_NAME
+    spec = SPEC
+    inputs = ("obspar", "aca0")
+
+    def plan(self, archive, table, *, start, stop, obsids, check_missing):
+        return plan_observations(
+            archive,
+            table,
+            "guide_tstart",
+            start=start,
+            stop=stop,
+            obsids=obsids,
+            check_missing=check_missing,
+        )
+
+    def compute(self, archive: Path, unit: DerivedUnit, staging: Path) -> np.ndarray:
+        from mica.stats._acq import calc_acq_stats
+        from mica.stats.inputs import InputError, provider_for
+
+        obsid = int(unit.data)
+        obi = obspar_obi(archive, obsid)
+        try:
+            rows = calc_acq_stats(provider_for(archive), obsid, obi)
+        except InputError as err:
+            raise DerivedFailure(str(err)) from err
+        return rows
+
+
+ACQ_STATS = AcqStats()

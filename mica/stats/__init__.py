@@ -1,0 +1,5 @@
+"""Acquisition and guide-star statistics (``mica.stats.acq_stats``, ``mica.stats.guide_stats``).
+
+Computed per observation from PCAD engineering telemetry, maneuvers, star catalogs and the
+AGASC (`mica.stats.inputs`), stored as derived tables (`mica.products.acq_stats`).
+"""
