@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import hdf5plugin
 import numpy as np
 
 from mica.engine.atomic import replace_durable
@@ -39,6 +40,10 @@ from mica.engine.runner import Job, Progress, Unit, run_update
 from mica.errors import MicaError, MissingArchiveError
 
 FAILURES = "failures"
+# Blosc LZ4 with shuffle, the filter PyTables calls "blosc" (id 32001): a 300,000-row table
+# reads in 0.1 s against 0.8 s with the original's zlib 5 (about 1.2x the size). Plain h5py
+# and astropy read it once `hdf5plugin` is imported (mica imports it).
+_CODEC = hdf5plugin.Blosc(cname="lz4", clevel=5, shuffle=hdf5plugin.Blosc.SHUFFLE)
 _REASON_LEN = 300
 
 
@@ -238,8 +243,7 @@ class GenerationTable:
                         data=rows,
                         maxshape=(None,),
                         chunks=(max(1, min(len(rows), 4096)),) if len(rows) else (1024,),
-                        compression="gzip",
-                        compression_opts=5,
+                        **_CODEC,
                     )
             if len(data):
                 with tables.open_file(tmp, "a") as h5:
