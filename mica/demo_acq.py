@@ -21,6 +21,8 @@ matplotlib.use("Agg")  # the demo writes PNG files; no screen needed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from mica.plot import save_figure  # noqa: E402
+
 __all__ = ["demo_acq", "FLIGHT_TABLE", "MAG_EDGES"]
 
 FLIGHT_TABLE = Path(__file__).resolve().parents[1] / "tests/data/acq_outcomes_2000_2014.fits.gz"
@@ -55,10 +57,6 @@ def _rates(mag: np.ndarray, fail: np.ndarray) -> tuple[np.ndarray, ...]:
         rate.append(r)
         err.append(np.sqrt(max(r * (1 - r), 1 / len(f)) / len(f)))
     return np.array(centre), np.array(rate), np.array(err)
-
-
-def _mark(fig) -> None:
-    fig.text(0.99, 0.01, "simulated data", ha="right", va="bottom", color="0.4", fontsize=8)
 
 
 def demo_acq(data_root: Path, out: Path, every: int = 40) -> list[Path]:
@@ -98,11 +96,8 @@ def demo_acq(data_root: Path, out: Path, every: int = 40) -> list[Path]:
     ax.set_title("Acquisition failures (not identified) against magnitude, 2000-2014")
     ax.grid(alpha=0.3)
     ax.legend()
-    _mark(fig)
     fig.tight_layout()
-    paths.append(out / "acq_fail_vs_mag.png")
-    fig.savefig(paths[-1], dpi=150)
-    plt.close(fig)
+    paths.append(save_figure(fig, out / "acq_fail_vs_mag.png", simulated=True))
 
     ok = rows[rows["acqid"] & (rows["img_func"] == b"star")]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.5), sharey=True)
@@ -118,9 +113,6 @@ def demo_acq(data_root: Path, out: Path, every: int = 40) -> list[Path]:
         ax.grid(alpha=0.3)
         ax.legend()
     axes[0].set_ylabel(f"identified stars ({len(ok)})")
-    _mark(fig)
     fig.tight_layout()
-    paths.append(out / "acq_dy_dz.png")
-    fig.savefig(paths[-1], dpi=150)
-    plt.close(fig)
+    paths.append(save_figure(fig, out / "acq_dy_dz.png", simulated=True))
     return paths
