@@ -125,6 +125,13 @@ _ENTRIES = (
         (*COMMON, "with_inputs", "l0_root"),
         start_help="the last archived calibration",
     ),
+    ProductEntry(
+        "vv",
+        "derived",
+        "mica.products.vv:VV",
+        "Aspect solution V&V into <archive>/vv, per obsid revision.",
+        DERIVED,
+    ),
 )
 
 REGISTRY: dict[str, ProductEntry] = {e.name: e for e in _ENTRIES}
