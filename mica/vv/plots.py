@@ -41,6 +41,7 @@ def _yz(ax: Any, dy: np.ndarray, dz: np.ndarray, good: np.ndarray, fid: bool, fi
             * max(float(np.ptp(gy)) / 2 if len(gy) else 0, float(np.ptp(gz)) / 2 if len(gz) else 0),
             0.05 if fid else 0.5,
         )
+    ax.set_aspect("equal", adjustable="box")
     ax.set_xlim(cy - half, cy + half)
     ax.set_ylim(cz - half, cz + half)
     ax.set_xlabel('dy (")')
