@@ -243,7 +243,8 @@ class VVProduct(DerivedProduct):
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.tmp{os.getpid()}")
         old = dest.with_name(f".{dest.name}.old{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
+        for stale in dest.parent.glob(f".{dest.name}.*"):  # left by a killed install
+            shutil.rmtree(stale, ignore_errors=True)
         os.rename(staging, tmp)
         os.chmod(tmp, 0o775)
         if dest.exists():
