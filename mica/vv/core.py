@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,13 @@ SLOT_KEYS = (
 SIM_KEYS = ("time", "medf_dy", "medf_dz", "d_dy", "d_dz")
 _AIID_RE = re.compile(r"(pcad\w\d+[^_]*)_")
 _LOG_RE = re.compile(r"\w+(\D\d+N\d{3})")
+
+
+def _medfilt(x: np.ndarray, size: int) -> np.ndarray:
+    """scipy's medfilt (zero-padded ends), quiet about arrays shorter than the kernel."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return medfilt(x, size)
 
 
 class VVInputError(MicaError, ValueError):
@@ -102,7 +110,7 @@ def centroid_mag(counts: np.ndarray, integ_time: float) -> np.ma.MaskedArray:
     mag = np.ma.masked_all(len(counts), dtype=np.float64)
     if ok.any():
         raw = 10.32 - 2.5 * np.log10(counts[ok] / integ_time / 5263.0)
-        mag[ok] = medfilt(raw, 3)
+        mag[ok] = _medfilt(raw, 3)
     return mag
 
 
@@ -256,8 +264,8 @@ class AspectInterval:
 
     def _sim_drift(self) -> dict[str, np.ndarray]:
         # in the asol column precision (float32), as the original
-        medf_dy = medfilt(self.asol["dy"].astype(np.float32) * np.float32(ARCSEC_PER_MM), 21)
-        medf_dz = medfilt(self.asol["dz"].astype(np.float32) * np.float32(ARCSEC_PER_MM), 21)
+        medf_dy = _medfilt(self.asol["dy"].astype(np.float32) * np.float32(ARCSEC_PER_MM), 21)
+        medf_dz = _medfilt(self.asol["dz"].astype(np.float32) * np.float32(ARCSEC_PER_MM), 21)
         return {
             "time": self.asol["time"][:-1],
             "medf_dy": medf_dy,
