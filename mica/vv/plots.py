@@ -14,12 +14,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle
+from matplotlib.ticker import MaxNLocator
 
 if TYPE_CHECKING:
     from mica.vv.core import Obi
 
 MAX_POINTS = 3000  # plotted samples per slot (evenly decimated: same look, bounded time)
 DPI = 72
+
+
+def _few_ticks(ax: Any) -> None:
+    """At most 5 ticks per axis: drawing the ticks is most of a plot's cost."""
+    ax.xaxis.set_major_locator(MaxNLocator(5))
+    ax.yaxis.set_major_locator(MaxNLocator(5))
 
 
 def _thin(n: int) -> slice:
@@ -46,7 +53,7 @@ def _yz(ax: Any, dy: np.ndarray, dz: np.ndarray, good: np.ndarray, fid: bool, fi
     ax.set_ylim(cz - half, cz + half)
     ax.set_xlabel('dy (")')
     ax.set_ylabel('dz (")')
-    ax.grid(True)
+    _few_ticks(ax)
 
 
 def _vs_time(ax: Any, t: np.ndarray, v: np.ndarray, good: np.ndarray, label: str,
@@ -59,7 +66,7 @@ def _vs_time(ax: Any, t: np.ndarray, v: np.ndarray, good: np.ndarray, label: str
             ax.axvline((start - t0) / 1000.0, color="blue", ls="--")
     ax.set_ylabel(label)
     ax.set_xlabel("time (ks)")
-    ax.grid(True)
+    _few_ticks(ax)
 
 
 def _mag(ax: Any, t: np.ndarray, mag: np.ma.MaskedArray, t0: float) -> None:
@@ -70,7 +77,7 @@ def _mag(ax: Any, t: np.ndarray, mag: np.ma.MaskedArray, t0: float) -> None:
     ax.invert_yaxis()
     ax.set_ylabel("mag")
     ax.set_xlabel("time (ks)")
-    ax.grid(True)
+    _few_ticks(ax)
 
 
 def plot_slot(
@@ -147,10 +154,80 @@ def plot_slot(
     return figs
 
 
+class _SlotFigure:
+    """One figure reused for every slot of a report: its axes, ticks and lines are made
+    once and only their data change (making them is half of a plot's cost)."""
+
+    def __init__(self) -> None:
+        self.fig = Figure(figsize=(10, 6), dpi=DPI)
+        grid = self.fig.add_gridspec(2, 3)
+        self.ayz = self.fig.add_subplot(grid[:, 0])
+        self.ay = self.fig.add_subplot(grid[0, 1:])
+        self.az = self.fig.add_subplot(grid[1, 1:])
+        self.fig.subplots_adjust(hspace=0.35, wspace=0.4, left=0.07, right=0.98)
+        self.lines = {}
+        for name, ax in (("yz", self.ayz), ("y", self.ay), ("z", self.az)):
+            good = ax.plot([], [], ".", color="green", ms=2)[0]
+            bad = ax.plot([], [], ".", color="red", ms=2)[0]
+            self.lines[name] = (good, bad)
+            _few_ticks(ax)
+        self.circle = Circle((0, 0), 1, fill=False, color="k")
+        self.ayz.add_patch(self.circle)
+        self.ayz.set_aspect("equal", adjustable="box")
+        self.ayz.set_xlabel('dy (")')
+        self.ayz.set_ylabel('dz (")')
+        for ax, label in ((self.ay, 'dy (")'), (self.az, 'dz (")')):
+            ax.set_ylabel(label)
+            ax.set_xlabel("time (ks)")
+        self.ai_lines: list[Any] = []
+        self.title = self.fig.suptitle("")
+
+    def draw(self, obi: Obi, slot: int, path: Path) -> None:
+        data = obi.all_slot_data[slot]
+        fid = obi.slots_meta[slot]["type"] == "FID"
+        sel = _thin(len(data["time"]))
+        t, dy, dz = data["time"][sel], data["dy"][sel], data["dz"][sel]
+        good = np.asarray(data["qual"])[sel] == 0
+        t0 = float(data["time"][0])
+        ks = (t - t0) / 1000.0
+        self.title.set_text(f"Obsid {obi.obsid} Slot {slot} Residuals")
+        for name, (x, y) in (("yz", (dy, dz)), ("y", (ks, dy)), ("z", (ks, dz))):
+            g, b = self.lines[name]
+            g.set_data(x[good], y[good])
+            b.set_data(x[~good], y[~good])
+        cy, cz = (float(np.median(v)) if len(v) else 0.0 for v in (dy, dz))
+        half = 0.1 if fid else 1.0
+        self.circle.set_center((cy, cz))
+        self.circle.set_radius(0.05 if fid else 0.7)
+        self.ayz.set_xlim(cy - half, cy + half)
+        self.ayz.set_ylim(cz - half, cz + half)
+        for line in self.ai_lines:
+            line.remove()
+        self.ai_lines = []
+        starts = data.get("ai_starts", np.zeros(0))
+        for ax, v in ((self.ay, dy), (self.az, dz)):
+            if len(starts) > 1:
+                self.ai_lines += [
+                    ax.axvline((s0 - t0) / 1000.0, color="blue", ls="--") for s0 in starts
+                ]
+            span = float(ks[-1]) if len(ks) else 1.0
+            ax.set_xlim(-0.02 * span - 0.01, 1.02 * span + 0.01)
+            lo, hi = (float(np.min(v)), float(np.max(v))) if len(v) else (-1.0, 1.0)
+            pad = 0.05 * (hi - lo) + 1e-3
+            ax.set_ylim(lo - pad, hi + pad)
+        self.fig.savefig(path)
+
+
 def save_slot_plots(obi: Obi, folder: Path) -> list[Path]:
-    """``slot_<n>.png`` of every slot with data into ``folder``."""
+    """``slot_<n>.png`` of every slot with data into ``folder`` (the fixed-window dz vs dy,
+    dy and dz vs time; `plot_slot` draws the same for one slot)."""
     out = []
+    fig = None
     for slot in sorted(obi.all_slot_data):
-        if slot in obi.slots_meta and plot_slot(obi, slot, plotdir=folder, save=True):
-            out.append(folder / f"slot_{slot}.png")
+        if slot not in obi.slots_meta:
+            continue
+        fig = fig or _SlotFigure()
+        path = folder / f"slot_{slot}.png"
+        fig.draw(obi, slot, path)
+        out.append(path)
     return out

@@ -79,10 +79,12 @@ def write_slots(obi: Obi, folder: Path) -> Path:
                 if key == "mag":
                     grp.create_dataset("mag_mask", data=np.ma.getmaskarray(value))
                     value = np.ma.getdata(value)
-                grp.create_dataset(key, data=np.asarray(value), compression="gzip")
+                grp.create_dataset(
+                    key, data=np.asarray(value), compression="gzip", compression_opts=1
+                )
         sim = h5.create_group("sim")
         for key, value in obi.sim_data.items():
-            sim.create_dataset(key, data=value, compression="gzip")
+            sim.create_dataset(key, data=value, compression="gzip", compression_opts=1)
     return path
 
 
