@@ -42,7 +42,7 @@ def _one(job: tuple[int, int, int]) -> tuple[int, int, str | None, str, list[int
         par_rev = obspar_revisions(obsid)[0][0]
         pars = write_obspars(obsid, par_rev, tmp)
         try:
-            info = Obi(sorted(pars)[0], tmp).info()
+            info = Obi(sorted(str(p) for p in pars), tmp).info()
         except Exception as err:  # noqa: BLE001  (a failure is a result to tabulate)
             return obsid, revision, truth["fault"], "ERROR", [], f"{type(err).__name__}: {err}"
         disp = info["disposition"]
@@ -139,7 +139,7 @@ def speed(args: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench_vv_speed_"))
     try:
         sim.write_asp_l1(obs.obsid, sim.available(obs.obsid)[-1].revision, tmp)
-        par = write_obspars(obs.obsid, obspar_revisions(obs.obsid)[0][0], tmp)[0]
+        par = [str(p) for p in write_obspars(obs.obsid, obspar_revisions(obs.obsid)[0][0], tmp)]
         no_plots, with_plots = [], []
         for i in range(3):
             t0 = time.perf_counter()

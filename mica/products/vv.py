@@ -139,8 +139,8 @@ def _index_tstarts(asp_root: Path) -> dict[tuple[int, int], float]:
 
 
 def revision_inputs(archive: Path, obsid: int, revision: int, meta: dict[str, Any]) -> tuple:
-    """(obspar file, ASP L1 revision folder) of an obsid revision; `DerivedFailure` naming
-    what is missing and the command that fills it."""
+    """(obspar files of every OBI, ASP L1 revision folder) of an obsid revision;
+    `DerivedFailure` naming what is missing and the command that fills it."""
     from mica.archive import asp_l1, obspar
 
     dirs = asp_l1.get_obs_dirs(obsid, archive / ASP_FOLDER)
@@ -150,21 +150,21 @@ def revision_inputs(archive: Path, obsid: int, revision: int, meta: dict[str, An
             f"run `mica update asp-l1 --obsid {obsid}`"
         )
     folder = dirs[revision]
-    par = None
+    pars: list[str] = []
     version = meta.get("obspar_version")
     try:
-        if version is not None:
-            par = obspar.get_obspar_file(obsid, int(version), data_root=archive / OBSPAR_FOLDER)
-        if par is None:
-            par = obspar.get_obspar_file(obsid, "default", data_root=archive / OBSPAR_FOLDER)
+        if version is not None:  # the obspars of every OBI of that obspar revision
+            pars = obspar.get_files(obsid, revision=int(version), data_root=archive / OBSPAR_FOLDER)
+        if not pars:
+            pars = obspar.get_files(obsid, data_root=archive / OBSPAR_FOLDER)
     except MissingArchiveError as err:
         raise DerivedFailure(str(err)) from err
-    if par is None:
+    if not pars:
         raise DerivedFailure(
             f"no obspar of obsid {obsid} in {archive / OBSPAR_FOLDER}: "
             f"run `mica update obspar --obsid {obsid}`"
         )
-    return par, folder
+    return pars, folder
 
 
 class VVProduct(DerivedProduct):

@@ -341,24 +341,41 @@ class Obi:
 
     Parameters
     ----------
-    obsparfile : path-like
-        The obspar of the observation (IRAF parameter file, optionally gzipped).
+    obsparfile : path-like or list of path-like
+        The obspar of the observation (IRAF parameter file, optionally gzipped), or the
+        obspars of all its OBIs (the intervals of every OBI are then V&V'd).
     obsdir : path-like
         The folder of its ASP L1 files (or a pipeline folder with ``ASP_L1_*/out*``).
     temproot : unused
         Kept for the original's signature.
     """
 
-    def __init__(self, obsparfile: str | Path, obsdir: str | Path, temproot: Any = None):
+    def __init__(
+        self,
+        obsparfile: str | Path | list[str | Path],
+        obsdir: str | Path,
+        temproot: Any = None,
+    ):
         from mica.products.obspar import get_obspar
 
-        obsparfile = Path(obsparfile)
-        if not obsparfile.exists():
-            raise VVInputError(f"obspar file {obsparfile} does not exist")
-        try:
-            self.obspar = get_obspar(obsparfile)
-        except Exception as err:  # noqa: BLE001  (any damage is reported naming the file)
-            raise VVInputError(f"cannot read obspar {obsparfile}: {err}") from err
+        files = (
+            [Path(f) for f in obsparfile] if isinstance(obsparfile, list) else [Path(obsparfile)]
+        )
+        pars = []
+        for path in files:
+            if not path.exists():
+                raise VVInputError(f"obspar file {path} does not exist")
+            try:
+                pars.append(get_obspar(path))
+            except Exception as err:  # noqa: BLE001  (any damage is reported naming the file)
+                raise VVInputError(f"cannot read obspar {path}: {err}") from err
+        if not pars:
+            raise VVInputError(f"no obspar file given for {obsdir}")
+        # the obspars of every OBI: the V&V covers the whole obsid revision (the original
+        # took the first OBI's and so skipped the intervals of the others)
+        self.obspar = dict(pars[0])
+        self.obspar["tstart"] = min(p["tstart"] for p in pars)
+        self.obspar["tstop"] = max(p["tstop"] for p in pars)
         self.obsdir = Path(obsdir)
         if not self.obsdir.is_dir():
             raise VVInputError(f"aspect L1 folder {self.obsdir} does not exist")

@@ -35,7 +35,9 @@ GUIDE_LOW = {"dy_rms": 0.25, "dz_rms": 0.25}
 MAX_LOW_STARS = 2  # more stars than this above the warning level -> WARN
 EXCURSION_LIM = 0.5  # arcsec, common-mode offset of the guide stars in one time bin
 EXCURSION_SIGMA = 6.0  # and this many times the bins' robust scatter
-MIN_BIN_SAMPLES = 24
+MIN_BIN_SAMPLES = 24  # a slot needs this many samples to count
+BIN_SAMPLES = 8  # samples (all stars) per time bin, at least
+BIN_SECONDS = 60.0  # time bins at least this long
 
 
 def _over(report: dict[str, Any], limits: dict[str, float]) -> list[str]:
@@ -72,7 +74,7 @@ def excursion(obi: Obi) -> tuple[float, float, float] | None:
     order = np.argsort(t, kind="stable")
     t = t[order]
     dy, dz = np.concatenate(devs_y)[order], np.concatenate(devs_z)[order]
-    nbins = max(1, min(len(t) // MIN_BIN_SAMPLES, int((t[-1] - t[0]) / 30.0) + 1))
+    nbins = max(1, min(len(t) // BIN_SAMPLES, int((t[-1] - t[0]) / BIN_SECONDS) + 1))
     edges = np.linspace(t[0], t[-1] + 1e-6, nbins + 1)
     idx = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, nbins - 1)
     counts = np.bincount(idx, minlength=nbins)
