@@ -24,7 +24,7 @@ print(json.dumps([names, sorted(m for m in sys.modules if m.startswith(upstream)
     assert proc.returncode == 0, proc.stderr
     names, loaded = json.loads(proc.stdout)
     assert sorted(names) == [
-        f"mica.products.{n}" for n in ("aca_dark", "aca_l0", "asp_l1", "obspar")
+        f"mica.products.{n}" for n in ("aca_dark", "aca_l0", "asp_l1", "obspar", "vv")
     ]
     assert loaded == []
 
@@ -39,6 +39,7 @@ def test_registry_descriptions_live_in_their_product_module():
         "aca-l0": ("mica.products.aca_l0", "aca-l0"),
         "asp-l1": ("mica.products.asp_l1", "asp-l1"),
         "obspar": ("mica.products.obspar", "obspar"),
+        "vv": ("mica.products.vv", "vv"),
     }
 
 

@@ -151,16 +151,18 @@ def test_folder_install_replaces_whole(tmp_path):
 
 # --- the registry and the one command line -----------------------------------------------
 def test_registry_builds_every_update_command():
-    assert set(REGISTRY) == {"aca-l0", "asp-l1", "obspar", "aca-dark"}
-    assert {e.kind for e in products()} == {"time", "obsid", "calib"}
+    assert set(REGISTRY) == {"aca-l0", "asp-l1", "obspar", "aca-dark", "vv"}
+    assert {e.kind for e in products()} == {"time", "obsid", "calib", "derived"}
     for entry in products():
         assert entry.load() is not None
         result = CliRunner().invoke(main, ["update", entry.name, "--help"])
         assert result.exit_code == 0, result.output
-        for option in ("--start", "--stop", "--source", "--data-root", "--wait", "--quiet"):
+        for option in ("--start", "--stop", "--data-root", "--wait", "--quiet"):
             assert option in result.output
+        # a derived product's inputs are archives, not a source
+        assert ("--source" in result.output) == (entry.kind != "derived")
         # Options are shown only where they apply.
-        assert ("--obsid" in result.output) == (entry.kind == "obsid")
+        assert ("--obsid" in result.output) == (entry.kind in ("obsid", "derived"))
         assert ("--refresh" in result.output) == (entry.kind == "obsid")
         assert ("--with-inputs" in result.output) == (entry.name == "aca-dark")
 

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mica.engine.executors import Executor, InlineExecutor, UnitError
 from mica.engine.lock import UpdateLock
@@ -33,7 +33,9 @@ from mica.engine.product import FileProduct
 from mica.engine.provenance import resolve_source
 from mica.engine.report import UpdateReport
 from mica.errors import ArchiveWriteError
-from mica.sources import Source
+
+if TYPE_CHECKING:  # annotations only: a derived product module imports no source
+    from mica.sources import Source
 
 Progress = Callable[[int, int, str], None]
 
