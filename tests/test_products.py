@@ -25,7 +25,7 @@ print(json.dumps([names, sorted(m for m in sys.modules if m.startswith(upstream)
     names, loaded = json.loads(proc.stdout)
     assert sorted(names) == [
         f"mica.products.{n}"
-        for n in ("aca_dark", "aca_l0", "acq_stats", "asp_l1", "guide_stats", "obspar")
+        for n in ("aca_dark", "aca_l0", "acq_stats", "asp_l1", "guide_stats", "obspar", "vv")
     ]
     assert loaded == []
 
@@ -42,6 +42,7 @@ def test_registry_descriptions_live_in_their_product_module():
         "obspar": ("mica.products.obspar", "obspar"),
         "acq-stats": ("mica.products.acq_stats", "acq-stats"),
         "guide-stats": ("mica.products.guide_stats", "guide-stats"),
+        "vv": ("mica.products.vv", "vv"),
     }
 
 

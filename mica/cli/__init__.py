@@ -4,7 +4,7 @@
 (`mica.engine.registry`); the other commands read the archive (`mica.cli.fetch`).
 """
 
-from mica.cli import check, fetch, update  # noqa: F401  (each adds its commands to main)
+from mica.cli import check, fetch, update, vv  # noqa: F401  (each adds its commands to main)
 from mica.cli._group import main
 
 __all__ = ["main"]

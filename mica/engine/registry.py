@@ -150,6 +150,13 @@ _ENTRIES = (
         "Guide-star statistics into <archive>/guide_stats/guide_stats.h5, by obsid.",
         DERIVED,
     ),
+    ProductEntry(
+        "vv",
+        "derived",
+        "mica.products.vv:VV",
+        "Aspect solution V&V into <archive>/vv, per obsid revision.",
+        DERIVED,
+    ),
 )
 
 REGISTRY: dict[str, ProductEntry] = {e.name: e for e in _ENTRIES}

@@ -22,10 +22,18 @@ campaigns add revisions; a few obsids keep a provisional last revision that is n
 released (default != last). Obsid 6000 has revisions 2 and 3, obsid 2121 revisions 1-3
 with 3 provisional. Nothing exists for processing later than "now" (``CXOTIME_NOW``).
 
-Seeded problems (`seeded_problem`, about 1 % of science obsids, for V&V work): 'bad_star'
-(one guide star 0.9" off with 0.6" noise), 'momentum_dump' (a ~210 s bad-quality stretch
-with ~1.5" residual excursions), 'fid_jump' (one fid jumps 0.6" mid-interval),
-'omitted_slot' (a tracked guide star missing from GSPROPS).
+Seeded faults (`seeded_problem`, `FAULT_KINDS`: per-obsid rates summing to 1 % of science
+obsids, every revision of the obsid carries it; ``MICA_SIM_FAULT_SCALE`` multiplies the rates
+for V&V scoring runs), each described by `ground_truth` and written by `write_ground_truth`:
+
+* 'bad_star' (0.2 %): the faintest guide star's centroids 0.9"/-0.4" off with 0.6" noise;
+* 'fid_jump' (0.2 %): the first fid jumps 0.6" in Y mid-interval;
+* 'momentum_dump' (0.2 %): the solution loses ~1.5" during a ~210 s stretch flagged in
+  ASPQUAL (the centroids follow the true attitude);
+* 'missing_slot' (0.15 %): the brightest guide star has no ACACENT rows in the last interval;
+* 'wrong_catalog' (0.15 %): GSPROPS positions from a wrong star catalog: every guide and
+  monitor star's pos_eci 2-3" off in a random direction;
+* 'omitted_slot' (0.1 %): a tracked guide star missing from GSPROPS.
 
 Cadence: ``MICA_SIM_L1_DECIMATE`` (int, default 1) keeps every k-th asol sample and image,
 for tests and benchmarks that need many obsids quickly (TIMEDEL says so).
@@ -77,8 +85,17 @@ FTS_MISALIGN = _quat.rotation(0, -50 / 3600) @ _quat.rotation(1, 4 / 3600)
 LSI0STT = (-0.7815, 0.0, 0.0)
 STT0STF = (0.0, 0.0, 0.0)
 
-PROBLEM_KINDS = ("bad_star", "momentum_dump", "fid_jump", "omitted_slot")
-PROBLEM_RATE = 0.01
+#: seeded fault kinds and their rates (fraction of science obsids)
+FAULT_KINDS = {
+    "bad_star": 0.002,
+    "fid_jump": 0.002,
+    "momentum_dump": 0.002,
+    "missing_slot": 0.0015,
+    "wrong_catalog": 0.0015,
+    "omitted_slot": 0.001,
+}
+PROBLEM_KINDS = tuple(FAULT_KINDS)
+PROBLEM_RATE = sum(FAULT_KINDS.values())
 # (campaign start, fraction of earlier obsids reprocessed)
 REPRO_CAMPAIGNS = [("2006:060", 0.45), ("2012:120", 0.35), ("2020:300", 0.3)]
 _REPRO_T = [(to_secs(d), f) for d, f in REPRO_CAMPAIGNS]
@@ -152,12 +169,80 @@ def sim_obsids(start: float, stop: float) -> list[int]:
     return [o.obsid for o in obs if o.kind == "science" and available(o.obsid)]
 
 
+def fault_scale() -> float:
+    """Multiplier of the fault rates (``MICA_SIM_FAULT_SCALE``, default 1; capped so that
+    every obsid is faulty at most)."""
+    try:
+        scale = float(os.environ.get("MICA_SIM_FAULT_SCALE", "1"))
+    except ValueError:
+        return 1.0
+    return min(max(scale, 0.0), 1.0 / PROBLEM_RATE)
+
+
 def seeded_problem(obsid: int) -> str | None:
-    """The known problem seeded into an obsid's aspect L1 data, or None."""
+    """The fault kind seeded into an obsid's aspect L1 data (`FAULT_KINDS`), or None."""
     obs = observation(obsid)
-    if obs is None or obs.kind != "science" or unit_hash(obsid, "problem") >= PROBLEM_RATE:
+    if obs is None or obs.kind != "science":
         return None
-    return PROBLEM_KINDS[int(unit_hash(obsid, "problem-kind") * len(PROBLEM_KINDS))]
+    if unit_hash(obsid, "problem") >= PROBLEM_RATE * fault_scale():
+        return None
+    # the kind is drawn independently, weighted by the rates
+    u = unit_hash(obsid, "problem-kind") * PROBLEM_RATE
+    for kind, rate in FAULT_KINDS.items():
+        if u < rate:
+            return kind
+        u -= rate
+    return PROBLEM_KINDS[-1]
+
+
+def _guides(obs: Observation) -> list[dict]:
+    """Guide stars, faintest last."""
+    stars = [s for s in star_catalog(obs) if s["role"] == "guide"]
+    return sorted(stars, key=lambda s: s["mag"])
+
+
+def fault_slot(obs: Observation, kind: str | None) -> int | None:
+    """The slot a fault affects (None: no fault, or a fault of no one slot)."""
+    guides = _guides(obs)
+    fids = sorted(f["slot"] for f in fid_positions(obs))
+    if kind == "bad_star" and guides:
+        return guides[-1]["slot"]
+    if kind == "missing_slot" and guides:
+        return guides[0]["slot"]
+    if kind == "fid_jump" and fids:
+        return fids[0]
+    if kind == "omitted_slot" and guides:
+        return min(s["slot"] for s in guides)
+    return None
+
+
+def ground_truth(obsid: int) -> dict:
+    """What the simulator seeded into an obsid (every revision): ``{"obsid", "fault"
+    (kind or None), "slot" (affected slot or None), "interval" (index or None)}``."""
+    obs = observation(obsid)
+    kind = seeded_problem(obsid)
+    out = {"obsid": int(obsid), "fault": kind, "slot": None, "interval": None}
+    if kind is None or obs is None:
+        return out
+    out["slot"] = fault_slot(obs, kind)
+    if kind == "missing_slot":
+        out["interval"] = len(aspect_intervals(obs)) - 1
+    return out
+
+
+def write_ground_truth(path: str | os.PathLike, obsids: list[int]) -> Path:
+    """Write the ground truth of ``obsids`` as JSON (``{"<obsid>": ground_truth(obsid)}``,
+    with the fault kinds and rates used) and return its path."""
+    import json
+
+    path = Path(path)
+    data = {
+        "fault_kinds": FAULT_KINDS,
+        "fault_scale": fault_scale(),
+        "obsids": {str(o): ground_truth(o) for o in obsids},
+    }
+    path.write_text(json.dumps(data, indent=1, sort_keys=True))
+    return path
 
 
 def problem_obsids(start: float, stop: float) -> dict[int, str]:
@@ -644,12 +729,15 @@ def _tracks(
     obs = ctx.obs
     stars = {s["slot"]: s for s in star_catalog(obs)}
     fids = {f["slot"]: f for f in fid_positions(obs)}
-    guides = sorted((s for s in stars.values() if s["role"] == "guide"), key=lambda s: s["mag"])
-    bad_slot = guides[-1]["slot"] if guides and problem == "bad_star" else None
-    jump_slot = min(fids) if fids and problem == "fid_jump" else None
+    bad_slot = fault_slot(obs, problem) if problem == "bad_star" else None
+    jump_slot = fault_slot(obs, problem) if problem == "fid_jump" else None
+    # missing slot: the pipeline lost the star's centroids in the observation's last interval
+    missing = None
+    if problem == "missing_slot" and ai == aspect_intervals(obs)[-1]:
+        missing = fault_slot(obs, problem)
     tracks = []
     for s in obs.slots:
-        if s.role == "unused":
+        if s.role == "unused" or s.slot == missing:
             continue
         # images start ~2 s after the interval's solution (real ACADATA vs ACACAL names)
         pieces = slot_runs(obs, s.slot, ai.tstart + IMAGE_LAG, ai.tstop, ctx.decim)
@@ -742,6 +830,8 @@ def _gspr_columns(ctx: _Context, problem: str | None) -> list[Col]:
             stars = [s for s in stars if s is not guides[0]]
     n = len(stars)
     eci = np.array([s["eci"] for s in stars]).reshape(n, 3)
+    if problem == "wrong_catalog":
+        eci = _wrong_catalog(ctx, eci)
     mags = np.array([s["mag"] for s in stars], dtype=np.float32)
     return [
         Col("slot", "1I", array=[s["slot"] for s in stars]),
@@ -770,6 +860,21 @@ def _gspr_columns(ctx: _Context, problem: str | None) -> list[Col]:
         Col("var", "1I", array=[-9999] * n),
         Col("spectral_type", "8A", array=["NONE"] * n),
     ]
+
+
+def _wrong_catalog(ctx: _Context, eci: np.ndarray) -> np.ndarray:
+    """Star positions of a wrong catalog: each 2-3" off in a random direction."""
+    rng = np.random.default_rng(int(unit_hash(ctx.obs.obsid, "wrong-catalog") * 2**63))
+    out = []
+    for e in eci:
+        a = rng.uniform(0, 2 * np.pi)
+        r = np.radians(rng.uniform(2.0, 3.0) / 3600)
+        u = np.cross(e, [0.0, 0.0, 1.0])
+        u /= np.linalg.norm(u)
+        v = np.cross(e, u)
+        d = e + r * (np.cos(a) * u + np.sin(a) * v)
+        out.append(d / np.linalg.norm(d))
+    return np.array(out).reshape(eci.shape)
 
 
 def _fid_id(det: str, k: int) -> str:

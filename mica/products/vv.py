@@ -1,0 +1,304 @@
+"""Aspect solution V&V as a derived product (``mica update vv``).
+
+Unit: one obsid revision of the aspect L1 archive (``asp1``, its ``aspect_1_proc`` table)
+not yet in the summary table ``vv/vv.h5`` (node ``vv``: the spec's 37 columns plus
+``disposition`` and ``reasons``, one row per slot with statistics). ``compute`` runs
+`mica.vv.core.Obi` on the revision folder and its obspar and writes the JSON, the per-slot
+HDF5, the slot plots and ``report.html`` into the unit's staging folder; ``install`` moves
+them to ``vv/<CC>/<OOOOO>_v<RR>/`` with one rename (an older copy is swapped out, then
+removed) and points ``<OOOOO>`` (default revision) and ``<OOOOO>_last`` (last != default)
+at it, then records ``vv_complete`` in ``aspect_1_proc``. The table, not ``vv_complete``,
+decides what is done: a killed update is completed by the re-run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mica.engine.derived import DerivedFailure, DerivedProduct, DerivedUnit, TableSpec
+from mica.engine.fsync import fsync_dir
+from mica.engine.index import require_archive
+from mica.engine.obsid_layout import (
+    default_link,
+    last_link,
+    remove_link,
+    revision_name,
+    set_link,
+    version_dir,
+)
+from mica.errors import MissingArchiveError
+
+ASP_FOLDER = "asp1"
+OBSPAR_FOLDER = "obspar"
+REASON_LEN = 300
+
+VV_DTYPE = np.dtype(
+    [
+        ("obsid", "<i4"),
+        ("revision", "<i4"),
+        ("isdefault", "<i4"),
+        ("aspect_1_id", "<i4"),
+        ("used", "<i4"),
+        ("vv_version", "<i4"),
+        ("ap_date", "S21"),
+        ("tstart", "<f8"),
+        ("tstop", "<f8"),
+        ("sim_z", "<f8"),
+        ("sim_z_offset", "<f8"),
+        ("instrument", "S10"),
+        ("ra_pnt", "<f8"),
+        ("dec_pnt", "<f8"),
+        ("roll_pnt", "<f8"),
+        ("slot", "<i4"),
+        ("type", "S10"),
+        ("n_pts", "<i4"),
+        ("rad_off", "<f8"),
+        ("frac_dy_big", "<f8"),
+        ("frac_dz_big", "<f8"),
+        ("frac_mag_big", "<f8"),
+        ("mean_y", "<f8"),
+        ("mean_z", "<f8"),
+        ("dy_mean", "<f8"),
+        ("dy_med", "<f8"),
+        ("dy_rms", "<f8"),
+        ("dz_mean", "<f8"),
+        ("dz_med", "<f8"),
+        ("dz_rms", "<f8"),
+        ("dr_mean", "<f8"),
+        ("dr_med", "<f8"),
+        ("dr_rms", "<f8"),
+        ("mag_mean", "<f8"),
+        ("mag_med", "<f8"),
+        ("mag_rms", "<f8"),
+        ("mean_aacccdpt", "<f8"),
+        ("disposition", "S4"),
+        ("reasons", f"S{REASON_LEN}"),
+    ]
+)
+SPEC_COLUMNS = VV_DTYPE.names[:37]  # the original's columns; the last two are new
+VV_SPEC = TableSpec(
+    VV_DTYPE, key=("obsid", "revision"), indexes=("obsid",), csi=("tstart",), match=("slot",),
+    node="vv",
+)  # fmt: skip
+
+
+def _num(value: Any) -> float:
+    return np.nan if value is None else float(value)
+
+
+def table_rows(info: dict[str, Any], meta: dict[str, Any]) -> np.ndarray:
+    """The summary-table rows of an info dict (one per slot with statistics)."""
+    slots = [info["slots"][k] for k in sorted(info["slots"], key=int)]
+    slots = [s for s in slots if "n_pts" in s]
+    rows = np.zeros(len(slots), VV_DTYPE)
+    disp = info["disposition"]
+    reasons = "; ".join(disp["reasons"]).encode("ascii", "replace")[:REASON_LEN]
+    for row, rep in zip(rows, slots, strict=True):
+        row["obsid"], row["revision"] = info["obsid"], info["revision"]
+        row["isdefault"] = int(meta.get("isdefault") or 0)
+        row["aspect_1_id"] = int(meta.get("aspect_1_id") or info.get("aspect_1_id") or -1)
+        row["used"] = 1 if rep["type"] == "FID" else int(rep.get("cel_loc_flag", 0))
+        row["vv_version"] = info["vv_version"]
+        row["ap_date"] = str(meta.get("ap_date") or info.get("ap_date") or "").encode()[:21]
+        for k in ("tstart", "tstop", "sim_z", "sim_z_offset", "ra_pnt", "dec_pnt", "roll_pnt"):
+            row[k] = _num(info.get(k))
+        row["instrument"] = str(info.get("instrument") or "").encode()[:10]
+        row["slot"], row["type"], row["n_pts"] = (
+            rep["slot"],
+            rep["type"].encode()[:10],
+            rep["n_pts"],
+        )
+        for k in VV_DTYPE.names[18:36]:
+            row[k] = _num(None if rep.get(k) is np.ma.masked else rep.get(k))
+        row["mean_aacccdpt"] = np.nan  # no engineering archive here (see README)
+        row["disposition"] = disp["status"].encode()
+        row["reasons"] = reasons
+    return rows
+
+
+def _index_tstarts(asp_root: Path) -> dict[tuple[int, int], float]:
+    """(obsid, revision) -> earliest TSTART of its ASPSOL files, from the archive index."""
+    db = asp_root / "archfiles.db3"
+    if not db.exists():
+        return {}
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        cur = conn.execute(
+            "SELECT obsid, revision, MIN(tstart) FROM archfiles WHERE content = 'ASPSOL' "
+            "GROUP BY obsid, revision"
+        )
+        return {(int(o), int(r)): float(t) for o, r, t in cur}
+    finally:
+        conn.close()
+
+
+def revision_inputs(archive: Path, obsid: int, revision: int, meta: dict[str, Any]) -> tuple:
+    """(obspar files of every OBI, ASP L1 revision folder) of an obsid revision;
+    `DerivedFailure` naming what is missing and the command that fills it."""
+    from mica.archive import asp_l1, obspar
+
+    dirs = asp_l1.get_obs_dirs(obsid, archive / ASP_FOLDER)
+    if dirs is None or revision not in dirs:
+        raise DerivedFailure(
+            f"obsid {obsid} revision {revision} is not in {archive / ASP_FOLDER}: "
+            f"run `mica update asp-l1 --obsid {obsid}`"
+        )
+    folder = dirs[revision]
+    pars: list[str] = []
+    version = meta.get("obspar_version")
+    try:
+        if version is not None:  # the obspars of every OBI of that obspar revision
+            pars = obspar.get_files(obsid, revision=int(version), data_root=archive / OBSPAR_FOLDER)
+        if not pars:
+            pars = obspar.get_files(obsid, data_root=archive / OBSPAR_FOLDER)
+    except MissingArchiveError as err:
+        raise DerivedFailure(str(err)) from err
+    if not pars:
+        raise DerivedFailure(
+            f"no obspar of obsid {obsid} in {archive / OBSPAR_FOLDER}: "
+            f"run `mica update obspar --obsid {obsid}`"
+        )
+    return pars, folder
+
+
+class VVProduct(DerivedProduct):
+    """V&V of the aspect L1 archive's obsid revisions (see the module docstring)."""
+
+    name = "vv"
+    folder = "vv"
+    table_name = "vv.h5"
+    spec = VV_SPEC
+    inputs = (ASP_FOLDER, OBSPAR_FOLDER)
+    unit = "obsid revision"
+    plots = True
+
+    def plan(self, archive, table, *, start, stop, obsids, check_missing):
+        from mica.products.asp_l1 import ASP_L1, proc_rows
+        from mica.products.obspar import OBSPAR
+
+        asp_root = Path(archive) / ASP_FOLDER
+        require_archive(ASP_L1.name, asp_root)
+        require_archive(OBSPAR.name, Path(archive) / OBSPAR_FOLDER)
+        revs: dict[tuple[int, int], dict[str, Any]] = {}
+        for row in proc_rows(asp_root):
+            key = (int(row["obsid"]), int(row["revision"]))
+            if key not in revs or row["obi"] < revs[key]["obi"]:  # the lowest OBI's row
+                revs[key] = row
+        done: dict[tuple, int] = {}
+        if table.exists():
+            rows = table.read()
+            done = {
+                (int(o), int(r)): int(d)
+                for o, r, d in zip(rows["obsid"], rows["revision"], rows["isdefault"], strict=True)
+            }
+        failed = (
+            {tuple(int(v) for v in k) for k in table.failed_keys()} if table.exists() else set()
+        )
+        tstarts = _index_tstarts(asp_root)
+        units = []
+        for key, row in revs.items():
+            obsid = key[0]
+            if obsids is not None:
+                if obsid not in obsids:
+                    continue
+            elif key in done:
+                if done[key] == int(row["isdefault"] or 0):
+                    continue  # done, and still the same default status
+            elif key in failed and not check_missing:
+                continue
+            t = tstarts.get(key, 0.0)
+            if (start is not None and t < start) or (stop is not None and t > stop):
+                continue
+            label = f"obsid {obsid} revision {key[1]}"
+            units.append(DerivedUnit(key, label, t, dict(row)))
+        return sorted(units, key=lambda u: (u.tstart, u.key))
+
+    def compute(self, archive, unit, staging):
+        from mica.vv.core import Obi, VVInputError
+        from mica.vv.report import write_report
+
+        obsid, revision = unit.key
+        par, folder = revision_inputs(Path(archive), obsid, revision, unit.data)
+        try:
+            obi = Obi(par, folder)
+        except VVInputError as err:
+            raise DerivedFailure(str(err)) from err
+        obi.isdefault = int(unit.data.get("isdefault") or 0)
+        info = write_report(obi, staging, plots=self.plots)
+        rows = table_rows(info, unit.data)
+        if not len(rows):
+            raise DerivedFailure(f"obsid {obsid} revision {revision}: no slot has statistics")
+        return rows
+
+    def install(self, archive, unit, rows, staging):
+        obsid, revision = unit.key
+        root = Path(staging).parent.parent  # staging = <product folder>/staging/u<i>
+        dest = version_dir(root, obsid, revision)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.tmp{os.getpid()}")
+        old = dest.with_name(f".{dest.name}.old{os.getpid()}")
+        for stale in dest.parent.glob(f".{dest.name}.*"):  # left by a killed install
+            shutil.rmtree(stale, ignore_errors=True)
+        os.rename(staging, tmp)
+        os.chmod(tmp, 0o775)
+        if dest.exists():
+            os.rename(dest, old)  # swapped out, removed once the new one is in place
+        os.rename(tmp, dest)
+        fsync_dir(dest.parent)
+        shutil.rmtree(old, ignore_errors=True)
+        self._links(Path(archive), root, obsid, revision)
+        self._mark_complete(Path(archive), unit)
+
+    @staticmethod
+    def _links(archive: Path, root: Path, obsid: int, revision: int) -> None:
+        from mica.archive import asp_l1
+
+        dirs = asp_l1.get_obs_dirs(obsid, archive / ASP_FOLDER) or {}
+        default = Path(dirs["default"]).name if "default" in dirs else None
+        last = Path(dirs["last"]).name if "last" in dirs else None
+        mine = revision_name(obsid, revision)
+        if default == mine:
+            set_link(default_link(root, obsid), mine)
+        if last == mine:
+            if last != default:
+                set_link(last_link(root, obsid), mine)
+            else:
+                remove_link(last_link(root, obsid))
+
+    @staticmethod
+    def _mark_complete(archive: Path, unit: DerivedUnit) -> None:
+        """``aspect_1_proc.vv_complete`` = VV_VERSION for the revision (informational)."""
+        from mica.products.asp_l1 import proc_connect
+        from mica.vv.core import VV_VERSION
+
+        conn = proc_connect(archive / ASP_FOLDER)
+        try:
+            conn.execute(
+                "UPDATE aspect_1_proc SET vv_complete = ? WHERE obsid = ? AND revision = ?",
+                (VV_VERSION, *unit.key),
+            )
+        finally:
+            conn.close()
+
+    def remarks(self, data_root=None):
+        notes = super().remarks(data_root)
+        table = self.table(data_root)
+        if not table.exists():
+            return notes
+        rows = table.read()
+        seen = set()
+        for row in rows[rows["disposition"] == b"BAD"]:
+            key = (int(row["obsid"]), int(row["revision"]))
+            if key not in seen:
+                seen.add(key)
+                notes.append(f"obsid {key[0]} revision {key[1]} V&V BAD: {row['reasons'].decode()}")
+        return notes
+
+
+VV = VVProduct()

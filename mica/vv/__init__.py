@@ -1,0 +1,153 @@
+"""Aspect solution V&V: residuals of guide stars and fid lights, reports, dispositions.
+
+Read API (import paths as in the original)::
+
+    from mica.vv import get_vv_dir, get_vv_files, get_vv, get_rms_data, get_arch_vv, Obi
+
+The archive (``<archive>/vv``) is filled by ``mica update vv``; every function takes
+``data_root`` (the ``vv`` folder; default ``<MICA_ARCHIVE>/vv``) and `get_arch_vv` takes
+``archive`` (the folder holding ``asp1`` and ``obspar``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mica.engine.obsid_layout import check_obsid, default_link, last_link, version_dir
+from mica.errors import MicaError
+from mica.vv.core import VV_VERSION, AspectInterval, Obi, VVInputError
+
+__all__ = [
+    "get_vv_dir",
+    "get_vv_files",
+    "get_vv",
+    "get_rms_data",
+    "get_arch_vv",
+    "Obi",
+    "AspectInterval",
+    "VVInputError",
+    "VVLookupError",
+    "VV_VERSION",
+]
+
+
+class VVLookupError(MicaError, LookupError):
+    """No V&V (or no aspect L1 revision) of the asked obsid and version."""
+
+
+def _root(data_root: str | os.PathLike | None) -> Path:
+    from mica.products.vv import VV
+
+    return VV.root(data_root)
+
+
+def _revisions(root: Path, obsid: int) -> list[int]:
+    folder = default_link(root, obsid).parent
+    prefix = f"{obsid:05d}_v"
+    out = []
+    if folder.is_dir():
+        for path in folder.iterdir():
+            if path.name.startswith(prefix) and path.name[len(prefix) :].isdigit():
+                out.append(int(path.name[len(prefix) :]))
+    return sorted(out)
+
+
+def get_vv_dir(
+    obsid: int, version: str | int = "default", data_root: str | os.PathLike | None = None
+) -> str:
+    """The V&V folder of an obsid revision: ``<archive>/vv/<CC>/<OOOOO>_v<RR>``.
+
+    ``version``: 'default' (the aspect L1 default revision), 'last' (the highest revision
+    V&V'd) or a revision number. `VVLookupError` when there is none.
+    """
+    obsid = check_obsid(obsid)
+    root = _root(data_root)
+    if version == "default":
+        link = default_link(root, obsid)
+        if not link.is_dir():
+            link = last_link(root, obsid) if last_link(root, obsid).is_dir() else link
+        if not link.is_dir():
+            raise VVLookupError(
+                f"no default V&V of obsid {obsid} in {root}: run `mica update vv --obsid {obsid}`"
+            )
+        return str(link.parent / os.readlink(link))
+    revs = _revisions(root, obsid)
+    if version == "last":
+        if not revs:
+            raise VVLookupError(f"no V&V of obsid {obsid} in {root}")
+        rev = revs[-1]
+    else:
+        rev = int(version)
+    path = version_dir(root, obsid, rev)
+    if not path.is_dir():
+        raise VVLookupError(f"no V&V of obsid {obsid} revision {rev}: {path} does not exist")
+    return str(path)
+
+
+def get_vv_files(
+    obsid: int, version: str | int = "default", data_root: str | os.PathLike | None = None
+) -> list[str]:
+    """Every file of an obsid revision's V&V folder (report JSON, per-slot HDF5, plots...)."""
+    folder = Path(get_vv_dir(obsid, version, data_root))
+    return sorted(str(p) for p in folder.iterdir() if p.is_file())
+
+
+def get_vv(
+    obsid: int, version: str | int = "default", data_root: str | os.PathLike | None = None
+) -> dict[str, Any]:
+    """The V&V report (the info dict, ``vv_report.json``) of an obsid revision."""
+    folder = Path(get_vv_dir(obsid, version, data_root))
+    jsons = sorted(folder.glob("*.json"))
+    if not jsons:
+        raise VVLookupError(f"no report JSON in {folder}")
+    try:
+        return json.loads(jsons[0].read_text())
+    except ValueError as err:
+        raise VVInputError(f"{jsons[0]} is not valid JSON: {err}") from err
+
+
+def get_rms_data(data_root: str | os.PathLike | None = None) -> np.ndarray:
+    """The whole summary table (``vv/vv.h5``, node ``vv``) as a numpy structured array."""
+    from mica.products.vv import VV
+
+    return VV.table(data_root).read()
+
+
+def get_arch_vv(
+    obsid: int, version: str | int = "last", archive: str | os.PathLike | None = None
+) -> Obi | None:
+    """An `Obi` of an archived aspect solution and its obspar (not stored anywhere).
+
+    ``version``: 'last', 'default' or a revision number, which must be archived
+    (`VVLookupError` otherwise). None when the processing table has no row of the obsid.
+    """
+    from mica.archive import asp_l1
+    from mica.config import archive_root
+    from mica.engine.derived import DerivedFailure
+    from mica.products.vv import ASP_FOLDER, revision_inputs
+
+    obsid = check_obsid(obsid)
+    archive = archive_root(archive)
+    dirs = asp_l1.get_obs_dirs(obsid, archive / ASP_FOLDER)
+    if dirs is None or version not in dirs:
+        raise VVLookupError(f"obsid {obsid} has no aspect L1 version {version!r} in {archive}")
+    rows = asp_l1.get_processing(obsid, archive / ASP_FOLDER)
+    if not rows:
+        return None
+    rev = int(Path(dirs[version]).name.rsplit("_v", 1)[1]) if isinstance(version, str) else version
+    mine = [r for r in rows if r["revision"] == rev]
+    if not mine:
+        return None
+    meta = min(mine, key=lambda r: r["obi"])
+    try:
+        par, folder = revision_inputs(archive, obsid, rev, meta)
+    except DerivedFailure as err:
+        raise VVLookupError(str(err)) from err
+    obi = Obi(par, folder)
+    obi.isdefault = int(meta.get("isdefault") or 0)
+    return obi
