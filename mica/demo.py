@@ -110,6 +110,20 @@ def build_docs_archive(root: Path, progress: bool = False) -> list[str]:
     lines += update_obsid_window(root, *DOCS_WINDOW)
     plan = min(demo_cal_plans(), key=lambda p: abs(p.tstart - to_secs("2012:131")))
     lines += [str(r) for r in archive_calibrations([plan], root, progress)]
+    lines += derive(root)
+    return lines
+
+
+def derive(root: Path) -> list[str]:
+    """Compute the derived products (acquisition statistics, V&V) of what ``root`` holds."""
+    from mica.engine.derived import update_derived
+    from mica.products.acq_stats import ACQ_STATS
+    from mica.products.vv import VV
+
+    lines = []
+    for product in (ACQ_STATS, VV):
+        report = update_derived(product, data_root=root / product.folder, archive=root)
+        lines.append(f"{product.name}: {report.summary().splitlines()[0]}")
     return lines
 
 
@@ -282,7 +296,15 @@ def run_demo(out: Path, progress: bool = True) -> None:
     _say("Dark calibrations:")
     for line in demo_dark(root, out, progress):
         _say("  " + line)
+    _say("Derived products (acquisition statistics, aspect solution V&V):")
+    for line in derive(root):
+        _say("  " + line)
+    from mica.demo_acq import demo_acq
+    from mica.demo_vv import demo_vv
+
     plots = [plot_tempccd(root, out), plot_image_grid(root, out), *plot_hdr3(root, out)]
+    plots += demo_acq(root, out, every=80)
+    plots += demo_vv(root, out)
     _say("Plots written:")
     for path in plots:
         _say(f"  {path}")

@@ -151,7 +151,15 @@ def test_folder_install_replaces_whole(tmp_path):
 
 # --- the registry and the one command line -----------------------------------------------
 def test_registry_builds_every_update_command():
-    assert set(REGISTRY) == {"aca-l0", "asp-l1", "obspar", "aca-dark", "acq-stats", "guide-stats", "vv"}
+    assert set(REGISTRY) == {
+        "aca-l0",
+        "asp-l1",
+        "obspar",
+        "aca-dark",
+        "acq-stats",
+        "guide-stats",
+        "vv",
+    }
     assert {e.kind for e in products()} == {"time", "obsid", "calib", "derived"}
     for entry in products():
         assert entry.load() is not None
