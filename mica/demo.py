@@ -123,7 +123,7 @@ def derive(root: Path) -> list[str]:
     lines = []
     for product in (ACQ_STATS, VV):
         report = update_derived(product, data_root=root / product.folder, archive=root)
-        lines.append(f"{product.name}: {report.summary().splitlines()[0]}")
+        lines.append(report.summary().splitlines()[0])
     return lines
 
 

@@ -404,6 +404,9 @@ class DerivedJob(Job):
             done.append(f"removed the unfinished table generation {tmp.name}")
         return done
 
+    def new_report(self) -> UpdateReport:
+        return UpdateReport(self.name, self.unit, self.verb, files_based=False)
+
     def plan(self, source: Any, report: UpdateReport) -> Iterable[Unit]:
         units = self.derived.plan(
             self.archive,

@@ -37,6 +37,8 @@ class UpdateReport:
         What the update finished or removed of a killed run.
     notes : list of str
         Remarks of the source (e.g. files an upstream does not hold).
+    files_based : bool
+        Whether units move files (the summary then counts them); False for derived tables.
     wait_seconds, commit_seconds : float
         Time the runner waited for units' results, and spent committing them.
     """
@@ -52,6 +54,8 @@ class UpdateReport:
     dropped: int = 0
     recovered: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: whether units move files (not a derived table): the summary then counts them
+    files_based: bool = True
     #: seconds the runner waited for units' results, and spent committing them
     wait_seconds: float = 0.0
     commit_seconds: float = 0.0
@@ -103,7 +107,8 @@ class UpdateReport:
         for key, why in self.skipped.items():
             reasons.setdefault(why, []).append(str(key))
         head += "".join(f", {len(keys)} skipped ({why})" for why, keys in reasons.items())
-        head += f"; files: {files}, {self.dropped} dropped by product rules"
+        if self.files_based:
+            head += f"; files: {files}, {self.dropped} dropped by product rules"
         lines = [head]
         lines += [f"  recovered: {r}" for r in self.recovered]
         lines += [f"  {self.unit} {k}: {msg}" for k, msg in self.done.items()]
