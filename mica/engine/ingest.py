@@ -15,7 +15,9 @@ import filecmp
 import gzip
 import os
 import shutil
-from collections.abc import Iterable
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -75,6 +77,23 @@ def quarantine(root: Path, src: Path | None, err: RejectedFile) -> None:
     with os.fdopen(fd, "w") as fh:
         fh.write(str(err) + "\n")
     os.chmod(reason, 0o600)  # an older .reason of the same name kept its mode
+
+
+#: errors of the archive itself (disk full, read-only, database): they stop the update with one
+#: clear message (`mica.engine.runner`); every other error while archiving a file is the file's
+ARCHIVE_ERRORS = (OSError, sqlite3.Error, MemoryError)
+
+
+@contextmanager
+def refusing(name: str, what: str = "could not be archived") -> Iterator[None]:
+    """Turn an unexpected error while handling file ``name`` into a `RejectedFile` naming it:
+    one malformed file must never stop an update or a repair."""
+    try:
+        yield
+    except (RejectedFile, *ARCHIVE_ERRORS):
+        raise
+    except Exception as err:  # a readable but malformed file reaches code beyond validation
+        raise RejectedFile(name, f"{what} ({type(err).__name__}: {str(err)[:300]})") from err
 
 
 def describe_file(
@@ -157,10 +176,21 @@ def commit_file(
         index.add_pending([(str(dest), "add")])
     if src != dest:
         _place(src, dest)
-    with index.transaction():
-        parts = index.replace([row], [o["filename"] for o in superseded])
-        index.clear_pending([str(dest)])
-        index.add_pending([(p, "drop") for p in drops])
+    try:
+        with index.transaction():
+            parts = index.replace([row], [o["filename"] for o in superseded])
+            index.clear_pending([str(dest)])
+            index.add_pending([(p, "drop") for p in drops])
+    except (RejectedFile, *ARCHIVE_ERRORS):
+        raise
+    except Exception:
+        # the row could not be recorded (a malformed value): take the placed file back out
+        # so the caller quarantines it and nothing unindexed stays in the layout
+        if src != dest and dest.exists():
+            replace_durable(dest, src)
+        with index.transaction():
+            index.clear_pending([str(dest)])
+        raise
     for p in drops:
         Path(p).unlink(missing_ok=True)
     if drops:
@@ -239,21 +269,22 @@ def ingest_files(
             workers,
             preload=[type(product).__module__],
         )
-        for (_name, path), (row, arrays, file_is) in zip(todo, results):
+        for (name, path), (row, arrays, file_is) in zip(todo, results):
             try:
                 if isinstance(row, RejectedFile):
                     raise row
-                check_file(row["filename"], file_is, kind, index.root)
-                if kind is None and file_is is not None and _provenance_open(index.root):
-                    kind = file_is  # the first file of a content-judged source fixes it
-                    settle_kind(index.root, kind)
-                parts = commit_file(product, index, row, path, report)
+                with refusing(row.get("filename", name)):
+                    check_file(row["filename"], file_is, kind, index.root)
+                    epoch = product.partition_epoch(row) if store is not None else None
+                    if kind is None and file_is is not None and _provenance_open(index.root):
+                        kind = file_is  # the first file of a content-judged source fixes it
+                        settle_kind(index.root, kind)
+                    parts = commit_file(product, index, row, path, report)
             except RejectedFile as err:
                 report.rejected.append(err)
                 quarantine(index.root, path, err)
                 continue
             loaded.update(arrays)
-            epoch = product.partition_epoch(row) if store is not None else None
             if store is not None and touched and epoch != last_epoch:
                 # Files come in time order: partitions of earlier epochs (days) are complete,
                 # so write them now and free their arrays (memory: about a day of data).
@@ -298,9 +329,10 @@ def recover_pending(product: FileProduct, index: ArchiveIndex) -> list[str]:
         elif index.get(path.name) is None and path.exists():  # placed, not yet committed
             report = IngestReport()
             try:
-                row = describe_file(product, path.name, path)
-                check_provenance(index, row)
-                touched |= commit_file(product, index, row, path, report)
+                with refusing(path.name):
+                    row = describe_file(product, path.name, path)
+                    check_provenance(index, row)
+                    touched |= commit_file(product, index, row, path, report)
                 done.append(f"indexed {path.name} left unindexed by an interrupted ingest")
             except RejectedFile as err:
                 quarantine(index.root, path, err)
