@@ -1,13 +1,17 @@
-"""Hardening run: hostile L0 files, kill -9 during updates, a full disk; one table.
+"""Hardening run: hostile L0, obspar and aspect L1 files, kill -9 during updates, a full disk.
 
-Hostile variants of the real 2003 L0 files and of simulated L0 files (seeded numpy RNG:
-header card edits, column-format edits, value edits, byte flips, truncations, gzip damage)
-go through the real update path (`update_archive` with a ``dir:`` source) in batches, each
-into a copy of an archive built from the other files, in a forked process (a crash shows
-as its exit code). Each case is classified: clean refusal (named in the report, kept in
-``rejected/``), accepted and read back equal (store read == file read, the variant's TIME
-values present), unhandled crash, wrong accept, archive data changed (rows or files of the
-base archive differ after the batch).
+Hostile variants (the generator of benchmarks/hostile_gen.py, shared with the fuzz tests,
+driven by a seeded numpy RNG: header card edits, column-format edits, value edits, obspar
+parameter edits, byte flips, truncations, gzip damage) of the real 2003 L0 files, simulated
+L0 files, simulated obspars and simulated aspect L1 files go through the real update path
+(``dir:`` sources; L0 in batches into a copy of an archive built from the other files, an
+obspar or aspect L1 variant alone into an archive of another obsid), in a forked process
+(a crash shows as its exit code). Each case is classified: clean refusal (named in the
+report, kept in ``rejected/`` with its reason), accepted and read back equal (L0: store read
+== file read holding astropy's TIME values; obspar, aspect L1: archived bytes and astropy
+read equal to the offered file), not delivered (a variant whose OBS_ID names another obsid),
+unhandled crash, wrong accept, archive data changed (rows or files of the base archive differ,
+anything left in staging, or `check_archive` not clean).
 
 Usage: ``python benchmarks/bench_hardening.py [--cases 2000] [--kills 30] [--seed 17]``
 (the disk-full run needs root for ``mount -t tmpfs``).
@@ -16,9 +20,6 @@ Usage: ``python benchmarks/bench_hardening.py [--cases 2000] [--kills 30] [--see
 from __future__ import annotations
 
 import argparse
-import gzip
-import hashlib
-import io
 import json
 import multiprocessing
 import os
@@ -28,226 +29,54 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from astropy.io import fits
+from hostile_gen import (
+    FITS_MUTATIONS,
+    TEXT_MUTATIONS,
+    build_l0_base,
+    build_obsid_base,
+    index_state,
+    mutate,
+    mutate_text,
+    run_l0_batch,
+    run_obsid_case,
+)
 
-from mica.archive import aca_l0
 from mica.engine.check import check_archive
-from mica.engine.index import ArchiveIndex
-from mica.engine.update import update_archive
 from mica.products.aca_l0 import L0
 from mica.sim.aca_l0 import plan_l0_files, write_l0_file
 
 REAL_DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "aca_l0_2003"
 SIM_WINDOW = ("2012:001:00:00:00", "2012:001:01:00:00")
-MUTATIONS = ("card", "tform", "value", "flip", "truncate", "gzip")
-OUTCOMES = ("refused", "accepted", "crash", "wrong_accept", "data_changed")
-_NUMPY = {"J": ">i4", "D": ">f8", "E": ">f4", "I": ">i2", "B": "u1", "K": ">i8"}
-_CARDS = ("TSTART", "TSTOP", "NAXIS2", "TFORM1", "TTYPE2", "TUNIT1", "TFORM4", "EXTNAME")
 
 
-# --- the generator ---------------------------------------------------------------------------
-def _raw(path: Path) -> bytes:
-    data = path.read_bytes()
-    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+def _in_process(call: tuple, conn: Any) -> None:
+    conn.send(call[0](*call[1:]))
 
 
-def _fits_bytes(hdus: fits.HDUList) -> bytes:
-    out = io.BytesIO()
-    hdus.writeto(out, output_verify="silentfix", checksum=True)
-    return out.getvalue()
-
-
-def _edit_card(raw: bytes, rng: np.random.Generator) -> bytes:
-    with fits.open(io.BytesIO(raw)) as hdus:
-        header = hdus[int(rng.integers(0, len(hdus)))].header
-        key = str(rng.choice(_CARDS))
-        value = [-1, 0, 10**12, "junk", float("nan"), 1e30, ""][int(rng.integers(0, 7))]
-        if rng.random() < 0.25 and key in header:
-            del header[key]
-        else:
-            try:
-                header[key] = value
-            except (ValueError, TypeError):
-                header[key] = "junk"
-        try:
-            return _fits_bytes(hdus)
-        except Exception:  # astropy itself refuses to write it: offer the edited bytes
-            return raw.replace(b"TSTART  =", b"TSTART = ", 1)
-
-
-def _edit_tform(raw: bytes, rng: np.random.Generator) -> bytes:
-    with fits.open(io.BytesIO(raw)) as hdus:
-        table = hdus[1]
-        cols = list(table.columns)
-        k = int(rng.integers(0, len(cols)))
-        col = cols[k]
-        fmt = str(rng.choice(["J", "D", "E", "I", "B", "K", "16A", "36I"]))
-        data = np.asarray(table.data[col.name])
-        try:
-            if fmt.endswith("A"):
-                values = np.array([b"x"] * len(data))
-            elif fmt == "36I":
-                values = np.zeros((len(data), 36), dtype=np.int16)
-            else:
-                values = data.reshape(len(data), -1)[:, 0].astype(_NUMPY[fmt])
-        except Exception:
-            values = np.zeros(len(data), dtype=np.int32)
-            fmt = "J"
-        cols[k] = fits.Column(name=col.name, format=fmt, array=values)
-        new = fits.BinTableHDU.from_columns(cols, header=table.header)
-        return _fits_bytes(fits.HDUList([hdus[0], new]))
-
-
-def _edit_value(raw: bytes, rng: np.random.Generator) -> bytes:
-    with fits.open(io.BytesIO(raw)) as hdus:
-        data = hdus[1].data
-        name = str(rng.choice(data.columns.names))
-        col = data[name]
-        rows = rng.integers(0, len(col), size=int(rng.integers(1, 5)))
-        if col.dtype.kind == "f":
-            col[rows] = [np.nan, np.inf, -1e30, 0.0][int(rng.integers(0, 4))]
-        elif col.dtype.kind in "iu":
-            info = np.iinfo(col.dtype)
-            col[rows] = [info.min, info.max, 0][int(rng.integers(0, 3))]
-        else:
-            col[rows] = col[rows[:1]]
-        if name == "TIME" and rng.random() < 0.5:
-            col[:] = col[::-1].copy()  # out of order
-        return _fits_bytes(hdus)
-
-
-def mutate(path: Path, kind: str, rng: np.random.Generator) -> bytes:
-    """One hostile variant (gzipped file bytes) of the L0 file ``path``."""
-    raw = _raw(path)
-    if kind == "card":
-        raw = _edit_card(raw, rng)
-    elif kind == "tform":
-        raw = _edit_tform(raw, rng)
-    elif kind == "value":
-        raw = _edit_value(raw, rng)
-    elif kind == "flip":
-        buf = bytearray(raw)
-        for at in rng.integers(0, len(buf), size=int(rng.integers(1, 9))):
-            buf[at] ^= 1 << int(rng.integers(0, 8))
-        raw = bytes(buf)
-    elif kind == "truncate":
-        raw = raw[: int(rng.integers(0, len(raw)))]
-    out = gzip.compress(raw, mtime=0)
-    if kind == "gzip":
-        buf = bytearray(out)
-        how = int(rng.integers(0, 3))
-        if how == 0:
-            buf = buf[: int(rng.integers(2, len(buf)))]
-        elif how == 1:
-            buf[int(rng.integers(10, len(buf) - 8))] ^= 0xFF
-        else:
-            buf[-8:] = bytes(8)  # CRC and size trailer
-        out = bytes(buf)
-    return out
-
-
-# --- batches ---------------------------------------------------------------------------------
-def _state(root: Path) -> dict[str, str]:
-    """The archive's data: index rows and the bytes of each indexed file."""
-    with ArchiveIndex(L0, root) as index:
-        rows = index.query()
-    return {
-        r["filename"]: f"{r['checksum']} "
-        + hashlib.sha256(L0.path(r, root).read_bytes()).hexdigest()
-        for r in rows
-    }
-
-
-def build_base(files: list[Path], where: Path) -> Path:
-    """An archive of ``files`` through the real update path."""
-    folder = where / "upstream"
-    folder.mkdir(parents=True)
-    for path in files:
-        shutil.copy(path, folder / path.name)
-    times = [L0.name_time(p.name) for p in files]
-    root = where / "aca0"
-    update_archive(L0, f"dir:{folder}", min(times) - 10, max(times) + 10, data_root=root)
-    return root
-
-
-def run_batch(
-    base: Path, variants: dict[str, bytes], work: Path, span: tuple[float, float]
-) -> dict[str, str]:
-    """Offer ``variants`` (name -> bytes) to a copy of ``base``; outcome per name."""
-    root = work / "aca0"
-    work.mkdir(parents=True)
-    shutil.copytree(base, root)
-    before = _state(root)
-    up = work / "up"
-    up.mkdir()
-    for name, data in variants.items():
-        (up / name).write_bytes(data)
-    try:
-        report = update_archive(L0, f"dir:{up}", span[0] - 10, span[1] + 10, data_root=root)
-    except Exception as exc:  # an unhandled error out of the update
-        frames = [f for f in traceback.extract_tb(exc.__traceback__) if "/mica/" in f.filename]
-        at = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
-        what = f"crash {type(exc).__name__}{at}: {exc}"[:300]
-        return {name: what for name in variants}
-    out: dict[str, str] = {}
-    refused = {err.filename for err in report.rejected}
-    after = _state(root)
-    changed = {n for n in before if before[n] != after.get(n)} - set(variants)
-    for name, data in variants.items():
-        if name in refused:
-            out[name] = "refused" if (root / "rejected" / name).exists() else "wrong_accept"
-        elif name in after:
-            out[name] = _read_back(root, name, data)
-        else:
-            out[name] = "crash not reported"
-        if changed:
-            out[name] = "data_changed " + ",".join(sorted(changed))[:200]
-    return out
-
-
-def _read_back(root: Path, name: str, data: bytes) -> str:
-    """accepted when store and file reads agree and hold the variant's TIME values."""
-    with fits.open(io.BytesIO(gzip.decompress(data))) as hdus:
-        times = np.asarray(hdus[1].data["TIME"], dtype=float)
-        slot = int(hdus[1].header.get("IMGNUM1", hdus[0].header.get("IMGNUM1", -1)))
-    if slot < 0 or slot > 7:
-        slot = int(name.split("_")[1])
-    lo, hi = float(np.nanmin(times)), float(np.nanmax(times))
-    stored = aca_l0.get_slot_data(lo - 1, hi + 1, slot, data_root=root)
-    direct = aca_l0.get_slot_data(lo - 1, hi + 1, slot, data_root=root, use_store=False)
-    for col in stored.dtype.names:
-        a, b = np.ma.getdata(stored[col]), np.ma.getdata(direct[col])
-        if not np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"):
-            return f"wrong_accept store != files in {col}"
-    if not np.isin(times, np.ma.getdata(stored["TIME"])).all():
-        return "wrong_accept TIME values not served"
-    return "accepted"
-
-
-def _batch_in_process(args: tuple, conn: Any) -> None:
-    conn.send(run_batch(*args))
-
-
-def run_batch_forked(
-    base: Path, variants: dict[str, bytes], work: Path, span: tuple
-) -> dict[str, str]:
-    """`run_batch` in a forked process: a segfault or hang is a crash of every case."""
+def forked(fn: Any, *args: Any) -> Any:
+    """``fn(*args)`` in a forked process: a segfault or hang is None."""
     ctx = multiprocessing.get_context("fork")
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_batch_in_process, args=((base, variants, work, span), child))
+    proc = ctx.Process(target=_in_process, args=((fn, *args), child))
     proc.start()
     result = parent.recv() if parent.poll(600) else None
     proc.join(10)
     if result is None:
         proc.kill()
-        return {n: f"crash process exit {proc.exitcode}" for n in variants}
     return result
+
+
+def run_batch_forked(
+    base: Path, variants: dict[str, bytes], work: Path, span: tuple
+) -> dict[str, str]:
+    """`run_l0_batch` in a forked process: a segfault or hang is a crash of every case."""
+    result = forked(run_l0_batch, base, variants, work, span)
+    return result or {n: "crash process died or hung" for n in variants}
 
 
 def run_attributed(
@@ -262,8 +91,9 @@ def run_attributed(
     return out
 
 
-def fuzz(cases: int, seed: int, where: Path, forked: bool = True) -> Counter:
-    """Generate ``cases`` variants, run them in batches; counts by outcome (and details)."""
+def fuzz(cases: int, seed: int, where: Path, forked_runs: bool = True) -> Counter:
+    """Generate ``cases`` variants (two thirds L0, one sixth each obspar and aspect L1), run
+    them; counts by outcome (and details)."""
     rng = np.random.default_rng(seed)
     real = sorted(REAL_DATA.glob("*.fits.gz"))
     sim_dir = where / "sim-files"
@@ -274,27 +104,49 @@ def fuzz(cases: int, seed: int, where: Path, forked: bool = True) -> Counter:
     pools = []
     for kind, files in (("real", real), ("sim", sim)):
         targets = files[1::3]  # held out of the base archive: one variant of each per batch
-        base = build_base([f for f in files if f not in targets], where / f"base-{kind}")
+        base = build_l0_base([f for f in files if f not in targets], where / f"base-{kind}")
         times = [L0.name_time(p.name) for p in files]
         pools.append((base, targets, (min(times), max(times))))
     counts: Counter = Counter()
     details: list[str] = []
+
+    def tally(name: str, outcome: str) -> None:
+        counts[outcome.split(" ", 1)[0]] += 1
+        if not outcome.startswith(("refused", "accepted", "elsewhere")):
+            details.append(f"{name}: {outcome}")
+
+    n_obsid = cases // 6
     done, batch = 0, 0
-    while done < cases:
+    while done < cases - 2 * n_obsid:
         base, targets, span = pools[batch % 2]
         variants = {}
-        for target in targets[: cases - done]:
-            kind = MUTATIONS[int(rng.integers(0, len(MUTATIONS)))]
+        for target in targets[: cases - 2 * n_obsid - done]:
+            kind = FITS_MUTATIONS[int(rng.integers(0, len(FITS_MUTATIONS)))]
             variants[L0.archive_name(target.name)] = mutate(target, kind, rng)
         work = where / f"batch-{batch}"
-        run = run_batch_forked if forked else run_batch
+        run = run_batch_forked if forked_runs else run_l0_batch
         for name, outcome in run_attributed(run, base, variants, work, span).items():
-            counts[outcome.split(" ", 1)[0]] += 1
-            if not outcome.startswith(("refused", "accepted")):
-                details.append(f"{name}: {outcome}")
+            tally(name, outcome)
         shutil.rmtree(work, ignore_errors=True)
         done += len(variants)
         batch += 1
+    for family in ("obspar", "asp"):
+        base, mirror, files = build_obsid_base(family, where / f"base-{family}")
+        for k in range(n_obsid):
+            target = files[int(rng.integers(0, len(files)))]
+            if family == "obspar":
+                kind = TEXT_MUTATIONS[int(rng.integers(0, len(TEXT_MUTATIONS)))]
+                data = mutate_text(target, kind, rng)
+            else:
+                kind = FITS_MUTATIONS[int(rng.integers(0, len(FITS_MUTATIONS)))]
+                data = mutate(target, kind, rng)
+            work = where / f"{family}-{k}"
+            # in this process: a forked child cannot use the engine's forkserver worker pool
+            # (the parent's forkserver is not its child); an exception is still a crash
+            outcome = run_obsid_case(family, base, mirror, target, data, work)
+            tally(f"{kind} of {target.name}", outcome)
+            shutil.rmtree(work, ignore_errors=True)
+            done += 1
     counts["cases"] = done
     counts["details"] = details  # type: ignore[assignment]
     return counts
@@ -329,7 +181,7 @@ def kill_runs(n: int, seed: int, where: Path) -> int:
         check=True,
         capture_output=True,
     )
-    expected = _state(clean)
+    expected = index_state(L0, clean)
     repaired = 0
     for k in range(n):
         root = where / f"kill-{k}"
@@ -341,7 +193,7 @@ def kill_runs(n: int, seed: int, where: Path) -> int:
         again = _mica(*args)
         again.communicate(timeout=600)
         ok = again.returncode == 0 and check_archive(L0, data_root=root).ok
-        if ok and _state(root) == expected:
+        if ok and index_state(L0, root) == expected:
             repaired += 1
         shutil.rmtree(root, ignore_errors=True)
     return repaired
@@ -399,6 +251,7 @@ def main() -> None:
         ("cases tried", counts["cases"]),
         ("clean refusals", counts["refused"]),
         ("accepted, read back equal", counts["accepted"]),
+        ("not delivered (other obsid)", counts["elsewhere"]),
         ("unhandled crashes", counts["crash"]),
         ("wrong accepts", counts["wrong_accept"]),
         ("data changed", counts["data_changed"]),

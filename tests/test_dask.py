@@ -217,3 +217,35 @@ def test_no_dask_says_how_to_install(tmp_path):
     assert out.returncode != 0
     assert "pip install 'chandra-mica[dask]'" in out.stderr
     assert not (tmp_path / "a").exists()
+
+
+def test_statistics_and_vv_batches_on_the_cluster_equal_serial(client, docs_archive, tmp_path):
+    """The docs archive computed both serially (mica.demo.build_docs_archive); here again on
+    the cluster, from copies of its inputs."""
+    import json
+    import shutil
+
+    from mica.products.acq_stats import ACQ_STATS
+    from mica.products.vv import VV
+
+    for name in ("obspar", "asp1", "aca0"):
+        shutil.copytree(docs_archive / name, tmp_path / name, symlinks=True)
+    executor = DaskExecutor(client)
+    for product in (ACQ_STATS, VV):
+        report = update_derived(
+            product, data_root=tmp_path / product.folder, archive=tmp_path, executor=executor
+        )
+        assert report.ok and report.done, report.summary()
+        serial = product.table(docs_archive / product.folder).read()
+        cluster = product.table(tmp_path / product.folder).read()
+        assert len(serial) and serial.dtype == cluster.dtype
+        for name in serial.dtype.names:
+            a, b = serial[name], cluster[name]
+            assert np.allclose(a, b, equal_nan=True) if a.dtype.kind == "f" else (a == b).all(), (
+                name
+            )
+    reports = sorted((tmp_path / "vv").rglob("vv_report.json"))
+    assert reports
+    for path in reports:
+        ref = docs_archive / path.relative_to(tmp_path)
+        assert json.loads(path.read_text()) == json.loads(ref.read_text())

@@ -16,6 +16,7 @@ from mica.engine.ingest import (
     describe_file,
     quarantine,
     recover_pending,
+    refusing,
 )
 from mica.engine.lock import UpdateLock
 from mica.engine.product import FileProduct, RejectedFile
@@ -99,12 +100,13 @@ def check_archive(
             report.problems.append(f"file without index row: {path.name}")
             if repair:
                 try:
-                    row = describe_file(product, path.name, path)
-                    check_provenance(index, row)
-                    if product.path(row, root) != path:
-                        raise RejectedFile(path.name, "is not in its layout folder")
-                    ingest = IngestReport()
-                    commit_file(product, index, row, path, ingest)  # store fixed below
+                    with refusing(path.name):
+                        row = describe_file(product, path.name, path)
+                        check_provenance(index, row)
+                        if product.path(row, root) != path:
+                            raise RejectedFile(path.name, "is not in its layout folder")
+                        ingest = IngestReport()
+                        commit_file(product, index, row, path, ingest)  # store fixed below
                     what = "indexed" if ingest.ingested else "removed outdated"
                     report.repairs.append(f"{what} {path.name}")
                 except RejectedFile as err:

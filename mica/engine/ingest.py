@@ -15,7 +15,9 @@ import filecmp
 import gzip
 import os
 import shutil
-from collections.abc import Callable, Iterable
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -80,6 +82,23 @@ def quarantine(root: Path, src: Path | None, err: RejectedFile) -> None:
     with os.fdopen(fd, "w") as fh:
         fh.write(str(err) + "\n")
     os.chmod(reason, 0o600)  # an older .reason of the same name kept its mode
+
+
+#: errors of the archive itself (disk full, read-only, database): they stop the update with one
+#: clear message (`mica.engine.runner`); every other error while archiving a file is the file's
+ARCHIVE_ERRORS = (OSError, sqlite3.Error, MemoryError)
+
+
+@contextmanager
+def refusing(name: str, what: str = "could not be archived") -> Iterator[None]:
+    """Turn an unexpected error while handling file ``name`` into a `RejectedFile` naming it:
+    one malformed file must never stop an update or a repair."""
+    try:
+        yield
+    except (RejectedFile, *ARCHIVE_ERRORS):
+        raise
+    except Exception as err:  # a readable but malformed file reaches code beyond validation
+        raise RejectedFile(name, f"{what} ({type(err).__name__}: {str(err)[:300]})") from err
 
 
 def describe_file(
@@ -200,12 +219,24 @@ def _apply(
                 folders.add(folder)
     for folder in folders:
         fsync_dir(folder)
-    with index.transaction():
-        parts = index.replace(
-            [p.row for p in batch], [o["filename"] for p in batch for o in p.superseded]
-        )
-        index.clear_pending([str(p.dest) for p in batch])
-        index.add_pending([(d, "drop") for d in drops])
+    try:
+        with index.transaction():
+            parts = index.replace(
+                [p.row for p in batch], [o["filename"] for p in batch for o in p.superseded]
+            )
+            index.clear_pending([str(p.dest) for p in batch])
+            index.add_pending([(d, "drop") for d in drops])
+    except (RejectedFile, *ARCHIVE_ERRORS):
+        raise
+    except Exception:
+        # a row could not be recorded (a malformed value): take the placed files back out,
+        # so the caller can find and quarantine the file and nothing unindexed stays in place
+        for p in batch:
+            if p.src != p.dest and p.dest.exists():
+                replace_durable(p.dest, p.src)
+        with index.transaction():
+            index.clear_pending([str(p.dest) for p in batch])
+        raise
     for d in drops:
         Path(d).unlink(missing_ok=True)
     if drops:
@@ -349,7 +380,18 @@ def ingest_files(
 
         def flush() -> None:
             nonlocal touched
-            touched |= _apply(product, index, batch, report, synced=True)
+            try:
+                touched |= _apply(product, index, batch, report, synced=True)
+            except (RejectedFile, *ARCHIVE_ERRORS):
+                raise
+            except Exception:  # one row cannot be recorded: one file at a time finds it
+                for p in batch:
+                    try:
+                        with refusing(p.row["filename"]):
+                            touched |= _apply(product, index, [p], report, synced=True)
+                    except RejectedFile as err:
+                        report.rejected.append(err)
+                        quarantine(index.root, p.src, err)
             batch.clear()
 
         for (name, path), result in zip(todo, timed(results, report)):
@@ -357,31 +399,32 @@ def ingest_files(
             if isinstance(result, UnitError):  # the worker's own failure, not the file's
                 result = (RejectedFile(name, f"not validated: {result}"), {}, None)
             row, arrays, file_is = result
-            epoch = (
-                product.partition_epoch(row)
-                if store is not None and isinstance(row, dict)
-                else None
-            )
-            if batch and (
-                len(batch) >= COMMIT_BATCH
-                or (isinstance(row, dict) and _overlaps_batch(product, batch, row))
-                or (store is not None and isinstance(row, dict) and epoch != last_epoch)
-            ):
+            try:
+                if isinstance(row, RejectedFile):
+                    raise row
+                with refusing(row.get("filename", name)):
+                    check_file(row["filename"], file_is, kind, index.root)
+                    epoch = product.partition_epoch(row) if store is not None else None
+                    apart = bool(batch) and _overlaps_batch(product, batch, row)
+                    if kind is None and file_is is not None and _provenance_open(index.root):
+                        kind = file_is  # the first file of a content-judged source fixes it
+                        settle_kind(index.root, kind)
+            except RejectedFile as err:
+                report.rejected.append(err)
+                quarantine(index.root, path, err)
+                continue
+            new_epoch = store is not None and epoch != last_epoch
+            if batch and (len(batch) >= COMMIT_BATCH or apart or new_epoch):
                 flush()
-            if store is not None and touched and isinstance(row, dict) and epoch != last_epoch:
+            if touched and new_epoch:
                 # Files come in time order: partitions of earlier epochs (days) are complete,
                 # so write them now and free their arrays (memory: about a day of data).
                 store.rebuild(touched, loaded)
                 touched.clear()
                 loaded = {}
             try:
-                if isinstance(row, RejectedFile):
-                    raise row
-                check_file(row["filename"], file_is, kind, index.root)
-                if kind is None and file_is is not None and _provenance_open(index.root):
-                    kind = file_is  # the first file of a content-judged source fixes it
-                    settle_kind(index.root, kind)
-                placement = _decide(product, index, row, path, report)
+                with refusing(row["filename"]):
+                    placement = _decide(product, index, row, path, report)
             except RejectedFile as err:
                 report.rejected.append(err)
                 quarantine(index.root, path, err)
@@ -427,9 +470,10 @@ def recover_pending(product: FileProduct, index: ArchiveIndex) -> list[str]:
         elif index.get(path.name) is None and path.exists():  # placed, not yet committed
             report = IngestReport()
             try:
-                row = describe_file(product, path.name, path)
-                check_provenance(index, row)
-                touched |= commit_file(product, index, row, path, report)
+                with refusing(path.name):
+                    row = describe_file(product, path.name, path)
+                    check_provenance(index, row)
+                    touched |= commit_file(product, index, row, path, report)
                 done.append(f"indexed {path.name} left unindexed by an interrupted ingest")
             except RejectedFile as err:
                 quarantine(index.root, path, err)

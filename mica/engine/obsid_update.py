@@ -290,7 +290,7 @@ def _check_belongs(product: ObsidProduct, path: Path, obsid: int, rev: int) -> N
         )
     try:
         file_obsid, _ = product.inspect(path)
-    except RejectedFile:
-        return  # unreadable: ingest rejects it with the precise reason
+    except Exception:  # unreadable or malformed: ingest rejects it with the precise reason
+        return
     if file_obsid is not None and file_obsid != obsid:
         raise RejectedFile(path.name, f"belongs to obsid {file_obsid}, delivered for obsid {obsid}")
