@@ -72,5 +72,11 @@ def demo_vv(data_root: Path, out: Path) -> list[Path]:
     paths = [dest / "report.html"]
     slot = disp["repro_without"] if disp["repro_without"] is not None else truth["slot"]
     if slot is not None and (dest / f"slot_{slot}.png").exists():
-        paths.append(dest / f"slot_{slot}.png")
+        # the report's plot again at the resolution of the demo's other plots
+        from mica.plot import save_figure
+        from mica.vv import get_arch_vv
+
+        obi = get_arch_vv(obsid, version=info["revision"], archive=root)
+        figs = obi.plot_slot(int(slot))
+        paths.append(save_figure(figs["all"], out / f"vv_{obsid}_slot_{slot}.png", True))
     return paths

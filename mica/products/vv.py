@@ -230,7 +230,8 @@ class VVProduct(DerivedProduct):
         except VVInputError as err:
             raise DerivedFailure(str(err)) from err
         obi.isdefault = int(unit.data.get("isdefault") or 0)
-        info = write_report(obi, staging, plots=self.plots)
+        simulated = self.kind(Path(archive)) == "simulated"
+        info = write_report(obi, staging, plots=self.plots, simulated=simulated)
         rows = table_rows(info, unit.data)
         if not len(rows):
             raise DerivedFailure(f"obsid {obsid} revision {revision}: no slot has statistics")

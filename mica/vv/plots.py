@@ -16,6 +16,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 from matplotlib.ticker import MaxNLocator
 
+from mica.plot import mark_simulated
+
 if TYPE_CHECKING:
     from mica.vv.core import Obi
 
@@ -158,8 +160,10 @@ class _SlotFigure:
     """One figure reused for every slot of a report: its axes, ticks and lines are made
     once and only their data change (making them is half of a plot's cost)."""
 
-    def __init__(self) -> None:
+    def __init__(self, simulated: bool = False) -> None:
         self.fig = Figure(figsize=(10, 6), dpi=DPI)
+        if simulated:
+            mark_simulated(self.fig)
         grid = self.fig.add_gridspec(2, 3)
         self.ayz = self.fig.add_subplot(grid[:, 0])
         self.ay = self.fig.add_subplot(grid[0, 1:])
@@ -218,15 +222,15 @@ class _SlotFigure:
         self.fig.savefig(path)
 
 
-def save_slot_plots(obi: Obi, folder: Path) -> list[Path]:
+def save_slot_plots(obi: Obi, folder: Path, simulated: bool = False) -> list[Path]:
     """``slot_<n>.png`` of every slot with data into ``folder`` (the fixed-window dz vs dy,
-    dy and dz vs time; `plot_slot` draws the same for one slot)."""
+    dy and dz vs time; `plot_slot` draws the same for one slot), marked when ``simulated``."""
     out = []
     fig = None
     for slot in sorted(obi.all_slot_data):
         if slot not in obi.slots_meta:
             continue
-        fig = fig or _SlotFigure()
+        fig = fig or _SlotFigure(simulated)
         path = folder / f"slot_{slot}.png"
         fig.draw(obi, slot, path)
         out.append(path)

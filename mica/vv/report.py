@@ -153,8 +153,11 @@ V&amp;V version {info["vv_version"]}.</p>
     return path
 
 
-def write_report(obi: Obi, folder: str | Path, plots: bool = True) -> dict[str, Any]:
-    """Write every file of one V&V into ``folder``; return the info dict."""
+def write_report(
+    obi: Obi, folder: str | Path, plots: bool = True, simulated: bool = False
+) -> dict[str, Any]:
+    """Write every file of one V&V into ``folder`` (plots marked when the data are
+    ``simulated``); return the info dict."""
     from mica.vv.plots import save_slot_plots
 
     folder = Path(folder)
@@ -164,6 +167,6 @@ def write_report(obi: Obi, folder: str | Path, plots: bool = True) -> dict[str, 
         info["isdefault"] = int(obi.isdefault)
     write_json(info, folder)
     write_slots(obi, folder)
-    images = [p.name for p in save_slot_plots(obi, folder)] if plots else []
+    images = [p.name for p in save_slot_plots(obi, folder, simulated)] if plots else []
     write_html(info, folder, images)
     return info
