@@ -295,12 +295,12 @@ def _already_archived(product: FileProduct, index: ArchiveIndex, name: str, path
 
 
 def _validate_one(
-    product: FileProduct, name: str, path: Path
+    product: FileProduct, name: str, path: Path, with_arrays: bool = True
 ) -> tuple[dict[str, Any] | RejectedFile, dict[str, Any], str | None]:
-    """(index row or the rejection, store arrays, provenance kind of the file)."""
+    """(index row or the rejection, store arrays (``with_arrays``), provenance kind)."""
     arrays: dict[str, Any] = {}
     try:
-        row = describe_file(product, name, path, arrays)
+        row = describe_file(product, name, path, arrays if with_arrays else None)
         fsync_file(path)  # here, in the worker: the committer only renames it
         return row, arrays, row.pop(KIND, None)
     except RejectedFile as err:  # describe_file turns any failure into one
@@ -310,11 +310,12 @@ def _validate_one(
 class _Validate:
     """`_validate_one` as an executor's step over (name, path) items (picklable)."""
 
-    def __init__(self, product: FileProduct):
+    def __init__(self, product: FileProduct, with_arrays: bool):
         self.product = product
+        self.with_arrays = with_arrays
 
     def __call__(self, item: tuple[str, Path]) -> Any:
-        return _validate_one(self.product, *item)
+        return _validate_one(self.product, *item, self.with_arrays)
 
 
 def ingest_files(
@@ -368,7 +369,8 @@ def ingest_files(
             else:
                 todo.append((name, path))
         if executor is not None:
-            results: Iterable[Any] = executor.map(_Validate(product), todo)
+            # without a store here (built later, on the workers) no arrays travel back
+            results: Iterable[Any] = executor.map(_Validate(product, store is not None), todo)
         else:
             results = process_map(
                 _validate_one,
