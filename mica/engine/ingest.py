@@ -25,7 +25,7 @@ from typing import Any, BinaryIO
 from mica.engine.atomic import replace_durable, write_atomic
 from mica.engine.colstore import ColumnStore
 from mica.engine.executors import Executor, UnitError, timed
-from mica.engine.executors.process import process_map
+from mica.engine.executors.process import ProcessExecutor
 from mica.engine.fsync import fsync_dir, fsync_file
 from mica.engine.index import ArchiveIndex
 from mica.engine.product import KIND, FileProduct, RejectedFile
@@ -368,16 +368,10 @@ def ingest_files(
                 tick(name)
             else:
                 todo.append((name, path))
-        if executor is not None:
-            # without a store here (built later, on the workers) no arrays travel back
-            results: Iterable[Any] = executor.map(_Validate(product, store is not None), todo)
-        else:
-            results = process_map(
-                _validate_one,
-                [(product, n, p) for n, p in todo],
-                workers,
-                preload=[type(product).__module__],
-            )
+        if executor is None:
+            executor = ProcessExecutor(workers, preload=[type(product).__module__])
+        # without a store here (built later, on the workers) no arrays travel back
+        results = executor.map(_Validate(product, store is not None), todo)
         batch: list[_Placement] = []
 
         def flush() -> None:
@@ -399,6 +393,8 @@ def ingest_files(
         for (name, path), result in zip(todo, timed(results, report)):
             tick(name)
             if isinstance(result, UnitError):  # the worker's own failure, not the file's
+                if isinstance(result.error, ARCHIVE_ERRORS):
+                    raise result.error  # disk full, read-only: stops the update (one message)
                 result = (RejectedFile(name, f"not validated: {result}"), {}, None)
             row, arrays, file_is = result
             try:

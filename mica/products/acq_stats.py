@@ -21,7 +21,7 @@ from mica.engine.derived import (
 from mica.errors import MissingArchiveError
 from mica.stats.acq_stats import DTYPE, FOLDER, TABLE_NAME
 
-__all__ = ["ACQ_STATS", "AcqStats", "SPEC", "plan_observations", "obspar_obi"]
+__all__ = ["ACQ_STATS", "ObservationStats", "SPEC", "plan_observations", "obspar_obi"]
 
 SPEC = TableSpec(
     DTYPE,
@@ -107,20 +107,35 @@ def obspar_obi(archive: Path, obsid: int) -> int:
     return int(pars.get("obi_num", 0))
 
 
-class AcqStats(DerivedProduct):
-    """Acquisition statistics (acq_stats.md): one row per ACQ/BOT star per observation."""
+class ObservationStats(DerivedProduct):
+    """Per-star statistics of each observation (acquisition, guide): one unit per obsid/OBI.
 
-    name = "acq-stats"
-    folder = FOLDER
-    table_name = TABLE_NAME
-    spec = SPEC
+    Parameters
+    ----------
+    name, folder, table_name : str
+        Command name, folder under the archive root, table file.
+    spec : TableSpec
+        The table.
+    time_column : str
+        The column whose latest value a regular update continues from.
+    calc : str
+        ``module:function`` computing one observation's rows from (provider, obsid, obi)
+        (a name, so the description stays picklable and imports the algorithm on use).
+    """
+
     inputs = ("obspar", "aca0")
+
+    def __init__(
+        self, name: str, folder: str, table_name: str, spec: TableSpec, time_column: str, calc: str
+    ):
+        self.name, self.folder, self.table_name, self.spec = name, folder, table_name, spec
+        self.time_column, self.calc = time_column, calc
 
     def plan(self, archive, table, *, start, stop, obsids, check_missing):
         return plan_observations(
             archive,
             table,
-            "guide_tstart",
+            self.time_column,
             start=start,
             stop=stop,
             obsids=obsids,
@@ -128,16 +143,21 @@ class AcqStats(DerivedProduct):
         )
 
     def compute(self, archive: Path, unit: DerivedUnit, staging: Path) -> np.ndarray:
-        from mica.stats._acq import calc_acq_stats
+        import importlib
+
         from mica.stats.inputs import InputError, provider_for
 
+        module, _, func = self.calc.partition(":")
+        calc = getattr(importlib.import_module(module), func)
         obsid = int(unit.data)
         obi = obspar_obi(archive, obsid)
         try:
-            rows = calc_acq_stats(provider_for(archive), obsid, obi)
+            return calc(provider_for(archive), obsid, obi)
         except InputError as err:
             raise DerivedFailure(str(err)) from err
-        return rows
 
 
-ACQ_STATS = AcqStats()
+#: acquisition statistics (acq_stats.md): one row per ACQ/BOT star per observation
+ACQ_STATS = ObservationStats(
+    "acq-stats", FOLDER, TABLE_NAME, SPEC, "guide_tstart", "mica.stats._acq:calc_acq_stats"
+)

@@ -6,12 +6,8 @@ Same inputs and planning as `mica.products.acq_stats`; the table is
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
-
-from mica.engine.derived import DerivedFailure, DerivedProduct, DerivedUnit, TableSpec
-from mica.products.acq_stats import obspar_obi, plan_observations
+from mica.engine.derived import TableSpec
+from mica.products.acq_stats import ObservationStats
 from mica.stats.guide_stats import DTYPE, FOLDER, TABLE_NAME
 
 __all__ = ["GUIDE_STATS", "GuideStats", "SPEC"]
@@ -26,31 +22,11 @@ SPEC = TableSpec(
 )
 
 
-class GuideStats(DerivedProduct):
-    """Guide statistics (acq_stats.md 8): one row per GUI/BOT star per observation."""
-
-    name = "guide-stats"
-    folder = FOLDER
-    table_name = TABLE_NAME
-    spec = SPEC
-    inputs = ("obspar", "aca0")
-
-    def plan(self, archive, table, *, start, stop, obsids, check_missing):
-        return plan_observations(
-            archive, table, "kalman_tstart", start=start, stop=stop, obsids=obsids,
-            check_missing=check_missing,
-        )  # fmt: skip
-
-    def compute(self, archive: Path, unit: DerivedUnit, staging: Path) -> np.ndarray:
-        from mica.stats._guide import calc_guide_stats
-        from mica.stats.inputs import InputError, provider_for
-
-        obsid = int(unit.data)
-        obi = obspar_obi(archive, obsid)
-        try:
-            return calc_guide_stats(provider_for(archive), obsid, obi)
-        except InputError as err:
-            raise DerivedFailure(str(err)) from err
+class GuideStats(ObservationStats):
+    """Guide statistics (acq_stats.md 8): one row per GUI/BOT star per observation (its own
+    type, so the registry finds each description in its product module)."""
 
 
-GUIDE_STATS = GuideStats()
+GUIDE_STATS = GuideStats(
+    "guide-stats", FOLDER, TABLE_NAME, SPEC, "kalman_tstart", "mica.stats._guide:calc_guide_stats"
+)
