@@ -15,7 +15,7 @@ import os
 import warnings
 import zlib
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 from astropy.io import fits
@@ -220,17 +220,28 @@ def _card_value(header: bytes, key: bytes) -> str | None:
 
 
 def verify_checksums(raw: bytes, hdus: fits.HDUList, name: str) -> None:
-    """Check each HDU's DATASUM and CHECKSUM over ``raw``, the bytes ``hdus`` were read from.
+    """Check each HDU's DATASUM and CHECKSUM over ``raw``, the bytes ``hdus`` were read from."""
+    # astropy's offsets of the HDUs in the bytes read (the data padded to whole blocks)
+    verify_spans(
+        raw,
+        [
+            (h._header_offset, h._data_offset, h._data_offset + -(-h._data_size // _BLOCK) * _BLOCK)
+            for h in hdus
+        ],
+        name,
+    )
+
+
+def verify_spans(raw: bytes, hdu_spans: list[tuple[int, int, int]], name: str) -> None:
+    """Check the DATASUM and CHECKSUM of the HDUs at ``hdu_spans`` (header start, data
+    start, padded data end) over ``raw``.
 
     A file that carries CHECKSUM in one HDU must carry it in every HDU: a damaged keyword
     would otherwise leave its header unchecked.
     """
     words = np.frombuffer(raw, dtype=">u4")
     spans = []
-    for hdu in hdus:
-        # astropy's offsets of the HDU in the bytes read (the data padded to whole blocks)
-        start, data = hdu._header_offset, hdu._data_offset
-        end = data + -(-hdu._data_size // _BLOCK) * _BLOCK
+    for start, data, end in hdu_spans:
         header = raw[start:data]
         spans.append((start, data, end, _card_value(header, b"CHECKSUM")))
         datasum = _card_value(header, b"DATASUM")
@@ -266,7 +277,11 @@ def open_checked(
     The returned checksum is the table HDU's CHECKSUM keyword, or a SHA-1 of the bytes when
     the file has none, so re-deliveries of the same file are recognised either way.
     """
-    raw = read_bytes(path, name, max_bytes)
+    return open_raw(read_bytes(path, name, max_bytes), name, extname)
+
+
+def open_raw(raw: bytes, name: str, extname: str) -> tuple[fits.HDUList, str]:
+    """`open_checked` on the bytes `read_bytes` returned."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
@@ -281,5 +296,9 @@ def open_checked(
     except RejectedFile:
         hdus.close()
         raise
-    checksum = hdus[extname].header.get("CHECKSUM") or hashlib.sha1(raw).hexdigest()
-    return hdus, str(checksum)
+    return hdus, file_checksum(raw, hdus[extname].header)
+
+
+def file_checksum(raw: bytes, header: Any) -> str:
+    """The table header's CHECKSUM value, or a SHA-1 of the bytes when it has none."""
+    return str(header.get("CHECKSUM") or hashlib.sha1(raw).hexdigest())

@@ -175,21 +175,37 @@ class FileProduct(ABC):
         under its name, so the store is fed from this one decompression. Products whose
         files are not FITS (obspar parameter files) override this.
         """
-        from mica.engine.fitscheck import open_checked  # both import this module
-        from mica.engine.provenance import REAL, SIM_KEYWORD, SIMULATED
+        from mica.engine.fitscheck import open_raw, read_bytes  # both import this module
 
-        hdus, checksum = open_checked(
-            path, name, getattr(self, "extname", "PRIMARY"), self.max_file_bytes
-        )
+        raw = read_bytes(path, name, self.max_file_bytes)
+        fast = self.describe_fast(name, raw, arrays)
+        if fast is not None:
+            return fast
+        hdus, checksum = open_raw(raw, name, getattr(self, "extname", "PRIMARY"))
         with hdus:
             row = self.describe(name, hdus)
-            row["checksum"] = checksum
-            # What the file is, from the header read anyway (not an index column: ingest
-            # checks it against the archive's provenance).
-            row[KIND] = SIMULATED if hdus[0].header.get(SIM_KEYWORD) is True else REAL
+            self.finish_row(row, checksum, hdus[0].header)
             if arrays is not None and self.has_store:
                 arrays[name] = self.store_arrays(hdus, row)
         return row
+
+    def describe_fast(
+        self, name: str, raw: bytes, arrays: dict[str, Any] | None = None
+    ) -> dict[str, Any] | None:
+        """`describe_path` on the file's bytes without astropy, or None when the product
+        has no such reading or it cannot decide (then astropy reads the file and its checks
+        decide, refusals included)."""
+        return None
+
+    @staticmethod
+    def finish_row(row: dict[str, Any], checksum: str, primary: Mapping[str, Any]) -> None:
+        """Add the file's checksum and kind (from its primary header) to a described row."""
+        from mica.engine.provenance import REAL, SIM_KEYWORD, SIMULATED
+
+        row["checksum"] = checksum
+        # What the file is, from the header read anyway (not an index column: ingest
+        # checks it against the archive's provenance).
+        row[KIND] = SIMULATED if primary.get(SIM_KEYWORD) is True else REAL
 
     def check_layout(self, index: Any, repair: bool) -> tuple[list[str], list[str]]:
         """Product-specific checks run by `check_archive`: (problems, repairs made)."""

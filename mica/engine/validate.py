@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from mica._lazy import fits
 from mica.engine.product import RejectedFile
 
 #: 1999:204:00:00:00 UTC (1999-07-23, launch day) in CXC seconds: no data is older.
@@ -190,14 +189,16 @@ def _show(key: str, value: Any) -> str:
     return f"{key} {value}" if value is not None else f"no {key}"
 
 
-def check_columns(name: str, hdu: fits.BinTableHDU, formats: Mapping[str, ColumnFormat]) -> None:
+def check_columns(name: str, hdu: Any, formats: Mapping[str, ColumnFormat]) -> None:
     """Refuse a table whose columns (those in ``formats``) are defined otherwise: astropy
     converts silently what a wrong TFORM/TZERO/TSCAL says (a 32-bit 40000 read as 16-bit
     is -25536), and a wrong shape breaks the readers. TZERO 0 and TSCAL 1 are the same
-    as absent."""
-    cols = hdu.columns  # the TFORM/TDIM/TZERO/TSCAL cards as astropy parsed them
-    if len(set(cols.names)) < len(cols.names):
-        dupes = sorted({n for n in cols.names if cols.names.count(n) > 1})
+    as absent. ``hdu`` is astropy's ``BinTableHDU`` or a `mica.engine.fastfits.FastTable`
+    (its ``columns``: the TFORM/TDIM/TZERO/TSCAL cards as parsed)."""
+    cols = hdu.columns
+    names = list(cols.names)
+    if len(set(names)) < len(names):
+        dupes = sorted({n for n in names if names.count(n) > 1})
         raise RejectedFile(name, f"duplicate columns {', '.join(dupes)}")
     for col in cols:
         want = formats.get(col.name)

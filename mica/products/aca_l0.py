@@ -139,7 +139,7 @@ def slot_dtype(columns: list[str], centered_8x8: bool = False) -> np.dtype:
     return np.dtype(fields)
 
 
-def image_size(hdu: fits.BinTableHDU) -> int:
+def image_size(hdu: Any) -> int:
     """Image size (4, 6, 8) from the IMGRAW TDIM / repeat count."""
     col = hdu.columns["IMGRAW"]
     size = int(round(np.sqrt(col.format.repeat)))
@@ -172,11 +172,12 @@ STORE_DTYPES: dict[str, np.dtype] = {
 STORE_COLUMNS = list(STORE_DTYPES)
 
 
-def table_arrays(data: fits.FITS_rec, size: int) -> dict[str, np.ndarray]:
+def table_arrays(data: Any, size: int) -> dict[str, np.ndarray]:
     """A file's rows in the reader's representation: every column (zeros where the size does
-    not carry it), IMGRAW as 64-vectors with the image top-left, IMGSIZE per row."""
+    not carry it), IMGRAW as 64-vectors with the image top-left, IMGSIZE per row. ``data``
+    is astropy's ``FITS_rec`` or a `mica.engine.fastfits.FastTable`."""
     n = len(data)
-    names = set(data.columns.names)
+    names = set(data.names)
     out: dict[str, np.ndarray] = {}
     for name, dt in SLOT_DTYPE_FIELDS:
         if name == "FILENAME":
@@ -244,10 +245,37 @@ class L0Product(FileProduct):
         return f"{row['year']:04d}/{row['doy']:03d}"
 
     def describe(self, name: str, hdus: fits.HDUList) -> dict[str, Any]:
-        match = self.filename_re.fullmatch(name)
         hdu = hdus[self.extname]
         if not isinstance(hdu, fits.BinTableHDU):
             raise RejectedFile(name, f"{self.extname} is not a binary table")
+        return self.describe_table(name, hdu)
+
+    def describe_fast(
+        self, name: str, raw: bytes, arrays: dict[str, Any] | None = None
+    ) -> dict[str, Any] | None:
+        """The index row (and store arrays) from `mica.engine.fastfits`' reading of the
+        bytes, with the checks of the astropy reading; None when that reader cannot parse
+        the file or a check refuses it (astropy's reading then gives the refusal)."""
+        from mica.engine.fastfits import parse_table
+        from mica.engine.fitscheck import file_checksum, verify_spans
+
+        table = parse_table(raw, self.extname)
+        if table is None:
+            return None
+        try:
+            verify_spans(raw, table.spans, name)
+            row = self.describe_table(name, table)
+        except RejectedFile:
+            return None
+        self.finish_row(row, file_checksum(raw, table.header), table.primary)
+        if arrays is not None:
+            arrays[name] = table_arrays(table, row["imgsize"])
+        return row
+
+    def describe_table(self, name: str, hdu: Any) -> dict[str, Any]:
+        """Check an L0 table (astropy's ``BinTableHDU`` or a `mica.engine.fastfits.FastTable`)
+        and return its index row."""
+        match = self.filename_re.fullmatch(name)
         if "IMGRAW" not in hdu.columns.names:
             raise RejectedFile(name, "missing column IMGRAW")
         size = image_size(hdu)
