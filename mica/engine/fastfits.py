@@ -116,13 +116,25 @@ class FastTable:
             col = self.columns[name]
             values = self.rows[name]
             if col.code == "A":
-                # astropy strips trailing blanks and decodes; `parse_table` checked ASCII
-                values = np.char.rstrip(values, b" ").astype(f"U{col.repeat}")
+                values = _strip_text(values, col.repeat)
             elif col.bzero:
                 offset, unsigned = _UNSIGNED[col.code]
                 values = (values.astype(values.dtype.newbyteorder("=")) ^ -offset).view(unsigned)
             self._cache[name] = values
         return self._cache[name]
+
+
+def _strip_text(values: np.ndarray, width: int) -> np.ndarray:
+    """Text as astropy's ``FITS_rec`` gives it: blanks before the end (or before trailing
+    NULs) removed, except a first character, then decoded (`parse_table` checked ASCII).
+    The same passes as astropy's ``_rstrip_inplace``, so every edge case agrees."""
+    chars = np.ascontiguousarray(values).view("u1").reshape(len(values), width).copy()
+    blank = np.ones(len(values), dtype=bool)
+    for i in range(-1, -width, -1):
+        blank &= chars[:, i] == 32
+        chars[blank, i] = 0
+        blank = chars[:, i] == 0
+    return chars.view(f"S{width}")[:, 0].astype(f"U{width}")
 
 
 def _value(field_bytes: bytes) -> tuple[bool, Any]:
