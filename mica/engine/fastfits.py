@@ -257,6 +257,13 @@ def parse_table(raw: bytes, extname: str) -> FastTable | None:
     Nothing is checked here beyond what reading needs: the caller validates the columns,
     values and checksums (`FastTable.spans`) as it does for astropy's reading.
     """
+    try:
+        return _parse_table(raw, extname)
+    except Exception:  # noqa: BLE001 -- any doubt while parsing: astropy reads the file
+        return None
+
+
+def _parse_table(raw: bytes, extname: str) -> FastTable | None:
     first = _header(raw, 0)
     if first is None:
         return None
