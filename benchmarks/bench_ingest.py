@@ -1,6 +1,6 @@
 """Issue 16: L0 ingest beside the bare astropy read of the same files, on one worker.
 
-    python benchmarks/bench_ingest.py [--hours 12] [--rounds 3] [--work DIR]
+    python benchmarks/bench_ingest.py [--hours 6] [--rounds 3] [--work DIR]
         [--before /work/main]
 
 Files: simulated L0 files of ``--hours`` hours (8 slots, written through the simulator) and
@@ -165,7 +165,7 @@ def report(fig: dict[tuple[str, str], float], args: argparse.Namespace) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hours", type=float, default=12.0)
+    parser.add_argument("--hours", type=float, default=6.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=2, help="calls per child, best counts")
     parser.add_argument(

@@ -33,7 +33,7 @@ _NAME_RE = re.compile(r"[A-Z][A-Z0-9_]*")
 _COLKEY_RE = re.compile(r"(T[A-Z]{3,5})([0-9]+)")
 #: Column keywords read here; any other ``T....n`` keyword (TDISP, TBCOL, WCS) falls back.
 _COLUMN_KEYS = {"TTYPE", "TFORM", "TUNIT", "TDIM", "TZERO", "TSCAL", "TNULL", "TLMIN", "TLMAX"}
-#: Big-endian dtype and byte width of each TFORM code.
+#: Big-endian dtype of each TFORM code.
 _CODES = {"B": "u1", "I": ">i2", "J": ">i4", "K": ">i8", "E": ">f4", "D": ">f8", "A": "S1"}
 _TABLE_KEYS = ["XTENSION", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "PCOUNT", "GCOUNT", "TFIELDS"]
 #: TZERO that makes a signed column unsigned, as astropy reads it (``uint=True``).
