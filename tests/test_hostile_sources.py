@@ -30,6 +30,7 @@ from mica.products.aca_l0 import L0
 from mica.products.asp_l1 import ASP_L1
 from mica.sim.aca_l0 import plan_l0_files, write_l0_file
 from mica.sources import SourceError
+from mica.sources.cda import CDASource
 from mica.sources.directory import DirSource
 
 __all__ = ["published", "server"]  # fixtures shared with the cda tests
@@ -354,4 +355,28 @@ def test_cda_service_dripping_headers_meets_the_run_deadline(hostile, tmp_path):
     assert text.count("MICA_CDA_RUN_DEADLINE") == 1, text
     assert "run deadline" in report.failed[6001], report.summary()
     assert not report.ok and not report.done
+    assert check_archive(ASP_L1, data_root=root).ok
+
+
+def test_cda_default_cache_is_resumed_by_the_next_run(hostile, tmp_path):
+    """Without a ``cache_dir`` the downloads wait beside the product folder, not in its
+    staging folder (which every run wipes): a file cut by a dropped connection is resumed
+    with a Range request by the next run, and the files that did arrive are not fetched
+    again."""
+    name = asol_names(hostile)[0]
+    hostile.faults[name] = ["drop"]
+    root = tmp_path / "asp1"
+    opts = {"backoff": 0.01, "progress": False}
+    first = update_obsid_archive(
+        ASP_L1, CDASource(hostile.url, retries=0, **opts), [OBSID], data_root=root
+    )
+    assert name in first.failed[OBSID], first.summary()
+    (kept,) = (tmp_path / ".cda-downloads").rglob(name + ".gz.partial")
+    have = kept.stat().st_size
+    assert have > 0
+    asked = len(hostile.requests)
+    second = update_obsid_archive(ASP_L1, CDASource(hostile.url, **opts), [OBSID], data_root=root)
+    assert second.ok, second.summary()
+    fetched = [(Path(p).name, r) for p, r in hostile.requests[asked:] if p.startswith("/pub/")]
+    assert fetched == [(name + ".gz", f"bytes={have}-")]
     assert check_archive(ASP_L1, data_root=root).ok

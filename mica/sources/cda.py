@@ -80,6 +80,9 @@ MAX_REDIRECTS = 5
 FILE_DEADLINE = 1800.0
 RUN_DEADLINE = 6 * 3600.0
 MAX_FILE_BYTES = 1 << 30
+#: the name of a product's staging folder (`mica.engine.ingest.STAGING_DIR`; not imported:
+#: the engine's ingest is heavy to import)
+_STAGING = "staging"
 #: a gzip file is at most this much bigger than its listed (uncompressed) size
 _GZIP_SLACK = 65536
 #: where a file type sits in the bulk tree, most likely first
@@ -507,8 +510,13 @@ class CDASource(Source):
     def _cache(self, dest: Path, product: FileProduct) -> Path:
         if self.cache_dir is not None:
             cache = self.cache_dir / product.name
-        else:  # beside the product folder, so `mica check` never mistakes it for archive
-            cache = Path(dest).resolve().parent.parent / ".cda-downloads" / product.name
+        else:
+            # Beside the product folder, so `mica check` never mistakes it for archive files
+            # and a later run resumes what this one left (every run wipes the staging folder
+            # ``<product>/staging/<unit>/<revision>`` that ``dest`` is in).
+            here = Path(dest).resolve()
+            root = next((p.parent for p in here.parents if p.name == _STAGING), here.parent)
+            cache = root.parent / ".cda-downloads" / product.name
         cache.mkdir(parents=True, exist_ok=True)
         return cache
 
