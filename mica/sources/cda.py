@@ -660,7 +660,8 @@ class CDASource(Source):
                 return written
         except httpx.TransportError as err:  # dropped connection, timeout, refused
             size = partial.stat().st_size if partial.exists() else 0
-            passed = self._passed(url, deadline, f" ({size} bytes of it kept for a re-run)")
+            kept = f" ({size} bytes of it kept for a re-run)" if size else " (nothing received)"
+            passed = self._passed(url, deadline, kept)
             if passed is not None:  # the clock cut the request: no retry
                 raise passed from err
             raise _Retry(f"{type(err).__name__} at {url}: {err}") from err
