@@ -230,3 +230,55 @@ def test_quarantined_copy_and_reason_are_mode_600(tmp_path):
         for kept in (root / "rejected" / src.name, root / "rejected" / (src.name + ".reason")):
             assert stat.S_IMODE(kept.stat().st_mode) == 0o600, kept
         assert (root / "rejected" / src.name).read_bytes() == b"hostile"
+
+
+def test_unexpected_commit_error_quarantines_the_file(tmp_path, monkeypatch):
+    """The ``refusing()`` path of ingest, reached by a real file through ``mica update``.
+
+    A per-revision aspect file whose OBI_NUM is 10**19 passes validation (the name, not the
+    header, gives the OBI of per-revision files) but cannot be recorded: SQLite integers are
+    64-bit, so the index insert raises OverflowError -- neither a refusal nor an archive error.
+    The batch is taken back out, each file applied alone, and that one quarantined with the
+    error named; the others of the revision are archived, the command exits 1 and the archive
+    checks clean. (If validation ever bounds OBI_NUM, this input no longer reaches the path:
+    the reason asserted below then changes and the test says so.)
+    """
+    from astropy.io import fits
+
+    from mica.products.asp_l1 import ASP_L1
+    from mica.sim import asp_l1 as sim_asp_l1
+
+    monkeypatch.setenv("MICA_SIM_L1_DECIMATE", "40")  # inherited by the subprocesses
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    sim_asp_l1.write_asp_l1(2121, 2, mirror)
+    bad = sorted(mirror.glob("pcadf*_asol1.fits.gz"))[0]
+    with fits.open(bad) as hdus:
+        hdus = fits.HDUList([h.copy() for h in hdus])
+    hdus[1].header["OBI_NUM"] = 10**19  # > 2**63 - 1
+    raw = tmp_path / bad.name[:-3]
+    hdus.writeto(raw, checksum=True)  # valid checksums: nothing for validation to refuse
+    offered = gzip.compress(raw.read_bytes(), mtime=0)
+    bad.write_bytes(offered)
+    archive = tmp_path / "archive"
+    root = archive / ASP_L1.subdir
+    args = ("update", "asp-l1", "--obsid", "2121", "--quiet")
+
+    result = _mica(*args, "--source", f"dir:{mirror}", archive=archive)
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out
+    assert f"{bad.name}: could not be archived (OverflowError" in out, out
+    assert "Traceback" not in out
+    reason = (root / "rejected" / (bad.name + ".reason")).read_text()
+    assert reason.startswith(f"{bad.name}: could not be archived (OverflowError"), reason
+    assert (root / "rejected" / bad.name).read_bytes() == offered  # kept as offered
+    wanted = {p.name for p in mirror.iterdir() if ASP_L1.classify(p.name) == "data"}
+    with ArchiveIndex(ASP_L1, root) as index:
+        names = {r["filename"] for r in index.query()}
+    assert names == wanted - {bad.name} and len(names) > 10
+    assert not list(root.rglob(f"*_v*/{bad.name}"))  # nothing of it left in the layout
+    staging = root / "staging"
+    assert not staging.exists() or not any(staging.rglob("*"))
+    check = _mica("check", archive=archive)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert f"asp-l1: {len(names)} indexed files, 0 problems" in check.stdout, check.stdout

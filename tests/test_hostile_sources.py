@@ -2,13 +2,15 @@
 
 ``dir:`` folders are real folders of simulated L0 files pushed through the real update path;
 the ``cda`` cases run the real `CDASource` against the fault-injecting HTTP server of
-``tests/test_cda_source.py`` on 127.0.0.1, extended here with redirects, a dripping body and
-an unlisted size. Deadlines are short so each case runs in seconds.
+``tests/test_cda_source.py`` on 127.0.0.1, extended here with redirects, a dripping body,
+dripping response headers (raw bytes on the socket) and an unlisted size. Deadlines are short
+so each case runs in seconds.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import shutil
 import stat
@@ -16,15 +18,19 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from test_cda_source import OBSID, Handler, Tree, asol_names, published, serve, server, source
 
+from mica.cli import main
 from mica.engine.check import check_archive
+from mica.engine.index import ArchiveIndex
 from mica.engine.obsid_update import update_obsid_archive
 from mica.engine.update import update_archive
 from mica.products.aca_l0 import L0
 from mica.products.asp_l1 import ASP_L1
 from mica.sim.aca_l0 import plan_l0_files, write_l0_file
 from mica.sources import SourceError
+from mica.sources.cda import CDASource
 from mica.sources.directory import DirSource
 
 __all__ = ["published", "server"]  # fixtures shared with the cda tests
@@ -156,6 +162,16 @@ class Hostile(Handler):
                     time.sleep(arg)
             except OSError:
                 return None
+        if kind == "drip-headers":  # a status line, then one header byte every ``arg`` s
+            self.close_connection = True
+            try:  # raw on the socket: http.server would send the headers at once
+                self.connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nX-Drip: ")
+                for _ in range(int(60 / arg)):  # bounded: a regression fails, never hangs
+                    self.connection.sendall(b"a")
+                    time.sleep(arg)
+            except OSError:  # the client gave up: what is tested
+                pass
+            return None
         if kind == "big":  # a body of ``arg`` bytes (no size in the list)
             self.send_response(200)
             self.end_headers()  # no Content-Length: read until the connection closes
@@ -276,3 +292,91 @@ def test_cda_unlisted_size_is_capped(hostile, tmp_path):
     partials = list((tmp_path / "cache").rglob(name + "*"))
     assert all(p.stat().st_size <= 200_000 + 65536 for p in partials)
     assert not (tmp_path / "asp1").exists() or not list((tmp_path / "asp1").rglob(name + "*"))
+
+
+#: the file deadline of the dripping-server cases and what an update may take beyond it
+DRIP_DEADLINE, DRIP_SLACK = 2.0, 3.0
+
+
+def _archived(root: Path) -> dict[str, str]:
+    """The archive's files by content hash and its index rows (what an update may change)."""
+    out = {
+        str(p.relative_to(root)): hashlib.sha1(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.suffix == ".gz" and "staging" not in p.relative_to(root).parts
+    }
+    with ArchiveIndex(ASP_L1, root) as index:
+        out["rows"] = repr(sorted(tuple(sorted(r.items())) for r in index.query()))
+    return out
+
+
+@pytest.mark.parametrize("drip", ["drip-headers", "drip"])
+def test_cda_dripping_server_is_cut_at_the_file_deadline(hostile, tmp_path, monkeypatch, drip):
+    """A server dripping the response headers (or the body) one byte every 0.2 s, well inside
+    the 30 s read timeout: ``mica update`` returns by the file deadline plus a little, exits
+    non-zero naming the file and its deadline, and the archive is unchanged and clean."""
+    root = tmp_path / "asp1"
+    monkeypatch.setenv("MICA_CDA_FILE_DEADLINE", str(DRIP_DEADLINE))
+    args = ["update", "asp-l1", "--source", f"cda:{hostile.url}", "--obsid", str(OBSID)]
+    args += ["--data-root", str(root)]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    before = _archived(root)
+    assert len(before) > 1  # files and rows to keep
+    name = asol_names(hostile)[0]
+    hostile.hostile[_path_of(hostile, name)] = (drip, 0.2)
+    asked = len(hostile.requests)
+    start = time.monotonic()
+    result = CliRunner().invoke(main, [*args, "--refresh"])  # fetch the revision again
+    took = time.monotonic() - start
+    print(f"{drip}: update returned after {took:.2f} s (file deadline {DRIP_DEADLINE:g} s)")
+    assert took < DRIP_DEADLINE + DRIP_SLACK, took
+    assert result.exit_code != 0, result.output
+    assert name in result.output and "file deadline of 2 s" in result.output, result.output
+    assert "Traceback" not in result.output
+    assert any(p.endswith(name + ".gz") for p, _ in hostile.requests[asked:])
+    assert _archived(root) == before
+    assert not (root / "staging").exists() or not any((root / "staging").rglob("*"))
+    assert check_archive(ASP_L1, data_root=root).ok
+
+
+def test_cda_service_dripping_headers_meets_the_run_deadline(hostile, tmp_path):
+    """The file-list service drips its headers: the run deadline ends the update, each
+    obsid failed with one message naming the deadline."""
+    hostile.hostile["/srservices/archiveFileList.do"] = ("drip-headers", 0.2)
+    src = source(hostile, tmp_path, file_deadline=60, run_deadline=1.5, timeout=5.0)
+    root = tmp_path / "asp1"
+    start = time.monotonic()
+    report = update_obsid_archive(ASP_L1, src, [OBSID, 6001], data_root=root)
+    took = time.monotonic() - start
+    assert took < 1.5 + DRIP_SLACK, took
+    text = report.failed[OBSID]
+    assert "archiveFileList.do" in text and "run deadline of 1.5 s" in text, text
+    assert text.count("MICA_CDA_RUN_DEADLINE") == 1, text
+    assert "run deadline" in report.failed[6001], report.summary()
+    assert not report.ok and not report.done
+    assert check_archive(ASP_L1, data_root=root).ok
+
+
+def test_cda_default_cache_is_resumed_by_the_next_run(hostile, tmp_path):
+    """Without a ``cache_dir`` the downloads wait beside the product folder, not in its
+    staging folder (which every run wipes): a file cut by a dropped connection is resumed
+    with a Range request by the next run, and the files that did arrive are not fetched
+    again."""
+    name = asol_names(hostile)[0]
+    hostile.faults[name] = ["drop"]
+    root = tmp_path / "asp1"
+    opts = {"backoff": 0.01, "progress": False}
+    first = update_obsid_archive(
+        ASP_L1, CDASource(hostile.url, retries=0, **opts), [OBSID], data_root=root
+    )
+    assert name in first.failed[OBSID], first.summary()
+    (kept,) = (tmp_path / ".cda-downloads").rglob(name + ".gz.partial")
+    have = kept.stat().st_size
+    assert have > 0
+    asked = len(hostile.requests)
+    second = update_obsid_archive(ASP_L1, CDASource(hostile.url, **opts), [OBSID], data_root=root)
+    assert second.ok, second.summary()
+    fetched = [(Path(p).name, r) for p, r in hostile.requests[asked:] if p.startswith("/pub/")]
+    assert fetched == [(name + ".gz", f"bytes={have}-")]
+    assert check_archive(ASP_L1, data_root=root).ok

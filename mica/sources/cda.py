@@ -19,11 +19,16 @@ partial reaches the archive; otherwise `SourceError` names each file and why it 
 
 Hostile servers: redirects are followed by hand, at most `MAX_REDIRECTS`, and only to the
 host:port of the services or the tree (anything else, or a loop, is a `SourceError` naming
-both URLs); each file has an overall deadline (``file_deadline``, all attempts included) and
-the source one per run (``run_deadline``, from its first request), so a server dripping bytes
-cannot hold an update; and no download reads past ``max_file_bytes`` (or, for a listed size,
-a little over that size), so an endless or oversized body never fills the disk. Each limit
-may be set by ``MICA_CDA_FILE_DEADLINE``, ``MICA_CDA_RUN_DEADLINE``, ``MICA_CDA_MAX_FILE_BYTES``.
+both URLs); each file (and each service request) has an overall deadline
+(``file_deadline``, all attempts included) and the source one per run (``run_deadline``, from
+its first request). httpx bounds only each read, so a server dripping a byte a second never
+times out there: the client's sockets come from `DeadlineBackend`, whose every connect, read
+and write is cut at the calling thread's deadline -- a server dripping the response headers
+or the body holds an update no longer than the deadline. A passed file deadline fails that
+file (the others go on); a passed run deadline fails what is left of the run with one message.
+No download reads past ``max_file_bytes`` (or, for a listed size, a little over that size), so
+an endless or oversized body never fills the disk. Each limit may be set by
+``MICA_CDA_FILE_DEADLINE``, ``MICA_CDA_RUN_DEADLINE``, ``MICA_CDA_MAX_FILE_BYTES``.
 
 The public archive holds one (the released) revision per obsid, no obspar files and no
 ACA level-0 images: asking for those gives a clear `NotPublic` error; aspect L1 contents
@@ -40,14 +45,18 @@ import shutil
 import sys
 import threading
 import time
+import urllib.request
+import weakref
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from mica.engine.atomic import replace_durable
@@ -71,6 +80,9 @@ MAX_REDIRECTS = 5
 FILE_DEADLINE = 1800.0
 RUN_DEADLINE = 6 * 3600.0
 MAX_FILE_BYTES = 1 << 30
+#: the name of a product's staging folder (`mica.engine.ingest.STAGING_DIR`; not imported:
+#: the engine's ingest is heavy to import)
+_STAGING = "staging"
 #: a gzip file is at most this much bigger than its listed (uncompressed) size
 _GZIP_SLACK = 65536
 #: where a file type sits in the bulk tree, most likely first
@@ -104,6 +116,114 @@ class DownloadResult:
 
 class _Retry(Exception):
     """A transient failure worth another attempt."""
+
+
+class DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore sockets whose connects, reads and writes all end by a wall-clock deadline.
+
+    A thread sets its deadline (`time.monotonic` seconds) with `until`; every socket
+    operation that thread then makes through the client is given at most the time left, and
+    none starts once it has passed (a timeout error). httpx's own timeouts bound one read
+    each, never a whole response (encode/httpx#1450), and its sync client does the I/O of a
+    request in the calling thread: so a per-thread deadline bounds each download thread.
+    """
+
+    def __init__(self, backend: httpcore.NetworkBackend | None = None):
+        self.backend = backend or httpcore.SyncBackend()
+        self._local = threading.local()
+
+    @contextmanager
+    def until(self, deadline: float | None) -> Iterator[None]:
+        """Bound this thread's socket operations by ``deadline`` (None: unbounded)."""
+        before = getattr(self._local, "deadline", None)
+        self._local.deadline = deadline
+        try:
+            yield
+        finally:
+            self._local.deadline = before
+
+    def left(self, timeout: float | None, error: type[Exception]) -> float | None:
+        """``timeout`` cut to the time left before this thread's deadline; ``error`` once
+        the deadline has passed."""
+        deadline = getattr(self._local, "deadline", None)
+        if deadline is None:
+            return timeout
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise error("deadline passed")
+        return left if timeout is None else min(timeout, left)
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        timeout = self.left(timeout, httpcore.ConnectTimeout)
+        stream = self.backend.connect_tcp(host, port, timeout, local_address, socket_options)
+        return _DeadlineStream(stream, self)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:
+        timeout = self.left(timeout, httpcore.ConnectTimeout)
+        stream = self.backend.connect_unix_socket(path, timeout, socket_options)
+        return _DeadlineStream(stream, self)
+
+    def sleep(self, seconds: float) -> None:
+        self.backend.sleep(seconds)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A network stream whose operations are bounded by its backend's thread deadline."""
+
+    def __init__(self, stream: httpcore.NetworkStream, clock: DeadlineBackend):
+        self.stream, self.clock = stream, clock
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self.stream.read(max_bytes, self.clock.left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self.stream.write(buffer, self.clock.left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self.stream.close()
+
+    def start_tls(
+        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        timeout = self.clock.left(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(
+            self.stream.start_tls(ssl_context, server_hostname, timeout), self.clock
+        )
+
+    def get_extra_info(self, info: str) -> Any:
+        return self.stream.get_extra_info(info)
+
+
+def _deadline_transport(limits: httpx.Limits, clock: DeadlineBackend) -> httpx.HTTPTransport:
+    """httpx's transport with its connection pool on ``clock``'s sockets.
+
+    httpx takes no network backend, its connection pool (httpcore) does: the transport's
+    pool is replaced by one built as httpx builds it (verified TLS, the same limits).
+    """
+    transport = httpx.HTTPTransport(limits=limits)
+    transport._pool.close()  # noqa: SLF001 (empty: nothing connected yet)
+    transport._pool = httpcore.ConnectionPool(  # noqa: SLF001
+        ssl_context=httpx.create_ssl_context(),
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        network_backend=clock,
+    )
+    return transport
+
+
+def _env_proxies() -> bool:
+    """Whether the environment sets an HTTP(S) proxy (httpx then routes through it)."""
+    return any(k in ("http", "https", "all") for k in urllib.request.getproxies())
 
 
 class CDASource(Source):
@@ -142,15 +262,16 @@ class CDASource(Source):
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.hosts = {urlsplit(self.services).netloc, urlsplit(self.tree).netloc}
-        self.client = client or httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            follow_redirects=False,  # by hand: bounded, within the configured hosts
-            limits=httpx.Limits(
-                max_connections=self.workers + 2, max_keepalive_connections=self.workers
-            ),
-            # identity: byte ranges then refer to the .gz file itself
-            headers={"User-Agent": "mica (Chandra ACA archive)", "Accept-Encoding": "identity"},
-        )
+        #: bounds every socket operation of a request by its deadline (see `DeadlineBackend`)
+        self.clock = DeadlineBackend()
+        if client is None:
+            client = self._client(timeout)
+            # a source dropped without close() (the update runner does not close the sources
+            # it makes) still closes its pooled sockets, not leaving them to the collector
+            self._closer = weakref.finalize(self, client.close)
+        else:
+            self._closer = client.close
+        self.client = client
         self.notes: list[str] = []
         self._lists: dict[tuple[str, int], list[Listed]] = {}
 
@@ -164,20 +285,41 @@ class CDASource(Source):
         text = NOT_PUBLIC.get(product.name, f"the public archive does not serve {product.name}")
         return NotPublic(f"{text} (sources that can: {', '.join(sources_for(product.name))})")
 
+    def _client(self, timeout: float) -> httpx.Client:
+        """The client of the source: sockets bounded by `clock`, redirects by hand."""
+        limits = httpx.Limits(
+            max_connections=self.workers + 2, max_keepalive_connections=self.workers
+        )
+        # Through an environment proxy (httpx mounts it only when given no transport) the
+        # deadlines are checked between reads of the body only.
+        transport = None if _env_proxies() else _deadline_transport(limits, self.clock)
+        return httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            follow_redirects=False,  # by hand: bounded, within the configured hosts
+            limits=limits,
+            transport=transport,
+            # identity: byte ranges then refer to the .gz file itself
+            headers={"User-Agent": "mica (Chandra ACA archive)", "Accept-Encoding": "identity"},
+        )
+
     def close(self) -> None:
-        self.client.close()
+        self._closer()
 
     # --- services -----------------------------------------------------------------------
     def _get_text(self, url: str, params: dict[str, str]) -> str:
         """GET with retries on 5xx and transport errors; 4xx raise SourceError at once."""
         last = ""
+        deadline = time.monotonic() + self.file_deadline  # all attempts, as for a file
         for attempt in range(self.retries + 1):
             self._check_run(url)
             try:
-                resp = self._follow("GET", url, params=params)
-                resp.read()
-                resp.close()
+                with self.clock.until(self._bound(deadline)):
+                    with closing(self._follow("GET", url, params=params)) as resp:
+                        resp.read()
             except httpx.TransportError as err:
+                passed = self._passed(url, deadline)
+                if passed is not None:
+                    raise passed from err
                 last = f"{type(err).__name__}: {err}"
             except httpx.HTTPError as err:  # anything else httpx refuses: say it plainly
                 raise SourceError(f"{url}: {type(err).__name__}: {err}") from err
@@ -187,7 +329,7 @@ class CDASource(Source):
                 last = f"HTTP {resp.status_code} from {resp.url}: {resp.text[:200]}"
                 if resp.status_code < 500:
                     raise SourceError(last)
-            self._sleep(attempt)
+            self._sleep(attempt, deadline)
         raise SourceError(f"{url} failed after {self.retries + 1} attempts: {last}")
 
     def _check_run(self, url: str) -> None:
@@ -200,6 +342,25 @@ class CDASource(Source):
                 f"run deadline of {self.run_deadline:g} s passed before {url} "
                 "(MICA_CDA_RUN_DEADLINE; a re-run resumes)"
             )
+
+    def _bound(self, deadline: float) -> float:
+        """The earlier of ``deadline`` and the end of the run."""
+        return deadline if self._run_end is None else min(deadline, self._run_end)
+
+    def _passed(self, url: str, deadline: float, detail: str = "") -> SourceError | None:
+        """The error naming the deadline that has passed at ``url`` (the run's, else the
+        file's), or None while both hold."""
+        now = time.monotonic()
+        if self._run_end is not None and now >= self._run_end:
+            which = f"run deadline of {self.run_deadline:g} s (MICA_CDA_RUN_DEADLINE)"
+        elif now >= deadline:
+            which = f"file deadline of {self.file_deadline:g} s (MICA_CDA_FILE_DEADLINE)"
+        else:
+            return None
+        return SourceError(f"{url}: {which} passed{detail}")
+
+    def _run_passed(self) -> bool:
+        return self._run_end is not None and time.monotonic() >= self._run_end
 
     def _follow(
         self, method: str, url: str, params: dict[str, str] | None = None, **kwargs
@@ -227,9 +388,11 @@ class CDASource(Source):
             url, params = target, None  # the query is part of the target
         raise SourceError(f"more than {MAX_REDIRECTS} redirects from {seen[0]} (last {url})")
 
-    def _sleep(self, attempt: int) -> None:
+    def _sleep(self, attempt: int, deadline: float = float("inf")) -> None:
+        """Back off before another attempt; never past ``deadline`` or the run's end."""
         if attempt < self.retries:
-            time.sleep(self.backoff * (2**attempt) * (1 + 0.2 * random.random()))
+            pause = self.backoff * (2**attempt) * (1 + 0.2 * random.random())
+            time.sleep(max(0.0, min(pause, self._bound(deadline) - time.monotonic())))
 
     def file_list(self, product: FileProduct, obsid: int) -> list[Listed]:
         """The archive file list of an obsid for a product (cached per run)."""
@@ -311,6 +474,16 @@ class CDASource(Source):
         cache = self._cache(dest, product)
         results = self.download_all(obsid, files, cache)
         failed = [r for r in results if r.error]
+        if failed and self._run_passed():  # one message for the run, not one per file
+            others = [
+                f"{r.name}: {r.error}" for r in failed if "MICA_CDA_RUN_DEADLINE" not in r.error
+            ]
+            raise SourceError(
+                f"run deadline of {self.run_deadline:g} s (MICA_CDA_RUN_DEADLINE) passed while "
+                f"fetching obsid {obsid}: {len(failed)} of {len(results)} files not fetched "
+                f"({', '.join(r.name for r in failed)}; nothing of revision {revision} "
+                "archived; a re-run resumes)" + "".join(f"; {o}" for o in others)
+            )
         if failed:
             raise SourceError(
                 f"{len(failed)} of {len(results)} downloads failed for obsid "
@@ -337,8 +510,13 @@ class CDASource(Source):
     def _cache(self, dest: Path, product: FileProduct) -> Path:
         if self.cache_dir is not None:
             cache = self.cache_dir / product.name
-        else:  # beside the product folder, so `mica check` never mistakes it for archive
-            cache = Path(dest).resolve().parent.parent / ".cda-downloads" / product.name
+        else:
+            # Beside the product folder, so `mica check` never mistakes it for archive files
+            # and a later run resumes what this one left (every run wipes the staging folder
+            # ``<product>/staging/<unit>/<revision>`` that ``dest`` is in).
+            here = Path(dest).resolve()
+            root = next((p.parent for p in here.parents if p.name == _STAGING), here.parent)
+            cache = root.parent / ".cda-downloads" / product.name
         cache.mkdir(parents=True, exist_ok=True)
         return cache
 
@@ -406,7 +584,7 @@ class CDASource(Source):
             if time.monotonic() > deadline:
                 result.error = f"{last}; file deadline of {self.file_deadline:g} s passed"
                 return result
-            self._sleep(attempt)
+            self._sleep(attempt, deadline)
             attempt += 1
         result.error = (f"{last}" if urls else f"{last}; not in the public bulk tree") + (
             f" (after {attempt} attempts)" if attempt else ""
@@ -430,7 +608,11 @@ class CDASource(Source):
         have = partial.stat().st_size if partial.exists() else 0
         headers = {"Range": f"bytes={have}-"} if have else {}
         try:
-            with closing(self._follow("GET", url, headers=headers)) as resp:
+            # every socket operation ends by the deadline: dripped headers cannot hold it
+            with (
+                self.clock.until(self._bound(deadline)),
+                closing(self._follow("GET", url, headers=headers)) as resp,
+            ):
                 if resp.status_code == 404:
                     return None
                 if resp.status_code == 416:  # our partial is bigger than the file: restart
@@ -465,17 +647,11 @@ class CDASource(Source):
                         fh.write(chunk)
                         written += len(chunk)
                         advance(len(chunk))
-                        now = time.monotonic()
-                        if now > deadline or (self._run_end is not None and now > self._run_end):
+                        # (a client of the caller's has no `clock`: checked here as well)
+                        passed = self._passed(url, deadline, f" after {total} bytes")
+                        if passed is not None:
                             fh.flush()  # what came is kept: a later run resumes it
-                            which = (
-                                f"file deadline of {self.file_deadline:g} s "
-                                "(MICA_CDA_FILE_DEADLINE)"
-                                if now > deadline
-                                else f"run deadline of {self.run_deadline:g} s "
-                                "(MICA_CDA_RUN_DEADLINE)"
-                            )
-                            raise SourceError(f"{url}: {which} passed after {total} bytes")
+                            raise passed
                     fh.flush()
                     os.fsync(fh.fileno())
                 size = partial.stat().st_size
@@ -483,6 +659,11 @@ class CDASource(Source):
                     raise _Retry(f"got {size} of {expected} bytes from {url}")
                 return written
         except httpx.TransportError as err:  # dropped connection, timeout, refused
+            size = partial.stat().st_size if partial.exists() else 0
+            kept = f" ({size} bytes of it kept for a re-run)" if size else " (nothing received)"
+            passed = self._passed(url, deadline, kept)
+            if passed is not None:  # the clock cut the request: no retry
+                raise passed from err
             raise _Retry(f"{type(err).__name__} at {url}: {err}") from err
         except httpx.HTTPError as err:  # anything else httpx refuses: say it plainly
             raise SourceError(f"{url}: {type(err).__name__}: {err}") from err
