@@ -232,20 +232,11 @@ def test_quarantined_copy_and_reason_are_mode_600(tmp_path):
         assert (root / "rejected" / src.name).read_bytes() == b"hostile"
 
 
-def test_unexpected_commit_error_quarantines_the_file(tmp_path, monkeypatch):
-    """The ``refusing()`` path of ingest, reached by a real file through ``mica update``.
-
-    A per-revision aspect file whose OBI_NUM is 10**19 passes validation (the name, not the
-    header, gives the OBI of per-revision files) but cannot be recorded: SQLite integers are
-    64-bit, so the index insert raises OverflowError -- neither a refusal nor an archive error.
-    The batch is taken back out, each file applied alone, and that one quarantined with the
-    error named; the others of the revision are archived, the command exits 1 and the archive
-    checks clean. (If validation ever bounds OBI_NUM, this input no longer reaches the path:
-    the reason asserted below then changes and the test says so.)
-    """
+def _revision_with_obi(tmp_path: Path, monkeypatch, obi: int) -> tuple[Path, Path, bytes]:
+    """A simulated revision of obsid 2121 whose first per-revision aspect file has OBI_NUM
+    ``obi`` (valid checksums): the mirror, that file and its bytes as offered."""
     from astropy.io import fits
 
-    from mica.products.asp_l1 import ASP_L1
     from mica.sim import asp_l1 as sim_asp_l1
 
     monkeypatch.setenv("MICA_SIM_L1_DECIMATE", "40")  # inherited by the subprocesses
@@ -255,30 +246,78 @@ def test_unexpected_commit_error_quarantines_the_file(tmp_path, monkeypatch):
     bad = sorted(mirror.glob("pcadf*_asol1.fits.gz"))[0]
     with fits.open(bad) as hdus:
         hdus = fits.HDUList([h.copy() for h in hdus])
-    hdus[1].header["OBI_NUM"] = 10**19  # > 2**63 - 1
+    hdus[1].header["OBI_NUM"] = obi
     raw = tmp_path / bad.name[:-3]
-    hdus.writeto(raw, checksum=True)  # valid checksums: nothing for validation to refuse
+    hdus.writeto(raw, checksum=True)
     offered = gzip.compress(raw.read_bytes(), mtime=0)
     bad.write_bytes(offered)
+    return mirror, bad, offered
+
+
+def test_obi_num_beyond_the_name_width_is_refused(tmp_path, monkeypatch):
+    """Per-revision aspect names carry no OBI, so the header's OBI_NUM is bounded (0..999):
+    10**19 (beyond SQLite's 64-bit integers) is refused with the file named, the rest of the
+    revision archived."""
+    from mica.products.asp_l1 import ASP_L1
+
+    mirror, bad, offered = _revision_with_obi(tmp_path, monkeypatch, 10**19)
     archive = tmp_path / "archive"
     root = archive / ASP_L1.subdir
-    args = ("update", "asp-l1", "--obsid", "2121", "--quiet")
-
-    result = _mica(*args, "--source", f"dir:{mirror}", archive=archive)
+    result = _mica(
+        "update",
+        "asp-l1",
+        "--obsid",
+        "2121",
+        "--quiet",
+        "--source",
+        f"dir:{mirror}",
+        archive=archive,
+    )
     out = result.stdout + result.stderr
     assert result.returncode == 1, out
-    assert f"{bad.name}: could not be archived (OverflowError" in out, out
+    assert f"{bad.name}: OBI_NUM {10**19} is outside 0..999" in out, out
     assert "Traceback" not in out
+    assert (root / "rejected" / bad.name).read_bytes() == offered
+    with ArchiveIndex(ASP_L1, root) as index:
+        names = {r["filename"] for r in index.query()}
+    wanted = {p.name for p in mirror.iterdir() if ASP_L1.classify(p.name) == "data"}
+    assert names == wanted - {bad.name} and len(names) > 10
+
+
+def test_unexpected_commit_error_quarantines_the_file(tmp_path, monkeypatch):
+    """The ``refusing()`` path of ingest: a product description with a bug (its row for one
+    file carries an integer SQLite cannot store, so the real index insert raises OverflowError,
+    neither a refusal nor an archive error). The batch is taken back out, each file applied
+    alone, and that one quarantined with the error named; the others are archived and the
+    archive checks clean."""
+    from mica.engine.check import check_archive
+    from mica.engine.executors.inline import InlineExecutor
+    from mica.engine.ingest import ingest_files
+    from mica.products.asp_l1 import AspL1Product
+
+    mirror, bad, offered = _revision_with_obi(tmp_path, monkeypatch, 1)
+
+    class UnstorableRow(AspL1Product):
+        def describe(self, name, hdus):
+            row = super().describe(name, hdus)
+            if name == bad.name:
+                row["obi"] = 10**19  # > 2**63 - 1
+            return row
+
+    product = UnstorableRow()
+    archive = tmp_path / "archive"
+    root = product.root(archive)
+    files = sorted(p for p in mirror.iterdir() if product.classify(p.name) == "data")
+    report = ingest_files(product, files, data_root=archive, executor=InlineExecutor())
+    assert [err.filename for err in report.rejected] == [bad.name], report.summary()
     reason = (root / "rejected" / (bad.name + ".reason")).read_text()
     assert reason.startswith(f"{bad.name}: could not be archived (OverflowError"), reason
     assert (root / "rejected" / bad.name).read_bytes() == offered  # kept as offered
-    wanted = {p.name for p in mirror.iterdir() if ASP_L1.classify(p.name) == "data"}
-    with ArchiveIndex(ASP_L1, root) as index:
+    with ArchiveIndex(product, root) as index:
         names = {r["filename"] for r in index.query()}
-    assert names == wanted - {bad.name} and len(names) > 10
+    assert names == {p.name for p in files} - {bad.name} and len(names) > 10
     assert not list(root.rglob(f"*_v*/{bad.name}"))  # nothing of it left in the layout
     staging = root / "staging"
     assert not staging.exists() or not any(staging.rglob("*"))
-    check = _mica("check", archive=archive)
-    assert check.returncode == 0, check.stdout + check.stderr
-    assert f"asp-l1: {len(names)} indexed files, 0 problems" in check.stdout, check.stdout
+    check = check_archive(product, archive)
+    assert check.ok and check.files == len(names), check.summary()

@@ -21,7 +21,13 @@ from mica.engine.index import ArchiveIndex, require_archive
 from mica.engine.obsid_layout import OBSID_MAX, OBSID_MIN, ObsidProduct, version_dir
 from mica.engine.product import TIME_INDEX_COLUMNS, IndexColumn, RejectedFile
 from mica.engine.provenance import SIM_KEYWORD
-from mica.engine.validate import ColumnFormat, check_columns, check_span, check_times
+from mica.engine.validate import (
+    ColumnFormat,
+    check_columns,
+    check_int,
+    check_span,
+    check_times,
+)
 from mica.time import year_doy
 
 #: CONTENT by file-name type suffix (spec 5)
@@ -74,6 +80,8 @@ _ASP_AI_RE = re.compile(
     r"pcadf(\d{9,})N(\d{3})_(asol|aqual|acal|acen|gspr|fidpr|gcal|bpix)1"
     r"\.fits\.gz"
 )
+#: OBIs have three digits in file names
+MAX_OBI = 999
 _ASP_OBI_RE = re.compile(r"pcadf(\d{5})_(\d{3})N(\d{3})_asol1\.fits\.gz")
 
 
@@ -195,9 +203,10 @@ class AspL1Product(ObsidProduct):
             tstart, tstop = header["TSTART"], header["TSTOP"]
             content = str(header["CONTENT"]).strip()
             revision = int(header["REVISION"])
-            obi = int(header.get("OBI_NUM", 0))
         except (KeyError, TypeError, ValueError, OverflowError) as err:
             raise RejectedFile(name, f"bad or missing header keyword ({err})") from err
+        # the name gives the OBI of per-OBI files only: bound it for the per-revision ones
+        obi = check_int(name, "OBI_NUM", header.get("OBI_NUM", 0), 0, MAX_OBI)
         tstart, tstop = check_span(
             name, tstart, tstop, self.max_file_span, simulated=header.get(SIM_KEYWORD) is True
         )
