@@ -15,7 +15,12 @@ Physical model (all deterministic):
   ``dy, dz`` (mm) and ``dtheta`` slow sinusoids; fid lights placed so that the V&V fid
   model (vv.md 4.5) puts them at the mission's fid (yag, zag).
 * Centroids = the model + noise growing with magnitude (~0.1" bright, ~0.3" faint;
-  fids 0.04"); smoothed centroids carry a fifth of it; a few samples have status 1.
+  fids 0.04"); smoothed centroids carry a fifth of it; a few samples have status 1. These
+  are the ACACENT alg 8 rows (what V&V uses). As in the real products, every alg 8 row has
+  an alg 1 row of the same time and slot: the background-subtracted (BGDAVG) first-moment
+  centroid of the very L0 image of that time (`mica.sim.aca_l0.track_images`), status 1
+  where the image has no usable signal (fid off). ``cent_i``/``cent_j`` are CCD row/col in
+  the pixel-centre convention (L0 pixel [i, j] at IMGROW0 + i, IMGCOL0 + j).
 
 Revisions: N001 about 2 days after the observation, released ~10 days later; reprocessing
 campaigns add revisions; a few obsids keep a provisional last revision that is never
@@ -873,10 +878,11 @@ def _tracks(
 
 def _smooth(x: np.ndarray, width: int = 5) -> np.ndarray:
     """Centred running mean (shorter at the ends): the alg 1 smoothed centroids."""
-    if len(x) == 0:
-        return x
-    kernel = np.ones(width)
-    return np.convolve(x, kernel, "same") / np.convolve(np.ones(len(x)), kernel, "same")
+    n = len(x)
+    csum = np.concatenate([[0.0], np.cumsum(x, dtype=np.float64)])
+    i = np.arange(n)
+    lo, hi = np.clip(i - width // 2, 0, n), np.clip(i + width // 2 + 1, 0, n)
+    return (csum[hi] - csum[lo]) / np.maximum(hi - lo, 1)
 
 
 def _acen_columns(tracks: list[_SlotTrack]) -> list[Col]:
