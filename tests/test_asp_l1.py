@@ -298,9 +298,8 @@ def test_first_moment_rows_match_the_l0_images(archive, sim_l0_archive):
     from astropy.table import Table
 
     from mica.archive import aca_l0
-    from tests.conftest import SIM_START, SIM_STOP
 
-    lo, hi = to_secs(SIM_START), to_secs(SIM_STOP)
+    lo, hi = to_secs(WINDOW[0]), to_secs(WINDOW[1])  # the hours of sim_l0_archive too
     files = asp_l1.get_files(start=lo, stop=hi, content="ACACENT", data_root=archive)
     checked: dict[int, int] = {}
     for path in files:
