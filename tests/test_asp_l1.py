@@ -34,6 +34,7 @@ from mica.products.asp_l1 import ASP_DEFAULT_CONTENTS, ASP_L1
 from mica.sim import asp_l1 as sim
 from mica.sim.mission import default_mission, pixel_to_yagzag
 from mica.sources import SourceError
+from mica.time import to_secs
 
 REALDATA = Path(__file__).resolve().parent / "data"  # real files, tests/data/README.md
 
@@ -223,7 +224,7 @@ def _residuals(archive: Path, obsid: int) -> dict[int, tuple[np.ndarray, np.ndar
         asol, acen, gspr = _table(asol_f), _table(acen_f), _table(gspr_f)
         mis = _table(acal_f)["aca_misalign"][0].reshape(3, 3)
         for star in gspr:
-            sel = (acen["slot"] == star["slot"]) & (acen["status"] == 0)
+            sel = (acen["slot"] == star["slot"]) & (acen["status"] == 0) & (acen["alg"] == 8)
             t = acen["time"][sel]
             q = np.stack([np.interp(t, asol["time"], asol["q_att"][:, k]) for k in range(4)], -1)
             d = np.einsum("ij,nkj,k->ni", mis, _quat.to_transform(q), star["pos_eci"])
@@ -262,6 +263,7 @@ def test_centroids_match_the_l0_images(archive, tmp_path):
     from mica.sim.aca_l0 import plan_l0_files, write_l0_file
 
     acen = _table(asp_l1.get_files(6000, content="ACACENT", data_root=archive)[1])
+    acen = acen[acen["alg"] == 8]  # the centroid model; alg 1 rows: test_first_moment_rows...
     t0 = acen["time"][0]
     plans = [
         p
@@ -284,6 +286,61 @@ def test_centroids_match_the_l0_images(archive, tmp_path):
         dz = z_img - acen["ang_z"][mine] * 3600
         assert abs(np.mean(dy)) < 0.3 and abs(np.mean(dz)) < 0.3
         assert np.std(dy) < 0.8 and np.std(dz) < 0.8
+
+
+def test_first_moment_rows_match_the_l0_images(archive, sim_l0_archive):
+    """The original's own check on flight data: first-moment centroids of the L0 images
+    (computed here with numpy) agree with the ACACENT alg 1 rows within 0.05 pixel.
+
+    Both archives come through the real update paths (the asp L1 ``archive`` fixture holds
+    the obsids of 2012:001 00-06 h; ``sim_l0_archive`` the L0 files of those hours).
+    """
+    from astropy.table import Table
+
+    from mica.archive import aca_l0
+
+    lo, hi = to_secs(WINDOW[0]), to_secs(WINDOW[1])  # the hours of sim_l0_archive too
+    files = asp_l1.get_files(start=lo, stop=hi, content="ACACENT", data_root=archive)
+    checked: dict[int, int] = {}
+    for path in files:
+        acen = Table.read(path, hdu=1)
+        assert set(acen["alg"]) == {1, 8}
+        one, eight = acen[acen["alg"] == 1], acen[acen["alg"] == 8]
+        assert np.array_equal(one["time"], eight["time"])  # one alg 1 row per alg 8 row
+        assert np.array_equal(one["slot"], eight["slot"])
+        one = one[(one["time"] > lo + 5) & (one["time"] < hi - 5)]
+        for slot in np.unique(one["slot"]):
+            rows = one[one["slot"] == slot]
+            l0 = aca_l0.get_slot_data(
+                rows["time"][0] - 1, rows["time"][-1] + 1, int(slot), data_root=sim_l0_archive
+            )
+            k = np.searchsorted(l0["TIME"].data, rows["time"])
+            assert np.array_equal(l0["TIME"].data[k], rows["time"])  # the image of each row
+            size = l0["IMGSIZE"].data[k]
+            img = l0["IMGRAW"].data[k].reshape(-1, 8, 8).astype(np.float64)
+            bgd = l0["BGDAVG"].data[k].astype(np.float64)
+            rc, cc = [], []
+            for im, n, b, r0, c0 in zip(
+                img, size, bgd, l0["IMGROW0"].data[k], l0["IMGCOL0"].data[k], strict=True
+            ):
+                net = im[:n, :n] - b  # the image sits top-left; index [i, j] = row0+i, col0+j
+                if n == 6:
+                    net[[0, 0, 5, 5], [0, 5, 0, 5]] = 0.0  # corners are not telemetered
+                rw, cw = np.mgrid[0:n, 0:n]
+                rc.append(np.sum(net * rw) / np.sum(net) + r0)
+                cc.append(np.sum(net * cw) / np.sum(net) + c0)
+            good = rows["status"] == 0
+            assert good.mean() > 0.9
+            d_row = np.abs(np.array(rc) - rows["cent_i"])[good]
+            d_col = np.abs(np.array(cc) - rows["cent_j"])[good]
+            # ACA plate scale (aspect_math.md 6.1, edge convention = centre + 0.5)
+            yag = 30.35 - 4.996 * (np.array(rc) + 0.5)
+            zag = 4.996 * (np.array(cc) + 0.5) - 24.65
+            d_y = np.abs(yag - rows["ang_y"] * 3600)[good] / 4.996
+            d_z = np.abs(zag - rows["ang_z"] * 3600)[good] / 4.996
+            assert max(d_row.max(), d_col.max(), d_y.max(), d_z.max()) <= 0.05, (path, slot)
+            checked[int(slot)] = checked.get(int(slot), 0) + int(good.sum())
+    assert len(checked) == 8 and min(checked.values()) >= 20, checked
 
 
 def test_seeded_problems_stand_out(archive, tmp_path, monkeypatch):

@@ -338,3 +338,54 @@ def test_html_report_renders_offline_in_headless_chromium(in_archive, tmp_path):
         timeout=120,
     )
     assert shot.exists() and shot.stat().st_size > 10000
+
+
+def test_fast_table_reader_equals_astropy(tmp_path):
+    """`read_table` reads plain tables straight into numpy and the rest through astropy:
+    the same columns, shapes and header values either way; damage names the file."""
+    from mica.vv.core import VVInputError, read_header, read_table
+
+    n = 7
+    rng = np.random.default_rng(3)
+    cols = [
+        fits.Column("time", "1D", array=rng.random(n) * 1e8),
+        fits.Column("ang_y", "1E", array=rng.random(n)),
+        fits.Column("slot", "1I", array=np.arange(n)),
+        fits.Column("id", "1J", array=np.arange(n) * 100000),
+        fits.Column("flag", "1B", array=np.arange(n)),
+        fits.Column("q_att", "4D", array=rng.random((n, 4))),
+        fits.Column("mis", "9D", dim="(3,3)", array=rng.random((n, 3, 3))),
+        fits.Column("id_status", "8A", array=["GOOD", "BAD ", "x'y"] + ["OK"] * (n - 3)),
+    ]
+    hdu = fits.BinTableHDU.from_columns(cols)
+    hdu.header["TSTART"] = (123456789.25, "a float")
+    hdu.header["REVISION"] = 3
+    hdu.header["OBS_ID"] = "02121"
+    hdu.header["CLOCKAPP"] = True
+    hdu.header["NOTE"] = "it's"
+    plain = tmp_path / "plain.fits.gz"
+    hdu.writeto(plain)
+    scaled = tmp_path / "scaled.fits"  # TZERO: not a plain column, astropy reads it
+    fits.BinTableHDU.from_columns(
+        [*cols, fits.Column("bgd", "1I", bzero=32768, array=np.arange(n) + 40000)],
+        header=hdu.header,
+    ).writeto(scaled)
+    for path in (plain, scaled):
+        got, header = read_table(path)
+        with fits.open(path) as hdus:
+            want = hdus[1].data
+            for name in want.columns.names:
+                assert np.array_equal(np.asarray(got[name.lower()]), np.asarray(want[name]))
+                assert got[name.lower()].shape == np.asarray(want[name]).shape
+            for key in ("TSTART", "REVISION", "OBS_ID", "CLOCKAPP", "NOTE", "NAXIS2"):
+                assert header[key] == hdus[1].header[key]
+                assert type(header[key]) is type(hdus[1].header[key])
+        assert read_header(path)["OBS_ID"] == "02121"
+    assert got["bgd"].tolist() == (np.arange(n) + 40000).tolist()
+    cut = tmp_path / "cut.fits"
+    cut.write_bytes(scaled.read_bytes()[: scaled.stat().st_size - 2880 + 100])  # in the data
+    with pytest.raises(VVInputError, match="cut.fits"):
+        read_table(cut)
+    with pytest.raises(VVInputError, match="plain.fits.gz"):
+        (tmp_path / "plain.fits.gz").write_bytes(plain.read_bytes()[:-40])
+        read_table(plain)

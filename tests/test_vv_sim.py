@@ -57,3 +57,13 @@ def test_ground_truth_file_and_the_seeded_files(tmp_path, monkeypatch):
     assert len(acens) == info["interval"] + 1
     slots = [set(fits.getdata(f)["slot"].tolist()) for f in acens]
     assert info["slot"] not in slots[-1] and all(info["slot"] in s for s in slots[:-1])
+
+
+def test_alg1_smoothing_any_length():
+    """The alg 1 smoothed centroids: a centred running mean of 5, shorter at the ends and
+    for tracks shorter than the window (decimated products)."""
+    assert sim._smooth(np.array([])).shape == (0,)
+    assert sim._smooth(np.array([2.0])).tolist() == [2.0]
+    assert sim._smooth(np.array([1.0, 3.0])).tolist() == [2.0, 2.0]
+    x = np.arange(8, dtype=float)
+    assert np.allclose(sim._smooth(x), [1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 5.5, 6.0])

@@ -67,6 +67,7 @@ __all__ = [
     "write_l0_file",
     "l0_dtype",
     "l0_filename",
+    "track_images",
     "COLUMNS",
     "GZIP_LEVEL",
 ]
@@ -872,6 +873,43 @@ def _table(plan: L0FilePlan, m: Mission, rng: np.random.Generator) -> np.ndarray
     return arr
 
 
+def _file_rng(plan: L0FilePlan, revision: int) -> np.random.Generator:
+    """The one random stream of a file: its table first, then its header values."""
+    return np.random.default_rng([plan.mission_seed, plan.filetime, plan.slot, int(revision)])
+
+
+def track_images(plan: L0FilePlan, revision: int | None = None) -> dict[str, np.ndarray]:
+    """The image rows `write_l0_file` writes for ``plan``, without writing the file.
+
+    The simulated aspect pipeline centroids these very pixels (ACACENT alg 1 rows), so the
+    two products agree; values are the file's (same random stream), not a re-draw.
+
+    Parameters
+    ----------
+    plan : L0FilePlan
+        A planned file.
+    revision : int, optional
+        L0 revision (default: the plan's, as `write_l0_file`).
+
+    Returns
+    -------
+    dict
+        ``TIME`` (n,), ``IMGRAW`` (n, N, N) DN as stored (6x6 corners 0.0), ``IMGROW0``,
+        ``IMGCOL0``, ``BGDAVG`` (DN, unsigned), ``IMGFUNC1``.
+    """
+    rev = int(plan.revision if revision is None else revision)
+    arr = _table(plan, get_mission(plan.mission_seed), _file_rng(plan, rev))
+    size = plan.imgsize
+    return {
+        "TIME": arr["TIME"].astype(np.float64),
+        "IMGRAW": arr["IMGRAW"].astype(np.float64).reshape(-1, size, size),
+        "IMGROW0": arr["IMGROW0"].astype(np.int64),
+        "IMGCOL0": arr["IMGCOL0"].astype(np.int64),
+        "BGDAVG": arr["BGDAVG"].astype(np.int64) + 32768,  # stored with TZERO 32768
+        "IMGFUNC1": arr["IMGFUNC1"].astype(np.int64),
+    }
+
+
 # ---------------------------------------------------------------------------------------
 def _isot(secs: list[float], scale: str) -> list[str]:
     with warnings.catch_warnings():
@@ -895,11 +933,10 @@ def write_l0_file(
     REVISION, a later DATE/ASCDSVER and slightly different content (new noise draw).
     """
     rev = int(plan.revision if revision is None else revision)
-    m = get_mission(plan.mission_seed)
-    rng = np.random.default_rng([plan.mission_seed, plan.filetime, plan.slot, rev])
+    rng = _file_rng(plan, rev)
     size = plan.imgsize
 
-    arr = _table(plan, m, rng)
+    arr = _table(plan, get_mission(plan.mission_seed), rng)
     data = arr.tobytes()
     data += b"\0" * ((-len(data)) % 2880)
     datasum = ones_sum(data)

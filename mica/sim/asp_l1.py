@@ -15,7 +15,12 @@ Physical model (all deterministic):
   ``dy, dz`` (mm) and ``dtheta`` slow sinusoids; fid lights placed so that the V&V fid
   model (vv.md 4.5) puts them at the mission's fid (yag, zag).
 * Centroids = the model + noise growing with magnitude (~0.1" bright, ~0.3" faint;
-  fids 0.04"); smoothed centroids carry a fifth of it; a few samples have status 1.
+  fids 0.04"); smoothed centroids carry a fifth of it; a few samples have status 1. These
+  are the ACACENT alg 8 rows (what V&V uses). As in the real products, every alg 8 row has
+  an alg 1 row of the same time and slot: the background-subtracted (BGDAVG) first-moment
+  centroid of the very L0 image of that time (`mica.sim.aca_l0.track_images`), status 1
+  where the image has no usable signal (fid off). ``cent_i``/``cent_j`` are CCD row/col in
+  the pixel-centre convention (L0 pixel [i, j] at IMGROW0 + i, IMGCOL0 + j).
 
 Revisions: N001 about 2 days after the observation, released ~10 days later; reprocessing
 campaigns add revisions; a few obsids keep a provisional last revision that is never
@@ -55,7 +60,7 @@ from mica.archive import _quat
 from mica.engine.provenance import SIM_COMMENT, SIM_KEYWORD
 from mica.sim.fits_writer import sim_cards
 from mica.sim.l1_fits import Col, card, write_l1_file
-from mica.sim.mission import Observation, default_mission, yagzag_to_pixel
+from mica.sim.mission import Observation, default_mission, pixel_to_yagzag, yagzag_to_pixel
 from mica.sim.obspar import (
     now as sim_now,
 )
@@ -442,6 +447,77 @@ def slot_runs(
     return [(t[::decim], size) for t, size in runs]
 
 
+@functools.lru_cache(maxsize=64)
+def _plan_first_moments(plan) -> tuple[np.ndarray, ...]:
+    """First-moment centroids of every row of one simulated L0 tracking file (see
+    `first_moment_centroids`): (TIME, row, col, net DN, usable)."""
+    from mica.sim.aca_l0 import track_images
+
+    img = track_images(plan)
+    row, col, net = first_moment_centroids(
+        img["IMGRAW"], img["IMGROW0"], img["IMGCOL0"], img["BGDAVG"]
+    )
+    # fid light off (IMGFUNC 3) or no net signal: the ground pipeline flags the centroid
+    usable = (img["IMGFUNC1"] != 3) & (net > 0)
+    return img["TIME"], row, col, net, usable
+
+
+def first_moment_centroids(
+    img: np.ndarray, row0: np.ndarray, col0: np.ndarray, bgd: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Background-subtracted first-moment centroids of ACA images (the ground pipeline's
+    alg 1, spec aca_l0.md 3.4).
+
+    Parameters
+    ----------
+    img : ndarray
+        (n, N, N) pixel values in DN; index [i, j] is CCD row ``row0 + i``, column
+        ``col0 + j``. The four 6x6 corners are not telemetered and are left out.
+    row0, col0 : ndarray
+        IMGROW0, IMGCOL0 of each image.
+    bgd : ndarray
+        Background (BGDAVG, DN) subtracted from every pixel.
+
+    Returns
+    -------
+    row, col : ndarray
+        Centroid in CCD pixels, centre convention (integer at a pixel centre; the plate
+        scale's edge convention is ``+ 0.5``); NaN when the net signal is not positive.
+    net : ndarray
+        Net (background-subtracted) DN in the image.
+    """
+    img = np.asarray(img, dtype=np.float64)
+    size = img.shape[-1]
+    net_img = img - np.asarray(bgd, dtype=np.float64)[:, None, None]
+    if size == 6:
+        net_img[:, [0, 0, -1, -1], [0, -1, 0, -1]] = 0.0
+    net = net_img.sum(axis=(1, 2))
+    idx = np.arange(size, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ok = net > 0
+        row = np.where(ok, net_img.sum(axis=2) @ idx / net, np.nan) + row0
+        col = np.where(ok, net_img.sum(axis=1) @ idx / net, np.nan) + col0
+    return row, col, net
+
+
+def l0_first_moments(
+    obs: Observation, slot: int, times: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """First-moment centroids of a slot's simulated L0 images at ``times`` (image TIMEs
+    from `slot_runs`): (row, col, net DN, usable), row/col in the centre convention."""
+    times = np.asarray(times, dtype=np.float64)
+    out = [np.full(len(times), np.nan) for _ in range(3)] + [np.zeros(len(times), bool)]
+    for plan in _track_plans(obs.obsid):
+        if plan.slot != slot:
+            continue
+        t, *vals = _plan_first_moments(plan)
+        k = np.clip(np.searchsorted(t, times), 0, len(t) - 1)
+        hit = t[k] == times  # the very rows: TIME values are copied, not recomputed
+        for dst, src in zip(out, vals, strict=True):
+            dst[hit] = src[k[hit]]
+    return tuple(out)
+
+
 # --- FITS writing ---------------------------------------------------------------------------
 _HDU_SPEC = {
     "ASPSOL": "ASPSOL ICD V2.4",
@@ -721,6 +797,10 @@ class _SlotTrack:
     status: np.ndarray
     mag: float
     runs: list[tuple[int, int, int]]  # (first row, end row, image size) per ACADATA file
+    fm_row: np.ndarray  # alg 1: first-moment centroid of the L0 image (pixels, centre conv.)
+    fm_col: np.ndarray
+    fm_net: np.ndarray  # net DN of the L0 image
+    fm_ok: np.ndarray  # usable (fid on, positive net signal)
 
 
 def _tracks(
@@ -770,6 +850,7 @@ def _tracks(
             off_y = np.where(times > 0.5 * (ai.tstart + ai.tstop), 0.6, 0.0)
         status = (np.abs(_noise(ctx, f"st{s.slot}{ai.tstart}", n)) > 2.9).astype(np.int16)
         spikes = status.astype(float) * 3.0
+        fm_row, fm_col, fm_net, fm_ok = l0_first_moments(obs, s.slot, times)
         tracks.append(
             _SlotTrack(
                 slot=s.slot,
@@ -786,39 +867,79 @@ def _tracks(
                 status=status,
                 mag=s.mag,
                 runs=runs,
+                fm_row=fm_row,
+                fm_col=fm_col,
+                fm_net=fm_net,
+                fm_ok=fm_ok,
             )
         )
     return tracks
 
 
+def _smooth(x: np.ndarray, width: int = 5) -> np.ndarray:
+    """Centred running mean (shorter at the ends): the alg 1 smoothed centroids."""
+    n = len(x)
+    csum = np.concatenate([[0.0], np.cumsum(x, dtype=np.float64)])
+    i = np.arange(n)
+    lo, hi = np.clip(i - width // 2, 0, n), np.clip(i + width // 2 + 1, 0, n)
+    return (csum[hi] - csum[lo]) / np.maximum(hi - lo, 1)
+
+
 def _acen_columns(tracks: list[_SlotTrack]) -> list[Col]:
-    t = np.concatenate([tr.times for tr in tracks])
-    order = np.argsort(t, kind="stable")
+    """ACACENT rows of both algorithms, sorted by (time, slot, alg) as one table.
 
-    def cat(attr: str, dtype: type = np.float64) -> np.ndarray:
-        return np.concatenate(
-            [
-                np.asarray(getattr(tr, attr), dtype=dtype)
-                if attr != "slot"
-                else np.full(len(tr.times), tr.slot, dtype=dtype)
-                for tr in tracks
-            ]
-        )[order]
-
-    ang_y, ang_z = cat("ang_y"), cat("ang_z")
-    row, col = yagzag_to_pixel(ang_y, ang_z)
+    alg 8 rows: the centroid model (noise, seeded faults) the V&V uses. alg 1 rows: the
+    background-subtracted first moments of the L0 images of the same times (`first_moment_
+    centroids`), flagged (status 1) where the image has no usable signal. ``cent_i/cent_j``
+    are CCD row/col in the centre convention for both (the L0 images' ``IMGROW0 + i``).
+    """
+    cols: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("time", "slot", "alg", "status", "y", "z", "y_sm", "z_sm", "counts")
+    }
+    for tr in tracks:
+        n = len(tr.times)
+        ok = tr.fm_ok
+        # unusable images: the slot's median centroid, so the file holds no NaN (status 1)
+        fill_row, fill_col = (np.median(v[ok]) if ok.any() else 0.0 for v in (tr.fm_row, tr.fm_col))
+        fm_row = np.where(ok, tr.fm_row, fill_row)
+        fm_col = np.where(ok, tr.fm_col, fill_col)
+        y1, z1 = pixel_to_yagzag(fm_row + 0.5, fm_col + 0.5)  # plate scale: edge convention
+        good = np.nonzero(ok)[0]
+        y1_sm, z1_sm = y1.copy(), z1.copy()
+        y1_sm[good], z1_sm[good] = _smooth(y1[good]), _smooth(z1[good])
+        for alg, y, z, y_sm, z_sm, counts, status in (
+            (1, y1, z1, y1_sm, z1_sm, np.maximum(tr.fm_net, 0) * 5.0, (~ok).astype(np.int16)),
+            (8, tr.ang_y, tr.ang_z, tr.ang_y_sm, tr.ang_z_sm, tr.counts, tr.status),
+        ):
+            cols["time"].append(tr.times)
+            cols["slot"].append(np.full(n, tr.slot, np.int16))
+            cols["alg"].append(np.full(n, alg, np.int16))
+            cols["status"].append(np.asarray(status, np.int16))
+            cols["y"].append(y)
+            cols["z"].append(z)
+            cols["y_sm"].append(y_sm)
+            cols["z_sm"].append(z_sm)
+            cols["counts"].append(counts)
+    if tracks:
+        c = {k: np.concatenate(v) for k, v in cols.items()}
+    else:
+        c = {k: np.zeros(0) for k in cols}
+    order = np.lexsort((c["alg"], c["slot"], c["time"]))
+    c = {k: v[order] for k, v in c.items()}
+    row, col = yagzag_to_pixel(c["y"], c["z"])
     return [
-        Col("time", "1D", unit="s", array=t[order]),
-        Col("slot", "1I", array=cat("slot", np.int16)),
-        Col("alg", "1I", array=np.full(len(t), 8, dtype=np.int16)),
-        Col("status", "1I", array=cat("status", np.int16)),
-        Col("ang_y", "1D", unit="deg", array=ang_y / 3600.0),
-        Col("ang_z", "1D", unit="deg", array=ang_z / 3600.0),
-        Col("ang_y_sm", "1D", unit="deg", array=cat("ang_y_sm") / 3600.0),
-        Col("ang_z_sm", "1D", unit="deg", array=cat("ang_z_sm") / 3600.0),
-        Col("counts", "1E", unit="count", array=cat("counts")),
-        Col("cent_i", "1E", unit="pixel", array=row),
-        Col("cent_j", "1E", unit="pixel", array=col),
+        Col("time", "1D", unit="s", array=c["time"]),
+        Col("slot", "1I", array=c["slot"].astype(np.int16)),
+        Col("alg", "1I", array=c["alg"].astype(np.int16)),
+        Col("status", "1I", array=c["status"].astype(np.int16)),
+        Col("ang_y", "1D", unit="deg", array=c["y"] / 3600.0),
+        Col("ang_z", "1D", unit="deg", array=c["z"] / 3600.0),
+        Col("ang_y_sm", "1D", unit="deg", array=c["y_sm"] / 3600.0),
+        Col("ang_z_sm", "1D", unit="deg", array=c["z_sm"] / 3600.0),
+        Col("counts", "1E", unit="count", array=c["counts"]),
+        # yagzag_to_pixel is the edge convention; cent_i/cent_j are pixel-centre values
+        Col("cent_i", "1E", unit="pixel", array=row - 0.5),
+        Col("cent_j", "1E", unit="pixel", array=col - 0.5),
     ]
 
 
