@@ -30,6 +30,7 @@ _FLOAT_RE = re.compile(rb"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[EeDd][+-]?[0-9]+)
 _TFORM_RE = re.compile(r"([0-9]*)([BIJKEDA])")
 _TDIM_RE = re.compile(r"\( *([0-9]+(?: *, *[0-9]+)*) *\)")
 _NAME_RE = re.compile(r"[A-Z][A-Z0-9_]*")
+_ANY_CASE_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _COLKEY_RE = re.compile(r"(T[A-Z]{3,5})([0-9]+)")
 #: Column keywords read here; any other ``T....n`` keyword (TDISP, TBCOL, WCS) falls back.
 _COLUMN_KEYS = {"TTYPE", "TFORM", "TUNIT", "TDIM", "TZERO", "TSCAL", "TNULL", "TLMIN", "TLMAX"}
@@ -182,11 +183,33 @@ def _header(raw: bytes, start: int) -> tuple[HeaderCards, int] | None:
         cards[key] = value
 
 
+def header_cards(raw: bytes, hdu: int) -> HeaderCards | None:
+    """The cards of HDU ``hdu`` (0: the primary) of FITS bytes holding at least that header
+    (e.g. the start of a file); None when they do not, or a header is one this reader does not
+    parse (read it with astropy)."""
+    pos = 0
+    for k in range(hdu + 1):
+        got = _header(raw, pos)
+        if got is None:
+            return None
+        cards, data_start = got
+        if k == hdu:
+            return cards
+        naxis = cards.get("NAXIS", 0)
+        shape = [cards.get(f"NAXIS{i}") for i in range(1, naxis + 1)] if _is_int(naxis) else None
+        values = [cards.get("BITPIX"), cards.get("GCOUNT", 1), cards.get("PCOUNT", 0)]
+        if shape is None or not all(_is_int(v) and v >= 0 for v in shape + values[1:]):
+            return None
+        size = abs(values[0]) // 8 * values[1] * (values[2] + int(np.prod(shape) if naxis else 0))
+        pos = data_start + -(-size // _BLOCK) * _BLOCK
+    return None
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _columns(header: HeaderCards) -> FastColumns | None:
+def _columns(header: HeaderCards, name_re: re.Pattern) -> FastColumns | None:
     """The table's columns, or None for a definition this reader does not parse."""
     nfields = header.get("TFIELDS")
     if not _is_int(nfields) or not 0 < nfields <= 999:
@@ -206,7 +229,7 @@ def _columns(header: HeaderCards) -> FastColumns | None:
         if not isinstance(name, str) or not isinstance(tform, str):
             return None
         form = _TFORM_RE.fullmatch(tform)
-        if not _NAME_RE.fullmatch(name) or not form:
+        if not name_re.fullmatch(name) or not form:
             return None
         repeat, code = int(form.group(1) or 1), form.group(2)
         dim, zero, scale = col.get("TDIM"), col.get("TZERO"), col.get("TSCAL")
@@ -229,7 +252,7 @@ def _columns(header: HeaderCards) -> FastColumns | None:
         form_text = TForm(tform)
         form_text.repeat = repeat
         out.append(FastColumn(name, form_text, dim, zero, scale, code))
-    if len({c.name for c in out}) < len(out):
+    if len({c.name.upper() for c in out}) < len(out):  # astropy finds names in any case
         return None
     return FastColumns(out)
 
@@ -250,20 +273,21 @@ def _dtype(columns: list[FastColumn]) -> np.dtype:
     return np.dtype(fields)
 
 
-def parse_table(raw: bytes, extname: str) -> FastTable | None:
-    """A file of a data-less primary HDU and one binary table ``extname``, or None when the
-    bytes hold anything else or anything this reader does not parse (read it with astropy).
+def parse_table(raw: bytes, extname: str | None, any_case: bool = False) -> FastTable | None:
+    """A file of a data-less primary HDU and one binary table ``extname`` (None: any), or None
+    when the bytes hold anything else or anything this reader does not parse (read it with
+    astropy). Column names are upper case unless ``any_case`` (e.g. the aspect L1 products).
 
     Nothing is checked here beyond what reading needs: the caller validates the columns,
     values and checksums (`FastTable.spans`) as it does for astropy's reading.
     """
     try:
-        return _parse_table(raw, extname)
+        return _parse_table(raw, extname, _ANY_CASE_NAME_RE if any_case else _NAME_RE)
     except Exception:  # noqa: BLE001 -- any doubt while parsing: astropy reads the file
         return None
 
 
-def _parse_table(raw: bytes, extname: str) -> FastTable | None:
+def _parse_table(raw: bytes, extname: str | None, name_re: re.Pattern) -> FastTable | None:
     first = _header(raw, 0)
     if first is None:
         return None
@@ -285,7 +309,7 @@ def _parse_table(raw: bytes, extname: str) -> FastTable | None:
     if (
         list(header)[:8] != _TABLE_KEYS
         or header["XTENSION"] != "BINTABLE"
-        or header.get("EXTNAME") != extname
+        or (extname is not None and header.get("EXTNAME") != extname)
         or any(not _is_int(header[k]) for k in _TABLE_KEYS[1:])
         or (header["BITPIX"], header["NAXIS"], header["PCOUNT"], header["GCOUNT"]) != (8, 2, 0, 1)
         or header["NAXIS1"] < 0
@@ -293,7 +317,7 @@ def _parse_table(raw: bytes, extname: str) -> FastTable | None:
         or "THEAP" in header
     ):
         return None
-    columns = _columns(header)
+    columns = _columns(header, name_re)
     if columns is None:
         return None
     dtype = _dtype(columns)

@@ -22,9 +22,11 @@ from typing import Any
 
 import numpy as np
 from astropy.io import fits
+from astropy.utils.exceptions import AstropyUserWarning
 from scipy.signal import medfilt
 
 from mica.archive import _quat
+from mica.engine.fastfits import header_cards, parse_table
 from mica.errors import MicaError
 
 VV_VERSION = 4
@@ -76,9 +78,7 @@ def _one(folder: Path, aiid: str, suffix: str) -> Path:
     return hits[0]
 
 
-_BLOCK = 2880
-_TFORM_RE = re.compile(r"^\s*(\d*)([BIJKEDA])\s*$")  # the codes read without astropy
-_NUMPY_CODE = {"B": "u1", "I": ">i2", "J": ">i4", "K": ">i8", "E": ">f4", "D": ">f8"}
+_HEADER_BYTES = 64 * 2880  # the first read of a file for its header: a few headers' worth
 
 
 def _file_bytes(path: Path, limit: int | None = None) -> bytes:
@@ -95,145 +95,58 @@ def _file_bytes(path: Path, limit: int | None = None) -> bytes:
         return f.read(limit)
 
 
-def _card_value(text: str) -> Any:
-    """A card's value as astropy types it: str (unquoted, right-stripped), bool, int, float."""
-    if text.startswith("'"):
-        end = 1
-        while True:  # '' inside a string is a quote
-            end = text.find("'", end)
-            if end < 0 or text[end : end + 2] != "''":
-                break
-            end += 2
-        return text[1:end].replace("''", "'").rstrip()
-    text = text.split("/", 1)[0].strip()
-    if text in ("T", "F"):
-        return text == "T"
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        return float(text.replace("D", "E"))
-    except ValueError:
-        return text
-
-
-def _raw_cards(header: bytes) -> dict[str, Any]:
-    """Keyword -> value of the cards of raw header bytes (no COMMENT/HISTORY), without
-    astropy's per-card objects (the V&V reads a dozen keys of each header)."""
-    out = {}
-    for i in range(0, len(header), 80):
-        card = header[i : i + 80].decode("ascii", "replace")
-        if card[8:10] == "= ":
-            out[card[:8].strip()] = _card_value(card[10:].strip())
-    return out
-
-
-def _hdu_spans(raw: bytes, want: int) -> list[tuple[dict[str, Any], int, int]]:
-    """(header cards, data offset, data bytes) of HDUs 0..want, as far as ``raw`` holds
-    them."""
-    out = []
-    pos = 0
-    while len(out) <= want and pos < len(raw):
-        end = None
-        for i in range(pos, len(raw) - _BLOCK + 1, _BLOCK):
-            block = raw[i : i + _BLOCK]
-            if any(block[j : j + 8] == b"END     " for j in range(0, _BLOCK, 80)):
-                end = i + _BLOCK
-                break
-        if end is None:
-            break
-        cards = _raw_cards(raw[pos:end])
-        naxis = int(cards.get("NAXIS", 0))
-        n = int(np.prod([int(cards[f"NAXIS{k}"]) for k in range(1, naxis + 1)])) if naxis else 0
-        size = abs(int(cards.get("BITPIX", 8))) // 8 * int(cards.get("GCOUNT", 1))
-        size *= int(cards.get("PCOUNT", 0)) + n
-        out.append((cards, end, size))
-        pos = end + -(-size // _BLOCK) * _BLOCK
-    return out
-
-
 def read_header(path: Path, hdu: int = 1) -> dict[str, Any]:
     """Header keywords and values of one HDU, decompressing only the start of the file."""
-    limit = 64 * _BLOCK
-    while True:
-        try:
+    limit = _HEADER_BYTES
+    try:
+        while True:
             raw = _file_bytes(path, limit)
-            spans = _hdu_spans(raw, hdu)
-            if len(spans) > hdu:
-                return spans[hdu][0]
-        except Exception as err:  # noqa: BLE001  (any damage is reported naming the file)
-            raise VVInputError(f"cannot read {path}: {err}") from err
-        if len(raw) < limit:
-            raise VVInputError(f"cannot read {path}: it has no HDU {hdu}")
-        limit *= 8
+            cards = header_cards(raw, hdu)
+            if cards is not None:
+                return dict(cards)
+            if len(raw) < limit:  # the whole file, and not one the fast reader parses
+                with fits.open(io.BytesIO(raw), memmap=False) as hdus:
+                    return _keywords(hdus[hdu].header)
+            limit *= 8
+    except Exception as err:  # noqa: BLE001  (any damage is reported naming the file)
+        raise VVInputError(f"cannot read {path}: {err}") from err
 
 
-def _numpy_dtype(cards: dict[str, Any]) -> np.dtype | None:
-    """The row dtype of a binary table of plain columns (None: let astropy read it)."""
-    fields = []
-    for k in range(1, int(cards["TFIELDS"]) + 1):
-        m = _TFORM_RE.match(str(cards[f"TFORM{k}"]))
-        if m is None or f"TSCAL{k}" in cards or f"TZERO{k}" in cards:
-            return None
-        rep = int(m.group(1) or 1)
-        if m.group(2) == "A":
-            fields.append((str(cards[f"TTYPE{k}"]), f"S{rep}"))
-            continue
-        shape: tuple[int, ...] = (rep,) if rep != 1 else ()
-        if f"TDIM{k}" in cards:
-            dims = str(cards[f"TDIM{k}"]).strip("() ").split(",")
-            shape = tuple(int(v) for v in reversed(dims))
-        fields.append((str(cards[f"TTYPE{k}"]), _NUMPY_CODE[m.group(2)], shape))
-    dtype = np.dtype(fields)
-    return dtype if dtype.itemsize == int(cards["NAXIS1"]) else None
+def _keywords(header: fits.Header) -> dict[str, Any]:
+    return {k: v for k, v in header.items() if k not in ("COMMENT", "HISTORY", "")}
+
+
+def _native(values: np.ndarray) -> np.ndarray:
+    return values.astype(values.dtype.newbyteorder("="))
 
 
 def read_table(path: Path, hdu: int = 1) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Columns (lower-case names, native byte order) and header keywords of a FITS table.
 
     Plain binary tables (the ASP L1 products) are read straight into numpy from the file
-    decompressed once; anything else (scaled columns, variable arrays, logicals) through
-    astropy. Strings come back stripped, as astropy gives them.
+    decompressed once (`mica.engine.fastfits`); anything else (scaled columns, variable
+    arrays, logicals) through astropy. Strings come back stripped, as astropy gives them.
     """
     try:
         raw = _file_bytes(path)
-        spans = _hdu_spans(raw, hdu)
-        if len(spans) <= hdu:
-            raise ValueError(f"no HDU {hdu} (the file is truncated or not FITS)")
-        header, offset, size = spans[hdu]
-        if offset + size > len(raw):  # astropy would read what is there without a word
-            raise ValueError(f"truncated: {size} data bytes announced, {len(raw) - offset} left")
-        dtype = _numpy_dtype(header) if header.get("XTENSION") == "BINTABLE" else None
-        if dtype is None:
-            return _read_table_astropy(raw, hdu)
-        nrows = int(header["NAXIS2"])
-        data = np.frombuffer(raw, dtype=dtype, count=nrows, offset=offset)
-        cols = {}
-        for name in dtype.names:
-            col = data[name]
-            if col.dtype.kind == "S":
-                cols[name.lower()] = np.char.rstrip(col).astype(str)
-            else:
-                cols[name.lower()] = col.astype(col.dtype.newbyteorder("="))
-    except VVInputError:
-        raise
+        table = parse_table(raw, None, any_case=True) if hdu == 1 else None
+        if table is not None:
+            return {c.lower(): _native(table[c]) for c in table.names}, dict(table.header)
+        with warnings.catch_warnings(), fits.open(io.BytesIO(raw), memmap=False) as hdus:
+            warnings.simplefilter("ignore", AstropyUserWarning)  # a truncation is raised below
+            if len(hdus) <= hdu:
+                raise ValueError(f"no HDU {hdu}")
+            info = hdus.fileinfo(hdu)
+            header = hdus[hdu].header
+            size = header.get("NAXIS1", 0) * header.get("NAXIS2", 0) + header.get("PCOUNT", 0)
+            if info["datLoc"] + size > len(raw):  # astropy would read what is there
+                raise ValueError(f"truncated: {size} data bytes announced, fewer left")
+            data = hdus[hdu].data
+            return {n.lower(): _native(np.asarray(data[n])) for n in data.columns.names}, (
+                _keywords(header)
+            )
     except Exception as err:  # noqa: BLE001  (any damage is reported naming the file)
         raise VVInputError(f"cannot read {path}: {err}") from err
-    return cols, header
-
-
-def _read_table_astropy(raw: bytes, hdu: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    with fits.open(io.BytesIO(raw), memmap=False) as hdus:
-        data = hdus[hdu].data
-        header = {k: v for k, v in hdus[hdu].header.items() if k not in ("COMMENT", "HISTORY")}
-        cols = {
-            name.lower(): np.asarray(data[name]).astype(
-                np.asarray(data[name]).dtype.newbyteorder("=")
-            )
-            for name in data.columns.names
-        }
-    return cols, header
 
 
 def sph_dist(y1: np.ndarray, z1: np.ndarray, y2: np.ndarray, z2: np.ndarray) -> np.ndarray:
