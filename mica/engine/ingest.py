@@ -25,6 +25,7 @@ from typing import Any, BinaryIO
 from mica.engine.atomic import replace_durable, write_atomic
 from mica.engine.colstore import ColumnStore
 from mica.engine.executors import Executor, UnitError, timed
+from mica.engine.executors.base import call_unit
 from mica.engine.executors.process import ProcessExecutor
 from mica.engine.fsync import fsync_dir, fsync_file
 from mica.engine.index import ArchiveIndex
@@ -318,6 +319,23 @@ class _Validate:
         return _validate_one(self.product, *item, self.with_arrays)
 
 
+def validate_files(
+    product: FileProduct, files: Iterable[Path | tuple[str, Path]], with_arrays: bool = False
+) -> list[tuple[str, Path, Any]]:
+    """Validate a unit's files where they were fetched (a worker): (name, path, result) in
+    time order, each result as `_validate_one` gives it or the `UnitError` of the file, for
+    `ingest_validated`. One task for a unit's files instead of one per file keeps the
+    scheduler's per-task cost off each file; touches nothing but the files (fsync)."""
+    step = _Validate(product, with_arrays)
+    return [(name, path, call_unit(step, (name, path))) for name, path in _items(files)]
+
+
+def _items(files: Iterable[Path | tuple[str, Path]]) -> list[tuple[str, Path]]:
+    """(archive name, path) pairs in time order (file names sort by time)."""
+    items = [(f.name, f) if isinstance(f, Path) else (f[0], Path(f[1])) for f in files]
+    return sorted(items, key=lambda item: item[0])
+
+
 def ingest_files(
     product: FileProduct,
     files: Iterable[Path | tuple[str, Path]],
@@ -341,102 +359,156 @@ def ingest_files(
     store chunks of the touched partitions dirty (served from the files) for a later rebuild,
     e.g. on the cluster (`mica.engine.store_rebuild`).
     """
-    own_index = index is None
-    if index is None:
-        index = ArchiveIndex(product, product.root(data_root))
+    with _opened(product, index, data_root) as index:
+        keep = product.has_store and store
+
+        def validate(todo: list[tuple[str, Path]]) -> Iterable[Any]:
+            run = executor or ProcessExecutor(workers, preload=[type(product).__module__])
+            # without a store here (built later, on the workers) no arrays travel back
+            return run.map(_Validate(product, keep), todo)
+
+        return _ingest(product, index, _items(files), validate, keep, on_file, precheck=True)
+
+
+def ingest_validated(
+    product: FileProduct,
+    validated: list[tuple[str, Path, Any]],
+    index: ArchiveIndex,
+    store: bool = False,
+    on_file: Callable[[int, int, str], None] | None = None,
+) -> IngestReport:
+    """Archive files `validate_files` validated elsewhere (a cluster's worker), as
+    `ingest_files` would: the same revision rules, batches and crash-safe order; here only
+    the commits run. ``store`` builds the touched store chunks here from the results'
+    arrays (validated ``with_arrays``); else they stay dirty for a later build."""
+    items = [(name, path) for name, path, _ in validated]
+
+    def validate(todo: list[tuple[str, Path]]) -> Iterable[Any]:
+        return [result for *_, result in validated]  # no precheck: todo is every item
+
+    keep = product.has_store and store
+    return _ingest(product, index, items, validate, keep, on_file, precheck=False)
+
+
+@contextmanager
+def _opened(
+    product: FileProduct, index: ArchiveIndex | None, data_root: str | Path | None
+) -> Iterator[ArchiveIndex]:
+    """``index``, or the product's index opened (and closed) here."""
+    if index is not None:
+        yield index
+        return
+    index = ArchiveIndex(product, product.root(data_root))
+    try:
+        yield index
+    finally:
+        index.close()
+
+
+def _ingest(
+    product: FileProduct,
+    index: ArchiveIndex,
+    items: list[tuple[str, Path]],
+    validate: Callable[[list[tuple[str, Path]]], Iterable[Any]],
+    keep_store: bool,
+    on_file: Callable[[int, int, str], None] | None,
+    precheck: bool,
+) -> IngestReport:
+    """The commits of an ingest over ``items`` (time order): ``validate(todo)`` gives each
+    file's result in order. ``precheck``: files byte-identical to archived ones are skipped
+    before validation (else only a file that fails it is compared, after)."""
     report = IngestReport()
     touched: set[str] = set()
     loaded: dict[str, Any] = {}
     last_epoch = None
-    store = ColumnStore(product, index) if product.has_store and store else None
+    store = ColumnStore(product, index) if keep_store else None
     kind = archive_kind(index.root)
-    try:
-        items = [(f.name, f) if isinstance(f, Path) else (f[0], Path(f[1])) for f in files]
-        todo = []
-        settled = 0
+    todo = []
+    settled = 0
 
-        def tick(name: str) -> None:
-            nonlocal settled
-            settled += 1
-            if on_file is not None:
-                on_file(settled, len(items), name)
+    def tick(name: str) -> None:
+        nonlocal settled
+        settled += 1
+        if on_file is not None:
+            on_file(settled, len(items), name)
 
-        for name, path in sorted(items, key=lambda item: item[0]):  # time order
-            if _already_archived(product, index, name, path):
-                report.unchanged.append(name)
-                path.unlink(missing_ok=True)
-                tick(name)
-            else:
-                todo.append((name, path))
-        if executor is None:
-            executor = ProcessExecutor(workers, preload=[type(product).__module__])
-        # without a store here (built later, on the workers) no arrays travel back
-        results = executor.map(_Validate(product, store is not None), todo)
-        batch: list[_Placement] = []
+    def unchanged(name: str, path: Path) -> None:
+        report.unchanged.append(name)
+        path.unlink(missing_ok=True)
 
-        def flush() -> None:
-            nonlocal touched
-            try:
-                touched |= _apply(product, index, batch, report, synced=True)
-            except (RejectedFile, *ARCHIVE_ERRORS):
-                raise
-            except Exception:  # one row cannot be recorded: one file at a time finds it
-                for p in batch:
-                    try:
-                        with refusing(p.row["filename"]):
-                            touched |= _apply(product, index, [p], report, synced=True)
-                    except RejectedFile as err:
-                        report.rejected.append(err)
-                        quarantine(index.root, p.src, err)
-            batch.clear()
-
-        for (name, path), result in zip(todo, timed(results, report)):
+    for name, path in items:
+        if precheck and _already_archived(product, index, name, path):
+            unchanged(name, path)
             tick(name)
-            if isinstance(result, UnitError):  # the worker's own failure, not the file's
-                if isinstance(result.error, ARCHIVE_ERRORS):
-                    raise result.error  # disk full, read-only: stops the update (one message)
-                result = (RejectedFile(name, f"not validated: {result}"), {}, None)
-            row, arrays, file_is = result
-            try:
-                if isinstance(row, RejectedFile):
-                    raise row
-                with refusing(row.get("filename", name)):
-                    check_file(row["filename"], file_is, kind, index.root)
-                    epoch = product.partition_epoch(row) if store is not None else None
-                    apart = bool(batch) and _overlaps_batch(product, batch, row)
-                    if kind is None and file_is is not None and _provenance_open(index.root):
-                        kind = file_is  # the first file of a content-judged source fixes it
-                        settle_kind(index.root, kind)
-            except RejectedFile as err:
-                report.rejected.append(err)
-                quarantine(index.root, path, err)
+        else:
+            todo.append((name, path))
+    results = validate(todo)
+    batch: list[_Placement] = []
+
+    def flush() -> None:
+        nonlocal touched
+        try:
+            touched |= _apply(product, index, batch, report, synced=True)
+        except (RejectedFile, *ARCHIVE_ERRORS):
+            raise
+        except Exception:  # one row cannot be recorded: one file at a time finds it
+            for p in batch:
+                try:
+                    with refusing(p.row["filename"]):
+                        touched |= _apply(product, index, [p], report, synced=True)
+                except RejectedFile as err:
+                    report.rejected.append(err)
+                    quarantine(index.root, p.src, err)
+        batch.clear()
+
+    for (name, path), result in zip(todo, timed(results, report)):
+        tick(name)
+        if isinstance(result, UnitError):  # the worker's own failure, not the file's
+            if isinstance(result.error, ARCHIVE_ERRORS):
+                raise result.error  # disk full, read-only: stops the update (one message)
+            result = (RejectedFile(name, f"not validated: {result}"), {}, None)
+        row, arrays, file_is = result
+        if not precheck and isinstance(row, RejectedFile):
+            if _already_archived(product, index, name, path):
+                unchanged(name, path)
                 continue
-            new_epoch = store is not None and epoch != last_epoch
-            if batch and (len(batch) >= COMMIT_BATCH or apart or new_epoch):
-                flush()
-            if touched and new_epoch:
-                # Files come in time order: partitions of earlier epochs (days) are complete,
-                # so write them now and free their arrays (memory: about a day of data).
-                store.rebuild(touched, loaded)
-                touched.clear()
-                loaded = {}
-            try:
-                with refusing(row["filename"]):
-                    placement = _decide(product, index, row, path, report)
-            except RejectedFile as err:
-                report.rejected.append(err)
-                quarantine(index.root, path, err)
-                continue
-            if placement is not None:
-                batch.append(placement)
-                loaded.update(arrays)
-            last_epoch = epoch
-        flush()
-        if store is not None and touched:
+        try:
+            if isinstance(row, RejectedFile):
+                raise row
+            with refusing(row.get("filename", name)):
+                check_file(row["filename"], file_is, kind, index.root)
+                epoch = product.partition_epoch(row) if store is not None else None
+                apart = bool(batch) and _overlaps_batch(product, batch, row)
+                if kind is None and file_is is not None and _provenance_open(index.root):
+                    kind = file_is  # the first file of a content-judged source fixes it
+                    settle_kind(index.root, kind)
+        except RejectedFile as err:
+            report.rejected.append(err)
+            quarantine(index.root, path, err)
+            continue
+        new_epoch = store is not None and epoch != last_epoch
+        if batch and (len(batch) >= COMMIT_BATCH or apart or new_epoch):
+            flush()
+        if touched and new_epoch:
+            # Files come in time order: partitions of earlier epochs (days) are complete,
+            # so write them now and free their arrays (memory: about a day of data).
             store.rebuild(touched, loaded)
-    finally:
-        if own_index:
-            index.close()
+            touched.clear()
+            loaded = {}
+        try:
+            with refusing(row["filename"]):
+                placement = _decide(product, index, row, path, report)
+        except RejectedFile as err:
+            report.rejected.append(err)
+            quarantine(index.root, path, err)
+            continue
+        if placement is not None:
+            batch.append(placement)
+            loaded.update(arrays)
+        last_epoch = epoch
+    flush()
+    if store is not None and touched:
+        store.rebuild(touched, loaded)
     return report
 
 

@@ -12,13 +12,20 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from mica.engine.colstore import ColumnStore, build_chunk
 from mica.engine.executors import Executor, UnitError
 from mica.engine.index import ArchiveIndex
-from mica.engine.ingest import STAGING_DIR, ingest_files, recover_pending
+from mica.engine.ingest import (
+    STAGING_DIR,
+    ingest_files,
+    ingest_validated,
+    recover_pending,
+    validate_files,
+)
 from mica.engine.product import FileProduct
 from mica.engine.report import UpdateReport
 from mica.engine.runner import Job, Progress, Unit, run_update
@@ -50,6 +57,11 @@ def update_range(
 def _fetch_chunk(src: Source, product: FileProduct, unit: Unit) -> list[Path]:
     r0, r1 = unit.data
     return src.fetch(product, r0, r1, unit.staging)
+
+
+def _fetch_validate(src: Source, product: FileProduct, unit: Unit) -> list[tuple[str, Path, Any]]:
+    """A chunk's files fetched and validated in one task (on an executor's worker)."""
+    return validate_files(product, _fetch_chunk(src, product, unit))
 
 
 class TimeChunkJob(Job):
@@ -103,18 +115,21 @@ class TimeChunkJob(Job):
             label = f"{to_date(r0)[:17]} .. {to_date(r1)[:17]}"
             yield Unit(label, label, self.staging(i), (float(r0), float(r1)))
 
-    def step(self, source: Source) -> Callable[[Unit], list[Path]]:
-        return partial(_fetch_chunk, source, self.product)
+    def step(self, source: Source) -> Callable[[Unit], Any]:
+        if self.executor is None:  # validation in this process's pool, at the commit
+            return partial(_fetch_chunk, source, self.product)
+        # on an executor a unit is one task: its files fetched and validated together
+        return partial(_fetch_validate, source, self.product)
 
-    def commit(self, unit: Unit, result: list[Path], report: UpdateReport) -> None:
-        ingest = ingest_files(
-            self.product,
-            result,
-            index=self.index,
-            executor=self.executor,
-            store=self.executor is None,
-            on_file=self.file_progress,
-        )
+    def commit(self, unit: Unit, result: Any, report: UpdateReport) -> None:
+        if self.executor is None:
+            ingest = ingest_files(
+                self.product, result, index=self.index, on_file=self.file_progress
+            )
+        else:
+            ingest = ingest_validated(
+                self.product, result, self.index, store=False, on_file=self.file_progress
+            )
         report.ingest.merge(ingest)
         report.done[unit.key] = ingest.summary().splitlines()[0]
 
