@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from mica.engine.atomic import replace_durable, write_atomic
-from mica.engine.colstore import ColumnStore
+from mica.engine.colstore import ColumnStore, keep_arrays
 from mica.engine.executors import Executor, UnitError, timed
 from mica.engine.executors.base import call_unit
 from mica.engine.executors.process import ProcessExecutor
@@ -117,14 +117,19 @@ def describe_file(
         ) from err
 
 
-def _place(src: Path, dest: Path, synced: bool = False) -> Path | None:
+def _place(
+    src: Path, dest: Path, synced: bool = False, made: set[Path] | None = None
+) -> Path | None:
     """Put ``src`` at ``dest`` atomically, gzipping it on the way if it is not gzipped.
 
     ``synced``: the file's data are already on disk (a validation worker fsynced them); the
     rename is then left for the caller to make durable with one fsync of the folder it
-    returns (None: done here).
+    returns (None: done here). ``made``: folders known to exist (a batch makes each once).
     """
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    if made is None or dest.parent not in made:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if made is not None:
+            made.add(dest.parent)
     with open(src, "rb") as fh:
         gzipped = fh.read(2) == b"\x1f\x8b"
     if gzipped and src.stat().st_dev == dest.parent.stat().st_dev:
@@ -212,10 +217,11 @@ def _apply(
     drops = [str(product.path(o, root)) for p in batch for o in p.superseded]
     with index.transaction():
         index.add_pending([(str(p.dest), "add") for p in batch])
-    folders = set()
+    folders: set[Path] = set()
+    made: set[Path] = set()
     for p in batch:
         if p.src != p.dest:
-            folder = _place(p.src, p.dest, synced)
+            folder = _place(p.src, p.dest, synced, made)
             if folder is not None:
                 folders.add(folder)
     for folder in folders:
@@ -296,13 +302,17 @@ def _already_archived(product: FileProduct, index: ArchiveIndex, name: str, path
 
 
 def _validate_one(
-    product: FileProduct, name: str, path: Path, with_arrays: bool = True
+    product: FileProduct, name: str, path: Path, with_arrays: bool = True, cache: Path | None = None
 ) -> tuple[dict[str, Any] | RejectedFile, dict[str, Any], str | None]:
-    """(index row or the rejection, store arrays (``with_arrays``), provenance kind)."""
+    """(index row or the rejection, store arrays (``with_arrays``), provenance kind); with
+    ``cache``, the arrays are kept there instead (`keep_arrays`), not returned."""
     arrays: dict[str, Any] = {}
     try:
-        row = describe_file(product, name, path, arrays if with_arrays else None)
+        row = describe_file(product, name, path, arrays if with_arrays or cache else None)
         fsync_file(path)  # here, in the worker: the committer only renames it
+        if cache is not None and arrays:
+            keep_arrays(cache, row, next(iter(arrays.values())))
+            arrays = {}
         return row, arrays, row.pop(KIND, None)
     except RejectedFile as err:  # describe_file turns any failure into one
         return err, {}, None
@@ -311,22 +321,26 @@ def _validate_one(
 class _Validate:
     """`_validate_one` as an executor's step over (name, path) items (picklable)."""
 
-    def __init__(self, product: FileProduct, with_arrays: bool):
+    def __init__(self, product: FileProduct, with_arrays: bool, cache: Path | None = None):
         self.product = product
         self.with_arrays = with_arrays
+        self.cache = cache
 
     def __call__(self, item: tuple[str, Path]) -> Any:
-        return _validate_one(self.product, *item, self.with_arrays)
+        return _validate_one(self.product, *item, self.with_arrays, self.cache)
 
 
 def validate_files(
-    product: FileProduct, files: Iterable[Path | tuple[str, Path]], with_arrays: bool = False
+    product: FileProduct, files: Iterable[Path | tuple[str, Path]], cache: Path | None = None
 ) -> list[tuple[str, Path, Any]]:
     """Validate a unit's files where they were fetched (a worker): (name, path, result) in
     time order, each result as `_validate_one` gives it or the `UnitError` of the file, for
     `ingest_validated`. One task for a unit's files instead of one per file keeps the
-    scheduler's per-task cost off each file; touches nothing but the files (fsync)."""
-    step = _Validate(product, with_arrays)
+    scheduler's per-task cost off each file; touches nothing but the files (fsync) and
+    ``cache``, where a store product's arrays are kept for the chunk builds
+    (`mica.engine.colstore.keep_arrays`: the files are decoded once, and no arrays cross
+    the wire)."""
+    step = _Validate(product, False, cache if product.has_store else None)
     return [(name, path, call_unit(step, (name, path))) for name, path in _items(files)]
 
 

@@ -59,9 +59,12 @@ def _fetch_chunk(src: Source, product: FileProduct, unit: Unit) -> list[Path]:
     return src.fetch(product, r0, r1, unit.staging)
 
 
-def _fetch_validate(src: Source, product: FileProduct, unit: Unit) -> list[tuple[str, Path, Any]]:
-    """A chunk's files fetched and validated in one task (on an executor's worker)."""
-    return validate_files(product, _fetch_chunk(src, product, unit))
+def _fetch_validate(
+    src: Source, product: FileProduct, cache: Path, unit: Unit
+) -> list[tuple[str, Path, Any]]:
+    """A chunk's files fetched and validated in one task (on an executor's worker), their
+    store arrays kept in ``cache`` for the chunk builds."""
+    return validate_files(product, _fetch_chunk(src, product, unit), cache)
 
 
 class TimeChunkJob(Job):
@@ -119,7 +122,7 @@ class TimeChunkJob(Job):
         if self.executor is None:  # validation in this process's pool, at the commit
             return partial(_fetch_chunk, source, self.product)
         # on an executor a unit is one task: its files fetched and validated together
-        return partial(_fetch_validate, source, self.product)
+        return partial(_fetch_validate, source, self.product, self._arrays())
 
     def commit(self, unit: Unit, result: Any, report: UpdateReport) -> None:
         if self.executor is None:
@@ -133,11 +136,16 @@ class TimeChunkJob(Job):
         report.ingest.merge(ingest)
         report.done[unit.key] = ingest.summary().splitlines()[0]
 
+    def _arrays(self) -> Path:
+        """Where the workers keep validated files' store arrays: in the staging folder, which
+        the runner empties before and after the update (`mica.engine.runner.run_update`)."""
+        return self.root / self.staging_name / "arrays"
+
     def finish(self, report: UpdateReport) -> None:
         if self.executor is None or not self.product.has_store:
             return
         store = ColumnStore(self.product, self.index)
-        tasks = store.plan_chunks(self.index.dirty_parts())
+        tasks = store.plan_chunks(self.index.dirty_parts(), self._arrays())
         for task, built in zip(tasks, self.executor.map(build_chunk, tasks)):
             store.record_chunk(task, built.error if isinstance(built, UnitError) else built)
 
