@@ -300,3 +300,27 @@ def test_chunk_builds_read_the_arrays_validation_kept(serial_l0, tmp_path):
         with pytest.raises(FileNotFoundError):
             build_chunk(task)  # falls back to the (removed) file
         store.record_chunk(task, FileNotFoundError("gone"))
+
+
+def test_unit_path_skips_the_previous_units_files_like_serial(serial_l0, tmp_path):
+    """A ``dir:`` source looks back a day, so later chunks fetch the earlier chunks' files
+    again: on an executor they are not validated twice, and the report and archive equal
+    the serial path's (those files are "already archived" in both)."""
+    from mica.engine.executors import InlineExecutor
+
+    reports = {}
+    for mode, executor in (("serial", None), ("units", InlineExecutor())):
+        reports[mode] = update_archive(
+            L0,
+            f"dir:{serial_l0}",
+            START,
+            STOP,
+            data_root=tmp_path / mode,
+            executor=executor,
+            days_at_once=1 / 24,
+        )
+    a, b = reports["serial"], reports["units"]
+    assert a.ok and b.ok and len(b.done) == 4
+    assert sorted(a.ingested) == sorted(b.ingested) and a.ingested
+    assert sorted(a.ingest.unchanged) == sorted(b.ingest.unchanged) and b.ingest.unchanged
+    _same_archive(tmp_path / "units", tmp_path / "serial")

@@ -331,7 +331,10 @@ class _Validate:
 
 
 def validate_files(
-    product: FileProduct, files: Iterable[Path | tuple[str, Path]], cache: Path | None = None
+    product: FileProduct,
+    files: Iterable[Path | tuple[str, Path]],
+    cache: Path | None = None,
+    seen: Callable[[str], bool] | None = None,
 ) -> list[tuple[str, Path, Any]]:
     """Validate a unit's files where they were fetched (a worker): (name, path, result) in
     time order, each result as `_validate_one` gives it or the `UnitError` of the file, for
@@ -339,9 +342,14 @@ def validate_files(
     scheduler's per-task cost off each file; touches nothing but the files (fsync) and
     ``cache``, where a store product's arrays are kept for the chunk builds
     (`mica.engine.colstore.keep_arrays`: the files are decoded once, and no arrays cross
-    the wire)."""
+    the wire). Files for which ``seen(name)`` is true came with the previous unit too (a
+    source's look-back): their result is None, and the committer, which has that unit
+    committed by then, recognises them as archived (or validates them itself)."""
     step = _Validate(product, False, cache if product.has_store else None)
-    return [(name, path, call_unit(step, (name, path))) for name, path in _items(files)]
+    return [
+        (name, path, None if seen is not None and seen(name) else call_unit(step, (name, path)))
+        for name, path in _items(files)
+    ]
 
 
 def _items(files: Iterable[Path | tuple[str, Path]]) -> list[tuple[str, Path]]:
@@ -481,6 +489,11 @@ def _ingest(
             if isinstance(result.error, ARCHIVE_ERRORS):
                 raise result.error  # disk full, read-only: stops the update (one message)
             result = (RejectedFile(name, f"not validated: {result}"), {}, None)
+        if result is None:  # not validated: the previous unit's file, normally archived
+            if _already_archived(product, index, name, path):
+                unchanged(name, path)
+                continue
+            result = _validate_one(product, name, path, store is not None)
         row, arrays, file_is = result
         if not precheck and isinstance(row, RejectedFile):
             if _already_archived(product, index, name, path):

@@ -55,7 +55,7 @@ def update_range(
 
 
 def _fetch_chunk(src: Source, product: FileProduct, unit: Unit) -> list[Path]:
-    r0, r1 = unit.data
+    r0, r1, _ = unit.data
     return src.fetch(product, r0, r1, unit.staging)
 
 
@@ -63,8 +63,18 @@ def _fetch_validate(
     src: Source, product: FileProduct, cache: Path, unit: Unit
 ) -> list[tuple[str, Path, Any]]:
     """A chunk's files fetched and validated in one task (on an executor's worker), their
-    store arrays kept in ``cache`` for the chunk builds."""
-    return validate_files(product, _fetch_chunk(src, product, unit), cache)
+    store arrays kept in ``cache`` for the chunk builds. A file named before the chunk's
+    start also came with the previous chunk (sources look back for files that began
+    earlier): it is left to the committer, not validated twice."""
+    before = unit.data[2]
+
+    def seen(name: str) -> bool:
+        try:
+            return before is not None and product.name_time(name) < before
+        except Exception:  # noqa: BLE001  (a name the product cannot read: validation says why)
+            return False
+
+    return validate_files(product, _fetch_chunk(src, product, unit), cache, seen)
 
 
 class TimeChunkJob(Job):
@@ -109,6 +119,7 @@ class TimeChunkJob(Job):
         )
         span = self.days_at_once * 86400.0
         t0s = np.arange(day_start(tstart), day_end(tstop), span)
+        first = True  # a later chunk's files named before its start came with the previous
         for i, t0 in enumerate(t0s):
             t1 = min(t0 + span, day_end(tstop))
             # Chunks are day-aligned, but never ask for more than the requested range.
@@ -116,7 +127,9 @@ class TimeChunkJob(Job):
             if r1 <= r0:  # a chunk of the last day after ``stop``
                 continue
             label = f"{to_date(r0)[:17]} .. {to_date(r1)[:17]}"
-            yield Unit(label, label, self.staging(i), (float(r0), float(r1)))
+            seen_before = None if first else float(r0)  # see `_fetch_validate`
+            yield Unit(label, label, self.staging(i), (float(r0), float(r1), seen_before))
+            first = False
 
     def step(self, source: Source) -> Callable[[Unit], Any]:
         if self.executor is None:  # validation in this process's pool, at the commit
