@@ -285,8 +285,14 @@ def _overlaps_batch(product: FileProduct, batch: list[_Placement], row: dict[str
 COMMIT_BATCH = 64
 
 
-def _already_archived(product: FileProduct, index: ArchiveIndex, name: str, path: Path) -> bool:
-    """True when the archive holds a byte-identical copy (a re-run skips it unopened)."""
+def _already_archived(
+    product: FileProduct, index: ArchiveIndex, name: str, path: Path, compare: bool = True
+) -> bool:
+    """True when the archive holds a byte-identical copy (a re-run skips it unopened).
+
+    ``compare=False``: the same size is enough (a file this update's previous unit fetched
+    from the same source, under the same name, and archived moments ago).
+    """
     if "/" in name or ".." in name:
         return False
     row = index.get(product.archive_name(name))
@@ -296,7 +302,7 @@ def _already_archived(product: FileProduct, index: ArchiveIndex, name: str, path
     try:
         if archived.stat().st_size != path.stat().st_size:
             return False
-        return filecmp.cmp(archived, path, shallow=False)
+        return not compare or filecmp.cmp(archived, path, shallow=False)
     except OSError:
         return False
 
@@ -490,7 +496,7 @@ def _ingest(
                 raise result.error  # disk full, read-only: stops the update (one message)
             result = (RejectedFile(name, f"not validated: {result}"), {}, None)
         if result is None:  # not validated: the previous unit's file, normally archived
-            if _already_archived(product, index, name, path):
+            if _already_archived(product, index, name, path, compare=False):
                 unchanged(name, path)
                 continue
             result = _validate_one(product, name, path, store is not None)
