@@ -124,14 +124,18 @@ def test_store_rebuild_on_the_cluster(client, serial_l0, tmp_path):
         assert ColumnStore(L0, index).stale_parts() == []
 
 
-def test_derived_batch_with_a_failing_unit(client, tmp_path):
+@pytest.mark.parametrize("batch", [1, 4])
+def test_derived_batch_with_a_failing_unit(client, tmp_path, batch):
     serial, cluster = tmp_path / "serial", tmp_path / "cluster"
     for archive in (serial, cluster):
         _inputs(archive, range(500, 530))
         (archive / "inputs" / "517.json").write_text("[truncated")
     a = update_derived(SLOT_TABLE, archive=serial, data_root=serial / "t")
     b = update_derived(
-        SLOT_TABLE, archive=cluster, data_root=cluster / "t", executor=DaskExecutor(client)
+        SLOT_TABLE,
+        archive=cluster,
+        data_root=cluster / "t",
+        executor=DaskExecutor(client, batch=batch),  # 4: 30 units in 8 tasks, one fails
     )
     assert list(a.failed) == list(b.failed) == [(517, 0)]
     assert list(a.done) == list(b.done) and len(b.done) == 29
@@ -249,3 +253,74 @@ def test_statistics_and_vv_batches_on_the_cluster_equal_serial(client, docs_arch
     for path in reports:
         ref = docs_archive / path.relative_to(tmp_path)
         assert json.loads(path.read_text()) == json.loads(ref.read_text())
+
+
+def test_chunk_builds_read_the_arrays_validation_kept(serial_l0, tmp_path):
+    """On a cluster a file is decoded once: the validating worker keeps its store arrays in
+    staging and the chunk build reads them, not the file (here the files are gone); arrays
+    kept for another checksum are never used."""
+    import shutil
+
+    from mica.engine.colstore import build_chunk
+    from mica.engine.ingest import validate_files
+
+    root = tmp_path / "aca0"
+    shutil.copytree(serial_l0, root)
+    cache = tmp_path / "staging" / "arrays"
+    with ArchiveIndex(L0, root) as index:
+        rows = index.query()
+        copies = tmp_path / "copies"
+        copies.mkdir()
+        for r in rows:
+            shutil.copy(L0.path(r, root), copies / r["filename"])
+        validated = validate_files(L0, sorted(copies.iterdir()), cache)
+        assert all(isinstance(v[2][0], dict) and v[2][1] == {} for v in validated)
+        assert len(list(cache.iterdir())) == len(rows)
+        for r in rows:
+            L0.path(r, root).unlink()  # only the kept arrays can feed the builds now
+        shutil.rmtree(root / "store")
+        store = ColumnStore(L0, index)
+        parts = store.stale_parts()
+        tasks = store.plan_chunks(parts, cache)
+        assert tasks
+        for task in tasks:
+            store.record_chunk(task, build_chunk(task))
+        assert store.stale_parts() == []
+    ref, got = _chunks(serial_l0), _chunks(root)
+    assert ref.keys() == got.keys()
+    for part in ref:
+        for k in ref[part]:
+            assert np.array_equal(ref[part][k], got[part][k]), (part, k)
+    with ArchiveIndex(L0, root) as index:
+        store = ColumnStore(L0, index)
+        part = L0.partitions(rows[0])[0]
+        (root / store.chunk(part)["path"]).unlink()
+        task = store.plan_chunks([part], cache)[0]
+        task.rows = [{**r, "checksum": "0"} for r in task.rows]  # another revision's arrays
+        with pytest.raises(FileNotFoundError):
+            build_chunk(task)  # falls back to the (removed) file
+        store.record_chunk(task, FileNotFoundError("gone"))
+
+
+def test_unit_path_skips_the_previous_units_files_like_serial(serial_l0, tmp_path):
+    """A ``dir:`` source looks back a day, so later chunks fetch the earlier chunks' files
+    again: on an executor they are not validated twice, and the report and archive equal
+    the serial path's (those files are "already archived" in both)."""
+    from mica.engine.executors import InlineExecutor
+
+    reports = {}
+    for mode, executor in (("serial", None), ("units", InlineExecutor())):
+        reports[mode] = update_archive(
+            L0,
+            f"dir:{serial_l0}",
+            START,
+            STOP,
+            data_root=tmp_path / mode,
+            executor=executor,
+            days_at_once=1 / 24,
+        )
+    a, b = reports["serial"], reports["units"]
+    assert a.ok and b.ok and len(b.done) == 4
+    assert sorted(a.ingested) == sorted(b.ingested) and a.ingested
+    assert sorted(a.ingest.unchanged) == sorted(b.ingest.unchanged) and b.ingest.unchanged
+    _same_archive(tmp_path / "units", tmp_path / "serial")

@@ -22,6 +22,8 @@ from __future__ import annotations
 import errno
 import functools
 import json
+import os
+import pickle
 import shutil
 import sqlite3
 import time
@@ -146,6 +148,36 @@ class ChunkTask:
     rows: list[dict[str, Any]]
     old: dict[str, Any] | None
     rel: str
+    #: a folder of arrays the validating workers kept (`keep_arrays`), read before the files
+    cache: Path | None = None
+
+
+def _cache_path(cache: Path, row: dict[str, Any]) -> Path:
+    # the checksum in the name: arrays of another revision of a file never match its row
+    return cache / f"{row['filename']}.{row['checksum']}.pickle"
+
+
+def keep_arrays(cache: Path, row: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    """Keep a validated file's store arrays in ``cache`` (a staging folder on the shared
+    filesystem) so the chunk build on a worker does not decode the file again. A cache,
+    not the truth: no fsync; written under a temporary name, so a task run twice (its
+    worker killed) never leaves a torn copy."""
+    cache.mkdir(parents=True, exist_ok=True)
+    dest = _cache_path(cache, row)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        pickle.dump(arrays, fh, protocol=5)
+    os.replace(tmp, dest)
+
+
+def _kept_arrays(cache: Path | None, row: dict[str, Any]) -> dict[str, np.ndarray] | None:
+    if cache is None:
+        return None
+    try:
+        with open(_cache_path(cache, row), "rb") as fh:
+            return pickle.load(fh)
+    except (OSError, pickle.UnpicklingError, EOFError):
+        return None  # not kept (validated by an earlier run): read from the file
 
 
 class _Folder:
@@ -163,7 +195,10 @@ def build_chunk(task: ChunkTask) -> tuple[int, float, float]:
     but that file: runs in any process that sees the archive folder."""
     builder = ColumnStore(task.product, _Folder(task.root))  # type: ignore[arg-type]
     reuse = builder._chunk_arrays(task.old) if task.old is not None else {}
-    arrays = [reuse.get(r["filename"]) or builder._load(r) for r in task.rows]
+    arrays = [
+        reuse.get(r["filename"]) or _kept_arrays(task.cache, r) or builder._load(r)
+        for r in task.rows
+    ]
     builder._write(
         task.root / task.rel, task.rows, arrays, task.product.partition_columns(task.part)
     )
@@ -331,10 +366,11 @@ class ColumnStore:
         return rows, old
 
     # --- building chunks away from the index (worker processes, cluster workers) --------
-    def plan_chunks(self, parts: Iterable[str]) -> list[ChunkTask]:
+    def plan_chunks(self, parts: Iterable[str], cache: Path | None = None) -> list[ChunkTask]:
         """The chunk builds that bring ``parts`` up to date, each under a new name registered
         as scratch (a crash before `record_chunk` deletes it). Partitions up to date are
-        cleared, those with no files left have their chunk dropped here."""
+        cleared, those with no files left have their chunk dropped here. ``cache``: where
+        validation kept files' arrays (`keep_arrays`)."""
         tasks = []
         for part in sorted(set(parts)):
             todo = self._part_todo(part)
@@ -345,7 +381,7 @@ class ColumnStore:
                 self._replace_chunk(part, rows, [], old)
                 continue
             rel = f"{STORE_DIR}/{part}.{time.time_ns()}.h5"
-            tasks.append(ChunkTask(self.product, self.index.root, part, rows, old, rel))
+            tasks.append(ChunkTask(self.product, self.index.root, part, rows, old, rel, cache))
         with self.index.transaction():
             self.index.add_pending([(str(t.root / t.rel), "scratch") for t in tasks])
         return tasks

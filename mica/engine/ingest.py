@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from mica.engine.atomic import replace_durable, write_atomic
-from mica.engine.colstore import ColumnStore
+from mica.engine.colstore import ColumnStore, keep_arrays
 from mica.engine.executors import Executor, UnitError, timed
+from mica.engine.executors.base import call_unit
 from mica.engine.executors.process import ProcessExecutor
 from mica.engine.fsync import fsync_dir, fsync_file
 from mica.engine.index import ArchiveIndex
@@ -116,14 +117,19 @@ def describe_file(
         ) from err
 
 
-def _place(src: Path, dest: Path, synced: bool = False) -> Path | None:
+def _place(
+    src: Path, dest: Path, synced: bool = False, made: set[Path] | None = None
+) -> Path | None:
     """Put ``src`` at ``dest`` atomically, gzipping it on the way if it is not gzipped.
 
     ``synced``: the file's data are already on disk (a validation worker fsynced them); the
     rename is then left for the caller to make durable with one fsync of the folder it
-    returns (None: done here).
+    returns (None: done here). ``made``: folders known to exist (a batch makes each once).
     """
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    if made is None or dest.parent not in made:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if made is not None:
+            made.add(dest.parent)
     with open(src, "rb") as fh:
         gzipped = fh.read(2) == b"\x1f\x8b"
     if gzipped and src.stat().st_dev == dest.parent.stat().st_dev:
@@ -211,10 +217,11 @@ def _apply(
     drops = [str(product.path(o, root)) for p in batch for o in p.superseded]
     with index.transaction():
         index.add_pending([(str(p.dest), "add") for p in batch])
-    folders = set()
+    folders: set[Path] = set()
+    made: set[Path] = set()
     for p in batch:
         if p.src != p.dest:
-            folder = _place(p.src, p.dest, synced)
+            folder = _place(p.src, p.dest, synced, made)
             if folder is not None:
                 folders.add(folder)
     for folder in folders:
@@ -278,8 +285,14 @@ def _overlaps_batch(product: FileProduct, batch: list[_Placement], row: dict[str
 COMMIT_BATCH = 64
 
 
-def _already_archived(product: FileProduct, index: ArchiveIndex, name: str, path: Path) -> bool:
-    """True when the archive holds a byte-identical copy (a re-run skips it unopened)."""
+def _already_archived(
+    product: FileProduct, index: ArchiveIndex, name: str, path: Path, compare: bool = True
+) -> bool:
+    """True when the archive holds a byte-identical copy (a re-run skips it unopened).
+
+    ``compare=False``: the same size is enough (a file this update's previous unit fetched
+    from the same source, under the same name, and archived moments ago).
+    """
     if "/" in name or ".." in name:
         return False
     row = index.get(product.archive_name(name))
@@ -289,19 +302,23 @@ def _already_archived(product: FileProduct, index: ArchiveIndex, name: str, path
     try:
         if archived.stat().st_size != path.stat().st_size:
             return False
-        return filecmp.cmp(archived, path, shallow=False)
+        return not compare or filecmp.cmp(archived, path, shallow=False)
     except OSError:
         return False
 
 
 def _validate_one(
-    product: FileProduct, name: str, path: Path, with_arrays: bool = True
+    product: FileProduct, name: str, path: Path, with_arrays: bool = True, cache: Path | None = None
 ) -> tuple[dict[str, Any] | RejectedFile, dict[str, Any], str | None]:
-    """(index row or the rejection, store arrays (``with_arrays``), provenance kind)."""
+    """(index row or the rejection, store arrays (``with_arrays``), provenance kind); with
+    ``cache``, the arrays are kept there instead (`keep_arrays`), not returned."""
     arrays: dict[str, Any] = {}
     try:
-        row = describe_file(product, name, path, arrays if with_arrays else None)
+        row = describe_file(product, name, path, arrays if with_arrays or cache else None)
         fsync_file(path)  # here, in the worker: the committer only renames it
+        if cache is not None and arrays:
+            keep_arrays(cache, row, next(iter(arrays.values())))
+            arrays = {}
         return row, arrays, row.pop(KIND, None)
     except RejectedFile as err:  # describe_file turns any failure into one
         return err, {}, None
@@ -310,12 +327,41 @@ def _validate_one(
 class _Validate:
     """`_validate_one` as an executor's step over (name, path) items (picklable)."""
 
-    def __init__(self, product: FileProduct, with_arrays: bool):
+    def __init__(self, product: FileProduct, with_arrays: bool, cache: Path | None = None):
         self.product = product
         self.with_arrays = with_arrays
+        self.cache = cache
 
     def __call__(self, item: tuple[str, Path]) -> Any:
-        return _validate_one(self.product, *item, self.with_arrays)
+        return _validate_one(self.product, *item, self.with_arrays, self.cache)
+
+
+def validate_files(
+    product: FileProduct,
+    files: Iterable[Path | tuple[str, Path]],
+    cache: Path | None = None,
+    seen: Callable[[str], bool] | None = None,
+) -> list[tuple[str, Path, Any]]:
+    """Validate a unit's files where they were fetched (a worker): (name, path, result) in
+    time order, each result as `_validate_one` gives it or the `UnitError` of the file, for
+    `ingest_validated`. One task for a unit's files instead of one per file keeps the
+    scheduler's per-task cost off each file; touches nothing but the files (fsync) and
+    ``cache``, where a store product's arrays are kept for the chunk builds
+    (`mica.engine.colstore.keep_arrays`: the files are decoded once, and no arrays cross
+    the wire). Files for which ``seen(name)`` is true came with the previous unit too (a
+    source's look-back): their result is None, and the committer, which has that unit
+    committed by then, recognises them as archived (or validates them itself)."""
+    step = _Validate(product, False, cache if product.has_store else None)
+    return [
+        (name, path, None if seen is not None and seen(name) else call_unit(step, (name, path)))
+        for name, path in _items(files)
+    ]
+
+
+def _items(files: Iterable[Path | tuple[str, Path]]) -> list[tuple[str, Path]]:
+    """(archive name, path) pairs in time order (file names sort by time)."""
+    items = [(f.name, f) if isinstance(f, Path) else (f[0], Path(f[1])) for f in files]
+    return sorted(items, key=lambda item: item[0])
 
 
 def ingest_files(
@@ -341,102 +387,161 @@ def ingest_files(
     store chunks of the touched partitions dirty (served from the files) for a later rebuild,
     e.g. on the cluster (`mica.engine.store_rebuild`).
     """
-    own_index = index is None
-    if index is None:
-        index = ArchiveIndex(product, product.root(data_root))
+    with _opened(product, index, data_root) as index:
+        keep = product.has_store and store
+
+        def validate(todo: list[tuple[str, Path]]) -> Iterable[Any]:
+            run = executor or ProcessExecutor(workers, preload=[type(product).__module__])
+            # without a store here (built later, on the workers) no arrays travel back
+            return run.map(_Validate(product, keep), todo)
+
+        return _ingest(product, index, _items(files), validate, keep, on_file, precheck=True)
+
+
+def ingest_validated(
+    product: FileProduct,
+    validated: list[tuple[str, Path, Any]],
+    index: ArchiveIndex,
+    store: bool = False,
+    on_file: Callable[[int, int, str], None] | None = None,
+) -> IngestReport:
+    """Archive files `validate_files` validated elsewhere (a cluster's worker), as
+    `ingest_files` would: the same revision rules, batches and crash-safe order; here only
+    the commits run. ``store`` builds the touched store chunks here from the results'
+    arrays (validated ``with_arrays``); else they stay dirty for a later build."""
+    items = [(name, path) for name, path, _ in validated]
+
+    def validate(todo: list[tuple[str, Path]]) -> Iterable[Any]:
+        return [result for *_, result in validated]  # no precheck: todo is every item
+
+    keep = product.has_store and store
+    return _ingest(product, index, items, validate, keep, on_file, precheck=False)
+
+
+@contextmanager
+def _opened(
+    product: FileProduct, index: ArchiveIndex | None, data_root: str | Path | None
+) -> Iterator[ArchiveIndex]:
+    """``index``, or the product's index opened (and closed) here."""
+    if index is not None:
+        yield index
+        return
+    index = ArchiveIndex(product, product.root(data_root))
+    try:
+        yield index
+    finally:
+        index.close()
+
+
+def _ingest(
+    product: FileProduct,
+    index: ArchiveIndex,
+    items: list[tuple[str, Path]],
+    validate: Callable[[list[tuple[str, Path]]], Iterable[Any]],
+    keep_store: bool,
+    on_file: Callable[[int, int, str], None] | None,
+    precheck: bool,
+) -> IngestReport:
+    """The commits of an ingest over ``items`` (time order): ``validate(todo)`` gives each
+    file's result in order. ``precheck``: files byte-identical to archived ones are skipped
+    before validation (else only a file that fails it is compared, after)."""
     report = IngestReport()
     touched: set[str] = set()
     loaded: dict[str, Any] = {}
     last_epoch = None
-    store = ColumnStore(product, index) if product.has_store and store else None
+    store = ColumnStore(product, index) if keep_store else None
     kind = archive_kind(index.root)
-    try:
-        items = [(f.name, f) if isinstance(f, Path) else (f[0], Path(f[1])) for f in files]
-        todo = []
-        settled = 0
+    todo = []
+    settled = 0
 
-        def tick(name: str) -> None:
-            nonlocal settled
-            settled += 1
-            if on_file is not None:
-                on_file(settled, len(items), name)
+    def tick(name: str) -> None:
+        nonlocal settled
+        settled += 1
+        if on_file is not None:
+            on_file(settled, len(items), name)
 
-        for name, path in sorted(items, key=lambda item: item[0]):  # time order
-            if _already_archived(product, index, name, path):
-                report.unchanged.append(name)
-                path.unlink(missing_ok=True)
-                tick(name)
-            else:
-                todo.append((name, path))
-        if executor is None:
-            executor = ProcessExecutor(workers, preload=[type(product).__module__])
-        # without a store here (built later, on the workers) no arrays travel back
-        results = executor.map(_Validate(product, store is not None), todo)
-        batch: list[_Placement] = []
+    def unchanged(name: str, path: Path) -> None:
+        report.unchanged.append(name)
+        path.unlink(missing_ok=True)
 
-        def flush() -> None:
-            nonlocal touched
-            try:
-                touched |= _apply(product, index, batch, report, synced=True)
-            except (RejectedFile, *ARCHIVE_ERRORS):
-                raise
-            except Exception:  # one row cannot be recorded: one file at a time finds it
-                for p in batch:
-                    try:
-                        with refusing(p.row["filename"]):
-                            touched |= _apply(product, index, [p], report, synced=True)
-                    except RejectedFile as err:
-                        report.rejected.append(err)
-                        quarantine(index.root, p.src, err)
-            batch.clear()
-
-        for (name, path), result in zip(todo, timed(results, report)):
+    for name, path in items:
+        if precheck and _already_archived(product, index, name, path):
+            unchanged(name, path)
             tick(name)
-            if isinstance(result, UnitError):  # the worker's own failure, not the file's
-                if isinstance(result.error, ARCHIVE_ERRORS):
-                    raise result.error  # disk full, read-only: stops the update (one message)
-                result = (RejectedFile(name, f"not validated: {result}"), {}, None)
-            row, arrays, file_is = result
-            try:
-                if isinstance(row, RejectedFile):
-                    raise row
-                with refusing(row.get("filename", name)):
-                    check_file(row["filename"], file_is, kind, index.root)
-                    epoch = product.partition_epoch(row) if store is not None else None
-                    apart = bool(batch) and _overlaps_batch(product, batch, row)
-                    if kind is None and file_is is not None and _provenance_open(index.root):
-                        kind = file_is  # the first file of a content-judged source fixes it
-                        settle_kind(index.root, kind)
-            except RejectedFile as err:
-                report.rejected.append(err)
-                quarantine(index.root, path, err)
+        else:
+            todo.append((name, path))
+    results = validate(todo)
+    batch: list[_Placement] = []
+
+    def flush() -> None:
+        nonlocal touched
+        try:
+            touched |= _apply(product, index, batch, report, synced=True)
+        except (RejectedFile, *ARCHIVE_ERRORS):
+            raise
+        except Exception:  # one row cannot be recorded: one file at a time finds it
+            for p in batch:
+                try:
+                    with refusing(p.row["filename"]):
+                        touched |= _apply(product, index, [p], report, synced=True)
+                except RejectedFile as err:
+                    report.rejected.append(err)
+                    quarantine(index.root, p.src, err)
+        batch.clear()
+
+    for (name, path), result in zip(todo, timed(results, report)):
+        tick(name)
+        if isinstance(result, UnitError):  # the worker's own failure, not the file's
+            if isinstance(result.error, ARCHIVE_ERRORS):
+                raise result.error  # disk full, read-only: stops the update (one message)
+            result = (RejectedFile(name, f"not validated: {result}"), {}, None)
+        if result is None:  # not validated: the previous unit's file, normally archived
+            if _already_archived(product, index, name, path, compare=False):
+                unchanged(name, path)
                 continue
-            new_epoch = store is not None and epoch != last_epoch
-            if batch and (len(batch) >= COMMIT_BATCH or apart or new_epoch):
-                flush()
-            if touched and new_epoch:
-                # Files come in time order: partitions of earlier epochs (days) are complete,
-                # so write them now and free their arrays (memory: about a day of data).
-                store.rebuild(touched, loaded)
-                touched.clear()
-                loaded = {}
-            try:
-                with refusing(row["filename"]):
-                    placement = _decide(product, index, row, path, report)
-            except RejectedFile as err:
-                report.rejected.append(err)
-                quarantine(index.root, path, err)
+            result = _validate_one(product, name, path, store is not None)
+        row, arrays, file_is = result
+        if not precheck and isinstance(row, RejectedFile):
+            if _already_archived(product, index, name, path):
+                unchanged(name, path)
                 continue
-            if placement is not None:
-                batch.append(placement)
-                loaded.update(arrays)
-            last_epoch = epoch
-        flush()
-        if store is not None and touched:
+        try:
+            if isinstance(row, RejectedFile):
+                raise row
+            with refusing(row.get("filename", name)):
+                check_file(row["filename"], file_is, kind, index.root)
+                epoch = product.partition_epoch(row) if store is not None else None
+                apart = bool(batch) and _overlaps_batch(product, batch, row)
+                if kind is None and file_is is not None and _provenance_open(index.root):
+                    kind = file_is  # the first file of a content-judged source fixes it
+                    settle_kind(index.root, kind)
+        except RejectedFile as err:
+            report.rejected.append(err)
+            quarantine(index.root, path, err)
+            continue
+        new_epoch = store is not None and epoch != last_epoch
+        if batch and (len(batch) >= COMMIT_BATCH or apart or new_epoch):
+            flush()
+        if touched and new_epoch:
+            # Files come in time order: partitions of earlier epochs (days) are complete,
+            # so write them now and free their arrays (memory: about a day of data).
             store.rebuild(touched, loaded)
-    finally:
-        if own_index:
-            index.close()
+            touched.clear()
+            loaded = {}
+        try:
+            with refusing(row["filename"]):
+                placement = _decide(product, index, row, path, report)
+        except RejectedFile as err:
+            report.rejected.append(err)
+            quarantine(index.root, path, err)
+            continue
+        if placement is not None:
+            batch.append(placement)
+            loaded.update(arrays)
+        last_epoch = epoch
+    flush()
+    if store is not None and touched:
+        store.rebuild(touched, loaded)
     return report
 
 

@@ -41,6 +41,9 @@ class UpdateReport:
         Whether units move files (the summary then counts them); False for derived tables.
     wait_seconds, commit_seconds : float
         Time the runner waited for units' results, and spent committing them.
+    commit_cpu_seconds : float
+        CPU time of the runner's thread in the commits (the committer's own cost, which a
+        busy machine does not inflate as it does the wall time).
     """
 
     product: str = ""
@@ -59,6 +62,7 @@ class UpdateReport:
     #: seconds the runner waited for units' results, and spent committing them
     wait_seconds: float = 0.0
     commit_seconds: float = 0.0
+    commit_cpu_seconds: float = 0.0
 
     # File-level views (the L0 update's callers read them directly).
     @property

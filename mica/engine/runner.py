@@ -159,7 +159,7 @@ def _run_units(
         if progress:
             progress(i, len(units), unit.label)
         result = next(results)
-        t_commit = time.perf_counter()
+        t_commit, cpu_commit = time.perf_counter(), time.thread_time()
         try:
             if isinstance(result, UnitError):
                 job.failed(unit, result, report)
@@ -178,6 +178,7 @@ def _run_units(
             )
         finally:
             report.commit_seconds += time.perf_counter() - t_commit
+            report.commit_cpu_seconds += time.thread_time() - cpu_commit
             shutil.rmtree(unit.staging, ignore_errors=True)
             notes = getattr(src, "notes", None)
             if notes:  # remarks of the source about this unit

@@ -12,13 +12,20 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from mica.engine.colstore import ColumnStore, build_chunk
 from mica.engine.executors import Executor, UnitError
 from mica.engine.index import ArchiveIndex
-from mica.engine.ingest import STAGING_DIR, ingest_files, recover_pending
+from mica.engine.ingest import (
+    STAGING_DIR,
+    ingest_files,
+    ingest_validated,
+    recover_pending,
+    validate_files,
+)
 from mica.engine.product import FileProduct
 from mica.engine.report import UpdateReport
 from mica.engine.runner import Job, Progress, Unit, run_update
@@ -48,8 +55,26 @@ def update_range(
 
 
 def _fetch_chunk(src: Source, product: FileProduct, unit: Unit) -> list[Path]:
-    r0, r1 = unit.data
+    r0, r1, _ = unit.data
     return src.fetch(product, r0, r1, unit.staging)
+
+
+def _fetch_validate(
+    src: Source, product: FileProduct, cache: Path, unit: Unit
+) -> list[tuple[str, Path, Any]]:
+    """A chunk's files fetched and validated in one task (on an executor's worker), their
+    store arrays kept in ``cache`` for the chunk builds. A file named before the chunk's
+    start also came with the previous chunk (sources look back for files that began
+    earlier): it is left to the committer, not validated twice."""
+    before = unit.data[2]
+
+    def seen(name: str) -> bool:
+        try:
+            return before is not None and product.name_time(name) < before
+        except Exception:  # noqa: BLE001  (a name the product cannot read: validation says why)
+            return False
+
+    return validate_files(product, _fetch_chunk(src, product, unit), cache, seen)
 
 
 class TimeChunkJob(Job):
@@ -94,6 +119,7 @@ class TimeChunkJob(Job):
         )
         span = self.days_at_once * 86400.0
         t0s = np.arange(day_start(tstart), day_end(tstop), span)
+        first = True  # a later chunk's files named before its start came with the previous
         for i, t0 in enumerate(t0s):
             t1 = min(t0 + span, day_end(tstop))
             # Chunks are day-aligned, but never ask for more than the requested range.
@@ -101,28 +127,38 @@ class TimeChunkJob(Job):
             if r1 <= r0:  # a chunk of the last day after ``stop``
                 continue
             label = f"{to_date(r0)[:17]} .. {to_date(r1)[:17]}"
-            yield Unit(label, label, self.staging(i), (float(r0), float(r1)))
+            seen_before = None if first else float(r0)  # see `_fetch_validate`
+            yield Unit(label, label, self.staging(i), (float(r0), float(r1), seen_before))
+            first = False
 
-    def step(self, source: Source) -> Callable[[Unit], list[Path]]:
-        return partial(_fetch_chunk, source, self.product)
+    def step(self, source: Source) -> Callable[[Unit], Any]:
+        if self.executor is None:  # validation in this process's pool, at the commit
+            return partial(_fetch_chunk, source, self.product)
+        # on an executor a unit is one task: its files fetched and validated together
+        return partial(_fetch_validate, source, self.product, self._arrays())
 
-    def commit(self, unit: Unit, result: list[Path], report: UpdateReport) -> None:
-        ingest = ingest_files(
-            self.product,
-            result,
-            index=self.index,
-            executor=self.executor,
-            store=self.executor is None,
-            on_file=self.file_progress,
-        )
+    def commit(self, unit: Unit, result: Any, report: UpdateReport) -> None:
+        if self.executor is None:
+            ingest = ingest_files(
+                self.product, result, index=self.index, on_file=self.file_progress
+            )
+        else:
+            ingest = ingest_validated(
+                self.product, result, self.index, store=False, on_file=self.file_progress
+            )
         report.ingest.merge(ingest)
         report.done[unit.key] = ingest.summary().splitlines()[0]
+
+    def _arrays(self) -> Path:
+        """Where the workers keep validated files' store arrays: in the staging folder, which
+        the runner empties before and after the update (`mica.engine.runner.run_update`)."""
+        return self.root / self.staging_name / "arrays"
 
     def finish(self, report: UpdateReport) -> None:
         if self.executor is None or not self.product.has_store:
             return
         store = ColumnStore(self.product, self.index)
-        tasks = store.plan_chunks(self.index.dirty_parts())
+        tasks = store.plan_chunks(self.index.dirty_parts(), self._arrays())
         for task, built in zip(tasks, self.executor.map(build_chunk, tasks)):
             store.record_chunk(task, built.error if isinstance(built, UnitError) else built)
 

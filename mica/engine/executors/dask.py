@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
 from typing import Any
 
 from mica.engine.executors.base import Executor, call_unit
@@ -36,9 +37,9 @@ class _OnWorker:
     def __init__(self, fn: Callable[[Any], Any]):
         self.fn = fn
 
-    def __call__(self, unit: Any) -> Any:
+    def __call__(self, units: list[Any]) -> list[Any]:
         os.environ["MICA_WORKERS"] = "1"
-        return call_unit(self.fn, unit)
+        return [call_unit(self.fn, unit) for unit in units]
 
 
 class DaskExecutor(Executor):
@@ -54,8 +55,11 @@ class DaskExecutor(Executor):
         With neither: start a `distributed.LocalCluster` of this many single-threaded
         worker processes (closed with the executor).
     window : int, optional
-        Units submitted ahead of the one the runner waits for (default: 3 per worker), so
+        Tasks submitted ahead of the one the runner waits for (default: 3 per worker), so
         memory holds a bounded number of results.
+    batch : int
+        Units per task: the scheduler's cost per task (a few ms) is paid once per batch, for
+        units of little work each. A worker killed mid-task has the whole batch run again.
     """
 
     def __init__(
@@ -64,6 +68,7 @@ class DaskExecutor(Executor):
         scheduler: str | None = None,
         workers: int | None = None,
         window: int | None = None,
+        batch: int = 1,
     ):
         distributed = _distributed()
         self._own: list[Any] = []
@@ -82,6 +87,7 @@ class DaskExecutor(Executor):
             self._own.insert(0, client)
         self.client = client
         self.window = window
+        self.batch = max(1, batch)
 
     @property
     def dashboard(self) -> str | None:
@@ -98,16 +104,17 @@ class DaskExecutor(Executor):
     def map(self, fn: Callable[[Any], Any], units: Iterable[Any]) -> Iterator[Any]:
         step = _OnWorker(fn)
         todo = iter(units)
+        batches = iter(lambda: list(islice(todo, self.batch)), [])
         window = self.window or 3 * max(1, self.workers())
         pending: deque = deque(
-            self.client.submit(step, unit, pure=False) for _, unit in zip(range(window), todo)
+            self.client.submit(step, b, pure=False) for _, b in zip(range(window), batches)
         )
         while pending:
             future = pending.popleft()
-            nxt = next(todo, None)
+            nxt = next(batches, None)
             if nxt is not None:
                 pending.append(self.client.submit(step, nxt, pure=False))
-            yield future.result()
+            yield from future.result()
             future.release()
 
     def close(self) -> None:
