@@ -23,11 +23,11 @@ import errno
 import functools
 import json
 import os
-import pickle
 import shutil
 import sqlite3
 import time
 import warnings
+import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,19 +154,20 @@ class ChunkTask:
 
 def _cache_path(cache: Path, row: dict[str, Any]) -> Path:
     # the checksum in the name: arrays of another revision of a file never match its row
-    return cache / f"{row['filename']}.{row['checksum']}.pickle"
+    return cache / f"{row['filename']}.{row['checksum']}.npz"
 
 
 def keep_arrays(cache: Path, row: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
     """Keep a validated file's store arrays in ``cache`` (a staging folder on the shared
     filesystem) so the chunk build on a worker does not decode the file again. A cache,
     not the truth: no fsync; written under a temporary name, so a task run twice (its
-    worker killed) never leaves a torn copy."""
+    worker killed) never leaves a torn copy. Plain ``.npz``, never pickle: loading a pickle
+    from a shared folder would run whatever code it holds."""
     cache.mkdir(parents=True, exist_ok=True)
     dest = _cache_path(cache, row)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}")
     with open(tmp, "wb") as fh:
-        pickle.dump(arrays, fh, protocol=5)
+        np.savez(fh, **arrays)
     os.replace(tmp, dest)
 
 
@@ -174,9 +175,9 @@ def _kept_arrays(cache: Path | None, row: dict[str, Any]) -> dict[str, np.ndarra
     if cache is None:
         return None
     try:
-        with open(_cache_path(cache, row), "rb") as fh:
-            return pickle.load(fh)
-    except (OSError, pickle.UnpicklingError, EOFError):
+        with np.load(_cache_path(cache, row), allow_pickle=False) as kept:
+            return {name: kept[name] for name in kept.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
         return None  # not kept (validated by an earlier run): read from the file
 
 
