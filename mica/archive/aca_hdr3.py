@@ -69,9 +69,12 @@ def _slot_hdr3_rows(
     Served from the header-3 view of the L0 columnar store, or with ``use_store=False`` by
     scanning the FITS files.
     """
-    by_slot = aca_l0.slot_columns(
-        start, stop, slots, ["TIME", *columns], [8], data_root=data_root, use_store=use_store
-    )
+    if use_store:
+        by_slot = aca_l0.hd3_columns(start, stop, slots, ["TIME", *columns], data_root)
+    else:
+        by_slot = aca_l0.slot_columns(
+            start, stop, slots, ["TIME", *columns], [8], data_root=data_root, use_store=False
+        )
     out = {}
     for slot, cols in by_slot.items():
         times = cols.pop("TIME").astype(np.float64, copy=False)
@@ -94,7 +97,9 @@ def _mask_gaps(rows: SlotRows, tstop: float) -> SlotRows:
         times, valid = times[order], valid[order]
         cols = {name: col[order] for name, col in cols.items()}
     dt = np.diff(times, append=tstop + PAD)
-    valid = valid & (np.abs(dt - DT_8X8) <= DT_TOL)
+    dt -= DT_8X8  # in place: |dt - 4.1| <= tol without temporaries
+    np.abs(dt, out=dt)
+    valid = valid & (dt <= DT_TOL)
     keep = np.searchsorted(times, tstop, side="right")
     return SlotRows(times[:keep], {k: v[:keep] for k, v in cols.items()}, valid[:keep])
 
@@ -113,6 +118,10 @@ def _place(rows: SlotRows, grid: np.ndarray) -> Placement:
     """(target, source): ``grid[target] == rows.times[source]`` (exact time match)."""
     if rows.times is grid:  # the grid is this slot's own times
         return slice(None), slice(None)
+    if len(rows.times) == len(grid) and np.array_equal(rows.times, grid):
+        # Slots 6 and 7 usually read out together: the same times, row for row (the grid
+        # has no repeats, so neither have these rows), and a search would cost 10x this test.
+        return slice(None), slice(None)
     if not len(rows.times) or not len(grid):
         return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
     # For each grid time the last row at or before it: with duplicate TIMEs (overlapping
@@ -126,8 +135,9 @@ def _item_bytes(
     item: Hdr3Item, rows: Mapping[int, SlotRows], placed: Mapping[int, Placement], n: int
 ) -> np.ma.MaskedArray:
     """(n, nbytes) masked uint8 array of the item's bytes on the shared grid."""
-    data = np.zeros((n, item.nbytes), dtype=np.uint8)
-    mask = np.ones((n, item.nbytes), dtype=bool)
+    # Column-major: each byte is written and then decoded as one contiguous column.
+    data = np.zeros((item.nbytes, n), dtype=np.uint8).T
+    mask = np.ones((item.nbytes, n), dtype=bool).T
     for k, (slot, name) in enumerate(item.byte_columns):
         if slot in rows:
             target, source = placed[slot]

@@ -35,6 +35,7 @@ from mica.engine.index import ArchiveIndex, require_archive
 from mica.engine.read import snapshot_read
 from mica.products.aca_l0 import (
     COLUMN_SIZES,
+    HD3_VIEW_COLUMNS,
     L0,
     OPTIONAL_DEFAULTS,
     SLOT_COLUMNS,
@@ -278,6 +279,79 @@ def slot_columns(
                 values = np.concatenate(parts) if parts else np.zeros(0, dtype[name])
             cols[name] = values.astype(dtype[name], copy=False)
         out[slot] = cols if order is None else {k: v[order] for k, v in cols.items()}
+    return out
+
+
+def hd3_columns(
+    start: CxoTimeLike,
+    stop: CxoTimeLike,
+    slots: Sequence[int],
+    columns: Sequence[str],
+    data_root: str | Path | None = None,
+) -> dict[int, dict[str, np.ndarray]]:
+    """`slot_columns` of 8x8 rows for columns of the header-3 view (``HD3_VIEW_COLUMNS``),
+    read chunk by chunk: identical arrays, without an index row per file.
+
+    The header-3 fetch's path (`aca_hdr3`): the view's partitions of the range follow from
+    the slots and the time span alone, so one query finds their current chunks; only the
+    files of partitions without one (or whose chunk cannot be read) are looked up in the
+    index and read. Rows come partition after partition, each in file order, as
+    `slot_columns` gives them.
+    """
+    slots = _as_list(slots, ALL_SLOTS, "slot")
+    tstart, tstop = time_range(start, stop)
+    names = list(dict.fromkeys(["TIME", *columns]))
+    if not set(names) <= set(HD3_VIEW_COLUMNS):
+        return slot_columns(tstart, tstop, slots, names, [8], data_root)
+    root = L0.root(data_root)
+    layout = L0._store()
+    # partitions of the files `_get_file_records` would list: start times in this span
+    first, last = tstart - L0.max_file_span, tstop + _ROW_LEAD
+    parts = {
+        s: layout.view_partitions({"slot": s, "imgsize": 8}, names, first, last) for s in slots
+    }
+    got: dict[int, list[dict[str, np.ndarray]]] = {}
+
+    def from_store(index: ArchiveIndex, _: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        got.clear()  # a retry starts again from a fresh snapshot
+        store = ColumnStore(L0, index)
+        current = store.current_chunks([p for ps in parts.values() for p in ps])
+        for slot, slot_parts in parts.items():
+            blocks = got.setdefault(slot, [])
+            records = None
+            for part in slot_parts:
+                chunk = current.get(part)
+                if chunk is not None:
+                    try:
+                        arrays = store.read_alone(chunk, names, tstart, tstop)
+                    except OSError:  # chunk file replaced or damaged: read the files instead
+                        pass
+                    else:
+                        if arrays:
+                            blocks.append(arrays)
+                        continue
+                if records is None:  # the slot's files in range, queried once
+                    records = _get_file_records(
+                        tstart, tstop, [slot], [8], lead=_ROW_LEAD, index=index
+                    )
+                for rec in records:
+                    if L0.partition(rec, names) == part:
+                        piece = _file_piece(rec, root, tstart, tstop)
+                        if piece is not None:
+                            blocks.append({n: piece["arrays"][n] for n in names})
+        return []
+
+    snapshot_read(L0, root, lambda index: [], from_store, lambda rec: None)
+    dtype = slot_dtype(names)
+    out = {}
+    for slot in slots:
+        blocks = got.get(slot, [])
+        cols = {}
+        for name in names:
+            parts_ = [np.asarray(b[name]) for b in blocks]
+            values = parts_[0] if len(parts_) == 1 else np.concatenate(parts_ or [np.zeros(0)])
+            cols[name] = values.astype(dtype[name], copy=False)
+        out[slot] = cols
     return out
 
 

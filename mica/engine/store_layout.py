@@ -19,13 +19,19 @@ from typing import Any
 @dataclass(frozen=True)
 class StoreView:
     """Chunks of ``columns`` per value of the ``keys`` index columns and ``period`` seconds of
-    file start time, for the files whose index rows have the values in ``only``."""
+    file start time, for the files whose index rows have the values in ``only``.
+
+    With ``alone``, each column is its own dataset (not grouped with others as byte planes),
+    so a fetch of a few columns decompresses only their bytes (the header-3 view: an item
+    needs TIME and 2-6 of the 12 bytes).
+    """
 
     name: str
     columns: Sequence[str]
     period: float
     keys: Sequence[str] = ()
     only: Mapping[str, Any] = field(default_factory=dict)
+    alone: bool = False
 
     def __post_init__(self) -> None:
         # Readers ask for the partition of every file they read: keep the test cheap.
@@ -82,6 +88,27 @@ class StoreDescription:
     def partition_columns(self, part: str) -> list[str]:
         """The columns a partition holds."""
         return list(self._view(part)[0].columns)
+
+    def partition_alone(self, part: str) -> bool:
+        """Whether a partition keeps each column in its own dataset (`StoreView.alone`)."""
+        return self._view(part)[0].alone
+
+    def alone_columns(self, columns: Iterable[str]) -> bool:
+        """Whether the view holding exactly ``columns`` keeps each in its own dataset."""
+        wanted = frozenset(columns)
+        return any(v.alone and v.column_set == wanted for v in self.views)
+
+    def view_partitions(
+        self, row: Mapping[str, Any], columns: Iterable[str], t0: float, t1: float
+    ) -> list[str]:
+        """The partitions serving ``columns`` of the files with the index values of ``row``
+        (all but ``filetime``) and a file start time in [t0, t1], in time order: one key per
+        period of the narrowest view holding them (no index query)."""
+        probe = dict(row, filetime=t0)
+        first = self.partition(probe, columns)
+        view = self._view(first)[0]
+        lo, hi = int(t0 // view.period), int(t1 // view.period)
+        return [view.key(dict(row, filetime=k * view.period)) for k in range(lo, hi + 1)]
 
     def partition_epoch(self, row: Mapping[str, Any]) -> str:
         """The full view's period of a file: once incoming files move past it, its chunks

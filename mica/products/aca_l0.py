@@ -324,7 +324,9 @@ class L0Product(FileProduct):
         groups={"KEY": [*HD3_VIEW_COLUMNS, "IMGSIZE"], "IMGRAW": ["IMGRAW"]},
         views=[
             StoreView("", STORE_COLUMNS, STORE_PERIOD, keys=("slot",)),
-            StoreView(HD3_VIEW, HD3_VIEW_COLUMNS, HD3_VIEW_PERIOD, ("slot",), {"imgsize": 8}),
+            StoreView(
+                HD3_VIEW, HD3_VIEW_COLUMNS, HD3_VIEW_PERIOD, ("slot",), {"imgsize": 8}, alone=True
+            ),
         ],
     )
 
