@@ -233,14 +233,15 @@ def test_msidset_alignment_synthetic(monkeypatch):
 
     monkeypatch.setattr(aca_hdr3, "_slot_hdr3_rows", fake)
     tstop = t7[-1]
-    one = MSID("ccd_temp", 999.0, tstop)
+    # use_store=False: the rows path (the store's sample table is tested on real archives)
+    one = MSID("ccd_temp", 999.0, tstop, use_store=False)
     assert sorted(s for s, _ in calls) == [6, 7] and all(s == tstop + 33 for _, s in calls)
     # The grid is slot 6's times only; the last slot-6 row is followed by no slot-6 row.
     assert one.times.tolist() == t6
     assert one.vals.mask.tolist() == [False] * 5 + [True]
     assert np.allclose(one.vals[2:5], temp, atol=1e-7)  # both words
     assert np.allclose(one.vals[:2], temp, atol=0.01) and not np.allclose(one.vals[:2], temp)
-    both = MSIDset(["ccd_temp", "DAC"], 999.0, tstop)
+    both = MSIDset(["ccd_temp", "DAC"], 999.0, tstop, use_store=False)
     assert list(both) == ["ccd_temp", "DAC"]
     assert both["DAC"].times.tolist() == sorted(set(t6) | set(t7)) == both.times.tolist()
     assert both["DAC"].vals.count() == 5 and set(both["DAC"].vals.compressed()) == {511}
@@ -413,11 +414,17 @@ STORE_ITEMS = [
 ]
 
 
-def assert_set_equal(fast: MSIDset, slow: MSIDset) -> int:
-    """Same grid, values, masks and bit fields; returns the number of unmasked values."""
+def assert_set_equal(fast: MSIDset, slow: MSIDset, data_root=None) -> int:
+    """Same grid, values, masks and bit fields, for the set and (given ``data_root``) for
+    each item alone, which the store's sample table serves (one grid slot); returns the
+    number of unmasked values."""
     assert np.array_equal(fast.times, slow.times)
     good = 0
     for name in slow:
+        if data_root is not None:
+            args = ([name], slow.tstart, slow.tstop)
+            alone = MSIDset(*args, data_root=data_root)
+            assert_set_equal(alone, MSIDset(*args, data_root=data_root, use_store=False))
         a, b = fast[name], slow[name]
         assert np.array_equal(np.ma.getmaskarray(a.vals), np.ma.getmaskarray(b.vals)), name
         assert np.array_equal(np.ma.filled(a.vals, 0), np.ma.filled(b.vals, 0), equal_nan=True)
@@ -444,7 +451,8 @@ def test_store_equals_file_scan_hour_windows_real(real_l0_archive):
     for a, b in windows(float(t0) - 100, float(t1) + 100):
         kwargs = dict(data_root=real_l0_archive)
         fast = MSIDset(STORE_ITEMS, a, b, **kwargs)
-        good += assert_set_equal(fast, MSIDset(STORE_ITEMS, a, b, use_store=False, **kwargs))
+        slow = MSIDset(STORE_ITEMS, a, b, use_store=False, **kwargs)
+        good += assert_set_equal(fast, slow, real_l0_archive)
     assert good > 10000  # slots 0-2 and 7 carry values here (6 never ran 8x8 in 2003)
 
 
@@ -476,7 +484,8 @@ def test_store_equals_file_scan_across_chunk_boundary(boundary_archive):
     for a, b in [*windows(BOUNDARY - 7300, BOUNDARY + 7300), (BOUNDARY - 1800, BOUNDARY + 1800)]:
         kwargs = dict(data_root=boundary_archive)
         fast = MSIDset(SIM_ITEMS, a, b, **kwargs)
-        good += assert_set_equal(fast, MSIDset(SIM_ITEMS, a, b, use_store=False, **kwargs))
+        slow = MSIDset(SIM_ITEMS, a, b, use_store=False, **kwargs)
+        good += assert_set_equal(fast, slow, boundary_archive)
     masked = MSIDset(SIM_ITEMS, BOUNDARY - 7300, BOUNDARY + 7300, data_root=boundary_archive)
     assert good > 20000 and masked["ad_5v_ps"].vals.mask.sum() > 0  # gaps were masked
 
@@ -497,7 +506,8 @@ def test_chunk_and_file_partitions_mixed(tmp_path, boundary_archive):
     (root / path).unlink()
     a, b = BOUNDARY - 5000, BOUNDARY + 5000
     fast = MSIDset(SIM_ITEMS, a, b, data_root=root)
-    assert assert_set_equal(fast, MSIDset(SIM_ITEMS, a, b, data_root=root, use_store=False)) > 5000
+    slow = MSIDset(SIM_ITEMS, a, b, data_root=root, use_store=False)
+    assert assert_set_equal(fast, slow, root) > 5000
 
 
 def test_chunks_of_the_byte_plane_layout_are_stale(tmp_path, boundary_archive):
@@ -531,7 +541,7 @@ def test_chunks_of_the_byte_plane_layout_are_stale(tmp_path, boundary_archive):
         assert "KEY" in h5 and "TIME" not in h5  # byte planes
     a, b = BOUNDARY - 5000, BOUNDARY + 5000
     slow = MSIDset(SIM_ITEMS, a, b, data_root=root, use_store=False)
-    assert assert_set_equal(MSIDset(SIM_ITEMS, a, b, data_root=root), slow) > 5000
+    assert assert_set_equal(MSIDset(SIM_ITEMS, a, b, data_root=root), slow, root) > 5000
     with ArchiveIndex(L0, root) as index:
         ColumnStore(L0, index).rebuild(ColumnStore(L0, index).stale_parts())
         assert set(ColumnStore(L0, index).current_chunks(hd3)) == set(hd3)
@@ -539,4 +549,4 @@ def test_chunks_of_the_byte_plane_layout_are_stale(tmp_path, boundary_archive):
         path = ColumnStore(L0, index).chunk("hd3/0/51")["path"]
     with h5py.File(root / path, "r") as h5:
         assert "TIME" in h5 and "HD3TLM76" in h5 and "KEY" not in h5  # one dataset per column
-    assert assert_set_equal(MSIDset(SIM_ITEMS, a, b, data_root=root), slow) > 5000
+    assert assert_set_equal(MSIDset(SIM_ITEMS, a, b, data_root=root), slow, root) > 5000

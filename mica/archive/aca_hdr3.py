@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from mica.archive import aca_l0
+from mica.archive import aca_l0, hdr3_samples
 from mica.archive import msid as msid_api
 from mica.archive.hdr3_items import (
     ITEMS,
@@ -42,8 +42,7 @@ __all__ = ["MSID", "MSIDset", "Msid", "MissingDataError", "ITEMS", "MSID_ALIASES
 #: One major frame of padding read past ``stop`` so the gap test sees the next row.
 PAD = 33.0
 #: 8x8 cadence and tolerance of the gap test (spec 5.1 step 3).
-DT_8X8 = 4.1
-DT_TOL = 0.001
+DT_8X8, DT_TOL = hdr3_samples.DT_8X8, hdr3_samples.DT_TOL
 
 
 class SlotRows(NamedTuple):
@@ -96,10 +95,7 @@ def _mask_gaps(rows: SlotRows, tstop: float) -> SlotRows:
         order = np.argsort(times, kind="stable")
         times, valid = times[order], valid[order]
         cols = {name: col[order] for name, col in cols.items()}
-    dt = np.diff(times, append=tstop + PAD)
-    dt -= DT_8X8  # in place: |dt - 4.1| <= tol without temporaries
-    np.abs(dt, out=dt)
-    valid = valid & (dt <= DT_TOL)
+    valid = valid & hdr3_samples.gap_valid(times, tstop + PAD)
     keep = np.searchsorted(times, tstop, side="right")
     return SlotRows(times[:keep], {k: v[:keep] for k, v in cols.items()}, valid[:keep])
 
@@ -213,16 +209,19 @@ class MSIDset(msid_api.MSIDset):
         read_slots = sorted({s for item in items.values() for s in item.slots})
         # Only TIME and the byte columns the items use (ccd_temp: 2 of slot 6, 2 of slot 7);
         # QUALITY and FILENAME, read by the original but unused (spec 5.1 step 7), are not.
-        columns = sorted({name for item in items.values() for _, name in item.byte_columns})
-        read = _slot_hdr3_rows(
-            self.tstart, self.tstop + PAD, read_slots, data_root, use_store, columns
+        # The store's sample table when it gives the file scan's answer (one grid slot, one
+        # partition): the grid, gap test and slot match were computed when it was built.
+        table = (
+            hdr3_samples.read_samples(items, self.tstart, self.tstop, PAD, data_root)
+            if use_store
+            else None
         )
-        rows = {slot: _mask_gaps(read[slot], self.tstop) for slot in read_slots}
-        self.times = _union([rows[s].times for s in grid_slots])
-        n = len(self.times)
-        placed = {slot: _place(r, self.times) for slot, r in rows.items()}
+        if table is not None:
+            self.times, raw = table
+        else:
+            raw = self._rows_bytes(items, grid_slots, read_slots, data_root, use_store)
         for msid, item in items.items():
-            vals = item.decode(_item_bytes(item, rows, placed, n))
+            vals = item.decode(raw[msid])
             data = {
                 "hdr3_msid": item.key,
                 "vals": vals,
@@ -233,6 +232,26 @@ class MSIDset(msid_api.MSIDset):
                 "bits": item.bits(vals),
             }
             self[msid] = MSID(msid, self.tstart, self.tstop, msid_data=data)
+
+    def _rows_bytes(
+        self,
+        items: Mapping[str, Hdr3Item],
+        grid_slots: list[int],
+        read_slots: list[int],
+        data_root: str | Path | None,
+        use_store: bool,
+    ) -> dict[str, np.ma.MaskedArray]:
+        """Sets ``times`` and returns each item's bytes, from the 8x8 rows (spec 5.1)."""
+        columns = sorted({name for item in items.values() for _, name in item.byte_columns})
+        read = _slot_hdr3_rows(
+            self.tstart, self.tstop + PAD, read_slots, data_root, use_store, columns
+        )
+        rows = {slot: _mask_gaps(read[slot], self.tstop) for slot in read_slots}
+        self.times = _union([rows[s].times for s in grid_slots])
+        placed = {slot: _place(r, self.times) for slot, r in rows.items()}
+        return {
+            msid: _item_bytes(item, rows, placed, len(self.times)) for msid, item in items.items()
+        }
 
 
 class MSID(msid_api.MSID):

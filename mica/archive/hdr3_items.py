@@ -87,11 +87,13 @@ def _raw(raw: np.ndarray, nbytes: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _uint(data: np.ndarray, mask: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
-    """Bytes lo..hi-1 as an unsigned big-endian integer (int64)."""
-    value, masked = data[:, lo].astype(np.int64), mask[:, lo].copy()
+    """Bytes lo..hi-1 as an unsigned big-endian integer (int32 up to 3 bytes, else int64:
+    half the memory traffic for the 16-bit words most items are)."""
+    wide = np.int32 if hi - lo <= 3 else np.int64
+    value, masked = data[:, lo].astype(wide), mask[:, lo].copy()
     for i in range(lo + 1, hi):
         value <<= 8
-        value |= data[:, i].astype(np.int64, copy=False)
+        value |= data[:, i].astype(wide, copy=False)
         masked |= mask[:, i]
     return value, masked
 
@@ -155,8 +157,13 @@ def _split32(scale: float) -> Decoder:
         data, mask = _raw(raw, 4)
         high, hmask = _uint(data, mask, 0, 2)
         low, lmask = _uint(data, mask, 2, 4)
-        value = _signed(high, 16) * 65536.0 + np.where(lmask, 0, low)
-        return _out(value * scale, hmask, np.float64)
+        low[lmask] = 0
+        # (high * 65536 + low) * scale, in place (the same operations in the same order)
+        value = _signed(high, 16).astype(np.float64)
+        value *= 65536.0
+        value += low
+        value *= scale
+        return _out(value, hmask, np.float64)
 
     return decode
 

@@ -141,17 +141,25 @@ def _read_group(
     return out
 
 
-def _read_slab(fid: Any, name: str, lo: int = 0, hi: int | None = None) -> np.ndarray:
-    """Rows [lo, hi) (None: all rows) of a dataset through h5py's low-level API."""
+def read_slab(fid: Any, name: str, lo: int = 0, hi: int | None = None) -> np.ndarray:
+    """Rows [lo, hi) (None: all rows; clipped to the dataset) of a dataset of an open file
+    (``h5py.h5f`` id) through h5py's low-level API (KeyError: no such dataset)."""
     dset = h5py.h5d.open(fid, name.encode())
     space = dset.get_space()
     shape = space.shape
-    hi = shape[0] if hi is None else hi
+    hi = shape[0] if hi is None else min(hi, shape[0])
+    lo = min(lo, hi)
     out = np.empty((hi - lo, *shape[1:]), dtype=dset.dtype)
     if hi > lo:
         space.select_hyperslab((lo, *[0] * (len(shape) - 1)), out.shape)
         dset.read(h5py.h5s.create_simple(out.shape), space, out)
     return out
+
+
+def _decompress(_: str, obj: Any) -> None:
+    """Read a dataset whole (`h5py.Group.visititems` callback: None goes on visiting)."""
+    if isinstance(obj, h5py.Dataset):
+        obj[()]
 
 
 @dataclass
@@ -183,7 +191,11 @@ def build_chunk(task: ChunkTask) -> tuple[int, float, float]:
     reuse = builder._chunk_arrays(task.old) if task.old is not None else {}
     arrays = [reuse.get(r["filename"]) or builder._load(r) for r in task.rows]
     builder._write(
-        task.root / task.rel, task.rows, arrays, task.product.partition_columns(task.part)
+        task.root / task.rel,
+        task.rows,
+        arrays,
+        task.product.partition_columns(task.part),
+        task.part,
     )
     times = np.concatenate([a["TIME"] for a in arrays])
     return len(times), float(times.min()), float(times.max())
@@ -318,13 +330,13 @@ class ColumnStore:
         """
         fid = h5py.h5f.open(str(self.index.root / chunk["path"]).encode(), h5py.h5f.ACC_RDONLY)
         try:
-            trange = _read_slab(fid, "TRANGE")
+            trange = read_slab(fid, "TRANGE")
             blocks = np.flatnonzero((trange[:, 1] >= tstart) & (trange[:, 0] <= tstop))
             if len(blocks) == 0:
                 return {}
             lo = int(blocks[0]) * _BLOCK_ROWS
             hi = min((int(blocks[-1]) + 1) * _BLOCK_ROWS, int(chunk["nrows"]))
-            times = _read_slab(fid, "TIME", lo, hi)
+            times = read_slab(fid, "TIME", lo, hi)
             keep = (times >= tstart) & (times <= tstop)
             if not keep.any():
                 return {}
@@ -333,7 +345,7 @@ class ColumnStore:
             out = {"TIME": times[a:b]}
             for name in columns:
                 if name != "TIME":
-                    out[name] = _read_slab(fid, name, lo + a, lo + b)
+                    out[name] = read_slab(fid, name, lo + a, lo + b)
         finally:
             fid.close()
         sel = keep[a:b]
@@ -479,7 +491,7 @@ class ColumnStore:
             with self.index.transaction():  # a crash before the commit below deletes it
                 self.index.add_pending([(str(dest), "scratch")])
             try:
-                self._write(dest, rows, arrays, self.product.partition_columns(part))
+                self._write(dest, rows, arrays, self.product.partition_columns(part), part)
             except OSError as exc:
                 err = ArchiveWriteError.from_error(exc, self.index.root)
                 if err is None:
@@ -538,8 +550,10 @@ class ColumnStore:
         rows: list[dict[str, Any]],
         arrays: list[dict[str, np.ndarray]],
         names: list[str],
+        part: str | None = None,
     ) -> None:
-        """One dataset per column group, so a fetch of a few columns reads a few datasets.
+        """One dataset per column group, so a fetch of a few columns reads a few datasets,
+        and for a view with ``derive`` (partition ``part``) the datasets it computes.
 
         A group of one column is stored in its own dtype and shape (typed shuffle in the
         codec). A group of several is stored as byte planes: its packed records viewed as
@@ -585,6 +599,10 @@ class ColumnStore:
                 dset = h5.create_dataset(group, data=data, chunks=chunks, **_CODEC)
                 if len(dtype.names) > 1:
                     dset.attrs["planes"] = repr(dtype.descr)
+            derive = self.product._store().partition_derive(part) if part else None
+            for name, data in (derive(rows, arrays) if derive else {}).items():
+                chunks = (min(max(len(data), 1), _ALONE_CHUNK_ROWS), *np.shape(data)[1:])
+                h5.create_dataset(name, data=data, chunks=chunks, **_CODEC)
             h5.flush()
             image = h5.id.get_file_image()
         finally:
@@ -629,6 +647,8 @@ class ColumnStore:
                     h5["TRANGE"][:]
                     for group, dtype in self._groups(self.product.partition_columns(part)).items():
                         _read_group(h5, group, dtype)
+                    if self.product._store().partition_derive(part):  # and derived tables
+                        h5.visititems(_decompress)
             except (OSError, KeyError, ValueError) as exc:
                 out[part] = (path, getattr(exc, "detail", str(exc)))  # without the advice
         return out

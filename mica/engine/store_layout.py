@@ -11,7 +11,7 @@ SQL that selects a partition's index rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,11 @@ class StoreView:
     With ``alone``, each column is its own dataset (not grouped with others as byte planes),
     so a fetch of a few columns decompresses only their bytes (the header-3 view: an item
     needs TIME and 2-6 of the 12 bytes).
+
+    With ``derive``, the chunk holds no rows but the datasets ``derive(rows, arrays)``
+    computes from the partition's index rows and their files' arrays (``columns``: the ones
+    it needs), e.g. a table the product's reader serves directly; readers of rows never pick
+    such a view (`StoreDescription.partition`), its own reader reads it.
     """
 
     name: str
@@ -32,6 +37,7 @@ class StoreView:
     keys: Sequence[str] = ()
     only: Mapping[str, Any] = field(default_factory=dict)
     alone: bool = False
+    derive: Callable[[list[dict[str, Any]], list[dict[str, Any]]], dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         # Readers ask for the partition of every file they read: keep the test cheap.
@@ -68,7 +74,7 @@ class StoreDescription:
         that holds the file and every column asked for."""
         if columns is not None:
             for view in self.views[1:]:
-                if view.holds(row) and view.column_set.issuperset(columns):
+                if view.derive is None and view.holds(row) and view.column_set.issuperset(columns):
                     return view.key(row)
         return self.views[0].key(row)
 
@@ -88,6 +94,17 @@ class StoreDescription:
     def partition_columns(self, part: str) -> list[str]:
         """The columns a partition holds."""
         return list(self._view(part)[0].columns)
+
+    def partition_derive(self, part: str) -> Callable[..., dict[str, Any]] | None:
+        """The function computing a partition's datasets (`StoreView.derive`), or None."""
+        return self._view(part)[0].derive
+
+    def view_named(self, name: str) -> StoreView:
+        """The view called ``name`` (KeyError if none)."""
+        for view in self.views:
+            if view.name == name:
+                return view
+        raise KeyError(name)
 
     def partition_alone(self, part: str) -> bool:
         """Whether a partition keeps each column in its own dataset (`StoreView.alone`)."""
