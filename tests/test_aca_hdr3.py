@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from mica.archive import aca_hdr3, aca_l0
+from mica.archive import aca_hdr3, aca_l0, hdr3_samples
 from mica.archive.aca_hdr3 import MSID, MissingDataError, Msid, MSIDset
 from mica.archive.hdr3_items import ITEMS, MSID_ALIASES, byte_columns, get_item, s16
 from mica.errors import MissingArchiveError
@@ -488,6 +488,16 @@ def test_store_equals_file_scan_across_chunk_boundary(boundary_archive):
         good += assert_set_equal(fast, slow, boundary_archive)
     masked = MSIDset(SIM_ITEMS, BOUNDARY - 7300, BOUNDARY + 7300, data_root=boundary_archive)
     assert good > 20000 and masked["ad_5v_ps"].vals.mask.sum() > 0  # gaps were masked
+    # The sample table served the windows inside one partition, the rows path the others.
+    items = {"ad_5v_ps": get_item("ad_5v_ps")}
+    inside = hdr3_samples.read_samples(
+        items, BOUNDARY - 7000, BOUNDARY - 3600, 33.0, boundary_archive
+    )
+    assert inside is not None and len(inside[0]) > 500
+    both = hdr3_samples.read_samples(
+        items, BOUNDARY - 7000, BOUNDARY + 7000, 33.0, boundary_archive
+    )
+    assert both is None  # files of both partitions reach this range
 
 
 def test_chunk_and_file_partitions_mixed(tmp_path, boundary_archive):
