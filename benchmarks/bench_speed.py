@@ -71,6 +71,20 @@ def child(name: str, root: Path, cheta: Path, days: float) -> dict:
         msid = aca_hdr3.MSID("ccd_temp", a, b, data_root=root)
         s = best(lambda: aca_hdr3.MSID("ccd_temp", a, b, data_root=root), 15)
         return {"s": s, "n": int(np.count_nonzero(~np.ma.getmaskarray(msid.vals)))}
+    if name == "hdr3_equal":  # the store path gives the file scan's answer (not timed)
+        from mica.archive import aca_hdr3
+
+        same = []
+        for item in ("ccd_temp", "aca_temp", "dac", "ad_5v_ps", "zero_off32_quad_c"):
+            for a, b in ((t0, t1), (t0 + 7200, t0 + 10800)):
+                fast = aca_hdr3.MSID(item, a, b, data_root=root)
+                slow = aca_hdr3.MSID(item, a, b, data_root=root, use_store=False)
+                same.append(
+                    np.array_equal(fast.times, slow.times)
+                    and np.array_equal(np.ma.getmaskarray(fast.vals), np.ma.getmaskarray(slow.vals))
+                    and np.array_equal(np.ma.filled(fast.vals, 0), np.ma.filled(slow.vals, 0))
+                )
+        return {"s": 0.0, "same": all(same), "checks": len(same)}
     if name == "cheta_days":
         return {"s": best(lambda: cheta_fetch(cheta, t0, t1), 15)}
     if name == "hdr3_floor":
@@ -309,6 +323,8 @@ def main() -> None:
         return
     args.work.mkdir(parents=True, exist_ok=True)
     build(args)
+    equal = run_child(sys.executable, "hdr3_equal", args)
+    print(f"header-3 store == file scan (5 items, {args.days:g} d and 1 h): {equal}")
     pythons = {"now": sys.executable}
     if args.before:
         pythons["before"] = str(args.before / ".venv" / "bin" / "python")
