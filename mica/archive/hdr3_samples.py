@@ -4,13 +4,16 @@ A chunk of the store view ``hd3s`` (one per 100 days of file start times, every 
 files) holds, beside those files' TIME and header-3 bytes, one table per slot ``S<slot>/``:
 
 * ``TIME``: the slot's distinct row times, sorted (the grid `aca_hdr3.MSIDset` builds);
-* ``VALID``: the gap test of spec 5.1 step 3 on the slot's time-sorted rows (the next row
-  4.1 s later), for the row a grid time takes (the last of duplicates, as the reader does);
-* ``HD3TLM62`` ... ``HD3TLM77``: that row's 12 bytes;
-* ``NEXT/HD3TLM62``, ``NEXT/HD3TLM63``, ``NEXT/VALID`` for the slots whose items continue
-  into the next slot (``zero_off32_quad_c`` 4 -> 5, ``ccd_temp`` 6 -> 7): the next slot's
-  bytes at the same time (0 where it has no row) and whether that row exists and is valid;
+* ``HD3W62`` ... ``HD3W76``: the six big-endian 16-bit words (bytes 62-63 ... 76-77) of the
+  row a grid time takes (the last of duplicates, as the reader does);
+* ``FLAGS``: bit 0, the gap test of spec 5.1 step 3 on the slot's time-sorted rows (the
+  next row 4.1 s later) for that row; bit 1, for the slots whose items continue into the
+  next slot (``zero_off32_quad_c`` 4 -> 5, ``ccd_temp`` 6 -> 7), whether the next slot has a
+  row at the same time that passes the gap test, whose word 62-63 is ``NEXT/HD3W62`` (0
+  where it has no row);
 * ``BLOCK0``: every 4096th ``TIME``, so a short fetch reads a few blocks.
+
+Words and flags rather than bytes: a 32-bit item is read from 3 datasets besides TIME.
 
 `sample_table` computes it when the chunk is built (same build path, same files, dirty
 marks and rebuilds as every store chunk: the store stays a cache). `read_samples` serves a
@@ -28,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from mica.archive.hdr3_items import ITEMS, Hdr3Item
+from mica.archive.hdr3_items import ITEMS, WORD_PAIRS, Hdr3Item
 
 #: The gap test (spec 5.1 step 3), shared with `aca_hdr3`.
 DT_8X8 = 4.1
@@ -39,14 +42,33 @@ SAMPLE_BLOCK = 4096
 SAMPLES_VIEW = "hd3s"
 
 
-def _continued() -> dict[int, list[str]]:
-    """Slot -> the next slot's byte columns its items continue into."""
-    out: dict[int, set[str]] = {}
+def _first(name: str) -> tuple[int, bool]:
+    """The first byte of a column's word pair (``HD3TLM77`` -> 76) and whether the column is
+    that (high) byte."""
+    byte = int(name[-2:])
+    return byte - byte % 2, byte % 2 == 0
+
+
+def _word(first: int) -> str:
+    """Dataset name of the big-endian 16-bit word of bytes ``first``, ``first + 1``."""
+    return f"HD3W{first}"
+
+
+def _pack(cols: Mapping[str, np.ndarray], first: int, rows: Any) -> np.ndarray:
+    """The word of bytes ``first``, ``first + 1`` at ``rows`` as uint16 (high byte first)."""
+    word = cols[f"HD3TLM{first}"][rows].astype(np.uint16) << 8
+    word |= cols[f"HD3TLM{first + 1}"][rows]
+    return word
+
+
+def _continued() -> dict[int, list[int]]:
+    """Slot -> the next slot's words (first bytes) its items continue into."""
+    out: dict[int, set[int]] = {}
     for item in ITEMS.values():
         for slot, name in item.byte_columns:
             if slot != item.slot:
-                out.setdefault(item.slot, set()).add(name)
-    return {slot: sorted(names) for slot, names in out.items()}
+                out.setdefault(item.slot, set()).add(_first(name)[0])
+    return {slot: sorted(words) for slot, words in out.items()}
 
 
 def gap_valid(times: np.ndarray, end: float) -> np.ndarray:
@@ -97,25 +119,24 @@ def sample_table(
         grid = times[last]
         out[f"S{slot}/TIME"] = grid
         out[f"S{slot}/BLOCK0"] = grid[::SAMPLE_BLOCK]
-        out[f"S{slot}/VALID"] = valid[last]
-        for name in HD3_COLUMNS:
-            out[f"S{slot}/{name}"] = cols[name][last]
-        names = _continued().get(slot, [])
-        if not names:
-            continue
-        nvalid = np.zeros(len(grid), dtype=bool)
-        data = {name: np.zeros(len(grid), dtype=np.uint8) for name in names}
-        if slot + 1 in series and len(grid):
-            t2, c2, v2 = series[slot + 1]
-            if len(t2):
+        flags = valid[last].astype(np.uint8)
+        for first in WORD_PAIRS:
+            out[f"S{slot}/{_word(first)}"] = _pack(cols, first, last)
+        words = _continued().get(slot, [])
+        if words:
+            nvalid = np.zeros(len(grid), dtype=bool)
+            packed = {first: np.zeros(len(grid), dtype=np.uint16) for first in words}
+            if slot + 1 in series and len(grid) and len(series[slot + 1][0]):
+                t2, c2, v2 = series[slot + 1]
                 at = np.maximum(np.searchsorted(t2, grid, side="right") - 1, 0)
                 hit = t2[at] == grid  # the last next-slot row at this time
                 nvalid = hit & v2[at]
-                for name in names:
-                    data[name] = np.where(hit, c2[name][at], 0).astype(np.uint8)
-        out[f"S{slot}/NEXT/VALID"] = nvalid
-        for name in names:
-            out[f"S{slot}/NEXT/{name}"] = data[name]
+                for first in words:
+                    packed[first] = np.where(hit, _pack(c2, first, at), 0).astype(np.uint16)
+            flags |= nvalid.astype(np.uint8) << 1
+            for first in words:
+                out[f"S{slot}/NEXT/{_word(first)}"] = packed[first]
+        out[f"S{slot}/FLAGS"] = flags
     return out
 
 
@@ -222,23 +243,29 @@ def _read_table(
             a = int(np.searchsorted(times, tstart, "left"))
             b = int(np.searchsorted(times, tstop, "right"))
             grid = times[a:b]
-            names = {"VALID"}
+            names = {"FLAGS"}
             for item in items.values():
                 for s, name in item.byte_columns:
-                    names |= {name} if s == slot else {f"NEXT/{name}", "NEXT/VALID"}
+                    word = _word(_first(name)[0])
+                    names.add(word if s == slot else f"NEXT/{word}")
             cols = {n: read_slab(fid, base + n, first + a, first + b) for n in sorted(names)}
     finally:
         fid.close()
     n = len(grid)
     out = {}
+    if n:
+        valid = {True: (cols["FLAGS"] & 1).astype(bool)}
+        if any(s != slot for item in items.values() for s, _ in item.byte_columns):
+            valid[False] = (cols["FLAGS"] & 2).astype(bool)
     for msid, item in items.items():
         # Column-major: each byte is written and then decoded as one contiguous column.
         data = np.zeros((item.nbytes, n), dtype=np.uint8).T
         mask = np.ones((item.nbytes, n), dtype=bool).T
         for k, (s, name) in enumerate(item.byte_columns):
             if n:
-                key = name if s == slot else f"NEXT/{name}"
-                data[:, k] = cols[key]
-                mask[:, k] = ~cols["VALID" if s == slot else "NEXT/VALID"]
+                first, high = _first(name)
+                word = cols[_word(first) if s == slot else f"NEXT/{_word(first)}"]
+                data[:, k] = word >> 8 if high else word & 0xFF
+                mask[:, k] = ~valid[s == slot]
         out[msid] = np.ma.masked_array(data, mask=mask)
     return grid, out
