@@ -1,7 +1,8 @@
 """The header-3 sample table: what `aca_hdr3` computes from the 8x8 rows, kept in the store.
 
 A chunk of the store view ``hd3s`` (one per 100 days of file start times, every slot's 8x8
-files) holds, beside those files' TIME and header-3 bytes, one table per slot ``S<slot>/``:
+files) holds, beside those files' TIME and header-3 bytes, one table per slot: datasets
+``S<slot>.<name>`` at the file root (flat, as every chunk):
 
 * ``TIME``: the slot's distinct row times, sorted (the grid `aca_hdr3.MSIDset` builds);
 * ``HD3W62`` ... ``HD3W76``: the six big-endian 16-bit words (bytes 62-63 ... 76-77) of the
@@ -9,7 +10,7 @@ files) holds, beside those files' TIME and header-3 bytes, one table per slot ``
 * ``FLAGS``: bit 0, the gap test of spec 5.1 step 3 on the slot's time-sorted rows (the
   next row 4.1 s later) for that row; bit 1, for the slots whose items continue into the
   next slot (``zero_off32_quad_c`` 4 -> 5, ``ccd_temp`` 6 -> 7), whether the next slot has a
-  row at the same time that passes the gap test, whose word 62-63 is ``NEXT/HD3W62`` (0
+  row at the same time that passes the gap test, whose word 62-63 is ``NEXT.HD3W62`` (0
   where it has no row);
 * ``BLOCK0``: every 4096th ``TIME``, so a short fetch reads a few blocks.
 
@@ -117,11 +118,11 @@ def sample_table(
         last = np.ones(len(times), dtype=bool)
         last[:-1] = times[1:] != times[:-1]
         grid = times[last]
-        out[f"S{slot}/TIME"] = grid
-        out[f"S{slot}/BLOCK0"] = grid[::SAMPLE_BLOCK]
+        out[f"S{slot}.TIME"] = grid
+        out[f"S{slot}.BLOCK0"] = grid[::SAMPLE_BLOCK]
         flags = valid[last].astype(np.uint8)
         for first in WORD_PAIRS:
-            out[f"S{slot}/{_word(first)}"] = _pack(cols, first, last)
+            out[f"S{slot}.{_word(first)}"] = _pack(cols, first, last)
         words = _continued().get(slot, [])
         if words:
             nvalid = np.zeros(len(grid), dtype=bool)
@@ -135,8 +136,8 @@ def sample_table(
                     packed[first] = np.where(hit, _pack(c2, first, at), 0).astype(np.uint16)
             flags |= nvalid.astype(np.uint8) << 1
             for first in words:
-                out[f"S{slot}/NEXT/{_word(first)}"] = packed[first]
-        out[f"S{slot}/FLAGS"] = flags
+                out[f"S{slot}.NEXT.{_word(first)}"] = packed[first]
+        out[f"S{slot}.FLAGS"] = flags
     return out
 
 
@@ -229,7 +230,7 @@ def _read_table(
 
     fid = h5py.h5f.open(str(path).encode(), h5py.h5f.ACC_RDONLY)
     try:
-        base = f"S{slot}/"
+        base = f"S{slot}."
         try:
             block0 = read_slab(fid, base + "BLOCK0")
         except KeyError:  # no 8x8 file of this slot in the partition
@@ -247,7 +248,7 @@ def _read_table(
             for item in items.values():
                 for s, name in item.byte_columns:
                     word = _word(_first(name)[0])
-                    names.add(word if s == slot else f"NEXT/{word}")
+                    names.add(word if s == slot else f"NEXT.{word}")
             cols = {n: read_slab(fid, base + n, first + a, first + b) for n in sorted(names)}
     finally:
         fid.close()
@@ -264,7 +265,7 @@ def _read_table(
         for k, (s, name) in enumerate(item.byte_columns):
             if n:
                 first, high = _first(name)
-                word = cols[_word(first) if s == slot else f"NEXT/{_word(first)}"]
+                word = cols[_word(first) if s == slot else f"NEXT.{_word(first)}"]
                 data[:, k] = word >> 8 if high else word & 0xFF
                 mask[:, k] = ~valid[s == slot]
         out[msid] = np.ma.masked_array(data, mask=mask)
