@@ -71,6 +71,20 @@ def child(name: str, root: Path, cheta: Path, days: float) -> dict:
         msid = aca_hdr3.MSID("ccd_temp", a, b, data_root=root)
         s = best(lambda: aca_hdr3.MSID("ccd_temp", a, b, data_root=root), 15)
         return {"s": s, "n": int(np.count_nonzero(~np.ma.getmaskarray(msid.vals)))}
+    if name == "hdr3_equal":  # the store path gives the file scan's answer (not timed)
+        from mica.archive import aca_hdr3
+
+        same = []
+        for item in ("ccd_temp", "aca_temp", "dac", "ad_5v_ps", "zero_off32_quad_c"):
+            for a, b in ((t0, t1), (t0 + 7200, t0 + 10800)):
+                fast = aca_hdr3.MSID(item, a, b, data_root=root)
+                slow = aca_hdr3.MSID(item, a, b, data_root=root, use_store=False)
+                same.append(
+                    np.array_equal(fast.times, slow.times)
+                    and np.array_equal(np.ma.getmaskarray(fast.vals), np.ma.getmaskarray(slow.vals))
+                    and np.array_equal(np.ma.filled(fast.vals, 0), np.ma.filled(slow.vals, 0))
+                )
+        return {"s": 0.0, "same": all(same), "checks": len(same)}
     if name == "cheta_days":
         return {"s": best(lambda: cheta_fetch(cheta, t0, t1), 15)}
     if name == "hdr3_floor":
@@ -139,12 +153,10 @@ def hdr3_floor(root: Path, t0: float, t1: float) -> float:
     blocks = []
     for slot, planes in ((6, ["HD3TLM76", "HD3TLM77"]), (7, ["HD3TLM62", "HD3TLM63"])):
         for path in _chunks(root, f"hd3/{slot}/", t0, t1):
-            with h5py.File(path, "r") as h5:
-                key = h5["KEY"][...]
-                names = [d[0] for d in eval(h5["KEY"].attrs["planes"])]  # noqa: S307 (own file)
-            times = key[:8].T.copy().view("<f8").ravel()
-            keep = (times >= t0) & (times <= t1)
-            parts = [times[keep]] + [key[8 + names.index(p) - 1][keep] for p in planes]
+            with h5py.File(path, "r") as h5:  # the header-3 view: one dataset per column
+                times = h5["TIME"][...]
+                keep = (times >= t0) & (times <= t1)
+                parts = [times[keep]] + [h5[p][...][keep] for p in planes]
             for arr in parts:
                 raw = np.ascontiguousarray(arr)
                 step = (1 << 20) // raw.itemsize
@@ -311,6 +323,8 @@ def main() -> None:
         return
     args.work.mkdir(parents=True, exist_ok=True)
     build(args)
+    equal = run_child(sys.executable, "hdr3_equal", args)
+    print(f"header-3 store == file scan (5 items, {args.days:g} d and 1 h): {equal}")
     pythons = {"now": sys.executable}
     if args.before:
         pythons["before"] = str(args.before / ".venv" / "bin" / "python")
@@ -405,13 +419,13 @@ def report(fig: dict[tuple[str, str], float], args: argparse.Namespace) -> None:
                 g("slot_noimg") <= 0.6 * g("slot_noimg", "before"),
             )
         )
-    else:
+    else:  # the "today" figure: 247 ms, measured on this machine
         rows.append(
             (
                 f"get_slot_data {args.days:g} d no images",
                 ms(g("slot_noimg")),
-                "(needs --before)",
-                None,
+                "<= 148 ms (0.6x the issue's 247 ms)",
+                g("slot_noimg") <= 0.148,
             )
         )
     rows += [

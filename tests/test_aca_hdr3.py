@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 
-from mica.archive import aca_hdr3, aca_l0
+from mica.archive import aca_hdr3, aca_l0, hdr3_samples
 from mica.archive.aca_hdr3 import MSID, MissingDataError, Msid, MSIDset
 from mica.archive.hdr3_items import ITEMS, MSID_ALIASES, byte_columns, get_item, s16
 from mica.errors import MissingArchiveError
@@ -231,14 +233,15 @@ def test_msidset_alignment_synthetic(monkeypatch):
 
     monkeypatch.setattr(aca_hdr3, "_slot_hdr3_rows", fake)
     tstop = t7[-1]
-    one = MSID("ccd_temp", 999.0, tstop)
+    # use_store=False: the rows path (the store's sample table is tested on real archives)
+    one = MSID("ccd_temp", 999.0, tstop, use_store=False)
     assert sorted(s for s, _ in calls) == [6, 7] and all(s == tstop + 33 for _, s in calls)
     # The grid is slot 6's times only; the last slot-6 row is followed by no slot-6 row.
     assert one.times.tolist() == t6
     assert one.vals.mask.tolist() == [False] * 5 + [True]
     assert np.allclose(one.vals[2:5], temp, atol=1e-7)  # both words
     assert np.allclose(one.vals[:2], temp, atol=0.01) and not np.allclose(one.vals[:2], temp)
-    both = MSIDset(["ccd_temp", "DAC"], 999.0, tstop)
+    both = MSIDset(["ccd_temp", "DAC"], 999.0, tstop, use_store=False)
     assert list(both) == ["ccd_temp", "DAC"]
     assert both["DAC"].times.tolist() == sorted(set(t6) | set(t7)) == both.times.tolist()
     assert both["DAC"].vals.count() == 5 and set(both["DAC"].vals.compressed()) == {511}
@@ -392,3 +395,168 @@ def test_empty_ranges(real_l0_archive, tmp_path):
 
 def test_hd3_columns_are_the_only_bytes_read():
     assert {c for item in ITEMS.values() for _, c in item.byte_columns} == set(HD3_COLUMNS)
+
+
+# ---------------------------------------------------------------------------------------
+# The header-3 view of the store: exactly the file scan's answer (issue 16)
+
+# Items of every kind: 32-bit over two slots (ccd_temp), 32-bit in one slot (aca_temp),
+# 48-bit (dsn_hdr1), signed counts (dac), volts, thermistor, a status word with fields.
+STORE_ITEMS = [
+    "ccd_temp",
+    "aca_temp",
+    "dsn_hdr1",
+    "dac",
+    "ad_5v_ps",
+    "ccd_det_therm",
+    "ac_status_word",
+    "ad_15v_ps",
+]
+
+
+def assert_set_equal(fast: MSIDset, slow: MSIDset, data_root=None) -> int:
+    """Same grid, values, masks and bit fields, for the set and (given ``data_root``) for
+    each item alone, which the store's sample table serves (one grid slot); returns the
+    number of unmasked values."""
+    assert np.array_equal(fast.times, slow.times)
+    good = 0
+    for name in slow:
+        if data_root is not None:
+            args = ([name], slow.tstart, slow.tstop)
+            alone = MSIDset(*args, data_root=data_root)
+            assert_set_equal(alone, MSIDset(*args, data_root=data_root, use_store=False))
+        a, b = fast[name], slow[name]
+        assert np.array_equal(np.ma.getmaskarray(a.vals), np.ma.getmaskarray(b.vals)), name
+        assert np.array_equal(np.ma.filled(a.vals, 0), np.ma.filled(b.vals, 0), equal_nan=True)
+        assert a.vals.dtype == b.vals.dtype and a.bits.keys() == b.bits.keys(), name
+        for field in a.bits:
+            assert np.array_equal(np.ma.filled(a.bits[field], 0), np.ma.filled(b.bits[field], 0))
+        good += int(a.vals.count())
+    return good
+
+
+def windows(t0: float, t1: float) -> list[tuple[float, float]]:
+    """The whole span, hour-long windows at odd offsets, and one ending inside a gap."""
+    out = [(t0, t1)]
+    for k in range(int((t1 - t0) // 3600)):
+        out.append((t0 + 1234.5 + 3600 * k, t0 + 1234.5 + 3600 * (k + 1)))
+    return out
+
+
+def test_store_equals_file_scan_hour_windows_real(real_l0_archive):
+    t0, t1 = aca_l0.get_slot_data(
+        REAL_START, REAL_STOP, 7, imgsize=[8], columns="TIME", data_root=real_l0_archive
+    )["TIME"][[0, -1]]
+    good = 0
+    for a, b in windows(float(t0) - 100, float(t1) + 100):
+        kwargs = dict(data_root=real_l0_archive)
+        fast = MSIDset(STORE_ITEMS, a, b, **kwargs)
+        slow = MSIDset(STORE_ITEMS, a, b, use_store=False, **kwargs)
+        good += assert_set_equal(fast, slow, real_l0_archive)
+    assert good > 10000  # slots 0-2 and 7 carry values here (6 never ran 8x8 in 2003)
+
+
+# The hd3 view's 100-day period boundary 2012:088:00:00 (449280000 s) inside a simulated
+# 4 hours: each slot's 8x8 files fall in two partitions, chunks hd3/<slot>/51 and /52.
+BOUNDARY = 449280000.0
+SIM_ITEMS = ["ac_status_word", "ad_5v_ps", "ccd_det_therm", "ad_15v_ps", "ad_smohs_therm"]
+
+
+@pytest.fixture(scope="module")
+def boundary_archive(tmp_path_factory):
+    from mica.engine.update import update_archive
+    from mica.products.aca_l0 import L0
+
+    root = tmp_path_factory.mktemp("boundary") / "aca0"
+    update_archive(L0, "sim", BOUNDARY - 7200, BOUNDARY + 7200, data_root=root)
+    return root
+
+
+def test_store_equals_file_scan_across_chunk_boundary(boundary_archive):
+    from mica.engine.colstore import ColumnStore
+    from mica.engine.index import ArchiveIndex
+    from mica.products.aca_l0 import L0
+
+    with ArchiveIndex(L0, boundary_archive) as index:
+        parts = set(ColumnStore(L0, index).current_chunks(["hd3/0/51", "hd3/0/52"]))
+    assert parts == {"hd3/0/51", "hd3/0/52"}  # served by two chunks
+    good = 0
+    for a, b in [*windows(BOUNDARY - 7300, BOUNDARY + 7300), (BOUNDARY - 1800, BOUNDARY + 1800)]:
+        kwargs = dict(data_root=boundary_archive)
+        fast = MSIDset(SIM_ITEMS, a, b, **kwargs)
+        slow = MSIDset(SIM_ITEMS, a, b, use_store=False, **kwargs)
+        good += assert_set_equal(fast, slow, boundary_archive)
+    masked = MSIDset(SIM_ITEMS, BOUNDARY - 7300, BOUNDARY + 7300, data_root=boundary_archive)
+    assert good > 20000 and masked["ad_5v_ps"].vals.mask.sum() > 0  # gaps were masked
+    # The sample table served the windows inside one partition, the rows path the others.
+    items = {"ad_5v_ps": get_item("ad_5v_ps")}
+    inside = hdr3_samples.read_samples(
+        items, BOUNDARY - 7000, BOUNDARY - 3600, 33.0, boundary_archive
+    )
+    assert inside is not None and len(inside[0]) > 500
+    both = hdr3_samples.read_samples(
+        items, BOUNDARY - 7000, BOUNDARY + 7000, 33.0, boundary_archive
+    )
+    assert both is None  # files of both partitions reach this range
+
+
+def test_chunk_and_file_partitions_mixed(tmp_path, boundary_archive):
+    """One partition served by its chunk, the next (dirty) by its files, a third whose chunk
+    file is gone by its files too: still the file scan's answer."""
+    from mica.engine.colstore import ColumnStore
+    from mica.engine.index import ArchiveIndex
+    from mica.products.aca_l0 import L0
+
+    root = tmp_path / "aca0"
+    shutil.copytree(boundary_archive, root)
+    with ArchiveIndex(L0, root) as index:
+        with index.transaction():
+            index.mark_dirty(["hd3/0/52"])
+        path = ColumnStore(L0, index).chunk("hd3/1/51")["path"]
+    (root / path).unlink()
+    a, b = BOUNDARY - 5000, BOUNDARY + 5000
+    fast = MSIDset(SIM_ITEMS, a, b, data_root=root)
+    slow = MSIDset(SIM_ITEMS, a, b, data_root=root, use_store=False)
+    assert assert_set_equal(fast, slow, root) > 5000
+
+
+def test_chunks_of_the_byte_plane_layout_are_stale(tmp_path, boundary_archive):
+    """A store written before the header-3 view kept each column alone (its chunks hold the
+    12 bytes and TIME as byte planes, tagged with the shared layout version): readers use the
+    files for them, `stale_parts` lists them and a rebuild writes the current layout."""
+    import dataclasses
+
+    import h5py
+
+    from mica.engine.colstore import ColumnStore
+    from mica.engine.index import ArchiveIndex
+    from mica.products.aca_l0 import L0, L0Product
+
+    class PlanesL0(L0Product):  # the layout before issue 16: the hd3 view as byte planes
+        store = dataclasses.replace(
+            L0.store, views=[L0.store.views[0], dataclasses.replace(L0.store.views[1], alone=False)]
+        )
+
+    root = tmp_path / "aca0"
+    shutil.copytree(boundary_archive, root)
+    hd3 = [f"hd3/{s}/{p}" for s in range(3) for p in (51, 52)]
+    with ArchiveIndex(L0, root) as index:
+        with index.transaction():
+            index.conn.execute("DELETE FROM store_chunks WHERE part LIKE 'hd3/%'")
+        ColumnStore(PlanesL0(), index).rebuild(hd3)  # the old layout, by the old code path
+        path = ColumnStore(L0, index).chunk("hd3/0/51")["path"]
+        assert ColumnStore(L0, index).current_chunks(hd3) == {}
+        assert set(ColumnStore(L0, index).stale_parts()) == set(hd3)
+    with h5py.File(root / path, "r") as h5:
+        assert "KEY" in h5 and "TIME" not in h5  # byte planes
+    a, b = BOUNDARY - 5000, BOUNDARY + 5000
+    slow = MSIDset(SIM_ITEMS, a, b, data_root=root, use_store=False)
+    assert assert_set_equal(MSIDset(SIM_ITEMS, a, b, data_root=root), slow, root) > 5000
+    with ArchiveIndex(L0, root) as index:
+        ColumnStore(L0, index).rebuild(ColumnStore(L0, index).stale_parts())
+        assert set(ColumnStore(L0, index).current_chunks(hd3)) == set(hd3)
+        assert ColumnStore(L0, index).stale_parts() == []
+        path = ColumnStore(L0, index).chunk("hd3/0/51")["path"]
+    with h5py.File(root / path, "r") as h5:
+        assert "TIME" in h5 and "HD3TLM76" in h5 and "KEY" not in h5  # one dataset per column
+    assert assert_set_equal(MSIDset(SIM_ITEMS, a, b, data_root=root), slow, root) > 5000

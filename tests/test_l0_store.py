@@ -40,9 +40,10 @@ def test_store_written_by_ingest(real_l0_archive):
         for r in index.query():
             for part in L0.partitions(r):
                 rows[part] = rows.get(part, 0) + r["rows"]
-    # one chunk per slot and period, plus the header-3 view of the 8x8 files
+    # one chunk per slot and period, plus the header-3 view of the 8x8 files and the
+    # header-3 sample view (every slot's 8x8 files in one chunk per period)
     assert dict(chunks) == rows
-    assert {p.split("/")[0] for p in rows} == {"hd3", *map(str, range(8))}
+    assert {p.split("/")[0] for p in rows} == {"hd3", "hd3s", *map(str, range(8))}
     assert all(p.startswith("hd3/") for p in rows if p.count("/") == 2)
 
 
@@ -298,8 +299,9 @@ def test_rebuild_store_command(archive):
         index.conn.execute("DELETE FROM store_chunks")
     with ArchiveIndex(L0, archive) as index:
         nparts = len({p for r in index.query() for p in L0.partitions(r)})
-    # 8 slots x one 10-day period, and the header-3 view of the 4 slots with 8x8 files
-    assert len(check_archive(L0, data_root=archive).problems) == nparts == 12
+    # 8 slots x one 10-day period, the header-3 view of the 4 slots with 8x8 files, and
+    # their sample tables in one chunk
+    assert len(check_archive(L0, data_root=archive).problems) == nparts == 13
     result = CliRunner().invoke(main, ["rebuild", "store", "--data-root", str(archive)])
     assert result.exit_code == 0, result.output
     assert f"rebuilt {nparts} store chunks" in result.output

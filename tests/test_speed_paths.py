@@ -25,3 +25,20 @@ def test_row_block_fill_spans_blocks_and_equals_file_scan(real_l0_archive, monke
         # a row at a block edge carries this row's own values, not a neighbour's
         edge = aca_l0._FILL_ROWS
         assert store["TIME"][edge - 1] < store["TIME"][edge] < store["TIME"][edge + 1]
+
+
+def test_ascii_columns_widen_to_numpy_strings():
+    """The byte-to-code-point widening of the string columns equals numpy's S -> U cast,
+    and anything it does not handle (non-ASCII bytes, other widths) goes to numpy's cast."""
+    values = np.array([b"AB", b"", b"ABCD", b"x\x00y", b"Z  "], dtype="S4")
+    wide = aca_l0._widen(values, np.dtype("<U4"))
+    assert wide.dtype == np.dtype("<U4") and wide.tolist() == values.astype("<U4").tolist()
+    odd = np.array([b"\xe9t\xe9"], dtype="S4")
+    assert aca_l0._widen(odd, np.dtype("<U4")) is odd  # numpy's cast raises for it, as before
+    assert aca_l0._widen(values, np.dtype("<U8")) is values
+
+
+def test_file_names_by_runs_of_rows():
+    out = np.zeros(7, dtype="<U40")
+    aca_l0._put_names(out, ["a.fits", "b.fits", "c.fits"], np.array([0, 0, 2, 2, 2, 1, 1]))
+    assert out.tolist() == ["a.fits"] * 2 + ["c.fits"] * 3 + ["b.fits"] * 2

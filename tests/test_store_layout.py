@@ -27,7 +27,8 @@ def test_partition_sql_selects_exactly_its_files(fixture, request):
             got = {r["filename"] for r in index.query(where, params)}
             assert got == names, part
             cols = L0.partition_columns(part)
-            assert cols == (HD3_VIEW_COLUMNS if part.startswith("hd3/") else STORE_COLUMNS)
+            hd3 = part.startswith(("hd3/", "hd3s/"))  # the header-3 and sample views
+            assert cols == (HD3_VIEW_COLUMNS if hd3 else STORE_COLUMNS)
 
 
 def test_narrowest_view_serves_columns_it_holds():
@@ -38,6 +39,9 @@ def test_narrowest_view_serves_columns_it_holds():
     assert L0.partition(row8, ["TIME", "IMGRAW"]) == "3/204"  # not all in the narrow view
     assert L0.partition(row6, ["TIME"]) == "3/204"  # the narrow view holds 8x8 rows only
     assert L0.partitions(row6) == ["3/204"]
+    # the sample view (tables derived from every slot's 8x8 files) never serves rows
+    assert L0.partitions(row8) == ["3/204", "hd3/3/20", "hd3s/20"]
+    assert L0.store.partition_derive("hd3s/20") and L0.store.partition_derive("hd3/3/20") is None
 
 
 @pytest.mark.parametrize("part", ["x/1", "hd3/1", "1/2/3/4", "hd3/a/2"])

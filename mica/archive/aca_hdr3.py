@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from mica.archive import aca_l0
+from mica.archive import aca_l0, hdr3_samples
 from mica.archive import msid as msid_api
 from mica.archive.hdr3_items import (
     ITEMS,
@@ -42,8 +42,7 @@ __all__ = ["MSID", "MSIDset", "Msid", "MissingDataError", "ITEMS", "MSID_ALIASES
 #: One major frame of padding read past ``stop`` so the gap test sees the next row.
 PAD = 33.0
 #: 8x8 cadence and tolerance of the gap test (spec 5.1 step 3).
-DT_8X8 = 4.1
-DT_TOL = 0.001
+DT_8X8, DT_TOL = hdr3_samples.DT_8X8, hdr3_samples.DT_TOL
 
 
 class SlotRows(NamedTuple):
@@ -69,9 +68,12 @@ def _slot_hdr3_rows(
     Served from the header-3 view of the L0 columnar store, or with ``use_store=False`` by
     scanning the FITS files.
     """
-    by_slot = aca_l0.slot_columns(
-        start, stop, slots, ["TIME", *columns], [8], data_root=data_root, use_store=use_store
-    )
+    if use_store:
+        by_slot = aca_l0.hd3_columns(start, stop, slots, ["TIME", *columns], data_root)
+    else:
+        by_slot = aca_l0.slot_columns(
+            start, stop, slots, ["TIME", *columns], [8], data_root=data_root, use_store=False
+        )
     out = {}
     for slot, cols in by_slot.items():
         times = cols.pop("TIME").astype(np.float64, copy=False)
@@ -93,8 +95,7 @@ def _mask_gaps(rows: SlotRows, tstop: float) -> SlotRows:
         order = np.argsort(times, kind="stable")
         times, valid = times[order], valid[order]
         cols = {name: col[order] for name, col in cols.items()}
-    dt = np.diff(times, append=tstop + PAD)
-    valid = valid & (np.abs(dt - DT_8X8) <= DT_TOL)
+    valid = valid & hdr3_samples.gap_valid(times, tstop + PAD)
     keep = np.searchsorted(times, tstop, side="right")
     return SlotRows(times[:keep], {k: v[:keep] for k, v in cols.items()}, valid[:keep])
 
@@ -113,6 +114,10 @@ def _place(rows: SlotRows, grid: np.ndarray) -> Placement:
     """(target, source): ``grid[target] == rows.times[source]`` (exact time match)."""
     if rows.times is grid:  # the grid is this slot's own times
         return slice(None), slice(None)
+    if len(rows.times) == len(grid) and np.array_equal(rows.times, grid):
+        # Slots 6 and 7 usually read out together: the same times, row for row (the grid
+        # has no repeats, so neither have these rows), and a search would cost 10x this test.
+        return slice(None), slice(None)
     if not len(rows.times) or not len(grid):
         return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
     # For each grid time the last row at or before it: with duplicate TIMEs (overlapping
@@ -126,8 +131,9 @@ def _item_bytes(
     item: Hdr3Item, rows: Mapping[int, SlotRows], placed: Mapping[int, Placement], n: int
 ) -> np.ma.MaskedArray:
     """(n, nbytes) masked uint8 array of the item's bytes on the shared grid."""
-    data = np.zeros((n, item.nbytes), dtype=np.uint8)
-    mask = np.ones((n, item.nbytes), dtype=bool)
+    # Column-major: each byte is written and then decoded as one contiguous column.
+    data = np.zeros((item.nbytes, n), dtype=np.uint8).T
+    mask = np.ones((item.nbytes, n), dtype=bool).T
     for k, (slot, name) in enumerate(item.byte_columns):
         if slot in rows:
             target, source = placed[slot]
@@ -203,16 +209,19 @@ class MSIDset(msid_api.MSIDset):
         read_slots = sorted({s for item in items.values() for s in item.slots})
         # Only TIME and the byte columns the items use (ccd_temp: 2 of slot 6, 2 of slot 7);
         # QUALITY and FILENAME, read by the original but unused (spec 5.1 step 7), are not.
-        columns = sorted({name for item in items.values() for _, name in item.byte_columns})
-        read = _slot_hdr3_rows(
-            self.tstart, self.tstop + PAD, read_slots, data_root, use_store, columns
+        # The store's sample table when it gives the file scan's answer (one grid slot, one
+        # partition): the grid, gap test and slot match were computed when it was built.
+        table = (
+            hdr3_samples.read_samples(items, self.tstart, self.tstop, PAD, data_root)
+            if use_store
+            else None
         )
-        rows = {slot: _mask_gaps(read[slot], self.tstop) for slot in read_slots}
-        self.times = _union([rows[s].times for s in grid_slots])
-        n = len(self.times)
-        placed = {slot: _place(r, self.times) for slot, r in rows.items()}
+        if table is not None:
+            self.times, raw = table
+        else:
+            raw = self._rows_bytes(items, grid_slots, read_slots, data_root, use_store)
         for msid, item in items.items():
-            vals = item.decode(_item_bytes(item, rows, placed, n))
+            vals = item.decode(raw[msid])
             data = {
                 "hdr3_msid": item.key,
                 "vals": vals,
@@ -223,6 +232,26 @@ class MSIDset(msid_api.MSIDset):
                 "bits": item.bits(vals),
             }
             self[msid] = MSID(msid, self.tstart, self.tstop, msid_data=data)
+
+    def _rows_bytes(
+        self,
+        items: Mapping[str, Hdr3Item],
+        grid_slots: list[int],
+        read_slots: list[int],
+        data_root: str | Path | None,
+        use_store: bool,
+    ) -> dict[str, np.ma.MaskedArray]:
+        """Sets ``times`` and returns each item's bytes, from the 8x8 rows (spec 5.1)."""
+        columns = sorted({name for item in items.values() for _, name in item.byte_columns})
+        read = _slot_hdr3_rows(
+            self.tstart, self.tstop + PAD, read_slots, data_root, use_store, columns
+        )
+        rows = {slot: _mask_gaps(read[slot], self.tstop) for slot in read_slots}
+        self.times = _union([rows[s].times for s in grid_slots])
+        placed = {slot: _place(r, self.times) for slot, r in rows.items()}
+        return {
+            msid: _item_bytes(item, rows, placed, len(self.times)) for msid, item in items.items()
+        }
 
 
 class MSID(msid_api.MSID):

@@ -11,7 +11,7 @@ SQL that selects a partition's index rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,13 +19,25 @@ from typing import Any
 @dataclass(frozen=True)
 class StoreView:
     """Chunks of ``columns`` per value of the ``keys`` index columns and ``period`` seconds of
-    file start time, for the files whose index rows have the values in ``only``."""
+    file start time, for the files whose index rows have the values in ``only``.
+
+    With ``alone``, each column is its own dataset (not grouped with others as byte planes),
+    so a fetch of a few columns decompresses only their bytes (the header-3 view: an item
+    needs TIME and 2-6 of the 12 bytes).
+
+    With ``derive``, the chunk holds no rows but the datasets ``derive(rows, arrays)``
+    computes from the partition's index rows and their files' arrays (``columns``: the ones
+    it needs), e.g. a table the product's reader serves directly; readers of rows never pick
+    such a view (`StoreDescription.partition`), its own reader reads it.
+    """
 
     name: str
     columns: Sequence[str]
     period: float
     keys: Sequence[str] = ()
     only: Mapping[str, Any] = field(default_factory=dict)
+    alone: bool = False
+    derive: Callable[[list[dict[str, Any]], list[dict[str, Any]]], dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         # Readers ask for the partition of every file they read: keep the test cheap.
@@ -62,7 +74,7 @@ class StoreDescription:
         that holds the file and every column asked for."""
         if columns is not None:
             for view in self.views[1:]:
-                if view.holds(row) and view.column_set.issuperset(columns):
+                if view.derive is None and view.holds(row) and view.column_set.issuperset(columns):
                     return view.key(row)
         return self.views[0].key(row)
 
@@ -82,6 +94,38 @@ class StoreDescription:
     def partition_columns(self, part: str) -> list[str]:
         """The columns a partition holds."""
         return list(self._view(part)[0].columns)
+
+    def partition_derive(self, part: str) -> Callable[..., dict[str, Any]] | None:
+        """The function computing a partition's datasets (`StoreView.derive`), or None."""
+        return self._view(part)[0].derive
+
+    def view_named(self, name: str) -> StoreView:
+        """The view called ``name`` (KeyError if none)."""
+        for view in self.views:
+            if view.name == name:
+                return view
+        raise KeyError(name)
+
+    def partition_alone(self, part: str) -> bool:
+        """Whether a partition keeps each column in its own dataset (`StoreView.alone`)."""
+        return self._view(part)[0].alone
+
+    def alone_columns(self, columns: Iterable[str]) -> bool:
+        """Whether the view holding exactly ``columns`` keeps each in its own dataset."""
+        wanted = frozenset(columns)
+        return any(v.alone and v.column_set == wanted for v in self.views)
+
+    def view_partitions(
+        self, row: Mapping[str, Any], columns: Iterable[str], t0: float, t1: float
+    ) -> list[str]:
+        """The partitions serving ``columns`` of the files with the index values of ``row``
+        (all but ``filetime``) and a file start time in [t0, t1], in time order: one key per
+        period of the narrowest view holding them (no index query)."""
+        probe = dict(row, filetime=t0)
+        first = self.partition(probe, columns)
+        view = self._view(first)[0]
+        lo, hi = int(t0 // view.period), int(t1 // view.period)
+        return [view.key(dict(row, filetime=k * view.period)) for k in range(lo, hi + 1)]
 
     def partition_epoch(self, row: Mapping[str, Any]) -> str:
         """The full view's period of a file: once incoming files move past it, its chunks

@@ -208,6 +208,16 @@ STORE_PERIOD = 10 * 86400
 HD3_VIEW = "hd3"
 HD3_VIEW_COLUMNS = ["TIME", *HD3_COLUMNS]
 HD3_VIEW_PERIOD = 100 * 86400
+#: The header-3 sample view: every slot's 8x8 files per 100 days, with the per-slot sample
+#: tables `mica.archive.hdr3_samples` derives from them (issue 16).
+HD3_SAMPLES_VIEW = "hd3s"
+
+
+def _hd3_samples(rows: list[dict[str, Any]], arrays: list[dict[str, Any]]) -> dict[str, Any]:
+    """The sample tables of an ``hd3s`` chunk (imported when a chunk is built)."""
+    from mica.archive.hdr3_samples import sample_table
+
+    return sample_table(rows, arrays)
 
 
 class L0Product(FileProduct):
@@ -352,7 +362,18 @@ class L0Product(FileProduct):
         groups={"KEY": [*HD3_VIEW_COLUMNS, "IMGSIZE"], "IMGRAW": ["IMGRAW"]},
         views=[
             StoreView("", STORE_COLUMNS, STORE_PERIOD, keys=("slot",)),
-            StoreView(HD3_VIEW, HD3_VIEW_COLUMNS, HD3_VIEW_PERIOD, ("slot",), {"imgsize": 8}),
+            StoreView(
+                HD3_VIEW, HD3_VIEW_COLUMNS, HD3_VIEW_PERIOD, ("slot",), {"imgsize": 8}, alone=True
+            ),
+            StoreView(
+                HD3_SAMPLES_VIEW,
+                HD3_VIEW_COLUMNS,
+                HD3_VIEW_PERIOD,
+                (),
+                {"imgsize": 8},
+                alone=True,
+                derive=_hd3_samples,
+            ),
         ],
     )
 
