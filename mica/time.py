@@ -31,6 +31,8 @@ Examples
 from __future__ import annotations
 
 import datetime as _dt
+import functools
+import math
 import os
 import re
 import threading
@@ -307,8 +309,28 @@ def year_doy(value: CxoTimeLike) -> tuple[int, int]:
     >>> year_doy("2012-05-04T23:00:00")
     (2012, 125)
     """
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        secs = float(value)
+        if math.isfinite(secs):
+            # every file of an ingest asks this: one conversion per day, not per call
+            first, boundary, second = _day_window(int(secs // _DAY))
+            if abs(secs - boundary) > 1.0:  # near midnight, the exact (rounded) date decides
+                return first if secs < boundary else second
+    return _exact_year_doy(value)
+
+
+def _exact_year_doy(value: CxoTimeLike) -> tuple[int, int]:
     date = to_date(value)
     return int(date[:4]), int(date[5:8])
+
+
+@functools.lru_cache(maxsize=4096)
+def _day_window(k: int) -> tuple[tuple[int, int], float, tuple[int, int]]:
+    """(year, doy) at ``k`` days of seconds, the next UTC midnight and (year, doy) after it:
+    UTC days last at least 86400 s, so a window of 86400 s holds at most one midnight."""
+    start = k * _DAY
+    boundary = day_end(start)
+    return _exact_year_doy(start), boundary, _exact_year_doy(boundary)
 
 
 def day_start(value: CxoTimeLike) -> float:

@@ -112,3 +112,19 @@ def test_time_range_refuses_stop_not_after_start():
     for start, stop in [("2012:126", "2012:125"), ("2012:125", "2012:125")]:
         with pytest.raises(ValueError, match="stop 2012:125:00:00:00.000 is not after start"):
             time_range(start, stop)
+
+
+def test_year_doy_of_seconds_equals_the_exact_conversion():
+    """The per-day cache of `year_doy` gives astropy's answer everywhere: random times over
+    the mission, every second around midnights, and the leap-second days 2012-06-30 and
+    2016-12-31 (86401 s long)."""
+    from mica.time import _exact_year_doy
+
+    rng = np.random.default_rng(5)
+    secs = list(rng.uniform(0, 9e8, 300))
+    for day in ("2012:182", "2012:183", "2016:366", "2017:001", "2012:125"):
+        midnight = to_secs(day)
+        secs += list(midnight + np.arange(-3, 3.01, 0.25)) + [midnight - 0.0004, midnight + 43200]
+    for value in secs:
+        assert year_doy(float(value)) == _exact_year_doy(float(value)), to_date(value)
+    assert year_doy(np.float64(secs[0])) == _exact_year_doy(secs[0])
