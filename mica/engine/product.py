@@ -189,13 +189,43 @@ class FileProduct(ABC):
                 arrays[name] = self.store_arrays(hdus, row)
         return row
 
+    #: The product's checks run on `mica.engine.fastfits`' reading as well as astropy's
+    #: (it implements `describe_table` and `table_arrays` for either kind of table).
+    reads_fast: bool = False
+
     def describe_fast(
         self, name: str, raw: bytes, arrays: dict[str, Any] | None = None
     ) -> dict[str, Any] | None:
-        """`describe_path` on the file's bytes without astropy, or None when the product
-        has no such reading or it cannot decide (then astropy reads the file and its checks
-        decide, refusals included)."""
-        return None
+        """`describe_path` on the file's bytes with `mica.engine.fastfits` instead of
+        astropy; None when the product does not read that way, the reader cannot parse the
+        file, or a check refuses it (astropy's reading then decides and words the refusal)."""
+        if not self.reads_fast:
+            return None
+        from mica.engine.fastfits import parse_table
+        from mica.engine.fitscheck import file_checksum, verify_spans
+
+        table = parse_table(raw, getattr(self, "extname", "PRIMARY"))
+        if table is None:
+            return None
+        try:
+            verify_spans(raw, table.spans, name)
+            row = self.describe_table(name, table)
+        except RejectedFile:
+            return None
+        self.finish_row(row, file_checksum(raw, table.header), table.primary)
+        if arrays is not None and self.has_store:
+            arrays[name] = self.table_arrays(table, row)
+        return row
+
+    def describe_table(self, name: str, hdu: Any) -> dict[str, Any]:
+        """The index row of the file's table HDU (astropy's or a `mica.engine.fastfits`
+        ``FastTable``); products with `reads_fast` implement it."""
+        raise NotImplementedError(f"{type(self).__name__} does not read FITS tables fast")
+
+    def table_arrays(self, hdu: Any, row: dict[str, Any]) -> dict[str, Any]:
+        """`store_arrays` of one table HDU of either kind; products with `reads_fast` and a
+        store implement it."""
+        raise NotImplementedError(f"{type(self).__name__} does not read FITS tables fast")
 
     @staticmethod
     def finish_row(row: dict[str, Any], checksum: str, primary: Mapping[str, Any]) -> None:

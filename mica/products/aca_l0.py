@@ -248,6 +248,8 @@ class L0Product(FileProduct):
         "CREATE INDEX IF NOT EXISTS idx_archfiles_slot_tstart ON archfiles (slot, tstart)",
     ]
 
+    reads_fast = True
+
     def name_time(self, name: str) -> float:
         return float(re.match(r"acaf(\d+)", name).group(1))
 
@@ -259,28 +261,6 @@ class L0Product(FileProduct):
         if not isinstance(hdu, fits.BinTableHDU):
             raise RejectedFile(name, f"{self.extname} is not a binary table")
         return self.describe_table(name, hdu)
-
-    def describe_fast(
-        self, name: str, raw: bytes, arrays: dict[str, Any] | None = None
-    ) -> dict[str, Any] | None:
-        """The index row (and store arrays) from `mica.engine.fastfits`' reading of the
-        bytes, with the checks of the astropy reading; None when that reader cannot parse
-        the file or a check refuses it (astropy's reading then gives the refusal)."""
-        from mica.engine.fastfits import parse_table
-        from mica.engine.fitscheck import file_checksum, verify_spans
-
-        table = parse_table(raw, self.extname)
-        if table is None:
-            return None
-        try:
-            verify_spans(raw, table.spans, name)
-            row = self.describe_table(name, table)
-        except RejectedFile:
-            return None
-        self.finish_row(row, file_checksum(raw, table.header), table.primary)
-        if arrays is not None:
-            arrays[name] = table_arrays(table, row["imgsize"])
-        return row
 
     def describe_table(self, name: str, hdu: Any) -> dict[str, Any]:
         """Check an L0 table (astropy's ``BinTableHDU`` or a `mica.engine.fastfits.FastTable`)
@@ -378,7 +358,10 @@ class L0Product(FileProduct):
     )
 
     def store_arrays(self, hdus: fits.HDUList, row: dict[str, Any]) -> dict[str, np.ndarray]:
-        return table_arrays(hdus[self.extname].data, row["imgsize"])
+        return self.table_arrays(hdus[self.extname], row)
+
+    def table_arrays(self, hdu: Any, row: dict[str, Any]) -> dict[str, np.ndarray]:
+        return table_arrays(hdu.data, row["imgsize"])
 
 
 L0 = L0Product()
