@@ -402,20 +402,18 @@ def ingest_validated(
     product: FileProduct,
     validated: list[tuple[str, Path, Any]],
     index: ArchiveIndex,
-    store: bool = False,
     on_file: Callable[[int, int, str], None] | None = None,
 ) -> IngestReport:
     """Archive files `validate_files` validated elsewhere (a cluster's worker), as
     `ingest_files` would: the same revision rules, batches and crash-safe order; here only
-    the commits run. ``store`` builds the touched store chunks here from the results'
-    arrays (validated ``with_arrays``); else they stay dirty for a later build."""
+    the commits run. The touched store chunks stay dirty: they are built from the arrays
+    the workers kept (`mica.engine.colstore.plan_chunks`)."""
     items = [(name, path) for name, path, _ in validated]
 
     def validate(todo: list[tuple[str, Path]]) -> Iterable[Any]:
         return [result for *_, result in validated]  # no precheck: todo is every item
 
-    keep = product.has_store and store
-    return _ingest(product, index, items, validate, keep, on_file, precheck=False)
+    return _ingest(product, index, items, validate, False, on_file, precheck=False)
 
 
 @contextmanager

@@ -143,9 +143,7 @@ class TimeChunkJob(Job):
                 self.product, result, index=self.index, on_file=self.file_progress
             )
         else:
-            ingest = ingest_validated(
-                self.product, result, self.index, store=False, on_file=self.file_progress
-            )
+            ingest = ingest_validated(self.product, result, self.index, on_file=self.file_progress)
         report.ingest.merge(ingest)
         report.done[unit.key] = ingest.summary().splitlines()[0]
 

@@ -27,6 +27,7 @@ from scipy.signal import medfilt
 
 from mica.archive import _quat
 from mica.engine.fastfits import header_cards, parse_table
+from mica.engine.fitscheck import read_bytes
 from mica.errors import MicaError
 
 VV_VERSION = 4
@@ -81,17 +82,11 @@ def _one(folder: Path, aiid: str, suffix: str) -> Path:
 _HEADER_BYTES = 64 * 2880  # the first read of a file for its header: a few headers' worth
 
 
-def _file_bytes(path: Path, limit: int | None = None) -> bytes:
-    """The FITS bytes of a file, gunzipped in one pass (astropy's seeks in a gzip stream
-    decompress it again from the start); the first ``limit`` bytes or so when given."""
+def _file_start(path: Path, limit: int) -> bytes:
+    """The first ``limit`` FITS bytes of a file (gunzipped) or all of a shorter one."""
     with open(path, "rb") as f:
         gz = f.read(2) == b"\x1f\x8b"
-    if not gz:
-        with open(path, "rb") as f:
-            return f.read() if limit is None else f.read(limit)
-    if limit is None:
-        return gzip.decompress(path.read_bytes())
-    with gzip.open(path, "rb") as f:
+    with gzip.open(path, "rb") if gz else open(path, "rb") as f:
         return f.read(limit)
 
 
@@ -100,7 +95,7 @@ def read_header(path: Path, hdu: int = 1) -> dict[str, Any]:
     limit = _HEADER_BYTES
     try:
         while True:
-            raw = _file_bytes(path, limit)
+            raw = _file_start(path, limit)
             cards = header_cards(raw, hdu)
             if cards is not None:
                 return dict(cards)
@@ -128,7 +123,9 @@ def read_table(path: Path, hdu: int = 1) -> tuple[dict[str, np.ndarray], dict[st
     arrays, logicals) through astropy. Strings come back stripped, as astropy gives them.
     """
     try:
-        raw = _file_bytes(path)
+        # gunzipped once (astropy's seeks in a gzip stream decompress it again from the start),
+        # bounded by the sizes the headers announce
+        raw = read_bytes(path, path.name)
         table = parse_table(raw, None, any_case=True) if hdu == 1 else None
         if table is not None:
             return {c.lower(): _native(table[c]) for c in table.names}, dict(table.header)
