@@ -29,7 +29,12 @@ from mica.engine.executors.base import call_unit
 from mica.engine.executors.process import ProcessExecutor
 from mica.engine.fsync import fsync_dir, fsync_file
 from mica.engine.index import ArchiveIndex
-from mica.engine.product import KIND, FileProduct, RejectedFile
+from mica.engine.product import (
+    KIND,
+    STAGING_DIR,  # noqa: F401  (the engine's name for it)
+    FileProduct,
+    RejectedFile,
+)
 from mica.engine.provenance import (
     ARCHIVE_JSON,
     archive_kind,
@@ -38,7 +43,6 @@ from mica.engine.provenance import (
 )
 
 REJECTED_DIR = "rejected"
-STAGING_DIR = "staging"
 
 
 @dataclass

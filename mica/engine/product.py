@@ -14,6 +14,9 @@ from mica.config import archive_root
 from mica.engine.store_layout import StoreDescription
 from mica.errors import MicaError
 
+#: A product folder's staging area: files fetched or built there are renamed into place.
+STAGING_DIR = "staging"
+
 
 class RejectedFile(MicaError, ValueError):
     """A file that failed validation; the message names the file and the problem."""

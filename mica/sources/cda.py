@@ -60,7 +60,7 @@ import httpcore
 import httpx
 
 from mica.engine.atomic import replace_durable
-from mica.engine.product import FileProduct
+from mica.engine.product import STAGING_DIR, FileProduct
 from mica.sources.base import Source, SourceError
 from mica.time import to_date
 
@@ -80,9 +80,6 @@ MAX_REDIRECTS = 5
 FILE_DEADLINE = 1800.0
 RUN_DEADLINE = 6 * 3600.0
 MAX_FILE_BYTES = 1 << 30
-#: the name of a product's staging folder (`mica.engine.ingest.STAGING_DIR`; not imported:
-#: the engine's ingest is heavy to import)
-_STAGING = "staging"
 #: a gzip file is at most this much bigger than its listed (uncompressed) size
 _GZIP_SLACK = 65536
 #: where a file type sits in the bulk tree, most likely first
@@ -515,7 +512,7 @@ class CDASource(Source):
             # and a later run resumes what this one left (every run wipes the staging folder
             # ``<product>/staging/<unit>/<revision>`` that ``dest`` is in).
             here = Path(dest).resolve()
-            root = next((p.parent for p in here.parents if p.name == _STAGING), here.parent)
+            root = next((p.parent for p in here.parents if p.name == STAGING_DIR), here.parent)
             cache = root.parent / ".cda-downloads" / product.name
         cache.mkdir(parents=True, exist_ok=True)
         return cache
