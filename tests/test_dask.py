@@ -303,14 +303,14 @@ def test_chunk_builds_read_the_arrays_validation_kept(serial_l0, tmp_path):
             store.record_chunk(task, FileNotFoundError("gone"))
 
 
-def test_unit_path_skips_the_previous_units_files_like_serial(serial_l0, tmp_path):
-    """A ``dir:`` source looks back a day, so later chunks fetch the earlier chunks' files
-    again: on an executor they are not validated twice, and the report and archive equal
-    the serial path's (those files are "already archived" in both)."""
+def test_later_units_do_not_fetch_the_earlier_units_files(serial_l0, tmp_path):
+    """A ``dir:`` source looks back a day for files that began before a range: only the
+    first unit does, the later ones fetch the files named in their own range (the unit before
+    fetched the rest), yet the archive and report equal one serial unit's over the range."""
     from mica.engine.executors import InlineExecutor
 
     reports = {}
-    for mode, executor in (("serial", None), ("units", InlineExecutor())):
+    for mode, executor, days in (("serial", None, 30.0), ("units", InlineExecutor(), 1 / 24)):
         reports[mode] = update_archive(
             L0,
             f"dir:{serial_l0}",
@@ -318,10 +318,23 @@ def test_unit_path_skips_the_previous_units_files_like_serial(serial_l0, tmp_pat
             STOP,
             data_root=tmp_path / mode,
             executor=executor,
-            days_at_once=1 / 24,
+            days_at_once=days,
         )
     a, b = reports["serial"], reports["units"]
-    assert a.ok and b.ok and len(b.done) == 4
+    assert a.ok and b.ok and len(a.done) == 1 and len(b.done) == 4
     assert sorted(a.ingested) == sorted(b.ingested) and a.ingested
-    assert sorted(a.ingest.unchanged) == sorted(b.ingest.unchanged) and b.ingest.unchanged
+    assert b.ingest.unchanged == [] == a.ingest.unchanged  # nothing delivered twice
     _same_archive(tmp_path / "units", tmp_path / "serial")
+
+
+def test_own_cluster_workers_keep_glibcs_dynamic_mmap_threshold(client):
+    """dask's nanny fixes glibc's mmap threshold (MALLOC_TRIM_THRESHOLD_), which made the
+    validation and chunk builds 25 % slower; a cluster the executor starts goes without it,
+    a caller's cluster keeps its own settings (here: dask's)."""
+
+    def trim() -> str | None:
+        return os.environ.get("MALLOC_TRIM_THRESHOLD_")
+
+    assert set(client.run(trim).values()) == {"65536"}  # dask's default, a caller's cluster
+    with DaskExecutor(workers=1) as executor:
+        assert list(executor.client.run(trim).values()) == [None]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import errno
 import functools
 import json
+import math
 import os
 import shutil
 import sqlite3
@@ -212,7 +213,7 @@ def _kept_arrays(cache: Path | None, row: dict[str, Any]) -> dict[str, np.ndarra
         size = int.from_bytes(buf[:8], "little")
         pos, out = 8 + size, {}
         for name, dtype, shape in json.loads(buf[8:pos]):
-            dtype, count = np.dtype(dtype), int(np.prod(shape))
+            dtype, count = np.dtype(dtype), math.prod(shape)
             out[name] = np.frombuffer(buf, dtype, count, pos).reshape(shape)
             pos += count * dtype.itemsize
         return out

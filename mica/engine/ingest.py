@@ -17,6 +17,7 @@ import os
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -312,14 +313,21 @@ def _already_archived(
 
 
 def _validate_one(
-    product: FileProduct, name: str, path: Path, with_arrays: bool = True, cache: Path | None = None
+    product: FileProduct,
+    name: str,
+    path: Path,
+    with_arrays: bool = True,
+    cache: Path | None = None,
+    sync: bool = True,
 ) -> tuple[dict[str, Any] | RejectedFile, dict[str, Any], str | None]:
     """(index row or the rejection, store arrays (``with_arrays``), provenance kind); with
-    ``cache``, the arrays are kept there instead (`keep_arrays`), not returned."""
+    ``cache``, the arrays are kept there instead (`keep_arrays`), not returned. ``sync``:
+    the valid file is fsynced here (else the caller does it before anything renames it)."""
     arrays: dict[str, Any] = {}
     try:
         row = describe_file(product, name, path, arrays if with_arrays or cache else None)
-        fsync_file(path)  # here, in the worker: the committer only renames it
+        if sync:
+            fsync_file(path)  # here, in the worker: the committer only renames it
         if cache is not None and arrays:
             keep_arrays(cache, row, next(iter(arrays.values())))
             arrays = {}
@@ -331,13 +339,24 @@ def _validate_one(
 class _Validate:
     """`_validate_one` as an executor's step over (name, path) items (picklable)."""
 
-    def __init__(self, product: FileProduct, with_arrays: bool, cache: Path | None = None):
+    def __init__(
+        self,
+        product: FileProduct,
+        with_arrays: bool,
+        cache: Path | None = None,
+        sync: bool = True,
+    ):
         self.product = product
         self.with_arrays = with_arrays
         self.cache = cache
+        self.sync = sync
 
     def __call__(self, item: tuple[str, Path]) -> Any:
-        return _validate_one(self.product, *item, self.with_arrays, self.cache)
+        return _validate_one(self.product, *item, self.with_arrays, self.cache, self.sync)
+
+
+#: fsyncs of a unit's files waiting on the disk at once, beside the validation
+SYNC_THREADS = 4
 
 
 def validate_files(
@@ -355,11 +374,22 @@ def validate_files(
     the wire). Files for which ``seen(name)`` is true came with the previous unit too (a
     source's look-back): their result is None, and the committer, which has that unit
     committed by then, recognises them as archived (or validates them itself)."""
-    step = _Validate(product, False, cache if product.has_store else None)
-    return [
-        (name, path, None if seen is not None and seen(name) else call_unit(step, (name, path)))
-        for name, path in _items(files)
-    ]
+    step = _Validate(product, False, cache if product.has_store else None, sync=False)
+    out: list[tuple[str, Path, Any]] = []
+    # An fsync waits on the disk, not the CPU: each valid file's runs beside the validation
+    # of the next ones, and the unit's results are returned once all are done (a commit only
+    # renames files that are on disk). A failed fsync is that file's archive error.
+    with ThreadPoolExecutor(SYNC_THREADS) as pool:
+        syncs = {}
+        for name, path in _items(files):
+            result = None if seen is not None and seen(name) else call_unit(step, (name, path))
+            if isinstance(result, tuple) and not isinstance(result[0], RejectedFile):
+                syncs[len(out)] = pool.submit(fsync_file, path)
+            out.append((name, path, result))
+        for k, done in syncs.items():
+            if done.exception() is not None:
+                out[k] = (*out[k][:2], UnitError.capture(done.exception()))
+    return out
 
 
 def _items(files: Iterable[Path | tuple[str, Path]]) -> list[tuple[str, Path]]:

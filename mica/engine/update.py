@@ -55,8 +55,10 @@ def update_range(
 
 
 def _fetch_chunk(src: Source, product: FileProduct, unit: Unit) -> list[Path]:
-    r0, r1, _ = unit.data
-    return src.fetch(product, r0, r1, unit.staging)
+    r0, r1, before = unit.data
+    # Only the first chunk looks back for files that began earlier: the chunk before a later
+    # one fetched the files named up to its start.
+    return src.fetch(product, r0, r1, unit.staging, lookback=None if before is None else 0.0)
 
 
 def _fetch_validate(
@@ -64,8 +66,8 @@ def _fetch_validate(
 ) -> list[tuple[str, Path, Any]]:
     """A chunk's files fetched and validated in one task (on an executor's worker), their
     store arrays kept in ``cache`` for the chunk builds. A file named before the chunk's
-    start also came with the previous chunk (sources look back for files that began
-    earlier): it is left to the committer, not validated twice."""
+    start came with the previous chunk too (a source delivering the files that overlap a
+    range, as the simulator does): it is left to the committer, not validated twice."""
     before = unit.data[2]
 
     def seen(name: str) -> bool:

@@ -94,7 +94,15 @@ class SimSource(Source):
             raise SourceError(f"the simulated upstream has no per-obsid {product.name} files")
         return SIM_WRITERS[product.name]()
 
-    def fetch(self, product: FileProduct, start: float, stop: float, dest: Path) -> list[Path]:
+    def fetch(
+        self,
+        product: FileProduct,
+        start: float,
+        stop: float,
+        dest: Path,
+        lookback: float | None = None,
+    ) -> list[Path]:
+        # The simulator writes the files overlapping the range: no look-back needed.
         self.require(product)
         if product.name in _PER_OBSID:
             return self._obsid_writers(product).time_range(start, stop, dest)

@@ -59,10 +59,17 @@ class Arc5glSource(Source):
                 "use --source sim, dir:PATH or cda"
             )
 
-    def fetch(self, product: FileProduct, start: float, stop: float, dest: Path) -> list[Path]:
+    def fetch(
+        self,
+        product: FileProduct,
+        start: float,
+        stop: float,
+        dest: Path,
+        lookback: float | None = None,
+    ) -> list[Path]:
         self.require(product)
         # arc5gl selects by file start: reach back so files straddling `start` come too.
-        start -= product.source_lookback
+        start -= product.source_lookback if lookback is None else lookback
         script = f"tstart={to_date(start)}\ntstop={to_date(stop)}\nget {_names(product, 'name')}\n"
         return _run_arc5gl(self.exe, script, dest)
 

@@ -62,11 +62,21 @@ class Source(ABC):
         )
 
     @abstractmethod
-    def fetch(self, product: FileProduct, start: float, stop: float, dest: Path) -> list[Path]:
+    def fetch(
+        self,
+        product: FileProduct,
+        start: float,
+        stop: float,
+        dest: Path,
+        lookback: float | None = None,
+    ) -> list[Path]:
         """Write the files overlapping [start, stop] into ``dest`` (under their archive names).
 
-        Returns their paths. Delivering a few more files than needed is harmless: ingest
-        recognises files it already holds.
+        Returns their paths. A source that selects files by their start also delivers those
+        that began up to ``lookback`` seconds before ``start`` (None: the product's
+        ``source_lookback``), since they may reach into the range; an update's later time
+        chunks pass 0, the chunk before having fetched them. Delivering a few more files than
+        needed is harmless: ingest recognises files it already holds.
         """
 
     # Per-obsid products (aspect L1, obspar; `mica.engine.obsid_layout`). Sources that cannot

@@ -408,7 +408,14 @@ class CDASource(Source):
         return self._lists[key]
 
     # --- Source contract -------------------------------------------------------------------
-    def fetch(self, product: FileProduct, start: float, stop: float, dest: Path) -> list[Path]:
+    def fetch(
+        self,
+        product: FileProduct,
+        start: float,
+        stop: float,
+        dest: Path,
+        lookback: float | None = None,
+    ) -> list[Path]:
         if product.name in NOT_PUBLIC:
             raise NotPublic(NOT_PUBLIC[product.name])
         raise SourceError(

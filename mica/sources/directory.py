@@ -24,6 +24,7 @@ import os
 import re
 import stat
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -210,11 +211,16 @@ class DirSource(Source):
             raise SourceError("dir source needs a folder: dir:PATH")
         return cls(arg)
 
-    def product_files(self, product: FileProduct) -> list[Path]:
-        """The folder's files of ``product`` (any depth), by name; links only within it."""
+    def product_files(
+        self, product: FileProduct, wanted: Callable[[str], bool] | None = None
+    ) -> list[Path]:
+        """The folder's files of ``product`` (any depth), by name; links only within it.
+        ``wanted(name)``: only names it accepts (tested before the links and files are)."""
         out = []
         for path in sorted(self.path.rglob("*")):
             if not product.filename_re.fullmatch(product.archive_name(path.name)):
+                continue
+            if wanted is not None and not wanted(path.name):
                 continue
             if path.is_symlink() and inside_file(self.root, path) is None:
                 if path not in self._noted:
@@ -228,13 +234,17 @@ class DirSource(Source):
                 out.append(path)
         return out
 
-    def fetch(self, product: FileProduct, start: float, stop: float, dest: Path) -> list[Path]:
+    def fetch(
+        self,
+        product: FileProduct,
+        start: float,
+        stop: float,
+        dest: Path,
+        lookback: float | None = None,
+    ) -> list[Path]:
         # A file named by its start may still overlap the range if it began earlier.
-        paths = [
-            path
-            for path in self.product_files(product)
-            if start - product.source_lookback <= product.name_time(path.name) < stop
-        ]
+        first = start - (product.source_lookback if lookback is None else lookback)
+        paths = self.product_files(product, lambda name: first <= product.name_time(name) < stop)
         return deliver(self.spec, paths, dest)
 
     def obsids(self, product: FileProduct, start: float, stop: float) -> list[int]:
