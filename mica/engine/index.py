@@ -105,8 +105,9 @@ class ArchiveIndex:
         return [dict(r) for r in self.conn.execute(sql, tuple(params))]
 
     def get(self, filename: str) -> dict[str, Any] | None:
-        rows = self.query("filename = ?", [filename])
-        return rows[0] if rows else None
+        row = self.conn.execute("SELECT * FROM archfiles WHERE filename = ?", (filename,))
+        row = row.fetchone()
+        return None if row is None else dict(row)
 
     def overlapping(self, row: dict[str, Any]) -> list[dict[str, Any]]:
         """Rows of the same stream whose interval overlaps the row's (touching ends do not)."""

@@ -123,21 +123,25 @@ def describe_file(
 
 
 def _place(
-    src: Path, dest: Path, synced: bool = False, made: set[Path] | None = None
+    src: Path, dest: Path, synced: bool = False, made: dict[Path, int] | None = None
 ) -> Path | None:
     """Put ``src`` at ``dest`` atomically, gzipping it on the way if it is not gzipped.
 
     ``synced``: the file's data are already on disk (a validation worker fsynced them); the
     rename is then left for the caller to make durable with one fsync of the folder it
-    returns (None: done here). ``made``: folders known to exist (a batch makes each once).
+    returns (None: done here). ``made``: folders known to exist, with their device (a batch
+    makes and looks at each once).
     """
-    if made is None or dest.parent not in made:
+    device = None if made is None else made.get(dest.parent)
+    if device is None:
         dest.parent.mkdir(parents=True, exist_ok=True)
+        device = dest.parent.stat().st_dev
         if made is not None:
-            made.add(dest.parent)
+            made[dest.parent] = device
     with open(src, "rb") as fh:
         gzipped = fh.read(2) == b"\x1f\x8b"
-    if gzipped and src.stat().st_dev == dest.parent.stat().st_dev:
+        same_disk = os.fstat(fh.fileno()).st_dev == device
+    if gzipped and same_disk:
         if synced:
             os.replace(src, dest)
             return dest.parent
@@ -165,6 +169,8 @@ class _Placement:
     src: Path
     dest: Path
     superseded: list[dict[str, Any]]
+    #: the row's stream (values of the product's ``stream_columns``)
+    stream: tuple = ()
 
 
 def _decide(
@@ -203,7 +209,8 @@ def _decide(
             f"overlaps {', '.join(clash)} of the same revision "
             f"{row['revision']} (not a reprocessing); refused",
         )
-    return _Placement(row, src, dest, overlaps)  # supersedes older revisions, reprocessings
+    stream = tuple(row[c] for c in product.stream_columns)
+    return _Placement(row, src, dest, overlaps, stream)  # supersedes older revisions, reprocessings
 
 
 def _apply(
@@ -223,7 +230,7 @@ def _apply(
     with index.transaction():
         index.add_pending([(str(p.dest), "add") for p in batch])
     folders: set[Path] = set()
-    made: set[Path] = set()
+    made: dict[Path, int] = {}
     for p in batch:
         if p.src != p.dest:
             folder = _place(p.src, p.dest, synced, made)
@@ -275,14 +282,12 @@ def _overlaps_batch(product: FileProduct, batch: list[_Placement], row: dict[str
     """Whether ``row`` shares a name or an interval of its stream with a file of ``batch``
     (the index does not hold the batch yet: it must be applied first)."""
     stream = tuple(row[c] for c in product.stream_columns)
-    for p in batch:
-        if p.row["filename"] == row["filename"]:
-            return True
-        if tuple(p.row[c] for c in product.stream_columns) == stream and (
-            p.row["tstart"] < row["tstop"] - 1e-3 and p.row["tstop"] > row["tstart"] + 1e-3
-        ):
-            return True
-    return False
+    name, lo, hi = row["filename"], row["tstart"] + 1e-3, row["tstop"] - 1e-3
+    return any(
+        p.row["filename"] == name
+        or (p.stream == stream and p.row["tstart"] < hi and p.row["tstop"] > lo)
+        for p in batch
+    )
 
 
 #: files committed together (one intent transaction, one index transaction, one folder
