@@ -1,6 +1,6 @@
 """Scale-out: the serial path, the one-machine process pool and dask.distributed (1, 2 workers).
 
-    python benchmarks/bench_dask.py [--days 1] [--derived 200] [--repeat 2] [--work DIR]
+    python benchmarks/bench_dask.py [--days 4] [--derived 200] [--repeat 2] [--work DIR] [--reuse]
 
 Each case runs in a fresh process, the modes interleaved, ``--repeat`` times (best kept):
 - L0 ingest of ``--days`` days of simulated files through the ``dir:`` source (fetch,
@@ -215,10 +215,16 @@ def _measure(case: str, mode: str, work: Path, days: float) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--days", type=float, default=1.0)
+    parser.add_argument("--days", type=float, default=4.0)
     parser.add_argument("--derived", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--work", type=Path, default=None)
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep the derived inputs an earlier run left in --work"
+    )
+    parser.add_argument(
+        "--cases", default="ingest,store,vv,acq-stats", help="comma-separated cases to measure"
+    )
     parser.add_argument("--run", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--mode", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -228,13 +234,22 @@ def main() -> None:
         return
     files = write_upstream(work / "upstream", START, args.days)
     write_upstream(work / "warm", WARM, 1 / 24)
-    cases = ["ingest", "store"]
+    cases = [c for c in args.cases.split(",") if c]
+    unknown = set(cases) - {"ingest", "store", *DERIVED}
+    if unknown:
+        raise SystemExit(f"unknown cases {sorted(unknown)}: ingest, store, vv, acq-stats")
     print(f"{len(files)} L0 files, {args.days:g} days, {os.cpu_count()} CPUs")
-    if args.derived:
-        shutil.rmtree(work / "derived", ignore_errors=True)
-        n_obs, n_rev = write_derived_inputs(work / "derived", args.derived)
+    if args.derived and set(cases) & set(DERIVED):
+        marker = work / "derived" / "inputs.json"  # what an earlier run archived there
+        if args.reuse and marker.exists() and json.loads(marker.read_text())[0] == args.derived:
+            n_obs, n_rev = json.loads(marker.read_text())[1:]
+        else:
+            shutil.rmtree(work / "derived", ignore_errors=True)
+            n_obs, n_rev = write_derived_inputs(work / "derived", args.derived)
+            marker.write_text(json.dumps([args.derived, n_obs, n_rev]))
         print(f"derived inputs: {n_obs} obspars, {n_rev} aspect L1 revisions")
-        cases += DERIVED
+    else:
+        cases = [c for c in cases if c not in DERIVED]
     print(f"load before: {os.getloadavg()[0]:.2f}")
     best: dict[tuple[str, str], dict] = {}
     for case in cases:  # store rebuilds the archive each ingest mode built

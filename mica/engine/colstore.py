@@ -23,6 +23,7 @@ import errno
 import functools
 import json
 import math
+import mmap
 import os
 import shutil
 import sqlite3
@@ -208,8 +209,9 @@ def _kept_arrays(cache: Path | None, row: dict[str, Any]) -> dict[str, np.ndarra
         return None
     try:
         with open(_cache_path(cache, row), "rb") as fh:
-            buf = bytearray(os.fstat(fh.fileno()).st_size)
-            fh.readinto(buf)
+            # mapped, not read: the chunk build copies the arrays once, as it does kept ones
+            # (copy on write: a build may change an array in place, never the file)
+            buf = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_COPY)
         size = int.from_bytes(buf[:8], "little")
         pos, out = 8 + size, {}
         for name, dtype, shape in json.loads(buf[8:pos]):
