@@ -17,8 +17,8 @@ import os
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -432,9 +432,11 @@ def ingest_files(
         def validate(todo: list[tuple[str, Path]]) -> Iterable[Any]:
             run = executor or ProcessExecutor(workers, preload=[type(product).__module__])
             # without a store here (built later, on the workers) no arrays travel back
-            return run.map(_Validate(product, keep), todo)
+            return run.map(_Validate(product, keep, sync=False), todo)
 
-        return _ingest(product, index, _items(files), validate, keep, on_file, precheck=True)
+        return _ingest(
+            product, index, _items(files), validate, keep, on_file, precheck=True, sync=True
+        )
 
 
 def ingest_validated(
@@ -478,10 +480,28 @@ def _ingest(
     keep_store: bool,
     on_file: Callable[[int, int, str], None] | None,
     precheck: bool,
+    sync: bool = False,
 ) -> IngestReport:
     """The commits of an ingest over ``items`` (time order): ``validate(todo)`` gives each
     file's result in order. ``precheck``: files byte-identical to archived ones are skipped
-    before validation (else only a file that fails it is compared, after)."""
+    before validation (else only a file that fails it is compared, after). ``sync``: the
+    validation left the files unsynced; each file let in is fsynced here, in threads beside
+    the next files' validation, and its batch renamed once they are done."""
+    with ThreadPoolExecutor(SYNC_THREADS) if sync else nullcontext() as pool:
+        return _commit_all(product, index, items, validate, keep_store, on_file, precheck, pool)
+
+
+def _commit_all(
+    product: FileProduct,
+    index: ArchiveIndex,
+    items: list[tuple[str, Path]],
+    validate: Callable[[list[tuple[str, Path]]], Iterable[Any]],
+    keep_store: bool,
+    on_file: Callable[[int, int, str], None] | None,
+    precheck: bool,
+    pool: ThreadPoolExecutor | None,
+) -> IngestReport:
+    """`_ingest`'s work; ``pool``: where the placed files are fsynced (None: they are)."""
     report = IngestReport()
     touched: set[str] = set()
     loaded: dict[str, Any] = {}
@@ -509,9 +529,13 @@ def _ingest(
             todo.append((name, path))
     results = validate(todo)
     batch: list[_Placement] = []
+    syncs: list[Future] = []
 
     def flush() -> None:
         nonlocal touched
+        for done in syncs:
+            done.result()  # on disk before renamed (an OSError stops the update)
+        syncs.clear()
         try:
             touched |= _apply(product, index, batch, report, synced=True)
         except (RejectedFile, *ARCHIVE_ERRORS):
@@ -573,6 +597,8 @@ def _ingest(
             quarantine(index.root, path, err)
             continue
         if placement is not None:
+            if pool is not None:
+                syncs.append(pool.submit(fsync_file, placement.src))
             batch.append(placement)
             loaded.update(arrays)
         last_epoch = epoch
