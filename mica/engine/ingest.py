@@ -342,22 +342,16 @@ def _validate_one(
 
 
 class _Validate:
-    """`_validate_one` as an executor's step over (name, path) items (picklable)."""
+    """`_validate_one` as an executor's step over (name, path) items (picklable); the
+    caller fsyncs the valid files (beside the next ones' validation)."""
 
-    def __init__(
-        self,
-        product: FileProduct,
-        with_arrays: bool,
-        cache: Path | None = None,
-        sync: bool = True,
-    ):
+    def __init__(self, product: FileProduct, with_arrays: bool, cache: Path | None = None):
         self.product = product
         self.with_arrays = with_arrays
         self.cache = cache
-        self.sync = sync
 
     def __call__(self, item: tuple[str, Path]) -> Any:
-        return _validate_one(self.product, *item, self.with_arrays, self.cache, self.sync)
+        return _validate_one(self.product, *item, self.with_arrays, self.cache, sync=False)
 
 
 #: fsyncs of a unit's files waiting on the disk at once, beside the validation
@@ -377,9 +371,10 @@ def validate_files(
     ``cache``, where a store product's arrays are kept for the chunk builds
     (`mica.engine.colstore.keep_arrays`: the files are decoded once, and no arrays cross
     the wire). Files for which ``seen(name)`` is true came with the previous unit too (a
-    source's look-back): their result is None, and the committer, which has that unit
-    committed by then, recognises them as archived (or validates them itself)."""
-    step = _Validate(product, False, cache if product.has_store else None, sync=False)
+    source delivering the files that overlap a range): their result is None, and the
+    committer, which has that unit committed by then, recognises them as archived (or
+    validates them itself)."""
+    step = _Validate(product, False, cache if product.has_store else None)
     out: list[tuple[str, Path, Any]] = []
     # An fsync waits on the disk, not the CPU: each valid file's runs beside the validation
     # of the next ones, and the unit's results are returned once all are done (a commit only
@@ -432,7 +427,7 @@ def ingest_files(
         def validate(todo: list[tuple[str, Path]]) -> Iterable[Any]:
             run = executor or ProcessExecutor(workers, preload=[type(product).__module__])
             # without a store here (built later, on the workers) no arrays travel back
-            return run.map(_Validate(product, keep, sync=False), todo)
+            return run.map(_Validate(product, keep), todo)
 
         return _ingest(
             product, index, _items(files), validate, keep, on_file, precheck=True, sync=True
