@@ -121,3 +121,23 @@ def test_fits_writer_checksums_verify():
         assert hdus[0].verify_checksum() == 1
         assert header["SIMULATD"] is True and header["ORIGIN"] == "mica.sim"
         assert header["CREATOR"] == "mica.sim.test"
+
+
+def test_dir_fetch_looks_back_by_default_and_not_with_lookback_zero(tmp_path):
+    """A file named by its start may reach into a range it began before: ``dir:`` delivers
+    the files named up to the product's look-back (a day) before ``start``, and with
+    ``lookback=0`` (an update's later chunks) only those named inside the range."""
+    up, t0 = tmp_path / "up", 441781615.0
+    up.mkdir()
+    for dt in (-86400.0 - 10, -7200.0, 100.0, 3600.0):
+        (up / f"acaf{int(t0 + dt)}N001_4_img0.fits.gz").write_bytes(b"x")
+    src = DirSource(str(up))
+
+    def names(dest: str, **kw) -> list[int]:
+        (tmp_path / dest).mkdir()
+        got = src.fetch(L0, t0, t0 + 3600.0, tmp_path / dest, **kw)
+        return sorted(int(L0.name_time(p.name) - t0) for p in got)
+
+    assert names("default") == [-7200, 100]
+    assert names("zero", lookback=0.0) == [100]
+    assert names("hour", lookback=7200.0) == [-7200, 100]
