@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ from mica.engine.colstore import ColumnStore  # noqa: E402
 from mica.engine.derived import update_derived  # noqa: E402
 from mica.engine.executors.dask import DaskExecutor  # noqa: E402
 from mica.engine.index import ArchiveIndex  # noqa: E402
+from mica.engine.product import STAGING_DIR  # noqa: E402
 from mica.engine.store_rebuild import rebuild_store  # noqa: E402
 from mica.engine.update import update_archive  # noqa: E402
 from mica.products.aca_l0 import L0  # noqa: E402
@@ -338,3 +340,48 @@ def test_own_cluster_workers_keep_glibcs_dynamic_mmap_threshold(client):
     assert set(client.run(trim).values()) == {"65536"}  # dask's default, a caller's cluster
     with DaskExecutor(workers=1) as executor:
         assert list(executor.client.run(trim).values()) == [None]
+
+
+def test_cluster_path_builds_chunks_at_each_new_store_period(tmp_path):
+    """On an executor the store chunks are built when the committed files reach a new
+    period of the store (10 days of file starts), as a serial ingest writes them, and the
+    arrays kept for them are dropped: staging holds about a period of arrays, not the run's.
+    The archive and store equal a serial run's over the boundary."""
+    from mica.engine.executors import InlineExecutor
+    from mica.time import to_secs
+
+    start, stop = "2012:007:21:00:00", "2012:008:03:00:00"  # across 442368000 = 512 x 10 d
+    assert int(to_secs(start) // 864000) == 511 and int(to_secs(stop) // 864000) == 512
+    serial = tmp_path / "serial"
+    assert update_archive(L0, "sim", start, stop, data_root=serial).ok
+    units = tmp_path / "units"
+    seen: list[tuple[int, list[str], int]] = []
+
+    def progress(i: int, n: int, label: str) -> None:
+        with ArchiveIndex(L0, units, readonly=True) as index:
+            try:
+                parts = [r[0] for r in index.conn.execute("SELECT part FROM store_chunks")]
+            except sqlite3.OperationalError:  # no chunk written yet
+                parts = []
+        kept = units / STAGING_DIR / "arrays"
+        seen.append((i, parts, len(list(kept.glob("*.arrays"))) if kept.exists() else 0))
+
+    report = update_archive(
+        L0,
+        "sim",
+        start,
+        stop,
+        data_root=units,
+        executor=InlineExecutor(),
+        days_at_once=1 / 24,
+        progress=progress,
+    )
+    assert report.ok and len(report.done) == 6
+    # unit 2 (23:00-00:00) reaches period 512: before its commit (progress comes first) no
+    # chunk is built and the first units' arrays are kept; after it, period 511's chunks
+    # (and the longer views' partial ones) are built and no kept array is left
+    (at2,) = [(parts, kept) for i, parts, kept in seen if i == 2]
+    (at3,) = [(parts, kept) for i, parts, kept in seen if i == 3]
+    assert at2[0] == [] and at2[1] > 0
+    assert any(p.endswith("/511") for p in at3[0]) and at3[1] == 0
+    _same_archive(units, serial)

@@ -204,6 +204,12 @@ def keep_arrays(cache: Path, row: dict[str, Any], arrays: dict[str, np.ndarray])
     os.replace(tmp, dest)
 
 
+def drop_kept(cache: Path, rows: Iterable[dict[str, Any]]) -> None:
+    """Remove the arrays kept for the files of ``rows`` (their chunks are built)."""
+    for row in rows:
+        _cache_path(cache, row).unlink(missing_ok=True)
+
+
 def _kept_arrays(cache: Path | None, row: dict[str, Any]) -> dict[str, np.ndarray] | None:
     if cache is None:
         return None

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from mica.engine.colstore import ColumnStore, build_chunk
+from mica.engine.colstore import ColumnStore, build_chunk, drop_kept
 from mica.engine.executors import Executor, UnitError
 from mica.engine.index import ArchiveIndex
 from mica.engine.ingest import (
@@ -83,7 +83,8 @@ class TimeChunkJob(Job):
     """A time-chunked update of one file product (see the module docstring).
 
     With an ``executor`` (a cluster), chunks are fetched and files validated on it, and the
-    store chunks the update touched are built on it once all files are committed.
+    store chunks the update touched are built on it each time the committed files reach a
+    new period of the store, and at the end.
     """
 
     unit = "time chunk"
@@ -107,6 +108,7 @@ class TimeChunkJob(Job):
         self.start, self.stop, self.days_at_once = start, stop, days_at_once
         self.executor = executor
         self.index: ArchiveIndex | None = None
+        self._epoch: str | None = None  # the store period the last committed unit reached
 
     def session(self) -> AbstractContextManager:
         self.index = ArchiveIndex(self.product, self.root)
@@ -148,6 +150,13 @@ class TimeChunkJob(Job):
             ingest = ingest_validated(self.product, result, self.index, on_file=self.file_progress)
         report.ingest.merge(ingest)
         report.done[unit.key] = ingest.summary().splitlines()[0]
+        if self.executor is not None and self.product.has_store:
+            # As a serial ingest writes the chunks at each new period of the store, so that
+            # the arrays kept in staging stay about a period's, not the whole run's.
+            epoch = self.product.partition_epoch({"filetime": unit.data[1]})
+            if self._epoch is not None and epoch != self._epoch:
+                self._build_chunks()
+            self._epoch = epoch
 
     def _arrays(self) -> Path:
         """Where the workers keep validated files' store arrays: in the staging folder, which
@@ -155,12 +164,17 @@ class TimeChunkJob(Job):
         return self.root / self.staging_name / "arrays"
 
     def finish(self, report: UpdateReport) -> None:
-        if self.executor is None or not self.product.has_store:
-            return
+        if self.executor is not None and self.product.has_store:
+            self._build_chunks()
+
+    def _build_chunks(self) -> None:
+        """Build the dirty store chunks on the executor, from the arrays the workers kept;
+        those arrays are then dropped (a later build of a partition reuses its chunk)."""
         store = ColumnStore(self.product, self.index)
         tasks = store.plan_chunks(self.index.dirty_parts(), self._arrays())
         for task, built in zip(tasks, self.executor.map(build_chunk, tasks)):
             store.record_chunk(task, built.error if isinstance(built, UnitError) else built)
+        drop_kept(self._arrays(), [row for task in tasks for row in task.rows])
 
 
 def update_archive(
