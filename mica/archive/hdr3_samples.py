@@ -179,21 +179,30 @@ def read_samples(
 
     def from_store(index: Any, _: list[dict[str, Any]]) -> list[dict[str, Any]]:
         found.clear()  # a retry starts again
-        # The partitions of every 8x8 file of these slots whose rows reach [lo, hi]: one
-        # query, its rows counted in SQLite (a file's rows lie within its span widened by
-        # the validation's tolerances).
-        sql = (
-            "SELECT DISTINCT CAST(filetime / ? AS INTEGER) FROM archfiles WHERE imgsize = 8 "
-            f"AND slot IN ({','.join('?' * len(need))}) AND tstart >= ? AND tstart <= ? "
-            "AND tstop >= ?"
-        )
+        # The partitions of every 8x8 file of these slots whose rows reach [lo, hi] (a
+        # file's rows lie within its span widened by the validation's tolerances): files
+        # with a start time in [first, last].
         first = lo - TIME_AFTER_TSTOP - L0.max_file_span
-        params = [view.period, *need, first, hi + TIME_BEFORE_TSTART, lo - TIME_AFTER_TSTOP]
-        periods = [r[0] for r in index.conn.execute(sql, params).fetchall()]
-        if len(periods) != 1:
-            found.append(None if periods else "empty")
-            return []
-        part = view.key({"filetime": periods[0] * view.period})
+        last = hi + TIME_BEFORE_TSTART
+        period = int(first // view.period)
+        if period != int(last // view.period):
+            # Near a period boundary: ask the index (one query, its rows counted in SQLite).
+            sql = (
+                "SELECT DISTINCT CAST(filetime / ? AS INTEGER) FROM archfiles WHERE "
+                f"imgsize = 8 AND slot IN ({','.join('?' * len(need))}) AND tstart >= ? "
+                "AND tstart <= ? AND tstop >= ?"
+            )
+            params = [view.period, *need, first, last, lo - TIME_AFTER_TSTOP]
+            periods = [r[0] for r in index.conn.execute(sql, params).fetchall()]
+            if len(periods) != 1:
+                found.append(None if periods else "empty")
+                return []
+            period = periods[0]
+        # Otherwise no query: an L0 file's partition is that of its start time (ingest
+        # refuses a name time other than int(TSTART)), so all lie in this one; were there
+        # none, the table has no row in the range either (the same spans bound its rows).
+        # A third of a 19-day fetch went into that query.
+        part = view.key({"filetime": period * view.period})
         chunk = ColumnStore(L0, index).current_chunks([part]).get(part)
         if chunk is None:
             found.append(None)
