@@ -192,9 +192,12 @@ def _split32(scale: float) -> Decoder:
     """
 
     def decode(words: Words, masks: Words) -> np.ma.MaskedArray:
-        high, hmask = _uint(words[:1], masks[:1])
+        high = np.asarray(words[0])
+        hmask = np.array(masks[0], dtype=bool)
+        # uint16 words (the store's) read as int16 are their two's complement at no cost
+        signed = high.view(np.int16) if high.dtype == np.uint16 else _signed(high, 16)
         # (high * 65536 + low) * scale, in place (the same operations in the same order)
-        value = _signed(high, 16).astype(np.float64)
+        value = signed.astype(np.float64)
         value *= 65536.0
         value += np.where(masks[1], 0, words[1])
         value *= scale
