@@ -217,11 +217,13 @@ class MSIDset(msid_api.MSIDset):
             else None
         )
         if table is not None:
-            self.times, raw = table
+            self.times, words = table
+            decoded = {msid: item.decode_words(*words[msid]) for msid, item in items.items()}
         else:
             raw = self._rows_bytes(items, grid_slots, read_slots, data_root, use_store)
+            decoded = {msid: item.decode(raw[msid]) for msid, item in items.items()}
         for msid, item in items.items():
-            vals = item.decode(raw[msid])
+            vals = decoded[msid]
             data = {
                 "hdr3_msid": item.key,
                 "vals": vals,

@@ -13,6 +13,9 @@ Decoding API
   physical values in ``item.unit``. A value is masked when any byte it needs is masked,
   except that a 32-bit value whose low word sits in the next slot (``ccd_temp``,
   ``zero_off32_quad_c``) falls back to its high word alone when only the low word is masked.
+* ``item.decode_words(words, masks)`` is the same from the item's 16-bit words (most
+  significant first) and one mask per word, as the store's sample table holds them; every
+  decoder is written once, on words, and ``decode`` packs the bytes (`words_of`) first.
 * ``item.bits(vals)`` splits the raw integer ``vals`` of an item with ``fields`` (the status
   words 062/064 and the packed words 362/672) into ``{field name: masked array}``; one-bit
   fields are bool, wider ones int. Items without fields return ``{}``.
@@ -22,7 +25,7 @@ Decoding API
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,6 +45,7 @@ __all__ = [
     "get_item",
     "s16",
     "valid_names",
+    "words_of",
 ]
 
 #: First byte of each 16-bit word of one slot, in continuation order.
@@ -69,7 +73,11 @@ def byte_columns(key: str, nbytes: int) -> tuple[tuple[int, str], ...]:
 
 
 # ---------------------------------------------------------------------------------------
-# Word helpers: (data, mask) pairs on plain int64 arrays; masks combine with "or".
+# Word helpers: an item is decoded from its 16-bit words (most significant first), each with
+# a mask; masks combine with "or". The same mask array may serve several words (one per slot,
+# as the store's sample table gives them): it is then combined once.
+
+Words = Sequence[np.ndarray]
 
 
 def _raw(raw: np.ndarray, nbytes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -78,23 +86,52 @@ def _raw(raw: np.ndarray, nbytes: int) -> tuple[np.ndarray, np.ndarray]:
         arr = arr.reshape(1, -1) if arr.size == nbytes else arr.reshape(-1, nbytes)
     if arr.shape[1] != nbytes:
         raise ValueError(f"expected {nbytes} bytes per row, got shape {arr.shape}")
-    # Masked bytes keep whatever they hold: every value built from one is masked. Integer
-    # bytes stay as they are (`_uint` widens the columns it combines, not the whole block).
+    # Masked bytes keep whatever they hold: every value built from one is masked.
     data = np.ma.getdata(arr)
     if data.dtype.kind not in "ui":
         data = data.astype(np.int64)
     return data, np.ma.getmaskarray(arr)
 
 
-def _uint(data: np.ndarray, mask: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
-    """Bytes lo..hi-1 as an unsigned big-endian integer (int32 up to 3 bytes, else int64:
-    half the memory traffic for the 16-bit words most items are)."""
-    wide = np.int32 if hi - lo <= 3 else np.int64
-    value, masked = data[:, lo].astype(wide), mask[:, lo].copy()
-    for i in range(lo + 1, hi):
-        value <<= 8
-        value |= data[:, i].astype(wide, copy=False)
-        masked |= mask[:, i]
+def words_of(raw: np.ndarray, nbytes: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(n, nbytes) big-endian bytes (masked or plain) -> the item's words and their masks.
+
+    Parameters
+    ----------
+    raw : array-like
+        Bytes in the order of ``byte_columns``; a 1-D array of ``nbytes`` is one row.
+    nbytes : int
+        Bytes per row (an even number).
+
+    Returns
+    -------
+    (words, masks)
+        ``nbytes // 2`` int32 words (high byte first) and bool masks (a word is masked when
+        either of its bytes is).
+    """
+    data, mask = _raw(raw, nbytes)
+    words, masks = [], []
+    for k in range(0, nbytes, 2):
+        word = data[:, k].astype(np.int32)
+        word <<= 8
+        word |= data[:, k + 1]
+        words.append(word)
+        masks.append(mask[:, k] | mask[:, k + 1])
+    return words, masks
+
+
+def _uint(words: Words, masks: Words) -> tuple[np.ndarray, np.ndarray]:
+    """Words as one unsigned big-endian integer (int32 for one word, else int64: half the
+    memory traffic for the 16-bit words most items are) and the "or" of their masks (a new
+    array)."""
+    wide = np.int32 if len(words) == 1 else np.int64
+    value = np.asarray(words[0]).astype(wide)
+    masked = np.array(masks[0], dtype=bool)
+    for word, mask in zip(words[1:], masks[1:]):
+        value <<= 16
+        value |= np.asarray(word).astype(wide, copy=False)
+        if mask is not masks[0]:
+            masked |= mask
     return value, masked
 
 
@@ -110,26 +147,27 @@ def s16(b0: np.ndarray, b1: np.ndarray) -> np.ma.MaskedArray:
     """High byte ``b0`` and low byte ``b1`` as a signed big-endian 16-bit word (int32)."""
     b0, b1 = np.ma.asarray(b0), np.ma.asarray(b1)
     raw = np.ma.column_stack([b0.ravel(), b1.ravel()])
-    value, mask = _uint(*_raw(raw, 2), 0, 2)
+    value, mask = _uint(*words_of(raw, 2))
     out = np.ma.masked_array(_signed(value, 16).astype(np.int32), mask=mask)
     return out.reshape(np.shape(b0)) if np.ndim(b0) else out[0]
 
 
 def _out(value: np.ndarray, mask: np.ndarray, dtype: type) -> np.ma.MaskedArray:
-    return np.ma.masked_array(np.asarray(value, dtype=dtype), mask=mask.copy())
+    # ``mask`` is the decoder's own array (never a caller's): no copy
+    return np.ma.masked_array(np.asarray(value, dtype=dtype), mask=mask, copy=False)
 
 
 # ---------------------------------------------------------------------------------------
-# Decoder factories: each returns raw (n, nbytes) -> masked values.
+# Decoder factories: each returns (words, masks) -> masked values.
 
-Decoder = Callable[[np.ndarray], np.ma.MaskedArray]
+Decoder = Callable[[Words, Words], np.ma.MaskedArray]
 
 
 def _word(nbytes: int, signed: bool, scale: float | None = None) -> Decoder:
     """Whole item as one integer (16, 32 or 48 bits); optionally scaled to float."""
 
-    def decode(raw: np.ndarray) -> np.ma.MaskedArray:
-        value, mask = _uint(*_raw(raw, nbytes), 0, nbytes)
+    def decode(words: Words, masks: Words) -> np.ma.MaskedArray:
+        value, mask = _uint(words, masks)
         if signed:
             value = _signed(value, 8 * nbytes)
         if scale is None:
@@ -139,8 +177,8 @@ def _word(nbytes: int, signed: bool, scale: float | None = None) -> Decoder:
     return decode
 
 
-def _thermistor(raw: np.ndarray) -> np.ma.MaskedArray:
-    value, mask = _uint(*_raw(raw, 2), 0, 2)
+def _thermistor(words: Words, masks: Words) -> np.ma.MaskedArray:
+    value, mask = _uint(words, masks)
     # Masked words evaluate to NaN (the original filled them with the out-of-range 16000).
     counts = np.where(mask, 16000, _signed(value, 16))
     return _out(ad_to_degc(counts), mask, np.float64)
@@ -153,15 +191,15 @@ def _split32(scale: float) -> Decoder:
     used (resolution ``65536 * scale``, truncated towards -inf) instead of losing the sample.
     """
 
-    def decode(raw: np.ndarray) -> np.ma.MaskedArray:
-        data, mask = _raw(raw, 4)
-        high, hmask = _uint(data, mask, 0, 2)
-        low, lmask = _uint(data, mask, 2, 4)
-        low[lmask] = 0
+    def decode(words: Words, masks: Words) -> np.ma.MaskedArray:
+        high = np.asarray(words[0])
+        hmask = np.array(masks[0], dtype=bool)
+        # uint16 words (the store's) read as int16 are their two's complement at no cost
+        signed = high.view(np.int16) if high.dtype == np.uint16 else _signed(high, 16)
         # (high * 65536 + low) * scale, in place (the same operations in the same order)
-        value = _signed(high, 16).astype(np.float64)
+        value = signed.astype(np.float64)
         value *= 65536.0
-        value += low
+        value += np.where(masks[1], 0, words[1])
         value *= scale
         return _out(value, hmask, np.float64)
 
@@ -259,6 +297,12 @@ class Hdr3Item:
         return byte_columns(self.key, self.nbytes)
 
     @property
+    def word_columns(self) -> tuple[tuple[int, int], ...]:
+        """(slot, first byte) of each 16-bit word, most significant first (``decode_words``
+        order): the words of bytes ``first`` (high) and ``first + 1``."""
+        return tuple((s, int(name[-2:])) for s, name in self.byte_columns[::2])
+
+    @property
     def slot(self) -> int:
         """The slot carrying the item's first (most significant) word."""
         return int(self.key[0])
@@ -269,8 +313,33 @@ class Hdr3Item:
         return tuple(sorted({s for s, _ in self.byte_columns}))
 
     def decode(self, raw: np.ndarray) -> np.ma.MaskedArray:
-        """(n, nbytes) uint8 bytes -> masked values in ``unit``."""
-        return self.decoder(raw)
+        """(n, nbytes) uint8 bytes -> masked values in ``unit`` (`decode_words` of their
+        words)."""
+        return self.decoder(*words_of(raw, self.nbytes))
+
+    def decode_words(self, words: Words, masks: Words) -> np.ma.MaskedArray:
+        """The item's 16-bit words -> masked values in ``unit``.
+
+        Parameters
+        ----------
+        words : sequence of array
+            ``nbytes // 2`` arrays of ``n`` unsigned 16-bit words (any integer dtype holding
+            0..65535), most significant first, in the order of `byte_columns`.
+        masks : sequence of array
+            One bool array per word, True where it is not available; one array may serve
+            several words (e.g. all the words of one slot).
+
+        Returns
+        -------
+        numpy.ma.MaskedArray
+            ``n`` values; the arrays given are not modified nor kept.
+        """
+        if len(words) != self.nbytes // 2 or len(masks) != len(words):
+            raise ValueError(
+                f"{self.msid} takes {self.nbytes // 2} words and masks, got "
+                f"{len(words)} and {len(masks)}"
+            )
+        return self.decoder(words, masks)
 
     def bits(self, vals: np.ndarray) -> dict[str, np.ma.MaskedArray]:
         """Split raw integer ``vals`` into the named fields ({} for items without fields)."""

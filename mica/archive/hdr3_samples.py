@@ -41,13 +41,9 @@ DT_TOL = 0.001
 SAMPLE_BLOCK = 4096
 #: The store view holding the tables.
 SAMPLES_VIEW = "hd3s"
-
-
-def _first(name: str) -> tuple[int, bool]:
-    """The first byte of a column's word pair (``HD3TLM77`` -> 76) and whether the column is
-    that (high) byte."""
-    byte = int(name[-2:])
-    return byte - byte % 2, byte % 2 == 0
+#: An item's 16-bit words (most significant first) and one mask per word, as
+#: `Hdr3Item.decode_words` takes them.
+ItemWords = tuple[list[np.ndarray], list[np.ndarray]]
 
 
 def _word(first: int) -> str:
@@ -66,9 +62,9 @@ def _continued() -> dict[int, list[int]]:
     """Slot -> the next slot's words (first bytes) its items continue into."""
     out: dict[int, set[int]] = {}
     for item in ITEMS.values():
-        for slot, name in item.byte_columns:
+        for slot, first in item.word_columns:
             if slot != item.slot:
-                out.setdefault(item.slot, set()).add(_first(name)[0])
+                out.setdefault(item.slot, set()).add(first)
     return {slot: sorted(words) for slot, words in out.items()}
 
 
@@ -147,9 +143,10 @@ def read_samples(
     tstop: float,
     pad: float,
     data_root: str | Path | None,
-) -> tuple[np.ndarray, dict[str, np.ma.MaskedArray]] | None:
-    """The grid and each item's (n, nbytes) masked bytes from the sample table, or None
-    when the table cannot give the file scan's answer (see the module description).
+) -> tuple[np.ndarray, dict[str, ItemWords]] | None:
+    """The grid and each item's words and masks (`Hdr3Item.decode_words`) from the sample
+    table, or None when the table cannot give the file scan's answer (see the module
+    description).
 
     Parameters
     ----------
@@ -182,21 +179,30 @@ def read_samples(
 
     def from_store(index: Any, _: list[dict[str, Any]]) -> list[dict[str, Any]]:
         found.clear()  # a retry starts again
-        # The partitions of every 8x8 file of these slots whose rows reach [lo, hi]: one
-        # query, its rows counted in SQLite (a file's rows lie within its span widened by
-        # the validation's tolerances).
-        sql = (
-            "SELECT DISTINCT CAST(filetime / ? AS INTEGER) FROM archfiles WHERE imgsize = 8 "
-            f"AND slot IN ({','.join('?' * len(need))}) AND tstart >= ? AND tstart <= ? "
-            "AND tstop >= ?"
-        )
+        # The partitions of every 8x8 file of these slots whose rows reach [lo, hi] (a
+        # file's rows lie within its span widened by the validation's tolerances): files
+        # with a start time in [first, last].
         first = lo - TIME_AFTER_TSTOP - L0.max_file_span
-        params = [view.period, *need, first, hi + TIME_BEFORE_TSTART, lo - TIME_AFTER_TSTOP]
-        periods = [r[0] for r in index.conn.execute(sql, params).fetchall()]
-        if len(periods) != 1:
-            found.append(None if periods else "empty")
-            return []
-        part = view.key({"filetime": periods[0] * view.period})
+        last = hi + TIME_BEFORE_TSTART
+        period = int(first // view.period)
+        if period != int(last // view.period):
+            # Near a period boundary: ask the index (one query, its rows counted in SQLite).
+            sql = (
+                "SELECT DISTINCT CAST(filetime / ? AS INTEGER) FROM archfiles WHERE "
+                f"imgsize = 8 AND slot IN ({','.join('?' * len(need))}) AND tstart >= ? "
+                "AND tstart <= ? AND tstop >= ?"
+            )
+            params = [view.period, *need, first, last, lo - TIME_AFTER_TSTOP]
+            periods = [r[0] for r in index.conn.execute(sql, params).fetchall()]
+            if len(periods) != 1:
+                found.append(None if periods else "empty")
+                return []
+            period = periods[0]
+        # Otherwise no query: an L0 file's partition is that of its start time (ingest
+        # refuses a name time other than int(TSTART)), so all lie in this one; were there
+        # none, the table has no row in the range either (the same spans bound its rows).
+        # A third of a 19-day fetch went into that query.
+        part = view.key({"filetime": period * view.period})
         chunk = ColumnStore(L0, index).current_chunks([part]).get(part)
         if chunk is None:
             found.append(None)
@@ -210,24 +216,26 @@ def read_samples(
     snapshot_read(L0, root, lambda index: [], from_store, lambda rec: None)
     got = found[-1] if found else None
     if got == "empty":
-        empty = np.zeros(0)
-        return empty, {
-            name: np.ma.masked_array(
-                np.zeros((0, item.nbytes), np.uint8), np.ones((0, item.nbytes), bool)
-            )
-            for name, item in items.items()
-        }
+        return np.zeros(0), _no_words(items, 0)
     return got
 
 
 def _read_table(
     path: Path, slot: int, items: Mapping[str, Hdr3Item], tstart: float, tstop: float
-) -> tuple[np.ndarray, dict[str, np.ma.MaskedArray]]:
-    """Grid and item bytes of ``slot``'s table in a chunk file over [tstart, tstop]."""
+) -> tuple[np.ndarray, dict[str, ItemWords]]:
+    """Grid and item words of ``slot``'s table in a chunk file over [tstart, tstop]."""
     import h5py
 
     from mica.engine.colstore import read_slab
 
+    # Dataset of each word of each item, and whether it is in the grid slot.
+    where = {
+        msid: [
+            (_word(first) if s == slot else f"NEXT.{_word(first)}", s == slot)
+            for s, first in item.word_columns
+        ]
+        for msid, item in items.items()
+    }
     fid = h5py.h5f.open(str(path).encode(), h5py.h5f.ACC_RDONLY)
     try:
         base = f"S{slot}."
@@ -244,29 +252,29 @@ def _read_table(
             a = int(np.searchsorted(times, tstart, "left"))
             b = int(np.searchsorted(times, tstop, "right"))
             grid = times[a:b]
-            names = {"FLAGS"}
-            for item in items.values():
-                for s, name in item.byte_columns:
-                    word = _word(_first(name)[0])
-                    names.add(word if s == slot else f"NEXT.{word}")
-            cols = {n: read_slab(fid, base + n, first + a, first + b) for n in sorted(names)}
+            if b > a:
+                names = {"FLAGS", *(name for words in where.values() for name, _ in words)}
+                cols = {n: read_slab(fid, base + n, first + a, first + b) for n in names}
     finally:
         fid.close()
-    n = len(grid)
-    out = {}
-    if n:
-        valid = {True: (cols["FLAGS"] & 1).astype(bool)}
-        if any(s != slot for item in items.values() for s, _ in item.byte_columns):
-            valid[False] = (cols["FLAGS"] & 2).astype(bool)
-    for msid, item in items.items():
-        # Column-major: each byte is written and then decoded as one contiguous column.
-        data = np.zeros((item.nbytes, n), dtype=np.uint8).T
-        mask = np.ones((item.nbytes, n), dtype=bool).T
-        for k, (s, name) in enumerate(item.byte_columns):
-            if n:
-                first, high = _first(name)
-                word = cols[_word(first) if s == slot else f"NEXT.{_word(first)}"]
-                data[:, k] = word >> 8 if high else word & 0xFF
-                mask[:, k] = ~valid[s == slot]
-        out[msid] = np.ma.masked_array(data, mask=mask)
+    if not cols:
+        return grid, _no_words(items, len(grid))
+    # One mask per slot, shared by that slot's words (the decoders combine it once).
+    flags = cols["FLAGS"]
+    masks = {True: (flags & 1) == 0}
+    if any(not own for words in where.values() for _, own in words):
+        masks[False] = (flags & 2) == 0
+    out = {
+        msid: ([cols[name] for name, _ in words], [masks[own] for _, own in words])
+        for msid, words in where.items()
+    }
     return grid, out
+
+
+def _no_words(items: Mapping[str, Hdr3Item], n: int) -> dict[str, ItemWords]:
+    """Every item's words, all masked, for a grid of ``n`` times without samples."""
+    word, mask = np.zeros(n, dtype=np.uint16), np.ones(n, dtype=bool)
+    return {
+        msid: ([word] * len(item.word_columns), [mask] * len(item.word_columns))
+        for msid, item in items.items()
+    }
