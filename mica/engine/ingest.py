@@ -18,7 +18,7 @@ import shutil
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -421,7 +421,7 @@ def ingest_files(
     store chunks of the touched partitions dirty (served from the files) for a later rebuild,
     e.g. on the cluster (`mica.engine.store_rebuild`).
     """
-    with _opened(product, index, data_root) as index:
+    with _opened(product, index, data_root) as index, ThreadPoolExecutor(SYNC_THREADS) as pool:
         keep = product.has_store and store
 
         def validate(todo: list[tuple[str, Path]]) -> Iterable[Any]:
@@ -429,9 +429,7 @@ def ingest_files(
             # without a store here (built later, on the workers) no arrays travel back
             return run.map(_Validate(product, keep), todo)
 
-        return _ingest(
-            product, index, _items(files), validate, keep, on_file, precheck=True, sync=True
-        )
+        return _ingest(product, index, _items(files), validate, keep, on_file, True, pool)
 
 
 def ingest_validated(
@@ -475,28 +473,13 @@ def _ingest(
     keep_store: bool,
     on_file: Callable[[int, int, str], None] | None,
     precheck: bool,
-    sync: bool = False,
+    pool: ThreadPoolExecutor | None = None,
 ) -> IngestReport:
     """The commits of an ingest over ``items`` (time order): ``validate(todo)`` gives each
     file's result in order. ``precheck``: files byte-identical to archived ones are skipped
-    before validation (else only a file that fails it is compared, after). ``sync``: the
-    validation left the files unsynced; each file let in is fsynced here, in threads beside
+    before validation (else only a file that fails it is compared, after). ``pool``: the
+    validation left the files unsynced; each file let in is fsynced in these threads, beside
     the next files' validation, and its batch renamed once they are done."""
-    with ThreadPoolExecutor(SYNC_THREADS) if sync else nullcontext() as pool:
-        return _commit_all(product, index, items, validate, keep_store, on_file, precheck, pool)
-
-
-def _commit_all(
-    product: FileProduct,
-    index: ArchiveIndex,
-    items: list[tuple[str, Path]],
-    validate: Callable[[list[tuple[str, Path]]], Iterable[Any]],
-    keep_store: bool,
-    on_file: Callable[[int, int, str], None] | None,
-    precheck: bool,
-    pool: ThreadPoolExecutor | None,
-) -> IngestReport:
-    """`_ingest`'s work; ``pool``: where the placed files are fsynced (None: they are)."""
     report = IngestReport()
     touched: set[str] = set()
     loaded: dict[str, Any] = {}
