@@ -180,8 +180,8 @@ def _derived_product(case: str):
 
 def write_derived_inputs(root: Path, n: int) -> tuple[int, int]:
     """Archive, through the simulator's update path, the obspars of ``n`` science obsids
-    from 2000 on and the aspect L1 products of the first of them holding ``n`` revisions
-    (as bench_vv.py picks them); returns (obsids, revisions)."""
+    from 2000 on and the aspect L1 products of the first of them whose archived revisions
+    (each obsid's default and last) number ``n``; returns (obsids, revisions)."""
     from mica.engine.obsid_update import update_obsid_archive
     from mica.products.asp_l1 import ASP_L1
     from mica.products.obspar import OBSPAR
@@ -193,9 +193,10 @@ def write_derived_inputs(root: Path, n: int) -> tuple[int, int]:
         if obs.kind != "science" or obs.obsid in obsids:
             continue
         obsids.append(obs.obsid)
-        if revisions < n and sim.available(obs.obsid):
+        archived = {r for r in sim.sim_revisions(obs.obsid) if r is not None}  # default, last
+        if revisions < n and archived:
             asp.append(obs.obsid)
-            revisions += len(sim.available(obs.obsid))
+            revisions += len(archived)
         if len(obsids) >= n and revisions >= n:
             break
     os.environ.setdefault("MICA_SIM_L1_DECIMATE", "4")  # as the docs archive

@@ -342,6 +342,24 @@ def test_own_cluster_workers_keep_glibcs_dynamic_mmap_threshold(client):
         assert list(executor.client.run(trim).values()) == [None]
 
 
+def test_own_cluster_workers_run_without_dasks_profiler_and_frequent_monitors(client):
+    """A cluster the executor starts runs its workers without dask's statistical profiler and
+    with slower memory and system monitors (5-10 % of V&V's worker CPU); a caller's cluster
+    keeps its own settings (here: dask's)."""
+
+    def polls(dask_worker) -> tuple:
+        pcs = dask_worker.periodic_callbacks
+        return (
+            "profile" in pcs,
+            pcs["memory_monitor"].callback_time,  # ms
+            pcs["monitor"].callback_time,
+        )
+
+    assert set(client.run(polls).values()) == {(True, 100, 500)}
+    with DaskExecutor(workers=1) as executor:
+        assert list(executor.client.run(polls).values()) == [(False, 1000, 2000)]
+
+
 def test_cluster_path_builds_chunks_at_each_new_store_period(tmp_path):
     """On an executor the store chunks are built when the committed files reach a new
     period of the store (10 days of file starts), as a serial ingest writes them, and the

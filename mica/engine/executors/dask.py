@@ -23,6 +23,17 @@ INSTALL_HINT = "pip install 'chandra-mica[dask]'"
 #: the variable a local cluster's workers start without (see `DaskExecutor`), and its setting
 _TRIM_VAR = "MALLOC_TRIM_THRESHOLD_"
 _TRIM = f"distributed.nanny.pre-spawn-environ.{_TRIM_VAR}"
+#: the dask settings of a cluster mica starts (see `DaskExecutor`)
+OWN_CLUSTER = {
+    _TRIM: None,
+    # dask's statistical profiler samples every worker's task stack each 10 ms (the
+    # dashboard's profile page), and its memory and system monitors poll psutil several
+    # times a second: on V&V's second-long tasks all three cost the workers 5-10 % of their
+    # CPU (measured on 2 workers, 200 revisions: 146-160 s of worker CPU, 138-141 without)
+    "distributed.worker.profile.enabled": False,
+    "distributed.worker.memory.monitor-interval": "1s",
+    "distributed.admin.system-monitor.interval": "2s",
+}
 
 
 def _distributed() -> Any:
@@ -56,7 +67,7 @@ class DaskExecutor(Executor):
         Address of a running scheduler (``tcp://host:8786``), when no client is given.
     workers : int, optional
         With neither: start a `distributed.LocalCluster` of this many single-threaded
-        worker processes (closed with the executor).
+        worker processes (closed with the executor), with the settings of `OWN_CLUSTER`.
     window : int, optional
         Tasks submitted ahead of the one the runner waits for (default: 3 per worker), so
         memory holds a bounded number of results.
@@ -87,7 +98,7 @@ class DaskExecutor(Executor):
                 # started before leaves it in this process's environment: kept out too.
                 trim = os.environ.pop(_TRIM_VAR, None)
                 try:
-                    with dask.config.set({_TRIM: None}):
+                    with dask.config.set(OWN_CLUSTER):
                         cluster = distributed.LocalCluster(
                             n_workers=workers or 2,
                             threads_per_worker=1,
