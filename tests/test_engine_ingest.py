@@ -242,3 +242,28 @@ def test_second_updater_refused(archive, real_l0_dir):
         with pytest.raises(ArchiveBusy, match="another update"):
             update_archive(L0, f"dir:{real_l0_dir}", "2003:215", "2003:216", data_root=archive)
     update_archive(L0, f"dir:{real_l0_dir}", "2003:215", "2003:216", data_root=archive)
+
+
+def test_overlap_lookup_visits_the_files_ending_after_a_new_files_start(archive):
+    """An ingest asks the index, per file, for the files of its slot that overlap it: the
+    query is served by the (slot, tstop) index, so in time order it visits the few files
+    ending after the new file's start, not the ten days of files before it; it finds the
+    same files as a scan of the whole table."""
+    with ArchiveIndex(L0, archive) as index:
+        rows = index.query()
+        seen: list[str] = []
+        index.conn.set_trace_callback(seen.append)
+        for row in rows:
+            later = {**row, "filename": "new", "tstart": row["tstart"] + 5.0}
+            got = {r["filename"] for r in index.overlapping(later)}
+            scan = {
+                r["filename"]
+                for r in rows
+                if r["slot"] == row["slot"]
+                and r["tstart"] < later["tstop"] - 1e-3
+                and r["tstop"] > later["tstart"] + 1e-3
+            }
+            assert got == scan and row["filename"] in got
+        index.conn.set_trace_callback(None)
+        plan = index.conn.execute(f"EXPLAIN QUERY PLAN {seen[-1]}").fetchall()
+    assert "idx_archfiles_slot_tstop" in " ".join(str(step[3]) for step in plan)

@@ -109,13 +109,27 @@ class ArchiveIndex:
         row = row.fetchone()
         return None if row is None else dict(row)
 
+    def archived(self, filenames: Iterable[str]) -> set[str]:
+        """Those of ``filenames`` the index holds (one query per 500 names)."""
+        names, found = list(filenames), set()
+        for i in range(0, len(names), 500):
+            chunk = names[i : i + 500]
+            sql = f"SELECT filename FROM archfiles WHERE filename IN ({','.join('?' * len(chunk))})"
+            found.update(r[0] for r in self.conn.execute(sql, chunk))
+        return found
+
     def overlapping(self, row: dict[str, Any]) -> list[dict[str, Any]]:
         """Rows of the same stream whose interval overlaps the row's (touching ends do not)."""
-        where = ["tstart < ?", "tstop > ?", "tstart >= ?", "filename != ?"]
+        # No archived file spans more than max_file_span (validation refuses it), so both
+        # ends are bounded: an index on (stream, tstop) then serves the query with the few
+        # files that end after the row's start (an ingest in time order).
+        span = self.product.max_file_span
+        where = ["tstart < ?", "tstop > ?", "tstart >= ?", "tstop < ?", "filename != ?"]
         params: list[Any] = [
             row["tstop"] - 1e-3,
             row["tstart"] + 1e-3,
-            row["tstart"] - self.product.max_file_span,
+            row["tstart"] - span,
+            row["tstop"] + span,
             row["filename"],
         ]
         for col in self.product.stream_columns:

@@ -123,8 +123,8 @@ def describe_file(
 
 
 def _place(
-    src: Path, dest: Path, synced: bool = False, made: dict[Path, int] | None = None
-) -> Path | None:
+    src: Path, dest: Path, synced: bool = False, made: dict[str, int] | None = None
+) -> str | None:
     """Put ``src`` at ``dest`` atomically, gzipping it on the way if it is not gzipped.
 
     ``synced``: the file's data are already on disk (a validation worker fsynced them); the
@@ -132,19 +132,23 @@ def _place(
     returns (None: done here). ``made``: folders known to exist, with their device (a batch
     makes and looks at each once).
     """
-    device = None if made is None else made.get(dest.parent)
+    folder = os.path.dirname(dest)
+    device = None if made is None else made.get(folder)
     if device is None:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        device = dest.parent.stat().st_dev
+        os.makedirs(folder, exist_ok=True)
+        device = os.stat(folder).st_dev
         if made is not None:
-            made[dest.parent] = device
-    with open(src, "rb") as fh:
-        gzipped = fh.read(2) == b"\x1f\x8b"
-        same_disk = os.fstat(fh.fileno()).st_dev == device
+            made[folder] = device
+    fd = os.open(src, os.O_RDONLY)  # a committer's per-file cost: no buffered file object
+    try:
+        gzipped = os.read(fd, 2) == b"\x1f\x8b"
+        same_disk = os.fstat(fd).st_dev == device
+    finally:
+        os.close(fd)
     if gzipped and same_disk:
         if synced:
             os.replace(src, dest)
-            return dest.parent
+            return folder
         replace_durable(src, dest)
         return None
 
@@ -171,18 +175,26 @@ class _Placement:
     superseded: list[dict[str, Any]]
     #: the row's stream (values of the product's ``stream_columns``)
     stream: tuple = ()
+    #: the file is elsewhere than its archive place (staged), so it moves there
+    moves: bool = True
 
 
 def _decide(
-    product: FileProduct, index: ArchiveIndex, row: dict[str, Any], src: Path, report: IngestReport
+    product: FileProduct,
+    index: ArchiveIndex,
+    row: dict[str, Any],
+    src: Path,
+    report: IngestReport,
+    absent: bool = False,
 ) -> _Placement | None:
     """Apply the revision rules to one validated file against the index: its placement, or
     None when it is already archived or older than the archive's revision (recorded in
-    ``report``); `RejectedFile` when it conflicts."""
+    ``report``); `RejectedFile` when it conflicts. ``absent``: the caller knows the index
+    holds no file of this name."""
     root = index.root
     name = row["filename"]
     dest = product.path(row, root)
-    existing = index.get(name)
+    existing = None if absent else index.get(name)
     if existing is not None:
         if existing["checksum"] != row["checksum"]:
             raise RejectedFile(
@@ -210,7 +222,8 @@ def _decide(
             f"{row['revision']} (not a reprocessing); refused",
         )
     stream = tuple(row[c] for c in product.stream_columns)
-    return _Placement(row, src, dest, overlaps, stream)  # supersedes older revisions, reprocessings
+    # supersedes older revisions, reprocessings
+    return _Placement(row, src, dest, overlaps, stream, src != dest)
 
 
 def _apply(
@@ -229,10 +242,10 @@ def _apply(
     drops = [str(product.path(o, root)) for p in batch for o in p.superseded]
     with index.transaction():
         index.add_pending([(str(p.dest), "add") for p in batch])
-    folders: set[Path] = set()
-    made: dict[Path, int] = {}
+    folders: set[str] = set()
+    made: dict[str, int] = {}
     for p in batch:
-        if p.src != p.dest:
+        if p.moves:
             folder = _place(p.src, p.dest, synced, made)
             if folder is not None:
                 folders.add(folder)
@@ -251,7 +264,7 @@ def _apply(
         # a row could not be recorded (a malformed value): take the placed files back out,
         # so the caller can find and quarantine the file and nothing unindexed stays in place
         for p in batch:
-            if p.src != p.dest and p.dest.exists():
+            if p.moves and p.dest.exists():
                 replace_durable(p.dest, p.src)
         with index.transaction():
             index.clear_pending([str(p.dest) for p in batch])
@@ -278,16 +291,17 @@ def commit_file(
     return _apply(product, index, [placement] if placement else [], report)
 
 
-def _overlaps_batch(product: FileProduct, batch: list[_Placement], row: dict[str, Any]) -> bool:
-    """Whether ``row`` shares a name or an interval of its stream with a file of ``batch``
-    (the index does not hold the batch yet: it must be applied first)."""
-    stream = tuple(row[c] for c in product.stream_columns)
-    name, lo, hi = row["filename"], row["tstart"] + 1e-3, row["tstop"] - 1e-3
-    return any(
-        p.row["filename"] == name
-        or (p.stream == stream and p.row["tstart"] < hi and p.row["tstop"] > lo)
-        for p in batch
-    )
+def _overlaps_batch(
+    product: FileProduct, names: set[str], streams: dict[tuple, list[_Placement]], row: dict
+) -> bool:
+    """Whether ``row`` shares a name or an interval of its stream with a file of a batch
+    (its ``names``, its placements by stream): the index does not hold the batch yet, so it
+    must be applied first."""
+    if row["filename"] in names:
+        return True
+    lo, hi = row["tstart"] + 1e-3, row["tstop"] - 1e-3
+    same = streams.get(tuple(row[c] for c in product.stream_columns), ())
+    return any(p.row["tstart"] < hi and p.row["tstop"] > lo for p in same)
 
 
 #: files committed together (one intent transaction, one index transaction, one folder
@@ -507,13 +521,22 @@ def _ingest(
             todo.append((name, path))
     results = validate(todo)
     batch: list[_Placement] = []
+    names: set[str] = set()  # the batch's, and its placements by stream (`_overlaps_batch`)
+    streams: dict[tuple, list[_Placement]] = {}
     syncs: list[Future] = []
+    # One query for the names the index holds now instead of one per file; a name this call
+    # inserts or deletes is asked again (`_decide`).
+    held = index.archived(product.archive_name(name) for name, _ in todo)
+    changed: set[str] = set()
 
     def flush() -> None:
         nonlocal touched
         for done in syncs:
             done.result()  # on disk before renamed (an OSError stops the update)
         syncs.clear()
+        for p in batch:
+            changed.add(p.row["filename"])
+            changed.update(o["filename"] for o in p.superseded)
         try:
             touched |= _apply(product, index, batch, report, synced=True)
         except (RejectedFile, *ARCHIVE_ERRORS):
@@ -527,6 +550,8 @@ def _ingest(
                     report.rejected.append(err)
                     quarantine(index.root, p.src, err)
         batch.clear()
+        names.clear()
+        streams.clear()
 
     for (name, path), result in zip(todo, timed(results, report)):
         tick(name)
@@ -550,7 +575,7 @@ def _ingest(
             with refusing(row.get("filename", name)):
                 check_file(row["filename"], file_is, kind, index.root)
                 epoch = product.partition_epoch(row) if store is not None else None
-                apart = bool(batch) and _overlaps_batch(product, batch, row)
+                apart = bool(batch) and _overlaps_batch(product, names, streams, row)
                 if kind is None and file_is is not None and _provenance_open(index.root):
                     kind = file_is  # the first file of a content-judged source fixes it
                     settle_kind(index.root, kind)
@@ -569,7 +594,13 @@ def _ingest(
             loaded = {}
         try:
             with refusing(row["filename"]):
-                placement = _decide(product, index, row, path, report)
+                named = row["filename"]
+                absent = (
+                    named not in held
+                    and named not in changed
+                    and named == product.archive_name(name)
+                )
+                placement = _decide(product, index, row, path, report, absent)
         except RejectedFile as err:
             report.rejected.append(err)
             quarantine(index.root, path, err)
@@ -578,6 +609,8 @@ def _ingest(
             if pool is not None:
                 syncs.append(pool.submit(fsync_file, placement.src))
             batch.append(placement)
+            names.add(placement.row["filename"])
+            streams.setdefault(placement.stream, []).append(placement)
             loaded.update(arrays)
         last_epoch = epoch
     flush()

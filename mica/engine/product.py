@@ -80,7 +80,8 @@ class FileProduct(ABC):
     def root(self, data_root: str | Path | None = None) -> Path:
         """The product's folder; ``data_root`` names the product folder itself when given."""
         if data_root is not None:
-            return Path(data_root).expanduser()
+            root = data_root if isinstance(data_root, Path) else Path(data_root)
+            return root.expanduser()
         return archive_root() / self.subdir
 
     def archive_name(self, name: str) -> str:
@@ -163,7 +164,7 @@ class FileProduct(ABC):
         raise NotImplementedError
 
     def path(self, row: dict[str, Any], data_root: str | Path | None = None) -> Path:
-        return self.root(data_root) / self.folder(row) / row["filename"]
+        return self.root(data_root) / f"{self.folder(row)}/{row['filename']}"
 
     def same_span(self, a: dict[str, Any], b: dict[str, Any]) -> bool:
         """True when two rows cover the same interval (a reprocessing of the same data)."""

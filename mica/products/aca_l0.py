@@ -246,6 +246,9 @@ class L0Product(FileProduct):
     index_sql = [
         "CREATE INDEX IF NOT EXISTS idx_archfiles_filetime ON archfiles (filetime)",
         "CREATE INDEX IF NOT EXISTS idx_archfiles_slot_tstart ON archfiles (slot, tstart)",
+        # an ingest's overlap query per file (`ArchiveIndex.overlapping`): in time order only
+        # the few files ending after a new file's start are visited, not ten days of a slot's
+        "CREATE INDEX IF NOT EXISTS idx_archfiles_slot_tstop ON archfiles (slot, tstop)",
     ]
 
     reads_fast = True
