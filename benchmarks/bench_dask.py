@@ -226,45 +226,39 @@ def _start_together(gate: Path, mode: str) -> None:
         time.sleep(0.001)
 
 
+def _child(case: str, mode: str, work: Path, days: float, env: dict) -> subprocess.Popen:
+    """A fresh process running one case in one mode; it prints its figures as JSON."""
+    return subprocess.Popen(
+        [sys.executable, __file__, "--run", case, "--mode", mode, "--work", str(work)]
+        + ["--days", str(days)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def _figures(proc: subprocess.Popen, what: str) -> dict:
+    out, err = proc.communicate()
+    if proc.returncode:
+        raise SystemExit(f"{what} failed:\n{out}\n{err}")
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def _measure(case: str, mode: str, work: Path, days: float) -> dict:
     env = dict(os.environ)
     if mode in ("serial", "twin"):
         env["MICA_WORKERS"] = "1"
     if mode == "twin":
         return _measure_twins(case, work, days, env)
-    out = subprocess.run(
-        [sys.executable, __file__, "--run", case, "--mode", mode, "--work", str(work)]
-        + ["--days", str(days)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    if out.returncode:
-        raise SystemExit(f"{case} {mode} failed:\n{out.stdout}\n{out.stderr}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return _figures(_child(case, mode, work, days, env), f"{case} {mode}")
 
 
 def _measure_twins(case: str, work: Path, days: float, env: dict) -> dict:
     """Two serial runs at once: the pair's wall time, from the first start to the last end."""
     shutil.rmtree(work / "twin-gate", ignore_errors=True)
-    procs = [
-        subprocess.Popen(
-            [sys.executable, __file__, "--run", case, "--mode", f"twin-{x}", "--work", str(work)]
-            + ["--days", str(days)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        for x in "ab"
-    ]
-    got = []
-    for proc in procs:
-        out, err = proc.communicate()
-        if proc.returncode:
-            raise SystemExit(f"{case} twin failed:\n{out}\n{err}")
-        got.append(json.loads(out.strip().splitlines()[-1]))
+    procs = [_child(case, f"twin-{x}", work, days, env) for x in "ab"]
+    got = [_figures(proc, f"{case} twin") for proc in procs]
     assert got[0]["failed"] == got[1]["failed"]
     return {
         "wall": max(g["span"][1] for g in got) - min(g["span"][0] for g in got),

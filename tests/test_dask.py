@@ -30,7 +30,7 @@ from mica.engine.update import update_archive  # noqa: E402
 from mica.products.aca_l0 import L0  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_derived import SLOT_TABLE, _inputs  # noqa: E402
+from test_derived import SLOT_TABLE, SlotTable, _inputs  # noqa: E402
 
 START, STOP = "2012:001:00:00:00", "2012:001:04:00:00"
 
@@ -126,24 +126,28 @@ def test_store_rebuild_on_the_cluster(client, serial_l0, tmp_path):
         assert ColumnStore(L0, index).stale_parts() == []
 
 
-@pytest.mark.parametrize("batch", [1, 4])
-def test_derived_batch_with_a_failing_unit(client, tmp_path, batch):
+@pytest.mark.parametrize(("batch", "hint", "tasks"), [(1, 4, 30), (4, 1, 8), (None, 4, 8)])
+def test_derived_batch_with_a_failing_unit(client, tmp_path, batch, hint, tasks):
+    """30 units in one task each or in tasks of 4 (the executor's ``batch``, else the
+    product's ``units_per_task``), one failing: the same table as serial's."""
+    product = SlotTable()
+    product.units_per_task = hint
     serial, cluster = tmp_path / "serial", tmp_path / "cluster"
     for archive in (serial, cluster):
         _inputs(archive, range(500, 530))
         (archive / "inputs" / "517.json").write_text("[truncated")
-    a = update_derived(SLOT_TABLE, archive=serial, data_root=serial / "t")
-    b = update_derived(
-        SLOT_TABLE,
-        archive=cluster,
-        data_root=cluster / "t",
-        executor=DaskExecutor(client, batch=batch),  # 4: 30 units in 8 tasks, one fails
-    )
+    a = update_derived(product, archive=serial, data_root=serial / "t")
+    with distributed.get_task_stream(client) as stream:
+        b = update_derived(
+            product,
+            archive=cluster,
+            data_root=cluster / "t",
+            executor=DaskExecutor(client, batch=batch),
+        )
+    assert len(stream.data) == tasks
     assert list(a.failed) == list(b.failed) == [(517, 0)]
     assert list(a.done) == list(b.done) and len(b.done) == 29
-    assert np.array_equal(
-        SLOT_TABLE.table(serial / "t").read(), SLOT_TABLE.table(cluster / "t").read()
-    )
+    assert np.array_equal(product.table(serial / "t").read(), product.table(cluster / "t").read())
 
 
 def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(client, tmp_path, monkeypatch):

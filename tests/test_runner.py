@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import multiprocessing
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,6 +31,15 @@ def test_executor_map_ordered_and_errors_returned(executor):
     assert [out[i] for i in (0, 1, 3, 4, 5)] == [2.0, 3.0, 4.0, 5.0, 6.0]
     assert isinstance(out[2], UnitError) and isinstance(out[2].error, ValueError)
     assert "math domain error" in str(out[2]) and "Traceback" in out[2].trace
+
+
+def test_process_pool_shut_down_before_the_last_result():
+    """A caller that stops at the last result (as ``zip`` does) leaves no worker behind for
+    the garbage collector to shut down at some later moment."""
+    before = set(multiprocessing.active_children())
+    results = ProcessExecutor(workers=2).map(math.sqrt, [1.0, 4.0, 9.0, 16.0, 25.0])
+    assert [r for _, r in zip(range(5), results)] == [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert set(multiprocessing.active_children()) <= before
 
 
 def test_inline_executor_is_lazy():
@@ -109,6 +119,17 @@ def test_runner_stops_on_unrecorded_failure_keeping_earlier_commits(tmp_path):
         run_update(job, f"dir:{tmp_path}")
     assert (root / "log").read_text() == "k0=A\n"  # unit 0 committed, unit 2 never run
     assert not (root / "staging").exists()
+
+
+def test_runner_stopped_by_a_failure_shuts_its_process_pool_down(tmp_path):
+    """The update's error propagates (its traceback keeps the runner's frames) after the
+    pool's workers are gone, not when the garbage collector gets to them."""
+    before = set(multiprocessing.active_children())
+    job = _Job(tmp_path / "toy", ["a", "bad", "c", "d", "e", "f"], record_failures=False)
+    with pytest.raises(ValueError, match="unit k1 cannot be computed") as raised:
+        run_update(job, f"dir:{tmp_path}", executor=ProcessExecutor(workers=2))
+    assert set(multiprocessing.active_children()) <= before
+    assert raised.traceback  # still held: the pool went with the runner's closing, not GC
 
 
 def test_runner_takes_the_update_lock(tmp_path):

@@ -300,6 +300,9 @@ class DerivedProduct(ABC):
         records a kind decides whether this product is simulated or real.
     unit : str
         What one unit is (for the report).
+    units_per_task : int
+        Units one cluster task may compute (`Executor.map`'s ``per_task``): more than one
+        for units of a few milliseconds each, whose scheduling would cost as much.
     """
 
     name: str = ""
@@ -308,6 +311,7 @@ class DerivedProduct(ABC):
     spec: TableSpec
     inputs: tuple[str, ...] = ()
     unit: str = "observation"
+    units_per_task: int = 1
 
     def root(self, data_root: str | os.PathLike | None = None) -> Path:
         """The product folder: ``data_root``, else ``<archive>/<folder>``."""
@@ -391,6 +395,7 @@ class DerivedJob(Job):
     def __post_init__(self) -> None:
         self.name = self.derived.name
         self.unit = self.derived.unit
+        self.units_per_task = self.derived.units_per_task
         self.verb = "computed"
         self.product = None  # inputs are archives, not a source
         self.tab = GenerationTable(

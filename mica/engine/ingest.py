@@ -18,7 +18,7 @@ import shutil
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -553,66 +553,67 @@ def _ingest(
         names.clear()
         streams.clear()
 
-    for (name, path), result in zip(todo, timed(results, report)):
-        tick(name)
-        if isinstance(result, UnitError):  # the worker's own failure, not the file's
-            if isinstance(result.error, ARCHIVE_ERRORS):
-                raise result.error  # disk full, read-only: stops the update (one message)
-            result = (RejectedFile(name, f"not validated: {result}"), {}, None)
-        if result is None:  # not validated: the previous unit's file, normally archived
-            if _already_archived(product, index, name, path, compare=False):
-                unchanged(name, path)
+    with closing(timed(results, report)) as validated:
+        for (name, path), result in zip(todo, validated):
+            tick(name)
+            if isinstance(result, UnitError):  # the worker's own failure, not the file's
+                if isinstance(result.error, ARCHIVE_ERRORS):
+                    raise result.error  # disk full, read-only: stops the update (one message)
+                result = (RejectedFile(name, f"not validated: {result}"), {}, None)
+            if result is None:  # not validated: the previous unit's file, normally archived
+                if _already_archived(product, index, name, path, compare=False):
+                    unchanged(name, path)
+                    continue
+                result = _validate_one(product, name, path, store is not None)
+            row, arrays, file_is = result
+            if not precheck and isinstance(row, RejectedFile):
+                if _already_archived(product, index, name, path):
+                    unchanged(name, path)
+                    continue
+            try:
+                if isinstance(row, RejectedFile):
+                    raise row
+                with refusing(row.get("filename", name)):
+                    check_file(row["filename"], file_is, kind, index.root)
+                    epoch = product.partition_epoch(row) if store is not None else None
+                    apart = bool(batch) and _overlaps_batch(product, names, streams, row)
+                    if kind is None and file_is is not None and _provenance_open(index.root):
+                        kind = file_is  # the first file of a content-judged source fixes it
+                        settle_kind(index.root, kind)
+            except RejectedFile as err:
+                report.rejected.append(err)
+                quarantine(index.root, path, err)
                 continue
-            result = _validate_one(product, name, path, store is not None)
-        row, arrays, file_is = result
-        if not precheck and isinstance(row, RejectedFile):
-            if _already_archived(product, index, name, path):
-                unchanged(name, path)
+            new_epoch = store is not None and epoch != last_epoch
+            if batch and (len(batch) >= COMMIT_BATCH or apart or new_epoch):
+                flush()
+            if touched and new_epoch:
+                # Files come in time order: partitions of earlier epochs (days) are complete,
+                # so write them now and free their arrays (memory: about a day of data).
+                store.rebuild(touched, loaded)
+                touched.clear()
+                loaded = {}
+            try:
+                with refusing(row["filename"]):
+                    named = row["filename"]
+                    absent = (
+                        named not in held
+                        and named not in changed
+                        and named == product.archive_name(name)
+                    )
+                    placement = _decide(product, index, row, path, report, absent)
+            except RejectedFile as err:
+                report.rejected.append(err)
+                quarantine(index.root, path, err)
                 continue
-        try:
-            if isinstance(row, RejectedFile):
-                raise row
-            with refusing(row.get("filename", name)):
-                check_file(row["filename"], file_is, kind, index.root)
-                epoch = product.partition_epoch(row) if store is not None else None
-                apart = bool(batch) and _overlaps_batch(product, names, streams, row)
-                if kind is None and file_is is not None and _provenance_open(index.root):
-                    kind = file_is  # the first file of a content-judged source fixes it
-                    settle_kind(index.root, kind)
-        except RejectedFile as err:
-            report.rejected.append(err)
-            quarantine(index.root, path, err)
-            continue
-        new_epoch = store is not None and epoch != last_epoch
-        if batch and (len(batch) >= COMMIT_BATCH or apart or new_epoch):
-            flush()
-        if touched and new_epoch:
-            # Files come in time order: partitions of earlier epochs (days) are complete,
-            # so write them now and free their arrays (memory: about a day of data).
-            store.rebuild(touched, loaded)
-            touched.clear()
-            loaded = {}
-        try:
-            with refusing(row["filename"]):
-                named = row["filename"]
-                absent = (
-                    named not in held
-                    and named not in changed
-                    and named == product.archive_name(name)
-                )
-                placement = _decide(product, index, row, path, report, absent)
-        except RejectedFile as err:
-            report.rejected.append(err)
-            quarantine(index.root, path, err)
-            continue
-        if placement is not None:
-            if pool is not None:
-                syncs.append(pool.submit(fsync_file, placement.src))
-            batch.append(placement)
-            names.add(placement.row["filename"])
-            streams.setdefault(placement.stream, []).append(placement)
-            loaded.update(arrays)
-        last_epoch = epoch
+            if placement is not None:
+                if pool is not None:
+                    syncs.append(pool.submit(fsync_file, placement.src))
+                batch.append(placement)
+                names.add(placement.row["filename"])
+                streams.setdefault(placement.stream, []).append(placement)
+                loaded.update(arrays)
+            last_epoch = epoch
     flush()
     if store is not None and touched:
         store.rebuild(touched, loaded)

@@ -24,7 +24,7 @@ import sqlite3
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, closing, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,6 +69,8 @@ class Job(ABC):
     product: FileProduct | None
     root: Path
     staging_name: str = "staging"
+    #: units one task of an executor may run (`Executor.map`'s ``per_task``)
+    units_per_task: int = 1
     #: per-file progress ``(done, total, name)`` of the running update, set by the runner
     file_progress: Callable[[int, int, str], None] | None = None
 
@@ -153,7 +155,19 @@ def _run_units(
     progress: Progress | None,
 ) -> None:
     job.file_progress = getattr(progress, "files", None)
-    results: Iterator[Any] = timed(executor.map(_staged(job.step(src)), units), report)
+    steps = executor.map(_staged(job.step(src)), units, job.units_per_task)
+    with closing(timed(steps, report)) as results:
+        _commit_units(job, src, units, results, report, progress)
+
+
+def _commit_units(
+    job: Job,
+    src: Source | None,
+    units: list[Unit],
+    results: Iterator[Any],
+    report: UpdateReport,
+    progress: Progress | None,
+) -> None:
     t0 = time.perf_counter()
     for i, unit in enumerate(units):
         if progress:

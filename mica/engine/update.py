@@ -9,7 +9,7 @@ crash-safe commits one file at a time, in time order).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, closing
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from mica.engine.colstore import ColumnStore, build_chunk, drop_kept
-from mica.engine.executors import Executor, UnitError
+from mica.engine.executors import Executor, UnitError, timed
 from mica.engine.index import ArchiveIndex
 from mica.engine.ingest import (
     STAGING_DIR,
@@ -172,8 +172,9 @@ class TimeChunkJob(Job):
         those arrays are then dropped (a later build of a partition reuses its chunk)."""
         store = ColumnStore(self.product, self.index)
         tasks = store.plan_chunks(self.index.dirty_parts(), self._arrays())
-        for task, built in zip(tasks, self.executor.map(build_chunk, tasks)):
-            store.record_chunk(task, built.error if isinstance(built, UnitError) else built)
+        with closing(timed(self.executor.map(build_chunk, tasks))) as results:
+            for task, built in zip(tasks, results):
+                store.record_chunk(task, built.error if isinstance(built, UnitError) else built)
         drop_kept(self._arrays(), [row for task in tasks for row in task.rows])
 
 

@@ -124,6 +124,8 @@ class ObservationStats(DerivedProduct):
     """
 
     inputs = ("obspar", "aca0")
+    # an observation's statistics take about 20 ms: 8 a task keep the scheduler's share small
+    units_per_task = 8
 
     def __init__(
         self, name: str, folder: str, table_name: str, spec: TableSpec, time_column: str, calc: str

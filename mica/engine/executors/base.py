@@ -41,24 +41,40 @@ def call_unit(fn: Callable[[Any], Any], unit: Any) -> Any:
         return UnitError.capture(err)
 
 
-def timed(results: Iterable[Any], into: Any) -> Iterator[Any]:
+def timed(results: Iterable[Any], into: Any = None) -> Iterator[Any]:
     """``results``, adding the time spent waiting for each to ``into.wait_seconds`` (how
-    long the committer waited on the executor, for the scale-out figures)."""
+    long the committer waited on the executor, for the scale-out figures).
+
+    Closing this generator closes ``results`` (a process pool is shut down then, in the
+    caller's thread, not whenever the garbage collector finds a generator left in a cycle:
+    at such a moment the pool's pipes may already be closed, and their descriptors reused).
+    """
     it = iter(results)
-    while True:
-        t0 = time.perf_counter()
-        try:
-            item = next(it)
-        except StopIteration:
-            return
-        finally:
-            into.wait_seconds += time.perf_counter() - t0
-        yield item
+    try:
+        while True:
+            t0 = time.perf_counter()
+            try:
+                item = next(it)
+            except StopIteration:
+                return
+            finally:
+                if into is not None:
+                    into.wait_seconds += time.perf_counter() - t0
+            yield item
+    finally:
+        close = getattr(it, "close", None)
+        if close is not None:
+            close()
 
 
 class Executor(ABC):
     """Runs units' steps; ``map`` yields one result (or `UnitError`) per unit, in order."""
 
     @abstractmethod
-    def map(self, fn: Callable[[Any], Any], units: Iterable[Any]) -> Iterator[Any]:
-        """``fn(unit)`` for each unit, results in unit order, lazily (bounded look-ahead)."""
+    def map(
+        self, fn: Callable[[Any], Any], units: Iterable[Any], per_task: int = 1
+    ) -> Iterator[Any]:
+        """``fn(unit)`` for each unit, results in unit order, lazily (bounded look-ahead).
+
+        ``per_task`` is the job's hint of how many units one task may run: units of little
+        work each, for executors that pay a cost per task (a cluster's scheduler)."""

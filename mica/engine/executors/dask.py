@@ -71,9 +71,11 @@ class DaskExecutor(Executor):
     window : int, optional
         Tasks submitted ahead of the one the runner waits for (default: 3 per worker), so
         memory holds a bounded number of results.
-    batch : int
+    batch : int, optional
         Units per task: the scheduler's cost per task (a few ms) is paid once per batch, for
         units of little work each. A worker killed mid-task has the whole batch run again.
+        Default: the job's own hint (e.g. 8 observations of acquisition statistics, one
+        file chunk or V&V revision).
     """
 
     def __init__(
@@ -82,7 +84,7 @@ class DaskExecutor(Executor):
         scheduler: str | None = None,
         workers: int | None = None,
         window: int | None = None,
-        batch: int = 1,
+        batch: int | None = None,
     ):
         distributed = _distributed()
         self._own: list[Any] = []
@@ -113,7 +115,7 @@ class DaskExecutor(Executor):
             self._own.insert(0, client)
         self.client = client
         self.window = window
-        self.batch = max(1, batch)
+        self.batch = None if batch is None else max(1, batch)
 
     @property
     def dashboard(self) -> str | None:
@@ -127,10 +129,13 @@ class DaskExecutor(Executor):
         """Worker processes connected now."""
         return len(self.client.scheduler_info().get("workers", {}))
 
-    def map(self, fn: Callable[[Any], Any], units: Iterable[Any]) -> Iterator[Any]:
+    def map(
+        self, fn: Callable[[Any], Any], units: Iterable[Any], per_task: int = 1
+    ) -> Iterator[Any]:
         step = _OnWorker(fn)
         todo = iter(units)
-        batches = iter(lambda: list(islice(todo, self.batch)), [])
+        size = self.batch or max(1, per_task)
+        batches = iter(lambda: list(islice(todo, size)), [])
         window = self.window or 3 * max(1, self.workers())
         pending: deque = deque(
             self.client.submit(step, b, pure=False) for _, b in zip(range(window), batches)

@@ -12,6 +12,8 @@ class InlineExecutor(Executor):
     """Lazy: unit k+1 is fetched only after the runner committed unit k (no look-ahead), so a
     killed run loses at most the unit in progress."""
 
-    def map(self, fn: Callable[[Any], Any], units: Iterable[Any]) -> Iterator[Any]:
+    def map(
+        self, fn: Callable[[Any], Any], units: Iterable[Any], per_task: int = 1
+    ) -> Iterator[Any]:
         for unit in units:
             yield call_unit(fn, unit)

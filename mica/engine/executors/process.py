@@ -147,12 +147,17 @@ def process_map(
         pending: deque = deque(
             pool.submit(func, *item) for _, item in zip(range(3 * workers), todo)
         )
-        while pending:
+        while True:
             future = pending.popleft()
             nxt = next(todo, None)
             if nxt is not None:
                 pending.append(pool.submit(func, *nxt))
+            if not pending:
+                break
             yield future.result()
+        last = future.result()
+    # after the pool's shutdown: a caller that stops at the last result (zip) leaves no pool
+    yield last
 
 
 class ProcessExecutor(Executor):
@@ -162,7 +167,9 @@ class ProcessExecutor(Executor):
         self.workers = workers
         self.preload = list(preload)
 
-    def map(self, fn: Callable[[Any], Any], units: Iterable[Any]) -> Iterator[Any]:
+    def map(
+        self, fn: Callable[[Any], Any], units: Iterable[Any], per_task: int = 1
+    ) -> Iterator[Any]:
         return process_map(
             partial(call_unit, fn), [(u,) for u in units], self.workers, self.preload
         )
