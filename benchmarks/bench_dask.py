@@ -12,19 +12,21 @@ Each case runs in a fresh process, the modes interleaved, ``--repeat`` times (be
 
 Modes: ``serial`` (the strongest single-process path: MICA_WORKERS=1, no executor; an ingest
 decodes each file once, validation feeding the store), ``pool`` (the default on one machine:
-validation in a process pool of one worker per CPU; ingest only), ``dask-1`` and ``dask-2``
-(a LocalCluster of 1 or 2 single-threaded worker processes); for ingest also ``twin``: two
-serial processes at once, each ingesting the same files into an archive of its own, started
-together once both are warm. No 2-worker scheme beats ``twin`` on this machine: its speedup
-(twice serial's files in its wall time) is what two processes sharing the cores, caches,
-memory and disk can reach, before any cost of distribution. Printed per case: wall time,
-speedup against serial, CPU seconds per unit (client + workers, so the figures can be
-compared on a busy machine; serial: the one process), the committer's own rate (units per
-CPU second of the runner's thread in its commits, i.e. with the workers' results ready; for
-serial the commit also validates) and the number of workers at which the committer would
-become the bottleneck (committer rate x the worker's CPU seconds per unit on dask-1). Cluster
-start-up is not part of the figures (a cluster is long-lived), and every process, serial's
-too, is warmed by the same small ingest first (`_warm`): the figures are steady-state rates.
+validation in a process pool of one worker per CPU; ingest only), ``dask-1`` and ``dask-2`` (a
+LocalCluster of 1 or 2 single-threaded worker processes; units per task as the product says: 8
+observations of acquisition statistics), for acquisition statistics also ``dask-2/1`` (one
+observation a task, to show what the batching gains); for ingest also ``twin``: two serial
+processes at once, each ingesting the same files into an archive of its own, started together
+once both are warm. No 2-worker scheme beats ``twin`` on this machine: its speedup (twice
+serial's files in its wall time) is what two processes sharing the cores, caches, memory and
+disk can reach, before any cost of distribution. Printed per case: wall time, speedup against
+serial, CPU seconds per unit (client + workers, so the figures can be compared on a busy
+machine; serial: the one process), the committer's own rate (units per CPU second of the
+runner's thread in its commits, i.e. with the workers' results ready; for serial the commit
+also validates) and the number of workers at which the committer would become the bottleneck
+(committer rate x the worker's CPU seconds per unit on dask-1). Cluster start-up is not part of
+the figures (a cluster is long-lived), and every process, serial's too, is warmed by the same
+small ingest first (`_warm`): the figures are steady-state rates.
 Target (issue 15): dask-2 at least 1.7x serial for ingest and V&V; a ceiling above 64 workers.
 """
 
@@ -43,7 +45,7 @@ from pathlib import Path
 from bench_archive import DAY, write_upstream
 
 START = "2012:001:00:00:00"
-MODES = ("serial", "twin", "pool", "dask-1", "dask-2")
+MODES = ("serial", "twin", "pool", "dask-1", "dask-2", "dask-2/1")
 
 
 WARM = "2011:100:00:00:00"  # an hour of other files, for the warm-up ingest
@@ -90,7 +92,8 @@ def _executor(mode: str, work: Path):
         return None
     from mica.engine.executors.dask import DaskExecutor
 
-    executor = DaskExecutor(workers=int(mode.split("-")[1]))
+    workers, _, batch = mode.split("-")[1].partition("/")
+    executor = DaskExecutor(workers=int(workers), batch=int(batch) if batch else None)
     executor.client.run(_warm, work)
     _warm(work)  # the committer's too (a V&V commit imports mica.vv.core once)
     return executor
@@ -314,6 +317,8 @@ def main() -> None:
             for mode in MODES:
                 if case != "ingest" and mode in ("pool", "twin"):
                     continue  # the pool is ingest's own default, not an executor
+                if mode == "dask-2/1" and case != "acq-stats":
+                    continue  # the other cases run one unit a task already
                 if case == "store" and not (work / f"aca0-{mode}").exists():
                     continue
                 got = _measure(case, mode, work, args.days)
@@ -323,7 +328,7 @@ def main() -> None:
                     best[key] = got
     print(f"load after: {os.getloadavg()[0]:.2f} (uptime's 1-minute load average)")
     print(
-        f"\n{'case':<9} {'mode':<7} {'units':>6} {'wall s':>8} {'speedup':>8} "
+        f"\n{'case':<9} {'mode':<8} {'units':>6} {'wall s':>8} {'speedup':>8} "
         f"{'CPU ms/unit':>12} {'committer units/s':>18} {'ceiling (workers)':>18}"
     )
     for case in cases:
@@ -341,7 +346,7 @@ def main() -> None:
             # twin: twice serial's files in the pair's wall time
             speedup = m["units"] / serial["units"] * serial["wall"] / m["wall"]
             print(
-                f"{case:<9} {mode:<7} {m['units']:>6} {m['wall']:>8.2f} "
+                f"{case:<9} {mode:<8} {m['units']:>6} {m['wall']:>8.2f} "
                 f"{speedup:>7.2f}x {cpu:>12} {rate:>18.0f} "
                 f"{ceiling:>18.0f}{target}"
             )
