@@ -193,7 +193,7 @@ HDR3_SLOTS = (6, 7)
 def plot_hdr3(
     root: Path, out: Path, window: tuple[str, str] = HDR3_WINDOW, keep: list | None = None
 ) -> list[Path]:
-    """The seed's two header-3 plots: ccd_temp over days, dac against aca_temp - ccd_temp."""
+    """Two header-3 plots: ccd_temp over days, dac against aca_temp - ccd_temp."""
     start, stop = window
     simulated = archive_is_simulated(root)
     msids = aca_hdr3.MSIDset(["ccd_temp", "aca_temp", "dac"], start, stop)

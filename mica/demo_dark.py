@@ -3,7 +3,7 @@
 `demo_dark` archives ~10 simulated calibrations spread over 1999-2025 through the real update
 path (replicas from the simulated upstream, CCD temperatures from header-3 ``ccd_temp`` in the
 L0 archive), then draws the warm-pixel fraction over the mission (raw and scaled to -15 C, as
-the mica documentation's plot) and the dark-current model's prediction over the archived
+the original mica's plot) and the dark-current model's prediction over the archived
 points. Only the L0 data the temperatures need are archived: slots 6-7 (8x8, carrying
 header-3) around each calibration, taken from the simulated upstream through a ``dir:``
 source.
@@ -34,8 +34,8 @@ from mica.time import frac_year, to_date, to_secs  # noqa: E402
 DEMO_YEARS = (1999.6, 2002.5, 2004.8, 2007.0, 2009.6, 2012.3, 2014.6, 2017.0, 2019.4, 2022.2,
               2024.6)  # fmt: skip
 WARM_THRESHOLD = 100.0  # e-/s
-T_REF = -15.0  # degC, as the documentation's plot
-# The observed trend the spec quotes (fraction above 100 e-/s at -15 C).
+T_REF = -15.0  # degC, as the original mica's plot
+# The observed trend: fraction above 100 e-/s at -15 C in 2000 and 2014.
 OBSERVED = ((2000.0, 0.023), (2014.0, 0.145))
 
 
@@ -112,7 +112,7 @@ def warm_fractions(data_root: Path) -> dict[str, np.ndarray]:
 def plot_warm_fraction(
     wf: dict[str, np.ndarray], out: Path, simulated: bool = False, keep: list | None = None
 ) -> Path:
-    """The documentation's plot: N100 fraction over the mission, raw and scaled to -15 C."""
+    """The warm-pixel plot: N100 fraction over the mission, raw and scaled to -15 C."""
     fig, ax = plt.subplots(figsize=(9, 5))
     plot_cxctime(wf["time"], wf["raw"], "o-r", ax=ax, label="raw (at the calibration's T)")
     plot_cxctime(wf["time"], wf["ref"], "s-b", ax=ax, label=f"scaled to {T_REF:g} C")

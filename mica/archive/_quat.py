@@ -1,4 +1,4 @@
-"""Vectorised Chandra quaternion math (scalar last, w >= 0; aspect_math.md section 2)."""
+"""Vectorised Chandra quaternion math (scalar last, unit norm, w >= 0)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """ACA header-3 pseudo-MSIDs (CCD temperature, TEC DAC, voltages, thermistors, ...).
 
-Spec ``aca_hdr3.md`` section 5. Values come from the diagnostic bytes of 8x8 L0 rows
+Values come from the diagnostic bytes of 8x8 L0 rows
 (`hdr3_items` decodes them). Public API:
 
 * ``MSIDset(msids, start, stop, data_root=None)``: ordered dict name -> `MSID`, all on one
@@ -41,7 +41,7 @@ __all__ = ["MSID", "MSIDset", "Msid", "MissingDataError", "ITEMS", "MSID_ALIASES
 
 #: One major frame of padding read past ``stop`` so the gap test sees the next row.
 PAD = 33.0
-#: 8x8 cadence and tolerance of the gap test (spec 5.1 step 3).
+#: 8x8 cadence and tolerance of the gap test (s).
 DT_8X8, DT_TOL = hdr3_samples.DT_8X8, hdr3_samples.DT_TOL
 
 
@@ -83,7 +83,7 @@ def _slot_hdr3_rows(
 
 
 def _mask_gaps(rows: SlotRows, tstop: float) -> SlotRows:
-    """Gap masking and cut of one slot's rows (spec 5.1 steps 3-4).
+    """Gap masking and cut at ``tstop`` of one slot's rows.
 
     A row not followed by the next one 4.1 s later precedes a decom break and may carry stale
     header-3 bytes: it is marked invalid. The padded stop ``tstop + PAD`` closes the series,
@@ -208,7 +208,7 @@ class MSIDset(msid_api.MSIDset):
         grid_slots = sorted({item.slot for item in items.values()})
         read_slots = sorted({s for item in items.values() for s in item.slots})
         # Only TIME and the byte columns the items use (ccd_temp: 2 of slot 6, 2 of slot 7);
-        # QUALITY and FILENAME, read by the original but unused (spec 5.1 step 7), are not.
+        # QUALITY and FILENAME, read by the original but unused, are not.
         # The store's sample table when it gives the file scan's answer (one grid slot, one
         # partition): the grid, gap test and slot match were computed when it was built.
         table = (
@@ -243,7 +243,7 @@ class MSIDset(msid_api.MSIDset):
         data_root: str | Path | None,
         use_store: bool,
     ) -> dict[str, np.ma.MaskedArray]:
-        """Sets ``times`` and returns each item's bytes, from the 8x8 rows (spec 5.1)."""
+        """Sets ``times`` and returns each item's bytes, from the 8x8 rows."""
         columns = sorted({name for item in items.values() for _, name in item.byte_columns})
         read = _slot_hdr3_rows(
             self.tstart, self.tstop + PAD, read_slots, data_root, use_store, columns

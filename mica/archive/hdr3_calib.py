@@ -1,4 +1,4 @@
-"""A/D thermistor calibration of the ACA header-3 words (spec aca_hdr3.md section 3.2).
+"""A/D thermistor calibration of the ACA header-3 words (cubic spline, NaN out of range).
 
 Shared by the decoder (`aca_hdr3`) and the simulator's encoder, so both use one table.
 """

@@ -1,6 +1,6 @@
 """ACA header-3 diagnostic items: the 38-entry table and their decoders (no I/O).
 
-Spec: ``aca_hdr3.md`` sections 1-4 and 7. The 12 ``HD3TLM*`` bytes of every 8x8 slot form
+The 12 ``HD3TLM*`` bytes of every 8x8 slot form
 a 96-byte diagnostic block read as big-endian 16-bit words. An item is named by its key
 ``SIW`` (slot, image type 6/7, first byte 2/4/6) and uses ``nbytes`` bytes starting there;
 multi-word items continue through the byte pairs 62, 64, 66, 72, 74, 76 and then into the
@@ -53,7 +53,7 @@ WORD_PAIRS = (62, 64, 66, 72, 74, 76)
 #: ac_status_word ``parallel_clock`` code -> clock period for parallel shifts (us).
 PARALLEL_CLOCK_US = {0: 6, 1: 12, 2: 24, 3: 48}
 
-# Documented LSBs in mV (spec 3.3); ad_5v_ps uses 0.30518, not the original's 0.20518 typo.
+# Documented LSBs in mV; ad_5v_ps uses 0.30518, not the original's 0.20518 typo.
 LSB_5V_MV = 0.30518
 LSB_15V_MV = 0.61035
 LSB_27V_MV = 1.04597
@@ -136,7 +136,7 @@ def _uint(words: Words, masks: Words) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _signed(value: np.ndarray, bits: int) -> np.ndarray:
-    """Two's complement of an unsigned ``bits``-wide integer (new rule of spec 3.1)."""
+    """Two's complement of an unsigned ``bits``-wide integer (0xFFFF -> -1 for 16 bits)."""
     half = 1 << (bits - 1)
     out = value ^ half  # sign extension without a select: (v ^ half) - half
     out -= half
@@ -207,7 +207,7 @@ def _split32(scale: float) -> Decoder:
 
 
 # ---------------------------------------------------------------------------------------
-# Bit fields (spec section 4)
+# Bit fields of the status words
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ def query_rows(
     data_root: str | Path | None = None,
     columns: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Index rows by obsid or overlapping [start, stop], ordered by tstart (spec 4).
+    """Index rows by obsid or overlapping [start, stop], ordered by tstart.
 
     ``revision``: None = the default revision, an int, ``'last'`` (the newest archived) or
     ``'all'``. Only revisions whose files are all archived are returned. ``columns``

@@ -73,7 +73,7 @@ OPTIONAL_DEFAULTS = {"PIXTLM": "ORIG", "BGDTYP": "FLAT"}
 UNSIGNED_COLUMNS = ("IMGSCALE", "BGDAVG", "BGDRMS")
 #: TFORM of every file column as the real 2003 and the simulated files write it: the ones
 #: listed, ``1B`` for the rest, IMGRAW ``<N*N>E`` with TDIM ``(N,N)``; no other column has a
-#: TDIM, TZERO or TSCAL (see `validation_formats`). PIXTLM/BGDTYP: ``4A`` per the spec.
+#: TDIM, TZERO or TSCAL (see `validation_formats`). PIXTLM/BGDTYP: ``4A`` (4-character codes).
 FILE_TFORMS: dict[str, str] = {
     **{name: "1B" for cols in FILE_COLUMNS.values() for name in cols if name != "IMGRAW"},
     **dict.fromkeys(["TIME", "END_INTEG_TIME"], "1D"),
@@ -209,7 +209,7 @@ HD3_VIEW = "hd3"
 HD3_VIEW_COLUMNS = ["TIME", *HD3_COLUMNS]
 HD3_VIEW_PERIOD = 100 * 86400
 #: The header-3 sample view: every slot's 8x8 files per 100 days, with the per-slot sample
-#: tables `mica.archive.hdr3_samples` derives from them (issue 16).
+#: tables `mica.archive.hdr3_samples` derives from them.
 HD3_SAMPLES_VIEW = "hd3s"
 
 

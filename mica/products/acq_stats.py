@@ -159,7 +159,7 @@ class ObservationStats(DerivedProduct):
             raise DerivedFailure(str(err)) from err
 
 
-#: acquisition statistics (acq_stats.md): one row per ACQ/BOT star per observation
+#: acquisition statistics: one row per ACQ/BOT star per observation
 ACQ_STATS = ObservationStats(
     "acq-stats", FOLDER, TABLE_NAME, SPEC, "guide_tstart", "mica.stats._acq:calc_acq_stats"
 )

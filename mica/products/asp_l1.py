@@ -30,7 +30,7 @@ from mica.engine.validate import (
 )
 from mica.time import year_doy
 
-#: CONTENT by file-name type suffix (spec 5)
+#: CONTENT by file-name type suffix
 ASP_SUFFIX_CONTENT = {
     "asol1": "ASPSOL",
     "aqual1": "ASPQUAL",
@@ -54,7 +54,7 @@ ASP_DEFAULT_CONTENTS = (
     "ACA_BADPIX",
 )
 ASP_ALL_CONTENTS = ASP_DEFAULT_CONTENTS + ("ASPSOLOBI",)
-#: columns a compatible reader must find, by content (spec 5; lower case)
+#: columns a compatible reader must find, by content (lower case)
 ASP_REQUIRED_COLUMNS = {
     "ASPSOL": ("time", "ra", "dec", "roll", "q_att", "dy", "dz", "dtheta"),
     "ASPSOLOBI": ("time", "ra", "dec", "roll", "q_att"),
@@ -98,7 +98,7 @@ class AspL1Product(ObsidProduct):
     all_contents = ASP_ALL_CONTENTS
     suffix_contents = ASP_SUFFIX_CONTENT
     bad_obsids_file = "asp_l1_bad_obsids.dat"
-    # the original's asp_l1_bad_obsids.dat (spec 8): provisional data never re-checked
+    # the original's asp_l1_bad_obsids.dat: provisional data never re-checked
     default_bad_obsids = (
         36,
         37,

@@ -23,7 +23,7 @@ SPEC = TableSpec(
 
 
 class GuideStats(ObservationStats):
-    """Guide statistics (acq_stats.md 8): one row per GUI/BOT star per observation (its own
+    """Guide statistics: one row per GUI/BOT star per observation (its own
     type, so the registry finds each description in its product module)."""
 
 

@@ -1,7 +1,7 @@
 """Aspect solution V&V as a derived product (``mica update vv``).
 
 Unit: one obsid revision of the aspect L1 archive (``asp1``, its ``aspect_1_proc`` table)
-not yet in the summary table ``vv/vv.h5`` (node ``vv``: the spec's 37 columns plus
+not yet in the summary table ``vv/vv.h5`` (node ``vv``: the original's 37 columns plus
 ``disposition`` and ``reasons``, one row per slot with statistics). ``compute`` runs
 `mica.vv.core.Obi` on the revision folder and its obspar and writes the JSON, the per-slot
 HDF5, the slot plots and ``report.html`` into the unit's staging folder; ``install`` moves

@@ -1,8 +1,8 @@
 """Simulated ACA dark-current calibrations: schedule, true maps and replica files.
 
 Schedule (a pure function of the mission seed, `dark_cal_schedule`): about four calibrations a
-year from 1999:223 to the mission end, with the spec's known ids (aca_dark.md section 2:
-1999223, 2006329, 2007006, 2007069, 2007251, 2022069, 2022104, 2022133; four in 2007; three in
+year from 1999:223 to the mission end, with the known real ids
+(1999223, 2006329, 2007006, 2007069, 2007251, 2022069, 2022104, 2022133; four in 2007; three in
 2019:001-160, the last one in the ACDC era). A calibration is ``N_REPLICAS`` replicas of
 800-1000 s (ACA in calibration mode: no image telemetry) whose starts are 1900-2300 s apart,
 so an event lasts ~2.5 h (kadi's minimum is 8000 s). The L0 simulator leaves the replicas
@@ -76,13 +76,13 @@ CR_RATE = 400.0  # cosmic-ray events per second over the CCD (~3200 per replica)
 CR_MEDIAN_E = 1500.0  # e- deposited by a typical event
 GZIP_LEVEL = 1  # as the L0 simulator: fast, and whole-electron values still halve the size
 
-# Observed trend before the model's validity (aca_dark.md 7.4): ~0.023 of pixels above
+# Observed trend before the model's validity: ~0.023 of pixels above
 # 100 e-/s at -15 C in 2000, rising to meet the model in 2007.
 _EARLY_ANCHOR = (2000.0, 0.023)
 _MODEL_VALID_FROM = 2007.0
 
-# Spec ids (aca_dark.md section 2) and the full day lists of the years holding them, so that
-# the spec's selection tests hold (e.g. no calibration between 2007069 and 2007251).
+# Known real ids and the full day lists of the years holding them, so that
+# the id selection tests hold (e.g. no calibration between 2007069 and 2007251).
 _KNOWN_YEARS = {
     1999: (223, 320),
     2006: (35, 125, 215, 329),
@@ -90,8 +90,8 @@ _KNOWN_YEARS = {
     2019: (15, 85, 155, 245, 335),
     2022: (10, 69, 104, 133, 220, 310),
 }
-_KNOWN_START = {"2007006": "2007:006:01:56:46.817"}  # spec test value of the event start
-# Ecliptic latitudes of the classic test calibrations (aca_dark.md 3: 2007 and 2019 'eb').
+_KNOWN_START = {"2007006": "2007:006:01:56:46.817"}  # the real event start, a test value
+# Ecliptic latitudes of the classic test calibrations (real 2007 and 2019 'eb').
 _KNOWN_EB = {
     "2007006": 24.6,
     "2007069": 25.89,

@@ -3,8 +3,8 @@
 `plan_l0_files` lists, as the upstream archive would, every L0 file overlapping an interval;
 file boundaries derive from the mission alone (observation timeline, stream breaks, perigee
 8x8 windows, dropouts), never from the query window. `write_l0_file` writes one planned file
-byte-for-byte deterministically: headers follow the real 2003 files card by card (spec
-aca_l0.md 3.1-3.2) except the simulation marker (ORIGIN, CREATOR, SIMULATD: `sim_cards`),
+byte-for-byte deterministically: headers follow the real 2003 files card by card (both
+HDUs) except the simulation marker (ORIGIN, CREATOR, SIMULATD: `sim_cards`),
 the table is one numpy structured array, cards and checksums come from
 `mica.sim.fits_writer`.
 
@@ -587,7 +587,7 @@ _TEMPLATES = (
 )
 
 # (processing date, ASCDSVER) and (data date, TLMVER): real 2003 = 6.13.4/P008, 2019 =
-# 10.8/P014 (spec aca_l0.md 3.2); the others are plausible fill-ins.
+# 10.8/P014; the others are plausible fill-ins.
 _ASCDSVER = (
     ("1999:204", "4.5"),
     ("2000:200", "5.0.2"),

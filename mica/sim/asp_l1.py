@@ -11,9 +11,9 @@ Physical model (all deterministic):
   (ra, dec, roll), dither a yaw/pitch Lissajous of the observation's amplitudes, periods
   and phases (`dither_offsets`); a star at catalogue (yag, zag) therefore appears at
   ``(yag - dither_y(t), zag - dither_z(t))`` (small-angle).
-* Aspect frame ``q_att = q_aca * Quat(transform=ACA_MISALIGN)`` (vv.md 3), SIM drift
+* Aspect frame ``q_att = q_aca * Quat(transform=ACA_MISALIGN)``, SIM drift
   ``dy, dz`` (mm) and ``dtheta`` slow sinusoids; fid lights placed so that the V&V fid
-  model (vv.md 4.5) puts them at the mission's fid (yag, zag).
+  model puts them at the mission's fid (yag, zag).
 * Centroids = the model + noise growing with magnitude (~0.1" bright, ~0.3" faint;
   fids 0.04"); smoothed centroids carry a fifth of it; a few samples have status 1. These
   are the ACACENT alg 8 rows (what V&V uses). As in the real products, every alg 8 row has
@@ -331,7 +331,7 @@ def star_catalog(obs: Observation) -> list[dict]:
 def fid_model(
     p_stf: np.ndarray, dy: np.ndarray, dz: np.ndarray, dtheta: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Fid (yag, zag) arcsec from its STF position and SIM offsets (vv.md 4.5)."""
+    """Fid (yag, zag) arcsec from its STF position (mm) and SIM offsets (mm; dtheta deg)."""
     th = np.radians(np.asarray(dtheta, dtype=np.float64))
     x, y, z = p_stf
     p_fc = np.stack(
@@ -466,7 +466,7 @@ def first_moment_centroids(
     img: np.ndarray, row0: np.ndarray, col0: np.ndarray, bgd: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Background-subtracted first-moment centroids of ACA images (the ground pipeline's
-    alg 1, spec aca_l0.md 3.4).
+    alg 1).
 
     Parameters
     ----------

@@ -1,8 +1,8 @@
 """Header-3 diagnostic bytes of 8x8 ACA images: physical values -> HD3TLM62..67, 72..77.
 
-Each slot carries six big-endian 16-bit words (spec aca_hdr3.md 1-3), in byte-pair order
+Each slot carries six big-endian 16-bit words, in byte-pair order
 62, 64, 66, 72, 74, 76; a value lives in the slot its key names (slot 6 carries ccd_temp,
-slot 7 dac/aca_temp, ...). Encodings follow aca_hdr3.md 3.3: voltages round(mV / LSB),
+slot 7 dac/aca_temp, ...). Encodings: voltages round(mV / LSB),
 thermistors through the inverse A/D spline, ccd_temp as a 32-bit 0.01/2^16 C count split
 over words 676/762, aca_temp round(T * 256) in word 772 with 766 its sign extension.
 """
@@ -154,7 +154,7 @@ def words_to_bytes(words: np.ndarray) -> np.ndarray:
 
 
 def bytes_to_words(b: np.ndarray) -> np.ndarray:
-    """(n, 12) bytes -> (n, 6) signed 16-bit words (s16 of aca_hdr3.md 3.1)."""
+    """(n, 12) bytes -> (n, 6) signed 16-bit words (high byte first, two's complement)."""
     b = np.asarray(b, dtype=np.int64)
     u = (b[:, 0::2] << 8) | b[:, 1::2]
     return np.where(u >= 32768, u - 65536, u)

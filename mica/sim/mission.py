@@ -54,7 +54,7 @@ DARK_CAL_8X8_PAD = 1200.0  # slots 6-7 run 8x8 this long before and after dark-c
 STREAM_BREAK_MIN = 0.75 * 3600.0
 STREAM_BREAK_MAX = 6.0 * 3600.0
 
-# Real 2003 clock correlation (aca_l0.md 3.2) anchors the simulated clock.
+# Real 2003 clock correlation (BTIMNULL, BTIMRATE, BTIMDRFT) anchors the simulated clock.
 _CLOCK_ANCHOR_BTIMNULL = 174704303.431911
 _CLOCK_ANCHOR_RATE = 0.256250010926104
 _CLOCK_ANCHOR_DRIFT = 3.5491781165136e-19
@@ -99,7 +99,7 @@ _OBS3552_SLOTS = (
 
 
 def yagzag_to_pixel(yag: np.ndarray | float, zag: np.ndarray | float) -> tuple:
-    """Linear ACA plate scale (edge convention, aspect_math.md 6): +yag -> lower row."""
+    """Linear ACA plate scale (edge convention, 4.996"/pixel): +yag -> lower row."""
     return (30.35 - np.asarray(yag)) / 4.996, (np.asarray(zag) + 24.65) / 4.996
 
 
@@ -236,7 +236,7 @@ class Mission:
         """CXC secs of global (unwrapped) VCDU counts.
 
         With `cycle` given, every count is referred to that cycle's correlation (what an L0
-        file does with its header BTIM* values, spec 3.5); otherwise to its own cycle.
+        file does with its header BTIM* values); otherwise to its own cycle.
         """
         v = np.asarray(vcdu, dtype=np.int64)
         j = (v >> 24) if cycle is None else np.full(v.shape, cycle, dtype=np.int64)
@@ -614,7 +614,7 @@ class Mission:
         return self.housing_temp_degc(t) - 0.4 + self._wander(t, 3, 0.1)
 
     def thermistors_degc(self, t: np.ndarray | float) -> dict[str, np.ndarray]:
-        """Header-3 A/D thermistor temperatures (aca_hdr3.md 3.3 real 2003/2019 values)."""
+        """Header-3 A/D thermistor temperatures (degC, near the real 2003/2019 values)."""
         t = np.asarray(t, dtype=np.float64)
         h = self.housing_temp_degc(t)
         y = np.clip(self.years_since_2003(t), -4.0, 30.0)

@@ -1,7 +1,7 @@
 """Simulated obspar files: one per observation, OBI and revision of the mission schedule.
 
 Values follow the observation (pointing, dither, times, instrument inferred from its fid
-lights) and the CXC conventions of ``obsid_archive.md`` section 6. Revisions: every obsid
+lights) and the CXC parameter-file conventions (one parameter a line). Revisions: every obsid
 has N001, about 15 % were re-issued as N002 (the default then); a few obsids are observed
 in two OBIs (``obi_num`` 1 and 2), each with its own file. Nothing exists for observations
 whose processing lies after "now" (``CXOTIME_NOW`` when set, see `mica.time`).

@@ -1,6 +1,6 @@
 """``cda``: the public Chandra Data Archive over HTTPS, as a source of per-obsid products.
 
-Two public services (spec ``obsid_archive.md`` section 9):
+Two public services:
 
 * the archive file list, ``<srservices>/archiveFileList.do?obsid=N&detector=pcad&
   subdetector=aca&level=1&dataset=flight``: tab-separated ``Filename``, ``Filesize`` (of the

@@ -1,4 +1,4 @@
-"""The per-observation acquisition statistics (acq_stats.md 3), on one explicit time grid.
+"""The per-observation acquisition statistics, on one explicit time grid.
 
 `calc_acq_stats` takes its inputs from a `mica.stats.inputs.Provider`; it differs from the
 original in one place on purpose: every MSID is put on the ``AOACASEQ`` sample times
@@ -146,7 +146,7 @@ def calc_acq_stats(provider: Provider, obsid: int, obi: int) -> np.ndarray:
 
 
 def anomalies(rows: np.ndarray, pad: float = 16.0) -> list[str]:
-    """ "Star in the wrong search box" messages (acq_stats.md 3.9) for these rows."""
+    """ "Star in the wrong search box" messages for rows with |dy| or |dz| >= halfw + pad."""
     out = []
     for r in rows:
         if r["img_func"] in (b"NONE", b"SRCH"):

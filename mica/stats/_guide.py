@@ -1,4 +1,4 @@
-"""The per-observation guide-star statistics (acq_stats.md 8), on the AOACASEQ time grid.
+"""The per-observation guide-star statistics, on the AOACASEQ time grid.
 
 As the original, all MSIDs go on the ``AOACASEQ`` sample times with a union of bad flags;
 unlike it, the RACQ/SRCH run counts are 0 when there is no such sample (the original reports

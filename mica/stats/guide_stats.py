@@ -1,4 +1,4 @@
-"""Guide-star statistics: one row per guide star (GUI/BOT) per observation (acq_stats.md 8).
+"""Guide-star statistics: one row per guide star (GUI/BOT) per observation.
 
 Same read API as `mica.stats.acq_stats`; the table is ``<archive>/guide_stats/guide_stats.h5``
 (node ``/data``, indexes obsid, agasc_id, CSI kalman_tstart), written by
@@ -41,7 +41,7 @@ _AGASC = [("agasc_id", _I), ("color", _F), ("ra", _F), ("dec", _F), ("epoch", _F
 _TEMP = [("n100_warm_frac", _F), ("tccd_mean", _F), ("tccd_max", _F)]
 _BAD = [("known_bad", "?"), ("bad_comment", "S15")]
 
-#: the 88 columns of acq_stats.md 8.3, in order (730 bytes a row)
+#: the 88 columns of the guide table, in order (730 bytes a row)
 DTYPE = np.dtype(_OBS + _CAT + _STAT + _AGASC + _TEMP + _BAD)
 
 

@@ -158,7 +158,7 @@ def provider_for(archive: str | os.PathLike, kind: str | None = None) -> Provide
 def pm_correct(
     ra: np.ndarray, dec: np.ndarray, pm_ra: np.ndarray, pm_dec: np.ndarray, epoch, year
 ) -> tuple[np.ndarray, np.ndarray]:
-    """AGASC proper-motion correction (aspect_math.md 8): degrees, PM in mas/yr, -9999 = none."""
+    """AGASC proper motion (RA term over cos dec): degrees, PM in mas/yr, -9999 = none."""
     ra, dec = np.asarray(ra, dtype=float), np.asarray(dec, dtype=float)
     dyear = np.asarray(year, dtype=float) - np.asarray(epoch, dtype=float)
     pm_ra = np.where(np.asarray(pm_ra) == -9999, 0, pm_ra)

@@ -1,9 +1,9 @@
 """Aspect solution V&V of one obsid revision: residuals of every guide star and fid light.
 
 `Obi(obsparfile, obsdir)` finds the aspect intervals of the directory, reads their ASP L1
-files, computes per slot the residuals between the centroids (ACACENT, alg 8) and the
-positions the aspect solution predicts (spec vv.md 4), combines the intervals, and reports
-statistics (`Obi.info`, the spec's info dictionary plus ``disposition``).
+files, computes per slot the residuals (arcsec) between the centroids (ACACENT, alg 8) and the
+positions the aspect solution predicts, combines the intervals, and reports
+statistics (`Obi.info`: per-slot statistics, SIM drift and errors, plus ``disposition``).
 
 Differences from the original: a non-overlapping asol file is skipped (the original failed
 with TypeError); slots tracked but absent from GSPROPS/FIDPROPS are recorded in
@@ -158,7 +158,7 @@ def _yagzag(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def centroid_mag(counts: np.ndarray, integ_time: float) -> np.ma.MaskedArray:
-    """Magnitudes of centroids with more than 10 counts, 3-point median filtered (4.4)."""
+    """Magnitudes of centroids with more than 10 counts, 3-point median filtered."""
     counts = np.asarray(counts, dtype=np.float64)
     ok = counts > 10
     mag = np.ma.masked_all(len(counts), dtype=np.float64)
@@ -365,7 +365,7 @@ def _stat(x: np.ma.MaskedArray) -> tuple[Any, Any, Any, int]:
 
 
 def slot_stats(data: dict[str, Any], fid: bool) -> dict[str, Any]:
-    """The statistics of one slot's combined residuals (spec 4.8)."""
+    """The statistics of one slot's combined residuals (bad quality masks dr, dy, dz, not mag)."""
     out: dict[str, Any] = {}
     n = len(data["dy"])
     bad = np.asarray(data["qual"]) != 0
@@ -589,7 +589,7 @@ class Obi:
         return int(self.aspect_intervals[0].asol_header["REVISION"])
 
     def info(self) -> dict[str, Any]:
-        """The info dictionary of the spec (4.10) plus ``disposition`` and ``omitted_slots``."""
+        """The V&V info dictionary plus ``disposition`` and ``omitted_slots``."""
         from mica.vv.disposition import disposition
 
         op = self.obspar

@@ -1,7 +1,7 @@
 """Automatic disposition of an aspect solution: OK, WARN or BAD, with the reasons.
 
 The original computes the numbers but never decides (its limits sit in the unused
-``ObiTest``); here the spec's section 7 limits are applied, with its fixes: slot types are
+``ObiTest``); here those limits are applied, with two fixes: slot types are
 matched as they are spelled (``FID``/``GUIDE``), medians are compared by magnitude.
 
 * fid (``FID``): ``dy_rms``, ``dz_rms`` < 0.05"; ``|dy_med|``, ``|dz_med|``, ``rad_off``

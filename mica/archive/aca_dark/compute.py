@@ -8,7 +8,7 @@
    than ``CR_NSIGMA`` times the pixel's noise (read-noise floor measured from the replicas'
    scatter, plus the shot noise of the median dark current) are cosmic-ray hits and
    dropped; the map is the mean of the remaining samples (a median alone is ~25 % noisier).
-3. CCD temperature per replica (spec aca_dark.md section 6, `replica_ccd_temps`): before
+3. CCD temperature per replica (`replica_ccd_temps`): before
    2000:001 the original's guess, -10 C (``GUESS``); else the mean header-3 ``ccd_temp``
    within 600 s before and after the replica (it exists around but not during a replica) if
    more than 4 samples (``HDR3``); else a quadratic fit at the replica midpoint to L0
@@ -16,8 +16,8 @@
    (``AACCCDPT``, the on-board sensor that MSID reports); else the calibration is refused,
    naming the replica and the L0 range to update first. ``ccd_temp`` = mean of the replicas.
 4. Properties (`build_props`): the classic schema (keys sorted, indent 4) before
-   ``ACDC_START``, the ACDC schema from then on (spec 3). Replica records hold the replica's
-   own start/stop (the original copied the event's into each: spec 8.2).
+   ``ACDC_START``, the ACDC schema from then on. Replica records hold the replica's
+   own start/stop (the original copied the event's into each).
 5. ``image.fits`` (`image_bytes`): uncompressed big-endian float32, CHECKSUM/DATASUM.
 """
 

@@ -1,4 +1,4 @@
-"""ACA dark-current calibrations in the archive: ids, maps and properties (spec aca_dark.md 2-4).
+"""ACA dark-current calibrations in the archive: ids, maps and properties.
 
 Layout: ``<data_root>/<YYYYDOY>/image.fits`` (1024x1024 float32 e-/s in the primary HDU) and
 ``properties.json``; ``data_root`` defaults to ``mica.config.archive_root() / 'aca_dark'``,

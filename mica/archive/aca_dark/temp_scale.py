@@ -1,4 +1,4 @@
-"""Dark-current temperature scaling (spec aca_dark.md section 5).
+"""Dark-current temperature scaling.
 
 * ``dark_temp_scale``: one global factor, dark current x ``DARK_SCALE_4C`` per +4 degC.
 * ``dark_temp_scale_img``: the 2023 per-pixel model, where the temperature coefficient
@@ -17,7 +17,7 @@ __all__ = ["DARK_SCALE_4C", "dark_temp_scale", "dark_temp_scale_img"]
 # Dark current grows by this factor per +4 degC (best global fit; was 1 / 0.62 before ~2013).
 DARK_SCALE_4C = 1.0 / 0.70
 
-# 2023 per-pixel model coefficients (spec 5.2).
+# 2023 per-pixel model coefficients.
 _T0 = 265.15  # K, fixed reference of the fit
 _A = -4.88802057e00
 _B = -1.66791619e-04
