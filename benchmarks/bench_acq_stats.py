@@ -1,4 +1,4 @@
-"""Acquisition statistics: calibration against flight, and the speed figures of issue 12.
+"""Acquisition statistics: calibration against flight, and speed figures.
 
 Calibration: the per-observation statistics (`mica.stats._acq.calc_acq_stats` on the simulated
 inputs) over one observation in ``--every`` (default 10) of the simulated mission 2000.3-2014.5,

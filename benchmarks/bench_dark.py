@@ -4,7 +4,7 @@
 
 Builds a bench archive of N simulated calibrations spread over the mission through the real
 update path (replicas served by a dir: source, CCD temperatures from header-3 data in an L0
-archive holding slots 6-7 around each calibration) and prints one table. Target (issue 4):
+archive holding slots 6-7 around each calibration) and prints one table. Target:
 ``get_dark_cal_props_table(include_image=True)`` within 1.2x of the bare read of the same
 image files into native float32 arrays.
 """

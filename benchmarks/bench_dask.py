@@ -27,7 +27,7 @@ also validates) and the number of workers at which the committer would become th
 (committer rate x the worker's CPU seconds per unit on dask-1). Cluster start-up is not part of
 the figures (a cluster is long-lived), and every process, serial's too, is warmed by the same
 small ingest first (`_warm`): the figures are steady-state rates.
-Target (issue 15): dask-2 at least 1.7x serial for ingest and V&V; a ceiling above 64 workers.
+Target: dask-2 at least 1.7x serial for ingest and V&V; a ceiling above 64 workers.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
 Builds a bench archive of N days x 8 slots from the simulated upstream through the real ingest
 path (``--reuse``: keep the one already in DIR), then measures side by side in one run, in a
 fresh process as a user's session would be: the ingest leaves this process's heap in a state
-that made the same reads up to 1.7x slower (glibc's raised mmap threshold). Targets (issue 5):
+that made the same reads up to 1.7x slower (glibc's raised mmap threshold). Targets:
 a header-3 item >= 300x faster than the file scan and under 30 ms; get_slot_data >= 10x faster
 than from the files; images within 2x of the codec's decompression floor.
 """

@@ -1,4 +1,4 @@
-"""Issue 16: L0 ingest beside the bare astropy read of the same files, on one worker.
+"""L0 ingest beside the bare astropy read of the same files, on one worker.
 
     python benchmarks/bench_ingest.py [--hours 6] [--rounds 3] [--work DIR]
         [--before /work/main]

@@ -3,7 +3,7 @@
     python benchmarks/bench_l0.py --days 2 [--work DIR]
 
 Builds a bench archive of N days x 8 slots from the simulated upstream (through the dir:
-source, i.e. the real ingest path) and prints one table. Targets (issue 2): get_slot_data
+source, i.e. the real ingest path) and prints one table. Targets: get_slot_data
 within 1.5x of the bare read; ingest at least half of the bare read rate.
 """
 

@@ -1,4 +1,4 @@
-"""Issue 16: start-up, header-3 fetch, slot data and ingest beside their floors and peers.
+"""Start-up, header-3 fetch, slot data and ingest beside their floors and peers.
 
     python benchmarks/bench_speed.py --days 19 [--work DIR] [--reuse] [--rounds 2]
         [--before /work/wt-before]

@@ -1,4 +1,4 @@
-"""ACA header-3 pseudo-MSIDs: decoding (spec aca_hdr3.md 2-4) and the MSID/MSIDset API (5)."""
+"""ACA header-3 pseudo-MSIDs: decoding and the MSID/MSIDset API."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def test_thermistor_out_of_range_is_nan_not_masked():
     assert np.all(np.isnan(vals.data)) and not vals.mask.any()
 
 
-# Spec 3.3, 2003:215 column: raw word(s) -> physical value (the new, documented scalings).
+# Real 2003:215 values: raw word(s) -> physical value (the new, documented scalings).
 SPEC_2003 = [
     ("ac_status_word", [692], 692, 0),
     ("misc_status_bits", [420], 420, 0),
@@ -275,7 +275,7 @@ def test_real_det_therm_matches_tempccd(real_l0_archive):
     assert np.max(np.abs(msid.vals[good] - tempccd)) < 0.5
 
 
-# Spec 3.3, 2003 column: medians over the day (tolerance = row-to-row noise).
+# Real 2003 values: medians over the day (tolerance = row-to-row noise).
 REAL_MEDIANS = {
     "ac_status_word": (692, 0),
     "misc_status_bits": (420, 0),
@@ -398,7 +398,7 @@ def test_hd3_columns_are_the_only_bytes_read():
 
 
 # ---------------------------------------------------------------------------------------
-# The header-3 view of the store: exactly the file scan's answer (issue 16)
+# The header-3 view of the store: exactly the file scan's answer
 
 # Items of every kind: 32-bit over two slots (ccd_temp), 32-bit in one slot (aca_temp),
 # 48-bit (dsn_hdr1), signed counts (dac), volts, thermistor, a status word with fields.
@@ -532,7 +532,7 @@ def test_chunks_of_the_byte_plane_layout_are_stale(tmp_path, boundary_archive):
     from mica.engine.index import ArchiveIndex
     from mica.products.aca_l0 import L0, L0Product
 
-    class PlanesL0(L0Product):  # the layout before issue 16: the hd3 view as byte planes
+    class PlanesL0(L0Product):  # the earlier layout: the hd3 view as byte planes
         store = dataclasses.replace(
             L0.store, views=[L0.store.views[0], dataclasses.replace(L0.store.views[1], alone=False)]
         )

@@ -24,7 +24,7 @@ from mica.stats._acq import calc_acq_stats
 START, STOP = "2012:001", "2012:002"
 NO_CATALOG, GAP = 9866, 9921  # seeded problems of the simulated inputs (2012:02x)
 
-# The 62 columns of acq_stats.md section 4, in order.
+# The 62 columns of the acquisition table, in order.
 SPEC_COLUMNS = (
     "obsid obi acq_start guide_start guide_tstart one_shot_length revision slot idx type yang "
     "zang halfw mag acqid star_tracked spoiler_tracked img_func n_trak_interv max_trak_cdy "

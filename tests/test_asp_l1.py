@@ -333,7 +333,7 @@ def test_first_moment_rows_match_the_l0_images(archive, sim_l0_archive):
             assert good.mean() > 0.9
             d_row = np.abs(np.array(rc) - rows["cent_i"])[good]
             d_col = np.abs(np.array(cc) - rows["cent_j"])[good]
-            # ACA plate scale (aspect_math.md 6.1, edge convention = centre + 0.5)
+            # ACA plate scale (edge convention = centre + 0.5)
             yag = 30.35 - 4.996 * (np.array(rc) + 0.5)
             zag = 4.996 * (np.array(cc) + 0.5) - 24.65
             d_y = np.abs(yag - rows["ang_y"] * 3600)[good] / 4.996

@@ -1,6 +1,6 @@
 """Dark-calibration readers on an archive built by the real updater from the simulated upstream.
 
-The archive holds the spec's known ids (aca_dark.md sections 2-4): 1999223, 2006329, the four
+The archive holds the known real ids: 1999223, 2006329, the four
 2007 calibrations, three in 2019:001-160 (the last in the ACDC era) and 2022069/104/133.
 Their CCD temperatures come from header-3 ccd_temp in an L0 archive holding only what they
 need (slots 6-7 in 8x8 around each calibration, ingested through the dir: source).
@@ -248,7 +248,7 @@ def test_sim_trend_and_replica_statistics():
 
 
 def test_sim_against_real_excerpt():
-    """A simulated 2024 map at -3 C beside the real 2024-era excerpt (spec 7.8)."""
+    """A simulated 2024 map at -3 C beside the real 2024-era excerpt."""
     real = fits.getdata(REALDATA / "dark_excerpt_100x100.fits.gz").astype(np.float64)
     assert np.percentile(real, [0, 50, 100]) == pytest.approx([17.5, 138, 5054], rel=0.01)
     simulated = sim.true_dark_map("2024229") * dark_cal.dark_temp_scale(-14.0, -3.0)

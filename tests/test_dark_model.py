@@ -1,4 +1,4 @@
-"""Dark-current model and acquisition probabilities (spec aca_dark.md section 7).
+"""Dark-current model and acquisition probabilities.
 
 Real-data checks read the real files of ``tests/data`` (see its README.md).
 Run with ``-s`` to see the comparison tables.
@@ -174,7 +174,7 @@ def test_get_dark_hist():
 
 
 def test_synthetic_dark_image_spec_counts():
-    """Spec 7.5: seed 100, 2017:010, -13.55 C within 3 sigma of the reference counts.
+    """Seed 100, 2017:010, -13.55 C within 3 sigma of the reference counts.
 
     The reference came from the 1999:223 base map and numpy's legacy generator; this
     uses the synthetic cool background and a Generator, so it is the same statistical test,
@@ -219,7 +219,7 @@ def test_synthetic_dark_image_reproducible():
 
 
 def test_synthetic_dark_image_refill_uses_cool_pixels():
-    """Spec 8.6: warm base pixels are refilled from cool ones (the original drew from all).
+    """Warm base pixels are refilled from cool ones (the original drew from all).
 
     Base: 30 % of pixels at 5000 e-/s, the rest at 5 e-/s.  With the original's bug ~9 %
     of the map (0.3 x 0.3) would stay at 5000; fixed, only the model's few warm pixels do.
@@ -298,7 +298,7 @@ def test_fit_model_amplitude_with_scale_4c():
 
 
 def test_fit_model_amplitude_real_2017185():
-    """The real 2017:185 calibration counts (spec 7.4) at -13.55 C: model amplitude ~ +6 %."""
+    """The real 2017:185 calibration counts at -13.55 C: model amplitude ~ +6 %."""
     counts = {100: 218214, 200: 83902, 2000: 88, 3000: 32}
     rows = [("2017:185:12:00:00", -13.55, n / dm.NPIX, thr) for thr, n in counts.items()]
     fit = dm.fit_model_amplitude(rows)
@@ -461,7 +461,7 @@ def test_guide_count():
 
 
 # --------------------------------------------------------------------------------------
-# Real data (spec 7.8)
+# Real data
 # --------------------------------------------------------------------------------------
 
 
@@ -494,7 +494,7 @@ def test_acq_success_prob_vs_outcomes(acq_outcomes):
 
     The table's ``fail`` is obc_id != 'ID' in the era of the multiple-star (MS) filter
     (before Feb 2016), when MS-flagged stars counted as failures.  The flight SOTA
-    coefficients (the default, spec 7.7) were fitted with those MS-only failures counted
+    coefficients (the default) were fitted with those MS-only failures counted
     as successes, so on this table they must under-predict faint-star failures; the bright
     star floor (1.5 %) is deliberately conservative.  Stated tolerances:
 
@@ -560,7 +560,7 @@ def test_acq_success_prob_vs_outcomes(acq_outcomes):
 def test_acq_warm_pix_implies_ccd_history(acq_outcomes):
     """Invert the dark model: the CCD temperature that gives each era's median N100.
 
-    Expected from the spec's history (7.4): about -15 C in 2003-2006, -19 C nominal in
+    Expected from the mission's history: about -15 C in 2003-2006, -19 C nominal in
     2007-2011, warming once the TEC saturated (-18..-16 C in 2012, warmer after).  Before
     2007 the model is an extrapolation, so only 2003-2006 is checked loosely.
     """

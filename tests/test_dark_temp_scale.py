@@ -1,4 +1,4 @@
-"""Dark-current temperature scaling (spec aca_dark.md section 5)."""
+"""Dark-current temperature scaling."""
 
 import numpy as np
 import pytest

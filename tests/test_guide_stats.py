@@ -17,7 +17,7 @@ from mica.products.obspar import OBSPAR
 from mica.stats import guide_stats
 from mica.stats._guide import runs
 
-# the spec's column name f_within_0.3 is not a Python identifier: PyTables says so
+# the column name f_within_0.3 is not a Python identifier: PyTables says so
 pytestmark = pytest.mark.filterwarnings("ignore:object name is not a valid Python identifier")
 NO_CATALOG = 9866  # seeded: no star catalog (mica.sim.pcad.seeded_problem)
 

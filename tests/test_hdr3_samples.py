@@ -1,4 +1,4 @@
-"""The header-3 sample table and the word decoders it feeds (issue 16).
+"""The header-3 sample table and the word decoders it feeds.
 
 The store path decodes the table's 16-bit words (`Hdr3Item.decode_words`), the file scan the
 rows' bytes (`Hdr3Item.decode`, which packs them into words first): both must give the same

@@ -120,7 +120,7 @@ def test_empty_and_before_any_data(real_l0_archive):
         assert len(data) == 0 and data.dtype.names[0] == "TIME"
         msid = aca_hdr3.MSID("ccd_temp", start, stop, data_root=real_l0_archive)
         assert len(msid.vals) == 0 and len(msid.times) == 0
-    # An empty interval (stop == start) is refused rather than silently empty (issue 14).
+    # An empty interval (stop == start) is refused rather than silently empty.
     start = stop = "2003:215:10:00"
     with pytest.raises(ValueError, match="is not after start"):
         aca_l0.get_slot_data(start, stop, slot=0, data_root=real_l0_archive)
@@ -220,7 +220,7 @@ def test_corrupt_chunk_is_named_and_repairable(archive):
         f.write(bytes(16))
     with pytest.raises(OSError, match=f"{chunk.name}: /IMGRAW chunk at row 0") as err:
         aca_l0.get_slot_data("2003:215", "2003:216", slot=1, data_root=archive)
-    # a mica error naming the chunk and the command that repairs it (issue 14)
+    # a mica error naming the chunk and the command that repairs it
     assert isinstance(err.value, DamagedStoreError) and err.value.chunk == chunk
     repair = f"'mica --archive {archive.parent} check --verify-store --repair'"
     assert str(err.value).startswith(f"damaged store chunk: {chunk}: /IMGRAW chunk at row 0")

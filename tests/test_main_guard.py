@@ -1,4 +1,4 @@
-"""An update from a script without ``if __name__ == "__main__":`` works (issue 14).
+"""An update from a script without ``if __name__ == "__main__":`` works.
 
 Forkserver workers import the main script again; without a guard they re-ran the update,
 hit its lock, and the pool broke (BrokenProcessPool). The script is a real file run in a

@@ -1,4 +1,4 @@
-"""The cheta-like MSID interface shared by header-3 items and L0 columns (issue 14)."""
+"""The cheta-like MSID interface shared by header-3 items and L0 columns."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Simulated ACA L0 files and mission schedule against the real files and spec aca_l0.md."""
+"""Simulated ACA L0 files and mission schedule against the real files and their format."""
 
 from __future__ import annotations
 
@@ -125,7 +125,7 @@ def test_obs3552_content_like_real(sim_dir):
 
 
 # ---------------------------------------------------------------------------------------
-# Spec 3.5 timing and content rules
+# Timing (BTIM* clock, frame counters) and content rules of the real files
 def test_timing_relations(sim_dir, plans):
     assert len(plans) > 50
     for p in plans:

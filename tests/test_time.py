@@ -1,4 +1,4 @@
-"""Chandra time conversions against the reference vectors of spec time.md."""
+"""Chandra time conversions against reference vectors."""
 
 from __future__ import annotations
 

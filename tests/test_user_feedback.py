@@ -1,4 +1,4 @@
-"""What an update tells its user (issue 14): progress per file with rate and ETA, a line per
+"""What an update tells its user: progress per file with rate and ETA, a line per
 unit without a terminal, the size of a large build before it starts, logging, metadata."""
 
 from __future__ import annotations

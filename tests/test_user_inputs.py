@@ -1,4 +1,4 @@
-"""Inputs as users write them (issue 14): times, scalars for lists, column-name case."""
+"""Inputs as users write them: times, scalars for lists, column-name case."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Aspect solution V&V (mica.vv): the seed's examples, residuals by hand, the summary table,
+"""Aspect solution V&V (mica.vv): the original's examples, residuals by hand, the summary table,
 dispositions against the simulator's ground truth, kills, bad inputs, the HTML report."""
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ BAD_STAR = _first("bad_star")
 MISSING = _first("missing_slot")
 OBSIDS = [2121, BAD_STAR, MISSING]
 
-# the original's 37 columns of vv.h5 (spec 5.2), in order
+# the original's 37 columns of vv.h5, in order
 ORIGINAL_COLUMNS = (
     "obsid revision isdefault aspect_1_id used vv_version ap_date tstart tstop sim_z "
     "sim_z_offset instrument ra_pnt dec_pnt roll_pnt slot type n_pts rad_off frac_dy_big "
@@ -187,7 +187,7 @@ def _by_hand(folder: Path, slot: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
         q = np.stack([np.interp(t, t_sol, q_sol[:, k]) for k in range(4)], -1)
         eci = gspr["pos_eci"][gspr["slot"] == slot][0]
         d = np.einsum("ij,nkj,k->ni", mis.reshape(3, 3), _quat.to_transform(q), eci)
-        yag = np.arctan2(d[:, 1], d[:, 0]) * 206264.81  # the spec's R2A
+        yag = np.arctan2(d[:, 1], d[:, 0]) * 206264.81  # R2A, arcsec per radian
         zag = np.arctan2(d[:, 2], d[:, 0]) * 206264.81
         dys.append(acen["ang_y"][sel] * 3600 - yag)
         dzs.append(acen["ang_z"][sel] * 3600 - zag)
