@@ -15,6 +15,7 @@ from typing import Any
 from mica.engine.obsid_update import update_obsid_archive
 from mica.products.asp_l1 import ASP_L1
 from mica.products.obspar import OBSPAR
+from mica.sim.build import DOCS_WINDOW, update_obsid_window
 
 
 @contextmanager
@@ -36,10 +37,6 @@ def _simulated_now(date: str | None) -> Iterator[None]:
 DEMO_OBSPARS = [7000, 7001, 5438, 6000, 2121]
 DEMO_ASP_OBSIDS = [6000, 2121]
 DEMO_WINDOW = ("2012:001:00:00:00", "2012:002:00:00:00")
-#: the documentation's window (as mica.demo.DOCS_WINDOW)
-DOCS_WINDOW = ("2012:125:00:00:00", "2012:127:00:00:00")
-#: the obsid of DOCS_WINDOW whose aspect L1 products the documentation's archive holds
-DOCS_ASP_OBSIDS = [10369]
 
 
 def demo_obsid(archive_root: Path, progress: Callable[[str], Any] | None = None) -> list[str]:
@@ -82,25 +79,6 @@ def _build_demo(root: Path, lines: list[str], progress: Callable[[str], Any] | N
         if progress:
             progress(lines[-1])
     lines += update_obsid_window(root, *DOCS_WINDOW)
-
-
-def update_obsid_window(root: Path, start: str, stop: str) -> list[str]:
-    """Archive the obspars of the obsids in [start, stop] and the aspect L1 products of
-    DOCS_ASP_OBSIDS (one observation shows every reader; all six would triple the time)."""
-    lines = []
-    decimate = os.environ.get("MICA_SIM_L1_DECIMATE")
-    os.environ["MICA_SIM_L1_DECIMATE"] = decimate or "4"
-    try:
-        for product, kwargs in (
-            (ASP_L1, {"obsids": DOCS_ASP_OBSIDS}),
-            (OBSPAR, {"start": start, "stop": stop}),
-        ):
-            report = update_obsid_archive(product, "sim", data_root=root / product.subdir, **kwargs)
-            lines.append(f"update {product.name} {kwargs}: " + report.summary().splitlines()[0])
-    finally:
-        if decimate is None:
-            os.environ.pop("MICA_SIM_L1_DECIMATE", None)
-    return lines
 
 
 def _demo_examples(root: Path) -> list[str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 DEMO_FAULT = "bad_star"  # a guide star with bad centroids: BAD, "reprocess without that star"
 
 
-def demo_obsid() -> int:
+def seeded_fault_obsid() -> int:
     """The first obsid of 2005-2012 seeded with `DEMO_FAULT` (deterministic)."""
     from mica.sim import asp_l1 as sim
     from mica.sim.mission import default_mission
@@ -44,7 +44,7 @@ def demo_vv(data_root: Path, out: Path) -> list[Path]:
     from mica.vv import get_vv, get_vv_dir
 
     root, out = Path(data_root), Path(out)
-    obsid = demo_obsid()
+    obsid = seeded_fault_obsid()
     decimate = os.environ.get("MICA_SIM_L1_DECIMATE")
     os.environ["MICA_SIM_L1_DECIMATE"] = decimate or "4"  # seconds, not a minute
     try:
