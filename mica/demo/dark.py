@@ -24,7 +24,7 @@ from mica.sim.build import archive_calibrations
 from mica.time import frac_year, to_secs
 
 if TYPE_CHECKING:
-    from mica.sim.aca_dark import DarkCalPlan
+    from mica.sim.dark_schedule import DarkCalPlan
 
 # Decimal years of the calibrations the demo archives (the nearest simulated ones).
 DEMO_YEARS = (1999.6, 2002.5, 2004.8, 2007.0, 2009.6, 2012.3, 2014.6, 2017.0, 2019.4, 2022.2,

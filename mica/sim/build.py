@@ -23,7 +23,7 @@ from mica.progress import progress_bar
 from mica.time import CxoTimeLike, to_date, to_secs
 
 if TYPE_CHECKING:
-    from mica.sim.aca_dark import DarkCalPlan
+    from mica.sim.dark_schedule import DarkCalPlan
 
 __all__ = [
     "DOCS_WINDOW",
@@ -145,9 +145,7 @@ def _archive_l0_near(plans: list[DarkCalPlan], archive_root: Path, progress: boo
     shutil.rmtree(work, ignore_errors=True)
 
 
-def archive_calibrations(
-    plans: list[DarkCalPlan], archive_root: Path, progress: bool
-) -> list[str]:
+def archive_calibrations(plans: list[DarkCalPlan], archive_root: Path, progress: bool) -> list[str]:
     """Archive the calibrations of ``plans`` (with the L0 their temperatures need) into
     ``archive_root/aca_dark``; returns the refusals."""
     from mica.archive.aca_dark.update import update_aca_dark
