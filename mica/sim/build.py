@@ -24,6 +24,7 @@ from mica.time import CxoTimeLike, to_date, to_secs
 
 if TYPE_CHECKING:
     from mica.sim.dark_schedule import DarkCalPlan
+    from mica.sim.source import SimSource
 
 __all__ = [
     "DOCS_WINDOW",
@@ -32,6 +33,7 @@ __all__ = [
     "build_docs_archive",
     "archive_hdr3_window",
     "update_obsid_window",
+    "quick_sim_source",
     "archive_calibrations",
     "derive_products",
 ]
@@ -43,6 +45,9 @@ DOCS_L0_WINDOW = ("2012:125:00:00:00", "2012:125:01:00:00")
 DOCS_ASP_OBSIDS = [10369]
 #: the slots whose 8x8 L0 files carry header-3 ``ccd_temp``, ``aca_temp`` and ``dac``
 HDR3_SLOTS = (6, 7)
+#: the aspect L1 products of the archives built here keep every 4th sample: seconds, not a
+#: minute (`quick_sim_source`)
+L1_DECIMATE = 4
 
 
 def build_docs_archive(root: Path, progress: bool = False) -> list[str]:
@@ -99,6 +104,14 @@ def archive_hdr3_window(
         shutil.rmtree(work, ignore_errors=True)
 
 
+def quick_sim_source() -> SimSource:
+    """The simulated upstream whose aspect L1 products keep every `L1_DECIMATE`-th sample,
+    unless ``MICA_SIM_L1_DECIMATE`` is set (the simulator then follows it)."""
+    from mica.sim.source import SimSource
+
+    return SimSource(None if os.environ.get("MICA_SIM_L1_DECIMATE") else L1_DECIMATE)
+
+
 def update_obsid_window(root: Path, start: str, stop: str) -> list[str]:
     """Archive the obspars of the obsids in [start, stop] and the aspect L1 products of
     DOCS_ASP_OBSIDS (one observation shows every reader; all six would triple the time)."""
@@ -106,19 +119,14 @@ def update_obsid_window(root: Path, start: str, stop: str) -> list[str]:
     from mica.products.asp_l1 import ASP_L1
     from mica.products.obspar import OBSPAR
 
+    source = quick_sim_source()
     lines = []
-    decimate = os.environ.get("MICA_SIM_L1_DECIMATE")
-    os.environ["MICA_SIM_L1_DECIMATE"] = decimate or "4"
-    try:
-        for product, kwargs in (
-            (ASP_L1, {"obsids": DOCS_ASP_OBSIDS}),
-            (OBSPAR, {"start": start, "stop": stop}),
-        ):
-            report = update_obsid_archive(product, "sim", data_root=root / product.subdir, **kwargs)
-            lines.append(f"update {product.name} {kwargs}: " + report.summary().splitlines()[0])
-    finally:
-        if decimate is None:
-            os.environ.pop("MICA_SIM_L1_DECIMATE", None)
+    for product, kwargs in (
+        (ASP_L1, {"obsids": DOCS_ASP_OBSIDS}),
+        (OBSPAR, {"start": start, "stop": stop}),
+    ):
+        report = update_obsid_archive(product, source, data_root=root / product.subdir, **kwargs)
+        lines.append(f"update {product.name} {kwargs}: " + report.summary().splitlines()[0])
     return lines
 
 
