@@ -1,7 +1,7 @@
 """Doctest set-up: the Examples of mica's docstrings run on a small simulated archive.
 
 ``docs_archive`` (session-wide) builds the documentation's archive of 2012:125-127 with
-``mica.demo.build_docs_archive``, the way ``mica demo`` builds its own; every doctest runs
+``mica.sim.build.build_docs_archive``, the way ``mica demo`` builds its own; every doctest runs
 with ``MICA_ARCHIVE`` pointing at it, in a scratch working folder (examples may write files).
 """
 
@@ -19,7 +19,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 @pytest.fixture(scope="session")
 def docs_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The documentation's small simulated archive (2012:125-127), built once a session."""
-    from mica.demo import build_docs_archive
+    from mica.sim.build import build_docs_archive
 
     root = tmp_path_factory.mktemp("docs-archive")
     build_docs_archive(root)

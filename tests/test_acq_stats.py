@@ -217,7 +217,7 @@ def test_cli_update_fetch_and_check(archive, monkeypatch, tmp_path):
 def test_demo_writes_the_two_plots(archive, tmp_path):
     from PIL import Image
 
-    from mica.demo_acq import demo_acq
+    from mica.demo.acq import demo_acq
 
     paths = demo_acq(archive, tmp_path / "plots", every=400)
     assert [p.name for p in paths] == ["acq_fail_vs_mag.png", "acq_dy_dz.png"]

@@ -230,7 +230,7 @@ def test_no_dask_says_how_to_install(tmp_path):
 
 
 def test_statistics_and_vv_batches_on_the_cluster_equal_serial(client, docs_archive, tmp_path):
-    """The docs archive computed both serially (mica.demo.build_docs_archive); here again on
+    """The docs archive computed both serially (mica.sim.build.build_docs_archive); here again on
     the cluster, from copies of its inputs."""
     import json
     import shutil

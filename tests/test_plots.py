@@ -118,8 +118,9 @@ def test_demo_plots(docs_archive: Path, tmp_path: Path, monkeypatch) -> None:
     """The demo's plot functions on the documentation's archive: titles, labels with units,
     day-of-year ticks, a shared colour scale and colour bar on the image grid, integer DAC
     ticks with a density colour bar, a visible fit, the simulated mark, 150 dpi."""
-    from mica.demo import DOCS_L0_WINDOW, DOCS_WINDOW, plot_hdr3, plot_image_grid, plot_tempccd
-    from mica.demo_dark import plot_model, plot_warm_fraction, warm_fractions
+    from mica.demo import plot_hdr3, plot_image_grid, plot_tempccd
+    from mica.demo.dark import plot_model, plot_warm_fraction, warm_fractions
+    from mica.sim.build import DOCS_L0_WINDOW, DOCS_WINDOW
 
     monkeypatch.setenv("MICA_ARCHIVE", str(docs_archive))
     figs: list = []

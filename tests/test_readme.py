@@ -1,6 +1,6 @@
 """Every command and code block of the README runs as written after the demo.
 
-The blocks run against the documentation's archive (``mica.demo.build_docs_archive``, built
+The blocks run against the documentation's archive (``mica.sim.build.build_docs_archive``, built
 the way ``mica demo`` builds its own), placed where the demo leaves it (``mica-demo/archive``
 under the working folder), so the README's ``export MICA_ARCHIVE=...`` line is run as written
 too. Shell blocks run in bash (``set -e``), each Python block in a fresh interpreter.

@@ -1,14 +1,10 @@
-"""``mica fetch ...`` (data out of the archive), ``mica rebuild store``, ``mica demo``."""
+"""``mica fetch ...``: data out of the archive (to the screen, CSV or a plot)."""
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
 
 import click
 
 from mica.cli._group import main
-from mica.engine.lock import ArchiveBusy
 from mica.errors import MicaError
 
 
@@ -159,61 +155,3 @@ def fetch_hdr3(names, start, stop, plot_path, csv_path, from_files) -> None:
         fig.tight_layout()
         save_figure(fig, plot_path, archive_is_simulated(archive_root()))
         click.echo(f"plot written to {plot_path}")
-
-
-@main.group()
-def rebuild() -> None:
-    """Rebuild derived data from the archived files."""
-
-
-@rebuild.command("store")
-@click.option(
-    "--data-root",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="The L0 product folder (default: <archive>/aca0).",
-)
-@click.option(
-    "--scheduler", default=None, help="Build the chunks on this dask.distributed scheduler."
-)
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Build the chunks on a local dask cluster of this many worker processes.",
-)
-def rebuild_store(data_root, scheduler, workers) -> None:
-    """Rebuild the L0 columnar store from the L0 files (only chunks that do not match)."""
-    from mica.cli.update import archive_writes, cluster
-    from mica.engine.registry import get
-    from mica.engine.store_rebuild import rebuild_store as rebuild
-    from mica.products.aca_l0 import L0
-    from mica.progress import progress_bar
-
-    try:
-        with cluster(scheduler, workers) as executor, archive_writes(get("aca-l0"), data_root):
-            with progress_bar("rebuild store") as bar:
-                report = rebuild(L0, data_root, executor=executor, progress=bar)
-    except ArchiveBusy as err:
-        raise click.ClickException(str(err)) from err
-    click.echo(f"rebuilt {len(report.done)} store chunks in {L0.root(data_root) / 'store'}")
-    if report.failed:
-        for part, why in report.failed.items():
-            click.echo(f"  not rebuilt: {part}: {why}")
-        sys.exit(1)
-
-
-@main.command()
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False),
-    default="mica-demo",
-    show_default=True,
-    help="Folder for the demo archive and plots.",
-)
-@click.option("--quiet", is_flag=True, help="No progress bars.")
-def demo(out: str, quiet: bool) -> None:
-    """Build a small archive from the simulated upstream and run the examples."""
-    from mica.demo import run_demo
-
-    run_demo(Path(out), progress=not quiet)

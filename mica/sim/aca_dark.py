@@ -1,13 +1,10 @@
-"""Simulated ACA dark-current calibrations: schedule, true maps and replica files.
+"""Simulated ACA dark-current calibrations: true maps and replica files.
 
-Schedule (a pure function of the mission seed, `dark_cal_schedule`): about four calibrations a
-year from 1999:223 to the mission end, with the known real ids
-(1999223, 2006329, 2007006, 2007069, 2007251, 2022069, 2022104, 2022133; four in 2007; three in
-2019:001-160, the last one in the ACDC era). A calibration is ``N_REPLICAS`` replicas of
-800-1000 s (ACA in calibration mode: no image telemetry) whose starts are 1900-2300 s apart,
-so an event lasts ~2.5 h (kadi's minimum is 8000 s). The L0 simulator leaves the replicas
-empty and runs slots 6-7 as 8x8 within ``DARK_CAL_8X8_PAD`` of them (`Mission.dark_cal_windows`),
-so header-3 ``ccd_temp`` exists just before and after each replica, never during.
+Schedule: the mission's (`Mission.dark_cals`, built by `mica.sim.dark_schedule`), read here
+through `dark_cal_schedule`, `dark_cals_between` and `dark_cal_plan`. The L0 simulator leaves
+the replicas empty and runs slots 6-7 as 8x8 within ``DARK_CAL_8X8_PAD`` of them
+(`Mission.dark_cal_windows`), so header-3 ``ccd_temp`` exists just before and after each
+replica, never during.
 
 True map (`true_dark_map`, e-/s at -14 C): each pixel joins a bin of the dark-current model
 histogram (``dark_model.smooth_twice_broken_pow`` with ``get_sbp_pars``: pixels per bin from
@@ -37,28 +34,24 @@ import functools
 import gzip
 import io
 import os
-import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
-from erfa import ErfaWarning
 
 from mica.archive.aca_dark import dark_model as dm
 from mica.archive.aca_dark.temp_scale import dark_temp_scale
 from mica.engine.atomic import write_bytes_atomic
 from mica.engine.provenance import SIM_COMMENT, SIM_KEYWORD, SIM_ORIGIN
+from mica.sim.dark_schedule import DarkCalPlan
 from mica.sim.mission import Mission, default_mission, get_mission, register_mission
 from mica.time import CxoTimeLike, conversion_scope, frac_year, to_date, to_secs, to_time
 
 __all__ = [
-    "DarkCalPlan",
-    "N_REPLICAS",
     "INTEG",
     "dark_cal_schedule",
     "dark_cals_between",
-    "replica_intervals",
+    "dark_cal_plan",
     "replica_filename",
     "true_dark_map",
     "replica_image",
@@ -66,7 +59,6 @@ __all__ = [
     "early_amplitude_factor",
 ]
 
-N_REPLICAS = 5
 INTEG = 8.0  # s of dark integration per replica
 # Pixels outside the model histogram (below its 2 e-/s lower edge at -14 C): lognormal.
 COOL_MEDIAN = 1.0
@@ -76,158 +68,20 @@ CR_RATE = 400.0  # cosmic-ray events per second over the CCD (~3200 per replica)
 CR_MEDIAN_E = 1500.0  # e- deposited by a typical event
 GZIP_LEVEL = 1  # as the L0 simulator: fast, and whole-electron values still halve the size
 
-# Observed trend before the model's validity: ~0.023 of pixels above
+# Observed trend before the model's validity (aca_dark.md 7.4): ~0.023 of pixels above
 # 100 e-/s at -15 C in 2000, rising to meet the model in 2007.
 _EARLY_ANCHOR = (2000.0, 0.023)
 _MODEL_VALID_FROM = 2007.0
-
-# Known real ids and the full day lists of the years holding them, so that
-# the id selection tests hold (e.g. no calibration between 2007069 and 2007251).
-_KNOWN_YEARS = {
-    1999: (223, 320),
-    2006: (35, 125, 215, 329),
-    2007: (6, 69, 251, 340),
-    2019: (15, 85, 155, 245, 335),
-    2022: (10, 69, 104, 133, 220, 310),
-}
-_KNOWN_START = {"2007006": "2007:006:01:56:46.817"}  # the real event start, a test value
-# Ecliptic latitudes of the classic test calibrations (real 2007 and 2019 'eb').
-_KNOWN_EB = {
-    "2007006": 24.6,
-    "2007069": 25.89,
-    "2007251": 51.13,
-    "2007340": 1.9,
-    "2019015": 1.82,
-    "2019085": -49.53,
-}
-# Days used by the L0/hdr3/demo examples and tests: generic calibrations keep away from them
-# (a calibration reshapes the L0 files of the observations it overlaps).
-_PROTECTED_DAYS = (
-    "1999:300", "2001:046", "2003:100", "2003:215", "2005:001", "2005:100", "2005:200",
-    "2008:100", "2008:200", "2010:001", "2010:100", "2011:001", "2011:010", "2012:001",
-    "2012:005", "2012:020", "2012:030", "2012:100", "2012:125", "2012:270", "2012:366",
-    "2013:001", "2014:001", "2014:100", "2015:001", "2016:001", "2016:100", "2017:001",
-    "2017:010", "2017:185", "2018:001", "2018:100", "2019:272",
-)  # fmt: skip
-_PROTECTED_OBSIDS = (3552, 5438, 2121, 6000, 7000, 7001)
-_GENERIC_DOYS = (40, 130, 220, 310)
-_DAY = 86400.0
-
-
-@dataclass(frozen=True)
-class DarkCalPlan:
-    """One simulated calibration: id, replica intervals (CXC s) and pointing choice."""
-
-    dark_id: str
-    replicas: tuple[tuple[float, float], ...]
-    el: float  # ecliptic longitude (deg) of the pointing
-    eb: float  # ecliptic latitude (deg)
-    mission_seed: int
-    day: float  # CXC seconds of 00:00 UTC of the id's day (a replica file's name time)
-
-    @property
-    def tstart(self) -> float:
-        return self.replicas[0][0]
-
-    @property
-    def tstop(self) -> float:
-        return self.replicas[-1][1]
-
-    @property
-    def acdc(self) -> bool:
-        """True for calibrations of the ACDC era (their properties use the ACDC schema)."""
-        return self.tstart >= _acdc_start()
-
-
-@functools.cache
-def _acdc_start() -> float:
-    from mica.archive.aca_dark.update import ACDC_START  # the updater decides the schema
-
-    return float(to_secs(ACDC_START))
 
 
 def _mission(mission: Mission | None) -> Mission:
     return register_mission(mission) if mission is not None else default_mission()
 
 
-def _protected(m: Mission) -> np.ndarray:
-    """(n, 2) CXC-second intervals a generic calibration must not touch."""
-    days = np.asarray(to_secs(np.array(_PROTECTED_DAYS)), dtype=np.float64)
-    spans = [np.stack([days - 2 * _DAY, days + 3 * _DAY], axis=1)]
-    for obsid in _PROTECTED_OBSIDS:
-        try:
-            obs = m.observation(obsid)
-        except KeyError:
-            continue
-        spans.append(np.array([[obs.tstart - 2 * _DAY, obs.tstop + 2 * _DAY]]))
-    return np.concatenate(spans)
-
-
-def _is_leap(year: int) -> bool:
-    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
-
-
-@functools.cache
-def _schedule(seed: int) -> tuple[DarkCalPlan, ...]:
-    m = get_mission(seed)
-    rng = np.random.default_rng([seed, 11])
-    protected = _protected(m)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ErfaWarning)  # dates past the leap-second table
-        first_year = int(to_date(m.t_begin)[:4])
-        last_year = int(to_date(m.t_end - _DAY)[:4])
-        years = np.arange(first_year, last_year + 2)
-        jan1 = dict(zip(years.tolist(), to_secs(np.array([f"{y}:001" for y in years]))))
-    # Candidates (year, doy, draws) first; dates become CXC seconds in one vectorised call.
-    cands = []
-    for year in range(first_year, last_year + 1):
-        known = year in _KNOWN_YEARS
-        for doy in _KNOWN_YEARS.get(year, _GENERIC_DOYS):
-            jitter = 0 if known else int(rng.integers(-15, 16))
-            draws = (
-                float(rng.uniform(0.05, 0.55)),  # start time within the day
-                rng.uniform(1900.0, 2300.0, N_REPLICAS - 1),  # replica start spacing
-                rng.uniform(800.0, 1000.0, N_REPLICAS),  # replica durations
-                float(rng.uniform(0.0, 360.0)),
-                float(np.degrees(np.arcsin(rng.uniform(-1.0, 1.0)))),
-            )
-            y, d = year, min(max(doy + jitter, 1), 365)
-            if not known:
-                # Step a week at a time out of protected spans (tests and examples use them).
-                while True:
-                    t = jan1[y] + (d - 1) * _DAY  # to within leap seconds: enough here
-                    if not np.any((t + _DAY > protected[:, 0]) & (t < protected[:, 1])):
-                        break
-                    d += 7
-                    if d > (366 if _is_leap(y) else 365):
-                        d -= 366 if _is_leap(y) else 365
-                        y += 1
-            cands.append((f"{y}{d:03d}", f"{y}:{d:03d}", draws))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ErfaWarning)
-        days = to_secs(np.array([c[1] for c in cands]))
-        known_t0 = {k: to_secs(v) for k, v in _KNOWN_START.items()}
-    plans = []
-    for (dark_id, _, (fraction, gaps, durs, el, eb)), day in zip(cands, days, strict=True):
-        t0 = known_t0.get(dark_id, round(float(day) + fraction * _DAY, 3))
-        if t0 < m.t_begin + 10 * _DAY or t0 > m.t_end - _DAY:
-            continue
-        starts = t0 + np.concatenate([[0.0], np.cumsum(gaps)])
-        reps = tuple(
-            (float(round(s, 3)), float(round(s + d, 3))) for s, d in zip(starts, durs, strict=True)
-        )
-        eb = _KNOWN_EB.get(dark_id, eb)
-        plans.append(DarkCalPlan(dark_id, reps, el, eb, seed, float(day)))
-    plans.sort(key=lambda p: p.tstart)
-    ids = [p.dark_id for p in plans]
-    if len(set(ids)) != len(ids):
-        raise RuntimeError("simulated dark-cal schedule has duplicate ids")
-    return tuple(plans)
-
-
 def dark_cal_schedule(mission: Mission | None = None) -> tuple[DarkCalPlan, ...]:
-    """Every simulated calibration of the mission, in time order (cached per seed)."""
-    return _schedule(_mission(mission).seed)
+    """Every simulated calibration of the mission (default: the default mission), in time
+    order."""
+    return _mission(mission).dark_cals
 
 
 def dark_cals_between(
@@ -244,18 +98,6 @@ def dark_cal_plan(dark_id: str, mission: Mission | None = None) -> DarkCalPlan:
         if plan.dark_id == str(dark_id):
             return plan
     raise KeyError(f"the simulated mission has no dark calibration {dark_id}")
-
-
-def replica_intervals(mission: Mission, start: float, stop: float) -> np.ndarray:
-    """(n, 2) replica [t0, t1] intervals (CXC s) overlapping [start, stop]."""
-    reps = _replica_array(_mission(mission).seed)
-    return reps[(reps[:, 1] > start) & (reps[:, 0] < stop)]
-
-
-@functools.cache
-def _replica_array(seed: int) -> np.ndarray:
-    plans = _schedule(seed)
-    return np.array([r for p in plans for r in p.replicas], dtype=np.float64).reshape(-1, 2)
 
 
 def replica_filename(dark_id: str, replica: int) -> str:

@@ -41,7 +41,8 @@ for V&V scoring runs), each described by `ground_truth` and written by `write_gr
 * 'omitted_slot' (0.1 %): a tracked guide star missing from GSPROPS.
 
 Cadence: ``MICA_SIM_L1_DECIMATE`` (int, default 1) keeps every k-th asol sample and image,
-for tests and benchmarks that need many obsids quickly (TIMEDEL says so).
+for tests and benchmarks that need many obsids quickly (TIMEDEL says so); a `SimSource`
+made with ``l1_decimate`` sets it for its own files.
 """
 
 from __future__ import annotations
@@ -1183,15 +1184,18 @@ def _log_text(ctx: _Context, ai: AspectInterval, prefix: str) -> str:
     )
 
 
-def write_asp_l1(obsid: int, revision: int, dest: Path) -> list[Path]:
-    """Write every file of (obsid, revision) into ``dest``; [] when it does not exist."""
+def write_asp_l1(obsid: int, revision: int, dest: Path, decimate: int | None = None) -> list[Path]:
+    """Write every file of (obsid, revision) into ``dest``; [] when it does not exist.
+
+    ``decimate`` keeps every k-th asol sample and image (None: `decimation`).
+    """
     procs = {p.revision: p for p in available(obsid)}
     if revision not in procs:
         return []
     obs = observation(obsid)
     problem = seeded_problem(obsid)
     dest = Path(dest)
-    decim = decimation()
+    decim = decimation() if decimate is None else max(1, int(decimate))
     out: list[Path] = []
     per_obi: dict[int, list[tuple[dict[str, np.ndarray], AspectInterval]]] = {}
     for ai in aspect_intervals(obs):

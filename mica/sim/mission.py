@@ -18,12 +18,14 @@ The schedule is built vectorised at construction (about 40k observations):
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from erfa import ErfaWarning
 
+from mica.sim.dark_schedule import DarkCalPlan, plan_dark_cals
 from mica.time import CxoTimeLike, to_secs
 
 __all__ = [
@@ -482,16 +484,25 @@ class Mission:
         w = np.stack([p - PERIGEE_8X8_HALF, p + PERIGEE_8X8_HALF], axis=1)
         return w[(w[:, 1] > start) & (w[:, 0] < stop)]
 
+    @functools.cached_property
+    def dark_cals(self) -> tuple[DarkCalPlan, ...]:
+        """Every dark calibration of the mission, in time order (`mica.sim.dark_schedule`)."""
+        return plan_dark_cals(self)
+
+    @functools.cached_property
+    def _dark_cal_replicas(self) -> np.ndarray:
+        replicas = [r for plan in self.dark_cals for r in plan.replicas]
+        return np.array(replicas, dtype=np.float64).reshape(-1, 2)
+
     def dark_cal_windows(self, start: float, stop: float) -> np.ndarray:
         """(n, 2) [t0, t1] dark-calibration replicas overlapping [start, stop] (CXC s).
 
         The ACA is in calibration mode then (no image telemetry); the L0 simulator runs
         slots 6-7 as 8x8 within DARK_CAL_8X8_PAD of each replica, so header-3 ccd_temp
-        brackets it. Schedule: `mica.sim.aca_dark`.
+        brackets it.
         """
-        from mica.sim.aca_dark import replica_intervals  # it imports this module
-
-        return replica_intervals(self, start, stop)
+        reps = self._dark_cal_replicas
+        return reps[(reps[:, 1] > start) & (reps[:, 0] < stop)]
 
     # -----------------------------------------------------------------------------------
     # Physical histories (vectorised functions of CXC time)

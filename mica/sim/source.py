@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from mica.engine.product import FileProduct
@@ -52,20 +53,24 @@ class ObsidWriters:
         return out
 
 
-def _asp_l1() -> ObsidWriters:
+def _asp_l1(source: SimSource) -> ObsidWriters:
     from mica.sim import asp_l1
 
-    return ObsidWriters(asp_l1.sim_obsids, asp_l1.sim_revisions, asp_l1.write_asp_l1)
+    write = partial(asp_l1.write_asp_l1, decimate=source.l1_decimate)
+    return ObsidWriters(asp_l1.sim_obsids, asp_l1.sim_revisions, write)
 
 
-def _obspar() -> ObsidWriters:
+def _obspar(source: SimSource) -> ObsidWriters:
     from mica.sim import obspar
 
     return ObsidWriters(obspar.sim_obsids, obspar.sim_obspar_revisions, obspar.write_obspars)
 
 
-#: product name -> its time-range writer, or a function returning its per-obsid writers
-SIM_WRITERS: dict[str, Callable[[float, float, Path], list[Path]] | Callable[[], ObsidWriters]] = {
+#: product name -> its time-range writer, or a function of the source returning its per-obsid
+#: writers
+SIM_WRITERS: dict[
+    str, Callable[[float, float, Path], list[Path]] | Callable[[SimSource], ObsidWriters]
+] = {
     "aca-l0": _l0_range,
     "aca-dark": _dark_range,
     "asp-l1": _asp_l1,
@@ -82,6 +87,10 @@ class SimSource(Source):
     provenance = "simulated"
     products = frozenset(SIM_WRITERS)
 
+    def __init__(self, l1_decimate: int | None = None) -> None:
+        #: keep every k-th aspect L1 sample and image (None: ``MICA_SIM_L1_DECIMATE``)
+        self.l1_decimate = l1_decimate
+
     def simulator(self) -> dict[str, object]:
         """What an archive records of the simulator (`mica.engine.provenance`)."""
         import mica
@@ -92,7 +101,7 @@ class SimSource(Source):
         self.require(product)
         if product.name not in _PER_OBSID:
             raise SourceError(f"the simulated upstream has no per-obsid {product.name} files")
-        return SIM_WRITERS[product.name]()
+        return SIM_WRITERS[product.name](self)
 
     def fetch(
         self,

@@ -14,18 +14,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")  # the demo writes PNG files; no screen needed
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from mica.plot import save_figure  # noqa: E402
+from mica.plot import save_figure
 
 __all__ = ["demo_acq", "FLIGHT_TABLE", "MAG_EDGES"]
 
-FLIGHT_TABLE = Path(__file__).resolve().parents[1] / "tests/data/acq_outcomes_2000_2014.fits.gz"
+FLIGHT_TABLE = Path(__file__).resolve().parents[2] / "tests/data/acq_outcomes_2000_2014.fits.gz"
 MAG_EDGES = np.array([6.0, 8.0, 8.5, 9.0, 9.5, 9.75, 10.0, 10.15, 10.3, 10.45, 10.6, 11.0])
 
 

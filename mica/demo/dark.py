@@ -11,24 +11,20 @@ source.
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")  # the demo writes PNG files; no screen needed
+from mica.archive.aca_dark import dark_cal, dark_model
+from mica.plot import archive_is_simulated, cxctime2plotdate, plot_cxctime, save_figure
+from mica.sim.build import archive_calibrations
+from mica.time import frac_year, to_secs
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from mica.archive.aca_dark import dark_cal, dark_model  # noqa: E402
-from mica.archive.aca_dark.update import HDR3_PAD, update_aca_dark  # noqa: E402
-from mica.engine.update import update_archive  # noqa: E402
-from mica.plot import archive_is_simulated, cxctime2plotdate, plot_cxctime, save_figure  # noqa: E402
-from mica.products.aca_l0 import L0  # noqa: E402
-from mica.progress import progress_bar  # noqa: E402
-from mica.time import frac_year, to_date, to_secs  # noqa: E402
+if TYPE_CHECKING:
+    from mica.sim.dark_schedule import DarkCalPlan
 
 # Decimal years of the calibrations the demo archives (the nearest simulated ones).
 DEMO_YEARS = (1999.6, 2002.5, 2004.8, 2007.0, 2009.6, 2012.3, 2014.6, 2017.0, 2019.4, 2022.2,
@@ -39,7 +35,7 @@ T_REF = -15.0  # degC, as the original mica's plot
 OBSERVED = ((2000.0, 0.023), (2014.0, 0.145))
 
 
-def demo_cal_plans() -> list:
+def demo_cal_plans() -> list[DarkCalPlan]:
     """The simulated calibrations nearest to DEMO_YEARS."""
     from mica.sim.aca_dark import dark_cal_schedule
 
@@ -47,45 +43,6 @@ def demo_cal_plans() -> list:
     years = np.asarray(frac_year(np.array([p.tstart for p in plans])))
     picks = sorted({int(np.argmin(np.abs(years - y))) for y in DEMO_YEARS})
     return [plans[i] for i in picks]
-
-
-def _l0_windows(plans: list, archive_root: Path, work: Path, progress: bool) -> float:
-    """Archive the slot 6-7 8x8 L0 files around each calibration; returns seconds spent."""
-    from mica.sim.aca_dark import write_hdr3_l0_files
-
-    tic = time.perf_counter()
-    # Before 2000 the temperature is the original's guess: no L0 needed.
-    plans = [p for p in plans if p.tstop >= to_secs("2000:001")]
-    if plans:
-        # The upstream folder is scratch: ingest copies the files into the archive.
-        shutil.rmtree(work, ignore_errors=True)
-        write_hdr3_l0_files(plans, work, pad=HDR3_PAD + 60.0)
-        # One ingest of everything (one chunk): the validation pool starts once.
-        t0, t1 = plans[0].tstart - 3600.0, plans[-1].tstop + 3600.0
-        with progress_bar("update aca-l0 (slots 6-7 near the calibrations)", progress) as bar:
-            update_archive(
-                L0, f"dir:{work}", t0, t1, days_at_once=(t1 - t0) / 86400.0 + 2.0,
-                data_root=archive_root / "aca0", progress=bar,
-            )  # fmt: skip
-        shutil.rmtree(work, ignore_errors=True)
-    return time.perf_counter() - tic
-
-
-def archive_calibrations(plans: list, archive_root: Path, progress: bool) -> list:
-    """Archive the calibrations of ``plans`` (with the L0 their temperatures need) into
-    ``archive_root/aca_dark``; returns the refusals."""
-    archive_root = Path(archive_root)
-    _l0_windows(plans, archive_root, archive_root / "upstream-l0-dark", progress)
-    refused = []
-    for plan in plans:
-        day = to_date(plan.tstart)[:8]
-        with progress_bar(f"update aca-dark ({plan.dark_id})", enabled=progress) as bar:
-            report = update_aca_dark(
-                day, plan.tstop + 1.0, source="sim", data_root=archive_root / "aca_dark",
-                l0_root=archive_root / "aca0", progress=bar,
-            )  # fmt: skip
-        refused += list(report.failed.values())
-    return refused
 
 
 def warm_fractions(data_root: Path) -> dict[str, np.ndarray]:

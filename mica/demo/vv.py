@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 DEMO_FAULT = "bad_star"  # a guide star with bad centroids: BAD, "reprocess without that star"
 
 
-def demo_obsid() -> int:
+def seeded_fault_obsid() -> int:
     """The first obsid of 2005-2012 seeded with `DEMO_FAULT` (deterministic)."""
     from mica.sim import asp_l1 as sim
     from mica.sim.mission import default_mission
@@ -41,20 +40,16 @@ def demo_vv(data_root: Path, out: Path) -> list[Path]:
     from mica.products.obspar import OBSPAR
     from mica.products.vv import VV
     from mica.sim import asp_l1 as sim
+    from mica.sim.build import quick_sim_source
     from mica.vv import get_vv, get_vv_dir
 
     root, out = Path(data_root), Path(out)
-    obsid = demo_obsid()
-    decimate = os.environ.get("MICA_SIM_L1_DECIMATE")
-    os.environ["MICA_SIM_L1_DECIMATE"] = decimate or "4"  # seconds, not a minute
-    try:
-        for product in (ASP_L1, OBSPAR):
-            report = update_obsid_archive(product, "sim", [obsid], data_root=root / product.subdir)
-            if not report.ok:
-                raise RuntimeError(report.summary())
-    finally:
-        if decimate is None:
-            os.environ.pop("MICA_SIM_L1_DECIMATE", None)
+    obsid = seeded_fault_obsid()
+    source = quick_sim_source()  # every 4th aspect sample: seconds, not a minute
+    for product in (ASP_L1, OBSPAR):
+        report = update_obsid_archive(product, source, [obsid], data_root=root / product.subdir)
+        if not report.ok:
+            raise RuntimeError(report.summary())
     report = update_derived(VV, data_root=root / VV.folder, obsids=[obsid], archive=root)
     if not report.ok:
         raise RuntimeError(report.summary())

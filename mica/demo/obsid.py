@@ -15,6 +15,7 @@ from typing import Any
 from mica.engine.obsid_update import update_obsid_archive
 from mica.products.asp_l1 import ASP_L1
 from mica.products.obspar import OBSPAR
+from mica.sim.build import DOCS_WINDOW, L1_DECIMATE, quick_sim_source, update_obsid_window
 
 
 @contextmanager
@@ -36,10 +37,6 @@ def _simulated_now(date: str | None) -> Iterator[None]:
 DEMO_OBSPARS = [7000, 7001, 5438, 6000, 2121]
 DEMO_ASP_OBSIDS = [6000, 2121]
 DEMO_WINDOW = ("2012:001:00:00:00", "2012:002:00:00:00")
-#: the documentation's window (as mica.demo.DOCS_WINDOW)
-DOCS_WINDOW = ("2012:125:00:00:00", "2012:127:00:00:00")
-#: the obsid of DOCS_WINDOW whose aspect L1 products the documentation's archive holds
-DOCS_ASP_OBSIDS = [10369]
 
 
 def demo_obsid(archive_root: Path, progress: Callable[[str], Any] | None = None) -> list[str]:
@@ -47,29 +44,26 @@ def demo_obsid(archive_root: Path, progress: Callable[[str], Any] | None = None)
 
     Obsid 6000 is updated twice, as the archive would have been in 2010 (revision 2 was the
     default) and today (revision 3), so it shows both revision folders. The simulated
-    aspect products keep every 4th sample (``MICA_SIM_L1_DECIMATE``, unless set) so the demo
-    takes seconds, not a minute. Returns the lines to print.
+    aspect products keep every 4th sample (`mica.sim.build.quick_sim_source`: unless
+    ``MICA_SIM_L1_DECIMATE`` is set) so the demo takes seconds, not a minute. Returns the
+    lines to print.
     """
     root = Path(archive_root)
     lines: list[str] = []
     t0 = time.perf_counter()
-    decimate = os.environ.get("MICA_SIM_L1_DECIMATE")
-    os.environ["MICA_SIM_L1_DECIMATE"] = decimate or "4"
-    try:
-        _build_demo(root, lines, progress)
-    finally:
-        if decimate is None:
-            os.environ.pop("MICA_SIM_L1_DECIMATE", None)
+    _build_demo(root, lines, progress)
+    decimate = os.environ.get("MICA_SIM_L1_DECIMATE") or L1_DECIMATE
     lines.append(
         f"(archive built in {time.perf_counter() - t0:.1f} s; simulated aspect "
-        f"products keep every {decimate or 4}th sample: MICA_SIM_L1_DECIMATE)"
+        f"products keep every {decimate}th sample: MICA_SIM_L1_DECIMATE)"
     )
     return lines + _demo_examples(root)
 
 
 def _build_demo(root: Path, lines: list[str], progress: Callable[[str], Any] | None) -> None:
+    source = quick_sim_source()
     with _simulated_now("2010:001"):
-        report = update_obsid_archive(ASP_L1, "sim", [6000], data_root=root / "asp1")
+        report = update_obsid_archive(ASP_L1, source, [6000], data_root=root / "asp1")
     lines.append(f"update asp-l1 --obsid 6000 as of 2010:001: {report.done.get(6000)}")
     for product, kwargs in (
         (ASP_L1, {"obsids": DEMO_ASP_OBSIDS}),
@@ -77,30 +71,11 @@ def _build_demo(root: Path, lines: list[str], progress: Callable[[str], Any] | N
         (ASP_L1, {"start": DEMO_WINDOW[0], "stop": DEMO_WINDOW[1]}),
         (OBSPAR, {"start": DEMO_WINDOW[0], "stop": DEMO_WINDOW[1]}),
     ):
-        report = update_obsid_archive(product, "sim", data_root=root / product.subdir, **kwargs)
+        report = update_obsid_archive(product, source, data_root=root / product.subdir, **kwargs)
         lines.append(f"update {product.name} {kwargs}: " + report.summary().splitlines()[0])
         if progress:
             progress(lines[-1])
     lines += update_obsid_window(root, *DOCS_WINDOW)
-
-
-def update_obsid_window(root: Path, start: str, stop: str) -> list[str]:
-    """Archive the obspars of the obsids in [start, stop] and the aspect L1 products of
-    DOCS_ASP_OBSIDS (one observation shows every reader; all six would triple the time)."""
-    lines = []
-    decimate = os.environ.get("MICA_SIM_L1_DECIMATE")
-    os.environ["MICA_SIM_L1_DECIMATE"] = decimate or "4"
-    try:
-        for product, kwargs in (
-            (ASP_L1, {"obsids": DOCS_ASP_OBSIDS}),
-            (OBSPAR, {"start": start, "stop": stop}),
-        ):
-            report = update_obsid_archive(product, "sim", data_root=root / product.subdir, **kwargs)
-            lines.append(f"update {product.name} {kwargs}: " + report.summary().splitlines()[0])
-    finally:
-        if decimate is None:
-            os.environ.pop("MICA_SIM_L1_DECIMATE", None)
-    return lines
 
 
 def _demo_examples(root: Path) -> list[str]:

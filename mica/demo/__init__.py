@@ -1,16 +1,23 @@
-"""`mica demo`: build a small archive from the simulated upstream, run the examples, plot."""
+"""`mica demo`: build a small archive from the simulated upstream, run the examples, plot.
+
+The package is the demo's presentation: `run_demo` (the command's entry point), the L0 and
+header-3 plots and examples here, one module per other part (`mica.demo.obsid`,
+`mica.demo.dark`, `mica.demo.acq`, `mica.demo.vv`). The archive itself is built by the
+simulator's build helpers (`mica.sim.build`), which also build the documentation's archive.
+"""
 
 from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import time
 from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")  # the demo writes PNG files; no screen needed
+# The demo writes PNG files, no screen needed; the package runs before any of its modules,
+# so this is the one place the backend is set.
+matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
@@ -18,61 +25,47 @@ from astropy.io import fits  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from mica.archive import aca_hdr3, aca_l0  # noqa: E402
-from mica.demo_dark import demo_dark  # noqa: E402
-from mica.demo_obsid import demo_obsid, update_obsid_window  # noqa: E402
-from mica.engine.report import UpdateReport  # noqa: E402
+from mica.demo.dark import demo_dark  # noqa: E402
+from mica.demo.obsid import demo_obsid  # noqa: E402
 from mica.engine.update import update_archive  # noqa: E402
 from mica.plot import archive_is_simulated, plot_cxctime, save_figure  # noqa: E402
 from mica.products.aca_l0 import L0  # noqa: E402
 from mica.progress import progress_bar  # noqa: E402
-from mica.time import CxoTimeLike, to_date, to_secs  # noqa: E402
+from mica.sim.build import (  # noqa: E402  (build_docs_archive: the name the docs use)
+    DOCS_L0_WINDOW,
+    DOCS_WINDOW,
+    archive_hdr3_window,
+    build_docs_archive,
+    derive_products,
+)
+from mica.time import to_date  # noqa: E402
 
-# The windows the examples read; the demo archive holds just these.
+__all__ = [
+    "run_demo",
+    "build_docs_archive",
+    "DOCS_WINDOW",
+    "DOCS_L0_WINDOW",
+    "HDR3_WINDOW",
+    "plot_tempccd",
+    "plot_image_grid",
+    "plot_hdr3",
+    "run_examples",
+]
+
+# The windows the examples read; the demo archive holds just these (and the documentation's).
 L0_WINDOWS = [
     ("2011:001:00:00:00", "2011:001:12:00:00"),
     ("2012:001:00:00:00", "2012:002:00:00:00"),
     (98585849 - 600, 98585884 + 600),
     ("2012:270:02:00:00", "2012:270:03:00:00"),
+    DOCS_L0_WINDOW,
 ]
-#: The small archive the documentation's examples and doctests read (tests build just it;
-#: the demo archive holds it too): header-3 slots over two days, one hour of all slots.
-DOCS_WINDOW = ("2012:125:00:00:00", "2012:127:00:00:00")
-DOCS_L0_WINDOW = ("2012:125:00:00:00", "2012:125:01:00:00")
-L0_WINDOWS.append(DOCS_L0_WINDOW)
+# Ten days around perigee passes, when guide slots 6-7 run 8x8 and carry ccd_temp and dac.
+HDR3_WINDOW = ("2012:125:00:00:00", "2012:135:00:00:00")
 
 
 def _say(line: str) -> None:
     print(line, flush=True)
-
-
-def write_sim_hdr3_files(start: CxoTimeLike, stop: CxoTimeLike, dest: Path) -> list[Path]:
-    """Write the simulated L0 files that carry header-3 ``ccd_temp``, ``aca_temp`` and ``dac``
-    (slots 6-7 in 8x8) in [start, stop] into ``dest``: a quarter of the 8x8 data and none of
-    the other sizes, which is all the header-3 examples read."""
-    from mica.sim.aca_l0 import plan_l0_files, write_l0_file
-
-    dest.mkdir(parents=True, exist_ok=True)
-    plans = [p for p in plan_l0_files(start, stop) if p.slot in HDR3_SLOTS and p.imgsize == 8]
-    return [write_l0_file(p, dest) for p in plans]
-
-
-def archive_hdr3_window(
-    root: Path, start: CxoTimeLike, stop: CxoTimeLike, progress: bool
-) -> UpdateReport:
-    """Archive the header-3 carrying L0 files of [start, stop] into ``root/aca0`` through
-    the real ingest path (a ``dir:`` source over a scratch folder of simulated files)."""
-    work = root / "upstream-l0-hdr3"
-    shutil.rmtree(work, ignore_errors=True)
-    try:
-        write_sim_hdr3_files(start, stop, work)
-        t0, t1 = to_secs(start), to_secs(stop)
-        with progress_bar("update aca-l0 (header-3 slots 6-7)", enabled=progress) as bar:
-            return update_archive(
-                L0, f"dir:{work}", t0, t1, days_at_once=(t1 - t0) / 86400.0 + 1.0,
-                data_root=root / "aca0", progress=bar,
-            )  # fmt: skip
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def build_l0(root: Path, progress: bool) -> None:
@@ -88,43 +81,6 @@ def build_l0(root: Path, progress: bool) -> None:
     t0 = time.perf_counter()
     report = archive_hdr3_window(root, *HDR3_WINDOW, progress=progress)
     _say(f"  {report.summary().splitlines()[0]} ({time.perf_counter() - t0:.1f} s)")
-
-
-def build_docs_archive(root: Path, progress: bool = False) -> list[str]:
-    """Build the documentation's small simulated archive in ``root`` the way the demo does.
-
-    It covers DOCS_WINDOW (2012:125-127): header-3 carrying L0 files (slots 6-7, 8x8), one
-    hour of L0 of all slots, the obspars of the obsids in it, the aspect L1 products of obsid
-    10369 and the dark calibration of 2012:131. Returns the lines of what was archived.
-    """
-    from mica.demo_dark import archive_calibrations, demo_cal_plans
-
-    root = Path(root)
-    lines = []
-    with progress_bar("update aca-l0", enabled=progress) as bar:
-        report = update_archive(L0, "sim", *DOCS_L0_WINDOW, data_root=root / "aca0", progress=bar)
-    lines.append(report.summary().splitlines()[0])
-    lines.append(
-        archive_hdr3_window(root, *DOCS_WINDOW, progress=progress).summary().splitlines()[0]
-    )
-    lines += update_obsid_window(root, *DOCS_WINDOW)
-    plan = min(demo_cal_plans(), key=lambda p: abs(p.tstart - to_secs("2012:131")))
-    lines += [str(r) for r in archive_calibrations([plan], root, progress)]
-    lines += derive(root)
-    return lines
-
-
-def derive(root: Path) -> list[str]:
-    """Compute the derived products (acquisition statistics, V&V) of what ``root`` holds."""
-    from mica.engine.derived import update_derived
-    from mica.products.acq_stats import ACQ_STATS
-    from mica.products.vv import VV
-
-    lines = []
-    for product in (ACQ_STATS, VV):
-        report = update_derived(product, data_root=root / product.folder, archive=root)
-        lines.append(report.summary().splitlines()[0])
-    return lines
 
 
 def plot_tempccd(
@@ -183,11 +139,6 @@ def plot_image_grid(
     day = to_date(images[0].TIME)[:8] if images else "2012:001"
     fig.suptitle(f"slot 0 8x8 readouts from get_l0_images, {day} (UTC hh:mm:ss), one colour scale")
     return save_figure(fig, out / "slot0_8x8_readouts.png", archive_is_simulated(root), keep)
-
-
-# Ten days around perigee passes, when guide slots 6-7 run 8x8 and carry ccd_temp and dac.
-HDR3_WINDOW = ("2012:125:00:00:00", "2012:135:00:00:00")
-HDR3_SLOTS = (6, 7)
 
 
 def plot_hdr3(
@@ -297,10 +248,10 @@ def run_demo(out: Path, progress: bool = True) -> None:
     for line in demo_dark(root, out, progress):
         _say("  " + line)
     _say("Derived products (acquisition statistics, aspect solution V&V):")
-    for line in derive(root):
+    for line in derive_products(root):
         _say("  " + line)
-    from mica.demo_acq import demo_acq
-    from mica.demo_vv import demo_vv
+    from mica.demo.acq import demo_acq
+    from mica.demo.vv import demo_vv
 
     plots = [plot_tempccd(root, out), plot_image_grid(root, out), *plot_hdr3(root, out)]
     plots += demo_acq(root, out, every=80)

@@ -1,0 +1,52 @@
+"""``mica rebuild store``: the L0 columnar store rebuilt from the archived L0 files."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from mica.cli._group import main
+from mica.engine.lock import ArchiveBusy
+
+
+@main.group()
+def rebuild() -> None:
+    """Rebuild derived data from the archived files."""
+
+
+@rebuild.command("store")
+@click.option(
+    "--data-root",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="The L0 product folder (default: <archive>/aca0).",
+)
+@click.option(
+    "--scheduler", default=None, help="Build the chunks on this dask.distributed scheduler."
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Build the chunks on a local dask cluster of this many worker processes.",
+)
+def rebuild_store(data_root, scheduler, workers) -> None:
+    """Rebuild the L0 columnar store from the L0 files (only chunks that do not match)."""
+    from mica.cli.update import archive_writes, cluster
+    from mica.engine.registry import get
+    from mica.engine.store_rebuild import rebuild_store as rebuild
+    from mica.products.aca_l0 import L0
+    from mica.progress import progress_bar
+
+    try:
+        with cluster(scheduler, workers) as executor, archive_writes(get("aca-l0"), data_root):
+            with progress_bar("rebuild store") as bar:
+                report = rebuild(L0, data_root, executor=executor, progress=bar)
+    except ArchiveBusy as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"rebuilt {len(report.done)} store chunks in {L0.root(data_root) / 'store'}")
+    if report.failed:
+        for part, why in report.failed.items():
+            click.echo(f"  not rebuilt: {part}: {why}")
+        sys.exit(1)
