@@ -68,7 +68,7 @@ CR_RATE = 400.0  # cosmic-ray events per second over the CCD (~3200 per replica)
 CR_MEDIAN_E = 1500.0  # e- deposited by a typical event
 GZIP_LEVEL = 1  # as the L0 simulator: fast, and whole-electron values still halve the size
 
-# Observed trend before the model's validity (aca_dark.md 7.4): ~0.023 of pixels above
+# Observed trend before the model's validity: ~0.023 of pixels above
 # 100 e-/s at -15 C in 2000, rising to meet the model in 2007.
 _EARLY_ANCHOR = (2000.0, 0.023)
 _MODEL_VALID_FROM = 2007.0

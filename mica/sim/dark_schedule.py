@@ -1,8 +1,8 @@
 """The simulated mission's dark-current calibrations: when they happen and where they point.
 
 A pure function of the mission seed (`plan_dark_cals`, held by `Mission.dark_cals`): about
-four calibrations a year from 1999:223 to the mission end, with the spec's known ids
-(aca_dark.md section 2: 1999223, 2006329, 2007006, 2007069, 2007251, 2022069, 2022104,
+four calibrations a year from 1999:223 to the mission end, with the known real ids
+(1999223, 2006329, 2007006, 2007069, 2007251, 2022069, 2022104,
 2022133; four in 2007; three in 2019:001-160, the last one in the ACDC era). A calibration is
 ``N_REPLICAS`` replicas of 800-1000 s (ACA in calibration mode: no image telemetry) whose
 starts are 1900-2300 s apart, so an event lasts ~2.5 h (kadi's minimum is 8000 s). Generic
@@ -29,8 +29,8 @@ __all__ = ["DarkCalPlan", "N_REPLICAS", "plan_dark_cals"]
 
 N_REPLICAS = 5
 
-# Spec ids (aca_dark.md section 2) and the full day lists of the years holding them, so that
-# the spec's selection tests hold (e.g. no calibration between 2007069 and 2007251).
+# Known real ids and the full day lists of the years holding them, so that
+# the id selection tests hold (e.g. no calibration between 2007069 and 2007251).
 _KNOWN_YEARS = {
     1999: (223, 320),
     2006: (35, 125, 215, 329),
@@ -38,8 +38,8 @@ _KNOWN_YEARS = {
     2019: (15, 85, 155, 245, 335),
     2022: (10, 69, 104, 133, 220, 310),
 }
-_KNOWN_START = {"2007006": "2007:006:01:56:46.817"}  # spec test value of the event start
-# Ecliptic latitudes of the classic test calibrations (aca_dark.md 3: 2007 and 2019 'eb').
+_KNOWN_START = {"2007006": "2007:006:01:56:46.817"}  # the real event start, a test value
+# Ecliptic latitudes of the classic test calibrations (real 2007 and 2019 'eb').
 _KNOWN_EB = {
     "2007006": 24.6,
     "2007069": 25.89,
