@@ -61,6 +61,7 @@ import httpx
 
 from mica.engine.atomic import replace_durable
 from mica.engine.product import STAGING_DIR, FileProduct
+from mica.errors import NotPublic
 from mica.sources.base import Source, SourceError
 from mica.time import to_date
 
@@ -87,12 +88,6 @@ _LOCATIONS = {
     "asol1": ("primary", "secondary/aspect"),
     "default": ("secondary/aspect", "secondary", "primary"),
 }
-
-
-class NotPublic(SourceError):
-    """The public archive does not hold this product at all (abort, do not retry)."""
-
-    fatal = True
 
 
 @dataclass

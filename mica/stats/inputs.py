@@ -16,7 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
-from mica.errors import MicaError
+from mica.errors import InputError, MicaError
 
 __all__ = [
     "Series",
@@ -27,6 +27,7 @@ __all__ = [
     "PROVIDERS",
     "provider_for",
     "pm_correct",
+    "InputError",
 ]
 
 #: one row per star-catalog entry (starcheck semantics: idx 1.., halfw and mag planned)
@@ -115,10 +116,6 @@ class Provider(Protocol):
 
     def agasc(self, ids: list[int], date: float) -> np.ndarray:
         """AGASC rows (`AGASC_DTYPE`) of ``ids`` with positions PM-corrected to ``date``."""
-
-
-class InputError(MicaError, ValueError):
-    """An input of one observation is missing or unusable (recorded as that unit's failure)."""
 
 
 #: archive kind -> ``module:attribute`` of a callable ``(archive: Path) -> Provider``
