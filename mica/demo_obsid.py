@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from mica import config
 from mica.engine.obsid_update import update_obsid_archive
 from mica.products.asp_l1 import ASP_L1
 from mica.products.obspar import OBSPAR
@@ -20,16 +21,16 @@ from mica.products.obspar import OBSPAR
 @contextmanager
 def _simulated_now(date: str | None) -> Iterator[None]:
     """Run with the simulated upstream as it was at ``date`` (``CXOTIME_NOW``)."""
-    old = os.environ.get("CXOTIME_NOW")
+    old = os.environ.get(config.NOW)
     if date is not None:
-        os.environ["CXOTIME_NOW"] = date
+        os.environ[config.NOW] = date
     try:
         yield
     finally:
         if old is None:
-            os.environ.pop("CXOTIME_NOW", None)
+            os.environ.pop(config.NOW, None)
         else:
-            os.environ["CXOTIME_NOW"] = old
+            os.environ[config.NOW] = old
 
 
 #: obsids the demo archives: the user examples plus obsids of 2012:001-003 for time queries
@@ -53,13 +54,13 @@ def demo_obsid(archive_root: Path, progress: Callable[[str], Any] | None = None)
     root = Path(archive_root)
     lines: list[str] = []
     t0 = time.perf_counter()
-    decimate = os.environ.get("MICA_SIM_L1_DECIMATE")
-    os.environ["MICA_SIM_L1_DECIMATE"] = decimate or "4"
+    decimate = os.environ.get(config.SIM_L1_DECIMATE)
+    os.environ[config.SIM_L1_DECIMATE] = decimate or "4"
     try:
         _build_demo(root, lines, progress)
     finally:
         if decimate is None:
-            os.environ.pop("MICA_SIM_L1_DECIMATE", None)
+            os.environ.pop(config.SIM_L1_DECIMATE, None)
     lines.append(
         f"(archive built in {time.perf_counter() - t0:.1f} s; simulated aspect "
         f"products keep every {decimate or 4}th sample: MICA_SIM_L1_DECIMATE)"
@@ -88,8 +89,8 @@ def update_obsid_window(root: Path, start: str, stop: str) -> list[str]:
     """Archive the obspars of the obsids in [start, stop] and the aspect L1 products of
     DOCS_ASP_OBSIDS (one observation shows every reader; all six would triple the time)."""
     lines = []
-    decimate = os.environ.get("MICA_SIM_L1_DECIMATE")
-    os.environ["MICA_SIM_L1_DECIMATE"] = decimate or "4"
+    decimate = os.environ.get(config.SIM_L1_DECIMATE)
+    os.environ[config.SIM_L1_DECIMATE] = decimate or "4"
     try:
         for product, kwargs in (
             (ASP_L1, {"obsids": DOCS_ASP_OBSIDS}),
@@ -99,7 +100,7 @@ def update_obsid_window(root: Path, start: str, stop: str) -> list[str]:
             lines.append(f"update {product.name} {kwargs}: " + report.summary().splitlines()[0])
     finally:
         if decimate is None:
-            os.environ.pop("MICA_SIM_L1_DECIMATE", None)
+            os.environ.pop(config.SIM_L1_DECIMATE, None)
     return lines
 
 

@@ -6,6 +6,8 @@ import os
 import shutil
 from pathlib import Path
 
+from mica import config
+
 DEMO_FAULT = "bad_star"  # a guide star with bad centroids: BAD, "reprocess without that star"
 
 
@@ -45,8 +47,8 @@ def demo_vv(data_root: Path, out: Path) -> list[Path]:
 
     root, out = Path(data_root), Path(out)
     obsid = demo_obsid()
-    decimate = os.environ.get("MICA_SIM_L1_DECIMATE")
-    os.environ["MICA_SIM_L1_DECIMATE"] = decimate or "4"  # seconds, not a minute
+    decimate = os.environ.get(config.SIM_L1_DECIMATE)
+    os.environ[config.SIM_L1_DECIMATE] = decimate or "4"  # seconds, not a minute
     try:
         for product in (ASP_L1, OBSPAR):
             report = update_obsid_archive(product, "sim", [obsid], data_root=root / product.subdir)
@@ -54,7 +56,7 @@ def demo_vv(data_root: Path, out: Path) -> list[Path]:
                 raise RuntimeError(report.summary())
     finally:
         if decimate is None:
-            os.environ.pop("MICA_SIM_L1_DECIMATE", None)
+            os.environ.pop(config.SIM_L1_DECIMATE, None)
     report = update_derived(VV, data_root=root / VV.folder, obsids=[obsid], archive=root)
     if not report.ok:
         raise RuntimeError(report.summary())

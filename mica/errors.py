@@ -16,6 +16,7 @@ The tree (built-in bases in brackets), with when each is raised::
     |                                asked-for data that does not exist (pseudo-MSID, dark cal)
     |-- DamagedStoreError [OSError]  a store chunk that cannot be read back
     |-- ArchiveWriteError [OSError]  an archive folder that cannot be written (disk full ...)
+    |-- ConfigError [ValueError]     an environment variable with a bad value (`mica.config`)
     |-- ObsidError [ValueError]      an obsid that is not an integer in 1..65535
     |-- ProvenanceError [ValueError] a source contradicting the archive's ``archive.json``
     |-- RejectedFile [ValueError]    a file failing validation during an ingest
@@ -45,6 +46,7 @@ __all__ = [
     "ArchiveBusy",
     "ArchiveWriteError",
     "CalibrationRefused",
+    "ConfigError",
     "DamagedStoreError",
     "DerivedFailure",
     "InconsistentAspectIntervals",
@@ -129,6 +131,10 @@ class DamagedStoreError(MicaError, OSError):
             chunk,
             detail,
         )
+
+
+class ConfigError(MicaError, ValueError):
+    """An environment variable read by `mica.config` with a bad value (the message names it)."""
 
 
 class ObsidError(MicaError, ValueError):

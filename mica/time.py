@@ -33,7 +33,6 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import math
-import os
 import re
 import threading
 import warnings
@@ -45,7 +44,9 @@ import numpy as np
 from astropy.time import Time, TimeDelta
 from erfa import ErfaWarning
 
+from mica import config
 from mica._lazy import LazyModule
+from mica.errors import ConfigError
 
 CxoTimeLike = Union[  # noqa: UP007
     str, float, int, np.ndarray, np.datetime64, Time, _dt.datetime, _dt.date, None, list
@@ -98,8 +99,13 @@ def conversion_scope() -> Iterator[None]:
 
 
 def _now() -> Time:
-    fixed = os.environ.get("CXOTIME_NOW")
-    return to_time(fixed) if fixed else Time.now()
+    fixed = config.now_override()
+    if fixed is None:
+        return Time.now()
+    try:
+        return to_time(fixed)
+    except ValueError as err:
+        raise ConfigError(f"{config.NOW}={fixed!r} is not a time: {err}") from None
 
 
 # 7 or 8 bare digits starting with a plausible year: a compact date, or CXC seconds?
