@@ -8,7 +8,6 @@ lazy ``module:attribute`` name, as `mica.sources` does, so that neither is impor
 
 from __future__ import annotations
 
-import importlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
+from mica._lazy import import_target
 from mica.errors import InputError, MicaError
 
 __all__ = [
@@ -148,8 +148,7 @@ def provider_for(archive: str | os.PathLike, kind: str | None = None) -> Provide
             f"{archive}: no obspar/ (or aca0/) archive with a recorded kind; run "
             "'mica update obspar' first so the statistics know their inputs (simulated or real)"
         )
-    module, name = PROVIDERS[kind].split(":")
-    return getattr(importlib.import_module(module), name)(archive)
+    return import_target(PROVIDERS[kind])(archive)
 
 
 def pm_correct(
