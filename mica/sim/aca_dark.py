@@ -50,6 +50,7 @@ from mica.archive.aca_dark.temp_scale import dark_temp_scale
 from mica.engine.atomic import write_bytes_atomic
 from mica.engine.provenance import SIM_COMMENT, SIM_KEYWORD, SIM_ORIGIN
 from mica.sim.mission import Mission, default_mission, get_mission, register_mission
+from mica.time import SECONDS_PER_DAY as _DAY
 from mica.time import CxoTimeLike, conversion_scope, frac_year, to_date, to_secs, to_time
 
 __all__ = [
@@ -111,7 +112,6 @@ _PROTECTED_DAYS = (
 )  # fmt: skip
 _PROTECTED_OBSIDS = (3552, 5438, 2121, 6000, 7000, 7001)
 _GENERIC_DOYS = (40, 130, 220, 310)
-_DAY = 86400.0
 
 
 @dataclass(frozen=True)
