@@ -3,7 +3,37 @@
 ``except MicaError`` catches every failure mica diagnoses itself (bad input, a missing
 archive, missing data, a busy archive, a refused file); each class also keeps the built-in
 base it had before (``KeyError``, ``ValueError``, ``FileNotFoundError``, ...), so code
-written against those keeps working.
+written against those keeps working. Every class is defined here; the modules that raise
+them re-export them under their old import paths (``mica.engine.lock.ArchiveBusy`` is
+``mica.errors.ArchiveBusy``).
+
+The tree (built-in bases in brackets), with when each is raised::
+
+    MicaError [Exception]            an unknown input-archive kind; base of all below
+    |-- MissingArchiveError [FileNotFoundError]
+    |                                a reader pointed at a folder with no archive of its product
+    |-- MissingDataError [KeyError, ValueError]
+    |                                asked-for data that does not exist (pseudo-MSID, dark cal)
+    |-- DamagedStoreError [OSError]  a store chunk that cannot be read back
+    |-- ArchiveWriteError [OSError]  an archive folder that cannot be written (disk full ...)
+    |-- ConfigError [ValueError]     an environment variable with a bad value (`mica.config`)
+    |-- ObsidError [ValueError]      an obsid that is not an integer in 1..65535
+    |-- ProvenanceError [ValueError] a source contradicting the archive's ``archive.json``
+    |-- RejectedFile [ValueError]    a file failing validation during an ingest
+    |-- ArchiveBusy [RuntimeError]   another update holds the product's lock
+    |-- DerivedFailure [none]        a derived unit that cannot be computed (recorded, retried)
+    |-- SourceError [RuntimeError]   a source that cannot deliver (not installed, unreachable)
+    |   `-- NotPublic                the public archive does not hold the product at all
+    |-- CalibrationRefused [ValueError]
+    |                                a dark calibration that cannot be built
+    |-- InputError [ValueError]      a missing or unusable input of one observation's statistics
+    |-- VVInputError [ValueError]    a missing or unreadable input file of the V&V
+    |-- InconsistentAspectIntervals [ValueError]
+    |                                later aspect intervals listing other slots than the first
+    `-- VVLookupError [LookupError]  no V&V (or aspect L1 revision) of an obsid and version
+
+`DerivedFailure` alone has no built-in base: it is a recorded outcome of a derived unit,
+caught by the derived-product runner, never by code expecting a built-in error.
 """
 
 from __future__ import annotations
@@ -13,11 +43,24 @@ import sqlite3
 from pathlib import Path
 
 __all__ = [
+    "ArchiveBusy",
     "ArchiveWriteError",
+    "CalibrationRefused",
+    "ConfigError",
     "DamagedStoreError",
+    "DerivedFailure",
+    "InconsistentAspectIntervals",
+    "InputError",
     "MicaError",
     "MissingArchiveError",
     "MissingDataError",
+    "NotPublic",
+    "ObsidError",
+    "ProvenanceError",
+    "RejectedFile",
+    "SourceError",
+    "VVInputError",
+    "VVLookupError",
 ]
 
 
@@ -88,6 +131,74 @@ class DamagedStoreError(MicaError, OSError):
             chunk,
             detail,
         )
+
+
+class ConfigError(MicaError, ValueError):
+    """An environment variable read by `mica.config` with a bad value (the message names it)."""
+
+
+class ObsidError(MicaError, ValueError):
+    """An obsid outside 1..65535 or not an integer."""
+
+
+class ProvenanceError(MicaError, ValueError):
+    """An update whose source contradicts the archive's provenance, or names none."""
+
+
+class RejectedFile(MicaError, ValueError):
+    """A file that failed validation; the message names the file and the problem."""
+
+    def __init__(self, filename: str, problem: str):
+        super().__init__(f"{filename}: {problem}")
+        self.filename = filename
+        self.problem = problem
+
+    def __reduce__(self) -> tuple:  # crosses process boundaries from validation workers
+        return (type(self), (self.filename, self.problem))
+
+
+class ArchiveBusy(MicaError, RuntimeError):
+    """Another update holds the product's lock."""
+
+
+class DerivedFailure(MicaError):
+    """A unit that cannot be computed (missing input, telemetry gap): recorded with this
+    message as its reason and retried by ``check_missing``."""
+
+
+class SourceError(MicaError, RuntimeError):
+    """The source cannot deliver (not installed, unreachable, refused)."""
+
+
+class NotPublic(SourceError):
+    """The public archive does not hold this product at all (abort, do not retry)."""
+
+    fatal = True
+
+
+class CalibrationRefused(MicaError, ValueError):
+    """A calibration that cannot be built; the message names it and the problem."""
+
+    def __init__(self, dark_id: str, problem: str):
+        super().__init__(f"dark calibration {dark_id} refused: {problem}")
+        self.dark_id = dark_id
+        self.problem = problem
+
+
+class InputError(MicaError, ValueError):
+    """An input of one observation is missing or unusable (recorded as that unit's failure)."""
+
+
+class VVInputError(MicaError, ValueError):
+    """An input file of the V&V is missing or unreadable (the message names it)."""
+
+
+class InconsistentAspectIntervals(MicaError, ValueError):
+    """Later aspect intervals list other slots or statuses than the first."""
+
+
+class VVLookupError(MicaError, LookupError):
+    """No V&V (or no aspect L1 revision) of the asked obsid and version."""
 
 
 # errno values that mean "this folder cannot take more writes" (not a bug, not bad input)

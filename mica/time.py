@@ -33,7 +33,6 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import math
-import os
 import re
 import threading
 import warnings
@@ -45,7 +44,9 @@ import numpy as np
 from astropy.time import Time, TimeDelta
 from erfa import ErfaWarning
 
+from mica import config
 from mica._lazy import LazyModule
+from mica.errors import ConfigError
 
 CxoTimeLike = Union[  # noqa: UP007
     str, float, int, np.ndarray, np.datetime64, Time, _dt.datetime, _dt.date, None, list
@@ -54,7 +55,8 @@ CxoTimeLike = Union[  # noqa: UP007
 # Imported at the first conversion only: it brings astropy.table and astropy.io.fits (180 ms
 # of a reader's start-up), which a fetch given CXC seconds never needs.
 iers: Any = LazyModule("astropy.utils.iers")
-_DAY = 86400.0
+#: Seconds in a day of 86400 SI seconds (a UTC day with a leap second lasts one more).
+SECONDS_PER_DAY = 86400.0
 
 # Conversions change no setting of the user's process: warnings filters and astropy's IERS
 # configuration are changed inside mica's own calls only (`conversion_scope`).
@@ -98,8 +100,13 @@ def conversion_scope() -> Iterator[None]:
 
 
 def _now() -> Time:
-    fixed = os.environ.get("CXOTIME_NOW")
-    return to_time(fixed) if fixed else Time.now()
+    fixed = config.now_override()
+    if fixed is None:
+        return Time.now()
+    try:
+        return to_time(fixed)
+    except ValueError as err:
+        raise ConfigError(f"{config.NOW}={fixed!r} is not a time: {err}") from None
 
 
 # 7 or 8 bare digits starting with a plausible year: a compact date, or CXC seconds?
@@ -313,7 +320,7 @@ def year_doy(value: CxoTimeLike) -> tuple[int, int]:
         secs = float(value)
         if math.isfinite(secs):
             # every file of an ingest asks this: one conversion per day, not per call
-            first, boundary, second = _day_window(int(secs // _DAY))
+            first, boundary, second = _day_window(int(secs // SECONDS_PER_DAY))
             if abs(secs - boundary) > 1.0:  # near midnight, the exact (rounded) date decides
                 return first if secs < boundary else second
     return _exact_year_doy(value)
@@ -328,7 +335,7 @@ def _exact_year_doy(value: CxoTimeLike) -> tuple[int, int]:
 def _day_window(k: int) -> tuple[tuple[int, int], float, tuple[int, int]]:
     """(year, doy) at ``k`` days of seconds, the next UTC midnight and (year, doy) after it:
     UTC days last at least 86400 s, so a window of 86400 s holds at most one midnight."""
-    start = k * _DAY
+    start = k * SECONDS_PER_DAY
     boundary = day_end(start)
     return _exact_year_doy(start), boundary, _exact_year_doy(boundary)
 
@@ -352,7 +359,7 @@ def day_end(value: CxoTimeLike) -> float:
     >>> to_date(day_end("2012:366:23:00:00"))
     '2013:001:00:00:00.000'
     """
-    return day_start(day_start(value) + _DAY + 1.5)
+    return day_start(day_start(value) + SECONDS_PER_DAY + 1.5)
 
 
 def frac_year(value: CxoTimeLike) -> Any:

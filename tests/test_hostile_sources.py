@@ -26,6 +26,7 @@ from mica.engine.check import check_archive
 from mica.engine.index import ArchiveIndex
 from mica.engine.obsid_update import update_obsid_archive
 from mica.engine.update import update_archive
+from mica.errors import ConfigError
 from mica.products.aca_l0 import L0
 from mica.products.asp_l1 import ASP_L1
 from mica.sim.aca_l0 import plan_l0_files, write_l0_file
@@ -273,7 +274,7 @@ def test_cda_deadlines_from_the_environment(monkeypatch):
     assert (src.file_deadline, src.run_deadline, src.max_file_bytes) == (12.5, 99.0, 1000)
     src.close()
     monkeypatch.setenv("MICA_CDA_FILE_DEADLINE", "soon")
-    with pytest.raises(SourceError, match="MICA_CDA_FILE_DEADLINE"):
+    with pytest.raises(ConfigError, match="MICA_CDA_FILE_DEADLINE"):
         CDASource(progress=False)
 
 

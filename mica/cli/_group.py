@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from mica import __version__
+from mica import __version__, config
 
 
 def _logging(verbose: int) -> None:
@@ -39,4 +39,4 @@ def main(archive: str | None, verbose: int) -> None:
     """mica: retrieve, archive and serve Chandra ACA telemetry and aspect products."""
     _logging(verbose)
     if archive:
-        os.environ["MICA_ARCHIVE"] = str(Path(archive).resolve())
+        os.environ[config.ARCHIVE] = str(Path(archive).resolve())

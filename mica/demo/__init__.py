@@ -24,6 +24,7 @@ import numpy as np  # noqa: E402
 from astropy.io import fits  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from mica import config  # noqa: E402
 from mica.archive import aca_hdr3, aca_l0  # noqa: E402
 from mica.demo.dark import demo_dark  # noqa: E402
 from mica.demo.obsid import demo_obsid  # noqa: E402
@@ -234,7 +235,7 @@ def run_demo(out: Path, progress: bool = True) -> None:
     out = out.resolve()
     root = out / "archive"
     out.mkdir(parents=True, exist_ok=True)
-    os.environ["MICA_ARCHIVE"] = str(root)
+    os.environ[config.ARCHIVE] = str(root)
     t0 = time.perf_counter()
     _say(f"Building the demo archive in {root} from the simulated Chandra ...")
     build_l0(root, progress)

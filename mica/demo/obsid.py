@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from mica import config
 from mica.engine.obsid_update import update_obsid_archive
 from mica.products.asp_l1 import ASP_L1
 from mica.products.obspar import OBSPAR
@@ -21,16 +22,16 @@ from mica.sim.build import DOCS_WINDOW, L1_DECIMATE, quick_sim_source, update_ob
 @contextmanager
 def _simulated_now(date: str | None) -> Iterator[None]:
     """Run with the simulated upstream as it was at ``date`` (``CXOTIME_NOW``)."""
-    old = os.environ.get("CXOTIME_NOW")
+    old = os.environ.get(config.NOW)
     if date is not None:
-        os.environ["CXOTIME_NOW"] = date
+        os.environ[config.NOW] = date
     try:
         yield
     finally:
         if old is None:
-            os.environ.pop("CXOTIME_NOW", None)
+            os.environ.pop(config.NOW, None)
         else:
-            os.environ["CXOTIME_NOW"] = old
+            os.environ[config.NOW] = old
 
 
 #: obsids the demo archives: the user examples plus obsids of 2012:001-003 for time queries
@@ -52,7 +53,7 @@ def demo_obsid(archive_root: Path, progress: Callable[[str], Any] | None = None)
     lines: list[str] = []
     t0 = time.perf_counter()
     _build_demo(root, lines, progress)
-    decimate = os.environ.get("MICA_SIM_L1_DECIMATE") or L1_DECIMATE
+    decimate = config.sim_l1_decimate(default=L1_DECIMATE)
     lines.append(
         f"(archive built in {time.perf_counter() - t0:.1f} s; simulated aspect "
         f"products keep every {decimate}th sample: MICA_SIM_L1_DECIMATE)"

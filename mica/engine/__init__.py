@@ -6,21 +6,16 @@ reading a store module (``mica.engine.colstore``) does not import the ingest mac
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from mica._lazy import lazy_getattr
 
 _WHERE = {
     "ArchiveIndex": "mica.engine.index",
     "FileProduct": "mica.engine.product",
     "IngestReport": "mica.engine.ingest",
-    "RejectedFile": "mica.engine.product",
+    "RejectedFile": "mica.errors",
     "ingest_files": "mica.engine.ingest",
 }
 
 __all__ = sorted(_WHERE)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_WHERE[name]), name)
+__getattr__ = lazy_getattr(__name__, _WHERE)

@@ -37,7 +37,7 @@ from mica.engine.executors import Executor, UnitError
 from mica.engine.provenance import archive_kind, read_provenance, write_provenance
 from mica.engine.report import UpdateReport
 from mica.engine.runner import Job, Progress, Unit, run_update
-from mica.errors import MicaError, MissingArchiveError
+from mica.errors import DerivedFailure, MissingArchiveError
 
 FAILURES = "failures"
 # Blosc LZ4 with shuffle, the filter PyTables calls "blosc" (id 32001): a 300,000-row table
@@ -45,11 +45,6 @@ FAILURES = "failures"
 # and astropy read it once `hdf5plugin` is imported (mica imports it).
 _CODEC = hdf5plugin.Blosc(cname="lz4", clevel=5, shuffle=hdf5plugin.Blosc.SHUFFLE)
 _REASON_LEN = 300
-
-
-class DerivedFailure(MicaError):
-    """A unit that cannot be computed (missing input, telemetry gap): recorded with this
-    message as its reason and retried by ``check_missing``."""
 
 
 @dataclass(frozen=True)

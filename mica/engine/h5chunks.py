@@ -25,6 +25,7 @@ import h5py
 import hdf5plugin
 import numpy as np
 
+from mica import config
 from mica.errors import DamagedStoreError
 
 _buffers = threading.local()
@@ -52,7 +53,7 @@ class _OneBloscThread(contextlib.ContextDecorator):
     its count when a call inside the scope first asks for it (`adopt_blosc2`).
     """
 
-    _VAR = "BLOSC_NTHREADS"
+    _VAR = config.BLOSC_NTHREADS
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

@@ -7,11 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from mica.errors import MicaError
-
-
-class ArchiveBusy(MicaError, RuntimeError):
-    """Another update holds the product's lock."""
+from mica.errors import ArchiveBusy
 
 
 class UpdateLock:

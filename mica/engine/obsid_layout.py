@@ -26,7 +26,7 @@ from typing import Any
 from mica.engine.fsync import fsync_dir
 from mica.engine.index import INDEX_NAME, ArchiveIndex
 from mica.engine.product import FileProduct
-from mica.errors import MicaError
+from mica.errors import ObsidError
 
 OBSID_MIN, OBSID_MAX = 1, 65535
 #: a revision folder name
@@ -47,10 +47,6 @@ LAYOUT_SQL = [
         linked int NOT NULL DEFAULT 0   -- 0: links on disk not yet made to match
     )""",
 ]
-
-
-class ObsidError(MicaError, ValueError):
-    """An obsid outside 1..65535 or not an integer."""
 
 
 def check_obsid(obsid: Any) -> int:

@@ -12,22 +12,10 @@ from typing import Any
 from mica._lazy import fits
 from mica.config import archive_root
 from mica.engine.store_layout import StoreDescription
-from mica.errors import MicaError
+from mica.errors import RejectedFile
 
 #: A product folder's staging area: files fetched or built there are renamed into place.
 STAGING_DIR = "staging"
-
-
-class RejectedFile(MicaError, ValueError):
-    """A file that failed validation; the message names the file and the problem."""
-
-    def __init__(self, filename: str, problem: str):
-        super().__init__(f"{filename}: {problem}")
-        self.filename = filename
-        self.problem = problem
-
-    def __reduce__(self) -> tuple:  # crosses process boundaries from validation workers
-        return (type(self), (self.filename, self.problem))
 
 
 #: The key of a described row that says whether the file is simulated or real.

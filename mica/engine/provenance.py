@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from mica.engine.atomic import write_bytes_atomic
 from mica.engine.product import FileProduct, RejectedFile
-from mica.errors import MicaError
+from mica.errors import ProvenanceError
 
 if TYPE_CHECKING:
     from mica.sources.base import Source
@@ -42,10 +42,6 @@ SIM_ORIGIN = "mica.sim"
 SIM_OBSPAR_LINE = f'simulated,b,h,yes,,,"{SIM_COMMENT}"'
 _FITS_BLOCK = 2880
 _MAX_HEADER_BLOCKS = 200
-
-
-class ProvenanceError(MicaError, ValueError):
-    """An update whose source contradicts the archive's provenance, or names none."""
 
 
 def read_provenance(root: str | Path) -> dict[str, Any] | None:

@@ -12,10 +12,11 @@ in `mica.products` plus one entry here.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from mica._lazy import import_target
 
 if TYPE_CHECKING:  # the engine is imported when an update runs, not for `mica --help`
     from mica.engine.report import UpdateReport
@@ -60,9 +61,7 @@ class ProductEntry:
 
     def load(self) -> Any:
         """The product description (a module for ``calib`` products)."""
-        module, _, attr = self.target.partition(":")
-        mod = importlib.import_module(module)
-        return getattr(mod, attr) if attr else mod
+        return import_target(self.target)
 
     def update(
         self, progress: Progress | None = None, executor: Any = None, **options: Any

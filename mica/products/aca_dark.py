@@ -32,7 +32,7 @@ from mica.config import archive_root
 from mica.engine.calib_layout import CalibLayout
 from mica.engine.fitscheck import open_checked
 from mica.engine.product import FileProduct, RejectedFile
-from mica.time import CxoTimeLike, to_date, to_secs
+from mica.time import SECONDS_PER_DAY, CxoTimeLike, to_date, to_secs
 
 # The calibration folder format (read by `mica.archive.aca_dark.dark_cal`, written by the
 # update): ``<YYYYDOY>/image.fits`` (1024x1024 float32) and ``properties.json``.
@@ -43,7 +43,6 @@ PROPS_NAME = "properties.json"
 
 GUESS_BEFORE = "2000:001:00:00:00.000"  # the original guessed -10 C before this
 HDR3_PAD = 600.0  # s before and after a replica searched for header-3 ccd_temp
-_DAY = 86400.0
 
 
 def date_to_dark_id(date: CxoTimeLike) -> Any:
@@ -222,7 +221,7 @@ def calibration_problem(folder: Path, verify_data: bool = False) -> str | None:
 
 def _rebuild_hint(dark_id: str) -> str:
     day = dark_id_to_date(dark_id)
-    next_day = to_date(to_secs(day) + _DAY)[:8]
+    next_day = to_date(to_secs(day) + SECONDS_PER_DAY)[:8]
     return f"`mica update aca-dark --start {day} --stop {next_day}` rebuilds it"
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mica._lazy import import_target
 from mica.engine.derived import (
     DerivedFailure,
     DerivedProduct,
@@ -145,12 +146,9 @@ class ObservationStats(DerivedProduct):
         )
 
     def compute(self, archive: Path, unit: DerivedUnit, staging: Path) -> np.ndarray:
-        import importlib
-
         from mica.stats.inputs import InputError, provider_for
 
-        module, _, func = self.calc.partition(":")
-        calc = getattr(importlib.import_module(module), func)
+        calc = import_target(self.calc)
         obsid = int(unit.data)
         obi = obspar_obi(archive, obsid)
         try:

@@ -57,6 +57,7 @@ from pathlib import Path
 import numpy as np
 from scipy.special import erf
 
+from mica import config
 from mica.archive import _quat
 from mica.engine.provenance import SIM_COMMENT, SIM_KEYWORD
 from mica.sim.fits_writer import sim_cards
@@ -110,10 +111,7 @@ PROVISIONAL_RATE = 0.03
 
 def decimation() -> int:
     """Keep every k-th sample (``MICA_SIM_L1_DECIMATE``, default 1 = real cadence)."""
-    try:
-        return max(1, int(os.environ.get("MICA_SIM_L1_DECIMATE", "1")))
-    except ValueError:
-        return 1
+    return config.sim_l1_decimate()
 
 
 # --- revisions --------------------------------------------------------------------------------
@@ -178,11 +176,7 @@ def sim_obsids(start: float, stop: float) -> list[int]:
 def fault_scale() -> float:
     """Multiplier of the fault rates (``MICA_SIM_FAULT_SCALE``, default 1; capped so that
     every obsid is faulty at most)."""
-    try:
-        scale = float(os.environ.get("MICA_SIM_FAULT_SCALE", "1"))
-    except ValueError:
-        return 1.0
-    return min(max(scale, 0.0), 1.0 / PROBLEM_RATE)
+    return min(max(config.sim_fault_scale(), 0.0), 1.0 / PROBLEM_RATE)
 
 
 def seeded_problem(obsid: int) -> str | None:

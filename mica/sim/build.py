@@ -10,11 +10,11 @@ temperatures need (`archive_calibrations`) and the derived products of what an a
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mica import config
 from mica.engine.report import UpdateReport
 from mica.engine.update import update_archive
 from mica.products.aca_dark import HDR3_PAD
@@ -109,7 +109,7 @@ def quick_sim_source() -> SimSource:
     unless ``MICA_SIM_L1_DECIMATE`` is set (the simulator then follows it)."""
     from mica.sim.source import SimSource
 
-    return SimSource(None if os.environ.get("MICA_SIM_L1_DECIMATE") else L1_DECIMATE)
+    return SimSource(config.sim_l1_decimate(default=L1_DECIMATE))
 
 
 def update_obsid_window(root: Path, start: str, stop: str) -> list[str]:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from erfa import ErfaWarning
 
+from mica.time import SECONDS_PER_DAY as _DAY
 from mica.time import to_date, to_secs
 
 if TYPE_CHECKING:
@@ -59,7 +60,6 @@ _PROTECTED_DAYS = (
 )  # fmt: skip
 _PROTECTED_OBSIDS = (3552, 5438, 2121, 6000, 7000, 7001)
 _GENERIC_DOYS = (40, 130, 220, 310)
-_DAY = 86400.0
 
 
 @dataclass(frozen=True)

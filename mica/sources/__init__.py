@@ -11,9 +11,9 @@ in its ``archive.json`` (`mica.engine.provenance`).
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 
+from mica._lazy import import_target
 from mica.sources.base import Source, SourceError
 
 #: kind -> "module:Class" of the built-in sources (imported on first use)
@@ -42,8 +42,7 @@ def source_kinds() -> list[str]:
 
 def source_class(kind: str) -> type[Source]:
     """The class of a built-in kind (imports its module)."""
-    module, _, name = BUILTIN_SOURCES[kind].partition(":")
-    return getattr(importlib.import_module(module), name)
+    return import_target(BUILTIN_SOURCES[kind])
 
 
 def sources_for(product: str) -> list[str]:

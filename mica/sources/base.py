@@ -13,11 +13,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from mica.engine.product import FileProduct
-from mica.errors import MicaError
-
-
-class SourceError(MicaError, RuntimeError):
-    """The source cannot deliver (not installed, unreachable, refused)."""
+from mica.errors import SourceError
 
 
 class Source(ABC):

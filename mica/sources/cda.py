@@ -59,8 +59,10 @@ from urllib.parse import urljoin, urlsplit
 import httpcore
 import httpx
 
+from mica import config
 from mica.engine.atomic import replace_durable
 from mica.engine.product import STAGING_DIR, FileProduct
+from mica.errors import NotPublic
 from mica.sources.base import Source, SourceError
 from mica.time import to_date
 
@@ -87,12 +89,6 @@ _LOCATIONS = {
     "asol1": ("primary", "secondary/aspect"),
     "default": ("secondary/aspect", "secondary", "primary"),
 }
-
-
-class NotPublic(SourceError):
-    """The public archive does not hold this product at all (abort, do not retry)."""
-
-    fatal = True
 
 
 @dataclass
@@ -243,10 +239,20 @@ class CDASource(Source):
         run_deadline: float | None = None,
         max_file_bytes: int | None = None,
     ):
-        base = (base or os.environ.get("MICA_CDA_URL") or "").rstrip("/")
-        self.file_deadline = _limit(file_deadline, "MICA_CDA_FILE_DEADLINE", FILE_DEADLINE, float)
-        self.run_deadline = _limit(run_deadline, "MICA_CDA_RUN_DEADLINE", RUN_DEADLINE, float)
-        self.max_file_bytes = _limit(max_file_bytes, "MICA_CDA_MAX_FILE_BYTES", MAX_FILE_BYTES, int)
+        base = (base or config.cda_url() or "").rstrip("/")
+        self.file_deadline = _limit(
+            file_deadline, config.cda_file_deadline, config.CDA_FILE_DEADLINE, FILE_DEADLINE, float
+        )
+        self.run_deadline = _limit(
+            run_deadline, config.cda_run_deadline, config.CDA_RUN_DEADLINE, RUN_DEADLINE, float
+        )
+        self.max_file_bytes = _limit(
+            max_file_bytes,
+            config.cda_max_file_bytes,
+            config.CDA_MAX_FILE_BYTES,
+            MAX_FILE_BYTES,
+            int,
+        )
         self._run_end: float | None = None  # set by the first request
         self.services = f"{base}/srservices" if base else DEFAULT_SERVICES
         self.tree = f"{base}/pub" if base else DEFAULT_TREE
@@ -694,16 +700,19 @@ class CDASource(Source):
             raise _Retry(f"decompressed to {size} bytes, the archive lists {item.size}")
 
 
-def _limit(value: float | None, env: str, default: float, kind: type) -> float:
-    """``value``, else the environment variable ``env``, else ``default`` (positive)."""
+def _limit(
+    value: float | None,
+    setting: Callable[[], float | None],
+    env: str,
+    default: float,
+    kind: type,
+) -> float:
+    """``value`` (positive), else the ``setting`` of `mica.config` (the variable ``env``),
+    else ``default``."""
     if value is None:
-        text = os.environ.get(env)
-        if not text:
+        value = setting()
+        if value is None:
             return kind(default)
-        try:
-            value = kind(text)
-        except ValueError:
-            raise SourceError(f"{env}={text!r} is not a number") from None
     if value <= 0:
         raise SourceError(f"{env}: the limit must be positive (got {value})")
     return kind(value)

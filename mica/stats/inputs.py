@@ -8,7 +8,6 @@ lazy ``module:attribute`` name, as `mica.sources` does, so that neither is impor
 
 from __future__ import annotations
 
-import importlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,8 @@ from typing import Protocol
 
 import numpy as np
 
-from mica.errors import MicaError
+from mica._lazy import import_target
+from mica.errors import InputError, MicaError
 
 __all__ = [
     "Series",
@@ -27,6 +27,7 @@ __all__ = [
     "PROVIDERS",
     "provider_for",
     "pm_correct",
+    "InputError",
 ]
 
 #: one row per star-catalog entry (starcheck semantics: idx 1.., halfw and mag planned)
@@ -117,10 +118,6 @@ class Provider(Protocol):
         """AGASC rows (`AGASC_DTYPE`) of ``ids`` with positions PM-corrected to ``date``."""
 
 
-class InputError(MicaError, ValueError):
-    """An input of one observation is missing or unusable (recorded as that unit's failure)."""
-
-
 #: archive kind -> ``module:attribute`` of a callable ``(archive: Path) -> Provider``
 PROVIDERS = {
     "simulated": "mica.sim.pcad:SimProvider",
@@ -151,8 +148,7 @@ def provider_for(archive: str | os.PathLike, kind: str | None = None) -> Provide
             f"{archive}: no obspar/ (or aca0/) archive with a recorded kind; run "
             "'mica update obspar' first so the statistics know their inputs (simulated or real)"
         )
-    module, name = PROVIDERS[kind].split(":")
-    return getattr(importlib.import_module(module), name)(archive)
+    return import_target(PROVIDERS[kind])(archive)
 
 
 def pm_correct(

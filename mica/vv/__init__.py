@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from mica.engine.obsid_layout import check_obsid, default_link, last_link, version_dir
-from mica.errors import MicaError
+from mica.errors import VVLookupError
 from mica.vv.core import VV_VERSION, AspectInterval, Obi, VVInputError
 
 __all__ = [
@@ -34,10 +34,6 @@ __all__ = [
     "VVLookupError",
     "VV_VERSION",
 ]
-
-
-class VVLookupError(MicaError, LookupError):
-    """No V&V (or no aspect L1 revision) of the asked obsid and version."""
 
 
 def _root(data_root: str | os.PathLike | None) -> Path:

@@ -28,7 +28,7 @@ from scipy.signal import medfilt
 from mica.archive import _quat
 from mica.engine.fastfits import header_cards, parse_table
 from mica.engine.fitscheck import read_bytes
-from mica.errors import MicaError
+from mica.errors import InconsistentAspectIntervals, VVInputError
 
 VV_VERSION = 4
 R2A = 206264.81  # arcsec per radian
@@ -60,14 +60,6 @@ def _medfilt(x: np.ndarray, size: int) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return medfilt(x, size)
-
-
-class VVInputError(MicaError, ValueError):
-    """An input file of the V&V is missing or unreadable (the message names it)."""
-
-
-class InconsistentAspectIntervals(MicaError, ValueError):
-    """Later aspect intervals list other slots or statuses than the first."""
 
 
 def _one(folder: Path, aiid: str, suffix: str) -> Path:

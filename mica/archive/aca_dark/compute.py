@@ -35,7 +35,7 @@ from mica.engine.fitscheck import open_checked
 from mica.engine.index import archive_problem
 from mica.engine.product import RejectedFile
 from mica.engine.provenance import REAL, SIM_KEYWORD, SIMULATED, check_file
-from mica.errors import MicaError
+from mica.errors import CalibrationRefused
 from mica.products.aca_dark import DARK, GUESS_BEFORE, HDR3_PAD
 from mica.time import conversion_scope, to_date, to_secs, to_time
 
@@ -47,15 +47,6 @@ HDR3_MIN_SAMPLES = 5  # "more than 4"
 AACCCDPT_HALF = 20000.0  # s either side of the replica midpoint
 AACCCDPT_MIN_SAMPLES = 101  # "more than 100"
 CR_NSIGMA = 6.0
-
-
-class CalibrationRefused(MicaError, ValueError):
-    """A calibration that cannot be built; the message names it and the problem."""
-
-    def __init__(self, dark_id: str, problem: str):
-        super().__init__(f"dark calibration {dark_id} refused: {problem}")
-        self.dark_id = dark_id
-        self.problem = problem
 
 
 # ---------------------------------------------------------------------------------------

@@ -58,7 +58,6 @@ __all__ = [
 ]
 
 _SELECTS = ("before", "after", "nearest")
-_DAY = 86400.0
 
 
 def dark_cals_root(data_root: str | os.PathLike | None = None) -> Path:

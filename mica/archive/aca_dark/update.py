@@ -28,7 +28,6 @@ from mica.engine.report import UpdateReport
 from mica.engine.runner import Job, Progress, Unit, run_update
 from mica.engine.update import update_archive
 from mica.products.aca_dark import (
-    _DAY,
     DARK,
     HDR3_PAD,
     LAYOUT,
@@ -40,7 +39,7 @@ from mica.products.aca_dark import (
 )
 from mica.products.aca_l0 import L0
 from mica.sources import Source
-from mica.time import CxoTimeLike, day_end, day_start, to_date, to_secs
+from mica.time import SECONDS_PER_DAY, CxoTimeLike, day_end, day_start, to_date, to_secs
 
 from .compute import (
     ACDC_START,
@@ -178,7 +177,7 @@ class DarkJob(Job):
             )
         whole = frozenset(i for i in LAYOUT.ids(self.root) if LAYOUT.is_whole(self.root, i))
         kind = archive_kind(self.root)  # replicas of the other kind are refused
-        span = self.days_at_once * _DAY
+        span = self.days_at_once * SECONDS_PER_DAY
         for i, c0 in enumerate(np.arange(day_start(self.tstart), day_end(self.tstop), span)):
             c1 = min(c0 + span, day_end(self.tstop))
             label = f"{to_date(c0)[:8]} .. {to_date(c1)[:8]}"

@@ -17,11 +17,12 @@ from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from typing import Any
 
+from mica import config
 from mica.engine.executors.base import Executor, call_unit
 
 INSTALL_HINT = "pip install 'chandra-mica[dask]'"
 #: the variable a local cluster's workers start without (see `DaskExecutor`), and its setting
-_TRIM_VAR = "MALLOC_TRIM_THRESHOLD_"
+_TRIM_VAR = config.MALLOC_TRIM_THRESHOLD
 _TRIM = f"distributed.nanny.pre-spawn-environ.{_TRIM_VAR}"
 #: the dask settings of a cluster mica starts (see `DaskExecutor`)
 OWN_CLUSTER = {
@@ -52,7 +53,7 @@ class _OnWorker:
         self.fn = fn
 
     def __call__(self, units: list[Any]) -> list[Any]:
-        os.environ["MICA_WORKERS"] = "1"
+        os.environ[config.WORKERS] = "1"
         return [call_unit(self.fn, unit) for unit in units]
 
 

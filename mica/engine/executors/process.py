@@ -17,13 +17,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from mica import config
 from mica.engine.executors.base import Executor, call_unit
 
 
 def default_workers() -> int:
     """Worker processes: ``MICA_WORKERS``, else one per CPU (at most 4)."""
-    env = os.environ.get("MICA_WORKERS")
-    return max(1, int(env)) if env else min(4, os.cpu_count() or 1)
+    workers = config.workers()
+    return workers if workers is not None else min(4, os.cpu_count() or 1)
 
 
 _log = logging.getLogger(__name__)
