@@ -117,8 +117,8 @@ def build_docs_archive(root: Path, progress: bool = False) -> list[str]:
 def derive(root: Path) -> list[str]:
     """Compute the derived products (acquisition statistics, V&V) of what ``root`` holds."""
     from mica.engine.derived import update_derived
-    from mica.products.acq_stats import ACQ_STATS
-    from mica.products.vv import VV
+    from mica.stats.acq_product import ACQ_STATS
+    from mica.vv.product import VV
 
     lines = []
     for product in (ACQ_STATS, VV):

@@ -23,7 +23,6 @@ from mica.engine.derived import check_derived, update_derived
 from mica.engine.obsid_update import update_obsid_archive
 from mica.products.asp_l1 import ASP_L1
 from mica.products.obspar import OBSPAR
-from mica.products.vv import SPEC_COLUMNS, VV
 from mica.sim import asp_l1 as sim
 from mica.sim.mission import default_mission
 from mica.vv import (
@@ -35,6 +34,7 @@ from mica.vv import (
     get_vv_dir,
     get_vv_files,
 )
+from mica.vv.product import SPEC_COLUMNS, VV
 from mica.vv.report import read_slots
 
 DECIMATE = "40"
@@ -251,7 +251,7 @@ def test_cli_vv_and_check_list_bad(in_archive):
 _KILL = """
 import os, signal, sys
 from mica.engine.derived import update_derived
-from mica.products.vv import VV
+from mica.vv.product import VV
 def progress(done, total, label):
     if done >= 2:
         os.kill(os.getpid(), signal.SIGKILL)

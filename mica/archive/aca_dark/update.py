@@ -1,6 +1,6 @@
 """`mica update aca-dark`: dark-current calibrations built from their replicas, on the runner.
 
-The product (inputs, output layout) is `mica.products.aca_dark`, the numerics
+The product (inputs, output layout) is `mica.archive.aca_dark.product`, the numerics
 `mica.archive.aca_dark.compute`. `DarkJob` plans windows of ``days_at_once`` days; a
 window's step (side-effect free: fetch into its staging folder, check, compute) fetches the
 replicas, and for each calibration whose first replica starts in [start, stop] and is not
@@ -11,7 +11,7 @@ that the next update removes.
 
 With ``with_inputs`` the update first archives, from the same source and through the L0
 update (`mica.engine.update.update_archive`), the L0 windows the temperatures need
-(`mica.products.aca_dark.input_windows`), then the calibrations.
+(`mica.archive.aca_dark.product.input_windows`), then the calibrations.
 """
 
 from __future__ import annotations
@@ -23,21 +23,21 @@ from typing import Any
 
 import numpy as np
 
+from mica.archive.aca_dark.product import (
+    DARK,
+    DAY_SECS,
+    HDR3_PAD,
+    LAYOUT,
+    DarkReplicaProduct,
+    calibration_problem,
+    default_l0_root,
+    id_day_secs,
+    input_windows,
+)
 from mica.engine.provenance import archive_kind, settle_kind
 from mica.engine.report import UpdateReport
 from mica.engine.runner import Job, Progress, Unit, run_update
 from mica.engine.update import update_archive
-from mica.products.aca_dark import (
-    _DAY,
-    DARK,
-    HDR3_PAD,
-    LAYOUT,
-    DarkReplicaProduct,
-    _id_day_secs,
-    calibration_problem,
-    default_l0_root,
-    input_windows,
-)
 from mica.products.aca_l0 import L0
 from mica.sources import Source
 from mica.time import CxoTimeLike, day_end, day_start, to_date, to_secs
@@ -85,7 +85,7 @@ def _window_replicas(
     c0, c1, whole, kind, root = unit.data
     files = src.fetch(DARK, c0, c1, unit.staging)
     for dark_id, paths in sorted(_group(files).items()):
-        if not c0 <= _id_day_secs(dark_id) < c1:
+        if not c0 <= id_day_secs(dark_id) < c1:
             continue  # delivered extra: its own window handles it
         if dark_id in whole:
             yield dark_id, None
@@ -178,7 +178,7 @@ class DarkJob(Job):
             )
         whole = frozenset(i for i in LAYOUT.ids(self.root) if LAYOUT.is_whole(self.root, i))
         kind = archive_kind(self.root)  # replicas of the other kind are refused
-        span = self.days_at_once * _DAY
+        span = self.days_at_once * DAY_SECS
         for i, c0 in enumerate(np.arange(day_start(self.tstart), day_end(self.tstop), span)):
             c1 = min(c0 + span, day_end(self.tstop))
             label = f"{to_date(c0)[:8]} .. {to_date(c1)[:8]}"
