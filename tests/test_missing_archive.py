@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import mica.archive.aca_dark as aca_dark
-from mica.archive import aca_hdr3, aca_l0, asp_l1, hdr3_items, obspar
+from mica.archive import aca_hdr3, aca_l0, asp_l1, obspar
 from mica.archive.aca_dark import dark_cal, dark_model
 from mica.archive.aca_dark.update import update_aca_dark
 from mica.engine.index import INDEX_NAME, archive_problem
@@ -28,6 +28,7 @@ from mica.engine.obsid_layout import ObsidError, check_obsid
 from mica.engine.obsid_update import update_obsid_archive
 from mica.engine.product import RejectedFile
 from mica.errors import MicaError, MissingArchiveError, MissingDataError
+from mica.products import hdr3_items
 from mica.products.aca_l0 import L0
 from mica.products.asp_l1 import ASP_L1
 from mica.products.obspar import OBSPAR
