@@ -17,7 +17,8 @@ import tables
 from astropy.io import fits
 from click.testing import CliRunner
 
-from mica.archive import _quat, asp_l1, obspar
+from mica import quaternion
+from mica.archive import asp_l1, obspar
 from mica.cli import main
 from mica.engine.derived import check_derived, update_derived
 from mica.engine.obsid_update import update_obsid_archive
@@ -186,7 +187,7 @@ def _by_hand(folder: Path, slot: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
         t = acen["time"][sel]
         q = np.stack([np.interp(t, t_sol, q_sol[:, k]) for k in range(4)], -1)
         eci = gspr["pos_eci"][gspr["slot"] == slot][0]
-        d = np.einsum("ij,nkj,k->ni", mis.reshape(3, 3), _quat.to_transform(q), eci)
+        d = np.einsum("ij,nkj,k->ni", mis.reshape(3, 3), quaternion.to_transform(q), eci)
         yag = np.arctan2(d[:, 1], d[:, 0]) * 206264.81  # the spec's R2A
         zag = np.arctan2(d[:, 2], d[:, 0]) * 206264.81
         dys.append(acen["ang_y"][sel] * 3600 - yag)
