@@ -233,12 +233,14 @@ def test_obspar_archive_without_the_obsid_is_none_or_empty(obsid_archives):
     assert obspar.get_obsids(*OUT, data_root=root) == [7000]
 
 
-def test_aca_l0_by_obsid_without_obspar_archive_is_not_an_obspar_error(
+def test_aca_l0_by_obsid_without_obspar_archive_names_the_obspar_update(
     sim_l0_archive, tmp_path, monkeypatch
 ):
-    """No obspar archive at all: the obsid's interval still resolves (for now)."""
+    """No obspar archive at all: the obsid is unknown (not a missing-archive error), and the
+    message names the update that archives its obspar; nothing is created."""
     monkeypatch.setenv("MICA_ARCHIVE", str(tmp_path / "no-obspar-here"))
-    assert aca_l0.get_files(obsid=OUT_OBSID, data_root=sim_l0_archive) == []
+    with pytest.raises(MissingDataError, match=f"mica update obspar --obsid {OUT_OBSID}"):
+        aca_l0.get_files(obsid=OUT_OBSID, data_root=sim_l0_archive)
     with pytest.raises(MissingArchiveError, match="no aca-l0 archive in"):
         aca_l0.get_files(obsid=OUT_OBSID)  # the L0 archive itself is missing: an error
     assert not (tmp_path / "no-obspar-here").exists()
