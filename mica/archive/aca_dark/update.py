@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -39,7 +39,6 @@ from mica.engine.report import UpdateReport
 from mica.engine.runner import Job, Progress, Unit, run_update
 from mica.engine.update import update_archive
 from mica.products.aca_l0 import L0
-from mica.sources import Source
 from mica.time import CxoTimeLike, day_end, day_start, to_date, to_secs
 
 from .compute import (
@@ -52,6 +51,9 @@ from .compute import (
     replica_ccd_temps,
 )
 from .dark_cal import IMAGE_NAME, PROPS_NAME, dark_cals_root, dark_id_to_date
+
+if TYPE_CHECKING:  # annotations only: the update runs the source the engine resolves
+    from mica.sources import Source
 
 __all__ = [
     "ACDC_START",
