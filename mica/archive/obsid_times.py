@@ -11,10 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mica.archive.obspar import obsid_interval as obspar_interval
-from mica.engine.obsid_layout import check_obsid
 from mica.errors import MissingArchiveError, MissingDataError
-from mica.products.obspar import OBSPAR
 
 __all__ = ["obsid_interval"]
 
@@ -46,6 +43,12 @@ def obsid_interval(obsid: int, data_root: str | Path | None = None) -> tuple[flo
     >>> [round(t) for t in obsid_interval(10369)]
     [452486958, 452518702]
     """
+    # imported here: the obspar reader loads astropy.io.fits, which a time-range fetch of
+    # `aca_l0` or `aca_hdr3` (importing this module) does not need
+    from mica.archive.obspar import obsid_interval as obspar_interval
+    from mica.engine.obsid_layout import check_obsid
+    from mica.products.obspar import OBSPAR
+
     obsid = check_obsid(obsid)
     try:
         interval = obspar_interval(obsid, data_root=data_root)
