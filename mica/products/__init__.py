@@ -10,6 +10,9 @@ readers (`mica.archive`) serve what the engine archived. Data flow one way: a so
 them in the index and store, the readers read them.
 
 * `aca_l0`: ACA level-0 image files (time-indexed, with a column store) and their format tables;
+* `hdr3_items`, `hdr3_calib`: the header-3 diagnostic items of the L0 8x8 rows (byte layout,
+  decoders, thermistor calibration); `hdr3_samples`: the sample tables the L0 store derives
+  from them (its ``hd3s`` view);
 * `asp_l1`: aspect level-1 products per obsid and revision, and their processing table;
 * `obspar`: observation parameter files per obsid and revision, and the parameter-file parser.
 
