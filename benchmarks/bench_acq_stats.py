@@ -83,8 +83,8 @@ def speed(tmp: Path) -> list[str]:
     """The speed figures (seconds)."""
     from mica.engine.derived import update_derived
     from mica.engine.obsid_update import update_obsid_archive
-    from mica.products.acq_stats import ACQ_STATS
     from mica.products.obspar import OBSPAR
+    from mica.stats.acq_product import ACQ_STATS
     from mica.stats.acq_stats import DTYPE, get_stats
 
     out = []

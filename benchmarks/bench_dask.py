@@ -57,10 +57,10 @@ def _warm(work: Path | None = None) -> None:
     calls' costs (lazy imports, caches) are paid. Every mode's processes are warmed alike
     (serial's too): the figures are steady-state rates, as over a whole-mission run."""
     import mica.engine.update  # noqa: F401
-    import mica.products.acq_stats  # noqa: F401
-    import mica.products.vv  # noqa: F401
     import mica.stats._acq  # noqa: F401
+    import mica.stats.acq_product  # noqa: F401
     import mica.vv.core  # noqa: F401
+    import mica.vv.product  # noqa: F401
     import mica.vv.report  # noqa: F401
     from mica._lazy import fits
 
@@ -182,10 +182,10 @@ DERIVED = ("vv", "acq-stats")
 
 def _derived_product(case: str):
     if case == "vv":
-        from mica.products.vv import VV
+        from mica.vv.product import VV
 
         return VV
-    from mica.products.acq_stats import ACQ_STATS
+    from mica.stats.acq_product import ACQ_STATS
 
     return ACQ_STATS
 

@@ -119,11 +119,11 @@ def confusion(args: argparse.Namespace) -> None:
 
 def speed(args: argparse.Namespace) -> None:
     from mica.engine.derived import GenerationTable
-    from mica.products.vv import VV_DTYPE, VV_SPEC
     from mica.sim import asp_l1 as sim
     from mica.sim.mission import default_mission
     from mica.sim.obspar import obspar_revisions, write_obspars
     from mica.vv import Obi, get_rms_data
+    from mica.vv.product import VV_DTYPE, VV_SPEC
     from mica.vv.report import write_report
 
     os.environ.pop("MICA_SIM_L1_DECIMATE", None)  # the real cadence

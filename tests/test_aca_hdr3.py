@@ -9,9 +9,9 @@ import pytest
 
 from mica.archive import aca_hdr3, aca_l0, hdr3_samples
 from mica.archive.aca_hdr3 import MSID, MissingDataError, Msid, MSIDset
-from mica.archive.hdr3_items import ITEMS, MSID_ALIASES, byte_columns, get_item, s16
 from mica.errors import MissingArchiveError
 from mica.products.aca_l0 import HD3_COLUMNS
+from mica.products.hdr3_items import ITEMS, MSID_ALIASES, byte_columns, get_item, s16
 
 # Real 2003:215 data: slots 0-2 are 8x8 03:08-04:51, slot 7 8x8 with interleaved times.
 REAL_START, REAL_STOP = "2003:215:00:00:00", "2003:216:00:00:00"

@@ -15,11 +15,11 @@ import tables
 
 from mica.engine.derived import check_derived, update_derived
 from mica.engine.obsid_update import update_obsid_archive
-from mica.products.acq_stats import ACQ_STATS
 from mica.products.obspar import OBSPAR
 from mica.sim.pcad import SimProvider, seeded_problem
 from mica.stats import acq_stats
 from mica.stats._acq import calc_acq_stats
+from mica.stats.acq_product import ACQ_STATS
 
 START, STOP = "2012:001", "2012:002"
 NO_CATALOG, GAP = 9866, 9921  # seeded problems of the simulated inputs (2012:02x)
@@ -147,7 +147,7 @@ _KILL = """
 import time
 import mica.stats._acq as acq
 from mica.engine.derived import update_derived
-from mica.products.acq_stats import ACQ_STATS
+from mica.stats.acq_product import ACQ_STATS
 real = acq.calc_acq_stats
 def slow(*a, **k):
     time.sleep(0.3)

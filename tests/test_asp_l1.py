@@ -16,7 +16,8 @@ import pytest
 from astropy.io import fits
 from click.testing import CliRunner
 
-from mica.archive import _quat, asp_l1
+from mica import quaternion
+from mica.archive import asp_l1
 from mica.cli import main
 from mica.demo.obsid import _simulated_now
 from mica.engine.check import check_archive
@@ -227,8 +228,8 @@ def _residuals(archive: Path, obsid: int) -> dict[int, tuple[np.ndarray, np.ndar
             sel = (acen["slot"] == star["slot"]) & (acen["status"] == 0) & (acen["alg"] == 8)
             t = acen["time"][sel]
             q = np.stack([np.interp(t, asol["time"], asol["q_att"][:, k]) for k in range(4)], -1)
-            d = np.einsum("ij,nkj,k->ni", mis, _quat.to_transform(q), star["pos_eci"])
-            yag, zag = _quat.dir_to_yagzag(d)
+            d = np.einsum("ij,nkj,k->ni", mis, quaternion.to_transform(q), star["pos_eci"])
+            yag, zag = quaternion.dir_to_yagzag(d)
             dy, dz = out.setdefault(int(star["slot"]), ([], []))
             dy.append(acen["ang_y"][sel] * 3600 - yag)
             dz.append(acen["ang_z"][sel] * 3600 - zag)
@@ -248,10 +249,11 @@ def test_attitude_follows_the_dither(archive):
     obs = default_mission().observation(6000)
     asol = _table(asp_l1.get_files(6000, content="ASPSOL", data_root=archive)[1])
     mis = _table(asp_l1.get_files(6000, content="ACACAL", data_root=archive)[1])
-    inv = _quat.from_transform(mis["aca_misalign"][0].reshape(3, 3)) * [-1, -1, -1, 1]
-    q_aca = _quat.multiply(asol["q_att"], inv)
+    inv = quaternion.from_transform(mis["aca_misalign"][0].reshape(3, 3)) * [-1, -1, -1, 1]
+    q_aca = quaternion.multiply(asol["q_att"], inv)
     star = sim.star_catalog(obs)[0]
-    yag, zag = _quat.dir_to_yagzag(np.einsum("nji,j->ni", _quat.to_transform(q_aca), star["eci"]))
+    d_aca = np.einsum("nji,j->ni", quaternion.to_transform(q_aca), star["eci"])
+    yag, zag = quaternion.dir_to_yagzag(d_aca)
     dith_y, dith_z = sim.dither_offsets(obs, asol["time"])
     assert np.ptp(dith_y) > 15  # the 8" dither is there...
     assert np.max(np.abs(yag - star["yag"] - dith_y)) < 0.1  # ...and followed by the solution

@@ -235,8 +235,8 @@ def test_statistics_and_vv_batches_on_the_cluster_equal_serial(client, docs_arch
     import json
     import shutil
 
-    from mica.products.acq_stats import ACQ_STATS
-    from mica.products.vv import VV
+    from mica.stats.acq_product import ACQ_STATS
+    from mica.vv.product import VV
 
     for name in ("obspar", "asp1", "aca0"):
         shutil.copytree(docs_archive / name, tmp_path / name, symlinks=True)

@@ -10,10 +10,12 @@ from astropy.io import fits
 from click.testing import CliRunner
 
 from mica.archive import aca_hdr3, aca_l0
-from mica.archive.hdr3_items import ITEMS
 from mica.cli import main
+from mica.engine.obsid_update import update_obsid_archive
 from mica.engine.update import update_archive
 from mica.products.aca_l0 import L0
+from mica.products.hdr3_items import ITEMS
+from mica.products.obspar import OBSPAR
 from mica.sim.mission import default_mission
 
 
@@ -36,6 +38,8 @@ def examples_archive(tmp_path_factory, sim_l0_archive) -> Path:
 def test_get_files_examples(examples_archive):
     root = examples_archive
     obs = default_mission().observation(5438)
+    # an obsid's interval comes from its archived obspar (into <MICA_ARCHIVE>/obspar)
+    assert update_obsid_archive(OBSPAR, "sim", [5438]).ok
     obsid_files = aca_l0.get_files(obsid=5438, data_root=root)
     assert obsid_files and all(Path(f).exists() for f in obsid_files)
     for path in obsid_files:

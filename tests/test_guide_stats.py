@@ -12,10 +12,10 @@ from click.testing import CliRunner
 
 from mica.engine.derived import update_derived
 from mica.engine.obsid_update import update_obsid_archive
-from mica.products.guide_stats import GUIDE_STATS
 from mica.products.obspar import OBSPAR
 from mica.stats import guide_stats
 from mica.stats._guide import runs
+from mica.stats.guide_product import GUIDE_STATS
 
 # the column name f_within_0.3 is not a Python identifier: PyTables says so
 pytestmark = pytest.mark.filterwarnings("ignore:object name is not a valid Python identifier")

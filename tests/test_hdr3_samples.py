@@ -13,7 +13,7 @@ from test_aca_hdr3 import assert_set_equal, windows
 
 from mica.archive import aca_hdr3, hdr3_samples
 from mica.archive.aca_hdr3 import MSIDset
-from mica.archive.hdr3_items import ITEMS, get_item, words_of
+from mica.products.hdr3_items import ITEMS, get_item, words_of
 from mica.time import to_secs
 
 T0 = to_secs("2012:001:00:00:00")

@@ -62,7 +62,7 @@ def test_thermistor_spline_matches_scipy():
     between them, NaN outside the calibrated range."""
     from scipy.interpolate import CubicSpline
 
-    from mica.archive import hdr3_calib
+    from mica.products import hdr3_calib
 
     ref = CubicSpline(
         hdr3_calib.AD_COUNTS, hdr3_calib.AD_DEGC, bc_type="not-a-knot", extrapolate=False

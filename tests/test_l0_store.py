@@ -14,7 +14,6 @@ from astropy.io import fits
 from click.testing import CliRunner
 
 from mica.archive import aca_hdr3, aca_l0
-from mica.archive.hdr3_items import ITEMS
 from mica.cli import main
 from mica.engine.check import check_archive
 from mica.engine.colstore import ColumnStore
@@ -22,6 +21,7 @@ from mica.engine.index import ArchiveIndex
 from mica.engine.update import update_archive
 from mica.errors import DamagedStoreError, MissingArchiveError
 from mica.products.aca_l0 import L0
+from mica.products.hdr3_items import ITEMS
 
 
 def assert_same(a: np.ma.MaskedArray, b: np.ma.MaskedArray) -> None:

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import mica.archive.aca_dark as aca_dark
-from mica.archive import aca_hdr3, aca_l0, asp_l1, hdr3_items, obspar
+from mica.archive import aca_hdr3, aca_l0, asp_l1, obspar
 from mica.archive.aca_dark import dark_cal, dark_model
 from mica.archive.aca_dark.update import update_aca_dark
 from mica.engine.index import INDEX_NAME, archive_problem
@@ -28,6 +28,7 @@ from mica.engine.obsid_layout import ObsidError, check_obsid
 from mica.engine.obsid_update import update_obsid_archive
 from mica.engine.product import RejectedFile
 from mica.errors import MicaError, MissingArchiveError, MissingDataError
+from mica.products import hdr3_items
 from mica.products.aca_l0 import L0
 from mica.products.asp_l1 import ASP_L1
 from mica.products.obspar import OBSPAR
@@ -232,12 +233,14 @@ def test_obspar_archive_without_the_obsid_is_none_or_empty(obsid_archives):
     assert obspar.get_obsids(*OUT, data_root=root) == [7000]
 
 
-def test_aca_l0_by_obsid_without_obspar_archive_is_not_an_obspar_error(
+def test_aca_l0_by_obsid_without_obspar_archive_names_the_obspar_update(
     sim_l0_archive, tmp_path, monkeypatch
 ):
-    """No obspar archive at all: the obsid's interval still resolves (for now)."""
+    """No obspar archive at all: the obsid is unknown (not a missing-archive error), and the
+    message names the update that archives its obspar; nothing is created."""
     monkeypatch.setenv("MICA_ARCHIVE", str(tmp_path / "no-obspar-here"))
-    assert aca_l0.get_files(obsid=OUT_OBSID, data_root=sim_l0_archive) == []
+    with pytest.raises(MissingDataError, match=f"mica update obspar --obsid {OUT_OBSID}"):
+        aca_l0.get_files(obsid=OUT_OBSID, data_root=sim_l0_archive)
     with pytest.raises(MissingArchiveError, match="no aca-l0 archive in"):
         aca_l0.get_files(obsid=OUT_OBSID)  # the L0 archive itself is missing: an error
     assert not (tmp_path / "no-obspar-here").exists()

@@ -1,5 +1,6 @@
-"""The product descriptions: one module per product in `mica.products`, the registry's
-targets, and the one-way flow (a description imports no reader, source or simulator)."""
+"""The product descriptions: one module per upstream product in `mica.products`, the derived
+ones beside their readers, the registry's targets, and the one-way flow (an upstream
+description imports no reader, source or simulator)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ print(json.dumps([names, sorted(m for m in sys.modules if m.startswith(upstream)
     names, loaded = json.loads(proc.stdout)
     assert sorted(names) == [
         f"mica.products.{n}"
-        for n in ("aca_dark", "aca_l0", "acq_stats", "asp_l1", "guide_stats", "obspar", "vv")
+        for n in ("aca_l0", "asp_l1", "hdr3_calib", "hdr3_items", "hdr3_samples", "obspar")
     ]
     assert loaded == []
 
@@ -40,20 +41,19 @@ def test_registry_descriptions_live_in_their_product_module():
         "aca-l0": ("mica.products.aca_l0", "aca-l0"),
         "asp-l1": ("mica.products.asp_l1", "asp-l1"),
         "obspar": ("mica.products.obspar", "obspar"),
-        "acq-stats": ("mica.products.acq_stats", "acq-stats"),
-        "guide-stats": ("mica.products.guide_stats", "guide-stats"),
-        "vv": ("mica.products.vv", "vv"),
+        "acq-stats": ("mica.stats.acq_product", "acq-stats"),
+        "guide-stats": ("mica.stats.guide_product", "guide-stats"),
+        "vv": ("mica.vv.product", "vv"),
     }
 
 
 def test_user_modules_serve_the_same_descriptions():
     from mica.archive import aca_l0, asp_l1, obspar
-    from mica.archive.aca_dark import dark_cal, update
-    from mica.products import aca_dark
+    from mica.archive.aca_dark import dark_cal, product, update
     from mica.products import aca_l0 as l0
     from mica.products import asp_l1 as asp
     from mica.products import obspar as par
 
     assert aca_l0.L0 is l0.L0 and asp_l1.ASP_L1 is asp.ASP_L1 and obspar.OBSPAR is par.OBSPAR
     assert obspar.read_obspar is par.get_obspar
-    assert update.DARK is aca_dark.DARK and dark_cal.dark_id_to_date is aca_dark.dark_id_to_date
+    assert update.DARK is product.DARK and dark_cal.dark_id_to_date is product.dark_id_to_date

@@ -18,6 +18,7 @@ from mica.archive.obsid_times import obsid_interval
 from mica.engine.check import check_archive
 from mica.engine.index import ArchiveIndex
 from mica.engine.ingest import REJECTED_DIR, describe_file, ingest_files
+from mica.engine.obsid_update import update_obsid_archive
 from mica.engine.provenance import (
     ARCHIVE_JSON,
     ProvenanceError,
@@ -26,6 +27,7 @@ from mica.engine.provenance import (
     resolve_source,
 )
 from mica.engine.update import update_archive
+from mica.errors import MissingDataError
 from mica.products.aca_l0 import L0
 from mica.products.asp_l1 import ASP_L1
 from mica.products.obspar import OBSPAR, get_obspar
@@ -127,15 +129,19 @@ def test_simulated_files_carry_the_marker(tmp_path, real_l0_dir, monkeypatch):
 
 def test_get_files_by_obsid_on_a_real_archive_without_its_obspar(real_archive, monkeypatch):
     monkeypatch.setenv("MICA_ARCHIVE", str(real_archive.parent))
-    with pytest.raises(ValueError, match="mica update obspar --obsid 3552 --source"):
+    with pytest.raises(MissingDataError, match="mica update obspar --obsid 3552"):
         aca_l0.get_files(obsid=3552)
-    with pytest.raises(ValueError, match="obsid 3552 is neither in the obspar archive"):
+    with pytest.raises(ValueError, match="obsid 3552 is not in the obspar archive"):
         aca_l0.get_files(obsid=3552, data_root=real_archive)
 
 
 def test_get_files_by_obsid_on_a_simulated_archive(sim_l0_archive, tmp_path, monkeypatch):
-    monkeypatch.setenv("MICA_ARCHIVE", str(tmp_path))  # no obspar archive there
+    monkeypatch.setenv("MICA_ARCHIVE", str(tmp_path))
     obs = default_mission().observations("2012:001:00:00:00", "2012:001:06:00:00")[1]
+    with pytest.raises(MissingDataError, match=f"mica update obspar --obsid {obs.obsid}"):
+        aca_l0.get_files(obsid=obs.obsid, data_root=sim_l0_archive)  # no schedule guess
+    report = update_obsid_archive(OBSPAR, "sim", [obs.obsid])  # into <MICA_ARCHIVE>/obspar
+    assert report.ok, report.summary()
     files = aca_l0.get_files(obsid=obs.obsid, data_root=sim_l0_archive)
     assert files
     for path in files:
@@ -166,13 +172,20 @@ class _Ocat(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-def test_obsid_interval_from_the_ocat_for_a_cda_archive(tmp_path):
+def test_obsid_interval_of_a_cda_archive_never_asks_the_ocat(tmp_path):
+    """A reader never calls a source: an obsid without its obspar is an error naming the
+    update, even where the archive's source (the Ocat) knows its interval."""
+    from mica.sources import make_source
+
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Ocat)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         base = f"http://127.0.0.1:{server.server_port}"
         resolve_source(f"cda:{base}", ASP_L1, tmp_path / "asp1")  # a cda-filled archive
-        start, stop = obsid_interval(6000, data_root=tmp_path / "obspar")
+        with pytest.raises(MissingDataError, match="mica update obspar --obsid 6000"):
+            obsid_interval(6000, data_root=tmp_path / "obspar")
+        assert not _Ocat.requests
+        start, stop = make_source(f"cda:{base}").obsid_interval(6000)  # the source's own
         assert start == pytest.approx(to_secs("2005-03-15T10:20:30"))
         assert stop - start == pytest.approx(50100.0)
         assert any("obsid=6000" in r for r in _Ocat.requests)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from mica.archive.hdr3_calib import ad_to_degc
+from mica.products.hdr3_calib import ad_to_degc
 from mica.sim import hdr3
 from mica.sim.aca_l0 import l0_dtype, plan_l0_files, write_l0_file
 from mica.sim.mission import Mission, default_mission

@@ -125,8 +125,8 @@ def test_the_readers_and_algorithms_do_not_import_the_simulator():
 
     code = (
         "import sys, mica.stats.acq_stats, mica.stats.guide_stats, mica.stats.inputs, "
-        "mica.stats._acq, mica.stats._guide, mica.stats.ska_inputs, mica.products.acq_stats, "
-        "mica.products.guide_stats\n"
+        "mica.stats._acq, mica.stats._guide, mica.stats.ska_inputs, mica.stats.acq_product, "
+        "mica.stats.guide_product\n"
         "print(sorted(m for m in sys.modules if m.startswith('mica.sim')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -17,13 +17,13 @@ import tables
 from astropy.io import fits
 from click.testing import CliRunner
 
-from mica.archive import _quat, asp_l1, obspar
+from mica import quaternion
+from mica.archive import asp_l1, obspar
 from mica.cli import main
 from mica.engine.derived import check_derived, update_derived
 from mica.engine.obsid_update import update_obsid_archive
 from mica.products.asp_l1 import ASP_L1
 from mica.products.obspar import OBSPAR
-from mica.products.vv import SPEC_COLUMNS, VV
 from mica.sim import asp_l1 as sim
 from mica.sim.mission import default_mission
 from mica.vv import (
@@ -35,6 +35,7 @@ from mica.vv import (
     get_vv_dir,
     get_vv_files,
 )
+from mica.vv.product import SPEC_COLUMNS, VV
 from mica.vv.report import read_slots
 
 DECIMATE = "40"
@@ -186,7 +187,7 @@ def _by_hand(folder: Path, slot: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
         t = acen["time"][sel]
         q = np.stack([np.interp(t, t_sol, q_sol[:, k]) for k in range(4)], -1)
         eci = gspr["pos_eci"][gspr["slot"] == slot][0]
-        d = np.einsum("ij,nkj,k->ni", mis.reshape(3, 3), _quat.to_transform(q), eci)
+        d = np.einsum("ij,nkj,k->ni", mis.reshape(3, 3), quaternion.to_transform(q), eci)
         yag = np.arctan2(d[:, 1], d[:, 0]) * 206264.81  # R2A, arcsec per radian
         zag = np.arctan2(d[:, 2], d[:, 0]) * 206264.81
         dys.append(acen["ang_y"][sel] * 3600 - yag)
@@ -251,7 +252,7 @@ def test_cli_vv_and_check_list_bad(in_archive):
 _KILL = """
 import os, signal, sys
 from mica.engine.derived import update_derived
-from mica.products.vv import VV
+from mica.vv.product import VV
 def progress(done, total, label):
     if done >= 2:
         os.kill(os.getpid(), signal.SIGKILL)

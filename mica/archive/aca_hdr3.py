@@ -1,7 +1,7 @@
 """ACA header-3 pseudo-MSIDs (CCD temperature, TEC DAC, voltages, thermistors, ...).
 
 Values come from the diagnostic bytes of 8x8 L0 rows
-(`hdr3_items` decodes them). Public API:
+(`mica.products.hdr3_items` decodes them). Public API:
 
 * ``MSIDset(msids, start, stop, data_root=None)``: ordered dict name -> `MSID`, all on one
   time grid (``.times``): the sorted union of the TIME values of the slots carrying the
@@ -27,22 +27,21 @@ import numpy as np
 
 from mica.archive import aca_l0, hdr3_samples
 from mica.archive import msid as msid_api
-from mica.archive.hdr3_items import (
+from mica.products.hdr3_items import (
+    HD3_COLUMNS,
     ITEMS,
     MSID_ALIASES,
     Hdr3Item,
     MissingDataError,
     get_item,
 )
-from mica.products.aca_l0 import HD3_COLUMNS
+from mica.products.hdr3_samples import gap_valid
 from mica.time import CxoTimeLike, time_range, to_secs
 
 __all__ = ["MSID", "MSIDset", "Msid", "MissingDataError", "ITEMS", "MSID_ALIASES"]
 
 #: One major frame of padding read past ``stop`` so the gap test sees the next row.
 PAD = 33.0
-#: 8x8 cadence and tolerance of the gap test (s).
-DT_8X8, DT_TOL = hdr3_samples.DT_8X8, hdr3_samples.DT_TOL
 
 
 class SlotRows(NamedTuple):
@@ -95,7 +94,7 @@ def _mask_gaps(rows: SlotRows, tstop: float) -> SlotRows:
         order = np.argsort(times, kind="stable")
         times, valid = times[order], valid[order]
         cols = {name: col[order] for name, col in cols.items()}
-    valid = valid & hdr3_samples.gap_valid(times, tstop + PAD)
+    valid = valid & gap_valid(times, tstop + PAD)
     keep = np.searchsorted(times, tstop, side="right")
     return SlotRows(times[:keep], {k: v[:keep] for k, v in cols.items()}, valid[:keep])
 

@@ -114,7 +114,8 @@ def get_files(
     Parameters
     ----------
     obsid : int, optional
-        An observation: its start to stop (from the obspar or aspect L1 archive).
+        An observation: its start to stop, from the obspar archive
+        (`mica.archive.obsid_times.obsid_interval`).
     start, stop : CxoTimeLike, optional
         Time range instead of ``obsid``; files overlapping it are listed.
     slots : int or sequence of int, optional
@@ -133,6 +134,8 @@ def get_files(
     ------
     MissingArchiveError
         When ``data_root`` holds no L0 archive.
+    MissingDataError
+        For an ``obsid`` the obspar archive does not hold (the message names the update).
     ValueError
         For a slot or size out of range, or ``stop`` not after ``start``.
 
@@ -145,7 +148,8 @@ def get_files(
     """
     if obsid is not None:
         # A missing L0 archive is the first thing to say, before resolving the obsid.
-        start, stop = obsid_interval(obsid, near=require_archive(L0.name, L0.root(data_root)))
+        require_archive(L0.name, L0.root(data_root))
+        start, stop = obsid_interval(obsid)
     elif start is None or stop is None:
         raise TypeError("Must supply either obsid or start and stop")
     records = _get_file_records(start, stop, slots, imgsize, data_root)

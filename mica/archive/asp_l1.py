@@ -16,7 +16,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
-from mica.archive import _quat
+from mica import quaternion
 from mica.engine.index import require_archive
 from mica.engine.obsid_layout import obs_dirs
 from mica.engine.obsid_read import Revision, query_rows, row_paths
@@ -246,9 +246,9 @@ def get_atts(
                 keep = np.minimum(lo, hi) > 1.025
                 q_att, t = q_att[keep], t[keep]
         misalign = np.asarray(acal["aca_misalign"][0], dtype=np.float64).reshape(3, 3)
-        inv = _quat.from_transform(misalign)  # Quat(transform = ACA_MISALIGN^T) = its inverse
+        inv = quaternion.from_transform(misalign)  # Quat(transform = ACA_MISALIGN^T) = its inverse
         inv = inv * np.array([-1, -1, -1, 1])
-        quats.append(_quat.multiply(q_att, inv))
+        quats.append(quaternion.multiply(q_att, inv))
         times.append(t)
         headers.append(header)
     if not quats:

@@ -67,7 +67,7 @@ def demo_acq(data_root: Path, out: Path, every: int = 40) -> list[Path]:
     every : int
         One observation in ``every`` of 2000-2014 for the failure-rate sample.
     """
-    from mica.products.acq_stats import ACQ_STATS
+    from mica.stats.acq_product import ACQ_STATS
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -38,10 +38,10 @@ def demo_vv(data_root: Path, out: Path) -> list[Path]:
     from mica.engine.obsid_update import update_obsid_archive
     from mica.products.asp_l1 import ASP_L1
     from mica.products.obspar import OBSPAR
-    from mica.products.vv import VV
     from mica.sim import asp_l1 as sim
     from mica.sim.build import quick_sim_source
     from mica.vv import get_vv, get_vv_dir
+    from mica.vv.product import VV
 
     root, out = Path(data_root), Path(out)
     obsid = seeded_fault_obsid()

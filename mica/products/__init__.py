@@ -1,4 +1,4 @@
-"""Product descriptions: what each archived product is, one module per product.
+"""Upstream product descriptions: what each archived upstream product is, one module each.
 
 A product description says what the files of a product are and how the archive keeps them:
 the file-name pattern, how a file is checked (`describe`: format, header keywords, columns,
@@ -10,9 +10,15 @@ readers (`mica.archive`) serve what the engine archived. Data flow one way: a so
 them in the index and store, the readers read them.
 
 * `aca_l0`: ACA level-0 image files (time-indexed, with a column store) and their format tables;
+* `hdr3_items`, `hdr3_calib`: the header-3 diagnostic items of the L0 8x8 rows (byte layout,
+  decoders, thermistor calibration); `hdr3_samples`: the sample tables the L0 store derives
+  from them (its ``hd3s`` view);
 * `asp_l1`: aspect level-1 products per obsid and revision, and their processing table;
-* `obspar`: observation parameter files per obsid and revision, and the parameter-file parser;
-* `aca_dark`: dark-calibration replicas (the input) and the calibration folders (the output).
+* `obspar`: observation parameter files per obsid and revision, and the parameter-file parser.
 
-A new product is one file here plus one entry in `mica.engine.registry`.
+Only the formats delivered from upstream live here. A product mica derives (computes from
+other products) is described in the package that reads it, with its table or folder format:
+`mica.stats.acq_product`, `mica.stats.guide_product`, `mica.vv.product` and
+`mica.archive.aca_dark.product`. A new product is one description module plus one entry in
+`mica.engine.registry`.
 """

@@ -3,7 +3,9 @@
 The format tables (columns per image size, TFORMs, the reader's dtype, the store's dtypes and
 partitions, the header-3 view) are shared by the product (`L0`, a time-indexed
 `mica.engine.product.FileProduct` with a column store) and the readers `mica.archive.aca_l0`
-and `mica.archive.aca_hdr3`, which import them from here.
+and `mica.archive.aca_hdr3`, which import them from here. The header-3 bytes' items are
+`mica.products.hdr3_items`, the sample tables the store derives from them
+`mica.products.hdr3_samples`.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ from mica.engine.validate import (
     check_times,
     rows_text,
 )
+from mica.products.hdr3_items import HD3_COLUMNS
+from mica.products.hdr3_samples import SAMPLES_VIEW, sample_table
 from mica.time import year_doy
 
-HD3_COLUMNS = [f"HD3TLM{t}{w}" for t in (6, 7) for w in range(2, 8)]
 _BASE = [
     "TIME",
     "QUALITY",
@@ -208,16 +211,6 @@ STORE_PERIOD = 10 * 86400
 HD3_VIEW = "hd3"
 HD3_VIEW_COLUMNS = ["TIME", *HD3_COLUMNS]
 HD3_VIEW_PERIOD = 100 * 86400
-#: The header-3 sample view: every slot's 8x8 files per 100 days, with the per-slot sample
-#: tables `mica.archive.hdr3_samples` derives from them.
-HD3_SAMPLES_VIEW = "hd3s"
-
-
-def _hd3_samples(rows: list[dict[str, Any]], arrays: list[dict[str, Any]]) -> dict[str, Any]:
-    """The sample tables of an ``hd3s`` chunk (imported when a chunk is built)."""
-    from mica.archive.hdr3_samples import sample_table
-
-    return sample_table(rows, arrays)
 
 
 class L0Product(FileProduct):
@@ -348,14 +341,16 @@ class L0Product(FileProduct):
             StoreView(
                 HD3_VIEW, HD3_VIEW_COLUMNS, HD3_VIEW_PERIOD, ("slot",), {"imgsize": 8}, alone=True
             ),
+            # the header-3 sample view: every slot's 8x8 files per 100 days, with the per-slot
+            # sample tables `mica.products.hdr3_samples` derives from them (issue 16)
             StoreView(
-                HD3_SAMPLES_VIEW,
+                SAMPLES_VIEW,
                 HD3_VIEW_COLUMNS,
                 HD3_VIEW_PERIOD,
                 (),
                 {"imgsize": 8},
                 alone=True,
-                derive=_hd3_samples,
+                derive=sample_table,
             ),
         ],
     )

@@ -58,7 +58,7 @@ import numpy as np
 from scipy.special import erf
 
 from mica import config
-from mica.archive import _quat
+from mica import quaternion as _quat
 from mica.engine.provenance import SIM_COMMENT, SIM_KEYWORD
 from mica.sim.fits_writer import sim_cards
 from mica.sim.l1_fits import Col, card, write_l1_file

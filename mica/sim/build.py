@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mica import config
+from mica.archive.aca_dark.product import HDR3_PAD
 from mica.engine.report import UpdateReport
 from mica.engine.update import update_archive
-from mica.products.aca_dark import HDR3_PAD
 from mica.products.aca_l0 import L0
 from mica.progress import progress_bar
 from mica.time import CxoTimeLike, to_date, to_secs
@@ -175,8 +175,8 @@ def archive_calibrations(plans: list[DarkCalPlan], archive_root: Path, progress:
 def derive_products(root: Path) -> list[str]:
     """Compute the derived products (acquisition statistics, V&V) of what ``root`` holds."""
     from mica.engine.derived import update_derived
-    from mica.products.acq_stats import ACQ_STATS
-    from mica.products.vv import VV
+    from mica.stats.acq_product import ACQ_STATS
+    from mica.vv.product import VV
 
     lines = []
     for product in (ACQ_STATS, VV):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mica.archive.hdr3_calib import degc_to_ad
+from mica.products.hdr3_calib import degc_to_ad
 from mica.sim.mission import Mission, default_mission
 
 __all__ = ["HD3_COLUMNS", "slot_words", "words_to_bytes", "bytes_to_words", "hdr3_bytes"]

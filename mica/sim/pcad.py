@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mica.archive import _quat
+from mica import quaternion as _quat
 from mica.sim.acq_model import p_fail
 from mica.sim.asp_l1 import aca_attitude, star_catalog
 from mica.sim.mission import (

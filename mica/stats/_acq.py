@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mica.archive import _quat
+from mica import quaternion
 from mica.stats.acq_stats import DTYPE
 from mica.stats.inputs import InputError, Provider, Series
 from mica.time import conversion_scope, to_date
@@ -49,7 +49,7 @@ def residuals(q: np.ndarray, ra: float, dec: float, yan: np.ndarray, zan: np.nda
     """(dy, dz) arcsec of observed angles against those predicted from attitudes ``q``."""
     ra_r, dec_r = np.radians(ra), np.radians(dec)
     e = np.array([np.cos(dec_r) * np.cos(ra_r), np.cos(dec_r) * np.sin(ra_r), np.sin(dec_r)])
-    d = np.einsum("kji,j->ki", _quat.to_transform(q), e)
+    d = np.einsum("kji,j->ki", quaternion.to_transform(q), e)
     yag = np.arctan2(d[:, 1], d[:, 0]) * R2A
     zag = np.arctan2(d[:, 2], d[:, 0]) * R2A
     return yan - yag, zan - zag
@@ -89,13 +89,13 @@ def calc_acq_stats(provider: Provider, obsid: int, obi: int) -> np.ndarray:
     q = np.stack([v[f"AOATTQT{k}"].astype(float) for k in range(1, 5)], axis=-1)
     g = np.flatnonzero(guide)
     q1, q2 = q[g[0]], q[g[2]]
-    dq = _quat.multiply(q2, _inverse(q1))
+    dq = quaternion.multiply(q2, _inverse(q1))
     dot = min(float(np.sum(q1 * q2)), 1.0)
     angle = np.degrees(2 * np.arccos(dot))
     one_shot = min(angle, 360 - angle) * 3600
     q_corr = q.copy()
     pre = t < guide_t + 1.0
-    q_corr[pre] = _quat.multiply(dq, q[pre])
+    q_corr[pre] = quaternion.multiply(dq, q[pre])
     agasc = provider.agasc([int(i) for i in cat["id"]], float(t[0]))
     ccd = provider.telemetry(["AACCCDPT"], guide_t - 250.0, guide_t + 250.0)["AACCCDPT"]
     ccd_temp = float(np.mean(ccd.vals[~ccd.bads])) if np.any(~ccd.bads) else np.nan

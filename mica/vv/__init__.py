@@ -37,7 +37,7 @@ __all__ = [
 
 
 def _root(data_root: str | os.PathLike | None) -> Path:
-    from mica.products.vv import VV
+    from mica.vv.product import VV
 
     return VV.root(data_root)
 
@@ -109,7 +109,7 @@ def get_vv(
 
 def get_rms_data(data_root: str | os.PathLike | None = None) -> np.ndarray:
     """The whole summary table (``vv/vv.h5``, node ``vv``) as a numpy structured array."""
-    from mica.products.vv import VV
+    from mica.vv.product import VV
 
     return VV.table(data_root).read()
 
@@ -125,7 +125,7 @@ def get_arch_vv(
     from mica.archive import asp_l1
     from mica.config import archive_root
     from mica.engine.derived import DerivedFailure
-    from mica.products.vv import ASP_FOLDER, revision_inputs
+    from mica.vv.product import ASP_FOLDER, revision_inputs
 
     obsid = check_obsid(obsid)
     archive = archive_root(archive)

@@ -25,7 +25,7 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 from scipy.signal import medfilt
 
-from mica.archive import _quat
+from mica import quaternion
 from mica.engine.fastfits import header_cards, parse_table
 from mica.engine.fitscheck import read_bytes
 from mica.errors import InconsistentAspectIntervals, VVInputError
@@ -273,7 +273,7 @@ class AspectInterval:
             c = self._slot_rows(int(slot))
             if len(c["time"]) < 2:
                 continue
-            tmat = _quat.to_transform(self._q_at(c["time"]))
+            tmat = quaternion.to_transform(self._q_at(c["time"]))
             # d = ACA_MISALIGN . T(q)^T . pos_eci per sample
             d = np.einsum("ij,nkj,k->ni", self.aca_misalign, tmat, props["pos_eci"][i])
             yag, zag = _yagzag(d)

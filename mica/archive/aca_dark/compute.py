@@ -31,12 +31,12 @@ from typing import Any
 import numpy as np
 from astropy.io import fits
 
+from mica.archive.aca_dark.product import DARK, GUESS_BEFORE, HDR3_PAD
 from mica.engine.fitscheck import open_checked
 from mica.engine.index import archive_problem
 from mica.engine.product import RejectedFile
 from mica.engine.provenance import REAL, SIM_KEYWORD, SIMULATED, check_file
 from mica.errors import CalibrationRefused
-from mica.products.aca_dark import DARK, GUESS_BEFORE, HDR3_PAD
 from mica.time import conversion_scope, to_date, to_secs, to_time
 
 from .dark_cal import dark_id_to_date

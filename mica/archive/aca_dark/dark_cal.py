@@ -3,7 +3,7 @@
 Layout: ``<data_root>/<YYYYDOY>/image.fits`` (1024x1024 float32 e-/s in the primary HDU) and
 ``properties.json``; ``data_root`` defaults to ``mica.config.archive_root() / 'aca_dark'``,
 evaluated at every call. `mica update aca-dark` fills it (`mica.archive.aca_dark.update`);
-the folder format (names, image shape, ids) is the product's, `mica.products.aca_dark`.
+the folder format (names, image shape, ids) is the product's, `mica.archive.aca_dark.product`.
 
 Where this differs from the original mica, see the documentation's migration notes.
 
@@ -22,19 +22,19 @@ from typing import Any
 import numpy as np
 from astropy.table import Column, MaskedColumn, Table
 
-from mica.archive.aca_image import ACAImage
-from mica.config import archive_root
-from mica.engine.index import require_archive
-from mica.errors import MissingDataError
-from mica.products.aca_dark import (
+from mica.archive.aca_dark.product import (
     DARK_ID_RE,
     IMAGE_NAME,
     IMAGE_SHAPE,
     PROPS_NAME,
-    _header_length,
     dark_id_to_date,
     date_to_dark_id,
+    header_length,
 )
+from mica.archive.aca_image import ACAImage
+from mica.config import archive_root
+from mica.engine.index import require_archive
+from mica.errors import MissingDataError
 from mica.time import CxoTimeLike, to_date, to_secs
 
 from .temp_scale import DARK_SCALE_4C, dark_temp_scale, dark_temp_scale_img
@@ -335,7 +335,7 @@ def read_dark_image(
     if scratch is None:
         scratch = np.empty(nbytes, dtype=np.uint8)
     with open(path, "rb") as fh:
-        fh.seek(_header_length(fh, path))
+        fh.seek(header_length(fh, path))
         if fh.readinto(scratch) != nbytes:
             raise OSError(f"{path}: truncated image data")
     big = scratch.view(">f4").reshape(IMAGE_SHAPE)  # FITS data are big-endian

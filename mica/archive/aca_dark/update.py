@@ -1,6 +1,6 @@
 """`mica update aca-dark`: dark-current calibrations built from their replicas, on the runner.
 
-The product (inputs, output layout) is `mica.products.aca_dark`, the numerics
+The product (inputs, output layout) is `mica.archive.aca_dark.product`, the numerics
 `mica.archive.aca_dark.compute`. `DarkJob` plans windows of ``days_at_once`` days; a
 window's step (side-effect free: fetch into its staging folder, check, compute) fetches the
 replicas, and for each calibration whose first replica starts in [start, stop] and is not
@@ -11,7 +11,7 @@ that the next update removes.
 
 With ``with_inputs`` the update first archives, from the same source and through the L0
 update (`mica.engine.update.update_archive`), the L0 windows the temperatures need
-(`mica.products.aca_dark.input_windows`), then the calibrations.
+(`mica.archive.aca_dark.product.input_windows`), then the calibrations.
 """
 
 from __future__ import annotations
@@ -19,26 +19,25 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mica.engine.provenance import archive_kind, settle_kind
-from mica.engine.report import UpdateReport
-from mica.engine.runner import Job, Progress, Unit, run_update
-from mica.engine.update import update_archive
-from mica.products.aca_dark import (
+from mica.archive.aca_dark.product import (
     DARK,
     HDR3_PAD,
     LAYOUT,
     DarkReplicaProduct,
-    _id_day_secs,
     calibration_problem,
     default_l0_root,
+    id_day_secs,
     input_windows,
 )
+from mica.engine.provenance import archive_kind, settle_kind
+from mica.engine.report import UpdateReport
+from mica.engine.runner import Job, Progress, Unit, run_update
+from mica.engine.update import update_archive
 from mica.products.aca_l0 import L0
-from mica.sources import Source
 from mica.time import SECONDS_PER_DAY, CxoTimeLike, day_end, day_start, to_date, to_secs
 
 from .compute import (
@@ -51,6 +50,9 @@ from .compute import (
     replica_ccd_temps,
 )
 from .dark_cal import IMAGE_NAME, PROPS_NAME, dark_cals_root, dark_id_to_date
+
+if TYPE_CHECKING:  # annotations only: the update runs the source the engine resolves
+    from mica.sources import Source
 
 __all__ = [
     "ACDC_START",
@@ -84,7 +86,7 @@ def _window_replicas(
     c0, c1, whole, kind, root = unit.data
     files = src.fetch(DARK, c0, c1, unit.staging)
     for dark_id, paths in sorted(_group(files).items()):
-        if not c0 <= _id_day_secs(dark_id) < c1:
+        if not c0 <= id_day_secs(dark_id) < c1:
             continue  # delivered extra: its own window handles it
         if dark_id in whole:
             yield dark_id, None

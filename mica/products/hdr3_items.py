@@ -30,10 +30,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mica.archive.hdr3_calib import ad_to_degc
 from mica.errors import MissingDataError  # raised for unknown names; re-exported
+from mica.products.hdr3_calib import ad_to_degc
 
 __all__ = [
+    "HD3_COLUMNS",
     "WORD_PAIRS",
     "BitField",
     "Hdr3Item",
@@ -50,6 +51,9 @@ __all__ = [
 
 #: First byte of each 16-bit word of one slot, in continuation order.
 WORD_PAIRS = (62, 64, 66, 72, 74, 76)
+#: The 12 header-3 byte columns of an 8x8 L0 row, HD3TLM62..67 and HD3TLM72..77 (each word's
+#: high byte, then its low byte).
+HD3_COLUMNS = [f"HD3TLM{first + k}" for first in WORD_PAIRS for k in (0, 1)]
 #: ac_status_word ``parallel_clock`` code -> clock period for parallel shifts (us).
 PARALLEL_CLOCK_US = {0: 6, 1: 12, 2: 24, 3: 48}
 

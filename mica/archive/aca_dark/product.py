@@ -14,7 +14,8 @@ The product is declared by what it needs and what it makes:
 The calibration folder format (file names, image shape, ids and their dates) is defined here
 and read by `mica.archive.aca_dark.dark_cal`. The computation is
 `mica.archive.aca_dark.compute`, the update `mica.archive.aca_dark.update` (the registry's
-``aca-dark`` entry).
+``aca-dark`` entry). The product lives beside its reader and update rather than in
+`mica.products` (which holds the upstream formats only): its output is made here.
 """
 
 from __future__ import annotations
@@ -67,8 +68,27 @@ def dark_id_to_date(dark_id: Any) -> Any:
     return np.char.add(np.char.add(_slice(arr, 0, 4), ":"), _slice(arr, 4, 7)).astype("<U8")
 
 
-def _header_length(fh: Any, path: Path) -> int:
-    """Bytes of the primary header; checks it holds a 1024x1024 float32 image."""
+def header_length(fh: Any, path: Path) -> int:
+    """The length of a calibration image's primary header, checking it is a dark map.
+
+    Parameters
+    ----------
+    fh : binary file
+        The image file, positioned at its start (read up to the end of the header).
+    path : Path
+        The file's path, for the messages.
+
+    Returns
+    -------
+    int
+        Bytes of the primary header (a multiple of 2880): where the image data start.
+
+    Raises
+    ------
+    OSError
+        The header is truncated, has no END card within 100 blocks, or does not describe a
+        1024x1024 float32 image.
+    """
     cards: dict[str, str] = {}
     offset = 0
     while True:
@@ -94,7 +114,19 @@ def _header_length(fh: Any, path: Path) -> int:
 
 
 @functools.lru_cache(maxsize=4096)
-def _id_day_secs(dark_id: str) -> float:
+def id_day_secs(dark_id: str) -> float:
+    """The start (00:00) of a calibration id's day.
+
+    Parameters
+    ----------
+    dark_id : str
+        A ``YYYYDOY`` calibration id.
+
+    Returns
+    -------
+    float
+        CXC seconds of 00:00 UTC of that day (cached: ids repeat across replicas and plans).
+    """
     return float(to_secs(dark_id_to_date(dark_id)))
 
 
@@ -110,7 +142,7 @@ class DarkReplicaProduct(FileProduct):
     source_lookback = 0.0  # the name holds the calibration's day: nothing starts earlier
 
     def name_time(self, name: str) -> float:
-        return _id_day_secs(self.filename_re.fullmatch(self.archive_name(name)).group(1))
+        return id_day_secs(self.filename_re.fullmatch(self.archive_name(name)).group(1))
 
     def folder(self, row: dict[str, Any]) -> str:
         return row["dark_id"]
@@ -204,7 +236,7 @@ def calibration_problem(folder: Path, verify_data: bool = False) -> str | None:
         return f"{PROPS_NAME} describes calibration {named}"
     try:
         with open(image, "rb") as fh:
-            header = _header_length(fh, image)
+            header = header_length(fh, image)
     except OSError as err:
         return str(err)
     size = header + -(-4 * IMAGE_SHAPE[0] * IMAGE_SHAPE[1] // 2880) * 2880

@@ -1,8 +1,11 @@
 """The acquisition statistics product (``acq-stats``): a derived table, one unit per obsid/OBI.
 
 Inputs: the obspar archive (``obi_num``; an observation without obspar fails with that reason)
-and the PCAD inputs of `mica.stats.inputs.provider_for` (simulated or Ska). The table file is
-``<archive>/acq_stats/acq_stats.h5`` (`mica.stats.acq_stats`).
+and the PCAD inputs of `mica.stats.inputs.provider_for` (simulated or Ska). The table (its
+columns `DTYPE`, `FOLDER` and file `TABLE_NAME`: ``<archive>/acq_stats/acq_stats.h5``) is
+defined here and read by `mica.stats.acq_stats`. `ObservationStats` (the planning and
+computing of one observation's rows) serves the guide statistics too
+(`mica.stats.guide_product`).
 """
 
 from __future__ import annotations
@@ -20,9 +23,43 @@ from mica.engine.derived import (
     TableSpec,
 )
 from mica.errors import MissingArchiveError
-from mica.stats.acq_stats import DTYPE, FOLDER, TABLE_NAME
 
-__all__ = ["ACQ_STATS", "ObservationStats", "SPEC", "plan_observations", "obspar_obi"]
+__all__ = [
+    "ACQ_STATS",
+    "DTYPE",
+    "FOLDER",
+    "ObservationStats",
+    "SPEC",
+    "TABLE_NAME",
+    "obspar_obi",
+    "plan_observations",
+]
+
+FOLDER = "acq_stats"
+TABLE_NAME = "acq_stats.h5"
+
+_OBS = [("obsid", "i8"), ("obi", "i8"), ("acq_start", "S21"), ("guide_start", "S21"),
+        ("guide_tstart", "f8"), ("one_shot_length", "f8"), ("revision", "S15")]  # fmt: skip
+_CAT = [("slot", "i8"), ("idx", "i8"), ("type", "S5"), ("yang", "f8"), ("zang", "f8"),
+        ("halfw", "i8"), ("mag", "f8")]  # fmt: skip
+_STAT = [("acqid", "?"), ("star_tracked", "?"), ("spoiler_tracked", "?"), ("img_func", "S7"),
+         ("n_trak_interv", "i8"), ("max_trak_cdy", "f8"), ("min_trak_cdy", "f8"),
+         ("mean_trak_cdy", "f8"), ("max_trak_cdz", "f8"), ("min_trak_cdz", "f8"),
+         ("mean_trak_cdz", "f8"), ("max_trak_mag", "f8"), ("min_trak_mag", "f8"),
+         ("mean_trak_mag", "f8"), ("cdy", "f8"), ("cdz", "f8"), ("dy", "f8"), ("dz", "f8"),
+         ("ion_rad", "?"), ("def_pix", "?"), ("mult_star", "?"), ("sat_pix", "?"),
+         ("mag_obs", "f8"), ("yang_obs", "f8"), ("zang_obs", "f8")]  # fmt: skip
+_AGASC = [("agasc_id", "i8"), ("color1", "f8"), ("ra", "f8"), ("dec", "f8"), ("epoch", "f8"),
+          ("pm_ra", "i8"), ("pm_dec", "i8"), ("var", "i8"), ("pos_err", "i8"),
+          ("mag_aca", "f8"), ("mag_err", "i8"), ("mag_band", "i8"), ("pos_catid", "i8"),
+          ("aspq1", "i8"), ("aspq2", "i8"), ("aspq3", "i8"), ("acqq1", "i8"), ("acqq2", "i8"),
+          ("acqq4", "i8")]  # fmt: skip
+_TEMP = [("n100_warm_frac", "f8"), ("ccd_temp", "f8")]
+_BAD = [("known_bad", "?"), ("bad_comment", "S15")]
+
+#: the 62 columns of the spec (acq_stats.md 4), in order; little-endian, 476 bytes a row
+DTYPE = np.dtype([(n, "<" + t if t[0] in "if" else t) for n, t in
+                  _OBS + _CAT + _STAT + _AGASC + _TEMP + _BAD])  # fmt: skip
 
 SPEC = TableSpec(
     DTYPE,

@@ -9,6 +9,9 @@ them to ``vv/<CC>/<OOOOO>_v<RR>/`` with one rename (an older copy is swapped out
 removed) and points ``<OOOOO>`` (default revision) and ``<OOOOO>_last`` (last != default)
 at it, then records ``vv_complete`` in ``aspect_1_proc``. The table, not ``vv_complete``,
 decides what is done: a killed update is completed by the re-run.
+
+The summary table's columns (`VV_DTYPE`) and folder are defined here and read by `mica.vv`
+(`mica.vv.get_rms_data`, `mica.vv.get_vv_dir`).
 """
 
 from __future__ import annotations

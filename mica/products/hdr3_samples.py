@@ -1,0 +1,163 @@
+"""The header-3 sample tables: what `mica.archive.aca_hdr3` computes from the 8x8 rows, kept in
+the L0 store (the write path; `mica.archive.hdr3_samples` reads them).
+
+A chunk of the store view ``hd3s`` (`SAMPLES_VIEW`: one per 100 days of file start times,
+every slot's 8x8 files; `mica.products.aca_l0` declares it) holds, beside those files' TIME and
+header-3 bytes, one table per slot: datasets ``S<slot>.<name>`` at the file root (flat, as
+every chunk):
+
+* ``TIME``: the slot's distinct row times, sorted (the grid `aca_hdr3.MSIDset` builds);
+* ``HD3W62`` ... ``HD3W76``: the six big-endian 16-bit words (bytes 62-63 ... 76-77) of the
+  row a grid time takes (the last of duplicates, as the reader does);
+* ``FLAGS``: bit 0, the gap test of spec 5.1 step 3 on the slot's time-sorted rows (the
+  next row 4.1 s later) for that row; bit 1, for the slots whose items continue into the
+  next slot (``zero_off32_quad_c`` 4 -> 5, ``ccd_temp`` 6 -> 7), whether the next slot has a
+  row at the same time that passes the gap test, whose word 62-63 is ``NEXT.HD3W62`` (0
+  where it has no row);
+* ``BLOCK0``: every 4096th ``TIME``, so a short fetch reads a few blocks.
+
+Words and flags rather than bytes: a 32-bit item is read from 3 datasets besides TIME.
+
+`sample_table` computes it when the chunk is built (same build path, same files, dirty
+marks and rebuilds as every store chunk: the store stays a cache).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from mica.products.hdr3_items import HD3_COLUMNS, ITEMS, WORD_PAIRS
+
+__all__ = [
+    "DT_8X8",
+    "DT_TOL",
+    "SAMPLES_VIEW",
+    "SAMPLE_BLOCK",
+    "gap_valid",
+    "sample_table",
+    "word_name",
+]
+
+#: The gap test (spec 5.1 step 3), shared with `mica.archive.aca_hdr3`.
+DT_8X8 = 4.1
+DT_TOL = 0.001
+#: Rows per entry of ``BLOCK0``.
+SAMPLE_BLOCK = 4096
+#: The store view holding the tables.
+SAMPLES_VIEW = "hd3s"
+
+
+def word_name(first: int) -> str:
+    """The dataset name of a 16-bit word in a slot's table.
+
+    Parameters
+    ----------
+    first : int
+        The word's first (high) byte, one of `WORD_PAIRS`.
+
+    Returns
+    -------
+    str
+        ``HD3W<first>``: the big-endian word of bytes ``first`` and ``first + 1``.
+    """
+    return f"HD3W{first}"
+
+
+def _pack(cols: Mapping[str, np.ndarray], first: int, rows: Any) -> np.ndarray:
+    """The word of bytes ``first``, ``first + 1`` at ``rows`` as uint16 (high byte first)."""
+    word = cols[f"HD3TLM{first}"][rows].astype(np.uint16) << 8
+    word |= cols[f"HD3TLM{first + 1}"][rows]
+    return word
+
+
+def _continued() -> dict[int, list[int]]:
+    """Slot -> the next slot's words (first bytes) its items continue into."""
+    out: dict[int, set[int]] = {}
+    for item in ITEMS.values():
+        for slot, first in item.word_columns:
+            if slot != item.slot:
+                out.setdefault(item.slot, set()).add(first)
+    return {slot: sorted(words) for slot, words in out.items()}
+
+
+def gap_valid(times: np.ndarray, end: float) -> np.ndarray:
+    """The gap test (spec 5.1 step 3): which rows the next row follows 4.1 s later.
+
+    Parameters
+    ----------
+    times : numpy.ndarray
+        Sorted row times of one slot (CXC seconds).
+    end : float
+        The time after the last row (closes the series: ``inf`` leaves the last row invalid).
+
+    Returns
+    -------
+    numpy.ndarray
+        Bool, True where the next time is `DT_8X8` later within `DT_TOL`.
+    """
+    dt = np.diff(times, append=end)
+    dt -= DT_8X8  # in place: |dt - 4.1| <= tol without temporaries
+    np.abs(dt, out=dt)
+    return dt <= DT_TOL
+
+
+def sample_table(
+    rows: list[Mapping[str, Any]], arrays: list[Mapping[str, np.ndarray]]
+) -> dict[str, np.ndarray]:
+    """The tables of one ``hd3s`` chunk from its files' index rows and arrays (row order).
+
+    Parameters
+    ----------
+    rows : list of mapping
+        Index rows (``slot`` is used), in the chunk's file order.
+    arrays : list of mapping
+        Each file's TIME and ``HD3TLM*`` arrays.
+
+    Returns
+    -------
+    dict
+        Dataset path -> array (see the module description).
+    """
+    by_slot: dict[int, list[Mapping[str, np.ndarray]]] = {}
+    for row, arr in zip(rows, arrays):
+        by_slot.setdefault(int(row["slot"]), []).append(arr)
+    series = {}
+    for slot, parts in sorted(by_slot.items()):
+        times = np.concatenate([np.asarray(p["TIME"], dtype=np.float64) for p in parts])
+        order = np.argsort(times, kind="stable")  # stable: the last duplicate stays last
+        times = times[order]
+        cols = {
+            c: np.concatenate([p[c] for p in parts]).astype(np.uint8)[order] for c in HD3_COLUMNS
+        }
+        # The partition's last row has no successor here: invalid, as in the whole archive
+        # whenever `read_samples` uses the table (no other partition's rows near it).
+        series[slot] = (times, cols, gap_valid(times, np.inf))
+    out: dict[str, np.ndarray] = {}
+    for slot, (times, cols, valid) in series.items():
+        last = np.ones(len(times), dtype=bool)
+        last[:-1] = times[1:] != times[:-1]
+        grid = times[last]
+        out[f"S{slot}.TIME"] = grid
+        out[f"S{slot}.BLOCK0"] = grid[::SAMPLE_BLOCK]
+        flags = valid[last].astype(np.uint8)
+        for first in WORD_PAIRS:
+            out[f"S{slot}.{word_name(first)}"] = _pack(cols, first, last)
+        words = _continued().get(slot, [])
+        if words:
+            nvalid = np.zeros(len(grid), dtype=bool)
+            packed = {first: np.zeros(len(grid), dtype=np.uint16) for first in words}
+            if slot + 1 in series and len(grid) and len(series[slot + 1][0]):
+                t2, c2, v2 = series[slot + 1]
+                at = np.maximum(np.searchsorted(t2, grid, side="right") - 1, 0)
+                hit = t2[at] == grid  # the last next-slot row at this time
+                nvalid = hit & v2[at]
+                for first in words:
+                    packed[first] = np.where(hit, _pack(c2, first, at), 0).astype(np.uint16)
+            flags |= nvalid.astype(np.uint8) << 1
+            for first in words:
+                out[f"S{slot}.NEXT.{word_name(first)}"] = packed[first]
+        out[f"S{slot}.FLAGS"] = flags
+    return out
