@@ -342,7 +342,7 @@ class L0Product(FileProduct):
                 HD3_VIEW, HD3_VIEW_COLUMNS, HD3_VIEW_PERIOD, ("slot",), {"imgsize": 8}, alone=True
             ),
             # the header-3 sample view: every slot's 8x8 files per 100 days, with the per-slot
-            # sample tables `mica.products.hdr3_samples` derives from them (issue 16)
+            # sample tables `mica.products.hdr3_samples` derives from them
             StoreView(
                 SAMPLES_VIEW,
                 HD3_VIEW_COLUMNS,

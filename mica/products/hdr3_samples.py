@@ -9,7 +9,7 @@ every chunk):
 * ``TIME``: the slot's distinct row times, sorted (the grid `aca_hdr3.MSIDset` builds);
 * ``HD3W62`` ... ``HD3W76``: the six big-endian 16-bit words (bytes 62-63 ... 76-77) of the
   row a grid time takes (the last of duplicates, as the reader does);
-* ``FLAGS``: bit 0, the gap test of spec 5.1 step 3 on the slot's time-sorted rows (the
+* ``FLAGS``: bit 0, the gap test of `aca_hdr3` on the slot's time-sorted rows (the
   next row 4.1 s later) for that row; bit 1, for the slots whose items continue into the
   next slot (``zero_off32_quad_c`` 4 -> 5, ``ccd_temp`` 6 -> 7), whether the next slot has a
   row at the same time that passes the gap test, whose word 62-63 is ``NEXT.HD3W62`` (0
@@ -41,7 +41,7 @@ __all__ = [
     "word_name",
 ]
 
-#: The gap test (spec 5.1 step 3), shared with `mica.archive.aca_hdr3`.
+#: The gap test's cadence and tolerance (s), shared with `mica.archive.aca_hdr3`.
 DT_8X8 = 4.1
 DT_TOL = 0.001
 #: Rows per entry of ``BLOCK0``.
@@ -84,7 +84,7 @@ def _continued() -> dict[int, list[int]]:
 
 
 def gap_valid(times: np.ndarray, end: float) -> np.ndarray:
-    """The gap test (spec 5.1 step 3): which rows the next row follows 4.1 s later.
+    """The gap test: which rows the next row follows 4.1 s later.
 
     Parameters
     ----------

@@ -57,7 +57,7 @@ _AGASC = [("agasc_id", "i8"), ("color1", "f8"), ("ra", "f8"), ("dec", "f8"), ("e
 _TEMP = [("n100_warm_frac", "f8"), ("ccd_temp", "f8")]
 _BAD = [("known_bad", "?"), ("bad_comment", "S15")]
 
-#: the 62 columns of the spec (acq_stats.md 4), in order; little-endian, 476 bytes a row
+#: the 62 columns of the acquisition table, in order; little-endian, 476 bytes a row
 DTYPE = np.dtype([(n, "<" + t if t[0] in "if" else t) for n, t in
                   _OBS + _CAT + _STAT + _AGASC + _TEMP + _BAD])  # fmt: skip
 

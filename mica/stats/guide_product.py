@@ -41,7 +41,7 @@ _AGASC = [("agasc_id", _I), ("color", _F), ("ra", _F), ("dec", _F), ("epoch", _F
 _TEMP = [("n100_warm_frac", _F), ("tccd_mean", _F), ("tccd_max", _F)]
 _BAD = [("known_bad", "?"), ("bad_comment", "S15")]
 
-#: the 88 columns of acq_stats.md 8.3, in order (730 bytes a row)
+#: the 88 columns of the guide table, in order (730 bytes a row)
 DTYPE = np.dtype(_OBS + _CAT + _STAT + _AGASC + _TEMP + _BAD)
 
 SPEC = TableSpec(
@@ -55,7 +55,7 @@ SPEC = TableSpec(
 
 
 class GuideStats(ObservationStats):
-    """Guide statistics (acq_stats.md 8): one row per GUI/BOT star per observation (its own
+    """Guide statistics: one row per GUI/BOT star per observation (its own
     type, so the registry finds each description in its product module)."""
 
 
