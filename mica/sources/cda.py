@@ -61,7 +61,7 @@ import httpx
 
 from mica.engine.atomic import replace_durable
 from mica.engine.product import STAGING_DIR, FileProduct
-from mica.sources.base import Source, SourceError
+from mica.engine.source import Source, SourceError, sources_for
 from mica.time import to_date
 
 DEFAULT_SERVICES = "https://cda.harvard.edu/srservices"
@@ -226,7 +226,7 @@ def _env_proxies() -> bool:
 class CDASource(Source):
     """The public Chandra Data Archive (see the module docstring)."""
 
-    kind = "cda"
+    scheme = "cda"
     products = frozenset(PUBLIC_QUERY)
 
     def __init__(
@@ -277,8 +277,6 @@ class CDASource(Source):
         return cls(arg or None)
 
     def cannot_deliver(self, product: FileProduct) -> SourceError:
-        from mica.sources import sources_for
-
         text = NOT_PUBLIC.get(product.name, f"the public archive does not serve {product.name}")
         return NotPublic(f"{text} (sources that can: {', '.join(sources_for(product.name))})")
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from mica.engine.obsid_layout import REV_DIR_RE, ObsidProduct
 from mica.engine.product import FileProduct, RejectedFile
-from mica.sources.base import Source, SourceError
+from mica.engine.source import Source, SourceError
 
 
 def obsid_product(product: FileProduct) -> ObsidProduct:
@@ -192,7 +192,7 @@ class DirCatalog:
 class DirSource(Source):
     """A folder holding product files under their archive names, flat or nested."""
 
-    kind = "dir"
+    scheme = "dir"
     provenance = None  # a mirror may hold flight or simulated files: the files tell
 
     def __init__(self, path: str | Path):
