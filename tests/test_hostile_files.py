@@ -24,9 +24,10 @@ from astropy.io import fits
 
 from mica.archive import aca_l0, asp_l1, obspar
 from mica.engine.check import check_archive
+from mica.engine.describe import describe_file
 from mica.engine.fitscheck import ones_sum, open_checked
 from mica.engine.index import ArchiveIndex
-from mica.engine.ingest import describe_file, ingest_files
+from mica.engine.ingest import ingest_files
 from mica.engine.obsid_update import update_obsid_archive
 from mica.engine.product import RejectedFile
 from mica.engine.update import update_archive

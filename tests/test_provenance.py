@@ -16,8 +16,9 @@ from click.testing import CliRunner
 from mica.archive import aca_l0
 from mica.archive.obsid_times import obsid_interval
 from mica.engine.check import check_archive
+from mica.engine.describe import describe_file
 from mica.engine.index import ArchiveIndex
-from mica.engine.ingest import REJECTED_DIR, describe_file, ingest_files
+from mica.engine.ingest import REJECTED_DIR, ingest_files
 from mica.engine.provenance import (
     ARCHIVE_JSON,
     ProvenanceError,

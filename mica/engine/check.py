@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mica.engine.colstore import ColumnStore
+from mica.engine.describe import describe_file
 from mica.engine.index import ArchiveIndex
 from mica.engine.ingest import (
     REJECTED_DIR,
@@ -13,7 +14,6 @@ from mica.engine.ingest import (
     IngestReport,
     check_provenance,
     commit_file,
-    describe_file,
     quarantine,
     recover_pending,
     refusing,
