@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 
 from mica.archive.aca_dark import dark_cal, dark_model  # noqa: E402
 from mica.archive.aca_dark.update import HDR3_PAD, update_aca_dark  # noqa: E402
-from mica.engine.update import update_archive  # noqa: E402
+from mica.engine.time_update import update_archive  # noqa: E402
 from mica.plot import archive_is_simulated, cxctime2plotdate, plot_cxctime, save_figure  # noqa: E402
 from mica.products.aca_l0 import L0  # noqa: E402
 from mica.progress import progress_bar  # noqa: E402

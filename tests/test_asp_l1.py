@@ -19,8 +19,8 @@ from click.testing import CliRunner
 from mica.archive import _quat, asp_l1
 from mica.cli import main
 from mica.demo_obsid import _simulated_now
-from mica.engine.check import check_archive
 from mica.engine.index import ArchiveIndex
+from mica.engine.index_check import check_archive
 from mica.engine.obsid_layout import (
     ObsidError,
     default_link,

@@ -21,9 +21,9 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from mica.archive import asp_l1
-from mica.engine.check import check_archive
+from mica.engine.index_check import check_archive
 from mica.engine.obsid_update import NO_DATA, update_obsid_archive
-from mica.engine.update import update_archive
+from mica.engine.time_update import update_archive
 from mica.products.aca_l0 import L0
 from mica.products.asp_l1 import ASP_L1
 from mica.products.obspar import OBSPAR

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from mica.archive import aca_hdr3, aca_l0
 from mica.archive.hdr3_items import ITEMS
 from mica.cli import main
-from mica.engine.update import update_archive
+from mica.engine.time_update import update_archive
 from mica.products.aca_l0 import L0
 from mica.sim.mission import default_mission
 

@@ -1,7 +1,7 @@
 """The product registry: every archived product by command name, imported only when used.
 
 An entry says what kind of layout the product has (``time``: time-ordered files in an index,
-`mica.engine.update`; ``obsid``: revision folders per obsid, `mica.engine.obsid_update`;
+`mica.engine.time_update`; ``obsid``: revision folders per obsid, `mica.engine.obsid_update`;
 ``calib``: calibration folders, `mica.engine.calib_layout`; ``derived``: tables computed per
 observation from other products, `mica.engine.derived`), where its description lives
 (a module of `mica.products`; for ``calib`` the update module that runs it), and which of the
@@ -77,7 +77,7 @@ class ProductEntry:
             opts["executor"] = executor
         product = self.load()
         if self.kind == "time":
-            from mica.engine.update import update_archive
+            from mica.engine.time_update import update_archive
 
             return update_archive(product, progress=progress, **opts)
         if self.kind == "obsid":
@@ -100,7 +100,7 @@ class ProductEntry:
             from mica.engine.derived import check_derived
 
             return check_derived(product, data_root, repair=repair)
-        from mica.engine.check import check_archive
+        from mica.engine.index_check import check_archive
 
         return check_archive(product, data_root=data_root, repair=repair, **kw)
 

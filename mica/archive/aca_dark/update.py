@@ -10,7 +10,7 @@ the map, builds the properties; its commit installs each calibration folder atom
 that the next update removes.
 
 With ``with_inputs`` the update first archives, from the same source and through the L0
-update (`mica.engine.update.update_archive`), the L0 windows the temperatures need
+update (`mica.engine.time_update.update_archive`), the L0 windows the temperatures need
 (`mica.products.aca_dark.input_windows`), then the calibrations.
 """
 
@@ -26,7 +26,7 @@ import numpy as np
 from mica.engine.provenance import archive_kind, settle_kind
 from mica.engine.report import UpdateReport
 from mica.engine.runner import Job, Progress, Unit, run_update
-from mica.engine.update import update_archive
+from mica.engine.time_update import update_archive
 from mica.products.aca_dark import (
     _DAY,
     DARK,
