@@ -23,11 +23,10 @@ from mica.engine.derived import (
     DerivedFailure,
     DerivedProduct,
     DerivedUnit,
-    GenerationTable,
-    TableSpec,
     check_derived,
     update_derived,
 )
+from mica.engine.table_store import GenerationTable, TableSpec
 from mica.errors import MissingArchiveError
 
 DTYPE = np.dtype(
