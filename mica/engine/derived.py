@@ -24,7 +24,7 @@ import numpy as np
 
 from mica.engine.executors import Executor, UnitError
 from mica.engine.provenance import archive_kind, read_provenance, write_provenance
-from mica.engine.report import UpdateReport
+from mica.engine.report import CheckReport, UpdateReport
 from mica.engine.runner import Job, Progress, Unit, run_update
 from mica.engine.table_store import GenerationTable, TableSpec
 from mica.errors import MicaError
@@ -281,33 +281,40 @@ def update_derived(
 
 
 def check_derived(
-    product: DerivedProduct, data_root: str | os.PathLike | None = None, repair: bool = False
-) -> tuple[list[str], list[str]]:
+    product: DerivedProduct,
+    data_root: str | os.PathLike | None = None,
+    repair: bool = False,
+    verify_store: bool = False,
+) -> CheckReport:
     """A derived product's problems: a table that does not open, an unfinished generation.
 
-    Returns ``(problems, repairs)``; ``repair`` removes unfinished generations. Recorded
-    failures are not problems of the archive: `DerivedProduct.remarks` lists them (they are
-    retried by ``mica update <name> --check-missing``).
+    ``repair`` removes unfinished generations; ``verify_store`` changes nothing (a derived
+    table has no columnar store: opening it reads what there is). Recorded failures are not
+    problems of the archive: the report's notes list them (`DerivedProduct.remarks`; they
+    are retried by ``mica update <name> --check-missing``) when there is no problem.
     """
     root = product.root(data_root)
     table = product.table(data_root)
-    problems: list[str] = []
-    repairs: list[str] = []
+    report = CheckReport(product.name, files=None)
     leftovers = sorted(root.glob(f".{product.table_name}.tmp-*"))
     for tmp in leftovers:
         if repair:
             tmp.unlink(missing_ok=True)
-            repairs.append(f"removed the unfinished table generation {tmp.name}")
+            report.repairs.append(f"removed the unfinished table generation {tmp.name}")
         else:
-            problems.append(f"unfinished table generation {tmp} (a killed update)")
+            report.problems.append(f"unfinished table generation {tmp} (a killed update)")
     if not table.exists():
-        return problems, repairs
+        report.empty = f"no table at {table.path}"
+        return report
     try:
         table.keys()
         table.failures()
     except Exception as err:  # noqa: BLE001  (any damage of the file is the problem reported)
-        problems.append(
+        report.problems.append(
             f"{table.path} does not open: {err}; `mica update {product.name}` "
             "writes a new one from the inputs after you move it away"
         )
-    return problems, repairs
+    report.data_kind = archive_kind(root) or "unknown"
+    if not report.problems:
+        report.notes += product.remarks(data_root)
+    return report
