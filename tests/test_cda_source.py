@@ -30,7 +30,8 @@ from mica.products.obspar import OBSPAR
 from mica.sim import asp_l1 as sim
 from mica.sim.mission import default_mission
 from mica.sources import SourceError, make_source
-from mica.sources.cda import CDASource, NotPublic, parse_file_list, parse_rdb
+from mica.sources.cda import CDASource, NotPublic
+from mica.sources.cda_lists import parse_file_list, parse_rdb
 
 OBSID = 6000
 PUBLIC = re.compile(r"pcadf\d+N\d{3}_(asol1|aqual1|adat\d1)\.fits")  # what the tree holds
