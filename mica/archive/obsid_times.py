@@ -89,7 +89,7 @@ def obsid_interval(
     root = OBSPAR.root(data_root)
     spec = _source_spec(_records(root, Path(near).expanduser() if near else None))
     if spec is not None:
-        from mica.sources import make_source
+        from mica.engine.source import make_source
 
         # The registry imports the simulator only here, for a simulated archive.
         interval = make_source(spec).obsid_interval(obsid)

@@ -26,6 +26,7 @@ import numpy as np
 from mica.engine.provenance import archive_kind, settle_kind
 from mica.engine.report import UpdateReport
 from mica.engine.runner import Job, Progress, Unit, run_update
+from mica.engine.source import Source
 from mica.engine.time_update import update_archive
 from mica.products.aca_dark import (
     _DAY,
@@ -39,7 +40,6 @@ from mica.products.aca_dark import (
     input_windows,
 )
 from mica.products.aca_l0 import L0
-from mica.sources import Source
 from mica.time import CxoTimeLike, day_end, day_start, to_date, to_secs
 
 from .compute import (
