@@ -9,7 +9,7 @@ from pathlib import Path
 
 from astropy.io import fits
 
-from mica.engine.update import update_archive
+from mica.engine.time_update import update_archive
 from mica.products.aca_l0 import L0
 from mica.time import to_secs
 

@@ -22,7 +22,7 @@ from bench_archive import best_of, print_table
 
 from mica.archive.aca_dark import dark_cal
 from mica.archive.aca_dark.update import update_aca_dark
-from mica.engine.update import update_archive
+from mica.engine.time_update import update_archive
 from mica.products.aca_l0 import L0
 from mica.sim import aca_dark as sim
 

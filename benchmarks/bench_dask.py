@@ -56,18 +56,18 @@ def _warm(work: Path | None = None) -> None:
     one small L0 ingest (an hour of other files into a scratch archive), so that the first
     calls' costs (lazy imports, caches) are paid. Every mode's processes are warmed alike
     (serial's too): the figures are steady-state rates, as over a whole-mission run."""
-    import mica.engine.update  # noqa: F401
+    import mica.engine.time_update  # noqa: F401
     import mica.stats._acq  # noqa: F401
-    import mica.stats.acq_product  # noqa: F401
+    import mica.stats.acq_product  # noqa: F401  # noqa: F401
     import mica.vv.core  # noqa: F401
-    import mica.vv.product  # noqa: F401
+    import mica.vv.product  # noqa: F401  # noqa: F401
     import mica.vv.report  # noqa: F401
     from mica._lazy import fits
 
     fits.open  # noqa: B018  (loads astropy.io.fits)
     if work is None:
         return
-    from mica.engine.update import update_archive
+    from mica.engine.time_update import update_archive
     from mica.products.aca_l0 import L0
     from mica.time import to_secs
 
@@ -110,7 +110,7 @@ def run_case(case: str, mode: str, work: Path, days: float) -> dict:
     """One measurement, in this (fresh) process."""
     from mica.engine.derived import update_derived
     from mica.engine.store_rebuild import rebuild_store
-    from mica.engine.update import update_archive
+    from mica.engine.time_update import update_archive
     from mica.products.aca_l0 import L0
     from mica.time import to_secs
 

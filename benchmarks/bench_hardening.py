@@ -46,7 +46,7 @@ from hostile_gen import (
     run_obsid_case,
 )
 
-from mica.engine.check import check_archive
+from mica.engine.index_check import check_archive
 from mica.products.aca_l0 import L0
 from mica.sim.aca_l0 import plan_l0_files, write_l0_file
 

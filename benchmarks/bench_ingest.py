@@ -12,10 +12,12 @@ turn round after round (interleaved) and the best round counts:
 - ``ingest``: ``update_archive`` with a ``dir:`` source into a new archive (what ``mica
   update`` runs: validate, place, index, store), ``MICA_WORKERS=1``;
 - ``astropy``: validation alone through astropy (open, describe, store arrays);
-- ``fast``: validation alone through `L0.describe_path` (the `mica.engine.fastfits` path).
+- ``fast``: validation alone through `mica.engine.describe.describe_fits` (the
+  `mica.engine.fastfits` path).
 
 Prints each figure, the ratios and the target: ingest rate >= 1.5x the bare read rate.
-With ``--before``, ``ingest`` and ``fast`` (there: its ``describe_path``) also run against
+With ``--before``, ``ingest`` and ``fast`` (there: its ``describe_fits``, or ``L0.describe_path``
+in a checkout from before `mica.engine.describe`) also run against
 another checkout (its own ``.venv``), interleaved, for the "nothing gets slower" table.
 """
 
@@ -48,7 +50,8 @@ def files(args: argparse.Namespace, kind: str) -> list[Path]:
 
 
 def validate_astropy(paths: list[Path]) -> None:
-    """The astropy reading of `describe_path`: checked open, describe, store arrays."""
+    """The astropy reading of `describe_fits`: checked open, describe, store arrays."""
+    from mica.engine.describe import finish_row
     from mica.engine.fitscheck import open_raw, read_bytes
     from mica.products.aca_l0 import L0
 
@@ -56,19 +59,26 @@ def validate_astropy(paths: list[Path]) -> None:
         hdus, checksum = open_raw(read_bytes(path, path.name), path.name, L0.extname)
         with hdus:
             row = L0.describe(path.name, hdus)
-            L0.finish_row(row, checksum, hdus[0].header)
+            finish_row(row, checksum, hdus[0].header)
             L0.store_arrays(hdus, row)
 
 
 def validate_fast(paths: list[Path]) -> None:
     from mica.products.aca_l0 import L0
 
+    try:
+        from mica.engine.describe import describe_fits
+    except ImportError:  # a --before checkout, where the product read its own files
+
+        def describe_fits(product: object, name: str, path: Path, arrays: dict) -> dict:
+            return product.describe_path(name, path, arrays)
+
     for path in paths:
-        L0.describe_path(path.name, path, {})
+        describe_fits(L0, path.name, path, {})
 
 
 def ingest(paths: list[Path], work: Path) -> float:
-    from mica.engine.update import update_archive
+    from mica.engine.time_update import update_archive
     from mica.products.aca_l0 import L0
 
     times = [L0.name_time(p.name) for p in paths]
@@ -157,7 +167,7 @@ def report(fig: dict[tuple[str, str], float], args: argparse.Namespace) -> bool:
     if "before ingest" in names:
         print(f"\nbefore ({args.before}) -> now, same rounds")
         for kind in ("sim", "real", "all"):
-            for name, label in (("ingest", "ingest"), ("fast", "describe_path")):
+            for name, label in (("ingest", "ingest"), ("fast", "describe_fits")):
                 b, n = fig[kind, f"before {name}"], fig[kind, name]
                 print(f"{kind:<5} {label:<14} {b:>7.2f}s -> {n:>6.2f}s  {n / b:.2f}x")
     return ok

@@ -41,7 +41,8 @@ from mica.products.asp_l1 import ASP_L1  # noqa: E402
 from mica.products.obspar import OBSPAR  # noqa: E402
 from mica.sim import asp_l1 as sim  # noqa: E402
 from mica.sim.mission import default_mission  # noqa: E402
-from mica.sources.cda import CDASource, Listed  # noqa: E402
+from mica.sources.cda import CDASource  # noqa: E402
+from mica.sources.cda_lists import Listed  # noqa: E402
 from mica.time import year_doy  # noqa: E402
 
 

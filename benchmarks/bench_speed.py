@@ -101,7 +101,7 @@ def child(name: str, root: Path, cheta: Path, days: float) -> dict:
         paths = sorted(upstream.glob("*.fits.gz"))
         if name == "bare_read":
             return {"s": best(lambda: bare_read(paths), 2), "files": len(paths)}
-        from mica.engine.update import update_archive
+        from mica.engine.time_update import update_archive
         from mica.products.aca_l0 import L0
 
         out = Path(tempfile.mkdtemp(dir=root.parent, prefix="ingest-"))

@@ -118,7 +118,7 @@ def confusion(args: argparse.Namespace) -> None:
 
 
 def speed(args: argparse.Namespace) -> None:
-    from mica.engine.derived import GenerationTable
+    from mica.engine.table_store import GenerationTable
     from mica.sim import asp_l1 as sim
     from mica.sim.mission import default_mission
     from mica.sim.obspar import obspar_revisions, write_obspars

@@ -23,11 +23,11 @@ import numpy as np
 from astropy.io import fits
 
 from mica.archive import aca_l0
-from mica.engine.check import check_archive
 from mica.engine.index import ArchiveIndex
+from mica.engine.index_check import check_archive
 from mica.engine.obsid_update import update_obsid_archive
 from mica.engine.product import FileProduct
-from mica.engine.update import update_archive
+from mica.engine.time_update import update_archive
 from mica.products.aca_l0 import L0
 from mica.products.asp_l1 import ASP_L1
 from mica.products.obspar import OBSPAR

@@ -32,7 +32,7 @@ def real_l0_dir() -> Path:
 @pytest.fixture(scope="session")
 def real_l0_archive(tmp_path_factory, real_l0_dir) -> Path:
     """The 36 real 2003:215 L0 files ingested through the dir: source."""
-    from mica.engine.update import update_archive
+    from mica.engine.time_update import update_archive
     from mica.products.aca_l0 import L0
 
     root = tmp_path_factory.mktemp("real-aca0")
@@ -48,7 +48,7 @@ SIM_START, SIM_STOP = "2012:001:00:00:00", "2012:001:06:00:00"
 @pytest.fixture(scope="session")
 def sim_l0_archive(tmp_path_factory) -> Path:
     """Six hours of the simulated upstream, ingested through the sim source."""
-    from mica.engine.update import update_archive
+    from mica.engine.time_update import update_archive
     from mica.products.aca_l0 import L0
 
     root = tmp_path_factory.mktemp("sim-aca0")

@@ -464,7 +464,7 @@ SIM_ITEMS = ["ac_status_word", "ad_5v_ps", "ccd_det_therm", "ad_15v_ps", "ad_smo
 
 @pytest.fixture(scope="module")
 def boundary_archive(tmp_path_factory):
-    from mica.engine.update import update_archive
+    from mica.engine.time_update import update_archive
     from mica.products.aca_l0 import L0
 
     root = tmp_path_factory.mktemp("boundary") / "aca0"

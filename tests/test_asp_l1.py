@@ -20,8 +20,8 @@ from mica import quaternion
 from mica.archive import asp_l1
 from mica.cli import main
 from mica.demo.obsid import _simulated_now
-from mica.engine.check import check_archive
 from mica.engine.index import ArchiveIndex
+from mica.engine.index_check import check_archive
 from mica.engine.obsid_layout import (
     ObsidError,
     default_link,

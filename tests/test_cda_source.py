@@ -21,16 +21,17 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from mica.archive import asp_l1
-from mica.engine.check import check_archive
+from mica.engine.index_check import check_archive
 from mica.engine.obsid_update import NO_DATA, update_obsid_archive
-from mica.engine.update import update_archive
+from mica.engine.time_update import update_archive
 from mica.products.aca_l0 import L0
 from mica.products.asp_l1 import ASP_L1
 from mica.products.obspar import OBSPAR
 from mica.sim import asp_l1 as sim
 from mica.sim.mission import default_mission
 from mica.sources import SourceError, make_source
-from mica.sources.cda import CDASource, NotPublic, parse_file_list, parse_rdb
+from mica.sources.cda import CDASource, NotPublic
+from mica.sources.cda_lists import parse_file_list, parse_rdb
 
 OBSID = 6000
 PUBLIC = re.compile(r"pcadf\d+N\d{3}_(asol1|aqual1|adat\d1)\.fits")  # what the tree holds

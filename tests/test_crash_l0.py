@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from mica.archive import aca_l0
-from mica.engine.check import check_archive
 from mica.engine.index import ArchiveIndex
+from mica.engine.index_check import check_archive
 from mica.products.aca_l0 import L0
 
 UPDATE = [

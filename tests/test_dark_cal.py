@@ -17,7 +17,7 @@ from astropy.table import MaskedColumn
 
 from mica.archive.aca_dark import dark_cal, dark_model
 from mica.archive.aca_dark.update import update_aca_dark
-from mica.engine.update import update_archive
+from mica.engine.time_update import update_archive
 from mica.errors import MissingArchiveError
 from mica.products.aca_l0 import L0
 from mica.sim import aca_dark as sim

@@ -19,14 +19,14 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 from mica.archive import aca_l0  # noqa: E402
-from mica.engine.check import check_archive  # noqa: E402
 from mica.engine.colstore import ColumnStore  # noqa: E402
 from mica.engine.derived import update_derived  # noqa: E402
 from mica.engine.executors.dask import DaskExecutor  # noqa: E402
 from mica.engine.index import ArchiveIndex  # noqa: E402
+from mica.engine.index_check import check_archive  # noqa: E402
 from mica.engine.product import STAGING_DIR  # noqa: E402
 from mica.engine.store_rebuild import rebuild_store  # noqa: E402
-from mica.engine.update import update_archive  # noqa: E402
+from mica.engine.time_update import update_archive  # noqa: E402
 from mica.products.aca_l0 import L0  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 from mica.archive import aca_l0
-from mica.engine.check import check_archive
 from mica.engine.index import ArchiveIndex
-from mica.engine.update import update_archive
+from mica.engine.index_check import check_archive
+from mica.engine.time_update import update_archive
 from mica.errors import ArchiveWriteError, MicaError
 from mica.products.aca_l0 import L0
 

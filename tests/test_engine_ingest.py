@@ -12,11 +12,11 @@ import pytest
 from astropy.io import fits
 
 from mica.archive import aca_l0
-from mica.engine.check import check_archive
 from mica.engine.index import ArchiveIndex
+from mica.engine.index_check import check_archive
 from mica.engine.ingest import _place, ingest_files, recover_pending
 from mica.engine.lock import ArchiveBusy, UpdateLock
-from mica.engine.update import update_archive
+from mica.engine.time_update import update_archive
 from mica.products.aca_l0 import L0
 
 FILE = "acaf176267383N001_0_img0.fits.gz"  # 8x8, slot 0, 729 rows

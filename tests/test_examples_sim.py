@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from mica.archive import aca_hdr3, aca_l0
 from mica.cli import main
 from mica.engine.obsid_update import update_obsid_archive
-from mica.engine.update import update_archive
+from mica.engine.time_update import update_archive
 from mica.products.aca_l0 import L0
 from mica.products.hdr3_items import ITEMS
 from mica.products.obspar import OBSPAR

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from mica.engine.describe import describe_fast, describe_fits, finish_row
 from mica.engine.fastfits import parse_table
 from mica.engine.fitscheck import open_raw, read_bytes
 from mica.engine.ingest import ingest_files
@@ -35,19 +36,19 @@ def sim_dir(tmp_path_factory) -> Path:
 
 
 def astropy_describe(name: str, path: Path) -> tuple[dict, dict]:
-    """The astropy path of `describe_path` (index row, store arrays), not the fast one."""
+    """The astropy path of `describe_fits` (index row, store arrays), not the fast one."""
     raw = read_bytes(path, name, L0.max_file_bytes)
     hdus, checksum = open_raw(raw, name, L0.extname)
     with hdus:
         row = L0.describe(name, hdus)
-        L0.finish_row(row, checksum, hdus[0].header)
+        finish_row(row, checksum, hdus[0].header)
         arrays = L0.store_arrays(hdus, row)
     return row, arrays
 
 
 def fast_describe(name: str, path: Path) -> tuple[dict | None, dict]:
     arrays: dict = {}
-    row = L0.describe_fast(name, read_bytes(path, name, L0.max_file_bytes), arrays)
+    row = describe_fast(L0, name, read_bytes(path, name, L0.max_file_bytes), arrays)
     return row, arrays.get(name, {})
 
 
@@ -182,10 +183,10 @@ def test_unparsed_features_fall_back_to_astropy(case, real_l0_dir, tmp_path):
     path = rewrite(src, tmp_path / src.name, edit)
     raw = read_bytes(path, path.name)
     assert parse_table(raw, L0.extname) is None
-    assert L0.describe_fast(path.name, raw, {}) is None
+    assert describe_fast(L0, path.name, raw, {}) is None
     if accepted:
         arrays: dict = {}
-        row = L0.describe_path(path.name, path, arrays)
+        row = describe_fits(L0, path.name, path, arrays)
         want_row, want_arrays = astropy_describe(path.name, path)
         assert row == want_row
         assert_same_arrays(arrays[path.name], want_arrays)
@@ -196,7 +197,7 @@ def test_unparsed_features_fall_back_to_astropy(case, real_l0_dir, tmp_path):
         with pytest.raises(RejectedFile) as want:
             astropy_describe(path.name, path)
         with pytest.raises(RejectedFile) as got:
-            L0.describe_path(path.name, path, {})
+            describe_fits(L0, path.name, path, {})
         assert str(got.value) == str(want.value) and path.name in str(got.value)
 
 
@@ -232,11 +233,11 @@ def test_fast_path_refusals_are_astropys(edit, phrase, real_l0_dir, tmp_path):
     path = rewrite(src, tmp_path / src.name, edit)
     raw = read_bytes(path, path.name)
     assert parse_table(raw, L0.extname) is not None  # parsed, then refused by a check
-    assert L0.describe_fast(path.name, raw, {}) is None
+    assert describe_fast(L0, path.name, raw, {}) is None
     with pytest.raises(RejectedFile) as want:
         astropy_describe(path.name, path)
     with pytest.raises(RejectedFile) as got:
-        L0.describe_path(path.name, path, {})
+        describe_fits(L0, path.name, path, {})
     assert str(got.value) == str(want.value)
     assert phrase in got.value.problem and path.name in str(got.value)
 
@@ -251,7 +252,7 @@ def test_byte_flip_in_header_is_refused(real_l0_dir, tmp_path):
     path.write_bytes(gzip.compress(bytes(raw), mtime=0))
     assert parse_table(bytes(raw), L0.extname) is not None
     with pytest.raises(RejectedFile, match="CHECKSUM verification failed in HDU 1"):
-        L0.describe_path(path.name, path, {})
+        describe_fits(L0, path.name, path, {})
 
 
 def outcome(func, *args) -> tuple:
@@ -265,9 +266,9 @@ def outcome(func, *args) -> tuple:
     return ("row", row, arrays)
 
 
-def describe_path_arrays(name: str, path: Path) -> tuple[dict, dict]:
+def describe_fits_arrays(name: str, path: Path) -> tuple[dict, dict]:
     arrays: dict = {}
-    row = L0.describe_path(name, path, arrays)
+    row = describe_fits(L0, name, path, arrays)
     return row, arrays[name]
 
 
@@ -275,7 +276,7 @@ def describe_path_arrays(name: str, path: Path) -> tuple[dict, dict]:
 @pytest.mark.parametrize("kind", ["real", "sim"])
 def test_mutated_headers_same_outcome_as_astropy(kind, real_l0_dir, sim_dir, tmp_path):
     """Header cards changed at random (checksum cards blanked so the parsers see the
-    change): `describe_path` accepts, refuses or fails exactly as the astropy reading."""
+    change): `describe_fits` accepts, refuses or fails exactly as the astropy reading."""
     src = (
         real_l0_dir / "acaf176267383N001_0_img0.fits.gz"
         if kind == "real"
@@ -299,10 +300,10 @@ def test_mutated_headers_same_outcome_as_astropy(kind, real_l0_dir, sim_dir, tmp
         path = tmp_path / src.name
         path.write_bytes(gzip.compress(bytes(raw), compresslevel=1, mtime=0))
         want = outcome(astropy_describe, path.name, path)
-        got = outcome(describe_path_arrays, path.name, path)
+        got = outcome(describe_fits_arrays, path.name, path)
         seen[want[0]] += 1
         assert got[:2] == want[:2], f"variant {i}"
         if want[0] == "row":
             assert_same_arrays(got[2], want[2])
-            fast += L0.describe_fast(path.name, bytes(raw), {}) is not None
+            fast += describe_fast(L0, path.name, bytes(raw), {}) is not None
     assert seen["row"] and seen["refused"] and fast  # both outcomes and the fast path seen

@@ -35,7 +35,7 @@ ITEMS_ONE_SLOT = [
 def sim_archive(tmp_path_factory):
     """Six simulated hours in one ``hd3s`` partition: slots 4-7 read 8x8, slot 7 about half
     the time (so ``ccd_temp`` often falls back to its high word)."""
-    from mica.engine.update import update_archive
+    from mica.engine.time_update import update_archive
     from mica.products.aca_l0 import L0
 
     root = tmp_path_factory.mktemp("hd3s") / "aca0"

@@ -23,13 +23,14 @@ import pytest
 from astropy.io import fits
 
 from mica.archive import aca_l0, asp_l1, obspar
-from mica.engine.check import check_archive
+from mica.engine.describe import describe_file
 from mica.engine.fitscheck import ones_sum, open_checked
 from mica.engine.index import ArchiveIndex
-from mica.engine.ingest import describe_file, ingest_files
+from mica.engine.index_check import check_archive
+from mica.engine.ingest import ingest_files
 from mica.engine.obsid_update import update_obsid_archive
 from mica.engine.product import RejectedFile
-from mica.engine.update import update_archive
+from mica.engine.time_update import update_archive
 from mica.engine.validate import MISSION_START, TIME_AFTER_TSTOP, TIME_BEFORE_TSTART
 from mica.products.aca_l0 import FILE_COLUMNS, FILE_TFORMS, L0, UNSIGNED_COLUMNS
 from mica.products.asp_l1 import ASP_L1

@@ -290,8 +290,8 @@ def test_unexpected_commit_error_quarantines_the_file(tmp_path, monkeypatch):
     neither a refusal nor an archive error). The batch is taken back out, each file applied
     alone, and that one quarantined with the error named; the others are archived and the
     archive checks clean."""
-    from mica.engine.check import check_archive
     from mica.engine.executors.inline import InlineExecutor
+    from mica.engine.index_check import check_archive
     from mica.engine.ingest import ingest_files
     from mica.products.asp_l1 import AspL1Product
 

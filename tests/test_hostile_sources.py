@@ -22,10 +22,10 @@ from click.testing import CliRunner
 from test_cda_source import OBSID, Handler, Tree, asol_names, published, serve, server, source
 
 from mica.cli import main
-from mica.engine.check import check_archive
 from mica.engine.index import ArchiveIndex
+from mica.engine.index_check import check_archive
 from mica.engine.obsid_update import update_obsid_archive
-from mica.engine.update import update_archive
+from mica.engine.time_update import update_archive
 from mica.errors import ConfigError
 from mica.products.aca_l0 import L0
 from mica.products.asp_l1 import ASP_L1

@@ -144,7 +144,7 @@ def test_store_calls_single_threaded_and_restore_blosc_settings(tmp_path):
         blosc2.set_nthreads(3)
         from mica.archive import aca_l0
         from mica.products.aca_l0 import L0
-        from mica.engine.update import update_archive
+        from mica.engine.time_update import update_archive
         root = {str(tmp_path / "aca0")!r}
         report = update_archive(
             L0, "dir:{REALDATA / "aca_l0_2003"}", "2003:214", "2003:216", data_root=root

@@ -15,10 +15,10 @@ from click.testing import CliRunner
 
 from mica.archive import aca_hdr3, aca_l0
 from mica.cli import main
-from mica.engine.check import check_archive
 from mica.engine.colstore import ColumnStore
 from mica.engine.index import ArchiveIndex
-from mica.engine.update import update_archive
+from mica.engine.index_check import check_archive
+from mica.engine.time_update import update_archive
 from mica.errors import DamagedStoreError, MissingArchiveError
 from mica.products.aca_l0 import L0
 from mica.products.hdr3_items import ITEMS

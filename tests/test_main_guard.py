@@ -19,7 +19,7 @@ from mica.engine.executors.process import _has_main_guard
 
 BODY = """
 import sys
-from mica.engine.update import update_archive
+from mica.engine.time_update import update_archive
 from mica.products.aca_l0 import L0
 report = update_archive(L0, "sim", "2012:125:00:00:00", "2012:125:01:00:00", data_root=sys.argv[1])
 print("INGESTED", len(report.ingested), report.ok)

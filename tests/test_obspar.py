@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from mica.archive import aca_l0, obspar
 from mica.archive.obsid_times import obsid_interval
 from mica.cli import main
-from mica.engine.check import check_archive
+from mica.engine.index_check import check_archive
 from mica.engine.obsid_layout import ObsidError, default_link, last_link
 from mica.engine.obsid_read import query_rows
 from mica.engine.obsid_update import BAD_LIST, update_obsid_archive

@@ -34,7 +34,7 @@ print(json.dumps([names, sorted(m for m in sys.modules if m.startswith(upstream)
 def test_registry_descriptions_live_in_their_product_module():
     homes = {}
     for entry in products():
-        if entry.kind != "calib":
+        if entry.layout != "calib":
             product = entry.load()
             homes[entry.name] = (type(product).__module__, product.name)
     assert homes == {

@@ -15,9 +15,10 @@ from click.testing import CliRunner
 
 from mica.archive import aca_l0
 from mica.archive.obsid_times import obsid_interval
-from mica.engine.check import check_archive
+from mica.engine.describe import describe_file
 from mica.engine.index import ArchiveIndex
-from mica.engine.ingest import REJECTED_DIR, describe_file, ingest_files
+from mica.engine.index_check import check_archive
+from mica.engine.ingest import REJECTED_DIR, ingest_files
 from mica.engine.obsid_update import update_obsid_archive
 from mica.engine.provenance import (
     ARCHIVE_JSON,
@@ -26,7 +27,7 @@ from mica.engine.provenance import (
     read_provenance,
     resolve_source,
 )
-from mica.engine.update import update_archive
+from mica.engine.time_update import update_archive
 from mica.errors import MissingDataError
 from mica.products.aca_l0 import L0
 from mica.products.asp_l1 import ASP_L1

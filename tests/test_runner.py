@@ -180,7 +180,7 @@ def test_registry_builds_every_update_command():
         "guide-stats",
         "vv",
     }
-    assert {e.kind for e in products()} == {"time", "obsid", "calib", "derived"}
+    assert {e.layout for e in products()} == {"time", "obsid", "calib", "derived"}
     for entry in products():
         assert entry.load() is not None
         result = CliRunner().invoke(main, ["update", entry.name, "--help"])
@@ -188,14 +188,14 @@ def test_registry_builds_every_update_command():
         for option in ("--start", "--stop", "--data-root", "--wait", "--quiet"):
             assert option in result.output
         # Options are shown only where they apply (a derived product's inputs are archives).
-        assert ("--source" in result.output) == (entry.kind != "derived")
-        assert ("--obsid" in result.output) == (entry.kind in ("obsid", "derived"))
-        assert ("--check-missing" in result.output) == (entry.kind == "derived")
-        assert ("--refresh" in result.output) == (entry.kind == "obsid")
+        assert ("--source" in result.output) == (entry.layout != "derived")
+        assert ("--obsid" in result.output) == (entry.layout in ("obsid", "derived"))
+        assert ("--check-missing" in result.output) == (entry.layout == "derived")
+        assert ("--refresh" in result.output) == (entry.layout == "obsid")
         assert ("--with-inputs" in result.output) == (entry.name == "aca-dark")
 
 
-def test_check_covers_every_product_kind(tmp_path):
+def test_check_covers_every_product_layout(tmp_path):
     result = CliRunner().invoke(main, ["--archive", str(tmp_path), "check"])
     assert result.exit_code == 0, result.output
     for name in REGISTRY:

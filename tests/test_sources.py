@@ -28,7 +28,7 @@ def _run(code: str) -> str:
 
 def test_make_source_cda_in_a_fresh_process():
     out = _run(
-        "from mica.sources import make_source\ns = make_source('cda')\nprint(s.spec, s.kind)"
+        "from mica.sources import make_source\ns = make_source('cda')\nprint(s.spec, s.scheme)"
     )
     assert out.split() == ["cda", "cda"]
 
@@ -39,7 +39,7 @@ def test_no_archive_engine_or_sources_module_imports_the_simulator():
 import importlib, pkgutil, sys
 import mica.sources
 loaded = [m for m in sys.modules if m.startswith(("mica.sources.", "mica.sim"))]
-assert loaded == ["mica.sources.base"], loaded  # the contract only: no source module
+assert loaded == [], loaded  # the contract is the engine's: no source module
 import mica.archive, mica.engine
 names = ["mica.sources"]
 for pkg in (mica.archive, mica.engine, mica.sources):
@@ -83,9 +83,9 @@ def test_specs_plugins_and_errors(tmp_path, monkeypatch):
         make_source("dir")
     with pytest.raises(SourceError, match="takes no argument"):
         make_source("sim:42")
-    import mica.sources
+    import mica.engine.source
 
-    monkeypatch.setattr(mica.sources, "_PLUGINS", {})
+    monkeypatch.setattr(mica.engine.source, "_PLUGINS", {})
     register_source("mirror", DirSource)
     src = make_source(f"mirror:{tmp_path}")
     assert isinstance(src, DirSource) and src.path == tmp_path

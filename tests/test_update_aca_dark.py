@@ -33,7 +33,7 @@ from mica.engine.fitscheck import open_checked
 from mica.engine.index import ArchiveIndex
 from mica.engine.lock import ArchiveBusy, UpdateLock
 from mica.engine.provenance import read_provenance, write_provenance
-from mica.engine.update import update_archive
+from mica.engine.time_update import update_archive
 from mica.errors import MissingArchiveError
 from mica.products.aca_l0 import L0
 from mica.sim import aca_dark as sim

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 import mica
 from mica.cli import main
-from mica.engine.update import update_archive
+from mica.engine.time_update import update_archive
 from mica.products.aca_l0 import L0
 from mica.progress import UpdateProgress
 

@@ -308,7 +308,7 @@ def hd3_columns(
     if not set(names) <= set(HD3_VIEW_COLUMNS):
         return slot_columns(tstart, tstop, slots, names, [8], data_root)
     root = L0.root(data_root)
-    layout = L0._store()
+    layout = L0.store_description
     # partitions of the files `_get_file_records` would list: start times in this span
     first, last = tstart - L0.max_file_span, tstop + _ROW_LEAD
     parts = {

@@ -60,7 +60,7 @@ def read_samples(
     slot = grid_slots.pop()
     need = sorted({s for item in items.values() for s in item.slots})
     root = L0.root(data_root)
-    view = L0._store().view_named(SAMPLES_VIEW)
+    view = L0.store_description.view_named(SAMPLES_VIEW)
     lo, hi = tstart, tstop + pad
     found: list[Any] = []
 

@@ -34,7 +34,6 @@ def _parse_obsids(ctx: click.Context, param: click.Parameter, values: tuple[str,
 
 def _option(name: str, entry: ProductEntry) -> click.Option:
     """The one definition of each update option (help adapted to the product)."""
-    folder = "the aca_dark folder" if entry.kind == "calib" else "the product folder"
     options = {
         "start": lambda: click.Option(
             ["--start"], default=None, help=f"Start time (default: {entry.start_help})."
@@ -56,7 +55,7 @@ def _option(name: str, entry: ProductEntry) -> click.Option:
             ["--data-root"],
             type=click.Path(file_okay=False),
             default=None,
-            help=f"{folder.capitalize()} (default: <archive>/<product>).",
+            help=f"{entry.data_root_help.capitalize()} (default: <archive>/<product>).",
         ),
         "wait": lambda: click.Option(
             ["--wait"],

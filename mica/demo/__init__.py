@@ -28,7 +28,7 @@ from mica import config  # noqa: E402
 from mica.archive import aca_hdr3, aca_l0  # noqa: E402
 from mica.demo.dark import demo_dark  # noqa: E402
 from mica.demo.obsid import demo_obsid  # noqa: E402
-from mica.engine.update import update_archive  # noqa: E402
+from mica.engine.time_update import update_archive  # noqa: E402
 from mica.plot import archive_is_simulated, plot_cxctime, save_figure  # noqa: E402
 from mica.products.aca_l0 import L0  # noqa: E402
 from mica.progress import progress_bar  # noqa: E402

@@ -1,7 +1,8 @@
 """The archive engine shared by every product: validation, layout, index, ingest, check.
 
-Sources of files are in `mica.sources`. The names below are imported on first use, so that
-reading a store module (``mica.engine.colstore``) does not import the ingest machinery.
+The contract of a source of files and its registry are `mica.engine.source`; the sources are
+in `mica.sources`. The names below are imported on first use, so that reading a store module
+(``mica.engine.colstore``) does not import the ingest machinery.
 """
 
 from __future__ import annotations

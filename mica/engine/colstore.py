@@ -304,7 +304,7 @@ class ColumnStore:
     def _tag(self, part: str) -> str:
         """The layout tag a current chunk of ``part`` starts its file list with."""
         try:
-            alone = self.product._store().partition_alone(part)
+            alone = self.product.store_description.partition_alone(part)
         except ValueError:  # a key of another layout: no chunk of it is current
             return "\0"
         return _ALONE_TAG if alone else _VERSION_TAG
@@ -641,7 +641,7 @@ class ColumnStore:
                 trange[:, 0] = np.minimum.reduceat(times, starts)
                 trange[:, 1] = np.maximum.reduceat(times, starts)
             h5.create_dataset("TRANGE", data=trange)
-            alone = self.product._store().alone_columns(names)
+            alone = self.product.store_description.alone_columns(names)
             for group, dtype in groups.items():
                 rows_per_chunk = min(max(n, 1), max(1024, _CHUNK_BYTES // dtype.itemsize))
                 if alone:  # a short fetch decompresses a few blocks' rows, not a megabyte
@@ -658,7 +658,7 @@ class ColumnStore:
                 dset = h5.create_dataset(group, data=data, chunks=chunks, **_CODEC)
                 if len(dtype.names) > 1:
                     dset.attrs["planes"] = repr(dtype.descr)
-            derive = self.product._store().partition_derive(part) if part else None
+            derive = self.product.store_description.partition_derive(part) if part else None
             for name, data in (derive(rows, arrays) if derive else {}).items():
                 chunks = (min(max(len(data), 1), _ALONE_CHUNK_ROWS), *np.shape(data)[1:])
                 h5.create_dataset(name, data=data, chunks=chunks, **_CODEC)
@@ -674,7 +674,7 @@ class ColumnStore:
         product's groups, then the leftovers, then FILEIDX. A one-column group is named
         after its column."""
         dtypes = {**self.product.store_dtypes, "FILEIDX": np.dtype(np.uint16)}
-        if self.product._store().alone_columns(names):  # each column its own dataset
+        if self.product.store_description.alone_columns(names):  # each column its own dataset
             return {c: np.dtype([(c, dtypes[c])]) for c in [*names, "FILEIDX"]}
         groups: dict[str, list[str]] = {}
         for group, cols in self.product.store_groups.items():
@@ -706,7 +706,7 @@ class ColumnStore:
                     h5["TRANGE"][:]
                     for group, dtype in self._groups(self.product.partition_columns(part)).items():
                         _read_group(h5, group, dtype)
-                    if self.product._store().partition_derive(part):  # and derived tables
+                    if self.product.store_description.partition_derive(part):  # and derived tables
                         h5.visititems(_decompress)
             except (OSError, KeyError, ValueError) as exc:
                 out[part] = (path, getattr(exc, "detail", str(exc)))  # without the advice

@@ -25,6 +25,7 @@ from typing import Any, BinaryIO
 
 from mica.engine.atomic import replace_durable, write_atomic
 from mica.engine.colstore import ColumnStore, keep_arrays
+from mica.engine.describe import describe_file
 from mica.engine.executors import Executor, UnitError, timed
 from mica.engine.executors.base import call_unit
 from mica.engine.executors.process import ProcessExecutor
@@ -105,21 +106,6 @@ def refusing(name: str, what: str = "could not be archived") -> Iterator[None]:
         raise
     except Exception as err:  # a readable but malformed file reaches code beyond validation
         raise RejectedFile(name, f"{what} ({type(err).__name__}: {str(err)[:300]})") from err
-
-
-def describe_file(
-    product: FileProduct, name: str, path: Path, arrays: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """Validate one file (name, gzip, FITS, checksums, structure) and return its index row."""
-    product.check_name(name)
-    try:
-        return product.describe_path(product.archive_name(name), path, arrays)
-    except RejectedFile:
-        raise
-    except Exception as err:  # astropy and numpy raise many types for malformed input
-        raise RejectedFile(
-            name, f"malformed file ({type(err).__name__}: {str(err)[:300]})"
-        ) from err
 
 
 def _place(

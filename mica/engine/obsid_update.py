@@ -35,8 +35,8 @@ from mica.engine.obsid_layout import (
 from mica.engine.product import RejectedFile
 from mica.engine.report import UpdateReport
 from mica.engine.runner import Job, Progress, Unit, run_update
-from mica.engine.update import update_range
-from mica.sources import Source, SourceError
+from mica.engine.source import Source, SourceError
+from mica.engine.time_update import update_range
 from mica.time import CxoTimeLike
 
 #: reasons of skipped obsids in the report

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,26 +123,29 @@ class FileProduct(ABC):
 
     def partition(self, row: dict[str, Any], columns: Iterable[str] | None = None) -> str:
         """The store partition that serves ``columns`` (None: all) of a file's rows."""
-        return self._store().partition(row, columns)
+        return self.store_description.partition(row, columns)
 
     def partitions(self, row: dict[str, Any]) -> list[str]:
         """Every store partition holding rows of the file (the full view first)."""
-        return self._store().partitions(row)
+        return self.store_description.partitions(row)
 
     def partition_columns(self, part: str) -> list[str]:
         """The columns a partition holds (a narrower view holds fewer)."""
-        return self._store().partition_columns(part)
+        return self.store_description.partition_columns(part)
 
     def partition_epoch(self, row: dict[str, Any]) -> str:
         """Files arrive in time order; once the epoch of incoming files moves on, the
         partitions of earlier epochs are complete and ingest writes them."""
-        return self._store().partition_epoch(row)
+        return self.store_description.partition_epoch(row)
 
     def partition_where(self, part: str) -> tuple[str, list[Any]]:
         """SQL WHERE clause and parameters selecting a partition's index rows."""
-        return self._store().partition_where(part)
+        return self.store_description.partition_where(part)
 
-    def _store(self) -> StoreDescription:
+    @property
+    def store_description(self) -> StoreDescription:
+        """The description of the product's columnar store (`store`), for code that needs
+        one; TypeError for a product that keeps no store."""
         if self.store is None:
             raise TypeError(f"{self.name} keeps no columnar store")
         return self.store
@@ -158,56 +161,16 @@ class FileProduct(ABC):
         """True when two rows cover the same interval (a reprocessing of the same data)."""
         return abs(a["tstart"] - b["tstart"]) < 1e-3 and abs(a["tstop"] - b["tstop"]) < 1e-3
 
-    def describe_path(
-        self, name: str, path: Path, arrays: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        """Validate a staged file and return its index row (default: a checked FITS file).
-
-        With ``arrays`` (a dict), a store product also puts the file's store arrays there
-        under its name, so the store is fed from this one decompression. Products whose
-        files are not FITS (obspar parameter files) override this.
-        """
-        from mica.engine.fitscheck import open_raw, read_bytes  # both import this module
-
-        raw = read_bytes(path, name, self.max_file_bytes)
-        fast = self.describe_fast(name, raw, arrays)
-        if fast is not None:
-            return fast
-        hdus, checksum = open_raw(raw, name, getattr(self, "extname", "PRIMARY"))
-        with hdus:
-            row = self.describe(name, hdus)
-            self.finish_row(row, checksum, hdus[0].header)
-            if arrays is not None and self.has_store:
-                arrays[name] = self.store_arrays(hdus, row)
-        return row
+    #: A product whose files are not FITS (obspar parameter files) reads a staged file
+    #: itself: a method ``describe_path(name, path, arrays) -> row`` (``name``: the archive
+    #: name; the row with its ``checksum`` and `KIND`; ``arrays`` as in
+    #: `mica.engine.describe.describe_file`). None: the engine reads the file as FITS
+    #: (`mica.engine.describe.describe_fits`) and calls `describe` or `describe_table`.
+    describe_path: Callable[[str, Path, dict[str, Any] | None], dict[str, Any]] | None = None
 
     #: The product's checks run on `mica.engine.fastfits`' reading as well as astropy's
     #: (it implements `describe_table` and `table_arrays` for either kind of table).
     reads_fast: bool = False
-
-    def describe_fast(
-        self, name: str, raw: bytes, arrays: dict[str, Any] | None = None
-    ) -> dict[str, Any] | None:
-        """`describe_path` on the file's bytes with `mica.engine.fastfits` instead of
-        astropy; None when the product does not read that way, the reader cannot parse the
-        file, or a check refuses it (astropy's reading then decides and words the refusal)."""
-        if not self.reads_fast:
-            return None
-        from mica.engine.fastfits import parse_table
-        from mica.engine.fitscheck import file_checksum, verify_spans
-
-        table = parse_table(raw, getattr(self, "extname", "PRIMARY"))
-        if table is None:
-            return None
-        try:
-            verify_spans(raw, table.spans, name)
-            row = self.describe_table(name, table)
-        except RejectedFile:
-            return None
-        self.finish_row(row, file_checksum(raw, table.header), table.primary)
-        if arrays is not None and self.has_store:
-            arrays[name] = self.table_arrays(table, row)
-        return row
 
     def describe_table(self, name: str, hdu: Any) -> dict[str, Any]:
         """The index row of the file's table HDU (astropy's or a `mica.engine.fastfits`
@@ -218,16 +181,6 @@ class FileProduct(ABC):
         """`store_arrays` of one table HDU of either kind; products with `reads_fast` and a
         store implement it."""
         raise NotImplementedError(f"{type(self).__name__} does not read FITS tables fast")
-
-    @staticmethod
-    def finish_row(row: dict[str, Any], checksum: str, primary: Mapping[str, Any]) -> None:
-        """Add the file's checksum and kind (from its primary header) to a described row."""
-        from mica.engine.provenance import REAL, SIM_KEYWORD, SIMULATED
-
-        row["checksum"] = checksum
-        # What the file is, from the header read anyway (not an index column: ingest
-        # checks it against the archive's provenance).
-        row[KIND] = SIMULATED if primary.get(SIM_KEYWORD) is True else REAL
 
     def check_layout(self, index: Any, repair: bool) -> tuple[list[str], list[str]]:
         """Product-specific checks run by `check_archive`: (problems, repairs made)."""

@@ -23,14 +23,12 @@ import gzip
 import json
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mica.engine.atomic import write_bytes_atomic
 from mica.engine.product import FileProduct, RejectedFile
+from mica.engine.source import SOURCE_CHOICES, Source, make_source
 from mica.errors import ProvenanceError
-
-if TYPE_CHECKING:
-    from mica.sources.base import Source
 
 ARCHIVE_JSON = "archive.json"
 REAL, SIMULATED = "real", "simulated"
@@ -147,8 +145,6 @@ def resolve_source(spec: str | Source | None, product: FileProduct, root: str | 
     the source recorded in ``root/archive.json``; on a new archive, an error listing the
     choices. The first update of a new archive writes its ``archive.json``.
     """
-    from mica.sources import SOURCE_CHOICES, make_source
-
     root = Path(root)
     record = read_provenance(root)
     if spec is None:

@@ -1,17 +1,22 @@
 """The product registry: every archived product by command name, imported only when used.
 
-An entry says what kind of layout the product has (``time``: time-ordered files in an index,
-`mica.engine.update`; ``obsid``: revision folders per obsid, `mica.engine.obsid_update`;
-``calib``: calibration folders, `mica.engine.calib_layout`; ``derived``: tables computed per
-observation from other products, `mica.engine.derived`), where its description lives
-(a module of `mica.products`; for ``calib`` the update module that runs it), and which of the
-one set of update options apply to it. The command line (`mica.cli`) builds
+An entry says which layout the product has, where its description lives (a module of
+`mica.products`; for ``calib`` the update module that runs it), and which of the one set of
+update options apply to it. The layout decides how the product is updated and checked, from
+one table (`LAYOUTS`): ``time``, time-ordered files in an index (`mica.engine.time_update`,
+checked by `mica.engine.index_check`); ``obsid``, revision folders per obsid
+(`mica.engine.obsid_update`, checked the same way); ``calib``, calibration folders
+(`mica.engine.calib_layout`, updated and checked by the product's own update module);
+``derived``, tables computed per observation from other products (`mica.engine.derived`).
+Every check returns a `mica.engine.report.CheckReport`, every update an
+`mica.engine.report.UpdateReport`. The command line (`mica.cli`) builds
 ``mica update <product>`` and ``mica check`` from it; a new product is one description module
 in `mica.products` plus one entry here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from mica._lazy import import_target
 
 if TYPE_CHECKING:  # the engine is imported when an update runs, not for `mica --help`
-    from mica.engine.report import UpdateReport
+    from mica.engine.report import CheckReport, UpdateReport
     from mica.engine.runner import Progress
 
 #: the update options every product may take (the CLI shows each where it applies)
@@ -38,26 +43,33 @@ class ProductEntry:
     ----------
     name : str
         Command name (``mica update <name>``).
-    kind : str
-        ``time``, ``obsid``, ``calib`` or ``derived``.
+    layout : str
+        ``time``, ``obsid``, ``calib`` or ``derived`` (a key of `LAYOUTS`).
     target : str
         ``module:attribute`` of the product description (``time``, ``obsid``, ``derived``), or
         the module of a ``calib`` product (exposing ``update(**options)`` and
-        ``check(data_root, repair)``).
+        ``check(data_root, repair)`` returning ``(problems, repairs)``).
     help : str
         One line for ``mica update --help``.
     options : tuple of str
         The update options that apply (names as in `update`).
     start_help : str
         What ``--start`` defaults to.
+    data_root_help : str
+        What ``--data-root`` names.
+    product : str
+        ``calib`` only: ``module:attribute`` of the file product whose folder the update
+        fills (its name and folder give the check's provenance line).
     """
 
     name: str
-    kind: str
+    layout: str
     target: str
     help: str
     options: tuple[str, ...] = COMMON
     start_help: str = "the newest archived data"
+    data_root_help: str = "the product folder"
+    product: str = ""
 
     def load(self) -> Any:
         """The product description (a module for ``calib`` products)."""
@@ -74,34 +86,82 @@ class ProductEntry:
             if "scheduler" not in self.options:
                 raise ValueError(f"{self.name} does not run on a cluster")
             opts["executor"] = executor
-        product = self.load()
-        if self.kind == "time":
-            from mica.engine.update import update_archive
+        return LAYOUTS[self.layout].update(self, progress=progress, **opts)
 
-            return update_archive(product, progress=progress, **opts)
-        if self.kind == "obsid":
-            from mica.engine.obsid_update import update_obsid_archive
+    def check(
+        self, data_root: str | Path | None = None, repair: bool = False, verify_store: bool = False
+    ) -> CheckReport:
+        """The product's archive check (``verify_store``: also decompress every store chunk)."""
+        return LAYOUTS[self.layout].check(
+            self, data_root=data_root, repair=repair, verify_store=verify_store
+        )
 
-            return update_obsid_archive(product, progress=progress, **opts)
-        if self.kind == "derived":
-            from mica.engine.derived import update_derived
 
-            return update_derived(product, progress=progress, **opts)
-        return product.update(progress=progress, **opts)
+@dataclass(frozen=True)
+class Layout:
+    """How the products of one layout are updated and checked.
 
-    def check(self, data_root: str | Path | None = None, repair: bool = False, **kw: Any) -> Any:
-        """The product's archive check: a `CheckReport` (time, obsid) or (problems, repairs)
-        (calib, derived)."""
-        product = self.load()
-        if self.kind == "calib":
-            return product.check(data_root, repair=repair)
-        if self.kind == "derived":
-            from mica.engine.derived import check_derived
+    Parameters
+    ----------
+    update : callable
+        ``update(entry, progress=..., **options) -> UpdateReport``.
+    check : callable
+        ``check(entry, data_root=..., repair=..., verify_store=...) -> CheckReport``.
+    """
 
-            return check_derived(product, data_root, repair=repair)
-        from mica.engine.check import check_archive
+    update: Callable[..., UpdateReport]
+    check: Callable[..., CheckReport]
 
-        return check_archive(product, data_root=data_root, repair=repair, **kw)
+
+def _with_description(target: str) -> Callable[..., Any]:
+    """The engine function ``target`` (``module:function``, imported when called) applied to
+    an entry's product description."""
+
+    def call(entry: ProductEntry, **options: Any) -> Any:
+        return import_target(target)(entry.load(), **options)
+
+    return call
+
+
+def _update_calibrations(entry: ProductEntry, **options: Any) -> UpdateReport:
+    """A calibration product's update: its update module's ``update``."""
+    return entry.load().update(**options)
+
+
+def _check_calibrations(
+    entry: ProductEntry,
+    data_root: str | Path | None = None,
+    repair: bool = False,
+    verify_store: bool = False,
+) -> CheckReport:
+    """A calibration product's check: its update module's ``check`` (``verify_store``
+    changes nothing: each folder's data are verified anyway), with the provenance of the
+    file product it fills."""
+    from mica.engine.provenance import provenance_line
+    from mica.engine.report import CheckReport
+
+    problems, repairs = entry.load().check(data_root, repair=repair)
+    product = import_target(entry.product)
+    provenance = provenance_line(product, product.root(data_root))
+    return CheckReport(entry.name, None, problems, repairs, provenance)
+
+
+#: layout -> how its products are updated and checked
+LAYOUTS: dict[str, Layout] = {
+    "time": Layout(
+        _with_description("mica.engine.time_update:update_archive"),
+        _with_description("mica.engine.index_check:check_archive"),
+    ),
+    "obsid": Layout(
+        _with_description("mica.engine.obsid_update:update_obsid_archive"),
+        _with_description("mica.engine.index_check:check_archive"),
+    ),
+    "calib": Layout(_update_calibrations, _check_calibrations),
+    "derived": Layout(
+        _with_description("mica.engine.derived:update_derived"),
+        _with_description("mica.engine.derived:check_derived"),
+    ),
+}
 
 
 _ENTRIES = (
@@ -134,6 +194,8 @@ _ENTRIES = (
         "ACA dark-current calibrations into <archive>/aca_dark.",
         (*COMMON, "with_inputs", "l0_root"),
         start_help="the last archived calibration",
+        data_root_help="the aca_dark folder",
+        product="mica.archive.aca_dark.product:DARK",
     ),
     ProductEntry(
         "acq-stats",
@@ -161,9 +223,9 @@ _ENTRIES = (
 REGISTRY: dict[str, ProductEntry] = {e.name: e for e in _ENTRIES}
 
 
-def products(kind: str | None = None) -> list[ProductEntry]:
-    """The registered products (of one layout kind), in registration order."""
-    return [e for e in _ENTRIES if kind is None or e.kind == kind]
+def products(layout: str | None = None) -> list[ProductEntry]:
+    """The registered products (of one layout), in registration order."""
+    return [e for e in _ENTRIES if layout is None or e.layout == layout]
 
 
 def get(name: str) -> ProductEntry:

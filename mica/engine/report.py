@@ -1,4 +1,5 @@
-"""The one report of every update: units done / unchanged / skipped / failed, refused files."""
+"""The one report of every update (`UpdateReport`: units done / unchanged / skipped / failed,
+refused files) and of every archive check (`CheckReport`: problems found and repaired)."""
 
 from __future__ import annotations
 
@@ -120,4 +121,64 @@ class UpdateReport:
         lines += [f"  FAILED {self.unit} {k}: {msg}" for k, msg in self.failed.items()]
         lines += [f"  rejected {err}" for err in self.ingest.rejected]
         lines += [f"  skipped ({why}): {', '.join(keys)}" for why, keys in reasons.items()]
+        return "\n".join(lines)
+
+
+@dataclass
+class CheckReport:
+    """What the check of one product's archive found and repaired, whatever its layout.
+
+    Attributes
+    ----------
+    product : str
+        Product name.
+    files : int or None
+        Files in the archive's index; None for a layout without one (calibration folders,
+        derived tables).
+    problems : list of str
+        What is wrong (after ``repair``: what was found before the repairs).
+    repairs : list of str
+        What the check repaired.
+    provenance : str
+        Where the archive's data come from (`mica.engine.provenance.provenance_line`), or "".
+    data_kind : str
+        What the data are (``simulated``, ``real``, ``unknown``), shown beside the counts of
+        an archive without a provenance line (derived tables), or "".
+    notes : list of str
+        Remarks beside the problems (e.g. units a derived update recorded as failed).
+    empty : str
+        Why there is nothing to check yet (``no table at ...``): the summary is that alone
+        unless there were problems or repairs (then it is a note).
+    """
+
+    product: str
+    files: int | None = 0
+    problems: list[str] = field(default_factory=list)
+    repairs: list[str] = field(default_factory=list)
+    provenance: str = ""
+    data_kind: str = ""
+    notes: list[str] = field(default_factory=list)
+    empty: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """No problem found."""
+        return not self.problems
+
+    def summary(self) -> str:
+        """First line: the counts; then the provenance, notes, problems and repairs."""
+        if self.empty and not (self.problems or self.repairs):
+            return f"{self.product}: {self.empty}"
+        head = f"{self.product}: "
+        if self.files is not None:
+            head += f"{self.files} indexed files, "
+        head += f"{len(self.problems)} problems"
+        if self.data_kind:
+            head += f" ({self.data_kind} data)"
+        lines = [head]
+        if self.provenance:
+            lines.append(f"  {self.provenance}")
+        lines += [f"  note: {n}" for n in ([self.empty] if self.empty else []) + self.notes]
+        lines += [f"  problem: {p}" for p in self.problems]
+        lines += [f"  repaired: {r}" for r in self.repairs]
         return "\n".join(lines)

@@ -27,17 +27,15 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, closing, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mica.engine.executors import Executor, InlineExecutor, UnitError, timed
 from mica.engine.lock import UpdateLock
 from mica.engine.product import FileProduct
 from mica.engine.provenance import resolve_source
 from mica.engine.report import UpdateReport
+from mica.engine.source import Source
 from mica.errors import ArchiveWriteError
-
-if TYPE_CHECKING:  # annotations only: a derived product's description imports no source
-    from mica.sources import Source
 
 #: ``progress(done, total, label)``: called before each unit and at the end. A callback that
 #: also has ``files(done, total, name)`` (`mica.progress.UpdateProgress`) hears of each file

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from mica import config
 from mica.archive.aca_dark.product import HDR3_PAD
 from mica.engine.report import UpdateReport
-from mica.engine.update import update_archive
+from mica.engine.time_update import update_archive
 from mica.products.aca_l0 import L0
 from mica.progress import progress_bar
 from mica.time import CxoTimeLike, to_date, to_secs

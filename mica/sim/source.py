@@ -82,7 +82,7 @@ _PER_OBSID = {"asp-l1", "obspar"}
 class SimSource(Source):
     """The simulated Chandra: deterministic files written by the product's simulator."""
 
-    kind = "sim"
+    scheme = "sim"
     spec = "sim"
     provenance = "simulated"
     products = frozenset(SIM_WRITERS)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from mica.engine.obsid_layout import ObsidProduct
 from mica.engine.product import FileProduct
-from mica.sources.base import Source, SourceError
+from mica.engine.source import Source, SourceError
 from mica.sources.directory import obsid_product
 from mica.time import to_date
 
@@ -47,7 +47,7 @@ def _names(product: FileProduct, key: str) -> str:
 class Arc5glSource(Source):
     """The CXC ``arc5gl`` client, driven with a small script per request."""
 
-    kind = "arc5gl"
+    scheme = "arc5gl"
     spec = "arc5gl"
     products = frozenset(ARC5GL_NAMES)
 

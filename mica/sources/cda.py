@@ -1,6 +1,6 @@
 """``cda``: the public Chandra Data Archive over HTTPS, as a source of per-obsid products.
 
-Two public services:
+Two public services (their text is parsed by `mica.sources.cda_lists`):
 
 * the archive file list, ``<srservices>/archiveFileList.do?obsid=N&detector=pcad&
   subdetector=aca&level=1&dataset=flight``: tab-separated ``Filename``, ``Filesize`` (of the
@@ -22,10 +22,11 @@ host:port of the services or the tree (anything else, or a loop, is a `SourceErr
 both URLs); each file (and each service request) has an overall deadline
 (``file_deadline``, all attempts included) and the source one per run (``run_deadline``, from
 its first request). httpx bounds only each read, so a server dripping a byte a second never
-times out there: the client's sockets come from `DeadlineBackend`, whose every connect, read
-and write is cut at the calling thread's deadline -- a server dripping the response headers
-or the body holds an update no longer than the deadline. A passed file deadline fails that
-file (the others go on); a passed run deadline fails what is left of the run with one message.
+times out there: the client's sockets come from `mica.sources.http_deadline.DeadlineBackend`,
+whose every connect, read and write is cut at the calling thread's deadline -- a server
+dripping the response headers or the body holds an update no longer than the deadline. A
+passed file deadline fails that file (the others go on); a passed run deadline fails what is
+left of the run with one message.
 No download reads past ``max_file_bytes`` (or, for a listed size, a little over that size), so
 an endless or oversized body never fills the disk. Each limit may be set by
 ``MICA_CDA_FILE_DEADLINE``, ``MICA_CDA_RUN_DEADLINE``, ``MICA_CDA_MAX_FILE_BYTES``.
@@ -45,25 +46,24 @@ import shutil
 import sys
 import threading
 import time
-import urllib.request
 import weakref
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing, contextmanager
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import httpcore
 import httpx
 
 from mica import config
 from mica.engine.atomic import replace_durable
 from mica.engine.product import STAGING_DIR, FileProduct
+from mica.engine.source import Source, SourceError, sources_for
 from mica.errors import NotPublic
-from mica.sources.base import Source, SourceError
+from mica.sources.cda_lists import Listed, ocat_interval, parse_file_list, parse_rdb
+from mica.sources.http_deadline import DeadlineBackend, deadline_transport, env_proxies
 from mica.time import to_date
 
 DEFAULT_SERVICES = "https://cda.harvard.edu/srservices"
@@ -92,14 +92,6 @@ _LOCATIONS = {
 
 
 @dataclass
-class Listed:
-    """One file of the archive file list."""
-
-    name: str  # as listed, uncompressed (``pcadf..._asol1.fits``)
-    size: int | None  # uncompressed bytes
-
-
-@dataclass
 class DownloadResult:
     name: str
     path: Path | None = None
@@ -111,118 +103,10 @@ class _Retry(Exception):
     """A transient failure worth another attempt."""
 
 
-class DeadlineBackend(httpcore.NetworkBackend):
-    """httpcore sockets whose connects, reads and writes all end by a wall-clock deadline.
-
-    A thread sets its deadline (`time.monotonic` seconds) with `until`; every socket
-    operation that thread then makes through the client is given at most the time left, and
-    none starts once it has passed (a timeout error). httpx's own timeouts bound one read
-    each, never a whole response (encode/httpx#1450), and its sync client does the I/O of a
-    request in the calling thread: so a per-thread deadline bounds each download thread.
-    """
-
-    def __init__(self, backend: httpcore.NetworkBackend | None = None):
-        self.backend = backend or httpcore.SyncBackend()
-        self._local = threading.local()
-
-    @contextmanager
-    def until(self, deadline: float | None) -> Iterator[None]:
-        """Bound this thread's socket operations by ``deadline`` (None: unbounded)."""
-        before = getattr(self._local, "deadline", None)
-        self._local.deadline = deadline
-        try:
-            yield
-        finally:
-            self._local.deadline = before
-
-    def left(self, timeout: float | None, error: type[Exception]) -> float | None:
-        """``timeout`` cut to the time left before this thread's deadline; ``error`` once
-        the deadline has passed."""
-        deadline = getattr(self._local, "deadline", None)
-        if deadline is None:
-            return timeout
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise error("deadline passed")
-        return left if timeout is None else min(timeout, left)
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        timeout = self.left(timeout, httpcore.ConnectTimeout)
-        stream = self.backend.connect_tcp(host, port, timeout, local_address, socket_options)
-        return _DeadlineStream(stream, self)
-
-    def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore.NetworkStream:
-        timeout = self.left(timeout, httpcore.ConnectTimeout)
-        stream = self.backend.connect_unix_socket(path, timeout, socket_options)
-        return _DeadlineStream(stream, self)
-
-    def sleep(self, seconds: float) -> None:
-        self.backend.sleep(seconds)
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    """A network stream whose operations are bounded by its backend's thread deadline."""
-
-    def __init__(self, stream: httpcore.NetworkStream, clock: DeadlineBackend):
-        self.stream, self.clock = stream, clock
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self.stream.read(max_bytes, self.clock.left(timeout, httpcore.ReadTimeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self.stream.write(buffer, self.clock.left(timeout, httpcore.WriteTimeout))
-
-    def close(self) -> None:
-        self.stream.close()
-
-    def start_tls(
-        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
-    ) -> httpcore.NetworkStream:
-        timeout = self.clock.left(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(
-            self.stream.start_tls(ssl_context, server_hostname, timeout), self.clock
-        )
-
-    def get_extra_info(self, info: str) -> Any:
-        return self.stream.get_extra_info(info)
-
-
-def _deadline_transport(limits: httpx.Limits, clock: DeadlineBackend) -> httpx.HTTPTransport:
-    """httpx's transport with its connection pool on ``clock``'s sockets.
-
-    httpx takes no network backend, its connection pool (httpcore) does: the transport's
-    pool is replaced by one built as httpx builds it (verified TLS, the same limits).
-    """
-    transport = httpx.HTTPTransport(limits=limits)
-    transport._pool.close()  # noqa: SLF001 (empty: nothing connected yet)
-    transport._pool = httpcore.ConnectionPool(  # noqa: SLF001
-        ssl_context=httpx.create_ssl_context(),
-        max_connections=limits.max_connections,
-        max_keepalive_connections=limits.max_keepalive_connections,
-        keepalive_expiry=limits.keepalive_expiry,
-        network_backend=clock,
-    )
-    return transport
-
-
-def _env_proxies() -> bool:
-    """Whether the environment sets an HTTP(S) proxy (httpx then routes through it)."""
-    return any(k in ("http", "https", "all") for k in urllib.request.getproxies())
-
-
 class CDASource(Source):
     """The public Chandra Data Archive (see the module docstring)."""
 
-    kind = "cda"
+    scheme = "cda"
     products = frozenset(PUBLIC_QUERY)
 
     def __init__(
@@ -283,8 +167,6 @@ class CDASource(Source):
         return cls(arg or None)
 
     def cannot_deliver(self, product: FileProduct) -> SourceError:
-        from mica.sources import sources_for
-
         text = NOT_PUBLIC.get(product.name, f"the public archive does not serve {product.name}")
         return NotPublic(f"{text} (sources that can: {', '.join(sources_for(product.name))})")
 
@@ -295,7 +177,7 @@ class CDASource(Source):
         )
         # Through an environment proxy (httpx mounts it only when given no transport) the
         # deadlines are checked between reads of the body only.
-        transport = None if _env_proxies() else _deadline_transport(limits, self.clock)
+        transport = None if env_proxies() else deadline_transport(limits, self.clock)
         return httpx.Client(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             follow_redirects=False,  # by hand: bounded, within the configured hosts
@@ -547,8 +429,8 @@ class CDASource(Source):
     def urls(self, obsid: int, name: str) -> list[str]:
         """Candidate URLs of a listed file in the bulk tree, most likely first."""
         match = re.search(r"_([a-z]+\d?)\.fits", name)
-        kind = match.group(1) if match else ""
-        where = _LOCATIONS.get(kind, _LOCATIONS["default"])
+        file_type = match.group(1) if match else ""
+        where = _LOCATIONS.get(file_type, _LOCATIONS["default"])
         base = f"{self.tree}/byobsid/{obsid % 10}/{obsid}"
         return [f"{base}/{folder}/{name}.gz" for folder in where]
 
@@ -733,67 +615,6 @@ def _iso_range(start: float, stop: float) -> str:
 
     with conversion_scope():
         return f"{to_time(start).utc.iso[:10]}/{to_time(stop).utc.iso[:10]}"
-
-
-def parse_file_list(text: str) -> list[Listed]:
-    """Rows of the archive file-list service (``Filename``, ``Filesize`` with commas)."""
-    out = []
-    header: list[str] | None = None
-    for line in text.splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        fields = [f.strip() for f in line.split("\t")]
-        if header is None:
-            header = [f.lower() for f in fields]
-            if "filename" not in header:
-                raise SourceError(f"unexpected archive file list header: {line[:200]!r}")
-            continue
-        row = dict(zip(header, fields, strict=False))
-        size = row.get("filesize", "").replace(",", "")
-        out.append(Listed(row["filename"], int(size) if size.isdigit() else None))
-    return out
-
-
-def parse_rdb(text: str) -> list[dict[str, str]]:
-    """Ocat "quasi-RDB" text: ``#`` comments, header, type line, tab-separated rows.
-
-    Column names are lower-cased, ``" (ks)"`` dropped, spaces become ``_`` and the summary
-    name ``obs_id`` becomes ``obsid``.
-    """
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
-    if len(lines) < 2:
-        return []
-    names = [n.strip().lower().replace(" (ks)", "").replace(" ", "_") for n in lines[0].split("\t")]
-    names = ["obsid" if n == "obs_id" else n for n in names]
-    return [dict(zip(names, (f.strip() for f in ln.split("\t")), strict=False)) for ln in lines[2:]]
-
-
-#: Ocat details columns (as `parse_rdb` names them) of the start date and the exposure (ks)
-_OCAT_START = ("start_date", "startdate", "start")
-_OCAT_EXPOSURE = ("exposure", "exposure_time", "exp_time", "approved_exposure_time")
-
-
-def ocat_interval(rows: list[dict[str, str]], obsid: int) -> tuple[float, float] | None:
-    """(tstart, tstop) in CXC seconds of ``obsid`` from Ocat details rows: the start date
-    (UTC, ``YYYY-MM-DD hh:mm:ss``) and the start plus the exposure (ks)."""
-    from mica.time import to_secs
-
-    for row in rows:
-        if str(row.get("obsid", obsid)).strip() not in (str(obsid), ""):
-            continue
-        start = next((row[k] for k in _OCAT_START if row.get(k, "").strip()), None)
-        exposure = next((row[k] for k in _OCAT_EXPOSURE if row.get(k, "").strip()), None)
-        if start is None or exposure is None:
-            return None
-        try:
-            tstart = float(to_secs(start.strip().replace(" ", "T")))
-            return tstart, tstart + float(exposure) * 1000.0
-        except ValueError as err:
-            raise SourceError(
-                f"Ocat details of obsid {obsid}: unusable start {start!r} or exposure "
-                f"{exposure!r} ({err})"
-            ) from err
-    return None
 
 
 class _Progress:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from mica.engine.obsid_layout import REV_DIR_RE, ObsidProduct
 from mica.engine.product import FileProduct, RejectedFile
-from mica.sources.base import Source, SourceError
+from mica.engine.source import Source, SourceError
 
 
 def obsid_product(product: FileProduct) -> ObsidProduct:
@@ -97,7 +97,7 @@ def deliver(spec: str, paths: list[Path], dest: Path) -> list[Path]:
 @dataclass
 class _Entry:
     path: Path
-    kind: str
+    role: str  # the product's classification: 'data', 'drop' or 'extra'
     revision: int | None
     obsid: int | None = None
     tstart: float | None = None
@@ -129,17 +129,17 @@ class DirCatalog:
                         self.links.setdefault(int(link.group(1)), {})[key] = int(target.group(2))
             for name in sorted(names):
                 path = here / name
-                kind = product.classify(name)
-                if kind is None or path.is_symlink():
+                role = product.classify(name)
+                if role is None or path.is_symlink():
                     continue
-                entry = _Entry(path, kind, product.name_revision(name))
+                entry = _Entry(path, role, product.name_revision(name))
                 folder_match = [REV_DIR_RE.fullmatch(p) for p in path.relative_to(self.root).parts]
                 folder_match = [m for m in folder_match if m]
                 if folder_match:
                     entry.obsid = int(folder_match[-1].group(1))
                 else:
                     entry.obsid = product.name_obsid(name)
-                if kind == "data" or (kind == "drop" and entry.obsid is None):
+                if role == "data" or (role == "drop" and entry.obsid is None):
                     try:
                         obsid, tstart = product.inspect(path)
                     except (RejectedFile, OSError, NotImplementedError):
@@ -148,7 +148,7 @@ class DirCatalog:
                     entry.tstart = tstart
                 by_folder[here].append(entry)
         for entries in by_folder.values():
-            known = {e.obsid for e in entries if e.kind == "data" and e.obsid is not None}
+            known = {e.obsid for e in entries if e.role == "data" and e.obsid is not None}
             for entry in entries:
                 if entry.obsid is None and len(known) == 1:
                     entry.obsid = next(iter(known))
@@ -157,7 +157,7 @@ class DirCatalog:
                 self.files.setdefault(entry.obsid, {}).setdefault(entry.revision, []).append(
                     entry.path
                 )
-                if entry.kind == "data" and entry.tstart is not None:
+                if entry.role == "data" and entry.tstart is not None:
                     self.starts.setdefault(entry.obsid, []).append(entry.tstart)
         self.built = True
 
@@ -192,7 +192,7 @@ class DirCatalog:
 class DirSource(Source):
     """A folder holding product files under their archive names, flat or nested."""
 
-    kind = "dir"
+    scheme = "dir"
     provenance = None  # a mirror may hold flight or simulated files: the files tell
 
     def __init__(self, path: str | Path):

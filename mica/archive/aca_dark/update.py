@@ -10,7 +10,7 @@ the map, builds the properties; its commit installs each calibration folder atom
 that the next update removes.
 
 With ``with_inputs`` the update first archives, from the same source and through the L0
-update (`mica.engine.update.update_archive`), the L0 windows the temperatures need
+update (`mica.engine.time_update.update_archive`), the L0 windows the temperatures need
 (`mica.archive.aca_dark.product.input_windows`), then the calibrations.
 """
 
@@ -36,7 +36,7 @@ from mica.archive.aca_dark.product import (
 from mica.engine.provenance import archive_kind, settle_kind
 from mica.engine.report import UpdateReport
 from mica.engine.runner import Job, Progress, Unit, run_update
-from mica.engine.update import update_archive
+from mica.engine.time_update import update_archive
 from mica.products.aca_l0 import L0
 from mica.time import SECONDS_PER_DAY, CxoTimeLike, day_end, day_start, to_date, to_secs
 

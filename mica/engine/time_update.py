@@ -29,7 +29,7 @@ from mica.engine.ingest import (
 from mica.engine.product import FileProduct
 from mica.engine.report import UpdateReport
 from mica.engine.runner import Job, Progress, Unit, run_update
-from mica.sources import Source
+from mica.engine.source import Source
 from mica.time import CxoTimeLike, day_end, day_start, time_range, to_date, to_secs
 
 __all__ = ["TimeChunkJob", "Progress", "update_archive", "update_range"]

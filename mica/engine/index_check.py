@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from mica.engine.colstore import ColumnStore
+from mica.engine.describe import describe_file
 from mica.engine.index import ArchiveIndex
 from mica.engine.ingest import (
     REJECTED_DIR,
@@ -13,7 +13,6 @@ from mica.engine.ingest import (
     IngestReport,
     check_provenance,
     commit_file,
-    describe_file,
     quarantine,
     recover_pending,
     refusing,
@@ -21,28 +20,7 @@ from mica.engine.ingest import (
 from mica.engine.lock import UpdateLock
 from mica.engine.product import FileProduct, RejectedFile
 from mica.engine.provenance import provenance_line
-
-
-@dataclass
-class CheckReport:
-    product: str
-    files: int = 0
-    problems: list[str] = field(default_factory=list)
-    repairs: list[str] = field(default_factory=list)
-    #: where the archive's data come from (`mica.engine.provenance.provenance_line`)
-    provenance: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def summary(self) -> str:
-        lines = [f"{self.product}: {self.files} indexed files, {len(self.problems)} problems"]
-        if self.provenance:
-            lines.append(f"  {self.provenance}")
-        lines += [f"  problem: {p}" for p in self.problems]
-        lines += [f"  repaired: {r}" for r in self.repairs]
-        return "\n".join(lines)
+from mica.engine.report import CheckReport
 
 
 def _archive_files(product: FileProduct, root: Path) -> dict[str, Path]:
