@@ -111,9 +111,8 @@ def _read_table(
     path: Path, slot: int, items: Mapping[str, Hdr3Item], tstart: float, tstop: float
 ) -> tuple[np.ndarray, dict[str, ItemWords]]:
     """Grid and item words of ``slot``'s table in a chunk file over [tstart, tstop]."""
-    import h5py
-
     from mica.engine.colstore import read_slab
+    from mica.engine.h5chunks import open_h5_id
 
     # Dataset of each word of each item, and whether it is in the grid slot.
     where = {
@@ -123,7 +122,7 @@ def _read_table(
         ]
         for msid, item in items.items()
     }
-    fid = h5py.h5f.open(str(path).encode(), h5py.h5f.ACC_RDONLY)
+    fid = open_h5_id(path)
     try:
         base = f"S{slot}."
         try:

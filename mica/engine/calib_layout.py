@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mica.engine.atomic import is_leftover, write_folder_atomic
-from mica.engine.lock import UpdateLock
+from mica.engine.lock import check_lock
 
 
 @dataclass(frozen=True)
@@ -85,13 +85,14 @@ class CalibLayout:
         """(problems, repairs made): leftovers, and folders not whole (data verified).
 
         ``repair`` removes leftovers and moves broken calibrations to ``rejected/`` with the
-        reason, so an update rebuilds them. Holds the update lock while it looks.
+        reason, so an update rebuilds them, under the update lock; without ``repair``
+        nothing is written (`check_lock`).
         """
         problems: list[str] = []
         repairs: list[str] = []
         if not root.is_dir():
             return problems, repairs
-        with UpdateLock(root):
+        with check_lock(root, repair):
             for entry in self.leftovers(root):
                 problems.append(f"interrupted update left {entry.name}")
                 if repair:

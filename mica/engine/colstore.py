@@ -22,6 +22,7 @@ from __future__ import annotations
 import errno
 import functools
 import json
+import logging
 import math
 import mmap
 import os
@@ -40,10 +41,19 @@ import numpy as np
 
 from mica._lazy import fits
 from mica.engine.atomic import write_atomic
-from mica.engine.h5chunks import ChunkedRows, is_blosc_chunked, one_blosc_thread, read_rows
+from mica.engine.h5chunks import (
+    ChunkedRows,
+    is_blosc_chunked,
+    one_blosc_thread,
+    open_h5,
+    open_h5_id,
+    read_rows,
+)
 from mica.engine.index import ArchiveIndex
 from mica.engine.product import FileProduct
 from mica.errors import ArchiveWriteError
+
+_log = logging.getLogger(__name__)
 
 STORE_DIR = "store"
 # Blosc LZ4 with shuffle (measured in benchmarks/bench_hdr3_store.py against Blosc2/zstd,
@@ -73,6 +83,10 @@ CREATE TABLE IF NOT EXISTS store_chunks (
 )
 """
 
+
+#: archives whose out-of-date chunks a reader reported (`ColumnStore.current_chunks`: once
+#: per process)
+_STALE_NOTED: set[Path] = set()
 
 # Bumped when the chunk layout changes: chunks of another version count as out of date.
 STORE_VERSION = 10
@@ -285,6 +299,7 @@ class ColumnStore:
         see `ArchiveIndex.replace`, and a rebuild clears them with the new chunk)."""
         parts = sorted(set(parts))
         out: dict[str, dict[str, Any]] = {}
+        outdated: list[str] = []
         for k in range(0, len(parts), _PARTS_PER_QUERY):
             batch = parts[k : k + _PARTS_PER_QUERY]
             sql = (
@@ -296,10 +311,33 @@ class ColumnStore:
                 rows = self.index.conn.execute(sql, batch).fetchall()
             except sqlite3.OperationalError:  # an archive written before the store existed
                 return {}
-            # of this layout version (the tag depends on the partition's view)
-            tagged = (r for r in rows if r["files"].startswith(self._tag(r["part"])))
-            out.update((r["part"], dict(r)) for r in tagged)
+            for row in rows:  # of this layout version (the tag depends on the partition's view)
+                if row["files"].startswith(self._tag(row["part"])):
+                    out[row["part"]] = dict(row)
+                else:
+                    outdated.append(row["part"])
+        if len(out) < len(parts) and self.index.root not in _STALE_NOTED:
+            self._note_stale([p for p in parts if p not in out], outdated)
         return out
+
+    def _note_stale(self, missing: list[str], outdated: list[str]) -> None:
+        """Say once per process and archive that partitions a reader asked for are served
+        from their files because their chunks are dirty or of another layout, and which
+        command brings them up to date (a reader writes nothing, whatever it finds)."""
+        stale = set(outdated) | (set(self.index.dirty_parts()) & set(missing))
+        if not stale:  # partitions without files, which have no chunk
+            return
+        _STALE_NOTED.add(self.index.root)
+        _log.warning(
+            "%d store chunks of %s are out of date (an update running or interrupted, or "
+            "chunks of an older layout), e.g. %s: their rows are read from the archived "
+            "files, which is slower, until the archive's owner runs "
+            "`mica rebuild store --data-root %s`",
+            len(stale),
+            self.index.root,
+            min(stale),
+            self.index.root,
+        )
 
     def _tag(self, part: str) -> str:
         """The layout tag a current chunk of ``part`` starts its file list with."""
@@ -336,7 +374,7 @@ class ColumnStore:
         names = _chunk_names(chunk, self._tag(chunk["part"])) or []  # current: this layout
         groups = self._groups(self.product.partition_columns(chunk["part"]))
         key = next(g for g, dtype in groups.items() if "TIME" in dtype.names)
-        with h5py.File(self.index.root / chunk["path"], "r") as h5:
+        with open_h5(self.index.root / chunk["path"]) as h5:
             trange = h5["TRANGE"][:]
             blocks = np.flatnonzero((trange[:, 1] >= tstart) & (trange[:, 0] <= tstop))
             if len(blocks) == 0:
@@ -386,7 +424,7 @@ class ColumnStore:
         File and Dataset objects cost twice the reads of a one-hour fetch (measured). Raises
         OSError if the chunk file is gone (replaced since the caller's snapshot).
         """
-        fid = h5py.h5f.open(str(self.index.root / chunk["path"]).encode(), h5py.h5f.ACC_RDONLY)
+        fid = open_h5_id(self.index.root / chunk["path"])
         try:
             trange = read_slab(fid, "TRANGE")
             blocks = np.flatnonzero((trange[:, 1] >= tstart) & (trange[:, 0] <= tstop))
@@ -513,7 +551,7 @@ class ColumnStore:
         if names is None:  # another layout (e.g. byte planes of a view now kept alone)
             return {}
         try:
-            h5 = h5py.File(self.index.root / chunk["path"], "r")
+            h5 = open_h5(self.index.root / chunk["path"])
         except OSError:
             return {}
         with h5:
@@ -702,7 +740,7 @@ class ColumnStore:
             if not path.exists():
                 continue  # a missing chunk is stale (`stale_parts`)
             try:
-                with h5py.File(path, "r") as h5:
+                with open_h5(path) as h5:
                     h5["TRANGE"][:]
                     for group, dtype in self._groups(self.product.partition_columns(part)).items():
                         _read_group(h5, group, dtype)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import os
 import queue
 import sys
@@ -103,6 +104,28 @@ class _OneBloscThread(contextlib.ContextDecorator):
 
 
 one_blosc_thread = _OneBloscThread()
+
+
+def open_h5(path: str | os.PathLike) -> h5py.File:
+    """A store chunk or table file, opened for reading without HDF5's file lock.
+
+    mica writes these files whole under a temporary name and renames them into place, so no
+    process writes a file a reader has open: the lock would guard nothing, and taking it
+    fails on a mount without locks (NFS without a lock daemon, some parallel file systems).
+    """
+    return h5py.File(path, "r", locking=False)
+
+
+def open_h5_id(path: str | os.PathLike) -> h5py.h5f.FileID:
+    """`open_h5` through h5py's low-level API (an ``h5py.h5f`` id; the caller closes it)."""
+    return h5py.h5f.open(os.fsencode(path), h5py.h5f.ACC_RDONLY, _unlocked_access())
+
+
+@functools.cache
+def _unlocked_access() -> h5py.h5p.PropFAID:
+    fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
+    fapl.set_file_locking(False, True)  # no lock (see `open_h5`)
+    return fapl
 
 
 def _buffer(name: str, nbytes: int) -> np.ndarray:

@@ -2,19 +2,25 @@
 
 Readers open it with `ArchiveIndex.open_for_reading`, which never creates anything and
 raises `MissingArchiveError` when the folder holds no archive (`require_archive` decides
-that, also for archives kept without an index).
+that, also for archives kept without an index). They write nothing, so they work on an
+archive made read-only, owned by another user or on a read-only mount (`connect_readonly`).
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from mica.engine.lock import UpdateLock
 from mica.engine.product import FileProduct
 from mica.errors import MissingArchiveError
+
+_log = logging.getLogger(__name__)
 
 INDEX_NAME = "archfiles.db3"
 _HAS_TABLE_SQL = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'archfiles'"
@@ -42,9 +48,12 @@ class ArchiveIndex:
         self.root = Path(root)
         self.path = self.root / INDEX_NAME
         self.readonly = readonly
+        #: opened ``immutable=1`` (see `connect_readonly`): `changed` then tells whether a
+        #: writer touched the database file since
+        self.immutable = False
         if readonly:
-            uri = f"file:{self.path}?mode=ro"
-            self.conn = sqlite3.connect(uri, uri=True, timeout=60.0)
+            self._opened = _file_state(self.path)
+            self.conn, self.immutable = _connect_readonly(self.path)
         else:
             self.root.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
@@ -67,7 +76,7 @@ class ArchiveIndex:
         problem = archive_problem(root, check_table=False)
         if problem is None:
             index = cls(product, root, readonly=True)
-            problem = _table_problem(index.conn)
+            problem = table_problem(index.conn)
             if problem is None:
                 return index
             index.close()
@@ -85,6 +94,12 @@ class ArchiveIndex:
 
     def close(self) -> None:
         self.conn.close()
+
+    def changed(self) -> bool:
+        """Whether the database file changed since an ``immutable=1`` open (False for other
+        opens, which SQLite keeps consistent): a writer that started meanwhile and
+        checkpointed may have torn what was read, so the reader reads again."""
+        return self.immutable and _file_state(self.path) != self._opened
 
     def __enter__(self) -> ArchiveIndex:
         return self
@@ -200,7 +215,7 @@ class ArchiveIndex:
         self.conn.executemany("DELETE FROM pending WHERE path = ?", [(p,) for p in paths])
 
 
-def _table_problem(conn: sqlite3.Connection) -> str | None:
+def table_problem(conn: sqlite3.Connection) -> str | None:
     if conn.execute(_HAS_TABLE_SQL).fetchone() is None:  # a first update is creating it
         return f"{INDEX_NAME} has no archfiles table yet"
     return None
@@ -228,12 +243,74 @@ def archive_problem(
     if not path.is_file():
         return f"no {INDEX_NAME}"
     if check_table:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60.0)
+        conn = connect_readonly(path)
         try:
-            return _table_problem(conn)
+            return table_problem(conn)
         finally:
             conn.close()
     return None
+
+
+def connect_readonly(path: Path, timeout: float = 60.0) -> sqlite3.Connection:
+    """A read-only connection to an SQLite database of an archive, creating no file where
+    this process could not write the database itself.
+
+    The index is in WAL mode, where a reader needs the ``-wal`` and ``-shm`` files beside
+    the database. It is opened ``mode=ro``, safe while an update writes, when this process
+    may write the database and its folder (SQLite creates the two files when missing, with
+    the database's permissions) or when a writer's ``-wal`` and ``-shm`` lie there (SQLite
+    reads them, through a private copy of the ``-shm`` index when that file is read-only).
+    Otherwise (an archive made read-only, owned by another user, or on a read-only mount,
+    with no such pair) no process holds the database open for writing — a WAL writer keeps
+    both files while connected, and the last connection to close removes them — and it is
+    opened ``immutable=1``: no lock, no ``-shm``, nothing written (SQLite's documented way
+    to read a WAL database without write access). Creating the files there instead would
+    leave them owned by this user, where the archive's owner may not write them.
+    `ArchiveIndex.changed` catches a writer starting during such a read.
+
+    Parameters
+    ----------
+    path : Path
+        The database file.
+    timeout : float
+        Seconds to wait for a lock (``mode=ro`` only).
+    """
+    return _connect_readonly(Path(path), timeout)[0]
+
+
+def _connect_readonly(path: Path, timeout: float = 60.0) -> tuple[sqlite3.Connection, bool]:
+    """`connect_readonly` and whether it opened the database ``immutable=1``."""
+    folder = path.parent
+    wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
+    writer = os.access(path, os.W_OK) and os.access(folder, os.W_OK)
+    follow = writer or (wal.exists() and shm.exists())
+    uri = f"file:{quote(str(path))}?mode=ro" + ("" if follow else "&immutable=1")
+    conn = sqlite3.connect(uri, uri=True, timeout=timeout)
+    if not follow and path not in _WAL_NOTED and (_file_state(wal) or (0, 0))[1] > 0:
+        _WAL_NOTED.add(path)
+        # A writer killed before its last checkpoint, with its -shm gone: the changes it
+        # committed stay in the -wal, which only a writable open brings into the database.
+        _log.warning(
+            "%s has committed changes in %s that a reader without write access cannot "
+            "see: the archive's owner should run `mica check --repair` (it opens the "
+            "index for writing, which merges them)",
+            path,
+            wal.name,
+        )
+    return conn, not follow
+
+
+#: databases whose unmerged -wal file `connect_readonly` reported (once per process)
+_WAL_NOTED: set[Path] = set()
+
+
+def _file_state(path: Path) -> tuple[int, int, int] | None:
+    """What tells a rewritten file: (inode, size, mtime), None when there is none."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def missing_archive(product: str, root: Path, problem: str) -> MissingArchiveError:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from mica.engine.colstore import ColumnStore
 from mica.engine.describe import describe_file
-from mica.engine.index import ArchiveIndex
+from mica.engine.index import INDEX_NAME, ArchiveIndex, table_problem
 from mica.engine.ingest import (
     REJECTED_DIR,
     STAGING_DIR,
@@ -17,7 +17,7 @@ from mica.engine.ingest import (
     recover_pending,
     refusing,
 )
-from mica.engine.lock import UpdateLock
+from mica.engine.lock import check_lock
 from mica.engine.product import FileProduct, RejectedFile
 from mica.engine.provenance import provenance_line
 from mica.engine.report import CheckReport
@@ -42,12 +42,17 @@ def check_archive(
     verify_store: bool = False,
 ) -> CheckReport:
     """Compare index and files; with ``repair`` make them consistent (under the update lock).
-    ``verify_store`` also decompresses every store chunk (damaged ones are rebuilt)."""
+    ``verify_store`` also decompresses every store chunk (damaged ones are rebuilt).
+
+    Without ``repair`` nothing is written, not even the lock (`check_lock`): the index is
+    opened read-only, so the check runs on a read-only archive or one of another user."""
     root = product.root(data_root)
     report = CheckReport(product.name, provenance=provenance_line(product, root))
-    if not (root / "archfiles.db3").exists():
+    if not (root / INDEX_NAME).exists():
         return report
-    with UpdateLock(root), ArchiveIndex(product, root) as index:
+    with check_lock(root, repair), ArchiveIndex(product, root, readonly=not repair) as index:
+        if table_problem(index.conn) is not None:  # a first update is creating it
+            return report
         for path, action in index.pending():
             report.problems.append(f"interrupted ingest left {action} {Path(path).name}")
         if repair:

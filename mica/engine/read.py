@@ -43,7 +43,9 @@ def snapshot_read(
     from_file : callable
         ``from_file(row)``: the piece of one file the store did not serve (None: no rows).
     attempts : int
-        How many snapshots to try.
+        How many snapshots to try: a read starts again when a file it needs was removed
+        by a concurrent update, or when an update began writing an index read without
+        locks (`ArchiveIndex.changed`).
 
     Returns
     -------
@@ -74,5 +76,7 @@ def snapshot_read(
             if attempt == attempts - 1:
                 raise
             continue
+        if index.changed() and attempt < attempts - 1:
+            continue  # read without locks (`connect_readonly`) while an update began: again
         return rows, pieces
     raise AssertionError("unreachable")

@@ -17,7 +17,7 @@ from typing import Any
 
 from astropy.io import fits
 
-from mica.engine.index import ArchiveIndex, require_archive
+from mica.engine.index import ArchiveIndex, connect_readonly, require_archive
 from mica.engine.obsid_layout import OBSID_MAX, OBSID_MIN, ObsidProduct, version_dir
 from mica.engine.product import TIME_INDEX_COLUMNS, IndexColumn, RejectedFile
 from mica.engine.provenance import SIM_KEYWORD
@@ -394,7 +394,7 @@ def proc_rows(root: Path, obsid: int | None = None) -> list[dict[str, Any]]:
     require_archive(ASP_L1.name, root)
     if not (Path(root) / PROC_DB).exists():
         return []
-    conn = sqlite3.connect(f"file:{Path(root) / PROC_DB}?mode=ro", uri=True)
+    conn = connect_readonly(Path(root) / PROC_DB)
     conn.row_factory = sqlite3.Row
     try:
         if obsid is None:

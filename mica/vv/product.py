@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ import numpy as np
 
 from mica.engine.derived import DerivedFailure, DerivedProduct, DerivedUnit, TableSpec
 from mica.engine.fsync import fsync_dir
-from mica.engine.index import require_archive
+from mica.engine.index import connect_readonly, require_archive
 from mica.engine.obsid_layout import (
     default_link,
     last_link,
@@ -130,7 +129,7 @@ def _index_tstarts(asp_root: Path) -> dict[tuple[int, int], float]:
     db = asp_root / "archfiles.db3"
     if not db.exists():
         return {}
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    conn = connect_readonly(db)
     try:
         cur = conn.execute(
             "SELECT obsid, revision, MIN(tstart) FROM archfiles WHERE content = 'ASPSOL' "
