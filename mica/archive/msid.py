@@ -149,24 +149,33 @@ class MSID(_Span):
         """Deep copy."""
         return _copy.deepcopy(self)
 
-    def plot(self, fmt: str = ".", ax: Any = None, **kwargs: Any) -> Any:
+    def plot(
+        self, fmt: str = ".", ax: Any = None, simulated: bool | None = None, **kwargs: Any
+    ) -> Any:
         """Plot the good samples against time (day-of-year axis); returns the axes.
+
+        The y label gives the name and unit, the title the description. The figure is
+        stamped "SIMULATED DATA" when the samples are simulated.
 
         Parameters
         ----------
         fmt : str
             Matplotlib format string.
         ax : matplotlib.axes.Axes, optional
-            Where to draw (default: the current axes).
+            Where to draw (default: the current axes of pyplot).
+        simulated : bool, optional
+            Stamp the figure "SIMULATED DATA". None (default): when the archive that
+            ``MICA_ARCHIVE`` names is simulated, where the readers took the samples from
+            unless given another ``data_root`` (then say which).
         **kwargs
-            Passed on to `mica.plot.plot_cxctime` (e.g. ``ms=2``).
+            Passed on to `mica.plot.plot_cxctime` (e.g. ``ms=2``, ``interactive=False``).
         """
         from mica.plot import plot_cxctime
 
         good = ~self.bads
         vals = np.ma.getdata(self.vals)[good]
         kwargs.setdefault("label", self.msid)
-        _, _, ax = plot_cxctime(self.times[good], vals, fmt, ax=ax, **kwargs)
+        _, _, ax = plot_cxctime(self.times[good], vals, fmt, ax=ax, simulated=simulated, **kwargs)
         ax.set_ylabel(f"{self.msid} ({self.unit})" if self.unit else self.msid)
         if not ax.get_title():
             ax.set_title(self.desc or self.msid)
