@@ -29,12 +29,12 @@ from mica import quaternion
 from mica.engine.fastfits import header_cards, parse_table
 from mica.engine.fitscheck import read_bytes
 from mica.errors import InconsistentAspectIntervals, VVInputError
+from mica.vv.disposition import DYZ_BIG_LIM
 
 VV_VERSION = 4
 R2A = 206264.81  # arcsec per radian
 D2R = 0.017453293
 ARCSEC_PER_MM = 20.0
-DYZ_BIG_LIM = 0.7  # arcsec: a "large" deviation from the median
 ENC_FRACS = (68, 95)  # percentiles of dr for enc_rad1, enc_rad2
 SLOT_KEYS = (
     "qual",

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 OK, WARN, BAD = "OK", "WARN", "BAD"
 ORDER = {OK: 0, WARN: 1, BAD: 2}
+DYZ_BIG_LIM = 0.7  # arcsec: a "large" deviation from the median
+
 FID_LIMITS = {"dy_rms": 0.05, "dz_rms": 0.05, "dy_med": 0.4, "dz_med": 0.4, "rad_off": 0.4}
 GUIDE_HIGH = {"dy_rms": 0.4, "dz_rms": 0.4, "rad_off": 1.5, "frac_dy_big": 0.05,
               "frac_dz_big": 0.05}  # fmt: skip

@@ -39,8 +39,7 @@ from matplotlib.ticker import MaxNLocator
 
 from mica.plot import mark_simulated
 from mica.time import to_date, to_secs
-from mica.vv.core import DYZ_BIG_LIM
-from mica.vv.disposition import FID_LIMITS
+from mica.vv.disposition import DYZ_BIG_LIM, FID_LIMITS
 
 if TYPE_CHECKING:
     from mica.vv.core import Obi
