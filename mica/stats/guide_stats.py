@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mica.common import computed_attributes
+
 __all__ = ["DTYPE", "TABLE_NAME", "FOLDER", "table_path", "get_stats", "get_star_stats"]
 
 FOLDER = "guide_stats"
@@ -68,3 +70,8 @@ def get_star_stats(
 
     rows = GUIDE_STATS.table(data_root).read(f"agasc_id == {int(id)}")
     return rows[~rows["known_bad"]] if filter else rows
+
+
+#: The original's ``TABLE_FILE``: `table_path` as a string, under the archive root in force
+#: at each access.
+__getattr__ = computed_attributes(__name__, {"TABLE_FILE": lambda: str(table_path())})
