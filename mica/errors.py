@@ -59,6 +59,7 @@ __all__ = [
     "ProvenanceError",
     "RejectedFile",
     "SourceError",
+    "TimeRangeError",
     "VVInputError",
     "VVLookupError",
 ]
@@ -96,6 +97,11 @@ class MissingDataError(MicaError, KeyError, ValueError):
     def __str__(self) -> str:
         # KeyError would repr() the message and show it in quotes.
         return str(self.args[0]) if self.args else ""
+
+
+class TimeRangeError(MicaError, ValueError):
+    """A time range whose ``stop`` is before its ``start`` (or, where an instant is not
+    accepted, not after it); a ValueError as before."""
 
 
 class DamagedStoreError(MicaError, OSError):

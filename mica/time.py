@@ -46,7 +46,7 @@ from erfa import ErfaWarning
 
 from mica import config
 from mica._lazy import LazyModule
-from mica.errors import ConfigError
+from mica.errors import ConfigError, TimeRangeError
 
 CxoTimeLike = Union[  # noqa: UP007
     str, float, int, np.ndarray, np.datetime64, Time, _dt.datetime, _dt.date, None, list
@@ -219,13 +219,18 @@ def _to_time(value: CxoTimeLike) -> Time:
     raise TypeError(f"cannot interpret {value!r} as a Chandra time")
 
 
-def time_range(start: CxoTimeLike, stop: CxoTimeLike) -> tuple[float, float]:
+def time_range(
+    start: CxoTimeLike, stop: CxoTimeLike, instant: bool = False
+) -> tuple[float, float]:
     """(tstart, tstop) in CXC seconds, refusing a ``stop`` not after ``start``.
 
     Parameters
     ----------
     start, stop : CxoTimeLike
         Any time form `to_secs` accepts.
+    instant : bool
+        Accept ``stop == start`` (the readers' inclusive range of one instant, as the
+        original mica took it); ``stop`` before ``start`` is refused all the same.
 
     Returns
     -------
@@ -234,8 +239,11 @@ def time_range(start: CxoTimeLike, stop: CxoTimeLike) -> tuple[float, float]:
 
     Raises
     ------
+    TimeRangeError
+        When ``stop <= start`` (``stop < start`` with ``instant``); the message gives both as
+        dates. A `mica.errors.MicaError` and a ValueError.
     ValueError
-        When ``stop <= start`` (the message gives both as dates), or a time is not understood.
+        A time not understood.
 
     Examples
     --------
@@ -244,13 +252,13 @@ def time_range(start: CxoTimeLike, stop: CxoTimeLike) -> tuple[float, float]:
     >>> time_range("2012:126", "2012:125")
     Traceback (most recent call last):
     ...
-    ValueError: stop 2012:125:00:00:00.000 is not after start 2012:126:00:00:00.000
+    mica.errors.TimeRangeError: stop 2012:125:00:00:00.000 is not after start 2012:126:00:00:00.000
     """
     tstart, tstop = to_secs(start), to_secs(stop)
     if np.ndim(tstart) or np.ndim(tstop):
         raise ValueError("start and stop must each be one time, not an array")
-    if not tstop > tstart:
-        raise ValueError(f"stop {to_date(tstop)} is not after start {to_date(tstart)}")
+    if not (tstop >= tstart if instant else tstop > tstart):
+        raise TimeRangeError(f"stop {to_date(tstop)} is not after start {to_date(tstart)}")
     return float(tstart), float(tstop)
 
 

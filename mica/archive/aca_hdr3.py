@@ -19,7 +19,7 @@ gives empty MSIDs).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -27,6 +27,7 @@ import numpy as np
 
 from mica.archive import aca_l0, hdr3_samples
 from mica.archive import msid as msid_api
+from mica.products.hdr3_calib import ad_to_degc
 from mica.products.hdr3_items import (
     HD3_COLUMNS,
     ITEMS,
@@ -34,11 +35,26 @@ from mica.products.hdr3_items import (
     Hdr3Item,
     MissingDataError,
     get_item,
+    s16,
 )
 from mica.products.hdr3_samples import gap_valid
 from mica.time import CxoTimeLike, time_range, to_secs
 
-__all__ = ["MSID", "MSIDset", "Msid", "MissingDataError", "ITEMS", "MSID_ALIASES"]
+__all__ = [
+    "MSID",
+    "MSIDset",
+    "Msid",
+    "MissingDataError",
+    "ITEMS",
+    "MSID_ALIASES",
+    "ACA_DTYPE",
+    "ACA_DTYPE_NAMES",
+    "HDR3_DEF",
+    "ad_temp",
+    "confirm_msid",
+    "slot_for_msid",
+    "two_byte_sum",
+]
 
 #: One major frame of padding read past ``stop`` so the gap test sees the next row.
 PAD = 33.0
@@ -203,7 +219,7 @@ class MSIDset(msid_api.MSIDset):
         if isinstance(msids, str):
             msids = [msids]
         items = {msid: get_item(msid) for msid in msids}  # fail early on unknown names
-        self.tstart, self.tstop = time_range(start, stop)
+        self.tstart, self.tstop = time_range(start, stop, instant=True)
         grid_slots = sorted({item.slot for item in items.values()})
         read_slots = sorted({s for item in items.values() for s in item.slots})
         # Only TIME and the byte columns the items use (ccd_temp: 2 of slot 6, 2 of slot 7);
@@ -352,13 +368,8 @@ class MSID(msid_api.MSID):
         self.bits = dict(item.bits(self.vals)) if item else {}
 
 
-def Msid(
-    msid: str,
-    start: CxoTimeLike,
-    stop: CxoTimeLike,  # noqa: N802 (original name)
-    data_root: str | Path | None = None,
-) -> MSID:
-    """`MSID` with masked samples removed (``filter_bad=True``).
+class Msid(MSID):
+    """`MSID` with masked samples removed (``filter_bad=True``), as the original's subclass.
 
     Parameters
     ----------
@@ -369,16 +380,140 @@ def Msid(
     data_root : str or Path, optional
         The ``aca0`` folder.
 
-    Returns
-    -------
-    MSID
-        Plain (unmasked) ``vals`` in the item's unit and their ``times`` (CXC s).
+    Attributes
+    ----------
+    vals : numpy.ndarray
+        Plain (unmasked) values in the item's unit; ``times`` their CXC seconds.
 
     Examples
     --------
     >>> from mica.archive import aca_hdr3
     >>> m = aca_hdr3.Msid("aca_temp", "2012:125:00:00", "2012:126:00:00")
-    >>> type(m.vals).__name__, m.unit
-    ('ndarray', 'degC')
+    >>> type(m.vals).__name__, m.unit, isinstance(m, aca_hdr3.MSID)
+    ('ndarray', 'degC', True)
     """
-    return MSID(msid, start, stop, filter_bad=True, data_root=data_root)
+
+    def __init__(
+        self,
+        msid: str,
+        start: CxoTimeLike,
+        stop: CxoTimeLike,
+        data_root: str | Path | None = None,
+    ):
+        super().__init__(msid, start, stop, filter_bad=True, data_root=data_root)
+
+
+# --- The original's module-level names ---------------------------------------------------
+
+#: The 8x8 header columns the original read per slot (``(name, dtype)``, as `aca_l0` gives).
+ACA_DTYPE = [
+    field
+    for field in aca_l0.ACA_DTYPE
+    if field[0] in ("TIME", "QUALITY", "IMGSIZE", "FILENAME") or field[0] in HD3_COLUMNS
+]
+ACA_DTYPE_NAMES = [field[0] for field in ACA_DTYPE]
+
+SlotValue = Callable[[Any], np.ma.MaskedArray]
+
+
+def two_byte_sum(byte_msids: Sequence[str], scale: float = 1) -> SlotValue:
+    """A function of a slot's rows giving the signed 16-bit words of two byte columns.
+
+    Parameters
+    ----------
+    byte_msids : pair of str
+        The high and low byte columns (e.g. ``["HD3TLM76", "HD3TLM77"]``).
+    scale : float
+        Multiplies the words.
+
+    Returns
+    -------
+    callable
+        ``func(slot_data)`` (a structured or masked array, or a dict of columns) -> masked
+        array, masked where either byte is.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mica.archive import aca_hdr3
+    >>> rows = {"HD3TLM76": np.array([0, 0xF0], np.uint8), "HD3TLM77": np.array([1, 15], np.uint8)}
+    >>> aca_hdr3.two_byte_sum(["HD3TLM76", "HD3TLM77"])(rows).tolist()
+    [1, -4081]
+    """
+
+    def func(slot_data: Any) -> np.ma.MaskedArray:
+        return s16(slot_data[byte_msids[0]], slot_data[byte_msids[1]]) * scale
+
+    return func
+
+
+def ad_temp(msids: Sequence[str]) -> SlotValue:
+    """A function of a slot's rows giving the thermistor temperature (degC) of two byte
+    columns, through the A/D calibration (`mica.archive.hdr3_calib.ad_to_degc`).
+
+    Counts outside the calibrated range give NaN; masked bytes give masked values.
+    """
+
+    def func(slot_data: Any) -> np.ma.MaskedArray:
+        counts = two_byte_sum(msids)(slot_data)
+        mask = np.ma.getmaskarray(counts)
+        return np.ma.masked_array(ad_to_degc(counts.filled(16000)), mask=mask)
+
+    return func
+
+
+def _slot_value(item: Hdr3Item) -> SlotValue:
+    """``HDR3_DEF[key]['value']``: the item decoded from one slot's rows (bytes it takes from
+    the next slot are masked, so 32-bit items spanning two slots give their high word)."""
+
+    def value(slot_data: Any) -> np.ma.MaskedArray:
+        own = [name for slot, name in item.byte_columns if slot == item.slot]
+        n = len(slot_data[own[0]])
+        raw = np.ma.masked_all((n, item.nbytes), dtype=np.uint8)
+        for k, (slot, name) in enumerate(item.byte_columns):
+            if slot == item.slot:
+                raw[:, k] = slot_data[name]
+        return item.decode(raw)
+
+    return value
+
+
+def _hdr3_def() -> dict[str, dict[str, Any]]:
+    out = {}
+    for key, item in ITEMS.items():
+        entry = {"desc": item.desc, "msid": item.msid, "longdesc": item.longdesc}
+        if item.nbytes != 2:
+            entry["nbytes"] = item.nbytes
+        entry["value"] = _slot_value(item)
+        out[key] = entry
+    return out
+
+
+#: The original's item table: key -> ``desc``, ``msid``, ``longdesc``, ``nbytes`` (items of
+#: other than 2 bytes) and ``value`` (a function of one slot's 8x8 rows, as the original's);
+#: every item here has a ``value`` (the original decoded 21 of the 38).
+HDR3_DEF = _hdr3_def()
+
+
+def confirm_msid(req_msid: str) -> str:
+    """The item key (``'676'``) of a name or key; `MissingDataError` for an unknown one.
+
+    Examples
+    --------
+    >>> from mica.archive import aca_hdr3
+    >>> aca_hdr3.confirm_msid("ccd_temp"), aca_hdr3.confirm_msid("676")
+    ('676', '676')
+    """
+    return get_item(req_msid).key
+
+
+def slot_for_msid(msid: str) -> int:
+    """The slot carrying an item's (first) bytes, from its key or name.
+
+    Examples
+    --------
+    >>> from mica.archive import aca_hdr3
+    >>> aca_hdr3.slot_for_msid("676"), aca_hdr3.slot_for_msid("dac")
+    (6, 7)
+    """
+    return get_item(msid).slot

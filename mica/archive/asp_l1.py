@@ -17,6 +17,8 @@ from astropy.io import fits
 from astropy.table import Table
 
 from mica import quaternion
+from mica.common import computed_attributes
+from mica.config import archive_root
 from mica.engine.index import require_archive
 from mica.engine.obsid_layout import obs_dirs
 from mica.engine.obsid_read import Revision, query_rows, row_paths
@@ -28,6 +30,7 @@ __all__ = [
     "get_dir",
     "get_files",
     "get_atts",
+    "get_atts_from_files",
     "get_processing",
     "ASP_L1",
     "ASP_DEFAULT_CONTENTS",
@@ -219,6 +222,43 @@ def get_atts(
     asols = get_files(content=["ASPSOL"], **kwargs)
     acals = get_files(content=["ACACAL"], **kwargs)
     aquals = get_files(content=["ASPQUAL"], **kwargs)
+    return get_atts_from_files(asols, acals, aquals, filter=filter)
+
+
+def get_atts_from_files(
+    asol_files: Sequence[str],
+    acal_files: Sequence[str],
+    aqual_files: Sequence[str],
+    filter: bool = True,  # noqa: A002 (original name)
+) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
+    """ACA-frame attitude quaternions from given ASPSOL, ACACAL and ASPQUAL files (one of
+    each per aspect interval, in the same order), as `get_atts` reads them.
+
+    Parameters
+    ----------
+    asol_files, acal_files, aqual_files : sequence of str
+        The files, paired by position (e.g. from `get_files` or a pipeline folder).
+    filter : bool, optional
+        Remove samples within 1.025 s of an ASPQUAL sample with ``asp_sol_status != 0``.
+
+    Returns
+    -------
+    quats : numpy.ndarray
+        (N, 4) quaternions (x, y, z, scalar), dimensionless.
+    times : numpy.ndarray
+        (N,) CXC seconds.
+    headers : list of dict
+        The ASPSOL header of each file read.
+
+    Examples
+    --------
+    >>> from mica.archive import asp_l1
+    >>> files = [asp_l1.get_files(10369, content=[c]) for c in ("ASPSOL", "ACACAL", "ASPQUAL")]
+    >>> quats, times, headers = asp_l1.get_atts_from_files(*files)
+    >>> quats.shape[1], len(headers)
+    (4, 3)
+    """
+    asols, acals, aquals = list(asol_files), list(acal_files), list(aqual_files)
     if len(asols) != len(acals) or len(asols) != len(aquals):
         raise ValueError(
             f"found {len(asols)} ASPSOL, {len(acals)} ACACAL and {len(aquals)} "
@@ -254,3 +294,35 @@ def get_atts(
     if not quats:
         return np.zeros((0, 4)), np.zeros(0), []
     return np.concatenate(quats), np.concatenate(times), headers
+
+
+# --- The original's module-level names ---------------------------------------------------
+
+
+def _config() -> dict[str, Any]:
+    """The original's ``CONFIG`` keys, with this archive's folders (read at each access);
+    `mica.archive.obsid_archive.ObsArchive` takes it."""
+    root = ASP_L1.root(None)
+    return {
+        "data_root": str(root),
+        "temp_root": str(archive_root() / "temp"),
+        "bad_obsids": str(root / ASP_L1.bad_obsids_file),
+        "sql_def": "archfiles_asp_l1_def.sql",
+        "apstat_table": "aspect_1",
+        "apstat_id": "aspect_1_id",
+        "label": "asp_l1",
+        "small": "asp1{fidprops}",
+        "small_glob": "*fidpr*",
+        "small_ver_regex": r"pcadf\d+N(\d{3})_",
+        "delete": ["kalm1", "gdat", "adat"],
+        "full": "asp1",
+        "filecheck": False,
+        "cols": ARCHFILES_HDR_COLS,
+        "content_types": list(ASP_DEFAULT_CONTENTS),
+    }
+
+
+#: The index columns the original took from the headers (`CONFIG` ``cols``).
+ARCHFILES_HDR_COLS = ("tstart", "tstop", "caldbver", "content", "ascdsver", "revision", "date")
+
+__getattr__ = computed_attributes(__name__, {"CONFIG": _config})

@@ -65,7 +65,7 @@ def query_rows(
         where.append("obsid = ?")
         params.append(check_obsid(obsid))
     else:
-        tstart, tstop = time_range(start, stop)
+        tstart, tstop = time_range(start, stop, instant=True)
         where.append("tstart >= ? AND tstart < ? AND tstop > ?")
         params += [tstart - product.max_file_span, tstop, tstart]
     where.append(f"content IN ({','.join('?' * len(contents))})")

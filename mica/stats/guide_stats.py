@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mica.common import computed_attributes
 from mica.stats.guide_product import DTYPE, FOLDER, GUIDE_STATS, TABLE_NAME
 
 __all__ = ["DTYPE", "TABLE_NAME", "FOLDER", "table_path", "get_stats", "get_star_stats"]
@@ -35,3 +36,8 @@ def get_star_stats(
     """Every guide-star row of the AGASC star ``id`` (in-kernel indexed search)."""
     rows = GUIDE_STATS.table(data_root).read(f"agasc_id == {int(id)}")
     return rows[~rows["known_bad"]] if filter else rows
+
+
+#: The original's ``TABLE_FILE``: `table_path` as a string, under the archive root in force
+#: at each access.
+__getattr__ = computed_attributes(__name__, {"TABLE_FILE": lambda: str(table_path())})

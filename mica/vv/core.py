@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import re
 import warnings
 from pathlib import Path
@@ -396,6 +397,9 @@ class Obi:
         Kept for the original's signature.
     """
 
+    #: the per-slot arrays kept for each slot (``vv_slots.h5`` holds them)
+    SLOT_KEYS = SLOT_KEYS
+
     def __init__(
         self,
         obsparfile: str | Path | list[str | Path],
@@ -639,3 +643,63 @@ class Obi:
         from mica.vv.plots import plot_slot
 
         return plot_slot(self, slot_num, plotdir=plotdir, save=save, singles=singles)
+
+    # --- the original's storing methods ----------------------------------------------------
+    def save_plots_and_resid(self) -> dict[str, Any]:
+        """Write this V&V's files (``vv_report.json``, ``vv_slots.h5``, slot plots,
+        ``report.html``) into ``tempdir``, as `mica update vv` writes a revision's folder.
+
+        Returns the info dict. `VVInputError` when ``tempdir`` is not set (the original's
+        `process` set it to a fresh temporary folder first).
+        """
+        from mica.vv.report import write_report
+
+        if self.tempdir is None:
+            raise VVInputError("set obi.tempdir to the folder to write the V&V files into")
+        return write_report(self, self.tempdir)
+
+    def set_tbl(self, table: Any) -> None:
+        """The summary table `slots_to_table` writes: a path of a ``vv.h5`` file or a
+        `mica.engine.derived.GenerationTable` (default: the archive's ``vv/vv.h5``).
+
+        A PyTables node (the original's) is refused: the table is written a whole generation
+        at a time, renamed into place, never modified in place.
+        """
+        from mica.engine.derived import GenerationTable
+        from mica.products.vv import VV_SPEC
+
+        if isinstance(table, (str, os.PathLike)):
+            table = GenerationTable(table, VV_SPEC, command="mica update vv")
+        if not isinstance(table, GenerationTable):
+            raise VVInputError(
+                f"set_tbl takes the path of a vv.h5 file (or a GenerationTable), not "
+                f"{type(table).__name__}: the table is never modified in place"
+            )
+        self.table = table
+
+    def slots_to_table(self) -> None:
+        """Write this V&V's rows (one per slot with statistics) into the summary table
+        (`set_tbl`, default ``<archive>/vv/vv.h5``), replacing those of its obsid revision.
+
+        Unlike the original, an observation without ``aspect_1_id`` or CCD temperature is
+        written too (``aspect_1_id`` -1, ``mean_aacccdpt`` NaN).
+        """
+        from mica.products.vv import VV, table_rows
+
+        rows = table_rows(self.info(), {"isdefault": self.isdefault})
+        table = getattr(self, "table", None) or VV.table()
+        table.write({(self.obsid, self.revision): rows})
+
+    def set_dbh(self, dbhandle: Any, slot_table: str = "vv_slots") -> None:
+        """The original's SQL handle for `slots_to_db` (kept; that method is refused)."""
+        self.db, self.slot_table = dbhandle, slot_table
+
+    def slots_to_db(self) -> None:
+        """Refused: the V&V summary is the HDF5 table (`slots_to_table`), not SQL."""
+        raise VVInputError("no SQL table of V&V slots here: slots_to_table writes vv/vv.h5")
+
+    def shelve_info(self, file: Any) -> None:
+        """Refused: no pickle or shelve files (``info()`` and ``vv_report.json`` hold it)."""
+        raise VVInputError(
+            f"not shelving into {file}: V&V info is kept as JSON (info(), vv_report.json)"
+        )

@@ -16,8 +16,9 @@ from __future__ import annotations
 import json
 import os
 from collections import OrderedDict
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from astropy.table import Column, MaskedColumn, Table
@@ -37,11 +38,14 @@ from mica.engine.index import require_archive
 from mica.errors import MissingDataError
 from mica.time import CxoTimeLike, to_date, to_secs
 
+from . import file_defs
 from .temp_scale import DARK_SCALE_4C, dark_temp_scale, dark_temp_scale_img
 
 __all__ = [
+    "DARK_CAL",
     "DARK_SCALE_4C",
     "IMAGE_SHAPE",
+    "MICA_FILES",
     "MissingDataError",
     "dark_cals_root",
     "dark_id_to_date",
@@ -583,3 +587,48 @@ def get_dark_cal_props_table(
 
 def _date_arg(value: CxoTimeLike) -> CxoTimeLike:
     return dark_id_to_date(value) if _is_dark_id(value) else value
+
+
+# ---------------------------------------------------------------------------------------
+# The original's file context (pyyaks ContextDicts there)
+
+#: The calibration id ``{{dark_cal.id}}`` stands for in `MICA_FILES` entries (``'id'``).
+DARK_CAL: dict[str, str] = {}
+
+
+class ArchiveFile(NamedTuple):
+    """One resolved `MICA_FILES` entry: ``rel`` under the archive root, ``abs`` absolute."""
+
+    rel: str
+    abs: str
+
+
+class _ArchiveFiles(Mapping):
+    """`file_defs.MICA_FILES` resolved under the archive root in force at each access.
+
+    ``MICA_FILES['dark_cals_dir'].abs`` is the calibrations folder; an entry plus an
+    extension (``'dark_image.fits'``, ``'dark_props.json'``) names a file; entries with
+    ``{{dark_cal.id}}`` need ``DARK_CAL['id']``.
+    """
+
+    def __getitem__(self, key: str) -> ArchiveFile:
+        base, dot, ext = key.partition(".")
+        if base not in file_defs.MICA_FILES:
+            raise KeyError(f"{key!r}: not one of {sorted(file_defs.MICA_FILES)} (+ .ext)")
+        rel = file_defs.MICA_FILES[base] + dot + ext
+        if "{{dark_cal.id}}" in rel:
+            if "id" not in DARK_CAL:
+                raise KeyError(f"{key!r} needs DARK_CAL['id'] (a calibration id, YYYYDOY)")
+            rel = rel.replace("{{dark_cal.id}}", str(DARK_CAL["id"]))
+        return ArchiveFile(rel, str(archive_root() / rel))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(file_defs.MICA_FILES)
+
+    def __len__(self) -> int:
+        return len(file_defs.MICA_FILES)
+
+
+#: The original's ``MICA_FILES``: ``MICA_FILES['dark_cals_dir'].abs`` is
+#: ``<archive>/aca_dark`` (`dark_cals_root`), read at each access.
+MICA_FILES = _ArchiveFiles()
