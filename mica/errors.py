@@ -18,6 +18,7 @@ The tree (built-in bases in brackets), with when each is raised::
     |-- ArchiveWriteError [OSError]  an archive folder that cannot be written (disk full ...)
     |-- ConfigError [ValueError]     an environment variable with a bad value (`mica.config`)
     |-- ObsidError [ValueError]      an obsid that is not an integer in 1..65535
+    |-- TimeRangeError [ValueError]  a time range whose stop comes before its start
     |-- ProvenanceError [ValueError] a source contradicting the archive's ``archive.json``
     |-- RejectedFile [ValueError]    a file failing validation during an ingest
     |-- ArchiveBusy [RuntimeError]   another update holds the product's lock

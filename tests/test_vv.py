@@ -35,8 +35,9 @@ from mica.vv import (
     get_vv_dir,
     get_vv_files,
 )
-from mica.vv.product import SPEC_COLUMNS, VV
+from mica.vv.product import VV
 from mica.vv.report import read_slots
+from mica.vv.table import SPEC_COLUMNS
 
 DECIMATE = "40"
 

@@ -449,7 +449,7 @@ def two_byte_sum(byte_msids: Sequence[str], scale: float = 1) -> SlotValue:
 
 def ad_temp(msids: Sequence[str]) -> SlotValue:
     """A function of a slot's rows giving the thermistor temperature (degC) of two byte
-    columns, through the A/D calibration (`mica.archive.hdr3_calib.ad_to_degc`).
+    columns, through the A/D calibration (`mica.products.hdr3_calib.ad_to_degc`).
 
     Counts outside the calibrated range give NaN; masked bytes give masked values.
     """

@@ -1,6 +1,6 @@
 """The original's acquisition-statistics updater: ``update(opt)`` and ``main()``.
 
-Both run ``mica update acq-stats`` (the derived product `mica.products.acq_stats`, through
+Both run ``mica update acq-stats`` (the derived product `mica.stats.acq_product`, through
 `mica.engine.derived.update_derived`, the engine's runner): ``opt.obsid`` computes that
 observation (again, if it is in the table), otherwise the observations archived since the
 newest one in the table; ``opt.check_missing`` also retries the ones recorded as failed or
@@ -107,7 +107,7 @@ def update(opt: argparse.Namespace) -> UpdateReport:
     """Update the table with the options of `get_options` (see the module docstring)."""
     if getattr(opt, "email", None):
         logger.warning("acquisition anomalies are not e-mailed here (--email is ignored)")
-    from mica.products.acq_stats import ACQ_STATS
+    from mica.stats.acq_product import ACQ_STATS
 
     table = globals().get("table_file") or acq_stats.table_path()
     return run_update(

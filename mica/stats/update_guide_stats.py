@@ -1,6 +1,6 @@
 """The original's guide-statistics updater: ``update(opt)`` and ``main()``.
 
-Both run ``mica update guide-stats`` (`mica.products.guide_stats`, through the engine's
+Both run ``mica update guide-stats`` (`mica.stats.guide_product`, through the engine's
 runner, see `mica.stats.update_acq_stats.run_update`): ``opt.obsid`` computes that
 observation, otherwise those archived since the newest one in the table (``opt.start`` /
 ``opt.stop`` limit them); ``opt.check_missing`` also retries the failed or missing ones.
@@ -44,7 +44,7 @@ def get_options(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def update(opt: argparse.Namespace) -> UpdateReport:
     """Update the table with the options of `get_options` (see the module docstring)."""
-    from mica.products.guide_stats import GUIDE_STATS
+    from mica.stats.guide_product import GUIDE_STATS
 
     return run_update(
         GUIDE_STATS,

@@ -27,10 +27,13 @@ from astropy.utils.exceptions import AstropyUserWarning
 from scipy.signal import medfilt
 
 from mica import quaternion
+from mica.config import archive_root
 from mica.engine.fastfits import header_cards, parse_table
 from mica.engine.fitscheck import read_bytes
+from mica.engine.table_store import GenerationTable
 from mica.errors import InconsistentAspectIntervals, VVInputError
 from mica.vv.disposition import DYZ_BIG_LIM
+from mica.vv.table import COMMAND, FOLDER, TABLE_NAME, VV_SPEC, table_rows
 
 VV_VERSION = 4
 R2A = 206264.81  # arcsec per radian
@@ -665,11 +668,8 @@ class Obi:
         A PyTables node (the original's) is refused: the table is written a whole generation
         at a time, renamed into place, never modified in place.
         """
-        from mica.engine.derived import GenerationTable
-        from mica.products.vv import VV_SPEC
-
         if isinstance(table, (str, os.PathLike)):
-            table = GenerationTable(table, VV_SPEC, command="mica update vv")
+            table = GenerationTable(table, VV_SPEC, command=COMMAND)
         if not isinstance(table, GenerationTable):
             raise VVInputError(
                 f"set_tbl takes the path of a vv.h5 file (or a GenerationTable), not "
@@ -684,10 +684,10 @@ class Obi:
         Unlike the original, an observation without ``aspect_1_id`` or CCD temperature is
         written too (``aspect_1_id`` -1, ``mean_aacccdpt`` NaN).
         """
-        from mica.products.vv import VV, table_rows
-
         rows = table_rows(self.info(), {"isdefault": self.isdefault})
-        table = getattr(self, "table", None) or VV.table()
+        table = getattr(self, "table", None) or GenerationTable(
+            archive_root() / FOLDER / TABLE_NAME, VV_SPEC, command=COMMAND
+        )
         table.write({(self.obsid, self.revision): rows})
 
     def set_dbh(self, dbhandle: Any, slot_table: str = "vv_slots") -> None:

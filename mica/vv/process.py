@@ -1,7 +1,7 @@
 """The original's ``mica.vv.process``: run and store the V&V of archived observations.
 
 ``update(obsids)`` and ``process(obsid, version)`` run ``mica update vv`` (the derived
-product `mica.products.vv`, through the engine's runner, `update_derived`): every aspect L1
+product `mica.vv.product`, through the engine's runner, `update_derived`): every aspect L1
 revision of the obsids (or every revision not yet V&V'd) gets its folder
 ``vv/<CC>/<OOOOO>_v<RR>`` and its rows in ``vv/vv.h5``. ``process`` then returns the `Obi`
 of the asked version (computed again from the archive: the stored V&V is JSON and HDF5,
@@ -20,9 +20,9 @@ import mica.archive.obspar as obspar_arch
 from mica.archive import obsid_archive
 from mica.common import computed_attributes
 from mica.engine.report import UpdateReport
-from mica.products.vv import VV_DTYPE
 from mica.vv import get_arch_vv
 from mica.vv.core import VV_VERSION, Obi
+from mica.vv.table import VV_DTYPE
 from mica.vv.vv import archive_files
 
 __all__ = [
@@ -45,7 +45,7 @@ def update(obsids: Iterable[int] | None = None) -> UpdateReport:
     than raised, as the original logged and skipped them.
     """
     from mica.engine.derived import update_derived
-    from mica.products.vv import VV
+    from mica.vv.product import VV
 
     chosen = None if obsids is None else [int(o) for o in obsids]
     return update_derived(VV, obsids=chosen)

@@ -21,7 +21,7 @@ __all__ = ["archive_files", "get_rms_data", "get_vv", "get_vv_dir", "get_vv_file
 def archive_files() -> dict[str, str]:
     """``FILES``: the original's V&V paths under the archive root in force now."""
     from mica.products.asp_l1 import PROC_DB
-    from mica.products.vv import VV
+    from mica.vv.product import VV
 
     root = archive_root()
     vv = VV.root(None)
