@@ -11,7 +11,14 @@ from mica.archive import aca_hdr3, aca_l0, hdr3_samples
 from mica.archive.aca_hdr3 import MSID, MissingDataError, Msid, MSIDset
 from mica.errors import MissingArchiveError
 from mica.products.aca_l0 import HD3_COLUMNS
-from mica.products.hdr3_items import ITEMS, MSID_ALIASES, byte_columns, get_item, s16
+from mica.products.hdr3_items import (
+    ITEMS,
+    MSID_ALIASES,
+    byte_columns,
+    get_item,
+    s16,
+    valid_names,
+)
 
 # Real 2003:215 data: slots 0-2 are 8x8 03:08-04:51, slot 7 8x8 with interleaved times.
 REAL_START, REAL_STOP = "2003:215:00:00:00", "2003:216:00:00:00"
@@ -66,24 +73,31 @@ def test_thermistor_out_of_range_is_nan_not_masked():
     assert np.all(np.isnan(vals.data)) and not vals.mask.any()
 
 
-# Real 2003:215 values: raw word(s) -> physical value (the new, documented scalings).
+# Real 2003:215 values: raw word(s) -> physical value (the original's units; the extra names
+# give V and degC).
 SPEC_2003 = [
     ("ac_status_word", [692], 692, 0),
     ("misc_status_bits", [420], 420, 0),
     ("ccd_molyb_therm_1", [8416], 23.65, 0.005),
     ("ccd_molyb_therm_2", [8870], 20.92, 0.005),
     ("ccd_det_therm", [14075], -14.98, 0.005),
-    ("ad_5v_ps", [16136], 4.92, 0.005),
-    ("ad_15v_ps", [24258], 14.81, 0.005),
-    ("ad_m15v_ps", [-24389], -14.89, 0.005),
-    ("ad_27v_ps", [25392], 26.56, 0.005),
-    ("ad_analog_gnd", [-1], -0.30518e-3, 1e-9),
+    ("ad_5v_ps", [16136], 4924.39, 0.01),
+    ("ad_15v_ps", [24258], 14805.87, 0.01),
+    ("ad_m15v_ps", [-24389], -14885.83, 0.01),
+    ("ad_27v_ps", [25392], 26559.27, 0.01),
+    ("ad_analog_gnd", [-1], -0.30518, 1e-12),
+    ("ad_5v_ps_volts", [16136], 4.92, 0.005),
+    ("ad_15v_ps_volts", [24258], 14.81, 0.005),
+    ("ad_m15v_ps_volts", [-24389], -14.89, 0.005),
+    ("ad_27v_ps_volts", [25392], 26.56, 0.005),
+    ("ad_analog_gnd_volts", [-1], -0.30518e-3, 1e-9),
     ("ad_converter_therm", [6936], 32.82, 0.005),
     ("ad_smhs_therm", [9856], 15.05, 0.005),
     ("ad_smohs_therm", [9845], 15.11, 0.01),
     ("ad_achohs_therm", [9726], 15.82, 0.01),
-    ("ccd_setpoint", [-1500], -15.00, 1e-9),
-    ("aca_temp", [0, 3960], 15.47, 0.005),
+    ("ccd_setpoint", [-1500], -1500, 0),
+    ("ccd_setpoint_degc", [-1500], -15.00, 1e-9),
+    ("aca_temp", [3960], 15.47, 0.005),
     ("last_ram_fail_addr", [0], 0, 0),
     ("dac", [347], 347, 0),
 ]
@@ -95,23 +109,27 @@ def test_spec_2003_words(name, words, expected, tol):
 
 
 def test_other_scalings():
-    assert decode("avg_bkg", -3) == -3.0  # ADC counts (the original returned 5x, electrons)
+    assert decode("avg_bkg", -3) == -15  # electrons, 5 x ADC counts, as the original's
+    assert decode("avg_bkg_adc", -3) == -3.0
     assert decode("ccd_flush_dur", 0xFFFF) == 2 * 65535.0  # unsigned, 2 us LSB
     assert decode("ccd_row_shift_period", 100) == 100.0
     assert decode("sci_hdr_pulse_period", 0x0001, 0x0000) == 2.0 * 65536
     assert decode("zero_off16_quad_d", -5) == -5.0
     assert decode("zero_off32_quad_a", -2, 0x8000) == -1.5  # -2 + 0.5 ADC counts
-    assert decode("aca_temp", -1, -256) == -1.0  # 32-bit: sign extension in word 766
+    assert decode("aca_temp", -256) == -1.0  # word 772 (766 holds its sign extension)
     assert decode("dsn_hdr1", 0x0102, 0x0304, 0x0506) == 0x010203040506
-    assert get_item("ccd_setpoint").unit == "degC" and get_item("ad_5v_ps").unit == "V"
+    assert get_item("ccd_setpoint").unit == "counts" and get_item("ad_5v_ps").unit == "mV"
+    assert get_item("ad_5v_ps_volts").unit == "V" and get_item("ccd_setpoint_degc").unit == "degC"
 
 
-def test_ccd_temp_uses_both_words_and_falls_back_to_high_word():
+def test_ccd_temp_fine_uses_both_words_and_falls_back_to_high_word():
     temps = np.array([-15.123456, -0.004, 12.5])
     counts = np.rint(temps / 0.01 * 65536).astype(np.int64)
     raw = np.vstack([word_bytes(int(c >> 16), int(c & 0xFFFF)) for c in counts])
-    item = get_item("ccd_temp")
+    item = get_item("ccd_temp_fine")
     assert np.allclose(item.decode(raw), temps, atol=1e-7)
+    high = get_item("ccd_temp").decode(raw[:, :2])  # the original's: the high word alone
+    assert np.allclose(high, np.floor(temps / 0.01) * 0.01)
     missing_low = np.ma.masked_array(raw, mask=np.zeros_like(raw, bool))
     missing_low.mask[:, 2:] = True  # slot 7 absent: high word alone, floor to 0.01 C
     out = item.decode(missing_low)
@@ -160,9 +178,11 @@ def test_item_table():
         (5, "HD3TLM62"),
         (5, "HD3TLM63"),
     )
-    assert get_item("ccd_temp").slots == (6, 7) and get_item("ccd_temp").slot == 6
+    assert get_item("ccd_temp").slots == (6,) and get_item("ccd_temp").slot == 6
+    assert get_item("ccd_temp_fine").slots == (6, 7) and get_item("ccd_temp_fine").slot == 6
     assert [c for _, c in get_item("dsn_hdr1").byte_columns] == [f"HD3TLM6{i}" for i in range(2, 8)]
-    assert get_item("aca_temp").byte_columns[2:] == ((7, "HD3TLM72"), (7, "HD3TLM73"))
+    assert get_item("aca_temp").byte_columns == ((7, "HD3TLM72"), (7, "HD3TLM73"))
+    assert get_item("aca_temp").size == 4 and aca_hdr3.HDR3_DEF["766"]["nbytes"] == 4
     # Every byte of the 96-byte block is used by at most one item.
     used = [bc for item in ITEMS.values() for bc in item.byte_columns]
     assert len(used) == len(set(used))
@@ -207,7 +227,7 @@ def test_mask_gaps_rule():
 
 
 def test_msidset_alignment_synthetic(monkeypatch):
-    """Slot 6 and 7 rows on partly different times; ccd_temp takes slot 7's low word."""
+    """Slot 6 and 7 rows on partly different times; ccd_temp_fine takes slot 7's low word."""
     t6 = [1000.0 + 4.1 * i for i in range(6)]
     t7 = t6[2:] + [t6[-1] + 4.1, t6[-1] + 8.2]  # shares 4 stamps, 2 more of its own
     temp = -15.2537
@@ -234,18 +254,18 @@ def test_msidset_alignment_synthetic(monkeypatch):
     monkeypatch.setattr(aca_hdr3, "_slot_hdr3_rows", fake)
     tstop = t7[-1]
     # use_store=False: the rows path (the store's sample table is tested on real archives)
-    one = MSID("ccd_temp", 999.0, tstop, use_store=False)
+    one = MSID("ccd_temp_fine", 999.0, tstop, use_store=False)
     assert sorted(s for s, _ in calls) == [6, 7] and all(s == tstop + 33 for _, s in calls)
     # The grid is slot 6's times only; the last slot-6 row is followed by no slot-6 row.
     assert one.times.tolist() == t6
     assert one.vals.mask.tolist() == [False] * 5 + [True]
     assert np.allclose(one.vals[2:5], temp, atol=1e-7)  # both words
     assert np.allclose(one.vals[:2], temp, atol=0.01) and not np.allclose(one.vals[:2], temp)
-    both = MSIDset(["ccd_temp", "DAC"], 999.0, tstop, use_store=False)
-    assert list(both) == ["ccd_temp", "DAC"]
+    both = MSIDset(["ccd_temp_fine", "DAC"], 999.0, tstop, use_store=False)
+    assert list(both) == ["ccd_temp_fine", "DAC"]
     assert both["DAC"].times.tolist() == sorted(set(t6) | set(t7)) == both.times.tolist()
     assert both["DAC"].vals.count() == 5 and set(both["DAC"].vals.compressed()) == {511}
-    assert both["ccd_temp"].vals.count() == 5
+    assert both["ccd_temp_fine"].vals.count() == 5
 
 
 # ---------------------------------------------------------------------------------------
@@ -254,7 +274,7 @@ def test_msidset_alignment_synthetic(monkeypatch):
 
 @pytest.fixture(scope="module")
 def real_set(real_l0_archive) -> MSIDset:
-    return MSIDset(list(MSID_ALIASES), REAL_START, REAL_STOP, data_root=real_l0_archive)
+    return MSIDset(valid_names(), REAL_START, REAL_STOP, data_root=real_l0_archive)
 
 
 def test_real_det_therm_matches_tempccd(real_l0_archive):
@@ -282,14 +302,16 @@ REAL_MEDIANS = {
     "ccd_molyb_therm_1": (23.65, 0.02),
     "ccd_molyb_therm_2": (20.92, 0.02),
     "ccd_det_therm": (-14.98, 0.02),
-    "ad_5v_ps": (4.92, 0.01),
-    "ad_15v_ps": (14.81, 0.01),
-    "ad_m15v_ps": (-14.89, 0.01),
-    "ad_27v_ps": (26.56, 0.01),
-    "ad_analog_gnd": (-0.00031, 0.00001),
+    "ad_5v_ps": (4920, 10),
+    "ad_15v_ps": (14810, 10),
+    "ad_m15v_ps": (-14890, 10),
+    "ad_27v_ps": (26560, 10),
+    "ad_5v_ps_volts": (4.92, 0.01),
+    "ad_analog_gnd": (-0.31, 0.01),
     "ad_converter_therm": (32.82, 0.05),
     "ad_smhs_therm": (15.05, 0.02),
-    "ccd_setpoint": (-15.00, 1e-9),
+    "ccd_setpoint": (-1500, 0),
+    "ccd_setpoint_degc": (-15.00, 1e-9),
     "aca_temp": (15.47, 0.01),
     "last_ram_fail_addr": (0, 0),
     "dac": (347, 0),
@@ -343,7 +365,7 @@ def test_real_gap_masking(real_set):
     for t in (176267336.42555985, 176273519.22582352):
         i = np.flatnonzero(m.times == t)
         assert len(i) == 1 and m.vals.mask[i[0]]
-    assert np.all(np.abs(m.vals.compressed() - 4.92) < 0.01)  # no stale words survive
+    assert np.all(np.abs(m.vals.compressed() - 4920) < 10)  # no stale words survive
     assert real_set["dac"].vals.mask[real_set.times == 176267334.37555975].all()
 
 
@@ -400,9 +422,10 @@ def test_hd3_columns_are_the_only_bytes_read():
 # ---------------------------------------------------------------------------------------
 # The header-3 view of the store: exactly the file scan's answer
 
-# Items of every kind: 32-bit over two slots (ccd_temp), 32-bit in one slot (aca_temp),
-# 48-bit (dsn_hdr1), signed counts (dac), volts, thermistor, a status word with fields.
+# Items of every kind: 32-bit over two slots (ccd_temp_fine), a word read apart from its
+# key (aca_temp), 48-bit (dsn_hdr1), int16 counts (dac), mV, thermistor, a status word.
 STORE_ITEMS = [
+    "ccd_temp_fine",
     "ccd_temp",
     "aca_temp",
     "dsn_hdr1",

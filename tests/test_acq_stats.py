@@ -67,9 +67,11 @@ def test_columns_dtypes_order_and_indexes_equal_the_spec(archive):
     assert list(rows.dtype.names) == SPEC_COLUMNS and rows.dtype.itemsize == 476
     assert rows.dtype["obsid"] == np.int64 and rows.dtype["halfw"] == np.int64
     assert rows.dtype["acq_start"] == np.dtype("S21") and rows.dtype["img_func"] == "S7"
-    with h5py.File(path) as h5:  # common HDF5 readers see booleans as booleans
-        assert h5["data"].dtype["acqid"] == np.bool_
+    with h5py.File(path) as h5:  # PyTables' BoolCol, as the original's: uint8 to h5py
+        assert h5["data"].dtype["acqid"] == np.uint8
+        assert h5["data"].astype(rows.dtype)[...].dtype["acqid"] == np.bool_
     with tables.open_file(path) as h5:
+        assert h5.root.data.coldtypes["acqid"] == np.bool_
         cols = h5.root.data.cols
         assert cols.obsid.is_indexed and cols.agasc_id.is_indexed
         assert cols.guide_tstart.index.is_csi

@@ -13,14 +13,16 @@ from test_aca_hdr3 import assert_set_equal, windows
 
 from mica.archive import aca_hdr3, hdr3_samples
 from mica.archive.aca_hdr3 import MSIDset
-from mica.products.hdr3_items import ITEMS, get_item, words_of
+from mica.products.hdr3_items import get_item, valid_names, words_of
 from mica.time import to_secs
 
 T0 = to_secs("2012:001:00:00:00")
 SPAN = 6 * 3600.0
-# 32-bit over two slots (ccd_temp 6 -> 7, zero_off32_quad_c 4 -> 5), 32-bit in one slot,
-# 48-bit, a status word with fields, a thermistor, volts.
+# 32-bit over two slots (ccd_temp_fine 6 -> 7, zero_off32_quad_c 4 -> 5), the high word of
+# one (ccd_temp), a word read apart from its key (aca_temp), 48-bit, a status word with
+# fields, a thermistor, mV and V.
 ITEMS_ONE_SLOT = [
+    "ccd_temp_fine",
     "ccd_temp",
     "zero_off32_quad_c",
     "aca_temp",
@@ -28,13 +30,14 @@ ITEMS_ONE_SLOT = [
     "ac_status_word",
     "ccd_det_therm",
     "ad_5v_ps",
+    "ad_5v_ps_volts",
 ]
 
 
 @pytest.fixture(scope="module")
 def sim_archive(tmp_path_factory):
     """Six simulated hours in one ``hd3s`` partition: slots 4-7 read 8x8, slot 7 about half
-    the time (so ``ccd_temp`` often falls back to its high word)."""
+    the time (so ``ccd_temp_fine`` often falls back to its high word)."""
     from mica.engine.time_update import update_archive
     from mica.products.aca_l0 import L0
 
@@ -51,10 +54,10 @@ def _masked_bytes(rng: np.random.Generator, n: int, nbytes: int) -> np.ma.Masked
     return np.ma.masked_array(raw, mask=rng.random((n, nbytes)) < 0.1)
 
 
-@pytest.mark.parametrize("key", list(ITEMS))
-def test_decode_words_is_decode_of_the_bytes(key):
-    item = ITEMS[key]
-    raw = _masked_bytes(np.random.default_rng(int(key)), 5000, item.nbytes)
+@pytest.mark.parametrize("name", valid_names())
+def test_decode_words_is_decode_of_the_bytes(name):
+    item = get_item(name)
+    raw = _masked_bytes(np.random.default_rng(valid_names().index(name)), 5000, item.nbytes)
     from_bytes = item.decode(raw)
     words, masks = words_of(raw, item.nbytes)
     # as the table holds them: uint16 words; one shared mask per slot
@@ -69,8 +72,8 @@ def test_decode_words_is_decode_of_the_bytes(key):
         got = item.decode_words([w.astype(np.uint16) for w in words], got_masks)
         ref = item.decode(raw) if got_masks is masks else _decode_slot_masked(item, raw, shared)
         assert got.dtype == ref.dtype
-        assert np.array_equal(np.ma.getmaskarray(got), np.ma.getmaskarray(ref)), key
-        assert np.array_equal(np.ma.getdata(got), np.ma.getdata(ref), equal_nan=True), key
+        assert np.array_equal(np.ma.getmaskarray(got), np.ma.getmaskarray(ref)), name
+        assert np.array_equal(np.ma.getdata(got), np.ma.getdata(ref), equal_nan=True), name
         for name, field in item.bits(got).items():
             assert np.array_equal(np.ma.filled(field, 0), np.ma.filled(item.bits(ref)[name], 0))
     assert all(np.array_equal(a, b) for a, b in zip(shared, kept))  # inputs left alone
@@ -84,9 +87,9 @@ def _decode_slot_masked(item, raw, shared):
 
 
 def test_split32_words_against_integer_arithmetic():
-    """ccd_temp from words: (signed high * 65536 + low) * 0.01 / 65536, the high word alone
-    where the low one is masked."""
-    item = get_item("ccd_temp")
+    """ccd_temp_fine from words: (signed high * 65536 + low) * 0.01 / 65536, the high word
+    alone where the low one is masked."""
+    item = get_item("ccd_temp_fine")
     high = np.array([0xFFFF, 0x8000, 0x0000, 0x7FFF, 0xFA12], dtype=np.uint16)
     low = np.array([0xFFFF, 0x0000, 0x0001, 0xFFFF, 0x1234], dtype=np.uint16)
     low_masked = np.array([False, False, True, False, True])
@@ -107,8 +110,8 @@ def test_split32_words_against_integer_arithmetic():
 
 
 def test_decode_words_wants_one_word_and_mask_per_word():
-    item = get_item("ccd_temp")
-    with pytest.raises(ValueError, match="ccd_temp takes 2 words"):
+    item = get_item("ccd_temp_fine")
+    with pytest.raises(ValueError, match="ccd_temp_fine takes 2 words"):
         item.decode_words([np.zeros(3, np.uint16)], [np.zeros(3, bool)])
 
 
@@ -125,7 +128,7 @@ def test_store_table_equals_file_scan_sim(sim_archive):
         slow = MSIDset(ITEMS_ONE_SLOT, a, b, data_root=sim_archive, use_store=False)
         good += assert_set_equal(fast, slow, sim_archive)
     assert good > 10000
-    whole = aca_hdr3.MSID("ccd_temp", T0, T0 + SPAN, data_root=sim_archive)
+    whole = aca_hdr3.MSID("ccd_temp_fine", T0, T0 + SPAN, data_root=sim_archive)
     assert whole.bads.any()  # gaps were masked
     rows = aca_hdr3._slot_hdr3_rows(T0, T0 + SPAN, [7], sim_archive, use_store=False)
     alone = ~np.isin(whole.times, rows[7].times) & ~whole.bads  # no slot 7 row: high word

@@ -11,6 +11,12 @@ Values come from the diagnostic bytes of 8x8 L0 rows
   datestart, datestop``; ``filter_bad(copy=False)``, ``copy()``.
 * ``Msid(...)``: `MSID` with ``filter_bad=True``.
 
+Values, units and dtypes are the original's for the same bytes (voltages in mV, ``avg_bkg``
+in electrons, ``ccd_setpoint`` and ``dac`` int16 counts, ``ccd_temp`` the high word in 0.01 C
+steps), but for three fixes its item ``desc`` names (``ad_5v_ps``, ``ad_analog_gnd``,
+``avg_bkg``); other units are other names (``ad_5v_ps_volts``, ``ccd_setpoint_degc``,
+``avg_bkg_adc``, ``ccd_temp_fine``: `mica.products.hdr3_items.EXTRA_ITEMS`).
+
 Names (case-insensitive) and 3-character keys are accepted; anything else raises
 `MissingDataError` (a KeyError and a ValueError) listing the valid names. A ``data_root``
 holding no L0 archive raises `mica.errors.MissingArchiveError` (a range without data
@@ -29,6 +35,7 @@ from mica.archive import aca_l0, hdr3_samples
 from mica.archive import msid as msid_api
 from mica.products.hdr3_calib import ad_to_degc
 from mica.products.hdr3_items import (
+    EXTRA_ITEMS,
     HD3_COLUMNS,
     ITEMS,
     MSID_ALIASES,
@@ -45,6 +52,7 @@ __all__ = [
     "MSIDset",
     "Msid",
     "MissingDataError",
+    "EXTRA_ITEMS",
     "ITEMS",
     "MSID_ALIASES",
     "ACA_DTYPE",
@@ -161,14 +169,14 @@ class MSIDset(msid_api.MSIDset):
     """Header-3 pseudo-MSIDs on one shared time grid: name (as given) -> `MSID`.
 
     ``times`` is the sorted union of the TIME values of the items' first slots (the slot
-    of the key's first digit); a continuation slot (slot 7 for ``ccd_temp``, 5 for
+    of the key's first digit); a continuation slot (slot 7 for ``ccd_temp_fine``, 5 for
     ``zero_off32_quad_c``) is read and matched onto that grid but does not extend it.
 
     Parameters
     ----------
     msids : str or iterable of str
-        Item names (any case, e.g. ``"ccd_temp"``, ``"dac"``) or 3-character keys
-        (``"676"``); see ``MSID_ALIASES``.
+        Item names (any case, e.g. ``"ccd_temp"``, ``"dac"``, ``"ad_5v_ps_volts"``) or
+        3-character keys (``"676"``); see ``MSID_ALIASES`` and ``EXTRA_ITEMS``.
     start, stop : CxoTimeLike
         Time range, inclusive (``stop`` after ``start``).
     data_root : str or Path, optional
@@ -184,8 +192,9 @@ class MSIDset(msid_api.MSIDset):
         The asked range, CXC seconds; ``datestart``/``datestop`` as dates.
 
     Each item is an `MSID` whose ``unit`` says what its values are: temperatures
-    (``ccd_temp``, ``aca_temp``, the ``*_therm`` items) in **degC**, voltages in V,
-    ``dac`` and the counters in counts, status words unitless (see ``ITEMS``).
+    (``ccd_temp``, ``aca_temp``, the ``*_therm`` items) in **degC**, voltages in mV (V for
+    the ``*_volts`` names), ``avg_bkg`` in electrons, ``dac`` and ``ccd_setpoint`` in
+    counts, status words unitless (see ``ITEMS`` and ``EXTRA_ITEMS``).
 
     Raises
     ------
@@ -222,7 +231,7 @@ class MSIDset(msid_api.MSIDset):
         self.tstart, self.tstop = time_range(start, stop, instant=True)
         grid_slots = sorted({item.slot for item in items.values()})
         read_slots = sorted({s for item in items.values() for s in item.slots})
-        # Only TIME and the byte columns the items use (ccd_temp: 2 of slot 6, 2 of slot 7);
+        # Only TIME and the byte columns the items use (ccd_temp_fine: 2 of slot 6, 2 of 7);
         # QUALITY and FILENAME, read by the original but unused, are not.
         # The store's sample table when it gives the file scan's answer (one grid slot, one
         # partition): the grid, gap test and slot match were computed when it was built.
@@ -271,6 +280,15 @@ class MSIDset(msid_api.MSIDset):
         }
 
 
+def _item_of(msid: str, key: str | None) -> Hdr3Item | None:
+    """The item of key ``key``: the one ``msid`` names when it has that key (an
+    `EXTRA_ITEMS` name), else the original's."""
+    extra = EXTRA_ITEMS.get(str(msid).strip().lower())
+    if extra is not None and extra.key == key:
+        return extra
+    return ITEMS.get(key) if key else None
+
+
 class MSID(msid_api.MSID):
     """One header-3 pseudo-MSID over [start, stop]; ``vals`` is masked where unavailable.
 
@@ -296,8 +314,8 @@ class MSID(msid_api.MSID):
     Attributes
     ----------
     vals : numpy.ma.MaskedArray
-        Decoded values in ``unit``: degC for temperatures, V for voltages, counts for
-        ``dac`` and counters, none for status words.
+        Decoded values in ``unit``: degC for temperatures, mV for voltages (V for the
+        ``*_volts`` names), counts for ``dac`` and counters, none for status words.
     times : numpy.ndarray
         CXC seconds (s).
     bads : numpy.ndarray
@@ -337,7 +355,7 @@ class MSID(msid_api.MSID):
             return getattr(msid_data, name, default)
 
         self.hdr3_msid: str = get("hdr3_msid")
-        item = ITEMS.get(self.hdr3_msid) if self.hdr3_msid else None
+        item = _item_of(msid, self.hdr3_msid)
         super().__init__(
             msid,
             get("vals"),
@@ -364,7 +382,7 @@ class MSID(msid_api.MSID):
         self.bits = {k: np.asarray(np.ma.getdata(v))[good] for k, v in self.bits.items()}
 
     def _after_interpolate(self, keep: np.ndarray) -> None:
-        item = ITEMS.get(self.hdr3_msid) if self.hdr3_msid else None
+        item = _item_of(self.msid, self.hdr3_msid)
         self.bits = dict(item.bits(self.vals)) if item else {}
 
 
@@ -430,7 +448,8 @@ def two_byte_sum(byte_msids: Sequence[str], scale: float = 1) -> SlotValue:
     -------
     callable
         ``func(slot_data)`` (a structured or masked array, or a dict of columns) -> masked
-        array, masked where either byte is.
+        array, masked where either byte is: int16 for an integer ``scale`` (which wraps
+        around as the original's did), float64 for a float.
 
     Examples
     --------
@@ -442,7 +461,11 @@ def two_byte_sum(byte_msids: Sequence[str], scale: float = 1) -> SlotValue:
     """
 
     def func(slot_data: Any) -> np.ma.MaskedArray:
-        return s16(slot_data[byte_msids[0]], slot_data[byte_msids[1]]) * scale
+        words = s16(slot_data[byte_msids[0]], slot_data[byte_msids[1]])
+        # numpy's types, as the original's int16 words times scale (on the plain data: a
+        # masked array would take the scale as an int64 array)
+        values = np.ma.getdata(words).astype(np.int16) * scale
+        return np.ma.masked_array(values, mask=np.ma.getmaskarray(words))
 
     return func
 
@@ -482,8 +505,8 @@ def _hdr3_def() -> dict[str, dict[str, Any]]:
     out = {}
     for key, item in ITEMS.items():
         entry = {"desc": item.desc, "msid": item.msid, "longdesc": item.longdesc}
-        if item.nbytes != 2:
-            entry["nbytes"] = item.nbytes
+        if item.size != 2:
+            entry["nbytes"] = item.size
         entry["value"] = _slot_value(item)
         out[key] = entry
     return out

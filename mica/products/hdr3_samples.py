@@ -11,7 +11,7 @@ every chunk):
   row a grid time takes (the last of duplicates, as the reader does);
 * ``FLAGS``: bit 0, the gap test of `aca_hdr3` on the slot's time-sorted rows (the
   next row 4.1 s later) for that row; bit 1, for the slots whose items continue into the
-  next slot (``zero_off32_quad_c`` 4 -> 5, ``ccd_temp`` 6 -> 7), whether the next slot has a
+  next slot (``zero_off32_quad_c`` 4 -> 5, ``ccd_temp_fine`` 6 -> 7), whether the next slot has a
   row at the same time that passes the gap test, whose word 62-63 is ``NEXT.HD3W62`` (0
   where it has no row);
 * ``BLOCK0``: every 4096th ``TIME``, so a short fetch reads a few blocks.
@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from mica.products.hdr3_items import HD3_COLUMNS, ITEMS, WORD_PAIRS
+from mica.products.hdr3_items import EXTRA_ITEMS, HD3_COLUMNS, ITEMS, WORD_PAIRS
 
 __all__ = [
     "DT_8X8",
@@ -76,7 +76,7 @@ def _pack(cols: Mapping[str, np.ndarray], first: int, rows: Any) -> np.ndarray:
 def _continued() -> dict[int, list[int]]:
     """Slot -> the next slot's words (first bytes) its items continue into."""
     out: dict[int, set[int]] = {}
-    for item in ITEMS.values():
+    for item in [*ITEMS.values(), *EXTRA_ITEMS.values()]:
         for slot, first in item.word_columns:
             if slot != item.slot:
                 out.setdefault(item.slot, set()).add(first)
