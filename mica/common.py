@@ -16,10 +16,10 @@ True
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from mica import config
 from mica.config import archive_root
 from mica.errors import MissingDataError
 
@@ -64,7 +64,7 @@ def computed_attributes(
 
 
 def _mica_archive_path() -> str:
-    return os.environ.get("MICA_ARCHIVE") or str(archive_root())
+    return config.archive_path_setting() or str(config.archive_root())
 
 
 __getattr__ = computed_attributes(

@@ -99,6 +99,12 @@ def archive_root(data_root: str | os.PathLike | None = None) -> Path:
     return Path(user_data_dir("mica", appauthor=False)) / "archive"
 
 
+def archive_path_setting() -> str | None:
+    """``MICA_ARCHIVE`` as set: the original's colon-separated list of archive roots (None
+    when unset); `archive_root` uses its first element."""
+    return _text(ARCHIVE)
+
+
 def workers() -> int | None:
     """``MICA_WORKERS``: worker processes validating files during an ingest.
 
