@@ -8,12 +8,10 @@ so a new module that bends the flow back fails here with the offending import na
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import grimp
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import REPO_ROOT
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +95,7 @@ def test_layer_contracts_hold(
     """``lint-imports`` on the contracts of pyproject.toml: the layers, and readers apart."""
     from importlinter.cli import lint_imports
 
-    monkeypatch.chdir(ROOT)
+    monkeypatch.chdir(REPO_ROOT)
     status = lint_imports(no_cache=True, no_logo=True)
     report = capsys.readouterr().out
     assert status == 0, report
