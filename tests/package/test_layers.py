@@ -8,6 +8,8 @@ so a new module that bends the flow back fails here with the offending import na
 
 from __future__ import annotations
 
+import logging
+
 import grimp
 import pytest
 
@@ -96,7 +98,15 @@ def test_layer_contracts_hold(
     from importlinter.cli import lint_imports
 
     monkeypatch.chdir(REPO_ROOT)
-    status = lint_imports(no_cache=True, no_logo=True)
+    # lint-imports configures logging (`logging.config.dictConfig`), which disables every
+    # logger that exists, mica's too: they are put back, so later tests still see mica's logs
+    loggers = logging.Logger.manager.loggerDict.values()
+    disabled = {lg: lg.disabled for lg in loggers if isinstance(lg, logging.Logger)}
+    try:
+        status = lint_imports(no_cache=True, no_logo=True)
+    finally:
+        for logger, was_disabled in disabled.items():
+            logger.disabled = was_disabled
     report = capsys.readouterr().out
     assert status == 0, report
     assert "2 kept, 0 broken" in report
