@@ -4,8 +4,8 @@ Each file ``exmpl<TSTART>.fits.gz`` (TSTART in whole CXC seconds) holds a binary
 ``EXAMPLE`` with columns TIME (CXC seconds, increasing) and VALUE, and TSTART, TSTOP and
 REVISION in its primary header. The archive keeps the files in
 ``<archive>/example/<year>/<doy>/``, indexed by time; a file of a higher revision replaces
-the one it overlaps. `EXAMPLE_TABLE` is all the engine needs to fetch, check, place, index and check
-again such files; `ENTRY` is its line of the registry.
+the one it overlaps. `EXAMPLE_TABLE` is all the engine needs to fetch, check, place, index and
+check again such files; `ENTRY` is its line of the registry.
 """
 
 from __future__ import annotations
