@@ -28,6 +28,7 @@ from mica.engine.derived import (
 )
 from mica.engine.table_store import GenerationTable, TableSpec
 from mica.errors import MissingArchiveError
+from tests.conftest import REPO_ROOT
 
 DTYPE = np.dtype(
     [
@@ -184,8 +185,8 @@ def test_no_table_is_a_missing_archive_not_an_empty_one(tmp_path):
 
 _KILL_SCRIPT = """
 import sys
-sys.path.insert(0, {tests!r})
-from test_derived import SLOT_TABLE
+sys.path.insert(0, {repo!r})
+from tests.engine.test_derived import SLOT_TABLE
 from mica.engine.derived import update_derived
 update_derived(SLOT_TABLE, archive={archive!r}, data_root={root!r}, checkpoint=5)
 """
@@ -197,9 +198,7 @@ def test_a_killed_update_leaves_the_previous_table_and_the_rerun_completes(tmp_p
     update_derived(SLOT_TABLE, archive=tmp_path, data_root=root)
     before = SLOT_TABLE.table(root).read()
     _inputs(tmp_path, range(410, 440))
-    script = _KILL_SCRIPT.format(
-        tests=str(Path(__file__).parent), archive=str(tmp_path), root=str(root)
-    )
+    script = _KILL_SCRIPT.format(repo=str(REPO_ROOT), archive=str(tmp_path), root=str(root))
     env = {**os.environ, "SLOT_TABLE_DELAY": "0.1"}
     proc = subprocess.Popen([sys.executable, "-c", script], env=env)
     table = SLOT_TABLE.table(root)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_aca_hdr3 import assert_set_equal, windows
 
 from mica.archive import aca_hdr3, hdr3_samples
 from mica.archive.aca_hdr3 import MSIDset
 from mica.products.hdr3_items import get_item, valid_names, words_of
 from mica.time import to_secs
+from tests.archive.test_aca_hdr3 import assert_set_equal, windows
 
 T0 = to_secs("2012:001:00:00:00")
 SPAN = 6 * 3600.0

@@ -22,8 +22,8 @@ from mica.errors import MissingArchiveError
 from mica.products.aca_l0 import L0
 from mica.sim import aca_dark as sim
 from mica.time import to_secs
+from tests.conftest import REALDATA
 
-REALDATA = Path(__file__).resolve().parent / "data"  # real files, tests/data/README.md
 IDS = [
     "1999223",
     "2006329",

@@ -5,7 +5,6 @@ Run with ``-s`` to see the comparison tables.
 """
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,8 +15,7 @@ from scipy.stats import norm
 
 from mica.archive.aca_dark import dark_model as dm
 from mica.time import frac_year
-
-REALDATA = Path(__file__).resolve().parent / "data"  # real files, tests/data/README.md
+from tests.conftest import REALDATA
 
 LIMS = [100, 200, 1000, 2000, 3000]
 

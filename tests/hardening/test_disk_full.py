@@ -23,8 +23,9 @@ from mica.engine.index_check import check_archive
 from mica.engine.time_update import update_archive
 from mica.errors import ArchiveWriteError, MicaError
 from mica.products.aca_l0 import L0
+from tests.conftest import REALDATA
 
-REAL_DATA = Path(__file__).parent / "data" / "aca_l0_2003"
+REAL_DATA = REALDATA / "aca_l0_2003"
 DAY = ("2012:001:00:00:00", "2012:002:00:00:00")  # about 40 MB of simulated L0
 TIMEOUT = 600  # seconds: a hang fails the test instead of blocking the suite
 

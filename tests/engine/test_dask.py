@@ -28,9 +28,7 @@ from mica.engine.product import STAGING_DIR  # noqa: E402
 from mica.engine.store_rebuild import rebuild_store  # noqa: E402
 from mica.engine.time_update import update_archive  # noqa: E402
 from mica.products.aca_l0 import L0  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).parent))
-from test_derived import SLOT_TABLE, SlotTable, _inputs  # noqa: E402
+from tests.engine.test_derived import SLOT_TABLE, SlotTable, _inputs  # noqa: E402
 
 START, STOP = "2012:001:00:00:00", "2012:001:04:00:00"
 

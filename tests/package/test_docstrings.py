@@ -9,11 +9,10 @@ nothing to a reader of the package: the scan lists every such line of ``mica/**/
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import REPO_ROOT
 
 #: (what it is, pattern) of a reference to a document or tracker outside the repository
 POINTERS = [
@@ -28,7 +27,7 @@ POINTERS = [
 
 
 def _repo_markdown_names() -> set[str]:
-    return {p.name for p in ROOT.rglob("*.md") if ".git" not in p.parts}
+    return {p.name for p in REPO_ROOT.rglob("*.md") if ".git" not in p.parts}
 
 
 def pointers(text: str, allowed_md: set[str] = frozenset()) -> list[tuple[int, str, str]]:
@@ -80,10 +79,10 @@ def test_pointer_patterns_spare(line):
 
 def test_no_pointers_to_documents_outside_the_repository():
     allowed = _repo_markdown_names()
-    files = sorted((ROOT / "mica").rglob("*.py")) + sorted((ROOT / "docs").glob("*.rst"))
+    files = sorted((REPO_ROOT / "mica").rglob("*.py")) + sorted((REPO_ROOT / "docs").glob("*.rst"))
     assert files
     found = [
-        f"{path.relative_to(ROOT)}:{number}: {what}: {line}"
+        f"{path.relative_to(REPO_ROOT)}:{number}: {what}: {line}"
         for path in files
         for number, what, line in pointers(path.read_text(encoding="utf-8"), allowed)
     ]

@@ -10,9 +10,8 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
-REALDATA = Path(__file__).resolve().parent / "data"  # real files, tests/data/README.md
+from tests.conftest import REALDATA
 
 # What mica imports from elsewhere; imported before the state is recorded, because some change
 # it at their own import (numpy adds warnings filters; blosc2 sets KMP_DUPLICATE_LIB_OK and

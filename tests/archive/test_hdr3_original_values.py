@@ -21,6 +21,7 @@ from scipy.interpolate import interp1d
 from mica.archive import aca_hdr3, aca_l0, hdr3_samples
 from mica.products.hdr3_items import EXTRA_ITEMS, ITEMS, get_item, valid_names
 from mica.time import to_secs
+from tests.conftest import REPO_ROOT
 
 # ---------------------------------------------------------------------------------------
 # The original's formulas
@@ -199,7 +200,7 @@ def test_fixes_change_only_what_they_say():
     assert np.array_equal(got["576"][small], orig[small])
     assert np.array_equal(got["576"], signed * 5) and not np.array_equal(got["576"], orig)
     # each fix is said in the item's desc and listed in the migration notes
-    migration = (Path(__file__).parents[1] / "docs" / "migration.rst").read_text()
+    migration = (REPO_ROOT / "docs" / "migration.rst").read_text()
     for key in FIXED:
         assert "fixed:" in ITEMS[key].desc
         assert re.search(rf"^ *\* ``{ITEMS[key].msid}`` fixed: ", migration, re.M), key

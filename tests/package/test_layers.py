@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import grimp
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import REPO_ROOT
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +105,7 @@ def test_layer_contracts_hold() -> None:
             "import sys; from importlinter.cli import lint_imports; "
             "sys.exit(lint_imports(no_cache=True, no_logo=True))",
         ],
-        cwd=ROOT,
+        cwd=REPO_ROOT,
         capture_output=True,
         text=True,
     )

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+from tests.conftest import REPO_ROOT
+
+README = REPO_ROOT / "README.md"
 FENCE = re.compile(r"^```([\w-]*)\n(.*?)^```\s*$", re.S | re.M)
 SHELL = {"bash", "sh", "shell"}
 #: Blocks that are not commands: the CLI synopsis and the layout tree (text), and the

@@ -2,7 +2,7 @@
 
 ``dir:`` folders are real folders of simulated L0 files pushed through the real update path;
 the ``cda`` cases run the real `CDASource` against the fault-injecting HTTP server of
-``tests/test_cda_source.py`` on 127.0.0.1, extended here with redirects, a dripping body,
+``tests/sources/test_cda_source.py`` on 127.0.0.1, extended here with redirects, a dripping body,
 dripping response headers (raw bytes on the socket) and an unlisted size. Deadlines are short
 so each case runs in seconds.
 """
@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from test_cda_source import OBSID, Handler, Tree, asol_names, published, serve, server, source
 
 from mica.cli import main
 from mica.engine.index import ArchiveIndex
@@ -33,6 +32,16 @@ from mica.sim.aca_l0 import plan_l0_files, write_l0_file
 from mica.sources import SourceError
 from mica.sources.cda import CDASource
 from mica.sources.directory import DirSource
+from tests.sources.test_cda_source import (
+    OBSID,
+    Handler,
+    Tree,
+    asol_names,
+    published,
+    serve,
+    server,
+    source,
+)
 
 __all__ = ["published", "server"]  # fixtures shared with the cda tests
 

@@ -13,10 +13,11 @@ import pytest
 from click.testing import CliRunner
 
 from mica.cli import main
+from mica.engine import registry
 from mica.engine.atomic import copy_atomic, is_leftover, write_bytes_atomic, write_folder_atomic
 from mica.engine.executors import InlineExecutor, ProcessExecutor, UnitError
 from mica.engine.lock import ArchiveBusy, UpdateLock
-from mica.engine.registry import REGISTRY, products
+from mica.engine.registry import LAYOUTS, REGISTRY, ProductEntry, products, register_product
 from mica.engine.report import UpdateReport
 from mica.engine.runner import Job, Unit, run_update
 from mica.products.aca_l0 import L0
@@ -170,7 +171,9 @@ def test_folder_install_replaces_whole(tmp_path):
 
 
 # --- the registry and the one command line -----------------------------------------------
-def test_registry_builds_every_update_command():
+# Every entry's own checks (its description, layout, `mica update <name> --help`, `mica check`,
+# a tiny archive) are the conformance suite's (tests/conformance/test_products.py).
+def test_registry_names_every_product_of_every_layout():
     assert set(REGISTRY) == {
         "aca-l0",
         "asp-l1",
@@ -180,27 +183,18 @@ def test_registry_builds_every_update_command():
         "guide-stats",
         "vv",
     }
-    assert {e.layout for e in products()} == {"time", "obsid", "calib", "derived"}
-    for entry in products():
-        assert entry.load() is not None
-        result = CliRunner().invoke(main, ["update", entry.name, "--help"])
-        assert result.exit_code == 0, result.output
-        for option in ("--start", "--stop", "--data-root", "--wait", "--quiet"):
-            assert option in result.output
-        # Options are shown only where they apply (a derived product's inputs are archives).
-        assert ("--source" in result.output) == (entry.layout != "derived")
-        assert ("--obsid" in result.output) == (entry.layout in ("obsid", "derived"))
-        assert ("--check-missing" in result.output) == (entry.layout == "derived")
-        assert ("--refresh" in result.output) == (entry.layout == "obsid")
-        assert ("--with-inputs" in result.output) == (entry.name == "aca-dark")
+    assert {e.layout for e in products()} == set(LAYOUTS)
 
 
-def test_check_covers_every_product_layout(tmp_path):
-    result = CliRunner().invoke(main, ["--archive", str(tmp_path), "check"])
-    assert result.exit_code == 0, result.output
-    for name in REGISTRY:
-        assert any(line.startswith(name) for line in result.output.splitlines()), name
-    assert "aca-dark: 0 problems" in result.output
+def test_register_product_adds_an_entry_and_refuses_an_unknown_layout(monkeypatch):
+    monkeypatch.setattr(registry, "REGISTRY", dict(registry.REGISTRY))
+    entry = ProductEntry("extra", "time", "mica.products.aca_l0:L0", "Extra files.")
+    register_product(entry)
+    assert registry.get("extra") is entry and products()[-1] is entry
+    assert products("time")[-1] is entry
+    with pytest.raises(ValueError, match="layouts: time, obsid, calib, derived"):
+        register_product(ProductEntry("odd", "spiral", "mica.products.aca_l0:L0", "Odd."))
+    assert "odd" not in registry.REGISTRY
 
 
 def test_update_rejects_obsids_with_times():

@@ -136,9 +136,8 @@ def archive(tmp_path, real_l0_dir) -> Path:
 
 
 def test_revision_replaces_store_rows(archive, tmp_path, real_l0_dir):
-    from test_engine_ingest import FILE, rewrite
-
     from mica.engine.ingest import ingest_files
+    from tests.engine.test_engine_ingest import FILE, rewrite
 
     def to_rev2(hdus):
         hdus[1].header["REVISION"] = 2

@@ -8,7 +8,6 @@ import logging
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -18,8 +17,7 @@ from mica.cli import main
 from mica.engine.time_update import update_archive
 from mica.products.aca_l0 import L0
 from mica.progress import UpdateProgress
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import REPO_ROOT
 
 
 def test_progress_per_file_and_a_line_per_unit(tmp_path, caplog):
@@ -98,13 +96,13 @@ def test_version_and_verbose_logging(tmp_path):
 
 def test_package_metadata():
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
-    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    meta = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
     project = meta["project"]
     assert project["readme"] == "README.md" and "version" in project["dynamic"]
     assert meta["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "mica.__version__"}
     assert "py.typed" in meta["tool"]["setuptools"]["package-data"]["mica"]
-    assert (ROOT / "mica" / "py.typed").exists()
-    license_text = (ROOT / "LICENSE").read_text()
+    assert (REPO_ROOT / "mica" / "py.typed").exists()
+    license_text = (REPO_ROOT / "LICENSE").read_text()
     assert "BSD 3-Clause License" in license_text
     assert "Copyright (c) 2026, the mica developers" in license_text
     assert project["license-files"] == ["LICENSE"]

@@ -36,8 +36,7 @@ from mica.sim import asp_l1 as sim
 from mica.sim.mission import default_mission, pixel_to_yagzag
 from mica.sources import SourceError
 from mica.time import to_secs
-
-REALDATA = Path(__file__).resolve().parent / "data"  # real files, tests/data/README.md
+from tests.conftest import REALDATA
 
 DECIMATE = "20"  # every 20th asol sample and image: many obsids quickly (TIMEDEL says so)
 WINDOW = ("2012:001:00:00:00", "2012:001:06:00:00")

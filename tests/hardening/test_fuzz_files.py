@@ -15,7 +15,6 @@ import importlib.util
 import itertools
 import shutil
 import sys
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
@@ -23,8 +22,9 @@ from hypothesis import strategies as st
 
 from mica.products.aca_l0 import L0
 from mica.sim.aca_l0 import plan_l0_files, write_l0_file
+from tests.conftest import REPO_ROOT
 
-_GEN = Path(__file__).resolve().parent.parent / "benchmarks" / "hostile_gen.py"
+_GEN = REPO_ROOT / "benchmarks" / "hostile_gen.py"
 _spec = importlib.util.spec_from_file_location("hostile_gen", _GEN)
 gen = importlib.util.module_from_spec(_spec)
 sys.modules["hostile_gen"] = gen

@@ -15,8 +15,9 @@ from mica.sim import hdr3
 from mica.sim.aca_l0 import l0_dtype, plan_l0_files, write_l0_file
 from mica.sim.mission import Mission, default_mission
 from mica.time import to_date, to_secs
+from tests.conftest import REALDATA
 
-REAL_L0 = Path(__file__).resolve().parent / "data" / "aca_l0_2003"  # tests/data/README.md
+REAL_L0 = REALDATA / "aca_l0_2003"  # tests/data/README.md
 # Two hours around obsid 3552 (the real 2003:215 files): acquisition, re-acquisition,
 # tracking in all sizes, a stream break, fid IMGFUNC 3 and idle 4x4 files.
 START, STOP = "2003:215:03:00:00", "2003:215:05:00:00"
