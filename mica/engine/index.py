@@ -97,7 +97,11 @@ class ArchiveIndex:
         raise missing_archive(product.name, root, problem)
 
     def _create(self) -> None:
-        with self.transaction():  # all at once: an index is never seen half-created
+        if self.conn.execute(_HAS_TABLE_SQL).fetchone() is None:
+            # a new index all at once: never seen with archfiles alone (the original's)
+            with self.transaction():
+                create_tables(self.conn, self.product)
+        else:
             create_tables(self.conn, self.product)
 
     def close(self) -> None:
