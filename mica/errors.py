@@ -19,7 +19,8 @@ The tree (built-in bases in brackets), with when each is raised::
     |-- ConfigError [ValueError]     an environment variable with a bad value (`mica.config`)
     |-- ObsidError [ValueError]      an obsid that is not an integer in 1..65535
     |-- TimeRangeError [ValueError]  a time range whose stop comes before its start
-    |-- ProvenanceError [ValueError] a source contradicting the archive's ``archive.json``
+    |-- ProvenanceError [ValueError] a source contradicting the archive's ``archive.json``;
+    |                                an archive of the original mica written before adopted
     |-- RejectedFile [ValueError]    a file failing validation during an ingest
     |-- ArchiveBusy [RuntimeError]   another update holds the product's lock
     |-- DerivedFailure [none]        a derived unit that cannot be computed (recorded, retried)
@@ -149,7 +150,8 @@ class ObsidError(MicaError, ValueError):
 
 
 class ProvenanceError(MicaError, ValueError):
-    """An update whose source contradicts the archive's provenance, or names none."""
+    """An update whose source contradicts the archive's provenance, or names none; a write
+    into an archive of the original mica not adopted yet, or holding simulated files."""
 
 
 class RejectedFile(MicaError, ValueError):

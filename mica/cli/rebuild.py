@@ -8,6 +8,7 @@ import click
 
 from mica.cli._group import main
 from mica.engine.lock import ArchiveBusy
+from mica.errors import ProvenanceError
 
 
 @main.group()
@@ -43,7 +44,7 @@ def rebuild_store(data_root, scheduler, workers) -> None:
         with cluster(scheduler, workers) as executor, archive_writes(get("aca-l0"), data_root):
             with progress_bar("rebuild store") as bar:
                 report = rebuild(L0, data_root, executor=executor, progress=bar)
-    except ArchiveBusy as err:
+    except (ArchiveBusy, ProvenanceError) as err:  # busy, or the original's (not adopted)
         raise click.ClickException(str(err)) from err
     click.echo(f"rebuilt {len(report.done)} store chunks in {L0.root(data_root) / 'store'}")
     if report.failed:

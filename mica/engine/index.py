@@ -17,13 +17,16 @@ from typing import Any
 from urllib.parse import quote
 
 from mica.engine.lock import UpdateLock
-from mica.engine.product import FileProduct
-from mica.errors import MissingArchiveError
+from mica.engine.product import FileProduct, IndexColumn
+from mica.errors import MissingArchiveError, ProvenanceError
 
 _log = logging.getLogger(__name__)
 
 INDEX_NAME = "archfiles.db3"
 _HAS_TABLE_SQL = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'archfiles'"
+# The original mica's archfiles.db3 holds the archfiles table alone: an index without the
+# tables this package adds to every index it writes (pending, dirty_parts) is the original's.
+_OWN_TABLE_SQL = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'pending'"
 
 # Write-ahead intents of the ingest, so a crash between placing a file and committing its row
 # (or between committing and deleting a superseded file) is finished by the next run.
@@ -51,12 +54,23 @@ class ArchiveIndex:
         #: opened ``immutable=1`` (see `connect_readonly`): `changed` then tells whether a
         #: writer touched the database file since
         self.immutable = False
+        #: the original mica's index, read through `present_as_own` (readers only)
+        self.original = False
         if readonly:
             self._opened = _file_state(self.path)
             self.conn, self.immutable = _connect_readonly(self.path)
+            self.original = is_original_schema(self.conn)
+            if self.original:
+                present_as_own(self.conn, product)
         else:
             self.root.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+            if is_original_schema(self.conn):  # before WAL mode, which rewrites the file
+                self.conn.close()
+                raise ProvenanceError(
+                    f"{self.root} is an archive of the original mica, not adopted yet: "
+                    "`mica adopt` (or the first `mica update`) makes it this package's"
+                )
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self._create()
@@ -83,14 +97,12 @@ class ArchiveIndex:
         raise missing_archive(product.name, root, problem)
 
     def _create(self) -> None:
-        cols = ",\n    ".join(f"{c.name} {c.sqltype}" for c in self.product.index_columns)
-        self.conn.execute(
-            f"CREATE TABLE IF NOT EXISTS archfiles (\n    {cols},\n    PRIMARY KEY (filename)\n)"
-        )
-        self.conn.execute(_PENDING_SQL)
-        self.conn.execute(_DIRTY_SQL)
-        for sql in self.product.index_sql:
-            self.conn.execute(sql)
+        if self.conn.execute(_HAS_TABLE_SQL).fetchone() is None:
+            # a new index all at once: never seen with archfiles alone (the original's)
+            with self.transaction():
+                create_tables(self.conn, self.product)
+        else:
+            create_tables(self.conn, self.product)
 
     def close(self) -> None:
         self.conn.close()
@@ -213,6 +225,64 @@ class ArchiveIndex:
 
     def clear_pending(self, paths: Iterable[str]) -> None:
         self.conn.executemany("DELETE FROM pending WHERE path = ?", [(p,) for p in paths])
+
+
+def create_tables(conn: sqlite3.Connection, product: FileProduct) -> None:
+    """The tables and indexes of a product's index, those missing (inside a transaction
+    when the caller began one: adopting the original's index is one)."""
+    cols = ",\n    ".join(f"{c.name} {c.sqltype}" for c in product.index_columns)
+    conn.execute(
+        f"CREATE TABLE IF NOT EXISTS archfiles (\n    {cols},\n    PRIMARY KEY (filename)\n)"
+    )
+    conn.execute(_PENDING_SQL)
+    conn.execute(_DIRTY_SQL)
+    for sql in product.index_sql:
+        conn.execute(sql)
+
+
+# --- the original mica's index ------------------------------------------------------------
+def is_original_schema(conn: sqlite3.Connection) -> bool:
+    """Whether an index is the original mica's: an ``archfiles`` table, none of ours."""
+    has_table = conn.execute(_HAS_TABLE_SQL).fetchone() is not None
+    return has_table and conn.execute(_OWN_TABLE_SQL).fetchone() is None
+
+
+def holds_original_index(root: str | Path) -> bool:
+    """Whether a product folder holds the original mica's index (read only)."""
+    path = Path(root) / INDEX_NAME
+    if not path.is_file():
+        return False
+    conn = connect_readonly(path)
+    try:
+        return is_original_schema(conn)
+    finally:
+        conn.close()
+
+
+def missing_columns(conn: sqlite3.Connection, product: FileProduct) -> list[IndexColumn]:
+    """The product's index columns that the ``archfiles`` table lacks (the original's
+    obspar index had no filetime, its aspect L1 index no obi)."""
+    have = {row[1] for row in conn.execute("PRAGMA main.table_info(archfiles)")}
+    return [c for c in product.index_columns if c.name not in have]
+
+
+def present_as_own(conn: sqlite3.Connection, product: FileProduct) -> None:
+    """Show a read-only connection to the original's index as an index of ours.
+
+    Temporary objects, private to the connection and kept in memory, shadow the missing
+    ones (SQLite resolves a name in ``temp`` first): an ``archfiles`` view adding the
+    product's missing columns as NULL, empty ``pending`` and ``dirty_parts`` tables, and
+    the product's `FileProduct.original_views`. Nothing is written to the archive.
+    """
+    conn.execute("PRAGMA temp_store = MEMORY")
+    missing = missing_columns(conn, product)
+    if missing:
+        extra = ", ".join(f"NULL AS {c.name}" for c in missing)
+        conn.execute(f"CREATE TEMP VIEW archfiles AS SELECT *, {extra} FROM main.archfiles")
+    conn.execute("CREATE TEMP TABLE pending (path text PRIMARY KEY, action text NOT NULL)")
+    conn.execute("CREATE TEMP TABLE dirty_parts (part text PRIMARY KEY)")
+    for sql in product.original_views:
+        conn.execute(sql)
 
 
 def table_problem(conn: sqlite3.Connection) -> str | None:

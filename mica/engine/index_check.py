@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mica.engine.adopt import adopt_archive
 from mica.engine.colstore import ColumnStore
 from mica.engine.describe import describe_file
-from mica.engine.index import INDEX_NAME, ArchiveIndex, table_problem
+from mica.engine.index import INDEX_NAME, ArchiveIndex, holds_original_index, table_problem
 from mica.engine.ingest import (
     REJECTED_DIR,
     STAGING_DIR,
@@ -47,7 +48,10 @@ def check_archive(
     Without ``repair`` nothing is written, not even the lock (`check_lock`): the index is
     opened read-only, so the check runs on a read-only archive or one of another user."""
     root = product.root(data_root)
+    # A repair writes: an archive of the original mica is adopted first (`mica.engine.adopt`).
+    adopted = repair and holds_original_index(root) and adopt_archive(product, root).done
     report = CheckReport(product.name, provenance=provenance_line(product, root))
+    report.repairs += adopted or []
     if not (root / INDEX_NAME).exists():
         return report
     with check_lock(root, repair), ArchiveIndex(product, root, readonly=not repair) as index:
@@ -95,7 +99,9 @@ def check_archive(
                 except RejectedFile as err:
                     quarantine(root, path, err)
                     report.repairs.append(f"quarantined {err}")
-        if product.has_store:
+        if product.has_store and index.original:  # readers read the files meanwhile
+            report.notes.append("no columnar store: the original kept none (`mica adopt`)")
+        elif product.has_store:
             store = ColumnStore(product, index)
             if verify_store:
                 for part, (path, problem) in store.unreadable_chunks().items():

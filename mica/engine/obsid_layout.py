@@ -49,6 +49,19 @@ LAYOUT_SQL = [
 ]
 
 
+#: The original mica kept neither table: a reader of its index sees them as views of its rows.
+#: Every archived revision is complete (the original served whatever its folders held); the
+#: default revision is the one ``isdefault`` marks (its updater set it with the link), the
+#: last the newest (as its ``revision='last'`` queries took it).
+ORIGINAL_LAYOUT_VIEWS = (
+    "CREATE TEMP VIEW revisions AS SELECT obsid, revision, count(*) AS nfiles, "
+    "NULL AS archived FROM archfiles GROUP BY obsid, revision",
+    "CREATE TEMP VIEW obsid_links AS SELECT obsid, "
+    "MAX(CASE WHEN isdefault = 1 THEN revision END) AS default_rev, "
+    "MAX(revision) AS last_rev, 1 AS linked FROM archfiles GROUP BY obsid",
+)
+
+
 def check_obsid(obsid: Any) -> int:
     """The obsid as an int, refusing values that cannot be Chandra obsids."""
     try:
@@ -142,6 +155,7 @@ class ObsidProduct(FileProduct):
     #: its content when an update creates the archive (the original shipped such a list)
     default_bad_obsids: tuple[int, ...] = ()
     index_sql = tuple(LAYOUT_SQL)
+    original_views = ORIGINAL_LAYOUT_VIEWS
 
     def folder(self, row: dict[str, Any]) -> str:
         return f"{obsid_name(row['obsid'])[:2]}/{revision_name(row['obsid'], row['revision'])}"

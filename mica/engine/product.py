@@ -56,6 +56,9 @@ class FileProduct(ABC):
     index_columns: Sequence[IndexColumn]
     #: extra SQL run when the index is created (indexes)
     index_sql: Sequence[str] = ()
+    #: SQL creating temporary views that show the original mica's index of the product as
+    #: the tables `index_sql` creates (`mica.engine.index.present_as_own`)
+    original_views: Sequence[str] = ()
     #: index columns that, with time, decide whether two files overlap (e.g. the slot)
     stream_columns: Sequence[str] = ()
     #: how far before a query start a file may begin and still overlap it (s)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mica.engine.adopt import adopt_if_original
 from mica.engine.executors import Executor, InlineExecutor, UnitError, timed
 from mica.engine.lock import UpdateLock
 from mica.engine.product import FileProduct
@@ -120,11 +121,14 @@ def run_update(
     Only one update of a product runs at a time: a second one waits ``wait`` seconds, then
     raises `ArchiveBusy`.
     """
+    # The first update of an archive of the original mica adopts it (`mica.engine.adopt`).
+    adopted = job.product and adopt_if_original(job.product, job.root, wait, executor)
     # The one place an update resolves its source, checked against the archive's provenance
     # (a derived product's inputs are other archives: it has no source).
     src = None if job.product is None else resolve_source(source, job.product, job.root)
     executor = executor or InlineExecutor()
     report = job.new_report()
+    report.notes += [adopted] if adopted else []
     try:
         with UpdateLock(job.root, wait=wait), job.session():
             report.recovered += job.recover()

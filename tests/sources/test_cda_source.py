@@ -352,7 +352,7 @@ def test_parsers_and_spec():
     with pytest.raises(SourceError, match="header"):
         parse_file_list("<html>error</html>\n")
     rows = parse_rdb("# c\nSeq Num\tObs ID\tExposure (ks)\n20N\t20N\t20N\n1\t2\t3.5\n")
-    assert rows == [{"seq_num": "1", "obsid": "2", "exposure": "3.5"}]
+    assert rows == [{"seq_num": "1", "obsid": "2", "exp_time": "3.5"}]  # the original's names
     src = make_source("cda")
     assert str(src) == "cda" and src.tree == "https://cdaftp.cfa.harvard.edu/pub"
     assert src.urls(2365, "pcadf126690624N007_asol1.fits")[0] == (
