@@ -36,6 +36,7 @@ from mica.archive.aca_dark.product import (
 from mica.engine.provenance import archive_kind, settle_kind
 from mica.engine.report import UpdateReport
 from mica.engine.runner import Job, Progress, Unit, run_update
+from mica.engine.source import split_delivery
 from mica.engine.time_update import update_archive
 from mica.products.aca_l0 import L0
 from mica.time import SECONDS_PER_DAY, CxoTimeLike, day_end, day_start, to_date, to_secs
@@ -84,15 +85,21 @@ def _window_replicas(
     """(dark_id, checked replicas | refusal | None when archived whole) of the calibrations
     of one window starting in [tstart, stop]."""
     c0, c1, whole, kind, root = unit.data
-    files = src.fetch(DARK, c0, c1, unit.staging)
-    for dark_id, paths in sorted(_group(files).items()):
+    files, refused = split_delivery(src.fetch(DARK, c0, c1, unit.staging))
+    groups = _group(files)
+    # a replica the source refused (two different copies) refuses its calibration
+    clashes = {dark_id: err for err in refused for dark_id in _group([Path(err.filename)])}
+    for dark_id in sorted(set(groups) | set(clashes)):
         if not c0 <= id_day_secs(dark_id) < c1:
             continue  # delivered extra: its own window handles it
         if dark_id in whole:
             yield dark_id, None
             continue
+        if dark_id in clashes:
+            yield dark_id, CalibrationRefused(dark_id, f"replica file {clashes[dark_id]}")
+            continue
         try:
-            reps = load_replicas(dark_id, paths, kind, root)
+            reps = load_replicas(dark_id, groups[dark_id], kind, root)
         except CalibrationRefused as err:
             yield dark_id, err
             continue

@@ -1,0 +1,149 @@
+"""Smaller input defects: each bad input is refused or reported with what is wrong, by name.
+
+* a ``dir:`` folder holding two different files under one name: both copies refused (each
+  naming both paths), the other files archived;
+* a flipped byte inside a gzipped obspar, L0 or aspect L1 file: the file refused by name,
+  never a ``zlib.error`` out of the update;
+"""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from pathlib import Path
+
+import pytest
+from test_hostile_sources import _span, l0_files
+
+from mica.engine.executors import InlineExecutor
+from mica.engine.index_check import check_archive
+from mica.engine.obsid_update import update_obsid_archive
+from mica.engine.time_update import update_archive
+from mica.products.aca_l0 import L0
+from mica.products.asp_l1 import ASP_L1
+from mica.products.obspar import OBSPAR
+from mica.sim import asp_l1 as sim_asp_l1
+from mica.sim import obspar as sim_obspar
+from mica.sim.mission import default_mission
+
+__all__ = ["l0_files"]  # the simulated L0 files of tests/test_hostile_sources.py
+
+ASP_OBSID, ASP_REV = 2121, 2
+OBSPAR_OBSID = 7000
+
+
+@pytest.fixture(scope="module")
+def asp_files(tmp_path_factory) -> list[Path]:
+    dest = tmp_path_factory.mktemp("asp")
+    sim_asp_l1.write_asp_l1(ASP_OBSID, ASP_REV, dest, decimate=40)
+    return sorted(dest.glob("*.fits.gz"))
+
+
+def _copy(files: list[Path], folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    for path in files:
+        shutil.copyfile(path, folder / path.name)
+    return folder
+
+
+def _other_bytes(path: Path) -> bytes:
+    """The same FITS bytes plus one zero byte: another file under the same name."""
+    return gzip.compress(gzip.decompress(path.read_bytes()) + b"\0", mtime=0)
+
+
+def _obspar_mirror(root: Path) -> Path:
+    """A ``dir:`` mirror with the simulated obspar of obsid 7000 revision 1."""
+    obs = default_mission().observation(OBSPAR_OBSID)
+    text = sim_obspar.obspar_text(
+        obs, sim_obspar.Obi(0, obs.tstart, obs.tstop), 1, obs.tstop + 86400
+    )
+    root.mkdir(parents=True)
+    path = root / sim_obspar.obspar_name(OBSPAR_OBSID, 0, 1)
+    path.write_bytes(gzip.compress(text.encode(), mtime=0))
+    return path
+
+
+# --- 1. dir: one name, two different files ---------------------------------------------------
+def _assert_both_refused(rejected: list, copies: list[Path]) -> None:
+    names = [str(p) for p in copies]
+    assert sorted(e.filename for e in rejected) == sorted(names)
+    for err in rejected:
+        assert all(n in str(err) for n in names) and "differs" in str(err), str(err)
+
+
+def test_dir_clash_on_an_executor_refuses_both_archives_the_rest(l0_files, tmp_path):
+    """The executor path (fetch and validation in one task) refuses the same way."""
+    folder = _copy(l0_files, tmp_path / "up" / "a")
+    clash = tmp_path / "up" / "b" / l0_files[0].name
+    clash.parent.mkdir()
+    clash.write_bytes(_other_bytes(l0_files[0]))
+    root = tmp_path / "aca0"
+    report = update_archive(
+        L0, f"dir:{tmp_path / 'up'}", *_span(l0_files), data_root=root, executor=InlineExecutor()
+    )
+    _assert_both_refused(report.rejected, [folder / l0_files[0].name, clash])
+    assert sorted(report.ingested) == sorted(p.name for p in l0_files[1:]), report.summary()
+    assert not report.ok and not list(root.rglob(l0_files[0].name))
+    assert check_archive(L0, data_root=root).ok
+
+
+def test_dir_clash_in_an_obsid_revision(asp_files, tmp_path):
+    """An aspect L1 revision with one clashing file: both copies refused, the others
+    archived, the revision not marked complete (a later update completes it)."""
+    folder = _copy(asp_files, tmp_path / "up" / "a")
+    clash = tmp_path / "up" / "b" / asp_files[0].name
+    clash.parent.mkdir()
+    clash.write_bytes(_other_bytes(asp_files[0]))
+    root = tmp_path / "asp1"
+    report = update_obsid_archive(ASP_L1, f"dir:{tmp_path / 'up'}", [ASP_OBSID], data_root=root)
+    _assert_both_refused(report.ingest.rejected, [folder / asp_files[0].name, clash])
+    assert "not marked complete" in report.failed[ASP_OBSID], report.summary()
+    data = {p.name for p in asp_files if ASP_L1.classify(p.name) == "data"}
+    assert set(report.ingest.ingested) == data - {asp_files[0].name}, report.summary()
+    assert check_archive(ASP_L1, data_root=root).ok
+    clash.unlink()  # the folder fixed: the next update completes the revision
+    again = update_obsid_archive(ASP_L1, f"dir:{tmp_path / 'up'}", [ASP_OBSID], data_root=root)
+    assert again.ok, again.summary()
+
+
+# --- 2. a flipped byte inside gzip data ------------------------------------------------------
+def _flip(path: Path, offset: int) -> None:
+    raw = bytearray(path.read_bytes())
+    raw[offset] ^= 0xFF
+    path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("offset", [12, 40, -6])
+def test_flipped_byte_in_gzipped_obspar_is_refused(tmp_path, offset):
+    path = _obspar_mirror(tmp_path / "up")
+    _flip(path, offset)
+    root = tmp_path / "obspar"
+    report = update_obsid_archive(OBSPAR, f"dir:{tmp_path / 'up'}", [OBSPAR_OBSID], data_root=root)
+    (err,) = report.ingest.rejected
+    assert err.filename == path.name and "corrupt or truncated gzip data" in err.problem
+    assert not report.ok and (root / "rejected" / (path.name + ".reason")).exists()
+
+
+@pytest.mark.parametrize("offset", [100, 1000, -6])
+@pytest.mark.parametrize("which", [0, 1])  # the first file is read for the folder's kind
+def test_flipped_byte_in_gzipped_l0_is_refused(l0_files, tmp_path, offset, which):
+    folder = _copy(l0_files, tmp_path / "up")
+    target = folder / l0_files[which].name
+    _flip(target, offset)
+    report = update_archive(L0, f"dir:{folder}", *_span(l0_files), data_root=tmp_path / "aca0")
+    (err,) = report.rejected
+    assert err.filename == target.name and "corrupt or truncated gzip data" in err.problem
+    assert len(report.ingested) == len(l0_files) - 1
+
+
+@pytest.mark.parametrize("offset", [100, -6])
+@pytest.mark.parametrize("which", [0, 1])
+def test_flipped_byte_in_gzipped_asp_l1_is_refused(asp_files, tmp_path, offset, which):
+    folder = _copy(asp_files, tmp_path / "up")
+    target = folder / asp_files[which].name
+    _flip(target, offset)
+    root = tmp_path / "asp1"
+    report = update_obsid_archive(ASP_L1, f"dir:{folder}", [ASP_OBSID], data_root=root)
+    (err,) = report.ingest.rejected
+    assert err.filename == target.name and "corrupt or truncated gzip data" in err.problem
+    assert ASP_OBSID in report.failed
