@@ -4,6 +4,8 @@
   naming both paths), the other files archived;
 * a flipped byte inside a gzipped obspar, L0 or aspect L1 file: the file refused by name,
   never a ``zlib.error`` out of the update;
+* an obspar value outside its physical bounds (``ra_pnt=725.59``): refused at ingest naming
+  the file and the keyword;
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from test_hostile_files import OBSID as OBSPAR_OBSID
+from test_hostile_files import _obspar_mirror
 from test_hostile_sources import _span, l0_files
 
+from mica.archive import obspar
 from mica.engine.executors import InlineExecutor
 from mica.engine.index_check import check_archive
 from mica.engine.obsid_update import update_obsid_archive
@@ -23,13 +28,10 @@ from mica.products.aca_l0 import L0
 from mica.products.asp_l1 import ASP_L1
 from mica.products.obspar import OBSPAR
 from mica.sim import asp_l1 as sim_asp_l1
-from mica.sim import obspar as sim_obspar
-from mica.sim.mission import default_mission
 
 __all__ = ["l0_files"]  # the simulated L0 files of tests/test_hostile_sources.py
 
 ASP_OBSID, ASP_REV = 2121, 2
-OBSPAR_OBSID = 7000
 
 
 @pytest.fixture(scope="module")
@@ -49,18 +51,6 @@ def _copy(files: list[Path], folder: Path) -> Path:
 def _other_bytes(path: Path) -> bytes:
     """The same FITS bytes plus one zero byte: another file under the same name."""
     return gzip.compress(gzip.decompress(path.read_bytes()) + b"\0", mtime=0)
-
-
-def _obspar_mirror(root: Path) -> Path:
-    """A ``dir:`` mirror with the simulated obspar of obsid 7000 revision 1."""
-    obs = default_mission().observation(OBSPAR_OBSID)
-    text = sim_obspar.obspar_text(
-        obs, sim_obspar.Obi(0, obs.tstart, obs.tstop), 1, obs.tstop + 86400
-    )
-    root.mkdir(parents=True)
-    path = root / sim_obspar.obspar_name(OBSPAR_OBSID, 0, 1)
-    path.write_bytes(gzip.compress(text.encode(), mtime=0))
-    return path
 
 
 # --- 1. dir: one name, two different files ---------------------------------------------------
@@ -115,7 +105,7 @@ def _flip(path: Path, offset: int) -> None:
 
 @pytest.mark.parametrize("offset", [12, 40, -6])
 def test_flipped_byte_in_gzipped_obspar_is_refused(tmp_path, offset):
-    path = _obspar_mirror(tmp_path / "up")
+    path = _obspar_mirror(tmp_path / "up", {})
     _flip(path, offset)
     root = tmp_path / "obspar"
     report = update_obsid_archive(OBSPAR, f"dir:{tmp_path / 'up'}", [OBSPAR_OBSID], data_root=root)
@@ -147,3 +137,34 @@ def test_flipped_byte_in_gzipped_asp_l1_is_refused(asp_files, tmp_path, offset, 
     (err,) = report.ingest.rejected
     assert err.filename == target.name and "corrupt or truncated gzip data" in err.problem
     assert ASP_OBSID in report.failed
+
+
+# --- 3. obspar values out of bounds ----------------------------------------------------------
+OBSPAR_BOUNDS_CASES = {
+    "ra": ({"ra_pnt": "725.59"}, "parameter ra_pnt: 725.59 is outside 0..360 deg"),
+    "ra-negative": ({"ra_targ": "-0.5"}, "parameter ra_targ: -0.5 is outside 0..360 deg"),
+    "dec": ({"dec_nom": "-90.5"}, "parameter dec_nom: -90.5 is outside -90..90 deg"),
+    "roll": ({"roll_pnt": "361"}, "parameter roll_pnt: 361.0 is outside 0..360 deg"),
+    "eccentricity": ({"mt_e": "1.5"}, "parameter mt_e: 1.5 is outside 0..1"),
+    "tstop-before-tstart": ({"tstop": "300000000.0"}, "tstop 300000000.0 is not after tstart"),
+    "tstart-future": ({"tstart": "3e9"}, "tstart 3000000000.0 is not a time of the mission"),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(OBSPAR_BOUNDS_CASES))
+def test_obspar_value_out_of_bounds_is_refused(tmp_path, variant):
+    replace, phrase = OBSPAR_BOUNDS_CASES[variant]
+    path = _obspar_mirror(tmp_path / "up", replace)
+    root = tmp_path / "obspar"
+    report = update_obsid_archive(OBSPAR, f"dir:{tmp_path / 'up'}", [OBSPAR_OBSID], data_root=root)
+    (err,) = report.ingest.rejected
+    assert err.filename == path.name and phrase in err.problem, str(err)
+    assert not report.ok and obspar.get_obs_dirs(OBSPAR_OBSID, data_root=root) is None
+
+
+def test_obspar_values_on_the_bounds_are_accepted(tmp_path):
+    edges = {"ra_pnt": "0.0", "ra_nom": "360.0", "dec_pnt": "-90.0", "dec_targ": "90"}
+    _obspar_mirror(tmp_path / "up", {**edges, "roll_nom": "INDEF"})
+    root = tmp_path / "obspar"
+    report = update_obsid_archive(OBSPAR, f"dir:{tmp_path / 'up'}", [OBSPAR_OBSID], data_root=root)
+    assert report.ok, report.summary()
