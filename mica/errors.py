@@ -14,6 +14,9 @@ The tree (built-in bases in brackets), with when each is raised::
     |                                a reader pointed at a folder with no archive of its product
     |-- MissingDataError [KeyError, ValueError]
     |                                asked-for data that does not exist (pseudo-MSID, dark cal)
+    |-- TimeRangeError [ValueError]  a time range whose stop is not after its start
+    |-- InvalidTimeError [ValueError, TypeError]
+    |                                a time that cannot be read or does not exist (2013:366)
     |-- DamagedStoreError [OSError]  a store chunk that cannot be read back
     |-- ArchiveWriteError [OSError]  an archive folder that cannot be written (disk full ...)
     |-- ConfigError [ValueError]     an environment variable with a bad value (`mica.config`)
@@ -51,6 +54,7 @@ __all__ = [
     "DerivedFailure",
     "InconsistentAspectIntervals",
     "InputError",
+    "InvalidTimeError",
     "MicaError",
     "MissingArchiveError",
     "MissingDataError",
@@ -59,6 +63,7 @@ __all__ = [
     "ProvenanceError",
     "RejectedFile",
     "SourceError",
+    "TimeRangeError",
     "VVInputError",
     "VVLookupError",
 ]
@@ -98,6 +103,11 @@ class MissingDataError(MicaError, KeyError, ValueError):
         return str(self.args[0]) if self.args else ""
 
 
+class TimeRangeError(MicaError, ValueError):
+    """A time range whose ``stop`` is before its ``start`` (or, where an instant is not
+    accepted, not after it); a ValueError as before."""
+
+
 class DamagedStoreError(MicaError, OSError):
     """A columnar store chunk that cannot be read back (truncated, does not decompress).
 
@@ -135,6 +145,12 @@ class DamagedStoreError(MicaError, OSError):
 
 class ConfigError(MicaError, ValueError):
     """An environment variable read by `mica.config` with a bad value (the message names it)."""
+
+
+class InvalidTimeError(MicaError, ValueError, TypeError):
+    """A time that cannot be read (``'20120101'``, an object that is no time, a boolean) or
+    that does not exist (``'2013:366'``, ``'2013-02-29'``, 23:59:60 on a day without a
+    leap second). A ValueError for text, a TypeError for other objects, as before."""
 
 
 class ObsidError(MicaError, ValueError):
