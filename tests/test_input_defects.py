@@ -6,6 +6,8 @@
   never a ``zlib.error`` out of the update;
 * an obspar value outside its physical bounds (``ra_pnt=725.59``): refused at ingest naming
   the file and the keyword;
+* NaN, infinite or empty aspect L1 columns: the V&V's `VVInputError` names the file and the
+  column (not "Axis limits cannot be NaN or Inf" from a plot, nor an IndexError);
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ import gzip
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+from astropy.io import fits
 from test_hostile_files import OBSID as OBSPAR_OBSID
-from test_hostile_files import _obspar_mirror
+from test_hostile_files import _obspar_mirror, write_variant
 from test_hostile_sources import _span, l0_files
 
 from mica.archive import obspar
@@ -24,10 +28,13 @@ from mica.engine.executors import InlineExecutor
 from mica.engine.index_check import check_archive
 from mica.engine.obsid_update import update_obsid_archive
 from mica.engine.time_update import update_archive
+from mica.errors import MicaError, VVInputError
 from mica.products.aca_l0 import L0
 from mica.products.asp_l1 import ASP_L1
 from mica.products.obspar import OBSPAR
 from mica.sim import asp_l1 as sim_asp_l1
+from mica.sim.obspar import write_obspars
+from mica.vv import Obi
 
 __all__ = ["l0_files"]  # the simulated L0 files of tests/test_hostile_sources.py
 
@@ -168,3 +175,57 @@ def test_obspar_values_on_the_bounds_are_accepted(tmp_path):
     root = tmp_path / "obspar"
     report = update_obsid_archive(OBSPAR, f"dir:{tmp_path / 'up'}", [OBSPAR_OBSID], data_root=root)
     assert report.ok, report.summary()
+
+
+# --- 5. V&V inputs with NaN, infinite or no values ---------------------------------------------
+def _set_rows(column: str, value: float, rows: slice = slice(None)):
+    def edit(hdus: fits.HDUList) -> None:
+        hdus[1].data[column][rows] = value
+
+    return edit
+
+
+def _no_rows(hdus: fits.HDUList) -> None:
+    hdus[1] = fits.BinTableHDU(data=hdus[1].data[:0], header=hdus[1].header)
+
+
+VV_CASES = {
+    "asol-q_att-nan": ("asol1", _set_rows("q_att", np.nan, slice(3, 5)), "column q_att holds NaN"),
+    "asol-dy-inf": ("asol1", _set_rows("dy", np.inf, slice(3, 5)), "column dy holds NaN"),
+    "acen-ang_y-nan": ("acen1", _set_rows("ang_y", np.nan), "column ang_y holds NaN"),
+    "acen-counts-inf": ("acen1", _set_rows("counts", -np.inf), "column counts holds NaN"),
+    "gspr-pos_eci-nan": ("gspr1", _set_rows("pos_eci", np.nan), "column pos_eci holds NaN"),
+    "fidpr-p_lsi-nan": ("fidpr1", _set_rows("p_lsi", np.nan), "column p_lsi holds NaN"),
+    "acal-nan": ("acal1", _set_rows("aca_misalign", np.nan), "column aca_misalign holds NaN"),
+    "asol-empty": ("asol1", _no_rows, "column time is empty"),
+    "acen-empty": ("acen1", _no_rows, "column time is empty"),
+    "acal-empty": ("acal1", _no_rows, "column aca_misalign is empty"),
+}
+
+
+@pytest.fixture(scope="module")
+def asp_obspar(tmp_path_factory) -> Path:
+    (path,) = write_obspars(ASP_OBSID, 1, tmp_path_factory.mktemp("obspar"))
+    return path
+
+
+@pytest.mark.parametrize("variant", sorted(VV_CASES))
+def test_vv_input_with_bad_values_names_file_and_column(asp_files, asp_obspar, tmp_path, variant):
+    suffix, edit, phrase = VV_CASES[variant]
+    folder = _copy(asp_files, tmp_path / "asp")
+    paths = sorted(folder.glob(f"*_{suffix}.fits.gz"))  # one per aspect interval
+    for path in paths:
+        write_variant(path, path, edit)
+    with pytest.raises(VVInputError) as err:
+        Obi(asp_obspar, folder)
+    assert any(str(p) in str(err.value) for p in paths) and phrase in str(err.value), str(err.value)
+    assert isinstance(err.value, MicaError) and isinstance(err.value, ValueError)
+
+
+def test_vv_inputs_untouched_are_accepted(asp_files, asp_obspar, tmp_path):
+    """The control: the same files unedited, and with no fid lights (an ER has none)."""
+    folder = _copy(asp_files, tmp_path / "asp")
+    assert Obi(asp_obspar, folder).info()["slots"]
+    for fidpr in folder.glob("*_fidpr1.fits.gz"):
+        write_variant(fidpr, fidpr, _no_rows)
+    assert Obi(asp_obspar, folder).info()["slots"]
