@@ -8,6 +8,9 @@
   the file and the keyword;
 * NaN, infinite or empty aspect L1 columns: the V&V's `VVInputError` names the file and the
   column (not "Axis limits cannot be NaN or Inf" from a plot, nor an IndexError);
+* the archive root: ``MICA_ARCHIVE`` naming a file is one `ConfigError` line; a relative one
+  still gives absolute paths; an archived file deleted by hand is a `MissingFileError` naming
+  it and ``mica check --repair``; ``mica check`` of a folder holding no archive fails.
 """
 
 from __future__ import annotations
@@ -19,16 +22,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.io import fits
+from click.testing import CliRunner
 from test_hostile_files import OBSID as OBSPAR_OBSID
 from test_hostile_files import _obspar_mirror, write_variant
 from test_hostile_sources import _span, l0_files
 
-from mica.archive import obspar
+from mica.archive import aca_l0, asp_l1, obspar
+from mica.cli import main
+from mica.config import archive_root
 from mica.engine.executors import InlineExecutor
 from mica.engine.index_check import check_archive
 from mica.engine.obsid_update import update_obsid_archive
 from mica.engine.time_update import update_archive
-from mica.errors import MicaError, VVInputError
+from mica.errors import ConfigError, MicaError, MissingFileError, VVInputError
 from mica.products.aca_l0 import L0
 from mica.products.asp_l1 import ASP_L1
 from mica.products.obspar import OBSPAR
@@ -229,3 +235,88 @@ def test_vv_inputs_untouched_are_accepted(asp_files, asp_obspar, tmp_path):
     for fidpr in folder.glob("*_fidpr1.fits.gz"):
         write_variant(fidpr, fidpr, _no_rows)
     assert Obi(asp_obspar, folder).info()["slots"]
+
+
+# --- 6. the archive root and archived files ----------------------------------------------------
+def test_mica_archive_naming_a_file_is_one_line(tmp_path, monkeypatch):
+    afile = tmp_path / "archive.txt"
+    afile.write_text("not a folder")
+    monkeypatch.setenv("MICA_ARCHIVE", str(afile))
+    with pytest.raises(ConfigError, match="MICA_ARCHIVE=.*is a file, not a folder"):
+        aca_l0.get_files(start="2012:001", stop="2012:002")
+    for args in (["check"], ["fetch", "aca-l0", "--start", "2012:001", "--stop", "2012:002"]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        assert str(afile) in result.output and "is a file, not a folder" in result.output
+
+
+def test_relative_mica_archive_gives_absolute_paths(l0_files, tmp_path, monkeypatch):
+    report = update_archive(L0, f"dir:{_copy(l0_files, tmp_path / 'up')}", *_span(l0_files),
+                            data_root=tmp_path / "arch" / "aca0")  # fmt: skip
+    assert report.ok, report.summary()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MICA_ARCHIVE", "arch")
+    assert archive_root() == tmp_path / "arch"
+    start, stop = _span(l0_files)
+    files = aca_l0.get_files(start=start, stop=stop)
+    assert len(files) == len(l0_files) and all(Path(f).is_absolute() for f in files)
+    monkeypatch.chdir("/")  # still valid from elsewhere
+    assert all(Path(f).exists() for f in files)
+
+
+@pytest.fixture(scope="module")
+def small_archive(l0_files, tmp_path_factory) -> Path:
+    """aca0 (the L0 files), asp1 and obspar (obsid 2121, simulated, decimated)."""
+    root = tmp_path_factory.mktemp("arch")
+    up = _copy(l0_files, root.parent / f"{root.name}-up")
+    assert update_archive(L0, f"dir:{up}", *_span(l0_files), data_root=root / "aca0").ok
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MICA_SIM_L1_DECIMATE", "40")
+        for product in (ASP_L1, OBSPAR):
+            folder = root / product.subdir
+            report = update_obsid_archive(product, "sim", [ASP_OBSID], data_root=folder)
+            assert report.ok, report.summary()
+    return root
+
+
+#: per product: (the path of one archived file, a read that needs it), given the L0 span
+READERS = {
+    "aca-l0": (
+        lambda span: aca_l0.get_files(start=span[0], stop=span[1], slots=[1])[0],
+        lambda span: aca_l0.get_slot_data(*span, slot=1, use_store=False),
+    ),
+    "asp-l1": (
+        lambda span: asp_l1.get_files(ASP_OBSID, content=["ACACAL"])[0],
+        lambda span: asp_l1.get_atts(ASP_OBSID),
+    ),
+    "obspar": (
+        lambda span: obspar.get_obspar_file(ASP_OBSID),
+        lambda span: obspar.get_obspar(ASP_OBSID),
+    ),
+}
+
+
+@pytest.mark.parametrize("product", sorted(READERS))
+def test_deleted_archive_file_names_file_and_repair(small_archive, l0_files, tmp_path,
+                                                    monkeypatch, product):  # fmt: skip
+    root = tmp_path / "arch"
+    shutil.copytree(small_archive, root, symlinks=True)
+    monkeypatch.setenv("MICA_ARCHIVE", str(root))
+    path, read = READERS[product]
+    span = _span(l0_files)
+    deleted = path(span)
+    Path(deleted).unlink()
+    with pytest.raises(MissingFileError) as err:
+        read(span)
+    assert isinstance(err.value, FileNotFoundError) and isinstance(err.value, MicaError)
+    text = str(err.value)
+    assert deleted in text and f"mica --archive {root} check --repair" in text, text
+
+
+def test_check_of_a_folder_without_archive_fails(tmp_path):
+    missing = tmp_path / "does" / "not" / "exist"
+    for folder in (missing, tmp_path):  # no folder; an empty folder
+        result = CliRunner().invoke(main, ["--archive", str(folder), "check"])
+        assert result.exit_code == 1, result.output
+        assert f"no archive in {folder}" in result.output, result.output
+        assert f"mica --archive {folder} update aca-l0" in result.output

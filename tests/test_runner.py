@@ -196,6 +196,7 @@ def test_registry_builds_every_update_command():
 
 
 def test_check_covers_every_product_layout(tmp_path):
+    (tmp_path / "aca0").mkdir()  # an archive with one product folder, still empty
     result = CliRunner().invoke(main, ["--archive", str(tmp_path), "check"])
     assert result.exit_code == 0, result.output
     for name in REGISTRY:

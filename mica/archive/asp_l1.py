@@ -20,6 +20,7 @@ from mica import quaternion
 from mica.engine.index import require_archive
 from mica.engine.obsid_layout import obs_dirs
 from mica.engine.obsid_read import Revision, query_rows, row_paths
+from mica.engine.read import archived_file
 from mica.products.asp_l1 import ASP_ALL_CONTENTS, ASP_DEFAULT_CONTENTS, ASP_L1, proc_rows
 from mica.time import CxoTimeLike
 
@@ -163,8 +164,9 @@ def get_processing(
     return proc_rows(ASP_L1.root(data_root), obsid)
 
 
-def _read_table(path: str) -> tuple[Table, dict[str, Any]]:
-    with fits.open(path, memmap=False) as hdus:
+def _read_table(path: str, root: Path) -> tuple[Table, dict[str, Any]]:
+    """An archived table of the ``asp1`` folder ``root`` and its header."""
+    with archived_file(path, root), fits.open(path, memmap=False) as hdus:
         table = Table(hdus[1].data)
         header = {k: v for k, v in hdus[1].header.items() if k not in ("COMMENT", "HISTORY")}
     table.rename_columns(table.colnames, [c.lower() for c in table.colnames])
@@ -224,10 +226,11 @@ def get_atts(
             f"found {len(asols)} ASPSOL, {len(acals)} ACACAL and {len(aquals)} "
             "ASPQUAL files: cannot pair them"
         )
+    root = ASP_L1.root(data_root)
     quats, times, headers = [], [], []
     for asol_path, acal_path, aqual_path in zip(asols, acals, aquals):
-        asol, header = _read_table(asol_path)
-        acal, acal_header = _read_table(acal_path)
+        asol, header = _read_table(asol_path, root)
+        acal, acal_header = _read_table(acal_path, root)
         for key in ("TSTART", "TSTOP"):
             if abs(header[key] - acal_header[key]) > 10:
                 raise ValueError(
@@ -237,7 +240,7 @@ def get_atts(
         q_att = np.asarray(asol["q_att_raw"] if "q_att_raw" in asol.colnames else asol["q_att"])
         t = np.asarray(asol["time"], dtype=np.float64)
         if filter:
-            aqual, _ = _read_table(aqual_path)
+            aqual, _ = _read_table(aqual_path, root)
             bad_t = np.asarray(aqual["time"])[np.asarray(aqual["asp_sol_status"]) != 0]
             if len(bad_t):
                 near = np.searchsorted(bad_t, t)

@@ -17,6 +17,7 @@ from typing import Any
 from mica.engine.index import ArchiveIndex, require_archive
 from mica.engine.obsid_layout import check_obsid, link_state, obs_dirs
 from mica.engine.obsid_read import Revision, query_rows, row_paths
+from mica.engine.read import archived_file
 from mica.products.obspar import OBSPAR, parse_obspar_text
 from mica.products.obspar import get_obspar as read_obspar
 from mica.time import CxoTimeLike
@@ -181,7 +182,8 @@ def get_obspar(
     path = get_obspar_file(obsid, version, obi, data_root)
     if path is None:
         return None
-    pars = read_obspar(path)
+    with archived_file(path, OBSPAR.root(data_root)):
+        pars = read_obspar(path)
     pars["num_ccd_on"] = sum(1 for k, v in pars.items() if _CCD_ON.match(k) and v == "Y")
     return pars
 
