@@ -17,8 +17,9 @@ The tree (built-in bases in brackets), with when each is raised::
     |-- MissingDataError [KeyError, ValueError]
     |                                asked-for data that does not exist (pseudo-MSID, dark cal)
     |-- TimeRangeError [ValueError]  a time range whose stop is not after its start
-    |-- InvalidTimeError [ValueError, TypeError]
-    |                                a time that cannot be read or does not exist (2013:366)
+    |-- InvalidArgumentError [ValueError, TypeError]
+    |   |                            an argument a reader cannot take (slot 9, revision 'x')
+    |   `-- InvalidTimeError         a time that cannot be read or does not exist (2013:366)
     |-- DamagedStoreError [OSError]  a store chunk that cannot be read back
     |-- ArchiveWriteError [OSError]  an archive folder that cannot be written (disk full ...)
     |-- ConfigError [ValueError]     a setting with a bad value (`mica.config`): an environment
@@ -57,6 +58,7 @@ __all__ = [
     "DerivedFailure",
     "InconsistentAspectIntervals",
     "InputError",
+    "InvalidArgumentError",
     "InvalidTimeError",
     "MicaError",
     "MissingArchiveError",
@@ -181,7 +183,14 @@ class ConfigError(MicaError, ValueError):
     root that is a file (the message names it)."""
 
 
-class InvalidTimeError(MicaError, ValueError, TypeError):
+class InvalidArgumentError(MicaError, ValueError, TypeError):
+    """An argument a reader or command cannot take: a value outside its choices (``slot=9``,
+    ``revision='x'``, ``select='middle'``: a ValueError, as before) or of the wrong kind or
+    missing (neither ``obsid`` nor ``start`` and ``stop``: a TypeError, as before). The
+    message names the argument and what it may be."""
+
+
+class InvalidTimeError(InvalidArgumentError):
     """A time that cannot be read (``'20120101'``, an object that is no time, a boolean) or
     that does not exist (``'2013:366'``, ``'2013-02-29'``, 23:59:60 on a day without a
     leap second). A ValueError for text, a TypeError for other objects, as before."""

@@ -11,6 +11,10 @@
 * the archive root: ``MICA_ARCHIVE`` naming a file is one `ConfigError` line; a relative one
   still gives absolute paths; an archived file deleted by hand is a `MissingFileError` naming
   it and ``mica check --repair``; ``mica check`` of a folder holding no archive fails.
+
+And issue 29: every public reader's bad inputs (slot 9, a bad date, stop before start, an
+unknown column, content or MSID, a bad obsid, ...) raise a `MicaError` subclass that keeps
+the built-in base they had (ValueError, TypeError, KeyError).
 """
 
 from __future__ import annotations
@@ -27,20 +31,33 @@ from test_hostile_files import OBSID as OBSPAR_OBSID
 from test_hostile_files import _obspar_mirror, write_variant
 from test_hostile_sources import _span, l0_files
 
-from mica.archive import aca_l0, asp_l1, obspar
+from mica import vv
+from mica.archive import aca_hdr3, aca_l0, asp_l1, obspar
+from mica.archive.aca_dark import dark_cal, dark_model
 from mica.cli import main
 from mica.config import archive_root
 from mica.engine.executors import InlineExecutor
 from mica.engine.index_check import check_archive
 from mica.engine.obsid_update import update_obsid_archive
 from mica.engine.time_update import update_archive
-from mica.errors import ConfigError, MicaError, MissingFileError, VVInputError
+from mica.errors import (
+    ConfigError,
+    InvalidArgumentError,
+    InvalidTimeError,
+    MicaError,
+    MissingDataError,
+    MissingFileError,
+    ObsidError,
+    TimeRangeError,
+    VVInputError,
+    VVLookupError,
+)
 from mica.products.aca_l0 import L0
 from mica.products.asp_l1 import ASP_L1
 from mica.products.obspar import OBSPAR
 from mica.sim import asp_l1 as sim_asp_l1
 from mica.sim.obspar import write_obspars
-from mica.vv import Obi
+from mica.stats import acq_stats, guide_stats
 
 __all__ = ["l0_files"]  # the simulated L0 files of tests/test_hostile_sources.py
 
@@ -223,7 +240,7 @@ def test_vv_input_with_bad_values_names_file_and_column(asp_files, asp_obspar, t
     for path in paths:
         write_variant(path, path, edit)
     with pytest.raises(VVInputError) as err:
-        Obi(asp_obspar, folder)
+        vv.Obi(asp_obspar, folder)
     assert any(str(p) in str(err.value) for p in paths) and phrase in str(err.value), str(err.value)
     assert isinstance(err.value, MicaError) and isinstance(err.value, ValueError)
 
@@ -231,10 +248,10 @@ def test_vv_input_with_bad_values_names_file_and_column(asp_files, asp_obspar, t
 def test_vv_inputs_untouched_are_accepted(asp_files, asp_obspar, tmp_path):
     """The control: the same files unedited, and with no fid lights (an ER has none)."""
     folder = _copy(asp_files, tmp_path / "asp")
-    assert Obi(asp_obspar, folder).info()["slots"]
+    assert vv.Obi(asp_obspar, folder).info()["slots"]
     for fidpr in folder.glob("*_fidpr1.fits.gz"):
         write_variant(fidpr, fidpr, _no_rows)
-    assert Obi(asp_obspar, folder).info()["slots"]
+    assert vv.Obi(asp_obspar, folder).info()["slots"]
 
 
 # --- 6. the archive root and archived files ----------------------------------------------------
@@ -320,3 +337,114 @@ def test_check_of_a_folder_without_archive_fails(tmp_path):
         assert result.exit_code == 1, result.output
         assert f"no archive in {folder}" in result.output, result.output
         assert f"mica --archive {folder} update aca-l0" in result.output
+
+
+# --- 7. bad inputs of the public readers: MicaError subclasses with their built-in base ---------
+T0, T1 = "2012:001:00:00:00", "2012:001:00:10:00"
+BAD_DATE = "2012:400"
+#: name -> (call, the error class, the built-in base it keeps)
+BAD_INPUTS = {
+    "aca_l0.get_files slot 9": (
+        lambda: aca_l0.get_files(start=T0, stop=T1, slots=[9]), InvalidArgumentError, ValueError),
+    "aca_l0.get_files imgsize 7": (
+        lambda: aca_l0.get_files(start=T0, stop=T1, imgsize=[7]), InvalidArgumentError, ValueError),
+    "aca_l0.get_files no range": (lambda: aca_l0.get_files(), InvalidArgumentError, TypeError),
+    "aca_l0.get_files bad date": (
+        lambda: aca_l0.get_files(start=BAD_DATE, stop=T1), InvalidTimeError, ValueError),
+    "aca_l0.get_files stop<start": (
+        lambda: aca_l0.get_files(start=T1, stop=T0), TimeRangeError, ValueError),
+    "aca_l0.get_files bad obsid": (lambda: aca_l0.get_files(obsid=-5), ObsidError, ValueError),
+    "aca_l0.get_slot_data slot 9": (
+        lambda: aca_l0.get_slot_data(T0, T1, slot=9), InvalidArgumentError, ValueError),
+    "aca_l0.get_slot_data slot 'x'": (
+        lambda: aca_l0.get_slot_data(T0, T1, slot="x"), InvalidArgumentError, ValueError),
+    "aca_l0.get_slot_data unknown column": (
+        lambda: aca_l0.get_slot_data(T0, T1, slot=1, columns=["NOPE"]),
+        InvalidArgumentError, ValueError),
+    "aca_l0.get_slot_data bad date": (
+        lambda: aca_l0.get_slot_data(BAD_DATE, T1, slot=1), InvalidTimeError, ValueError),
+    "aca_l0.get_slot_data stop<start": (
+        lambda: aca_l0.get_slot_data(T1, T0, slot=1), TimeRangeError, ValueError),
+    "aca_l0.get_slot_data boolean time": (
+        lambda: aca_l0.get_slot_data(True, T1, slot=1), InvalidTimeError, ValueError),
+    "aca_l0.get_l0_images slot 9": (
+        lambda: aca_l0.get_l0_images(T0, T1, slot=9), InvalidArgumentError, ValueError),
+    "aca_l0.get_aca_images stop<start": (
+        lambda: aca_l0.get_aca_images(T1, T0), TimeRangeError, ValueError),
+    "aca_l0.MSID unknown msid": (
+        lambda: aca_l0.MSID("NOPE", 1, T0, T1), MissingDataError, ValueError),
+    "aca_l0.MSID slot 9": (
+        lambda: aca_l0.MSID("TEMPCCD", 9, T0, T1), InvalidArgumentError, ValueError),
+    "aca_l0.MSIDset unknown msid": (
+        lambda: aca_l0.MSIDset(["NOPE"], T0, T1, slot=1), MissingDataError, ValueError),
+    "aca_hdr3.MSID unknown msid": (
+        lambda: aca_hdr3.MSID("nope", T0, T1), MissingDataError, KeyError),
+    "aca_hdr3.MSID bad date": (
+        lambda: aca_hdr3.MSID("dac", BAD_DATE, T1), InvalidTimeError, ValueError),
+    "aca_hdr3.MSID stop<start": (
+        lambda: aca_hdr3.MSID("dac", T1, T0), TimeRangeError, ValueError),
+    "aca_hdr3.MSIDset unknown msid": (
+        lambda: aca_hdr3.MSIDset(["nope"], T0, T1), MissingDataError, KeyError),
+    "asp_l1.get_files unknown content": (
+        lambda: asp_l1.get_files(ASP_OBSID, content="NOPE"), InvalidArgumentError, ValueError),
+    "asp_l1.get_files bad revision": (
+        lambda: asp_l1.get_files(ASP_OBSID, revision="x"), InvalidArgumentError, ValueError),
+    "asp_l1.get_files no range": (lambda: asp_l1.get_files(), InvalidArgumentError, TypeError),
+    "asp_l1.get_files stop<start": (
+        lambda: asp_l1.get_files(start=T1, stop=T0), TimeRangeError, ValueError),
+    "asp_l1.get_files bad obsid": (lambda: asp_l1.get_files(obsid=0), ObsidError, ValueError),
+    "asp_l1.get_atts revision all": (
+        lambda: asp_l1.get_atts(ASP_OBSID, revision="all"), InvalidArgumentError, ValueError),
+    "asp_l1.get_processing bad obsid": (
+        lambda: asp_l1.get_processing(99_999_999), ObsidError, ValueError),
+    "obspar.get_obspar bad version": (
+        lambda: obspar.get_obspar(ASP_OBSID, version="x"), InvalidArgumentError, ValueError),
+    "obspar.get_obspar bad obsid": (lambda: obspar.get_obspar(-3), ObsidError, ValueError),
+    "obspar.get_obsids stop<start": (
+        lambda: obspar.get_obsids(T1, T0), TimeRangeError, ValueError),
+    "obspar.get_obsids bad date": (
+        lambda: obspar.get_obsids(BAD_DATE, T1), InvalidTimeError, ValueError),
+    "obspar.get_files no range": (lambda: obspar.get_files(), InvalidArgumentError, TypeError),
+    "obspar.parse_obspar_text malformed": (
+        lambda: obspar.parse_obspar_text("a,b\n"), InvalidArgumentError, ValueError),
+    "dark_cal.get_dark_cal_id bad select": (
+        lambda: dark_cal.get_dark_cal_id("2012:140", select="middle"),
+        InvalidArgumentError, ValueError),
+    "dark_cal.get_dark_cal_props_table stop<start": (
+        lambda: dark_cal.get_dark_cal_props_table("2012:200", "2012:100"),
+        TimeRangeError, ValueError),
+    "dark_cal.get_dark_cal_dirs two folders": (
+        lambda: dark_cal.get_dark_cal_dirs("/a", data_root="/b"), InvalidArgumentError, TypeError),
+    "dark_cal.date_to_dark_id bad date": (
+        lambda: dark_cal.date_to_dark_id(BAD_DATE), InvalidTimeError, ValueError),
+    "dark_cal.dark_temp_scale bad scale": (
+        lambda: dark_cal.dark_temp_scale(-10.0, scale_4c=-1), InvalidArgumentError, ValueError),
+    "dark_cal.dark_temp_scale text": (
+        lambda: dark_cal.dark_temp_scale("warm"), InvalidArgumentError, ValueError),
+    "dark_model.get_warm_fracs no date": (
+        lambda: dark_model.get_warm_fracs(3.0, None, -10.0), InvalidTimeError, ValueError),
+    "acq_stats.get_star_stats bad id": (
+        lambda: acq_stats.get_star_stats("x"), InvalidArgumentError, ValueError),
+    "guide_stats.get_star_stats bad id": (
+        lambda: guide_stats.get_star_stats("x"), InvalidArgumentError, ValueError),
+    "vv.get_vv_dir bad version": (
+        lambda: vv.get_vv_dir(ASP_OBSID, version="x"), InvalidArgumentError, ValueError),
+    "vv.get_vv bad obsid": (lambda: vv.get_vv(70000), ObsidError, ValueError),
+    "vv.get_vv_files bad obsid": (lambda: vv.get_vv_files("x"), ObsidError, ValueError),
+    "vv.get_arch_vv unknown version": (
+        lambda: vv.get_arch_vv(ASP_OBSID, version="x"), VVLookupError, LookupError),
+    "vv.Obi missing input": (
+        lambda: vv.Obi("/no/such/obspar.par", "/no/such/folder"), VVInputError, ValueError),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(BAD_INPUTS))
+def test_bad_reader_input_is_a_mica_error_with_its_builtin_base(small_archive, monkeypatch, name):
+    """Against an archive holding the data (aca0, asp1, obspar), so each call reaches its
+    own check; the other products' folders are missing, and their checks come first."""
+    monkeypatch.setenv("MICA_ARCHIVE", str(small_archive))
+    call, error, base = BAD_INPUTS[name]
+    with pytest.raises(error) as err:
+        call()
+    assert isinstance(err.value, MicaError) and isinstance(err.value, base), type(err.value)
+    assert "Traceback" not in str(err.value) and str(err.value)

@@ -18,9 +18,10 @@ from astropy.table import Table
 
 from mica import quaternion
 from mica.engine.index import require_archive
-from mica.engine.obsid_layout import obs_dirs
+from mica.engine.obsid_layout import check_obsid, obs_dirs
 from mica.engine.obsid_read import Revision, query_rows, row_paths
 from mica.engine.read import archived_file
+from mica.errors import InvalidArgumentError, MissingDataError
 from mica.products.asp_l1 import ASP_ALL_CONTENTS, ASP_DEFAULT_CONTENTS, ASP_L1, proc_rows
 from mica.time import CxoTimeLike
 
@@ -161,7 +162,7 @@ def get_processing(
     >>> row['obsid'], row['revision'], row['isdefault']
     (10369, 1, 1)
     """
-    return proc_rows(ASP_L1.root(data_root), obsid)
+    return proc_rows(ASP_L1.root(data_root), None if obsid is None else check_obsid(obsid))
 
 
 def _read_table(path: str, root: Path) -> tuple[Table, dict[str, Any]]:
@@ -216,13 +217,15 @@ def get_atts(
     (4, True, 3)
     """
     if revision == "all":
-        raise ValueError("get_atts needs one revision per interval; revision='all' is refused")
+        raise InvalidArgumentError(
+            "get_atts needs one revision per interval; revision='all' is refused"
+        )
     kwargs = dict(obsid=obsid, start=start, stop=stop, revision=revision, data_root=data_root)
     asols = get_files(content=["ASPSOL"], **kwargs)
     acals = get_files(content=["ACACAL"], **kwargs)
     aquals = get_files(content=["ASPQUAL"], **kwargs)
     if len(asols) != len(acals) or len(asols) != len(aquals):
-        raise ValueError(
+        raise MissingDataError(
             f"found {len(asols)} ASPSOL, {len(acals)} ACACAL and {len(aquals)} "
             "ASPQUAL files: cannot pair them"
         )
@@ -233,7 +236,7 @@ def get_atts(
         acal, acal_header = _read_table(acal_path, root)
         for key in ("TSTART", "TSTOP"):
             if abs(header[key] - acal_header[key]) > 10:
-                raise ValueError(
+                raise MissingDataError(
                     f"{Path(asol_path).name} and {Path(acal_path).name} {key} "
                     "differ by more than 10 s"
                 )

@@ -18,6 +18,7 @@ from mica.engine.index import ArchiveIndex, require_archive
 from mica.engine.obsid_layout import check_obsid, link_state, obs_dirs
 from mica.engine.obsid_read import Revision, query_rows, row_paths
 from mica.engine.read import archived_file
+from mica.errors import InvalidArgumentError
 from mica.products.obspar import OBSPAR, parse_obspar_text
 from mica.products.obspar import get_obspar as read_obspar
 from mica.time import CxoTimeLike
@@ -92,7 +93,9 @@ def _revision(obsid: int, version: Revision, data_root: str | Path | None) -> in
     if isinstance(version, numbers.Integral) and not isinstance(version, bool):
         version = int(version)
     elif version not in ("default", "last"):
-        raise ValueError(f"version must be 'default', 'last' or an int, not {version!r}")
+        raise InvalidArgumentError(
+            f"version must be 'default', 'last' or an int, not {version!r}"
+        )
     with ArchiveIndex.open_for_reading(OBSPAR, OBSPAR.root(data_root)) as index:
         state = link_state(index, obsid)
         if version == "default":

@@ -31,6 +31,7 @@ from mica.engine.product import FileProduct, RejectedFile
 from mica.engine.report import UpdateReport
 from mica.engine.runner import Job, Progress, Unit, run_update
 from mica.engine.source import Source, split_delivery
+from mica.errors import InvalidArgumentError
 from mica.time import CxoTimeLike, day_end, day_start, time_range, to_date, to_secs
 
 __all__ = ["TimeChunkJob", "Progress", "update_archive", "update_range"]
@@ -48,7 +49,9 @@ def update_range(
     if start is None:
         last = resume()
         if last is None:
-            raise ValueError(f"the {product.name} archive at {root} is empty: give {alternative}")
+            raise InvalidArgumentError(
+                f"the {product.name} archive at {root} is empty: give {alternative}"
+            )
         tstart = float(last)
     else:
         tstart = to_secs(start)

@@ -23,6 +23,7 @@ from mica.engine.obsid_layout import ObsidProduct
 from mica.engine.product import KIND, IndexColumn, RejectedFile
 from mica.engine.provenance import REAL, SIMULATED
 from mica.engine.validate import check_finite, check_span
+from mica.errors import InvalidArgumentError
 from mica.time import year_doy
 
 OBSPAR_TEXT_KEYS = (
@@ -76,14 +77,14 @@ def _convert(name: str, ptype: str, value: str) -> Any:
         if kind == "r":
             return float(text)
     except ValueError as err:
-        raise ValueError(f"parameter {name}: {text!r} is not of type {ptype}") from err
+        raise InvalidArgumentError(f"parameter {name}: {text!r} is not of type {ptype}") from err
     if kind == "b":
         low = text.lower()
         if low in _BOOL_TRUE:
             return True
         if low in _BOOL_FALSE:
             return False
-        raise ValueError(f"parameter {name}: {text!r} is not a boolean")
+        raise InvalidArgumentError(f"parameter {name}: {text!r} is not a boolean")
     return value  # s, f*, and other string-like types (pset, gcur) keep their text
 
 
@@ -96,7 +97,9 @@ def parse_obspar_text(text: str) -> dict[str, Any]:
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     for row in csv.reader(lines, dialect="excel"):
         if len(row) < 4:
-            raise ValueError(f"malformed parameter line {','.join(row)!r} (fewer than 4 fields)")
+            raise InvalidArgumentError(
+                f"malformed parameter line {','.join(row)!r} (fewer than 4 fields)"
+            )
         name = row[0].strip().replace("-", "_")
         out[name] = _convert(name, row[1], row[3])
     return out
@@ -114,8 +117,15 @@ def read_obspar_bytes(path: Path) -> bytes:
 
 
 def get_obspar(obsparfile: str | Path) -> dict[str, Any]:
-    """Parameters of an obspar file (gzipped or plain) as a dict name -> typed value."""
-    return parse_obspar_text(read_obspar_bytes(Path(obsparfile)).decode("utf-8", "replace"))
+    """Parameters of an obspar file (gzipped or plain) as a dict name -> typed value.
+
+    A file that is not a parameter file is an `InvalidArgumentError` naming it.
+    """
+    text = read_obspar_bytes(Path(obsparfile)).decode("utf-8", "replace")
+    try:
+        return parse_obspar_text(text)
+    except (InvalidArgumentError, csv.Error) as err:
+        raise InvalidArgumentError(f"{obsparfile} is not a parameter file: {err}") from err
 
 
 def check_bounds(name: str, pars: dict[str, Any]) -> None:

@@ -520,7 +520,9 @@ class Obi:
         ais = self.aspect_intervals
         ids = {(str(a.asol_header["OBS_ID"]).strip(), int(a.asol_header["REVISION"])) for a in ais}
         if len(ids) > 1:
-            raise ValueError(f"aspect intervals in {self.obsdir} differ in OBS_ID/REVISION: {ids}")
+            raise VVInputError(
+                f"aspect intervals in {self.obsdir} differ in OBS_ID/REVISION: {ids}"
+            )
         obsid = int(str(ais[0].asol_header["OBS_ID"]).strip())
         types = {i["slot"]: i.get("type") for i in ais[0].gspr_info}
         if types.get(7) == "MONITOR":

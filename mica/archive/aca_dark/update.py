@@ -38,8 +38,9 @@ from mica.engine.report import UpdateReport
 from mica.engine.runner import Job, Progress, Unit, run_update
 from mica.engine.source import split_delivery
 from mica.engine.time_update import update_archive
+from mica.errors import InvalidArgumentError
 from mica.products.aca_l0 import L0
-from mica.time import SECONDS_PER_DAY, CxoTimeLike, day_end, day_start, to_date, to_secs
+from mica.time import SECONDS_PER_DAY, CxoTimeLike, day_end, day_start, time_range, to_date
 
 from .compute import (
     ACDC_START,
@@ -177,13 +178,11 @@ class DarkJob(Job):
         if start is None:
             ids = LAYOUT.ids(self.root)
             if not ids:
-                raise ValueError(f"the aca-dark archive at {self.root} is empty: give a start time")
+                raise InvalidArgumentError(
+                    f"the aca-dark archive at {self.root} is empty: give a start time"
+                )
             start = dark_id_to_date(ids[-1])
-        self.tstart, self.tstop = to_secs(start), to_secs(self.stop)
-        if self.tstop <= self.tstart:
-            raise ValueError(
-                f"stop {to_date(self.tstop)} is not after start {to_date(self.tstart)}"
-            )
+        self.tstart, self.tstop = time_range(start, self.stop)
         whole = frozenset(i for i in LAYOUT.ids(self.root) if LAYOUT.is_whole(self.root, i))
         kind = archive_kind(self.root)  # replicas of the other kind are refused
         span = self.days_at_once * SECONDS_PER_DAY
