@@ -82,20 +82,28 @@ def _positive(var: str, kind: type[int] | type[float]) -> int | float | None:
 
 
 def archive_root(data_root: str | os.PathLike | None = None) -> Path:
-    """The archive root folder (it holds one sub-folder per product).
+    """The archive root folder (it holds one sub-folder per product), as an absolute path.
 
     ``data_root`` when given, else ``MICA_ARCHIVE``, else a per-user data folder
     (``platformdirs``). ``MICA_ARCHIVE`` may be a colon-separated list as in the original;
     the first element is used (the original's comment said first but its code took the
-    last). Any value is accepted: a folder holding no archive is reported by the reader.
+    last). A relative folder is taken from the current folder now, so the paths readers
+    return stay absolute (and valid after a ``chdir``). Any folder is accepted: one holding
+    no archive is reported by the reader.
+
+    Raises
+    ------
+    ConfigError
+        When the root is an existing file, not a folder (the message names it, and
+        ``MICA_ARCHIVE`` when it came from there).
     """
     if data_root is not None:
-        return Path(data_root).expanduser()
+        return _folder(Path(data_root), "the archive folder")
     env = _text(ARCHIVE)
     if env:
         first = [p for p in env.split(os.pathsep) if p]
         if first:
-            return Path(first[0]).expanduser()
+            return _folder(Path(first[0]), f"{ARCHIVE}={env!r}")
     return Path(user_data_dir("mica", appauthor=False)) / "archive"
 
 
@@ -103,6 +111,16 @@ def archive_path_setting() -> str | None:
     """``MICA_ARCHIVE`` as set: the original's colon-separated list of archive roots (None
     when unset); `archive_root` uses its first element."""
     return _text(ARCHIVE)
+def _folder(path: Path, what: str) -> Path:
+    """``path`` made absolute (``~`` expanded, ``..`` resolved as text); `ConfigError` when
+    it is an existing file, not a folder."""
+    path = Path(os.path.abspath(path.expanduser()))
+    if path.exists() and not path.is_dir():
+        raise ConfigError(
+            f"{what}: {path} is a file, not a folder; point it at the archive folder "
+            "(the one holding aca0, asp1, obspar, ...)"
+        )
+    return path
 
 
 def workers() -> int | None:

@@ -12,11 +12,18 @@ The tree (built-in bases in brackets), with when each is raised::
     MicaError [Exception]            an unknown input-archive kind; base of all below
     |-- MissingArchiveError [FileNotFoundError]
     |                                a reader pointed at a folder with no archive of its product
+    |-- MissingFileError [FileNotFoundError]
+    |                                an archived file the index lists but that is gone
     |-- MissingDataError [KeyError, ValueError]
     |                                asked-for data that does not exist (pseudo-MSID, dark cal)
+    |-- TimeRangeError [ValueError]  a time range whose stop is not after its start
+    |-- InvalidArgumentError [ValueError, TypeError]
+    |   |                            an argument a reader cannot take (slot 9, revision 'x')
+    |   `-- InvalidTimeError         a time that cannot be read or does not exist (2013:366)
     |-- DamagedStoreError [OSError]  a store chunk that cannot be read back
     |-- ArchiveWriteError [OSError]  an archive folder that cannot be written (disk full ...)
-    |-- ConfigError [ValueError]     an environment variable with a bad value (`mica.config`)
+    |-- ConfigError [ValueError]     a setting with a bad value (`mica.config`): an environment
+    |                                variable, an archive root that is a file
     |-- ObsidError [ValueError]      an obsid that is not an integer in 1..65535
     |-- TimeRangeError [ValueError]  a time range whose stop comes before its start
     |-- ProvenanceError [ValueError] a source contradicting the archive's ``archive.json``;
@@ -53,9 +60,12 @@ __all__ = [
     "DerivedFailure",
     "InconsistentAspectIntervals",
     "InputError",
+    "InvalidArgumentError",
+    "InvalidTimeError",
     "MicaError",
     "MissingArchiveError",
     "MissingDataError",
+    "MissingFileError",
     "NotPublic",
     "ObsidError",
     "ProvenanceError",
@@ -90,6 +100,35 @@ class MissingArchiveError(MicaError, FileNotFoundError):
 
     def __reduce__(self) -> tuple:  # keeps product/folder across process boundaries
         return (type(self), (str(self), self.product, str(self.folder)))
+
+
+class MissingFileError(MicaError, FileNotFoundError):
+    """An archived file that the archive's index lists but that is gone (deleted or moved
+    outside mica). The message names the file and ``mica check --repair``, which drops it
+    from the index; ``path`` is also an attribute.
+    """
+
+    def __init__(self, message: str, path: str | Path = ""):
+        super().__init__(message)  # one argument: see MissingArchiveError
+        self.path = Path(path)
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (str(self), str(self.path)))
+
+    @classmethod
+    def at(cls, path: str | Path, root: str | Path) -> MissingFileError:
+        """The error for ``path``, a file of the product folder ``root``."""
+        root = Path(root)
+        return cls(
+            f"archived file {path} is missing: the index of {root} lists it, but it was "
+            f"deleted or moved outside mica. 'mica --archive {root.parent} check --repair' "
+            "drops it from the index; an update of its time range or obsid then fetches it "
+            "again",
+            path,
+        )
 
 
 class MissingDataError(MicaError, KeyError, ValueError):
@@ -142,7 +181,21 @@ class DamagedStoreError(MicaError, OSError):
 
 
 class ConfigError(MicaError, ValueError):
-    """An environment variable read by `mica.config` with a bad value (the message names it)."""
+    """A setting read by `mica.config` with a bad value: an environment variable, an archive
+    root that is a file (the message names it)."""
+
+
+class InvalidArgumentError(MicaError, ValueError, TypeError):
+    """An argument a reader or command cannot take: a value outside its choices (``slot=9``,
+    ``revision='x'``, ``select='middle'``: a ValueError, as before) or of the wrong kind or
+    missing (neither ``obsid`` nor ``start`` and ``stop``: a TypeError, as before). The
+    message names the argument and what it may be."""
+
+
+class InvalidTimeError(InvalidArgumentError):
+    """A time that cannot be read (``'20120101'``, an object that is no time, a boolean) or
+    that does not exist (``'2013:366'``, ``'2013-02-29'``, 23:59:60 on a day without a
+    leap second). A ValueError for text, a TypeError for other objects, as before."""
 
 
 class ObsidError(MicaError, ValueError):

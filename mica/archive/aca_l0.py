@@ -36,6 +36,7 @@ from mica.engine.colstore import ColumnStore
 from mica.engine.h5chunks import ChunkedRows
 from mica.engine.index import ArchiveIndex, require_archive
 from mica.engine.read import snapshot_read
+from mica.errors import InvalidArgumentError, MissingDataError
 from mica.products.aca_l0 import (
     COLUMN_SIZES,
     HD3_VIEW_COLUMNS,
@@ -72,10 +73,13 @@ _RECORD_COLUMNS = "filename, filetime, year, doy, tstart, tstop, slot, imgsize, 
 def _as_list(values: int | Sequence[int] | None, default: list[int], what: str) -> list[int]:
     if values is None:
         return list(default)
-    out = [int(v) for v in np.atleast_1d(values)]
+    try:
+        out = [int(v) for v in np.atleast_1d(values)]
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"{what} must be among {default}, got {values!r}") from None
     bad = [v for v in out if v not in default]
     if bad:
-        raise ValueError(f"{what} must be among {default}, got {bad}")
+        raise InvalidArgumentError(f"{what} must be among {default}, got {bad}")
     return out
 
 
@@ -87,7 +91,7 @@ def _column_list(columns: str | Sequence[str] | None, default: Sequence[str]) ->
     out = [str(c).strip().upper() for c in names]
     unknown = [c for c, u in zip(names, out) if u not in SLOT_COLUMNS]
     if unknown:
-        raise ValueError(f"unknown L0 columns {unknown}; valid: {SLOT_COLUMNS}")
+        raise InvalidArgumentError(f"unknown L0 columns {unknown}; valid: {SLOT_COLUMNS}")
     return out
 
 
@@ -175,7 +179,7 @@ def get_files(
         require_archive(L0.name, L0.root(data_root))
         start, stop = obsid_interval(obsid)
     elif start is None or stop is None:
-        raise TypeError("Must supply either obsid or start and stop")
+        raise InvalidArgumentError("Must supply either obsid or start and stop")
     records = _get_file_records(start, stop, slots, imgsize, data_root)
     return [str(L0.path(r, L0.root(data_root))) for r in records]
 
@@ -298,7 +302,9 @@ def slot_columns(
     sizes = _as_list(imgsize, ALL_SIZES, "imgsize")
     uncarried = [c for c in columns if not set(sizes) <= set(COLUMN_SIZES.get(c, ()))]
     if uncarried or "FILENAME" in columns:
-        raise ValueError(f"columns {uncarried or ['FILENAME']} are not plain for sizes {sizes}")
+        raise InvalidArgumentError(
+            f"columns {uncarried or ['FILENAME']} are not plain for sizes {sizes}"
+        )
     dtype = slot_dtype(list(columns))
     out: dict[int, dict[str, np.ndarray]] = {}
     for slot, (pieces, order) in _pieces(
@@ -884,7 +890,7 @@ class MSID(msid_api.MSID):
     ):
         name = msid.upper()
         if name not in SLOT_COLUMNS or name in ("FILENAME",):
-            raise ValueError(f"MSID {msid!r} is not an L0 column; valid: {SLOT_COLUMNS}")
+            raise MissingDataError(f"MSID {msid!r} is not an L0 column; valid: {SLOT_COLUMNS}")
         tstart, tstop = time_range(start, stop, instant=True)
         data = get_slot_data(
             tstart,

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from mica.errors import InvalidArgumentError
 from mica.time import to_date
 
 __all__ = ["MSID", "MSIDset"]
@@ -217,7 +218,7 @@ class MSIDset(_Span, OrderedDict):
             This set, each `MSID` with ``times`` the grid and plain ``vals``.
         """
         if not dt > 0:
-            raise ValueError(f"dt must be a positive number of seconds, not {dt!r}")
+            raise InvalidArgumentError(f"dt must be a positive number of seconds, not {dt!r}")
         grid = np.arange(self.tstart, self.tstop, float(dt))
         bad = np.zeros(len(grid), dtype=bool)
         filled: dict[str, tuple[np.ndarray, np.ndarray]] = {}

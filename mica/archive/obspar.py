@@ -19,6 +19,8 @@ from mica.config import archive_root
 from mica.engine.index import ArchiveIndex, require_archive
 from mica.engine.obsid_layout import check_obsid, link_state, obs_dirs
 from mica.engine.obsid_read import Revision, query_rows, row_paths
+from mica.engine.read import archived_file
+from mica.errors import InvalidArgumentError
 from mica.products.obspar import OBSPAR, OBSPAR_KEYS, parse_obspar_text
 from mica.products.obspar import get_obspar as read_obspar
 from mica.time import CxoTimeLike
@@ -93,7 +95,9 @@ def _revision(obsid: int, version: Revision, data_root: str | Path | None) -> in
     if isinstance(version, numbers.Integral) and not isinstance(version, bool):
         version = int(version)
     elif version not in ("default", "last"):
-        raise ValueError(f"version must be 'default', 'last' or an int, not {version!r}")
+        raise InvalidArgumentError(
+            f"version must be 'default', 'last' or an int, not {version!r}"
+        )
     with ArchiveIndex.open_for_reading(OBSPAR, OBSPAR.root(data_root)) as index:
         state = link_state(index, obsid)
         if version == "default":
@@ -183,7 +187,8 @@ def get_obspar(
     path = get_obspar_file(obsid, version, obi, data_root)
     if path is None:
         return None
-    pars = read_obspar(path)
+    with archived_file(path, OBSPAR.root(data_root)):
+        pars = read_obspar(path)
     pars["num_ccd_on"] = sum(1 for k, v in pars.items() if _CCD_ON.match(k) and v == "Y")
     return pars
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from mica import __version__, config
+from mica.errors import ConfigError
 
 
 def _logging(verbose: int) -> None:
@@ -40,3 +41,7 @@ def main(archive: str | None, verbose: int) -> None:
     _logging(verbose)
     if archive:
         os.environ[config.ARCHIVE] = str(Path(archive).resolve())
+    try:
+        config.archive_root()  # MICA_ARCHIVE naming a file: one line here, not a traceback
+    except ConfigError as err:
+        raise click.ClickException(str(err)) from err

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
+from mica._lazy import import_target
 from mica.cli._group import main
-from mica.engine.registry import products
+from mica.engine.registry import ProductEntry, products
 
 
 @main.command()
@@ -22,6 +24,7 @@ def check(repair: bool, verify_store: bool) -> None:
     from mica.cli.update import archive_writes
     from mica.engine.lock import ArchiveBusy
 
+    _require_some_archive()
     bad = False
     try:
         for entry in products():
@@ -36,3 +39,27 @@ def check(repair: bool, verify_store: bool) -> None:
         raise click.ClickException(str(err)) from err
     if bad:
         sys.exit(1)
+
+
+def _product_folder(entry: ProductEntry) -> Path:
+    """The folder ``entry``'s archive lives in (a calibration product: its file product's)."""
+    from mica.cli.update import archive_folder
+
+    if entry.product:
+        return import_target(entry.product).root(None)
+    return archive_folder(entry, None)
+
+
+def _require_some_archive() -> None:
+    """Refuse to check a root holding no product's folder (mistyped ``--archive``, unset
+    ``MICA_ARCHIVE``): "0 problems" there would say a missing archive is healthy."""
+    from mica.config import archive_root
+
+    root = archive_root()
+    folders = {_product_folder(entry) for entry in products()} - {root}
+    if not any(folder.is_dir() for folder in folders):
+        raise click.ClickException(
+            f"no archive in {root} (no product folder there): fill it with "
+            f"'mica --archive {root} update aca-l0 --start ... --stop ... --source ...' "
+            "(and the other products), or point --archive / MICA_ARCHIVE at an archive"
+        )

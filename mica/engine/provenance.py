@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -86,8 +87,18 @@ def settle_kind(root: str | Path, kind: str) -> None:
 
 
 def file_is_simulated(path: str | Path) -> bool:
-    """Whether a product file (FITS or obspar, gzipped or not) carries the simulation marker."""
+    """Whether a product file (FITS or obspar, gzipped or not) carries the simulation marker.
+
+    Raises `RejectedFile` naming the file when its gzip data do not decompress.
+    """
     path = Path(path)
+    try:
+        return _has_sim_marker(path)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as err:
+        raise RejectedFile(path.name, f"corrupt or truncated gzip data ({err})") from err
+
+
+def _has_sim_marker(path: Path) -> bool:
     with open(path, "rb") as fh:
         gzipped = fh.read(2) == b"\x1f\x8b"
     opener = gzip.open if gzipped else open
@@ -142,7 +153,7 @@ def _source_kind(src: Source, product: FileProduct) -> str | None:
     for path in files(product):
         try:
             return file_kind(path)
-        except (OSError, EOFError):
+        except (OSError, RejectedFile):
             continue  # unreadable: ingest will reject it with the reason
     return None
 

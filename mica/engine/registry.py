@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mica._lazy import import_target
+from mica.errors import InvalidArgumentError, MissingDataError
 
 if TYPE_CHECKING:  # the engine is imported when an update runs, not for `mica --help`
     from mica.engine.report import CheckReport, UpdateReport
@@ -85,7 +86,7 @@ class ProductEntry:
         opts = {k: v for k, v in opts.items() if k not in CLUSTER}
         if executor is not None:
             if "scheduler" not in self.options:
-                raise ValueError(f"{self.name} does not run on a cluster")
+                raise InvalidArgumentError(f"{self.name} does not run on a cluster")
             opts["executor"] = executor
         return LAYOUTS[self.layout].update(self, progress=progress, **opts)
 
@@ -261,4 +262,4 @@ def get(name: str) -> ProductEntry:
     try:
         return REGISTRY[name]
     except KeyError:
-        raise KeyError(f"no product {name!r}; known: {', '.join(REGISTRY)}") from None
+        raise MissingDataError(f"no product {name!r}; known: {', '.join(REGISTRY)}") from None

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from mica.common import computed_attributes
-from mica.stats.acq_product import ACQ_STATS, DTYPE, FOLDER, TABLE_NAME
+from mica.stats.acq_product import ACQ_STATS, DTYPE, FOLDER, TABLE_NAME, star_condition
 
 __all__ = ["DTYPE", "TABLE_NAME", "FOLDER", "table_path", "get_stats", "get_star_stats"]
 
@@ -40,7 +40,7 @@ def get_star_stats(
     id: int, filter: bool = True, data_root: str | os.PathLike | None = None
 ) -> np.ndarray:
     """Every acquisition of the AGASC star ``id`` (in-kernel indexed search)."""
-    rows = ACQ_STATS.table(data_root).read(f"agasc_id == {int(id)}")
+    rows = ACQ_STATS.table(data_root).read(star_condition(id))
     return rows[~rows["known_bad"]] if filter else rows
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from mica.common import computed_attributes
+from mica.stats.acq_product import star_condition
 from mica.stats.guide_product import DTYPE, FOLDER, GUIDE_STATS, TABLE_NAME
 
 __all__ = ["DTYPE", "TABLE_NAME", "FOLDER", "table_path", "get_stats", "get_star_stats"]
@@ -34,7 +35,7 @@ def get_star_stats(
     id: int, filter: bool = True, data_root: str | os.PathLike | None = None
 ) -> np.ndarray:
     """Every guide-star row of the AGASC star ``id`` (in-kernel indexed search)."""
-    rows = GUIDE_STATS.table(data_root).read(f"agasc_id == {int(id)}")
+    rows = GUIDE_STATS.table(data_root).read(star_condition(id))
     return rows[~rows["known_bad"]] if filter else rows
 
 

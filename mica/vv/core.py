@@ -164,6 +164,47 @@ def centroid_mag(counts: np.ndarray, integ_time: float) -> np.ma.MaskedArray:
     return mag
 
 
+#: the columns the V&V reads from each aspect L1 file (acen: in the rows it uses)
+ASOL_COLUMNS = ("time", "q_att", "dy", "dz", "dtheta")
+ACAL_COLUMNS = ("aca_misalign", "fts_misalign")
+ACEN_COLUMNS = ("time", "slot", "ang_y", "ang_z", "ang_y_sm", "ang_z_sm", "counts", "status")
+GSPR_COLUMNS = ("slot", "id_status", "type", "cel_loc_flag", "pos_eci")
+FIDPR_COLUMNS = ("slot", "id_status", "p_lsi")
+
+
+def check_table(
+    path: Path,
+    table: dict[str, np.ndarray],
+    columns: tuple[str, ...],
+    rows: np.ndarray | None = None,
+    empty_ok: bool = False,
+) -> None:
+    """Refuse an input table the V&V cannot use, naming the file and the column: a column
+    missing, no rows (unless ``empty_ok``), or a NaN or infinite number (in ``rows`` only,
+    a boolean selection, when given). Left to the statistics and plots, such values
+    surfaced as errors naming neither ("Axis limits cannot be NaN or Inf", an IndexError).
+    """
+    for name in columns:
+        if name not in table:
+            raise VVInputError(f"{path} has no {name} column")
+        values = table[name]
+        if not len(values) and not empty_ok:
+            raise VVInputError(f"{path}: column {name} is empty (the file has no rows)")
+        if rows is not None:
+            values = values[rows]
+        if values.dtype.kind not in "fc" or not len(values):
+            continue
+        bad = ~np.isfinite(values).reshape(len(values), -1).all(axis=1)
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            first = first if rows is None else int(np.flatnonzero(rows)[first])  # file's row
+            raise VVInputError(
+                f"{path}: column {name} holds NaN or infinite values in "
+                f"{int(bad.sum())} of {len(values)} rows{' used' if rows is not None else ''} "
+                f"(first row {first})"
+            )
+
+
 class AspectInterval:
     """One aspect interval: its ASP L1 files read, residuals per slot and SIM drift.
 
@@ -188,7 +229,8 @@ class AspectInterval:
     # --- reading -------------------------------------------------------------------------
     def _read(self) -> None:
         folder = self.aspdir
-        asol, self.asol_header = read_table(_one(folder, self.aiid, "asol"))
+        asol_path = _one(folder, self.aiid, "asol")
+        asol, self.asol_header = read_table(asol_path)
         if "ady" in asol:  # DS >= 10.8.3: the raw (ACA) solution and the adjusted SIM offsets
             for k in ("dy", "dz", "dtheta", "ra", "dec", "roll", "q_att"):
                 asol.pop(k, None)
@@ -202,22 +244,33 @@ class AspectInterval:
                 ("q_att", "q_att_raw"),
             ):
                 asol[new] = asol.pop(old)
-        for k in ("time", "q_att", "dy", "dz", "dtheta"):
-            if k not in asol:
-                raise VVInputError(f"{_one(folder, self.aiid, 'asol')} has no {k} column")
+        check_table(asol_path, asol, ASOL_COLUMNS)
         self.asol = asol
         self.aqual, _ = read_table(_one(folder, self.aiid, "aqual"))
-        acal, _ = read_table(_one(folder, self.aiid, "acal"))
+        acal_path = _one(folder, self.aiid, "acal")
+        acal, _ = read_table(acal_path)
+        check_table(acal_path, acal, ACAL_COLUMNS)
         self.acal = acal
         self.aca_misalign = np.asarray(acal["aca_misalign"][0], dtype=np.float64).reshape(3, 3)
         self.fts_misalign = np.asarray(acal["fts_misalign"][0], dtype=np.float64).reshape(3, 3)
-        cen, h_cen = read_table(_one(folder, self.aiid, "acen"))
+        cen_path = _one(folder, self.aiid, "acen")
+        cen, h_cen = read_table(cen_path)
+        check_table(cen_path, cen, ("time", "alg", "slot"))
         t = asol["time"]
         sel = (cen["alg"] == self.opt["alg"]) & (cen["time"] >= t[0]) & (cen["time"] <= t[-1])
+        check_table(cen_path, cen, ACEN_COLUMNS, rows=sel)  # the rows the V&V uses
         self.cen = {k: v[sel] for k, v in cen.items()}
-        self.integ_time = float(h_cen["INTGTIME"])
-        self.gsprop, self.h_gspr = read_table(_one(folder, self.aiid, "gspr"))
-        self.fidprop, self.h_fidpr = read_table(_one(folder, self.aiid, "fidpr"))
+        try:
+            self.integ_time = float(h_cen["INTGTIME"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise VVInputError(f"{cen_path}: no usable INTGTIME keyword ({err})") from err
+        if not np.isfinite(self.integ_time) or self.integ_time <= 0:
+            raise VVInputError(f"{cen_path}: INTGTIME {self.integ_time} is not a duration")
+        gspr_path, fidpr_path = (_one(folder, self.aiid, k) for k in ("gspr", "fidpr"))
+        self.gsprop, self.h_gspr = read_table(gspr_path)
+        check_table(gspr_path, self.gsprop, GSPR_COLUMNS, empty_ok=True)
+        self.fidprop, self.h_fidpr = read_table(fidpr_path)
+        check_table(fidpr_path, self.fidprop, FIDPR_COLUMNS, empty_ok=True)  # ERs: no fids
         self.gspr_info = self._props_info(self.gsprop, self.h_gspr)
         self.fidpr_info = self._props_info(self.fidprop, self.h_fidpr)
         self.log = self._read_log()
@@ -474,7 +527,9 @@ class Obi:
         ais = self.aspect_intervals
         ids = {(str(a.asol_header["OBS_ID"]).strip(), int(a.asol_header["REVISION"])) for a in ais}
         if len(ids) > 1:
-            raise ValueError(f"aspect intervals in {self.obsdir} differ in OBS_ID/REVISION: {ids}")
+            raise VVInputError(
+                f"aspect intervals in {self.obsdir} differ in OBS_ID/REVISION: {ids}"
+            )
         obsid = int(str(ais[0].asol_header["OBS_ID"]).strip())
         types = {i["slot"]: i.get("type") for i in ais[0].gspr_info}
         if types.get(7) == "MONITOR":

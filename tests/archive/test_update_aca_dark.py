@@ -224,6 +224,22 @@ def test_missing_replica_refused(tmp_path, replicas):
     _nothing_written(root)
 
 
+def test_replica_with_two_different_copies_refused(tmp_path, replicas):
+    """A dir: folder with one replica name twice, different bytes: the calibration is
+    refused naming both copies (not the whole update stopped)."""
+    src = _subset(replicas, tmp_path / "src")
+    name = "acadark1999223_r2.fits.gz"
+    (src / "copy").mkdir()
+    raw = gzip.decompress((src / name).read_bytes())
+    (src / "copy" / name).write_bytes(gzip.compress(raw + b"\0", mtime=0))
+    root = tmp_path / "aca_dark"
+    report = update_aca_dark(*DAYS[GUESS_ID], f"dir:{src}", root)
+    (message,) = report.failed.values()
+    assert "dark calibration 1999223 refused" in message, message
+    assert str(src / name) in message and str(src / "copy" / name) in message, message
+    _nothing_written(root)
+
+
 def test_replicas_of_the_other_kind_refused(tmp_path, replicas):
     """A real dark archive refuses simulated replicas, naming the replica (a dir: source is
     judged by its files); a new archive judged by its files takes the first kind it builds."""

@@ -181,6 +181,7 @@ def test_update_help_shows_the_options_that_apply(entry: ProductEntry, update_he
 def empty_check(tmp_path_factory) -> str:
     """``mica check`` of an empty archive (every registered product, the examples too)."""
     archive = tmp_path_factory.mktemp("empty-archive")
+    (archive / "aca0").mkdir()  # an archive with one product folder, still empty
     result = CliRunner().invoke(main, ["--archive", str(archive), "check"])
     assert result.exit_code == 0, result.output
     return result.output

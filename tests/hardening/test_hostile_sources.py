@@ -29,7 +29,6 @@ from mica.errors import ConfigError
 from mica.products.aca_l0 import L0
 from mica.products.asp_l1 import ASP_L1
 from mica.sim.aca_l0 import plan_l0_files, write_l0_file
-from mica.sources import SourceError
 from mica.sources.cda import CDASource
 from mica.sources.directory import DirSource
 from tests.sources.test_cda_source import (
@@ -131,18 +130,21 @@ def test_dir_identical_copies_delivered_once_quietly(l0_files, tmp_path):
 
 
 def test_dir_different_copies_under_one_name_are_refused(l0_files, tmp_path):
+    """Both copies are refused, each naming both paths; the other files are archived."""
     other = gzip.compress(gzip.decompress(l0_files[0].read_bytes()) + b"\0", mtime=0)
     folder = _two_copies(l0_files, tmp_path, other)
     root = tmp_path / "aca0"
-    # a time-range update stops at a failed chunk (it resumes where the archive left off):
-    # the refusal is the update's error, naming both copies -- not a spurious rejection
-    with pytest.raises(SourceError) as err:
-        update_archive(L0, f"dir:{folder}", *_span(l0_files), data_root=root)
-    text = str(err.value)
+    report = update_archive(L0, f"dir:{folder}", *_span(l0_files), data_root=root)
     name = l0_files[0].name
-    assert str(folder / "a" / name) in text and str(folder / "b" / name) in text, text
-    assert "differs" in text
+    copies = [str(folder / "a" / name), str(folder / "b" / name)]
+    assert sorted(e.filename for e in report.rejected) == copies, report.summary()
+    for err in report.rejected:
+        assert all(c in str(err) for c in copies) and "differs" in str(err), str(err)
+    assert not report.ok
+    assert sorted(report.ingested) == sorted(p.name for p in l0_files[1:]), report.summary()
     assert not list(root.rglob(name))  # neither copy archived
+    assert len(list((root / "rejected").glob("*.reason"))) == 2
+    assert check_archive(L0, data_root=root).ok
 
 
 # --- cda: redirects, deadlines, sizes (defect 10) -----------------------------------------

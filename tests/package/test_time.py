@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from astropy.time import Time
 
+from mica.errors import InvalidTimeError, MicaError, TimeRangeError
 from mica.time import day_end, day_start, to_date, to_secs, year_doy
 
 VECTORS = [
@@ -110,8 +111,51 @@ def test_time_range_refuses_stop_not_after_start():
 
     assert time_range("2012:125", "2012:126") == (to_secs("2012:125"), to_secs("2012:126"))
     for start, stop in [("2012:126", "2012:125"), ("2012:125", "2012:125")]:
-        with pytest.raises(ValueError, match="stop 2012:125:00:00:00.000 is not after start"):
+        with pytest.raises(TimeRangeError, match="stop 2012:125:00:00:00.000 is not after start"):
             time_range(start, stop)
+
+
+# times astropy rolls over to another date, refused; what they became before
+NOT_TIMES = {
+    "2013:366": "2013 has 365 days",  # was 2014:001
+    "2013:366:12:00:00": "2013 has 365 days",
+    "2013:001:23:59:60": "2013:001 ends without a leap second",  # was 2013:002 00:00:00
+    "2013:365:23:59:60.5": "2013:365 ends without a leap second",
+    "2013-02-28T23:59:60": "2013-02-28 ends without a leap second",
+    "2013-02-28 23:59:60": "2013-02-28 ends without a leap second",
+    "2013-02-29": "cannot interpret",  # astropy refuses it itself
+}
+
+
+@pytest.mark.parametrize("text", sorted(NOT_TIMES))
+def test_times_that_do_not_exist_are_refused(text):
+    for value in (text, [text], np.array(["2012:001", text])):
+        with pytest.raises(InvalidTimeError, match=NOT_TIMES[text]) as err:
+            to_secs(value)
+        assert isinstance(err.value, ValueError) and isinstance(err.value, MicaError)
+        assert text in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "text,date",
+    [
+        ("2012:182:23:59:60", "2012:182:23:59:60.000"),  # leap second days
+        ("2016:366:23:59:60.5", "2016:366:23:59:60.500"),
+        ("2012-06-30T23:59:60", "2012:182:23:59:60.000"),
+        ("2012:366", "2012:366:00:00:00.000"),  # a leap year
+        ("2013:365:23:59:59.9999", "2014:001:00:00:00.000"),  # exists; rounded when shown
+    ],
+)
+def test_leap_days_and_seconds_stay_valid(text, date):
+    assert to_date(text) == date
+    assert to_date(np.array([text, "2012:001"]))[0] == date
+
+
+@pytest.mark.parametrize("value", [True, False, np.bool_(True), [True, False]])
+def test_booleans_are_not_times(value):
+    with pytest.raises(InvalidTimeError) as err:
+        to_secs(value)
+    assert isinstance(err.value, ValueError)
 
 
 def test_year_doy_of_seconds_equals_the_exact_conversion():

@@ -35,7 +35,7 @@ from mica.archive.aca_dark.product import (
 from mica.archive.aca_image import ACAImage
 from mica.config import archive_root
 from mica.engine.index import require_archive
-from mica.errors import MissingDataError
+from mica.errors import InvalidArgumentError, MissingDataError, TimeRangeError
 from mica.time import CxoTimeLike, to_date, to_secs
 
 from . import file_defs
@@ -90,7 +90,9 @@ def dark_cals_root(data_root: str | os.PathLike | None = None) -> Path:
 def _root(dark_cals_dir: str | os.PathLike | None, data_root: str | os.PathLike | None) -> Path:
     if dark_cals_dir is not None and data_root is not None:
         if Path(dark_cals_dir) != Path(data_root):
-            raise TypeError("give dark_cals_dir or data_root (the same folder), not both")
+            raise InvalidArgumentError(
+                "give dark_cals_dir or data_root (the same folder), not both"
+            )
     return dark_cals_root(data_root if data_root is not None else dark_cals_dir)
 
 
@@ -236,7 +238,7 @@ def get_dark_cal_id(
     '2012131'
     """
     if select not in _SELECTS:
-        raise ValueError('select arg must be one of "nearest", "before", or "after"')
+        raise InvalidArgumentError('select arg must be one of "nearest", "before", or "after"')
     ids = _id_list(dark_cal_ids, data_root)
     if not ids:
         raise MissingDataError(f"no dark calibrations in {dark_cals_root(data_root)}")
@@ -365,9 +367,11 @@ def _read_props(dark_id: str, data_root: str | os.PathLike | None) -> dict[str, 
     try:
         props = json.loads(text)
     except json.JSONDecodeError as err:
-        raise ValueError(f"dark calibration {dark_id}: {path} is not valid JSON ({err})") from None
+        raise MissingDataError(
+            f"dark calibration {dark_id}: {path} is not valid JSON ({err})"
+        ) from None
     if not isinstance(props, dict):
-        raise ValueError(f"dark calibration {dark_id}: {path} does not hold a JSON object")
+        raise MissingDataError(f"dark calibration {dark_id}: {path} does not hold a JSON object")
     return props
 
 
@@ -375,7 +379,7 @@ def _ccd_temp(props: dict[str, Any], dark_id: str) -> float:
     try:
         return float(props["ccd_temp"])
     except (KeyError, TypeError, ValueError):
-        raise ValueError(
+        raise MissingDataError(
             f"dark calibration {dark_id}: properties have no numeric ccd_temp to scale from"
         ) from None
 
@@ -552,6 +556,10 @@ def get_dark_cal_props_table(
     >>> table['id'].tolist(), table['ccd_temp'].tolist()
     (['2012131'], [-17.7065])
     """
+    if start is not None:
+        t0, t1 = to_secs(_date_arg(start)), to_secs(_date_arg(stop))
+        if t1 < t0:  # the same instant (or day) is a range of one day's calibrations
+            raise TimeRangeError(f"stop {to_date(t1)} is before start {to_date(t0)}")
     id0 = date_to_dark_id("1999:001:12:00:00" if start is None else _date_arg(start))
     id1 = date_to_dark_id(_date_arg(stop))
     ids = [i for i in get_dark_cal_dirs(data_root=data_root) if id0 <= i <= id1]
