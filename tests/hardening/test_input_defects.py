@@ -27,9 +27,6 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from click.testing import CliRunner
-from test_hostile_files import OBSID as OBSPAR_OBSID
-from test_hostile_files import _obspar_mirror, write_variant
-from test_hostile_sources import _span, l0_files
 
 from mica import vv
 from mica.archive import aca_hdr3, aca_l0, asp_l1, obspar
@@ -58,6 +55,9 @@ from mica.products.obspar import OBSPAR
 from mica.sim import asp_l1 as sim_asp_l1
 from mica.sim.obspar import write_obspars
 from mica.stats import acq_stats, guide_stats
+from tests.hardening.test_hostile_files import OBSID as OBSPAR_OBSID
+from tests.hardening.test_hostile_files import _obspar_mirror, write_variant
+from tests.hardening.test_hostile_sources import _span, l0_files
 
 __all__ = ["l0_files"]  # the simulated L0 files of tests/test_hostile_sources.py
 
