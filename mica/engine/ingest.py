@@ -450,6 +450,37 @@ def ingest_validated(
     return _ingest(product, index, items, validate, False, on_file, precheck=False)
 
 
+def reindex_files(
+    product: FileProduct,
+    index: ArchiveIndex,
+    files: Iterable[tuple[str, Path]],
+    executor: Executor | None = None,
+    on_file: Callable[[int, int, str], None] | None = None,
+) -> IngestReport:
+    """Index files already in their archive places (an index rebuilt from the files,
+    `mica.engine.index_rebuild`): validated and decided as `ingest_files` does (a file of an
+    older revision than an overlapping one is removed as the ingest would have), nothing is
+    moved; a file outside its layout folder is refused and quarantined like any refused file.
+    The touched store partitions are left dirty.
+    """
+    root = index.root
+
+    def validate(todo: list[tuple[str, Path]]) -> Iterable[Any]:
+        run = executor or ProcessExecutor(None, preload=[type(product).__module__])
+        results = run.map(_Validate(product, False), todo)
+        try:
+            for (name, path), result in zip(todo, results):
+                row = result[0] if isinstance(result, tuple) else None
+                if isinstance(row, dict) and product.path(row, root) != path:
+                    where = product.folder(row)
+                    result = (RejectedFile(name, f"is not in its layout folder {where}"), {}, None)
+                yield result
+        finally:  # a process pool is shut down now, not when collected
+            getattr(results, "close", lambda: None)()
+
+    return _ingest(product, index, _items(files), validate, False, on_file, precheck=False)
+
+
 @contextmanager
 def _opened(
     product: FileProduct, index: ArchiveIndex | None, data_root: str | Path | None
