@@ -23,7 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from mica.engine.atomic import replace_durable, write_atomic
+from mica.engine.atomic import (
+    make_private,
+    move_aside,
+    real_folder,
+    replace_durable,
+    write_atomic,
+    write_new,
+)
 from mica.engine.colstore import ColumnStore, keep_arrays
 from mica.engine.describe import describe_file
 from mica.engine.executors import Executor, UnitError, timed
@@ -76,19 +83,17 @@ class IngestReport:
 
 
 def quarantine(root: Path, src: Path | None, err: RejectedFile) -> None:
-    """Keep a rejected file and the reason beside it: nothing offered is silently dropped."""
-    qdir = root / REJECTED_DIR
-    qdir.mkdir(parents=True, exist_ok=True)
+    """Keep a rejected file and the reason beside it: nothing offered is silently dropped.
+
+    Nothing outside the archive is touched: a link (``src`` itself, or one found in
+    ``rejected/``) is moved or replaced as the link, never followed."""
+    qdir = real_folder(root / REJECTED_DIR)
     safe = err.filename.replace("/", "_").replace("\\", "_").lstrip(".") or "unnamed"
-    if src is not None and src.exists():
-        shutil.move(str(src), qdir / safe)
+    if src is not None and os.path.lexists(src):
+        move_aside(src, qdir / safe)
         # a refused file may hold anything: only the archive's owner may read the copy
-        os.chmod(qdir / safe, 0o600)
-    reason = qdir / (safe + ".reason")
-    fd = os.open(reason, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(str(err) + "\n")
-    os.chmod(reason, 0o600)  # an older .reason of the same name kept its mode
+        make_private(qdir / safe)
+    write_new(qdir / (safe + ".reason"), (str(err) + "\n").encode(), 0o600)
 
 
 #: errors of the archive itself (disk full, read-only, database): they stop the update with one
