@@ -231,13 +231,20 @@ def test_obsid_index_rebuilt_with_its_layout(tmp_path, obspar_archive, kind):
     assert obspar.get_obs_dirs(OBSIDS[0], data_root=root)
 
 
-def test_obsid_edited_row_rewritten(tmp_path, obspar_archive):
+@pytest.mark.parametrize(
+    ("sql", "found"),
+    [
+        (f"UPDATE archfiles SET tstart = tstart + 1000 WHERE obsid = {OBSIDS[0]}", "tstart"),
+        (f"UPDATE archfiles SET isdefault = NULL WHERE obsid = {OBSIDS[0]}", "isdefault unset"),
+    ],
+)
+def test_obsid_edited_row_found_and_rewritten(tmp_path, obspar_archive, sql, found):
     root = tmp_path / "obspar"
     shutil.copytree(obspar_archive, root, symlinks=True)
     before = _tables(root)
-    _edit(root, f"UPDATE archfiles SET tstart = tstart + 1000 WHERE obsid = {OBSIDS[0]}")
+    _edit(root, sql)
     report = check_archive(OBSPAR, data_root=root)
-    assert any("tstart" in p for p in report.problems), report.summary()
+    assert any(found in p for p in report.problems), report.summary()
     check_archive(OBSPAR, data_root=root, repair=True)
     assert check_archive(OBSPAR, data_root=root).ok
     assert _tables(root) == before

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from mica.engine.atomic import make_file, make_folders
 from mica.engine.lock import UpdateLock
 from mica.engine.product import FileProduct
 from mica.errors import ArchiveBusy, DamagedIndexError, MissingArchiveError
@@ -140,7 +141,8 @@ class ArchiveIndex:
             self._opened = _file_state(self.path)
             self.conn, self.immutable = _connect_readonly(self.path, product=product.name)
         else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_folders(self.path.parent)
+            make_file(self.path)  # the archive's mode, not SQLite's 644
             self.conn = sqlite3.connect(
                 self.path, timeout=60.0, isolation_level=None, factory=_IndexConnection
             )

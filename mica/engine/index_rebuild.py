@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
+from mica.engine.atomic import mode_for, set_mode
 from mica.engine.colstore import STORE_DIR, ColumnStore
 from mica.engine.executors import Executor
 from mica.engine.fsync import fsync_dir
@@ -221,6 +222,7 @@ def _swap(root: Path, new: Path) -> Path | None:
         path = root / (INDEX_NAME + suffix)
         if os.path.lexists(path):
             os.replace(path, root / f"{aside.name}{suffix}")
+    set_mode(new, mode_for(main))  # the mode its owner gave the index it replaces
     moved = os.path.lexists(main)
     if moved:
         try:  # a second name: readers find an index until the new one replaces it

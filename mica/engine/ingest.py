@@ -11,6 +11,7 @@ refused by a real archive and a real file by a simulated one (`mica.engine.prove
 
 from __future__ import annotations
 
+import errno
 import filecmp
 import gzip
 import os
@@ -24,10 +25,12 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from mica.engine.atomic import (
-    make_private,
+    make_folders,
+    mode_for,
     move_aside,
     real_folder,
     replace_durable,
+    set_mode,
     write_atomic,
     write_new,
 )
@@ -92,7 +95,7 @@ def quarantine(root: Path, src: Path | None, err: RejectedFile) -> None:
     if src is not None and os.path.lexists(src):
         move_aside(src, qdir / safe)
         # a refused file may hold anything: only the archive's owner may read the copy
-        make_private(qdir / safe)
+        set_mode(qdir / safe, 0o600)
     write_new(qdir / (safe + ".reason"), (str(err) + "\n").encode(), 0o600)
 
 
@@ -126,16 +129,27 @@ def _place(
     folder = os.path.dirname(dest)
     device = None if made is None else made.get(folder)
     if device is None:
-        os.makedirs(folder, exist_ok=True)
+        make_folders(folder)
         device = os.stat(folder).st_dev
         if made is not None:
             made[folder] = device
-    fd = os.open(src, os.O_RDONLY)  # a committer's per-file cost: no buffered file object
-    try:
-        gzipped = os.read(fd, 2) == b"\x1f\x8b"
-        same_disk = os.fstat(fd).st_dev == device
-    finally:
-        os.close(fd)
+    try:  # a committer's per-file cost: no buffered file object
+        fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as err:
+        if err.errno != errno.ELOOP:
+            raise
+        fd = None  # a link offered as the file: its content is copied, the link left alone
+    if fd is None:
+        with open(src, "rb") as fh:
+            gzipped, same_disk = fh.read(2) == b"\x1f\x8b", False
+    else:
+        try:
+            gzipped = os.read(fd, 2) == b"\x1f\x8b"
+            same_disk = os.fstat(fd).st_dev == device
+            if gzipped and same_disk:  # renamed into place: the archive's mode, not its source's
+                os.fchmod(fd, mode_for(dest))
+        finally:
+            os.close(fd)
     if gzipped and same_disk:
         if synced:
             os.replace(src, dest)

@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from mica.engine.atomic import make_folders
 from mica.engine.fsync import fsync_dir
 from mica.engine.index import INDEX_NAME, ArchiveIndex
 from mica.engine.product import FileProduct
@@ -103,7 +104,7 @@ def set_link(link: Path, target_name: str) -> bool:
         return False
     if link.exists() and not link.is_symlink():
         raise OSError(f"{link} is a real file or folder, not a link: the layout is damaged")
-    link.parent.mkdir(parents=True, exist_ok=True)
+    make_folders(link.parent)
     tmp = link.with_name(f".{link.name}.tmp{os.getpid()}")
     tmp.unlink(missing_ok=True)
     os.symlink(target_name, tmp)
@@ -450,6 +451,13 @@ def check_obsid_layout(
         }
         if isdef - ({default} if default is not None else set()):
             bad.append(f"isdefault set on revisions {sorted(isdef)}")
+        unset = conn.execute(
+            "SELECT count(*) FROM archfiles WHERE obsid = ? AND revision = ? "
+            "AND isdefault IS NOT 1",
+            (obsid, default),
+        ).fetchone()[0]
+        if unset:
+            bad.append(f"isdefault unset on {unset} files of the default v{default:02d}")
         if bad:
             problems.append(f"obsid {obsid}: " + "; ".join(bad))
             if repair:
