@@ -33,6 +33,8 @@ CDA_MAX_FILE_BYTES = "MICA_CDA_MAX_FILE_BYTES"
 SIM_L1_DECIMATE = "MICA_SIM_L1_DECIMATE"
 #: Multiplier of the simulated aspect faults' rates (`sim_fault_scale`).
 SIM_FAULT_SCALE = "MICA_SIM_FAULT_SCALE"
+#: The umask of what the archive writes, e.g. ``002`` for a shared archive (`umask`).
+UMASK = "MICA_UMASK"
 #: "Now" for the simulated upstream and for ``None`` times, as in CxoTime (`now_override`).
 NOW = "CXOTIME_NOW"
 #: blosc's thread count, set to 1 during mica's own decompressions (and restored).
@@ -52,6 +54,7 @@ VARIABLES = (
     CDA_MAX_FILE_BYTES,
     SIM_L1_DECIMATE,
     SIM_FAULT_SCALE,
+    UMASK,
     NOW,
     *SETS,
 )
@@ -188,6 +191,27 @@ def sim_fault_scale() -> float:
     """
     value = _number(SIM_FAULT_SCALE, float)
     return 1.0 if value is None else value
+
+
+def umask() -> int | None:
+    """``MICA_UMASK``: the umask of the files and folders an update writes, in octal.
+
+    None when unset (the process's umask). For an archive shared by a group, e.g. ``002``:
+    the group reads what the updater writes, and a group's service account may update it.
+    A rewritten file keeps the mode of the file it replaces. Not an octal number in
+    0..777: `ConfigError`.
+    """
+    text = _text(UMASK)
+    if text is None:
+        return None
+    digits = text.strip().lower().removeprefix("0o")
+    try:
+        value = int(digits, 8)
+    except ValueError:
+        raise ConfigError(f"{UMASK}={text!r} is not an octal umask (e.g. 002)") from None
+    if not 0 <= value <= 0o777:
+        raise ConfigError(f"{UMASK}={text!r}: a umask is 000..777")
+    return value
 
 
 def now_override() -> str | None:

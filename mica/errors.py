@@ -21,6 +21,7 @@ The tree (built-in bases in brackets), with when each is raised::
     |   |                            an argument a reader cannot take (slot 9, revision 'x')
     |   `-- InvalidTimeError         a time that cannot be read or does not exist (2013:366)
     |-- DamagedStoreError [OSError]  a store chunk that cannot be read back
+    |-- DamagedIndexError [OSError]  an archive index that is damaged, or missing beside its files
     |-- ArchiveWriteError [OSError]  an archive folder that cannot be written (disk full ...)
     |-- ConfigError [ValueError]     a setting with a bad value (`mica.config`): an environment
     |                                variable, an archive root that is a file
@@ -48,6 +49,7 @@ caught by the derived-product runner, never by code expecting a built-in error.
 from __future__ import annotations
 
 import errno
+import os
 import sqlite3
 from pathlib import Path
 
@@ -56,6 +58,7 @@ __all__ = [
     "ArchiveWriteError",
     "CalibrationRefused",
     "ConfigError",
+    "DamagedIndexError",
     "DamagedStoreError",
     "DerivedFailure",
     "InconsistentAspectIntervals",
@@ -176,6 +179,41 @@ class DamagedStoreError(MicaError, OSError):
             f"'mica --archive {archive} check --verify-store --repair', or read with "
             "use_store=False meanwhile",
             chunk,
+            detail,
+        )
+
+
+class DamagedIndexError(MicaError, OSError):
+    """An archive index (``archfiles.db3``) that cannot be read: truncated, overwritten, with
+    a damaged page, or missing while the product folder holds archived files.
+
+    The index is a lookup table of the archived files, which are not affected: the message
+    names the index file and the commands that rebuild it from them. ``index`` (the file)
+    and ``detail`` (what is wrong, without the advice) are also attributes.
+    """
+
+    def __init__(self, message: str, index: str | Path = "", detail: str = ""):
+        super().__init__(message)  # one argument: see MissingArchiveError
+        self.index = Path(index)
+        self.detail = detail or message
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (str(self), str(self.index), self.detail))
+
+    @classmethod
+    def at(cls, index: str | Path, detail: str, product: str = "") -> DamagedIndexError:
+        """The error for the index file ``index`` of ``product`` (its command name)."""
+        index = Path(os.path.abspath(index))
+        name = product or "<product>"
+        return cls(
+            f"damaged archive index {index}: {detail}. The archived files are intact (the "
+            f"index is their lookup table): rebuild it from them with "
+            f"'mica --archive {index.parent.parent} check --repair' or "
+            f"'mica rebuild index {name} --data-root {index.parent}'",
+            index,
             detail,
         )
 

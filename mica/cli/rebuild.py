@@ -1,4 +1,5 @@
-"""``mica rebuild store``: the L0 columnar store rebuilt from the archived L0 files."""
+"""``mica rebuild store``: the L0 columnar store rebuilt from the archived L0 files;
+``mica rebuild index``: a product's index rebuilt from its archived files."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import click
 
 from mica.cli._group import main
 from mica.engine.lock import ArchiveBusy
+from mica.engine.registry import products
 from mica.errors import ProvenanceError
 
 
@@ -51,3 +53,46 @@ def rebuild_store(data_root, scheduler, workers) -> None:
         for part, why in report.failed.items():
             click.echo(f"  not rebuilt: {part}: {why}")
         sys.exit(1)
+
+
+#: the products kept with an index (``archfiles.db3``), by layout
+INDEXED_LAYOUTS = ("time", "obsid")
+
+
+@rebuild.command("index")
+@click.argument(
+    "product",
+    type=click.Choice([e.name for e in products() if e.layout in INDEXED_LAYOUTS]),
+)
+@click.option(
+    "--data-root",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="The product folder (default: <archive>/<product folder>).",
+)
+@click.option(
+    "--wait",
+    type=float,
+    default=0.0,
+    help="Seconds to wait for another running update (default: exit).",
+)
+def rebuild_index(product: str, data_root: str | None, wait: float) -> None:
+    """Rebuild PRODUCT's index (archfiles.db3) from its archived files.
+
+    Every file is validated again and indexed from its own headers and checksum; no row of
+    the old index is trusted. The old index is kept beside it with a timestamp suffix.
+    """
+    from mica.cli.update import archive_writes
+    from mica.engine.index_rebuild import rebuild_index as rebuild
+    from mica.engine.registry import get
+    from mica.errors import MicaError
+
+    entry = get(product)
+    try:
+        with archive_writes(entry, data_root):
+            done = rebuild(entry.load(), data_root, wait=wait)
+    except (ArchiveBusy, MicaError) as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"{product}: {done[0]}")
+    for line in done[1:]:
+        click.echo(f"  {line}")

@@ -268,6 +268,7 @@ def build_chunk(task: ChunkTask) -> tuple[int, float, float]:
         arrays,
         task.product.partition_columns(task.part),
         task.part,
+        replaces=None if task.old is None else task.root / task.old["path"],
     )
     times = np.concatenate([a["TIME"] for a in arrays])
     return len(times), float(times.min()), float(times.max())
@@ -588,7 +589,9 @@ class ColumnStore:
             with self.index.transaction():  # a crash before the commit below deletes it
                 self.index.add_pending([(str(dest), "scratch")])
             try:
-                self._write(dest, rows, arrays, self.product.partition_columns(part), part)
+                columns = self.product.partition_columns(part)
+                replaces = Path(drops[0]) if drops else None  # its mode kept
+                self._write(dest, rows, arrays, columns, part, replaces)
             except OSError as exc:
                 err = ArchiveWriteError.from_error(exc, self.index.root)
                 if err is None:
@@ -648,9 +651,11 @@ class ColumnStore:
         arrays: list[dict[str, np.ndarray]],
         names: list[str],
         part: str | None = None,
+        replaces: Path | None = None,
     ) -> None:
         """One dataset per column group, so a fetch of a few columns reads a few datasets,
-        and for a view with ``derive`` (partition ``part``) the datasets it computes.
+        and for a view with ``derive`` (partition ``part``) the datasets it computes. The
+        file gets the mode of the chunk file it ``replaces`` (else a new file's).
 
         A group of one column is stored in its own dtype and shape (typed shuffle in the
         codec). A group of several is stored as byte planes: its packed records viewed as
@@ -705,7 +710,7 @@ class ColumnStore:
         finally:
             h5.close()
         _require_space(dest.parent, len(image))
-        write_atomic(dest, lambda fh: fh.write(image))
+        write_atomic(dest, lambda fh: fh.write(image), replaces)
 
     def _groups(self, names: list[str]) -> dict[str, np.dtype]:
         """The record dtype of each column group of a partition holding ``names``: the

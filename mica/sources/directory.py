@@ -11,9 +11,10 @@ present.
 
 Hostile folders: a symbolic link is followed only when it resolves to a regular file inside
 the source folder (a link out of it -- e.g. to someone's private file -- is not followed and
-is named in the report's notes). Staged copies never get wider permissions than their
-source (its mode bits, without execute). One name in several subfolders: identical copies
-are delivered once; copies with different contents are delivered not at all: each is
+is named in the report's notes). Staged copies get the archive's mode (the umask or
+``MICA_UMASK``), not their source's: a file private to its owner in the source folder is
+archived readable as the archive's other files. One name in several subfolders: identical
+copies are delivered once; copies with different contents are delivered not at all: each is
 refused naming every copy (the update is not ok and says why) and the other files are
 archived.
 """
@@ -23,12 +24,12 @@ from __future__ import annotations
 import filecmp
 import os
 import re
-import stat
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mica.engine.atomic import new_mode
 from mica.engine.obsid_layout import REV_DIR_RE, ObsidProduct
 from mica.engine.product import FileProduct, RejectedFile
 from mica.engine.source import Source, SourceError
@@ -55,15 +56,14 @@ def inside_file(root: Path, path: Path) -> Path | None:
     return real
 
 
-def copy_private(path: Path, target: Path) -> None:
-    """Copy ``path`` to ``target`` with the source's mode bits (never wider, no execute)."""
-    mode = stat.S_IMODE(path.stat().st_mode) & 0o666
-    # created 600 and only then widened to the source's bits: never readable by more people
+def copy_staged(path: Path, target: Path) -> None:
+    """Copy ``path`` to ``target`` with the archive's mode for a new file (`new_mode`: the
+    umask or ``MICA_UMASK``), whatever the source's mode bits."""
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     with open(fd, "wb") as out, open(path, "rb") as src:
+        os.fchmod(fd, new_mode())
         while block := src.read(1 << 20):
             out.write(block)
-    os.chmod(target, mode)
 
 
 def deliver(spec: str, paths: list[Path], dest: Path) -> list[Path | RejectedFile]:
@@ -88,7 +88,7 @@ def deliver(spec: str, paths: list[Path], dest: Path) -> list[Path | RejectedFil
             ]
             continue
         target = dest / name
-        copy_private(same[0], target)
+        copy_staged(same[0], target)
         out.append(target)
     return out
 

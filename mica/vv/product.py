@@ -21,6 +21,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from mica.engine.atomic import folder_mode, make_folders
 from mica.engine.derived import DerivedFailure, DerivedProduct, DerivedUnit
 from mica.engine.fsync import fsync_dir
 from mica.engine.index import connect_readonly, require_archive
@@ -156,13 +157,13 @@ class VVProduct(DerivedProduct):
         obsid, revision = unit.key
         root = Path(staging).parent.parent  # staging = <product folder>/staging/u<i>
         dest = version_dir(root, obsid, revision)
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        make_folders(dest.parent)
         tmp = dest.with_name(f".{dest.name}.tmp{os.getpid()}")
         old = dest.with_name(f".{dest.name}.old{os.getpid()}")
         for stale in dest.parent.glob(f".{dest.name}.*"):  # left by a killed install
             shutil.rmtree(stale, ignore_errors=True)
         os.rename(staging, tmp)
-        os.chmod(tmp, 0o775)
+        os.chmod(tmp, folder_mode(dest))  # the umask's, or the revision folder's it replaces
         if dest.exists():
             os.rename(dest, old)  # swapped out, removed once the new one is in place
         os.rename(tmp, dest)

@@ -94,7 +94,9 @@ def test_dir_link_inside_the_folder_is_followed(l0_files, tmp_path):
     assert got[0].read_bytes() == l0_files[0].read_bytes() and not src.notes
 
 
-def test_dir_staged_copy_keeps_the_private_mode(l0_files, tmp_path):
+def test_dir_staged_copy_follows_the_umask(l0_files, tmp_path):
+    """A file private to its owner in the source folder is staged (and archived) with the
+    archive's mode, so that the archive's readers can read it."""
     folder = tmp_path / "upstream"
     folder.mkdir()
     mine = folder / l0_files[0].name
@@ -107,7 +109,7 @@ def test_dir_staged_copy_keeps_the_private_mode(l0_files, tmp_path):
         (got,) = DirSource(folder).fetch(L0, *_span(l0_files[:1]), dest)
     finally:
         os.umask(old)
-    assert stat.S_IMODE(got.stat().st_mode) == 0o600
+    assert stat.S_IMODE(got.stat().st_mode) == 0o644
 
 
 # --- dir: one name in two subfolders (defect 12) ------------------------------------------

@@ -126,6 +126,9 @@ def test_every_variable_is_listed_and_documented():
         (config.sim_l1_decimate, config.SIM_L1_DECIMATE, "40", 40),
         (config.sim_fault_scale, config.SIM_FAULT_SCALE, "", 1.0),
         (config.sim_fault_scale, config.SIM_FAULT_SCALE, "30", 30.0),
+        (config.umask, config.UMASK, None, None),
+        (config.umask, config.UMASK, "002", 0o002),
+        (config.umask, config.UMASK, "0o027", 0o027),
         (config.now_override, config.NOW, None, None),
         (config.now_override, config.NOW, "2020:100", "2020:100"),
     ],
@@ -147,6 +150,8 @@ def test_setting_values(monkeypatch, setting, var, value, expected):
         (config.cda_max_file_bytes, config.CDA_MAX_FILE_BYTES, "1.5"),
         (config.sim_l1_decimate, config.SIM_L1_DECIMATE, "x"),
         (config.sim_fault_scale, config.SIM_FAULT_SCALE, "lots"),
+        (config.umask, config.UMASK, "9"),
+        (config.umask, config.UMASK, "1000"),
     ],
 )
 def test_bad_value_names_the_variable(monkeypatch, setting, var, value):
