@@ -132,6 +132,10 @@ def _survey(
     try:
         fill = [c.name for c in missing_columns(conn, product)]
         rows = [dict(r) for r in conn.execute("SELECT * FROM archfiles ORDER BY filename")]
+        if rows and "checksum" in rows[0] and "checksum" not in fill:
+            # the original took some products' checksums from another HDU: this package's
+            # value is recorded, so that `mica check` compares like with like
+            fill.append("checksum")
     finally:
         conn.close()
     items = [(r["filename"], product.path(r, root)) for r in rows]
@@ -171,6 +175,13 @@ def _migrate(
                 [[v[n] for n in names] + [name] for name, v in values.items()],
             )
             report.done.append(f"index columns added: {', '.join(names)}")
+        if "checksum" not in {c.name for c in fill} and any(
+            "checksum" in v for v in values.values()
+        ):
+            conn.executemany(
+                "UPDATE archfiles SET checksum = ? WHERE filename = ?",
+                [[v["checksum"], name] for name, v in values.items() if "checksum" in v],
+            )
         create_tables(conn, product)
         if isinstance(product, ObsidProduct):
             _record_revisions(product, conn, root, report)

@@ -375,11 +375,14 @@ def holds_original_index(root: str | Path) -> bool:
     path = Path(root) / INDEX_NAME
     if not path.is_file():
         return False
-    conn = connect_readonly(path)
     try:
-        return is_original_schema(conn)
-    finally:
-        conn.close()
+        conn = connect_readonly(path)
+        try:
+            return is_original_schema(conn)
+        finally:
+            conn.close()
+    except (sqlite3.DatabaseError, DamagedIndexError):  # a damaged index: `mica check` says so
+        return False
 
 
 def missing_columns(conn: sqlite3.Connection, product: FileProduct) -> list[IndexColumn]:

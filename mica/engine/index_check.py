@@ -293,6 +293,10 @@ def _compare(
         if repair:
             _drop_file(index, row, path, err, report)
         return
+    if index.original:
+        # the original's index lacks some columns (read as None) and took its checksums
+        # from another HDU: its rows are compared on what it recorded the same way
+        truth = {k: v for k, v in truth.items() if k != "checksum" and row.get(k) is not None}
     differences = row_differences(product, row, truth)
     if _row_path(product, row, index.root) != path:
         differences.append(f"the row places the file elsewhere than {path.parent.name}/")
