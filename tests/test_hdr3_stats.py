@@ -138,7 +138,7 @@ def test_bin_stats_is_chetas_definition():
     for vals in (rng.normal(-10, 3, len(times)), rng.integers(-500, 500, len(times))):
         for stat in STATS_DT:
             k = bin_index(times, STATS_DT[stat])
-            got = bin_stats(times, vals, stat)
+            got = bin_stats(times, vals, stat).T
             want = cheta_rows(times, vals, stat, int(k[0]), int(k[-1]) + 1)
             assert_rows_equal(got, want, stat, stat)
             counts = got[:, STATS_FIELDS[stat].index("n")]
@@ -270,7 +270,8 @@ def test_dirty_or_old_chunks_are_computed_from_samples(stats_archive, monkeypatc
     finally:
         rebuild_store(L0, stats_archive)
     calls.clear()
-    monkeypatch.setattr(hdr3_stats, "bins_dataset", lambda stat: "ST.none")  # an older chunk
+    for name in ("bins_dataset", "stats_dataset"):  # as in a chunk built before statistics
+        monkeypatch.setattr(hdr3_stats, name, lambda *args: "ST.none")
     with caplog.at_level("WARNING", logger="mica.archive.hdr3_stats"):
         got = aca_hdr3.MSID("ccd_det_therm", *RANGE, data_root=stats_archive, stat="daily")
     assert np.array_equal(msid_rows(got), want["daily"]) and len(calls) == 1

@@ -453,22 +453,21 @@ def _stats_data(
     def samples(a: float, b: float) -> tuple[np.ndarray, np.ndarray]:
         return _good_samples(item, a, b, data_root, use_store)
 
-    rows = hdr3_stats.read_stats(item, stat, tstart, tstop, samples, data_root, use_store)
+    fields = hdr3_stats.read_stats(item, stat, tstart, tstop, samples, data_root, use_store)
     # the item's own dtype for its values (extremes and middle samples), ints for counts
     words = [np.zeros(0, np.uint16)] * len(item.word_columns)
     dtype = item.decode_words(words, [np.zeros(0, bool)] * len(words)).dtype
     columns = {}
-    for k, field in enumerate(STATS_FIELDS[stat]):
-        values = rows[:, k]
+    for values, field in zip(fields, STATS_FIELDS[stat]):
         if field in ("index", "n"):
             values = values.astype(np.int64)
         elif field in ("min", "max", "midval"):
-            values = values.astype(dtype)
+            values = values.astype(dtype, copy=False)
         columns[_STAT_ATTRS[field]] = values
     return {
         "hdr3_msid": item.key,
         "vals": columns["means"],
-        "times": (columns["indexes"] + 0.5) * STATS_DT[stat],
+        "times": (fields[0] + 0.5) * STATS_DT[stat],
         "desc": item.desc,
         "longdesc": item.longdesc,
         "unit": item.unit,

@@ -67,8 +67,8 @@ def read_stats(
     Returns
     -------
     numpy.ndarray
-        (nbins, nfields) float64 rows (`mica.products.hdr3_stats.STATS_FIELDS`), by bin, of
-        the bins with samples.
+        (nfields, nbins) float64: each field (`mica.products.hdr3_stats.STATS_FIELDS`) of
+        the bins with samples, by bin.
 
     Raises
     ------
@@ -79,7 +79,7 @@ def read_stats(
         raise ValueError(f"stat must be one of {', '.join(STATS_DT)}, not {stat!r}")
     k0, k1 = bins_between(tstart, tstop, stat)
     if k1 <= k0:
-        return np.zeros((0, len(STATS_FIELDS[stat])))
+        return np.zeros((len(STATS_FIELDS[stat]), 0))
     pieces = _from_store(item, stat, k0, k1, data_root) if use_store else {}
     return _assemble(pieces, stat, k0, k1, samples)
 
@@ -98,6 +98,7 @@ def _from_store(
 ) -> dict[int, np.ndarray]:
     """Period number -> its rows of bins [k0, k1), for the periods whose chunk serves them."""
     from mica.engine.colstore import ColumnStore
+    from mica.engine.h5chunks import one_blosc_thread
     from mica.engine.read import snapshot_read
     from mica.products.aca_l0 import L0
 
@@ -108,6 +109,7 @@ def _from_store(
     }
     found: dict[int, np.ndarray] = {}
 
+    @one_blosc_thread
     def from_store(index: Any, _: list[dict[str, Any]]) -> list[dict[str, Any]]:
         found.clear()  # a retry starts again
         chunks = ColumnStore(L0, index).current_chunks(parts.values())
@@ -133,22 +135,21 @@ def _from_store(
 
 
 def _read_chunk(path: Path, item: Hdr3Item, stat: str) -> np.ndarray | None:
-    """An item's rows of ``stat`` in a chunk file (no rows: no samples in its period), or
+    """An item's columns of ``stat`` in a chunk file (no bins: no samples in its period), or
     None when the chunk holds no statistics (built before them) or cannot be read."""
     from mica.engine.colstore import read_slab
-    from mica.engine.h5chunks import one_blosc_thread, open_h5_id
+    from mica.engine.h5chunks import open_h5_id
 
     try:
-        with one_blosc_thread:
-            fid = open_h5_id(path)
+        fid = open_h5_id(path)
+        try:
             try:
+                return read_slab(fid, stats_dataset(item.key, stat))
+            except KeyError:  # no sample of the item in the chunk's period, or no statistics
                 read_slab(fid, bins_dataset(stat))  # written in every chunk with statistics
-                try:
-                    return read_slab(fid, stats_dataset(item.key, stat))
-                except KeyError:  # no sample of the item in the chunk's period
-                    return np.zeros((0, len(STATS_FIELDS[stat])))
-            finally:
-                fid.close()
+                return np.zeros((len(STATS_FIELDS[stat]), 0))
+        finally:
+            fid.close()
     except (OSError, KeyError):  # replaced since, damaged, or without statistics
         return None
 
@@ -182,6 +183,8 @@ def _assemble(
             missing.append(number)
     if missing:
         compute()
-    rows = np.concatenate(out) if out else np.zeros((0, len(STATS_FIELDS[stat])))
-    index = rows[:, 0]
-    return rows[(index >= k0) & (index < k1)]
+    # the first and last pieces may hold bins outside [k0, k1): cut them, copy once
+    for at in {0, len(out) - 1} if out else ():
+        index = out[at][0]
+        out[at] = out[at][:, np.searchsorted(index, k0) : np.searchsorted(index, k1)]
+    return np.concatenate(out, axis=1) if out else np.zeros((len(STATS_FIELDS[stat]), 0))

@@ -29,8 +29,9 @@ is merged across them, percentiles included. Datasets (``<stat>``: ``5min``, ``d
 
 * ``ST.<stat>.BINS``: the owned bins ``[k0, k1)``, written for every chunk (a chunk without
   it was built before the statistics);
-* ``ST.<key>.<stat>``: the (nbins, nfields) float64 rows of an item's bins with samples, by
-  ``index`` (an item without samples in the period has none).
+* ``ST.<key>.<stat>``: the (nfields, nbins) float64 columns of an item's bins with samples,
+  by ``index`` (an item without samples in the period has none); a field's values are
+  contiguous, so a reader takes each as it is.
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ def bin_index(times: np.ndarray, dt: int) -> np.ndarray:
 
 
 def bin_stats(times: np.ndarray, values: np.ndarray, stat: str) -> np.ndarray:
-    """The rows of ``stat`` (`STATS_FIELDS`) of samples, one per bin with samples.
+    """The columns of ``stat`` (`STATS_FIELDS`) of samples, one value per bin with samples.
 
     Parameters
     ----------
@@ -132,24 +133,24 @@ def bin_stats(times: np.ndarray, values: np.ndarray, stat: str) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        (nbins, nfields) float64, by bin index.
+        (nfields, nbins) float64, by bin index.
     """
     fields = STATS_FIELDS[stat]
     times = np.asarray(times, dtype=np.float64)
     v = np.asarray(values).astype(np.float64)
     if not len(times):
-        return np.zeros((0, len(fields)))
+        return np.zeros((len(fields), 0))
     k = bin_index(times, STATS_DT[stat])
     starts = np.flatnonzero(np.diff(k, prepend=k[0] - 1))
     n = np.diff(starts, append=len(k))
     ends = starts + n - 1
-    out = np.empty((len(starts), len(fields)))
+    out = np.empty((len(fields), len(starts)))
     col = {name: i for i, name in enumerate(fields)}
-    out[:, col["index"]] = k[starts]
-    out[:, col["n"]] = n
-    out[:, col["min"]] = np.minimum.reduceat(v, starts)
-    out[:, col["max"]] = np.maximum.reduceat(v, starts)
-    out[:, col["midval"]] = v[starts + n // 2]
+    out[col["index"]] = k[starts]
+    out[col["n"]] = n
+    out[col["min"]] = np.minimum.reduceat(v, starts)
+    out[col["max"]] = np.maximum.reduceat(v, starts)
+    out[col["midval"]] = v[starts + n // 2]
     # Weights: half the time between the neighbours ((before + after) / 2, cheta's order of
     # operations), the first and last sample of a bin its one neighbour's time, clipped;
     # every sample 1 in a bin of one or two.
@@ -164,11 +165,11 @@ def bin_stats(times: np.ndarray, values: np.ndarray, stat: str) -> np.ndarray:
     weights[few] = 1.0
     total = np.add.reduceat(weights, starts)
     mean = np.add.reduceat(weights * v, starts) / total
-    out[:, col["mean"]] = mean
+    out[col["mean"]] = mean
     deviation = v - np.repeat(mean, n)
-    out[:, col["std"]] = np.sqrt(np.add.reduceat(weights * deviation * deviation, starts) / total)
+    out[col["std"]] = np.sqrt(np.add.reduceat(weights * deviation * deviation, starts) / total)
     if stat == "daily":
-        out[:, col["p01"] :] = _quantiles(v, starts, n).T
+        out[col["p01"] :] = _quantiles(v, starts, n)
     return out
 
 
