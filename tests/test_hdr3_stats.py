@@ -365,6 +365,14 @@ def test_msid_stat_api(stats_archive):
         aca_hdr3.MSID("ccd_det_therm", *RANGE, data_root=stats_archive, stat="hourly")
 
 
+@pytest.mark.parametrize("use_store", [True, False])
+def test_no_archive(tmp_path, use_store):
+    from mica.errors import MissingArchiveError
+
+    with pytest.raises(MissingArchiveError):
+        aca_hdr3.MSID("ccd_temp", *RANGE, data_root=tmp_path, stat="daily", use_store=use_store)
+
+
 def test_cli_fetch_stat(stats_archive, tmp_path, monkeypatch):
     from click.testing import CliRunner
 

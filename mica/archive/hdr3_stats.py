@@ -137,21 +137,32 @@ def _from_store(
 def _read_chunk(path: Path, item: Hdr3Item, stat: str) -> np.ndarray | None:
     """An item's columns of ``stat`` in a chunk file (no bins: no samples in its period), or
     None when the chunk holds no statistics (built before them) or cannot be read."""
-    from mica.engine.colstore import read_slab
     from mica.engine.h5chunks import open_h5_id
 
     try:
+        # the file closes when ``fid`` goes (its last identifier): h5py's FileID.close looks
+        # for other open objects first, a third of a 25-year daily read
         fid = open_h5_id(path)
         try:
-            try:
-                return read_slab(fid, stats_dataset(item.key, stat))
-            except KeyError:  # no sample of the item in the chunk's period, or no statistics
-                read_slab(fid, bins_dataset(stat))  # written in every chunk with statistics
-                return np.zeros((len(STATS_FIELDS[stat]), 0))
-        finally:
-            fid.close()
+            return _read_whole(fid, stats_dataset(item.key, stat))
+        except KeyError:  # no sample of the item in the chunk's period, or no statistics
+            _read_whole(fid, bins_dataset(stat))  # written in every chunk with statistics
+            return np.zeros((len(STATS_FIELDS[stat]), 0))
     except (OSError, KeyError):  # replaced since, damaged, or without statistics
         return None
+
+
+def _read_whole(fid: Any, name: str) -> np.ndarray:
+    """A whole dataset of an open file (``h5py.h5f`` id); KeyError when there is none."""
+    import h5py
+
+    dset = h5py.h5d.open(fid, name.encode())
+    try:
+        out = np.empty(dset.shape, dtype=dset.dtype)
+        dset.read(h5py.h5s.ALL, h5py.h5s.ALL, out)
+        return out
+    finally:
+        dset.close()
 
 
 def _assemble(
