@@ -14,11 +14,12 @@ import pytest
 from scipy.stats.mstats import mquantiles
 
 from mica.archive import aca_hdr3, hdr3_stats
+from mica.engine.colstore import STORE_VERSION, ColumnStore
 from mica.engine.index import ArchiveIndex
 from mica.engine.store_rebuild import rebuild_store
 from mica.products.aca_l0 import L0
 from mica.products.hdr3_items import ITEMS
-from mica.products.hdr3_samples import SAMPLES_REACH, SAMPLES_VIEW
+from mica.products.hdr3_samples import SAMPLES_LAYOUT, SAMPLES_REACH, SAMPLES_VIEW
 from mica.products.hdr3_stats import (
     QUANTILES,
     STATS_DT,
@@ -243,9 +244,10 @@ ITEMS_DTYPES = {
 }
 
 
-def test_dirty_or_old_chunks_are_computed_from_samples(stats_archive, monkeypatch, caplog):
-    """A dirty chunk, or one built before the statistics, is not read: its bins come from the
-    samples, the answer unchanged; a rebuild makes the chunk serve again."""
+def test_chunks_not_current_are_computed_from_samples(stats_archive, monkeypatch, caplog):
+    """A dirty chunk, one of the layout before the statistics, or one that cannot be read is
+    not read: its bins come from the samples, the answer unchanged; ``mica rebuild store``
+    makes the chunk serve again."""
     part = f"{SAMPLES_VIEW}/52"
     want = {
         s: msid_rows(aca_hdr3.MSID("ccd_det_therm", *RANGE, data_root=stats_archive, stat=s))
@@ -269,13 +271,27 @@ def test_dirty_or_old_chunks_are_computed_from_samples(stats_archive, monkeypatc
         assert calls and all(a >= B - 328 for a, _ in calls)
     finally:
         rebuild_store(L0, stats_archive)
+    # a chunk of the layout before (its file list's tag without the view's layout number)
+    with ArchiveIndex(L0, stats_archive) as index, index.transaction():
+        (files,) = index.conn.execute("SELECT files FROM store_chunks WHERE part = ?", (part,))
+        old = files[0].replace(f"v{STORE_VERSION}a.{SAMPLES_LAYOUT}\n", f"v{STORE_VERSION}a\n")
+        assert old != files[0]
+        index.conn.execute("UPDATE store_chunks SET files = ? WHERE part = ?", (old, part))
     calls.clear()
-    for name in ("bins_dataset", "stats_dataset"):  # as in a chunk built before statistics
+    try:
+        got = aca_hdr3.MSID("ccd_det_therm", *RANGE, data_root=stats_archive, stat="daily")
+        assert np.array_equal(msid_rows(got), want["daily"]) and len(calls) == 1
+        with ArchiveIndex.open_for_reading(L0, stats_archive) as index:
+            assert ColumnStore(L0, index).stale_parts() == [part]
+    finally:
+        assert part in rebuild_store(L0, stats_archive).done
+    calls.clear()
+    for name in ("bins_dataset", "stats_dataset"):  # a chunk that cannot be read
         monkeypatch.setattr(hdr3_stats, name, lambda *args: "ST.none")
     with caplog.at_level("WARNING", logger="mica.archive.hdr3_stats"):
         got = aca_hdr3.MSID("ccd_det_therm", *RANGE, data_root=stats_archive, stat="daily")
     assert np.array_equal(msid_rows(got), want["daily"]) and len(calls) == 1
-    assert "mica rebuild store" in caplog.text
+    assert "could not be read for the header-3 statistics" in caplog.text
 
 
 def test_partitions_near_the_boundary(stats_archive):

@@ -2,7 +2,7 @@
 layout and builder: `mica.products.hdr3_stats`).
 
 `read_stats` takes each period's bins from its ``hd3s`` chunk when the chunk is current (not
-dirty, of this layout, holding statistics), and computes the bins of any other period from
+dirty, of this layout: built with the statistics), and computes the bins of any other period from
 the item's samples (`mica.archive.aca_hdr3` reads them: the store's sample tables or rows, or
 the files): the answer is the same either way, as for every store view.
 """
@@ -30,8 +30,8 @@ from mica.products.hdr3_stats import (
 
 _log = logging.getLogger(__name__)
 
-#: archives whose chunks without statistics a reader reported (once per process)
-_OLD_NOTED: set[Path] = set()
+#: archives whose unreadable chunks a reader reported (once per process)
+_UNREAD_NOTED: set[Path] = set()
 
 #: ``samples(start, stop)``: an item's good samples (times, values) with start <= t < stop.
 Samples = Callable[[float, float], tuple[np.ndarray, np.ndarray]]
@@ -118,12 +118,12 @@ def _from_store(
             rows = None if chunk is None else _read_chunk(root / chunk["path"], item, stat)
             if rows is not None:
                 found[number] = rows
-            elif chunk is not None and root not in _OLD_NOTED:
-                _OLD_NOTED.add(root)
+            elif chunk is not None and root not in _UNREAD_NOTED:
+                _UNREAD_NOTED.add(root)
                 _log.warning(
-                    "store chunk %s of %s holds no header-3 statistics (built before them, or "
-                    "unreadable): they are computed from the samples, which is slower, until "
-                    "the archive's owner runs `mica rebuild store --data-root %s`",
+                    "store chunk %s of %s could not be read for the header-3 statistics "
+                    "(replaced meanwhile, or damaged): they are computed from the samples; "
+                    "`mica check --verify-store --data-root %s` tells a damaged chunk",
                     part,
                     root,
                     root,
@@ -148,7 +148,7 @@ def _read_chunk(path: Path, item: Hdr3Item, stat: str) -> np.ndarray | None:
         except KeyError:  # no sample of the item in the chunk's period, or no statistics
             _read_whole(fid, bins_dataset(stat))  # written in every chunk with statistics
             return np.zeros((len(STATS_FIELDS[stat]), 0))
-    except (OSError, KeyError):  # replaced since, damaged, or without statistics
+    except (OSError, KeyError):  # replaced since, or damaged
         return None
 
 

@@ -43,6 +43,10 @@ class StoreView:
     its period's edges needs). ``span``, the longest file of the product (s), bounds the
     partition's query on the indexed file start time (``filetime``, the integer part of
     ``tstart``).
+
+    ``layout`` is the view's own layout number, raised when what its chunks hold changes (e.g.
+    the datasets ``derive`` computes, or ``reach``): its chunks of another number count as out
+    of date, to readers and to ``mica rebuild store``, while the other views' stay current.
     """
 
     name: str
@@ -54,6 +58,7 @@ class StoreView:
     derive: Derive | None = None
     reach: float = 0.0
     span: float = 0.0
+    layout: int = 0
 
     def __post_init__(self) -> None:
         # Readers ask for the partition of every file they read: keep the test cheap.
@@ -157,6 +162,10 @@ class StoreDescription:
             if view.name == name:
                 return view
         raise KeyError(name)
+
+    def partition_layout(self, part: str) -> int:
+        """The layout number of a partition's view (`StoreView.layout`)."""
+        return self._view(part)[0].layout
 
     def partition_alone(self, part: str) -> bool:
         """Whether a partition keeps each column in its own dataset (`StoreView.alone`)."""

@@ -29,7 +29,7 @@ from mica.engine.validate import (
     rows_text,
 )
 from mica.products.hdr3_items import HD3_COLUMNS
-from mica.products.hdr3_samples import SAMPLES_REACH, SAMPLES_VIEW
+from mica.products.hdr3_samples import SAMPLES_LAYOUT, SAMPLES_REACH, SAMPLES_VIEW
 from mica.products.hdr3_stats import hdr3_tables
 from mica.time import year_doy
 
@@ -355,6 +355,7 @@ class L0Product(FileProduct):
                 derive=hdr3_tables,
                 reach=SAMPLES_REACH,
                 span=FileProduct.max_file_span,
+                layout=SAMPLES_LAYOUT,
             ),
         ],
     )

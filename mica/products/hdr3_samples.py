@@ -37,6 +37,7 @@ from mica.products.hdr3_items import HD3_COLUMNS, ITEMS, WORD_PAIRS, Hdr3Item
 __all__ = [
     "DT_8X8",
     "DT_TOL",
+    "SAMPLES_LAYOUT",
     "SAMPLES_REACH",
     "SAMPLES_VIEW",
     "SAMPLE_BLOCK",
@@ -55,6 +56,9 @@ DT_TOL = 0.001
 SAMPLE_BLOCK = 4096
 #: The store view holding the tables.
 SAMPLES_VIEW = "hd3s"
+#: Its layout number (`mica.engine.store_layout.StoreView.layout`): 1 since its chunks hold
+#: the files within `SAMPLES_REACH` and the statistics (chunks built before are out of date).
+SAMPLES_LAYOUT = 1
 #: How far past its 100 days a chunk holds files (s): a statistics bin starting in the period
 #: ends up to 328 s after it, its last sample's gap test looks 4.1 s further, and a row lies
 #: up to 10 s before its file's TSTART or 1 s after its TSTOP (`mica.engine.validate`).
