@@ -74,7 +74,7 @@ class StoreView:
 
     def key(self, row: Mapping[str, Any]) -> str:
         """The partition key of the period holding a file's start time (``filetime``) in this
-        view (with ``reach``, one of its partitions: see `keys`)."""
+        view (with ``reach``, one of its partitions: see `keys_of`)."""
         return self._key(row, int(row["filetime"] // self.period))
 
     def _key(self, row: Mapping[str, Any], number: int) -> str:
