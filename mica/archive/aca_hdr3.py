@@ -10,6 +10,11 @@ Values come from the diagnostic bytes of 8x8 L0 rows
   attributes ``msid, hdr3_msid, vals, times, desc, longdesc, unit, bits, tstart, tstop,
   datestart, datestop``; ``filter_bad(copy=False)``, ``copy()``.
 * ``Msid(...)``: `MSID` with ``filter_bad=True``.
+* ``stat='5min'`` or ``'daily'`` (`MSID`, `MSIDset`): cheta's statistics of an item instead
+  of its samples, one per bin whose midpoint lies in [start, stop): ``vals`` (= ``means``),
+  ``mins``, ``maxes``, ``stds``, ``midvals``, ``samples``, ``indexes`` and, daily,
+  ``p01s`` ... ``p99s`` (definitions: `mica.products.hdr3_stats`), read from the store or
+  computed from the samples, with the same result.
 
 Values, units and dtypes are the original's for the same bytes (voltages in mV, ``avg_bkg``
 in electrons, ``ccd_setpoint`` and ``dac`` int16 counts, ``ccd_temp`` the high word in 0.01 C
@@ -31,7 +36,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from mica.archive import aca_l0, hdr3_samples
+from mica.archive import aca_l0, hdr3_samples, hdr3_stats
 from mica.archive import msid as msid_api
 from mica.products.hdr3_calib import ad_to_degc
 from mica.products.hdr3_items import (
@@ -45,6 +50,7 @@ from mica.products.hdr3_items import (
     s16,
 )
 from mica.products.hdr3_samples import gap_valid
+from mica.products.hdr3_stats import STATS_DT, STATS_FIELDS
 from mica.time import CxoTimeLike, time_range, to_secs
 
 __all__ = [
@@ -183,11 +189,14 @@ class MSIDset(msid_api.MSIDset):
         The ``aca0`` folder (default: ``<archive>/aca0``).
     use_store : bool
         Read the header-3 view of the columnar store (False: scan the FITS files).
+    stat : str, optional
+        ``'5min'`` or ``'daily'``: each item's statistics (`MSID` with ``stat``), not its
+        samples.
 
     Attributes
     ----------
     times : numpy.ndarray
-        The shared grid, CXC seconds (s).
+        The shared grid, CXC seconds (s); with ``stat``, the bins any item has.
     tstart, tstop : float
         The asked range, CXC seconds; ``datestart``/``datestop`` as dates.
 
@@ -223,12 +232,25 @@ class MSIDset(msid_api.MSIDset):
         stop: CxoTimeLike,
         data_root: str | Path | None = None,
         use_store: bool = True,
+        stat: str | None = None,
     ):
         super().__init__()
         if isinstance(msids, str):
             msids = [msids]
         items = {msid: get_item(msid) for msid in msids}  # fail early on unknown names
         self.tstart, self.tstop = time_range(start, stop, instant=True)
+        if stat is not None:
+            for msid in items:
+                self[msid] = MSID(
+                    msid,
+                    self.tstart,
+                    self.tstop,
+                    data_root=data_root,
+                    use_store=use_store,
+                    stat=stat,
+                )
+            self.times = _union([m.times for m in self.values()]) if items else np.zeros(0)
+            return
         grid_slots = sorted({item.slot for item in items.values()})
         read_slots = sorted({s for item in items.values() for s in item.slots})
         # Only TIME and the byte columns the items use (ccd_temp_fine: 2 of slot 6, 2 of 7);
@@ -309,19 +331,31 @@ class MSID(msid_api.MSID):
     data_root : str or Path, optional
         The ``aca0`` folder (default: ``<archive>/aca0``).
     use_store : bool
-        Read the columnar store (False: scan the FITS files).
+        Read the columnar store (False: scan the FITS files, or with ``stat`` compute the
+        statistics from the samples they give).
+    stat : str, optional
+        ``'5min'`` (328 s bins) or ``'daily'``: the item's statistics over the bins whose
+        midpoint lies in [start, stop), as cheta's (`mica.products.hdr3_stats`).
 
     Attributes
     ----------
     vals : numpy.ma.MaskedArray
         Decoded values in ``unit``: degC for temperatures, mV for voltages (V for the
-        ``*_volts`` names), counts for ``dac`` and counters, none for status words.
+        ``*_volts`` names), counts for ``dac`` and counters, none for status words. With
+        ``stat``: the bins' means (a plain array).
     times : numpy.ndarray
-        CXC seconds (s).
+        CXC seconds (s); with ``stat``, the bins' midpoints.
     bads : numpy.ndarray
         True where a value is masked (no 8x8 row, or a row before a decom break).
     hdr3_msid, desc, longdesc, unit : str
         Item key and descriptions.
+    stat : str or None
+        The statistic, or None for samples.
+    mins, maxes, means, stds, midvals, samples, indexes : numpy.ndarray
+        With ``stat``: per bin, the extremes, time-weighted mean and standard deviation,
+        the middle sample, the number of samples and the bin index (cheta's names).
+    p01s, p05s, p16s, p50s, p84s, p95s, p99s : numpy.ndarray
+        With ``stat='daily'``: the percentiles of each day's samples.
 
     Examples
     --------
@@ -334,6 +368,11 @@ class MSID(msid_api.MSID):
     >>> good = m.filter_bad(copy=True)
     >>> bool(good.bads.any()), len(good) <= len(m)
     (False, True)
+    >>> five = aca_hdr3.MSID("ccd_temp", "2012:125:00:00", "2012:126:00:00", stat="5min")
+    >>> five.stat, bool((five.mins <= five.means).all() and (five.means <= five.maxes).all())
+    ('5min', True)
+    >>> bool(((five.times - 164) % 328 == 0).all())  # midpoints of 328 s bins from CXC 0
+    True
     """
 
     def __init__(
@@ -345,8 +384,11 @@ class MSID(msid_api.MSID):
         filter_bad: bool = False,
         data_root: str | Path | None = None,
         use_store: bool = True,
+        stat: str | None = None,
     ):
-        if msid_data is None:
+        if msid_data is None and stat is not None:
+            msid_data = _stats_data(msid, start, stop, stat, data_root, use_store)
+        elif msid_data is None:
             msid_data = MSIDset([msid], start, stop, data_root=data_root, use_store=use_store)[msid]
 
         def get(name: str, default: Any = None) -> Any:
@@ -364,11 +406,13 @@ class MSID(msid_api.MSID):
             desc=get("desc", item.desc if item else ""),
             tstart=to_secs(start),
             tstop=to_secs(stop),
+            stat=get("stat"),
+            columns=get("columns"),
         )
         self.longdesc: str = get("longdesc", item.longdesc if item else "")
         bits = get("bits")
         if bits is None:
-            bits = item.bits(self.vals) if item else {}
+            bits = item.bits(self.vals) if item and not self.stat else {}
         self.bits: dict[str, np.ndarray] = dict(bits)
         if filter_bad:
             self.filter_bad()
@@ -383,7 +427,72 @@ class MSID(msid_api.MSID):
 
     def _after_interpolate(self, keep: np.ndarray) -> None:
         item = _item_of(self.msid, self.hdr3_msid)
-        self.bits = dict(item.bits(self.vals)) if item else {}
+        self.bits = dict(item.bits(self.vals)) if item and not self.stat else {}
+
+
+#: A statistic's rows' columns (`STATS_FIELDS`) -> cheta's attribute names.
+_STAT_ATTRS = {
+    "index": "indexes",
+    "n": "samples",
+    "midval": "midvals",
+    "min": "mins",
+    "max": "maxes",
+    "mean": "means",
+    "std": "stds",
+    **{f"p{q}": f"p{q}s" for q in ("01", "05", "16", "50", "84", "95", "99")},
+}
+
+
+def _good_samples(
+    item: Hdr3Item, start: float, stop: float, data_root: str | Path | None, use_store: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """An item's good samples (unmasked, finite values) with ``start <= t < stop``: what its
+    statistics are computed from."""
+    got = MSIDset([item.msid], start, stop, data_root=data_root, use_store=use_store)[item.msid]
+    vals = np.ma.getdata(got.vals)
+    good = ~np.ma.getmaskarray(got.vals) & (got.times < stop)
+    if vals.dtype.kind == "f":
+        good &= np.isfinite(vals)
+    return got.times[good], vals[good]
+
+
+def _stats_data(
+    msid: str,
+    start: CxoTimeLike,
+    stop: CxoTimeLike,
+    stat: str,
+    data_root: str | Path | None,
+    use_store: bool,
+) -> dict[str, Any]:
+    """The ``msid_data`` of a statistics `MSID` (see `mica.archive.hdr3_stats`)."""
+    item = get_item(msid)
+    tstart, tstop = time_range(start, stop, instant=True)
+
+    def samples(a: float, b: float) -> tuple[np.ndarray, np.ndarray]:
+        return _good_samples(item, a, b, data_root, use_store)
+
+    fields = hdr3_stats.read_stats(item, stat, tstart, tstop, samples, data_root, use_store)
+    # the item's own dtype for its values (extremes and middle samples), ints for counts
+    words = [np.zeros(0, np.uint16)] * len(item.word_columns)
+    dtype = item.decode_words(words, [np.zeros(0, bool)] * len(words)).dtype
+    columns = {}
+    for values, field in zip(fields, STATS_FIELDS[stat]):
+        if field in ("index", "n"):
+            values = values.astype(np.int64)
+        elif field in ("min", "max", "midval"):
+            values = values.astype(dtype, copy=False)
+        columns[_STAT_ATTRS[field]] = values
+    return {
+        "hdr3_msid": item.key,
+        "vals": columns["means"],
+        "times": (fields[0] + 0.5) * STATS_DT[stat],
+        "desc": item.desc,
+        "longdesc": item.longdesc,
+        "unit": item.unit,
+        "bits": {},
+        "stat": stat,
+        "columns": columns,
+    }
 
 
 class Msid(MSID):

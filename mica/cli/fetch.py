@@ -106,7 +106,14 @@ def fetch_guide_stats(obsid, csv_path, unfiltered) -> None:
     is_flag=True,
     help="Scan the L0 FITS files instead of the columnar store (reference path).",
 )
-def fetch_hdr3(names, start, stop, plot_path, csv_path, from_files) -> None:
+@click.option(
+    "--stat",
+    type=click.Choice(["5min", "daily"]),
+    default=None,
+    help="cheta's statistics of each item over 328 s or daily bins instead of its samples "
+    "(one row per bin: mean, min, max, std, samples and, daily, percentiles).",
+)
+def fetch_hdr3(names, start, stop, plot_path, csv_path, from_files, stat) -> None:
     """Header-3 pseudo-MSIDs (e.g. ccd_temp dac aca_temp) over a time range."""
     import numpy as np
     from astropy.table import Table
@@ -115,11 +122,13 @@ def fetch_hdr3(names, start, stop, plot_path, csv_path, from_files) -> None:
     from mica.time import to_date
 
     try:
-        msids = aca_hdr3.MSIDset(list(names), start, stop, use_store=not from_files)
+        msids = aca_hdr3.MSIDset(list(names), start, stop, use_store=not from_files, stat=stat)
     except (MicaError, KeyError, ValueError) as err:
         raise click.ClickException(str(err.args[0] if err.args else err)) from err
     table = Table({"time": msids.times, "date": to_date(msids.times) if len(msids.times) else []})
-    for name, msid in msids.items():
+    if stat:
+        _stat_columns(table, msids)
+    for name, msid in msids.items() if not stat else ():
         table[name] = msid.vals
         table[name].unit = msid.unit or None
         valid = msid.vals.compressed() if hasattr(msid.vals, "compressed") else msid.vals
@@ -148,10 +157,48 @@ def fetch_hdr3(names, start, stop, plot_path, csv_path, from_files) -> None:
             len(msids), 1, figsize=(10, 2.5 * len(msids) + 1), sharex=True, squeeze=False
         )
         for ax, (name, msid) in zip(axes[:, 0], msids.items()):
-            plot_cxctime(msid.times, msid.vals, ".", ax=ax, ms=1)
+            if stat:  # means over the min..max band of each bin
+                msid.plot("-", ax=ax, simulated=False, interactive=False, lw=1)
+                ax.set_title("")
+                ax.legend(loc="best", fontsize="small")
+            else:
+                plot_cxctime(msid.times, msid.vals, ".", ax=ax, ms=1)
             ax.set_ylabel(f"{name} ({msid.unit})")
             ax.grid(alpha=0.3)
-        axes[0, 0].set_title(f"Header-3 {', '.join(names)}, {start} to {stop}")
+        what = f"{stat} statistics of " if stat else ""
+        axes[0, 0].set_title(f"Header-3 {what}{', '.join(names)}, {start} to {stop}")
         fig.tight_layout()
         save_figure(fig, plot_path, archive_is_simulated(archive_root()))
         click.echo(f"plot written to {plot_path}")
+
+
+def _stat_columns(table, msids) -> None:
+    """Each item's bins as columns ``<name>_mean``, ``_min``, ``_max``, ``_std``,
+    ``_samples`` (and daily ``_p01`` ... ``_p99``) of ``table``, whose rows are the bins
+    any item has (masked where an item has none), and a summary line per item."""
+    import numpy as np
+
+    for name, msid in msids.items():
+        rows = np.searchsorted(msids.times, msid.times)
+        quantiles = [c for c in msid.stat_columns if c.startswith("p")]
+        for column in ["means", "mins", "maxes", "stds", "samples", *quantiles]:
+            values = getattr(msid, column)
+            full = np.ma.masked_all(len(msids.times), dtype=values.dtype)
+            full[rows] = values
+            label = f"{name}_{_STAT_SUFFIX.get(column, column[:-1])}"
+            table[label] = full
+            table[label].unit = None if column == "samples" else msid.unit or None
+        summary = (
+            f"min {msid.mins.min():.4g} mean of means {np.mean(msid.means):.4g} "
+            f"max {msid.maxes.max():.4g}"
+            if len(msid)
+            else "no valid samples"
+        )
+        click.echo(
+            f"{name} ({msid.hdr3_msid}, {msid.unit}): {len(msid)} {msid.stat} bins of "
+            f"{int(msid.samples.sum())} samples; {summary}"
+        )
+
+
+#: cheta's attribute -> the CSV column's suffix, where dropping the plural's "s" is not it.
+_STAT_SUFFIX = {"maxes": "max", "samples": "samples"}

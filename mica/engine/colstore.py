@@ -341,12 +341,15 @@ class ColumnStore:
         )
 
     def _tag(self, part: str) -> str:
-        """The layout tag a current chunk of ``part`` starts its file list with."""
+        """The layout tag a current chunk of ``part`` starts its file list with (a view's own
+        layout number, `StoreView.layout`, after the store's)."""
         try:
             alone = self.product.store_description.partition_alone(part)
+            layout = self.product.store_description.partition_layout(part)
         except ValueError:  # a key of another layout: no chunk of it is current
             return "\0"
-        return _ALONE_TAG if alone else _VERSION_TAG
+        tag = _ALONE_TAG if alone else _VERSION_TAG
+        return f"{tag[:-1]}.{layout}\n" if layout else tag
 
     @one_blosc_thread
     def read(

@@ -33,6 +33,7 @@ def test_partition_sql_selects_exactly_its_files(fixture, request):
 
 def test_narrowest_view_serves_columns_it_holds():
     row8 = {"slot": 3, "imgsize": 8, "filetime": 176267340.0}
+    row8.update(tstart=row8["filetime"] + 0.5, tstop=row8["filetime"] + 3600.0)
     row6 = {**row8, "imgsize": 6}
     assert L0.partition(row8) == "3/204"
     assert L0.partition(row8, ["TIME", "HD3TLM62"]) == "hd3/3/20"
@@ -41,6 +42,10 @@ def test_narrowest_view_serves_columns_it_holds():
     assert L0.partitions(row6) == ["3/204"]
     # the sample view (tables derived from every slot's 8x8 files) never serves rows
     assert L0.partitions(row8) == ["3/204", "hd3/3/20", "hd3s/20"]
+    # the sample view holds files within its reach of a period too (`StoreView.reach`)
+    end = 21 * 8640000.0
+    near = {**row8, "filetime": end - 1000, "tstart": end - 999.5, "tstop": end - 500.0}
+    assert L0.partitions(near) == ["3/209", "hd3/3/20", "hd3s/20", "hd3s/21"]
     assert L0.store.partition_derive("hd3s/20") and L0.store.partition_derive("hd3/3/20") is None
 
 
