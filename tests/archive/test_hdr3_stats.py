@@ -239,7 +239,7 @@ ITEMS_DTYPES = {
     "ccd_det_therm": np.float64,
     "ad_5v_ps": np.float64,
     "ccd_temp": np.float64,
-    "dac": np.int32,
+    "dac": np.int16,  # the original's dtype
     "dsn_hdr1": np.int64,
 }
 
