@@ -154,6 +154,9 @@ def cluster(scheduler: str | None, workers: int | None) -> Iterator[Any]:
         yield executor
 
 
+#: Exit status of an interrupted update (128 + SIGINT, as a shell reports it).
+INTERRUPTED = 130
+
 #: Archive bytes per day of data, for the size estimate before a long build (measured: the
 #: simulated mission's L0 with its columnar store, about 675 MB per 10 days).
 BYTES_PER_DAY = {"aca-l0": 67.5e6}
@@ -224,6 +227,9 @@ def _run(entry: ProductEntry, options: dict[str, Any]) -> None:
                     report = entry.update(progress=bar, executor=executor, **options)
     except (ArchiveBusy, SourceError, ObsidError, ValueError) as err:
         raise click.ClickException(str(err)) from err
+    except KeyboardInterrupt as interrupt:  # the runner's message: done, left, how to go on
+        click.echo(interrupt.args[0] if interrupt.args else f"update {entry.name} interrupted")
+        sys.exit(INTERRUPTED)
     click.echo(report.summary())
     if not report.ok:
         sys.exit(1)

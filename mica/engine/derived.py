@@ -215,6 +215,16 @@ class DerivedJob(Job):
     def finish(self, report: UpdateReport) -> None:
         self.flush(report)
 
+    def interrupted(self, report: UpdateReport) -> list[str]:
+        # Units computed since the last generation are not in the table: not finished.
+        unsaved = [*self.rows, *self.failures]
+        for key in unsaved:
+            report.done.pop(key, None)
+            report.failed.pop(key, None)
+        if not unsaved:
+            return []
+        return [f"{len(unsaved)} {self.unit}s computed but not yet written to the table"]
+
 
 def update_derived(
     product: DerivedProduct,
@@ -305,9 +315,10 @@ def check_derived(
         table.keys()
         table.failures()
     except Exception as err:  # noqa: BLE001  (any damage of the file is the problem reported)
-        report.problems.append(
-            f"{table.path} does not open: {err}; `mica update {product.name}` "
-            "writes a new one from the inputs after you move it away"
+        report.problems.append(f"{table.path} does not open: {err}")
+        report.remedy = (
+            f"move {table.path} away; `mica update {product.name}` then writes a new one "
+            "from the inputs"
         )
     report.data_kind = archive_kind(root) or "unknown"
     if not report.problems:
