@@ -170,3 +170,204 @@ def test_update_progress_lines_of_a_derived_update(archive_copy):
     assert proc.returncode == 0, proc.stderr
     assert "1/1 observations done" in proc.stderr and "files" not in proc.stderr
     assert proc.stdout.startswith("acq-stats: 1 observation computed, 0 failed")
+
+
+# --- 3. empty answers say so; 4. a user's mistake is one line, never a traceback -----------
+
+
+def _fetch(archive: Path, *args: str) -> subprocess.CompletedProcess:
+    return _mica("--archive", str(archive), "fetch", *args)
+
+
+def test_empty_answers_say_so(docs_archive, tmp_path):
+    png, csv = tmp_path / "e.png", tmp_path / "e.csv"
+    empty = ["--start", "2015:001", "--stop", "2015:002"]
+    run = _fetch(docs_archive, "hdr3", "ccd_temp", *empty, "--plot", str(png), "--csv", str(csv))
+    assert run.returncode == 0, run.stderr  # an empty answer, not an error
+    assert run.stderr == (
+        "no data: the archive holds no header-3 ccd_temp between 2015:001:00:00:00.000 and "
+        "2015:002:00:00:00.000\n"
+    )
+    assert "valid of" not in run.stdout  # no per-item line of nothing
+    assert csv.read_text() == "time,date,ccd_temp\n"
+    from PIL import Image
+
+    with Image.open(png):  # a plot of the asked range marked "no data" (checked by hand)
+        pass
+    run = _fetch(docs_archive, "aca-l0", *empty, "--slot", "0")
+    assert run.returncode == 0 and run.stdout == "", run.stdout
+    assert run.stderr.startswith("no data: the archive holds no L0 of slot 0 between 2015:001")
+    assert len(run.stderr.splitlines()) == 1
+
+
+def test_empty_hdr3_plot_spans_the_asked_range(docs_archive, tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from mica.plot import cxctime2plotdate
+    from mica.time import to_secs
+
+    kept = []
+    monkeypatch.setattr(plt, "close", lambda fig=None: kept.append(fig))
+    args = ["--archive", str(docs_archive), "fetch", "hdr3", "ccd_temp", "dac"]
+    args += ["--start", "2015:001", "--stop", "2015:002", "--plot", str(tmp_path / "e.png")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    (fig,) = kept
+    for ax in fig.axes:
+        expected = cxctime2plotdate([to_secs("2015:001"), to_secs("2015:002")])
+        assert ax.get_xlim() == pytest.approx(tuple(expected))
+        assert [t.get_text() for t in ax.texts] == ["no data"]
+
+
+L0_ONE_MINUTE = ["--start", "2012:125:00:00:00", "--stop", "2012:125:00:01:00", "--slot", "0"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["aca-l0", *L0_ONE_MINUTE, "--columns", "TIME,IMGRAW", "--csv", "{tmp}/x.csv"],
+            "Error: cannot write {tmp}/x.csv: IMGRAW holds 64 values per row, which a CSV "
+            "column cannot; leave it out of --columns",
+        ),
+        (
+            ["aca-l0", *L0_ONE_MINUTE, "--csv", "{tmp}/nodir/x.csv"],
+            "Error: cannot write {tmp}/nodir/x.csv: there is no folder {tmp}/nodir",
+        ),
+        (
+            ["aca-l0", *L0_ONE_MINUTE, "--csv", "{tmp}"],
+            "Error: cannot write {tmp}: it is a folder",
+        ),
+        (
+            ["aca-l0", *L0_ONE_MINUTE, "--columns", ","],
+            "Error: --columns names no column",
+        ),
+        (
+            ["hdr3", "ccd_temp", "--start", "2012:125", "--stop", "2012:126", "--plot",
+             "{tmp}/nodir/x.png"],
+            "Error: cannot write {tmp}/nodir/x.png: there is no folder {tmp}/nodir",
+        ),
+        (
+            ["hdr3", "ccd_temp", "--start", "2012:125", "--stop", "2012:126", "--plot",
+             "{tmp}/x.xyz"],
+            "Error: cannot write a plot to {tmp}/x.xyz: name it .png (or ",
+        ),
+        (
+            ["hdr3", "ccd_temp", "--start", "2012:125", "--stop", "2012:126", "--csv",
+             "{tmp}/nodir/x.csv"],
+            "Error: cannot write {tmp}/nodir/x.csv: there is no folder {tmp}/nodir",
+        ),
+        (
+            ["hdr3", "ccd_temp", "--start", "2012:126", "--stop", "2012:125"],
+            "Error: stop 2012:125:00:00:00.000 is not after start 2012:126:00:00:00.000",
+        ),
+    ],
+    ids=["2-d column", "csv folder", "csv is a folder", "no column", "plot folder",
+         "plot format", "hdr3 csv folder", "stop before start"],
+)  # fmt: skip
+def test_a_users_mistake_is_one_line(docs_archive, tmp_path, args, message):
+    run = _fetch(docs_archive, *[a.format(tmp=tmp_path) for a in args])
+    assert run.returncode == 1, run.stderr
+    assert run.stderr.startswith(message.format(tmp=tmp_path)), run.stderr
+    assert len(run.stderr.splitlines()) == 1 and "Traceback" not in run.stderr
+    assert not list(tmp_path.rglob("x.*"))  # nothing written
+
+
+def test_missing_archive_and_mica_errors_are_one_line_in_cli_terms(tmp_path):
+    run = _mica("--archive", str(tmp_path), "rebuild", "store")
+    assert run.returncode == 1 and len(run.stderr.splitlines()) == 1, run.stderr
+    assert run.stderr.startswith(f"Error: no aca-l0 archive in {tmp_path / 'aca0'}")
+    assert "point --archive or MICA_ARCHIVE at an archive" in run.stderr
+    assert "data_root" not in run.stderr and list(tmp_path.iterdir()) == []
+    run = _mica("--archive", str(tmp_path), "update", "acq-stats", "--quiet")
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+    assert run.stderr.startswith(f"Error: {tmp_path / 'obspar'}: no obspar archive")
+    run = _mica(
+        "--archive", str(tmp_path), "update", "vv", "--start", "2012:127", "--stop", "2012:125"
+    )
+    assert run.returncode == 1 and "is not after start" in run.stderr, run.stderr
+
+
+# --- 5. CSV: the asked column order, a date column, numbers as stored -----------------------
+
+
+def test_csv_keeps_the_order_adds_a_date_and_writes_numbers_as_stored(docs_archive, tmp_path):
+    csv = tmp_path / "l0.csv"
+    cols = "TEMPCCD,TIME,INTEG,BGDAVG,FILENAME"
+    run = _fetch(docs_archive, "aca-l0", *L0_ONE_MINUTE, "--columns", cols, "--csv", str(csv))
+    assert run.returncode == 0, run.stderr
+    header, first, *_ = csv.read_text().splitlines()
+    assert header == "TEMPCCD,TIME,date,INTEG,BGDAVG,FILENAME"
+    tempccd, time_, date, integ, bgdavg, filename = first.split(",")
+    assert integ == "1.696"  # float32: its own shortest repr, not 1.6959999799728394
+    assert date.startswith("2012:125:00:00:0") and filename.endswith(".fits.gz")
+    import numpy as np
+
+    from mica.archive import aca_l0
+
+    data = aca_l0.get_slot_data(*L0_ONE_MINUTE[1:4:2], 0, data_root=docs_archive / "aca0")
+    assert np.float32(integ) == data["INTEG"][0] and np.float32(tempccd) == data["TEMPCCD"][0]
+    assert float(time_) == data["TIME"][0] and time_ == repr(float(data["TIME"][0]))
+    assert int(bgdavg) == data["BGDAVG"][0]
+    screen = _fetch(docs_archive, "aca-l0", *L0_ONE_MINUTE, "--columns", "BGDAVG,TIME")
+    assert screen.stdout.split()[:3] == ["BGDAVG", "TIME", "date"]
+
+
+def test_csv_formatting_of_each_kind():
+    import numpy as np
+    from astropy.table import MaskedColumn, Table
+
+    from mica.cli._output import csv_rows
+
+    table = Table()
+    table["f4"] = np.array([-16.99, 0.1], np.float32)
+    table["f8"] = np.array([-16.99, 452476866.3884741])
+    table["i"] = MaskedColumn([3, 4], mask=[False, True])
+    table["s"] = np.array([b"ab", b"c"])
+    table["b"] = [True, False]
+    assert list(csv_rows(table)) == [
+        ["f4", "f8", "i", "s", "b"],
+        ["-16.99", "-16.99", "3", "ab", "True"],
+        ["0.1", "452476866.3884741", "", "c", "False"],
+    ]
+
+
+# --- 6. no unclosed file on any read through the store ------------------------------------
+
+READ_EVERY_VIEW = """
+import gc, sys
+seen = []
+sys.unraisablehook = lambda info: seen.append(repr(info.exc_value))  # a warning in a __del__
+from mica.archive import aca_hdr3, aca_l0, hdr3_samples
+from mica.products.aca_l0 import HD3_VIEW_COLUMNS
+from mica.products.hdr3_items import get_item
+from mica.time import to_secs
+root = sys.argv[1]
+L0 = ("2012:125:00:00:00", "2012:125:00:10:00")
+H3 = ("2012:125:12:00:00", "2012:126:00:00:00")
+# the full view: columns, images (read later from the chunk: ChunkedRows), all slots
+assert len(aca_l0.get_slot_data(*L0, 0, data_root=root))
+assert len(aca_l0.get_l0_images(*L0, 0, data_root=root))
+assert len(aca_l0.get_aca_images(*L0, data_root=root))
+# the header-3 view (hd3), per slot
+assert len(aca_l0.hd3_columns(*H3, [6, 7], HD3_VIEW_COLUMNS, data_root=root)[6]["TIME"])
+# the header-3 sample view (hd3s)
+items = {"ccd_temp": get_item("ccd_temp")}
+assert hdr3_samples.read_samples(items, to_secs(H3[0]), to_secs(H3[1]), 60.0, root)
+assert len(aca_hdr3.MSIDset(["ccd_temp", "dac", "aca_temp"], *H3, data_root=root).times)
+gc.collect()
+sys.exit("\\n".join(seen) or None)
+"""
+
+
+def test_no_unclosed_file_on_reads_through_every_store_view(docs_archive):
+    from mica.products.aca_l0 import L0
+
+    views = {view.name for view in L0.store_description.views}
+    assert views == {"", "hd3", "hd3s"}  # a new view: read it in READ_EVERY_VIEW too
+    run = subprocess.run(
+        [sys.executable, "-X", "dev", "-W", "error::ResourceWarning", "-c", READ_EVERY_VIEW,
+         str(docs_archive / "aca0")],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0 and "ResourceWarning" not in run.stderr, run.stderr

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from mica.cli._group import main
+from mica.cli._group import main, user_error
 from mica.engine.registry import products
 
 
@@ -49,6 +49,6 @@ def check(repair: bool, verify_store: bool) -> None:
                     click.echo("\n".join(["after repair: " + lines[0], *lines[1:]]))
                 bad |= not report.ok
     except ArchiveBusy as err:
-        raise click.ClickException(str(err)) from err
+        raise user_error(err) from err
     if bad:
         sys.exit(1)

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from mica.cli._group import main
+from mica.cli._group import main, user_error
 from mica.engine.registry import ProductEntry, products
 
 
@@ -145,7 +145,7 @@ def cluster(scheduler: str | None, workers: int | None) -> Iterator[Any]:
     try:
         executor = DaskExecutor(scheduler=scheduler, workers=workers)
     except ImportError as err:
-        raise click.ClickException(str(err)) from err
+        raise user_error(err) from err
     except OSError as err:  # no scheduler at that address
         raise click.ClickException(f"cannot reach the dask scheduler {scheduler}: {err}") from err
     with executor:
@@ -212,21 +212,24 @@ def _run(entry: ProductEntry, options: dict[str, Any]) -> None:
     from mica.engine.obsid_layout import ObsidError
     from mica.progress import progress_bar
     from mica.sources import SourceError
+    from mica.time import time_range
 
     if options.get("obsids") and (options.get("start") or options.get("stop")):
         raise click.UsageError("give either --obsid or --start/--stop, not both")
     yes = options.pop("yes", False)
     try:
+        if options.get("start") and options.get("stop"):  # a stop before start, said first
+            time_range(options["start"], options["stop"])
         _confirm_size(entry, options, yes)
     except ValueError as err:  # a time not understood, stop before start
-        raise click.ClickException(str(err)) from err
+        raise user_error(err) from err
     try:
         with cluster(options.pop("scheduler", None), options.pop("workers", None)) as executor:
             with archive_writes(entry, options.get("data_root")):
                 with progress_bar(f"update {entry.name}", enabled=not options["quiet"]) as bar:
                     report = entry.update(progress=bar, executor=executor, **options)
     except (ArchiveBusy, SourceError, ObsidError, ValueError) as err:
-        raise click.ClickException(str(err)) from err
+        raise user_error(err) from err
     except KeyboardInterrupt as interrupt:  # the runner's message: done, left, how to go on
         click.echo(interrupt.args[0] if interrupt.args else f"update {entry.name} interrupted")
         sys.exit(INTERRUPTED)
