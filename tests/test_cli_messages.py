@@ -371,3 +371,31 @@ def test_no_unclosed_file_on_reads_through_every_store_view(docs_archive):
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert run.returncode == 0 and "ResourceWarning" not in run.stderr, run.stderr
+
+
+# --- 7. guide statistics keep the original's column names, without PyTables' warning -------
+
+
+def test_guide_stats_write_and_read_without_natural_name_warning(archive_copy):
+    import warnings
+
+    import tables
+
+    args = ["--archive", str(archive_copy), "update", "guide-stats", "--obsid", "9745"]
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        result = CliRunner().invoke(main, [*args, "--quiet"])
+        assert result.exit_code == 0, result.output
+        fetched = CliRunner().invoke(main, [*args[:2], "fetch", "guide-stats", "--obsid", "9745"])
+        assert fetched.exit_code == 0, fetched.output
+    assert not [w for w in seen if issubclass(w.category, tables.NaturalNameWarning)]
+    # the file is the original's: PyTables reads its columns by name, indexed on obsid
+    path = archive_copy / "guide_stats" / "guide_stats.h5"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", tables.NaturalNameWarning)  # PyTables' own, as before
+        with tables.open_file(path) as h5:
+            table = h5.root.data
+            rows = table.read_where("obsid == 9745")
+            assert table.cols.obsid.is_indexed
+    assert len(rows) and "f_within_0.3" in rows.dtype.names
+    assert ((rows["f_within_0.3"] >= 0) & (rows["f_within_0.3"] <= 1)).all()
