@@ -5,7 +5,9 @@ unit, every ``mica check`` problem comes with what mends it.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -399,3 +401,68 @@ def test_guide_stats_write_and_read_without_natural_name_warning(archive_copy):
             assert table.cols.obsid.is_indexed
     assert len(rows) and "f_within_0.3" in rows.dtype.names
     assert ((rows["f_within_0.3"] >= 0) & (rows["f_within_0.3"] <= 1)).all()
+
+
+# --- 8. every command and option documented; the docs list what the demo writes -----------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _commands(command, ctx) -> list:  # noqa: ANN001  (click objects)
+    """(context, command) of ``command`` and every command under it."""
+    import click
+
+    out = [(ctx, command)]
+    if isinstance(command, click.Group):
+        for name in command.list_commands(ctx):
+            sub = command.get_command(ctx, name)
+            out += _commands(sub, sub.make_context(name, [], parent=ctx, resilient_parsing=True))
+    return out
+
+
+ALL_COMMANDS = _commands(main, main.make_context("mica", [], resilient_parsing=True))
+
+
+def test_every_command_and_option_has_help_in_plain_text():
+    import click
+
+    paths = {ctx.command_path for ctx, _ in ALL_COMMANDS}
+    for name in ("mica vv", "mica update acq-stats", "mica update guide-stats", "mica fetch hdr3"):
+        assert name in paths
+    for ctx, command in ALL_COMMANDS:
+        assert command.help, ctx.command_path
+        for param in command.get_params(ctx):
+            if isinstance(param, click.Option):
+                assert param.help, f"{ctx.command_path} {param.opts}"
+        text = command.get_help(ctx)
+        assert "``" not in text and not re.search(r"`\w", text), ctx.command_path  # no reST
+
+
+def test_cli_reference_is_written_from_the_commands():
+    spec = importlib.util.spec_from_file_location("docs_conf", ROOT / "docs" / "conf.py")
+    conf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conf)
+    rst = "\n".join(conf._command_rst(main, conf._context(main, "mica")))
+    for ctx, command in ALL_COMMANDS:
+        assert f"``{ctx.command_path}``" in rst
+        for param in command.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is not None:
+                assert f"``{record[0]}``" in rst, (ctx.command_path, record[0])
+    assert ".. click-commands:: mica.cli:main" in (ROOT / "docs" / "cli.rst").read_text()
+    # code blocks wrap rather than hide their ends behind a scroll bar
+    assert conf.html_css_files == ["wrap.css"] and conf.html_static_path == ["_static"]
+    assert "white-space: pre-wrap" in (ROOT / "docs" / "_static" / "wrap.css").read_text()
+
+
+def test_demo_page_lists_every_file_the_demo_writes():
+    written = set()
+    for path in (ROOT / "mica" / "demo").glob("*.py"):
+        written |= set(re.findall(r'out / f?"([^"]+\.png)"', path.read_text()))
+    assert len(written) == 9, written
+    page = (ROOT / "docs" / "demo.rst").read_text()
+    listed = set(re.findall(r"``([\w/]+\.(?:png|html))``", page))
+    for name in written:  # placeholders ({obsid}) stand for the names the demo gives
+        pattern = re.sub(r"\\\{[^}]*\\\}", r"\\w+", re.escape(name))
+        assert any(re.fullmatch(pattern, shown) for shown in listed), name
+    assert "vv_4387/report.html" in listed

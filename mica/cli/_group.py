@@ -58,7 +58,11 @@ class _Group(click.Group):
     "-v", "--verbose", count=True, help="Log diagnostics to stderr (-v: info, -vv: debug)."
 )
 def main(archive: str | None, verbose: int) -> None:
-    """mica: retrieve, archive and serve Chandra ACA telemetry and aspect products."""
+    """mica: retrieve, archive and serve Chandra ACA telemetry and aspect products.
+
+    An error is one line on stderr saying what to do, with exit status 1; a command-line
+    mistake (an unknown option, a missing value) exits with status 2.
+    """
     _logging(verbose)
     if archive:
         os.environ[config.ARCHIVE] = str(Path(archive).resolve())

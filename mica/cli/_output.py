@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-import numpy as np
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # numpy and astropy are imported by the commands that write (not --help)
+    import numpy as np
     from astropy.table import Table
 
 
@@ -46,9 +47,11 @@ def _formatter(dtype: np.dtype) -> Callable[[Any], str]:
     """How one value of ``dtype`` is written: floats as the shortest text that reads back as
     the same value of their own dtype (a float32 ``1.696``, not its float64
     ``1.6959999799728394``), bytes decoded."""
-    if dtype.kind == "f":
+    if dtype.kind == "f" and dtype.itemsize < 8:
         scalar = dtype.type
-        return lambda v: str(scalar(v)) if dtype.itemsize < 8 else repr(float(v))
+        return lambda v: str(scalar(v))  # numpy's shortest text at that precision
+    if dtype.kind == "f":
+        return lambda v: repr(float(v))
     if dtype.kind == "S":
         return lambda v: v.decode("ascii", "replace")
     if dtype.kind in "iu":
@@ -58,6 +61,8 @@ def _formatter(dtype: np.dtype) -> Callable[[Any], str]:
 
 def csv_rows(table: Table) -> Iterator[list[str]]:
     """The header, then one row of text per table row (a masked value is an empty field)."""
+    import numpy as np
+
     yield list(table.colnames)
     columns = []
     for name in table.colnames:
@@ -74,7 +79,7 @@ def write_csv(table: Table, path: Path) -> None:
     line (`click.ClickException`)."""
     for name in table.colnames:
         if table[name].ndim > 1:
-            size = int(np.prod(table[name].shape[1:]))
+            size = math.prod(table[name].shape[1:])
             raise click.ClickException(
                 f"cannot write {path}: {name} holds {size} values per row, which a CSV column "
                 "cannot; leave it out of --columns (Python reads it: "

@@ -31,7 +31,7 @@ def check(repair: bool, verify_store: bool) -> None:
     """Check every archive: index rows against files, interrupted ingests, the store.
 
     Each problem found comes with what mends it. Exit status 0 when there is none (after
-    ``--repair``: none left), 1 otherwise.
+    --repair: none left), 1 otherwise.
     """
     from mica.cli.update import archive_writes
     from mica.engine.lock import ArchiveBusy

@@ -142,7 +142,7 @@ def fetch_guide_stats(obsid, csv_path, unfiltered) -> None:
 def fetch_hdr3(names, start, stop, plot_path, csv_path, from_files) -> None:
     """Header-3 pseudo-MSIDs (e.g. ccd_temp dac aca_temp) over a time range.
 
-    Prints each item's count and range; ``--csv`` / ``--plot`` write them. A range without
+    Prints each item's count and range; --csv and --plot write them. A range without
     samples is not an error: a line on stderr says so, the exit status is 0, a CSV file gets
     its header only and the plot spans the range, marked "no data". Exit status 1 on an
     error.

@@ -16,7 +16,13 @@ from mica.engine.registry import ProductEntry, products
 
 @main.group()
 def update() -> None:
-    """Fill an archive from an upstream source, incrementally and safely."""
+    """Fill an archive from an upstream source, incrementally and safely.
+
+    Each command prints a summary: the units done, already archived, failed and skipped,
+    then a line for each. Exit status 0 when nothing failed, 1 when a unit failed or a file
+    was refused (or on an error), 130 when interrupted (Ctrl-C): the summary then says what
+    it finished and what it left, and the same command run again completes it.
+    """
 
 
 def _parse_obsids(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> Any:
