@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from mica.cli._group import main
+from mica.cli._group import main, user_error
 from mica.engine.lock import ArchiveBusy
 from mica.engine.registry import products
 from mica.errors import ProvenanceError
@@ -37,17 +37,19 @@ def rebuild() -> None:
 def rebuild_store(data_root, scheduler, workers) -> None:
     """Rebuild the L0 columnar store from the L0 files (only chunks that do not match)."""
     from mica.cli.update import archive_writes, cluster
+    from mica.engine.index import require_archive
     from mica.engine.registry import get
     from mica.engine.store_rebuild import rebuild_store as rebuild
     from mica.products.aca_l0 import L0
     from mica.progress import progress_bar
 
+    require_archive(L0.name, L0.root(data_root))  # nothing to rebuild: say so, create nothing
     try:
         with cluster(scheduler, workers) as executor, archive_writes(get("aca-l0"), data_root):
             with progress_bar("rebuild store") as bar:
                 report = rebuild(L0, data_root, executor=executor, progress=bar)
     except (ArchiveBusy, ProvenanceError) as err:  # busy, or the original's (not adopted)
-        raise click.ClickException(str(err)) from err
+        raise user_error(err) from err
     click.echo(f"rebuilt {len(report.done)} store chunks in {L0.root(data_root) / 'store'}")
     if report.failed:
         for part, why in report.failed.items():

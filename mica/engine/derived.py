@@ -215,6 +215,16 @@ class DerivedJob(Job):
     def finish(self, report: UpdateReport) -> None:
         self.flush(report)
 
+    def interrupted(self, report: UpdateReport) -> list[str]:
+        # Units computed since the last generation are not in the table: not finished.
+        unsaved = [*self.rows, *self.failures]
+        for key in unsaved:
+            report.done.pop(key, None)
+            report.failed.pop(key, None)
+        if not unsaved:
+            return []
+        return [f"{len(unsaved)} {self.unit}s computed but not yet written to the table"]
+
 
 def update_derived(
     product: DerivedProduct,
@@ -308,9 +318,10 @@ def check_derived(
         table.failures()
         old_bools = table.old_bool_columns()
     except Exception as err:  # noqa: BLE001  (any damage of the file is the problem reported)
-        report.problems.append(
-            f"{table.path} does not open: {err}; `mica update {product.name}` "
-            "writes a new one from the inputs after you move it away"
+        report.problems.append(f"{table.path} does not open: {err}")
+        report.remedy = (
+            f"move {table.path} away; `mica update {product.name}` then writes a new one "
+            "from the inputs"
         )
         old_bools = []
     if old_bools and repair:

@@ -551,11 +551,16 @@ def _file_state(path: Path) -> tuple[int, int, int] | None:
     return st.st_ino, st.st_size, st.st_mtime_ns
 
 
+#: The end of a missing-archive message: how a reader is pointed at an archive (the command
+#: line names its own option instead: `mica.cli`).
+POINT_AT_ARCHIVE = "point data_root=/MICA_ARCHIVE at an archive"
+
+
 def missing_archive(product: str, root: Path, problem: str) -> MissingArchiveError:
     """The error for a folder without an archive: names it and the command that fills it."""
     return MissingArchiveError(
         f"no {product} archive in {root} ({problem}): fill it with 'mica update {product} "
-        "--start ... --stop ... --source ...' or point data_root=/MICA_ARCHIVE at an archive",
+        f"--start ... --stop ... --source ...' or {POINT_AT_ARCHIVE}",
         product,
         root,
     )

@@ -236,6 +236,9 @@ class ObsidJob(Job):
         changes = relink(self.product, index, obsid, default, last)
         if problems:
             report.failed[obsid] = "; ".join(problems)
+        if not (fetched or changes or problems):  # nothing written: counted as such
+            report.unchanged.append(obsid)
+            return
         text = (f"default v{default:02d}" if default is not None else "no default") + (
             f", last v{last:02d}" if last not in (None, default) else ""
         )

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import datetime
 import os
+import warnings
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -129,9 +131,7 @@ class GenerationTable:
 
             with h5py.File(self.path, "r") as h5:
                 return h5[self.spec.node][...].astype(self.spec.dtype, copy=False)
-        import tables
-
-        with tables.open_file(self.path, "r") as h5:
+        with _open_tables(self.path, "r") as h5:
             rows = h5.get_node("/", self.spec.node).read_where(where)
         return rows.astype(self.spec.dtype, copy=False)
 
@@ -247,7 +247,6 @@ class GenerationTable:
 
     def _write_file(self, data: np.ndarray, failures: np.ndarray) -> None:
         import h5py
-        import tables
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
@@ -268,7 +267,7 @@ class GenerationTable:
                         # the rows' bytes as they are: a numpy bool is the bitfield's byte
                         dset.id.write(h5py.h5s.ALL, h5py.h5s.ALL, rows, mtype=stored)
             if len(data):
-                with tables.open_file(tmp, "a") as h5:
+                with _open_tables(tmp, "a") as h5:
                     table = h5.get_node("/", self.spec.node)
                     for col in self.spec.indexes:
                         table.colinstances[col].create_index()
@@ -294,6 +293,22 @@ def _stored_type(dtype: np.dtype) -> h5py.h5t.TypeCompoundID:
         )
         stored.insert(name.encode(), offset, member)
     return stored
+@contextmanager
+def _open_tables(path: Path, mode: str) -> Iterator:
+    """``tables.open_file``, without PyTables' ``NaturalNameWarning`` inside the block.
+
+    The tables keep the original's column names, some of which are not Python identifiers
+    (guide statistics' ``f_within_0.3``): PyTables warns of them each time it loads such a
+    table, that ``h5.root.data.cols.f_within_0.3`` cannot work. mica names columns by string
+    (``colinstances[...]``, ``read_where``), which works, so the warning says nothing to a
+    user; it is silenced for these calls only (a user's own PyTables session still gets it).
+    """
+    import tables
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", tables.NaturalNameWarning)
+        with tables.open_file(path, mode) as h5:
+            yield h5
 
 
 def _preserve(old: np.ndarray, new: np.ndarray, spec: TableSpec) -> None:

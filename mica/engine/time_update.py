@@ -157,7 +157,10 @@ class TimeChunkJob(Job):
             ingest.rejected.append(err)
             quarantine(self.index.root, None, err)
         report.ingest.merge(ingest)
-        report.done[unit.key] = ingest.summary().splitlines()[0]
+        if ingest.unchanged and not (ingest.ingested or ingest.replaced or ingest.rejected):
+            report.unchanged.append(unit.key)  # every file already archived: nothing written
+        else:
+            report.done[unit.key] = ingest.summary().splitlines()[0]
         if self.executor is not None and self.product.has_store:
             # As a serial ingest writes the chunks at each new period of the store, so that
             # the arrays kept in staging stay about a period's, not the whole run's.

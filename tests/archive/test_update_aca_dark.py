@@ -210,7 +210,7 @@ def test_no_temperature_refused_with_cli(tmp_path, replicas):
     ok = CliRunner().invoke(
         main, ["update", "aca-dark", "--start", "1999:223", "--stop", "1999:224", *common]
     )
-    assert ok.exit_code == 0 and "1 dark calibrations archived" in ok.output
+    assert ok.exit_code == 0 and "1 dark calibration archived" in ok.output
 
 
 def test_missing_replica_refused(tmp_path, replicas):

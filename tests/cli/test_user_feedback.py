@@ -47,8 +47,8 @@ def test_progress_per_file_and_a_line_per_unit(tmp_path, caplog):
     lines = out.getvalue().splitlines()
     assert len(lines) == 2, lines  # one per unit (time chunk), readable in a log file
     assert lines[0].startswith("update aca-l0: 2012:125:23:30:00 .. 2012:126:00:00:00 done;")
-    assert "1/2 units done" in lines[0] and "files/s" in lines[0] and "ETA" in lines[0]
-    assert "2/2 units done" in lines[1] and f"{progress.files_done} files" in lines[1]
+    assert "1/2 time chunks done" in lines[0] and "files/s" in lines[0] and "ETA" in lines[0]
+    assert "2/2 time chunks done" in lines[1] and f"{progress.files_done} files" in lines[1]
     records = [r for r in caplog.records if r.name == "mica.engine.runner"]
     assert [r.getMessage().split(":")[0] for r in records] == ["aca-l0", "aca-l0"]
     assert "time chunk 2/2" in records[1].getMessage()

@@ -101,7 +101,8 @@ def test_l0_ingest_on_the_cluster_equals_serial(client, serial_l0, tmp_path):
     report = update_archive(
         L0, "sim", START, STOP, data_root=root, executor=executor, days_at_once=1 / 24
     )
-    assert report.ok and len(report.done) == 4
+    # a chunk whose files all came with the one before counts as already archived
+    assert report.ok and len(report.done) + len(report.unchanged) == 4
     _same_archive(root, serial_l0)
     got = aca_l0.get_slot_data(START, STOP, 3, data_root=root)
     ref = aca_l0.get_slot_data(START, STOP, 3, data_root=root, use_store=False)
@@ -396,7 +397,7 @@ def test_cluster_path_builds_chunks_at_each_new_store_period(tmp_path):
         days_at_once=1 / 24,
         progress=progress,
     )
-    assert report.ok and len(report.done) == 6
+    assert report.ok and len(report.done) + len(report.unchanged) == 6
     # unit 2 (23:00-00:00) reaches period 512: before its commit (progress comes first) no
     # chunk is built and the first units' arrays are kept; after it, period 511's chunks
     # (and the longer views' partial ones) are built and no kept array is left
