@@ -22,6 +22,7 @@ from click.testing import CliRunner
 from mica.cli import main
 from mica.engine.report import CheckReport, UpdateReport
 from mica.progress import UpdateProgress
+from tests.conftest import REPO_ROOT
 
 
 def _mica(*args: str) -> subprocess.CompletedProcess:
@@ -405,7 +406,7 @@ def test_guide_stats_write_and_read_without_natural_name_warning(archive_copy):
 
 # --- 8. every command and option documented; the docs list what the demo writes -----------
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT
 
 
 def _commands(command, ctx) -> list:  # noqa: ANN001  (click objects)
