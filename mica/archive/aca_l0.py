@@ -975,15 +975,16 @@ def _ignore_db(db: Any) -> None:
 def obsid_times(obsid: int, data_root: str | Path | None = None) -> tuple[float, float]:
     """(tstart, tstop) in CXC seconds of an observation, as `get_files` takes it.
 
-    The original asked kadi's dwells; here the archived obspars (or the archive's source
-    schedule, `mica.archive.obsid_times.obsid_interval`).
+    The original asked kadi's dwells; here the archived obspars
+    (`mica.archive.obsid_times.obsid_interval`).
 
     Parameters
     ----------
     obsid : int
         Observation id.
     data_root : str or Path, optional
-        The ``aca0`` folder whose archive asks (its provenance names the schedule).
+        The ``aca0`` folder: the obspars are those of the same archive (its ``obspar``
+        folder beside it).
 
     Examples
     --------
@@ -991,4 +992,4 @@ def obsid_times(obsid: int, data_root: str | Path | None = None) -> tuple[float,
     >>> [round(t) for t in aca_l0.obsid_times(10369)]
     [452486958, 452518702]
     """
-    return obsid_interval(obsid, near=L0.root(data_root))
+    return obsid_interval(obsid, L0.root(data_root).parent / "obspar")

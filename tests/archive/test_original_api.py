@@ -140,7 +140,7 @@ OBI_METHODS = {
 
 #: keywords of this mica's own, allowed after the original's (``slot``: aca_l0.MSIDset
 #: passes it on, the original forgot it)
-OWN_KEYWORDS = {"data_root", "use_store", "obi", "archive", "slot"}
+OWN_KEYWORDS = {"data_root", "use_store", "obi", "archive", "slot", "stat"}
 
 
 @pytest.fixture
