@@ -258,4 +258,5 @@ def test_time_update_resumes_where_it_left_off(
         )
     tiny.update(entry)
     report = entry.update(stop="2012:125:00:20:00", data_root=tiny.data_root(entry), quiet=True)
-    assert report.ok and report.done, report.summary()
+    # the chunk from the newest archived data on: files already held count as unchanged
+    assert report.ok and (report.done or report.unchanged), report.summary()
