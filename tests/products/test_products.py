@@ -26,7 +26,9 @@ print(json.dumps([names, sorted(m for m in sys.modules if m.startswith(upstream)
     names, loaded = json.loads(proc.stdout)
     assert sorted(names) == [
         f"mica.products.{n}"
-        for n in ("aca_l0", "asp_l1", "hdr3_calib", "hdr3_items", "hdr3_samples", "obspar")
+        for n in (
+            "aca_l0", "asp_l1", "hdr3_calib", "hdr3_items", "hdr3_samples", "hdr3_stats", "obspar"
+        )
     ]
     assert loaded == []
 
