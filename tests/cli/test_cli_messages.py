@@ -406,8 +406,6 @@ def test_guide_stats_write_and_read_without_natural_name_warning(archive_copy):
 
 # --- 8. every command and option documented; the docs list what the demo writes -----------
 
-ROOT = REPO_ROOT
-
 
 def _commands(command, ctx) -> list:  # noqa: ANN001  (click objects)
     """(context, command) of ``command`` and every command under it."""
@@ -440,7 +438,7 @@ def test_every_command_and_option_has_help_in_plain_text():
 
 
 def test_cli_reference_is_written_from_the_commands():
-    spec = importlib.util.spec_from_file_location("docs_conf", ROOT / "docs" / "conf.py")
+    spec = importlib.util.spec_from_file_location("docs_conf", REPO_ROOT / "docs" / "conf.py")
     conf = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(conf)
     rst = "\n".join(conf._command_rst(main, conf._context(main, "mica")))
@@ -450,18 +448,18 @@ def test_cli_reference_is_written_from_the_commands():
             record = param.get_help_record(ctx)
             if record is not None:
                 assert f"``{record[0]}``" in rst, (ctx.command_path, record[0])
-    assert ".. click-commands:: mica.cli:main" in (ROOT / "docs" / "cli.rst").read_text()
+    assert ".. click-commands:: mica.cli:main" in (REPO_ROOT / "docs" / "cli.rst").read_text()
     # code blocks wrap rather than hide their ends behind a scroll bar
     assert conf.html_css_files == ["wrap.css"] and conf.html_static_path == ["_static"]
-    assert "white-space: pre-wrap" in (ROOT / "docs" / "_static" / "wrap.css").read_text()
+    assert "white-space: pre-wrap" in (REPO_ROOT / "docs" / "_static" / "wrap.css").read_text()
 
 
 def test_demo_page_lists_every_file_the_demo_writes():
     written = set()
-    for path in (ROOT / "mica" / "demo").glob("*.py"):
+    for path in (REPO_ROOT / "mica" / "demo").glob("*.py"):
         written |= set(re.findall(r'out / f?"([^"]+\.png)"', path.read_text()))
     assert len(written) == 9, written
-    page = (ROOT / "docs" / "demo.rst").read_text()
+    page = (REPO_ROOT / "docs" / "demo.rst").read_text()
     listed = set(re.findall(r"``([\w/]+\.(?:png|html))``", page))
     for name in written:  # placeholders ({obsid}) stand for the names the demo gives
         pattern = re.sub(r"\\\{[^}]*\\\}", r"\\w+", re.escape(name))
