@@ -78,6 +78,9 @@ def check_archive(
             return report
         for path, action in index.pending():
             report.problems.append(f"interrupted ingest left {action} {Path(path).name}")
+        # the chunks an interrupted ingest marked dirty: recover_pending rebuilds them
+        dirty = sorted(index.dirty_parts()) if repair and product.has_store else []
+        report.problems += [_stale_chunk(part) for part in dirty]
         if repair:
             report.repairs += recover_pending(product, index)
         _check_files(product, index, report, repair)
@@ -92,7 +95,7 @@ def check_archive(
                     if repair:  # derived data: without its file the chunk is rebuilt below
                         path.unlink(missing_ok=True)
             stale = store.stale_parts()
-            report.problems += [f"store chunk {part} does not match the index" for part in stale]
+            report.problems += [_stale_chunk(part) for part in stale if part not in dirty]
             if repair and stale:
                 store.rebuild(stale)
                 report.repairs.append(f"rebuilt {len(stale)} store chunks")
@@ -101,6 +104,10 @@ def check_archive(
         report.repairs += repairs
         report.files = index.count()
     return report
+
+
+def _stale_chunk(part: str) -> str:
+    return f"store chunk {part} does not match the index"
 
 
 @contextmanager

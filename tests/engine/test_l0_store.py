@@ -181,7 +181,9 @@ def test_stale_chunk_falls_back_and_is_repaired(archive):
     )
     report = check_archive(L0, data_root=archive)
     assert report.problems == [f"store chunk {part} does not match the index"]
-    check_archive(L0, data_root=archive, repair=True)
+    repaired = check_archive(L0, data_root=archive, repair=True)
+    # the repair reports what it found beside what it rebuilt (never "0 problems, rebuilt 1")
+    assert repaired.problems == report.problems and len(repaired.repairs) == 1
     assert check_archive(L0, data_root=archive).ok
     assert not (archive / chunk["path"]).exists()  # the superseded chunk file is gone
 
