@@ -230,6 +230,15 @@ class ACAImage(np.ndarray):
         self.meta = deepcopy(getattr(obj, "meta", {}) or {})
         self._aca_coords = getattr(obj, "_aca_coords", False)
 
+    def __reduce__(self) -> tuple:
+        # ndarray's pickle state does not hold the attributes: append them
+        constructor, args, state = super().__reduce__()
+        return constructor, args, (state, self.meta, self._aca_coords)
+
+    def __setstate__(self, state: tuple) -> None:
+        array_state, self.meta, self._aca_coords = state
+        super().__setstate__(array_state)
+
     @property
     def row0(self) -> Any:
         """CCD row of ``[0, 0]`` (``meta['IMGROW0']``)."""
@@ -263,7 +272,7 @@ class ACAImage(np.ndarray):
     def _numpy_key(self, key: Any) -> tuple[Any, dict[int, int]]:
         """Numpy index for ``key`` and the new origin of each row/column axis it moves."""
         aca_coords = self._aca_coords
-        if isinstance(key, ACAImage):
+        if isinstance(key, ACAImage) and key.dtype != bool:  # a boolean image is a mask
             key = (
                 slice(key.row0, key.row0 + key.shape[0]),
                 slice(key.col0, key.col0 + key.shape[1]),
@@ -271,10 +280,11 @@ class ACAImage(np.ndarray):
             aca_coords = True
         if not isinstance(key, tuple):
             key = (key,)
-        if self.ndim != 2 or key.count(Ellipsis) > 1 or any(k is None for k in key):
+        ellipses = [i for i, k in enumerate(key) if k is Ellipsis]  # identity: keys may be arrays
+        if self.ndim != 2 or len(ellipses) > 1 or any(k is None for k in key):
             return key, {}  # not an image index: numpy's rules (and errors) apply
-        if Ellipsis in key:
-            where = key.index(Ellipsis)
+        if ellipses:
+            where = ellipses[0]
             after = len(key) - where - 1
             axes = list(range(where)) + [None] + list(range(2 - after, 2))
         else:
@@ -304,7 +314,7 @@ class ACAImage(np.ndarray):
                 numpy_key[pos] = index
                 if -size <= index < size:
                     origins[axis] = origin + index % size
-            elif aca_coords and not isinstance(item, type(Ellipsis)):
+            elif aca_coords and np.asarray(item).dtype.kind in "iu":  # a list of indices
                 numpy_key[pos] = np.asarray(item) - origin
         return tuple(numpy_key), origins
 

@@ -98,6 +98,17 @@ def test_aca_indexing():
         eight.aca[:, 10]
 
 
+def test_masks_and_pickling():
+    import pickle
+
+    img = ACAImage(IM6.copy(), row0=1, col0=2, meta={"TIME": 5.0})
+    assert img[img > 30].tolist() == [31, 32, 33, 34, 35]  # a boolean image is a mask
+    img[img > 30] = 0
+    assert int(img.sum()) == sum(range(31)) and img.aca[img.aca < 1].size == 6
+    back = pickle.loads(pickle.dumps(img[1:, 2:]))
+    assert (back.row0, back.col0, back.TIME) == (2, 4, 5.0) and np.all(back == img[1:, 2:])
+
+
 def test_aca_assignment_and_views():
     img = ACAImage(IM6.copy(), row0=1, col0=2)
     img.aca[2:, 4:] = 0
