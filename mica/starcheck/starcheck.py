@@ -24,6 +24,7 @@ Examples
 
 from __future__ import annotations
 
+import bisect
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -109,17 +110,12 @@ _LOAD_NAME = re.compile(r"^([A-Z]{3})(\d{2})(\d{2})([A-Z])$")
 # missing from the database (the original looked for observations within 7 days too).
 _LONGEST_GAP = 7 * 86400.0
 
-# Each load's first star-catalog time (the time it takes over), per starcheck_id row, for the
-# last revision of each week only (one revision of a week is approved: the last made).
+# Each load's first star-catalog time (the time it takes over).
 _LOAD_STARTS = """
     select starcheck_id.id as sc_id, starcheck_id.dir as dir,
            min(starcheck_obs.mp_starcat_time) as start
     from starcheck_id join starcheck_obs on starcheck_obs.sc_id = starcheck_id.id
     where starcheck_obs.mp_starcat_time is not null
-      and starcheck_id.dir = (
-          select max(other.dir) from starcheck_id as other
-          where substr(other.dir, 1, length(other.dir) - 6)
-              = substr(starcheck_id.dir, 1, length(starcheck_id.dir) - 6))
     group by starcheck_id.id
 """
 
@@ -199,9 +195,9 @@ def _table(rows: list[dict[str, Any]]) -> Table | list:
     return Table(rows=[[row[n] for n in names] for row in rows], names=names)
 
 
-def _status(date: str) -> str:
+def _status(date: str, now: str | None = None) -> str:
     """'ran' for a catalog time before now, 'approved' after (the original's words)."""
-    return "ran" if date < to_date(None) else "approved"
+    return "ran" if date < (now or to_date(None)) else "approved"
 
 
 def load_name_to_mp_dir(load_name: str) -> str:
@@ -230,14 +226,23 @@ def load_name_to_mp_dir(load_name: str) -> str:
     return f"/{year}/{month}{day}{yy}/ofls{rev.lower()}/"
 
 
-def _load_in_force(conn: Any, date: str) -> dict[str, Any] | None:
-    """The load that commands at ``date``: the latest to start at or before it."""
-    rows = _fetch(
-        conn,
-        f"select * from ({_LOAD_STARTS}) where start <= ? order by start desc, sc_id desc limit 1",
-        (date,),
-    )
-    return rows[0] if rows else None
+class _Loads:
+    """The loads that ran, each from its first catalog time: of the revisions of a week
+    (``/2017/FEB1317/oflsa/``, ``oflsb/``, ...) the last, as only one was approved."""
+
+    def __init__(self, conn: Any):
+        last_revision: dict[str, dict[str, Any]] = {}
+        for load in _fetch(conn, _LOAD_STARTS):
+            week = load["dir"].rstrip("/").rsplit("/", 1)[0]
+            if week not in last_revision or load["dir"] > last_revision[week]["dir"]:
+                last_revision[week] = load
+        self.loads = sorted(last_revision.values(), key=lambda x: (x["start"], x["sc_id"]))
+        self.starts = [load["start"] for load in self.loads]
+
+    def in_force(self, date: str) -> dict[str, Any] | None:
+        """The load commanding at ``date``: the latest to start at or before it."""
+        i = bisect.bisect_right(self.starts, date)
+        return self.loads[i - 1] if i else None
 
 
 def get_mp_dir(
@@ -276,10 +281,11 @@ def get_mp_dir(
             "order by starcheck_obs.mp_starcat_time, starcheck_id.id",
             (int(obsid),),
         )
+        loads = _Loads(conn) if rows else None
         for row in reversed(rows):
-            if row["date"] is None:
+            if row["date"] is None or loads is None:
                 continue
-            in_force = _load_in_force(conn, row["date"])
+            in_force = loads.in_force(row["date"])
             if in_force is not None and in_force["sc_id"] == row["sc_id"]:
                 return row["dir"], _status(row["date"]), row["date"]
     if rows and all(row["date"] is None for row in rows):
@@ -432,7 +438,7 @@ def get_starcheck_catalog_at_date(
     """
     when = to_date(date)
     with _database(starcheck_db, data_root) as conn:
-        load = _load_in_force(conn, when)
+        load = _Loads(conn).in_force(when)
         if load is None:
             raise MissingDataError(
                 f"could not find observation at {when}: the starcheck database has no load "
@@ -557,9 +563,10 @@ def get_monitor_windows(
             "and mp_starcat_date >= ? and mp_starcat_date <= ? order by mp_starcat_date",
             (int(min_obsid), start_date, stop_date),
         )
+        loads = _Loads(conn)
         ran = []
         for row in rows:
-            load = _load_in_force(conn, row["mp_starcat_date"])
+            load = loads.in_force(row["mp_starcat_date"])
             if load is not None and load["sc_id"] == row["sc_id"]:
                 ran.append(row)
     table = Table(
@@ -568,5 +575,6 @@ def get_monitor_windows(
         dtype=None if ran else [int, str, str, str, int, int, str],
     )
     table["catalog"] = np.full(len(table), None, dtype=object)
-    table["status"] = [_status(row["mp_starcat_date"]) for row in ran] or np.array([], str)
+    now = to_date(None)
+    table["status"] = [_status(row["mp_starcat_date"], now) for row in ran] or np.array([], str)
     return table
