@@ -325,6 +325,33 @@ def test_readers_read_it_in_place(any_original_archive, real_l0_dir):
     assert got["obspar"] and got["obsids"] == [OBSID]
 
 
+def test_first_schema_read_by_another_user(original_template, monkeypatch):
+    """An index without ``isdefault``, in an archive this reader cannot write (uid 65534,
+    as `tests.hardening.test_read_only` reads): the same values as its owner reads."""
+    import tempfile
+
+    from tests.hardening.test_read_only import IS_ROOT, _as_nobody
+
+    if not IS_ROOT:
+        pytest.skip("reading an archive of another user needs root")
+    base = Path(tempfile.mkdtemp(prefix="mica-original-", dir="/tmp"))
+    try:
+        base.chmod(0o755)  # mkdtemp makes it 0700: others could not even enter
+        archive = base / "archive"
+        shutil.copytree(original_template, archive, symlinks=True)
+        drop_isdefault(archive)
+        monkeypatch.setenv("MICA_ARCHIVE", str(archive))
+        before = tree_state(archive)
+        owner = read_everything(archive)
+        assert tree_state(archive) == before
+        assert owner["asp dir"].endswith("03552_v01") and owner["asp dirs"]["revisions"] == [1, 2]
+        got, logged = _as_nobody(lambda: read_everything(archive))
+        assert got == owner and not logged
+        assert tree_state(archive) == before
+    finally:
+        shutil.rmtree(base)
+
+
 def test_check_reports_the_original_layout(any_original_archive):
     from mica.engine.provenance import archive_kind
 
