@@ -147,7 +147,7 @@ class ArchiveIndex:
             self.conn, self.immutable = _connect_readonly(self.path, product=product.name)
             self.original = is_original_schema(self.conn)
             if self.original:
-                present_as_own(self.conn, product)
+                present_as_own(self.conn, product, self.root)
         else:
             make_folders(self.path.parent)
             make_file(self.path)  # the archive's mode, not SQLite's 644
@@ -392,18 +392,21 @@ def missing_columns(conn: sqlite3.Connection, product: FileProduct) -> list[Inde
     return [c for c in product.index_columns if c.name not in have]
 
 
-def present_as_own(conn: sqlite3.Connection, product: FileProduct) -> None:
-    """Show a read-only connection to the original's index as an index of ours.
+def present_as_own(conn: sqlite3.Connection, product: FileProduct, root: Path) -> None:
+    """Show a read-only connection to the original's index (of the folder ``root``) as an
+    index of ours.
 
     Temporary objects, private to the connection and kept in memory, shadow the missing
     ones (SQLite resolves a name in ``temp`` first): an ``archfiles`` view adding the
-    product's missing columns as NULL, empty ``pending`` and ``dirty_parts`` tables, and
-    the product's `FileProduct.original_views`. Nothing is written to the archive.
+    product's missing columns (as `FileProduct.original_columns` gives them, else NULL),
+    empty ``pending`` and ``dirty_parts`` tables, and the product's
+    `FileProduct.original_views`. Nothing is written to the archive.
     """
     conn.execute("PRAGMA temp_store = MEMORY")
     missing = missing_columns(conn, product)
     if missing:
-        extra = ", ".join(f"NULL AS {c.name}" for c in missing)
+        values = product.original_columns(conn, root, [c.name for c in missing])
+        extra = ", ".join(f"{values.get(c.name, 'NULL')} AS {c.name}" for c in missing)
         conn.execute(f"CREATE TEMP VIEW archfiles AS SELECT *, {extra} FROM main.archfiles")
     conn.execute("CREATE TEMP TABLE pending (path text PRIMARY KEY, action text NOT NULL)")
     conn.execute("CREATE TEMP TABLE dirty_parts (part text PRIMARY KEY)")

@@ -68,6 +68,15 @@ class FileProduct(ABC):
     #: how long before a request's start a file named by its start time may begin (s)
     source_lookback: float = 86400.0
 
+    def original_columns(self, conn: Any, root: Path, missing: Sequence[str]) -> dict[str, str]:
+        """SQL values for index columns an original mica's index lacks, read in place.
+
+        `mica.engine.index.present_as_own` shows each ``missing`` column as the expression
+        returned for it (over ``main.archfiles``, which may use temporary tables this
+        creates on ``conn``), and as NULL when none is returned (the default: all NULL).
+        """
+        return {}
+
     def root(self, data_root: str | Path | None = None) -> Path:
         """The product's folder; ``data_root`` names the product folder itself when given."""
         if data_root is not None:
