@@ -29,10 +29,11 @@ from mica._lazy import astropy_table, fits
 from mica.archive import msid as msid_api
 from mica.archive.aca_image import ACAImage
 from mica.archive.obsid_times import obsid_interval
-from mica.engine.colstore import ColumnStore
+from mica.engine.colstore import ColumnStore, serve_from_files
 from mica.engine.h5chunks import ChunkedRows
 from mica.engine.index import ArchiveIndex, require_archive
 from mica.engine.read import snapshot_read
+from mica.errors import DamagedStoreError
 from mica.products.aca_l0 import (
     COLUMN_SIZES,
     HD3_VIEW_COLUMNS,
@@ -183,7 +184,8 @@ def get_slot_data(
 
     Data come from the columnar store where its chunks match the index, else from the FITS
     files; ``use_store=False`` always reads the files (the reference path). Both give
-    identical values, masks and times.
+    identical values, masks and times: a store chunk that fails its checks is read from the
+    files instead, or raises `DamagedStoreError` (``MICA_STORE_DAMAGED``).
 
     Parameters
     ----------
@@ -216,6 +218,8 @@ def get_slot_data(
         When ``data_root`` holds no L0 archive.
     ValueError
         An unknown column, a slot or size out of range, or ``stop`` not after ``start``.
+    DamagedStoreError
+        A store chunk failed its checks and ``MICA_STORE_DAMAGED=raise``.
 
     Examples
     --------
@@ -240,10 +244,14 @@ def get_slot_data(
     # zeros: pages the kernel maps on first touch; `_fill` sets only what is masked
     mask = np.zeros(total, dtype=np.ma.make_mask_descr(dtype))
     row = 0
-    for piece in pieces:
-        rows = slice(row, row + piece["n"])
-        _fill(out[rows], mask[rows], piece, centered_8x8)
-        row += piece["n"]
+    try:
+        for piece in pieces:
+            rows = slice(row, row + piece["n"])
+            _fill(out[rows], mask[rows], piece, centered_8x8)
+            row += piece["n"]
+    except DamagedStoreError as err:  # in images decoded only now (`ChunkedRows`)
+        serve_from_files(err)  # or raise: from now on this process reads its files instead
+        return get_slot_data(start, stop, slot, imgsize, data_root, columns, centered_8x8)
     if order is not None:
         out, mask = out[order], mask[order]
     # keep_mask=False: take the mask as is (the default ORs it into a fresh one, field by
@@ -328,7 +336,9 @@ def hd3_columns(
                 if chunk is not None:
                     try:
                         arrays = store.read_alone(chunk, names, tstart, tstop)
-                    except OSError:  # chunk file replaced or damaged: read the files instead
+                    except DamagedStoreError as err:
+                        serve_from_files(err)  # or raise; else read the files instead
+                    except OSError:  # chunk file replaced: read the files instead
                         pass
                     else:
                         if arrays:
@@ -497,6 +507,9 @@ def _store_pieces(
         only = files if picked and part == L0.partition(recs[0]) else None
         try:
             arrays, chunk_names = store.read(chunk, ask, tstart, tstop, only, defer)
+        except DamagedStoreError as err:
+            serve_from_files(err)  # or raise; else read the files instead
+            continue
         except OSError:  # chunk file replaced or removed: read the files instead
             continue
         n = len(arrays.get("TIME", ()))
