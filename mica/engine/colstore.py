@@ -110,6 +110,11 @@ _STALE_NOTED: set[Path] = set()
 #: chunk files a reader of this process found damaged (`serve_from_files`): their partitions
 #: are read from the files from then on
 _DAMAGED: set[Path] = set()
+#: the digests of the chunk files read lately (`ColumnStore.digests`): the recorded text and
+#: what it parsed to. By file, not by text: hashing a 100-day header-3 chunk's digests (tens
+#: of kB) would cost a short fetch more than comparing them.
+_PARSED: dict[tuple[Path, str], tuple[str, ChunkDigests | None]] = {}
+_PARSED_MAX = 256
 
 # Bumped when the chunk layout changes: chunks of another version count as out of date.
 STORE_VERSION = 10
@@ -140,13 +145,11 @@ def _names_of(files: str, tag: str) -> tuple[str, ...] | None:
     return tuple(line.split(" ", 1)[0] for line in files.splitlines()[1:])
 
 
-@functools.lru_cache(maxsize=64)
 def _digests_of(
     text: str,
 ) -> tuple[dict[str, Any], dict[str, DatasetDigests], tuple[int, int]]:
     """A chunk's recorded identity, dataset digests and file size and digest, from its
-    ``digests`` column (cached by the text, as the file names: a header-3 sample chunk
-    records thousands of blocks)."""
+    ``digests`` column."""
     record = json.loads(text)
     datasets = {name: DatasetDigests.from_json(v) for name, v in record["datasets"].items()}
     return record["identity"], datasets, tuple(record["file"])  # type: ignore[return-value]
@@ -253,10 +256,11 @@ def read_slab(
     dtype = dset.dtype
     whole = None  # the rows asked for from a contiguous dataset, checked whole
     if digests is not None:
-        if digests.check_meta(name, dtype, shape).chunks is None:
+        record = digests.check_meta(name, dtype, shape)
+        if record.chunks is None:
             whole, lo, hi = slice(lo, hi), 0, shape[0]
         else:
-            digests.check_rows(dset, fid.get_vfd_handle(), name, lo, hi, dtype, shape)
+            digests.check_rows(dset, fid.get_vfd_handle(), name, lo, hi, dtype, shape, record)
     out = np.empty((hi - lo, *shape[1:]), dtype=dtype)
     if hi > lo:
         space.select_hyperslab((lo, *[0] * (len(shape) - 1)), out.shape)
@@ -400,13 +404,21 @@ class ColumnStore:
         text = chunk.get("digests")
         if not text:
             return None
+        key = (self.index.root, chunk["path"])  # a generation's own file
+        known = _PARSED.get(key)
+        if known is not None and known[0] == text:
+            return known[1]
         try:
             identity, datasets, file = _digests_of(text)
             label = describe_chunk(identity)
             seed = f"{chunk['part']}@{identity['generation']}"  # this row's partition
+            digests = ChunkDigests(self.index.root / chunk["path"], seed, label, datasets, file)
         except (ValueError, KeyError, TypeError):
-            return None
-        return ChunkDigests(self.index.root / chunk["path"], seed, label, datasets, file)
+            digests = None
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[key] = (text, digests)
+        return digests
 
     def chunk(self, part: str) -> dict[str, Any] | None:
         try:
@@ -506,10 +518,13 @@ class ColumnStore:
 
     @contextlib.contextmanager
     def checking(self, chunk: dict[str, Any]) -> Iterator[ChunkDigests | None]:
-        """The chunk's digests (None: none recorded), and meanwhile HDF5's failures to read
-        the chunk raised as `DamagedStoreError` (`ChunkDigests.reading`)."""
+        """The chunk's digests, and meanwhile HDF5's failures to read the chunk raised as
+        `DamagedStoreError` (`ChunkDigests.reading`). Nothing is read from a chunk without
+        digests: `current_chunks` never gives one (ValueError)."""
         digests = self.digests(chunk)
-        with digests.reading() if digests else contextlib.nullcontext():
+        if digests is None:
+            raise ValueError(f"store chunk {chunk['part']} has no digests: it is not current")
+        with digests.reading():
             yield digests
 
     def _read(

@@ -304,9 +304,12 @@ class ChunkDigests:
             )
         return record
 
-    def check_block(self, name: str, block: int, stored: Any) -> None:
-        """The stored bytes of block ``block`` of dataset ``name`` match its digest."""
-        record = self.dataset(name)
+    def check_block(
+        self, name: str, block: int, stored: Any, record: DatasetDigests | None = None
+    ) -> None:
+        """The stored bytes of block ``block`` of dataset ``name`` (its ``record``, if the
+        caller has it) match its digest."""
+        record = record or self.dataset(name)
         seed = block_seed(self.identity, name.lstrip("/"), block)
         if block >= len(record.crcs) or zlib.crc32(stored, seed) != record.crcs[block]:
             row = block * record.chunks[record.axis] if record.chunks else 0
@@ -321,11 +324,13 @@ class ChunkDigests:
         hi: int | None,
         dtype: np.dtype,
         shape: tuple[int, ...],
+        record: DatasetDigests | None = None,
     ) -> None:
         """The stored blocks holding rows [lo, hi) (None: to the end) along the chunked axis
         of a dataset HDF5 is about to decode, read from the file's descriptor ``fd`` and
-        checked."""
-        record = self.check_meta(name, dtype, shape)
+        checked (its dtype and shape first, unless the caller passes its ``record`` from
+        `check_meta`)."""
+        record = record or self.check_meta(name, dtype, shape)
         if record.chunks is None:
             raise ValueError(f"{name} is contiguous: check its data (`check_data`)")
         axis, step = record.axis, record.chunks[record.axis]
@@ -343,7 +348,7 @@ class ChunkDigests:
             stored = _buffer("stored", info.size)
             if os.preadv(fd, [stored], info.byte_offset) != info.size:
                 raise self._block_damaged(name, block, block * step, "is truncated")
-            self.check_block(name, block, stored)
+            self.check_block(name, block, stored, record)
 
     def check_data(self, name: str, data: np.ndarray) -> None:
         """A contiguous dataset read whole matches its digest."""
@@ -412,8 +417,9 @@ class ChunkedRows:
         self.chunk_shape = dset.chunks
         self.keep: np.ndarray | None = None
         self.digests = digests
-        if digests is not None:
-            digests.check_meta(self.name, dset.dtype, dset.shape)
+        self.record = (
+            None if digests is None else digests.check_meta(self.name, self.dtype, dset.shape)
+        )
         fd = dset.file.id.get_vfd_handle()
         size = os.fstat(fd).st_size
         rows = dset.chunks[0]
@@ -454,7 +460,7 @@ class ChunkedRows:
         if os.preadv(self.fd, [src], offset) != stored:
             raise DamagedStoreError.at(self.path, f"{where} is truncated")
         if self.digests is not None:
-            self.digests.check_block(self.name, row0 // self.chunk_shape[0], src)
+            self.digests.check_block(self.name, row0 // self.chunk_shape[0], src, self.record)
         if skipped:  # the filter was not applied to this chunk: stored as is
             if stored != len(out):
                 raise DamagedStoreError.at(self.path, f"{where} has {stored} bytes, not {len(out)}")
