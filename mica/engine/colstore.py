@@ -209,13 +209,12 @@ def _read_group(
     if len(dtype.names) == 1:  # one column in its own dtype and shape
         start, stop, _ = rows.indices(dset.shape[0])
         return {dtype.names[0]: read_rows(dset, start, stop, digests)}
-    if digests is not None:
-        start, stop, _ = rows.indices(dset.shape[1])
-        fd = h5.id.get_vfd_handle()
-        digests.check_rows(dset.id, fd, group, start, stop, dset.dtype, dset.shape)
     # Byte planes through h5py: hdf5plugin's Blosc decodes these one-byte planes 2-3x faster
     # than blosc2 does (measured on header-3 chunks).
     planes = dset[:, rows]
+    if digests is not None:  # checked before anything is returned (see `read_slab`)
+        start, stop, _ = rows.indices(dset.shape[1])
+        digests.check_rows(dset.id, group, start, stop, dset.dtype, dset.shape)
     out = {}
     for name in dtype.names if columns is None else columns:
         field, offset = dtype.fields[name][:2]
@@ -254,20 +253,22 @@ def read_slab(
     hi = shape[0] if hi is None else min(hi, shape[0])
     lo = min(lo, hi)
     dtype = dset.dtype
+    record = None if digests is None else digests.check_meta(name, dtype, shape)
     whole = None  # the rows asked for from a contiguous dataset, checked whole
-    if digests is not None:
-        record = digests.check_meta(name, dtype, shape)
-        if record.chunks is None:
-            whole, lo, hi = slice(lo, hi), 0, shape[0]
-        else:
-            digests.check_rows(dset, fid.get_vfd_handle(), name, lo, hi, dtype, shape, record)
+    if record is not None and record.chunks is None:
+        whole, lo, hi = slice(lo, hi), 0, shape[0]
     out = np.empty((hi - lo, *shape[1:]), dtype=dtype)
     if hi > lo:
         space.select_hyperslab((lo, *[0] * (len(shape) - 1)), out.shape)
         dset.read(h5py.h5s.create_simple(out.shape), space, out)
+    if record is None:
+        return out
+    # Checked after HDF5's read, before anything is returned: the chunk index and the stored
+    # bytes are then in HDF5's cache and the CPU's (the check costs a third less, measured).
     if whole is not None:
         digests.check_data(name, out)  # type: ignore[union-attr]
         return out[whole]
+    digests.check_rows(dset, name, lo, hi, dtype, shape, record)  # type: ignore[union-attr]
     return out
 
 
