@@ -232,7 +232,7 @@ def read_slab(
 ) -> np.ndarray:
     """Rows [lo, hi) (None: all rows; clipped to the dataset) of a dataset of an open file
     (``h5py.h5f`` id) through h5py's low-level API, the stored blocks read checked against the
-    chunk's ``digests`` (a contiguous dataset is checked whole: read it whole).
+    chunk's ``digests`` (a contiguous dataset is read and checked whole).
 
     Raises
     ------
@@ -246,7 +246,7 @@ def read_slab(
         dset = h5py.h5d.open(fid, name.encode())
     except KeyError:
         if digests is not None and name in digests.datasets:
-            raise digests.damaged(f"{name} is missing") from None
+            raise digests.damaged(f"/{name} is missing") from None
         raise
     space = dset.get_space()
     shape = space.shape
