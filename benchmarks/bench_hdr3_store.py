@@ -85,7 +85,7 @@ def measure(root: Path, work: Path, days: float) -> list[tuple[str, str, str]]:
     t0, t1 = to_secs(START), to_secs(START) + days * DAY
 
     def hdr3(use_store):
-        return aca_hdr3.MSID("ccd_temp", t0, t1, data_root=root, use_store=use_store)
+        return aca_hdr3.MSID("ccd_temp_fine", t0, t1, data_root=root, use_store=use_store)
 
     fast = best_of(lambda: hdr3(True), 10)
     slow = best_of(lambda: hdr3(False), 2)

@@ -95,14 +95,21 @@ def child(name: str, root: Path, cheta: Path, days: float) -> dict:
         from mica.archive import aca_hdr3
 
         a, b = (t0, t1) if name == "hdr3_days" else (t0 + 7200, t0 + 10800)
-        msid = aca_hdr3.MSID("ccd_temp", a, b, data_root=root)
-        s = best(lambda: aca_hdr3.MSID("ccd_temp", a, b, data_root=root), 15)
+        msid = aca_hdr3.MSID("ccd_temp_fine", a, b, data_root=root)
+        s = best(lambda: aca_hdr3.MSID("ccd_temp_fine", a, b, data_root=root), 15)
         return {"s": s, "n": int(np.count_nonzero(~np.ma.getmaskarray(msid.vals)))}
     if name == "hdr3_equal":  # the store path gives the file scan's answer (not timed)
         from mica.archive import aca_hdr3
 
         same = []
-        for item in ("ccd_temp", "aca_temp", "dac", "ad_5v_ps", "zero_off32_quad_c"):
+        for item in (
+            "ccd_temp_fine",
+            "ccd_temp",
+            "aca_temp",
+            "dac",
+            "ad_5v_ps",
+            "zero_off32_quad_c",
+        ):
             for a, b in ((t0, t1), (t0 + 7200, t0 + 10800)):
                 fast = aca_hdr3.MSID(item, a, b, data_root=root)
                 slow = aca_hdr3.MSID(item, a, b, data_root=root, use_store=False)
@@ -170,7 +177,7 @@ def _chunks(root: Path, prefix: str, t0: float, t1: float) -> list[Path]:
 
 
 def hdr3_floor(root: Path, t0: float, t1: float) -> float:
-    """LZ4 decompression (one thread, shuffle, 1 MB blocks) of the bytes ``ccd_temp`` needs:
+    """LZ4 decompression (one thread, shuffle, 1 MB blocks) of the bytes ``ccd_temp_fine`` needs:
     TIME and the two header-3 bytes of slots 6 and 7 over the range."""
     import blosc2
     import h5py
@@ -310,7 +317,7 @@ def build_cheta(root: Path, dest: Path, days: float) -> None:
     from mica.archive import aca_hdr3
 
     t0 = _secs(START)
-    msid = aca_hdr3.MSID("ccd_temp", t0, t0 + days * DAY, data_root=root)
+    msid = aca_hdr3.MSID("ccd_temp_fine", t0, t0 + days * DAY, data_root=root)
     times = msid.times
     vals = np.ma.getdata(msid.vals)
     bad = np.ma.getmaskarray(msid.vals)

@@ -123,8 +123,8 @@ def speed(args: argparse.Namespace) -> None:
     from mica.sim.mission import default_mission
     from mica.sim.obspar import obspar_revisions, write_obspars
     from mica.vv import Obi, get_rms_data
-    from mica.vv.product import VV_DTYPE, VV_SPEC
     from mica.vv.report import write_report
+    from mica.vv.table import VV_DTYPE, VV_SPEC
 
     os.environ.pop("MICA_SIM_L1_DECIMATE", None)  # the real cadence
     os.environ["MICA_SIM_FAULT_SCALE"] = "1"

@@ -1,6 +1,6 @@
 """Hostile variants of ACA files and the real update path they go through (one generator).
 
-Used by the hypothesis fuzz suite (tests/test_fuzz_files.py) and the hardening benchmark
+Used by the hypothesis fuzz suite (tests/hardening/test_fuzz_files.py) and the hardening benchmark
 (benchmarks/bench_hardening.py). Every mutation draws its choices from a ``pick`` object
 with ``integers(lo, hi, size=None)`` (``hi`` exclusive), ``random()`` and ``choice(seq)``:
 a `numpy.random.Generator` (the benchmark) or `Draws` over hypothesis' ``data`` (the tests),

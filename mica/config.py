@@ -33,6 +33,8 @@ CDA_MAX_FILE_BYTES = "MICA_CDA_MAX_FILE_BYTES"
 SIM_L1_DECIMATE = "MICA_SIM_L1_DECIMATE"
 #: Multiplier of the simulated aspect faults' rates (`sim_fault_scale`).
 SIM_FAULT_SCALE = "MICA_SIM_FAULT_SCALE"
+#: The umask of what the archive writes, e.g. ``002`` for a shared archive (`umask`).
+UMASK = "MICA_UMASK"
 #: "Now" for the simulated upstream and for ``None`` times, as in CxoTime (`now_override`).
 NOW = "CXOTIME_NOW"
 #: What a reader does with a damaged store chunk (`store_damaged`).
@@ -54,6 +56,7 @@ VARIABLES = (
     CDA_MAX_FILE_BYTES,
     SIM_L1_DECIMATE,
     SIM_FAULT_SCALE,
+    UMASK,
     NOW,
     STORE_DAMAGED,
     *SETS,
@@ -85,21 +88,45 @@ def _positive(var: str, kind: type[int] | type[float]) -> int | float | None:
 
 
 def archive_root(data_root: str | os.PathLike | None = None) -> Path:
-    """The archive root folder (it holds one sub-folder per product).
+    """The archive root folder (it holds one sub-folder per product), as an absolute path.
 
     ``data_root`` when given, else ``MICA_ARCHIVE``, else a per-user data folder
     (``platformdirs``). ``MICA_ARCHIVE`` may be a colon-separated list as in the original;
     the first element is used (the original's comment said first but its code took the
-    last). Any value is accepted: a folder holding no archive is reported by the reader.
+    last). A relative folder is taken from the current folder now, so the paths readers
+    return stay absolute (and valid after a ``chdir``). Any folder is accepted: one holding
+    no archive is reported by the reader.
+
+    Raises
+    ------
+    ConfigError
+        When the root is an existing file, not a folder (the message names it, and
+        ``MICA_ARCHIVE`` when it came from there).
     """
     if data_root is not None:
-        return Path(data_root).expanduser()
+        return _folder(Path(data_root), "the archive folder")
     env = _text(ARCHIVE)
     if env:
         first = [p for p in env.split(os.pathsep) if p]
         if first:
-            return Path(first[0]).expanduser()
+            return _folder(Path(first[0]), f"{ARCHIVE}={env!r}")
     return Path(user_data_dir("mica", appauthor=False)) / "archive"
+
+
+def archive_path_setting() -> str | None:
+    """``MICA_ARCHIVE`` as set: the original's colon-separated list of archive roots (None
+    when unset); `archive_root` uses its first element."""
+    return _text(ARCHIVE)
+def _folder(path: Path, what: str) -> Path:
+    """``path`` made absolute (``~`` expanded, ``..`` resolved as text); `ConfigError` when
+    it is an existing file, not a folder."""
+    path = Path(os.path.abspath(path.expanduser()))
+    if path.exists() and not path.is_dir():
+        raise ConfigError(
+            f"{what}: {path} is a file, not a folder; point it at the archive folder "
+            "(the one holding aca0, asp1, obspar, ...)"
+        )
+    return path
 
 
 def workers() -> int | None:
@@ -167,6 +194,27 @@ def sim_fault_scale() -> float:
     """
     value = _number(SIM_FAULT_SCALE, float)
     return 1.0 if value is None else value
+
+
+def umask() -> int | None:
+    """``MICA_UMASK``: the umask of the files and folders an update writes, in octal.
+
+    None when unset (the process's umask). For an archive shared by a group, e.g. ``002``:
+    the group reads what the updater writes, and a group's service account may update it.
+    A rewritten file keeps the mode of the file it replaces. Not an octal number in
+    0..777: `ConfigError`.
+    """
+    text = _text(UMASK)
+    if text is None:
+        return None
+    digits = text.strip().lower().removeprefix("0o")
+    try:
+        value = int(digits, 8)
+    except ValueError:
+        raise ConfigError(f"{UMASK}={text!r} is not an octal umask (e.g. 002)") from None
+    if not 0 <= value <= 0o777:
+        raise ConfigError(f"{UMASK}={text!r}: a umask is 000..777")
+    return value
 
 
 def now_override() -> str | None:

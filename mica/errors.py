@@ -12,13 +12,23 @@ The tree (built-in bases in brackets), with when each is raised::
     MicaError [Exception]            an unknown input-archive kind; base of all below
     |-- MissingArchiveError [FileNotFoundError]
     |                                a reader pointed at a folder with no archive of its product
+    |-- MissingFileError [FileNotFoundError]
+    |                                an archived file the index lists but that is gone
     |-- MissingDataError [KeyError, ValueError]
     |                                asked-for data that does not exist (pseudo-MSID, dark cal)
+    |-- TimeRangeError [ValueError]  a time range whose stop is not after its start
+    |-- InvalidArgumentError [ValueError, TypeError]
+    |   |                            an argument a reader cannot take (slot 9, revision 'x')
+    |   `-- InvalidTimeError         a time that cannot be read or does not exist (2013:366)
     |-- DamagedStoreError [OSError]  a store chunk failing its checks (MICA_STORE_DAMAGED=raise)
+    |-- DamagedIndexError [OSError]  an archive index that is damaged, or missing beside its files
     |-- ArchiveWriteError [OSError]  an archive folder that cannot be written (disk full ...)
-    |-- ConfigError [ValueError]     an environment variable with a bad value (`mica.config`)
+    |-- ConfigError [ValueError]     a setting with a bad value (`mica.config`): an environment
+    |                                variable, an archive root that is a file
     |-- ObsidError [ValueError]      an obsid that is not an integer in 1..65535
-    |-- ProvenanceError [ValueError] a source contradicting the archive's ``archive.json``
+    |-- TimeRangeError [ValueError]  a time range whose stop comes before its start
+    |-- ProvenanceError [ValueError] a source contradicting the archive's ``archive.json``;
+    |                                an archive of the original mica written before adopted
     |-- RejectedFile [ValueError]    a file failing validation during an ingest
     |-- ArchiveBusy [RuntimeError]   another update holds the product's lock
     |-- DerivedFailure [none]        a derived unit that cannot be computed (recorded, retried)
@@ -39,6 +49,7 @@ caught by the derived-product runner, never by code expecting a built-in error.
 from __future__ import annotations
 
 import errno
+import os
 import sqlite3
 from pathlib import Path
 
@@ -47,18 +58,23 @@ __all__ = [
     "ArchiveWriteError",
     "CalibrationRefused",
     "ConfigError",
+    "DamagedIndexError",
     "DamagedStoreError",
     "DerivedFailure",
     "InconsistentAspectIntervals",
     "InputError",
+    "InvalidArgumentError",
+    "InvalidTimeError",
     "MicaError",
     "MissingArchiveError",
     "MissingDataError",
+    "MissingFileError",
     "NotPublic",
     "ObsidError",
     "ProvenanceError",
     "RejectedFile",
     "SourceError",
+    "TimeRangeError",
     "VVInputError",
     "VVLookupError",
 ]
@@ -89,6 +105,35 @@ class MissingArchiveError(MicaError, FileNotFoundError):
         return (type(self), (str(self), self.product, str(self.folder)))
 
 
+class MissingFileError(MicaError, FileNotFoundError):
+    """An archived file that the archive's index lists but that is gone (deleted or moved
+    outside mica). The message names the file and ``mica check --repair``, which drops it
+    from the index; ``path`` is also an attribute.
+    """
+
+    def __init__(self, message: str, path: str | Path = ""):
+        super().__init__(message)  # one argument: see MissingArchiveError
+        self.path = Path(path)
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (str(self), str(self.path)))
+
+    @classmethod
+    def at(cls, path: str | Path, root: str | Path) -> MissingFileError:
+        """The error for ``path``, a file of the product folder ``root``."""
+        root = Path(root)
+        return cls(
+            f"archived file {path} is missing: the index of {root} lists it, but it was "
+            f"deleted or moved outside mica. 'mica --archive {root.parent} check --repair' "
+            "drops it from the index; an update of its time range or obsid then fetches it "
+            "again",
+            path,
+        )
+
+
 class MissingDataError(MicaError, KeyError, ValueError):
     """Asked-for data that does not exist: an unknown header-3 pseudo-MSID, no dark
     calibration for a date or id (a KeyError for dict-style code, a ValueError too)."""
@@ -96,6 +141,11 @@ class MissingDataError(MicaError, KeyError, ValueError):
     def __str__(self) -> str:
         # KeyError would repr() the message and show it in quotes.
         return str(self.args[0]) if self.args else ""
+
+
+class TimeRangeError(MicaError, ValueError):
+    """A time range whose ``stop`` is before its ``start`` (or, where an instant is not
+    accepted, not after it); a ValueError as before."""
 
 
 class DamagedStoreError(MicaError, OSError):
@@ -136,8 +186,57 @@ class DamagedStoreError(MicaError, OSError):
         )
 
 
+class DamagedIndexError(MicaError, OSError):
+    """An archive index (``archfiles.db3``) that cannot be read: truncated, overwritten, with
+    a damaged page, or missing while the product folder holds archived files.
+
+    The index is a lookup table of the archived files, which are not affected: the message
+    names the index file and the commands that rebuild it from them. ``index`` (the file)
+    and ``detail`` (what is wrong, without the advice) are also attributes.
+    """
+
+    def __init__(self, message: str, index: str | Path = "", detail: str = ""):
+        super().__init__(message)  # one argument: see MissingArchiveError
+        self.index = Path(index)
+        self.detail = detail or message
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (str(self), str(self.index), self.detail))
+
+    @classmethod
+    def at(cls, index: str | Path, detail: str, product: str = "") -> DamagedIndexError:
+        """The error for the index file ``index`` of ``product`` (its command name)."""
+        index = Path(os.path.abspath(index))
+        name = product or "<product>"
+        return cls(
+            f"damaged archive index {index}: {detail}. The archived files are intact (the "
+            f"index is their lookup table): rebuild it from them with "
+            f"'mica --archive {index.parent.parent} check --repair' or "
+            f"'mica rebuild index {name} --data-root {index.parent}'",
+            index,
+            detail,
+        )
+
+
 class ConfigError(MicaError, ValueError):
-    """An environment variable read by `mica.config` with a bad value (the message names it)."""
+    """A setting read by `mica.config` with a bad value: an environment variable, an archive
+    root that is a file (the message names it)."""
+
+
+class InvalidArgumentError(MicaError, ValueError, TypeError):
+    """An argument a reader or command cannot take: a value outside its choices (``slot=9``,
+    ``revision='x'``, ``select='middle'``: a ValueError, as before) or of the wrong kind or
+    missing (neither ``obsid`` nor ``start`` and ``stop``: a TypeError, as before). The
+    message names the argument and what it may be."""
+
+
+class InvalidTimeError(InvalidArgumentError):
+    """A time that cannot be read (``'20120101'``, an object that is no time, a boolean) or
+    that does not exist (``'2013:366'``, ``'2013-02-29'``, 23:59:60 on a day without a
+    leap second). A ValueError for text, a TypeError for other objects, as before."""
 
 
 class ObsidError(MicaError, ValueError):
@@ -145,7 +244,8 @@ class ObsidError(MicaError, ValueError):
 
 
 class ProvenanceError(MicaError, ValueError):
-    """An update whose source contradicts the archive's provenance, or names none."""
+    """An update whose source contradicts the archive's provenance, or names none; a write
+    into an archive of the original mica not adopted yet, or holding simulated files."""
 
 
 class RejectedFile(MicaError, ValueError):

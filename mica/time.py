@@ -12,7 +12,11 @@ and command takes its times through `to_secs`, so they all accept what CxoTime a
 * ``None``: now (or ``$CXOTIME_NOW``).
 
 A string of 7 or 8 bare digits starting with a year (``'20120101'``, ``'2012001'``) is
-refused as ambiguous, with the date form to write instead.
+refused as ambiguous, with the date form to write instead. A date that does not exist is
+refused, not rolled over: ``'2013:366'``, ``'2013-02-29'``, and ``23:59:60`` on a day that
+ends without a leap second (``'2012:182:23:59:60'`` and ``'2016:366:23:59:60'`` exist).
+Booleans are not times. Every refusal is an `InvalidTimeError` (a `mica.errors.MicaError`
+and a ValueError, or a TypeError for an object that is no time).
 
 Examples
 --------
@@ -46,7 +50,7 @@ from erfa import ErfaWarning
 
 from mica import config
 from mica._lazy import LazyModule
-from mica.errors import ConfigError
+from mica.errors import ConfigError, InvalidTimeError, TimeRangeError
 
 CxoTimeLike = Union[  # noqa: UP007
     str, float, int, np.ndarray, np.datetime64, Time, _dt.datetime, _dt.date, None, list
@@ -71,10 +75,12 @@ def conversion_scope() -> Iterator[None]:
 
     ERFA calls dates past its leap-second table "dubious" (from 2029 with pyerfa 2.0.1); the
     simulated mission runs to 2030 and Chandra time needs no future leap seconds, so that
-    warning is ignored here. UTC<->TT needs only the bundled leap-second table: astropy checks
-    it once per process, at its first UTC conversion, and could then download a newer one;
-    that check is made here once, with ``iers.conf.auto_download`` off for its duration only
-    (``set_temp`` costs 14 us, too much for every call, and no later conversion downloads).
+    warning is ignored here, as is ERFA's for 23:59:60 on a day without a leap second (this
+    module refuses such a time itself). UTC<->TT needs only the bundled leap-second table:
+    astropy checks it once per process, at its first UTC conversion, and could then download
+    a newer one; that check is made here once, with ``iers.conf.auto_download`` off for its
+    duration only (``set_temp`` costs 14 us, too much for every call, and no later conversion
+    downloads).
 
     ``warnings.catch_warnings`` swaps the process-wide filter list (not thread-safe before
     Python 3.14's context-aware warnings): one lock serializes these scopes, so mica's
@@ -89,7 +95,9 @@ def conversion_scope() -> Iterator[None]:
         _depth = 1
         try:
             with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=".*dubious year", category=ErfaWarning)
+                # 23:59:60 of a day without a leap second: refused here (`_check_exists`)
+                for message in (".*dubious year", ".*after end of day"):
+                    warnings.filterwarnings("ignore", message=message, category=ErfaWarning)
                 if not _leap_checked:
                     with iers.conf.set_temp("auto_download", False):
                         _ = Time(0.0, format="cxcsec").utc  # astropy's once-a-process check
@@ -128,20 +136,62 @@ def _ambiguous(text: str) -> str | None:
     return f"{year}:{day:03d}' or '{year}-{rest[:2]}-{rest[2:]}"
 
 
+# The date a text time names: Chandra (year, day of year) or ISO (year, month, day).
+_YDAY_DATE = re.compile(r"\s*(\d{4}):(\d{3})")
+_ISO_DATE = re.compile(r"\s*(\d{4})-(\d{2})-(\d{2})")
+
+
+def _missing_date(text: str, year: int, month: int, day: int) -> str | None:
+    """Why ``text`` names no existing time, given the UTC date astropy made of it (astropy
+    rolls ``2013:366`` over to 2014:001 and a 23:59:60 without a leap second over to the
+    next midnight); None when it names that date (or no date this module checks)."""
+    got = _dt.date(year, month, day)
+    match = _YDAY_DATE.match(text)
+    if match:
+        named_year, doy = int(match.group(1)), int(match.group(2))
+        days = 366 if _dt.date(named_year, 12, 31).timetuple().tm_yday == 366 else 365
+        if doy > days:
+            return f"{named_year} has {days} days"
+        if (got.year, got.timetuple().tm_yday) != (named_year, doy):
+            return f"{text[:8]} ends without a leap second (no 23:59:60)"
+        return None
+    match = _ISO_DATE.match(text)
+    if match and (got.year, got.month, got.day) != tuple(int(g) for g in match.groups()):
+        return f"{text[:10]} ends without a leap second (no 23:59:60)"
+    return None
+
+
+def _check_exists(texts: np.ndarray, t: Time) -> None:
+    """Refuse the first of ``texts`` (parsed into ``t``, same shape) naming a time that does
+    not exist. Only a day 366 or a 23:59:60 can have been rolled over: only those texts are
+    looked at (parsing a text array costs no Python loop over its elements)."""
+    texts = np.char.strip(np.atleast_1d(texts).astype(str).ravel())
+    suspect = np.flatnonzero((np.char.find(texts, ":60") >= 0) | (np.char.find(texts, ":366") >= 0))
+    if not len(suspect):
+        return
+    when = np.atleast_1d(t.ravel()[suspect].ymdhms)
+    for text, day in zip(texts[suspect], when):
+        why = _missing_date(str(text), int(day["year"]), int(day["month"]), int(day["day"]))
+        if why:
+            raise InvalidTimeError(f"{str(text)!r} is not a time: {why}")
+
+
 def _parse_string(value: str) -> Time:
     text = value.strip()
     suggestion = _ambiguous(text)
     if suggestion:
-        raise ValueError(
+        raise InvalidTimeError(
             f"ambiguous Chandra time {value!r}: a compact date or CXC seconds? "
             f"Write the date as '{suggestion}', or seconds with a point ('{text}.0')"
         )
     # A bare YYYY:DDD:hh is not a Chandra date form; astropy would also refuse it.
     for fmt in ("yday", "isot", "iso"):
         try:
-            return Time(text, format=fmt, scale="utc")
+            parsed = Time(text, format=fmt, scale="utc")
         except ValueError:
             continue
+        _check_exists(np.array([text]), parsed.reshape(1))
+        return parsed
     try:
         return Time(float(text), format="cxcsec")
     except ValueError:
@@ -150,7 +200,7 @@ def _parse_string(value: str) -> Time:
         return _now() + TimeDelta(text)  # relative forms such as "-2d 12hr"
     except Exception:
         pass
-    raise ValueError(
+    raise InvalidTimeError(
         f"cannot interpret {value!r} as a Chandra time (try 'YYYY:DDD', ISO or CXC secs)"
     )
 
@@ -170,10 +220,10 @@ def to_time(value: CxoTimeLike) -> Time:
 
     Raises
     ------
-    ValueError
-        A string that is no time form, or an ambiguous compact date (``'20120101'``).
-    TypeError
-        An object that is no time at all.
+    InvalidTimeError
+        A string that is no time form, a date that does not exist, or an ambiguous compact
+        date (``'20120101'``): a ValueError; a boolean or an object that is no time at all:
+        a ValueError and a TypeError.
 
     Examples
     --------
@@ -193,6 +243,8 @@ def _to_time(value: CxoTimeLike) -> Time:
         return _now()
     if isinstance(value, Time):
         return value
+    if isinstance(value, (bool, np.bool_)):  # an int to Python, never a time
+        raise InvalidTimeError(f"{value!r} is not a time (a boolean)")
     if isinstance(value, (str, np.str_)):
         return _parse_string(str(value))
     if isinstance(value, (int, float, np.integer, np.floating)):
@@ -208,24 +260,32 @@ def _to_time(value: CxoTimeLike) -> Time:
         return Time(arr.astype(np.float64), format="cxcsec")
     if arr.dtype.kind in "US":
         # Homogeneous string arrays convert in one call; mixed forms fall back per element.
+        texts = arr.astype(str)
         try:
-            return Time(arr.astype(str), scale="utc")
+            parsed = Time(texts, scale="utc")
         except ValueError:
             return Time([_to_time(v) for v in arr.ravel()]).reshape(arr.shape)
+        _check_exists(texts, parsed)
+        return parsed
     if arr.dtype.kind == "O":
         if arr.ndim == 0:  # an unknown object: not to be iterated (that recursed)
-            raise TypeError(f"cannot interpret {value!r} as a Chandra time")
+            raise InvalidTimeError(f"cannot interpret {value!r} as a Chandra time")
         return Time([_to_time(v) for v in arr.ravel()]).reshape(arr.shape)
-    raise TypeError(f"cannot interpret {value!r} as a Chandra time")
+    raise InvalidTimeError(f"cannot interpret {value!r} as a Chandra time")
 
 
-def time_range(start: CxoTimeLike, stop: CxoTimeLike) -> tuple[float, float]:
+def time_range(
+    start: CxoTimeLike, stop: CxoTimeLike, instant: bool = False
+) -> tuple[float, float]:
     """(tstart, tstop) in CXC seconds, refusing a ``stop`` not after ``start``.
 
     Parameters
     ----------
     start, stop : CxoTimeLike
         Any time form `to_secs` accepts.
+    instant : bool
+        Accept ``stop == start`` (the readers' inclusive range of one instant, as the
+        original mica took it); ``stop`` before ``start`` is refused all the same.
 
     Returns
     -------
@@ -234,8 +294,11 @@ def time_range(start: CxoTimeLike, stop: CxoTimeLike) -> tuple[float, float]:
 
     Raises
     ------
-    ValueError
-        When ``stop <= start`` (the message gives both as dates), or a time is not understood.
+    TimeRangeError
+        When ``stop <= start`` (``stop < start`` with ``instant``); the message gives both as
+        dates. A `mica.errors.MicaError` and a ValueError.
+    InvalidTimeError
+        A time not understood, or an array where one time is needed.
 
     Examples
     --------
@@ -244,13 +307,13 @@ def time_range(start: CxoTimeLike, stop: CxoTimeLike) -> tuple[float, float]:
     >>> time_range("2012:126", "2012:125")
     Traceback (most recent call last):
     ...
-    ValueError: stop 2012:125:00:00:00.000 is not after start 2012:126:00:00:00.000
+    mica.errors.TimeRangeError: stop 2012:125:00:00:00.000 is not after start 2012:126:00:00:00.000
     """
     tstart, tstop = to_secs(start), to_secs(stop)
     if np.ndim(tstart) or np.ndim(tstop):
-        raise ValueError("start and stop must each be one time, not an array")
-    if not tstop > tstart:
-        raise ValueError(f"stop {to_date(tstop)} is not after start {to_date(tstart)}")
+        raise InvalidTimeError("start and stop must each be one time, not an array")
+    if not (tstop >= tstart if instant else tstop > tstart):
+        raise TimeRangeError(f"stop {to_date(tstop)} is not after start {to_date(tstart)}")
     return float(tstart), float(tstop)
 
 

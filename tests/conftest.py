@@ -10,10 +10,13 @@ from astropy.utils import iers
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 # The test process never downloads IERS tables (CI may be offline); mica itself changes this
-# setting only inside its own conversions (tests/test_import_state.py runs fresh processes).
+# setting only inside its own conversions (tests/package/test_import_state.py runs fresh processes).
 iers.conf.auto_download = False
 
-# Real flight files kept in the repository (provenance in tests/data/README.md).
+#: The repository's root (README.md, pyproject.toml, benchmarks/, docs/).
+REPO_ROOT = Path(__file__).resolve().parents[1]
+#: Real flight files kept in the repository (provenance in tests/data/README.md); test modules
+#: in any folder import this one path (``from tests.conftest import REALDATA``).
 REALDATA = Path(__file__).resolve().parent / "data"
 
 

@@ -10,6 +10,17 @@ Values come from the diagnostic bytes of 8x8 L0 rows
   attributes ``msid, hdr3_msid, vals, times, desc, longdesc, unit, bits, tstart, tstop,
   datestart, datestop``; ``filter_bad(copy=False)``, ``copy()``.
 * ``Msid(...)``: `MSID` with ``filter_bad=True``.
+* ``stat='5min'`` or ``'daily'`` (`MSID`, `MSIDset`): cheta's statistics of an item instead
+  of its samples, one per bin whose midpoint lies in [start, stop): ``vals`` (= ``means``),
+  ``mins``, ``maxes``, ``stds``, ``midvals``, ``samples``, ``indexes`` and, daily,
+  ``p01s`` ... ``p99s`` (definitions: `mica.products.hdr3_stats`), read from the store or
+  computed from the samples, with the same result.
+
+Values, units and dtypes are the original's for the same bytes (voltages in mV, ``avg_bkg``
+in electrons, ``ccd_setpoint`` and ``dac`` int16 counts, ``ccd_temp`` the high word in 0.01 C
+steps), but for three fixes its item ``desc`` names (``ad_5v_ps``, ``ad_analog_gnd``,
+``avg_bkg``); other units are other names (``ad_5v_ps_volts``, ``ccd_setpoint_degc``,
+``avg_bkg_adc``, ``ccd_temp_fine``: `mica.products.hdr3_items.EXTRA_ITEMS`).
 
 Names (case-insensitive) and 3-character keys are accepted; anything else raises
 `MissingDataError` (a KeyError and a ValueError) listing the valid names. A ``data_root``
@@ -19,26 +30,45 @@ gives empty MSIDs).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from mica.archive import aca_l0, hdr3_samples
+from mica.archive import aca_l0, hdr3_samples, hdr3_stats
 from mica.archive import msid as msid_api
+from mica.products.hdr3_calib import ad_to_degc
 from mica.products.hdr3_items import (
+    EXTRA_ITEMS,
     HD3_COLUMNS,
     ITEMS,
     MSID_ALIASES,
     Hdr3Item,
     MissingDataError,
     get_item,
+    s16,
 )
 from mica.products.hdr3_samples import gap_valid
+from mica.products.hdr3_stats import STATS_DT, STATS_FIELDS
 from mica.time import CxoTimeLike, time_range, to_secs
 
-__all__ = ["MSID", "MSIDset", "Msid", "MissingDataError", "ITEMS", "MSID_ALIASES"]
+__all__ = [
+    "MSID",
+    "MSIDset",
+    "Msid",
+    "MissingDataError",
+    "EXTRA_ITEMS",
+    "ITEMS",
+    "MSID_ALIASES",
+    "ACA_DTYPE",
+    "ACA_DTYPE_NAMES",
+    "HDR3_DEF",
+    "ad_temp",
+    "confirm_msid",
+    "slot_for_msid",
+    "two_byte_sum",
+]
 
 #: One major frame of padding read past ``stop`` so the gap test sees the next row.
 PAD = 33.0
@@ -145,31 +175,35 @@ class MSIDset(msid_api.MSIDset):
     """Header-3 pseudo-MSIDs on one shared time grid: name (as given) -> `MSID`.
 
     ``times`` is the sorted union of the TIME values of the items' first slots (the slot
-    of the key's first digit); a continuation slot (slot 7 for ``ccd_temp``, 5 for
+    of the key's first digit); a continuation slot (slot 7 for ``ccd_temp_fine``, 5 for
     ``zero_off32_quad_c``) is read and matched onto that grid but does not extend it.
 
     Parameters
     ----------
     msids : str or iterable of str
-        Item names (any case, e.g. ``"ccd_temp"``, ``"dac"``) or 3-character keys
-        (``"676"``); see ``MSID_ALIASES``.
+        Item names (any case, e.g. ``"ccd_temp"``, ``"dac"``, ``"ad_5v_ps_volts"``) or
+        3-character keys (``"676"``); see ``MSID_ALIASES`` and ``EXTRA_ITEMS``.
     start, stop : CxoTimeLike
         Time range, inclusive (``stop`` after ``start``).
     data_root : str or Path, optional
         The ``aca0`` folder (default: ``<archive>/aca0``).
     use_store : bool
         Read the header-3 view of the columnar store (False: scan the FITS files).
+    stat : str, optional
+        ``'5min'`` or ``'daily'``: each item's statistics (`MSID` with ``stat``), not its
+        samples.
 
     Attributes
     ----------
     times : numpy.ndarray
-        The shared grid, CXC seconds (s).
+        The shared grid, CXC seconds (s); with ``stat``, the bins any item has.
     tstart, tstop : float
         The asked range, CXC seconds; ``datestart``/``datestop`` as dates.
 
     Each item is an `MSID` whose ``unit`` says what its values are: temperatures
-    (``ccd_temp``, ``aca_temp``, the ``*_therm`` items) in **degC**, voltages in V,
-    ``dac`` and the counters in counts, status words unitless (see ``ITEMS``).
+    (``ccd_temp``, ``aca_temp``, the ``*_therm`` items) in **degC**, voltages in mV (V for
+    the ``*_volts`` names), ``avg_bkg`` in electrons, ``dac`` and ``ccd_setpoint`` in
+    counts, status words unitless (see ``ITEMS`` and ``EXTRA_ITEMS``).
 
     Raises
     ------
@@ -198,15 +232,28 @@ class MSIDset(msid_api.MSIDset):
         stop: CxoTimeLike,
         data_root: str | Path | None = None,
         use_store: bool = True,
+        stat: str | None = None,
     ):
         super().__init__()
         if isinstance(msids, str):
             msids = [msids]
         items = {msid: get_item(msid) for msid in msids}  # fail early on unknown names
-        self.tstart, self.tstop = time_range(start, stop)
+        self.tstart, self.tstop = time_range(start, stop, instant=True)
+        if stat is not None:
+            for msid in items:
+                self[msid] = MSID(
+                    msid,
+                    self.tstart,
+                    self.tstop,
+                    data_root=data_root,
+                    use_store=use_store,
+                    stat=stat,
+                )
+            self.times = _union([m.times for m in self.values()]) if items else np.zeros(0)
+            return
         grid_slots = sorted({item.slot for item in items.values()})
         read_slots = sorted({s for item in items.values() for s in item.slots})
-        # Only TIME and the byte columns the items use (ccd_temp: 2 of slot 6, 2 of slot 7);
+        # Only TIME and the byte columns the items use (ccd_temp_fine: 2 of slot 6, 2 of 7);
         # QUALITY and FILENAME, read by the original but unused, are not.
         # The store's sample table when it gives the file scan's answer (one grid slot, one
         # partition): the grid, gap test and slot match were computed when it was built.
@@ -255,6 +302,15 @@ class MSIDset(msid_api.MSIDset):
         }
 
 
+def _item_of(msid: str, key: str | None) -> Hdr3Item | None:
+    """The item of key ``key``: the one ``msid`` names when it has that key (an
+    `EXTRA_ITEMS` name), else the original's."""
+    extra = EXTRA_ITEMS.get(str(msid).strip().lower())
+    if extra is not None and extra.key == key:
+        return extra
+    return ITEMS.get(key) if key else None
+
+
 class MSID(msid_api.MSID):
     """One header-3 pseudo-MSID over [start, stop]; ``vals`` is masked where unavailable.
 
@@ -275,19 +331,31 @@ class MSID(msid_api.MSID):
     data_root : str or Path, optional
         The ``aca0`` folder (default: ``<archive>/aca0``).
     use_store : bool
-        Read the columnar store (False: scan the FITS files).
+        Read the columnar store (False: scan the FITS files, or with ``stat`` compute the
+        statistics from the samples they give).
+    stat : str, optional
+        ``'5min'`` (328 s bins) or ``'daily'``: the item's statistics over the bins whose
+        midpoint lies in [start, stop), as cheta's (`mica.products.hdr3_stats`).
 
     Attributes
     ----------
     vals : numpy.ma.MaskedArray
-        Decoded values in ``unit``: degC for temperatures, V for voltages, counts for
-        ``dac`` and counters, none for status words.
+        Decoded values in ``unit``: degC for temperatures, mV for voltages (V for the
+        ``*_volts`` names), counts for ``dac`` and counters, none for status words. With
+        ``stat``: the bins' means (a plain array).
     times : numpy.ndarray
-        CXC seconds (s).
+        CXC seconds (s); with ``stat``, the bins' midpoints.
     bads : numpy.ndarray
         True where a value is masked (no 8x8 row, or a row before a decom break).
     hdr3_msid, desc, longdesc, unit : str
         Item key and descriptions.
+    stat : str or None
+        The statistic, or None for samples.
+    mins, maxes, means, stds, midvals, samples, indexes : numpy.ndarray
+        With ``stat``: per bin, the extremes, time-weighted mean and standard deviation,
+        the middle sample, the number of samples and the bin index (cheta's names).
+    p01s, p05s, p16s, p50s, p84s, p95s, p99s : numpy.ndarray
+        With ``stat='daily'``: the percentiles of each day's samples.
 
     Examples
     --------
@@ -300,6 +368,11 @@ class MSID(msid_api.MSID):
     >>> good = m.filter_bad(copy=True)
     >>> bool(good.bads.any()), len(good) <= len(m)
     (False, True)
+    >>> five = aca_hdr3.MSID("ccd_temp", "2012:125:00:00", "2012:126:00:00", stat="5min")
+    >>> five.stat, bool((five.mins <= five.means).all() and (five.means <= five.maxes).all())
+    ('5min', True)
+    >>> bool(((five.times - 164) % 328 == 0).all())  # midpoints of 328 s bins from CXC 0
+    True
     """
 
     def __init__(
@@ -311,8 +384,11 @@ class MSID(msid_api.MSID):
         filter_bad: bool = False,
         data_root: str | Path | None = None,
         use_store: bool = True,
+        stat: str | None = None,
     ):
-        if msid_data is None:
+        if msid_data is None and stat is not None:
+            msid_data = _stats_data(msid, start, stop, stat, data_root, use_store)
+        elif msid_data is None:
             msid_data = MSIDset([msid], start, stop, data_root=data_root, use_store=use_store)[msid]
 
         def get(name: str, default: Any = None) -> Any:
@@ -321,7 +397,7 @@ class MSID(msid_api.MSID):
             return getattr(msid_data, name, default)
 
         self.hdr3_msid: str = get("hdr3_msid")
-        item = ITEMS.get(self.hdr3_msid) if self.hdr3_msid else None
+        item = _item_of(msid, self.hdr3_msid)
         super().__init__(
             msid,
             get("vals"),
@@ -330,11 +406,13 @@ class MSID(msid_api.MSID):
             desc=get("desc", item.desc if item else ""),
             tstart=to_secs(start),
             tstop=to_secs(stop),
+            stat=get("stat"),
+            columns=get("columns"),
         )
         self.longdesc: str = get("longdesc", item.longdesc if item else "")
         bits = get("bits")
         if bits is None:
-            bits = item.bits(self.vals) if item else {}
+            bits = item.bits(self.vals) if item and not self.stat else {}
         self.bits: dict[str, np.ndarray] = dict(bits)
         if filter_bad:
             self.filter_bad()
@@ -348,17 +426,77 @@ class MSID(msid_api.MSID):
         self.bits = {k: np.asarray(np.ma.getdata(v))[good] for k, v in self.bits.items()}
 
     def _after_interpolate(self, keep: np.ndarray) -> None:
-        item = ITEMS.get(self.hdr3_msid) if self.hdr3_msid else None
-        self.bits = dict(item.bits(self.vals)) if item else {}
+        item = _item_of(self.msid, self.hdr3_msid)
+        self.bits = dict(item.bits(self.vals)) if item and not self.stat else {}
 
 
-def Msid(
+#: A statistic's rows' columns (`STATS_FIELDS`) -> cheta's attribute names.
+_STAT_ATTRS = {
+    "index": "indexes",
+    "n": "samples",
+    "midval": "midvals",
+    "min": "mins",
+    "max": "maxes",
+    "mean": "means",
+    "std": "stds",
+    **{f"p{q}": f"p{q}s" for q in ("01", "05", "16", "50", "84", "95", "99")},
+}
+
+
+def _good_samples(
+    item: Hdr3Item, start: float, stop: float, data_root: str | Path | None, use_store: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """An item's good samples (unmasked, finite values) with ``start <= t < stop``: what its
+    statistics are computed from."""
+    got = MSIDset([item.msid], start, stop, data_root=data_root, use_store=use_store)[item.msid]
+    vals = np.ma.getdata(got.vals)
+    good = ~np.ma.getmaskarray(got.vals) & (got.times < stop)
+    if vals.dtype.kind == "f":
+        good &= np.isfinite(vals)
+    return got.times[good], vals[good]
+
+
+def _stats_data(
     msid: str,
     start: CxoTimeLike,
-    stop: CxoTimeLike,  # noqa: N802 (original name)
-    data_root: str | Path | None = None,
-) -> MSID:
-    """`MSID` with masked samples removed (``filter_bad=True``).
+    stop: CxoTimeLike,
+    stat: str,
+    data_root: str | Path | None,
+    use_store: bool,
+) -> dict[str, Any]:
+    """The ``msid_data`` of a statistics `MSID` (see `mica.archive.hdr3_stats`)."""
+    item = get_item(msid)
+    tstart, tstop = time_range(start, stop, instant=True)
+
+    def samples(a: float, b: float) -> tuple[np.ndarray, np.ndarray]:
+        return _good_samples(item, a, b, data_root, use_store)
+
+    fields = hdr3_stats.read_stats(item, stat, tstart, tstop, samples, data_root, use_store)
+    # the item's own dtype for its values (extremes and middle samples), ints for counts
+    words = [np.zeros(0, np.uint16)] * len(item.word_columns)
+    dtype = item.decode_words(words, [np.zeros(0, bool)] * len(words)).dtype
+    columns = {}
+    for values, field in zip(fields, STATS_FIELDS[stat]):
+        if field in ("index", "n"):
+            values = values.astype(np.int64)
+        elif field in ("min", "max", "midval"):
+            values = values.astype(dtype, copy=False)
+        columns[_STAT_ATTRS[field]] = values
+    return {
+        "hdr3_msid": item.key,
+        "vals": columns["means"],
+        "times": (fields[0] + 0.5) * STATS_DT[stat],
+        "desc": item.desc,
+        "longdesc": item.longdesc,
+        "unit": item.unit,
+        "bits": {},
+        "stat": stat,
+        "columns": columns,
+    }
+
+
+class Msid(MSID):
+    """`MSID` with masked samples removed (``filter_bad=True``), as the original's subclass.
 
     Parameters
     ----------
@@ -369,16 +507,145 @@ def Msid(
     data_root : str or Path, optional
         The ``aca0`` folder.
 
-    Returns
-    -------
-    MSID
-        Plain (unmasked) ``vals`` in the item's unit and their ``times`` (CXC s).
+    Attributes
+    ----------
+    vals : numpy.ndarray
+        Plain (unmasked) values in the item's unit; ``times`` their CXC seconds.
 
     Examples
     --------
     >>> from mica.archive import aca_hdr3
     >>> m = aca_hdr3.Msid("aca_temp", "2012:125:00:00", "2012:126:00:00")
-    >>> type(m.vals).__name__, m.unit
-    ('ndarray', 'degC')
+    >>> type(m.vals).__name__, m.unit, isinstance(m, aca_hdr3.MSID)
+    ('ndarray', 'degC', True)
     """
-    return MSID(msid, start, stop, filter_bad=True, data_root=data_root)
+
+    def __init__(
+        self,
+        msid: str,
+        start: CxoTimeLike,
+        stop: CxoTimeLike,
+        data_root: str | Path | None = None,
+    ):
+        super().__init__(msid, start, stop, filter_bad=True, data_root=data_root)
+
+
+# --- The original's module-level names ---------------------------------------------------
+
+#: The 8x8 header columns the original read per slot (``(name, dtype)``, as `aca_l0` gives).
+ACA_DTYPE = [
+    field
+    for field in aca_l0.ACA_DTYPE
+    if field[0] in ("TIME", "QUALITY", "IMGSIZE", "FILENAME") or field[0] in HD3_COLUMNS
+]
+ACA_DTYPE_NAMES = [field[0] for field in ACA_DTYPE]
+
+SlotValue = Callable[[Any], np.ma.MaskedArray]
+
+
+def two_byte_sum(byte_msids: Sequence[str], scale: float = 1) -> SlotValue:
+    """A function of a slot's rows giving the signed 16-bit words of two byte columns.
+
+    Parameters
+    ----------
+    byte_msids : pair of str
+        The high and low byte columns (e.g. ``["HD3TLM76", "HD3TLM77"]``).
+    scale : float
+        Multiplies the words.
+
+    Returns
+    -------
+    callable
+        ``func(slot_data)`` (a structured or masked array, or a dict of columns) -> masked
+        array, masked where either byte is: int16 for an integer ``scale`` (which wraps
+        around as the original's did), float64 for a float.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mica.archive import aca_hdr3
+    >>> rows = {"HD3TLM76": np.array([0, 0xF0], np.uint8), "HD3TLM77": np.array([1, 15], np.uint8)}
+    >>> aca_hdr3.two_byte_sum(["HD3TLM76", "HD3TLM77"])(rows).tolist()
+    [1, -4081]
+    """
+
+    def func(slot_data: Any) -> np.ma.MaskedArray:
+        words = s16(slot_data[byte_msids[0]], slot_data[byte_msids[1]])
+        # numpy's types, as the original's int16 words times scale (on the plain data: a
+        # masked array would take the scale as an int64 array)
+        values = np.ma.getdata(words).astype(np.int16) * scale
+        return np.ma.masked_array(values, mask=np.ma.getmaskarray(words))
+
+    return func
+
+
+def ad_temp(msids: Sequence[str]) -> SlotValue:
+    """A function of a slot's rows giving the thermistor temperature (degC) of two byte
+    columns, through the A/D calibration (`mica.products.hdr3_calib.ad_to_degc`).
+
+    Counts outside the calibrated range give NaN; masked bytes give masked values.
+    """
+
+    def func(slot_data: Any) -> np.ma.MaskedArray:
+        counts = two_byte_sum(msids)(slot_data)
+        mask = np.ma.getmaskarray(counts)
+        return np.ma.masked_array(ad_to_degc(counts.filled(16000)), mask=mask)
+
+    return func
+
+
+def _slot_value(item: Hdr3Item) -> SlotValue:
+    """``HDR3_DEF[key]['value']``: the item decoded from one slot's rows (bytes it takes from
+    the next slot are masked, so 32-bit items spanning two slots give their high word)."""
+
+    def value(slot_data: Any) -> np.ma.MaskedArray:
+        own = [name for slot, name in item.byte_columns if slot == item.slot]
+        n = len(slot_data[own[0]])
+        raw = np.ma.masked_all((n, item.nbytes), dtype=np.uint8)
+        for k, (slot, name) in enumerate(item.byte_columns):
+            if slot == item.slot:
+                raw[:, k] = slot_data[name]
+        return item.decode(raw)
+
+    return value
+
+
+def _hdr3_def() -> dict[str, dict[str, Any]]:
+    out = {}
+    for key, item in ITEMS.items():
+        entry = {"desc": item.desc, "msid": item.msid, "longdesc": item.longdesc}
+        if item.size != 2:
+            entry["nbytes"] = item.size
+        entry["value"] = _slot_value(item)
+        out[key] = entry
+    return out
+
+
+#: The original's item table: key -> ``desc``, ``msid``, ``longdesc``, ``nbytes`` (items of
+#: other than 2 bytes) and ``value`` (a function of one slot's 8x8 rows, as the original's);
+#: every item here has a ``value`` (the original decoded 21 of the 38).
+HDR3_DEF = _hdr3_def()
+
+
+def confirm_msid(req_msid: str) -> str:
+    """The item key (``'676'``) of a name or key; `MissingDataError` for an unknown one.
+
+    Examples
+    --------
+    >>> from mica.archive import aca_hdr3
+    >>> aca_hdr3.confirm_msid("ccd_temp"), aca_hdr3.confirm_msid("676")
+    ('676', '676')
+    """
+    return get_item(req_msid).key
+
+
+def slot_for_msid(msid: str) -> int:
+    """The slot carrying an item's (first) bytes, from its key or name.
+
+    Examples
+    --------
+    >>> from mica.archive import aca_hdr3
+    >>> aca_hdr3.slot_for_msid("676"), aca_hdr3.slot_for_msid("dac")
+    (6, 7)
+    """
+    return get_item(msid).slot

@@ -19,6 +19,7 @@ image's lower-left pixel; the others are counts, indices, flags and status bytes
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,11 +30,13 @@ from mica._lazy import astropy_table, fits
 from mica.archive import msid as msid_api
 from mica.archive.aca_image import ACAImage
 from mica.archive.obsid_times import obsid_interval
+from mica.common import computed_attributes
+from mica.config import archive_root
 from mica.engine.colstore import ColumnStore, serve_from_files
 from mica.engine.h5chunks import ChunkedRows
 from mica.engine.index import ArchiveIndex, require_archive
 from mica.engine.read import snapshot_read
-from mica.errors import DamagedStoreError
+from mica.errors import DamagedStoreError, InvalidArgumentError, MissingDataError
 from mica.products.aca_l0 import (
     COLUMN_SIZES,
     HD3_VIEW_COLUMNS,
@@ -44,7 +47,20 @@ from mica.products.aca_l0 import (
 )
 from mica.time import CxoTimeLike, time_range
 
-__all__ = ["get_files", "get_slot_data", "get_l0_images", "get_aca_images", "MSID", "MSIDset", "L0"]
+__all__ = [
+    "get_files",
+    "get_slot_data",
+    "get_l0_images",
+    "get_aca_images",
+    "obsid_times",
+    "MSID",
+    "MSIDset",
+    "L0",
+    "ACA_DTYPE",
+    "ACA_DTYPE_NAMES",
+    "GLBSTAT_NAMES",
+    "IMGSTAT_NAMES",
+]
 
 ALL_SLOTS = list(range(8))
 ALL_SIZES = [4, 6, 8]
@@ -57,10 +73,13 @@ _RECORD_COLUMNS = "filename, filetime, year, doy, tstart, tstop, slot, imgsize, 
 def _as_list(values: int | Sequence[int] | None, default: list[int], what: str) -> list[int]:
     if values is None:
         return list(default)
-    out = [int(v) for v in np.atleast_1d(values)]
+    try:
+        out = [int(v) for v in np.atleast_1d(values)]
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"{what} must be among {default}, got {values!r}") from None
     bad = [v for v in out if v not in default]
     if bad:
-        raise ValueError(f"{what} must be among {default}, got {bad}")
+        raise InvalidArgumentError(f"{what} must be among {default}, got {bad}")
     return out
 
 
@@ -72,7 +91,7 @@ def _column_list(columns: str | Sequence[str] | None, default: Sequence[str]) ->
     out = [str(c).strip().upper() for c in names]
     unknown = [c for c, u in zip(names, out) if u not in SLOT_COLUMNS]
     if unknown:
-        raise ValueError(f"unknown L0 columns {unknown}; valid: {SLOT_COLUMNS}")
+        raise InvalidArgumentError(f"unknown L0 columns {unknown}; valid: {SLOT_COLUMNS}")
     return out
 
 
@@ -87,7 +106,7 @@ def _get_file_records(
 ) -> list[dict[str, Any]]:
     """Index rows of files overlapping [start, stop], ordered by filetime (queried through
     ``index`` when given, e.g. inside a reader's snapshot)."""
-    tstart, tstop = time_range(start, stop)
+    tstart, tstop = time_range(start, stop, instant=True)
     slots = _as_list(slots, ALL_SLOTS, "slots")
     sizes = _as_list(imgsize, ALL_SIZES, "imgsize")
     if index is None:
@@ -108,6 +127,7 @@ def get_files(
     stop: CxoTimeLike = None,
     slots: Sequence[int] | None = None,
     imgsize: Sequence[int] | None = None,
+    db: Any = None,
     data_root: str | Path | None = None,
 ) -> list[str]:
     """Paths of archived L0 files for an obsid or a time range.
@@ -123,13 +143,17 @@ def get_files(
         ACA slots 0-7 (default: all).
     imgsize : int or sequence of int, optional
         Image sizes 4, 6, 8 (default: all).
+    db : optional
+        The original's lookup-table handle: ignored, with a DeprecationWarning (the table
+        is ``data_root``'s).
     data_root : str or Path, optional
         The ``aca0`` folder (default: ``<archive>/aca0``).
 
     Returns
     -------
     list of str
-        Absolute paths of the FITS files, ordered by file time, then slot.
+        Absolute paths of the FITS files, ordered by file time, then slot. ``stop ==
+        start`` lists the files holding that instant.
 
     Raises
     ------
@@ -137,8 +161,10 @@ def get_files(
         When ``data_root`` holds no L0 archive.
     MissingDataError
         For an ``obsid`` the obspar archive does not hold (the message names the update).
+    TimeRangeError
+        (a ValueError) ``stop`` before ``start``.
     ValueError
-        For a slot or size out of range, or ``stop`` not after ``start``.
+        For a slot or size out of range.
 
     Examples
     --------
@@ -147,12 +173,13 @@ def get_files(
     >>> len(files) > 0, files[0].endswith("_0_img0.fits.gz")
     (True, True)
     """
+    _ignore_db(db)
     if obsid is not None:
         # A missing L0 archive is the first thing to say, before resolving the obsid.
         require_archive(L0.name, L0.root(data_root))
         start, stop = obsid_interval(obsid)
     elif start is None or stop is None:
-        raise TypeError("Must supply either obsid or start and stop")
+        raise InvalidArgumentError("Must supply either obsid or start and stop")
     records = _get_file_records(start, stop, slots, imgsize, data_root)
     return [str(L0.path(r, L0.root(data_root))) for r in records]
 
@@ -169,6 +196,7 @@ def get_slot_data(
     stop: CxoTimeLike,
     slot: int,
     imgsize: Sequence[int] | None = None,
+    db: Any = None,
     data_root: str | Path | None = None,
     columns: Sequence[str] | None = None,
     centered_8x8: bool = False,
@@ -190,11 +218,13 @@ def get_slot_data(
     Parameters
     ----------
     start, stop : CxoTimeLike
-        Time range, inclusive (``stop`` after ``start``).
+        Time range, inclusive (``stop == start``: the rows of that instant, usually none).
     slot : int
         ACA slot, 0-7.
     imgsize : int or sequence of int, optional
         Image sizes to read, among 4, 6, 8 (default: all).
+    db : optional
+        The original's lookup-table handle: ignored, with a DeprecationWarning.
     data_root : str or Path, optional
         The ``aca0`` folder (default: ``<archive>/aca0``).
     columns : str or sequence of str, optional
@@ -216,8 +246,10 @@ def get_slot_data(
     ------
     MissingArchiveError
         When ``data_root`` holds no L0 archive.
+    TimeRangeError
+        (a ValueError) ``stop`` before ``start``.
     ValueError
-        An unknown column, a slot or size out of range, or ``stop`` not after ``start``.
+        An unknown column, a slot or size out of range.
     DamagedStoreError
         A store chunk failed its checks and ``MICA_STORE_DAMAGED=raise``.
 
@@ -233,6 +265,7 @@ def get_slot_data(
     >>> data.dtype.names, data["IMGRAW"].shape[1:]
     (('TIME', 'IMGRAW'), (64,))
     """
+    _ignore_db(db)
     columns = _column_list(columns, SLOT_COLUMNS)
     dtype = slot_dtype(columns, centered_8x8)
     slot = _as_list(slot, ALL_SLOTS, "slot")[0]
@@ -251,7 +284,15 @@ def get_slot_data(
             row += piece["n"]
     except DamagedStoreError as err:  # in images decoded only now (`ChunkedRows`)
         serve_from_files(err)  # or raise: from now on this process reads its files instead
-        return get_slot_data(start, stop, slot, imgsize, data_root, columns, centered_8x8)
+        return get_slot_data(
+            start,
+            stop,
+            slot,
+            imgsize,
+            data_root=data_root,
+            columns=columns,
+            centered_8x8=centered_8x8,
+        )
     if order is not None:
         out, mask = out[order], mask[order]
     # keep_mask=False: take the mask as is (the default ORs it into a fresh one, field by
@@ -276,7 +317,9 @@ def slot_columns(
     sizes = _as_list(imgsize, ALL_SIZES, "imgsize")
     uncarried = [c for c in columns if not set(sizes) <= set(COLUMN_SIZES.get(c, ()))]
     if uncarried or "FILENAME" in columns:
-        raise ValueError(f"columns {uncarried or ['FILENAME']} are not plain for sizes {sizes}")
+        raise InvalidArgumentError(
+            f"columns {uncarried or ['FILENAME']} are not plain for sizes {sizes}"
+        )
     dtype = slot_dtype(list(columns))
     out: dict[int, dict[str, np.ndarray]] = {}
     for slot, (pieces, order) in _pieces(
@@ -311,7 +354,7 @@ def hd3_columns(
     `slot_columns` gives them.
     """
     slots = _as_list(slots, ALL_SLOTS, "slot")
-    tstart, tstop = time_range(start, stop)
+    tstart, tstop = time_range(start, stop, instant=True)
     names = list(dict.fromkeys(["TIME", *columns]))
     if not set(names) <= set(HD3_VIEW_COLUMNS):
         return slot_columns(tstart, tstop, slots, names, [8], data_root)
@@ -391,7 +434,7 @@ def _pieces(
     """
     slots = _as_list(slots, ALL_SLOTS, "slot")
     imgsize = None if imgsize is None else _as_list(imgsize, ALL_SIZES, "imgsize")
-    tstart, tstop = time_range(start, stop)
+    tstart, tstop = time_range(start, stop, instant=True)
     root = L0.root(data_root)
     records, pieces = snapshot_read(
         L0,
@@ -714,7 +757,8 @@ def get_l0_images(
     return images
 
 
-_GLBSTAT_BITS = [
+#: GLBSTAT bit names, bit 7 first (`get_aca_images` splits the byte into these columns)
+GLBSTAT_NAMES = [
     "HIGH_BGD",
     "RAM_FAIL",
     "ROM_FAIL",
@@ -724,7 +768,8 @@ _GLBSTAT_BITS = [
     "RESET",
     "SYNTAX_ERROR",
 ]  # bit 7 .. bit 0
-_IMGSTAT_BITS = ["SAT_PIXEL", "DEF_PIXEL", "QUAD_BOUND", "COMMON_COL", "MULTI_STAR", "ION_RAD"]
+#: IMGSTAT bit names, bit 5 first
+IMGSTAT_NAMES = ["SAT_PIXEL", "DEF_PIXEL", "QUAD_BOUND", "COMMON_COL", "MULTI_STAR", "ION_RAD"]
 
 
 def get_aca_images(
@@ -788,10 +833,10 @@ def get_aca_images(
     table["VCDUCTR"] = np.asarray(table["MJF"], dtype=np.int64) * 128 + np.asarray(table["MNF"])
     table["IMG_VCDUCTR"] = table["VCDUCTR"]
     glb = np.asarray(table["GLBSTAT"], dtype=np.uint8)
-    for bit, name in zip(range(7, -1, -1), _GLBSTAT_BITS):
+    for bit, name in zip(range(7, -1, -1), GLBSTAT_NAMES):
         table[name] = (glb >> bit) & 1 == 1
     imgstat = np.asarray(table["IMGSTAT"], dtype=np.uint8)
-    for bit, name in zip(range(5, -1, -1), _IMGSTAT_BITS):
+    for bit, name in zip(range(5, -1, -1), IMGSTAT_NAMES):
         table[name] = (imgstat >> bit) & 1 == 1
     commcnt = np.asarray(table["COMMCNT"], dtype=np.uint8)
     table["COMMCNT"] = commcnt >> 2
@@ -865,8 +910,8 @@ class MSID(msid_api.MSID):
     ):
         name = msid.upper()
         if name not in SLOT_COLUMNS or name in ("FILENAME",):
-            raise ValueError(f"MSID {msid!r} is not an L0 column; valid: {SLOT_COLUMNS}")
-        tstart, tstop = time_range(start, stop)
+            raise MissingDataError(f"MSID {msid!r} is not an L0 column; valid: {SLOT_COLUMNS}")
+        tstart, tstop = time_range(start, stop, instant=True)
         data = get_slot_data(
             tstart,
             tstop,
@@ -909,6 +954,62 @@ class MSIDset(msid_api.MSIDset):
         data_root: str | Path | None = None,
     ):
         super().__init__()
-        self.tstart, self.tstop = time_range(start, stop)
+        self.tstart, self.tstop = time_range(start, stop, instant=True)
         for msid in [msids] if isinstance(msids, str) else msids:
             self[msid] = MSID(msid, slot, self.tstart, self.tstop, data_root=data_root)
+
+
+# --- The original's module-level names ---------------------------------------------------
+
+#: ``(name, dtype[, shape])`` of every column of `get_slot_data`, in its order (the
+#: original's constant; here the dtypes it returns: unsigned columns are ``uint16``).
+ACA_DTYPE = tuple(tuple(field) for field in slot_dtype(SLOT_COLUMNS).descr)
+ACA_DTYPE_NAMES = tuple(SLOT_COLUMNS)
+
+
+def _config() -> dict[str, Any]:
+    """The original's ``CONFIG`` keys, with this archive's folders (read at each access)."""
+    root = archive_root()
+    return {
+        "data_root": str(L0.root(None)),
+        "temp_root": str(root / "temp"),
+        "days_at_once": 30.0,
+        "sql_def": "archfiles_aca_l0_def.sql",
+        "cda_table": "cda_aca0.h5",
+    }
+
+
+__getattr__ = computed_attributes(__name__, {"CONFIG": _config})
+
+
+def _ignore_db(db: Any) -> None:
+    """The original's ``db`` handle: the lookup table is always ``data_root``'s here."""
+    if db is not None:
+        warnings.warn(
+            "db= is ignored: the lookup table is the one in data_root (the aca0 folder)",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+
+
+def obsid_times(obsid: int, data_root: str | Path | None = None) -> tuple[float, float]:
+    """(tstart, tstop) in CXC seconds of an observation, as `get_files` takes it.
+
+    The original asked kadi's dwells; here the archived obspars
+    (`mica.archive.obsid_times.obsid_interval`).
+
+    Parameters
+    ----------
+    obsid : int
+        Observation id.
+    data_root : str or Path, optional
+        The ``aca0`` folder: the obspars are those of the same archive (its ``obspar``
+        folder beside it).
+
+    Examples
+    --------
+    >>> from mica.archive import aca_l0
+    >>> [round(t) for t in aca_l0.obsid_times(10369)]
+    [452486958, 452518702]
+    """
+    return obsid_interval(obsid, L0.root(data_root).parent / "obspar")

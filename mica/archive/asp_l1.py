@@ -17,9 +17,13 @@ from astropy.io import fits
 from astropy.table import Table
 
 from mica import quaternion
+from mica.common import computed_attributes
+from mica.config import archive_root
 from mica.engine.index import require_archive
-from mica.engine.obsid_layout import obs_dirs
+from mica.engine.obsid_layout import check_obsid, obs_dirs
 from mica.engine.obsid_read import Revision, query_rows, row_paths
+from mica.engine.read import archived_file
+from mica.errors import InvalidArgumentError, MissingDataError
 from mica.products.asp_l1 import ASP_ALL_CONTENTS, ASP_DEFAULT_CONTENTS, ASP_L1, proc_rows
 from mica.time import CxoTimeLike
 
@@ -28,6 +32,7 @@ __all__ = [
     "get_dir",
     "get_files",
     "get_atts",
+    "get_atts_from_files",
     "get_processing",
     "ASP_L1",
     "ASP_DEFAULT_CONTENTS",
@@ -160,11 +165,12 @@ def get_processing(
     >>> row['obsid'], row['revision'], row['isdefault']
     (10369, 1, 1)
     """
-    return proc_rows(ASP_L1.root(data_root), obsid)
+    return proc_rows(ASP_L1.root(data_root), None if obsid is None else check_obsid(obsid))
 
 
-def _read_table(path: str) -> tuple[Table, dict[str, Any]]:
-    with fits.open(path, memmap=False) as hdus:
+def _read_table(path: str, root: Path) -> tuple[Table, dict[str, Any]]:
+    """An archived table of the ``asp1`` folder ``root`` and its header."""
+    with archived_file(path, root), fits.open(path, memmap=False) as hdus:
         table = Table(hdus[1].data)
         header = {k: v for k, v in hdus[1].header.items() if k not in ("COMMENT", "HISTORY")}
     table.rename_columns(table.colnames, [c.lower() for c in table.colnames])
@@ -214,30 +220,74 @@ def get_atts(
     (4, True, 3)
     """
     if revision == "all":
-        raise ValueError("get_atts needs one revision per interval; revision='all' is refused")
+        raise InvalidArgumentError(
+            "get_atts needs one revision per interval; revision='all' is refused"
+        )
     kwargs = dict(obsid=obsid, start=start, stop=stop, revision=revision, data_root=data_root)
     asols = get_files(content=["ASPSOL"], **kwargs)
     acals = get_files(content=["ACACAL"], **kwargs)
     aquals = get_files(content=["ASPQUAL"], **kwargs)
+    return get_atts_from_files(asols, acals, aquals, filter=filter, data_root=data_root)
+
+
+def get_atts_from_files(
+    asol_files: Sequence[str],
+    acal_files: Sequence[str],
+    aqual_files: Sequence[str],
+    filter: bool = True,  # noqa: A002 (original name)
+    data_root: str | Path | None = None,
+) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
+    """ACA-frame attitude quaternions from given ASPSOL, ACACAL and ASPQUAL files (one of
+    each per aspect interval, in the same order), as `get_atts` reads them.
+
+    Parameters
+    ----------
+    asol_files, acal_files, aqual_files : sequence of str
+        The files, paired by position (e.g. from `get_files` or a pipeline folder).
+    filter : bool, optional
+        Remove samples within 1.025 s of an ASPQUAL sample with ``asp_sol_status != 0``.
+    data_root : path-like, optional
+        The aspect L1 archive the files belong to (named when one of them is gone); default
+        ``<archive>/asp1``.
+
+    Returns
+    -------
+    quats : numpy.ndarray
+        (N, 4) quaternions (x, y, z, scalar), dimensionless.
+    times : numpy.ndarray
+        (N,) CXC seconds.
+    headers : list of dict
+        The ASPSOL header of each file read.
+
+    Examples
+    --------
+    >>> from mica.archive import asp_l1
+    >>> files = [asp_l1.get_files(10369, content=[c]) for c in ("ASPSOL", "ACACAL", "ASPQUAL")]
+    >>> quats, times, headers = asp_l1.get_atts_from_files(*files)
+    >>> quats.shape[1], len(headers)
+    (4, 3)
+    """
+    asols, acals, aquals = list(asol_files), list(acal_files), list(aqual_files)
     if len(asols) != len(acals) or len(asols) != len(aquals):
-        raise ValueError(
+        raise MissingDataError(
             f"found {len(asols)} ASPSOL, {len(acals)} ACACAL and {len(aquals)} "
             "ASPQUAL files: cannot pair them"
         )
+    root = ASP_L1.root(data_root)
     quats, times, headers = [], [], []
     for asol_path, acal_path, aqual_path in zip(asols, acals, aquals):
-        asol, header = _read_table(asol_path)
-        acal, acal_header = _read_table(acal_path)
+        asol, header = _read_table(asol_path, root)
+        acal, acal_header = _read_table(acal_path, root)
         for key in ("TSTART", "TSTOP"):
             if abs(header[key] - acal_header[key]) > 10:
-                raise ValueError(
+                raise MissingDataError(
                     f"{Path(asol_path).name} and {Path(acal_path).name} {key} "
                     "differ by more than 10 s"
                 )
         q_att = np.asarray(asol["q_att_raw"] if "q_att_raw" in asol.colnames else asol["q_att"])
         t = np.asarray(asol["time"], dtype=np.float64)
         if filter:
-            aqual, _ = _read_table(aqual_path)
+            aqual, _ = _read_table(aqual_path, root)
             bad_t = np.asarray(aqual["time"])[np.asarray(aqual["asp_sol_status"]) != 0]
             if len(bad_t):
                 near = np.searchsorted(bad_t, t)
@@ -254,3 +304,35 @@ def get_atts(
     if not quats:
         return np.zeros((0, 4)), np.zeros(0), []
     return np.concatenate(quats), np.concatenate(times), headers
+
+
+# --- The original's module-level names ---------------------------------------------------
+
+
+def _config() -> dict[str, Any]:
+    """The original's ``CONFIG`` keys, with this archive's folders (read at each access);
+    `mica.archive.obsid_archive.ObsArchive` takes it."""
+    root = ASP_L1.root(None)
+    return {
+        "data_root": str(root),
+        "temp_root": str(archive_root() / "temp"),
+        "bad_obsids": str(root / ASP_L1.bad_obsids_file),
+        "sql_def": "archfiles_asp_l1_def.sql",
+        "apstat_table": "aspect_1",
+        "apstat_id": "aspect_1_id",
+        "label": "asp_l1",
+        "small": "asp1{fidprops}",
+        "small_glob": "*fidpr*",
+        "small_ver_regex": r"pcadf\d+N(\d{3})_",
+        "delete": ["kalm1", "gdat", "adat"],
+        "full": "asp1",
+        "filecheck": False,
+        "cols": ARCHFILES_HDR_COLS,
+        "content_types": list(ASP_DEFAULT_CONTENTS),
+    }
+
+
+#: The index columns the original took from the headers (`CONFIG` ``cols``).
+ARCHFILES_HDR_COLS = ("tstart", "tstop", "caldbver", "content", "ascdsver", "revision", "date")
+
+__getattr__ = computed_attributes(__name__, {"CONFIG": _config})

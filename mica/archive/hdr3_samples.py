@@ -17,14 +17,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mica.products.hdr3_items import Hdr3Item
-from mica.products.hdr3_samples import SAMPLE_BLOCK, SAMPLES_VIEW, word_name
+from mica.products.hdr3_samples import (
+    SAMPLE_BLOCK,
+    SAMPLES_VIEW,
+    ItemWords,
+    item_datasets,
+    table_words,
+)
 
 if TYPE_CHECKING:
     from mica.engine.h5chunks import ChunkDigests
-
-#: An item's 16-bit words (most significant first) and one mask per word, as
-#: `Hdr3Item.decode_words` takes them.
-ItemWords = tuple[list[np.ndarray], list[np.ndarray]]
 
 
 def read_samples(
@@ -92,6 +94,8 @@ def read_samples(
         # Otherwise no query: an L0 file's partition is that of its start time (ingest
         # refuses a name time other than int(TSTART)), so all lie in this one; were there
         # none, the table has no row in the range either (the same spans bound its rows).
+        # The chunk also holds files of the next or previous period within its reach
+        # (`SAMPLES_REACH`): by the same spans none has rows in [lo, hi].
         # A third of a 19-day fetch went into that query.
         part = view.key({"filetime": period * view.period})
         store = ColumnStore(L0, index)
@@ -130,13 +134,7 @@ def _read_table(
     from mica.engine.h5chunks import open_h5_id
 
     # Dataset of each word of each item, and whether it is in the grid slot.
-    where = {
-        msid: [
-            (word_name(first) if s == slot else f"NEXT.{word_name(first)}", s == slot)
-            for s, first in item.word_columns
-        ]
-        for msid, item in items.items()
-    }
+    where = {msid: item_datasets(item, slot) for msid, item in items.items()}
     fid = open_h5_id(path)
     try:
         base = f"S{slot}."
@@ -160,16 +158,7 @@ def _read_table(
         fid.close()
     if not cols:
         return grid, _no_words(items, len(grid))
-    # One mask per slot, shared by that slot's words (the decoders combine it once).
-    flags = cols["FLAGS"]
-    masks = {True: (flags & 1) == 0}
-    if any(not own for words in where.values() for _, own in words):
-        masks[False] = (flags & 2) == 0
-    out = {
-        msid: ([cols[name] for name, _ in words], [masks[own] for _, own in words])
-        for msid, words in where.items()
-    }
-    return grid, out
+    return grid, table_words(cols, where)
 
 
 def _no_words(items: Mapping[str, Hdr3Item], n: int) -> dict[str, ItemWords]:

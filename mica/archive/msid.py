@@ -3,6 +3,9 @@
 `MSID` holds ``msid, vals, times, bads, unit, desc, tstart, tstop, datestart, datestop``,
 with ``filter_bad()``, ``copy()``, ``plot()`` and a repr giving name, range, count and unit;
 `MSIDset` is an ordered dict name -> `MSID` with ``interpolate(dt)`` onto one time grid.
+A statistics MSID (``stat`` ``'5min'`` or ``'daily'``, as cheta's) holds one sample per bin:
+``times`` the bins' midpoints, ``vals`` their means, and cheta's other columns
+(`STAT_COLUMNS`: ``mins``, ``maxes``, ``samples``, ...).
 `mica.archive.aca_hdr3.MSID` (header-3 items) and `mica.archive.aca_l0.MSID` (columns of one
 slot) are this class, filled from their archives.
 
@@ -28,9 +31,29 @@ from typing import Any
 
 import numpy as np
 
+from mica.errors import InvalidArgumentError
 from mica.time import to_date
 
-__all__ = ["MSID", "MSIDset"]
+__all__ = ["MSID", "MSIDset", "STAT_COLUMNS"]
+
+#: cheta's names of a statistics MSID's per-bin columns, besides ``times`` (the bins'
+#: midpoints) and ``vals`` (``means``); the percentiles are those of daily bins only.
+STAT_COLUMNS = (
+    "indexes",
+    "samples",
+    "midvals",
+    "mins",
+    "maxes",
+    "means",
+    "stds",
+    "p01s",
+    "p05s",
+    "p16s",
+    "p50s",
+    "p84s",
+    "p95s",
+    "p99s",
+)
 
 
 class _Span:
@@ -68,17 +91,27 @@ class MSID(_Span):
         One-line description.
     tstart, tstop : float, optional
         The asked range, CXC seconds (default: the first and last time).
+    stat : str, optional
+        ``'5min'`` or ``'daily'`` for statistics (the samples are bins); None for samples.
+    columns : mapping, optional
+        A statistics MSID's per-bin columns by name (`STAT_COLUMNS`), one value per time.
 
     Attributes
     ----------
     vals : numpy.ma.MaskedArray or numpy.ndarray
-        Values (plain once `filter_bad` dropped the bad ones).
+        Values (plain once `filter_bad` dropped the bad ones); a statistics MSID's means.
     times : numpy.ndarray
-        float64 CXC seconds (s).
+        float64 CXC seconds (s); a statistics MSID's bin midpoints.
     bads : numpy.ndarray
         bool per sample, True where the value is not available (masked).
     unit, desc : str
         Unit and description.
+    stat : str or None
+        The statistic, or None.
+    indexes, samples, midvals, mins, maxes, means, stds, p01s ... p99s : numpy.ndarray
+        A statistics MSID's columns (`STAT_COLUMNS`), as cheta names them: bin index,
+        number of samples, the middle sample, extremes, time-weighted mean and standard
+        deviation, and (daily) percentiles.
     """
 
     def __init__(
@@ -90,6 +123,8 @@ class MSID(_Span):
         desc: str = "",
         tstart: float | None = None,
         tstop: float | None = None,
+        stat: str | None = None,
+        columns: dict[str, np.ndarray] | None = None,
     ):
         self.msid = msid
         self.vals = vals
@@ -99,6 +134,16 @@ class MSID(_Span):
         first, last = (float(self.times[0]), float(self.times[-1])) if len(self.times) else (0, 0)
         self.tstart = first if tstart is None else float(tstart)
         self.tstop = last if tstop is None else float(tstop)
+        self.stat = stat
+        for name, values in (columns or {}).items():
+            if name not in STAT_COLUMNS:
+                raise ValueError(f"not a statistics column: {name!r} (one of {STAT_COLUMNS})")
+            setattr(self, name, values)
+
+    @property
+    def stat_columns(self) -> list[str]:
+        """The statistics columns this MSID holds (`STAT_COLUMNS`; none for samples)."""
+        return [name for name in STAT_COLUMNS if name in self.__dict__]
 
     @property
     def bads(self) -> np.ndarray:
@@ -115,9 +160,10 @@ class MSID(_Span):
     def __repr__(self) -> str:
         desc = f" [{self.desc}]" if self.desc else ""
         nbad = int(np.count_nonzero(self.bads))
+        stat = f" {self.stat} bins" if self.stat else " samples"
         return (
             f"<MSID {self._label()}{desc} {self.datestart} .. {self.datestop}: "
-            f"{len(self)} samples ({nbad} bad), unit {self.unit!r}>"
+            f"{len(self)}{stat} ({nbad} bad), unit {self.unit!r}>"
         )
 
     def _after_interpolate(self, keep: np.ndarray) -> None:
@@ -127,6 +173,8 @@ class MSID(_Span):
         """Keep the samples where ``good`` (subclasses narrow their other arrays too)."""
         self.vals = np.asarray(np.ma.getdata(self.vals))[good]
         self.times = self.times[good]
+        for name in self.stat_columns:
+            setattr(self, name, getattr(self, name)[good])
 
     def filter_bad(self, copy: bool = False) -> MSID:
         """Drop bad samples (``vals`` becomes a plain array); return the result.
@@ -155,7 +203,8 @@ class MSID(_Span):
         """Plot the good samples against time (day-of-year axis); returns the axes.
 
         The y label gives the name and unit, the title the description. The figure is
-        stamped "SIMULATED DATA" when the samples are simulated.
+        stamped "SIMULATED DATA" when the samples are simulated. A statistics MSID draws its
+        means at the bins' midpoints over a band from each bin's minimum to its maximum.
 
         Parameters
         ----------
@@ -170,12 +219,34 @@ class MSID(_Span):
         **kwargs
             Passed on to `mica.plot.plot_cxctime` (e.g. ``ms=2``, ``interactive=False``).
         """
-        from mica.plot import plot_cxctime
+        from mica.plot import cxctime2plotdate, plot_cxctime
 
         good = ~self.bads
-        vals = np.ma.getdata(self.vals)[good]
-        kwargs.setdefault("label", self.msid)
-        _, _, ax = plot_cxctime(self.times[good], vals, fmt, ax=ax, simulated=simulated, **kwargs)
+        times = self.times[good]
+        vals = np.asarray(np.ma.getdata(self.vals)[good], dtype=float)
+        band = self.stat and {"mins", "maxes"} <= set(self.stat_columns)
+        if band:
+            mins, maxes = np.asarray(self.mins)[good], np.asarray(self.maxes)[good]
+        if self.stat and "indexes" in self.stat_columns:
+            # a gap between bins breaks the line and the band (NaN is not drawn)
+            gaps = np.flatnonzero(np.diff(np.asarray(self.indexes)[good]) > 1) + 1
+            times = np.insert(times, gaps, (times[gaps - 1] + times[gaps]) / 2)
+            vals = np.insert(vals, gaps, np.nan)
+            if band:
+                mins, maxes = (np.insert(x.astype(float), gaps, np.nan) for x in (mins, maxes))
+        kwargs.setdefault("label", f"{self.msid} {self.stat} means" if self.stat else self.msid)
+        _, _, ax = plot_cxctime(times, vals, fmt, ax=ax, simulated=simulated, **kwargs)
+        if band and len(times):
+            ax.fill_between(
+                cxctime2plotdate(times),
+                mins,
+                maxes,
+                step="mid",
+                alpha=0.25,
+                color=ax.get_lines()[-1].get_color(),
+                linewidth=0,
+                label=f"{self.stat} min..max",
+            )
         ax.set_ylabel(f"{self.msid} ({self.unit})" if self.unit else self.msid)
         if not ax.get_title():
             ax.set_title(self.desc or self.msid)
@@ -202,7 +273,8 @@ class MSIDset(_Span, OrderedDict):
         Each grid time takes the value of the MSID's nearest good sample; it is bad when
         the MSID has no good sample within ``max(dt, its median sample spacing)``. With
         ``filter_bad`` the grid times where any MSID is bad are dropped from all of them.
-        Changes the set in place (as cheta does) and returns it.
+        Changes the set in place (as cheta does) and returns it; a statistics MSID's other
+        columns take the same bins as its ``vals``.
 
         Parameters
         ----------
@@ -217,7 +289,7 @@ class MSIDset(_Span, OrderedDict):
             This set, each `MSID` with ``times`` the grid and plain ``vals``.
         """
         if not dt > 0:
-            raise ValueError(f"dt must be a positive number of seconds, not {dt!r}")
+            raise InvalidArgumentError(f"dt must be a positive number of seconds, not {dt!r}")
         grid = np.arange(self.tstart, self.tstop, float(dt))
         bad = np.zeros(len(grid), dtype=bool)
         filled: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -229,9 +301,13 @@ class MSIDset(_Span, OrderedDict):
                 shape = (len(grid), *np.shape(vals)[1:])
                 filled[name] = (np.zeros(shape, dtype=vals.dtype), np.ones(len(grid), bool))
                 bad[:] = True
+                for column in msid.stat_columns:  # no bin to take
+                    values = getattr(msid, column)
+                    setattr(msid, column, np.zeros(len(grid), dtype=values.dtype))
                 continue
             order = np.argsort(times, kind="stable")
             times, vals = times[order], vals[order]
+            picked = np.flatnonzero(good)[order]  # the samples ``times`` and ``vals`` are
             right = np.clip(np.searchsorted(times, grid), 1, max(len(times) - 1, 1))
             left = right - 1 if len(times) > 1 else np.zeros_like(right)
             right = np.minimum(right, len(times) - 1)
@@ -240,9 +316,13 @@ class MSIDset(_Span, OrderedDict):
             far = np.abs(times[near] - grid) > max(float(dt), spacing)
             filled[name] = (vals[near], far)
             bad |= far
+            for column in msid.stat_columns:
+                setattr(msid, column, np.asarray(getattr(msid, column))[picked[near]])
         keep = ~bad if filter_bad else np.ones(len(grid), dtype=bool)
         self.times = grid[keep]
         for name, msid in self.items():
+            for column in msid.stat_columns:
+                setattr(msid, column, getattr(msid, column)[keep])
             vals, far = filled[name]
             if filter_bad:
                 msid.vals = vals[keep]

@@ -14,10 +14,14 @@ import re
 from pathlib import Path
 from typing import Any
 
+from mica.common import computed_attributes
+from mica.config import archive_root
 from mica.engine.index import ArchiveIndex, require_archive
 from mica.engine.obsid_layout import check_obsid, link_state, obs_dirs
 from mica.engine.obsid_read import Revision, query_rows, row_paths
-from mica.products.obspar import OBSPAR, parse_obspar_text
+from mica.engine.read import archived_file
+from mica.errors import InvalidArgumentError
+from mica.products.obspar import OBSPAR, OBSPAR_KEYS, parse_obspar_text
 from mica.products.obspar import get_obspar as read_obspar
 from mica.time import CxoTimeLike
 
@@ -91,7 +95,9 @@ def _revision(obsid: int, version: Revision, data_root: str | Path | None) -> in
     if isinstance(version, numbers.Integral) and not isinstance(version, bool):
         version = int(version)
     elif version not in ("default", "last"):
-        raise ValueError(f"version must be 'default', 'last' or an int, not {version!r}")
+        raise InvalidArgumentError(
+            f"version must be 'default', 'last' or an int, not {version!r}"
+        )
     with ArchiveIndex.open_for_reading(OBSPAR, OBSPAR.root(data_root)) as index:
         state = link_state(index, obsid)
         if version == "default":
@@ -181,7 +187,8 @@ def get_obspar(
     path = get_obspar_file(obsid, version, obi, data_root)
     if path is None:
         return None
-    pars = read_obspar(path)
+    with archived_file(path, OBSPAR.root(data_root)):
+        pars = read_obspar(path)
     pars["num_ccd_on"] = sum(1 for k, v in pars.items() if _CCD_ON.match(k) and v == "Y")
     return pars
 
@@ -279,3 +286,32 @@ def obsid_interval(obsid: int, data_root: str | Path | None = None) -> tuple[flo
     if not rows:
         return None
     return min(r["tstart"] for r in rows), max(r["tstop"] for r in rows)
+
+
+# --- The original's module-level names ---------------------------------------------------
+
+#: The index columns the original took from each obspar (`CONFIG` ``cols``).
+ARCHFILES_HDR_COLS = ["filename", "obsid", *OBSPAR_KEYS]
+
+
+def _config() -> dict[str, Any]:
+    """The original's ``CONFIG`` keys, with this archive's folders (read at each access);
+    `mica.archive.obsid_archive.ObsArchive` takes it."""
+    return {
+        "data_root": str(OBSPAR.root(None)),
+        "temp_root": str(archive_root() / "tempobs"),
+        "sql_def": "obspar_def.sql",
+        "apstat_table": "obidet_0_5",
+        "apstat_id": "obidet_0_5_id",
+        "label": "obspar",
+        "small": "obspar",
+        "small_glob": "axaff*par*",
+        "small_ver_regex": r"axaff\d{5}_\d{3}N(\d{3}).*",
+        "full": "obspar",
+        "filecheck": True,
+        "cols": ARCHFILES_HDR_COLS,
+        "content_types": ["OBSPAR"],
+    }
+
+
+__getattr__ = computed_attributes(__name__, {"CONFIG": _config})

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from mica import __version__, config
+from mica.errors import ConfigError, MicaError
 
 
 def _logging(verbose: int) -> None:
@@ -24,7 +25,28 @@ def _logging(verbose: int) -> None:
         logger.addHandler(handler)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def user_error(err: BaseException) -> click.ClickException:
+    """One error line (exit status 1) for a user's mistake or a missing archive, whose
+    message says what to do, in the command line's terms (``--archive``, not ``data_root=``)."""
+    from mica.engine.index import POINT_AT_ARCHIVE
+
+    message = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+    message = message.replace(POINT_AT_ARCHIVE, "point --archive or MICA_ARCHIVE at an archive")
+    return click.ClickException(message)
+
+
+class _Group(click.Group):
+    """The top-level group: a `MicaError` a command lets through is one error line
+    (`user_error`), never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except MicaError as err:
+            raise user_error(err) from err
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="mica", message="%(prog)s %(version)s")
 @click.option(
     "--archive",
@@ -36,7 +58,15 @@ def _logging(verbose: int) -> None:
     "-v", "--verbose", count=True, help="Log diagnostics to stderr (-v: info, -vv: debug)."
 )
 def main(archive: str | None, verbose: int) -> None:
-    """mica: retrieve, archive and serve Chandra ACA telemetry and aspect products."""
+    """mica: retrieve, archive and serve Chandra ACA telemetry and aspect products.
+
+    An error is one line on stderr saying what to do, with exit status 1; a command-line
+    mistake (an unknown option, a missing value) exits with status 2.
+    """
     _logging(verbose)
     if archive:
         os.environ[config.ARCHIVE] = str(Path(archive).resolve())
+    try:
+        config.archive_root()  # MICA_ARCHIVE naming a file: one line here, not a traceback
+    except ConfigError as err:
+        raise click.ClickException(str(err)) from err

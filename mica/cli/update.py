@@ -10,13 +10,19 @@ from typing import Any
 
 import click
 
-from mica.cli._group import main
+from mica.cli._group import main, user_error
 from mica.engine.registry import ProductEntry, products
 
 
 @main.group()
 def update() -> None:
-    """Fill an archive from an upstream source, incrementally and safely."""
+    """Fill an archive from an upstream source, incrementally and safely.
+
+    Each command prints a summary: the units done, already archived, failed and skipped,
+    then a line for each. Exit status 0 when nothing failed, 1 when a unit failed or a file
+    was refused (or on an error), 130 when interrupted (Ctrl-C): the summary then says what
+    it finished and what it left, and the same command run again completes it.
+    """
 
 
 def _parse_obsids(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> Any:
@@ -145,7 +151,7 @@ def cluster(scheduler: str | None, workers: int | None) -> Iterator[Any]:
     try:
         executor = DaskExecutor(scheduler=scheduler, workers=workers)
     except ImportError as err:
-        raise click.ClickException(str(err)) from err
+        raise user_error(err) from err
     except OSError as err:  # no scheduler at that address
         raise click.ClickException(f"cannot reach the dask scheduler {scheduler}: {err}") from err
     with executor:
@@ -153,6 +159,9 @@ def cluster(scheduler: str | None, workers: int | None) -> Iterator[Any]:
         click.echo(f"running on {where}; dashboard: {executor.dashboard or 'none'}", err=True)
         yield executor
 
+
+#: Exit status of an interrupted update (128 + SIGINT, as a shell reports it).
+INTERRUPTED = 130
 
 #: Archive bytes per day of data, for the size estimate before a long build (measured: the
 #: simulated mission's L0 with its columnar store, about 675 MB per 10 days).
@@ -209,21 +218,27 @@ def _run(entry: ProductEntry, options: dict[str, Any]) -> None:
     from mica.engine.obsid_layout import ObsidError
     from mica.progress import progress_bar
     from mica.sources import SourceError
+    from mica.time import time_range
 
     if options.get("obsids") and (options.get("start") or options.get("stop")):
         raise click.UsageError("give either --obsid or --start/--stop, not both")
     yes = options.pop("yes", False)
     try:
+        if options.get("start") and options.get("stop"):  # a stop before start, said first
+            time_range(options["start"], options["stop"])
         _confirm_size(entry, options, yes)
     except ValueError as err:  # a time not understood, stop before start
-        raise click.ClickException(str(err)) from err
+        raise user_error(err) from err
     try:
         with cluster(options.pop("scheduler", None), options.pop("workers", None)) as executor:
             with archive_writes(entry, options.get("data_root")):
                 with progress_bar(f"update {entry.name}", enabled=not options["quiet"]) as bar:
                     report = entry.update(progress=bar, executor=executor, **options)
     except (ArchiveBusy, SourceError, ObsidError, ValueError) as err:
-        raise click.ClickException(str(err)) from err
+        raise user_error(err) from err
+    except KeyboardInterrupt as interrupt:  # the runner's message: done, left, how to go on
+        click.echo(interrupt.args[0] if interrupt.args else f"update {entry.name} interrupted")
+        sys.exit(INTERRUPTED)
     click.echo(report.summary())
     if not report.ok:
         sys.exit(1)

@@ -26,10 +26,10 @@ from mica.cli._group import main
 def vv(obsid: int, version: str, compute: bool) -> None:
     """Print the V&V disposition (OK, WARN, BAD) of an obsid revision and its reasons.
 
-    Reads the V&V archive (``mica update vv`` fills it); an obsid revision not in it, or
-    ``--compute``, is computed from the aspect L1 archive. Exit status 0 for OK, 1 for
-    WARN or BAD, 2 when there is nothing to report.
-    """
+    Reads the V&V archive (filled by 'mica update vv'); an obsid revision not in it, or
+    --compute, is computed from the aspect L1 archive. Exit status 0 for OK, 1 for WARN or
+    BAD, 2 when there is nothing to report.
+    """  # plain text: click shows it as written (mica vv --help)
     from mica.errors import MicaError
     from mica.vv import get_arch_vv, get_vv
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mica.engine.atomic import is_leftover, write_folder_atomic
+from mica.engine.atomic import is_leftover, real_folder, write_folder_atomic, write_new
 from mica.engine.lock import check_lock
 
 
@@ -108,13 +108,12 @@ class CalibLayout:
         return problems, repairs
 
     def _reject(self, root: Path, cal_id: str, problem: str) -> str:
-        qdir = root / self.rejected
-        qdir.mkdir(exist_ok=True)
+        qdir = real_folder(root / self.rejected)
         k = 1
-        while (qdir / f"{cal_id}-{k}").exists():
+        while os.path.lexists(qdir / f"{cal_id}-{k}"):
             k += 1
         os.rename(root / cal_id, qdir / f"{cal_id}-{k}")
-        (qdir / f"{cal_id}-{k}.reason").write_text(problem + "\n")
+        write_new(qdir / f"{cal_id}-{k}.reason", (problem + "\n").encode())
         return (
             f"moved broken calibration {cal_id} to {self.rejected}/{cal_id}-{k} "
             f"({self.rebuild_hint(cal_id)})"

@@ -373,7 +373,14 @@ def build_chunk(task: ChunkTask) -> BuiltChunk:
         reuse.get(r["filename"]) or _kept_arrays(task.cache, r) or builder._load(r)
         for r in task.rows
     ]
-    digests = builder._write(task.root / task.rel, task.rows, arrays, task.part, task.gen)
+    digests = builder._write(
+        task.root / task.rel,
+        task.rows,
+        arrays,
+        task.part,
+        task.gen,
+        replaces=None if task.old is None else task.root / task.old["path"],
+    )
     times = np.concatenate([a["TIME"] for a in arrays])
     return BuiltChunk(len(times), float(times.min()), float(times.max()), digests)
 
@@ -479,12 +486,15 @@ class ColumnStore:
         )
 
     def _tag(self, part: str) -> str:
-        """The layout tag a current chunk of ``part`` starts its file list with."""
+        """The layout tag a current chunk of ``part`` starts its file list with (a view's own
+        layout number, `StoreView.layout`, after the store's)."""
         try:
             alone = self.product.store_description.partition_alone(part)
+            layout = self.product.store_description.partition_layout(part)
         except ValueError:  # a key of another layout: no chunk of it is current
             return "\0"
-        return _ALONE_TAG if alone else _VERSION_TAG
+        tag = _ALONE_TAG if alone else _VERSION_TAG
+        return f"{tag[:-1]}.{layout}\n" if layout else tag
 
     @one_blosc_thread
     def read(
@@ -776,7 +786,8 @@ class ColumnStore:
             with self.index.transaction():  # a crash before the commit below deletes it
                 self.index.add_pending([(str(dest), "scratch")])
             try:
-                digests = self._write(dest, rows, arrays, part, gen)
+                replaces = Path(drops[0]) if drops else None  # its mode kept
+                digests = self._write(dest, rows, arrays, part, gen, replaces)
             except OSError as exc:
                 err = ArchiveWriteError.from_error(exc, self.index.root)
                 if err is None:
@@ -836,9 +847,11 @@ class ColumnStore:
         arrays: list[dict[str, np.ndarray]],
         part: str,
         gen: int,
+        replaces: Path | None = None,
     ) -> str:
         """Write the chunk of partition ``part``, generation ``gen``; returns its identity and
-        digests (JSON, for the ``digests`` column of its index row).
+        digests (JSON, for the ``digests`` column of its index row). The file gets the mode of
+        the chunk file it ``replaces`` (else a new file's).
 
         One dataset per column group, so a fetch of a few columns reads a few datasets,
         and for a view with ``derive`` the datasets it computes. The file's ``identity``
@@ -907,7 +920,7 @@ class ColumnStore:
         finally:
             h5.close()
         _require_space(dest.parent, len(image))
-        write_atomic(dest, lambda fh: fh.write(image))
+        write_atomic(dest, lambda fh: fh.write(image), replaces)
         record = {
             "identity": identity,
             "file": [len(image), file_digest(image, f"{part}@{gen}")],

@@ -215,6 +215,16 @@ class DerivedJob(Job):
     def finish(self, report: UpdateReport) -> None:
         self.flush(report)
 
+    def interrupted(self, report: UpdateReport) -> list[str]:
+        # Units computed since the last generation are not in the table: not finished.
+        unsaved = [*self.rows, *self.failures]
+        for key in unsaved:
+            report.done.pop(key, None)
+            report.failed.pop(key, None)
+        if not unsaved:
+            return []
+        return [f"{len(unsaved)} {self.unit}s computed but not yet written to the table"]
+
 
 def update_derived(
     product: DerivedProduct,
@@ -287,6 +297,8 @@ def check_derived(
     table has no columnar store: opening it reads what there is). Recorded failures are not
     problems of the archive: the report's notes list them (`DerivedProduct.remarks`; they
     are retried by ``mica update <name> --check-missing``) when there is no problem.
+    Bool columns of the earlier format (h5py's enums, int8 to PyTables) are a problem too,
+    which ``repair`` mends by rewriting the table (`GenerationTable.rewrite`).
     """
     root = product.root(data_root)
     table = product.table(data_root)
@@ -304,10 +316,22 @@ def check_derived(
     try:
         table.keys()
         table.failures()
+        old_bools = table.old_bool_columns()
     except Exception as err:  # noqa: BLE001  (any damage of the file is the problem reported)
+        report.problems.append(f"{table.path} does not open: {err}")
+        report.remedy = (
+            f"move {table.path} away; `mica update {product.name}` then writes a new one "
+            "from the inputs"
+        )
+        old_bools = []
+    if old_bools and repair:
+        table.rewrite()
+        report.repairs.append(f"rewrote {table.path.name} with PyTables booleans")
+    elif old_bools:
         report.problems.append(
-            f"{table.path} does not open: {err}; `mica update {product.name}` "
-            "writes a new one from the inputs after you move it away"
+            f"{table.path}: bool columns {', '.join(old_bools)} are HDF5 enums, which PyTables "
+            f"reads as int8; `mica check --repair` or the next `mica update {product.name}` "
+            "rewrites them as PyTables booleans"
         )
     report.data_kind = archive_kind(root) or "unknown"
     if not report.problems:

@@ -11,6 +11,9 @@ and kind (simulated or real, `mica.engine.provenance`). A product whose files ar
 
 from __future__ import annotations
 
+import gzip
+import os
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -80,6 +83,48 @@ def describe_fast(
     finish_row(row, file_checksum(raw, table.header), table.primary)
     if arrays is not None and product.has_store:
         arrays[name] = product.table_arrays(table, row)
+    return row
+
+
+#: bytes of a file's start inflated at first to read its headers (an L0 file's two headers
+#: take 4 blocks), and at most (a header of 1000 blocks is refused at ingest too)
+_HEAD_BYTES = 16 * 2880
+_MAX_HEAD_BYTES = 1000 * 2880
+
+
+def describe_headers(product: FileProduct, name: str, path: Path) -> dict[str, Any] | None:
+    """The index row the headers of an archived file give, read without its data: what
+    ``mica check`` compares each index row with (the file's start is inflated only).
+
+    The product's checks of the rows' values are not run (the table has no rows here). None
+    when the product does not read tables fast (`FileProduct.reads_fast`), the headers are
+    not plainly written, or the table header holds no CHECKSUM (the row's checksum is then
+    one of the whole file): `describe_file` tells those. A link is not followed
+    (``OSError``); the product's refusals are `RejectedFile`.
+    """
+    if not product.reads_fast or product.describe_path is not None:
+        return None
+    name = product.archive_name(name)
+    extname = getattr(product, "extname", "PRIMARY")
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with open(fd, "rb") as fh:
+        gzipped = fh.read(2) == b"\x1f\x8b"
+        fh.seek(0)
+        stream = gzip.GzipFile(fileobj=fh, mode="rb") if gzipped else fh
+        raw, want = b"", _HEAD_BYTES
+        try:
+            while True:  # a longer header than expected: inflate more
+                raw += stream.read(want - len(raw))
+                table = parse_table(raw, extname, headers_only=True)
+                if table is not None or len(raw) < want or want >= _MAX_HEAD_BYTES:
+                    break
+                want = min(8 * want, _MAX_HEAD_BYTES)
+        except (OSError, EOFError, zlib.error) as err:
+            raise RejectedFile(name, f"unreadable start of the file ({err})") from err
+    if table is None or not table.header.get("CHECKSUM"):
+        return None
+    row = product.describe_table(name, table)
+    finish_row(row, file_checksum(raw, table.header), table.primary)
     return row
 
 

@@ -273,21 +273,28 @@ def _dtype(columns: list[FastColumn]) -> np.dtype:
     return np.dtype(fields)
 
 
-def parse_table(raw: bytes, extname: str | None, any_case: bool = False) -> FastTable | None:
+def parse_table(
+    raw: bytes, extname: str | None, any_case: bool = False, headers_only: bool = False
+) -> FastTable | None:
     """A file of a data-less primary HDU and one binary table ``extname`` (None: any), or None
     when the bytes hold anything else or anything this reader does not parse (read it with
     astropy). Column names are upper case unless ``any_case`` (e.g. the aspect L1 products).
+    ``headers_only``: ``raw`` is the start of the file, up to the table's header at least;
+    the table then has no rows (its headers tell what they hold) and no spans.
 
     Nothing is checked here beyond what reading needs: the caller validates the columns,
     values and checksums (`FastTable.spans`) as it does for astropy's reading.
     """
     try:
-        return _parse_table(raw, extname, _ANY_CASE_NAME_RE if any_case else _NAME_RE)
+        name_re = _ANY_CASE_NAME_RE if any_case else _NAME_RE
+        return _parse_table(raw, extname, name_re, headers_only)
     except Exception:  # noqa: BLE001 -- any doubt while parsing: astropy reads the file
         return None
 
 
-def _parse_table(raw: bytes, extname: str | None, name_re: re.Pattern) -> FastTable | None:
+def _parse_table(
+    raw: bytes, extname: str | None, name_re: re.Pattern, headers_only: bool = False
+) -> FastTable | None:
     first = _header(raw, 0)
     if first is None:
         return None
@@ -322,6 +329,8 @@ def _parse_table(raw: bytes, extname: str | None, name_re: re.Pattern) -> FastTa
         return None
     dtype = _dtype(columns)
     rows, width = header["NAXIS2"], header["NAXIS1"]
+    if headers_only:
+        return FastTable(primary, header, columns, np.zeros(0, dtype), [])
     data_end = data_start + -(-(rows * width) // _BLOCK) * _BLOCK
     if dtype.itemsize != width or data_end != len(raw):
         return None  # padded rows, or more HDUs than the two this reader knows

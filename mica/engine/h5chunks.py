@@ -28,6 +28,7 @@ import os
 import queue
 import sys
 import threading
+import weakref
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -400,6 +401,16 @@ class ChunkDigests:
             )
 
 
+class _Descriptor:
+    """A duplicate of an open file's descriptor, closed by `close` or once nothing holds it
+    (rows read later, and their narrowed copies, share one): no file object, whose
+    collection would warn of an unclosed file."""
+
+    def __init__(self, fd: int):
+        self.fd = os.dup(fd)
+        self.close = weakref.finalize(self, os.close, self.fd)
+
+
 class ChunkedRows:
     """Rows [start, stop) of a Blosc-compressed dataset chunked along its first axis only,
     located but not yet decompressed, optionally narrowed by a boolean ``keep`` over those
@@ -439,8 +450,13 @@ class ChunkedRows:
                 where = f"{self.path}: {self.name} chunk at row {row0}"
                 raise DamagedStoreError.at(self.path, f"{where} is missing or truncated")
             self.located.append((row0, info.byte_offset, info.size, info.filter_mask))
-        self._file = open(os.dup(fd), "rb", buffering=0)  # shared by narrowed copies
-        self.fd = self._file.fileno()
+        self._descriptor = _Descriptor(fd)  # shared by narrowed copies
+        self.fd = self._descriptor.fd
+
+    def close(self) -> None:
+        """Close the file descriptor now (this and every narrowed copy become unreadable);
+        without it, it is closed once the last of them is gone."""
+        self._descriptor.close()
 
     def __len__(self) -> int:
         return self.stop - self.start if self.keep is None else int(np.count_nonzero(self.keep))
@@ -571,7 +587,11 @@ def read_rows(
     """Rows [start, stop) of a dataset chunked along its first axis, checked against the
     chunk's ``digests`` when given."""
     if is_blosc_chunked(dset) and stop > start:
-        return np.asarray(ChunkedRows(dset, start, stop, digests))
+        rows = ChunkedRows(dset, start, stop, digests)
+        try:
+            return np.asarray(rows)
+        finally:
+            rows.close()
     if digests is not None:  # decoded by HDF5 (e.g. its filters no longer read as Blosc)
         digests.check_rows(dset.id, dset.name, start, stop, dset.dtype, dset.shape)
     return dset[start:stop]

@@ -4,26 +4,36 @@ Readers open it with `ArchiveIndex.open_for_reading`, which never creates anythi
 raises `MissingArchiveError` when the folder holds no archive (`require_archive` decides
 that, also for archives kept without an index). They write nothing, so they work on an
 archive made read-only, owned by another user or on a read-only mount (`connect_readonly`).
+
+A damaged index file (truncated, overwritten, a page of garbage) or one missing beside an
+archive raises `DamagedIndexError` from any query, never SQLite's own error: its message
+names the file and the commands that rebuild it from the archived files
+(`mica.engine.index_rebuild`).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from mica.engine.atomic import make_file, make_folders
 from mica.engine.lock import UpdateLock
-from mica.engine.product import FileProduct
-from mica.errors import MissingArchiveError
+from mica.engine.product import FileProduct, IndexColumn
+from mica.errors import ArchiveBusy, DamagedIndexError, MissingArchiveError, ProvenanceError
 
 _log = logging.getLogger(__name__)
 
 INDEX_NAME = "archfiles.db3"
 _HAS_TABLE_SQL = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'archfiles'"
+# The original mica's archfiles.db3 holds the archfiles table alone: an index without the
+# tables this package adds to every index it writes (pending, dirty_parts) is the original's.
+_OWN_TABLE_SQL = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'pending'"
 
 # Write-ahead intents of the ingest, so a crash between placing a file and committing its row
 # (or between committing and deleting a superseded file) is finished by the next run.
@@ -40,26 +50,123 @@ CREATE TABLE IF NOT EXISTS pending (
 _DIRTY_SQL = "CREATE TABLE IF NOT EXISTS dirty_parts (part text PRIMARY KEY)"
 
 
-class ArchiveIndex:
-    """Lookup table of a product's files: one row per archived file."""
+#: SQLite's primary result codes that mean the database file itself is damaged
+_DAMAGED_CODES = {11: "SQLITE_CORRUPT", 26: "SQLITE_NOTADB"}
 
-    def __init__(self, product: FileProduct, root: Path, readonly: bool = False):
+
+def damage_detail(exc: BaseException) -> str | None:
+    """What SQLite says is wrong with a damaged database file, when ``exc`` says so (None
+    for other errors: a lock, a missing table, a full disk)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if (
+        isinstance(exc, sqlite3.DatabaseError)
+        and code is not None
+        and code & 0xFF in _DAMAGED_CODES
+    ):
+        return str(exc)
+    return None
+
+
+def _guarded(method: Callable[..., Any]) -> Callable[..., Any]:
+    """A cursor method whose SQLite error for a damaged file is `DamagedIndexError`."""
+
+    @functools.wraps(method)
+    def call(self: sqlite3.Cursor, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            self.connection.raise_damaged(exc)
+            raise
+
+    return call
+
+
+class _GuardedCursor(sqlite3.Cursor):
+    """A cursor of an archive index: SQLite's error for a damaged file, raised when a
+    statement or a later row reaches the damage, becomes `DamagedIndexError`."""
+
+    execute = _guarded(sqlite3.Cursor.execute)
+    executemany = _guarded(sqlite3.Cursor.executemany)
+    fetchone = _guarded(sqlite3.Cursor.fetchone)
+    fetchmany = _guarded(sqlite3.Cursor.fetchmany)
+    fetchall = _guarded(sqlite3.Cursor.fetchall)
+    __next__ = _guarded(sqlite3.Cursor.__next__)
+
+
+class _IndexConnection(sqlite3.Connection):
+    """A connection to an archive index whose cursors raise `DamagedIndexError` for a
+    damaged file (see `_GuardedCursor`)."""
+
+    #: the index file and its product's command name, for the error's message
+    index_path: Path = Path(INDEX_NAME)
+    product_name: str = ""
+
+    def cursor(self, factory: Any = _GuardedCursor) -> Any:
+        return super().cursor(factory)
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Any:
+        return self.cursor().execute(sql, parameters)
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> Any:
+        return self.cursor().executemany(sql, parameters)
+
+    def raise_damaged(self, exc: sqlite3.DatabaseError) -> None:
+        """Raise `DamagedIndexError` from ``exc`` when it says the file is damaged."""
+        detail = damage_detail(exc)
+        if detail is not None:
+            raise DamagedIndexError.at(self.index_path, detail, self.product_name) from exc
+
+
+def _guard(conn: sqlite3.Connection, path: Path, product: str) -> sqlite3.Connection:
+    if isinstance(conn, _IndexConnection):
+        conn.index_path, conn.product_name = Path(path), product
+    return conn
+
+
+class ArchiveIndex:
+    """Lookup table of a product's files: one row per archived file.
+
+    ``path``: the database file when not ``<root>/archfiles.db3`` (a rebuild writes the
+    new index beside the old one, `mica.engine.index_rebuild`).
+    """
+
+    def __init__(
+        self, product: FileProduct, root: Path, readonly: bool = False, path: Path | None = None
+    ):
         self.product = product
         self.root = Path(root)
-        self.path = self.root / INDEX_NAME
+        self.path = self.root / INDEX_NAME if path is None else Path(path)
         self.readonly = readonly
         #: opened ``immutable=1`` (see `connect_readonly`): `changed` then tells whether a
         #: writer touched the database file since
         self.immutable = False
+        #: the original mica's index, read through `present_as_own` (readers only)
+        self.original = False
         if readonly:
             self._opened = _file_state(self.path)
-            self.conn, self.immutable = _connect_readonly(self.path)
+            self.conn, self.immutable = _connect_readonly(self.path, product=product.name)
+            self.original = is_original_schema(self.conn)
+            if self.original:
+                present_as_own(self.conn, product)
         else:
-            self.root.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=NORMAL")
-            self._create()
+            make_folders(self.path.parent)
+            make_file(self.path)  # the archive's mode, not SQLite's 644
+            self.conn = sqlite3.connect(
+                self.path, timeout=60.0, isolation_level=None, factory=_IndexConnection
+            )
+            _guard(self.conn, self.path, product.name)
+            try:
+                if is_original_schema(self.conn):  # before WAL mode, which rewrites the file
+                    raise ProvenanceError(
+                        f"{self.root} is an archive of the original mica, not adopted yet: "
+                        "`mica adopt` (or the first `mica update`) makes it this package's"
+                    )
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                self.conn.execute("PRAGMA synchronous=NORMAL")
+                self._create()
+            except BaseException:
+                self.conn.close()
+                raise
         self.conn.row_factory = sqlite3.Row
         self.columns = [c.name for c in product.index_columns]
 
@@ -73,24 +180,26 @@ class ArchiveIndex:
             When ``root`` holds no archive of the product (see `require_archive`).
         """
         root = Path(root)
-        problem = archive_problem(root, check_table=False)
+        problem = archive_problem(root, check_table=False, product=product.name)
         if problem is None:
             index = cls(product, root, readonly=True)
-            problem = table_problem(index.conn)
+            try:
+                problem = table_problem(index.conn)
+            except BaseException:
+                index.close()
+                raise
             if problem is None:
                 return index
             index.close()
         raise missing_archive(product.name, root, problem)
 
     def _create(self) -> None:
-        cols = ",\n    ".join(f"{c.name} {c.sqltype}" for c in self.product.index_columns)
-        self.conn.execute(
-            f"CREATE TABLE IF NOT EXISTS archfiles (\n    {cols},\n    PRIMARY KEY (filename)\n)"
-        )
-        self.conn.execute(_PENDING_SQL)
-        self.conn.execute(_DIRTY_SQL)
-        for sql in self.product.index_sql:
-            self.conn.execute(sql)
+        if self.conn.execute(_HAS_TABLE_SQL).fetchone() is None:
+            # a new index all at once: never seen with archfiles alone (the original's)
+            with self.transaction():
+                create_tables(self.conn, self.product)
+        else:
+            create_tables(self.conn, self.product)
 
     def close(self) -> None:
         self.conn.close()
@@ -155,6 +264,32 @@ class ArchiveIndex:
     def filenames(self) -> set[str]:
         return {r[0] for r in self.conn.execute("SELECT filename FROM archfiles")}
 
+    def rows_named(self, filenames: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The rows of those of ``filenames`` the index holds, by name (one query per 500)."""
+        names, found = list(filenames), {}
+        for i in range(0, len(names), 500):
+            chunk = names[i : i + 500]
+            sql = f"SELECT * FROM archfiles WHERE filename IN ({','.join('?' * len(chunk))})"
+            found.update((r["filename"], dict(r)) for r in self.conn.execute(sql, chunk))
+        return found
+
+    def batches(self, size: int = 5000) -> Iterator[list[dict[str, Any]]]:
+        """Every row, ``size`` at a time in filename order: a pass over millions of rows
+        never holds them all. Each batch is a fresh query after the last name seen, so the
+        caller may change rows between batches."""
+        last = ""
+        while True:
+            sql = "SELECT * FROM archfiles WHERE filename > ? ORDER BY filename LIMIT ?"
+            rows = [dict(r) for r in self.conn.execute(sql, (last, size))]
+            if not rows:
+                return
+            yield rows
+            last = rows[-1]["filename"]
+
+    def count(self) -> int:
+        """The number of rows (archived files)."""
+        return self.conn.execute("SELECT count(*) FROM archfiles").fetchone()[0]
+
     def resume_time(self) -> float | None:
         """Where an update without --start continues: the earliest of the streams' latest starts."""
         streams = ", ".join(self.product.stream_columns) or "1"
@@ -215,6 +350,67 @@ class ArchiveIndex:
         self.conn.executemany("DELETE FROM pending WHERE path = ?", [(p,) for p in paths])
 
 
+def create_tables(conn: sqlite3.Connection, product: FileProduct) -> None:
+    """The tables and indexes of a product's index, those missing (inside a transaction
+    when the caller began one: adopting the original's index is one)."""
+    cols = ",\n    ".join(f"{c.name} {c.sqltype}" for c in product.index_columns)
+    conn.execute(
+        f"CREATE TABLE IF NOT EXISTS archfiles (\n    {cols},\n    PRIMARY KEY (filename)\n)"
+    )
+    conn.execute(_PENDING_SQL)
+    conn.execute(_DIRTY_SQL)
+    for sql in product.index_sql:
+        conn.execute(sql)
+
+
+# --- the original mica's index ------------------------------------------------------------
+def is_original_schema(conn: sqlite3.Connection) -> bool:
+    """Whether an index is the original mica's: an ``archfiles`` table, none of ours."""
+    has_table = conn.execute(_HAS_TABLE_SQL).fetchone() is not None
+    return has_table and conn.execute(_OWN_TABLE_SQL).fetchone() is None
+
+
+def holds_original_index(root: str | Path) -> bool:
+    """Whether a product folder holds the original mica's index (read only)."""
+    path = Path(root) / INDEX_NAME
+    if not path.is_file():
+        return False
+    try:
+        conn = connect_readonly(path)
+        try:
+            return is_original_schema(conn)
+        finally:
+            conn.close()
+    except (sqlite3.DatabaseError, DamagedIndexError):  # a damaged index: `mica check` says so
+        return False
+
+
+def missing_columns(conn: sqlite3.Connection, product: FileProduct) -> list[IndexColumn]:
+    """The product's index columns that the ``archfiles`` table lacks (the original's
+    obspar index had no filetime, its aspect L1 index no obi)."""
+    have = {row[1] for row in conn.execute("PRAGMA main.table_info(archfiles)")}
+    return [c for c in product.index_columns if c.name not in have]
+
+
+def present_as_own(conn: sqlite3.Connection, product: FileProduct) -> None:
+    """Show a read-only connection to the original's index as an index of ours.
+
+    Temporary objects, private to the connection and kept in memory, shadow the missing
+    ones (SQLite resolves a name in ``temp`` first): an ``archfiles`` view adding the
+    product's missing columns as NULL, empty ``pending`` and ``dirty_parts`` tables, and
+    the product's `FileProduct.original_views`. Nothing is written to the archive.
+    """
+    conn.execute("PRAGMA temp_store = MEMORY")
+    missing = missing_columns(conn, product)
+    if missing:
+        extra = ", ".join(f"NULL AS {c.name}" for c in missing)
+        conn.execute(f"CREATE TEMP VIEW archfiles AS SELECT *, {extra} FROM main.archfiles")
+    conn.execute("CREATE TEMP TABLE pending (path text PRIMARY KEY, action text NOT NULL)")
+    conn.execute("CREATE TEMP TABLE dirty_parts (part text PRIMARY KEY)")
+    for sql in product.original_views:
+        conn.execute(sql)
+
+
 def table_problem(conn: sqlite3.Connection) -> str | None:
     if conn.execute(_HAS_TABLE_SQL).fetchone() is None:  # a first update is creating it
         return f"{INDEX_NAME} has no archfiles table yet"
@@ -222,7 +418,10 @@ def table_problem(conn: sqlite3.Connection) -> str | None:
 
 
 def archive_problem(
-    root: Path, holds: Callable[[Path], bool] | None = None, check_table: bool = True
+    root: Path,
+    holds: Callable[[Path], bool] | None = None,
+    check_table: bool = True,
+    product: str = "",
 ) -> str | None:
     """Why ``root`` holds no archive (None when it holds one, even an empty one).
 
@@ -231,6 +430,12 @@ def archive_problem(
     index (dark calibrations) pass ``holds``, which says whether the folder holds their
     data; a folder an update has run on (it leaves its lock file) is an empty archive.
     Reads only: nothing is created.
+
+    Raises
+    ------
+    DamagedIndexError
+        When the index is damaged, or missing from a folder an update ran on (an update
+        creates the index first and never removes it). ``product`` names it in the message.
     """
     root = Path(root)
     if not root.is_dir():
@@ -241,9 +446,15 @@ def archive_problem(
         return "no update has written there"
     path = root / INDEX_NAME
     if not path.is_file():
+        if index_missing(root):
+            raise DamagedIndexError.at(
+                path,
+                "the index file is missing (an update made an archive in this folder)",
+                product,
+            )
         return f"no {INDEX_NAME}"
     if check_table:
-        conn = connect_readonly(path)
+        conn = connect_readonly(path, product=product)
         try:
             return table_problem(conn)
         finally:
@@ -251,7 +462,24 @@ def archive_problem(
     return None
 
 
-def connect_readonly(path: Path, timeout: float = 60.0) -> sqlite3.Connection:
+def index_missing(root: Path) -> bool:
+    """Whether ``root`` lacks the index of the archive an update made there: its lock file
+    is there, no update runs now (a first update may be creating the index) and there is
+    no index file."""
+    root = Path(root)
+    lock = UpdateLock(root)
+    if (root / INDEX_NAME).exists() or not lock.path.exists():
+        return False
+    try:
+        lock.refuse_if_busy()
+    except ArchiveBusy:
+        return False
+    return True
+
+
+def connect_readonly(
+    path: Path, timeout: float = 60.0, product: str | None = None
+) -> sqlite3.Connection:
     """A read-only connection to an SQLite database of an archive, creating no file where
     this process could not write the database itself.
 
@@ -274,18 +502,28 @@ def connect_readonly(path: Path, timeout: float = 60.0) -> sqlite3.Connection:
         The database file.
     timeout : float
         Seconds to wait for a lock (``mode=ro`` only).
+    product : str, optional
+        For an archive index (also when the file is named ``archfiles.db3``): its product's
+        command name. Queries then raise `DamagedIndexError` when the file is damaged.
     """
-    return _connect_readonly(Path(path), timeout)[0]
+    return _connect_readonly(Path(path), timeout, product)[0]
 
 
-def _connect_readonly(path: Path, timeout: float = 60.0) -> tuple[sqlite3.Connection, bool]:
-    """`connect_readonly` and whether it opened the database ``immutable=1``."""
+def _connect_readonly(
+    path: Path, timeout: float = 60.0, product: str | None = None
+) -> tuple[sqlite3.Connection, bool]:
+    """`connect_readonly` and whether it opened the database ``immutable=1`` (``product``
+    not None: an archive index, its damage raised as `DamagedIndexError`)."""
     folder = path.parent
     wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
     writer = os.access(path, os.W_OK) and os.access(folder, os.W_OK)
     follow = writer or (wal.exists() and shm.exists())
     uri = f"file:{quote(str(path))}?mode=ro" + ("" if follow else "&immutable=1")
-    conn = sqlite3.connect(uri, uri=True, timeout=timeout)
+    if product is None and path.name != INDEX_NAME:
+        conn = sqlite3.connect(uri, uri=True, timeout=timeout)
+    else:
+        conn = sqlite3.connect(uri, uri=True, timeout=timeout, factory=_IndexConnection)
+        _guard(conn, path, product or "")
     if not follow and path not in _WAL_NOTED and (_file_state(wal) or (0, 0))[1] > 0:
         _WAL_NOTED.add(path)
         # A writer killed before its last checkpoint, with its -shm gone: the changes it
@@ -313,11 +551,16 @@ def _file_state(path: Path) -> tuple[int, int, int] | None:
     return st.st_ino, st.st_size, st.st_mtime_ns
 
 
+#: The end of a missing-archive message: how a reader is pointed at an archive (the command
+#: line names its own option instead: `mica.cli`).
+POINT_AT_ARCHIVE = "point data_root=/MICA_ARCHIVE at an archive"
+
+
 def missing_archive(product: str, root: Path, problem: str) -> MissingArchiveError:
     """The error for a folder without an archive: names it and the command that fills it."""
     return MissingArchiveError(
         f"no {product} archive in {root} ({problem}): fill it with 'mica update {product} "
-        "--start ... --stop ... --source ...' or point data_root=/MICA_ARCHIVE at an archive",
+        f"--start ... --stop ... --source ...' or {POINT_AT_ARCHIVE}",
         product,
         root,
     )

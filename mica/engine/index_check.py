@@ -1,15 +1,46 @@
-"""Consistency of an archive with its index: every row has its file, every file its row."""
+"""Consistency of an archive with its index: the index file, every file against its row, no
+link in the archive, every row with its file.
+
+The files are the truth, the index their lookup table. `check_archive` streams (the files a
+folder at a time, the rows a batch at a time: an archive of millions of files is never held
+whole) and reports:
+
+- a damaged index (SQLite's ``quick_check``), or one missing beside archived files;
+  ``repair`` rebuilds it from the files (`mica.engine.index_rebuild`) and checks on;
+- each archived file against its row: a file without a row (``repair`` indexes it), a row
+  that says otherwise than the file's own headers (`file_row`: slot, times, revision,
+  checksum, ...; ``repair`` rewrites the row from the validated file), a file that no
+  longer validates (``repair`` quarantines it and drops its row);
+- a symbolic link in the archive other than the layout's own: never followed; ``repair``
+  moves a link named as an archived file aside into ``rejected/`` (the link itself, its
+  target untouched), other links are reported for the archive's owner;
+- a row whose file is missing (``repair`` drops it: a later update fetches the file again);
+- interrupted ingests, the store chunks and the product's layout.
+"""
 
 from __future__ import annotations
 
+import math
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+from mica.engine.adopt import adopt_archive
 from mica.engine.colstore import ColumnStore
-from mica.engine.describe import describe_file
-from mica.engine.index import INDEX_NAME, ArchiveIndex, table_problem
+from mica.engine.describe import describe_file, describe_headers
+from mica.engine.index import (
+    INDEX_NAME,
+    ArchiveIndex,
+    connect_readonly,
+    holds_original_index,
+    table_problem,
+)
+from mica.engine.index_rebuild import archived_files, holds_files, rebuild_locked, walk_archive
 from mica.engine.ingest import (
     REJECTED_DIR,
-    STAGING_DIR,
     IngestReport,
     check_provenance,
     commit_file,
@@ -18,21 +49,10 @@ from mica.engine.ingest import (
     refusing,
 )
 from mica.engine.lock import check_lock
-from mica.engine.product import FileProduct, RejectedFile
+from mica.engine.product import KIND, FileProduct, RejectedFile
 from mica.engine.provenance import provenance_line
 from mica.engine.report import CheckReport
-
-
-def _archive_files(product: FileProduct, root: Path) -> dict[str, Path]:
-    skip = {REJECTED_DIR, STAGING_DIR}
-    out = {}
-    for path in root.rglob("*"):
-        rel = path.relative_to(root).parts
-        if rel[0] in skip or not path.is_file():
-            continue
-        if product.filename_re.fullmatch(path.name) or path.name.endswith(".partial"):
-            out[str(path)] = path
-    return out
+from mica.errors import DamagedIndexError
 
 
 def check_archive(
@@ -48,55 +68,24 @@ def check_archive(
     Without ``repair`` nothing is written, not even the lock (`check_lock`): the index is
     opened read-only, so the check runs on a read-only archive or one of another user."""
     root = product.root(data_root)
+    # A repair writes: an archive of the original mica is adopted first (`mica.engine.adopt`).
+    adopted = repair and holds_original_index(root) and adopt_archive(product, root).done
     report = CheckReport(product.name, provenance=provenance_line(product, root))
-    if not (root / INDEX_NAME).exists():
+    report.repairs += adopted or []
+    if not root.is_dir() or not ((root / INDEX_NAME).exists() or holds_files(product, root)):
         return report
-    with check_lock(root, repair), ArchiveIndex(product, root, readonly=not repair) as index:
-        if table_problem(index.conn) is not None:  # a first update is creating it
+    with check_lock(root, repair), _index(product, root, repair, report) as index:
+        if index is None or table_problem(index.conn) is not None:  # a first update creates it
             return report
         for path, action in index.pending():
             report.problems.append(f"interrupted ingest left {action} {Path(path).name}")
         if repair:
             report.repairs += recover_pending(product, index)
-        rows = index.query()
-        report.files = len(rows)
-        indexed = {str(product.path(r, root)): r for r in rows}
-        on_disk = _archive_files(product, root)
-        for path_str, row in indexed.items():
-            if path_str not in on_disk:
-                report.problems.append(f"index row without file: {row['filename']}")
-                if repair:
-                    with index.transaction():
-                        index.replace([], [row["filename"]])
-                    report.repairs.append(
-                        f"dropped row of missing {row['filename']} "
-                        "(a later update fetches it again)"
-                    )
-        for path_str, path in sorted(on_disk.items()):
-            if path_str in indexed:
-                continue
-            if path.name.endswith(".partial"):
-                report.problems.append(f"partial file {path.name}")
-                if repair:
-                    path.unlink(missing_ok=True)
-                    report.repairs.append(f"removed partial {path.name}")
-                continue
-            report.problems.append(f"file without index row: {path.name}")
-            if repair:
-                try:
-                    with refusing(path.name):
-                        row = describe_file(product, path.name, path)
-                        check_provenance(index, row)
-                        if product.path(row, root) != path:
-                            raise RejectedFile(path.name, "is not in its layout folder")
-                        ingest = IngestReport()
-                        commit_file(product, index, row, path, ingest)  # store fixed below
-                    what = "indexed" if ingest.ingested else "removed outdated"
-                    report.repairs.append(f"{what} {path.name}")
-                except RejectedFile as err:
-                    quarantine(root, path, err)
-                    report.repairs.append(f"quarantined {err}")
-        if product.has_store:
+        _check_files(product, index, report, repair)
+        _check_rows(product, index, report, repair)
+        if product.has_store and index.original:  # readers read the files meanwhile
+            report.notes.append("no columnar store: the original kept none (`mica adopt`)")
+        elif product.has_store:
             store = ColumnStore(product, index)
             if verify_store:
                 mend = f"'mica --archive {root.parent} check --verify-store --repair'"
@@ -114,5 +103,253 @@ def check_archive(
         problems, repairs = product.check_layout(index, repair)
         report.problems += problems
         report.repairs += repairs
-        report.files = len(index.filenames())
+        report.files = index.count()
     return report
+
+
+@contextmanager
+def _index(
+    product: FileProduct, root: Path, repair: bool, report: CheckReport
+) -> Iterator[ArchiveIndex | None]:
+    """The index of ``root``, opened read-only unless ``repair``; a damaged or missing one
+    is reported, and rebuilt from the files with ``repair`` (None without)."""
+    damage = index_damage(product, root)
+    if damage is not None:
+        report.problems.append(damage)
+        if not repair:
+            yield None
+            return
+        report.repairs += rebuild_locked(product, root)
+    with ArchiveIndex(product, root, readonly=not repair) as index:
+        yield index
+
+
+def index_damage(product: FileProduct, root: Path) -> str | None:
+    """What is wrong with the index file of ``root`` (None: SQLite finds nothing wrong),
+    for a folder that holds archived files: missing, not a database, damaged pages."""
+    path = root / INDEX_NAME
+    if not path.exists():
+        return f"the index {INDEX_NAME} is missing beside the archived files"
+    try:
+        conn = connect_readonly(path, product=product.name)
+        try:
+            found = [r[0] for r in conn.execute("PRAGMA quick_check(5)")]
+        finally:
+            conn.close()
+    except DamagedIndexError as err:
+        return f"the index {INDEX_NAME} is damaged: {err.detail}"
+    if found != ["ok"]:
+        return f"the index {INDEX_NAME} is damaged: " + "; ".join(
+            line.replace("\n", " ") for line in found
+        )
+    return None
+
+
+def file_row(product: FileProduct, name: str, path: Path) -> dict[str, Any]:
+    """The index row the archived file at ``path`` says it has: from its headers where the
+    product reads them alone (`describe_headers`), else from the whole file's validation.
+
+    Raises
+    ------
+    RejectedFile
+        When the file is unreadable or no longer valid.
+    """
+    with refusing(name, "cannot be read"):
+        row = describe_headers(product, name, path)
+        if row is None:
+            row = describe_file(product, name, path)
+    row.pop(KIND, None)
+    return row
+
+
+class _AsStored:
+    """A row as the index gives it back: SQLite's column types applied (a parameter file's
+    boolean read back as an integer, a number kept in a text column as text)."""
+
+    def __init__(self, product: FileProduct):
+        self.conn = sqlite3.connect(":memory:")
+        columns = ", ".join(f"{c.name} {c.sqltype.split()[0]}" for c in product.index_columns)
+        self.conn.execute(f"CREATE TABLE row ({columns})")
+        self.names = [c.name for c in product.index_columns]
+
+    def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
+        have = [n for n in self.names if n in row]
+        self.conn.execute("DELETE FROM row")
+        self.conn.execute(
+            f"INSERT INTO row ({', '.join(have)}) VALUES ({', '.join('?' * len(have))})",
+            [row[n] for n in have],
+        )
+        return dict(zip(have, self.conn.execute(f"SELECT {', '.join(have)} FROM row").fetchone()))
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-9)
+    return a == b
+
+
+def row_differences(product: FileProduct, row: dict[str, Any], truth: dict[str, Any]) -> list[str]:
+    """How an index row differs from what its file says (``truth``, as `_AsStored` gives
+    it), column by column (the columns the layout sets are not compared)."""
+    return [
+        f"{name} {row.get(name)!r} (index) != {value!r} (file)"
+        for name, value in truth.items()
+        if name not in product.managed_columns and not _same(row.get(name), value)
+    ]
+
+
+def _row_path(product: FileProduct, row: dict[str, Any], root: Path) -> Path | None:
+    """Where a row places its file; None for a row whose values place it nowhere."""
+    try:
+        return product.path(row, root)
+    except (KeyError, TypeError, ValueError):  # an edited row: a text where a number was
+        return None
+
+
+def _check_files(
+    product: FileProduct, index: ArchiveIndex, report: CheckReport, repair: bool
+) -> None:
+    """Every entry of the archive's folders: links, partial files, files against rows."""
+    root = index.root
+    as_stored = _AsStored(product)
+    for folder, entries in walk_archive(root):
+        for entry in entries:
+            if entry.is_symlink():
+                _check_link(product, root, folder / entry.name, report, repair)
+            elif entry.name.endswith(".partial") and entry.is_file(follow_symlinks=False):
+                report.problems.append(f"partial file {entry.name}")
+                if repair:
+                    (folder / entry.name).unlink(missing_ok=True)
+                    report.repairs.append(f"removed partial {entry.name}")
+        files = archived_files(product, entries)
+        rows = index.rows_named(name for name, _ in files)
+        for name, path in files:
+            row = rows.get(name)
+            if row is None:
+                _unindexed(product, index, path, report, repair)
+            else:
+                _compare(product, index, row, path, as_stored, report, repair)
+
+
+def _check_link(
+    product: FileProduct, root: Path, path: Path, report: CheckReport, repair: bool
+) -> None:
+    """A symbolic link in the archive: reported, never followed; one named as an archived
+    (or partial) file is moved aside by ``repair``, the link itself."""
+    if product.owns_link(path):
+        return  # the layout's (checked by `FileProduct.check_layout`)
+    rel = path.relative_to(root)
+    target = os.readlink(path)
+    named = product.filename_re.fullmatch(path.name) or path.name.endswith(".partial")
+    if not named:
+        report.problems.append(
+            f"symbolic link {rel} -> {target} in the archive (not followed; the archive's "
+            "owner decides whether it belongs there)"
+        )
+        return
+    report.problems.append(f"symbolic link {rel} -> {target} named as an archived file")
+    if repair:
+        quarantine(root, path, RejectedFile(path.name, f"a symbolic link to {target}"))
+        report.repairs.append(
+            f"moved the link {rel} aside into {REJECTED_DIR}/ (the link itself: its target "
+            "is untouched)"
+        )
+
+
+def _unindexed(
+    product: FileProduct, index: ArchiveIndex, path: Path, report: CheckReport, repair: bool
+) -> None:
+    """A file without an index row: ``repair`` indexes it (the ingest's rules)."""
+    report.problems.append(f"file without index row: {path.name}")
+    if not repair:
+        return
+    try:
+        with refusing(path.name):
+            row = describe_file(product, path.name, path)
+            check_provenance(index, row)
+            if product.path(row, index.root) != path:
+                raise RejectedFile(path.name, "is not in its layout folder")
+            ingest = IngestReport()
+            commit_file(product, index, row, path, ingest)  # store fixed below
+        what = "indexed" if ingest.ingested else "removed outdated"
+        report.repairs.append(f"{what} {path.name}")
+    except RejectedFile as err:
+        quarantine(index.root, path, err)
+        report.repairs.append(f"quarantined {err}")
+
+
+def _compare(
+    product: FileProduct,
+    index: ArchiveIndex,
+    row: dict[str, Any],
+    path: Path,
+    as_stored: _AsStored,
+    report: CheckReport,
+    repair: bool,
+) -> None:
+    """A file against its index row: ``repair`` rewrites a row that differs from the
+    validated file, and quarantines a file that is no longer valid."""
+    name = path.name
+    try:
+        truth = as_stored(file_row(product, name, path))
+    except RejectedFile as err:
+        report.problems.append(f"archived file {name} is unreadable or invalid: {err.problem}")
+        if repair:
+            _drop_file(index, row, path, err, report)
+        return
+    if index.original:
+        # the original's index lacks some columns (read as None) and took its checksums
+        # from another HDU: its rows are compared on what it recorded the same way
+        truth = {k: v for k, v in truth.items() if k != "checksum" and row.get(k) is not None}
+    differences = row_differences(product, row, truth)
+    if _row_path(product, row, index.root) != path:
+        differences.append(f"the row places the file elsewhere than {path.parent.name}/")
+    if not differences:
+        return
+    report.problems.append(f"index row of {name} differs from the file: {'; '.join(differences)}")
+    if not repair:
+        return
+    try:
+        with refusing(name):
+            full = describe_file(product, name, path)
+            check_provenance(index, full)
+            if product.path(full, index.root) != path:
+                raise RejectedFile(name, f"is not in its layout folder {product.folder(full)}")
+    except RejectedFile as err:
+        _drop_file(index, row, path, err, report)
+        return
+    for column in product.managed_columns:  # the layout's (checked by its check_layout)
+        full[column] = row.get(column)
+    with index.transaction():
+        index.replace([full], [name])
+    report.repairs.append(f"rewrote the index row of {name} from the file")
+
+
+def _drop_file(
+    index: ArchiveIndex, row: dict[str, Any], path: Path, err: RejectedFile, report: CheckReport
+) -> None:
+    """Quarantine an archived file that is no longer valid and drop its row."""
+    quarantine(index.root, path, err)
+    with index.transaction():
+        index.replace([], [row["filename"]])
+    report.repairs.append(f"quarantined {err} (a later update fetches it again)")
+
+
+def _check_rows(
+    product: FileProduct, index: ArchiveIndex, report: CheckReport, repair: bool
+) -> None:
+    """Every row has its file; ``repair`` drops the rows of missing files."""
+    for rows in index.batches():
+        missing = []
+        for row in rows:
+            path = _row_path(product, row, index.root)
+            if path is None or not os.path.lexists(path):
+                report.problems.append(f"index row without file: {row['filename']}")
+                missing.append(row["filename"])
+        if repair and missing:
+            with index.transaction():
+                index.replace([], missing)
+            report.repairs += [
+                f"dropped row of missing {name} (a later update fetches it again)"
+                for name in missing
+            ]

@@ -11,6 +11,7 @@ refused by a real archive and a real file by a simulated one (`mica.engine.prove
 
 from __future__ import annotations
 
+import errno
 import filecmp
 import gzip
 import os
@@ -23,7 +24,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from mica.engine.atomic import replace_durable, write_atomic
+from mica.engine.atomic import (
+    make_folders,
+    mode_for,
+    move_aside,
+    real_folder,
+    replace_durable,
+    set_mode,
+    write_atomic,
+    write_new,
+)
 from mica.engine.colstore import ColumnStore, keep_arrays
 from mica.engine.describe import describe_file
 from mica.engine.executors import Executor, UnitError, timed
@@ -76,19 +86,17 @@ class IngestReport:
 
 
 def quarantine(root: Path, src: Path | None, err: RejectedFile) -> None:
-    """Keep a rejected file and the reason beside it: nothing offered is silently dropped."""
-    qdir = root / REJECTED_DIR
-    qdir.mkdir(parents=True, exist_ok=True)
+    """Keep a rejected file and the reason beside it: nothing offered is silently dropped.
+
+    Nothing outside the archive is touched: a link (``src`` itself, or one found in
+    ``rejected/``) is moved or replaced as the link, never followed."""
+    qdir = real_folder(root / REJECTED_DIR)
     safe = err.filename.replace("/", "_").replace("\\", "_").lstrip(".") or "unnamed"
-    if src is not None and src.exists():
-        shutil.move(str(src), qdir / safe)
+    if src is not None and os.path.lexists(src):
+        move_aside(src, qdir / safe)
         # a refused file may hold anything: only the archive's owner may read the copy
-        os.chmod(qdir / safe, 0o600)
-    reason = qdir / (safe + ".reason")
-    fd = os.open(reason, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(str(err) + "\n")
-    os.chmod(reason, 0o600)  # an older .reason of the same name kept its mode
+        set_mode(qdir / safe, 0o600)
+    write_new(qdir / (safe + ".reason"), (str(err) + "\n").encode(), 0o600)
 
 
 #: errors of the archive itself (disk full, read-only, database): they stop the update with one
@@ -121,16 +129,27 @@ def _place(
     folder = os.path.dirname(dest)
     device = None if made is None else made.get(folder)
     if device is None:
-        os.makedirs(folder, exist_ok=True)
+        make_folders(folder)
         device = os.stat(folder).st_dev
         if made is not None:
             made[folder] = device
-    fd = os.open(src, os.O_RDONLY)  # a committer's per-file cost: no buffered file object
-    try:
-        gzipped = os.read(fd, 2) == b"\x1f\x8b"
-        same_disk = os.fstat(fd).st_dev == device
-    finally:
-        os.close(fd)
+    try:  # a committer's per-file cost: no buffered file object
+        fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as err:
+        if err.errno != errno.ELOOP:
+            raise
+        fd = None  # a link offered as the file: its content is copied, the link left alone
+    if fd is None:
+        with open(src, "rb") as fh:
+            gzipped, same_disk = fh.read(2) == b"\x1f\x8b", False
+    else:
+        try:
+            gzipped = os.read(fd, 2) == b"\x1f\x8b"
+            same_disk = os.fstat(fd).st_dev == device
+            if gzipped and same_disk:  # renamed into place: the archive's mode, not its source's
+                os.fchmod(fd, mode_for(dest))
+        finally:
+            os.close(fd)
     if gzipped and same_disk:
         if synced:
             os.replace(src, dest)
@@ -448,6 +467,37 @@ def ingest_validated(
         return [result for *_, result in validated]  # no precheck: todo is every item
 
     return _ingest(product, index, items, validate, False, on_file, precheck=False)
+
+
+def reindex_files(
+    product: FileProduct,
+    index: ArchiveIndex,
+    files: Iterable[tuple[str, Path]],
+    executor: Executor | None = None,
+    on_file: Callable[[int, int, str], None] | None = None,
+) -> IngestReport:
+    """Index files already in their archive places (an index rebuilt from the files,
+    `mica.engine.index_rebuild`): validated and decided as `ingest_files` does (a file of an
+    older revision than an overlapping one is removed as the ingest would have), nothing is
+    moved; a file outside its layout folder is refused and quarantined like any refused file.
+    The touched store partitions are left dirty.
+    """
+    root = index.root
+
+    def validate(todo: list[tuple[str, Path]]) -> Iterable[Any]:
+        run = executor or ProcessExecutor(None, preload=[type(product).__module__])
+        results = run.map(_Validate(product, False), todo)
+        try:
+            for (name, path), result in zip(todo, results):
+                row = result[0] if isinstance(result, tuple) else None
+                if isinstance(row, dict) and product.path(row, root) != path:
+                    where = product.folder(row)
+                    result = (RejectedFile(name, f"is not in its layout folder {where}"), {}, None)
+                yield result
+        finally:  # a process pool is shut down now, not when collected
+            getattr(results, "close", lambda: None)()
+
+    return _ingest(product, index, _items(files), validate, False, on_file, precheck=False)
 
 
 @contextmanager

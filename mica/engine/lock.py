@@ -1,15 +1,46 @@
-"""One updater per product at a time: an advisory lock file in the product folder."""
+"""One updater per product at a time: an advisory lock file in the product folder.
+
+While an update holds it, the process's umask is ``MICA_UMASK`` when that is set
+(`mica.config.umask`), so that every file and folder the update writes, by whatever library,
+gets the archive's modes (`mica.engine.atomic` sets them explicitly too).
+"""
 
 from __future__ import annotations
 
 import fcntl
 import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from mica.config import umask
+from mica.engine.atomic import make_folders, new_mode
 from mica.errors import ArchiveBusy
+
+_UMASK_LOCK = threading.Lock()
+#: locks held in this process while ``MICA_UMASK`` is applied, and the umask before them
+_UMASK_HELD: list[int] = []
+
+
+def _apply_umask() -> bool:
+    """Make ``MICA_UMASK`` the process's umask (when set); True when it was applied."""
+    mask = umask()
+    if mask is None:
+        return False
+    with _UMASK_LOCK:
+        before = os.umask(mask)
+        _UMASK_HELD.append(before if not _UMASK_HELD else _UMASK_HELD[0])
+    return True
+
+
+def _restore_umask() -> None:
+    """Give the process back its umask when the last lock applying ``MICA_UMASK`` goes."""
+    with _UMASK_LOCK:
+        before = _UMASK_HELD.pop()
+        if not _UMASK_HELD:
+            os.umask(before)
 
 
 class UpdateLock:
@@ -19,10 +50,21 @@ class UpdateLock:
         self.path = Path(root) / "update.lock"
         self.wait = wait
         self.fd: int | None = None
+        self._umask = False
 
     def __enter__(self) -> UpdateLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o664)
+        self._umask = _apply_umask()
+        try:
+            return self._take()
+        except BaseException:
+            self.__exit__()
+            raise
+
+    def _take(self) -> UpdateLock:
+        make_folders(self.path.parent)
+        if self.path.is_symlink():  # written below: never through a link
+            self.path.unlink()
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, new_mode())
         deadline = time.monotonic() + self.wait
         while True:
             try:
@@ -45,8 +87,8 @@ class UpdateLock:
         another user. A missing lock file (no update ever ran) or a mount without locks
         tells nothing and passes."""
         try:
-            fd = os.open(self.path, os.O_RDONLY)
-        except OSError:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:  # none, or a link (not an update's lock)
             return
         try:
             # shared and released at once: only an update's exclusive lock conflicts
@@ -69,6 +111,9 @@ class UpdateLock:
         if self.fd is not None:
             os.close(self.fd)  # closing drops the flock
             self.fd = None
+        if self._umask:
+            _restore_umask()
+            self._umask = False
 
 
 @contextmanager

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from mica.engine.atomic import make_folders
 from mica.engine.fsync import fsync_dir
 from mica.engine.index import INDEX_NAME, ArchiveIndex
 from mica.engine.product import FileProduct
@@ -47,6 +49,19 @@ LAYOUT_SQL = [
         linked int NOT NULL DEFAULT 0   -- 0: links on disk not yet made to match
     )""",
 ]
+
+
+#: The original mica kept neither table: a reader of its index sees them as views of its rows.
+#: Every archived revision is complete (the original served whatever its folders held); the
+#: default revision is the one ``isdefault`` marks (its updater set it with the link), the
+#: last the newest (as its ``revision='last'`` queries took it).
+ORIGINAL_LAYOUT_VIEWS = (
+    "CREATE TEMP VIEW revisions AS SELECT obsid, revision, count(*) AS nfiles, "
+    "NULL AS archived FROM archfiles GROUP BY obsid, revision",
+    "CREATE TEMP VIEW obsid_links AS SELECT obsid, "
+    "MAX(CASE WHEN isdefault = 1 THEN revision END) AS default_rev, "
+    "MAX(revision) AS last_rev, 1 AS linked FROM archfiles GROUP BY obsid",
+)
 
 
 def check_obsid(obsid: Any) -> int:
@@ -102,7 +117,7 @@ def set_link(link: Path, target_name: str) -> bool:
         return False
     if link.exists() and not link.is_symlink():
         raise OSError(f"{link} is a real file or folder, not a link: the layout is damaged")
-    link.parent.mkdir(parents=True, exist_ok=True)
+    make_folders(link.parent)
     tmp = link.with_name(f".{link.name}.tmp{os.getpid()}")
     tmp.unlink(missing_ok=True)
     os.symlink(target_name, tmp)
@@ -142,6 +157,7 @@ class ObsidProduct(FileProduct):
     #: its content when an update creates the archive (the original shipped such a list)
     default_bad_obsids: tuple[int, ...] = ()
     index_sql = tuple(LAYOUT_SQL)
+    original_views = ORIGINAL_LAYOUT_VIEWS
 
     def folder(self, row: dict[str, Any]) -> str:
         return f"{obsid_name(row['obsid'])[:2]}/{revision_name(row['obsid'], row['revision'])}"
@@ -177,6 +193,21 @@ class ObsidProduct(FileProduct):
     def check_layout(self, index: ArchiveIndex, repair: bool) -> tuple[list[str], list[str]]:
         """Links and revision table against the index (see `check_obsid_layout`)."""
         return check_obsid_layout(self, index, repair)
+
+    managed_columns = ("isdefault",)  # set by `relink`
+
+    def owns_link(self, path: Path) -> bool:
+        """The default and last links (and a killed relink's temporary links) of a
+        ``<CC>`` folder; `check_obsid_layout` checks them."""
+        return bool(_LINK_NAME_RE.fullmatch(path.name)) and path.parent.name == path.name[:2]
+
+    def restore_layout(self, index: ArchiveIndex, old: Any) -> list[str]:
+        """The revision and link tables of a rebuilt index (see `restore_obsid_tables`)."""
+        return restore_obsid_tables(self, index, old)
+
+
+#: the default and last links of an obsid, and a relink's temporary names of them
+_LINK_NAME_RE = re.compile(r"\d{5}(_last)?|\.\d{5}(_last)?\.tmp\d+")
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -304,6 +335,76 @@ def link_state(index: ArchiveIndex, obsid: int) -> LinkState | None:
     return None if row is None else LinkState(row[0], row[1])
 
 
+def restore_obsid_tables(product: ObsidProduct, index: ArchiveIndex, old: Any) -> list[str]:
+    """Fill ``revisions`` and ``obsid_links`` of an index rebuilt from the files.
+
+    A revision is complete when a link on disk shows it (only complete revisions are ever
+    linked) or when the ``old`` index (a read-only connection, None when unreadable) listed
+    it complete with as many files as found now; any other revision folder is left
+    incomplete, so the next update fetches it again if it is still a default or last
+    revision. The default and last revisions are the links on disk (else the old index's),
+    recorded as intents (``linked = 0``) and applied (`recover_links`: ``isdefault``, the
+    links, the product's derived tables). Returns what was done.
+    """
+    root, conn = index.root, index.conn
+    counts: dict[int, dict[int, int]] = {}
+    for obsid, rev, n in conn.execute(
+        "SELECT obsid, revision, count(*) FROM archfiles GROUP BY obsid, revision"
+    ):
+        counts.setdefault(obsid, {})[rev] = n
+    known = _old_rows(old, "SELECT obsid, revision, nfiles, archived FROM revisions")
+    known_complete = {(o, r): (n, when) for o, r, n, when in known}
+    old_links = {
+        o: (d, la)
+        for o, d, la in _old_rows(old, "SELECT obsid, default_rev, last_rev FROM obsid_links")
+    }
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    done = []
+    with index.transaction():
+        for obsid in sorted(set(counts) | set(old_links)):
+            default = link_revision(default_link(root, obsid))
+            last = link_revision(last_link(root, obsid))
+            complete = set()
+            for rev, n in sorted(counts.get(obsid, {}).items()):
+                nfiles, when = known_complete.get((obsid, rev), (None, now))
+                if rev in (default, last) or nfiles == n:
+                    complete.add(rev)
+                    conn.execute(
+                        "INSERT INTO revisions (obsid, revision, nfiles, archived) "
+                        "VALUES (?, ?, ?, ?)",
+                        (obsid, rev, n, when),
+                    )
+                else:
+                    done.append(
+                        f"obsid {obsid} v{rev:02d}: {n} files, not known complete: left "
+                        "incomplete (an update fetches it again)"
+                    )
+            if default is None and last is None and obsid in old_links:
+                default, last = old_links[obsid]
+            last = default if last is None else last  # no last link: last is the default
+            default = default if default in complete else None
+            last = last if last in complete else default
+            if default is None and last is None and obsid not in old_links:
+                continue
+            conn.execute(
+                "INSERT INTO obsid_links (obsid, default_rev, last_rev, linked) "
+                "VALUES (?, ?, ?, 0)",
+                (obsid, default, last),
+            )
+    changed = [line for line in recover_links(product, index) if "confirmed" not in line]
+    return done + changed
+
+
+def _old_rows(old: Any, sql: str) -> list[tuple]:
+    """The rows of ``sql`` in the replaced index, none when it cannot give them."""
+    if old is None:
+        return []
+    try:
+        return [tuple(r) for r in old.execute(sql)]
+    except (sqlite3.Error, OSError):  # damaged (`DamagedIndexError`) or without the table
+        return []
+
+
 # --- check -----------------------------------------------------------------------------------
 def check_obsid_layout(
     product: ObsidProduct, index: ArchiveIndex, repair: bool
@@ -364,6 +465,13 @@ def check_obsid_layout(
         }
         if isdef - ({default} if default is not None else set()):
             bad.append(f"isdefault set on revisions {sorted(isdef)}")
+        unset = conn.execute(
+            "SELECT count(*) FROM archfiles WHERE obsid = ? AND revision = ? "
+            "AND isdefault IS NOT 1",
+            (obsid, default),
+        ).fetchone()[0]
+        if unset:
+            bad.append(f"isdefault unset on {unset} files of the default v{default:02d}")
         if bad:
             problems.append(f"obsid {obsid}: " + "; ".join(bad))
             if repair:

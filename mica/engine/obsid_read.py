@@ -15,6 +15,7 @@ from typing import Any
 
 from mica.engine.index import ArchiveIndex
 from mica.engine.obsid_layout import ObsidProduct, check_obsid
+from mica.errors import InvalidArgumentError
 from mica.time import time_range
 
 
@@ -26,7 +27,7 @@ def content_list(product: ObsidProduct, content: str | Sequence[str] | None) -> 
     names = [str(n).upper() for n in names]
     unknown = [n for n in names if n not in product.all_contents]
     if unknown:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"unknown {product.name} content {unknown}; valid: {', '.join(product.all_contents)}"
         )
     return names
@@ -53,11 +54,13 @@ def query_rows(
     Raises `MissingArchiveError` when the product folder holds no archive.
     """
     if obsid is None and (start is None or stop is None):
-        raise TypeError("Must supply either obsid or start and stop")
+        raise InvalidArgumentError("Must supply either obsid or start and stop")
     if isinstance(revision, numbers.Integral) and not isinstance(revision, bool):
         revision = int(revision)
     elif not (revision is None or revision in ("all", "last")):
-        raise ValueError(f"revision must be None, an int, 'last' or 'all', not {revision!r}")
+        raise InvalidArgumentError(
+            f"revision must be None, an int, 'last' or 'all', not {revision!r}"
+        )
     contents = content_list(product, content)
     where: list[str] = []
     params: list[Any] = []
@@ -65,7 +68,7 @@ def query_rows(
         where.append("obsid = ?")
         params.append(check_obsid(obsid))
     else:
-        tstart, tstop = time_range(start, stop)
+        tstart, tstop = time_range(start, stop, instant=True)
         where.append("tstart >= ? AND tstart < ? AND tstop > ?")
         params += [tstart - product.max_file_span, tstop, tstart]
     where.append(f"content IN ({','.join('?' * len(contents))})")

@@ -35,7 +35,7 @@ from mica.engine.obsid_layout import (
 from mica.engine.product import RejectedFile
 from mica.engine.report import UpdateReport
 from mica.engine.runner import Job, Progress, Unit, run_update
-from mica.engine.source import Source, SourceError
+from mica.engine.source import Source, SourceError, split_delivery
 from mica.engine.time_update import update_range
 from mica.time import CxoTimeLike
 
@@ -80,7 +80,7 @@ class RevisionFetch:
 
     rev: int
     accepted: list[Path] = field(default_factory=list)
-    rejected: list[tuple[RejectedFile, Path]] = field(default_factory=list)
+    rejected: list[tuple[RejectedFile, Path | None]] = field(default_factory=list)
     extras: list[Path] = field(default_factory=list)
     dropped: int = 0
 
@@ -120,7 +120,9 @@ def _fetch_revision(
     dest.mkdir(parents=True)
     out = RevisionFetch(rev)
     data = []
-    for path in src.fetch_obsid(product, obsid, rev, dest):
+    delivered, refused = split_delivery(src.fetch_obsid(product, obsid, rev, dest))
+    out.rejected += [(err, None) for err in refused]  # refused by the source itself
+    for path in delivered:
         kind = product.classify(path.name)
         if kind == "drop":
             out.dropped += 1
@@ -130,7 +132,7 @@ def _fetch_revision(
         elif kind == "data":
             data.append(path)
         # anything else the source delivered is not part of this product: left in staging
-    if not data:
+    if not data and not refused:
         raise SourceError(
             f"{src} retrieved no {product.name} files for obsid {obsid} revision {rev}"
         )
@@ -234,6 +236,9 @@ class ObsidJob(Job):
         changes = relink(self.product, index, obsid, default, last)
         if problems:
             report.failed[obsid] = "; ".join(problems)
+        if not (fetched or changes or problems):  # nothing written: counted as such
+            report.unchanged.append(obsid)
+            return
         text = (f"default v{default:02d}" if default is not None else "no default") + (
             f", last v{last:02d}" if last not in (None, default) else ""
         )

@@ -56,6 +56,9 @@ class FileProduct(ABC):
     index_columns: Sequence[IndexColumn]
     #: extra SQL run when the index is created (indexes)
     index_sql: Sequence[str] = ()
+    #: SQL creating temporary views that show the original mica's index of the product as
+    #: the tables `index_sql` creates (`mica.engine.index.present_as_own`)
+    original_views: Sequence[str] = ()
     #: index columns that, with time, decide whether two files overlap (e.g. the slot)
     stream_columns: Sequence[str] = ()
     #: how far before a query start a file may begin and still overlap it (s)
@@ -185,3 +188,17 @@ class FileProduct(ABC):
     def check_layout(self, index: Any, repair: bool) -> tuple[list[str], list[str]]:
         """Product-specific checks run by `check_archive`: (problems, repairs made)."""
         return [], []
+
+    #: index columns the layout sets, not a file (`check_archive` does not compare them)
+    managed_columns: Sequence[str] = ()
+
+    def owns_link(self, path: Path) -> bool:
+        """Whether a symbolic link at ``path`` is one the layout makes (`check_archive`
+        reports any other link in the archive)."""
+        return False
+
+    def restore_layout(self, index: Any, old: Any) -> list[str]:
+        """Fill the layout's own tables of an index rebuilt from the files
+        (`mica.engine.index_rebuild`); ``old``: a read-only connection to the index it
+        replaces, None when unreadable (its tables may be damaged). Returns what was done."""
+        return []

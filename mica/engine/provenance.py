@@ -15,17 +15,24 @@ update of a new archive (`resolve_source`). Its ``kind`` is fixed from then on:
 A ``dir:PATH`` folder, or a CDA mirror at another URL, may hold either kind: the kind is
 read from the folder's first file of the product, or left open (``"kind": null``) until the
 first file ingested fixes it.
+
+An archive of the original mica (its ``archfiles.db3`` without this package's tables, see
+`mica.engine.index.is_original_schema`) has no ``archive.json``: it is real (the original
+archived flight data only) and `provenance_line` says so, until `mica.engine.adopt` records
+it (``"adopted"`` then says when and from what).
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from mica.engine.atomic import write_bytes_atomic
+from mica.engine.index import holds_original_index
 from mica.engine.product import FileProduct, RejectedFile
 from mica.engine.source import SOURCE_CHOICES, Source, make_source
 from mica.errors import ProvenanceError
@@ -64,9 +71,12 @@ def write_provenance(root: str | Path, record: dict[str, Any]) -> None:
 
 
 def archive_kind(root: str | Path) -> str | None:
-    """``'real'``, ``'simulated'`` or None (no record, or not fixed yet)."""
+    """``'real'``, ``'simulated'`` or None (no record, or not fixed yet); an archive of the
+    original mica, not adopted yet, is real."""
     record = read_provenance(root)
-    return None if record is None else record.get("kind")
+    if record is None:
+        return REAL if holds_original_index(root) else None
+    return record.get("kind")
 
 
 def settle_kind(root: str | Path, kind: str) -> None:
@@ -77,8 +87,18 @@ def settle_kind(root: str | Path, kind: str) -> None:
 
 
 def file_is_simulated(path: str | Path) -> bool:
-    """Whether a product file (FITS or obspar, gzipped or not) carries the simulation marker."""
+    """Whether a product file (FITS or obspar, gzipped or not) carries the simulation marker.
+
+    Raises `RejectedFile` naming the file when its gzip data do not decompress.
+    """
     path = Path(path)
+    try:
+        return _has_sim_marker(path)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as err:
+        raise RejectedFile(path.name, f"corrupt or truncated gzip data ({err})") from err
+
+
+def _has_sim_marker(path: Path) -> bool:
     with open(path, "rb") as fh:
         gzipped = fh.read(2) == b"\x1f\x8b"
     opener = gzip.open if gzipped else open
@@ -133,7 +153,7 @@ def _source_kind(src: Source, product: FileProduct) -> str | None:
     for path in files(product):
         try:
             return file_kind(path)
-        except (OSError, EOFError):
+        except (OSError, RejectedFile):
             continue  # unreadable: ingest will reject it with the reason
     return None
 
@@ -184,9 +204,18 @@ def provenance_line(product: FileProduct, root: str | Path) -> str:
     except ProvenanceError as err:
         return f"{product.name} provenance: {err}"
     if record is None:
+        if holds_original_index(root):
+            return (
+                f"{product.name} provenance: real, an archive of the original mica's layout "
+                f"(its index schema, no {ARCHIVE_JSON}): read as it is; `mica adopt` records "
+                "it and builds what this package adds"
+            )
         return f"{product.name} provenance: unknown (no {ARCHIVE_JSON} in {root})"
     kind = record.get("kind") or "not fixed yet (no file ingested)"
     text = f"{product.name} provenance: {kind}, source {record.get('source')}"
+    adopted = record.get("adopted")
+    if adopted:
+        text += f", adopted from the original mica's layout {adopted.get('date')}"
     sim = record.get("simulator")
     if sim:
         text += f", simulator seed {sim.get('seed')} version {sim.get('version')}"

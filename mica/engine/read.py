@@ -8,12 +8,14 @@ files agree. What a piece is (its arrays, its row order) is the reader's.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from mica.engine.index import ArchiveIndex
 from mica.engine.product import FileProduct
+from mica.errors import MicaError, MissingFileError
 
 Record = dict[str, Any]
 Piece = dict[str, Any]
@@ -56,9 +58,10 @@ def snapshot_read(
     ------
     MissingArchiveError
         When ``root`` holds no archive of the product.
-    FileNotFoundError
-        When a file kept disappearing: a concurrent update removing a superseded file makes
-        the read start again from a fresh snapshot, up to ``attempts`` times.
+    MissingFileError
+        When a file kept disappearing (a FileNotFoundError): a concurrent update removing a
+        superseded file makes the read start again from a fresh snapshot, up to ``attempts``
+        times; a file deleted by hand is named with the repair that drops it.
     """
     for attempt in range(attempts):
         index = ArchiveIndex.open_for_reading(product, root)  # MissingArchiveError: no archive
@@ -72,11 +75,26 @@ def snapshot_read(
                         piece = from_file(row)
                         if piece is not None:
                             pieces.append(piece)
-        except FileNotFoundError:
-            if attempt == attempts - 1:
+        except FileNotFoundError as err:
+            if attempt < attempts - 1:
+                continue  # removed by a concurrent update: again, from a fresh snapshot
+            if isinstance(err, MicaError):
                 raise
-            continue
+            raise MissingFileError.at(err.filename, root) from err
         if index.changed() and attempt < attempts - 1:
             continue  # read without locks (`connect_readonly`) while an update began: again
         return rows, pieces
     raise AssertionError("unreachable")
+
+
+@contextmanager
+def archived_file(path: str | Path | None, root: str | Path) -> Iterator[None]:
+    """Reading ``path``, an archived file of the product folder ``root``: a file the index
+    lists but that is gone is a `MissingFileError` naming it and the repair (a plain
+    FileNotFoundError would name neither the archive nor what to do)."""
+    try:
+        yield
+    except FileNotFoundError as err:
+        if isinstance(err, MicaError):  # already says what is missing (MissingArchiveError)
+            raise
+        raise MissingFileError.at(err.filename or path, root) from err

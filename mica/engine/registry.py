@@ -11,7 +11,8 @@ checked by `mica.engine.index_check`); ``obsid``, revision folders per obsid
 Every check returns a `mica.engine.report.CheckReport`, every update an
 `mica.engine.report.UpdateReport`. The command line (`mica.cli`) builds
 ``mica update <product>`` and ``mica check`` from it; a new product is one description module
-in `mica.products` plus one entry here.
+(in `mica.products`, or beside its reader for a derived product) plus one entry here, or one
+`register_product` call for a product described outside the package.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mica._lazy import import_target
+from mica.errors import InvalidArgumentError, MissingDataError
 
 if TYPE_CHECKING:  # the engine is imported when an update runs, not for `mica --help`
     from mica.engine.report import CheckReport, UpdateReport
@@ -84,7 +86,7 @@ class ProductEntry:
         opts = {k: v for k, v in opts.items() if k not in CLUSTER}
         if executor is not None:
             if "scheduler" not in self.options:
-                raise ValueError(f"{self.name} does not run on a cluster")
+                raise InvalidArgumentError(f"{self.name} does not run on a cluster")
             opts["executor"] = executor
         return LAYOUTS[self.layout].update(self, progress=progress, **opts)
 
@@ -220,12 +222,39 @@ _ENTRIES = (
     ),
 )
 
+#: name -> entry of every registered product: the built-in ones, then `register_product`'s
 REGISTRY: dict[str, ProductEntry] = {e.name: e for e in _ENTRIES}
+
+
+def register_product(entry: ProductEntry) -> None:
+    """Add (or replace) a product: its updates, checks and command line come from ``entry``.
+
+    A product of the package is one line of the built-in table of this module; a product
+    described outside the package (a plugin) is registered with this function. The command
+    line builds ``mica update <name>`` from the registry when `mica.cli` is imported: register
+    before that (``mica check``, `ProductEntry.update` and `ProductEntry.check` see the entry
+    at once). ``docs/layout.rst`` shows a worked example of each kind.
+
+    Parameters
+    ----------
+    entry : ProductEntry
+        The product's entry; its ``layout`` must be a key of `LAYOUTS`.
+
+    Raises
+    ------
+    ValueError
+        When the layout is not one of `LAYOUTS`.
+    """
+    if entry.layout not in LAYOUTS:
+        raise ValueError(
+            f"product {entry.name!r} has layout {entry.layout!r}; layouts: {', '.join(LAYOUTS)}"
+        )
+    REGISTRY[entry.name] = entry
 
 
 def products(layout: str | None = None) -> list[ProductEntry]:
     """The registered products (of one layout), in registration order."""
-    return [e for e in _ENTRIES if layout is None or e.layout == layout]
+    return [e for e in REGISTRY.values() if layout is None or e.layout == layout]
 
 
 def get(name: str) -> ProductEntry:
@@ -233,4 +262,4 @@ def get(name: str) -> ProductEntry:
     try:
         return REGISTRY[name]
     except KeyError:
-        raise KeyError(f"no product {name!r}; known: {', '.join(REGISTRY)}") from None
+        raise MissingDataError(f"no product {name!r}; known: {', '.join(REGISTRY)}") from None

@@ -39,7 +39,13 @@ class UpdateReport:
     notes : list of str
         Remarks of the source (e.g. files an upstream does not hold).
     files_based : bool
-        Whether units move files (the summary then counts them); False for derived tables.
+        Whether units move files (the summary then counts them); False for derived tables,
+        whose update computes only units not in the table (no "already archived" count).
+    interrupted : str
+        Where an interrupted update (Ctrl-C) stopped, e.g. ``"in obsid 9745 (obsid 3 of
+        9)"``; "" when it ran to its end.
+    left : list of str
+        What an interrupted update left undone.
     wait_seconds, commit_seconds : float
         Time the runner waited for units' results, and spent committing them.
     commit_cpu_seconds : float
@@ -60,6 +66,8 @@ class UpdateReport:
     notes: list[str] = field(default_factory=list)
     #: whether units move files (not a derived table): the summary then counts them
     files_based: bool = True
+    interrupted: str = ""
+    left: list[str] = field(default_factory=list)
     #: seconds the runner waited for units' results, and spent committing them
     wait_seconds: float = 0.0
     commit_seconds: float = 0.0
@@ -85,8 +93,8 @@ class UpdateReport:
 
     @property
     def ok(self) -> bool:
-        """No unit failed and no file was refused."""
-        return not self.failed and not self.ingest.rejected
+        """No unit failed, no file was refused and the update ran to its end."""
+        return not self.failed and not self.ingest.rejected and not self.interrupted
 
     def merge(self, other: UpdateReport) -> None:
         """Add another report's content (e.g. the inputs' update before a derived one)."""
@@ -102,26 +110,58 @@ class UpdateReport:
         self.commit_seconds += other.commit_seconds
 
     def summary(self) -> str:
-        """First line: the counts; then one line per unit done, note, failure, refused file."""
-        files = self.ingest.summary().splitlines()[0]
-        head = (
-            f"{self.product}: {len(self.done)} {self.unit}s {self.verb}, "
-            f"{len(self.unchanged)} already archived, {len(self.failed)} failed"
-        )
+        """First line: the counts (of an interrupted update: where it stopped, then the
+        counts of what it finished and what it left); then one line per unit done, note,
+        failure, refused file, and the units already archived."""
+        counts = [f"{_count(len(self.done), self.unit)} {self.verb}"]
+        if self.files_based:  # a derived update plans only the units not in its table
+            counts.append(f"{len(self.unchanged)} already archived")
+        counts.append(f"{len(self.failed)} failed")
         reasons: dict[str, list[str]] = {}
         for key, why in self.skipped.items():
             reasons.setdefault(why, []).append(str(key))
-        head += "".join(f", {len(keys)} skipped ({why})" for why, keys in reasons.items())
+        counts += [f"{len(keys)} skipped ({why})" for why, keys in reasons.items()]
+        head = ", ".join(counts)
         if self.files_based:
+            files = self.ingest.summary().splitlines()[0]
             head += f"; files: {files}, {self.dropped} dropped by product rules"
-        lines = [head]
+        if self.interrupted:
+            lines = [
+                f"{self.product}: interrupted {self.interrupted}",
+                f"  finished before it: {head}",
+                f"  left: {'; '.join(self.left)}",
+                f"  {RESUME}",
+            ]
+        else:
+            lines = [f"{self.product}: {head}"]
         lines += [f"  recovered: {r}" for r in self.recovered]
         lines += [f"  {self.unit} {k}: {msg}" for k, msg in self.done.items()]
         lines += [f"  note: {n}" for n in self.notes]
         lines += [f"  FAILED {self.unit} {k}: {msg}" for k, msg in self.failed.items()]
         lines += [f"  rejected {err}" for err in self.ingest.rejected]
         lines += [f"  skipped ({why}): {', '.join(keys)}" for why, keys in reasons.items()]
+        if self.unchanged:
+            keys = ", ".join(str(k) for k in self.unchanged)
+            lines.append(f"  already archived ({_plural(self.unit)}): {keys}")
         return "\n".join(lines)
+
+
+#: What an interrupted update's summary advises.
+RESUME = (
+    "run the same update again to complete it: it first finishes what this one left "
+    "half-done (`mica check` lists that meanwhile; `mica check --repair` mends it without "
+    "fetching the rest)"
+)
+
+
+def _plural(unit: str) -> str:
+    """``'obsid'`` -> ``'obsids'`` (every unit name is a regular noun)."""
+    return unit + "s"
+
+
+def _count(n: int, unit: str) -> str:
+    """``'1 obsid'``, ``'9 obsids'``."""
+    return f"{n} {unit if n == 1 else _plural(unit)}"
 
 
 @dataclass
@@ -149,6 +189,9 @@ class CheckReport:
     empty : str
         Why there is nothing to check yet (``no table at ...``): the summary is that alone
         unless there were problems or repairs (then it is a note).
+    remedy : str
+        How the problems are mended when ``mica check --repair`` does not; "" when it does
+        (the summary then names that command).
     """
 
     product: str
@@ -159,14 +202,17 @@ class CheckReport:
     data_kind: str = ""
     notes: list[str] = field(default_factory=list)
     empty: str = ""
+    remedy: str = ""
 
     @property
     def ok(self) -> bool:
         """No problem found."""
         return not self.problems
 
-    def summary(self) -> str:
-        """First line: the counts; then the provenance, notes, problems and repairs."""
+    def summary(self, repair: str | None = "mica check --repair") -> str:
+        """First line: the counts; then the provenance, notes, problems, what mends them
+        (`remedy`, else the command ``repair``; None: no such line, e.g. after a repair)
+        and the repairs."""
         if self.empty and not (self.problems or self.repairs):
             return f"{self.product}: {self.empty}"
         head = f"{self.product}: "
@@ -180,5 +226,7 @@ class CheckReport:
             lines.append(f"  {self.provenance}")
         lines += [f"  note: {n}" for n in ([self.empty] if self.empty else []) + self.notes]
         lines += [f"  problem: {p}" for p in self.problems]
+        if self.problems and (self.remedy or repair):
+            lines.append(f"  to mend: {self.remedy or f'run `{repair}`'}")
         lines += [f"  repaired: {r}" for r in self.repairs]
         return "\n".join(lines)

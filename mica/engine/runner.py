@@ -14,6 +14,9 @@ run by `run_update`:
 
 A unit whose step raised comes back as a `UnitError`: ``job.failed`` records it in the report
 (or re-raises what must stop the update, e.g. a source that cannot serve the product).
+
+An interrupted update (Ctrl-C) raises ``KeyboardInterrupt`` again, its message the report's
+summary: what it finished, where it stopped and what it left (`UpdateReport.interrupted`).
 """
 
 from __future__ import annotations
@@ -25,10 +28,11 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, closing, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mica.engine.adopt import adopt_if_original
 from mica.engine.executors import Executor, InlineExecutor, UnitError, timed
 from mica.engine.lock import UpdateLock
 from mica.engine.product import FileProduct
@@ -100,6 +104,11 @@ class Job(ABC):
         """After the last unit's commit (e.g. write a derived table's generation)."""
         return None
 
+    def interrupted(self, report: UpdateReport) -> list[str]:
+        """The update was interrupted: keep in the report only what the archive keeps;
+        returns what else is left undone (e.g. results not written yet)."""
+        return []
+
     def new_report(self) -> UpdateReport:
         return UpdateReport(self.name, self.unit, self.verb)
 
@@ -120,22 +129,30 @@ def run_update(
     Only one update of a product runs at a time: a second one waits ``wait`` seconds, then
     raises `ArchiveBusy`.
     """
+    # The first update of an archive of the original mica adopts it (`mica.engine.adopt`).
+    adopted = job.product and adopt_if_original(job.product, job.root, wait, executor)
     # The one place an update resolves its source, checked against the archive's provenance
     # (a derived product's inputs are other archives: it has no source).
     src = None if job.product is None else resolve_source(source, job.product, job.root)
     executor = executor or InlineExecutor()
     report = job.new_report()
+    report.notes += [adopted] if adopted else []
+    where = _Position()
     try:
         with UpdateLock(job.root, wait=wait), job.session():
             report.recovered += job.recover()
             staging = job.root / job.staging_name
             shutil.rmtree(staging, ignore_errors=True)  # leftovers of a killed run
             try:
-                units = list(job.plan(src, report))
-                _run_units(job, src, units, executor, report, progress)
+                where.units = list(job.plan(src, report))
+                _run_units(job, src, executor, report, progress, where)
+                where.finishing = True
                 job.finish(report)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
+    except KeyboardInterrupt as interrupt:
+        where.record(job, report)
+        raise KeyboardInterrupt(report.summary()) from interrupt
     except (OSError, sqlite3.Error) as exc:  # disk full, read-only: one ArchiveWriteError
         err = ArchiveWriteError.from_error(exc, job.root)
         if err is None or err is exc:
@@ -144,30 +161,80 @@ def run_update(
     return report
 
 
+@dataclass
+class _Position:
+    """How far an update got: what an interrupted one reports."""
+
+    units: list[Unit] = field(default_factory=list)
+    #: the unit being fetched or committed (-1: still planning)
+    current: int = -1
+    #: files of the current unit settled, of its total (units that report their files)
+    files: tuple[int, int] = (0, 0)
+    #: after the last unit's commit (``job.finish``)
+    finishing: bool = False
+
+    def on_file(self, forward: Callable[[int, int, str], None] | None) -> Callable:
+        """The jobs' per-file callback: counts the current unit's files, then ``forward``."""
+
+        def settled(done: int, total: int, name: str) -> None:
+            self.files = (done, total)
+            if forward is not None:
+                forward(done, total, name)
+
+        return settled
+
+    def record(self, job: Job, report: UpdateReport) -> None:
+        """Write in ``report`` where the update stopped and what it left."""
+        unsaved = job.interrupted(report)
+        n = len(self.units)
+        if self.finishing:
+            report.interrupted = f"after its last {job.unit}, while finishing"
+            left = [f"finishing what the {n} {job.unit}s wrote"]
+        elif self.current < 0:
+            report.interrupted = f"before its first {job.unit}, while planning"
+            left = ["all of it"]
+        else:
+            unit = self.units[self.current]
+            done, total = self.files
+            report.interrupted = f"in {unit.label} ({job.unit} {self.current + 1} of {n})"
+            if total:
+                report.interrupted += f", {done} of its {total} files processed"
+            later = n - self.current - 1
+            left = [f"the rest of {unit.label}"]
+            if later:
+                left.append(f"{later} later {job.unit}{'s' if later > 1 else ''}")
+        report.left = left + unsaved
+
+
 def _run_units(
     job: Job,
     src: Source | None,
-    units: list[Unit],
     executor: Executor,
     report: UpdateReport,
     progress: Progress | None,
+    where: _Position,
 ) -> None:
-    job.file_progress = getattr(progress, "files", None)
-    steps = executor.map(_staged(job.step(src)), units, job.units_per_task)
+    job.file_progress = where.on_file(getattr(progress, "files", None))
+    name_units = getattr(progress, "units_named", None)
+    if name_units is not None:  # the progress shows counts and rates in the job's unit
+        name_units(job.unit)
+    steps = executor.map(_staged(job.step(src)), where.units, job.units_per_task)
     with closing(timed(steps, report)) as results:
-        _commit_units(job, src, units, results, report, progress)
+        _commit_units(job, src, results, report, progress, where)
 
 
 def _commit_units(
     job: Job,
     src: Source | None,
-    units: list[Unit],
     results: Iterator[Any],
     report: UpdateReport,
     progress: Progress | None,
+    where: _Position,
 ) -> None:
     t0 = time.perf_counter()
+    units = where.units
     for i, unit in enumerate(units):
+        where.current, where.files = i, (0, 0)
         if progress:
             progress(i, len(units), unit.label)
         result = next(results)

@@ -19,13 +19,31 @@ of these names is `mica.sources`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from mica._lazy import import_target
 from mica.engine.product import FileProduct
-from mica.errors import SourceError
+from mica.errors import RejectedFile, SourceError
+
+_Item = TypeVar("_Item")
+
+
+def split_delivery(
+    items: Iterable[_Item | RejectedFile],
+) -> tuple[list[_Item], list[RejectedFile]]:
+    """A fetch's result as (the files delivered, the files the source refused).
+
+    A source may refuse a file it cannot deliver faithfully (a ``dir:`` folder holding two
+    different files under one name): it returns a `RejectedFile` naming it among the paths,
+    and the update records it as refused while it archives the rest.
+    """
+    kept: list[_Item] = []
+    refused: list[RejectedFile] = []
+    for item in items:
+        (refused if isinstance(item, RejectedFile) else kept).append(item)
+    return kept, refused
 
 
 class Source(ABC):
@@ -75,11 +93,12 @@ class Source(ABC):
         stop: float,
         dest: Path,
         lookback: float | None = None,
-    ) -> list[Path]:
+    ) -> list[Path | RejectedFile]:
         """Write the files overlapping [start, stop] into ``dest`` (under their archive names).
 
-        Returns their paths. A source that selects files by their start also delivers those
-        that began up to ``lookback`` seconds before ``start`` (None: the product's
+        Returns their paths, and a `RejectedFile` for each file the source refuses to
+        deliver (`split_delivery`). A source that selects files by their start also delivers
+        those that began up to ``lookback`` seconds before ``start`` (None: the product's
         ``source_lookback``), since they may reach into the range; an update's later time
         chunks pass 0, the chunk before having fetched them. Delivering a few more files than
         needed is harmless: ingest recognises files it already holds.
@@ -99,8 +118,9 @@ class Source(ABC):
 
     def fetch_obsid(
         self, product: FileProduct, obsid: int, revision: int, dest: Path
-    ) -> list[Path]:
-        """Write every file of one obsid and revision into ``dest``; return their paths."""
+    ) -> list[Path | RejectedFile]:
+        """Write every file of one obsid and revision into ``dest``; return their paths (and
+        refusals, as `fetch` does)."""
         raise SourceError(f"source {self.spec} cannot fetch {product.name} by obsid")
 
     def obsid_interval(self, obsid: int) -> tuple[float, float] | None:

@@ -11,9 +11,14 @@ SQL that selects a partition's index rows.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+#: ``derive(rows, arrays, period)``: a derived view's datasets from its partition's index rows,
+#: their files' arrays and the partition's period (start, stop), CXC seconds.
+Derive = Callable[[list[dict[str, Any]], list[dict[str, Any]], tuple[float, float]], dict]
 
 
 @dataclass(frozen=True)
@@ -25,10 +30,23 @@ class StoreView:
     so a fetch of a few columns decompresses only their bytes (the header-3 view: an item
     needs TIME and 2-6 of the 12 bytes).
 
-    With ``derive``, the chunk holds no rows but the datasets ``derive(rows, arrays)``
-    computes from the partition's index rows and their files' arrays (``columns``: the ones
-    it needs), e.g. a table the product's reader serves directly; readers of rows never pick
-    such a view (`StoreDescription.partition`), its own reader reads it.
+    With ``derive``, the chunk holds, beside the rows, the datasets
+    ``derive(rows, arrays, period)`` computes from the partition's index rows, their files'
+    arrays (``columns``: the ones it needs) and its period (start, stop), e.g. a table the
+    product's reader serves directly; readers of rows never pick such a view
+    (`StoreDescription.partition`), its own reader reads it.
+
+    With ``reach`` (seconds), a partition holds the files whose span [tstart, tstop] overlaps
+    its period widened by ``reach`` on both sides, rather than the files starting in it: a
+    file near a period's end belongs to two partitions, and a chunk sees every row within
+    ``reach`` of its period, whichever file holds it (what a derived table of the rows around
+    its period's edges needs). ``span``, the longest file of the product (s), bounds the
+    partition's query on the indexed file start time (``filetime``, the integer part of
+    ``tstart``).
+
+    ``layout`` is the view's own layout number, raised when what its chunks hold changes (e.g.
+    the datasets ``derive`` computes, or ``reach``): its chunks of another number count as out
+    of date, to readers and to ``mica rebuild store``, while the other views' stay current.
     """
 
     name: str
@@ -37,7 +55,10 @@ class StoreView:
     keys: Sequence[str] = ()
     only: Mapping[str, Any] = field(default_factory=dict)
     alone: bool = False
-    derive: Callable[[list[dict[str, Any]], list[dict[str, Any]]], dict[str, Any]] | None = None
+    derive: Derive | None = None
+    reach: float = 0.0
+    span: float = 0.0
+    layout: int = 0
 
     def __post_init__(self) -> None:
         # Readers ask for the partition of every file they read: keep the test cheap.
@@ -52,9 +73,41 @@ class StoreView:
         return True
 
     def key(self, row: Mapping[str, Any]) -> str:
-        """The partition key of a file's rows in this view."""
-        parts = [str(row[k]) for k in self.keys] + [str(int(row["filetime"] // self.period))]
+        """The partition key of the period holding a file's start time (``filetime``) in this
+        view (with ``reach``, one of its partitions: see `keys_of`)."""
+        return self._key(row, int(row["filetime"] // self.period))
+
+    def _key(self, row: Mapping[str, Any], number: int) -> str:
+        parts = [str(row[k]) for k in self.keys] + [str(number)]
         return "/".join([self.name, *parts] if self.name else parts)
+
+    def period_range(self, number: int) -> tuple[float, float]:
+        """The (start, stop) CXC seconds of the view's period ``number``."""
+        start = number * self.period
+        return start, start + self.period
+
+    def window(self, number: int) -> tuple[float, float]:
+        """The times a partition of period ``number`` holds files over: the period widened
+        by ``reach`` on both sides (a file belongs when ``tstop >= lo and tstart < hi``)."""
+        start, stop = self.period_range(number)
+        return start - self.reach, stop + self.reach
+
+    def keys_of(self, row: Mapping[str, Any]) -> list[str]:
+        """The partition keys of a file in this view: one, or with ``reach`` those of every
+        period whose `window` its span overlaps."""
+        if not self.reach:
+            return [self.key(row)]
+        tstart, tstop = row["tstart"], row["tstop"]
+        # one period more on each side than the division says, so no rounding misses one:
+        # the test below decides, with the same numbers as `StoreDescription.partition_where`
+        first = int((tstart - self.reach) // self.period) - 1
+        last = int((tstop + self.reach) // self.period) + 1
+        out = []
+        for number in range(first, last + 1):
+            lo, hi = self.window(number)
+            if tstop >= lo and tstart < hi:
+                out.append(self._key(row, number))
+        return out
 
 
 @dataclass(frozen=True)
@@ -80,7 +133,7 @@ class StoreDescription:
 
     def partitions(self, row: Mapping[str, Any]) -> list[str]:
         """Every partition holding rows of the file (the full view first)."""
-        return [view.key(row) for view in self.views if view.holds(row)]
+        return [key for view in self.views if view.holds(row) for key in view.keys_of(row)]
 
     def _view(self, part: str) -> tuple[StoreView, list[str]]:
         keys = part.split("/")
@@ -107,8 +160,12 @@ class StoreDescription:
         return list(self._view(part)[0].columns)
 
     def partition_derive(self, part: str) -> Callable[..., dict[str, Any]] | None:
-        """The function computing a partition's datasets (`StoreView.derive`), or None."""
-        return self._view(part)[0].derive
+        """The function computing a partition's datasets from its index rows and arrays
+        (`StoreView.derive` given the partition's period), or None."""
+        view, keys = self._view(part)
+        if view.derive is None:
+            return None
+        return functools.partial(view.derive, period=view.period_range(int(keys[-1])))
 
     def view_named(self, name: str) -> StoreView:
         """The view called ``name`` (KeyError if none)."""
@@ -116,6 +173,10 @@ class StoreDescription:
             if view.name == name:
                 return view
         raise KeyError(name)
+
+    def partition_layout(self, part: str) -> int:
+        """The layout number of a partition's view (`StoreView.layout`)."""
+        return self._view(part)[0].layout
 
     def partition_alone(self, part: str) -> bool:
         """Whether a partition keeps each column in its own dataset (`StoreView.alone`)."""
@@ -149,7 +210,14 @@ class StoreDescription:
         view = self._view(part)[0]
         identity = self.partition_identity(part)
         values = [*(identity[k] for k in view.keys), identity["period"]]
-        t0 = values[-1] * view.period
         terms = [f"{k} = ?" for k in [*view.keys, *view.only]]
-        params = [*values[:-1], *view.only.values(), t0, t0 + view.period]
-        return " AND ".join([*terms, "filetime >= ? AND filetime < ?"]), params
+        params = [*values[:-1], *view.only.values()]
+        if view.reach:
+            # the files overlapping the window (`StoreView.keys_of`); the first two terms,
+            # implied by the others for files no longer than ``span``, let SQLite use the
+            # filetime index
+            lo, hi = view.window(values[-1])
+            terms.append("filetime >= ? AND filetime < ? AND tstop >= ? AND tstart < ?")
+            return " AND ".join(terms), [*params, lo - view.span - 1, hi, lo, hi]
+        t0, t1 = view.period_range(values[-1])
+        return " AND ".join([*terms, "filetime >= ? AND filetime < ?"]), [*params, t0, t1]

@@ -7,25 +7,35 @@ half-written table and a killed update loses only the units computed since the l
 generation (the re-run computes them again: units are keyed, the merge replaces rows by key).
 Units that failed are recorded, with their reason, in the same file (node ``/failures``).
 
-The file is written with h5py (booleans as HDF5 enums, so h5py and astropy read them back as
-booleans) and indexed with PyTables, so ``tables.open_file(path).root.data.read_where(...)``
-works as users of the original expect.
+The file is written with h5py and indexed with PyTables, so
+``tables.open_file(path).root.data.read_where(...)`` works as users of the original expect.
+Booleans are stored as PyTables stores a ``BoolCol`` (8-bit bitfields, H5T_STD_B8LE), as the
+original's tables were: PyTables reads them as bool (``stats[~stats['known_bad']]``), plain
+h5py and astropy as uint8 0/1 (``dset.astype(dtype)`` gives bool). Tables written before with
+h5py's own booleans (an int8 enum, which PyTables reads as int8) are rewritten by the next
+update or `GenerationTable.rewrite` (``mica check --repair``).
 """
 
 from __future__ import annotations
 
 import datetime
 import os
+import warnings
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hdf5plugin
 import numpy as np
 
 from mica.engine.atomic import replace_durable
 from mica.errors import MissingArchiveError
+
+if TYPE_CHECKING:
+    import h5py
 
 FAILURES = "failures"
 # Blosc LZ4 with shuffle, the filter PyTables calls "blosc" (id 32001): a 300,000-row table
@@ -121,9 +131,7 @@ class GenerationTable:
 
             with h5py.File(self.path, "r") as h5:
                 return h5[self.spec.node][...].astype(self.spec.dtype, copy=False)
-        import tables
-
-        with tables.open_file(self.path, "r") as h5:
+        with _open_tables(self.path, "r") as h5:
             rows = h5.get_node("/", self.spec.node).read_where(where)
         return rows.astype(self.spec.dtype, copy=False)
 
@@ -161,6 +169,27 @@ class GenerationTable:
         with h5py.File(self.path, "r") as h5:
             values = h5[self.spec.node].fields(column)[...]
         return float(values.max()) if len(values) else None
+
+    def old_bool_columns(self) -> list[str]:
+        """The bool columns of the table not stored as PyTables' ``BoolCol`` (8-bit
+        bitfields): h5py's int8 enums of tables written before, read by PyTables as int8."""
+        import h5py
+
+        names = [name for name in self.spec.dtype.names if self.spec.dtype[name] == np.bool_]
+        if not names or not self.path.exists():
+            return []
+        with h5py.File(self.path, "r") as h5:
+            stored = h5[self.spec.node].id.get_type()
+        kinds = {
+            stored.get_member_name(i).decode(): stored.get_member_class(i)
+            for i in range(stored.get_nmembers())
+        }
+        return [name for name in names if kinds.get(name) != h5py.h5t.BITFIELD]
+
+    def rewrite(self) -> None:
+        """A new generation of the same rows and failures, in the current file format."""
+        self._require()
+        self._write_file(self.read(), self.failures())
 
     def write(
         self,
@@ -218,22 +247,27 @@ class GenerationTable:
 
     def _write_file(self, data: np.ndarray, failures: np.ndarray) -> None:
         import h5py
-        import tables
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
         try:
             with h5py.File(tmp, "w") as h5:
                 for name, rows in ((self.spec.node, data), (FAILURES, failures)):
-                    h5.create_dataset(
+                    rows = np.ascontiguousarray(rows)
+                    stored = _stored_type(rows.dtype)
+                    dset = h5.create_dataset(
                         name,
-                        data=rows,
+                        shape=rows.shape,
+                        dtype=h5py.Datatype(stored),
                         maxshape=(None,),
                         chunks=(max(1, min(len(rows), 4096)),) if len(rows) else (1024,),
                         **_CODEC,
                     )
+                    if len(rows):
+                        # the rows' bytes as they are: a numpy bool is the bitfield's byte
+                        dset.id.write(h5py.h5s.ALL, h5py.h5s.ALL, rows, mtype=stored)
             if len(data):
-                with tables.open_file(tmp, "a") as h5:
+                with _open_tables(tmp, "a") as h5:
                     table = h5.get_node("/", self.spec.node)
                     for col in self.spec.indexes:
                         table.colinstances[col].create_index()
@@ -243,6 +277,38 @@ class GenerationTable:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+
+
+def _stored_type(dtype: np.dtype) -> h5py.h5t.TypeCompoundID:
+    """The HDF5 compound type of rows of ``dtype``: h5py's, but bool fields as 8-bit
+    bitfields, the type of a PyTables ``BoolCol`` (h5py's own bool, an int8 enum, PyTables
+    reads as int8)."""
+    import h5py
+
+    stored = h5py.h5t.create(h5py.h5t.COMPOUND, dtype.itemsize)
+    for name in dtype.names:
+        field, offset = dtype.fields[name][:2]
+        member = (
+            h5py.h5t.STD_B8LE if field == np.bool_ else h5py.h5t.py_create(field, logical=True)
+        )
+        stored.insert(name.encode(), offset, member)
+    return stored
+@contextmanager
+def _open_tables(path: Path, mode: str) -> Iterator:
+    """``tables.open_file``, without PyTables' ``NaturalNameWarning`` inside the block.
+
+    The tables keep the original's column names, some of which are not Python identifiers
+    (guide statistics' ``f_within_0.3``): PyTables warns of them each time it loads such a
+    table, that ``h5.root.data.cols.f_within_0.3`` cannot work. mica names columns by string
+    (``colinstances[...]``, ``read_where``), which works, so the warning says nothing to a
+    user; it is silenced for these calls only (a user's own PyTables session still gets it).
+    """
+    import tables
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", tables.NaturalNameWarning)
+        with tables.open_file(path, mode) as h5:
+            yield h5
 
 
 def _preserve(old: np.ndarray, new: np.ndarray, spec: TableSpec) -> None:

@@ -23,13 +23,15 @@ from mica.engine.ingest import (
     STAGING_DIR,
     ingest_files,
     ingest_validated,
+    quarantine,
     recover_pending,
     validate_files,
 )
-from mica.engine.product import FileProduct
+from mica.engine.product import FileProduct, RejectedFile
 from mica.engine.report import UpdateReport
 from mica.engine.runner import Job, Progress, Unit, run_update
-from mica.engine.source import Source
+from mica.engine.source import Source, split_delivery
+from mica.errors import InvalidArgumentError
 from mica.time import CxoTimeLike, day_end, day_start, time_range, to_date, to_secs
 
 __all__ = ["TimeChunkJob", "Progress", "update_archive", "update_range"]
@@ -47,14 +49,16 @@ def update_range(
     if start is None:
         last = resume()
         if last is None:
-            raise ValueError(f"the {product.name} archive at {root} is empty: give {alternative}")
+            raise InvalidArgumentError(
+                f"the {product.name} archive at {root} is empty: give {alternative}"
+            )
         tstart = float(last)
     else:
         tstart = to_secs(start)
     return time_range(tstart, stop)
 
 
-def _fetch_chunk(src: Source, product: FileProduct, unit: Unit) -> list[Path]:
+def _fetch_chunk(src: Source, product: FileProduct, unit: Unit) -> list[Path | RejectedFile]:
     r0, r1, before = unit.data
     # Only the first chunk looks back for files that began earlier: the chunk before a later
     # one fetched the files named up to its start.
@@ -63,11 +67,12 @@ def _fetch_chunk(src: Source, product: FileProduct, unit: Unit) -> list[Path]:
 
 def _fetch_validate(
     src: Source, product: FileProduct, cache: Path, unit: Unit
-) -> list[tuple[str, Path, Any]]:
+) -> list[tuple[str, Path, Any] | RejectedFile]:
     """A chunk's files fetched and validated in one task (on an executor's worker), their
-    store arrays kept in ``cache`` for the chunk builds. A file named before the chunk's
-    start came with the previous chunk too (a source delivering the files that overlap a
-    range, as the simulator does): it is left to the committer, not validated twice."""
+    store arrays kept in ``cache`` for the chunk builds; the source's refusals follow them.
+    A file named before the chunk's start came with the previous chunk too (a source
+    delivering the files that overlap a range, as the simulator does): it is left to the
+    committer, not validated twice."""
     before = unit.data[2]
 
     def seen(name: str) -> bool:
@@ -76,7 +81,8 @@ def _fetch_validate(
         except Exception:  # noqa: BLE001  (a name the product cannot read: validation says why)
             return False
 
-    return validate_files(product, _fetch_chunk(src, product, unit), cache, seen)
+    files, refused = split_delivery(_fetch_chunk(src, product, unit))
+    return [*validate_files(product, files, cache, seen), *refused]
 
 
 class TimeChunkJob(Job):
@@ -142,14 +148,19 @@ class TimeChunkJob(Job):
         return partial(_fetch_validate, source, self.product, self._arrays())
 
     def commit(self, unit: Unit, result: Any, report: UpdateReport) -> None:
+        files, refused = split_delivery(result)
         if self.executor is None:
-            ingest = ingest_files(
-                self.product, result, index=self.index, on_file=self.file_progress
-            )
+            ingest = ingest_files(self.product, files, index=self.index, on_file=self.file_progress)
         else:
-            ingest = ingest_validated(self.product, result, self.index, on_file=self.file_progress)
+            ingest = ingest_validated(self.product, files, self.index, on_file=self.file_progress)
+        for err in refused:  # refused by the source: the reason is kept as a rejected file's
+            ingest.rejected.append(err)
+            quarantine(self.index.root, None, err)
         report.ingest.merge(ingest)
-        report.done[unit.key] = ingest.summary().splitlines()[0]
+        if ingest.unchanged and not (ingest.ingested or ingest.replaced or ingest.rejected):
+            report.unchanged.append(unit.key)  # every file already archived: nothing written
+        else:
+            report.done[unit.key] = ingest.summary().splitlines()[0]
         if self.executor is not None and self.product.has_store:
             # As a serial ingest writes the chunks at each new period of the store, so that
             # the arrays kept in staging stay about a period's, not the whole run's.

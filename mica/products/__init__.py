@@ -12,7 +12,8 @@ them in the index and store, the readers read them.
 * `aca_l0`: ACA level-0 image files (time-indexed, with a column store) and their format tables;
 * `hdr3_items`, `hdr3_calib`: the header-3 diagnostic items of the L0 8x8 rows (byte layout,
   decoders, thermistor calibration); `hdr3_samples`: the sample tables the L0 store derives
-  from them (its ``hd3s`` view);
+  from them (its ``hd3s`` view); `hdr3_stats`: the items' 5-minute and daily statistics
+  derived with them;
 * `asp_l1`: aspect level-1 products per obsid and revision, and their processing table;
 * `obspar`: observation parameter files per obsid and revision, and the parameter-file parser.
 

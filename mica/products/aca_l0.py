@@ -29,7 +29,8 @@ from mica.engine.validate import (
     rows_text,
 )
 from mica.products.hdr3_items import HD3_COLUMNS
-from mica.products.hdr3_samples import SAMPLES_VIEW, sample_table
+from mica.products.hdr3_samples import SAMPLES_LAYOUT, SAMPLES_REACH, SAMPLES_VIEW
+from mica.products.hdr3_stats import hdr3_tables
 from mica.time import year_doy
 
 _BASE = [
@@ -341,8 +342,9 @@ class L0Product(FileProduct):
             StoreView(
                 HD3_VIEW, HD3_VIEW_COLUMNS, HD3_VIEW_PERIOD, ("slot",), {"imgsize": 8}, alone=True
             ),
-            # the header-3 sample view: every slot's 8x8 files per 100 days, with the per-slot
-            # sample tables `mica.products.hdr3_samples` derives from them
+            # the header-3 sample view: every slot's 8x8 files per 100 days (and those within
+            # its reach), with the per-slot sample tables `mica.products.hdr3_samples` and the
+            # items' statistics `mica.products.hdr3_stats` derives from them
             StoreView(
                 SAMPLES_VIEW,
                 HD3_VIEW_COLUMNS,
@@ -350,7 +352,10 @@ class L0Product(FileProduct):
                 (),
                 {"imgsize": 8},
                 alone=True,
-                derive=sample_table,
+                derive=hdr3_tables,
+                reach=SAMPLES_REACH,
+                span=FileProduct.max_file_span,
+                layout=SAMPLES_LAYOUT,
             ),
         ],
     )

@@ -17,6 +17,7 @@ from typing import Any
 
 from astropy.io import fits
 
+from mica.engine.atomic import make_file
 from mica.engine.index import ArchiveIndex, connect_readonly, require_archive
 from mica.engine.obsid_layout import OBSID_MAX, OBSID_MIN, ObsidProduct, version_dir
 from mica.engine.product import TIME_INDEX_COLUMNS, IndexColumn, RejectedFile
@@ -317,6 +318,7 @@ _LOG_DATE_RE = re.compile(r"ap_date\s*[=:]\s*(\S+)")
 
 
 def proc_connect(root: Path) -> sqlite3.Connection:
+    make_file(Path(root) / PROC_DB)  # the archive's mode, not SQLite's 644
     conn = sqlite3.connect(Path(root) / PROC_DB, timeout=60.0, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(_PROC_SQL)

@@ -2,16 +2,25 @@
 
 The 12 ``HD3TLM*`` bytes of every 8x8 slot form
 a 96-byte diagnostic block read as big-endian 16-bit words. An item is named by its key
-``SIW`` (slot, image type 6/7, first byte 2/4/6) and uses ``nbytes`` bytes starting there;
+``SIW`` (slot, image type 6/7, first byte 2/4/6) and occupies ``size`` bytes starting there;
 multi-word items continue through the byte pairs 62, 64, 66, 72, 74, 76 and then into the
-next slot (see `byte_columns`).
+next slot (see `byte_columns`). It decodes ``nbytes`` of them, from ``start`` (the key, but
+for ``aca_temp``, whose value is its low word 772).
+
+Values are the original mica's for the same bytes, in its units and dtypes, for the 21 items
+it decoded (its ``HDR3_DEF`` ``value``), except where it was plainly wrong (the item's
+``desc`` says so and docs/migration.rst lists the change): ``ad_5v_ps`` (0.20518 typo of its
+0.30518 mV LSB), ``ad_analog_gnd`` (run through the thermistor table) and ``avg_bkg`` (int16
+overflow past 6553 ADC counts). Other units and resolutions are other names
+(`EXTRA_ITEMS`: ``ad_5v_ps_volts``, ``ccd_setpoint_degc``, ``ccd_temp_fine``, ...) decoding
+the same bytes.
 
 Decoding API
 ------------
 * ``item.decode(raw)`` takes an ``(n, item.nbytes)`` array (masked or plain, uint8) of the
   item's bytes in the order of ``item.byte_columns`` and returns a masked array of ``n``
   physical values in ``item.unit``. A value is masked when any byte it needs is masked,
-  except that a 32-bit value whose low word sits in the next slot (``ccd_temp``,
+  except that a 32-bit value whose low word sits in the next slot (``ccd_temp_fine``,
   ``zero_off32_quad_c``) falls back to its high word alone when only the low word is masked.
 * ``item.decode_words(words, masks)`` is the same from the item's 16-bit words (most
   significant first) and one mask per word, as the store's sample table holds them; every
@@ -38,6 +47,7 @@ __all__ = [
     "WORD_PAIRS",
     "BitField",
     "Hdr3Item",
+    "EXTRA_ITEMS",
     "ITEMS",
     "MSID_ALIASES",
     "MissingDataError",
@@ -59,6 +69,7 @@ PARALLEL_CLOCK_US = {0: 6, 1: 12, 2: 24, 3: 48}
 
 # Documented LSBs in mV; ad_5v_ps uses 0.30518, not the original's 0.20518 typo.
 LSB_5V_MV = 0.30518
+LSB_TYPO_5V_MV = 0.20518  # the original's ad_5v_ps scale (named in the item's desc)
 LSB_15V_MV = 0.61035
 LSB_27V_MV = 1.04597
 
@@ -167,18 +178,29 @@ def _out(value: np.ndarray, mask: np.ndarray, dtype: type) -> np.ma.MaskedArray:
 Decoder = Callable[[Words, Words], np.ma.MaskedArray]
 
 
-def _word(nbytes: int, signed: bool, scale: float | None = None) -> Decoder:
-    """Whole item as one integer (16, 32 or 48 bits); optionally scaled to float."""
+def _word(
+    nbytes: int, signed: bool, scale: float | None = None, dtype: type | None = None
+) -> Decoder:
+    """Whole item as one integer (16, 32 or 48 bits), optionally times ``scale``, as
+    ``dtype`` (default: float64 when scaled, else int32 for 16 bits, int64 wider)."""
+    if dtype is None:
+        dtype = np.float64 if scale is not None else np.int32 if nbytes == 2 else np.int64
 
     def decode(words: Words, masks: Words) -> np.ma.MaskedArray:
         value, mask = _uint(words, masks)
         if signed:
             value = _signed(value, 8 * nbytes)
-        if scale is None:
-            return _out(value, mask, np.int32 if nbytes == 2 else np.int64)
-        return _out(value * scale, mask, np.float64)
+        # int32 words times a float are float64 as the original's int16 words were: the
+        # same products bit for bit
+        return _out(value if scale is None else value * scale, mask, dtype)
 
     return decode
+
+
+def _sum16(scale: float | None = None) -> Decoder:
+    """The original's ``two_byte_sum``: the signed 16-bit word, times a float ``scale``
+    (float64), or unscaled (int16, its dtype)."""
+    return _word(2, True, scale, None if scale is not None else np.int16)
 
 
 def _thermistor(words: Words, masks: Words) -> np.ma.MaskedArray:
@@ -284,7 +306,11 @@ _DSN2_FIELDS = (
 
 @dataclass(frozen=True)
 class Hdr3Item:
-    """One header-3 pseudo-MSID: where its bytes are and how to decode them."""
+    """One header-3 pseudo-MSID: where its bytes are and how to decode them.
+
+    ``nbytes`` bytes from ``start`` are decoded (``start`` defaults to ``key``); ``size``
+    (default ``nbytes``) is the item's extent in the block, the original's ``nbytes``.
+    """
 
     key: str
     msid: str
@@ -294,11 +320,17 @@ class Hdr3Item:
     nbytes: int
     decoder: Decoder = field(repr=False)
     fields: tuple[BitField, ...] = ()
+    size: int = 0
+    start: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "size", self.size or self.nbytes)
+        object.__setattr__(self, "start", self.start or self.key)
 
     @property
     def byte_columns(self) -> tuple[tuple[int, str], ...]:
-        """(slot, HD3TLM column) of each byte, most significant first."""
-        return byte_columns(self.key, self.nbytes)
+        """(slot, HD3TLM column) of each decoded byte, most significant first."""
+        return byte_columns(self.start, self.nbytes)
 
     @property
     def word_columns(self) -> tuple[tuple[int, int], ...]:
@@ -308,8 +340,8 @@ class Hdr3Item:
 
     @property
     def slot(self) -> int:
-        """The slot carrying the item's first (most significant) word."""
-        return int(self.key[0])
+        """The slot carrying the item's first (most significant) decoded word."""
+        return int(self.start[0])
 
     @property
     def slots(self) -> tuple[int, ...]:
@@ -359,9 +391,13 @@ def _item(
     decoder: Decoder,
     longdesc: str,
     fields: tuple[BitField, ...] = (),
+    size: int = 0,
+    start: str = "",
+    fixed: str = "",
 ) -> Hdr3Item:
-    full = f"{desc} ({unit})" if unit else desc
-    return Hdr3Item(key, msid, full, longdesc, unit, nbytes, decoder, fields)
+    """An item; ``desc`` gets the unit and ``fixed``, what differs from the original."""
+    full = (f"{desc} ({unit})" if unit else desc) + (f"; fixed: {fixed}" if fixed else "")
+    return Hdr3Item(key, msid, full, longdesc, unit, nbytes, decoder, fields, size, start)
 
 
 def _therm(key: str, msid: str, desc: str) -> Hdr3Item:
@@ -377,15 +413,19 @@ def _therm(key: str, msid: str, desc: str) -> Hdr3Item:
     )
 
 
-def _volts(key: str, msid: str, desc: str, lsb_mv: float) -> Hdr3Item:
+def _millivolts(key: str, msid: str, desc: str, lsb_mv: float, fixed: str = "") -> Hdr3Item:
+    """A power supply reading in mV (float64), as the original's ``two_byte_sum(scale=LSB)``;
+    ``fixed`` says where the original was wrong."""
     return _item(
         key,
         msid,
         desc,
-        "V",
+        "mV",
         2,
-        _word(2, True, lsb_mv / 1000.0),
-        f"{desc}: signed 16-bit A/D word, 1 LSB = {lsb_mv} mV.",
+        _sum16(lsb_mv),
+        f"{desc}: signed 16-bit A/D word, 1 LSB = {lsb_mv} mV (values in mV, as the "
+        f"original's; {msid}_volts gives volts).",
+        fixed=fixed,
     )
 
 
@@ -417,11 +457,25 @@ _ITEM_LIST = [
     _therm("066", "ccd_molyb_therm_1", "A/D CCD molyb therm 1"),
     _therm("072", "ccd_molyb_therm_2", "A/D CCD molyb therm 2"),
     _therm("074", "ccd_det_therm", "A/D CCD detector therm"),
-    _volts("076", "ad_5v_ps", "A/D +5 volt PS", LSB_5V_MV),
-    _volts("162", "ad_15v_ps", "A/D +15 volt PS", LSB_15V_MV),
-    _volts("164", "ad_m15v_ps", "A/D -15 volt PS", LSB_15V_MV),
-    _volts("166", "ad_27v_ps", "A/D +27 volt PS", LSB_27V_MV),
-    _volts("172", "ad_analog_gnd", "A/D analog ground", LSB_5V_MV),
+    _millivolts(
+        "076",
+        "ad_5v_ps",
+        "A/D +5 volt PS",
+        LSB_5V_MV,
+        f"the original scaled by {LSB_TYPO_5V_MV}, a typo of its documented "
+        f"{LSB_5V_MV} mV LSB (its values were 0.672 x these)",
+    ),
+    _millivolts("162", "ad_15v_ps", "A/D +15 volt PS", LSB_15V_MV),
+    _millivolts("164", "ad_m15v_ps", "A/D -15 volt PS", LSB_15V_MV),
+    _millivolts("166", "ad_27v_ps", "A/D +27 volt PS", LSB_27V_MV),
+    _millivolts(
+        "172",
+        "ad_analog_gnd",
+        "A/D analog ground",
+        LSB_5V_MV,
+        "the original ran this word through the thermistor table (NaN for any reading "
+        "near ground, below 2085 counts)",
+    ),
     _therm("174", "ad_converter_therm", "A/D for A/D convertor therm"),
     _therm("176", "ad_smhs_therm", "A/D secondary mirror therm. HRMA side"),
     _therm("262", "ad_smohs_therm", "A/D secondary mirror therm. Opp HRMA side"),
@@ -504,11 +558,13 @@ _ITEM_LIST = [
         "576",
         "avg_bkg",
         "Average background",
-        "ADC counts",
+        "e-",
         2,
-        _word(2, True, 1.0),
+        _word(2, True, 5, np.int32),
         "Average background of the last readout (all tracked images and search segments), "
-        "signed 16-bit, 1 LSB = 1 ADC count; electrons = 5 x ADC counts (nominal gain).",
+        "signed 16-bit, 1 LSB = 1 ADC count (nominally 5 e-): values in electrons, 5 x the "
+        "word, as the original's; avg_bkg_adc gives ADC counts.",
+        fixed="int32 (the original's int16 wrapped around past 6553 ADC counts)",
     ),
     _item(
         "662",
@@ -535,31 +591,35 @@ _ITEM_LIST = [
         "ccd_temp",
         "CCD temperature",
         "degC",
-        4,
-        _split32(0.01 / 65536),
-        "CCD temperature, signed 32-bit, 1 LSB = 0.01/2^16 C: high word (slot 6 bytes "
-        "76,77) in 0.01 C plus low word (slot 7 bytes 62,63) / 65536 x 0.01 C. Where slot 7 "
-        "has no 8x8 row at the same time the value is the high word alone (0.01 C "
-        "resolution).",
+        2,
+        _sum16(0.01),
+        "CCD temperature, signed 32-bit, 1 LSB = 0.01/2^16 C; the value is its high word "
+        "(slot 6 bytes 76,77) in units of 0.01 C, as the original's. ccd_temp_fine adds the "
+        "low word (slot 7 bytes 62,63).",
+        size=4,
     ),
     _item(
         "764",
         "ccd_setpoint",
-        "CCD temperature control setpoint",
-        "degC",
+        "CCD temperature control setpoint, 1 count = 0.01 C",
+        "counts",
         2,
-        _word(2, True, 0.01),
-        "CCD temperature control setpoint, signed 16-bit, 1 LSB = 0.01 C.",
+        _sum16(),
+        "CCD temperature control setpoint, signed 16-bit, 1 LSB = 0.01 C: values in counts "
+        "(int16), as the original's; ccd_setpoint_degc gives degC.",
     ),
     _item(
         "766",
         "aca_temp",
         "Temperature used in the angle calibration",
         "degC",
-        4,
-        _word(4, True, 1.0 / 256),
+        2,
+        _sum16(1.0 / 256),
         "ACA temperature used in the angle calibration, signed 32-bit (words 766 + 772), "
-        "1 LSB = 1/256 C.",
+        "1 LSB = 1/256 C; the value is the low word 772 read as signed 16 bits, as the "
+        "original's (the same for -128..128 C, where word 766 is the sign extension).",
+        size=4,
+        start="772",
     ),
     _item(
         "774",
@@ -576,29 +636,69 @@ _ITEM_LIST = [
         "TEC DAC number",
         "counts",
         2,
-        _word(2, True),
-        "Last value written to the TEC power control DAC, 0..511 (511 = TEC saturated).",
+        _sum16(),
+        "Last value written to the TEC power control DAC, 0..511 (511 = TEC saturated); "
+        "signed 16-bit (int16), as the original's.",
     ),
 ]
 
-#: key -> item, in key order (38 entries).
+#: key -> item, in key order (38 entries): the original's items and values.
 ITEMS: dict[str, Hdr3Item] = {item.key: item for item in _ITEM_LIST}
 #: msid name -> key.
 MSID_ALIASES: dict[str, str] = {item.msid: item.key for item in _ITEM_LIST}
 
 
+def _extra(base: str, suffix: str, desc: str, unit: str, decoder: Decoder, **kw: int) -> Hdr3Item:
+    """The bytes of item ``base`` (name) in other units or resolution: name base_suffix."""
+    item = ITEMS[MSID_ALIASES[base]]
+    name = f"{base}_{suffix}"
+    longdesc = f"{item.longdesc} {name}: the same bytes in {unit}."
+    return _item(item.key, name, desc, unit, kw.pop("nbytes", 2), decoder, longdesc, **kw)
+
+
+_EXTRA_LIST = [
+    *[
+        _extra(base, "volts", desc, "V", _word(2, True, lsb_mv / 1000.0))
+        for base, desc, lsb_mv in (
+            ("ad_5v_ps", "A/D +5 volt PS", LSB_5V_MV),
+            ("ad_15v_ps", "A/D +15 volt PS", LSB_15V_MV),
+            ("ad_m15v_ps", "A/D -15 volt PS", LSB_15V_MV),
+            ("ad_27v_ps", "A/D +27 volt PS", LSB_27V_MV),
+            ("ad_analog_gnd", "A/D analog ground", LSB_5V_MV),
+        )
+    ],
+    _extra("avg_bkg", "adc", "Average background", "ADC counts", _word(2, True, 1.0)),
+    _extra("ccd_setpoint", "degc", "CCD temperature control setpoint", "degC", _sum16(0.01)),
+    _extra(
+        "ccd_temp",
+        "fine",
+        "CCD temperature, both words",
+        "degC",
+        _split32(0.01 / 65536),
+        nbytes=4,
+    ),
+]
+#: name -> item: other units or resolutions of the original's items (same key, same bytes).
+#: ``ccd_temp_fine`` is the 32-bit value, high word (slot 6 bytes 76,77) in 0.01 C plus low
+#: word (slot 7 bytes 62,63) / 65536 x 0.01 C; where slot 7 has no 8x8 row at the same time
+#: it is the high word alone (0.01 C resolution, as ``ccd_temp``).
+EXTRA_ITEMS: dict[str, Hdr3Item] = {item.msid: item for item in _EXTRA_LIST}
+
+
 def valid_names() -> list[str]:
     """All accepted pseudo-MSID names (keys are accepted too)."""
-    return list(MSID_ALIASES)
+    return [*MSID_ALIASES, *EXTRA_ITEMS]
 
 
 def get_item(msid: str) -> Hdr3Item:
     """Item by name (case-insensitive) or 3-character key; `MissingDataError` otherwise."""
     text = str(msid).strip().lower()
+    if text in EXTRA_ITEMS:
+        return EXTRA_ITEMS[text]
     key = MSID_ALIASES.get(text, text)
     if key not in ITEMS:
         raise MissingDataError(
-            f"msid {msid} not found; valid names: {', '.join(MSID_ALIASES)} "
-            f"(or their keys {', '.join(ITEMS)})"
+            f"msid {msid} not found; valid names: {', '.join(valid_names())} "
+            f"(or the keys {', '.join(ITEMS)})"
         )
     return ITEMS[key]

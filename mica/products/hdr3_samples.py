@@ -1,25 +1,28 @@
 """The header-3 sample tables: what `mica.archive.aca_hdr3` computes from the 8x8 rows, kept in
 the L0 store (the write path; `mica.archive.hdr3_samples` reads them).
 
-A chunk of the store view ``hd3s`` (`SAMPLES_VIEW`: one per 100 days of file start times,
-every slot's 8x8 files; `mica.products.aca_l0` declares it) holds, beside those files' TIME and
-header-3 bytes, one table per slot: datasets ``S<slot>.<name>`` at the file root (flat, as
-every chunk):
+A chunk of the store view ``hd3s`` (`SAMPLES_VIEW`: one per 100 days, every slot's 8x8 files
+whose span overlaps those days widened by `SAMPLES_REACH` on both sides; `mica.products.aca_l0`
+declares it) holds, beside those files' TIME and header-3 bytes, one table per slot: datasets
+``S<slot>.<name>`` at the file root (flat, as every chunk):
 
 * ``TIME``: the slot's distinct row times, sorted (the grid `aca_hdr3.MSIDset` builds);
 * ``HD3W62`` ... ``HD3W76``: the six big-endian 16-bit words (bytes 62-63 ... 76-77) of the
   row a grid time takes (the last of duplicates, as the reader does);
 * ``FLAGS``: bit 0, the gap test of `aca_hdr3` on the slot's time-sorted rows (the
   next row 4.1 s later) for that row; bit 1, for the slots whose items continue into the
-  next slot (``zero_off32_quad_c`` 4 -> 5, ``ccd_temp`` 6 -> 7), whether the next slot has a
+  next slot (``zero_off32_quad_c`` 4 -> 5, ``ccd_temp_fine`` 6 -> 7), whether the next slot has a
   row at the same time that passes the gap test, whose word 62-63 is ``NEXT.HD3W62`` (0
   where it has no row);
 * ``BLOCK0``: every 4096th ``TIME``, so a short fetch reads a few blocks.
 
-Words and flags rather than bytes: a 32-bit item is read from 3 datasets besides TIME.
+Words and flags rather than bytes: a 32-bit item is read from 3 datasets besides TIME
+(`item_datasets`; `table_words` gives an item's words and masks from them).
 
 `sample_table` computes it when the chunk is built (same build path, same files, dirty
-marks and rebuilds as every store chunk: the store stays a cache).
+marks and rebuilds as every store chunk: the store stays a cache); the chunk also holds the
+items' statistics (`mica.products.hdr3_stats`), which need every row within
+`SAMPLES_REACH` of the period, whichever file holds it.
 """
 
 from __future__ import annotations
@@ -29,15 +32,20 @@ from typing import Any
 
 import numpy as np
 
-from mica.products.hdr3_items import HD3_COLUMNS, ITEMS, WORD_PAIRS
+from mica.products.hdr3_items import EXTRA_ITEMS, HD3_COLUMNS, ITEMS, WORD_PAIRS, Hdr3Item
 
 __all__ = [
     "DT_8X8",
     "DT_TOL",
+    "SAMPLES_LAYOUT",
+    "SAMPLES_REACH",
     "SAMPLES_VIEW",
     "SAMPLE_BLOCK",
+    "ItemWords",
     "gap_valid",
+    "item_datasets",
     "sample_table",
+    "table_words",
     "word_name",
 ]
 
@@ -48,6 +56,17 @@ DT_TOL = 0.001
 SAMPLE_BLOCK = 4096
 #: The store view holding the tables.
 SAMPLES_VIEW = "hd3s"
+#: Its layout number (`mica.engine.store_layout.StoreView.layout`): 1 since its chunks hold
+#: the files within `SAMPLES_REACH` and the statistics (chunks built before are out of date).
+SAMPLES_LAYOUT = 1
+#: How far past its 100 days a chunk holds files (s): a statistics bin starting in the period
+#: ends up to 328 s after it, its last sample's gap test looks 4.1 s further, and a row lies
+#: up to 10 s before its file's TSTART or 1 s after its TSTOP (`mica.engine.validate`).
+SAMPLES_REACH = 600.0
+
+#: An item's 16-bit words (most significant first) and one mask per word, as
+#: `Hdr3Item.decode_words` takes them.
+ItemWords = tuple[list[np.ndarray], list[np.ndarray]]
 
 
 def word_name(first: int) -> str:
@@ -66,6 +85,51 @@ def word_name(first: int) -> str:
     return f"HD3W{first}"
 
 
+def item_datasets(item: Hdr3Item, slot: int) -> list[tuple[str, bool]]:
+    """Where the table of ``slot`` (the item's grid slot) holds each word of an item.
+
+    Returns
+    -------
+    list of (str, bool)
+        Per word, most significant first: the dataset name without the ``S<slot>.`` prefix
+        (``HD3W<first>``, or ``NEXT.HD3W<first>`` for a word of the next slot) and whether
+        the word is the slot's own (its mask is then the gap test's, else the next slot's).
+    """
+    return [
+        (word_name(first) if s == slot else f"NEXT.{word_name(first)}", s == slot)
+        for s, first in item.word_columns
+    ]
+
+
+def table_words(
+    columns: Mapping[str, np.ndarray], where: Mapping[str, list[tuple[str, bool]]]
+) -> dict[str, ItemWords]:
+    """Each item's words and masks (`Hdr3Item.decode_words`) from one slot's table.
+
+    Parameters
+    ----------
+    columns : mapping
+        The table's ``FLAGS`` and word datasets (names without the ``S<slot>.`` prefix),
+        over the same rows.
+    where : mapping
+        Item name -> `item_datasets` of the item.
+
+    Returns
+    -------
+    dict
+        Item name -> (words, masks); one mask array per slot, shared by that slot's words
+        (the decoders combine it once).
+    """
+    flags = columns["FLAGS"]
+    masks = {True: (flags & 1) == 0}
+    if any(not own for words in where.values() for _, own in words):
+        masks[False] = (flags & 2) == 0
+    return {
+        name: ([columns[dataset] for dataset, _ in words], [masks[own] for _, own in words])
+        for name, words in where.items()
+    }
+
+
 def _pack(cols: Mapping[str, np.ndarray], first: int, rows: Any) -> np.ndarray:
     """The word of bytes ``first``, ``first + 1`` at ``rows`` as uint16 (high byte first)."""
     word = cols[f"HD3TLM{first}"][rows].astype(np.uint16) << 8
@@ -76,7 +140,7 @@ def _pack(cols: Mapping[str, np.ndarray], first: int, rows: Any) -> np.ndarray:
 def _continued() -> dict[int, list[int]]:
     """Slot -> the next slot's words (first bytes) its items continue into."""
     out: dict[int, set[int]] = {}
-    for item in ITEMS.values():
+    for item in [*ITEMS.values(), *EXTRA_ITEMS.values()]:
         for slot, first in item.word_columns:
             if slot != item.slot:
                 out.setdefault(item.slot, set()).add(first)
@@ -133,7 +197,8 @@ def sample_table(
             c: np.concatenate([p[c] for p in parts]).astype(np.uint8)[order] for c in HD3_COLUMNS
         }
         # The partition's last row has no successor here: invalid, as in the whole archive
-        # whenever `read_samples` uses the table (no other partition's rows near it).
+        # whenever `read_samples` uses the table (no other partition's rows near it), and
+        # past the rows the statistics use (`SAMPLES_REACH`).
         series[slot] = (times, cols, gap_valid(times, np.inf))
     out: dict[str, np.ndarray] = {}
     for slot, (times, cols, valid) in series.items():

@@ -23,6 +23,7 @@ from mica.engine.obsid_layout import ObsidProduct
 from mica.engine.product import KIND, IndexColumn, RejectedFile
 from mica.engine.provenance import REAL, SIMULATED
 from mica.engine.validate import check_finite, check_span
+from mica.errors import InvalidArgumentError
 from mica.time import year_doy
 
 OBSPAR_TEXT_KEYS = (
@@ -49,6 +50,16 @@ OBSPAR_FLOAT_KEYS = (
     "mt_i mt_ma mt_raan"
 ).split()
 OBSPAR_KEYS = OBSPAR_TEXT_KEYS + OBSPAR_INT_KEYS + OBSPAR_FLOAT_KEYS
+#: (low, high, unit) of the parameters with physical bounds, inclusive: a value outside is
+#: a damaged file, refused at ingest (tstart/tstop: `mica.engine.validate.check_span`)
+OBSPAR_BOUNDS: dict[str, tuple[float, float, str]] = {
+    **dict.fromkeys(("ra_pnt", "ra_targ", "ra_nom"), (0.0, 360.0, "deg")),
+    **dict.fromkeys(("dec_pnt", "dec_targ", "dec_nom"), (-90.0, 90.0, "deg")),
+    **dict.fromkeys(("roll_pnt", "roll_nom"), (0.0, 360.0, "deg")),
+    **dict.fromkeys(("mt_raan", "mt_aop", "mt_ma"), (0.0, 360.0, "deg")),
+    "mt_i": (0.0, 180.0, "deg"),
+    "mt_e": (0.0, 1.0, ""),
+}
 _OBSPAR_RE = re.compile(r"axaff(\d{5})_(\d{3})N(\d{3})_obs0a\.par\.gz")
 _BOOL_TRUE = {"yes", "y", "true", "t", "1"}
 _BOOL_FALSE = {"no", "n", "false", "f", "0"}
@@ -66,14 +77,14 @@ def _convert(name: str, ptype: str, value: str) -> Any:
         if kind == "r":
             return float(text)
     except ValueError as err:
-        raise ValueError(f"parameter {name}: {text!r} is not of type {ptype}") from err
+        raise InvalidArgumentError(f"parameter {name}: {text!r} is not of type {ptype}") from err
     if kind == "b":
         low = text.lower()
         if low in _BOOL_TRUE:
             return True
         if low in _BOOL_FALSE:
             return False
-        raise ValueError(f"parameter {name}: {text!r} is not a boolean")
+        raise InvalidArgumentError(f"parameter {name}: {text!r} is not a boolean")
     return value  # s, f*, and other string-like types (pset, gcur) keep their text
 
 
@@ -86,7 +97,9 @@ def parse_obspar_text(text: str) -> dict[str, Any]:
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     for row in csv.reader(lines, dialect="excel"):
         if len(row) < 4:
-            raise ValueError(f"malformed parameter line {','.join(row)!r} (fewer than 4 fields)")
+            raise InvalidArgumentError(
+                f"malformed parameter line {','.join(row)!r} (fewer than 4 fields)"
+            )
         name = row[0].strip().replace("-", "_")
         out[name] = _convert(name, row[1], row[3])
     return out
@@ -104,8 +117,29 @@ def read_obspar_bytes(path: Path) -> bytes:
 
 
 def get_obspar(obsparfile: str | Path) -> dict[str, Any]:
-    """Parameters of an obspar file (gzipped or plain) as a dict name -> typed value."""
-    return parse_obspar_text(read_obspar_bytes(Path(obsparfile)).decode("utf-8", "replace"))
+    """Parameters of an obspar file (gzipped or plain) as a dict name -> typed value.
+
+    A file that is not a parameter file is an `InvalidArgumentError` naming it.
+    """
+    text = read_obspar_bytes(Path(obsparfile)).decode("utf-8", "replace")
+    try:
+        return parse_obspar_text(text)
+    except (InvalidArgumentError, csv.Error) as err:
+        raise InvalidArgumentError(f"{obsparfile} is not a parameter file: {err}") from err
+
+
+def check_bounds(name: str, pars: dict[str, Any]) -> None:
+    """Refuse parameters outside their physical bounds (`OBSPAR_BOUNDS`), naming the file,
+    the keyword and the bounds; an absent (``INDEF``) value passes."""
+    for key, (low, high, unit) in OBSPAR_BOUNDS.items():
+        value = pars.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise RejectedFile(name, f"parameter {key}: {value!r} is not a number")
+        if not low <= value <= high:
+            bounds = f"{low:g}..{high:g}" + (f" {unit}" if unit else "")
+            raise RejectedFile(name, f"parameter {key}: {value} is outside {bounds}")
 
 
 class ObsparProduct(ObsidProduct):
@@ -180,6 +214,7 @@ class ObsparProduct(ObsidProduct):
         )
         for key, value in pars.items():  # the index keeps them: finite, 64-bit at most
             check_finite(name, key, value)
+        check_bounds(name, pars)
         if obsid != int(match.group(1)):
             raise RejectedFile(name, f"obs_id {obsid} does not match the name")
         obi = pars.get("obi_num")

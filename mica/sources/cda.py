@@ -191,6 +191,11 @@ class CDASource(Source):
         self._closer()
 
     # --- services -----------------------------------------------------------------------
+    def service(self, name: str, params: dict[str, str]) -> str:
+        """The text of the web service ``<services>/<name>.do`` asked with ``params``
+        (``ocatList``, ``ocatDetails``, ``archiveFileList``, ``propAbstract``)."""
+        return self._get_text(f"{self.services}/{name}.do", params)
+
     def _get_text(self, url: str, params: dict[str, str]) -> str:
         """GET with retries on 5xx and transport errors; 4xx raise SourceError at once."""
         last = ""
@@ -288,10 +293,8 @@ class CDASource(Source):
             )
         key = (product.name, obsid)
         if key not in self._lists:
-            text = self._get_text(
-                f"{self.services}/archiveFileList.do",
-                {"obsid": str(obsid), **query, "dataset": "flight"},
-            )
+            params = {"obsid": str(obsid), **query, "dataset": "flight"}
+            text = self.service("archiveFileList", params)
             self._lists[key] = parse_file_list(text)
         return self._lists[key]
 
@@ -315,20 +318,17 @@ class CDASource(Source):
         if product.name not in PUBLIC_QUERY:
             raise NotPublic(NOT_PUBLIC.get(product.name, f"{product.name} is not public"))
         dates = f"{to_date(start)[:8]}/{to_date(stop)[:8]}"
-        text = self._get_text(
-            f"{self.services}/ocatList.do", {"startDate": _iso_range(start, stop), "format": "text"}
-        )
+        text = self.service("ocatList", {"startDate": _iso_range(start, stop), "format": "text"})
         rows = parse_rdb(text)
         if rows and "obsid" not in rows[0]:
             raise SourceError(f"Ocat list for {dates} has no obsid column")
         return [int(r["obsid"]) for r in rows if str(r.get("obsid", "")).strip().isdigit()]
 
     def obsid_interval(self, obsid: int) -> tuple[float, float] | None:
-        """(start, start + exposure) of an obsid from the Ocat details service; None when the
-        Ocat does not list it or gives no start date (not yet observed)."""
-        text = self._get_text(
-            f"{self.services}/ocatDetails.do", {"obsid": str(obsid), "format": "text"}
-        )
+        """(start, start + exposure) of an obsid from the Ocat details service (columns
+        ``start_date`` and ``exp_time``, `ocat_interval`); None when the Ocat does not list it
+        or gives no start date (not yet observed)."""
+        text = self.service("ocatDetails", {"obsid": str(obsid), "format": "text"})
         return ocat_interval(parse_rdb(text), obsid)
 
     def revisions(self, product: FileProduct, obsid: int) -> tuple[int | None, int | None]:

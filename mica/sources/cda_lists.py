@@ -1,7 +1,9 @@
 """The text services of the public Chandra Data Archive, parsed: the archive file list
-(`parse_file_list`) and the Ocat's quasi-RDB lists (`parse_rdb`, `ocat_interval`).
+(`parse_file_list`) and the Ocat's quasi-RDB lists (`parse_rdb`, `ocat_interval`), their
+columns named as the original mica named them (`ocat_column_name`).
 
-Used by the ``cda`` source (`mica.sources.cda`); the services are described there.
+Used by the ``cda`` source (`mica.sources.cda`) and the web services of
+`mica.sources.cda_services`; the services are described there.
 """
 
 from __future__ import annotations
@@ -38,36 +40,57 @@ def parse_file_list(text: str) -> list[Listed]:
     return out
 
 
-def parse_rdb(text: str) -> list[dict[str, str]]:
-    """Ocat "quasi-RDB" text: ``#`` comments, header, type line, tab-separated rows.
+#: The Ocat summary's column names (as `ocat_column_name` first makes them) that differ from
+#: the details' names of the same quantity: the original mica's translation, so that both
+#: lists have the details' names
+OCAT_SUMMARY_NAMES = {
+    "obs_id": "obsid",
+    "grating": "grat",
+    "instrument": "instr",
+    "appr_exp": "app_exp",
+    "exposure": "exp_time",
+    "data_mode": "datamode",
+    "exp_mode": "mode",
+    "avg_cnt_rate": "count_rate",
+    "public_release_date": "public_avail",
+    "proposal_num": "pr_num",
+    "science_category": "category",
+    "alternate_group": "alt_group",
+    "appr._triggers": "alt_trig",
+}
 
-    Column names are lower-cased, ``" (ks)"`` dropped, spaces become ``_`` and the summary
-    name ``obs_id`` becomes ``obsid``.
-    """
+
+def ocat_column_name(raw: str) -> str:
+    """The name of an Ocat list column as the original mica gave it: lower case, ``" (ks)"``
+    dropped, spaces as ``_``, summary names as the details' (`OCAT_SUMMARY_NAMES`)."""
+    name = raw.strip().lower().replace(" (ks)", "").replace(" ", "_")
+    return OCAT_SUMMARY_NAMES.get(name, name)
+
+
+def parse_rdb(text: str) -> list[dict[str, str]]:
+    """Ocat "quasi-RDB" text: ``#`` comments, header, type line, tab-separated rows; the
+    columns named by `ocat_column_name`, the values as text."""
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
     if len(lines) < 2:
         return []
-    names = [n.strip().lower().replace(" (ks)", "").replace(" ", "_") for n in lines[0].split("\t")]
-    names = ["obsid" if n == "obs_id" else n for n in names]
+    names = [ocat_column_name(n) for n in lines[0].split("\t")]
     return [dict(zip(names, (f.strip() for f in ln.split("\t")), strict=False)) for ln in lines[2:]]
 
 
-#: Ocat details columns (as `parse_rdb` names them) of the start date and the exposure (ks)
-_OCAT_START = ("start_date", "startdate", "start")
-_OCAT_EXPOSURE = ("exposure", "exposure_time", "exp_time", "approved_exposure_time")
+#: The Ocat columns of an observation's interval: its start (UTC) and its exposure (ks)
+OCAT_START, OCAT_EXPOSURE = "start_date", "exp_time"
 
 
 def ocat_interval(rows: list[dict[str, str]], obsid: int) -> tuple[float, float] | None:
-    """(tstart, tstop) in CXC seconds of ``obsid`` from Ocat details rows: the start date
-    (UTC, ``YYYY-MM-DD hh:mm:ss``) and the start plus the exposure (ks)."""
+    """(tstart, tstop) in CXC seconds of ``obsid`` from Ocat rows: ``start_date`` (UTC,
+    ``YYYY-MM-DD hh:mm:ss``) and the start plus ``exp_time`` (ks)."""
     from mica.time import to_secs
 
     for row in rows:
         if str(row.get("obsid", obsid)).strip() not in (str(obsid), ""):
             continue
-        start = next((row[k] for k in _OCAT_START if row.get(k, "").strip()), None)
-        exposure = next((row[k] for k in _OCAT_EXPOSURE if row.get(k, "").strip()), None)
-        if start is None or exposure is None:
+        start, exposure = row.get(OCAT_START, "").strip(), row.get(OCAT_EXPOSURE, "").strip()
+        if not start or not exposure:
             return None
         try:
             tstart = float(to_secs(start.strip().replace(" ", "T")))

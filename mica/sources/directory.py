@@ -11,10 +11,12 @@ present.
 
 Hostile folders: a symbolic link is followed only when it resolves to a regular file inside
 the source folder (a link out of it -- e.g. to someone's private file -- is not followed and
-is named in the report's notes). Staged copies never get wider permissions than their
-source (its mode bits, without execute). One name in several subfolders: identical copies
-are delivered once; copies with different contents are delivered not at all and the fetch
-fails naming every path, so the update is not ok and says why.
+is named in the report's notes). Staged copies get the archive's mode (the umask or
+``MICA_UMASK``), not their source's: a file private to its owner in the source folder is
+archived readable as the archive's other files. One name in several subfolders: identical
+copies are delivered once; copies with different contents are delivered not at all: each is
+refused naming every copy (the update is not ok and says why) and the other files are
+archived.
 """
 
 from __future__ import annotations
@@ -22,12 +24,12 @@ from __future__ import annotations
 import filecmp
 import os
 import re
-import stat
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mica.engine.atomic import new_mode
 from mica.engine.obsid_layout import REV_DIR_RE, ObsidProduct
 from mica.engine.product import FileProduct, RejectedFile
 from mica.engine.source import Source, SourceError
@@ -54,42 +56,39 @@ def inside_file(root: Path, path: Path) -> Path | None:
     return real
 
 
-def copy_private(path: Path, target: Path) -> None:
-    """Copy ``path`` to ``target`` with the source's mode bits (never wider, no execute)."""
-    mode = stat.S_IMODE(path.stat().st_mode) & 0o666
-    # created 600 and only then widened to the source's bits: never readable by more people
+def copy_staged(path: Path, target: Path) -> None:
+    """Copy ``path`` to ``target`` with the archive's mode for a new file (`new_mode`: the
+    umask or ``MICA_UMASK``), whatever the source's mode bits."""
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     with open(fd, "wb") as out, open(path, "rb") as src:
+        os.fchmod(fd, new_mode())
         while block := src.read(1 << 20):
             out.write(block)
-    os.chmod(target, mode)
 
 
-def deliver(spec: str, paths: list[Path], dest: Path) -> list[Path]:
+def deliver(spec: str, paths: list[Path], dest: Path) -> list[Path | RejectedFile]:
     """Copy ``paths`` into ``dest`` by name; one name found in several places is delivered
-    once when the copies are identical, and refused (`SourceError` naming them all) when not.
+    once when the copies are identical. Copies with different contents are all refused
+    (none delivered): each comes back as a `RejectedFile` naming it and the other copies,
+    beside the paths delivered (the update records the refusals and archives the rest).
     """
     by_name: dict[str, list[Path]] = defaultdict(list)
     for path in paths:
         by_name[path.name].append(path)
-    clashes = [
-        same
-        for same in by_name.values()
-        if any(not filecmp.cmp(same[0], other, shallow=False) for other in same[1:])
-    ]
-    if clashes:
-        raise SourceError(
-            f"{spec}: "
-            + "; ".join(
-                f"{same[0].name} differs between {', '.join(str(p) for p in same)}"
-                for same in clashes
-            )
-            + " (none of them delivered: keep one copy of each file in the folder)"
-        )
-    out = []
+    out: list[Path | RejectedFile] = []
     for name, same in by_name.items():
+        if any(not filecmp.cmp(same[0], other, shallow=False) for other in same[1:]):
+            out += [
+                RejectedFile(
+                    str(path),
+                    f"{name} differs between {', '.join(str(p) for p in same)}: no copy is "
+                    f"archived (keep one copy of each file in {spec})",
+                )
+                for path in same
+            ]
+            continue
         target = dest / name
-        copy_private(same[0], target)
+        copy_staged(same[0], target)
         out.append(target)
     return out
 
@@ -183,7 +182,7 @@ class DirCatalog:
         last = links.get("last", default if "default" in links else revs[-1])
         return default, last
 
-    def fetch(self, obsid: int, revision: int, dest: Path) -> list[Path]:
+    def fetch(self, obsid: int, revision: int, dest: Path) -> list[Path | RejectedFile]:
         if not self.built:
             self._build()
         return deliver(f"dir:{self.root}", self.files.get(obsid, {}).get(revision, []), dest)
@@ -241,7 +240,7 @@ class DirSource(Source):
         stop: float,
         dest: Path,
         lookback: float | None = None,
-    ) -> list[Path]:
+    ) -> list[Path | RejectedFile]:
         # A file named by its start may still overlap the range if it began earlier.
         first = start - (product.source_lookback if lookback is None else lookback)
         paths = self.product_files(product, lambda name: first <= product.name_time(name) < stop)
@@ -255,7 +254,7 @@ class DirSource(Source):
 
     def fetch_obsid(
         self, product: FileProduct, obsid: int, revision: int, dest: Path
-    ) -> list[Path]:
+    ) -> list[Path | RejectedFile]:
         return self._catalog(product).fetch(obsid, revision, dest)
 
     def _catalog(self, product: FileProduct) -> DirCatalog:

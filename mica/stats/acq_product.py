@@ -22,7 +22,7 @@ from mica.engine.derived import (
     GenerationTable,
     TableSpec,
 )
-from mica.errors import MissingArchiveError
+from mica.errors import InvalidArgumentError, MissingArchiveError
 
 __all__ = [
     "ACQ_STATS",
@@ -33,6 +33,7 @@ __all__ = [
     "TABLE_NAME",
     "obspar_obi",
     "plan_observations",
+    "star_condition",
 ]
 
 FOLDER = "acq_stats"
@@ -69,6 +70,16 @@ SPEC = TableSpec(
     preserve=("known_bad", "bad_comment"),
     match=("slot",),
 )
+
+
+def star_condition(agasc_id: object) -> str:
+    """The table condition selecting the rows of one AGASC star (the readers'
+    ``get_star_stats``); `InvalidArgumentError` when ``agasc_id`` is not an integer."""
+    try:
+        value = int(agasc_id)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"an AGASC id is an integer, got {agasc_id!r}") from None
+    return f"agasc_id == {value}"
 
 
 def plan_observations(

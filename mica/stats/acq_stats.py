@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mica.stats.acq_product import ACQ_STATS, DTYPE, FOLDER, TABLE_NAME
+from mica.common import computed_attributes
+from mica.stats.acq_product import ACQ_STATS, DTYPE, FOLDER, TABLE_NAME, star_condition
 
 __all__ = ["DTYPE", "TABLE_NAME", "FOLDER", "table_path", "get_stats", "get_star_stats"]
 
@@ -39,5 +40,10 @@ def get_star_stats(
     id: int, filter: bool = True, data_root: str | os.PathLike | None = None
 ) -> np.ndarray:
     """Every acquisition of the AGASC star ``id`` (in-kernel indexed search)."""
-    rows = ACQ_STATS.table(data_root).read(f"agasc_id == {int(id)}")
+    rows = ACQ_STATS.table(data_root).read(star_condition(id))
     return rows[~rows["known_bad"]] if filter else rows
+
+
+#: The original's ``TABLE_FILE``: `table_path` as a string, under the archive root in force
+#: at each access.
+__getattr__ = computed_attributes(__name__, {"TABLE_FILE": lambda: str(table_path())})

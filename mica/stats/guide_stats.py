@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mica.common import computed_attributes
+from mica.stats.acq_product import star_condition
 from mica.stats.guide_product import DTYPE, FOLDER, GUIDE_STATS, TABLE_NAME
 
 __all__ = ["DTYPE", "TABLE_NAME", "FOLDER", "table_path", "get_stats", "get_star_stats"]
@@ -33,5 +35,10 @@ def get_star_stats(
     id: int, filter: bool = True, data_root: str | os.PathLike | None = None
 ) -> np.ndarray:
     """Every guide-star row of the AGASC star ``id`` (in-kernel indexed search)."""
-    rows = GUIDE_STATS.table(data_root).read(f"agasc_id == {int(id)}")
+    rows = GUIDE_STATS.table(data_root).read(star_condition(id))
     return rows[~rows["known_bad"]] if filter else rows
+
+
+#: The original's ``TABLE_FILE``: `table_path` as a string, under the archive root in force
+#: at each access.
+__getattr__ = computed_attributes(__name__, {"TABLE_FILE": lambda: str(table_path())})

@@ -12,6 +12,7 @@ The archive (``<archive>/vv``) is filled by ``mica update vv``; every function t
 from __future__ import annotations
 
 import json
+import numbers
 import os
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from mica.engine.obsid_layout import check_obsid, default_link, last_link, version_dir
-from mica.errors import VVLookupError
+from mica.errors import InvalidArgumentError, VVLookupError
 from mica.vv.core import VV_VERSION, AspectInterval, Obi, VVInputError
 
 __all__ = [
@@ -77,8 +78,14 @@ def get_vv_dir(
         if not revs:
             raise VVLookupError(f"no V&V of obsid {obsid} in {root}")
         rev = revs[-1]
-    else:
+    elif isinstance(version, numbers.Integral) and not isinstance(version, bool):
         rev = int(version)
+    elif isinstance(version, str) and version.strip().isdigit():
+        rev = int(version)
+    else:
+        raise InvalidArgumentError(
+            f"version must be 'default', 'last' or a revision number, not {version!r}"
+        )
     path = version_dir(root, obsid, rev)
     if not path.is_dir():
         raise VVLookupError(f"no V&V of obsid {obsid} revision {rev}: {path} does not exist")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import re
 import warnings
 from pathlib import Path
@@ -26,10 +27,13 @@ from astropy.utils.exceptions import AstropyUserWarning
 from scipy.signal import medfilt
 
 from mica import quaternion
+from mica.config import archive_root
 from mica.engine.fastfits import header_cards, parse_table
 from mica.engine.fitscheck import read_bytes
+from mica.engine.table_store import GenerationTable
 from mica.errors import InconsistentAspectIntervals, VVInputError
 from mica.vv.disposition import DYZ_BIG_LIM
+from mica.vv.table import COMMAND, FOLDER, TABLE_NAME, VV_SPEC, table_rows
 
 VV_VERSION = 4
 R2A = 206264.81  # arcsec per radian
@@ -160,6 +164,47 @@ def centroid_mag(counts: np.ndarray, integ_time: float) -> np.ma.MaskedArray:
     return mag
 
 
+#: the columns the V&V reads from each aspect L1 file (acen: in the rows it uses)
+ASOL_COLUMNS = ("time", "q_att", "dy", "dz", "dtheta")
+ACAL_COLUMNS = ("aca_misalign", "fts_misalign")
+ACEN_COLUMNS = ("time", "slot", "ang_y", "ang_z", "ang_y_sm", "ang_z_sm", "counts", "status")
+GSPR_COLUMNS = ("slot", "id_status", "type", "cel_loc_flag", "pos_eci")
+FIDPR_COLUMNS = ("slot", "id_status", "p_lsi")
+
+
+def check_table(
+    path: Path,
+    table: dict[str, np.ndarray],
+    columns: tuple[str, ...],
+    rows: np.ndarray | None = None,
+    empty_ok: bool = False,
+) -> None:
+    """Refuse an input table the V&V cannot use, naming the file and the column: a column
+    missing, no rows (unless ``empty_ok``), or a NaN or infinite number (in ``rows`` only,
+    a boolean selection, when given). Left to the statistics and plots, such values
+    surfaced as errors naming neither ("Axis limits cannot be NaN or Inf", an IndexError).
+    """
+    for name in columns:
+        if name not in table:
+            raise VVInputError(f"{path} has no {name} column")
+        values = table[name]
+        if not len(values) and not empty_ok:
+            raise VVInputError(f"{path}: column {name} is empty (the file has no rows)")
+        if rows is not None:
+            values = values[rows]
+        if values.dtype.kind not in "fc" or not len(values):
+            continue
+        bad = ~np.isfinite(values).reshape(len(values), -1).all(axis=1)
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            first = first if rows is None else int(np.flatnonzero(rows)[first])  # file's row
+            raise VVInputError(
+                f"{path}: column {name} holds NaN or infinite values in "
+                f"{int(bad.sum())} of {len(values)} rows{' used' if rows is not None else ''} "
+                f"(first row {first})"
+            )
+
+
 class AspectInterval:
     """One aspect interval: its ASP L1 files read, residuals per slot and SIM drift.
 
@@ -184,7 +229,8 @@ class AspectInterval:
     # --- reading -------------------------------------------------------------------------
     def _read(self) -> None:
         folder = self.aspdir
-        asol, self.asol_header = read_table(_one(folder, self.aiid, "asol"))
+        asol_path = _one(folder, self.aiid, "asol")
+        asol, self.asol_header = read_table(asol_path)
         if "ady" in asol:  # DS >= 10.8.3: the raw (ACA) solution and the adjusted SIM offsets
             for k in ("dy", "dz", "dtheta", "ra", "dec", "roll", "q_att"):
                 asol.pop(k, None)
@@ -198,22 +244,33 @@ class AspectInterval:
                 ("q_att", "q_att_raw"),
             ):
                 asol[new] = asol.pop(old)
-        for k in ("time", "q_att", "dy", "dz", "dtheta"):
-            if k not in asol:
-                raise VVInputError(f"{_one(folder, self.aiid, 'asol')} has no {k} column")
+        check_table(asol_path, asol, ASOL_COLUMNS)
         self.asol = asol
         self.aqual, _ = read_table(_one(folder, self.aiid, "aqual"))
-        acal, _ = read_table(_one(folder, self.aiid, "acal"))
+        acal_path = _one(folder, self.aiid, "acal")
+        acal, _ = read_table(acal_path)
+        check_table(acal_path, acal, ACAL_COLUMNS)
         self.acal = acal
         self.aca_misalign = np.asarray(acal["aca_misalign"][0], dtype=np.float64).reshape(3, 3)
         self.fts_misalign = np.asarray(acal["fts_misalign"][0], dtype=np.float64).reshape(3, 3)
-        cen, h_cen = read_table(_one(folder, self.aiid, "acen"))
+        cen_path = _one(folder, self.aiid, "acen")
+        cen, h_cen = read_table(cen_path)
+        check_table(cen_path, cen, ("time", "alg", "slot"))
         t = asol["time"]
         sel = (cen["alg"] == self.opt["alg"]) & (cen["time"] >= t[0]) & (cen["time"] <= t[-1])
+        check_table(cen_path, cen, ACEN_COLUMNS, rows=sel)  # the rows the V&V uses
         self.cen = {k: v[sel] for k, v in cen.items()}
-        self.integ_time = float(h_cen["INTGTIME"])
-        self.gsprop, self.h_gspr = read_table(_one(folder, self.aiid, "gspr"))
-        self.fidprop, self.h_fidpr = read_table(_one(folder, self.aiid, "fidpr"))
+        try:
+            self.integ_time = float(h_cen["INTGTIME"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise VVInputError(f"{cen_path}: no usable INTGTIME keyword ({err})") from err
+        if not np.isfinite(self.integ_time) or self.integ_time <= 0:
+            raise VVInputError(f"{cen_path}: INTGTIME {self.integ_time} is not a duration")
+        gspr_path, fidpr_path = (_one(folder, self.aiid, k) for k in ("gspr", "fidpr"))
+        self.gsprop, self.h_gspr = read_table(gspr_path)
+        check_table(gspr_path, self.gsprop, GSPR_COLUMNS, empty_ok=True)
+        self.fidprop, self.h_fidpr = read_table(fidpr_path)
+        check_table(fidpr_path, self.fidprop, FIDPR_COLUMNS, empty_ok=True)  # ERs: no fids
         self.gspr_info = self._props_info(self.gsprop, self.h_gspr)
         self.fidpr_info = self._props_info(self.fidprop, self.h_fidpr)
         self.log = self._read_log()
@@ -396,6 +453,9 @@ class Obi:
         Kept for the original's signature.
     """
 
+    #: the per-slot arrays kept for each slot (``vv_slots.h5`` holds them)
+    SLOT_KEYS = SLOT_KEYS
+
     def __init__(
         self,
         obsparfile: str | Path | list[str | Path],
@@ -467,7 +527,9 @@ class Obi:
         ais = self.aspect_intervals
         ids = {(str(a.asol_header["OBS_ID"]).strip(), int(a.asol_header["REVISION"])) for a in ais}
         if len(ids) > 1:
-            raise ValueError(f"aspect intervals in {self.obsdir} differ in OBS_ID/REVISION: {ids}")
+            raise VVInputError(
+                f"aspect intervals in {self.obsdir} differ in OBS_ID/REVISION: {ids}"
+            )
         obsid = int(str(ais[0].asol_header["OBS_ID"]).strip())
         types = {i["slot"]: i.get("type") for i in ais[0].gspr_info}
         if types.get(7) == "MONITOR":
@@ -639,3 +701,60 @@ class Obi:
         from mica.vv.plots import plot_slot
 
         return plot_slot(self, slot_num, plotdir=plotdir, save=save, singles=singles)
+
+    # --- the original's storing methods ----------------------------------------------------
+    def save_plots_and_resid(self) -> dict[str, Any]:
+        """Write this V&V's files (``vv_report.json``, ``vv_slots.h5``, slot plots,
+        ``report.html``) into ``tempdir``, as `mica update vv` writes a revision's folder.
+
+        Returns the info dict. `VVInputError` when ``tempdir`` is not set (the original's
+        `process` set it to a fresh temporary folder first).
+        """
+        from mica.vv.report import write_report
+
+        if self.tempdir is None:
+            raise VVInputError("set obi.tempdir to the folder to write the V&V files into")
+        return write_report(self, self.tempdir)
+
+    def set_tbl(self, table: Any) -> None:
+        """The summary table `slots_to_table` writes: a path of a ``vv.h5`` file or a
+        `mica.engine.derived.GenerationTable` (default: the archive's ``vv/vv.h5``).
+
+        A PyTables node (the original's) is refused: the table is written a whole generation
+        at a time, renamed into place, never modified in place.
+        """
+        if isinstance(table, (str, os.PathLike)):
+            table = GenerationTable(table, VV_SPEC, command=COMMAND)
+        if not isinstance(table, GenerationTable):
+            raise VVInputError(
+                f"set_tbl takes the path of a vv.h5 file (or a GenerationTable), not "
+                f"{type(table).__name__}: the table is never modified in place"
+            )
+        self.table = table
+
+    def slots_to_table(self) -> None:
+        """Write this V&V's rows (one per slot with statistics) into the summary table
+        (`set_tbl`, default ``<archive>/vv/vv.h5``), replacing those of its obsid revision.
+
+        Unlike the original, an observation without ``aspect_1_id`` or CCD temperature is
+        written too (``aspect_1_id`` -1, ``mean_aacccdpt`` NaN).
+        """
+        rows = table_rows(self.info(), {"isdefault": self.isdefault})
+        table = getattr(self, "table", None) or GenerationTable(
+            archive_root() / FOLDER / TABLE_NAME, VV_SPEC, command=COMMAND
+        )
+        table.write({(self.obsid, self.revision): rows})
+
+    def set_dbh(self, dbhandle: Any, slot_table: str = "vv_slots") -> None:
+        """The original's SQL handle for `slots_to_db` (kept; that method is refused)."""
+        self.db, self.slot_table = dbhandle, slot_table
+
+    def slots_to_db(self) -> None:
+        """Refused: the V&V summary is the HDF5 table (`slots_to_table`), not SQL."""
+        raise VVInputError("no SQL table of V&V slots here: slots_to_table writes vv/vv.h5")
+
+    def shelve_info(self, file: Any) -> None:
+        """Refused: no pickle or shelve files (``info()`` and ``vv_report.json`` hold it)."""
+        raise VVInputError(
+            f"not shelving into {file}: V&V info is kept as JSON (info(), vv_report.json)"
+        )

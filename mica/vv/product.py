@@ -10,8 +10,8 @@ removed) and points ``<OOOOO>`` (default revision) and ``<OOOOO>_last`` (last !=
 at it, then records ``vv_complete`` in ``aspect_1_proc``. The table, not ``vv_complete``,
 decides what is done: a killed update is completed by the re-run.
 
-The summary table's columns (`VV_DTYPE`) and folder are defined here and read by `mica.vv`
-(`mica.vv.get_rms_data`, `mica.vv.get_vv_dir`).
+The summary table's columns, folder and name are defined in `mica.vv.table` (read by
+`mica.vv.get_rms_data`, `mica.vv.get_vv_dir` and `Obi.slots_to_table`).
 """
 
 from __future__ import annotations
@@ -21,9 +21,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from mica.engine.derived import DerivedFailure, DerivedProduct, DerivedUnit, TableSpec
+from mica.engine.atomic import folder_mode, make_folders
+from mica.engine.derived import DerivedFailure, DerivedProduct, DerivedUnit
 from mica.engine.fsync import fsync_dir
 from mica.engine.index import connect_readonly, require_archive
 from mica.engine.obsid_layout import (
@@ -35,95 +34,10 @@ from mica.engine.obsid_layout import (
     version_dir,
 )
 from mica.errors import MissingArchiveError
+from mica.vv.table import FOLDER, TABLE_NAME, VV_SPEC, table_rows
 
 ASP_FOLDER = "asp1"
 OBSPAR_FOLDER = "obspar"
-REASON_LEN = 300
-
-VV_DTYPE = np.dtype(
-    [
-        ("obsid", "<i4"),
-        ("revision", "<i4"),
-        ("isdefault", "<i4"),
-        ("aspect_1_id", "<i4"),
-        ("used", "<i4"),
-        ("vv_version", "<i4"),
-        ("ap_date", "S21"),
-        ("tstart", "<f8"),
-        ("tstop", "<f8"),
-        ("sim_z", "<f8"),
-        ("sim_z_offset", "<f8"),
-        ("instrument", "S10"),
-        ("ra_pnt", "<f8"),
-        ("dec_pnt", "<f8"),
-        ("roll_pnt", "<f8"),
-        ("slot", "<i4"),
-        ("type", "S10"),
-        ("n_pts", "<i4"),
-        ("rad_off", "<f8"),
-        ("frac_dy_big", "<f8"),
-        ("frac_dz_big", "<f8"),
-        ("frac_mag_big", "<f8"),
-        ("mean_y", "<f8"),
-        ("mean_z", "<f8"),
-        ("dy_mean", "<f8"),
-        ("dy_med", "<f8"),
-        ("dy_rms", "<f8"),
-        ("dz_mean", "<f8"),
-        ("dz_med", "<f8"),
-        ("dz_rms", "<f8"),
-        ("dr_mean", "<f8"),
-        ("dr_med", "<f8"),
-        ("dr_rms", "<f8"),
-        ("mag_mean", "<f8"),
-        ("mag_med", "<f8"),
-        ("mag_rms", "<f8"),
-        ("mean_aacccdpt", "<f8"),
-        ("disposition", "S4"),
-        ("reasons", f"S{REASON_LEN}"),
-    ]
-)
-SPEC_COLUMNS = VV_DTYPE.names[:37]  # the original's columns; the last two are new
-VV_SPEC = TableSpec(
-    VV_DTYPE, key=("obsid", "revision"), indexes=("obsid",), csi=("tstart",), match=("slot",),
-    node="vv",
-)  # fmt: skip
-
-
-def _num(value: Any) -> float:
-    return np.nan if value is None else float(value)
-
-
-def table_rows(info: dict[str, Any], meta: dict[str, Any]) -> np.ndarray:
-    """The summary-table rows of an info dict (one per slot with statistics)."""
-    slots = [info["slots"][k] for k in sorted(info["slots"], key=int)]
-    slots = [s for s in slots if "n_pts" in s]
-    rows = np.zeros(len(slots), VV_DTYPE)
-    disp = info["disposition"]
-    reasons = "; ".join(disp["reasons"]).encode("ascii", "replace")[:REASON_LEN]
-    for row, rep in zip(rows, slots, strict=True):
-        row["obsid"], row["revision"] = info["obsid"], info["revision"]
-        row["isdefault"] = int(meta.get("isdefault") or 0)
-        row["aspect_1_id"] = int(meta.get("aspect_1_id") or info.get("aspect_1_id") or -1)
-        row["used"] = 1 if rep["type"] == "FID" else int(rep.get("cel_loc_flag", 0))
-        row["vv_version"] = info["vv_version"]
-        row["ap_date"] = str(meta.get("ap_date") or info.get("ap_date") or "").encode()[:21]
-        for k in ("tstart", "tstop", "sim_z", "sim_z_offset", "ra_pnt", "dec_pnt", "roll_pnt"):
-            row[k] = _num(info.get(k))
-        row["instrument"] = str(info.get("instrument") or "").encode()[:10]
-        row["slot"], row["type"], row["n_pts"] = (
-            rep["slot"],
-            rep["type"].encode()[:10],
-            rep["n_pts"],
-        )
-        for k in VV_DTYPE.names[18:36]:
-            row[k] = _num(None if rep.get(k) is np.ma.masked else rep.get(k))
-        row["mean_aacccdpt"] = np.nan  # no engineering archive here (see README)
-        row["disposition"] = disp["status"].encode()
-        row["reasons"] = reasons
-    return rows
-
-
 def _index_tstarts(asp_root: Path) -> dict[tuple[int, int], float]:
     """(obsid, revision) -> earliest TSTART of its ASPSOL files, from the archive index."""
     db = asp_root / "archfiles.db3"
@@ -173,8 +87,8 @@ class VVProduct(DerivedProduct):
     """V&V of the aspect L1 archive's obsid revisions (see the module docstring)."""
 
     name = "vv"
-    folder = "vv"
-    table_name = "vv.h5"
+    folder = FOLDER
+    table_name = TABLE_NAME
     spec = VV_SPEC
     inputs = (ASP_FOLDER, OBSPAR_FOLDER)
     unit = "obsid revision"
@@ -243,13 +157,13 @@ class VVProduct(DerivedProduct):
         obsid, revision = unit.key
         root = Path(staging).parent.parent  # staging = <product folder>/staging/u<i>
         dest = version_dir(root, obsid, revision)
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        make_folders(dest.parent)
         tmp = dest.with_name(f".{dest.name}.tmp{os.getpid()}")
         old = dest.with_name(f".{dest.name}.old{os.getpid()}")
         for stale in dest.parent.glob(f".{dest.name}.*"):  # left by a killed install
             shutil.rmtree(stale, ignore_errors=True)
         os.rename(staging, tmp)
-        os.chmod(tmp, 0o775)
+        os.chmod(tmp, folder_mode(dest))  # the umask's, or the revision folder's it replaces
         if dest.exists():
             os.rename(dest, old)  # swapped out, removed once the new one is in place
         os.rename(tmp, dest)

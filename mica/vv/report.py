@@ -10,12 +10,13 @@ from __future__ import annotations
 import html
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h5py
 import numpy as np
 
-from mica.vv.core import SLOT_KEYS, Obi
+if TYPE_CHECKING:  # the report is written by Obi's methods, which import this module
+    from mica.vv.core import Obi
 
 REPORT_JSON = "vv_report.json"
 SLOTS_H5 = "vv_slots.h5"
@@ -74,7 +75,7 @@ def write_slots(obi: Obi, folder: Path) -> Path:
     with h5py.File(path, "w") as h5:
         for slot, data in sorted(obi.all_slot_data.items()):
             grp = h5.create_group(str(slot))
-            for key in SLOT_KEYS:
+            for key in obi.SLOT_KEYS:
                 value = data[key]
                 if key == "mag":
                     grp.create_dataset("mag_mask", data=np.ma.getmaskarray(value))

@@ -95,7 +95,7 @@ def replica_ccd_temps(
     # No L0 archive yet reads as no samples: the refusal below names the L0 range to update.
     have_l0 = archive_problem(Path(l0_root)) is None
     if t1 > t_guess and have_l0:
-        msid = aca_hdr3.MSID("ccd_temp", t0, t1, data_root=l0_root, filter_bad=True)
+        msid = aca_hdr3.MSID("ccd_temp_fine", t0, t1, data_root=l0_root, filter_bad=True)
         times, vals = np.asarray(msid.times), np.asarray(msid.vals, dtype=np.float64)
     out = []
     # L0 TEMPCCD over the whole calibration, read when first needed

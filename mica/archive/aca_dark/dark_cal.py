@@ -16,8 +16,9 @@ from __future__ import annotations
 import json
 import os
 from collections import OrderedDict
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from astropy.table import Column, MaskedColumn, Table
@@ -34,14 +35,17 @@ from mica.archive.aca_dark.product import (
 from mica.archive.aca_image import ACAImage
 from mica.config import archive_root
 from mica.engine.index import require_archive
-from mica.errors import MissingDataError
+from mica.errors import InvalidArgumentError, MissingDataError, TimeRangeError
 from mica.time import CxoTimeLike, to_date, to_secs
 
+from . import file_defs
 from .temp_scale import DARK_SCALE_4C, dark_temp_scale, dark_temp_scale_img
 
 __all__ = [
+    "DARK_CAL",
     "DARK_SCALE_4C",
     "IMAGE_SHAPE",
+    "MICA_FILES",
     "MissingDataError",
     "dark_cals_root",
     "dark_id_to_date",
@@ -86,7 +90,9 @@ def dark_cals_root(data_root: str | os.PathLike | None = None) -> Path:
 def _root(dark_cals_dir: str | os.PathLike | None, data_root: str | os.PathLike | None) -> Path:
     if dark_cals_dir is not None and data_root is not None:
         if Path(dark_cals_dir) != Path(data_root):
-            raise TypeError("give dark_cals_dir or data_root (the same folder), not both")
+            raise InvalidArgumentError(
+                "give dark_cals_dir or data_root (the same folder), not both"
+            )
     return dark_cals_root(data_root if data_root is not None else dark_cals_dir)
 
 
@@ -232,7 +238,7 @@ def get_dark_cal_id(
     '2012131'
     """
     if select not in _SELECTS:
-        raise ValueError('select arg must be one of "nearest", "before", or "after"')
+        raise InvalidArgumentError('select arg must be one of "nearest", "before", or "after"')
     ids = _id_list(dark_cal_ids, data_root)
     if not ids:
         raise MissingDataError(f"no dark calibrations in {dark_cals_root(data_root)}")
@@ -361,9 +367,11 @@ def _read_props(dark_id: str, data_root: str | os.PathLike | None) -> dict[str, 
     try:
         props = json.loads(text)
     except json.JSONDecodeError as err:
-        raise ValueError(f"dark calibration {dark_id}: {path} is not valid JSON ({err})") from None
+        raise MissingDataError(
+            f"dark calibration {dark_id}: {path} is not valid JSON ({err})"
+        ) from None
     if not isinstance(props, dict):
-        raise ValueError(f"dark calibration {dark_id}: {path} does not hold a JSON object")
+        raise MissingDataError(f"dark calibration {dark_id}: {path} does not hold a JSON object")
     return props
 
 
@@ -371,7 +379,7 @@ def _ccd_temp(props: dict[str, Any], dark_id: str) -> float:
     try:
         return float(props["ccd_temp"])
     except (KeyError, TypeError, ValueError):
-        raise ValueError(
+        raise MissingDataError(
             f"dark calibration {dark_id}: properties have no numeric ccd_temp to scale from"
         ) from None
 
@@ -548,6 +556,10 @@ def get_dark_cal_props_table(
     >>> table['id'].tolist(), table['ccd_temp'].tolist()
     (['2012131'], [-17.7065])
     """
+    if start is not None:
+        t0, t1 = to_secs(_date_arg(start)), to_secs(_date_arg(stop))
+        if t1 < t0:  # the same instant (or day) is a range of one day's calibrations
+            raise TimeRangeError(f"stop {to_date(t1)} is before start {to_date(t0)}")
     id0 = date_to_dark_id("1999:001:12:00:00" if start is None else _date_arg(start))
     id1 = date_to_dark_id(_date_arg(stop))
     ids = [i for i in get_dark_cal_dirs(data_root=data_root) if id0 <= i <= id1]
@@ -583,3 +595,48 @@ def get_dark_cal_props_table(
 
 def _date_arg(value: CxoTimeLike) -> CxoTimeLike:
     return dark_id_to_date(value) if _is_dark_id(value) else value
+
+
+# ---------------------------------------------------------------------------------------
+# The original's file context (pyyaks ContextDicts there)
+
+#: The calibration id ``{{dark_cal.id}}`` stands for in `MICA_FILES` entries (``'id'``).
+DARK_CAL: dict[str, str] = {}
+
+
+class ArchiveFile(NamedTuple):
+    """One resolved `MICA_FILES` entry: ``rel`` under the archive root, ``abs`` absolute."""
+
+    rel: str
+    abs: str
+
+
+class _ArchiveFiles(Mapping):
+    """`file_defs.MICA_FILES` resolved under the archive root in force at each access.
+
+    ``MICA_FILES['dark_cals_dir'].abs`` is the calibrations folder; an entry plus an
+    extension (``'dark_image.fits'``, ``'dark_props.json'``) names a file; entries with
+    ``{{dark_cal.id}}`` need ``DARK_CAL['id']``.
+    """
+
+    def __getitem__(self, key: str) -> ArchiveFile:
+        base, dot, ext = key.partition(".")
+        if base not in file_defs.MICA_FILES:
+            raise KeyError(f"{key!r}: not one of {sorted(file_defs.MICA_FILES)} (+ .ext)")
+        rel = file_defs.MICA_FILES[base] + dot + ext
+        if "{{dark_cal.id}}" in rel:
+            if "id" not in DARK_CAL:
+                raise KeyError(f"{key!r} needs DARK_CAL['id'] (a calibration id, YYYYDOY)")
+            rel = rel.replace("{{dark_cal.id}}", str(DARK_CAL["id"]))
+        return ArchiveFile(rel, str(archive_root() / rel))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(file_defs.MICA_FILES)
+
+    def __len__(self) -> int:
+        return len(file_defs.MICA_FILES)
+
+
+#: The original's ``MICA_FILES``: ``MICA_FILES['dark_cals_dir'].abs`` is
+#: ``<archive>/aca_dark`` (`dark_cals_root`), read at each access.
+MICA_FILES = _ArchiveFiles()

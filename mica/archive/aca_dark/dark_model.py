@@ -23,6 +23,7 @@ from scipy.interpolate import CubicSpline
 from scipy.optimize import least_squares
 from scipy.stats import norm
 
+from mica.errors import InvalidArgumentError, InvalidTimeError
 from mica.time import CxoTimeLike, frac_year
 
 from .temp_scale import DARK_SCALE_4C, dark_temp_scale
@@ -107,9 +108,9 @@ _SBP_PAR_FITS = np.array(
 def _years(dates: CxoTimeLike) -> np.ndarray:
     """Decimal years of ``dates`` as a float array (0-d for a scalar date)."""
     if dates is None:
-        raise ValueError("date is required (None is ambiguous here: pass a date)")
+        raise InvalidTimeError("date is required (None is ambiguous here: pass a date)")
     if isinstance(dates, (bool, np.bool_)):
-        raise TypeError(f"cannot interpret {dates!r} as a date")
+        raise InvalidTimeError(f"cannot interpret {dates!r} as a date")
     return np.asarray(frac_year(dates), dtype=np.float64)
 
 
@@ -117,7 +118,7 @@ def _float_array(value: ArrayLike, name: str) -> np.ndarray:
     """``value`` as a float64 array, with a clear error for non-numeric input."""
     arr = np.asarray(value)
     if arr.dtype.kind not in "iuf":
-        raise TypeError(f"{name} must be numeric (scalar or array), got {value!r}")
+        raise InvalidArgumentError(f"{name} must be numeric (scalar or array), got {value!r}")
     return arr.astype(np.float64)
 
 
@@ -148,7 +149,9 @@ def smooth_twice_broken_pow(pars: ArrayLike, x: ArrayLike = xall) -> np.ndarray:
     """
     p = np.asarray(pars, dtype=np.float64)
     if p.shape[-1:] != (5,) or p.ndim > 2:
-        raise ValueError(f"pars must be (g1, g2, g3, x_b, ampl1) or (N, 5), got shape {p.shape}")
+        raise InvalidArgumentError(
+            f"pars must be (g1, g2, g3, x_b, ampl1) or (N, 5), got shape {p.shape}"
+        )
     p2 = np.atleast_2d(p)
     out = np.empty((len(p2), len(xall)))
     for k, (g1, g2, g3, x_b, ampl1) in enumerate(p2):
@@ -248,7 +251,9 @@ def get_dark_hist(
     y = smooth_twice_broken_pow(get_sbp_pars(date), xall)
     t = _float_array(t_ccd, "t_ccd")
     if t.ndim != 0:
-        raise TypeError("get_dark_hist takes a scalar t_ccd (use get_warm_fracs for arrays)")
+        raise InvalidArgumentError(
+            "get_dark_hist takes a scalar t_ccd (use get_warm_fracs for arrays)"
+        )
     scale = dark_temp_scale(T_CCD_MODEL, float(t), scale_4c)
     return xall * scale, xbins * scale, y
 
@@ -262,7 +267,7 @@ def _warm_pixels(thr: np.ndarray, edges: np.ndarray, y: np.ndarray) -> np.ndarra
     bad = (ii < 1) | (ii > n_edges - 2)
     if np.any(bad):
         k = int(np.flatnonzero(bad)[0])
-        raise ValueError(
+        raise InvalidArgumentError(
             f"warm threshold {thr[k]:g} e-/s is outside the model histogram range "
             f"({edges[k, 0]:.3g} .. {edges[k, -2]:.4g} e-/s at that temperature)"
         )
@@ -346,7 +351,9 @@ def get_warm_fracs(
 def _check_thresholds(warm_threshold: ArrayLike) -> np.ndarray:
     thr = _float_array(warm_threshold, "warm_threshold")
     if np.any(~np.isfinite(thr)) or np.any(thr <= 0):
-        raise ValueError(f"warm_threshold must be positive and finite, got {warm_threshold!r}")
+        raise InvalidArgumentError(
+            f"warm_threshold must be positive and finite, got {warm_threshold!r}"
+        )
     return thr
 
 
@@ -407,7 +414,7 @@ def synthetic_dark_image(
     """
     model = smooth_twice_broken_pow(get_sbp_pars(date), xall)
     if model.ndim != 1:
-        raise TypeError("synthetic_dark_image takes a single date")
+        raise InvalidArgumentError("synthetic_dark_image takes a single date")
     rng = np.random.default_rng(rng)
     if base_image is None:
         dark = _cool_base(rng)
@@ -418,16 +425,18 @@ def synthetic_dark_image(
             else base_image
         )
         if isinstance(raw, str):
-            raise ValueError(f"base_image must be an array, 'archive' or None, got {raw!r}")
+            raise InvalidArgumentError(
+                f"base_image must be an array, 'archive' or None, got {raw!r}"
+            )
         dark = np.array(raw, dtype=np.float64).ravel()
         if dark.size != NPIX:
-            raise ValueError(f"base_image must hold {NPIX} pixels, got {dark.size}")
+            raise InvalidArgumentError(f"base_image must hold {NPIX} pixels, got {dark.size}")
 
     warm = dark > _BASE_WARM_LIMIT
     cool_idx = np.flatnonzero(~warm)
     if warm.any():
         if cool_idx.size == 0:
-            raise ValueError("base_image has no cool pixels (<= 40 e-/s) to refill from")
+            raise InvalidArgumentError("base_image has no cool pixels (<= 40 e-/s) to refill from")
         dark[warm] = dark[cool_idx[rng.integers(0, cool_idx.size, int(warm.sum()))]]
 
     n_bin = rng.poisson(model)
@@ -495,18 +504,20 @@ def _points_columns(points: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarra
     if names is not None:
         missing = {"date", "t_ccd", "warm_frac"} - set(names)
         if missing:
-            raise ValueError(f"dark_cal_points lacks column(s) {sorted(missing)}")
+            raise InvalidArgumentError(f"dark_cal_points lacks column(s) {sorted(missing)}")
         thr = points["warm_threshold"] if "warm_threshold" in names else None
         return points["date"], points["t_ccd"], points["warm_frac"], thr
     if isinstance(points, (str, bytes)) or not isinstance(points, (Sequence, np.ndarray)):
-        raise TypeError(
+        raise InvalidArgumentError(
             "dark_cal_points must be a table/mapping with date, t_ccd, warm_frac columns "
             "or a sequence of (date, t_ccd, warm_frac[, warm_threshold]) rows"
         )
     rows = list(points)
     widths = {len(r) for r in rows}
     if not rows or not widths <= {3, 4} or len(widths) != 1:
-        raise ValueError("dark_cal_points rows must all be (date, t_ccd, warm_frac[, threshold])")
+        raise InvalidArgumentError(
+            "dark_cal_points rows must all be (date, t_ccd, warm_frac[, threshold])"
+        )
     cols = list(zip(*rows, strict=True))
     thr = np.asarray(cols[3], dtype=np.float64) if len(cols) == 4 else None
     return np.asarray(cols[0]), cols[1], cols[2], thr
@@ -534,11 +545,11 @@ def fit_model_amplitude(
     thr = thr_col if thr_col is not None else warm_threshold
     thr = np.broadcast_to(_check_thresholds(thr), observed.shape)
     if not (t.size == observed.size == np.size(np.asarray(dates))):
-        raise ValueError("date, t_ccd and warm_frac must have the same length")
+        raise InvalidArgumentError("date, t_ccd and warm_frac must have the same length")
     if observed.size == 0:
-        raise ValueError("no dark-cal points to fit")
+        raise InvalidArgumentError("no dark-cal points to fit")
     if np.any(~np.isfinite(observed)) or np.any(observed <= 0):
-        raise ValueError("warm fractions must be positive and finite")
+        raise InvalidArgumentError("warm fractions must be positive and finite")
     years = _years(np.asarray(dates).ravel()) if np.ndim(dates) else _years(dates).reshape(1)
     s4c0 = DARK_SCALE_4C if scale_4c is None else float(scale_4c)
 
@@ -554,9 +565,9 @@ def fit_model_amplitude(
         s4c, s4c_err = s4c0, None
     else:
         if np.ptp(t) == 0:
-            raise ValueError("fitting scale_4c needs points at different temperatures")
+            raise InvalidArgumentError("fitting scale_4c needs points at different temperatures")
         if observed.size < 3:
-            raise ValueError("fitting scale_4c needs at least 3 points")
+            raise InvalidArgumentError("fitting scale_4c needs at least 3 points")
 
         def resid(p: np.ndarray) -> np.ndarray:
             return np.log(observed) - (p[0] + np.log(model(float(np.exp(p[1])))))
@@ -659,7 +670,7 @@ def get_box_delta(halfwidth: ArrayLike) -> Any:
     """Probit failure offset for a search box of ``halfwidth`` arcsec (0 at 120 arcsec)."""
     hw = _float_array(halfwidth, "halfwidth")
     if np.any(hw <= 0):
-        raise ValueError("halfwidth must be positive (arcsec)")
+        raise InvalidArgumentError("halfwidth must be positive (arcsec)")
     b = (hw - 120.0) / 120.0
     out = 0.96 * b - 0.30 * b**2
     return float(out) if out.ndim == 0 else out
@@ -771,7 +782,7 @@ def acq_success_prob(
     coefficients of the multiple-star-filter era (before Feb 2016).
     """
     if model not in ("sota", "spline"):
-        raise ValueError(f"model must be 'sota' or 'spline', got {model!r}")
+        raise InvalidArgumentError(f"model must be 'sota' or 'spline', got {model!r}")
     years = _years(date)
     t_a = _float_array(t_ccd, "t_ccd")
     mag_a = _float_array(mag, "mag")

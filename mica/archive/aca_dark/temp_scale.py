@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from mica.errors import InvalidArgumentError
+
 __all__ = ["DARK_SCALE_4C", "dark_temp_scale", "dark_temp_scale_img"]
 
 # Dark current grows by this factor per +4 degC (best global fit; was 1 / 0.62 before ~2013).
@@ -30,6 +32,14 @@ _I_MIN, _I_MAX = 20.0, 1.0e4
 
 def _as_output(value: np.ndarray, scalar: bool) -> Any:
     return float(value) if scalar else value
+
+
+def _numbers(value: ArrayLike, name: str) -> np.ndarray:
+    """``value`` as a float64 array; `InvalidArgumentError` naming ``name`` if not numbers."""
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"{name} must be numeric, got {value!r}") from None
 
 
 def dark_temp_scale(
@@ -61,11 +71,12 @@ def dark_temp_scale(
     """
     if scale_4c is None:
         scale_4c = DARK_SCALE_4C
-    scale_4c = float(scale_4c)
-    if not np.isfinite(scale_4c) or scale_4c <= 0:
-        raise ValueError(f"scale_4c must be a positive finite number, got {scale_4c!r}")
-    t = np.asarray(t_ccd, dtype=np.float64)
-    t_ref = np.asarray(t_ccd_ref, dtype=np.float64)
+    scale = _numbers(scale_4c, "scale_4c")
+    if scale.ndim or not np.isfinite(scale) or scale <= 0:
+        raise InvalidArgumentError(f"scale_4c must be a positive finite number, got {scale_4c!r}")
+    scale_4c = float(scale)
+    t = _numbers(t_ccd, "t_ccd")
+    t_ref = _numbers(t_ccd_ref, "t_ccd_ref")
     out = np.power(scale_4c, (t_ref - t) / 4.0)
     return _as_output(out, out.ndim == 0)
 
@@ -99,14 +110,14 @@ def dark_temp_scale_img(img: ArrayLike, t_ccd: ArrayLike, t_ccd_ref: ArrayLike) 
     """
     arr = np.asarray(img)
     if arr.dtype.kind not in "iuf":
-        raise TypeError(f"img must be numeric, got dtype {arr.dtype}")
+        raise InvalidArgumentError(f"img must be numeric, got dtype {arr.dtype}")
     scalar = arr.ndim == 0 and np.ndim(t_ccd) == 0 and np.ndim(t_ccd_ref) == 0
     out_dtype = arr.dtype if arr.dtype.kind == "f" else np.dtype(np.float64)
     values = arr.astype(np.float64, copy=False)
     # Compute in float64 so float32 maps do not lose precision in exp().
     y = np.log(np.clip(values, _I_MIN, _I_MAX)) - _E * _T0
     slope = _A + _B * _T0 + _C * y + _D * y**2
-    dt = np.asarray(t_ccd_ref, dtype=np.float64) - np.asarray(t_ccd, dtype=np.float64)
+    dt = _numbers(t_ccd_ref, "t_ccd_ref") - _numbers(t_ccd, "t_ccd")
     out = values * np.exp(slope * dt)
     if scalar:
         return float(out)

@@ -36,9 +36,11 @@ from mica.archive.aca_dark.product import (
 from mica.engine.provenance import archive_kind, settle_kind
 from mica.engine.report import UpdateReport
 from mica.engine.runner import Job, Progress, Unit, run_update
+from mica.engine.source import split_delivery
 from mica.engine.time_update import update_archive
+from mica.errors import InvalidArgumentError
 from mica.products.aca_l0 import L0
-from mica.time import SECONDS_PER_DAY, CxoTimeLike, day_end, day_start, to_date, to_secs
+from mica.time import SECONDS_PER_DAY, CxoTimeLike, day_end, day_start, time_range, to_date
 
 from .compute import (
     ACDC_START,
@@ -84,15 +86,21 @@ def _window_replicas(
     """(dark_id, checked replicas | refusal | None when archived whole) of the calibrations
     of one window starting in [tstart, stop]."""
     c0, c1, whole, kind, root = unit.data
-    files = src.fetch(DARK, c0, c1, unit.staging)
-    for dark_id, paths in sorted(_group(files).items()):
+    files, refused = split_delivery(src.fetch(DARK, c0, c1, unit.staging))
+    groups = _group(files)
+    # a replica the source refused (two different copies) refuses its calibration
+    clashes = {dark_id: err for err in refused for dark_id in _group([Path(err.filename)])}
+    for dark_id in sorted(set(groups) | set(clashes)):
         if not c0 <= id_day_secs(dark_id) < c1:
             continue  # delivered extra: its own window handles it
         if dark_id in whole:
             yield dark_id, None
             continue
+        if dark_id in clashes:
+            yield dark_id, CalibrationRefused(dark_id, f"replica file {clashes[dark_id]}")
+            continue
         try:
-            reps = load_replicas(dark_id, paths, kind, root)
+            reps = load_replicas(dark_id, groups[dark_id], kind, root)
         except CalibrationRefused as err:
             yield dark_id, err
             continue
@@ -170,13 +178,11 @@ class DarkJob(Job):
         if start is None:
             ids = LAYOUT.ids(self.root)
             if not ids:
-                raise ValueError(f"the aca-dark archive at {self.root} is empty: give a start time")
+                raise InvalidArgumentError(
+                    f"the aca-dark archive at {self.root} is empty: give a start time"
+                )
             start = dark_id_to_date(ids[-1])
-        self.tstart, self.tstop = to_secs(start), to_secs(self.stop)
-        if self.tstop <= self.tstart:
-            raise ValueError(
-                f"stop {to_date(self.tstop)} is not after start {to_date(self.tstart)}"
-            )
+        self.tstart, self.tstop = time_range(start, self.stop)
         whole = frozenset(i for i in LAYOUT.ids(self.root) if LAYOUT.is_whole(self.root, i))
         kind = archive_kind(self.root)  # replicas of the other kind are refused
         span = self.days_at_once * SECONDS_PER_DAY

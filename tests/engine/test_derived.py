@@ -1,0 +1,224 @@
+"""The derived-product engine: table generations, upsert by key, failures, kill safety.
+
+The product here is a small real one: per "observation" folder of JSON inputs under the
+archive, one row per slot; a unit whose input is missing or corrupt fails with its reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import tables
+
+from mica.engine.derived import (
+    DerivedFailure,
+    DerivedProduct,
+    DerivedUnit,
+    check_derived,
+    update_derived,
+)
+from mica.engine.table_store import GenerationTable, TableSpec
+from mica.errors import MissingArchiveError
+from tests.conftest import REPO_ROOT
+
+DTYPE = np.dtype(
+    [
+        ("obsid", "<i4"),
+        ("obi", "<i4"),
+        ("slot", "<i4"),
+        ("tstart", "<f8"),
+        ("mag", "<f4"),
+        ("acqid", "?"),
+        ("known_bad", "?"),
+        ("bad_comment", "S80"),
+    ]
+)
+SPEC = TableSpec(
+    DTYPE,
+    key=("obsid", "obi"),
+    indexes=("obsid",),
+    csi=("tstart",),
+    preserve=("known_bad", "bad_comment"),
+    match=("slot",),
+)
+
+
+class SlotTable(DerivedProduct):
+    """One row per slot of each ``inputs/<obsid>.json`` ({"tstart": t, "mags": [...]})."""
+
+    name = "slot-table"
+    folder = "slot_table"
+    table_name = "slot_table.h5"
+    spec = SPEC
+    inputs = ("inputs",)
+
+    def plan(self, archive, table, *, start, stop, obsids, check_missing):
+        done = table.keys()
+        failed = table.failed_keys()
+        units = []
+        for path in sorted((archive / "inputs").glob("*.json")):
+            obsid = int(path.stem)
+            key = (obsid, 0)
+            if obsids is not None:
+                if obsid not in obsids:
+                    continue
+            elif key in done or (key in failed and not check_missing):
+                continue
+            units.append(DerivedUnit(key, f"obsid {obsid}", float(obsid), path))
+        return units
+
+    def compute(self, archive, unit, staging):
+        delay = float(os.environ.get("SLOT_TABLE_DELAY", "0"))
+        time.sleep(delay)
+        try:
+            data = json.loads(unit.data.read_text())
+        except (OSError, ValueError) as err:
+            raise DerivedFailure(f"{unit.data}: {err}") from err
+        mags = data["mags"]
+        rows = np.zeros(len(mags), DTYPE)
+        rows["obsid"], rows["obi"] = unit.key
+        rows["slot"] = np.arange(len(mags))
+        rows["tstart"] = data["tstart"]
+        rows["mag"] = mags
+        rows["acqid"] = np.asarray(mags) < 10.5
+        return rows
+
+
+SLOT_TABLE = SlotTable()
+
+
+def _inputs(archive: Path, obsids, nslots=3) -> None:
+    folder = archive / "inputs"
+    folder.mkdir(parents=True, exist_ok=True)
+    for obsid in obsids:
+        mags = [9.0 + 0.5 * s + obsid % 3 for s in range(nslots)]
+        (folder / f"{obsid}.json").write_text(json.dumps({"tstart": obsid * 10.0, "mags": mags}))
+
+
+def test_update_writes_an_indexed_table_readers_agree_on(tmp_path):
+    _inputs(tmp_path, range(100, 140))
+    report = update_derived(SLOT_TABLE, archive=tmp_path, data_root=tmp_path / "slot_table")
+    assert len(report.done) == 40 and report.ok
+    table = SLOT_TABLE.table(tmp_path / "slot_table")
+    rows = table.read()
+    assert rows.dtype == DTYPE and len(rows) == 120
+    # booleans as PyTables' BoolCol: h5py (and so astropy) read uint8 0/1, bool by astype
+    with h5py.File(table.path) as h5:
+        assert h5["data"].dtype["acqid"] == np.uint8
+        assert np.array_equal(h5["data"].astype(DTYPE)[...]["acqid"], rows["acqid"])
+    # PyTables' in-kernel search finds what a numpy filter finds, through the indexes
+    with tables.open_file(table.path) as h5:
+        node = h5.root.data
+        assert node.cols.obsid.is_indexed and node.cols.tstart.index.is_csi
+        found = node.read_where("(obsid == 117) & (slot == 1)")
+    assert found.dtype["acqid"] == np.bool_
+    expect = rows[(rows["obsid"] == 117) & (rows["slot"] == 1)]
+    assert len(found) == 1 and found["mag"][0] == expect["mag"][0]
+    assert np.array_equal(table.read("obsid == 117"), rows[rows["obsid"] == 117])
+    assert table.max("tstart") == 1390.0
+    # nothing new: no unit computed, the table untouched
+    mtime = table.path.stat().st_mtime_ns
+    again = update_derived(SLOT_TABLE, archive=tmp_path, data_root=tmp_path / "slot_table")
+    assert not again.done and table.path.stat().st_mtime_ns == mtime
+
+
+def test_reprocessing_keeps_hand_edits_and_reports_a_slot_count_change(tmp_path):
+    root = tmp_path / "slot_table"
+    _inputs(tmp_path, [200, 201, 202])
+    update_derived(SLOT_TABLE, archive=tmp_path, data_root=root)
+    table = SLOT_TABLE.table(root)
+    # a hand edit of the kind users make (known_bad on one row)
+    with h5py.File(table.path, "a") as h5:
+        data = h5["data"][...]
+        i = np.flatnonzero((data["obsid"] == 201) & (data["slot"] == 2))[0]
+        data["known_bad"][i] = True
+        data["bad_comment"][i] = b"spoiler"
+        h5["data"][...] = data
+    _inputs(tmp_path, [201], nslots=3)
+    _inputs(tmp_path, [202], nslots=4)
+    report = update_derived(SLOT_TABLE, archive=tmp_path, data_root=root, obsids=[201, 202])
+    rows = table.read()
+    kept = rows[(rows["obsid"] == 201) & (rows["slot"] == 2)]
+    assert kept["known_bad"].tolist() == [True] and kept["bad_comment"][0] == b"spoiler"
+    assert (rows["obsid"] == 202).sum() == 4 and len(rows) == 10
+    assert any("obsid 202" in n and "3 rows replaced by 4" in n for n in report.notes)
+    # row order of an unchanged unit is kept (in place), the changed one moves to the end
+    assert rows["obsid"][:3].tolist() == [200, 200, 200] and rows["obsid"][-1] == 202
+
+
+def test_failures_are_recorded_listed_and_retried(tmp_path):
+    root = tmp_path / "slot_table"
+    _inputs(tmp_path, [300, 301])
+    (tmp_path / "inputs" / "302.json").write_text("{not json")
+    report = update_derived(SLOT_TABLE, archive=tmp_path, data_root=root)
+    assert not report.ok and list(report.failed) == [(302, 0)]
+    assert "302.json" in report.failed[(302, 0)]
+    table = SLOT_TABLE.table(root)
+    fails = table.failures()
+    assert fails["obsid"].tolist() == [302] and b"302.json" in fails["reason"][0]
+    assert SLOT_TABLE.remarks(root) == [f"obsid 302 obi 0 failed: {fails['reason'][0].decode()}"]
+    check = check_derived(SLOT_TABLE, root)  # a failure is listed, not a problem
+    assert check.ok and not check.repairs and check.notes == SLOT_TABLE.remarks(root)
+    # a regular run does not retry it; --check-missing does, and success clears it
+    assert not update_derived(SLOT_TABLE, archive=tmp_path, data_root=root).failed
+    _inputs(tmp_path, [302])
+    report = update_derived(SLOT_TABLE, archive=tmp_path, data_root=root, check_missing=True)
+    assert list(report.done) == [(302, 0)] and report.ok
+    assert len(table.failures()) == 0 and (302, 0) in table.keys()
+
+
+def test_no_table_is_a_missing_archive_not_an_empty_one(tmp_path):
+    table = GenerationTable(tmp_path / "x.h5", SPEC, "mica update slot-table")
+    with pytest.raises(MissingArchiveError, match="mica update slot-table"):
+        table.read()
+    assert not (tmp_path / "x.h5").exists()
+
+
+_KILL_SCRIPT = """
+import sys
+sys.path.insert(0, {repo!r})
+from tests.engine.test_derived import SLOT_TABLE
+from mica.engine.derived import update_derived
+update_derived(SLOT_TABLE, archive={archive!r}, data_root={root!r}, checkpoint=5)
+"""
+
+
+def test_a_killed_update_leaves_the_previous_table_and_the_rerun_completes(tmp_path):
+    root = tmp_path / "slot_table"
+    _inputs(tmp_path, range(400, 410))
+    update_derived(SLOT_TABLE, archive=tmp_path, data_root=root)
+    before = SLOT_TABLE.table(root).read()
+    _inputs(tmp_path, range(410, 440))
+    script = _KILL_SCRIPT.format(repo=str(REPO_ROOT), archive=str(tmp_path), root=str(root))
+    env = {**os.environ, "SLOT_TABLE_DELAY": "0.1"}
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env)
+    table = SLOT_TABLE.table(root)
+    deadline = time.monotonic() + 60
+    # readers see a whole generation at every moment of the run
+    while proc.poll() is None and time.monotonic() < deadline:
+        rows = table.read()
+        assert len(rows) % 3 == 0 and np.array_equal(rows[: len(before)], before)
+        if len(rows) > len(before):  # one checkpoint written: kill mid-run
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    partial = table.read()
+    assert len(before) < len(partial) < 3 * 40
+    report = update_derived(SLOT_TABLE, archive=tmp_path, data_root=root)
+    assert report.ok
+    rows = table.read()
+    assert sorted(set(rows["obsid"].tolist())) == list(range(400, 440)) and len(rows) == 120
+    check = check_derived(SLOT_TABLE, root)
+    assert check.ok and not check.repairs, check.summary()
+    assert not list(root.glob(".slot_table.h5.tmp-*"))
