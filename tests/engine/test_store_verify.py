@@ -133,20 +133,34 @@ def _flip_block(dataset: str) -> Callable[[Path], str]:
     return corrupt
 
 
-def _zero_trange(root: Path) -> str:
-    path = _chunk(root, "0/519")
-    with h5py.File(path, "r") as h5:
-        offset, size = h5["TRANGE"].id.get_offset(), h5["TRANGE"].id.get_storage_size()
-    with open(path, "r+b") as fh:  # the time index says no block holds any time
-        fh.seek(offset)
-        fh.write(bytes(size))
-    return "0/519"
+def _trange(zeroed: bool) -> Callable[[Path], str]:
+    """The time-range blocks of 0/519 (the time index of its row blocks, one contiguous
+    dataset) zeroed, or a byte of them flipped."""
+
+    def corrupt(root: Path) -> str:
+        path = _chunk(root, "0/519")
+        with h5py.File(path, "r") as h5:
+            offset, size = h5["TRANGE"].id.get_offset(), h5["TRANGE"].id.get_storage_size()
+        if not zeroed:
+            _flip(path, offset + size // 2)
+            return "0/519"
+        with open(path, "r+b") as fh:  # the time index says no block holds any time
+            fh.seek(offset)
+            fh.write(bytes(size))
+        return "0/519"
+
+    return corrupt
 
 
-def _random_flip(root: Path) -> str:
-    path = _chunk(root, "0/519")
-    _flip(path, int(np.random.default_rng(25).integers(path.stat().st_size)))
-    return "0/519"
+def _random_flip(seed: int) -> Callable[[Path], str]:
+    """A byte of 0/519 flipped anywhere (seeded)."""
+
+    def corrupt(root: Path) -> str:
+        path = _chunk(root, "0/519")
+        _flip(path, int(np.random.default_rng(seed).integers(path.stat().st_size)))
+        return "0/519"
+
+    return corrupt
 
 
 def _put(source: str, target: str) -> Callable[[Path], str]:
@@ -188,8 +202,9 @@ CORRUPTIONS: dict[str, Callable[..., Callable[[Path], str]]] = {
     "key group": lambda older: _flip_block("KEY"),
     "other group": lambda older: _flip_block("OTHER"),
     "file index": lambda older: _flip_block("FILEIDX"),
-    "time-range blocks zeroed": lambda older: _zero_trange,
-    "random flip": lambda older: _random_flip,
+    "time-range blocks": lambda older: _trange(zeroed=False),
+    "time-range blocks zeroed": lambda older: _trange(zeroed=True),
+    **{f"random flip {seed}": lambda older, seed=seed: _random_flip(seed) for seed in (25, 26, 27)},
     "slot's chunk in another slot": lambda older: _put("1/519", "0/519"),
     "period's chunk in another period": lambda older: _put("0/520", "0/519"),
     "hd3 chunk in another slot": lambda older: _put("hd3/1/51", "hd3/0/51"),
@@ -198,7 +213,7 @@ CORRUPTIONS: dict[str, Callable[..., Callable[[Path], str]]] = {
     "older generation put back": _older_generation,
 }
 #: Corruptions a read may not meet (a random byte may lie outside what the reads decode).
-UNSEEN_BY_READS = {"random flip"}
+UNSEEN_BY_READS = {name for name in CORRUPTIONS if name.startswith("random flip")}
 
 
 def test_reads_use_the_store(base):
