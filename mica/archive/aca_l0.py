@@ -32,11 +32,11 @@ from mica.archive.aca_image import ACAImage
 from mica.archive.obsid_times import obsid_interval
 from mica.common import computed_attributes
 from mica.config import archive_root
-from mica.engine.colstore import ColumnStore
+from mica.engine.colstore import ColumnStore, serve_from_files
 from mica.engine.h5chunks import ChunkedRows
 from mica.engine.index import ArchiveIndex, require_archive
 from mica.engine.read import snapshot_read
-from mica.errors import InvalidArgumentError, MissingDataError
+from mica.errors import DamagedStoreError, InvalidArgumentError, MissingDataError
 from mica.products.aca_l0 import (
     COLUMN_SIZES,
     HD3_VIEW_COLUMNS,
@@ -212,7 +212,8 @@ def get_slot_data(
 
     Data come from the columnar store where its chunks match the index, else from the FITS
     files; ``use_store=False`` always reads the files (the reference path). Both give
-    identical values, masks and times.
+    identical values, masks and times: a store chunk that fails its checks is read from the
+    files instead, or raises `DamagedStoreError` (``MICA_STORE_DAMAGED``).
 
     Parameters
     ----------
@@ -249,6 +250,8 @@ def get_slot_data(
         (a ValueError) ``stop`` before ``start``.
     ValueError
         An unknown column, a slot or size out of range.
+    DamagedStoreError
+        A store chunk failed its checks and ``MICA_STORE_DAMAGED=raise``.
 
     Examples
     --------
@@ -274,10 +277,22 @@ def get_slot_data(
     # zeros: pages the kernel maps on first touch; `_fill` sets only what is masked
     mask = np.zeros(total, dtype=np.ma.make_mask_descr(dtype))
     row = 0
-    for piece in pieces:
-        rows = slice(row, row + piece["n"])
-        _fill(out[rows], mask[rows], piece, centered_8x8)
-        row += piece["n"]
+    try:
+        for piece in pieces:
+            rows = slice(row, row + piece["n"])
+            _fill(out[rows], mask[rows], piece, centered_8x8)
+            row += piece["n"]
+    except DamagedStoreError as err:  # in images decoded only now (`ChunkedRows`)
+        serve_from_files(err)  # or raise: from now on this process reads its files instead
+        return get_slot_data(
+            start,
+            stop,
+            slot,
+            imgsize,
+            data_root=data_root,
+            columns=columns,
+            centered_8x8=centered_8x8,
+        )
     if order is not None:
         out, mask = out[order], mask[order]
     # keep_mask=False: take the mask as is (the default ORs it into a fresh one, field by
@@ -364,7 +379,9 @@ def hd3_columns(
                 if chunk is not None:
                     try:
                         arrays = store.read_alone(chunk, names, tstart, tstop)
-                    except OSError:  # chunk file replaced or damaged: read the files instead
+                    except DamagedStoreError as err:
+                        serve_from_files(err)  # or raise; else read the files instead
+                    except OSError:  # chunk file replaced: read the files instead
                         pass
                     else:
                         if arrays:
@@ -533,6 +550,9 @@ def _store_pieces(
         only = files if picked and part == L0.partition(recs[0]) else None
         try:
             arrays, chunk_names = store.read(chunk, ask, tstart, tstop, only, defer)
+        except DamagedStoreError as err:
+            serve_from_files(err)  # or raise; else read the files instead
+            continue
         except OSError:  # chunk file replaced or removed: read the files instead
             continue
         n = len(arrays.get("TIME", ()))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,6 +24,9 @@ from mica.products.hdr3_samples import (
     item_datasets,
     table_words,
 )
+
+if TYPE_CHECKING:
+    from mica.engine.h5chunks import ChunkDigests
 
 
 def read_samples(
@@ -51,9 +54,10 @@ def read_samples(
     MissingArchiveError
         When ``data_root`` holds no L0 archive.
     """
-    from mica.engine.colstore import ColumnStore
+    from mica.engine.colstore import ColumnStore, serve_from_files
     from mica.engine.read import snapshot_read
     from mica.engine.validate import TIME_AFTER_TSTOP, TIME_BEFORE_TSTART
+    from mica.errors import DamagedStoreError
     from mica.products.aca_l0 import L0
 
     grid_slots = {item.slot for item in items.values()}
@@ -94,13 +98,18 @@ def read_samples(
         # (`SAMPLES_REACH`): by the same spans none has rows in [lo, hi].
         # A third of a 19-day fetch went into that query.
         part = view.key({"filetime": period * view.period})
-        chunk = ColumnStore(L0, index).current_chunks([part]).get(part)
+        store = ColumnStore(L0, index)
+        chunk = store.current_chunks([part]).get(part)
         if chunk is None:
             found.append(None)
             return []
         try:
-            found.append(_read_table(root / chunk["path"], slot, items, tstart, tstop))
-        except (OSError, KeyError):  # chunk replaced, damaged or without this slot
+            with store.checking(chunk) as digests:
+                found.append(_read_table(root / chunk["path"], slot, items, tstart, tstop, digests))
+        except DamagedStoreError as err:
+            serve_from_files(err)  # or raise; else the rows are read instead
+            found.append(None)
+        except (OSError, KeyError):  # chunk replaced since the snapshot
             found.append(None)
         return []
 
@@ -112,9 +121,15 @@ def read_samples(
 
 
 def _read_table(
-    path: Path, slot: int, items: Mapping[str, Hdr3Item], tstart: float, tstop: float
+    path: Path,
+    slot: int,
+    items: Mapping[str, Hdr3Item],
+    tstart: float,
+    tstop: float,
+    digests: ChunkDigests | None,
 ) -> tuple[np.ndarray, dict[str, ItemWords]]:
-    """Grid and item words of ``slot``'s table in a chunk file over [tstart, tstop]."""
+    """Grid and item words of ``slot``'s table in a chunk file over [tstart, tstop], every
+    block read checked against the chunk's ``digests``."""
     from mica.engine.colstore import read_slab
     from mica.engine.h5chunks import open_h5_id
 
@@ -124,21 +139,21 @@ def _read_table(
     try:
         base = f"S{slot}."
         try:
-            block0 = read_slab(fid, base + "BLOCK0")
-        except KeyError:  # no 8x8 file of this slot in the partition
+            block0 = read_slab(fid, base + "BLOCK0", digests=digests)
+        except KeyError:  # no 8x8 file of this slot in the partition (none recorded either)
             block0 = np.zeros(0)
         grid = np.zeros(0)
         cols: dict[str, np.ndarray] = {}
         if len(block0):
             first = max(int(np.searchsorted(block0, tstart, "left")) - 1, 0) * SAMPLE_BLOCK
             last = int(np.searchsorted(block0, tstop, "right")) * SAMPLE_BLOCK
-            times = read_slab(fid, base + "TIME", first, last)
+            times = read_slab(fid, base + "TIME", first, last, digests)
             a = int(np.searchsorted(times, tstart, "left"))
             b = int(np.searchsorted(times, tstop, "right"))
             grid = times[a:b]
             if b > a:
                 names = {"FLAGS", *(name for words in where.values() for name, _ in words)}
-                cols = {n: read_slab(fid, base + n, first + a, first + b) for n in names}
+                cols = {n: read_slab(fid, base + n, first + a, first + b, digests) for n in names}
     finally:
         fid.close()
     if not cols:

@@ -62,7 +62,8 @@ def check_archive(
     verify_store: bool = False,
 ) -> CheckReport:
     """Compare index and files; with ``repair`` make them consistent (under the update lock).
-    ``verify_store`` also decompresses every store chunk (damaged ones are rebuilt).
+    ``verify_store`` also checks every store chunk against its recorded identity and digests
+    and decompresses it (damaged ones are rebuilt).
 
     Without ``repair`` nothing is written, not even the lock (`check_lock`): the index is
     opened read-only, so the check runs on a read-only archive or one of another user."""
@@ -90,8 +91,11 @@ def check_archive(
         elif product.has_store:
             store = ColumnStore(product, index)
             if verify_store:
-                for part, (path, problem) in store.unreadable_chunks().items():
-                    report.problems.append(f"store chunk {part} is unreadable: {problem}")
+                mend = f"'mica --archive {root.parent} check --verify-store --repair'"
+                for part, (path, problem) in store.damaged_chunks().items():
+                    report.problems.append(
+                        f"store chunk {part} is damaged: {problem}; mend it with {mend}"
+                    )
                     if repair:  # derived data: without its file the chunk is rebuilt below
                         path.unlink(missing_ok=True)
             stale = store.stale_parts()
