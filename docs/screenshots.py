@@ -6,8 +6,9 @@ Usage (after ``sphinx-build -W -b html docs docs/_build/html``)::
 
 For every HTML page under the built site (the demo's ``report.html`` included) it
 
-* takes a screenshot of the whole page, 1280 px wide (``<out>/<page>.png``), and cuts it in
-  screen-high tiles (``<out>/<page>-1.png``, ...) that an image viewer shows at full size;
+* takes screenshots of the whole page, 1280 px wide (``<out>/<page>.png``, and
+  ``<page>.2.png`` ... for a page taller than 16000 px), and cuts them in screen-high tiles
+  (``<out>/<page>-1.png``, ...) that an image viewer shows at full size;
 * loads a copy of the page with a small script injected (``chromium --dump-dom``) that
   reports what a reader would meet: an element clipping its content behind a scroll bar
   (``scrollWidth`` over ``clientWidth``: a code block too wide for the page), a page wider
@@ -39,14 +40,15 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 WIDTH = 1280
 #: The height of one tile of a screenshot (one screen of a laptop, about).
 TILE_HEIGHT = 1600
-#: Chromium's screenshot stops at this height; longer pages are cut (and reported).
+#: The tallest screenshot taken at once (Chromium draws no more); a longer page is taken
+#: in several, its content shifted up by this height each time.
 MAX_HEIGHT = 16000
 PROBE_ID = "mica-docs-probe"
 #: Runs at the page's load event and appends its findings as JSON in a <pre id=PROBE_ID>.
 PROBE_SCRIPT = (
     """<script>
 window.addEventListener('load', () => {
-  const found = {clipped: [], images: [], raw: [], height: 0, width: 0, window: 0};
+  const found = {clipped: [], wide: [], images: [], raw: [], height: 0, width: 0, window: 0};
   for (const el of document.body.querySelectorAll('*')) {
     const style = getComputedStyle(el);
     if (style.overflowX !== 'visible' && el.scrollWidth > el.clientWidth + 1) {
@@ -54,11 +56,23 @@ window.addEventListener('load', () => {
         + el.clientWidth + ' px): ' + el.textContent.trim().slice(0, 70));
     }
   }
+  // the innermost elements reaching past the window's right edge (what widens the page)
+  const past = (el) => el.getBoundingClientRect().right > window.innerWidth + 1;
+  for (const el of document.body.querySelectorAll('*')) {
+    if (past(el) && !Array.from(el.children).some(past)) {
+      found.wide.push(el.tagName.toLowerCase() + ': ' + el.textContent.trim().slice(0, 70));
+    }
+  }
   for (const img of document.images) {
     if (!img.complete || img.naturalWidth === 0) found.images.push(img.getAttribute('src'));
   }
+  // reST markup left in the text a reader sees; Python listings are left out (their
+  // docstrings are reST, as they should be)
+  const listings = Array.from(document.querySelectorAll('div.highlight-python'));
+  listings.forEach((el) => { el.style.display = 'none'; });
   const raw = /``[^`]+``|:(?:func|class|meth|mod|doc|ref|obj|attr|option):`|^\\.\\. [a-z-]+::/gm;
   found.raw = (document.body.innerText.match(raw) || []).slice(0, 5);
+  listings.forEach((el) => { el.style.display = ''; });
   found.height = document.documentElement.scrollHeight;
   found.width = document.documentElement.scrollWidth;
   found.window = window.innerWidth;
@@ -95,7 +109,8 @@ def _chromium(profile: Path, *args: str, timeout: float = 120) -> subprocess.Com
 
 def probe(page: Path, profile: Path, width: int = WIDTH) -> dict:
     """Load ``page`` with `PROBE_SCRIPT` injected, in a window ``width`` px wide; return the
-    script's findings (``clipped``, ``images``, ``raw``, ``height``, ``width``, ``window``).
+    script's findings (``clipped``, ``wide``, ``images``, ``raw``, ``height``, ``width``,
+    ``window``).
 
     The probed copy sits beside the page (so its relative links resolve) and is removed.
     """
@@ -157,20 +172,43 @@ def broken_links(page: Path, site: Path) -> list[str]:
     return problems
 
 
+def _shifted(page: Path, offset: int) -> Path:
+    """A copy of ``page`` beside it whose content starts ``offset`` px higher, so that a
+    window from its top shows the page from ``offset`` down."""
+    html = page.read_text(encoding="utf-8")
+    style = f"<style>body {{ position: relative; top: -{offset}px; }}</style>"
+    at = html.find("</head>")
+    copy = page.with_name(f".shot-{page.name}")
+    copy.write_text(html[:at] + style + html[at:] if at >= 0 else style + html)
+    return copy
+
+
 def screenshot(page: Path, shot: Path, height: int, profile: Path) -> list[Path]:
-    """A screenshot of ``page`` ``height`` px high into ``shot``, and its tiles beside it."""
+    """The whole ``page`` (``height`` px high), in screenshots of at most `MAX_HEIGHT` px
+    (what Chromium draws at once) into ``shot`` (``<stem>.png``, ``<stem>.2.png``, ...),
+    each cut in tiles ``TILE_HEIGHT`` px high beside it (``<stem>-1.png``, ...)."""
     from PIL import Image
 
-    _chromium(profile, f"--screenshot={shot}", f"--window-size={WIDTH},{height}", page.as_uri())
-    if not shot.exists():
-        raise RuntimeError(f"{page}: Chromium wrote no screenshot")
-    tiles = []
-    with Image.open(shot) as image:
-        for i, top in enumerate(range(0, image.height, TILE_HEIGHT), start=1):
-            tile = shot.with_name(f"{shot.stem}-{i}.png")
-            image.crop((0, top, image.width, min(top + TILE_HEIGHT, image.height))).save(tile)
-            tiles.append(tile)
-    return [shot, *tiles]
+    shots, tiles = [], []
+    for part, offset in enumerate(range(0, height, MAX_HEIGHT), start=1):
+        target = shot if part == 1 else shot.with_name(f"{shot.stem}.{part}.png")
+        source = _shifted(page, offset) if offset else page
+        window = min(MAX_HEIGHT, height - offset)
+        try:
+            _chromium(profile, f"--screenshot={target}", f"--window-size={WIDTH},{window}",
+                      source.as_uri())  # fmt: skip
+        finally:
+            if source != page:
+                source.unlink()
+        if not target.exists():
+            raise RuntimeError(f"{page}: Chromium wrote no screenshot")
+        shots.append(target)
+        with Image.open(target) as image:
+            for top in range(0, image.height, TILE_HEIGHT):
+                tile = shot.with_name(f"{shot.stem}-{len(tiles) + 1}.png")
+                image.crop((0, top, image.width, min(top + TILE_HEIGHT, image.height))).save(tile)
+                tiles.append(tile)
+    return [*shots, *tiles]
 
 
 def look_at(page: Path, site: Path, out: Path | None, profile: Path) -> PageReport:
@@ -180,15 +218,15 @@ def look_at(page: Path, site: Path, out: Path | None, profile: Path) -> PageRepo
     report.problems += [f"clipped behind a scroll bar: {c}" for c in found["clipped"]]
     if found["width"] > found["window"]:
         report.problems.append(f"page {found['width']} px wide in a {found['window']} px window")
+        report.problems += [f"past the window's edge: {w}" for w in found["wide"][:5]]
     report.problems += [f"image not shown: {src}" for src in found["images"]]
     report.problems += [f"raw reST in the text: {text!r}" for text in found["raw"]]
     report.problems += broken_links(page, site)
     if out is not None:
         height = max(found["height"], 600)
-        if height > MAX_HEIGHT:
-            report.problems.append(f"screenshot cut at {MAX_HEIGHT} of {height} px")
+        out.mkdir(parents=True, exist_ok=True)
         name = page.relative_to(site).with_suffix("").as_posix().replace("/", "__")
-        report.screenshots = screenshot(page, out / f"{name}.png", min(height, MAX_HEIGHT), profile)
+        report.screenshots = screenshot(page, out / f"{name}.png", height, profile)
     return report
 
 

@@ -136,8 +136,8 @@ def plot_image_grid(
         ax.label_outer()
     for ax in list(axes.flat)[len(images) :]:
         ax.axis("off")
-    axes[-1, 0].set_xlabel("column in the image (pixels)", fontsize=8)
-    axes[-1, 0].set_ylabel("row in the image (pixels)", fontsize=8)
+    axes[-1, 0].set_xlabel("column (pixels)", fontsize=8)
+    axes[-1, 0].set_ylabel("row (pixels)", fontsize=8)
     if shown is not None:
         fig.colorbar(shown, ax=list(axes.flat), shrink=0.8, label="pixel value (DN)")
     day = to_date(images[0].TIME)[:8] if images else "2012:001"
