@@ -50,6 +50,9 @@ numpydoc_xref_param_type = False
 intersphinx_mapping: dict = {}
 exclude_patterns = ["_build"]
 html_theme = "alabaster"
+# The text column takes the window's width up to a laptop's, so code blocks and figures
+# are read at their size (alabaster's default is a fixed 940 px page, 800 px of text).
+html_theme_options = {"page_width": "min(1240px, 100%)", "body_max_width": "none"}
 # Code blocks wrap their long lines instead of hiding them behind a scroll bar.
 html_static_path = ["_static"]
 html_css_files = ["wrap.css"]

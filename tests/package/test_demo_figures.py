@@ -49,11 +49,14 @@ def test_wilson_interval_has_a_positive_lower_end_once_a_failure_is_seen() -> No
     assert np.all(lo[1:] > 0) and np.all(lo <= rate) and np.all(rate <= hi) and hi[-1] <= 1
 
 
-def test_acq_failure_plot_draws_limits_not_bare_error_bars(tmp_path: Path) -> None:
+def test_acq_failure_plot_draws_limits_not_bare_error_bars(tmp_path: Path, monkeypatch) -> None:
     """On the log axis every error bar has its point and both ends above 0; a bin without
     failures is its upper limit (a triangle, in the legend); the mark clears the title."""
-    from mica.demo.acq import _rates, _sample, demo_acq
+    from mica.demo import acq
+    from mica.demo.acq import _rates, demo_acq
 
+    sample = acq._sample(400)
+    monkeypatch.setattr(acq, "_sample", lambda every: sample)  # computed once, here
     figs: list = []
     demo_acq(tmp_path, tmp_path / "plots", every=400, keep=figs)
     fail_fig, dy_dz_fig = figs
@@ -65,7 +68,6 @@ def test_acq_failure_plot_draws_limits_not_bare_error_bars(tmp_path: Path) -> No
         assert np.all(bar.lines[0].get_ydata() > 0)
         for segments in bar.lines[2]:
             assert all(np.min(seg[:, 1]) > 0 for seg in segments.get_segments())
-    sample = _sample(400)
     _, _, failures = _rates(sample["mag_aca"], ~sample["acqid"])
     assert np.any(failures == 0)  # the case drawn: bins without a failure
     limits = [ln for ln in ax.get_lines() if ln.get_marker() == "v"]
