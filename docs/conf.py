@@ -15,6 +15,7 @@ its plots) is copied into the built site as ``demo/vv_<obsid>/``.
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import re
 import shutil
@@ -78,7 +79,10 @@ def _command_rst(command, ctx) -> list[str]:  # noqa: ANN001  (click objects)
     title = f"``{ctx.command_path}``"
     lines = [title, "~" * len(title), ""]
     if command.help:
-        lines += [_rst_text(line) for line in command.help.splitlines()] + [""]
+        # a docstring's body keeps its indentation in click: dedented, as --help prints it
+        # (an indented paragraph would be a block quote); click's \b no-rewrap marks dropped
+        help_lines = inspect.cleandoc(command.help).splitlines()
+        lines += [_rst_text(line) for line in help_lines if line.strip() != "\b"] + [""]
     usage = " ".join(command.collect_usage_pieces(ctx))
     lines += ["::", "", f"    {ctx.command_path} {usage}", ""]
     for param in command.get_params(ctx):
