@@ -178,6 +178,11 @@ class MSIDset(msid_api.MSIDset):
     of the key's first digit); a continuation slot (slot 7 for ``ccd_temp_fine``, 5 for
     ``zero_off32_quad_c``) is read and matched onto that grid but does not extend it.
 
+    Each item is an `MSID` whose ``unit`` says what its values are: temperatures
+    (``ccd_temp``, ``aca_temp``, the ``*_therm`` items) in **degC**, voltages in mV (V for
+    the ``*_volts`` names), ``avg_bkg`` in electrons, ``dac`` and ``ccd_setpoint`` in
+    counts, status words unitless (see ``ITEMS`` and ``EXTRA_ITEMS``).
+
     Parameters
     ----------
     msids : str or iterable of str
@@ -199,11 +204,6 @@ class MSIDset(msid_api.MSIDset):
         The shared grid, CXC seconds (s); with ``stat``, the bins any item has.
     tstart, tstop : float
         The asked range, CXC seconds; ``datestart``/``datestop`` as dates.
-
-    Each item is an `MSID` whose ``unit`` says what its values are: temperatures
-    (``ccd_temp``, ``aca_temp``, the ``*_therm`` items) in **degC**, voltages in mV (V for
-    the ``*_volts`` names), ``avg_bkg`` in electrons, ``dac`` and ``ccd_setpoint`` in
-    counts, status words unitless (see ``ITEMS`` and ``EXTRA_ITEMS``).
 
     Raises
     ------
