@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from mica.engine.atomic import partial_name
+from mica.engine.atomic import copy_atomic, partial_name
 from mica.engine.digests import recorded, sidecar
 from mica.engine.executors import Executor, UnitError
 from mica.engine.provenance import archive_kind, read_provenance, write_provenance
@@ -190,7 +190,10 @@ class DerivedJob(Job):
             return []
         stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
         aside = self.tab.path.with_name(f"{self.tab.path.name}.{stamp}")
-        os.link(self.tab.path, aside)  # the next generation replaces the table's name only
+        try:  # a second name: the next generation replaces the table's name only
+            os.link(self.tab.path, aside)
+        except OSError:  # a file system without hard links
+            copy_atomic(self.tab.path, aside)
         done = [f"rebuilding {self.tab.path.name} from the inputs; the old one is kept as {aside}"]
         spec = self.derived.spec
         try:
