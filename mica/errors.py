@@ -16,7 +16,8 @@ The tree (built-in bases in brackets), with when each is raised::
     |                                an archived file the index lists but that is gone
     |-- MissingDataError [KeyError, ValueError]
     |                                asked-for data that does not exist (pseudo-MSID, dark cal)
-    |-- TimeRangeError [ValueError]  a time range whose stop is not after its start
+    |-- TimeRangeError [ValueError]  a time range whose stop comes before its start (or, where an
+    |                                instant is not accepted, is not after it)
     |-- InvalidArgumentError [ValueError, TypeError]
     |   |                            an argument a reader cannot take (slot 9, revision 'x')
     |   `-- InvalidTimeError         a time that cannot be read or does not exist (2013:366)
@@ -26,7 +27,6 @@ The tree (built-in bases in brackets), with when each is raised::
     |-- ConfigError [ValueError]     a setting with a bad value (`mica.config`): an environment
     |                                variable, an archive root that is a file
     |-- ObsidError [ValueError]      an obsid that is not an integer in 1..65535
-    |-- TimeRangeError [ValueError]  a time range whose stop comes before its start
     |-- ProvenanceError [ValueError] a source contradicting the archive's ``archive.json``;
     |                                an archive of the original mica written before adopted
     |-- RejectedFile [ValueError]    a file failing validation during an ingest
