@@ -286,16 +286,43 @@ class ArchiveIndex:
             yield rows
             last = rows[-1]["filename"]
 
+    def rows_by_time(self) -> Iterator[sqlite3.Row]:
+        """Every row in file time order (then name), read as the caller goes: one pass over
+        millions of rows never holds them all. The rows are SQLite's (read by column name);
+        the pass sees the index as it was when it started."""
+        return iter(self.conn.execute("SELECT * FROM archfiles ORDER BY filetime, filename"))
+
     def count(self) -> int:
         """The number of rows (archived files)."""
         return self.conn.execute("SELECT count(*) FROM archfiles").fetchone()[0]
 
     def resume_time(self) -> float | None:
-        """Where an update without --start continues: the earliest of the streams' latest starts."""
-        streams = ", ".join(self.product.stream_columns) or "1"
-        sql = f"SELECT MIN(t) FROM (SELECT MAX(tstart) AS t FROM archfiles GROUP BY {streams})"
-        (value,) = self.conn.execute(sql).fetchone()
-        return value
+        """Where an update without --start continues: the earliest of the streams' latest
+        starts (None for an empty index).
+
+        Each stream is found, and its latest start read, by one search of the index on
+        (stream columns, tstart) (`engine_index_sql`): the cost grows with the number of
+        streams (8 slots), not with the archive's files.
+        """
+        streams = list(self.product.stream_columns)
+        if not streams:
+            return self.conn.execute("SELECT MAX(tstart) FROM archfiles").fetchone()[0]
+        cols = ", ".join(streams)
+        same = " AND ".join(f"{c} = ?" for c in streams)
+        after = f"({cols}) > ({', '.join('?' * len(streams))})"
+        first = f"SELECT {cols} FROM archfiles ORDER BY {cols} LIMIT 1"
+        latest: list[float] = []
+        stream = self.conn.execute(first).fetchone()
+        while stream is not None:
+            if None in tuple(stream):  # a NULL stream value (a column that allows one):
+                # it compares with nothing, so group the whole table instead
+                sql = f"SELECT MIN(t) FROM (SELECT MAX(tstart) AS t FROM archfiles GROUP BY {cols})"
+                return self.conn.execute(sql).fetchone()[0]
+            sql = f"SELECT MAX(tstart) FROM archfiles WHERE {same}"
+            latest.append(self.conn.execute(sql, tuple(stream)).fetchone()[0])
+            sql = f"SELECT {cols} FROM archfiles WHERE {after} ORDER BY {cols} LIMIT 1"
+            stream = self.conn.execute(sql, tuple(stream)).fetchone()
+        return min(latest, default=None)
 
     # --- writes --------------------------------------------------------------------------
     def replace(self, insert: Iterable[dict[str, Any]], delete: Iterable[str]) -> set[str]:
@@ -359,8 +386,36 @@ def create_tables(conn: sqlite3.Connection, product: FileProduct) -> None:
     )
     conn.execute(_PENDING_SQL)
     conn.execute(_DIRTY_SQL)
-    for sql in product.index_sql:
+    for sql in [*product.index_sql, *engine_index_sql(product)]:
         conn.execute(sql)
+
+
+def engine_index_sql(product: FileProduct) -> list[str]:
+    """The indexes the engine's own queries need, whatever the product declares, so that
+    none of them reads more rows as the archive grows (`tests/engine/test_query_plans.py`):
+
+    - (stream columns, tstart): `ArchiveIndex.resume_time`, one search per stream;
+    - (stream columns, tstop): an ingest's overlap query per file (`ArchiveIndex.overlapping`);
+    - (a store view's key columns, filetime): the rows of a store partition
+      (`mica.engine.store_layout.StoreDescription.partition_where`);
+    - (filetime), for a product with a store: the rows in time order
+      (`ArchiveIndex.rows_by_time`).
+
+    Each is named after its columns (``idx_archfiles_slot_tstart``): a product declaring
+    the same index under that name (`FileProduct.index_sql`) keeps one. A writer's open
+    creates those missing (`create_tables`), so an archive of an older version gains them at
+    its next update; readers never create anything and work without them, more slowly.
+    """
+    streams = list(product.stream_columns)
+    wanted = [[*streams, "tstart"], [*streams, "tstop"]]
+    if product.store is not None:
+        wanted += [[*view.keys, "filetime"] for view in product.store.views]
+        wanted.append(["filetime"])  # `ArchiveIndex.rows_by_time` (`mica check`'s store pass)
+    unique = {"_".join(cols): ", ".join(cols) for cols in wanted}  # once each, in order
+    return [
+        f"CREATE INDEX IF NOT EXISTS idx_archfiles_{name} ON archfiles ({cols})"
+        for name, cols in unique.items()
+    ]
 
 
 # --- the original mica's index ------------------------------------------------------------
