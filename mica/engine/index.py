@@ -273,24 +273,48 @@ class ArchiveIndex:
             found.update((r["filename"], dict(r)) for r in self.conn.execute(sql, chunk))
         return found
 
-    def batches(self, size: int = 5000) -> Iterator[list[dict[str, Any]]]:
-        """Every row, ``size`` at a time in filename order: a pass over millions of rows
-        never holds them all. Each batch is a fresh query after the last name seen, so the
-        caller may change rows between batches."""
-        last = ""
+    def batches(self, size: int = 5000) -> Iterator[list[sqlite3.Row]]:
+        """Every row, ``size`` at a time in the order they were added (the table's own,
+        read without a lookup per row; about time order for an archive updated in time
+        order): a pass over millions of rows never holds them all. Each batch is a fresh
+        query after the last row seen, so the caller may change rows between batches. The
+        rows are SQLite's (read by column name): no dictionary made per row."""
+        last = -1
         while True:
-            sql = "SELECT * FROM archfiles WHERE filename > ? ORDER BY filename LIMIT ?"
-            rows = [dict(r) for r in self.conn.execute(sql, (last, size))]
+            sql = "SELECT rowid, * FROM archfiles WHERE rowid > ? ORDER BY rowid LIMIT ?"
+            rows = self.conn.execute(sql, (last, size)).fetchall()
             if not rows:
                 return
             yield rows
-            last = rows[-1]["filename"]
+            last = rows[-1][0]
 
-    def rows_by_time(self) -> Iterator[sqlite3.Row]:
-        """Every row in file time order (then name), read as the caller goes: one pass over
-        millions of rows never holds them all. The rows are SQLite's (read by column name);
-        the pass sees the index as it was when it started."""
-        return iter(self.conn.execute("SELECT * FROM archfiles ORDER BY filetime, filename"))
+    def partition_rows(self, part: str, columns: str = "*") -> list[sqlite3.Row]:
+        """The rows (``columns`` of them) of a store partition in file order, as SQLite's
+        rows (read by column name): the rebuild's query (`FileProduct.partition_where`),
+        served by an index."""
+        where, params = self.product.partition_where(part)
+        sql = f"SELECT {columns} FROM archfiles WHERE {where} ORDER BY filetime, filename"
+        return self.conn.execute(sql, params).fetchall()
+
+    def partition_candidates(self) -> Iterator[str]:
+        """Every store partition that may hold files (a superset: `partition_rows` says
+        which do), found by SQLite from each view's key columns and periods.
+
+        A view with ``reach`` adds the periods next to each file's own, where a file near
+        a period's edge also belongs (`StoreView.keys_of`).
+        """
+        for view in self.product.store_description.views:
+            keys = [*view.keys, f"CAST(filetime / {float(view.period)!r} AS INTEGER)"]
+            only = " AND ".join(f"{k} = ?" for k in view.only) or "1"
+            sql = f"SELECT DISTINCT {', '.join(keys)} FROM archfiles WHERE {only}"
+            before = int(view.reach // view.period) + 1 if view.reach else 0
+            after = int((view.reach + view.span) // view.period) + 1 if view.reach else 0
+            found: set[str] = set()
+            for *values, number in self.conn.execute(sql, list(view.only.values())):
+                row = dict(zip(view.keys, values))
+                for k in range(number - before, number + after + 1):
+                    found.add(view.key({**row, "filetime": k * view.period}))
+            yield from sorted(found)
 
     def count(self) -> int:
         """The number of rows (archived files)."""
@@ -397,9 +421,7 @@ def engine_index_sql(product: FileProduct) -> list[str]:
     - (stream columns, tstart): `ArchiveIndex.resume_time`, one search per stream;
     - (stream columns, tstop): an ingest's overlap query per file (`ArchiveIndex.overlapping`);
     - (a store view's key columns, filetime): the rows of a store partition
-      (`mica.engine.store_layout.StoreDescription.partition_where`);
-    - (filetime), for a product with a store: the rows in time order
-      (`ArchiveIndex.rows_by_time`).
+      (`mica.engine.store_layout.StoreDescription.partition_where`).
 
     Each is named after its columns (``idx_archfiles_slot_tstart``): a product declaring
     the same index under that name (`FileProduct.index_sql`) keeps one. A writer's open
@@ -410,7 +432,6 @@ def engine_index_sql(product: FileProduct) -> list[str]:
     wanted = [[*streams, "tstart"], [*streams, "tstop"]]
     if product.store is not None:
         wanted += [[*view.keys, "filetime"] for view in product.store.views]
-        wanted.append(["filetime"])  # `ArchiveIndex.rows_by_time` (`mica check`'s store pass)
     unique = {"_".join(cols): ", ".join(cols) for cols in wanted}  # once each, in order
     return [
         f"CREATE INDEX IF NOT EXISTS idx_archfiles_{name} ON archfiles ({cols})"
