@@ -273,15 +273,17 @@ class ArchiveIndex:
             found.update((r["filename"], dict(r)) for r in self.conn.execute(sql, chunk))
         return found
 
-    def batches(self, size: int = 5000) -> Iterator[list[sqlite3.Row]]:
-        """Every row, ``size`` at a time in the order they were added (the table's own,
-        read without a lookup per row; about time order for an archive updated in time
-        order): a pass over millions of rows never holds them all. Each batch is a fresh
-        query after the last row seen, so the caller may change rows between batches. The
-        rows are SQLite's (read by column name): no dictionary made per row."""
-        last = -1
+    def batches(self, size: int = 5000, columns: str = "*") -> Iterator[list[sqlite3.Row]]:
+        """Every row (``columns`` of it), ``size`` at a time in the order they were added
+        (the table's own, read without a lookup per row; about time order for an archive
+        updated in time order): a pass over millions of rows never holds them all. Each
+        batch is a fresh query after the last row seen, so the caller may change rows
+        between batches. The rows are SQLite's (read by column name): no dictionary made
+        per row. The original's index may be a view (`present_as_own`), without rowids:
+        its rows come in filename order."""
+        key, last = ("filename", "") if self.original else ("rowid", -1)
         while True:
-            sql = "SELECT rowid, * FROM archfiles WHERE rowid > ? ORDER BY rowid LIMIT ?"
+            sql = f"SELECT {key}, {columns} FROM archfiles WHERE {key} > ? ORDER BY {key} LIMIT ?"
             rows = self.conn.execute(sql, (last, size)).fetchall()
             if not rows:
                 return

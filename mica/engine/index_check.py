@@ -336,7 +336,9 @@ def _check_rows(
 ) -> None:
     """Every row has its file; ``repair`` drops the rows of missing files."""
     folders = _Folders(product, index.root)
-    for rows in index.batches():
+    needed = product.folder_columns
+    columns = "*" if needed is None else ", ".join(dict.fromkeys(["filename", *needed]))
+    for rows in index.batches(columns=columns):
         missing = []
         for row in rows:
             if not folders.hold(row):
