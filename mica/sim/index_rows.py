@@ -2,8 +2,8 @@
 index's queries scale (tests/engine/test_query_plans.py, benchmarks/bench_scale.py).
 
 `add_index_rows` fills whole days with files back to back on each of the 8 slots, each
-lasting 5 minutes to 2 hours (about an hour on average, as the archived files do: 25 years
-are 1.8 million files), the days spread evenly over a time range. Only the index gets the
+lasting 5 minutes to 1.8 hours (about 200 files a day, as the archive has: 25 years are 1.8
+million files), the days spread evenly over a time range. Only the index gets the
 rows: there are no files, no store chunks and no dirty marks, so readers and updates of
 other times never meet them, while every query of the index runs over them.
 """
@@ -22,7 +22,7 @@ __all__ = ["add_index_rows"]
 
 DAY = 86400.0
 #: the shortest and longest synthetic file (s): L0 files break at every acquisition
-SPAN = (300.0, 7200.0)
+SPAN = (300.0, 6600.0)
 #: image size per slot: fid lights (6x6) in slots 0-2, guide stars (8x8) in the rest
 SIZES = (6, 6, 6, 8, 8, 8, 8, 8)
 
