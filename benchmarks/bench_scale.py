@@ -378,7 +378,7 @@ def measure(args: argparse.Namespace) -> Figures:
             fig.add(f"{label} files_1d", run_child("files_1d", root, mid))
             fig.add(f"{label} images_10min", run_child("images_10min", root, mid))
             fig.add(f"{label} msid_1", run_child("msid_1", root, START))
-        for days in (1 / 24, 1.0, long_days, span):
+        for days in dict.fromkeys((1 / 24, 1.0, long_days, span)):
             key = f"{days:g}"
             fig.add(f"mica msid {key}", run_child(f"msid_{days}", small, START))
             fig.add(f"cheta msid {key}", run_child(f"cheta_{days}", work / "cheta-small", START))
@@ -439,7 +439,8 @@ def report(fig: Figures, args: argparse.Namespace) -> None:
         return (label, f"{ms(a)} / {ms(b)}", f"{a / b:.2f}x cheta ({target})")
 
     reads = []
-    for key in (f"{1 / 24:g}", "1", f"{min(19.0, args.days - 1):g}", f"{args.days - 1:g}"):
+    ranges = (1 / 24, 1.0, min(19.0, args.days - 1), args.days - 1)
+    for key in dict.fromkeys(f"{days:g}" for days in ranges):
         mica, cheta = f"mica msid {key}", f"cheta msid {key}"
         reads.append(versus(f"MSID ccd_temp_fine {key} d, warm", g(mica), g(cheta)))
         reads.append(versus("  first call", g(mica, "first"), g(cheta, "first")))
