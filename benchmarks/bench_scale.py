@@ -79,6 +79,8 @@ def synthetic(work: Path, rows: int, keep: tuple[float, float]) -> Path:
     from mica.sim.index_rows import add_index_rows
 
     path = work / f"synthetic-{rows}-{int(keep[0])}-{int(keep[1])}.db3"
+    if path.exists() and _rows(path.parent, path.name) < rows:  # an older generator's
+        path.unlink()
     if not path.exists():
         tmp = path.with_suffix(".tmp")
         tmp.unlink(missing_ok=True)
@@ -464,8 +466,8 @@ def report(fig: Figures, args: argparse.Namespace) -> None:
     print_table("Reads (figures: mica / cheta layout, best round)", reads)
 
 
-def _rows(root: Path) -> int:
-    conn = sqlite3.connect(root / INDEX)
+def _rows(root: Path, name: str = INDEX) -> int:
+    conn = sqlite3.connect(root / name)
     try:
         return conn.execute("SELECT count(*) FROM archfiles").fetchone()[0]
     finally:
