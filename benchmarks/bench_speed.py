@@ -311,15 +311,15 @@ def _dataset_costs(dset, scratch: Path) -> None:
 
 
 # --- the cheta-style peer ------------------------------------------------------------------
-def build_cheta(root: Path, dest: Path, days: float) -> None:
+def build_cheta(root: Path, dest: Path, days: float, start: str = START) -> None:
     """``TIME.h5`` and ``CCD_TEMP.h5`` (``data`` + ``quality`` EArrays, Blosc/LZ4) from the
-    same samples mica serves, and ``archfiles.db3`` with each file's row range (per 2 h of
-    data, about an archived file's span)."""
+    same samples mica serves over ``days`` from ``start``, and ``archfiles.db3`` with each
+    file's row range (per 2 h of data, about an archived file's span)."""
     import tables
 
     from mica.archive import aca_hdr3
 
-    t0 = _secs(START)
+    t0 = _secs(start)
     msid = aca_hdr3.MSID("ccd_temp_fine", t0, t0 + days * DAY, data_root=root)
     times = msid.times
     vals = np.ma.getdata(msid.vals)

@@ -124,6 +124,10 @@ _VERSION_TAG = f"v{STORE_VERSION}\n"
 _ALONE_TAG = f"v{STORE_VERSION}a\n"
 
 
+#: the index columns `_file_list` reads
+_FILE_LIST_COLUMNS = "filename, checksum"
+
+
 def _file_list(rows: Sequence[dict[str, Any]], tag: str = _VERSION_TAG) -> str:
     """What a chunk was built from: layout version, then filename and checksum per file in
     row order (plain text, compared by `mica check`)."""
@@ -989,24 +993,28 @@ class ColumnStore:
     def stale_parts(self) -> list[str]:
         """Partitions whose chunk is missing, dirty, recorded without digests, or not built
         from the partition's current files (full comparison of file lists, for `mica
-        check`)."""
-        expected: dict[str, list[dict[str, Any]]] = {}
-        for row in self.index.query():
-            for part in self.product.partitions(row):
-                expected.setdefault(part, []).append(row)
+        check`).
+
+        Partition by partition, each one's rows read by the query a rebuild makes
+        (`ArchiveIndex.partition_rows`): an index of millions of rows is never held whole,
+        and SQLite, not Python, sorts the rows into their partitions.
+        """
         try:
-            chunks = self.index.conn.execute("SELECT * FROM store_chunks").fetchall()
-            built = {row["part"]: dict(row) for row in chunks}
+            built = {r[0] for r in self.index.conn.execute("SELECT part FROM store_chunks")}
         except sqlite3.OperationalError:
-            built = {}
-        stale = {
-            p
-            for p, rows in expected.items()
-            if p not in built
-            or built[p]["files"] != _file_list(rows, self._tag(p))
-            or self.digests(built[p]) is None  # written before digests: unverifiable
-            or not (self.index.root / built[p]["path"]).exists()
-        }
-        stale |= set(built) - set(expected)
-        stale |= set(self.index.dirty_parts())
-        return sorted(stale)
+            built = set()
+        stale, held = set(self.index.dirty_parts()), set()
+        for part in self.index.partition_candidates():
+            rows = self.index.partition_rows(part, _FILE_LIST_COLUMNS)
+            if not rows:
+                continue
+            held.add(part)
+            chunk = self.chunk(part) if part in built else None
+            if (
+                chunk is None
+                or chunk["files"] != _file_list(rows, self._tag(part))
+                or self.digests(chunk) is None  # written before digests: unverifiable
+                or not (self.index.root / chunk["path"]).exists()
+            ):
+                stale.add(part)
+        return sorted(stale | (built - held))  # chunks of partitions without files

@@ -346,11 +346,13 @@ def _check_rows(
     product: FileProduct, index: ArchiveIndex, report: CheckReport, repair: bool
 ) -> None:
     """Every row has its file; ``repair`` drops the rows of missing files."""
-    for rows in index.batches():
+    folders = _Folders(product, index.root)
+    needed = product.folder_columns
+    columns = "*" if needed is None else ", ".join(dict.fromkeys(["filename", *needed]))
+    for rows in index.batches(columns=columns):
         missing = []
         for row in rows:
-            path = _row_path(product, row, index.root)
-            if path is None or not os.path.lexists(path):
+            if not folders.hold(row):
                 report.problems.append(f"index row without file: {row['filename']}")
                 missing.append(row["filename"])
         if repair and missing:
@@ -360,3 +362,32 @@ def _check_rows(
                 f"dropped row of missing {name} (a later update fetches it again)"
                 for name in missing
             ]
+
+
+class _Folders:
+    """Whether the archive holds a row's file (`FileProduct.path`, a link counts), from
+    its folder's names, listed once for all its rows (the rows come in name order, so a
+    folder's together): one listing per folder, not an ``lstat`` per row of millions."""
+
+    #: folders whose names are kept at once (rows of another order list a folder again)
+    KEPT = 64
+
+    def __init__(self, product: FileProduct, root: Path):
+        self.product, self.root = product, root
+        self.names: dict[str, frozenset[str]] = {}
+
+    def hold(self, row: Any) -> bool:
+        try:  # as `_row_path`: an edited row places its file nowhere
+            folder, name = self.product.folder(row), row["filename"]
+        except (KeyError, TypeError, ValueError):
+            return False
+        names = self.names.get(folder)
+        if names is None:
+            if len(self.names) >= self.KEPT:
+                self.names.clear()
+            try:
+                names = frozenset(os.listdir(self.root / folder))
+            except OSError:  # no such folder (or not one)
+                names = frozenset()
+            self.names[folder] = names
+        return name in names

@@ -158,6 +158,7 @@ class ObsidProduct(FileProduct):
     default_bad_obsids: tuple[int, ...] = ()
     index_sql = tuple(LAYOUT_SQL)
     original_views = ORIGINAL_LAYOUT_VIEWS
+    folder_columns = ("obsid", "revision")
 
     def folder(self, row: dict[str, Any]) -> str:
         return f"{obsid_name(row['obsid'])[:2]}/{revision_name(row['obsid'], row['revision'])}"

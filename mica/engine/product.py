@@ -114,6 +114,10 @@ class FileProduct(ABC):
     def folder(self, row: dict[str, Any]) -> str:
         """Folder of a file relative to the product root, from its index row."""
 
+    #: the index columns `folder` reads (None: any of them), so that a pass over every row
+    #: (`mica check`) reads only those and the file name
+    folder_columns: Sequence[str] | None = None
+
     #: the columnar store (`mica.engine.colstore`) ingest keeps of the files' rows, if any:
     #: column dtypes, column groups read together and views, from which the engine derives
     #: the partitions and their SQL (`mica.engine.store_layout`)
