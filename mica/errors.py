@@ -27,7 +27,7 @@ The tree (built-in bases in brackets), with when each is raised::
     |-- ConfigError [ValueError]     a setting with a bad value (`mica.config`): an environment
     |                                variable, an archive root that is a file
     |-- ObsidError [ValueError]      an obsid that is not an integer in 1..65535
-    |-- ProvenanceError [ValueError] a source contradicting the archive's ``archive.json``;
+    |-- ProvenanceError [ValueError] a source contradicting the archive's archive.json;
     |                                an archive of the original mica written before adopted
     |-- RejectedFile [ValueError]    a file failing validation during an ingest
     |-- ArchiveBusy [RuntimeError]   another update holds the product's lock
