@@ -311,9 +311,8 @@ def _from_parts(
     for part in parts:
         part.grid = times[:0]  # the parts' times are in ``times`` now: free them
     n = len(times)
-    outs = {
-        name: (np.zeros(n, _dtype(item)), np.empty(n, dtype=bool)) for name, item in items.items()
-    }
+    missing = {name: _unavailable(item) for name, item in items.items()}
+    outs = {name: (np.empty(n, missing[name].dtype), np.empty(n, bool)) for name in items}
     at = 0
     for k, (part, size) in enumerate(zip(parts, sizes)):
         here = slice(at, at + size)
@@ -323,8 +322,8 @@ def _from_parts(
                 outs[name][1][here] = np.ma.getmaskarray(values)
         else:
             if not part.covers_grid():  # grid times some item's slot has no row at
-                for _, mask in outs.values():
-                    mask[here] = True
+                for name, (data, mask) in outs.items():
+                    data[here], mask[here] = missing[name], True
             part.fill(items, outs, at)
         at += size
     return times, {
@@ -362,10 +361,11 @@ def _rows_values(
     return times, values
 
 
-def _dtype(item: Hdr3Item) -> np.dtype:
-    """The dtype of an item's values."""
-    words = [np.zeros(0, np.uint16)] * len(item.word_columns)
-    return item.decode_words(words, [np.zeros(0, bool)] * len(words)).dtype
+def _unavailable(item: Hdr3Item) -> np.ndarray:
+    """An item's value where its words are missing (what the rows path decodes from masked
+    zero bytes, e.g. NaN for a thermistor): one element, of the item's dtype."""
+    words = [np.zeros(1, np.uint16)] * len(item.word_columns)
+    return np.ma.getdata(item.decode_words(words, [np.ones(1, bool)] * len(words)))
 
 
 def _msid_data(item: Hdr3Item, vals: np.ma.MaskedArray, times: np.ndarray) -> dict[str, Any]:
@@ -556,7 +556,7 @@ def _stats_data(
         return _good_samples(item, a, b, data_root, use_store)
 
     fields = hdr3_stats.read_stats(item, stat, tstart, tstop, samples, data_root, use_store)
-    dtype = _dtype(item)  # the item's for its values (extremes and middle samples)
+    dtype = _unavailable(item).dtype  # the item's, for its extremes and middle samples
     columns = {}
     for values, field in zip(fields, STATS_FIELDS[stat]):
         if field in ("index", "n"):

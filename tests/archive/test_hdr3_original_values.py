@@ -304,6 +304,8 @@ def test_store_equals_file_scan_every_name(pattern_archive):
     together = aca_hdr3.MSIDset(valid_names(), T0, T1, data_root=pattern_archive)
     apart = aca_hdr3.MSIDset(valid_names(), T0, T1, data_root=pattern_archive, use_store=False)
     for name in valid_names():
+        # on the shared grid, where an item's slot has no row the value is masked (what
+        # lies under the mask is no value: compared filled)
         a, b = together[name].vals, apart[name].vals
         assert a.dtype == b.dtype and np.array_equal(a.mask, b.mask), name
-        assert np.array_equal(np.ma.getdata(a), np.ma.getdata(b), equal_nan=True), name
+        assert np.array_equal(a.filled(0), b.filled(0), equal_nan=True), name
