@@ -300,11 +300,8 @@ def _from_parts(
             grids.append(times)
         else:
             grids.append(part.grid)
-    if len(parts) == 1:  # no output to gather into
-        if 0 in rows:
-            return grids[0], rows[0]
-        if len(parts[0].tables or ()) == 1 and parts[0].covers_grid():
-            return grids[0], parts[0].decode(items)
+    if len(parts) == 1 and 0 in rows:  # no output to gather into
+        return grids[0], rows[0]
     times = np.concatenate(grids) if len(grids) != 1 else grids[0]
     sizes = [len(g) for g in grids]
     del grids

@@ -28,9 +28,11 @@ from mica.products.hdr3_samples import SAMPLE_BLOCK, SAMPLES_VIEW, item_datasets
 if TYPE_CHECKING:
     from mica.engine.h5chunks import ChunkDigests
 
-#: Rows decoded at a time when a fetch's values are put into one output (its temporaries stay
-#: a few MB whatever the range).
-FILL_ROWS = 1 << 20
+#: Table rows read at a time (3-7 bytes a row: the words and flags of a few items).
+READ_ROWS = 1 << 22
+#: Table rows decoded at a time into a fetch's output: the decoders' temporaries (about 20
+#: bytes a row) stay small and in the CPU's cache, whatever the range.
+DECODE_ROWS = 1 << 16
 
 #: Where a slot's rows go in a part's grid: all of it in order, or these positions.
 Placement = slice | np.ndarray
@@ -75,12 +77,12 @@ class Part:
         items: Mapping[str, Hdr3Item],
         outs: Mapping[str, tuple[np.ndarray, np.ndarray]],
         at: int,
-        rows: int = FILL_ROWS,
     ) -> None:
         """Decode each item's values of this part into ``outs[name]`` (data, mask) from
-        position ``at``, ``rows`` table rows at a time (every block read checked against
-        the chunk's digests). Positions of the grid an item's slot has no row at are left
-        as they are (the caller masks them)."""
+        position ``at``: the table's datasets are read `READ_ROWS` rows at a time (every
+        block read checked against the chunk's digests) and decoded `DECODE_ROWS` at a time
+        (the decoders' temporaries stay in the CPU's cache, and small). Positions of the grid
+        an item's slot has no row at are left as they are (the caller fills them)."""
         from mica.engine.colstore import read_slab
 
         assert self.tables is not None
@@ -89,37 +91,23 @@ class Part:
             where = {n: item_datasets(item, slot) for n, item in mine.items()}
             names = {"FLAGS", *(name for words in where.values() for name, _ in words)}
             base = f"S{slot}."
-            for lo in range(table.lo, table.hi, rows):
-                hi = min(lo + rows, table.hi)
+            for lo in range(table.lo, table.hi, READ_ROWS):
+                hi = min(lo + READ_ROWS, table.hi)
                 with _reading(table.digests):
                     cols = {n: read_slab(table.fid, base + n, lo, hi, table.digests) for n in names}
-                words = table_words(cols, where)
-                if isinstance(table.placed, slice):
-                    target: Placement = slice(at + lo - table.lo, at + hi - table.lo)
-                else:
-                    target = at + table.placed[lo - table.lo : hi - table.lo]
-                for name, item in mine.items():
-                    values = item.decode_words(*words[name])
-                    data, mask = outs[name]
-                    data[target] = np.ma.getdata(values)
-                    mask[target] = np.ma.getmaskarray(values)
-
-    def decode(self, items: Mapping[str, Hdr3Item]) -> dict[str, np.ma.MaskedArray]:
-        """Each item's values over the part's grid as the decoder gives them (one grid slot
-        covering the grid: no copy into another output)."""
-        from mica.engine.colstore import read_slab
-
-        assert self.tables is not None and self.covers_grid() and len(self.tables) == 1
-        ((slot, table),) = self.tables.items()
-        where = {n: item_datasets(item, slot) for n, item in items.items()}
-        names = {"FLAGS", *(name for words in where.values() for name, _ in words)}
-        with _reading(table.digests):
-            cols = {
-                n: read_slab(table.fid, f"S{slot}.{n}", table.lo, table.hi, table.digests)
-                for n in names
-            }
-        words = table_words(cols, where)
-        return {name: item.decode_words(*words[name]) for name, item in items.items()}
+                for a in range(0, hi - lo, DECODE_ROWS):
+                    b = min(a + DECODE_ROWS, hi - lo)
+                    words = table_words({n: c[a:b] for n, c in cols.items()}, where)
+                    first = lo - table.lo + a  # of these rows in the part's rows
+                    if isinstance(table.placed, slice):
+                        target: Placement = slice(at + first, at + first + b - a)
+                    else:
+                        target = at + table.placed[first : first + b - a]
+                    for name, item in mine.items():
+                        values = item.decode_words(*words[name])
+                        data, mask = outs[name]
+                        data[target] = np.ma.getdata(values)
+                        mask[target] = np.ma.getmaskarray(values)
 
 
 def _reading(digests: ChunkDigests | None) -> contextlib.AbstractContextManager:
