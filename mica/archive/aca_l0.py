@@ -814,14 +814,12 @@ def get_aca_images(
     by_slot = _slots_data(start, stop, ALL_SLOTS, None, _IMAGE_COLUMNS, True, data_root, True)
     # One table built once from the good rows of every slot (slot after slot), sorted first:
     # a table per slot, vstack, the table's sort and column by column edits cost 9 times the
-    # read of a 10-minute range. The sort is astropy's (argsort of the (TIME, IMGNUM) records).
+    # read of a 10-minute range (and a sort of (TIME, IMGNUM) records 10 times a lexsort).
     good = [data["QUALITY"] == 0 for data, _ in by_slot.values()]
     data = np.concatenate([d[g] for (d, _), g in zip(by_slot.values(), good)])
     mask = np.concatenate([m[g] for (_, m), g in zip(by_slot.values(), good)])
     if len(data):
-        keys = np.empty(len(data), dtype=[("TIME", np.float64), ("IMGNUM", np.uint8)])
-        keys["TIME"], keys["IMGNUM"] = data["TIME"], data["IMGNUM1"]
-        order = np.argsort(keys, order=["TIME", "IMGNUM"])
+        order = np.lexsort((data["IMGNUM1"], data["TIME"]))  # by TIME, then IMGNUM; stable
         data, mask = data[order], mask[order]
     return _images_table(data, mask)
 
