@@ -45,8 +45,10 @@ def ranges(one: Path, across: Path) -> list[tuple[str, str, float, float, list[s
     """(label, archive, start, stop, items) of every header-3 measure."""
     out = []
     t0, t1 = _span(one)
-    for label, length in (("1 h", HOUR), ("1 d", DAY), ("10 d", 10 * DAY), ("all", t1 - t0)):
-        out.append((f"{label} in one period", str(one), t0 + 0.5 * HOUR, t0 + 0.5 * HOUR + length))
+    for label, length in (("1 h", HOUR), ("1 d", DAY), ("10 d", 10 * DAY)):
+        a = t0 + 2 * DAY + 0.5 * HOUR  # 8x8 data of slot 6 from there (a simulated archive)
+        out.append((f"{label} in one period", str(one), a, a + length))
+    out.append(("all in one period", str(one), t0 + 60, t1 - 60))
     a0, a1 = _span(across)
     edge = (a0 // PERIOD + 1) * PERIOD
     for label, half in (("1 h", HOUR / 2), ("2 d", DAY)):

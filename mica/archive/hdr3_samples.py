@@ -30,9 +30,10 @@ if TYPE_CHECKING:
 
 #: Table rows read at a time (3-7 bytes a row: the words and flags of a few items).
 READ_ROWS = 1 << 22
-#: Table rows decoded at a time into a fetch's output: the decoders' temporaries (about 20
-#: bytes a row) stay small and in the CPU's cache, whatever the range.
-DECODE_ROWS = 1 << 16
+#: Table rows decoded at a time into a fetch's output, at most and at least: an eighth of the
+#: part's rows between the two, so the decoders' temporaries (about 26 bytes a row) stay
+#: small beside the output (17 bytes a row for ``ccd_temp``) and in the CPU's cache.
+DECODE_ROWS = (1 << 13, 1 << 16)
 
 #: Where a slot's rows go in a part's grid: all of it in order, or these positions.
 Placement = slice | np.ndarray
@@ -80,9 +81,9 @@ class Part:
     ) -> None:
         """Decode each item's values of this part into ``outs[name]`` (data, mask) from
         position ``at``: the table's datasets are read `READ_ROWS` rows at a time (every
-        block read checked against the chunk's digests) and decoded `DECODE_ROWS` at a time
-        (the decoders' temporaries stay in the CPU's cache, and small). Positions of the grid
-        an item's slot has no row at are left as they are (the caller fills them)."""
+        block read checked against the chunk's digests) and decoded a block of rows at a time
+        (`DECODE_ROWS`: the decoders' temporaries stay small and in the CPU's cache). Grid
+        positions an item's slot has no row at are left as they are (the caller fills them)."""
         from mica.engine.colstore import read_slab
 
         assert self.tables is not None
@@ -95,8 +96,9 @@ class Part:
                 hi = min(lo + READ_ROWS, table.hi)
                 with _reading(table.digests):
                     cols = {n: read_slab(table.fid, base + n, lo, hi, table.digests) for n in names}
-                for a in range(0, hi - lo, DECODE_ROWS):
-                    b = min(a + DECODE_ROWS, hi - lo)
+                step = int(np.clip((table.hi - table.lo) // 8, *DECODE_ROWS))
+                for a in range(0, hi - lo, step):
+                    b = min(a + step, hi - lo)
                     words = table_words({n: c[a:b] for n, c in cols.items()}, where)
                     first = lo - table.lo + a  # of these rows in the part's rows
                     if isinstance(table.placed, slice):
