@@ -302,6 +302,10 @@ def _from_parts(
             grids.append(part.grid)
     if len(parts) == 1 and 0 in rows:  # no output to gather into
         return grids[0], rows[0]
+    one = parts[0]
+    if len(parts) == 1 and len(one.tables or ()) == 1 and one.covers_grid():
+        if len(one.grid) <= hdr3_samples.DECODE_ROWS[1]:  # a few blocks: decoded as they are
+            return one.grid, one.decode(items)
     times = np.concatenate(grids) if len(grids) != 1 else grids[0]
     sizes = [len(g) for g in grids]
     del grids

@@ -111,6 +111,23 @@ class Part:
                         data[target] = np.ma.getdata(values)
                         mask[target] = np.ma.getmaskarray(values)
 
+    def decode(self, items: Mapping[str, Hdr3Item]) -> dict[str, np.ma.MaskedArray]:
+        """Each item's values over the part's grid as the decoders give them, for a part one
+        grid slot covers (no output to copy them into: for a part of a few blocks' rows)."""
+        from mica.engine.colstore import read_slab
+
+        assert self.tables is not None and len(self.tables) == 1 and self.covers_grid()
+        ((slot, table),) = self.tables.items()
+        where = {n: item_datasets(item, slot) for n, item in items.items()}
+        names = {"FLAGS", *(name for words in where.values() for name, _ in words)}
+        with _reading(table.digests):
+            cols = {
+                n: read_slab(table.fid, f"S{slot}.{n}", table.lo, table.hi, table.digests)
+                for n in names
+            }
+        words = table_words(cols, where)
+        return {name: item.decode_words(*words[name]) for name, item in items.items()}
+
 
 def _reading(digests: ChunkDigests | None) -> contextlib.AbstractContextManager:
     """HDF5's failures to read a checked chunk raised as `DamagedStoreError`."""
