@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from mica.archive import aca_hdr3, aca_l0, hdr3_samples
+from mica.archive import aca_hdr3, aca_l0
 from mica.cli import main
 from mica.engine import colstore
 from mica.engine.colstore import ColumnStore
@@ -25,6 +25,7 @@ from mica.engine.time_update import update_archive
 from mica.errors import ConfigError, DamagedStoreError
 from mica.products.aca_l0 import L0
 from mica.products.hdr3_items import get_item
+from tests.archive.test_aca_hdr3 import served_by_tables
 
 # A 10-day (and 100-day) period boundary inside two simulated hours: each slot's files fall
 # in two full-view partitions (<slot>/519, <slot>/520), the header-3 view's in hd3/<slot>/51
@@ -222,8 +223,8 @@ def test_reads_use_the_store(base):
     for name, read in READS.items():
         assert _same(read(root), refs[name]), name
     items = {n: get_item(n) for n in SLOT0_ITEMS}
-    assert hdr3_samples.read_samples(items, BOUNDARY - 3000, BOUNDARY - 1500, 33.0, root)
-    assert hdr3_samples.read_samples(items, BOUNDARY + 1500, BOUNDARY + 3000, 33.0, root)
+    assert served_by_tables(items, BOUNDARY - 3000, BOUNDARY - 1500, root)
+    assert served_by_tables(items, BOUNDARY + 1500, BOUNDARY + 3000, root)
     with ArchiveIndex(L0, root, readonly=True) as index:
         parts = ["0/519", "0/520", "1/519", "hd3/0/51", "hd3/1/51", "hd3s/51", "hd3s/52"]
         assert set(ColumnStore(L0, index).current_chunks(parts)) == set(parts)
