@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +22,10 @@ from mica.sim.mission import default_mission
 
 @pytest.fixture(scope="module")
 def examples_archive(tmp_path_factory, sim_l0_archive) -> Path:
-    """The 6-hour 2012:001 fixture plus the small windows the other examples read."""
-    root = sim_l0_archive
+    """A copy of the 6-hour 2012:001 fixture (other modules read it as it is) plus the small
+    windows the examples read."""
+    root = tmp_path_factory.mktemp("examples") / "aca0"
+    shutil.copytree(sim_l0_archive, root)
     obs = default_mission().observation(5438)
     for start, stop in [
         (obs.tstart, min(obs.tstop, obs.tstart + 3600)),
