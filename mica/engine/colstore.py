@@ -777,6 +777,15 @@ class ColumnStore:
             or built[p][0] != _file_list(rows, self._tag(p))
             or not (self.index.root / built[p][1]).exists()
         }
-        stale |= set(built) - set(expected)
+        stale |= set(built) - set(expected) - self.synced_alone()
         stale |= set(self.index.dirty_parts())
         return sorted(stale)
+
+    def synced_alone(self) -> set[str]:
+        """Partitions whose chunk `mica.sync` installed without the partition's files (a
+        store view alone, e.g. header-3): current as the server built them, not stale for
+        lack of index rows (their bytes were verified against the server's manifest)."""
+        try:
+            return {r[0] for r in self.index.conn.execute("SELECT part FROM synced_parts")}
+        except sqlite3.OperationalError:  # no sync ever installed a chunk here
+            return set()

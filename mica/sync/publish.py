@@ -113,9 +113,14 @@ def _time_entries(product: SyncProduct, root: Path, digests: _Digests) -> list[E
         rows = index.query()
     return [
         digests.entry(
-            root, _rel(desc.path(row, root), root), "file",
-            tstart=row["tstart"], tstop=row["tstop"], revision=row.get("revision"),
-            slot=row.get("slot"), obsid=row.get("obsid"),
+            root,
+            _rel(desc.path(row, root), root),
+            "file",
+            tstart=row["tstart"],
+            tstop=row["tstop"],
+            revision=row.get("revision"),
+            slot=row.get("slot"),
+            obsid=row.get("obsid"),
         )  # fmt: skip
         for row in rows
     ]
@@ -139,8 +144,15 @@ def _view_entries(product: SyncProduct, root: Path, digests: _Digests) -> list[E
         slot = int(keys["slot"]) if "slot" in keys else None
         out.append(
             digests.entry(
-                root, rel, "chunk", part=part, files=files, nrows=nrows,
-                tstart=tstart, tstop=tstop, slot=slot,
+                root,
+                rel,
+                "chunk",
+                part=part,
+                files=files,
+                nrows=nrows,
+                tstart=tstart,
+                tstop=tstop,
+                slot=slot,
             )  # fmt: skip
         )
     return out
@@ -165,8 +177,13 @@ def _obsid_entries(product: SyncProduct, root: Path, digests: _Digests) -> list[
         spans[row["obsid"]] = (min(lo, row["tstart"]), max(hi, row["tstop"]))
         out.append(
             digests.entry(
-                root, _rel(path, root), "file", tstart=row["tstart"], tstop=row["tstop"],
-                obsid=row["obsid"], revision=row["revision"],
+                root,
+                _rel(path, root),
+                "file",
+                tstart=row["tstart"],
+                tstop=row["tstop"],
+                obsid=row["obsid"],
+                revision=row["revision"],
             )  # fmt: skip
         )
     indexed = {e.path for e in out}
@@ -176,8 +193,13 @@ def _obsid_entries(product: SyncProduct, root: Path, digests: _Digests) -> list[
             if rel not in indexed and path.is_file() and not is_private(rel):
                 out.append(
                     digests.entry(
-                        root, rel, "extra", tstart=spans[obsid][0], tstop=spans[obsid][1],
-                        obsid=obsid, revision=revision,
+                        root,
+                        rel,
+                        "extra",
+                        tstart=spans[obsid][0],
+                        tstop=spans[obsid][1],
+                        obsid=obsid,
+                        revision=revision,
                     )  # fmt: skip
                 )
     out += _links(root, spans)
@@ -233,9 +255,7 @@ def _derived_entries(product: SyncProduct, root: Path, digests: _Digests) -> lis
         obsid, revision = obsid_of(rel)
         lo, hi = spans.get(obsid, (None, None)) if obsid is not None else (None, None)
         out.append(
-            digests.entry(
-                root, rel, "tree", tstart=lo, tstop=hi, obsid=obsid, revision=revision
-            )
+            digests.entry(root, rel, "tree", tstart=lo, tstop=hi, obsid=obsid, revision=revision)
         )
     return out + _links(root, spans)
 
@@ -390,4 +410,3 @@ def _remove_unnamed(archive: Path, head: Head, old: Head | None) -> None:
     for path in parts.glob("*/*.json.gz") if parts.is_dir() else ():
         if _rel(path, publish_dir(archive)) not in named:
             path.unlink(missing_ok=True)
-

@@ -1,0 +1,299 @@
+"""`mica sync`: plan, transfer and install what a published archive holds and this one lacks.
+
+A sync reads the server's head, the parts of the asked products that may hold selected
+entries (kept in ``<archive>/.sync/parts`` by content name: an up-to-date sync reads the head
+alone), selects the entries, compares them with the local archive (`mica.sync.install.missing`)
+and downloads what is missing or changed (`mica.sync.client`) into ``<archive>/.sync/staging``
+before installing anything. A file the server no longer has as its manifest says (a publish
+since the head was read) makes the sync read the head again and plan again (a few times);
+a server whose files differ from the head it serves is a `SyncError` naming the file and
+asking for ``mica publish`` there. Interrupted (Ctrl-C, a lost connection), a sync leaves
+verified files and partial downloads in staging, nothing in the archive; the next one
+resumes them.
+
+The archive records what it was synced from and what it asked for, per product
+(``sync.json`` in the product folder, `SYNC_RECORD`), which `held_selections` reads back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from mica.config import archive_root
+from mica.engine.atomic import make_folders, write_bytes_atomic
+from mica.engine.colstore import STORE_VERSION
+from mica.errors import SyncError
+from mica.sync.client import ServerChanged, SyncClient, Transfer, TransferProgress
+from mica.sync.install import Installer, check_provenance, ensure_provenance, missing
+from mica.sync.manifest import (
+    HEAD_NAME,
+    PARTS_CACHE,
+    PUBLISH_DIR,
+    Entry,
+    Head,
+    PartInfo,
+    Selection,
+    SyncProduct,
+    chosen_products,
+    decode_part,
+)
+
+#: plans made again when the server published during a sync
+PLAN_ATTEMPTS = 3
+#: the record of what a product folder was synced from
+SYNC_RECORD = "sync.json"
+STAGING = ".sync/staging"
+
+
+@dataclass
+class ProductPlan:
+    """One product's part of a sync: its selected entries and those to transfer."""
+
+    product: SyncProduct
+    root: Path
+    provenance: dict[str, Any] | None
+    selected: list[Entry]
+    needed: list[Entry]
+
+    def transfers(self) -> list[Transfer]:
+        folder = self.product.folder
+        return [
+            Transfer(f"{self.product.name}/{e.path}", f"{folder}/{e.path}", e.size, e.sha256)
+            for e in self.needed
+            if e.kind != "link"
+        ]
+
+
+@dataclass
+class SyncReport:
+    """What a sync did (or, dry, would do)."""
+
+    url: str
+    plans: list[ProductPlan] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+    received: int = 0
+    refused: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.refused
+
+    def plan_lines(self) -> list[str]:
+        out = []
+        for plan in self.plans:
+            moving = [e for e in plan.needed if e.kind != "link"]
+            nbytes = sum(e.size for e in moving)
+            links = len(plan.needed) - len(moving)
+            out.append(
+                f"{plan.product.name}: {len(plan.selected)} entries selected, "
+                f"{len(moving)} files to transfer ({nbytes / 1e6:.1f} MB)"
+                + (f", {links} links to set" if links else "")
+            )
+        return out
+
+    def summary(self) -> str:
+        what = "would transfer" if self.dry_run else "transferred"
+        nbytes = sum(e.size for p in self.plans for e in p.needed if e.kind != "link")
+        head = f"sync from {self.url}: {what} {nbytes / 1e6:.1f} MB" + (
+            "" if self.dry_run else f" ({self.received / 1e6:.1f} MB received in all)"
+        )
+        return "\n".join(
+            [head, *(f"  {line}" for line in self.plan_lines() + self.lines)]
+            + [f"  refused: {r}" for r in self.refused]
+        )
+
+
+def _safe(entry: Entry, where: str) -> Entry:
+    """``entry`` when its path stays inside its product folder (a manifest is the server's
+    word, not ours); `SyncError` otherwise."""
+    parts = entry.path.split("/")
+    bad = entry.path.startswith("/") or any(p in ("", ".", "..") for p in parts)
+    if entry.kind == "link":
+        bad = bad or not entry.target or "/" in entry.target or entry.target in (".", "..")
+    if entry.kind == "chunk":
+        bad = bad or not entry.part or ".." in entry.part.split("/")
+    if bad:
+        raise SyncError(f"{where} names {entry.path!r}, outside its product folder: refused")
+    return entry
+
+
+class _Planner:
+    def __init__(self, client: SyncClient, archive: Path):
+        self.client = client
+        self.archive = archive
+        self.cache = archive / PARTS_CACHE
+
+    def head(self) -> Head:
+        rel = f"{PUBLISH_DIR}/{HEAD_NAME}"
+        return Head.decode(self.client.get_bytes(rel, "the manifest head"), self.client.where(rel))
+
+    def part(self, info: PartInfo) -> list[Entry]:
+        """A part's entries: from the cache when it holds this digest, else the server."""
+        cached = self.cache / info.name
+        where = self.client.where(f"{PUBLISH_DIR}/{info.name}")
+        if cached.exists():
+            data = cached.read_bytes()
+            if hashlib.sha256(data).hexdigest() == info.sha256:
+                return [_safe(e, where) for e in decode_part(data, str(cached))]
+        data = self.client.get_bytes(f"{PUBLISH_DIR}/{info.name}", f"manifest part {info.name}")
+        if hashlib.sha256(data).hexdigest() != info.sha256:
+            raise ServerChanged(f"manifest part {info.name}", where, "its digest is not the head's")
+        entries = decode_part(data, where)
+        write_bytes_atomic(cached, data)
+        return [_safe(e, where) for e in entries]
+
+    def plan(
+        self, head: Head, products: list[SyncProduct], selection: Selection
+    ) -> list[ProductPlan]:
+        plans = []
+        for product in products:
+            ph = head.products.get(product.name)
+            if ph is None:
+                raise SyncError(
+                    f"{self.client.url} publishes no {product.name}; it publishes "
+                    f"{', '.join(sorted(head.products)) or 'nothing'}"
+                )
+            if ph.store_version is not None and ph.store_version != STORE_VERSION:
+                raise SyncError(
+                    f"the store chunks of {product.name} at {self.client.url} are of layout "
+                    f"v{ph.store_version}, this mica's are v{STORE_VERSION}: run the same mica "
+                    "version on both sides"
+                )
+            root = self.archive / product.folder
+            check_provenance(product, root, ph.provenance)
+            selected = [
+                e for info in ph.parts if selection.wants_part(info) for e in self.part(info)
+                if selection.wants(e)
+            ]  # fmt: skip
+            needed = missing(product, root, selected)
+            plans.append(ProductPlan(product, root, ph.provenance, selected, needed))
+        return plans
+
+
+def sync(
+    url: str,
+    products: Iterable[str],
+    selection: Selection | None = None,
+    archive: str | Path | None = None,
+    transfers: int = 4,
+    dry_run: bool = False,
+    progress: bool = False,
+    client: SyncClient | None = None,
+    on_plan: Callable[[SyncReport], None] | None = None,
+) -> SyncReport:
+    """Bring the asked products of the archive published at ``url`` into ``archive``.
+
+    Parameters
+    ----------
+    url : str
+        Where the published archive's root is served.
+    products : iterable of str
+        Product names (``aca-l0``, ``aca-hdr3``, ``asp-l1``, ...).
+    selection : Selection, optional
+        The time range, slots and obsids (default: everything).
+    archive : path, optional
+        The local archive root (default: `mica.config.archive_root`).
+    transfers : int
+        Files downloaded at a time.
+    dry_run : bool
+        Plan only: the report says what would move and how big.
+    progress : bool
+        Show the transfer's progress (bytes, files, rate, ETA) on stderr.
+    client : SyncClient, optional
+        The client to use (tests: its retries and backoff); closed by the caller.
+    on_plan : callable, optional
+        Called with the report once planned (before any transfer).
+
+    Returns
+    -------
+    SyncReport
+    """
+    selection = selection or Selection()
+    archive = archive_root(archive)
+    chosen = chosen_products(products)
+    if not chosen:
+        raise SyncError("no product to sync: name them with --products")
+    own = client is None
+    client = client or SyncClient(url, transfers)
+    report = SyncReport(client.url, dry_run=dry_run)
+    try:
+        planner = _Planner(client, archive)
+        staging = archive / STAGING
+        head = planner.head()
+        for attempt in range(PLAN_ATTEMPTS):
+            try:
+                report.plans = planner.plan(head, chosen, selection)
+                if on_plan is not None:
+                    on_plan(report)
+                if dry_run:
+                    return report
+                staged = _transfer(client, report, staging, progress)
+                break
+            except ServerChanged as changed:
+                newer = planner.head()
+                if newer.same_parts(head) or attempt == PLAN_ATTEMPTS - 1:
+                    raise SyncError(
+                        f"{changed}: the server's files differ from its manifest "
+                        f"({client.where(PUBLISH_DIR + '/' + HEAD_NAME)}); run `mica publish` "
+                        "there, then sync again"
+                    ) from changed
+                head = newer  # published meanwhile: plan again on the new head
+        for plan in report.plans:
+            if not plan.needed:
+                continue
+            make_folders(plan.root)
+            ensure_provenance(plan.root, plan.provenance)
+            installer = Installer(plan.product, plan.root, staged)
+            report.lines += installer.install(plan.needed)
+            report.refused += installer.rejected
+        for plan in report.plans:
+            _record(plan, client.url, selection)
+        for path in staged.values():
+            path.unlink(missing_ok=True)
+    finally:
+        report.received = client.received
+        if own:
+            client.close()
+    return report
+
+
+def _transfer(
+    client: SyncClient, report: SyncReport, staging: Path, progress: bool
+) -> dict[str, Path]:
+    items = {t.sha256: t for p in report.plans for t in p.transfers()}  # one per digest
+    bar = None
+    if progress and items:
+        bar = TransferProgress("sync", len(items), sum(t.size for t in items.values()))
+    if bar is None:
+        return client.fetch_all(items.values(), staging)
+    with bar.shown():
+        return client.fetch_all(items.values(), staging, bar)
+
+
+def read_record(root: Path) -> dict[str, Any]:
+    """The sync record of a product folder (empty: never synced)."""
+    try:
+        return json.loads((Path(root) / SYNC_RECORD).read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def _record(plan: ProductPlan, url: str, selection: Selection) -> None:
+    """Add this sync's selection to the product folder's record."""
+    if not plan.root.exists():
+        return
+    record = read_record(plan.root)
+    entry = record.setdefault("products", {}).setdefault(plan.product.name, {})
+    entry["server"] = url
+    selections = entry.setdefault("selections", [])
+    if selection.to_json() not in selections:
+        selections.append(selection.to_json())
+    entry["synced"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    write_bytes_atomic(plan.root / SYNC_RECORD, (json.dumps(record, indent=1) + "\n").encode())
