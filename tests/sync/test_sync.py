@@ -1,0 +1,224 @@
+"""`mica publish` and `mica sync` against a real HTTP server on 127.0.0.1: what moves, what
+the synced archive holds, and that a reader never sees it between."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mica.archive import aca_hdr3, aca_l0, asp_l1, obspar
+from mica.engine.provenance import read_provenance, write_provenance
+from mica.engine.registry import get
+from mica.errors import MicaError, ProvenanceError
+from mica.sync.manifest import HEAD_NAME, PUBLISH_DIR, Head, Selection, decode_part
+from mica.sync.publish import publish
+from mica.sync.run import read_record, sync
+from mica.time import to_secs
+from tests.sync.conftest import archive_files, quick_client
+
+EVERYTHING = ["aca-l0", "asp-l1", "obspar", "aca-dark", "acq-stats", "vv"]
+HDR3 = ("2012:125:00:00:00", "2012:126:00:00:00")
+
+
+def _head(root: Path) -> Head:
+    path = root / PUBLISH_DIR / HEAD_NAME
+    return Head.decode(path.read_bytes(), str(path))
+
+
+def _check(root: Path, names: list[str]) -> None:
+    for name in names:
+        report = get(name).check(root / _folder(name))
+        assert not report.problems, (name, report.problems)
+
+
+def _folder(name: str) -> str:
+    from mica.sync.manifest import sync_products
+
+    return sync_products()[name].folder
+
+
+def test_publish_writes_content_named_parts_and_is_idempotent(server_v1: Path) -> None:
+    head = _head(server_v1)
+    assert set(head.products) >= {*EVERYTHING, "aca-hdr3"}
+    assert head.products["aca-l0"].provenance["kind"] == "simulated"
+    for product in head.products.values():
+        for part in product.parts:
+            data = (server_v1 / PUBLISH_DIR / part.name).read_bytes()
+            assert hashlib.sha256(data).hexdigest() == part.sha256
+            assert part.sha256[:16] in part.name
+            for entry in decode_part(data, part.name):
+                if entry.kind != "link":
+                    folder = server_v1 / product.folder
+                    assert (folder / entry.path).stat().st_size == entry.size
+    before = (server_v1 / PUBLISH_DIR / HEAD_NAME).stat().st_mtime_ns
+    again = publish(server_v1)
+    assert not again.changed
+    assert (server_v1 / PUBLISH_DIR / HEAD_NAME).stat().st_mtime_ns == before
+
+
+def test_sync_everything_then_up_to_date(server_v1, serve, tmp_path) -> None:
+    server = serve(server_v1)
+    local = tmp_path / "laptop"
+    with quick_client(server) as client:
+        report = sync(server.url, [*EVERYTHING, "aca-hdr3"], archive=local, client=client)
+    assert report.ok, report.summary()
+    # the same answers as the server's archive
+    start, stop = "2012:125:00:00:00", "2012:125:01:00:00"
+    ours = aca_l0.get_files(start=start, stop=stop, data_root=local / "aca0")
+    theirs = aca_l0.get_files(start=start, stop=stop, data_root=server_v1 / "aca0")
+    assert [Path(p).name for p in ours] == [Path(p).name for p in theirs] and ours
+    assert asp_l1.get_obs_dirs(10369, data_root=local / "asp1")["revisions"] == [1]
+    ours_par = obspar.get_obspar(10369, data_root=local / "obspar")
+    assert ours_par == obspar.get_obspar(10369, data_root=server_v1 / "obspar") and ours_par
+    assert sorted(obspar.get_obsids("2012:125", "2012:127", data_root=local / "obspar")) == sorted(
+        obspar.get_obsids("2012:125", "2012:127", data_root=server_v1 / "obspar")
+    )
+    assert (local / "vv" / "10" / "10369").is_symlink()
+    assert read_provenance(local / "aca0")["kind"] == "simulated"
+    _check(local, EVERYTHING)
+    record = read_record(local / "asp1")
+    assert record["products"]["asp-l1"]["server"] == server.url
+    # again: the head alone moves (its parts are kept locally by content name)
+    server.reset()
+    with quick_client(server) as client:
+        again = sync(server.url, [*EVERYTHING, "aca-hdr3"], archive=local, client=client)
+    assert not any(p.needed for p in again.plans)
+    assert [path for path, _ in server.requests] == [f"{PUBLISH_DIR}/{HEAD_NAME}"]
+    assert server.sent == (server_v1 / PUBLISH_DIR / HEAD_NAME).stat().st_size
+
+
+def test_hdr3_views_alone(server_v1, serve, tmp_path) -> None:
+    """aca-hdr3: the header-3 store views, no L0 file; reads, checks like any archive."""
+    server = serve(server_v1)
+    local = tmp_path / "hdr3"
+    sel = Selection(to_secs(HDR3[0]), to_secs(HDR3[1]))
+    with quick_client(server) as client:
+        report = sync(server.url, ["aca-hdr3"], sel, archive=local, client=client)
+    assert report.ok
+    assert not list((local / "aca0").glob("2012/*/*.fits.gz"))  # no L0 file
+    ours = aca_hdr3.MSID("ccd_temp", *HDR3, data_root=local / "aca0")
+    theirs = aca_hdr3.MSID("ccd_temp", *HDR3, data_root=server_v1 / "aca0")
+    assert len(ours.vals) > 1000
+    np.testing.assert_array_equal(ours.times, theirs.times)
+    np.testing.assert_array_equal(ours.vals, theirs.vals)
+    report = get("aca-l0").check(local / "aca0", verify_store=True)
+    assert not report.problems, report.problems
+
+
+def test_obsid_selection_moves_that_obsid_only(server_v1, serve, tmp_path) -> None:
+    server = serve(server_v1)
+    local = tmp_path / "one-obsid"
+    sel = Selection(obsids=(10369,))
+    with quick_client(server) as client:
+        report = sync(server.url, ["obspar", "asp-l1"], sel, archive=local, client=client)
+    assert report.ok
+    assert obspar.get_obsids("2012:120", "2012:130", data_root=local / "obspar") == [10369]
+    assert asp_l1.get_obs_dirs(10369, data_root=local / "asp1")["revisions"] == [1]
+
+
+def test_dry_run_says_what_would_move_and_changes_nothing(server_v1, serve, tmp_path) -> None:
+    server = serve(server_v1)
+    local = tmp_path / "dry"
+    with quick_client(server) as client:
+        report = sync(server.url, ["aca-l0"], archive=local, client=client, dry_run=True)
+    files = [e for e in report.plans[0].needed]
+    assert files and "would transfer" in report.summary()
+    assert f"{sum(e.size for e in files) / 1e6:.1f} MB" in report.summary()
+    assert not (local / "aca0").exists()
+    assert not any(path.startswith("aca0/") for path, _ in server.requests)
+
+
+def test_incremental_sync_moves_only_the_new_parts(server_v1, server_v2, serve, tmp_path) -> None:
+    """A second update on the server, published: the next sync moves only what is new."""
+    local = tmp_path / "incremental"
+    server = serve(server_v1)
+    with quick_client(server) as client:
+        assert sync(server.url, ["aca-l0", "aca-hdr3"], archive=local, client=client).ok
+    server.root = server_v2
+    server.reset()
+    with quick_client(server) as client:
+        report = sync(server.url, ["aca-l0", "aca-hdr3"], archive=local, client=client)
+    assert report.ok, report.summary()
+    new = {e.path for p in report.plans for e in p.needed}
+    assert new and all(p.startswith(("2012/131/", "store/")) for p in new), new
+    moved = sum(e.size for p in report.plans for e in p.needed)
+    manifests = sum(
+        (server_v2 / PUBLISH_DIR / path.split(PUBLISH_DIR + "/", 1)[1]).stat().st_size
+        for path, _ in server.requests
+        if path.startswith(PUBLISH_DIR)
+    )
+    assert server.sent == moved + manifests  # nothing else, nothing twice
+    names = {Path(p).name for p in aca_l0.get_files(start="2012:131", stop="2012:132", data_root=local / "aca0")}
+    assert names == {p.name for p in (server_v2 / "aca0" / "2012" / "131").iterdir()}
+    _check(local, ["aca-l0"])
+
+
+def test_reader_never_sees_the_archive_between(server_v1, serve, tmp_path) -> None:
+    """get_files in a loop during a sync: no file, or all of them; never an error."""
+    server = serve(server_v1)
+    server.delay = 0.01
+    local = tmp_path / "reader"
+    expected = len(aca_l0.get_files(start="2012:120", stop="2012:130", data_root=server_v1 / "aca0"))
+    seen: set[int] = set()
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            try:
+                seen.add(len(aca_l0.get_files(start="2012:120", stop="2012:130", data_root=local / "aca0")))
+            except MicaError as err:  # no archive yet: the state before
+                if "no archive" not in str(err).lower() and "missing" not in type(err).__name__.lower():
+                    errors.append(err)
+            except BaseException as err:  # noqa: BLE001 (any other failure is a torn state)
+                errors.append(err)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        with quick_client(server) as client:
+            assert sync(server.url, ["aca-l0"], archive=local, client=client).ok
+    finally:
+        stop.set()
+        reader.join()
+    assert not errors, errors[:3]
+    assert seen <= {0, expected} and expected in seen | {
+        len(aca_l0.get_files(start="2012:120", stop="2012:130", data_root=local / "aca0"))
+    }
+
+
+def test_mixing_simulated_into_real_is_refused(server_v1, serve, tmp_path) -> None:
+    local = tmp_path / "real"
+    (local / "obspar").mkdir(parents=True)
+    record = dict(read_provenance(server_v1 / "obspar"), kind="real", source="arc5gl")
+    write_provenance(local / "obspar", record)
+    server = serve(server_v1)
+    with quick_client(server) as client, pytest.raises(ProvenanceError, match="real"):
+        sync(server.url, ["obspar"], archive=local, client=client)
+    assert not any(path.startswith("obspar/") for path, _ in server.requests)
+
+
+def test_a_manifest_naming_a_path_outside_its_folder_is_refused(server_v1, serve, tmp_path):
+    """The manifest is the server's word: an entry escaping its folder stops the sync."""
+    root = tmp_path / "evil"
+    shutil.copytree(server_v1 / PUBLISH_DIR, root / PUBLISH_DIR)
+    head = json.loads((root / PUBLISH_DIR / HEAD_NAME).read_text())
+    part = head["products"]["acq-stats"]["parts"][0]
+    bad = gzip.compress(
+        (json.dumps({"path": "../../etc/x", "kind": "table", "size": 1, "sha256": "0" * 64}) + "\n").encode(),
+        mtime=0,
+    )
+    (root / PUBLISH_DIR / part["name"]).write_bytes(bad)
+    part["sha256"] = hashlib.sha256(bad).hexdigest()
+    (root / PUBLISH_DIR / HEAD_NAME).write_text(json.dumps(head))
+    server = serve(root)
+    with quick_client(server) as client, pytest.raises(MicaError, match="outside its product"):
+        sync(server.url, ["acq-stats"], archive=tmp_path / "victim", client=client)
+    assert not archive_files(tmp_path / "victim") - {"acq_stats/archive.json"}
