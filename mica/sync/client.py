@@ -291,7 +291,7 @@ class SyncClient:
             resumed = resp.status_code == 206
             with open(partial, "ab" if resumed else "wb") as fh:
                 size = have if resumed else 0
-                for block in resp.iter_raw(_BLOCK):
+                for block in resp.iter_raw():  # as it arrives: a dropped connection keeps it
                     if self.stop.is_set():
                         raise Interrupted()
                     size += len(block)

@@ -34,18 +34,20 @@ from typing import Any
 
 from mica.engine.atomic import make_folders, replace_durable, write_folder_atomic
 from mica.engine.colstore import STORE_DIR, ColumnStore
+from mica.engine.executors.process import ProcessExecutor
 from mica.engine.index import ArchiveIndex, archive_problem
 
-# One batch for the whole sync (the engine's steps, in its order): `_decide` applies the
-# revision rules to a validated file, `_apply` places and indexes a batch in one transaction.
+# One batch for the whole sync (the engine's steps, in its order): `_Validate` is the ingest's
+# validation step, `_decide` applies the revision rules to a validated file, `_apply` places
+# and indexes a batch in one transaction.
 from mica.engine.ingest import (
     IngestReport,
     _apply,
     _decide,
+    _Validate,
     ingest_files,
     quarantine,
     recover_pending,
-    validate_files,
 )
 from mica.engine.lock import UpdateLock
 from mica.engine.obsid_layout import (
@@ -201,13 +203,15 @@ class Installer:
         files = [e for e in entries if e.kind == "file"]
         with ArchiveIndex(desc, self.root) as index:
             recover_pending(desc, index)
-            items = [(Path(e.path).name, self._file(e)) for e in files]
-            validated = validate_files(desc, items)
+            items = sorted((Path(e.path).name, self._file(e)) for e in files)
+            # validated in worker processes, the arrays kept for the store chunks built below
+            run = ProcessExecutor(None, preload=[type(desc).__module__])
+            results = run.map(_Validate(desc, desc.has_store), items)
             kind = archive_kind(self.root)
-            placements, report = [], IngestReport()
-            for name, path, result in validated:
+            placements, report, loaded = [], IngestReport(), {}
+            for (name, path), result in zip(items, results):
                 try:
-                    row, _, file_is = _validated(name, result)
+                    row, arrays, file_is = _validated(name, result)
                     check_file(row["filename"], file_is, kind, self.root)
                     placement = _decide(desc, index, row, path, report)
                 except RejectedFile as err:
@@ -216,9 +220,10 @@ class Installer:
                     continue
                 if placement is not None:
                     placements.append(placement)
+                    loaded.update(arrays)
             parts = _apply(desc, index, placements, report)
             if desc.has_store and (parts or index.dirty_parts()):
-                ColumnStore(desc, index).rebuild(parts | set(index.dirty_parts()))
+                ColumnStore(desc, index).rebuild(parts | set(index.dirty_parts()), loaded)
         self.lines.append(
             f"{self.product.name}: {len(report.ingested)} files installed"
             + (f", {len(self.rejected)} refused" if self.rejected else "")

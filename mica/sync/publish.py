@@ -346,7 +346,7 @@ def publish(
         The archive root (default: `mica.config.archive_root`).
     products : iterable of str, optional
         Product names (registry names, ``aca-hdr3``); a product the archive does not hold
-        is left out of the head.
+        is left out of the head, the products not named stay as published before.
     on_product : callable, optional
         Called with each product's name before it is listed (progress).
 
@@ -360,6 +360,7 @@ def publish(
     heads: dict[str, ProductHead] = {}
     report = PublishReport(publish_dir(archive) / HEAD_NAME)
     written = kept = 0
+    chosen = {p.name for p in chosen_products(products)}
     for product in chosen_products(products):
         root = archive / product.folder
         if not root.is_dir() or (
@@ -390,6 +391,8 @@ def publish(
             f"{product.name}: {len(entries)} entries, {sum(e.size for e in entries) / 1e6:.1f} MB"
             f" in {len(parts)} parts ({digests.computed} files digested)"
         )
+    if products and old is not None:  # the products not asked for stay as published
+        heads = {**{n: p for n, p in old.products.items() if n not in chosen}, **heads}
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     head = Head(heads, now)
     if head.same_parts(old):
