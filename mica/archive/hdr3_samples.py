@@ -53,6 +53,7 @@ def read_samples(
     """
     from mica.engine.colstore import ColumnStore
     from mica.engine.read import snapshot_read
+    from mica.engine.synced import require_synced
     from mica.engine.validate import TIME_AFTER_TSTOP, TIME_BEFORE_TSTART
     from mica.products.aca_l0 import L0
 
@@ -62,6 +63,7 @@ def read_samples(
     slot = grid_slots.pop()
     need = sorted({s for item in items.values() for s in item.slots})
     root = L0.root(data_root)
+    require_synced(root, ["aca-hdr3", "aca-l0"], tstart, tstop)
     view = L0.store_description.view_named(SAMPLES_VIEW)
     lo, hi = tstart, tstop + pad
     found: list[Any] = []

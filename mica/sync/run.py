@@ -12,7 +12,8 @@ verified files and partial downloads in staging, nothing in the archive; the nex
 resumes them.
 
 The archive records what it was synced from and what it asked for, per product
-(``sync.json`` in the product folder, `SYNC_RECORD`), which `held_selections` reads back.
+(``sync.json`` in the product folder, `mica.engine.synced`), so that a reader asked for data
+outside it names the ``mica sync`` command that brings them.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 from mica.config import archive_root
 from mica.engine.atomic import make_folders, write_bytes_atomic
 from mica.engine.colstore import STORE_VERSION
+from mica.engine.synced import SYNC_RECORD, read_record
 from mica.errors import SyncError
 from mica.sync.client import ServerChanged, SyncClient, Transfer, TransferProgress
 from mica.sync.install import Installer, check_provenance, ensure_provenance, missing
@@ -46,8 +48,6 @@ from mica.sync.manifest import (
 
 #: plans made again when the server published during a sync
 PLAN_ATTEMPTS = 3
-#: the record of what a product folder was synced from
-SYNC_RECORD = "sync.json"
 STAGING = ".sync/staging"
 
 
@@ -275,14 +275,6 @@ def _transfer(
         return client.fetch_all(items.values(), staging)
     with bar.shown():
         return client.fetch_all(items.values(), staging, bar)
-
-
-def read_record(root: Path) -> dict[str, Any]:
-    """The sync record of a product folder (empty: never synced)."""
-    try:
-        return json.loads((Path(root) / SYNC_RECORD).read_text())
-    except (FileNotFoundError, ValueError):
-        return {}
 
 
 def _record(plan: ProductPlan, url: str, selection: Selection) -> None:

@@ -17,10 +17,11 @@ import pytest
 from mica.archive import aca_hdr3, aca_l0, asp_l1, obspar
 from mica.engine.provenance import read_provenance, write_provenance
 from mica.engine.registry import get
-from mica.errors import MicaError, MissingArchiveError, ProvenanceError
+from mica.engine.synced import read_record
+from mica.errors import MicaError, MissingArchiveError, MissingDataError, ProvenanceError
 from mica.sync.manifest import HEAD_NAME, PUBLISH_DIR, Head, Selection, decode_part
 from mica.sync.publish import publish
-from mica.sync.run import read_record, sync
+from mica.sync.run import sync
 from mica.time import to_secs
 from tests.sync.conftest import archive_files, quick_client
 
@@ -111,6 +112,11 @@ def test_hdr3_views_alone(server_v1, serve, tmp_path) -> None:
     np.testing.assert_array_equal(ours.vals, theirs.vals)
     report = get("aca-l0").check(local / "aca0", verify_store=True)
     assert not report.problems, report.problems
+    # asked for what it does not hold: the command that brings it
+    with pytest.raises(MissingDataError, match=r"sync .* --products aca-hdr3 --start 2012:127"):
+        aca_hdr3.MSID("ccd_temp", "2012:127", "2012:128", data_root=local / "aca0")
+    with pytest.raises(MissingDataError, match=r"--products aca-l0 --start 2012:125"):
+        aca_l0.get_files(start="2012:125", stop="2012:125:01:00:00", data_root=local / "aca0")
 
 
 def test_obsid_selection_moves_that_obsid_only(server_v1, serve, tmp_path) -> None:
@@ -122,6 +128,8 @@ def test_obsid_selection_moves_that_obsid_only(server_v1, serve, tmp_path) -> No
     assert report.ok
     assert obspar.get_obsids("2012:120", "2012:130", data_root=local / "obspar") == [10369]
     assert asp_l1.get_obs_dirs(10369, data_root=local / "asp1")["revisions"] == [1]
+    with pytest.raises(MissingDataError, match=f"{server.url} --products obspar --obsid 9326"):
+        obspar.get_obs_dirs(9326, data_root=local / "obspar")
 
 
 def test_dry_run_says_what_would_move_and_changes_nothing(server_v1, serve, tmp_path) -> None:
