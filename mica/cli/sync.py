@@ -31,10 +31,10 @@ def _numbers(text: str | None, what: str) -> tuple[int, ...] | None:
     "--products", default=None, help="Comma-separated products (default: all the archive holds)."
 )
 def publish(products) -> None:
-    """Write the manifests that let `mica sync` copy this archive from a web server.
+    """Write the manifests that let mica sync copy this archive from a web server.
 
     Serve the archive folder as it lies with any static web server (nginx, Apache,
-    `python -m http.server`); run this after each update. Publishing is atomic (the head is
+    python -m http.server); run this after each update. Publishing is atomic (the head is
     replaced last) and writes nothing when nothing changed.
     """
     from mica.config import archive_root
