@@ -15,7 +15,7 @@ Every file reaching this module lies in the staging folder under its digest, ver
   transaction records them all in ``store_chunks`` (and in ``synced_parts``: chunks held
   without their files, which `mica check` takes as current) and drops the old ones, as the
   store's own commit does (`mica.engine.colstore`). A partition whose files the archive
-  holds keeps its locally built chunk;
+  holds keeps the chunk built here from them (and is not transferred);
 * ``calib`` and ``derived``: each folder installed whole by one rename, then a derived
   product's table renamed over the old one, then the links.
 
@@ -119,8 +119,11 @@ def missing(product: SyncProduct, root: Path, entries: list[Entry]) -> list[Entr
             return [
                 e
                 for e in entries
-                if chunks.get(e.part, (None, None))[0] != e.files
-                or not _same_size(root / chunks[e.part][1], e.size)
+                if (
+                    chunks.get(e.part, (None, None))[0] != e.files
+                    or not _same_size(root / chunks[e.part][1], e.size)
+                )
+                and not (index and _files_held(product, index, e.part))
             ]
         out = []
         for e in entries:
@@ -145,6 +148,13 @@ def _same_size(path: Path, size: int) -> bool:
         return path.stat().st_size == size
     except OSError:
         return False
+
+
+def _files_held(product: SyncProduct, index: ArchiveIndex, part: str) -> bool:
+    """Whether the archive holds files of a store partition: its chunk is built here from
+    them (the update's or this sync's store build), never replaced by the server's."""
+    sql, params = product.description().partition_where(part)
+    return bool(index.query(sql, params, columns="filename"))
 
 
 def _chunks(index: ArchiveIndex) -> dict[str, tuple[str, str]]:
@@ -279,14 +289,10 @@ class Installer:
             store = ColumnStore(desc, index)  # makes the store table
             index.conn.execute(SYNCED_PARTS_SQL)
             old = _chunks(index)
-            todo, kept = [], 0
+            todo = []
             for e in entries:
-                sql, params = desc.partition_where(e.part)
-                if index.query(sql, params, columns="filename"):
-                    kept += 1  # its files are here: the chunk built from them stays
-                    continue
-                rel = f"{STORE_DIR}/{e.part}.{time.time_ns()}.h5"
-                todo.append((e, rel))
+                if not _files_held(self.product, index, e.part):
+                    todo.append((e, f"{STORE_DIR}/{e.part}.{time.time_ns()}.h5"))
             with index.transaction():
                 index.add_pending([(str(self.root / rel), "scratch") for _, rel in todo])
             for e, rel in todo:
@@ -308,10 +314,7 @@ class Installer:
             with index.transaction():
                 index.clear_pending(drops)
             del store
-        self.lines.append(
-            f"{self.product.name}: {len(todo)} store chunks installed"
-            + (f", {kept} kept (built here from the archived files)" if kept else "")
-        )
+        self.lines.append(f"{self.product.name}: {len(todo)} store chunks installed")
 
     # --- calib, derived: folders whole, then the table, then links ------------------------
     def _install_tree(self, entries: list[Entry]) -> None:
