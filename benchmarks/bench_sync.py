@@ -152,7 +152,8 @@ def kill_and_resume(served: Served, local: Path, data: int) -> None:
     assert done.returncode == 0, done.stderr
     second = served.take()
     row("killed at (server's count: socket buffers included)", f"{first / 1e6:.1f} MB")
-    row("files kept in staging (verified, partial)", f"{kept / 1e6:.1f} MB", f"of {data / 1e6:.1f} MB")
+    total = f"of {data / 1e6:.1f} MB"
+    row("files kept in staging (verified, partial)", f"{kept / 1e6:.1f} MB", total)
     row("partial files among them (8 transfers)", f"{len(partials)}")
     row("resumed sync moved", f"{second / 1e6:.2f} MB", f"missing: {(data - kept) / 1e6:.2f} MB")
     again = second - (data - kept)
