@@ -3,7 +3,8 @@
 The package is the demo's presentation: `run_demo` (the command's entry point), the L0 and
 header-3 plots and examples here, one module per other part (`mica.demo.obsid`,
 `mica.demo.dark`, `mica.demo.acq`, `mica.demo.vv`, `mica.demo.sync`). The archive itself is
-built by the simulator's build helpers (`mica.sim.build`), which also build the documentation's archive.
+built by the simulator's build helpers (`mica.sim.build`), which also build the
+documentation's archive.
 """
 
 from __future__ import annotations
