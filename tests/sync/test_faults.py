@@ -118,7 +118,7 @@ def test_ctrl_c_leaves_nothing_partial_and_the_next_sync_completes(
     server_v1, serve, tmp_path
 ) -> None:
     server = serve(server_v1)
-    server.delay = 0.3  # slow: the sync is still transferring when interrupted
+    server.delay = 0.15  # slow: the sync is still transferring when interrupted
     local = tmp_path / "laptop"
     proc = _mica("sync", server.url, "--products", "aca-l0", "--transfers", "2", archive=local)
     deadline = time.monotonic() + 60
