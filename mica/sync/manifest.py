@@ -69,8 +69,21 @@ def digest_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
+class _Record:
+    """A dataclass written as a JSON object: its fields that are not None."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Any:
+        """An instance from a JSON object (keys this version does not know are left out)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
 @dataclass(frozen=True)
-class Entry:
+class Entry(_Record):
     """One published file (or link) of a product folder.
 
     Parameters
@@ -112,17 +125,9 @@ class Entry:
     target: str | None = None
     mtime_ns: int = 0
 
-    def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Entry:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
-
 
 @dataclass(frozen=True)
-class PartInfo:
+class PartInfo(_Record):
     """One part of a product's manifest as the head names it."""
 
     period: str
@@ -135,14 +140,6 @@ class PartInfo:
     tstop: float | None = None
     obsid_min: int | None = None
     obsid_max: int | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> PartInfo:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from mica.engine.time_update import update_archive
 from mica.products.aca_l0 import L0
 from mica.sync.client import SyncClient
 from mica.sync.publish import publish
+from tests.hardening.test_disk_full import tmpfs  # noqa: F401  (a small disk, for test_faults)
 
 #: the L0 files the first state leaves out, ingested by the second update
 LATER_DAY = "131"

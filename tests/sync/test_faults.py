@@ -19,6 +19,7 @@ from mica.errors import SyncError
 from mica.sync.manifest import HEAD_NAME, PUBLISH_DIR
 from mica.sync.run import sync
 from tests.conftest import REPO_ROOT
+from tests.hardening.test_disk_full import _remount
 from tests.sync.conftest import archive_files, quick_client
 
 HDR3 = ("2012:125:00:00:00", "2012:132:00:00:00")
@@ -140,34 +141,16 @@ def test_ctrl_c_leaves_nothing_partial_and_the_next_sync_completes(
     assert _names(local) == _names(server_v1)
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path):
-    """A mounted 4 MB tmpfs (root only; skipped with the reason otherwise)."""
-    where = tmp_path / "disk"
-    where.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(where)],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    if mounted.returncode != 0:
-        pytest.skip(f"mounting a tmpfs is not permitted here: {mounted.stderr.strip()}")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
-
-
-def test_full_disk_stops_cleanly_then_the_next_sync_completes(
-    server_v1, serve, small_disk
-) -> None:
+def test_full_disk_stops_cleanly_then_the_next_sync_completes(server_v1, serve, tmpfs) -> None:
+    _remount(tmpfs, "size=4m")  # less than the L0 files
     server = serve(server_v1)
-    local = small_disk / "archive"
+    local = tmpfs / "archive"
     proc = _mica("sync", server.url, "--products", "aca-l0", "--quiet", archive=local)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1, (out, err)
     assert server.url in err and "the disk is full" in err, err  # the file, the server
     assert not (local / "aca0").exists() or not _names(local)
-    subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
+    _remount(tmpfs, "size=64m")
     proc = _mica("sync", server.url, "--products", "aca-l0", "--quiet", archive=local)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, (out, err)
