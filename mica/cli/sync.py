@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -24,6 +25,25 @@ def _numbers(text: str | None, what: str) -> tuple[int, ...] | None:
         return tuple(int(n) for n in text.split(",") if n.strip())
     except ValueError:
         raise click.BadParameter(f"{text!r} is not a comma-separated list of {what}") from None
+
+
+def republish(product: str, data_root: str | None, archive: Path | None = None) -> None:
+    """After an update of ``product`` in an archive that is published (``publish/head.json``
+    exists at its root), publish that product again (and its store-view products), so a
+    server's manifests follow its updates without a cron line of their own. ``archive``:
+    the archive root (default: `mica.config.archive_root`)."""
+    from mica.config import archive_root
+    from mica.sync.manifest import HEAD_NAME, PUBLISH_DIR, VIEW_PRODUCTS
+    from mica.sync.publish import publish as run
+
+    root = archive_root(archive)
+    if data_root is not None or not (root / PUBLISH_DIR / HEAD_NAME).exists():
+        return  # a product folder named apart, or an archive never published
+    names = [product, *(name for name, (of, _) in VIEW_PRODUCTS.items() if of == product)]
+    try:
+        click.echo(run(root, names).summary().splitlines()[0])
+    except MicaError as err:
+        raise user_error(err) from err
 
 
 @main.command()

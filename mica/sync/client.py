@@ -79,7 +79,18 @@ class Transfer:
 
 
 class TransferProgress(UpdateProgress):
-    """`mica.progress.UpdateProgress` counting bytes: files and bytes done, rate, ETA."""
+    """`mica.progress.UpdateProgress` counting bytes: files and bytes done, rate, ETA.
+
+    Examples
+    --------
+    >>> import io
+    >>> out = io.StringIO()
+    >>> progress = TransferProgress("sync", files=2, nbytes=4_000_000, stream=out, terminal=False)
+    >>> progress.add(nbytes=2_000_000, files=1)
+    >>> print(out.getvalue())
+    sync: 1/2 files, 2.0/4.0 MB, ... MB/s, elapsed 0:00:00, ETA 0:00:00
+    <BLANKLINE>
+    """
 
     def __init__(self, title: str, files: int, nbytes: int, **kwargs):
         super().__init__(title, **kwargs)

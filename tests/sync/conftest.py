@@ -3,7 +3,8 @@
 ``server_v1``: the documentation's archive (L0 of 2012:124-125 re-ingested through a ``dir:``
 source, obspars, aspect L1 of obsid 10369, a dark calibration, acq-stats, V&V), published.
 ``server_v2``: the same after a second update (the L0 files of 2012:131 near the calibration,
-which also rewrites the header-3 store chunks under new names), published again. Both are
+which also rewrites the header-3 store chunks under new names), published again by the hook
+``mica update`` runs after an update of a published archive (`mica.cli.sync.republish`). Both are
 built once a session through the real update and publish paths.
 
 `ArchiveServer` serves a folder as a static web server does (``Range`` requests answered with
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from mica.cli.sync import republish
 from mica.engine.time_update import update_archive
 from mica.products.aca_l0 import L0
 from mica.sync.client import SyncClient
@@ -76,7 +78,7 @@ def server_v2(
     shutil.copytree(server_v1, root, symlinks=True)
     later = sorted((docs_archive / "aca0" / "2012" / LATER_DAY).glob("*.fits.gz"))
     _ingest_l0(later, base / "upstream", root / "aca0")
-    publish(root)
+    republish("aca-l0", None, root)  # what `mica update aca-l0` runs after its update
     return root
 
 
