@@ -114,8 +114,8 @@ def sync(url, products, start, stop, slots, obsids, dry_run, transfers, quiet) -
         raise user_error(err) from err
     except KeyboardInterrupt:
         click.echo(
-            "sync interrupted: nothing was installed from the transfers under way; "
-            "run the same command again to resume",
+            "sync interrupted: the archive holds what it held, or each product whole as "
+            "installed; run the same command again to resume the transfers",
             err=True,
         )
         sys.exit(INTERRUPTED)

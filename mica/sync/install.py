@@ -80,10 +80,11 @@ def check_provenance(product: SyncProduct, root: Path, record: dict[str, Any] | 
         )
 
 
-def ensure_provenance(root: Path, record: dict[str, Any] | None) -> None:
-    """Write the server's ``archive.json`` where the product folder has none."""
+def ensure_provenance(root: Path, record: dict[str, Any] | None, url: str) -> None:
+    """Write the server's ``archive.json`` where the product folder has none, with the URL
+    it was synced from (``synced_from``)."""
     if record is not None and read_provenance(root) is None:
-        write_provenance(root, record)
+        write_provenance(root, {**record, "synced_from": url})
 
 
 def _index(product: SyncProduct, root: Path) -> ArchiveIndex | None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -29,6 +30,7 @@ from typing import Any
 from mica.config import archive_root
 from mica.engine.atomic import make_folders, write_bytes_atomic
 from mica.engine.colstore import STORE_VERSION
+from mica.engine.lock import UpdateLock
 from mica.engine.synced import SYNC_RECORD, read_record
 from mica.errors import SyncError
 from mica.sync.client import ServerChanged, SyncClient, Transfer, TransferProgress
@@ -44,11 +46,14 @@ from mica.sync.manifest import (
     SyncProduct,
     chosen_products,
     decode_part,
+    is_private,
 )
 
 #: plans made again when the server published during a sync
 PLAN_ATTEMPTS = 3
-STAGING = ".sync/staging"
+#: the sync's own folder in the archive (its lock, the parts read, the staging folder)
+SYNC_DIR = ".sync"
+STAGING = f"{SYNC_DIR}/staging"
 
 
 @dataclass
@@ -115,6 +120,7 @@ def _safe(entry: Entry, where: str) -> Entry:
     word, not ours); `SyncError` otherwise."""
     parts = entry.path.split("/")
     bad = entry.path.startswith("/") or any(p in ("", ".", "..") for p in parts)
+    bad = bad or is_private(entry.path)  # the index, a lock, archive.json: never the server's
     if entry.kind == "link":
         bad = bad or not entry.target or "/" in entry.target or entry.target in (".", "..")
     if entry.kind == "chunk":
@@ -224,44 +230,59 @@ def sync(
     client = client or SyncClient(url, transfers)
     report = SyncReport(client.url, dry_run=dry_run)
     try:
-        planner = _Planner(client, archive)
-        staging = archive / STAGING
-        head = planner.head()
-        for attempt in range(PLAN_ATTEMPTS):
-            try:
-                report.plans = planner.plan(head, chosen, selection)
-                if on_plan is not None:
-                    on_plan(report)
-                if dry_run:
-                    return report
-                staged = _transfer(client, report, staging, progress)
-                break
-            except ServerChanged as changed:
-                newer = planner.head()
-                if newer.same_parts(head) or attempt == PLAN_ATTEMPTS - 1:
-                    raise SyncError(
-                        f"{changed}: the server's files differ from its manifest "
-                        f"({client.where(PUBLISH_DIR + '/' + HEAD_NAME)}); run `mica publish` "
-                        "there, then sync again"
-                    ) from changed
-                head = newer  # published meanwhile: plan again on the new head
-        for plan in report.plans:
-            if not plan.needed:
-                continue
-            make_folders(plan.root)
-            ensure_provenance(plan.root, plan.provenance)
-            installer = Installer(plan.product, plan.root, staged)
-            report.lines += installer.install(plan.needed)
-            report.refused += installer.rejected
-        for plan in report.plans:
-            _record(plan, client.url, selection)
-        for path in staged.values():
-            path.unlink(missing_ok=True)
+        with UpdateLock(archive / SYNC_DIR):  # one sync of an archive at a time
+            _run(client, report, archive, chosen, selection, dry_run, progress, on_plan)
     finally:
         report.received = client.received
         if own:
             client.close()
     return report
+
+
+def _run(
+    client: SyncClient,
+    report: SyncReport,
+    archive: Path,
+    chosen: list[SyncProduct],
+    selection: Selection,
+    dry_run: bool,
+    progress: bool,
+    on_plan: Callable[[SyncReport], None] | None,
+) -> None:
+    """`sync`'s steps: plan (again when the server published meanwhile), transfer, install."""
+    planner = _Planner(client, archive)
+    staging = archive / STAGING
+    head = planner.head()
+    for attempt in range(PLAN_ATTEMPTS):
+        try:
+            report.plans = planner.plan(head, chosen, selection)
+            if on_plan is not None:
+                on_plan(report)
+            if dry_run:
+                return
+            staged = _transfer(client, report, staging, progress)
+            break
+        except ServerChanged as changed:
+            newer = planner.head()
+            if newer.same_parts(head) or attempt == PLAN_ATTEMPTS - 1:
+                raise SyncError(
+                    f"{changed}: the server's files differ from its manifest "
+                    f"({client.where(PUBLISH_DIR + '/' + HEAD_NAME)}); run `mica publish` "
+                    "there, then sync again"
+                ) from changed
+            head = newer  # published meanwhile: plan again on the new head
+    for plan in report.plans:
+        if not plan.needed:
+            continue
+        make_folders(plan.root)
+        ensure_provenance(plan.root, plan.provenance, client.url)
+        installer = Installer(plan.product, plan.root, staged)
+        report.lines += installer.install(plan.needed)
+        report.refused += installer.rejected
+    for plan in report.plans:
+        _record(plan, client.url, selection)
+    if report.ok:  # all installed: partial files of earlier plans are of no more use
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _transfer(
