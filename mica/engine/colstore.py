@@ -497,15 +497,29 @@ class ColumnStore:
         except ValueError:  # a partition key of an older store layout: drop its chunk
             rows = []
         old = self.chunk(part)
-        if (
-            old is not None
-            and old["files"] == _file_list(rows, self._tag(part))
-            and (self.index.root / old["path"]).exists()
-        ):
+        if self._serves(part, rows, old, self.synced_alone()):
             with self.index.transaction():
                 self.index.clear_dirty([part])
             return None
         return rows, old
+
+    def _serves(
+        self, part: str, rows: list[dict[str, Any]], chunk: dict[str, Any] | None, synced: set[str]
+    ) -> bool:
+        """Whether ``chunk`` (its index row) serves partition ``part`` holding ``rows``: its
+        file exists and it was built from exactly those files, or a sync installed it built
+        from more of them (``synced``: the server archive's chunk holds files this archive
+        does not, and every file this one holds)."""
+        if chunk is None or not (self.index.root / chunk["path"]).exists():
+            return False
+        tag = self._tag(part)
+        listed = _file_list(rows, tag)
+        if chunk["files"] == listed:
+            return True
+        if part not in synced or not chunk["files"].startswith(tag):
+            return False
+        held = set(chunk["files"][len(tag) :].splitlines())
+        return held >= set(listed[len(tag) :].splitlines())
 
     # --- building chunks away from the index (worker processes, cluster workers) --------
     def plan_chunks(self, parts: Iterable[str], cache: Path | None = None) -> list[ChunkTask]:
@@ -767,24 +781,22 @@ class ColumnStore:
                 expected.setdefault(part, []).append(row)
         try:
             chunks = self.index.conn.execute("SELECT part, files, path FROM store_chunks")
-            built = {part: (files, path) for part, files, path in chunks}
+            built = {part: {"files": files, "path": path} for part, files, path in chunks}
         except sqlite3.OperationalError:
             built = {}
+        synced = self.synced_alone()
         stale = {
-            p
-            for p, rows in expected.items()
-            if p not in built
-            or built[p][0] != _file_list(rows, self._tag(p))
-            or not (self.index.root / built[p][1]).exists()
+            p for p, rows in expected.items() if not self._serves(p, rows, built.get(p), synced)
         }
-        stale |= set(built) - set(expected) - self.synced_alone()
+        stale |= set(built) - set(expected) - synced
         stale |= set(self.index.dirty_parts())
         return sorted(stale)
 
     def synced_alone(self) -> set[str]:
-        """Partitions whose chunk `mica.sync` installed without the partition's files (a
-        store view alone, e.g. header-3): current as the server built them, not stale for
-        lack of index rows (their bytes were verified against the server's manifest)."""
+        """Partitions whose chunk `mica.sync` installed from the server's archive (a store
+        view, e.g. header-3), built there from files this archive may hold some of or none:
+        current while they hold every file of the partition this archive holds (their bytes
+        were verified against the server's manifest)."""
         try:
             return {r[0] for r in self.index.conn.execute("SELECT part FROM synced_parts")}
         except sqlite3.OperationalError:  # no sync ever installed a chunk here

@@ -14,8 +14,10 @@ Every file reaching this module lies in the staging folder under its digest, ver
 * ``views`` (``aca-hdr3``): each chunk written under a new generation name, then one
   transaction records them all in ``store_chunks`` (and in ``synced_parts``: chunks held
   without their files, which `mica check` takes as current) and drops the old ones, as the
-  store's own commit does (`mica.engine.colstore`). A partition whose files the archive
-  holds keeps the chunk built here from them (and is not transferred);
+  store's own commit does (`mica.engine.colstore`). The server's chunk holds the rows of
+  every file of its partition there, so it also serves the L0 files of the partition this
+  archive holds (an ``aca-l0`` sync of a few days keeps the header-3 rows of the others);
+  only a partition with files the server's chunk lacks (an update here) keeps its own;
 * ``calib`` and ``derived``: each folder installed whole by one rename, then a derived
   product's table renamed over the old one, then the links.
 
@@ -124,7 +126,7 @@ def missing(product: SyncProduct, root: Path, entries: list[Entry]) -> list[Entr
                     chunks.get(e.part, (None, None))[0] != e.files
                     or not _same_size(root / chunks[e.part][1], e.size)
                 )
-                and not (index and _files_held(product, index, e.part))
+                and not (index and _local_only(product, index, e))
             ]
         out = []
         for e in entries:
@@ -151,11 +153,13 @@ def _same_size(path: Path, size: int) -> bool:
         return False
 
 
-def _files_held(product: SyncProduct, index: ArchiveIndex, part: str) -> bool:
-    """Whether the archive holds files of a store partition: its chunk is built here from
-    them (the update's or this sync's store build), never replaced by the server's."""
-    sql, params = product.description().partition_where(part)
-    return bool(index.query(sql, params, columns="filename"))
+def _local_only(product: SyncProduct, index: ArchiveIndex, entry: Entry) -> bool:
+    """Whether the archive holds files of a chunk's partition that the server's chunk was
+    not built from (an update here): the chunk built here from them stays."""
+    sql, params = product.description().partition_where(entry.part)
+    rows = index.query(sql, params, columns="filename, checksum")
+    listed = set((entry.files or "").splitlines()[1:])
+    return not {f"{r['filename']} {r['checksum']}" for r in rows} <= listed
 
 
 def _chunks(index: ArchiveIndex) -> dict[str, tuple[str, str]]:
@@ -292,7 +296,7 @@ class Installer:
             old = _chunks(index)
             todo = []
             for e in entries:
-                if not _files_held(self.product, index, e.part):
+                if not _local_only(self.product, index, e):
                     todo.append((e, f"{STORE_DIR}/{e.part}.{time.time_ns()}.h5"))
             with index.transaction():
                 index.add_pending([(str(self.root / rel), "scratch") for _, rel in todo])

@@ -231,3 +231,25 @@ def test_a_manifest_naming_a_path_outside_its_folder_is_refused(server_v1, serve
     with quick_client(server) as client, pytest.raises(MicaError, match="outside its product"):
         sync(server.url, ["acq-stats"], archive=tmp_path / "victim", client=client)
     assert not archive_files(tmp_path / "victim") - {"acq_stats/archive.json"}
+
+
+@pytest.mark.parametrize("first", ["aca-hdr3", "aca-l0"])
+def test_hdr3_views_and_a_few_l0_files_in_either_order(server_v1, serve, tmp_path, first) -> None:
+    """Header-3 views of two days and the L0 files of six hours of slots 6-7 (the same store
+    partitions): the header-3 rows of the whole two days stay, whichever came first."""
+    server = serve(server_v1)
+    local = tmp_path / "mixed"
+    hdr3 = Selection(to_secs("2012:125"), to_secs("2012:127"))
+    l0 = Selection(to_secs("2012:125:00:00:00"), to_secs("2012:125:06:00:00"), (6, 7))
+    order = [("aca-hdr3", hdr3), ("aca-l0", l0)]
+    for name, sel in order if first == "aca-hdr3" else order[::-1]:
+        with quick_client(server) as client:
+            assert sync(server.url, [name], sel, archive=local, client=client).ok
+    six_hours = ("2012:125:00:00:00", "2012:125:06:00:00")
+    assert 0 < len(_files(local, *six_hours)) < len(_files(server_v1, *six_hours))
+    window = ("2012:125:00:00:00", "2012:127:00:00:00")
+    ours = aca_hdr3.MSID("ccd_temp", *window, data_root=local / "aca0")
+    theirs = aca_hdr3.MSID("ccd_temp", *window, data_root=server_v1 / "aca0")
+    np.testing.assert_array_equal(ours.times, theirs.times)
+    report = get("aca-l0").check(local / "aca0")
+    assert not report.problems, report.problems
