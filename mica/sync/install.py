@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -166,7 +167,7 @@ def _chunks(index: ArchiveIndex) -> dict[str, tuple[str, str]]:
     """part -> (file list, path) of the index's store chunks."""
     try:
         rows = index.conn.execute("SELECT part, files, path FROM store_chunks").fetchall()
-    except Exception:  # an index without a store table yet
+    except sqlite3.OperationalError:  # an index without a store table yet
         return {}
     return {part: (files, path) for part, files, path in rows}
 

@@ -23,6 +23,8 @@ views of the L0 store, without the L0 files).
 
 from __future__ import annotations
 
+import bisect
+import functools
 import gzip
 import hashlib
 import json
@@ -35,7 +37,7 @@ from typing import Any
 from mica._lazy import import_target
 from mica.engine.registry import ProductEntry, products
 from mica.errors import InvalidArgumentError, SyncError
-from mica.time import to_date
+from mica.time import to_date, to_secs
 
 #: the folder at the archive root holding the head and the parts
 PUBLISH_DIR = "publish"
@@ -230,9 +232,21 @@ def decode_part(data: bytes, where: str) -> list[Entry]:
         raise SyncError(f"{where} is not a manifest part ({err})") from err
 
 
+@functools.lru_cache(maxsize=1)
+def _year_starts() -> tuple[list[float], list[int]]:
+    """CXC seconds of 1 January of each year 1995-2100, and the years (one conversion each,
+    not one per entry: a mission's manifest lists millions)."""
+    years = list(range(1995, 2101))
+    return [float(to_secs(f"{y}:001:00:00:00")) for y in years], years
+
+
 def period_of(entry: Entry) -> str:
     """The period (part) an entry goes in: the UTC year of its start, else `UNDATED`."""
-    return UNDATED if entry.tstart is None else to_date(entry.tstart)[:4]
+    if entry.tstart is None:
+        return UNDATED
+    starts, years = _year_starts()
+    k = bisect.bisect_right(starts, entry.tstart) - 1
+    return str(years[k]) if 0 <= k < len(years) - 1 else to_date(entry.tstart)[:4]
 
 
 def obsid_of(path: str) -> tuple[int | None, int | None]:
