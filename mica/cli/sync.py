@@ -86,8 +86,15 @@ def publish(products) -> None:
     show_default=True,
     help="Files downloaded at a time.",
 )
+@click.option(
+    "--archive",
+    "archive",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="The archive to sync into (default: mica --archive, $MICA_ARCHIVE, ...).",
+)
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
-def sync(url, products, start, stop, slots, obsids, dry_run, transfers, quiet) -> None:
+def sync(url, products, start, stop, slots, obsids, dry_run, transfers, archive, quiet) -> None:
     """Bring products of the archive published at URL into this archive.
 
     Only what is missing or changed moves; every file is verified against the manifest,
@@ -107,8 +114,8 @@ def sync(url, products, start, stop, slots, obsids, dry_run, transfers, quiet) -
             t0, t1 = (None if t is None else to_secs(t) for t in (start, stop))
         selection = Selection(t0, t1, _numbers(slots, "slots"), _numbers(obsids, "obsids"))
         report = run(
-            url, _names(products) or [], selection, transfers=transfers, dry_run=dry_run,
-            progress=not quiet and not dry_run,
+            url, _names(products) or [], selection, archive=archive, transfers=transfers,
+            dry_run=dry_run, progress=not quiet and not dry_run,
         )  # fmt: skip
     except MicaError as err:
         raise user_error(err) from err

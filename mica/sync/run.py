@@ -98,7 +98,7 @@ class SyncReport:
             links = len(plan.needed) - len(moving)
             out.append(
                 f"{plan.product.name}: {len(plan.selected)} entries selected, "
-                f"{len(moving)} files to transfer ({nbytes / 1e6:.1f} MB)"
+                f"{len(moving)} files to transfer ({_size(nbytes)})"
                 + (f", {links} links to set" if links else "")
             )
         return out
@@ -106,13 +106,22 @@ class SyncReport:
     def summary(self) -> str:
         what = "would transfer" if self.dry_run else "transferred"
         nbytes = sum(e.size for p in self.plans for e in p.needed if e.kind != "link")
-        head = f"sync from {self.url}: {what} {nbytes / 1e6:.1f} MB" + (
-            "" if self.dry_run else f" ({self.received / 1e6:.1f} MB received in all)"
+        head = f"sync from {self.url}: {what} {_size(nbytes)}" + (
+            "" if self.dry_run else f" ({_size(self.received)} received in all)"
         )
         return "\n".join(
             [head, *(f"  {line}" for line in self.plan_lines() + self.lines)]
             + [f"  refused: {r}" for r in self.refused]
         )
+
+
+def _size(nbytes: int) -> str:
+    """``'512 B'``, ``'12.3 kB'``, ``'4.5 MB'``, ``'1.20 GB'``."""
+    if nbytes < 1000:
+        return f"{nbytes} B"
+    if nbytes < 1e6:
+        return f"{nbytes / 1e3:.1f} kB"
+    return f"{nbytes / 1e6:.1f} MB" if nbytes < 1e9 else f"{nbytes / 1e9:.2f} GB"
 
 
 def _safe(entry: Entry, where: str) -> Entry:

@@ -139,7 +139,7 @@ def test_dry_run_says_what_would_move_and_changes_nothing(server_v1, serve, tmp_
         report = sync(server.url, ["aca-l0"], archive=local, client=client, dry_run=True)
     files = [e for e in report.plans[0].needed]
     assert files and "would transfer" in report.summary()
-    assert f"{sum(e.size for e in files) / 1e6:.1f} MB" in report.summary()
+    assert f"would transfer {sum(e.size for e in files) / 1e6:.1f} MB" in report.summary()
     assert not (local / "aca0").exists()
     assert not any(path.startswith("aca0/") for path, _ in server.requests)
 
