@@ -367,7 +367,9 @@ def hd3_columns(
                 if chunk is not None:
                     try:
                         arrays = store.read_alone(chunk, names, tstart, tstop)
-                    except OSError:  # chunk file replaced or damaged: read the files instead
+                    except FileNotFoundError:  # replaced since this snapshot: a fresh one
+                        raise  # (a synced archive may hold the chunk and not the files)
+                    except OSError:  # chunk file damaged: read the files instead
                         pass
                     else:
                         if arrays:

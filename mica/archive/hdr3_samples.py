@@ -85,8 +85,9 @@ def read_samples(
             )
             params = [view.period, *need, first, last, lo - TIME_AFTER_TSTOP]
             periods = [r[0] for r in index.conn.execute(sql, params).fetchall()]
-            if len(periods) != 1:
-                found.append(None if periods else "empty")
+            if len(periods) != 1:  # no file: no row, unless a sync brought the chunks alone
+                synced = ColumnStore(L0, index).synced_alone()
+                found.append(None if periods or synced else "empty")
                 return []
             period = periods[0]
         # Otherwise no query: an L0 file's partition is that of its start time (ingest
