@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import re
 import shutil
 import threading
 import time
@@ -253,3 +254,26 @@ def test_hdr3_views_and_a_few_l0_files_in_either_order(server_v1, serve, tmp_pat
     np.testing.assert_array_equal(ours.times, theirs.times)
     report = get("aca-l0").check(local / "aca0")
     assert not report.problems, report.problems
+
+
+def test_the_commands(server_v1, serve, tmp_path) -> None:
+    """`mica publish` and `mica sync --dry-run` as a user types them."""
+    from click.testing import CliRunner
+
+    from mica.cli import main
+
+    runner = CliRunner()
+    done = runner.invoke(main, ["--archive", str(server_v1), "publish"])
+    assert done.exit_code == 0, done.output
+    assert done.output.startswith("already published, nothing changed")
+    server = serve(server_v1)
+    local = tmp_path / "cli"
+    args = ["sync", server.url, "--products", "obspar,aca-l0", "--start", "2012:125"]
+    args += ["--stop", "2012:126", "--archive", str(local), "--dry-run"]
+    done = runner.invoke(main, args)
+    assert done.exit_code == 0, done.output
+    assert re.search(r"would transfer \d+\.\d MB", done.output), done.output
+    assert re.search(r"obspar: \d+ entries selected, \d+ files", done.output), done.output
+    assert not local.joinpath("aca0").exists()
+    done = runner.invoke(main, ["sync", server.url, "--products", "nothing", "--archive", "x"])
+    assert done.exit_code == 1 and "no product nothing" in done.output
