@@ -135,10 +135,11 @@ def test_ctrl_c_leaves_nothing_partial_and_the_next_sync_completes(
     assert not (local / "aca0").exists() or not _names(local)  # nothing visible
     server.delay = 0.0
     server.reset()
-    done = _mica("sync", server.url, "--products", "aca-l0", "--quiet", archive=local)
-    out, err = done.communicate(timeout=120)
-    assert done.returncode == 0, (out, err)
+    with quick_client(server) as client:  # the next sync (in this process) completes
+        assert sync(server.url, ["aca-l0"], archive=local, client=client).ok
     assert _names(local) == _names(server_v1)
+    again = [p for p, _ in server.requests if p.startswith("aca0/")]
+    assert len(again) < len(_names(server_v1))  # what came before Ctrl-C does not come again
 
 
 def test_full_disk_stops_cleanly_then_the_next_sync_completes(server_v1, serve, tmpfs) -> None:
@@ -151,9 +152,8 @@ def test_full_disk_stops_cleanly_then_the_next_sync_completes(server_v1, serve, 
     assert server.url in err and "the disk is full" in err, err  # the file, the server
     assert not (local / "aca0").exists() or not _names(local)
     _remount(tmpfs, "size=64m")
-    proc = _mica("sync", server.url, "--products", "aca-l0", "--quiet", archive=local)
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0, (out, err)
+    with quick_client(server) as client:  # the next sync (in this process) completes
+        assert sync(server.url, ["aca-l0"], archive=local, client=client).ok
     assert _names(local) == _names(server_v1)
 
 
