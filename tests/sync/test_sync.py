@@ -277,3 +277,38 @@ def test_the_commands(server_v1, serve, tmp_path) -> None:
     assert not local.joinpath("aca0").exists()
     done = runner.invoke(main, ["sync", server.url, "--products", "nothing", "--archive", "x"])
     assert done.exit_code == 1 and "no product nothing" in done.output
+
+
+def test_header3_reader_during_an_incremental_sync(server_v1, server_v2, serve, tmp_path):
+    """Header-3 views alone, their chunks replaced by a second sync while a reader reads:
+    every read gives the whole answer (a replaced chunk makes the read start again)."""
+    local = tmp_path / "hdr3-reader"
+    server = serve(server_v1)
+    with quick_client(server) as client:
+        assert sync(server.url, ["aca-hdr3"], archive=local, client=client).ok
+    window = ("2012:125:00:00:00", "2012:127:00:00:00")
+    expected = len(aca_hdr3.MSID("ccd_temp", *window, data_root=local / "aca0").vals)
+    seen: set[int] = set()
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            try:
+                seen.add(len(aca_hdr3.MSID("ccd_temp", *window, data_root=local / "aca0").vals))
+            except BaseException as err:  # any failure is a torn state
+                errors.append(err)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        server.root = server_v2
+        with quick_client(server) as client:
+            report = sync(server.url, ["aca-hdr3"], archive=local, client=client)
+        assert report.ok and any(p.needed for p in report.plans)  # chunks replaced
+        time.sleep(0.2)
+    finally:
+        stop.set()
+        reader.join()
+    assert not errors, errors[:3]
+    assert seen == {expected}, seen
