@@ -164,6 +164,13 @@ class _Planner:
         write_bytes_atomic(cached, data)
         return [_safe(e, where) for e in entries]
 
+    def forget_parts(self, head: Head) -> None:
+        """Remove the kept parts ``head`` no longer names (replaced on the server)."""
+        named = {p.name for ph in head.products.values() for p in ph.parts}
+        for path in self.cache.glob("*/*/*") if self.cache.is_dir() else ():
+            if path.relative_to(self.cache).as_posix() not in named:
+                path.unlink(missing_ok=True)
+
     def plan(
         self, head: Head, products: list[SyncProduct], selection: Selection
     ) -> list[ProductPlan]:
@@ -292,6 +299,7 @@ def _run(
         _record(plan, client.url, selection)
     if report.ok:  # all installed: partial files of earlier plans are of no more use
         shutil.rmtree(staging, ignore_errors=True)
+        planner.forget_parts(head)
 
 
 def _transfer(
