@@ -359,6 +359,7 @@ def hd3_columns(
         got.clear()  # a retry starts again from a fresh snapshot
         store = ColumnStore(L0, index)
         current = store.current_chunks([p for ps in parts.values() for p in ps])
+        synced = store.synced_alone() if current else set()
         for slot, slot_parts in parts.items():
             blocks = got.setdefault(slot, [])
             records = None
@@ -367,10 +368,9 @@ def hd3_columns(
                 if chunk is not None:
                     try:
                         arrays = store.read_alone(chunk, names, tstart, tstop)
-                    except FileNotFoundError:  # replaced since this snapshot: a fresh one
-                        raise  # (a synced archive may hold the chunk and not the files)
-                    except OSError:  # chunk file damaged: read the files instead
-                        pass
+                    except OSError as err:  # replaced or damaged: read the files instead,
+                        if isinstance(err, FileNotFoundError) and part in synced:
+                            raise  # or, for a sync's chunk (no file here), a fresh snapshot
                     else:
                         if arrays:
                             blocks.append(arrays)
