@@ -9,7 +9,10 @@ from pathlib import Path
 
 from astropy.io import fits
 
-from mica.engine.time_update import update_archive
+try:
+    from mica.engine.time_update import update_archive
+except ImportError:  # a --before checkout from before the engine's modules were split
+    from mica.engine.update import update_archive
 from mica.products.aca_l0 import L0
 from mica.time import to_secs
 

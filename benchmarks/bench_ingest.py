@@ -78,7 +78,8 @@ def validate_fast(paths: list[Path]) -> None:
 
 
 def ingest(paths: list[Path], work: Path) -> float:
-    from mica.engine.time_update import update_archive
+    from bench_archive import update_archive  # where this checkout's mica keeps it
+
     from mica.products.aca_l0 import L0
 
     times = [L0.name_time(p.name) for p in paths]

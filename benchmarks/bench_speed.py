@@ -1,15 +1,24 @@
 """Start-up, header-3 fetch, slot data and ingest beside their floors and peers.
 
     python benchmarks/bench_speed.py --days 19 [--work DIR] [--reuse] [--rounds 2]
-        [--before /work/wt-before]
+        [--before /work/wt-before --before-work DIR] [--item ccd_temp] [--rebuild-store]
 
 Builds (or with ``--reuse`` keeps) a bench archive of N days x 8 slots through the real ingest
 path, and from the same data a cheta-style PyTables store (one file per MSID with ``data``
 and ``quality`` EArrays beside ``TIME``, Blosc/LZ4, a row index per archived file in SQLite).
 Every figure comes from a fresh process (``--child NAME``), mica and its peer or floor run
 in turn, round after round (``--rounds``), and the best round counts. With ``--before``, the
-same children also run against another checkout (its own ``.venv``) for the "nothing gets
-slower" and "0.6x today's figure" comparisons. Each target is printed beside its figure.
+same children also run against another checkout (its own ``.venv``, else this Python with the
+checkout first on ``PYTHONPATH``) for the "nothing gets slower" and "0.6x today's figure"
+comparisons. Each target is printed beside its figure.
+
+The store reads also run with their digest checks turned off (``<read>@unchecked``: the same
+code with `ColumnStore.checking` giving no digests), interleaved with the checked ones, for
+the cost of verifying every block a read decodes (target: within 10 %). ``--rebuild-store``
+rewrites the store of a reused archive first (an archive built before the store recorded
+digests is otherwise served from its files). ``--digest-costs`` prints, for slot 0's chunk,
+what each way of checking its blocks costs (HDF5's Fletcher32 filter, crc32 or BLAKE2b of the
+stored or the decompressed bytes) beside decompression: how the store's digests were chosen.
 """
 
 from __future__ import annotations
@@ -48,7 +57,25 @@ def best(func, repeat: int) -> float:
 
 
 # --- children: each runs in a fresh process and prints {"s": seconds, ...} ----------------
-def child(name: str, root: Path, cheta: Path, days: float) -> dict:
+#: the store reads also measured without their digest checks
+CHECKED = ("hdr3_days", "hdr3_hour", "slot_all", "slot_noimg")
+UNCHECKED = "@unchecked"
+
+
+def unchecked() -> None:
+    """Turn off the digest checks of store reads in this process (chunks still need digests
+    recorded to be used; their blocks are then decoded without being checked)."""
+    import contextlib
+
+    from mica.engine.colstore import ColumnStore
+
+    ColumnStore.checking = lambda self, chunk: contextlib.nullcontext()  # yields None
+
+
+def child(name: str, root: Path, cheta: Path, days: float, item: str) -> dict:
+    if name.endswith(UNCHECKED):
+        unchecked()
+        name = name[: -len(UNCHECKED)]
     t0 = _secs(START)
     t1 = t0 + days * DAY
     if name == "import_mica":
@@ -68,8 +95,8 @@ def child(name: str, root: Path, cheta: Path, days: float) -> dict:
         from mica.archive import aca_hdr3
 
         a, b = (t0, t1) if name == "hdr3_days" else (t0 + 7200, t0 + 10800)
-        msid = aca_hdr3.MSID("ccd_temp_fine", a, b, data_root=root)
-        s = best(lambda: aca_hdr3.MSID("ccd_temp_fine", a, b, data_root=root), 15)
+        msid = aca_hdr3.MSID(item, a, b, data_root=root)
+        s = best(lambda: aca_hdr3.MSID(item, a, b, data_root=root), 15)
         return {"s": s, "n": int(np.count_nonzero(~np.ma.getmaskarray(msid.vals)))}
     if name == "hdr3_equal":  # the store path gives the file scan's answer (not timed)
         from mica.archive import aca_hdr3
@@ -108,7 +135,10 @@ def child(name: str, root: Path, cheta: Path, days: float) -> dict:
         paths = sorted(upstream.glob("*.fits.gz"))
         if name == "bare_read":
             return {"s": best(lambda: bare_read(paths), 2), "files": len(paths)}
-        from mica.engine.time_update import update_archive
+        try:
+            from mica.engine.time_update import update_archive
+        except ImportError:  # a checkout from before the engine's modules were split
+            from mica.engine.update import update_archive
         from mica.products.aca_l0 import L0
 
         out = Path(tempfile.mkdtemp(dir=root.parent, prefix="ingest-"))
@@ -210,16 +240,86 @@ def slot_floor(root: Path, t0: float, t1: float) -> float:
     return best(once, 3)
 
 
+def digest_costs(root: Path) -> None:
+    """Per dataset of slot 0's first chunk: h5py's read without and with HDF5's Fletcher32
+    filter (the dataset rewritten with it, after Blosc), blosc2's decompression of its
+    stored blocks, and crc32 / BLAKE2b of the stored and of the decompressed bytes."""
+    import h5py
+
+    from mica.engine.h5chunks import one_blosc_thread
+
+    scratch = Path(tempfile.mkdtemp(dir=root.parent, prefix="digests-"))
+    chunk = _chunks(root, "0/", -np.inf, np.inf)[0]
+    print(f"\nchunk {chunk.relative_to(root)} (ms, best of 7; GB/s of the bytes hashed)")
+    try:
+        with one_blosc_thread, h5py.File(chunk, "r") as h5:
+            for name in h5:
+                if h5[name].chunks is not None:
+                    _dataset_costs(h5[name], scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _dataset_costs(dset, scratch: Path) -> None:
+    import hashlib
+    import zlib
+
+    import blosc2
+    import h5py
+    import hdf5plugin
+
+    codec = hdf5plugin.Blosc(cname="lz4", clevel=5, shuffle=hdf5plugin.Blosc.SHUFFLE)
+    name, data = dset.name.lstrip("/"), dset[()]
+    read = {}
+    for fletcher in (False, True):  # the same dataset with and without the filter
+        path = scratch / f"{name}-{fletcher}.h5"
+        with h5py.File(path, "w") as out:
+            out.create_dataset(name, data=data, chunks=dset.chunks, fletcher32=fletcher, **codec)
+
+        def h5read(path: Path = path) -> None:
+            with h5py.File(path, "r") as f:
+                f[name][()]
+
+        read[fletcher] = best(h5read, 7)
+    stored = [
+        dset.id.read_direct_chunk(dset.id.get_chunk_info(k).chunk_offset)[1]
+        for k in range(dset.id.get_num_chunks())
+    ]
+    raw = [blosc2.decompress(b) for b in stored]
+    size = {"stored": sum(map(len, stored)), "raw": sum(map(len, raw))}
+    rows = {
+        "blosc2 decompression": (lambda: [blosc2.decompress(b) for b in stored], "raw"),
+        "crc32 of stored": (lambda: [zlib.crc32(b) for b in stored], "stored"),
+        "crc32 of decompressed": (lambda: [zlib.crc32(b) for b in raw], "raw"),
+        "blake2b of stored": (
+            lambda: [hashlib.blake2b(b, digest_size=8).digest() for b in stored],
+            "stored",
+        ),
+        "blake2b of decompressed": (
+            lambda: [hashlib.blake2b(b, digest_size=8).digest() for b in raw],
+            "raw",
+        ),
+    }
+    print(
+        f"{name}: {len(stored)} blocks, {size['stored'] / 1e6:.2f} MB stored, "
+        f"{size['raw'] / 1e6:.2f} MB raw; h5py read {read[False] * 1e3:.2f}, with "
+        f"Fletcher32 {read[True] * 1e3:.2f} ({read[True] / read[False]:.2f}x)"
+    )
+    for label, (func, of) in rows.items():
+        secs = best(func, 7)
+        print(f"  {label:<24} {secs * 1e3:8.2f}  {size[of] / secs / 1e9:6.2f} GB/s")
+
+
 # --- the cheta-style peer ------------------------------------------------------------------
-def build_cheta(root: Path, dest: Path, days: float) -> None:
+def build_cheta(root: Path, dest: Path, days: float, start: str = START) -> None:
     """``TIME.h5`` and ``CCD_TEMP.h5`` (``data`` + ``quality`` EArrays, Blosc/LZ4) from the
-    same samples mica serves, and ``archfiles.db3`` with each file's row range (per 2 h of
-    data, about an archived file's span)."""
+    same samples mica serves over ``days`` from ``start``, and ``archfiles.db3`` with each
+    file's row range (per 2 h of data, about an archived file's span)."""
     import tables
 
     from mica.archive import aca_hdr3
 
-    t0 = _secs(START)
+    t0 = _secs(start)
     msid = aca_hdr3.MSID("ccd_temp_fine", t0, t0 + days * DAY, data_root=root)
     times = msid.times
     vals = np.ma.getdata(msid.vals)
@@ -277,18 +377,30 @@ def cheta_fetch(dest: Path, t0: float, t1: float) -> tuple[np.ndarray, np.ndarra
 
 
 # --- the parent ----------------------------------------------------------------------------
-def run_child(python: str, name: str, args: argparse.Namespace) -> dict:
-    cmd = [python, str(HERE), "--child", name, "--work", str(args.work), "--days", str(args.days)]
+def interpreter(python: str) -> tuple[str, dict[str, str]]:
+    """The executable and environment of a `python_of` answer."""
     env = {**os.environ, "MICA_WORKERS": "1"}  # ingest on one worker
+    if python.startswith("path:"):  # another checkout run by this Python
+        env["PYTHONPATH"] = os.pathsep.join([python[5:], env.get("PYTHONPATH", "")])
+        python = sys.executable
+    return python, env
+
+
+def run_child(python: str, name: str, args: argparse.Namespace, work: Path | None = None) -> dict:
+    python, env = interpreter(python)
+    work = work or args.work
+    cmd = [python, str(HERE), "--child", name, "--work", str(work), "--days", str(args.days)]
+    cmd += ["--item", args.item]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
     if proc.returncode:
         return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr else "failed"}
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def wall(cmd: list[str]) -> float:
+def wall(python: str, *args: str) -> float:
+    python, env = interpreter(python)
     tic = time.perf_counter()
-    subprocess.run(cmd, capture_output=True, check=True)
+    subprocess.run([python, *args], capture_output=True, check=True, env=env)
     return time.perf_counter() - tic
 
 
@@ -309,8 +421,20 @@ def build(args: argparse.Namespace) -> None:
         for path in sorted((args.work / "upstream").glob("*.fits.gz")):
             if float(path.name[4:].split("N")[0]) < t2:  # acaf<seconds>N...: its start
                 shutil.copy(path, ing / path.name)
+    if args.rebuild_store:
+        from mica.engine.store_rebuild import rebuild_store
+        from mica.products.aca_l0 import L0
+
+        print(f"rebuilt the store: {len(rebuild_store(L0, root).done)} chunks")
     if not (args.reuse and (args.work / "cheta" / "archfiles.db3").exists()):
         build_cheta(root, args.work / "cheta", args.days)
+
+
+def python_of(checkout: Path) -> str:
+    """The Python running another checkout: its ``.venv``, else ``path:<checkout>`` (this
+    Python with the checkout first on ``PYTHONPATH``, `run_child`)."""
+    venv = checkout / ".venv" / "bin" / "python"
+    return str(venv) if venv.exists() else f"path:{checkout}"
 
 
 def main() -> None:
@@ -322,19 +446,45 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--before", type=Path, default=None, help="another checkout (with .venv)")
+    parser.add_argument("--rebuild-store", action="store_true", help="rewrite a reused store")
+    parser.add_argument("--digest-costs", action="store_true", help="ways to check blocks")
+    parser.add_argument("--only", default=None, help="measures to run (comma-separated)")
+    parser.add_argument(
+        "--before-work",
+        type=Path,
+        default=None,
+        help="the --before checkout's own bench archive (built there by its bench_speed.py)",
+    )
     parser.add_argument("--child", default=None)
+    parser.add_argument(
+        "--item",
+        default="ccd_temp_fine",
+        help="the header-3 item the MSID figures read (ccd_temp to compare with a checkout "
+        "from before ccd_temp_fine existed)",
+    )
     args = parser.parse_args()
     if args.child:
-        out = child(args.child, args.work / "aca0", args.work / "cheta", args.days)
+        out = child(args.child, args.work / "aca0", args.work / "cheta", args.days, args.item)
         print(json.dumps(out))
         return
     args.work.mkdir(parents=True, exist_ok=True)
     build(args)
+    if args.digest_costs:
+        digest_costs(args.work / "aca0")
+        return
     equal = run_child(sys.executable, "hdr3_equal", args)
     print(f"header-3 store == file scan (5 items, {args.days:g} d and 1 h): {equal}")
     pythons = {"now": sys.executable}
+    works = {"now": args.work}
     if args.before:
-        pythons["before"] = str(args.before / ".venv" / "bin" / "python")
+        pythons["before"] = python_of(args.before)
+        # The other checkout reads an archive its own code built (store layouts differ).
+        works["before"] = args.before_work or args.work
+        if args.before_work:
+            python, env = interpreter(pythons["before"])
+            build_before = [python, str(args.before / "benchmarks" / HERE.name), "--reuse"]
+            build_before += ["--work", str(args.before_work), "--days", str(args.days)]
+            subprocess.run([*build_before, "--rounds", "0"], check=True, env=env)
     names = [
         "import_mica",
         "import_floor",
@@ -348,6 +498,10 @@ def main() -> None:
         "ingest",
         "bare_read",
     ]
+    if args.only:
+        names = [name for name in names if name in args.only.split(",")]
+    # each store read with its digest checks, then without (`unchecked`), in turn
+    names = [m for name in names for m in [name, *([name + UNCHECKED] * (name in CHECKED))]]
     mica_only = {"import_mica", "hdr3_days", "hdr3_hour", "slot_all", "slot_noimg", "ingest"}
     fig: dict[tuple[str, str], float] = {}
     for _ in range(args.rounds):  # interleaved: every measure once per round
@@ -355,17 +509,17 @@ def main() -> None:
             for tree, python in pythons.items():
                 if tree != "now" and name not in mica_only:
                     continue
-                res = run_child(python, name, args)
+                res = run_child(python, name, args, works[tree])
                 if "s" in res:
                     key = (tree, name)
                     fig[key] = min(fig.get(key, np.inf), res["s"])
                 else:
                     print(f"{tree} {name}: {res.get('error')}")
         for tree, python in pythons.items():
-            cli = wall([python, "-m", "mica.cli", "--help"])
+            cli = wall(python, "-m", "mica.cli", "--help")
             fig[(tree, "cli")] = min(fig.get((tree, "cli"), np.inf), cli)
         fig[("now", "python")] = min(
-            fig.get(("now", "python"), np.inf), wall([sys.executable, "-c", "pass"])
+            fig.get(("now", "python"), np.inf), wall(sys.executable, "-c", "pass")
         )
     report(fig, args)
 
@@ -391,7 +545,7 @@ def report(fig: dict[tuple[str, str], float], args: argparse.Namespace) -> None:
         ("mica --help (process wall)", ms(g("cli")), "<= 400 ms", g("cli") <= 0.4),
         ("  python -c pass", ms(g("python")), "", None),
         (
-            f"MSID ccd_temp {args.days:g} d",
+            f"MSID {args.item} {args.days:g} d",
             ms(g("hdr3_days")),
             "<= 0.75x cheta LZ4",
             g("hdr3_days") <= 0.75 * g("cheta_days"),
@@ -408,7 +562,7 @@ def report(fig: dict[tuple[str, str], float], args: argparse.Namespace) -> None:
             f"ratio {g('hdr3_days') / g('hdr3_floor'):.2f}x (<= 2x)",
             g("hdr3_days") <= 2 * g("hdr3_floor"),
         ),
-        ("MSID ccd_temp 1 h", ms(g("hdr3_hour")), "<= 1.5 ms", g("hdr3_hour") <= 0.0015),
+        (f"MSID {args.item} 1 h", ms(g("hdr3_hour")), "<= 1.5 ms", g("hdr3_hour") <= 0.0015),
         (
             f"get_slot_data {args.days:g} d all columns",
             ms(g("slot_all")),
@@ -444,6 +598,16 @@ def report(fig: dict[tuple[str, str], float], args: argparse.Namespace) -> None:
         ),
         ("  bare astropy decompress + read", f"{g('bare_read'):.2f} s", "", None),
     ]
+    for name in CHECKED:
+        on, off = g(name), g(name + UNCHECKED)
+        rows.append(
+            (
+                f"digests checked: {name}",
+                f"{off * 1000:.1f} -> {on * 1000:.1f} ms",
+                f"{on / off:.2f}x unchecked (<= 1.10x)",
+                on <= 1.1 * off,
+            )
+        )
     if "before" in {t for t, _ in fig}:
         for name, label in (
             ("import_mica", "cold import"),

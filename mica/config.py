@@ -43,6 +43,8 @@ SIM_FAULT_SCALE = "MICA_SIM_FAULT_SCALE"
 UMASK = "MICA_UMASK"
 #: "Now" for the simulated upstream and for ``None`` times, as in CxoTime (`now_override`).
 NOW = "CXOTIME_NOW"
+#: What a reader does with a damaged store chunk (`store_damaged`).
+STORE_DAMAGED = "MICA_STORE_DAMAGED"
 #: blosc's thread count, set to 1 during mica's own decompressions (and restored).
 BLOSC_NTHREADS = "BLOSC_NTHREADS"
 #: glibc's trim threshold, which dask's nanny sets; kept out of the workers mica starts.
@@ -65,6 +67,7 @@ VARIABLES = (
     SIM_FAULT_SCALE,
     UMASK,
     NOW,
+    STORE_DAMAGED,
     *SETS,
 )
 
@@ -261,3 +264,23 @@ def now_override() -> str | None:
     asked for: a value it cannot parse raises a `ConfigError` naming the variable there.
     """
     return _text(NOW)
+
+
+#: The values of ``MICA_STORE_DAMAGED`` (`store_damaged`), the default first.
+STORE_DAMAGED_MODES = ("fallback", "raise")
+
+
+def store_damaged() -> str:
+    """``MICA_STORE_DAMAGED``: what a reader does with a store chunk that fails its checks
+    (a block not matching its digest, another chunk's file in its place).
+
+    ``fallback`` (the default, also when unset): the reader reads that partition from the
+    archived FITS files instead (the same answer as ``use_store=False``) and logs once which
+    command mends the chunk. ``raise``: the read raises `DamagedStoreError` naming the chunk.
+    Any other value: `ConfigError`.
+    """
+    value = (_text(STORE_DAMAGED) or STORE_DAMAGED_MODES[0]).strip().lower()
+    if value not in STORE_DAMAGED_MODES:
+        choices = " or ".join(STORE_DAMAGED_MODES)
+        raise ConfigError(f"{STORE_DAMAGED}={value!r}: give {choices}")
+    return value

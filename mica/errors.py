@@ -16,18 +16,18 @@ The tree (built-in bases in brackets), with when each is raised::
     |                                an archived file the index lists but that is gone
     |-- MissingDataError [KeyError, ValueError]
     |                                asked-for data that does not exist (pseudo-MSID, dark cal)
-    |-- TimeRangeError [ValueError]  a time range whose stop is not after its start
+    |-- TimeRangeError [ValueError]  a time range whose stop comes before its start (or, where an
+    |                                instant is not accepted, is not after it)
     |-- InvalidArgumentError [ValueError, TypeError]
     |   |                            an argument a reader cannot take (slot 9, revision 'x')
     |   `-- InvalidTimeError         a time that cannot be read or does not exist (2013:366)
-    |-- DamagedStoreError [OSError]  a store chunk that cannot be read back
+    |-- DamagedStoreError [OSError]  a store chunk failing its checks (MICA_STORE_DAMAGED=raise)
     |-- DamagedIndexError [OSError]  an archive index that is damaged, or missing beside its files
     |-- ArchiveWriteError [OSError]  an archive folder that cannot be written (disk full ...)
     |-- ConfigError [ValueError]     a setting with a bad value (`mica.config`): an environment
     |                                variable, an archive root that is a file
     |-- ObsidError [ValueError]      an obsid that is not an integer in 1..65535
-    |-- TimeRangeError [ValueError]  a time range whose stop comes before its start
-    |-- ProvenanceError [ValueError] a source contradicting the archive's ``archive.json``;
+    |-- ProvenanceError [ValueError] a source contradicting the archive's archive.json;
     |                                an archive of the original mica written before adopted
     |-- RejectedFile [ValueError]    a file failing validation during an ingest
     |-- ArchiveBusy [RuntimeError]   another update holds the product's lock
@@ -152,11 +152,14 @@ class TimeRangeError(MicaError, ValueError):
 
 
 class DamagedStoreError(MicaError, OSError):
-    """A columnar store chunk that cannot be read back (truncated, does not decompress).
+    """A columnar store chunk that fails its checks: truncated, does not decompress, or not
+    what its index row recorded (a block not matching its digest, another chunk's file).
 
     The store is a cache of the archived FITS files, which are not affected: the message
-    names the chunk file and the command that rebuilds it. ``chunk`` (the file) and
-    ``detail`` (what is wrong, without the advice) are also attributes.
+    names the chunk file, its slot, view, period and the block, and the command that rebuilds
+    it. ``chunk`` (the file) and ``detail`` (what is wrong, without the advice) are also
+    attributes. Readers raise it with ``MICA_STORE_DAMAGED=raise``; by default they read the
+    chunk's partition from the files instead (`mica.engine.colstore.serve_from_files`).
     """
 
     def __init__(self, message: str, chunk: str | Path = "", detail: str = ""):

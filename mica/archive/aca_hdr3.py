@@ -38,6 +38,8 @@ import numpy as np
 
 from mica.archive import aca_l0, hdr3_samples, hdr3_stats
 from mica.archive import msid as msid_api
+from mica.engine.colstore import serve_from_files
+from mica.errors import DamagedStoreError
 from mica.products.hdr3_calib import ad_to_degc
 from mica.products.hdr3_items import (
     EXTRA_ITEMS,
@@ -178,6 +180,11 @@ class MSIDset(msid_api.MSIDset):
     of the key's first digit); a continuation slot (slot 7 for ``ccd_temp_fine``, 5 for
     ``zero_off32_quad_c``) is read and matched onto that grid but does not extend it.
 
+    Each item is an `MSID` whose ``unit`` says what its values are: temperatures
+    (``ccd_temp``, ``aca_temp``, the ``*_therm`` items) in **degC**, voltages in mV (V for
+    the ``*_volts`` names), ``avg_bkg`` in electrons, ``dac`` and ``ccd_setpoint`` in
+    counts, status words unitless (see ``ITEMS`` and ``EXTRA_ITEMS``).
+
     Parameters
     ----------
     msids : str or iterable of str
@@ -199,11 +206,6 @@ class MSIDset(msid_api.MSIDset):
         The shared grid, CXC seconds (s); with ``stat``, the bins any item has.
     tstart, tstop : float
         The asked range, CXC seconds; ``datestart``/``datestop`` as dates.
-
-    Each item is an `MSID` whose ``unit`` says what its values are: temperatures
-    (``ccd_temp``, ``aca_temp``, the ``*_therm`` items) in **degC**, voltages in mV (V for
-    the ``*_volts`` names), ``avg_bkg`` in electrons, ``dac`` and ``ccd_setpoint`` in
-    counts, status words unitless (see ``ITEMS`` and ``EXTRA_ITEMS``).
 
     Raises
     ------
@@ -251,55 +253,133 @@ class MSIDset(msid_api.MSIDset):
                 )
             self.times = _union([m.times for m in self.values()]) if items else np.zeros(0)
             return
-        grid_slots = sorted({item.slot for item in items.values()})
-        read_slots = sorted({s for item in items.values() for s in item.slots})
-        # Only TIME and the byte columns the items use (ccd_temp_fine: 2 of slot 6, 2 of 7);
-        # QUALITY and FILENAME, read by the original but unused, are not.
-        # The store's sample table when it gives the file scan's answer (one grid slot, one
-        # partition): the grid, gap test and slot match were computed when it was built.
-        table = (
-            hdr3_samples.read_samples(items, self.tstart, self.tstop, PAD, data_root)
-            if use_store
-            else None
-        )
-        if table is not None:
-            self.times, words = table
-            decoded = {msid: item.decode_words(*words[msid]) for msid, item in items.items()}
-        else:
-            raw = self._rows_bytes(items, grid_slots, read_slots, data_root, use_store)
-            decoded = {msid: item.decode(raw[msid]) for msid, item in items.items()}
+        self.times, decoded = _samples(items, self.tstart, self.tstop, data_root, use_store)
         for msid, item in items.items():
-            vals = decoded[msid]
-            data = {
-                "hdr3_msid": item.key,
-                "vals": vals,
-                "times": self.times.copy(),
-                "desc": item.desc,
-                "longdesc": item.longdesc,
-                "unit": item.unit,
-                "bits": item.bits(vals),
-            }
+            data = _msid_data(item, decoded[msid], self.times.copy())
             self[msid] = MSID(msid, self.tstart, self.tstop, msid_data=data)
 
-    def _rows_bytes(
-        self,
-        items: Mapping[str, Hdr3Item],
-        grid_slots: list[int],
-        read_slots: list[int],
-        data_root: str | Path | None,
-        use_store: bool,
-    ) -> dict[str, np.ma.MaskedArray]:
-        """Sets ``times`` and returns each item's bytes, from the 8x8 rows."""
-        columns = sorted({name for item in items.values() for _, name in item.byte_columns})
-        read = _slot_hdr3_rows(
-            self.tstart, self.tstop + PAD, read_slots, data_root, use_store, columns
-        )
-        rows = {slot: _mask_gaps(read[slot], self.tstop) for slot in read_slots}
-        self.times = _union([rows[s].times for s in grid_slots])
-        placed = {slot: _place(r, self.times) for slot, r in rows.items()}
-        return {
-            msid: _item_bytes(item, rows, placed, len(self.times)) for msid, item in items.items()
-        }
+
+Values = dict[str, np.ma.MaskedArray]
+
+
+def _samples(
+    items: Mapping[str, Hdr3Item],
+    tstart: float,
+    tstop: float,
+    data_root: str | Path | None,
+    use_store: bool,
+) -> tuple[np.ndarray, Values]:
+    """The shared grid of [tstart, tstop] and each item's values on it: from the store's
+    sample tables, period by period, and the rows of the periods they cannot serve (or with
+    ``use_store=False``, of the whole range, from the files)."""
+    if not items:
+        return np.zeros(0), {}
+    if not use_store:
+        return _rows_values(items, tstart, tstop, True, data_root, use_store=False)
+    try:
+        with hdr3_samples.open_tables(items, tstart, tstop, data_root) as parts:
+            return _from_parts(items, parts, data_root)
+    except DamagedStoreError as err:  # a block decoded after its part was planned
+        serve_from_files(err)  # or raise; its chunk is left out from now on
+        return _samples(items, tstart, tstop, data_root, use_store)
+
+
+def _from_parts(
+    items: Mapping[str, Hdr3Item], parts: list[hdr3_samples.Part], data_root: str | Path | None
+) -> tuple[np.ndarray, Values]:
+    """The grid and values of a range's parts (`hdr3_samples.open_tables`), in one output:
+    the parts' grids concatenated (sorted and disjoint already), then each part's values
+    decoded into place."""
+    rows: dict[int, Values] = {}  # parts read from the files
+    grids = []
+    for k, part in enumerate(parts):
+        if part.tables is None:
+            times, rows[k] = _rows_values(
+                items, part.lo, part.hi, part.closed, data_root, use_store=True
+            )
+            grids.append(times)
+        else:
+            grids.append(part.grid)
+    if len(parts) == 1 and 0 in rows:  # no output to gather into
+        return grids[0], rows[0]
+    one = parts[0]
+    if len(parts) == 1 and len(one.tables or ()) == 1 and one.covers_grid():
+        if len(one.grid) <= hdr3_samples.DECODE_ROWS[1]:  # a few blocks: decoded as they are
+            return one.grid, one.decode(items)
+    times = np.concatenate(grids) if len(grids) != 1 else grids[0]
+    sizes = [len(g) for g in grids]
+    del grids
+    for part in parts:
+        part.grid = times[:0]  # the parts' times are in ``times`` now: free them
+    n = len(times)
+    missing = {name: _unavailable(item) for name, item in items.items()}
+    outs = {name: (np.empty(n, missing[name].dtype), np.empty(n, bool)) for name in items}
+    at = 0
+    for k, (part, size) in enumerate(zip(parts, sizes)):
+        here = slice(at, at + size)
+        if k in rows:
+            for name, values in rows.pop(k).items():
+                outs[name][0][here] = np.ma.getdata(values)
+                outs[name][1][here] = np.ma.getmaskarray(values)
+        else:
+            if not part.covers_grid():  # grid times some item's slot has no row at
+                for name, (data, mask) in outs.items():
+                    data[here], mask[here] = missing[name], True
+            part.fill(items, outs, at)
+        at += size
+    return times, {
+        name: np.ma.masked_array(data, mask=mask, keep_mask=False)
+        for name, (data, mask) in outs.items()
+    }
+
+
+def _rows_values(
+    items: Mapping[str, Hdr3Item],
+    tstart: float,
+    tstop: float,
+    closed: bool,
+    data_root: str | Path | None,
+    use_store: bool,
+) -> tuple[np.ndarray, Values]:
+    """The grid and each item's values from the 8x8 rows with ``tstart <= TIME <= tstop``
+    (``< tstop`` unless ``closed``)."""
+    grid_slots = sorted({item.slot for item in items.values()})
+    read_slots = sorted({s for item in items.values() for s in item.slots})
+    # Only TIME and the byte columns the items use (ccd_temp_fine: 2 of slot 6, 2 of 7);
+    # QUALITY and FILENAME, read by the original but unused, are not.
+    columns = sorted({name for item in items.values() for _, name in item.byte_columns})
+    read = _slot_hdr3_rows(tstart, tstop + PAD, read_slots, data_root, use_store, columns)
+    rows = {slot: _mask_gaps(read[slot], tstop) for slot in read_slots}
+    times = _union([rows[s].times for s in grid_slots])
+    placed = {slot: _place(r, times) for slot, r in rows.items()}
+    values = {
+        msid: item.decode(_item_bytes(item, rows, placed, len(times)))
+        for msid, item in items.items()
+    }
+    if not closed:  # the next part's first time
+        keep = int(np.searchsorted(times, tstop, "left"))
+        times, values = times[:keep], {k: v[:keep] for k, v in values.items()}
+    return times, values
+
+
+def _unavailable(item: Hdr3Item) -> np.ndarray:
+    """An item's value where its words are missing (what the rows path decodes from masked
+    zero bytes, e.g. NaN for a thermistor): one element, of the item's dtype."""
+    words = [np.zeros(1, np.uint16)] * len(item.word_columns)
+    return np.ma.getdata(item.decode_words(words, [np.ones(1, bool)] * len(words)))
+
+
+def _msid_data(item: Hdr3Item, vals: np.ma.MaskedArray, times: np.ndarray) -> dict[str, Any]:
+    """The ``msid_data`` of an item's samples."""
+    return {
+        "hdr3_msid": item.key,
+        "vals": vals,
+        "times": times,
+        "desc": item.desc,
+        "longdesc": item.longdesc,
+        "unit": item.unit,
+        "bits": item.bits(vals),
+    }
 
 
 def _item_of(msid: str, key: str | None) -> Hdr3Item | None:
@@ -389,7 +469,12 @@ class MSID(msid_api.MSID):
         if msid_data is None and stat is not None:
             msid_data = _stats_data(msid, start, stop, stat, data_root, use_store)
         elif msid_data is None:
-            msid_data = MSIDset([msid], start, stop, data_root=data_root, use_store=use_store)[msid]
+            item = get_item(msid)
+            # the set's grid itself (a set gives each of its items a copy)
+            times, values = _samples(
+                {msid: item}, *time_range(start, stop, instant=True), data_root, use_store
+            )
+            msid_data = _msid_data(item, values[msid], times)
 
         def get(name: str, default: Any = None) -> Any:
             if isinstance(msid_data, Mapping):
@@ -448,12 +533,12 @@ def _good_samples(
 ) -> tuple[np.ndarray, np.ndarray]:
     """An item's good samples (unmasked, finite values) with ``start <= t < stop``: what its
     statistics are computed from."""
-    got = MSIDset([item.msid], start, stop, data_root=data_root, use_store=use_store)[item.msid]
-    vals = np.ma.getdata(got.vals)
-    good = ~np.ma.getmaskarray(got.vals) & (got.times < stop)
+    times, values = _samples({item.msid: item}, start, stop, data_root, use_store)
+    vals = np.ma.getdata(values[item.msid])
+    good = ~np.ma.getmaskarray(values[item.msid]) & (times < stop)
     if vals.dtype.kind == "f":
         good &= np.isfinite(vals)
-    return got.times[good], vals[good]
+    return times[good], vals[good]
 
 
 def _stats_data(
@@ -472,9 +557,7 @@ def _stats_data(
         return _good_samples(item, a, b, data_root, use_store)
 
     fields = hdr3_stats.read_stats(item, stat, tstart, tstop, samples, data_root, use_store)
-    # the item's own dtype for its values (extremes and middle samples), ints for counts
-    words = [np.zeros(0, np.uint16)] * len(item.word_columns)
-    dtype = item.decode_words(words, [np.zeros(0, bool)] * len(words)).dtype
+    dtype = _unavailable(item).dtype  # the item's, for its extremes and middle samples
     columns = {}
     for values, field in zip(fields, STATS_FIELDS[stat]):
         if field in ("index", "n"):

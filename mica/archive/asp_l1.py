@@ -223,10 +223,13 @@ def get_atts(
         raise InvalidArgumentError(
             "get_atts needs one revision per interval; revision='all' is refused"
         )
-    kwargs = dict(obsid=obsid, start=start, stop=stop, revision=revision, data_root=data_root)
-    asols = get_files(content=["ASPSOL"], **kwargs)
-    acals = get_files(content=["ACACAL"], **kwargs)
-    aquals = get_files(content=["ASPQUAL"], **kwargs)
+    kinds = ("ASPSOL", "ACACAL", "ASPQUAL")
+    rows = query_rows(
+        ASP_L1, obsid, start, stop, revision, list(kinds), data_root, columns=("content",)
+    )
+    asols, acals, aquals = (
+        row_paths(ASP_L1, [r for r in rows if r["content"] == kind], data_root) for kind in kinds
+    )
     return get_atts_from_files(asols, acals, aquals, filter=filter, data_root=data_root)
 
 

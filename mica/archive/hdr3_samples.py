@@ -1,48 +1,171 @@
 """Reads the header-3 sample tables of the L0 store (their layout and builder:
 `mica.products.hdr3_samples`).
 
-`read_samples` serves a fetch from the tables when that gives exactly the file scan's answer:
-the items share one grid slot, every 8x8 file of their slots whose rows reach the padded range
-belongs to the one partition whose chunk is current (then the gap test and the slot match of
-the partition are those of the whole archive). Otherwise it returns None and `aca_hdr3` reads
-the rows.
+A fetch over any range is cut at the sample view's period boundaries: the times of period
+``k`` (``k * period <= t < (k + 1) * period``) are served by that period's table, which holds
+every row within `SAMPLES_REACH` of the period (so its gap test and slot match are those of the
+whole archive for the period's own times). `open_tables` gives the parts of a range in time
+order: a part whose chunk is current comes with its grid (the tables' TIME over the part,
+merged over the items' grid slots) and `fill` decodes its items' values block by block into
+the caller's output; a part whose chunk is dirty, missing, out of date or damaged has no
+tables and `mica.archive.aca_hdr3` reads its rows from the files. The parts' grids are
+disjoint and sorted, so the whole grid is their concatenation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mica.products.hdr3_items import Hdr3Item
-from mica.products.hdr3_samples import (
-    SAMPLE_BLOCK,
-    SAMPLES_VIEW,
-    ItemWords,
-    item_datasets,
-    table_words,
-)
+from mica.products.hdr3_samples import SAMPLE_BLOCK, SAMPLES_VIEW, item_datasets, table_words
+
+if TYPE_CHECKING:
+    from mica.engine.h5chunks import ChunkDigests
+
+#: Table rows read at a time (3-7 bytes a row: the words and flags of a few items).
+READ_ROWS = 1 << 22
+#: Table rows decoded at a time into a fetch's output, at most and at least: an eighth of the
+#: part's rows between the two, so the decoders' temporaries (about 26 bytes a row) stay
+#: small beside the output (17 bytes a row for ``ccd_temp``) and in the CPU's cache.
+DECODE_ROWS = (1 << 13, 1 << 16)
+
+#: Where a slot's rows go in a part's grid: all of it in order, or these positions.
+Placement = slice | np.ndarray
 
 
-def read_samples(
+@dataclass
+class SlotTable:
+    """The rows [lo, hi) of one grid slot's table in an open chunk file, and where they go
+    in the part's grid."""
+
+    fid: Any
+    digests: ChunkDigests | None
+    slot: int
+    lo: int
+    hi: int
+    placed: Placement = field(default_factory=lambda: slice(None))
+
+
+@dataclass
+class Part:
+    """The times ``lo <= t < hi`` (``t <= hi`` when ``closed``) of one period of a fetch.
+
+    ``tables`` (grid slot -> `SlotTable`) is None when the part is to be read from the
+    files; else ``grid`` holds its times (the union of its grid slots' times). A ``synced``
+    part's damaged chunk raises `MissingDataError` naming the ``mica sync`` that fetches it
+    again (`mica.engine.synced.synced_chunk_lost`).
+    """
+
+    lo: float
+    hi: float
+    closed: bool
+    tables: dict[int, SlotTable] | None = None
+    grid: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: its chunk was installed by a sync without the period's files: none to read instead
+    synced: bool = False
+
+    def covers_grid(self) -> bool:
+        """Whether one grid slot's rows are the whole grid, in order (values need no
+        placing)."""
+        return self.tables is not None and all(
+            isinstance(t.placed, slice) for t in self.tables.values()
+        )
+
+    def fill(
+        self,
+        items: Mapping[str, Hdr3Item],
+        outs: Mapping[str, tuple[np.ndarray, np.ndarray]],
+        at: int,
+    ) -> None:
+        """Decode each item's values of this part into ``outs[name]`` (data, mask) from
+        position ``at``: the table's datasets are read `READ_ROWS` rows at a time (every
+        block read checked against the chunk's digests) and decoded a block of rows at a time
+        (`DECODE_ROWS`: the decoders' temporaries stay small and in the CPU's cache). Grid
+        positions an item's slot has no row at are left as they are (the caller fills them)."""
+        from mica.engine.colstore import read_slab
+
+        assert self.tables is not None
+        for slot, table in self.tables.items():
+            mine = {n: item for n, item in items.items() if item.slot == slot}
+            where = {n: item_datasets(item, slot) for n, item in mine.items()}
+            names = {"FLAGS", *(name for words in where.values() for name, _ in words)}
+            base = f"S{slot}."
+            for lo in range(table.lo, table.hi, READ_ROWS):
+                hi = min(lo + READ_ROWS, table.hi)
+                with _reading(table.digests, self):
+                    cols = {n: read_slab(table.fid, base + n, lo, hi, table.digests) for n in names}
+                step = int(np.clip((table.hi - table.lo) // 8, *DECODE_ROWS))
+                for a in range(0, hi - lo, step):
+                    b = min(a + step, hi - lo)
+                    words = table_words({n: c[a:b] for n, c in cols.items()}, where)
+                    first = lo - table.lo + a  # of these rows in the part's rows
+                    if isinstance(table.placed, slice):
+                        target: Placement = slice(at + first, at + first + b - a)
+                    else:
+                        target = at + table.placed[first : first + b - a]
+                    for name, item in mine.items():
+                        values = item.decode_words(*words[name])
+                        data, mask = outs[name]
+                        data[target] = np.ma.getdata(values)
+                        mask[target] = np.ma.getmaskarray(values)
+
+    def decode(self, items: Mapping[str, Hdr3Item]) -> dict[str, np.ma.MaskedArray]:
+        """Each item's values over the part's grid as the decoders give them, for a part one
+        grid slot covers (no output to copy them into: for a part of a few blocks' rows)."""
+        from mica.engine.colstore import read_slab
+
+        assert self.tables is not None and len(self.tables) == 1 and self.covers_grid()
+        ((slot, table),) = self.tables.items()
+        where = {n: item_datasets(item, slot) for n, item in items.items()}
+        names = {"FLAGS", *(name for words in where.values() for name, _ in words)}
+        with _reading(table.digests, self):
+            cols = {
+                n: read_slab(table.fid, f"S{slot}.{n}", table.lo, table.hi, table.digests)
+                for n in names
+            }
+        words = table_words(cols, where)
+        return {name: item.decode_words(*words[name]) for name, item in items.items()}
+
+
+@contextlib.contextmanager
+def _reading(digests: ChunkDigests | None, part: Part) -> Iterator[None]:
+    """HDF5's failures to read a checked chunk raised as `DamagedStoreError` (for a
+    ``synced`` part: as the `MissingDataError` naming the sync that fetches it again)."""
+    from mica.engine.synced import synced_chunk_lost
+    from mica.errors import DamagedStoreError
+
+    try:
+        with digests.reading() if digests is not None else contextlib.nullcontext():
+            yield
+    except DamagedStoreError as err:
+        if not part.synced:
+            raise
+        raise synced_chunk_lost(err, "aca-hdr3", part.lo, part.hi) from None
+
+
+@contextlib.contextmanager
+def open_tables(
     items: Mapping[str, Hdr3Item],
     tstart: float,
     tstop: float,
-    pad: float,
     data_root: str | Path | None,
-) -> tuple[np.ndarray, dict[str, ItemWords]] | None:
-    """The grid and each item's words and masks (`Hdr3Item.decode_words`) from the sample
-    table, or None when the table cannot give the file scan's answer (see the module
-    description).
+) -> Iterator[list[Part]]:
+    """The parts of [tstart, tstop], one per period of the sample view it crosses, in time
+    order (see the module description); the chunk files of the parts with tables stay open
+    until the context ends (a chunk replaced meanwhile stays readable).
 
     Parameters
     ----------
     items : mapping
         Name -> item.
     tstart, tstop : float
-        The range, CXC seconds; ``pad`` past ``tstop`` is what the gap test looks at.
+        The range, CXC seconds, inclusive.
     data_root : str or Path, optional
         The ``aca0`` folder.
 
@@ -50,109 +173,133 @@ def read_samples(
     ------
     MissingArchiveError
         When ``data_root`` holds no L0 archive.
+    DamagedStoreError
+        A chunk failed its checks and ``MICA_STORE_DAMAGED=raise`` (with the default,
+        its part is read from the files).
+    MissingDataError
+        A chunk a sync installed without its period's files failed its checks (it names
+        the ``mica sync`` that fetches it again), or the range lies outside what was synced.
     """
-    from mica.engine.colstore import ColumnStore
     from mica.engine.read import snapshot_read
     from mica.engine.synced import require_synced
-    from mica.engine.validate import TIME_AFTER_TSTOP, TIME_BEFORE_TSTART
     from mica.products.aca_l0 import L0
 
-    grid_slots = {item.slot for item in items.values()}
-    if len(grid_slots) != 1:
-        return None
-    slot = grid_slots.pop()
-    need = sorted({s for item in items.values() for s in item.slots})
     root = L0.root(data_root)
     require_synced(root, ["aca-hdr3", "aca-l0"], tstart, tstop)
     view = L0.store_description.view_named(SAMPLES_VIEW)
-    lo, hi = tstart, tstop + pad
-    found: list[Any] = []
+    slots = sorted({item.slot for item in items.values()})
+    first, last = int(tstart // view.period), int(tstop // view.period)
+    opened: list[Any] = []
+    parts: list[Part] = []
 
     def from_store(index: Any, _: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        found.clear()  # a retry starts again
-        # The partitions of every 8x8 file of these slots whose rows reach [lo, hi] (a
-        # file's rows lie within its span widened by the validation's tolerances): files
-        # with a start time in [first, last].
-        first = lo - TIME_AFTER_TSTOP - L0.max_file_span
-        last = hi + TIME_BEFORE_TSTART
-        period = int(first // view.period)
-        if period != int(last // view.period):
-            # Near a period boundary: ask the index (one query, its rows counted in SQLite).
-            sql = (
-                "SELECT DISTINCT CAST(filetime / ? AS INTEGER) FROM archfiles WHERE "
-                f"imgsize = 8 AND slot IN ({','.join('?' * len(need))}) AND tstart >= ? "
-                "AND tstart <= ? AND tstop >= ?"
-            )
-            params = [view.period, *need, first, last, lo - TIME_AFTER_TSTOP]
-            periods = [r[0] for r in index.conn.execute(sql, params).fetchall()]
-            if len(periods) != 1:  # no file: no row, unless a sync brought the chunks alone
-                synced = ColumnStore(L0, index).synced_alone()
-                found.append(None if periods or synced else "empty")
-                return []
-            period = periods[0]
-        # Otherwise no query: an L0 file's partition is that of its start time (ingest
-        # refuses a name time other than int(TSTART)), so all lie in this one; were there
-        # none, the table has no row in the range either (the same spans bound its rows).
-        # The chunk also holds files of the next or previous period within its reach
-        # (`SAMPLES_REACH`): by the same spans none has rows in [lo, hi].
-        # A third of a 19-day fetch went into that query.
-        part = view.key({"filetime": period * view.period})
-        chunk = ColumnStore(L0, index).current_chunks([part]).get(part)
-        if chunk is None:
-            found.append(None)
-            return []
-        try:
-            found.append(_read_table(root / chunk["path"], slot, items, tstart, tstop))
-        except (OSError, KeyError):  # chunk replaced, damaged or without this slot
-            found.append(None)
+        _close(opened)  # a retry starts again from a fresh snapshot
+        parts.clear()
+        # Only the periods' chunks are looked up: one query (`current_chunks`), no index row.
+        keys = {k: view.key({"filetime": k * view.period}) for k in range(first, last + 1)}
+        current, synced = _current(index, keys.values())
+        for k, key in keys.items():
+            lo, hi = max(tstart, k * view.period), min(tstop, (k + 1) * view.period)
+            part = Part(lo, hi, closed=k == last, synced=key in synced)
+            chunk = current.get(key)
+            if chunk is not None:
+                _open_part(part, index, chunk, slots, opened)
+            parts.append(part)
         return []
 
-    snapshot_read(L0, root, lambda index: [], from_store, lambda rec: None)
-    got = found[-1] if found else None
-    if got == "empty":
-        return np.zeros(0), _no_words(items, 0)
-    return got
-
-
-def _read_table(
-    path: Path, slot: int, items: Mapping[str, Hdr3Item], tstart: float, tstop: float
-) -> tuple[np.ndarray, dict[str, ItemWords]]:
-    """Grid and item words of ``slot``'s table in a chunk file over [tstart, tstop]."""
-    from mica.engine.colstore import read_slab
-    from mica.engine.h5chunks import open_h5_id
-
-    # Dataset of each word of each item, and whether it is in the grid slot.
-    where = {msid: item_datasets(item, slot) for msid, item in items.items()}
-    fid = open_h5_id(path)
     try:
-        base = f"S{slot}."
-        try:
-            block0 = read_slab(fid, base + "BLOCK0")
-        except KeyError:  # no 8x8 file of this slot in the partition
-            block0 = np.zeros(0)
-        grid = np.zeros(0)
-        cols: dict[str, np.ndarray] = {}
-        if len(block0):
-            first = max(int(np.searchsorted(block0, tstart, "left")) - 1, 0) * SAMPLE_BLOCK
-            last = int(np.searchsorted(block0, tstop, "right")) * SAMPLE_BLOCK
-            times = read_slab(fid, base + "TIME", first, last)
-            a = int(np.searchsorted(times, tstart, "left"))
-            b = int(np.searchsorted(times, tstop, "right"))
-            grid = times[a:b]
-            if b > a:
-                names = {"FLAGS", *(name for words in where.values() for name, _ in words)}
-                cols = {n: read_slab(fid, base + n, first + a, first + b) for n in names}
+        snapshot_read(L0, root, lambda index: [], from_store, lambda rec: None)
+        yield parts
     finally:
-        fid.close()
-    if not cols:
-        return grid, _no_words(items, len(grid))
-    return grid, table_words(cols, where)
+        _close(opened)
 
 
-def _no_words(items: Mapping[str, Hdr3Item], n: int) -> dict[str, ItemWords]:
-    """Every item's words, all masked, for a grid of ``n`` times without samples."""
-    word, mask = np.zeros(n, dtype=np.uint16), np.ones(n, dtype=bool)
-    return {
-        msid: ([word] * len(item.word_columns), [mask] * len(item.word_columns))
-        for msid, item in items.items()
-    }
+def _current(index: Any, keys: Any) -> tuple[dict[str, dict[str, Any]], set[str]]:
+    """The current chunks of partitions ``keys``, and which of them a sync installed."""
+    from mica.engine.colstore import ColumnStore
+    from mica.products.aca_l0 import L0
+
+    store = ColumnStore(L0, index)
+    current = store.current_chunks(keys)
+    return current, store.synced_alone(current) if current else set()
+
+
+def _close(opened: list[Any]) -> None:
+    while opened:
+        opened.pop().close()
+
+
+def _open_part(
+    part: Part, index: Any, chunk: dict[str, Any], slots: list[int], opened: list[Any]
+) -> None:
+    """Give ``part`` its tables and grid from ``chunk`` (left without: read from the files,
+    when the chunk is gone or fails its checks, `serve_from_files`). A ``synced`` part has
+    no files to read instead: its chunk gone makes the read start again from a fresh
+    snapshot (`snapshot_read`), a damaged one raises (`synced_chunk_lost`)."""
+    from mica.engine.colstore import ColumnStore, serve_from_files
+    from mica.engine.h5chunks import open_h5_id
+    from mica.engine.synced import synced_chunk_lost
+    from mica.errors import DamagedStoreError
+    from mica.products.aca_l0 import L0
+
+    store = ColumnStore(L0, index)
+    try:
+        with store.checking(chunk) as digests:
+            fid = open_h5_id(index.root / chunk["path"])
+            opened.append(fid)
+            grids = {s: _slot_rows(fid, digests, s, part) for s in slots}
+    except DamagedStoreError as err:
+        if part.synced:
+            raise synced_chunk_lost(err, "aca-hdr3", part.lo, part.hi) from None
+        serve_from_files(err)  # or raise; else the part's rows are read from the files
+        return
+    except (OSError, KeyError) as err:  # chunk replaced since the snapshot
+        if isinstance(err, FileNotFoundError) and part.synced:
+            raise
+        return
+    part.tables = {s: table for s, (_, table) in grids.items()}
+    part.grid = _merge(part.tables, {s: times for s, (times, _) in grids.items()})
+
+
+def _slot_rows(
+    fid: Any, digests: ChunkDigests | None, slot: int, part: Part
+) -> tuple[np.ndarray, SlotTable]:
+    """The times of ``slot``'s table within the part, and its rows."""
+    from mica.engine.colstore import read_slab
+
+    base = f"S{slot}."
+    try:
+        block0 = read_slab(fid, base + "BLOCK0", digests=digests)
+    except KeyError:  # no 8x8 file of this slot in the partition (none recorded either)
+        block0 = np.zeros(0)
+    if not len(block0):
+        return np.zeros(0), SlotTable(fid, digests, slot, 0, 0)
+    first = max(int(np.searchsorted(block0, part.lo, "left")) - 1, 0) * SAMPLE_BLOCK
+    last = int(np.searchsorted(block0, part.hi, "right")) * SAMPLE_BLOCK
+    times = read_slab(fid, base + "TIME", first, last, digests)
+    a = int(np.searchsorted(times, part.lo, "left"))
+    b = int(np.searchsorted(times, part.hi, "right" if part.closed else "left"))
+    return times[a:b], SlotTable(fid, digests, slot, first + a, first + b)
+
+
+def _merge(tables: dict[int, SlotTable], times: dict[int, np.ndarray]) -> np.ndarray:
+    """The part's grid: the sorted union of its grid slots' times (each without repeats);
+    sets each table's placement in it."""
+    grids = list(times.values())
+    if len(grids) == 1 or all(np.array_equal(grids[0], g) for g in grids[1:]):
+        # Slots usually read out together: the same times, row for row.
+        return grids[0]
+    # A merge of sorted runs (timsort: linear in the rows for a few runs), then each row's
+    # position in the union: no search.
+    every = np.concatenate(grids)
+    order = np.argsort(every, kind="stable")
+    merged = every[order]
+    new = np.ones(len(merged), dtype=bool)
+    new[1:] = merged[1:] != merged[:-1]
+    position = np.empty(len(every), dtype=np.intp)
+    position[order] = np.cumsum(new) - 1
+    at = 0
+    for slot, grid in times.items():
+        tables[slot].placed = position[at : at + len(grid)]
+        at += len(grid)
+    return merged[new]

@@ -197,6 +197,17 @@ class MSID(_Span):
         """Deep copy."""
         return _copy.deepcopy(self)
 
+    def _bin_boxes(self, times: np.ndarray, mins: np.ndarray, maxes: Any) -> list:
+        """The min..max box of each statistics bin centred at ``times`` (plot date units)."""
+        from mica.plot import cxctime2plotdate
+        from mica.products.hdr3_stats import STATS_DT
+
+        half = STATS_DT[self.stat] / 86400.0 / 2
+        x = cxctime2plotdate(times) if len(times) else np.zeros(0)
+        lo, hi = np.asarray(mins, dtype=float), np.asarray(maxes, dtype=float)
+        return [[(c - half, a), (c + half, a), (c + half, b), (c - half, b)]
+                for c, a, b in zip(x, lo, hi)]  # fmt: skip
+
     def plot(
         self, fmt: str = ".", ax: Any = None, simulated: bool | None = None, **kwargs: Any
     ) -> Any:
@@ -204,7 +215,8 @@ class MSID(_Span):
 
         The y label gives the name and unit, the title the description. The figure is
         stamped "SIMULATED DATA" when the samples are simulated. A statistics MSID draws its
-        means at the bins' midpoints over a band from each bin's minimum to its maximum.
+        means at the bins' midpoints over a box per bin, as wide as the bin, from its
+        minimum to its maximum.
 
         Parameters
         ----------
@@ -219,34 +231,31 @@ class MSID(_Span):
         **kwargs
             Passed on to `mica.plot.plot_cxctime` (e.g. ``ms=2``, ``interactive=False``).
         """
-        from mica.plot import cxctime2plotdate, plot_cxctime
+        from mica.plot import plot_cxctime
 
         good = ~self.bads
         times = self.times[good]
         vals = np.asarray(np.ma.getdata(self.vals)[good], dtype=float)
         band = self.stat and {"mins", "maxes"} <= set(self.stat_columns)
         if band:
-            mins, maxes = np.asarray(self.mins)[good], np.asarray(self.maxes)[good]
+            boxes = self._bin_boxes(times, np.asarray(self.mins)[good], self.maxes[good])
         if self.stat and "indexes" in self.stat_columns:
-            # a gap between bins breaks the line and the band (NaN is not drawn)
+            # a gap between bins breaks the line (NaN is not drawn)
             gaps = np.flatnonzero(np.diff(np.asarray(self.indexes)[good]) > 1) + 1
             times = np.insert(times, gaps, (times[gaps - 1] + times[gaps]) / 2)
             vals = np.insert(vals, gaps, np.nan)
-            if band:
-                mins, maxes = (np.insert(x.astype(float), gaps, np.nan) for x in (mins, maxes))
         kwargs.setdefault("label", f"{self.msid} {self.stat} means" if self.stat else self.msid)
         _, _, ax = plot_cxctime(times, vals, fmt, ax=ax, simulated=simulated, **kwargs)
         if band and len(times):
-            ax.fill_between(
-                cxctime2plotdate(times),
-                mins,
-                maxes,
-                step="mid",
-                alpha=0.25,
-                color=ax.get_lines()[-1].get_color(),
-                linewidth=0,
-                label=f"{self.stat} min..max",
+            from matplotlib.collections import PolyCollection
+
+            # one box per bin, as wide as the bin: a bin between gaps shows too
+            color = ax.get_lines()[-1].get_color()
+            label = f"{self.stat} min..max"
+            ax.add_collection(
+                PolyCollection(boxes, facecolor=color, alpha=0.25, linewidth=0, label=label)
             )
+            ax.autoscale_view()
         ax.set_ylabel(f"{self.msid} ({self.unit})" if self.unit else self.msid)
         if not ax.get_title():
             ax.set_title(self.desc or self.msid)

@@ -27,7 +27,8 @@ def repair_command(verify_store: bool) -> str:
 @click.option(
     "--verify-store",
     is_flag=True,
-    help="Also decompress every columnar store chunk (reads the whole store).",
+    help="Also check every columnar store chunk against its recorded identity and digests "
+    "and decompress it (reads the whole store).",
 )
 def check(repair: bool, verify_store: bool) -> None:
     """Check every archive: index rows against files, interrupted ingests, the store.

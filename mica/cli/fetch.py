@@ -189,25 +189,28 @@ def fetch_hdr3(names, start, stop, plot_path, csv_path, from_files, stat) -> Non
         _plot_hdr3(msids, names, start, stop, plot_path, stat)
 
 
-def _plot_hdr3(
-    msids: Any, names: tuple[str, ...], start: str, stop: str, path: Path, stat: str | None
-) -> None:
-    """One panel per item against time, saved at ``path`` (one error line if it cannot be)."""
+def hdr3_figure(
+    msids: Any, names: tuple[str, ...], start: str, stop: str, stat: str | None
+) -> Any:
+    """The figure of ``fetch hdr3 --plot``: one panel per item against time, sharing one
+    time axis labelled once, under the lower panel; statistics as their means (a point per
+    bin, joined where bins follow each other) over each bin's min..max."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mica.config import archive_root
-    from mica.plot import archive_is_simulated, cxctime2plotdate, plot_cxctime, save_figure
+    from mica.plot import cxctime2plotdate, plot_cxctime
     from mica.time import time_range
 
+    # the tight layout engine keeps the panels below a simulated-data mark
     fig, axes = plt.subplots(
-        len(msids), 1, figsize=(10, 2.5 * len(msids) + 1), sharex=True, squeeze=False
-    )
+        len(msids), 1, figsize=(10, 2.5 * len(msids) + 1), sharex=True, squeeze=False,
+        layout="tight",
+    )  # fmt: skip
     for ax, (name, msid) in zip(axes[:, 0], msids.items()):
         if stat and len(msid.times):  # means over the min..max band of each bin
-            msid.plot("-", ax=ax, simulated=False, interactive=False, lw=1)
+            msid.plot(".-", ax=ax, simulated=False, interactive=False, lw=1, ms=4)
             ax.set_title("")
             ax.legend(loc="best", fontsize="small")
         else:
@@ -218,9 +221,23 @@ def _plot_hdr3(
             ax.set_xlim(*cxctime2plotdate(list(time_range(start, stop))))
             ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center")
             ax.set_yticks([])
+    for ax in axes[:-1, 0]:
+        ax.set_xlabel("")  # the shared time axis is labelled under the lower panel only
     what = f"{stat} statistics of " if stat else ""
     axes[0, 0].set_title(f"Header-3 {what}{', '.join(names)}, {start} to {stop}")
-    fig.tight_layout()
+    return fig
+
+
+def _plot_hdr3(
+    msids: Any, names: tuple[str, ...], start: str, stop: str, path: Path, stat: str | None
+) -> None:
+    """`hdr3_figure` saved at ``path`` (one error line if it cannot be)."""
+    import matplotlib.pyplot as plt
+
+    from mica.config import archive_root
+    from mica.plot import archive_is_simulated, save_figure
+
+    fig = hdr3_figure(msids, names, start, stop, stat)
     try:
         save_figure(fig, path, archive_is_simulated(archive_root()))
     except (OSError, ValueError) as err:  # a folder not writable, a format not known

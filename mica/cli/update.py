@@ -15,7 +15,19 @@ from mica.cli.sync import republish
 from mica.engine.registry import ProductEntry, products
 
 
-@main.group()
+class _ProductCommands(click.Group):
+    """One command per registered product, built when asked: a product registered after
+    `mica.cli` is imported (a plugin) has its ``mica update`` command too."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [entry.name for entry in products()]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = next((e for e in products() if e.name == cmd_name), None)
+        return None if entry is None else _command(entry)
+
+
+@main.group(cls=_ProductCommands)
 def update() -> None:
     """Fill an archive from an upstream source, incrementally and safely.
 
@@ -263,7 +275,3 @@ def _command(entry: ProductEntry) -> click.Command:
         params=params,
         help=entry.help,
     )
-
-
-for _entry in products():
-    update.add_command(_command(_entry))

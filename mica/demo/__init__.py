@@ -130,12 +130,15 @@ def plot_image_grid(
     for ax, img in zip(axes.flat, images):
         shown = ax.imshow(np.asarray(img), origin="lower", cmap="viridis", vmin=vmin, vmax=vmax)
         ax.set_title(f"{to_date(img.TIME)[9:]}\nrow0={img.row0} col0={img.col0}", fontsize=7)
-        ax.set_xticks([])
-        ax.set_yticks([])
+        # pixel ticks on every panel, numbered on the grid's outer edges only
+        ax.set_xticks(range(0, 8, 2))
+        ax.set_yticks(range(0, 8, 2))
+        ax.tick_params(labelsize=7)
+        ax.label_outer()
     for ax in list(axes.flat)[len(images) :]:
         ax.axis("off")
-    axes[-1, 0].set_xlabel("column (pixels)")
-    axes[-1, 0].set_ylabel("row (pixels)")
+    axes[-1, 0].set_xlabel("column (pixels)", fontsize=8)
+    axes[-1, 0].set_ylabel("row (pixels)", fontsize=8)
     if shown is not None:
         fig.colorbar(shown, ax=list(axes.flat), shrink=0.8, label="pixel value (DN)")
     day = to_date(images[0].TIME)[:8] if images else "2012:001"

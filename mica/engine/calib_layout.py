@@ -5,7 +5,9 @@ Besides time-ordered files (`mica.engine.index`) and per-obsid revision folders
 (e.g. ACA dark calibrations): readers list only names matching the layout's ``id_re``, a
 folder is installed by one rename (`mica.engine.atomic.write_folder_atomic`), so a crash
 leaves only dot-named leftovers, which the next update or `check` removes. A product gives
-the id pattern, how to tell a folder is whole (``problem``), and how to rebuild one.
+the id pattern, how to tell a folder is whole (``problem``), and how to rebuild one. Each
+folder is installed with the digests of its files (`mica.engine.digests.FOLDER_DIGESTS`),
+which `check` compares.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mica.engine.atomic import is_leftover, real_folder, write_folder_atomic, write_new
+from mica.engine.digests import folder_problem, with_folder_digests
 from mica.engine.lock import check_lock
 
 
@@ -59,8 +62,9 @@ class CalibLayout:
         return folder.is_dir() and self.problem(folder, False) is None
 
     def install(self, root: Path, cal_id: str, files: dict[str, bytes]) -> Path:
-        """Put calibration ``cal_id`` in place atomically (replacing a broken one)."""
-        return write_folder_atomic(root / cal_id, files)
+        """Put calibration ``cal_id`` in place atomically (replacing a broken one), with the
+        digests of its files."""
+        return write_folder_atomic(root / cal_id, with_folder_digests(files))
 
     def leftovers(self, root: Path) -> list[Path]:
         """What an interrupted update left: temporary folders and staging."""
@@ -82,7 +86,8 @@ class CalibLayout:
         return done
 
     def check(self, root: Path, repair: bool = False) -> tuple[list[str], list[str]]:
-        """(problems, repairs made): leftovers, and folders not whole (data verified).
+        """(problems, repairs made): leftovers, and folders not whole (their files against
+        their digests, and the data verified).
 
         ``repair`` removes leftovers and moves broken calibrations to ``rejected/`` with the
         reason, so an update rebuilds them, under the update lock; without ``repair``
@@ -99,7 +104,7 @@ class CalibLayout:
                     shutil.rmtree(entry, ignore_errors=True)
                     repairs.append(f"removed {entry.name}")
             for cal_id in self.ids(root):
-                problem = self.problem(root / cal_id, True)
+                problem = self.problem(root / cal_id, True) or folder_problem(root / cal_id)
                 if problem is None:
                     continue
                 problems.append(f"calibration {cal_id}: {problem}")

@@ -12,6 +12,17 @@ dirty and read the other partitions' files, so a crash between an ingest and its
 never gives wrong answers; the next update, ``mica check --repair`` or ``mica rebuild store``
 brings the chunk up to date. ``mica check`` also compares the file lists in full.
 
+Nothing a chunk holds is taken on trust: the transaction that records a chunk also records its
+identity (partition: view, slot, period; and generation, the number in its file name) and, for
+every dataset, its dtype, shape and the crc32 of each stored HDF5 chunk (a "block"), seeded with
+that identity (`mica.engine.h5chunks.ChunkDigests`); the identity is also an attribute of the
+file. Readers check every block they decode, so a flipped byte, a chunk file put in another
+partition's or generation's place, or a block in another's place fails the read with a
+`DamagedStoreError`; by default (``MICA_STORE_DAMAGED``, `serve_from_files`) the reader then
+reads that partition's files and says once which command mends the chunk. A chunk recorded
+without digests (written before they existed) counts as out of date: served from the files
+until an update, ``mica rebuild store`` or ``mica check --repair`` rewrites it.
+
 Format (chosen by measurement, see benchmarks/bench_hdr3_store.py and the README): HDF5 via
 h5py with Blosc LZ4 and shuffle (hdf5plugin); one-column groups are read back chunk by chunk
 (`h5chunks`).
@@ -19,6 +30,7 @@ h5py with Blosc LZ4 and shuffle (hdf5plugin); one-column groups are read back ch
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import json
@@ -30,28 +42,33 @@ import shutil
 import sqlite3
 import time
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import h5py
 import hdf5plugin
 import numpy as np
 
+from mica import config
 from mica._lazy import fits
 from mica.engine.atomic import write_atomic
 from mica.engine.h5chunks import (
+    ChunkDigests,
     ChunkedRows,
+    DatasetDigests,
+    file_digest,
     is_blosc_chunked,
     one_blosc_thread,
     open_h5,
     open_h5_id,
     read_rows,
+    record_digests,
 )
 from mica.engine.index import ArchiveIndex
 from mica.engine.product import FileProduct
-from mica.errors import ArchiveWriteError
+from mica.errors import ArchiveWriteError, DamagedStoreError
 
 _log = logging.getLogger(__name__)
 
@@ -79,14 +96,25 @@ CREATE TABLE IF NOT EXISTS store_chunks (
     files text NOT NULL,      -- 'v<version>' then '<filename> <checksum>' lines, row order
     nrows int NOT NULL,
     tstart float,
-    tstop float
+    tstop float,
+    digests text              -- JSON: identity, and per dataset dtype, shape, blocks' crc32
 )
 """
+# Columns added since the table's first layout (`ColumnStore` adds them to older archives).
+_ADDED_COLUMNS = {"digests": "text"}
 
 
 #: archives whose out-of-date chunks a reader reported (`ColumnStore.current_chunks`: once
 #: per process)
 _STALE_NOTED: set[Path] = set()
+#: chunk files a reader of this process found damaged (`serve_from_files`): their partitions
+#: are read from the files from then on
+_DAMAGED: set[Path] = set()
+#: the digests of the chunk files read lately (`ColumnStore.digests`): the recorded text and
+#: what it parsed to. By file, not by text: hashing a 100-day header-3 chunk's digests (tens
+#: of kB) would cost a short fetch more than comparing them.
+_PARSED: dict[tuple[Path, str], tuple[str, ChunkDigests | None]] = {}
+_PARSED_MAX = 256
 
 # Bumped when the chunk layout changes: chunks of another version count as out of date.
 STORE_VERSION = 10
@@ -94,6 +122,10 @@ _VERSION_TAG = f"v{STORE_VERSION}\n"
 # Views keeping each column alone (`StoreView.alone`) have their own tag: their chunks built
 # before that layout (byte planes) count as out of date, while the other views' stay current.
 _ALONE_TAG = f"v{STORE_VERSION}a\n"
+
+
+#: the index columns `_file_list` reads
+_FILE_LIST_COLUMNS = "filename, checksum"
 
 
 def _file_list(rows: Sequence[dict[str, Any]], tag: str = _VERSION_TAG) -> str:
@@ -117,6 +149,43 @@ def _names_of(files: str, tag: str) -> tuple[str, ...] | None:
     return tuple(line.split(" ", 1)[0] for line in files.splitlines()[1:])
 
 
+def _digests_of(
+    text: str,
+) -> tuple[dict[str, Any], dict[str, DatasetDigests], tuple[int, int]]:
+    """A chunk's recorded identity, dataset digests and file size and digest, from its
+    ``digests`` column."""
+    record = json.loads(text)
+    datasets = {name: DatasetDigests.from_json(v) for name, v in record["datasets"].items()}
+    return record["identity"], datasets, tuple(record["file"])  # type: ignore[return-value]
+
+
+def describe_chunk(identity: dict[str, Any]) -> str:
+    """A chunk's identity for a person, e.g. ``store chunk 3/511: slot 3, period 511 of the
+    full view, generation 1700000000000000000``."""
+    keys = [f"{k} {v}" for k, v in identity.items() if k not in _IDENTITY_FIELDS]
+    view = f"the {identity['view']} view" if identity["view"] else "the full view"
+    keys += [f"period {identity['period']} of {view}", f"generation {identity['generation']}"]
+    return f"store chunk {identity['part']}: {', '.join(keys)}"
+
+
+#: The identity fields of every chunk; the others are the keys of its view (e.g. ``slot``).
+_IDENTITY_FIELDS = ("part", "view", "period", "generation")
+
+
+def serve_from_files(err: DamagedStoreError) -> None:
+    """What a reader does with a store chunk that failed its check (``MICA_STORE_DAMAGED``,
+    `mica.config.store_damaged`): ``raise`` raises ``err``; ``fallback`` (the default)
+    remembers the chunk file, so that this process reads its partition from the archived
+    files from now on (`ColumnStore.current_chunks` leaves it out), and logs it once with the
+    command that mends it; the caller then reads the partition's files. A reader writes
+    nothing: the chunk stays until its archive's owner mends it. A chunk met again although
+    it was left out is raised too (its reader would only meet it again)."""
+    if config.store_damaged() == "raise" or err.chunk in _DAMAGED:
+        raise err
+    _DAMAGED.add(err.chunk)
+    _log.warning("%s (its rows are read from the archived files now)", err)
+
+
 def _require_space(folder: Path, nbytes: int) -> None:
     """Raise ENOSPC unless ``folder``'s disk holds ``nbytes`` more plus `_INDEX_RESERVE`."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -136,16 +205,20 @@ def _read_group(
     dtype: np.dtype,
     columns: Iterable[str] | None = None,
     rows: slice = slice(None),
+    digests: ChunkDigests | None = None,
 ) -> dict[str, np.ndarray]:
     """Columns (None: all) of a column group of record dtype ``dtype`` over ``rows`` (see
-    `ColumnStore._write`)."""
+    `ColumnStore._write`), the blocks read checked against the chunk's ``digests``."""
     dset = h5[group]
     if len(dtype.names) == 1:  # one column in its own dtype and shape
         start, stop, _ = rows.indices(dset.shape[0])
-        return {dtype.names[0]: read_rows(dset, start, stop)}
+        return {dtype.names[0]: read_rows(dset, start, stop, digests)}
     # Byte planes through h5py: hdf5plugin's Blosc decodes these one-byte planes 2-3x faster
     # than blosc2 does (measured on header-3 chunks).
     planes = dset[:, rows]
+    if digests is not None:  # checked before anything is returned (see `read_slab`)
+        start, stop, _ = rows.indices(dset.shape[1])
+        digests.check_rows(dset.id, group, start, stop, dset.dtype, dset.shape)
     out = {}
     for name in dtype.names if columns is None else columns:
         field, offset = dtype.fields[name][:2]
@@ -158,18 +231,48 @@ def _read_group(
     return out
 
 
-def read_slab(fid: Any, name: str, lo: int = 0, hi: int | None = None) -> np.ndarray:
+def read_slab(
+    fid: Any, name: str, lo: int = 0, hi: int | None = None, digests: ChunkDigests | None = None
+) -> np.ndarray:
     """Rows [lo, hi) (None: all rows; clipped to the dataset) of a dataset of an open file
-    (``h5py.h5f`` id) through h5py's low-level API (KeyError: no such dataset)."""
-    dset = h5py.h5d.open(fid, name.encode())
+    (``h5py.h5f`` id) through h5py's low-level API, the stored blocks read checked against the
+    chunk's ``digests`` (a contiguous dataset is read and checked whole).
+
+    Raises
+    ------
+    KeyError
+        No such dataset (and none recorded in ``digests``).
+    DamagedStoreError
+        A block or the dataset's dtype or shape is not what ``digests`` recorded, or a
+        recorded dataset is missing.
+    """
+    try:
+        dset = h5py.h5d.open(fid, name.encode())
+    except KeyError:
+        if digests is not None and name in digests.datasets:
+            raise digests.damaged(f"/{name} is missing") from None
+        raise
     space = dset.get_space()
     shape = space.shape
     hi = shape[0] if hi is None else min(hi, shape[0])
     lo = min(lo, hi)
-    out = np.empty((hi - lo, *shape[1:]), dtype=dset.dtype)
+    dtype = dset.dtype
+    record = None if digests is None else digests.check_meta(name, dtype, shape)
+    whole = None  # the rows asked for from a contiguous dataset, checked whole
+    if record is not None and record.chunks is None:
+        whole, lo, hi = slice(lo, hi), 0, shape[0]
+    out = np.empty((hi - lo, *shape[1:]), dtype=dtype)
     if hi > lo:
         space.select_hyperslab((lo, *[0] * (len(shape) - 1)), out.shape)
         dset.read(h5py.h5s.create_simple(out.shape), space, out)
+    if record is None:
+        return out
+    # Checked after HDF5's read, before anything is returned: the chunk index and the stored
+    # bytes are then in HDF5's cache and the CPU's (the check costs a third less, measured).
+    if whole is not None:
+        digests.check_data(name, out)  # type: ignore[union-attr]
+        return out[whole]
+    digests.check_rows(dset, name, lo, hi, dtype, shape, record)  # type: ignore[union-attr]
     return out
 
 
@@ -189,8 +292,20 @@ class ChunkTask:
     rows: list[dict[str, Any]]
     old: dict[str, Any] | None
     rel: str
+    #: the chunk's generation (the number in its file name, `ColumnStore.new_chunk_path`)
+    gen: int
     #: a folder of arrays the validating workers kept (`keep_arrays`), read before the files
     cache: Path | None = None
+
+
+class BuiltChunk(NamedTuple):
+    """What `build_chunk` wrote, for `ColumnStore.record_chunk`."""
+
+    nrows: int
+    tstart: float | None
+    tstop: float | None
+    #: identity and digests (`ColumnStore._write`), recorded with the chunk
+    digests: str
 
 
 def _cache_path(cache: Path, row: dict[str, Any]) -> Path:
@@ -252,26 +367,26 @@ class _Folder:
         self.root = root
 
 
-def build_chunk(task: ChunkTask) -> tuple[int, float, float]:
-    """Write the chunk file of ``task`` (reading its files, or the old chunk's arrays);
-    returns (rows, first time, last time) for `ColumnStore.record_chunk`. Touches nothing
-    but that file: runs in any process that sees the archive folder."""
+def build_chunk(task: ChunkTask) -> BuiltChunk:
+    """Write the chunk file of ``task`` (reading its files, or the old chunk's arrays) for
+    `ColumnStore.record_chunk`. Touches nothing but that file: runs in any process that sees
+    the archive folder."""
     builder = ColumnStore(task.product, _Folder(task.root))  # type: ignore[arg-type]
     reuse = builder._chunk_arrays(task.old) if task.old is not None else {}
     arrays = [
         reuse.get(r["filename"]) or _kept_arrays(task.cache, r) or builder._load(r)
         for r in task.rows
     ]
-    builder._write(
+    digests = builder._write(
         task.root / task.rel,
         task.rows,
         arrays,
-        task.product.partition_columns(task.part),
         task.part,
+        task.gen,
         replaces=None if task.old is None else task.root / task.old["path"],
     )
     times = np.concatenate([a["TIME"] for a in arrays])
-    return len(times), float(times.min()), float(times.max())
+    return BuiltChunk(len(times), float(times.min()), float(times.max()), digests)
 
 
 class ColumnStore:
@@ -283,8 +398,40 @@ class ColumnStore:
         self.dir = index.root / STORE_DIR
         if not index.readonly:
             index.conn.execute(_CHUNKS_SQL)
+            self._add_columns()
+
+    def _add_columns(self) -> None:
+        """Bring an older archive's ``store_chunks`` to this layout (a writer's first open):
+        its chunks get no digests, so they count as out of date (served from their files)
+        until rebuilt."""
+        have = {row[1] for row in self.index.conn.execute("PRAGMA table_info(store_chunks)")}
+        for name, sqltype in _ADDED_COLUMNS.items():
+            if name not in have:
+                self.index.conn.execute(f"ALTER TABLE store_chunks ADD COLUMN {name} {sqltype}")
 
     # --- reading -------------------------------------------------------------------------
+    def digests(self, chunk: dict[str, Any]) -> ChunkDigests | None:
+        """What a chunk's file must hold, from its index row (None: recorded without digests,
+        or with digests that do not parse: an out-of-date chunk, rebuilt like one)."""
+        text = chunk.get("digests")
+        if not text:
+            return None
+        key = (self.index.root, chunk["path"])  # a generation's own file
+        known = _PARSED.get(key)
+        if known is not None and known[0] == text:
+            return known[1]
+        try:
+            identity, datasets, file = _digests_of(text)
+            label = describe_chunk(identity)
+            seed = f"{chunk['part']}@{identity['generation']}"  # this row's partition
+            digests = ChunkDigests(self.index.root / chunk["path"], seed, label, datasets, file)
+        except (ValueError, KeyError, TypeError):
+            digests = None
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[key] = (text, digests)
+        return digests
+
     def chunk(self, part: str) -> dict[str, Any] | None:
         try:
             rows = self.index.conn.execute(
@@ -295,16 +442,17 @@ class ColumnStore:
         return dict(rows[0]) if rows else None
 
     def current_chunks(self, parts: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """The chunks of ``parts`` that readers may use: of this layout version and not
-        dirty (every change of the index marks its partitions dirty in the same transaction,
-        see `ArchiveIndex.replace`, and a rebuild clears them with the new chunk)."""
+        """The chunks of ``parts`` that readers may use: of this layout version, recorded
+        with digests, not dirty (every change of the index marks its partitions dirty in the
+        same transaction, see `ArchiveIndex.replace`, and a rebuild clears them with the new
+        chunk) and not found damaged by this process (`serve_from_files`)."""
         parts = sorted(set(parts))
         out: dict[str, dict[str, Any]] = {}
         outdated: list[str] = []
         for k in range(0, len(parts), _PARTS_PER_QUERY):
             batch = parts[k : k + _PARTS_PER_QUERY]
             sql = (
-                "SELECT part, path, files, nrows, tstart, tstop FROM store_chunks "
+                "SELECT * FROM store_chunks "  # an older archive's table has no digests
                 f"WHERE part IN ({','.join('?' * len(batch))}) "
                 "AND part NOT IN (SELECT part FROM dirty_parts)"
             )
@@ -312,9 +460,10 @@ class ColumnStore:
                 rows = self.index.conn.execute(sql, batch).fetchall()
             except sqlite3.OperationalError:  # an archive written before the store existed
                 return {}
-            for row in rows:  # of this layout version (the tag depends on the partition's view)
-                if row["files"].startswith(self._tag(row["part"])):
-                    out[row["part"]] = dict(row)
+            for row in map(dict, rows):  # of this layout (the tag depends on the view)
+                if row["files"].startswith(self._tag(row["part"])) and self.digests(row):
+                    if not _DAMAGED or self.index.root / row["path"] not in _DAMAGED:
+                        out[row["part"]] = row
                 else:
                     outdated.append(row["part"])
         if len(out) < len(parts) and self.index.root not in _STALE_NOTED:
@@ -331,8 +480,8 @@ class ColumnStore:
         _STALE_NOTED.add(self.index.root)
         _log.warning(
             "%d store chunks of %s are out of date (an update running or interrupted, or "
-            "chunks of an older layout), e.g. %s: their rows are read from the archived "
-            "files, which is slower, until the archive's owner runs "
+            "chunks of an older layout or without digests), e.g. %s: their rows are read "
+            "from the archived files, which is slower, until the archive's owner runs "
             "`mica rebuild store --data-root %s`",
             len(stale),
             self.index.root,
@@ -369,10 +518,40 @@ class ColumnStore:
         when some of the chunk's files are left out; those names). The time index picks the
         blocks of rows that can hold the range; there the group holding TIME is read, then
         each other group holding asked columns in one call over the rows between the first
-        and the last hit. Raises OSError if the chunk file is gone (replaced since the
-        caller's snapshot).
+        and the last hit. Every block read is checked against the chunk's digests (deferred
+        columns when decoded).
+
+        Raises
+        ------
+        FileNotFoundError
+            The chunk file is gone (replaced since the caller's snapshot).
+        DamagedStoreError
+            The chunk is not what its index row recorded (see `serve_from_files`).
         """
-        columns = set(columns) | {"TIME"}
+        with self.checking(chunk) as digests:
+            return self._read(chunk, set(columns) | {"TIME"}, tstart, tstop, files, defer, digests)
+
+    @contextlib.contextmanager
+    def checking(self, chunk: dict[str, Any]) -> Iterator[ChunkDigests | None]:
+        """The chunk's digests, and meanwhile HDF5's failures to read the chunk raised as
+        `DamagedStoreError` (`ChunkDigests.reading`). Nothing is read from a chunk without
+        digests: `current_chunks` never gives one (ValueError)."""
+        digests = self.digests(chunk)
+        if digests is None:
+            raise ValueError(f"store chunk {chunk['part']} has no digests: it is not current")
+        with digests.reading():
+            yield digests
+
+    def _read(
+        self,
+        chunk: dict[str, Any],
+        columns: set[str],
+        tstart: float,
+        tstop: float,
+        files: set[str] | None,
+        defer: Iterable[str],
+        digests: ChunkDigests | None,
+    ) -> tuple[dict[str, Any], list[str]]:
         # File names and groups from the index and the product, not from the file's
         # attributes (each HDF5 attribute read costs about as much as a small dataset).
         names = _chunk_names(chunk, self._tag(chunk["part"])) or []  # current: this layout
@@ -380,20 +559,23 @@ class ColumnStore:
         key = next(g for g, dtype in groups.items() if "TIME" in dtype.names)
         with open_h5(self.index.root / chunk["path"]) as h5:
             trange = h5["TRANGE"][:]
+            if digests is not None:
+                digests.check_data("TRANGE", trange)
             blocks = np.flatnonzero((trange[:, 1] >= tstart) & (trange[:, 0] <= tstop))
             if len(blocks) == 0:
                 return {}, names
             span = slice(int(blocks[0]) * _BLOCK_ROWS, (int(blocks[-1]) + 1) * _BLOCK_ROWS)
-            out = _read_group(
-                h5, key, groups[key], [c for c in groups[key].names if c in columns], span
-            )
+            asked = [c for c in groups[key].names if c in columns]
+            out = _read_group(h5, key, groups[key], asked, span, digests)
             times = out["TIME"]
             keep = (times >= tstart) & (times <= tstop)
             leave_out = files is not None and not files.issuperset(names)
             if leave_out:  # FILEIDX returned too
                 columns.add("FILEIDX")
             if "FILEIDX" in columns:
-                out.update(_read_group(h5, "FILEIDX", groups["FILEIDX"], rows=span))
+                out.update(
+                    _read_group(h5, "FILEIDX", groups["FILEIDX"], rows=span, digests=digests)
+                )
             if leave_out:
                 keep &= np.array([n in files for n in names])[out["FILEIDX"]]
             if not keep.any():
@@ -405,9 +587,9 @@ class ColumnStore:
             for group, dtype in groups.items():
                 asked = [c for c in dtype.names if c in columns and c not in out]
                 if asked == [group] and group in defer and is_blosc_chunked(h5[group]):
-                    out[group] = ChunkedRows(h5[group], at.start, at.stop)
+                    out[group] = ChunkedRows(h5[group], at.start, at.stop, digests)
                 elif asked:
-                    out.update(_read_group(h5, group, groups[group], asked, at))
+                    out.update(_read_group(h5, group, groups[group], asked, at, digests))
         sel = keep[rows]
         if sel.all():  # the usual case: no copy through a boolean index
             return out, names
@@ -425,29 +607,30 @@ class ColumnStore:
         The lean path of the header-3 fetch: the time index, then one hyperslab read per
         column over the blocks that can hold the range, so only the asked columns' bytes of
         those blocks are decompressed (hdf5plugin's Blosc). h5py's low-level calls: its
-        File and Dataset objects cost twice the reads of a one-hour fetch (measured). Raises
-        OSError if the chunk file is gone (replaced since the caller's snapshot).
+        File and Dataset objects cost twice the reads of a one-hour fetch (measured). Every
+        block read is checked against the chunk's digests; raises as `read` does.
         """
-        fid = open_h5_id(self.index.root / chunk["path"])
-        try:
-            trange = read_slab(fid, "TRANGE")
-            blocks = np.flatnonzero((trange[:, 1] >= tstart) & (trange[:, 0] <= tstop))
-            if len(blocks) == 0:
-                return {}
-            lo = int(blocks[0]) * _BLOCK_ROWS
-            hi = min((int(blocks[-1]) + 1) * _BLOCK_ROWS, int(chunk["nrows"]))
-            times = read_slab(fid, "TIME", lo, hi)
-            keep = (times >= tstart) & (times <= tstop)
-            if not keep.any():
-                return {}
-            # first and last hit (argmax: no index array of every hit)
-            a, b = int(keep.argmax()), len(keep) - int(keep[::-1].argmax())
-            out = {"TIME": times[a:b]}
-            for name in columns:
-                if name != "TIME":
-                    out[name] = read_slab(fid, name, lo + a, lo + b)
-        finally:
-            fid.close()
+        with self.checking(chunk) as digests:
+            fid = open_h5_id(self.index.root / chunk["path"])
+            try:
+                trange = read_slab(fid, "TRANGE", digests=digests)
+                blocks = np.flatnonzero((trange[:, 1] >= tstart) & (trange[:, 0] <= tstop))
+                if len(blocks) == 0:
+                    return {}
+                lo = int(blocks[0]) * _BLOCK_ROWS
+                hi = min((int(blocks[-1]) + 1) * _BLOCK_ROWS, int(chunk["nrows"]))
+                times = read_slab(fid, "TIME", lo, hi, digests)
+                keep = (times >= tstart) & (times <= tstop)
+                if not keep.any():
+                    return {}
+                # first and last hit (argmax: no index array of every hit)
+                a, b = int(keep.argmax()), len(keep) - int(keep[::-1].argmax())
+                out = {"TIME": times[a:b]}
+                for name in columns:
+                    if name != "TIME":
+                        out[name] = read_slab(fid, name, lo + a, lo + b, digests)
+            finally:
+                fid.close()
         sel = keep[a:b]
         if sel.all():  # rows in time order: the usual case, no copy
             return out
@@ -507,10 +690,14 @@ class ColumnStore:
         self, part: str, rows: list[dict[str, Any]], chunk: dict[str, Any] | None, synced: set[str]
     ) -> bool:
         """Whether ``chunk`` (its index row) serves partition ``part`` holding ``rows``: its
-        file exists and it was built from exactly those files, or a sync installed it built
-        from more of them (``synced``: the server archive's chunk holds files this archive
-        does not, and every file this one holds)."""
-        if chunk is None or not (self.index.root / chunk["path"]).exists():
+        file exists, it was recorded with digests, and it was built from exactly those
+        files, or a sync installed it built from more of them (``synced``: the server
+        archive's chunk holds files this archive does not, and every file this one holds)."""
+        if (
+            chunk is None
+            or self.digests(chunk) is None  # written before digests: unverifiable
+            or not (self.index.root / chunk["path"]).exists()
+        ):
             return False
         tag = self._tag(part)
         listed = _file_list(rows, tag)
@@ -536,13 +723,21 @@ class ColumnStore:
             if not rows:
                 self._replace_chunk(part, rows, [], old)
                 continue
-            rel = f"{STORE_DIR}/{part}.{time.time_ns()}.h5"
-            tasks.append(ChunkTask(self.product, self.index.root, part, rows, old, rel, cache))
+            rel, gen = self.new_chunk_path(part)
+            tasks.append(ChunkTask(self.product, self.index.root, part, rows, old, rel, gen, cache))
         with self.index.transaction():
             self.index.add_pending([(str(t.root / t.rel), "scratch") for t in tasks])
         return tasks
 
-    def record_chunk(self, task: ChunkTask, built: tuple[int, float, float] | Exception) -> bool:
+    @staticmethod
+    def new_chunk_path(part: str) -> tuple[str, int]:
+        """Where a new chunk of ``part`` is written (relative to the archive folder) and its
+        generation, the number in that name (nanoseconds of the clock: a later build of the
+        partition has a larger one)."""
+        gen = time.time_ns()
+        return f"{STORE_DIR}/{part}.{gen}.h5", gen
+
+    def record_chunk(self, task: ChunkTask, built: BuiltChunk | Exception) -> bool:
         """Record a chunk `build_chunk` wrote (or, given the exception it raised, leave the
         partition dirty: served from its files); False when it was not written."""
         dest = task.root / task.rel
@@ -558,24 +753,30 @@ class ColumnStore:
                 self.index.clear_pending([str(dest)])
                 self.index.mark_dirty([task.part])
             return False
-        self._record(task.part, task.rows, task.rel, task.old, *built)
+        self._record(task.part, task.rows, task.rel, task.old, built)
         return True
 
     @one_blosc_thread
     def _chunk_arrays(self, chunk: dict[str, Any]) -> dict[str, dict[str, np.ndarray]]:
         """Every file's arrays held by a chunk (by filename), so a rebuild that adds files
-        to a partition decompresses the chunk instead of re-reading its FITS files."""
+        to a partition decompresses the chunk instead of re-reading its FITS files. Only a
+        chunk whose every block read matches its digests is reused: nothing else is carried
+        into the new chunk (whose digests would vouch for it)."""
         names = _chunk_names(chunk, self._tag(chunk["part"]))
-        if names is None:  # another layout (e.g. byte planes of a view now kept alone)
+        digests = self.digests(chunk)
+        if names is None or digests is None:  # another layout, or unverifiable
             return {}
+        columns: dict[str, np.ndarray] = {}
         try:
-            h5 = open_h5(self.index.root / chunk["path"])
-        except OSError:
+            with digests.reading(), open_h5(self.index.root / chunk["path"]) as h5:
+                for group, dtype in self._groups(
+                    self.product.partition_columns(chunk["part"])
+                ).items():
+                    columns.update(_read_group(h5, group, dtype, digests=digests))
+        except OSError as exc:  # gone, or damaged (DamagedStoreError): read the files
+            if isinstance(exc, DamagedStoreError):
+                _log.warning("%s: its partition is rebuilt from the archived files", exc.detail)
             return {}
-        with h5:
-            columns: dict[str, np.ndarray] = {}
-            for group, dtype in self._groups(self.product.partition_columns(chunk["part"])).items():
-                columns.update(_read_group(h5, group, dtype))
         fileidx = columns.pop("FILEIDX")
         bounds = np.searchsorted(fileidx, np.arange(len(names) + 1))
         return {
@@ -601,14 +802,13 @@ class ColumnStore:
                 self.index.add_pending([(p, "drop") for p in drops])
                 self.index.clear_dirty([part])
         else:
-            rel = f"{STORE_DIR}/{part}.{time.time_ns()}.h5"
+            rel, gen = self.new_chunk_path(part)
             dest = self.index.root / rel
             with self.index.transaction():  # a crash before the commit below deletes it
                 self.index.add_pending([(str(dest), "scratch")])
             try:
-                columns = self.product.partition_columns(part)
                 replaces = Path(drops[0]) if drops else None  # its mode kept
-                self._write(dest, rows, arrays, columns, part, replaces)
+                digests = self._write(dest, rows, arrays, part, gen, replaces)
             except OSError as exc:
                 err = ArchiveWriteError.from_error(exc, self.index.root)
                 if err is None:
@@ -625,7 +825,7 @@ class ColumnStore:
                 return False
             times = np.concatenate([a["TIME"] for a in arrays])
             span = (float(times.min()), float(times.max())) if len(times) else (None, None)
-            self._record(part, rows, rel, old, len(times), *span)
+            self._record(part, rows, rel, old, BuiltChunk(len(times), *span, digests))
             return True
         self._drop(drops)
         return True
@@ -636,17 +836,17 @@ class ColumnStore:
         rows: list[dict[str, Any]],
         rel: str,
         old: dict[str, Any] | None,
-        nrows: int,
-        tstart: float | None,
-        tstop: float | None,
+        built: BuiltChunk,
     ) -> None:
-        """One transaction: the written chunk in ``store_chunks``, its scratch intent gone,
-        the old chunk's file to drop, the partition clean; then the old file removed."""
+        """One transaction: the written chunk in ``store_chunks`` with its digests, its
+        scratch intent gone, the old chunk's file to drop, the partition clean; then the old
+        file removed."""
         drops = [str(self.index.root / old["path"])] if old else []
         with self.index.transaction():
             self.index.conn.execute(
-                "INSERT OR REPLACE INTO store_chunks VALUES (?, ?, ?, ?, ?, ?)",
-                (part, rel, _file_list(rows, self._tag(part)), nrows, tstart, tstop),
+                "INSERT OR REPLACE INTO store_chunks (part, path, files, nrows, tstart, tstop, "
+                "digests) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (part, rel, _file_list(rows, self._tag(part)), *built),
             )
             self.index.clear_pending([str(self.index.root / rel)])
             self.index.add_pending([(p, "drop") for p in drops])
@@ -666,13 +866,19 @@ class ColumnStore:
         dest: Path,
         rows: list[dict[str, Any]],
         arrays: list[dict[str, np.ndarray]],
-        names: list[str],
-        part: str | None = None,
+        part: str,
+        gen: int,
         replaces: Path | None = None,
-    ) -> None:
-        """One dataset per column group, so a fetch of a few columns reads a few datasets,
-        and for a view with ``derive`` (partition ``part``) the datasets it computes. The
-        file gets the mode of the chunk file it ``replaces`` (else a new file's).
+    ) -> str:
+        """Write the chunk of partition ``part``, generation ``gen``; returns its identity and
+        digests (JSON, for the ``digests`` column of its index row). The file gets the mode of
+        the chunk file it ``replaces`` (else a new file's).
+
+        One dataset per column group, so a fetch of a few columns reads a few datasets,
+        and for a view with ``derive`` the datasets it computes. The file's ``identity``
+        attribute names the partition (view, keys, period) and the generation; the digests
+        record every dataset's dtype and shape and the crc32 of each stored block, seeded
+        with the identity (`mica.engine.h5chunks.record_digests`).
 
         A group of one column is stored in its own dtype and shape (typed shuffle in the
         codec). A group of several is stored as byte planes: its packed records viewed as
@@ -680,6 +886,12 @@ class ColumnStore:
         (what shuffle does) and a reader gathers only the planes of the columns it asks
         for, without HDF5 compound-type conversion (measured several times slower).
         """
+        names = self.product.partition_columns(part)
+        identity = {
+            "part": part,
+            **self.product.store_description.partition_identity(part),
+            "generation": gen,
+        }
         columns = {name: np.concatenate([a[name] for a in arrays]) for name in names}
         columns["FILEIDX"] = np.concatenate(
             [np.full(len(a["TIME"]), i, dtype=np.uint16) for i, a in enumerate(arrays)]
@@ -695,6 +907,7 @@ class ColumnStore:
             h5.attrs["version"] = STORE_VERSION
             h5.attrs["files"] = json.dumps([r["filename"] for r in rows])
             h5.attrs["groups"] = json.dumps({g: dtype.names for g, dtype in groups.items()})
+            h5.attrs["identity"] = json.dumps(identity)
             times, starts = columns["TIME"], np.arange(0, n, _BLOCK_ROWS)
             trange = np.zeros((len(starts), 2))
             if n:
@@ -718,16 +931,23 @@ class ColumnStore:
                 dset = h5.create_dataset(group, data=data, chunks=chunks, **_CODEC)
                 if len(dtype.names) > 1:
                     dset.attrs["planes"] = repr(dtype.descr)
-            derive = self.product.store_description.partition_derive(part) if part else None
+            derive = self.product.store_description.partition_derive(part)
             for name, data in (derive(rows, arrays) if derive else {}).items():
                 chunks = (min(max(len(data), 1), _ALONE_CHUNK_ROWS), *np.shape(data)[1:])
                 h5.create_dataset(name, data=data, chunks=chunks, **_CODEC)
             h5.flush()
             image = h5.id.get_file_image()
+            datasets = record_digests(h5, image, f"{part}@{gen}")
         finally:
             h5.close()
         _require_space(dest.parent, len(image))
         write_atomic(dest, lambda fh: fh.write(image), replaces)
+        record = {
+            "identity": identity,
+            "file": [len(image), file_digest(image, f"{part}@{gen}")],
+            "datasets": {name: d.to_json() for name, d in datasets.items()},
+        }
+        return json.dumps(record)
 
     def _groups(self, names: list[str]) -> dict[str, np.dtype]:
         """The record dtype of each column group of a partition holding ``names``: the
@@ -749,55 +969,85 @@ class ColumnStore:
         return {g: np.dtype([(c, dtypes[c]) for c in cols]) for g, cols in groups.items()}
 
     @one_blosc_thread
-    def unreadable_chunks(self) -> dict[str, tuple[Path, str]]:
-        """Chunks whose file exists but does not read back whole (every dataset decompressed):
-        part -> (chunk file, the problem)."""
+    def damaged_chunks(self) -> dict[str, tuple[Path, str]]:
+        """Chunks whose file exists but is not what their index row recorded: another
+        chunk's identity in its attributes, a dataset, dtype, shape or stored block not
+        matching its digests, or a dataset that does not decompress: part -> (chunk file, the
+        problem). Chunks without digests are left to `stale_parts`."""
         out: dict[str, tuple[Path, str]] = {}
         try:
-            rows = self.index.conn.execute("SELECT part, path FROM store_chunks").fetchall()
+            rows = self.index.conn.execute("SELECT * FROM store_chunks").fetchall()
         except sqlite3.OperationalError:  # an archive written before the store existed
             return out
-        for part, rel in rows:
-            path = self.index.root / rel
-            if not path.exists():
-                continue  # a missing chunk is stale (`stale_parts`)
+        for chunk in map(dict, rows):
+            path = self.index.root / chunk["path"]
+            digests = self.digests(chunk)
+            if digests is None or not path.exists():
+                continue  # a chunk without digests or without its file is stale
             try:
-                with open_h5(path) as h5:
-                    h5["TRANGE"][:]
-                    for group, dtype in self._groups(self.product.partition_columns(part)).items():
-                        _read_group(h5, group, dtype)
-                    if self.product.store_description.partition_derive(part):  # and derived tables
-                        h5.visititems(_decompress)
-            except (OSError, KeyError, ValueError) as exc:
-                out[part] = (path, getattr(exc, "detail", str(exc)))  # without the advice
+                with digests.reading(), open_h5(path) as h5:
+                    self._check_identity(chunk, h5, digests)
+                    digests.check_file(h5)
+                    h5.visititems(_decompress)  # and every block decodes
+            except OSError as exc:  # DamagedStoreError from `reading`, or the file gone
+                out[chunk["part"]] = (path, getattr(exc, "detail", str(exc)))  # no advice
         return out
 
-    def stale_parts(self) -> list[str]:
-        """Partitions whose chunk is missing, dirty, or not built from the partition's
-        current files (full comparison of file lists, for `mica check`)."""
-        expected: dict[str, list[dict[str, Any]]] = {}
-        for row in self.index.query():
-            for part in self.product.partitions(row):
-                expected.setdefault(part, []).append(row)
+    def _check_identity(self, chunk: dict[str, Any], h5: h5py.File, digests: ChunkDigests) -> None:
+        """The chunk file's ``identity`` attribute is the one its index row recorded."""
+        recorded = _digests_of(chunk["digests"])[0]
+        claimed = h5.attrs.get("identity")
         try:
-            chunks = self.index.conn.execute("SELECT part, files, path FROM store_chunks")
-            built = {part: {"files": files, "path": path} for part, files, path in chunks}
-        except sqlite3.OperationalError:
-            built = {}
-        synced = self.synced_alone()
-        stale = {
-            p for p, rows in expected.items() if not self._serves(p, rows, built.get(p), synced)
-        }
-        stale |= set(built) - set(expected) - synced
-        stale |= set(self.index.dirty_parts())
-        return sorted(stale)
+            found = json.loads(claimed)
+        except (TypeError, ValueError):
+            raise digests.damaged(f"has no readable identity ({claimed!r})") from None
+        if recorded.get("part") != chunk["part"]:
+            raise digests.damaged(f"its index row records {describe_chunk(recorded)}")
+        if found != recorded:
+            named = isinstance(found, dict) and set(_IDENTITY_FIELDS) <= set(found)
+            raise digests.damaged(f"the file holds {describe_chunk(found) if named else found}")
 
-    def synced_alone(self) -> set[str]:
+    def stale_parts(self) -> list[str]:
+        """Partitions whose chunk is missing, dirty, recorded without digests, or not built
+        from the partition's current files (full comparison of file lists, for `mica
+        check`).
+
+        Partition by partition, each one's rows read by the query a rebuild makes
+        (`ArchiveIndex.partition_rows`): an index of millions of rows is never held whole,
+        and SQLite, not Python, sorts the rows into their partitions.
+        """
+        try:
+            built = {r[0] for r in self.index.conn.execute("SELECT part FROM store_chunks")}
+        except sqlite3.OperationalError:
+            built = set()
+        stale, held = set(self.index.dirty_parts()), set()
+        synced = self.synced_alone()
+        for part in self.index.partition_candidates():
+            rows = self.index.partition_rows(part, _FILE_LIST_COLUMNS)
+            if not rows:
+                continue
+            held.add(part)
+            chunk = self.chunk(part) if part in built else None
+            if not self._serves(part, rows, chunk, synced):
+                stale.add(part)
+        # chunks of partitions without files, but a sync's chunk needs none here
+        return sorted(stale | (built - held - synced))
+
+    def synced_alone(self, parts: Iterable[str] | None = None) -> set[str]:
         """Partitions whose chunk `mica.sync` installed from the server's archive (a store
         view, e.g. header-3), built there from files this archive may hold some of or none:
         current while they hold every file of the partition this archive holds (their bytes
-        were verified against the server's manifest)."""
+        were verified against the server's manifest, their blocks carry the server's
+        digests). ``parts``: only those among these (one query per batch of them)."""
+        sql = "SELECT part FROM synced_parts"
         try:
-            return {r[0] for r in self.index.conn.execute("SELECT part FROM synced_parts")}
+            if parts is None:
+                return {r[0] for r in self.index.conn.execute(sql)}
+            asked, out = sorted(set(parts)), set()
+            for k in range(0, len(asked), _PARTS_PER_QUERY):
+                batch = asked[k : k + _PARTS_PER_QUERY]
+                where = f" WHERE part IN ({','.join('?' * len(batch))})"
+                out |= {r[0] for r in self.index.conn.execute(sql + where, batch)}
+            return out
         except sqlite3.OperationalError:  # no sync ever installed a chunk here
             return set()

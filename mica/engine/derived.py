@@ -8,7 +8,9 @@ what to install for it (``install``, e.g. a report folder), and the table its ro
 `mica.engine.runner.run_update`, writing the table a generation at a time
 (`mica.engine.table_store.GenerationTable`: every ``checkpoint`` units and at the end);
 units that failed are recorded with their reason and retried by ``check_missing``.
-`check_derived` checks the table.
+`check_derived` checks the table, and its digest (`mica.engine.digests`); a table that fails
+is rebuilt from the inputs by ``mica check --repair`` (`update_derived` with ``rebuild``),
+keeping its hand-edited columns where they read.
 """
 
 from __future__ import annotations
@@ -17,16 +19,19 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mica.engine.atomic import copy_atomic, partial_name
+from mica.engine.digests import recorded, sidecar
 from mica.engine.executors import Executor, UnitError
 from mica.engine.provenance import archive_kind, read_provenance, write_provenance
 from mica.engine.report import CheckReport, UpdateReport
 from mica.engine.runner import Job, Progress, Unit, run_update
-from mica.engine.table_store import GenerationTable, TableSpec
+from mica.engine.table_store import GenerationTable, TableDamage, TableSpec, carry_preserved
 from mica.errors import DerivedFailure
 
 
@@ -146,9 +151,17 @@ class DerivedJob(Job):
     obsids: list[int] | None = None
     check_missing: bool = False
     checkpoint: int = 200
+    #: compute every unit again from the inputs, the first generation replacing the table
+    #: (`rebuild_table`): ``mica check --repair`` of a table that failed its check
+    rebuild: bool = False
     rows: dict[tuple, np.ndarray] = field(default_factory=dict)
     failures: dict[tuple, tuple[float, str]] = field(default_factory=dict)
     staging_name: str = "staging"
+    #: the rows of the table being rebuilt, by unit key: their hand-edited columns are
+    #: carried into the new rows
+    previous: dict[tuple, np.ndarray] = field(default_factory=dict)
+    #: the next generation replaces the table (the first of a rebuild)
+    fresh: bool = False
 
     def __post_init__(self) -> None:
         self.name = self.derived.name
@@ -162,9 +175,41 @@ class DerivedJob(Job):
 
     def recover(self) -> list[str]:
         done = []
-        for tmp in self.root.glob(f".{self.derived.table_name}.tmp-*"):
+        for tmp in unfinished(self.tab):
             tmp.unlink(missing_ok=True)  # a generation a killed run did not finish
             done.append(f"removed the unfinished table generation {tmp.name}")
+        if self.rebuild:
+            done += self.rebuild_table()
+        return done
+
+    def rebuild_table(self) -> list[str]:
+        """Start a rebuild: keep the table aside (a second name, ``<table>.<timestamp>``),
+        its rows' hand-edited columns to carry over where it reads, and plan from no rows."""
+        self.fresh = True
+        if not self.tab.exists():
+            return []
+        stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
+        aside = self.tab.path.with_name(f"{self.tab.path.name}.{stamp}")
+        try:  # a second name: the next generation replaces the table's name only
+            os.link(self.tab.path, aside)
+        except OSError:  # a file system without hard links
+            copy_atomic(self.tab.path, aside)
+        done = [f"rebuilding {self.tab.path.name} from the inputs; the old one is kept as {aside}"]
+        spec = self.derived.spec
+        try:
+            old = self.tab.read()
+        except Exception as err:  # noqa: BLE001  (any damage: nothing of it is carried)
+            return [*done, f"no hand-edited column kept: the old table does not read ({err})"]
+        at: dict[tuple, list[int]] = {}
+        for i, key in enumerate(zip(*(old[c].tolist() for c in spec.key))):
+            at.setdefault(key, []).append(i)
+        self.previous = {key: old[rows] for key, rows in at.items()}
+        edited = np.zeros(len(old), bool)
+        for name in spec.preserve:
+            edited |= old[name] != np.zeros((), old.dtype[name])
+        if edited.any():
+            columns = ", ".join(spec.preserve)
+            done.append(f"kept the hand-edited {columns} of {edited.sum()} rows of the old table")
         return done
 
     def new_report(self) -> UpdateReport:
@@ -173,7 +218,10 @@ class DerivedJob(Job):
     def plan(self, source: Any, report: UpdateReport) -> Iterable[Unit]:
         units = self.derived.plan(
             self.archive,
-            self.tab,
+            # a rebuild plans as for an empty table (a name never written): every unit
+            GenerationTable(self.tab.path.with_name(f".{self.tab.path.name}.none"), self.tab.spec)
+            if self.rebuild
+            else self.tab,
             start=self.start,
             stop=self.stop,
             obsids=self.obsids,
@@ -198,6 +246,10 @@ class DerivedJob(Job):
 
     def commit(self, unit: Unit, result: np.ndarray, report: UpdateReport) -> None:
         self.derived.install(self.archive, unit.data, result, unit.staging)
+        old = self.previous.get(unit.key)
+        if old is not None and self.derived.spec.preserve:
+            result = np.asarray(result, self.derived.spec.dtype).copy()
+            carry_preserved(old, result, self.derived.spec)
         self.rows[unit.key] = result
         report.done[unit.key] = f"{len(result)} rows"
         self._maybe_checkpoint(report)
@@ -208,12 +260,12 @@ class DerivedJob(Job):
 
     def flush(self, report: UpdateReport) -> None:
         """Write a generation with what was computed since the last one."""
-        if self.rows or self.failures:
-            report.notes += self.tab.write(self.rows, self.failures)
-            self.rows, self.failures = {}, {}
+        if self.rows or self.failures or self.fresh:
+            report.notes += self.tab.write(self.rows, self.failures, fresh=self.fresh)
+            self.rows, self.failures, self.fresh = {}, {}, False
 
     def finish(self, report: UpdateReport) -> None:
-        self.flush(report)
+        self.flush(report)  # a rebuild with no unit at all: an empty table
 
     def interrupted(self, report: UpdateReport) -> list[str]:
         # Units computed since the last generation are not in the table: not finished.
@@ -238,6 +290,7 @@ def update_derived(
     executor: Executor | None = None,
     checkpoint: int = 200,
     archive: str | os.PathLike | None = None,
+    rebuild: bool = False,
 ) -> UpdateReport:
     """Compute a derived product's units not yet in its table, and write the table.
 
@@ -263,6 +316,10 @@ def update_derived(
         Units per table generation.
     archive : path-like, optional
         The folder holding the input products (default: the product folder's parent).
+    rebuild : bool
+        Compute every unit again and replace the table (kept aside as
+        ``<table>.<timestamp>``), its hand-edited columns carried over where it reads: what
+        ``mica check --repair`` does with a table that fails its check.
 
     Returns
     -------
@@ -281,8 +338,16 @@ def update_derived(
         obsids=obsids,
         check_missing=check_missing,
         checkpoint=checkpoint,
+        rebuild=rebuild,
     )
     return run_update(job, source=None, progress=progress, wait=wait, executor=executor)
+
+
+def unfinished(table: GenerationTable) -> list[Path]:
+    """What a killed write of ``table`` left beside it: a generation, a digest record."""
+    partial = partial_name(sidecar(table.path))
+    found = sorted(table.path.parent.glob(f".{table.path.name}.tmp-*"))
+    return found + ([partial] if os.path.lexists(partial) else [])
 
 
 def check_derived(
@@ -291,20 +356,23 @@ def check_derived(
     repair: bool = False,
     verify_store: bool = False,
 ) -> CheckReport:
-    """A derived product's problems: a table that does not open, an unfinished generation.
+    """A derived product's problems: a table that does not open or does not match its
+    recorded digests (`GenerationTable.damage`; every byte read), an unfinished generation.
 
-    ``repair`` removes unfinished generations; ``verify_store`` changes nothing (a derived
-    table has no columnar store: opening it reads what there is). Recorded failures are not
-    problems of the archive: the report's notes list them (`DerivedProduct.remarks`; they
-    are retried by ``mica update <name> --check-missing``) when there is no problem.
-    Bool columns of the earlier format (h5py's enums, int8 to PyTables) are a problem too,
-    which ``repair`` mends by rewriting the table (`GenerationTable.rewrite`).
+    ``repair`` removes unfinished generations; a table whose rows are damaged is rebuilt
+    from the inputs (`update_derived` with ``rebuild``, under the update lock), one whose
+    rows are intact (a hand edit) rewritten from them; a table written before digests were
+    gets them recorded. ``verify_store`` changes nothing (a derived table has no columnar
+    store: its digests are compared anyway). Recorded failures are not problems of the
+    archive: the report's notes list them (`DerivedProduct.remarks`; they are retried by
+    ``mica update <name> --check-missing``) when there is no problem. Bool columns of the
+    earlier format (h5py's enums, int8 to PyTables) are a problem too, which ``repair``
+    mends by rewriting the table (`GenerationTable.rewrite`).
     """
     root = product.root(data_root)
     table = product.table(data_root)
     report = CheckReport(product.name, files=None)
-    leftovers = sorted(root.glob(f".{product.table_name}.tmp-*"))
-    for tmp in leftovers:
+    for tmp in unfinished(table):
         if repair:
             tmp.unlink(missing_ok=True)
             report.repairs.append(f"removed the unfinished table generation {tmp.name}")
@@ -313,27 +381,43 @@ def check_derived(
     if not table.exists():
         report.empty = f"no table at {table.path}"
         return report
+    report.data_kind = archive_kind(root) or "unknown"
     try:
         table.keys()
         table.failures()
         old_bools = table.old_bool_columns()
+        damage = table.damage()
     except Exception as err:  # noqa: BLE001  (any damage of the file is the problem reported)
-        report.problems.append(f"{table.path} does not open: {err}")
-        report.remedy = (
-            f"move {table.path} away; `mica update {product.name}` then writes a new one "
-            "from the inputs"
-        )
-        old_bools = []
-    if old_bools and repair:
-        table.rewrite()
-        report.repairs.append(f"rewrote {table.path.name} with PyTables booleans")
-    elif old_bools:
+        damage = TableDamage(f"does not open: {err}", False)
+    if damage is not None:
+        report.problems.append(f"{table.path} {damage.detail}")
+    if damage is not None and not damage.rows_intact:
+        if repair:
+            rebuilt = update_derived(product, data_root=data_root, rebuild=True)
+            report.repairs += rebuilt.recovered
+            counts = rebuilt.summary().splitlines()[0]
+            report.repairs.append(f"rebuilt {table.path.name} from the inputs ({counts})")
+        return report
+    if damage is not None or (old_bools and repair):
+        if repair:
+            table.rewrite()
+            why = "its rows as they are, digests recorded" if damage else "PyTables booleans"
+            report.repairs.append(f"rewrote {table.path.name} with {why}")
+    elif recorded(table.path) is None:
+        if repair:  # it reads whole: its digests are recorded as it is
+            table.record_digests()
+            report.repairs.append(f"recorded the digests of {table.path.name}")
+        else:
+            report.notes.append(
+                f"no digests recorded for {table.path} (written before digests were): "
+                "`mica check --repair` or the next update that writes it records them"
+            )
+    if old_bools and not repair:
         report.problems.append(
             f"{table.path}: bool columns {', '.join(old_bools)} are HDF5 enums, which PyTables "
             f"reads as int8; `mica check --repair` or the next `mica update {product.name}` "
             "rewrites them as PyTables booleans"
         )
-    report.data_kind = archive_kind(root) or "unknown"
     if not report.problems:
         report.notes += product.remarks(data_root)
     return report

@@ -7,19 +7,31 @@ there with blosc2, and the rows copied from that cache-warm buffer to where the 
 them (`ChunkedRows`: located now, decoded when copied; a worker thread decodes ahead while the
 caller copies). Used for one-column groups; byte-plane groups stay with h5py, whose Blosc
 decodes one-byte planes 2-3x faster (measured).
+
+Every stored block a store read decodes is checked against the digests recorded when its chunk
+was written (`ChunkDigests`: the crc32 of each HDF5 chunk's stored bytes, seeded with the chunk's
+identity, the dataset and the block number), so a flipped byte, a block or a whole chunk file
+put in another's place, or an older generation put back fails the read with a
+`DamagedStoreError` instead of returning other data. The decoding path here checks the bytes it
+has read, before decoding them; for datasets HDF5 decodes (`ChunkDigests.check_rows`) the stored
+blocks are read once more as HDF5 finds them (from the page cache) and checked before anything
+read is returned.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import errno
 import functools
 import os
 import queue
 import sys
 import threading
 import weakref
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +159,248 @@ def is_blosc_chunked(dset: h5py.Dataset) -> bool:
     return filters == [hdf5plugin.BLOSC_ID]
 
 
+# --- digests of the stored blocks --------------------------------------------------------
+def block_seed(identity: str, name: str, block: int) -> int:
+    """The crc32 a block's digest starts from: it names the chunk (``identity``: partition and
+    generation), the dataset and the block, so a block or a whole chunk file put in another's
+    place fails its check even when its own bytes are intact."""
+    return zlib.crc32(f"{identity}/{name}/{block}".encode())
+
+
+@dataclass(frozen=True)
+class DatasetDigests:
+    """One dataset of a store chunk as recorded when the chunk was written: dtype, shape, HDF5
+    chunk shape (None: contiguous, unfiltered) and the crc32 of each stored block in order along
+    the chunked axis (a contiguous dataset: one crc32 of its data)."""
+
+    dtype: str
+    shape: tuple[int, ...]
+    chunks: tuple[int, ...] | None
+    crcs: tuple[int, ...]
+    #: the axis along which the blocks follow one another (rows; the second axis of byte
+    #: planes); 0 when there is one block (then the rows may be on another axis)
+    axis: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        sizes = zip(self.chunks or (), self.shape)
+        axis = next((i for i, (c, s) in enumerate(sizes) if c < s), 0)
+        object.__setattr__(self, "axis", axis)
+
+    def to_json(self) -> list[Any]:
+        crcs = np.array(self.crcs, dtype="<u4").tobytes().hex()
+        return [
+            self.dtype,
+            list(self.shape),
+            None if self.chunks is None else list(self.chunks),
+            crcs,
+        ]
+
+    @classmethod
+    def from_json(cls, item: list[Any]) -> DatasetDigests:
+        dtype, shape, chunks, crcs = item
+        values = np.frombuffer(bytes.fromhex(crcs), dtype="<u4").tolist()
+        return cls(dtype, tuple(shape), None if chunks is None else tuple(chunks), tuple(values))
+
+
+def file_digest(data: Any, identity: str, crc: int | None = None) -> int:
+    """The crc32 of a whole chunk file's bytes (``crc``: of the bytes before ``data``), seeded
+    with its ``identity``: `mica check --verify-store` sees a flip in any byte, also in bytes no
+    read decodes (attributes, HDF5's own structures)."""
+    return zlib.crc32(data, block_seed(identity, "", 0) if crc is None else crc)
+
+
+def record_digests(h5: h5py.File, image: bytes, identity: str) -> dict[str, DatasetDigests]:
+    """The digests of every dataset of a chunk file built in memory (``h5``, flushed; its bytes
+    ``image``), seeded with ``identity`` (`block_seed`)."""
+    view = memoryview(image)
+    out = {}
+    for name, dset in h5.items():  # every dataset of a chunk is at the root
+        chunks = dset.chunks
+        if chunks is None:
+            data = np.ascontiguousarray(dset[()])
+            crcs = [zlib.crc32(data, block_seed(identity, name, 0))]
+        else:
+            record = DatasetDigests(dset.dtype.str, dset.shape, chunks, ())
+            axis, step = record.axis, chunks[record.axis]
+            found: list[int | None] = [None] * -(-dset.shape[axis] // step)
+            for k in range(dset.id.get_num_chunks()):
+                info = dset.id.get_chunk_info(k)
+                block = info.chunk_offset[axis] // step
+                stored = view[info.byte_offset : info.byte_offset + info.size]
+                found[block] = zlib.crc32(stored, block_seed(identity, name, block))
+            if None in found:  # HDF5 writes every chunk of data it is given
+                raise ValueError(f"{name}: block {found.index(None)} was not written")
+            crcs = found  # type: ignore[assignment]
+        out[name] = DatasetDigests(dset.dtype.str, dset.shape, chunks, tuple(crcs))
+    return out
+
+
+class ChunkDigests:
+    """What a store chunk file must hold: its identity and each dataset's `DatasetDigests`.
+    Its checks raise `DamagedStoreError` naming the file, the dataset and block, and ``label``
+    (the chunk's slot, view, period and generation). Dataset names may come with or without
+    HDF5's leading ``/``.
+
+    Parameters
+    ----------
+    path : Path
+        The chunk file.
+    identity : str
+        ``<partition>@<generation>``: the seed of every digest (`block_seed`).
+    label : str
+        The chunk described for a person.
+    datasets : mapping
+        Dataset name -> its recorded `DatasetDigests`.
+    file : (int, int)
+        The file's size and `file_digest`.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        identity: str,
+        label: str,
+        datasets: Mapping[str, DatasetDigests],
+        file: tuple[int, int],
+    ):
+        self.path = path
+        self.identity = identity
+        self.label = label
+        self.datasets = datasets
+        self.file = file
+        self._seeds: dict[tuple[str, int], int] = {}  # (dataset, block) -> `block_seed`
+
+    def _seed(self, name: str, block: int) -> int:
+        seed = self._seeds.get((name, block))
+        if seed is None:
+            seed = self._seeds[name, block] = block_seed(self.identity, name.lstrip("/"), block)
+        return seed
+
+    def damaged(self, detail: str) -> DamagedStoreError:
+        """The error for ``detail`` (what is wrong) in this chunk."""
+        return DamagedStoreError.at(self.path, f"{self.path}: {detail} ({self.label})")
+
+    def _block_damaged(self, name: str, block: int, row: int, what: str) -> DamagedStoreError:
+        return self.damaged(f"/{name.lstrip('/')} chunk at row {row} (block {block}) {what}")
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """Any failure of HDF5 to read the chunk (a dataset missing, metadata that no longer
+        parses) raised as `DamagedStoreError`; a chunk file gone (replaced since the caller's
+        snapshot) stays a FileNotFoundError."""
+        try:
+            yield
+        except (DamagedStoreError, FileNotFoundError):
+            raise
+        except (OSError, KeyError, ValueError) as exc:
+            if not self.path.exists():  # HDF5 says only that it cannot open it
+                raise FileNotFoundError(errno.ENOENT, "store chunk gone", str(self.path)) from exc
+            raise self.damaged(f"does not read back: {exc}") from exc
+
+    def dataset(self, name: str) -> DatasetDigests:
+        """The record of dataset ``name``."""
+        try:
+            return self.datasets[name.lstrip("/")]
+        except KeyError:
+            raise self.damaged(f"/{name.lstrip('/')} is not a dataset of this chunk") from None
+
+    def check_meta(self, name: str, dtype: np.dtype, shape: tuple[int, ...]) -> DatasetDigests:
+        """Dataset ``name`` has its recorded dtype and shape; its record."""
+        record = self.dataset(name)
+        if dtype.str != record.dtype or tuple(shape) != record.shape:  # (h5py's: tuples)
+            raise self.damaged(
+                f"/{name.lstrip('/')} is {dtype.str} {tuple(shape)}, recorded as "
+                f"{record.dtype} {record.shape}"
+            )
+        return record
+
+    def check_block(
+        self, name: str, block: int, stored: Any, record: DatasetDigests | None = None
+    ) -> None:
+        """The stored bytes of block ``block`` of dataset ``name`` (its ``record``, if the
+        caller has it) match its digest."""
+        record = record or self.dataset(name)
+        seed = self._seed(name, block)
+        if block >= len(record.crcs) or zlib.crc32(stored, seed) != record.crcs[block]:
+            row = block * record.chunks[record.axis] if record.chunks else 0
+            raise self._block_damaged(name, block, row, "does not match its digest")
+
+    def check_rows(
+        self,
+        dsid: h5py.h5d.DatasetID,
+        name: str,
+        lo: int,
+        hi: int | None,
+        dtype: np.dtype,
+        shape: tuple[int, ...],
+        record: DatasetDigests | None = None,
+    ) -> None:
+        """The stored blocks holding rows [lo, hi) (None: to the end) along the chunked axis
+        of a dataset HDF5 decodes, read as HDF5 finds them (its chunk index) and checked
+        (its dtype and shape first, unless the caller passes its ``record`` from
+        `check_meta`). One HDF5 call a block: half the cost of locating it and reading it
+        here (measured)."""
+        record = record or self.check_meta(name, dtype, shape)
+        if record.chunks is None:
+            raise ValueError(f"{name} is contiguous: check its data (`check_data`)")
+        axis, step = record.axis, record.chunks[record.axis]
+        if len(record.crcs) < 2:  # one block (or none), whichever axis the rows are on
+            blocks = range(len(record.crcs) if hi is None or hi > lo else 0)
+        else:
+            hi = record.shape[axis] if hi is None else min(hi, record.shape[axis])
+            blocks = range(lo // step, -(-hi // step) if hi > lo else lo // step)
+        origin = [0] * len(record.shape)
+        for block in blocks:
+            origin[axis] = block * step
+            try:  # the bytes HDF5 decodes for this block (found as its read finds them)
+                stored = dsid.read_direct_chunk(tuple(origin))[1]
+            except (OSError, ValueError, RuntimeError) as exc:  # missing, truncated
+                what = f"is unreadable: {exc}"
+                raise self._block_damaged(name, block, block * step, what) from exc
+            self.check_block(name, block, stored, record)
+
+    def check_data(self, name: str, data: np.ndarray) -> None:
+        """A contiguous dataset read whole matches its digest."""
+        record = self.check_meta(name, data.dtype, data.shape)
+        crc = zlib.crc32(np.ascontiguousarray(data), self._seed(name, 0))
+        if record.chunks is not None or crc != record.crcs[0]:
+            raise self.damaged(f"/{name.lstrip('/')} does not match its digest")
+
+    def check_file(self, h5: h5py.File) -> None:
+        """An open chunk file against the record (``mica check --verify-store``): the same
+        datasets, dtypes, shapes and HDF5 chunk shapes, every stored block's digest (these
+        say where the damage is), then all its bytes (`file_digest`)."""
+        names, recorded = set(h5), set(self.datasets)
+        if names != recorded:
+            raise self.damaged(
+                f"holds datasets {sorted(names - recorded)} not recorded and lacks "
+                f"{sorted(recorded - names)}"
+            )
+        fd = h5.id.get_vfd_handle()
+        for name, record in self.datasets.items():
+            dset = h5[name]
+            if dset.chunks != record.chunks:
+                raise self.damaged(f"/{name} is in HDF5 chunks {dset.chunks}, not {record.chunks}")
+            if record.chunks is None:
+                self.check_data(name, dset[()])
+                continue
+            stored = dset.id.get_num_chunks()
+            if stored != len(record.crcs):
+                raise self.damaged(f"/{name} has {stored} blocks, not {len(record.crcs)}")
+            self.check_rows(dset.id, name, 0, None, dset.dtype, dset.shape)
+        size, crc, at = os.fstat(fd).st_size, None, 0
+        while at < size:  # in pieces: a chunk file may be hundreds of MB
+            piece = _buffer("stored", min(size - at, 1 << 24))
+            if os.preadv(fd, [piece], at) != len(piece):
+                break
+            crc, at = file_digest(piece, self.identity, crc), at + len(piece)
+        if (size, crc) != tuple(self.file):
+            raise self.damaged(
+                f"its {size} bytes do not match the file's digest (its datasets' blocks do: "
+                "the damage is in its attributes or HDF5's own structures)"
+            )
+
+
 class _Descriptor:
     """A duplicate of an open file's descriptor, closed by `close` or once nothing holds it
     (rows read later, and their narrowed copies, share one): no file object, whose
@@ -165,10 +419,14 @@ class ChunkedRows:
     Holds its own descriptor of the file, so it stays readable after the HDF5 file is closed
     and even after the file is removed (chunk files are replaced by new names, never
     rewritten). Raises `DamagedStoreError` (an OSError) naming the file, the chunk and the
-    repair command if a chunk is missing, truncated or does not decompress to its size.
+    repair command if a chunk is missing, truncated, does not decompress to its size or, given
+    the chunk's ``digests``, does not match its digest (checked on the bytes read, before
+    they are decoded).
     """
 
-    def __init__(self, dset: h5py.Dataset, start: int, stop: int):
+    def __init__(
+        self, dset: h5py.Dataset, start: int, stop: int, digests: ChunkDigests | None = None
+    ):
         self.path = Path(dset.file.filename)
         self.name = dset.name
         self.dtype = dset.dtype
@@ -176,6 +434,10 @@ class ChunkedRows:
         self.row_shape = dset.shape[1:]
         self.chunk_shape = dset.chunks
         self.keep: np.ndarray | None = None
+        self.digests = digests
+        self.record = (
+            None if digests is None else digests.check_meta(self.name, self.dtype, dset.shape)
+        )
         fd = dset.file.id.get_vfd_handle()
         size = os.fstat(fd).st_size
         rows = dset.chunks[0]
@@ -220,6 +482,8 @@ class ChunkedRows:
         src = src[:stored]
         if os.preadv(self.fd, [src], offset) != stored:
             raise DamagedStoreError.at(self.path, f"{where} is truncated")
+        if self.digests is not None:
+            self.digests.check_block(self.name, row0 // self.chunk_shape[0], src, self.record)
         if skipped:  # the filter was not applied to this chunk: stored as is
             if stored != len(out):
                 raise DamagedStoreError.at(self.path, f"{where} has {stored} bytes, not {len(out)}")
@@ -317,12 +581,17 @@ class ChunkedRows:
         return out if dtype is None else out.astype(dtype, copy=False)
 
 
-def read_rows(dset: h5py.Dataset, start: int, stop: int) -> np.ndarray:
-    """Rows [start, stop) of a dataset chunked along its first axis."""
-    if not is_blosc_chunked(dset) or stop <= start:
-        return dset[start:stop]
-    rows = ChunkedRows(dset, start, stop)
-    try:
-        return np.asarray(rows)
-    finally:
-        rows.close()
+def read_rows(
+    dset: h5py.Dataset, start: int, stop: int, digests: ChunkDigests | None = None
+) -> np.ndarray:
+    """Rows [start, stop) of a dataset chunked along its first axis, checked against the
+    chunk's ``digests`` when given."""
+    if is_blosc_chunked(dset) and stop > start:
+        rows = ChunkedRows(dset, start, stop, digests)
+        try:
+            return np.asarray(rows)
+        finally:
+            rows.close()
+    if digests is not None:  # decoded by HDF5 (e.g. its filters no longer read as Blosc)
+        digests.check_rows(dset.id, dset.name, start, stop, dset.dtype, dset.shape)
+    return dset[start:stop]

@@ -147,7 +147,7 @@ class ArchiveIndex:
             self.conn, self.immutable = _connect_readonly(self.path, product=product.name)
             self.original = is_original_schema(self.conn)
             if self.original:
-                present_as_own(self.conn, product)
+                present_as_own(self.conn, product, self.root)
         else:
             make_folders(self.path.parent)
             make_file(self.path)  # the archive's mode, not SQLite's 644
@@ -273,29 +273,82 @@ class ArchiveIndex:
             found.update((r["filename"], dict(r)) for r in self.conn.execute(sql, chunk))
         return found
 
-    def batches(self, size: int = 5000) -> Iterator[list[dict[str, Any]]]:
-        """Every row, ``size`` at a time in filename order: a pass over millions of rows
-        never holds them all. Each batch is a fresh query after the last name seen, so the
-        caller may change rows between batches."""
-        last = ""
+    def batches(self, size: int = 5000, columns: str = "*") -> Iterator[list[sqlite3.Row]]:
+        """Every row (``columns`` of it), ``size`` at a time in the order they were added
+        (the table's own, read without a lookup per row; about time order for an archive
+        updated in time order): a pass over millions of rows never holds them all. Each
+        batch is a fresh query after the last row seen, so the caller may change rows
+        between batches. The rows are SQLite's (read by column name): no dictionary made
+        per row. The original's index may be a view (`present_as_own`), without rowids:
+        its rows come in filename order."""
+        key, last = ("filename", "") if self.original else ("rowid", -1)
         while True:
-            sql = "SELECT * FROM archfiles WHERE filename > ? ORDER BY filename LIMIT ?"
-            rows = [dict(r) for r in self.conn.execute(sql, (last, size))]
+            sql = f"SELECT {key}, {columns} FROM archfiles WHERE {key} > ? ORDER BY {key} LIMIT ?"
+            rows = self.conn.execute(sql, (last, size)).fetchall()
             if not rows:
                 return
             yield rows
-            last = rows[-1]["filename"]
+            last = rows[-1][0]
+
+    def partition_rows(self, part: str, columns: str = "*") -> list[sqlite3.Row]:
+        """The rows (``columns`` of them) of a store partition in file order, as SQLite's
+        rows (read by column name): the rebuild's query (`FileProduct.partition_where`),
+        served by an index."""
+        where, params = self.product.partition_where(part)
+        sql = f"SELECT {columns} FROM archfiles WHERE {where} ORDER BY filetime, filename"
+        return self.conn.execute(sql, params).fetchall()
+
+    def partition_candidates(self) -> Iterator[str]:
+        """Every store partition that may hold files (a superset: `partition_rows` says
+        which do), found by SQLite from each view's key columns and periods.
+
+        A view with ``reach`` adds the periods next to each file's own, where a file near
+        a period's edge also belongs (`StoreView.keys_of`).
+        """
+        for view in self.product.store_description.views:
+            keys = [*view.keys, f"CAST(filetime / {float(view.period)!r} AS INTEGER)"]
+            only = " AND ".join(f"{k} = ?" for k in view.only) or "1"
+            sql = f"SELECT DISTINCT {', '.join(keys)} FROM archfiles WHERE {only}"
+            before = int(view.reach // view.period) + 1 if view.reach else 0
+            after = int((view.reach + view.span) // view.period) + 1 if view.reach else 0
+            found: set[str] = set()
+            for *values, number in self.conn.execute(sql, list(view.only.values())):
+                row = dict(zip(view.keys, values))
+                for k in range(number - before, number + after + 1):
+                    found.add(view.key({**row, "filetime": k * view.period}))
+            yield from sorted(found)
 
     def count(self) -> int:
         """The number of rows (archived files)."""
         return self.conn.execute("SELECT count(*) FROM archfiles").fetchone()[0]
 
     def resume_time(self) -> float | None:
-        """Where an update without --start continues: the earliest of the streams' latest starts."""
-        streams = ", ".join(self.product.stream_columns) or "1"
-        sql = f"SELECT MIN(t) FROM (SELECT MAX(tstart) AS t FROM archfiles GROUP BY {streams})"
-        (value,) = self.conn.execute(sql).fetchone()
-        return value
+        """Where an update without --start continues: the earliest of the streams' latest
+        starts (None for an empty index).
+
+        Each stream is found, and its latest start read, by one search of the index on
+        (stream columns, tstart) (`engine_index_sql`): the cost grows with the number of
+        streams (8 slots), not with the archive's files.
+        """
+        streams = list(self.product.stream_columns)
+        if not streams:
+            return self.conn.execute("SELECT MAX(tstart) FROM archfiles").fetchone()[0]
+        cols = ", ".join(streams)
+        same = " AND ".join(f"{c} = ?" for c in streams)
+        after = f"({cols}) > ({', '.join('?' * len(streams))})"
+        first = f"SELECT {cols} FROM archfiles ORDER BY {cols} LIMIT 1"
+        latest: list[float] = []
+        stream = self.conn.execute(first).fetchone()
+        while stream is not None:
+            if None in tuple(stream):  # a NULL stream value (a column that allows one):
+                # it compares with nothing, so group the whole table instead
+                sql = f"SELECT MIN(t) FROM (SELECT MAX(tstart) AS t FROM archfiles GROUP BY {cols})"
+                return self.conn.execute(sql).fetchone()[0]
+            sql = f"SELECT MAX(tstart) FROM archfiles WHERE {same}"
+            latest.append(self.conn.execute(sql, tuple(stream)).fetchone()[0])
+            sql = f"SELECT {cols} FROM archfiles WHERE {after} ORDER BY {cols} LIMIT 1"
+            stream = self.conn.execute(sql, tuple(stream)).fetchone()
+        return min(latest, default=None)
 
     # --- writes --------------------------------------------------------------------------
     def replace(self, insert: Iterable[dict[str, Any]], delete: Iterable[str]) -> set[str]:
@@ -359,8 +412,33 @@ def create_tables(conn: sqlite3.Connection, product: FileProduct) -> None:
     )
     conn.execute(_PENDING_SQL)
     conn.execute(_DIRTY_SQL)
-    for sql in product.index_sql:
+    for sql in [*product.index_sql, *engine_index_sql(product)]:
         conn.execute(sql)
+
+
+def engine_index_sql(product: FileProduct) -> list[str]:
+    """The indexes the engine's own queries need, whatever the product declares, so that
+    none of them reads more rows as the archive grows (`tests/engine/test_query_plans.py`):
+
+    - (stream columns, tstart): `ArchiveIndex.resume_time`, one search per stream;
+    - (stream columns, tstop): an ingest's overlap query per file (`ArchiveIndex.overlapping`);
+    - (a store view's key columns, filetime): the rows of a store partition
+      (`mica.engine.store_layout.StoreDescription.partition_where`).
+
+    Each is named after its columns (``idx_archfiles_slot_tstart``): a product declaring
+    the same index under that name (`FileProduct.index_sql`) keeps one. A writer's open
+    creates those missing (`create_tables`), so an archive of an older version gains them at
+    its next update; readers never create anything and work without them, more slowly.
+    """
+    streams = list(product.stream_columns)
+    wanted = [[*streams, "tstart"], [*streams, "tstop"]]
+    if product.store is not None:
+        wanted += [[*view.keys, "filetime"] for view in product.store.views]
+    unique = {"_".join(cols): ", ".join(cols) for cols in wanted}  # once each, in order
+    return [
+        f"CREATE INDEX IF NOT EXISTS idx_archfiles_{name} ON archfiles ({cols})"
+        for name, cols in unique.items()
+    ]
 
 
 # --- the original mica's index ------------------------------------------------------------
@@ -392,18 +470,21 @@ def missing_columns(conn: sqlite3.Connection, product: FileProduct) -> list[Inde
     return [c for c in product.index_columns if c.name not in have]
 
 
-def present_as_own(conn: sqlite3.Connection, product: FileProduct) -> None:
-    """Show a read-only connection to the original's index as an index of ours.
+def present_as_own(conn: sqlite3.Connection, product: FileProduct, root: Path) -> None:
+    """Show a read-only connection to the original's index (of the folder ``root``) as an
+    index of ours.
 
     Temporary objects, private to the connection and kept in memory, shadow the missing
     ones (SQLite resolves a name in ``temp`` first): an ``archfiles`` view adding the
-    product's missing columns as NULL, empty ``pending`` and ``dirty_parts`` tables, and
-    the product's `FileProduct.original_views`. Nothing is written to the archive.
+    product's missing columns (as `FileProduct.original_columns` gives them, else NULL),
+    empty ``pending`` and ``dirty_parts`` tables, and the product's
+    `FileProduct.original_views`. Nothing is written to the archive.
     """
     conn.execute("PRAGMA temp_store = MEMORY")
     missing = missing_columns(conn, product)
     if missing:
-        extra = ", ".join(f"NULL AS {c.name}" for c in missing)
+        values = product.original_columns(conn, root, [c.name for c in missing])
+        extra = ", ".join(f"{values.get(c.name, 'NULL')} AS {c.name}" for c in missing)
         conn.execute(f"CREATE TEMP VIEW archfiles AS SELECT *, {extra} FROM main.archfiles")
     conn.execute("CREATE TEMP TABLE pending (path text PRIMARY KEY, action text NOT NULL)")
     conn.execute("CREATE TEMP TABLE dirty_parts (part text PRIMARY KEY)")

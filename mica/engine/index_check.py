@@ -62,7 +62,8 @@ def check_archive(
     verify_store: bool = False,
 ) -> CheckReport:
     """Compare index and files; with ``repair`` make them consistent (under the update lock).
-    ``verify_store`` also decompresses every store chunk (damaged ones are rebuilt).
+    ``verify_store`` also checks every store chunk against its recorded identity and digests
+    and decompresses it (damaged ones are rebuilt).
 
     Without ``repair`` nothing is written, not even the lock (`check_lock`): the index is
     opened read-only, so the check runs on a read-only archive or one of another user."""
@@ -78,6 +79,9 @@ def check_archive(
             return report
         for path, action in index.pending():
             report.problems.append(f"interrupted ingest left {action} {Path(path).name}")
+        # the chunks an interrupted ingest marked dirty: recover_pending rebuilds them
+        dirty = sorted(index.dirty_parts()) if repair and product.has_store else []
+        report.problems += [_stale_chunk(part) for part in dirty]
         if repair:
             report.repairs += recover_pending(product, index)
         _check_files(product, index, report, repair)
@@ -87,12 +91,15 @@ def check_archive(
         elif product.has_store:
             store = ColumnStore(product, index)
             if verify_store:
-                for part, (path, problem) in store.unreadable_chunks().items():
-                    report.problems.append(f"store chunk {part} is unreadable: {problem}")
+                mend = f"'mica --archive {root.parent} check --verify-store --repair'"
+                for part, (path, problem) in store.damaged_chunks().items():
+                    report.problems.append(
+                        f"store chunk {part} is damaged: {problem}; mend it with {mend}"
+                    )
                     if repair:  # derived data: without its file the chunk is rebuilt below
                         path.unlink(missing_ok=True)
             stale = store.stale_parts()
-            report.problems += [f"store chunk {part} does not match the index" for part in stale]
+            report.problems += [_stale_chunk(part) for part in stale if part not in dirty]
             if repair and stale:
                 store.rebuild(stale)
                 report.repairs.append(f"rebuilt {len(stale)} store chunks")
@@ -101,6 +108,10 @@ def check_archive(
         report.repairs += repairs
         report.files = index.count()
     return report
+
+
+def _stale_chunk(part: str) -> str:
+    return f"store chunk {part} does not match the index"
 
 
 @contextmanager
@@ -335,11 +346,13 @@ def _check_rows(
     product: FileProduct, index: ArchiveIndex, report: CheckReport, repair: bool
 ) -> None:
     """Every row has its file; ``repair`` drops the rows of missing files."""
-    for rows in index.batches():
+    folders = _Folders(product, index.root)
+    needed = product.folder_columns
+    columns = "*" if needed is None else ", ".join(dict.fromkeys(["filename", *needed]))
+    for rows in index.batches(columns=columns):
         missing = []
         for row in rows:
-            path = _row_path(product, row, index.root)
-            if path is None or not os.path.lexists(path):
+            if not folders.hold(row):
                 report.problems.append(f"index row without file: {row['filename']}")
                 missing.append(row["filename"])
         if repair and missing:
@@ -349,3 +362,32 @@ def _check_rows(
                 f"dropped row of missing {name} (a later update fetches it again)"
                 for name in missing
             ]
+
+
+class _Folders:
+    """Whether the archive holds a row's file (`FileProduct.path`, a link counts), from
+    its folder's names, listed once for all its rows (the rows come in name order, so a
+    folder's together): one listing per folder, not an ``lstat`` per row of millions."""
+
+    #: folders whose names are kept at once (rows of another order list a folder again)
+    KEPT = 64
+
+    def __init__(self, product: FileProduct, root: Path):
+        self.product, self.root = product, root
+        self.names: dict[str, frozenset[str]] = {}
+
+    def hold(self, row: Any) -> bool:
+        try:  # as `_row_path`: an edited row places its file nowhere
+            folder, name = self.product.folder(row), row["filename"]
+        except (KeyError, TypeError, ValueError):
+            return False
+        names = self.names.get(folder)
+        if names is None:
+            if len(self.names) >= self.KEPT:
+                self.names.clear()
+            try:
+                names = frozenset(os.listdir(self.root / folder))
+            except OSError:  # no such folder (or not one)
+                names = frozenset()
+            self.names[folder] = names
+        return name in names

@@ -159,6 +159,7 @@ class ObsidProduct(FileProduct):
     default_bad_obsids: tuple[int, ...] = ()
     index_sql = tuple(LAYOUT_SQL)
     original_views = ORIGINAL_LAYOUT_VIEWS
+    folder_columns = ("obsid", "revision")
 
     def folder(self, row: dict[str, Any]) -> str:
         return f"{obsid_name(row['obsid'])[:2]}/{revision_name(row['obsid'], row['revision'])}"
@@ -196,6 +197,26 @@ class ObsidProduct(FileProduct):
         return check_obsid_layout(self, index, repair)
 
     managed_columns = ("isdefault",)  # set by `relink`
+
+    def original_columns(
+        self, conn: sqlite3.Connection, root: Path, missing: Sequence[str]
+    ) -> dict[str, str]:
+        """``isdefault`` of an original index older than that column: the revision the
+        obsid's ``<OOOOO>`` link names, as the original's readers of that time took it."""
+        if "isdefault" not in missing:
+            return {}
+        conn.execute(
+            "CREATE TEMP TABLE original_default_links (obsid int PRIMARY KEY, revision int)"
+        )
+        obsids = [row[0] for row in conn.execute("SELECT DISTINCT obsid FROM main.archfiles")]
+        conn.executemany(
+            "INSERT INTO temp.original_default_links VALUES (?, ?)",
+            [(o, link_revision(default_link(root, o))) for o in obsids if o is not None],
+        )
+        return {
+            "isdefault": "(SELECT 1 FROM temp.original_default_links d "
+            "WHERE d.obsid = main.archfiles.obsid AND d.revision = main.archfiles.revision)"
+        }
 
     def owns_link(self, path: Path) -> bool:
         """The default and last links (and a killed relink's temporary links) of a

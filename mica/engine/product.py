@@ -68,6 +68,15 @@ class FileProduct(ABC):
     #: how long before a request's start a file named by its start time may begin (s)
     source_lookback: float = 86400.0
 
+    def original_columns(self, conn: Any, root: Path, missing: Sequence[str]) -> dict[str, str]:
+        """SQL values for index columns an original mica's index lacks, read in place.
+
+        `mica.engine.index.present_as_own` shows each ``missing`` column as the expression
+        returned for it (over ``main.archfiles``, which may use temporary tables this
+        creates on ``conn``), and as NULL when none is returned (the default: all NULL).
+        """
+        return {}
+
     def root(self, data_root: str | Path | None = None) -> Path:
         """The product's folder; ``data_root`` names the product folder itself when given."""
         if data_root is not None:
@@ -104,6 +113,10 @@ class FileProduct(ABC):
     @abstractmethod
     def folder(self, row: dict[str, Any]) -> str:
         """Folder of a file relative to the product root, from its index row."""
+
+    #: the index columns `folder` reads (None: any of them), so that a pass over every row
+    #: (`mica check`) reads only those and the file name
+    folder_columns: Sequence[str] | None = None
 
     #: the columnar store (`mica.engine.colstore`) ingest keeps of the files' rows, if any:
     #: column dtypes, column groups read together and views, from which the engine derives

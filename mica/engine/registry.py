@@ -231,9 +231,9 @@ def register_product(entry: ProductEntry) -> None:
 
     A product of the package is one line of the built-in table of this module; a product
     described outside the package (a plugin) is registered with this function. The command
-    line builds ``mica update <name>`` from the registry when `mica.cli` is imported: register
-    before that (``mica check``, `ProductEntry.update` and `ProductEntry.check` see the entry
-    at once). ``docs/layout.rst`` shows a worked example of each kind.
+    line (``mica update <name>``, ``mica check``), `ProductEntry.update` and
+    `ProductEntry.check` see the entry at once. ``docs/layout.rst`` shows a worked example
+    of each kind.
 
     Parameters
     ----------

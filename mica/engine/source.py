@@ -162,8 +162,14 @@ def source_class(scheme: str) -> type[Source]:
 
 
 def sources_for(product: str) -> list[str]:
-    """The built-in schemes whose sources declare they can deliver ``product``."""
-    return [scheme for scheme in BUILTIN_SOURCES if source_class(scheme).can_deliver(product)]
+    """The schemes whose sources declare they can deliver ``product``: the built-in ones,
+    then the plugins registered with a `Source` class (a plain factory cannot be asked)."""
+    able = [scheme for scheme in BUILTIN_SOURCES if source_class(scheme).can_deliver(product)]
+    for scheme, factory in _PLUGINS.items():
+        asked = isinstance(factory, type) and issubclass(factory, Source)
+        if asked and scheme not in able and factory.can_deliver(product):
+            able.append(scheme)
+    return able
 
 
 def make_source(spec: str | Source | None) -> Source:

@@ -144,6 +144,17 @@ class StoreDescription:
             return self.views[0], keys
         raise ValueError(f"not a store partition of this layout: {part!r}")
 
+    def partition_identity(self, part: str) -> dict[str, Any]:
+        """What a partition key names: its view (``""``: the full view), the value of each of
+        the view's keys (e.g. ``slot``) and its period number (ValueError for a key of
+        another layout)."""
+        view, keys = self._view(part)
+        try:
+            values = [int(k) for k in keys]
+        except ValueError:
+            raise ValueError(f"not a store partition of this layout: {part!r}") from None
+        return {"view": view.name, **dict(zip(view.keys, values[:-1])), "period": values[-1]}
+
     def partition_columns(self, part: str) -> list[str]:
         """The columns a partition holds."""
         return list(self._view(part)[0].columns)
@@ -196,11 +207,9 @@ class StoreDescription:
     def partition_where(self, part: str) -> tuple[str, list[Any]]:
         """SQL WHERE clause and parameters selecting a partition's index rows (ValueError for
         a key of another layout)."""
-        view, keys = self._view(part)
-        try:
-            values = [int(k) for k in keys]
-        except ValueError:
-            raise ValueError(f"not a store partition of this layout: {part!r}") from None
+        view = self._view(part)[0]
+        identity = self.partition_identity(part)
+        values = [*(identity[k] for k in view.keys), identity["period"]]
         terms = [f"{k} = ?" for k in [*view.keys, *view.only]]
         params = [*values[:-1], *view.only.values()]
         if view.reach:

@@ -15,7 +15,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from mica.engine.colstore import ChunkTask, ColumnStore, build_chunk
+from mica.engine.colstore import BuiltChunk, ChunkTask, ColumnStore, build_chunk
 from mica.engine.executors import Executor, UnitError
 from mica.engine.index import ArchiveIndex
 from mica.engine.ingest import recover_pending
@@ -24,7 +24,7 @@ from mica.engine.report import UpdateReport
 from mica.engine.runner import Job, Progress, Unit, run_update
 
 
-def _build(unit: Unit) -> tuple[int, float, float]:
+def _build(unit: Unit) -> BuiltChunk:
     return build_chunk(unit.data)
 
 
@@ -64,9 +64,9 @@ class StoreRebuildJob(Job):
     def step(self, source: Any) -> Callable[[Unit], Any]:
         return _build
 
-    def commit(self, unit: Unit, result: tuple[int, float, float], report: UpdateReport) -> None:
+    def commit(self, unit: Unit, result: BuiltChunk, report: UpdateReport) -> None:
         self.store.record_chunk(unit.data, result)
-        report.done[unit.key] = f"{result[0]} rows"
+        report.done[unit.key] = f"{result.nrows} rows"
 
     def failed(self, unit: Unit, error: UnitError, report: UpdateReport) -> None:
         self.store.record_chunk(unit.data, error.error)  # partition stays dirty, files serve it

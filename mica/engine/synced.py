@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mica.errors import MissingDataError
+from mica.errors import DamagedStoreError, MissingDataError
 from mica.time import to_date
 
 #: the record of what a product folder was synced from, and the selections synced
@@ -89,10 +89,7 @@ def require_synced(
             f"--{k} {_date(t)[:17]}" for k, t in (("start", start), ("stop", stop)) if t is not None
         )
     name = next(iter(held), products[0])
-    server = next((e.get("server") for e in held.values() if e.get("server")), None) or next(
-        (e.get("server") for e in record.values() if isinstance(e, dict) and e.get("server")),
-        "<server URL>",
-    )
+    server = _server(record, held)
     what = f"holds a part of {name} synced from {server}" if held else (
         f"holds {', '.join(sorted(record))} synced from {server}, not {name}"
     )
@@ -100,6 +97,35 @@ def require_synced(
     raise MissingDataError(
         f"{root} {what}, not {asked}: `mica --archive {archive} sync {server} --products "
         f"{name} {option}` brings it"
+    )
+
+
+def _server(record: dict[str, Any], held: dict[str, Any]) -> str:
+    """The server a product of ``held`` (else any product of ``record``) was synced from."""
+    return next((e.get("server") for e in held.values() if e.get("server")), None) or next(
+        (e.get("server") for e in record.values() if isinstance(e, dict) and e.get("server")),
+        "<server URL>",
+    )
+
+
+def synced_chunk_lost(
+    err: DamagedStoreError, product: str, start: float, stop: float
+) -> MissingDataError:
+    """The error for a store chunk that `mica sync` installed without its partition's files
+    (`ColumnStore.synced_alone`) and that fails its checks: there are no files to read
+    instead (`serve_from_files` would answer with nothing), so the reader names the chunk and
+    the ``mica sync`` that fetches it again (a sync compares a chunk's size and recorded
+    digests, not its bytes: the damaged file is to be removed first)."""
+    store = next((p for p in err.chunk.parents if p.name == "store"), err.chunk.parent)
+    root = store.parent
+    record = read_record(root).get("products")
+    record = record if isinstance(record, dict) else {}
+    held = {product: record[product]} if isinstance(record.get(product), dict) else {}
+    option = f"--start {_date(start)[:17]} --stop {_date(stop)[:17]}"
+    return MissingDataError(
+        f"{err.detail}; a sync installed this chunk without its partition's files, so there "
+        f"are none to read instead: remove {err.chunk} and run `mica --archive {root.parent} "
+        f"sync {_server(record, held)} --products {product} {option}` to fetch it again"
     )
 
 

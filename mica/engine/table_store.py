@@ -7,6 +7,12 @@ half-written table and a killed update loses only the units computed since the l
 generation (the re-run computes them again: units are keyed, the merge replaces rows by key).
 Units that failed are recorded, with their reason, in the same file (node ``/failures``).
 
+Each generation's digests are recorded beside it (`mica.engine.digests.replace_recorded`): the
+file's, and its content's (`GenerationTable.content_digest`: the rows but for their columns
+meant for hand edits, and the failures), so that ``mica check`` tells a hand edit (the rows
+intact: a rewrite from them mends it) from damaged rows (rebuilt from the inputs). A generation
+merged from damaged rows says so in its record until the table is rebuilt (``fresh``).
+
 The file is written with h5py and indexed with PyTables, so
 ``tables.open_file(path).root.data.read_where(...)`` works as users of the original expect.
 Booleans are stored as PyTables stores a ``BoolCol`` (8-bit bitfields, H5T_STD_B8LE), as the
@@ -31,13 +37,15 @@ from typing import TYPE_CHECKING
 import hdf5plugin
 import numpy as np
 
-from mica.engine.atomic import replace_durable
+from mica.engine.digests import digest_bytes, record_digests, recorded, replace_recorded
 from mica.errors import MissingArchiveError
 
 if TYPE_CHECKING:
     import h5py
 
 FAILURES = "failures"
+#: how the record of a generation merged from damaged rows begins (`GenerationTable.write`)
+_MERGED = "holds rows merged from a table"
 # Blosc LZ4 with shuffle, the filter PyTables calls "blosc" (id 32001): a 300,000-row table
 # reads in 0.1 s against 0.8 s with the original's zlib 5 (about 1.2x the size). Plain h5py
 # and astropy read it once `hdf5plugin` is imported (mica imports it).
@@ -84,6 +92,23 @@ class TableSpec:
         """Rows of the failures node: the key columns, the unit's start, reason and date."""
         keys = [(k, self.dtype[k]) for k in self.key]
         return np.dtype([*keys, ("tstart", "f8"), ("reason", f"S{_REASON_LEN}"), ("when", "S21")])
+
+
+@dataclass(frozen=True)
+class TableDamage:
+    """How a table differs from what its recorded digests say (`GenerationTable.damage`).
+
+    Attributes
+    ----------
+    detail : str
+        What is wrong, as words following the table's path.
+    rows_intact : bool
+        Whether its rows are as written but for the columns meant for hand edits (a
+        rewrite from them mends it); else they are rebuilt from the inputs.
+    """
+
+    detail: str
+    rows_intact: bool
 
 
 def _keys(rows: np.ndarray, columns: Iterable[str]) -> list[tuple]:
@@ -186,27 +211,79 @@ class GenerationTable:
         }
         return [name for name in names if kinds.get(name) != h5py.h5t.BITFIELD]
 
+    def content_digest(self) -> str:
+        """The digest of the table's content as `read` and `failures` give it: the rows,
+        their columns meant for hand edits (``preserve``) left out, and the failures."""
+        rows = self.read()
+        for name in self.spec.preserve:
+            rows[name] = np.zeros((), rows.dtype[name])
+        return digest_bytes(np.ascontiguousarray(rows), np.ascontiguousarray(self.failures()))
+
+    def damage(self) -> TableDamage | None:
+        """How the table differs from its recorded digests (None: it does not, or none are
+        recorded: `mica.engine.digests.recorded`). Every byte is read."""
+        record = recorded(self.path)
+        if record is None:
+            return None
+        if record.files and record.file_matches(self.path):
+            return TableDamage(record.unverified, False) if record.unverified else None
+        if not record.files:  # a record that does not read
+            return TableDamage(record.unverified, False)
+        try:
+            intact = self.content_digest() in record.contents
+        except Exception:  # noqa: BLE001  (a table that does not read: its rows are damaged)
+            intact = False
+        if intact and not record.unverified:
+            edited = ", ".join(self.spec.preserve)
+            return TableDamage(
+                "has changed since mica wrote it, its rows not"
+                + (f" (but for {edited}, meant for hand edits)" if edited else "")
+                + ": an edit made outside mica, or damage of what a rewrite from its rows "
+                "rebuilds (indexes, HDF5's own structures)",
+                True,
+            )
+        detail = "does not match the digests recorded when mica wrote it, nor do its rows"
+        return TableDamage(record.unverified or f"{detail} (a damaged byte)", False)
+
+    def record_digests(self) -> None:
+        """Record the digests of the table as it is (one written before digests were)."""
+        record_digests(self.path, self.content_digest())
+
+    def _unverified(self) -> str:
+        """What the record of a generation merged from the current rows says of them
+        (`mica.engine.digests.Recorded.unverified`): "" when they are intact."""
+        damage = self.damage()
+        if damage is None or damage.rows_intact:
+            return ""
+        if damage.detail.startswith(_MERGED):
+            return damage.detail  # carried from generation to generation until a rebuild
+        return f"{_MERGED} that {damage.detail}"
+
     def rewrite(self) -> None:
         """A new generation of the same rows and failures, in the current file format."""
         self._require()
-        self._write_file(self.read(), self.failures())
+        self._write_file(self.read(), self.failures(), self._unverified())
 
     def write(
         self,
         rows: dict[tuple, np.ndarray],
         failures: dict[tuple, tuple[float, str]] | None = None,
+        fresh: bool = False,
     ) -> list[str]:
         """Write a new generation: the current rows merged with ``rows`` (unit key -> rows).
 
         A unit's old rows are replaced by its new ones (in place when their number is the
         same, else at the end, with a note); ``preserve`` columns are carried over by key and
         ``match``. Units in ``rows`` leave the failures; ``failures`` (key -> (tstart, reason))
-        are recorded. Returns the notes.
+        are recorded. ``fresh``: the first generation of a table rebuilt from its inputs,
+        replacing the current rows and failures. Returns the notes.
         """
         spec = self.spec
         failures = failures or {}
         notes: list[str] = []
-        old = self.read() if self.path.exists() else np.zeros(0, spec.dtype)
+        current = self.path.exists() and not fresh
+        old = self.read() if current else np.zeros(0, spec.dtype)
+        unverified = self._unverified() if current else ""
         by_key: dict[tuple, list[int]] = defaultdict(list)
         for i, key in enumerate(_keys(old, spec.key)):
             by_key[key].append(i)
@@ -217,7 +294,7 @@ class GenerationTable:
             new = np.asarray(new, spec.dtype).copy()
             where = by_key.get(key, [])
             if where and spec.preserve:
-                _preserve(old[where], new, spec)
+                carry_preserved(old[where], new, spec)
             if where and len(where) == len(new):
                 merged[where] = new
                 continue
@@ -230,7 +307,7 @@ class GenerationTable:
             appended.append(new)
         merged = np.concatenate([merged[keep], *appended]) if appended else merged[keep]
 
-        old_failures = self.failures()
+        old_failures = self.failures() if current else np.zeros(0, spec.failure_dtype)
         fail_keys = _keys(old_failures, spec.key)
         done = set(rows) | set(failures)
         kept_failures = old_failures[[k not in done for k in fail_keys]]
@@ -242,10 +319,12 @@ class GenerationTable:
             new_failures["tstart"][i] = tstart
             new_failures["reason"][i] = reason.encode("utf-8", "replace")[:_REASON_LEN]
             new_failures["when"][i] = now.encode()
-        self._write_file(merged, np.concatenate([kept_failures, new_failures]))
+        self._write_file(merged, np.concatenate([kept_failures, new_failures]), unverified)
         return notes
 
-    def _write_file(self, data: np.ndarray, failures: np.ndarray) -> None:
+    def _write_file(self, data: np.ndarray, failures: np.ndarray, unverified: str) -> None:
+        """The generation of ``data`` and ``failures`` in place, with its digests and
+        ``unverified`` recorded (`mica.engine.digests.replace_recorded`)."""
         import h5py
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -273,7 +352,8 @@ class GenerationTable:
                         table.colinstances[col].create_index()
                     for col in self.spec.csi:
                         table.colinstances[col].create_csindex()
-            replace_durable(tmp, self.path)
+            content = GenerationTable(tmp, self.spec).content_digest()  # as read back
+            replace_recorded(tmp, self.path, content, unverified)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -288,11 +368,11 @@ def _stored_type(dtype: np.dtype) -> h5py.h5t.TypeCompoundID:
     stored = h5py.h5t.create(h5py.h5t.COMPOUND, dtype.itemsize)
     for name in dtype.names:
         field, offset = dtype.fields[name][:2]
-        member = (
-            h5py.h5t.STD_B8LE if field == np.bool_ else h5py.h5t.py_create(field, logical=True)
-        )
+        member = h5py.h5t.STD_B8LE if field == np.bool_ else h5py.h5t.py_create(field, logical=True)
         stored.insert(name.encode(), offset, member)
     return stored
+
+
 @contextmanager
 def _open_tables(path: Path, mode: str) -> Iterator:
     """``tables.open_file``, without PyTables' ``NaturalNameWarning`` inside the block.
@@ -311,8 +391,9 @@ def _open_tables(path: Path, mode: str) -> Iterator:
             yield h5
 
 
-def _preserve(old: np.ndarray, new: np.ndarray, spec: TableSpec) -> None:
-    """Copy the hand-edited columns of ``old`` into the rows of ``new`` with the same match."""
+def carry_preserved(old: np.ndarray, new: np.ndarray, spec: TableSpec) -> None:
+    """Copy the hand-edited columns of ``old`` (a unit's rows) into the rows of ``new`` with
+    the same ``match``."""
     old_at = {m: i for i, m in enumerate(_keys(old, spec.match))}
     for j, m in enumerate(_keys(new, spec.match)):
         i = old_at.get(m)

@@ -246,6 +246,7 @@ class L0Product(FileProduct):
     ]
 
     reads_fast = True
+    folder_columns = ("year", "doy")
 
     def name_time(self, name: str) -> float:
         return float(re.match(r"acaf(\d+)", name).group(1))

@@ -196,9 +196,10 @@ def sample_table(
         cols = {
             c: np.concatenate([p[c] for p in parts]).astype(np.uint8)[order] for c in HD3_COLUMNS
         }
-        # The partition's last row has no successor here: invalid, as in the whole archive
-        # whenever `read_samples` uses the table (no other partition's rows near it), and
-        # past the rows the statistics use (`SAMPLES_REACH`).
+        # The partition's last row has no successor here: invalid. For the rows readers take
+        # from the table (the period's own, `mica.archive.hdr3_samples`) and those the
+        # statistics use, every row within `SAMPLES_REACH` after them is here: a row without a
+        # successor here has none in the whole archive either.
         series[slot] = (times, cols, gap_valid(times, np.inf))
     out: dict[str, np.ndarray] = {}
     for slot, (times, cols, valid) in series.items():

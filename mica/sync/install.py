@@ -12,11 +12,13 @@ Every file reaching this module lies in the staging folder under its digest, ver
   files beside it copied, the revision marked complete, then the links moved to the
   server's default and last revisions (`mica.engine.obsid_layout`);
 * ``views`` (``aca-hdr3``): each chunk written under a new generation name, then one
-  transaction records them all in ``store_chunks`` (and in ``synced_parts``: chunks held
-  without their files, which `mica check` takes as current) and drops the old ones, as the
-  store's own commit does (`mica.engine.colstore`). The server's chunk holds the rows of
-  every file of its partition there, so it also serves the L0 files of the partition this
-  archive holds (an ``aca-l0`` sync of a few days keeps the header-3 rows of the others);
+  transaction records them all in ``store_chunks`` with the identity and block digests the
+  server's row recorded (readers check the chunk's blocks as they check one built here), and
+  in ``synced_parts`` (chunks held without their files, which `mica check` takes as
+  current), and drops the old ones, as the store's own commit does (`mica.engine.colstore`).
+  The server's chunk holds the rows of every file of its partition there, so it also
+  serves the L0 files of the partition this archive holds (an ``aca-l0`` sync of a few
+  days keeps the header-3 rows of the others);
   only a partition with files the server's chunk lacks (an update here) keeps its own;
 * ``calib`` and ``derived``: each folder installed whole by one rename, then a derived
   product's table renamed over the old one, then the links.
@@ -124,7 +126,7 @@ def missing(product: SyncProduct, root: Path, entries: list[Entry]) -> list[Entr
                 e
                 for e in entries
                 if (
-                    chunks.get(e.part, (None, None))[0] != e.files
+                    chunks.get(e.part, (None, None, None))[::2] != (e.files, e.digests)
                     or not _same_size(root / chunks[e.part][1], e.size)
                 )
                 and not (index and _local_only(product, index, e))
@@ -163,13 +165,13 @@ def _local_only(product: SyncProduct, index: ArchiveIndex, entry: Entry) -> bool
     return not {f"{r['filename']} {r['checksum']}" for r in rows} <= listed
 
 
-def _chunks(index: ArchiveIndex) -> dict[str, tuple[str, str]]:
-    """part -> (file list, path) of the index's store chunks."""
+def _chunks(index: ArchiveIndex) -> dict[str, tuple[str, str, str | None]]:
+    """part -> (file list, path, digests) of the index's store chunks."""
     try:
-        rows = index.conn.execute("SELECT part, files, path FROM store_chunks").fetchall()
-    except sqlite3.OperationalError:  # an index without a store table yet
+        rows = index.conn.execute("SELECT part, files, path, digests FROM store_chunks")
+        return {part: (files, path, digests) for part, files, path, digests in rows}
+    except sqlite3.OperationalError:  # an index without a store table (or its digests) yet
         return {}
-    return {part: (files, path) for part, files, path in rows}
 
 
 class Installer:
@@ -308,8 +310,9 @@ class Installer:
             with index.transaction():
                 for e, rel in todo:
                     index.conn.execute(
-                        "INSERT OR REPLACE INTO store_chunks VALUES (?, ?, ?, ?, ?, ?)",
-                        (e.part, rel, e.files, e.nrows, e.tstart, e.tstop),
+                        "INSERT OR REPLACE INTO store_chunks (part, path, files, nrows, "
+                        "tstart, tstop, digests) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (e.part, rel, e.files, e.nrows, e.tstart, e.tstop, e.digests),
                     )
                     index.conn.execute("INSERT OR IGNORE INTO synced_parts VALUES (?)", (e.part,))
                 index.clear_pending([str(self.root / rel) for _, rel in todo])

@@ -105,6 +105,10 @@ class Entry(_Record):
     part, files, nrows : str, str, int or None
         A store chunk's partition, the file list it was built from (the index's
         ``store_chunks.files``) and its row count.
+    digests : str or None
+        A store chunk's recorded identity and per-block crc32 digests (the index's
+        ``store_chunks.digests``): the sync records them with the chunk, so readers check
+        its blocks as they check a chunk built here.
     target : str or None
         A link's target (a sibling name).
     mtime_ns : int
@@ -124,6 +128,7 @@ class Entry(_Record):
     part: str | None = None
     files: str | None = None
     nrows: int | None = None
+    digests: str | None = None
     target: str | None = None
     mtime_ns: int = 0
 

@@ -132,11 +132,12 @@ def _view_entries(product: SyncProduct, root: Path, digests: _Digests) -> list[E
     layout = desc.store_description
     with ArchiveIndex.open_for_reading(desc, root) as index, index.snapshot():
         rows = index.conn.execute(
-            "SELECT part, path, files, nrows, tstart, tstop FROM store_chunks "
-            "WHERE part NOT IN (SELECT part FROM dirty_parts) ORDER BY part"
+            "SELECT part, path, files, nrows, tstart, tstop, digests FROM store_chunks "
+            "WHERE part NOT IN (SELECT part FROM dirty_parts) AND digests IS NOT NULL "
+            "ORDER BY part"
         ).fetchall()
     out = []
-    for part, rel, files, nrows, tstart, tstop in rows:
+    for part, rel, files, nrows, tstart, tstop, recorded in rows:
         view = part.split("/", 1)[0]
         if view not in product.views:
             continue
@@ -150,6 +151,7 @@ def _view_entries(product: SyncProduct, root: Path, digests: _Digests) -> list[E
                 part=part,
                 files=files,
                 nrows=nrows,
+                digests=recorded,
                 tstart=tstart,
                 tstop=tstop,
                 slot=slot,

@@ -194,6 +194,12 @@ class _Planner:
                 e for info in ph.parts if selection.wants_part(info) for e in self.part(info)
                 if selection.wants(e)
             ]  # fmt: skip
+            if any(e.kind == "chunk" and not e.digests for e in selected):
+                raise SyncError(
+                    f"the store chunks of {product.name} at {self.client.url} come without "
+                    "their digests (a mica from before store digests publishes them): run the "
+                    "same mica version on both sides"
+                )
             needed = missing(product, root, selected)
             plans.append(ProductPlan(product, root, ph.provenance, selected, needed))
         return plans

@@ -4,11 +4,11 @@ What the plots show: each centroid's offset from where the aspect solution puts 
 fid light (dy, dz, arcsec), green where the centroid's status is 0, red where it is not
 (samples the dy, dz and dr statistics leave out); blue dashed lines where an aspect interval
 starts (when there are several); in the dz vs dy panel, which holds every point, a circle
-around the median offset whose radius is the V&V's large-offset limit (0.7", guide stars)
-or a fid light's rms limit (0.05"). Time is in ks from the slot's first sample, whose date
-the axis label gives. A legend says all this on each figure, and plots of simulated data
-carry the "SIMULATED DATA" mark. Long slots are decimated to ``MAX_POINTS`` samples, plus
-every bad one.
+(drawn over the points) around the median offset whose radius is the V&V's large-offset
+limit (0.7", guide stars) or a fid light's rms limit (0.05"). Time is in ks from the slot's
+first sample, whose date the axis label gives. A legend says all this on each figure, and
+plots of simulated data carry the "SIMULATED DATA" mark. Long slots are decimated to
+``MAX_POINTS`` samples, plus every bad one.
 
 Two ways to draw them:
 
@@ -51,6 +51,9 @@ DPI = 72  # of the report's PNGs and of the files plot_slot(save=True) writes
 FIXED_HALF = {True: 0.1, False: 1.0}
 CIRCLE_RADIUS = {True: FID_LIMITS["dy_rms"], False: DYZ_BIG_LIM}
 GOOD_COLOR, BAD_COLOR, START_COLOR = "green", "red", "blue"
+#: The circle is drawn over the points (lines are at zorder 2): a star's thousands of
+#: points would hide it.
+CIRCLE_STYLE = {"fill": False, "color": "k", "lw": 1.5, "zorder": 3}
 
 
 @dataclass
@@ -111,7 +114,7 @@ def _title(obi: Obi, slot: int) -> str:
     return f"Obsid {obi.obsid} Slot {slot} Residuals"
 
 
-def _is_simulated(obi: Obi) -> bool:
+def obi_is_simulated(obi: Obi) -> bool:
     """Simulated obspars say so in a ``simulated`` parameter (flight obspars have none)."""
     return bool(obi.obspar.get("simulated", False))
 
@@ -147,7 +150,7 @@ def _legend_handles(s: _Slot, circle: bool, starts: bool = True) -> list[Any]:
     if starts and len(s.starts_ks):
         handles.append(Line2D([], [], color=START_COLOR, ls="--", label="aspect interval start"))
     if circle:
-        handles.append(Circle((0, 0), 1, fill=False, color="k", label=_circle_label(s.fid)))
+        handles.append(Circle((0, 0), 1, **CIRCLE_STYLE, label=_circle_label(s.fid)))
     return handles
 
 
@@ -163,7 +166,7 @@ def _scatter(ax: Any, s: _Slot, fixed: bool) -> None:
     ax.plot(s.dy[~s.good], s.dz[~s.good], ".", color=BAD_COLOR, ms=2)
     cy, cz, half = _window(s, fixed)
     if fixed:
-        ax.add_patch(Circle((cy, cz), CIRCLE_RADIUS[s.fid], fill=False, color="k"))
+        ax.add_patch(Circle((cy, cz), CIRCLE_RADIUS[s.fid], **CIRCLE_STYLE))
     ax.set_aspect("equal", adjustable="box")
     ax.set_xlim(cy - half, cy + half)
     ax.set_ylim(cz - half, cz + half)
@@ -233,7 +236,7 @@ class _SlotFigure:
             bad = ax.plot([], [], ".", color=BAD_COLOR, ms=2)[0]
             self.lines[name] = (good, bad)
             _few_ticks(ax)
-        self.circle = Circle((0, 0), 1, fill=False, color="k")
+        self.circle = Circle((0, 0), 1, **CIRCLE_STYLE)
         self.ayz.add_patch(self.circle)
         self.ayz.set_aspect("equal", adjustable="box")
         self.ayz.set_xlabel("dy (arcsec)")
@@ -318,7 +321,7 @@ def plot_slot(
     s = _slot(obi, slot_num)
     if s is None:
         return {}
-    simulated = _is_simulated(obi)
+    simulated = obi_is_simulated(obi)
     if singles:
         figs = _singles(s, _title(obi, slot_num), simulated)
     else:

@@ -32,9 +32,20 @@ th, td { border: 1px solid #999; padding: 0.2em 0.6em; text-align: right; }
 th { background: #eee; }
 tr.flagBAD td { background: #fbe0e0; } tr.flagWARN td { background: #fdf3d0; }
 img { max-width: 100%; border: 1px solid #ccc; margin: 0.5em 0; }
+.simulated { color: #c00; border: 2px solid #c00; padding: 0.3em 0.6em; font-weight: bold;
+             display: inline-block; border-radius: 4px; }
+.legend { font-size: 0.9em; color: #444; max-width: 60em; }
 """
 _COLUMNS = ("slot", "type", "id_status", "n_pts", "dy_med", "dz_med", "dy_rms", "dz_rms",
             "rad_off", "frac_dy_big", "frac_dz_big", "mag_med")  # fmt: skip
+#: The column of each slot's own V&V result, after ``id_status`` (which is not that result).
+VV_COLUMN = "V&V"
+_TABLE_LEGEND = (
+    "id_status: the star's identification by the on-board software, from the aspect L1 "
+    "props file (GOOD: identified); it is not the V&V's result. V&V: the slot's residuals "
+    "against the V&V limits (OK, or WARN or BAD as the reasons above say; those rows are "
+    "shaded). dy, dz: arcsec; mag_med: ACA magnitude."
+)
 
 
 def _default(value: Any) -> Any:
@@ -109,20 +120,42 @@ def _fmt(value: Any) -> str:
     return html.escape(str(value))
 
 
-def write_html(info: dict[str, Any], folder: Path, images: list[str]) -> Path:
-    """``report.html``: the disposition and its reasons, the per-slot table, the plots."""
+def _when(seconds: Any) -> str:
+    """A CXC time as its date, with the seconds after it (as the JSON has them)."""
+    if seconds is None or seconds is np.ma.masked:
+        return "&ndash;"
+    from mica.time import to_date
+
+    return f"{to_date(float(seconds))} ({float(seconds):.3f} CXC s)"
+
+
+def slot_verdicts(disposition: dict[str, Any], slots: Any) -> dict[int, str]:
+    """Each slot's own V&V result: BAD or WARN where the disposition names it, else OK."""
+    verdicts = {int(s): "OK" for s in slots}
+    verdicts |= {int(s): "WARN" for s in disposition["warn_slots"]}
+    verdicts |= {int(s): "BAD" for s in disposition["bad_slots"]}
+    return verdicts
+
+
+def write_html(
+    info: dict[str, Any], folder: Path, images: list[str], simulated: bool = False
+) -> Path:
+    """``report.html``: the disposition and its reasons, the observation's dates, the
+    per-slot table (each slot's V&V result beside its ``id_status``, and what they mean),
+    the plots; a "SIMULATED DATA" line at the top when the data are ``simulated``."""
     disp = info["disposition"]
     status = disp["status"]
-    flags = {s: "BAD" for s in disp["bad_slots"]} | {
-        s: "WARN" for s in disp["warn_slots"] if s not in disp["bad_slots"]
-    }
+    verdicts = slot_verdicts(disp, info["slots"])
     rows = []
     for key in sorted(info["slots"], key=int):
         rep = info["slots"][key]
-        cls = f' class="flag{flags[int(key)]}"' if int(key) in flags else ""
-        cells = "".join(f"<td>{_fmt(rep.get(c))}</td>" for c in _COLUMNS)
+        verdict = verdicts[int(key)]
+        cls = f' class="flag{verdict}"' if verdict != "OK" else ""
+        cells = "".join(f"<td>{_fmt(rep.get(c))}</td>" for c in _COLUMNS[:3])
+        cells += f'<td class="vv">{verdict}</td>'
+        cells += "".join(f"<td>{_fmt(rep.get(c))}</td>" for c in _COLUMNS[3:])
         rows.append(f"<tr{cls}>{cells}</tr>")
-    head = "".join(f"<th>{c}</th>" for c in _COLUMNS)
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in (*_COLUMNS[:3], VV_COLUMN, *_COLUMNS[3:]))
     reasons = "".join(f"<li>{html.escape(r)}</li>" for r in disp["reasons"]) or "<li>none</li>"
     errors = "".join(f"<li>{html.escape(e)}</li>" for e in info["errors"]) or "<li>none</li>"
     sim = info["sim"]
@@ -131,19 +164,26 @@ def write_html(info: dict[str, Any], folder: Path, images: list[str]) -> Path:
         f'<h3>{html.escape(Path(name).stem)}</h3><img src="{html.escape(name)}" alt="{name}">'
         for name in images
     )
+    banner = (
+        '<p id="simulated" class="simulated">SIMULATED DATA: this V&amp;V is of the simulated '
+        "Chandra (mica.sim), not of flight data.</p>\n"
+        if simulated
+        else ""
+    )
     page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8">
 <title>V&amp;V obsid {info["obsid"]} revision {info["revision"]}</title>
 <style>{_CSS}</style></head>
 <body>
 <h1>Aspect solution V&amp;V: obsid {info["obsid"]} revision {info["revision"]}</h1>
-<p>Disposition: <span id="disposition" class="disp {status}">{status}</span></p>
+{banner}<p>Disposition: <span id="disposition" class="disp {status}">{status}</span></p>
 <ul id="reasons">{reasons}</ul>
-<p>Instrument {_fmt(info.get("instrument"))}, tstart {_fmt(info["tstart"])},
-tstop {_fmt(info["tstop"])}, {len(info["intervals"])} aspect interval(s),
-V&amp;V version {info["vv_version"]}.</p>
+<p id="observation">Instrument {_fmt(info.get("instrument"))},
+from {_when(info["tstart"])} to {_when(info["tstop"])} (UTC),
+{len(info["intervals"])} aspect interval(s), V&amp;V version {info["vv_version"]}.</p>
 <h2>Slots</h2>
 <table id="slots"><tr>{head}</tr>{"".join(rows)}</table>
+<p class="legend">{html.escape(_TABLE_LEGEND)}</p>
 <h2>SIM drift (arcsec)</h2><table id="sim">{sim_rows}</table>
 <h2>Notes</h2><ul id="errors">{errors}</ul>
 <h2>Slot plots</h2>{imgs}
@@ -155,11 +195,14 @@ V&amp;V version {info["vv_version"]}.</p>
 
 
 def write_report(
-    obi: Obi, folder: str | Path, plots: bool = True, simulated: bool = False
+    obi: Obi, folder: str | Path, plots: bool = True, simulated: bool | None = None
 ) -> dict[str, Any]:
-    """Write every file of one V&V into ``folder`` (plots marked when the data are
-    ``simulated``); return the info dict."""
-    from mica.vv.plots import save_slot_plots
+    """Write every file of one V&V into ``folder`` (plots and page marked when the data
+    are ``simulated``; None: when the obspar says so); return the info dict."""
+    from mica.vv.plots import obi_is_simulated, save_slot_plots
+
+    if simulated is None:
+        simulated = obi_is_simulated(obi)
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -169,5 +212,5 @@ def write_report(
     write_json(info, folder)
     write_slots(obi, folder)
     images = [p.name for p in save_slot_plots(obi, folder, simulated)] if plots else []
-    write_html(info, folder, images)
+    write_html(info, folder, images, simulated)
     return info

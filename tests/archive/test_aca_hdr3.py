@@ -458,6 +458,17 @@ def assert_set_equal(fast: MSIDset, slow: MSIDset, data_root=None) -> int:
     return good
 
 
+def table_parts(items, a, b, data_root) -> list[tuple[bool, int]]:
+    """Per period part of [a, b]: whether the sample tables serve it, and its grid's length."""
+    with hdr3_samples.open_tables(items, a, b, data_root) as parts:
+        return [(p.tables is not None, len(p.grid)) for p in parts]
+
+
+def served_by_tables(items, a, b, data_root) -> bool:
+    """Whether the sample tables serve every period of [a, b]."""
+    return all(served for served, _ in table_parts(items, a, b, data_root))
+
+
 def windows(t0: float, t1: float) -> list[tuple[float, float]]:
     """The whole span, hour-long windows at odd offsets, and one ending inside a gap."""
     out = [(t0, t1)]
@@ -511,16 +522,12 @@ def test_store_equals_file_scan_across_chunk_boundary(boundary_archive):
         good += assert_set_equal(fast, slow, boundary_archive)
     masked = MSIDset(SIM_ITEMS, BOUNDARY - 7300, BOUNDARY + 7300, data_root=boundary_archive)
     assert good > 20000 and masked["ad_5v_ps"].vals.mask.sum() > 0  # gaps were masked
-    # The sample table served the windows inside one partition, the rows path the others.
+    # The sample tables served every window, each period's part by its own table.
     items = {"ad_5v_ps": get_item("ad_5v_ps")}
-    inside = hdr3_samples.read_samples(
-        items, BOUNDARY - 7000, BOUNDARY - 3600, 33.0, boundary_archive
-    )
-    assert inside is not None and len(inside[0]) > 500
-    both = hdr3_samples.read_samples(
-        items, BOUNDARY - 7000, BOUNDARY + 7000, 33.0, boundary_archive
-    )
-    assert both is None  # files of both partitions reach this range
+    inside = table_parts(items, BOUNDARY - 7000, BOUNDARY - 3600, boundary_archive)
+    assert len(inside) == 1 and inside[0][0] and inside[0][1] > 500
+    both = table_parts(items, BOUNDARY - 7000, BOUNDARY + 7000, boundary_archive)
+    assert [served for served, _ in both] == [True, True] and min(n for _, n in both) > 500
 
 
 def test_chunk_and_file_partitions_mixed(tmp_path, boundary_archive):
@@ -541,6 +548,31 @@ def test_chunk_and_file_partitions_mixed(tmp_path, boundary_archive):
     fast = MSIDset(SIM_ITEMS, a, b, data_root=root)
     slow = MSIDset(SIM_ITEMS, a, b, data_root=root, use_store=False)
     assert assert_set_equal(fast, slow, root) > 5000
+
+
+def test_sample_tables_and_files_across_periods(tmp_path, boundary_archive):
+    """A range over two periods of the sample view: the first served by its table, the
+    second (dirty) by its files; then with the first's chunk file gone, both by the files:
+    the file scan's answer for the set (several grid slots) and each item alone."""
+    from mica.engine.colstore import ColumnStore
+    from mica.engine.index import ArchiveIndex
+    from mica.products.aca_l0 import L0
+
+    root = tmp_path / "aca0"
+    shutil.copytree(boundary_archive, root)
+    items = {name: get_item(name) for name in SIM_ITEMS}
+    a, b = BOUNDARY - 5000, BOUNDARY + 5000
+    assert [served for served, _ in table_parts(items, a, b, root)] == [True, True]
+    with ArchiveIndex(L0, root) as index:
+        with index.transaction():
+            index.mark_dirty(["hd3s/52"])
+        path = ColumnStore(L0, index).chunk("hd3s/51")["path"]
+    assert [served for served, _ in table_parts(items, a, b, root)] == [True, False]
+    slow = MSIDset(SIM_ITEMS, a, b, data_root=root, use_store=False)
+    assert assert_set_equal(MSIDset(SIM_ITEMS, a, b, data_root=root), slow, root) > 5000
+    (root / path).unlink()
+    assert [served for served, _ in table_parts(items, a, b, root)] == [False, False]
+    assert assert_set_equal(MSIDset(SIM_ITEMS, a, b, data_root=root), slow) > 5000
 
 
 def test_chunks_of_the_byte_plane_layout_are_stale(tmp_path, boundary_archive):

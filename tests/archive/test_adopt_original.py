@@ -2,7 +2,8 @@
 
 The fixture builds one the way the original's updaters left it: its ``archfiles.db3`` schemas
 (``archfiles_aca_l0_def.sql``, ``archfiles_asp_l1_def.sql`` with the ``isdefault`` column its
-later script added, ``obspar_def.sql``), rows filled as its ingest filled them, the L0 files
+later script added, ``obspar_def.sql``; and as its first schema had them, without
+``isdefault``: `drop_isdefault`), rows filled as its ingest filled them, the L0 files
 in ``aca0/<year>/<doy>/``, the per-obsid files in ``<CC>/<OOOOO>_v<RR>/`` with the default
 link ``<OOOOO>`` and the ``<OOOOO>_last`` link of a newer revision, the pipeline logs copied
 beside them and ``last_id.txt``; no ``archive.json`` and no columnar store.
@@ -244,6 +245,25 @@ def original_archive(original_template, tmp_path, monkeypatch) -> Path:
     return root
 
 
+def drop_isdefault(root: Path) -> None:
+    """Make the per-obsid indexes the original's first schema: no ``isdefault`` column (its
+    ``archfiles_asp_l1_def.sql`` had none; a later script added it, and its readers took
+    the default revision from the ``<OOOOO>`` link)."""
+    for folder in ("asp1", "obspar"):
+        conn = sqlite3.connect(root / folder / "archfiles.db3")
+        conn.execute("ALTER TABLE archfiles DROP COLUMN isdefault")
+        conn.commit()
+        conn.close()
+
+
+@pytest.fixture(params=["with isdefault", "before isdefault"])
+def any_original_archive(request, original_archive) -> Path:
+    """The original-layout archive as its later and its first schema had it."""
+    if request.param == "before isdefault":
+        drop_isdefault(original_archive)
+    return original_archive
+
+
 def _run(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(main, list(args), catch_exceptions=False)
     return result.exit_code, result.output
@@ -281,8 +301,9 @@ def read_everything(root: Path) -> dict:
     }
 
 
-def test_readers_read_it_in_place(original_archive, real_l0_dir):
+def test_readers_read_it_in_place(any_original_archive, real_l0_dir):
     """Every reader works without archive.json and without a store, and writes nothing."""
+    original_archive = any_original_archive
     before = tree_state(original_archive)
     got = read_everything(original_archive)
     assert tree_state(original_archive) == before
@@ -304,8 +325,37 @@ def test_readers_read_it_in_place(original_archive, real_l0_dir):
     assert got["obspar"] and got["obsids"] == [OBSID]
 
 
-def test_check_reports_the_original_layout(original_archive):
+def test_first_schema_read_by_another_user(original_template, monkeypatch):
+    """An index without ``isdefault``, in an archive this reader cannot write (uid 65534,
+    as `tests.hardening.test_read_only` reads): the same values as its owner reads."""
+    import tempfile
+
+    from tests.hardening.test_read_only import IS_ROOT, _as_nobody
+
+    if not IS_ROOT:
+        pytest.skip("reading an archive of another user needs root")
+    base = Path(tempfile.mkdtemp(prefix="mica-original-", dir="/tmp"))
+    try:
+        base.chmod(0o755)  # mkdtemp makes it 0700: others could not even enter
+        archive = base / "archive"
+        shutil.copytree(original_template, archive, symlinks=True)
+        drop_isdefault(archive)
+        monkeypatch.setenv("MICA_ARCHIVE", str(archive))
+        before = tree_state(archive)
+        owner = read_everything(archive)
+        assert tree_state(archive) == before
+        assert owner["asp dir"].endswith("03552_v01") and owner["asp dirs"]["revisions"] == [1, 2]
+        got, logged = _as_nobody(lambda: read_everything(archive))
+        assert got == owner and not logged
+        assert tree_state(archive) == before
+    finally:
+        shutil.rmtree(base)
+
+
+def test_check_reports_the_original_layout(any_original_archive):
     from mica.engine.provenance import archive_kind
+
+    original_archive = any_original_archive
 
     before = tree_state(original_archive)
     code, out = _run("check")
@@ -316,6 +366,23 @@ def test_check_reports_the_original_layout(original_archive):
     assert "0 problems" in out and "problem:" not in out
     assert archive_kind(original_archive / "aca0") == "real"
     assert tree_state(original_archive) == before
+
+
+def test_check_finds_a_missing_file_of_every_original_index(original_archive):
+    """The original's indexes, some read through a view adding the columns they lack (no
+    rowids there), are checked row by row all the same: a removed file is reported."""
+    from mica.engine.index_check import check_archive
+    from mica.engine.registry import products
+
+    for entry in products():
+        product = entry.load() if entry.layout != "calib" else None
+        root = original_archive / getattr(product, "subdir", "-")
+        if product is None or entry.layout == "derived" or not root.is_dir():
+            continue
+        files = sorted(f for f in root.rglob("*.gz") if product.filename_re.fullmatch(f.name))
+        files[0].unlink()
+        problems = check_archive(product, root).problems
+        assert f"index row without file: {files[0].name}" in problems, (entry.name, problems)
 
 
 def test_writers_refuse_it_until_adopted(original_archive):
@@ -332,9 +399,14 @@ def test_writers_refuse_it_until_adopted(original_archive):
     assert {k: v for k, v in after.items() if not k.endswith("update.lock")} == before
 
 
-def test_adopt(original_archive):
+def test_adopt(any_original_archive):
     """`mica adopt`: provenance recorded, index made ours, store built; data unchanged."""
     from mica.engine.provenance import read_provenance
+
+    original_archive = any_original_archive
+    with sqlite3.connect(original_archive / "asp1" / "archfiles.db3") as conn:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(archfiles)")}
+    early = set() if "isdefault" in columns else {"isdefault"}  # added by the adoption
 
     read_before = read_everything(original_archive)
     data_before = {
@@ -346,8 +418,12 @@ def test_adopt(original_archive):
         record = read_provenance(original_archive / folder)
         assert record["kind"] == "real" and record["source"] == "arc5gl"
         assert record["adopted"]["from"] == "the original mica's layout"
-    assert "index columns added: obi" in out
-    assert "index columns added: filetime, year, doy, checksum" in out
+    added = [
+        set(line.split(":", 1)[1].strip().split(", "))
+        for line in out.splitlines()
+        if "index columns added:" in line
+    ]
+    assert added == [{"obi"} | early, {"filetime", "year", "doy", "checksum"} | early], out
     assert list((original_archive / "aca0" / "store").glob("**/*.h5"))
     after = tree_state(original_archive)
     # the original's files, folders, links and last_id.txt are as they were

@@ -10,11 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mica.archive import aca_hdr3, hdr3_samples
+from mica.archive import aca_hdr3
 from mica.archive.aca_hdr3 import MSIDset
 from mica.products.hdr3_items import get_item, valid_names, words_of
 from mica.time import to_secs
-from tests.archive.test_aca_hdr3 import assert_set_equal, windows
+from tests.archive.test_aca_hdr3 import assert_set_equal, served_by_tables, table_parts, windows
 
 T0 = to_secs("2012:001:00:00:00")
 SPAN = 6 * 3600.0
@@ -116,14 +116,15 @@ def test_decode_words_wants_one_word_and_mask_per_word():
 
 
 def test_store_table_equals_file_scan_sim(sim_archive):
-    """Each item alone (one grid slot: the sample table serves it) and all together (the
-    rows path), over the six hours, hour windows and a window past the data: the file
-    scan's answer, gaps and the high-word fallback included."""
+    """Each item alone and all together (the sample tables serve both), over the six
+    hours, hour windows and a window past the data: the file scan's answer, gaps and the
+    high-word fallback included."""
     good = 0
     for a, b in [*windows(T0 - 50, T0 + SPAN + 50), (T0 + SPAN - 1800, T0 + SPAN + 1800)]:
         for name in ITEMS_ONE_SLOT:
             items = {name: get_item(name)}
-            assert hdr3_samples.read_samples(items, a, b, aca_hdr3.PAD, sim_archive) is not None
+            assert served_by_tables(items, a, b, sim_archive)
+        assert served_by_tables({n: get_item(n) for n in ITEMS_ONE_SLOT}, a, b, sim_archive)
         fast = MSIDset(ITEMS_ONE_SLOT, a, b, data_root=sim_archive)
         slow = MSIDset(ITEMS_ONE_SLOT, a, b, data_root=sim_archive, use_store=False)
         good += assert_set_equal(fast, slow, sim_archive)
@@ -141,8 +142,8 @@ def test_range_without_files_in_a_stored_partition(sim_archive):
     """A range inside the partition's period but past its files: no index query, the table
     gives an empty answer, as the file scan does."""
     a, b = T0 + SPAN + 7200, T0 + SPAN + 10800
-    got = hdr3_samples.read_samples({"ccd_temp": get_item("ccd_temp")}, a, b, 33.0, sim_archive)
-    assert got is not None and len(got[0]) == 0
+    got = table_parts({"ccd_temp": get_item("ccd_temp")}, a, b, sim_archive)
+    assert got == [(True, 0)]
     fast = MSIDset(["ccd_temp"], a, b, data_root=sim_archive)
     assert len(fast["ccd_temp"]) == 0 and fast["ccd_temp"].vals.dtype == np.float64
     slow = MSIDset(["ccd_temp"], a, b, data_root=sim_archive, use_store=False)

@@ -59,6 +59,13 @@ NAMES = {
         "FILES", "VV_DTYPE", "get_arch_vv", "process", "update", "asp_l1_arch", "obspar_arch",
         "obsid_archive",
     ],
+    "mica.starcheck": [
+        "get_starcheck_catalog", "get_starcheck_catalog_at_date", "get_mp_dir",
+        "get_monitor_windows", "get_dither", "get_att", "get_starcat",
+    ],
+    "mica.starcheck.starcheck": [
+        "FILES", "DEFAULT_CONFIG", "get_mp_dir_from_starcheck_db", "get_starcheck_db_obsid",
+    ],
 }  # fmt: skip
 
 #: (module, callable) -> the original's parameter names, in order
@@ -70,6 +77,16 @@ SIGNATURES = {
         "obsid", "start", "stop", "slots", "imgsize", "db", "data_root",
     ],
     ("mica.archive.aca_l0", "get_l0_images"): ["start", "stop", "slot", "imgsize", "columns"],
+    ("mica.starcheck", "get_starcheck_catalog"): ["obsid", "mp_dir", "starcheck_db"],
+    ("mica.starcheck", "get_starcheck_catalog_at_date"): ["date", "starcheck_db"],
+    ("mica.starcheck", "get_mp_dir"): ["obsid", "starcheck_db"],
+    ("mica.starcheck", "get_monitor_windows"): ["start", "stop", "min_obsid", "config"],
+    ("mica.starcheck", "get_dither"): ["obsid", "mp_dir"],
+    ("mica.starcheck", "get_att"): ["obsid", "mp_dir"],
+    ("mica.starcheck", "get_starcat"): ["obsid", "mp_dir"],
+    ("mica.starcheck.starcheck", "get_starcheck_db_obsid"): [
+        "mp_starcat_time", "mp_dir", "starcheck_db",
+    ],
     ("mica.archive.aca_l0", "get_aca_images"): ["start", "stop"],
     ("mica.archive.aca_l0", "obsid_times"): ["obsid"],
     ("mica.archive.aca_l0", "MSID"): ["msid", "slot", "start", "stop"],

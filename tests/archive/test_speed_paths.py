@@ -42,3 +42,64 @@ def test_file_names_by_runs_of_rows():
     out = np.zeros(7, dtype="<U40")
     aca_l0._put_names(out, ["a.fits", "b.fits", "c.fits"], np.array([0, 0, 2, 2, 2, 1, 1]))
     assert out.tolist() == ["a.fits"] * 2 + ["c.fits"] * 3 + ["b.fits"] * 2
+
+
+def test_aca_images_is_the_stacked_table_of_every_slot(real_l0_archive):
+    """`get_aca_images` builds one table from every slot's good rows: the table a table per
+    slot stacked and sorted by (TIME, IMGNUM) gives (columns, their order, classes, dtypes,
+    values and masks), over a day of 4x4, 6x6 and 8x8 rows."""
+    from astropy.table import Table, vstack
+
+    span = ("2003:215", "2003:216")
+    got = aca_l0.get_aca_images(*span, data_root=real_l0_archive)
+    tables = []
+    for slot in aca_l0.ALL_SLOTS:
+        data = aca_l0.get_slot_data(*span, slot, centered_8x8=True, data_root=real_l0_archive)
+        tables.append(Table(data[data["QUALITY"] == 0]))
+    stacked = vstack(tables)
+    stacked.sort(["TIME", "IMGNUM1"])
+    want = _maude_columns(stacked)
+    assert len(got) > 1000 and len(np.unique(got["IMGTYPE"])) > 1
+    assert got.colnames == want.colnames
+    for name in want.colnames:
+        a, b = got[name], want[name]
+        assert type(a) is type(b) and a.dtype == b.dtype and a.shape == b.shape, name
+        assert np.array_equal(np.ma.getmaskarray(a), np.ma.getmaskarray(b)), name
+        assert np.array_equal(np.ma.getdata(a), np.ma.getdata(b)), name
+    empty = aca_l0.get_aca_images("2003:217", "2003:218", data_root=real_l0_archive)
+    assert empty.colnames == want.colnames and len(empty) == 0
+
+
+def _maude_columns(table):
+    """The columns the original's `get_aca_images` made of the stacked slots' table."""
+    for name in table.colnames:
+        col = table[name]
+        if name != "IMGRAW" and hasattr(col, "mask") and not np.any(col.mask):
+            table[name] = np.asarray(col)
+    for base in ("IMGFID", "IMGFUNC", "IMGNUM"):
+        table[base] = table[f"{base}1"]
+        for k in range(1, 5):
+            del table[f"{base}{k}"]
+    size = np.asarray(table["IMGSIZE"])
+    for axis in ("ROW", "COL"):
+        base = np.asarray(table[f"IMG{axis}0"]).astype(np.int16)
+        table[f"IMG{axis}_A1"] = base + np.where(size == 6, 1, 0)
+        table[f"IMG{axis}0_8X8"] = base - np.select([size == 6, size == 4], [1, 2], 0)
+    table["IMGTYPE"] = np.select([size == 8, size == 6], [4, 1], 0)
+    table.rename_columns(["IMGRAW", "BGDTYP", "PIXTLM"], ["IMG", "AABGDTYP", "AAPIXTLM"])
+    del table["FILENAME"], table["QUALITY"]
+    table["VCDUCTR"] = np.asarray(table["MJF"], dtype=np.int64) * 128 + np.asarray(table["MNF"])
+    table["IMG_VCDUCTR"] = table["VCDUCTR"]
+    flags = [("GLBSTAT", 7, aca_l0.GLBSTAT_NAMES), ("IMGSTAT", 5, aca_l0.IMGSTAT_NAMES)]
+    for column, top, names in flags:
+        byte = np.asarray(table[column], dtype=np.uint8)
+        for bit, name in zip(range(top, -1, -1), names):
+            table[name] = (byte >> bit) & 1 == 1
+    commcnt = np.asarray(table["COMMCNT"], dtype=np.uint8)
+    table["COMMCNT"] = commcnt >> 2
+    table["COMMCNT_CHECKSUM_FAIL"] = commcnt & 1 == 1
+    table["COMMCNT_SYNTAX_ERROR"] = (commcnt >> 1) & 1 == 1
+    commprog = np.asarray(table["COMMPROG"], dtype=np.uint8)
+    table["COMMPROG"] = commprog >> 2
+    table["COMMPROG_REPEAT"] = commprog & 3
+    return table

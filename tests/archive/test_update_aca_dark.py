@@ -8,6 +8,7 @@ archive built through the real ingest path.
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import shutil
 import signal
@@ -29,6 +30,7 @@ from mica.archive.aca_dark.update import (
     update_aca_dark,
 )
 from mica.cli import main
+from mica.engine.digests import FOLDER_DIGESTS
 from mica.engine.fitscheck import open_checked
 from mica.engine.index import ArchiveIndex
 from mica.engine.lock import ArchiveBusy, UpdateLock
@@ -333,6 +335,31 @@ def test_check_and_repair(tmp_path, replicas, reference):
     report = update_aca_dark("1999:223", "2007:007", f"dir:{replicas}", root)
     assert list(report.done) == [GUESS_ID]  # 2007006 needs L0: refused here
     assert len(report.failed) == 1
+
+
+def test_calibration_files_checked_against_their_digests(tmp_path, replicas, reference):
+    """Each folder is installed with the digests of its files: a changed byte of
+    ``properties.json``, which has no checksum of its own, is found by the check; ``--repair``
+    moves the folder aside and the update named rebuilds it."""
+    root = tmp_path / "aca_dark"
+    shutil.copytree(reference, root)
+    record = json.loads((root / GUESS_ID / FOLDER_DIGESTS).read_text())
+    assert sorted(record["files"]) == ["image.fits", "properties.json"]
+    props = root / GUESS_ID / "properties.json"
+    text = props.read_text()
+    assert text.startswith('{\n    "ccd_temp": -10.0,')  # the calibration's own
+    props.write_text(text.replace('"ccd_temp": -10.0', '"ccd_temp": -19.0', 1))  # valid JSON
+    assert dark_cal.get_dark_cal_props(GUESS_ID, data_root=root)["ccd_temp"] == -19.0
+    problem = f"properties.json does not match its digest in {FOLDER_DIGESTS} (a damaged byte)"
+    assert check_dark_archive(root) == ([f"calibration {GUESS_ID}: {problem}"], [])
+    problems, repairs = check_dark_archive(root, repair=True)
+    assert repairs == [
+        f"moved broken calibration {GUESS_ID} to rejected/{GUESS_ID}-1 "
+        "(`mica update aca-dark --start 1999:223 --stop 1999:224` rebuilds it)"
+    ]
+    report = update_aca_dark(*DAYS[GUESS_ID], f"dir:{replicas}", root)
+    assert list(report.done) == [GUESS_ID] and check_dark_archive(root) == ([], [])
+    assert props.read_bytes() == (reference / GUESS_ID / "properties.json").read_bytes()
 
 
 def test_broken_calibration_rebuilt_by_update(tmp_path, replicas, reference):

@@ -356,7 +356,8 @@ assert len(aca_l0.get_aca_images(*L0, data_root=root))
 assert len(aca_l0.hd3_columns(*H3, [6, 7], HD3_VIEW_COLUMNS, data_root=root)[6]["TIME"])
 # the header-3 sample view (hd3s)
 items = {"ccd_temp": get_item("ccd_temp")}
-assert hdr3_samples.read_samples(items, to_secs(H3[0]), to_secs(H3[1]), 60.0, root)
+with hdr3_samples.open_tables(items, to_secs(H3[0]), to_secs(H3[1]), root) as parts:
+    assert [p.tables is not None and len(p.grid) > 0 for p in parts] == [True]
 assert len(aca_hdr3.MSIDset(["ccd_temp", "dac", "aca_temp"], *H3, data_root=root).times)
 gc.collect()
 sys.exit("\\n".join(seen) or None)

@@ -19,6 +19,8 @@ import numpy as np
 import pytest
 import tables
 
+from mica.engine import digests
+from mica.engine.atomic import partial_name
 from mica.engine.derived import (
     DerivedFailure,
     DerivedProduct,
@@ -26,6 +28,7 @@ from mica.engine.derived import (
     check_derived,
     update_derived,
 )
+from mica.engine.digests import digest_file, recorded
 from mica.engine.table_store import GenerationTable, TableSpec
 from mica.errors import MissingArchiveError
 from tests.conftest import REPO_ROOT
@@ -222,3 +225,147 @@ def test_a_killed_update_leaves_the_previous_table_and_the_rerun_completes(tmp_p
     check = check_derived(SLOT_TABLE, root)
     assert check.ok and not check.repairs, check.summary()
     assert not list(root.glob(".slot_table.h5.tmp-*"))
+
+
+# --- digests: each generation's file and rows recorded, compared by the check -------------
+
+
+def _flip_stored_rows(path: Path) -> None:
+    """A byte flipped in the middle of the first stored (compressed) block of the rows."""
+    with h5py.File(path, "r") as h5:
+        info = h5["data"].id.get_chunk_info(0)
+    with open(path, "r+b") as fh:
+        fh.seek(info.byte_offset + info.size // 2)
+        byte = fh.read(1)[0]
+        fh.seek(-1, os.SEEK_CUR)
+        fh.write(bytes([byte ^ 0x5A]))
+
+
+def _edit(path: Path, obsid: int, slot: int, **values: object) -> None:
+    """Columns of one row changed in place with h5py, as a user's hand edit is made."""
+    with h5py.File(path, "a") as h5:
+        data = h5["data"][...]
+        i = np.flatnonzero((data["obsid"] == obsid) & (data["slot"] == slot))[0]
+        for name, value in values.items():
+            data[name][i] = value
+        h5["data"][...] = data
+
+
+def test_check_tells_a_hand_edit_from_damaged_rows(tmp_path):
+    """A hand edit leaves the rows intact (`--repair` rewrites the table from them); a damaged
+    byte does not (`--repair` rebuilds the table from the inputs, the hand edit kept)."""
+    root = tmp_path / "slot_table"
+    _inputs(tmp_path, range(500, 506))
+    update_derived(SLOT_TABLE, archive=tmp_path, data_root=root)
+    table = SLOT_TABLE.table(root)
+    record = recorded(table.path)
+    assert record is not None and record.files == (digest_file(table.path),)
+    assert len(record.contents) == 1 and not record.unverified
+    assert check_derived(SLOT_TABLE, root).ok
+
+    _edit(table.path, 503, 1, known_bad=True, bad_comment=b"spoiler")
+    edited = table.read()
+    check = check_derived(SLOT_TABLE, root)
+    assert check.problems == [
+        f"{table.path} has changed since mica wrote it, its rows not (but for known_bad, "
+        "bad_comment, meant for hand edits): an edit made outside mica, or damage of what a "
+        "rewrite from its rows rebuilds (indexes, HDF5's own structures)"
+    ]
+    check = check_derived(SLOT_TABLE, root, repair=True)
+    assert check.repairs == ["rewrote slot_table.h5 with its rows as they are, digests recorded"]
+    assert np.array_equal(table.read(), edited) and check_derived(SLOT_TABLE, root).ok
+
+    _flip_stored_rows(table.path)
+    (problem,) = check_derived(SLOT_TABLE, root).problems
+    assert problem.startswith(f"{table.path} does not ")  # open, or match its digests
+    check = check_derived(SLOT_TABLE, root, repair=True)
+    assert check.repairs[-1].startswith("rebuilt slot_table.h5 from the inputs"), check.repairs
+    (aside,) = root.glob("slot_table.h5.2*")  # the damaged table, kept
+    assert f"the old one is kept as {aside}" in check.repairs[0]
+    assert np.array_equal(table.read(), edited)  # the hand edit carried over
+    assert check_derived(SLOT_TABLE, root).ok
+
+
+def test_rows_merged_from_a_damaged_table_are_reported_until_rebuilt(tmp_path):
+    """An update merges the rows it finds; when they do not match their digest (a value
+    changed without breaking the file), its table's record says so, and the check reports it
+    until `--repair` has rebuilt the table from the inputs."""
+    root = tmp_path / "slot_table"
+    _inputs(tmp_path, range(600, 604))
+    update_derived(SLOT_TABLE, archive=tmp_path, data_root=root)
+    table = SLOT_TABLE.table(root)
+    clean = table.read()
+    _edit(table.path, 601, 2, mag=99.0)
+    (problem,) = check_derived(SLOT_TABLE, root).problems
+    assert problem.endswith(
+        "does not match the digests recorded when mica wrote it, nor do its rows (a damaged byte)"
+    )
+    _inputs(tmp_path, [604])
+    assert update_derived(SLOT_TABLE, archive=tmp_path, data_root=root).ok
+    assert recorded(table.path).unverified.startswith("holds rows merged from a table that does")
+    for _ in range(2):  # the record carried on by the next generation
+        (problem,) = check_derived(SLOT_TABLE, root).problems
+        assert problem.startswith(f"{table.path} holds rows merged from a table that does not")
+        _inputs(tmp_path, [605])
+        update_derived(SLOT_TABLE, archive=tmp_path, data_root=root, obsids=[605])
+    assert check_derived(SLOT_TABLE, root, repair=True).repairs
+    rows = table.read()
+    assert np.array_equal(rows[: len(clean)], clean) and len(rows) == len(clean) + 6
+    assert check_derived(SLOT_TABLE, root).ok and not recorded(table.path).unverified
+
+
+class _Killed(Exception):
+    """A kill of the writer, at a chosen point."""
+
+
+@pytest.mark.parametrize("killed", ["before the rename", "after the rename"])
+def test_a_write_killed_between_its_records_leaves_an_accepted_table(tmp_path, monkeypatch, killed):
+    """The record accepts the old file and the new one while the new one is renamed in."""
+    root = tmp_path / "slot_table"
+    _inputs(tmp_path, range(700, 703))
+    update_derived(SLOT_TABLE, archive=tmp_path, data_root=root)
+    _inputs(tmp_path, [703])
+
+    def rename_then_die(tmp: Path, dest: Path) -> None:
+        if killed == "after the rename":
+            os.replace(tmp, dest)
+        raise _Killed
+
+    monkeypatch.setattr(digests, "replace_durable", rename_then_die)
+    with pytest.raises(_Killed):
+        update_derived(SLOT_TABLE, archive=tmp_path, data_root=root)
+    monkeypatch.undo()
+    table = SLOT_TABLE.table(root)
+    assert len(recorded(table.path).files) == 2
+    assert (
+        (703, 0) in table.keys() if killed == "after the rename" else (703, 0) not in table.keys()
+    )
+    check = check_derived(SLOT_TABLE, root)
+    assert check.ok and not check.repairs, check.summary()
+    assert update_derived(SLOT_TABLE, archive=tmp_path, data_root=root, obsids=[703]).ok
+    assert len(recorded(table.path).files) == 1 and check_derived(SLOT_TABLE, root).ok
+
+
+def test_table_without_digests_and_an_unfinished_record(tmp_path):
+    """A table written before digests were is noted and gets them recorded by `--repair`;
+    a record a killed write left half-written is an unfinished generation."""
+    root = tmp_path / "slot_table"
+    _inputs(tmp_path, range(800, 802))
+    update_derived(SLOT_TABLE, archive=tmp_path, data_root=root)
+    table = SLOT_TABLE.table(root)
+    digests.sidecar(table.path).unlink()
+    check = check_derived(SLOT_TABLE, root)
+    assert check.ok and check.notes == [
+        f"no digests recorded for {table.path} (written before digests were): "
+        "`mica check --repair` or the next update that writes it records them"
+    ]
+    check = check_derived(SLOT_TABLE, root, repair=True)
+    assert check.repairs == ["recorded the digests of slot_table.h5"]
+    assert recorded(table.path).files == (digest_file(table.path),)
+    partial = partial_name(digests.sidecar(table.path))
+    partial.write_text("{")
+    assert check_derived(SLOT_TABLE, root).problems == [
+        f"unfinished table generation {partial} (a killed update)"
+    ]
+    assert check_derived(SLOT_TABLE, root, repair=True).repairs
+    assert not partial.exists() and check_derived(SLOT_TABLE, root).ok

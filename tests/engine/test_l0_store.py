@@ -181,7 +181,9 @@ def test_stale_chunk_falls_back_and_is_repaired(archive):
     )
     report = check_archive(L0, data_root=archive)
     assert report.problems == [f"store chunk {part} does not match the index"]
-    check_archive(L0, data_root=archive, repair=True)
+    repaired = check_archive(L0, data_root=archive, repair=True)
+    # the repair reports what it found beside what it rebuilt (never "0 problems, rebuilt 1")
+    assert repaired.problems == report.problems and len(repaired.repairs) == 1
     assert check_archive(L0, data_root=archive).ok
     assert not (archive / chunk["path"]).exists()  # the superseded chunk file is gone
 
@@ -204,9 +206,11 @@ def test_missing_chunk_file_falls_back(archive):
     assert check_archive(L0, data_root=archive).ok
 
 
-def test_corrupt_chunk_is_named_and_repairable(archive):
-    """A damaged image chunk: the read fails naming the chunk file; check --verify-store
-    finds it and its repair rebuilds it."""
+def test_corrupt_chunk_is_named_and_repairable(archive, monkeypatch):
+    """A damaged image chunk: the read fails naming the chunk file (MICA_STORE_DAMAGED=raise;
+    by default it reads the files, tests/test_store_verify.py); check --verify-store finds it
+    and its repair rebuilds it."""
+    monkeypatch.setenv("MICA_STORE_DAMAGED", "raise")
     ref = aca_l0.get_slot_data("2003:215", "2003:216", slot=1, data_root=archive, use_store=False)
     with ArchiveIndex(L0, archive) as index:
         (rel,) = [

@@ -25,13 +25,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from mica.archive import aca_hdr3, aca_l0, asp_l1, obspar
 from mica.cli import main
-from mica.engine.index import INDEX_NAME
+from mica.engine.index import INDEX_NAME, ArchiveIndex
 from mica.products.aca_l0 import L0
 from mica.stats import acq_stats
 
@@ -278,6 +279,19 @@ def test_unmerged_wal_is_named(shared):
     assert len(logged) == 1 and "mica check --repair" in logged[0], logged
 
 
+def _slot_data_twice(aca0: Path, want: np.ma.MaskedArray) -> list[str]:
+    """`SLOT`'s rows over `READ` read twice by the unprivileged reader, each equal to
+    ``want``; what it logged."""
+
+    def twice() -> Results:
+        first = aca_l0.get_slot_data(*READ, SLOT, data_root=aca0)
+        return {"get_slot_data": aca_l0.get_slot_data(*READ, SLOT, data_root=aca0), "1": first}
+
+    got, logged = _as_nobody(twice)
+    _assert_same(got, {"get_slot_data": want, "1": want})
+    return logged
+
+
 def test_dirty_partition_served_from_files(shared):
     """(e) A partition whose chunk is out of date is read from its files, and the reader
     names once the command that rebuilds it; it repairs nothing."""
@@ -295,16 +309,50 @@ def test_dirty_partition_served_from_files(shared):
     _chmod_tree(root, writable=False)
     try:
         before = _listing(root)
-
-        def twice() -> Results:
-            first = aca_l0.get_slot_data(*READ, SLOT, data_root=aca0)
-            return {"get_slot_data": aca_l0.get_slot_data(*READ, SLOT, data_root=aca0), "1": first}
-
-        got, logged = _as_nobody(twice)
-        want = shared["reads"]["get_slot_data"]
-        _assert_same(got, {"get_slot_data": want, "1": want})
+        logged = _slot_data_twice(aca0, shared["reads"]["get_slot_data"])
         assert len(logged) == 1, logged
         assert f"mica rebuild store --data-root {aca0}" in logged[0]
+        assert _listing(root) == before
+    finally:
+        _chmod_tree(root, writable=True)
+
+
+def _damage_images(aca0: Path) -> tuple[str, Path]:
+    """A byte flipped in every stored block of the images of `SLOT`'s full-view chunk; its
+    partition and file."""
+    with ArchiveIndex(L0, aca0, readonly=True) as index:
+        rows = index.conn.execute("SELECT part, path FROM store_chunks").fetchall()
+    ((part, rel),) = [(p, r) for p, r in rows if p.startswith(f"{SLOT}/")]
+    path = aca0 / rel
+    with h5py.File(path, "r") as h5:
+        dsid = h5["IMGRAW"].id
+        blocks = [dsid.get_chunk_info(k) for k in range(dsid.get_num_chunks())]
+    with open(path, "r+b") as fh:
+        for info in blocks:
+            fh.seek(info.byte_offset + info.size // 2)
+            byte = fh.read(1)[0]
+            fh.seek(-1, os.SEEK_CUR)
+            fh.write(bytes([byte ^ 0x5A]))
+    return part, path
+
+
+def test_damaged_chunk_served_from_files(shared):
+    """A store chunk failing its digests on a read-only archive: the unprivileged reader
+    serves the files (the owner's answer), logs once the command that mends the chunk and
+    writes nothing; ``mica check --verify-store`` names the chunk there too."""
+    root = shared["base"] / "damaged"
+    shutil.copytree(shared["archive"], root, symlinks=True)
+    aca0 = root / "aca0"
+    part, chunk = _damage_images(aca0)
+    _chmod_tree(root, writable=False)
+    try:
+        before = _listing(root)
+        logged = _slot_data_twice(aca0, shared["reads"]["get_slot_data"])
+        assert len(logged) == 1 and f"damaged store chunk: {chunk}: /IMGRAW" in logged[0]
+        assert f"'mica --archive {root} check --verify-store --repair'" in logged[0]
+        (code, output), logged = _as_nobody(lambda: _cli(root, "check", "--verify-store"))
+        assert code == 1 and f"problem: store chunk {part} is damaged: " in output, output
+        assert "check --verify-store --repair" in output and not logged
         assert _listing(root) == before
     finally:
         _chmod_tree(root, writable=True)
@@ -331,7 +379,6 @@ def test_check_takes_no_lock_without_repair(tmp_path):
 def test_read_without_locks_notices_a_writer(shared, monkeypatch):
     """An index opened ``immutable=1`` tells when its file changed since (a writer began and
     checkpointed under the read), so `snapshot_read` reads again."""
-    from mica.engine.index import ArchiveIndex
 
     root = shared["base"] / "touched"
     shutil.copytree(shared["archive"], root, symlinks=True)

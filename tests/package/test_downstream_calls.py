@@ -19,9 +19,9 @@ from astropy.table import Table
 from tests.conftest import REPO_ROOT
 
 SAME = "same"
-NO_STARCHECK = (
-    "not provided: the original's mica.starcheck archives the mission-planning starcheck "
-    "outputs, which only the CXC holds"
+STARCHECK = (
+    "same, over the archive's ``starcheck/starcheck.db3`` as the original built it; the load "
+    "that ran is found from the database's own tables, not kadi (see :mod:`mica.starcheck`)"
 )
 #: (package, call, status): status "same", or why the call cannot run here
 CALLS = [
@@ -47,7 +47,7 @@ CALLS = [
     ("chandra_aca", "asp_l1.get_files(start=..., stop=..., content=['ACACENT'])", SAME),
     ("chandra_aca", "asp_l1.get_atts(start=..., stop=...)", SAME),
     ("chandra_aca", "asp_l1.get_atts_from_files(asol, acal, aqual, filter=True)", SAME),
-    ("chandra_aca", "mica.starcheck.get_starcheck_catalog_at_date(date)", NO_STARCHECK),
+    ("chandra_aca", "mica.starcheck.get_starcheck_catalog_at_date(date)", STARCHECK),
     ("starcheck", "mica.stats.acq_stats.get_stats()", SAME),
     ("starcheck", "mica.stats.guide_stats.get_stats()", SAME),
     ("starcheck", "aca_dark.get_dark_cal_props(date=..., include_image=True, aca_image=True)",
@@ -56,14 +56,14 @@ CALLS = [
      "'dy', 'dz', 'cdy', 'cdz', 'sat_pix', 'ion_rad']", SAME),
     ("aca_weekly_report", "guide_stats.get_stats()['obsid', 'agasc_id', 'type', 'f_track', "
      "'f_within_3', 'f_within_5', 'dy_mean', 'dz_mean']", SAME),
-    ("aca_weekly_report", "mica.starcheck", NO_STARCHECK),
+    ("aca_weekly_report", "mica.starcheck", STARCHECK),
     ("ska_trend", "acq_stats.get_stats()['guide_tstart', 'img_func', 'dy', 'dz', 'halfw']",
      SAME),
     ("ska_trend", "aca_dark.get_dark_cal_image(date, select='nearest', t_ccd_ref=...)", SAME),
     ("ska_trend", "mica.vv.get_rms_data()", "same; ``mean_aacccdpt`` is NaN (no engineering "
      "archive here), so the warm fraction vv_trend looks up from it cannot be computed"),
     ("ska_trend", "cda.get_ocat_local()", SAME),
-    ("ska_trend", "mica.starcheck.get_starcheck_catalog(obsid)", NO_STARCHECK),
+    ("ska_trend", "mica.starcheck.get_starcheck_catalog(obsid)", STARCHECK),
     ("Ska web API", "aca_dark.dark_cal.get_dark_cal_id(date=...)", SAME),
     ("Ska web API", "obspar.get_obspar(obsid)", SAME),
 ]  # fmt: skip
@@ -216,9 +216,19 @@ def test_web_api_calls():
     assert isinstance(pars, dict) and int(pars["obs_id"]) == OBSID  # a string, as before
 
 
-def test_not_provided_starcheck():
-    """The original's `mica.starcheck` archives the mission-planning starcheck outputs,
-    which only the CXC holds: not part of this package."""
-    import importlib.util
+def test_starcheck_catalogs(archive: Path):
+    """The starcheck calls on the original's database, copied into the archive."""
+    import mica.starcheck
+    from tests.archive.test_starcheck import build_starcheck_db
 
-    assert importlib.util.find_spec("mica.starcheck") is None
+    folder = archive / "starcheck"
+    folder.mkdir(exist_ok=True)
+    if not (folder / "starcheck.db3").exists():
+        build_starcheck_db(folder / "starcheck.db3")
+    sc = mica.starcheck.get_starcheck_catalog_at_date("2017:044:12:00:00")  # chandra_aca
+    guides = sc["cat"][
+        (sc["cat"]["slot"] == 6) & ((sc["cat"]["type"] == "GUI") | (sc["cat"]["type"] == "BOT"))
+    ]
+    assert list(guides["id"]) == [454432416] and sc["obs"]["obsid"] == 19372
+    sc = mica.starcheck.get_starcheck_catalog(19372)  # ska_trend, aca_weekly_report
+    assert sc["obs"] is not None and len(sc["cat"]) > 0 and len(sc["manvr"]) > 0

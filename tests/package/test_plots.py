@@ -22,6 +22,10 @@ from mica.plot import (  # noqa: E402
     plot_cxctime,
 )
 from mica.time import to_secs  # noqa: E402
+from tests.package.test_demo_figures import (  # noqa: E402
+    assert_mark_clear,
+    check_image_grid_ticks,
+)
 
 DATE = re.compile(r"^\d{4}:\d{3}$")
 DATE_TIME = re.compile(r"^\d{4}:\d{3}\n\d{2}:\d{2}$")  # below a day: the time on a 2nd line
@@ -157,6 +161,9 @@ def test_demo_plots(docs_archive: Path, tmp_path: Path, monkeypatch) -> None:
             with Image.open(path) as png:
                 assert round(png.info["dpi"][0]) == 150, path
         tempccd, grid, ccd_temp, dac, warm, model = figs
+        for fig, path in zip(figs, paths):
+            assert_mark_clear(fig, path.name)
+        check_image_grid_ticks(grid)
         for fig in (tempccd, ccd_temp, warm, model):
             labels = _labels(fig.axes[-1])
             assert labels and all(DATE.match(s) or DATE_TIME.match(s) for s in labels), labels

@@ -90,6 +90,10 @@ def test_specs_plugins_and_errors(tmp_path, monkeypatch):
     src = make_source(f"mirror:{tmp_path}")
     assert isinstance(src, DirSource) and src.path == tmp_path
     assert "mirror" in str(pytest.raises(SourceError, make_source, "nope").value)
+    # a plugin registered with its class is offered for what that class delivers
+    assert sources_for("aca-l0") == ["sim", "dir", "arc5gl", "mirror"]
+    register_source("factory", lambda arg: DirSource(arg))
+    assert "factory" not in sources_for("aca-l0")
 
 
 def test_sim_source_knows_the_simulated_schedule():

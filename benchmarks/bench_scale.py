@@ -1,0 +1,502 @@
+"""Mission scale (issue 28): index, update, check and read costs beside the archive's size.
+
+    python benchmarks/bench_scale.py [--days 100] [--rows 1800000] [--years 25]
+        [--work DIR] [--reuse] [--rounds 3]
+
+Builds, once (``--reuse`` keeps what the work folder holds):
+
+* ``small``: a contiguous simulated archive of ``--days`` days from 2012:001 (all slots)
+  through the real ingest, but its last day, which is the day appended below;
+* ``grown``: a copy of small's index grown to ``--rows`` rows with synthetic rows of files
+  of realistic times and durations spread over 1999-2025 (`mica.sim.index_rows`; they have
+  no files: the index-only figures), beside links to small's folders (readers only);
+* ``prev`` and ``prev-grown``: the day before the appended one alone, and the same with its
+  index grown to ``--rows`` rows (copied afresh for each append);
+* ``mission``: ``--years`` of header-3 store from 1999:204 through the store's real chunk
+  build (`mica.sim.hdr3_store`: slots 6 and 7, 8x8, the simulator's cadence thinned to a
+  pair of rows every 328 s, as benchmarks/bench_hdr3_stats.py builds it);
+* cheta-layout stores (benchmarks/bench_speed.py's `build_cheta`) of the same ccd_temp_fine
+  values, for small's days and for the mission.
+
+Then measures in fresh processes (``--child``), interleaved round after round (the best
+round counts): every index query of an update or a reader on small's and grown's index
+(flat: at most 1.2x); appending one day to prev-grown, prev and an empty archive (at most
+1.2x empty); ``mica check`` of prev-grown (at most 15 s and 500 MB; CPU time beside the
+wall time, as the machine may be shared); header-3 reads against the cheta layout (at most
+0.75x) and their memory (at most 1.5x the returned arrays); statistics; small reads. Each
+target is printed beside its figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve()
+sys.path.insert(0, str(HERE.parent))
+
+from bench_archive import DAY, best_of, ingest, print_table, write_upstream  # noqa: E402
+from bench_hdr3_stats import MISSION_START, THIN  # noqa: E402
+from bench_hdr3_stats import build as build_mission  # noqa: E402
+from bench_speed import build_cheta, cheta_fetch  # noqa: E402
+
+START = "2012:001:00:00:00"
+INDEX = "archfiles.db3"
+#: the index queries measured on small's and grown's index
+QUERIES = [
+    "resume_time",
+    "partition rows (10 d, slot 3)",
+    "header-3 partition rows (100 d)",
+    "overlap of a new file",
+    "a file's row",
+]
+#: the synthetic rows' range (the real archive's days are kept free of them)
+SYNTH_RANGE = ("1999:204:00:00:00", "2025:365:00:00:00")
+
+
+def secs(date: str) -> float:
+    from mica.time import to_secs
+
+    return float(to_secs(date))
+
+
+# --- building ------------------------------------------------------------------------------
+def synthetic(work: Path, rows: int, keep: tuple[float, float]) -> Path:
+    """A database of ``rows`` synthetic L0 index rows (made once; copied into indexes)."""
+    from mica.engine.index import create_tables
+    from mica.products.aca_l0 import L0
+    from mica.sim.index_rows import add_index_rows
+
+    path = work / f"synthetic-{rows}-{int(keep[0])}-{int(keep[1])}.db3"
+    if path.exists() and _rows(path.parent, path.name) < rows:  # an older generator's
+        path.unlink()
+    if not path.exists():
+        tmp = path.with_suffix(".tmp")
+        tmp.unlink(missing_ok=True)
+        conn = sqlite3.connect(tmp)
+        create_tables(conn, L0)
+        made = "SELECT name FROM sqlite_master WHERE sql LIKE 'CREATE INDEX%'"
+        for (name,) in conn.execute(made).fetchall():
+            conn.execute(f"DROP INDEX {name}")  # inserted faster; the copies index them
+        add_index_rows(conn, rows, secs(SYNTH_RANGE[0]), secs(SYNTH_RANGE[1]), keep)
+        conn.close()
+        tmp.rename(path)
+    return path
+
+
+def grow(index: Path, synth: Path, rows: int) -> None:
+    """Add synthetic rows to an index until it holds ``rows``."""
+    conn = sqlite3.connect(index)
+    conn.execute("PRAGMA cache_size = -400000")
+    have = conn.execute("SELECT count(*) FROM archfiles").fetchone()[0]
+    conn.execute("ATTACH ? AS synth", (str(synth),))
+    with conn:
+        conn.execute(
+            "INSERT INTO archfiles SELECT * FROM synth.archfiles ORDER BY rowid LIMIT ?",
+            (max(rows - have, 0),),
+        )
+    conn.execute("DETACH synth")
+    conn.close()
+
+
+def copy_archive(src: Path, dest: Path) -> None:
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(src, dest, symlinks=True)
+
+
+def build(args: argparse.Namespace) -> list[tuple[str, str, str]]:
+    work: Path = args.work
+    t0 = secs(START)
+    last = t0 + (args.days - 1) * DAY  # the appended day
+    upstream = work / "upstream"
+    rows: list[tuple[str, str, str]] = []
+    tic = time.perf_counter()
+    files = write_upstream(upstream, START, args.days)
+    simulated = f"{time.perf_counter() - tic:.0f} s"
+    rows.append(("simulated upstream", simulated, f"{len(files)} files"))
+    small = work / "small" / "aca0"
+    if not (args.reuse and (small / INDEX).exists()):
+        shutil.rmtree(small, ignore_errors=True)
+        rows.append(("ingest small", f"{ingest(upstream, small, START, args.days - 1):.0f} s", ""))
+    # the day before the appended one, and the appended one, as folders of their own
+    for name, a in (("day-prev", last - DAY), ("day-last", last)):
+        folder = work / name
+        if not folder.exists():
+            folder.mkdir()
+            for path in files:
+                if a <= float(path.name[4:].split("N")[0]) < a + DAY:
+                    os.link(path, folder / path.name)
+    prev = work / "prev" / "aca0"
+    if not (args.reuse and (prev / INDEX).exists()):
+        shutil.rmtree(prev, ignore_errors=True)
+        ingest(work / "day-prev", prev, to_date(last - DAY), 1)
+    # no synthetic row in the store periods of the real days (100 days for header 3): a
+    # partition's rebuild would look for their files
+    keep = (t0 - 200 * DAY, t0 + (args.days + 200) * DAY)
+    synth = synthetic(work, args.rows, keep)
+    grown = work / "grown" / "aca0"
+    if not (args.reuse and (grown / INDEX).exists()):
+        shutil.rmtree(grown, ignore_errors=True)
+        grown.mkdir(parents=True)
+        for entry in small.iterdir():  # readers only: the same files and chunks
+            if entry.name != INDEX:
+                (grown / entry.name).symlink_to(entry)
+        shutil.copy(small / INDEX, grown / INDEX)
+        tic = time.perf_counter()
+        grow(grown / INDEX, synth, args.rows)
+        rows.append(("grow small's index copy", f"{time.perf_counter() - tic:.0f} s", ""))
+    prev_grown = work / "prev-grown" / "aca0"
+    if not (args.reuse and (prev_grown / INDEX).exists()):
+        copy_archive(prev, prev_grown)
+        grow(prev_grown / INDEX, synth, args.rows)
+    mission = work / "mission" / "aca0"
+    if not (args.reuse and (mission / "store").is_dir()):
+        shutil.rmtree(mission, ignore_errors=True)
+        seconds, nrows = build_mission(mission, MISSION_START, int(args.years * 365.25), THIN)
+        rows.append((f"build {args.years} y header-3 store", f"{seconds:.0f} s", f"{nrows} rows"))
+    for root, dest, start, days in (
+        (small, work / "cheta-small", START, args.days - 1),
+        (mission, work / "cheta-mission", MISSION_START, args.years * 365.25),
+    ):
+        if not (args.reuse and (dest / INDEX).exists()):
+            build_cheta(root, dest, days, start)
+    return rows
+
+
+def to_date(t: float) -> str:
+    from mica.time import to_date as date
+
+    return date(t)
+
+
+# --- children: each runs in a fresh process and prints {"s": seconds, ...} -----------------
+def _timed(func, repeat: int) -> dict:
+    """First call (wall, CPU), then the best of ``repeat`` more."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    func()
+    first = {"first": time.perf_counter() - wall, "first_cpu": time.process_time() - cpu}
+    return {"s": best_of(func, repeat), **first}
+
+
+def _memory(func) -> dict:
+    """Peak traced allocation of a call against the bytes of the arrays it returns."""
+    import tracemalloc
+
+    tracemalloc.start()
+    out = func()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    arrays = out.values() if isinstance(out, dict) else [out]
+    returned = 0
+    for msid in arrays:
+        for name in ("times", "vals"):
+            value = getattr(msid, name, None)
+            if value is not None:
+                returned += np.asarray(np.ma.getdata(value)).nbytes
+                returned += np.ma.getmaskarray(value).nbytes if name == "vals" else 0
+    return {"peak": peak, "returned": returned}
+
+
+def child(name: str, root: Path, arg: str) -> dict:
+    """One measure; ``root`` the ``aca0`` folder (or the cheta store), ``arg`` its range."""
+    if name == "query":  # an index query, opened as a reader would
+        from mica.engine.index import ArchiveIndex
+        from mica.products.aca_l0 import L0
+
+        index = ArchiveIndex.open_for_reading(L0, root)
+        t0 = secs(START) + float(arg) * DAY
+        queries = {
+            QUERIES[0]: index.resume_time,
+            QUERIES[1]: lambda: index.partition_rows(
+                L0.partition({"slot": 3, "imgsize": 8, "filetime": t0})
+            ),
+            QUERIES[2]: lambda: index.partition_rows(
+                L0.partition({"slot": 7, "imgsize": 8, "filetime": t0}, ["TIME", "HD3TLM62"])
+            ),
+            QUERIES[3]: lambda: index.overlapping(
+                {"filename": "x", "slot": 3, "tstart": t0, "tstop": t0 + 1000}
+            ),
+            QUERIES[4]: lambda: index.get("acaf000000000N001_3_img0.fits.gz"),
+        }
+        return {label: best_of(func, 20) for label, func in queries.items()}
+    if name == "files_1d":
+        from mica.archive import aca_l0
+
+        t0 = secs(START) + float(arg) * DAY
+        return _timed(lambda: aca_l0.get_files(start=t0, stop=t0 + DAY, data_root=root), 10)
+    if name.startswith("msid_"):  # msid_<days>: ccd_temp_fine over <days> from the range's start
+        from mica.archive import aca_hdr3
+
+        t0 = secs(arg)
+        t1 = t0 + float(name[5:]) * DAY
+        return _timed(lambda: aca_hdr3.MSID("ccd_temp_fine", t0, t1, data_root=root), 5)
+    if name.startswith("msidmem_"):
+        from mica.archive import aca_hdr3
+
+        t0 = secs(arg)
+        t1 = t0 + float(name[8:]) * DAY
+        return _memory(lambda: aca_hdr3.MSID("ccd_temp_fine", t0, t1, data_root=root))
+    if name.startswith("cheta_"):
+        t0 = secs(arg)
+        t1 = t0 + float(name[6:]) * DAY
+        return _timed(lambda: cheta_fetch(root, t0, t1), 5)
+    if name.startswith("msidset_"):
+        from mica.archive import aca_hdr3
+
+        t0 = secs(arg)
+        t1 = t0 + float(name[8:]) * DAY
+        items = ["ccd_temp_fine", "aca_temp", "dac"]
+        return _timed(lambda: aca_hdr3.MSIDset(items, t0, t1, data_root=root), 3)
+    if name.startswith("stat_"):  # stat_<5min|daily>_<days>
+        from mica.archive import aca_hdr3
+
+        _, stat, days = name.split("_")
+        t0 = secs(arg)
+        t1 = t0 + float(days) * DAY
+        return _timed(lambda: aca_hdr3.MSID("ccd_temp", t0, t1, data_root=root, stat=stat), 5)
+    if name == "images_10min":
+        from mica.archive import aca_l0
+
+        t0 = secs(START) + float(arg) * DAY
+        return _timed(lambda: aca_l0.get_aca_images(t0, t0 + 600, data_root=root), 10)
+    if name.startswith("slot_"):  # slot_<days>: get_slot_data of TIME, TEMPCCD
+        from mica.archive import aca_l0
+
+        t0 = secs(START)
+        t1 = t0 + float(name[5:]) * DAY
+        cols = ["TIME", "TEMPCCD"]
+        out = aca_l0.get_slot_data(t0, t1, 3, data_root=root, columns=cols)
+        res = _timed(lambda: aca_l0.get_slot_data(t0, t1, 3, data_root=root, columns=cols), 5)
+        data = np.ma.getdata(out)
+        res["copy"] = best_of(lambda: (data.copy(), np.ma.getmaskarray(out).copy()), 5)
+        return res
+    if name == "append":  # one day from the folder ``arg`` into ``root``
+        from mica.engine.time_update import update_archive
+        from mica.products.aca_l0 import L0
+
+        paths = sorted(Path(arg).glob("*.fits.gz"))
+        a = min(float(p.name[4:].split("N")[0]) for p in paths)
+        a = a - a % DAY
+        wall, cpu = time.perf_counter(), cpu_seconds()
+        report = update_archive(L0, f"dir:{arg}", a, a + DAY, data_root=root)
+        return {
+            "s": time.perf_counter() - wall,
+            "cpu": cpu_seconds() - cpu,
+            "files": len(report.ingested),
+        }
+    if name == "check":
+        from mica.engine.index_check import check_archive
+        from mica.products.aca_l0 import L0
+
+        wall, cpu = time.perf_counter(), time.process_time()
+        report = check_archive(L0, root)
+        return {
+            "s": time.perf_counter() - wall,
+            "cpu": time.process_time() - cpu,
+            "rss": peak_rss(),
+            "files": report.files,
+            "problems": len(report.problems),
+        }
+    raise SystemExit(f"unknown child {name}")
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (the validating workers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + workers.ru_utime + workers.ru_stime
+
+
+def peak_rss() -> int:
+    """This process's peak resident bytes (``VmHWM``: ``ru_maxrss`` carries the forking
+    parent's over the exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def run_child(name: str, root: Path, arg: str = "") -> dict:
+    cmd = [sys.executable, str(HERE), "--child", name, "--root", str(root), "--arg", arg]
+    env = {**os.environ, "MICA_WORKERS": "1"}  # one worker: figures of one core
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
+    if proc.returncode:
+        lines = proc.stderr.strip().splitlines()
+        return {"error": lines[-1] if lines else "failed"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# --- the parent ------------------------------------------------------------------------------
+class Figures:
+    """The best figure of each measure over the rounds."""
+
+    def __init__(self) -> None:
+        self.best: dict[str, dict] = {}
+
+    def add(self, key: str, res: dict, by: str = "s") -> None:
+        if "error" in res:
+            print(f"{key}: {res['error']}", file=sys.stderr)
+            return
+        old = self.best.get(key)
+        if old is None or res.get(by, np.inf) < old.get(by, np.inf):
+            self.best[key] = res
+
+    def get(self, key: str, field: str = "s") -> float:
+        return float(self.best.get(key, {}).get(field, np.nan))
+
+
+def ms(s: float) -> str:
+    return f"{s * 1000:.2f} ms" if s < 0.1 else f"{s * 1000:.0f} ms"
+
+
+def measure(args: argparse.Namespace) -> Figures:
+    work: Path = args.work
+    small, grown = work / "small" / "aca0", work / "grown" / "aca0"
+    prev, prev_grown = work / "prev" / "aca0", work / "prev-grown" / "aca0"
+    mission = work / "mission" / "aca0"
+    mid = str(max(args.days // 2 - 1, 0))  # a day inside the archive
+    span = args.days - 1
+    fig = Figures()
+    long_days = min(19.0, span)
+    for r in range(args.rounds):
+        print(f"round {r + 1}/{args.rounds}", file=sys.stderr)
+        for label, root in (("small", small), ("grown", grown)):
+            res = run_child("query", root, mid)
+            if "error" in res:
+                fig.add(f"{label} query", res)
+            for query, s in res.items():
+                fig.add(f"{label} {query}", {"s": s})
+            fig.add(f"{label} files_1d", run_child("files_1d", root, mid))
+            fig.add(f"{label} images_10min", run_child("images_10min", root, mid))
+            fig.add(f"{label} msid_1", run_child("msid_1", root, START))
+        for days in dict.fromkeys((1 / 24, 1.0, long_days, span)):
+            key = f"{days:g}"
+            fig.add(f"mica msid {key}", run_child(f"msid_{days}", small, START))
+            fig.add(f"cheta msid {key}", run_child(f"cheta_{days}", work / "cheta-small", START))
+        fig.add("mica msidset", run_child(f"msidset_{span}", small, START))
+        for days in (1.0, span):
+            fig.add(f"slot {days:g}", run_child(f"slot_{days}", small))
+        years = args.years * 365.25
+        fig.add("mica msid mission", run_child(f"msid_{years}", mission, MISSION_START))
+        cheta = work / "cheta-mission"
+        fig.add("cheta msid mission", run_child(f"cheta_{years}", cheta, MISSION_START))
+        fig.add("stat daily", run_child(f"stat_daily_{years}", mission, MISSION_START))
+        fig.add("stat 5min", run_child("stat_5min_365", mission, "2013:001:00:00:00"))
+        # appending the last day: to an empty archive, to prev (one day), to prev-grown
+        for label, src in (("empty", None), ("prev", prev), ("prev-grown", prev_grown)):
+            dest = work / "append" / "aca0"
+            if src is None:
+                shutil.rmtree(dest, ignore_errors=True)
+            else:
+                copy_archive(src, dest)
+            fig.add(f"append {label}", run_child("append", dest, str(work / "day-last")))
+        shutil.rmtree(work / "append", ignore_errors=True)
+    for label, root in (("check prev-grown", prev_grown), ("check prev", prev)):
+        fig.add(label, run_child("check", root))
+    fig.add("msid memory", run_child(f"msidmem_{span}", small, START), by="peak")
+    fig.add("msid memory mission", run_child(f"msidmem_{years}", mission, MISSION_START), by="peak")
+    return fig
+
+
+def report(fig: Figures, args: argparse.Namespace) -> None:
+    g = fig.get
+    work = args.work
+    counts = f"{_rows(work / 'small' / 'aca0')} / {_rows(work / 'grown' / 'aca0')} rows"
+    flat = [("(small / grown: index rows)", counts, "")]
+    for label in QUERIES + ["files_1d", "images_10min", "msid_1"]:
+        a, b = g(f"small {label}"), g(f"grown {label}")
+        flat.append((label, f"{ms(a)} / {ms(b)}", f"{b / a:.2f}x (<= 1.2x)"))
+    empty = g("append empty")
+    flat.append(("append 1 day: empty archive", f"{empty:.2f} s", ""))
+    for label, what, target in (
+        ("append prev", "  to the day before (1 day)", ""),
+        ("append prev-grown", f"  to it + {args.rows} index rows", " (<= 1.2x)"),
+    ):
+        flat.append((what, f"{g(label):.2f} s", f"{g(label) / empty:.2f}x empty{target}"))
+    cpus = [f"{g(f'append {k}', 'cpu'):.2f}" for k in ("empty", "prev", "prev-grown")]
+    flat.append(("  CPU: empty / prev / prev-grown", " / ".join(cpus) + " s", ""))
+    for label in ("check prev-grown", "check prev"):
+        res = fig.best.get(label, {})
+        flat.append(
+            (
+                f"mica check {label.split()[1]} ({res.get('files')} rows)",
+                f"{g(label):.1f} s, {g(label, 'cpu'):.1f} s CPU",
+                f"{g(label, 'rss') / 1e6:.0f} MB peak, {res.get('problems')} problems",
+            )
+        )
+    print_table("Flat in the archive's size (<= 15 s and 500 MB for check)", flat)
+
+    def versus(label: str, a: float, b: float, target: str = "<= 0.75x") -> tuple[str, str, str]:
+        return (label, f"{ms(a)} / {ms(b)}", f"{a / b:.2f}x cheta ({target})")
+
+    reads = []
+    ranges = (1 / 24, 1.0, min(19.0, args.days - 1), args.days - 1)
+    for key in dict.fromkeys(f"{days:g}" for days in ranges):
+        mica, cheta = f"mica msid {key}", f"cheta msid {key}"
+        reads.append(versus(f"MSID ccd_temp_fine {key} d, warm", g(mica), g(cheta)))
+        reads.append(versus("  first call", g(mica, "first"), g(cheta, "first")))
+    mica, cheta = "mica msid mission", "cheta msid mission"
+    reads.append(versus(f"MSID {args.years} y (thinned), warm", g(mica), g(cheta)))
+    reads.append(versus("  first call", g(mica, "first"), g(cheta, "first")))
+    reads.append((f"MSIDset of 3 items, {args.days - 1} d", ms(g("mica msidset")), "no peer"))
+    for label in ("msid memory", "msid memory mission"):
+        peak, out = g(label, "peak"), g(label, "returned")
+        ratio = f"{peak / out:.2f}x returned (<= 1.5x)"
+        reads.append((label, f"{peak / 1e6:.1f} / {out / 1e6:.1f} MB", ratio))
+    reads += [
+        (f"MSID ccd_temp daily, {args.years} y, cold", ms(g("stat daily", "first")), "<= 30 ms"),
+        ("MSID ccd_temp 5min, 1 y, cold", ms(g("stat 5min", "first")), "<= 30 ms (thinned)"),
+        ("get_aca_images 10 min, warm", ms(g("small images_10min")), "<= 10 ms"),
+    ]
+    for days in (1.0, args.days - 1):
+        a, b = g(f"slot {days:g}"), g(f"slot {days:g}", "copy")
+        ratio = f"{a / b:.1f}x one copy (<= 3x)"
+        reads.append((f"get_slot_data TIME,TEMPCCD {days:g} d", ms(a), ratio))
+    print_table("Reads (figures: mica / cheta layout, best round)", reads)
+
+
+def _rows(root: Path, name: str = INDEX) -> int:
+    conn = sqlite3.connect(root / name)
+    try:
+        return conn.execute("SELECT count(*) FROM archfiles").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, default=100, help="of the simulated archive")
+    parser.add_argument("--rows", type=int, default=1_800_000, help="of the grown index")
+    parser.add_argument("--years", type=int, default=25, help="of the header-3 store")
+    default_work = Path(tempfile.gettempdir()) / "mica-bench-scale"
+    parser.add_argument("--work", type=Path, default=default_work)
+    parser.add_argument("--reuse", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--child", default=None)
+    parser.add_argument("--root", type=Path, default=None)
+    parser.add_argument("--arg", default="")
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.root, args.arg)))
+        return
+    args.work.mkdir(parents=True, exist_ok=True)
+    built = build(args)
+    print_table(f"Built in {args.work}", built or [("everything reused", "", "")])
+    fig = measure(args)
+    (args.work / "bench_scale.json").write_text(json.dumps(fig.best, indent=1))
+    report(fig, args)
+
+
+if __name__ == "__main__":
+    main()
