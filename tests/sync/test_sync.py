@@ -8,10 +8,12 @@ import hashlib
 import json
 import re
 import shutil
+import sqlite3
 import threading
 import time
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 
@@ -312,3 +314,58 @@ def test_header3_reader_during_an_incremental_sync(server_v1, server_v2, serve, 
         reader.join()
     assert not errors, errors[:3]
     assert seen == {expected}, seen
+
+
+def _flip_blocks(chunk: Path, keep: tuple[str, ...]) -> int:
+    """A byte flipped in the middle of every stored block of the chunk's datasets whose
+    names do not end with one of ``keep``; how many were flipped."""
+    spots: list[int] = []
+
+    def visit(name: str, obj: object) -> None:
+        if isinstance(obj, h5py.Dataset) and obj.chunks and not name.endswith(keep):
+            for k in range(obj.id.get_num_chunks()):
+                info = obj.id.get_chunk_info(k)
+                spots.append(info.byte_offset + info.size // 2)
+
+    with h5py.File(chunk, "r") as h5:
+        h5.visititems(visit)
+    with open(chunk, "r+b") as fh:
+        for offset in spots:
+            fh.seek(offset)
+            byte = fh.read(1)[0]
+            fh.seek(offset)
+            fh.write(bytes([byte ^ 0x5A]))
+    return len(spots)
+
+
+def test_synced_chunks_carry_digests_and_a_damaged_one_names_the_sync(
+    server_v1, serve, tmp_path
+) -> None:
+    """A sync records each chunk with the server's digests (read back checked like a chunk
+    built here); a damaged synced chunk, which has no files to be read from instead, raises
+    the error naming it and the sync that fetches it again, never an empty answer."""
+    server = serve(server_v1)
+    local = tmp_path / "hdr3"
+    sel = Selection(to_secs(HDR3[0]), to_secs(HDR3[1]))
+    with quick_client(server) as client:
+        assert sync(server.url, ["aca-hdr3"], sel, archive=local, client=client).ok
+    root = local / "aca0"
+    with sqlite3.connect(server_v1 / "aca0" / "archfiles.db3") as db:
+        theirs = dict(db.execute("SELECT part, digests FROM store_chunks"))
+    with sqlite3.connect(root / "archfiles.db3") as db:
+        ours = dict(db.execute("SELECT part, digests FROM store_chunks"))
+        paths = [root / p for (p,) in db.execute("SELECT path FROM store_chunks")]
+    assert ours and all(ours[p] and ours[p] == theirs[p] for p in ours)
+    assert aca_hdr3.MSID("ccd_temp", *HDR3, data_root=root).vals.size > 1000
+    # the values' blocks damaged (times intact): met while decoding the sample tables
+    assert sum(_flip_blocks(path, ("TIME", "BLOCK0")) for path in paths)
+    named = rf"remove {re.escape(str(root))}/store/.* sync {server.url} --products aca-hdr3"
+    with pytest.raises(MissingDataError, match=named):
+        aca_hdr3.MSID("ccd_temp", *HDR3, data_root=root)
+    with pytest.raises(MissingDataError, match=named):
+        aca_l0.hd3_columns(*HDR3, [0], ["TIME", "HD3TLM62"], data_root=root)
+    assert get("aca-l0").check(root, verify_store=True).problems  # named by check
+    # the times' blocks damaged too: met while the read plans its parts
+    assert sum(_flip_blocks(path, ("BLOCK0",)) for path in paths)
+    with pytest.raises(MissingDataError, match=named):
+        aca_hdr3.MSID("ccd_temp", *HDR3, data_root=root)
