@@ -399,6 +399,11 @@ def proc_rows(root: Path, obsid: int | None = None) -> list[dict[str, Any]]:
     conn = connect_readonly(Path(root) / PROC_DB)
     conn.row_factory = sqlite3.Row
     try:
+        # `proc_connect` creates the file before the table: an update killed in between
+        # (or one creating it now) leaves a file without the table, which holds no row yet
+        table = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'aspect_1_proc'"
+        if conn.execute(table).fetchone() is None:
+            return []
         if obsid is None:
             cur = conn.execute("SELECT * FROM aspect_1_proc ORDER BY aspect_1_id")
         else:

@@ -1,0 +1,494 @@
+"""kill -9 at seeded random points of every update kind, then the same command again: the
+archive ends equal to a clean build.
+
+Kinds: ``mica update acq-stats``, ``guide-stats``, ``vv``, ``aca-dark --with-inputs``,
+``asp-l1``, ``obspar`` and ``mica rebuild store`` (L0 ingest kills: `test_crash_l0`). One
+small input archive is built once for the module (simulated obspars of three observations,
+the aspect L1 of one, four L0 files; a dark calibration's replicas and L0 for the
+``dir:`` source) and the folders each kind starts from are copied for each case. V&V runs
+without its slot plots (see `_kinds`).
+The command runs in a child forked from this process (every module already imported, so it
+costs what the update itself costs) through ``mica.cli.main``, the CLI's entry point; the
+parent kills it with SIGKILL after a delay drawn (fixed seed, per kind) from the measured
+duration of a clean run (a child that finished first shortens that duration, and the
+case is drawn again). While it lies dead, whatever readers serve must be what they served
+before the update or part of the clean build (some of its rows, some of its files, each
+whole; never a temporary or partial file, never a traceback). Then the same command runs
+again, here, to completion: the readers' results, the files (paths and digests, store
+chunks included) and ``mica check`` (exit 0, 0 problems) must equal the clean build's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import struct
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from mica.archive import aca_hdr3, aca_l0, asp_l1, obspar
+from mica.archive.aca_dark import dark_cal
+from mica.archive.aca_dark.product import HDR3_PAD
+from mica.cli import main
+from mica.errors import MicaError
+from mica.sim import aca_dark as sim_dark
+from mica.sim.asp_l1 import write_asp_l1
+from mica.stats import acq_stats, guide_stats
+from mica.vv import get_rms_data, get_vv, get_vv_files
+from mica.vv.product import VV
+
+#: The seed of every kill delay (each kind draws from its own stream of it).
+SEED = 25
+#: The update kinds, in the order of their seed streams.
+KIND_NAMES = ("acq-stats", "guide-stats", "vv", "aca-dark", "asp-l1", "obspar", "rebuild-store")
+#: Kill points per kind.
+KILLS = 10
+#: Three observations with obspars; the last has aspect L1 (one revision, the default).
+WINDOW = ("2012:001:07:00:00", "2012:001:11:30:00")
+OBSIDS = [59868, 59867, 10003]
+ASP_OBSID = 10003
+ASP_REVISION = 2
+#: The statistics of the two short observations (the time goes in simulating telemetry).
+STATS_WINDOW = ("2012:001:07:00:00", "2012:001:11:15:00")
+#: The dark calibration 2000043 and the L0 (slots 6-7, 8x8) its temperatures need.
+DARK_ID = "2000043"
+DARK_DAYS = ("2000:043", "2000:044")
+HDR3_SLOTS = (6, 7)
+#: Files whose bytes differ between two equal builds (times, SQLite pages, HDF5 metadata);
+#: what users read from them is compared instead.
+VOLATILE = re.compile(
+    r"(\.db3(-wal|-shm)?|update\.lock|archive\.json|^(acq_stats|guide_stats|vv)\.h5)$"
+)
+#: A store chunk's name carries its generation: ``<period>.<generation>.h5``.
+CHUNK = re.compile(r"^(\d+)\.\d+\.h5$")
+
+
+# --- what users read ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Refused:
+    """A reader's `MicaError` (nothing served yet, said cleanly): its message."""
+
+    message: str
+
+
+class Files(dict):
+    """Files a reader served: path relative to the archive -> sha256 of the bytes."""
+
+
+def _served(root: Path, paths: list[str] | dict[Any, str]) -> Files:
+    """The files ``paths`` as readers return them, checked visible and whole: absolute,
+    inside the archive, existing, no hidden (temporary) component."""
+    out = Files()
+    for path in paths:
+        rel = Path(path).relative_to(root)
+        assert Path(path).is_absolute() and (root / rel).exists(), path
+        assert not any(part.startswith(".") for part in rel.parts), f"temporary path {path}"
+        files = sorted(p for p in (root / rel).rglob("*") if p.is_file())
+        for file in files if (root / rel).is_dir() else [root / rel]:
+            out[str(file.relative_to(root))] = hashlib.sha256(file.read_bytes()).hexdigest()
+    return out
+
+
+def _call(read: Callable[[], Any]) -> Any:
+    """``read()``, or `Refused` for a `MicaError` (any other exception fails the test)."""
+    try:
+        return read()
+    except MicaError as err:
+        return Refused(f"{type(err).__name__}: {err}")
+
+
+def _reads_obspar(root: Path) -> dict[str, Any]:
+    folder = root / "obspar"
+    out = {"obsids": _call(lambda: obspar.get_obsids(*WINDOW, data_root=folder))}
+    for obsid in OBSIDS:
+        out[f"obspar {obsid}"] = _call(lambda o=obsid: obspar.get_obspar(o, data_root=folder))
+        path = _call(lambda o=obsid: obspar.get_obspar_file(o, data_root=folder))
+        out[f"file {obsid}"] = _served(root, [path]) if isinstance(path, str) else path
+    return out
+
+
+def _reads_asp_l1(root: Path) -> dict[str, Any]:
+    folder = root / "asp1"
+    dirs = _call(lambda: asp_l1.get_obs_dirs(ASP_OBSID, data_root=folder))
+    return {
+        "dirs": dirs if not isinstance(dirs, dict) else _served(root, [dirs["default"]]),
+        "files": _call(lambda: _served(root, asp_l1.get_files(ASP_OBSID, data_root=folder))),
+        "processing": _call(lambda: asp_l1.get_processing(ASP_OBSID, data_root=folder)),
+    }
+
+
+def _reads_table(module: Any, folder: str) -> Callable[[Path], dict[str, Any]]:
+    def reads(root: Path) -> dict[str, Any]:
+        return {"rows": _call(lambda: module.get_stats(filter=False, data_root=root / folder))}
+
+    return reads
+
+
+def _reads_vv(root: Path) -> dict[str, Any]:
+    folder = root / "vv"
+    return {
+        "rows": _call(lambda: get_rms_data(data_root=folder)),
+        "report": _call(lambda: get_vv(ASP_OBSID, data_root=folder)),
+        "files": _call(lambda: _served(root, get_vv_files(ASP_OBSID, data_root=folder))),
+        # V&V marks the revision done in the aspect L1 processing table
+        "processing": _call(lambda: asp_l1.get_processing(ASP_OBSID, data_root=root / "asp1")),
+    }
+
+
+def _l0_files(root: Path) -> Any:
+    folder = root / "aca0"
+    return _call(
+        lambda: _served(root, aca_l0.get_files(start=DARK_DAYS[0], stop=DARK_DAYS[1],
+                                               data_root=folder))
+    )  # fmt: skip
+
+
+def _reads_l0(root: Path) -> dict[str, Any]:
+    folder = root / "aca0"
+    out: dict[str, Any] = {"files": _l0_files(root)}
+    for slot in HDR3_SLOTS:
+        out[f"slot {slot}"] = _call(
+            lambda s=slot: aca_l0.get_slot_data(*DARK_DAYS, s, data_root=folder)
+        )
+    out["ccd_temp"] = _call(lambda: aca_hdr3.MSID("ccd_temp", *DARK_DAYS, data_root=folder).vals)
+    return out
+
+
+def _reads_dark(root: Path) -> dict[str, Any]:
+    """The calibration and the L0 files (their store chunks are compared as files)."""
+    folder = root / "aca_dark"
+    cals = _call(lambda: dark_cal.get_dark_cal_dirs(data_root=folder))
+    return {
+        "calibrations": cals if isinstance(cals, Refused) else _served(root, cals.values()),
+        "image": _call(lambda: dark_cal.get_dark_cal_image(DARK_ID, data_root=folder)),
+        "l0 files": _l0_files(root),
+    }
+
+
+# --- the kinds --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Kind:
+    """One update kind: its command, the folders it starts from and what users read.
+
+    ``inputs`` are copied from the module's archive into each case (and the clean build);
+    ``stale`` are removed from the copy (what the command rebuilds); ``settings`` are
+    (object, attribute, value) set for the clean build and the kills alike."""
+
+    args: tuple[str, ...]
+    reads: Callable[[Path], dict[str, Any]]
+    inputs: tuple[str, ...] = ()
+    stale: tuple[str, ...] = ()
+    check: tuple[str, ...] = ("check",)
+    settings: tuple[tuple[Any, str, Any], ...] = ()
+
+
+def _kinds(upstream: Path) -> dict[str, Kind]:
+    """The kinds; their ``dir:`` sources are folders of ``upstream``."""
+    span = ("--start", WINDOW[0], "--stop", WINDOW[1], "--quiet")
+    stats = ("--start", STATS_WINDOW[0], "--stop", STATS_WINDOW[1], "--quiet")
+    days = ("--start", DARK_DAYS[0], "--stop", DARK_DAYS[1], "--quiet")
+    dark, asp = f"dir:{upstream / 'dark'}", f"dir:{upstream / 'asp'}"
+    return {
+        "acq-stats": Kind(
+            ("update", "acq-stats", *stats), _reads_table(acq_stats, "acq_stats"), ("obspar",)
+        ),
+        "guide-stats": Kind(
+            ("update", "guide-stats", *stats), _reads_table(guide_stats, "guide_stats"), ("obspar",)
+        ),
+        # Without its 8 slot plots (PNG renderings, 90 % of its time): they are written into
+        # the revision's staging folder with its report, whose writing the kills still hit.
+        "vv": Kind(
+            ("update", "vv", *span), _reads_vv, ("obspar", "asp1"), settings=((VV, "plots", False),)
+        ),
+        "aca-dark": Kind(
+            ("update", "aca-dark", "--source", dark, "--with-inputs", *days), _reads_dark
+        ),
+        "asp-l1": Kind(
+            ("update", "asp-l1", "--source", asp, "--obsid", str(ASP_OBSID), "--quiet"),
+            _reads_asp_l1,
+        ),
+        "obspar": Kind(("update", "obspar", "--source", "sim", *span), _reads_obspar),
+        "rebuild-store": Kind(
+            ("rebuild", "store"),
+            _reads_l0,
+            ("aca0",),
+            ("aca0/store",),
+            ("check", "--verify-store"),
+        ),
+    }
+
+
+#: The kinds whose clean build is the module's archive itself: kind -> its folder.
+BUILT_BY_THE_MODULE = {"obspar": "obspar", "asp-l1": "asp1"}
+#: The L0 files of the store's archive (of the calibration's, slots 6-7): the first four.
+STORE_FILES = 4
+
+
+# --- running mica ---------------------------------------------------------------------------
+def _mica(root: Path, args: tuple[str, ...]) -> tuple[int, str]:
+    """``mica <args>`` on the archive ``root``, here: (exit code, output)."""
+    result = CliRunner().invoke(main, list(args), env={"MICA_ARCHIVE": str(root)})
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception  # a traceback is a failure of the test, shown as it is
+    return result.exit_code, result.output
+
+
+@dataclass
+class Child:
+    """``mica <args>`` in a process forked from this one (the CLI's entry point)."""
+
+    pid: int
+    started: float
+    done_pipe: int
+    status: int | None = None
+    finished_after: float | None = None
+
+    @classmethod
+    def start(cls, root: Path, args: tuple[str, ...]) -> Child:
+        rfd, wfd = os.pipe()
+        started = time.monotonic()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns into pytest
+            code = 70
+            try:
+                os.close(rfd)
+                sink = open(os.devnull, "w")  # closed by the process's end below
+                os.dup2(sink.fileno(), 1)
+                os.dup2(sink.fileno(), 2)
+                sys.stdout = sys.stderr = sink
+                os.environ["MICA_ARCHIVE"] = str(root)
+                try:
+                    main.main(args=list(args), prog_name="mica")
+                    code = 0
+                except SystemExit as end:
+                    code = end.code if isinstance(end.code, int) else 1
+                os.write(wfd, struct.pack("d", time.monotonic()))
+            finally:
+                os._exit(code)
+        os.close(wfd)
+        return cls(pid, started, rfd)
+
+    def kill_after(self, delay: float) -> bool:
+        """SIGKILL ``delay`` seconds after the start; False when it had finished before."""
+        time.sleep(max(0.0, self.started + delay - time.monotonic()))
+        pid, self.status = os.waitpid(self.pid, os.WNOHANG)
+        if pid == 0:  # still running
+            os.kill(self.pid, signal.SIGKILL)
+            _, self.status = os.waitpid(self.pid, 0)
+        end = os.read(self.done_pipe, 8)
+        os.close(self.done_pipe)
+        if end:
+            self.finished_after = struct.unpack("d", end)[0] - self.started
+        killed = os.WIFSIGNALED(self.status) and os.WTERMSIG(self.status) == signal.SIGKILL
+        assert killed or os.waitstatus_to_exitcode(self.status) == 0, "the child failed"
+        return killed
+
+
+# --- the archive as a user sees it -----------------------------------------------------------
+def listing(root: Path) -> dict[str, str]:
+    """Every entry under ``root`` but the `VOLATILE` files: relative path (a store chunk's
+    generation dropped) -> sha256 of a file, ``-> target`` of a link, ``dir`` of a folder."""
+    out = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if VOLATILE.search(path.name):
+            continue
+        name = CHUNK.sub(r"\1.h5", path.name) if "store" in rel.parts else path.name
+        key = str(rel.parent / name)
+        if path.is_symlink():
+            out[key] = "-> " + os.readlink(path)
+        elif path.is_dir():
+            out[key] = "dir"
+        else:
+            out[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def problems(output: str) -> list[str]:
+    """The lines of ``mica check``'s output that count problems other than 0."""
+    return [ln for ln in output.splitlines() if re.search(r"\b[1-9]\d* problems?\b", ln)]
+
+
+def same(got: Any, want: Any) -> bool:
+    """Whether two reader results are equal (arrays bit for bit, masks too)."""
+    if isinstance(want, np.ndarray) or isinstance(got, np.ndarray):
+        if not (isinstance(got, np.ndarray) and isinstance(want, np.ndarray)):
+            return False
+        return (
+            got.dtype == want.dtype
+            and got.shape == want.shape
+            and np.ma.getdata(got).tobytes() == np.ma.getdata(want).tobytes()
+            and np.array_equal(np.ma.getmaskarray(got), np.ma.getmaskarray(want))
+        )
+    return type(got) is type(want) and got == want
+
+
+def part_of(got: Any, want: Any) -> bool:
+    """Whether a reader's result after a kill is part of the clean build's: nothing yet
+    (`Refused` or None), some of its rows or files (each whole), or all of it."""
+    if got is None or isinstance(got, Refused) or same(got, want):
+        return True
+    if isinstance(got, Files) and isinstance(want, Files):
+        return got.items() <= want.items()
+    if isinstance(got, np.ndarray) and isinstance(want, np.ndarray) and want.dtype.names:
+        rows = {r.tobytes() for r in np.ma.getdata(want)}
+        return got.dtype == want.dtype and all(r.tobytes() in rows for r in np.ma.getdata(got))
+    if isinstance(got, list) and isinstance(want, list):
+        return all(item in want for item in got)
+    return False
+
+
+@dataclass
+class Clean:
+    """A clean build of one kind: its listing, readers' results and run time."""
+
+    listing: dict[str, str]
+    reads: dict[str, Any]
+    seconds: float
+
+
+# --- fixtures ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def _env() -> Any:
+    """Updates in one process: a child forked from pytest cannot use a worker pool whose
+    forkserver another test of the session started (kills of an L0 update with its worker
+    processes: `test_crash_l0`)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MICA_WORKERS", "1")
+        yield
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory, _env) -> tuple[Path, dict[str, Kind], dict[str, float]]:
+    """The module's archive (obspar, asp1 and aca0, each by its own ``mica update``), the
+    kinds, and the seconds the obspar and asp-l1 updates took (their clean builds)."""
+    top = tmp_path_factory.mktemp("kill-updates")
+    upstream = top / "upstream"  # the files the dir: sources serve
+    plan = sim_dark.dark_cal_plan(DARK_ID)
+    sim_dark.write_replicas(plan, upstream / "dark")
+    l0_files = sim_dark.write_hdr3_l0_files([plan], upstream / "dark", pad=HDR3_PAD + 60.0)
+    (upstream / "l0").mkdir()
+    for path in sorted(l0_files)[:STORE_FILES]:
+        shutil.copyfile(path, upstream / "l0" / path.name)
+    (upstream / "asp").mkdir()
+    write_asp_l1(ASP_OBSID, ASP_REVISION, upstream / "asp", decimate=50)
+    kinds = _kinds(upstream)
+    root, seconds = top / "archive", {}
+    for name in BUILT_BY_THE_MODULE:
+        t0 = time.monotonic()
+        code, output = _mica(root, kinds[name].args)
+        seconds[name] = time.monotonic() - t0
+        assert code == 0, output
+    l0 = ("--source", f"dir:{upstream / 'l0'}", "--start", DARK_DAYS[0], "--stop", DARK_DAYS[1])
+    code, output = _mica(root, ("update", "aca-l0", *l0, "--quiet"))
+    assert code == 0, output
+    assert obspar.get_obsids(*WINDOW, data_root=root / "obspar") == OBSIDS
+    return root, kinds, seconds
+
+
+def _case(archive: Path, kind: Kind, dest: Path) -> Path:
+    """A copy of the folders ``kind`` starts from, its ``stale`` ones removed."""
+    dest.mkdir(parents=True)
+    for name in kind.inputs:
+        shutil.copytree(archive / name, dest / name, symlinks=True)
+    for name in kind.stale:
+        shutil.rmtree(dest / name)
+    return dest
+
+
+def _clean(archive: tuple, name: str, where: Path) -> Clean:
+    root, kinds, seconds = archive
+    kind = kinds[name]
+    if name in BUILT_BY_THE_MODULE:
+        clean = _case(root, kind, where)
+        folder = BUILT_BY_THE_MODULE[name]
+        shutil.copytree(root / folder, clean / folder, symlinks=True)
+        took = seconds[name]
+    else:
+        clean = _case(root, kind, where)
+        t0 = time.monotonic()
+        code, output = _mica(clean, kind.args)
+        took = time.monotonic() - t0
+        assert code == 0, output
+    code, output = _mica(clean, kind.check)
+    assert code == 0 and not problems(output), output
+    reads = kind.reads(clean)
+    assert not [k for k, v in reads.items() if isinstance(v, Refused)], reads
+    return Clean(listing(clean), reads, took)
+
+
+# --- the test ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", KIND_NAMES)
+def test_kill_then_rerun_equals_a_clean_build(archive, tmp_path, monkeypatch, name):
+    root, kinds, _ = archive
+    kind = kinds[name]
+    for target, attribute, value in kind.settings:
+        monkeypatch.setattr(target, attribute, value)
+    clean = _clean(archive, name, tmp_path / "clean")
+    rng = np.random.default_rng([SEED, KIND_NAMES.index(name)])
+    before = kind.reads(_case(root, kind, tmp_path / "before"))
+    duration, kills, case = clean.seconds, 0, 0
+    while kills < KILLS:
+        case += 1
+        assert case <= 3 * KILLS, f"seed {SEED}: {name} kept finishing before its kill"
+        delay = float(rng.uniform(0.0, duration))
+        where = f"seed {SEED}, {name}, case {case}: kill at {delay:.3f} s of {duration:.3f} s"
+        work = _case(root, kind, tmp_path / f"case-{case}")
+        child = Child.start(work, kind.args)
+        if not child.kill_after(delay):  # it finished first: the clean run's time was long
+            duration = child.finished_after or delay
+            shutil.rmtree(work)
+            continue
+        kills += 1
+        # dead: readers serve part of the clean build, never a temporary or partial file
+        for key, value in kind.reads(work).items():
+            served = same(value, before[key]) or part_of(value, clean.reads[key])
+            assert served, f"{where}: {key} served {value!r}"
+        code, output = _mica(work, kind.args)
+        assert code == 0, f"{where}: the re-run failed:\n{output}"
+        code, output = _mica(work, kind.check)
+        assert code == 0 and not problems(output), f"{where}: mica check:\n{output}"
+        for key, value in kind.reads(work).items():
+            assert same(value, clean.reads[key]), f"{where}: {key} differs from the clean build"
+        got = listing(work)
+        differ = sorted(k for k in got.keys() | clean.listing if got.get(k) != clean.listing.get(k))
+        assert not differ, f"{where}: files differ from the clean build: {differ}"
+        shutil.rmtree(work)
+
+
+@pytest.mark.parametrize("left", ["empty file", "database without the table"])
+def test_processing_table_not_yet_created_reads_empty(archive, tmp_path, left):
+    """An asp-l1 update killed between creating ``processing_asp_l1.db3`` and its table (a
+    kill point above found it): readers and V&V planning read no processing rows, not a
+    raw `sqlite3.OperationalError`; the re-run fills the table."""
+    from mica.products.asp_l1 import PROC_DB
+
+    root, kinds, _ = archive
+    work = _case(root, kinds["vv"], tmp_path / "case")
+    want = asp_l1.get_processing(ASP_OBSID, data_root=work / "asp1")
+    db = work / "asp1" / PROC_DB
+    for path in db.parent.glob(PROC_DB + "*"):
+        path.unlink()
+    db.touch()
+    if left == "database without the table":
+        conn = sqlite3.connect(db)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.close()
+    assert asp_l1.get_processing(ASP_OBSID, data_root=work / "asp1") == []
+    code, output = _mica(work, ("update", "vv", "--quiet"))
+    assert code == 0 and "0 obsid revisions computed" in output, output
+    code, output = _mica(work, kinds["asp-l1"].args)
+    assert code == 0, output
+    assert asp_l1.get_processing(ASP_OBSID, data_root=work / "asp1") == want
