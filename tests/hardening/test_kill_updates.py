@@ -44,6 +44,7 @@ from mica.archive.aca_dark.product import HDR3_PAD
 from mica.cli import main
 from mica.errors import MicaError
 from mica.sim import aca_dark as sim_dark
+from mica.sim.aca_l0 import plan_l0_files, write_l0_file
 from mica.sim.asp_l1 import write_asp_l1
 from mica.stats import acq_stats, guide_stats
 from mica.vv import get_rms_data, get_vv, get_vv_files
@@ -87,7 +88,7 @@ class Files(dict):
     """Files a reader served: path relative to the archive -> sha256 of the bytes."""
 
 
-def _served(root: Path, paths: list[str] | dict[Any, str]) -> Files:
+def served(root: Path, paths: list[str] | dict[Any, str]) -> Files:
     """The files ``paths`` as readers return them, checked visible and whole: absolute,
     inside the archive, existing, no hidden (temporary) component."""
     out = Files()
@@ -101,7 +102,7 @@ def _served(root: Path, paths: list[str] | dict[Any, str]) -> Files:
     return out
 
 
-def _call(read: Callable[[], Any]) -> Any:
+def attempt(read: Callable[[], Any]) -> Any:
     """``read()``, or `Refused` for a `MicaError` (any other exception fails the test)."""
     try:
         return read()
@@ -111,27 +112,27 @@ def _call(read: Callable[[], Any]) -> Any:
 
 def _reads_obspar(root: Path) -> dict[str, Any]:
     folder = root / "obspar"
-    out = {"obsids": _call(lambda: obspar.get_obsids(*WINDOW, data_root=folder))}
+    out = {"obsids": attempt(lambda: obspar.get_obsids(*WINDOW, data_root=folder))}
     for obsid in OBSIDS:
-        out[f"obspar {obsid}"] = _call(lambda o=obsid: obspar.get_obspar(o, data_root=folder))
-        path = _call(lambda o=obsid: obspar.get_obspar_file(o, data_root=folder))
-        out[f"file {obsid}"] = _served(root, [path]) if isinstance(path, str) else path
+        out[f"obspar {obsid}"] = attempt(lambda o=obsid: obspar.get_obspar(o, data_root=folder))
+        path = attempt(lambda o=obsid: obspar.get_obspar_file(o, data_root=folder))
+        out[f"file {obsid}"] = served(root, [path]) if isinstance(path, str) else path
     return out
 
 
 def _reads_asp_l1(root: Path) -> dict[str, Any]:
     folder = root / "asp1"
-    dirs = _call(lambda: asp_l1.get_obs_dirs(ASP_OBSID, data_root=folder))
+    dirs = attempt(lambda: asp_l1.get_obs_dirs(ASP_OBSID, data_root=folder))
     return {
-        "dirs": dirs if not isinstance(dirs, dict) else _served(root, [dirs["default"]]),
-        "files": _call(lambda: _served(root, asp_l1.get_files(ASP_OBSID, data_root=folder))),
-        "processing": _call(lambda: asp_l1.get_processing(ASP_OBSID, data_root=folder)),
+        "dirs": dirs if not isinstance(dirs, dict) else served(root, [dirs["default"]]),
+        "files": attempt(lambda: served(root, asp_l1.get_files(ASP_OBSID, data_root=folder))),
+        "processing": attempt(lambda: asp_l1.get_processing(ASP_OBSID, data_root=folder)),
     }
 
 
 def _reads_table(module: Any, folder: str) -> Callable[[Path], dict[str, Any]]:
     def reads(root: Path) -> dict[str, Any]:
-        return {"rows": _call(lambda: module.get_stats(filter=False, data_root=root / folder))}
+        return {"rows": attempt(lambda: module.get_stats(filter=False, data_root=root / folder))}
 
     return reads
 
@@ -139,18 +140,18 @@ def _reads_table(module: Any, folder: str) -> Callable[[Path], dict[str, Any]]:
 def _reads_vv(root: Path) -> dict[str, Any]:
     folder = root / "vv"
     return {
-        "rows": _call(lambda: get_rms_data(data_root=folder)),
-        "report": _call(lambda: get_vv(ASP_OBSID, data_root=folder)),
-        "files": _call(lambda: _served(root, get_vv_files(ASP_OBSID, data_root=folder))),
+        "rows": attempt(lambda: get_rms_data(data_root=folder)),
+        "report": attempt(lambda: get_vv(ASP_OBSID, data_root=folder)),
+        "files": attempt(lambda: served(root, get_vv_files(ASP_OBSID, data_root=folder))),
         # V&V marks the revision done in the aspect L1 processing table
-        "processing": _call(lambda: asp_l1.get_processing(ASP_OBSID, data_root=root / "asp1")),
+        "processing": attempt(lambda: asp_l1.get_processing(ASP_OBSID, data_root=root / "asp1")),
     }
 
 
 def _l0_files(root: Path) -> Any:
     folder = root / "aca0"
-    return _call(
-        lambda: _served(root, aca_l0.get_files(start=DARK_DAYS[0], stop=DARK_DAYS[1],
+    return attempt(
+        lambda: served(root, aca_l0.get_files(start=DARK_DAYS[0], stop=DARK_DAYS[1],
                                                data_root=folder))
     )  # fmt: skip
 
@@ -159,20 +160,20 @@ def _reads_l0(root: Path) -> dict[str, Any]:
     folder = root / "aca0"
     out: dict[str, Any] = {"files": _l0_files(root)}
     for slot in HDR3_SLOTS:
-        out[f"slot {slot}"] = _call(
+        out[f"slot {slot}"] = attempt(
             lambda s=slot: aca_l0.get_slot_data(*DARK_DAYS, s, data_root=folder)
         )
-    out["ccd_temp"] = _call(lambda: aca_hdr3.MSID("ccd_temp", *DARK_DAYS, data_root=folder).vals)
+    out["ccd_temp"] = attempt(lambda: aca_hdr3.MSID("ccd_temp", *DARK_DAYS, data_root=folder).vals)
     return out
 
 
 def _reads_dark(root: Path) -> dict[str, Any]:
     """The calibration and the L0 files (their store chunks are compared as files)."""
     folder = root / "aca_dark"
-    cals = _call(lambda: dark_cal.get_dark_cal_dirs(data_root=folder))
+    cals = attempt(lambda: dark_cal.get_dark_cal_dirs(data_root=folder))
     return {
-        "calibrations": cals if isinstance(cals, Refused) else _served(root, cals.values()),
-        "image": _call(lambda: dark_cal.get_dark_cal_image(DARK_ID, data_root=folder)),
+        "calibrations": cals if isinstance(cals, Refused) else served(root, cals.values()),
+        "image": attempt(lambda: dark_cal.get_dark_cal_image(DARK_ID, data_root=folder)),
         "l0 files": _l0_files(root),
     }
 
@@ -237,7 +238,7 @@ STORE_FILES = 4
 
 
 # --- running mica ---------------------------------------------------------------------------
-def _mica(root: Path, args: tuple[str, ...]) -> tuple[int, str]:
+def run_mica(root: Path, args: tuple[str, ...]) -> tuple[int, str]:
     """``mica <args>`` on the archive ``root``, here: (exit code, output)."""
     result = CliRunner().invoke(main, list(args), env={"MICA_ARCHIVE": str(root)})
     if result.exception is not None and not isinstance(result.exception, SystemExit):
@@ -283,17 +284,38 @@ class Child:
     def kill_after(self, delay: float) -> bool:
         """SIGKILL ``delay`` seconds after the start; False when it had finished before."""
         time.sleep(max(0.0, self.started + delay - time.monotonic()))
-        pid, self.status = os.waitpid(self.pid, os.WNOHANG)
-        if pid == 0:  # still running
+        if not self._ended():
             os.kill(self.pid, signal.SIGKILL)
-            _, self.status = os.waitpid(self.pid, 0)
+            self._reap(os.waitpid(self.pid, 0)[1])
+        assert self.status is not None
+        killed = os.WIFSIGNALED(self.status) and os.WTERMSIG(self.status) == signal.SIGKILL
+        assert killed or os.waitstatus_to_exitcode(self.status) == 0, "the child failed"
+        return killed
+
+    def wait(self, timeout: float) -> int:
+        """Its exit code (negative: the signal that ended it); SIGKILL after ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while not self._ended():
+            if time.monotonic() > deadline:
+                os.kill(self.pid, signal.SIGKILL)
+                self._reap(os.waitpid(self.pid, 0)[1])
+                break
+            time.sleep(0.01)
+        assert self.status is not None
+        return os.waitstatus_to_exitcode(self.status)
+
+    def _ended(self) -> bool:
+        pid, status = os.waitpid(self.pid, os.WNOHANG)
+        if pid:
+            self._reap(status)
+        return bool(pid)
+
+    def _reap(self, status: int) -> None:
+        self.status = status
         end = os.read(self.done_pipe, 8)
         os.close(self.done_pipe)
         if end:
             self.finished_after = struct.unpack("d", end)[0] - self.started
-        killed = os.WIFSIGNALED(self.status) and os.WTERMSIG(self.status) == signal.SIGKILL
-        assert killed or os.waitstatus_to_exitcode(self.status) == 0, "the child failed"
-        return killed
 
 
 # --- the archive as a user sees it -----------------------------------------------------------
@@ -376,11 +398,10 @@ def archive(tmp_path_factory, _env) -> tuple[Path, dict[str, Kind], dict[str, fl
     kinds, and the seconds the obspar and asp-l1 updates took (their clean builds)."""
     top = tmp_path_factory.mktemp("kill-updates")
     upstream = top / "upstream"  # the files the dir: sources serve
-    plan = sim_dark.dark_cal_plan(DARK_ID)
-    sim_dark.write_replicas(plan, upstream / "dark")
-    l0_files = sim_dark.write_hdr3_l0_files([plan], upstream / "dark", pad=HDR3_PAD + 60.0)
+    sim_dark.write_replicas(sim_dark.dark_cal_plan(DARK_ID), upstream / "dark")
+    l0_files = calibration_l0(upstream / "dark")
     (upstream / "l0").mkdir()
-    for path in sorted(l0_files)[:STORE_FILES]:
+    for path in l0_files[:STORE_FILES]:
         shutil.copyfile(path, upstream / "l0" / path.name)
     (upstream / "asp").mkdir()
     write_asp_l1(ASP_OBSID, ASP_REVISION, upstream / "asp", decimate=50)
@@ -388,14 +409,26 @@ def archive(tmp_path_factory, _env) -> tuple[Path, dict[str, Kind], dict[str, fl
     root, seconds = top / "archive", {}
     for name in BUILT_BY_THE_MODULE:
         t0 = time.monotonic()
-        code, output = _mica(root, kinds[name].args)
+        code, output = run_mica(root, kinds[name].args)
         seconds[name] = time.monotonic() - t0
         assert code == 0, output
     l0 = ("--source", f"dir:{upstream / 'l0'}", "--start", DARK_DAYS[0], "--stop", DARK_DAYS[1])
-    code, output = _mica(root, ("update", "aca-l0", *l0, "--quiet"))
+    code, output = run_mica(root, ("update", "aca-l0", *l0, "--quiet"))
     assert code == 0, output
     assert obspar.get_obsids(*WINDOW, data_root=root / "obspar") == OBSIDS
     return root, kinds, seconds
+
+
+def calibration_l0(dest: Path, count: int | None = None) -> list[Path]:
+    """Write the simulated L0 files the calibration's temperatures need (slots 6-7, 8x8, in
+    time order; the first ``count``) into ``dest``."""
+    plan = sim_dark.dark_cal_plan(DARK_ID)
+    pad = HDR3_PAD + 60.0
+    plans = plan_l0_files(plan.tstart - pad, plan.tstop + pad)
+    plans = [p for p in plans if p.slot in HDR3_SLOTS and p.imgsize == 8]
+    plans = sorted({p.filename: p for p in plans}.values(), key=lambda p: p.filename)
+    dest.mkdir(parents=True, exist_ok=True)
+    return [write_l0_file(p, dest) for p in plans[:count]]
 
 
 def _case(archive: Path, kind: Kind, dest: Path) -> Path:
@@ -419,10 +452,10 @@ def _clean(archive: tuple, name: str, where: Path) -> Clean:
     else:
         clean = _case(root, kind, where)
         t0 = time.monotonic()
-        code, output = _mica(clean, kind.args)
+        code, output = run_mica(clean, kind.args)
         took = time.monotonic() - t0
         assert code == 0, output
-    code, output = _mica(clean, kind.check)
+    code, output = run_mica(clean, kind.check)
     assert code == 0 and not problems(output), output
     reads = kind.reads(clean)
     assert not [k for k, v in reads.items() if isinstance(v, Refused)], reads
@@ -456,9 +489,9 @@ def test_kill_then_rerun_equals_a_clean_build(archive, tmp_path, monkeypatch, na
         for key, value in kind.reads(work).items():
             served = same(value, before[key]) or part_of(value, clean.reads[key])
             assert served, f"{where}: {key} served {value!r}"
-        code, output = _mica(work, kind.args)
+        code, output = run_mica(work, kind.args)
         assert code == 0, f"{where}: the re-run failed:\n{output}"
-        code, output = _mica(work, kind.check)
+        code, output = run_mica(work, kind.check)
         assert code == 0 and not problems(output), f"{where}: mica check:\n{output}"
         for key, value in kind.reads(work).items():
             assert same(value, clean.reads[key]), f"{where}: {key} differs from the clean build"
@@ -487,8 +520,8 @@ def test_processing_table_not_yet_created_reads_empty(archive, tmp_path, left):
         conn.execute("PRAGMA journal_mode=WAL")
         conn.close()
     assert asp_l1.get_processing(ASP_OBSID, data_root=work / "asp1") == []
-    code, output = _mica(work, ("update", "vv", "--quiet"))
+    code, output = run_mica(work, ("update", "vv", "--quiet"))
     assert code == 0 and "0 obsid revisions computed" in output, output
-    code, output = _mica(work, kinds["asp-l1"].args)
+    code, output = run_mica(work, kinds["asp-l1"].args)
     assert code == 0, output
     assert asp_l1.get_processing(ASP_OBSID, data_root=work / "asp1") == want

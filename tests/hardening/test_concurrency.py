@@ -1,0 +1,406 @@
+"""Readers during writers, and two writers at once: never a torn read, never a mixed archive.
+
+A reader process (forked from this one) reads in a loop while ``mica rebuild store``,
+``mica check --repair``, ``mica update vv`` and ``mica update asp-l1`` (a new revision
+moving the default link) run here; each read is compared with the known answers, the
+archive before and after the writer: it must be one of them (and, once the new one was
+seen, never the old one again), and a read never raises (but for the `MicaError` saying
+there is no V&V yet). Two updaters of one product at once: the second exits saying which update
+runs, or with ``--wait`` waits for it; an asp-l1 and a V&V update at once end equal to one
+run after the other. The archives are small copies of one module archive: a few seconds a
+case.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pickle
+import shutil
+import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mica.archive import aca_hdr3, aca_l0, asp_l1
+from mica.sim.asp_l1 import write_asp_l1
+from mica.vv import get_rms_data, get_vv
+from mica.vv.product import VV
+from tests.hardening.test_kill_updates import (
+    ASP_OBSID,
+    DARK_DAYS,
+    HDR3_SLOTS,
+    STORE_FILES,
+    WINDOW,
+    Child,
+    Refused,
+    attempt,
+    calibration_l0,
+    listing,
+    problems,
+    run_mica,
+    same,
+)
+
+Reads = dict[str, Any]
+#: Reader rounds each loop must at least make (it reads on until the writer is done).
+MIN_ROUNDS = 10
+#: The update lock file in a product folder (`mica.engine.lock.UpdateLock`).
+LOCK_NAME = "update.lock"
+
+
+# --- the reader process -----------------------------------------------------------------------
+def _reader_loop(read: Callable[[], Reads], answers: list[Reads], stop: Path, ready: Path) -> dict:
+    """Read until ``stop`` exists: rounds, reads matching no answer (torn), answers seen,
+    reads gone back to an older answer, exceptions other than `MicaError`."""
+    rounds, torn, back, crashes, seen = 0, [], [], [], set()
+    newest: dict[str, int] = {}
+    while not stop.exists():
+        try:
+            got = read()
+        except Exception as err:  # noqa: BLE001  (a reader's traceback: counted, shown)
+            crashes.append(f"{type(err).__name__}: {err}")
+            got = {}
+        for key, value in got.items():
+            match = [i for i, answer in enumerate(answers) if same(value, answer[key])]
+            if not match:
+                torn.append(f"round {rounds}: {key} = {value!r:.300}")
+                continue
+            seen.add(match[-1])
+            if match[-1] < newest.get(key, 0):
+                back.append(f"round {rounds}: {key} went back to answer {match[-1]}")
+            newest[key] = max(newest.get(key, 0), match[-1])
+        rounds += 1
+        ready.touch()
+    return {"rounds": rounds, "torn": torn[:5], "back": back[:5], "crashes": crashes[:5],
+            "seen": sorted(seen)}  # fmt: skip
+
+
+@contextmanager
+def reading(read: Callable[[], Reads], answers: list[Reads], where: Path) -> Iterator[dict]:
+    """``read()`` in a loop in a forked process for the duration of the block (which starts
+    after its first round); the loop's counts fill the yielded dict at the end."""
+    stop, ready = where / "stop-reading", where / "first-round-read"
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        status = 1
+        try:
+            os.close(rfd)
+            result = _reader_loop(read, answers, stop, ready)
+            with os.fdopen(wfd, "wb") as fh:
+                fh.write(pickle.dumps(result))
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(wfd)
+    counts: dict = {}
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists():
+            assert time.monotonic() < deadline, "the reader never read"
+            time.sleep(0.01)
+        yield counts
+    finally:
+        stop.touch()
+        with os.fdopen(rfd, "rb") as fh:
+            data = fh.read()
+        _, status = os.waitpid(pid, 0)
+    assert status == 0 and data, "the reader process died"
+    counts.update(pickle.loads(data))
+
+
+def _assert_never_torn(counts: dict, answers: int) -> None:
+    assert not counts["crashes"], counts
+    assert not counts["torn"] and not counts["back"], counts
+    assert counts["rounds"] >= MIN_ROUNDS, counts
+    assert counts["seen"][-1] == answers - 1, f"the newest answer was never read: {counts}"
+
+
+# --- the module archive -----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory) -> tuple[Path, Path]:
+    """(archive, upstream): obspar of `WINDOW`, aspect L1 revision 1 of `ASP_OBSID` and four
+    L0 files with their store, each by its ``mica update``; ``upstream/asp<r>`` serve each
+    revision."""
+    top = tmp_path_factory.mktemp("concurrency")
+    upstream, root = top / "upstream", top / "archive"
+    for revision in (1, 2):
+        (upstream / f"asp{revision}").mkdir(parents=True)
+        write_asp_l1(ASP_OBSID, revision, upstream / f"asp{revision}", decimate=50)
+    calibration_l0(upstream / "l0", STORE_FILES)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MICA_WORKERS", "1")  # no worker pool started from this process
+        for args in (
+            ("update", "obspar", "--source", "sim", "--start", WINDOW[0], "--stop", WINDOW[1]),
+            ("update", "asp-l1", "--source", f"dir:{upstream / 'asp1'}", "--obsid", "10003"),
+            ("update", "aca-l0", "--source", f"dir:{upstream / 'l0'}", "--start", DARK_DAYS[0],
+             "--stop", DARK_DAYS[1]),
+        ):  # fmt: skip
+            code, output = run_mica(root, (*args, "--quiet"))
+            assert code == 0, output
+    return root, upstream
+
+
+@pytest.fixture
+def work(archive, tmp_path, monkeypatch) -> Path:
+    """A copy of the module archive, the updates here in one process."""
+    monkeypatch.setenv("MICA_WORKERS", "1")
+    root = tmp_path / "archive"
+    shutil.copytree(archive[0], root, symlinks=True)
+    return root
+
+
+def _reads_l0(root: Path) -> Callable[[], Reads]:
+    aca0 = root / "aca0"
+
+    def read() -> Reads:
+        out: Reads = {f"slot {s}": aca_l0.get_slot_data(*DARK_DAYS, s, data_root=aca0)
+                      for s in HDR3_SLOTS}  # fmt: skip
+        out["ccd_temp"] = aca_hdr3.MSID("ccd_temp", *DARK_DAYS, data_root=aca0).vals
+        return out
+
+    return read
+
+
+# --- readers during writers -------------------------------------------------------------------
+def test_readers_during_rebuild_store(work):
+    """The store deleted and rebuilt three times under the reader: every read equals the
+    files' data (served from the files, then from the new chunks)."""
+    read = _reads_l0(work)
+    answer = read()
+    with reading(read, [answer], work.parent) as counts:
+        for _ in range(3):
+            shutil.rmtree(work / "aca0" / "store")
+            code, output = run_mica(work, ("rebuild", "store"))
+            assert code == 0, output
+    _assert_never_torn(counts, 1)
+    code, output = run_mica(work, ("check", "--verify-store"))
+    assert code == 0 and not problems(output), output
+
+
+def test_readers_during_check_repair(work):
+    """A deleted and a truncated store chunk, mended by ``mica check --verify-store
+    --repair`` under the reader: every read equals the files' data."""
+    read = _reads_l0(work)
+    answer = read()
+    chunks = sorted((work / "aca0" / "store").rglob("*.h5"))
+    with reading(read, [answer], work.parent) as counts:
+        for _ in range(3):
+            chunks[0].unlink()
+            # truncated under a new name, then renamed over it: a read that has the chunk
+            # open keeps reading the whole one (a truncation in place under an open read is
+            # not a store's damage but a race with the reader)
+            cut = chunks[-1].with_name("truncated")
+            cut.write_bytes(chunks[-1].read_bytes()[:200])
+            os.replace(cut, chunks[-1])
+            code, output = run_mica(work, ("check", "--verify-store", "--repair"))
+            assert code == 0 and "repaired: rebuilt 2 store chunks" in output, output
+            chunks = sorted((work / "aca0" / "store").rglob("*.h5"))
+    _assert_never_torn(counts, 1)
+    code, output = run_mica(work, ("check", "--verify-store"))
+    assert code == 0 and not problems(output), output
+
+
+def _reads_vv(root: Path) -> Callable[[], Reads]:
+    def read() -> Reads:
+        return {
+            "rows": attempt(lambda: get_rms_data(data_root=root / "vv")),
+            "report": attempt(lambda: get_vv(ASP_OBSID, data_root=root / "vv")),
+        }
+
+    return read
+
+
+def test_readers_during_update_vv(work, monkeypatch):
+    """V&V of the obsid under the reader: no table then the whole table, no report then the
+    whole report (the slot plots are left out: seconds of rendering in the staging folder)."""
+    monkeypatch.setattr(VV, "plots", False)
+    read = _reads_vv(work)
+    before = read()
+    assert all(isinstance(v, Refused) for v in before.values()), before
+    after_root = work.parent / "after"
+    shutil.copytree(work, after_root, symlinks=True)
+    code, output = run_mica(after_root, ("update", "vv", "--quiet"))
+    assert code == 0, output
+    after = _reads_vv(after_root)()
+    shutil.rmtree(after_root)
+    with reading(read, [before, after], work.parent) as counts:
+        code, output = run_mica(work, ("update", "vv", "--quiet"))
+        assert code == 0, output
+    _assert_never_torn(counts, 2)
+
+
+def _reads_asp_l1(root: Path) -> Callable[[], Reads]:
+    folder = root / "asp1"
+
+    def names(paths: list[str]) -> list[str]:
+        """The files' paths in the archive, each checked there (bytes: the kill tests)."""
+        assert all(Path(p).is_file() for p in paths), paths
+        return [str(Path(p).relative_to(root)) for p in paths]
+
+    def read() -> Reads:
+        dirs = asp_l1.get_obs_dirs(ASP_OBSID, data_root=folder)
+        return {
+            "default": Path(dirs["default"]).name,
+            "files": names(asp_l1.get_files(ASP_OBSID, data_root=folder)),
+            "all files": names(asp_l1.get_files(ASP_OBSID, revision="all", data_root=folder)),
+        }
+
+    return read
+
+
+def test_readers_during_a_new_default_revision(work, archive):
+    """Revision 2 of the obsid archived under the reader, becoming the default: the
+    default folder and its files are revision 1's or revision 2's, never a mix."""
+    args = _new_revision(archive)
+    read = _reads_asp_l1(work)
+    before = read()
+    after_root = work.parent / "after"
+    shutil.copytree(work, after_root, symlinks=True)
+    code, output = run_mica(after_root, args)
+    assert code == 0, output
+    after = _reads_asp_l1(after_root)()
+    shutil.rmtree(after_root)
+    assert before["default"].endswith("_v01") and after["default"].endswith("_v02")
+    with reading(read, [before, after], work.parent) as counts:
+        code, output = run_mica(work, args)
+        assert code == 0, output
+    _assert_never_torn(counts, 2)
+
+
+# --- two writers at once ----------------------------------------------------------------------
+def _lock_held(folder: Path) -> bool:
+    """Whether an update holds the lock of ``folder`` (a shared lock cannot be taken)."""
+    try:
+        fd = os.open(folder / LOCK_NAME, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def _paused_updater(root: Path, args: tuple[str, ...], when: Callable[[], bool]) -> Iterator[Child]:
+    """``mica <args>`` in a forked child, stopped (SIGSTOP) as soon as ``when()`` holds;
+    continued at the end of the block, which waits for its success."""
+    child = Child.start(root, args)
+    deadline = time.monotonic() + 60
+    while not when():
+        assert time.monotonic() < deadline, "the first update never got there"
+        time.sleep(0.001)
+    os.kill(child.pid, signal.SIGSTOP)
+    try:
+        yield child
+    finally:
+        os.kill(child.pid, signal.SIGCONT)
+    assert child.wait(60.0) == 0, "the first update did not finish"
+
+
+def _new_revision(archive: tuple[Path, Path]) -> tuple[str, ...]:
+    """The ``mica update asp-l1`` that archives revision 2 of the obsid, its new default."""
+    asp2 = archive[1] / "asp2"
+    return ("update", "asp-l1", "--source", f"dir:{asp2}", "--obsid", str(ASP_OBSID), "--quiet")
+
+
+def _updated_alone(work: Path, args: tuple[str, ...], tmp_path: Path) -> dict[str, str]:
+    """The listing of a copy of ``work`` after ``mica <args>`` alone."""
+    alone = tmp_path / "alone"
+    shutil.copytree(work, alone, symlinks=True)
+    assert run_mica(alone, args)[0] == 0
+    return listing(alone)
+
+
+def test_second_updater_exits_naming_the_running_one(work, archive, tmp_path):
+    """A second asp-l1 update while one runs exits 1 saying so, changing nothing; the
+    archive ends as after the one update."""
+    args = _new_revision(archive)
+    alone = _updated_alone(work, args, tmp_path)
+    with _paused_updater(work, args, lambda: _lock_held(work / "asp1")):
+        code, output = run_mica(work, args)
+        assert code == 1 and "another update of" in output and "is running" in output, output
+    assert listing(work) == alone
+
+
+def test_second_updater_with_wait_runs_after_the_first(work, archive, tmp_path):
+    """With ``--wait`` the second update waits for the first, then finds nothing left to do:
+    the archive ends as after one update."""
+    args = _new_revision(archive)
+    alone = _updated_alone(work, args, tmp_path)
+    with _paused_updater(work, args, lambda: _lock_held(work / "asp1")):
+        second = Child.start(work, (*args, "--wait", "60"))
+        time.sleep(0.5)
+        assert os.waitpid(second.pid, os.WNOHANG) == (0, 0), "the second did not wait"
+    assert second.wait(60.0) == 0, "the second update did not finish"
+    assert listing(work) == alone
+
+
+def _orders(work: Path, asp: tuple[str, ...], vv: tuple[str, ...], tmp_path: Path) -> dict:
+    """The archive (listing, reads) after asp-l1 then V&V, and after V&V then asp-l1."""
+    orders = {}
+    for name, first, second in (("asp-l1, vv", asp, vv), ("vv, asp-l1", vv, asp)):
+        root = tmp_path / name.replace(", ", "-then-")
+        shutil.copytree(work, root, symlinks=True)
+        assert run_mica(root, first)[0] == 0 and run_mica(root, second)[0] == 0
+        orders[name] = (listing(root), _reads_together(root))
+    assert orders["asp-l1, vv"][0] != orders["vv, asp-l1"][0]  # the orders differ
+    return orders
+
+
+def _equal_to(root: Path, orders: dict) -> list[str]:
+    """The orders whose archive ``root`` equals."""
+    files, reads = listing(root), _reads_together(root)
+    return [
+        name
+        for name, (want_files, want_reads) in orders.items()
+        if files == want_files and all(same(reads[k], want_reads[k]) for k in want_reads)
+    ]
+
+
+def test_asp_l1_and_vv_at_once_equal_one_after_the_other(work, archive, tmp_path, monkeypatch):
+    """A new asp-l1 revision and a V&V update started together, V&V ahead by 0, 0.05 and
+    0.15 s: each archive equals asp-l1 then V&V, or V&V then asp-l1."""
+    monkeypatch.setattr(VV, "plots", False)
+    asp = _new_revision(archive)
+    vv = ("update", "vv", "--quiet")
+    orders = _orders(work, asp, vv, tmp_path)
+    for case, offset in enumerate((0.0, 0.05, 0.15)):
+        root = tmp_path / f"together-{case}"
+        shutil.copytree(work, root, symlinks=True)
+        child = Child.start(root, vv)
+        time.sleep(offset)
+        code, output = run_mica(root, asp)
+        assert code == 0, output
+        assert child.wait(60.0) == 0, "the V&V update did not finish"
+        assert _equal_to(root, orders), f"offset {offset} s: equal to neither order"
+
+
+def test_vv_planned_before_a_new_default_revision_installs_as_planned(
+    work, archive, tmp_path, monkeypatch
+):
+    """A V&V update stopped once it planned (its staging folder made), a new asp-l1 default
+    revision archived meanwhile: the V&V's rows and default link both say the revision it
+    planned was the default, as when V&V runs first (its links followed the new default,
+    and the V&V of the revision its rows call the default had no link)."""
+    monkeypatch.setattr(VV, "plots", False)
+    asp = _new_revision(archive)
+    vv = ("update", "vv", "--quiet")
+    orders = _orders(work, asp, vv, tmp_path)
+    with _paused_updater(work, vv, lambda: (work / "vv" / "staging").is_dir()):
+        code, output = run_mica(work, asp)
+        assert code == 0, output
+    assert _equal_to(work, orders) == ["vv, asp-l1"]
+
+
+def _reads_together(root: Path) -> Reads:
+    """What users read of the V&V and of the aspect L1 processing."""
+    return {**_reads_vv(root)(), "processing": asp_l1.get_processing(data_root=root / "asp1")}
