@@ -39,6 +39,7 @@ from tests.hardening.test_kill_updates import (
     Child,
     Refused,
     attempt,
+    attributes,
     calibration_l0,
     listing,
     problems,
@@ -114,45 +115,47 @@ def reading(read: Callable[[], Reads], answers: list[Reads], where: Path) -> Ite
     counts.update(pickle.loads(data))
 
 
-def _assert_never_torn(counts: dict, answers: int) -> None:
-    assert not counts["crashes"], counts
-    assert not counts["torn"] and not counts["back"], counts
-    assert counts["rounds"] >= MIN_ROUNDS, counts
-    assert counts["seen"][-1] == answers - 1, f"the newest answer was never read: {counts}"
+def never_torn(counts: dict, answers: int) -> list[str]:
+    """What a reader loop's counts show wrong (none: every read one of ``answers`` known
+    answers, in order, the newest one read, at least `MIN_ROUNDS` rounds)."""
+    wrong = counts["crashes"] + counts["torn"] + counts["back"]
+    if counts["rounds"] < MIN_ROUNDS:
+        wrong.append(f"only {counts['rounds']} reader rounds")
+    if counts["seen"][-1:] != [answers - 1]:
+        wrong.append(f"the newest answer was never read: {counts['seen']}")
+    return wrong
 
 
-# --- the module archive -----------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def archive(tmp_path_factory) -> tuple[Path, Path]:
-    """(archive, upstream): obspar of `WINDOW`, aspect L1 revision 1 of `ASP_OBSID` and four
-    L0 files with their store, each by its ``mica update``; ``upstream/asp<r>`` serve each
-    revision."""
-    top = tmp_path_factory.mktemp("concurrency")
+# --- the archive ------------------------------------------------------------------------------
+def build_archive(top: Path) -> tuple[Path, Path]:
+    """(archive, upstream) in ``top``: obspar of `WINDOW`, aspect L1 revision 1 of
+    `ASP_OBSID` and four L0 files with their store, each by its ``mica update`` (in this
+    process); ``upstream/asp<r>`` serve each revision."""
     upstream, root = top / "upstream", top / "archive"
     for revision in (1, 2):
         (upstream / f"asp{revision}").mkdir(parents=True)
         write_asp_l1(ASP_OBSID, revision, upstream / f"asp{revision}", decimate=50)
     calibration_l0(upstream / "l0", STORE_FILES)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MICA_WORKERS", "1")  # no worker pool started from this process
-        for args in (
-            ("update", "obspar", "--source", "sim", "--start", WINDOW[0], "--stop", WINDOW[1]),
-            ("update", "asp-l1", "--source", f"dir:{upstream / 'asp1'}", "--obsid", "10003"),
-            ("update", "aca-l0", "--source", f"dir:{upstream / 'l0'}", "--start", DARK_DAYS[0],
-             "--stop", DARK_DAYS[1]),
-        ):  # fmt: skip
-            code, output = run_mica(root, (*args, "--quiet"))
-            assert code == 0, output
+    for args in (
+        ("update", "obspar", "--source", "sim", "--start", WINDOW[0], "--stop", WINDOW[1]),
+        ("update", "asp-l1", "--source", f"dir:{upstream / 'asp1'}", "--obsid", "10003"),
+        ("update", "aca-l0", "--source", f"dir:{upstream / 'l0'}", "--start", DARK_DAYS[0],
+         "--stop", DARK_DAYS[1]),
+    ):  # fmt: skip
+        code, output = run_mica(root, (*args, "--quiet"))
+        assert code == 0, output
     return root, upstream
 
 
-@pytest.fixture
-def work(archive, tmp_path, monkeypatch) -> Path:
-    """A copy of the module archive, the updates here in one process."""
-    monkeypatch.setenv("MICA_WORKERS", "1")
-    root = tmp_path / "archive"
-    shutil.copytree(archive[0], root, symlinks=True)
-    return root
+def _new_revision(upstream: Path) -> tuple[str, ...]:
+    """The ``mica update asp-l1`` that archives revision 2 of the obsid, its new default."""
+    asp2 = upstream / "asp2"
+    return ("update", "asp-l1", "--source", f"dir:{asp2}", "--obsid", str(ASP_OBSID), "--quiet")
+
+
+#: The V&V update; its slot plots are left out (seconds of rendering in the staging folder).
+VV_UPDATE = ("update", "vv", "--quiet")
+WITHOUT_PLOTS = ((VV, "plots", False),)
 
 
 def _reads_l0(root: Path) -> Callable[[], Reads]:
@@ -168,28 +171,26 @@ def _reads_l0(root: Path) -> Callable[[], Reads]:
 
 
 # --- readers during writers -------------------------------------------------------------------
-def test_readers_during_rebuild_store(work):
-    """The store deleted and rebuilt three times under the reader: every read equals the
-    files' data (served from the files, then from the new chunks)."""
+def during_rebuild_store(work: Path) -> dict:
+    """The store deleted and rebuilt three times under the reader, each read compared with
+    the files' data (served from the files, then from the new chunks): the reader's counts."""
     read = _reads_l0(work)
-    answer = read()
-    with reading(read, [answer], work.parent) as counts:
+    with reading(read, [read()], work.parent) as counts:
         for _ in range(3):
             shutil.rmtree(work / "aca0" / "store")
             code, output = run_mica(work, ("rebuild", "store"))
             assert code == 0, output
-    _assert_never_torn(counts, 1)
     code, output = run_mica(work, ("check", "--verify-store"))
     assert code == 0 and not problems(output), output
+    return counts
 
 
-def test_readers_during_check_repair(work):
+def during_check_repair(work: Path) -> dict:
     """A deleted and a truncated store chunk, mended by ``mica check --verify-store
-    --repair`` under the reader: every read equals the files' data."""
+    --repair`` under the reader, three times: the reader's counts."""
     read = _reads_l0(work)
-    answer = read()
     chunks = sorted((work / "aca0" / "store").rglob("*.h5"))
-    with reading(read, [answer], work.parent) as counts:
+    with reading(read, [read()], work.parent) as counts:
         for _ in range(3):
             chunks[0].unlink()
             # truncated under a new name, then renamed over it: a read that has the chunk
@@ -201,9 +202,9 @@ def test_readers_during_check_repair(work):
             code, output = run_mica(work, ("check", "--verify-store", "--repair"))
             assert code == 0 and "repaired: rebuilt 2 store chunks" in output, output
             chunks = sorted((work / "aca0" / "store").rglob("*.h5"))
-    _assert_never_torn(counts, 1)
     code, output = run_mica(work, ("check", "--verify-store"))
     assert code == 0 and not problems(output), output
+    return counts
 
 
 def _reads_vv(root: Path) -> Callable[[], Reads]:
@@ -216,23 +217,23 @@ def _reads_vv(root: Path) -> Callable[[], Reads]:
     return read
 
 
-def test_readers_during_update_vv(work, monkeypatch):
-    """V&V of the obsid under the reader: no table then the whole table, no report then the
-    whole report (the slot plots are left out: seconds of rendering in the staging folder)."""
-    monkeypatch.setattr(VV, "plots", False)
+def during_update_vv(work: Path) -> dict:
+    """V&V of the obsid under the reader, each read compared with no V&V and with the
+    whole V&V: the reader's counts."""
     read = _reads_vv(work)
     before = read()
     assert all(isinstance(v, Refused) for v in before.values()), before
     after_root = work.parent / "after"
     shutil.copytree(work, after_root, symlinks=True)
-    code, output = run_mica(after_root, ("update", "vv", "--quiet"))
-    assert code == 0, output
-    after = _reads_vv(after_root)()
-    shutil.rmtree(after_root)
-    with reading(read, [before, after], work.parent) as counts:
-        code, output = run_mica(work, ("update", "vv", "--quiet"))
+    with attributes(WITHOUT_PLOTS):
+        code, output = run_mica(after_root, VV_UPDATE)
         assert code == 0, output
-    _assert_never_torn(counts, 2)
+        after = _reads_vv(after_root)()
+        shutil.rmtree(after_root)
+        with reading(read, [before, after], work.parent) as counts:
+            code, output = run_mica(work, VV_UPDATE)
+            assert code == 0, output
+    return counts
 
 
 def _reads_asp_l1(root: Path) -> Callable[[], Reads]:
@@ -254,10 +255,10 @@ def _reads_asp_l1(root: Path) -> Callable[[], Reads]:
     return read
 
 
-def test_readers_during_a_new_default_revision(work, archive):
-    """Revision 2 of the obsid archived under the reader, becoming the default: the
-    default folder and its files are revision 1's or revision 2's, never a mix."""
-    args = _new_revision(archive)
+def during_new_default(work: Path, upstream: Path) -> dict:
+    """Revision 2 of the obsid archived under the reader, becoming the default, each read
+    compared with revision 1's and revision 2's default folder and files: the counts."""
+    args = _new_revision(upstream)
     read = _reads_asp_l1(work)
     before = read()
     after_root = work.parent / "after"
@@ -270,7 +271,7 @@ def test_readers_during_a_new_default_revision(work, archive):
     with reading(read, [before, after], work.parent) as counts:
         code, output = run_mica(work, args)
         assert code == 0, output
-    _assert_never_torn(counts, 2)
+    return counts
 
 
 # --- two writers at once ----------------------------------------------------------------------
@@ -306,49 +307,53 @@ def _paused_updater(root: Path, args: tuple[str, ...], when: Callable[[], bool])
     assert child.wait(60.0) == 0, "the first update did not finish"
 
 
-def _new_revision(archive: tuple[Path, Path]) -> tuple[str, ...]:
-    """The ``mica update asp-l1`` that archives revision 2 of the obsid, its new default."""
-    asp2 = archive[1] / "asp2"
-    return ("update", "asp-l1", "--source", f"dir:{asp2}", "--obsid", str(ASP_OBSID), "--quiet")
-
-
-def _updated_alone(work: Path, args: tuple[str, ...], tmp_path: Path) -> dict[str, str]:
+def _updated_alone(work: Path, args: tuple[str, ...], where: Path) -> dict[str, str]:
     """The listing of a copy of ``work`` after ``mica <args>`` alone."""
-    alone = tmp_path / "alone"
+    alone = where / "alone"
     shutil.copytree(work, alone, symlinks=True)
     assert run_mica(alone, args)[0] == 0
     return listing(alone)
 
 
-def test_second_updater_exits_naming_the_running_one(work, archive, tmp_path):
-    """A second asp-l1 update while one runs exits 1 saying so, changing nothing; the
-    archive ends as after the one update."""
-    args = _new_revision(archive)
-    alone = _updated_alone(work, args, tmp_path)
+def second_updater_refused(work: Path, upstream: Path, where: Path) -> list[str]:
+    """A second asp-l1 update while one runs: what went wrong (none: it exits 1 naming the
+    running update, and the archive ends as after the one update)."""
+    args = _new_revision(upstream)
+    alone = _updated_alone(work, args, where)
     with _paused_updater(work, args, lambda: _lock_held(work / "asp1")):
         code, output = run_mica(work, args)
-        assert code == 1 and "another update of" in output and "is running" in output, output
-    assert listing(work) == alone
+    wrong = []
+    if not (code == 1 and "another update of" in output and "is running" in output):
+        wrong.append(f"the second update: exit {code}: {output}")
+    if listing(work) != alone:
+        wrong.append("the archive differs from one update's")
+    return wrong
 
 
-def test_second_updater_with_wait_runs_after_the_first(work, archive, tmp_path):
-    """With ``--wait`` the second update waits for the first, then finds nothing left to do:
-    the archive ends as after one update."""
-    args = _new_revision(archive)
-    alone = _updated_alone(work, args, tmp_path)
+def second_updater_waits(work: Path, upstream: Path, where: Path) -> list[str]:
+    """A second asp-l1 update with ``--wait`` while one runs: what went wrong (none: it
+    waits, then finds nothing left to do; the archive ends as after one update)."""
+    args = _new_revision(upstream)
+    alone = _updated_alone(work, args, where)
+    wrong = []
     with _paused_updater(work, args, lambda: _lock_held(work / "asp1")):
         second = Child.start(work, (*args, "--wait", "60"))
         time.sleep(0.5)
-        assert os.waitpid(second.pid, os.WNOHANG) == (0, 0), "the second did not wait"
-    assert second.wait(60.0) == 0, "the second update did not finish"
-    assert listing(work) == alone
+        if os.waitpid(second.pid, os.WNOHANG) != (0, 0):
+            wrong.append("the second did not wait")
+    if second.wait(60.0) != 0:
+        wrong.append("the second update failed")
+    if listing(work) != alone:
+        wrong.append("the archive differs from one update's")
+    return wrong
 
 
-def _orders(work: Path, asp: tuple[str, ...], vv: tuple[str, ...], tmp_path: Path) -> dict:
+def _orders(work: Path, upstream: Path, where: Path) -> dict:
     """The archive (listing, reads) after asp-l1 then V&V, and after V&V then asp-l1."""
+    asp = _new_revision(upstream)
     orders = {}
-    for name, first, second in (("asp-l1, vv", asp, vv), ("vv, asp-l1", vv, asp)):
-        root = tmp_path / name.replace(", ", "-then-")
+    for name, first, second in (("asp-l1, vv", asp, VV_UPDATE), ("vv, asp-l1", VV_UPDATE, asp)):
+        root = where / name.replace(", ", "-then-")
         shutil.copytree(work, root, symlinks=True)
         assert run_mica(root, first)[0] == 0 and run_mica(root, second)[0] == 0
         orders[name] = (listing(root), _reads_together(root))
@@ -366,41 +371,100 @@ def _equal_to(root: Path, orders: dict) -> list[str]:
     ]
 
 
-def test_asp_l1_and_vv_at_once_equal_one_after_the_other(work, archive, tmp_path, monkeypatch):
-    """A new asp-l1 revision and a V&V update started together, V&V ahead by 0, 0.05 and
-    0.15 s: each archive equals asp-l1 then V&V, or V&V then asp-l1."""
-    monkeypatch.setattr(VV, "plots", False)
-    asp = _new_revision(archive)
-    vv = ("update", "vv", "--quiet")
-    orders = _orders(work, asp, vv, tmp_path)
-    for case, offset in enumerate((0.0, 0.05, 0.15)):
-        root = tmp_path / f"together-{case}"
-        shutil.copytree(work, root, symlinks=True)
-        child = Child.start(root, vv)
-        time.sleep(offset)
-        code, output = run_mica(root, asp)
-        assert code == 0, output
-        assert child.wait(60.0) == 0, "the V&V update did not finish"
-        assert _equal_to(root, orders), f"offset {offset} s: equal to neither order"
-
-
-def test_vv_planned_before_a_new_default_revision_installs_as_planned(
-    work, archive, tmp_path, monkeypatch
-):
-    """A V&V update stopped once it planned (its staging folder made), a new asp-l1 default
-    revision archived meanwhile: the V&V's rows and default link both say the revision it
-    planned was the default, as when V&V runs first (its links followed the new default,
-    and the V&V of the revision its rows call the default had no link)."""
-    monkeypatch.setattr(VV, "plots", False)
-    asp = _new_revision(archive)
-    vv = ("update", "vv", "--quiet")
-    orders = _orders(work, asp, vv, tmp_path)
-    with _paused_updater(work, vv, lambda: (work / "vv" / "staging").is_dir()):
-        code, output = run_mica(work, asp)
-        assert code == 0, output
-    assert _equal_to(work, orders) == ["vv, asp-l1"]
-
-
 def _reads_together(root: Path) -> Reads:
     """What users read of the V&V and of the aspect L1 processing."""
     return {**_reads_vv(root)(), "processing": asp_l1.get_processing(data_root=root / "asp1")}
+
+
+#: How long V&V runs ahead of asp-l1 when both are started together (seconds).
+AHEAD = (0.0, 0.05, 0.15)
+
+
+def asp_l1_and_vv_at_once(work: Path, upstream: Path, where: Path) -> list[list[str]]:
+    """A new asp-l1 revision and a V&V update started together, V&V ahead by each of
+    `AHEAD`: the orders each archive equals (asp-l1 then V&V, V&V then asp-l1)."""
+    with attributes(WITHOUT_PLOTS):
+        orders = _orders(work, upstream, where)
+        equal = []
+        for case, ahead in enumerate(AHEAD):
+            root = where / f"together-{case}"
+            shutil.copytree(work, root, symlinks=True)
+            child = Child.start(root, VV_UPDATE)
+            time.sleep(ahead)
+            code, output = run_mica(root, _new_revision(upstream))
+            assert code == 0, output
+            assert child.wait(60.0) == 0, "the V&V update did not finish"
+            equal.append(_equal_to(root, orders))
+    return equal
+
+
+def vv_planned_before_a_new_default(work: Path, upstream: Path, where: Path) -> list[str]:
+    """A V&V update stopped once it planned (its staging folder made), a new asp-l1 default
+    archived meanwhile, the V&V continued: the orders the archive equals."""
+    with attributes(WITHOUT_PLOTS):
+        orders = _orders(work, upstream, where)
+        with _paused_updater(work, VV_UPDATE, lambda: (work / "vv" / "staging").is_dir()):
+            code, output = run_mica(work, _new_revision(upstream))
+            assert code == 0, output
+        return _equal_to(work, orders)
+
+
+# --- the tests --------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory) -> Iterator[tuple[Path, Path]]:
+    """The module's archive; updates in one process (no worker pool started from pytest)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MICA_WORKERS", "1")
+        yield build_archive(tmp_path_factory.mktemp("concurrency"))
+
+
+@pytest.fixture
+def work(archive, tmp_path) -> Path:
+    """A copy of the module archive."""
+    root = tmp_path / "archive"
+    shutil.copytree(archive[0], root, symlinks=True)
+    return root
+
+
+def test_readers_during_rebuild_store(work):
+    """Every read equals the files' data, from the files or from the new chunks."""
+    counts = during_rebuild_store(work)
+    assert not never_torn(counts, 1), counts
+
+
+def test_readers_during_check_repair(work):
+    """Every read equals the files' data while chunks are found damaged and rebuilt."""
+    counts = during_check_repair(work)
+    assert not never_torn(counts, 1), counts
+
+
+def test_readers_during_update_vv(work):
+    """No table then the whole table, no report then the whole report."""
+    counts = during_update_vv(work)
+    assert not never_torn(counts, 2), counts
+
+
+def test_readers_during_a_new_default_revision(work, archive):
+    """The default folder and its files are revision 1's or revision 2's, never a mix."""
+    counts = during_new_default(work, archive[1])
+    assert not never_torn(counts, 2), counts
+
+
+def test_second_updater_exits_naming_the_running_one(work, archive, tmp_path):
+    assert not second_updater_refused(work, archive[1], tmp_path)
+
+
+def test_second_updater_with_wait_runs_after_the_first(work, archive, tmp_path):
+    assert not second_updater_waits(work, archive[1], tmp_path)
+
+
+def test_asp_l1_and_vv_at_once_equal_one_after_the_other(work, archive, tmp_path):
+    equal = asp_l1_and_vv_at_once(work, archive[1], tmp_path)
+    assert all(equal), f"V&V ahead by {AHEAD} s: equal to {equal}"
+
+
+def test_vv_planned_before_a_new_default_revision_installs_as_planned(work, archive, tmp_path):
+    """V&V's rows and default link both say the revision it planned was the default, as
+    when V&V runs first (its links followed the new default, so the V&V of the revision its
+    rows call the default had no link)."""
+    assert vv_planned_before_a_new_default(work, archive[1], tmp_path) == ["vv, asp-l1"]

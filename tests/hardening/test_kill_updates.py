@@ -29,7 +29,8 @@ import sqlite3
 import struct
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -381,23 +382,28 @@ class Clean:
     seconds: float
 
 
-# --- fixtures ---------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def _env() -> Any:
-    """Updates in one process: a child forked from pytest cannot use a worker pool whose
-    forkserver another test of the session started (kills of an L0 update with its worker
-    processes: `test_crash_l0`)."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MICA_WORKERS", "1")
+#: The module's archive: (root, kinds, seconds of the updates that built it).
+Archive = tuple[Path, dict[str, Kind], dict[str, float]]
+
+
+@contextmanager
+def attributes(settings: tuple[tuple[Any, str, Any], ...]) -> Iterator[None]:
+    """(object, attribute, value) set for the block (and restored after)."""
+    saved = [(target, name, getattr(target, name)) for target, name, _ in settings]
+    try:
+        for target, name, value in settings:
+            setattr(target, name, value)
         yield
+    finally:
+        for target, name, value in saved:
+            setattr(target, name, value)
 
 
-@pytest.fixture(scope="module")
-def archive(tmp_path_factory, _env) -> tuple[Path, dict[str, Kind], dict[str, float]]:
-    """The module's archive (obspar, asp1 and aca0, each by its own ``mica update``), the
-    kinds, and the seconds the obspar and asp-l1 updates took (their clean builds)."""
-    top = tmp_path_factory.mktemp("kill-updates")
-    upstream = top / "upstream"  # the files the dir: sources serve
+def build_archive(top: Path) -> Archive:
+    """The input archive in ``top/archive`` (obspar, asp1 and aca0, each by its own ``mica
+    update``; its ``dir:`` sources in ``top/upstream``), the kinds, and the seconds the
+    obspar and asp-l1 updates took (their clean builds). Updates run in this process."""
+    upstream = top / "upstream"
     sim_dark.write_replicas(sim_dark.dark_cal_plan(DARK_ID), upstream / "dark")
     l0_files = calibration_l0(upstream / "dark")
     (upstream / "l0").mkdir()
@@ -431,26 +437,26 @@ def calibration_l0(dest: Path, count: int | None = None) -> list[Path]:
     return [write_l0_file(p, dest) for p in plans[:count]]
 
 
-def _case(archive: Path, kind: Kind, dest: Path) -> Path:
+def _case(root: Path, kind: Kind, dest: Path) -> Path:
     """A copy of the folders ``kind`` starts from, its ``stale`` ones removed."""
     dest.mkdir(parents=True)
     for name in kind.inputs:
-        shutil.copytree(archive / name, dest / name, symlinks=True)
+        shutil.copytree(root / name, dest / name, symlinks=True)
     for name in kind.stale:
         shutil.rmtree(dest / name)
     return dest
 
 
-def _clean(archive: tuple, name: str, where: Path) -> Clean:
+def clean_build(archive: Archive, name: str, where: Path) -> Clean:
+    """The clean build of kind ``name`` in ``where`` (checked clean, every reader serving)."""
     root, kinds, seconds = archive
     kind = kinds[name]
+    clean = _case(root, kind, where)
     if name in BUILT_BY_THE_MODULE:
-        clean = _case(root, kind, where)
         folder = BUILT_BY_THE_MODULE[name]
         shutil.copytree(root / folder, clean / folder, symlinks=True)
         took = seconds[name]
     else:
-        clean = _case(root, kind, where)
         t0 = time.monotonic()
         code, output = run_mica(clean, kind.args)
         took = time.monotonic() - t0
@@ -462,43 +468,89 @@ def _clean(archive: tuple, name: str, where: Path) -> Clean:
     return Clean(listing(clean), reads, took)
 
 
-# --- the test ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", KIND_NAMES)
-def test_kill_then_rerun_equals_a_clean_build(archive, tmp_path, monkeypatch, name):
+# --- one kill ---------------------------------------------------------------------------------
+#: A kill's outcomes: the re-run equals the clean build; a reader served what was neither the
+#: archive before nor part of the clean build, or the re-run's archive differs from the clean
+#: build (silent wrong answers); a reader's traceback or a failed re-run (crashes); mica check
+#: reports problems after the re-run (detected); files of the clean build missing (data lost).
+OUTCOMES = ("repaired", "wrong", "crash", "detected", "lost")
+
+
+def kill_once(
+    root: Path, kind: Kind, clean: Clean, before: dict, delay: float, work: Path
+) -> tuple[tuple[str, str] | None, Child]:
+    """One case: a copy of the inputs in ``work``, the command killed at ``delay`` s, read,
+    run again, compared: ((outcome of `OUTCOMES`, what it saw), the child), or (None, the
+    child) when the command finished before ``delay`` (``child.finished_after`` says when)."""
+    _case(root, kind, work)
+    child = Child.start(work, kind.args)
+    if not child.kill_after(delay):
+        shutil.rmtree(work)
+        return None, child
+    try:
+        for key, value in kind.reads(work).items():  # dead: what readers serve now
+            if not (same(value, before[key]) or part_of(value, clean.reads[key])):
+                return ("wrong", f"while dead, {key} served {value!r:.300}"), child
+        code, output = run_mica(work, kind.args)
+        if code != 0:
+            return ("crash", f"the re-run failed:\n{output}"), child
+        code, output = run_mica(work, kind.check)
+        if code != 0 or problems(output):
+            return ("detected", f"mica check after the re-run:\n{output}"), child
+        got = listing(work)
+        lost = sorted(clean.listing.keys() - got.keys())
+        if lost:
+            return ("lost", f"files of the clean build missing: {lost}"), child
+        differ = sorted(k for k in got.keys() | clean.listing if got[k] != clean.listing.get(k))
+        differ += [k for k, v in kind.reads(work).items() if not same(v, clean.reads[k])]
+        if differ:
+            return ("wrong", f"differs from the clean build: {differ}"), child
+    except Exception as err:  # noqa: BLE001  (a reader's or mica's traceback)
+        return ("crash", f"{type(err).__name__}: {err}"), child
+    shutil.rmtree(work)
+    return ("repaired", ""), child
+
+
+def kill_kind(archive: Archive, name: str, kills: int, seed: int, where: Path) -> list[tuple]:
+    """``kills`` kill points of kind ``name`` (delays drawn with ``seed`` over a clean run's
+    duration, shortened when a run finishes first): (where, outcome, what it saw) each."""
     root, kinds, _ = archive
     kind = kinds[name]
-    for target, attribute, value in kind.settings:
-        monkeypatch.setattr(target, attribute, value)
-    clean = _clean(archive, name, tmp_path / "clean")
-    rng = np.random.default_rng([SEED, KIND_NAMES.index(name)])
-    before = kind.reads(_case(root, kind, tmp_path / "before"))
-    duration, kills, case = clean.seconds, 0, 0
-    while kills < KILLS:
-        case += 1
-        assert case <= 3 * KILLS, f"seed {SEED}: {name} kept finishing before its kill"
-        delay = float(rng.uniform(0.0, duration))
-        where = f"seed {SEED}, {name}, case {case}: kill at {delay:.3f} s of {duration:.3f} s"
-        work = _case(root, kind, tmp_path / f"case-{case}")
-        child = Child.start(work, kind.args)
-        if not child.kill_after(delay):  # it finished first: the clean run's time was long
-            duration = child.finished_after or delay
-            shutil.rmtree(work)
-            continue
-        kills += 1
-        # dead: readers serve part of the clean build, never a temporary or partial file
-        for key, value in kind.reads(work).items():
-            served = same(value, before[key]) or part_of(value, clean.reads[key])
-            assert served, f"{where}: {key} served {value!r}"
-        code, output = run_mica(work, kind.args)
-        assert code == 0, f"{where}: the re-run failed:\n{output}"
-        code, output = run_mica(work, kind.check)
-        assert code == 0 and not problems(output), f"{where}: mica check:\n{output}"
-        for key, value in kind.reads(work).items():
-            assert same(value, clean.reads[key]), f"{where}: {key} differs from the clean build"
-        got = listing(work)
-        differ = sorted(k for k in got.keys() | clean.listing if got.get(k) != clean.listing.get(k))
-        assert not differ, f"{where}: files differ from the clean build: {differ}"
-        shutil.rmtree(work)
+    out: list[tuple] = []
+    with attributes(kind.settings):
+        clean = clean_build(archive, name, where / "clean")
+        rng = np.random.default_rng([seed, KIND_NAMES.index(name)])
+        before = kind.reads(_case(root, kind, where / "before"))
+        duration, case = clean.seconds, 0
+        while len(out) < kills:
+            case += 1
+            assert case <= 3 * kills, f"seed {seed}: {name} kept finishing before its kill"
+            delay = float(rng.uniform(0.0, duration))
+            said = f"seed {seed}, {name}, case {case}: kill at {delay:.3f} s of {duration:.3f} s"
+            result, child = kill_once(root, kind, clean, before, delay, where / f"case-{case}")
+            if result is None:  # it finished first: the clean run's time was long
+                duration = child.finished_after or delay
+                continue
+            out.append((said, *result))
+    return out
+
+
+# --- the tests --------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory) -> Archive:
+    """The module's input archive; its updates and the kills run in one process: a child
+    forked from pytest cannot use a worker pool whose forkserver another test of the
+    session started (kills of an L0 update with its worker processes: `test_crash_l0`)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MICA_WORKERS", "1")
+        yield build_archive(tmp_path_factory.mktemp("kill-updates"))
+
+
+@pytest.mark.parametrize("name", KIND_NAMES)
+def test_kill_then_rerun_equals_a_clean_build(archive, tmp_path, name):
+    cases = kill_kind(archive, name, KILLS, SEED, tmp_path)
+    failed = [f"{said}: {outcome}: {saw}" for said, outcome, saw in cases if outcome != "repaired"]
+    assert not failed, "\n".join(failed)
 
 
 @pytest.mark.parametrize("left", ["empty file", "database without the table"])
