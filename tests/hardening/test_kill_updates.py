@@ -39,11 +39,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from mica import config
 from mica.archive import aca_hdr3, aca_l0, asp_l1, obspar
 from mica.archive.aca_dark import dark_cal
 from mica.archive.aca_dark.product import HDR3_PAD
 from mica.cli import main
-from mica.errors import MicaError
+from mica.engine.index import INDEX_NAME
+from mica.errors import MicaError, MissingArchiveError
 from mica.sim import aca_dark as sim_dark
 from mica.sim.aca_l0 import plan_l0_files, write_l0_file
 from mica.sim.asp_l1 import write_asp_l1
@@ -241,7 +243,7 @@ STORE_FILES = 4
 # --- running mica ---------------------------------------------------------------------------
 def run_mica(root: Path, args: tuple[str, ...]) -> tuple[int, str]:
     """``mica <args>`` on the archive ``root``, here: (exit code, output)."""
-    result = CliRunner().invoke(main, list(args), env={"MICA_ARCHIVE": str(root)})
+    result = CliRunner().invoke(main, list(args), env={config.ARCHIVE: str(root)})
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception  # a traceback is a failure of the test, shown as it is
     return result.exit_code, result.output
@@ -270,7 +272,7 @@ class Child:
                 os.dup2(sink.fileno(), 1)
                 os.dup2(sink.fileno(), 2)
                 sys.stdout = sys.stderr = sink
-                os.environ["MICA_ARCHIVE"] = str(root)
+                os.environ[config.ARCHIVE] = str(root)
                 try:
                     main.main(args=list(args), prog_name="mica")
                     code = 0
@@ -542,7 +544,7 @@ def archive(tmp_path_factory) -> Archive:
     forked from pytest cannot use a worker pool whose forkserver another test of the
     session started (kills of an L0 update with its worker processes: `test_crash_l0`)."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MICA_WORKERS", "1")
+        mp.setenv(config.WORKERS, "1")
         yield build_archive(tmp_path_factory.mktemp("kill-updates"))
 
 
@@ -553,11 +555,33 @@ def test_kill_then_rerun_equals_a_clean_build(archive, tmp_path, name):
     assert not failed, "\n".join(failed)
 
 
-@pytest.mark.parametrize("left", ["empty file", "database without the table"])
+def killed_creating(db: Path) -> Path:
+    """``db`` as a writer killed while creating it leaves it: a transaction of its rollback
+    journal (the mode before WAL) half written, the journal hot."""
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        try:
+            conn = sqlite3.connect(db, isolation_level=None)
+            conn.execute("PRAGMA cache_size=1")  # pages reach the file before the commit
+            conn.execute("BEGIN")
+            conn.execute("CREATE TABLE filler (x)")
+            conn.executemany("INSERT INTO filler VALUES (?)", [(bytes(1000),)] * 200)
+            os.kill(os.getpid(), signal.SIGKILL)
+        finally:
+            os._exit(1)
+    os.waitpid(pid, 0)
+    assert Path(f"{db}-journal").exists()
+    return db
+
+
+LEFT = ["empty file", "database without the table", "killed creating it"]
+
+
+@pytest.mark.parametrize("left", LEFT)
 def test_processing_table_not_yet_created_reads_empty(archive, tmp_path, left):
-    """An asp-l1 update killed between creating ``processing_asp_l1.db3`` and its table (a
-    kill point above found it): readers and V&V planning read no processing rows, not a
-    raw `sqlite3.OperationalError`; the re-run fills the table."""
+    """An asp-l1 update killed between creating ``processing_asp_l1.db3`` and its table, or
+    while creating it (kill points above found both): readers and V&V planning read no
+    processing rows, not a raw `sqlite3.OperationalError`; the re-run fills the table."""
     from mica.products.asp_l1 import PROC_DB
 
     root, kinds, _ = archive
@@ -566,7 +590,10 @@ def test_processing_table_not_yet_created_reads_empty(archive, tmp_path, left):
     db = work / "asp1" / PROC_DB
     for path in db.parent.glob(PROC_DB + "*"):
         path.unlink()
-    db.touch()
+    if left == "killed creating it":
+        killed_creating(db)
+    else:
+        db.touch()
     if left == "database without the table":
         conn = sqlite3.connect(db)
         conn.execute("PRAGMA journal_mode=WAL")
@@ -577,3 +604,28 @@ def test_processing_table_not_yet_created_reads_empty(archive, tmp_path, left):
     code, output = run_mica(work, kinds["asp-l1"].args)
     assert code == 0, output
     assert asp_l1.get_processing(ASP_OBSID, data_root=work / "asp1") == want
+
+
+def test_index_killed_while_created_is_no_archive_yet(archive, tmp_path):
+    """An obspar update killed while SQLite created its index (a kill point above found it):
+    readers raise `MissingArchiveError` saying so, not SQLite's "attempt to write a readonly
+    database"; ``mica check`` names it (exit 1) and ``--repair`` rolls it back; the re-run
+    archives everything."""
+    root, kinds, _ = archive
+    work = tmp_path / "case"
+    (work / "obspar").mkdir(parents=True)
+    killed_creating(work / "obspar" / INDEX_NAME)
+    for read in (
+        lambda: obspar.get_obsids(*WINDOW, data_root=work / "obspar"),
+        lambda: obspar.get_obs_dirs(ASP_OBSID, data_root=work / "obspar"),
+    ):
+        with pytest.raises(MissingArchiveError, match="killed creating it"):
+            read()
+    code, output = run_mica(work, ("check",))
+    assert code == 1 and "an update was killed creating it" in output, output
+    code, output = run_mica(work, ("check", "--repair"))
+    assert code == 0 and "rolled back the interrupted creation" in output, output
+    assert not Path(f"{work / 'obspar' / INDEX_NAME}-journal").exists()
+    code, output = run_mica(work, kinds["obspar"].args)
+    assert code == 0, output
+    assert obspar.get_obsids(*WINDOW, data_root=work / "obspar") == OBSIDS
