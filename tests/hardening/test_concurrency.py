@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from mica import config
 from mica.archive import aca_hdr3, aca_l0, asp_l1
 from mica.sim.asp_l1 import write_asp_l1
 from mica.vv import get_rms_data, get_vv
@@ -56,9 +57,10 @@ LOCK_NAME = "update.lock"
 
 # --- the reader process -----------------------------------------------------------------------
 def _reader_loop(read: Callable[[], Reads], answers: list[Reads], stop: Path, ready: Path) -> dict:
-    """Read until ``stop`` exists: rounds, reads matching no answer (torn), answers seen,
-    reads gone back to an older answer, exceptions other than `MicaError`."""
-    rounds, torn, back, crashes, seen = 0, [], [], [], set()
+    """Read until ``stop`` exists: rounds, reads, reads matching no answer (torn), reads
+    gone back to an older answer, exceptions (the first few of each, and their numbers),
+    answers seen."""
+    rounds, reads, torn, back, crashes, seen = 0, 0, [], [], [], set()
     newest: dict[str, int] = {}
     while not stop.exists():
         try:
@@ -66,6 +68,7 @@ def _reader_loop(read: Callable[[], Reads], answers: list[Reads], stop: Path, re
         except Exception as err:  # noqa: BLE001  (a reader's traceback: counted, shown)
             crashes.append(f"{type(err).__name__}: {err}")
             got = {}
+        reads += len(got)
         for key, value in got.items():
             match = [i for i, answer in enumerate(answers) if same(value, answer[key])]
             if not match:
@@ -77,8 +80,10 @@ def _reader_loop(read: Callable[[], Reads], answers: list[Reads], stop: Path, re
             newest[key] = max(newest.get(key, 0), match[-1])
         rounds += 1
         ready.touch()
-    return {"rounds": rounds, "torn": torn[:5], "back": back[:5], "crashes": crashes[:5],
-            "seen": sorted(seen)}  # fmt: skip
+    counts = {"rounds": rounds, "reads": reads, "seen": sorted(seen)}
+    for name, found in (("torn", torn), ("back", back), ("crashes", crashes)):
+        counts[name], counts[f"n_{name}"] = found[:5], len(found)
+    return counts
 
 
 @contextmanager
@@ -414,7 +419,7 @@ def vv_planned_before_a_new_default(work: Path, upstream: Path, where: Path) -> 
 def archive(tmp_path_factory) -> Iterator[tuple[Path, Path]]:
     """The module's archive; updates in one process (no worker pool started from pytest)."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MICA_WORKERS", "1")
+        mp.setenv(config.WORKERS, "1")
         yield build_archive(tmp_path_factory.mktemp("concurrency"))
 
 
