@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -73,7 +74,7 @@ HDR3_SLOTS = (6, 7)
 #: Files whose bytes differ between two equal builds (times, SQLite pages, HDF5 metadata);
 #: what users read from them is compared instead.
 VOLATILE = re.compile(
-    r"(\.db3(-wal|-shm)?|update\.lock|archive\.json|^(acq_stats|guide_stats|vv)\.h5)$"
+    r"(\.db3(-wal|-shm)?|update\.lock|archive\.json|^(acq_stats|guide_stats|vv)\.h5(\.digest)?)$"
 )
 #: A store chunk's name carries its generation: ``<period>.<generation>.h5``.
 CHUNK = re.compile(r"^(\d+)\.\d+\.h5$")
@@ -336,9 +337,26 @@ def listing(root: Path) -> dict[str, str]:
             out[key] = "-> " + os.readlink(path)
         elif path.is_dir():
             out[key] = "dir"
+        elif "store" in rel.parts and path.suffix == ".h5":
+            out[key] = _chunk_values(path)
         else:
             out[key] = hashlib.sha256(path.read_bytes()).hexdigest()
     return out
+
+
+def _chunk_values(path: Path) -> str:
+    """sha256 of a store chunk's datasets (names and values): its attributes record its
+    generation, which differs between two builds of the same values."""
+    digest = hashlib.sha256()
+
+    def add(name: str, node: Any) -> None:
+        if isinstance(node, h5py.Dataset):
+            digest.update(name.encode())
+            digest.update(np.ascontiguousarray(node[()]).tobytes())
+
+    with h5py.File(path, "r") as h5:
+        h5.visititems(add)
+    return digest.hexdigest()
 
 
 def problems(output: str) -> list[str]:
