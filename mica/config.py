@@ -29,6 +29,12 @@ CDA_FILE_DEADLINE = "MICA_CDA_FILE_DEADLINE"
 CDA_RUN_DEADLINE = "MICA_CDA_RUN_DEADLINE"
 #: Largest decompressed size of a CDA file, in bytes (`cda_max_file_bytes`).
 CDA_MAX_FILE_BYTES = "MICA_CDA_MAX_FILE_BYTES"
+#: Attempts of one `mica sync` transfer before it fails (`sync_retries`).
+SYNC_RETRIES = "MICA_SYNC_RETRIES"
+#: Seconds of the first pause between `mica sync` attempts, doubled each time (`sync_backoff`).
+SYNC_BACKOFF = "MICA_SYNC_BACKOFF"
+#: Seconds a `mica sync` request may wait for the server's next bytes (`sync_timeout`).
+SYNC_TIMEOUT = "MICA_SYNC_TIMEOUT"
 #: The simulated aspect L1 products keep every N-th sample (`sim_l1_decimate`).
 SIM_L1_DECIMATE = "MICA_SIM_L1_DECIMATE"
 #: Multiplier of the simulated aspect faults' rates (`sim_fault_scale`).
@@ -54,6 +60,9 @@ VARIABLES = (
     CDA_FILE_DEADLINE,
     CDA_RUN_DEADLINE,
     CDA_MAX_FILE_BYTES,
+    SYNC_RETRIES,
+    SYNC_BACKOFF,
+    SYNC_TIMEOUT,
     SIM_L1_DECIMATE,
     SIM_FAULT_SCALE,
     UMASK,
@@ -173,6 +182,36 @@ def cda_max_file_bytes() -> int | None:
     positive integer: `ConfigError`.
     """
     return _positive(CDA_MAX_FILE_BYTES, int)
+
+
+def sync_retries() -> int:
+    """``MICA_SYNC_RETRIES``: attempts of one `mica sync` transfer (a file, a manifest) after
+    the first, on server errors (HTTP 5xx), timeouts, dropped connections and short bodies.
+
+    Default 4; not a positive integer: `ConfigError`. Each attempt resumes what came.
+    """
+    value = _positive(SYNC_RETRIES, int)
+    return 4 if value is None else int(value)
+
+
+def sync_backoff() -> float:
+    """``MICA_SYNC_BACKOFF``: seconds of the first pause between `mica sync` attempts, doubled
+    at each further attempt (with a little jitter) and capped at 30 s.
+
+    Default 0.5; not a positive number: `ConfigError`.
+    """
+    value = _positive(SYNC_BACKOFF, float)
+    return 0.5 if value is None else float(value)
+
+
+def sync_timeout() -> float:
+    """``MICA_SYNC_TIMEOUT``: seconds a `mica sync` request may wait to connect or for the
+    server's next bytes before the attempt counts as failed (and is retried).
+
+    Default 30; not a positive number: `ConfigError`.
+    """
+    value = _positive(SYNC_TIMEOUT, float)
+    return 30.0 if value is None else float(value)
 
 
 def sim_l1_decimate(default: int = 1) -> int:

@@ -34,6 +34,8 @@ The tree (built-in bases in brackets), with when each is raised::
     |-- DerivedFailure [none]        a derived unit that cannot be computed (recorded, retried)
     |-- SourceError [RuntimeError]   a source that cannot deliver (not installed, unreachable)
     |   `-- NotPublic                the public archive does not hold the product at all
+    |-- SyncError [ConnectionError]  a published archive that cannot be synced (server errors,
+    |                                a file differing from its manifest); names file and server
     |-- CalibrationRefused [ValueError]
     |                                a dark calibration that cannot be built
     |-- InputError [ValueError]      a missing or unusable input of one observation's statistics
@@ -74,6 +76,7 @@ __all__ = [
     "ProvenanceError",
     "RejectedFile",
     "SourceError",
+    "SyncError",
     "TimeRangeError",
     "VVInputError",
     "VVLookupError",
@@ -277,6 +280,12 @@ class NotPublic(SourceError):
     """The public archive does not hold this product at all (abort, do not retry)."""
 
     fatal = True
+
+
+class SyncError(MicaError, ConnectionError):
+    """A published archive that cannot be synced (`mica.sync`): the server keeps failing, a
+    file differs from its manifest, a manifest is malformed. The message names the file and
+    the server; nothing partial is installed and the next sync goes on from what came."""
 
 
 class CalibrationRefused(MicaError, ValueError):

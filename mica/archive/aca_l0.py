@@ -36,6 +36,7 @@ from mica.engine.colstore import ColumnStore, serve_from_files
 from mica.engine.h5chunks import ChunkedRows
 from mica.engine.index import ArchiveIndex, require_archive
 from mica.engine.read import snapshot_read
+from mica.engine.synced import require_synced, synced_chunk_lost
 from mica.errors import DamagedStoreError, InvalidArgumentError, MissingDataError
 from mica.products.aca_l0 import (
     COLUMN_SIZES,
@@ -109,6 +110,7 @@ def _get_file_records(
     tstart, tstop = time_range(start, stop, instant=True)
     slots = _as_list(slots, ALL_SLOTS, "slots")
     sizes = _as_list(imgsize, ALL_SIZES, "imgsize")
+    require_synced(L0.root(data_root) if index is None else index.root, ["aca-l0"], tstart, tstop)
     if index is None:
         with ArchiveIndex.open_for_reading(L0, L0.root(data_root)) as opened:
             return _get_file_records(tstart, tstop, slots, sizes, lead=lead, index=opened)
@@ -368,6 +370,7 @@ def hd3_columns(
     if not set(names) <= set(HD3_VIEW_COLUMNS):
         return slot_columns(tstart, tstop, slots, names, [8], data_root)
     root = L0.root(data_root)
+    require_synced(root, ["aca-hdr3", "aca-l0"], tstart, tstop)
     layout = L0.store_description
     # partitions of the files `_get_file_records` would list: start times in this span
     first, last = tstart - L0.max_file_span, tstop + _ROW_LEAD
@@ -380,6 +383,7 @@ def hd3_columns(
         got.clear()  # a retry starts again from a fresh snapshot
         store = ColumnStore(L0, index)
         current = store.current_chunks([p for ps in parts.values() for p in ps])
+        synced = store.synced_alone(current) if current else set()
         for slot, slot_parts in parts.items():
             blocks = got.setdefault(slot, [])
             records = None
@@ -389,9 +393,12 @@ def hd3_columns(
                     try:
                         arrays = store.read_alone(chunk, names, tstart, tstop)
                     except DamagedStoreError as err:
+                        if part in synced:  # a sync's chunk: no files to read instead
+                            raise synced_chunk_lost(err, "aca-hdr3", tstart, tstop) from None
                         serve_from_files(err)  # or raise; else read the files instead
-                    except OSError:  # chunk file replaced: read the files instead
-                        pass
+                    except OSError as err:  # chunk file replaced: read the files instead,
+                        if isinstance(err, FileNotFoundError) and part in synced:
+                            raise  # or, for a sync's chunk (no file here), a fresh snapshot
                     else:
                         if arrays:
                             blocks.append(arrays)

@@ -57,7 +57,9 @@ class Part:
     """The times ``lo <= t < hi`` (``t <= hi`` when ``closed``) of one period of a fetch.
 
     ``tables`` (grid slot -> `SlotTable`) is None when the part is to be read from the
-    files; else ``grid`` holds its times (the union of its grid slots' times).
+    files; else ``grid`` holds its times (the union of its grid slots' times). A ``synced``
+    part's damaged chunk raises `MissingDataError` naming the ``mica sync`` that fetches it
+    again (`mica.engine.synced.synced_chunk_lost`).
     """
 
     lo: float
@@ -65,6 +67,8 @@ class Part:
     closed: bool
     tables: dict[int, SlotTable] | None = None
     grid: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: its chunk was installed by a sync without the period's files: none to read instead
+    synced: bool = False
 
     def covers_grid(self) -> bool:
         """Whether one grid slot's rows are the whole grid, in order (values need no
@@ -94,7 +98,7 @@ class Part:
             base = f"S{slot}."
             for lo in range(table.lo, table.hi, READ_ROWS):
                 hi = min(lo + READ_ROWS, table.hi)
-                with _reading(table.digests):
+                with _reading(table.digests, self):
                     cols = {n: read_slab(table.fid, base + n, lo, hi, table.digests) for n in names}
                 step = int(np.clip((table.hi - table.lo) // 8, *DECODE_ROWS))
                 for a in range(0, hi - lo, step):
@@ -120,7 +124,7 @@ class Part:
         ((slot, table),) = self.tables.items()
         where = {n: item_datasets(item, slot) for n, item in items.items()}
         names = {"FLAGS", *(name for words in where.values() for name, _ in words)}
-        with _reading(table.digests):
+        with _reading(table.digests, self):
             cols = {
                 n: read_slab(table.fid, f"S{slot}.{n}", table.lo, table.hi, table.digests)
                 for n in names
@@ -129,9 +133,20 @@ class Part:
         return {name: item.decode_words(*words[name]) for name, item in items.items()}
 
 
-def _reading(digests: ChunkDigests | None) -> contextlib.AbstractContextManager:
-    """HDF5's failures to read a checked chunk raised as `DamagedStoreError`."""
-    return digests.reading() if digests is not None else contextlib.nullcontext()
+@contextlib.contextmanager
+def _reading(digests: ChunkDigests | None, part: Part) -> Iterator[None]:
+    """HDF5's failures to read a checked chunk raised as `DamagedStoreError` (for a
+    ``synced`` part: as the `MissingDataError` naming the sync that fetches it again)."""
+    from mica.engine.synced import synced_chunk_lost
+    from mica.errors import DamagedStoreError
+
+    try:
+        with digests.reading() if digests is not None else contextlib.nullcontext():
+            yield
+    except DamagedStoreError as err:
+        if not part.synced:
+            raise
+        raise synced_chunk_lost(err, "aca-hdr3", part.lo, part.hi) from None
 
 
 @contextlib.contextmanager
@@ -161,11 +176,16 @@ def open_tables(
     DamagedStoreError
         A chunk failed its checks and ``MICA_STORE_DAMAGED=raise`` (with the default,
         its part is read from the files).
+    MissingDataError
+        A chunk a sync installed without its period's files failed its checks (it names
+        the ``mica sync`` that fetches it again), or the range lies outside what was synced.
     """
     from mica.engine.read import snapshot_read
+    from mica.engine.synced import require_synced
     from mica.products.aca_l0 import L0
 
     root = L0.root(data_root)
+    require_synced(root, ["aca-hdr3", "aca-l0"], tstart, tstop)
     view = L0.store_description.view_named(SAMPLES_VIEW)
     slots = sorted({item.slot for item in items.values()})
     first, last = int(tstart // view.period), int(tstop // view.period)
@@ -177,10 +197,10 @@ def open_tables(
         parts.clear()
         # Only the periods' chunks are looked up: one query (`current_chunks`), no index row.
         keys = {k: view.key({"filetime": k * view.period}) for k in range(first, last + 1)}
-        current = _current(index, keys.values())
+        current, synced = _current(index, keys.values())
         for k, key in keys.items():
             lo, hi = max(tstart, k * view.period), min(tstop, (k + 1) * view.period)
-            part = Part(lo, hi, closed=k == last)
+            part = Part(lo, hi, closed=k == last, synced=key in synced)
             chunk = current.get(key)
             if chunk is not None:
                 _open_part(part, index, chunk, slots, opened)
@@ -194,11 +214,14 @@ def open_tables(
         _close(opened)
 
 
-def _current(index: Any, keys: Any) -> dict[str, dict[str, Any]]:
+def _current(index: Any, keys: Any) -> tuple[dict[str, dict[str, Any]], set[str]]:
+    """The current chunks of partitions ``keys``, and which of them a sync installed."""
     from mica.engine.colstore import ColumnStore
     from mica.products.aca_l0 import L0
 
-    return ColumnStore(L0, index).current_chunks(keys)
+    store = ColumnStore(L0, index)
+    current = store.current_chunks(keys)
+    return current, store.synced_alone(current) if current else set()
 
 
 def _close(opened: list[Any]) -> None:
@@ -210,9 +233,12 @@ def _open_part(
     part: Part, index: Any, chunk: dict[str, Any], slots: list[int], opened: list[Any]
 ) -> None:
     """Give ``part`` its tables and grid from ``chunk`` (left without: read from the files,
-    when the chunk is gone or fails its checks, `serve_from_files`)."""
+    when the chunk is gone or fails its checks, `serve_from_files`). A ``synced`` part has
+    no files to read instead: its chunk gone makes the read start again from a fresh
+    snapshot (`snapshot_read`), a damaged one raises (`synced_chunk_lost`)."""
     from mica.engine.colstore import ColumnStore, serve_from_files
     from mica.engine.h5chunks import open_h5_id
+    from mica.engine.synced import synced_chunk_lost
     from mica.errors import DamagedStoreError
     from mica.products.aca_l0 import L0
 
@@ -223,9 +249,13 @@ def _open_part(
             opened.append(fid)
             grids = {s: _slot_rows(fid, digests, s, part) for s in slots}
     except DamagedStoreError as err:
+        if part.synced:
+            raise synced_chunk_lost(err, "aca-hdr3", part.lo, part.hi) from None
         serve_from_files(err)  # or raise; else the part's rows are read from the files
         return
-    except (OSError, KeyError):  # chunk replaced since the snapshot
+    except (OSError, KeyError) as err:  # chunk replaced since the snapshot
+        if isinstance(err, FileNotFoundError) and part.synced:
+            raise
         return
     part.tables = {s: table for s, (_, table) in grids.items()}
     part.grid = _merge(part.tables, {s: times for s, (times, _) in grids.items()})

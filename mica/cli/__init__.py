@@ -5,7 +5,7 @@
 `mica.cli.fetch`, `mica.cli.rebuild`, `mica.cli.vv`, `mica.cli.demo`).
 """
 
-from mica.cli import adopt, check, demo, fetch, rebuild, update, vv  # noqa: F401  (each adds its commands to main)
+from mica.cli import adopt, check, demo, fetch, rebuild, sync, update, vv  # noqa: F401  (each adds its commands to main)
 from mica.cli._group import main
 
 __all__ = ["main"]

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from mica.cli._group import main, user_error
+from mica.cli.sync import republish
 from mica.engine.registry import ProductEntry, products
 
 
@@ -252,6 +253,7 @@ def _run(entry: ProductEntry, options: dict[str, Any]) -> None:
         click.echo(interrupt.args[0] if interrupt.args else f"update {entry.name} interrupted")
         sys.exit(INTERRUPTED)
     click.echo(report.summary())
+    republish(entry.name, options.get("data_root"))
     if not report.ok:
         sys.exit(1)
 

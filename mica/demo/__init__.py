@@ -2,8 +2,9 @@
 
 The package is the demo's presentation: `run_demo` (the command's entry point), the L0 and
 header-3 plots and examples here, one module per other part (`mica.demo.obsid`,
-`mica.demo.dark`, `mica.demo.acq`, `mica.demo.vv`). The archive itself is built by the
-simulator's build helpers (`mica.sim.build`), which also build the documentation's archive.
+`mica.demo.dark`, `mica.demo.acq`, `mica.demo.vv`, `mica.demo.sync`). The archive itself is
+built by the simulator's build helpers (`mica.sim.build`), which also build the
+documentation's archive.
 """
 
 from __future__ import annotations
@@ -255,7 +256,12 @@ def run_demo(out: Path, progress: bool = True) -> None:
     for line in derive_products(root):
         _say("  " + line)
     from mica.demo.acq import demo_acq
+    from mica.demo.sync import demo_sync
     from mica.demo.vv import demo_vv
+
+    _say("Publish and sync (the header-3 views into a second archive, over loopback HTTP):")
+    for line in demo_sync(root, out, HDR3_WINDOW):
+        _say("  " + line)
 
     plots = [plot_tempccd(root, out), plot_image_grid(root, out), *plot_hdr3(root, out)]
     plots += demo_acq(root, out, every=80)

@@ -680,16 +680,33 @@ class ColumnStore:
         except ValueError:  # a partition key of an older store layout: drop its chunk
             rows = []
         old = self.chunk(part)
-        if (
-            old is not None
-            and old["files"] == _file_list(rows, self._tag(part))
-            and self.digests(old) is not None
-            and (self.index.root / old["path"]).exists()
-        ):
+        if self._serves(part, rows, old, self.synced_alone()):
             with self.index.transaction():
                 self.index.clear_dirty([part])
             return None
         return rows, old
+
+    def _serves(
+        self, part: str, rows: list[dict[str, Any]], chunk: dict[str, Any] | None, synced: set[str]
+    ) -> bool:
+        """Whether ``chunk`` (its index row) serves partition ``part`` holding ``rows``: its
+        file exists, it was recorded with digests, and it was built from exactly those
+        files, or a sync installed it built from more of them (``synced``: the server
+        archive's chunk holds files this archive does not, and every file this one holds)."""
+        if (
+            chunk is None
+            or self.digests(chunk) is None  # written before digests: unverifiable
+            or not (self.index.root / chunk["path"]).exists()
+        ):
+            return False
+        tag = self._tag(part)
+        listed = _file_list(rows, tag)
+        if chunk["files"] == listed:
+            return True
+        if part not in synced or not chunk["files"].startswith(tag):
+            return False
+        held = set(chunk["files"][len(tag) :].splitlines())
+        return held >= set(listed[len(tag) :].splitlines())
 
     # --- building chunks away from the index (worker processes, cluster workers) --------
     def plan_chunks(self, parts: Iterable[str], cache: Path | None = None) -> list[ChunkTask]:
@@ -1004,17 +1021,33 @@ class ColumnStore:
         except sqlite3.OperationalError:
             built = set()
         stale, held = set(self.index.dirty_parts()), set()
+        synced = self.synced_alone()
         for part in self.index.partition_candidates():
             rows = self.index.partition_rows(part, _FILE_LIST_COLUMNS)
             if not rows:
                 continue
             held.add(part)
             chunk = self.chunk(part) if part in built else None
-            if (
-                chunk is None
-                or chunk["files"] != _file_list(rows, self._tag(part))
-                or self.digests(chunk) is None  # written before digests: unverifiable
-                or not (self.index.root / chunk["path"]).exists()
-            ):
+            if not self._serves(part, rows, chunk, synced):
                 stale.add(part)
-        return sorted(stale | (built - held))  # chunks of partitions without files
+        # chunks of partitions without files, but a sync's chunk needs none here
+        return sorted(stale | (built - held - synced))
+
+    def synced_alone(self, parts: Iterable[str] | None = None) -> set[str]:
+        """Partitions whose chunk `mica.sync` installed from the server's archive (a store
+        view, e.g. header-3), built there from files this archive may hold some of or none:
+        current while they hold every file of the partition this archive holds (their bytes
+        were verified against the server's manifest, their blocks carry the server's
+        digests). ``parts``: only those among these (one query per batch of them)."""
+        sql = "SELECT part FROM synced_parts"
+        try:
+            if parts is None:
+                return {r[0] for r in self.index.conn.execute(sql)}
+            asked, out = sorted(set(parts)), set()
+            for k in range(0, len(asked), _PARTS_PER_QUERY):
+                batch = asked[k : k + _PARTS_PER_QUERY]
+                where = f" WHERE part IN ({','.join('?' * len(batch))})"
+                out |= {r[0] for r in self.index.conn.execute(sql + where, batch)}
+            return out
+        except sqlite3.OperationalError:  # no sync ever installed a chunk here
+            return set()

@@ -52,6 +52,35 @@ _DIRTY_SQL = "CREATE TABLE IF NOT EXISTS dirty_parts (part text PRIMARY KEY)"
 
 #: SQLite's primary result codes that mean the database file itself is damaged
 _DAMAGED_CODES = {11: "SQLITE_CORRUPT", 26: "SQLITE_NOTADB"}
+#: SQLITE_READONLY_ROLLBACK: a read-only connection met a hot journal it may not roll back
+_READONLY_ROLLBACK = 776
+#: Why a database with such a journal serves nothing yet (`creation_interrupted`).
+HALF_CREATED = (
+    f"{INDEX_NAME} is being created, or an update was killed creating it: "
+    "the next update or `mica check --repair` completes it"
+)
+
+
+def creation_interrupted(path: Path) -> bool:
+    """Whether the SQLite database ``path`` has a hot rollback journal that a read-only
+    connection cannot roll back ("attempt to write a readonly database").
+
+    An index (and the aspect L1 processing table) runs in WAL mode once created: only its
+    creation writes a rollback journal, so this is an update creating it, or killed doing
+    so. Nothing is committed yet; the next writable open rolls the journal back (SQLite's
+    recovery), readers do not.
+    """
+    if not Path(f"{path}-journal").exists():
+        return False
+    try:
+        conn = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True)
+        try:
+            conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.OperationalError as exc:  # Python < 3.11 has no error code: the journal
+        return getattr(exc, "sqlite_errorcode", _READONLY_ROLLBACK) == _READONLY_ROLLBACK
+    return False
 
 
 def damage_detail(exc: BaseException) -> str | None:
@@ -145,7 +174,13 @@ class ArchiveIndex:
         if readonly:
             self._opened = _file_state(self.path)
             self.conn, self.immutable = _connect_readonly(self.path, product=product.name)
-            self.original = is_original_schema(self.conn)
+            try:
+                self.original = is_original_schema(self.conn)
+            except sqlite3.OperationalError as exc:
+                self.conn.close()
+                if creation_interrupted(self.path):
+                    raise missing_archive(product.name, self.root, HALF_CREATED) from exc
+                raise
             if self.original:
                 present_as_own(self.conn, product, self.root)
         else:
@@ -538,6 +573,10 @@ def archive_problem(
         conn = connect_readonly(path, product=product)
         try:
             return table_problem(conn)
+        except sqlite3.OperationalError:
+            if creation_interrupted(path):
+                return HALF_CREATED
+            raise
         finally:
             conn.close()
     return None

@@ -32,9 +32,11 @@ from mica.engine.adopt import adopt_archive
 from mica.engine.colstore import ColumnStore
 from mica.engine.describe import describe_file, describe_headers
 from mica.engine.index import (
+    HALF_CREATED,
     INDEX_NAME,
     ArchiveIndex,
     connect_readonly,
+    creation_interrupted,
     holds_original_index,
     table_problem,
 )
@@ -119,8 +121,17 @@ def _index(
     product: FileProduct, root: Path, repair: bool, report: CheckReport
 ) -> Iterator[ArchiveIndex | None]:
     """The index of ``root``, opened read-only unless ``repair``; a damaged or missing one
-    is reported, and rebuilt from the files with ``repair`` (None without)."""
-    damage = index_damage(product, root)
+    is reported, and rebuilt from the files with ``repair`` (None without); one an update
+    was killed creating is reported, and rolled back by the writable open of ``repair``."""
+    if creation_interrupted(root / INDEX_NAME):
+        report.problems.append(f"the index: {HALF_CREATED}")
+        if not repair:
+            yield None
+            return
+        report.repairs.append(f"rolled back the interrupted creation of {INDEX_NAME}")
+        damage = None
+    else:
+        damage = index_damage(product, root)
     if damage is not None:
         report.problems.append(damage)
         if not repair:

@@ -28,6 +28,7 @@ from mica.engine.atomic import make_folders
 from mica.engine.fsync import fsync_dir
 from mica.engine.index import INDEX_NAME, ArchiveIndex
 from mica.engine.product import FileProduct
+from mica.engine.synced import require_synced
 from mica.errors import ObsidError
 
 OBSID_MIN, OBSID_MAX = 1, 65535
@@ -258,6 +259,7 @@ def obs_dirs(product: ObsidProduct, obsid: int, root: Path) -> dict[Any, Any] | 
     with ArchiveIndex(product, root, readonly=True) as index:
         revs = archived_revisions(index, obsid)
     if not revs:
+        require_synced(root, [product.name], obsid=obsid)  # a synced part of an archive
         return None
     out: dict[Any, Any] = {rev: str(version_dir(root, obsid, rev)) for rev in revs}
     out["revisions"] = revs

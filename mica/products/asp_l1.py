@@ -18,7 +18,12 @@ from typing import Any
 from astropy.io import fits
 
 from mica.engine.atomic import make_file
-from mica.engine.index import ArchiveIndex, connect_readonly, require_archive
+from mica.engine.index import (
+    ArchiveIndex,
+    connect_readonly,
+    creation_interrupted,
+    require_archive,
+)
 from mica.engine.obsid_layout import OBSID_MAX, OBSID_MIN, ObsidProduct, version_dir
 from mica.engine.product import TIME_INDEX_COLUMNS, IndexColumn, RejectedFile
 from mica.engine.provenance import SIM_KEYWORD
@@ -399,6 +404,16 @@ def proc_rows(root: Path, obsid: int | None = None) -> list[dict[str, Any]]:
     conn = connect_readonly(Path(root) / PROC_DB)
     conn.row_factory = sqlite3.Row
     try:
+        # `proc_connect` creates the file before the table: an update killed in between
+        # (or one creating it now) leaves a file without the table, which holds no row yet
+        table = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'aspect_1_proc'"
+        try:
+            if conn.execute(table).fetchone() is None:
+                return []
+        except sqlite3.OperationalError:
+            if creation_interrupted(Path(root) / PROC_DB):  # killed before its WAL mode
+                return []
+            raise
         if obsid is None:
             cur = conn.execute("SELECT * FROM aspect_1_proc ORDER BY aspect_1_id")
         else:

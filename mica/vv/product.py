@@ -116,6 +116,13 @@ class VVProduct(DerivedProduct):
         failed = (
             {tuple(int(v) for v in k) for k in table.failed_keys()} if table.exists() else set()
         )
+        # Each obsid's default and last revision as of these rows, the ones the table's
+        # isdefault comes from: `install` points the links by them, so links and rows agree
+        # even when an asp-l1 update moves the default meanwhile (as if V&V had run first).
+        default = {o: r for (o, r), row in revs.items() if row["isdefault"]}
+        last: dict[int, int] = {}
+        for o, r in revs:
+            last[o] = max(r, last.get(o, r))
         tstarts = _index_tstarts(asp_root)
         units = []
         for key, row in revs.items():
@@ -132,7 +139,8 @@ class VVProduct(DerivedProduct):
             if (start is not None and t < start) or (stop is not None and t > stop):
                 continue
             label = f"obsid {obsid} revision {key[1]}"
-            units.append(DerivedUnit(key, label, t, dict(row)))
+            links = {"default_revision": default.get(obsid), "last_revision": last[obsid]}
+            units.append(DerivedUnit(key, label, t, {**row, **links}))
         return sorted(units, key=lambda u: (u.tstart, u.key))
 
     def compute(self, archive, unit, staging):
@@ -169,20 +177,18 @@ class VVProduct(DerivedProduct):
         os.rename(tmp, dest)
         fsync_dir(dest.parent)
         shutil.rmtree(old, ignore_errors=True)
-        self._links(Path(archive), root, obsid, revision)
+        planned = unit.data
+        self._links(root, obsid, revision, planned["default_revision"], planned["last_revision"])
         self._mark_complete(Path(archive), unit)
 
     @staticmethod
-    def _links(archive: Path, root: Path, obsid: int, revision: int) -> None:
-        from mica.archive import asp_l1
-
-        dirs = asp_l1.get_obs_dirs(obsid, archive / ASP_FOLDER) or {}
-        default = Path(dirs["default"]).name if "default" in dirs else None
-        last = Path(dirs["last"]).name if "last" in dirs else None
+    def _links(root: Path, obsid: int, revision: int, default: int | None, last: int) -> None:
+        """Point ``<OOOOO>`` (the default revision) and ``<OOOOO>_last`` (the last, when not
+        the default) at this revision's folder where it is that revision (as planned)."""
         mine = revision_name(obsid, revision)
-        if default == mine:
+        if default == revision:
             set_link(default_link(root, obsid), mine)
-        if last == mine:
+        if last == revision:
             if last != default:
                 set_link(last_link(root, obsid), mine)
             else:

@@ -1,0 +1,133 @@
+"""What a synced product folder holds: its sync record, read by the readers.
+
+`mica sync` (`mica.sync.run`) copies a part of a published archive (a time range, some
+slots, some obsids) and records in the product folder (``sync.json``, `SYNC_RECORD`) the
+server and each selection it synced, per product. A reader asked for a time range or an
+obsid outside every selection of such a folder raises `MissingDataError` naming the
+``mica sync`` command that brings it (`require_synced`), instead of answering as if the data
+did not exist. A folder without a record (an archive updated here) is not concerned.
+
+Imported on the read path: one ``stat`` per call when there is no record.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mica.errors import DamagedStoreError, MissingDataError
+from mica.time import to_date
+
+#: the record of what a product folder was synced from, and the selections synced
+SYNC_RECORD = "sync.json"
+
+
+def read_record(root: str | Path) -> dict[str, Any]:
+    """The sync record of a product folder (empty: never synced, or unreadable)."""
+    try:
+        record = json.loads((Path(root) / SYNC_RECORD).read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _covered(spans: list[tuple[float, float]], start: float, stop: float) -> bool:
+    """Whether the union of ``spans`` covers [start, stop]."""
+    reach = start
+    for lo, hi in sorted(spans):
+        if lo > reach:
+            break
+        reach = max(reach, hi)
+        if reach >= stop:
+            return True
+    return reach >= stop
+
+
+def require_synced(
+    root: str | Path,
+    products: Sequence[str],
+    start: float | None = None,
+    stop: float | None = None,
+    obsid: int | None = None,
+) -> None:
+    """Raise `MissingDataError` when ``root`` is a synced product folder whose selections
+    of ``products`` (any of them) do not cover [start, stop] (or ``obsid``).
+
+    The message names the server and the ``mica sync`` command that brings the asked data.
+    A selection with an obsid list covers those obsids; one without covers its time range
+    (the whole mission when it had none), and an obsid archived here is covered anyway (the
+    caller asks only for obsids it did not find).
+    """
+    record = read_record(root).get("products")
+    if not isinstance(record, dict):
+        return
+    held = {name: record[name] for name in products if isinstance(record.get(name), dict)}
+    spans: list[tuple[float, float]] = []
+    obsids: set[int] = set()
+    for entry in held.values():
+        for sel in entry.get("selections", []):
+            if sel.get("obsids"):
+                obsids.update(int(o) for o in sel["obsids"])
+                if sel.get("start") is None and sel.get("stop") is None:
+                    continue
+            lo = sel.get("start")
+            hi = sel.get("stop")
+            spans.append((float("-inf") if lo is None else lo, float("inf") if hi is None else hi))
+    if obsid is not None:
+        if obsid in obsids or any(lo == float("-inf") and hi == float("inf") for lo, hi in spans):
+            return
+        asked, option = f"obsid {obsid}", f"--obsid {obsid}"
+    else:
+        lo = float("-inf") if start is None else start
+        hi = float("inf") if stop is None else stop
+        if _covered(spans, lo, hi):
+            return
+        asked = f"{_date(start)} to {_date(stop)}"
+        option = " ".join(
+            f"--{k} {_date(t)[:17]}" for k, t in (("start", start), ("stop", stop)) if t is not None
+        )
+    name = next(iter(held), products[0])
+    server = _server(record, held)
+    what = f"holds a part of {name} synced from {server}" if held else (
+        f"holds {', '.join(sorted(record))} synced from {server}, not {name}"
+    )
+    archive = Path(root).parent
+    raise MissingDataError(
+        f"{root} {what}, not {asked}: `mica --archive {archive} sync {server} --products "
+        f"{name} {option}` brings it"
+    )
+
+
+def _server(record: dict[str, Any], held: dict[str, Any]) -> str:
+    """The server a product of ``held`` (else any product of ``record``) was synced from."""
+    return next((e.get("server") for e in held.values() if e.get("server")), None) or next(
+        (e.get("server") for e in record.values() if isinstance(e, dict) and e.get("server")),
+        "<server URL>",
+    )
+
+
+def synced_chunk_lost(
+    err: DamagedStoreError, product: str, start: float, stop: float
+) -> MissingDataError:
+    """The error for a store chunk that `mica sync` installed without its partition's files
+    (`ColumnStore.synced_alone`) and that fails its checks: there are no files to read
+    instead (`serve_from_files` would answer with nothing), so the reader names the chunk and
+    the ``mica sync`` that fetches it again (a sync compares a chunk's size and recorded
+    digests, not its bytes: the damaged file is to be removed first)."""
+    store = next((p for p in err.chunk.parents if p.name == "store"), err.chunk.parent)
+    root = store.parent
+    record = read_record(root).get("products")
+    record = record if isinstance(record, dict) else {}
+    held = {product: record[product]} if isinstance(record.get(product), dict) else {}
+    option = f"--start {_date(start)[:17]} --stop {_date(stop)[:17]}"
+    return MissingDataError(
+        f"{err.detail}; a sync installed this chunk without its partition's files, so there "
+        f"are none to read instead: remove {err.chunk} and run `mica --archive {root.parent} "
+        f"sync {_server(record, held)} --products {product} {option}` to fetch it again"
+    )
+
+
+def _date(t: float | None) -> str:
+    return "the start" if t is None else to_date(t)
