@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench_speed import cheta_fetch
+from bench_speed import cheta_fetch, write_cheta
 
 HERE = Path(__file__).resolve()
 HOUR, DAY = 3600.0, 86400.0
@@ -171,9 +171,6 @@ def build_peer(root: str, item: str, dest: Path) -> None:
     """bench_speed's cheta layout of one item's samples over the whole archive: ``TIME.h5``
     and ``CCD_TEMP.h5`` (the file `cheta_fetch` reads; here any item's values), and
     ``archfiles.db3`` with a row range per 2 h of data (about an archived file's span)."""
-    import sqlite3
-
-    import tables
 
     from mica.archive import aca_hdr3
 
@@ -181,36 +178,7 @@ def build_peer(root: str, item: str, dest: Path) -> None:
         return
     t0, t1 = _span(Path(root))
     msid = aca_hdr3.MSID(item, t0 - 60, t1 + 60, data_root=root)
-    times, vals = msid.times, np.ma.getdata(msid.vals)
-    bad = np.ma.getmaskarray(msid.vals)
-    dest.mkdir(parents=True, exist_ok=True)
-    filters = tables.Filters(complevel=5, complib="blosc:lz4", shuffle=True)
-    for name, data, quality in (
-        ("TIME", times, np.zeros(len(times), bool)),
-        ("CCD_TEMP", vals, bad),
-    ):
-        with tables.open_file(str(dest / f"{name}.h5"), "w", filters=filters) as h5:
-            for node, values in (("data", data), ("quality", quality)):
-                arr = h5.create_earray(
-                    h5.root,
-                    node,
-                    tables.Atom.from_dtype(values.dtype),
-                    (0,),
-                    expectedrows=len(values),
-                )
-                arr.append(values)
-    edges = np.arange(times[0], times[-1] + 7200, 7200)
-    rows = np.searchsorted(times, edges)
-    with sqlite3.connect(dest / "archfiles.db3") as db:
-        db.execute("CREATE TABLE archfiles (tstart REAL, tstop REAL, rowstart INT, rowstop INT)")
-        db.executemany(
-            "INSERT INTO archfiles VALUES (?, ?, ?, ?)",
-            [
-                (float(edges[i]), float(edges[i] + 7200), int(rows[i]), int(rows[i + 1]))
-                for i in range(len(rows) - 1)
-            ],
-        )
-        db.execute("CREATE INDEX idx_t ON archfiles (tstart)")
+    write_cheta(dest, msid.times, np.ma.getdata(msid.vals), np.ma.getmaskarray(msid.vals))
 
 
 # --- the parent ----------------------------------------------------------------------------

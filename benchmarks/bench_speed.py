@@ -315,15 +315,17 @@ def build_cheta(root: Path, dest: Path, days: float, start: str = START) -> None
     """``TIME.h5`` and ``CCD_TEMP.h5`` (``data`` + ``quality`` EArrays, Blosc/LZ4) from the
     same samples mica serves over ``days`` from ``start``, and ``archfiles.db3`` with each
     file's row range (per 2 h of data, about an archived file's span)."""
-    import tables
-
     from mica.archive import aca_hdr3
 
     t0 = _secs(start)
     msid = aca_hdr3.MSID("ccd_temp_fine", t0, t0 + days * DAY, data_root=root)
-    times = msid.times
-    vals = np.ma.getdata(msid.vals)
-    bad = np.ma.getmaskarray(msid.vals)
+    write_cheta(dest, msid.times, np.ma.getdata(msid.vals), np.ma.getmaskarray(msid.vals))
+
+
+def write_cheta(dest: Path, times: np.ndarray, vals: np.ndarray, bad: np.ndarray) -> None:
+    """The cheta-style store of one MSID's samples in ``dest`` (`build_cheta`)."""
+    import tables
+
     dest.mkdir(parents=True, exist_ok=True)
     filters = tables.Filters(complevel=5, complib="blosc:lz4", shuffle=True)
     for name, data, quality in (
