@@ -17,6 +17,7 @@ import functools
 import logging
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,9 @@ CREATE TABLE IF NOT EXISTS pending (
 _DIRTY_SQL = "CREATE TABLE IF NOT EXISTS dirty_parts (part text PRIMARY KEY)"
 
 
+#: how long a damaged-looking index must hold still to count as damaged (s): a writer creating
+#: it rewrites it sooner (`ArchiveIndex._open_readonly`)
+_SETTLE = 0.05
 #: SQLite's primary result codes that mean the database file itself is damaged
 _DAMAGED_CODES = {11: "SQLITE_CORRUPT", 26: "SQLITE_NOTADB"}
 #: SQLITE_READONLY_ROLLBACK: a read-only connection met a hot journal it may not roll back
@@ -172,15 +176,7 @@ class ArchiveIndex:
         #: the original mica's index, read through `present_as_own` (readers only)
         self.original = False
         if readonly:
-            self._opened = _file_state(self.path)
-            self.conn, self.immutable = _connect_readonly(self.path, product=product.name)
-            try:
-                self.original = is_original_schema(self.conn)
-            except sqlite3.OperationalError as exc:
-                self.conn.close()
-                if creation_interrupted(self.path):
-                    raise missing_archive(product.name, self.root, HALF_CREATED) from exc
-                raise
+            self._open_readonly(product)
             if self.original:
                 present_as_own(self.conn, product, self.root)
         else:
@@ -244,6 +240,27 @@ class ArchiveIndex:
         opens, which SQLite keeps consistent): a writer that started meanwhile and
         checkpointed may have torn what was read, so the reader reads again."""
         return self.immutable and _file_state(self.path) != self._opened
+
+    def _open_readonly(self, product: FileProduct) -> None:
+        """Open the index read-only. A header read as damaged while a writer is changing the
+        file (an update creating the index: its first page is being written) is read again
+        once the file holds still; damage in a file that holds still is `DamagedIndexError`."""
+        while True:
+            self._opened = _file_state(self.path)
+            self.conn, self.immutable = _connect_readonly(self.path, product=product.name)
+            try:
+                self.original = is_original_schema(self.conn)
+                return
+            except DamagedIndexError:
+                self.conn.close()
+                time.sleep(_SETTLE)
+                if _file_state(self.path) == self._opened:
+                    raise
+            except sqlite3.OperationalError as exc:
+                self.conn.close()
+                if creation_interrupted(self.path):
+                    raise missing_archive(product.name, self.root, HALF_CREATED) from exc
+                raise
 
     def __enter__(self) -> ArchiveIndex:
         return self
