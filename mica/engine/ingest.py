@@ -184,7 +184,7 @@ class _Placement:
     moves: bool = True
 
 
-def _decide(
+def decide_placement(
     product: FileProduct,
     index: ArchiveIndex,
     row: dict[str, Any],
@@ -231,7 +231,7 @@ def _decide(
     return _Placement(row, src, dest, overlaps, stream, src != dest)
 
 
-def _apply(
+def apply_placements(
     product: FileProduct,
     index: ArchiveIndex,
     batch: list[_Placement],
@@ -292,8 +292,8 @@ def commit_file(
 
     Returns the store partitions whose content changed.
     """
-    placement = _decide(product, index, row, src, report)
-    return _apply(product, index, [placement] if placement else [], report)
+    placement = decide_placement(product, index, row, src, report)
+    return apply_placements(product, index, [placement] if placement else [], report)
 
 
 def _overlaps_batch(
@@ -360,7 +360,7 @@ def _validate_one(
         return err, {}, None
 
 
-class _Validate:
+class ValidateStep:
     """`_validate_one` as an executor's step over (name, path) items (picklable); the
     caller fsyncs the valid files (beside the next ones' validation)."""
 
@@ -393,7 +393,7 @@ def validate_files(
     source delivering the files that overlap a range): their result is None, and the
     committer, which has that unit committed by then, recognises them as archived (or
     validates them itself)."""
-    step = _Validate(product, False, cache if product.has_store else None)
+    step = ValidateStep(product, False, cache if product.has_store else None)
     out: list[tuple[str, Path, Any]] = []
     # An fsync waits on the disk, not the CPU: each valid file's runs beside the validation
     # of the next ones, and the unit's results are returned once all are done (a commit only
@@ -446,7 +446,7 @@ def ingest_files(
         def validate(todo: list[tuple[str, Path]]) -> Iterable[Any]:
             run = executor or ProcessExecutor(workers, preload=[type(product).__module__])
             # without a store here (built later, on the workers) no arrays travel back
-            return run.map(_Validate(product, keep), todo)
+            return run.map(ValidateStep(product, keep), todo)
 
         return _ingest(product, index, _items(files), validate, keep, on_file, True, pool)
 
@@ -486,7 +486,7 @@ def reindex_files(
 
     def validate(todo: list[tuple[str, Path]]) -> Iterable[Any]:
         run = executor or ProcessExecutor(None, preload=[type(product).__module__])
-        results = run.map(_Validate(product, False), todo)
+        results = run.map(ValidateStep(product, False), todo)
         try:
             for (name, path), result in zip(todo, results):
                 row = result[0] if isinstance(result, tuple) else None
@@ -561,7 +561,7 @@ def _ingest(
     streams: dict[tuple, list[_Placement]] = {}
     syncs: list[Future] = []
     # One query for the names the index holds now instead of one per file; a name this call
-    # inserts or deletes is asked again (`_decide`).
+    # inserts or deletes is asked again (`decide_placement`).
     held = index.archived(product.archive_name(name) for name, _ in todo)
     changed: set[str] = set()
 
@@ -574,14 +574,14 @@ def _ingest(
             changed.add(p.row["filename"])
             changed.update(o["filename"] for o in p.superseded)
         try:
-            touched |= _apply(product, index, batch, report, synced=True)
+            touched |= apply_placements(product, index, batch, report, synced=True)
         except (RejectedFile, *ARCHIVE_ERRORS):
             raise
         except Exception:  # one row cannot be recorded: one file at a time finds it
             for p in batch:
                 try:
                     with refusing(p.row["filename"]):
-                        touched |= _apply(product, index, [p], report, synced=True)
+                        touched |= apply_placements(product, index, [p], report, synced=True)
                 except RejectedFile as err:
                     report.rejected.append(err)
                     quarantine(index.root, p.src, err)
@@ -637,7 +637,7 @@ def _ingest(
                         and named not in changed
                         and named == product.archive_name(name)
                     )
-                    placement = _decide(product, index, row, path, report, absent)
+                    placement = decide_placement(product, index, row, path, report, absent)
             except RejectedFile as err:
                 report.rejected.append(err)
                 quarantine(index.root, path, err)

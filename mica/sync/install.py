@@ -42,14 +42,14 @@ from mica.engine.colstore import STORE_DIR, ColumnStore
 from mica.engine.executors.process import ProcessExecutor
 from mica.engine.index import ArchiveIndex, archive_problem
 
-# One batch for the whole sync (the engine's steps, in its order): `_Validate` is the ingest's
-# validation step, `_decide` applies the revision rules to a validated file, `_apply` places
-# and indexes a batch in one transaction.
+# One batch for the whole sync (the engine's steps, in its order): `ValidateStep` is the
+# ingest's validation step, `decide_placement` applies the revision rules to a validated file,
+# `apply_placements` places and indexes a batch in one transaction.
 from mica.engine.ingest import (
     IngestReport,
-    _apply,
-    _decide,
-    _Validate,
+    ValidateStep,
+    apply_placements,
+    decide_placement,
     ingest_files,
     quarantine,
     recover_pending,
@@ -224,14 +224,14 @@ class Installer:
             items = sorted((Path(e.path).name, self._file(e)) for e in files)
             # validated in worker processes, the arrays kept for the store chunks built below
             run = ProcessExecutor(None, preload=[type(desc).__module__])
-            results = run.map(_Validate(desc, desc.has_store), items)
+            results = run.map(ValidateStep(desc, desc.has_store), items)
             kind = archive_kind(self.root)
             placements, report, loaded = [], IngestReport(), {}
             for (name, path), result in zip(items, results):
                 try:
                     row, arrays, file_is = _validated(name, result)
                     check_file(row["filename"], file_is, kind, self.root)
-                    placement = _decide(desc, index, row, path, report)
+                    placement = decide_placement(desc, index, row, path, report)
                 except RejectedFile as err:
                     quarantine(self.root, path, err)
                     self.rejected.append(str(err))
@@ -239,7 +239,7 @@ class Installer:
                 if placement is not None:
                     placements.append(placement)
                     loaded.update(arrays)
-            parts = _apply(desc, index, placements, report)
+            parts = apply_placements(desc, index, placements, report)
             if desc.has_store and (parts or index.dirty_parts()):
                 ColumnStore(desc, index).rebuild(parts | set(index.dirty_parts()), loaded)
         self.lines.append(
