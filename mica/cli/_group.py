@@ -35,6 +35,25 @@ def user_error(err: BaseException) -> click.ClickException:
     return click.ClickException(message)
 
 
+class RegisteredProducts(click.Choice):
+    """The names of the registered products with one of ``layouts``, asked of the registry
+    when the command runs: a product registered after `mica.cli` is imported is offered too."""
+
+    def __init__(self, *layouts: str) -> None:
+        self.layouts = layouts
+        super().__init__(())
+
+    @property  # type: ignore[override]
+    def choices(self) -> tuple[str, ...]:
+        from mica.engine.registry import products
+
+        return tuple(e.name for e in products() if e.layout in self.layouts)
+
+    @choices.setter
+    def choices(self, _: object) -> None:  # click.Choice.__init__ assigns it
+        pass
+
+
 class _Group(click.Group):
     """The top-level group: a `MicaError` a command lets through is one error line
     (`user_error`), never a traceback."""

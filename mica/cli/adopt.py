@@ -6,15 +6,14 @@ import sys
 
 import click
 
-from mica.cli._group import main
-from mica.engine.registry import products
+from mica.cli._group import RegisteredProducts, main
 
 #: the products whose folders the original mica kept (an index of files; `mica.engine.adopt`)
-ADOPTABLE = [e.name for e in products("time") + products("obsid")]
+ADOPTABLE = RegisteredProducts("time", "obsid")
 
 
 @main.command()
-@click.argument("names", nargs=-1, type=click.Choice(ADOPTABLE))
+@click.argument("names", nargs=-1, type=ADOPTABLE)
 @click.option(
     "--data-root",
     type=click.Path(file_okay=False),
@@ -51,7 +50,7 @@ def adopt(names, data_root, wait, scheduler, workers) -> None:
     from mica.engine.store_rebuild import rebuild_store
     from mica.errors import ProvenanceError
 
-    names = list(names) or ADOPTABLE
+    names = list(names) or list(ADOPTABLE.choices)
     if data_root is not None and len(names) != 1:
         raise click.UsageError("--data-root names one product folder: name one product")
     bad = False

@@ -7,9 +7,8 @@ import sys
 
 import click
 
-from mica.cli._group import main, user_error
+from mica.cli._group import RegisteredProducts, main, user_error
 from mica.engine.lock import ArchiveBusy
-from mica.engine.registry import products
 from mica.errors import ProvenanceError
 
 
@@ -57,14 +56,10 @@ def rebuild_store(data_root, scheduler, workers) -> None:
         sys.exit(1)
 
 
-#: the products kept with an index (``archfiles.db3``), by layout
-INDEXED_LAYOUTS = ("time", "obsid")
-
-
 @rebuild.command("index")
 @click.argument(
     "product",
-    type=click.Choice([e.name for e in products() if e.layout in INDEXED_LAYOUTS]),
+    type=RegisteredProducts("time", "obsid"),  # the products kept with an index
 )
 @click.option(
     "--data-root",

@@ -227,3 +227,20 @@ def test_time_update_resumes_where_it_left_off(entry: ProductEntry, tiny: TinyAr
     report = entry.update(stop="2012:125:00:20:00", data_root=tiny.data_root(entry), quiet=True)
     # the chunk from the newest archived data on: files already held count as unchanged
     assert report.ok and (report.done or report.unchanged), report.summary()
+
+
+@pytest.fixture(scope="module")
+def indexed_product_helps() -> tuple[str, str]:
+    """``mica rebuild index --help`` and ``mica adopt --help``: their product choices come
+    from the registry when the command line runs, as ``mica update``'s commands do."""
+    outputs = []
+    for args in (["rebuild", "index", "--help"], ["adopt", "--help"]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        outputs.append(result.output.split("\n\n")[0])  # the usage line(s)
+    return outputs[0], outputs[1]
+
+
+def test_rebuild_index_and_adopt_offer_it_when_indexed(entry: ProductEntry, indexed_product_helps):
+    for usage in indexed_product_helps:
+        assert (entry.name in usage) == (entry.layout in ("time", "obsid")), usage
