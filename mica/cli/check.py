@@ -28,7 +28,8 @@ def repair_command(verify_store: bool) -> str:
     "--verify-store",
     is_flag=True,
     help="Also check every columnar store chunk against its recorded identity and digests "
-    "and decompress it (reads the whole store).",
+    "and decompress it, and every V&V folder's files against their digests (reads the "
+    "whole store and every V&V file).",
 )
 def check(repair: bool, verify_store: bool) -> None:
     """Check every archive: index rows against files, interrupted ingests, the store.

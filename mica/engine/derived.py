@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from mica.engine.atomic import copy_atomic, partial_name
-from mica.engine.digests import recorded, sidecar
+from mica.engine.digests import folder_problem, recorded, sidecar
 from mica.engine.executors import Executor, UnitError
 from mica.engine.provenance import archive_kind, read_provenance, write_provenance
 from mica.engine.report import CheckReport, UpdateReport
@@ -117,6 +117,11 @@ class DerivedProduct(ABC):
     def install(self, archive: Path, unit: DerivedUnit, rows: np.ndarray, staging: Path) -> None:
         """Install what ``compute`` left in ``staging`` (runs in the updater, in unit order)."""
         return None
+
+    def unit_folders(self, data_root: str | os.PathLike | None = None) -> dict[int, list[Path]]:
+        """The folders this product writes beside its table, one per unit, by obsid (each
+        with the `mica.engine.digests.FOLDER_DIGESTS` of its files): none by default."""
+        return {}
 
     def remarks(self, data_root: str | os.PathLike | None = None) -> list[str]:
         """What `mica check` lists beside the problems: by default the recorded failures."""
@@ -418,6 +423,34 @@ def check_derived(
             f"reads as int8; `mica check --repair` or the next `mica update {product.name}` "
             "rewrites them as PyTables booleans"
         )
+    _check_unit_folders(product, data_root, repair, verify_store, report)
     if not report.problems:
         report.notes += product.remarks(data_root)
     return report
+
+
+def _check_unit_folders(
+    product: DerivedProduct,
+    data_root: str | os.PathLike | None,
+    repair: bool,
+    read: bool,
+    report: CheckReport,
+) -> None:
+    """The unit folders whose files are not those their digests name (``read``: every byte
+    compared, else only that each file is there); ``repair`` computes their obsids again."""
+    damaged: dict[int, list[str]] = {}
+    for obsid, folders in product.unit_folders(data_root).items():
+        for folder in folders:
+            problem = folder_problem(folder, read)
+            if problem is not None:
+                damaged.setdefault(obsid, []).append(f"{folder}: {problem}")
+    if not damaged:
+        return
+    if repair:
+        redone = update_derived(product, data_root=data_root, obsids=sorted(damaged))
+        report.repairs += [f"wrote again: {line}" for lines in damaged.values() for line in lines]
+        report.repairs.append(redone.summary().splitlines()[0])
+        return
+    for obsid, lines in damaged.items():
+        mend = f"`mica update {product.name} --obsid {obsid}` writes it again"
+        report.problems += [f"{line}; {mend}" for line in lines]

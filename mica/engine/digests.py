@@ -14,8 +14,9 @@ recorded when it is written and compared by ``mica check``, which reads every by
   accepts both it and the one it replaces, so a crash at any point leaves a file its sidecar
   accepts. ``unverified``, when set, says that the rows were merged from a file whose rows
   did not match: the check reports it until the table is rebuilt from its inputs.
-- A calibration folder holds ``digests.json`` (`FOLDER_DIGESTS`) naming each of its files'
-  digests, installed with the folder in one rename (`with_folder_digests`,
+- A calibration folder, and a derived product's per-unit folder (a V&V's report, plots and
+  slot table), holds ``digests.json`` (`FOLDER_DIGESTS`) naming each of its files' digests,
+  installed with the folder in one rename (`with_folder_digests`, `record_folder_digests`,
   `folder_problem`).
 """
 
@@ -136,17 +137,29 @@ def record_digests(path: Path, content: str) -> None:
 
 
 # --- calibration folders: a file inside the folder ------------------------------------------
+def _folder_record(digests: dict[str, str]) -> bytes:
+    return (json.dumps({"algorithm": ALGORITHM, "files": digests}, indent=1) + "\n").encode()
+
+
 def with_folder_digests(files: dict[str, bytes]) -> dict[str, bytes]:
     """The files of a calibration folder and `FOLDER_DIGESTS` naming each one's digest."""
     digests = {name: digest_bytes(data) for name, data in sorted(files.items())}
-    text = json.dumps({"algorithm": ALGORITHM, "files": digests}, indent=1) + "\n"
-    return {**files, FOLDER_DIGESTS: text.encode()}
+    return {**files, FOLDER_DIGESTS: _folder_record(digests)}
 
 
-def folder_problem(folder: Path) -> str | None:
-    """Why a calibration folder's files are not those its `FOLDER_DIGESTS` names (None:
-    they are, or the folder has none: written before digests were, or by the original
-    mica, it is checked by its product's own checks alone)."""
+def record_folder_digests(folder: Path) -> None:
+    """Write `FOLDER_DIGESTS` into ``folder`` (a staging folder, complete, before it is
+    renamed into place) naming the digest of each of its files."""
+    names = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name != FOLDER_DIGESTS)
+    record = _folder_record({name: digest_file(folder / name) for name in names})
+    write_atomic(folder / FOLDER_DIGESTS, lambda fh: fh.write(record))
+
+
+def folder_problem(folder: Path, read: bool = True) -> str | None:
+    """Why a folder's files are not those its `FOLDER_DIGESTS` names (None: they are, or
+    the folder has none: written before digests were, or by the original mica, it is
+    checked by its product's own checks alone). ``read=False``: only that each named file
+    is there (its bytes are not read)."""
     path = folder / FOLDER_DIGESTS
     try:
         record = json.loads(path.read_text())
@@ -163,6 +176,9 @@ def folder_problem(folder: Path) -> str | None:
         if Path(name).name != name:
             return f"{FOLDER_DIGESTS} names {name!r}, not a file of the folder"
         try:
+            if not read:
+                (folder / name).lstat()  # there: its bytes are compared when read
+                continue
             found = digest_file(folder / name)
         except OSError as err:
             return f"{name} does not read ({err.strerror or err})"

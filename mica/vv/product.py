@@ -4,9 +4,10 @@ Unit: one obsid revision of the aspect L1 archive (``asp1``, its ``aspect_1_proc
 not yet in the summary table ``vv/vv.h5`` (node ``vv``: the original's 37 columns plus
 ``disposition`` and ``reasons``, one row per slot with statistics). ``compute`` runs
 `mica.vv.core.Obi` on the revision folder and its obspar and writes the JSON, the per-slot
-HDF5, the slot plots and ``report.html`` into the unit's staging folder; ``install`` moves
-them to ``vv/<CC>/<OOOOO>_v<RR>/`` with one rename (an older copy is swapped out, then
-removed) and points ``<OOOOO>`` (default revision) and ``<OOOOO>_last`` (last != default)
+HDF5, the slot plots, ``report.html`` and the digests of these files
+(`mica.engine.digests.FOLDER_DIGESTS`, compared by ``mica check``) into the unit's staging
+folder; ``install`` moves them to ``vv/<CC>/<OOOOO>_v<RR>/`` with one rename (an older copy
+is swapped out, then removed) and points ``<OOOOO>`` (default revision) and ``<OOOOO>_last`` (last != default)
 at it, then records ``vv_complete`` in ``aspect_1_proc``. The table, not ``vv_complete``,
 decides what is done: a killed update is completed by the re-run.
 
@@ -23,6 +24,7 @@ from typing import Any
 
 from mica.engine.atomic import folder_mode, make_folders
 from mica.engine.derived import DerivedFailure, DerivedProduct, DerivedUnit
+from mica.engine.digests import record_folder_digests
 from mica.engine.fsync import fsync_dir
 from mica.engine.index import connect_readonly, require_archive
 from mica.engine.obsid_layout import (
@@ -159,6 +161,7 @@ class VVProduct(DerivedProduct):
         rows = table_rows(info, unit.data)
         if not len(rows):
             raise DerivedFailure(f"obsid {obsid} revision {revision}: no slot has statistics")
+        record_folder_digests(Path(staging))  # installed with the folder (`mica check`)
         return rows
 
     def install(self, archive, unit, rows, staging):
@@ -208,6 +211,14 @@ class VVProduct(DerivedProduct):
             )
         finally:
             conn.close()
+
+    def unit_folders(self, data_root=None):
+        folders: dict[int, list[Path]] = {}
+        for folder in sorted(self.root(data_root).glob("[0-9][0-9]/[0-9][0-9][0-9][0-9][0-9]_v*")):
+            name = folder.name
+            if folder.is_dir() and not folder.is_symlink() and name.partition("_v")[2].isdigit():
+                folders.setdefault(int(name[:5]), []).append(folder)
+        return folders
 
     def remarks(self, data_root=None):
         notes = super().remarks(data_root)

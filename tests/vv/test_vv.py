@@ -392,3 +392,32 @@ def test_fast_table_reader_equals_astropy(tmp_path):
     with pytest.raises(VVInputError, match="plain.fits.gz"):
         (tmp_path / "plain.fits.gz").write_bytes(plain.read_bytes()[:-40])
         read_table(plain)
+
+
+def test_vv_folders_are_checked_against_their_digests_and_repaired(archive, tmp_path):
+    root = _copy(archive, tmp_path / "arch")
+    folders = VV.unit_folders(root / "vv")
+    assert sorted(folders) == sorted(OBSIDS) and len(sum(folders.values(), [])) == 4
+    folder = Path(get_vv_dir(2121, version=3, data_root=root / "vv"))
+    recorded = json.loads((folder / "digests.json").read_text())["files"]
+    assert {"vv_report.json", "vv_slots.h5", "report.html", "slot_4.png"} <= set(recorded)
+    assert check_derived(VV, root / "vv", verify_store=True).ok
+
+    plot = folder / "slot_4.png"
+    data = bytearray(plot.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one flipped bit
+    plot.write_bytes(bytes(data))
+    assert check_derived(VV, root / "vv").ok  # the bytes are read by --verify-store only
+    check = check_derived(VV, root / "vv", verify_store=True)
+    (problem,) = check.problems
+    assert str(folder) in problem and "slot_4.png does not match its digest" in problem
+    assert "`mica update vv --obsid 2121`" in problem
+
+    (folder / "vv_slots.h5").unlink()
+    (problem,) = check_derived(VV, root / "vv").problems
+    assert "vv_slots.h5 does not read" in problem
+
+    repaired = check_derived(VV, root / "vv", repair=True)
+    assert any("wrote again" in line for line in repaired.repairs), repaired.summary()
+    assert check_derived(VV, root / "vv", verify_store=True).ok
+    assert plot.read_bytes() != bytes(data) and (folder / "vv_slots.h5").exists()
