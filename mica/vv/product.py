@@ -7,9 +7,9 @@ not yet in the summary table ``vv/vv.h5`` (node ``vv``: the original's 37 column
 HDF5, the slot plots, ``report.html`` and the digests of these files
 (`mica.engine.digests.FOLDER_DIGESTS`, compared by ``mica check``) into the unit's staging
 folder; ``install`` moves them to ``vv/<CC>/<OOOOO>_v<RR>/`` with one rename (an older copy
-is swapped out, then removed) and points ``<OOOOO>`` (default revision) and ``<OOOOO>_last`` (last != default)
-at it, then records ``vv_complete`` in ``aspect_1_proc``. The table, not ``vv_complete``,
-decides what is done: a killed update is completed by the re-run.
+is swapped out, then removed) and points ``<OOOOO>`` (default revision) and ``<OOOOO>_last``
+(last != default) at it, then records ``vv_complete`` in ``aspect_1_proc``. The table, not
+``vv_complete``, decides what is done: a killed update is completed by the re-run.
 
 The summary table's columns, folder and name are defined in `mica.vv.table` (read by
 `mica.vv.get_rms_data`, `mica.vv.get_vv_dir` and `Obi.slots_to_table`).
