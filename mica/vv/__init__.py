@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from mica.engine.digests import FOLDER_DIGESTS
 from mica.engine.obsid_layout import check_obsid, default_link, last_link, version_dir
 from mica.errors import InvalidArgumentError, VVLookupError
 from mica.vv.core import VV_VERSION, AspectInterval, Obi, VVInputError
@@ -105,7 +106,8 @@ def get_vv(
 ) -> dict[str, Any]:
     """The V&V report (the info dict, ``vv_report.json``) of an obsid revision."""
     folder = Path(get_vv_dir(obsid, version, data_root))
-    jsons = sorted(folder.glob("*.json"))
+    # the report's JSON: the original's folders hold one of any name; ours also the digests
+    jsons = sorted(p for p in folder.glob("*.json") if p.name != FOLDER_DIGESTS)
     if not jsons:
         raise VVLookupError(f"no report JSON in {folder}")
     try:
