@@ -61,8 +61,14 @@ def require_synced(
     caller asks only for obsids it did not find).
     """
     record = read_record(root).get("products")
+    subject = Path(root)
     if not isinstance(record, dict):
-        return
+        if subject.exists():
+            return  # a folder updated here
+        record = _synced_beside(subject)  # a product no sync brought into a synced archive
+        if not record:
+            return
+        subject = subject.parent
     held = {name: record[name] for name in products if isinstance(record.get(name), dict)}
     spans: list[tuple[float, float]] = []
     obsids: set[int] = set()
@@ -95,9 +101,23 @@ def require_synced(
     )
     archive = Path(root).parent
     raise MissingDataError(
-        f"{root} {what}, not {asked}: `mica --archive {archive} sync {server} --products "
+        f"{subject} {what}, not {asked}: `mica --archive {archive} sync {server} --products "
         f"{name} {option}` brings it"
     )
+
+
+def _synced_beside(root: Path) -> dict[str, Any]:
+    """The products synced into the other folders of the archive holding ``root``."""
+    out: dict[str, Any] = {}
+    try:
+        folders = [p for p in root.parent.iterdir() if p.is_dir()]
+    except OSError:
+        return out
+    for folder in folders:
+        products = read_record(folder).get("products")
+        if isinstance(products, dict):
+            out.update({k: v for k, v in products.items() if isinstance(v, dict)})
+    return out
 
 
 def _server(record: dict[str, Any], held: dict[str, Any]) -> str:
@@ -105,6 +125,25 @@ def _server(record: dict[str, Any], held: dict[str, Any]) -> str:
     return next((e.get("server") for e in held.values() if e.get("server")), None) or next(
         (e.get("server") for e in record.values() if isinstance(e, dict) and e.get("server")),
         "<server URL>",
+    )
+
+
+def synced_chunk_kept(root: Path, chunk: dict[str, Any], lacking: list[str]) -> str:
+    """What an update says when it keeps a store chunk `mica sync` installed (the rows of
+    files of the server's archive this one lacks) although the partition now holds files
+    the chunk lacks (``lacking``, archived here since): rebuilt from the files here it would
+    lose the server's rows, so it is kept, and the ``mica sync`` bringing the partition's
+    files (after which the update rebuilds it whole) is named."""
+    record = read_record(root).get("products")
+    record = record if isinstance(record, dict) else {}
+    held = {k: record[k] for k in ("aca-hdr3", "aca-l0") if isinstance(record.get(k), dict)}
+    first = ", ".join(lacking[:3]) + (f" and {len(lacking) - 3} more" if len(lacking) > 3 else "")
+    return (
+        f"store chunk {chunk['part']} of {root} was installed by a sync and holds files this "
+        f"archive lacks: it is kept, without the rows of {first} archived here since, until "
+        f"`mica --archive {root.parent} sync {_server(record, held)} --products aca-l0 "
+        f"--start {_date(chunk['tstart'])[:17]} --stop {_date(chunk['tstop'])[:17]}` brings "
+        "the partition's files (the chunk is then rebuilt from them all)"
     )
 
 

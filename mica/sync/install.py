@@ -29,10 +29,10 @@ transfers only what is missing or changed.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -67,7 +67,7 @@ from mica.engine.obsid_layout import (
 )
 from mica.engine.product import RejectedFile
 from mica.engine.provenance import archive_kind, check_file, read_provenance, write_provenance
-from mica.errors import ProvenanceError
+from mica.errors import ProvenanceError, SyncError
 from mica.sync.manifest import Entry, SyncProduct, digest_file, obsid_of
 
 #: the table of partitions whose chunk a sync installed without the partition's files
@@ -172,6 +172,18 @@ def _chunks(index: ArchiveIndex) -> dict[str, tuple[str, str, str | None]]:
         return {part: (files, path, digests) for part, files, path, digests in rows}
     except sqlite3.OperationalError:  # an index without a store table (or its digests) yet
         return {}
+
+
+def synced_chunk_path(entry: Entry) -> str:
+    """Where a synced chunk is installed (relative to the product folder): under the
+    generation its recorded identity names, as a chunk built here is
+    (`ColumnStore.new_chunk_path`), so its name, its identity and the seed of its digests
+    agree."""
+    try:
+        generation = int(json.loads(entry.digests or "")["identity"]["generation"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise SyncError(f"store chunk {entry.part} comes with unreadable digests ({err})") from err
+    return f"{STORE_DIR}/{entry.part}.{generation}.h5"
 
 
 class Installer:
@@ -300,13 +312,15 @@ class Installer:
             todo = []
             for e in entries:
                 if not _local_only(self.product, index, e):
-                    todo.append((e, f"{STORE_DIR}/{e.part}.{time.time_ns()}.h5"))
+                    todo.append((e, synced_chunk_path(e)))
             with index.transaction():
                 index.add_pending([(str(self.root / rel), "scratch") for _, rel in todo])
             for e, rel in todo:
                 make_folders((self.root / rel).parent)
                 replace_durable(self._file(e), self.root / rel)
-            drops = [str(self.root / old[e.part][1]) for e, _ in todo if e.part in old]
+            # the old chunks' files, but one whose name the new chunk took (fetched again)
+            replaced = {e.part: rel for e, rel in todo if e.part in old}
+            drops = [str(self.root / old[p][1]) for p, rel in replaced.items() if old[p][1] != rel]
             with index.transaction():
                 for e, rel in todo:
                     index.conn.execute(
