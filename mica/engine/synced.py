@@ -157,14 +157,27 @@ def synced_chunk_lost(
     digests, not its bytes: the damaged file is to be removed first)."""
     store = next((p for p in err.chunk.parents if p.name == "store"), err.chunk.parent)
     root = store.parent
+    return MissingDataError(
+        f"{err.detail}; a sync installed this chunk without its partition's files, so there "
+        f"are none to read instead: remove {err.chunk} and run "
+        f"{synced_chunk_fetch(root, start, stop, product)} to fetch it again"
+    )
+
+
+def synced_chunk_fetch(
+    root: Path, start: float | None, stop: float | None, product: str = "aca-hdr3"
+) -> str:
+    """The ``mica sync`` command (quoted) fetching again the store chunks of [start, stop]
+    a sync of ``product`` installed in the L0 folder ``root`` (a reader and `mica check`
+    name it for a damaged one, once removed: a sync compares a chunk's size and digests
+    record, not its bytes)."""
     record = read_record(root).get("products")
     record = record if isinstance(record, dict) else {}
     held = {product: record[product]} if isinstance(record.get(product), dict) else {}
     option = f"--start {_date(start)[:17]} --stop {_date(stop)[:17]}"
-    return MissingDataError(
-        f"{err.detail}; a sync installed this chunk without its partition's files, so there "
-        f"are none to read instead: remove {err.chunk} and run `mica --archive {root.parent} "
-        f"sync {_server(record, held)} --products {product} {option}` to fetch it again"
+    return (
+        f"`mica --archive {root.parent} sync {_server(record, held)} --products {product} "
+        f"{option}`"
     )
 
 

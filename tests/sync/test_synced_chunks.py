@@ -1,0 +1,112 @@
+"""Synced header-3 chunks over their life: their names agree with their recorded identity, a
+local update keeps the server's rows, ``mica check --repair`` names the sync that mends a
+damaged one, and that sync fetches it again."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from mica.archive import aca_hdr3
+from mica.engine.registry import get
+from mica.sync.manifest import Selection
+from mica.sync.run import sync
+from mica.time import to_secs
+from tests.sync.conftest import LATER_DAY, _ingest_l0, quick_client
+from tests.sync.test_sync import _flip_blocks
+
+EARLY = ("2012:125:00:00:00", "2012:125:06:00:00")
+LATER = (f"2012:{LATER_DAY}:00:00:00", f"2012:{LATER_DAY}:06:00:00")
+
+
+def _chunks(root: Path) -> list[tuple[str, str, str]]:
+    with sqlite3.connect(root / "archfiles.db3") as db:
+        return list(db.execute("SELECT part, path, digests FROM store_chunks"))
+
+
+def _names_agree(root: Path) -> int:
+    """Every chunk's file name, recorded identity and file attribute name one generation
+    (the seed of its digests); the number of synced chunks."""
+    with sqlite3.connect(root / "archfiles.db3") as db:
+        synced = {p for (p,) in db.execute("SELECT part FROM synced_parts")}
+    for part, path, digests in _chunks(root):
+        identity = json.loads(digests)["identity"]
+        assert path == f"store/{part}.{identity['generation']}.h5", (path, identity)
+        with h5py.File(root / path, "r") as h5:
+            assert json.loads(h5.attrs["identity"]) == identity
+    assert not get("aca-l0").check(root, verify_store=True).problems
+    return len(synced)
+
+
+def _values(root: Path, span: tuple[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    msid = aca_hdr3.MSID("ccd_temp", *span, data_root=root)
+    return msid.times, msid.vals
+
+
+def test_a_local_update_keeps_the_servers_rows(
+    server_v1, server_v2, serve, tmp_path, docs_archive
+) -> None:
+    """Header-3 views synced, then L0 files archived here that the server's chunks lack: the
+    chunks stay the server's (warned, naming the sync that brings the partition's files);
+    after that sync the chunks are rebuilt here from every file. Names and identities agree
+    all along."""
+    server = serve(server_v1)
+    local = tmp_path / "laptop"
+    root = local / "aca0"
+    with quick_client(server) as client:
+        assert sync(server.url, ["aca-hdr3"], archive=local, client=client).ok
+    assert _names_agree(root)
+    theirs = _values(server_v1 / "aca0", EARLY)
+    later = sorted((docs_archive / "aca0" / "2012" / LATER_DAY).glob("*.fits.gz"))
+    named = rf"sync {re.escape(server.url)} --products aca-l0 --start 2012:"
+    with pytest.warns(RuntimeWarning, match=named):
+        _ingest_l0(later, tmp_path / "upstream", root)
+    for ours, expected in zip(_values(root, EARLY), theirs):
+        np.testing.assert_array_equal(ours, expected)  # the server's rows kept
+    assert _names_agree(root)
+    # the partitions' files from the server: rebuilt here from them all, nothing lost
+    with quick_client(server) as client:
+        assert sync(server.url, ["aca-l0"], archive=local, client=client).ok
+    for ours, expected in zip(_values(root, EARLY), theirs):
+        np.testing.assert_array_equal(ours, expected)
+    for ours, expected in zip(_values(root, LATER), _values(server_v2 / "aca0", LATER)):
+        np.testing.assert_array_equal(ours, expected)
+    assert len(_values(root, LATER)[0]) > 500
+    _names_agree(root)
+
+
+def test_check_repair_names_the_sync_that_fetches_a_damaged_chunk(
+    server_v1, serve, tmp_path
+) -> None:
+    server = serve(server_v1)
+    local = tmp_path / "laptop"
+    root = local / "aca0"
+    window = Selection(to_secs(EARLY[0]), to_secs(EARLY[1]))
+    with quick_client(server) as client:
+        assert sync(server.url, ["aca-hdr3"], window, archive=local, client=client).ok
+    theirs = _values(server_v1 / "aca0", EARLY)
+    paths = [root / path for _, path, _ in _chunks(root)]
+    assert sum(_flip_blocks(path, ("TIME", "BLOCK0")) for path in paths)
+    report = get("aca-l0").check(root, repair=True, verify_store=True)
+    named = re.compile(
+        rf"a sync installed it: `mica --archive {re.escape(str(local))} sync "
+        rf"{re.escape(server.url)} --products aca-hdr3 --start (\S+) --stop (\S+)` fetches it"
+    )
+    found = [named.search(p) for p in report.problems]
+    assert found and all(found), report.problems
+    assert not any(path.exists() for path in paths if path.name in str(report.problems))
+    # the command it names fetches them again
+    for match in found:
+        sel = Selection(to_secs(match.group(1)), to_secs(match.group(2)))
+        with quick_client(server) as client:
+            assert sync(server.url, ["aca-hdr3"], sel, archive=local, client=client).ok
+    assert not get("aca-l0").check(root, verify_store=True).problems
+    assert _names_agree(root)
+    for ours, expected in zip(_values(root, EARLY), theirs):
+        np.testing.assert_array_equal(ours, expected)
