@@ -11,11 +11,12 @@ Every file reaching this module lies in the staging folder under its digest, ver
 * ``obsid`` (aspect L1, obspars): each revision ingested (validated, one transaction), the
   files beside it copied, the revision marked complete, then the links moved to the
   server's default and last revisions (`mica.engine.obsid_layout`);
-* ``views`` (``aca-hdr3``): each chunk written under a new generation name, then one
-  transaction records them all in ``store_chunks`` with the identity and block digests the
-  server's row recorded (readers check the chunk's blocks as they check one built here), and
-  in ``synced_parts`` (chunks held without their files, which `mica check` takes as
-  current), and drops the old ones, as the store's own commit does (`mica.engine.colstore`).
+* ``views`` (``aca-hdr3``): each chunk written under the generation its identity names
+  (`synced_chunk_path`), then one transaction records them all in ``store_chunks`` with
+  the identity and block digests the server's row recorded (readers check the chunk's
+  blocks as they check one built here), and in ``synced_parts`` (chunks held without their
+  files, which `mica check` takes as current), and drops the old ones, as the store's own
+  commit does (`mica.engine.colstore`).
   The server's chunk holds the rows of every file of its partition there, so it also
   serves the L0 files of the partition this archive holds (an ``aca-l0`` sync of a few
   days keeps the header-3 rows of the others);
