@@ -159,11 +159,27 @@ def _same_size(path: Path, size: int) -> bool:
 
 def _local_only(product: SyncProduct, index: ArchiveIndex, entry: Entry) -> bool:
     """Whether the archive holds files of a chunk's partition that the server's chunk was
-    not built from (an update here): the chunk built here from them stays."""
+    not built from (an update here): the chunk built here from them stays. Unless the chunk
+    there is itself a sync's, kept beside those files (`ColumnStore._serves`: it holds files
+    this archive lacks): the server's newer chunk replaces it."""
     sql, params = product.description().partition_where(entry.part)
     rows = index.query(sql, params, columns="filename, checksum")
     listed = set((entry.files or "").splitlines()[1:])
-    return not {f"{r['filename']} {r['checksum']}" for r in rows} <= listed
+    here = {f"{r['filename']} {r['checksum']}" for r in rows}
+    if here <= listed:
+        return False
+    try:
+        current = index.conn.execute(
+            "SELECT files FROM store_chunks WHERE part = ? AND part IN "
+            "(SELECT part FROM synced_parts)",
+            (entry.part,),
+        ).fetchone()
+    except sqlite3.OperationalError:  # no sync installed a chunk here yet
+        current = None
+    if current is None:
+        return True
+    names = {line.split(" ", 1)[0] for line in here}
+    return all(line.split(" ", 1)[0] in names for line in current[0].splitlines()[1:])
 
 
 def _chunks(index: ArchiveIndex) -> dict[str, tuple[str, str, str | None]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 
 from mica.archive import aca_hdr3
+from mica.cli.sync import republish
 from mica.engine.registry import get
 from mica.sync.manifest import Selection
 from mica.sync.run import sync
@@ -110,3 +112,47 @@ def test_check_repair_names_the_sync_that_fetches_a_damaged_chunk(
     assert _names_agree(root)
     for ours, expected in zip(_values(root, EARLY), theirs):
         np.testing.assert_array_equal(ours, expected)
+
+
+def test_a_kept_chunk_gives_way_to_the_servers_newer_one(
+    server_v1, serve, tmp_path, tmp_path_factory, docs_archive
+) -> None:
+    """A sync's chunk kept beside files archived here (some the server never had) is
+    replaced by the server's newer chunk of the partition, not kept for ever."""
+    server = serve(server_v1)
+    local = tmp_path / "laptop"
+    root = local / "aca0"
+    with quick_client(server) as client:
+        assert sync(server.url, ["aca-hdr3"], archive=local, client=client).ok
+    later = sorted((docs_archive / "aca0" / "2012" / LATER_DAY).glob("*.fits.gz"))
+    with pytest.warns(RuntimeWarning, match="--products aca-l0"):
+        _ingest_l0(later, tmp_path / "upstream", root)  # every slot's files of that day
+    # the server archives that day too, but for one 8x8 file (in the samples' partitions):
+    # this archive's alone
+    with sqlite3.connect(root / "archfiles.db3") as db:
+        (alone,) = db.execute(
+            "SELECT filename FROM archfiles WHERE imgsize = 8 AND doy = ? ORDER BY filename",
+            (int(LATER_DAY),),
+        ).fetchone()
+    newer = tmp_path_factory.mktemp("sync-v3") / "archive"
+    shutil.copytree(server_v1, newer, symlinks=True)
+    theirs_files = [p for p in later if p.name != alone]
+    assert len(theirs_files) == len(later) - 1
+    _ingest_l0(theirs_files, tmp_path / "upstream-server", newer / "aca0")
+    republish("aca-l0", None, newer)
+    with sqlite3.connect(newer / "aca0" / "archfiles.db3") as db:
+        theirs = {
+            p: (f, d) for p, f, d in db.execute("SELECT part, files, digests FROM store_chunks")
+        }
+    samples = [p for p in theirs if p.startswith("hd3s/")]
+    assert samples
+    newer_server = serve(newer)
+    with quick_client(newer_server) as client:
+        assert sync(newer_server.url, ["aca-hdr3"], archive=local, client=client).ok
+    with sqlite3.connect(root / "archfiles.db3") as db:
+        ours = {
+            p: (f, d) for p, f, d in db.execute("SELECT part, files, digests FROM store_chunks")
+        }
+    for part in samples:  # every slot's samples: the server's newer chunk
+        assert ours[part] == theirs[part], part
+    assert _names_agree(root)
