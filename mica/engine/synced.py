@@ -5,9 +5,12 @@ slots, some obsids) and records in the product folder (``sync.json``, `SYNC_RECO
 server and each selection it synced, per product. A reader asked for a time range or an
 obsid outside every selection of such a folder raises `MissingDataError` naming the
 ``mica sync`` command that brings it (`require_synced`), instead of answering as if the data
-did not exist. A folder without a record (an archive updated here) is not concerned.
+did not exist. A folder without a record (an archive updated here) is not concerned; a
+product folder missing from an archive whose other folders were synced names the sync that
+brings that product.
 
-Imported on the read path: one ``stat`` per call when there is no record.
+Imported on the read path: one ``stat`` per call when there is no record (and a listing of
+the archive root when the product folder itself is missing).
 """
 
 from __future__ import annotations
