@@ -115,6 +115,14 @@ def check_archive(
                     if repair:  # derived data: without its file the chunk is rebuilt below
                         path.unlink(missing_ok=True)
             stale = [part for part in store.stale_parts() if part not in fetch]
+            for part in sorted(store.synced_alone() - fetch):  # removed by an earlier repair
+                chunk = store.chunk(part)
+                if chunk is not None and not (root / chunk["path"]).exists():
+                    again = synced_chunk_fetch(root, chunk["tstart"], chunk["tstop"])
+                    report.problems.append(
+                        f"store chunk {part}, installed by a sync, has no file: {again} "
+                        "fetches it again"
+                    )
             report.problems += [_stale_chunk(part) for part in stale if part not in dirty]
             if repair and stale:
                 store.rebuild(stale)

@@ -83,9 +83,17 @@ def test_a_local_update_keeps_the_servers_rows(
     _names_agree(root)
 
 
-def test_check_repair_names_the_sync_that_fetches_a_damaged_chunk(
+def test_check_names_the_sync_that_fetches_a_damaged_chunk_and_repair_runs_it(
     server_v1, serve, tmp_path
 ) -> None:
+    """A damaged synced chunk: ``mica check --verify-store`` names the sync that fetches it
+    again (there are no files here to rebuild it from); ``--repair`` removes it and runs that
+    sync from the server the sync record names; after a removal alone, the check and the
+    named command do it."""
+    from click.testing import CliRunner
+
+    from mica.cli import main
+
     server = serve(server_v1)
     local = tmp_path / "laptop"
     root = local / "aca0"
@@ -95,23 +103,31 @@ def test_check_repair_names_the_sync_that_fetches_a_damaged_chunk(
     theirs = _values(server_v1 / "aca0", EARLY)
     paths = [root / path for _, path, _ in _chunks(root)]
     assert sum(_flip_blocks(path, ("TIME", "BLOCK0")) for path in paths)
-    report = get("aca-l0").check(root, repair=True, verify_store=True)
+    report = get("aca-l0").check(root, verify_store=True)
     named = re.compile(
-        rf"a sync installed it: `mica --archive {re.escape(str(local))} sync "
-        rf"{re.escape(server.url)} --products aca-hdr3 --start (\S+) --stop (\S+)` fetches it"
+        rf"`mica --archive {re.escape(str(local))} sync {re.escape(server.url)} "
+        r"--products aca-hdr3 --start (\S+) --stop (\S+)` fetches it again"
     )
-    found = [named.search(p) for p in report.problems]
-    assert found and all(found), report.problems
-    assert not any(path.exists() for path in paths if path.name in str(report.problems))
-    # the command it names fetches them again
-    for match in found:
-        sel = Selection(to_secs(match.group(1)), to_secs(match.group(2)))
-        with quick_client(server) as client:
-            assert sync(server.url, ["aca-hdr3"], sel, archive=local, client=client).ok
+    assert report.problems and all(named.search(p) for p in report.problems), report.problems
+    done = CliRunner().invoke(
+        main, ["--archive", str(local), "check", "--verify-store", "--repair"]
+    )
+    assert done.exit_code == 0, done.output
+    assert f"sync from {server.url}: transferred" in done.output, done.output
     assert not get("aca-l0").check(root, verify_store=True).problems
     assert _names_agree(root)
     for ours, expected in zip(_values(root, EARLY), theirs):
         np.testing.assert_array_equal(ours, expected)
+    # removed by hand (or the server was away during the repair): named, and fetched by it
+    removed = root / _chunks(root)[0][1]
+    removed.unlink()
+    report = get("aca-l0").check(root)
+    found = [named.search(p) for p in report.problems]
+    assert len(found) == 1 and found[0], report.problems
+    sel = Selection(to_secs(found[0].group(1)), to_secs(found[0].group(2)))
+    with quick_client(server) as client:
+        assert sync(server.url, ["aca-hdr3"], sel, archive=local, client=client).ok
+    assert removed.exists() and not get("aca-l0").check(root, verify_store=True).problems
 
 
 def test_a_kept_chunk_gives_way_to_the_servers_newer_one(
