@@ -175,10 +175,9 @@ _IDENTITY_FIELDS = ("part", "view", "period", "generation")
 
 def _warn_kept(root: Path, chunk: dict[str, Any], rows: Sequence[dict[str, Any]]) -> None:
     """Say that a sync's chunk is kept without the rows of files archived here since."""
-    names = {line.split(" ", 1)[0] for line in chunk["files"].splitlines()[1:]}
-    lacking = [r["filename"] for r in rows if r["filename"] not in names]
-    if lacking:
-        warnings.warn(synced_chunk_kept(root, chunk, lacking), RuntimeWarning, stacklevel=4)
+    kept = synced_chunk_kept(root, chunk, [r["filename"] for r in rows])
+    if kept is not None:
+        warnings.warn(kept, RuntimeWarning, stacklevel=4)
 
 
 def serve_from_files(err: DamagedStoreError) -> None:

@@ -54,7 +54,7 @@ from mica.engine.lock import check_lock
 from mica.engine.product import KIND, FileProduct, RejectedFile
 from mica.engine.provenance import provenance_line
 from mica.engine.report import CheckReport
-from mica.engine.synced import synced_chunk_fetch
+from mica.engine.synced import synced_chunk_fetch, synced_chunk_kept
 from mica.errors import DamagedIndexError
 
 
@@ -115,14 +115,7 @@ def check_archive(
                     if repair:  # derived data: without its file the chunk is rebuilt below
                         path.unlink(missing_ok=True)
             stale = [part for part in store.stale_parts() if part not in fetch]
-            for part in sorted(store.synced_alone() - fetch):  # removed by an earlier repair
-                chunk = store.chunk(part)
-                if chunk is not None and not (root / chunk["path"]).exists():
-                    again = synced_chunk_fetch(root, chunk["tstart"], chunk["tstop"])
-                    report.problems.append(
-                        f"store chunk {part}, installed by a sync, has no file: {again} "
-                        "fetches it again"
-                    )
+            _check_synced(store, root, report, fetch)
             report.problems += [_stale_chunk(part) for part in stale if part not in dirty]
             if repair and stale:
                 store.rebuild(stale)
@@ -132,6 +125,30 @@ def check_archive(
         report.repairs += repairs
         report.files = index.count()
     return report
+
+
+def _check_synced(store: ColumnStore, root: Path, report: CheckReport, skip: set[str]) -> None:
+    """The chunks a sync installed (but ``skip``): one without its file (removed by a repair,
+    or by hand) is a problem naming the sync that fetches it again; one kept beside files
+    archived here since (`ColumnStore._serves`) a note naming the sync of the partition's
+    files."""
+    for part in sorted(store.synced_alone() - skip):
+        chunk = store.chunk(part)
+        if chunk is None:
+            continue
+        if not (root / chunk["path"]).exists():
+            again = synced_chunk_fetch(root, chunk["tstart"], chunk["tstop"])
+            report.problems.append(
+                f"store chunk {part}, installed by a sync, has no file: {again} fetches it again"
+            )
+            continue
+        try:
+            rows = store.index.partition_rows(part, "filename")
+        except ValueError:  # a partition key of an older store layout
+            continue
+        kept = synced_chunk_kept(root, chunk, [r["filename"] for r in rows])
+        if kept is not None:
+            report.notes.append(kept)
 
 
 def _stale_chunk(part: str) -> str:

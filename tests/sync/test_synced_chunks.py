@@ -72,6 +72,8 @@ def test_a_local_update_keeps_the_servers_rows(
     for ours, expected in zip(_values(root, EARLY), theirs):
         np.testing.assert_array_equal(ours, expected)  # the server's rows kept
     assert _names_agree(root)
+    report = get("aca-l0").check(root)  # no problem; noted, with the same command
+    assert not report.problems and any(re.search(named, n) for n in report.notes), report.notes
     # the partitions' files from the server: rebuilt here from them all, nothing lost
     with quick_client(server) as client:
         assert sync(server.url, ["aca-l0"], archive=local, client=client).ok
@@ -81,6 +83,7 @@ def test_a_local_update_keeps_the_servers_rows(
         np.testing.assert_array_equal(ours, expected)
     assert len(_values(root, LATER)[0]) > 500
     _names_agree(root)
+    assert not any("installed by a sync" in n for n in get("aca-l0").check(root).notes)
 
 
 def test_check_names_the_sync_that_fetches_a_damaged_chunk_and_repair_runs_it(
