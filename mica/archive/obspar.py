@@ -143,6 +143,8 @@ def get_obspar_file(
     obsid = check_obsid(obsid)
     rev = _revision(obsid, version, data_root)
     if rev is None:
+        # outside a synced part of the archive: `query_rows` names the sync bringing it
+        query_rows(OBSPAR, obsid=obsid, revision="all", data_root=data_root, columns=())
         return None
     rows = query_rows(OBSPAR, obsid=obsid, revision=rev, data_root=data_root, columns=("obi_num",))
     if obi is not None:

@@ -34,11 +34,13 @@ def repair_command(verify_store: bool) -> str:
 def check(repair: bool, verify_store: bool) -> None:
     """Check every archive: index rows against files, interrupted ingests, the store.
 
-    Each problem found comes with what mends it. Exit status 0 when there is none (after
-    --repair: none left), 1 otherwise.
+    Each problem found comes with what mends it. --repair also fetches again, from the
+    server its sync record names, a store chunk a sync installed that it removed damaged.
+    Exit status 0 when there is none (after --repair: none left), 1 otherwise.
     """
     from mica.cli.update import archive_writes
     from mica.engine.lock import ArchiveBusy
+    from mica.sync.run import fetch_removed_chunks
 
     _require_some_archive()
     mend = repair_command(verify_store)
@@ -49,6 +51,9 @@ def check(repair: bool, verify_store: bool) -> None:
                 report = entry.check(repair=repair, verify_store=verify_store)
                 click.echo(report.summary(None if repair else mend))
                 if repair and report.problems:
+                    # a sync's chunks the repair removed: fetched again from its server
+                    for line in fetch_removed_chunks(None, entry.name):
+                        click.echo(line)
                     report = entry.check()
                     lines = report.summary(None).splitlines()
                     click.echo("\n".join(["after repair: " + lines[0], *lines[1:]]))

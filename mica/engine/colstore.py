@@ -68,6 +68,7 @@ from mica.engine.h5chunks import (
 )
 from mica.engine.index import ArchiveIndex
 from mica.engine.product import FileProduct
+from mica.engine.synced import synced_chunk_kept
 from mica.errors import ArchiveWriteError, DamagedStoreError
 
 _log = logging.getLogger(__name__)
@@ -170,6 +171,13 @@ def describe_chunk(identity: dict[str, Any]) -> str:
 
 #: The identity fields of every chunk; the others are the keys of its view (e.g. ``slot``).
 _IDENTITY_FIELDS = ("part", "view", "period", "generation")
+
+
+def _warn_kept(root: Path, chunk: dict[str, Any], rows: Sequence[dict[str, Any]]) -> None:
+    """Say that a sync's chunk is kept without the rows of files archived here since."""
+    kept = synced_chunk_kept(root, chunk, [r["filename"] for r in rows])
+    if kept is not None:
+        warnings.warn(kept, RuntimeWarning, stacklevel=4)
 
 
 def serve_from_files(err: DamagedStoreError) -> None:
@@ -680,7 +688,10 @@ class ColumnStore:
         except ValueError:  # a partition key of an older store layout: drop its chunk
             rows = []
         old = self.chunk(part)
-        if self._serves(part, rows, old, self.synced_alone()):
+        synced = self.synced_alone()
+        if self._serves(part, rows, old, synced):
+            if part in synced and old is not None:
+                _warn_kept(self.index.root, old, rows)
             with self.index.transaction():
                 self.index.clear_dirty([part])
             return None
@@ -692,7 +703,9 @@ class ColumnStore:
         """Whether ``chunk`` (its index row) serves partition ``part`` holding ``rows``: its
         file exists, it was recorded with digests, and it was built from exactly those
         files, or a sync installed it built from more of them (``synced``: the server
-        archive's chunk holds files this archive does not, and every file this one holds)."""
+        archive's chunk holds files this archive does not, and every file this one holds).
+        A sync's chunk holding files this archive lacks also serves a partition holding files
+        it lacks (an update here): it is the only copy here of those files' rows."""
         if (
             chunk is None
             or self.digests(chunk) is None  # written before digests: unverifiable
@@ -706,7 +719,11 @@ class ColumnStore:
         if part not in synced or not chunk["files"].startswith(tag):
             return False
         held = set(chunk["files"][len(tag) :].splitlines())
-        return held >= set(listed[len(tag) :].splitlines())
+        here = set(listed[len(tag) :].splitlines())
+        # the only copy here of the rows of files this archive lacks: kept, never rebuilt
+        # from the files here alone (`mica.engine.synced.synced_chunk_kept`)
+        names = {line.split(" ", 1)[0] for line in here}
+        return held >= here or any(line.split(" ", 1)[0] not in names for line in held)
 
     # --- building chunks away from the index (worker processes, cluster workers) --------
     def plan_chunks(self, parts: Iterable[str], cache: Path | None = None) -> list[ChunkTask]:

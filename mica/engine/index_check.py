@@ -54,6 +54,7 @@ from mica.engine.lock import check_lock
 from mica.engine.product import KIND, FileProduct, RejectedFile
 from mica.engine.provenance import provenance_line
 from mica.engine.report import CheckReport
+from mica.engine.synced import synced_chunk_fetch, synced_chunk_kept
 from mica.errors import DamagedIndexError
 
 
@@ -92,15 +93,29 @@ def check_archive(
             report.notes.append("no columnar store: the original kept none (`mica adopt`)")
         elif product.has_store:
             store = ColumnStore(product, index)
+            fetch: set[str] = set()  # a sync's chunks removed: fetched again, not rebuilt here
             if verify_store:
                 mend = f"'mica --archive {root.parent} check --verify-store --repair'"
-                for part, (path, problem) in store.damaged_chunks().items():
-                    report.problems.append(
-                        f"store chunk {part} is damaged: {problem}; mend it with {mend}"
-                    )
+                damaged = store.damaged_chunks()
+                synced = store.synced_alone(damaged)
+                for part, (path, problem) in damaged.items():
+                    if part in synced:  # no files here to rebuild it from: the server's
+                        chunk = store.chunk(part) or {}
+                        again = synced_chunk_fetch(root, chunk.get("tstart"), chunk.get("tstop"))
+                        report.problems.append(
+                            f"store chunk {part} is damaged: {problem}; a sync installed it: "
+                            f"{'' if repair else 'mend it with ' + mend + ', then '}{again} "
+                            "fetches it again"
+                        )
+                        fetch.add(part)
+                    else:
+                        report.problems.append(
+                            f"store chunk {part} is damaged: {problem}; mend it with {mend}"
+                        )
                     if repair:  # derived data: without its file the chunk is rebuilt below
                         path.unlink(missing_ok=True)
-            stale = store.stale_parts()
+            stale = [part for part in store.stale_parts() if part not in fetch]
+            _check_synced(store, root, report, fetch)
             report.problems += [_stale_chunk(part) for part in stale if part not in dirty]
             if repair and stale:
                 store.rebuild(stale)
@@ -110,6 +125,30 @@ def check_archive(
         report.repairs += repairs
         report.files = index.count()
     return report
+
+
+def _check_synced(store: ColumnStore, root: Path, report: CheckReport, skip: set[str]) -> None:
+    """The chunks a sync installed (but ``skip``): one without its file (removed by a repair,
+    or by hand) is a problem naming the sync that fetches it again; one kept beside files
+    archived here since (`ColumnStore._serves`) a note naming the sync of the partition's
+    files."""
+    for part in sorted(store.synced_alone() - skip):
+        chunk = store.chunk(part)
+        if chunk is None:
+            continue
+        if not (root / chunk["path"]).exists():
+            again = synced_chunk_fetch(root, chunk["tstart"], chunk["tstop"])
+            report.problems.append(
+                f"store chunk {part}, installed by a sync, has no file: {again} fetches it again"
+            )
+            continue
+        try:
+            rows = store.index.partition_rows(part, "filename")
+        except ValueError:  # a partition key of an older store layout
+            continue
+        kept = synced_chunk_kept(root, chunk, [r["filename"] for r in rows])
+        if kept is not None:
+            report.notes.append(kept)
 
 
 def _stale_chunk(part: str) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 from mica.engine.index import ArchiveIndex
 from mica.engine.obsid_layout import ObsidProduct, check_obsid
+from mica.engine.synced import require_synced
 from mica.errors import InvalidArgumentError
 from mica.time import time_range
 
@@ -51,7 +52,9 @@ def query_rows(
     ``revision``: None = the default revision, an int, ``'last'`` (the newest archived) or
     ``'all'``. Only revisions whose files are all archived are returned. ``columns``
     limits the columns read (obspar rows have ~140): filename, obsid and revision always.
-    Raises `MissingArchiveError` when the product folder holds no archive.
+    Raises `MissingArchiveError` when the product folder holds no archive, and in a synced
+    folder (`mica.engine.synced`) `MissingDataError` for a time range outside what was
+    synced, or an obsid it does not hold that no sync brought.
     """
     if obsid is None and (start is None or stop is None):
         raise InvalidArgumentError("Must supply either obsid or start and stop")
@@ -64,11 +67,13 @@ def query_rows(
     contents = content_list(product, content)
     where: list[str] = []
     params: list[Any] = []
+    root = product.root(data_root)
     if obsid is not None:
         where.append("obsid = ?")
         params.append(check_obsid(obsid))
     else:
         tstart, tstop = time_range(start, stop, instant=True)
+        require_synced(root, [product.name], tstart, tstop)
         where.append("tstart >= ? AND tstart < ? AND tstop > ?")
         params += [tstart - product.max_file_span, tstop, tstart]
     where.append(f"content IN ({','.join('?' * len(contents))})")
@@ -94,14 +99,23 @@ def query_rows(
     )
     sql = f"SELECT {cols} FROM archfiles WHERE {' AND '.join(where)} ORDER BY tstart, filename"
     # MissingArchiveError when the folder holds no archive (not an empty result)
-    with ArchiveIndex.open_for_reading(product, product.root(data_root)) as index:
+    with ArchiveIndex.open_for_reading(product, root) as index:
         rows = [dict(r) for r in index.conn.execute(sql, params)]
+        held = bool(rows) or obsid is None or _holds(index, check_obsid(obsid))
+    if not held:  # nothing of the obsid here: in a synced folder, name the sync bringing it
+        require_synced(root, [product.name], obsid=check_obsid(obsid))
     if revision == "last" and obsid is None:
         newest: dict[int, int] = {}
         for row in rows:
             newest[row["obsid"]] = max(newest.get(row["obsid"], -1), row["revision"])
         rows = [r for r in rows if r["revision"] == newest[r["obsid"]]]
     return rows
+
+
+def _holds(index: ArchiveIndex, obsid: int) -> bool:
+    """Whether any file of ``obsid`` (any revision, any content) is indexed."""
+    sql = "SELECT 1 FROM archfiles WHERE obsid = ? LIMIT 1"
+    return index.conn.execute(sql, (obsid,)).fetchone() is not None
 
 
 def row_paths(

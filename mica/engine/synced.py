@@ -5,9 +5,12 @@ slots, some obsids) and records in the product folder (``sync.json``, `SYNC_RECO
 server and each selection it synced, per product. A reader asked for a time range or an
 obsid outside every selection of such a folder raises `MissingDataError` naming the
 ``mica sync`` command that brings it (`require_synced`), instead of answering as if the data
-did not exist. A folder without a record (an archive updated here) is not concerned.
+did not exist. A folder without a record (an archive updated here) is not concerned; a
+product folder missing from an archive whose other folders were synced names the sync that
+brings that product.
 
-Imported on the read path: one ``stat`` per call when there is no record.
+Imported on the read path: one ``stat`` per call when there is no record (and a listing of
+the archive root when the product folder itself is missing).
 """
 
 from __future__ import annotations
@@ -61,8 +64,14 @@ def require_synced(
     caller asks only for obsids it did not find).
     """
     record = read_record(root).get("products")
+    subject = Path(root)
     if not isinstance(record, dict):
-        return
+        if subject.exists():
+            return  # a folder updated here
+        record = _synced_beside(subject)  # a product no sync brought into a synced archive
+        if not record:
+            return
+        subject = subject.parent
     held = {name: record[name] for name in products if isinstance(record.get(name), dict)}
     spans: list[tuple[float, float]] = []
     obsids: set[int] = set()
@@ -95,9 +104,23 @@ def require_synced(
     )
     archive = Path(root).parent
     raise MissingDataError(
-        f"{root} {what}, not {asked}: `mica --archive {archive} sync {server} --products "
+        f"{subject} {what}, not {asked}: `mica --archive {archive} sync {server} --products "
         f"{name} {option}` brings it"
     )
+
+
+def _synced_beside(root: Path) -> dict[str, Any]:
+    """The products synced into the other folders of the archive holding ``root``."""
+    out: dict[str, Any] = {}
+    try:
+        folders = [p for p in root.parent.iterdir() if p.is_dir()]
+    except OSError:
+        return out
+    for folder in folders:
+        products = read_record(folder).get("products")
+        if isinstance(products, dict):
+            out.update({k: v for k, v in products.items() if isinstance(v, dict)})
+    return out
 
 
 def _server(record: dict[str, Any], held: dict[str, Any]) -> str:
@@ -105,6 +128,29 @@ def _server(record: dict[str, Any], held: dict[str, Any]) -> str:
     return next((e.get("server") for e in held.values() if e.get("server")), None) or next(
         (e.get("server") for e in record.values() if isinstance(e, dict) and e.get("server")),
         "<server URL>",
+    )
+
+
+def synced_chunk_kept(root: Path, chunk: dict[str, Any], filenames: list[str]) -> str | None:
+    """What to say of a store chunk `mica sync` installed (the rows of files of the server's
+    archive this one lacks) in a partition now holding ``filenames``: None when it holds
+    them all; else that it is kept (rebuilt from the files here it would lose the server's
+    rows) without the rows of those archived here since, and the ``mica sync`` bringing the
+    partition's files (after which an update rebuilds it whole)."""
+    names = {line.split(" ", 1)[0] for line in chunk["files"].splitlines()[1:]}
+    lacking = [name for name in filenames if name not in names]
+    if not lacking:
+        return None
+    record = read_record(root).get("products")
+    record = record if isinstance(record, dict) else {}
+    held = {k: record[k] for k in ("aca-hdr3", "aca-l0") if isinstance(record.get(k), dict)}
+    first = ", ".join(lacking[:3]) + (f" and {len(lacking) - 3} more" if len(lacking) > 3 else "")
+    return (
+        f"store chunk {chunk['part']} of {root} was installed by a sync and holds files this "
+        f"archive lacks: it is kept, without the rows of {first} archived here since, until "
+        f"`mica --archive {root.parent} sync {_server(record, held)} --products aca-l0 "
+        f"--start {_date(chunk['tstart'])[:17]} --stop {_date(chunk['tstop'])[:17]}` brings "
+        "the partition's files (the chunk is then rebuilt from them all)"
     )
 
 
@@ -118,14 +164,27 @@ def synced_chunk_lost(
     digests, not its bytes: the damaged file is to be removed first)."""
     store = next((p for p in err.chunk.parents if p.name == "store"), err.chunk.parent)
     root = store.parent
+    return MissingDataError(
+        f"{err.detail}; a sync installed this chunk without its partition's files, so there "
+        f"are none to read instead: remove {err.chunk} and run "
+        f"{synced_chunk_fetch(root, start, stop, product)} to fetch it again"
+    )
+
+
+def synced_chunk_fetch(
+    root: Path, start: float | None, stop: float | None, product: str = "aca-hdr3"
+) -> str:
+    """The ``mica sync`` command (quoted) fetching again the store chunks of [start, stop]
+    a sync of ``product`` installed in the L0 folder ``root`` (a reader and `mica check`
+    name it for a damaged one, once removed: a sync compares a chunk's size and digests
+    record, not its bytes)."""
     record = read_record(root).get("products")
     record = record if isinstance(record, dict) else {}
     held = {product: record[product]} if isinstance(record.get(product), dict) else {}
     option = f"--start {_date(start)[:17]} --stop {_date(stop)[:17]}"
-    return MissingDataError(
-        f"{err.detail}; a sync installed this chunk without its partition's files, so there "
-        f"are none to read instead: remove {err.chunk} and run `mica --archive {root.parent} "
-        f"sync {_server(record, held)} --products {product} {option}` to fetch it again"
+    return (
+        f"`mica --archive {root.parent} sync {_server(record, held)} --products {product} "
+        f"{option}`"
     )
 
 

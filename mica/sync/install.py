@@ -11,11 +11,12 @@ Every file reaching this module lies in the staging folder under its digest, ver
 * ``obsid`` (aspect L1, obspars): each revision ingested (validated, one transaction), the
   files beside it copied, the revision marked complete, then the links moved to the
   server's default and last revisions (`mica.engine.obsid_layout`);
-* ``views`` (``aca-hdr3``): each chunk written under a new generation name, then one
-  transaction records them all in ``store_chunks`` with the identity and block digests the
-  server's row recorded (readers check the chunk's blocks as they check one built here), and
-  in ``synced_parts`` (chunks held without their files, which `mica check` takes as
-  current), and drops the old ones, as the store's own commit does (`mica.engine.colstore`).
+* ``views`` (``aca-hdr3``): each chunk written under the generation its identity names
+  (`synced_chunk_path`), then one transaction records them all in ``store_chunks`` with
+  the identity and block digests the server's row recorded (readers check the chunk's
+  blocks as they check one built here), and in ``synced_parts`` (chunks held without their
+  files, which `mica check` takes as current), and drops the old ones, as the store's own
+  commit does (`mica.engine.colstore`).
   The server's chunk holds the rows of every file of its partition there, so it also
   serves the L0 files of the partition this archive holds (an ``aca-l0`` sync of a few
   days keeps the header-3 rows of the others);
@@ -29,10 +30,10 @@ transfers only what is missing or changed.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,7 @@ from mica.engine.obsid_layout import (
 )
 from mica.engine.product import RejectedFile
 from mica.engine.provenance import archive_kind, check_file, read_provenance, write_provenance
-from mica.errors import ProvenanceError
+from mica.errors import ProvenanceError, SyncError
 from mica.sync.manifest import Entry, SyncProduct, digest_file, obsid_of
 
 #: the table of partitions whose chunk a sync installed without the partition's files
@@ -158,11 +159,27 @@ def _same_size(path: Path, size: int) -> bool:
 
 def _local_only(product: SyncProduct, index: ArchiveIndex, entry: Entry) -> bool:
     """Whether the archive holds files of a chunk's partition that the server's chunk was
-    not built from (an update here): the chunk built here from them stays."""
+    not built from (an update here): the chunk built here from them stays. Unless the chunk
+    there is itself a sync's, kept beside those files (`ColumnStore._serves`: it holds files
+    this archive lacks): the server's newer chunk replaces it."""
     sql, params = product.description().partition_where(entry.part)
     rows = index.query(sql, params, columns="filename, checksum")
     listed = set((entry.files or "").splitlines()[1:])
-    return not {f"{r['filename']} {r['checksum']}" for r in rows} <= listed
+    here = {f"{r['filename']} {r['checksum']}" for r in rows}
+    if here <= listed:
+        return False
+    try:
+        current = index.conn.execute(
+            "SELECT files FROM store_chunks WHERE part = ? AND part IN "
+            "(SELECT part FROM synced_parts)",
+            (entry.part,),
+        ).fetchone()
+    except sqlite3.OperationalError:  # no sync installed a chunk here yet
+        current = None
+    if current is None:
+        return True
+    names = {line.split(" ", 1)[0] for line in here}
+    return all(line.split(" ", 1)[0] in names for line in current[0].splitlines()[1:])
 
 
 def _chunks(index: ArchiveIndex) -> dict[str, tuple[str, str, str | None]]:
@@ -172,6 +189,18 @@ def _chunks(index: ArchiveIndex) -> dict[str, tuple[str, str, str | None]]:
         return {part: (files, path, digests) for part, files, path, digests in rows}
     except sqlite3.OperationalError:  # an index without a store table (or its digests) yet
         return {}
+
+
+def synced_chunk_path(entry: Entry) -> str:
+    """Where a synced chunk is installed (relative to the product folder): under the
+    generation its recorded identity names, as a chunk built here is
+    (`ColumnStore.new_chunk_path`), so its name, its identity and the seed of its digests
+    agree."""
+    try:
+        generation = int(json.loads(entry.digests or "")["identity"]["generation"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise SyncError(f"store chunk {entry.part} comes with unreadable digests ({err})") from err
+    return f"{STORE_DIR}/{entry.part}.{generation}.h5"
 
 
 class Installer:
@@ -300,13 +329,15 @@ class Installer:
             todo = []
             for e in entries:
                 if not _local_only(self.product, index, e):
-                    todo.append((e, f"{STORE_DIR}/{e.part}.{time.time_ns()}.h5"))
+                    todo.append((e, synced_chunk_path(e)))
             with index.transaction():
                 index.add_pending([(str(self.root / rel), "scratch") for _, rel in todo])
             for e, rel in todo:
                 make_folders((self.root / rel).parent)
                 replace_durable(self._file(e), self.root / rel)
-            drops = [str(self.root / old[e.part][1]) for e, _ in todo if e.part in old]
+            # the old chunks' files, but one whose name the new chunk took (fetched again)
+            replaced = {e.part: rel for e, rel in todo if e.part in old}
+            drops = [str(self.root / old[p][1]) for p, rel in replaced.items() if old[p][1] != rel]
             with index.transaction():
                 for e, rel in todo:
                     index.conn.execute(

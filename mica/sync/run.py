@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -30,6 +31,7 @@ from typing import Any
 from mica.config import archive_root
 from mica.engine.atomic import make_folders, write_bytes_atomic
 from mica.engine.colstore import STORE_VERSION
+from mica.engine.index import ArchiveIndex, archive_problem
 from mica.engine.lock import UpdateLock
 from mica.engine.synced import SYNC_RECORD, read_record
 from mica.errors import SyncError
@@ -333,3 +335,57 @@ def _record(plan: ProductPlan, url: str, selection: Selection) -> None:
         selections.append(selection.to_json())
     entry["synced"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     write_bytes_atomic(plan.root / SYNC_RECORD, (json.dumps(record, indent=1) + "\n").encode())
+
+
+def fetch_removed_chunks(archive: str | Path | None, product: str) -> list[str]:
+    """Fetch again the store chunks a sync installed in ``product``'s folder that have no
+    file any more (``mica check --repair`` removes a damaged one: there are no files here to
+    rebuild it from), from the server the folder's sync record names.
+
+    Parameters
+    ----------
+    archive : path or None
+        The archive root (None: `mica.config.archive_root`).
+    product : str
+        A registry product name (``aca-l0``: its header-3 views' chunks).
+
+    Returns
+    -------
+    list of str
+        What was done, one line each (none: nothing to fetch). A sync that fails is said,
+        not raised: the check reports the chunk and the command that fetches it.
+    """
+    archive = archive_root(archive)
+    lines = []
+    for view in chosen_products(None):
+        if view.layout != "views" or view.entry.name != product:
+            continue
+        root = archive / view.folder
+        server = read_record(root).get("products", {}).get(view.name, {}).get("server")
+        gone = _removed_chunks(view, root)
+        if not server or not gone:
+            continue
+        selection = Selection(min(t for t, _ in gone), max(t for _, t in gone))
+        try:
+            report = sync(server, [view.name], selection, archive=archive)
+        except (SyncError, OSError) as err:
+            lines.append(f"{len(gone)} store chunks of {view.name} not fetched again: {err}")
+            continue
+        lines += report.summary().splitlines()
+    return lines
+
+
+def _removed_chunks(view: SyncProduct, root: Path) -> list[tuple[float, float]]:
+    """The time spans of the chunks a sync installed in ``root`` whose file is gone."""
+    if archive_problem(root, product=view.entry.name) is not None:
+        return []
+    sql = (
+        "SELECT path, tstart, tstop FROM store_chunks "
+        "WHERE part IN (SELECT part FROM synced_parts)"
+    )
+    with ArchiveIndex.open_for_reading(view.description(), root) as index:
+        try:
+            rows = index.conn.execute(sql).fetchall()
+        except sqlite3.OperationalError:  # no sync installed a chunk here
+            return []
+    return [(t0, t1) for path, t0, t1 in rows if not (root / path).exists()]

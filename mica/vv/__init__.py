@@ -21,7 +21,8 @@ import numpy as np
 
 from mica.engine.digests import FOLDER_DIGESTS
 from mica.engine.obsid_layout import check_obsid, default_link, last_link, version_dir
-from mica.errors import InvalidArgumentError, VVLookupError
+from mica.engine.synced import require_synced
+from mica.errors import InvalidArgumentError, MissingDataError, VVLookupError
 from mica.vv.core import VV_VERSION, AspectInterval, Obi, VVInputError
 
 __all__ = [
@@ -55,6 +56,14 @@ def _revisions(root: Path, obsid: int) -> list[int]:
     return sorted(out)
 
 
+def _not_held(root: Path, obsid: int, message: str) -> VVLookupError:
+    """The error for an obsid's V&V not found in ``root``: `MissingDataError` naming the
+    ``mica sync`` that brings it when ``root`` is a synced folder that did not bring it,
+    else ``message``."""
+    require_synced(root, ["vv"], obsid=obsid)
+    return VVLookupError(message)
+
+
 def get_vv_dir(
     obsid: int, version: str | int = "default", data_root: str | os.PathLike | None = None
 ) -> str:
@@ -70,14 +79,15 @@ def get_vv_dir(
         if not link.is_dir():
             link = last_link(root, obsid) if last_link(root, obsid).is_dir() else link
         if not link.is_dir():
-            raise VVLookupError(
-                f"no default V&V of obsid {obsid} in {root}: run `mica update vv --obsid {obsid}`"
+            raise _not_held(
+                root, obsid, f"no default V&V of obsid {obsid} in {root}: run `mica update vv "
+                f"--obsid {obsid}`"
             )
         return str(link.parent / os.readlink(link))
     revs = _revisions(root, obsid)
     if version == "last":
         if not revs:
-            raise VVLookupError(f"no V&V of obsid {obsid} in {root}")
+            raise _not_held(root, obsid, f"no V&V of obsid {obsid} in {root}")
         rev = revs[-1]
     elif isinstance(version, numbers.Integral) and not isinstance(version, bool):
         rev = int(version)
@@ -89,7 +99,9 @@ def get_vv_dir(
         )
     path = version_dir(root, obsid, rev)
     if not path.is_dir():
-        raise VVLookupError(f"no V&V of obsid {obsid} revision {rev}: {path} does not exist")
+        raise _not_held(
+            root, obsid, f"no V&V of obsid {obsid} revision {rev}: {path} does not exist"
+        )
     return str(path)
 
 
@@ -152,6 +164,8 @@ def get_arch_vv(
     try:
         par, folder = revision_inputs(archive, obsid, rev, meta)
     except DerivedFailure as err:
+        if isinstance(err.__cause__, MissingDataError):  # outside what a sync brought
+            raise err.__cause__ from None
         raise VVLookupError(str(err)) from err
     obi = Obi(par, folder)
     obi.isdefault = int(meta.get("isdefault") or 0)

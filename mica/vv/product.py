@@ -35,7 +35,8 @@ from mica.engine.obsid_layout import (
     set_link,
     version_dir,
 )
-from mica.errors import MissingArchiveError
+from mica.engine.synced import require_synced
+from mica.errors import MissingArchiveError, MissingDataError
 from mica.vv.table import FOLDER, TABLE_NAME, VV_SPEC, table_rows
 
 ASP_FOLDER = "asp1"
@@ -54,6 +55,18 @@ def _index_tstarts(asp_root: Path) -> dict[tuple[int, int], float]:
         return {(int(o), int(r)): float(t) for o, r, t in cur}
     finally:
         conn.close()
+
+
+def _outside_sync(archive: Path, obsid: int, err: Exception) -> Exception:
+    """What to say of obspars not found: a missing obspar folder in an archive whose other
+    folders a sync brought is a `MissingDataError` naming the sync bringing the obsid's
+    (`mica.engine.synced`), else ``err`` (`mica.vv.get_arch_vv` raises such a cause)."""
+    if isinstance(err, MissingArchiveError):
+        try:
+            require_synced(archive / OBSPAR_FOLDER, ["obspar"], obsid=obsid)
+        except MissingDataError as outside:
+            return outside
+    return err
 
 
 def revision_inputs(archive: Path, obsid: int, revision: int, meta: dict[str, Any]) -> tuple:
@@ -75,8 +88,9 @@ def revision_inputs(archive: Path, obsid: int, revision: int, meta: dict[str, An
             pars = obspar.get_files(obsid, revision=int(version), data_root=archive / OBSPAR_FOLDER)
         if not pars:
             pars = obspar.get_files(obsid, data_root=archive / OBSPAR_FOLDER)
-    except MissingArchiveError as err:
-        raise DerivedFailure(str(err)) from err
+    except (MissingArchiveError, MissingDataError) as err:
+        cause = _outside_sync(archive, obsid, err)
+        raise DerivedFailure(str(cause)) from cause
     if not pars:
         raise DerivedFailure(
             f"no obspar of obsid {obsid} in {archive / OBSPAR_FOLDER}: "

@@ -129,7 +129,9 @@ def test_obsid_selection_moves_that_obsid_only(server_v1, serve, tmp_path) -> No
     with quick_client(server) as client:
         report = sync(server.url, ["obspar", "asp-l1"], sel, archive=local, client=client)
     assert report.ok
-    assert obspar.get_obsids("2012:120", "2012:130", data_root=local / "obspar") == [10369]
+    assert obspar.get_files(obsid=10369, data_root=local / "obspar")
+    with pytest.raises(MissingDataError, match="--products obspar --start 2012:120"):
+        obspar.get_obsids("2012:120", "2012:130", data_root=local / "obspar")  # not synced
     assert asp_l1.get_obs_dirs(10369, data_root=local / "asp1")["revisions"] == [1]
     with pytest.raises(MissingDataError, match=f"{server.url} --products obspar --obsid 9326"):
         obspar.get_obs_dirs(9326, data_root=local / "obspar")

@@ -35,6 +35,7 @@ from mica.archive.aca_dark.product import (
 from mica.archive.aca_image import ACAImage
 from mica.config import archive_root
 from mica.engine.index import require_archive
+from mica.engine.synced import require_synced
 from mica.errors import InvalidArgumentError, MissingDataError, TimeRangeError
 from mica.time import CxoTimeLike, to_date, to_secs
 
@@ -62,6 +63,8 @@ __all__ = [
 ]
 
 _SELECTS = ("before", "after", "nearest")
+#: before any calibration
+_FIRST_DAY = "1999:001:12:00:00"
 
 
 def dark_cals_root(data_root: str | os.PathLike | None = None) -> Path:
@@ -251,9 +254,38 @@ def get_dark_cal_id(
     out = []
     for value, t, day_id in zip(dates, secs, day_ids, strict=True):
         if _is_dark_id(value) and str(value) not in known:
+            _require_held(dark_cal_ids, data_root, float(t), float(t) + 86400.0)
             raise MissingDataError(_unknown_id_message(str(value), ids, data_root))
-        out.append(_select(str(day_id), float(t), select, ids, id_secs, known))
+        try:
+            chosen = _select(str(day_id), float(t), select, ids, id_secs, known)
+        except MissingDataError:  # none on that side here: was that side synced?
+            lo, hi = (float(t), None) if select == "after" else (None, float(t))
+            _require_held(dark_cal_ids, data_root, lo, hi)
+            raise
+        _require_held(dark_cal_ids, data_root, *_decisive_span(float(t), chosen, select))
+        out.append(chosen)
     return out[0] if scalar else np.array(out).reshape(np.shape(date))
+
+
+def _decisive_span(t: float, chosen: str, select: str) -> tuple[float, float]:
+    """The time span whose calibrations decide the choice of ``chosen`` for date ``t``: one
+    there that this archive lacks would have been chosen instead (before: between the two,
+    after: likewise, nearest: as close to ``t`` on either side)."""
+    c = float(to_secs(dark_id_to_date(chosen)))
+    if select == "nearest":
+        reach = abs(t - c)  # (none before the mission)
+        return max(t - reach, float(to_secs(_FIRST_DAY))), t + reach
+    return min(t, c), max(t, c)
+
+
+def _require_held(
+    dark_cal_ids: Any, data_root: str | os.PathLike | None, lo: float | None, hi: float | None
+) -> None:
+    """In a synced calibrations folder (`mica.engine.synced`), `MissingDataError` naming the
+    ``mica sync`` that brings [lo, hi] when no sync brought it (ids given by the caller:
+    nothing to check)."""
+    if dark_cal_ids is None:
+        require_synced(dark_cals_root(data_root), ["aca-dark"], lo, hi)
 
 
 def _unknown_id_message(dark_id: str, ids: list[str], data_root: Any) -> str:
@@ -560,9 +592,10 @@ def get_dark_cal_props_table(
         t0, t1 = to_secs(_date_arg(start)), to_secs(_date_arg(stop))
         if t1 < t0:  # the same instant (or day) is a range of one day's calibrations
             raise TimeRangeError(f"stop {to_date(t1)} is before start {to_date(t0)}")
-    id0 = date_to_dark_id("1999:001:12:00:00" if start is None else _date_arg(start))
+    id0 = date_to_dark_id(_FIRST_DAY if start is None else _date_arg(start))
     id1 = date_to_dark_id(_date_arg(stop))
     ids = [i for i in get_dark_cal_dirs(data_root=data_root) if id0 <= i <= id1]
+    _require_held(None, data_root, to_secs(dark_id_to_date(id0)), to_secs(dark_id_to_date(id1)))
     props = [_read_props(i, data_root) for i in ids]
     images = None
     if include_image:
