@@ -122,7 +122,7 @@ class Part:
                     if isinstance(table.placed, slice):
                         target: Placement = slice(at + first, at + first + b - a)
                     else:
-                        target = at + table.placed[first : first + b - a]
+                        target = np.add(table.placed[first : first + b - a], at, dtype=np.intp)
                     for name, item in mine.items():
                         values = item.decode_words(*words[name])
                         data, mask = outs[name]
@@ -346,14 +346,19 @@ def _merge(tables: dict[int, SlotTable], times: dict[int, np.ndarray]) -> np.nda
         # Slots usually read out together: the same times, row for row.
         return grids[0]
     # A merge of sorted runs (timsort: linear in the rows for a few runs), then each row's
-    # position in the union: no search.
+    # position in the union: no search. Each temporary goes once used, positions are int32
+    # (a part holds far fewer rows than 2**31): the merge's peak is 25 bytes a row, not 49.
     every = np.concatenate(grids)
     order = np.argsort(every, kind="stable")
     merged = every[order]
+    del every
     new = np.ones(len(merged), dtype=bool)
-    new[1:] = merged[1:] != merged[:-1]
-    position = np.empty(len(every), dtype=np.intp)
-    position[order] = np.cumsum(new) - 1
+    np.not_equal(merged[1:], merged[:-1], out=new[1:])
+    rank = np.cumsum(new, dtype=np.int32)
+    rank -= 1
+    position = np.empty(len(merged), dtype=np.int32)
+    position[order] = rank
+    del order, rank
     at = 0
     for slot, grid in times.items():
         tables[slot].placed = position[at : at + len(grid)]
