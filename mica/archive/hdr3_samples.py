@@ -44,6 +44,10 @@ _BLOCK0_MAX = 1024
 #: Rows a period's table may hold beyond the period's edge (files within `SAMPLES_REACH` of
 #: it, whole), as `_time_window` guesses them.
 _BEYOND_ROWS = SAMPLE_BLOCK
+#: At most as many rows are guessed (a few hours of them): a longer part's guess may read
+#: many more rows than it holds (8x8 rows come at most 4.1 s apart, often far fewer), and
+#: a fetch's next read of the file has its ``BLOCK0`` only if it was read.
+_GUESS_ROWS = 2 * SAMPLE_BLOCK
 
 #: Where a slot's rows go in a part's grid: all of it in order, or these positions.
 Placement = slice | np.ndarray
@@ -301,9 +305,10 @@ def _time_window(
     ``first``.
 
     The blocks holding the part's times are found with ``BLOCK0`` (kept in `_BLOCK0`). On a
-    file's first read, a part at either end of its period (the fetch goes on past the period)
-    reads its rows from that end of ``TIME`` instead, as many as its span can hold (8x8 rows
-    come 4.1 s apart) and `_BEYOND_ROWS` more; should they not reach, ``BLOCK0`` is read.
+    file's first read, a short part at either end of its period (the fetch goes on past the
+    period) reads its rows from that end of ``TIME`` instead, as many as its span can hold
+    (8x8 rows come 4.1 s apart) and `_BEYOND_ROWS` more, at most `_GUESS_ROWS`; should they
+    not reach, ``BLOCK0`` is read.
     A part that is its whole period reads ``TIME`` whole. Opening a dataset costs a first
     read more than its rows: a short fetch across a period edge read four datasets, now
     two."""
@@ -312,10 +317,10 @@ def _time_window(
     name = f"S{slot}.TIME"
     block0 = _BLOCK0.get((path, slot))
     n = digests.dataset(name).shape[0] if digests is not None else None
-    if block0 is None and n is not None and (part.starts or part.ends):
-        rows = int((part.hi - part.lo) / 4.0) + 1 + _BEYOND_ROWS
-        if part.starts and part.ends:  # the whole table
-            return read_slab(fid, name, digests=digests), 0
+    rows = int((part.hi - part.lo) / 4.0) + 1 + _BEYOND_ROWS
+    if block0 is None and n is not None and part.starts and part.ends:  # the whole table
+        return read_slab(fid, name, digests=digests), 0
+    if block0 is None and n is not None and rows <= _GUESS_ROWS and (part.starts or part.ends):
         if part.starts:
             times = read_slab(fid, name, 0, rows, digests)
             beyond = times[-1] > part.hi if part.closed else times[-1] >= part.hi

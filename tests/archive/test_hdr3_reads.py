@@ -32,6 +32,7 @@ def fetch_fresh(a: float, b: float, root) -> tuple[MSIDset, int]:
     [
         (BOUNDARY - PERIOD - 100, BOUNDARY + 3000, 0),  # 51 whole, 52 from its start
         (BOUNDARY - 3000, BOUNDARY + 3000, 0),  # 51 from its end, 52 from its start
+        (BOUNDARY - 30000, BOUNDARY + 30000, 2),  # too long to guess: BLOCK0
         (BOUNDARY - 7000, BOUNDARY - 1000, 1),  # inside 51: BLOCK0
         (BOUNDARY + 1000, BOUNDARY + 6000, 1),  # inside 52, to the archive's end
     ],
