@@ -138,6 +138,10 @@ def open_h5_id(path: str | os.PathLike) -> h5py.h5f.FileID:
 def _unlocked_access() -> h5py.h5p.PropFAID:
     fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
     fapl.set_file_locking(False, True)  # no lock (see `open_h5`)
+    # No chunk cache: these readers read each stored block once, and each dataset's cache
+    # (1 MB) was fresh memory to fault in: a 25-year header-3 fetch's first call took 12 %
+    # longer with it (measured).
+    fapl.set_cache(0, 0, 0, 1.0)
     return fapl
 
 
