@@ -182,11 +182,18 @@ def to_date(t: float) -> str:
 
 # --- children: each runs in a fresh process and prints {"s": seconds, ...} -----------------
 def _timed(func, repeat: int) -> dict:
-    """First call (wall, CPU), then the best of ``repeat`` more."""
+    """First call (wall, CPU), then the best of ``repeat`` more (wall, and CPU: on a shared
+    machine this process's CPU time is what the call takes alone, its files in the page
+    cache)."""
     wall, cpu = time.perf_counter(), time.process_time()
     func()
     first = {"first": time.perf_counter() - wall, "first_cpu": time.process_time() - cpu}
-    return {"s": best_of(func, repeat), **first}
+    cpus = []
+    for _ in range(repeat):
+        cpu = time.process_time()
+        func()
+        cpus.append(time.process_time() - cpu)
+    return {"s": best_of(func, repeat), "cpu": min(cpus), **first}
 
 
 def _memory(func) -> dict:
@@ -448,15 +455,20 @@ def report(fig: Figures, args: argparse.Namespace) -> None:
         reads.append(versus("  first call", g(mica, "first"), g(cheta, "first")))
     mica, cheta = "mica msid mission", "cheta msid mission"
     reads.append(versus(f"MSID {args.years} y (thinned), warm", g(mica), g(cheta)))
+    reads.append(versus("  warm, CPU", g(mica, "cpu"), g(cheta, "cpu")))
     reads.append(versus("  first call", g(mica, "first"), g(cheta, "first")))
+    reads.append(versus("  first call, CPU", g(mica, "first_cpu"), g(cheta, "first_cpu")))
     reads.append((f"MSIDset of 3 items, {args.days - 1} d", ms(g("mica msidset")), "no peer"))
     for label in ("msid memory", "msid memory mission"):
         peak, out = g(label, "peak"), g(label, "returned")
         ratio = f"{peak / out:.2f}x returned (<= 1.5x)"
         reads.append((label, f"{peak / 1e6:.1f} / {out / 1e6:.1f} MB", ratio))
+    daily, five = (
+        f"{ms(g(k, 'first'))} ({ms(g(k, 'first_cpu'))} CPU)" for k in ("stat daily", "stat 5min")
+    )
     reads += [
-        (f"MSID ccd_temp daily, {args.years} y, cold", ms(g("stat daily", "first")), "<= 30 ms"),
-        ("MSID ccd_temp 5min, 1 y, cold", ms(g("stat 5min", "first")), "<= 30 ms (thinned)"),
+        (f"MSID ccd_temp daily, {args.years} y, cold", daily, "<= 30 ms"),
+        ("MSID ccd_temp 5min, 1 y, cold", five, "<= 30 ms (thinned)"),
         ("get_aca_images 10 min, warm", ms(g("small images_10min")), "<= 10 ms"),
     ]
     for days in (1.0, args.days - 1):

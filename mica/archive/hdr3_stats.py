@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,6 +27,9 @@ from mica.products.hdr3_stats import (
     owned_bins,
     stats_dataset,
 )
+
+if TYPE_CHECKING:
+    from mica.engine.h5chunks import ChunkDigests
 
 _log = logging.getLogger(__name__)
 
@@ -96,10 +99,17 @@ def _periods(stat: str, k0: int, k1: int) -> list[int]:
 def _from_store(
     item: Hdr3Item, stat: str, k0: int, k1: int, data_root: str | Path | None
 ) -> dict[int, np.ndarray]:
-    """Period number -> its rows of bins [k0, k1), for the periods whose chunk serves them."""
-    from mica.engine.colstore import ColumnStore
+    """Period number -> its rows of bins [k0, k1), for the periods whose chunk serves them.
+
+    Every block read is checked against the chunk's digests (a chunk of another period or
+    generation put in its place, or a flipped byte, gave other bins unnoticed before): a
+    chunk failing them is `serve_from_files` (or raises), its bins computed from the samples;
+    one a sync installed without its files raises `synced_chunk_lost`."""
+    from mica.engine.colstore import ColumnStore, serve_from_files
     from mica.engine.h5chunks import one_blosc_thread
     from mica.engine.read import snapshot_read
+    from mica.engine.synced import synced_chunk_lost
+    from mica.errors import DamagedStoreError
     from mica.products.aca_l0 import L0
 
     view = L0.store_description.view_named(SAMPLES_VIEW)
@@ -112,57 +122,59 @@ def _from_store(
     @one_blosc_thread
     def from_store(index: Any, _: list[dict[str, Any]]) -> list[dict[str, Any]]:
         found.clear()  # a retry starts again
-        chunks = ColumnStore(L0, index).current_chunks(parts.values())
+        store = ColumnStore(L0, index)
+        chunks = store.current_chunks(parts.values())
+        synced = store.synced_alone(chunks) if chunks else set()
         for number, part in parts.items():
             chunk = chunks.get(part)
-            rows = None if chunk is None else _read_chunk(root / chunk["path"], item, stat)
-            if rows is not None:
-                found[number] = rows
-            elif chunk is not None and root not in _UNREAD_NOTED:
-                _UNREAD_NOTED.add(root)
-                _log.warning(
-                    "store chunk %s of %s could not be read for the header-3 statistics "
-                    "(replaced meanwhile, or damaged): they are computed from the samples; "
-                    "`mica check --verify-store --data-root %s` tells a damaged chunk",
-                    part,
-                    root,
-                    root,
-                )
+            if chunk is None:
+                continue
+            try:
+                with store.checking(chunk) as digests:
+                    found[number] = _read_chunk(root / chunk["path"], item, stat, digests)
+            except DamagedStoreError as err:
+                if part in synced:
+                    raise synced_chunk_lost(err, "aca-hdr3", *view.period_range(number)) from None
+                serve_from_files(err)  # or raise; else computed from the samples
+            except (OSError, KeyError):  # replaced since the snapshot
+                if root not in _UNREAD_NOTED:
+                    _UNREAD_NOTED.add(root)
+                    _log.warning(
+                        "store chunk %s of %s could not be read for the header-3 statistics "
+                        "(replaced meanwhile): they are computed from the samples",
+                        part,
+                        root,
+                    )
         return []
 
     snapshot_read(L0, root, lambda index: [], from_store, lambda rec: None)
     return found
 
 
-def _read_chunk(path: Path, item: Hdr3Item, stat: str) -> np.ndarray | None:
-    """An item's columns of ``stat`` in a chunk file (no bins: no samples in its period), or
-    None when the chunk holds no statistics (built before them) or cannot be read."""
+def _read_chunk(path: Path, item: Hdr3Item, stat: str, digests: ChunkDigests) -> np.ndarray:
+    """An item's columns of ``stat`` in a chunk file, checked against its ``digests`` (no
+    bins: no samples of the item in its period).
+
+    Raises
+    ------
+    DamagedStoreError
+        The chunk fails its checks (`mica.engine.colstore.read_slab`).
+    OSError, KeyError
+        The file cannot be opened (gone: replaced since the caller's snapshot).
+    """
+    from mica.engine.colstore import read_slab
     from mica.engine.h5chunks import open_h5_id
 
-    try:
-        # the file closes when ``fid`` goes (its last identifier): h5py's FileID.close looks
-        # for other open objects first, a third of a 25-year daily read
-        fid = open_h5_id(path)
-        try:
-            return _read_whole(fid, stats_dataset(item.key, stat))
-        except KeyError:  # no sample of the item in the chunk's period, or no statistics
-            _read_whole(fid, bins_dataset(stat))  # written in every chunk with statistics
-            return np.zeros((len(STATS_FIELDS[stat]), 0))
-    except (OSError, KeyError):  # replaced since, or damaged
-        return None
-
-
-def _read_whole(fid: Any, name: str) -> np.ndarray:
-    """A whole dataset of an open file (``h5py.h5f`` id); KeyError when there is none."""
-    import h5py
-
-    dset = h5py.h5d.open(fid, name.encode())
-    try:
-        out = np.empty(dset.shape, dtype=dset.dtype)
-        dset.read(h5py.h5s.ALL, h5py.h5s.ALL, out)
-        return out
-    finally:
-        dset.close()
+    # the file closes when ``fid`` goes (its last identifier): h5py's FileID.close looks
+    # for other open objects first, a third of a 25-year daily read
+    fid = open_h5_id(path)
+    name = stats_dataset(item.key, stat)
+    if name in digests.datasets:
+        return read_slab(fid, name, digests=digests)
+    # no sample of the item in the chunk's period; the bins, written in every chunk with
+    # statistics, say the chunk is of this layout (read_slab: damaged if missing)
+    read_slab(fid, bins_dataset(stat), digests=digests)
+    return np.zeros((len(STATS_FIELDS[stat]), 0))
 
 
 def _assemble(

@@ -42,7 +42,7 @@ import shutil
 import sqlite3
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -58,6 +58,7 @@ from mica.engine.h5chunks import (
     ChunkDigests,
     ChunkedRows,
     DatasetDigests,
+    RecordedDatasets,
     file_digest,
     is_blosc_chunked,
     one_blosc_thread,
@@ -152,11 +153,11 @@ def _names_of(files: str, tag: str) -> tuple[str, ...] | None:
 
 def _digests_of(
     text: str,
-) -> tuple[dict[str, Any], dict[str, DatasetDigests], tuple[int, int]]:
+) -> tuple[dict[str, Any], Mapping[str, DatasetDigests], tuple[int, int]]:
     """A chunk's recorded identity, dataset digests and file size and digest, from its
     ``digests`` column."""
     record = json.loads(text)
-    datasets = {name: DatasetDigests.from_json(v) for name, v in record["datasets"].items()}
+    datasets = RecordedDatasets(record["datasets"])
     return record["identity"], datasets, tuple(record["file"])  # type: ignore[return-value]
 
 

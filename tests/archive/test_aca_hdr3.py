@@ -19,6 +19,7 @@ from mica.products.hdr3_items import (
     s16,
     valid_names,
 )
+from tests.archive.conftest import BOUNDARY
 
 # Real 2003:215 data: slots 0-2 are 8x8 03:08-04:51, slot 7 8x8 with interleaved times.
 REAL_START, REAL_STOP = "2003:215:00:00:00", "2003:216:00:00:00"
@@ -490,20 +491,7 @@ def test_store_equals_file_scan_hour_windows_real(real_l0_archive):
     assert good > 10000  # slots 0-2 and 7 carry values here (6 never ran 8x8 in 2003)
 
 
-# The hd3 view's 100-day period boundary 2012:088:00:00 (449280000 s) inside a simulated
-# 4 hours: each slot's 8x8 files fall in two partitions, chunks hd3/<slot>/51 and /52.
-BOUNDARY = 449280000.0
 SIM_ITEMS = ["ac_status_word", "ad_5v_ps", "ccd_det_therm", "ad_15v_ps", "ad_smohs_therm"]
-
-
-@pytest.fixture(scope="module")
-def boundary_archive(tmp_path_factory):
-    from mica.engine.time_update import update_archive
-    from mica.products.aca_l0 import L0
-
-    root = tmp_path_factory.mktemp("boundary") / "aca0"
-    update_archive(L0, "sim", BOUNDARY - 7200, BOUNDARY + 7200, data_root=root)
-    return root
 
 
 def test_store_equals_file_scan_across_chunk_boundary(boundary_archive):

@@ -9,11 +9,13 @@ samples from files of both periods), across a gap, and the same computed from th
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 from scipy.stats.mstats import mquantiles
 
-from mica.archive import aca_hdr3, hdr3_stats
+from mica.archive import aca_hdr3
 from mica.engine.colstore import STORE_VERSION, ColumnStore
 from mica.engine.index import ArchiveIndex
 from mica.engine.store_rebuild import rebuild_store
@@ -244,7 +246,7 @@ ITEMS_DTYPES = {
 }
 
 
-def test_chunks_not_current_are_computed_from_samples(stats_archive, monkeypatch, caplog):
+def test_chunks_not_current_are_computed_from_samples(stats_archive, monkeypatch, caplog, tmp_path):
     """A dirty chunk, one of the layout before the statistics, or one that cannot be read is
     not read: its bins come from the samples, the answer unchanged; ``mica rebuild store``
     makes the chunk serve again."""
@@ -286,10 +288,12 @@ def test_chunks_not_current_are_computed_from_samples(stats_archive, monkeypatch
     finally:
         assert part in rebuild_store(L0, stats_archive).done
     calls.clear()
-    for name in ("bins_dataset", "stats_dataset"):  # a chunk that cannot be read
-        monkeypatch.setattr(hdr3_stats, name, lambda *args: "ST.none")
+    copy = tmp_path / "aca0"  # a chunk file gone since the reader's snapshot (replaced)
+    shutil.copytree(stats_archive, copy)
+    with ArchiveIndex.open_for_reading(L0, copy) as index:
+        (copy / ColumnStore(L0, index).chunk(part)["path"]).unlink()
     with caplog.at_level("WARNING", logger="mica.archive.hdr3_stats"):
-        got = aca_hdr3.MSID("ccd_det_therm", *RANGE, data_root=stats_archive, stat="daily")
+        got = aca_hdr3.MSID("ccd_det_therm", *RANGE, data_root=copy, stat="daily")
     assert np.array_equal(msid_rows(got), want["daily"]) and len(calls) == 1
     assert "could not be read for the header-3 statistics" in caplog.text
 

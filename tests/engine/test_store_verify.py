@@ -42,7 +42,8 @@ def _msidset(items: list[str], a: float, b: float) -> Callable[..., aca_hdr3.MSI
 
 #: The reads compared with the file scan: each full-view column group, the header-3 view
 #: (rows merged with the full view's, and the MSID rows path), the sample tables of both
-#: periods and of two slots.
+#: periods and of two slots, and the statistics of a period (computed from the file scan's
+#: samples with ``use_store=False``).
 READS: dict[str, Callable[..., object]] = {
     "slot 0 all columns": lambda root, **kw: aca_l0.get_slot_data(
         START, STOP, 0, data_root=root, **kw
@@ -54,6 +55,9 @@ READS: dict[str, Callable[..., object]] = {
     "MSIDs slot 0 table /51": _msidset(SLOT0_ITEMS, BOUNDARY - 3000, BOUNDARY - 1500),
     "MSID slot 1 table /51": _msidset(["ad_15v_ps"], BOUNDARY - 3000, BOUNDARY - 1500),
     "MSIDs slot 0 table /52": _msidset(SLOT0_ITEMS, BOUNDARY + 1500, BOUNDARY + 3000),
+    "5-minute statistics /51": lambda root, **kw: aca_hdr3.MSIDset(
+        SLOT0_ITEMS, BOUNDARY - 3000, BOUNDARY - 1500, data_root=root, stat="5min", **kw
+    ),
 }
 
 

@@ -1,0 +1,75 @@
+"""Header-3 sample reads at the edges of the sample view's periods: each way a fetch finds a
+part's rows in its period's table (the whole table, either end of it, ``BLOCK0``, or the
+``BLOCK0`` kept from an earlier read of the same chunk file) gives the file scan's answer."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from mica.archive import hdr3_samples
+from mica.archive.aca_hdr3 import MSIDset
+from mica.products.hdr3_items import get_item
+from tests.archive.conftest import BOUNDARY
+from tests.archive.test_aca_hdr3 import SIM_ITEMS, assert_set_equal
+
+#: The sample view's period (s): BOUNDARY is the start of period 52.
+PERIOD = 100 * 86400.0
+GRID_SLOTS = len({get_item(name).slot for name in SIM_ITEMS})
+
+
+def fetch_fresh(a: float, b: float, root) -> tuple[MSIDset, int]:
+    """The set as a fresh process reads it (no ``BLOCK0`` kept), and how many slots' ``BLOCK0``
+    the read took."""
+    hdr3_samples._BLOCK0.clear()
+    got = MSIDset(SIM_ITEMS, a, b, data_root=root)
+    return got, len(hdr3_samples._BLOCK0)
+
+
+@pytest.mark.parametrize(
+    "a, b, block0_parts",
+    [
+        (BOUNDARY - PERIOD - 100, BOUNDARY + 3000, 0),  # 51 whole, 52 from its start
+        (BOUNDARY - 3000, BOUNDARY + 3000, 0),  # 51 from its end, 52 from its start
+        (BOUNDARY - 30000, BOUNDARY + 30000, 2),  # too long to guess: BLOCK0
+        (BOUNDARY - 7000, BOUNDARY - 1000, 1),  # inside 51: BLOCK0
+        (BOUNDARY + 1000, BOUNDARY + 6000, 1),  # inside 52, to the archive's end
+    ],
+)
+def test_every_way_to_a_part_gives_the_file_scan(boundary_archive, a, b, block0_parts):
+    slow = MSIDset(SIM_ITEMS, a, b, data_root=boundary_archive, use_store=False)
+    first, block0 = fetch_fresh(a, b, boundary_archive)
+    assert block0 == block0_parts * GRID_SLOTS
+    assert assert_set_equal(first, slow) > 1000
+    again = MSIDset(SIM_ITEMS, a, b, data_root=boundary_archive)  # BLOCK0 kept, if read
+    assert assert_set_equal(again, slow) > 1000
+
+
+def test_a_part_whose_rows_reach_past_the_guess_reads_block0(boundary_archive, monkeypatch):
+    """With no rows allowed beyond a period's edge, the rows guessed from either end miss
+    the table's rows past the edge: both parts fall back on ``BLOCK0``, same answer."""
+    a, b = BOUNDARY - 3000, BOUNDARY + 3000
+    slow = MSIDset(SIM_ITEMS, a, b, data_root=boundary_archive, use_store=False)
+    monkeypatch.setattr(hdr3_samples, "_BEYOND_ROWS", 0)
+    got, block0 = fetch_fresh(a, b, boundary_archive)
+    assert block0 == 2 * GRID_SLOTS
+    assert assert_set_equal(got, slow) > 1000
+
+
+def test_block0_kept_is_the_chunk_file_s_own(tmp_path, boundary_archive):
+    """A period's chunk rebuilt with more files (an update) is a new file with its own
+    ``BLOCK0``: the one kept from the earlier file is not used for it."""
+    from mica.engine.time_update import update_archive
+    from mica.products.aca_l0 import L0
+
+    root = tmp_path / "aca0"
+    shutil.copytree(boundary_archive, root)
+    a, b = BOUNDARY - 30000, BOUNDARY - 1000
+    before, block0 = fetch_fresh(a, b, root)
+    assert block0 == GRID_SLOTS
+    update_archive(L0, "sim", BOUNDARY - 30000, BOUNDARY - 20000, data_root=root)
+    after = MSIDset(SIM_ITEMS, a, b, data_root=root)
+    assert len(hdr3_samples._BLOCK0) == 2 * GRID_SLOTS  # the new file's too
+    assert len(after.times) > len(before.times) + 500
+    assert assert_set_equal(after, MSIDset(SIM_ITEMS, a, b, data_root=root, use_store=False)) > 0
