@@ -1141,9 +1141,11 @@ class ColumnStore:
         from the partition's current files (full comparison of file lists, for `mica
         check`).
 
-        Partition by partition, each one's rows read by the query a rebuild makes
-        (`ArchiveIndex.partition_rows`): an index of millions of rows is never held whole,
-        and SQLite, not Python, sorts the rows into their partitions.
+        Partition by partition: a partition with a chunk has its rows read by the query a
+        rebuild makes (`ArchiveIndex.partition_rows`), one without is asked only whether it
+        holds a row (the same WHERE clause, served by the same index). An index of millions
+        of rows is never held whole, and SQLite, not Python, sorts the rows into their
+        partitions.
         """
         try:
             built = {r[0] for r in self.index.conn.execute("SELECT part FROM store_chunks")}
@@ -1152,15 +1154,25 @@ class ColumnStore:
         stale, held = set(self.index.dirty_parts()), set()
         synced = self.synced_alone()
         for part in self.index.partition_candidates():
+            if part not in built:
+                if self._holds_rows(part):
+                    held.add(part)
+                    stale.add(part)  # files without a chunk
+                continue
             rows = self.index.partition_rows(part, _FILE_LIST_COLUMNS)
             if not rows:
                 continue
             held.add(part)
-            chunk = self.chunk(part) if part in built else None
-            if not self._serves(part, rows, chunk, synced):
+            if not self._serves(part, rows, self.chunk(part), synced):
                 stale.add(part)
         # chunks of partitions without files, but a sync's chunk needs none here
         return sorted(stale | (built - held - synced))
+
+    def _holds_rows(self, part: str) -> bool:
+        """Whether partition ``part`` holds any index row."""
+        where, params = self.product.partition_where(part)
+        sql = f"SELECT 1 FROM archfiles WHERE {where} LIMIT 1"
+        return self.index.conn.execute(sql, params).fetchone() is not None
 
     def synced_alone(self, parts: Iterable[str] | None = None) -> set[str]:
         """Partitions whose chunk `mica.sync` installed from the server's archive (a store
