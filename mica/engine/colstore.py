@@ -3,8 +3,11 @@
 A partition (e.g. ten days of one L0 slot) is one immutable chunk file holding the columns of
 the rows of that partition's archived files, in file order, plus a per-row file index. A
 product may also keep narrower views (a few columns in larger partitions, e.g. header-3). A
-chunk is rebuilt whole, written beside and renamed into place, and recorded in
-``store_chunks`` with the exact file list (name + checksum) it was built from.
+chunk is written whole under a new name (its next generation), beside the old one, renamed into
+place, and recorded in ``store_chunks`` with the exact file list (name + checksum) it was built
+from. An update that adds files after a partition's own extends its chunk: the new generation
+takes the old one's stored blocks as they are and encodes only the new rows
+(`mica.engine.chunk_extend`), so an append costs what it adds, not the whole period.
 
 Every change of the index marks the partitions it touches dirty in the same transaction; the
 transaction that records a rebuilt chunk clears the mark. Readers use only chunks that are not
@@ -286,9 +289,9 @@ def _decoded_group(
     rows: slice = slice(None),
     columns: Iterable[str] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Columns (None: all) of a column group over ``rows`` for a chunk build, checked against the
-    chunk's ``digests``: as `_read_group` reads them, but a group of one column decoded by
-    HDF5 (a build never imports blosc2, whose start-up costs about as much as a day's
+    """Columns (None: all) of a column group over ``rows`` for a chunk build, checked against
+    the chunk's ``digests``: as `_read_group` reads them, but a group of one column decoded
+    by HDF5 (a build never imports blosc2, whose start-up costs about as much as a day's
     chunks' rows)."""
     if len(dtype.names) > 1:
         return _read_group(h5, group, dtype, columns, rows, digests)
