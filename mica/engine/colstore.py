@@ -1041,8 +1041,10 @@ class ColumnStore:
             else:
                 stack.enter_context(base.reading())  # HDF5's failures: a damaged chunk
                 old = stack.enter_context(open_h5(self.index.root / extends["path"]))
-                n = len(times) + int(extends["nrows"])
-                h5.create_dataset("TRANGE", data=self._extended_ranges(old, groups, times, base))
+                held = int(extends["nrows"])
+                n = len(times) + held
+                trange = self._extended_ranges(old, groups, held, times, base)
+                h5.create_dataset("TRANGE", data=trange)
             copied = 0
             for group, dtype in groups.items():
                 data, chunks, axis = _stored_form(dtype, columns, _chunk_rows(dtype, n, alone))
@@ -1071,15 +1073,22 @@ class ColumnStore:
         return image, BuiltChunk(n, *_span(times, extends), json.dumps(record))
 
     def _extended_ranges(
-        self, old: h5py.File, groups: dict[str, np.dtype], times: np.ndarray, digests: ChunkDigests
+        self,
+        old: h5py.File,
+        groups: dict[str, np.dtype],
+        held: int,
+        times: np.ndarray,
+        digests: ChunkDigests,
     ) -> np.ndarray:
-        """The time index (`_time_ranges`) of the old chunk's rows (open as ``old``, checked
-        against its ``digests``) followed by new rows of TIME ``times``: the old index's
-        blocks of old rows alone, then those of its last rows and the new ones."""
+        """The time index (`_time_ranges`) of the old chunk's ``held`` rows (open as ``old``,
+        checked against its ``digests``) followed by new rows of TIME ``times``: the old
+        index's blocks of old rows alone, then those of its last rows and the new ones."""
         trange = old["TRANGE"][()]
         digests.check_data("TRANGE", trange)
         key = next(g for g, dtype in groups.items() if "TIME" in dtype.names)
-        held = old[key].shape[-1 if len(groups[key].names) > 1 else 0]
+        stored = old[key].shape[-1 if len(groups[key].names) > 1 else 0]
+        if stored != held:  # the index row and the file disagree: build from the files
+            raise digests.damaged(f"/{key} holds {stored} rows, its index row {held}")
         full = held // _BLOCK_ROWS
         rows = slice(full * _BLOCK_ROWS, held)
         last = _decoded_group(old, key, groups[key], digests, rows, ["TIME"])["TIME"]
