@@ -3,8 +3,11 @@
 A partition (e.g. ten days of one L0 slot) is one immutable chunk file holding the columns of
 the rows of that partition's archived files, in file order, plus a per-row file index. A
 product may also keep narrower views (a few columns in larger partitions, e.g. header-3). A
-chunk is rebuilt whole, written beside and renamed into place, and recorded in
-``store_chunks`` with the exact file list (name + checksum) it was built from.
+chunk is written whole under a new name (its next generation), beside the old one, renamed into
+place, and recorded in ``store_chunks`` with the exact file list (name + checksum) it was built
+from. An update that adds files after a partition's own extends its chunk: the new generation
+takes the old one's stored blocks as they are and encodes only the new rows
+(`mica.engine.chunk_extend`), so an append costs what it adds, not the whole period.
 
 Every change of the index marks the partitions it touches dirty in the same transaction; the
 transaction that records a rebuilt chunk clears the mark. Readers use only chunks that are not
@@ -42,7 +45,7 @@ import shutil
 import sqlite3
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -54,6 +57,7 @@ import numpy as np
 from mica import config
 from mica._lazy import fits
 from mica.engine.atomic import write_atomic
+from mica.engine.chunk_extend import extend_dataset
 from mica.engine.h5chunks import (
     ChunkDigests,
     ChunkedRows,
@@ -82,6 +86,7 @@ STORE_DIR = "store"
 _CODEC = hdf5plugin.Blosc(cname="lz4", clevel=5, shuffle=hdf5plugin.Blosc.SHUFFLE)
 _PARTS_PER_QUERY = 200
 _CHUNK_BYTES = 1 << 20  # HDF5 chunk size: big enough that per-chunk overhead is small
+_MIN_CHUNK_ROWS = 1024  # and rows per HDF5 chunk of a group of small records
 # Rows per block of the chunk's time index (TRANGE: min and max TIME of each block), so a
 # short fetch from a long chunk reads only the blocks around its time range.
 _BLOCK_ROWS = 4096
@@ -285,6 +290,26 @@ def read_slab(
     return out
 
 
+def _decoded_group(
+    h5: h5py.File,
+    group: str,
+    dtype: np.dtype,
+    digests: ChunkDigests,
+    rows: slice = slice(None),
+    columns: Iterable[str] | None = None,
+) -> dict[str, np.ndarray]:
+    """Columns (None: all) of a column group over ``rows`` for a chunk build, checked against
+    the chunk's ``digests``: as `_read_group` reads them, but a group of one column decoded
+    by HDF5 (a build never imports blosc2, whose start-up costs about as much as a day's
+    chunks' rows)."""
+    if len(dtype.names) > 1:
+        return _read_group(h5, group, dtype, columns, rows, digests)
+    dset = h5[group]
+    start, stop, _ = rows.indices(dset.shape[0])
+    digests.check_rows(dset.id, group, start, stop, dset.dtype, dset.shape)
+    return {dtype.names[0]: dset[start:stop]}
+
+
 def _decompress(_: str, obj: Any) -> None:
     """Read a dataset whole (`h5py.Group.visititems` callback: None goes on visiting)."""
     if isinstance(obj, h5py.Dataset):
@@ -377,25 +402,65 @@ class _Folder:
 
 
 def build_chunk(task: ChunkTask) -> BuiltChunk:
-    """Write the chunk file of ``task`` (reading its files, or the old chunk's arrays) for
-    `ColumnStore.record_chunk`. Touches nothing but that file: runs in any process that sees
-    the archive folder."""
+    """Write the chunk file of ``task`` (extending the old chunk, or from its arrays and the
+    files, see `ColumnStore.build`) for `ColumnStore.record_chunk`. Touches nothing but that
+    file: runs in any process that sees the archive folder."""
     builder = ColumnStore(task.product, _Folder(task.root))  # type: ignore[arg-type]
-    reuse = builder._chunk_arrays(task.old) if task.old is not None else {}
-    arrays = [
-        reuse.get(r["filename"]) or _kept_arrays(task.cache, r) or builder._load(r)
-        for r in task.rows
-    ]
-    digests = builder._write(
+    return builder.build(
         task.root / task.rel,
-        task.rows,
-        arrays,
         task.part,
         task.gen,
-        replaces=None if task.old is None else task.root / task.old["path"],
+        task.rows,
+        task.old,
+        lambda row: _kept_arrays(task.cache, row),
     )
-    times = np.concatenate([a["TIME"] for a in arrays])
-    return BuiltChunk(len(times), float(times.min()), float(times.max()), digests)
+
+
+def _time_ranges(times: np.ndarray) -> np.ndarray:
+    """The time index of a chunk's rows (``TRANGE``): min and max TIME of each block of
+    `_BLOCK_ROWS` rows."""
+    starts = np.arange(0, len(times), _BLOCK_ROWS)
+    trange = np.zeros((len(starts), 2))
+    if len(times):
+        trange[:, 0] = np.minimum.reduceat(times, starts)
+        trange[:, 1] = np.maximum.reduceat(times, starts)
+    return trange
+
+
+def _chunk_rows(dtype: np.dtype, nrows: int, alone: bool) -> int:
+    """Rows per HDF5 chunk of a column group of record dtype ``dtype`` in a chunk of
+    ``nrows`` rows (``alone``: a view keeping each column alone)."""
+    rows = min(max(nrows, 1), max(_MIN_CHUNK_ROWS, _CHUNK_BYTES // dtype.itemsize))
+    if alone:  # a short fetch decompresses a few blocks' rows, not a megabyte
+        rows = min(rows, _ALONE_CHUNK_ROWS)
+    return rows
+
+
+def _stored_form(
+    dtype: np.dtype, columns: dict[str, np.ndarray], rows_per_chunk: int
+) -> tuple[np.ndarray, tuple[int, ...], int]:
+    """A column group's rows as its dataset stores them, its HDF5 chunk shape and the axis
+    along which the rows follow one another (see `ColumnStore._image`)."""
+    if len(dtype.names) == 1:
+        data = columns[dtype.names[0]].astype(dtype[0].base, copy=False)
+        return data, (rows_per_chunk, *data.shape[1:]), 0
+    n = len(columns[dtype.names[0]])
+    values = np.empty(n, dtype=dtype)
+    for c in dtype.names:
+        values[c] = columns[c]
+    data = np.ascontiguousarray(values.view(np.uint8).reshape(n, -1).T)
+    return data, (dtype.itemsize, rows_per_chunk), 1
+
+
+def _span(times: np.ndarray, old: dict[str, Any] | None) -> tuple[float | None, float | None]:
+    """The first and last TIME of a chunk's rows: ``times``, and those of the chunk ``old``
+    (its index row) it extends."""
+    lows = [float(times.min())] if len(times) else []
+    highs = [float(times.max())] if len(times) else []
+    if old is not None and old["tstart"] is not None:
+        lows.append(old["tstart"])
+        highs.append(old["tstop"])
+    return (min(lows), max(highs)) if lows else (None, None)
 
 
 class ColumnStore:
@@ -674,11 +739,7 @@ class ColumnStore:
         if todo is None:
             return True
         rows, old = todo
-        reuse = self._chunk_arrays(old) if old is not None else {}
-        arrays = [
-            loaded.get(r["filename"]) or reuse.get(r["filename"]) or self._load(r) for r in rows
-        ]
-        return self._replace_chunk(part, rows, arrays, old)
+        return self._replace_chunk(part, rows, old, lambda row: loaded.get(row["filename"]))
 
     def _part_todo(self, part: str) -> tuple[list[dict[str, Any]], dict[str, Any] | None] | None:
         """A partition's rows and current chunk, or None when the chunk is up to date (its
@@ -739,7 +800,7 @@ class ColumnStore:
                 continue
             rows, old = todo
             if not rows:
-                self._replace_chunk(part, rows, [], old)
+                self._replace_chunk(part, rows, old)
                 continue
             rel, gen = self.new_chunk_path(part)
             tasks.append(ChunkTask(self.product, self.index.root, part, rows, old, rel, gen, cache))
@@ -790,7 +851,7 @@ class ColumnStore:
                 for group, dtype in self._groups(
                     self.product.partition_columns(chunk["part"])
                 ).items():
-                    columns.update(_read_group(h5, group, dtype, digests=digests))
+                    columns.update(_decoded_group(h5, group, dtype, digests))
         except OSError as exc:  # gone, or damaged (DamagedStoreError): read the files
             if isinstance(exc, DamagedStoreError):
                 _log.warning("%s: its partition is rebuilt from the archived files", exc.detail)
@@ -810,9 +871,13 @@ class ColumnStore:
         self,
         part: str,
         rows: list[dict[str, Any]],
-        arrays: list[dict[str, np.ndarray]],
         old: dict[str, Any] | None,
+        given: Callable[[dict[str, Any]], dict[str, np.ndarray] | None] = lambda row: None,
     ) -> bool:
+        """Write and record the chunk of ``part`` holding ``rows`` in place of ``old`` (its
+        index row; drop it when there are no rows), the arrays of files taken from ``given``
+        where it has them (`build`); False when the chunk could not be written (the
+        partition then stays dirty)."""
         drops = [str(self.index.root / old["path"])] if old else []
         if not rows:
             with self.index.transaction():
@@ -825,8 +890,7 @@ class ColumnStore:
             with self.index.transaction():  # a crash before the commit below deletes it
                 self.index.add_pending([(str(dest), "scratch")])
             try:
-                replaces = Path(drops[0]) if drops else None  # its mode kept
-                digests = self._write(dest, rows, arrays, part, gen, replaces)
+                built = self.build(dest, part, gen, rows, old, given)
             except OSError as exc:
                 err = ArchiveWriteError.from_error(exc, self.index.root)
                 if err is None:
@@ -841,9 +905,7 @@ class ColumnStore:
                 with self.index.transaction():  # nothing of it is on disk (write_atomic)
                     self.index.clear_pending([str(dest)])
                 return False
-            times = np.concatenate([a["TIME"] for a in arrays])
-            span = (float(times.min()), float(times.max())) if len(times) else (None, None)
-            self._record(part, rows, rel, old, BuiltChunk(len(times), *span, digests))
+            self._record(part, rows, rel, old, built)
             return True
         self._drop(drops)
         return True
@@ -878,19 +940,74 @@ class ColumnStore:
             with self.index.transaction():
                 self.index.clear_pending(drops)
 
-    @one_blosc_thread
-    def _write(
+    def build(
         self,
         dest: Path,
-        rows: list[dict[str, Any]],
-        arrays: list[dict[str, np.ndarray]],
         part: str,
         gen: int,
-        replaces: Path | None = None,
-    ) -> str:
-        """Write the chunk of partition ``part``, generation ``gen``; returns its identity and
-        digests (JSON, for the ``digests`` column of its index row). The file gets the mode of
-        the chunk file it ``replaces`` (else a new file's).
+        rows: list[dict[str, Any]],
+        old: dict[str, Any] | None,
+        given: Callable[[dict[str, Any]], dict[str, np.ndarray] | None],
+    ) -> BuiltChunk:
+        """Write the chunk of partition ``part``, generation ``gen``, holding the files of
+        ``rows`` at ``dest`` (mode of the ``old`` chunk's file, its index row, kept) and
+        return what `_record` records. The arrays of a file come from ``given`` (None: not
+        given), else from the old chunk or the file.
+
+        When the old chunk holds the first of ``rows`` and nothing else (the files added
+        come after its files: the usual update), the new chunk extends it
+        (`mica.engine.chunk_extend`): only the added files are read and only their rows
+        encoded (with the old rows of each dataset's last, partial block). Otherwise, or
+        when the old chunk turns out damaged or gone, the chunk is built from every file's
+        arrays: the old chunk's (decoded, if every block read matches its digests) or the
+        file's.
+        """
+        replaces = None if old is None else self.index.root / old["path"]
+        kept = self._extends(part, rows, old)
+        if kept:
+            added = [given(r) or self._load(r) for r in rows[kept:]]
+            try:
+                image, built = self._image(part, gen, rows, added, old)
+            except (DamagedStoreError, FileNotFoundError) as exc:  # read from the files
+                _log.warning("%s: its partition is rebuilt from the archived files", exc)
+                old = None
+            else:
+                self._write(dest, image, replaces)
+                return built
+        reuse = self._chunk_arrays(old) if old is not None else {}
+        arrays = [given(r) or reuse.get(r["filename"]) or self._load(r) for r in rows]
+        image, built = self._image(part, gen, rows, arrays)
+        self._write(dest, image, replaces)
+        return built
+
+    def _extends(self, part: str, rows: list[dict[str, Any]], old: dict[str, Any] | None) -> int:
+        """How many of ``rows`` the ``old`` chunk of ``part`` holds, as their first files,
+        when a new chunk holding ``rows`` may extend it (`build`): it holds nothing else, is
+        of this layout and recorded with digests, and files are added after its own (0:
+        not so)."""
+        if old is None or self.digests(old) is None:
+            return 0
+        tag = self._tag(part)
+        listed = _file_list(rows, tag)
+        held = old["files"]
+        if not held.startswith(tag) or not listed.startswith(held + "\n"):
+            return 0
+        return len(_names_of(held, tag) or ())
+
+    @one_blosc_thread
+    def _image(
+        self,
+        part: str,
+        gen: int,
+        rows: list[dict[str, Any]],
+        arrays: list[dict[str, np.ndarray]],
+        extends: dict[str, Any] | None = None,
+    ) -> tuple[bytes, BuiltChunk]:
+        """The bytes of the chunk file of partition ``part``, generation ``gen``, holding the
+        files of ``rows`` (``arrays``: theirs, or, with ``extends``, those of the files after
+        the ones the chunk ``extends`` holds, see `mica.engine.chunk_extend`), and what
+        `_record` records: rows, time span, identity and digests (JSON, for the ``digests``
+        column of its index row).
 
         One dataset per column group, so a fetch of a few columns reads a few datasets,
         and for a view with ``derive`` the datasets it computes. The file's ``identity``
@@ -903,6 +1020,11 @@ class ColumnStore:
         bytes and transposed to (record size, rows), so each byte of a field is contiguous
         (what shuffle does) and a reader gathers only the planes of the columns it asks
         for, without HDF5 compound-type conversion (measured several times slower).
+
+        Raises
+        ------
+        DamagedStoreError, FileNotFoundError
+            The chunk ``extends`` is damaged or gone (`build` then builds from the files).
         """
         names = self.product.partition_columns(part)
         identity = {
@@ -910,62 +1032,101 @@ class ColumnStore:
             **self.product.store_description.partition_identity(part),
             "generation": gen,
         }
+        kept = len(rows) - len(arrays)  # the files of the chunk ``extends``, before ``arrays``
         columns = {name: np.concatenate([a[name] for a in arrays]) for name in names}
         columns["FILEIDX"] = np.concatenate(
-            [np.full(len(a["TIME"]), i, dtype=np.uint16) for i, a in enumerate(arrays)]
+            [np.full(len(a["TIME"]), kept + i, dtype=np.uint16) for i, a in enumerate(arrays)]
         )
-        n = len(columns["TIME"])
         groups = self._groups(names)
-        # Built in memory and written by plain file I/O: HDF5 never writes to the disk, so
-        # a full or read-only disk is an ordinary OSError, not a failed HDF5 write whose
-        # handles are later closed again (that segfaulted on a full disk).
-        h5 = h5py.File(f"{dest.name}.mem", "w", driver="core", backing_store=False)
-        try:
+        alone = self.product.store_description.alone_columns(names)
+        derive = self.product.store_description.partition_derive(part)
+        base = None if extends is None else self.digests(extends)
+        with contextlib.ExitStack() as stack:
+            # Built in memory and written by plain file I/O: HDF5 never writes to the disk,
+            # so a full or read-only disk is an ordinary OSError, not a failed HDF5 write
+            # whose handles are later closed again (that segfaulted on a full disk).
+            h5 = h5py.File(f"{part}.{gen}.mem", "w", driver="core", backing_store=False)
+            stack.callback(h5.close)
             # Self-description only: readers take the layout from the product.
             h5.attrs["version"] = STORE_VERSION
             h5.attrs["files"] = json.dumps([r["filename"] for r in rows])
             h5.attrs["groups"] = json.dumps({g: dtype.names for g, dtype in groups.items()})
             h5.attrs["identity"] = json.dumps(identity)
-            times, starts = columns["TIME"], np.arange(0, n, _BLOCK_ROWS)
-            trange = np.zeros((len(starts), 2))
-            if n:
-                trange[:, 0] = np.minimum.reduceat(times, starts)
-                trange[:, 1] = np.maximum.reduceat(times, starts)
-            h5.create_dataset("TRANGE", data=trange)
-            alone = self.product.store_description.alone_columns(names)
+            times = columns["TIME"]
+            if base is None:
+                n = len(times)
+                h5.create_dataset("TRANGE", data=_time_ranges(times))
+            else:
+                stack.enter_context(base.reading())  # HDF5's failures: a damaged chunk
+                old = stack.enter_context(open_h5(self.index.root / extends["path"]))
+                held = int(extends["nrows"])
+                n = len(times) + held
+                trange = self._extended_ranges(old, groups, held, times, base)
+                h5.create_dataset("TRANGE", data=trange)
+            copied = 0
             for group, dtype in groups.items():
-                rows_per_chunk = min(max(n, 1), max(1024, _CHUNK_BYTES // dtype.itemsize))
-                if alone:  # a short fetch decompresses a few blocks' rows, not a megabyte
-                    rows_per_chunk = min(rows_per_chunk, _ALONE_CHUNK_ROWS)
-                if len(dtype.names) == 1:
-                    data = columns[dtype.names[0]].astype(dtype[0].base, copy=False)
-                    chunks: tuple[int, ...] = (rows_per_chunk, *data.shape[1:])
+                data, chunks, axis = _stored_form(dtype, columns, _chunk_rows(dtype, n, alone))
+                if base is None:
+                    dset = h5.create_dataset(group, data=data, chunks=chunks, **_CODEC)
                 else:
-                    values = np.empty(n, dtype=dtype)
-                    for c in dtype.names:
-                        values[c] = columns[c]
-                    data = np.ascontiguousarray(values.view(np.uint8).reshape(n, -1).T)
-                    chunks = (dtype.itemsize, rows_per_chunk)
-                dset = h5.create_dataset(group, data=data, chunks=chunks, **_CODEC)
+                    dset, blocks = extend_dataset(h5, old, group, data, chunks, axis, base, _CODEC)
+                    copied += blocks
                 if len(dtype.names) > 1:
                     dset.attrs["planes"] = repr(dtype.descr)
-            derive = self.product.store_description.partition_derive(part)
-            for name, data in (derive(rows, arrays) if derive else {}).items():
-                chunks = (min(max(len(data), 1), _ALONE_CHUNK_ROWS), *np.shape(data)[1:])
-                h5.create_dataset(name, data=data, chunks=chunks, **_CODEC)
+            if derive is not None:
+                every = arrays if base is None else [*self._held_arrays(extends, base), *arrays]
+                for name, data in derive(rows, every).items():
+                    chunks = (min(max(len(data), 1), _ALONE_CHUNK_ROWS), *np.shape(data)[1:])
+                    h5.create_dataset(name, data=data, chunks=chunks, **_CODEC)
             h5.flush()
             image = h5.id.get_file_image()
             datasets = record_digests(h5, image, f"{part}@{gen}")
-        finally:
-            h5.close()
-        _require_space(dest.parent, len(image))
-        write_atomic(dest, lambda fh: fh.write(image), replaces)
+        if base is not None:
+            _log.debug("store chunk %s extended: %d of its blocks copied", part, copied)
         record = {
             "identity": identity,
             "file": [len(image), file_digest(image, f"{part}@{gen}")],
             "datasets": {name: d.to_json() for name, d in datasets.items()},
         }
-        return json.dumps(record)
+        return image, BuiltChunk(n, *_span(times, extends), json.dumps(record))
+
+    def _extended_ranges(
+        self,
+        old: h5py.File,
+        groups: dict[str, np.dtype],
+        held: int,
+        times: np.ndarray,
+        digests: ChunkDigests,
+    ) -> np.ndarray:
+        """The time index (`_time_ranges`) of the old chunk's ``held`` rows (open as ``old``,
+        checked against its ``digests``) followed by new rows of TIME ``times``: the old
+        index's blocks of old rows alone, then those of its last rows and the new ones."""
+        trange = old["TRANGE"][()]
+        digests.check_data("TRANGE", trange)
+        key = next(g for g, dtype in groups.items() if "TIME" in dtype.names)
+        stored = old[key].shape[-1 if len(groups[key].names) > 1 else 0]
+        if stored != held:  # the index row and the file disagree: build from the files
+            raise digests.damaged(f"/{key} holds {stored} rows, its index row {held}")
+        full = held // _BLOCK_ROWS
+        rows = slice(full * _BLOCK_ROWS, held)
+        last = _decoded_group(old, key, groups[key], digests, rows, ["TIME"])["TIME"]
+        return np.concatenate([trange[:full], _time_ranges(np.concatenate([last, times]))])
+
+    def _held_arrays(
+        self, chunk: dict[str, Any], digests: ChunkDigests
+    ) -> list[dict[str, np.ndarray]]:
+        """Every file's arrays held by a chunk, in its file order (`_chunk_arrays`)."""
+        names = _chunk_names(chunk, self._tag(chunk["part"])) or []
+        held = self._chunk_arrays(chunk)
+        if len(held) < len(names):  # damaged or gone (said by `_chunk_arrays`)
+            raise digests.damaged("its rows do not read back")
+        return [held[name] for name in names]
+
+    def _write(self, dest: Path, image: bytes, replaces: Path | None) -> None:
+        """Write a chunk file's bytes at ``dest`` (`write_atomic`), with the mode of the file
+        it ``replaces`` (else a new file's), if the disk keeps room for the index."""
+        _require_space(dest.parent, len(image))
+        write_atomic(dest, lambda fh: fh.write(image), replaces)
 
     def _groups(self, names: list[str]) -> dict[str, np.dtype]:
         """The record dtype of each column group of a partition holding ``names``: the
@@ -1030,9 +1191,11 @@ class ColumnStore:
         from the partition's current files (full comparison of file lists, for `mica
         check`).
 
-        Partition by partition, each one's rows read by the query a rebuild makes
-        (`ArchiveIndex.partition_rows`): an index of millions of rows is never held whole,
-        and SQLite, not Python, sorts the rows into their partitions.
+        Partition by partition: a partition with a chunk has its rows read by the query a
+        rebuild makes (`ArchiveIndex.partition_rows`), one without is asked only whether it
+        holds a row (the same WHERE clause, served by the same index). An index of millions
+        of rows is never held whole, and SQLite, not Python, sorts the rows into their
+        partitions.
         """
         try:
             built = {r[0] for r in self.index.conn.execute("SELECT part FROM store_chunks")}
@@ -1041,15 +1204,25 @@ class ColumnStore:
         stale, held = set(self.index.dirty_parts()), set()
         synced = self.synced_alone()
         for part in self.index.partition_candidates():
+            if part not in built:
+                if self._holds_rows(part):
+                    held.add(part)
+                    stale.add(part)  # files without a chunk
+                continue
             rows = self.index.partition_rows(part, _FILE_LIST_COLUMNS)
             if not rows:
                 continue
             held.add(part)
-            chunk = self.chunk(part) if part in built else None
-            if not self._serves(part, rows, chunk, synced):
+            if not self._serves(part, rows, self.chunk(part), synced):
                 stale.add(part)
         # chunks of partitions without files, but a sync's chunk needs none here
         return sorted(stale | (built - held - synced))
+
+    def _holds_rows(self, part: str) -> bool:
+        """Whether partition ``part`` holds any index row."""
+        where, params = self.product.partition_where(part)
+        sql = f"SELECT 1 FROM archfiles WHERE {where} LIMIT 1"
+        return self.index.conn.execute(sql, params).fetchone() is not None
 
     def synced_alone(self, parts: Iterable[str] | None = None) -> set[str]:
         """Partitions whose chunk `mica.sync` installed from the server's archive (a store

@@ -397,14 +397,9 @@ def _check_rows(
 ) -> None:
     """Every row has its file; ``repair`` drops the rows of missing files."""
     folders = _Folders(product, index.root)
-    needed = product.folder_columns
-    columns = "*" if needed is None else ", ".join(dict.fromkeys(["filename", *needed]))
-    for rows in index.batches(columns=columns):
-        missing = []
-        for row in rows:
-            if not folders.hold(row):
-                report.problems.append(f"index row without file: {row['filename']}")
-                missing.append(row["filename"])
+    for names in _row_batches(product, index, folders):
+        missing = [name for name, held in names if not held]
+        report.problems += [f"index row without file: {name}" for name in missing]
         if repair and missing:
             with index.transaction():
                 index.replace([], missing)
@@ -412,6 +407,34 @@ def _check_rows(
                 f"dropped row of missing {name} (a later update fetches it again)"
                 for name in missing
             ]
+
+
+def _row_batches(
+    product: FileProduct, index: ArchiveIndex, folders: _Folders
+) -> Iterator[Iterator[tuple[str, bool]]]:
+    """Every row's file name and whether the archive holds its file, a batch at a time in
+    the order `ArchiveIndex.batches` gives them. With the product's `folder_columns`, each
+    row comes from SQLite as a plain tuple (its file name, then those columns) and its
+    folder is found by those values (`_Folders.names_at`): no Python work per row but a
+    lookup (1.8 million rows: seconds, not a minute)."""
+    needed = product.folder_columns
+    if needed is None:
+        for rows in index.batches():
+            yield ((row["filename"], folders.hold(row)) for row in rows)
+        return
+    columns = ", ".join(dict.fromkeys(["filename", *needed]))
+    key = "filename" if index.original else "rowid"
+    sql = f"SELECT {key}, {columns} FROM archfiles WHERE {key} > ? ORDER BY {key} LIMIT ?"
+    cursor = index.conn.cursor()
+    cursor.row_factory = None  # tuples: sliced, not read by name
+    last: Any = "" if index.original else -1
+    while rows := cursor.execute(sql, (last, _BATCH)).fetchall():
+        last = rows[-1][0]
+        yield ((row[1], row[1] in folders.names_at(row[2:])) for row in rows)
+
+
+#: rows a batch of `_row_batches`
+_BATCH = 5000
 
 
 class _Folders:
@@ -425,12 +448,31 @@ class _Folders:
     def __init__(self, product: FileProduct, root: Path):
         self.product, self.root = product, root
         self.names: dict[str, frozenset[str]] = {}
+        self.at: dict[tuple[Any, ...], frozenset[str]] = {}
 
     def hold(self, row: Any) -> bool:
         try:  # as `_row_path`: an edited row places its file nowhere
             folder, name = self.product.folder(row), row["filename"]
         except (KeyError, TypeError, ValueError):
             return False
+        return name in self._listed(folder)
+
+    def names_at(self, values: tuple[Any, ...]) -> frozenset[str]:
+        """The names in the folder of rows with these values of the product's
+        `folder_columns` (none for values that place a file nowhere)."""
+        names = self.at.get(values)
+        if names is None:
+            if len(self.at) >= self.KEPT:
+                self.at.clear()
+            row = dict(zip(self.product.folder_columns, values))
+            try:  # as `_row_path`: an edited row places its file nowhere
+                names = self._listed(self.product.folder(row))
+            except (KeyError, TypeError, ValueError):
+                names = frozenset()
+            self.at[values] = names
+        return names
+
+    def _listed(self, folder: str) -> frozenset[str]:
         names = self.names.get(folder)
         if names is None:
             if len(self.names) >= self.KEPT:
@@ -440,4 +482,4 @@ class _Folders:
             except OSError:  # no such folder (or not one)
                 names = frozenset()
             self.names[folder] = names
-        return name in names
+        return names

@@ -1,0 +1,183 @@
+"""Appending to a store chunk: an update that adds files after a partition's own extends its
+chunk (the old stored blocks copied as they are, only the new rows encoded), and the result is
+the chunk a build from all the files writes: the same arrays and stored blocks, reads checked
+against its own digests, the same answers as the files (`use_store=False`)."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from mica.archive import aca_hdr3, aca_l0
+from mica.engine import colstore
+from mica.engine.colstore import ColumnStore
+from mica.engine.index import ArchiveIndex
+from mica.engine.index_check import check_archive
+from mica.engine.time_update import update_archive
+from mica.products.aca_l0 import L0
+from tests.engine.test_store_verify import _flip, _same
+
+# Ten minutes after a 10-day (and 100-day) period boundary: the first update's files fill
+# each slot's chunk <slot>/520 and the header-3 views' hd3/<slot>/52 and hd3s/52 (and, as they
+# reach back, their /519 and /51), the second one adds to them.
+BOUNDARY = 449280000.0
+START, SPLIT, STOP = BOUNDARY + 600, BOUNDARY + 900, BOUNDARY + 1010
+ITEMS = ["ac_status_word", "ad_5v_ps", "ccd_det_therm", "ad_15v_ps"]
+
+
+def _small_blocks(mp: pytest.MonkeyPatch) -> None:
+    """Chunks of several HDF5 blocks each (the store's read the same way: the shapes are in
+    the files), so that an extension copies some and encodes the last again."""
+    mp.setattr(colstore, "_CHUNK_BYTES", 1 << 10)
+    mp.setattr(colstore, "_MIN_CHUNK_ROWS", 64)  # every group: 64 rows a block
+    mp.setattr(colstore, "_ALONE_CHUNK_ROWS", 64)  # header-3 views and tables
+
+
+class _Extended(logging.Handler):
+    """The partitions whose chunks an update extended (`ColumnStore._image` logs each)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.parts: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "extended" in record.getMessage():
+            self.parts.add(record.args[0])
+
+
+def _update(root: Path, start: float, stop: float) -> set[str]:
+    """An update of ``root`` over [start, stop] writing chunks of small blocks; the
+    partitions whose chunks it extended."""
+    log, handler = logging.getLogger(colstore.__name__), _Extended()
+    level = log.level
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            _small_blocks(mp)
+            update_archive(L0, "sim", start, stop, data_root=root)
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+    return handler.parts
+
+
+@pytest.fixture(scope="module")
+def archives(tmp_path_factory) -> dict[str, Path]:
+    """``whole``: one update over the range; ``first``: its first part; ``appended``: a copy
+    of ``first`` the next update added the rest to (``extended``: the partitions whose
+    chunks it extended)."""
+    folder = tmp_path_factory.mktemp("append")
+    _update(folder / "whole", START, STOP)
+    _update(folder / "first", START, SPLIT)
+    shutil.copytree(folder / "first", folder / "appended")
+    extended = _update(folder / "appended", SPLIT, STOP)
+    return {"extended": extended, **{k: folder / k for k in ("whole", "first", "appended")}}
+
+
+def _chunks(root: Path) -> dict[str, dict]:
+    with ArchiveIndex(L0, root, readonly=True) as index:
+        rows = index.conn.execute("SELECT * FROM store_chunks").fetchall()
+    return {r["part"]: dict(r) for r in rows}
+
+
+def _blocks(path: Path) -> dict[str, tuple]:
+    """Every dataset of a chunk file: its values, HDF5 chunk shape and stored blocks."""
+    out = {}
+    with h5py.File(path, "r") as h5:
+        for name, dset in h5.items():
+            stored = ()
+            if dset.chunks is not None:
+                dsid = dset.id
+                infos = [dsid.get_chunk_info(k) for k in range(dsid.get_num_chunks())]
+                stored = tuple(dsid.read_direct_chunk(i.chunk_offset)[1] for i in infos)
+            out[name] = (dset[()], dset.chunks, stored)
+    return out
+
+
+def _reads(root: Path, **kw) -> list[object]:
+    return [
+        *(aca_l0.get_slot_data(START, STOP, slot, data_root=root, **kw) for slot in range(8)),
+        aca_hdr3.MSIDset(ITEMS, START, STOP, data_root=root, **kw),
+        aca_hdr3.MSIDset(ITEMS, SPLIT - 100, SPLIT + 100, data_root=root, **kw),
+    ]
+
+
+def test_append_writes_what_a_full_build_writes(archives):
+    root, extended = archives["appended"], archives["extended"]
+    before, after, whole = _chunks(archives["first"]), _chunks(root), _chunks(archives["whole"])
+    grown = {p for p in before if after[p]["files"] != before[p]["files"]}
+    # every chunk the second update added files to was extended, in each view
+    assert grown and extended == grown
+    assert {p.split("/")[0] for p in grown} >= {"hd3", "hd3s", "6"}
+    assert set(after) == set(whole)
+    for part, chunk in after.items():
+        ref = whole[part]
+        assert (chunk["files"], chunk["nrows"]) == (ref["files"], ref["nrows"]), part
+        assert (chunk["tstart"], chunk["tstop"]) == (ref["tstart"], ref["tstop"]), part
+        mine, theirs = _blocks(root / chunk["path"]), _blocks(archives["whole"] / ref["path"])
+        assert mine.keys() == theirs.keys(), part
+        for name, (values, chunks, stored) in mine.items():
+            assert np.array_equal(values, theirs[name][0], equal_nan=True), (part, name)
+            assert (chunks, stored) == theirs[name][1:], (part, name)
+    # an extended chunk held several blocks before, so some were copied
+    big = max(grown, key=lambda p: before[p]["nrows"])
+    with h5py.File(archives["first"] / before[big]["path"], "r") as h5:
+        assert max(h5[name].id.get_num_chunks() for name in h5 if h5[name].chunks) > 2
+
+
+def test_extended_chunks_read_as_the_files(archives):
+    root = archives["appended"]
+    with ArchiveIndex(L0, root, readonly=True) as index:
+        store = ColumnStore(L0, index)
+        assert store.stale_parts() == [] and store.damaged_chunks() == {}
+    assert check_archive(L0, root, verify_store=True).problems == []
+    for fast, slow, whole in zip(
+        _reads(root), _reads(root, use_store=False), _reads(archives["whole"])
+    ):
+        assert _same(fast, slow) and _same(fast, whole)
+
+
+def test_damaged_old_chunk_is_rebuilt_from_the_files(archives, tmp_path, caplog):
+    """A block of the chunk an update would extend does not match its digest: that partition
+    is built from the files instead (said in the log), and its chunk is the full build's."""
+    root = tmp_path / "aca0"
+    shutil.copytree(archives["first"], root)
+    part = "6/520"
+    path = root / _chunks(root)[part]["path"]
+    with h5py.File(path, "r") as h5:
+        first = h5["IMGRAW"].id.get_chunk_info(0)
+    _flip(path, first.byte_offset + first.size // 2)
+    with caplog.at_level(logging.WARNING, colstore.__name__):
+        extended = _update(root, SPLIT, STOP)
+    assert part not in extended and "7/520" in extended
+    assert any("rebuilt from the archived files" in r.getMessage() for r in caplog.records)
+    chunk, ref = _chunks(root)[part], _chunks(archives["whole"])[part]
+    mine, theirs = _blocks(root / chunk["path"]), _blocks(archives["whole"] / ref["path"])
+    assert all(mine[k][2] == theirs[k][2] for k in mine)
+    assert _same(
+        aca_l0.get_slot_data(START, STOP, 6, data_root=root),
+        aca_l0.get_slot_data(START, STOP, 6, data_root=root, use_store=False),
+    )
+
+
+def test_files_before_the_chunk_rebuild_it(archives, tmp_path):
+    """Files added before a chunk's own (an update of an earlier range after a later one):
+    the chunk is built from all the files, in file order, as a full build writes it."""
+    root = tmp_path / "aca0"
+    _update(root, SPLIT, STOP)
+    extended = _update(root, START, SPLIT)
+    after, whole = _chunks(root), _chunks(archives["whole"])
+    assert "6/520" not in extended
+    assert {p: c["files"] for p, c in after.items()} == {p: c["files"] for p, c in whole.items()}
+    for part, chunk in after.items():
+        mine = _blocks(root / chunk["path"])
+        theirs = _blocks(archives["whole"] / whole[part]["path"])
+        assert all(mine[k][2] == theirs[k][2] for k in mine), part
+    for fast, slow in zip(_reads(root), _reads(root, use_store=False)):
+        assert _same(fast, slow)
