@@ -42,7 +42,8 @@ TABLES = [
 
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory) -> Path:
-    """Obspars of 5438 and 2121, the aspect L1 of 2121; the three tables by ``update``."""
+    """Obspars of 5438 and 2121, the aspect L1 of 2121; the three tables by ``update`` (V&V
+    without its slot plots: the tables are the subject)."""
     root = tmp_path_factory.mktemp("table-types")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MICA_SIM_L1_DECIMATE", "40")
@@ -51,7 +52,9 @@ def archive(tmp_path_factory) -> Path:
         assert update_obsid_archive(ASP_L1, "sim", [VV_OBSID], data_root=root / "asp1").ok
     for product in (ACQ_STATS, GUIDE_STATS):
         update_derived(product, archive=root, data_root=root / product.folder, obsids=[STATS_OBSID])
-    update_derived(VV, archive=root, data_root=root / "vv", obsids=[VV_OBSID])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(VV, "plots", False)
+        update_derived(VV, archive=root, data_root=root / "vv", obsids=[VV_OBSID])
     for _, path, _, _ in TABLES:
         assert (root / path).exists(), path
     return root
@@ -182,10 +185,11 @@ def test_earlier_format_is_rewritten_by_the_next_update(archive, tmp_path):
 
 @pytest.mark.parametrize("product, path, node, obsid", TABLES, ids=["acq", "guide", "vv"])
 def test_damaged_table_is_found_by_check_and_rebuilt_by_repair(
-    archive, tmp_path, product, path, node, obsid
+    archive, tmp_path, monkeypatch, product, path, node, obsid
 ):
     """Each table's digests are recorded when it is written; a byte flipped in its stored
     rows is named by ``mica check`` and the table rebuilt from the inputs by ``--repair``."""
+    monkeypatch.setattr(VV, "plots", False)  # as the module's archive was built
     root = tmp_path / "archive"
     shutil.copytree(archive, root, symlinks=True)
     table = product.table(root / product.folder)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import pickle
 import shutil
 import signal
 import time
@@ -47,6 +46,7 @@ from tests.hardening.test_kill_updates import (
     run_mica,
     same,
 )
+from tests.hardening.test_read_only import ForkedCall
 
 Reads = dict[str, Any]
 #: Reader rounds each loop must at least make (it reads on until the writer is done).
@@ -91,19 +91,7 @@ def reading(read: Callable[[], Reads], answers: list[Reads], where: Path) -> Ite
     """``read()`` in a loop in a forked process for the duration of the block (which starts
     after its first round); the loop's counts fill the yielded dict at the end."""
     stop, ready = where / "stop-reading", where / "first-round-read"
-    rfd, wfd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into pytest
-        status = 1
-        try:
-            os.close(rfd)
-            result = _reader_loop(read, answers, stop, ready)
-            with os.fdopen(wfd, "wb") as fh:
-                fh.write(pickle.dumps(result))
-            status = 0
-        finally:
-            os._exit(status)
-    os.close(wfd)
+    reader = ForkedCall.start(lambda: _reader_loop(read, answers, stop, ready))
     counts: dict = {}
     try:
         deadline = time.monotonic() + 60
@@ -113,11 +101,8 @@ def reading(read: Callable[[], Reads], answers: list[Reads], where: Path) -> Ite
         yield counts
     finally:
         stop.touch()
-        with os.fdopen(rfd, "rb") as fh:
-            data = fh.read()
-        _, status = os.waitpid(pid, 0)
-    assert status == 0 and data, "the reader process died"
-    counts.update(pickle.loads(data))
+        result = reader.result()
+    counts.update(result)
 
 
 def never_torn(counts: dict, answers: int) -> list[str]:

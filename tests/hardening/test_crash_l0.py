@@ -1,4 +1,7 @@
-"""kill -9 in the middle of an L0 ingest, then a re-run: the archive ends complete, consistent."""
+"""kill -9 in the middle of an L0 ingest, then a re-run: the archive ends complete, consistent.
+
+The killed update runs in a subprocess (``python -m mica.cli``); the re-run through the CLI's
+entry point in this process."""
 
 from __future__ import annotations
 
@@ -11,8 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from mica.archive import aca_l0
+from mica.cli import main
 from mica.engine.index import ArchiveIndex
 from mica.engine.index_check import check_archive
 from mica.products.aca_l0 import L0
@@ -63,9 +68,12 @@ def test_kill_during_ingest_then_rerun(tmp_path, real_l0_dir, real_l0_archive, k
         assert Path(path).exists()
     assert not list(root.rglob("*.partial")) or not check_archive(L0, data_root=root).ok
 
-    rerun = _start_update(f"dir:{real_l0_dir}", root)
-    out = rerun.communicate(timeout=120)[0].decode()
-    assert rerun.returncode == 0, out
+    # the re-run is a user's next command: the CLI's entry point, here (no process to kill)
+    rerun = CliRunner().invoke(
+        main, [*UPDATE[3:], "--source", f"dir:{real_l0_dir}", "--data-root", str(root)]
+    )
+    assert rerun.exception is None or isinstance(rerun.exception, SystemExit), rerun.exception
+    assert rerun.exit_code == 0, rerun.output
     report = check_archive(L0, data_root=root)
     assert report.ok, report.summary()
     assert report.files == 36

@@ -22,6 +22,7 @@ import subprocess
 import tempfile
 import traceback
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -95,41 +96,62 @@ def _l0_files(aca0: Path, slots: list[int] | None = None) -> list[str]:
     return [str(Path(p).relative_to(aca0)) for p in paths]
 
 
+@dataclass
+class ForkedCall:
+    """``call()`` in a child forked from this process (every module already imported, so it
+    costs what the call costs); its return value comes back pickled through a pipe."""
+
+    pid: int
+    pipe: int
+
+    @classmethod
+    def start(cls, call: Callable[[], Any]) -> ForkedCall:
+        rfd, wfd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns into pytest
+            status = 1
+            try:
+                os.close(rfd)
+                try:
+                    payload = pickle.dumps((True, call()))
+                except Exception:  # noqa: BLE001  (shown by the parent)
+                    payload = pickle.dumps((False, traceback.format_exc()))
+                with os.fdopen(wfd, "wb") as fh:
+                    fh.write(payload)
+                status = 0
+            finally:
+                os._exit(status)
+        os.close(wfd)
+        return cls(pid, rfd)
+
+    def result(self) -> Any:
+        """What ``call()`` returned, once the child ended (a test failure if it raised)."""
+        with os.fdopen(self.pipe, "rb") as fh:
+            data = fh.read()
+        _, status = os.waitpid(self.pid, 0)
+        assert status == 0 and data, "the forked child died"
+        done, value = pickle.loads(data)
+        assert done, f"the forked child failed:\n{value}"
+        return value
+
+
 def _as_nobody(reads: Callable[[], Results]) -> tuple[Results, list[str]]:
     """``reads()`` in a forked child running as uid/gid 65534 (as this user when not root),
     and the warnings mica logged there."""
-    rfd, wfd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into pytest
-        status = 1
-        try:
-            os.close(rfd)
-            logged: list[str] = []
-            handler = logging.Handler(logging.WARNING)
-            handler.emit = lambda record: logged.append(record.getMessage())  # type: ignore
-            logging.getLogger("mica").addHandler(handler)
-            if IS_ROOT:
-                os.setgroups([])
-                os.setgid(NOBODY)
-                os.setuid(NOBODY)
-            os.chdir("/")  # a stray relative write fails too
-            try:
-                payload = pickle.dumps((reads(), logged))
-            except Exception:  # noqa: BLE001  (shown by the parent)
-                payload = pickle.dumps(traceback.format_exc())
-            with os.fdopen(wfd, "wb") as fh:
-                fh.write(payload)
-            status = 0
-        finally:
-            os._exit(status)
-    os.close(wfd)
-    with os.fdopen(rfd, "rb") as fh:
-        data = fh.read()
-    _, status = os.waitpid(pid, 0)
-    assert status == 0 and data, "the unprivileged reader died"
-    got = pickle.loads(data)
-    assert not isinstance(got, str), f"the unprivileged reader failed:\n{got}"
-    return got
+
+    def unprivileged() -> tuple[Results, list[str]]:
+        logged: list[str] = []
+        handler = logging.Handler(logging.WARNING)
+        handler.emit = lambda record: logged.append(record.getMessage())  # type: ignore
+        logging.getLogger("mica").addHandler(handler)
+        if IS_ROOT:
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+        os.chdir("/")  # a stray relative write fails too
+        return reads(), logged
+
+    return ForkedCall.start(unprivileged).result()
 
 
 def _listing(root: Path) -> dict[str, tuple[int, int, int]]:

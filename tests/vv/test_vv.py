@@ -254,6 +254,7 @@ _KILL = """
 import os, signal, sys
 from mica.engine.derived import update_derived
 from mica.vv.product import VV
+VV.plots = False  # the table's generations are the subject, not the slot plots
 def progress(done, total, label):
     if done >= 2:
         os.kill(os.getpid(), signal.SIGKILL)
@@ -263,7 +264,9 @@ if __name__ == "__main__":
 """
 
 
-def test_killed_update_leaves_the_table_and_the_rerun_completes(archive, tmp_path):
+def test_killed_update_leaves_the_table_and_the_rerun_completes(archive, tmp_path, monkeypatch):
+    # the slot plots (most of V&V's time) are not the subject
+    monkeypatch.setattr(VV, "plots", False)
     root = _copy(archive, tmp_path / "arch")
     shutil.rmtree(root / "vv")
     update_derived(VV, archive=root, data_root=root / "vv", obsids=[BAD_STAR])
@@ -284,7 +287,10 @@ def test_killed_update_leaves_the_table_and_the_rerun_completes(archive, tmp_pat
     assert not leftovers and not (root / "vv" / "staging").exists()
 
 
-def test_corrupt_or_missing_inputs_are_recorded_failures_naming_the_file(archive, tmp_path):
+def test_corrupt_or_missing_inputs_are_recorded_failures_naming_the_file(
+    archive, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(VV, "plots", False)  # the failures are the subject, not the plots
     root = _copy(archive, tmp_path / "arch")
     shutil.rmtree(root / "vv")
     folder = Path(asp_l1.get_obs_dirs(BAD_STAR, root / "asp1")["default"])
