@@ -191,6 +191,13 @@ def _swap_tables(root: Path) -> str:
     return "hd3s/51"
 
 
+def _drop_time(root: Path) -> str:
+    """Slot 0's sample-table times removed from hd3s/51 (its other datasets intact)."""
+    with h5py.File(_chunk(root, "hd3s/51"), "r+") as h5:
+        del h5["S0.TIME"]
+    return "hd3s/51"
+
+
 def _older_generation(older: Path) -> Callable[[Path], str]:
     def corrupt(root: Path) -> str:
         path = _chunk(root, "0/520")
@@ -215,6 +222,7 @@ CORRUPTIONS: dict[str, Callable[..., Callable[[Path], str]]] = {
     "hd3 chunk in another slot": lambda older: _put("hd3/1/51", "hd3/0/51"),
     "hd3s tables swapped between slots": lambda older: _swap_tables,
     "hd3s chunk in another period": lambda older: _put("hd3s/52", "hd3s/51"),
+    "hd3s table's times removed": lambda older: _drop_time,
     "older generation put back": _older_generation,
 }
 #: Corruptions a read may not meet (a random byte may lie outside what the reads decode).
