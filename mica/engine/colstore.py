@@ -1224,6 +1224,17 @@ class ColumnStore:
         sql = f"SELECT 1 FROM archfiles WHERE {where} LIMIT 1"
         return self.index.conn.execute(sql, params).fetchone() is not None
 
+    def synced_gone(self) -> dict[str, dict[str, Any]]:
+        """The index rows, by partition, of the chunks a sync installed whose file is gone
+        (``mica check --repair`` removes a damaged one; or by hand): only a sync brings
+        them back, there are no files here to rebuild them from."""
+        gone = {}
+        for part in sorted(self.synced_alone()):
+            chunk = self.chunk(part)
+            if chunk is not None and not (self.index.root / chunk["path"]).exists():
+                gone[part] = chunk
+        return gone
+
     def synced_alone(self, parts: Iterable[str] | None = None) -> set[str]:
         """Partitions whose chunk `mica.sync` installed from the server's archive (a store
         view, e.g. header-3), built there from files this archive may hold some of or none:

@@ -132,15 +132,16 @@ def _check_synced(store: ColumnStore, root: Path, report: CheckReport, skip: set
     or by hand) is a problem naming the sync that fetches it again; one kept beside files
     archived here since (`ColumnStore._serves`) a note naming the sync of the partition's
     files."""
-    for part in sorted(store.synced_alone() - skip):
-        chunk = store.chunk(part)
-        if chunk is None:
-            continue
-        if not (root / chunk["path"]).exists():
+    gone = store.synced_gone()
+    for part, chunk in gone.items():
+        if part not in skip:
             again = synced_chunk_fetch(root, chunk["tstart"], chunk["tstop"])
             report.problems.append(
                 f"store chunk {part}, installed by a sync, has no file: {again} fetches it again"
             )
+    for part in sorted(store.synced_alone() - skip - gone.keys()):
+        chunk = store.chunk(part)
+        if chunk is None:
             continue
         try:
             rows = store.index.partition_rows(part, "filename")

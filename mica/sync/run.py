@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -30,7 +29,7 @@ from typing import Any
 
 from mica.config import archive_root
 from mica.engine.atomic import make_folders, write_bytes_atomic
-from mica.engine.colstore import STORE_VERSION
+from mica.engine.colstore import STORE_VERSION, ColumnStore
 from mica.engine.index import ArchiveIndex, archive_problem
 from mica.engine.lock import UpdateLock
 from mica.engine.synced import SYNC_RECORD, read_record
@@ -379,13 +378,7 @@ def _removed_chunks(view: SyncProduct, root: Path) -> list[tuple[float, float]]:
     """The time spans of the chunks a sync installed in ``root`` whose file is gone."""
     if archive_problem(root, product=view.entry.name) is not None:
         return []
-    sql = (
-        "SELECT path, tstart, tstop FROM store_chunks "
-        "WHERE part IN (SELECT part FROM synced_parts)"
-    )
-    with ArchiveIndex.open_for_reading(view.description(), root) as index:
-        try:
-            rows = index.conn.execute(sql).fetchall()
-        except sqlite3.OperationalError:  # no sync installed a chunk here
-            return []
-    return [(t0, t1) for path, t0, t1 in rows if not (root / path).exists()]
+    product = view.description()
+    with ArchiveIndex.open_for_reading(product, root) as index:
+        gone = ColumnStore(product, index).synced_gone()
+    return [(chunk["tstart"], chunk["tstop"]) for chunk in gone.values()]
