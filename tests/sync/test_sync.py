@@ -11,6 +11,7 @@ import shutil
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import h5py
@@ -184,30 +185,44 @@ def test_reader_never_sees_the_archive_between(server_v1, serve, tmp_path) -> No
     server.delay = 0.01
     local = tmp_path / "reader"
     expected = len(_files(server_v1))
+
+    def count() -> int:
+        try:
+            return len(_files(local))
+        except MissingArchiveError:  # no archive yet: the state before
+            return 0
+
+    def during() -> None:
+        with quick_client(server) as client:
+            assert sync(server.url, ["aca-l0"], archive=local, client=client).ok
+
+    assert _reads_during(count, during) == {0, expected}
+
+
+def _reads_during(read: Callable[[], int], during: Callable[[], None]) -> set[int]:
+    """What ``read()`` returned, in a loop in a thread while ``during()`` ran and a moment
+    after (the state after too); any exception it raised is a torn state: the test fails."""
     seen: set[int] = set()
     errors: list[BaseException] = []
     stop = threading.Event()
 
-    def read() -> None:
+    def loop() -> None:
         while not stop.is_set():
             try:
-                seen.add(len(_files(local)))
-            except MissingArchiveError:  # no archive yet: the state before
-                seen.add(0)
-            except BaseException as err:  # any other failure is a torn state
+                seen.add(read())
+            except BaseException as err:
                 errors.append(err)
 
-    reader = threading.Thread(target=read)
+    reader = threading.Thread(target=loop)
     reader.start()
     try:
-        with quick_client(server) as client:
-            assert sync(server.url, ["aca-l0"], archive=local, client=client).ok
-        time.sleep(0.2)  # the reader sees the state after too
+        during()
+        time.sleep(0.2)
     finally:
         stop.set()
         reader.join()
     assert not errors, errors[:3]
-    assert seen == {0, expected}, seen
+    return seen
 
 
 def test_mixing_simulated_into_real_is_refused(server_v1, serve, tmp_path) -> None:
@@ -291,31 +306,18 @@ def test_header3_reader_during_an_incremental_sync(server_v1, server_v2, serve, 
     with quick_client(server) as client:
         assert sync(server.url, ["aca-hdr3"], archive=local, client=client).ok
     window = ("2012:125:00:00:00", "2012:127:00:00:00")
-    expected = len(aca_hdr3.MSID("ccd_temp", *window, data_root=local / "aca0").vals)
-    seen: set[int] = set()
-    errors: list[BaseException] = []
-    stop = threading.Event()
 
-    def read() -> None:
-        while not stop.is_set():
-            try:
-                seen.add(len(aca_hdr3.MSID("ccd_temp", *window, data_root=local / "aca0").vals))
-            except BaseException as err:  # any failure is a torn state
-                errors.append(err)
+    def count() -> int:
+        return len(aca_hdr3.MSID("ccd_temp", *window, data_root=local / "aca0").vals)
 
-    reader = threading.Thread(target=read)
-    reader.start()
-    try:
+    def during() -> None:
         server.root = server_v2
         with quick_client(server) as client:
             report = sync(server.url, ["aca-hdr3"], archive=local, client=client)
         assert report.ok and any(p.needed for p in report.plans)  # chunks replaced
-        time.sleep(0.2)
-    finally:
-        stop.set()
-        reader.join()
-    assert not errors, errors[:3]
-    assert seen == {expected}, seen
+
+    expected = count()
+    assert _reads_during(count, during) == {expected}
 
 
 def _flip_blocks(chunk: Path, keep: tuple[str, ...]) -> int:
