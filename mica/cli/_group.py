@@ -39,19 +39,15 @@ class RegisteredProducts(click.Choice):
     """The names of the registered products with one of ``layouts``, asked of the registry
     when the command runs: a product registered after `mica.cli` is imported is offered too."""
 
-    def __init__(self, *layouts: str) -> None:
+    def __init__(self, *layouts: str) -> None:  # no fixed list: `choices` asks the registry
         self.layouts = layouts
-        super().__init__(())
+        self.case_sensitive = True
 
     @property  # type: ignore[override]
     def choices(self) -> tuple[str, ...]:
         from mica.engine.registry import products
 
         return tuple(e.name for e in products() if e.layout in self.layouts)
-
-    @choices.setter
-    def choices(self, _: object) -> None:  # click.Choice.__init__ assigns it
-        pass
 
 
 class _Group(click.Group):
