@@ -26,7 +26,7 @@ from mica.products.hdr3_items import Hdr3Item
 from mica.products.hdr3_samples import SAMPLE_BLOCK, SAMPLES_VIEW, item_datasets, table_words
 
 if TYPE_CHECKING:
-    from mica.engine.h5chunks import ChunkDigests
+    from mica.engine.h5chunks import ChunkDigests, StoredBlocks
 
 #: Table rows read at a time (3-7 bytes a row: the words and flags of a few items).
 READ_ROWS = 1 << 22
@@ -58,7 +58,7 @@ class SlotTable:
     """The rows [lo, hi) of one grid slot's table in an open chunk file, and where they go
     in the part's grid."""
 
-    fid: Any
+    chunk: StoredBlocks
     digests: ChunkDigests | None
     slot: int
     lo: int
@@ -106,8 +106,6 @@ class Part:
         block read checked against the chunk's digests) and decoded a block of rows at a time
         (`DECODE_ROWS`: the decoders' temporaries stay small and in the CPU's cache). Grid
         positions an item's slot has no row at are left as they are (the caller fills them)."""
-        from mica.engine.colstore import read_slab
-
         assert self.tables is not None
         for slot, table in self.tables.items():
             mine = {n: item for n, item in items.items() if item.slot == slot}
@@ -117,7 +115,7 @@ class Part:
             for lo in range(table.lo, table.hi, READ_ROWS):
                 hi = min(lo + READ_ROWS, table.hi)
                 with _reading(table.digests, self):
-                    cols = {n: read_slab(table.fid, base + n, lo, hi, table.digests) for n in names}
+                    cols = {n: _read(table.chunk, base + n, lo, hi) for n in names}
                 step = int(np.clip(len(next(iter(outs.values()))[0]) // 8, *DECODE_ROWS))
                 for a in range(0, hi - lo, step):
                     b = min(a + step, hi - lo)
@@ -136,17 +134,12 @@ class Part:
     def decode(self, items: Mapping[str, Hdr3Item]) -> dict[str, np.ma.MaskedArray]:
         """Each item's values over the part's grid as the decoders give them, for a part one
         grid slot covers (no output to copy them into: for a part of a few blocks' rows)."""
-        from mica.engine.colstore import read_slab
-
         assert self.tables is not None and len(self.tables) == 1 and self.covers_grid()
         ((slot, table),) = self.tables.items()
         where = {n: item_datasets(item, slot) for n, item in items.items()}
         names = {"FLAGS", *(name for words in where.values() for name, _ in words)}
         with _reading(table.digests, self):
-            cols = {
-                n: read_slab(table.fid, f"S{slot}.{n}", table.lo, table.hi, table.digests)
-                for n in names
-            }
+            cols = {n: _read(table.chunk, f"S{slot}.{n}", table.lo, table.hi) for n in names}
         words = table_words(cols, where)
         return {name: item.decode_words(*words[name]) for name, item in items.items()}
 
@@ -256,7 +249,7 @@ def _open_part(
     no files to read instead: its chunk gone makes the read start again from a fresh
     snapshot (`snapshot_read`), a damaged one raises (`synced_chunk_lost`)."""
     from mica.engine.colstore import ColumnStore, serve_from_files
-    from mica.engine.h5chunks import open_h5_id
+    from mica.engine.h5chunks import StoredBlocks
     from mica.engine.synced import synced_chunk_lost
     from mica.errors import DamagedStoreError
     from mica.products.aca_l0 import L0
@@ -264,10 +257,9 @@ def _open_part(
     store = ColumnStore(L0, index)
     try:
         with store.checking(chunk) as digests:
-            fid = open_h5_id(index.root / chunk["path"])
-            opened.append(fid)
-            path = str(index.root / chunk["path"])
-            grids = {s: _slot_rows(fid, digests, s, part, path) for s in slots}
+            blocks = StoredBlocks(index.root / chunk["path"], digests)
+            opened.append(blocks)
+            grids = {s: _slot_rows(blocks, s, part) for s in slots}
     except DamagedStoreError as err:
         if part.synced:
             raise synced_chunk_lost(err, "aca-hdr3", part.lo, part.hi) from None
@@ -281,26 +273,32 @@ def _open_part(
     part.grid = _merge(part.tables, {s: times for s, (times, _) in grids.items()})
 
 
-def _slot_rows(
-    fid: Any, digests: ChunkDigests | None, slot: int, part: Part, path: str
-) -> tuple[np.ndarray, SlotTable]:
-    """The times of ``slot``'s table within the part, and its rows (``path``: the chunk
-    file's, naming its `_BLOCK0`)."""
+def _slot_rows(chunk: StoredBlocks, slot: int, part: Part) -> tuple[np.ndarray, SlotTable]:
+    """The times of ``slot``'s table within the part, and its rows."""
     name = f"S{slot}.TIME"
+    digests = chunk.digests
     try:
         if digests is not None and name not in digests.datasets:
-            raise KeyError(name)  # (read_slab says so for a chunk without digests)
-        times, first = _time_window(fid, digests, slot, part, path)
+            raise KeyError(name)  # (StoredBlocks says so for a chunk without digests)
+        times, first = _time_window(chunk, slot, part)
     except KeyError:  # no 8x8 file of this slot in the partition (none recorded either)
-        return np.zeros(0), SlotTable(fid, digests, slot, 0, 0)
+        return np.zeros(0), SlotTable(chunk, digests, slot, 0, 0)
     a = int(np.searchsorted(times, part.lo, "left"))
     b = int(np.searchsorted(times, part.hi, "right" if part.closed else "left"))
-    return times[a:b], SlotTable(fid, digests, slot, first + a, first + b)
+    return times[a:b], SlotTable(chunk, digests, slot, first + a, first + b)
 
 
-def _time_window(
-    fid: Any, digests: ChunkDigests | None, slot: int, part: Part, path: str
-) -> tuple[np.ndarray, int]:
+def _read(chunk: StoredBlocks, name: str, lo: int = 0, hi: int | None = None) -> np.ndarray:
+    """Rows [lo, hi) of a table dataset, its blocks checked against the chunk's digests (by
+    `StoredBlocks`, or by HDF5's read for a dataset not filtered by Blosc alone)."""
+    from mica.engine.colstore import read_slab
+
+    if chunk.map(name).blosc:
+        return chunk.read(name, lo, hi)
+    return read_slab(chunk.h5(), name, lo, hi, chunk.digests)
+
+
+def _time_window(chunk: StoredBlocks, slot: int, part: Part) -> tuple[np.ndarray, int]:
     """Rows [first, first + n) of the slot's ``TIME``, holding every time of the part, and
     ``first``.
 
@@ -312,27 +310,26 @@ def _time_window(
     A part that is its whole period reads ``TIME`` whole. Opening a dataset costs a first
     read more than its rows: a short fetch across a period edge read four datasets, now
     two."""
-    from mica.engine.colstore import read_slab
-
     name = f"S{slot}.TIME"
+    digests, path = chunk.digests, chunk.path
     block0 = _BLOCK0.get((path, slot))
     n = digests.dataset(name).shape[0] if digests is not None else None
     rows = int((part.hi - part.lo) / 4.0) + 1 + _BEYOND_ROWS
     if block0 is None and n is not None and part.starts and part.ends:  # the whole table
-        return read_slab(fid, name, digests=digests), 0
+        return _read(chunk, name), 0
     if block0 is None and n is not None and rows <= _GUESS_ROWS and (part.starts or part.ends):
         if part.starts:
-            times = read_slab(fid, name, 0, rows, digests)
+            times = _read(chunk, name, 0, rows)
             beyond = times[-1] > part.hi if part.closed else times[-1] >= part.hi
             if len(times) == n or (len(times) and beyond):
                 return times, 0
         else:
             first = max(n - rows, 0)
-            times = read_slab(fid, name, first, n, digests)
+            times = _read(chunk, name, first, n)
             if first == 0 or times[0] < part.lo:
                 return times, first
     if block0 is None:
-        block0 = read_slab(fid, f"S{slot}.BLOCK0", digests=digests)
+        block0 = _read(chunk, f"S{slot}.BLOCK0")
         if len(_BLOCK0) >= _BLOCK0_MAX:
             _BLOCK0.clear()
         _BLOCK0[path, slot] = block0
@@ -340,7 +337,7 @@ def _time_window(
         return np.zeros(0), 0
     first = max(int(np.searchsorted(block0, part.lo, "left")) - 1, 0) * SAMPLE_BLOCK
     last = int(np.searchsorted(block0, part.hi, "right")) * SAMPLE_BLOCK
-    return read_slab(fid, name, first, last, digests), first
+    return _read(chunk, name, first, last), first
 
 
 def _merge(tables: dict[int, SlotTable], times: dict[int, np.ndarray]) -> np.ndarray:
