@@ -172,16 +172,30 @@ def block_seed(identity: str, name: str, block: int) -> int:
     return zlib.crc32(f"{identity}/{name}/{block}".encode())
 
 
+#: A block's place in its file: (offset, stored size, HDF5 filter mask).
+Location = tuple[int, int, int]
+#: `DatasetDigests.blocks` as recorded (hex of these, block after block).
+_LOCATION = np.dtype([("offset", "<u8"), ("size", "<u4"), ("mask", "<u4")])
+
+
 @dataclass(frozen=True)
 class DatasetDigests:
     """One dataset of a store chunk as recorded when the chunk was written: dtype, shape, HDF5
     chunk shape (None: contiguous, unfiltered) and the crc32 of each stored block in order along
-    the chunked axis (a contiguous dataset: one crc32 of its data)."""
+    the chunked axis (a contiguous dataset: one crc32 of its data).
+
+    ``blocks``, for a dataset filtered by Blosc alone in blocks of whole rows (chunked along
+    its first axis only), is each block's `Location` in the file, so a reader reads the
+    blocks without opening HDF5 (`StoredBlocks`): the digests it checks them against name
+    the chunk, the dataset and the block, so a file put in the chunk's place fails them.
+    None when not recorded (other datasets, and chunks written before they were).
+    """
 
     dtype: str
     shape: tuple[int, ...]
     chunks: tuple[int, ...] | None
     crcs: tuple[int, ...]
+    blocks: tuple[Location, ...] | None = None
     #: the axis along which the blocks follow one another (rows; the second axis of byte
     #: planes); 0 when there is one block (then the rows may be on another axis)
     axis: int = field(init=False)
@@ -193,18 +207,28 @@ class DatasetDigests:
 
     def to_json(self) -> list[Any]:
         crcs = np.array(self.crcs, dtype="<u4").tobytes().hex()
-        return [
+        item = [
             self.dtype,
             list(self.shape),
             None if self.chunks is None else list(self.chunks),
             crcs,
         ]
+        if self.blocks is not None:
+            item.append(np.array(list(self.blocks), dtype=_LOCATION).tobytes().hex())
+        return item
 
     @classmethod
     def from_json(cls, item: list[Any]) -> DatasetDigests:
-        dtype, shape, chunks, crcs = item
+        dtype, shape, chunks, crcs, *located = item
         values = np.frombuffer(bytes.fromhex(crcs), dtype="<u4").tolist()
-        return cls(dtype, tuple(shape), None if chunks is None else tuple(chunks), tuple(values))
+        blocks = None
+        if located:
+            found = np.frombuffer(bytes.fromhex(located[0]), dtype=_LOCATION).tolist()
+            if len(found) != len(values):
+                raise ValueError(f"{len(found)} block locations for {len(values)} digests")
+            blocks = tuple(found)
+        chunks = None if chunks is None else tuple(chunks)
+        return cls(dtype, tuple(shape), chunks, tuple(values), blocks)
 
 
 class RecordedDatasets(Mapping[str, DatasetDigests]):
@@ -216,13 +240,15 @@ class RecordedDatasets(Mapping[str, DatasetDigests]):
 
     def __init__(self, raw: Mapping[str, list[Any]]):
         for item in raw.values():
-            dtype, shape, chunks, crcs = item
-            if not isinstance(dtype, str) or not isinstance(shape, list):
+            dtype, shape, chunks, crcs, *located = item
+            if not isinstance(dtype, str) or not isinstance(shape, list) or len(located) > 1:
                 raise ValueError(f"not a dataset record: {item!r}")
             if chunks is not None and not isinstance(chunks, list):
                 raise ValueError(f"not a dataset record: {item!r}")
             if len(bytes.fromhex(crcs)) % 4:
                 raise ValueError(f"not a list of crc32: {crcs!r}")
+            if located and len(bytes.fromhex(located[0])) != len(crcs) * 2:
+                raise ValueError(f"not a list of block locations: {located[0]!r}")
         self._raw = raw
         self._built: dict[str, DatasetDigests] = {}
 
@@ -252,7 +278,7 @@ def record_digests(h5: h5py.File, image: bytes, identity: str) -> dict[str, Data
     view = memoryview(image)
     out = {}
     for name, dset in h5.items():  # every dataset of a chunk is at the root
-        chunks = dset.chunks
+        chunks, blocks = dset.chunks, None
         if chunks is None:
             data = np.ascontiguousarray(dset[()])
             crcs = [zlib.crc32(data, block_seed(identity, name, 0))]
@@ -260,15 +286,19 @@ def record_digests(h5: h5py.File, image: bytes, identity: str) -> dict[str, Data
             record = DatasetDigests(dset.dtype.str, dset.shape, chunks, ())
             axis, step = record.axis, chunks[record.axis]
             found: list[int | None] = [None] * -(-dset.shape[axis] // step)
+            located: list[Location] = [(0, 0, 0)] * len(found)
             for k in range(dset.id.get_num_chunks()):
                 info = dset.id.get_chunk_info(k)
                 block = info.chunk_offset[axis] // step
                 stored = view[info.byte_offset : info.byte_offset + info.size]
                 found[block] = zlib.crc32(stored, block_seed(identity, name, block))
+                located[block] = (info.byte_offset, info.size, info.filter_mask)
             if None in found:  # HDF5 writes every chunk of data it is given
                 raise ValueError(f"{name}: block {found.index(None)} was not written")
             crcs = found  # type: ignore[assignment]
-        out[name] = DatasetDigests(dset.dtype.str, dset.shape, chunks, tuple(crcs))
+            if BlockMap.of(dset.id, located=False).blosc:
+                blocks = tuple(located)
+        out[name] = DatasetDigests(dset.dtype.str, dset.shape, chunks, tuple(crcs), blocks)
     return out
 
 
@@ -465,8 +495,17 @@ class BlockMap:
     blocks: tuple[tuple[int, int, int], ...]
 
     @classmethod
-    def of(cls, dsid: h5py.h5d.DatasetID) -> BlockMap:
-        """The map of an open dataset (its chunk index walked once)."""
+    def recorded(cls, record: DatasetDigests) -> BlockMap | None:
+        """The map a chunk's record gives (None: it has no `DatasetDigests.blocks`)."""
+        if record.blocks is None or record.chunks is None:
+            return None
+        shape = record.shape
+        return cls(np.dtype(record.dtype), shape, record.chunks[0], True, record.blocks)
+
+    @classmethod
+    def of(cls, dsid: h5py.h5d.DatasetID, located: bool = True) -> BlockMap:
+        """The map of an open dataset (its chunk index walked once; not when ``located`` is
+        false: ``blocks`` is then empty, the rest says what the dataset is)."""
         shape = tuple(dsid.get_space().shape)
         plist = dsid.get_create_plist()
         chunks = plist.get_chunk() if plist.get_layout() == h5py.h5d.CHUNKED else None
@@ -477,8 +516,8 @@ class BlockMap:
             and len(shape) >= 1
             and tuple(chunks[1:]) == shape[1:]
         )
-        if not blosc:
-            return cls(dsid.dtype, shape, 0, False, ())
+        if not blosc or not located:
+            return cls(dsid.dtype, shape, int(chunks[0]) if blosc else 0, blosc, ())
         rows = int(chunks[0])
         found = [(-1, 0, 0)] * -(-shape[0] // rows)
 
@@ -560,6 +599,7 @@ class StoredBlocks:
         self.digests = digests
         self.fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         self._fid: h5py.h5f.FileID | None = None
+        self._recorded: dict[str, BlockMap] = {}  # the maps ``digests`` give
         self._identity = _identity(os.fstat(self.fd))
         known = _LOCATED.get(self.path)
         if known is not None and known[0] == self._identity:
@@ -596,8 +636,13 @@ class StoredBlocks:
         return self._fid
 
     def map(self, name: str) -> BlockMap:
-        """Dataset ``name``'s `BlockMap` (KeyError: no such dataset, none recorded)."""
-        found = self.maps.get(name)
+        """Dataset ``name``'s `BlockMap`: as the chunk's digests record it, else as HDF5
+        finds it (KeyError: no such dataset, none recorded)."""
+        found = self.maps.get(name) or self._recorded.get(name)
+        if found is None and self.digests is not None and name in self.digests.datasets:
+            found = BlockMap.recorded(self.digests.dataset(name))
+            if found is not None:
+                self._recorded[name] = found
         if found is None:
             try:
                 dsid = h5py.h5d.open(self.h5(), name.encode())
