@@ -2,7 +2,7 @@
 the same values, and the small reads.
 
     python benchmarks/bench_reads.py --one-period DIR --across DIR [--work DIR] [--rounds 3]
-        [--before CHECKOUT]
+        [--before CHECKOUT [--before-archives ONE_PERIOD ACROSS]]
 
 ``--one-period`` is an ``aca0`` archive inside one 100-day period of the header-3 sample view,
 ``--across`` one crossing a period boundary (e.g. 2012:001-031 and 2012:078-098 built with
@@ -16,7 +16,10 @@ the best round counts (the machine is shared: ratios measured side by side are w
 CPU time of the process, see `_timed`).
 A child times the first call after the imports, then the best of the warm calls, and the peak
 of traced memory (numpy's allocations) of one more call against the returned arrays.
-With ``--before``, the small reads also run on another checkout (``PYTHONPATH`` first).
+With ``--before``, every read also runs on another checkout (``PYTHONPATH`` first), on
+``--before-archives`` when given: copies of the same archives whose stores that checkout built
+(a checkout older than the block locations in the chunk records reads no chunk recorded with
+them, so it would read every part from the files).
 """
 
 from __future__ import annotations
@@ -200,6 +203,15 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "bench-reads")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--before", type=Path, default=None, help="another checkout")
+    parser.add_argument(
+        "--before-archives",
+        type=Path,
+        nargs=2,
+        default=None,
+        help="the one-period and across archives --before reads (copies of the same files "
+        "with stores that checkout built: an older checkout reads no store chunk recorded "
+        "with block locations)",
+    )
     parser.add_argument("--only", default="", help="measures whose label contains this")
     parser.add_argument("--child", default=None)
     args = parser.parse_args()
@@ -219,7 +231,9 @@ def main() -> None:
         peer = {"kind": "cheta", "dests": dests, "start": a, "stop": b}
         measures[label] = [("mica", mica, None), ("cheta", peer, None)]
         if args.before:
-            measures[label].append(("before", mica, args.before))
+            theirs = dict(zip((str(args.one_period), str(args.across)), args.before_archives or ()))
+            before = {**mica, "root": theirs.get(root, root)}
+            measures[label].append(("before", before, args.before))
     t0 = _span(args.one_period)[0] + 3 * HOUR
     small = {
         "get_aca_images 10 min": {"kind": "images", "root": str(args.one_period), "start": t0},
