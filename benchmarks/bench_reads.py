@@ -231,7 +231,8 @@ def main() -> None:
         peer = {"kind": "cheta", "dests": dests, "start": a, "stop": b}
         measures[label] = [("mica", mica, None), ("cheta", peer, None)]
         if args.before:
-            theirs = dict(zip((str(args.one_period), str(args.across)), args.before_archives or ()))
+            mine = (str(args.one_period), str(args.across))
+            theirs = dict(zip(mine, map(str, args.before_archives or ())))
             before = {**mica, "root": theirs.get(root, root)}
             measures[label].append(("before", before, args.before))
     t0 = _span(args.one_period)[0] + 3 * HOUR
