@@ -12,7 +12,7 @@ from mica.archive import hdr3_samples
 from mica.archive.aca_hdr3 import MSIDset
 from mica.products.hdr3_items import get_item
 from tests.archive.conftest import BOUNDARY
-from tests.archive.test_aca_hdr3 import SIM_ITEMS, assert_set_equal
+from tests.archive.test_aca_hdr3 import SIM_ITEMS, assert_set_equal, served_by_tables
 
 #: The sample view's period (s): BOUNDARY is the start of period 52.
 PERIOD = 100 * 86400.0
@@ -73,3 +73,57 @@ def test_block0_kept_is_the_chunk_file_s_own(tmp_path, boundary_archive):
     assert len(hdr3_samples._BLOCK0) == 2 * GRID_SLOTS  # the new file's too
     assert len(after.times) > len(before.times) + 500
     assert assert_set_equal(after, MSIDset(SIM_ITEMS, a, b, data_root=root, use_store=False)) > 0
+
+
+def _recorded_without_locations(root) -> list[str]:
+    """The sample tables' chunk records as a store built before block locations were
+    recorded has them (the chunk files unchanged); their files."""
+    import json
+    import sqlite3
+
+    with sqlite3.connect(root / "archfiles.db3") as db:
+        rows = db.execute("SELECT part, path, digests FROM store_chunks WHERE part LIKE 'hd3s/%'")
+        paths = []
+        for part, path, text in rows.fetchall():
+            record = json.loads(text)
+            assert any(len(item) == 5 for item in record["datasets"].values())
+            record["datasets"] = {n: item[:4] for n, item in record["datasets"].items()}
+            update = "UPDATE store_chunks SET digests = ? WHERE part = ?"
+            db.execute(update, (json.dumps(record), part))
+            paths.append(str(root / path))
+    return paths
+
+
+def test_chunks_recorded_with_or_without_block_locations(tmp_path, boundary_archive, monkeypatch):
+    """The tables' blocks are read where the chunk's record locates them (no HDF5 file
+    opened), or, in a chunk recorded without locations, where HDF5 finds them (kept per
+    process for the file): the file scan's answer either way, first call and warm, and
+    a chunk file can be opened for writing between reads (no reader holds it open)."""
+    import h5py
+
+    from mica.engine import h5chunks
+
+    a, b = BOUNDARY - 30000, BOUNDARY + 3000
+    slow = MSIDset(SIM_ITEMS, a, b, data_root=boundary_archive, use_store=False)
+    assert served_by_tables({n: get_item(n) for n in SIM_ITEMS}, a, b, boundary_archive)
+    opened: list[str] = []
+    real_open = h5chunks.open_h5_id
+    monkeypatch.setattr(h5chunks, "open_h5_id", lambda p: opened.append(str(p)) or real_open(p))
+    for _ in range(2):
+        got, _ = fetch_fresh(a, b, boundary_archive)
+        assert assert_set_equal(got, slow) > 1000
+    assert opened == []  # recorded locations: HDF5 never opened
+    root = tmp_path / "aca0"
+    shutil.copytree(boundary_archive, root)
+    files = _recorded_without_locations(root)
+    got, _ = fetch_fresh(a, b, root)
+    assert assert_set_equal(got, slow) > 1000
+    assert sorted(opened) == sorted(files)  # located by HDF5
+    opened.clear()
+    assert assert_set_equal(MSIDset(SIM_ITEMS, a, b, data_root=root), slow) > 1000
+    assert opened == []  # located before: kept
+    for path in files:
+        with h5py.File(path, "r+") as h5:
+            h5.attrs["opened for writing"] = 1
+    assert assert_set_equal(MSIDset(SIM_ITEMS, a, b, data_root=root), slow) > 1000
+    assert sorted(opened) == sorted(files)  # changed since: located afresh
