@@ -109,8 +109,7 @@ class Part:
         assert self.tables is not None
         for slot, table in self.tables.items():
             mine = {n: item for n, item in items.items() if item.slot == slot}
-            where = {n: item_datasets(item, slot) for n, item in mine.items()}
-            names = {"FLAGS", *(name for words in where.values() for name, _ in words)}
+            where, names = _table_datasets(mine, slot)
             base = f"S{slot}."
             for lo in range(table.lo, table.hi, READ_ROWS):
                 hi = min(lo + READ_ROWS, table.hi)
@@ -136,12 +135,21 @@ class Part:
         grid slot covers (no output to copy them into: for a part of a few blocks' rows)."""
         assert self.tables is not None and len(self.tables) == 1 and self.covers_grid()
         ((slot, table),) = self.tables.items()
-        where = {n: item_datasets(item, slot) for n, item in items.items()}
-        names = {"FLAGS", *(name for words in where.values() for name, _ in words)}
+        where, names = _table_datasets(items, slot)
         with _reading(table.digests, self):
             cols = {n: _read(table.chunk, f"S{slot}.{n}", table.lo, table.hi) for n in names}
         words = table_words(cols, where)
         return {name: item.decode_words(*words[name]) for name, item in items.items()}
+
+
+def _table_datasets(
+    items: Mapping[str, Hdr3Item], slot: int
+) -> tuple[dict[str, list[tuple[str, bool]]], set[str]]:
+    """Where the table of grid slot ``slot`` holds each of those ``items`` whose grid slot
+    it is (`item_datasets`), and the datasets read for them (names without the ``S<slot>.``
+    prefix, ``FLAGS`` first among them)."""
+    where = {n: item_datasets(item, slot) for n, item in items.items() if item.slot == slot}
+    return where, {"FLAGS", *(name for words in where.values() for name, _ in words)}
 
 
 @contextlib.contextmanager
@@ -199,6 +207,8 @@ def open_tables(
     require_synced(root, ["aca-hdr3", "aca-l0"], tstart, tstop)
     view = L0.store_description.view_named(SAMPLES_VIEW)
     slots = sorted({item.slot for item in items.values()})
+    # per grid slot, the datasets the items read from its table (besides TIME)
+    reads = {s: _table_datasets(items, s)[1] for s in slots}
     first, last = int(tstart // view.period), int(tstop // view.period)
     opened: list[Any] = []
     parts: list[Part] = []
@@ -215,7 +225,7 @@ def open_tables(
             part.starts, part.ends = lo == k * view.period, hi == (k + 1) * view.period
             chunk = current.get(key)
             if chunk is not None:
-                _open_part(part, index, chunk, slots, opened)
+                _open_part(part, index, chunk, reads, opened)
             parts.append(part)
         return []
 
@@ -242,12 +252,16 @@ def _close(opened: list[Any]) -> None:
 
 
 def _open_part(
-    part: Part, index: Any, chunk: dict[str, Any], slots: list[int], opened: list[Any]
+    part: Part, index: Any, chunk: dict[str, Any], reads: dict[int, set[str]], opened: list[Any]
 ) -> None:
     """Give ``part`` its tables and grid from ``chunk`` (left without: read from the files,
     when the chunk is gone or fails its checks, `serve_from_files`). A ``synced`` part has
     no files to read instead: its chunk gone makes the read start again from a fresh
-    snapshot (`snapshot_read`), a damaged one raises (`synced_chunk_lost`)."""
+    snapshot (`snapshot_read`), a damaged one raises (`synced_chunk_lost`).
+
+    ``reads`` (grid slot -> the datasets of its table `Part.fill` reads) are located here,
+    while the snapshot holds: in a chunk recorded without block locations, HDF5 opens the
+    file by its name, which a rebuild may remove once the snapshot ends."""
     from mica.engine.colstore import ColumnStore, serve_from_files
     from mica.engine.h5chunks import StoredBlocks
     from mica.engine.synced import synced_chunk_lost
@@ -259,7 +273,10 @@ def _open_part(
         with store.checking(chunk) as digests:
             blocks = StoredBlocks(index.root / chunk["path"], digests)
             opened.append(blocks)
-            grids = {s: _slot_rows(blocks, s, part) for s in slots}
+            grids = {s: _slot_rows(blocks, s, part) for s in reads}
+            for slot, (_, table) in grids.items():
+                for name in reads[slot] if table.hi > table.lo else ():
+                    blocks.map(f"S{slot}.{name}")
     except DamagedStoreError as err:
         if part.synced:
             raise synced_chunk_lost(err, "aca-hdr3", part.lo, part.hi) from None
