@@ -29,6 +29,22 @@ def _along(axis: int, rows: slice) -> tuple[slice, ...]:
     return (*[slice(None)] * axis, rows)
 
 
+def growable_dataset(
+    h5: h5py.File, name: str, data: np.ndarray, chunks: tuple[int, ...], axis: int, codec: Any
+) -> h5py.Dataset:
+    """Dataset ``name`` of ``h5`` holding ``data`` in HDF5 chunks ``chunks`` with the filter
+    ``codec``, unlimited along ``axis`` (the axis along which its rows follow one another).
+
+    Unlimited so that its blocks have the same shape whatever the number of rows (HDF5
+    refuses a block larger than a fixed-size dataset): a chunk's first day and its next
+    generations store the same blocks, which an extension then copies (`extend_dataset`)
+    instead of encoding them again.
+    """
+    maxshape = list(data.shape)
+    maxshape[axis] = None
+    return h5.create_dataset(name, data=data, chunks=chunks, maxshape=tuple(maxshape), **codec)
+
+
 def extend_dataset(
     new: h5py.File,
     old: h5py.File,
@@ -38,15 +54,17 @@ def extend_dataset(
     axis: int,
     digests: ChunkDigests,
     codec: Any,
+    keep: int | None = None,
 ) -> tuple[h5py.Dataset, int]:
-    """Write dataset ``name`` of ``new``: the rows of ``old``'s dataset, then ``rows`` (both in
-    their stored form, one after the other along ``axis``), in HDF5 chunks ``chunks`` with the
-    filter ``codec``.
+    """Write dataset ``name`` of ``new`` (`growable_dataset`): the first ``keep`` rows (None:
+    all) of ``old``'s dataset, then ``rows`` (both in their stored form, one after the other
+    along ``axis``), in HDF5 chunks ``chunks`` with the filter ``codec``. ``old`` without
+    the dataset: ``rows`` alone (``keep`` must then be 0 or None).
 
-    When ``old`` stored the dataset in the same HDF5 chunks, its full blocks are copied as
-    they are (each checked against ``digests``, the old chunk's), and only its rows after
-    them are decoded (checked) and written again with ``rows``; otherwise (a chunk shape that
-    grew with the partition, e.g. a partition's first rows) every old row is.
+    When ``old`` stored the dataset in the same HDF5 chunks, its full blocks of kept rows
+    are copied as they are (each checked against ``digests``, the old chunk's), and only
+    its kept rows after them are decoded (checked) and written again with ``rows``;
+    otherwise (a chunk written before its blocks had a fixed shape) every kept row is.
 
     Returns
     -------
@@ -56,20 +74,29 @@ def extend_dataset(
     ------
     DamagedStoreError
         A copied or decoded block, or the old dataset's dtype or shape, is not what
-        ``digests`` recorded, or the old dataset does not have the new rows' dtype and row
-        shape (a chunk of another layout).
+        ``digests`` recorded, the old dataset does not have the new rows' dtype and row
+        shape (a chunk of another layout) or has fewer than ``keep`` rows, or a dataset
+        ``digests`` recorded is missing.
     """
+    if name not in old and name not in digests.datasets and not keep:
+        return growable_dataset(new, name, rows, chunks, axis, codec), 0
     source = old[name]
     record = digests.check_meta(name, source.dtype, source.shape)
     before = source.shape[:axis] + source.shape[axis + 1 :]
+    held = source.shape[axis] if keep is None else keep
     if source.dtype != rows.dtype or before != rows.shape[:axis] + rows.shape[axis + 1 :]:
         raise digests.damaged(
             f"/{name} is {source.dtype} {source.shape}, the new rows {rows.dtype} {rows.shape}"
         )
-    held = source.shape[axis]
+    if held > source.shape[axis]:
+        raise digests.damaged(f"/{name} holds {source.shape[axis]} rows, not {held}")
     shape = list(rows.shape)
     shape[axis] += held
-    dset = new.create_dataset(name, shape=tuple(shape), dtype=rows.dtype, chunks=chunks, **codec)
+    maxshape = list(shape)
+    maxshape[axis] = None
+    dset = new.create_dataset(
+        name, shape=tuple(shape), dtype=rows.dtype, chunks=chunks, maxshape=tuple(maxshape), **codec
+    )
     step = chunks[axis]
     copied = held // step if record.chunks == tuple(chunks) else 0
     origin = [0] * len(chunks)
@@ -79,7 +106,7 @@ def extend_dataset(
         digests.check_block(name, block, stored, record)
         dset.id.write_direct_chunk(tuple(origin), stored, mask)
     start = copied * step
-    if start < held:  # the old rows after the copied blocks, checked before they are used
+    if start < held:  # the kept rows after the copied blocks, checked before they are used
         digests.check_rows(source.id, name, start, held, source.dtype, source.shape, record)
         rows = np.concatenate([source[_along(axis, slice(start, held))], rows], axis=axis)
     if rows.shape[axis]:

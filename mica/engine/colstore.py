@@ -57,7 +57,7 @@ import numpy as np
 from mica import config
 from mica._lazy import fits
 from mica.engine.atomic import write_atomic
-from mica.engine.chunk_extend import extend_dataset
+from mica.engine.chunk_extend import extend_dataset, growable_dataset
 from mica.engine.h5chunks import (
     ChunkDigests,
     ChunkedRows,
@@ -427,10 +427,12 @@ def _time_ranges(times: np.ndarray) -> np.ndarray:
     return trange
 
 
-def _chunk_rows(dtype: np.dtype, nrows: int, alone: bool) -> int:
-    """Rows per HDF5 chunk of a column group of record dtype ``dtype`` in a chunk of
-    ``nrows`` rows (``alone``: a view keeping each column alone)."""
-    rows = min(max(nrows, 1), max(_MIN_CHUNK_ROWS, _CHUNK_BYTES // dtype.itemsize))
+def _chunk_rows(dtype: np.dtype, alone: bool) -> int:
+    """Rows per HDF5 chunk of a column group of record dtype ``dtype`` (``alone``: a view
+    keeping each column alone), whatever the number of rows: the datasets are unlimited
+    along their rows (`growable_dataset`), so a partition's first day is stored in the
+    blocks its next generations copy."""
+    rows = max(_MIN_CHUNK_ROWS, _CHUNK_BYTES // dtype.itemsize)
     if alone:  # a short fetch decompresses a few blocks' rows, not a megabyte
         rows = min(rows, _ALONE_CHUNK_ROWS)
     return rows
@@ -1065,9 +1067,9 @@ class ColumnStore:
                 h5.create_dataset("TRANGE", data=trange)
             copied = 0
             for group, dtype in groups.items():
-                data, chunks, axis = _stored_form(dtype, columns, _chunk_rows(dtype, n, alone))
+                data, chunks, axis = _stored_form(dtype, columns, _chunk_rows(dtype, alone))
                 if base is None:
-                    dset = h5.create_dataset(group, data=data, chunks=chunks, **_CODEC)
+                    dset = growable_dataset(h5, group, data, chunks, axis, _CODEC)
                 else:
                     dset, blocks = extend_dataset(h5, old, group, data, chunks, axis, base, _CODEC)
                     copied += blocks
