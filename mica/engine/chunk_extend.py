@@ -12,16 +12,108 @@ and only the old rows after the last full block, decoded and checked, are encode
 the new rows. Blosc encodes a block the same way each time, so the file holds the blocks a
 full build would write; the new generation's digests are computed from its own bytes, seeded
 with its own identity, as for any build.
+
+A view's derived datasets (`mica.engine.store_layout.StoreView.derive`) are extended the same
+way: given the old chunk (`HeldChunk`: its datasets read checked, and its rows from a time on),
+``derive`` returns, for a dataset whose first rows do not change, the number of them it keeps
+and the rows after them (`Extended`), so an append to a long period computes what the new
+rows touch, not the whole period again.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import h5py
 import numpy as np
 
 from mica.engine.h5chunks import ChunkDigests
+
+
+class Extended(NamedTuple):
+    """A derived dataset of an extended chunk: the old chunk's first ``keep`` rows, then
+    ``rows`` (`extend_dataset`)."""
+
+    keep: int
+    rows: np.ndarray
+
+
+class HeldChunk:
+    """The chunk a new generation extends, as the view's ``derive`` reads it: every read is
+    checked against the chunk's digests.
+
+    Parameters
+    ----------
+    h5 : h5py.File
+        The old chunk file, open.
+    digests : ChunkDigests
+        Its recorded digests.
+    files : int
+        How many files it holds (the first of the new chunk's).
+    time_ranges : numpy.ndarray
+        Its time index (``TRANGE``: min and max TIME of each block of ``block_rows`` rows),
+        checked.
+    block_rows : int
+        Rows per block of the time index.
+    decode : callable
+        Its view's columns and ``FILEIDX`` over a slice of its rows, decoded and checked.
+    """
+
+    def __init__(
+        self,
+        h5: h5py.File,
+        digests: ChunkDigests,
+        files: int,
+        time_ranges: np.ndarray,
+        block_rows: int,
+        decode: Callable[[slice], dict[str, np.ndarray]],
+    ):
+        self.h5 = h5
+        self.digests = digests
+        self.files = files
+        self._ranges = time_ranges
+        self._block_rows = block_rows
+        self._decode = decode
+
+    def names(self, pattern: str) -> list[re.Match[str]]:
+        """The matches of the regular expression ``pattern`` with the chunk's dataset names
+        (whole names), in name order."""
+        found = (re.fullmatch(pattern, name) for name in sorted(self.digests.datasets))
+        return [m for m in found if m is not None]
+
+    def shape(self, name: str) -> tuple[int, ...] | None:
+        """The recorded shape of dataset ``name`` (None: the chunk has none)."""
+        record = self.digests.datasets.get(name)
+        return None if record is None else record.shape
+
+    def read(self, name: str, lo: int = 0, hi: int | None = None) -> np.ndarray:
+        """Rows [lo, hi) (None: to the end) of dataset ``name``, along its first axis."""
+        dset = self.h5[name]
+        record = self.digests.check_meta(name, dset.dtype, dset.shape)
+        if record.chunks is None:
+            data = dset[()]
+            self.digests.check_data(name, data)
+            return data[lo:hi]
+        self.digests.check_rows(dset.id, name, lo, hi, dset.dtype, dset.shape, record)
+        return dset[lo:hi]
+
+    def rows_since(self, t: float) -> list[dict[str, np.ndarray]]:
+        """Each held file's rows with TIME >= ``t`` (the view's columns), in file order: the
+        blocks of the time index reaching ``t`` are decoded, from the first to the last."""
+        blocks = np.flatnonzero(self._ranges[:, 1] >= t)
+        span = slice(int(blocks[0]) * self._block_rows, None) if len(blocks) else slice(0, 0)
+        columns = self._decode(span)
+        fileidx = columns.pop("FILEIDX")
+        later = columns["TIME"] >= t
+        fileidx = fileidx[later]
+        columns = {name: values[later] for name, values in columns.items()}
+        bounds = np.searchsorted(fileidx, np.arange(self.files + 1))
+        return [
+            {name: values[bounds[k] : bounds[k + 1]] for name, values in columns.items()}
+            for k in range(self.files)
+        ]
 
 
 def _along(axis: int, rows: slice) -> tuple[slice, ...]:

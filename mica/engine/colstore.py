@@ -57,7 +57,7 @@ import numpy as np
 from mica import config
 from mica._lazy import fits
 from mica.engine.atomic import write_atomic
-from mica.engine.chunk_extend import extend_dataset, growable_dataset
+from mica.engine.chunk_extend import Extended, HeldChunk, extend_dataset, growable_dataset
 from mica.engine.h5chunks import (
     ChunkDigests,
     ChunkedRows,
@@ -1076,10 +1076,15 @@ class ColumnStore:
                 if len(dtype.names) > 1:
                     dset.attrs["planes"] = repr(dtype.descr)
             if derive is not None:
-                every = arrays if base is None else [*self._held_arrays(extends, base), *arrays]
-                for name, data in derive(rows, every).items():
-                    chunks = (min(max(len(data), 1), _ALONE_CHUNK_ROWS), *np.shape(data)[1:])
-                    h5.create_dataset(name, data=data, chunks=chunks, **_CODEC)
+                if base is None:
+                    derived = derive(rows, arrays)
+                else:
+                    # (the new time index's blocks of old rows cover them)
+                    decode = self._decoder(old, groups, base)
+                    chunk = HeldChunk(old, base, kept, trange, _BLOCK_ROWS, decode)
+                    derived = derive(rows, arrays, held=chunk)
+                for name, data in derived.items():
+                    self._write_derived(h5, name, data, old if base is not None else None, base)
             h5.flush()
             image = h5.id.get_file_image()
             datasets = record_digests(h5, image, f"{part}@{gen}")
@@ -1114,15 +1119,40 @@ class ColumnStore:
         last = _decoded_group(old, key, groups[key], digests, rows, ["TIME"])["TIME"]
         return np.concatenate([trange[:full], _time_ranges(np.concatenate([last, times]))])
 
-    def _held_arrays(
-        self, chunk: dict[str, Any], digests: ChunkDigests
-    ) -> list[dict[str, np.ndarray]]:
-        """Every file's arrays held by a chunk, in its file order (`_chunk_arrays`)."""
-        names = _chunk_names(chunk, self._tag(chunk["part"])) or []
-        held = self._chunk_arrays(chunk)
-        if len(held) < len(names):  # damaged or gone (said by `_chunk_arrays`)
-            raise digests.damaged("its rows do not read back")
-        return [held[name] for name in names]
+    @staticmethod
+    def _decoder(
+        h5: h5py.File, groups: dict[str, np.dtype], digests: ChunkDigests
+    ) -> Callable[[slice], dict[str, np.ndarray]]:
+        """The columns of every group of an open chunk over a slice of its rows, decoded and
+        checked (`HeldChunk`'s ``decode``)."""
+
+        def decode(rows: slice) -> dict[str, np.ndarray]:
+            out = {}
+            for group, dtype in groups.items():
+                out.update(_decoded_group(h5, group, dtype, digests, rows))
+            return out
+
+        return decode
+
+    @staticmethod
+    def _write_derived(
+        h5: h5py.File,
+        name: str,
+        data: np.ndarray | Extended,
+        old: h5py.File | None,
+        digests: ChunkDigests | None,
+    ) -> None:
+        """Write a derived dataset: a table (one axis) unlimited, in blocks of
+        `_ALONE_CHUNK_ROWS` rows, its first rows copied from the ``old`` chunk when it is
+        `Extended`; another in one block."""
+        if isinstance(data, Extended):
+            chunks = (_ALONE_CHUNK_ROWS, *data.rows.shape[1:])
+            extend_dataset(h5, old, name, data.rows, chunks, 0, digests, _CODEC, data.keep)
+        elif np.ndim(data) == 1:
+            growable_dataset(h5, name, data, (_ALONE_CHUNK_ROWS,), 0, _CODEC)
+        else:
+            chunks = (min(max(len(data), 1), _ALONE_CHUNK_ROWS), *np.shape(data)[1:])
+            h5.create_dataset(name, data=data, chunks=chunks, **_CODEC)
 
     def _write(self, dest: Path, image: bytes, replaces: Path | None) -> None:
         """Write a chunk file's bytes at ``dest`` (`write_atomic`), with the mode of the file
