@@ -1043,6 +1043,7 @@ class ColumnStore:
         alone = self.product.store_description.alone_columns(names)
         derive = self.product.store_description.partition_derive(part)
         base = None if extends is None else self.digests(extends)
+        old: h5py.File | None = None  # the chunk ``extends``, open
         with contextlib.ExitStack() as stack:
             # Built in memory and written by plain file I/O: HDF5 never writes to the disk,
             # so a full or read-only disk is an ordinary OSError, not a failed HDF5 write
@@ -1084,7 +1085,7 @@ class ColumnStore:
                     chunk = HeldChunk(old, base, kept, trange, _BLOCK_ROWS, decode)
                     derived = derive(rows, arrays, held=chunk)
                 for name, data in derived.items():
-                    self._write_derived(h5, name, data, old if base is not None else None, base)
+                    self._write_derived(h5, name, data, old, base)
             h5.flush()
             image = h5.id.get_file_image()
             datasets = record_digests(h5, image, f"{part}@{gen}")
