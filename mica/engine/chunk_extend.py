@@ -46,8 +46,6 @@ class HeldChunk:
 
     Parameters
     ----------
-    h5 : h5py.File
-        The old chunk file, open.
     digests : ChunkDigests
         Its recorded digests.
     files : int
@@ -57,25 +55,30 @@ class HeldChunk:
         checked.
     block_rows : int
         Rows per block of the time index.
+    read_rows : callable
+        ``read_rows(name, lo, hi)``: rows [lo, hi) (``hi`` None: to the end) of a dataset,
+        decoded and checked.
     decode : callable
         Its view's columns and ``FILEIDX`` over a slice of its rows, decoded and checked.
     """
 
     def __init__(
         self,
-        h5: h5py.File,
         digests: ChunkDigests,
         files: int,
         time_ranges: np.ndarray,
         block_rows: int,
+        read_rows: Callable[[str, int, int | None], np.ndarray],
         decode: Callable[[slice], dict[str, np.ndarray]],
     ):
-        self.h5 = h5
         self.digests = digests
         self.files = files
         self._ranges = time_ranges
         self._block_rows = block_rows
+        self._read_rows = read_rows
         self._decode = decode
+        #: name -> (first row, the rows from there to the end) of the reads to the end
+        self._ends: dict[str, tuple[int, np.ndarray]] = {}
 
     def names(self, pattern: str) -> list[re.Match[str]]:
         """The matches of the regular expression ``pattern`` with the chunk's dataset names
@@ -89,15 +92,16 @@ class HeldChunk:
         return None if record is None else record.shape
 
     def read(self, name: str, lo: int = 0, hi: int | None = None) -> np.ndarray:
-        """Rows [lo, hi) (None: to the end) of dataset ``name``, along its first axis."""
-        dset = self.h5[name]
-        record = self.digests.check_meta(name, dset.dtype, dset.shape)
-        if record.chunks is None:
-            data = dset[()]
-            self.digests.check_data(name, data)
-            return data[lo:hi]
-        self.digests.check_rows(dset.id, name, lo, hi, dset.dtype, dset.shape, record)
-        return dset[lo:hi]
+        """Rows [lo, hi) (None: to the end) of dataset ``name``, along its first axis. The
+        rows read to the end are kept: a later read of rows among them takes them from
+        there (a table's last rows are read several times as an extension finds its join)."""
+        kept = self._ends.get(name)
+        if kept is not None and kept[0] <= lo:
+            return kept[1][lo - kept[0] : None if hi is None else hi - kept[0]]
+        rows = self._read_rows(name, lo, hi)
+        if hi is None:
+            self._ends[name] = (lo, rows)
+        return rows
 
     def rows_since(self, t: float) -> list[dict[str, np.ndarray]]:
         """Each held file's rows with TIME >= ``t`` (the view's columns), in file order: the

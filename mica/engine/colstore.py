@@ -1082,7 +1082,8 @@ class ColumnStore:
                 else:
                     # (the new time index's blocks of old rows cover them)
                     decode = self._decoder(old, groups, base)
-                    chunk = HeldChunk(old, base, kept, trange, _BLOCK_ROWS, decode)
+                    read = functools.partial(read_slab, old.id, digests=base)
+                    chunk = HeldChunk(base, kept, trange, _BLOCK_ROWS, read, decode)
                     derived = derive(rows, arrays, held=chunk)
                 for name, data in derived.items():
                     self._write_derived(h5, name, data, old, base)
