@@ -306,7 +306,8 @@ def hdr3_tables(
     With ``held``, the chunk extends that one, which holds the first of ``rows``; ``arrays``
     are the following files': the tables are computed again from where the new rows can change
     them (`extend_sample_table`, given as `mica.engine.chunk_extend.Extended`), the statistics
-    from the bins holding those times (daily first: its bins are the longer)."""
+    of the bins holding those times and the later ones, from the held rows of the earliest
+    such bin on."""
     if held is None:
         table = sample_table(rows, arrays)
         return {**table, **stats_tables(table, period)}
