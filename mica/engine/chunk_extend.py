@@ -22,6 +22,7 @@ rows touch, not the whole period again.
 
 from __future__ import annotations
 
+import mmap
 import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -29,7 +30,7 @@ from typing import Any, NamedTuple
 import h5py
 import numpy as np
 
-from mica.engine.h5chunks import ChunkDigests
+from mica.engine.h5chunks import ChunkDigests, DatasetDigests
 
 
 class Extended(NamedTuple):
@@ -195,12 +196,8 @@ def extend_dataset(
     )
     step = chunks[axis]
     copied = held // step if record.chunks == tuple(chunks) else 0
-    origin = [0] * len(chunks)
-    for block in range(copied):
-        origin[axis] = block * step
-        mask, stored = source.id.read_direct_chunk(tuple(origin))
-        digests.check_block(name, block, stored, record)
-        dset.id.write_direct_chunk(tuple(origin), stored, mask)
+    if copied:
+        _copy_blocks(old, source, dset, name, copied, axis, step, digests, record)
     start = copied * step
     if start < held:  # the kept rows after the copied blocks, checked before they are used
         digests.check_rows(source.id, name, start, held, source.dtype, source.shape, record)
@@ -208,3 +205,36 @@ def extend_dataset(
     if rows.shape[axis]:
         dset[_along(axis, slice(start, None))] = rows
     return dset, copied
+
+
+def _copy_blocks(
+    old: h5py.File,
+    source: h5py.Dataset,
+    dset: h5py.Dataset,
+    name: str,
+    blocks: int,
+    axis: int,
+    step: int,
+    digests: ChunkDigests,
+    record: DatasetDigests,
+) -> None:
+    """Copy the first ``blocks`` stored blocks of ``source`` (dataset ``name`` of ``old``)
+    into ``dset`` as they are, each checked against ``digests`` first. Found in one walk of
+    HDF5's chunk index and taken from the old file mapped in memory: a block read through
+    HDF5 cost twice as much, and a long period's chunk holds tens of thousands of them."""
+    located: dict[tuple[int, ...], Any] = {}
+    source.id.chunk_iter(lambda info: located.__setitem__(tuple(info.chunk_offset), info))
+    origin = [0] * len(source.shape)
+    with open(old.filename, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        whole = memoryview(mm)
+        try:
+            for block in range(blocks):
+                origin[axis] = block * step
+                info = located.get(tuple(origin))
+                if info is None:
+                    raise digests.damaged(f"/{name} has no stored block {block}")
+                with whole[info.byte_offset : info.byte_offset + info.size] as stored:
+                    digests.check_block(name, block, stored, record)
+                    dset.id.write_direct_chunk(tuple(origin), stored, info.filter_mask)
+        finally:
+            whole.release()
