@@ -27,6 +27,12 @@ time beside the wall time, as the machine may be shared); header-3 reads against
 layout (at most 0.75x) and their memory (at most 1.5x the returned arrays); statistics;
 small reads. Each target is printed beside its figure. ``--only flat`` builds and measures
 the index, append and check figures alone (no header-3 mission store, no reads).
+
+Appending into a long header-3 period (``hd3_period``, once, outside the rounds): a 100-day
+header-3 store (views ``hd3`` and ``hd3s``, every slot at the simulator's full 8x8 cadence, in
+files of 5000 s, through the real chunk build, `mica.sim.hdr3_store`) built one day at a
+time from the start of a period; the CPU time of appending day 1 (empty), 2, 20 and 100 of
+the period, each the best of 3 (the archive copied afresh for each), against day 1.
 """
 
 from __future__ import annotations
@@ -63,6 +69,8 @@ QUERIES = [
     "overlap of a new file",
     "a file's row",
 ]
+#: the days of a header-3 period whose appends are timed (`_hd3_period`)
+HD3_DAYS = "1,2,20,100"
 #: the synthetic rows' range (the real archive's days are kept free of them)
 SYNTH_RANGE = ("1999:204:00:00:00", "2025:365:00:00:00")
 
@@ -306,6 +314,8 @@ def child(name: str, root: Path, arg: str) -> dict:
             "cpu": cpu_seconds() - cpu,
             "files": len(report.ingested),
         }
+    if name == "hd3_period":  # appending days to a header-3 period (``arg``: the days timed)
+        return _hd3_period(root, [int(d) for d in arg.split(",")])
     if name == "check":
         from mica.engine.index_check import check_archive
         from mica.products.aca_l0 import L0
@@ -320,6 +330,49 @@ def child(name: str, root: Path, arg: str) -> dict:
             "problems": len(report.problems),
         }
     raise SystemExit(f"unknown child {name}")
+
+
+#: a header-3 period's start (the ``hd3s`` view's 100-day periods) and its files' length
+HD3_PERIOD_START = 52 * 100 * DAY
+HD3_FILE_SECS = 5000.0
+
+
+def _hd3_day(day: int) -> list:
+    """The simulated 8x8 files of every slot of day ``day`` of the header-3 period."""
+    from mica.sim.hdr3_store import Hdr3File, file_times
+
+    t0 = HD3_PERIOD_START + day * DAY
+    starts = np.arange(t0, t0 + DAY, HD3_FILE_SECS)
+    return [
+        Hdr3File(slot, file_times(a, min(a + HD3_FILE_SECS, t0 + DAY)))
+        for a in starts
+        for slot in range(8)
+    ]
+
+
+def _hd3_period(root: Path, timed: list[int]) -> dict:
+    """CPU seconds of appending each day of ``timed`` (1 = the period's first) to the days
+    before it, best of 3 (see the module description)."""
+    from mica.sim.hdr3_store import store_hdr3_files
+
+    shutil.rmtree(root, ignore_errors=True)
+    out, trial = {}, root.with_name(root.name + "-trial")
+    for day in range(1, max(timed) + 1):
+        files = _hd3_day(day - 1)
+        if day in timed:
+            best = np.inf
+            for _ in range(3):
+                shutil.rmtree(trial, ignore_errors=True)
+                if root.exists():
+                    shutil.copytree(root, trial)
+                cpu = time.process_time()
+                store_hdr3_files(trial, files)
+                best = min(best, time.process_time() - cpu)
+            out[str(day)] = best
+        store_hdr3_files(root, files)
+    shutil.rmtree(trial, ignore_errors=True)
+    shutil.rmtree(root, ignore_errors=True)
+    return out
 
 
 def cpu_seconds() -> float:
@@ -421,6 +474,7 @@ def measure(args: argparse.Namespace) -> Figures:
         fig.add("stat 5min", run_child("stat_5min_365", mission, "2013:001:00:00:00"))
     for label, root in (("check prev-grown", prev_grown), ("check prev", prev)):
         fig.add(label, run_child("check", root))
+    fig.add("hd3 period", run_child("hd3_period", work / "hd3-period" / "aca0", HD3_DAYS))
     if args.only == "flat":
         return fig
     fig.add("msid memory", run_child(f"msidmem_{span}", small, START), by="peak")
@@ -461,6 +515,13 @@ def report(fig: Figures, args: argparse.Namespace) -> None:
                 f"{g(label, 'rss') / 1e6:.0f} MB peak, {res.get('problems')} problems",
             )
         )
+    hd3 = fig.best.get("hd3 period", {})
+    days = HD3_DAYS.split(",")
+    first = hd3.get(days[0], np.nan)
+    flat.append((f"append a day to a header-3 period: day {days[0]}", f"{first:.2f} s CPU", ""))
+    for day in days[1:]:
+        cpu = hd3.get(day, np.nan)
+        flat.append((f"  day {day}", f"{cpu:.2f} s CPU", f"{cpu / first:.2f}x (<= 1.2x)"))
     print_table("Flat in the archive's size (<= 15 s and 500 MB for check)", flat)
     if args.only == "flat":
         return

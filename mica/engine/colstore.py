@@ -57,7 +57,7 @@ import numpy as np
 from mica import config
 from mica._lazy import fits
 from mica.engine.atomic import write_atomic
-from mica.engine.chunk_extend import extend_dataset
+from mica.engine.chunk_extend import Extended, HeldChunk, extend_dataset, growable_dataset
 from mica.engine.h5chunks import (
     ChunkDigests,
     ChunkedRows,
@@ -427,10 +427,12 @@ def _time_ranges(times: np.ndarray) -> np.ndarray:
     return trange
 
 
-def _chunk_rows(dtype: np.dtype, nrows: int, alone: bool) -> int:
-    """Rows per HDF5 chunk of a column group of record dtype ``dtype`` in a chunk of
-    ``nrows`` rows (``alone``: a view keeping each column alone)."""
-    rows = min(max(nrows, 1), max(_MIN_CHUNK_ROWS, _CHUNK_BYTES // dtype.itemsize))
+def _chunk_rows(dtype: np.dtype, alone: bool) -> int:
+    """Rows per HDF5 chunk of a column group of record dtype ``dtype`` (``alone``: a view
+    keeping each column alone), whatever the number of rows: the datasets are unlimited
+    along their rows (`growable_dataset`), so a partition's first day is stored in the
+    blocks its next generations copy."""
+    rows = max(_MIN_CHUNK_ROWS, _CHUNK_BYTES // dtype.itemsize)
     if alone:  # a short fetch decompresses a few blocks' rows, not a megabyte
         rows = min(rows, _ALONE_CHUNK_ROWS)
     return rows
@@ -1041,6 +1043,7 @@ class ColumnStore:
         alone = self.product.store_description.alone_columns(names)
         derive = self.product.store_description.partition_derive(part)
         base = None if extends is None else self.digests(extends)
+        old: h5py.File | None = None  # the chunk ``extends``, open
         with contextlib.ExitStack() as stack:
             # Built in memory and written by plain file I/O: HDF5 never writes to the disk,
             # so a full or read-only disk is an ordinary OSError, not a failed HDF5 write
@@ -1065,19 +1068,25 @@ class ColumnStore:
                 h5.create_dataset("TRANGE", data=trange)
             copied = 0
             for group, dtype in groups.items():
-                data, chunks, axis = _stored_form(dtype, columns, _chunk_rows(dtype, n, alone))
+                data, chunks, axis = _stored_form(dtype, columns, _chunk_rows(dtype, alone))
                 if base is None:
-                    dset = h5.create_dataset(group, data=data, chunks=chunks, **_CODEC)
+                    dset = growable_dataset(h5, group, data, chunks, axis, _CODEC)
                 else:
                     dset, blocks = extend_dataset(h5, old, group, data, chunks, axis, base, _CODEC)
                     copied += blocks
                 if len(dtype.names) > 1:
                     dset.attrs["planes"] = repr(dtype.descr)
             if derive is not None:
-                every = arrays if base is None else [*self._held_arrays(extends, base), *arrays]
-                for name, data in derive(rows, every).items():
-                    chunks = (min(max(len(data), 1), _ALONE_CHUNK_ROWS), *np.shape(data)[1:])
-                    h5.create_dataset(name, data=data, chunks=chunks, **_CODEC)
+                if base is None:
+                    derived = derive(rows, arrays)
+                else:
+                    # (the new time index's blocks of old rows cover them)
+                    decode = self._decoder(old, groups, base)
+                    read = functools.partial(read_slab, old.id, digests=base)
+                    chunk = HeldChunk(base, kept, trange, _BLOCK_ROWS, read, decode)
+                    derived = derive(rows, arrays, held=chunk)
+                for name, data in derived.items():
+                    self._write_derived(h5, name, data, old, base)
             h5.flush()
             image = h5.id.get_file_image()
             datasets = record_digests(h5, image, f"{part}@{gen}")
@@ -1112,15 +1121,40 @@ class ColumnStore:
         last = _decoded_group(old, key, groups[key], digests, rows, ["TIME"])["TIME"]
         return np.concatenate([trange[:full], _time_ranges(np.concatenate([last, times]))])
 
-    def _held_arrays(
-        self, chunk: dict[str, Any], digests: ChunkDigests
-    ) -> list[dict[str, np.ndarray]]:
-        """Every file's arrays held by a chunk, in its file order (`_chunk_arrays`)."""
-        names = _chunk_names(chunk, self._tag(chunk["part"])) or []
-        held = self._chunk_arrays(chunk)
-        if len(held) < len(names):  # damaged or gone (said by `_chunk_arrays`)
-            raise digests.damaged("its rows do not read back")
-        return [held[name] for name in names]
+    @staticmethod
+    def _decoder(
+        h5: h5py.File, groups: dict[str, np.dtype], digests: ChunkDigests
+    ) -> Callable[[slice], dict[str, np.ndarray]]:
+        """The columns of every group of an open chunk over a slice of its rows, decoded and
+        checked (`HeldChunk`'s ``decode``)."""
+
+        def decode(rows: slice) -> dict[str, np.ndarray]:
+            out = {}
+            for group, dtype in groups.items():
+                out.update(_decoded_group(h5, group, dtype, digests, rows))
+            return out
+
+        return decode
+
+    @staticmethod
+    def _write_derived(
+        h5: h5py.File,
+        name: str,
+        data: np.ndarray | Extended,
+        old: h5py.File | None,
+        digests: ChunkDigests | None,
+    ) -> None:
+        """Write a derived dataset: a table (one axis) unlimited, in blocks of
+        `_ALONE_CHUNK_ROWS` rows, its first rows copied from the ``old`` chunk when it is
+        `Extended`; another in one block."""
+        if isinstance(data, Extended):
+            chunks = (_ALONE_CHUNK_ROWS, *data.rows.shape[1:])
+            extend_dataset(h5, old, name, data.rows, chunks, 0, digests, _CODEC, data.keep)
+        elif np.ndim(data) == 1:
+            growable_dataset(h5, name, data, (_ALONE_CHUNK_ROWS,), 0, _CODEC)
+        else:
+            chunks = (min(max(len(data), 1), _ALONE_CHUNK_ROWS), *np.shape(data)[1:])
+            h5.create_dataset(name, data=data, chunks=chunks, **_CODEC)
 
     def _write(self, dest: Path, image: bytes, replaces: Path | None) -> None:
         """Write a chunk file's bytes at ``dest`` (`write_atomic`), with the mode of the file

@@ -288,8 +288,10 @@ def record_digests(h5: h5py.File, image: bytes, identity: str) -> dict[str, Data
             axis, step = record.axis, chunks[record.axis]
             found: list[int | None] = [None] * -(-dset.shape[axis] // step)
             located: list[Location] = [(0, 0, 0)] * len(found)
-            for k in range(dset.id.get_num_chunks()):
-                info = dset.id.get_chunk_info(k)
+            # one walk of HDF5's chunk index (finding the k-th chunk walks it from the start)
+            stored_blocks: list[Any] = []
+            dset.id.chunk_iter(stored_blocks.append)
+            for info in stored_blocks:
                 block = info.chunk_offset[axis] // step
                 stored = view[info.byte_offset : info.byte_offset + info.size]
                 found[block] = zlib.crc32(stored, block_seed(identity, name, block))

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 #: ``derive(rows, arrays, period)``: a derived view's datasets from its partition's index rows,
-#: their files' arrays and the partition's period (start, stop), CXC seconds.
+#: their files' arrays and the partition's period (start, stop), CXC seconds; with ``held=``
+#: the chunk being extended (`mica.engine.chunk_extend`), ``arrays`` are the added files'.
 Derive = Callable[[list[dict[str, Any]], list[dict[str, Any]], tuple[float, float]], dict]
 
 
@@ -34,7 +35,10 @@ class StoreView:
     ``derive(rows, arrays, period)`` computes from the partition's index rows, their files'
     arrays (``columns``: the ones it needs) and its period (start, stop), e.g. a table the
     product's reader serves directly; readers of rows never pick such a view
-    (`StoreDescription.partition`), its own reader reads it.
+    (`StoreDescription.partition`), its own reader reads it. An update adding files after a
+    chunk's own calls it with ``held=`` the old chunk (`mica.engine.chunk_extend.HeldChunk`)
+    and the added files' arrays; it may then give a dataset as the old one's first rows and
+    the rows after them (`mica.engine.chunk_extend.Extended`).
 
     With ``reach`` (seconds), a partition holds the files whose span [tstart, tstop] overlaps
     its period widened by ``reach`` on both sides, rather than the files starting in it: a

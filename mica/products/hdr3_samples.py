@@ -22,16 +22,19 @@ Words and flags rather than bytes: a 32-bit item is read from 3 datasets besides
 `sample_table` computes it when the chunk is built (same build path, same files, dirty
 marks and rebuilds as every store chunk: the store stays a cache); the chunk also holds the
 items' statistics (`mica.products.hdr3_stats`), which need every row within
-`SAMPLES_REACH` of the period, whichever file holds it.
+`SAMPLES_REACH` of the period, whichever file holds it. An update adding files to a chunk
+computes the tables again only from where the new rows can change them (`extend_sample_table`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from mica.engine.chunk_extend import Extended, HeldChunk
 from mica.products.hdr3_items import EXTRA_ITEMS, HD3_COLUMNS, ITEMS, WORD_PAIRS, Hdr3Item
 
 __all__ = [
@@ -42,6 +45,9 @@ __all__ = [
     "SAMPLES_VIEW",
     "SAMPLE_BLOCK",
     "ItemWords",
+    "TableJoin",
+    "extend_sample_table",
+    "held_rows_from",
     "gap_valid",
     "item_datasets",
     "sample_table",
@@ -227,3 +233,90 @@ def sample_table(
                 out[f"S{slot}.NEXT.{word_name(first)}"] = packed[first]
         out[f"S{slot}.FLAGS"] = flags
     return out
+
+
+@dataclass
+class TableJoin:
+    """Where the sample tables of an extended chunk (`extend_sample_table`) join the old
+    chunk's: every slot's rows before ``start`` are the old tables' (their first ``keep``
+    rows), the rest, ``tail``, computed again from the old chunk's 8x8 rows from ``start``
+    on and the new files' rows."""
+
+    start: float
+    #: slot -> rows of its old table before ``start``
+    keep: dict[int, int]
+    #: `sample_table` of the rows from ``start`` on
+    tail: dict[str, np.ndarray]
+
+    def datasets(self) -> dict[str, Extended]:
+        """Every table dataset of the new chunk, as the old one's first rows and the rows
+        after them (``BLOCK0``: every `SAMPLE_BLOCK`-th TIME of the whole table)."""
+        out = {}
+        for name, rows in self.tail.items():
+            slot = int(name[1:].split(".", 1)[0])
+            keep = self.keep.get(slot, 0)
+            if name.endswith(".BLOCK0"):
+                kept = -(-keep // SAMPLE_BLOCK)  # entries of the old rows' blocks
+                times = self.tail[f"S{slot}.TIME"]
+                out[name] = Extended(kept, times[kept * SAMPLE_BLOCK - keep :: SAMPLE_BLOCK])
+            else:
+                out[name] = Extended(keep, rows)
+        return out
+
+
+def held_rows_from(held: HeldChunk, slot: int, t: float) -> tuple[int, np.ndarray]:
+    """Where the ``held`` chunk's table of ``slot`` reaches ``t``: its first row at or after
+    ``t``, and its TIME from the block holding its last row before ``t`` on."""
+    block0 = held.read(f"S{slot}.BLOCK0")
+    first = max(int(np.searchsorted(block0, t, "left")) - 1, 0) * SAMPLE_BLOCK
+    times = held.read(f"S{slot}.TIME", first)
+    return first + int(np.searchsorted(times, t, "left")), times
+
+
+def extend_sample_table(
+    held: HeldChunk, rows: list[Mapping[str, Any]], arrays: list[Mapping[str, np.ndarray]]
+) -> TableJoin:
+    """The sample tables of a chunk extended with files after those of the ``held`` chunk:
+    the old tables up to where the new rows can change them, the rest computed again.
+
+    Parameters
+    ----------
+    held : HeldChunk
+        The old chunk (holding the first of ``rows``).
+    rows : list of mapping
+        Index rows of every file of the new chunk, in its file order.
+    arrays : list of mapping
+        The arrays of the files after the held ones.
+
+    Returns
+    -------
+    TableJoin
+        Where the tables join (its ``start``: the time from which rows are computed again).
+
+    Notes
+    -----
+    With ``first``, the earliest time of the new rows (any slot): a row of a table before
+    ``first`` keeps its words (no new row shares its time), and its gap test and next-slot
+    match, which look at the following rows of its slot and of the next slot, keep theirs
+    while those rows come before ``first`` too. So each slot's rows are kept up to its last
+    time before ``first`` (that one included in the recomputation, as its successor may be
+    new), and, so that a slot's recomputed rows find the next slot's rows at their times,
+    every slot is computed again from the same ``start``: the earliest of those last times.
+    A slot whose rows all come at or after ``first`` is computed again whole.
+    """
+    news = [np.asarray(a["TIME"]) for a in arrays if len(a["TIME"])]
+    first = min(float(t.min()) for t in news) if news else np.inf
+    slots = [int(m[1]) for m in held.names(r"S(\d+)\.TIME")]
+    start = np.inf
+    for slot in slots:
+        if not held.shape(f"S{slot}.TIME")[0]:
+            continue
+        at, times = held_rows_from(held, slot, first)
+        # its last time before ``first`` (``times`` starts at or before it), else its first
+        before = at - held.shape(f"S{slot}.TIME")[0] + len(times) - 1
+        start = min(start, float(times[max(before, 0)]))
+    if start == np.inf:  # no old row: all computed again
+        start = -np.inf
+    keep = {slot: held_rows_from(held, slot, start)[0] for slot in slots}
+    tail = sample_table(rows, [*held.rows_since(start), *arrays])
+    return TableJoin(start, keep, tail)

@@ -32,6 +32,10 @@ is merged across them, percentiles included. Datasets (``<stat>``: ``5min``, ``d
 * ``ST.<key>.<stat>``: the (nfields, nbins) float64 columns of an item's bins with samples,
   by ``index`` (an item without samples in the period has none); a field's values are
   contiguous, so a reader takes each as it is.
+
+An update adding files to a chunk computes again only the bins from the one holding the first
+time its sample tables are computed again (`mica.products.hdr3_samples.TableJoin`): the
+samples of the bins before it do not change.
 """
 
 from __future__ import annotations
@@ -41,8 +45,16 @@ from typing import Any
 
 import numpy as np
 
+from mica.engine.chunk_extend import HeldChunk
 from mica.products.hdr3_items import ITEMS, Hdr3Item
-from mica.products.hdr3_samples import item_datasets, sample_table, table_words
+from mica.products.hdr3_samples import (
+    TableJoin,
+    extend_sample_table,
+    held_rows_from,
+    item_datasets,
+    sample_table,
+    table_words,
+)
 
 __all__ = [
     "QUANTILES",
@@ -211,7 +223,10 @@ def item_values(item: Hdr3Item, table: Mapping[str, np.ndarray]) -> tuple[np.nda
 
 
 def stats_tables(
-    table: Mapping[str, np.ndarray], period: tuple[float, float]
+    table: Mapping[str, np.ndarray],
+    period: tuple[float, float],
+    since: float = -np.inf,
+    held: HeldChunk | None = None,
 ) -> dict[str, np.ndarray]:
     """The statistics datasets of a chunk of ``period`` from its sample tables (see the
     module description).
@@ -219,9 +234,14 @@ def stats_tables(
     Parameters
     ----------
     table : mapping
-        The chunk's `sample_table` datasets.
+        The chunk's `sample_table` datasets (with ``held``: from ``since`` on at least).
     period : (float, float)
         The chunk's period (start, stop), CXC seconds.
+    since : float
+        The bins holding times before ``since`` are the ``held`` chunk's, the others are
+        computed from ``table``.
+    held : HeldChunk, optional
+        The chunk extended (its statistics before ``since``).
 
     Returns
     -------
@@ -236,18 +256,64 @@ def stats_tables(
         times, values = item_values(item, table)
         for stat, (k0, k1) in owned.items():
             dt = STATS_DT[stat]
-            # the owned bins' samples: times in [k0 * dt, k1 * dt)
-            a, b = np.searchsorted(times, [k0 * float(dt), k1 * float(dt)], side="left")
+            first = k0 if since == -np.inf else max(k0, int(bin_index(np.array([since]), dt)[0]))
+            kept = _held_stats(held, stats_dataset(key, stat), stat, first)
+            # the samples of the bins computed: times in [first * dt, k1 * dt)
+            a, b = np.searchsorted(times, [first * float(dt), k1 * float(dt)], side="left")
             if b > a:
-                out[stats_dataset(key, stat)] = bin_stats(times[a:b], values[a:b], stat)
+                kept.append(bin_stats(times[a:b], values[a:b], stat))
+            if kept:
+                out[stats_dataset(key, stat)] = np.concatenate(kept, axis=1)
+    return out
+
+
+def _held_stats(held: HeldChunk | None, name: str, stat: str, first: int) -> list[np.ndarray]:
+    """The bins before ``first`` of dataset ``name`` of statistic ``stat`` of the ``held``
+    chunk (an empty list: none)."""
+    if held is None or held.shape(name) is None:
+        return []
+    old = held.read(name)
+    bins = int(np.searchsorted(old[STATS_FIELDS[stat].index("index")], first, "left"))
+    return [old[:, :bins]] if bins else []
+
+
+def _joined_table(held: HeldChunk, join: TableJoin, since: float) -> dict[str, np.ndarray]:
+    """The sample tables of an extended chunk from ``since`` (before ``join.start``) on: the
+    held chunk's rows from there to the join, then the rows computed again."""
+    out = {}
+    firsts = {slot: held_rows_from(held, slot, since)[0] for slot in join.keep}
+    for name, rows in join.tail.items():
+        slot = int(name[1:].split(".", 1)[0])
+        keep = join.keep.get(slot, 0)
+        lo = firsts.get(slot, 0)
+        if name.endswith(".BLOCK0") or lo >= keep:
+            out[name] = rows
+        else:
+            out[name] = np.concatenate([held.read(name, lo, keep), rows])
     return out
 
 
 def hdr3_tables(
-    rows: list[dict[str, Any]], arrays: list[dict[str, np.ndarray]], period: tuple[float, float]
-) -> dict[str, np.ndarray]:
+    rows: list[dict[str, Any]],
+    arrays: list[dict[str, np.ndarray]],
+    period: tuple[float, float],
+    held: HeldChunk | None = None,
+) -> dict[str, Any]:
     """Every derived dataset of an ``hd3s`` chunk (the view's ``derive``): the sample tables
     `sample_table` computes from the chunk's index rows and files' arrays, and the items'
-    statistics `stats_tables` computes from them for the chunk's ``period`` (start, stop)."""
-    table = sample_table(rows, arrays)
-    return {**table, **stats_tables(table, period)}
+    statistics `stats_tables` computes from them for the chunk's ``period`` (start, stop).
+
+    With ``held``, the chunk extends that one, which holds the first of ``rows``; ``arrays``
+    are the following files': the tables are computed again from where the new rows can change
+    them (`extend_sample_table`, given as `mica.engine.chunk_extend.Extended`), the statistics
+    of the bins holding those times and the later ones, from the held rows of the earliest
+    such bin on."""
+    if held is None:
+        table = sample_table(rows, arrays)
+        return {**table, **stats_tables(table, period)}
+    join = extend_sample_table(held, rows, arrays)
+    since = join.start
+    if np.isfinite(since):  # the earliest start of the bins holding it
+        since = min(float(bin_index(np.array([since]), dt)[0] * dt) for dt in STATS_DT.values())
+    table = _joined_table(held, join, since)
+    return {**join.datasets(), **stats_tables(table, period, join.start, held)}

@@ -5,6 +5,8 @@ against its own digests, the same answers as the files (`use_store=False`)."""
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import shutil
 from pathlib import Path
@@ -19,7 +21,8 @@ from mica.engine.colstore import ColumnStore
 from mica.engine.index import ArchiveIndex
 from mica.engine.index_check import check_archive
 from mica.engine.time_update import update_archive
-from mica.products.aca_l0 import L0
+from mica.products import hdr3_samples
+from mica.products.aca_l0 import HD3_VIEW_COLUMNS, HD3_VIEW_PERIOD, L0
 from tests.engine.test_store_verify import _flip, _same
 
 # Ten minutes after a 10-day (and 100-day) period boundary: the first update's files fill
@@ -86,8 +89,9 @@ def _chunks(root: Path) -> dict[str, dict]:
     return {r["part"]: dict(r) for r in rows}
 
 
-def _blocks(path: Path) -> dict[str, tuple]:
-    """Every dataset of a chunk file: its values, HDF5 chunk shape and stored blocks."""
+def _blocks(path: Path | io.BytesIO) -> dict[str, tuple]:
+    """Every dataset of a chunk file (or its bytes): its values, HDF5 chunk shape and stored
+    blocks."""
     out = {}
     with h5py.File(path, "r") as h5:
         for name, dset in h5.items():
@@ -181,3 +185,79 @@ def test_files_before_the_chunk_rebuild_it(archives, tmp_path):
         assert all(mine[k][2] == theirs[k][2] for k in mine), part
     for fast, slow in zip(_reads(root), _reads(root, use_store=False)):
         assert _same(fast, slow)
+
+
+# --- header-3 sample tables and statistics extended from where the new rows change them ----
+DAY = 86400.0
+MIDNIGHT = BOUNDARY + DAY  # a day's start, 52nd 100-day period of the hd3s view
+
+
+def _hd3s_files(
+    rng: np.random.Generator, t0: float, split: float, t1: float
+) -> tuple[list[dict], list[dict[str, np.ndarray]]]:
+    """8x8 files of every slot over [t0, t1), in index order (file start, name): the rows on
+    one 4.1 s grid (so slots continue into the next at the same times), each slot with its own
+    dropouts (gap tests fail), repeated times (the last one counts), a jitter of a few ms on
+    some rows, files of 20-120 rows, a file of slot ``k`` starting at ``split`` + 7 ``k`` s;
+    header-3 bytes at random."""
+    grid = np.arange(t0, t1, 4.1)
+    rows, arrays = [], []
+    for slot in range(8):
+        times = grid[rng.random(len(grid)) > 0.03]
+        times = np.sort(np.concatenate([times, rng.choice(times, len(times) // 50)]))
+        jitter = rng.random(len(times)) < 0.02
+        times[jitter] += rng.uniform(-0.005, 0.005, jitter.sum())
+        times.sort()
+        at, cut = 0, int(np.searchsorted(times, split + 7 * slot))
+        while at < len(times):
+            n = int(rng.integers(20, 120))
+            n = cut - at if at < cut < at + n else n
+            part = times[at : at + n]
+            name = f"acaf{part[0]:.3f}N001_{slot}_img0.fits.gz"
+            rows.append({"filename": name, "checksum": "x", "slot": slot, "tstart": part[0]})
+            bytes_ = {c: rng.integers(0, 256, len(part), dtype=np.uint8) for c in HD3_VIEW_COLUMNS}
+            arrays.append({**bytes_, "TIME": part})
+            at += n
+    order = sorted(range(len(rows)), key=lambda k: (rows[k]["tstart"], rows[k]["filename"]))
+    return [rows[k] for k in order], [arrays[k] for k in order]
+
+
+@pytest.mark.parametrize(
+    ("t0", "split", "t1"),
+    [
+        # the new files start 60 s after midnight: a 5-minute bin from before it is computed
+        # again with the day's first
+        (MIDNIGHT - 3000, MIDNIGHT + 60, MIDNIGHT + 2000),
+        # rows from before the period (its reach) and a join a few minutes into it
+        (BOUNDARY - 500, BOUNDARY + 400, BOUNDARY + 1500),
+    ],
+)
+def test_hd3s_extension_is_the_full_build(tmp_path, monkeypatch, t0, split, t1):
+    """A header-3 sample chunk extended with files after its own, whose rows overlap the old
+    files' last rows in other slots, holds what a build from all the files holds: the same
+    tables (words, gap and next-slot flags, BLOCK0) and statistics (5-minute and daily), in
+    the same stored blocks, with the same digests."""
+    _small_blocks(monkeypatch)
+    monkeypatch.setattr(hdr3_samples, "SAMPLE_BLOCK", 64)  # BLOCK0 entries on both sides
+    rows, arrays = _hd3s_files(np.random.default_rng(int(split)), t0, split, t1)
+    kept = sum(r["tstart"] < split for r in rows)
+    store = ColumnStore(L0, colstore._Folder(tmp_path))  # type: ignore[arg-type]
+    part = f"hd3s/{int(BOUNDARY // HD3_VIEW_PERIOD)}"  # holding every file (its reach)
+    image, built = store._image(part, 1, rows[:kept], arrays[:kept])
+    (tmp_path / "old.h5").write_bytes(image)
+    old = {
+        "part": part,
+        "path": "old.h5",
+        "files": colstore._file_list(rows[:kept], store._tag(part)),
+        **built._asdict(),
+    }
+    extended, ext = store._image(part, 2, rows, arrays[kept:], old)
+    whole, full = store._image(part, 2, rows, arrays)
+    assert (ext.nrows, ext.tstart, ext.tstop) == (full.nrows, full.tstart, full.tstop)
+    assert json.loads(ext.digests)["datasets"] == json.loads(full.digests)["datasets"]
+    mine, theirs = _blocks(io.BytesIO(extended)), _blocks(io.BytesIO(whole))
+    assert mine.keys() == theirs.keys()
+    assert {n for n in mine if n.startswith("ST.")} > {"ST.5min.BINS", "ST.daily.BINS"}
+    for name, (values, chunks, stored) in mine.items():
+        assert np.array_equal(values, theirs[name][0], equal_nan=True), name
+        assert (chunks, stored) == theirs[name][1:], name
