@@ -254,7 +254,12 @@ def test_hd3s_extension_is_the_full_build(tmp_path, monkeypatch, t0, split, t1):
     extended, ext = store._image(part, 2, rows, arrays[kept:], old)
     whole, full = store._image(part, 2, rows, arrays)
     assert (ext.nrows, ext.tstart, ext.tstop) == (full.nrows, full.tstart, full.tstop)
-    assert json.loads(ext.digests)["datasets"] == json.loads(full.digests)["datasets"]
+    # each dataset's record but where its blocks lie in the file (the write order differs)
+    records = [
+        {name: item[:4] for name, item in json.loads(b.digests)["datasets"].items()}
+        for b in (ext, full)
+    ]
+    assert records[0] == records[1]
     mine, theirs = _blocks(io.BytesIO(extended)), _blocks(io.BytesIO(whole))
     assert mine.keys() == theirs.keys()
     assert {n for n in mine if n.startswith("ST.")} > {"ST.5min.BINS", "ST.daily.BINS"}
