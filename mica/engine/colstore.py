@@ -473,6 +473,9 @@ def _span(times: np.ndarray, old: dict[str, Any] | None) -> tuple[float | None, 
 #: a short read decodes its deferred columns (images) at once from the stored blocks up to
 #: this many rows (above: `ChunkedRows`, decoded into the caller's output, see `_H5Reader`)
 _SHORT_DEFER_ROWS = 2 * _BLOCK_ROWS
+#: up to this many columns of a byte-plane group are gathered column by column; more come
+#: as fields of one record array (one transpose instead of a Python loop a column)
+_FEW_COLUMNS = 4
 
 
 class _ChunkReader:
@@ -550,6 +553,11 @@ class _StoredReader(_ChunkReader):
             return {dtype.names[0]: read_rows_of(self.fd, self.path, dset, lo, hi, self.digests)}
         lo, hi, _ = rows.indices(dset.shape[1])
         asked = list(dtype.names) if asked is None else asked
+        if len(asked) > _FEW_COLUMNS:  # all planes at once, as records: columns are views
+            whole = [(0, dtype.itemsize)]
+            (planes,) = read_planes(self.fd, self.path, dset, whole, lo, hi, self.digests)
+            records = np.ascontiguousarray(planes.T).view(dtype).reshape(-1)
+            return {name: records[name] for name in asked}
         fields = [dtype.fields[name][:2] for name in asked]
         planes = [(offset, field.itemsize) for field, offset in fields]
         got = read_planes(self.fd, self.path, dset, planes, lo, hi, self.digests)
@@ -591,10 +599,9 @@ def _rows_of(
     if len(blocks) == 0:
         return {}, names
     span = slice(int(blocks[0]) * _BLOCK_ROWS, (int(blocks[-1]) + 1) * _BLOCK_ROWS)
-    wanted = [
-        g for g in groups if g in defer and [g] == [c for c in groups[g].names if c in columns]
-    ]
-    if wanted and isinstance(reader, _StoredReader) and span.stop - span.start > _SHORT_DEFER_ROWS:
+    # deferred: one-column groups (named after their column) asked for
+    wanted = [g for g in groups if g in defer and g in columns and groups[g].names == (g,)]
+    if wanted and reader.defers_only_short and span.stop - span.start > _SHORT_DEFER_ROWS:
         return None
     columns = set(columns)
     out = reader.group(key, [c for c in groups[key].names if c in columns], span)
