@@ -473,8 +473,8 @@ def _span(times: np.ndarray, old: dict[str, Any] | None) -> tuple[float | None, 
 #: a short read decodes its deferred columns (images) at once from the stored blocks up to
 #: this many rows (above: `ChunkedRows`, decoded into the caller's output, see `_H5Reader`)
 _SHORT_DEFER_ROWS = 2 * _BLOCK_ROWS
-#: up to this many columns of a byte-plane group are gathered column by column; more come
-#: as fields of one record array (one transpose instead of a Python loop a column)
+#: up to this many columns of a byte-plane group come each in its own array; more come as
+#: fields of one record array (its planes copied in one pass, not a pass a column)
 _FEW_COLUMNS = 4
 
 
@@ -555,15 +555,15 @@ class _StoredReader(_ChunkReader):
         asked = list(dtype.names) if asked is None else asked
         if len(asked) > _FEW_COLUMNS:  # all planes at once, as records: columns are views
             whole = [(0, dtype.itemsize)]
-            (planes,) = read_planes(self.fd, self.path, dset, whole, lo, hi, self.digests)
-            records = np.ascontiguousarray(planes.T).view(dtype).reshape(-1)
+            (rows_,) = read_planes(self.fd, self.path, dset, whole, lo, hi, self.digests)
+            records = rows_.view(dtype).reshape(-1)
             return {name: records[name] for name in asked}
         fields = [dtype.fields[name][:2] for name in asked]
         planes = [(offset, field.itemsize) for field, offset in fields]
         got = read_planes(self.fd, self.path, dset, planes, lo, hi, self.digests)
         return {
-            name: _from_planes(values, field)
-            for name, (field, _), values in zip(asked, fields, got)
+            name: items.view(field.base).reshape((-1, *field.shape))
+            for name, (field, _), items in zip(asked, fields, got)
         }
 
     def deferred(self, group: str, rows: slice) -> Any:

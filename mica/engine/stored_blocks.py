@@ -194,13 +194,15 @@ def read_planes(
     digests: ChunkDigests,
 ) -> list[np.ndarray]:
     """Byte planes ``[first, first + count)`` (each of ``planes``) of a (planes, rows) uint8
-    dataset chunked along its rows, over rows [lo, hi): one (count, hi - lo) array each.
-    Only the stored blocks holding those rows are read (and checked); in each, only the
-    Blosc blocks holding those planes are decoded, each once."""
+    dataset chunked along its rows, over rows [lo, hi), as rows: one (hi - lo, count) array
+    each (a column of ``count``-byte items is its view). Only the stored blocks holding
+    those rows are read (and checked); in each, only the Blosc blocks holding those planes
+    are decoded, each once; each plane is copied once, from the decoded block into its
+    place in the rows."""
     digests.check_meta(dset.name, dset.dtype, dset.shape)
     step = dset.chunks[1]  # type: ignore[index]
     nbytes = dset.chunks[0] * step  # type: ignore[index]
-    out = [np.empty((count, hi - lo), np.uint8) for _, count in planes]
+    out = [np.empty((hi - lo, count), np.uint8) for _, count in planes]
     for block in range(lo // step, -(-hi // step) if hi > lo else 0):
         stored = _stored(fd, path, dset, block, digests)
         a, b = max(lo, block * step), min(hi, (block + 1) * step)
@@ -211,9 +213,11 @@ def read_planes(
             spans = [(first * step, (first + count) * step) for first, count in planes]
             for start, stop in _blosc_runs(stored, spans, nbytes):
                 _decode(stored, dset, start, stop - start, whole[start:stop], digests)
+        at = a - block * step  # rows [a, b) of the block
         for (first, count), dest in zip(planes, out):
-            rows = whole[first * step : (first + count) * step].reshape(count, step)
-            dest[:, a - lo : b - lo] = rows[:, a - block * step : b - block * step]
+            for k in range(count):
+                start = (first + k) * step + at
+                dest[a - lo : b - lo, k] = whole[start : start + b - a]
     return out
 
 
