@@ -38,8 +38,9 @@ from mica.engine.h5chunks import ChunkDigests, open_h5_id
 __all__ = ["StoredDataset", "StoredFile", "read_planes", "read_rows_of", "stored_layout"]
 
 #: layouts of the chunk files read lately, by path (`stored_layout`)
-_LAYOUTS: OrderedDict[Path, StoredFile | None] = OrderedDict()
+_LAYOUTS: OrderedDict[Path, tuple[tuple[int, int, int], StoredFile | None]] = OrderedDict()
 _LAYOUTS_MAX = 512
+_LOCK = threading.Lock()  # readers of several threads share the layouts
 _local = threading.local()
 
 
@@ -83,10 +84,11 @@ def stored_layout(path: Path, fd: int) -> StoredFile | None:
         HDF5 cannot read the file's structure (the caller's checks name the damage).
     """
     state = _state(fd)
-    known = _LAYOUTS.get(path)
-    if known is not None and known.state == state:
-        _LAYOUTS.move_to_end(path)
-        return known
+    with _LOCK:
+        known = _LAYOUTS.get(path)
+        if known is not None and known[0] == state:
+            _LAYOUTS.move_to_end(path)
+            return known[1]
     if _getitem() is None:
         return None
     fid = open_h5_id(path)
@@ -97,9 +99,10 @@ def stored_layout(path: Path, fd: int) -> StoredFile | None:
     finally:
         fid.close()
     layout = None if datasets is None else StoredFile(state, datasets)
-    _LAYOUTS[path] = layout
-    if len(_LAYOUTS) > _LAYOUTS_MAX:
-        _LAYOUTS.popitem(last=False)
+    with _LOCK:
+        _LAYOUTS[path] = (state, layout)
+        if len(_LAYOUTS) > _LAYOUTS_MAX:
+            _LAYOUTS.popitem(last=False)
     return layout
 
 
@@ -164,9 +167,10 @@ def _getitem() -> Any:
 
 
 def _stored(fd: int, path: Path, dset: StoredDataset, block: int, digests: ChunkDigests) -> Any:
-    """Block ``block`` of ``dset`` as stored, read and checked against its digest."""
+    """Block ``block`` of ``dset`` as stored, read and checked against its digest (into a
+    buffer of this thread, valid until its next call)."""
     offset, size, _ = dset.blocks[block]
-    buf = bytearray(size)
+    buf = _buffer(size, "stored")
     if os.preadv(fd, [buf], offset) != size:
         row = block * (dset.chunks or (0,))[0]
         raise digests.damaged(f"/{dset.name} chunk at row {row} (block {block}) is truncated")
@@ -236,11 +240,12 @@ def _blosc_runs(stored: Any, spans: list[tuple[int, int]], nbytes: int) -> list[
     return [(a * size, min(b * size, nbytes)) for a, b in runs]
 
 
-def _buffer(nbytes: int) -> np.ndarray:
+def _buffer(nbytes: int, name: str = "decoded") -> np.ndarray:
     """A reused buffer of this thread (no fresh pages to fault in at every block)."""
-    buf = getattr(_local, "buffer", None)
+    buf = getattr(_local, name, None)
     if buf is None or len(buf) < nbytes:
-        buf = _local.buffer = np.empty(nbytes, np.uint8)
+        buf = np.empty(nbytes, np.uint8)
+        setattr(_local, name, buf)
     return buf[:nbytes]
 
 

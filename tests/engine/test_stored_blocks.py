@@ -104,11 +104,11 @@ def test_replaced_chunk_file_relearnt(archive):
     ref = aca_l0.get_slot_data(*DAY, 4, data_root=archive, use_store=False)
     assert_same(aca_l0.get_slot_data(*DAY, 4, data_root=archive), ref)
     chunk = archive / _chunk(archive, 4)["path"]
-    before = stored_blocks._LAYOUTS[chunk]
+    before = stored_blocks._LAYOUTS[chunk][1]
     shutil.copy2(chunk, chunk.with_suffix(".new"))
     os.replace(chunk.with_suffix(".new"), chunk)
     assert_same(aca_l0.get_slot_data(*DAY, 4, data_root=archive), ref)
-    assert stored_blocks._LAYOUTS[chunk].state != before.state
+    assert stored_blocks._LAYOUTS[chunk][1].state != before.state
 
 
 def test_kept_index_connection(archive):
