@@ -28,7 +28,10 @@ until an update, ``mica rebuild store`` or ``mica check --repair`` rewrites it.
 
 Format (chosen by measurement, see benchmarks/bench_hdr3_store.py and the README): HDF5 via
 h5py with Blosc LZ4 and shuffle (hdf5plugin); one-column groups are read back chunk by chunk
-(`h5chunks`).
+(`h5chunks`). Reads of the full view take the stored blocks they need themselves, without
+opening the file in HDF5 (`stored_blocks`: each file's layout learnt once per process), and
+decode only the Blosc blocks holding the asked byte planes; reads of images over more than
+`_SHORT_DEFER_ROWS` rows decode them into the caller's output (`ChunkedRows`).
 """
 
 from __future__ import annotations
