@@ -19,6 +19,8 @@ image's lower-left pixel; the others are counts, indices, flags and status bytes
 
 from __future__ import annotations
 
+import functools
+import math
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -531,6 +533,13 @@ def _file_piece(
     }
 
 
+#: What a file's store partitions depend on: the index columns that key or select the views,
+#: and its start time in periods of the largest length dividing every view's period (a file's
+#: period in each view follows from it): files alike in these share their partitions.
+_PARTITION_FIELDS = sorted({k for v in L0.store_description.views for k in (*v.keys, *v.only)})
+_PARTITION_QUANTUM = functools.reduce(math.gcd, [int(v.period) for v in L0.store_description.views])
+
+
 def _store_pieces(
     index: ArchiveIndex,
     records: list[dict[str, Any]],
@@ -547,10 +556,15 @@ def _store_pieces(
     by_part: dict[str, list[dict[str, Any]]] = {}
     narrow = set()
     stored = [n for n in names if n != "FILENAME"]  # names come with any chunk's FILEIDX
+    seen: dict[tuple[Any, ...], tuple[str, bool]] = {}  # files of one period share theirs
     for rec in records:
-        part = L0.partition(rec, stored)
+        key = (*[rec[name] for name in _PARTITION_FIELDS], rec["filetime"] // _PARTITION_QUANTUM)
+        if key not in seen:
+            part = L0.partition(rec, stored)
+            seen[key] = (part, part != L0.partition(rec))
+        part, narrower = seen[key]
         by_part.setdefault(part, []).append(rec)
-        narrow.add(part != L0.partition(rec))
+        narrow.add(narrower)
     # Per-row file indices: for FILENAME, or to merge rows of two views (see `_in_order`).
     ask = [*names, "IMGSIZE", *(["FILEIDX"] if "FILENAME" in names or len(narrow) > 1 else [])]
     # A full-view chunk holds rows of files to leave out when image sizes were picked or
