@@ -20,6 +20,11 @@ With ``--before``, every read also runs on another checkout (``PYTHONPATH`` firs
 ``--before-archives`` when given: copies of the same archives whose stores that checkout built
 (a checkout older than the block locations in the chunk records reads no chunk recorded with
 them, so it would read every part from the files).
+
+The small reads (issue 28's targets): `get_aca_images` over 10 minutes and `get_slot_data`
+of TIME,TEMPCCD over 1, 10 and 30 days (as far as ``--one-period`` reaches) against one copy
+of the bytes returned; and, to show nothing else got slower, `get_aca_images` over 2 hours,
+`get_slot_data` of every column over 1 hour and 1 day and `get_l0_images` over 1 hour.
 """
 
 from __future__ import annotations
@@ -144,14 +149,20 @@ def child(spec: dict) -> dict:
     elif kind == "images":
         from mica.archive import aca_l0
 
-        a, root = spec["start"], spec["root"]
-        fetch = lambda: aca_l0.get_aca_images(a, a + 600, data_root=root)  # noqa: E731
+        a, b, root = spec["start"], spec["start"] + spec.get("seconds", 600), spec["root"]
+        fetch = lambda: aca_l0.get_aca_images(a, b, data_root=root)  # noqa: E731
+    elif kind == "l0_images":
+        from mica.archive import aca_l0
+
+        a, b, root = spec["start"], spec["start"] + spec["seconds"], spec["root"]
+        fetch = lambda: aca_l0.get_l0_images(a, b, 0, data_root=root)  # noqa: E731
     elif kind == "slot":
         from mica.archive import aca_l0
 
         a, root = spec["start"], spec["root"]
-        cols = ["TIME", "TEMPCCD"]
-        fetch = lambda: aca_l0.get_slot_data(a, a + DAY, 0, columns=cols, data_root=root)  # noqa: E731
+        b = a + spec.get("days", 1.0) * DAY
+        cols = spec.get("columns", ["TIME", "TEMPCCD"])  # None: every column
+        fetch = lambda: aca_l0.get_slot_data(a, b, 0, columns=cols, data_root=root)  # noqa: E731
     else:
         raise SystemExit(f"unknown child {kind}")
     first, warm = _timed(fetch, repeat)
@@ -219,6 +230,8 @@ def main() -> None:
         print(json.dumps(child(json.loads(args.child))))
         return
     measures: dict[str, list[tuple[str, dict, Path | None]]] = {}
+    mine = (str(args.one_period), str(args.across))
+    theirs = dict(zip(mine, map(str, args.before_archives or ())))
     for label, root, a, b, items in ranges(args.one_period, args.across):
         if args.only not in label:
             continue
@@ -231,25 +244,36 @@ def main() -> None:
         peer = {"kind": "cheta", "dests": dests, "start": a, "stop": b}
         measures[label] = [("mica", mica, None), ("cheta", peer, None)]
         if args.before:
-            mine = (str(args.one_period), str(args.across))
-            theirs = dict(zip(mine, map(str, args.before_archives or ())))
             before = {**mica, "root": theirs.get(root, root)}
             measures[label].append(("before", before, args.before))
     t0 = _span(args.one_period)[0] + 3 * HOUR
+    days = (_span(args.one_period)[1] - t0) / DAY
+    one = {"root": str(args.one_period), "start": t0}
     small = {
-        "get_aca_images 10 min": {"kind": "images", "root": str(args.one_period), "start": t0},
-        "get_slot_data TIME,TEMPCCD 1 d": {
-            "kind": "slot",
-            "root": str(args.one_period),
-            "start": t0,
-            "repeat": 5,
+        "get_aca_images 10 min": {"kind": "images", **one},
+        **{
+            f"get_slot_data TIME,TEMPCCD {n:g} d": {"kind": "slot", "days": n, "repeat": 5, **one}
+            for n in (1, 10, 30)
+            if n <= days + 1  # a range reaching past the last file by hours at most
         },
+        # nothing else slower: every column, images, longer ranges
+        "get_aca_images 2 h": {"kind": "images", "seconds": 2 * HOUR, "repeat": 3, **one},
+        "get_slot_data all columns 1 h": {"kind": "slot", "days": 1 / 24, "columns": None, **one},
+        "get_slot_data all columns 1 d": {
+            "kind": "slot",
+            "days": 1,
+            "columns": None,
+            "repeat": 3,
+            **one,
+        },
+        "get_l0_images 1 h": {"kind": "l0_images", "seconds": HOUR, "repeat": 3, **one},
     }
     for label, spec in small.items():
         if args.only in label:
             runs = [("mica", spec, None)]
             if args.before:
-                runs.append(("before", spec, args.before))
+                before = {**spec, "root": theirs.get(spec["root"], spec["root"])}
+                runs.append(("before", before, args.before))
             measures[label] = runs
     fig: dict[tuple[str, str], dict] = {}
     for _ in range(args.rounds):  # interleaved: every measure once per round
@@ -312,8 +336,9 @@ def report(fig: dict[tuple[str, str], dict], measures: dict) -> None:
                 w <= 0.01,
             )
         )
-    label = "get_slot_data TIME,TEMPCCD 1 d"
-    if (label, "mica") in fig:
+    for label in measures:
+        if not label.startswith("get_slot_data TIME,TEMPCCD") or (label, "mica") not in fig:
+            continue
         w, c = g(label, "mica", "warm"), g(label, "mica", "copy")
         b = g(label, "before", "warm")
         rows.append(
@@ -325,6 +350,18 @@ def report(fig: dict[tuple[str, str], dict], measures: dict) -> None:
                 w <= 3 * c,
             )
         )
+    for label in measures:  # the others: before -> now, first call and warm
+        if (
+            "TIME,TEMPCCD" in label
+            or label == "get_aca_images 10 min"
+            or "cheta" in str([t for t, _, _ in measures[label]])
+        ):
+            continue
+        for key in ("first", "warm"):
+            m, b = g(label, "mica", key), g(label, "before", key)
+            rows.append(
+                (f"{label}, {key}", f"{b * 1e3:.1f} -> {m * 1e3:.1f} ms", f"{m / b:.2f}x", "", None)
+            )
     width = max(len(r[0]) for r in rows)
     print("\nissue 28 reads (mica / cheta-layout; fresh processes, interleaved, best round)")
     print(f"{'measure':<{width}}  {'figure':>26}  {'ratio':>22}  {'target':>9}  holds")

@@ -19,6 +19,8 @@ image's lower-left pixel; the others are counts, indices, flags and status bytes
 
 from __future__ import annotations
 
+import functools
+import math
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -531,6 +533,13 @@ def _file_piece(
     }
 
 
+#: What a file's store partitions depend on: the index columns that key or select the views,
+#: and its start time in periods of the largest length dividing every view's period (a file's
+#: period in each view follows from it): files alike in these share their partitions.
+_PARTITION_FIELDS = sorted({k for v in L0.store_description.views for k in (*v.keys, *v.only)})
+_PARTITION_QUANTUM = functools.reduce(math.gcd, [int(v.period) for v in L0.store_description.views])
+
+
 def _store_pieces(
     index: ArchiveIndex,
     records: list[dict[str, Any]],
@@ -547,10 +556,15 @@ def _store_pieces(
     by_part: dict[str, list[dict[str, Any]]] = {}
     narrow = set()
     stored = [n for n in names if n != "FILENAME"]  # names come with any chunk's FILEIDX
+    seen: dict[tuple[Any, ...], tuple[str, bool]] = {}  # files of one period share theirs
     for rec in records:
-        part = L0.partition(rec, stored)
+        key = (*[rec[name] for name in _PARTITION_FIELDS], rec["filetime"] // _PARTITION_QUANTUM)
+        if key not in seen:
+            part = L0.partition(rec, stored)
+            seen[key] = (part, part != L0.partition(rec))
+        part, narrower = seen[key]
         by_part.setdefault(part, []).append(rec)
-        narrow.add(part != L0.partition(rec))
+        narrow.add(narrower)
     # Per-row file indices: for FILENAME, or to merge rows of two views (see `_in_order`).
     ask = [*names, "IMGSIZE", *(["FILEIDX"] if "FILENAME" in names or len(narrow) > 1 else [])]
     # A full-view chunk holds rows of files to leave out when image sizes were picked or
@@ -590,7 +604,6 @@ def _store_pieces(
 def _fill(out: np.ndarray, mask: np.ndarray, piece: dict[str, Any], centered: bool) -> None:
     """Copy a piece's arrays into the output and mask rows whose image size lacks the
     column (``mask`` is all False on entry)."""
-    arrays, sizes = piece["arrays"], piece["sizes"]
     masks: dict[tuple[int, ...], Any] = {}  # per set of carrying sizes, computed once
     # (field, values, mask values or None): an array of one value per row, or one value
     plan: list[tuple[str, Any, Any]] = []
@@ -598,31 +611,12 @@ def _fill(out: np.ndarray, mask: np.ndarray, piece: dict[str, Any], centered: bo
         if name == "FILENAME":
             _put_names(out[name], piece["names"], piece["fileidx"])
             continue
-        if name in arrays:
-            values = arrays[name]
-            if name in OPTIONAL_DEFAULTS and len(values) and np.all(values == values[0]):
-                values = values[0]  # one string for all rows: no per-row decoding
-            elif isinstance(values, np.ndarray) and values.dtype.kind == "S":
-                values = _widen(values, out.dtype[name])
-        elif name in OPTIONAL_DEFAULTS:
-            values = OPTIONAL_DEFAULTS[name]
-        else:
-            plan.append((name, None, True))  # absent in this file's image size
-            continue
-        if name == "IMGRAW":
+        if name == "IMGRAW" and name in piece["arrays"]:
             # Images first: the first write to the fresh output faults its pages in, and the
             # image copy overlaps that with decompression (see `ChunkedRows.each_chunk`).
-            _put_images(out[name], mask[name], values, sizes, centered)
+            _put_images(out[name], mask[name], piece["arrays"][name], piece["sizes"], centered)
             continue
-        carried = COLUMN_SIZES[name]
-        if set(carried) >= set(ALL_SIZES):
-            plan.append((name, values, None))  # every row carries it
-            continue
-        if carried not in masks:
-            lacks = np.ones(9, dtype=bool)
-            lacks[list(carried)] = False
-            masks[carried] = lacks[sizes]
-        plan.append((name, values, masks[carried]))
+        plan.append((name, *_column_source(piece, name, out.dtype[name], masks)))
     # Row blocks, every column of a block in turn: a field written over all rows at once
     # strides through the whole output once per column (each row's cache line fetched once
     # per field); a block stays in cache while its fields are written (1.5-1.9x, measured).
@@ -635,6 +629,34 @@ def _fill(out: np.ndarray, mask: np.ndarray, piece: dict[str, Any], centered: bo
                 block[name] = _rows(values, lo, hi, n)
             if lacks is not None:
                 mblock[name] = _rows(lacks, lo, hi, n)
+
+
+def _column_source(
+    piece: dict[str, Any], name: str, dtype: np.dtype, masks: dict[tuple[int, ...], Any]
+) -> tuple[Any, Any]:
+    """(values, lacks) of column ``name`` (not FILENAME or IMGRAW) of a piece: values per
+    row, one value for all rows, or None (absent in this image size: zeros); lacks per row,
+    True for all rows, or None (every row carries it). ``masks`` keeps the per-row lacks of
+    each set of carrying sizes, computed once per piece."""
+    arrays, sizes = piece["arrays"], piece["sizes"]
+    if name in arrays:
+        values = arrays[name]
+        if name in OPTIONAL_DEFAULTS and len(values) and np.all(values == values[0]):
+            values = values[0]  # one string for all rows: no per-row decoding
+        elif isinstance(values, np.ndarray) and values.dtype.kind == "S":
+            values = _widen(values, dtype)
+    elif name in OPTIONAL_DEFAULTS:
+        values = OPTIONAL_DEFAULTS[name]
+    else:
+        return None, True  # absent in this file's image size
+    carried = COLUMN_SIZES[name]
+    if set(carried) >= set(ALL_SIZES):
+        return values, None  # every row carries it
+    if carried not in masks:
+        lacks = np.ones(9, dtype=bool)
+        lacks[list(carried)] = False
+        masks[carried] = lacks[sizes]
+    return values, masks[carried]
 
 
 def _widen(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -818,17 +840,70 @@ def get_aca_images(
     >>> table["IMG"].shape[1:], "SAT_PIXEL" in table.colnames
     ((8, 8), True)
     """
-    by_slot = _slots_data(start, stop, ALL_SLOTS, None, _IMAGE_COLUMNS, True, data_root, True)
-    # One table built once from the good rows of every slot (slot after slot), sorted first:
-    # a table per slot, vstack, the table's sort and column by column edits cost 9 times the
-    # read of a 10-minute range (and a sort of (TIME, IMGNUM) records 10 times a lexsort).
-    good = [data["QUALITY"] == 0 for data, _ in by_slot.values()]
-    data = np.concatenate([d[g] for (d, _), g in zip(by_slot.values(), good)])
-    mask = np.concatenate([m[g] for (_, m), g in zip(by_slot.values(), good)])
-    if len(data):
-        order = np.lexsort((data["IMGNUM1"], data["TIME"]))  # by TIME, then IMGNUM; stable
-        data, mask = data[order], mask[order]
-    return _images_table(data, mask)
+    dtype = slot_dtype(_IMAGE_COLUMNS, True)
+    try:
+        pieces = _pieces(start, stop, ALL_SLOTS, None, dtype.names, data_root, True, ["IMGRAW"])
+        values, masks = _image_columns(pieces, dtype)
+    except DamagedStoreError as err:  # in images decoded only now (`ChunkedRows`)
+        serve_from_files(err)  # or raise: from now on this process reads its files instead
+        return get_aca_images(start, stop, data_root)
+    return _images_table(values, masks)
+
+
+def _image_columns(
+    by_slot: dict[int, Pieces], dtype: np.dtype
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray | None]]:
+    """`get_aca_images`'s good rows of every slot, sorted by (TIME, IMGNUM1), column by
+    column (``dtype``'s fields, images centred) with each column's mask (None: no row lacks
+    it; IMGRAW's always).
+
+    Each column is gathered once from the pieces' arrays into its final order: a table per
+    slot, vstack, a structured array filled and sorted, then split into columns cost 9
+    times the read of a 10-minute range (and a sort of (TIME, IMGNUM) records 10 times a
+    lexsort)."""
+    pieces = [p for slot_pieces, _ in by_slot.values() for p in slot_pieces]
+    # the rows of every slot in output order, as indices into the pieces' concatenation
+    at, order = 0, []
+    for slot_pieces, slot_order in by_slot.values():
+        n = sum(p["n"] for p in slot_pieces)
+        order.append(at + (np.arange(n) if slot_order is None else slot_order))
+        at += n
+    rows = np.concatenate(order) if order else np.zeros(0, dtype=np.intp)
+    masks_of: list[dict[tuple[int, ...], Any]] = [{} for _ in pieces]
+
+    def gathered(name: str, picked: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        field = dtype[name]
+        values = np.zeros(at, dtype=field)
+        lacks = None
+        row = 0
+        for piece, masks in zip(pieces, masks_of):
+            part, missing = _column_source(piece, name, field, masks)
+            span = slice(row, row + piece["n"])
+            if part is not None:
+                values[span] = part
+            if missing is not None:
+                if lacks is None:
+                    lacks = np.zeros(at, dtype=bool)
+                lacks[span] = missing
+            row += piece["n"]
+        return values[picked], None if lacks is None else lacks[picked]
+
+    quality = gathered("QUALITY", rows)[0]
+    good = rows[quality == 0]
+    keys = {name: gathered(name, good)[0] for name in ("TIME", "IMGNUM1")}
+    final = good[np.lexsort((keys["IMGNUM1"], keys["TIME"]))]  # by TIME, then IMGNUM; stable
+    values: dict[str, np.ndarray] = {}
+    masks: dict[str, np.ndarray | None] = {}
+    for name in dtype.names:
+        if name != "IMGRAW":
+            values[name], masks[name] = gathered(name, final)
+            continue
+        values[name] = np.zeros(len(final), dtype=dtype[name])
+        masks[name] = np.zeros(values[name].shape, dtype=bool)
+    if pieces:
+        raw = np.concatenate([np.asarray(p["arrays"]["IMGRAW"]) for p in pieces])
+        _put_images(values["IMGRAW"], masks["IMGRAW"], raw[final], values["IMGSIZE"], True)
+    return values, masks
 
 
 #: `get_slot_data` columns `get_aca_images` takes (the others it would drop)
@@ -842,43 +917,46 @@ _IMAGE_NAMES = {"PIXTLM": "AAPIXTLM", "BGDTYP": "AABGDTYP", "IMGRAW": "IMG"}
 _MOVED = {"IMGFID1": "IMGFID", "IMGFUNC1": "IMGFUNC", "IMGNUM1": "IMGNUM"}
 
 
-def _images_table(data: np.ndarray, mask: np.ndarray) -> astropy_table.Table:
-    """`get_aca_images`'s table (maude's columns) from the sorted good rows (``_IMAGE_COLUMNS``,
-    centred images) and their mask: a column is masked only where some row lacks it (IMG
-    always), the status bytes are split into flags."""
+def _images_table(
+    values: dict[str, np.ndarray], masks: dict[str, np.ndarray | None]
+) -> astropy_table.Table:
+    """`get_aca_images`'s table (maude's columns) from the sorted good rows' columns
+    (``_IMAGE_COLUMNS``, centred images) and their masks: a column is masked only where
+    some row lacks it (IMG always), the status bytes are split into flags."""
 
     def column(name: str) -> Any:
-        if name == "IMGRAW" or mask[name].any():
-            return astropy_table.MaskedColumn(data[name], mask=mask[name])
-        return np.array(data[name])
+        mask = masks[name]
+        if name == "IMGRAW" or (mask is not None and mask.any()):
+            return astropy_table.MaskedColumn(values[name], mask=mask, copy=False)
+        return values[name]
 
     cols: dict[str, Any] = {}
-    for name in data.dtype.names:
+    for name in values:
         if name in ("COMMCNT", "COMMPROG"):
-            cols[name] = np.asarray(data[name], dtype=np.uint8) >> 2
+            cols[name] = np.asarray(values[name], dtype=np.uint8) >> 2
         elif name not in _MOVED and name != "QUALITY":
             cols[_IMAGE_NAMES.get(name, name)] = column(name)
     cols.update({new: column(old) for old, new in _MOVED.items()})
-    size = np.asarray(data["IMGSIZE"])
+    size = values["IMGSIZE"]
     a1_shift = np.where(size == 6, 1, 0)
     corner_shift = np.select([size == 6, size == 4], [1, 2], 0)
     for axis in ("ROW", "COL"):
-        base = np.asarray(data[f"IMG{axis}0"]).astype(np.int16)
+        base = values[f"IMG{axis}0"].astype(np.int16)
         cols[f"IMG{axis}_A1"] = base + a1_shift
         cols[f"IMG{axis}0_8X8"] = base - corner_shift
     cols["IMGTYPE"] = np.select([size == 8, size == 6], [4, 1], 0)
-    cols["VCDUCTR"] = np.asarray(data["MJF"], dtype=np.int64) * 128 + np.asarray(data["MNF"])
+    cols["VCDUCTR"] = values["MJF"].astype(np.int64) * 128 + values["MNF"]
     cols["IMG_VCDUCTR"] = cols["VCDUCTR"].copy()
-    glb = np.asarray(data["GLBSTAT"], dtype=np.uint8)
+    glb = np.asarray(values["GLBSTAT"], dtype=np.uint8)
     for bit, name in zip(range(7, -1, -1), GLBSTAT_NAMES):
         cols[name] = (glb >> bit) & 1 == 1
-    imgstat = np.asarray(data["IMGSTAT"], dtype=np.uint8)
+    imgstat = np.asarray(values["IMGSTAT"], dtype=np.uint8)
     for bit, name in zip(range(5, -1, -1), IMGSTAT_NAMES):
         cols[name] = (imgstat >> bit) & 1 == 1
-    commcnt = np.asarray(data["COMMCNT"], dtype=np.uint8)
+    commcnt = np.asarray(values["COMMCNT"], dtype=np.uint8)
     cols["COMMCNT_CHECKSUM_FAIL"] = commcnt & 1 == 1
     cols["COMMCNT_SYNTAX_ERROR"] = (commcnt >> 1) & 1 == 1
-    cols["COMMPROG_REPEAT"] = np.asarray(data["COMMPROG"], dtype=np.uint8) & 3
+    cols["COMMPROG_REPEAT"] = np.asarray(values["COMMPROG"], dtype=np.uint8) & 3
     return astropy_table.Table(list(cols.values()), names=list(cols), copy=False)
 
 

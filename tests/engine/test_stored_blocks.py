@@ -1,168 +1,153 @@
-"""`StoredBlocks`: rows of a chunk file read as their stored blocks give HDF5's answer, from
-the block locations the chunk's digests record (no HDF5 at all) or, for a chunk recorded
-without them, from locations kept per process only while the file is the one located; every
-block checked against its digest."""
+"""Short store reads without HDF5 (`mica.engine.stored_blocks`) and the readers' kept index
+connection (`ArchiveIndex.open_for_reading`): the same answers as HDF5's reads and fresh
+connections, damage still found, other writers' changes still seen."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
+import shutil
+import sqlite3
+import threading
 from pathlib import Path
 
-import h5py
-import hdf5plugin
 import numpy as np
 import pytest
 
-from mica.engine import h5chunks
-from mica.engine.h5chunks import ChunkDigests, DatasetDigests, StoredBlocks, record_digests
-from mica.errors import DamagedStoreError
+from mica.archive import aca_l0
+from mica.engine import colstore, stored_blocks
+from mica.engine.colstore import ColumnStore
+from mica.engine.index import INDEX_NAME, ArchiveIndex, close_kept_readers
+from mica.errors import DamagedIndexError, DamagedStoreError, MissingArchiveError
+from mica.products.aca_l0 import L0, SLOT_COLUMNS
+from tests.engine.test_l0_store import assert_same
 
-ROWS = 1050  # 10 blocks of 100 rows and a padded edge block
-IDENTITY = "test/1@1"
-
-
-def _write(path: Path, seed: int = 0) -> ChunkDigests:
-    """A chunk-like file (Blosc datasets of one and two axes, one uncompressed) and its
-    digests as a store chunk records them."""
-    rng = np.random.default_rng(seed)
-    with h5py.File(path, "w") as h5:
-        blosc = hdf5plugin.Blosc(cname="lz4", clevel=5, shuffle=hdf5plugin.Blosc.SHUFFLE)
-        h5.create_dataset("TIME", data=np.cumsum(rng.random(ROWS)), chunks=(100,), **blosc)
-        flat = np.zeros(ROWS, np.uint16)  # compresses to almost nothing
-        h5.create_dataset("W", data=flat, chunks=(100,), **blosc)
-        img = rng.integers(0, 2**15, (ROWS, 3), dtype=np.int16)
-        h5.create_dataset("IMG", data=img, chunks=(100, 3), **blosc)
-        h5.create_dataset("PLAIN", data=np.arange(ROWS), chunks=(100,))
-    image = path.read_bytes()
-    with h5py.File(path, "r") as h5:
-        datasets = record_digests(h5, image, IDENTITY)
-    return ChunkDigests(path, IDENTITY, "test chunk", datasets, (len(image), 0))
-
-
-def _unlocated(digests: ChunkDigests) -> ChunkDigests:
-    """The digests as a chunk written before block locations were recorded has them."""
-    datasets = {n: dataclasses.replace(d, blocks=None) for n, d in digests.datasets.items()}
-    return ChunkDigests(digests.path, IDENTITY, digests.label, datasets, digests.file)
+DAY = ("2003:215", "2003:216")
 
 
 @pytest.fixture
-def chunk(tmp_path) -> tuple[Path, ChunkDigests]:
-    path = tmp_path / "c.h5"
-    return path, _write(path)
+def archive(tmp_path, real_l0_archive) -> Path:
+    """A copy of the real 2003:215 archive this test may damage."""
+    root = tmp_path / "aca0"
+    shutil.copytree(real_l0_archive, root)
+    return root
 
 
-def test_what_is_recorded(chunk):
-    """Locations for the datasets read as blocks (Blosc, blocks of whole rows), in the
-    record's JSON form and back."""
-    path, digests = chunk
-    located = {n for n, d in digests.datasets.items() if d.blocks is not None}
-    assert located == {"TIME", "W", "IMG"}
-    for name, record in digests.datasets.items():
-        assert DatasetDigests.from_json(record.to_json()) == record
-        assert len(record.to_json()) == (5 if name in located else 4)  # old records: 4
-    with h5py.File(path, "r") as h5:
-        dsid = h5["IMG"].id
-        infos = [dsid.get_chunk_info(k) for k in range(dsid.get_num_chunks())]
-    assert digests.datasets["IMG"].blocks == tuple(
-        (i.byte_offset, i.size, i.filter_mask) for i in infos
-    )
-    assert {mask for _, _, mask in digests.datasets["IMG"].blocks} == {0, 1}  # some as is
+def _chunk(root: Path, slot: int) -> dict:
+    with ArchiveIndex(L0, root) as index:
+        rows = index.conn.execute("SELECT * FROM store_chunks").fetchall()
+    (row,) = [dict(r) for r in rows if r["part"].startswith(f"{slot}/")]
+    return row
 
 
-@pytest.mark.parametrize("recorded", [True, False])
+def _read(root: Path, chunk: dict, columns: list[str], t0: float, t1: float, **kw) -> tuple:
+    with ArchiveIndex.open_for_reading(L0, root) as index:
+        return ColumnStore(L0, index).read(chunk, columns, t0, t1, **kw)
+
+
 @pytest.mark.parametrize(
-    "lo, hi", [(0, None), (0, 100), (150, 420), (999, 1050), (7, 7), (1040, 2000)]
+    "columns",
+    [
+        ["TIME", "TEMPCCD"],
+        ["TIME", "IMGRAW", "IMGSIZE"],
+        [c for c in SLOT_COLUMNS if c != "FILENAME"],
+    ],
 )
-def test_rows_are_hdf5_s(chunk, lo, hi, recorded):
-    path, digests = chunk
-    digests = digests if recorded else _unlocated(digests)
-    with h5py.File(path, "r") as h5:
-        want = {name: h5[name][lo:hi] for name in ("TIME", "W", "IMG")}
-    for warm in (False, True):  # located through HDF5, then from the kept locations
-        with StoredBlocks(path, digests) as blocks:
-            for name, values in want.items():
-                got = blocks.read(name, lo, hi)
-                assert got.dtype == values.dtype and np.array_equal(got, values), name
-            assert (blocks._fid is None) == (warm or recorded)  # else HDF5 opened to locate
-    out = np.full((len(want["IMG"]), 3), -1, np.int16)
-    with StoredBlocks(path, digests) as blocks:
-        assert blocks.read("IMG", lo, hi, out=out) is out
-    assert np.array_equal(out, want["IMG"])
+def test_stored_reads_equal_hdf5_reads(real_l0_archive, monkeypatch, columns):
+    """Every column group, long and short ranges, a subset of the chunk's files: the stored
+    blocks decoded here give HDF5's arrays (its reads: `stored_layout` returning None)."""
+    chunk = _chunk(real_l0_archive, 2)
+    times = aca_l0.get_slot_data(*DAY, 2, columns="TIME", data_root=real_l0_archive)["TIME"]
+    with ArchiveIndex.open_for_reading(L0, real_l0_archive) as index:
+        names = colstore._chunk_names(chunk, ColumnStore(L0, index)._tag(chunk["part"]))
+    spans = [(times[0], times[-1]), (times[100], times[100] + 600), (times[-50], times[-1] + 9)]
+    cases = [(a, b, None) for a, b in spans] + [(times[0], times[-1], set(names[1::2]))]
+    for t0, t1, files in cases:
+        got, got_names = _read(
+            real_l0_archive, chunk, columns, t0, t1, files=files, defer=["IMGRAW"]
+        )
+        with monkeypatch.context() as m:
+            m.setattr(colstore, "stored_layout", lambda path, fd: None)
+            ref, ref_names = _read(real_l0_archive, chunk, columns, t0, t1, files=files)
+        assert got_names == ref_names and got.keys() == ref.keys() and len(got["TIME"])
+        for name, values in ref.items():
+            assert np.array_equal(np.asarray(got[name]), np.asarray(values)), name
 
 
-def test_what_it_does_not_decode(chunk):
-    path, digests = chunk
-    time = digests.datasets["TIME"]
-    with StoredBlocks(path, digests) as blocks:
-        assert not blocks.map("PLAIN").blosc
-        with pytest.raises(ValueError, match="not filtered by Blosc"):
-            blocks.read("PLAIN")
-    # a recorded dataset HDF5 does not have is missing; at recorded locations, its blocks
-    # (another dataset's) fail its digests
-    for record, error in [
-        (dataclasses.replace(time, blocks=None), "/GONE is missing"),
-        (time, "digest"),
-    ]:
-        recorded = {**digests.datasets, "GONE": record}
-        more = ChunkDigests(path, IDENTITY, "test chunk", recorded, digests.file)
-        with StoredBlocks(path, more) as blocks, pytest.raises(DamagedStoreError, match=error):
-            blocks.read("GONE")
-    with StoredBlocks(path) as blocks, pytest.raises(KeyError):
-        blocks.map("OTHER")
+def test_damage_found_after_layout_learnt(archive, monkeypatch):
+    """A block damaged after a read learnt the file's layout: the next read checks the bytes
+    it reads, fails naming the block (MICA_STORE_DAMAGED=raise), or serves the files."""
+    ref = aca_l0.get_slot_data(*DAY, 3, data_root=archive, use_store=False)
+    assert_same(aca_l0.get_slot_data(*DAY, 3, data_root=archive), ref)  # layout learnt
+    chunk = archive / _chunk(archive, 3)["path"]
+    fd = os.open(chunk, os.O_RDONLY)
+    try:
+        offset, size, _ = stored_blocks.stored_layout(chunk, fd).datasets["OTHER"].blocks[0]
+    finally:
+        os.close(fd)
+    state = chunk.stat()
+    with open(chunk, "r+b") as f:  # a flipped byte in the middle of the stored block
+        f.seek(offset + size // 2)
+        byte = f.read(1)
+        f.seek(offset + size // 2)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    os.utime(chunk, ns=(state.st_atime_ns, state.st_mtime_ns))  # as bit rot: same mtime
+    monkeypatch.setenv("MICA_STORE_DAMAGED", "raise")
+    with pytest.raises(DamagedStoreError, match=r"/OTHER chunk at row 0 \(block 0\)"):
+        aca_l0.get_slot_data(*DAY, 3, columns=["TIME", "TEMPCCD"], data_root=archive)
+    monkeypatch.delenv("MICA_STORE_DAMAGED")
+    assert_same(aca_l0.get_slot_data(*DAY, 3, data_root=archive), ref)
 
 
-@pytest.mark.parametrize("recorded", [True, False])
-def test_a_block_damaged_after_it_was_located(chunk, recorded):
-    """Locations kept from a read, then a stored byte flipped in place: the next read fails
-    the block's digest; h5py can open the file for writing between reads (nothing is kept
-    open)."""
-    path, digests = chunk
-    digests = digests if recorded else _unlocated(digests)
-    with StoredBlocks(path, digests) as blocks:
-        blocks.read("TIME")
-        offset, size, _ = blocks.map("TIME").blocks[3]
-    with h5py.File(path, "r+") as h5:  # no reader holds the file
-        h5.attrs["edited"] = 1
-    with h5py.File(path, "r") as h5:
-        assert h5["TIME"].id.get_chunk_info(3).byte_offset == offset  # blocks stay put
-    with open(path, "r+b") as fh:
-        fh.seek(offset + size // 2)
-        byte = fh.read(1)[0]
-        fh.seek(offset + size // 2)
-        fh.write(bytes([byte ^ 0x5A]))
-    with StoredBlocks(path, digests) as blocks:
-        blocks.read("TIME", 0, 300)  # blocks 0-2: intact
-        with pytest.raises(DamagedStoreError, match=r"/TIME chunk at row 300 \(block 3\)"):
-            blocks.read("TIME", 250, 350)
+def test_replaced_chunk_file_relearnt(archive):
+    """A chunk file put in place under the same name (a new inode): its layout is learnt
+    again, the answers stay the file scan's."""
+    ref = aca_l0.get_slot_data(*DAY, 4, data_root=archive, use_store=False)
+    assert_same(aca_l0.get_slot_data(*DAY, 4, data_root=archive), ref)
+    chunk = archive / _chunk(archive, 4)["path"]
+    before = stored_blocks._LAYOUTS[chunk][1]
+    shutil.copy2(chunk, chunk.with_suffix(".new"))
+    os.replace(chunk.with_suffix(".new"), chunk)
+    assert_same(aca_l0.get_slot_data(*DAY, 4, data_root=archive), ref)
+    assert stored_blocks._LAYOUTS[chunk][1].state != before.state
 
 
-def test_a_file_put_in_its_place_is_located_afresh(tmp_path, chunk):
-    """Another file renamed onto the path (new inode): its own locations are found, and its
-    blocks fail the first file's digests, recorded locations or not (so a location never
-    reads another file's bytes as this file's)."""
-    path, digests = chunk
-    with StoredBlocks(path, _unlocated(digests)) as blocks:
-        blocks.read("TIME")
-    other = tmp_path / "other.h5"
-    other_digests = _write(other, seed=1)
-    os.replace(other, path)
-    with h5py.File(path, "r") as h5:
-        want = h5["TIME"][()]
-    with StoredBlocks(path, _unlocated(other_digests)) as blocks:
-        assert np.array_equal(blocks.read("TIME"), want)
-    assert h5chunks._LOCATED[str(path)][0][1] == os.stat(path).st_ino
-    for old in (digests, _unlocated(digests)):
-        with StoredBlocks(path, old) as blocks, pytest.raises(DamagedStoreError, match="digest"):
-            blocks.read("TIME")
+def test_kept_index_connection(archive):
+    """One connection per thread serves this thread's readers; another connection's commit
+    is seen by the next read; an index replaced under its name is opened again; a missing
+    index raises as for a fresh reader."""
+    first = ArchiveIndex.open_for_reading(L0, archive)
+    first.close()
+    again = ArchiveIndex.open_for_reading(L0, archive)
+    assert again.conn is first.conn
+    other: list[sqlite3.Connection] = []
+    thread = threading.Thread(
+        target=lambda: other.append(ArchiveIndex.open_for_reading(L0, archive).conn)
+    )
+    thread.start()
+    thread.join()
+    assert other[0] is not first.conn
 
+    files = aca_l0.get_files(start=DAY[0], stop=DAY[1], data_root=archive)
+    writer = sqlite3.connect(archive / INDEX_NAME, isolation_level=None)
+    writer.execute("DELETE FROM archfiles WHERE filename = ?", (Path(files[0]).name,))
+    assert aca_l0.get_files(start=DAY[0], stop=DAY[1], data_root=archive) == files[1:]
+    writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # into the file copied below
+    writer.close()
+    assert aca_l0.get_files(start=DAY[0], stop=DAY[1], data_root=archive) == files[1:]
 
-def test_a_truncated_file(chunk):
-    """Recorded blocks past the file's end are named, not read short."""
-    path, digests = chunk
-    last = digests.datasets["TIME"].blocks[-1]
-    with open(path, "r+b") as fh:
-        fh.truncate(last[0] + 1)
-    with StoredBlocks(path, digests) as blocks:
-        with pytest.raises(DamagedStoreError, match=r"row 1000 \(block 10\) is truncated"):
-            blocks.read("TIME", 1000)
+    copy = archive / "index-copy.db3"
+    shutil.copy(archive / INDEX_NAME, copy)
+    conn = sqlite3.connect(copy, isolation_level=None)
+    conn.execute("DELETE FROM archfiles WHERE filename = ?", (Path(files[1]).name,))
+    conn.close()  # the last connection to the copy: its -wal merged and removed
+    for suffix in ("-wal", "-shm"):  # aside first, as `mica rebuild index` moves them
+        os.replace(archive / f"{INDEX_NAME}{suffix}", archive / f"aside{suffix}")
+    os.replace(copy, archive / INDEX_NAME)
+    assert aca_l0.get_files(start=DAY[0], stop=DAY[1], data_root=archive) == files[2:]
+
+    (archive / INDEX_NAME).unlink()
+    with pytest.raises((MissingArchiveError, DamagedIndexError)) as kept:
+        aca_l0.get_files(start=DAY[0], stop=DAY[1], data_root=archive)
+    close_kept_readers()
+    with pytest.raises(type(kept.value)):
+        aca_l0.get_files(start=DAY[0], stop=DAY[1], data_root=archive)

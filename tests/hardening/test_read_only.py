@@ -33,7 +33,7 @@ from click.testing import CliRunner
 
 from mica.archive import aca_hdr3, aca_l0, asp_l1, obspar
 from mica.cli import main
-from mica.engine.index import INDEX_NAME, ArchiveIndex
+from mica.engine.index import INDEX_NAME, ArchiveIndex, close_kept_readers
 from mica.products.aca_l0 import L0
 from mica.stats import acq_stats
 
@@ -199,7 +199,9 @@ def shared() -> Iterator[dict[str, Any]]:
         archive.chmod(0o755)
         # The acq-stats update read the other indexes as their owner: SQLite left their -wal
         # and -shm (readers of other users follow them, `test_reader_follows_running_writer`).
-        # The owner's next write merges and removes them, as here.
+        # The owner's next write merges and removes them, as here, once this process's
+        # readers closed theirs.
+        close_kept_readers()
         for db in archive.rglob("*.db3"):
             conn = sqlite3.connect(db)
             conn.execute("SELECT 1 FROM sqlite_master").fetchall()
