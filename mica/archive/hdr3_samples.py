@@ -26,7 +26,8 @@ from mica.products.hdr3_items import Hdr3Item
 from mica.products.hdr3_samples import SAMPLE_BLOCK, SAMPLES_VIEW, item_datasets, table_words
 
 if TYPE_CHECKING:
-    from mica.engine.h5chunks import ChunkDigests, StoredBlocks
+    from mica.engine.h5chunks import ChunkDigests
+    from mica.engine.stored_blocks import StoredBlocks
 
 #: Table rows read at a time (3-7 bytes a row: the words and flags of a few items).
 READ_ROWS = 1 << 22
@@ -263,7 +264,7 @@ def _open_part(
     while the snapshot holds: in a chunk recorded without block locations, HDF5 opens the
     file by its name, which a rebuild may remove once the snapshot ends."""
     from mica.engine.colstore import ColumnStore, serve_from_files
-    from mica.engine.h5chunks import StoredBlocks
+    from mica.engine.stored_blocks import StoredBlocks
     from mica.engine.synced import synced_chunk_lost
     from mica.errors import DamagedStoreError
     from mica.products.aca_l0 import L0

@@ -813,7 +813,7 @@ class ColumnStore:
         fd = os.open(path, os.O_RDONLY)  # FileNotFoundError: replaced since the snapshot
         try:
             layout = stored_layout(path, fd) if digests is not None else None
-            if layout is not None:  # HDF5's structure known: its stored blocks read here
+            if layout is not None and layout.readable:  # its stored blocks read here
                 reader: _ChunkReader = _StoredReader(fd, path, layout, groups, digests)
                 got = _rows_of(reader, names, groups, columns, tstart, tstop, files, defer)
                 if got is not None:

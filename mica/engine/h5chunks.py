@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import ctypes
 import errno
 import functools
 import os
@@ -146,7 +145,7 @@ def _unlocked_access() -> h5py.h5p.PropFAID:
     return fapl
 
 
-def _buffer(name: str, nbytes: int) -> np.ndarray:
+def thread_buffer(name: str, nbytes: int) -> np.ndarray:
     """A reusable per-thread byte buffer (cache-warm, no page faults after the first use)."""
     buf = getattr(_buffers, name, None)
     if buf is None or len(buf) < nbytes:
@@ -299,8 +298,8 @@ def record_digests(h5: h5py.File, image: bytes, identity: str) -> dict[str, Data
             if None in found:  # HDF5 writes every chunk of data it is given
                 raise ValueError(f"{name}: block {found.index(None)} was not written")
             crcs = found  # type: ignore[assignment]
-            if BlockMap.of(dset.id, located=False).blosc:
-                blocks = tuple(located)
+            if is_blosc_chunked(dset) and tuple(chunks[1:]) == dset.shape[1:]:
+                blocks = tuple(located)  # blocks of whole rows: `StoredBlocks` reads them
         out[name] = DatasetDigests(dset.dtype.str, dset.shape, chunks, tuple(crcs), blocks)
     return out
 
@@ -460,7 +459,7 @@ class ChunkDigests:
             self.check_rows(dset.id, name, 0, None, dset.dtype, dset.shape)
         size, crc, at = os.fstat(fd).st_size, None, 0
         while at < size:  # in pieces: a chunk file may be hundreds of MB
-            piece = _buffer("stored", min(size - at, 1 << 24))
+            piece = thread_buffer("stored", min(size - at, 1 << 24))
             if os.preadv(fd, [piece], at) != len(piece):
                 break
             crc, at = file_digest(piece, self.identity, crc), at + len(piece)
@@ -469,251 +468,6 @@ class ChunkDigests:
                 f"its {size} bytes do not match the file's digest (its datasets' blocks do: "
                 "the damage is in its attributes or HDF5's own structures)"
             )
-
-
-# --- stored blocks located once per process ----------------------------------------------
-#: Block locations of the chunk files read lately: path -> (the file's identity when located,
-#: dataset name -> `BlockMap`). A chunk file is never rewritten under its name (a rebuild
-#: writes a new generation under a new name), so a later read of the file finds its blocks
-#: here and reads them without opening HDF5; the identity (device, inode, size, modification
-#: time) is checked at every open, so a file put in its place (or edited in place) is
-#: located afresh. Any reader may use it (`StoredBlocks`).
-_LOCATED: dict[str, tuple[tuple[int, ...], dict[str, BlockMap]]] = {}
-_LOCATED_MAX = 4096
-
-
-@dataclass(frozen=True)
-class BlockMap:
-    """Where a dataset chunked along its first axis keeps its stored blocks.
-
-    ``blocks`` holds, per block in row order, its (file offset, stored size, HDF5 filter
-    mask); a block HDF5 has no location for is ``(-1, 0, 0)``. ``blosc`` says whether the
-    dataset is filtered by Blosc alone (else `StoredBlocks` leaves it to HDF5).
-    """
-
-    dtype: np.dtype
-    shape: tuple[int, ...]
-    rows: int
-    blosc: bool
-    blocks: tuple[tuple[int, int, int], ...]
-
-    @classmethod
-    def recorded(cls, record: DatasetDigests) -> BlockMap | None:
-        """The map a chunk's record gives (None: it has no `DatasetDigests.blocks`)."""
-        if record.blocks is None or record.chunks is None:
-            return None
-        shape = record.shape
-        return cls(np.dtype(record.dtype), shape, record.chunks[0], True, record.blocks)
-
-    @classmethod
-    def of(cls, dsid: h5py.h5d.DatasetID, located: bool = True) -> BlockMap:
-        """The map of an open dataset (its chunk index walked once; not when ``located`` is
-        false: ``blocks`` is then empty, the rest says what the dataset is)."""
-        shape = tuple(dsid.get_space().shape)
-        plist = dsid.get_create_plist()
-        chunks = plist.get_chunk() if plist.get_layout() == h5py.h5d.CHUNKED else None
-        filters = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
-        blosc = (
-            chunks is not None
-            and filters == [hdf5plugin.BLOSC_ID]
-            and len(shape) >= 1
-            and tuple(chunks[1:]) == shape[1:]
-        )
-        if not blosc or not located:
-            return cls(dsid.dtype, shape, int(chunks[0]) if blosc else 0, blosc, ())
-        rows = int(chunks[0])
-        found = [(-1, 0, 0)] * -(-shape[0] // rows)
-
-        def put(info: Any) -> None:
-            block = info.chunk_offset[0] // rows
-            if block < len(found):
-                found[block] = (info.byte_offset, info.size, info.filter_mask)
-
-        dsid.chunk_iter(put)
-        return cls(dsid.dtype, shape, rows, True, tuple(found))
-
-
-@functools.cache
-def _c_blosc() -> tuple[Any, Any] | None:
-    """c-blosc's ``blosc_cbuffer_validate`` and ``blosc_decompress_ctx`` from hdf5plugin's
-    Blosc filter (the code HDF5 decodes these blocks with; no import of blosc2, whose 250 ms
-    start-up would be most of a first read), or None when that library does not offer them."""
-    try:
-        lib = ctypes.CDLL(os.path.join(hdf5plugin.PLUGIN_PATH, "libh5blosc.so"))
-        validate, decompress = lib.blosc_cbuffer_validate, lib.blosc_decompress_ctx
-    except (OSError, AttributeError):
-        return None
-    validate.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)]
-    validate.restype = ctypes.c_int
-    decompress.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    decompress.restype = ctypes.c_int
-    return validate, decompress
-
-
-def blosc_decode(src: np.ndarray, out: np.ndarray) -> None:
-    """Decode the Blosc buffer ``src`` (uint8) into ``out`` (contiguous, its exact size), on
-    one thread.
-
-    Raises
-    ------
-    ValueError
-        The buffer's header does not describe ``out``'s size within ``src``'s bytes, or it
-        does not decode.
-    """
-    c_blosc = _c_blosc()
-    if c_blosc is None:  # blosc2 decodes c-blosc's buffers too
-        with one_blosc_thread:
-            blosc2 = one_blosc_thread.adopt_blosc2()
-            raw, packed, _ = blosc2.get_cbuffer_sizes(src)
-            if raw != out.nbytes or packed > len(src):
-                raise ValueError(f"its Blosc header says {raw} bytes from {packed}")
-            blosc2.decompress(src, dst=out)
-        return
-    validate, decompress = c_blosc
-    raw = ctypes.c_size_t()
-    if validate(src.ctypes.data, len(src), ctypes.byref(raw)) < 0 or raw.value != out.nbytes:
-        raise ValueError(f"its Blosc header does not describe {out.nbytes} bytes")
-    if decompress(src.ctypes.data, out.ctypes.data, out.nbytes, 1) != out.nbytes:
-        raise ValueError("Blosc could not decode it")
-
-
-def _identity(st: os.stat_result) -> tuple[int, ...]:
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-
-
-class StoredBlocks:
-    """Rows of the datasets of one chunk file, read as their stored blocks: each block read
-    once (``os.preadv`` at its offset), checked against the chunk's ``digests`` and decoded
-    by c-blosc straight into the output (`blosc_decode`).
-
-    The blocks' locations come from `_LOCATED` when the file was located before in this
-    process (no HDF5 call at all), else from HDF5, opened on first need and kept open until
-    `close` only (h5py files are never kept open across calls: a later ``h5py.File(path,
-    "r+")`` in the process would fail). A dataset not filtered by Blosc alone is read by HDF5
-    (`h5`), its blocks checked by the caller (`mica.engine.colstore.read_slab`).
-
-    Raises `DamagedStoreError` (an OSError) for a missing dataset or block, a truncated
-    file, a block that fails its digest or does not decode; FileNotFoundError when the file
-    is gone, or was replaced while this was open (the caller starts again).
-    """
-
-    def __init__(self, path: str | os.PathLike, digests: ChunkDigests | None = None):
-        self.path = os.fspath(path)
-        self.digests = digests
-        self.fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        self._fid: h5py.h5f.FileID | None = None
-        self._recorded: dict[str, BlockMap] = {}  # the maps ``digests`` give
-        self._identity = _identity(os.fstat(self.fd))
-        known = _LOCATED.get(self.path)
-        if known is not None and known[0] == self._identity:
-            self.maps = known[1]
-        else:
-            self.maps = {}
-            if len(_LOCATED) >= _LOCATED_MAX:
-                _LOCATED.clear()
-            _LOCATED[self.path] = (self._identity, self.maps)
-
-    def close(self) -> None:
-        """Close the file (and HDF5's, if it was opened)."""
-        if self._fid is not None:
-            self._fid.close()
-            self._fid = None
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-
-    def __enter__(self) -> StoredBlocks:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def h5(self) -> h5py.h5f.FileID:
-        """HDF5's id of the file (opened now if it was not), the same file as ``fd``."""
-        if self._fid is None:
-            fid = open_h5_id(self.path)
-            if _identity(os.fstat(fid.get_vfd_handle())) != self._identity:
-                fid.close()
-                raise FileNotFoundError(errno.ENOENT, "store chunk replaced", self.path)
-            self._fid = fid
-        return self._fid
-
-    def map(self, name: str) -> BlockMap:
-        """Dataset ``name``'s `BlockMap`: as the chunk's digests record it, else as HDF5
-        finds it (KeyError: no such dataset, none recorded)."""
-        found = self.maps.get(name) or self._recorded.get(name)
-        if found is None and self.digests is not None and name in self.digests.datasets:
-            found = BlockMap.recorded(self.digests.dataset(name))
-            if found is not None:
-                self._recorded[name] = found
-        if found is None:
-            try:
-                dsid = h5py.h5d.open(self.h5(), name.encode())
-            except KeyError:
-                if self.digests is not None and name in self.digests.datasets:
-                    raise self.digests.damaged(f"/{name} is missing") from None
-                raise
-            found = self.maps[name] = BlockMap.of(dsid)
-        return found
-
-    def rows(self, name: str) -> int:
-        """The number of rows of dataset ``name``."""
-        return self.map(name).shape[0]
-
-    def read(
-        self, name: str, lo: int = 0, hi: int | None = None, out: np.ndarray | None = None
-    ) -> np.ndarray:
-        """Rows [lo, hi) (None: to the end; clipped to the dataset) of a dataset `BlockMap.blosc`
-        says is Blosc-filtered, checked against the chunk's digests (its dtype and shape,
-        then each block's stored bytes), into ``out`` (the rows' length) or a new array."""
-        bmap = self.map(name)
-        if not bmap.blosc:
-            raise ValueError(f"{name} is not filtered by Blosc alone: read it with HDF5")
-        record = None
-        if self.digests is not None:
-            record = self.digests.check_meta(name, bmap.dtype, bmap.shape)
-        hi = bmap.shape[0] if hi is None else min(hi, bmap.shape[0])
-        lo = min(lo, hi)
-        if out is None:
-            out = np.empty((hi - lo, *bmap.shape[1:]), dtype=bmap.dtype)
-        elif not out.flags.c_contiguous or out.shape != (hi - lo, *bmap.shape[1:]):
-            raise ValueError(f"{name}: out must be contiguous, of {hi - lo} rows")
-        per_row = bmap.dtype.itemsize * int(np.prod(bmap.shape[1:], dtype=np.int64))
-        flat = out.view(np.uint8).reshape(len(out), per_row)  # each row's bytes
-        rows = bmap.rows
-        size_of = rows * per_row  # of a decoded block (an edge block is stored padded)
-        for block in range(lo // rows, -(-hi // rows) if hi > lo else lo // rows):
-            offset, size, skipped = bmap.blocks[block]
-            row0 = block * rows
-            if offset < 0:
-                raise self._damaged(name, block, row0, "is missing")
-            stored = _buffer("stored", size)
-            if os.preadv(self.fd, [stored], offset) != size:
-                raise self._damaged(name, block, row0, "is truncated")
-            if self.digests is not None:
-                self.digests.check_block(name, block, stored, record)
-            a, b = max(lo, row0), min(hi, row0 + rows)
-            whole = a == row0 and b == row0 + rows
-            # a block whole within the rows is decoded in place, else beside them
-            target = flat[a - lo : b - lo].reshape(-1) if whole else _buffer("block", size_of)
-            try:
-                if skipped:  # the filter was not applied to this block: stored as is
-                    if size != size_of:
-                        raise ValueError(f"it has {size} bytes, not {size_of}")
-                    target[:] = stored
-                else:
-                    blosc_decode(stored, target)
-            except ValueError as exc:
-                raise self._damaged(name, block, row0, f"does not decode: {exc}") from exc
-            if not whole:
-                flat[a - lo : b - lo] = target.reshape(rows, per_row)[a - row0 : b - row0]
-        return out
-
-    def _damaged(self, name: str, block: int, row: int, what: str) -> DamagedStoreError:
-        if self.digests is not None:
-            return self.digests._block_damaged(name, block, row, what)
-        where = f"{self.path}: /{name.lstrip('/')} chunk at row {row} (block {block})"
-        return DamagedStoreError.at(Path(self.path), f"{where} {what}")
 
 
 class _Descriptor:
@@ -825,20 +579,20 @@ class ChunkedRows:
         """
         one_blosc_thread.adopt_blosc2()
         nbytes = int(np.prod(self.chunk_shape)) * self.dtype.itemsize
-        src = _buffer("src", max((loc[2] for loc in self.located), default=0))
+        src = thread_buffer("src", max((loc[2] for loc in self.located), default=0))
 
         def view(out: np.ndarray) -> np.ndarray:
             return out.view(self.dtype).reshape(self.chunk_shape)
 
         if len(self.located) < 2:
             for loc in self.located:
-                out = _buffer("out0", nbytes)
+                out = thread_buffer("out0", nbytes)
                 self._decode(loc, src, out)
                 sink(view(out), loc[0])
             return
         free: queue.SimpleQueue[np.ndarray | None] = queue.SimpleQueue()
         for i in range(3):  # one being copied, one decoded and waiting, one being decoded
-            free.put(_buffer(f"out{i}", nbytes))
+            free.put(thread_buffer(f"out{i}", nbytes))
         ready: queue.SimpleQueue[tuple[int, np.ndarray] | BaseException | None]
         ready = queue.SimpleQueue()
 

@@ -17,11 +17,17 @@ decodes these chunks with), called through ctypes: importing blosc2 costs a firs
 than the whole read. A file whose layout is not plain Blosc-compressed chunks (or where the
 library does not load) is not served here (`stored_layout` gives None); callers read it
 through HDF5 instead.
+
+`StoredBlocks` reads whole rows of a chunk's datasets the same way, from the block locations
+its digests record holds (written with the chunk, so even a first read opens no HDF5 file),
+else from `stored_layout`.
 """
 
 from __future__ import annotations
 
 import ctypes
+import errno
+import functools
 import os
 import threading
 from collections import OrderedDict
@@ -33,28 +39,46 @@ import h5py
 import hdf5plugin
 import numpy as np
 
-from mica.engine.h5chunks import ChunkDigests, open_h5_id
+from mica.engine.h5chunks import (
+    ChunkDigests,
+    DatasetDigests,
+    one_blosc_thread,
+    open_h5_id,
+    thread_buffer,
+)
+from mica.errors import DamagedStoreError
 
-__all__ = ["StoredDataset", "StoredFile", "read_planes", "read_rows_of", "stored_layout"]
+__all__ = [
+    "BlockMap",
+    "StoredBlocks",
+    "StoredDataset",
+    "StoredFile",
+    "blosc_decode",
+    "read_planes",
+    "read_rows_of",
+    "stored_layout",
+]
 
 #: layouts of the chunk files read lately, by path (`stored_layout`)
 _LAYOUTS: OrderedDict[Path, tuple[tuple[int, int, int], StoredFile | None]] = OrderedDict()
 _LAYOUTS_MAX = 512
 _LOCK = threading.Lock()  # readers of several threads share the layouts
-_local = threading.local()
 
 
 @dataclass(frozen=True)
 class StoredDataset:
     """One dataset of a chunk file as stored: dtype, shape, HDF5 chunk shape (None:
     contiguous) and, per block along its chunked axis, (file offset, stored size, filter mask)
-    (a contiguous dataset: its one extent, filter mask 0)."""
+    (a contiguous dataset: its one extent, filter mask 0). Not ``readable`` (no blocks): one
+    this module does not read (other filters, blocks along two axes, a block missing or twice:
+    HDF5's read and its checks say what it is)."""
 
     name: str
     dtype: np.dtype
     shape: tuple[int, ...]
     chunks: tuple[int, ...] | None
     blocks: tuple[tuple[int, int, int], ...]
+    readable: bool = True
 
 
 @dataclass(frozen=True)
@@ -64,6 +88,11 @@ class StoredFile:
     state: tuple[int, int, int]
     datasets: dict[str, StoredDataset]
 
+    @property
+    def readable(self) -> bool:
+        """Whether every dataset is one this module reads."""
+        return all(d.readable for d in self.datasets.values())
+
 
 def _state(fd: int) -> tuple[int, int, int]:
     st = os.fstat(fd)
@@ -72,8 +101,8 @@ def _state(fd: int) -> tuple[int, int, int]:
 
 def stored_layout(path: Path, fd: int) -> StoredFile | None:
     """The layout of the chunk file open as ``fd`` (opened by the caller from ``path``),
-    learnt once per process while the file's (inode, size, mtime) stays; None when it is not
-    one this module reads (a dataset with other filters, a block twice or out of order).
+    learnt once per process while the file's (inode, size, mtime) stays; None when c-blosc
+    does not load (`StoredDataset.readable` says which datasets this module reads).
 
     Raises
     ------
@@ -89,16 +118,15 @@ def stored_layout(path: Path, fd: int) -> StoredFile | None:
         if known is not None and known[0] == state:
             _LAYOUTS.move_to_end(path)
             return known[1]
-    if _getitem() is None:
+    if _c_blosc() is None:
         return None
     fid = open_h5_id(path)
     try:
         if _state(fid.get_vfd_handle()) != state:
             raise FileNotFoundError(2, "store chunk replaced meanwhile", str(path))
-        datasets = _datasets(fid)
+        layout = StoredFile(state, _datasets(fid))
     finally:
         fid.close()
-    layout = None if datasets is None else StoredFile(state, datasets)
     with _LOCK:
         _LAYOUTS[path] = (state, layout)
         if len(_LAYOUTS) > _LAYOUTS_MAX:
@@ -106,71 +134,56 @@ def stored_layout(path: Path, fd: int) -> StoredFile | None:
     return layout
 
 
-def _datasets(fid: h5py.h5f.FileID) -> dict[str, StoredDataset] | None:
-    """Every dataset at the root of an open file, as stored (None: one not read here)."""
+def _datasets(fid: h5py.h5f.FileID) -> dict[str, StoredDataset]:
+    """Every dataset at the root of an open file, as stored."""
     root = h5py.h5g.open(fid, b"/")
     out = {}
     for k in range(root.get_num_objs()):
         name = root.get_objname_by_idx(k)
         dset = h5py.h5d.open(root, name)
         try:
-            shape = tuple(dset.shape)
-            plist = dset.get_create_plist()
-            if plist.get_layout() == h5py.h5d.CONTIGUOUS:
-                if plist.get_nfilters():
-                    return None
-                offset = dset.get_offset()
-                nbytes = int(np.prod(shape)) * dset.dtype.itemsize
-                blocks = ((0, 0, 0),) if offset is None else ((offset, nbytes, 0),)
-                chunks = None
-            else:
-                filters = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
-                if filters != [hdf5plugin.BLOSC_ID]:
-                    return None
-                chunks = tuple(plist.get_chunk())
-                axis = next((i for i, (c, s) in enumerate(zip(chunks, shape)) if c < s), 0)
-                found = []
-                for i in range(dset.get_num_chunks()):
-                    info = dset.get_chunk_info(i)
-                    if any(o for j, o in enumerate(info.chunk_offset) if j != axis):
-                        return None  # blocks along one axis only
-                    found.append((info.chunk_offset[axis] // chunks[axis], info))
-                found.sort(key=lambda item: item[0])
-                if [b for b, _ in found] != list(range(len(found))):
-                    return None  # a block missing: HDF5's read (and its checks) says which
-                blocks = tuple((i.byte_offset, i.size, i.filter_mask) for _, i in found)
-            text = name.decode()
-            out[text] = StoredDataset(text, dset.dtype, shape, chunks, blocks)
+            out[name.decode()] = _stored_dataset(name.decode(), dset)
         finally:
             dset.close()
     return out
 
 
+def _stored_dataset(name: str, dset: h5py.h5d.DatasetID) -> StoredDataset:
+    shape = tuple(dset.shape)
+    plist = dset.get_create_plist()
+    unread = StoredDataset(name, dset.dtype, shape, None, (), readable=False)
+    if plist.get_layout() == h5py.h5d.CONTIGUOUS:
+        if plist.get_nfilters():
+            return unread
+        offset = dset.get_offset()
+        nbytes = int(np.prod(shape)) * dset.dtype.itemsize
+        blocks = ((0, 0, 0),) if offset is None else ((offset, nbytes, 0),)
+        return StoredDataset(name, dset.dtype, shape, None, blocks)
+    filters = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
+    if filters != [hdf5plugin.BLOSC_ID]:
+        return unread
+    chunks = tuple(plist.get_chunk())
+    axis = next((i for i, (c, s) in enumerate(zip(chunks, shape)) if c < s), 0)
+    found = []
+    infos: list[Any] = []
+    dset.chunk_iter(infos.append)  # one walk (the k-th chunk's is a walk each)
+    for info in infos:
+        if any(o for j, o in enumerate(info.chunk_offset) if j != axis):
+            return unread  # blocks along one axis only
+        found.append((info.chunk_offset[axis] // chunks[axis], info))
+    found.sort(key=lambda item: item[0])
+    if [b for b, _ in found] != list(range(len(found))):
+        return unread  # a block missing: HDF5's read (and its checks) says which
+    blocks = tuple((i.byte_offset, i.size, i.filter_mask) for _, i in found)
+    return StoredDataset(name, dset.dtype, shape, chunks, blocks)
+
+
 # --- decoding -----------------------------------------------------------------------------
-_LIB: list[Any] = []
-
-
-def _getitem() -> Any:
-    """c-blosc's ``blosc_getitem`` from hdf5plugin's Blosc filter library (None: it does not
-    load). It decodes into the caller's buffer on the calling thread with a context of its
-    own (no global state: safe from any thread)."""
-    if not _LIB:
-        try:
-            lib = ctypes.CDLL(str(Path(hdf5plugin.PLUGIN_PATH) / "libh5blosc.so"))
-            getitem = lib.blosc_getitem
-            getitem.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
-            getitem.restype = ctypes.c_int
-            _LIB.append(getitem)
-        except (OSError, AttributeError):
-            _LIB.append(None)
-    return _LIB[0]
-
-
 def _stored(fd: int, path: Path, dset: StoredDataset, block: int, digests: ChunkDigests) -> Any:
     """Block ``block`` of ``dset`` as stored, read and checked against its digest (into a
     buffer of this thread, valid until its next call)."""
     offset, size, _ = dset.blocks[block]
-    buf = _buffer(size, "stored")
+    buf = thread_buffer("stored", size)
     if os.preadv(fd, [buf], offset) != size:
         row = block * (dset.chunks or (0,))[0]
         raise digests.damaged(f"/{dset.name} chunk at row {row} (block {block}) is truncated")
@@ -184,7 +197,7 @@ def _decode(
     """Items [start, start + count) (in the dataset's item size) of a checked Blosc block into
     ``out`` (``count`` items long, contiguous)."""
     src = (ctypes.c_char * len(stored)).from_buffer(stored)
-    if _getitem()(src, start, count, out.ctypes.data) != count * dset.dtype.itemsize:
+    if _c_blosc().blosc_getitem(src, start, count, out.ctypes.data) != count * dset.dtype.itemsize:
         raise digests.damaged(f"/{dset.name} does not decompress")
 
 
@@ -213,7 +226,7 @@ def read_planes(
         if dset.blocks[block][2]:  # stored without its filter
             whole = np.frombuffer(stored, np.uint8)
         else:
-            whole = _buffer(nbytes)
+            whole = thread_buffer("decoded", nbytes)
             spans = [(first * step, (first + count) * step) for first, count in planes]
             for start, stop in _blosc_runs(stored, spans, nbytes):
                 _decode(stored, dset, start, stop - start, whole[start:stop], digests)
@@ -238,15 +251,6 @@ def _blosc_runs(stored: Any, spans: list[tuple[int, int]], nbytes: int) -> list[
         else:
             runs.append([k, k + 1])
     return [(a * size, min(b * size, nbytes)) for a, b in runs]
-
-
-def _buffer(nbytes: int, name: str = "decoded") -> np.ndarray:
-    """A reused buffer of this thread (no fresh pages to fault in at every block)."""
-    buf = getattr(_local, name, None)
-    if buf is None or len(buf) < nbytes:
-        buf = np.empty(nbytes, np.uint8)
-        setattr(_local, name, buf)
-    return buf[:nbytes]
 
 
 def read_rows_of(
@@ -278,3 +282,249 @@ def read_rows_of(
             first = (a - block * step) * row_items
             _decode(stored, dset, first, (b - a) * row_items, dest, digests)
     return out
+
+
+@dataclass(frozen=True)
+class BlockMap:
+    """Where a dataset chunked along its first axis keeps its stored blocks.
+
+    ``blocks`` holds, per block in row order, its (file offset, stored size, HDF5 filter
+    mask); a block HDF5 has no location for is ``(-1, 0, 0)``. ``blosc`` says whether the
+    dataset is filtered by Blosc alone (else `StoredBlocks` leaves it to HDF5).
+    """
+
+    dtype: np.dtype
+    shape: tuple[int, ...]
+    rows: int
+    blosc: bool
+    blocks: tuple[tuple[int, int, int], ...]
+
+    @classmethod
+    def recorded(cls, record: DatasetDigests) -> BlockMap | None:
+        """The map a chunk's record gives (None: it has no `DatasetDigests.blocks`)."""
+        if record.blocks is None or record.chunks is None:
+            return None
+        shape = record.shape
+        return cls(np.dtype(record.dtype), shape, record.chunks[0], True, record.blocks)
+
+    @classmethod
+    def learnt(cls, dset: StoredDataset) -> BlockMap | None:
+        """The map of a dataset as `stored_layout` learnt it (None: not `readable`)."""
+        chunks = dset.chunks
+        if not dset.readable:
+            return None
+        if chunks is None or tuple(chunks[1:]) != dset.shape[1:]:
+            return cls(dset.dtype, dset.shape, 0, False, ())
+        return cls(dset.dtype, dset.shape, chunks[0], True, dset.blocks)
+
+    @classmethod
+    def of(cls, dsid: h5py.h5d.DatasetID) -> BlockMap:
+        """The map of an open dataset (its chunk index walked once)."""
+        shape = tuple(dsid.get_space().shape)
+        plist = dsid.get_create_plist()
+        chunks = plist.get_chunk() if plist.get_layout() == h5py.h5d.CHUNKED else None
+        filters = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
+        blosc = (
+            chunks is not None
+            and filters == [hdf5plugin.BLOSC_ID]
+            and len(shape) >= 1
+            and tuple(chunks[1:]) == shape[1:]
+        )
+        if not blosc:
+            return cls(dsid.dtype, shape, 0, False, ())
+        rows = int(chunks[0])
+        found = [(-1, 0, 0)] * -(-shape[0] // rows)
+
+        def put(info: Any) -> None:
+            block = info.chunk_offset[0] // rows
+            if block < len(found):
+                found[block] = (info.byte_offset, info.size, info.filter_mask)
+
+        dsid.chunk_iter(put)
+        return cls(dsid.dtype, shape, rows, True, tuple(found))
+
+
+@functools.cache
+def _c_blosc() -> Any:
+    """c-blosc from hdf5plugin's Blosc filter library (the code HDF5 decodes these blocks with;
+    no import of blosc2, whose 250 ms start-up would be most of a first read): the loaded
+    library with ``blosc_cbuffer_validate``, ``blosc_decompress_ctx`` and ``blosc_getitem``
+    typed, or None when it does not load or offer them. Each call decodes into the caller's
+    buffer on the calling thread with a context of its own (safe from any thread)."""
+    try:
+        lib = ctypes.CDLL(os.path.join(hdf5plugin.PLUGIN_PATH, "libh5blosc.so"))
+        validate, decompress = lib.blosc_cbuffer_validate, lib.blosc_decompress_ctx
+        getitem = lib.blosc_getitem
+    except (OSError, AttributeError):
+        return None
+    validate.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)]
+    validate.restype = ctypes.c_int
+    decompress.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    decompress.restype = ctypes.c_int
+    getitem.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
+    getitem.restype = ctypes.c_int
+    return lib
+
+
+def blosc_decode(src: np.ndarray, out: np.ndarray) -> None:
+    """Decode the Blosc buffer ``src`` (uint8) into ``out`` (contiguous, its exact size), on
+    one thread.
+
+    Raises
+    ------
+    ValueError
+        The buffer's header does not describe ``out``'s size within ``src``'s bytes, or it
+        does not decode.
+    """
+    c_blosc = _c_blosc()
+    if c_blosc is None:  # blosc2 decodes c-blosc's buffers too
+        with one_blosc_thread:
+            blosc2 = one_blosc_thread.adopt_blosc2()
+            raw, packed, _ = blosc2.get_cbuffer_sizes(src)
+            if raw != out.nbytes or packed > len(src):
+                raise ValueError(f"its Blosc header says {raw} bytes from {packed}")
+            blosc2.decompress(src, dst=out)
+        return
+    raw = ctypes.c_size_t()
+    valid = c_blosc.blosc_cbuffer_validate(src.ctypes.data, len(src), ctypes.byref(raw))
+    if valid < 0 or raw.value != out.nbytes:
+        raise ValueError(f"its Blosc header does not describe {out.nbytes} bytes")
+    if c_blosc.blosc_decompress_ctx(src.ctypes.data, out.ctypes.data, out.nbytes, 1) != out.nbytes:
+        raise ValueError("Blosc could not decode it")
+
+
+def _identity(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+class StoredBlocks:
+    """Rows of the datasets of one chunk file, read as their stored blocks: each block read
+    once (``os.preadv`` at its offset), checked against the chunk's ``digests`` and decoded
+    by c-blosc straight into the output (`blosc_decode`).
+
+    The blocks' locations come from the chunk's digests record when it holds them, else from
+    `stored_layout` (learnt once per process and file), else from HDF5, opened on first need
+    and kept open until `close` only (h5py files are never kept open across calls: a later
+    ``h5py.File(path, "r+")`` in the process would fail). A dataset not filtered by Blosc
+    alone is read by HDF5 (`h5`), its blocks checked by the caller
+    (`mica.engine.colstore.read_slab`).
+
+    Raises `DamagedStoreError` (an OSError) for a missing dataset or block, a truncated
+    file, a block that fails its digest or does not decode; FileNotFoundError when the file
+    is gone, or was replaced while this was open (the caller starts again).
+    """
+
+    def __init__(self, path: str | os.PathLike, digests: ChunkDigests | None = None):
+        self.path = os.fspath(path)
+        self.digests = digests
+        self.fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        self._fid: h5py.h5f.FileID | None = None
+        self._recorded: dict[str, BlockMap] = {}  # the maps ``digests`` give
+        self._learnt: StoredFile | None = None  # as `stored_layout` learnt the file
+        self._identity = _identity(os.fstat(self.fd))
+
+    def close(self) -> None:
+        """Close the file (and HDF5's, if it was opened)."""
+        if self._fid is not None:
+            self._fid.close()
+            self._fid = None
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> StoredBlocks:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def h5(self) -> h5py.h5f.FileID:
+        """HDF5's id of the file (opened now if it was not), the same file as ``fd``."""
+        if self._fid is None:
+            fid = open_h5_id(self.path)
+            if _identity(os.fstat(fid.get_vfd_handle())) != self._identity:
+                fid.close()
+                raise FileNotFoundError(errno.ENOENT, "store chunk replaced", self.path)
+            self._fid = fid
+        return self._fid
+
+    def map(self, name: str) -> BlockMap:
+        """Dataset ``name``'s `BlockMap`: as the chunk's digests record it, else as HDF5
+        finds it (KeyError: no such dataset, none recorded)."""
+        found = self._recorded.get(name)
+        if found is None and self.digests is not None and name in self.digests.datasets:
+            found = BlockMap.recorded(self.digests.dataset(name))
+        if found is None:
+            if self._learnt is None:
+                self._learnt = stored_layout(Path(self.path), self.fd)
+            if self._learnt is not None and name in self._learnt.datasets:
+                found = BlockMap.learnt(self._learnt.datasets[name])
+        if found is None:  # a file `stored_layout` does not read: HDF5 locates it
+            try:
+                dsid = h5py.h5d.open(self.h5(), name.encode())
+            except KeyError:
+                if self.digests is not None and name in self.digests.datasets:
+                    raise self.digests.damaged(f"/{name} is missing") from None
+                raise
+            found = BlockMap.of(dsid)
+        self._recorded[name] = found
+        return found
+
+    def rows(self, name: str) -> int:
+        """The number of rows of dataset ``name``."""
+        return self.map(name).shape[0]
+
+    def read(
+        self, name: str, lo: int = 0, hi: int | None = None, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Rows [lo, hi) (None: to the end; clipped to the dataset) of a dataset `BlockMap.blosc`
+        says is Blosc-filtered, checked against the chunk's digests (its dtype and shape,
+        then each block's stored bytes), into ``out`` (the rows' length) or a new array."""
+        bmap = self.map(name)
+        if not bmap.blosc:
+            raise ValueError(f"{name} is not filtered by Blosc alone: read it with HDF5")
+        record = None
+        if self.digests is not None:
+            record = self.digests.check_meta(name, bmap.dtype, bmap.shape)
+        hi = bmap.shape[0] if hi is None else min(hi, bmap.shape[0])
+        lo = min(lo, hi)
+        if out is None:
+            out = np.empty((hi - lo, *bmap.shape[1:]), dtype=bmap.dtype)
+        elif not out.flags.c_contiguous or out.shape != (hi - lo, *bmap.shape[1:]):
+            raise ValueError(f"{name}: out must be contiguous, of {hi - lo} rows")
+        per_row = bmap.dtype.itemsize * int(np.prod(bmap.shape[1:], dtype=np.int64))
+        flat = out.view(np.uint8).reshape(len(out), per_row)  # each row's bytes
+        rows = bmap.rows
+        size_of = rows * per_row  # of a decoded block (an edge block is stored padded)
+        for block in range(lo // rows, -(-hi // rows) if hi > lo else lo // rows):
+            offset, size, skipped = bmap.blocks[block]
+            row0 = block * rows
+            if offset < 0:
+                raise self._damaged(name, block, row0, "is missing")
+            stored = thread_buffer("stored", size)
+            if os.preadv(self.fd, [stored], offset) != size:
+                raise self._damaged(name, block, row0, "is truncated")
+            if self.digests is not None:
+                self.digests.check_block(name, block, stored, record)
+            a, b = max(lo, row0), min(hi, row0 + rows)
+            whole = a == row0 and b == row0 + rows
+            # a block whole within the rows is decoded in place, else beside them
+            target = flat[a - lo : b - lo].reshape(-1) if whole else thread_buffer("block", size_of)
+            try:
+                if skipped:  # the filter was not applied to this block: stored as is
+                    if size != size_of:
+                        raise ValueError(f"it has {size} bytes, not {size_of}")
+                    target[:] = stored
+                else:
+                    blosc_decode(stored, target)
+            except ValueError as exc:
+                raise self._damaged(name, block, row0, f"does not decode: {exc}") from exc
+            if not whole:
+                flat[a - lo : b - lo] = target.reshape(rows, per_row)[a - row0 : b - row0]
+        return out
+
+    def _damaged(self, name: str, block: int, row: int, what: str) -> DamagedStoreError:
+        if self.digests is not None:
+            return self.digests._block_damaged(name, block, row, what)
+        where = f"{self.path}: /{name.lstrip('/')} chunk at row {row} (block {block})"
+        return DamagedStoreError.at(Path(self.path), f"{where} {what}")

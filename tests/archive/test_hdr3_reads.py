@@ -101,14 +101,15 @@ def test_chunks_recorded_with_or_without_block_locations(tmp_path, boundary_arch
     a chunk file can be opened for writing between reads (no reader holds it open)."""
     import h5py
 
-    from mica.engine import h5chunks
+    from mica.engine import h5chunks, stored_blocks
 
     a, b = BOUNDARY - 30000, BOUNDARY + 3000
     slow = MSIDset(SIM_ITEMS, a, b, data_root=boundary_archive, use_store=False)
     assert served_by_tables({n: get_item(n) for n in SIM_ITEMS}, a, b, boundary_archive)
     opened: list[str] = []
     real_open = h5chunks.open_h5_id
-    monkeypatch.setattr(h5chunks, "open_h5_id", lambda p: opened.append(str(p)) or real_open(p))
+    for module in (h5chunks, stored_blocks):  # every opener of a chunk file
+        monkeypatch.setattr(module, "open_h5_id", lambda p: opened.append(str(p)) or real_open(p))
     for _ in range(2):
         got, _ = fetch_fresh(a, b, boundary_archive)
         assert assert_set_equal(got, slow) > 1000

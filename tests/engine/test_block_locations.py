@@ -14,8 +14,9 @@ import hdf5plugin
 import numpy as np
 import pytest
 
-from mica.engine import h5chunks
-from mica.engine.h5chunks import ChunkDigests, DatasetDigests, StoredBlocks, record_digests
+from mica.engine import stored_blocks
+from mica.engine.h5chunks import ChunkDigests, DatasetDigests, record_digests
+from mica.engine.stored_blocks import StoredBlocks
 from mica.errors import DamagedStoreError
 
 ROWS = 1050  # 10 blocks of 100 rows and a padded edge block
@@ -79,12 +80,14 @@ def test_rows_are_hdf5_s(chunk, lo, hi, recorded):
     digests = digests if recorded else _unlocated(digests)
     with h5py.File(path, "r") as h5:
         want = {name: h5[name][lo:hi] for name in ("TIME", "W", "IMG")}
-    for warm in (False, True):  # located through HDF5, then from the kept locations
+    stored_blocks._LAYOUTS.pop(path, None)
+    for _ in ("located through HDF5 unless recorded", "from the kept locations"):
         with StoredBlocks(path, digests) as blocks:
             for name, values in want.items():
                 got = blocks.read(name, lo, hi)
                 assert got.dtype == values.dtype and np.array_equal(got, values), name
-            assert (blocks._fid is None) == (warm or recorded)  # else HDF5 opened to locate
+            assert blocks._fid is None  # HDF5 opened only to learn the file's layout
+        assert (path in stored_blocks._LAYOUTS) != recorded  # learnt once, when not recorded
     out = np.full((len(want["IMG"]), 3), -1, np.int16)
     with StoredBlocks(path, digests) as blocks:
         assert blocks.read("IMG", lo, hi, out=out) is out
@@ -151,7 +154,7 @@ def test_a_file_put_in_its_place_is_located_afresh(tmp_path, chunk):
         want = h5["TIME"][()]
     with StoredBlocks(path, _unlocated(other_digests)) as blocks:
         assert np.array_equal(blocks.read("TIME"), want)
-    assert h5chunks._LOCATED[str(path)][0][1] == os.stat(path).st_ino
+    assert stored_blocks._LAYOUTS[path][0][0] == os.stat(path).st_ino
     for old in (digests, _unlocated(digests)):
         with StoredBlocks(path, old) as blocks, pytest.raises(DamagedStoreError, match="digest"):
             blocks.read("TIME")
