@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 from bench_archive import DAY, best_of, print_table
 
+from mica.products.hdr3_stats import STATS_DT
 from mica.time import to_secs
 
 YEAR_START = "2013:001:00:00:00"
@@ -72,6 +73,65 @@ def chunk_paths(root: Path, t0: float, t1: float) -> list[Path]:
             (t0, t1),
         ).fetchall()
     return [root / r[0] for r in rows]
+
+
+#: cheta's statistics columns (its names) -> the `MSID` attribute giving each one's values
+CHETA_COLUMNS = {
+    "index": "indexes",
+    "n": "samples",
+    "val": "midvals",
+    "min": "mins",
+    "max": "maxes",
+    "mean": "means",
+    "std": "stds",
+    **{f"p{q:02d}": f"p{q:02d}s" for q in (1, 5, 16, 50, 84, 95, 99)},
+}
+
+
+def cheta_stats_path(dest: Path, stat: str) -> Path:
+    """The cheta-layout statistics file of ``ccd_temp`` for ``stat`` (cheta's
+    ``<content>/<interval>/<MSID>.h5``)."""
+    return dest / stat / "CCD_TEMP.h5"
+
+
+def build_cheta_stats(root: Path, dest: Path, stat: str, t0: float, t1: float) -> int:
+    """The cheta-layout statistics store of ``ccd_temp``'s ``stat`` bins over [t0, t1), from
+    the same values mica serves (its bins read from ``root``): one HDF5 file holding one
+    PyTables table ``data`` of a row per bin, cheta's columns (``index`` and ``n`` int32; the
+    values float64, here the values mica gives; 5-minute rows without the std and
+    percentiles, as cheta's), zlib level 5 as cheta writes them. Returns the rows."""
+    import tables
+
+    from mica.archive import aca_hdr3
+
+    msid = aca_hdr3.MSID("ccd_temp", t0, t1, data_root=root, stat=stat)
+    names = [c for c in CHETA_COLUMNS if stat == "daily" or not (c == "std" or c[0] == "p")]
+    columns = [np.asarray(getattr(msid, CHETA_COLUMNS[c])) for c in names]
+    columns[:2] = [c.astype(np.int32) for c in columns[:2]]
+    rows = np.rec.fromarrays(columns, names=names)
+    path = cheta_stats_path(dest, stat)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    filters = tables.Filters(complevel=5, complib="zlib")
+    with tables.open_file(str(path), "w", filters=filters) as h5:
+        h5.create_table(h5.root, "data", rows, f"{stat} sampling", expectedrows=2e7)
+    return len(rows)
+
+
+def cheta_stats_fetch(dest: Path, stat: str, t0: float, t1: float) -> dict[str, np.ndarray]:
+    """cheta's statistics fetch (``fetch.MSID._get_stat_data``): open the file, the bins'
+    midpoints from the whole ``index`` column, the rows between ``t0`` and ``t1``, one array
+    per column."""
+    import tables
+
+    dt = STATS_DT[stat]
+    with tables.open_file(str(cheta_stats_path(dest, stat))) as h5:
+        table = h5.root.data
+        times = (table.col("index") + 0.5) * dt
+        row0, row1 = np.searchsorted(times, [t0, t1])
+        rows = table[row0:row1]
+    out = {name: rows[name] for name in rows.dtype.names}
+    out["times"] = times[row0:row1]
+    return out
 
 
 def timed(func, repeat: int = 1) -> tuple[float, float]:
