@@ -73,6 +73,7 @@ from mica.engine.h5chunks import (
 )
 from mica.engine.index import ArchiveIndex
 from mica.engine.product import FileProduct
+from mica.engine.store_tables import create_table, refresh_tables
 from mica.engine.synced import synced_chunk_kept
 from mica.errors import ArchiveWriteError, DamagedStoreError
 
@@ -473,6 +474,8 @@ class ColumnStore:
         if not index.readonly:
             index.conn.execute(_CHUNKS_SQL)
             self._add_columns()
+            if product.store_description.tables:
+                create_table(index.conn)
 
     def _add_columns(self) -> None:
         """Bring an older archive's ``store_chunks`` to this layout (a writer's first open):
@@ -756,6 +759,7 @@ class ColumnStore:
                 _warn_kept(self.index.root, old, rows)
             with self.index.transaction():
                 self.index.clear_dirty([part])
+            self._refresh_tables(part)
             return None
         return rows, old
 
@@ -884,30 +888,30 @@ class ColumnStore:
                 self.index.conn.execute("DELETE FROM store_chunks WHERE part = ?", (part,))
                 self.index.add_pending([(p, "drop") for p in drops])
                 self.index.clear_dirty([part])
-        else:
-            rel, gen = self.new_chunk_path(part)
-            dest = self.index.root / rel
-            with self.index.transaction():  # a crash before the commit below deletes it
-                self.index.add_pending([(str(dest), "scratch")])
-            try:
-                built = self.build(dest, part, gen, rows, old, given)
-            except OSError as exc:
-                err = ArchiveWriteError.from_error(exc, self.index.root)
-                if err is None:
-                    raise
-                # The store is a cache: the ingest stands, the partition stays dirty.
-                warnings.warn(
-                    f"store chunk {part} not written, its data are read from the archived "
-                    f"files until an update writes it: {err}",
-                    RuntimeWarning,
-                    stacklevel=4,
-                )
-                with self.index.transaction():  # nothing of it is on disk (write_atomic)
-                    self.index.clear_pending([str(dest)])
-                return False
-            self._record(part, rows, rel, old, built)
+            self._drop(drops)
+            self._refresh_tables(part)
             return True
-        self._drop(drops)
+        rel, gen = self.new_chunk_path(part)
+        dest = self.index.root / rel
+        with self.index.transaction():  # a crash before the commit below deletes it
+            self.index.add_pending([(str(dest), "scratch")])
+        try:
+            built = self.build(dest, part, gen, rows, old, given)
+        except OSError as exc:
+            err = ArchiveWriteError.from_error(exc, self.index.root)
+            if err is None:
+                raise
+            # The store is a cache: the ingest stands, the partition stays dirty.
+            warnings.warn(
+                f"store chunk {part} not written, its data are read from the archived "
+                f"files until an update writes it: {err}",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            with self.index.transaction():  # nothing of it is on disk (write_atomic)
+                self.index.clear_pending([str(dest)])
+            return False
+        self._record(part, rows, rel, old, built)
         return True
 
     def _record(
@@ -932,6 +936,18 @@ class ColumnStore:
             self.index.add_pending([(p, "drop") for p in drops])
             self.index.clear_dirty([part])
         self._drop(drops)
+        self._refresh_tables(part)
+
+    def _refresh_tables(self, part: str) -> None:
+        """The store tables derived from the view of ``part``, derived again once no
+        partition of it is dirty (`mica.engine.store_tables`)."""
+        description = self.product.store_description
+        if description.tables:
+            try:
+                view = description.partition_identity(part)["view"]
+            except ValueError:  # a partition of an older layout
+                return
+            refresh_tables(self, view, STORE_VERSION)
 
     def _drop(self, drops: list[str]) -> None:
         for p in drops:
