@@ -129,6 +129,8 @@ def _from_table(item: Hdr3Item, data_root: str | Path | None) -> np.ndarray | No
         except DamagedStoreError as err:
             _TABLES_DAMAGED.add(digests.path)
             serve_from_files(err)  # or raise; else the chunks serve
+        except OSError:  # gone: replaced since the snapshot, or removed; the chunks serve
+            _log.info("store table %s could not be read: the chunks serve", digests.path)
         return []
 
     snapshot_read(L0, root, lambda index: [], from_table, lambda rec: None)
