@@ -38,6 +38,7 @@ from mica.engine.h5chunks import (
     ChunkDigests,
     RecordedDatasets,
     file_digest,
+    one_blosc_thread,
     open_h5,
     record_digests,
 )
@@ -221,6 +222,7 @@ def _rebuild(store: Any, table: StoreTable, version: int) -> bool:
     return True
 
 
+@one_blosc_thread
 def _image(identity: dict[str, Any], datasets: dict[str, np.ndarray]) -> tuple[bytes, dict]:
     """The bytes of a table file holding ``datasets`` and its record (identity, file size
     and digest, each dataset's digests)."""
