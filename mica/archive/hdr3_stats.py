@@ -123,7 +123,10 @@ def _from_table(item: Hdr3Item, data_root: str | Path | None) -> np.ndarray | No
         try:
             with digests.reading():
                 if name in digests.datasets:
-                    found[0] = read_slab(open_h5_id(digests.path), name, digests=digests)
+                    table = read_slab(open_h5_id(digests.path), name, digests=digests)
+                    # in the native byte order's dtype, as the chunks' bins come (h5py
+                    # names it little-endian: structured arrays of both would mix them)
+                    found[0] = table.view(table.dtype.newbyteorder("="))
                 else:  # no bins of the item in the mission
                     found[0] = np.zeros((len(STATS_FIELDS[DAILY_TABLE_STAT]), 0))
         except DamagedStoreError as err:

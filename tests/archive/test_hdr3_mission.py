@@ -89,6 +89,7 @@ def test_table_is_the_chunks_and_the_samples(mission):
     for t0, t1 in ((START - 9 * DAY, START + 2 * DAY), (RANGE[0], RANGE[0] + 0.4 * DAY)):
         assert np.array_equal(_read(mission, t0, t1), _from_chunks(mission, t0, t1))
     msid = aca_hdr3.MSID("ccd_temp", *RANGE, data_root=mission, stat="daily")
+    assert got.dtype.byteorder == msid.p50s.dtype.byteorder == "="  # as the chunks' come
     assert np.array_equal(msid.maxes, got[3]) and np.array_equal(msid.times, (got[0] + 0.5) * DAY)
     none = aca_hdr3.MSID("ccd_det_therm", *RANGE, data_root=mission, stat="daily")  # slot 0
     assert len(none.times) == 0
