@@ -115,8 +115,10 @@ def build_cheta_stats(root: Path, dest: Path, stat: str, t0: float, t1: float) -
     path = cheta_stats_path(dest, stat)
     path.parent.mkdir(parents=True, exist_ok=True)
     filters = tables.Filters(complevel=5, complib="zlib")
-    with tables.open_file(str(path), "w", filters=filters) as h5:
+    tmp = path.with_suffix(".tmp")  # renamed when whole: --reuse never takes a partial one
+    with tables.open_file(str(tmp), "w", filters=filters) as h5:
         h5.create_table(h5.root, "data", rows, f"{stat} sampling", expectedrows=2e7)
+    tmp.rename(path)
     return len(rows)
 
 

@@ -759,7 +759,7 @@ class ColumnStore:
                 _warn_kept(self.index.root, old, rows)
             with self.index.transaction():
                 self.index.clear_dirty([part])
-            self._refresh_tables(part)
+            self.derive_tables([part])
             return None
         return rows, old
 
@@ -889,7 +889,7 @@ class ColumnStore:
                 self.index.add_pending([(p, "drop") for p in drops])
                 self.index.clear_dirty([part])
             self._drop(drops)
-            self._refresh_tables(part)
+            self.derive_tables([part])
             return True
         rel, gen = self.new_chunk_path(part)
         dest = self.index.root / rel
@@ -936,17 +936,22 @@ class ColumnStore:
             self.index.add_pending([(p, "drop") for p in drops])
             self.index.clear_dirty([part])
         self._drop(drops)
-        self._refresh_tables(part)
+        self.derive_tables([part])
 
-    def _refresh_tables(self, part: str) -> None:
-        """The store tables derived from the view of ``part``, derived again once no
-        partition of it is dirty (`mica.engine.store_tables`)."""
+    def derive_tables(self, parts: Iterable[str]) -> None:
+        """The store tables derived from the views of ``parts`` (whose chunks were recorded
+        or dropped), derived again where their chunks changed, once no partition of their
+        view is dirty (`mica.engine.store_tables`)."""
         description = self.product.store_description
-        if description.tables:
+        if not description.tables:
+            return
+        views = set()
+        for part in parts:
             try:
-                view = description.partition_identity(part)["view"]
+                views.add(description.partition_identity(part)["view"])
             except ValueError:  # a partition of an older layout
-                return
+                continue
+        for view in sorted(views):
             refresh_tables(self, view, STORE_VERSION)
 
     def _drop(self, drops: list[str]) -> None:
