@@ -121,7 +121,9 @@ def check_archive(
             if repair and stale:
                 store.rebuild(stale)
                 report.repairs.append(f"rebuilt {len(stale)} store chunks")
-            problems, repairs = check_tables(store, STORE_VERSION, verify_store, repair)
+            problems, repairs = check_tables(
+                store, STORE_VERSION, verify_store, repair, [] if repair else stale
+            )
             report.problems += problems
             report.repairs += repairs
         problems, repairs = product.check_layout(index, repair)

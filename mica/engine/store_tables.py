@@ -26,6 +26,7 @@ import json
 import logging
 import sqlite3
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -245,18 +246,31 @@ def _image(identity: dict[str, Any], datasets: dict[str, np.ndarray]) -> tuple[b
     }
 
 
-def check_tables(store: Any, version: int, verify: bool, repair: bool) -> tuple[list, list]:
+def _known(description: StoreDescription, part: str) -> bool:
+    """Whether ``part`` is a partition key of this store layout."""
+    try:
+        description.partition_identity(part)
+    except ValueError:
+        return False
+    return True
+
+
+def check_tables(
+    store: Any, version: int, verify: bool, repair: bool, stale: Iterable[str] = ()
+) -> tuple[list[str], list[str]]:
     """``mica check`` of a store's tables: (problems, repairs). A table not derived from the
-    chunks now recorded (once its view has no dirty partition) is stale; with ``verify``, a
-    current one whose file does not match its digests (every block and byte) is damaged.
-    ``repair`` derives each again."""
+    chunks now recorded is stale; with ``verify``, a current one whose file does not match
+    its digests (every block and byte) is damaged. ``repair`` derives each again. A table
+    whose view has a dirty partition or one of ``stale`` (the check's stale partitions) is
+    left to the chunks' repair, which derives it once they are current."""
     problems: list[str] = []
     repairs: list[str] = []
     description = store.product.store_description
     conn = store.index.conn
+    views = {description.partition_identity(p)["view"] for p in stale if _known(description, p)}
     for table in description.tables:
-        if conn.execute(_DIRTY_SQL, _bounds(table.view)).fetchone()[0]:
-            continue  # the chunks' repair runs first: derived once they are current
+        if table.view in views or conn.execute(_DIRTY_SQL, _bounds(table.view)).fetchone()[0]:
+            continue
         chunked = conn.execute(_ANY_CHUNK_SQL, _bounds(table.view))
         if chunked.fetchone() is None and _recorded(conn, table.name) is None:
             continue  # no chunk of the view, no table
