@@ -13,9 +13,11 @@ the store's real chunk build path without writing FITS files (`mica.sim.hdr3_sto
 
 Then measures in a fresh process, as a user's session would be (the modules imported, nothing
 read yet): the first read and the best of ten, in wall and CPU time (on a busy machine the CPU
-time is what an idle one would take); the floor of each, opening every chunk of the range and
-reading the item's dataset with nothing else; and the same year's bins computed from the
-samples (the store's sample tables), what a read without the statistics would cost; beside
+time is what an idle one would take); the floor of a read from the periods' chunks, opening
+every chunk of the range and reading the item's dataset with nothing else (daily bins come
+from the mission table, one file: `mica.products.hdr3_mission`); and the same year's bins
+computed from the samples (the store's sample tables), what a read without the statistics
+would cost; beside
 each read, the same read from a cheta-layout statistics store of the same bins
 (`build_cheta_stats`: one PyTables table per statistic, cheta's fetch). Targets: a year of
 5-minute ``ccd_temp`` within 30 ms, 25 years of daily within 30 ms (cold, wall and CPU),
@@ -216,7 +218,7 @@ def measure(
         opened = timed(floor, 5)
         rows.append(
             (
-                f"  floor: open {len(paths)} chunks, read the item",
+                f"  floor of the periods: open {len(paths)} chunks, read the item",
                 ms(opened),
                 f"{opened[1] / len(paths) * 1000:.2f} ms CPU a chunk",
             )

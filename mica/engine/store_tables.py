@@ -61,6 +61,7 @@ _CODEC = hdf5plugin.Blosc(cname="lz4", clevel=5, shuffle=hdf5plugin.Blosc.SHUFFL
 _BLOCK = 1 << 16
 #: the digests of the tables read lately: (archive, path) -> (recorded text, parsed)
 _PARSED: dict[tuple[Path, str], tuple[str, ChunkDigests]] = {}
+_PARSED_MAX = 64
 
 
 def create_table(conn: sqlite3.Connection) -> None:
@@ -104,6 +105,8 @@ def _digests(root: Path, row: dict[str, Any]) -> ChunkDigests:
     digests = ChunkDigests(
         root / row["path"], seed, label, RecordedDatasets(record["datasets"]), record["file"]
     )
+    if len(_PARSED) >= _PARSED_MAX:  # generations of a long-running writer's tables
+        _PARSED.clear()
     _PARSED[key] = (row["digests"], digests)
     return digests
 
