@@ -938,12 +938,16 @@ class ColumnStore:
         self._drop(drops)
         self.derive_tables([part])
 
-    def derive_tables(self, parts: Iterable[str]) -> None:
+    def derive_tables(self, parts: Iterable[str] | None = None) -> None:
         """The store tables derived from the views of ``parts`` (whose chunks were recorded
-        or dropped), derived again where their chunks changed, once no partition of their
-        view is dirty (`mica.engine.store_tables`)."""
+        or dropped; None: every table's view), derived again where their chunks changed,
+        once no partition of their view is dirty (`mica.engine.store_tables`)."""
         description = self.product.store_description
         if not description.tables:
+            return
+        if parts is None:
+            for view in sorted({table.view for table in description.tables}):
+                refresh_tables(self, view, STORE_VERSION)
             return
         views = set()
         for part in parts:
