@@ -1,7 +1,7 @@
 """Mission scale (issue 28): index, update, check and read costs beside the archive's size.
 
     python benchmarks/bench_scale.py [--days 100] [--rows 1800000] [--years 25]
-        [--work DIR] [--reuse] [--rounds 3] [--only flat]
+        [--work DIR] [--reuse] [--rounds 3] [--only flat|stats]
 
 Builds, once (``--reuse`` keeps what the work folder holds):
 
@@ -16,7 +16,9 @@ Builds, once (``--reuse`` keeps what the work folder holds):
   build (`mica.sim.hdr3_store`: slots 6 and 7, 8x8, the simulator's cadence thinned to a
   pair of rows every 328 s, as benchmarks/bench_hdr3_stats.py builds it);
 * cheta-layout stores (benchmarks/bench_speed.py's `build_cheta`) of the same ccd_temp_fine
-  values, for small's days and for the mission.
+  values, for small's days and for the mission; and cheta-layout statistics stores
+  (benchmarks/bench_hdr3_stats.py's `build_cheta_stats`: one PyTables table per statistic
+  over the whole mission) of the same ``ccd_temp`` 5-minute and daily bins.
 
 Then measures in fresh processes (``--child``), interleaved round after round (the best
 round counts): every index query of an update or a reader on small's and grown's index
@@ -26,7 +28,8 @@ archive (at most 1.2x empty); ``mica check`` of prev-grown (at most 15 s and 500
 time beside the wall time, as the machine may be shared); header-3 reads against the cheta
 layout (at most 0.75x) and their memory (at most 1.5x the returned arrays); statistics;
 small reads. Each target is printed beside its figure. ``--only flat`` builds and measures
-the index, append and check figures alone (no header-3 mission store, no reads).
+the index, append and check figures alone (no header-3 mission store, no reads); ``--only
+stats`` the mission store, its cheta-layout statistics peer and the statistics figures alone.
 
 Appending into a long header-3 period (``hd3_period``, once, outside the rounds): a 100-day
 header-3 store (views ``hd3`` and ``hd3s``, every slot at the simulator's full 8x8 cadence, in
@@ -55,11 +58,19 @@ HERE = Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parent))
 
 from bench_archive import DAY, best_of, ingest, print_table, write_upstream  # noqa: E402
-from bench_hdr3_stats import MISSION_START, THIN  # noqa: E402
+from bench_hdr3_stats import (  # noqa: E402
+    MISSION_START,
+    THIN,
+    build_cheta_stats,
+    cheta_stats_fetch,
+    cheta_stats_path,
+)
 from bench_hdr3_stats import build as build_mission  # noqa: E402
 from bench_speed import build_cheta, cheta_fetch  # noqa: E402
 
 START = "2012:001:00:00:00"
+#: the year of 5-minute statistics read from the mission store
+YEAR_START = "2013:001:00:00:00"
 INDEX = "archfiles.db3"
 #: the index queries measured on small's and grown's index
 QUERIES = [
@@ -126,6 +137,8 @@ def copy_archive(src: Path, dest: Path) -> None:
 
 
 def build(args: argparse.Namespace) -> list[tuple[str, str, str]]:
+    if args.only == "stats":
+        return build_stats(args)
     work: Path = args.work
     t0 = secs(START)
     last = t0 + (args.days - 1) * DAY  # the appended day
@@ -172,17 +185,31 @@ def build(args: argparse.Namespace) -> list[tuple[str, str, str]]:
         grow(prev_grown / INDEX, synth, args.rows)
     if args.only == "flat":
         return rows
+    rows += build_stats(args)
     mission = work / "mission" / "aca0"
-    if not (args.reuse and (mission / "store").is_dir()):
-        shutil.rmtree(mission, ignore_errors=True)
-        seconds, nrows = build_mission(mission, MISSION_START, int(args.years * 365.25), THIN)
-        rows.append((f"build {args.years} y header-3 store", f"{seconds:.0f} s", f"{nrows} rows"))
     for root, dest, start, days in (
         (small, work / "cheta-small", START, args.days - 1),
         (mission, work / "cheta-mission", MISSION_START, args.years * 365.25),
     ):
         if not (args.reuse and (dest / INDEX).exists()):
             build_cheta(root, dest, days, start)
+    return rows
+
+
+def build_stats(args: argparse.Namespace) -> list[tuple[str, str, str]]:
+    """The mission's header-3 store and the cheta-layout statistics stores of its bins."""
+    rows = []
+    mission = args.work / "mission" / "aca0"
+    if not (args.reuse and (mission / "store").is_dir()):
+        shutil.rmtree(mission, ignore_errors=True)
+        seconds, nrows = build_mission(mission, MISSION_START, int(args.years * 365.25), THIN)
+        rows.append((f"build {args.years} y header-3 store", f"{seconds:.0f} s", f"{nrows} rows"))
+    dest = args.work / "cheta-stats-mission"
+    t0 = secs(MISSION_START)
+    for stat in ("daily", "5min"):
+        if not (args.reuse and cheta_stats_path(dest, stat).exists()):
+            built = build_cheta_stats(mission, dest, stat, t0, t0 + args.years * 365.25 * DAY)
+            rows.append((f"cheta-layout {stat} statistics", f"{built} rows", ""))
     return rows
 
 
@@ -284,6 +311,13 @@ def child(name: str, root: Path, arg: str) -> dict:
         t0 = secs(arg)
         t1 = t0 + float(days) * DAY
         return _timed(lambda: aca_hdr3.MSID("ccd_temp", t0, t1, data_root=root, stat=stat), 5)
+    if name.startswith("chetastat_"):  # chetastat_<5min|daily>_<days>: the peer of stat_
+        import tables  # noqa: F401  (imported by a session using cheta: not part of a read)
+
+        _, stat, days = name.split("_")
+        t0 = secs(arg)
+        t1 = t0 + float(days) * DAY
+        return _timed(lambda: cheta_stats_fetch(root, stat, t0, t1), 5)
     if name == "images_10min":
         from mica.archive import aca_l0
 
@@ -424,8 +458,28 @@ def ms(s: float) -> str:
     return f"{s * 1000:.2f} ms" if s < 0.1 else f"{s * 1000:.0f} ms"
 
 
+def measure_stats(fig: Figures, args: argparse.Namespace) -> None:
+    """One round of the statistics reads: mica's and the cheta-layout peer's, interleaved."""
+    mission, peer = args.work / "mission" / "aca0", args.work / "cheta-stats-mission"
+    years = args.years * 365.25
+    for stat, days, start in (("daily", years, MISSION_START), ("5min", 365, YEAR_START)):
+        for key, child, root in (
+            (f"stat {stat}", f"stat_{stat}_{days}", mission),
+            (f"cheta stat {stat}", f"chetastat_{stat}_{days}", peer),
+        ):
+            res = run_child(child, root, start)
+            fig.add(key, res)  # the best round of the warm reads, and of the cold ones:
+            fig.add(f"{key} cold", res, by="first")
+
+
 def measure(args: argparse.Namespace) -> Figures:
     work: Path = args.work
+    if args.only == "stats":
+        fig = Figures()
+        for r in range(args.rounds):
+            print(f"round {r + 1}/{args.rounds}", file=sys.stderr)
+            measure_stats(fig, args)
+        return fig
     small, grown = work / "small" / "aca0", work / "grown" / "aca0"
     prev, prev_grown = work / "prev" / "aca0", work / "prev-grown" / "aca0"
     mission = work / "mission" / "aca0"
@@ -470,8 +524,7 @@ def measure(args: argparse.Namespace) -> Figures:
         fig.add("mica msid mission", run_child(f"msid_{years}", mission, MISSION_START))
         cheta = work / "cheta-mission"
         fig.add("cheta msid mission", run_child(f"cheta_{years}", cheta, MISSION_START))
-        fig.add("stat daily", run_child(f"stat_daily_{years}", mission, MISSION_START))
-        fig.add("stat 5min", run_child("stat_5min_365", mission, "2013:001:00:00:00"))
+        measure_stats(fig, args)
     for label, root in (("check prev-grown", prev_grown), ("check prev", prev)):
         fig.add(label, run_child("check", root))
     fig.add("hd3 period", run_child("hd3_period", work / "hd3-period" / "aca0", HD3_DAYS))
@@ -482,8 +535,34 @@ def measure(args: argparse.Namespace) -> Figures:
     return fig
 
 
+def versus(label: str, a: float, b: float, target: str = "<= 0.75x") -> tuple[str, str, str]:
+    """A row of mica's figure beside the cheta layout's."""
+    return (label, f"{ms(a)} / {ms(b)}", f"{a / b:.2f}x cheta ({target})")
+
+
+def stats_rows(fig: Figures, args: argparse.Namespace) -> list[tuple[str, str, str]]:
+    """The statistics reads beside the cheta-layout statistics store (cold: a fresh
+    process's first call)."""
+    g, rows = fig.get, []
+    for stat, label in (("daily", f"daily, {args.years} y"), ("5min", "5min, 1 y (thinned)")):
+        mica, cheta = f"stat {stat}", f"cheta stat {stat}"
+        first, cpu = g(f"{mica} cold", "first"), g(f"{mica} cold", "first_cpu")
+        met = "met" if max(first, cpu) <= 0.030 else "MISSED"
+        rows += [
+            (f"MSID ccd_temp {label}, cold", f"{ms(first)} ({ms(cpu)} CPU)", f"<= 30 ms: {met}"),
+            versus("  cold, vs cheta-layout statistics", first, g(f"{cheta} cold", "first")),
+            versus("  cold CPU", cpu, g(f"{cheta} cold", "first_cpu")),
+            versus("  warm", g(mica), g(cheta)),
+            versus("  warm CPU", g(mica, "cpu"), g(cheta, "cpu")),
+        ]
+    return rows
+
+
 def report(fig: Figures, args: argparse.Namespace) -> None:
     g = fig.get
+    if args.only == "stats":
+        print_table("Statistics (figures: mica / cheta layout, best round)", stats_rows(fig, args))
+        return
     work = args.work
     counts = f"{_rows(work / 'small' / 'aca0')} / {_rows(work / 'grown' / 'aca0')} rows"
     flat = [("(small / grown: index rows)", counts, "")]
@@ -526,9 +605,6 @@ def report(fig: Figures, args: argparse.Namespace) -> None:
     if args.only == "flat":
         return
 
-    def versus(label: str, a: float, b: float, target: str = "<= 0.75x") -> tuple[str, str, str]:
-        return (label, f"{ms(a)} / {ms(b)}", f"{a / b:.2f}x cheta ({target})")
-
     reads = []
     ranges = (1 / 24, 1.0, min(19.0, args.days - 1), args.days - 1)
     for key in dict.fromkeys(f"{days:g}" for days in ranges):
@@ -545,14 +621,8 @@ def report(fig: Figures, args: argparse.Namespace) -> None:
         peak, out = g(label, "peak"), g(label, "returned")
         ratio = f"{peak / out:.2f}x returned (<= 1.5x)"
         reads.append((label, f"{peak / 1e6:.1f} / {out / 1e6:.1f} MB", ratio))
-    daily, five = (
-        f"{ms(g(k, 'first'))} ({ms(g(k, 'first_cpu'))} CPU)" for k in ("stat daily", "stat 5min")
-    )
-    reads += [
-        (f"MSID ccd_temp daily, {args.years} y, cold", daily, "<= 30 ms"),
-        ("MSID ccd_temp 5min, 1 y, cold", five, "<= 30 ms (thinned)"),
-        ("get_aca_images 10 min, warm", ms(g("small images_10min")), "<= 10 ms"),
-    ]
+    reads += stats_rows(fig, args)
+    reads.append(("get_aca_images 10 min, warm", ms(g("small images_10min")), "<= 10 ms"))
     for days in (1.0, args.days - 1):
         a, b = g(f"slot {days:g}"), g(f"slot {days:g}", "copy")
         ratio = f"{a / b:.1f}x one copy (<= 3x)"
@@ -577,7 +647,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=default_work)
     parser.add_argument("--reuse", action="store_true")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--only", choices=["flat"], default=None, help="these figures alone")
+    parser.add_argument(
+        "--only", choices=["flat", "stats"], default=None, help="these figures alone"
+    )
     parser.add_argument("--child", default=None)
     parser.add_argument("--root", type=Path, default=None)
     parser.add_argument("--arg", default="")

@@ -1,10 +1,12 @@
 """Reads the header-3 items' 5-minute and daily statistics of the L0 store (their definitions,
 layout and builder: `mica.products.hdr3_stats`).
 
-`read_stats` takes each period's bins from its ``hd3s`` chunk when the chunk is current (not
-dirty, of this layout: built with the statistics), and computes the bins of any other period from
-the item's samples (`mica.archive.aca_hdr3` reads them: the store's sample tables or rows, or
-the files): the answer is the same either way, as for every store view.
+`read_stats` takes daily bins from the mission table (`mica.products.hdr3_mission`: one file,
+one dataset an item) while it is current; else, and for 5-minute bins, each period's bins from
+its ``hd3s`` chunk when the chunk is current (not dirty, of this layout: built with the
+statistics), and computes the bins of any other period from the item's samples
+(`mica.archive.aca_hdr3` reads them: the store's sample tables or rows, or the files): the
+answer is the same either way, as for every store view.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mica.products.hdr3_items import Hdr3Item
+from mica.products.hdr3_mission import DAILY_TABLE, DAILY_TABLE_STAT
 from mica.products.hdr3_samples import SAMPLES_VIEW
 from mica.products.hdr3_stats import (
     STATS_DT,
@@ -35,6 +38,8 @@ _log = logging.getLogger(__name__)
 
 #: archives whose unreadable chunks a reader reported (once per process)
 _UNREAD_NOTED: set[Path] = set()
+#: mission table files found damaged by this process (`_from_table`): not read again
+_TABLES_DAMAGED: set[Path] = set()
 
 #: ``samples(start, stop)``: an item's good samples (times, values) with start <= t < stop.
 Samples = Callable[[float, float], tuple[np.ndarray, np.ndarray]]
@@ -83,8 +88,56 @@ def read_stats(
     k0, k1 = bins_between(tstart, tstop, stat)
     if k1 <= k0:
         return np.zeros((len(STATS_FIELDS[stat]), 0))
+    if use_store and stat == DAILY_TABLE_STAT:
+        table = _from_table(item, data_root)
+        if table is not None:  # the mission's bins: those of [k0, k1)
+            lo, hi = np.searchsorted(table[0], [k0, k1])
+            return table[:, lo:hi]
     pieces = _from_store(item, stat, k0, k1, data_root) if use_store else {}
     return _assemble(pieces, stat, k0, k1, samples)
+
+
+def _from_table(item: Hdr3Item, data_root: str | Path | None) -> np.ndarray | None:
+    """The item's daily bins over the mission from the mission table, checked against its
+    digests (its rows of `read_stats`, every bin); None when the table is not current (then
+    the periods' chunks serve) or fails its checks (`serve_from_files`, or raised)."""
+    from mica.engine.colstore import STORE_VERSION, read_slab, serve_from_files
+    from mica.engine.h5chunks import one_blosc_thread, open_h5_id
+    from mica.engine.read import snapshot_read
+    from mica.engine.store_tables import current_table
+    from mica.errors import DamagedStoreError
+    from mica.products.aca_l0 import L0
+
+    root = L0.root(data_root)
+    found: list[np.ndarray | None] = [None]
+
+    @one_blosc_thread
+    def from_table(index: Any, _: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        found[0] = None  # a retry starts again
+        digests = current_table(
+            index.conn, index.root, L0.store_description, DAILY_TABLE, STORE_VERSION
+        )
+        if digests is None or digests.path in _TABLES_DAMAGED:
+            return []
+        name = stats_dataset(item.key, DAILY_TABLE_STAT)
+        try:
+            with digests.reading():
+                if name in digests.datasets:
+                    table = read_slab(open_h5_id(digests.path), name, digests=digests)
+                    # in the native byte order's dtype, as the chunks' bins come (h5py
+                    # names it little-endian: structured arrays of both would mix them)
+                    found[0] = table.view(table.dtype.newbyteorder("="))
+                else:  # no bins of the item in the mission
+                    found[0] = np.zeros((len(STATS_FIELDS[DAILY_TABLE_STAT]), 0))
+        except DamagedStoreError as err:
+            _TABLES_DAMAGED.add(digests.path)
+            serve_from_files(err)  # or raise; else the chunks serve
+        except OSError:  # gone: replaced since the snapshot, or removed; the chunks serve
+            _log.info("store table %s could not be read: the chunks serve", digests.path)
+        return []
+
+    snapshot_read(L0, root, lambda index: [], from_table, lambda rec: None)
+    return found[0]
 
 
 def _periods(stat: str, k0: int, k1: int) -> list[int]:

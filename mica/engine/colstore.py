@@ -76,6 +76,7 @@ from mica.engine.h5chunks import (
 )
 from mica.engine.index import ArchiveIndex
 from mica.engine.product import FileProduct
+from mica.engine.store_tables import create_table, refresh_tables
 from mica.engine.stored_blocks import (
     StoredDataset,
     StoredFile,
@@ -652,6 +653,8 @@ class ColumnStore:
         if not index.readonly:
             index.conn.execute(_CHUNKS_SQL)
             self._add_columns()
+            if product.store_description.tables:
+                create_table(index.conn)
 
     def _add_columns(self) -> None:
         """Bring an older archive's ``store_chunks`` to this layout (a writer's first open):
@@ -910,6 +913,7 @@ class ColumnStore:
                 _warn_kept(self.index.root, old, rows)
             with self.index.transaction():
                 self.index.clear_dirty([part])
+            self.derive_tables([part])
             return None
         return rows, old
 
@@ -1038,30 +1042,30 @@ class ColumnStore:
                 self.index.conn.execute("DELETE FROM store_chunks WHERE part = ?", (part,))
                 self.index.add_pending([(p, "drop") for p in drops])
                 self.index.clear_dirty([part])
-        else:
-            rel, gen = self.new_chunk_path(part)
-            dest = self.index.root / rel
-            with self.index.transaction():  # a crash before the commit below deletes it
-                self.index.add_pending([(str(dest), "scratch")])
-            try:
-                built = self.build(dest, part, gen, rows, old, given)
-            except OSError as exc:
-                err = ArchiveWriteError.from_error(exc, self.index.root)
-                if err is None:
-                    raise
-                # The store is a cache: the ingest stands, the partition stays dirty.
-                warnings.warn(
-                    f"store chunk {part} not written, its data are read from the archived "
-                    f"files until an update writes it: {err}",
-                    RuntimeWarning,
-                    stacklevel=4,
-                )
-                with self.index.transaction():  # nothing of it is on disk (write_atomic)
-                    self.index.clear_pending([str(dest)])
-                return False
-            self._record(part, rows, rel, old, built)
+            self._drop(drops)
+            self.derive_tables([part])
             return True
-        self._drop(drops)
+        rel, gen = self.new_chunk_path(part)
+        dest = self.index.root / rel
+        with self.index.transaction():  # a crash before the commit below deletes it
+            self.index.add_pending([(str(dest), "scratch")])
+        try:
+            built = self.build(dest, part, gen, rows, old, given)
+        except OSError as exc:
+            err = ArchiveWriteError.from_error(exc, self.index.root)
+            if err is None:
+                raise
+            # The store is a cache: the ingest stands, the partition stays dirty.
+            warnings.warn(
+                f"store chunk {part} not written, its data are read from the archived "
+                f"files until an update writes it: {err}",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            with self.index.transaction():  # nothing of it is on disk (write_atomic)
+                self.index.clear_pending([str(dest)])
+            return False
+        self._record(part, rows, rel, old, built)
         return True
 
     def _record(
@@ -1086,6 +1090,27 @@ class ColumnStore:
             self.index.add_pending([(p, "drop") for p in drops])
             self.index.clear_dirty([part])
         self._drop(drops)
+        self.derive_tables([part])
+
+    def derive_tables(self, parts: Iterable[str] | None = None) -> None:
+        """The store tables derived from the views of ``parts`` (whose chunks were recorded
+        or dropped; None: every table's view), derived again where their chunks changed,
+        once no partition of their view is dirty (`mica.engine.store_tables`)."""
+        description = self.product.store_description
+        if not description.tables:
+            return
+        if parts is None:
+            for view in sorted({table.view for table in description.tables}):
+                refresh_tables(self, view, STORE_VERSION)
+            return
+        views = set()
+        for part in parts:
+            try:
+                views.add(description.partition_identity(part)["view"])
+            except ValueError:  # a partition of an older layout
+                continue
+        for view in sorted(views):
+            refresh_tables(self, view, STORE_VERSION)
 
     def _drop(self, drops: list[str]) -> None:
         for p in drops:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from mica.engine.adopt import adopt_archive
-from mica.engine.colstore import ColumnStore
+from mica.engine.colstore import STORE_VERSION, ColumnStore
 from mica.engine.describe import describe_file, describe_headers
 from mica.engine.index import (
     HALF_CREATED,
@@ -54,6 +54,7 @@ from mica.engine.lock import check_lock
 from mica.engine.product import KIND, FileProduct, RejectedFile
 from mica.engine.provenance import provenance_line
 from mica.engine.report import CheckReport
+from mica.engine.store_tables import check_tables
 from mica.engine.synced import synced_chunk_fetch, synced_chunk_kept
 from mica.errors import DamagedIndexError
 
@@ -120,6 +121,11 @@ def check_archive(
             if repair and stale:
                 store.rebuild(stale)
                 report.repairs.append(f"rebuilt {len(stale)} store chunks")
+            problems, repairs = check_tables(
+                store, STORE_VERSION, verify_store, repair, [] if repair else stale
+            )
+            report.problems += problems
+            report.repairs += repairs
         problems, repairs = product.check_layout(index, repair)
         report.problems += problems
         report.repairs += repairs

@@ -702,4 +702,6 @@ def recover_pending(product: FileProduct, index: ArchiveIndex) -> list[str]:
     if product.has_store and dirty:
         ColumnStore(product, index).rebuild(dirty)
         done.append(f"rebuilt {len(dirty)} store chunks")
+    if product.has_store:  # a store table a killed update left before deriving it
+        ColumnStore(product, index).derive_tables()
     return done

@@ -20,6 +20,9 @@ from typing import Any
 #: their files' arrays and the partition's period (start, stop), CXC seconds; with ``held=``
 #: the chunk being extended (`mica.engine.chunk_extend`), ``arrays`` are the added files'.
 Derive = Callable[[list[dict[str, Any]], list[dict[str, Any]], tuple[float, float]], dict]
+#: ``derive(chunks)``: a store table's datasets from every current chunk of its view, given in
+#: period order as (partition, chunk file, its `mica.engine.h5chunks.ChunkDigests`).
+TableDerive = Callable[[list[tuple[str, Any, Any]]], dict]
 
 
 @dataclass(frozen=True)
@@ -115,12 +118,28 @@ class StoreView:
 
 
 @dataclass(frozen=True)
+class StoreTable:
+    """One file of datasets ``derive`` computes from every chunk of the view ``view`` (e.g.
+    a statistic's bins over the whole mission, read in one open instead of one a period),
+    kept by `mica.engine.store_tables`: rebuilt once no chunk of the view is dirty and the
+    chunks changed, recorded with digests, served only while it is of the chunks now
+    recorded. ``layout``: raised when what ``derive`` computes changes."""
+
+    name: str
+    view: str
+    derive: TableDerive
+    layout: int = 0
+
+
+@dataclass(frozen=True)
 class StoreDescription:
-    """A product's columnar store: column dtypes, column groups and views (first: all)."""
+    """A product's columnar store: column dtypes, column groups, views (first: all) and
+    tables derived from a view's chunks (`StoreTable`)."""
 
     dtypes: Mapping[str, Any]
     groups: Mapping[str, list[str]]
     views: Sequence[StoreView]
+    tables: Sequence[StoreTable] = ()
 
     def __post_init__(self) -> None:
         if not self.views or self.views[0].name or self.views[0].only:

@@ -29,6 +29,7 @@ from mica.engine.validate import (
     rows_text,
 )
 from mica.products.hdr3_items import HD3_COLUMNS
+from mica.products.hdr3_mission import DAILY_TABLE
 from mica.products.hdr3_samples import SAMPLES_LAYOUT, SAMPLES_REACH, SAMPLES_VIEW
 from mica.products.hdr3_stats import hdr3_tables
 from mica.time import year_doy
@@ -359,6 +360,7 @@ class L0Product(FileProduct):
                 layout=SAMPLES_LAYOUT,
             ),
         ],
+        tables=[DAILY_TABLE],  # the items' daily statistics over the mission, in one file
     )
 
     def store_arrays(self, hdus: fits.HDUList, row: dict[str, Any]) -> dict[str, np.ndarray]:

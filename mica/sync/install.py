@@ -353,6 +353,7 @@ class Installer:
                 Path(d).unlink(missing_ok=True)
             with index.transaction():
                 index.clear_pending(drops)
+            store.derive_tables(e.part for e, _ in todo)  # e.g. the mission's daily statistics
             del store
         self.lines.append(f"{self.product.name}: {len(todo)} store chunks installed")
 

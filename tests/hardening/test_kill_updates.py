@@ -76,8 +76,9 @@ HDR3_SLOTS = (6, 7)
 VOLATILE = re.compile(
     r"(\.db3(-wal|-shm)?|update\.lock|archive\.json|^(acq_stats|guide_stats|vv)\.h5(\.digest)?)$"
 )
-#: A store chunk's name carries its generation: ``<period>.<generation>.h5``.
-CHUNK = re.compile(r"^(\d+)\.\d+\.h5$")
+#: A store chunk's name carries its generation: ``<period>.<generation>.h5`` (a store table's:
+#: ``<name>.<generation>.h5``).
+CHUNK = re.compile(r"^([^.]+)\.\d+\.h5$")
 
 
 # --- what users read ------------------------------------------------------------------------

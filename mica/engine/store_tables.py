@@ -1,0 +1,301 @@
+"""Store tables: one file of datasets derived from every chunk of a store view.
+
+A `mica.engine.store_layout.StoreTable` (e.g. the header-3 items' daily statistics over the
+whole mission) is computed from the current chunks of its view and kept as one HDF5 file,
+``store/<name>.<generation>.h5``, recorded in the index table ``store_tables`` with:
+
+* ``sources``: the view's chunks it was derived from, a ``<partition> <chunk path>`` line
+  each, in partition order (a chunk's path names its generation: a rebuilt chunk has
+  another), and the layout numbers of the store, the view and the table;
+* ``digests``: like a chunk's (`mica.engine.h5chunks.ChunkDigests`), seeded with
+  ``<name>@<generation>``: every block a reader decodes is checked.
+
+It is written when the store is built or updated: each time a chunk of the view is recorded
+or dropped and no partition of the view is left dirty, the table is derived again if its
+sources are no longer the chunks recorded (`refresh_tables`). Readers use it only while its
+sources are exactly the view's chunks now recorded and no partition of the view is dirty
+(`current_table`, one query); else they read the chunks themselves, which give the same
+answer. ``mica check`` names a table that is stale or, with ``--verify-store``, damaged,
+and ``--repair`` derives it again (`check_tables`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import h5py
+import hdf5plugin
+import numpy as np
+
+from mica.engine.atomic import write_atomic
+from mica.engine.h5chunks import (
+    ChunkDigests,
+    RecordedDatasets,
+    file_digest,
+    one_blosc_thread,
+    open_h5,
+    record_digests,
+)
+from mica.engine.store_layout import StoreDescription, StoreTable
+from mica.errors import DamagedStoreError
+
+_log = logging.getLogger(__name__)
+
+_TABLES_SQL = """
+CREATE TABLE IF NOT EXISTS store_tables (
+    name text PRIMARY KEY,
+    path text NOT NULL,
+    sources text NOT NULL,  -- layout line, then '<partition> <chunk path>' per chunk
+    digests text NOT NULL   -- JSON: identity, file size and digest, datasets' digests
+)
+"""
+_CODEC = hdf5plugin.Blosc(cname="lz4", clevel=5, shuffle=hdf5plugin.Blosc.SHUFFLE)
+#: values per HDF5 chunk of a table dataset along its last axis
+_BLOCK = 1 << 16
+#: the digests of the tables read lately: (archive, path) -> (recorded text, parsed)
+_PARSED: dict[tuple[Path, str], tuple[str, ChunkDigests]] = {}
+_PARSED_MAX = 64
+
+
+def create_table(conn: sqlite3.Connection) -> None:
+    """The ``store_tables`` table of an index opened for writing."""
+    conn.execute(_TABLES_SQL)
+
+
+def _bounds(view: str) -> tuple[str, str]:
+    """Partition keys of ``view`` lie strictly between these (``'/'`` is just before ``'0'``)."""
+    return f"{view}/", f"{view}0"
+
+
+def _layout_line(description: StoreDescription, table: StoreTable, version: int) -> str:
+    return f"layout {version}.{description.view_named(table.view).layout}.{table.layout}"
+
+
+#: the view's chunks now recorded, as `_TABLES_SQL`'s ``sources`` lists them (one line each)
+_SOURCES_SQL = (
+    "SELECT group_concat(part || ' ' || path, char(10)) FROM "
+    "(SELECT part, path FROM store_chunks WHERE part > ? AND part < ? ORDER BY part)"
+)
+_ANY_CHUNK_SQL = "SELECT 1 FROM store_chunks WHERE part > ? AND part < ? LIMIT 1"
+_DIRTY_SQL = "SELECT EXISTS (SELECT 1 FROM dirty_parts WHERE part > ? AND part < ?)"
+
+
+def _sources(conn: sqlite3.Connection, layout: str, view: str) -> str:
+    listed = conn.execute(_SOURCES_SQL, _bounds(view)).fetchone()[0]
+    return f"{layout}\n{listed or ''}"
+
+
+def _digests(root: Path, row: dict[str, Any]) -> ChunkDigests:
+    """The recorded digests of a table's index row (ValueError and the like: unparsable)."""
+    key = (root, row["path"])
+    known = _PARSED.get(key)
+    if known is not None and known[0] == row["digests"]:
+        return known[1]
+    record = json.loads(row["digests"])
+    identity = record["identity"]
+    seed = f"{identity['table']}@{identity['generation']}"
+    label = f"store table {identity['table']}, generation {identity['generation']}"
+    digests = ChunkDigests(
+        root / row["path"], seed, label, RecordedDatasets(record["datasets"]), record["file"]
+    )
+    if len(_PARSED) >= _PARSED_MAX:  # generations of a long-running writer's tables
+        _PARSED.clear()
+    _PARSED[key] = (row["digests"], digests)
+    return digests
+
+
+def current_table(
+    conn: sqlite3.Connection,
+    root: Path,
+    description: StoreDescription,
+    table: StoreTable,
+    version: int,
+) -> ChunkDigests | None:
+    """The digests (whose ``path`` is the file) of ``table`` when readers may use it: derived
+    from exactly the chunks of its view now recorded, with no partition of the view dirty,
+    of this layout. One query; None otherwise (or without a ``store_tables`` table)."""
+    lo, hi = _bounds(table.view)
+    sql = (
+        f"SELECT path, digests, sources = ? || char(10) || coalesce(({_SOURCES_SQL}), '') "
+        f"AND NOT ({_DIRTY_SQL}) FROM store_tables WHERE name = ?"
+    )
+    layout = _layout_line(description, table, version)
+    try:
+        row = conn.execute(sql, (layout, lo, hi, lo, hi, table.name)).fetchone()
+    except sqlite3.OperationalError:  # an archive written before store tables existed
+        return None
+    if row is None or not row[2]:
+        return None
+    try:
+        return _digests(root, {"path": row[0], "digests": row[1]})
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _recorded(conn: sqlite3.Connection, name: str) -> dict[str, Any] | None:
+    try:
+        row = conn.execute(
+            "SELECT path, sources, digests FROM store_tables WHERE name = ?", (name,)
+        ).fetchone()
+    except sqlite3.OperationalError:
+        return None
+    return None if row is None else {"path": row[0], "sources": row[1], "digests": row[2]}
+
+
+def _is_current(store: Any, table: StoreTable, version: int) -> bool:
+    """Whether ``table``'s recorded file is of the chunks now recorded and exists."""
+    conn = store.index.conn
+    row = _recorded(conn, table.name)
+    layout = _layout_line(store.product.store_description, table, version)
+    return (
+        row is not None
+        and row["sources"] == _sources(conn, layout, table.view)
+        and (store.index.root / row["path"]).exists()
+    )
+
+
+def refresh_tables(store: Any, view: str, version: int) -> None:
+    """Derive again the tables of ``view`` whose sources changed, once no partition of the
+    view is dirty (`mica.engine.colstore.ColumnStore` calls it when it records or drops a
+    chunk of the view). A table whose chunks do not all serve (of another layout, damaged)
+    is not written: readers read the chunks."""
+    description = store.product.store_description
+    conn = store.index.conn
+    for table in description.tables:
+        if table.view != view or conn.execute(_DIRTY_SQL, _bounds(view)).fetchone()[0]:
+            continue
+        if not _is_current(store, table, version):
+            _rebuild(store, table, version)
+
+
+def _rebuild(store: Any, table: StoreTable, version: int) -> bool:
+    """Derive ``table`` from its view's current chunks, write it under a new generation and
+    record it in place of the old one; False when a chunk does not serve or the file cannot
+    be written (the old record then stays, stale: readers read the chunks)."""
+    description = store.product.store_description
+    conn = store.index.conn
+    layout = _layout_line(description, table, version)
+    sources = _sources(conn, layout, table.view)
+    parts = [line.split(" ", 1)[0] for line in sources.splitlines()[1:]]
+    chunks = store.current_chunks(parts)
+    if len(chunks) < len(parts):
+        return False  # chunks of another layout or found damaged: not derived from them
+    order = sorted(parts, key=lambda p: description.partition_identity(p)["period"])
+    inputs = [(p, store.index.root / chunks[p]["path"], store.digests(chunks[p])) for p in order]
+    gen = time.time_ns()
+    rel = f"store/{table.name}.{gen}.h5"
+    identity = {"table": table.name, "generation": gen, "layout": layout}
+    try:
+        datasets = table.derive(inputs)
+        image, record = _image(identity, datasets)
+    except (DamagedStoreError, FileNotFoundError) as exc:  # a chunk changed meanwhile
+        _log.warning("store table %s not derived: %s", table.name, exc)
+        return False
+    old = _recorded(conn, table.name)
+    dest = store.index.root / rel
+    with store.index.transaction():  # a crash before the record below deletes it
+        store.index.add_pending([(str(dest), "scratch")])
+    try:
+        write_atomic(dest, lambda fh: fh.write(image))
+    except OSError as exc:
+        _log.warning("store table %s not written (readers read the chunks): %s", table.name, exc)
+        with store.index.transaction():
+            store.index.clear_pending([str(dest)])
+        return False
+    drops = [str(store.index.root / old["path"])] if old else []
+    with store.index.transaction():
+        conn.execute(
+            "INSERT OR REPLACE INTO store_tables (name, path, sources, digests) "
+            "VALUES (?, ?, ?, ?)",
+            (table.name, rel, sources, json.dumps(record)),
+        )
+        store.index.clear_pending([str(dest)])
+        store.index.add_pending([(p, "drop") for p in drops])
+    for p in drops:
+        Path(p).unlink(missing_ok=True)
+    if drops:
+        with store.index.transaction():
+            store.index.clear_pending(drops)
+    return True
+
+
+@one_blosc_thread
+def _image(identity: dict[str, Any], datasets: dict[str, np.ndarray]) -> tuple[bytes, dict]:
+    """The bytes of a table file holding ``datasets`` and its record (identity, file size
+    and digest, each dataset's digests)."""
+    seed = f"{identity['table']}@{identity['generation']}"
+    with contextlib.closing(
+        h5py.File(f"{seed}.mem", "w", driver="core", backing_store=False)
+    ) as h5:
+        h5.attrs["identity"] = json.dumps(identity)
+        for name, data in datasets.items():
+            shape = np.shape(data)
+            chunks = (*shape[:-1], min(max(shape[-1], 1), _BLOCK))
+            h5.create_dataset(name, data=data, chunks=chunks, **_CODEC)
+        h5.flush()
+        image = h5.id.get_file_image()
+        digests = record_digests(h5, image, seed)
+    return image, {
+        "identity": identity,
+        "file": [len(image), file_digest(image, seed)],
+        "datasets": {name: d.to_json() for name, d in digests.items()},
+    }
+
+
+def _known(description: StoreDescription, part: str) -> bool:
+    """Whether ``part`` is a partition key of this store layout."""
+    try:
+        description.partition_identity(part)
+    except ValueError:
+        return False
+    return True
+
+
+def check_tables(
+    store: Any, version: int, verify: bool, repair: bool, stale: Iterable[str] = ()
+) -> tuple[list[str], list[str]]:
+    """``mica check`` of a store's tables: (problems, repairs). A table not derived from the
+    chunks now recorded is stale; with ``verify``, a current one whose file does not match
+    its digests (every block and byte) is damaged. ``repair`` derives each again. A table
+    whose view has a dirty partition or one of ``stale`` (the check's stale partitions) is
+    left to the chunks' repair, which derives it once they are current."""
+    problems: list[str] = []
+    repairs: list[str] = []
+    description = store.product.store_description
+    conn = store.index.conn
+    views = {description.partition_identity(p)["view"] for p in stale if _known(description, p)}
+    for table in description.tables:
+        if table.view in views or conn.execute(_DIRTY_SQL, _bounds(table.view)).fetchone()[0]:
+            continue
+        chunked = conn.execute(_ANY_CHUNK_SQL, _bounds(table.view))
+        if chunked.fetchone() is None and _recorded(conn, table.name) is None:
+            continue  # no chunk of the view, no table
+        problem = None
+        if not _is_current(store, table, version):
+            problem = f"store table {table.name} is not derived from the current store chunks"
+        elif verify:
+            row = _recorded(conn, table.name)
+            try:
+                digests = _digests(store.index.root, row)  # type: ignore[arg-type]
+                with digests.reading(), open_h5(digests.path) as h5:
+                    digests.check_file(h5)
+            except (ValueError, KeyError, TypeError, OSError) as exc:
+                detail = getattr(exc, "detail", str(exc))
+                problem = f"store table {table.name} is damaged: {detail}"
+        if problem is None:
+            continue
+        mend = "mica check --verify-store --repair" if verify else "mica check --repair"
+        problems.append(f"{problem}; readers read the chunks until {mend} derives it again")
+        if repair:
+            if _rebuild(store, table, version):
+                repairs.append(f"derived store table {table.name} again")
+            else:
+                problems.append(f"store table {table.name} could not be derived")
+    return problems, repairs
