@@ -193,22 +193,40 @@ def _copy_chunk_rows(
     if old is None:
         return []
     try:
-        cur = old.execute("SELECT * FROM store_chunks")
-        names = [d[0] for d in cur.description]
-        rows = cur.fetchall()
-        have = {r[1] for r in index.conn.execute("PRAGMA table_info(store_chunks)")}
-        keep = [i for i, n in enumerate(names) if n in have]
-        sql = (
-            f"INSERT OR REPLACE INTO store_chunks ({', '.join(names[i] for i in keep)}) "
-            f"VALUES ({', '.join('?' * len(keep))})"
-        )
+        parts = []
+        for table in ("store_chunks", "store_tables"):  # the chunks, the tables derived
+            rows, names = _copy_rows(index, old, table)
+            if table == "store_chunks" and rows:
+                parts = [r[names.index("part")] for r in rows]
         with index.transaction():
-            index.conn.executemany(sql, [tuple(r[i] for i in keep) for r in rows])
-            index.mark_dirty(r[names.index("part")] for r in rows)
+            index.mark_dirty(parts)
     except (sqlite3.Error, OSError) as exc:  # damaged (`DamagedIndexError`), another layout
         why = getattr(exc, "detail", exc)
         return [f"the replaced index gives no store chunk rows ({why}): the chunks are rebuilt"]
     return []
+
+
+def _copy_rows(
+    index: ArchiveIndex, old: sqlite3.Connection, table: str
+) -> tuple[list[tuple], list[str]]:
+    """Copy the rows of ``table`` the old index gives (the columns both know; none when the
+    old index has no such table); the rows and their column names."""
+    if not old.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (table,)).fetchone():
+        return [], []
+    cur = old.execute(f"SELECT * FROM {table}")
+    names = [d[0] for d in cur.description]
+    rows = cur.fetchall()
+    have = {r[1] for r in index.conn.execute(f"PRAGMA table_info({table})")}
+    keep = [i for i, n in enumerate(names) if n in have]
+    if not keep:
+        return [], []
+    sql = (
+        f"INSERT OR REPLACE INTO {table} ({', '.join(names[i] for i in keep)}) "
+        f"VALUES ({', '.join('?' * len(keep))})"
+    )
+    with index.transaction():
+        index.conn.executemany(sql, [tuple(r[i] for i in keep) for r in rows])
+    return rows, names
 
 
 def _swap(root: Path, new: Path) -> Path | None:
@@ -235,9 +253,10 @@ def _swap(root: Path, new: Path) -> Path | None:
 
 
 def _drop_unnamed_chunks(index: ArchiveIndex) -> list[str]:
-    """Remove the store's chunk files that no row of ``store_chunks`` names (the chunks of
-    a replaced index that could not be read)."""
-    named = {index.root / r[0] for r in index.conn.execute("SELECT path FROM store_chunks")}
+    """Remove the store's chunk files that no row of ``store_chunks`` (or ``store_tables``)
+    names (the chunks of a replaced index that could not be read)."""
+    sql = "SELECT path FROM store_chunks UNION ALL SELECT path FROM store_tables"
+    named = {index.root / r[0] for r in index.conn.execute(sql)}
     gone = 0
     store = index.root / STORE_DIR
     for folder, entries in walk_archive(store) if store.is_dir() else ():

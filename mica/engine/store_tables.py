@@ -202,8 +202,9 @@ def _rebuild(store: Any, table: StoreTable, version: int) -> bool:
     dest = store.index.root / rel
     with store.index.transaction():  # a crash before the record below deletes it
         store.index.add_pending([(str(dest), "scratch")])
+    replaces = store.index.root / old["path"] if old else None  # whose mode it keeps
     try:
-        write_atomic(dest, lambda fh: fh.write(image))
+        write_atomic(dest, lambda fh: fh.write(image), replaces)
     except OSError as exc:
         _log.warning("store table %s not written (readers read the chunks): %s", table.name, exc)
         with store.index.transaction():

@@ -145,7 +145,9 @@ def test_store_calls_single_threaded_and_restore_blosc_settings(tmp_path):
         from mica.products.aca_l0 import L0
         from mica.engine import stored_blocks
         from mica.engine.time_update import update_archive
-        stored_blocks._LIB[:] = [recording("c-blosc", stored_blocks._getitem())]
+        c_blosc = stored_blocks._c_blosc()
+        for name in ("blosc_getitem", "blosc_decompress_ctx"):
+            setattr(c_blosc, name, recording("c-blosc", getattr(c_blosc, name)))
         root = {str(tmp_path / "aca0")!r}
         report = update_archive(
             L0, "dir:{REALDATA / "aca_l0_2003"}", "2003:214", "2003:216", data_root=root
