@@ -185,8 +185,9 @@ class DatasetDigests:
 
     ``blocks``, for a dataset filtered by Blosc alone in blocks of whole rows (chunked along
     its first axis only), is each block's `Location` in the file, so a reader reads the
-    blocks without opening HDF5 (`StoredBlocks`): the digests it checks them against name
-    the chunk, the dataset and the block, so a file put in the chunk's place fails them.
+    blocks without opening HDF5 (`mica.engine.stored_blocks.StoredBlocks`): the digests it
+    checks them against name the chunk, the dataset and the block, so a file put in the
+    chunk's place fails them.
     None when not recorded (other datasets, and chunks written before they were).
     """
 
@@ -299,7 +300,7 @@ def record_digests(h5: h5py.File, image: bytes, identity: str) -> dict[str, Data
                 raise ValueError(f"{name}: block {found.index(None)} was not written")
             crcs = found  # type: ignore[assignment]
             if is_blosc_chunked(dset) and tuple(chunks[1:]) == dset.shape[1:]:
-                blocks = tuple(located)  # blocks of whole rows: `StoredBlocks` reads them
+                blocks = tuple(located)  # blocks of whole rows: read without HDF5
         out[name] = DatasetDigests(dset.dtype.str, dset.shape, chunks, tuple(crcs), blocks)
     return out
 
