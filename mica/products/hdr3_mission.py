@@ -54,11 +54,14 @@ def daily_table(chunks: list[tuple[str, Path, ChunkDigests]]) -> dict[str, np.nd
     pieces: dict[str, list[np.ndarray]] = {}
     for _, path, digests in chunks:
         fid = open_h5_id(path)
-        with one_blosc_thread, digests.reading():
-            for key in ITEMS:
-                name = stats_dataset(key, DAILY_TABLE_STAT)
-                if name in digests.datasets:
-                    pieces.setdefault(name, []).append(read_slab(fid, name, digests=digests))
+        try:
+            with one_blosc_thread, digests.reading():
+                for key in ITEMS:
+                    name = stats_dataset(key, DAILY_TABLE_STAT)
+                    if name in digests.datasets:
+                        pieces.setdefault(name, []).append(read_slab(fid, name, digests=digests))
+        finally:
+            fid.close()  # not left to the collector: a later writer's open of the file
     return {name: np.concatenate(parts, axis=1) for name, parts in pieces.items()}
 
 
