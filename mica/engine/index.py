@@ -218,7 +218,7 @@ class ArchiveIndex:
         root = Path(root)
         problem = archive_problem(root, check_table=False, product=product.name)
         if problem is None:
-            kept = _kept_reader(cls, product, root)
+            kept = _kept_reader(product, root)
             if kept is not None:
                 return kept
             index = cls(product, root, readonly=True)
@@ -690,12 +690,10 @@ def _connect_readonly(
 
 
 class _KeptReader(NamedTuple):
-    """A read-only connection kept for this thread's next reader of an index."""
+    """A reader's index (its read-only connection) kept for this thread's next reader."""
 
     pid: int
-    conn: sqlite3.Connection
-    opened: tuple[int, int, int] | None  # the index file's state when opened (`_file_state`)
-    immutable: bool
+    index: ArchiveIndex
 
 
 #: per thread, index file -> its `_KeptReader` (sqlite3 connections serve their own thread)
@@ -724,12 +722,12 @@ def _keep_reader(index: ArchiveIndex) -> None:
     kept = _kept()
     old = kept.pop(index.path, None)
     if old is not None and old.pid == os.getpid():
-        old.conn.close()
-    kept[index.path] = _KeptReader(os.getpid(), index.conn, index._opened, index.immutable)
+        old.index.conn.close()
+    kept[index.path] = _KeptReader(os.getpid(), index)
     index.kept = True
     while len(kept) > _KEPT_MAX:
         _, oldest = kept.popitem(last=False)
-        oldest.conn.close()
+        oldest.index.conn.close()
 
 
 def close_kept_readers() -> None:
@@ -740,12 +738,12 @@ def close_kept_readers() -> None:
     while kept:
         _, entry = kept.popitem()
         if entry.pid == os.getpid():
-            entry.conn.close()
+            entry.index.conn.close()
         else:
-            _INHERITED.append(entry.conn)
+            _INHERITED.append(entry.index.conn)
 
 
-def _kept_reader(cls: type[ArchiveIndex], product: FileProduct, root: Path) -> ArchiveIndex | None:
+def _kept_reader(product: FileProduct, root: Path) -> ArchiveIndex | None:
     """The index through this thread's kept connection, when it still reads the current file.
 
     A ``mode=ro`` connection sees every commit in its next transaction (WAL), so it serves
@@ -758,24 +756,21 @@ def _kept_reader(cls: type[ArchiveIndex], product: FileProduct, root: Path) -> A
     entry = kept.get(path)
     if entry is None:
         return None
+    index = entry.index
     if entry.pid != os.getpid():  # inherited through a fork
-        _INHERITED.append(kept.pop(path).conn)
+        _INHERITED.append(kept.pop(path).index.conn)
         return None
     now = _file_state(path)
-    stale = now is None or entry.opened is None or now[0] != entry.opened[0]
-    if entry.immutable and not stale:
+    opened = index._opened
+    stale = now is None or opened is None or now[0] != opened[0] or index.product is not product
+    if index.immutable and not stale:
         follow = Path(f"{path}-wal").exists() and Path(f"{path}-shm").exists()
-        stale = now != entry.opened or follow
-    if stale or entry.conn.in_transaction:
+        stale = now != opened or follow
+    if stale or index.conn.in_transaction:
         del kept[path]
-        entry.conn.close()
+        index.conn.close()
         return None
     kept.move_to_end(path)
-    index = cls.__new__(cls)
-    index.product, index.root, index.path = product, root, path
-    index.readonly, index.immutable, index.original, index.kept = True, entry.immutable, False, True
-    index.conn, index._opened = entry.conn, entry.opened
-    index.columns = [c.name for c in product.index_columns]
     return index
 
 
