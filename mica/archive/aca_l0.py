@@ -890,16 +890,20 @@ def _image_columns(
 
     quality = gathered("QUALITY", rows)[0]
     good = rows[quality == 0]
-    keys = {name: gathered(name, good)[0] for name in ("TIME", "IMGNUM1")}
-    final = good[np.lexsort((keys["IMGNUM1"], keys["TIME"]))]  # by TIME, then IMGNUM; stable
+    keys = {name: gathered(name, good) for name in ("TIME", "IMGNUM1")}
+    sort = np.lexsort((keys["IMGNUM1"][0], keys["TIME"][0]))  # by TIME, then IMGNUM; stable
+    final = good[sort]
     values: dict[str, np.ndarray] = {}
     masks: dict[str, np.ndarray | None] = {}
     for name in dtype.names:
-        if name != "IMGRAW":
+        if name in keys:  # gathered already: put in order
+            got, lacks = keys[name]
+            values[name], masks[name] = got[sort], None if lacks is None else lacks[sort]
+        elif name != "IMGRAW":
             values[name], masks[name] = gathered(name, final)
-            continue
-        values[name] = np.zeros(len(final), dtype=dtype[name])
-        masks[name] = np.zeros(values[name].shape, dtype=bool)
+        else:
+            values[name] = np.zeros(len(final), dtype=dtype[name])
+            masks[name] = np.zeros(values[name].shape, dtype=bool)
     if pieces:
         raw = np.concatenate([np.asarray(p["arrays"]["IMGRAW"]) for p in pieces])
         _put_images(values["IMGRAW"], masks["IMGRAW"], raw[final], values["IMGSIZE"], True)
