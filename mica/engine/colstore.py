@@ -66,13 +66,12 @@ from mica.engine.h5chunks import (
     ChunkedRows,
     DatasetDigests,
     RecordedDatasets,
-    file_digest,
+    image_and_record,
     is_blosc_chunked,
     one_blosc_thread,
     open_h5,
     open_h5_id,
     read_rows,
-    record_digests,
 )
 from mica.engine.index import ArchiveIndex
 from mica.engine.product import FileProduct
@@ -1264,16 +1263,9 @@ class ColumnStore:
                     derived = derive(rows, arrays, held=chunk)
                 for name, data in derived.items():
                     self._write_derived(h5, name, data, old, base)
-            h5.flush()
-            image = h5.id.get_file_image()
-            datasets = record_digests(h5, image, f"{part}@{gen}")
+            image, record = image_and_record(h5, identity, f"{part}@{gen}")
         if base is not None:
             _log.debug("store chunk %s extended: %d of its blocks copied", part, copied)
-        record = {
-            "identity": identity,
-            "file": [len(image), file_digest(image, f"{part}@{gen}")],
-            "datasets": {name: d.to_json() for name, d in datasets.items()},
-        }
         return image, BuiltChunk(n, *_span(times, extends), json.dumps(record))
 
     def _extended_ranges(

@@ -305,6 +305,19 @@ def record_digests(h5: h5py.File, image: bytes, identity: str) -> dict[str, Data
     return out
 
 
+def image_and_record(h5: h5py.File, identity: dict[str, Any], seed: str) -> tuple[bytes, dict]:
+    """The bytes of a file built in memory (``driver="core"``) and its record: ``identity``,
+    the file's size and digest, and each dataset's digests, seeded with ``seed``."""
+    h5.flush()
+    image = h5.id.get_file_image()
+    datasets = record_digests(h5, image, seed)
+    return image, {
+        "identity": identity,
+        "file": [len(image), file_digest(image, seed)],
+        "datasets": {name: d.to_json() for name, d in datasets.items()},
+    }
+
+
 class ChunkDigests:
     """What a store chunk file must hold: its identity and each dataset's `DatasetDigests`.
     Its checks raise `DamagedStoreError` naming the file, the dataset and block, and ``label``

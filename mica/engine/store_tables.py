@@ -38,10 +38,9 @@ from mica.engine.atomic import write_atomic
 from mica.engine.h5chunks import (
     ChunkDigests,
     RecordedDatasets,
-    file_digest,
+    image_and_record,
     one_blosc_thread,
     open_h5,
-    record_digests,
 )
 from mica.engine.store_layout import StoreDescription, StoreTable
 from mica.errors import DamagedStoreError
@@ -240,14 +239,7 @@ def _image(identity: dict[str, Any], datasets: dict[str, np.ndarray]) -> tuple[b
             shape = np.shape(data)
             chunks = (*shape[:-1], min(max(shape[-1], 1), _BLOCK))
             h5.create_dataset(name, data=data, chunks=chunks, **_CODEC)
-        h5.flush()
-        image = h5.id.get_file_image()
-        digests = record_digests(h5, image, seed)
-    return image, {
-        "identity": identity,
-        "file": [len(image), file_digest(image, seed)],
-        "datasets": {name: d.to_json() for name, d in digests.items()},
-    }
+        return image_and_record(h5, identity, seed)
 
 
 def _known(description: StoreDescription, part: str) -> bool:
