@@ -137,9 +137,13 @@ def growable_dataset(
     generations store the same blocks, which an extension then copies (`extend_dataset`)
     instead of encoding them again.
     """
-    maxshape = list(data.shape)
-    maxshape[axis] = None
-    return h5.create_dataset(name, data=data, chunks=chunks, maxshape=tuple(maxshape), **codec)
+    maxshape = _unlimited(data.shape, axis)
+    return h5.create_dataset(name, data=data, chunks=chunks, maxshape=maxshape, **codec)
+
+
+def _unlimited(shape: tuple[int, ...], axis: int) -> tuple[int | None, ...]:
+    """``shape`` unlimited along ``axis`` (HDF5's ``maxshape``)."""
+    return tuple(None if i == axis else n for i, n in enumerate(shape))
 
 
 def extend_dataset(
@@ -189,10 +193,9 @@ def extend_dataset(
         raise digests.damaged(f"/{name} holds {source.shape[axis]} rows, not {held}")
     shape = list(rows.shape)
     shape[axis] += held
-    maxshape = list(shape)
-    maxshape[axis] = None
+    maxshape = _unlimited(tuple(shape), axis)
     dset = new.create_dataset(
-        name, shape=tuple(shape), dtype=rows.dtype, chunks=chunks, maxshape=tuple(maxshape), **codec
+        name, shape=tuple(shape), dtype=rows.dtype, chunks=chunks, maxshape=maxshape, **codec
     )
     step = chunks[axis]
     copied = held // step if record.chunks == tuple(chunks) else 0
