@@ -49,6 +49,9 @@ _BEYOND_ROWS = SAMPLE_BLOCK
 #: many more rows than it holds (8x8 rows come at most 4.1 s apart, often far fewer), and
 #: a fetch's next read of the file has its ``BLOCK0`` only if it was read.
 _GUESS_ROWS = 2 * SAMPLE_BLOCK
+#: Rows of the longest grid merged at a time when a part's grid slots' times differ
+#: (`_merge`): the block's temporaries (about 40 bytes a row) stay in the CPU's cache.
+MERGE_ROWS = 1 << 13
 
 #: Where a slot's rows go in a part's grid: all of it in order, or these positions.
 Placement = slice | np.ndarray
@@ -360,27 +363,58 @@ def _time_window(chunk: StoredBlocks, slot: int, part: Part) -> tuple[np.ndarray
 
 def _merge(tables: dict[int, SlotTable], times: dict[int, np.ndarray]) -> np.ndarray:
     """The part's grid: the sorted union of its grid slots' times (each without repeats);
-    sets each table's placement in it."""
+    sets each table's placement in it.
+
+    Grids that differ are merged `MERGE_ROWS` rows of the longest at a time (`_merge_block`):
+    every grid is cut at the same times, so a time of several grids falls in one block, and
+    each block's temporaries stay in the CPU's cache. Merged whole, a 100-day part's two
+    grids (290 k times) took 11 ms on a first call and 7-8 ms warm, each pass over the
+    whole arrays costing as much as a block's whole merge (in blocks: 7 and 5-6 ms).
+    """
     grids = list(times.values())
     if len(grids) == 1 or all(np.array_equal(grids[0], g) for g in grids[1:]):
         # Slots usually read out together: the same times, row for row.
         return grids[0]
-    # A merge of sorted runs (timsort: linear in the rows for a few runs), then each row's
-    # position in the union: no search. Each temporary goes once used, positions are int32
-    # (a part holds far fewer rows than 2**31): the merge's peak is 25 bytes a row, not 49.
-    every = np.concatenate(grids)
+    longest = max(grids, key=len)
+    edges = longest[MERGE_ROWS::MERGE_ROWS]
+    cuts = [[0, *np.searchsorted(grid, edges, "left").tolist(), len(grid)] for grid in grids]
+    union = np.empty(sum(len(grid) for grid in grids))
+    # positions are int32: a part holds far fewer rows than 2**31
+    placed = [np.empty(len(grid), dtype=np.int32) for grid in grids]
+    at = 0
+    for k in range(len(edges) + 1):
+        pieces = [(grid, cut[k], cut[k + 1]) for grid, cut in zip(grids, cuts)]
+        at = _merge_block(pieces, placed, union, at)
+    for slot, positions in zip(times, placed):
+        tables[slot].placed = positions
+    union.resize(at, refcheck=False)  # the union's own buffer, freshly made: no other view
+    return union
+
+
+def _merge_block(
+    pieces: list[tuple[np.ndarray, int, int]], placed: list[np.ndarray], union: np.ndarray, at: int
+) -> int:
+    """Merge rows [lo, hi) of each grid (``pieces``: (grid, lo, hi), the same times cut from
+    each): their union goes to ``union`` from ``at``, each row's position in ``union`` to
+    ``placed`` (per grid, at the row's own index); returns where the union now ends.
+
+    A merge of sorted runs (timsort: linear in the rows for a few runs), then each row's
+    position in the union from the ranks of the distinct times: no search."""
+    every = np.concatenate([grid[lo:hi] for grid, lo, hi in pieces])
+    if not len(every):
+        return at
     order = np.argsort(every, kind="stable")
     merged = every[order]
-    del every
     new = np.ones(len(merged), dtype=bool)
     np.not_equal(merged[1:], merged[:-1], out=new[1:])
     rank = np.cumsum(new, dtype=np.int32)
-    rank -= 1
+    rank += at - 1
     position = np.empty(len(merged), dtype=np.int32)
     position[order] = rank
-    del order, rank
-    at = 0
-    for slot, grid in times.items():
-        tables[slot].placed = position[at : at + len(grid)]
-        at += len(grid)
-    return merged[new]
+    first = 0
+    for positions, (_, lo, hi) in zip(placed, pieces):
+        positions[lo:hi] = position[first : first + hi - lo]
+        first += hi - lo
+    end = int(rank[-1]) + 1
+    np.compress(new, merged, out=union[at:end])
+    return end
