@@ -416,5 +416,5 @@ def _merge_block(
         positions[lo:hi] = position[first : first + hi - lo]
         first += hi - lo
     end = int(rank[-1]) + 1
-    np.compress(new, merged, out=union[at:end])
+    union[at:end] = merged[new]  # (np.compress with ``out`` took 6x as long)
     return end
