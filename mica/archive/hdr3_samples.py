@@ -50,8 +50,9 @@ _BEYOND_ROWS = SAMPLE_BLOCK
 #: a fetch's next read of the file has its ``BLOCK0`` only if it was read.
 _GUESS_ROWS = 2 * SAMPLE_BLOCK
 #: Rows of the longest grid merged at a time when a part's grid slots' times differ
-#: (`_merge`): the block's temporaries (about 40 bytes a row) stay in the CPU's cache.
-MERGE_ROWS = 1 << 13
+#: (`_merge`): the block's temporaries (about 33 bytes a time, 1 MB for two grids) are reused
+#: from block to block; fewer rows cost more Python calls (8192 or 4096 rows: slower warm).
+MERGE_ROWS = 1 << 14
 
 #: Where a slot's rows go in a part's grid: all of it in order, or these positions.
 Placement = slice | np.ndarray
@@ -366,10 +367,11 @@ def _merge(tables: dict[int, SlotTable], times: dict[int, np.ndarray]) -> np.nda
     sets each table's placement in it.
 
     Grids that differ are merged `MERGE_ROWS` rows of the longest at a time (`_merge_block`):
-    every grid is cut at the same times, so a time of several grids falls in one block, and
-    each block's temporaries stay in the CPU's cache. Merged whole, a 100-day part's two
-    grids (290 k times) took 11 ms on a first call and 7-8 ms warm, each pass over the
-    whole arrays costing as much as a block's whole merge (in blocks: 7 and 5-6 ms).
+    every grid is cut at the same times, so a time of several grids falls in one block.
+    Merged whole, a 100-day part's two grids (290 k times) made 12 MB of temporaries the
+    system had to fault in page by page: 11 ms of a first call, 6 ms in blocks (warm calls
+    3-5 ms either way; a 99-day part of 755 k times: 22 ms first, 14-16 ms in blocks;
+    12-13 ms warm either way).
     """
     grids = list(times.values())
     if len(grids) == 1 or all(np.array_equal(grids[0], g) for g in grids[1:]):
