@@ -369,9 +369,10 @@ def _merge(tables: dict[int, SlotTable], times: dict[int, np.ndarray]) -> np.nda
     Grids that differ are merged `MERGE_ROWS` rows of the longest at a time (`_merge_block`):
     every grid is cut at the same times, so a time of several grids falls in one block.
     Merged whole, a 100-day part's two grids (290 k times) made 12 MB of temporaries the
-    system had to fault in page by page: 11 ms of a first call, 6 ms in blocks (warm calls
-    3-5 ms either way; a 99-day part of 755 k times: 22 ms first, 14-16 ms in blocks;
-    12-13 ms warm either way).
+    system had to fault in page by page: 11-12.6 ms of a first call, 6-6.4 ms in blocks;
+    warm, 3-8 ms whole (as the allocator kept the memory or not), 4.6-5.7 ms in blocks. A
+    99-day part of 755 k times: 22-27 ms first and 12-17.6 ms warm whole, 15.6-16 and
+    12.6-14 ms in blocks (CPU times, 4 rounds on a loaded machine).
     """
     grids = list(times.values())
     if len(grids) == 1 or all(np.array_equal(grids[0], g) for g in grids[1:]):
