@@ -71,6 +71,8 @@ def split_grids(tmp_path_factory, boundary_archive):
     with ArchiveIndex(L0, root) as index:
         with index.transaction():
             index.mark_dirty([f"hd3s/{int(BOUNDARY // PERIOD)}"])
+    with hdr3_samples.open_tables(items, a, b, root) as parts:
+        assert [p.tables is not None for p in parts] == [True, False]  # then from the files
     return root, a, b
 
 
