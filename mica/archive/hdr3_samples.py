@@ -243,7 +243,7 @@ def _current(index: Any, keys: Any) -> tuple[dict[str, dict[str, Any]], set[str]
     from mica.products.aca_l0 import L0
 
     store = ColumnStore(L0, index)
-    current = store.current_chunks(keys)
+    current = store.current_chunks(keys, names=False)  # its datasets, not its files
     return current, store.synced_alone(current) if current else set()
 
 
