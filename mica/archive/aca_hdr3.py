@@ -302,10 +302,14 @@ def _from_parts(
             grids.append(part.grid)
     if len(parts) == 1 and 0 in rows:  # no output to gather into
         return grids[0], rows[0]
-    one = parts[0]
-    if len(parts) == 1 and len(one.tables or ()) == 1 and one.covers_grid():
-        if len(one.grid) <= hdr3_samples.DECODE_ROWS[1]:  # a few blocks: decoded as they are
-            return one.grid, one.decode(items)
+    if sum(map(len, grids)) <= hdr3_samples.DECODE_ROWS[0] and all(
+        k in rows or (len(part.tables or ()) == 1 and part.covers_grid())
+        for k, part in enumerate(parts)
+    ):  # a few rows: each part's decoded as they are (no output to fill, no unavailable value)
+        decoded = [rows[k] if k in rows else part.decode(items) for k, part in enumerate(parts)]
+        if len(parts) == 1:
+            return grids[0], decoded[0]
+        return np.concatenate(grids), {name: _joined([d[name] for d in decoded]) for name in items}
     times = np.concatenate(grids) if len(grids) != 1 else grids[0]
     sizes = [len(g) for g in grids]
     del grids
@@ -331,6 +335,13 @@ def _from_parts(
         name: np.ma.masked_array(data, mask=mask, keep_mask=False)
         for name, (data, mask) in outs.items()
     }
+
+
+def _joined(values: list[np.ma.MaskedArray]) -> np.ma.MaskedArray:
+    """Masked arrays end to end, with a mask array as a filled output's (``np.ma.concatenate``
+    drops a mask that is all False)."""
+    data = np.concatenate([np.ma.getdata(v) for v in values])
+    return np.ma.masked_array(data, mask=np.concatenate([np.ma.getmaskarray(v) for v in values]))
 
 
 def _rows_values(
