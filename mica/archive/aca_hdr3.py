@@ -30,6 +30,7 @@ gives empty MSIDs).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -302,6 +303,11 @@ def _from_parts(
             grids.append(part.grid)
     if len(parts) == 1 and 0 in rows:  # no output to gather into
         return grids[0], rows[0]
+    if not any(map(len, grids)):  # no sample: nothing to read nor decode
+        return grids[0], {
+            name: np.ma.masked_array(np.zeros(0, _unavailable(item).dtype), mask=np.zeros(0, bool))
+            for name, item in items.items()
+        }
     if sum(map(len, grids)) <= hdr3_samples.DECODE_ROWS[0] and all(
         k in rows or (len(part.tables or ()) == 1 and part.covers_grid())
         for k, part in enumerate(parts)
@@ -373,11 +379,15 @@ def _rows_values(
     return times, values
 
 
+@functools.cache
 def _unavailable(item: Hdr3Item) -> np.ndarray:
     """An item's value where its words are missing (what the rows path decodes from masked
-    zero bytes, e.g. NaN for a thermistor): one element, of the item's dtype."""
+    zero bytes, e.g. NaN for a thermistor): one element, of the item's dtype (read-only;
+    once per item: a decoder's call costs a short fetch 90 us)."""
     words = [np.zeros(1, np.uint16)] * len(item.word_columns)
-    return np.ma.getdata(item.decode_words(words, [np.ones(1, bool)] * len(words)))
+    value = np.ma.getdata(item.decode_words(words, [np.ones(1, bool)] * len(words)))
+    value.flags.writeable = False
+    return value
 
 
 def _msid_data(item: Hdr3Item, vals: np.ma.MaskedArray, times: np.ndarray) -> dict[str, Any]:
