@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 #: 3-7 bytes a row, the words and flags of a few items, that a fetch would otherwise
 #: allocate beside its output.
 READ_ROWS = 1 << 16
-#: Table rows decoded at a time into a fetch's output, at most and at least: an eighth of the
+#: Table rows decoded at a time into a fetch's output, at most and at least: a sixth of the
 #: fetch's rows between the two, so the decoders' temporaries (about 26 bytes a row) stay
 #: small beside the output (17 bytes a row for ``ccd_temp``) and in the CPU's cache. Of the
 #: fetch's, not the part's: a 25-year fetch of 100-day parts decoded 8k rows at a time spent
@@ -109,7 +109,7 @@ class Part:
         (`DECODE_ROWS`: the decoders' temporaries stay small and in the CPU's cache). Grid
         positions an item's slot has no row at are left as they are (the caller fills them)."""
         assert self.tables is not None
-        step = int(np.clip(len(next(iter(outs.values()))[0]) // 8, *DECODE_ROWS))
+        step = int(np.clip(len(next(iter(outs.values()))[0]) // 6, *DECODE_ROWS))
         for slot, table in self.tables.items():
             mine = {n: item for n, item in items.items() if item.slot == slot}
             where, names = _table_datasets(mine, slot)
@@ -304,7 +304,7 @@ def _slot_rows(chunk: StoredBlocks, slot: int, part: Part) -> tuple[np.ndarray, 
     a = int(np.searchsorted(times, part.lo, "left"))
     b = int(np.searchsorted(times, part.hi, "right" if part.closed else "left"))
     if b - a < len(times) or not times.flags.owndata:  # the grid (returned): the part's rows
-        times = times[a:b].copy()
+        times = times[a:b].copy()  # (not a view of a buffer the next read reuses)
     return times, SlotTable(chunk, digests, slot, first + a, first + b)
 
 

@@ -700,9 +700,7 @@ class ColumnStore:
             return None
         return dict(rows[0]) if rows else None
 
-    def current_chunks(
-        self, parts: Iterable[str], names: bool = True
-    ) -> dict[str, dict[str, Any]]:
+    def current_chunks(self, parts: Iterable[str], names: bool = True) -> dict[str, dict[str, Any]]:
         """The chunks of ``parts`` that readers may use: of this layout version, recorded
         with digests, not dirty (every change of the index marks its partitions dirty in the
         same transaction, see `ArchiveIndex.replace`, and a rebuild clears them with the new
