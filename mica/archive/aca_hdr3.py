@@ -303,6 +303,8 @@ def _from_parts(
             grids.append(part.grid)
     if len(parts) == 1 and 0 in rows:  # no output to gather into
         return grids[0], rows[0]
+    if len(grids) == 1:  # returned: the part's own times (not a window of its table's)
+        grids[0] = _own(grids[0])
     if not any(map(len, grids)):  # no sample: nothing to read nor decode
         return grids[0], {
             name: np.ma.masked_array(np.zeros(0, _unavailable(item).dtype), mask=np.zeros(0, bool))
@@ -341,6 +343,11 @@ def _from_parts(
         name: np.ma.masked_array(data, mask=mask, keep_mask=False)
         for name, (data, mask) in outs.items()
     }
+
+
+def _own(times: np.ndarray) -> np.ndarray:
+    """``times``, copied when it is a view of a longer array (which it would keep)."""
+    return times.copy() if times.base is not None and times.base.size > times.size else times
 
 
 def _joined(values: list[np.ma.MaskedArray]) -> np.ma.MaskedArray:

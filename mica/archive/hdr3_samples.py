@@ -303,8 +303,10 @@ def _slot_rows(chunk: StoredBlocks, slot: int, part: Part) -> tuple[np.ndarray, 
         return np.zeros(0), SlotTable(chunk, digests, slot, 0, 0)
     a = int(np.searchsorted(times, part.lo, "left"))
     b = int(np.searchsorted(times, part.hi, "right" if part.closed else "left"))
-    if b - a < len(times) or not times.flags.owndata:  # the grid (returned): the part's rows
-        times = times[a:b].copy()  # (not a view of a buffer the next read reuses)
+    # a window in a buffer of the thread is copied out (the next read reuses it); a window of
+    # its own stays (a fetch of several parts copies the grids into one, of one part keeps
+    # the part's rows alone: `mica.archive.aca_hdr3`)
+    times = times[a:b] if times.flags.owndata else times[a:b].copy()
     return times, SlotTable(chunk, digests, slot, first + a, first + b)
 
 

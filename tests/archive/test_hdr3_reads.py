@@ -64,6 +64,23 @@ def test_any_read_span_and_decode_step_gives_the_file_scan(
     assert assert_set_equal(got, slow, data_root=boundary_archive) > 1000
 
 
+def test_times_read_into_arrays_of_their_own_give_the_part_s_rows_alone(
+    boundary_archive, monkeypatch
+):
+    """``TIME`` windows too long for the thread's buffer are arrays of their own: a fetch of
+    one part returns its rows alone (not a view keeping the window), one of several parts
+    their concatenation; both the file scan's."""
+    monkeypatch.setattr(hdr3_samples, "_WINDOW_ROWS", 0)
+    name = SIM_ITEMS[1]
+    for a, b in [(BOUNDARY - 6000, BOUNDARY - 4000), (BOUNDARY - 3000, BOUNDARY + 3000)]:
+        got = MSID(name, a, b, data_root=boundary_archive)
+        slow = MSID(name, a, b, data_root=boundary_archive, use_store=False)
+        assert len(got.times) > 100 and np.array_equal(got.times, slow.times)
+        assert np.array_equal(got.vals.filled(0), slow.vals.filled(0))
+        assert np.array_equal(got.vals.mask, slow.vals.mask)
+        assert got.times.base is None or got.times.base.size == got.times.size
+
+
 def test_a_fetch_returns_arrays_of_its_own(boundary_archive):
     """Short fetches read ``TIME`` and the tables' columns into buffers of the thread that
     the next read reuses: what a fetch returned is not changed by the next fetch."""
