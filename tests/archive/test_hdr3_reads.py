@@ -166,3 +166,25 @@ def test_chunks_recorded_with_or_without_block_locations(tmp_path, boundary_arch
             h5.attrs["opened for writing"] = 1
     assert assert_set_equal(MSIDset(SIM_ITEMS, a, b, data_root=root), slow) > 1000
     assert sorted(opened) == sorted(files)  # changed since: located afresh
+
+
+def test_current_chunks_read_neither_a_file_list_nor_digests_parsed_before(boundary_archive):
+    """A reader of the sample tables asks for no file list; a chunk file's digests, once
+    parsed, are not read again (the row holds the text kept with them)."""
+    from mica.engine.colstore import ColumnStore
+    from mica.engine.index import ArchiveIndex
+    from mica.products.aca_l0 import L0
+    from mica.products.hdr3_samples import SAMPLES_VIEW
+
+    view = L0.store_description.view_named(SAMPLES_VIEW)
+    parts = [view.key({"filetime": k * PERIOD}) for k in (51, 52)]
+    with ArchiveIndex.open_for_reading(L0, boundary_archive) as index:
+        store = ColumnStore(L0, index)
+        first = store.current_chunks(parts, names=False)
+        again = store.current_chunks(parts, names=False)
+        listed = store.current_chunks(parts)
+    assert sorted(first) == sorted(again) == sorted(listed) == sorted(parts)
+    for part in parts:
+        assert "files" not in first[part] and again[part]["digests"] is first[part]["digests"]
+        assert len(listed[part]["files"].splitlines()) > 2  # the tag, then a line per file
+        assert store.digests(again[part]) is store.digests(listed[part])
