@@ -308,18 +308,22 @@ def report(fig: dict[tuple[str, str], dict], measures: dict) -> None:
                     m <= 0.75 * c,
                 )
             )
-        if (label, "before") in fig:
-            m, b = g(label, "mica", "warm"), g(label, "before", "warm")
+        for key in ("first", "warm") if (label, "before") in fig else ():
+            m, b = g(label, "mica", key), g(label, "before", key)
             rows.append(
                 (
-                    f"{label}, before -> now",
+                    f"{label}, {key}, before -> now",
                     f"{b * 1e3:.1f} -> {m * 1e3:.1f} ms",
                     f"{m / b:.2f}x",
                     "",
                     None,
                 )
             )
-        mem = g(label, "mica", "memory")
+        mem, was = g(label, "mica", "memory"), g(label, "before", "memory")
+        if not np.isnan(was) and not np.isnan(mem):
+            rows.append(
+                (f"{label}, memory, before -> now", f"{was:.2f}x -> {mem:.2f}x", "", "", None)
+            )
         if np.isnan(mem):  # no sample in the range (nothing returned)
             rows.append((f"{label}, memory", "no samples", "", "<= 1.5x", None))
         else:

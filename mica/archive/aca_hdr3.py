@@ -30,6 +30,7 @@ gives empty MSIDs).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -302,10 +303,21 @@ def _from_parts(
             grids.append(part.grid)
     if len(parts) == 1 and 0 in rows:  # no output to gather into
         return grids[0], rows[0]
-    one = parts[0]
-    if len(parts) == 1 and len(one.tables or ()) == 1 and one.covers_grid():
-        if len(one.grid) <= hdr3_samples.DECODE_ROWS[1]:  # a few blocks: decoded as they are
-            return one.grid, one.decode(items)
+    if len(grids) == 1:  # returned: the part's own times (not a window of its table's)
+        grids[0] = _own(grids[0])
+    if not any(map(len, grids)):  # no sample: nothing to read nor decode
+        return grids[0], {
+            name: np.ma.masked_array(np.zeros(0, _unavailable(item).dtype), mask=np.zeros(0, bool))
+            for name, item in items.items()
+        }
+    if sum(map(len, grids)) <= hdr3_samples.DECODE_ROWS[0] and all(
+        k in rows or (len(part.tables or ()) == 1 and part.covers_grid())
+        for k, part in enumerate(parts)
+    ):  # a few rows: each part's decoded as they are (no output to fill, no unavailable value)
+        decoded = [rows[k] if k in rows else part.decode(items) for k, part in enumerate(parts)]
+        if len(parts) == 1:
+            return grids[0], decoded[0]
+        return np.concatenate(grids), {name: _joined([d[name] for d in decoded]) for name in items}
     times = np.concatenate(grids) if len(grids) != 1 else grids[0]
     sizes = [len(g) for g in grids]
     del grids
@@ -331,6 +343,18 @@ def _from_parts(
         name: np.ma.masked_array(data, mask=mask, keep_mask=False)
         for name, (data, mask) in outs.items()
     }
+
+
+def _own(times: np.ndarray) -> np.ndarray:
+    """``times``, copied when it is a view of a longer array (which it would keep)."""
+    return times.copy() if times.base is not None and times.base.size > times.size else times
+
+
+def _joined(values: list[np.ma.MaskedArray]) -> np.ma.MaskedArray:
+    """Masked arrays end to end, with a mask array as a filled output's (``np.ma.concatenate``
+    drops a mask that is all False)."""
+    data = np.concatenate([np.ma.getdata(v) for v in values])
+    return np.ma.masked_array(data, mask=np.concatenate([np.ma.getmaskarray(v) for v in values]))
 
 
 def _rows_values(
@@ -362,11 +386,15 @@ def _rows_values(
     return times, values
 
 
+@functools.cache
 def _unavailable(item: Hdr3Item) -> np.ndarray:
     """An item's value where its words are missing (what the rows path decodes from masked
-    zero bytes, e.g. NaN for a thermistor): one element, of the item's dtype."""
+    zero bytes, e.g. NaN for a thermistor): one element, of the item's dtype (read-only;
+    once per item: a decoder's call costs a short fetch 90 us)."""
     words = [np.zeros(1, np.uint16)] * len(item.word_columns)
-    return np.ma.getdata(item.decode_words(words, [np.ones(1, bool)] * len(words)))
+    value = np.ma.getdata(item.decode_words(words, [np.ones(1, bool)] * len(words)))
+    value.flags.writeable = False
+    return value
 
 
 def _grid_copies(grid: np.ndarray, count: int) -> list[np.ndarray]:

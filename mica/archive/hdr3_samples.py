@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mica.engine.h5chunks import thread_buffer
 from mica.products.hdr3_items import Hdr3Item
 from mica.products.hdr3_samples import SAMPLE_BLOCK, SAMPLES_VIEW, item_datasets, table_words
 
@@ -29,26 +30,26 @@ if TYPE_CHECKING:
     from mica.engine.h5chunks import ChunkDigests
     from mica.engine.stored_blocks import StoredBlocks
 
-#: Table rows read at a time (3-7 bytes a row: the words and flags of a few items).
-READ_ROWS = 1 << 22
-#: Table rows decoded at a time into a fetch's output, at most and at least: an eighth of the
+#: Table rows read at a time, from a multiple of it (so of the tables' HDF5 block rows: each
+#: block is decoded once), into buffers of the thread kept for its next read (`_borrow`):
+#: 3-7 bytes a row, the words and flags of a few items, that a fetch would otherwise
+#: allocate beside its output.
+READ_ROWS = 1 << 16
+#: Table rows decoded at a time into a fetch's output, at most and at least: a sixth of the
 #: fetch's rows between the two, so the decoders' temporaries (about 26 bytes a row) stay
 #: small beside the output (17 bytes a row for ``ccd_temp``) and in the CPU's cache. Of the
 #: fetch's, not the part's: a 25-year fetch of 100-day parts decoded 8k rows at a time spent
-#: a sixth of its time in the decoders' per-call costs (measured).
-DECODE_ROWS = (1 << 13, 1 << 16)
+#: a sixth of its time in the decoders' per-call costs (measured). At least 1k: a 2-day
+#: fetch (7k rows) decoded 8k rows at a time peaked at 2.6 times its output, now 1.4.
+DECODE_ROWS = (1 << 10, 1 << 16)
 #: ``S<slot>.BLOCK0`` of the chunk files read lately, by (file, slot): a chunk file is never
 #: changed under its name (a rebuild writes a new one), so a fetch's next read of the file
 #: needs only its rows; those rows are checked against the digests as always.
 _BLOCK0: dict[tuple[str, int], np.ndarray] = {}
 _BLOCK0_MAX = 1024
-#: Rows a period's table may hold beyond the period's edge (files within `SAMPLES_REACH` of
-#: it, whole), as `_time_window` guesses them.
-_BEYOND_ROWS = SAMPLE_BLOCK
-#: At most as many rows are guessed (a few hours of them): a longer part's guess may read
-#: many more rows than it holds (8x8 rows come at most 4.1 s apart, often far fewer), and
-#: a fetch's next read of the file has its ``BLOCK0`` only if it was read.
-_GUESS_ROWS = 2 * SAMPLE_BLOCK
+#: Rows of ``TIME`` read at most into a buffer of the thread (kept for its next read) rather
+#: than a new array: a short part's rows are a few of the blocks' around them, copied out.
+_WINDOW_ROWS = 1 << 14
 #: Rows of the longest grid merged at a time when a part's grid slots' times differ
 #: (`_merge`): the block's temporaries (about 33 bytes a time, 1 MB for two grids) are reused
 #: from block to block; fewer rows cost more Python calls (8192 or 4096 rows: slower warm).
@@ -112,15 +113,14 @@ class Part:
         (`DECODE_ROWS`: the decoders' temporaries stay small and in the CPU's cache). Grid
         positions an item's slot has no row at are left as they are (the caller fills them)."""
         assert self.tables is not None
+        step = int(np.clip(len(next(iter(outs.values()))[0]) // 6, *DECODE_ROWS))
         for slot, table in self.tables.items():
             mine = {n: item for n, item in items.items() if item.slot == slot}
             where, names = _table_datasets(mine, slot)
             base = f"S{slot}."
-            for lo in range(table.lo, table.hi, READ_ROWS):
-                hi = min(lo + READ_ROWS, table.hi)
+            for lo, hi in _spans(table.lo, table.hi, READ_ROWS):
                 with _reading(table.digests, self):
-                    cols = {n: _read(table.chunk, base + n, lo, hi) for n in names}
-                step = int(np.clip(len(next(iter(outs.values()))[0]) // 8, *DECODE_ROWS))
+                    cols = {n: _borrow(table.chunk, base + n, lo, hi, n) for n in names}
                 for a in range(0, hi - lo, step):
                     b = min(a + step, hi - lo)
                     words = table_words({n: c[a:b] for n, c in cols.items()}, where)
@@ -247,7 +247,7 @@ def _current(index: Any, keys: Any) -> tuple[dict[str, dict[str, Any]], set[str]
     from mica.products.aca_l0 import L0
 
     store = ColumnStore(L0, index)
-    current = store.current_chunks(keys)
+    current = store.current_chunks(keys, names=False)  # its datasets, not its files
     return current, store.synced_alone(current) if current else set()
 
 
@@ -307,7 +307,11 @@ def _slot_rows(chunk: StoredBlocks, slot: int, part: Part) -> tuple[np.ndarray, 
         return np.zeros(0), SlotTable(chunk, digests, slot, 0, 0)
     a = int(np.searchsorted(times, part.lo, "left"))
     b = int(np.searchsorted(times, part.hi, "right" if part.closed else "left"))
-    return times[a:b], SlotTable(chunk, digests, slot, first + a, first + b)
+    # a window in a buffer of the thread is copied out (the next read reuses it); a window of
+    # its own stays (a fetch of several parts copies the grids into one, of one part keeps
+    # the part's rows alone: `mica.archive.aca_hdr3`)
+    times = times[a:b] if times.flags.owndata else times[a:b].copy()
+    return times, SlotTable(chunk, digests, slot, first + a, first + b)
 
 
 def _read(chunk: StoredBlocks, name: str, lo: int = 0, hi: int | None = None) -> np.ndarray:
@@ -320,46 +324,58 @@ def _read(chunk: StoredBlocks, name: str, lo: int = 0, hi: int | None = None) ->
     return read_slab(chunk.h5(), name, lo, hi, chunk.digests)
 
 
+def _spans(lo: int, hi: int, size: int) -> Iterator[tuple[int, int]]:
+    """[lo, hi) cut at the multiples of ``size``."""
+    while lo < hi:
+        end = min((lo // size + 1) * size, hi)
+        yield lo, end
+        lo = end
+
+
+def _borrow(chunk: StoredBlocks, name: str, lo: int, hi: int | None, buffer: str) -> np.ndarray:
+    """Rows [lo, hi) (None: to the end) of a table dataset (`_read`), in this thread's buffer
+    named ``buffer``, valid until its next use (a dataset HDF5 reads: in a new array)."""
+    bmap = chunk.map(name)
+    if not bmap.blosc:
+        return _read(chunk, name, lo, hi)
+    hi = bmap.shape[0] if hi is None else min(hi, bmap.shape[0])
+    shape = (hi - min(lo, hi), *bmap.shape[1:])
+    nbytes = bmap.dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+    out = thread_buffer(f"hdr3 {buffer}", nbytes).view(bmap.dtype).reshape(shape)
+    return chunk.read(name, lo, hi, out=out)
+
+
+def _read_times(chunk: StoredBlocks, name: str, lo: int = 0, hi: int | None = None) -> np.ndarray:
+    """Rows [lo, hi) of a ``TIME`` dataset: up to `_WINDOW_ROWS` of them borrowed (`_borrow`:
+    not an array of their own), more in a new array."""
+    if (chunk.rows(name) if hi is None else hi) - lo > _WINDOW_ROWS:
+        return _read(chunk, name, lo, hi)
+    return _borrow(chunk, name, lo, hi, "TIME")
+
+
 def _time_window(chunk: StoredBlocks, slot: int, part: Part) -> tuple[np.ndarray, int]:
     """Rows [first, first + n) of the slot's ``TIME``, holding every time of the part, and
-    ``first``.
+    ``first``: the blocks of `SAMPLE_BLOCK` rows ``BLOCK0`` (kept in `_BLOCK0`) says hold
+    them, or on a file's first read, for a part that is its whole period, ``TIME`` whole.
 
-    The blocks holding the part's times are found with ``BLOCK0`` (kept in `_BLOCK0`). On a
-    file's first read, a short part at either end of its period (the fetch goes on past the
-    period) reads its rows from that end of ``TIME`` instead, as many as its span can hold
-    (8x8 rows come 4.1 s apart) and `_BEYOND_ROWS` more, at most `_GUESS_ROWS`; should they
-    not reach, ``BLOCK0`` is read.
-    A part that is its whole period reads ``TIME`` whole. Opening a dataset costs a first
-    read more than its rows: a short fetch across a period edge read four datasets, now
-    two."""
+    ``BLOCK0`` (a few hundred bytes, stored as they are) costs a short part less than
+    guessing its rows from the end of ``TIME`` nearest to it: a guess long enough to hold
+    the rows a table keeps past its period's edge may reach into one more HDF5 block of
+    ``TIME``, decoded whole (an hour across a period edge: three blocks, now two)."""
     name = f"S{slot}.TIME"
-    digests, path = chunk.digests, chunk.path
-    block0 = _BLOCK0.get((path, slot))
-    n = digests.dataset(name).shape[0] if digests is not None else None
-    rows = int((part.hi - part.lo) / 4.0) + 1 + _BEYOND_ROWS
-    if block0 is None and n is not None and part.starts and part.ends:  # the whole table
-        return _read(chunk, name), 0
-    if block0 is None and n is not None and rows <= _GUESS_ROWS and (part.starts or part.ends):
-        if part.starts:
-            times = _read(chunk, name, 0, rows)
-            beyond = times[-1] > part.hi if part.closed else times[-1] >= part.hi
-            if len(times) == n or (len(times) and beyond):
-                return times, 0
-        else:
-            first = max(n - rows, 0)
-            times = _read(chunk, name, first, n)
-            if first == 0 or times[0] < part.lo:
-                return times, first
+    block0 = _BLOCK0.get((chunk.path, slot))
+    if block0 is None and part.starts and part.ends:  # the whole table
+        return _read_times(chunk, name), 0
     if block0 is None:
         block0 = _read(chunk, f"S{slot}.BLOCK0")
         if len(_BLOCK0) >= _BLOCK0_MAX:
             _BLOCK0.clear()
-        _BLOCK0[path, slot] = block0
+        _BLOCK0[chunk.path, slot] = block0
     if not len(block0):
         return np.zeros(0), 0
     first = max(int(np.searchsorted(block0, part.lo, "left")) - 1, 0) * SAMPLE_BLOCK
     last = int(np.searchsorted(block0, part.hi, "right")) * SAMPLE_BLOCK
-    return _read(chunk, name, first, last), first
+    return _read_times(chunk, name, first, last), first
 
 
 def _merge(tables: dict[int, SlotTable], times: dict[int, np.ndarray]) -> np.ndarray:

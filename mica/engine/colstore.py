@@ -127,11 +127,16 @@ _STALE_NOTED: set[Path] = set()
 #: chunk files a reader of this process found damaged (`serve_from_files`): their partitions
 #: are read from the files from then on
 _DAMAGED: set[Path] = set()
-#: the digests of the chunk files read lately (`ColumnStore.digests`): the recorded text and
-#: what it parsed to. By file, not by text: hashing a 100-day header-3 chunk's digests (tens
-#: of kB) would cost a short fetch more than comparing them.
-_PARSED: dict[tuple[Path, str], tuple[str, ChunkDigests | None]] = {}
+#: the digests of the chunk files read lately (`ColumnStore.digests`), by archive and chunk
+#: file: the recorded text and what it parsed to. By file, not by text: hashing a 100-day
+#: header-3 chunk's digests (tens of kB) would cost a short fetch more than comparing them.
+#: A chunk file is recorded once under its name (a rebuild or a sync records a new
+#: generation, a new name), so `ColumnStore.current_chunks` reads no text it holds here.
+_PARSED: dict[Path, dict[str, tuple[str, ChunkDigests | None]]] = {}
 _PARSED_MAX = 256
+#: Characters of a chunk's file list that hold its layout tag (`ColumnStore._tag`: a few),
+#: read instead of the list by `ColumnStore.current_chunks` without ``names``.
+_TAG_CHARS = 32
 
 # Bumped when the chunk layout changes: chunks of another version count as out of date.
 STORE_VERSION = 10
@@ -671,9 +676,8 @@ class ColumnStore:
         text = chunk.get("digests")
         if not text:
             return None
-        key = (self.index.root, chunk["path"])  # a generation's own file
-        known = _PARSED.get(key)
-        if known is not None and known[0] == text:
+        known = _PARSED.get(self.index.root, {}).get(chunk["path"])  # a generation's own file
+        if known is not None and known[0] == text:  # (the same text object: no comparison)
             return known[1]
         try:
             identity, datasets, file = _digests_of(text)
@@ -682,9 +686,9 @@ class ColumnStore:
             digests = ChunkDigests(self.index.root / chunk["path"], seed, label, datasets, file)
         except (ValueError, KeyError, TypeError):
             digests = None
-        if len(_PARSED) >= _PARSED_MAX:
+        if sum(map(len, _PARSED.values())) >= _PARSED_MAX:
             _PARSED.clear()
-        _PARSED[key] = (text, digests)
+        _PARSED.setdefault(self.index.root, {})[chunk["path"]] = (text, digests)
         return digests
 
     def chunk(self, part: str) -> dict[str, Any] | None:
@@ -696,27 +700,30 @@ class ColumnStore:
             return None
         return dict(rows[0]) if rows else None
 
-    def current_chunks(self, parts: Iterable[str]) -> dict[str, dict[str, Any]]:
+    def current_chunks(self, parts: Iterable[str], names: bool = True) -> dict[str, dict[str, Any]]:
         """The chunks of ``parts`` that readers may use: of this layout version, recorded
         with digests, not dirty (every change of the index marks its partitions dirty in the
         same transaction, see `ArchiveIndex.replace`, and a rebuild clears them with the new
-        chunk) and not found damaged by this process (`serve_from_files`)."""
+        chunk) and not found damaged by this process (`serve_from_files`).
+
+        Each is its ``store_chunks`` row; without ``names``, a row has no ``files`` (the file
+        list, which `_chunk_names` reads: tens of kB for a 100-day header-3 chunk), for a
+        reader of the chunk's own datasets. The ``digests`` text of a chunk file this
+        process parsed already (`digests`) is not read again: the row holds the kept one."""
         parts = sorted(set(parts))
         out: dict[str, dict[str, Any]] = {}
         outdated: list[str] = []
+        parsed = dict(_PARSED.get(self.index.root, {}))  # (another thread may clear it)
         for k in range(0, len(parts), _PARTS_PER_QUERY):
             batch = parts[k : k + _PARTS_PER_QUERY]
-            sql = (
-                "SELECT * FROM store_chunks "  # an older archive's table has no digests
-                f"WHERE part IN ({','.join('?' * len(batch))}) "
-                "AND part NOT IN (SELECT part FROM dirty_parts)"
-            )
-            try:
-                rows = self.index.conn.execute(sql, batch).fetchall()
-            except sqlite3.OperationalError:  # an archive written before the store existed
+            rows = self._chunk_rows(batch, names, list(parsed)[:_PARTS_PER_QUERY])
+            if rows is None:  # an archive written before the store existed
                 return {}
-            for row in map(dict, rows):  # of this layout (the tag depends on the view)
-                if row["files"].startswith(self._tag(row["part"])) and self.digests(row):
+            for row in rows:  # of this layout (the tag depends on the view)
+                if row.get("digests", "") is None and row["path"] in parsed:
+                    row["digests"] = parsed[row["path"]][0]
+                files = row["files"] if names else row.pop("files")
+                if files.startswith(self._tag(row["part"])) and self.digests(row):
                     if not _DAMAGED or self.index.root / row["path"] not in _DAMAGED:
                         out[row["part"]] = row
                 else:
@@ -724,6 +731,33 @@ class ColumnStore:
         if len(out) < len(parts) and self.index.root not in _STALE_NOTED:
             self._note_stale([p for p in parts if p not in out], outdated)
         return out
+
+    def _chunk_rows(
+        self, parts: list[str], names: bool, known: list[str]
+    ) -> list[dict[str, Any]] | None:
+        """The ``store_chunks`` rows of ``parts`` not dirty (None: the archive has no store),
+        ``files`` the list's first `_TAG_CHARS` characters without ``names``, ``digests``
+        None for the chunk files ``known``."""
+        files = "files" if names else f"substr(files, 1, {_TAG_CHARS})"
+        digests = "digests"
+        if known:
+            digests = f"CASE WHEN path IN ({','.join('?' * len(known))}) THEN NULL ELSE digests END"
+        where = (
+            f"WHERE part IN ({','.join('?' * len(parts))}) "
+            "AND part NOT IN (SELECT part FROM dirty_parts)"
+        )
+        columns = f"part, path, {files} AS files, nrows, tstart, tstop, {digests} AS digests"
+        try:
+            rows = self.index.conn.execute(
+                f"SELECT {columns} FROM store_chunks {where}", [*known, *parts]
+            ).fetchall()
+        except sqlite3.OperationalError:
+            try:  # an older archive's table, without digests: its chunks are out of date
+                rows = self.index.conn.execute(f"SELECT * FROM store_chunks {where}", parts)
+                rows = rows.fetchall()
+            except sqlite3.OperationalError:
+                return None
+        return [dict(row) for row in rows]
 
     def _note_stale(self, missing: list[str], outdated: list[str]) -> None:
         """Say once per process and archive that partitions a reader asked for are served

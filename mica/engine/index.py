@@ -36,7 +36,10 @@ INDEX_NAME = "archfiles.db3"
 _HAS_TABLE_SQL = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'archfiles'"
 # The original mica's archfiles.db3 holds the archfiles table alone: an index without the
 # tables this package adds to every index it writes (pending, dirty_parts) is the original's.
-_OWN_TABLE_SQL = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'pending'"
+# Both looked up in one query (`_known_tables`): a reader's open makes no other.
+_KNOWN_TABLES_SQL = (
+    "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('archfiles', 'pending')"
+)
 
 # Write-ahead intents of the ingest, so a crash between placing a file and committing its row
 # (or between committing and deleting a superseded file) is finished by the next run.
@@ -180,6 +183,9 @@ class ArchiveIndex:
         #: a read-only connection this thread keeps for its next reader (`_keep_reader`):
         #: `close` leaves it open
         self.kept = False
+        #: which of ``archfiles`` and ``pending`` the index had when opened read-only
+        #: (`_known_tables`)
+        self.tables: set[str] = set()
         if readonly:
             self._open_readonly(product)
             if self.original:
@@ -223,7 +229,7 @@ class ArchiveIndex:
                 return kept
             index = cls(product, root, readonly=True)
             try:
-                problem = table_problem(index.conn)
+                problem = table_problem(index.conn, index.tables)
             except BaseException:
                 index.close()
                 raise
@@ -259,7 +265,8 @@ class ArchiveIndex:
             self._opened = _file_state(self.path)
             self.conn, self.immutable = _connect_readonly(self.path, product=product.name)
             try:
-                self.original = is_original_schema(self.conn)
+                self.tables = _known_tables(self.conn)
+                self.original = is_original_schema(self.conn, self.tables)
                 return
             except DamagedIndexError:
                 self.conn.close()
@@ -508,10 +515,15 @@ def engine_index_sql(product: FileProduct) -> list[str]:
 
 
 # --- the original mica's index ------------------------------------------------------------
-def is_original_schema(conn: sqlite3.Connection) -> bool:
-    """Whether an index is the original mica's: an ``archfiles`` table, none of ours."""
-    has_table = conn.execute(_HAS_TABLE_SQL).fetchone() is not None
-    return has_table and conn.execute(_OWN_TABLE_SQL).fetchone() is None
+def _known_tables(conn: sqlite3.Connection) -> set[str]:
+    """Which of ``archfiles`` (the index's) and ``pending`` (this package's) the index has."""
+    return {row[0] for row in conn.execute(_KNOWN_TABLES_SQL)}
+
+
+def is_original_schema(conn: sqlite3.Connection, tables: set[str] | None = None) -> bool:
+    """Whether an index is the original mica's: an ``archfiles`` table, none of ours
+    (``tables``: its `_known_tables`, when known)."""
+    return (_known_tables(conn) if tables is None else tables) == {"archfiles"}
 
 
 def holds_original_index(root: str | Path) -> bool:
@@ -558,8 +570,14 @@ def present_as_own(conn: sqlite3.Connection, product: FileProduct, root: Path) -
         conn.execute(sql)
 
 
-def table_problem(conn: sqlite3.Connection) -> str | None:
-    if conn.execute(_HAS_TABLE_SQL).fetchone() is None:  # a first update is creating it
+def table_problem(conn: sqlite3.Connection, tables: set[str] | None = None) -> str | None:
+    """Why the index serves nothing yet (None: it has its table; ``tables``: its
+    `_known_tables`, when known)."""
+    if tables is None:
+        has_table = conn.execute(_HAS_TABLE_SQL).fetchone() is not None
+    else:
+        has_table = "archfiles" in tables
+    if not has_table:  # a first update is creating it
         return f"{INDEX_NAME} has no archfiles table yet"
     return None
 

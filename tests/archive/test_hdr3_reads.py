@@ -1,15 +1,17 @@
 """Header-3 sample reads at the edges of the sample view's periods: each way a fetch finds a
-part's rows in its period's table (the whole table, either end of it, ``BLOCK0``, or the
-``BLOCK0`` kept from an earlier read of the same chunk file) gives the file scan's answer."""
+part's rows in its period's table (the whole table, ``BLOCK0``, or the ``BLOCK0`` kept from an
+earlier read of the same chunk file), in read spans and decode steps of any size, gives the
+file scan's answer; a fetch returns arrays of its own (none in a buffer a later read reuses)."""
 
 from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
 
 from mica.archive import hdr3_samples
-from mica.archive.aca_hdr3 import MSIDset
+from mica.archive.aca_hdr3 import MSID, MSIDset
 from mica.products.hdr3_items import get_item
 from tests.archive.conftest import BOUNDARY
 from tests.archive.test_aca_hdr3 import SIM_ITEMS, assert_set_equal, served_by_tables
@@ -30,10 +32,10 @@ def fetch_fresh(a: float, b: float, root) -> tuple[MSIDset, int]:
 @pytest.mark.parametrize(
     "a, b, block0_parts",
     [
-        (BOUNDARY - PERIOD - 100, BOUNDARY + 3000, 0),  # 51 whole, 52 from its start
-        (BOUNDARY - 3000, BOUNDARY + 3000, 0),  # 51 from its end, 52 from its start
-        (BOUNDARY - 30000, BOUNDARY + 30000, 2),  # too long to guess: BLOCK0
-        (BOUNDARY - 7000, BOUNDARY - 1000, 1),  # inside 51: BLOCK0
+        (BOUNDARY - PERIOD - 100, BOUNDARY + 3000, 1),  # 51 whole, 52 from its start: BLOCK0
+        (BOUNDARY - 3000, BOUNDARY + 3000, 2),  # 51 from its end, 52 from its start
+        (BOUNDARY - 30000, BOUNDARY + 30000, 2),
+        (BOUNDARY - 7000, BOUNDARY - 1000, 1),  # inside 51
         (BOUNDARY + 1000, BOUNDARY + 6000, 1),  # inside 52, to the archive's end
     ],
 )
@@ -46,15 +48,51 @@ def test_every_way_to_a_part_gives_the_file_scan(boundary_archive, a, b, block0_
     assert assert_set_equal(again, slow) > 1000
 
 
-def test_a_part_whose_rows_reach_past_the_guess_reads_block0(boundary_archive, monkeypatch):
-    """With no rows allowed beyond a period's edge, the rows guessed from either end miss
-    the table's rows past the edge: both parts fall back on ``BLOCK0``, same answer."""
-    a, b = BOUNDARY - 3000, BOUNDARY + 3000
+@pytest.mark.parametrize("read_rows, decode_rows", [(1000, (300, 300)), (4096, (1, 1 << 20))])
+def test_any_read_span_and_decode_step_gives_the_file_scan(
+    boundary_archive, monkeypatch, read_rows, decode_rows
+):
+    """Table rows read in spans that cut the HDF5 blocks (1000 rows: each block decoded
+    for several spans) or follow them, decoded a few hundred rows at a time or all at once,
+    for a set of several grid slots and an item alone (one grid slot: the values decoded
+    part by part when they are few)."""
+    monkeypatch.setattr(hdr3_samples, "READ_ROWS", read_rows)
+    monkeypatch.setattr(hdr3_samples, "DECODE_ROWS", decode_rows)
+    a, b = BOUNDARY - 5000, BOUNDARY + 4000
     slow = MSIDset(SIM_ITEMS, a, b, data_root=boundary_archive, use_store=False)
-    monkeypatch.setattr(hdr3_samples, "_BEYOND_ROWS", 0)
-    got, block0 = fetch_fresh(a, b, boundary_archive)
-    assert block0 == 2 * GRID_SLOTS
-    assert assert_set_equal(got, slow) > 1000
+    got = MSIDset(SIM_ITEMS, a, b, data_root=boundary_archive)
+    assert assert_set_equal(got, slow, data_root=boundary_archive) > 1000
+
+
+def test_times_read_into_arrays_of_their_own_give_the_part_s_rows_alone(
+    boundary_archive, monkeypatch
+):
+    """``TIME`` windows too long for the thread's buffer are arrays of their own: a fetch of
+    one part returns its rows alone (not a view keeping the window), one of several parts
+    their concatenation; both the file scan's."""
+    monkeypatch.setattr(hdr3_samples, "_WINDOW_ROWS", 0)
+    name = SIM_ITEMS[1]
+    for a, b in [(BOUNDARY - 6000, BOUNDARY - 4000), (BOUNDARY - 3000, BOUNDARY + 3000)]:
+        got = MSID(name, a, b, data_root=boundary_archive)
+        slow = MSID(name, a, b, data_root=boundary_archive, use_store=False)
+        assert len(got.times) > 100 and np.array_equal(got.times, slow.times)
+        assert np.array_equal(got.vals.filled(0), slow.vals.filled(0))
+        assert np.array_equal(got.vals.mask, slow.vals.mask)
+        assert got.times.base is None or got.times.base.size == got.times.size
+
+
+def test_a_fetch_returns_arrays_of_its_own(boundary_archive):
+    """Short fetches read ``TIME`` and the tables' columns into buffers of the thread that
+    the next read reuses: what a fetch returned is not changed by the next fetch."""
+    name = SIM_ITEMS[1]
+    fetches = [(BOUNDARY - 6000, BOUNDARY - 4000), (BOUNDARY - 3000, BOUNDARY - 2000)]
+    first = MSID(name, *fetches[0], data_root=boundary_archive)
+    kept = first.times.copy(), first.vals.copy()
+    second = MSID(name, *fetches[1], data_root=boundary_archive)
+    assert len(first.times) > 100 and len(second.times) > 100
+    assert np.array_equal(first.times, kept[0])
+    assert np.array_equal(first.vals.filled(0), kept[1].filled(0))
+    assert not np.shares_memory(first.times, second.times)
 
 
 def test_block0_kept_is_the_chunk_file_s_own(tmp_path, boundary_archive):
@@ -128,3 +166,25 @@ def test_chunks_recorded_with_or_without_block_locations(tmp_path, boundary_arch
             h5.attrs["opened for writing"] = 1
     assert assert_set_equal(MSIDset(SIM_ITEMS, a, b, data_root=root), slow) > 1000
     assert sorted(opened) == sorted(files)  # changed since: located afresh
+
+
+def test_current_chunks_read_neither_a_file_list_nor_digests_parsed_before(boundary_archive):
+    """A reader of the sample tables asks for no file list; a chunk file's digests, once
+    parsed, are not read again (the row holds the text kept with them)."""
+    from mica.engine.colstore import ColumnStore
+    from mica.engine.index import ArchiveIndex
+    from mica.products.aca_l0 import L0
+    from mica.products.hdr3_samples import SAMPLES_VIEW
+
+    view = L0.store_description.view_named(SAMPLES_VIEW)
+    parts = [view.key({"filetime": k * PERIOD}) for k in (51, 52)]
+    with ArchiveIndex.open_for_reading(L0, boundary_archive) as index:
+        store = ColumnStore(L0, index)
+        first = store.current_chunks(parts, names=False)
+        again = store.current_chunks(parts, names=False)
+        listed = store.current_chunks(parts)
+    assert sorted(first) == sorted(again) == sorted(listed) == sorted(parts)
+    for part in parts:
+        assert "files" not in first[part] and again[part]["digests"] is first[part]["digests"]
+        assert len(listed[part]["files"].splitlines()) > 2  # the tag, then a line per file
+        assert store.digests(again[part]) is store.digests(listed[part])
