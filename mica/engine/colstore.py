@@ -59,19 +59,29 @@ import numpy as np
 
 from mica import config
 from mica._lazy import fits
-from mica.engine.atomic import write_atomic
-from mica.engine.chunk_extend import Extended, HeldChunk, extend_dataset, growable_dataset
+from mica.engine.atomic import partial_name, write_atomic
+from mica.engine.chunk_extend import (
+    COMPACT_FREE,
+    Extended,
+    HeldChunk,
+    append_rows,
+    copy_chunk_file,
+    extend_dataset,
+    growable_dataset,
+)
 from mica.engine.h5chunks import (
     ChunkDigests,
     ChunkedRows,
     DatasetDigests,
     RecordedDatasets,
+    file_record,
     image_and_record,
     is_blosc_chunked,
     one_blosc_thread,
     open_h5,
     open_h5_id,
     read_rows,
+    record_digests,
 )
 from mica.engine.index import ArchiveIndex
 from mica.engine.product import FileProduct
@@ -168,12 +178,17 @@ def _names_of(files: str, tag: str) -> tuple[str, ...] | None:
 
 def _digests_of(
     text: str,
-) -> tuple[dict[str, Any], Mapping[str, DatasetDigests], tuple[int, int]]:
-    """A chunk's recorded identity, dataset digests and file size and digest, from its
-    ``digests`` column."""
+) -> tuple[dict[str, Any], Mapping[str, DatasetDigests], tuple[int, int], str | None]:
+    """A chunk's recorded identity, dataset digests, file size and digest, and the seed of its
+    blocks' digests (None: its identity's, a chunk recorded before appends kept blocks), from
+    its ``digests`` column."""
     record = json.loads(text)
     datasets = RecordedDatasets(record["datasets"])
-    return record["identity"], datasets, tuple(record["file"])  # type: ignore[return-value]
+    blocks_seed = record.get("blocks_seed")
+    if blocks_seed is not None and not isinstance(blocks_seed, str):
+        raise ValueError(f"not a seed: {blocks_seed!r}")
+    file = tuple(record["file"])
+    return record["identity"], datasets, file, blocks_seed  # type: ignore[return-value]
 
 
 def describe_chunk(identity: dict[str, Any]) -> str:
@@ -318,6 +333,17 @@ def _decoded_group(
     start, stop, _ = rows.indices(dset.shape[0])
     digests.check_rows(dset.id, group, start, stop, dset.dtype, dset.shape)
     return {dtype.names[0]: dset[start:stop]}
+
+
+@contextlib.contextmanager
+def _mapped(path: Path) -> Iterator[memoryview]:
+    """The bytes of file ``path``, mapped read-only (no copy into this process)."""
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        view = memoryview(mm)
+        try:
+            yield view
+        finally:
+            view.release()
 
 
 def _decompress(_: str, obj: Any) -> None:
@@ -676,10 +702,13 @@ class ColumnStore:
         if known is not None and known[0] == text:
             return known[1]
         try:
-            identity, datasets, file = _digests_of(text)
+            identity, datasets, file, blocks_seed = _digests_of(text)
             label = describe_chunk(identity)
             seed = f"{chunk['part']}@{identity['generation']}"  # this row's partition
-            digests = ChunkDigests(self.index.root / chunk["path"], seed, label, datasets, file)
+            if blocks_seed is not None and blocks_seed != chunk["part"]:
+                raise ValueError(f"blocks seeded as {blocks_seed}, not {chunk['part']}")
+            path = self.index.root / chunk["path"]
+            digests = ChunkDigests(path, seed, label, datasets, file, blocks_seed)
         except (ValueError, KeyError, TypeError):
             digests = None
         if len(_PARSED) >= _PARSED_MAX:
@@ -1135,7 +1164,10 @@ class ColumnStore:
         When the old chunk holds the first of ``rows`` and nothing else (the files added
         come after its files: the usual update), the new chunk extends it
         (`mica.engine.chunk_extend`): only the added files are read and only their rows
-        encoded (with the old rows of each dataset's last, partial block). Otherwise, or
+        encoded (with the old rows of each dataset's last, partial block); the new file is
+        a byte copy of the old one appended to (`_append`) unless the old one's blocks were
+        digested with its generation or it holds too much freed space (then its blocks are
+        copied into a new file, `_image`). Otherwise, or
         when the old chunk turns out damaged or gone, the chunk is built from every file's
         arrays: the old chunk's (decoded, if every block read matches its digests) or the
         file's.
@@ -1145,6 +1177,8 @@ class ColumnStore:
         if kept:
             added = [given(r) or self._load(r) for r in rows[kept:]]
             try:
+                if self._appends_in_place(part, old):  # type: ignore[arg-type]
+                    return self._append(dest, part, gen, rows, added, old)  # type: ignore[arg-type]
                 image, built = self._image(part, gen, rows, added, old)
             except (DamagedStoreError, FileNotFoundError) as exc:  # read from the files
                 _log.warning("%s: its partition is rebuilt from the archived files", exc)
@@ -1204,6 +1238,38 @@ class ColumnStore:
         DamagedStoreError, FileNotFoundError
             The chunk ``extends`` is damaged or gone (`build` then builds from the files).
         """
+        base = None if extends is None else self.digests(extends)
+        with contextlib.ExitStack() as stack:
+            # Built in memory and written by plain file I/O: HDF5 never writes to the disk,
+            # so a full or read-only disk is an ordinary OSError, not a failed HDF5 write
+            # whose handles are later closed again (that segfaulted on a full disk).
+            h5 = h5py.File(f"{part}.{gen}.mem", "w", driver="core", backing_store=False)
+            stack.callback(h5.close)
+            old = None  # the chunk ``extends``, open
+            if base is not None:
+                stack.enter_context(base.reading())  # HDF5's failures: a damaged chunk
+                old = stack.enter_context(open_h5(self.index.root / extends["path"]))
+            identity, n, times, _ = self._fill(h5, part, gen, rows, arrays, extends, old, base)
+            image, record = image_and_record(h5, identity, f"{part}@{gen}", part)
+        return image, BuiltChunk(n, *_span(times, extends), json.dumps(record))
+
+    def _fill(
+        self,
+        h5: h5py.File,
+        part: str,
+        gen: int,
+        rows: list[dict[str, Any]],
+        arrays: list[dict[str, np.ndarray]],
+        extends: dict[str, Any] | None,
+        old: h5py.File | None,
+        base: ChunkDigests | None,
+        in_place: bool = False,
+    ) -> tuple[dict[str, Any], int, np.ndarray, dict[str, int]]:
+        """Write the chunk of `_image` into ``h5``: a new file, or (``in_place``) a copy of
+        the chunk ``extends`` (its index row; open as ``old``, its digests ``base``) to
+        append to (`_append`). Returns the chunk's identity, rows, the new rows' TIME and,
+        in place, each dataset's first block written (`append_rows`; the blocks before it
+        are the old chunk's)."""
         names = self.product.partition_columns(part)
         identity = {
             "part": part,
@@ -1218,55 +1284,62 @@ class ColumnStore:
         groups = self._groups(names)
         alone = self.product.store_description.alone_columns(names)
         derive = self.product.store_description.partition_derive(part)
-        base = None if extends is None else self.digests(extends)
-        old: h5py.File | None = None  # the chunk ``extends``, open
-        with contextlib.ExitStack() as stack:
-            # Built in memory and written by plain file I/O: HDF5 never writes to the disk,
-            # so a full or read-only disk is an ordinary OSError, not a failed HDF5 write
-            # whose handles are later closed again (that segfaulted on a full disk).
-            h5 = h5py.File(f"{part}.{gen}.mem", "w", driver="core", backing_store=False)
-            stack.callback(h5.close)
-            # Self-description only: readers take the layout from the product.
-            h5.attrs["version"] = STORE_VERSION
-            h5.attrs["files"] = json.dumps([r["filename"] for r in rows])
-            h5.attrs["groups"] = json.dumps({g: dtype.names for g, dtype in groups.items()})
-            h5.attrs["identity"] = json.dumps(identity)
-            times = columns["TIME"]
-            if base is None:
-                n = len(times)
-                h5.create_dataset("TRANGE", data=_time_ranges(times))
+        firsts: dict[str, int] = {}
+        # Self-description only: readers take the layout from the product.
+        h5.attrs["version"] = STORE_VERSION
+        h5.attrs["files"] = json.dumps([r["filename"] for r in rows])
+        h5.attrs["groups"] = json.dumps({g: dtype.names for g, dtype in groups.items()})
+        h5.attrs["identity"] = json.dumps(identity)
+        times = columns["TIME"]
+        if in_place:
+            del h5["TRANGE"]  # (contiguous: written again whole)
+        if base is None or old is None:
+            n = len(times)
+            h5.create_dataset("TRANGE", data=_time_ranges(times))
+        else:
+            held = int(extends["nrows"])  # type: ignore[index]
+            n = len(times) + held
+            trange = self._extended_ranges(old, groups, held, times, base)
+            h5.create_dataset("TRANGE", data=trange)
+        copied = 0
+        for group, dtype in groups.items():
+            data, chunks, axis = _stored_form(dtype, columns, _chunk_rows(dtype, alone))
+            first = None
+            if in_place:
+                first = append_rows(h5, group, data, chunks, axis, base)  # type: ignore[arg-type]
+                if first is None and group in h5:
+                    del h5[group]
+            if first is not None:
+                firsts[group] = first
+                continue
+            if base is None or old is None:
+                dset = growable_dataset(h5, group, data, chunks, axis, _CODEC)
             else:
-                stack.enter_context(base.reading())  # HDF5's failures: a damaged chunk
-                old = stack.enter_context(open_h5(self.index.root / extends["path"]))
-                held = int(extends["nrows"])
-                n = len(times) + held
-                trange = self._extended_ranges(old, groups, held, times, base)
-                h5.create_dataset("TRANGE", data=trange)
-            copied = 0
-            for group, dtype in groups.items():
-                data, chunks, axis = _stored_form(dtype, columns, _chunk_rows(dtype, alone))
-                if base is None:
-                    dset = growable_dataset(h5, group, data, chunks, axis, _CODEC)
-                else:
-                    dset, blocks = extend_dataset(h5, old, group, data, chunks, axis, base, _CODEC)
-                    copied += blocks
-                if len(dtype.names) > 1:
-                    dset.attrs["planes"] = repr(dtype.descr)
-            if derive is not None:
-                if base is None:
-                    derived = derive(rows, arrays)
-                else:
-                    # (the new time index's blocks of old rows cover them)
-                    decode = self._decoder(old, groups, base)
-                    read = functools.partial(read_slab, old.id, digests=base)
-                    chunk = HeldChunk(base, kept, trange, _BLOCK_ROWS, read, decode)
-                    derived = derive(rows, arrays, held=chunk)
-                for name, data in derived.items():
-                    self._write_derived(h5, name, data, old, base)
-            image, record = image_and_record(h5, identity, f"{part}@{gen}")
+                dset, blocks = extend_dataset(h5, old, group, data, chunks, axis, base, _CODEC)
+                copied += blocks
+            if len(dtype.names) > 1:
+                dset.attrs["planes"] = repr(dtype.descr)
+        if derive is not None:
+            if base is None or old is None:
+                derived = derive(rows, arrays)
+            else:
+                # (the new time index's blocks of old rows cover them)
+                decode = self._decoder(old, groups, base)
+                read = functools.partial(read_slab, old.id, digests=base)
+                chunk = HeldChunk(base, kept, trange, _BLOCK_ROWS, read, decode)
+                derived = derive(rows, arrays, held=chunk)
+            for name, data in derived.items():
+                first = self._write_derived(h5, name, data, old, base, in_place)
+                if first is not None:
+                    firsts[name] = first
+        else:
+            derived = {}
+        if in_place:  # what the old chunk held and this one does not (a derived dataset)
+            for name in set(h5) - {"TRANGE", *groups, *derived}:
+                del h5[name]
         if base is not None:
             _log.debug("store chunk %s extended: %d of its blocks copied", part, copied)
-        return image, BuiltChunk(n, *_span(times, extends), json.dumps(record))
+        return identity, n, times, firsts
 
     def _extended_ranges(
         self,
@@ -1312,18 +1385,96 @@ class ColumnStore:
         data: np.ndarray | Extended,
         old: h5py.File | None,
         digests: ChunkDigests | None,
-    ) -> None:
+        in_place: bool = False,
+    ) -> int | None:
         """Write a derived dataset: a table (one axis) unlimited, in blocks of
         `_ALONE_CHUNK_ROWS` rows, its first rows copied from the ``old`` chunk when it is
-        `Extended`; another in one block."""
+        `Extended` (``in_place``: ``h5`` is a copy of the old chunk, appended to; returns
+        the first block written, `append_rows`); another in one block (``in_place``: in
+        place of the old one)."""
         if isinstance(data, Extended):
             chunks = (_ALONE_CHUNK_ROWS, *data.rows.shape[1:])
+            if in_place:
+                first = append_rows(h5, name, data.rows, chunks, 0, digests, data.keep)  # type: ignore[arg-type]
+                if first is not None:
+                    return first
+            if name in h5:  # (in place, not appended to)
+                del h5[name]
             extend_dataset(h5, old, name, data.rows, chunks, 0, digests, _CODEC, data.keep)
-        elif np.ndim(data) == 1:
+            return None
+        if in_place and name in h5:
+            del h5[name]
+        if np.ndim(data) == 1:
             growable_dataset(h5, name, data, (_ALONE_CHUNK_ROWS,), 0, _CODEC)
         else:
             chunks = (min(max(len(data), 1), _ALONE_CHUNK_ROWS), *np.shape(data)[1:])
             h5.create_dataset(name, data=data, chunks=chunks, **_CODEC)
+        return None
+
+    def _appends_in_place(self, part: str, old: dict[str, Any]) -> bool:
+        """Whether a new generation of ``part`` extending the chunk ``old`` (its index row) is
+        its byte copy appended to (`_append`): its blocks' digests are seeded with its
+        partition alone (so they stay the new generation's) and the space earlier appends
+        freed in it is at most `COMPACT_FREE` of the file (else the new generation is written
+        afresh, without it)."""
+        digests = self.digests(old)
+        if digests is None or digests.blocks_seed != part:
+            return False
+        free = json.loads(old["digests"]).get("free", 0)
+        return isinstance(free, int) and free <= COMPACT_FREE * digests.file[0]
+
+    def _append(
+        self,
+        dest: Path,
+        part: str,
+        gen: int,
+        rows: list[dict[str, Any]],
+        arrays: list[dict[str, np.ndarray]],
+        extends: dict[str, Any],
+    ) -> BuiltChunk:
+        """Write at ``dest`` the chunk of `_image` extending the chunk ``extends`` (its index
+        row) as a byte copy of its file appended to (`copy_chunk_file`,
+        `mica.engine.chunk_extend.append_rows`), under the temporary name `write_atomic`
+        renames into place; the old file is never changed (a reader of it is still served).
+        Only the blocks written are digested: the others keep their digests and locations
+        (`record_digests`); the file's digest is computed again over its bytes.
+
+        Raises
+        ------
+        DamagedStoreError, FileNotFoundError
+            The chunk ``extends`` is damaged or gone (`build` then builds from the files).
+        """
+        base = self.digests(extends)
+        assert base is not None  # (`_appends_in_place`)
+        src = self.index.root / extends["path"]
+        # room for the appended rows as HDF5 writes them (Blosc may store a block as is)
+        extra = 2 * sum(v.nbytes for a in arrays for v in a.values()) + (1 << 20)
+        _require_space(dest.parent, base.file[0] + extra)
+        seed = f"{part}@{gen}"
+        out: list[tuple[dict[str, Any], int, np.ndarray, dict]] = []
+
+        def write(fh: Any) -> None:
+            copy_chunk_file(src, fh, extra)
+            tmp = partial_name(dest)  # the file ``fh`` writes
+            with contextlib.ExitStack() as stack:
+                stack.enter_context(base.reading())  # HDF5's failures: a damaged chunk
+                old = stack.enter_context(open_h5(src))
+                h5 = stack.enter_context(h5py.File(tmp, "r+", locking=False))
+                filled = self._fill(h5, part, gen, rows, arrays, extends, old, base, True)
+                identity, n, times, firsts = filled
+                free = h5.id.get_freespace() + json.loads(extends["digests"]).get("free", 0)
+                h5.flush()
+                carried = {name: (base.dataset(name), first) for name, first in firsts.items()}
+                with _mapped(tmp) as image:
+                    datasets = record_digests(h5, image, part, carried)
+            with _mapped(tmp) as image:  # closed: its bytes as they stay
+                record = file_record(identity, image, seed, datasets, part, free)
+            out.append((record, n, times, firsts))
+
+        write_atomic(dest, write, src)
+        record, n, times, firsts = out[0]
+        _log.debug("store chunk %s appended to: %d datasets", part, len(firsts))
+        return BuiltChunk(n, *_span(times, extends), json.dumps(record))
 
     def _write(self, dest: Path, image: bytes, replaces: Path | None) -> None:
         """Write a chunk file's bytes at ``dest`` (`write_atomic`), with the mode of the file
