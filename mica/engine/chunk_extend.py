@@ -38,10 +38,13 @@ from mica.engine.h5chunks import ChunkDigests, DatasetDigests
 
 class Extended(NamedTuple):
     """A derived dataset of an extended chunk: the old chunk's first ``keep`` rows, then
-    ``rows`` (`extend_dataset`)."""
+    ``rows`` (`extend_dataset`), along ``axis``, in blocks of ``block`` rows (None: the
+    store's blocks of a table)."""
 
     keep: int
     rows: np.ndarray
+    axis: int = 0
+    block: int | None = None
 
 
 class HeldChunk:
@@ -64,6 +67,9 @@ class HeldChunk:
         decoded and checked.
     decode : callable
         Its view's columns and ``FILEIDX`` over a slice of its rows, decoded and checked.
+    read_along : callable, optional
+        ``read_along(name, lo, hi)``: rows [lo, hi) along the second axis of a dataset,
+        decoded and checked (`read_along`).
     """
 
     def __init__(
@@ -74,8 +80,10 @@ class HeldChunk:
         block_rows: int,
         read_rows: Callable[[str, int, int | None], np.ndarray],
         decode: Callable[[slice], dict[str, np.ndarray]],
+        read_along: Callable[[str, int, int], np.ndarray] | None = None,
     ):
         self.digests = digests
+        self._read_along = read_along
         self.files = files
         self._ranges = time_ranges
         self._block_rows = block_rows
@@ -106,6 +114,13 @@ class HeldChunk:
         if hi is None:
             self._ends[name] = (lo, rows)
         return rows
+
+    def read_along(self, name: str, lo: int, hi: int) -> np.ndarray:
+        """Rows [lo, hi) along the second axis of dataset ``name`` (whole along the first),
+        decoded and checked: the blocks holding them alone are read."""
+        if self._read_along is None:
+            raise ValueError("this chunk is read along its first axis alone")
+        return self._read_along(name, lo, hi)
 
     def rows_since(self, t: float) -> list[dict[str, np.ndarray]]:
         """Each held file's rows with TIME >= ``t`` (the view's columns), in file order: the

@@ -74,6 +74,7 @@ from mica.engine.h5chunks import (
     ChunkedRows,
     DatasetDigests,
     RecordedDatasets,
+    file_digest,
     file_record,
     image_and_record,
     is_blosc_chunked,
@@ -333,6 +334,14 @@ def _decoded_group(
     start, stop, _ = rows.indices(dset.shape[0])
     digests.check_rows(dset.id, group, start, stop, dset.dtype, dset.shape)
     return {dtype.names[0]: dset[start:stop]}
+
+
+def _read_along(h5: h5py.File, name: str, lo: int, hi: int, digests: ChunkDigests) -> np.ndarray:
+    """Rows [lo, hi) along the second axis of dataset ``name`` of an open chunk, the blocks
+    holding them checked against the chunk's ``digests`` (`HeldChunk.read_along`)."""
+    dset = h5[name]
+    digests.check_rows(dset.id, name, lo, hi, dset.dtype, dset.shape)
+    return dset[:, lo:hi]
 
 
 @contextlib.contextmanager
@@ -1326,7 +1335,8 @@ class ColumnStore:
                 # (the new time index's blocks of old rows cover them)
                 decode = self._decoder(old, groups, base)
                 read = functools.partial(read_slab, old.id, digests=base)
-                chunk = HeldChunk(base, kept, trange, _BLOCK_ROWS, read, decode)
+                along = functools.partial(_read_along, old, digests=base)
+                chunk = HeldChunk(base, kept, trange, _BLOCK_ROWS, read, decode, along)
                 derived = derive(rows, arrays, held=chunk)
             for name, data in derived.items():
                 first = self._write_derived(h5, name, data, old, base, in_place)
@@ -1337,7 +1347,7 @@ class ColumnStore:
         if in_place:  # what the old chunk held and this one does not (a derived dataset)
             for name in set(h5) - {"TRANGE", *groups, *derived}:
                 del h5[name]
-        if base is not None:
+        if base is not None and not in_place:
             _log.debug("store chunk %s extended: %d of its blocks copied", part, copied)
         return identity, n, times, firsts
 
@@ -1393,14 +1403,19 @@ class ColumnStore:
         the first block written, `append_rows`); another in one block (``in_place``: in
         place of the old one)."""
         if isinstance(data, Extended):
-            chunks = (_ALONE_CHUNK_ROWS, *data.rows.shape[1:])
+            chunks = list(data.rows.shape)
+            chunks[data.axis] = data.block or _ALONE_CHUNK_ROWS
+            blocks, axis = tuple(chunks), data.axis
             if in_place:
-                first = append_rows(h5, name, data.rows, chunks, 0, digests, data.keep)  # type: ignore[arg-type]
+                first = append_rows(h5, name, data.rows, blocks, axis, digests, data.keep)  # type: ignore[arg-type]
                 if first is not None:
                     return first
             if name in h5:  # (in place, not appended to)
                 del h5[name]
-            extend_dataset(h5, old, name, data.rows, chunks, 0, digests, _CODEC, data.keep)
+            if old is None or digests is None:  # a new chunk's
+                growable_dataset(h5, name, data.rows, blocks, axis, _CODEC)
+            else:
+                extend_dataset(h5, old, name, data.rows, blocks, axis, digests, _CODEC, data.keep)
             return None
         if in_place and name in h5:
             del h5[name]
@@ -1436,8 +1451,11 @@ class ColumnStore:
         row) as a byte copy of its file appended to (`copy_chunk_file`,
         `mica.engine.chunk_extend.append_rows`), under the temporary name `write_atomic`
         renames into place; the old file is never changed (a reader of it is still served).
-        Only the blocks written are digested: the others keep their digests and locations
-        (`record_digests`); the file's digest is computed again over its bytes.
+        The old file's bytes are checked against its digest first (one crc32 over the file,
+        no call a block: a damaged chunk is built from the files, as a copy of its blocks
+        would find). Only the blocks written are digested: the others keep their digests
+        and locations (`record_digests`); the file's digest is computed again over its
+        bytes.
 
         Raises
         ------
@@ -1454,6 +1472,9 @@ class ColumnStore:
         out: list[tuple[dict[str, Any], int, np.ndarray, dict]] = []
 
         def write(fh: Any) -> None:
+            with _mapped(src) as image:  # every byte carried over as it was recorded
+                if (len(image), file_digest(image, base.identity)) != tuple(base.file):
+                    raise base.damaged("its bytes do not match the file's digest")
             copy_chunk_file(src, fh, extra)
             tmp = partial_name(dest)  # the file ``fh`` writes
             with contextlib.ExitStack() as stack:
