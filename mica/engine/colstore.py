@@ -1494,7 +1494,7 @@ class ColumnStore:
 
         write_atomic(dest, write, src)
         record, n, times, firsts = out[0]
-        _log.debug("store chunk %s appended to: %d datasets", part, len(firsts))
+        _log.debug("store chunk %s extended in place: %d datasets appended to", part, len(firsts))
         return BuiltChunk(n, *_span(times, extends), json.dumps(record))
 
     def _write(self, dest: Path, image: bytes, replaces: Path | None) -> None:
