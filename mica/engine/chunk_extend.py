@@ -1,17 +1,24 @@
-"""A store chunk's next generation built from the one before: its stored blocks copied as they
+"""A store chunk's next generation built from the one before: its stored blocks kept as they
 are, only the rows after them encoded.
 
 An update that adds files after the last of a partition (the usual case: each day's files
 come after the days before) writes the partition's chunk again under a new name, as every
 build does (`mica.engine.colstore`: chunk files are immutable, written beside and renamed into
 place). Rebuilding it from the arrays would decode and encode every row of the partition, up
-to a whole period; here each dataset of the new generation takes the old one's full blocks
-(HDF5 chunks) byte for byte (h5py's ``read_direct_chunk`` / ``write_direct_chunk``: no
-decompression, no compression), each checked against the old chunk's digests as it is copied,
-and only the old rows after the last full block, decoded and checked, are encoded again with
-the new rows. Blosc encodes a block the same way each time, so the file holds the blocks a
-full build would write; the new generation's digests are computed from its own bytes, seeded
-with its own identity, as for any build.
+to a whole period. Here the new generation starts as a byte copy of the old file
+(`copy_chunk_file`: the kernel's ``copy_file_range``, no HDF5 call a block), checked whole
+against the old file's digest, and HDF5 appends to it (`append_rows`): each dataset's blocks
+before its last stay where they are, and only the old rows of its last block, decoded and
+checked, are encoded again with the new rows. The blocks' digests are seeded with the
+partition, not the generation, so the kept blocks keep their digests and locations and only the
+written ones are digested (`mica.engine.h5chunks.record_digests`); the file's digest, seeded
+with the generation, is computed again over its bytes. HDF5 frees the rewritten blocks' old
+space, which stays in the file (recorded as ``free``); once it passes `COMPACT_FREE` of the
+file, or for a chunk whose blocks were digested with its generation, the next generation is a
+new file instead, each full block copied into it byte for byte (`extend_dataset`: h5py's
+``read_direct_chunk`` / ``write_direct_chunk``, each checked against the old digests as it is
+copied). Blosc encodes a block the same way each time, so either way the file holds the blocks
+a full build would write.
 
 A view's derived datasets (`mica.engine.store_layout.StoreView.derive`) are extended the same
 way: given the old chunk (`HeldChunk`: its datasets read checked, and its rows from a time on),

@@ -6,8 +6,13 @@ product may also keep narrower views (a few columns in larger partitions, e.g. h
 chunk is written whole under a new name (its next generation), beside the old one, renamed into
 place, and recorded in ``store_chunks`` with the exact file list (name + checksum) it was built
 from. An update that adds files after a partition's own extends its chunk: the new generation
-takes the old one's stored blocks as they are and encodes only the new rows
-(`mica.engine.chunk_extend`), so an append costs what it adds, not the whole period.
+is a byte copy of the old file, made by the kernel, that HDF5 appends the new rows to (each
+dataset's last block written again with them), under the temporary name it is renamed from;
+its old blocks keep their offsets and digests (`mica.engine.chunk_extend`), so an append
+costs what it adds, not the whole period. The old file is never changed: a reader of it is
+still served. Space the appends free (the rewritten last blocks) stays in the file, recorded;
+past a third of the file the next generation is written afresh, its old blocks copied into a
+new file.
 
 Every change of the index marks the partitions it touches dirty in the same transaction; the
 transaction that records a rebuilt chunk clears the mark. Readers use only chunks that are not
@@ -18,11 +23,13 @@ brings the chunk up to date. ``mica check`` also compares the file lists in full
 Nothing a chunk holds is taken on trust: the transaction that records a chunk also records its
 identity (partition: view, slot, period; and generation, the number in its file name) and, for
 every dataset, its dtype, shape and the crc32 of each stored HDF5 chunk (a "block"), seeded with
-that identity (`mica.engine.h5chunks.ChunkDigests`); the identity is also an attribute of the
-file. Readers check every block they decode, so a flipped byte, a chunk file put in another
-partition's or generation's place, or a block in another's place fails the read with a
-`DamagedStoreError`; by default (``MICA_STORE_DAMAGED``, `serve_from_files`) the reader then
-reads that partition's files and says once which command mends the chunk. A chunk recorded
+the partition (`mica.engine.h5chunks.ChunkDigests`, `block_seed`: an older generation's block
+passes only with the same bytes, i.e. the same rows), and the crc32 of the whole file, seeded
+with the partition and generation; the identity is also an attribute of the file. Readers
+check every block they decode, so a flipped byte, a chunk file put in another partition's or
+generation's place, or a block in another's place fails the read with a `DamagedStoreError`;
+by default (``MICA_STORE_DAMAGED``, `serve_from_files`) the reader then reads that partition's
+files and says once which command mends the chunk. A chunk recorded
 without digests (written before they existed) counts as out of date: served from the files
 until an update, ``mica rebuild store`` or ``mica check --repair`` rewrites it.
 
@@ -1234,7 +1241,7 @@ class ColumnStore:
         and for a view with ``derive`` the datasets it computes. The file's ``identity``
         attribute names the partition (view, keys, period) and the generation; the digests
         record every dataset's dtype and shape and the crc32 of each stored block, seeded
-        with the identity (`mica.engine.h5chunks.record_digests`).
+        with the partition (`mica.engine.h5chunks.record_digests`).
 
         A group of one column is stored in its own dtype and shape (typed shuffle in the
         codec). A group of several is stored as byte planes: its packed records viewed as

@@ -10,12 +10,12 @@ decodes one-byte planes 2-3x faster (measured).
 
 Every stored block a store read decodes is checked against the digests recorded when its chunk
 was written (`ChunkDigests`: the crc32 of each HDF5 chunk's stored bytes, seeded with the chunk's
-identity, the dataset and the block number), so a flipped byte, a block or a whole chunk file
-put in another's place, or an older generation put back fails the read with a
-`DamagedStoreError` instead of returning other data. The decoding path here checks the bytes it
-has read, before decoding them; for datasets HDF5 decodes (`ChunkDigests.check_rows`) the stored
-blocks are read once more as HDF5 finds them (from the page cache) and checked before anything
-read is returned.
+partition, the dataset and the block number, `block_seed`), so a flipped byte, a block or a
+whole chunk file put in another's place, or an older generation's block of other rows put back
+fails the read with a `DamagedStoreError` instead of returning other data. The decoding path
+here checks the bytes it has read, before decoding them; for datasets HDF5 decodes
+(`ChunkDigests.check_rows`) the stored blocks are read once more as HDF5 finds them (from the
+page cache) and checked before anything read is returned.
 """
 
 from __future__ import annotations
