@@ -140,9 +140,12 @@ class HeldChunk:
         fileidx = fileidx[later]
         columns = {name: values[later] for name, values in columns.items()}
         bounds = np.searchsorted(fileidx, np.arange(self.files + 1))
+        # one mapping for every file without such rows (most of a long period's): building
+        # one a file cost as much as the rest of an append to the period's end (measured)
+        none = {name: values[:0] for name, values in columns.items()}
         return [
-            {name: values[bounds[k] : bounds[k + 1]] for name, values in columns.items()}
-            for k in range(self.files)
+            {name: values[lo:hi] for name, values in columns.items()} if hi > lo else none
+            for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist())
         ]
 
 
