@@ -120,6 +120,9 @@ _MIN_CHUNK_ROWS = 1024  # and rows per HDF5 chunk of a group of small records
 _BLOCK_ROWS = 4096
 # HDF5 chunk rows of a view keeping its columns alone (header-3: TIME 128 kB, a byte 16 kB).
 _ALONE_CHUNK_ROWS = 4 * _BLOCK_ROWS
+#: A chunk's dataset of its files' names (`ColumnStore._write_files`), and its block (bytes).
+_FILES = "FILES"
+_FILES_BLOCK = 1 << 16
 # Free space a chunk write leaves for the index: the store is a cache, the index the truth,
 # so a chunk that would leave less is not written (its partition is served from files).
 _INDEX_RESERVE = 8 << 20
@@ -1303,9 +1306,9 @@ class ColumnStore:
         firsts: dict[str, int] = {}
         # Self-description only: readers take the layout from the product.
         h5.attrs["version"] = STORE_VERSION
-        h5.attrs["files"] = json.dumps([r["filename"] for r in rows])
         h5.attrs["groups"] = json.dumps({g: dtype.names for g, dtype in groups.items()})
         h5.attrs["identity"] = json.dumps(identity)
+        self._write_files(h5, rows, kept, old, base, in_place)
         times = columns["TIME"]
         if in_place:
             del h5["TRANGE"]  # (contiguous: written again whole)
@@ -1352,7 +1355,7 @@ class ColumnStore:
         else:
             derived = {}
         if in_place:  # what the old chunk held and this one does not (a derived dataset)
-            for name in set(h5) - {"TRANGE", *groups, *derived}:
+            for name in set(h5) - {"TRANGE", _FILES, *groups, *derived}:
                 del h5[name]
         if base is not None and not in_place:
             _log.debug("store chunk %s extended: %d of its blocks copied", part, copied)
@@ -1394,6 +1397,38 @@ class ColumnStore:
             return out
 
         return decode
+
+    @staticmethod
+    def _write_files(
+        h5: h5py.File,
+        rows: list[dict[str, Any]],
+        kept: int,
+        old: h5py.File | None,
+        base: ChunkDigests | None,
+        in_place: bool,
+    ) -> None:
+        """The names of the chunk's files, one a line, as the bytes of dataset `_FILES`
+        (self-description only), growable: a chunk extending another (the first ``kept`` of
+        ``rows`` its files, open as ``old``) appends the names of the others. Not an
+        attribute: HDF5 leaves the space of an attribute written again in the file, and a
+        long period's list is hundreds of kB."""
+
+        def names(part: list[dict[str, Any]]) -> np.ndarray:
+            return np.frombuffer("".join(f"{r['filename']}\n" for r in part).encode(), np.uint8)
+
+        if "files" in h5.attrs:  # (a chunk written before `_FILES`, appended to)
+            del h5.attrs["files"]
+        chunks = (_FILES_BLOCK,)
+        if base is not None and old is not None and _FILES in base.datasets:
+            added = names(rows[kept:])
+            if in_place and append_rows(h5, _FILES, added, chunks, 0, base) is not None:
+                return
+            if _FILES not in h5:
+                extend_dataset(h5, old, _FILES, added, chunks, 0, base, _CODEC)
+                return
+        if _FILES in h5:
+            del h5[_FILES]
+        growable_dataset(h5, _FILES, names(rows), chunks, 0, _CODEC)
 
     @staticmethod
     def _write_derived(
