@@ -293,3 +293,31 @@ def test_append_in_place_keeps_the_old_blocks_where_they_were(archives):
             assert mine.crcs[:full] == theirs.crcs[:full], (part, name)
             kept += full
     assert kept > 0
+
+
+def test_append_in_place_never_changes_the_old_file(archives, tmp_path):
+    """The old generation's file (kept here by a second link, as a reader holding it open
+    keeps it) has the same bytes after the update appended to its copy; with `COMPACT_FREE`
+    below 0 (freed space never allowed) the next generation is written afresh, recording
+    none."""
+    root = tmp_path / "aca0"
+    shutil.copytree(archives["first"], root)
+    before = _chunks(root)
+    held = {}
+    for part, chunk in before.items():
+        link = tmp_path / f"held-{len(held)}"
+        link.hardlink_to(root / chunk["path"])
+        held[part] = (link, link.read_bytes())
+    extended = _update(root, SPLIT, STOP)
+    assert extended
+    for part, (link, data) in held.items():
+        assert link.read_bytes() == data, part
+    appended = [json.loads(_chunks(root)[p]["digests"]) for p in extended]
+    assert any(record.get("free") for record in appended)  # the rewritten last blocks
+    again = tmp_path / "again"
+    shutil.copytree(archives["first"], again)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(colstore, "COMPACT_FREE", -1.0)
+        extended = _update(again, SPLIT, STOP)
+    after = _chunks(again)
+    assert extended and not any(json.loads(after[p]["digests"]).get("free") for p in extended)
