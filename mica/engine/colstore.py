@@ -1196,8 +1196,9 @@ class ColumnStore:
         if kept:
             added = [given(r) or self._load(r) for r in rows[kept:]]
             try:
-                if self._appends_in_place(part, old):  # type: ignore[arg-type]
-                    return self._append(dest, part, gen, rows, added, old)  # type: ignore[arg-type]
+                freed = self._appends_in_place(part, old)  # type: ignore[arg-type]
+                if freed is not None:
+                    return self._append(dest, part, gen, rows, added, old, freed)  # type: ignore[arg-type]
                 image, built = self._image(part, gen, rows, added, old)
             except (DamagedStoreError, FileNotFoundError) as exc:  # read from the files
                 _log.warning("%s: its partition is rebuilt from the archived files", exc)
@@ -1468,17 +1469,19 @@ class ColumnStore:
             h5.create_dataset(name, data=data, chunks=chunks, **_CODEC)
         return None
 
-    def _appends_in_place(self, part: str, old: dict[str, Any]) -> bool:
-        """Whether a new generation of ``part`` extending the chunk ``old`` (its index row) is
-        its byte copy appended to (`_append`): its blocks' digests are seeded with its
-        partition alone (so they stay the new generation's) and the space earlier appends
-        freed in it is at most `COMPACT_FREE` of the file (else the new generation is written
-        afresh, without it)."""
+    def _appends_in_place(self, part: str, old: dict[str, Any]) -> int | None:
+        """The bytes earlier appends freed in the chunk ``old`` of ``part`` (its index row)
+        when its new generation is its byte copy appended to (`_append`), else None: its
+        blocks' digests must be seeded with its partition alone (so they stay the new
+        generation's) and that space at most `COMPACT_FREE` of the file (else the new
+        generation is written afresh, without it)."""
         digests = self.digests(old)
         if digests is None or digests.blocks_seed != part:
-            return False
+            return None
         free = json.loads(old["digests"]).get("free", 0)
-        return isinstance(free, int) and free <= COMPACT_FREE * digests.file[0]
+        if not isinstance(free, int) or free > COMPACT_FREE * digests.file[0]:
+            return None
+        return free
 
     def _append(
         self,
@@ -1488,9 +1491,11 @@ class ColumnStore:
         rows: list[dict[str, Any]],
         arrays: list[dict[str, np.ndarray]],
         extends: dict[str, Any],
+        freed: int,
     ) -> BuiltChunk:
         """Write at ``dest`` the chunk of `_image` extending the chunk ``extends`` (its index
-        row) as a byte copy of its file appended to (`copy_chunk_file`,
+        row; ``freed``: the bytes earlier appends freed in its file) as a byte copy of its
+        file appended to (`copy_chunk_file`,
         `mica.engine.chunk_extend.append_rows`), under the temporary name `write_atomic`
         renames into place; the old file is never changed (a reader of it is still served).
         The old file's bytes are checked against its digest first (one crc32 over the file,
@@ -1525,7 +1530,7 @@ class ColumnStore:
                 h5 = stack.enter_context(h5py.File(tmp, "r+", locking=False))
                 filled = self._fill(h5, part, gen, rows, arrays, extends, old, base, True)
                 identity, n, times, firsts = filled
-                free = h5.id.get_freespace() + json.loads(extends["digests"]).get("free", 0)
+                free = h5.id.get_freespace() + freed
                 h5.flush()
                 carried = {name: (base.dataset(name), first) for name, first in firsts.items()}
                 with _mapped(tmp) as image:
