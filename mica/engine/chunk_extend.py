@@ -33,6 +33,7 @@ import errno
 import mmap
 import os
 import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
@@ -279,6 +280,10 @@ def _copy_blocks(
 COMPACT_FREE = 1 / 3
 
 
+#: ``copy_file_range``'s errors that say it cannot copy between these files at all
+_NO_COPY_RANGE = {errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL, errno.ENOTSUP}
+
+
 def copy_chunk_file(src: Path, out: BinaryIO, extra: int) -> None:
     """The bytes of chunk file ``src`` into ``out`` (an empty file) by the kernel
     (``copy_file_range``: no copy through this process), then ``extra`` bytes reserved after
@@ -290,11 +295,19 @@ def copy_chunk_file(src: Path, out: BinaryIO, extra: int) -> None:
     with open(src, "rb") as fh:
         size = os.fstat(fh.fileno()).st_size
         copied = 0
-        while copied < size:
-            step = os.copy_file_range(fh.fileno(), dst, size - copied)
-            if step == 0:
-                raise OSError(errno.EIO, "store chunk shorter than its size", str(src))
-            copied += step
+        try:
+            while copied < size:
+                step = os.copy_file_range(fh.fileno(), dst, size - copied)
+                if step == 0:
+                    raise OSError(errno.EIO, "store chunk shorter than its size", str(src))
+                copied += step
+        except OSError as exc:  # a file system (or kernel) without it: copied through here
+            if exc.errno not in _NO_COPY_RANGE:
+                raise
+            fh.seek(copied)
+            os.lseek(dst, copied, os.SEEK_SET)
+            shutil.copyfileobj(fh, out, 1 << 20)
+            out.flush()
     if extra:
         os.posix_fallocate(dst, size, extra)
 
