@@ -1,17 +1,24 @@
-"""A store chunk's next generation built from the one before: its stored blocks copied as they
+"""A store chunk's next generation built from the one before: its stored blocks kept as they
 are, only the rows after them encoded.
 
 An update that adds files after the last of a partition (the usual case: each day's files
 come after the days before) writes the partition's chunk again under a new name, as every
 build does (`mica.engine.colstore`: chunk files are immutable, written beside and renamed into
 place). Rebuilding it from the arrays would decode and encode every row of the partition, up
-to a whole period; here each dataset of the new generation takes the old one's full blocks
-(HDF5 chunks) byte for byte (h5py's ``read_direct_chunk`` / ``write_direct_chunk``: no
-decompression, no compression), each checked against the old chunk's digests as it is copied,
-and only the old rows after the last full block, decoded and checked, are encoded again with
-the new rows. Blosc encodes a block the same way each time, so the file holds the blocks a
-full build would write; the new generation's digests are computed from its own bytes, seeded
-with its own identity, as for any build.
+to a whole period. Here the new generation starts as a byte copy of the old file
+(`copy_chunk_file`: the kernel's ``copy_file_range``, no HDF5 call a block), checked whole
+against the old file's digest, and HDF5 appends to it (`append_rows`): each dataset's blocks
+before its last stay where they are, and only the old rows of its last block, decoded and
+checked, are encoded again with the new rows. The blocks' digests are seeded with the
+partition, not the generation, so the kept blocks keep their digests and locations and only the
+written ones are digested (`mica.engine.h5chunks.record_digests`); the file's digest, seeded
+with the generation, is computed again over its bytes. HDF5 frees the rewritten blocks' old
+space, which stays in the file (recorded as ``free``); once it passes `COMPACT_FREE` of the
+file, or for a chunk whose blocks were digested with its generation, the next generation is a
+new file instead, each full block copied into it byte for byte (`extend_dataset`: h5py's
+``read_direct_chunk`` / ``write_direct_chunk``, each checked against the old digests as it is
+copied). Blosc encodes a block the same way each time, so either way the file holds the blocks
+a full build would write.
 
 A view's derived datasets (`mica.engine.store_layout.StoreView.derive`) are extended the same
 way: given the old chunk (`HeldChunk`: its datasets read checked, and its rows from a time on),
@@ -22,10 +29,14 @@ rows touch, not the whole period again.
 
 from __future__ import annotations
 
+import errno
 import mmap
+import os
 import re
+import shutil
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from pathlib import Path
+from typing import Any, BinaryIO, NamedTuple
 
 import h5py
 import numpy as np
@@ -35,10 +46,13 @@ from mica.engine.h5chunks import ChunkDigests, DatasetDigests
 
 class Extended(NamedTuple):
     """A derived dataset of an extended chunk: the old chunk's first ``keep`` rows, then
-    ``rows`` (`extend_dataset`)."""
+    ``rows`` (`extend_dataset`), along ``axis``, in blocks of ``block`` rows (None: the
+    store's blocks of a table)."""
 
     keep: int
     rows: np.ndarray
+    axis: int = 0
+    block: int | None = None
 
 
 class HeldChunk:
@@ -61,6 +75,9 @@ class HeldChunk:
         decoded and checked.
     decode : callable
         Its view's columns and ``FILEIDX`` over a slice of its rows, decoded and checked.
+    read_along : callable, optional
+        ``read_along(name, lo, hi)``: rows [lo, hi) along the second axis of a dataset,
+        decoded and checked (`read_along`).
     """
 
     def __init__(
@@ -71,8 +88,10 @@ class HeldChunk:
         block_rows: int,
         read_rows: Callable[[str, int, int | None], np.ndarray],
         decode: Callable[[slice], dict[str, np.ndarray]],
+        read_along: Callable[[str, int, int], np.ndarray] | None = None,
     ):
         self.digests = digests
+        self._read_along = read_along
         self.files = files
         self._ranges = time_ranges
         self._block_rows = block_rows
@@ -104,6 +123,13 @@ class HeldChunk:
             self._ends[name] = (lo, rows)
         return rows
 
+    def read_along(self, name: str, lo: int, hi: int) -> np.ndarray:
+        """Rows [lo, hi) along the second axis of dataset ``name`` (whole along the first),
+        decoded and checked: the blocks holding them alone are read."""
+        if self._read_along is None:
+            raise ValueError("this chunk is read along its first axis alone")
+        return self._read_along(name, lo, hi)
+
     def rows_since(self, t: float) -> list[dict[str, np.ndarray]]:
         """Each held file's rows with TIME >= ``t`` (the view's columns), in file order: the
         blocks of the time index reaching ``t`` are decoded, from the first to the last."""
@@ -115,9 +141,12 @@ class HeldChunk:
         fileidx = fileidx[later]
         columns = {name: values[later] for name, values in columns.items()}
         bounds = np.searchsorted(fileidx, np.arange(self.files + 1))
+        # one mapping for every file without such rows (most of a long period's): building
+        # one a file cost as much as the rest of an append to the period's end (measured)
+        none = {name: values[:0] for name, values in columns.items()}
         return [
-            {name: values[bounds[k] : bounds[k + 1]] for name, values in columns.items()}
-            for k in range(self.files)
+            {name: values[lo:hi] for name, values in columns.items()} if hi > lo else none
+            for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist())
         ]
 
 
@@ -241,3 +270,99 @@ def _copy_blocks(
                     dset.id.write_direct_chunk(tuple(origin), stored, info.filter_mask)
         finally:
             whole.release()
+
+
+# --- appending in place: the new generation a byte copy of the old one, appended to ---------
+#: Free bytes (space HDF5 freed as a chunk was appended to: each dataset's rewritten last
+#: block) beyond which the next generation is written afresh, as a fraction of the file.
+#: A header-3 period's sample chunk settles near a quarter (its rows fill 1.4 blocks a
+#: dataset a day, the rewritten last block frees half of one on average).
+COMPACT_FREE = 1 / 3
+
+
+#: ``copy_file_range``'s errors that say it cannot copy between these files at all
+_NO_COPY_RANGE = {errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL, errno.ENOTSUP}
+
+
+def copy_chunk_file(src: Path, out: BinaryIO, extra: int) -> None:
+    """The bytes of chunk file ``src`` into ``out`` (an empty file) by the kernel
+    (``copy_file_range``: no copy through this process), then ``extra`` bytes reserved after
+    them, so that HDF5's writes of an append find the disk's room taken already (a full disk
+    fails here, as an ordinary OSError, not in HDF5; HDF5 cuts the file to its end when it
+    closes it)."""
+    out.flush()
+    dst = out.fileno()
+    with open(src, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        copied = 0
+        try:
+            while copied < size:
+                step = os.copy_file_range(fh.fileno(), dst, size - copied)
+                if step == 0:
+                    raise OSError(errno.EIO, "store chunk shorter than its size", str(src))
+                copied += step
+        except OSError as exc:  # a file system (or kernel) without it: copied through here
+            if exc.errno not in _NO_COPY_RANGE:
+                raise
+            fh.seek(copied)
+            os.lseek(dst, copied, os.SEEK_SET)
+            shutil.copyfileobj(fh, out, 1 << 20)
+            out.flush()
+    if extra:
+        os.posix_fallocate(dst, size, extra)
+
+
+def append_rows(
+    h5: h5py.File,
+    name: str,
+    rows: np.ndarray,
+    chunks: tuple[int, ...],
+    axis: int,
+    digests: ChunkDigests,
+    keep: int | None = None,
+) -> int | None:
+    """Append ``rows`` to dataset ``name`` of ``h5``, a copy of the chunk of ``digests`` open
+    for writing, after its first ``keep`` rows (None: all) along ``axis``: the dataset's
+    blocks before the one holding row ``keep`` stay as they are, where they are; the kept
+    rows of that block (decoded and checked against ``digests`` first) are written again
+    with ``rows``, by HDF5, which frees the block's old space.
+
+    Returns
+    -------
+    int or None
+        The first block written (the blocks before it are the old chunk's), or None when the
+        dataset cannot be appended to in place (none, or not in HDF5 chunks ``chunks``
+        growable along ``axis``): the caller writes it afresh.
+
+    Raises
+    ------
+    DamagedStoreError
+        The dataset's dtype or shape is not what ``digests`` recorded, or a kept row's block
+        does not match its digest, or the rows are not of its dtype and row shape.
+    """
+    if name not in h5:
+        return None
+    dset = h5[name]
+    record = digests.check_meta(name, dset.dtype, dset.shape)
+    if dset.chunks != tuple(chunks) or dset.maxshape != _unlimited(dset.shape, axis):
+        return None
+    before = dset.shape[:axis] + dset.shape[axis + 1 :]
+    if dset.dtype != rows.dtype or before != rows.shape[:axis] + rows.shape[axis + 1 :]:
+        raise digests.damaged(
+            f"/{name} is {dset.dtype} {dset.shape}, the new rows {rows.dtype} {rows.shape}"
+        )
+    held = dset.shape[axis] if keep is None else keep
+    if held > dset.shape[axis]:
+        raise digests.damaged(f"/{name} holds {dset.shape[axis]} rows, not {held}")
+    step = chunks[axis]
+    first = held // step
+    start = first * step
+    if start < held:  # the kept rows of the block written again, checked before they are used
+        digests.check_rows(dset.id, name, start, held, dset.dtype, dset.shape, record)
+        rows = np.concatenate([dset[_along(axis, slice(start, held))], rows], axis=axis)
+    shape = list(dset.shape)
+    shape[axis] = start + rows.shape[axis]
+    dset.resize(tuple(shape))
+    if rows.shape[axis]:
+        dset[_along(axis, slice(start, None))] = rows
+    return first

@@ -6,8 +6,13 @@ product may also keep narrower views (a few columns in larger partitions, e.g. h
 chunk is written whole under a new name (its next generation), beside the old one, renamed into
 place, and recorded in ``store_chunks`` with the exact file list (name + checksum) it was built
 from. An update that adds files after a partition's own extends its chunk: the new generation
-takes the old one's stored blocks as they are and encodes only the new rows
-(`mica.engine.chunk_extend`), so an append costs what it adds, not the whole period.
+is a byte copy of the old file, made by the kernel, that HDF5 appends the new rows to (each
+dataset's last block written again with them), under the temporary name it is renamed from;
+its old blocks keep their offsets and digests (`mica.engine.chunk_extend`), so an append
+costs what it adds, not the whole period. The old file is never changed: a reader of it is
+still served. Space the appends free (the rewritten last blocks) stays in the file, recorded;
+past a third of the file the next generation is written afresh, its old blocks copied into a
+new file.
 
 Every change of the index marks the partitions it touches dirty in the same transaction; the
 transaction that records a rebuilt chunk clears the mark. Readers use only chunks that are not
@@ -18,11 +23,13 @@ brings the chunk up to date. ``mica check`` also compares the file lists in full
 Nothing a chunk holds is taken on trust: the transaction that records a chunk also records its
 identity (partition: view, slot, period; and generation, the number in its file name) and, for
 every dataset, its dtype, shape and the crc32 of each stored HDF5 chunk (a "block"), seeded with
-that identity (`mica.engine.h5chunks.ChunkDigests`); the identity is also an attribute of the
-file. Readers check every block they decode, so a flipped byte, a chunk file put in another
-partition's or generation's place, or a block in another's place fails the read with a
-`DamagedStoreError`; by default (``MICA_STORE_DAMAGED``, `serve_from_files`) the reader then
-reads that partition's files and says once which command mends the chunk. A chunk recorded
+the partition (`mica.engine.h5chunks.ChunkDigests`, `block_seed`: an older generation's block
+passes only with the same bytes, i.e. the same rows), and the crc32 of the whole file, seeded
+with the partition and generation; the identity is also an attribute of the file. Readers
+check every block they decode, so a flipped byte, a chunk file put in another partition's or
+generation's place, or a block in another's place fails the read with a `DamagedStoreError`;
+by default (``MICA_STORE_DAMAGED``, `serve_from_files`) the reader then reads that partition's
+files and says once which command mends the chunk. A chunk recorded
 without digests (written before they existed) counts as out of date: served from the files
 until an update, ``mica rebuild store`` or ``mica check --repair`` rewrites it.
 
@@ -59,19 +66,30 @@ import numpy as np
 
 from mica import config
 from mica._lazy import fits
-from mica.engine.atomic import write_atomic
-from mica.engine.chunk_extend import Extended, HeldChunk, extend_dataset, growable_dataset
+from mica.engine.atomic import partial_name, write_atomic
+from mica.engine.chunk_extend import (
+    COMPACT_FREE,
+    Extended,
+    HeldChunk,
+    append_rows,
+    copy_chunk_file,
+    extend_dataset,
+    growable_dataset,
+)
 from mica.engine.h5chunks import (
     ChunkDigests,
     ChunkedRows,
     DatasetDigests,
     RecordedDatasets,
+    file_digest,
+    file_record,
     image_and_record,
     is_blosc_chunked,
     one_blosc_thread,
     open_h5,
     open_h5_id,
     read_rows,
+    record_digests,
 )
 from mica.engine.index import ArchiveIndex
 from mica.engine.product import FileProduct
@@ -102,6 +120,9 @@ _MIN_CHUNK_ROWS = 1024  # and rows per HDF5 chunk of a group of small records
 _BLOCK_ROWS = 4096
 # HDF5 chunk rows of a view keeping its columns alone (header-3: TIME 128 kB, a byte 16 kB).
 _ALONE_CHUNK_ROWS = 4 * _BLOCK_ROWS
+#: A chunk's dataset of its files' names (`ColumnStore._write_files`), and its block (bytes).
+_FILES = "FILES"
+_FILES_BLOCK = 1 << 16
 # Free space a chunk write leaves for the index: the store is a cache, the index the truth,
 # so a chunk that would leave less is not written (its partition is served from files).
 _INDEX_RESERVE = 8 << 20
@@ -173,12 +194,17 @@ def _names_of(files: str, tag: str) -> tuple[str, ...] | None:
 
 def _digests_of(
     text: str,
-) -> tuple[dict[str, Any], Mapping[str, DatasetDigests], tuple[int, int]]:
-    """A chunk's recorded identity, dataset digests and file size and digest, from its
-    ``digests`` column."""
+) -> tuple[dict[str, Any], Mapping[str, DatasetDigests], tuple[int, int], str | None]:
+    """A chunk's recorded identity, dataset digests, file size and digest, and the seed of its
+    blocks' digests (None: its identity's, a chunk recorded before appends kept blocks), from
+    its ``digests`` column."""
     record = json.loads(text)
     datasets = RecordedDatasets(record["datasets"])
-    return record["identity"], datasets, tuple(record["file"])  # type: ignore[return-value]
+    blocks_seed = record.get("blocks_seed")
+    if blocks_seed is not None and not isinstance(blocks_seed, str):
+        raise ValueError(f"not a seed: {blocks_seed!r}")
+    file = tuple(record["file"])
+    return record["identity"], datasets, file, blocks_seed  # type: ignore[return-value]
 
 
 def describe_chunk(identity: dict[str, Any]) -> str:
@@ -323,6 +349,25 @@ def _decoded_group(
     start, stop, _ = rows.indices(dset.shape[0])
     digests.check_rows(dset.id, group, start, stop, dset.dtype, dset.shape)
     return {dtype.names[0]: dset[start:stop]}
+
+
+def _read_along(h5: h5py.File, name: str, lo: int, hi: int, digests: ChunkDigests) -> np.ndarray:
+    """Rows [lo, hi) along the second axis of dataset ``name`` of an open chunk, the blocks
+    holding them checked against the chunk's ``digests`` (`HeldChunk.read_along`)."""
+    dset = h5[name]
+    digests.check_rows(dset.id, name, lo, hi, dset.dtype, dset.shape)
+    return dset[:, lo:hi]
+
+
+@contextlib.contextmanager
+def _mapped(path: Path) -> Iterator[memoryview]:
+    """The bytes of file ``path``, mapped read-only (no copy into this process)."""
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        view = memoryview(mm)
+        try:
+            yield view
+        finally:
+            view.release()
 
 
 def _decompress(_: str, obj: Any) -> None:
@@ -680,10 +725,13 @@ class ColumnStore:
         if known is not None and known[0] == text:  # (the same text object: no comparison)
             return known[1]
         try:
-            identity, datasets, file = _digests_of(text)
+            identity, datasets, file, blocks_seed = _digests_of(text)
             label = describe_chunk(identity)
             seed = f"{chunk['part']}@{identity['generation']}"  # this row's partition
-            digests = ChunkDigests(self.index.root / chunk["path"], seed, label, datasets, file)
+            if blocks_seed is not None and blocks_seed != chunk["part"]:
+                raise ValueError(f"blocks seeded as {blocks_seed}, not {chunk['part']}")
+            path = self.index.root / chunk["path"]
+            digests = ChunkDigests(path, seed, label, datasets, file, blocks_seed)
         except (ValueError, KeyError, TypeError):
             digests = None
         if sum(map(len, _PARSED.values())) >= _PARSED_MAX:
@@ -1169,7 +1217,10 @@ class ColumnStore:
         When the old chunk holds the first of ``rows`` and nothing else (the files added
         come after its files: the usual update), the new chunk extends it
         (`mica.engine.chunk_extend`): only the added files are read and only their rows
-        encoded (with the old rows of each dataset's last, partial block). Otherwise, or
+        encoded (with the old rows of each dataset's last, partial block); the new file is
+        a byte copy of the old one appended to (`_append`) unless the old one's blocks were
+        digested with its generation or it holds too much freed space (then its blocks are
+        copied into a new file, `_image`). Otherwise, or
         when the old chunk turns out damaged or gone, the chunk is built from every file's
         arrays: the old chunk's (decoded, if every block read matches its digests) or the
         file's.
@@ -1179,6 +1230,9 @@ class ColumnStore:
         if kept:
             added = [given(r) or self._load(r) for r in rows[kept:]]
             try:
+                freed = self._appends_in_place(part, old)  # type: ignore[arg-type]
+                if freed is not None:
+                    return self._append(dest, part, gen, rows, added, old, freed)  # type: ignore[arg-type]
                 image, built = self._image(part, gen, rows, added, old)
             except (DamagedStoreError, FileNotFoundError) as exc:  # read from the files
                 _log.warning("%s: its partition is rebuilt from the archived files", exc)
@@ -1225,7 +1279,7 @@ class ColumnStore:
         and for a view with ``derive`` the datasets it computes. The file's ``identity``
         attribute names the partition (view, keys, period) and the generation; the digests
         record every dataset's dtype and shape and the crc32 of each stored block, seeded
-        with the identity (`mica.engine.h5chunks.record_digests`).
+        with the partition (`mica.engine.h5chunks.record_digests`).
 
         A group of one column is stored in its own dtype and shape (typed shuffle in the
         codec). A group of several is stored as byte planes: its packed records viewed as
@@ -1238,6 +1292,38 @@ class ColumnStore:
         DamagedStoreError, FileNotFoundError
             The chunk ``extends`` is damaged or gone (`build` then builds from the files).
         """
+        base = None if extends is None else self.digests(extends)
+        with contextlib.ExitStack() as stack:
+            # Built in memory and written by plain file I/O: HDF5 never writes to the disk,
+            # so a full or read-only disk is an ordinary OSError, not a failed HDF5 write
+            # whose handles are later closed again (that segfaulted on a full disk).
+            h5 = h5py.File(f"{part}.{gen}.mem", "w", driver="core", backing_store=False)
+            stack.callback(h5.close)
+            old = None  # the chunk ``extends``, open
+            if base is not None:
+                stack.enter_context(base.reading())  # HDF5's failures: a damaged chunk
+                old = stack.enter_context(open_h5(self.index.root / extends["path"]))
+            identity, n, times, _ = self._fill(h5, part, gen, rows, arrays, extends, old, base)
+            image, record = image_and_record(h5, identity, f"{part}@{gen}", part)
+        return image, BuiltChunk(n, *_span(times, extends), json.dumps(record))
+
+    def _fill(
+        self,
+        h5: h5py.File,
+        part: str,
+        gen: int,
+        rows: list[dict[str, Any]],
+        arrays: list[dict[str, np.ndarray]],
+        extends: dict[str, Any] | None,
+        old: h5py.File | None,
+        base: ChunkDigests | None,
+        in_place: bool = False,
+    ) -> tuple[dict[str, Any], int, np.ndarray, dict[str, int]]:
+        """Write the chunk of `_image` into ``h5``: a new file, or (``in_place``) a copy of
+        the chunk ``extends`` (its index row; open as ``old``, its digests ``base``) to
+        append to (`_append`). Returns the chunk's identity, rows, the new rows' TIME and,
+        in place, each dataset's first block written (`append_rows`; the blocks before it
+        are the old chunk's)."""
         names = self.product.partition_columns(part)
         identity = {
             "part": part,
@@ -1252,55 +1338,63 @@ class ColumnStore:
         groups = self._groups(names)
         alone = self.product.store_description.alone_columns(names)
         derive = self.product.store_description.partition_derive(part)
-        base = None if extends is None else self.digests(extends)
-        old: h5py.File | None = None  # the chunk ``extends``, open
-        with contextlib.ExitStack() as stack:
-            # Built in memory and written by plain file I/O: HDF5 never writes to the disk,
-            # so a full or read-only disk is an ordinary OSError, not a failed HDF5 write
-            # whose handles are later closed again (that segfaulted on a full disk).
-            h5 = h5py.File(f"{part}.{gen}.mem", "w", driver="core", backing_store=False)
-            stack.callback(h5.close)
-            # Self-description only: readers take the layout from the product.
-            h5.attrs["version"] = STORE_VERSION
-            h5.attrs["files"] = json.dumps([r["filename"] for r in rows])
-            h5.attrs["groups"] = json.dumps({g: dtype.names for g, dtype in groups.items()})
-            h5.attrs["identity"] = json.dumps(identity)
-            times = columns["TIME"]
-            if base is None:
-                n = len(times)
-                h5.create_dataset("TRANGE", data=_time_ranges(times))
+        firsts: dict[str, int] = {}
+        # Self-description only: readers take the layout from the product.
+        h5.attrs["version"] = STORE_VERSION
+        h5.attrs["groups"] = json.dumps({g: dtype.names for g, dtype in groups.items()})
+        h5.attrs["identity"] = json.dumps(identity)
+        self._write_files(h5, rows, kept, old, base, in_place)
+        times = columns["TIME"]
+        if in_place:
+            del h5["TRANGE"]  # (contiguous: written again whole)
+        if base is None or old is None:
+            n = len(times)
+            h5.create_dataset("TRANGE", data=_time_ranges(times))
+        else:
+            held = int(extends["nrows"])  # type: ignore[index]
+            n = len(times) + held
+            trange = self._extended_ranges(old, groups, held, times, base)
+            h5.create_dataset("TRANGE", data=trange)
+        copied = 0
+        for group, dtype in groups.items():
+            data, chunks, axis = _stored_form(dtype, columns, _chunk_rows(dtype, alone))
+            first = None
+            if in_place:
+                first = append_rows(h5, group, data, chunks, axis, base)  # type: ignore[arg-type]
+                if first is None and group in h5:
+                    del h5[group]
+            if first is not None:
+                firsts[group] = first
+                continue
+            if base is None or old is None:
+                dset = growable_dataset(h5, group, data, chunks, axis, _CODEC)
             else:
-                stack.enter_context(base.reading())  # HDF5's failures: a damaged chunk
-                old = stack.enter_context(open_h5(self.index.root / extends["path"]))
-                held = int(extends["nrows"])
-                n = len(times) + held
-                trange = self._extended_ranges(old, groups, held, times, base)
-                h5.create_dataset("TRANGE", data=trange)
-            copied = 0
-            for group, dtype in groups.items():
-                data, chunks, axis = _stored_form(dtype, columns, _chunk_rows(dtype, alone))
-                if base is None:
-                    dset = growable_dataset(h5, group, data, chunks, axis, _CODEC)
-                else:
-                    dset, blocks = extend_dataset(h5, old, group, data, chunks, axis, base, _CODEC)
-                    copied += blocks
-                if len(dtype.names) > 1:
-                    dset.attrs["planes"] = repr(dtype.descr)
-            if derive is not None:
-                if base is None:
-                    derived = derive(rows, arrays)
-                else:
-                    # (the new time index's blocks of old rows cover them)
-                    decode = self._decoder(old, groups, base)
-                    read = functools.partial(read_slab, old.id, digests=base)
-                    chunk = HeldChunk(base, kept, trange, _BLOCK_ROWS, read, decode)
-                    derived = derive(rows, arrays, held=chunk)
-                for name, data in derived.items():
-                    self._write_derived(h5, name, data, old, base)
-            image, record = image_and_record(h5, identity, f"{part}@{gen}")
-        if base is not None:
+                dset, blocks = extend_dataset(h5, old, group, data, chunks, axis, base, _CODEC)
+                copied += blocks
+            if len(dtype.names) > 1:
+                dset.attrs["planes"] = repr(dtype.descr)
+        if derive is not None:
+            if base is None or old is None:
+                derived = derive(rows, arrays)
+            else:
+                # (the new time index's blocks of old rows cover them)
+                decode = self._decoder(old, groups, base)
+                read = functools.partial(read_slab, old.id, digests=base)
+                along = functools.partial(_read_along, old, digests=base)
+                chunk = HeldChunk(base, kept, trange, _BLOCK_ROWS, read, decode, along)
+                derived = derive(rows, arrays, held=chunk)
+            for name, data in derived.items():
+                first = self._write_derived(h5, name, data, old, base, in_place)
+                if first is not None:
+                    firsts[name] = first
+        else:
+            derived = {}
+        if in_place:  # what the old chunk held and this one does not (a derived dataset)
+            for name in set(h5) - {"TRANGE", _FILES, *groups, *derived}:
+                del h5[name]
+        if base is not None and not in_place:
             _log.debug("store chunk %s extended: %d of its blocks copied", part, copied)
-        return image, BuiltChunk(n, *_span(times, extends), json.dumps(record))
+        return identity, n, times, firsts
 
     def _extended_ranges(
         self,
@@ -1340,24 +1434,149 @@ class ColumnStore:
         return decode
 
     @staticmethod
+    def _write_files(
+        h5: h5py.File,
+        rows: list[dict[str, Any]],
+        kept: int,
+        old: h5py.File | None,
+        base: ChunkDigests | None,
+        in_place: bool,
+    ) -> None:
+        """The names of the chunk's files, one a line, as the bytes of dataset `_FILES`
+        (self-description only), growable: a chunk extending another (the first ``kept`` of
+        ``rows`` its files, open as ``old``) appends the names of the others. Not an
+        attribute: HDF5 leaves the space of an attribute written again in the file, and a
+        long period's list is hundreds of kB."""
+
+        def names(part: list[dict[str, Any]]) -> np.ndarray:
+            return np.frombuffer("".join(f"{r['filename']}\n" for r in part).encode(), np.uint8)
+
+        if "files" in h5.attrs:  # (a chunk written before `_FILES`, appended to)
+            del h5.attrs["files"]
+        chunks = (_FILES_BLOCK,)
+        if base is not None and old is not None and _FILES in base.datasets:
+            added = names(rows[kept:])
+            if in_place and append_rows(h5, _FILES, added, chunks, 0, base) is not None:
+                return
+            if _FILES not in h5:
+                extend_dataset(h5, old, _FILES, added, chunks, 0, base, _CODEC)
+                return
+        if _FILES in h5:
+            del h5[_FILES]
+        growable_dataset(h5, _FILES, names(rows), chunks, 0, _CODEC)
+
+    @staticmethod
     def _write_derived(
         h5: h5py.File,
         name: str,
         data: np.ndarray | Extended,
         old: h5py.File | None,
         digests: ChunkDigests | None,
-    ) -> None:
+        in_place: bool = False,
+    ) -> int | None:
         """Write a derived dataset: a table (one axis) unlimited, in blocks of
         `_ALONE_CHUNK_ROWS` rows, its first rows copied from the ``old`` chunk when it is
-        `Extended`; another in one block."""
+        `Extended` (``in_place``: ``h5`` is a copy of the old chunk, appended to; returns
+        the first block written, `append_rows`); another in one block (``in_place``: in
+        place of the old one)."""
         if isinstance(data, Extended):
-            chunks = (_ALONE_CHUNK_ROWS, *data.rows.shape[1:])
-            extend_dataset(h5, old, name, data.rows, chunks, 0, digests, _CODEC, data.keep)
-        elif np.ndim(data) == 1:
+            chunks = list(data.rows.shape)
+            chunks[data.axis] = data.block or _ALONE_CHUNK_ROWS
+            blocks, axis = tuple(chunks), data.axis
+            if in_place:
+                first = append_rows(h5, name, data.rows, blocks, axis, digests, data.keep)  # type: ignore[arg-type]
+                if first is not None:
+                    return first
+            if name in h5:  # (in place, not appended to)
+                del h5[name]
+            if old is None or digests is None:  # a new chunk's
+                growable_dataset(h5, name, data.rows, blocks, axis, _CODEC)
+            else:
+                extend_dataset(h5, old, name, data.rows, blocks, axis, digests, _CODEC, data.keep)
+            return None
+        if in_place and name in h5:
+            del h5[name]
+        if np.ndim(data) == 1:
             growable_dataset(h5, name, data, (_ALONE_CHUNK_ROWS,), 0, _CODEC)
         else:
             chunks = (min(max(len(data), 1), _ALONE_CHUNK_ROWS), *np.shape(data)[1:])
             h5.create_dataset(name, data=data, chunks=chunks, **_CODEC)
+        return None
+
+    def _appends_in_place(self, part: str, old: dict[str, Any]) -> int | None:
+        """The bytes earlier appends freed in the chunk ``old`` of ``part`` (its index row)
+        when its new generation is its byte copy appended to (`_append`), else None: its
+        blocks' digests must be seeded with its partition alone (so they stay the new
+        generation's) and that space at most `COMPACT_FREE` of the file (else the new
+        generation is written afresh, without it)."""
+        digests = self.digests(old)
+        if digests is None or digests.blocks_seed != part:
+            return None
+        free = json.loads(old["digests"]).get("free", 0)
+        if not isinstance(free, int) or free > COMPACT_FREE * digests.file[0]:
+            return None
+        return free
+
+    def _append(
+        self,
+        dest: Path,
+        part: str,
+        gen: int,
+        rows: list[dict[str, Any]],
+        arrays: list[dict[str, np.ndarray]],
+        extends: dict[str, Any],
+        freed: int,
+    ) -> BuiltChunk:
+        """Write at ``dest`` the chunk of `_image` extending the chunk ``extends`` (its index
+        row; ``freed``: the bytes earlier appends freed in its file) as a byte copy of its
+        file appended to (`copy_chunk_file`,
+        `mica.engine.chunk_extend.append_rows`), under the temporary name `write_atomic`
+        renames into place; the old file is never changed (a reader of it is still served).
+        The old file's bytes are checked against its digest first (one crc32 over the file,
+        no call a block: a damaged chunk is built from the files, as a copy of its blocks
+        would find). Only the blocks written are digested: the others keep their digests
+        and locations (`record_digests`); the file's digest is computed again over its
+        bytes.
+
+        Raises
+        ------
+        DamagedStoreError, FileNotFoundError
+            The chunk ``extends`` is damaged or gone (`build` then builds from the files).
+        """
+        base = self.digests(extends)
+        assert base is not None  # (`_appends_in_place`)
+        src = self.index.root / extends["path"]
+        # room for the appended rows as HDF5 writes them (Blosc may store a block as is)
+        extra = 2 * sum(v.nbytes for a in arrays for v in a.values()) + (1 << 20)
+        _require_space(dest.parent, base.file[0] + extra)
+        seed = f"{part}@{gen}"
+        out: list[tuple[dict[str, Any], int, np.ndarray, dict]] = []
+
+        def write(fh: Any) -> None:
+            with _mapped(src) as image:  # every byte carried over as it was recorded
+                if (len(image), file_digest(image, base.identity)) != tuple(base.file):
+                    raise base.damaged("its bytes do not match the file's digest")
+            copy_chunk_file(src, fh, extra)
+            tmp = partial_name(dest)  # the file ``fh`` writes
+            with contextlib.ExitStack() as stack:
+                stack.enter_context(base.reading())  # HDF5's failures: a damaged chunk
+                old = stack.enter_context(open_h5(src))
+                h5 = stack.enter_context(h5py.File(tmp, "r+", locking=False))
+                filled = self._fill(h5, part, gen, rows, arrays, extends, old, base, True)
+                identity, n, times, firsts = filled
+                free = h5.id.get_freespace() + freed
+                h5.flush()
+                carried = {name: (base.dataset(name), first) for name, first in firsts.items()}
+                with _mapped(tmp) as image:
+                    datasets = record_digests(h5, image, part, carried)
+            with _mapped(tmp) as image:  # closed: its bytes as they stay
+                record = file_record(identity, image, seed, datasets, part, free)
+            out.append((record, n, times, firsts))
+
+        write_atomic(dest, write, src)
+        record, n, times, firsts = out[0]
+        _log.debug("store chunk %s extended in place: %d datasets appended to", part, len(firsts))
+        return BuiltChunk(n, *_span(times, extends), json.dumps(record))
 
     def _write(self, dest: Path, image: bytes, replaces: Path | None) -> None:
         """Write a chunk file's bytes at ``dest`` (`write_atomic`), with the mode of the file

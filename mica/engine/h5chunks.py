@@ -10,12 +10,12 @@ decodes one-byte planes 2-3x faster (measured).
 
 Every stored block a store read decodes is checked against the digests recorded when its chunk
 was written (`ChunkDigests`: the crc32 of each HDF5 chunk's stored bytes, seeded with the chunk's
-identity, the dataset and the block number), so a flipped byte, a block or a whole chunk file
-put in another's place, or an older generation put back fails the read with a
-`DamagedStoreError` instead of returning other data. The decoding path here checks the bytes it
-has read, before decoding them; for datasets HDF5 decodes (`ChunkDigests.check_rows`) the stored
-blocks are read once more as HDF5 finds them (from the page cache) and checked before anything
-read is returned.
+partition, the dataset and the block number, `block_seed`), so a flipped byte, a block or a
+whole chunk file put in another's place, or an older generation's block of other rows put back
+fails the read with a `DamagedStoreError` instead of returning other data. The decoding path
+here checks the bytes it has read, before decoding them; for datasets HDF5 decodes
+(`ChunkDigests.check_rows`) the stored blocks are read once more as HDF5 finds them (from the
+page cache) and checked before anything read is returned.
 """
 
 from __future__ import annotations
@@ -165,9 +165,13 @@ def is_blosc_chunked(dset: h5py.Dataset) -> bool:
 
 # --- digests of the stored blocks --------------------------------------------------------
 def block_seed(identity: str, name: str, block: int) -> int:
-    """The crc32 a block's digest starts from: it names the chunk (``identity``: partition and
-    generation), the dataset and the block, so a block or a whole chunk file put in another's
-    place fails its check even when its own bytes are intact."""
+    """The crc32 a block's digest starts from: it names the chunk (``identity``: its partition,
+    and for a chunk recorded before appends kept blocks, or a store table, its generation),
+    the dataset and the block, so a block or a whole chunk file put in another's place fails
+    its check even when its own bytes are intact. A block of an earlier generation of the same
+    partition, dataset and block number passes only with the same bytes: the same rows (an
+    append carries them over as they are), so no other data is read; the file put back whole
+    fails the file's digest, seeded with the generation (`file_digest`), and the shapes."""
     return zlib.crc32(f"{identity}/{name}/{block}".encode())
 
 
@@ -273,9 +277,20 @@ def file_digest(data: Any, identity: str, crc: int | None = None) -> int:
     return zlib.crc32(data, block_seed(identity, "", 0) if crc is None else crc)
 
 
-def record_digests(h5: h5py.File, image: bytes, identity: str) -> dict[str, DatasetDigests]:
+def record_digests(
+    h5: h5py.File,
+    image: bytes,
+    identity: str,
+    carried: Mapping[str, tuple[DatasetDigests, int]] | None = None,
+) -> dict[str, DatasetDigests]:
     """The digests of every dataset of a chunk file built in memory (``h5``, flushed; its bytes
-    ``image``), seeded with ``identity`` (`block_seed`)."""
+    ``image``), seeded with ``identity`` (`block_seed`).
+
+    ``carried``: dataset name -> (its record in the chunk the file was appended to, ``first``):
+    its blocks before ``first`` are that chunk's, unchanged at their offsets
+    (`mica.engine.chunk_extend.append_rows`), so their digests and locations are taken from
+    the record (which must be seeded with ``identity`` too) and only the blocks from
+    ``first`` on are located and digested: an append costs what it adds, not the period."""
     view = memoryview(image)
     out = {}
     for name, dset in h5.items():  # every dataset of a chunk is at the root
@@ -288,10 +303,12 @@ def record_digests(h5: h5py.File, image: bytes, identity: str) -> dict[str, Data
             axis, step = record.axis, chunks[record.axis]
             found: list[int | None] = [None] * -(-dset.shape[axis] // step)
             located: list[Location] = [(0, 0, 0)] * len(found)
-            # one walk of HDF5's chunk index (finding the k-th chunk walks it from the start)
-            stored_blocks: list[Any] = []
-            dset.id.chunk_iter(stored_blocks.append)
-            for info in stored_blocks:
+            before, first = (carried or {}).get(name, (None, 0))
+            if before is not None:
+                found[:first] = before.crcs[:first]
+                if before.blocks:
+                    located[:first] = before.blocks[:first]
+            for info in _stored_blocks(dset, axis, step, first, len(found)):
                 block = info.chunk_offset[axis] // step
                 stored = view[info.byte_offset : info.byte_offset + info.size]
                 found[block] = zlib.crc32(stored, block_seed(identity, name, block))
@@ -301,21 +318,68 @@ def record_digests(h5: h5py.File, image: bytes, identity: str) -> dict[str, Data
             crcs = found  # type: ignore[assignment]
             if is_blosc_chunked(dset) and tuple(chunks[1:]) == dset.shape[1:]:
                 blocks = tuple(located)  # blocks of whole rows: read without HDF5
+                if before is not None and first and not before.blocks:
+                    blocks = None  # (the carried record has none: a layout without them)
         out[name] = DatasetDigests(dset.dtype.str, dset.shape, chunks, tuple(crcs), blocks)
     return out
 
 
-def image_and_record(h5: h5py.File, identity: dict[str, Any], seed: str) -> tuple[bytes, dict]:
+def _stored_blocks(dset: h5py.Dataset, axis: int, step: int, first: int, count: int) -> list[Any]:
+    """HDF5's chunk information of blocks [first, count) of ``dset`` along ``axis``: one walk
+    of its chunk index for all of them (finding the k-th chunk walks it from the start), one
+    lookup a block for the few after a carried record's."""
+    if first == 0:
+        stored_blocks: list[Any] = []
+        dset.id.chunk_iter(stored_blocks.append)
+        return stored_blocks
+    origin = [0] * len(dset.shape)
+    out = []
+    for block in range(first, count):
+        origin[axis] = block * step
+        out.append(dset.id.get_chunk_info_by_coord(tuple(origin)))
+    return out
+
+
+def image_and_record(
+    h5: h5py.File,
+    identity: dict[str, Any],
+    seed: str,
+    blocks_seed: str | None = None,
+    carried: Mapping[str, tuple[DatasetDigests, int]] | None = None,
+    free: int = 0,
+) -> tuple[bytes, dict]:
     """The bytes of a file built in memory (``driver="core"``) and its record: ``identity``,
-    the file's size and digest, and each dataset's digests, seeded with ``seed``."""
+    the file's size and digest (seeded with ``seed``), and each dataset's digests, seeded
+    with ``blocks_seed`` (None: ``seed``; recorded when given) and taking the ``carried``
+    blocks from an earlier record (`record_digests`); ``free``: the bytes of the file no
+    dataset uses any more (space HDF5 freed as the file was appended to), recorded when
+    not 0."""
     h5.flush()
     image = h5.id.get_file_image()
-    datasets = record_digests(h5, image, seed)
-    return image, {
+    datasets = record_digests(h5, image, seed if blocks_seed is None else blocks_seed, carried)
+    return image, file_record(identity, image, seed, datasets, blocks_seed, free)
+
+
+def file_record(
+    identity: dict[str, Any],
+    image: Any,
+    seed: str,
+    datasets: Mapping[str, DatasetDigests],
+    blocks_seed: str | None = None,
+    free: int = 0,
+) -> dict[str, Any]:
+    """The record of a file of bytes ``image`` and dataset digests ``datasets`` (see
+    `image_and_record`)."""
+    record = {
         "identity": identity,
         "file": [len(image), file_digest(image, seed)],
         "datasets": {name: d.to_json() for name, d in datasets.items()},
     }
+    if blocks_seed is not None:
+        record["blocks_seed"] = blocks_seed
+    if free:
+        record["free"] = free
+    return record
 
 
 class ChunkDigests:
@@ -329,13 +393,17 @@ class ChunkDigests:
     path : Path
         The chunk file.
     identity : str
-        ``<partition>@<generation>``: the seed of every digest (`block_seed`).
+        ``<partition>@<generation>``: the seed of the file's digest, and of every block's
+        unless ``blocks_seed`` is given (`block_seed`).
     label : str
         The chunk described for a person.
     datasets : mapping
         Dataset name -> its recorded `DatasetDigests`.
     file : (int, int)
         The file's size and `file_digest`.
+    blocks_seed : str, optional
+        The seed of every block's digest (a store chunk's: its partition, with no generation,
+        so that a generation appended to the one before keeps its blocks' digests).
     """
 
     def __init__(
@@ -345,9 +413,11 @@ class ChunkDigests:
         label: str,
         datasets: Mapping[str, DatasetDigests],
         file: tuple[int, int],
+        blocks_seed: str | None = None,
     ):
         self.path = path
         self.identity = identity
+        self.blocks_seed = identity if blocks_seed is None else blocks_seed
         self.label = label
         self.datasets = datasets
         self.file = file
@@ -356,7 +426,8 @@ class ChunkDigests:
     def _seed(self, name: str, block: int) -> int:
         seed = self._seeds.get((name, block))
         if seed is None:
-            seed = self._seeds[name, block] = block_seed(self.identity, name.lstrip("/"), block)
+            seed = block_seed(self.blocks_seed, name.lstrip("/"), block)
+            self._seeds[name, block] = seed
         return seed
 
     def damaged(self, detail: str) -> DamagedStoreError:

@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from mica.engine.chunk_extend import HeldChunk
+from mica.engine.chunk_extend import Extended, HeldChunk
 from mica.products.hdr3_items import ITEMS, Hdr3Item
 from mica.products.hdr3_samples import (
     TableJoin,
@@ -227,7 +227,7 @@ def stats_tables(
     period: tuple[float, float],
     since: float = -np.inf,
     held: HeldChunk | None = None,
-) -> dict[str, np.ndarray]:
+) -> dict[str, Any]:
     """The statistics datasets of a chunk of ``period`` from its sample tables (see the
     module description).
 
@@ -246,9 +246,12 @@ def stats_tables(
     Returns
     -------
     dict
-        Dataset name -> array.
+        Dataset name -> array (the bins owned) or, for an item's statistics,
+        `mica.engine.chunk_extend.Extended`: the ``held`` chunk's bins before ``since``
+        kept, the later ones computed, along the bins' axis in blocks of `STATS_BLOCK`
+        (so an append writes the last blocks, not the period's bins again).
     """
-    out: dict[str, np.ndarray] = {}
+    out: dict[str, Any] = {}
     owned = {stat: owned_bins(period, stat) for stat in STATS_DT}
     for stat, (k0, k1) in owned.items():
         out[bins_dataset(stat)] = np.array([k0, k1], dtype=np.int64)
@@ -257,24 +260,37 @@ def stats_tables(
         for stat, (k0, k1) in owned.items():
             dt = STATS_DT[stat]
             first = k0 if since == -np.inf else max(k0, int(bin_index(np.array([since]), dt)[0]))
-            kept = _held_stats(held, stats_dataset(key, stat), stat, first)
+            keep = _held_bins(held, stats_dataset(key, stat), stat, first)
             # the samples of the bins computed: times in [first * dt, k1 * dt)
             a, b = np.searchsorted(times, [first * float(dt), k1 * float(dt)], side="left")
-            if b > a:
-                kept.append(bin_stats(times[a:b], values[a:b], stat))
-            if kept:
-                out[stats_dataset(key, stat)] = np.concatenate(kept, axis=1)
+            rows = bin_stats(times[a:b], values[a:b], stat)
+            if keep or rows.shape[1]:
+                block = STATS_BLOCK[stat]
+                out[stats_dataset(key, stat)] = Extended(keep, rows, axis=1, block=block)
     return out
 
 
-def _held_stats(held: HeldChunk | None, name: str, stat: str, first: int) -> list[np.ndarray]:
-    """The bins before ``first`` of dataset ``name`` of statistic ``stat`` of the ``held``
-    chunk (an empty list: none)."""
-    if held is None or held.shape(name) is None:
-        return []
-    old = held.read(name)
-    bins = int(np.searchsorted(old[STATS_FIELDS[stat].index("index")], first, "left"))
-    return [old[:, :bins]] if bins else []
+#: Bins per stored block of an item's statistics: a 100-day period's daily bins in one, its
+#: 5-minute bins (26,341) in seven.
+STATS_BLOCK = {"5min": 4096, "daily": 128}
+
+
+def _held_bins(held: HeldChunk | None, name: str, stat: str, first: int) -> int:
+    """How many bins of dataset ``name`` of statistic ``stat`` of the ``held`` chunk come
+    before bin ``first`` (0: none, or no such dataset). Its bins' indices are read from the
+    last block back, as far as they reach ``first``: an append reads a block or two, not the
+    period's bins."""
+    shape = None if held is None else held.shape(name)
+    if shape is None:
+        return 0
+    row = STATS_FIELDS[stat].index("index")
+    hi = lo = shape[1]
+    while lo > 0:
+        lo = max(0, (lo - 1) // STATS_BLOCK[stat] * STATS_BLOCK[stat])
+        index = held.read_along(name, lo, hi)[row]  # type: ignore[union-attr]
+        if lo == 0 or (len(index) and index[0] < first):
+            return lo + int(np.searchsorted(index, first, "left"))
+    return 0
 
 
 def _joined_table(held: HeldChunk, join: TableJoin, since: float) -> dict[str, np.ndarray]:

@@ -18,6 +18,7 @@ import pytest
 from mica.archive import aca_hdr3, aca_l0
 from mica.engine import colstore
 from mica.engine.colstore import ColumnStore
+from mica.engine.h5chunks import DatasetDigests, record_digests
 from mica.engine.index import ArchiveIndex
 from mica.engine.index_check import check_archive
 from mica.engine.time_update import update_archive
@@ -266,3 +267,57 @@ def test_hd3s_extension_is_the_full_build(tmp_path, monkeypatch, t0, split, t1):
     for name, (values, chunks, stored) in mine.items():
         assert np.array_equal(values, theirs[name][0], equal_nan=True), name
         assert (chunks, stored) == theirs[name][1:], name
+
+
+def test_append_in_place_keeps_the_old_blocks_where_they_were(archives):
+    """An extended chunk is its old file appended to: every block of the old chunk before
+    each dataset's last one is at the same offset with the same bytes, and the record carried
+    over is the one its file gives when digested whole (blocks seeded with the partition)."""
+    before, after = _chunks(archives["first"]), _chunks(archives["appended"])
+    kept = 0
+    for part in archives["extended"]:
+        record = json.loads(after[part]["digests"])
+        assert record["blocks_seed"] == part
+        old = json.loads(before[part]["digests"])["datasets"]
+        with h5py.File(archives["appended"] / after[part]["path"], "r") as h5:
+            h5.flush()
+            image = (archives["appended"] / after[part]["path"]).read_bytes()
+            whole = {n: d.to_json() for n, d in record_digests(h5, image, part).items()}
+        assert record["datasets"] == whole, part
+        for name, item in old.items():
+            if len(item) < 5 or name not in record["datasets"]:
+                continue
+            mine, theirs = (DatasetDigests.from_json(x) for x in (record["datasets"][name], item))
+            full = len(theirs.blocks) - 1  # (the last one was written again)
+            assert mine.blocks[:full] == theirs.blocks[:full], (part, name)
+            assert mine.crcs[:full] == theirs.crcs[:full], (part, name)
+            kept += full
+    assert kept > 0
+
+
+def test_append_in_place_never_changes_the_old_file(archives, tmp_path):
+    """The old generation's file (kept here by a second link, as a reader holding it open
+    keeps it) has the same bytes after the update appended to its copy; with `COMPACT_FREE`
+    below 0 (freed space never allowed) the next generation is written afresh, recording
+    none."""
+    root = tmp_path / "aca0"
+    shutil.copytree(archives["first"], root)
+    before = _chunks(root)
+    held = {}
+    for part, chunk in before.items():
+        link = tmp_path / f"held-{len(held)}"
+        link.hardlink_to(root / chunk["path"])
+        held[part] = (link, link.read_bytes())
+    extended = _update(root, SPLIT, STOP)
+    assert extended
+    for part, (link, data) in held.items():
+        assert link.read_bytes() == data, part
+    appended = [json.loads(_chunks(root)[p]["digests"]) for p in extended]
+    assert any(record.get("free") for record in appended)  # the rewritten last blocks
+    again = tmp_path / "again"
+    shutil.copytree(archives["first"], again)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(colstore, "COMPACT_FREE", -1.0)
+        extended = _update(again, SPLIT, STOP)
+    after = _chunks(again)
+    assert extended and not any(json.loads(after[p]["digests"]).get("free") for p in extended)
