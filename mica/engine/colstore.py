@@ -79,6 +79,7 @@ from mica.engine.store_tables import create_table, refresh_tables
 from mica.engine.stored_blocks import (
     StoredDataset,
     StoredFile,
+    blosc_blocks,
     read_planes,
     read_rows_of,
     stored_layout,
@@ -102,6 +103,15 @@ _MIN_CHUNK_ROWS = 1024  # and rows per HDF5 chunk of a group of small records
 _BLOCK_ROWS = 4096
 # HDF5 chunk rows of a view keeping its columns alone (header-3: TIME 128 kB, a byte 16 kB).
 _ALONE_CHUNK_ROWS = 4 * _BLOCK_ROWS
+# HDF5 chunk rows of a byte-plane group, each plane of a chunk one Blosc block of its own
+# (`_block_bytes`): a read decodes only the planes of the columns it asks for, and a short
+# read of every column one block of rows of each (a 10-minute read of every L0 column: 0.4 MB
+# a slot, not the 2 MB of two 1 MB chunks whose 128 kB Blosc blocks each spanned 3-9 planes).
+_PLANE_ROWS = _BLOCK_ROWS
+# Blosc block of a one-column dataset of a view that groups its columns (L0 images, FILEIDX):
+# a short read decodes the blocks holding its rows (c-blosc's own choice for a 1 MB chunk of
+# float32 images is 512 kB: a 10-minute read decoded 0.5-1 MB of images a slot for 28 kB).
+_COLUMN_BLOCK = 32 << 10
 # Free space a chunk write leaves for the index: the store is a cache, the index the truth,
 # so a chunk that would leave less is not written (its partition is served from files).
 _INDEX_RESERVE = 8 << 20
@@ -445,7 +455,22 @@ def _chunk_rows(dtype: np.dtype, alone: bool) -> int:
     rows = max(_MIN_CHUNK_ROWS, _CHUNK_BYTES // dtype.itemsize)
     if alone:  # a short fetch decompresses a few blocks' rows, not a megabyte
         rows = min(rows, _ALONE_CHUNK_ROWS)
+    elif len(dtype.names) > 1:  # byte planes: a plane of a chunk is one Blosc block
+        rows = max(_MIN_CHUNK_ROWS, min(_PLANE_ROWS, _CHUNK_BYTES // dtype.itemsize))
     return rows
+
+
+def _block_bytes(dtype: np.dtype, alone: bool, rows: int) -> int:
+    """The Blosc block size (bytes) of a column group of record dtype ``dtype`` stored in HDF5
+    chunks of ``rows`` rows (`_chunk_rows`; ``alone``: a view keeping each column alone): one
+    byte plane of a chunk for a byte-plane group, at most `_COLUMN_BLOCK` for one column of
+    a grouping view, c-blosc's own choice (0) for a view keeping its columns alone (their
+    chunks, read through HDF5, keep the layout they were measured with)."""
+    if alone:
+        return 0
+    if len(dtype.names) > 1:
+        return rows
+    return min(_COLUMN_BLOCK, rows * dtype.itemsize)
 
 
 def _stored_form(
@@ -1244,12 +1269,16 @@ class ColumnStore:
                 h5.create_dataset("TRANGE", data=trange)
             copied = 0
             for group, dtype in groups.items():
-                data, chunks, axis = _stored_form(dtype, columns, _chunk_rows(dtype, alone))
-                if base is None:
-                    dset = growable_dataset(h5, group, data, chunks, axis, _CODEC)
-                else:
-                    dset, blocks = extend_dataset(h5, old, group, data, chunks, axis, base, _CODEC)
-                    copied += blocks
+                rows_per_chunk = _chunk_rows(dtype, alone)
+                data, chunks, axis = _stored_form(dtype, columns, rows_per_chunk)
+                with blosc_blocks(_block_bytes(dtype, alone, rows_per_chunk)):
+                    if base is None:
+                        dset = growable_dataset(h5, group, data, chunks, axis, _CODEC)
+                    else:
+                        dset, blocks = extend_dataset(
+                            h5, old, group, data, chunks, axis, base, _CODEC
+                        )
+                        copied += blocks
                 if len(dtype.names) > 1:
                     dset.attrs["planes"] = repr(dtype.descr)
             if derive is not None:
