@@ -671,6 +671,26 @@ def _rows_of(
     }, names
 
 
+@functools.lru_cache(maxsize=64)
+def _column_groups(product: FileProduct, names: tuple[str, ...]) -> dict[str, np.dtype]:
+    """`ColumnStore._groups`, made once per product and columns (every read of a chunk asks:
+    building the dtypes cost a tenth of a 10-minute read of a slot)."""
+    dtypes = {**product.store_dtypes, "FILEIDX": np.dtype(np.uint16)}
+    if product.store_description.alone_columns(names):  # each column its own dataset
+        return {c: np.dtype([(c, dtypes[c])]) for c in [*names, "FILEIDX"]}
+    groups: dict[str, list[str]] = {}
+    for group, cols in product.store_groups.items():
+        present = [c for c in cols if c in names]
+        if present:
+            groups[present[0] if len(present) == 1 else group] = present
+    placed = {c for cols in groups.values() for c in cols}
+    rest = [c for c in names if c not in placed]
+    if rest:
+        groups["OTHER"] = rest
+    groups["FILEIDX"] = ["FILEIDX"]
+    return {g: np.dtype([(c, dtypes[c]) for c in cols]) for g, cols in groups.items()}
+
+
 class ColumnStore:
     """The store of one product archive (``<product root>/store``)."""
 
@@ -1369,20 +1389,7 @@ class ColumnStore:
         """The record dtype of each column group of a partition holding ``names``: the
         product's groups, then the leftovers, then FILEIDX. A one-column group is named
         after its column."""
-        dtypes = {**self.product.store_dtypes, "FILEIDX": np.dtype(np.uint16)}
-        if self.product.store_description.alone_columns(names):  # each column its own dataset
-            return {c: np.dtype([(c, dtypes[c])]) for c in [*names, "FILEIDX"]}
-        groups: dict[str, list[str]] = {}
-        for group, cols in self.product.store_groups.items():
-            present = [c for c in cols if c in names]
-            if present:
-                groups[present[0] if len(present) == 1 else group] = present
-        placed = {c for cols in groups.values() for c in cols}
-        rest = [c for c in names if c not in placed]
-        if rest:
-            groups["OTHER"] = rest
-        groups["FILEIDX"] = ["FILEIDX"]
-        return {g: np.dtype([(c, dtypes[c]) for c in cols]) for g, cols in groups.items()}
+        return dict(_column_groups(self.product, tuple(names)))
 
     @one_blosc_thread
     def damaged_chunks(self) -> dict[str, tuple[Path, str]]:

@@ -309,7 +309,11 @@ def _blosc_runs(
     them (from its header), consecutive ones merged, so no block is decoded twice (c-blosc
     decodes whole blocks)."""
     size = int.from_bytes(bytes(stored[8:12]), "little") or nbytes  # the header's blocksize
-    if rows == step:  # whole planes: a range of bytes per (first, count)
+    if rows == step or size >= step:  # whole planes (the blocks of a few rows of each)
+        if len(planes) == 1:
+            first, count = planes[0]
+            stop = -(-(first + count) * step // size) * size
+            return [(first * step // size * size, min(stop, nbytes))]
         starts = np.array([first * step for first, _ in planes])
         stops = np.array([(first + count) * step for first, count in planes])
     else:  # a range of bytes per plane
