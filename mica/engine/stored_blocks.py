@@ -207,16 +207,16 @@ def _decode(
         raise digests.damaged(f"/{dset.name} does not decompress")
 
 
-#: up to this many rows of a stored block, `read_planes` decodes the Blosc blocks of those
-#: rows of every asked plane and copies them into their rows in one transposing copy; above,
-#: each column's planes whole, put into rows by c-blosc's unshuffle (`_unshuffle`)
+#: up to this many rows, `read_planes` decodes the Blosc blocks of those rows of every asked
+#: plane and copies them into their rows in one transposing copy; above, each column's
+#: planes of every stored block, put into rows by c-blosc's unshuffle (`_Unshuffled`)
 _FEW_ROWS = 512
-#: what `_unshuffle` puts before a column's planes: a Blosc header (16 bytes), the offset of
-#: its one block (4) and the size of the block's one stream (4)
-_UNSHUFFLE_HEAD = 24
 #: Blosc header flags: shuffled, one stream a block (not split), LZ4 (any codec c-blosc has:
-#: the stream is stored as is, never decoded)
+#: the streams are stored as they are, never decoded)
 _SHUFFLED_FLAGS = 0x01 | 0x10 | (1 << 5)
+_BLOSC_HEAD = 16
+#: bytes of planes `read_planes` unshuffles in one call at most
+_UNSHUFFLE_BYTES = 2 << 20
 
 
 def read_planes(
@@ -236,69 +236,91 @@ def read_planes(
     each once."""
     digests.check_meta(dset.name, dset.dtype, dset.shape)
     nplanes, step = dset.chunks  # type: ignore[misc]
+    blocks = range(lo // step, -(-hi // step) if hi > lo else lo // step)
+    if (
+        hi - lo > _FEW_ROWS
+        and max(count for _, count in planes) < 256  # Blosc's item size is one byte
+        and not any(dset.blocks[block][2] for block in blocks)  # all filtered
+    ):
+        whole = [np.empty((len(blocks) * step, count), np.uint8) for _, count in planes]
+        # blocks a batch: its staging buffer (this thread's, kept warm) of a few MB at most
+        batch = max(1, _UNSHUFFLE_BYTES // (step * sum(count for _, count in planes)))
+        for k0 in range(0, len(blocks), batch):
+            part = blocks[k0 : k0 + batch]
+            columns = [
+                _Unshuffled(count, step, len(part), i) for i, (_, count) in enumerate(planes)
+            ]
+            for k, block in enumerate(part):
+                src = _stored(fd, path, dset, block, digests).ctypes.data
+                for (first, count), column in zip(planes, columns):
+                    _decode(src, dset, first * step, count * step, column.stream(k), digests)
+            for column, rows in zip(columns, whole):
+                column.unshuffle(rows[k0 * step : (k0 + len(part)) * step], dset, digests)
+        at = lo - blocks[0] * step
+        return [rows[at : at + hi - lo] for rows in whole]
     nbytes = nplanes * step
     out = [np.empty((hi - lo, count), np.uint8) for _, count in planes]
     decoded = thread_buffer("decoded", nbytes)
     by_plane, at_decoded = decoded.reshape(nplanes, step), decoded.ctypes.data
-    for block in range(lo // step, -(-hi // step) if hi > lo else 0):
+    for block in blocks:
         stored = _stored(fd, path, dset, block, digests)
         a, b = max(lo, block * step), min(hi, (block + 1) * step)
         at = a - block * step  # rows [a, b) of the block
-        src = stored.ctypes.data
         if dset.blocks[block][2]:  # stored without its filter
             source = np.frombuffer(stored, np.uint8).reshape(nplanes, step)
-        elif b - a <= _FEW_ROWS:
-            source = by_plane
+        else:
+            source, src = by_plane, stored.ctypes.data
             for start, stop in _blosc_runs(stored, planes, step, at, b - a, nbytes):
                 _decode(src, dset, start, stop - start, at_decoded + start, digests)
-        else:  # each column's planes whole, then unshuffled into its rows
-            for (first, count), rows in zip(planes, out):
-                _unshuffle(src, dset, first, count, rows[a - lo : b - lo], at, digests)
-            continue
         for (first, count), rows in zip(planes, out):
-            rows[a - lo : b - lo] = source[first : first + count, at : at + b - a].T
+            if b - a <= _FEW_ROWS:
+                rows[a - lo : b - lo] = source[first : first + count, at : at + b - a].T
+                continue
+            for k in range(count):
+                rows[a - lo : b - lo, k] = source[first + k, at : at + b - a]
     return out
 
 
-def _unshuffle(
-    src: int,
-    dset: StoredDataset,
-    first: int,
-    count: int,
-    rows: np.ndarray,
-    at: int,
-    digests: ChunkDigests,
-) -> None:
-    """Rows [at, at + len(rows)) of planes [first, first + count) of a checked Blosc block
-    (at address ``src``) of a (planes, rows) dataset into ``rows`` ((n, count), contiguous).
+class _Unshuffled:
+    """One column's byte planes of consecutive stored blocks, decoded one block after another
+    into a Blosc buffer that describes them as shuffled blocks of items of ``count`` bytes
+    stored as they are (a column's byte planes are what Blosc's shuffle makes of its items),
+    then put into rows by decompressing that buffer: c-blosc's unshuffle, in one call for
+    the blocks (a copy plane by plane is a strided write of one byte a row, several times
+    slower; a call a block cost a long read of a few columns a third more, measured).
 
-    The planes are decoded whole after a Blosc header describing them as one shuffled block
-    of items of ``count`` bytes, stored as is (a column's byte planes are what Blosc's
-    shuffle makes of its items); decompressing that buffer is c-blosc's unshuffle, which
-    puts the planes into rows several times faster than a copy plane by plane (a strided
-    write of one byte a row), and faster still than numpy's transposing copy."""
-    step = dset.chunks[1]  # type: ignore[index]
-    size = count * step
-    staging = thread_buffer("unshuffle", _UNSHUFFLE_HEAD + size)
-    at_staging = staging.ctypes.data
-    _decode(src, dset, first * step, size, at_staging + _UNSHUFFLE_HEAD, digests)
-    staging[:_UNSHUFFLE_HEAD] = np.frombuffer(_shuffled_head(count, size), np.uint8)
-    whole = len(rows) == step
-    dest = rows if whole else thread_buffer("unshuffled", size)
-    if _c_blosc().blosc_decompress_ctx(at_staging, dest.ctypes.data, size, 1) != size:
-        raise digests.damaged(f"/{dset.name} does not decompress")
-    if not whole:
-        rows[:] = dest.reshape(step, count)[at : at + len(rows)]
+    The buffer (this thread's ``unshuffle<index>``, kept: fresh memory for it cost as much
+    as the rest of the read): a 16-byte header (one block of ``count * step`` bytes per
+    stored block, not split), the offset of each block, then per block the size of its one
+    stream (the block's: stored as is) and the planes.
+    """
 
+    def __init__(self, count: int, step: int, nblocks: int, index: int):
+        self.count, self.nblocks = count, nblocks
+        self.size = count * step  # of a block
+        first = _BLOSC_HEAD + 4 * nblocks  # where the first block's stream size is
+        total = first + nblocks * (4 + self.size)
+        self.buffer = thread_buffer(f"unshuffle{index}", total)
+        self.address = self.buffer.ctypes.data
+        head = struct.pack(
+            "<BBBBIII", 2, 1, _SHUFFLED_FLAGS, count, nblocks * self.size, self.size, total
+        )
+        self.buffer[:_BLOSC_HEAD] = np.frombuffer(head, np.uint8)
+        starts = first + np.arange(nblocks, dtype=np.int64) * (4 + self.size)
+        self.buffer[_BLOSC_HEAD:first] = starts.astype("<u4").view(np.uint8)
+        sizes = self.buffer[first:].reshape(nblocks, 4 + self.size)[:, :4]
+        sizes[:] = np.frombuffer(struct.pack("<I", self.size), np.uint8)
+        self._streams = (starts + 4).tolist()
 
-@functools.lru_cache(maxsize=64)
-def _shuffled_head(typesize: int, nbytes: int) -> bytes:
-    """The first `_UNSHUFFLE_HEAD` bytes of a Blosc buffer of one block of ``nbytes`` bytes of
-    items of ``typesize`` bytes, shuffled, its one stream stored as is (`_unshuffle`)."""
-    total = _UNSHUFFLE_HEAD + nbytes
-    return struct.pack(
-        "<BBBBIIIII", 2, 1, _SHUFFLED_FLAGS, typesize, nbytes, nbytes, total, 20, nbytes
-    )
+    def stream(self, block: int) -> int:
+        """The address where the ``block``-th block's planes go."""
+        return self.address + self._streams[block]
+
+    def unshuffle(self, rows: np.ndarray, dset: StoredDataset, digests: ChunkDigests) -> None:
+        """Every block's rows into ``rows`` ((blocks * step, count), contiguous)."""
+        nbytes = self.nblocks * self.size
+        if _c_blosc().blosc_decompress_ctx(self.address, rows.ctypes.data, nbytes, 1) != nbytes:
+            raise digests.damaged(f"/{dset.name} does not decompress")
 
 
 def _blosc_runs(
