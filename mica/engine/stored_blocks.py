@@ -183,15 +183,23 @@ def _stored_dataset(name: str, dset: h5py.h5d.DatasetID) -> StoredDataset:
 
 
 # --- decoding -----------------------------------------------------------------------------
-def _stored(fd: int, path: Path, dset: StoredDataset, block: int, digests: ChunkDigests) -> Any:
-    """Block ``block`` of ``dset`` as stored, read and checked against its digest (into a
-    buffer of this thread, valid until its next call)."""
+def _stored(
+    fd: int,
+    path: Path,
+    dset: StoredDataset,
+    block: int,
+    digests: ChunkDigests,
+    record: DatasetDigests | None = None,
+) -> Any:
+    """Block ``block`` of ``dset`` as stored, read and checked against its digest (``record``:
+    the dataset's, if the caller has it) into a buffer of this thread, valid until its next
+    call."""
     offset, size, _ = dset.blocks[block]
     buf = thread_buffer("stored", size)
     if os.preadv(fd, [buf], offset) != size:
         row = block * (dset.chunks or (0,))[0]
         raise digests.damaged(f"/{dset.name} chunk at row {row} (block {block}) is truncated")
-    digests.check_block(dset.name, block, buf)
+    digests.check_block(dset.name, block, buf, record)
     return buf
 
 
@@ -234,7 +242,7 @@ def read_planes(
     those rows are read (and checked); in each, only the Blosc blocks holding the asked
     planes are decoded (of a few rows: only the Blosc blocks holding those rows of them),
     each once."""
-    digests.check_meta(dset.name, dset.dtype, dset.shape)
+    record = digests.check_meta(dset.name, dset.dtype, dset.shape)
     nplanes, step = dset.chunks  # type: ignore[misc]
     blocks = range(lo // step, -(-hi // step) if hi > lo else lo // step)
     if (
@@ -251,7 +259,7 @@ def read_planes(
                 _Unshuffled(count, step, len(part), i) for i, (_, count) in enumerate(planes)
             ]
             for k, block in enumerate(part):
-                src = _stored(fd, path, dset, block, digests).ctypes.data
+                src = _stored(fd, path, dset, block, digests, record).ctypes.data
                 for (first, count), column in zip(planes, columns):
                     _decode(src, dset, first * step, count * step, column.stream(k), digests)
             for column, rows in zip(columns, whole):
@@ -263,7 +271,7 @@ def read_planes(
     decoded = thread_buffer("decoded", nbytes)
     by_plane, at_decoded = decoded.reshape(nplanes, step), decoded.ctypes.data
     for block in blocks:
-        stored = _stored(fd, path, dset, block, digests)
+        stored = _stored(fd, path, dset, block, digests, record)
         a, b = max(lo, block * step), min(hi, (block + 1) * step)
         at = a - block * step  # rows [a, b) of the block
         if dset.blocks[block][2]:  # stored without its filter
@@ -365,11 +373,11 @@ def read_rows_of(
             raise digests.damaged(f"/{dset.name} is truncated")
         digests.check_data(dset.name, data)
         return data[lo:hi]
-    digests.check_meta(dset.name, dset.dtype, dset.shape)
+    record = digests.check_meta(dset.name, dset.dtype, dset.shape)
     step = dset.chunks[0]
     flat = out.reshape(hi - lo, -1) if row_items != 1 else out.reshape(-1, 1)
     for block in range(lo // step, -(-hi // step) if hi > lo else 0):
-        stored = _stored(fd, path, dset, block, digests)
+        stored = _stored(fd, path, dset, block, digests, record)
         a, b = max(lo, block * step), min(hi, (block + 1) * step)
         dest = flat[a - lo : b - lo]
         if dset.blocks[block][2]:  # stored without its filter
