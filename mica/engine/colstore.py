@@ -606,15 +606,6 @@ class _StoredReader(_ChunkReader):
         return self.group(group, None, rows)[group]
 
 
-def _from_planes(planes: np.ndarray, field: np.dtype) -> np.ndarray:
-    """A column of dtype ``field`` from its byte planes (itemsize, rows)."""
-    # plane by plane: 2x faster than a strided transpose
-    data = np.empty((planes.shape[1], field.itemsize), dtype=np.uint8)
-    for k in range(field.itemsize):
-        data[:, k] = planes[k]
-    return data.view(field.base).reshape((-1, *field.shape))
-
-
 def _rows_of(
     reader: _ChunkReader,
     names: list[str],
