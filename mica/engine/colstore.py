@@ -108,12 +108,12 @@ _ALONE_CHUNK_ROWS = 4 * _BLOCK_ROWS
 # read of every column one block of rows of each (a 10-minute read of every L0 column: 0.4 MB
 # a slot, not the 2 MB of two 1 MB chunks whose 128 kB Blosc blocks each spanned 3-9 planes).
 _PLANE_ROWS = _BLOCK_ROWS
-# HDF5 chunk size and Blosc block of a one-column dataset of a view that groups its columns
-# (L0 images, FILEIDX): a short read reads and checks a chunk and decodes the blocks holding
-# its rows (a 10-minute read took 0.5 MB of stored images a slot, 28 kB of them used, from
-# 1 MB chunks, and decoded 0.5-1 MB: c-blosc's own block for float32 is 512 kB).
-_COLUMN_CHUNK_BYTES = 256 << 10
-_COLUMN_BLOCK = 32 << 10
+# Blosc block of a one-column dataset of a view that groups its columns (L0 images, FILEIDX):
+# a short read decodes the blocks holding its rows (c-blosc's own block for a 1 MB chunk of
+# float32 images is 512 kB: a 10-minute read decoded 0.5-1 MB of images a slot for 28 kB).
+# Its HDF5 chunks stay 1 MB: in 256 kB chunks, long image reads (`ChunkedRows`) took 1.1-1.3x
+# as long (measured).
+_COLUMN_BLOCK = 64 << 10
 # Free space a chunk write leaves for the index: the store is a cache, the index the truth,
 # so a chunk that would leave less is not written (its partition is served from files).
 _INDEX_RESERVE = 8 << 20
@@ -459,8 +459,6 @@ def _chunk_rows(dtype: np.dtype, alone: bool) -> int:
         rows = min(rows, _ALONE_CHUNK_ROWS)
     elif len(dtype.names) > 1:  # byte planes: a plane of a chunk is one Blosc block
         rows = max(_MIN_CHUNK_ROWS, min(_PLANE_ROWS, _CHUNK_BYTES // dtype.itemsize))
-    else:
-        rows = max(_MIN_CHUNK_ROWS, min(_CHUNK_BYTES, _COLUMN_CHUNK_BYTES) // dtype.itemsize)
     return rows
 
 

@@ -344,7 +344,7 @@ class L0Product(FileProduct):
         groups={"KEY": [*HD3_VIEW_COLUMNS, "IMGSIZE"], "IMGRAW": ["IMGRAW"]},
         views=[
             # layout 1: byte planes in 4096-row chunks, a plane one Blosc block, images in
-            # 32 kB blocks (`mica.engine.colstore._chunk_rows`, `_block_bytes`)
+            # 64 kB blocks (`mica.engine.colstore._chunk_rows`, `_block_bytes`)
             StoreView("", STORE_COLUMNS, STORE_PERIOD, keys=("slot",), layout=FULL_LAYOUT),
             StoreView(
                 HD3_VIEW, HD3_VIEW_COLUMNS, HD3_VIEW_PERIOD, ("slot",), {"imgsize": 8}, alone=True

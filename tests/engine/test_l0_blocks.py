@@ -42,7 +42,7 @@ def _chunks(root: Path) -> list[dict]:
 
 def test_full_view_blocks(real_l0_archive):
     """Every full-view chunk: KEY and OTHER in chunks of `_PLANE_ROWS` rows whose Blosc
-    blocks are one plane each (not split); IMGRAW in 1024-row chunks of 32 kB blocks; its
+    blocks are one plane each (not split); IMGRAW in 4096-row chunks of 64 kB blocks; its
     file list tagged with the full view's layout. The header-3 view keeps c-blosc's blocks."""
     full = [c for c in _chunks(real_l0_archive) if "/" in c["part"] and c["part"][0].isdigit()]
     tag = f"v{colstore.STORE_VERSION}.{FULL_LAYOUT}\n"
@@ -56,7 +56,7 @@ def test_full_view_blocks(real_l0_archive):
                 assert blocks and all(size == colstore._PLANE_ROWS for size, _ in blocks)
                 assert all(flags & 0x10 for _, flags in blocks)  # one stream a block
             images = h5["IMGRAW"]
-            assert images.chunks == (1024, 64)
+            assert images.chunks == (4096, 64)
             assert {size for size, _ in _blosc_blocks(images)} == {colstore._COLUMN_BLOCK}
     hd3 = [c for c in _chunks(real_l0_archive) if c["part"].startswith("hd3/")]
     with h5py.File(real_l0_archive / hd3[0]["path"], "r") as h5:
