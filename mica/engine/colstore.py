@@ -97,6 +97,7 @@ from mica.engine.store_tables import create_table, refresh_tables
 from mica.engine.stored_blocks import (
     StoredDataset,
     StoredFile,
+    blosc_blocks,
     read_planes,
     read_rows_of,
     stored_layout,
@@ -123,6 +124,17 @@ _ALONE_CHUNK_ROWS = 4 * _BLOCK_ROWS
 #: A chunk's dataset of its files' names (`ColumnStore._write_files`), and its block (bytes).
 _FILES = "FILES"
 _FILES_BLOCK = 1 << 16
+# HDF5 chunk rows of a byte-plane group, each plane of a chunk one Blosc block of its own
+# (`_block_bytes`): a read decodes only the planes of the columns it asks for, and a short
+# read of every column one block of rows of each (a 10-minute read of every L0 column: 0.4 MB
+# a slot, not the 2 MB of two 1 MB chunks whose 128 kB Blosc blocks each spanned 3-9 planes).
+_PLANE_ROWS = _BLOCK_ROWS
+# Blosc block of a one-column dataset of a view that groups its columns (L0 images, FILEIDX):
+# a short read decodes the blocks holding its rows (c-blosc's own block for a 1 MB chunk of
+# float32 images is 512 kB: a 10-minute read decoded 0.5-1 MB of images a slot for 28 kB).
+# Its HDF5 chunks stay 1 MB: in 256 kB chunks, long image reads (`ChunkedRows`) took 1.1-1.3x
+# as long (measured).
+_COLUMN_BLOCK = 64 << 10
 # Free space a chunk write leaves for the index: the store is a cache, the index the truth,
 # so a chunk that would leave less is not written (its partition is served from files).
 _INDEX_RESERVE = 8 << 20
@@ -495,7 +507,22 @@ def _chunk_rows(dtype: np.dtype, alone: bool) -> int:
     rows = max(_MIN_CHUNK_ROWS, _CHUNK_BYTES // dtype.itemsize)
     if alone:  # a short fetch decompresses a few blocks' rows, not a megabyte
         rows = min(rows, _ALONE_CHUNK_ROWS)
+    elif len(dtype.names) > 1:  # byte planes: a plane of a chunk is one Blosc block
+        rows = max(_MIN_CHUNK_ROWS, min(_PLANE_ROWS, _CHUNK_BYTES // dtype.itemsize))
     return rows
+
+
+def _block_bytes(dtype: np.dtype, alone: bool, rows: int) -> int:
+    """The Blosc block size (bytes) of a column group of record dtype ``dtype`` stored in HDF5
+    chunks of ``rows`` rows (`_chunk_rows`; ``alone``: a view keeping each column alone): one
+    byte plane of a chunk for a byte-plane group, at most `_COLUMN_BLOCK` for one column of
+    a grouping view, c-blosc's own choice (0) for a view keeping its columns alone (their
+    chunks, read through HDF5, keep the layout they were measured with)."""
+    if alone:
+        return 0
+    if len(dtype.names) > 1:
+        return rows
+    return min(_COLUMN_BLOCK, rows * dtype.itemsize)
 
 
 def _stored_form(
@@ -627,15 +654,6 @@ class _StoredReader(_ChunkReader):
         return self.group(group, None, rows)[group]
 
 
-def _from_planes(planes: np.ndarray, field: np.dtype) -> np.ndarray:
-    """A column of dtype ``field`` from its byte planes (itemsize, rows)."""
-    # plane by plane: 2x faster than a strided transpose
-    data = np.empty((planes.shape[1], field.itemsize), dtype=np.uint8)
-    for k in range(field.itemsize):
-        data[:, k] = planes[k]
-    return data.view(field.base).reshape((-1, *field.shape))
-
-
 def _rows_of(
     reader: _ChunkReader,
     names: list[str],
@@ -690,6 +708,26 @@ def _rows_of(
     return {
         c: v.narrowed(sel) if isinstance(v, ChunkedRows) else v[sel] for c, v in out.items()
     }, names
+
+
+@functools.lru_cache(maxsize=64)
+def _column_groups(product: FileProduct, names: tuple[str, ...]) -> dict[str, np.dtype]:
+    """`ColumnStore._groups`, made once per product and columns (every read of a chunk asks:
+    building the dtypes cost a tenth of a 10-minute read of a slot)."""
+    dtypes = {**product.store_dtypes, "FILEIDX": np.dtype(np.uint16)}
+    if product.store_description.alone_columns(names):  # each column its own dataset
+        return {c: np.dtype([(c, dtypes[c])]) for c in [*names, "FILEIDX"]}
+    groups: dict[str, list[str]] = {}
+    for group, cols in product.store_groups.items():
+        present = [c for c in cols if c in names]
+        if present:
+            groups[present[0] if len(present) == 1 else group] = present
+    placed = {c for cols in groups.values() for c in cols}
+    rest = [c for c in names if c not in placed]
+    if rest:
+        groups["OTHER"] = rest
+    groups["FILEIDX"] = ["FILEIDX"]
+    return {g: np.dtype([(c, dtypes[c]) for c in cols]) for g, cols in groups.items()}
 
 
 class ColumnStore:
@@ -1357,21 +1395,24 @@ class ColumnStore:
             h5.create_dataset("TRANGE", data=trange)
         copied = 0
         for group, dtype in groups.items():
-            data, chunks, axis = _stored_form(dtype, columns, _chunk_rows(dtype, alone))
-            first = None
-            if in_place:
-                first = append_rows(h5, group, data, chunks, axis, base)  # type: ignore[arg-type]
-                if first is None and group in h5:
-                    del h5[group]
-            if first is not None:
-                firsts[group] = first
-                continue
-            if base is None or old is None:
-                dset = growable_dataset(h5, group, data, chunks, axis, _CODEC)
-            else:
-                dset, blocks = extend_dataset(h5, old, group, data, chunks, axis, base, _CODEC)
-                copied += blocks
-            if len(dtype.names) > 1:
+            rows_per_chunk = _chunk_rows(dtype, alone)
+            data, chunks, axis = _stored_form(dtype, columns, rows_per_chunk)
+            with blosc_blocks(_block_bytes(dtype, alone, rows_per_chunk)):
+                first = None
+                if in_place:
+                    first = append_rows(h5, group, data, chunks, axis, base)  # type: ignore[arg-type]
+                    if first is None and group in h5:
+                        del h5[group]
+                if first is not None:
+                    firsts[group] = first
+                    dset = h5[group]
+                elif base is None or old is None:
+                    dset = growable_dataset(h5, group, data, chunks, axis, _CODEC)
+                else:
+                    dset, blocks = extend_dataset(h5, old, group, data, chunks, axis, base, _CODEC)
+                    copied += blocks
+                dset.flush()  # encoded now: HDF5 encodes cached blocks when it evicts them
+            if first is None and len(dtype.names) > 1:
                 dset.attrs["planes"] = repr(dtype.descr)
         if derive is not None:
             if base is None or old is None:
@@ -1588,20 +1629,7 @@ class ColumnStore:
         """The record dtype of each column group of a partition holding ``names``: the
         product's groups, then the leftovers, then FILEIDX. A one-column group is named
         after its column."""
-        dtypes = {**self.product.store_dtypes, "FILEIDX": np.dtype(np.uint16)}
-        if self.product.store_description.alone_columns(names):  # each column its own dataset
-            return {c: np.dtype([(c, dtypes[c])]) for c in [*names, "FILEIDX"]}
-        groups: dict[str, list[str]] = {}
-        for group, cols in self.product.store_groups.items():
-            present = [c for c in cols if c in names]
-            if present:
-                groups[present[0] if len(present) == 1 else group] = present
-        placed = {c for cols in groups.values() for c in cols}
-        rest = [c for c in names if c not in placed]
-        if rest:
-            groups["OTHER"] = rest
-        groups["FILEIDX"] = ["FILEIDX"]
-        return {g: np.dtype([(c, dtypes[c]) for c in cols]) for g, cols in groups.items()}
+        return dict(_column_groups(self.product, tuple(names)))
 
     @one_blosc_thread
     def damaged_chunks(self) -> dict[str, tuple[Path, str]]:

@@ -25,12 +25,15 @@ else from `stored_layout`.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import functools
 import os
+import struct
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +56,7 @@ __all__ = [
     "StoredBlocks",
     "StoredDataset",
     "StoredFile",
+    "blosc_blocks",
     "blosc_decode",
     "read_planes",
     "read_rows_of",
@@ -179,26 +183,48 @@ def _stored_dataset(name: str, dset: h5py.h5d.DatasetID) -> StoredDataset:
 
 
 # --- decoding -----------------------------------------------------------------------------
-def _stored(fd: int, path: Path, dset: StoredDataset, block: int, digests: ChunkDigests) -> Any:
-    """Block ``block`` of ``dset`` as stored, read and checked against its digest (into a
-    buffer of this thread, valid until its next call)."""
+def _stored(
+    fd: int,
+    path: Path,
+    dset: StoredDataset,
+    block: int,
+    digests: ChunkDigests,
+    record: DatasetDigests | None = None,
+) -> Any:
+    """Block ``block`` of ``dset`` as stored, read and checked against its digest (``record``:
+    the dataset's, if the caller has it) into a buffer of this thread, valid until its next
+    call."""
     offset, size, _ = dset.blocks[block]
     buf = thread_buffer("stored", size)
     if os.preadv(fd, [buf], offset) != size:
         row = block * (dset.chunks or (0,))[0]
         raise digests.damaged(f"/{dset.name} chunk at row {row} (block {block}) is truncated")
-    digests.check_block(dset.name, block, buf)
+    digests.check_block(dset.name, block, buf, record)
     return buf
 
 
 def _decode(
-    stored: Any, dset: StoredDataset, start: int, count: int, out: np.ndarray, digests: Any
+    stored: Any, dset: StoredDataset, start: int, count: int, out: Any, digests: Any
 ) -> None:
-    """Items [start, start + count) (in the dataset's item size) of a checked Blosc block into
-    ``out`` (``count`` items long, contiguous)."""
-    src = (ctypes.c_char * len(stored)).from_buffer(stored)
-    if _c_blosc().blosc_getitem(src, start, count, out.ctypes.data) != count * dset.dtype.itemsize:
+    """Items [start, start + count) (in the dataset's item size) of a checked Blosc block
+    (``stored``: an array, or its address) into ``out`` (``count`` items long, contiguous:
+    an array, or its address)."""
+    src = stored if isinstance(stored, int) else stored.ctypes.data
+    dest = out if isinstance(out, int) else out.ctypes.data
+    if _c_blosc().blosc_getitem(src, start, count, dest) != count * dset.dtype.itemsize:
         raise digests.damaged(f"/{dset.name} does not decompress")
+
+
+#: up to this many rows, `read_planes` decodes the Blosc blocks of those rows of every asked
+#: plane and copies them into their rows in one transposing copy; above, each column's
+#: planes of every stored block, put into rows by c-blosc's unshuffle (`_Unshuffled`)
+_FEW_ROWS = 512
+#: Blosc header flags: shuffled, one stream a block (not split), LZ4 (any codec c-blosc has:
+#: the streams are stored as they are, never decoded)
+_SHUFFLED_FLAGS = 0x01 | 0x10 | (1 << 5)
+_BLOSC_HEAD = 16
+#: bytes of planes `read_planes` unshuffles in one call at most
+_UNSHUFFLE_BYTES = 2 << 20
 
 
 def read_planes(
@@ -213,44 +239,123 @@ def read_planes(
     """Byte planes ``[first, first + count)`` (each of ``planes``) of a (planes, rows) uint8
     dataset chunked along its rows, over rows [lo, hi), as rows: one (hi - lo, count) array
     each (a column of ``count``-byte items is its view). Only the stored blocks holding
-    those rows are read (and checked); in each, only the Blosc blocks holding those planes
-    are decoded, each once; each plane is copied once, from the decoded block into its
-    place in the rows."""
-    digests.check_meta(dset.name, dset.dtype, dset.shape)
-    step = dset.chunks[1]  # type: ignore[index]
-    nbytes = dset.chunks[0] * step  # type: ignore[index]
+    those rows are read (and checked); in each, only the Blosc blocks holding the asked
+    planes are decoded (of a few rows: only the Blosc blocks holding those rows of them),
+    each once."""
+    record = digests.check_meta(dset.name, dset.dtype, dset.shape)
+    nplanes, step = dset.chunks  # type: ignore[misc]
+    blocks = range(lo // step, -(-hi // step) if hi > lo else lo // step)
+    if (
+        hi - lo > _FEW_ROWS
+        and max(count for _, count in planes) < 256  # Blosc's item size is one byte
+        and not any(dset.blocks[block][2] for block in blocks)  # all filtered
+    ):
+        whole = [np.empty((len(blocks) * step, count), np.uint8) for _, count in planes]
+        # blocks a batch: its staging buffer (this thread's, kept warm) of a few MB at most
+        batch = max(1, _UNSHUFFLE_BYTES // (step * sum(count for _, count in planes)))
+        for k0 in range(0, len(blocks), batch):
+            part = blocks[k0 : k0 + batch]
+            columns = [
+                _Unshuffled(count, step, len(part), i) for i, (_, count) in enumerate(planes)
+            ]
+            for k, block in enumerate(part):
+                src = _stored(fd, path, dset, block, digests, record).ctypes.data
+                for (first, count), column in zip(planes, columns):
+                    _decode(src, dset, first * step, count * step, column.stream(k), digests)
+            for column, rows in zip(columns, whole):
+                column.unshuffle(rows[k0 * step : (k0 + len(part)) * step], dset, digests)
+        at = lo - blocks[0] * step
+        return [rows[at : at + hi - lo] for rows in whole]
+    nbytes = nplanes * step
     out = [np.empty((hi - lo, count), np.uint8) for _, count in planes]
-    for block in range(lo // step, -(-hi // step) if hi > lo else 0):
-        stored = _stored(fd, path, dset, block, digests)
+    decoded = thread_buffer("decoded", nbytes)
+    by_plane, at_decoded = decoded.reshape(nplanes, step), decoded.ctypes.data
+    for block in blocks:
+        stored = _stored(fd, path, dset, block, digests, record)
         a, b = max(lo, block * step), min(hi, (block + 1) * step)
-        if dset.blocks[block][2]:  # stored without its filter
-            whole = np.frombuffer(stored, np.uint8)
-        else:
-            whole = thread_buffer("decoded", nbytes)
-            spans = [(first * step, (first + count) * step) for first, count in planes]
-            for start, stop in _blosc_runs(stored, spans, nbytes):
-                _decode(stored, dset, start, stop - start, whole[start:stop], digests)
         at = a - block * step  # rows [a, b) of the block
-        for (first, count), dest in zip(planes, out):
+        if dset.blocks[block][2]:  # stored without its filter
+            source = np.frombuffer(stored, np.uint8).reshape(nplanes, step)
+        else:
+            source, src = by_plane, stored.ctypes.data
+            for start, stop in _blosc_runs(stored, planes, step, at, b - a, nbytes):
+                _decode(src, dset, start, stop - start, at_decoded + start, digests)
+        for (first, count), rows in zip(planes, out):
+            if b - a <= _FEW_ROWS:
+                rows[a - lo : b - lo] = source[first : first + count, at : at + b - a].T
+                continue
             for k in range(count):
-                start = (first + k) * step + at
-                dest[a - lo : b - lo, k] = whole[start : start + b - a]
+                rows[a - lo : b - lo, k] = source[first + k, at : at + b - a]
     return out
 
 
-def _blosc_runs(stored: Any, spans: list[tuple[int, int]], nbytes: int) -> list[tuple[int, int]]:
-    """The byte ranges to decode for ``spans`` of a Blosc buffer of ``nbytes``: the Blosc
-    blocks holding them (from its header), consecutive ones merged, so no block is decoded
-    twice (c-blosc decodes whole blocks)."""
+class _Unshuffled:
+    """One column's byte planes of consecutive stored blocks, decoded one block after another
+    into a Blosc buffer that describes them as shuffled blocks of items of ``count`` bytes
+    stored as they are (a column's byte planes are what Blosc's shuffle makes of its items),
+    then put into rows by decompressing that buffer: c-blosc's unshuffle, in one call for
+    the blocks (a copy plane by plane is a strided write of one byte a row, several times
+    slower; a call a block cost a long read of a few columns a third more, measured).
+
+    The buffer (this thread's ``unshuffle<index>``, kept: fresh memory for it cost as much
+    as the rest of the read): a 16-byte header (one block of ``count * step`` bytes per
+    stored block, not split), the offset of each block, then per block the size of its one
+    stream (the block's: stored as is) and the planes.
+    """
+
+    def __init__(self, count: int, step: int, nblocks: int, index: int):
+        self.count, self.nblocks = count, nblocks
+        self.size = count * step  # of a block
+        first = _BLOSC_HEAD + 4 * nblocks  # where the first block's stream size is
+        total = first + nblocks * (4 + self.size)
+        self.buffer = thread_buffer(f"unshuffle{index}", total)
+        self.address = self.buffer.ctypes.data
+        head = struct.pack(
+            "<BBBBIII", 2, 1, _SHUFFLED_FLAGS, count, nblocks * self.size, self.size, total
+        )
+        self.buffer[:_BLOSC_HEAD] = np.frombuffer(head, np.uint8)
+        starts = first + np.arange(nblocks, dtype=np.int64) * (4 + self.size)
+        self.buffer[_BLOSC_HEAD:first] = starts.astype("<u4").view(np.uint8)
+        sizes = self.buffer[first:].reshape(nblocks, 4 + self.size)[:, :4]
+        sizes[:] = np.frombuffer(struct.pack("<I", self.size), np.uint8)
+        self._streams = (starts + 4).tolist()
+
+    def stream(self, block: int) -> int:
+        """The address where the ``block``-th block's planes go."""
+        return self.address + self._streams[block]
+
+    def unshuffle(self, rows: np.ndarray, dset: StoredDataset, digests: ChunkDigests) -> None:
+        """Every block's rows into ``rows`` ((blocks * step, count), contiguous)."""
+        nbytes = self.nblocks * self.size
+        if _c_blosc().blosc_decompress_ctx(self.address, rows.ctypes.data, nbytes, 1) != nbytes:
+            raise digests.damaged(f"/{dset.name} does not decompress")
+
+
+def _blosc_runs(
+    stored: Any, planes: list[tuple[int, int]], step: int, at: int, rows: int, nbytes: int
+) -> list[tuple[int, int]]:
+    """The byte ranges to decode of a Blosc buffer of ``nbytes`` holding planes of ``step``
+    bytes for rows [at, at + rows) of the ``planes`` (first, count): the Blosc blocks holding
+    them (from its header), consecutive ones merged, so no block is decoded twice (c-blosc
+    decodes whole blocks)."""
     size = int.from_bytes(bytes(stored[8:12]), "little") or nbytes  # the header's blocksize
-    needed = sorted({k for a, b in spans if b > a for k in range(a // size, -(-b // size))})
-    runs: list[list[int]] = []
-    for k in needed:
-        if runs and runs[-1][1] == k:
-            runs[-1][1] = k + 1
-        else:
-            runs.append([k, k + 1])
-    return [(a * size, min(b * size, nbytes)) for a, b in runs]
+    if rows == step or size >= step:  # whole planes (the blocks of a few rows of each)
+        if len(planes) == 1:
+            first, count = planes[0]
+            stop = -(-(first + count) * step // size) * size
+            return [(first * step // size * size, min(stop, nbytes))]
+        starts = np.array([first * step for first, _ in planes])
+        stops = np.array([(first + count) * step for first, count in planes])
+    else:  # a range of bytes per plane
+        starts = np.concatenate([np.arange(f, f + c) for f, c in planes]) * step + at
+        stops = starts + rows
+    order = np.argsort(starts, kind="stable")
+    first_block = starts[order] // size
+    end_block = np.maximum.accumulate(-(-stops[order] // size))  # past the last
+    breaks = np.flatnonzero(first_block[1:] > end_block[:-1])  # a gap before the next run
+    run_starts = first_block[np.concatenate([[0], breaks + 1])] * size
+    run_stops = np.minimum(end_block[np.concatenate([breaks, [len(end_block) - 1]])] * size, nbytes)
+    return list(zip(run_starts.tolist(), run_stops.tolist()))
 
 
 def read_rows_of(
@@ -268,11 +373,11 @@ def read_rows_of(
             raise digests.damaged(f"/{dset.name} is truncated")
         digests.check_data(dset.name, data)
         return data[lo:hi]
-    digests.check_meta(dset.name, dset.dtype, dset.shape)
+    record = digests.check_meta(dset.name, dset.dtype, dset.shape)
     step = dset.chunks[0]
     flat = out.reshape(hi - lo, -1) if row_items != 1 else out.reshape(-1, 1)
     for block in range(lo // step, -(-hi // step) if hi > lo else 0):
-        stored = _stored(fd, path, dset, block, digests)
+        stored = _stored(fd, path, dset, block, digests, record)
         a, b = max(lo, block * step), min(hi, (block + 1) * step)
         dest = flat[a - lo : b - lo]
         if dset.blocks[block][2]:  # stored without its filter
@@ -348,13 +453,16 @@ class BlockMap:
 def _c_blosc() -> Any:
     """c-blosc from hdf5plugin's Blosc filter library (the code HDF5 decodes these blocks with;
     no import of blosc2, whose 250 ms start-up would be most of a first read): the loaded
-    library with ``blosc_cbuffer_validate``, ``blosc_decompress_ctx`` and ``blosc_getitem``
-    typed, or None when it does not load or offer them. Each call decodes into the caller's
-    buffer on the calling thread with a context of its own (safe from any thread)."""
+    library with ``blosc_cbuffer_validate``, ``blosc_decompress_ctx``, ``blosc_getitem``,
+    ``blosc_set_blocksize`` and ``blosc_set_splitmode`` typed, or None when it does not load
+    or offer them. Each decoding call decodes into the caller's buffer on the calling thread
+    with a context of its own (safe from any thread)."""
     try:
         lib = ctypes.CDLL(os.path.join(hdf5plugin.PLUGIN_PATH, "libh5blosc.so"))
         validate, decompress = lib.blosc_cbuffer_validate, lib.blosc_decompress_ctx
         getitem = lib.blosc_getitem
+        lib.blosc_set_blocksize.argtypes = [ctypes.c_size_t]
+        lib.blosc_set_splitmode.argtypes = [ctypes.c_int]
     except (OSError, AttributeError):
         return None
     validate.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)]
@@ -364,6 +472,43 @@ def _c_blosc() -> Any:
     getitem.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
     getitem.restype = ctypes.c_int
     return lib
+
+
+#: c-blosc's split mode of its default (``BLOSC_FORWARD_COMPAT_SPLIT``) and the one that keeps
+#: a block of the size asked for (``BLOSC_NEVER_SPLIT``): a split codec's blocks are never
+#: smaller than 64 kB
+_SPLIT_DEFAULT, _SPLIT_NEVER = 4, 2
+#: held while `blosc_blocks` sets c-blosc's process-wide block size
+_BLOCKS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def blosc_blocks(nbytes: int) -> Iterator[None]:
+    """Blosc blocks of ``nbytes`` bytes (0: c-blosc's own choice, up to 512 kB) in what the
+    HDF5 Blosc filter compresses meanwhile.
+
+    c-blosc decodes whole blocks, so a block size is what a short read decodes at least:
+    `read_planes` and `read_rows_of` decode only the blocks holding the asked bytes. The
+    filter takes no block size of its own; it compresses with c-blosc's global settings, in
+    the library `_c_blosc` loads (hdf5plugin's, the one HDF5 runs), so they are set here and
+    put back to c-blosc's defaults on leaving, under a lock (other threads writing Blosc
+    through HDF5 meanwhile would get these blocks too: the store's writers all come through
+    here). HDF5 encodes a block when it leaves its chunk cache: flush what is written before
+    leaving (``Dataset.flush``). Any block size decodes the same way: without the library
+    nothing is set.
+    """
+    lib = _c_blosc() if nbytes else None
+    if lib is None:
+        yield
+        return
+    with _BLOCKS_LOCK:
+        lib.blosc_set_blocksize(nbytes)
+        lib.blosc_set_splitmode(_SPLIT_NEVER)
+        try:
+            yield
+        finally:
+            lib.blosc_set_blocksize(0)
+            lib.blosc_set_splitmode(_SPLIT_DEFAULT)
 
 
 def blosc_decode(src: np.ndarray, out: np.ndarray) -> None:

@@ -213,6 +213,9 @@ STORE_PERIOD = 10 * 86400
 HD3_VIEW = "hd3"
 HD3_VIEW_COLUMNS = ["TIME", *HD3_COLUMNS]
 HD3_VIEW_PERIOD = 100 * 86400
+#: The full view's layout number (`StoreView.layout`): its chunks of another number are served
+#: from the files until rebuilt.
+FULL_LAYOUT = 1
 
 
 class L0Product(FileProduct):
@@ -340,7 +343,9 @@ class L0Product(FileProduct):
         dtypes=STORE_DTYPES,
         groups={"KEY": [*HD3_VIEW_COLUMNS, "IMGSIZE"], "IMGRAW": ["IMGRAW"]},
         views=[
-            StoreView("", STORE_COLUMNS, STORE_PERIOD, keys=("slot",)),
+            # layout 1: byte planes in 4096-row chunks, a plane one Blosc block, images in
+            # 64 kB blocks (`mica.engine.colstore._chunk_rows`, `_block_bytes`)
+            StoreView("", STORE_COLUMNS, STORE_PERIOD, keys=("slot",), layout=FULL_LAYOUT),
             StoreView(
                 HD3_VIEW, HD3_VIEW_COLUMNS, HD3_VIEW_PERIOD, ("slot",), {"imgsize": 8}, alone=True
             ),
