@@ -880,22 +880,20 @@ def _image_columns(
         ):  # the usual case: every piece's rows in the output's dtype, taken in one call
             values = np.concatenate([part for part, _ in sources])[picked]
         else:
-            values = np.zeros(at, dtype=field)
-            row = 0
-            for piece, (part, _) in zip(pieces, sources):
-                if part is not None:
-                    values[row : row + piece["n"]] = part
-                row += piece["n"]
-            values = values[picked]
+            values = stacked([part for part, _ in sources], field)[picked]
         if all(missing is None for _, missing in sources):
             return values, None
-        lacks = np.zeros(at, dtype=bool)
+        return values, stacked([missing for _, missing in sources], np.dtype(bool))[picked]
+
+    def stacked(parts: list[Any], kind: np.dtype) -> np.ndarray:
+        """The pieces' ``parts`` one after the other (zeros for a piece without)."""
+        out = np.zeros(at, dtype=kind)
         row = 0
-        for piece, (_, missing) in zip(pieces, sources):
-            if missing is not None:
-                lacks[row : row + piece["n"]] = missing
+        for piece, part in zip(pieces, parts):
+            if part is not None:
+                out[row : row + piece["n"]] = part
             row += piece["n"]
-        return values, lacks[picked]
+        return out
 
     quality = gathered("QUALITY", rows)[0]
     good = rows[quality == 0]
