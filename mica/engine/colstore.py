@@ -802,7 +802,10 @@ class ColumnStore:
         parsed = dict(_PARSED.get(self.index.root, {}))  # (another thread may clear it)
         for k in range(0, len(parts), _PARTS_PER_QUERY):
             batch = parts[k : k + _PARTS_PER_QUERY]
-            rows = self._chunk_rows(batch, names, list(parsed)[:_PARTS_PER_QUERY])
+            # the parsed chunk files of this batch's partitions (``store/<part>.<gen>.h5``)
+            wanted = set(batch)
+            known = [p for p in parsed if p[len(STORE_DIR) + 1 :].rsplit(".", 2)[0] in wanted]
+            rows = self._chunk_rows(batch, names, known)
             if rows is None:  # an archive written before the store existed
                 return {}
             for row in rows:  # of this layout (the tag depends on the view)

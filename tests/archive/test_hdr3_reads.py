@@ -188,3 +188,27 @@ def test_current_chunks_read_neither_a_file_list_nor_digests_parsed_before(bound
         assert "files" not in first[part] and again[part]["digests"] is first[part]["digests"]
         assert len(listed[part]["files"].splitlines()) > 2  # the tag, then a line per file
         assert store.digests(again[part]) is store.digests(listed[part])
+
+
+def test_current_chunks_find_their_parsed_files_among_many(boundary_archive):
+    """The kept digests of a query's own chunk files are used however many other chunk
+    files (of other periods) this process parsed before them."""
+    from mica.engine import colstore
+    from mica.engine.colstore import ColumnStore
+    from mica.engine.index import ArchiveIndex
+    from mica.products.aca_l0 import L0
+    from mica.products.hdr3_samples import SAMPLES_VIEW
+
+    view = L0.store_description.view_named(SAMPLES_VIEW)
+    parts = [view.key({"filetime": k * PERIOD}) for k in (51, 52)]
+    root = boundary_archive.resolve()
+    colstore._PARSED.pop(root, None)
+    with ArchiveIndex.open_for_reading(L0, boundary_archive) as index:
+        store = ColumnStore(L0, index)
+        parsed = colstore._PARSED.setdefault(index.root, {})
+        # parsed before: chunk files of 250 other periods (more than a query binds)
+        parsed.update({f"store/hd3s/{k}.1.h5": ("", None) for k in range(250)})
+        first = store.current_chunks(parts, names=False)
+        again = store.current_chunks(parts, names=False)
+    for part in parts:
+        assert again[part]["digests"] is first[part]["digests"]
