@@ -75,7 +75,7 @@ class HeldChunk:
         decoded and checked.
     decode : callable
         Its view's columns and ``FILEIDX`` over a slice of its rows, decoded and checked.
-    read_along : callable, optional
+    read_along : callable
         ``read_along(name, lo, hi)``: rows [lo, hi) along the second axis of a dataset,
         decoded and checked (`read_along`).
     """
@@ -88,7 +88,7 @@ class HeldChunk:
         block_rows: int,
         read_rows: Callable[[str, int, int | None], np.ndarray],
         decode: Callable[[slice], dict[str, np.ndarray]],
-        read_along: Callable[[str, int, int], np.ndarray] | None = None,
+        read_along: Callable[[str, int, int], np.ndarray],
     ):
         self.digests = digests
         self._read_along = read_along
@@ -126,8 +126,6 @@ class HeldChunk:
     def read_along(self, name: str, lo: int, hi: int) -> np.ndarray:
         """Rows [lo, hi) along the second axis of dataset ``name`` (whole along the first),
         decoded and checked: the blocks holding them alone are read."""
-        if self._read_along is None:
-            raise ValueError("this chunk is read along its first axis alone")
         return self._read_along(name, lo, hi)
 
     def rows_since(self, t: float) -> list[dict[str, np.ndarray]]:

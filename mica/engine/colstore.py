@@ -626,23 +626,23 @@ class _StoredReader(_ChunkReader):
         return dset
 
     def trange(self) -> np.ndarray:
-        return read_rows_of(self.fd, self.path, self._dataset("TRANGE"), 0, 1 << 62, self.digests)
+        return read_rows_of(self.fd, self._dataset("TRANGE"), 0, 1 << 62, self.digests)
 
     def group(self, group: str, asked: list[str] | None, rows: slice) -> dict[str, np.ndarray]:
         dtype, dset = self.groups[group], self._dataset(group)
         if len(dtype.names) == 1:  # one column in its own dtype and shape
             lo, hi, _ = rows.indices(dset.shape[0])
-            return {dtype.names[0]: read_rows_of(self.fd, self.path, dset, lo, hi, self.digests)}
+            return {dtype.names[0]: read_rows_of(self.fd, dset, lo, hi, self.digests)}
         lo, hi, _ = rows.indices(dset.shape[1])
         asked = list(dtype.names) if asked is None else asked
         if len(asked) > _FEW_COLUMNS:  # all planes at once, as records: columns are views
             whole = [(0, dtype.itemsize)]
-            (rows_,) = read_planes(self.fd, self.path, dset, whole, lo, hi, self.digests)
+            (rows_,) = read_planes(self.fd, dset, whole, lo, hi, self.digests)
             records = rows_.view(dtype).reshape(-1)
             return {name: records[name] for name in asked}
         fields = [dtype.fields[name][:2] for name in asked]
         planes = [(offset, field.itemsize) for field, offset in fields]
-        got = read_planes(self.fd, self.path, dset, planes, lo, hi, self.digests)
+        got = read_planes(self.fd, dset, planes, lo, hi, self.digests)
         return {
             name: items.view(field.base).reshape((-1, *field.shape))
             for name, (field, _), items in zip(asked, fields, got)

@@ -341,23 +341,15 @@ def _stored_blocks(dset: h5py.Dataset, axis: int, step: int, first: int, count: 
 
 
 def image_and_record(
-    h5: h5py.File,
-    identity: dict[str, Any],
-    seed: str,
-    blocks_seed: str | None = None,
-    carried: Mapping[str, tuple[DatasetDigests, int]] | None = None,
-    free: int = 0,
+    h5: h5py.File, identity: dict[str, Any], seed: str, blocks_seed: str | None = None
 ) -> tuple[bytes, dict]:
     """The bytes of a file built in memory (``driver="core"``) and its record: ``identity``,
     the file's size and digest (seeded with ``seed``), and each dataset's digests, seeded
-    with ``blocks_seed`` (None: ``seed``; recorded when given) and taking the ``carried``
-    blocks from an earlier record (`record_digests`); ``free``: the bytes of the file no
-    dataset uses any more (space HDF5 freed as the file was appended to), recorded when
-    not 0."""
+    with ``blocks_seed`` (None: ``seed``; recorded when given)."""
     h5.flush()
     image = h5.id.get_file_image()
-    datasets = record_digests(h5, image, seed if blocks_seed is None else blocks_seed, carried)
-    return image, file_record(identity, image, seed, datasets, blocks_seed, free)
+    datasets = record_digests(h5, image, seed if blocks_seed is None else blocks_seed)
+    return image, file_record(identity, image, seed, datasets, blocks_seed)
 
 
 def file_record(

@@ -185,7 +185,6 @@ def _stored_dataset(name: str, dset: h5py.h5d.DatasetID) -> StoredDataset:
 # --- decoding -----------------------------------------------------------------------------
 def _stored(
     fd: int,
-    path: Path,
     dset: StoredDataset,
     block: int,
     digests: ChunkDigests,
@@ -229,7 +228,6 @@ _UNSHUFFLE_BYTES = 2 << 20
 
 def read_planes(
     fd: int,
-    path: Path,
     dset: StoredDataset,
     planes: list[tuple[int, int]],
     lo: int,
@@ -259,7 +257,7 @@ def read_planes(
                 _Unshuffled(count, step, len(part), i) for i, (_, count) in enumerate(planes)
             ]
             for k, block in enumerate(part):
-                src = _stored(fd, path, dset, block, digests, record).ctypes.data
+                src = _stored(fd, dset, block, digests, record).ctypes.data
                 for (first, count), column in zip(planes, columns):
                     _decode(src, dset, first * step, count * step, column.stream(k), digests)
             for column, rows in zip(columns, whole):
@@ -271,7 +269,7 @@ def read_planes(
     decoded = thread_buffer("decoded", nbytes)
     by_plane, at_decoded = decoded.reshape(nplanes, step), decoded.ctypes.data
     for block in blocks:
-        stored = _stored(fd, path, dset, block, digests, record)
+        stored = _stored(fd, dset, block, digests, record)
         a, b = max(lo, block * step), min(hi, (block + 1) * step)
         at = a - block * step  # rows [a, b) of the block
         if dset.blocks[block][2]:  # stored without its filter
@@ -359,7 +357,7 @@ def _blosc_runs(
 
 
 def read_rows_of(
-    fd: int, path: Path, dset: StoredDataset, lo: int, hi: int, digests: ChunkDigests
+    fd: int, dset: StoredDataset, lo: int, hi: int, digests: ChunkDigests
 ) -> np.ndarray:
     """Rows [lo, hi) of a dataset chunked along its first axis (or contiguous), checked."""
     hi = min(hi, dset.shape[0])
@@ -377,7 +375,7 @@ def read_rows_of(
     step = dset.chunks[0]
     flat = out.reshape(hi - lo, -1) if row_items != 1 else out.reshape(-1, 1)
     for block in range(lo // step, -(-hi // step) if hi > lo else 0):
-        stored = _stored(fd, path, dset, block, digests, record)
+        stored = _stored(fd, dset, block, digests, record)
         a, b = max(lo, block * step), min(hi, (block + 1) * step)
         dest = flat[a - lo : b - lo]
         if dset.blocks[block][2]:  # stored without its filter
