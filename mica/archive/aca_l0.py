@@ -903,6 +903,8 @@ def _image_columns(
     values: dict[str, np.ndarray] = {}
     masks: dict[str, np.ndarray | None] = {}
     for name in dtype.names:
+        if name == "QUALITY":  # 0 in every good row; the table has no such column
+            continue
         if name in keys:  # gathered already: put in order
             got, lacks = keys[name]
             values[name], masks[name] = got[sort], None if lacks is None else lacks[sort]

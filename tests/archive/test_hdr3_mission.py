@@ -83,6 +83,8 @@ def test_table_is_the_chunks_and_the_samples(mission):
     digests = _table(mission)
     assert digests is not None and digests.path.name.startswith("hd3d.")
     got = _read(mission)
+    whole = hdr3_stats._from_table(ITEM, mission)  # the table serves (not the chunks)
+    assert whole is not None and np.array_equal(got, whole[:, np.isin(whole[0], got[0])])
     assert got.shape[1] == DAYS - 6  # the days whose midpoint lies in RANGE, all with samples
     assert np.array_equal(got, _from_chunks(mission))
     assert np.array_equal(got, _read(mission, use_store=False))
