@@ -25,7 +25,6 @@ import contextlib
 import json
 import logging
 import sqlite3
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,6 @@ import h5py
 import hdf5plugin
 import numpy as np
 
-from mica.engine.atomic import write_atomic
 from mica.engine.h5chunks import (
     ChunkDigests,
     RecordedDatasets,
@@ -188,8 +186,7 @@ def _rebuild(store: Any, table: StoreTable, version: int) -> bool:
         return False  # chunks of another layout or found damaged: not derived from them
     order = sorted(parts, key=lambda p: description.partition_identity(p)["period"])
     inputs = [(p, store.index.root / chunks[p]["path"], store.digests(chunks[p])) for p in order]
-    gen = time.time_ns()
-    rel = f"store/{table.name}.{gen}.h5"
+    rel, gen = store.new_chunk_path(table.name)
     identity = {"table": table.name, "generation": gen, "layout": layout}
     try:
         datasets = table.derive(inputs)
@@ -203,7 +200,7 @@ def _rebuild(store: Any, table: StoreTable, version: int) -> bool:
         store.index.add_pending([(str(dest), "scratch")])
     replaces = store.index.root / old["path"] if old else None  # whose mode it keeps
     try:
-        write_atomic(dest, lambda fh: fh.write(image), replaces)
+        store._write(dest, image, replaces)  # (room kept for the index, as for a chunk)
     except OSError as exc:
         _log.warning("store table %s not written (readers read the chunks): %s", table.name, exc)
         with store.index.transaction():
@@ -218,11 +215,7 @@ def _rebuild(store: Any, table: StoreTable, version: int) -> bool:
         )
         store.index.clear_pending([str(dest)])
         store.index.add_pending([(p, "drop") for p in drops])
-    for p in drops:
-        Path(p).unlink(missing_ok=True)
-    if drops:
-        with store.index.transaction():
-            store.index.clear_pending(drops)
+    store._drop(drops)
     return True
 
 
