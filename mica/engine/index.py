@@ -739,13 +739,21 @@ def _keep_reader(index: ArchiveIndex) -> None:
         return
     kept = _kept()
     old = kept.pop(index.path, None)
-    if old is not None and old.pid == os.getpid():
-        old.index.conn.close()
+    if old is not None:
+        _release(old)
     kept[index.path] = _KeptReader(os.getpid(), index)
     index.kept = True
     while len(kept) > _KEPT_MAX:
-        _, oldest = kept.popitem(last=False)
-        oldest.index.conn.close()
+        _release(kept.popitem(last=False)[1])
+
+
+def _release(entry: _KeptReader) -> None:
+    """Close a kept connection, unless a parent process opened it (inherited through a fork:
+    closing it here is unsafe; it is kept aside, never used)."""
+    if entry.pid == os.getpid():
+        entry.index.conn.close()
+    else:
+        _INHERITED.append(entry.index.conn)
 
 
 def close_kept_readers() -> None:
@@ -754,11 +762,7 @@ def close_kept_readers() -> None:
     reader still running."""
     kept = _kept()
     while kept:
-        _, entry = kept.popitem()
-        if entry.pid == os.getpid():
-            entry.index.conn.close()
-        else:
-            _INHERITED.append(entry.index.conn)
+        _release(kept.popitem()[1])
 
 
 def _kept_reader(product: FileProduct, root: Path) -> ArchiveIndex | None:
