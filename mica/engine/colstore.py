@@ -206,17 +206,18 @@ def _names_of(files: str, tag: str) -> tuple[str, ...] | None:
 
 def _digests_of(
     text: str,
-) -> tuple[dict[str, Any], Mapping[str, DatasetDigests], tuple[int, int], str | None]:
-    """A chunk's recorded identity, dataset digests, file size and digest, and the seed of its
-    blocks' digests (None: its identity's, a chunk recorded before appends kept blocks), from
-    its ``digests`` column."""
+) -> tuple[dict[str, Any], Mapping[str, DatasetDigests], tuple[int, int], str | None, Any]:
+    """A chunk's recorded identity, dataset digests, file size and digest, the seed of its
+    blocks' digests (None: its identity's, a chunk recorded before appends kept blocks) and
+    the bytes appends freed in its file (as recorded), from its ``digests`` column."""
     record = json.loads(text)
     datasets = RecordedDatasets(record["datasets"])
     blocks_seed = record.get("blocks_seed")
     if blocks_seed is not None and not isinstance(blocks_seed, str):
         raise ValueError(f"not a seed: {blocks_seed!r}")
     file = tuple(record["file"])
-    return record["identity"], datasets, file, blocks_seed  # type: ignore[return-value]
+    free = record.get("free", 0)
+    return record["identity"], datasets, file, blocks_seed, free  # type: ignore[return-value]
 
 
 def describe_chunk(identity: dict[str, Any]) -> str:
@@ -763,13 +764,13 @@ class ColumnStore:
         if known is not None and known[0] == text:  # (the same text object: no comparison)
             return known[1]
         try:
-            identity, datasets, file, blocks_seed = _digests_of(text)
+            identity, datasets, file, blocks_seed, free = _digests_of(text)
             label = describe_chunk(identity)
             seed = f"{chunk['part']}@{identity['generation']}"  # this row's partition
             if blocks_seed is not None and blocks_seed != chunk["part"]:
                 raise ValueError(f"blocks seeded as {blocks_seed}, not {chunk['part']}")
             path = self.index.root / chunk["path"]
-            digests = ChunkDigests(path, seed, label, datasets, file, blocks_seed)
+            digests = ChunkDigests(path, seed, label, datasets, file, blocks_seed, free)
         except (ValueError, KeyError, TypeError):
             digests = None
         if sum(map(len, _PARSED.values())) >= _PARSED_MAX:
@@ -1556,7 +1557,7 @@ class ColumnStore:
         digests = self.digests(old)
         if digests is None or digests.blocks_seed != part:
             return None
-        free = json.loads(old["digests"]).get("free", 0)
+        free = digests.free
         if not isinstance(free, int) or free > COMPACT_FREE * digests.file[0]:
             return None
         return free

@@ -406,6 +406,7 @@ class ChunkDigests:
         datasets: Mapping[str, DatasetDigests],
         file: tuple[int, int],
         blocks_seed: str | None = None,
+        free: Any = 0,
     ):
         self.path = path
         self.identity = identity
@@ -413,6 +414,7 @@ class ChunkDigests:
         self.label = label
         self.datasets = datasets
         self.file = file
+        self.free = free  # bytes earlier appends freed in the file, as recorded
         self._seeds: dict[tuple[str, int], int] = {}  # (dataset, block) -> `block_seed`
 
     def _seed(self, name: str, block: int) -> int:
