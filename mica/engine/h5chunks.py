@@ -536,17 +536,23 @@ class ChunkDigests:
             if stored != len(record.crcs):
                 raise self.damaged(f"/{name} has {stored} blocks, not {len(record.crcs)}")
             self.check_rows(dset.id, name, 0, None, dset.dtype, dset.shape)
+        self.check_bytes(
+            fd,
+            "(its datasets' blocks do: the damage is in its attributes or HDF5's own structures)",
+        )
+
+    def check_bytes(self, fd: int, why: str = "") -> None:
+        """All the bytes of the open chunk file ``fd`` against the file's size and digest
+        (`file_digest`), read in pieces (a chunk file may be hundreds of MB); ``why`` ends
+        the message of a mismatch."""
         size, crc, at = os.fstat(fd).st_size, None, 0
-        while at < size:  # in pieces: a chunk file may be hundreds of MB
+        while at < size:
             piece = thread_buffer("stored", min(size - at, 1 << 24))
             if os.preadv(fd, [piece], at) != len(piece):
                 break
             crc, at = file_digest(piece, self.identity, crc), at + len(piece)
         if (size, crc) != tuple(self.file):
-            raise self.damaged(
-                f"its {size} bytes do not match the file's digest (its datasets' blocks do: "
-                "the damage is in its attributes or HDF5's own structures)"
-            )
+            raise self.damaged(f"its {size} bytes do not match the file's digest {why}".rstrip())
 
 
 class _Descriptor:
