@@ -755,7 +755,8 @@ class ColumnStore:
     # --- reading -------------------------------------------------------------------------
     def digests(self, chunk: dict[str, Any]) -> ChunkDigests | None:
         """What a chunk's file must hold, from its index row (None: recorded without digests,
-        or with digests that do not parse: an out-of-date chunk, rebuilt like one)."""
+        or with a record that does not parse: an out-of-date chunk, rebuilt like one; a
+        dataset's own list is checked where it is read, `RecordedDatasets`)."""
         text = chunk.get("digests")
         if not text:
             return None

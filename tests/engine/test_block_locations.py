@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from mica.engine import stored_blocks
-from mica.engine.h5chunks import ChunkDigests, DatasetDigests, record_digests
+from mica.engine.h5chunks import ChunkDigests, DatasetDigests, RecordedDatasets, record_digests
 from mica.engine.stored_blocks import StoredBlocks
 from mica.errors import DamagedStoreError
 
@@ -51,6 +51,27 @@ def _unlocated(digests: ChunkDigests) -> ChunkDigests:
 def chunk(tmp_path) -> tuple[Path, ChunkDigests]:
     path = tmp_path / "c.h5"
     return path, _write(path)
+
+
+def test_records_checked_where_read(chunk):
+    """A chunk's dataset records are checked and built on first use only: a record that
+    does not parse leaves the others readable and makes its own dataset's read fail as a
+    damaged chunk (served from its files), naming the dataset."""
+    path, digests = chunk
+    raw = {name: record.to_json() for name, record in digests.datasets.items()}
+    raw["W"] = [*raw["W"][:3], "not hex!"]
+    raw["PLAIN"] = 7
+    recorded = RecordedDatasets(raw)
+    assert "W" in recorded and "PLAIN" in recorded and len(recorded) == 4  # nothing parsed
+    damaged = ChunkDigests(path, IDENTITY, "test chunk", recorded, digests.file)
+    with StoredBlocks(path, damaged) as blocks:
+        with h5py.File(path, "r") as h5:
+            assert np.array_equal(blocks.read("TIME", 140, 460), h5["TIME"][140:460])
+        for name in ("W", "PLAIN"):
+            with pytest.raises(DamagedStoreError, match=f"/{name} has a record that does not"):
+                blocks.read(name, 0, 10)
+    with pytest.raises(ValueError, match="not a record of datasets"):
+        RecordedDatasets([["<f8", [1], None, "00000000"]])
 
 
 def test_what_is_recorded(chunk):
