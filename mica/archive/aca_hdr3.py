@@ -289,8 +289,8 @@ def _from_parts(
     items: Mapping[str, Hdr3Item], parts: list[hdr3_samples.Part], data_root: str | Path | None
 ) -> tuple[np.ndarray, Values]:
     """The grid and values of a range's parts (`hdr3_samples.open_tables`), in one output:
-    the parts' grids concatenated (sorted and disjoint already), then each part's values
-    decoded into place."""
+    the parts' grids concatenated (sorted and disjoint already; a part's times not read yet
+    are read into their place), then each part's values decoded into place."""
     rows: dict[int, Values] = {}  # parts read from the files
     grids = []
     for k, part in enumerate(parts):
@@ -299,18 +299,21 @@ def _from_parts(
                 items, part.lo, part.hi, part.closed, data_root, use_store=True
             )
             grids.append(times)
+        elif part.unread is not None and len(parts) == 1:
+            grids.append(part.read_grid())  # (an array of its own)
         else:
-            grids.append(part.grid)
+            grids.append(part.grid)  # (empty while not read: `Part.read_grid`)
     if len(parts) == 1 and 0 in rows:  # no output to gather into
         return grids[0], rows[0]
     if len(grids) == 1:  # returned: the part's own times (not a window of its table's)
         grids[0] = _own(grids[0])
-    if not any(map(len, grids)):  # no sample: nothing to read nor decode
+    sizes = [len(grids[k]) if k in rows else part.grid_rows() for k, part in enumerate(parts)]
+    if not any(sizes):  # no sample: nothing to read nor decode
         return grids[0], {
             name: np.ma.masked_array(np.zeros(0, _unavailable(item).dtype), mask=np.zeros(0, bool))
             for name, item in items.items()
         }
-    if sum(map(len, grids)) <= hdr3_samples.DECODE_ROWS[0] and all(
+    if sum(sizes) <= hdr3_samples.DECODE_ROWS[0] and all(
         k in rows or (len(part.tables or ()) == 1 and part.covers_grid())
         for k, part in enumerate(parts)
     ):  # a few rows: each part's decoded as they are (no output to fill, no unavailable value)
@@ -318,8 +321,17 @@ def _from_parts(
         if len(parts) == 1:
             return grids[0], decoded[0]
         return np.concatenate(grids), {name: _joined([d[name] for d in decoded]) for name in items}
-    times = np.concatenate(grids) if len(grids) != 1 else grids[0]
-    sizes = [len(g) for g in grids]
+    if len(grids) == 1:
+        times = grids[0]
+    else:  # each part's times into their place (a part's not read yet: read there)
+        times = np.empty(sum(sizes))
+        at = 0
+        for k, (part, size) in enumerate(zip(parts, sizes)):
+            if k in rows or part.unread is None:
+                times[at : at + size] = grids[k]
+            else:
+                part.read_grid(times[at : at + size])
+            at += size
     del grids
     for part in parts:
         part.grid = times[:0]  # the parts' times are in ``times`` now: free them

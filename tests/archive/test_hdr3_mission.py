@@ -156,3 +156,40 @@ def test_stale_damaged_or_missing_table_is_not_read(mission, tmp_path, caplog):
     _table(root).path.unlink()
     assert np.array_equal(_read(root), want)
     assert "not derived" in check(False, True)[0][0] and _table(root).path.exists()
+
+
+@pytest.mark.parametrize(
+    "t0, t1",
+    [
+        RANGE,  # two parts: 50's last days, 51 but its last
+        (51 * PERIOD + 10 * DAY + 100.5, 51 * PERIOD + 60 * DAY),  # one part, inside 51
+        (START - DAY, START + DAYS * DAY + DAY),  # beyond the archive's ends
+    ],
+)
+def test_long_parts_times_read_into_the_output(mission, monkeypatch, t0, t1):
+    """A part of more than a few ``BLOCK0`` blocks has its rows found from ``BLOCK0`` and the
+    blocks at its edges, its times read later where the fetch's output holds them: the same
+    samples as a fetch reading each part's times first (every part's times read whole),
+    with ``BLOCK0`` read now or kept, for an item alone and a set on one grid slot."""
+    from mica.archive import hdr3_samples
+
+    names = ["ccd_temp", "dsn_hdr2"]  # (both on slot 6)
+    unread = []
+    real = hdr3_samples._unread_rows
+    monkeypatch.setattr(
+        hdr3_samples, "_unread_rows", lambda *a: unread.append(real(*a)) or unread[-1]
+    )
+    hdr3_samples._BLOCK0.clear()
+    got = [aca_hdr3.MSIDset(names, t0, t1, data_root=mission) for _ in range(2)]  # BLOCK0 kept
+    single = aca_hdr3.MSID("ccd_temp", t0, t1, data_root=mission)
+    assert sum(t is not None for t in unread) >= len(got) + 1  # a part of each fetch
+    monkeypatch.setattr(hdr3_samples, "_WINDOW_ROWS", 1 << 40)  # never left unread
+    hdr3_samples._BLOCK0.clear()
+    eager = aca_hdr3.MSIDset(names, t0, t1, data_root=mission)
+    assert len(eager.times) > 20000
+    for fetched in [*got, {"ccd_temp": single}]:
+        for name, msid in fetched.items():
+            assert np.array_equal(msid.times, eager.times)
+            assert np.array_equal(msid.vals.filled(0), eager[name].vals.filled(0))
+            assert np.array_equal(msid.vals.mask, eager[name].vals.mask)
+    assert single.times.base is None or single.times.base.size == single.times.size
