@@ -299,8 +299,11 @@ def _from_parts(
                 items, part.lo, part.hi, part.closed, data_root, use_store=True
             )
             grids.append(times)
-        elif part.unread is not None and len(parts) == 1:
-            grids.append(part.read_grid())  # (an array of its own)
+        elif part.unread is not None and len(parts) == 1:  # (into an array of its own)
+            grid = np.empty(part.grid_rows())
+            grid.resize(part.read_grid(grid), refcheck=False)  # (a fresh array: no view)
+            part.grid = grid
+            grids.append(grid)
         else:
             grids.append(part.grid)  # (empty while not read: `Part.read_grid`)
     if len(parts) == 1 and 0 in rows:  # no output to gather into
@@ -326,12 +329,13 @@ def _from_parts(
     else:  # each part's times into their place (a part's not read yet: read there)
         times = np.empty(sum(sizes))
         at = 0
-        for k, (part, size) in enumerate(zip(parts, sizes)):
-            if k in rows or part.unread is None:
-                times[at : at + size] = grids[k]
-            else:
-                part.read_grid(times[at : at + size])
-            at += size
+        for k, part in enumerate(parts):
+            if k in rows:
+                times[at : at + sizes[k]] = grids[k]
+            else:  # (an unread part's window may hold more rows than its own)
+                sizes[k] = part.read_grid(times[at : at + sizes[k]])
+            at += sizes[k]
+        times.resize(at, refcheck=False)  # (a fresh array: no view of it yet)
     del grids
     for part in parts:
         part.grid = times[:0]  # the parts' times are in ``times`` now: free them

@@ -16,6 +16,7 @@ parts' grids are disjoint and sorted, so the whole grid is their concatenation.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,33 +96,45 @@ class Part:
     #: before and after it)
     starts: bool = False
     ends: bool = False
-    #: the table whose ``TIME`` rows [lo, hi) are the part's grid, not read yet (``grid``
-    #: is then empty): a long part's times are read where the fetch's output holds them
+    #: the table whose ``TIME`` rows [lo, hi) (a window of `SAMPLE_BLOCK` blocks: ``BLOCK0``
+    #: says they hold the part's times) hold the part's grid, not read yet (``grid`` is then
+    #: empty): a long part's times are read where the fetch's output holds them
     #: (`read_grid`), not into an array of their own first
     unread: SlotTable | None = None
 
     def grid_rows(self) -> int:
-        """The number of times of the part's grid, read or not."""
-        return len(self.grid) if self.unread is None else self.unread.hi - self.unread.lo
+        """The number of times of the part's grid, or while it is `unread`, of its window
+        (at least as many)."""
+        if self.unread is None:
+            return len(self.grid)
+        return min(self.unread.hi, self.unread.chunk.rows(f"S{self.unread.slot}.TIME")) - (
+            self.unread.lo
+        )
 
-    def read_grid(self, out: np.ndarray | None = None) -> np.ndarray:
-        """The part's grid, in ``out`` (`grid_rows` long, contiguous) or a new array when
-        it is not read yet (else ``grid`` itself, or copied into ``out``)."""
+    def read_grid(self, out: np.ndarray) -> int:
+        """Put the part's grid at the start of ``out`` (`grid_rows` long, contiguous);
+        returns its length. An `unread` part's window is read there (each stored block
+        decoded once, no array of its own), its times moved to the start (from the cache);
+        its table's rows are then the part's own."""
         table = self.unread
         if table is None:
-            if out is None:
-                return self.grid
-            out[:] = self.grid
-            return out
+            out[: len(self.grid)] = self.grid
+            return len(self.grid)
         name = f"S{table.slot}.TIME"
+        window = out[: self.grid_rows()]
         with _reading(table.digests, self):
-            if out is not None and table.chunk.map(name).blosc:
-                return table.chunk.read(name, table.lo, table.hi, out=out)
-            times = _read(table.chunk, name, table.lo, table.hi)
-        if out is None:
-            return times
-        out[:] = times
-        return out
+            if table.chunk.map(name).blosc:
+                table.chunk.read(name, table.lo, table.lo + len(window), out=window)
+            else:
+                window[:] = _read(table.chunk, name, table.lo, table.lo + len(window))
+        a = int(np.searchsorted(window, self.lo, "left"))
+        b = max(a, int(np.searchsorted(window, self.hi, "right" if self.closed else "left")))
+        if a:  # (memmove: numpy would copy overlapping rows through a new array)
+            at, size = window.ctypes.data, window.itemsize
+            ctypes.memmove(at, at + a * size, (b - a) * size)
+        table.lo, table.hi = table.lo + a, table.lo + b
+        self.unread = None
+        return table.hi - table.lo
 
     def covers_grid(self) -> bool:
         """Whether one grid slot's rows are the whole grid, in order (values need no
@@ -352,34 +365,21 @@ def _slot_rows(chunk: StoredBlocks, slot: int, part: Part) -> tuple[np.ndarray, 
 
 
 def _unread_rows(chunk: StoredBlocks, slot: int, part: Part) -> SlotTable | None:
-    """The rows of ``slot``'s table within the part, found from ``BLOCK0`` and the two
-    `SAMPLE_BLOCK` rows of ``TIME`` around each edge (read into a buffer of the thread),
-    when they are more than `_WINDOW_ROWS` (else None: `_slot_rows` reads them).
+    """The window of ``slot``'s table holding the part's times (`_window`), left to be read
+    into the fetch's output (`Part.read_grid`) when it is more than `_WINDOW_ROWS` rows (else
+    None: `_slot_rows` reads it).
 
-    A 25-year fetch read each 100-day part's times into an array of its own (below the size
+    A 25-year fetch read each 100-day part's times into an array of its own (under the size
     numpy asks huge pages for), then copied them into its output: 9.4k of its 12.8k page
     faults, 23-28 ms of system time that varied with the machine's memory (measured)."""
     name = f"S{slot}.TIME"
     digests = chunk.digests
     if digests is not None and name not in digests.datasets:
         return None  # (`_slot_rows`: no row of this slot)
-    block0 = _block0(chunk, slot)
-    if len(block0) < 2 or (
-        int(np.searchsorted(block0, part.hi, "right")) - int(np.searchsorted(block0, part.lo))
-        <= _WINDOW_ROWS // SAMPLE_BLOCK
-    ):
+    first, last = _window(_block0(chunk, slot), part)
+    if last - first <= _WINDOW_ROWS:
         return None
-
-    def row(t: float, side: Any) -> int:
-        """The first row of TIME after ``t`` (at ``t`` too for "left")."""
-        block = max(int(np.searchsorted(block0, t, side)) - 1, 0)
-        first = block * SAMPLE_BLOCK
-        times = _borrow(chunk, name, first, first + SAMPLE_BLOCK, "TIME")
-        return first + int(np.searchsorted(times, t, side))
-
-    lo = row(part.lo, "left")
-    hi = row(part.hi, "right" if part.closed else "left")
-    return SlotTable(chunk, digests, slot, lo, max(hi, lo))
+    return SlotTable(chunk, digests, slot, first, last)
 
 
 def _block0(chunk: StoredBlocks, slot: int) -> np.ndarray:
@@ -449,9 +449,16 @@ def _time_window(chunk: StoredBlocks, slot: int, part: Part) -> tuple[np.ndarray
         block0 = _block0(chunk, slot)
     if not len(block0):
         return np.zeros(0), 0
+    first, last = _window(block0, part)
+    return _read_times(chunk, name, first, last), first
+
+
+def _window(block0: np.ndarray, part: Part) -> tuple[int, int]:
+    """Rows [first, last) of a table (``last`` may pass its end) holding every time of the
+    part: the `SAMPLE_BLOCK` blocks ``block0`` (their first times) says do."""
     first = max(int(np.searchsorted(block0, part.lo, "left")) - 1, 0) * SAMPLE_BLOCK
     last = int(np.searchsorted(block0, part.hi, "right")) * SAMPLE_BLOCK
-    return _read_times(chunk, name, first, last), first
+    return first, last
 
 
 def _merge(tables: dict[int, SlotTable], times: dict[int, np.ndarray]) -> np.ndarray:
