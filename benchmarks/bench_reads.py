@@ -327,7 +327,16 @@ def report(fig: dict[tuple[str, str], dict], measures: dict) -> None:
         if np.isnan(mem):  # no sample in the range (nothing returned)
             rows.append((f"{label}, memory", "no samples", "", "<= 1.5x", None))
         else:
-            rows.append((f"{label}, memory", f"{mem:.2f}x returned", "", "<= 1.5x", mem <= 1.5))
+            peer = g(label, "cheta", "memory")  # (of one of the set's items, for a set)
+            rows.append(
+                (
+                    f"{label}, memory",
+                    f"{mem:.2f}x returned",
+                    f"cheta's one MSID {peer:.2f}x",
+                    "<= 1.5x",
+                    mem <= 1.5,
+                )
+            )
     label = "get_aca_images 10 min"
     if (label, "mica") in fig:
         w, b = g(label, "mica", "warm"), g(label, "before", "warm")
