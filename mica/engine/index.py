@@ -263,7 +263,9 @@ class ArchiveIndex:
         once the file holds still; damage in a file that holds still is `DamagedIndexError`."""
         while True:
             self._opened = _file_state(self.path)
-            self.conn, self.immutable = _connect_readonly(self.path, product=product.name)
+            self.conn, self.immutable = _connect_readonly(
+                self.path, product=product.name, quiet=True
+            )
             try:
                 self.tables = _known_tables(self.conn)
                 self.original = is_original_schema(self.conn, self.tables)
@@ -679,14 +681,13 @@ def connect_readonly(
 
 
 def _connect_readonly(
-    path: Path, timeout: float = 60.0, product: str | None = None
+    path: Path, timeout: float = 60.0, product: str | None = None, quiet: bool = False
 ) -> tuple[sqlite3.Connection, bool]:
     """`connect_readonly` and whether it opened the database ``immutable=1`` (``product``
-    not None: an archive index, its damage raised as `DamagedIndexError`)."""
-    folder = path.parent
-    wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
-    writer = os.access(path, os.W_OK) and os.access(folder, os.W_OK)
-    follow = writer or (wal.exists() and shm.exists())
+    not None: an archive index, its damage raised as `DamagedIndexError`; ``quiet``: also
+    when its log is empty, `_follows_writers`)."""
+    wal = Path(f"{path}-wal")
+    follow = _follows_writers(path, quiet)
     uri = f"file:{quote(str(path))}?mode=ro" + ("" if follow else "&immutable=1")
     if product is None and path.name != INDEX_NAME:
         conn = sqlite3.connect(uri, uri=True, timeout=timeout)
@@ -705,6 +706,38 @@ def _connect_readonly(
             wal.name,
         )
     return conn, not follow
+
+
+def _follows_writers(path: Path, quiet: bool) -> bool:
+    """Whether a read-only open of the WAL database ``path`` follows its writers through the
+    ``-wal`` and ``-shm`` files (``mode=ro``, see `connect_readonly`) rather than reading the
+    database file alone (``immutable=1``).
+
+    ``quiet`` (an `ArchiveIndex` reader, whose reads see a writer that touched the file since,
+    `ArchiveIndex.changed`): the file alone also while the database's ``-wal`` holds nothing
+    (none there, or empty): every commit is in the file itself, and a writer connecting
+    meanwhile writes its commits to the ``-wal`` until a checkpoint (which changes the file).
+    A ``mode=ro`` open, the first of its process, costs a short read 0.25 ms more: SQLite
+    takes the locks of the shared-memory index and, as its first connection, resets it and
+    runs the log's recovery (writing the ``-shm`` file, which a reader need not do).
+    """
+    wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
+    if quiet and not (_file_state(wal) or (0, 0))[1] and _in_wal_mode(path):
+        return False
+    writer = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+    return writer or (wal.exists() and shm.exists())
+
+
+def _in_wal_mode(path: Path) -> bool:
+    """Whether the SQLite database file ``path`` is in WAL mode (its header's file format
+    versions are 2); in rollback-journal mode a writer changes the file during its
+    transactions."""
+    try:
+        with open(path, "rb") as fh:
+            header = fh.read(20)
+    except OSError:
+        return False
+    return header[18:20] == b"\x02\x02"
 
 
 class _KeptReader(NamedTuple):
@@ -771,7 +804,8 @@ def _kept_reader(product: FileProduct, root: Path) -> ArchiveIndex | None:
     A ``mode=ro`` connection sees every commit in its next transaction (WAL), so it serves
     while the file is the one it opened (same inode: a rebuild renames a new index into
     place). One opened ``immutable=1`` serves while the file holds still (its inode, size and
-    mtime) and no writer's ``-wal`` and ``-shm`` appeared (a fresh open would follow them).
+    mtime) and a fresh open would not follow writers (`_follows_writers`: a ``-wal`` holding
+    commits appeared).
     """
     path = root / INDEX_NAME
     kept = _kept()
@@ -785,9 +819,8 @@ def _kept_reader(product: FileProduct, root: Path) -> ArchiveIndex | None:
     now = _file_state(path)
     opened = index._opened
     stale = now is None or opened is None or now[0] != opened[0] or index.product is not product
-    if index.immutable and not stale:
-        follow = Path(f"{path}-wal").exists() and Path(f"{path}-shm").exists()
-        stale = now != opened or follow
+    if index.immutable and not stale:  # (a fresh open would follow writers now)
+        stale = now != opened or _follows_writers(path, quiet=True)
     if stale or index.conn.in_transaction:
         del kept[path]
         index.conn.close()

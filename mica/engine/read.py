@@ -15,7 +15,7 @@ from typing import Any
 
 from mica.engine.index import ArchiveIndex
 from mica.engine.product import FileProduct
-from mica.errors import MicaError, MissingFileError
+from mica.errors import DamagedIndexError, MicaError, MissingFileError
 
 Record = dict[str, Any]
 Piece = dict[str, Any]
@@ -75,6 +75,10 @@ def snapshot_read(
                         piece = from_file(row)
                         if piece is not None:
                             pieces.append(piece)
+        except DamagedIndexError:
+            if attempt < attempts - 1 and index.changed():
+                continue  # read without locks while a writer's checkpoint changed the file
+            raise
         except FileNotFoundError as err:
             if attempt < attempts - 1:
                 continue  # removed by a concurrent update: again, from a fresh snapshot

@@ -413,3 +413,33 @@ def test_read_without_locks_notices_a_writer(shared, monkeypatch):
         st = db.stat()
         os.utime(db, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
         assert index.changed()
+
+
+def test_owner_reads_a_quiet_index_alone_then_follows_a_writer(shared):
+    """A reader who may write the index but finds its ``-wal`` empty (no commit outside the
+    file) reads the file alone (``immutable=1``: no ``-wal`` nor ``-shm`` made, nothing
+    written); once a writer's commit waits in the ``-wal``, its next read follows it."""
+    root = shared["base"] / "quiet"
+    shutil.copytree(shared["archive"], root, symlinks=True)
+    aca0 = root / "aca0"
+    conn = sqlite3.connect(aca0 / INDEX_NAME, isolation_level=None)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()  # the last connection: its -wal and -shm removed
+    close_kept_readers()
+    before = _listing(root)
+    assert not [name for name in before if name.endswith(("-wal", "-shm"))]
+    assert _l0_files(aca0) == shared["reads"]["get_files"]
+    index = ArchiveIndex.open_for_reading(L0, aca0)  # the read's kept connection
+    assert index.immutable and index.kept
+    assert _listing(root) == before
+    conn = sqlite3.connect(aca0 / INDEX_NAME, isolation_level=None)
+    try:
+        conn.execute("PRAGMA wal_autocheckpoint=0")  # the commit stays in the -wal
+        gone = _l0_files(aca0, [SLOT])[0]
+        conn.execute("DELETE FROM archfiles WHERE filename = ?", (Path(gone).name,))
+        got = _l0_files(aca0, [SLOT])
+        assert not ArchiveIndex.open_for_reading(L0, aca0).immutable
+    finally:
+        conn.close()
+        close_kept_readers()
+    assert got and gone not in got
