@@ -155,7 +155,8 @@ class Part:
         (`DECODE_ROWS`: the decoders' temporaries stay small and in the CPU's cache). Grid
         positions an item's slot has no row at are left as they are (the caller fills them)."""
         assert self.tables is not None
-        step = int(np.clip(len(next(iter(outs.values()))[0]) // 6, *DECODE_ROWS))
+        least, most = DECODE_ROWS  # (np.clip of a number: 0.12 ms on a first call)
+        step = min(max(len(next(iter(outs.values()))[0]) // 6, least), most)
         for slot, table in self.tables.items():
             mine = {n: item for n, item in items.items() if item.slot == slot}
             where, names = _table_datasets(mine, slot)
