@@ -694,7 +694,7 @@ def _connect_readonly(
     else:
         conn = sqlite3.connect(uri, uri=True, timeout=timeout, factory=_IndexConnection)
         _guard(conn, path, product or "")
-    if not follow and path not in _WAL_NOTED and (_file_state(wal) or (0, 0))[1] > 0:
+    if not follow and path not in _WAL_NOTED and _log_bytes(path) > 0:
         _WAL_NOTED.add(path)
         # A writer killed before its last checkpoint, with its -shm gone: the changes it
         # committed stay in the -wal, which only a writable open brings into the database.
@@ -721,11 +721,15 @@ def _follows_writers(path: Path, quiet: bool) -> bool:
     takes the locks of the shared-memory index and, as its first connection, resets it and
     runs the log's recovery (writing the ``-shm`` file, which a reader need not do).
     """
-    wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
-    if quiet and not (_file_state(wal) or (0, 0))[1] and _in_wal_mode(path):
+    if quiet and not _log_bytes(path) and _in_wal_mode(path):
         return False
     writer = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
-    return writer or (wal.exists() and shm.exists())
+    return writer or (Path(f"{path}-wal").exists() and Path(f"{path}-shm").exists())
+
+
+def _log_bytes(path: Path) -> int:
+    """The size of the database's ``-wal`` (0: none)."""
+    return (_file_state(Path(f"{path}-wal")) or (0, 0))[1]
 
 
 def _in_wal_mode(path: Path) -> bool:
@@ -819,8 +823,9 @@ def _kept_reader(product: FileProduct, root: Path) -> ArchiveIndex | None:
     now = _file_state(path)
     opened = index._opened
     stale = now is None or opened is None or now[0] != opened[0] or index.product is not product
-    if index.immutable and not stale:  # (a fresh open would follow writers now)
-        stale = now != opened or _follows_writers(path, quiet=True)
+    if index.immutable and not stale:  # (a fresh open would follow writers now: a commit
+        # waits in the -wal; the file's header, read at the open, has not changed since)
+        stale = now != opened or (_log_bytes(path) > 0 and _follows_writers(path, quiet=True))
     if stale or index.conn.in_transaction:
         del kept[path]
         index.conn.close()
