@@ -172,8 +172,8 @@ def child(spec: dict) -> dict:
         data, mask = np.ma.getdata(got), np.ma.getmaskarray(got)
         out["copy"] = min(_timed(lambda: (data.copy(), mask.copy()), repeat))
     if kind in ("mica", "cheta"):
-        if kind == "cheta":
-            peak, returned = _peak(lambda: fetch()[0])  # one MSID's fetch
+        if kind == "cheta":  # one MSID's fetch (the set's first item's)
+            peak, returned = _peak(lambda: cheta_fetch(dests[0], a, b))
         else:
             peak, returned = _peak(fetch)
         out["memory"] = peak / returned if returned else np.nan
