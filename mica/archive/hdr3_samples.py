@@ -324,8 +324,8 @@ def _open_part(
             if len(reads) == 1:  # one grid slot: a long part's times are read later
                 ((slot, _),) = reads.items()
                 unread = _unread_rows(blocks, slot, part)
-                if unread is not None:
-                    for name in reads[slot]:
+                if unread is not None:  # (its TIME located now too: read after the snapshot)
+                    for name in {"TIME", *reads[slot]}:
                         blocks.map(f"S{slot}.{name}")
                     part.unread, part.tables = unread, {slot: unread}
                     return

@@ -11,6 +11,7 @@ derives it again.
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -193,3 +194,36 @@ def test_long_parts_times_read_into_the_output(mission, monkeypatch, t0, t1):
             assert np.array_equal(msid.vals.filled(0), eager[name].vals.filled(0))
             assert np.array_equal(msid.vals.mask, eager[name].vals.mask)
     assert single.times.base is None or single.times.base.size == single.times.size
+
+
+def test_long_part_read_after_its_chunk_file_is_removed(mission, tmp_path, monkeypatch):
+    """A long part's times are read after the snapshot: in a chunk recorded without block
+    locations (located by HDF5, which opens the file by its name) its ``TIME`` is located
+    while the snapshot holds, so a rebuild removing the file meanwhile does not fail the
+    read."""
+    from mica.archive import hdr3_samples
+    from mica.engine import stored_blocks
+    from tests.archive.test_hdr3_reads import _recorded_without_locations
+
+    root = tmp_path / "aca0"
+    shutil.copytree(mission, root)
+    want = aca_hdr3.MSID("ccd_temp", *RANGE, data_root=root)
+    _recorded_without_locations(root)
+    real = hdr3_samples.Part.read_grid
+
+    removed = []
+
+    def removed_first(part, out):
+        if part.unread is not None:
+            path = Path(part.unread.chunk.path)
+            path.rename(path.with_name(f"{path.name}.gone"))
+            removed.append(path)
+        return real(part, out)
+
+    monkeypatch.setattr(hdr3_samples.Part, "read_grid", removed_first)
+    monkeypatch.setattr(stored_blocks, "stored_layout", lambda path, fd: None)  # HDF5 locates
+    hdr3_samples._BLOCK0.clear()
+    got = aca_hdr3.MSID("ccd_temp", *RANGE, data_root=root)
+    assert len(removed) == 2 and not any(path.exists() for path in removed)  # (both parts)
+    assert len(got.times) > 20000 and np.array_equal(got.times, want.times)
+    assert np.array_equal(got.vals.filled(0), want.vals.filled(0))
