@@ -103,3 +103,33 @@ def _maude_columns(table):
     table["COMMPROG"] = commprog >> 2
     table["COMMPROG_REPEAT"] = commprog & 3
     return table
+
+
+def test_images_table_as_the_constructor_makes_it():
+    """`_table_of` gives the table astropy's constructor makes of the same arrays (without
+    copying them): column classes, names, dtypes, shapes, values, masks, fill values,
+    units, formats, descriptions, meta, indices and the columns' parent table."""
+    from astropy.table import Table
+
+    n = 5
+    arrays = {
+        "TIME": np.linspace(0.0, 4.0, n),
+        "IMG": np.ma.MaskedArray(np.ones((n, 8, 8), np.float32), mask=np.arange(n * 64) % 3 == 0),
+        "HD3TLM62": np.ma.MaskedArray(np.arange(n, dtype=np.uint8), mask=[0, 1, 0, 1, 0]),
+        "PIXTLM": np.array(["ORIG", "SUM"] * 2 + ["ORIG"]),
+        "HIGH_BGD": np.arange(n) % 2 == 1,
+    }
+    got = aca_l0._table_of(arrays)
+    want = Table(list(arrays.values()), names=list(arrays), copy=False)
+    assert got.colnames == want.colnames and got.masked == want.masked and got.meta == want.meta
+    for name in want.colnames:
+        a, b = got[name], want[name]
+        assert type(a) is type(b) and a.dtype == b.dtype and a.shape == b.shape, name
+        for attr in ("name", "unit", "format", "description", "meta"):
+            assert getattr(a, attr) == getattr(b, attr), (name, attr)
+        assert a.info.indices == b.info.indices == [] and a.info.parent_table is got
+        assert repr(getattr(a, "fill_value", None)) == repr(getattr(b, "fill_value", None)), name
+        assert np.array_equal(np.ma.getmaskarray(a), np.ma.getmaskarray(b)), name
+        assert np.array_equal(np.ma.getdata(a), np.ma.getdata(b)), name
+        assert np.shares_memory(np.ma.getdata(a), np.ma.getdata(arrays[name]))  # no copy
+    assert repr(got) == repr(want)
