@@ -38,6 +38,7 @@ from mica.engine.colstore import ColumnStore, serve_from_files
 from mica.engine.h5chunks import ChunkedRows
 from mica.engine.index import ArchiveIndex, require_archive
 from mica.engine.read import snapshot_read
+from mica.engine.stored_blocks import DeferredColumn, decode_deferred
 from mica.engine.synced import require_synced, synced_chunk_lost
 from mica.errors import DamagedStoreError, InvalidArgumentError, MissingDataError
 from mica.products.aca_l0 import (
@@ -293,7 +294,10 @@ def _slots_data(
     """`get_slot_data`'s rows of each of ``slots`` (read in one snapshot of the index) as
     (structured data, its mask)."""
     dtype = slot_dtype(columns, centered_8x8)
-    by_slot = _pieces(start, stop, slots, imgsize, dtype.names, data_root, use_store, ["IMGRAW"])
+    # images decoded into the output, and numbers over many rows (`DeferredPlanes`): no
+    # array of their rows beside the output
+    later = [c for c in [*dtype.names, "IMGSIZE"] if c not in _READ_NOW]
+    by_slot = _pieces(start, stop, slots, imgsize, dtype.names, data_root, use_store, later)
     out = {}
     for slot, (pieces, order) in by_slot.items():
         total = sum(p["n"] for p in pieces)
@@ -311,6 +315,10 @@ def _slots_data(
             return _slots_data(start, stop, slots, imgsize, columns, centered_8x8, data_root, True)
         out[slot] = (data, mask) if order is None else (data[order], mask[order])
     return out
+
+
+#: columns `_slots_data` reads at once: file names and strings (`_column_source`)
+_READ_NOW = {"FILENAME", "FILEIDX", *OPTIONAL_DEFAULTS}
 
 
 def slot_columns(
@@ -603,7 +611,9 @@ def _store_pieces(
 
 def _fill(out: np.ndarray, mask: np.ndarray, piece: dict[str, Any], centered: bool) -> None:
     """Copy a piece's arrays into the output and mask rows whose image size lacks the
-    column (``mask`` is all False on entry)."""
+    column (``mask`` is all False on entry); deferred columns (`DeferredColumn`) are decoded
+    into their fields first, with the rows' image sizes if they are deferred too."""
+    piece = {**piece, "sizes": _decode_deferred(out, piece)}
     masks: dict[tuple[int, ...], Any] = {}  # per set of carrying sizes, computed once
     # (field, values, mask values or None): an array of one value per row, or one value
     plan: list[tuple[str, Any, Any]] = []
@@ -616,7 +626,8 @@ def _fill(out: np.ndarray, mask: np.ndarray, piece: dict[str, Any], centered: bo
             # image copy overlaps that with decompression (see `ChunkedRows.each_chunk`).
             _put_images(out[name], mask[name], piece["arrays"][name], piece["sizes"], centered)
             continue
-        plan.append((name, *_column_source(piece, name, out.dtype[name], masks)))
+        values, lacks = _column_source(piece, name, out.dtype[name], masks)
+        plan.append((name, None if isinstance(values, DeferredColumn) else values, lacks))
     # Row blocks, every column of a block in turn: a field written over all rows at once
     # strides through the whole output once per column (each row's cache line fetched once
     # per field); a block stays in cache while its fields are written (1.5-1.9x, measured).
@@ -629,6 +640,24 @@ def _fill(out: np.ndarray, mask: np.ndarray, piece: dict[str, Any], centered: bo
                 block[name] = _rows(values, lo, hi, n)
             if lacks is not None:
                 mblock[name] = _rows(lacks, lo, hi, n)
+
+
+def _decode_deferred(out: np.ndarray, piece: dict[str, Any]) -> Any:
+    """Decode a piece's deferred columns into their fields of ``out`` and give the rows'
+    image sizes (`piece`'s ``sizes``, decoded now if deferred: into the output's IMGSIZE
+    when asked, else into an array of their own)."""
+    arrays, sizes = piece["arrays"], piece["sizes"]
+    later = [
+        (arrays[n], out[n]) for n in out.dtype.names if isinstance(arrays.get(n), DeferredColumn)
+    ]
+    if isinstance(sizes, DeferredColumn):
+        if "IMGSIZE" in out.dtype.names:
+            sizes = out["IMGSIZE"]
+        else:
+            later.append((sizes, np.empty(len(sizes), sizes.dtype)))
+            sizes = later[-1][1]
+    decode_deferred(later)
+    return sizes
 
 
 def _column_source(

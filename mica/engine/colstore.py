@@ -94,6 +94,7 @@ from mica.engine.index import ArchiveIndex
 from mica.engine.product import FileProduct
 from mica.engine.store_tables import create_table, refresh_tables
 from mica.engine.stored_blocks import (
+    DeferredPlanes,
     StoredDataset,
     StoredFile,
     blosc_blocks,
@@ -555,6 +556,10 @@ def _span(times: np.ndarray, old: dict[str, Any] | None) -> tuple[float | None, 
 #: a short read decodes its deferred columns (images) at once from the stored blocks up to
 #: this many rows (above: `ChunkedRows`, decoded into the caller's output, see `_H5Reader`)
 _SHORT_DEFER_ROWS = 2 * _BLOCK_ROWS
+#: from this many blocks of a chunk's time index on, a read's deferred byte-plane columns
+#: are decoded into the caller's output (`_rows_later`); below, the two edge blocks read for
+#: their rows and the stored blocks read once more cost more than the arrays in between
+_LATER_BLOCKS = 16
 #: up to this many columns of a byte-plane group come each in its own array; more come as
 #: fields of one record array (its planes copied in one pass, not a pass a column)
 _FEW_COLUMNS = 4
@@ -567,6 +572,9 @@ class _ChunkReader:
     #: whether a read with deferred columns over more than `_SHORT_DEFER_ROWS` rows is left
     #: to another reader
     defers_only_short = False
+    #: whether columns of byte-plane groups may be decoded later, into the caller's output
+    #: (`later`, `_rows_later`)
+    defers_planes = False
 
     def trange(self) -> np.ndarray:
         raise NotImplementedError
@@ -575,6 +583,16 @@ class _ChunkReader:
         raise NotImplementedError
 
     def deferred(self, group: str, rows: slice) -> Any:
+        raise NotImplementedError
+
+    def later(self, group: str, asked: list[str], rows: slice) -> dict[str, Any] | None:
+        """Columns of a byte-plane group over ``rows`` located, decoded later into the
+        caller's output (`DeferredPlanes`); None: read them now (a reader that
+        ``defers_planes``)."""
+        raise NotImplementedError
+
+    def rows(self, group: str) -> int:
+        """The number of rows of a group's dataset (a reader that ``defers_planes``)."""
         raise NotImplementedError
 
 
@@ -605,6 +623,7 @@ class _StoredReader(_ChunkReader):
     decoded by c-blosc (no HDF5 file opened); deferred columns of a short read come decoded."""
 
     defers_only_short = True
+    defers_planes = True
 
     def __init__(
         self,
@@ -653,6 +672,21 @@ class _StoredReader(_ChunkReader):
             return None
         return self.group(group, None, rows)[group]
 
+    def later(self, group: str, asked: list[str], rows: slice) -> dict[str, Any] | None:
+        dtype, dset = self.groups[group], self._dataset(group)
+        if len(dtype.names) == 1:  # a column alone: read now
+            return None
+        fields = [dtype.fields[name][0] for name in asked]
+        planes = [(dtype.fields[name][1], dtype.fields[name][0].itemsize) for name in asked]
+        if not DeferredPlanes.takes(dset, planes, rows):
+            return None
+        source = DeferredPlanes(self.fd, dset, planes, rows, self.digests)
+        return {name: source.column(k, field) for k, (name, field) in enumerate(zip(asked, fields))}
+
+    def rows(self, group: str) -> int:
+        dset = self._dataset(group)
+        return dset.shape[0] if len(self.groups[group].names) == 1 else dset.shape[1]
+
 
 def _rows_of(
     reader: _ChunkReader,
@@ -677,10 +711,16 @@ def _rows_of(
     if wanted and reader.defers_only_short and span.stop - span.start > _SHORT_DEFER_ROWS:
         return None
     columns = set(columns)
+    leave_out = files is not None and not files.issuperset(names)
+    later = set()
+    if reader.defers_planes and not leave_out and len(blocks) >= _LATER_BLOCKS:
+        later = set(defer) & columns
+    at = _inner_rows(reader, key, trange, blocks, tstart, tstop) if later else None
+    if at is not None:  # their rows known without reading TIME whole: columns decoded later
+        return _rows_later(reader, groups, columns, later, wanted, at), names
     out = reader.group(key, [c for c in groups[key].names if c in columns], span)
     times = out["TIME"]
     keep = (times >= tstart) & (times <= tstop)
-    leave_out = files is not None and not files.issuperset(names)
     if leave_out:  # FILEIDX returned too
         columns.add("FILEIDX")
     if "FILEIDX" in columns:
@@ -708,6 +748,73 @@ def _rows_of(
     return {
         c: v.narrowed(sel) if isinstance(v, ChunkedRows) else v[sel] for c, v in out.items()
     }, names
+
+
+def _inner_rows(
+    reader: _ChunkReader,
+    key: str,
+    trange: np.ndarray,
+    blocks: np.ndarray,
+    tstart: float,
+    tstop: float,
+) -> slice | None:
+    """The chunk's rows with tstart <= TIME <= tstop when they are consecutive and every
+    block between the first and the last holding some lies within the range (by the time
+    index): found from the time index and the TIME of the two edge blocks alone. None
+    otherwise (rows out of time order: the caller reads TIME over every block)."""
+    b0, b1 = int(blocks[0]), int(blocks[-1])
+    within = (trange[b0 : b1 + 1, 0] >= tstart) & (trange[b0 : b1 + 1, 1] <= tstop)
+    if not within[1:-1].all():
+        return None
+    nrows = reader.rows(key)
+
+    def hits(block: int) -> tuple[int, int] | None:
+        """Rows [a, b) of ``block`` in the range, if consecutive."""
+        lo = block * _BLOCK_ROWS
+        if within[block - b0]:
+            return lo, min(lo + _BLOCK_ROWS, nrows)
+        times = reader.group(key, ["TIME"], slice(lo, lo + _BLOCK_ROWS))["TIME"]
+        found = np.flatnonzero((times >= tstart) & (times <= tstop))
+        if len(found) == 0 or found[-1] - found[0] + 1 != len(found):
+            return None
+        return lo + int(found[0]), lo + int(found[-1]) + 1
+
+    first, last = hits(b0), hits(b1)
+    if first is None or last is None:
+        return None
+    if first[1] != (b0 + 1) * _BLOCK_ROWS or last[0] != b1 * _BLOCK_ROWS:
+        return None  # a gap at an inner edge
+    return slice(first[0], last[1])
+
+
+def _rows_later(
+    reader: _ChunkReader,
+    groups: dict[str, np.dtype],
+    columns: set[str],
+    later: set[str],
+    wanted: list[str],
+    at: slice,
+) -> dict[str, Any]:
+    """`_rows_of`'s columns over rows ``at`` of the chunk, those in ``later`` located only
+    where the reader defers them (decoded into the caller's output, `DeferredPlanes`)."""
+    out: dict[str, Any] = {}
+    for group, dtype in groups.items():
+        asked = [c for c in dtype.names if c in columns]
+        if group in wanted and asked == [group]:
+            deferred = reader.deferred(group, at)
+            if deferred is not None:
+                out[group] = deferred
+                continue
+        now = [c for c in asked if c not in later]
+        deferred_ = [c for c in asked if c in later]
+        located = reader.later(group, deferred_, at) if deferred_ else None
+        if located is None:
+            now = asked
+        else:
+            out.update(located)
+        if now:
+            out.update(reader.group(group, now, at))
+    return out
 
 
 @functools.lru_cache(maxsize=64)
