@@ -580,6 +580,8 @@ class _ChunkReader:
         raise NotImplementedError
 
     def group(self, group: str, asked: list[str] | None, rows: slice) -> dict[str, np.ndarray]:
+        """Columns ``asked`` (None: all) of a column group over ``rows``; a reader may also
+        give the group's records under its name (contiguous, when it read them whole)."""
         raise NotImplementedError
 
     def deferred(self, group: str, rows: slice) -> Any:
@@ -658,7 +660,7 @@ class _StoredReader(_ChunkReader):
             whole = [(0, dtype.itemsize)]
             (rows_,) = read_planes(self.fd, dset, whole, lo, hi, self.digests)
             records = rows_.view(dtype).reshape(-1)
-            return {name: records[name] for name in asked}
+            return {group: records, **{name: records[name] for name in asked}}
         fields = [dtype.fields[name][:2] for name in asked]
         planes = [(offset, field.itemsize) for field, offset in fields]
         got = read_planes(self.fd, dset, planes, lo, hi, self.digests)
@@ -731,7 +733,8 @@ def _rows_of(
         return {}, names
     # first and last hit (argmax: no index array of every hit)
     rows = slice(int(keep.argmax()), len(keep) - int(keep[::-1].argmax()))  # in span
-    out = {c: v[rows] for c, v in out.items() if c in columns}
+    kept = columns | {g for g, dtype in groups.items() if len(dtype.names) > 1}  # records
+    out = {c: v[rows] for c, v in out.items() if c in kept}
     at = slice(span.start + rows.start, span.start + rows.stop)  # within the chunk
     for group, dtype in groups.items():
         asked = [c for c in dtype.names if c in columns and c not in out]
@@ -1000,11 +1003,12 @@ class ColumnStore:
         as `ChunkedRows`, decompressed when the caller copies them to their destination.
 
         Returns (columns by name, with FILEIDX into the chunk's file names when asked or
-        when some of the chunk's files are left out; those names). The time index picks the
-        blocks of rows that can hold the range; there the group holding TIME is read, then
-        each other group holding asked columns in one call over the rows between the first
-        and the last hit. Every block read is checked against the chunk's digests (deferred
-        columns when decoded).
+        when some of the chunk's files are left out, and with the records of a group of
+        columns under the group's name where they were read whole; those names). The time
+        index picks the blocks of rows that can hold the range; there the group holding
+        TIME is read, then each other group holding asked columns in one call over the rows
+        between the first and the last hit. Every block read is checked against the chunk's
+        digests (deferred columns when decoded).
 
         Raises
         ------
