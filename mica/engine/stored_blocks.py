@@ -29,6 +29,7 @@ import contextlib
 import ctypes
 import errno
 import functools
+import math
 import os
 import struct
 import threading
@@ -482,7 +483,7 @@ def read_rows_of(
     """Rows [lo, hi) of a dataset chunked along its first axis (or contiguous), checked."""
     hi = min(hi, dset.shape[0])
     lo = min(lo, hi)
-    row_items = int(np.prod(dset.shape[1:], dtype=np.int64))
+    row_items = math.prod(dset.shape[1:])  # (np.prod: 8 us a call, twice a chunk read)
     out = np.empty((hi - lo, *dset.shape[1:]), dset.dtype)
     if dset.chunks is None:  # contiguous: read and checked whole
         offset, size, _ = dset.blocks[0]
