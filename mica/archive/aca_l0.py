@@ -297,7 +297,9 @@ def _slots_data(
     # images decoded into the output, and numbers over many rows (`DeferredPlanes`): no
     # array of their rows beside the output
     later = [c for c in [*dtype.names, "IMGSIZE"] if c not in _READ_NOW]
-    by_slot = _pieces(start, stop, slots, imgsize, dtype.names, data_root, use_store, later)
+    by_slot = _pieces(
+        start, stop, slots, imgsize, dtype.names, data_root, use_store, ["IMGRAW"], later
+    )
     out = {}
     for slot, (pieces, order) in by_slot.items():
         total = sum(p["n"] for p in pieces)
@@ -317,8 +319,8 @@ def _slots_data(
     return out
 
 
-#: columns `_slots_data` reads at once: file names and strings (`_column_source`)
-_READ_NOW = {"FILENAME", "FILEIDX", *OPTIONAL_DEFAULTS}
+#: columns `_slots_data` reads at once: file names, strings (`_column_source`), images
+_READ_NOW = {"FILENAME", "FILEIDX", "IMGRAW", *OPTIONAL_DEFAULTS}
 
 
 def slot_columns(
@@ -450,10 +452,13 @@ def _pieces(
     data_root: str | Path | None,
     use_store: bool,
     defer: Sequence[str] = (),
+    later: Sequence[str] = (),
 ) -> dict[int, Pieces]:
     """Per slot: row blocks in the time range (store chunks, else files), and the row
     order that puts their concatenation in output order (files by start time), or None
     when it already is (the usual case: chunks hold whole partitions in file order).
+    ``defer`` and ``later``: columns that may come as `ChunkedRows` and `DeferredColumn`
+    (`ColumnStore.read`).
 
     The index is read in one snapshot (`snapshot_read`); a file removed by a concurrent
     update (a superseded revision) makes the read start again from a fresh snapshot.
@@ -467,7 +472,11 @@ def _pieces(
         root,
         lambda index: _get_file_records(tstart, tstop, slots, imgsize, lead=_ROW_LEAD, index=index),
         (
-            (lambda index, recs: _store_pieces(index, recs, names, imgsize, tstart, tstop, defer))
+            (
+                lambda index, recs: _store_pieces(
+                    index, recs, names, imgsize, tstart, tstop, defer, later
+                )
+            )
             if use_store
             else None
         ),
@@ -556,10 +565,12 @@ def _store_pieces(
     tstart: float,
     tstop: float,
     defer: Sequence[str] = (),
+    later: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """Rows served from current store chunks, one piece per partition (the narrowest view
     holding ``names``); files of other partitions are left to the caller. Columns in
-    ``defer`` may come as `ChunkedRows` (see `ColumnStore.read`)."""
+    ``defer`` may come as `ChunkedRows`, in ``later`` as `DeferredColumn` (see
+    `ColumnStore.read`)."""
     store = ColumnStore(L0, index)
     by_part: dict[str, list[dict[str, Any]]] = {}
     narrow = set()
@@ -587,7 +598,7 @@ def _store_pieces(
         files = {r["filename"] for r in recs}
         only = files if picked and part == L0.partition(recs[0]) else None
         try:
-            arrays, chunk_names = store.read(chunk, ask, tstart, tstop, only, defer)
+            arrays, chunk_names = store.read(chunk, ask, tstart, tstop, only, defer, later)
         except DamagedStoreError as err:
             serve_from_files(err)  # or raise; else read the files instead
             continue

@@ -699,6 +699,7 @@ def _rows_of(
     tstop: float,
     files: set[str] | None,
     defer: Iterable[str],
+    later: Iterable[str] = (),
 ) -> tuple[dict[str, Any], list[str]] | None:
     """`ColumnStore.read`'s rows through ``reader`` (None: a deferred column this reader
     leaves to another)."""
@@ -714,12 +715,13 @@ def _rows_of(
         return None
     columns = set(columns)
     leave_out = files is not None and not files.issuperset(names)
-    later = set()
+    decoded_later = set()
     if reader.defers_planes and not leave_out and len(blocks) >= _LATER_BLOCKS:
-        later = set(defer) & columns
-    at = _inner_rows(reader, key, trange, blocks, tstart, tstop) if later else None
+        planes = {c for dtype in groups.values() if len(dtype.names) > 1 for c in dtype.names}
+        decoded_later = set(later) & columns & planes
+    at = _inner_rows(reader, key, trange, blocks, tstart, tstop) if decoded_later else None
     if at is not None:  # their rows known without reading TIME whole: columns decoded later
-        return _rows_later(reader, groups, columns, later, wanted, at), names
+        return _rows_later(reader, groups, columns, decoded_later, wanted, at), names
     out = reader.group(key, [c for c in groups[key].names if c in columns], span)
     times = out["TIME"]
     keep = (times >= tstart) & (times <= tstop)
@@ -997,10 +999,14 @@ class ColumnStore:
         tstop: float,
         files: set[str] | None = None,
         defer: Iterable[str] = (),
+        later: Iterable[str] = (),
     ) -> tuple[dict[str, Any], list[str]]:
         """Rows of a chunk with tstart <= TIME <= tstop, asked columns only, from ``files``
         (None: from every file of the chunk). Columns in ``defer`` that are stored alone come
-        as `ChunkedRows`, decompressed when the caller copies them to their destination.
+        as `ChunkedRows`, decompressed when the caller copies them to their destination;
+        columns in ``later`` stored as byte planes may come as `DeferredColumn` (a read of
+        all the chunk's files over `_LATER_BLOCKS` blocks or more), decoded by the caller
+        (`mica.engine.stored_blocks.decode_deferred`).
 
         Returns (columns by name, with FILEIDX into the chunk's file names when asked or
         when some of the chunk's files are left out, and with the records of a group of
@@ -1018,7 +1024,8 @@ class ColumnStore:
             The chunk is not what its index row recorded (see `serve_from_files`).
         """
         with self.checking(chunk) as digests:
-            return self._read(chunk, set(columns) | {"TIME"}, tstart, tstop, files, defer, digests)
+            asked = set(columns) | {"TIME"}
+            return self._read(chunk, asked, tstart, tstop, files, (defer, later), digests)
 
     @contextlib.contextmanager
     def checking(self, chunk: dict[str, Any]) -> Iterator[ChunkDigests | None]:
@@ -1038,7 +1045,7 @@ class ColumnStore:
         tstart: float,
         tstop: float,
         files: set[str] | None,
-        defer: Iterable[str],
+        defer: tuple[Iterable[str], Iterable[str]],
         digests: ChunkDigests | None,
     ) -> tuple[dict[str, Any], list[str]]:
         # File names and groups from the index and the product, not from the file's
@@ -1051,14 +1058,14 @@ class ColumnStore:
             layout = stored_layout(path, fd) if digests is not None else None
             if layout is not None and layout.readable:  # its stored blocks read here
                 reader: _ChunkReader = _StoredReader(fd, path, layout, groups, digests)
-                got = _rows_of(reader, names, groups, columns, tstart, tstop, files, defer)
+                got = _rows_of(reader, names, groups, columns, tstart, tstop, files, *defer)
                 if got is not None:
                     return got
         finally:
             os.close(fd)
         with open_h5(path) as h5:
             reader = _H5Reader(h5, groups, digests)
-            got = _rows_of(reader, names, groups, columns, tstart, tstop, files, defer)
+            got = _rows_of(reader, names, groups, columns, tstart, tstop, files, *defer)
         return got  # type: ignore[return-value]
 
     @one_blosc_thread

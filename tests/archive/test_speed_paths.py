@@ -147,6 +147,8 @@ def test_long_reads_decode_into_the_output_and_equal_the_file_scan(sim_l0_archiv
     from mica.engine import colstore, stored_blocks
 
     monkeypatch.setattr(colstore, "_LATER_BLOCKS", 2)
+    monkeypatch.setattr(aca_l0, "_FILL_ROWS", 500)  # fills of several row blocks
+    monkeypatch.setattr(colstore, "_SHORT_DEFER_ROWS", 1024)  # and of `ChunkedRows` images
     decoded = []  # the real decoding, counted
     into = stored_blocks.DeferredPlanes.into
     monkeypatch.setattr(
@@ -164,17 +166,24 @@ def test_long_reads_decode_into_the_output_and_equal_the_file_scan(sim_l0_archiv
         ]
         for a, b, long in ranges:
             files = aca_l0.get_slot_data(a, b, slot, use_store=False, data_root=sim_l0_archive)
+            assert len(files)
             for columns in [None, no_images, ["TIME", "TEMPCCD"], ["TEMPCCD", "HD3TLM62"]]:
                 before = len(decoded)
                 store = aca_l0.get_slot_data(a, b, slot, columns=columns, data_root=sim_l0_archive)
                 if long and columns is not None:  # (images over many rows: ChunkedRows)
                     assert len(decoded) > before, (slot, a, b, columns)
                 _assert_equal_columns(store, files)
+            # columns of the header-3 views (each column alone): read at once, as before
+            for columns, sizes in ((["TIME"], None), (["TIME", "HD3TLM62"], [8])):
+                store = aca_l0.get_slot_data(
+                    a, b, slot, sizes, columns=columns, data_root=sim_l0_archive
+                )
+                _assert_equal_columns(store, files[np.isin(files["IMGSIZE"], sizes or [4, 6, 8])])
 
 
 def _assert_equal_columns(store: np.ma.MaskedArray, files: np.ma.MaskedArray) -> None:
     """``store``'s columns have the rows, dtypes, values and masks of those of ``files``."""
-    assert len(store) == len(files) > 0
+    assert len(store) == len(files)
     for name in store.dtype.names:
         assert store.dtype[name] == files.dtype[name], name
         assert np.array_equal(np.ma.getmaskarray(store[name]), np.ma.getmaskarray(files[name]))
