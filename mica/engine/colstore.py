@@ -1025,7 +1025,8 @@ class ColumnStore:
         """
         with self.checking(chunk) as digests:
             asked = set(columns) | {"TIME"}
-            return self._read(chunk, asked, tstart, tstop, files, (defer, later), digests)
+            deferring = (defer, later)
+            return self._read(chunk, asked, tstart, tstop, files, deferring, digests)
 
     @contextlib.contextmanager
     def checking(self, chunk: dict[str, Any]) -> Iterator[ChunkDigests | None]:
@@ -1045,7 +1046,7 @@ class ColumnStore:
         tstart: float,
         tstop: float,
         files: set[str] | None,
-        defer: tuple[Iterable[str], Iterable[str]],
+        deferring: tuple[Iterable[str], Iterable[str]],
         digests: ChunkDigests | None,
     ) -> tuple[dict[str, Any], list[str]]:
         # File names and groups from the index and the product, not from the file's
@@ -1058,14 +1059,14 @@ class ColumnStore:
             layout = stored_layout(path, fd) if digests is not None else None
             if layout is not None and layout.readable:  # its stored blocks read here
                 reader: _ChunkReader = _StoredReader(fd, path, layout, groups, digests)
-                got = _rows_of(reader, names, groups, columns, tstart, tstop, files, *defer)
+                got = _rows_of(reader, names, groups, columns, tstart, tstop, files, *deferring)
                 if got is not None:
                     return got
         finally:
             os.close(fd)
         with open_h5(path) as h5:
             reader = _H5Reader(h5, groups, digests)
-            got = _rows_of(reader, names, groups, columns, tstart, tstop, files, *defer)
+            got = _rows_of(reader, names, groups, columns, tstart, tstop, files, *deferring)
         return got  # type: ignore[return-value]
 
     @one_blosc_thread
