@@ -38,6 +38,7 @@ from mica.engine.colstore import ColumnStore, serve_from_files
 from mica.engine.h5chunks import ChunkedRows
 from mica.engine.index import ArchiveIndex, require_archive
 from mica.engine.read import snapshot_read
+from mica.engine.stored_blocks import DeferredColumn, decode_deferred
 from mica.engine.synced import require_synced, synced_chunk_lost
 from mica.errors import DamagedStoreError, InvalidArgumentError, MissingDataError
 from mica.products.aca_l0 import (
@@ -293,7 +294,12 @@ def _slots_data(
     """`get_slot_data`'s rows of each of ``slots`` (read in one snapshot of the index) as
     (structured data, its mask)."""
     dtype = slot_dtype(columns, centered_8x8)
-    by_slot = _pieces(start, stop, slots, imgsize, dtype.names, data_root, use_store, ["IMGRAW"])
+    # images decoded into the output, and numbers over many rows (`DeferredPlanes`): no
+    # array of their rows beside the output
+    later = [c for c in [*dtype.names, "IMGSIZE"] if c not in _READ_NOW]
+    by_slot = _pieces(
+        start, stop, slots, imgsize, dtype.names, data_root, use_store, ["IMGRAW"], later
+    )
     out = {}
     for slot, (pieces, order) in by_slot.items():
         total = sum(p["n"] for p in pieces)
@@ -311,6 +317,10 @@ def _slots_data(
             return _slots_data(start, stop, slots, imgsize, columns, centered_8x8, data_root, True)
         out[slot] = (data, mask) if order is None else (data[order], mask[order])
     return out
+
+
+#: columns `_slots_data` reads at once: file names, strings (`_column_source`), images
+_READ_NOW = {"FILENAME", "FILEIDX", "IMGRAW", *OPTIONAL_DEFAULTS}
 
 
 def slot_columns(
@@ -442,10 +452,13 @@ def _pieces(
     data_root: str | Path | None,
     use_store: bool,
     defer: Sequence[str] = (),
+    later: Sequence[str] = (),
 ) -> dict[int, Pieces]:
     """Per slot: row blocks in the time range (store chunks, else files), and the row
     order that puts their concatenation in output order (files by start time), or None
     when it already is (the usual case: chunks hold whole partitions in file order).
+    ``defer`` and ``later``: columns that may come as `ChunkedRows` and `DeferredColumn`
+    (`ColumnStore.read`).
 
     The index is read in one snapshot (`snapshot_read`); a file removed by a concurrent
     update (a superseded revision) makes the read start again from a fresh snapshot.
@@ -459,7 +472,11 @@ def _pieces(
         root,
         lambda index: _get_file_records(tstart, tstop, slots, imgsize, lead=_ROW_LEAD, index=index),
         (
-            (lambda index, recs: _store_pieces(index, recs, names, imgsize, tstart, tstop, defer))
+            (
+                lambda index, recs: _store_pieces(
+                    index, recs, names, imgsize, tstart, tstop, defer, later
+                )
+            )
             if use_store
             else None
         ),
@@ -548,10 +565,12 @@ def _store_pieces(
     tstart: float,
     tstop: float,
     defer: Sequence[str] = (),
+    later: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """Rows served from current store chunks, one piece per partition (the narrowest view
     holding ``names``); files of other partitions are left to the caller. Columns in
-    ``defer`` may come as `ChunkedRows` (see `ColumnStore.read`)."""
+    ``defer`` may come as `ChunkedRows`, in ``later`` as `DeferredColumn` (see
+    `ColumnStore.read`)."""
     store = ColumnStore(L0, index)
     by_part: dict[str, list[dict[str, Any]]] = {}
     narrow = set()
@@ -579,7 +598,7 @@ def _store_pieces(
         files = {r["filename"] for r in recs}
         only = files if picked and part == L0.partition(recs[0]) else None
         try:
-            arrays, chunk_names = store.read(chunk, ask, tstart, tstop, only, defer)
+            arrays, chunk_names = store.read(chunk, ask, tstart, tstop, only, defer, later)
         except DamagedStoreError as err:
             serve_from_files(err)  # or raise; else read the files instead
             continue
@@ -603,7 +622,9 @@ def _store_pieces(
 
 def _fill(out: np.ndarray, mask: np.ndarray, piece: dict[str, Any], centered: bool) -> None:
     """Copy a piece's arrays into the output and mask rows whose image size lacks the
-    column (``mask`` is all False on entry)."""
+    column (``mask`` is all False on entry); deferred columns (`DeferredColumn`) are decoded
+    into their fields first, with the rows' image sizes if they are deferred too."""
+    piece = {**piece, "sizes": _decode_deferred(out, piece)}
     masks: dict[tuple[int, ...], Any] = {}  # per set of carrying sizes, computed once
     # (field, values, mask values or None): an array of one value per row, or one value
     plan: list[tuple[str, Any, Any]] = []
@@ -616,7 +637,8 @@ def _fill(out: np.ndarray, mask: np.ndarray, piece: dict[str, Any], centered: bo
             # image copy overlaps that with decompression (see `ChunkedRows.each_chunk`).
             _put_images(out[name], mask[name], piece["arrays"][name], piece["sizes"], centered)
             continue
-        plan.append((name, *_column_source(piece, name, out.dtype[name], masks)))
+        values, lacks = _column_source(piece, name, out.dtype[name], masks)
+        plan.append((name, None if isinstance(values, DeferredColumn) else values, lacks))
     # Row blocks, every column of a block in turn: a field written over all rows at once
     # strides through the whole output once per column (each row's cache line fetched once
     # per field); a block stays in cache while its fields are written (1.5-1.9x, measured).
@@ -629,6 +651,24 @@ def _fill(out: np.ndarray, mask: np.ndarray, piece: dict[str, Any], centered: bo
                 block[name] = _rows(values, lo, hi, n)
             if lacks is not None:
                 mblock[name] = _rows(lacks, lo, hi, n)
+
+
+def _decode_deferred(out: np.ndarray, piece: dict[str, Any]) -> Any:
+    """Decode a piece's deferred columns into their fields of ``out`` and give the rows'
+    image sizes (`piece`'s ``sizes``, decoded now if deferred: into the output's IMGSIZE
+    when asked, else into an array of their own)."""
+    arrays, sizes = piece["arrays"], piece["sizes"]
+    later = [
+        (arrays[n], out[n]) for n in out.dtype.names if isinstance(arrays.get(n), DeferredColumn)
+    ]
+    if isinstance(sizes, DeferredColumn):
+        if "IMGSIZE" in out.dtype.names:
+            sizes = out["IMGSIZE"]
+        else:
+            later.append((sizes, np.empty(len(sizes), sizes.dtype)))
+            sizes = later[-1][1]
+    decode_deferred(later)
+    return sizes
 
 
 def _column_source(
@@ -695,17 +735,27 @@ def _rows(values: Any, lo: int, hi: int, n: int) -> Any:
     return values
 
 
-# _OUTSIDE[size]: the pixels of an 8x8 frame outside its top-left size x size image
+# _OUTSIDE[size]: the pixels of an 8x8 frame outside its top-left size x size image;
+# _CENTRED_OUTSIDE[size]: outside its centred image
 _OUTSIDE = np.ones((9, 8, 8), dtype=bool)
+_CENTRED_OUTSIDE = np.ones((9, 8, 8), dtype=bool)
 for _size in ALL_SIZES:
     _OUTSIDE[_size, :_size, :_size] = False
+    _lo = (8 - _size) // 2
+    _CENTRED_OUTSIDE[_size, _lo : _lo + _size, _lo : _lo + _size] = False
 
 
 def _put_images(
-    out: np.ndarray, mask: np.ndarray, images: np.ndarray, sizes: int | np.ndarray, centered: bool
+    out: np.ndarray,
+    mask: np.ndarray,
+    images: np.ndarray,
+    sizes: int | np.ndarray,
+    centered: bool,
+    picked: np.ndarray | None = None,
 ) -> None:
     """Copy top-left 8x8 frames into the output (centring 6x6/4x4 if asked) and mask the
-    pixels outside each image (``mask`` is all False on entry)."""
+    pixels outside each image (``mask`` is all False on entry); ``picked``: the rows of
+    ``images`` to copy, in the output's order (centred only; None: all)."""
     frame = out.reshape(-1, 8, 8)
     fmask = mask.reshape(-1, 8, 8)
     row_sizes = np.broadcast_to(sizes, len(out))
@@ -722,12 +772,12 @@ def _put_images(
             frame[...] = np.asarray(images).reshape(-1, 8, 8)
         return
     src = np.asarray(images).reshape(-1, 8, 8)
-    fmask[...] = True
+    taken = np.arange(len(out)) if picked is None else picked
+    fmask[...] = _CENTRED_OUTSIDE[row_sizes]
     for size in np.unique(row_sizes):
         rows = slice(None) if np.isscalar(sizes) else np.flatnonzero(row_sizes == size)
         lo = (8 - size) // 2
-        frame[rows, lo : lo + size, lo : lo + size] = src[rows, :size, :size]
-        fmask[rows, lo : lo + size, lo : lo + size] = False
+        frame[rows, lo : lo + size, lo : lo + size] = src[taken[rows], :size, :size]
 
 
 DEFAULT_IMAGE_META = ["TIME", "BGDAVG", "IMGSTAT", "IMGFUNC1", "IMGSIZE", "IMGSCALE", "INTEG"]
@@ -902,12 +952,19 @@ def _image_columns(
     final = good[sort]
     values: dict[str, np.ndarray] = {}
     masks: dict[str, np.ndarray | None] = {}
+    taken = _records_taken(pieces, final)
+    lacking: dict[tuple[int, ...], np.ndarray] = {}
+    sizes = taken.get("IMGSIZE")
+    if sizes is None or sizes.dtype != dtype["IMGSIZE"]:
+        sizes = gathered("IMGSIZE", final)[0]
     for name in dtype.names:
         if name == "QUALITY":  # 0 in every good row; the table has no such column
             continue
         if name in keys:  # gathered already: put in order
             got, lacks = keys[name]
             values[name], masks[name] = got[sort], None if lacks is None else lacks[sort]
+        elif name in taken and taken[name].dtype == dtype[name]:
+            values[name], masks[name] = taken[name], _lacking(name, sizes, lacking)
         elif name != "IMGRAW":
             values[name], masks[name] = gathered(name, final)
         else:
@@ -915,8 +972,53 @@ def _image_columns(
             masks[name] = np.zeros(values[name].shape, dtype=bool)
     if pieces:
         raw = np.concatenate([np.asarray(p["arrays"]["IMGRAW"]) for p in pieces])
-        _put_images(values["IMGRAW"], masks["IMGRAW"], raw[final], values["IMGSIZE"], True)
+        _put_images(values["IMGRAW"], masks["IMGRAW"], raw, values["IMGSIZE"], True, final)
     return values, masks
+
+
+def _records_taken(pieces: list[dict[str, Any]], picked: np.ndarray) -> dict[str, np.ndarray]:
+    """The columns of the column groups every piece holds as records (`ColumnStore.read`:
+    the store's groups read whole), at rows ``picked`` of the pieces' concatenation: each
+    group's records taken as rows of bytes in one call, its columns their fields (a call a
+    column of a 10-minute `get_aca_images` cost 1.5 ms more). Empty when the pieces do not
+    all hold the same groups (rows read from files)."""
+    if not pieces:
+        return {}
+
+    def records(piece: dict[str, Any]) -> dict[str, np.ndarray]:
+        return {
+            name: values
+            for name, values in piece["arrays"].items()
+            if isinstance(values, np.ndarray) and values.dtype.names and len(values) == piece["n"]
+        }
+
+    groups = [records(piece) for piece in pieces]
+    kinds = {name: values.dtype for name, values in groups[0].items()}
+    if any({name: values.dtype for name, values in g.items()} != kinds for g in groups):
+        return {}
+    out = {}
+    for name, kind in kinds.items():
+        rows = [
+            np.ascontiguousarray(g[name]).view(np.uint8).reshape(-1, kind.itemsize) for g in groups
+        ]
+        taken = np.concatenate(rows)[picked].view(kind).reshape(-1)
+        out.update({field: taken[field] for field in kind.names})
+    return out
+
+
+def _lacking(
+    name: str, sizes: np.ndarray, known: dict[tuple[int, ...], np.ndarray]
+) -> np.ndarray | None:
+    """Per row of image size ``sizes``, whether it lacks column ``name`` (None: every
+    image size carries it); ``known`` keeps the answer of each set of carrying sizes."""
+    carried = COLUMN_SIZES[name]
+    if set(carried) >= set(ALL_SIZES):
+        return None
+    if carried not in known:
+        lacks = np.ones(9, dtype=bool)
+        lacks[list(carried)] = False
+        known[carried] = lacks[sizes]
+    return known[carried]
 
 
 #: `get_slot_data` columns `get_aca_images` takes (the others it would drop)
@@ -940,8 +1042,6 @@ def _images_table(
     def column(name: str) -> Any:
         mask = masks[name]
         if name == "IMGRAW" or (mask is not None and mask.any()):
-            # a masked array, made a MaskedColumn once by the Table (a MaskedColumn given
-            # is made again: 62 columns cost twice a plain table's, measured)
             return np.ma.MaskedArray(values[name], mask=mask, copy=False)
         return values[name]
 
@@ -972,7 +1072,32 @@ def _images_table(
     cols["COMMCNT_CHECKSUM_FAIL"] = commcnt & 1 == 1
     cols["COMMCNT_SYNTAX_ERROR"] = (commcnt >> 1) & 1 == 1
     cols["COMMPROG_REPEAT"] = np.asarray(values["COMMPROG"], dtype=np.uint8) & 3
-    return astropy_table.Table(list(cols.values()), names=list(cols), copy=False)
+    return _table_of(cols)
+
+
+def _table_of(arrays: dict[str, np.ndarray]) -> astropy_table.Table:
+    """The table ``Table(list(arrays.values()), names=list(arrays), copy=False)`` gives
+    (a `MaskedColumn` for each masked array, a `Column` for the others, no units, formats,
+    descriptions or meta; ``fill_value`` the column's default), made without copying.
+
+    Each column is the array viewed as its column class and the table is put together by
+    astropy's own `Table._make_table_from_cols` (what its constructor ends with): the
+    constructor converts each array through generic checks (mixins, its first element,
+    the column made twice for a masked array), 2.7 ms for `get_aca_images`'s 62 columns
+    of 10 minutes, against 0.9 ms here (measured). tests/archive/test_speed_paths.py
+    compares the two tables' columns attribute by attribute."""
+    table_cls = astropy_table.Table
+    columns = []
+    for name, values in arrays.items():
+        masked = isinstance(values, np.ma.MaskedArray)
+        column = values.view(table_cls.MaskedColumn if masked else table_cls.Column)
+        column._name = name
+        if masked:
+            column.fill_value = None  # the column's default, as the constructor sets it
+        columns.append(column)
+    table = table_cls()
+    table_cls._make_table_from_cols(table, columns)
+    return table
 
 
 #: Units of the L0 columns as `get_slot_data` returns them (the FITS TUNITn); the other

@@ -94,6 +94,7 @@ from mica.engine.index import ArchiveIndex
 from mica.engine.product import FileProduct
 from mica.engine.store_tables import create_table, refresh_tables
 from mica.engine.stored_blocks import (
+    DeferredPlanes,
     StoredDataset,
     StoredFile,
     blosc_blocks,
@@ -555,6 +556,10 @@ def _span(times: np.ndarray, old: dict[str, Any] | None) -> tuple[float | None, 
 #: a short read decodes its deferred columns (images) at once from the stored blocks up to
 #: this many rows (above: `ChunkedRows`, decoded into the caller's output, see `_H5Reader`)
 _SHORT_DEFER_ROWS = 2 * _BLOCK_ROWS
+#: from this many blocks of a chunk's time index on, a read's deferred byte-plane columns
+#: are decoded into the caller's output (`_rows_later`); below, the two edge blocks read for
+#: their rows and the stored blocks read once more cost more than the arrays in between
+_LATER_BLOCKS = 16
 #: up to this many columns of a byte-plane group come each in its own array; more come as
 #: fields of one record array (its planes copied in one pass, not a pass a column)
 _FEW_COLUMNS = 4
@@ -567,14 +572,29 @@ class _ChunkReader:
     #: whether a read with deferred columns over more than `_SHORT_DEFER_ROWS` rows is left
     #: to another reader
     defers_only_short = False
+    #: whether columns of byte-plane groups may be decoded later, into the caller's output
+    #: (`later`, `_rows_later`)
+    defers_planes = False
 
     def trange(self) -> np.ndarray:
         raise NotImplementedError
 
     def group(self, group: str, asked: list[str] | None, rows: slice) -> dict[str, np.ndarray]:
+        """Columns ``asked`` (None: all) of a column group over ``rows``; a reader may also
+        give the group's records under its name (contiguous, when it read them whole)."""
         raise NotImplementedError
 
     def deferred(self, group: str, rows: slice) -> Any:
+        raise NotImplementedError
+
+    def later(self, group: str, asked: list[str], rows: slice) -> dict[str, Any] | None:
+        """Columns of a byte-plane group over ``rows`` located, decoded later into the
+        caller's output (`DeferredPlanes`); None: read them now (a reader that
+        ``defers_planes``)."""
+        raise NotImplementedError
+
+    def rows(self, group: str) -> int:
+        """The number of rows of a group's dataset (a reader that ``defers_planes``)."""
         raise NotImplementedError
 
 
@@ -605,6 +625,7 @@ class _StoredReader(_ChunkReader):
     decoded by c-blosc (no HDF5 file opened); deferred columns of a short read come decoded."""
 
     defers_only_short = True
+    defers_planes = True
 
     def __init__(
         self,
@@ -639,7 +660,7 @@ class _StoredReader(_ChunkReader):
             whole = [(0, dtype.itemsize)]
             (rows_,) = read_planes(self.fd, dset, whole, lo, hi, self.digests)
             records = rows_.view(dtype).reshape(-1)
-            return {name: records[name] for name in asked}
+            return {group: records, **{name: records[name] for name in asked}}
         fields = [dtype.fields[name][:2] for name in asked]
         planes = [(offset, field.itemsize) for field, offset in fields]
         got = read_planes(self.fd, dset, planes, lo, hi, self.digests)
@@ -653,6 +674,21 @@ class _StoredReader(_ChunkReader):
             return None
         return self.group(group, None, rows)[group]
 
+    def later(self, group: str, asked: list[str], rows: slice) -> dict[str, Any] | None:
+        dtype, dset = self.groups[group], self._dataset(group)
+        if len(dtype.names) == 1:  # a column alone: read now
+            return None
+        fields = [dtype.fields[name][0] for name in asked]
+        planes = [(dtype.fields[name][1], dtype.fields[name][0].itemsize) for name in asked]
+        if not DeferredPlanes.takes(dset, planes, rows):
+            return None
+        source = DeferredPlanes(self.fd, dset, planes, rows, self.digests)
+        return {name: source.column(k, field) for k, (name, field) in enumerate(zip(asked, fields))}
+
+    def rows(self, group: str) -> int:
+        dset = self._dataset(group)
+        return dset.shape[0] if len(self.groups[group].names) == 1 else dset.shape[1]
+
 
 def _rows_of(
     reader: _ChunkReader,
@@ -663,6 +699,7 @@ def _rows_of(
     tstop: float,
     files: set[str] | None,
     defer: Iterable[str],
+    later: Iterable[str] = (),
 ) -> tuple[dict[str, Any], list[str]] | None:
     """`ColumnStore.read`'s rows through ``reader`` (None: a deferred column this reader
     leaves to another)."""
@@ -677,10 +714,17 @@ def _rows_of(
     if wanted and reader.defers_only_short and span.stop - span.start > _SHORT_DEFER_ROWS:
         return None
     columns = set(columns)
+    leave_out = files is not None and not files.issuperset(names)
+    decoded_later = set()
+    if reader.defers_planes and not leave_out and len(blocks) >= _LATER_BLOCKS:
+        planes = {c for dtype in groups.values() if len(dtype.names) > 1 for c in dtype.names}
+        decoded_later = set(later) & columns & planes
+    at = _inner_rows(reader, key, trange, blocks, tstart, tstop) if decoded_later else None
+    if at is not None:  # their rows known without reading TIME whole: columns decoded later
+        return _rows_later(reader, groups, columns, decoded_later, wanted, at), names
     out = reader.group(key, [c for c in groups[key].names if c in columns], span)
     times = out["TIME"]
     keep = (times >= tstart) & (times <= tstop)
-    leave_out = files is not None and not files.issuperset(names)
     if leave_out:  # FILEIDX returned too
         columns.add("FILEIDX")
     if "FILEIDX" in columns:
@@ -691,7 +735,8 @@ def _rows_of(
         return {}, names
     # first and last hit (argmax: no index array of every hit)
     rows = slice(int(keep.argmax()), len(keep) - int(keep[::-1].argmax()))  # in span
-    out = {c: v[rows] for c, v in out.items() if c in columns}
+    kept = columns | {g for g, dtype in groups.items() if len(dtype.names) > 1}  # records
+    out = {c: v[rows] for c, v in out.items() if c in kept}
     at = slice(span.start + rows.start, span.start + rows.stop)  # within the chunk
     for group, dtype in groups.items():
         asked = [c for c in dtype.names if c in columns and c not in out]
@@ -708,6 +753,73 @@ def _rows_of(
     return {
         c: v.narrowed(sel) if isinstance(v, ChunkedRows) else v[sel] for c, v in out.items()
     }, names
+
+
+def _inner_rows(
+    reader: _ChunkReader,
+    key: str,
+    trange: np.ndarray,
+    blocks: np.ndarray,
+    tstart: float,
+    tstop: float,
+) -> slice | None:
+    """The chunk's rows with tstart <= TIME <= tstop when they are consecutive and every
+    block between the first and the last holding some lies within the range (by the time
+    index): found from the time index and the TIME of the two edge blocks alone. None
+    otherwise (rows out of time order: the caller reads TIME over every block)."""
+    b0, b1 = int(blocks[0]), int(blocks[-1])
+    within = (trange[b0 : b1 + 1, 0] >= tstart) & (trange[b0 : b1 + 1, 1] <= tstop)
+    if not within[1:-1].all():
+        return None
+    nrows = reader.rows(key)
+
+    def hits(block: int) -> tuple[int, int] | None:
+        """Rows [a, b) of ``block`` in the range, if consecutive."""
+        lo = block * _BLOCK_ROWS
+        if within[block - b0]:
+            return lo, min(lo + _BLOCK_ROWS, nrows)
+        times = reader.group(key, ["TIME"], slice(lo, lo + _BLOCK_ROWS))["TIME"]
+        found = np.flatnonzero((times >= tstart) & (times <= tstop))
+        if len(found) == 0 or found[-1] - found[0] + 1 != len(found):
+            return None
+        return lo + int(found[0]), lo + int(found[-1]) + 1
+
+    first, last = hits(b0), hits(b1)
+    if first is None or last is None:
+        return None
+    if first[1] != (b0 + 1) * _BLOCK_ROWS or last[0] != b1 * _BLOCK_ROWS:
+        return None  # a gap at an inner edge
+    return slice(first[0], last[1])
+
+
+def _rows_later(
+    reader: _ChunkReader,
+    groups: dict[str, np.dtype],
+    columns: set[str],
+    later: set[str],
+    wanted: list[str],
+    at: slice,
+) -> dict[str, Any]:
+    """`_rows_of`'s columns over rows ``at`` of the chunk, those in ``later`` located only
+    where the reader defers them (decoded into the caller's output, `DeferredPlanes`)."""
+    out: dict[str, Any] = {}
+    for group, dtype in groups.items():
+        asked = [c for c in dtype.names if c in columns]
+        if group in wanted and asked == [group]:
+            deferred = reader.deferred(group, at)
+            if deferred is not None:
+                out[group] = deferred
+                continue
+        now = [c for c in asked if c not in later]
+        deferred_ = [c for c in asked if c in later]
+        located = reader.later(group, deferred_, at) if deferred_ else None
+        if located is None:
+            now = asked
+        else:
+            out.update(located)
+        if now:
+            out.update(reader.group(group, now, at))
+    return out
 
 
 @functools.lru_cache(maxsize=64)
@@ -888,17 +1000,22 @@ class ColumnStore:
         tstop: float,
         files: set[str] | None = None,
         defer: Iterable[str] = (),
+        later: Iterable[str] = (),
     ) -> tuple[dict[str, Any], list[str]]:
         """Rows of a chunk with tstart <= TIME <= tstop, asked columns only, from ``files``
         (None: from every file of the chunk). Columns in ``defer`` that are stored alone come
-        as `ChunkedRows`, decompressed when the caller copies them to their destination.
+        as `ChunkedRows`, decompressed when the caller copies them to their destination;
+        columns in ``later`` stored as byte planes may come as `DeferredColumn` (a read of
+        all the chunk's files over `_LATER_BLOCKS` blocks or more), decoded by the caller
+        (`mica.engine.stored_blocks.decode_deferred`).
 
         Returns (columns by name, with FILEIDX into the chunk's file names when asked or
-        when some of the chunk's files are left out; those names). The time index picks the
-        blocks of rows that can hold the range; there the group holding TIME is read, then
-        each other group holding asked columns in one call over the rows between the first
-        and the last hit. Every block read is checked against the chunk's digests (deferred
-        columns when decoded).
+        when some of the chunk's files are left out, and with the records of a group of
+        columns under the group's name where they were read whole; those names). The time
+        index picks the blocks of rows that can hold the range; there the group holding
+        TIME is read, then each other group holding asked columns in one call over the rows
+        between the first and the last hit. Every block read is checked against the chunk's
+        digests (deferred columns when decoded).
 
         Raises
         ------
@@ -908,7 +1025,9 @@ class ColumnStore:
             The chunk is not what its index row recorded (see `serve_from_files`).
         """
         with self.checking(chunk) as digests:
-            return self._read(chunk, set(columns) | {"TIME"}, tstart, tstop, files, defer, digests)
+            asked = set(columns) | {"TIME"}
+            deferring = (defer, later)
+            return self._read(chunk, asked, tstart, tstop, files, deferring, digests)
 
     @contextlib.contextmanager
     def checking(self, chunk: dict[str, Any]) -> Iterator[ChunkDigests | None]:
@@ -928,7 +1047,7 @@ class ColumnStore:
         tstart: float,
         tstop: float,
         files: set[str] | None,
-        defer: Iterable[str],
+        deferring: tuple[Iterable[str], Iterable[str]],
         digests: ChunkDigests | None,
     ) -> tuple[dict[str, Any], list[str]]:
         # File names and groups from the index and the product, not from the file's
@@ -941,14 +1060,14 @@ class ColumnStore:
             layout = stored_layout(path, fd) if digests is not None else None
             if layout is not None and layout.readable:  # its stored blocks read here
                 reader: _ChunkReader = _StoredReader(fd, path, layout, groups, digests)
-                got = _rows_of(reader, names, groups, columns, tstart, tstop, files, defer)
+                got = _rows_of(reader, names, groups, columns, tstart, tstop, files, *deferring)
                 if got is not None:
                     return got
         finally:
             os.close(fd)
         with open_h5(path) as h5:
             reader = _H5Reader(h5, groups, digests)
-            got = _rows_of(reader, names, groups, columns, tstart, tstop, files, defer)
+            got = _rows_of(reader, names, groups, columns, tstart, tstop, files, *deferring)
         return got  # type: ignore[return-value]
 
     @one_blosc_thread

@@ -29,9 +29,11 @@ import contextlib
 import ctypes
 import errno
 import functools
+import math
 import os
 import struct
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -53,11 +55,14 @@ from mica.errors import DamagedStoreError
 
 __all__ = [
     "BlockMap",
+    "DeferredColumn",
+    "DeferredPlanes",
     "StoredBlocks",
     "StoredDataset",
     "StoredFile",
     "blosc_blocks",
     "blosc_decode",
+    "decode_deferred",
     "read_planes",
     "read_rows_of",
     "stored_layout",
@@ -243,25 +248,11 @@ def read_planes(
     record = digests.check_meta(dset.name, dset.dtype, dset.shape)
     nplanes, step = dset.chunks  # type: ignore[misc]
     blocks = range(lo // step, -(-hi // step) if hi > lo else lo // step)
-    if (
-        hi - lo > _FEW_ROWS
-        and max(count for _, count in planes) < 256  # Blosc's item size is one byte
-        and not any(dset.blocks[block][2] for block in blocks)  # all filtered
-    ):
+    if hi - lo > _FEW_ROWS and _unshuffles(dset, planes, blocks):
         whole = [np.empty((len(blocks) * step, count), np.uint8) for _, count in planes]
-        # blocks a batch: its staging buffer (this thread's, kept warm) of a few MB at most
-        batch = max(1, _UNSHUFFLE_BYTES // (step * sum(count for _, count in planes)))
-        for k0 in range(0, len(blocks), batch):
-            part = blocks[k0 : k0 + batch]
-            columns = [
-                _Unshuffled(count, step, len(part), i) for i, (_, count) in enumerate(planes)
-            ]
-            for k, block in enumerate(part):
-                src = _stored(fd, dset, block, digests, record).ctypes.data
-                for (first, count), column in zip(planes, columns):
-                    _decode(src, dset, first * step, count * step, column.stream(k), digests)
+        for k0, columns in _batches(fd, dset, planes, blocks, digests, record):
             for column, rows in zip(columns, whole):
-                column.unshuffle(rows[k0 * step : (k0 + len(part)) * step], dset, digests)
+                column.unshuffle(rows[k0 * step : k0 * step + column.rows], dset, digests)
         at = lo - blocks[0] * step
         return [rows[at : at + hi - lo] for rows in whole]
     nbytes = nplanes * step
@@ -287,6 +278,130 @@ def read_planes(
     return out
 
 
+def _unshuffles(dset: StoredDataset, planes: list[tuple[int, int]], blocks: range) -> bool:
+    """Whether `_Unshuffled` puts these planes of these stored blocks into rows: items of
+    fewer than 256 bytes (Blosc's item size is one byte) and every block filtered."""
+    return max(count for _, count in planes) < 256 and not any(dset.blocks[b][2] for b in blocks)
+
+
+def _batches(
+    fd: int,
+    dset: StoredDataset,
+    planes: list[tuple[int, int]],
+    blocks: range,
+    digests: ChunkDigests,
+    record: DatasetDigests,
+    nbytes: int = _UNSHUFFLE_BYTES,
+) -> Iterator[tuple[int, list[_Unshuffled]]]:
+    """The ``planes`` of consecutive batches of the stored ``blocks`` (each read and checked
+    once), decoded into one `_Unshuffled` per plane set, ready to be put into rows: (the
+    batch's first block, as an index into ``blocks``; its `_Unshuffled`), each valid until
+    the next. A batch holds about ``nbytes`` of planes (this thread's kept buffers)."""
+    step = dset.chunks[1]  # type: ignore[index]
+    batch = max(1, nbytes // (step * sum(count for _, count in planes)))
+    for k0 in range(0, len(blocks), batch):
+        part = blocks[k0 : k0 + batch]
+        columns = [_Unshuffled(count, step, len(part), i) for i, (_, count) in enumerate(planes)]
+        for k, block in enumerate(part):
+            src = _stored(fd, dset, block, digests, record).ctypes.data
+            for (first, count), column in zip(planes, columns):
+                _decode(src, dset, first * step, count * step, column.stream(k), digests)
+        yield k0, columns
+
+
+#: bytes of planes `DeferredPlanes` stages at a time (this thread's buffers, reused: the
+#: rows go from there into the caller's output while they are in the CPU's cache)
+_STAGED_BYTES = 512 << 10
+
+
+class DeferredPlanes:
+    """Byte planes of columns of a (planes, rows) uint8 dataset over rows [lo, hi), located
+    but not decoded (where `takes`): `into` decodes them once into the caller's arrays, a batch of
+    stored blocks at a time through this thread's buffers (c-blosc's unshuffle, as
+    `read_planes` puts many rows into place).
+
+    A read of many rows into a larger output (`mica.archive.aca_l0.get_slot_data`) would
+    otherwise hold the columns' rows beside the output: twice the heap, which glibc gave
+    back at the end of each call (its trim threshold is twice the largest block freed), so
+    every call faulted its pages in again (1,400 minor faults for 10 days of TIME and
+    TEMPCCD, a third of the call, measured).
+
+    Holds its own descriptor of the file (readable after the caller's is closed, and after
+    the file is replaced); raises `DamagedStoreError` as `read_planes` does, when decoded.
+    """
+
+    def __init__(
+        self,
+        fd: int,
+        dset: StoredDataset,
+        planes: list[tuple[int, int]],
+        rows: slice,
+        digests: ChunkDigests,
+    ):
+        self.fd = os.dup(fd)
+        self._close = weakref.finalize(self, os.close, self.fd)
+        self.dset, self.planes, self.digests = dset, planes, digests
+        self.lo, self.hi = rows.start, rows.stop
+
+    @staticmethod
+    def takes(dset: StoredDataset, planes: list[tuple[int, int]], rows: slice) -> bool:
+        """Whether these planes over these rows (of a (planes, rows) uint8 dataset) are
+        put into rows this way: not for items of 256 bytes or more, or a stored block
+        without its filter (`read_planes` reads them)."""
+        step = dset.chunks[1]  # type: ignore[index]
+        blocks = range(rows.start // step, -(-rows.stop // step))
+        return rows.stop > rows.start and _unshuffles(dset, planes, blocks)
+
+    def column(self, k: int, dtype: np.dtype) -> DeferredColumn:
+        """The ``k``-th plane set's column, of ``dtype`` (as stored: its planes' items)."""
+        return DeferredColumn(self, k, dtype)
+
+    def into(self, columns: list[tuple[DeferredColumn, np.ndarray]]) -> None:
+        """Rows [lo, hi) of each of its ``columns`` into the array beside it (``hi - lo``
+        rows of any dtype and strides: numpy casts them), then close the file."""
+        record = self.digests.check_meta(self.dset.name, self.dset.dtype, self.dset.shape)
+        step = self.dset.chunks[1]  # type: ignore[index]
+        blocks = range(self.lo // step, -(-self.hi // step))
+        planes = [self.planes[column.k] for column, _ in columns]
+        batches = _batches(self.fd, self.dset, planes, blocks, self.digests, record, _STAGED_BYTES)
+        for k0, unshuffled in batches:
+            row0 = (blocks[0] + k0) * step  # the batch's first row in the dataset
+            a, b = max(self.lo, row0), min(self.hi, row0 + unshuffled[0].rows)
+            for i, (batch, (column, dest)) in enumerate(zip(unshuffled, columns)):
+                rows = thread_buffer(f"staged{i}", batch.rows * batch.count)
+                rows = rows.reshape(batch.rows, batch.count)
+                batch.unshuffle(rows, self.dset, self.digests)
+                values = rows[a - row0 : b - row0].view(column.dtype.base)
+                dest[a - self.lo : b - self.lo] = values.reshape(b - a, *column.dtype.shape)
+        self._close()
+
+
+class DeferredColumn:
+    """One column of `DeferredPlanes` (``len``: its rows; ``dtype``: as stored)."""
+
+    def __init__(self, source: DeferredPlanes, k: int, dtype: np.dtype):
+        self.source, self.k, self.dtype = source, k, dtype
+
+    def __len__(self) -> int:
+        return self.source.hi - self.source.lo
+
+
+def decode_deferred(columns: list[tuple[DeferredColumn, np.ndarray]]) -> None:
+    """Each deferred column into the array beside it (`DeferredPlanes.into`), the stored
+    blocks of each source read and checked once for all its columns."""
+    by_source: dict[DeferredPlanes, list[tuple[DeferredColumn, np.ndarray]]] = {}
+    for column, dest in columns:
+        by_source.setdefault(column.source, []).append((column, dest))
+    for source, pairs in by_source.items():
+        source.into(pairs)
+
+
+#: the layout (address, item size, rows a block, blocks) each of this thread's `_Unshuffled`
+#: buffers holds the header, offsets and sizes of: written again only for another (their
+#: writing cost a long read of a few columns a tenth, measured)
+_written = threading.local()
+
+
 class _Unshuffled:
     """One column's byte planes of consecutive stored blocks, decoded one block after another
     into a Blosc buffer that describes them as shuffled blocks of items of ``count`` bytes
@@ -303,24 +418,30 @@ class _Unshuffled:
 
     def __init__(self, count: int, step: int, nblocks: int, index: int):
         self.count, self.nblocks = count, nblocks
+        self.rows = nblocks * step
         self.size = count * step  # of a block
-        first = _BLOSC_HEAD + 4 * nblocks  # where the first block's stream size is
-        total = first + nblocks * (4 + self.size)
-        self.buffer = thread_buffer(f"unshuffle{index}", total)
+        offsets = _BLOSC_HEAD + 4 * nblocks  # where the first block's stream size is
+        self._first = offsets + 4  # where its planes go
+        total = offsets + nblocks * (4 + self.size)
+        name = f"unshuffle{index}"
+        self.buffer = thread_buffer(name, total)
         self.address = self.buffer.ctypes.data
+        layout = (self.address, count, step, nblocks)
+        if getattr(_written, name, None) == layout:  # its header, offsets and sizes hold
+            return
         head = struct.pack(
             "<BBBBIII", 2, 1, _SHUFFLED_FLAGS, count, nblocks * self.size, self.size, total
         )
         self.buffer[:_BLOSC_HEAD] = np.frombuffer(head, np.uint8)
-        starts = first + np.arange(nblocks, dtype=np.int64) * (4 + self.size)
-        self.buffer[_BLOSC_HEAD:first] = starts.astype("<u4").view(np.uint8)
-        sizes = self.buffer[first:].reshape(nblocks, 4 + self.size)[:, :4]
+        starts = offsets + np.arange(nblocks, dtype=np.int64) * (4 + self.size)
+        self.buffer[_BLOSC_HEAD:offsets] = starts.astype("<u4").view(np.uint8)
+        sizes = self.buffer[offsets:].reshape(nblocks, 4 + self.size)[:, :4]
         sizes[:] = np.frombuffer(struct.pack("<I", self.size), np.uint8)
-        self._streams = (starts + 4).tolist()
+        setattr(_written, name, layout)
 
     def stream(self, block: int) -> int:
         """The address where the ``block``-th block's planes go."""
-        return self.address + self._streams[block]
+        return self.address + self._first + block * (4 + self.size)
 
     def unshuffle(self, rows: np.ndarray, dset: StoredDataset, digests: ChunkDigests) -> None:
         """Every block's rows into ``rows`` ((blocks * step, count), contiguous)."""
@@ -362,7 +483,7 @@ def read_rows_of(
     """Rows [lo, hi) of a dataset chunked along its first axis (or contiguous), checked."""
     hi = min(hi, dset.shape[0])
     lo = min(lo, hi)
-    row_items = int(np.prod(dset.shape[1:], dtype=np.int64))
+    row_items = math.prod(dset.shape[1:])  # (np.prod: 8 us a call, twice a chunk read)
     out = np.empty((hi - lo, *dset.shape[1:]), dset.dtype)
     if dset.chunks is None:  # contiguous: read and checked whole
         offset, size, _ = dset.blocks[0]

@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from mica.archive import aca_l0
+from tests.conftest import SIM_START, SIM_STOP
+
+SIM_SPAN = (SIM_START, SIM_STOP)
 
 
 def test_row_block_fill_spans_blocks_and_equals_file_scan(real_l0_archive, monkeypatch):
@@ -103,3 +106,85 @@ def _maude_columns(table):
     table["COMMPROG"] = commprog >> 2
     table["COMMPROG_REPEAT"] = commprog & 3
     return table
+
+
+def test_images_table_as_the_constructor_makes_it():
+    """`_table_of` gives the table astropy's constructor makes of the same arrays (without
+    copying them): column classes, names, dtypes, shapes, values, masks, fill values,
+    units, formats, descriptions, meta, indices and the columns' parent table."""
+    from astropy.table import Table
+
+    n = 5
+    arrays = {
+        "TIME": np.linspace(0.0, 4.0, n),
+        "IMG": np.ma.MaskedArray(np.ones((n, 8, 8), np.float32), mask=np.arange(n * 64) % 3 == 0),
+        "HD3TLM62": np.ma.MaskedArray(np.arange(n, dtype=np.uint8), mask=[0, 1, 0, 1, 0]),
+        "PIXTLM": np.array(["ORIG", "SUM"] * 2 + ["ORIG"]),
+        "HIGH_BGD": np.arange(n) % 2 == 1,
+    }
+    got = aca_l0._table_of(arrays)
+    want = Table(list(arrays.values()), names=list(arrays), copy=False)
+    assert got.colnames == want.colnames and got.masked == want.masked and got.meta == want.meta
+    for name in want.colnames:
+        a, b = got[name], want[name]
+        assert type(a) is type(b) and a.dtype == b.dtype and a.shape == b.shape, name
+        for attr in ("name", "unit", "format", "description", "meta"):
+            assert getattr(a, attr) == getattr(b, attr), (name, attr)
+        assert a.info.indices == b.info.indices == [] and a.info.parent_table is got
+        assert repr(getattr(a, "fill_value", None)) == repr(getattr(b, "fill_value", None)), name
+        assert np.array_equal(np.ma.getmaskarray(a), np.ma.getmaskarray(b)), name
+        assert np.array_equal(np.ma.getdata(a), np.ma.getdata(b)), name
+        assert np.shares_memory(np.ma.getdata(a), np.ma.getdata(arrays[name]))  # no copy
+    assert repr(got) == repr(want)
+
+
+def test_long_reads_decode_into_the_output_and_equal_the_file_scan(sim_l0_archive, monkeypatch):
+    """Reads over many blocks of a chunk (here from 2 of its 4096-row blocks on) find their
+    rows from the time index and the edge blocks' TIME, and decode their columns into the
+    output (`DeferredPlanes`): the same values, masks and dtypes as the file scan, for ranges
+    starting and ending inside blocks, at a block's first and last row, of a few rows across
+    a block edge, and for every column, a few, and TIME alone."""
+    from mica.engine import colstore, stored_blocks
+
+    monkeypatch.setattr(colstore, "_LATER_BLOCKS", 2)
+    monkeypatch.setattr(aca_l0, "_FILL_ROWS", 500)  # fills of several row blocks
+    monkeypatch.setattr(colstore, "_SHORT_DEFER_ROWS", 1024)  # and of `ChunkedRows` images
+    decoded = []  # the real decoding, counted
+    into = stored_blocks.DeferredPlanes.into
+    monkeypatch.setattr(
+        stored_blocks.DeferredPlanes, "into", lambda self, c: decoded.append(1) or into(self, c)
+    )
+    no_images = [c for c in aca_l0.SLOT_COLUMNS if c != "IMGRAW"]
+    for slot in (3, 7):  # 3 and 4 blocks of rows, of every image size
+        times = aca_l0.get_slot_data(*SIM_SPAN, slot, columns="TIME", data_root=sim_l0_archive)
+        times = np.asarray(times["TIME"])
+        ranges = [  # (start, stop, over many blocks)
+            (times[100], times[-100], True),
+            (times[0] - 1, times[-1] + 1, True),
+            (times[4096], times[8191], False),
+            (times[4000], times[4200], False),
+        ]
+        for a, b, long in ranges:
+            files = aca_l0.get_slot_data(a, b, slot, use_store=False, data_root=sim_l0_archive)
+            assert len(files)
+            for columns in [None, no_images, ["TIME", "TEMPCCD"], ["TEMPCCD", "HD3TLM62"]]:
+                before = len(decoded)
+                store = aca_l0.get_slot_data(a, b, slot, columns=columns, data_root=sim_l0_archive)
+                if long and columns is not None:  # (images over many rows: ChunkedRows)
+                    assert len(decoded) > before, (slot, a, b, columns)
+                _assert_equal_columns(store, files)
+            # columns of the header-3 views (each column alone): read at once, as before
+            for columns, sizes in ((["TIME"], None), (["TIME", "HD3TLM62"], [8])):
+                store = aca_l0.get_slot_data(
+                    a, b, slot, sizes, columns=columns, data_root=sim_l0_archive
+                )
+                _assert_equal_columns(store, files[np.isin(files["IMGSIZE"], sizes or [4, 6, 8])])
+
+
+def _assert_equal_columns(store: np.ma.MaskedArray, files: np.ma.MaskedArray) -> None:
+    """``store``'s columns have the rows, dtypes, values and masks of those of ``files``."""
+    assert len(store) == len(files)
+    for name in store.dtype.names:
+        assert store.dtype[name] == files.dtype[name], name
+        assert np.array_equal(np.ma.getmaskarray(store[name]), np.ma.getmaskarray(files[name]))
+        assert np.array_equal(store[name].filled(0), files[name].filled(0)), name
