@@ -169,7 +169,12 @@ class ArchiveIndex:
     """
 
     def __init__(
-        self, product: FileProduct, root: Path, readonly: bool = False, path: Path | None = None
+        self,
+        product: FileProduct,
+        root: Path,
+        readonly: bool = False,
+        path: Path | None = None,
+        rechecked: bool = False,
     ):
         self.product = product
         self.root = Path(root)
@@ -178,6 +183,9 @@ class ArchiveIndex:
         #: opened ``immutable=1`` (see `connect_readonly`): `changed` then tells whether a
         #: writer touched the database file since
         self.immutable = False
+        #: a reader that reads again when the file changed meanwhile (`changed`): it may
+        #: read an index whose ``-wal`` is empty without locks (`_follows_writers`)
+        self.rechecked = rechecked
         #: the original mica's index, read through `present_as_own` (readers only)
         self.original = False
         #: a read-only connection this thread keeps for its next reader (`_keep_reader`):
@@ -213,8 +221,13 @@ class ArchiveIndex:
         self.columns = [c.name for c in product.index_columns]
 
     @classmethod
-    def open_for_reading(cls, product: FileProduct, root: Path) -> ArchiveIndex:
-        """The index, opened read-only (nothing is created).
+    def open_for_reading(
+        cls, product: FileProduct, root: Path, rechecked: bool = False
+    ) -> ArchiveIndex:
+        """The index, opened read-only (nothing is created); ``rechecked``: the caller
+        reads again when `changed` says a writer changed the file meanwhile
+        (`mica.engine.read.snapshot_read`), so an index whose ``-wal`` holds nothing may be
+        read without locks also by its owner.
 
         Raises
         ------
@@ -224,10 +237,10 @@ class ArchiveIndex:
         root = Path(root)
         problem = archive_problem(root, check_table=False, product=product.name)
         if problem is None:
-            kept = _kept_reader(product, root)
+            kept = _kept_reader(product, root, rechecked)
             if kept is not None:
                 return kept
-            index = cls(product, root, readonly=True)
+            index = cls(product, root, readonly=True, rechecked=rechecked)
             try:
                 problem = table_problem(index.conn, index.tables)
             except BaseException:
@@ -264,7 +277,7 @@ class ArchiveIndex:
         while True:
             self._opened = _file_state(self.path)
             self.conn, self.immutable = _connect_readonly(
-                self.path, product=product.name, quiet=True
+                self.path, product=product.name, quiet=self.rechecked
             )
             try:
                 self.tables = _known_tables(self.conn)
@@ -713,10 +726,11 @@ def _follows_writers(path: Path, quiet: bool) -> bool:
     ``-wal`` and ``-shm`` files (``mode=ro``, see `connect_readonly`) rather than reading the
     database file alone (``immutable=1``).
 
-    ``quiet`` (an `ArchiveIndex` reader, whose reads see a writer that touched the file since,
-    `ArchiveIndex.changed`): the file alone also while the database's ``-wal`` holds nothing
-    (none there, or empty): every commit is in the file itself, and a writer connecting
-    meanwhile writes its commits to the ``-wal`` until a checkpoint (which changes the file).
+    ``quiet`` (a reader that reads again when a writer touched the file meanwhile,
+    `ArchiveIndex.changed`, ``rechecked``): the file alone also while the database's
+    ``-wal`` holds nothing (none there, or empty): every commit is in the file itself, and a
+    writer connecting meanwhile writes its commits to the ``-wal`` until a checkpoint (which
+    changes the file).
     A ``mode=ro`` open, the first of its process, costs a short read 0.25 ms more: SQLite
     takes the locks of the shared-memory index and, as its first connection, resets it and
     runs the log's recovery (writing the ``-shm`` file, which a reader need not do).
@@ -802,14 +816,14 @@ def close_kept_readers() -> None:
         _release(kept.popitem()[1])
 
 
-def _kept_reader(product: FileProduct, root: Path) -> ArchiveIndex | None:
+def _kept_reader(product: FileProduct, root: Path, rechecked: bool) -> ArchiveIndex | None:
     """The index through this thread's kept connection, when it still reads the current file.
 
     A ``mode=ro`` connection sees every commit in its next transaction (WAL), so it serves
     while the file is the one it opened (same inode: a rebuild renames a new index into
     place). One opened ``immutable=1`` serves while the file holds still (its inode, size and
-    mtime) and a fresh open would not follow writers (`_follows_writers`: a ``-wal`` holding
-    commits appeared).
+    mtime) and a fresh open for this reader would not follow writers (`_follows_writers`: a
+    ``-wal`` holding commits appeared, or the reader does not read again after a change).
     """
     path = root / INDEX_NAME
     kept = _kept()
@@ -825,7 +839,8 @@ def _kept_reader(product: FileProduct, root: Path) -> ArchiveIndex | None:
     stale = now is None or opened is None or now[0] != opened[0] or index.product is not product
     if index.immutable and not stale:  # (a fresh open would follow writers now: a commit
         # waits in the -wal; the file's header, read at the open, has not changed since)
-        stale = now != opened or (_log_bytes(path) > 0 and _follows_writers(path, quiet=True))
+        quiet = rechecked and not _log_bytes(path)
+        stale = now != opened or (not quiet and _follows_writers(path, quiet=False))
     if stale or index.conn.in_transaction:
         del kept[path]
         index.conn.close()

@@ -64,7 +64,8 @@ def snapshot_read(
         times; a file deleted by hand is named with the repair that drops it.
     """
     for attempt in range(attempts):
-        index = ArchiveIndex.open_for_reading(product, root)  # MissingArchiveError: no archive
+        # MissingArchiveError: no archive; read again below when a writer changed the file
+        index = ArchiveIndex.open_for_reading(product, root, rechecked=True)
         try:
             with index, index.snapshot():
                 rows = records(index)

@@ -416,9 +416,10 @@ def test_read_without_locks_notices_a_writer(shared, monkeypatch):
 
 
 def test_owner_reads_a_quiet_index_alone_then_follows_a_writer(shared):
-    """A reader who may write the index but finds its ``-wal`` empty (no commit outside the
-    file) reads the file alone (``immutable=1``: no ``-wal`` nor ``-shm`` made, nothing
-    written); once a writer's commit waits in the ``-wal``, its next read follows it."""
+    """A snapshot read (which reads again when the file changed) by a reader who may write
+    the index but finds its ``-wal`` empty reads the file alone (``immutable=1``: no ``-wal``
+    nor ``-shm`` made, nothing written); a reader that does not read again never does; once
+    a writer's commit waits in the ``-wal``, the next snapshot read follows it."""
     root = shared["base"] / "quiet"
     shutil.copytree(shared["archive"], root, symlinks=True)
     aca0 = root / "aca0"
@@ -428,17 +429,20 @@ def test_owner_reads_a_quiet_index_alone_then_follows_a_writer(shared):
     close_kept_readers()
     before = _listing(root)
     assert not [name for name in before if name.endswith(("-wal", "-shm"))]
-    assert _l0_files(aca0) == shared["reads"]["get_files"]
-    index = ArchiveIndex.open_for_reading(L0, aca0)  # the read's kept connection
+    want = shared["reads"]["get_slot_data"]
+    _assert_same({"x": aca_l0.get_slot_data(*READ, SLOT, data_root=aca0)}, {"x": want})
+    index = ArchiveIndex.open_for_reading(L0, aca0, rechecked=True)  # the read's kept one
     assert index.immutable and index.kept
     assert _listing(root) == before
+    assert not ArchiveIndex.open_for_reading(L0, aca0).immutable  # (it replaces the kept one)
+    close_kept_readers()
     conn = sqlite3.connect(aca0 / INDEX_NAME, isolation_level=None)
     try:
         conn.execute("PRAGMA wal_autocheckpoint=0")  # the commit stays in the -wal
         gone = _l0_files(aca0, [SLOT])[0]
         conn.execute("DELETE FROM archfiles WHERE filename = ?", (Path(gone).name,))
         got = _l0_files(aca0, [SLOT])
-        assert not ArchiveIndex.open_for_reading(L0, aca0).immutable
+        assert not ArchiveIndex.open_for_reading(L0, aca0, rechecked=True).immutable
     finally:
         conn.close()
         close_kept_readers()
