@@ -22,7 +22,7 @@ from mica.engine.h5chunks import DatasetDigests, record_digests
 from mica.engine.index import ArchiveIndex
 from mica.engine.index_check import check_archive
 from mica.engine.time_update import update_archive
-from mica.products import hdr3_samples
+from mica.products import hdr3_samples, hdr3_stats
 from mica.products.aca_l0 import HD3_VIEW_COLUMNS, HD3_VIEW_PERIOD, L0
 from tests.engine.test_store_verify import _flip, _same
 
@@ -194,14 +194,16 @@ MIDNIGHT = BOUNDARY + DAY  # a day's start, 52nd 100-day period of the hd3s view
 
 
 def _hd3s_files(
-    rng: np.random.Generator, t0: float, split: float, t1: float
+    rng: np.random.Generator, t0: float, split: float, t1: float, gap: float = 0.0
 ) -> tuple[list[dict], list[dict[str, np.ndarray]]]:
     """8x8 files of every slot over [t0, t1), in index order (file start, name): the rows on
     one 4.1 s grid (so slots continue into the next at the same times), each slot with its own
     dropouts (gap tests fail), repeated times (the last one counts), a jitter of a few ms on
-    some rows, files of 20-120 rows, a file of slot ``k`` starting at ``split`` + 7 ``k`` s;
-    header-3 bytes at random."""
+    some rows, files of 20-120 rows, a file of slot ``k`` starting at ``split`` + 7 ``k`` s
+    (``gap``: no row in [split - gap, split + 8 ``gap``), so the new files' rows change
+    nothing before them); header-3 bytes at random."""
     grid = np.arange(t0, t1, 4.1)
+    grid = grid[(grid < split - gap) | (grid >= split + 8 * gap)]
     rows, arrays = [], []
     for slot in range(8):
         times = grid[rng.random(len(grid)) > 0.03]
@@ -224,23 +226,27 @@ def _hd3s_files(
 
 
 @pytest.mark.parametrize(
-    ("t0", "split", "t1"),
+    ("t0", "split", "t1", "gap"),
     [
         # the new files start 60 s after midnight: a 5-minute bin from before it is computed
         # again with the day's first
-        (MIDNIGHT - 3000, MIDNIGHT + 60, MIDNIGHT + 2000),
+        (MIDNIGHT - 3000, MIDNIGHT + 60, MIDNIGHT + 2000, 0.0),
         # rows from before the period (its reach) and a join a few minutes into it
-        (BOUNDARY - 500, BOUNDARY + 400, BOUNDARY + 1500),
+        (BOUNDARY - 500, BOUNDARY + 400, BOUNDARY + 1500, 0.0),
+        # a day's files after a gap: the day before keeps its daily bin, not computed again
+        (MIDNIGHT - 3000, MIDNIGHT + 20, MIDNIGHT + 2000, 20.0),
     ],
 )
-def test_hd3s_extension_is_the_full_build(tmp_path, monkeypatch, t0, split, t1):
+def test_hd3s_extension_is_the_full_build(tmp_path, monkeypatch, t0, split, t1, gap):
     """A header-3 sample chunk extended with files after its own, whose rows overlap the old
     files' last rows in other slots, holds what a build from all the files holds: the same
     tables (words, gap and next-slot flags, BLOCK0) and statistics (5-minute and daily), in
-    the same stored blocks, with the same digests."""
+    the same stored blocks, with the same digests. With the new rows after a gap that leaves
+    the old ones as they were, the statistics of the bins before them are not computed
+    again."""
     _small_blocks(monkeypatch)
     monkeypatch.setattr(hdr3_samples, "SAMPLE_BLOCK", 64)  # BLOCK0 entries on both sides
-    rows, arrays = _hd3s_files(np.random.default_rng(int(split)), t0, split, t1)
+    rows, arrays = _hd3s_files(np.random.default_rng(int(split)), t0, split, t1, gap)
     kept = sum(r["tstart"] < split for r in rows)
     store = ColumnStore(L0, colstore._Folder(tmp_path))  # type: ignore[arg-type]
     part = f"hd3s/{int(BOUNDARY // HD3_VIEW_PERIOD)}"  # holding every file (its reach)
@@ -252,7 +258,12 @@ def test_hd3s_extension_is_the_full_build(tmp_path, monkeypatch, t0, split, t1):
         "files": colstore._file_list(rows[:kept], store._tag(part)),
         **built._asdict(),
     }
+    binned: list[np.ndarray] = []  # the sample times of the bins the extension computes
+    bin_stats = hdr3_stats.bin_stats
+    monkeypatch.setattr(hdr3_stats, "bin_stats", lambda t, *a: binned.append(t) or bin_stats(t, *a))
     extended, ext = store._image(part, 2, rows, arrays[kept:], old)
+    if gap:
+        assert min(t.min() for t in binned if len(t)) >= split + 8 * gap
     whole, full = store._image(part, 2, rows, arrays)
     assert (ext.nrows, ext.tstart, ext.tstop) == (full.nrows, full.tstart, full.tstop)
     # each dataset's record but where its blocks lie in the file (the write order differs)
