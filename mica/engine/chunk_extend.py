@@ -328,7 +328,8 @@ def append_rows(
     Returns
     -------
     int or None
-        The first block written (the blocks before it are the old chunk's), or None when the
+        The first block written (the blocks before it are the old chunk's; their number when
+        nothing is written: no rows added after all the old ones), or None when the
         dataset cannot be appended to in place (none, or not in HDF5 chunks ``chunks``
         growable along ``axis``): the caller writes it afresh.
 
@@ -362,6 +363,8 @@ def append_rows(
     if held > shape[axis]:
         raise digests.damaged(f"/{name} holds {shape[axis]} rows, not {held}")
     step = chunks[axis]
+    if held == shape[axis] and not rows.shape[axis]:
+        return -(-held // step)  # nothing added (a slot without new rows): every block stays
     first = held // step
     start = first * step
     if start < held:  # the kept rows of the block written again, checked before they are used
