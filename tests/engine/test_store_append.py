@@ -16,14 +16,16 @@ import numpy as np
 import pytest
 
 from mica.archive import aca_hdr3, aca_l0
-from mica.engine import colstore
+from mica.engine import colstore, store_tables
 from mica.engine.colstore import ColumnStore
 from mica.engine.h5chunks import DatasetDigests, record_digests
 from mica.engine.index import ArchiveIndex
 from mica.engine.index_check import check_archive
+from mica.engine.store_tables import current_table
 from mica.engine.time_update import update_archive
 from mica.products import hdr3_samples, hdr3_stats
 from mica.products.aca_l0 import HD3_VIEW_COLUMNS, HD3_VIEW_PERIOD, L0
+from mica.products.hdr3_mission import DAILY_TABLE
 from tests.engine.test_store_verify import _flip, _same
 
 # Ten minutes after a 10-day (and 100-day) period boundary: the first update's files fill
@@ -186,6 +188,31 @@ def test_files_before_the_chunk_rebuild_it(archives, tmp_path):
         assert all(mine[k][2] == theirs[k][2] for k in mine), part
     for fast, slow in zip(_reads(root), _reads(root, use_store=False)):
         assert _same(fast, slow)
+
+
+def test_repair_of_many_chunks_derives_the_store_tables_once(archives, tmp_path, monkeypatch):
+    """A rebuild of many partitions whose chunks are gone (``mica check --repair``) derives
+    each store table once, when its view's last chunk is written, not after each of the
+    view's chunks from all of them; the chunks and the table are then current."""
+    root = tmp_path / "aca0"
+    shutil.copytree(archives["whole"], root)
+    for chunk in _chunks(root).values():
+        (root / chunk["path"]).unlink()
+    derived = []
+    rebuild = store_tables._rebuild
+    monkeypatch.setattr(
+        store_tables, "_rebuild", lambda *a: derived.append(a[1].name) or rebuild(*a)
+    )
+    with ArchiveIndex(L0, root) as index:
+        store = ColumnStore(L0, index)
+        stale = store.stale_parts()
+        assert len([p for p in stale if p.startswith("hd3s/")]) == 2
+        store.rebuild(stale)
+        assert not store.stale_parts() and not index.dirty_parts()
+        assert current_table(
+            index.conn, root, L0.store_description, DAILY_TABLE, colstore.STORE_VERSION
+        )
+    assert derived == ["hd3d"]
 
 
 # --- header-3 sample tables and statistics extended from where the new rows change them ----
