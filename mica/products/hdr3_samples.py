@@ -357,5 +357,13 @@ def extend_sample_table(
     if start == np.inf:  # no old row: all computed again
         start = -np.inf
     keep = {slot: held_rows_from(held, slot, start)[0] for slot in slots}
-    tail = sample_table(rows, [*held.rows_since(start), *arrays])
+    # The held files without rows from ``start`` on (most of a long period's) add nothing
+    # but their slot: one file a slot is enough for its table to be there, empty or not;
+    # concatenating the others' empty arrays cost most of an append to a period's end.
+    given, slots = [], set()
+    for row, arr in zip(rows, [*held.rows_since(start), *arrays]):
+        if len(arr["TIME"]) or row["slot"] not in slots:
+            given.append((row, arr))
+            slots.add(row["slot"])
+    tail = sample_table([row for row, _ in given], [arr for _, arr in given])
     return TableJoin(start, keep, tail)
