@@ -9,6 +9,7 @@ import io
 import json
 import logging
 import shutil
+import zlib
 from pathlib import Path
 
 import h5py
@@ -18,11 +19,12 @@ import pytest
 from mica.archive import aca_hdr3, aca_l0
 from mica.engine import colstore, store_tables
 from mica.engine.colstore import ColumnStore
-from mica.engine.h5chunks import DatasetDigests, record_digests
+from mica.engine.h5chunks import FILE_HASH, DatasetDigests, block_seed, record_digests
 from mica.engine.index import ArchiveIndex
 from mica.engine.index_check import check_archive
 from mica.engine.store_tables import current_table
 from mica.engine.time_update import update_archive
+from mica.errors import DamagedStoreError
 from mica.products import hdr3_samples, hdr3_stats
 from mica.products.aca_l0 import HD3_VIEW_COLUMNS, HD3_VIEW_PERIOD, L0
 from mica.products.hdr3_mission import DAILY_TABLE
@@ -188,6 +190,47 @@ def test_files_before_the_chunk_rebuild_it(archives, tmp_path):
         assert all(mine[k][2] == theirs[k][2] for k in mine), part
     for fast, slow in zip(_reads(root), _reads(root, use_store=False)):
         assert _same(fast, slow)
+
+
+def _zlib_file_digests(root: Path) -> None:
+    """Each chunk's record as written before `FILE_HASH`: ``file`` of two items, the zlib
+    crc32 of the file's bytes seeded as `file_digest` seeds it."""
+    with ArchiveIndex(L0, root) as index:
+        rows = [dict(r) for r in index.conn.execute("SELECT * FROM store_chunks")]
+        with index.transaction():
+            for row in rows:
+                record = json.loads(row["digests"])
+                data = (root / row["path"]).read_bytes()
+                seed = block_seed(f"{row['part']}@{record['identity']['generation']}", "", 0)
+                record["file"] = [len(data), zlib.crc32(data, seed)]
+                index.conn.execute(
+                    "UPDATE store_chunks SET digests = ? WHERE part = ?",
+                    (json.dumps(record), row["part"]),
+                )
+
+
+def test_zlib_file_digests_are_verified_and_appended_to(archives, tmp_path):
+    """Chunks recorded with the zlib crc32 of their file (before CRC-32C) are verified by it:
+    ``mica check --verify-store`` passes them and names one with a byte flipped; an update
+    appends to them in place (their bytes checked by it) and records CRC-32C."""
+    root = tmp_path / "aca0"
+    shutil.copytree(archives["first"], root)
+    _zlib_file_digests(root)
+    assert check_archive(L0, root, verify_store=True).problems == []
+    chunk = _chunks(root)["hd3s/52"]
+    with ArchiveIndex(L0, root) as index:
+        digests = ColumnStore(L0, index).digests(chunk)
+    assert digests is not None and len(digests.file) == 2
+    damaged = tmp_path / "damaged.h5"
+    shutil.copy(root / chunk["path"], damaged)
+    _flip(damaged, 0)  # the superblock's signature: no block, only the file's digest
+    with open(damaged, "rb") as fh, pytest.raises(DamagedStoreError, match="hd3s/52"):
+        digests.check_bytes(fh.fileno())
+    extended = _update(root, SPLIT, STOP)
+    assert extended == archives["extended"]
+    files = {part: json.loads(c["digests"])["file"] for part, c in _chunks(root).items()}
+    assert {part for part, file in files.items() if file[2:] == [FILE_HASH]} == extended
+    assert check_archive(L0, root, verify_store=True).problems == []
 
 
 def test_repair_of_many_chunks_derives_the_store_tables_once(archives, tmp_path, monkeypatch):
