@@ -24,10 +24,11 @@ Nothing a chunk holds is taken on trust: the transaction that records a chunk al
 identity (partition: view, slot, period; and generation, the number in its file name) and, for
 every dataset, its dtype, shape and the crc32 of each stored HDF5 chunk (a "block"), seeded with
 the partition (`mica.engine.h5chunks.ChunkDigests`, `block_seed`: an older generation's block
-passes only with the same bytes, i.e. the same rows), and the crc32 of the whole file, seeded
-with the partition and generation; the identity is also an attribute of the file. Readers
-check every block they decode, so a flipped byte, a chunk file put in another partition's or
-generation's place, or a block in another's place fails the read with a `DamagedStoreError`;
+passes only with the same bytes, i.e. the same rows), and the CRC-32C of the whole file
+(`mica.engine.h5chunks.file_digest`), seeded with the partition and generation; the identity
+is also an attribute of the file. Readers check every block they decode, so a flipped byte, a
+chunk file put in another partition's or generation's place, or a block in another's place
+fails the read with a `DamagedStoreError`;
 by default (``MICA_STORE_DAMAGED``, `serve_from_files`) the reader then reads that partition's
 files and says once which command mends the chunk. A chunk recorded
 without digests (written before they existed) counts as out of date: served from the files
@@ -1593,7 +1594,7 @@ class ColumnStore:
         file appended to (`copy_chunk_file`,
         `mica.engine.chunk_extend.append_rows`), under the temporary name `write_atomic`
         renames into place; the old file is never changed (a reader of it is still served).
-        The old file's bytes are checked against its digest first (one crc32 over the file,
+        The old file's bytes are checked against its digest first (one CRC over the file,
         no call a block: a damaged chunk is built from the files, as a copy of its blocks
         would find). Only the blocks written are digested: the others keep their digests
         and locations (`record_digests`); the file's digest is computed again over its
