@@ -507,6 +507,10 @@ def measure(args: argparse.Namespace) -> Figures:
                 shutil.rmtree(dest, ignore_errors=True)
             else:
                 copy_archive(src, dest)
+            # the copy's dirty pages written out now: else the update's first fsync of the
+            # index (its checkpoint as it closes) pays their writeback, 40 ms CPU for
+            # prev-grown's 385 MB index, a cost of the copy and not of the update (measured)
+            os.sync()
             # the round of least CPU time: the machine may be shared
             res = run_child("append", dest, str(work / "day-last"))
             fig.add(f"append {label}", res, by="cpu")

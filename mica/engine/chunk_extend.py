@@ -328,7 +328,8 @@ def append_rows(
     Returns
     -------
     int or None
-        The first block written (the blocks before it are the old chunk's), or None when the
+        The first block written (the blocks before it are the old chunk's; their number when
+        nothing is written: no rows added after all the old ones), or None when the
         dataset cannot be appended to in place (none, or not in HDF5 chunks ``chunks``
         growable along ``axis``): the caller writes it afresh.
 
@@ -340,27 +341,61 @@ def append_rows(
     """
     if name not in h5:
         return None
-    dset = h5[name]
-    record = digests.check_meta(name, dset.dtype, dset.shape)
-    if dset.chunks != tuple(chunks) or dset.maxshape != _unlimited(dset.shape, axis):
+    # HDF5's own calls, not h5py's Dataset: an append calls this for every dataset of a chunk
+    # (hundreds in a header-3 sample chunk), and h5py's objects and selections cost several
+    # times the HDF5 work of a few rows (measured)
+    dsid = h5py.h5d.open(h5.id, name.encode())
+    dtype, shape = dsid.dtype, dsid.shape
+    record = digests.check_meta(name, dtype, shape)
+    dcpl = dsid.get_create_plist()
+    if dcpl.get_layout() != h5py.h5d.CHUNKED or dcpl.get_chunk() != tuple(chunks):
         return None
-    before = dset.shape[:axis] + dset.shape[axis + 1 :]
-    if dset.dtype != rows.dtype or before != rows.shape[:axis] + rows.shape[axis + 1 :]:
-        raise digests.damaged(
-            f"/{name} is {dset.dtype} {dset.shape}, the new rows {rows.dtype} {rows.shape}"
-        )
-    held = dset.shape[axis] if keep is None else keep
-    if held > dset.shape[axis]:
-        raise digests.damaged(f"/{name} holds {dset.shape[axis]} rows, not {held}")
+    growable = tuple(
+        n == h5py.h5s.UNLIMITED if i == axis else n == shape[i]
+        for i, n in enumerate(dsid.get_space().get_simple_extent_dims(True))
+    )
+    if not all(growable):
+        return None
+    before = shape[:axis] + shape[axis + 1 :]
+    if dtype != rows.dtype or before != rows.shape[:axis] + rows.shape[axis + 1 :]:
+        raise digests.damaged(f"/{name} is {dtype} {shape}, the new rows {rows.dtype} {rows.shape}")
+    held = shape[axis] if keep is None else keep
+    if held > shape[axis]:
+        raise digests.damaged(f"/{name} holds {shape[axis]} rows, not {held}")
     step = chunks[axis]
+    if held == shape[axis] and not rows.shape[axis]:
+        return -(-held // step)  # nothing added (a slot without new rows): every block stays
     first = held // step
     start = first * step
     if start < held:  # the kept rows of the block written again, checked before they are used
-        digests.check_rows(dset.id, name, start, held, dset.dtype, dset.shape, record)
-        rows = np.concatenate([dset[_along(axis, slice(start, held))], rows], axis=axis)
-    shape = list(dset.shape)
-    shape[axis] = start + rows.shape[axis]
-    dset.resize(tuple(shape))
+        digests.check_rows(dsid, name, start, held, dtype, shape, record)
+        rows = np.concatenate([_read_rows(dsid, shape, axis, start, held), rows], axis=axis)
+    grown = list(shape)
+    grown[axis] = start + rows.shape[axis]
+    dsid.set_extent(tuple(grown))
     if rows.shape[axis]:
-        dset[_along(axis, slice(start, None))] = rows
+        rows = np.ascontiguousarray(rows)
+        dsid.write(h5py.h5s.create_simple(rows.shape), _rows_space(dsid, axis, start, rows), rows)
     return first
+
+
+def _rows_space(dsid: h5py.h5d.DatasetID, axis: int, start: int, rows: np.ndarray) -> Any:
+    """The selection of a dataset's rows from ``start`` along ``axis`` (whole extents along
+    the other axes) where ``rows`` go."""
+    space = dsid.get_space()
+    origin = [0] * rows.ndim
+    origin[axis] = start
+    space.select_hyperslab(tuple(origin), rows.shape)
+    return space
+
+
+def _read_rows(
+    dsid: h5py.h5d.DatasetID, shape: tuple[int, ...], axis: int, lo: int, hi: int
+) -> np.ndarray:
+    """Rows [lo, hi) along ``axis`` of a dataset of ``shape`` (whole along the others)."""
+    out_shape = list(shape)
+    out_shape[axis] = hi - lo
+    out = np.empty(tuple(out_shape), dtype=dsid.dtype)
+    if out.size:
+        dsid.read(h5py.h5s.create_simple(out.shape), _rows_space(dsid, axis, lo, out), out)
+    return out

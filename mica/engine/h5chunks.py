@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import google_crc32c
 import h5py
 import hdf5plugin
 import numpy as np
@@ -286,11 +287,29 @@ def _dataset_record(item: Any) -> DatasetDigests:
         raise ValueError(f"not a dataset record: {exc}") from None
 
 
-def file_digest(data: Any, identity: str, crc: int | None = None) -> int:
-    """The crc32 of a whole chunk file's bytes (``crc``: of the bytes before ``data``), seeded
-    with its ``identity``: `mica check --verify-store` sees a flip in any byte, also in bytes no
-    read decodes (attributes, HDF5's own structures)."""
-    return zlib.crc32(data, block_seed(identity, "", 0) if crc is None else crc)
+#: The checksum of a whole chunk file written now (`file_digest`), named as the third item of
+#: its record's ``file`` (``[size, digest, "crc32c"]``): CRC-32C, computed by the processor's
+#: CRC instruction (google-crc32c), 10-16 GB/s here against zlib's crc32 at 3 GB/s; an append
+#: to a long period's chunk hashes the old file and the new one whole (measured 54 -> 14 ms
+#: for 190 MB). A record of two items (``[size, digest]``, written before) is zlib's crc32.
+FILE_HASH = "crc32c"
+#: `file_digest`'s algorithms: (bytes-like, crc of the bytes before them) -> crc
+_FILE_HASHES: dict[str, Callable[[Any, int], int]] = {
+    "crc32": zlib.crc32,
+    # (its C extension takes read-only bytes or an array, not a mapping or memoryview)
+    "crc32c": lambda data, crc: google_crc32c.extend(crc, np.frombuffer(data, np.uint8)),
+}
+
+
+def file_digest(
+    data: Any, identity: str, crc: int | None = None, algorithm: str = FILE_HASH
+) -> int:
+    """The checksum (``algorithm``: a `_FILE_HASHES` name, `FILE_HASH` for a file written
+    now) of a whole chunk file's bytes (``crc``: of the bytes before ``data``), seeded with its
+    ``identity``: `mica check --verify-store` sees a flip in any byte, also in bytes no read
+    decodes (attributes, HDF5's own structures)."""
+    seed = block_seed(identity, "", 0) if crc is None else crc
+    return _FILE_HASHES[algorithm](data, seed)
 
 
 def record_digests(
@@ -380,7 +399,7 @@ def file_record(
     `image_and_record`)."""
     record = {
         "identity": identity,
-        "file": [len(image), file_digest(image, seed)],
+        "file": [len(image), file_digest(image, seed), FILE_HASH],
         "datasets": {name: d.to_json() for name, d in datasets.items()},
     }
     if blocks_seed is not None:
@@ -407,8 +426,9 @@ class ChunkDigests:
         The chunk described for a person.
     datasets : mapping
         Dataset name -> its recorded `DatasetDigests`.
-    file : (int, int)
-        The file's size and `file_digest`.
+    file : (int, int) or (int, int, str)
+        The file's size and `file_digest`, and the digest's algorithm (two items: zlib's
+        crc32, a record written before `FILE_HASH`).
     blocks_seed : str, optional
         The seed of every block's digest (a store chunk's: its partition, with no generation,
         so that a generation appended to the one before keeps its blocks' digests).
@@ -430,6 +450,8 @@ class ChunkDigests:
         self.label = label
         self.datasets = datasets
         self.file = file
+        if len(file) > 2 and file[2] not in _FILE_HASHES:  # (a record that does not parse)
+            raise ValueError(f"not a file digest: {file!r}")
         self.free = free  # bytes earlier appends freed in the file, as recorded
         self._seeds: dict[tuple[str, int], int] = {}  # (dataset, block) -> `block_seed`
 
@@ -566,12 +588,13 @@ class ChunkDigests:
         file of hundreds of MB, half the time of reading it in pieces, measured); ``why``
         ends the message of a mismatch."""
         size = os.fstat(fd).st_size
+        algorithm = self.file[2] if len(self.file) > 2 else "crc32"
         if size:
             with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as view:
-                crc = file_digest(view, self.identity)
+                crc = file_digest(view, self.identity, algorithm=algorithm)
         else:
-            crc = file_digest(b"", self.identity)
-        if (size, crc) != tuple(self.file):
+            crc = file_digest(b"", self.identity, algorithm=algorithm)
+        if (size, crc) != tuple(self.file[:2]):
             raise self.damaged(f"its {size} bytes do not match the file's digest {why}".rstrip())
 
 

@@ -263,6 +263,45 @@ class TableJoin:
                 out[name] = Extended(keep, rows)
         return out
 
+    def changed_from(self, held: HeldChunk) -> float:
+        """The earliest time at which the new tables differ from the ``held`` chunk's: every
+        row of every slot before it is the same in both (its time, words and flags), so
+        whatever is computed from the rows before it (the statistics of the bins ending
+        before it) is the held chunk's. ``start`` when a slot's datasets are not the same
+        in both; ``inf`` when nothing differs.
+
+        The rows compared are those computed again, from ``start`` on (a few a slot, the
+        last before the new rows, in an append of later files), against the held tables'
+        rows after ``keep`` (read checked): the statistics of a bin holding only old rows
+        whose gap tests and next-slot matches the new rows did not change are not computed
+        again (the previous day's daily bin, in an append of a day)."""
+        if not np.isfinite(self.start):
+            return self.start
+        tables: dict[int, set[str]] = {}
+        stored: dict[int, set[str]] = {}
+        for name in self.tail:
+            if not name.endswith(".BLOCK0"):
+                tables.setdefault(int(name[1:].split(".", 1)[0]), set()).add(name)
+        for match in held.names(r"S(\d+)\.(?!BLOCK0$).*"):
+            stored.setdefault(int(match[1]), set()).add(match[0])
+        if tables != stored:  # a dataset only one of them has
+            return self.start
+        changed = np.inf
+        for slot, names in tables.items():
+            keep = self.keep.get(slot, 0)
+            old = {name: held.read(name, keep) for name in names}
+            new = {name: self.tail[name] for name in names}
+            times = (old[f"S{slot}.TIME"], new[f"S{slot}.TIME"])
+            same = min(len(times[0]), len(times[1]))
+            for name in names:
+                differs = np.flatnonzero(old[name][:same] != new[name][:same])
+                if len(differs):
+                    same = int(differs[0])
+            # the first row that differs, or the first of one table's rows beyond the other's
+            firsts = [float(t[same]) for t in times if same < len(t)]
+            changed = min(changed, *firsts) if firsts else changed
+        return changed
+
 
 def held_rows_from(held: HeldChunk, slot: int, t: float) -> tuple[int, np.ndarray]:
     """Where the ``held`` chunk's table of ``slot`` reaches ``t``: its first row at or after
@@ -318,5 +357,13 @@ def extend_sample_table(
     if start == np.inf:  # no old row: all computed again
         start = -np.inf
     keep = {slot: held_rows_from(held, slot, start)[0] for slot in slots}
-    tail = sample_table(rows, [*held.rows_since(start), *arrays])
+    # The held files without rows from ``start`` on (most of a long period's) add nothing
+    # but their slot: one file a slot is enough for its table to be there, empty or not;
+    # concatenating the others' empty arrays cost most of an append to a period's end.
+    given, slots = [], set()
+    for row, arr in zip(rows, [*held.rows_since(start), *arrays]):
+        if len(arr["TIME"]) or row["slot"] not in slots:
+            given.append((row, arr))
+            slots.add(row["slot"])
+    tail = sample_table([row for row, _ in given], [arr for _, arr in given])
     return TableJoin(start, keep, tail)

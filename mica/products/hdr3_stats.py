@@ -34,8 +34,9 @@ is merged across them, percentiles included. Datasets (``<stat>``: ``5min``, ``d
   contiguous, so a reader takes each as it is.
 
 An update adding files to a chunk computes again only the bins from the one holding the first
-time its sample tables are computed again (`mica.products.hdr3_samples.TableJoin`): the
-samples of the bins before it do not change.
+time at which its sample tables differ from the old chunk's
+(`mica.products.hdr3_samples.TableJoin.changed_from`): the samples of the bins before it do
+not change.
 """
 
 from __future__ import annotations
@@ -255,12 +256,16 @@ def stats_tables(
     owned = {stat: owned_bins(period, stat) for stat in STATS_DT}
     for stat, (k0, k1) in owned.items():
         out[bins_dataset(stat)] = np.array([k0, k1], dtype=np.int64)
+    held_ends: dict[int, float] = {}
     for key, item in ITEMS.items():
         times, values = item_values(item, table)
+        if held is not None and item.slot not in held_ends:
+            held_ends[item.slot] = _held_end(held, item.slot)
         for stat, (k0, k1) in owned.items():
             dt = STATS_DT[stat]
             first = k0 if since == -np.inf else max(k0, int(bin_index(np.array([since]), dt)[0]))
-            keep = _held_bins(held, stats_dataset(key, stat), stat, first)
+            end = held_ends.get(item.slot, np.inf)
+            keep = _held_bins(held, stats_dataset(key, stat), stat, first, end)
             # the samples of the bins computed: times in [first * dt, k1 * dt)
             a, b = np.searchsorted(times, [first * float(dt), k1 * float(dt)], side="left")
             rows = bin_stats(times[a:b], values[a:b], stat)
@@ -275,14 +280,29 @@ def stats_tables(
 STATS_BLOCK = {"5min": 4096, "daily": 128}
 
 
-def _held_bins(held: HeldChunk | None, name: str, stat: str, first: int) -> int:
+def _held_end(held: HeldChunk, slot: int) -> float:
+    """The last time of the ``held`` chunk's table of ``slot`` (-inf: none): an item's
+    samples are among its slot's times, so none of its held bins starts after it."""
+    shape = held.shape(f"S{slot}.TIME")
+    if not shape or not shape[0]:
+        return -np.inf
+    return float(held.read(f"S{slot}.TIME", shape[0] - 1)[-1])
+
+
+def _held_bins(
+    held: HeldChunk | None, name: str, stat: str, first: int, end: float = np.inf
+) -> int:
     """How many bins of dataset ``name`` of statistic ``stat`` of the ``held`` chunk come
-    before bin ``first`` (0: none, or no such dataset). Its bins' indices are read from the
+    before bin ``first`` (0: none, or no such dataset), ``end`` the held chunk's last time of
+    the item's slot (`_held_end`). Its bins all do when ``end`` comes before bin ``first``
+    (the usual append of later files: nothing read); else their indices are read from the
     last block back, as far as they reach ``first``: an append reads a block or two, not the
     period's bins."""
     shape = None if held is None else held.shape(name)
     if shape is None:
         return 0
+    if end < first * float(STATS_DT[stat]):
+        return shape[1]
     row = STATS_FIELDS[stat].index("index")
     hi = lo = shape[1]
     while lo > 0:
@@ -294,8 +314,9 @@ def _held_bins(held: HeldChunk | None, name: str, stat: str, first: int) -> int:
 
 
 def _joined_table(held: HeldChunk, join: TableJoin, since: float) -> dict[str, np.ndarray]:
-    """The sample tables of an extended chunk from ``since`` (before ``join.start``) on: the
-    held chunk's rows from there to the join, then the rows computed again."""
+    """The sample tables of an extended chunk from ``since`` on (from ``join.start`` when
+    that is earlier): the held chunk's rows from there to the join, then the rows computed
+    again."""
     out = {}
     firsts = {slot: held_rows_from(held, slot, since)[0] for slot in join.keep}
     for name, rows in join.tail.items():
@@ -322,14 +343,20 @@ def hdr3_tables(
     With ``held``, the chunk extends that one, which holds the first of ``rows``; ``arrays``
     are the following files': the tables are computed again from where the new rows can change
     them (`extend_sample_table`, given as `mica.engine.chunk_extend.Extended`), the statistics
-    of the bins holding those times and the later ones, from the held rows of the earliest
-    such bin on."""
+    of the bins holding the first time at which the tables differ from the held ones
+    (`TableJoin.changed_from`) and the later ones, from the held rows of the earliest such bin
+    on: an append of a day whose rows leave the previous day's as they were keeps that day's
+    daily bin instead of computing it again from its samples."""
     if held is None:
         table = sample_table(rows, arrays)
         return {**table, **stats_tables(table, period)}
     join = extend_sample_table(held, rows, arrays)
-    since = join.start
+    # the bins before the first row that differs from the held tables' keep their statistics
+    changed = join.changed_from(held)
+    if changed == np.inf:  # no row differs: the bins from the join's on, computed again
+        changed = join.start
+    since = changed
     if np.isfinite(since):  # the earliest start of the bins holding it
         since = min(float(bin_index(np.array([since]), dt)[0] * dt) for dt in STATS_DT.values())
     table = _joined_table(held, join, since)
-    return {**join.datasets(), **stats_tables(table, period, join.start, held)}
+    return {**join.datasets(), **stats_tables(table, period, changed, held)}

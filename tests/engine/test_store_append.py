@@ -9,6 +9,7 @@ import io
 import json
 import logging
 import shutil
+import zlib
 from pathlib import Path
 
 import h5py
@@ -16,14 +17,17 @@ import numpy as np
 import pytest
 
 from mica.archive import aca_hdr3, aca_l0
-from mica.engine import colstore
+from mica.engine import colstore, store_tables
 from mica.engine.colstore import ColumnStore
-from mica.engine.h5chunks import DatasetDigests, record_digests
+from mica.engine.h5chunks import FILE_HASH, DatasetDigests, block_seed, record_digests
 from mica.engine.index import ArchiveIndex
 from mica.engine.index_check import check_archive
+from mica.engine.store_tables import current_table
 from mica.engine.time_update import update_archive
-from mica.products import hdr3_samples
+from mica.errors import DamagedStoreError
+from mica.products import hdr3_samples, hdr3_stats
 from mica.products.aca_l0 import HD3_VIEW_COLUMNS, HD3_VIEW_PERIOD, L0
+from mica.products.hdr3_mission import DAILY_TABLE
 from tests.engine.test_store_verify import _flip, _same
 
 # Ten minutes after a 10-day (and 100-day) period boundary: the first update's files fill
@@ -188,20 +192,88 @@ def test_files_before_the_chunk_rebuild_it(archives, tmp_path):
         assert _same(fast, slow)
 
 
+def _zlib_file_digests(root: Path) -> None:
+    """Each chunk's record as written before `FILE_HASH`: ``file`` of two items, the zlib
+    crc32 of the file's bytes seeded as `file_digest` seeds it."""
+    with ArchiveIndex(L0, root) as index:
+        rows = [dict(r) for r in index.conn.execute("SELECT * FROM store_chunks")]
+        with index.transaction():
+            for row in rows:
+                record = json.loads(row["digests"])
+                data = (root / row["path"]).read_bytes()
+                seed = block_seed(f"{row['part']}@{record['identity']['generation']}", "", 0)
+                record["file"] = [len(data), zlib.crc32(data, seed)]
+                index.conn.execute(
+                    "UPDATE store_chunks SET digests = ? WHERE part = ?",
+                    (json.dumps(record), row["part"]),
+                )
+
+
+def test_zlib_file_digests_are_verified_and_appended_to(archives, tmp_path):
+    """Chunks recorded with the zlib crc32 of their file (before CRC-32C) are verified by it:
+    ``mica check --verify-store`` passes them and names one with a byte flipped; an update
+    appends to them in place (their bytes checked by it) and records CRC-32C."""
+    root = tmp_path / "aca0"
+    shutil.copytree(archives["first"], root)
+    _zlib_file_digests(root)
+    assert check_archive(L0, root, verify_store=True).problems == []
+    chunk = _chunks(root)["hd3s/52"]
+    with ArchiveIndex(L0, root) as index:
+        digests = ColumnStore(L0, index).digests(chunk)
+    assert digests is not None and len(digests.file) == 2
+    damaged = tmp_path / "damaged.h5"
+    shutil.copy(root / chunk["path"], damaged)
+    _flip(damaged, 0)  # the superblock's signature: no block, only the file's digest
+    with open(damaged, "rb") as fh, pytest.raises(DamagedStoreError, match="hd3s/52"):
+        digests.check_bytes(fh.fileno())
+    extended = _update(root, SPLIT, STOP)
+    assert extended == archives["extended"]
+    files = {part: json.loads(c["digests"])["file"] for part, c in _chunks(root).items()}
+    assert {part for part, file in files.items() if file[2:] == [FILE_HASH]} == extended
+    assert check_archive(L0, root, verify_store=True).problems == []
+
+
+def test_repair_of_many_chunks_derives_the_store_tables_once(archives, tmp_path, monkeypatch):
+    """A rebuild of many partitions whose chunks are gone (``mica check --repair``) derives
+    each store table once, when its view's last chunk is written, not after each of the
+    view's chunks from all of them; the chunks and the table are then current."""
+    root = tmp_path / "aca0"
+    shutil.copytree(archives["whole"], root)
+    for chunk in _chunks(root).values():
+        (root / chunk["path"]).unlink()
+    derived = []
+    rebuild = store_tables._rebuild
+    monkeypatch.setattr(
+        store_tables, "_rebuild", lambda *a: derived.append(a[1].name) or rebuild(*a)
+    )
+    with ArchiveIndex(L0, root) as index:
+        store = ColumnStore(L0, index)
+        stale = store.stale_parts()
+        assert len([p for p in stale if p.startswith("hd3s/")]) == 2
+        store.rebuild(stale)
+        assert not store.stale_parts() and not index.dirty_parts()
+        assert current_table(
+            index.conn, root, L0.store_description, DAILY_TABLE, colstore.STORE_VERSION
+        )
+    assert derived == ["hd3d"]
+
+
 # --- header-3 sample tables and statistics extended from where the new rows change them ----
 DAY = 86400.0
 MIDNIGHT = BOUNDARY + DAY  # a day's start, 52nd 100-day period of the hd3s view
 
 
 def _hd3s_files(
-    rng: np.random.Generator, t0: float, split: float, t1: float
+    rng: np.random.Generator, t0: float, split: float, t1: float, gap: float = 0.0
 ) -> tuple[list[dict], list[dict[str, np.ndarray]]]:
     """8x8 files of every slot over [t0, t1), in index order (file start, name): the rows on
     one 4.1 s grid (so slots continue into the next at the same times), each slot with its own
     dropouts (gap tests fail), repeated times (the last one counts), a jitter of a few ms on
-    some rows, files of 20-120 rows, a file of slot ``k`` starting at ``split`` + 7 ``k`` s;
-    header-3 bytes at random."""
+    some rows, files of 20-120 rows, a file of slot ``k`` starting at ``split`` + 7 ``k`` s
+    (``gap``: no row in [split - gap, split + 8 ``gap``), so the new files' rows change
+    nothing before them); header-3 bytes at random."""
     grid = np.arange(t0, t1, 4.1)
+    grid = grid[(grid < split - gap) | (grid >= split + 8 * gap)]
     rows, arrays = [], []
     for slot in range(8):
         times = grid[rng.random(len(grid)) > 0.03]
@@ -224,23 +296,27 @@ def _hd3s_files(
 
 
 @pytest.mark.parametrize(
-    ("t0", "split", "t1"),
+    ("t0", "split", "t1", "gap"),
     [
         # the new files start 60 s after midnight: a 5-minute bin from before it is computed
         # again with the day's first
-        (MIDNIGHT - 3000, MIDNIGHT + 60, MIDNIGHT + 2000),
+        (MIDNIGHT - 3000, MIDNIGHT + 60, MIDNIGHT + 2000, 0.0),
         # rows from before the period (its reach) and a join a few minutes into it
-        (BOUNDARY - 500, BOUNDARY + 400, BOUNDARY + 1500),
+        (BOUNDARY - 500, BOUNDARY + 400, BOUNDARY + 1500, 0.0),
+        # a day's files after a gap: the day before keeps its daily bin, not computed again
+        (MIDNIGHT - 3000, MIDNIGHT + 20, MIDNIGHT + 2000, 20.0),
     ],
 )
-def test_hd3s_extension_is_the_full_build(tmp_path, monkeypatch, t0, split, t1):
+def test_hd3s_extension_is_the_full_build(tmp_path, monkeypatch, t0, split, t1, gap):
     """A header-3 sample chunk extended with files after its own, whose rows overlap the old
     files' last rows in other slots, holds what a build from all the files holds: the same
     tables (words, gap and next-slot flags, BLOCK0) and statistics (5-minute and daily), in
-    the same stored blocks, with the same digests."""
+    the same stored blocks, with the same digests. With the new rows after a gap that leaves
+    the old ones as they were, the statistics of the bins before them are not computed
+    again."""
     _small_blocks(monkeypatch)
     monkeypatch.setattr(hdr3_samples, "SAMPLE_BLOCK", 64)  # BLOCK0 entries on both sides
-    rows, arrays = _hd3s_files(np.random.default_rng(int(split)), t0, split, t1)
+    rows, arrays = _hd3s_files(np.random.default_rng(int(split)), t0, split, t1, gap)
     kept = sum(r["tstart"] < split for r in rows)
     store = ColumnStore(L0, colstore._Folder(tmp_path))  # type: ignore[arg-type]
     part = f"hd3s/{int(BOUNDARY // HD3_VIEW_PERIOD)}"  # holding every file (its reach)
@@ -252,7 +328,12 @@ def test_hd3s_extension_is_the_full_build(tmp_path, monkeypatch, t0, split, t1):
         "files": colstore._file_list(rows[:kept], store._tag(part)),
         **built._asdict(),
     }
+    binned: list[np.ndarray] = []  # the sample times of the bins the extension computes
+    bin_stats = hdr3_stats.bin_stats
+    monkeypatch.setattr(hdr3_stats, "bin_stats", lambda t, *a: binned.append(t) or bin_stats(t, *a))
     extended, ext = store._image(part, 2, rows, arrays[kept:], old)
+    if gap:
+        assert min(t.min() for t in binned if len(t)) >= split + 8 * gap
     whole, full = store._image(part, 2, rows, arrays)
     assert (ext.nrows, ext.tstart, ext.tstop) == (full.nrows, full.tstart, full.tstop)
     # each dataset's record but where its blocks lie in the file (the write order differs)
