@@ -121,8 +121,9 @@ def _peak(fetch) -> tuple[int, int]:
 
 
 def _nbytes(got) -> int:
-    if isinstance(got, dict):  # an MSIDset
-        return sum(_nbytes(m) for m in got.values()) + got.times.nbytes
+    if isinstance(got, dict):  # an MSIDset: a times array its items share counted once
+        times = {id(a): a.nbytes for a in [got.times, *(m.times for m in got.values())]}
+        return sum(_nbytes(m) - m.times.nbytes for m in got.values()) + sum(times.values())
     if isinstance(got, tuple):  # cheta_fetch's (times, values)
         return sum(a.nbytes for a in got)
     vals = got.vals

@@ -255,8 +255,9 @@ class MSIDset(msid_api.MSIDset):
             self.times = _union([m.times for m in self.values()]) if items else np.zeros(0)
             return
         self.times, decoded = _samples(items, self.tstart, self.tstop, data_root, use_store)
-        for (msid, item), times in zip(items.items(), _grid_copies(self.times, len(items))):
-            data = _msid_data(item, decoded[msid], times)
+        for msid, item in items.items():  # (every item's times the set's grid, as the
+            # original's: no copy of a grid of millions of rows per item)
+            data = _msid_data(item, decoded[msid], self.times)
             self[msid] = MSID(msid, self.tstart, self.tstop, msid_data=data)
 
 
@@ -411,21 +412,6 @@ def _unavailable(item: Hdr3Item) -> np.ndarray:
     value = np.ma.getdata(item.decode_words(words, [np.ones(1, bool)] * len(words)))
     value.flags.writeable = False
     return value
-
-
-def _grid_copies(grid: np.ndarray, count: int) -> list[np.ndarray]:
-    """``count`` copies of a set's grid, one per item: each item's ``times`` its own (changed
-    in place, the other items' and the set's stay as they are; the original's items shared
-    one array).
-
-    Rows of one array rather than ``count`` arrays: numpy asks the kernel for huge pages for
-    an array of 4 MB or more, so the copies of a 100-day grid (3 x 1.6 MB) cost a few page
-    faults instead of 1200: in a whole-period 3-item set, 1.2-2.2 ms warm and 1.4-2.8 ms on
-    a first call, against 2.7-3.3 and 3.6-5.5 ms copied one by one (each freed array goes
-    back to the system, so warm calls fault too)."""
-    copies = np.empty((count, len(grid)), dtype=grid.dtype)
-    copies[:] = grid
-    return list(copies)
 
 
 def _msid_data(item: Hdr3Item, vals: np.ma.MaskedArray, times: np.ndarray) -> dict[str, Any]:
