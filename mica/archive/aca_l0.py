@@ -689,14 +689,7 @@ def _column_source(
         values = OPTIONAL_DEFAULTS[name]
     else:
         return None, True  # absent in this file's image size
-    carried = COLUMN_SIZES[name]
-    if set(carried) >= set(ALL_SIZES):
-        return values, None  # every row carries it
-    if carried not in masks:
-        lacks = np.ones(9, dtype=bool)
-        lacks[list(carried)] = False
-        masks[carried] = lacks[sizes]
-    return values, masks[carried]
+    return values, _lacking(name, sizes, masks)
 
 
 def _widen(values: np.ndarray, dtype: np.dtype) -> np.ndarray:

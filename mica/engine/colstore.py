@@ -812,8 +812,8 @@ def _rows_later(
                 out[group] = deferred
                 continue
         now = [c for c in asked if c not in later]
-        deferred_ = [c for c in asked if c in later]
-        located = reader.later(group, deferred_, at) if deferred_ else None
+        decoded_later = [c for c in asked if c in later]
+        located = reader.later(group, decoded_later, at) if decoded_later else None
         if located is None:
             now = asked
         else:
@@ -1027,8 +1027,7 @@ class ColumnStore:
         """
         with self.checking(chunk) as digests:
             asked = set(columns) | {"TIME"}
-            deferring = (defer, later)
-            return self._read(chunk, asked, tstart, tstop, files, deferring, digests)
+            return self._read(chunk, asked, tstart, tstop, files, defer, later, digests)
 
     @contextlib.contextmanager
     def checking(self, chunk: dict[str, Any]) -> Iterator[ChunkDigests | None]:
@@ -1048,7 +1047,8 @@ class ColumnStore:
         tstart: float,
         tstop: float,
         files: set[str] | None,
-        deferring: tuple[Iterable[str], Iterable[str]],
+        defer: Iterable[str],
+        later: Iterable[str],
         digests: ChunkDigests | None,
     ) -> tuple[dict[str, Any], list[str]]:
         # File names and groups from the index and the product, not from the file's
@@ -1061,14 +1061,14 @@ class ColumnStore:
             layout = stored_layout(path, fd) if digests is not None else None
             if layout is not None and layout.readable:  # its stored blocks read here
                 reader: _ChunkReader = _StoredReader(fd, path, layout, groups, digests)
-                got = _rows_of(reader, names, groups, columns, tstart, tstop, files, *deferring)
+                got = _rows_of(reader, names, groups, columns, tstart, tstop, files, defer, later)
                 if got is not None:
                     return got
         finally:
             os.close(fd)
         with open_h5(path) as h5:
             reader = _H5Reader(h5, groups, digests)
-            got = _rows_of(reader, names, groups, columns, tstart, tstop, files, *deferring)
+            got = _rows_of(reader, names, groups, columns, tstart, tstop, files, defer, later)
         return got  # type: ignore[return-value]
 
     @one_blosc_thread

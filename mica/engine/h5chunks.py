@@ -598,7 +598,7 @@ class ChunkDigests:
             raise self.damaged(f"its {size} bytes do not match the file's digest {why}".rstrip())
 
 
-class _Descriptor:
+class Descriptor:
     """A duplicate of an open file's descriptor, closed by `close` or once nothing holds it
     (rows read later, and their narrowed copies, share one): no file object, whose
     collection would warn of an unclosed file."""
@@ -647,7 +647,7 @@ class ChunkedRows:
                 where = f"{self.path}: {self.name} chunk at row {row0}"
                 raise DamagedStoreError.at(self.path, f"{where} is missing or truncated")
             self.located.append((row0, info.byte_offset, info.size, info.filter_mask))
-        self._descriptor = _Descriptor(fd)  # shared by narrowed copies
+        self._descriptor = Descriptor(fd)  # shared by narrowed copies
         self.fd = self._descriptor.fd
 
     def close(self) -> None:

@@ -33,7 +33,6 @@ import math
 import os
 import struct
 import threading
-import weakref
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -47,6 +46,7 @@ import numpy as np
 from mica.engine.h5chunks import (
     ChunkDigests,
     DatasetDigests,
+    Descriptor,
     one_blosc_thread,
     open_h5_id,
     thread_buffer,
@@ -338,8 +338,7 @@ class DeferredPlanes:
         rows: slice,
         digests: ChunkDigests,
     ):
-        self.fd = os.dup(fd)
-        self._close = weakref.finalize(self, os.close, self.fd)
+        self.file = Descriptor(fd)
         self.dset, self.planes, self.digests = dset, planes, digests
         self.lo, self.hi = rows.start, rows.stop
 
@@ -363,8 +362,8 @@ class DeferredPlanes:
         step = self.dset.chunks[1]  # type: ignore[index]
         blocks = range(self.lo // step, -(-self.hi // step))
         planes = [self.planes[column.k] for column, _ in columns]
-        batches = _batches(self.fd, self.dset, planes, blocks, self.digests, record, _STAGED_BYTES)
-        for k0, unshuffled in batches:
+        fd, staged = self.file.fd, _STAGED_BYTES
+        for k0, unshuffled in _batches(fd, self.dset, planes, blocks, self.digests, record, staged):
             row0 = (blocks[0] + k0) * step  # the batch's first row in the dataset
             a, b = max(self.lo, row0), min(self.hi, row0 + unshuffled[0].rows)
             for i, (batch, (column, dest)) in enumerate(zip(unshuffled, columns)):
@@ -373,7 +372,7 @@ class DeferredPlanes:
                 batch.unshuffle(rows, self.dset, self.digests)
                 values = rows[a - row0 : b - row0].view(column.dtype.base)
                 dest[a - self.lo : b - self.lo] = values.reshape(b - a, *column.dtype.shape)
-        self._close()
+        self.file.close()
 
 
 class DeferredColumn:
