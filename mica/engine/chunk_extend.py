@@ -255,19 +255,18 @@ def _copy_blocks(
     located: dict[tuple[int, ...], Any] = {}
     source.id.chunk_iter(lambda info: located.__setitem__(tuple(info.chunk_offset), info))
     origin = [0] * len(source.shape)
-    with open(old.filename, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-        whole = memoryview(mm)
-        try:
-            for block in range(blocks):
-                origin[axis] = block * step
-                info = located.get(tuple(origin))
-                if info is None:
-                    raise digests.damaged(f"/{name} has no stored block {block}")
-                with whole[info.byte_offset : info.byte_offset + info.size] as stored:
-                    digests.check_block(name, block, stored, record)
-                    dset.id.write_direct_chunk(tuple(origin), stored, info.filter_mask)
-        finally:
-            whole.release()
+    with open(old.filename, "rb") as fh:
+        # an array over the mapping (a block check's CRC-32C takes no memoryview), unmapped
+        # when the last array over it goes
+        whole = np.frombuffer(mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ), np.uint8)
+    for block in range(blocks):
+        origin[axis] = block * step
+        info = located.get(tuple(origin))
+        if info is None:
+            raise digests.damaged(f"/{name} has no stored block {block}")
+        stored = whole[info.byte_offset : info.byte_offset + info.size]
+        digests.check_block(name, block, stored, record)
+        dset.id.write_direct_chunk(tuple(origin), stored, info.filter_mask)
 
 
 # --- appending in place: the new generation a byte copy of the old one, appended to ---------

@@ -78,10 +78,12 @@ from mica.engine.chunk_extend import (
     growable_dataset,
 )
 from mica.engine.h5chunks import (
+    BLOCK_HASH,
     ChunkDigests,
     ChunkedRows,
     DatasetDigests,
     RecordedDatasets,
+    block_hash_of,
     file_record,
     image_and_record,
     is_blosc_chunked,
@@ -207,10 +209,11 @@ def _names_of(files: str, tag: str) -> tuple[str, ...] | None:
 
 def _digests_of(
     text: str,
-) -> tuple[dict[str, Any], Mapping[str, DatasetDigests], tuple[int, int], str | None, Any]:
+) -> tuple[dict[str, Any], Mapping[str, DatasetDigests], tuple[int, int], str | None, Any, str]:
     """A chunk's recorded identity, dataset digests, file size and digest, the seed of its
-    blocks' digests (None: its identity's, a chunk recorded before appends kept blocks) and
-    the bytes appends freed in its file (as recorded), from its ``digests`` column."""
+    blocks' digests (None: its identity's, a chunk recorded before appends kept blocks), the
+    bytes appends freed in its file (as recorded) and the checksum of its blocks' digests
+    (`block_hash_of`), from its ``digests`` column."""
     record = json.loads(text)
     datasets = RecordedDatasets(record["datasets"])
     blocks_seed = record.get("blocks_seed")
@@ -218,7 +221,8 @@ def _digests_of(
         raise ValueError(f"not a seed: {blocks_seed!r}")
     file = tuple(record["file"])
     free = record.get("free", 0)
-    return record["identity"], datasets, file, blocks_seed, free  # type: ignore[return-value]
+    hashed = block_hash_of(record)
+    return record["identity"], datasets, file, blocks_seed, free, hashed  # type: ignore[return-value]
 
 
 def describe_chunk(identity: dict[str, Any]) -> str:
@@ -877,13 +881,13 @@ class ColumnStore:
         if known is not None and known[0] == text:  # (the same text object: no comparison)
             return known[1]
         try:
-            identity, datasets, file, blocks_seed, free = _digests_of(text)
+            identity, datasets, file, blocks_seed, free, hashed = _digests_of(text)
             label = describe_chunk(identity)
             seed = f"{chunk['part']}@{identity['generation']}"  # this row's partition
             if blocks_seed is not None and blocks_seed != chunk["part"]:
                 raise ValueError(f"blocks seeded as {blocks_seed}, not {chunk['part']}")
             path = self.index.root / chunk["path"]
-            digests = ChunkDigests(path, seed, label, datasets, file, blocks_seed, free)
+            digests = ChunkDigests(path, seed, label, datasets, file, blocks_seed, free, hashed)
         except (ValueError, KeyError, TypeError):
             digests = None
         if sum(map(len, _PARSED.values())) >= _PARSED_MAX:
@@ -1717,8 +1721,11 @@ class ColumnStore:
         The old file's bytes are checked against its digest first (one CRC over the file,
         no call a block: a damaged chunk is built from the files, as a copy of its blocks
         would find). Only the blocks written are digested: the others keep their digests
-        and locations (`record_digests`); the file's digest is computed again over its
-        bytes.
+        and locations (`record_digests`), unless the old record digests its blocks with
+        another checksum than `BLOCK_HASH` (zlib's crc32, written before): then every block
+        of the new file is digested again (its old blocks are the checked file's bytes;
+        CRC-32C of the file's blocks costs a few ms a hundred MB); the file's digest is
+        computed again over its bytes.
 
         Raises
         ------
@@ -1748,6 +1755,8 @@ class ColumnStore:
                 free = h5.id.get_freespace() + freed
                 h5.flush()
                 carried = {name: (base.dataset(name), first) for name, first in firsts.items()}
+                if base.block_hash != BLOCK_HASH:  # (carried blocks are digested again)
+                    carried = {}
                 with _mapped(tmp) as image:
                     datasets = record_digests(h5, image, part, carried)
             with _mapped(tmp) as image:  # closed: its bytes as they stay

@@ -36,6 +36,7 @@ import numpy as np
 from mica.engine.h5chunks import (
     ChunkDigests,
     RecordedDatasets,
+    block_hash_of,
     image_and_record,
     one_blosc_thread,
     open_h5,
@@ -99,8 +100,10 @@ def _digests(root: Path, row: dict[str, Any]) -> ChunkDigests:
     identity = record["identity"]
     seed = f"{identity['table']}@{identity['generation']}"
     label = f"store table {identity['table']}, generation {identity['generation']}"
+    datasets = RecordedDatasets(record["datasets"])
+    hashed = block_hash_of(record)
     digests = ChunkDigests(
-        root / row["path"], seed, label, RecordedDatasets(record["datasets"]), record["file"]
+        root / row["path"], seed, label, datasets, record["file"], block_hash=hashed
     )
     if len(_PARSED) >= _PARSED_MAX:  # generations of a long-running writer's tables
         _PARSED.clear()

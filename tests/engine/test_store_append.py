@@ -201,7 +201,8 @@ def _zlib_file_digests(root: Path) -> None:
             for row in rows:
                 record = json.loads(row["digests"])
                 data = (root / row["path"]).read_bytes()
-                seed = block_seed(f"{row['part']}@{record['identity']['generation']}", "", 0)
+                identity = f"{row['part']}@{record['identity']['generation']}"
+                seed = block_seed(identity, "", 0, "crc32")
                 record["file"] = [len(data), zlib.crc32(data, seed)]
                 index.conn.execute(
                     "UPDATE store_chunks SET digests = ? WHERE part = ?",
