@@ -369,12 +369,14 @@ def record_digests(
     and only the blocks from ``first`` on are located and digested: an append costs what it
     adds, not the period."""
     data = np.frombuffer(image, np.uint8)  # (what google-crc32c reads: not a memoryview)
-    extend = _BLOCK_HASHES[BLOCK_HASH].extend
+    algorithm = BLOCK_HASH
+    extend = _BLOCK_HASHES[algorithm].extend
     out = {}
     for name, dset in h5.items():  # every dataset of a chunk is at the root
         chunks, blocks = dset.chunks, None
         if chunks is None:
-            crcs = [extend(block_seed(identity, name, 0), np.ascontiguousarray(dset[()]))]
+            seed = block_seed(identity, name, 0, algorithm)
+            crcs = [extend(seed, np.ascontiguousarray(dset[()]))]
         else:
             record = DatasetDigests(dset.dtype.str, dset.shape, chunks, ())
             axis, step = record.axis, chunks[record.axis]
@@ -388,7 +390,7 @@ def record_digests(
             for info in _stored_blocks(dset, axis, step, first, len(found)):
                 block = info.chunk_offset[axis] // step
                 stored = data[info.byte_offset : info.byte_offset + info.size]
-                found[block] = extend(block_seed(identity, name, block), stored)
+                found[block] = extend(block_seed(identity, name, block, algorithm), stored)
                 located[block] = (info.byte_offset, info.size, info.filter_mask)
             if None in found:  # HDF5 writes every chunk of data it is given
                 raise ValueError(f"{name}: block {found.index(None)} was not written")

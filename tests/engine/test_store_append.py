@@ -12,12 +12,13 @@ import shutil
 import zlib
 from pathlib import Path
 
+import google_crc32c
 import h5py
 import numpy as np
 import pytest
 
 from mica.archive import aca_hdr3, aca_l0
-from mica.engine import colstore, store_tables
+from mica.engine import colstore, h5chunks, store_tables
 from mica.engine.colstore import ColumnStore
 from mica.engine.h5chunks import FILE_HASH, DatasetDigests, block_seed, record_digests
 from mica.engine.index import ArchiveIndex
@@ -231,6 +232,90 @@ def test_zlib_file_digests_are_verified_and_appended_to(archives, tmp_path):
     assert extended == archives["extended"]
     files = {part: json.loads(c["digests"])["file"] for part, c in _chunks(root).items()}
     assert {part for part, file in files.items() if file[2:] == [FILE_HASH]} == extended
+    assert check_archive(L0, root, verify_store=True).problems == []
+
+
+def test_store_built_now_digests_blocks_in_crc32c(archives):
+    """Every store chunk and table written now records ``blocks_hash`` CRC-32C, and a block's
+    digest is the CRC-32C of its seed text (partition, dataset, block) and its stored bytes."""
+    root = archives["appended"]
+    with ArchiveIndex(L0, root, readonly=True) as index:
+        records = [
+            json.loads(row["digests"])
+            for table in ("store_chunks", "store_tables")
+            for row in index.conn.execute(f"SELECT digests FROM {table}")
+        ]
+    assert any("table" in r["identity"] for r in records)
+    assert {r["blocks_hash"] for r in records} == {"crc32c"}
+    chunk = _chunks(root)["0/520"]
+    recorded = DatasetDigests.from_json(json.loads(chunk["digests"])["datasets"]["IMGRAW"])
+    with h5py.File(root / chunk["path"], "r") as h5:
+        dsid = h5["IMGRAW"].id
+        assert dsid.get_num_chunks() == len(recorded.crcs) > 1
+        for k in range(dsid.get_num_chunks()):
+            origin = dsid.get_chunk_info(k).chunk_offset
+            block = origin[0] // recorded.chunks[0]
+            text = f"0/520/IMGRAW/{block}".encode() + dsid.read_direct_chunk(origin)[1]
+            assert recorded.crcs[block] == google_crc32c.value(text)
+
+
+def _zlib_block_digests(root: Path) -> None:
+    """Each store chunk's and table's record as written before ``blocks_hash``: its blocks'
+    digests zlib's crc32 (seeded as `block_seed` seeds them), no ``blocks_hash``."""
+    with ArchiveIndex(L0, root) as index, pytest.MonkeyPatch.context() as mp:
+        mp.setattr(h5chunks, "BLOCK_HASH", "crc32")
+        for table, key in (("store_chunks", "part"), ("store_tables", "name")):
+            rows = [dict(r) for r in index.conn.execute(f"SELECT * FROM {table}")]
+            with index.transaction():
+                for row in rows:
+                    record = json.loads(row["digests"])
+                    assert record.pop("blocks_hash") == "crc32c"
+                    identity = record["identity"]
+                    name = identity["table"] if table == "store_tables" else row["part"]
+                    seed = record.get("blocks_seed", f"{name}@{identity['generation']}")
+                    path = root / row["path"]
+                    with h5py.File(path, "r") as h5:
+                        datasets = record_digests(h5, path.read_bytes(), seed)
+                    record["datasets"] = {n: d.to_json() for n, d in datasets.items()}
+                    index.conn.execute(
+                        f"UPDATE {table} SET digests = ? WHERE {key} = ?",
+                        (json.dumps(record), row[key]),
+                    )
+
+
+def test_zlib_block_digests_are_verified_and_appended_to(archives, tmp_path, monkeypatch):
+    """Chunks and tables whose records digest their blocks with zlib's crc32 (written before
+    ``blocks_hash``) are checked by it: the store serves the files' answer, ``mica check
+    --verify-store`` passes them, a byte flipped in a block is refused on read naming the
+    file and named by the check; an update appends to them in place and digests every block
+    of the new generations in CRC-32C."""
+    root = tmp_path / "aca0"
+    shutil.copytree(archives["first"], root)
+    _zlib_block_digests(root)
+    assert check_archive(L0, root, verify_store=True).problems == []
+    chunk = _chunks(root)["0/520"]
+    with ArchiveIndex(L0, root) as index:
+        assert ColumnStore(L0, index).digests(chunk).block_hash == "crc32"  # type: ignore
+    monkeypatch.setenv("MICA_STORE_DAMAGED", "raise")  # (a read the store refuses raises)
+    for fast, slow in zip(_reads(root), _reads(root, use_store=False)):
+        assert _same(fast, slow)
+
+    path = root / chunk["path"]
+    with h5py.File(path, "r") as h5:
+        info = h5["IMGRAW"].id.get_chunk_info(0)
+    _flip(path, info.byte_offset + info.size // 2)
+    with pytest.raises(DamagedStoreError, match="does not match its digest") as err:
+        aca_l0.get_slot_data(START, SPLIT, 0, data_root=root)
+    assert err.value.chunk == path and str(path) in str(err.value)
+    (problem,) = check_archive(L0, root, verify_store=True).problems
+    assert problem.startswith("store chunk 0/520 is damaged") and str(path) in problem
+    _flip(path, info.byte_offset + info.size // 2)  # (back as it was)
+
+    assert _update(root, SPLIT, STOP) == archives["extended"]
+    chunks = _chunks(root)
+    for part in archives["extended"]:
+        record = json.loads(chunks[part]["digests"])
+        assert record["blocks_hash"] == "crc32c" and record.get("free"), part  # in place
     assert check_archive(L0, root, verify_store=True).problems == []
 
 
