@@ -22,9 +22,10 @@ brings the chunk up to date. ``mica check`` also compares the file lists in full
 
 Nothing a chunk holds is taken on trust: the transaction that records a chunk also records its
 identity (partition: view, slot, period; and generation, the number in its file name) and, for
-every dataset, its dtype, shape and the crc32 of each stored HDF5 chunk (a "block"), seeded with
-the partition (`mica.engine.h5chunks.ChunkDigests`, `block_seed`: an older generation's block
-passes only with the same bytes, i.e. the same rows), and the CRC-32C of the whole file
+every dataset, its dtype, shape and the CRC-32C of each stored HDF5 chunk (a "block"; zlib's
+crc32 in a record written before, which names no ``blocks_hash``), seeded with the partition
+(`mica.engine.h5chunks.ChunkDigests`, `block_seed`: an older generation's block passes only
+with the same bytes, i.e. the same rows), and the CRC-32C of the whole file
 (`mica.engine.h5chunks.file_digest`), seeded with the partition and generation; the identity
 is also an attribute of the file. Readers check every block they decode, so a flipped byte, a
 chunk file put in another partition's or generation's place, or a block in another's place
@@ -150,7 +151,7 @@ CREATE TABLE IF NOT EXISTS store_chunks (
     nrows int NOT NULL,
     tstart float,
     tstop float,
-    digests text              -- JSON: identity, and per dataset dtype, shape, blocks' crc32
+    digests text              -- JSON: identity, and per dataset dtype, shape, blocks' CRC
 )
 """
 # Columns added since the table's first layout (`ColumnStore` adds them to older archives).
@@ -1461,7 +1462,7 @@ class ColumnStore:
         One dataset per column group, so a fetch of a few columns reads a few datasets,
         and for a view with ``derive`` the datasets it computes. The file's ``identity``
         attribute names the partition (view, keys, period) and the generation; the digests
-        record every dataset's dtype and shape and the crc32 of each stored block, seeded
+        record every dataset's dtype and shape and the CRC-32C of each stored block, seeded
         with the partition (`mica.engine.h5chunks.record_digests`).
 
         A group of one column is stored in its own dtype and shape (typed shuffle in the

@@ -1,6 +1,6 @@
 """Digests of the files the archive writes whole: derived tables and calibration folders.
 
-The columnar store's chunks carry their own digests, a crc32 per stored block checked by
+The columnar store's chunks carry their own digests, a CRC-32C per stored block checked by
 every read (`mica.engine.h5chunks`). A file written whole and read by other tools as well (a
 derived product's PyTables table, a calibration's FITS image and JSON) is digested whole
 instead: BLAKE2b of its bytes (`digest_file`, `digest_bytes`: the one digest of these files),

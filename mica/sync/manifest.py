@@ -106,7 +106,7 @@ class Entry(_Record):
         A store chunk's partition, the file list it was built from (the index's
         ``store_chunks.files``) and its row count.
     digests : str or None
-        A store chunk's recorded identity and per-block crc32 digests (the index's
+        A store chunk's recorded identity and per-block CRC digests (the index's
         ``store_chunks.digests``): the sync records them with the chunk, so readers check
         its blocks as they check a chunk built here.
     target : str or None
