@@ -243,7 +243,8 @@ def slot_floor(root: Path, t0: float, t1: float) -> float:
 def digest_costs(root: Path) -> None:
     """Per dataset of slot 0's first chunk: h5py's read without and with HDF5's Fletcher32
     filter (the dataset rewritten with it, after Blosc), blosc2's decompression of its
-    stored blocks, and crc32 / BLAKE2b of the stored and of the decompressed bytes."""
+    stored blocks, and crc32 / CRC-32C (the store's block digests now) / BLAKE2b of the stored
+    and of the decompressed bytes."""
     import h5py
 
     from mica.engine.h5chunks import one_blosc_thread
@@ -265,6 +266,7 @@ def _dataset_costs(dset, scratch: Path) -> None:
     import zlib
 
     import blosc2
+    import google_crc32c
     import h5py
     import hdf5plugin
 
@@ -291,6 +293,7 @@ def _dataset_costs(dset, scratch: Path) -> None:
         "blosc2 decompression": (lambda: [blosc2.decompress(b) for b in stored], "raw"),
         "crc32 of stored": (lambda: [zlib.crc32(b) for b in stored], "stored"),
         "crc32 of decompressed": (lambda: [zlib.crc32(b) for b in raw], "raw"),
+        "crc32c of stored": (lambda: [google_crc32c.value(b) for b in stored], "stored"),
         "blake2b of stored": (
             lambda: [hashlib.blake2b(b, digest_size=8).digest() for b in stored],
             "stored",
