@@ -440,11 +440,12 @@ def file_record(
     free: int = 0,
 ) -> dict[str, Any]:
     """The record of a file of bytes ``image`` and dataset digests ``datasets`` (see
-    `image_and_record`)."""
+    `image_and_record`; made by `record_digests`, in `BLOCK_HASH`, which the record names as
+    its ``blocks_hash``)."""
     record = {
         "identity": identity,
         "file": [len(image), file_digest(image, seed), FILE_HASH],
-        "blocks_hash": BLOCK_HASH,  # (``datasets``' digests: `record_digests`)
+        "blocks_hash": BLOCK_HASH,
         "datasets": {name: d.to_json() for name, d in datasets.items()},
     }
     if blocks_seed is not None:
