@@ -22,30 +22,19 @@ from mica.engine.index import ArchiveIndex
 from mica.engine.store_tables import PIECES, current_table
 from mica.products.aca_l0 import L0
 from mica.products.hdr3_mission import DAILY_TABLE, period_daily_bins
-from mica.sim.hdr3_store import Hdr3File, file_times, store_hdr3_files
+from mica.sim.hdr3_store import store_hdr3_files
+from tests.archive.test_hdr3_mission import START, _files
 
 DAY = 86400.0
-PERIOD = 100 * DAY  # the ``hd3s`` view's
-#: Period 50's last 40 days are days 0-39, period 51 days 40-139, period 52 from day 140.
-START = 51 * PERIOD - 40 * DAY
-#: The days of the archive: period 51 holds days 40-79 only.
-DAYS = [*range(0, 80), *range(140, 150)]
-
-
-def _files(days) -> list[Hdr3File]:
-    """Slots 6-7, a file a day from 3000 s into it, a pair of rows every 328 s."""
-    files = []
-    for day in days:
-        a = START + day * DAY + 3000.25
-        times = file_times(a, a + DAY, every=80, pair=True)
-        files += [Hdr3File(6, times), Hdr3File(7, times)]
-    return files
+#: The archive's (first day, days) from START (test_hdr3_mission's: period 50's last 40 days
+#: are days 0-39, period 51 days 40-139, period 52 from day 140): 51 holds days 40-79 only.
+DAYS = [(0, 80), (140, 10)]
 
 
 @pytest.fixture(scope="module")
 def periods(tmp_path_factory):
     root = tmp_path_factory.mktemp("hd3d-incremental") / "aca0"
-    store_hdr3_files(root, _files(DAYS))
+    store_hdr3_files(root, [f for days in DAYS for f in _files(*days)])
     return root
 
 
@@ -119,7 +108,7 @@ def test_only_changed_chunks_are_read_and_the_table_is_the_whole_one(
     assert len(before) > 2 and PIECES in before
     for day, part in ((150, "hd3s/52"), (80, "hd3s/51")):
         derived.clear()
-        store_hdr3_files(root, _files([day]))
+        store_hdr3_files(root, _files(day, 1))
         assert derived == [part]
         after = _datasets(root)
         assert after != before and after == _whole(root, tmp_path, derived)
@@ -154,7 +143,7 @@ def test_an_old_table_that_does_not_serve_is_derived_whole(
         _set_sources(root, lambda lines: [lines[0][:-1] + "1", *lines[1:]])
     derived.clear()
     with caplog.at_level("INFO", logger="mica.engine.store_tables"):
-        store_hdr3_files(root, _files([150]))
+        store_hdr3_files(root, _files(150, 1))
     assert derived == ["hd3s/50", "hd3s/51", "hd3s/52"]
     if old != "other layout":
         assert "derived from every chunk" in caplog.text
