@@ -214,6 +214,7 @@ def build_stats(args: argparse.Namespace) -> list[tuple[str, str, str]]:
         shutil.rmtree(mission, ignore_errors=True)
         seconds, nrows = build_mission(mission, MISSION_START, int(args.years * 365.25), THIN)
         rows.append((f"build {args.years} y header-3 store", f"{seconds:.0f} s", f"{nrows} rows"))
+    derive_tables(mission)  # a reused store of an earlier table layout: derived once here
     last = args.work / "mission-last" / "aca0"
     if not (args.reuse and (last / "store").is_dir()):
         shutil.rmtree(last, ignore_errors=True)
@@ -226,6 +227,18 @@ def build_stats(args: argparse.Namespace) -> list[tuple[str, str, str]]:
             built = build_cheta_stats(mission, dest, stat, t0, t0 + args.years * 365.25 * DAY)
             rows.append((f"cheta-layout {stat} statistics", f"{built} rows", ""))
     return rows
+
+
+def derive_tables(root: Path) -> None:
+    """The store tables of the archive ``root`` derived where they are not current (e.g. a
+    reused store built by code of an earlier table layout: else its readers read the chunks,
+    and its first append derives them whole)."""
+    from mica.engine.colstore import ColumnStore
+    from mica.engine.index import ArchiveIndex
+    from mica.products.aca_l0 import L0
+
+    with ArchiveIndex(L0, root) as index:
+        ColumnStore(L0, index).derive_tables()
 
 
 def _last_period(args: argparse.Namespace) -> tuple[int, int]:
@@ -443,11 +456,7 @@ def _hd3_period(root: Path, timed: list[int]) -> dict:
 def _hd3_append(root: Path, day: int) -> dict:
     """CPU seconds of appending the mission's day ``day`` (since `MISSION_START`, its files
     as `build_mission` writes them) to a copy of ``root`` (``empty``: to an empty archive),
-    best of 3; its store tables derived first (an archive of another table layout would
-    derive them whole in the append)."""
-    from mica.engine.colstore import ColumnStore
-    from mica.engine.index import ArchiveIndex
-    from mica.products.aca_l0 import L0
+    best of 3."""
     from mica.sim.hdr3_store import Hdr3File, file_times, store_hdr3_files
 
     a = secs(MISSION_START) + day * DAY + FILE_OFFSET
@@ -459,8 +468,7 @@ def _hd3_append(root: Path, day: int) -> dict:
         shutil.rmtree(trial, ignore_errors=True)
         if root.name != "empty":
             shutil.copytree(root, trial)
-            with ArchiveIndex(L0, trial) as index:
-                ColumnStore(L0, index).derive_tables()
+            derive_tables(trial)  # (a no-op when `build_stats` derived them with this code)
         os.sync()  # the copy's pages written out: not the append's cost
         cpu = time.process_time()
         store_hdr3_files(trial, files)
