@@ -2,10 +2,11 @@
 
 The header-3 mission table (``hd3d``) over three ``hd3s`` periods (50, 51 and 52, built
 through the store's real chunk build, `mica.sim.hdr3_store`), period 51 ending early so that a
-day can be added in its middle. After a day appended to the last period, or one added to the
-middle period (its chunk extended under a new generation), only that chunk is read and the
-table's datasets are byte for byte those a derivation from every chunk writes; an old table of
-another layout, missing or failing its digests is derived from every chunk, the same datasets.
+day can be added in its middle. After a day appended to the last period, one added to the
+middle period (its chunk extended under a new generation) or a period's files removed (its
+chunk dropped), only the chunk that changed is read (if any), and the table's datasets are
+byte for byte those a derivation from every chunk writes; an old table of another layout,
+missing or failing its digests is derived from every chunk, the same datasets.
 """
 
 from __future__ import annotations
@@ -83,16 +84,16 @@ def _derive_again(root) -> None:
         ColumnStore(L0, index).derive_tables()
 
 
-def _whole(root, tmp_path, derived):
-    """The table's datasets as a derivation from every chunk writes them (in a copy: the
-    recorded table named of another layout)."""
+def _whole(root, tmp_path, derived, parts=("hd3s/50", "hd3s/51", "hd3s/52")):
+    """The table's datasets as a derivation from every chunk (``parts``) writes them (in a
+    copy: the recorded table named of another layout)."""
     copy = tmp_path / "whole" / "aca0"
     shutil.rmtree(copy.parent, ignore_errors=True)
     shutil.copytree(root, copy)
     _set_sources(copy, lambda lines: ["layout 0", *lines[1:]])
     derived.clear()
     _derive_again(copy)
-    assert derived == ["hd3s/50", "hd3s/51", "hd3s/52"]  # every chunk, in period order
+    assert derived == list(parts)  # every chunk, in period order
     return _datasets(copy)
 
 
@@ -100,7 +101,8 @@ def test_only_changed_chunks_are_read_and_the_table_is_the_whole_one(
     periods, tmp_path, derived
 ):
     """A day appended to the last period, then one added in the middle period: each time
-    only that period's chunk is read, and the datasets equal a whole derivation's."""
+    only that period's chunk is read; then the last period's chunk dropped: none is read.
+    Each time the datasets equal a whole derivation's."""
     root = tmp_path / "aca0"
     shutil.copytree(periods, root)
     before = _datasets(root)
@@ -119,6 +121,14 @@ def test_only_changed_chunks_are_read_and_the_table_is_the_whole_one(
     bins = np.frombuffer(data, dtype=dtype).reshape(shape)[0]
     day80 = (START + 80 * DAY) // DAY
     assert np.all(np.diff(bins) > 0) and day80 in bins
+    # the last period's files removed: its chunk dropped, no chunk read
+    with ArchiveIndex(L0, root) as index, index.transaction():
+        rows = index.query("filetime >= ?", [52 * 100 * DAY], columns="filename")
+        index.replace([], [row["filename"] for row in rows])
+    derived.clear()
+    store_hdr3_files(root, [])
+    assert derived == []
+    assert _datasets(root) == _whole(root, tmp_path, derived, ("hd3s/50", "hd3s/51"))
 
 
 @pytest.mark.parametrize("old", ["damaged", "missing", "other layout"])
