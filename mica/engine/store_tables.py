@@ -199,8 +199,8 @@ def _rebuild(store: Any, table: StoreTable, version: int) -> bool:
     old = _recorded(conn, table.name)
     kept = _kept_pieces(store.index.root, description, table, layout, old, now)
     # the chunks read must serve; those kept did when the table recorded was derived from
-    # them (the same files, of the same layout): not looked up again (92 chunks' digests
-    # records, parsed, were a third of a 25-year table's derivation from one changed chunk)
+    # them (the same files, of the same layout): not looked up again (parsing 92 chunks'
+    # digests records was 17 ms of a 25-year table's ~60 ms derivation from one changed chunk)
     read = [part for part in now if part not in kept]
     chunks = store.current_chunks(read, names=False)
     if len(chunks) < len(read):
