@@ -14,7 +14,8 @@ Builds, once (``--reuse`` keeps what the work folder holds):
   index grown to ``--rows`` rows (copied afresh for each append);
 * ``mission``: ``--years`` of header-3 store from 1999:204 through the store's real chunk
   build (`mica.sim.hdr3_store`: slots 6 and 7, 8x8, the simulator's cadence thinned to a
-  pair of rows every 328 s, as benchmarks/bench_hdr3_stats.py builds it);
+  pair of rows every 328 s, as benchmarks/bench_hdr3_stats.py builds it), and
+  ``mission-last``, its days in its last ``hd3s`` period alone;
 * cheta-layout stores (benchmarks/bench_speed.py's `build_cheta`) of the same ccd_temp_fine
   values, for small's days and for the mission; and cheta-layout statistics stores
   (benchmarks/bench_hdr3_stats.py's `build_cheta_stats`: one PyTables table per statistic
@@ -29,7 +30,15 @@ time beside the wall time, as the machine may be shared); header-3 reads against
 layout (at most 0.75x) and their memory (at most 1.5x the returned arrays); statistics;
 small reads. Each target is printed beside its figure. ``--only flat`` builds and measures
 the index, append and check figures alone (no header-3 mission store, no reads); ``--only
-stats`` the mission store, its cheta-layout statistics peer and the statistics figures alone.
+stats`` the mission store, its cheta-layout statistics peer and the statistics figures alone
+(and the mission appends below).
+
+Appending to the mission (``hd3_append``, once, outside the rounds; not with ``--only
+flat``): the CPU time of appending the day after the mission's last (its two files, as the
+mission's are built) to a copy of ``mission``, to ``mission-last`` (the mission's days in its
+last ``hd3s`` period alone, built beside it: the same chunks appended to) and to an empty
+archive, each the best of 3: the mission within 1.2x of its last period alone (what 25 years
+add: the mission table derived again, `mica.engine.store_tables`).
 
 Appending into a long header-3 period (``hd3_period``, once, outside the rounds): a 100-day
 header-3 store (views ``hd3`` and ``hd3s``, every slot at the simulator's full 8x8 cadence, in
@@ -59,6 +68,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from bench_archive import DAY, best_of, ingest, print_table, write_upstream  # noqa: E402
 from bench_hdr3_stats import (  # noqa: E402
+    FILE_OFFSET,
     MISSION_START,
     THIN,
     build_cheta_stats,
@@ -204,6 +214,12 @@ def build_stats(args: argparse.Namespace) -> list[tuple[str, str, str]]:
         shutil.rmtree(mission, ignore_errors=True)
         seconds, nrows = build_mission(mission, MISSION_START, int(args.years * 365.25), THIN)
         rows.append((f"build {args.years} y header-3 store", f"{seconds:.0f} s", f"{nrows} rows"))
+    derive_tables(mission)  # a reused store of an earlier table layout: derived once here
+    last = args.work / "mission-last" / "aca0"
+    if not (args.reuse and (last / "store").is_dir()):
+        shutil.rmtree(last, ignore_errors=True)
+        first, days = _last_period(args)
+        build_mission(last, to_date(secs(MISSION_START) + first * DAY), days - first, THIN)
     dest = args.work / "cheta-stats-mission"
     t0 = secs(MISSION_START)
     for stat in ("daily", "5min"):
@@ -211,6 +227,32 @@ def build_stats(args: argparse.Namespace) -> list[tuple[str, str, str]]:
             built = build_cheta_stats(mission, dest, stat, t0, t0 + args.years * 365.25 * DAY)
             rows.append((f"cheta-layout {stat} statistics", f"{built} rows", ""))
     return rows
+
+
+def derive_tables(root: Path) -> None:
+    """The store tables of the archive ``root`` derived where they are not current (e.g. a
+    reused store built by code of an earlier table layout: else its readers read the chunks,
+    and its first append derives them whole)."""
+    from mica.engine.colstore import ColumnStore
+    from mica.engine.index import ArchiveIndex
+    from mica.products.aca_l0 import L0
+
+    with ArchiveIndex(L0, root) as index:
+        ColumnStore(L0, index).derive_tables()
+
+
+def _last_period(args: argparse.Namespace) -> tuple[int, int]:
+    """The mission's first day (since `MISSION_START`) in its last ``hd3s`` period, and its
+    number of days (the day appended to it, `_hd3_append`)."""
+    from mica.products.aca_l0 import L0
+    from mica.products.hdr3_samples import SAMPLES_VIEW
+
+    period = L0.store_description.view_named(SAMPLES_VIEW).period
+    days = int(args.years * 365.25)
+    t0 = secs(MISSION_START)
+    last = t0 + (days - 1) * DAY + FILE_OFFSET
+    first = int(np.ceil(((last // period) * period - t0 - FILE_OFFSET) / DAY))
+    return first, days
 
 
 def to_date(t: float) -> str:
@@ -350,6 +392,8 @@ def child(name: str, root: Path, arg: str) -> dict:
         }
     if name == "hd3_period":  # appending days to a header-3 period (``arg``: the days timed)
         return _hd3_period(root, [int(d) for d in arg.split(",")])
+    if name == "hd3_append":  # the mission's day ``arg`` appended to a copy of ``root``
+        return _hd3_append(root, int(arg))
     if name == "check":
         from mica.engine.index_check import check_archive
         from mica.products.aca_l0 import L0
@@ -407,6 +451,30 @@ def _hd3_period(root: Path, timed: list[int]) -> dict:
     shutil.rmtree(trial, ignore_errors=True)
     shutil.rmtree(root, ignore_errors=True)
     return out
+
+
+def _hd3_append(root: Path, day: int) -> dict:
+    """CPU seconds of appending the mission's day ``day`` (since `MISSION_START`, its files
+    as `build_mission` writes them) to a copy of ``root`` (``empty``: to an empty archive),
+    best of 3."""
+    from mica.sim.hdr3_store import Hdr3File, file_times, store_hdr3_files
+
+    a = secs(MISSION_START) + day * DAY + FILE_OFFSET
+    times = file_times(a, a + DAY, every=THIN, pair=THIN > 1)
+    files = [Hdr3File(6, times), Hdr3File(7, times)]
+    trial = root.with_name(root.name + "-trial")
+    best = np.inf
+    for _ in range(3):
+        shutil.rmtree(trial, ignore_errors=True)
+        if root.name != "empty":
+            shutil.copytree(root, trial)
+            derive_tables(trial)  # (a no-op when `build_stats` derived them with this code)
+        os.sync()  # the copy's pages written out: not the append's cost
+        cpu = time.process_time()
+        store_hdr3_files(trial, files)
+        best = min(best, time.process_time() - cpu)
+    shutil.rmtree(trial, ignore_errors=True)
+    return {"s": best}
 
 
 def cpu_seconds() -> float:
@@ -472,6 +540,18 @@ def measure_stats(fig: Figures, args: argparse.Namespace) -> None:
             fig.add(f"{key} cold", res, by="first")
 
 
+def measure_mission_append(fig: Figures, args: argparse.Namespace) -> None:
+    """Appending the day after the mission's last to the mission, to its last period alone
+    and to an empty archive (each the best of 3)."""
+    work, day = args.work, _last_period(args)[1]
+    for label, root in (
+        ("mission", work / "mission" / "aca0"),
+        ("last period", work / "mission-last" / "aca0"),
+        ("empty", work / "append-hd3" / "empty"),
+    ):
+        fig.add(f"hd3 append {label}", run_child("hd3_append", root, str(day)))
+
+
 def measure(args: argparse.Namespace) -> Figures:
     work: Path = args.work
     if args.only == "stats":
@@ -479,6 +559,7 @@ def measure(args: argparse.Namespace) -> Figures:
         for r in range(args.rounds):
             print(f"round {r + 1}/{args.rounds}", file=sys.stderr)
             measure_stats(fig, args)
+        measure_mission_append(fig, args)
         return fig
     small, grown = work / "small" / "aca0", work / "grown" / "aca0"
     prev, prev_grown = work / "prev" / "aca0", work / "prev-grown" / "aca0"
@@ -534,6 +615,7 @@ def measure(args: argparse.Namespace) -> Figures:
     fig.add("hd3 period", run_child("hd3_period", work / "hd3-period" / "aca0", HD3_DAYS))
     if args.only == "flat":
         return fig
+    measure_mission_append(fig, args)
     fig.add("msid memory", run_child(f"msidmem_{span}", small, START), by="peak")
     fig.add("msid memory mission", run_child(f"msidmem_{years}", mission, MISSION_START), by="peak")
     return fig
@@ -562,10 +644,27 @@ def stats_rows(fig: Figures, args: argparse.Namespace) -> list[tuple[str, str, s
     return rows
 
 
+def mission_append_rows(fig: Figures, args: argparse.Namespace) -> list[tuple[str, str, str]]:
+    """Appending a day to the mission's header-3 store against its last period alone (the
+    same chunks appended to, without the other periods: what the store's size adds, e.g.
+    the mission table derived again) and an empty archive."""
+    mission, last, empty = (fig.get(f"hd3 append {k}") for k in ("mission", "last period", "empty"))
+    return [
+        (
+            f"append a day to the {args.years} y header-3 store",
+            f"{mission:.3f} s CPU",
+            f"{mission / last:.2f}x its last period alone (<= 1.2x)",
+        ),
+        ("  to its last period alone", f"{last:.3f} s CPU", ""),
+        ("  to an empty archive", f"{empty:.3f} s CPU", f"mission {mission / empty:.2f}x"),
+    ]
+
+
 def report(fig: Figures, args: argparse.Namespace) -> None:
     g = fig.get
     if args.only == "stats":
         print_table("Statistics (figures: mica / cheta layout, best round)", stats_rows(fig, args))
+        print_table("Mission scale appends (thinned, slots 6-7)", mission_append_rows(fig, args))
         return
     work = args.work
     counts = f"{_rows(work / 'small' / 'aca0')} / {_rows(work / 'grown' / 'aca0')} rows"
@@ -632,6 +731,7 @@ def report(fig: Figures, args: argparse.Namespace) -> None:
         ratio = f"{a / b:.1f}x one copy (<= 3x)"
         reads.append((f"get_slot_data TIME,TEMPCCD {days:g} d", ms(a), ratio))
     print_table("Reads (figures: mica / cheta layout, best round)", reads)
+    print_table("Mission scale appends (thinned, slots 6-7)", mission_append_rows(fig, args))
 
 
 def _rows(root: Path, name: str = INDEX) -> int:

@@ -20,9 +20,11 @@ from typing import Any
 #: their files' arrays and the partition's period (start, stop), CXC seconds; with ``held=``
 #: the chunk being extended (`mica.engine.chunk_extend`), ``arrays`` are the added files'.
 Derive = Callable[[list[dict[str, Any]], list[dict[str, Any]], tuple[float, float]], dict]
-#: ``derive(chunks)``: a store table's datasets from every current chunk of its view, given in
-#: period order as (partition, chunk file, its `mica.engine.h5chunks.ChunkDigests`).
-TableDerive = Callable[[list[tuple[str, Any, Any]]], dict]
+#: ``derive(part, chunk, digests)``: a store table's pieces from one current chunk of its view
+#: (partition, chunk file, its `mica.engine.h5chunks.ChunkDigests`): dataset name -> array,
+#: each dataset of the table being its pieces of every chunk, in period order, one after the
+#: other along their last axis.
+TableDerive = Callable[[str, Any, Any], dict]
 
 
 @dataclass(frozen=True)
@@ -119,11 +121,13 @@ class StoreView:
 
 @dataclass(frozen=True)
 class StoreTable:
-    """One file of datasets ``derive`` computes from every chunk of the view ``view`` (e.g.
-    a statistic's bins over the whole mission, read in one open instead of one a period),
-    kept by `mica.engine.store_tables`: rebuilt once no chunk of the view is dirty and the
-    chunks changed, recorded with digests, served only while it is of the chunks now
-    recorded. ``layout``: raised when what ``derive`` computes changes."""
+    """One file of datasets made of the pieces ``derive`` computes from each chunk of the
+    view ``view``, in period order (e.g. a statistic's bins over the whole mission, read in
+    one open instead of one a period), kept by `mica.engine.store_tables`: derived again once
+    no chunk of the view is dirty and the chunks changed (reading only the chunks that
+    changed: the others' pieces are taken from the table recorded), recorded with digests,
+    served only while it is of the chunks now recorded. ``layout``: raised when what
+    ``derive`` computes changes."""
 
     name: str
     view: str

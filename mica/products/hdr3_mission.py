@@ -8,9 +8,11 @@ reads one dataset (`mica.archive.hdr3_stats` reads it).
 
 Datasets: ``ST.<key>.daily``, the (nfields, nbins) float64 columns of an item's daily bins
 (`mica.products.hdr3_stats.STATS_FIELDS`), by bin index, exactly the chunks' (an item
-without samples in the mission has none). The engine (`mica.engine.store_tables`) derives it
-from the chunks when the store is built or updated, records it with digests and serves it
-only while it is derived from the chunks now recorded; otherwise readers read the chunks.
+without samples in the mission has none), and the engine's ``PIECES`` (where each period's
+bins lie). The engine (`mica.engine.store_tables`) derives it from the chunks when the store
+is built or updated (reading only the periods' chunks that changed), records it with digests
+and serves it only while it is derived from the chunks now recorded; otherwise readers read
+the chunks.
 """
 
 from __future__ import annotations
@@ -28,42 +30,48 @@ from mica.products.hdr3_stats import stats_dataset
 if TYPE_CHECKING:  # the engine's readers are imported when the table is derived
     from mica.engine.h5chunks import ChunkDigests
 
-__all__ = ["DAILY_TABLE", "DAILY_TABLE_STAT", "daily_table"]
+__all__ = ["DAILY_TABLE", "DAILY_TABLE_STAT", "period_daily_bins"]
 
 #: The statistic the table holds.
 DAILY_TABLE_STAT = "daily"
 
 
-def daily_table(chunks: list[tuple[str, Path, ChunkDigests]]) -> dict[str, np.ndarray]:
-    """The table's datasets from the ``hd3s`` chunks, in period order (each block read
-    checked against the chunk's digests).
+def period_daily_bins(part: str, path: Path, digests: ChunkDigests) -> dict[str, np.ndarray]:
+    """The table's pieces from one ``hd3s`` chunk: its items' daily bins, each block read
+    checked against the chunk's digests.
 
     Parameters
     ----------
-    chunks : list of (str, Path, ChunkDigests)
-        Every current chunk of the view: partition, file, digests.
+    part : str
+        The chunk's partition.
+    path : Path
+        The chunk file.
+    digests : ChunkDigests
+        Its recorded digests.
 
     Returns
     -------
     dict
-        ``ST.<key>.daily`` -> (nfields, nbins) float64, for the items with bins.
+        ``ST.<key>.daily`` -> (nfields, nbins) float64, for the items with bins in the
+        chunk's period.
     """
     from mica.engine.colstore import read_slab
     from mica.engine.h5chunks import one_blosc_thread, open_h5_id
 
-    pieces: dict[str, list[np.ndarray]] = {}
-    for _, path, digests in chunks:
-        fid = open_h5_id(path)
-        try:
-            with one_blosc_thread, digests.reading():
-                for key in ITEMS:
-                    name = stats_dataset(key, DAILY_TABLE_STAT)
-                    if name in digests.datasets:
-                        pieces.setdefault(name, []).append(read_slab(fid, name, digests=digests))
-        finally:
-            fid.close()  # not left to the collector: a later writer's open of the file
-    return {name: np.concatenate(parts, axis=1) for name, parts in pieces.items()}
+    fid = open_h5_id(path)
+    try:
+        with one_blosc_thread, digests.reading():
+            names = [stats_dataset(key, DAILY_TABLE_STAT) for key in ITEMS]
+            return {
+                name: read_slab(fid, name, digests=digests)
+                for name in names
+                if name in digests.datasets
+            }
+    finally:
+        fid.close()  # not left to the collector: a later writer's open of the file
 
 
 #: The table, as `mica.products.aca_l0`'s store description lists it.
-DAILY_TABLE = StoreTable("hd3d", SAMPLES_VIEW, daily_table, layout=1)
+#: (layout 2: with the engine's `mica.engine.store_tables.PIECES`, so that an update reads
+#: only the chunks that changed)
+DAILY_TABLE = StoreTable("hd3d", SAMPLES_VIEW, period_daily_bins, layout=2)
