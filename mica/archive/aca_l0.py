@@ -276,9 +276,22 @@ def get_slot_data(
     data, mask = _slots_data(
         start, stop, [slot], imgsize, columns, centered_8x8, data_root, use_store
     )[slot]
-    # keep_mask=False: take the mask as is (the default ORs it into a fresh one, field by
-    # field, which cost as much as filling the output).
-    return np.ma.masked_array(data, mask=mask, keep_mask=False)
+    return _masked(data, mask)
+
+
+def _masked(data: np.ndarray, mask: np.ndarray) -> np.ma.MaskedArray:
+    """The structured ``data`` (one dimension, contiguous) with its ``mask`` taken as is, as ``np.ma.masked_array(data,
+    mask=mask, keep_mask=False)`` gives it (``keep_mask=False``: the default ORs the mask into
+    a fresh one, field by field, which cost as much as filling the output).
+
+    Made from a byte view of ``data``: a view of a structured array as a masked array first
+    makes an all-False mask of its own (numpy's ``__array_finalize__``), then replaced: 60-100
+    us of a 1.5 ms day's read of two columns (measured)."""
+    out = data.view(np.uint8).view(np.ma.MaskedArray)
+    out.dtype = data.dtype  # (a MaskedArray's dtype setter: its mask is still nomask)
+    out._mask = mask
+    out._sharedmask = True  # as masked_array's (copy=False): a later change unshares it
+    return out
 
 
 def _slots_data(
@@ -1008,9 +1021,14 @@ def _lacking(
     if set(carried) >= set(ALL_SIZES):
         return None
     if carried not in known:
-        lacks = np.ones(9, dtype=bool)
-        lacks[list(carried)] = False
-        known[carried] = lacks[sizes]
+        if np.ndim(sizes) == 0:  # one size for all rows
+            known[carried] = np.bool_(int(sizes) not in carried)
+        else:  # a comparison per carrying size: a lookup table indexed by the sizes (a
+            # gather) cost a day's read of two columns 5-8x more (measured)
+            lacks = sizes != carried[0]
+            for size in carried[1:]:
+                lacks &= sizes != size
+            known[carried] = lacks
     return known[carried]
 
 

@@ -56,6 +56,8 @@ CREATE TABLE IF NOT EXISTS pending (
 _DIRTY_SQL = "CREATE TABLE IF NOT EXISTS dirty_parts (part text PRIMARY KEY)"
 
 
+#: rows `ArchiveIndex.query` fetches at a time
+_QUERY_BATCH = 1024
 #: how long a damaged-looking index must hold still to count as damaged (s): a writer creating
 #: it rewrites it sooner (`ArchiveIndex._open_readonly`)
 _SETTLE = 0.05
@@ -314,7 +316,12 @@ class ArchiveIndex:
         cursor.row_factory = None  # plain tuples: dict(zip(...)) costs half of dict(Row)
         cursor.execute(sql, tuple(params))
         names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row)) for row in cursor]
+        out = []
+        # rows a batch at a time: the cursor's iteration is a guarded Python call per row
+        # (`_GuardedCursor`, about a microsecond: a third of a day's 32-row query)
+        while rows := cursor.fetchmany(_QUERY_BATCH):
+            out.extend([dict(zip(names, row)) for row in rows])
+        return out
 
     def get(self, filename: str) -> dict[str, Any] | None:
         row = self.conn.execute("SELECT * FROM archfiles WHERE filename = ?", (filename,))
