@@ -280,9 +280,10 @@ def get_slot_data(
 
 
 def _masked(data: np.ndarray, mask: np.ndarray) -> np.ma.MaskedArray:
-    """The structured ``data`` (one dimension, contiguous) with its ``mask`` taken as is, as ``np.ma.masked_array(data,
-    mask=mask, keep_mask=False)`` gives it (``keep_mask=False``: the default ORs the mask into
-    a fresh one, field by field, which cost as much as filling the output).
+    """The structured ``data`` (one dimension, contiguous) with its ``mask`` taken as is, as
+    ``np.ma.masked_array(data, mask=mask, keep_mask=False)`` gives it (``keep_mask=False``:
+    the default ORs the mask into a fresh one, field by field, which cost as much as filling
+    the output).
 
     Made from a byte view of ``data``: a view of a structured array as a masked array first
     makes an all-False mask of its own (numpy's ``__array_finalize__``), then replaced: 60-100
