@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -569,6 +570,9 @@ def _file_piece(
 #: period in each view follows from it): files alike in these share their partitions.
 _PARTITION_FIELDS = sorted({k for v in L0.store_description.views for k in (*v.keys, *v.only)})
 _PARTITION_QUANTUM = functools.reduce(math.gcd, [int(v.period) for v in L0.store_description.views])
+#: a record's ``_PARTITION_FIELDS`` and file time, in one call (a list of them a record cost
+#: a warm day's read of two columns 2% more)
+_partition_fields = operator.itemgetter(*_PARTITION_FIELDS, "filetime")
 
 
 def _store_pieces(
@@ -591,7 +595,8 @@ def _store_pieces(
     stored = [n for n in names if n != "FILENAME"]  # names come with any chunk's FILEIDX
     seen: dict[tuple[Any, ...], tuple[str, bool]] = {}  # files of one period share theirs
     for rec in records:
-        key = (*[rec[name] for name in _PARTITION_FIELDS], rec["filetime"] // _PARTITION_QUANTUM)
+        *fields, filetime = _partition_fields(rec)
+        key = (*fields, filetime // _PARTITION_QUANTUM)
         if key not in seen:
             part = L0.partition(rec, stored)
             seen[key] = (part, part != L0.partition(rec))

@@ -310,13 +310,22 @@ def _batches(
     the next. A batch holds about ``nbytes`` of planes (this thread's kept buffers)."""
     step = dset.chunks[1]  # type: ignore[index]
     batch = max(1, nbytes // (step * sum(count for _, count in planes)))
+    getitem = _c_blosc().blosc_getitem
     for k0 in range(0, len(blocks), batch):
         part = blocks[k0 : k0 + batch]
         columns = [_Unshuffled(count, step, len(part), i) for i, (_, count) in enumerate(planes)]
+        # (first item in a block, items, bytes, where the first block's go, bytes to the
+        # next block's) of each plane set: c-blosc called here, not through `_decode` (its
+        # calls cost a day's read of two columns 3%, measured)
+        runs = [
+            (first * step, count * step, count * step * dset.dtype.itemsize, column.stream(0))
+            for (first, count), column in zip(planes, columns)
+        ]
         for k, block in enumerate(part):
             src = _stored(fd, dset, block, digests, record)[1]
-            for (first, count), column in zip(planes, columns):
-                _decode(src, dset, first * step, count * step, column.stream(k), digests)
+            for (start, items, size, dest), column in zip(runs, columns):
+                if getitem(src, start, items, dest + k * column.stride) != size:
+                    raise digests.damaged(f"/{dset.name} does not decompress")
         yield k0, columns
 
 
@@ -430,6 +439,7 @@ class _Unshuffled:
         self.count, self.nblocks = count, nblocks
         self.rows = nblocks * step
         self.size = count * step  # of a block
+        self.stride = 4 + self.size  # from a block's planes to the next block's
         offsets = _BLOSC_HEAD + 4 * nblocks  # where the first block's stream size is
         self._first = offsets + 4  # where its planes go
         total = offsets + nblocks * (4 + self.size)
@@ -452,7 +462,7 @@ class _Unshuffled:
 
     def stream(self, block: int) -> int:
         """The address where the ``block``-th block's planes go."""
-        return self.address + self._first + block * (4 + self.size)
+        return self.address + self._first + block * self.stride
 
     def unshuffle(self, rows: np.ndarray | int, dset: StoredDataset, digests: ChunkDigests) -> None:
         """Every block's rows into ``rows`` ((blocks * step, count), contiguous; or its
