@@ -322,9 +322,11 @@ class ArchiveIndex:
         out = []
         # rows a batch at a time: the cursor's iteration is a guarded Python call per row
         # (`_GuardedCursor`, about a microsecond: a third of a day's 32-row query)
-        while rows := cursor.fetchmany(_QUERY_BATCH):
+        while True:
+            rows = cursor.fetchmany(_QUERY_BATCH)
             out.extend([dict(zip(names, row)) for row in rows])
-        return out
+            if len(rows) < _QUERY_BATCH:  # the last (no call more to find it empty)
+                return out
 
     def get(self, filename: str) -> dict[str, Any] | None:
         row = self.conn.execute("SELECT * FROM archfiles WHERE filename = ?", (filename,))
