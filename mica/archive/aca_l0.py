@@ -614,15 +614,19 @@ def _store_pieces(
     narrow = set()
     stored = [n for n in names if n != "FILENAME"]  # names come with any chunk's FILEIDX
     seen: dict[tuple[Any, ...], tuple[str, bool]] = {}  # files of one period share theirs
+    last, into = None, []  # the last record's key and its partition's records
     for rec in records:
-        *fields, filetime = _partition_fields(rec)
-        key = (*fields, filetime // _PARTITION_QUANTUM)
-        if key not in seen:
-            part = L0.partition(rec, stored)
-            seen[key] = (part, part != L0.partition(rec))
-        part, narrower = seen[key]
-        by_part.setdefault(part, []).append(rec)
-        narrow.add(narrower)
+        values = _partition_fields(rec)
+        key = (*values[:-1], values[-1] // _PARTITION_QUANTUM)
+        if key != last:  # (files in time order: runs of one partition)
+            if key not in seen:
+                part = L0.partition(rec, stored)
+                seen[key] = (part, part != L0.partition(rec))
+            part, narrower = seen[key]
+            into = by_part.setdefault(part, [])
+            narrow.add(narrower)
+            last = key
+        into.append(rec)
     # Per-row file indices: for FILENAME, or to merge rows of two views (see `_in_order`).
     ask = [*names, "IMGSIZE", *(["FILEIDX"] if "FILENAME" in names or len(narrow) > 1 else [])]
     # A full-view chunk holds rows of files to leave out when image sizes were picked or

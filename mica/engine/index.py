@@ -236,7 +236,7 @@ class ArchiveIndex:
         MissingArchiveError
             When ``root`` holds no archive of the product (see `require_archive`).
         """
-        root = Path(root)
+        root = root if isinstance(root, Path) else Path(root)  # (Path(a Path) parses again)
         # A kept connection serves while its file is the one it opened: the folder holds
         # that index still (`archive_problem` would find no problem; its two ``stat`` calls
         # were a tenth of a warm day's read of two columns, measured).
@@ -755,8 +755,11 @@ def _follows_writers(path: Path, quiet: bool) -> bool:
 
 def _log_bytes(path: Path) -> int:
     """The size of the database's ``-wal`` (0: none)."""
+    wal = f"{os.fspath(path)}-wal"
+    if not os.access(wal, os.F_OK):  # (none, the usual case: no exception made)
+        return 0
     try:
-        return os.stat(f"{os.fspath(path)}-wal").st_size
+        return os.stat(wal).st_size
     except OSError:
         return 0
 
