@@ -992,6 +992,7 @@ class ColumnStore:
         tag = _ALONE_TAG if alone else _VERSION_TAG
         return f"{tag[:-1]}.{layout}\n" if layout else tag
 
+    @one_blosc_thread
     def read(
         self,
         chunk: dict[str, Any],
@@ -1065,9 +1066,7 @@ class ColumnStore:
                     return got
         finally:
             os.close(fd)
-        # Blosc on one thread where HDF5 decodes (the stored blocks above are decoded by
-        # c-blosc's calls on this thread: no setting to change, 5-8 us a call, measured)
-        with one_blosc_thread, open_h5(path) as h5:
+        with open_h5(path) as h5:
             reader = _H5Reader(h5, groups, digests)
             got = _rows_of(reader, names, groups, columns, tstart, tstop, files, defer, later)
         return got  # type: ignore[return-value]
