@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -70,13 +71,16 @@ ALL_SLOTS = list(range(8))
 ALL_SIZES = [4, 6, 8]
 # First row TIME is TSTART - 1.025 - INTEG/2: look this far past a query's stop for files.
 _ROW_LEAD = 10.0
-# What readers need of an index row (its path, partition and time span).
-_RECORD_COLUMNS = "filename, filetime, year, doy, tstart, tstop, slot, imgsize, checksum"
+# What readers need of an index row: its path and partition (each column more cost a day's
+# 32-row query 5 us, measured; the query selects by time span itself).
+_RECORD_COLUMNS = "filename, filetime, year, doy, slot, imgsize"
 
 
 def _as_list(values: int | Sequence[int] | None, default: list[int], what: str) -> list[int]:
     if values is None:
         return list(default)
+    if isinstance(values, list) and all(type(v) is int and v in default for v in values):
+        return list(values)  # (already checked: a reader passes its list on, three times)
     try:
         out = [int(v) for v in np.atleast_1d(values)]
     except (TypeError, ValueError):
@@ -276,9 +280,23 @@ def get_slot_data(
     data, mask = _slots_data(
         start, stop, [slot], imgsize, columns, centered_8x8, data_root, use_store
     )[slot]
-    # keep_mask=False: take the mask as is (the default ORs it into a fresh one, field by
-    # field, which cost as much as filling the output).
-    return np.ma.masked_array(data, mask=mask, keep_mask=False)
+    return _masked(data, mask)
+
+
+def _masked(data: np.ndarray, mask: np.ndarray) -> np.ma.MaskedArray:
+    """The structured ``data`` (one dimension, contiguous) with its ``mask`` taken as is, as
+    ``np.ma.masked_array(data, mask=mask, keep_mask=False)`` gives it (``keep_mask=False``:
+    the default ORs the mask into a fresh one, field by field, which cost as much as filling
+    the output).
+
+    Made from a byte view of ``data``: a view of a structured array as a masked array first
+    makes an all-False mask of its own (numpy's ``__array_finalize__``), then replaced: 60-100
+    us of a 1.5 ms day's read of two columns (measured)."""
+    out = data.view(np.uint8).view(np.ma.MaskedArray)
+    out.dtype = data.dtype  # (a MaskedArray's dtype setter: its mask is still nomask)
+    out._mask = mask
+    out._sharedmask = True  # as masked_array's (copy=False): a later change unshares it
+    return out
 
 
 def _slots_data(
@@ -293,7 +311,7 @@ def _slots_data(
 ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """`get_slot_data`'s rows of each of ``slots`` (read in one snapshot of the index) as
     (structured data, its mask)."""
-    dtype = slot_dtype(columns, centered_8x8)
+    dtype, mask_dtype = _output_dtypes(tuple(columns), centered_8x8)
     # images decoded into the output, and numbers over many rows (`DeferredPlanes`): no
     # array of their rows beside the output
     later = [c for c in [*dtype.names, "IMGSIZE"] if c not in _READ_NOW]
@@ -303,9 +321,12 @@ def _slots_data(
     out = {}
     for slot, (pieces, order) in by_slot.items():
         total = sum(p["n"] for p in pieces)
-        data = np.zeros(total, dtype=dtype)
-        # zeros: pages the kernel maps on first touch; `_fill` sets only what is masked
-        mask = np.zeros(total, dtype=np.ma.make_mask_descr(dtype))
+        # zeros where `_put_images` and `_put_names` write into the output (the kernel maps
+        # a large one's pages on first touch), else every field of every row is written
+        # (`_fill`: a day's read of two columns spent 2% setting them to zero first)
+        alloc = np.zeros if _WRITTEN_IN_PART & set(dtype.names) else np.empty
+        data = alloc(total, dtype=dtype)
+        mask = np.zeros(total, dtype=mask_dtype)  # `_fill` sets only what is masked
         row = 0
         try:
             for piece in pieces:
@@ -318,6 +339,17 @@ def _slots_data(
         out[slot] = (data, mask) if order is None else (data[order], mask[order])
     return out
 
+
+@functools.lru_cache(maxsize=64)
+def _output_dtypes(columns: tuple[str, ...], centered_8x8: bool) -> tuple[np.dtype, np.dtype]:
+    """`get_slot_data`'s dtype of ``columns`` and its mask's, made once (20 us a call)."""
+    dtype = slot_dtype(list(columns), centered_8x8)
+    return dtype, np.ma.make_mask_descr(dtype)
+
+
+#: output fields whose writers rely on a zeroed output (`_put_images`: the pixels outside a
+#: smaller image; `_put_names`)
+_WRITTEN_IN_PART = {"IMGRAW", "FILENAME"}
 
 #: columns `_slots_data` reads at once: file names, strings (`_column_source`), images
 _READ_NOW = {"FILENAME", "FILEIDX", "IMGRAW", *OPTIONAL_DEFAULTS}
@@ -495,6 +527,9 @@ def _in_order(
     pieces: list[dict[str, Any]], records: list[dict[str, Any]]
 ) -> tuple[list[dict[str, Any]], np.ndarray | None]:
     """Pieces sorted by the rank of their first file, and a row order if they interleave."""
+    nonempty = [p for p in pieces if p["n"]]
+    if len(nonempty) < 2:  # (one chunk's rows, the usual short read: nothing to order)
+        return nonempty, None
     rank = {r["filename"]: i for i, r in enumerate(records)}
 
     def span(piece: dict[str, Any]) -> tuple[int, int]:
@@ -555,6 +590,9 @@ def _file_piece(
 #: period in each view follows from it): files alike in these share their partitions.
 _PARTITION_FIELDS = sorted({k for v in L0.store_description.views for k in (*v.keys, *v.only)})
 _PARTITION_QUANTUM = functools.reduce(math.gcd, [int(v.period) for v in L0.store_description.views])
+#: a record's ``_PARTITION_FIELDS`` and file time, in one call (a list of them a record cost
+#: a warm day's read of two columns 2% more)
+_partition_fields = operator.itemgetter(*_PARTITION_FIELDS, "filetime")
 
 
 def _store_pieces(
@@ -576,14 +614,19 @@ def _store_pieces(
     narrow = set()
     stored = [n for n in names if n != "FILENAME"]  # names come with any chunk's FILEIDX
     seen: dict[tuple[Any, ...], tuple[str, bool]] = {}  # files of one period share theirs
+    last, into = None, []  # the last record's key and its partition's records
     for rec in records:
-        key = (*[rec[name] for name in _PARTITION_FIELDS], rec["filetime"] // _PARTITION_QUANTUM)
-        if key not in seen:
-            part = L0.partition(rec, stored)
-            seen[key] = (part, part != L0.partition(rec))
-        part, narrower = seen[key]
-        by_part.setdefault(part, []).append(rec)
-        narrow.add(narrower)
+        values = _partition_fields(rec)
+        key = (*values[:-1], values[-1] // _PARTITION_QUANTUM)
+        if key != last:  # (files in time order: runs of one partition)
+            if key not in seen:
+                part = L0.partition(rec, stored)
+                seen[key] = (part, part != L0.partition(rec))
+            part, narrower = seen[key]
+            into = by_part.setdefault(part, [])
+            narrow.add(narrower)
+            last = key
+        into.append(rec)
     # Per-row file indices: for FILENAME, or to merge rows of two views (see `_in_order`).
     ask = [*names, "IMGSIZE", *(["FILEIDX"] if "FILENAME" in names or len(narrow) > 1 else [])]
     # A full-view chunk holds rows of files to leave out when image sizes were picked or
@@ -622,8 +665,9 @@ def _store_pieces(
 
 def _fill(out: np.ndarray, mask: np.ndarray, piece: dict[str, Any], centered: bool) -> None:
     """Copy a piece's arrays into the output and mask rows whose image size lacks the
-    column (``mask`` is all False on entry); deferred columns (`DeferredColumn`) are decoded
-    into their fields first, with the rows' image sizes if they are deferred too."""
+    column (``mask`` is all False on entry; ``out`` may hold anything but in IMGRAW and
+    FILENAME, which are zeros); deferred columns (`DeferredColumn`) are decoded into their
+    fields first, with the rows' image sizes if they are deferred too."""
     piece = {**piece, "sizes": _decode_deferred(out, piece)}
     masks: dict[tuple[int, ...], Any] = {}  # per set of carrying sizes, computed once
     # (field, values, mask values or None): an array of one value per row, or one value
@@ -638,13 +682,18 @@ def _fill(out: np.ndarray, mask: np.ndarray, piece: dict[str, Any], centered: bo
             _put_images(out[name], mask[name], piece["arrays"][name], piece["sizes"], centered)
             continue
         values, lacks = _column_source(piece, name, out.dtype[name], masks)
-        plan.append((name, None if isinstance(values, DeferredColumn) else values, lacks))
+        if isinstance(values, DeferredColumn):
+            values = None  # decoded into the output already
+        elif values is None:
+            values = 0  # absent in this image size: zeros
+        plan.append((name, values, lacks))
     # Row blocks, every column of a block in turn: a field written over all rows at once
     # strides through the whole output once per column (each row's cache line fetched once
     # per field); a block stays in cache while its fields are written (1.5-1.9x, measured).
     n = len(out)
-    for lo in range(0, n, _FILL_ROWS):
-        hi = min(n, lo + _FILL_ROWS)
+    step = max(_FILL_ROWS, _FILL_BYTES // max(1, out.itemsize))
+    for lo in range(0, n, step):
+        hi = min(n, lo + step)
         block, mblock = out[lo:hi], mask[lo:hi]
         for name, values, lacks in plan:
             if values is not None:
@@ -717,8 +766,11 @@ def _put_names(out: np.ndarray, names: Sequence[str], fileidx: np.ndarray) -> No
         out[a:b] = names[int(fileidx[a])]
 
 
-#: rows per block of `_fill` (about 0.6 MB of output without images: within L2)
+#: rows per block of `_fill` at least (about 0.6 MB of output without images: within L2),
+#: and bytes of output a block holds at least (rows of a few columns: fewer blocks, each a
+#: call per field)
 _FILL_ROWS = 8192
+_FILL_BYTES = 512 << 10
 
 
 def _rows(values: Any, lo: int, hi: int, n: int) -> Any:
@@ -1008,9 +1060,14 @@ def _lacking(
     if set(carried) >= set(ALL_SIZES):
         return None
     if carried not in known:
-        lacks = np.ones(9, dtype=bool)
-        lacks[list(carried)] = False
-        known[carried] = lacks[sizes]
+        if np.ndim(sizes) == 0:  # one size for all rows
+            known[carried] = np.bool_(int(sizes) not in carried)
+        else:  # a comparison per carrying size: a lookup table indexed by the sizes (a
+            # gather) cost a day's read of two columns 5-8x more (measured)
+            lacks = sizes != carried[0]
+            for size in carried[1:]:
+                lacks &= sizes != size
+            known[carried] = lacks
     return known[carried]
 
 
