@@ -26,7 +26,7 @@ from mica.products.aca_l0 import L0
 from tests.conftest import REALDATA
 
 REAL_DATA = REALDATA / "aca_l0_2003"
-DAY = ("2012:001:00:00:00", "2012:002:00:00:00")  # about 40 MB of simulated L0
+SPAN = ("2012:001:00:00:00", "2012:001:06:00:00")  # about 10 MB of simulated L0
 TIMEOUT = 600  # seconds: a hang fails the test instead of blocking the suite
 
 
@@ -102,8 +102,9 @@ def _assert_complete(root: Path, start: str, stop: str) -> None:
 
 def test_full_disk_update_exits_1_then_completes(tmpfs: Path) -> None:
     root = tmpfs / "aca0"
-    update = ["update", "aca-l0", "--source", "sim", "--start", DAY[0], "--stop", DAY[1]]
-    update += ["--days-at-once", "0.25"]  # 6-hour chunks: the first ones fit
+    update = ["update", "aca-l0", "--source", "sim", "--start", SPAN[0], "--stop", SPAN[1]]
+    update += ["--days-at-once", "0.125"]  # 3-hour chunks: the first one fits
+    _remount(tmpfs, "size=10m")
     full = _mica(*update, "--data-root", str(root), "--quiet")
     _assert_clean_failure(full, root, "the disk is full")
     with ArchiveIndex(L0, root) as index:
@@ -119,7 +120,7 @@ def test_full_disk_update_exits_1_then_completes(tmpfs: Path) -> None:
     _remount(tmpfs, "size=200m")
     again = _mica(*update, "--data-root", str(root), "--quiet")
     assert again.returncode == 0, again.stderr[-3000:]
-    _assert_complete(root, *DAY)
+    _assert_complete(root, *SPAN)
     with ArchiveIndex(L0, root) as index:
         assert len(index.filenames()) > archived
 
