@@ -1162,11 +1162,12 @@ class ColumnStore:
         return self._replace_chunk(part, rows, old, lambda row: loaded.get(row["filename"]))
 
     def _part_todo(self, part: str) -> tuple[list[dict[str, Any]], dict[str, Any] | None] | None:
-        """A partition's rows and current chunk, or None when the chunk is up to date (its
-        dirty mark then cleared)."""
+        """A partition's rows (the columns a chunk build reads, `FileProduct.store_row_columns`)
+        and current chunk, or None when the chunk is up to date (its dirty mark then
+        cleared)."""
+        wanted = self.product.store_row_columns
         try:
-            where, params = self.product.partition_where(part)
-            rows = self.index.query(where, params)
+            rows = self.index.partition_records(part, ", ".join(wanted) if wanted else "*")
         except ValueError:  # a partition key of an older store layout: drop its chunk
             rows = []
         old = self.chunk(part)
@@ -1442,7 +1443,8 @@ class ColumnStore:
         held = old["files"]
         if not held.startswith(tag) or not listed.startswith(held + "\n"):
             return 0
-        return len(_names_of(held, tag) or ())
+        # one line a file after the tag (counted: a period's list is not split into names)
+        return held.count("\n", len(tag)) + 1 if len(held) > len(tag) else 0
 
     @one_blosc_thread
     def _image(

@@ -118,6 +118,12 @@ class FileProduct(ABC):
     #: (`mica check`) reads only those and the file name
     folder_columns: Sequence[str] | None = None
 
+    #: the index columns a store chunk build reads of a file's row (`store_arrays`, `path`,
+    #: a view's ``derive``, the chunk's file list: filename and checksum); None: every
+    #: column. A build asks the index for these alone (`mica.engine.colstore`: a 100-day
+    #: header-3 partition's rows cost a sixth of every column's)
+    store_row_columns: Sequence[str] | None = None
+
     #: the columnar store (`mica.engine.colstore`) ingest keeps of the files' rows, if any:
     #: column dtypes, column groups read together and views, from which the engine derives
     #: the partitions and their SQL (`mica.engine.store_layout`)

@@ -251,6 +251,8 @@ class L0Product(FileProduct):
 
     reads_fast = True
     folder_columns = ("year", "doy")
+    # (`table_arrays` reads imgsize, the header-3 sample tables' derivation slot)
+    store_row_columns = ("filename", "checksum", "year", "doy", "imgsize", "slot")
 
     def name_time(self, name: str) -> float:
         return float(re.match(r"acaf(\d+)", name).group(1))

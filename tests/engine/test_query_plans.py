@@ -195,3 +195,23 @@ def test_resume_time_is_the_earliest_of_the_slots_latest_starts(recorded):
         for row in rows:
             latest[row["slot"]] = max(latest.get(row["slot"], row["tstart"]), row["tstart"])
         assert index.resume_time() == min(latest.values())
+
+
+def test_a_store_build_asks_for_the_columns_it_reads_through_an_index(recorded):
+    """A chunk build's partition query (`ArchiveIndex.partition_records`, run by the
+    rebuild recorded above) names only the columns a build reads of a row
+    (`FileProduct.store_row_columns`, a sixth of a 100-day header-3 partition's every
+    column, measured) and searches an index for the partition's rows."""
+    root, queries = recorded
+    columns = ", ".join(L0.store_row_columns)
+    narrow = [(s, p) for s, p in queries if s.startswith(f"SELECT {columns} FROM archfiles")]
+    assert narrow
+    assert not [s for s, _ in queries if s.startswith("SELECT * FROM archfiles WHERE slot")]
+    conn = sqlite3.connect(root / INDEX_NAME)
+    try:
+        for sql, params in narrow:
+            plan = _plan(conn, sql, params)
+            assert any(re.match(r"SEARCH archfiles USING (COVERING )?INDEX", s) for s in plan)
+            assert not [s for s in plan if re.match(r"SCAN archfiles\b", s)], plan
+    finally:
+        conn.close()
