@@ -1167,7 +1167,8 @@ class ColumnStore:
         cleared)."""
         wanted = self.product.store_row_columns
         try:
-            rows = self.index.partition_records(part, ", ".join(wanted) if wanted else "*")
+            where, params = self.product.partition_where(part)
+            rows = self.index.query(where, params, columns=", ".join(wanted) if wanted else "*")
         except ValueError:  # a partition key of an older store layout: drop its chunk
             rows = []
         old = self.chunk(part)

@@ -398,19 +398,6 @@ class ArchiveIndex:
         sql = f"SELECT {columns} FROM archfiles WHERE {where} ORDER BY filetime, filename"
         return self.conn.execute(sql, params).fetchall()
 
-    def partition_records(self, part: str, columns: str = "*") -> list[dict[str, Any]]:
-        """The rows (``columns`` of them) of a store partition in file order, as dicts (a
-        chunk build's rows, picklable): `partition_rows`' query, its rows fetched in one
-        call (a 100-day header-3 partition's 14 k rows: iterated one by one, each row cost
-        a Python call of the cursor's error guard)."""
-        where, params = self.product.partition_where(part)
-        sql = f"SELECT {columns} FROM archfiles WHERE {where} ORDER BY filetime, filename"
-        cursor = self.conn.cursor()
-        cursor.row_factory = None  # plain tuples: dict(zip(...)) costs half of dict(Row)
-        rows = cursor.execute(sql, params).fetchall()
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row)) for row in rows]
-
     def partition_candidates(self) -> Iterator[str]:
         """Every store partition that may hold files (a superset: `partition_rows` says
         which do), found by SQLite from each view's key columns and periods.

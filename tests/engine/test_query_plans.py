@@ -198,8 +198,8 @@ def test_resume_time_is_the_earliest_of_the_slots_latest_starts(recorded):
 
 
 def test_a_store_build_asks_for_the_columns_it_reads_through_an_index(recorded):
-    """A chunk build's partition query (`ArchiveIndex.partition_records`, run by the
-    rebuild recorded above) names only the columns a build reads of a row
+    """A chunk build's partition query (`ColumnStore._part_todo`, run by the rebuild
+    recorded above) names only the columns a build reads of a row
     (`FileProduct.store_row_columns`, a sixth of a 100-day header-3 partition's every
     column, measured) and searches an index for the partition's rows."""
     root, queries = recorded
