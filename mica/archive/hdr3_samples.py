@@ -402,7 +402,7 @@ def _block0(chunk: StoredBlocks, slot: int) -> np.ndarray:
 def _read(chunk: StoredBlocks, name: str, lo: int = 0, hi: int | None = None) -> np.ndarray:
     """Rows [lo, hi) of a table dataset, its blocks checked against the chunk's digests (by
     `StoredBlocks`, or by HDF5's read for a dataset not filtered by Blosc alone)."""
-    from mica.engine.colstore import read_slab
+    from mica.engine.h5chunks import read_slab
 
     if chunk.map(name).blosc:
         return chunk.read(name, lo, hi)

@@ -101,8 +101,8 @@ def _from_table(item: Hdr3Item, data_root: str | Path | None) -> np.ndarray | No
     """The item's daily bins over the mission from the mission table, checked against its
     digests (its rows of `read_stats`, every bin); None when the table is not current (then
     the periods' chunks serve) or fails its checks (`serve_from_files`, or raised)."""
-    from mica.engine.colstore import STORE_VERSION, read_slab, serve_from_files
-    from mica.engine.h5chunks import one_blosc_thread, open_h5_id
+    from mica.engine.colstore import STORE_VERSION, serve_from_files
+    from mica.engine.h5chunks import one_blosc_thread, open_h5_id, read_slab
     from mica.engine.read import snapshot_read
     from mica.engine.store_tables import current_table
     from mica.errors import DamagedStoreError
@@ -211,12 +211,11 @@ def _read_chunk(path: Path, item: Hdr3Item, stat: str, digests: ChunkDigests) ->
     Raises
     ------
     DamagedStoreError
-        The chunk fails its checks (`mica.engine.colstore.read_slab`).
+        The chunk fails its checks (`mica.engine.h5chunks.read_slab`).
     OSError, KeyError
         The file cannot be opened (gone: replaced since the caller's snapshot).
     """
-    from mica.engine.colstore import read_slab
-    from mica.engine.h5chunks import open_h5_id
+    from mica.engine.h5chunks import open_h5_id, read_slab
 
     # the file closes when ``fid`` goes (its last identifier): h5py's FileID.close looks
     # for other open objects first, a third of a 25-year daily read

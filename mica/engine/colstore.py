@@ -92,6 +92,7 @@ from mica.engine.h5chunks import (
     open_h5,
     open_h5_id,
     read_rows,
+    read_slab,
     record_digests,
 )
 from mica.engine.index import ArchiveIndex
@@ -302,51 +303,6 @@ def _read_group(
         for k in range(field.itemsize):
             data[:, k] = planes[offset + k]
         out[name] = data.view(field.base).reshape((-1, *field.shape))
-    return out
-
-
-def read_slab(
-    fid: Any, name: str, lo: int = 0, hi: int | None = None, digests: ChunkDigests | None = None
-) -> np.ndarray:
-    """Rows [lo, hi) (None: all rows; clipped to the dataset) of a dataset of an open file
-    (``h5py.h5f`` id) through h5py's low-level API, the stored blocks read checked against the
-    chunk's ``digests`` (a contiguous dataset is read and checked whole).
-
-    Raises
-    ------
-    KeyError
-        No such dataset (and none recorded in ``digests``).
-    DamagedStoreError
-        A block or the dataset's dtype or shape is not what ``digests`` recorded, or a
-        recorded dataset is missing.
-    """
-    try:
-        dset = h5py.h5d.open(fid, name.encode())
-    except KeyError:
-        if digests is not None and name in digests.datasets:
-            raise digests.damaged(f"/{name} is missing") from None
-        raise
-    space = dset.get_space()
-    shape = space.shape
-    hi = shape[0] if hi is None else min(hi, shape[0])
-    lo = min(lo, hi)
-    dtype = dset.dtype
-    record = None if digests is None else digests.check_meta(name, dtype, shape)
-    whole = None  # the rows asked for from a contiguous dataset, checked whole
-    if record is not None and record.chunks is None:
-        whole, lo, hi = slice(lo, hi), 0, shape[0]
-    out = np.empty((hi - lo, *shape[1:]), dtype=dtype)
-    if hi > lo:
-        space.select_hyperslab((lo, *[0] * (len(shape) - 1)), out.shape)
-        dset.read(h5py.h5s.create_simple(out.shape), space, out)
-    if record is None:
-        return out
-    # Checked after HDF5's read, before anything is returned: the chunk index and the stored
-    # bytes are then in HDF5's cache and the CPU's (the check costs a third less, measured).
-    if whole is not None:
-        digests.check_data(name, out)  # type: ignore[union-attr]
-        return out[whole]
-    digests.check_rows(dset, name, lo, hi, dtype, shape, record)  # type: ignore[union-attr]
     return out
 
 

@@ -49,6 +49,7 @@ from mica.engine.h5chunks import (
     one_blosc_thread,
     open_h5,
     open_h5_id,
+    read_slab,
 )
 from mica.engine.store_layout import StoreDescription, StoreTable
 from mica.errors import DamagedStoreError
@@ -311,9 +312,10 @@ def _kept_pieces(
                 names = sorted(name for name in digests.datasets if name != PIECES)
                 lengths = np.zeros((0, len(order)), dtype=np.int64)
                 if names:
-                    lengths = _read_whole(fid, PIECES, digests).reshape(len(names), len(order))
+                    lengths = read_slab(fid, PIECES, digests=digests)
+                    lengths = lengths.reshape(len(names), len(order))
                 for name, row in zip(names, lengths):
-                    data = _read_whole(fid, name, digests)
+                    data = read_slab(fid, name, digests=digests)
                     ends = np.cumsum(np.maximum(row, 0))
                     if len(ends) and ends[-1] != data.shape[-1]:
                         raise ValueError(f"{PIECES} says {ends[-1]} along /{name}'s last axis")
@@ -326,19 +328,6 @@ def _kept_pieces(
         _log.info("store table %s derived from every chunk: %s", table.name, exc)
         return {}
     return kept
-
-
-def _read_whole(fid: Any, name: str, digests: ChunkDigests) -> np.ndarray:
-    """Dataset ``name`` of an open table file (``h5py.h5f`` id), its dtype, shape and
-    stored blocks checked against the table's ``digests`` (KeyError: missing)."""
-    dset = h5py.h5d.open(fid, name.encode())
-    shape = dset.get_space().shape
-    record = digests.check_meta(name, dset.dtype, shape)
-    out = np.empty(shape, dtype=dset.dtype)
-    if out.size:
-        dset.read(h5py.h5s.ALL, h5py.h5s.ALL, out)
-    digests.check_rows(dset, name, 0, None, dset.dtype, shape, record)
-    return out
 
 
 @one_blosc_thread

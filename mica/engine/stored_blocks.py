@@ -694,7 +694,7 @@ class StoredBlocks:
     and kept open until `close` only (h5py files are never kept open across calls: a later
     ``h5py.File(path, "r+")`` in the process would fail). A dataset not filtered by Blosc
     alone is read by HDF5 (`h5`), its blocks checked by the caller
-    (`mica.engine.colstore.read_slab`).
+    (`mica.engine.h5chunks.read_slab`).
 
     Raises `DamagedStoreError` (an OSError) for a missing dataset or block, a truncated
     file, a block that fails its digest or does not decode; FileNotFoundError when the file

@@ -55,8 +55,7 @@ def period_daily_bins(part: str, path: Path, digests: ChunkDigests) -> dict[str,
         ``ST.<key>.daily`` -> (nfields, nbins) float64, for the items with bins in the
         chunk's period.
     """
-    from mica.engine.colstore import read_slab
-    from mica.engine.h5chunks import one_blosc_thread, open_h5_id
+    from mica.engine.h5chunks import one_blosc_thread, open_h5_id, read_slab
 
     fid = open_h5_id(path)
     try:

@@ -211,14 +211,21 @@ def _zlib_file_digests(root: Path) -> None:
                 )
 
 
+def _recorded_the_old_way(archives, tmp_path: Path, rewrite) -> Path:
+    """A copy of the first update's archive whose records ``rewrite`` makes as an earlier
+    version wrote them; ``mica check --verify-store`` passes it."""
+    root = tmp_path / "aca0"
+    shutil.copytree(archives["first"], root)
+    rewrite(root)
+    assert check_archive(L0, root, verify_store=True).problems == []
+    return root
+
+
 def test_zlib_file_digests_are_verified_and_appended_to(archives, tmp_path):
     """Chunks recorded with the zlib crc32 of their file (before CRC-32C) are verified by it:
     ``mica check --verify-store`` passes them and names one with a byte flipped; an update
     appends to them in place (their bytes checked by it) and records CRC-32C."""
-    root = tmp_path / "aca0"
-    shutil.copytree(archives["first"], root)
-    _zlib_file_digests(root)
-    assert check_archive(L0, root, verify_store=True).problems == []
+    root = _recorded_the_old_way(archives, tmp_path, _zlib_file_digests)
     chunk = _chunks(root)["hd3s/52"]
     with ArchiveIndex(L0, root) as index:
         digests = ColumnStore(L0, index).digests(chunk)
@@ -289,10 +296,7 @@ def test_zlib_block_digests_are_verified_and_appended_to(archives, tmp_path, mon
     --verify-store`` passes them, a byte flipped in a block is refused on read naming the
     file and named by the check; an update appends to them in place and digests every block
     of the new generations in CRC-32C."""
-    root = tmp_path / "aca0"
-    shutil.copytree(archives["first"], root)
-    _zlib_block_digests(root)
-    assert check_archive(L0, root, verify_store=True).problems == []
+    root = _recorded_the_old_way(archives, tmp_path, _zlib_block_digests)
     chunk = _chunks(root)["0/520"]
     with ArchiveIndex(L0, root) as index:
         assert ColumnStore(L0, index).digests(chunk).block_hash == "crc32"  # type: ignore
