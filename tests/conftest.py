@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 from astropy.utils import iers
 
+from mica import config
+
 os.environ.setdefault("MPLBACKEND", "Agg")
+#: The environment of a command that validates in worker processes, as a user's does (the
+#: suite validates inline: the repository's conftest.py).
+WITH_WORKERS = {config.WORKERS: "2"}
 # The test process never downloads IERS tables (CI may be offline); mica itself changes this
 # setting only inside its own conversions (tests/package/test_import_state.py runs fresh processes).
 iers.conf.auto_download = False

@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from mica.cli import main
 from mica.engine.report import CheckReport, UpdateReport
 from mica.progress import UpdateProgress
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, WITH_WORKERS
 
 
 def _mica(*args: str) -> subprocess.CompletedProcess:
@@ -61,6 +61,7 @@ def test_interrupted_update_says_what_it_finished_and_left(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=os.environ | WITH_WORKERS,  # interrupted with its workers busy, as a user's is
     )
     try:
         while proc.poll() is None and _indexed(root) < 30:

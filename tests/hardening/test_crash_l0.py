@@ -21,6 +21,7 @@ from mica.cli import main
 from mica.engine.index import ArchiveIndex
 from mica.engine.index_check import check_archive
 from mica.products.aca_l0 import L0
+from tests.conftest import WITH_WORKERS
 
 UPDATE = [
     sys.executable,
@@ -41,6 +42,7 @@ def _start_update(source: str, root: Path) -> subprocess.Popen:
         [*UPDATE, "--source", source, "--data-root", str(root)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        env=os.environ | WITH_WORKERS,  # killed with its worker processes running
     )
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from mica import config
 from tests.conftest import REPO_ROOT
 
 README = REPO_ROOT / "README.md"
@@ -64,6 +65,7 @@ def demo_dir(docs_archive: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("MICA_ARCHIVE", None)  # the README's export line must set it
+    env.pop(config.WORKERS, None)  # a user's default: validation in worker processes
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["MPLBACKEND"] = "Agg"
     return env

@@ -48,13 +48,6 @@ def _ingest_l0(files: list[Path], work: Path, root: Path) -> None:
     assert report.ok and not report.ingest.rejected, report.summary()
 
 
-@pytest.fixture(autouse=True)
-def _one_worker(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Validation inline: a sync here ingests a few dozen files, for which starting worker
-    processes costs more than it saves on a shared 2-core machine."""
-    monkeypatch.setenv("MICA_WORKERS", "1")
-
-
 @pytest.fixture(scope="session")
 def server_v1(docs_archive: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The documentation's archive without its 2012:131 L0 files, published."""
