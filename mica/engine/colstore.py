@@ -1236,18 +1236,26 @@ class ColumnStore:
         body = held[len(tag) :]
         if listed is None or not (listed == body or listed.startswith(body + "\n")):
             return None
-        sql = (
-            f"SELECT {columns} FROM archfiles WHERE {where} "
-            "ORDER BY filetime, filename LIMIT -1 OFFSET ?"
-        )
+        select = f"SELECT {columns} FROM archfiles WHERE {where}"
+        order = "ORDER BY filetime, filename"
 
-        def fetch(offset: int) -> list[dict[str, Any]]:
-            cursor = self.index.conn.execute(sql, [*params, offset])
+        def fetch(sql: str, *more: Any) -> list[dict[str, Any]]:
+            cursor = self.index.conn.execute(sql, [*params, *more])
             names = [d[0] for d in cursor.description]
             return [dict(zip(names, row)) for row in cursor.fetchall()]
 
         count = body.count("\n") + 1
-        rows = PartitionRows(body, count, fetch(count), fetch)
+        added = listed.count("\n") + 1 - count
+        # the rows from the chunk's last file's time on (its files of that time first)
+        last = body[body.rfind("\n") + 1 :].split(" ", 1)[0]
+        since = "filetime >= (SELECT filetime FROM archfiles WHERE filename = ?)"
+        later = fetch(f"{select} AND {since} {order}", last) if added else []
+        rows = PartitionRows(
+            body,
+            count,
+            later[len(later) - added :],
+            lambda offset: fetch(f"{select} {order} LIMIT -1 OFFSET ?", offset),
+        )
         if f"{tag}{listed}" != rows.file_list(tag):  # (a line SQLite writes otherwise)
             return None
         return rows
