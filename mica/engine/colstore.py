@@ -9,7 +9,9 @@ from. An update that adds files after a partition's own extends its chunk: the n
 is a byte copy of the old file, made by the kernel, that HDF5 appends the new rows to (each
 dataset's last block written again with them), under the temporary name it is renamed from;
 its old blocks keep their offsets and digests (`mica.engine.chunk_extend`), so an append
-costs what it adds, not the whole period. The old file is never changed: a reader of it is
+costs what it adds, not the whole period; the update reads the index rows of the files after
+the chunk's alone (`PartitionRows`: the partition's file list, compared with the chunk's,
+written by SQLite). The old file is never changed: a reader of it is
 still served. Space the appends free (the rewritten last blocks) stays in the file, recorded;
 past a third of the file the next generation is written afresh, its old blocks copied into a
 new file.
@@ -191,7 +193,76 @@ _FILE_LIST_COLUMNS = "filename, checksum"
 def _file_list(rows: Sequence[dict[str, Any]], tag: str = _VERSION_TAG) -> str:
     """What a chunk was built from: layout version, then filename and checksum per file in
     row order (plain text, compared by `mica check`)."""
+    if isinstance(rows, PartitionRows):
+        return rows.file_list(tag)
     return tag + "\n".join(f"{r['filename']} {r['checksum']}" for r in rows)
+
+
+#: A partition's file list as SQLite writes it (`_file_list`'s lines; the rows in the order
+#: `ArchiveIndex.query` gives them), formatted by {where}.
+_FILE_LIST_SQL = (
+    "SELECT group_concat(line, char(10)) FROM (SELECT filename || ' ' || checksum AS line "
+    "FROM archfiles WHERE {where} ORDER BY filetime, filename)"
+)
+
+
+class PartitionRows(Sequence[dict[str, Any]]):
+    """A partition's index rows (`ColumnStore._part_todo`) when its files are those of its
+    chunk (``held``: that chunk's file list, without its layout tag, of ``count`` files)
+    followed by ``tail`` (the rows after them): the held files' rows are read from the
+    index only when one is asked for (``fetch(offset)``: the partition's rows from the
+    ``offset``-th on), from the first asked for on, as a view's ``derive`` asks for the last
+    few; every row for a chunk built from the files. An append of a day to a long period
+    reads the tail's alone (`ColumnStore.build`), and its file list is the held list and the
+    tail's lines (`_file_list`). Pickled (for a build in another process) as the plain list
+    of every row."""
+
+    def __init__(
+        self,
+        held: str,
+        count: int,
+        tail: list[dict[str, Any]],
+        fetch: Callable[[int], list[dict[str, Any]]],
+    ):
+        self._held = held
+        self._count = count
+        self._fetch = fetch
+        #: the rows read: from the ``_first``-th on
+        self._first = count
+        self._rows = tail
+
+    def _from(self, at: int) -> list[dict[str, Any]]:
+        """The rows from the ``at``-th on (read from the index from there if not yet)."""
+        if at < self._first:
+            self._rows = self._fetch(at)[: self._first - at] + self._rows
+            self._first = at
+        return self._rows[at - self._first :]
+
+    def __len__(self) -> int:
+        return self._first + len(self._rows)
+
+    def __getitem__(self, at: Any) -> Any:
+        if isinstance(at, slice):
+            start, stop, step = at.indices(len(self))
+            if step < 0:
+                return self._from(0)[at]
+            return self._from(start)[: max(stop - start, 0) : step] if start < stop else []
+        at = at + len(self) if at < 0 else at
+        if not 0 <= at < len(self):
+            raise IndexError("partition row index out of range")
+        return self._from(at)[0]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self._from(0))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return list, (self._from(0),)
+
+    def file_list(self, tag: str) -> str:
+        """`_file_list` of the rows: the held list, then the tail's lines."""
+        added = self._rows[self._count - self._first :]
+        tail = "".join(f"\n{r['filename']} {r['checksum']}" for r in added)
+        return f"{tag}{self._held}{tail}"
 
 
 def _chunk_names(chunk: dict[str, Any], tag: str = _VERSION_TAG) -> list[str] | None:
@@ -1122,12 +1193,16 @@ class ColumnStore:
         and current chunk, or None when the chunk is up to date (its dirty mark then
         cleared)."""
         wanted = self.product.store_row_columns
+        columns = ", ".join(wanted) if wanted else "*"
+        old = self.chunk(part)
+        rows: Sequence[dict[str, Any]]
         try:
             where, params = self.product.partition_where(part)
-            rows = self.index.query(where, params, columns=", ".join(wanted) if wanted else "*")
+            rows = self._rows_after(part, old, where, params, columns) or self.index.query(
+                where, params, columns=columns
+            )
         except ValueError:  # a partition key of an older store layout: drop its chunk
             rows = []
-        old = self.chunk(part)
         synced = self.synced_alone()
         if self._serves(part, rows, old, synced):
             if part in synced and old is not None:
@@ -1138,8 +1213,61 @@ class ColumnStore:
             return None
         return rows, old
 
+    def _rows_after(
+        self,
+        part: str,
+        old: dict[str, Any] | None,
+        where: str,
+        params: list[Any],
+        columns: str,
+    ) -> PartitionRows | None:
+        """The rows of partition ``part`` (SQL ``where``, ``params``) as `PartitionRows` when
+        its files are those of its chunk ``old``, in order, then others or none (None: not
+        so, or no such chunk). Found by the partition's file list as SQLite writes it (no
+        row made in Python: the rows of a 100-day period cost an append to its end a tenth
+        of its time, and the comparisons of their file lists as much again), then the rows
+        after the chunk's files alone."""
+        if old is None:
+            return None
+        tag = self._tag(part)
+        held = old["files"]
+        if not held.startswith(tag) or len(held) == len(tag):
+            return None
+        listed = self.index.conn.execute(_FILE_LIST_SQL.format(where=where), params).fetchone()
+        listed = listed[0] if listed else None
+        body = held[len(tag) :]
+        if listed is None or not (listed == body or listed.startswith(body + "\n")):
+            return None
+        select = f"SELECT {columns} FROM archfiles WHERE {where}"
+        order = "ORDER BY filetime, filename"
+
+        def fetch(sql: str, *more: Any) -> list[dict[str, Any]]:
+            cursor = self.index.conn.execute(sql, [*params, *more])
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+        count = body.count("\n") + 1
+        added = listed.count("\n") + 1 - count
+        # the rows from the chunk's last file's time on (its files of that time first)
+        last = body[body.rfind("\n") + 1 :].split(" ", 1)[0]
+        since = "filetime >= (SELECT filetime FROM archfiles WHERE filename = ?)"
+        later = fetch(f"{select} AND {since} {order}", last) if added else []
+        rows = PartitionRows(
+            body,
+            count,
+            later[len(later) - added :],
+            lambda offset: fetch(f"{select} {order} LIMIT -1 OFFSET ?", offset),
+        )
+        if f"{tag}{listed}" != rows.file_list(tag):  # (a line SQLite writes otherwise)
+            return None
+        return rows
+
     def _serves(
-        self, part: str, rows: list[dict[str, Any]], chunk: dict[str, Any] | None, synced: set[str]
+        self,
+        part: str,
+        rows: Sequence[dict[str, Any]],
+        chunk: dict[str, Any] | None,
+        synced: set[str],
     ) -> bool:
         """Whether ``chunk`` (its index row) serves partition ``part`` holding ``rows``: its
         file exists, it was recorded with digests, and it was built from exactly those

@@ -358,12 +358,23 @@ def extend_sample_table(
         start = -np.inf
     keep = {slot: held_rows_from(held, slot, start)[0] for slot in slots}
     # The held files without rows from ``start`` on (most of a long period's) add nothing
-    # but their slot: one file a slot is enough for its table to be there, empty or not;
-    # concatenating the others' empty arrays cost most of an append to a period's end.
-    given, slots = [], set()
-    for row, arr in zip(rows, [*held.rows_since(start), *arrays]):
-        if len(arr["TIME"]) or row["slot"] not in slots:
+    # but their slot, whose table the held chunk has: an empty part of the slot puts it in
+    # the tail (`sample_table` takes only ``slot`` of a row), so only the index rows of the
+    # held files with rows are asked for (the last few: `ColumnStore`'s partition rows read
+    # them alone); concatenating the others' empty arrays cost most of an append to a
+    # period's end.
+    given, seen = [], set()
+    since = held.rows_since(start)
+    for at, arr in enumerate(since):
+        if len(arr["TIME"]):
+            given.append((rows[at], arr))
+            seen.add(int(rows[at]["slot"]))
+    empty = {name: values[:0] for name, values in next(iter([*since, *arrays]), {}).items()}
+    given += [({"slot": slot}, empty) for slot in slots if slot not in seen]
+    seen.update(slots)
+    for row, arr in zip(rows[len(since) :], arrays):
+        if len(arr["TIME"]) or int(row["slot"]) not in seen:
             given.append((row, arr))
-            slots.add(row["slot"])
+            seen.add(int(row["slot"]))
     tail = sample_table([row for row, _ in given], [arr for _, arr in given])
     return TableJoin(start, keep, tail)
