@@ -818,20 +818,12 @@ def _put_images(
             frame[...] = np.asarray(images).reshape(-1, 8, 8)
         return
     src = np.asarray(images).reshape(-1, 8, 8)
-    taken = src if picked is None else src[picked]  # the frames in the output's order
+    taken = np.arange(len(out)) if picked is None else picked
     fmask[...] = _CENTRED_OUTSIDE[row_sizes]
-    if np.isscalar(sizes):
-        lo = (8 - int(sizes)) // 2
-        frame[:, lo : lo + sizes, lo : lo + sizes] = taken[:, :sizes, :sizes]
-        return
-    for size in ALL_SIZES:
-        # each size's rows copied where they are (an index array of the rows and the
-        # gather and scatter through it cost 4x as much, measured)
-        of_size = row_sizes == size
-        if of_size.any():
-            lo = (8 - size) // 2
-            where = of_size[:, None, None]
-            np.copyto(frame[:, lo : lo + size, lo : lo + size], taken[:, :size, :size], where=where)
+    for size in np.unique(row_sizes):
+        rows = slice(None) if np.isscalar(sizes) else np.flatnonzero(row_sizes == size)
+        lo = (8 - size) // 2
+        frame[rows, lo : lo + size, lo : lo + size] = src[taken[rows], :size, :size]
 
 
 DEFAULT_IMAGE_META = ["TIME", "BGDAVG", "IMGSTAT", "IMGFUNC1", "IMGSIZE", "IMGSCALE", "INTEG"]
