@@ -40,7 +40,7 @@ from mica.engine.colstore import ColumnStore, serve_from_files
 from mica.engine.h5chunks import ChunkedRows
 from mica.engine.index import ArchiveIndex, require_archive
 from mica.engine.read import snapshot_read
-from mica.engine.stored_blocks import DeferredColumn, decode_deferred
+from mica.engine.stored_blocks import DeferredColumn, as_records, decode_deferred
 from mica.engine.synced import require_synced, synced_chunk_lost
 from mica.errors import DamagedStoreError, InvalidArgumentError, MissingDataError
 from mica.products.aca_l0 import (
@@ -1000,7 +1000,7 @@ def _image_columns(
         if name in in_records and set(COLUMN_SIZES[name]) >= set(ALL_SIZES):
             rows_, kind = in_records[name]
             if kind[name] == dtype[name]:
-                return rows_.view(kind).reshape(-1)[name][picked], None
+                return as_records(rows_, kind)[name][picked], None
         return gathered(name, picked)
 
     quality = key_column("QUALITY", rows)[0]
@@ -1012,7 +1012,7 @@ def _image_columns(
     masks: dict[str, np.ndarray | None] = {}
     taken = {}
     for rows_, kind in records.values():
-        picked = rows_[final].view(kind).reshape(-1)
+        picked = as_records(rows_[final], kind)
         taken.update({field: picked[field] for field in kind.names})
     lacking: dict[tuple[int, ...], np.ndarray] = {}
     sizes = taken.get("IMGSIZE")
