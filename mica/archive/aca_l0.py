@@ -37,7 +37,7 @@ from mica.archive.obsid_times import obsid_interval
 from mica.common import computed_attributes
 from mica.config import archive_root
 from mica.engine.colstore import ColumnStore, serve_from_files
-from mica.engine.h5chunks import ChunkedRows
+from mica.engine.h5chunks import ChunkedRows, one_blosc_thread
 from mica.engine.index import ArchiveIndex, require_archive
 from mica.engine.read import snapshot_read
 from mica.engine.stored_blocks import DeferredColumn, as_records, decode_deferred
@@ -596,6 +596,7 @@ _PARTITION_QUANTUM = functools.reduce(math.gcd, [int(v.period) for v in L0.store
 _partition_fields = operator.itemgetter(*_PARTITION_FIELDS, "filetime")
 
 
+@one_blosc_thread  # once for its chunks' reads (each would set and restore it: 8 us)
 def _store_pieces(
     index: ArchiveIndex,
     records: list[dict[str, Any]],
@@ -1111,11 +1112,19 @@ def _images_table(
     (``_IMAGE_COLUMNS``, centred images) and their masks: a column is masked only where
     some row lacks it (IMG always), the status bytes are split into flags."""
 
+    lacks: dict[int, bool] = {}  # per mask: whether some row lacks the column (columns
+    # carried by the same image sizes share their mask, `_lacking`: asked once)
+
     def column(name: str) -> Any:
         mask = masks[name]
-        if name == "IMGRAW" or (mask is not None and mask.any()):
-            return np.ma.MaskedArray(values[name], mask=mask, copy=False)
-        return values[name]
+        if name != "IMGRAW":  # (images: masked always)
+            if mask is None:
+                return values[name]
+            if id(mask) not in lacks:
+                lacks[id(mask)] = bool(mask.any())
+            if not lacks[id(mask)]:
+                return values[name]
+        return np.ma.MaskedArray(values[name], mask=mask, copy=False)
 
     cols: dict[str, Any] = {}
     for name in values:
