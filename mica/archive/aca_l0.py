@@ -1146,17 +1146,23 @@ def _images_table(
     cols["IMGTYPE"] = np.where(size == 8, 4, np.where(is6, 1, 0))
     cols["VCDUCTR"] = values["MJF"].astype(np.int64) * 128 + values["MNF"]
     cols["IMG_VCDUCTR"] = cols["VCDUCTR"].copy()
-    glb = np.asarray(values["GLBSTAT"], dtype=np.uint8)
-    for bit, name in zip(range(7, -1, -1), GLBSTAT_NAMES):
-        cols[name] = (glb >> bit) & 1 == 1
-    imgstat = np.asarray(values["IMGSTAT"], dtype=np.uint8)
-    for bit, name in zip(range(5, -1, -1), IMGSTAT_NAMES):
-        cols[name] = (imgstat >> bit) & 1 == 1
+    # each status byte's bits, bit 7 first, as rows of one array: a row a flag (three
+    # calls a flag cost 2.5x as much, measured)
+    glb = _bit_rows(values["GLBSTAT"])
+    cols.update(zip(GLBSTAT_NAMES, glb))
+    imgstat = _bit_rows(values["IMGSTAT"])
+    cols.update(zip(IMGSTAT_NAMES, imgstat[2:]))  # bits 5 .. 0
     commcnt = np.asarray(values["COMMCNT"], dtype=np.uint8)
     cols["COMMCNT_CHECKSUM_FAIL"] = commcnt & 1 == 1
     cols["COMMCNT_SYNTAX_ERROR"] = (commcnt >> 1) & 1 == 1
     cols["COMMPROG_REPEAT"] = np.asarray(values["COMMPROG"], dtype=np.uint8) & 3
     return _table_of(cols)
+
+
+def _bit_rows(values: np.ndarray) -> np.ndarray:
+    """The bits of byte values, bit 7 first: (8, n) booleans, each row contiguous."""
+    bytes_ = np.asarray(values, dtype=np.uint8)
+    return np.unpackbits(bytes_[:, None], axis=1).view(bool).T.copy()
 
 
 def _table_of(arrays: dict[str, np.ndarray]) -> astropy_table.Table:
