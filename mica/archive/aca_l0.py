@@ -23,6 +23,7 @@ import functools
 import math
 import operator
 import warnings
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -36,10 +37,10 @@ from mica.archive.obsid_times import obsid_interval
 from mica.common import computed_attributes
 from mica.config import archive_root
 from mica.engine.colstore import ColumnStore, serve_from_files
-from mica.engine.h5chunks import ChunkedRows
+from mica.engine.h5chunks import ChunkedRows, one_blosc_thread
 from mica.engine.index import ArchiveIndex, require_archive
 from mica.engine.read import snapshot_read
-from mica.engine.stored_blocks import DeferredColumn, decode_deferred
+from mica.engine.stored_blocks import DeferredColumn, as_records, decode_deferred
 from mica.engine.synced import require_synced, synced_chunk_lost
 from mica.errors import DamagedStoreError, InvalidArgumentError, MissingDataError
 from mica.products.aca_l0 import (
@@ -595,6 +596,7 @@ _PARTITION_QUANTUM = functools.reduce(math.gcd, [int(v.period) for v in L0.store
 _partition_fields = operator.itemgetter(*_PARTITION_FIELDS, "filetime")
 
 
+@one_blosc_thread  # once for its chunks' reads (each would set and restore it: 8 us)
 def _store_pieces(
     index: ArchiveIndex,
     records: list[dict[str, Any]],
@@ -990,14 +992,29 @@ def _image_columns(
             row += piece["n"]
         return out
 
-    quality = gathered("QUALITY", rows)[0]
+    records = _records_stacked(pieces)
+    in_records = {field: (rows_, kind) for rows_, kind in records.values() for field in kind.names}
+
+    def key_column(name: str, picked: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """`gathered`, from the pieces' records when they hold the column and every image
+        size carries it (a field of the stacked records: no call a piece)."""
+        if name in in_records and set(COLUMN_SIZES[name]) >= set(ALL_SIZES):
+            rows_, kind = in_records[name]
+            if kind[name] == dtype[name]:
+                return as_records(rows_, kind)[name][picked], None
+        return gathered(name, picked)
+
+    quality = key_column("QUALITY", rows)[0]
     good = rows[quality == 0]
-    keys = {name: gathered(name, good) for name in ("TIME", "IMGNUM1")}
+    keys = {name: key_column(name, good) for name in ("TIME", "IMGNUM1")}
     sort = np.lexsort((keys["IMGNUM1"][0], keys["TIME"][0]))  # by TIME, then IMGNUM; stable
     final = good[sort]
     values: dict[str, np.ndarray] = {}
     masks: dict[str, np.ndarray | None] = {}
-    taken = _records_taken(pieces, final)
+    taken = {}
+    for rows_, kind in records.values():
+        picked = as_records(rows_[final], kind)
+        taken.update({field: picked[field] for field in kind.names})
     lacking: dict[tuple[int, ...], np.ndarray] = {}
     sizes = taken.get("IMGSIZE")
     if sizes is None or sizes.dtype != dtype["IMGSIZE"]:
@@ -1021,12 +1038,12 @@ def _image_columns(
     return values, masks
 
 
-def _records_taken(pieces: list[dict[str, Any]], picked: np.ndarray) -> dict[str, np.ndarray]:
-    """The columns of the column groups every piece holds as records (`ColumnStore.read`:
-    the store's groups read whole), at rows ``picked`` of the pieces' concatenation: each
-    group's records taken as rows of bytes in one call, its columns their fields (a call a
-    column of a 10-minute `get_aca_images` cost 1.5 ms more). Empty when the pieces do not
-    all hold the same groups (rows read from files)."""
+def _records_stacked(pieces: list[dict[str, Any]]) -> dict[str, tuple[np.ndarray, np.dtype]]:
+    """The records of the column groups every piece holds as records (`ColumnStore.read`:
+    the store's groups read whole), each group's stacked as rows of bytes: (rows, record
+    dtype); its columns' rows are taken from them in one call (a call a column of a
+    10-minute `get_aca_images` cost 1.5 ms more). Empty when the pieces do not all hold the
+    same groups (rows read from files)."""
     if not pieces:
         return {}
 
@@ -1034,7 +1051,10 @@ def _records_taken(pieces: list[dict[str, Any]], picked: np.ndarray) -> dict[str
         return {
             name: values
             for name, values in piece["arrays"].items()
-            if isinstance(values, np.ndarray) and values.dtype.names and len(values) == piece["n"]
+            if name not in _COLUMN_NAMES  # (a set lookup first: 8 pieces of 100 arrays)
+            and isinstance(values, np.ndarray)
+            and values.dtype.names
+            and len(values) == piece["n"]
         }
 
     groups = [records(piece) for piece in pieces]
@@ -1046,9 +1066,12 @@ def _records_taken(pieces: list[dict[str, Any]], picked: np.ndarray) -> dict[str
         rows = [
             np.ascontiguousarray(g[name]).view(np.uint8).reshape(-1, kind.itemsize) for g in groups
         ]
-        taken = np.concatenate(rows)[picked].view(kind).reshape(-1)
-        out.update({field: taken[field] for field in kind.names})
+        out[name] = (np.concatenate(rows), kind)
     return out
+
+
+#: names of columns (not of column groups) in a piece's arrays
+_COLUMN_NAMES = frozenset([*SLOT_COLUMNS, "IMGSIZE", "FILEIDX"])
 
 
 def _lacking(
@@ -1089,11 +1112,20 @@ def _images_table(
     (``_IMAGE_COLUMNS``, centred images) and their masks: a column is masked only where
     some row lacks it (IMG always), the status bytes are split into flags."""
 
+    # per mask, whether some row lacks its columns: columns carried by the same image sizes
+    # share their mask (`_lacking`), asked once
+    lacks: dict[int, bool] = {}
+
     def column(name: str) -> Any:
         mask = masks[name]
-        if name == "IMGRAW" or (mask is not None and mask.any()):
-            return np.ma.MaskedArray(values[name], mask=mask, copy=False)
-        return values[name]
+        if name != "IMGRAW":  # (images: masked always)
+            if mask is None:
+                return values[name]
+            if id(mask) not in lacks:
+                lacks[id(mask)] = bool(mask.any())
+            if not lacks[id(mask)]:
+                return values[name]
+        return np.ma.MaskedArray(values[name], mask=mask, copy=False)
 
     cols: dict[str, Any] = {}
     for name in values:
@@ -1103,21 +1135,23 @@ def _images_table(
             cols[_IMAGE_NAMES.get(name, name)] = column(name)
     cols.update({new: column(old) for old, new in _MOVED.items()})
     size = values["IMGSIZE"]
-    a1_shift = np.where(size == 6, 1, 0)
-    corner_shift = np.select([size == 6, size == 4], [1, 2], 0)
+    is6, is4 = size == 6, size == 4
+    # (nested where: np.select's same int64 values cost 5x as much, measured)
+    a1_shift = np.where(is6, 1, 0)
+    corner_shift = np.where(is6, 1, np.where(is4, 2, 0))
     for axis in ("ROW", "COL"):
         base = values[f"IMG{axis}0"].astype(np.int16)
         cols[f"IMG{axis}_A1"] = base + a1_shift
         cols[f"IMG{axis}0_8X8"] = base - corner_shift
-    cols["IMGTYPE"] = np.select([size == 8, size == 6], [4, 1], 0)
+    cols["IMGTYPE"] = np.where(size == 8, 4, np.where(is6, 1, 0))
     cols["VCDUCTR"] = values["MJF"].astype(np.int64) * 128 + values["MNF"]
     cols["IMG_VCDUCTR"] = cols["VCDUCTR"].copy()
-    glb = np.asarray(values["GLBSTAT"], dtype=np.uint8)
-    for bit, name in zip(range(7, -1, -1), GLBSTAT_NAMES):
-        cols[name] = (glb >> bit) & 1 == 1
-    imgstat = np.asarray(values["IMGSTAT"], dtype=np.uint8)
-    for bit, name in zip(range(5, -1, -1), IMGSTAT_NAMES):
-        cols[name] = (imgstat >> bit) & 1 == 1
+    # each status byte's bits, bit 7 first, as rows of one array: a row a flag (three
+    # calls a flag cost 2.5x as much, measured)
+    glb = _bit_rows(values["GLBSTAT"])
+    cols.update(zip(GLBSTAT_NAMES, glb))
+    imgstat = _bit_rows(values["IMGSTAT"])
+    cols.update(zip(IMGSTAT_NAMES, imgstat[2:]))  # bits 5 .. 0
     commcnt = np.asarray(values["COMMCNT"], dtype=np.uint8)
     cols["COMMCNT_CHECKSUM_FAIL"] = commcnt & 1 == 1
     cols["COMMCNT_SYNTAX_ERROR"] = (commcnt >> 1) & 1 == 1
@@ -1125,18 +1159,79 @@ def _images_table(
     return _table_of(cols)
 
 
+def _bit_rows(values: np.ndarray) -> np.ndarray:
+    """The bits of byte values, bit 7 first: (8, n) booleans, each row contiguous."""
+    bytes_ = np.asarray(values, dtype=np.uint8)
+    return np.unpackbits(bytes_[:, None], axis=1).view(bool).T.copy()
+
+
 def _table_of(arrays: dict[str, np.ndarray]) -> astropy_table.Table:
     """The table ``Table(list(arrays.values()), names=list(arrays), copy=False)`` gives
     (a `MaskedColumn` for each masked array, a `Column` for the others, no units, formats,
     descriptions or meta; ``fill_value`` the column's default), made without copying.
 
-    Each column is the array viewed as its column class and the table is put together by
-    astropy's own `Table._make_table_from_cols` (what its constructor ends with): the
-    constructor converts each array through generic checks (mixins, its first element,
-    the column made twice for a masked array), 2.7 ms for `get_aca_images`'s 62 columns
-    of 10 minutes, against 0.9 ms here (measured). tests/archive/test_speed_paths.py
-    compares the two tables' columns attribute by attribute."""
+    Each column is the array viewed as its column class with the attributes astropy's own
+    view gives it (`_column_attributes`), put in place at once: astropy's view sets them one
+    by one through its ``__setattr__`` and `Table._make_table_from_cols` sets each one's
+    table the same way (13 us a column, 34 a masked one, against 2 and 15 here; measured);
+    its constructor converts each array through generic checks besides (mixins, its first
+    element, the column made twice for a masked array): 2.7 ms for `get_aca_images`'s 62
+    columns of 10 minutes. tests/archive/test_speed_paths.py compares the table with the
+    constructor's, column by column and attribute by attribute."""
     table_cls = astropy_table.Table
+    table = table_cls()
+    attributes = _column_attributes()
+    if attributes is None:  # an astropy whose columns hold other attributes: its own view
+        return _table_viewed(table, arrays)
+    parent = weakref.ref(table)
+    columns = []
+    for name, values in arrays.items():
+        if isinstance(values, np.ma.MaskedArray):
+            # numpy's own view makes the mask's view and the masked array's attributes
+            column = np.ma.MaskedArray.view(values, _BareMasked)
+            column.__class__ = table_cls.MaskedColumn
+            column.__dict__.update(attributes, indices=[], _name=name, _parent_table=parent)
+            column._fill_value = None  # the dtype's default, as the constructor sets it
+            np.ma.MaskedArray.set_fill_value(column, None)
+        else:
+            column = values.view(_Bare)
+            column.__class__ = table_cls.Column
+            column.__dict__.update(attributes, indices=[], _name=name, _parent_table=parent)
+        columns.append(column)
+    table.columns = table.TableColumns(zip(arrays, columns))
+    return table
+
+
+class _Bare(np.ndarray):
+    """An array viewed without a column's set-up (`_table_of` makes it a `Column`)."""
+
+
+class _BareMasked(np.ma.MaskedArray):
+    """A masked array viewed without a column's set-up (made a `MaskedColumn`)."""
+
+
+#: the attributes `_table_of` gives each column (it renews ``indices``, ``_name`` and
+#: ``_parent_table``); the others must be None to be shared
+_COLUMN_ATTRIBUTES = {"_parent_table", "indices", "_name", "_unit", "_format", "description"}
+
+
+@functools.cache
+def _column_attributes() -> dict[str, Any] | None:
+    """The attributes astropy's view of an array as a `Column` gives it (a `MaskedColumn`
+    holds the same besides the masked array's), learnt from one such view; None when they
+    are not those `_table_of` knows how to set (another astropy)."""
+    column = np.zeros(0).view(astropy_table.Column)
+    attributes = dict(column.__dict__)
+    if set(attributes) != _COLUMN_ATTRIBUTES or attributes["indices"] != []:
+        return None
+    if any(v is not None for k, v in attributes.items() if k != "indices"):
+        return None
+    return attributes
+
+
+def _table_viewed(table: astropy_table.Table, arrays: dict[str, np.ndarray]) -> Any:
+    """`_table_of`'s table through astropy's own views and `Table._make_table_from_cols`."""
+    table_cls = type(table)
     columns = []
     for name, values in arrays.items():
         masked = isinstance(values, np.ma.MaskedArray)
@@ -1145,7 +1240,6 @@ def _table_of(arrays: dict[str, np.ndarray]) -> astropy_table.Table:
         if masked:
             column.fill_value = None  # the column's default, as the constructor sets it
         columns.append(column)
-    table = table_cls()
     table_cls._make_table_from_cols(table, columns)
     return table
 

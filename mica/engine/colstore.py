@@ -104,6 +104,7 @@ from mica.engine.stored_blocks import (
     DeferredPlanes,
     StoredDataset,
     StoredFile,
+    as_records,
     blosc_blocks,
     read_planes,
     read_rows_of,
@@ -692,7 +693,7 @@ class _StoredReader(_ChunkReader):
         if len(asked) > _FEW_COLUMNS:  # all planes at once, as records: columns are views
             whole = [(0, dtype.itemsize)]
             (rows_,) = read_planes(self.fd, dset, whole, lo, hi, self.digests)
-            records = rows_.view(dtype).reshape(-1)
+            records = as_records(rows_, dtype)
             return {group: records, **{name: records[name] for name in asked}}
         fields = [dtype.fields[name][:2] for name in asked]
         planes = [(offset, field.itemsize) for field, offset in fields]

@@ -60,6 +60,7 @@ __all__ = [
     "StoredBlocks",
     "StoredDataset",
     "StoredFile",
+    "as_records",
     "blosc_blocks",
     "blosc_decode",
     "decode_deferred",
@@ -289,6 +290,16 @@ def read_planes(
     return out
 
 
+def as_records(rows: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Rows of bytes (``(n, dtype.itemsize)`` uint8) as ``n`` records of ``dtype``, sharing
+    their memory: for contiguous rows through the buffer protocol, as numpy's ``view``
+    gives them without its check of the fields (12 us a call against 0.3, measured; a
+    10-minute `get_aca_images` makes 21 of them)."""
+    if rows.flags.c_contiguous:
+        return np.frombuffer(rows, dtype)
+    return rows.view(dtype).reshape(-1)
+
+
 def _unshuffles(dset: StoredDataset, planes: list[tuple[int, int]], blocks: range) -> bool:
     """Whether `_Unshuffled` puts these planes of these stored blocks into rows: items of
     fewer than 256 bytes (Blosc's item size is one byte) and every block filtered."""
@@ -506,8 +517,6 @@ def read_rows_of(
     """Rows [lo, hi) of a dataset chunked along its first axis (or contiguous), checked."""
     hi = min(hi, dset.shape[0])
     lo = min(lo, hi)
-    row_items = math.prod(dset.shape[1:])  # (np.prod: 8 us a call, twice a chunk read)
-    out = np.empty((hi - lo, *dset.shape[1:]), dset.dtype)
     if dset.chunks is None:  # contiguous: read and checked whole
         offset, size, _ = dset.blocks[0]
         data = np.empty(dset.shape, dset.dtype)
@@ -516,6 +525,8 @@ def read_rows_of(
         digests.check_data(dset.name, data)
         return data[lo:hi]
     record = digests.check_meta(dset.name, dset.dtype, dset.shape)
+    row_items = math.prod(dset.shape[1:])  # (np.prod: 8 us a call, twice a chunk read)
+    out = np.empty((hi - lo, *dset.shape[1:]), dset.dtype)
     step = dset.chunks[0]
     flat = out.reshape(hi - lo, -1) if row_items != 1 else out.reshape(-1, 1)
     for block in range(lo // step, -(-hi // step) if hi > lo else 0):

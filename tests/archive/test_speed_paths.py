@@ -122,8 +122,13 @@ def test_images_table_as_the_constructor_makes_it():
         "PIXTLM": np.array(["ORIG", "SUM"] * 2 + ["ORIG"]),
         "HIGH_BGD": np.arange(n) % 2 == 1,
     }
-    got = aca_l0._table_of(arrays)
     want = Table(list(arrays.values()), names=list(arrays), copy=False)
+    # and as astropy's own views make it (another astropy's columns: `_column_attributes`)
+    for got in (aca_l0._table_of(arrays), aca_l0._table_viewed(Table(), arrays)):
+        _assert_constructed(got, want, arrays)
+
+
+def _assert_constructed(got, want, arrays) -> None:
     assert got.colnames == want.colnames and got.masked == want.masked and got.meta == want.meta
     for name in want.colnames:
         a, b = got[name], want[name]
@@ -136,6 +141,10 @@ def test_images_table_as_the_constructor_makes_it():
         assert np.array_equal(np.ma.getdata(a), np.ma.getdata(b)), name
         assert np.shares_memory(np.ma.getdata(a), np.ma.getdata(arrays[name]))  # no copy
     assert repr(got) == repr(want)
+    # each column its own indices and fill value
+    assert len({id(got[name].info.indices) for name in got.colnames}) == len(got.colnames)
+    got["HD3TLM62"].fill_value = 7
+    assert got["IMG"].fill_value == want["IMG"].fill_value
 
 
 def test_long_reads_decode_into_the_output_and_equal_the_file_scan(sim_l0_archive, monkeypatch):
