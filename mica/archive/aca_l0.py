@@ -586,7 +586,7 @@ def _chunk_pieces(
 
     def from_store(index: ArchiveIndex, _: list[dict[str, Any]]) -> list[dict[str, Any]]:
         store = ColumnStore(L0, index)
-        leave_out = _escaping(index, slots, tstart, tstop)
+        leave_out = _escaping(index, slots, tstart, tstop, names)
         ask = [*names, "IMGSIZE", *(["FILEIDX"] if "FILENAME" in names else [])]
         pieces = []
         for part, chunk in current.items():
@@ -610,7 +610,7 @@ def _chunk_pieces(
                 {
                     "slot": slot,
                     "arrays": arrays,
-                    "sizes": arrays["IMGSIZE"],
+                    "sizes": arrays.get("IMGSIZE"),  # (none when no row is in range)
                     "n": len(arrays.get("TIME", ())),
                     # the records listed are of partitions without a chunk: none of these
                     "files": (),
@@ -662,10 +662,10 @@ def _period_records(
 
 
 def _escaping(
-    index: ArchiveIndex, slots: list[int], tstart: float, tstop: float
+    index: ArchiveIndex, slots: list[int], tstart: float, tstop: float, names: Sequence[str]
 ) -> dict[str, set[str]]:
     """Files of ``slots`` that `_get_file_records` leaves out of [tstart, tstop] although
-    rows of theirs may lie in it, by full-view partition (usually none).
+    rows of theirs may lie in it, by the partition serving ``names`` of them (usually none).
 
     A file's rows lie from ``TIME_BEFORE_TSTART`` before its start to ``TIME_AFTER_TSTOP``
     after its stop (`mica.engine.validate.check_times`, at ingest): those of a file stopping
@@ -680,16 +680,17 @@ def _escaping(
     ]
     which = f"slot IN ({','.join('?' * len(slots))})"
     sql = " UNION ALL ".join(
-        f"SELECT filename, filetime, slot FROM archfiles WHERE {which} AND {term}"
+        f"SELECT filename, filetime, slot, imgsize FROM archfiles WHERE {which} AND {term}"
         for term, _ in terms
     )
     cursor = index.conn.cursor()
     cursor.row_factory = None
     rows = cursor.execute(sql, [x for _, bounds in terms for x in (*slots, *bounds)]).fetchall()
-    view = L0.store_description.views[0]
+    stored = [n for n in names if n != "FILENAME"]
     out: dict[str, set[str]] = {}
-    for filename, filetime, slot in rows:
-        out.setdefault(view.key({"slot": slot, "filetime": filetime}), set()).add(filename)
+    for filename, filetime, slot, size in rows:
+        rec = {"slot": slot, "filetime": filetime, "imgsize": size}
+        out.setdefault(L0.partition(rec, stored), set()).add(filename)
     return out
 
 
@@ -803,13 +804,16 @@ def _store_pieces(
     # when its 8x8 files are served by the header-3 view.
     picked = (imgsize is not None and set(imgsize) != set(ALL_SIZES)) or len(narrow) > 1
     current = store.current_chunks(by_part)
+    slots = sorted({r["slot"] for r in records})
+    leave_out = _escaping(index, slots, tstart, tstop, names) if current else {}
     pieces = []
     for part, recs in by_part.items():
         chunk = current.get(part)
         if chunk is None:
             continue  # missing or out of date: these files are read directly
         files = {r["filename"] for r in recs}
-        only = files if picked and part == L0.partition(recs[0]) else None
+        # a chunk's rows of files the index query left out (`_escaping`): left out too
+        only = files if (picked and part == L0.partition(recs[0])) or part in leave_out else None
         try:
             arrays, chunk_names = store.read(chunk, ask, tstart, tstop, only, defer, later)
         except DamagedStoreError as err:
