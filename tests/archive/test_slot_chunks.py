@@ -90,8 +90,10 @@ def test_update_between_reads(archive_copy):
     from mica.engine.time_update import update_archive
     from mica.products.aca_l0 import L0
 
-    a, b = BOUNDARY + 3600, BOUNDARY + 9000
-    before = assert_same_as_files(archive_copy, a, b)
-    update_archive(L0, "sim", BOUNDARY + 7200, BOUNDARY + 9000, data_root=archive_copy)
-    after = assert_same_as_files(archive_copy, a, b)
-    assert after > before
+    # past the archive's last file (its rows stop about 2.6 h after BOUNDARY): none, then
+    # the update's
+    a, b = BOUNDARY + 9600, BOUNDARY + 10200
+    assert assert_same_as_files(archive_copy, a, b) == 0
+    update_archive(L0, "sim", a, b, data_root=archive_copy)
+    assert assert_same_as_files(archive_copy, a, b) > 0
+    assert assert_same_as_files(archive_copy, a - 3600, b) > 0
