@@ -673,10 +673,15 @@ def _escaping(
     after its stop, and of one starting just before the look-back (``max_file_span``) may.
     One query, each term on an index of (slot, time)."""
     back = tstart - L0.max_file_span
+    stopping = (tstart - TIME_AFTER_TSTOP, tstart)
     terms = [
-        ("tstop >= ? AND tstop <= ?", (tstart - TIME_AFTER_TSTOP, tstart)),
+        ("tstop >= ? AND tstop <= ?", stopping),
         ("tstart >= ? AND tstart <= ?", (tstop + _ROW_LEAD, tstop + TIME_BEFORE_TSTART)),
         ("tstart >= ? AND tstart < ?", (back - TIME_AFTER_TSTOP, back)),
+        # the table's last row (a repeat of the first term's, if any), which reads the
+        # table from its root page: a read served by chunks alone (`_chunk_pieces`) raises
+        # `DamagedIndexError` for a damaged table, as the query of every file would
+        ("rowid = (SELECT max(rowid) FROM archfiles) AND tstop >= ? AND tstop <= ?", stopping),
     ]
     which = f"slot IN ({','.join('?' * len(slots))})"
     sql = " UNION ALL ".join(
