@@ -42,6 +42,7 @@ from mica.engine.index import ArchiveIndex, require_archive
 from mica.engine.read import snapshot_read
 from mica.engine.stored_blocks import DeferredColumn, as_records, decode_deferred
 from mica.engine.synced import require_synced, synced_chunk_lost
+from mica.engine.validate import TIME_AFTER_TSTOP, TIME_BEFORE_TSTART
 from mica.errors import DamagedStoreError, InvalidArgumentError, MissingDataError
 from mica.products.aca_l0 import (
     COLUMN_SIZES,
@@ -500,6 +501,10 @@ def _pieces(
     imgsize = None if imgsize is None else _as_list(imgsize, ALL_SIZES, "imgsize")
     tstart, tstop = time_range(start, stop, instant=True)
     root = L0.root(data_root)
+    if use_store and _full_view_only(tuple(names), imgsize):
+        by_chunks = _chunk_pieces(root, slots, names, tstart, tstop, defer, later)
+        if by_chunks is not None:
+            return by_chunks
     records, pieces = snapshot_read(
         L0,
         root,
@@ -522,6 +527,185 @@ def _pieces(
         )
         for slot in slots
     }
+
+
+def _full_view_only(names: tuple[str, ...], imgsize: Sequence[int] | None) -> bool:
+    """Whether a read of ``names`` from files of ``imgsize`` (None: every size) takes every
+    file of the range, each from its full-view partition (no size left out, none served by
+    the header-3 view): then the partitions follow from slots and times (`_chunk_pieces`)."""
+    return (imgsize is None or set(imgsize) == set(ALL_SIZES)) and _full_view_names(names)
+
+
+@functools.lru_cache(maxsize=64)
+def _full_view_names(names: tuple[str, ...]) -> bool:
+    """Whether the full view serves ``names`` of files of every image size."""
+    stored = [n for n in names if n != "FILENAME"]
+    probe = {"slot": 0, "filetime": 0}
+    full = L0.store_description.views[0].key(probe)
+    return all(L0.partition({**probe, "imgsize": s}, stored) == full for s in ALL_SIZES)
+
+
+def _chunk_pieces(
+    root: Path,
+    slots: list[int],
+    names: Sequence[str],
+    tstart: float,
+    tstop: float,
+    defer: Sequence[str],
+    later: Sequence[str],
+) -> dict[int, Pieces] | None:
+    """`_pieces` from the full view's chunks without an index row per file (a read of
+    columns the full view serves, every image size: `_full_view_only`), or None when a
+    chunk failed to read (damaged, replaced): then the caller reads as `_pieces` does.
+
+    The partitions of the files `_get_file_records` lists follow from the slots and the time
+    span, so one query finds their current chunks; only the files of partitions without one
+    are looked up in the index (by those partitions' file times) and read. A current chunk
+    holds the rows of every file its partition has in the index (any change marks it dirty),
+    so its rows in range are those the files give, but for the files the index query leaves
+    out though rows of theirs lie in range (`_escaping`): left out of the chunk's rows too.
+    Rows come partition after partition, each in file order: pieces in output order.
+    """
+    view = L0.store_description.views[0]
+    periods = range(
+        int((tstart - L0.max_file_span) // view.period), int((tstop + _ROW_LEAD) // view.period) + 1
+    )
+    parts = {
+        view.key({"slot": slot, "filetime": k * view.period}): (slot, k)
+        for slot in slots
+        for k in periods
+    }
+    # periods ending by the range's start: only files reaching into it count (usually none)
+    before = {p: sk for p, sk in parts.items() if (sk[1] + 1) * view.period <= tstart}
+    current: dict[str, dict[str, Any]] = {}
+    failed = []
+
+    def records(index: ArchiveIndex) -> list[dict[str, Any]]:
+        require_synced(index.root, ["aca-l0"], tstart, tstop)
+        reaching = _period_records(index, list(before.values()), view.period, tstart, tstop)
+        reached = {view.key(rec) for rec in reaching}
+        asked = [p for p in parts if p not in before or p in reached]
+        current.clear()  # a retry starts again from a fresh snapshot
+        current.update(ColumnStore(L0, index).current_chunks(asked))
+        missing = [parts[p] for p in asked if p not in current and p not in before]
+        # files before the range's periods first: rows in file order (see `from_file`)
+        return [r for r in reaching if view.key(r) not in current] + _period_records(
+            index, missing, view.period, tstart, tstop
+        )
+
+    def from_store(index: ArchiveIndex, _: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        store = ColumnStore(L0, index)
+        leave_out = _escaping(index, slots, tstart, tstop, names)
+        ask = [*names, "IMGSIZE", *(["FILEIDX"] if "FILENAME" in names else [])]
+        pieces = []
+        for part, chunk in current.items():
+            if chunk["tstart"] is None or chunk["tstop"] < tstart or chunk["tstart"] > tstop:
+                continue  # no row of the chunk in range (its rows' first and last TIME)
+            only = None
+            if part in leave_out:
+                held = {line.split(" ", 1)[0] for line in chunk["files"].splitlines()[1:]}
+                only = held - leave_out[part]
+            try:
+                arrays, chunk_names = store.read(chunk, ask, tstart, tstop, only, defer, later)
+            except DamagedStoreError as err:
+                serve_from_files(err)  # or raise; else the caller reads the files instead
+                failed.append(part)
+                return []
+            except OSError:  # chunk file replaced or removed: the caller reads again
+                failed.append(part)
+                return []
+            slot, period = parts[part]
+            pieces.append(
+                {
+                    "slot": slot,
+                    "arrays": arrays,
+                    "sizes": arrays.get("IMGSIZE"),  # (none when no row is in range)
+                    "n": len(arrays.get("TIME", ())),
+                    # the records listed are of partitions without a chunk: none of these
+                    "files": (),
+                    "names": chunk_names,
+                    "fileidx": arrays.get("FILEIDX"),
+                    "at": period * view.period,
+                }
+            )
+        return pieces
+
+    def from_file(rec: dict[str, Any]) -> dict[str, Any] | None:
+        piece = _file_piece(rec, root, tstart, tstop)
+        if piece is not None:
+            piece["at"] = rec["filetime"]  # within its partition's period
+        return piece
+
+    _, pieces = snapshot_read(L0, root, records, from_store, from_file)
+    if failed:
+        return None
+    pieces.sort(key=operator.itemgetter("at"))  # stable: files of a period in index order
+    return {slot: ([p for p in pieces if p["slot"] == slot and p["n"]], None) for slot in slots}
+
+
+def _period_records(
+    index: ArchiveIndex,
+    missing: list[tuple[int, int]],
+    period: float,
+    tstart: float,
+    tstop: float,
+) -> list[dict[str, Any]]:
+    """`_get_file_records` (every image size) of the files in ``missing``, (slot, period
+    number) pairs of the full view: one query, by the file times of those periods."""
+    if not missing:
+        return []
+    by_period: dict[int, list[int]] = {}
+    for slot, k in missing:
+        by_period.setdefault(k, []).append(slot)
+    terms, params = [], []
+    for k, slots in by_period.items():
+        terms.append(f"(slot IN ({','.join('?' * len(slots))}) AND filetime >= ? AND filetime < ?)")
+        params += [*slots, k * period, (k + 1) * period]
+    where = f"tstart >= ? AND tstart < ? AND tstop > ? AND ({' OR '.join(terms)})"
+    return index.query(
+        where,
+        [tstart - L0.max_file_span, tstop + _ROW_LEAD, tstart, *params],
+        order="filetime, slot, filename",
+        columns=_RECORD_COLUMNS,
+    )
+
+
+def _escaping(
+    index: ArchiveIndex, slots: list[int], tstart: float, tstop: float, names: Sequence[str]
+) -> dict[str, set[str]]:
+    """Files of ``slots`` that `_get_file_records` leaves out of [tstart, tstop] although
+    rows of theirs may lie in it, by the partition serving ``names`` of them (usually none).
+
+    A file's rows lie from ``TIME_BEFORE_TSTART`` before its start to ``TIME_AFTER_TSTOP``
+    after its stop (`mica.engine.validate.check_times`, at ingest): those of a file stopping
+    at the range's start or up to that margin before it, of one starting `_ROW_LEAD` or more
+    after its stop, and of one starting just before the look-back (``max_file_span``) may.
+    One query, each term on an index of (slot, time)."""
+    back = tstart - L0.max_file_span
+    stopping = (tstart - TIME_AFTER_TSTOP, tstart)
+    terms = [
+        ("tstop >= ? AND tstop <= ?", stopping),
+        ("tstart >= ? AND tstart <= ?", (tstop + _ROW_LEAD, tstop + TIME_BEFORE_TSTART)),
+        ("tstart >= ? AND tstart < ?", (back - TIME_AFTER_TSTOP, back)),
+        # the table's last row (a repeat of the first term's, if any), which reads the
+        # table from its root page: a read served by chunks alone (`_chunk_pieces`) raises
+        # `DamagedIndexError` for a damaged table, as the query of every file would
+        ("rowid = (SELECT max(rowid) FROM archfiles) AND tstop >= ? AND tstop <= ?", stopping),
+    ]
+    which = f"slot IN ({','.join('?' * len(slots))})"
+    sql = " UNION ALL ".join(
+        f"SELECT filename, filetime, slot, imgsize FROM archfiles WHERE {which} AND {term}"
+        for term, _ in terms
+    )
+    cursor = index.conn.cursor()
+    cursor.row_factory = None
+    rows = cursor.execute(sql, [x for _, bounds in terms for x in (*slots, *bounds)]).fetchall()
+    stored = [n for n in names if n != "FILENAME"]
+    out: dict[str, set[str]] = {}
+    for filename, filetime, slot, size in rows:
+        rec = {"slot": slot, "filetime": filetime, "imgsize": size}
+        out.setdefault(L0.partition(rec, stored), set()).add(filename)
+    return out
 
 
 def _in_order(
@@ -635,13 +819,16 @@ def _store_pieces(
     # when its 8x8 files are served by the header-3 view.
     picked = (imgsize is not None and set(imgsize) != set(ALL_SIZES)) or len(narrow) > 1
     current = store.current_chunks(by_part)
+    slots = sorted({r["slot"] for r in records})
+    leave_out = _escaping(index, slots, tstart, tstop, names) if current else {}
     pieces = []
     for part, recs in by_part.items():
         chunk = current.get(part)
         if chunk is None:
             continue  # missing or out of date: these files are read directly
         files = {r["filename"] for r in recs}
-        only = files if picked and part == L0.partition(recs[0]) else None
+        # a chunk's rows of files the index query left out (`_escaping`): left out too
+        only = files if (picked and part == L0.partition(recs[0])) or part in leave_out else None
         try:
             arrays, chunk_names = store.read(chunk, ask, tstart, tstop, only, defer, later)
         except DamagedStoreError as err:
