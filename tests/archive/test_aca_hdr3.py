@@ -518,37 +518,6 @@ def test_store_equals_file_scan_across_chunk_boundary(boundary_archive):
     assert [served for served, _ in both] == [True, True] and min(n for _, n in both) > 500
 
 
-def test_short_parts_at_a_period_edge_read_without_block0(boundary_archive):
-    """Parts of a fetch that start or end at a period's edge and are short are found in the
-    ``TIME`` block at that edge, without the chunk file's ``BLOCK0``: the file scan's answer
-    still, for each item alone and the set, on either side of the edge and across it."""
-    from mica.archive.hdr3_samples import _BLOCK0, _EDGE_SECONDS
-
-    kwargs = dict(data_root=boundary_archive)
-    good = 0
-    for a, b in [
-        (BOUNDARY - 1800, BOUNDARY + 1800),
-        (BOUNDARY - 7, BOUNDARY + 3),
-        (BOUNDARY - _EDGE_SECONDS, BOUNDARY + 600),
-        (BOUNDARY - 600, BOUNDARY + _EDGE_SECONDS),
-    ]:
-        _BLOCK0.clear()
-        fast = MSIDset(SIM_ITEMS, a, b, **kwargs)
-        assert not _BLOCK0  # both parts at the edge: no BLOCK0 read
-        good += assert_set_equal(fast, MSIDset(SIM_ITEMS, a, b, use_store=False, **kwargs))
-        for name in SIM_ITEMS[:1]:
-            alone, slow = MSID(name, a, b, **kwargs), MSID(name, a, b, use_store=False, **kwargs)
-            assert np.array_equal(alone.times, slow.times)
-            assert np.array_equal(alone.vals.data, slow.vals.data, equal_nan=True)
-            assert np.array_equal(alone.vals.mask, slow.vals.mask)
-    assert good > 3000
-    _BLOCK0.clear()  # a longer part: BLOCK0 says where its rows are
-    a, b = BOUNDARY - _EDGE_SECONDS - 600, BOUNDARY + 600
-    fast = MSIDset(SIM_ITEMS, a, b, **kwargs)
-    assert _BLOCK0
-    assert assert_set_equal(fast, MSIDset(SIM_ITEMS, a, b, use_store=False, **kwargs)) > 1000
-
-
 def test_chunk_and_file_partitions_mixed(tmp_path, boundary_archive):
     """One partition served by its chunk, the next (dirty) by its files, a third whose chunk
     file is gone by its files too: still the file scan's answer."""
