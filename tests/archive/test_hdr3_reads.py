@@ -1,6 +1,7 @@
 """Header-3 sample reads at the edges of the sample view's periods: each way a fetch finds a
-part's rows in its period's table (the whole table, ``BLOCK0``, or the ``BLOCK0`` kept from an
-earlier read of the same chunk file), in read spans and decode steps of any size, gives the
+part's rows in its period's table (the whole table, ``BLOCK0``, the ``BLOCK0`` kept from an
+earlier read of the same chunk file, or for a short part at its period's edge, the ``TIME``
+block at that edge), in read spans and decode steps of any size, gives the
 file scan's answer; a fetch returns arrays of its own (none in a buffer a later read reuses)."""
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from tests.archive.test_aca_hdr3 import SIM_ITEMS, assert_set_equal, served_by_t
 
 #: The sample view's period (s): BOUNDARY is the start of period 52.
 PERIOD = 100 * 86400.0
+#: The longest part at a period's edge read from the edge's TIME block (no BLOCK0).
+EDGE = hdr3_samples._EDGE_SECONDS
 GRID_SLOTS = len({get_item(name).slot for name in SIM_ITEMS})
 
 
@@ -32,8 +35,11 @@ def fetch_fresh(a: float, b: float, root) -> tuple[MSIDset, int]:
 @pytest.mark.parametrize(
     "a, b, block0_parts",
     [
-        (BOUNDARY - PERIOD - 100, BOUNDARY + 3000, 1),  # 51 whole, 52 from its start: BLOCK0
-        (BOUNDARY - 3000, BOUNDARY + 3000, 2),  # 51 from its end, 52 from its start
+        # 51 whole; 52 from its start, short: its first TIME block
+        (BOUNDARY - PERIOD - 100, BOUNDARY + 3000, 0),
+        (BOUNDARY - 3000, BOUNDARY + 3000, 0),  # 51 to its end, 52 from its start: edge blocks
+        (BOUNDARY - EDGE, BOUNDARY + 600, 0),  # as long as `_EDGE_SECONDS` still
+        (BOUNDARY - EDGE - 600, BOUNDARY + 600, 1),  # 51's part longer: BLOCK0
         (BOUNDARY - 30000, BOUNDARY + 30000, 2),
         (BOUNDARY - 7000, BOUNDARY - 1000, 1),  # inside 51
         (BOUNDARY + 1000, BOUNDARY + 6000, 1),  # inside 52, to the archive's end
