@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mica.engine import stored_blocks
 from mica.engine.h5chunks import thread_buffer
 from mica.products.hdr3_items import Hdr3Item
 from mica.products.hdr3_samples import SAMPLE_BLOCK, SAMPLES_VIEW, item_datasets, table_words
@@ -32,11 +31,6 @@ from mica.products.hdr3_samples import SAMPLE_BLOCK, SAMPLES_VIEW, item_datasets
 if TYPE_CHECKING:
     from mica.engine.h5chunks import ChunkDigests
     from mica.engine.stored_blocks import StoredBlocks
-
-# c-blosc, which decodes the tables' blocks (`StoredBlocks`), loaded with this module: a first
-# fetch spent 0.6-0.9 ms opening the library and typing its functions (measured, CPU time;
-# 0.2-0.3 ms here, where `mica.engine.stored_blocks` and hdf5plugin are imported already).
-stored_blocks._c_blosc()
 
 #: Table rows read at a time, from a multiple of it (so of the tables' HDF5 block rows: each
 #: block is decoded once), into buffers of the thread kept for its next read (`_borrow`):
