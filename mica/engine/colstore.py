@@ -97,7 +97,7 @@ from mica.engine.h5chunks import (
     read_slab,
     record_digests,
 )
-from mica.engine.index import ArchiveIndex
+from mica.engine.index import FILE_ORDER, ArchiveIndex
 from mica.engine.product import FileProduct
 from mica.engine.store_tables import create_table, refresh_tables
 from mica.engine.stored_blocks import (
@@ -203,7 +203,7 @@ def _file_list(rows: Sequence[dict[str, Any]], tag: str = _VERSION_TAG) -> str:
 #: `ArchiveIndex.query` gives them), formatted by {where}.
 _FILE_LIST_SQL = (
     "SELECT group_concat(line, char(10)) FROM (SELECT filename || ' ' || checksum AS line "
-    "FROM archfiles WHERE {where} ORDER BY filetime, filename)"
+    f"FROM archfiles WHERE {{where}} ORDER BY {FILE_ORDER})"
 )
 
 
@@ -1239,25 +1239,21 @@ class ColumnStore:
         body = held[len(tag) :]
         if listed is None or not (listed == body or listed.startswith(body + "\n")):
             return None
-        select = f"SELECT {columns} FROM archfiles WHERE {where}"
-        order = "ORDER BY filetime, filename"
-
-        def fetch(sql: str, *more: Any) -> list[dict[str, Any]]:
-            cursor = self.index.conn.execute(sql, [*params, *more])
-            names = [d[0] for d in cursor.description]
-            return [dict(zip(names, row)) for row in cursor.fetchall()]
-
+        query = self.index.query
         count = body.count("\n") + 1
         added = listed.count("\n") + 1 - count
         # the rows from the chunk's last file's time on (its files of that time first)
         last = body[body.rfind("\n") + 1 :].split(" ", 1)[0]
         since = "filetime >= (SELECT filetime FROM archfiles WHERE filename = ?)"
-        later = fetch(f"{select} AND {since} {order}", last) if added else []
+        later = query(f"{where} AND {since}", [*params, last], columns=columns) if added else []
         rows = PartitionRows(
             body,
             count,
             later[len(later) - added :],
-            lambda offset: fetch(f"{select} {order} LIMIT -1 OFFSET ?", offset),
+            # (the OFFSET's parameter follows the WHERE clause's)
+            lambda offset: query(
+                where, [*params, offset], order=f"{FILE_ORDER} LIMIT -1 OFFSET ?", columns=columns
+            ),
         )
         if f"{tag}{listed}" != rows.file_list(tag):  # (a line SQLite writes otherwise)
             return None

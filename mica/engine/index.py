@@ -163,6 +163,10 @@ def _guard(conn: sqlite3.Connection, path: Path, product: str) -> sqlite3.Connec
     return conn
 
 
+#: The order of a partition's rows (`ArchiveIndex.query`'s): the order of its chunk's files.
+FILE_ORDER = "filetime, filename"
+
+
 class ArchiveIndex:
     """Lookup table of a product's files: one row per archived file.
 
@@ -310,7 +314,7 @@ class ArchiveIndex:
         self,
         where: str = "1",
         params: Sequence[Any] = (),
-        order: str = "filetime, filename",
+        order: str = FILE_ORDER,
         columns: str = "*",
     ) -> list[dict[str, Any]]:
         """Rows (``columns`` of them) matching a parameterised WHERE clause."""
@@ -395,7 +399,7 @@ class ArchiveIndex:
         rows (read by column name): the rebuild's query (`FileProduct.partition_where`),
         served by an index."""
         where, params = self.product.partition_where(part)
-        sql = f"SELECT {columns} FROM archfiles WHERE {where} ORDER BY filetime, filename"
+        sql = f"SELECT {columns} FROM archfiles WHERE {where} ORDER BY {FILE_ORDER}"
         return self.conn.execute(sql, params).fetchall()
 
     def partition_candidates(self) -> Iterator[str]:

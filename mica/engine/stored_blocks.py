@@ -827,8 +827,3 @@ class StoredBlocks:
         where = f"{self.path}: /{name.lstrip('/')} chunk at row {row} (block {block})"
         return DamagedStoreError.at(Path(self.path), f"{where} {what}")
 
-
-# c-blosc loaded with this module, not by a reader's first decode: a first header-3 fetch
-# spent 0.6-0.9 ms CPU opening the library and typing its functions (0.2-0.3 ms here, with
-# hdf5plugin imported already; measured).
-_c_blosc()

@@ -13,6 +13,7 @@ from astropy.io import fits
 
 from mica import config
 from mica.archive import aca_l0
+from mica.engine.executors.process import default_workers, workers_can_start
 from mica.engine.index import ArchiveIndex
 from mica.engine.index_check import check_archive
 from mica.engine.ingest import _place, ingest_files, recover_pending
@@ -65,11 +66,12 @@ def test_rerun_is_idempotent(archive, real_l0_dir):
 
 
 def test_worker_processes_archive_what_one_process_does(archive, tmp_path, real_l0_dir):
-    """The suite validates inline (tests/conftest.py); a user's update validates in worker
-    processes, whose results (rows, the store's arrays) travel back to be committed."""
+    """The suite validates inline (the repository's conftest.py); a user's update validates in
+    worker processes, whose results (rows, the store's arrays) travel back to be committed."""
     root = tmp_path / "with-workers" / "aca0"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(config.WORKERS, "2")
+        assert default_workers() == 2 and workers_can_start()  # a pool, not the inline path
         report = update_archive(L0, f"dir:{real_l0_dir}", "2003:214", "2003:216", data_root=root)
     assert len(report.ingested) == 36 and not report.rejected
     assert snapshot(root) == snapshot(archive)
