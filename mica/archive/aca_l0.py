@@ -408,7 +408,8 @@ def hd3_columns(
     the slots and the time span alone, so one query finds their current chunks; only the
     files of partitions without one (or whose chunk cannot be read) are looked up in the
     index and read. Rows come partition after partition, each in file order, as
-    `slot_columns` gives them.
+    `slot_columns` gives them; a chunk's rows of files the index query leaves out though
+    rows of theirs lie in range (`_escaping`) are left out too.
     """
     slots = _as_list(slots, ALL_SLOTS, "slot")
     tstart, tstop = time_range(start, stop, instant=True)
@@ -430,6 +431,7 @@ def hd3_columns(
         store = ColumnStore(L0, index)
         current = store.current_chunks([p for ps in parts.values() for p in ps])
         synced = store.synced_alone(current) if current else set()
+        leave_out = _escaping(index, slots, tstart, tstop, names) if current else {}
         for slot, slot_parts in parts.items():
             blocks = got.setdefault(slot, [])
             records = None
@@ -437,7 +439,17 @@ def hd3_columns(
                 chunk = current.get(part)
                 if chunk is not None:
                     try:
-                        arrays = store.read_alone(chunk, names, tstart, tstop)
+                        if part in leave_out:  # rows of files the index query leaves out
+                            if records is None:
+                                records = _get_file_records(
+                                    tstart, tstop, [slot], [8], lead=_ROW_LEAD, index=index
+                                )
+                            only = {
+                                r["filename"] for r in records if L0.partition(r, names) == part
+                            }
+                            arrays = _listed_rows(store, chunk, names, tstart, tstop, only)
+                        else:
+                            arrays = store.read_alone(chunk, names, tstart, tstop)
                     except DamagedStoreError as err:
                         if part in synced:  # a sync's chunk: no files to read instead
                             raise synced_chunk_lost(err, "aca-hdr3", tstart, tstop) from None
@@ -472,6 +484,21 @@ def hd3_columns(
             cols[name] = values.astype(dtype[name], copy=False)
         out[slot] = cols
     return out
+
+
+def _listed_rows(
+    store: ColumnStore,
+    chunk: dict[str, Any],
+    names: list[str],
+    tstart: float,
+    tstop: float,
+    files: set[str],
+) -> dict[str, np.ndarray]:
+    """A chunk's rows of ``names`` in [tstart, tstop] from ``files`` alone ({}: none)."""
+    if not files:
+        return {}
+    arrays = store.read(chunk, names, tstart, tstop, files)[0]
+    return {n: arrays[n] for n in names} if len(arrays.get("TIME", ())) else {}
 
 
 Pieces = tuple[list[dict[str, Any]], np.ndarray | None]

@@ -218,3 +218,44 @@ def test_current_chunks_find_their_parsed_files_among_many(boundary_archive):
         again = store.current_chunks(parts, names=False)
     for part in parts:
         assert again[part]["digests"] is first[part]["digests"]
+
+
+def test_rows_past_a_recorded_stop_of_the_row_path(tmp_path, boundary_archive):
+    """A file's rows may lie up to a second after its TSTOP (`check_times`): a fetch from its
+    stop leaves the file out (the files' index query), so the header-3 view's chunk rows of
+    it too (`aca_l0.hd3_columns`), as the header-3 rows of a set do when its sample tables
+    cannot serve (dirty)."""
+    import sqlite3
+
+    from mica.archive import aca_l0
+    from mica.engine.index import ArchiveIndex
+    from mica.products.aca_l0 import L0
+
+    root = tmp_path / "aca0"
+    shutil.copytree(boundary_archive, root)
+    with sqlite3.connect(root / "archfiles.db3") as db:
+        filename, tstart = db.execute(
+            "SELECT filename, tstart FROM archfiles WHERE slot = 0 AND imgsize = 8 "
+            "ORDER BY tstart LIMIT 1 OFFSET 2"
+        ).fetchone()
+    rows = aca_l0.get_slot_data(
+        tstart, tstart + 7200, 0, columns=["TIME", "FILENAME"], data_root=root
+    )
+    last = float(rows["TIME"][rows["FILENAME"] == filename].max())
+    with sqlite3.connect(root / "archfiles.db3") as db:  # the index alone: the chunk current
+        db.execute("UPDATE archfiles SET tstop = ? WHERE filename = ?", (last - 0.5, filename))
+    columns = ["TIME", "HD3TLM62", "HD3TLM77"]
+    taken = []
+    for a in (last - 0.5, last - 0.2, last - 1.0):
+        got = aca_l0.hd3_columns(a, last + 600, [0], columns, data_root=root)[0]
+        ref = aca_l0.slot_columns(a, last + 600, [0], columns, [8], root, use_store=False)[0]
+        for name in columns:
+            assert np.array_equal(got[name], ref[name]), (a - last, name)
+        taken.append(last in ref["TIME"])
+    assert taken == [False, False, True]  # its last row (in range each time) from its stop
+    with ArchiveIndex(L0, root) as index, index.transaction():
+        index.mark_dirty([f"hd3s/{int(BOUNDARY // PERIOD) - 1}", f"hd3s/{int(BOUNDARY // PERIOD)}"])
+    for a in (last - 0.5, last - 0.2):
+        assert not served_by_tables({n: get_item(n) for n in SIM_ITEMS}, a, a + 600, root)
+        slow = MSIDset(SIM_ITEMS, a, a + 600, data_root=root, use_store=False)
+        assert assert_set_equal(MSIDset(SIM_ITEMS, a, a + 600, data_root=root), slow) > 100
