@@ -259,3 +259,24 @@ def test_rows_past_a_recorded_stop_of_the_row_path(tmp_path, boundary_archive):
         assert not served_by_tables({n: get_item(n) for n in SIM_ITEMS}, a, a + 600, root)
         slow = MSIDset(SIM_ITEMS, a, a + 600, data_root=root, use_store=False)
         assert assert_set_equal(MSIDset(SIM_ITEMS, a, a + 600, data_root=root), slow) > 100
+
+
+def test_a_part_its_edge_block_does_not_hold_is_found_from_block0(tmp_path, monkeypatch):
+    """Stored blocks shorter than a part at its period's edge (64 rows here: a table's
+    hold 16 k, about 18 hours, `hdr3_samples._EDGE_SECONDS` of rows many times over): the
+    edge block does not hold every time of the part, so ``BLOCK0`` finds them, the file
+    scan's answer."""
+    from mica.engine import colstore
+    from mica.engine.time_update import update_archive
+    from mica.products.aca_l0 import L0
+
+    monkeypatch.setattr(colstore, "_CHUNK_BYTES", 1 << 10)
+    monkeypatch.setattr(colstore, "_MIN_CHUNK_ROWS", 64)
+    monkeypatch.setattr(colstore, "_ALONE_CHUNK_ROWS", 64)
+    root = tmp_path / "aca0"
+    update_archive(L0, "sim", BOUNDARY - 7200, BOUNDARY + 7200, data_root=root)
+    for a, b in ((BOUNDARY - 3000, BOUNDARY + 3000), (BOUNDARY - 600, BOUNDARY + 600)):
+        slow = MSIDset(SIM_ITEMS, a, b, data_root=root, use_store=False)
+        got, block0 = fetch_fresh(a, b, root)
+        assert block0 == 2 * GRID_SLOTS  # (the edge blocks alone serve these parts otherwise)
+        assert assert_set_equal(got, slow) > 100
