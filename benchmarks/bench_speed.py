@@ -276,7 +276,14 @@ def _dataset_costs(dset, scratch: Path) -> None:
     for fletcher in (False, True):  # the same dataset with and without the filter
         path = scratch / f"{name}-{fletcher}.h5"
         with h5py.File(path, "w") as out:
-            out.create_dataset(name, data=data, chunks=dset.chunks, fletcher32=fletcher, **codec)
+            out.create_dataset(  # (resizable as the store's, whose blocks may pass its end)
+                name,
+                data=data,
+                chunks=dset.chunks,
+                maxshape=dset.maxshape,
+                fletcher32=fletcher,
+                **codec,
+            )
 
         def h5read(path: Path = path) -> None:
             with h5py.File(path, "r") as f:
