@@ -714,10 +714,6 @@ def _escaping(
         ("tstop >= ? AND tstop <= ?", stopping),
         ("tstart >= ? AND tstart <= ?", (tstop + _ROW_LEAD, tstop + TIME_BEFORE_TSTART)),
         ("tstart >= ? AND tstart < ?", (back - TIME_AFTER_TSTOP, back)),
-        # the table's last row (a repeat of the first term's, if any), which reads the
-        # table from its root page: a read served by chunks alone (`_chunk_pieces`) raises
-        # `DamagedIndexError` for a damaged table, as the query of every file would
-        ("rowid = (SELECT max(rowid) FROM archfiles) AND tstop >= ? AND tstop <= ?", stopping),
     ]
     which = f"slot IN ({','.join('?' * len(slots))})"
     sql = " UNION ALL ".join(

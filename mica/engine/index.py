@@ -34,9 +34,11 @@ _log = logging.getLogger(__name__)
 
 INDEX_NAME = "archfiles.db3"
 _HAS_TABLE_SQL = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'archfiles'"
+_LAST_ROW_SQL = "SELECT max(rowid) FROM archfiles"
 # The original mica's archfiles.db3 holds the archfiles table alone: an index without the
 # tables this package adds to every index it writes (pending, dirty_parts) is the original's.
-# Both looked up in one query (`_known_tables`): a reader's open makes no other.
+# Both looked up in one query (`_known_tables`); a reader's open then reads the file table's
+# last row alone (`_LAST_ROW_SQL`).
 _KNOWN_TABLES_SQL = (
     "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('archfiles', 'pending')"
 )
@@ -252,6 +254,11 @@ class ArchiveIndex:
             index = cls(product, root, readonly=True, rechecked=rechecked)
             try:
                 problem = table_problem(index.conn, index.tables)
+                if problem is None:
+                    # the file table's root page read, once an opened file: a read served by
+                    # store chunks alone reads no file row, yet a damaged table must be
+                    # `DamagedIndexError` for it as for every other read
+                    index.conn.execute(_LAST_ROW_SQL).fetchone()
             except BaseException:
                 index.close()
                 raise
