@@ -35,7 +35,7 @@ import struct
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,9 @@ class StoredDataset:
     contiguous) and, per block along its chunked axis, (file offset, stored size, filter mask)
     (a contiguous dataset: its one extent, filter mask 0). Not ``readable`` (no blocks): one
     this module does not read (other filters, blocks along two axes, a block missing or twice:
-    HDF5's read and its checks say what it is)."""
+    HDF5's read and its checks say what it is). ``streams``: where plane sets' streams lie in
+    its blocks, as `_Unshuffled` learns them (kept with the layout: the same bytes while the
+    file is the same, every read checking them against their digests)."""
 
     name: str
     dtype: np.dtype
@@ -89,6 +91,9 @@ class StoredDataset:
     chunks: tuple[int, ...] | None
     blocks: tuple[tuple[int, int, int], ...]
     readable: bool = True
+    streams: dict[tuple[int, int, int], Any] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
 
 @dataclass(frozen=True)
@@ -241,6 +246,7 @@ _SHUFFLED, _NOT_SPLIT, _MEMCPYED, _CODEC = 0x01, 0x10, 0x02, 0xE0
 #: c-blosc decodes a block's streams split by item byte for items of up to 16 bytes
 #: (``MAX_SPLITS``): `_Unshuffled` passes plane sets that wide their stored streams as they are
 _MAX_SPLITS = 16
+_UNKNOWN = object()
 _BLOSC_HEAD = 16
 #: bytes of planes `read_planes` unshuffles in one call at most
 _UNSHUFFLE_BYTES = 2 << 20
@@ -322,43 +328,49 @@ def _batches(
     once), gathered into one `_Unshuffled` per plane set, ready to be put into rows: (the
     batch's first block, as an index into ``blocks``; its `_Unshuffled`), each valid until
     the next. A batch holds about ``nbytes`` of planes (this thread's kept buffers)."""
-    nplanes, step = dset.chunks  # type: ignore[misc]
+    step = dset.chunks[1]  # type: ignore[index]
     batch = max(1, nbytes // (step * sum(count for _, count in planes)))
     for k0 in range(0, len(blocks), batch):
         part = blocks[k0 : k0 + batch]
         columns = [_Unshuffled(*plane, step, len(part), i) for i, plane in enumerate(planes)]
         for block in part:
             stored, src = _stored(fd, dset, block, digests, record)
-            streams = _plane_streams(stored, nplanes, step)
             for column in columns:
-                column.add(stored, src, streams, dset, digests)
+                column.add(block, stored, src, dset, digests)
         yield k0, columns
 
 
-def _plane_streams(stored: np.ndarray, nplanes: int, step: int) -> tuple[int, int] | None:
-    """(codec version, codec flags) of a checked Blosc buffer of ``nplanes`` planes of ``step``
-    bytes that holds each plane as one compressed stream of its own (a Blosc block of
-    ``step`` bytes of items of one byte: how `blosc_blocks` stores them), else None."""
-    if len(stored) < _BLOSC_HEAD:
+def _plane_streams(
+    stored: np.ndarray, dset: StoredDataset, first: int, count: int
+) -> tuple[int, int, int, int] | None:
+    """Where the streams of planes ``[first, first + count)`` lie in the checked Blosc buffer
+    ``stored`` of a block of ``dset``: (start, end, codec version, codec flags) when it holds
+    each plane as one compressed stream of its own (a Blosc block of one plane: how
+    `blosc_blocks` stores them) and these follow one another, each after its size; else None.
+    """
+    nplanes, step = dset.chunks  # type: ignore[misc]
+    try:
+        _, version, flags, typesize, size, blocksize = _HEAD.unpack_from(stored)
+        if flags & _MEMCPYED or typesize != 1 or blocksize != step or size != nplanes * step:
+            return None
+        starts = struct.unpack_from(f"<{count}I", stored, _BLOSC_HEAD + 4 * first)
+        end = starts[0]
+        for start in starts:
+            if start != end:
+                return None
+            end = start + 4 + _SIZE.unpack_from(stored, start)[0]
+    except struct.error:  # an offset past the end
         return None
-    _, version, flags, typesize, size, blocksize = _HEAD.unpack_from(stored)
-    if flags & _MEMCPYED or typesize != 1 or blocksize != step or size != nplanes * step:
+    if not starts[0] < end <= len(stored):
         return None
-    return version, flags & _CODEC
+    return starts[0], end, version, flags & _CODEC
 
 
 #: a Blosc header: format, codec version, flags, item size, bytes, block size (and then the
 #: compressed size)
 _HEAD = struct.Struct("<BBBBII")
 _SIZE = struct.Struct("<i")
-_size_at = _SIZE.unpack_from
 _memmove = ctypes.memmove
-
-
-@functools.cache
-def _plane_starts(count: int) -> struct.Struct:
-    """The offsets of ``count`` consecutive Blosc blocks, as a Blosc header lists them."""
-    return struct.Struct(f"<{count}I")
 
 
 #: bytes of planes `DeferredPlanes` stages at a time (this thread's buffers, reused: the
@@ -482,38 +494,25 @@ class _Unshuffled:
         # a buffer per item size: a read alternating between groups of two item sizes
         # (TIME's 8 bytes, TEMPCCD's 4) would otherwise reallocate one
         self.buffer, self.address = _addressed_buffer(f"unshuffle{index}.{count}", total)
-        self._starts = _plane_starts(count).unpack_from  # (the planes' stream offsets)
-        self._heads = _BLOSC_HEAD + 4 * first
 
     def add(
-        self,
-        stored: np.ndarray,
-        src: int,
-        streams: tuple[int, int] | None,
-        dset: StoredDataset,
-        digests: ChunkDigests,
+        self, block: int, stored: np.ndarray, src: int, dset: StoredDataset, digests: ChunkDigests
     ) -> None:
-        """The next block's planes from its checked Blosc buffer ``stored`` at address
-        ``src`` (``streams``: what `_plane_streams` says of it)."""
+        """Block ``block``'s planes, from its checked Blosc buffer ``stored`` at address
+        ``src``, after the blocks added before."""
         at = self.at
         self.starts.append(at)
-        if self.split and streams is not None and self.codec in (None, streams):
-            # the planes' streams, if they follow one another in ``stored``
-            starts = self._starts(stored, self._heads)
-            end = starts[0]
-            try:
-                for start in starts:
-                    if start != end:
-                        break
-                    end = start + 4 + _size_at(stored, start)[0]
-                else:
-                    if starts[0] < end <= len(stored):
-                        _memmove(self.address + at, src + starts[0], end - starts[0])
-                        self.at = at + end - starts[0]
-                        self.codec = streams
-                        return
-            except struct.error:  # an offset past the end
-                pass
+        if self.split:
+            key = (block, self.first, self.count)
+            streams = dset.streams.get(key, _UNKNOWN)
+            if streams is _UNKNOWN:
+                streams = dset.streams[key] = _plane_streams(stored, dset, self.first, self.count)
+            if streams is not None and self.codec in (None, streams[2:]):
+                a, b = streams[0], streams[1]
+                _memmove(self.address + at, src + a, b - a)
+                self.at = at + b - a
+                self.codec = streams[2:]
+                return
         # decoded, and stored as they are: all planes as one stream, or each after its size
         nbytes, start = self.size, self.first * self.step
         if not self.split:
