@@ -246,7 +246,7 @@ _SHUFFLED, _NOT_SPLIT, _MEMCPYED, _CODEC = 0x01, 0x10, 0x02, 0xE0
 #: c-blosc decodes a block's streams split by item byte for items of up to 16 bytes
 #: (``MAX_SPLITS``): `_Unshuffled` passes plane sets that wide their stored streams as they are
 _MAX_SPLITS = 16
-_UNKNOWN = object()
+_UNKNOWN = object()  # (`StoredDataset.streams` not learnt yet: None is learnt)
 _BLOSC_HEAD = 16
 #: bytes of planes `read_planes` unshuffles in one call at most
 _UNSHUFFLE_BYTES = 2 << 20
