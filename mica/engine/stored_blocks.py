@@ -35,7 +35,7 @@ import struct
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,9 @@ class StoredDataset:
     contiguous) and, per block along its chunked axis, (file offset, stored size, filter mask)
     (a contiguous dataset: its one extent, filter mask 0). Not ``readable`` (no blocks): one
     this module does not read (other filters, blocks along two axes, a block missing or twice:
-    HDF5's read and its checks say what it is)."""
+    HDF5's read and its checks say what it is). ``streams``: where plane sets' streams lie in
+    its blocks, as `_Unshuffled` learns them (kept with the layout: the same bytes while the
+    file is the same, every read checking them against their digests)."""
 
     name: str
     dtype: np.dtype
@@ -89,6 +91,9 @@ class StoredDataset:
     chunks: tuple[int, ...] | None
     blocks: tuple[tuple[int, int, int], ...]
     readable: bool = True
+    streams: dict[tuple[int, int, int], Any] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
 
 @dataclass(frozen=True)
@@ -235,9 +240,13 @@ def _decode(src: int, dset: StoredDataset, start: int, count: int, dest: int, di
 #: plane and copies them into their rows in one transposing copy; above, each column's
 #: planes of every stored block, put into rows by c-blosc's unshuffle (`_Unshuffled`)
 _FEW_ROWS = 512
-#: Blosc header flags: shuffled, one stream a block (not split), LZ4 (any codec c-blosc has:
-#: the streams are stored as they are, never decoded)
-_SHUFFLED_FLAGS = 0x01 | 0x10 | (1 << 5)
+#: Blosc header flags: shuffled, one stream a block (not split); and c-blosc's flags of a
+#: buffer stored as is (``BLOSC_MEMCPYED``), of its codec (the top three bits)
+_SHUFFLED, _NOT_SPLIT, _MEMCPYED, _CODEC = 0x01, 0x10, 0x02, 0xE0
+#: c-blosc decodes a block's streams split by item byte for items of up to 16 bytes
+#: (``MAX_SPLITS``): `_Unshuffled` passes plane sets that wide their stored streams as they are
+_MAX_SPLITS = 16
+_UNKNOWN = object()  # (`StoredDataset.streams` not learnt yet: None is learnt)
 _BLOSC_HEAD = 16
 #: bytes of planes `read_planes` unshuffles in one call at most
 _UNSHUFFLE_BYTES = 2 << 20
@@ -316,28 +325,52 @@ def _batches(
     nbytes: int = _UNSHUFFLE_BYTES,
 ) -> Iterator[tuple[int, list[_Unshuffled]]]:
     """The ``planes`` of consecutive batches of the stored ``blocks`` (each read and checked
-    once), decoded into one `_Unshuffled` per plane set, ready to be put into rows: (the
+    once), gathered into one `_Unshuffled` per plane set, ready to be put into rows: (the
     batch's first block, as an index into ``blocks``; its `_Unshuffled`), each valid until
     the next. A batch holds about ``nbytes`` of planes (this thread's kept buffers)."""
     step = dset.chunks[1]  # type: ignore[index]
     batch = max(1, nbytes // (step * sum(count for _, count in planes)))
-    getitem = _c_blosc().blosc_getitem
     for k0 in range(0, len(blocks), batch):
         part = blocks[k0 : k0 + batch]
-        columns = [_Unshuffled(count, step, len(part), i) for i, (_, count) in enumerate(planes)]
-        # (first item in a block, items, bytes, where the first block's go, bytes to the
-        # next block's) of each plane set: c-blosc called here, not through `_decode` (its
-        # calls cost a day's read of two columns 3%, measured)
-        runs = [
-            (first * step, count * step, count * step * dset.dtype.itemsize, column.stream(0))
-            for (first, count), column in zip(planes, columns)
-        ]
-        for k, block in enumerate(part):
-            src = _stored(fd, dset, block, digests, record)[1]
-            for (start, items, size, dest), column in zip(runs, columns):
-                if getitem(src, start, items, dest + k * column.stride) != size:
-                    raise digests.damaged(f"/{dset.name} does not decompress")
+        columns = [_Unshuffled(*plane, step, len(part), i) for i, plane in enumerate(planes)]
+        for block in part:
+            stored, src = _stored(fd, dset, block, digests, record)
+            for column in columns:
+                column.add(block, stored, src, dset, digests)
         yield k0, columns
+
+
+def _plane_streams(
+    stored: np.ndarray, dset: StoredDataset, first: int, count: int
+) -> tuple[int, int, int, int] | None:
+    """Where the streams of planes ``[first, first + count)`` lie in the checked Blosc buffer
+    ``stored`` of a block of ``dset``: (start, end, codec version, codec flags) when it holds
+    each plane as one compressed stream of its own (a Blosc block of one plane: how
+    `blosc_blocks` stores them) and these follow one another, each after its size; else None.
+    """
+    nplanes, step = dset.chunks  # type: ignore[misc]
+    try:
+        _, version, flags, typesize, size, blocksize = _HEAD.unpack_from(stored)
+        if flags & _MEMCPYED or typesize != 1 or blocksize != step or size != nplanes * step:
+            return None
+        starts = struct.unpack_from(f"<{count}I", stored, _BLOSC_HEAD + 4 * first)
+        end = starts[0]
+        for start in starts:
+            if start != end:
+                return None
+            end = start + 4 + _SIZE.unpack_from(stored, start)[0]
+    except struct.error:  # an offset past the end
+        return None
+    if not starts[0] < end <= len(stored):
+        return None
+    return starts[0], end, version, flags & _CODEC
+
+
+#: a Blosc header: format, codec version, flags, item size, bytes, block size (and then the
+#: compressed size)
+_HEAD = struct.Struct("<BBBBII")
+_SIZE = struct.Struct("<i")
+_memmove = ctypes.memmove
 
 
 #: bytes of planes `DeferredPlanes` stages at a time (this thread's buffers, reused: the
@@ -426,59 +459,83 @@ def decode_deferred(columns: list[tuple[DeferredColumn, np.ndarray]]) -> None:
         source.into(pairs)
 
 
-#: the layout (address, item size, rows a block, blocks) each of this thread's `_Unshuffled`
-#: buffers holds the header, offsets and sizes of: written again only for another (their
-#: writing cost a long read of a few columns a tenth, measured)
-_written = threading.local()
-
-
 class _Unshuffled:
-    """One column's byte planes of consecutive stored blocks, decoded one block after another
-    into a Blosc buffer that describes them as shuffled blocks of items of ``count`` bytes
-    stored as they are (a column's byte planes are what Blosc's shuffle makes of its items),
-    then put into rows by decompressing that buffer: c-blosc's unshuffle, in one call for
-    the blocks (a copy plane by plane is a strided write of one byte a row, several times
-    slower; a call a block cost a long read of a few columns a third more, measured).
+    """One column's byte planes of consecutive stored blocks gathered into one Blosc buffer
+    that describes them as blocks of items of ``count`` bytes, shuffled, then put into rows
+    by decompressing it: c-blosc decodes each block's planes and unshuffles them, in one call
+    for the blocks (a copy plane by plane is a strided write of one byte a row, several
+    times slower; a call a block cost a long read of a few columns a third more, measured).
 
-    The buffer (this thread's ``unshuffle<index>``, kept: fresh memory for it cost as much
-    as the rest of the read): a 16-byte header (one block of ``count * step`` bytes per
-    stored block, not split), the offset of each block, then per block the size of its one
-    stream (the block's: stored as is) and the planes.
+    Up to `_MAX_SPLITS` planes, a block of the buffer is split into one stream a plane
+    (c-blosc's split blocks), so each plane's stream is taken from its stored block as it
+    is, compressed: decoded once, into place, where decoding the planes first
+    (``blosc_getitem``) and storing them as they are cost two more copies of every byte,
+    a tenth of a day's read of two columns (instructions, measured). A stored block that
+    does not hold each plane as a stream of its own (`_plane_streams`), or whose streams of
+    these planes do not follow one another, is decoded and its planes stored as they are;
+    so are wider plane sets, as one stream a block.
+
+    The buffer (this thread's ``unshuffle<index>.<count>``, kept: fresh memory for it cost
+    as much as the rest of the read): a 16-byte header (one block of ``count * step`` bytes
+    per stored block), the offset of each block, then the blocks' streams, each after its
+    size.
     """
 
-    def __init__(self, count: int, step: int, nblocks: int, index: int):
-        self.count, self.nblocks = count, nblocks
+    def __init__(self, first: int, count: int, step: int, nblocks: int, index: int):
+        self.first, self.count, self.step, self.nblocks = first, count, step, nblocks
         self.rows = nblocks * step
-        self.size = count * step  # of a block
-        self.stride = 4 + self.size  # from a block's planes to the next block's
-        offsets = _BLOSC_HEAD + 4 * nblocks  # where the first block's stream size is
-        self._first = offsets + 4  # where its planes go
-        total = offsets + nblocks * (4 + self.size)
+        self.size = count * step  # of a block, decoded
+        self.split = count <= _MAX_SPLITS
+        self.starts: list[int] = []  # of each block in the buffer
+        self.at = _BLOSC_HEAD + 4 * nblocks  # where the next block goes
+        self.codec: tuple[int, int] | None = None  # (version, flags) of the streams
+        # at most each plane stored as it is, after its size
+        total = self.at + nblocks * ((count if self.split else 1) * 4 + self.size)
         # a buffer per item size: a read alternating between groups of two item sizes
-        # (TIME's 8 bytes, TEMPCCD's 4) would otherwise write both headers every call
-        name = f"unshuffle{index}.{count}"
-        self.buffer, self.address = _addressed_buffer(name, total)
-        layout = (self.address, count, step, nblocks)
-        if getattr(_written, name, None) == layout:  # its header, offsets and sizes hold
-            return
-        head = struct.pack(
-            "<BBBBIII", 2, 1, _SHUFFLED_FLAGS, count, nblocks * self.size, self.size, total
-        )
-        self.buffer[:_BLOSC_HEAD] = np.frombuffer(head, np.uint8)
-        starts = offsets + np.arange(nblocks, dtype=np.int64) * (4 + self.size)
-        self.buffer[_BLOSC_HEAD:offsets] = starts.astype("<u4").view(np.uint8)
-        sizes = self.buffer[offsets:].reshape(nblocks, 4 + self.size)[:, :4]
-        sizes[:] = np.frombuffer(struct.pack("<I", self.size), np.uint8)
-        setattr(_written, name, layout)
+        # (TIME's 8 bytes, TEMPCCD's 4) would otherwise reallocate one
+        self.buffer, self.address = _addressed_buffer(f"unshuffle{index}.{count}", total)
 
-    def stream(self, block: int) -> int:
-        """The address where the ``block``-th block's planes go."""
-        return self.address + self._first + block * self.stride
+    def add(
+        self, block: int, stored: np.ndarray, src: int, dset: StoredDataset, digests: ChunkDigests
+    ) -> None:
+        """Block ``block``'s planes, from its checked Blosc buffer ``stored`` at address
+        ``src``, after the blocks added before."""
+        at = self.at
+        self.starts.append(at)
+        if self.split:
+            key = (block, self.first, self.count)
+            streams = dset.streams.get(key, _UNKNOWN)
+            if streams is _UNKNOWN:
+                streams = dset.streams[key] = _plane_streams(stored, dset, self.first, self.count)
+            if streams is not None and self.codec in (None, streams[2:]):
+                a, b = streams[0], streams[1]
+                _memmove(self.address + at, src + a, b - a)
+                self.at = at + b - a
+                self.codec = streams[2:]
+                return
+        # decoded, and stored as they are: all planes as one stream, or each after its size
+        nbytes, start = self.size, self.first * self.step
+        if not self.split:
+            _SIZE.pack_into(self.buffer, at, nbytes)
+            _decode(src, dset, start, nbytes, self.address + at + 4, digests)
+            self.at = at + 4 + nbytes
+            return
+        out = self.buffer[at : at + self.count * 4 + nbytes].reshape(self.count, -1)
+        planes, at_planes = _addressed_buffer("planes", nbytes)
+        _decode(src, dset, start, nbytes, at_planes, digests)
+        out[:, :4] = np.frombuffer(_SIZE.pack(self.step), np.uint8)
+        out[:, 4:] = planes.reshape(self.count, self.step)
+        self.at = at + out.size
 
     def unshuffle(self, rows: np.ndarray | int, dset: StoredDataset, digests: ChunkDigests) -> None:
         """Every block's rows into ``rows`` ((blocks * step, count), contiguous; or its
         address)."""
+        version, codec = self.codec or (1, 1 << 5)  # (streams stored as they are: any codec)
+        flags = _SHUFFLED | codec | (0 if self.split else _NOT_SPLIT)
         nbytes = self.nblocks * self.size
+        head = (2, version, flags, self.count, nbytes, self.size)
+        _HEAD.pack_into(self.buffer, 0, *head)
+        struct.pack_into(f"<I{self.nblocks}I", self.buffer, 12, self.at, *self.starts)
         dest = rows if isinstance(rows, int) else rows.ctypes.data
         if _c_blosc().blosc_decompress_ctx(self.address, dest, nbytes, 1) != nbytes:
             raise digests.damaged(f"/{dset.name} does not decompress")
