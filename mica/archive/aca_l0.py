@@ -575,23 +575,19 @@ def _chunk_pieces(
         for slot in slots
         for k in periods
     }
-    # periods ending by the range's start: only files reaching into it count (usually none)
-    before = {p: sk for p, sk in parts.items() if (sk[1] + 1) * view.period <= tstart}
     current: dict[str, dict[str, Any]] = {}
     failed = []
 
     def records(index: ArchiveIndex) -> list[dict[str, Any]]:
         require_synced(index.root, ["aca-l0"], tstart, tstop)
-        reaching = _period_records(index, list(before.values()), view.period, tstart, tstop)
-        reached = {view.key(rec) for rec in reaching}
-        asked = [p for p in parts if p not in before or p in reached]
         current.clear()  # a retry starts again from a fresh snapshot
-        current.update(ColumnStore(L0, index).current_chunks(asked))
-        missing = [parts[p] for p in asked if p not in current and p not in before]
-        # files before the range's periods first: rows in file order (see `from_file`)
-        return [r for r in reaching if view.key(r) not in current] + _period_records(
-            index, missing, view.period, tstart, tstop
-        )
+        # Periods ending by the range's start included: their chunks' rows' last TIME says
+        # whether they reach into it (usually not: `from_store` skips them unread). A query of
+        # their files reaching into it instead scans every file of the look-back (10 days of
+        # index rows: 0.4 ms, a twentieth of a 10-minute `get_aca_images`, measured).
+        current.update(ColumnStore(L0, index).current_chunks(parts))
+        missing = [sk for p, sk in parts.items() if p not in current]
+        return _period_records(index, missing, view.period, tstart, tstop)
 
     def from_store(index: ArchiveIndex, _: list[dict[str, Any]]) -> list[dict[str, Any]]:
         store = ColumnStore(L0, index)
