@@ -1054,9 +1054,7 @@ def _put_images(
             continue
         rows = np.flatnonzero(row_sizes == size)
         if len(rows):
-            # (whole rows taken first: 1.2x a take of part of each row, measured)
-            taken = np.take(src, rows if picked is None else picked[rows], axis=0)
-            flat[rows, shift:] = taken[:, : 64 - shift]
+            flat[rows, shift:] = src[rows if picked is None else picked[rows], : 64 - shift]
 
 
 DEFAULT_IMAGE_META = ["TIME", "BGDAVG", "IMGSTAT", "IMGFUNC1", "IMGSIZE", "IMGSCALE", "INTEG"]
