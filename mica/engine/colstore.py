@@ -1006,7 +1006,7 @@ class ColumnStore:
         """Say once per process and archive that partitions a reader asked for are served
         from their files because their chunks are dirty or of another layout, and which
         command brings them up to date (a reader writes nothing, whatever it finds)."""
-        stale = set(outdated) | (set(self.index.dirty_parts()) & set(missing))
+        stale = set(outdated) | set(self.index.dirty_parts(among=missing))
         if not stale:  # partitions without files, which have no chunk
             return
         _STALE_NOTED.add(self.index.root)
@@ -1182,7 +1182,7 @@ class ColumnStore:
         next update."""
         if len(todo) < 2:
             return
-        dirty = set(self.index.dirty_parts())
+        dirty = set(self.index.dirty_parts(among=todo))
         if not dirty.issuperset(todo):
             with self.index.transaction():
                 self.index.mark_dirty(todo)

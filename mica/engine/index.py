@@ -499,8 +499,22 @@ class ArchiveIndex:
             "INSERT OR REPLACE INTO pending (path, action) VALUES (?, ?)", list(items)
         )
 
-    def dirty_parts(self) -> list[str]:
-        return [r[0] for r in self.conn.execute("SELECT part FROM dirty_parts")]
+    def dirty_parts(self, among: Iterable[str] | None = None, prefix: str = "") -> list[str]:
+        """The partitions marked dirty: of ``among`` alone, or those starting with ``prefix``,
+        looked up by key (a caller asking about a few partitions reads a few rows, however
+        many others are dirty, e.g. the full view's in a header-3 store)."""
+        if among is None:
+            rows = self.conn.execute(
+                "SELECT part FROM dirty_parts WHERE part GLOB ?", (f"{prefix}*",)
+            )
+            return [r[0] for r in rows]
+        among, out = list(among), []
+        for k in range(0, len(among), _QUERY_BATCH):
+            batch = among[k : k + _QUERY_BATCH]
+            marks = ",".join("?" * len(batch))
+            rows = self.conn.execute(f"SELECT part FROM dirty_parts WHERE part IN ({marks})", batch)
+            out += [r[0] for r in rows]
+        return out
 
     def mark_dirty(self, parts: Iterable[str]) -> None:
         self.conn.executemany(

@@ -113,7 +113,8 @@ def store_hdr3_files(root: Path, files: Iterable[Hdr3File], revision: int = 1) -
             index.replace(rows, [])
         views = (f"{HD3_VIEW}/", f"{SAMPLES_VIEW}/")
         store = ColumnStore(L0, index)
-        tasks = store.plan_chunks([p for p in index.dirty_parts() if p.startswith(views)], cache)
+        dirty = index.dirty_parts(prefix=HD3_VIEW)  # (the full view's stay dirty: no files)
+        tasks = store.plan_chunks([p for p in dirty if p.startswith(views)], cache)
         for task in tasks:
             store.record_chunk(task, build_chunk(task))
         drop_kept(cache, rows)

@@ -215,3 +215,34 @@ def test_a_store_build_asks_for_the_columns_it_reads_through_an_index(recorded):
             assert not [s for s in plan if re.match(r"SCAN archfiles\b", s)], plan
     finally:
         conn.close()
+
+
+def test_dirty_partitions_are_asked_by_key(tmp_path, monkeypatch):
+    """A question about a few partitions' dirty marks (an update's about those it writes, a
+    reader's about those it found no chunk of, the header-3 store's about its views') reads
+    their rows alone, however many others are dirty (a header-3 store's full-view
+    partitions, never built there): the whole list's answer, by a search of the key, in
+    batches of what one query binds."""
+    full = [f"{slot}/{k}" for slot in range(8) for k in range(200)]
+    hd3 = [f"hd3/6/{k}" for k in range(20)] + [f"hd3s/{k}" for k in range(20)]
+    asked = ["3/5", "hd3s/7", "9/9", "hd3/6/99", *full[::2]]  # (800 of full's: two batches)
+    queries = []
+    execute = _GuardedCursor.execute
+
+    def recording(self: sqlite3.Cursor, sql: str, params: Any = ()) -> Any:
+        if "dirty_parts" in sql:
+            queries.append((sql, tuple(params)))
+        return execute(self, sql, params)
+
+    with ArchiveIndex(L0, tmp_path / "aca0") as index:
+        with index.transaction():
+            index.mark_dirty(full + hd3)
+        monkeypatch.setattr("mica.engine.index._QUERY_BATCH", 500)
+        monkeypatch.setattr(_GuardedCursor, "execute", recording)
+        assert sorted(index.dirty_parts(among=asked)) == sorted(set(asked) & set(full + hd3))
+        assert sorted(index.dirty_parts(prefix="hd3")) == sorted(hd3)
+        assert sorted(index.dirty_parts()) == sorted(full + hd3)
+        monkeypatch.undo()
+        plans = [_plan(index.conn, sql, params) for sql, params in queries[:3]]
+    assert len(queries) == 4  # two batches, the prefix, everything
+    assert all(plan == [plan[0]] and plan[0].startswith("SEARCH dirty_parts") for plan in plans)
