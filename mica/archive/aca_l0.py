@@ -439,17 +439,11 @@ def hd3_columns(
                 chunk = current.get(part)
                 if chunk is not None:
                     try:
-                        if part in leave_out:  # rows of files the index query leaves out
-                            if records is None:
-                                records = _get_file_records(
-                                    tstart, tstop, [slot], [8], lead=_ROW_LEAD, index=index
-                                )
-                            only = {
-                                r["filename"] for r in records if L0.partition(r, names) == part
-                            }
-                            arrays = _listed_rows(store, chunk, names, tstart, tstop, only)
-                        else:
+                        only = _kept_files(store, chunk, leave_out)
+                        if only is None:
                             arrays = store.read_alone(chunk, names, tstart, tstop)
+                        else:
+                            arrays = _listed_rows(store, chunk, names, tstart, tstop, only)
                     except DamagedStoreError as err:
                         if part in synced:  # a sync's chunk: no files to read instead
                             raise synced_chunk_lost(err, "aca-hdr3", tstart, tstop) from None
@@ -484,6 +478,14 @@ def hd3_columns(
             cols[name] = values.astype(dtype[name], copy=False)
         out[slot] = cols
     return out
+
+
+def _kept_files(
+    store: ColumnStore, chunk: dict[str, Any], leave_out: dict[str, set[str]]
+) -> set[str] | None:
+    """A chunk's files but those `_escaping` found in its partition (None: every file)."""
+    out = leave_out.get(chunk["part"])
+    return None if out is None else set(store.chunk_files(chunk)) - out
 
 
 def _listed_rows(
@@ -624,10 +626,7 @@ def _chunk_pieces(
         for part, chunk in current.items():
             if chunk["tstart"] is None or chunk["tstop"] < tstart or chunk["tstart"] > tstop:
                 continue  # no row of the chunk in range (its rows' first and last TIME)
-            only = None
-            if part in leave_out:
-                held = {line.split(" ", 1)[0] for line in chunk["files"].splitlines()[1:]}
-                only = held - leave_out[part]
+            only = _kept_files(store, chunk, leave_out)
             try:
                 arrays, chunk_names = store.read(chunk, ask, tstart, tstop, only, defer, later)
             except DamagedStoreError as err:

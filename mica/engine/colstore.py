@@ -940,6 +940,11 @@ class ColumnStore:
             return None
         return dict(rows[0]) if rows else None
 
+    def chunk_files(self, chunk: dict[str, Any]) -> tuple[str, ...]:
+        """The file names a current chunk holds, in row order, from its index row as
+        `current_chunks` gives it (with its file list)."""
+        return _names_of(chunk["files"], self._tag(chunk["part"])) or ()
+
     def current_chunks(self, parts: Iterable[str], names: bool = True) -> dict[str, dict[str, Any]]:
         """The chunks of ``parts`` that readers may use: of this layout version, recorded
         with digests, not dirty (every change of the index marks its partitions dirty in the

@@ -369,7 +369,7 @@ def extend_sample_table(
         if len(arr["TIME"]):
             given.append((rows[at], arr))
             seen.add(int(rows[at]["slot"]))
-    empty = {name: values[:0] for name, values in next(iter([*since, *arrays]), {}).items()}
+    empty = {name: values[:0] for name, values in next(iter(since or arrays), {}).items()}
     given += [({"slot": slot}, empty) for slot in slots if slot not in seen]
     seen.update(slots)
     for row, arr in zip(rows[len(since) :], arrays):

@@ -225,25 +225,14 @@ def test_rows_past_a_recorded_stop_of_the_row_path(tmp_path, boundary_archive):
     stop leaves the file out (the files' index query), so the header-3 view's chunk rows of
     it too (`aca_l0.hd3_columns`), as the header-3 rows of a set do when its sample tables
     cannot serve (dirty)."""
-    import sqlite3
-
     from mica.archive import aca_l0
     from mica.engine.index import ArchiveIndex
     from mica.products.aca_l0 import L0
+    from tests.archive.test_slot_chunks import stop_before_last_row
 
     root = tmp_path / "aca0"
     shutil.copytree(boundary_archive, root)
-    with sqlite3.connect(root / "archfiles.db3") as db:
-        filename, tstart = db.execute(
-            "SELECT filename, tstart FROM archfiles WHERE slot = 0 AND imgsize = 8 "
-            "ORDER BY tstart LIMIT 1 OFFSET 2"
-        ).fetchone()
-    rows = aca_l0.get_slot_data(
-        tstart, tstart + 7200, 0, columns=["TIME", "FILENAME"], data_root=root
-    )
-    last = float(rows["TIME"][rows["FILENAME"] == filename].max())
-    with sqlite3.connect(root / "archfiles.db3") as db:  # the index alone: the chunk current
-        db.execute("UPDATE archfiles SET tstop = ? WHERE filename = ?", (last - 0.5, filename))
+    _, last = stop_before_last_row(root)
     columns = ["TIME", "HD3TLM62", "HD3TLM77"]
     taken = []
     for a in (last - 0.5, last - 0.2, last - 1.0):

@@ -66,16 +66,24 @@ def archive_copy(boundary_archive, tmp_path):
     return root
 
 
-def test_rows_past_a_recorded_stop(archive_copy):
-    """A file's rows may lie up to a second after its TSTOP (`check_times`): a read from
-    its stop leaves the file out (`_get_file_records`), so the chunk's rows of it too."""
-    filename, _, _ = _files(archive_copy, 0)[2]
-    last = aca_l0.get_slot_data(
-        BOUNDARY - 7200, BOUNDARY + 7200, 0, columns=["TIME", "FILENAME"], data_root=archive_copy
+def stop_before_last_row(root) -> tuple[str, float]:
+    """Slot 0's third file (8x8) recorded to stop 0.5 s before its last row's TIME (the index
+    alone: the chunks holding it stay current), as a file's rows may lie up to a second
+    after its TSTOP (`check_times`); its name and that TIME."""
+    filename, _, _ = _files(root, 0)[2]
+    rows = aca_l0.get_slot_data(
+        BOUNDARY - 7200, BOUNDARY + 7200, 0, columns=["TIME", "FILENAME"], data_root=root
     )
-    last = float(last["TIME"][last["FILENAME"] == filename].max())
-    with sqlite3.connect(archive_copy / "archfiles.db3") as db:  # index only: chunk current
+    last = float(rows["TIME"][rows["FILENAME"] == filename].max())
+    with sqlite3.connect(root / "archfiles.db3") as db:
         db.execute("UPDATE archfiles SET tstop = ? WHERE filename = ?", (last - 0.5, filename))
+    return filename, last
+
+
+def test_rows_past_a_recorded_stop(archive_copy):
+    """A read from a file's recorded stop leaves the file out (`_get_file_records`) though
+    rows of it lie after that stop, so the chunk's rows of it too."""
+    filename, last = stop_before_last_row(archive_copy)
     # TEMPCCD: the full view's chunks alone; TIME alone: 8x8 rows from the header-3 view
     for columns in (["TIME", "FILENAME", "TEMPCCD"], ["TIME", "FILENAME"]):
         for a in (last - 0.5, last - 0.2, last - 1.0):

@@ -17,7 +17,7 @@ import pytest
 from mica.engine import colstore
 from mica.engine.colstore import ColumnStore, PartitionRows
 from mica.engine.index import ArchiveIndex
-from mica.products.aca_l0 import L0
+from mica.products.aca_l0 import HD3_VIEW_PERIOD, L0
 from mica.sim.hdr3_store import Hdr3File, file_times, store_hdr3_files
 from tests.engine.test_store_append import (
     BOUNDARY,
@@ -74,7 +74,7 @@ def test_hd3s_extension_reads_the_last_held_rows_alone(tmp_path, monkeypatch):
     )
     kept = sum(r["tstart"] < MIDNIGHT + 60 for r in rows)
     store = ColumnStore(L0, colstore._Folder(tmp_path))  # type: ignore[arg-type]
-    part = f"hd3s/{int(BOUNDARY // 8_640_000)}"
+    part = f"hd3s/{int(BOUNDARY // HD3_VIEW_PERIOD)}"
     image, built = store._image(part, 1, rows[:kept], arrays[:kept])
     (tmp_path / "old.h5").write_bytes(image)
     tag = store._tag(part)
