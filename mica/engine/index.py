@@ -254,11 +254,6 @@ class ArchiveIndex:
             index = cls(product, root, readonly=True, rechecked=rechecked)
             try:
                 problem = table_problem(index.conn, index.tables)
-                if problem is None:
-                    # the file table's root page read, once an opened file: a read served by
-                    # store chunks alone reads no file row, yet a damaged table must be
-                    # `DamagedIndexError` for it as for every other read
-                    index.conn.execute(_LAST_ROW_SQL).fetchone()
             except BaseException:
                 index.close()
                 raise
@@ -287,9 +282,12 @@ class ArchiveIndex:
         return self.immutable and _file_state(self.path) != self._opened
 
     def _open_readonly(self, product: FileProduct) -> None:
-        """Open the index read-only. A header read as damaged while a writer is changing the
-        file (an update creating the index: its first page is being written) is read again
-        once the file holds still; damage in a file that holds still is `DamagedIndexError`."""
+        """Open the index read-only. A header or file table read as damaged while a writer is
+        changing the file (an update creating the index: its first page is being written; a
+        sync putting a new index in place) is read again once the file holds still; damage in
+        a file that holds still is `DamagedIndexError`. The file table's root page is read
+        here, once an opened file: a read served by store chunks alone reads no file row, yet
+        a damaged table must be `DamagedIndexError` for it as for every other read."""
         while True:
             self._opened = _file_state(self.path)
             self.conn, self.immutable = _connect_readonly(
@@ -298,6 +296,8 @@ class ArchiveIndex:
             try:
                 self.tables = _known_tables(self.conn)
                 self.original = is_original_schema(self.conn, self.tables)
+                if "archfiles" in self.tables:
+                    self.conn.execute(_LAST_ROW_SQL).fetchone()
                 return
             except DamagedIndexError:
                 self.conn.close()
