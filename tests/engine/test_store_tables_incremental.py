@@ -15,9 +15,11 @@ import dataclasses
 import shutil
 
 import h5py
+import hdf5plugin
 import numpy as np
 import pytest
 
+from mica.engine import store_tables
 from mica.engine.colstore import STORE_VERSION, ColumnStore
 from mica.engine.index import ArchiveIndex
 from mica.engine.store_tables import PIECES, current_table
@@ -97,9 +99,7 @@ def _whole(root, tmp_path, derived, parts=("hd3s/50", "hd3s/51", "hd3s/52")):
     return _datasets(copy)
 
 
-def test_only_changed_chunks_are_read_and_the_table_is_the_whole_one(
-    periods, tmp_path, derived
-):
+def test_only_changed_chunks_are_read_and_the_table_is_the_whole_one(periods, tmp_path, derived):
     """A day appended to the last period, then one added in the middle period: each time
     only that period's chunk is read; then the last period's chunk dropped: none is read.
     Each time the datasets equal a whole derivation's."""
@@ -132,9 +132,7 @@ def test_only_changed_chunks_are_read_and_the_table_is_the_whole_one(
 
 
 @pytest.mark.parametrize("old", ["damaged", "missing", "other layout"])
-def test_an_old_table_that_does_not_serve_is_derived_whole(
-    periods, tmp_path, derived, caplog, old
-):
+def test_an_old_table_that_does_not_serve_is_derived_whole(periods, tmp_path, derived, caplog, old):
     """The recorded table fails its digests, is gone, or is of another layout: after a day
     appended, every chunk is read, and the datasets are the whole derivation's."""
     root = tmp_path / "aca0"
@@ -154,7 +152,56 @@ def test_an_old_table_that_does_not_serve_is_derived_whole(
     derived.clear()
     with caplog.at_level("INFO", logger="mica.engine.store_tables"):
         store_hdr3_files(root, _files(150, 1))
-    assert derived == ["hd3s/50", "hd3s/51", "hd3s/52"]
+    # each once (the changed one first when the table was to be extended)
+    assert sorted(derived) == ["hd3s/50", "hd3s/51", "hd3s/52"]
     if old != "other layout":
         assert "derived from every chunk" in caplog.text
     assert _datasets(root) == _whole(root, tmp_path, derived)
+
+
+def _blocks(root) -> dict[str, list[bytes]]:
+    """Every dataset of the current table file: its stored blocks' bytes, in order."""
+    with h5py.File(_table(root).path, "r") as h5:
+        out = {}
+        for name in h5:
+            dset = h5[name]
+            found: list[tuple[int, ...]] = []
+            dset.id.chunk_iter(lambda info, found=found: found.append(info.chunk_offset))
+            out[name] = [dset.id.read_direct_chunk(origin)[1] for origin in sorted(found)]
+        return out
+
+
+def test_a_table_of_many_blocks_keeps_the_blocks_before_what_changed(
+    periods, tmp_path, derived, monkeypatch
+):
+    """Blocks of 8 days: a day appended to the last period keeps the stored blocks of the
+    pieces before it as they were, copied (the table derived before in Blosc's zstd: they
+    stay zstd), encodes those after it, and the datasets are the whole derivation's."""
+    monkeypatch.setattr(store_tables, "_BLOCK", 8)
+    codec = store_tables._CODEC
+    monkeypatch.setattr(store_tables, "_CODEC", hdf5plugin.Blosc(cname="zstd", clevel=5))
+    root = tmp_path / "aca0"
+    shutil.copytree(periods, root)
+    _set_sources(root, lambda lines: ["layout 0", *lines[1:]])
+    _derive_again(root)  # every chunk, in blocks of 8 days, zstd
+    before, datasets = _blocks(root), _datasets(root)
+    names = sorted(name for name in datasets if name != PIECES)
+    dtype, _, data = datasets[PIECES]
+    lengths = np.frombuffer(data, dtype=dtype).reshape(len(names), 3)
+    monkeypatch.setattr(store_tables, "_CODEC", codec)
+    derived.clear()
+    store_hdr3_files(root, _files(150, 1))
+    assert derived == ["hd3s/52"]
+    after = _blocks(root)
+    for name, row in zip(names, lengths):
+        kept = int(np.maximum(row[:2], 0).sum()) // 8  # the full blocks of periods 50-51
+        assert kept >= 2 and len(after[name]) > kept
+        assert after[name][:kept] == before[name][:kept]
+        assert all(_cname(block) == "zstd" for block in after[name][:kept])
+        assert all(_cname(block) == "lz4" for block in after[name][kept:])
+    assert _datasets(root) == _whole(root, tmp_path, derived)
+
+
+def _cname(block: bytes) -> str:
+    """The codec of a stored Blosc block (its header's flags byte, bits 5-7)."""
+    return {1: "lz4", 4: "zstd"}.get(block[2] >> 5, "other")
