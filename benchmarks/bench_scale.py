@@ -142,8 +142,24 @@ def grow(index: Path, synth: Path, rows: int) -> None:
 
 
 def copy_archive(src: Path, dest: Path) -> None:
+    """A copy of archive ``src`` at ``dest`` for an update to change: its archived files
+    hard links (an update adds files beside them, never changes one), everything else (the
+    index, the store's chunk files: an update unlinks the old generation, freeing its own
+    extents as in the archive) copied. Small's archived files copied too (5.5 GB) put the
+    kernel's work after that copy into the measured append: 1.8 s of CPU for 1.25 s, system
+    time 1.0 s for 0.3-0.4 s (measured), the "small" append 1.5x where it is 1.1x."""
     shutil.rmtree(dest, ignore_errors=True)
-    shutil.copytree(src, dest, symlinks=True)
+
+    def place(a: str, b: str) -> None:
+        if a.endswith((".fits.gz", ".fits")):
+            try:
+                os.link(a, b)
+                return
+            except OSError:  # (another file system)
+                pass
+        shutil.copy2(a, b)
+
+    shutil.copytree(src, dest, symlinks=True, copy_function=place)
 
 
 def build(args: argparse.Namespace) -> list[tuple[str, str, str]]:
