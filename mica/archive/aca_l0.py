@@ -637,19 +637,10 @@ def _chunk_pieces(
                 failed.append(part)
                 return []
             slot, period = parts[part]
-            pieces.append(
-                {
-                    "slot": slot,
-                    "arrays": arrays,
-                    "sizes": arrays.get("IMGSIZE"),  # (none when no row is in range)
-                    "n": len(arrays.get("TIME", ())),
-                    # the records listed are of partitions without a chunk: none of these
-                    "files": (),
-                    "names": chunk_names,
-                    "fileidx": arrays.get("FILEIDX"),
-                    "at": period * view.period,
-                }
-            )
+            # (sizes: none when no row is in range; files: the records listed are of
+            # partitions without a chunk, none of these)
+            piece = _piece(slot, arrays, arrays.get("IMGSIZE"), (), chunk_names)
+            pieces.append({**piece, "at": period * view.period})
         return pieces
 
     def from_file(rec: dict[str, Any]) -> dict[str, Any] | None:
@@ -777,14 +768,33 @@ def _file_piece(
         frame[:, :size, :size] = arrays["IMGRAW"]
         arrays["IMGRAW"] = frame.reshape(n, 64)
     arrays["IMGSIZE"] = np.full(n, size)
+    return _piece(
+        rec["slot"], arrays, size, {rec["filename"]}, [rec["filename"]], np.zeros(n, np.intp)
+    )
+
+
+def _piece(
+    slot: int,
+    arrays: dict[str, Any],
+    sizes: Any,
+    files: Any,
+    names: Sequence[str],
+    fileidx: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """A piece of a read (`_pieces`): one slot's rows, from a store chunk or a file.
+
+    ``sizes``: the rows' image sizes (an array, or one size for all); ``files``: the names
+    of the listed files it serves; ``names``: the file names ``fileidx`` (each row's index
+    into them; None: the arrays' FILEIDX) points into.
+    """
     return {
-        "slot": rec["slot"],
+        "slot": slot,
         "arrays": arrays,
-        "sizes": size,
-        "n": n,
-        "files": {rec["filename"]},
-        "names": [rec["filename"]],
-        "fileidx": np.zeros(n, dtype=np.intp),
+        "sizes": sizes,
+        "n": len(arrays.get("TIME", ())),
+        "files": files,
+        "names": names,
+        "fileidx": arrays.get("FILEIDX") if fileidx is None else fileidx,
     }
 
 
@@ -854,19 +864,9 @@ def _store_pieces(
             continue
         except OSError:  # chunk file replaced or removed: read the files instead
             continue
-        n = len(arrays.get("TIME", ()))
-        pieces.append(
-            {
-                "slot": recs[0]["slot"],
-                "arrays": arrays,
-                # the header-3 view holds 8x8 rows only, without an IMGSIZE column
-                "sizes": arrays.get("IMGSIZE", recs[0]["imgsize"]),
-                "n": n,
-                "files": files,
-                "names": chunk_names,
-                "fileidx": arrays.get("FILEIDX"),
-            }
-        )
+        # (sizes: the header-3 view holds 8x8 rows only, without an IMGSIZE column)
+        sizes = arrays.get("IMGSIZE", recs[0]["imgsize"])
+        pieces.append(_piece(recs[0]["slot"], arrays, sizes, files, chunk_names))
     return pieces
 
 
