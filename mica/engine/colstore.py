@@ -312,13 +312,6 @@ def describe_chunk(identity: dict[str, Any]) -> str:
 _IDENTITY_FIELDS = ("part", "view", "period", "generation")
 
 
-def _warn_kept(root: Path, chunk: dict[str, Any], rows: Sequence[dict[str, Any]]) -> None:
-    """Say that a sync's chunk is kept without the rows of files archived here since."""
-    kept = synced_chunk_kept(root, chunk, [r["filename"] for r in rows])
-    if kept is not None:
-        warnings.warn(kept, RuntimeWarning, stacklevel=4)
-
-
 def serve_from_files(err: DamagedStoreError) -> None:
     """What a reader does with a store chunk that failed its check (``MICA_STORE_DAMAGED``,
     `mica.config.store_damaged`): ``raise`` raises ``err``; ``fallback`` (the default)
@@ -1219,7 +1212,10 @@ class ColumnStore:
         synced = self.synced_alone()
         if self._serves(part, rows, old, synced):
             if part in synced and old is not None:
-                _warn_kept(self.index.root, old, rows)
+                lacking = self.synced_lacking(old, [r["filename"] for r in rows])
+                kept = synced_chunk_kept(self.index.root, old, lacking)
+                if kept is not None:
+                    warnings.warn(kept, RuntimeWarning, stacklevel=3)
             with self.index.transaction():
                 self.index.clear_dirty([part])
             self.derive_tables([part])
@@ -1964,6 +1960,11 @@ class ColumnStore:
             if chunk is not None and not (self.index.root / chunk["path"]).exists():
                 gone[part] = chunk
         return gone
+
+    def synced_lacking(self, chunk: dict[str, Any], filenames: Iterable[str]) -> list[str]:
+        """Those of ``filenames`` whose rows chunk ``chunk`` (a sync's) does not hold."""
+        held = set(_names_of(chunk["files"], self._tag(chunk["part"])) or ())
+        return [name for name in filenames if name not in held]
 
     def synced_alone(self, parts: Iterable[str] | None = None) -> set[str]:
         """Partitions whose chunk `mica.sync` installed from the server's archive (a store

@@ -153,7 +153,8 @@ def _check_synced(store: ColumnStore, root: Path, report: CheckReport, skip: set
             rows = store.index.partition_rows(part, "filename")
         except ValueError:  # a partition key of an older store layout
             continue
-        kept = synced_chunk_kept(root, chunk, [r["filename"] for r in rows])
+        lacking = store.synced_lacking(chunk, [r["filename"] for r in rows])
+        kept = synced_chunk_kept(root, chunk, lacking)
         if kept is not None:
             report.notes.append(kept)
 

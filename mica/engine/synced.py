@@ -157,14 +157,12 @@ def _server(record: dict[str, Any], held: dict[str, Any]) -> str:
     )
 
 
-def synced_chunk_kept(root: Path, chunk: dict[str, Any], filenames: list[str]) -> str | None:
+def synced_chunk_kept(root: Path, chunk: dict[str, Any], lacking: list[str]) -> str | None:
     """What to say of a store chunk `mica sync` installed (the rows of files of the server's
-    archive this one lacks) in a partition now holding ``filenames``: None when it holds
-    them all; else that it is kept (rebuilt from the files here it would lose the server's
-    rows) without the rows of those archived here since, and the ``mica sync`` bringing the
-    partition's files (after which an update rebuilds it whole)."""
-    names = {line.split(" ", 1)[0] for line in chunk["files"].splitlines()[1:]}
-    lacking = [name for name in filenames if name not in names]
+    archive this one lacks) in a partition whose files ``lacking`` it does not hold: None
+    when there are none; else that it is kept (rebuilt from the files here it would lose the
+    server's rows) without the rows of those archived here since, and the ``mica sync``
+    bringing the partition's files (after which an update rebuilds it whole)."""
     if not lacking:
         return None
     record = read_record(root).get("products")

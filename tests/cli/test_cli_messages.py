@@ -52,8 +52,9 @@ def archive_copy(docs_archive: Path, tmp_path: Path) -> Path:
 # --- 1. an interrupted update; `mica check` names what mends each problem ------------------
 
 
-def test_interrupted_update_says_what_it_finished_and_left(tmp_path):
-    root = tmp_path / "archive"
+def _interrupt_update(root: Path) -> tuple[int, str, str]:
+    """Exit status and output of a day's update interrupted (SIGINT) once its first files
+    are in the index."""
     args = ["--archive", str(root), "update", "aca-l0", "--source", "sim", "--quiet"]
     args += ["--start", "2012:210", "--stop", "2012:211"]
     proc = subprocess.Popen(
@@ -65,14 +66,26 @@ def test_interrupted_update_says_what_it_finished_and_left(tmp_path):
     )
     try:
         while proc.poll() is None and _indexed(root) < 30:
-            time.sleep(0.1)
+            time.sleep(0.02)
         assert proc.poll() is None, "the update ended before it could be interrupted"
         proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
         out, err = proc.communicate(timeout=300)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130, (out, err)
+    return proc.returncode, out, err
+
+
+def test_interrupted_update_says_what_it_finished_and_left(tmp_path):
+    # The files are indexed in the last 1.5 s of the update (batches of 64): on a loaded
+    # machine the signal may come after the update's end. Such a try prints the whole
+    # update's summary, and another is made on a new archive.
+    for attempt in range(3):
+        root = tmp_path / f"archive{attempt}"
+        status, out, err = _interrupt_update(root)
+        if not out.startswith("aca-l0: 1 time chunk fetched"):
+            break
+    assert status == 130, (out, err)
     assert "Aborted!" not in out + err and "Traceback" not in err, err
     lines = out.splitlines()
     assert lines[0].startswith(
