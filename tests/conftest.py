@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,18 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 #: Real flight files kept in the repository (provenance in tests/data/README.md); test modules
 #: in any folder import this one path (``from tests.conftest import REALDATA``).
 REALDATA = Path(__file__).resolve().parent / "data"
+
+
+def popen_interruptible(args: list[str], **kwargs) -> subprocess.Popen:
+    """``subprocess.Popen(args, **kwargs)`` of a command a test interrupts with SIGINT (what
+    Ctrl-C sends), started with SIGINT's default action even where this process ignores it:
+    a shell starts a background job (``pytest ... &``) ignoring SIGINT, and a child inherits
+    an ignored signal across exec, so the command would run to its end."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # (SIG_DFL after exec)
+    try:
+        return subprocess.Popen(args, **kwargs)
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 @pytest.fixture(autouse=True)

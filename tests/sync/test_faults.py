@@ -18,7 +18,7 @@ from mica.archive import aca_hdr3, aca_l0
 from mica.errors import SyncError
 from mica.sync.manifest import HEAD_NAME, PUBLISH_DIR
 from mica.sync.run import sync
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, popen_interruptible
 from tests.hardening.test_disk_full import _remount
 from tests.sync.conftest import archive_files, quick_client
 
@@ -109,7 +109,7 @@ def test_a_publish_in_the_middle_of_a_sync_is_followed(
 
 def _mica(*args: str, archive: Path, **kwargs) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), MICA_SYNC_BACKOFF="0.01")
-    return subprocess.Popen(
+    return popen_interruptible(
         [sys.executable, "-m", "mica.cli", "--archive", str(archive), *args],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs,
     )  # fmt: skip
@@ -120,7 +120,7 @@ def test_ctrl_c_leaves_nothing_partial_and_the_next_sync_completes(
 ) -> None:
     server = serve(server_v1)
     # slow: interrupted as its fifth file is asked for (three received whole), the sync has
-    # 20 more to fetch, 4 s or more, even on a loaded machine
+    # 20 more to fetch, 4 s or more
     server.delay = 0.4
     local = tmp_path / "laptop"
     proc = _mica("sync", server.url, "--products", "aca-l0", "--transfers", "2", archive=local)
