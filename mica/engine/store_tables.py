@@ -12,7 +12,7 @@ whole mission) is computed from the current chunks of its view and kept as one H
 
 Each dataset of the file is the pieces `StoreTable.derive` gives for each chunk, in period
 order, one after the other along the last axis; the dataset `PIECES` says where each
-chunk's lie (`_assembled`).
+chunk's lie (`_image`).
 
 It is written when the store is built or updated: each time a chunk of the view is recorded
 or dropped and no partition of the view is left dirty, the table is derived again if its
@@ -23,9 +23,9 @@ layout, missing or failing its checks is derived from every chunk, the same data
 
 When the chunks that changed are the last in period order (an update appends to the last
 period, or starts the next: the usual case), the new table extends the recorded one
-(`_extended_image`): the datasets' stored blocks of the pieces before them are copied as
-they are, each checked against its digest, and only the rows after them are encoded, so a
-day's update to a 25-year table costs what the day adds, not the mission
+(`_image`): the datasets' stored blocks of the pieces before them are copied as they are,
+each checked against its digest, and only the rows after them are encoded, so a day's
+update to a 25-year table costs what the day adds, not the mission
 (`mica.engine.chunk_extend.extend_dataset`; the datasets are growable, in blocks of `_BLOCK`
 values along their last axis, so that every generation stores the same blocks).
 
@@ -75,7 +75,7 @@ CREATE TABLE IF NOT EXISTS store_tables (
 """
 _CODEC = hdf5plugin.Blosc(cname="lz4", clevel=5, shuffle=hdf5plugin.Blosc.SHUFFLE)
 #: values per HDF5 chunk of a table dataset along its last axis: a daily table's 25 years
-#: are 9 blocks, of which an update encodes the last again (`_extended_image`)
+#: are 9 blocks, of which an update encodes the last again (`_image`)
 _BLOCK = 1024
 #: The dataset of a table file saying where each chunk's pieces lie: for each other dataset
 #: (by name, in sorted order), the length along the last axis of each chunk's piece (the
@@ -209,7 +209,7 @@ def _rebuild(store: Any, table: StoreTable, version: int) -> bool:
     conn = store.index.conn
     layout = _layout_line(description, table, version)
     sources = _sources(conn, layout, table.view)
-    now = dict(line.split(" ", 1) for line in sources.splitlines()[1:])  # part -> chunk path
+    now = _source_paths(sources, layout) or {}  # part -> chunk path
     old = _recorded(conn, table.name)
     order = _in_periods(description, now)
     lead, was = _extension(description, layout, old, now, order)
@@ -232,8 +232,8 @@ def _rebuild(store: Any, table: StoreTable, version: int) -> bool:
         built = None
         if old is not None and lead:
             try:
-                recorded = _digests(store.index.root, old)
-                built = _extended_image(identity, recorded, was, lead, [pieces[p] for p in read])
+                extends = (_digests(store.index.root, old), was, lead)
+                built = _image(identity, [pieces[p] for p in read], extends)
             except (DamagedStoreError, OSError, KeyError, ValueError, TypeError) as exc:
                 _log.info("store table %s derived from every chunk: %s", table.name, exc)
                 chunks.update(store.current_chunks(order[:lead], names=False))
@@ -241,8 +241,7 @@ def _rebuild(store: Any, table: StoreTable, version: int) -> bool:
                     return False
                 pieces.update((part, derived(part)) for part in order[:lead])
         if built is None:
-            datasets = _assembled(table, [kept[p] if p in kept else pieces[p] for p in order])
-            built = _image(identity, datasets)
+            built = _image(identity, [kept[p] if p in kept else pieces[p] for p in order])
         image, record = built
     except (DamagedStoreError, FileNotFoundError) as exc:  # a chunk changed meanwhile
         _log.warning("store table %s not derived: %s", table.name, exc)
@@ -284,16 +283,13 @@ def _extension(
     order: list[str],
 ) -> tuple[int, list[str]]:
     """(lead, the recorded table's chunks in period order) when the table ``old`` (its
-    index row) may be extended (`_extended_image`): of this layout, its chunks' first
+    index row) may be extended (`_image`): of this layout, its chunks' first
     ``lead`` (at least one) are the first of ``order`` (the chunks now, in period order;
     ``now``: partition -> chunk path) under the same paths, and at most its last one is not
     (the chunks after the lead changed or are new); else (0, [])."""
-    if old is None:
+    paths = None if old is None else _source_paths(old["sources"], layout)
+    if paths is None:
         return 0, []
-    layout_line, *lines = old["sources"].split("\n")
-    if layout_line != layout:
-        return 0, []
-    paths = dict(line.split(" ", 1) for line in lines if line)
     was = _in_periods(description, paths)
     lead = 0
     for before, part in zip(was, order):
@@ -303,91 +299,10 @@ def _extension(
     return (lead, was) if lead and lead >= len(was) - 1 and lead < len(order) else (0, [])
 
 
-@one_blosc_thread
-def _extended_image(
-    identity: dict[str, Any],
-    digests: ChunkDigests,
-    was: list[str],
-    lead: int,
-    tail: list[dict[str, np.ndarray]],
-) -> tuple[bytes, dict]:
-    """The bytes and record of a table file (see `_image`) holding the recorded table's
-    (``digests``: its chunks ``was`` in period order) pieces of its first ``lead`` chunks,
-    then the pieces ``tail`` of the chunks after them: each dataset's stored blocks of the
-    kept pieces copied as they are, checked (`extend_dataset`), and the rows after them
-    encoded. The same datasets as `_assembled` of all those pieces.
-
-    Raises
-    ------
-    DamagedStoreError, OSError, KeyError, ValueError, TypeError
-        The recorded table is missing, unreadable or not what its digests say, or does not
-        agree with the pieces (the caller then derives the table from every chunk).
-    """
-    seed = f"{identity['table']}@{identity['generation']}"
-    recorded = sorted(name for name in digests.datasets if name != PIECES)
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(digests.reading())
-        old = stack.enter_context(open_h5(digests.path))
-        lengths = np.zeros((0, len(was)), dtype=np.int64)
-        if recorded:
-            lengths = read_slab(old.id, PIECES, digests=digests).reshape(len(recorded), len(was))
-        heads = {
-            name: row[:lead] for name, row in zip(recorded, lengths) if (row[:lead] >= 0).any()
-        }
-        names = sorted(set(heads) | {name for piece in tail for name in piece})
-        if PIECES in names:
-            raise ValueError(f"store table {identity['table']}: {PIECES} names its own dataset")
-        h5 = stack.enter_context(
-            contextlib.closing(h5py.File(f"{seed}.mem", "w", driver="core", backing_store=False))
-        )
-        h5.attrs["identity"] = json.dumps(identity)
-        out = np.full((len(names), lead + len(tail)), -1, dtype=np.int64)
-        for i, name in enumerate(names):
-            head = heads.get(name, np.full(lead, -1))
-            out[i, :lead] = head
-            held = []
-            for j, piece in enumerate(tail):
-                if name in piece:
-                    out[i, lead + j] = np.shape(piece[name])[-1]
-                    held.append(piece[name])
-            if held:
-                rows = np.concatenate(held, axis=-1)
-            else:  # (kept pieces alone: the new chunks have none)
-                source = old[name]
-                rows = np.empty((*source.shape[:-1], 0), source.dtype)
-            keep = int(np.maximum(head, 0).sum())
-            axis = rows.ndim - 1
-            extend_dataset(h5, old, name, rows, _chunks(rows.shape), axis, digests, _CODEC, keep)
-        if names:
-            pieces = out.ravel()
-            growable_dataset(h5, PIECES, pieces, _chunks(pieces.shape), 0, _CODEC)
-        return image_and_record(h5, identity, seed)
-
-
 def _chunks(shape: tuple[int, ...]) -> tuple[int, ...]:
     """The HDF5 chunk shape of a table dataset of ``shape``: whole along every axis but the
     last, `_BLOCK` values along it."""
     return (*shape[:-1], _BLOCK)
-
-
-def _assembled(table: StoreTable, pieces: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """The table's datasets from each of its chunks' ``pieces`` (in period order), one after
-    the other along the last axis; and `PIECES`, where they lie."""
-    names = sorted({name for piece in pieces for name in piece})
-    if PIECES in names:
-        raise ValueError(f"store table {table.name}: {PIECES} names the table's own dataset")
-    lengths = np.full((len(names), len(pieces)), -1, dtype=np.int64)
-    datasets = {}
-    for i, name in enumerate(names):
-        held = []
-        for j, piece in enumerate(pieces):
-            if name in piece:
-                lengths[i, j] = np.shape(piece[name])[-1]
-                held.append(piece[name])
-        datasets[name] = np.concatenate(held, axis=-1)
-    if lengths.size:
-        datasets[PIECES] = lengths.ravel()
-    return datasets
 
 
 def _kept_pieces(
@@ -403,12 +318,10 @@ def _kept_pieces(
     from its file checked against its digests: what a derivation need not read again.
     Empty (every chunk read) when ``old`` is of another layout, or its file is missing or
     fails its checks."""
-    if old is None:
+    # (a table of another layout: pieces of other datasets, perhaps)
+    was = None if old is None else _source_paths(old["sources"], layout)
+    if was is None:
         return {}
-    layout_line, *lines = old["sources"].split("\n")
-    if layout_line != layout:  # (of another layout: pieces of other datasets, perhaps)
-        return {}
-    was = dict(line.split(" ", 1) for line in lines if line)
     same = {part for part, path in was.items() if now.get(part) == path}
     if not same:
         return {}
@@ -441,18 +354,84 @@ def _kept_pieces(
 
 
 @one_blosc_thread
-def _image(identity: dict[str, Any], datasets: dict[str, np.ndarray]) -> tuple[bytes, dict]:
-    """The bytes of a table file holding ``datasets`` and its record (identity, file size
-    and digest, each dataset's digests)."""
+def _image(
+    identity: dict[str, Any],
+    pieces: list[dict[str, np.ndarray]],
+    extends: tuple[ChunkDigests, list[str], int] | None = None,
+) -> tuple[bytes, dict]:
+    """The bytes of a table file and its record (identity, file size and digest, each
+    dataset's digests): each dataset the chunks' ``pieces`` (in period order) one after the
+    other along its last axis, and `PIECES`, where they lie.
+
+    ``extends`` = (digests, chunks, lead): the pieces follow those of the first ``lead``
+    chunks of the recorded table (``digests``: its file's; ``chunks``: the chunks it was
+    derived from, in period order), whose stored blocks are copied as they are, each checked
+    (`extend_dataset`), and whose rows after them are encoded again with the new ones. The
+    same datasets as from all those pieces.
+
+    Raises
+    ------
+    DamagedStoreError, OSError, KeyError, ValueError, TypeError
+        The recorded table is missing, unreadable or not what its digests say, or does not
+        agree with the pieces (the caller then derives the table from every chunk); or a
+        piece is named `PIECES` (ValueError).
+    """
     seed = f"{identity['table']}@{identity['generation']}"
-    with contextlib.closing(
-        h5py.File(f"{seed}.mem", "w", driver="core", backing_store=False)
-    ) as h5:
+    with contextlib.ExitStack() as stack:
+        old, heads, lead = None, {}, 0
+        if extends is not None:
+            digests, was, lead = extends
+            stack.enter_context(digests.reading())
+            old = stack.enter_context(open_h5(digests.path))
+            recorded = sorted(name for name in digests.datasets if name != PIECES)
+            lengths = np.zeros((0, len(was)), dtype=np.int64)
+            if recorded:
+                lengths = read_slab(old.id, PIECES, digests=digests)
+                lengths = lengths.reshape(len(recorded), len(was))
+            heads = {
+                name: row[:lead] for name, row in zip(recorded, lengths) if (row[:lead] >= 0).any()
+            }
+        names = sorted(set(heads) | {name for piece in pieces for name in piece})
+        if PIECES in names:
+            raise ValueError(f"store table {identity['table']}: {PIECES} names its own dataset")
+        h5 = stack.enter_context(
+            contextlib.closing(h5py.File(f"{seed}.mem", "w", driver="core", backing_store=False))
+        )
         h5.attrs["identity"] = json.dumps(identity)
-        for name, data in datasets.items():
-            shape = np.shape(data)
-            growable_dataset(h5, name, data, _chunks(shape), len(shape) - 1, _CODEC)
+        where = np.full((len(names), lead + len(pieces)), -1, dtype=np.int64)
+        for i, name in enumerate(names):
+            head = heads.get(name, np.full(lead, -1))
+            where[i, :lead] = head
+            held = []
+            for j, piece in enumerate(pieces):
+                if name in piece:
+                    where[i, lead + j] = np.shape(piece[name])[-1]
+                    held.append(piece[name])
+            if held:
+                rows = np.concatenate(held, axis=-1)
+            else:  # (kept pieces alone: the new chunks have none)
+                source = old[name]
+                rows = np.empty((*source.shape[:-1], 0), source.dtype)
+            axis = rows.ndim - 1
+            if old is None:
+                growable_dataset(h5, name, rows, _chunks(rows.shape), axis, _CODEC)
+            else:
+                keep = int(np.maximum(head, 0).sum())
+                chunks = _chunks(rows.shape)
+                extend_dataset(h5, old, name, rows, chunks, axis, digests, _CODEC, keep)
+        if names:
+            pieces_at = where.ravel()
+            growable_dataset(h5, PIECES, pieces_at, _chunks(pieces_at.shape), 0, _CODEC)
         return image_and_record(h5, identity, seed)
+
+
+def _source_paths(sources: str, layout: str) -> dict[str, str] | None:
+    """Partition -> chunk path of a table's ``sources`` (its layout line, then a line a
+    chunk: `_sources`); None when they are of another layout than ``layout``."""
+    layout_line, *lines = sources.split("\n")
+    if layout_line != layout:
+        return None
+    return dict(line.split(" ", 1) for line in lines if line)
 
 
 def _known(description: StoreDescription, part: str) -> bool:
