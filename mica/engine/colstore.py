@@ -1963,7 +1963,7 @@ class ColumnStore:
 
     def synced_lacking(self, chunk: dict[str, Any], filenames: Iterable[str]) -> list[str]:
         """Those of ``filenames`` whose rows chunk ``chunk`` (a sync's) does not hold."""
-        held = set(_names_of(chunk["files"], self._tag(chunk["part"])) or ())
+        held = set(self.chunk_files(chunk))
         return [name for name in filenames if name not in held]
 
     def synced_alone(self, parts: Iterable[str] | None = None) -> set[str]:
