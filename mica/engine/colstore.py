@@ -97,7 +97,7 @@ from mica.engine.h5chunks import (
     read_slab,
     record_digests,
 )
-from mica.engine.index import FILE_ORDER, ArchiveIndex
+from mica.engine.index import FILE_ORDER, ArchiveIndex, rows_in
 from mica.engine.product import FileProduct
 from mica.engine.store_tables import create_table, refresh_tables
 from mica.engine.stored_blocks import (
@@ -1971,16 +1971,12 @@ class ColumnStore:
         view, e.g. header-3), built there from files this archive may hold some of or none:
         current while they hold every file of the partition this archive holds (their bytes
         were verified against the server's manifest, their blocks carry the server's
-        digests). ``parts``: only those among these (one query per batch of them)."""
+        digests). ``parts``: only those among these (`rows_in`)."""
         sql = "SELECT part FROM synced_parts"
         try:
             if parts is None:
                 return {r[0] for r in self.index.conn.execute(sql)}
-            asked, out = sorted(set(parts)), set()
-            for k in range(0, len(asked), _PARTS_PER_QUERY):
-                batch = asked[k : k + _PARTS_PER_QUERY]
-                where = f" WHERE part IN ({','.join('?' * len(batch))})"
-                out |= {r[0] for r in self.index.conn.execute(sql + where, batch)}
-            return out
+            where = " WHERE part IN ({marks})"
+            return {r[0] for r in rows_in(self.index.conn, sql + where, sorted(set(parts)))}
         except sqlite3.OperationalError:  # no sync ever installed a chunk here
             return set()

@@ -60,6 +60,8 @@ _DIRTY_SQL = "CREATE TABLE IF NOT EXISTS dirty_parts (part text PRIMARY KEY)"
 
 #: rows `ArchiveIndex.query` fetches at a time
 _QUERY_BATCH = 1024
+#: values one query binds in an ``IN`` list at most (`rows_in`)
+_IN_LIST = 500
 #: how long a damaged-looking index must hold still to count as damaged (s): a writer creating
 #: it rewrites it sooner (`ArchiveIndex._open_readonly`)
 _SETTLE = 0.05
@@ -167,6 +169,15 @@ def _guard(conn: sqlite3.Connection, path: Path, product: str) -> sqlite3.Connec
 
 #: The order of a partition's rows (`ArchiveIndex.query`'s): the order of its chunk's files.
 FILE_ORDER = "filetime, filename"
+
+
+def rows_in(conn: sqlite3.Connection, sql: str, values: Iterable[Any]) -> Iterator[Any]:
+    """The rows of ``sql`` for ``values``, whose ``{marks}`` (in ``IN ({marks})``) stands for
+    them: a query per `_IN_LIST` of them, as one statement binds only so many."""
+    values = list(values)
+    for k in range(0, len(values), _IN_LIST):
+        batch = values[k : k + _IN_LIST]
+        yield from conn.execute(sql.format(marks=",".join("?" * len(batch))), batch)
 
 
 class ArchiveIndex:
@@ -345,13 +356,9 @@ class ArchiveIndex:
         return None if row is None else dict(row)
 
     def archived(self, filenames: Iterable[str]) -> set[str]:
-        """Those of ``filenames`` the index holds (one query per 500 names)."""
-        names, found = list(filenames), set()
-        for i in range(0, len(names), 500):
-            chunk = names[i : i + 500]
-            sql = f"SELECT filename FROM archfiles WHERE filename IN ({','.join('?' * len(chunk))})"
-            found.update(r[0] for r in self.conn.execute(sql, chunk))
-        return found
+        """Those of ``filenames`` the index holds (`rows_in`)."""
+        sql = "SELECT filename FROM archfiles WHERE filename IN ({marks})"
+        return {r[0] for r in rows_in(self.conn, sql, filenames)}
 
     def overlapping(self, row: dict[str, Any]) -> list[dict[str, Any]]:
         """Rows of the same stream whose interval overlaps the row's (touching ends do not)."""
@@ -376,13 +383,9 @@ class ArchiveIndex:
         return {r[0] for r in self.conn.execute("SELECT filename FROM archfiles")}
 
     def rows_named(self, filenames: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """The rows of those of ``filenames`` the index holds, by name (one query per 500)."""
-        names, found = list(filenames), {}
-        for i in range(0, len(names), 500):
-            chunk = names[i : i + 500]
-            sql = f"SELECT * FROM archfiles WHERE filename IN ({','.join('?' * len(chunk))})"
-            found.update((r["filename"], dict(r)) for r in self.conn.execute(sql, chunk))
-        return found
+        """The rows of those of ``filenames`` the index holds, by name (`rows_in`)."""
+        sql = "SELECT * FROM archfiles WHERE filename IN ({marks})"
+        return {r["filename"]: dict(r) for r in rows_in(self.conn, sql, filenames)}
 
     def batches(self, size: int = 5000, columns: str = "*") -> Iterator[list[sqlite3.Row]]:
         """Every row (``columns`` of it), ``size`` at a time in the order they were added
@@ -508,13 +511,8 @@ class ArchiveIndex:
                 "SELECT part FROM dirty_parts WHERE part GLOB ?", (f"{prefix}*",)
             )
             return [r[0] for r in rows]
-        among, out = list(among), []
-        for k in range(0, len(among), _QUERY_BATCH):
-            batch = among[k : k + _QUERY_BATCH]
-            marks = ",".join("?" * len(batch))
-            rows = self.conn.execute(f"SELECT part FROM dirty_parts WHERE part IN ({marks})", batch)
-            out += [r[0] for r in rows]
-        return out
+        sql = "SELECT part FROM dirty_parts WHERE part IN ({marks})"
+        return [r[0] for r in rows_in(self.conn, sql, among)]
 
     def mark_dirty(self, parts: Iterable[str]) -> None:
         self.conn.executemany(

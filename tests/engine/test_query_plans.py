@@ -237,7 +237,7 @@ def test_dirty_partitions_are_asked_by_key(tmp_path, monkeypatch):
     with ArchiveIndex(L0, tmp_path / "aca0") as index:
         with index.transaction():
             index.mark_dirty(full + hd3)
-        monkeypatch.setattr("mica.engine.index._QUERY_BATCH", 500)
+        monkeypatch.setattr("mica.engine.index._IN_LIST", 500)
         monkeypatch.setattr(_GuardedCursor, "execute", recording)
         assert sorted(index.dirty_parts(among=asked)) == sorted(set(asked) & set(full + hd3))
         assert sorted(index.dirty_parts(prefix="hd3")) == sorted(hd3)
