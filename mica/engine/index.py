@@ -67,6 +67,10 @@ _IN_LIST = 500
 _SETTLE = 0.05
 #: SQLite's primary result codes that mean the database file itself is damaged
 _DAMAGED_CODES = {11: "SQLITE_CORRUPT", 26: "SQLITE_NOTADB"}
+#: how long a statement waits for another process's lock on an index (s), then `ArchiveBusy`
+LOCK_WAIT = 60.0
+#: SQLITE_BUSY: another connection held its lock past `LOCK_WAIT`
+_BUSY = 5
 #: SQLITE_READONLY_ROLLBACK: a read-only connection met a hot journal it may not roll back
 _READONLY_ROLLBACK = 776
 #: Why a database with such a journal serves nothing yet (`creation_interrupted`).
@@ -120,6 +124,7 @@ def _guarded(method: Callable[..., Any]) -> Callable[..., Any]:
             return method(self, *args, **kwargs)
         except sqlite3.DatabaseError as exc:
             self.connection.raise_damaged(exc)
+            self.connection.raise_busy(exc)
             raise
 
     return call
@@ -159,6 +164,17 @@ class _IndexConnection(sqlite3.Connection):
         detail = damage_detail(exc)
         if detail is not None:
             raise DamagedIndexError.at(self.index_path, detail, self.product_name) from exc
+
+    def raise_busy(self, exc: sqlite3.DatabaseError) -> None:
+        """Raise `ArchiveBusy` naming the file when ``exc`` says another process held its
+        lock past the wait (`LOCK_WAIT`): a stopped or hung one, as SQLite's locks last a
+        transaction."""
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF == _BUSY:
+            raise ArchiveBusy(
+                f"{self.index_path} stayed locked by another process for {LOCK_WAIT:g} s "
+                f"(a stopped or hung one: `fuser -v {self.index_path}` names it); run "
+                "again once it is gone (an update goes on from what it committed)"
+            ) from exc
 
 
 def _guard(conn: sqlite3.Connection, path: Path, product: str) -> sqlite3.Connection:
@@ -221,7 +237,7 @@ class ArchiveIndex:
             make_folders(self.path.parent)
             make_file(self.path)  # the archive's mode, not SQLite's 644
             self.conn = sqlite3.connect(
-                self.path, timeout=60.0, isolation_level=None, factory=_IndexConnection
+                self.path, timeout=LOCK_WAIT, isolation_level=None, factory=_IndexConnection
             )
             _guard(self.conn, self.path, product.name)
             try:
@@ -697,7 +713,7 @@ def index_missing(root: Path) -> bool:
 
 
 def connect_readonly(
-    path: Path, timeout: float = 60.0, product: str | None = None
+    path: Path, timeout: float | None = None, product: str | None = None
 ) -> sqlite3.Connection:
     """A read-only connection to an SQLite database of an archive, creating no file where
     this process could not write the database itself.
@@ -719,8 +735,8 @@ def connect_readonly(
     ----------
     path : Path
         The database file.
-    timeout : float
-        Seconds to wait for a lock (``mode=ro`` only).
+    timeout : float, optional
+        Seconds to wait for a lock (``mode=ro`` only; default `LOCK_WAIT`).
     product : str, optional
         For an archive index (also when the file is named ``archfiles.db3``): its product's
         command name. Queries then raise `DamagedIndexError` when the file is damaged.
@@ -729,12 +745,13 @@ def connect_readonly(
 
 
 def _connect_readonly(
-    path: Path, timeout: float = 60.0, product: str | None = None, quiet: bool = False
+    path: Path, timeout: float | None = None, product: str | None = None, quiet: bool = False
 ) -> tuple[sqlite3.Connection, bool]:
     """`connect_readonly` and whether it opened the database ``immutable=1`` (``product``
     not None: an archive index, its damage raised as `DamagedIndexError`; ``quiet``: also
     when its log is empty, `_follows_writers`)."""
     wal = Path(f"{path}-wal")
+    timeout = LOCK_WAIT if timeout is None else timeout
     follow = _follows_writers(path, quiet)
     uri = f"file:{quote(str(path))}?mode=ro" + ("" if follow else "&immutable=1")
     if product is None and path.name != INDEX_NAME:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import shutil
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -262,6 +263,30 @@ def test_second_updater_refused(archive, real_l0_dir):
         with pytest.raises(ArchiveBusy, match="another update"):
             update_archive(L0, f"dir:{real_l0_dir}", "2003:215", "2003:216", data_root=archive)
     update_archive(L0, f"dir:{real_l0_dir}", "2003:215", "2003:216", data_root=archive)
+
+
+def test_an_index_locked_past_the_wait_names_the_file_and_changes_nothing(
+    tmp_path, real_l0_dir, monkeypatch
+):
+    """Another process holding the index's lock (stopped, say) past the wait: the update
+    raises `ArchiveBusy` naming the index, not SQLite's bare "database is locked", and
+    archives nothing; it runs once the lock is let go."""
+    from mica.engine import index as index_module
+
+    monkeypatch.setattr(index_module, "LOCK_WAIT", 0.2)
+    root = tmp_path / "aca0"
+    ArchiveIndex(L0, root).close()
+    holder = sqlite3.connect(root / "archfiles.db3", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(ArchiveBusy, match="archfiles.db3 stayed locked by another process"):
+            update_archive(L0, f"dir:{real_l0_dir}", "2003:214", "2003:216", data_root=root)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert snapshot(root) == {"rows": "[]"}
+    report = update_archive(L0, f"dir:{real_l0_dir}", "2003:214", "2003:216", data_root=root)
+    assert len(report.ingested) == 36
 
 
 def test_overlap_lookup_visits_the_files_ending_after_a_new_files_start(archive):

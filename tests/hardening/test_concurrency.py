@@ -265,6 +265,18 @@ def during_new_default(work: Path, upstream: Path) -> dict:
 
 
 # --- two writers at once ----------------------------------------------------------------------
+def _write_locks(pid: int) -> list[str]:
+    """The POSIX write locks (SQLite's; the update lock is a ``flock``) process ``pid``
+    holds, as /proc/locks lists them."""
+    held = []
+    for line in Path("/proc/locks").read_text().splitlines():
+        # "<n>: POSIX ADVISORY WRITE <pid> <dev>:<inode> <start> <end>" ("->" marks a waiter)
+        fields = line.split()
+        if fields[1:5] == ["POSIX", "ADVISORY", "WRITE", str(pid)]:
+            held.append(line)
+    return held
+
+
 def _lock_held(folder: Path) -> bool:
     """Whether an update holds the lock of ``folder`` (a shared lock cannot be taken)."""
     try:
@@ -286,10 +298,16 @@ def _paused_updater(root: Path, args: tuple[str, ...], when: Callable[[], bool])
     continued at the end of the block, which waits for its success."""
     child = Child.start(root, args)
     deadline = time.monotonic() + 60
-    while not when():
+    while True:
         assert time.monotonic() < deadline, "the first update never got there"
+        if when():
+            os.kill(child.pid, signal.SIGSTOP)
+            # Stopped while it holds an SQLite write lock (opening an index runs the log's
+            # recovery under one), it would block every writer for good: go on a little.
+            if not _write_locks(child.pid):
+                break
+            os.kill(child.pid, signal.SIGCONT)
         time.sleep(0.001)
-    os.kill(child.pid, signal.SIGSTOP)
     try:
         yield child
     finally:
