@@ -265,6 +265,13 @@ def during_new_default(work: Path, upstream: Path) -> dict:
 
 
 # --- two writers at once ----------------------------------------------------------------------
+def _wait_stopped(pid: int) -> None:
+    """Return once process ``pid`` is stopped, or ended (a signal is delivered after
+    `os.kill` returns)."""
+    while Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in "TtZX":
+        time.sleep(0.0001)
+
+
 def _write_locks(pid: int) -> list[str]:
     """The POSIX write locks (SQLite's; the update lock is a ``flock``) process ``pid``
     holds, as /proc/locks lists them."""
@@ -302,8 +309,10 @@ def _paused_updater(root: Path, args: tuple[str, ...], when: Callable[[], bool])
         assert time.monotonic() < deadline, "the first update never got there"
         if when():
             os.kill(child.pid, signal.SIGSTOP)
-            # Stopped while it holds an SQLite write lock (opening an index runs the log's
-            # recovery under one), it would block every writer for good: go on a little.
+            _wait_stopped(child.pid)
+            # Stopped holding an SQLite write lock (the first connection to an index
+            # recovers its log under one, the last one to close checkpoints under one), it
+            # would block every writer of that index: let it go on a little.
             if not _write_locks(child.pid):
                 break
             os.kill(child.pid, signal.SIGCONT)
