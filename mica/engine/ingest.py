@@ -53,6 +53,7 @@ from mica.engine.provenance import (
     check_file,
     settle_kind,
 )
+from mica.errors import ArchiveBusy
 
 REJECTED_DIR = "rejected"
 
@@ -99,9 +100,10 @@ def quarantine(root: Path, src: Path | None, err: RejectedFile) -> None:
     write_new(qdir / (safe + ".reason"), (str(err) + "\n").encode(), 0o600)
 
 
-#: errors of the archive itself (disk full, read-only, database): they stop the update with one
-#: clear message (`mica.engine.runner`); every other error while archiving a file is the file's
-ARCHIVE_ERRORS = (OSError, sqlite3.Error, MemoryError)
+#: errors of the archive itself (disk full, read-only, database, an index another process keeps
+#: locked): they stop the update with one clear message (`mica.engine.runner`); every other
+#: error while archiving a file is the file's
+ARCHIVE_ERRORS = (OSError, sqlite3.Error, MemoryError, ArchiveBusy)
 
 
 @contextmanager

@@ -284,9 +284,37 @@ def test_an_index_locked_past_the_wait_names_the_file_and_changes_nothing(
     finally:
         holder.rollback()
         holder.close()
-    assert snapshot(root) == {"rows": "[]"}
+    assert snapshot(root) == {"rows": "[]"} and not (root / "rejected").exists()
     report = update_archive(L0, f"dir:{real_l0_dir}", "2003:214", "2003:216", data_root=root)
     assert len(report.ingested) == 36
+
+
+def test_an_index_locked_while_files_are_placed_loses_and_rejects_nothing(
+    tmp_path, real_l0_dir, monkeypatch
+):
+    """The lock taken by another process after the ingest opened the index: the placements'
+    transaction raises `ArchiveBusy`, which stops the ingest like any error of the archive
+    itself; no file is rejected as if it were the file's fault, none is lost."""
+    from mica.engine import index as index_module
+
+    monkeypatch.setattr(index_module, "LOCK_WAIT", 0.2)
+    incoming = tmp_path / "incoming"
+    shutil.copytree(real_l0_dir, incoming)
+    files = sorted(incoming.glob("*.fits.gz"))
+    root = tmp_path / "aca0"
+    with ArchiveIndex(L0, root) as index:
+        holder = sqlite3.connect(root / "archfiles.db3", isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")  # readers go on (WAL), writers wait
+        try:
+            with pytest.raises(ArchiveBusy, match="stayed locked by another process"):
+                # (store=False: the store's tables, made first, would meet the lock before)
+                ingest_files(L0, files, index=index, workers=1, store=False)
+        finally:
+            holder.rollback()
+            holder.close()
+    assert not (root / "rejected").exists() and all(f.exists() for f in files)
+    assert snapshot(root) == {"rows": "[]"}
+    assert len(ingest_files(L0, files, data_root=root, workers=1).ingested) == 36
 
 
 def test_overlap_lookup_visits_the_files_ending_after_a_new_files_start(archive):
