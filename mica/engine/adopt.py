@@ -39,6 +39,7 @@ from mica.engine.describe import describe_file
 from mica.engine.executors import Executor, InlineExecutor, UnitError
 from mica.engine.index import (
     INDEX_NAME,
+    LOCK_WAIT,
     ArchiveIndex,
     connect_readonly,
     create_tables,
@@ -160,7 +161,7 @@ def _migrate(
     product: FileProduct, root: Path, values: dict[str, dict[str, Any]], report: AdoptReport
 ) -> None:
     """Step 2, in one transaction: the index made ours (columns, tables, revisions, links)."""
-    conn = sqlite3.connect(root / INDEX_NAME, timeout=60.0, isolation_level=None)
+    conn = sqlite3.connect(root / INDEX_NAME, timeout=LOCK_WAIT, isolation_level=None)
     try:
         conn.execute("BEGIN IMMEDIATE")
         fill = missing_columns(conn, product)

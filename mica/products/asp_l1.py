@@ -19,6 +19,7 @@ from astropy.io import fits
 
 from mica.engine.atomic import make_file
 from mica.engine.index import (
+    LOCK_WAIT,
     ArchiveIndex,
     connect_readonly,
     creation_interrupted,
@@ -324,7 +325,7 @@ _LOG_DATE_RE = re.compile(r"ap_date\s*[=:]\s*(\S+)")
 
 def proc_connect(root: Path) -> sqlite3.Connection:
     make_file(Path(root) / PROC_DB)  # the archive's mode, not SQLite's 644
-    conn = sqlite3.connect(Path(root) / PROC_DB, timeout=60.0, isolation_level=None)
+    conn = sqlite3.connect(Path(root) / PROC_DB, timeout=LOCK_WAIT, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(_PROC_SQL)
     return conn
