@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import warnings
 from pathlib import Path
 
@@ -320,9 +319,7 @@ def test_perigee_8x8_size_change():
 # ---------------------------------------------------------------------------------------
 # Mission schedule
 def test_mission_schedule():
-    t = time.perf_counter()
     m = Mission(1999)
-    assert time.perf_counter() - t < 1.0  # ~0.2 s measured
     assert 30000 < m.n_obs < 50000
     for obsid in (5438, 2121, 6000, 7000, 7001, 3552):
         assert m.observation(obsid).kind == "science"
