@@ -6,6 +6,8 @@ import gzip
 import hashlib
 import shutil
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -265,6 +267,19 @@ def test_second_updater_refused(archive, real_l0_dir):
     update_archive(L0, f"dir:{real_l0_dir}", "2003:215", "2003:216", data_root=archive)
 
 
+@contextmanager
+def _locked(db: Path) -> Iterator[None]:
+    """An SQLite database held in an exclusive transaction by another connection: readers
+    go on (WAL), writers wait for it."""
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        yield
+    finally:
+        holder.rollback()
+        holder.close()
+
+
 def test_an_index_locked_past_the_wait_names_the_file_and_changes_nothing(
     tmp_path, real_l0_dir, monkeypatch
 ):
@@ -276,14 +291,9 @@ def test_an_index_locked_past_the_wait_names_the_file_and_changes_nothing(
     monkeypatch.setattr(index_module, "LOCK_WAIT", 0.2)
     root = tmp_path / "aca0"
     ArchiveIndex(L0, root).close()
-    holder = sqlite3.connect(root / "archfiles.db3", isolation_level=None)
-    holder.execute("BEGIN EXCLUSIVE")
-    try:
+    with _locked(root / "archfiles.db3"):
         with pytest.raises(ArchiveBusy, match="archfiles.db3 stayed locked by another process"):
             update_archive(L0, f"dir:{real_l0_dir}", "2003:214", "2003:216", data_root=root)
-    finally:
-        holder.rollback()
-        holder.close()
     assert snapshot(root) == {"rows": "[]"} and not (root / "rejected").exists()
     report = update_archive(L0, f"dir:{real_l0_dir}", "2003:214", "2003:216", data_root=root)
     assert len(report.ingested) == 36
@@ -302,16 +312,10 @@ def test_an_index_locked_while_files_are_placed_loses_and_rejects_nothing(
     shutil.copytree(real_l0_dir, incoming)
     files = sorted(incoming.glob("*.fits.gz"))
     root = tmp_path / "aca0"
-    with ArchiveIndex(L0, root) as index:
-        holder = sqlite3.connect(root / "archfiles.db3", isolation_level=None)
-        holder.execute("BEGIN EXCLUSIVE")  # readers go on (WAL), writers wait
-        try:
-            with pytest.raises(ArchiveBusy, match="stayed locked by another process"):
-                # (store=False: the store's tables, made first, would meet the lock before)
-                ingest_files(L0, files, index=index, workers=1, store=False)
-        finally:
-            holder.rollback()
-            holder.close()
+    with ArchiveIndex(L0, root) as index, _locked(root / "archfiles.db3"):
+        with pytest.raises(ArchiveBusy, match="stayed locked by another process"):
+            # (store=False: the store's tables, made first, would meet the lock before)
+            ingest_files(L0, files, index=index, workers=1, store=False)
     assert not (root / "rejected").exists() and all(f.exists() for f in files)
     assert snapshot(root) == {"rows": "[]"}
     assert len(ingest_files(L0, files, data_root=root, workers=1).ingested) == 36
