@@ -97,7 +97,7 @@ from mica.engine.h5chunks import (
     read_slab,
     record_digests,
 )
-from mica.engine.index import FILE_ORDER, ArchiveIndex, rows_in
+from mica.engine.index import FILE_ORDER, ArchiveIndex, lacks_table, rows_in
 from mica.engine.product import FileProduct
 from mica.engine.store_tables import create_table, refresh_tables
 from mica.engine.stored_blocks import (
@@ -929,7 +929,9 @@ class ColumnStore:
             rows = self.index.conn.execute(
                 "SELECT * FROM store_chunks WHERE part = ?", (part,)
             ).fetchall()
-        except sqlite3.OperationalError:  # an archive written before the store existed
+        except sqlite3.OperationalError as exc:  # an archive written before the store existed
+            if not lacks_table(exc):
+                raise
             return None
         return dict(rows[0]) if rows else None
 
@@ -992,11 +994,15 @@ class ColumnStore:
             rows = self.index.conn.execute(
                 f"SELECT {columns} FROM store_chunks {where}", [*known, *parts]
             ).fetchall()
-        except sqlite3.OperationalError:
+        except sqlite3.OperationalError as exc:
+            if not lacks_table(exc):
+                raise
             try:  # an older archive's table, without digests: its chunks are out of date
                 rows = self.index.conn.execute(f"SELECT * FROM store_chunks {where}", parts)
                 rows = rows.fetchall()
-            except sqlite3.OperationalError:
+            except sqlite3.OperationalError as older:
+                if not lacks_table(older):
+                    raise
                 return None
         return [dict(row) for row in rows]
 
@@ -1882,7 +1888,9 @@ class ColumnStore:
         out: dict[str, tuple[Path, str]] = {}
         try:
             rows = self.index.conn.execute("SELECT * FROM store_chunks").fetchall()
-        except sqlite3.OperationalError:  # an archive written before the store existed
+        except sqlite3.OperationalError as exc:  # an archive written before the store existed
+            if not lacks_table(exc):
+                raise
             return out
         for chunk in map(dict, rows):
             path = self.index.root / chunk["path"]
@@ -1925,7 +1933,9 @@ class ColumnStore:
         """
         try:
             built = {r[0] for r in self.index.conn.execute("SELECT part FROM store_chunks")}
-        except sqlite3.OperationalError:
+        except sqlite3.OperationalError as exc:
+            if not lacks_table(exc):
+                raise
             built = set()
         stale, held = set(self.index.dirty_parts()), set()
         synced = self.synced_alone()
@@ -1978,5 +1988,7 @@ class ColumnStore:
                 return {r[0] for r in self.index.conn.execute(sql)}
             where = " WHERE part IN ({marks})"
             return {r[0] for r in rows_in(self.index.conn, sql + where, sorted(set(parts)))}
-        except sqlite3.OperationalError:  # no sync ever installed a chunk here
+        except sqlite3.OperationalError as exc:  # no sync ever installed a chunk here
+            if not lacks_table(exc):
+                raise
             return set()

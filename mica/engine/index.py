@@ -196,6 +196,12 @@ def rows_in(conn: sqlite3.Connection, sql: str, values: Iterable[Any]) -> Iterat
         yield from conn.execute(sql.format(marks=",".join("?" * len(batch))), batch)
 
 
+def lacks_table(exc: sqlite3.OperationalError) -> bool:
+    """Whether ``exc`` says the database lacks a table or column a query named: an archive
+    written before they existed. Any other error (I/O, a full disk) is not that."""
+    return str(exc).startswith(("no such table", "no such column"))
+
+
 class ArchiveIndex:
     """Lookup table of a product's files: one row per archived file.
 

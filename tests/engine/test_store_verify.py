@@ -25,6 +25,7 @@ from mica.engine.time_update import update_archive
 from mica.errors import ConfigError, DamagedStoreError
 from mica.products.aca_l0 import L0
 from mica.products.hdr3_items import get_item
+from mica.sync.install import SYNCED_PARTS_SQL
 from tests.archive.test_aca_hdr3 import served_by_tables
 
 # A 10-day (and 100-day) period boundary inside two simulated hours: each slot's files fall
@@ -323,6 +324,34 @@ def test_chunk_without_digests_is_stale(archive, base, caplog):
     with sqlite3.connect(archive / "archfiles.db3") as db:
         rows = db.execute("SELECT part, digests FROM store_chunks").fetchall()
     assert len(rows) == 24 and all(json.loads(d)["identity"]["part"] == p for p, d in rows)
+
+
+def test_an_index_error_is_not_taken_for_an_older_archive(archive):
+    """The store's queries take "no such table" for an archive written before the store (no
+    chunks, no sync): a missing table still reads so. Any other error of the index (here
+    every statement interrupted) is raised, not taken for that: an update would otherwise
+    see no chunk, nothing a sync brought, and rebuild from the files."""
+    with ArchiveIndex(L0, archive) as index:
+        store = ColumnStore(L0, index)
+        assert store.synced_alone() == set()  # no sync here: no synced_parts table
+        index.conn.execute(SYNCED_PARTS_SQL)  # as a sync makes it: its query runs now
+        assert store.chunk("hd3/2/52") is not None
+        index.conn.set_progress_handler(lambda: 1, 1)  # every statement interrupted
+        calls = {
+            "chunk": lambda: store.chunk("hd3/2/52"),
+            "current_chunks": lambda: store.current_chunks(["hd3/2/52"]),
+            "damaged_chunks": store.damaged_chunks,
+            "stale_parts": store.stale_parts,
+            "synced_alone": store.synced_alone,
+        }
+        for name, call in calls.items():
+            try:
+                call()
+            except sqlite3.OperationalError as exc:
+                assert "interrupted" in str(exc), (name, exc)
+            else:
+                pytest.fail(f"{name}: the interrupted query was taken for an older archive")
+        index.conn.set_progress_handler(None, 1)
 
 
 def test_identity_in_the_chunk_file(archive):
