@@ -217,8 +217,11 @@ def _rebuild(store: Any, table: StoreTable, version: int) -> bool:
     now = _source_paths(sources, layout) or {}  # part -> chunk path
     old = _recorded(conn, table.name)
     order = _in_periods(description, now)
-    lead, was = _extension(description, layout, old, now, order)
-    kept = {} if lead else _kept_pieces(store.index.root, description, table, layout, old, now)
+    # the recorded table's chunks (None: no table, or one of another layout), in period order
+    held = None if old is None else _source_paths(old["sources"], layout)
+    was = _in_periods(description, held or {})
+    lead = _extension(held, was, now, order)
+    kept = {} if lead else _kept_pieces(store.index.root, table, old, held, was, now)
     # the chunks read must serve; those kept did when the table recorded was derived from
     # them (the same files, of the same layout): not looked up again (parsing 92 chunks'
     # digests records was 17 ms of a 25-year table's ~60 ms derivation from one changed chunk)
@@ -235,7 +238,7 @@ def _rebuild(store: Any, table: StoreTable, version: int) -> bool:
     try:
         pieces = {part: derived(part) for part in read}
         built = None
-        if old is not None and lead:
+        if lead:
             try:
                 extends = (_digests(store.index.root, old), was, lead)
                 built = _image(identity, [pieces[p] for p in read], extends)
@@ -281,27 +284,22 @@ def _in_periods(description: StoreDescription, parts: Iterable[str]) -> list[str
 
 
 def _extension(
-    description: StoreDescription,
-    layout: str,
-    old: dict[str, Any] | None,
-    now: dict[str, str],
-    order: list[str],
-) -> tuple[int, list[str]]:
-    """(lead, the recorded table's chunks in period order) when the table ``old`` (its
-    index row) may be extended (`_image`): of this layout, its chunks' first
-    ``lead`` (at least one) are the first of ``order`` (the chunks now, in period order;
-    ``now``: partition -> chunk path) under the same paths, and at most its last one is not
-    (the chunks after the lead changed or are new); else (0, [])."""
-    paths = None if old is None else _source_paths(old["sources"], layout)
-    if paths is None:
-        return 0, []
-    was = _in_periods(description, paths)
+    held: dict[str, str] | None, was: list[str], now: dict[str, str], order: list[str]
+) -> int:
+    """How many of the recorded table's chunks lead the new one (0: it is not extended,
+    `_image`): the recorded table's chunks ``held`` (partition -> chunk path; None: no table
+    of this layout), ``was`` in period order, whose first ``lead`` (at least one) are the
+    first of ``order`` (the chunks now, in period order; ``now``: partition -> chunk path)
+    under the same paths, and at most its last one is not (the chunks after the lead changed
+    or are new)."""
+    if held is None:
+        return 0
     lead = 0
     for before, part in zip(was, order):
-        if before != part or paths[before] != now[part]:
+        if before != part or held[before] != now[part]:
             break
         lead += 1
-    return (lead, was) if lead and lead >= len(was) - 1 and lead < len(order) else (0, [])
+    return lead if lead and lead >= len(was) - 1 and lead < len(order) else 0
 
 
 def _chunks(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -312,42 +310,36 @@ def _chunks(shape: tuple[int, ...]) -> tuple[int, ...]:
 
 def _kept_pieces(
     root: Path,
-    description: StoreDescription,
     table: StoreTable,
-    layout: str,
     old: dict[str, Any] | None,
+    held: dict[str, str] | None,
+    was: list[str],
     now: dict[str, str],
 ) -> dict[str, dict[str, np.ndarray]]:
-    """The pieces of the chunks the recorded table ``old`` was derived from that are still
+    """The pieces of the chunks the recorded table ``old`` (its index row) was derived from
+    (``held``: partition -> chunk path, None for a table of another layout, whose pieces
+    may be of other datasets; ``was``: those partitions in period order) that are still
     recorded (``now``: partition -> chunk path), partition -> dataset name -> piece, read
     from its file checked against its digests: what a derivation need not read again.
-    Empty (every chunk read) when ``old`` is of another layout, or its file is missing or
-    fails its checks."""
-    # (a table of another layout: pieces of other datasets, perhaps)
-    was = None if old is None else _source_paths(old["sources"], layout)
-    if was is None:
+    Empty (every chunk read) when there are none, or its file is missing or fails its
+    checks."""
+    if old is None or held is None:
         return {}
-    same = {part for part, path in was.items() if now.get(part) == path}
+    same = {part for part, path in held.items() if now.get(part) == path}
     if not same:
         return {}
     kept: dict[str, dict[str, np.ndarray]] = {part: {} for part in same}
     try:
-        order = _in_periods(description, was)  # the old table's chunks, as `PIECES` has them
         digests = _digests(root, old)
         fid = open_h5_id(digests.path)
         try:
             with one_blosc_thread, digests.reading():
-                names = sorted(name for name in digests.datasets if name != PIECES)
-                lengths = np.zeros((0, len(order)), dtype=np.int64)
-                if names:
-                    lengths = read_slab(fid, PIECES, digests=digests)
-                    lengths = lengths.reshape(len(names), len(order))
-                for name, row in zip(names, lengths):
+                for name, row in _piece_lengths(fid, digests, len(was)).items():
                     data = read_slab(fid, name, digests=digests)
                     ends = np.cumsum(np.maximum(row, 0))
                     if len(ends) and ends[-1] != data.shape[-1]:
                         raise ValueError(f"{PIECES} says {ends[-1]} along /{name}'s last axis")
-                    for part, length, end in zip(order, row.tolist(), ends.tolist()):
+                    for part, length, end in zip(was, row.tolist(), ends.tolist()):
                         if length >= 0 and part in same:
                             kept[part][name] = data[..., end - length : end]
         finally:
@@ -388,13 +380,10 @@ def _image(
             digests, was, lead = extends
             stack.enter_context(digests.reading())
             old = stack.enter_context(open_h5(digests.path))
-            recorded = sorted(name for name in digests.datasets if name != PIECES)
-            lengths = np.zeros((0, len(was)), dtype=np.int64)
-            if recorded:
-                lengths = read_slab(old.id, PIECES, digests=digests)
-                lengths = lengths.reshape(len(recorded), len(was))
             heads = {
-                name: row[:lead] for name, row in zip(recorded, lengths) if (row[:lead] >= 0).any()
+                name: row[:lead]
+                for name, row in _piece_lengths(old.id, digests, len(was)).items()
+                if (row[:lead] >= 0).any()
             }
         names = sorted(set(heads) | {name for piece in pieces for name in piece})
         if PIECES in names:
@@ -428,6 +417,18 @@ def _image(
             pieces_at = where.ravel()
             growable_dataset(h5, PIECES, pieces_at, _chunks(pieces_at.shape), 0, _CODEC)
         return image_and_record(h5, identity, seed)
+
+
+def _piece_lengths(
+    fid: h5py.h5f.FileID, digests: ChunkDigests, chunks: int
+) -> dict[str, np.ndarray]:
+    """Of a recorded table file (its `PIECES`, read checked): dataset name -> the length
+    along its last axis of the piece of each of its ``chunks`` chunks (-1: none)."""
+    names = sorted(name for name in digests.datasets if name != PIECES)
+    if not names:
+        return {}
+    lengths = read_slab(fid, PIECES, digests=digests).reshape(len(names), chunks)
+    return dict(zip(names, lengths))
 
 
 def _source_paths(sources: str, layout: str) -> dict[str, str] | None:
