@@ -1218,8 +1218,7 @@ class ColumnStore:
         synced = self.synced_alone()
         if self._serves(part, rows, old, synced):
             if part in synced and old is not None:
-                lacking = self.synced_lacking(old, [r["filename"] for r in rows])
-                kept = synced_chunk_kept(self.index.root, old, lacking)
+                kept = self.synced_kept(old, [r["filename"] for r in rows])
                 if kept is not None:
                     warnings.warn(kept, RuntimeWarning, stacklevel=3)
             with self.index.transaction():
@@ -1971,10 +1970,12 @@ class ColumnStore:
                 gone[part] = chunk
         return gone
 
-    def synced_lacking(self, chunk: dict[str, Any], filenames: Iterable[str]) -> list[str]:
-        """Those of ``filenames`` whose rows chunk ``chunk`` (a sync's) does not hold."""
+    def synced_kept(self, chunk: dict[str, Any], filenames: Iterable[str]) -> str | None:
+        """What to say of chunk ``chunk`` (a sync's) kept in a partition now holding
+        ``filenames`` (`synced_chunk_kept`: None when it holds the rows of them all)."""
         held = set(self.chunk_files(chunk))
-        return [name for name in filenames if name not in held]
+        lacking = [name for name in filenames if name not in held]
+        return synced_chunk_kept(self.index.root, chunk, lacking)
 
     def synced_alone(self, parts: Iterable[str] | None = None) -> set[str]:
         """Partitions whose chunk `mica.sync` installed from the server's archive (a store

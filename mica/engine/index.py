@@ -718,9 +718,7 @@ def index_missing(root: Path) -> bool:
     return True
 
 
-def connect_readonly(
-    path: Path, timeout: float | None = None, product: str | None = None
-) -> sqlite3.Connection:
+def connect_readonly(path: Path, product: str | None = None) -> sqlite3.Connection:
     """A read-only connection to an SQLite database of an archive, creating no file where
     this process could not write the database itself.
 
@@ -735,35 +733,33 @@ def connect_readonly(
     opened ``immutable=1``: no lock, no ``-shm``, nothing written (SQLite's documented way
     to read a WAL database without write access). Creating the files there instead would
     leave them owned by this user, where the archive's owner may not write them.
-    `ArchiveIndex.changed` catches a writer starting during such a read.
+    `ArchiveIndex.changed` catches a writer starting during such a read. A ``mode=ro``
+    statement waits `LOCK_WAIT` for a writer's lock.
 
     Parameters
     ----------
     path : Path
         The database file.
-    timeout : float, optional
-        Seconds to wait for a lock (``mode=ro`` only; default `LOCK_WAIT`).
     product : str, optional
         For an archive index (also when the file is named ``archfiles.db3``): its product's
         command name. Queries then raise `DamagedIndexError` when the file is damaged.
     """
-    return _connect_readonly(Path(path), timeout, product)[0]
+    return _connect_readonly(Path(path), product)[0]
 
 
 def _connect_readonly(
-    path: Path, timeout: float | None = None, product: str | None = None, quiet: bool = False
+    path: Path, product: str | None = None, quiet: bool = False
 ) -> tuple[sqlite3.Connection, bool]:
     """`connect_readonly` and whether it opened the database ``immutable=1`` (``product``
     not None: an archive index, its damage raised as `DamagedIndexError`; ``quiet``: also
     when its log is empty, `_follows_writers`)."""
     wal = Path(f"{path}-wal")
-    timeout = LOCK_WAIT if timeout is None else timeout
     follow = _follows_writers(path, quiet)
     uri = f"file:{quote(str(path))}?mode=ro" + ("" if follow else "&immutable=1")
     if product is None and path.name != INDEX_NAME:
-        conn = sqlite3.connect(uri, uri=True, timeout=timeout)
+        conn = sqlite3.connect(uri, uri=True, timeout=LOCK_WAIT)
     else:
-        conn = sqlite3.connect(uri, uri=True, timeout=timeout, factory=_IndexConnection)
+        conn = sqlite3.connect(uri, uri=True, timeout=LOCK_WAIT, factory=_IndexConnection)
         _guard(conn, path, product or "")
     if not follow and path not in _WAL_NOTED and _log_bytes(path) > 0:
         _WAL_NOTED.add(path)

@@ -55,7 +55,7 @@ from mica.engine.product import KIND, FileProduct, RejectedFile
 from mica.engine.provenance import provenance_line
 from mica.engine.report import CheckReport
 from mica.engine.store_tables import check_tables
-from mica.engine.synced import synced_chunk_fetch, synced_chunk_kept
+from mica.engine.synced import synced_chunk_fetch
 from mica.errors import DamagedIndexError
 
 
@@ -153,8 +153,7 @@ def _check_synced(store: ColumnStore, root: Path, report: CheckReport, skip: set
             rows = store.index.partition_rows(part, "filename")
         except ValueError:  # a partition key of an older store layout
             continue
-        lacking = store.synced_lacking(chunk, [r["filename"] for r in rows])
-        kept = synced_chunk_kept(root, chunk, lacking)
+        kept = store.synced_kept(chunk, [r["filename"] for r in rows])
         if kept is not None:
             report.notes.append(kept)
 
