@@ -119,8 +119,9 @@ def set_link(link: Path, target_name: str) -> bool:
     if link.exists() and not link.is_symlink():
         raise OSError(f"{link} is a real file or folder, not a link: the layout is damaged")
     make_folders(link.parent)
+    for stale in link.parent.glob(f".{link.name}.tmp*"):  # a killed writer's (or ours)
+        stale.unlink(missing_ok=True)
     tmp = link.with_name(f".{link.name}.tmp{os.getpid()}")
-    tmp.unlink(missing_ok=True)
     os.symlink(target_name, tmp)
     os.replace(tmp, link)  # rename(2) swaps the link itself: readers never see it missing
     fsync_dir(link.parent)

@@ -496,6 +496,17 @@ def test_interrupted_relink_is_recovered(archive, tmp_path, monkeypatch):
     assert not (root / "02" / ".02121.tmp999").is_symlink()
 
 
+def test_a_link_pointed_again_removes_a_killed_writers_temporary_link(tmp_path):
+    # a V&V install killed between its temporary link and the rename leaves the temporary
+    # link; its rerun points the same link (no relink of the obsid, which removes them too)
+    folder = tmp_path / "02"
+    (folder / "02121_v02").mkdir(parents=True)
+    (folder / ".02121.tmp999").symlink_to("02121_v02")
+    assert set_link(folder / "02121", "02121_v02")
+    assert os.readlink(folder / "02121") == "02121_v02"
+    assert sorted(p.name for p in folder.iterdir()) == ["02121", "02121_v02"]
+
+
 def test_check_finds_and_repairs_layout_damage(archive, tmp_path, monkeypatch):
     monkeypatch.setenv("MICA_SIM_L1_DECIMATE", DECIMATE)
     root = _copy(archive, tmp_path)
