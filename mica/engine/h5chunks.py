@@ -529,7 +529,8 @@ class ChunkDigests:
         """The error for ``detail`` (what is wrong) in this chunk."""
         return DamagedStoreError.at(self.path, f"{self.path}: {detail} ({self.label})")
 
-    def _block_damaged(self, name: str, block: int, row: int, what: str) -> DamagedStoreError:
+    def block_damaged(self, name: str, block: int, row: int, what: str) -> DamagedStoreError:
+        """The error of block ``block`` (first row ``row``) of dataset ``name``: ``what``."""
         return self.damaged(f"/{name.lstrip('/')} chunk at row {row} (block {block}) {what}")
 
     @contextlib.contextmanager
@@ -576,7 +577,7 @@ class ChunkDigests:
         seed = self._seed(name, block)
         if block >= len(record.crcs) or self._extend(seed, stored) != record.crcs[block]:
             row = block * record.chunks[record.axis] if record.chunks else 0
-            raise self._block_damaged(name, block, row, "does not match its digest")
+            raise self.block_damaged(name, block, row, "does not match its digest")
 
     def check_rows(
         self,
@@ -609,7 +610,7 @@ class ChunkDigests:
                 stored = dsid.read_direct_chunk(tuple(origin))[1]
             except (OSError, ValueError, RuntimeError) as exc:  # missing, truncated
                 what = f"is unreadable: {exc}"
-                raise self._block_damaged(name, block, block * step, what) from exc
+                raise self.block_damaged(name, block, block * step, what) from exc
             self.check_block(name, block, stored, record)
 
     def check_data(self, name: str, data: np.ndarray) -> None:

@@ -64,6 +64,7 @@ __all__ = [
     "blosc_blocks",
     "blosc_decode",
     "decode_deferred",
+    "read_blocks",
     "read_planes",
     "read_rows_of",
     "stored_layout",
@@ -586,21 +587,82 @@ def read_rows_of(
         digests.check_data(dset.name, data)
         return data[lo:hi]
     record = digests.check_meta(dset.name, dset.dtype, dset.shape)
-    row_items = math.prod(dset.shape[1:])  # (np.prod: 8 us a call, twice a chunk read)
     out = np.empty((hi - lo, *dset.shape[1:]), dset.dtype)
-    step = dset.chunks[0]
-    flat = out.reshape(hi - lo, -1) if row_items != 1 else out.reshape(-1, 1)
-    for block in range(lo // step, -(-hi // step) if hi > lo else 0):
-        stored, src = _stored(fd, dset, block, digests, record)
-        a, b = max(lo, block * step), min(hi, (block + 1) * step)
-        dest = flat[a - lo : b - lo]
-        if dset.blocks[block][2]:  # stored without its filter
-            whole = np.frombuffer(stored, dset.dtype).reshape(step, -1)
-            dest[:] = whole[a - block * step : b - block * step]
-        else:
-            first = (a - block * step) * row_items
-            _decode(src, dset, first, (b - a) * row_items, dest.ctypes.data, digests)
+    read_blocks(fd, dset.name, dset.chunks[0], dset.blocks, lo, out, digests, record)
     return out
+
+
+def read_blocks(
+    fd: int,
+    name: str,
+    step: int,
+    blocks: tuple[tuple[int, int, int], ...],
+    lo: int,
+    out: np.ndarray,
+    digests: ChunkDigests | None,
+    record: DatasetDigests | None = None,
+    path: str = "",
+) -> None:
+    """Rows [lo, lo + len(out)) of dataset ``name``, stored in Blosc blocks of ``step`` whole
+    rows at ``blocks`` ((file offset, stored size, filter mask) each, in row order; a block
+    HDF5 has no location for at offset -1) of the file open as ``fd``, into ``out``
+    (contiguous, of the dataset's dtype and row shape). Each block is read once into this
+    thread's buffer and checked against ``digests`` (``record``: the dataset's; None: not
+    checked, a damaged block is then named with ``path``); a block whole within the rows is
+    decoded straight into them, of the others c-blosc decodes only the asked rows' items
+    (``blosc_getitem``).
+
+    Raises
+    ------
+    DamagedStoreError
+        A block is missing, truncated, does not match its digest or does not decode.
+    """
+    hi = lo + len(out)
+    per_row = out.itemsize * math.prod(out.shape[1:])  # (np.prod: 8 us a call)
+    flat = out.view(np.uint8).reshape(len(out), per_row)  # each row's bytes
+    c_blosc, raw = _c_blosc(), ctypes.c_size_t()
+
+    def damaged(block: int, what: str) -> DamagedStoreError:
+        if digests is not None:
+            return digests.block_damaged(name, block, block * step, what)
+        where = f"{path}: /{name.lstrip('/')} chunk at row {block * step} (block {block})"
+        return DamagedStoreError.at(Path(path), f"{where} {what}")
+
+    for block in range(lo // step, -(-hi // step) if hi > lo else 0):
+        offset, size, skipped = blocks[block]
+        if offset < 0:
+            raise damaged(block, "is missing")
+        stored, address = _addressed_buffer("stored", size)
+        if os.preadv(fd, [stored], offset) != size:
+            raise damaged(block, "is truncated")
+        if digests is not None:
+            digests.check_block(name, block, stored, record)
+        row0 = block * step
+        a, b = max(lo, row0), min(hi, row0 + step)
+        dest = flat[a - lo : b - lo]
+        try:
+            if skipped:  # the filter was not applied to this block: stored as is
+                if size != step * per_row:
+                    raise ValueError(f"it has {size} bytes, not {step * per_row}")
+                dest[:] = stored.reshape(step, per_row)[a - row0 : b - row0]
+            elif b - a == step:
+                blosc_decode(stored, dest.reshape(-1))
+            elif c_blosc is not None:  # (in items of the dtype: c-blosc's type size)
+                valid = c_blosc.blosc_cbuffer_validate(address, size, ctypes.byref(raw))
+                if valid < 0 or raw.value != step * per_row:
+                    raise ValueError(f"its Blosc header does not describe {step * per_row} bytes")
+                items = per_row // out.itemsize
+                got = c_blosc.blosc_getitem(
+                    address, (a - row0) * items, (b - a) * items, dest.ctypes.data
+                )
+                if got != (b - a) * per_row:
+                    raise ValueError("Blosc could not decode it")
+            else:  # (blosc2 decodes whole buffers only)
+                whole = thread_buffer("block", step * per_row)
+                blosc_decode(stored, whole)
+                dest[:] = whole.reshape(step, per_row)[a - row0 : b - row0]
+        except ValueError as exc:
+            raise damaged(block, f"does not decode: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -851,40 +913,5 @@ class StoredBlocks:
             out = np.empty((hi - lo, *bmap.shape[1:]), dtype=bmap.dtype)
         elif not out.flags.c_contiguous or out.shape != (hi - lo, *bmap.shape[1:]):
             raise ValueError(f"{name}: out must be contiguous, of {hi - lo} rows")
-        per_row = bmap.dtype.itemsize * int(np.prod(bmap.shape[1:], dtype=np.int64))
-        flat = out.view(np.uint8).reshape(len(out), per_row)  # each row's bytes
-        rows = bmap.rows
-        size_of = rows * per_row  # of a decoded block (an edge block is stored padded)
-        for block in range(lo // rows, -(-hi // rows) if hi > lo else lo // rows):
-            offset, size, skipped = bmap.blocks[block]
-            row0 = block * rows
-            if offset < 0:
-                raise self._damaged(name, block, row0, "is missing")
-            stored = thread_buffer("stored", size)
-            if os.preadv(self.fd, [stored], offset) != size:
-                raise self._damaged(name, block, row0, "is truncated")
-            if self.digests is not None:
-                self.digests.check_block(name, block, stored, record)
-            a, b = max(lo, row0), min(hi, row0 + rows)
-            whole = a == row0 and b == row0 + rows
-            # a block whole within the rows is decoded in place, else beside them
-            target = flat[a - lo : b - lo].reshape(-1) if whole else thread_buffer("block", size_of)
-            try:
-                if skipped:  # the filter was not applied to this block: stored as is
-                    if size != size_of:
-                        raise ValueError(f"it has {size} bytes, not {size_of}")
-                    target[:] = stored
-                else:
-                    blosc_decode(stored, target)
-            except ValueError as exc:
-                raise self._damaged(name, block, row0, f"does not decode: {exc}") from exc
-            if not whole:
-                flat[a - lo : b - lo] = target.reshape(rows, per_row)[a - row0 : b - row0]
+        read_blocks(self.fd, name, bmap.rows, bmap.blocks, lo, out, self.digests, record, self.path)
         return out
-
-    def _damaged(self, name: str, block: int, row: int, what: str) -> DamagedStoreError:
-        if self.digests is not None:
-            return self.digests._block_damaged(name, block, row, what)
-        where = f"{self.path}: /{name.lstrip('/')} chunk at row {row} (block {block})"
-        return DamagedStoreError.at(Path(self.path), f"{where} {what}")
-

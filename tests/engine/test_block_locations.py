@@ -115,6 +115,17 @@ def test_rows_are_hdf5_s(chunk, lo, hi, recorded):
     assert np.array_equal(out, want["IMG"])
 
 
+@pytest.mark.parametrize("lo, hi", [(0, None), (150, 420), (1040, 2000)])
+def test_rows_are_hdf5_s_without_c_blosc(chunk, monkeypatch, lo, hi):
+    """Where hdf5plugin's c-blosc does not load, blosc2 decodes the recorded blocks (whole:
+    it has no decoding of a block's items alone)."""
+    path, digests = chunk
+    monkeypatch.setattr(stored_blocks, "_c_blosc", lambda: None)
+    with h5py.File(path, "r") as h5, StoredBlocks(path, digests) as blocks:
+        for name in ("TIME", "W", "IMG"):
+            assert np.array_equal(blocks.read(name, lo, hi), h5[name][lo:hi]), name
+
+
 def test_what_it_does_not_decode(chunk):
     path, digests = chunk
     time = digests.datasets["TIME"]
