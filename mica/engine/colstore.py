@@ -97,7 +97,7 @@ from mica.engine.h5chunks import (
     read_slab,
     record_digests,
 )
-from mica.engine.index import FILE_ORDER, ArchiveIndex, lacks_table, rows_in
+from mica.engine.index import FILE_ORDER, ArchiveIndex, OlderArchiveTable, rows_in
 from mica.engine.product import FileProduct
 from mica.engine.store_tables import create_table, refresh_tables
 from mica.engine.stored_blocks import (
@@ -929,9 +929,7 @@ class ColumnStore:
             rows = self.index.conn.execute(
                 "SELECT * FROM store_chunks WHERE part = ?", (part,)
             ).fetchall()
-        except sqlite3.OperationalError as exc:  # an archive written before the store existed
-            if not lacks_table(exc):
-                raise
+        except OlderArchiveTable:  # an archive written before the store existed
             return None
         return dict(rows[0]) if rows else None
 
@@ -994,15 +992,11 @@ class ColumnStore:
             rows = self.index.conn.execute(
                 f"SELECT {columns} FROM store_chunks {where}", [*known, *parts]
             ).fetchall()
-        except sqlite3.OperationalError as exc:
-            if not lacks_table(exc):
-                raise
+        except OlderArchiveTable:
             try:  # an older archive's table, without digests: its chunks are out of date
                 rows = self.index.conn.execute(f"SELECT * FROM store_chunks {where}", parts)
                 rows = rows.fetchall()
-            except sqlite3.OperationalError as older:
-                if not lacks_table(older):
-                    raise
+            except OlderArchiveTable:
                 return None
         return [dict(row) for row in rows]
 
@@ -1887,9 +1881,7 @@ class ColumnStore:
         out: dict[str, tuple[Path, str]] = {}
         try:
             rows = self.index.conn.execute("SELECT * FROM store_chunks").fetchall()
-        except sqlite3.OperationalError as exc:  # an archive written before the store existed
-            if not lacks_table(exc):
-                raise
+        except OlderArchiveTable:  # an archive written before the store existed
             return out
         for chunk in map(dict, rows):
             path = self.index.root / chunk["path"]
@@ -1932,9 +1924,7 @@ class ColumnStore:
         """
         try:
             built = {r[0] for r in self.index.conn.execute("SELECT part FROM store_chunks")}
-        except sqlite3.OperationalError as exc:
-            if not lacks_table(exc):
-                raise
+        except OlderArchiveTable:
             built = set()
         stale, held = set(self.index.dirty_parts()), set()
         synced = self.synced_alone()
@@ -1989,7 +1979,5 @@ class ColumnStore:
                 return {r[0] for r in self.index.conn.execute(sql)}
             where = " WHERE part IN ({marks})"
             return {r[0] for r in rows_in(self.index.conn, sql + where, sorted(set(parts)))}
-        except sqlite3.OperationalError as exc:  # no sync ever installed a chunk here
-            if not lacks_table(exc):
-                raise
+        except OlderArchiveTable:  # no sync ever installed a chunk here
             return set()

@@ -28,7 +28,12 @@ from urllib.parse import quote
 from mica.engine.atomic import make_file, make_folders
 from mica.engine.lock import UpdateLock
 from mica.engine.product import FileProduct, IndexColumn
-from mica.errors import ArchiveBusy, DamagedIndexError, MissingArchiveError, ProvenanceError
+from mica.errors import (
+    ArchiveBusy,
+    DamagedIndexError,
+    MissingArchiveError,
+    ProvenanceError,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -115,8 +120,16 @@ def damage_detail(exc: BaseException) -> str | None:
     return None
 
 
+class OlderArchiveTable(sqlite3.OperationalError):
+    """A query of an archive index named a table or column the index lacks: an archive
+    written before they existed (raised by the index's cursors, `_guarded`, for the callers
+    that read such an archive as holding none). Any other error of the index (I/O, a lock, an
+    interrupted query) is not this one. Never raised past those callers: not a `MicaError`."""
+
+
 def _guarded(method: Callable[..., Any]) -> Callable[..., Any]:
-    """A cursor method whose SQLite error for a damaged file is `DamagedIndexError`."""
+    """A cursor method whose SQLite error for a damaged file is `DamagedIndexError`, for a
+    lock held past the wait `ArchiveBusy`, for a missing table or column `OlderArchiveTable`."""
 
     @functools.wraps(method)
     def call(self: sqlite3.Cursor, *args: Any, **kwargs: Any) -> Any:
@@ -125,6 +138,8 @@ def _guarded(method: Callable[..., Any]) -> Callable[..., Any]:
         except sqlite3.DatabaseError as exc:
             self.connection.raise_damaged(exc)
             self.connection.raise_busy(exc)
+            if str(exc).startswith(("no such table", "no such column")):
+                raise OlderArchiveTable(*exc.args) from exc
             raise
 
     return call
@@ -194,12 +209,6 @@ def rows_in(conn: sqlite3.Connection, sql: str, values: Iterable[Any]) -> Iterat
     for k in range(0, len(values), _IN_LIST):
         batch = values[k : k + _IN_LIST]
         yield from conn.execute(sql.format(marks=",".join("?" * len(batch))), batch)
-
-
-def lacks_table(exc: sqlite3.OperationalError) -> bool:
-    """Whether ``exc`` says the database lacks a table or column a query named: an archive
-    written before they existed. Any other error (I/O, a full disk) is not that."""
-    return str(exc).startswith(("no such table", "no such column"))
 
 
 class ArchiveIndex:

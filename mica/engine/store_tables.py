@@ -60,7 +60,7 @@ from mica.engine.h5chunks import (
     open_h5_id,
     read_slab,
 )
-from mica.engine.index import lacks_table
+from mica.engine.index import OlderArchiveTable
 from mica.engine.store_layout import StoreDescription, StoreTable
 from mica.errors import DamagedStoreError
 
@@ -156,9 +156,7 @@ def current_table(
     layout = _layout_line(description, table, version)
     try:
         row = conn.execute(sql, (layout, lo, hi, lo, hi, table.name)).fetchone()
-    except sqlite3.OperationalError as exc:  # an archive written before store tables existed
-        if not lacks_table(exc):
-            raise
+    except OlderArchiveTable:  # an archive written before store tables existed
         return None
     if row is None or not row[2]:
         return None
@@ -173,9 +171,7 @@ def _recorded(conn: sqlite3.Connection, name: str) -> dict[str, Any] | None:
         row = conn.execute(
             "SELECT path, sources, digests FROM store_tables WHERE name = ?", (name,)
         ).fetchone()
-    except sqlite3.OperationalError as exc:
-        if not lacks_table(exc):
-            raise
+    except OlderArchiveTable:
         return None
     return None if row is None else {"path": row[0], "sources": row[1], "digests": row[2]}
 

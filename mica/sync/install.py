@@ -41,7 +41,7 @@ from typing import Any
 from mica.engine.atomic import make_folders, replace_durable, write_folder_atomic
 from mica.engine.colstore import STORE_DIR, ColumnStore
 from mica.engine.executors.process import ProcessExecutor
-from mica.engine.index import ArchiveIndex, archive_problem, lacks_table
+from mica.engine.index import ArchiveIndex, OlderArchiveTable, archive_problem
 
 # One batch for the whole sync (the engine's steps, in its order): `ValidateStep` is the
 # ingest's validation step, `decide_placement` applies the revision rules to a validated file,
@@ -174,9 +174,7 @@ def _local_only(product: SyncProduct, index: ArchiveIndex, entry: Entry) -> bool
             "(SELECT part FROM synced_parts)",
             (entry.part,),
         ).fetchone()
-    except sqlite3.OperationalError as exc:  # no sync installed a chunk here yet
-        if not lacks_table(exc):
-            raise
+    except OlderArchiveTable:  # no sync installed a chunk here yet
         current = None
     if current is None:
         return True
