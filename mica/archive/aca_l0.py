@@ -37,10 +37,10 @@ from mica.archive.obsid_times import obsid_interval
 from mica.common import computed_attributes
 from mica.config import archive_root
 from mica.engine.colstore import ColumnStore, serve_from_files
-from mica.engine.h5chunks import ChunkedRows, one_blosc_thread
+from mica.engine.h5chunks import one_blosc_thread
 from mica.engine.index import ArchiveIndex, require_archive
 from mica.engine.read import snapshot_read
-from mica.engine.stored_blocks import DeferredColumn, as_records, decode_deferred
+from mica.engine.stored_blocks import ChunkedRows, DeferredColumn, as_records, decode_deferred
 from mica.engine.synced import require_synced, synced_chunk_lost
 from mica.engine.validate import TIME_AFTER_TSTOP, TIME_BEFORE_TSTART
 from mica.errors import DamagedStoreError, InvalidArgumentError, MissingDataError

@@ -38,10 +38,10 @@ without digests (written before they existed) counts as out of date: served from
 until an update, ``mica rebuild store`` or ``mica check --repair`` rewrites it.
 
 Format (chosen by measurement, see benchmarks/bench_hdr3_store.py and the README): HDF5 via
-h5py with Blosc LZ4 and shuffle (hdf5plugin); one-column groups are read back chunk by chunk
-(`h5chunks`). Reads of the full view take the stored blocks they need themselves, without
-opening the file in HDF5 (`stored_blocks`: each file's layout learnt once per process), and
-decode only the Blosc blocks holding the asked byte planes; reads of images over more than
+h5py with Blosc LZ4 and shuffle (hdf5plugin). Reads of the full view take the stored blocks
+they need themselves, without opening the file in HDF5 (`stored_blocks`: each file's layout
+learnt once per process), and decode only the Blosc blocks holding the asked byte planes;
+one-column groups are read back block by block, and reads of images over more than
 `_SHORT_DEFER_ROWS` rows decode them into the caller's output (`ChunkedRows`).
 """
 
@@ -83,7 +83,6 @@ from mica.engine.chunk_extend import (
 from mica.engine.h5chunks import (
     BLOCK_HASH,
     ChunkDigests,
-    ChunkedRows,
     DatasetDigests,
     RecordedDatasets,
     block_hash_of,
@@ -93,7 +92,6 @@ from mica.engine.h5chunks import (
     one_blosc_thread,
     open_h5,
     open_h5_id,
-    read_rows,
     read_slab,
     record_digests,
 )
@@ -101,12 +99,14 @@ from mica.engine.index import FILE_ORDER, ArchiveIndex, OlderArchiveTable, rows_
 from mica.engine.product import FileProduct
 from mica.engine.store_tables import create_table, refresh_tables
 from mica.engine.stored_blocks import (
+    ChunkedRows,
     DeferredPlanes,
     StoredDataset,
     StoredFile,
     as_records,
     blosc_blocks,
     read_planes,
+    read_rows,
     read_rows_of,
     stored_layout,
 )

@@ -1,20 +1,14 @@
-"""Row ranges of Blosc-compressed HDF5 datasets, decompressed chunk by chunk.
-
-h5py's read of a filtered dataset returns a fresh array; a caller that puts the rows into
-its own output (the images of `get_slot_data`) then copies 100 MB once more. Here each
-chunk's compressed bytes are read at their file offset into a reused buffer, decompressed
-there with blosc2, and the rows copied from that cache-warm buffer to where the caller wants
-them (`ChunkedRows`: located now, decoded when copied; a worker thread decodes ahead while the
-caller copies). Used for one-column groups; byte-plane groups stay with h5py, whose Blosc
-decodes one-byte planes 2-3x faster (measured).
+"""Store chunk files in HDF5: opened for reading, their datasets read through h5py's
+low-level API (`read_slab`), and the digests every stored block is checked against.
 
 Every stored block a store read decodes is checked against the digests recorded when its chunk
 was written (`ChunkDigests`: the CRC-32C of each HDF5 chunk's stored bytes, `BLOCK_HASH`, zlib's
 crc32 in records written before it, seeded with the chunk's partition, the dataset and the block
 number, `block_seed`), so a flipped byte, a block or a whole chunk file put in another's place,
 or an older generation's block of other rows put back fails the read with a `DamagedStoreError`
-instead of returning other data. The decoding path here checks the bytes it has read, before
-decoding them; for datasets HDF5 decodes (`ChunkDigests.check_rows`) the stored blocks are read
+instead of returning other data. Readers that decode stored blocks themselves
+(`mica.engine.stored_blocks`) check the bytes they have read, before decoding them; for
+datasets HDF5 decodes (`ChunkDigests.check_rows`) the stored blocks are read
 once more as HDF5 finds them (from the page cache) and checked before anything read is
 returned.
 """
@@ -22,15 +16,12 @@ returned.
 from __future__ import annotations
 
 import contextlib
-import copy
 import errno
 import functools
 import mmap
 import os
-import queue
 import sys
 import threading
-import weakref
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -65,9 +56,10 @@ class _OneBloscThread(contextlib.ContextDecorator):
     setting to restore: it takes the variable again at the user's next call. Other threads
     calling Blosc while a mica call runs get one thread too (a process-wide setting).
 
-    blosc2 is imported only where it decodes (`ChunkedRows`; 100 ms of start-up that the
-    header-3 path, all h5py, never needs): a scope opened before blosc2 was imported saves
-    its count when a call inside the scope first asks for it (`adopt_blosc2`).
+    blosc2 is imported only where it decodes (`mica.engine.stored_blocks.blosc_decode`,
+    where c-blosc does not load; 100 ms of start-up that other reads never need): a scope
+    opened before blosc2 was imported saves its count when a call inside the scope first
+    asks for it (`adopt_blosc2`).
     """
 
     _VAR = config.BLOSC_NTHREADS
@@ -661,202 +653,6 @@ class ChunkDigests:
             crc = file_digest(b"", self.identity, algorithm=algorithm)
         if (size, crc) != tuple(self.file[:2]):
             raise self.damaged(f"its {size} bytes do not match the file's digest {why}".rstrip())
-
-
-class Descriptor:
-    """A duplicate of an open file's descriptor, closed by `close` or once nothing holds it
-    (rows read later, and their narrowed copies, share one): no file object, whose
-    collection would warn of an unclosed file."""
-
-    def __init__(self, fd: int):
-        self.fd = os.dup(fd)
-        self.close = weakref.finalize(self, os.close, self.fd)
-
-
-class ChunkedRows:
-    """Rows [start, stop) of a Blosc-compressed dataset chunked along its first axis only,
-    located but not yet decompressed, optionally narrowed by a boolean ``keep`` over those
-    rows.
-
-    Holds its own descriptor of the file, so it stays readable after the HDF5 file is closed
-    and even after the file is removed (chunk files are replaced by new names, never
-    rewritten). Raises `DamagedStoreError` (an OSError) naming the file, the chunk and the
-    repair command if a chunk is missing, truncated, does not decompress to its size or, given
-    the chunk's ``digests``, does not match its digest (checked on the bytes read, before
-    they are decoded).
-    """
-
-    def __init__(
-        self, dset: h5py.Dataset, start: int, stop: int, digests: ChunkDigests | None = None
-    ):
-        self.path = Path(dset.file.filename)
-        self.name = dset.name
-        self.dtype = dset.dtype
-        self.start, self.stop = start, stop
-        self.row_shape = dset.shape[1:]
-        self.chunk_shape = dset.chunks
-        self.keep: np.ndarray | None = None
-        self.digests = digests
-        self.record = (
-            None if digests is None else digests.check_meta(self.name, self.dtype, dset.shape)
-        )
-        fd = dset.file.id.get_vfd_handle()
-        size = os.fstat(fd).st_size
-        rows = dset.chunks[0]
-        dsid, origin = dset.id, [0] * len(dset.chunks)
-        self.located = []
-        for row0 in range(start - start % rows, stop, rows):
-            origin[0] = row0
-            info = dsid.get_chunk_info_by_coord(tuple(origin))
-            if info.byte_offset is None or info.byte_offset + info.size > size:
-                where = f"{self.path}: {self.name} chunk at row {row0}"
-                raise DamagedStoreError.at(self.path, f"{where} is missing or truncated")
-            self.located.append((row0, info.byte_offset, info.size, info.filter_mask))
-        self._descriptor = Descriptor(fd)  # shared by narrowed copies
-        self.fd = self._descriptor.fd
-
-    def close(self) -> None:
-        """Close the file descriptor now (this and every narrowed copy become unreadable);
-        without it, it is closed once the last of them is gone."""
-        self._descriptor.close()
-
-    def __len__(self) -> int:
-        return self.stop - self.start if self.keep is None else int(np.count_nonzero(self.keep))
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return (len(self), *self.row_shape)
-
-    def narrowed(self, keep: np.ndarray) -> ChunkedRows:
-        """These rows where ``keep`` (a boolean over the current rows) is true."""
-        if self.keep is not None:  # over the rows kept so far: make it one over all rows
-            full = np.zeros_like(self.keep)
-            full[np.flatnonzero(self.keep)[keep]] = True
-            keep = full
-        out = copy.copy(self)
-        out.keep = keep
-        return out
-
-    def _decode(self, located: tuple[int, int, int, int], src: np.ndarray, out: np.ndarray) -> None:
-        """Read one located chunk into ``src`` and decode it into ``out`` (its full size)."""
-        row0, offset, stored, skipped = located
-        where = f"{self.path}: {self.name} chunk at row {row0}"
-        src = src[:stored]
-        if os.preadv(self.fd, [src], offset) != stored:
-            raise DamagedStoreError.at(self.path, f"{where} is truncated")
-        if self.digests is not None:
-            self.digests.check_block(self.name, row0 // self.chunk_shape[0], src, self.record)
-        if skipped:  # the filter was not applied to this chunk: stored as is
-            if stored != len(out):
-                raise DamagedStoreError.at(self.path, f"{where} has {stored} bytes, not {len(out)}")
-            out[:] = src
-            return
-        blosc2 = sys.modules["blosc2"]  # imported by `each_chunk` (adopt_blosc2)
-        try:
-            raw, packed, _ = blosc2.get_cbuffer_sizes(src)
-            if raw != len(out) or packed > stored:
-                raise ValueError(f"its Blosc header says {raw} bytes from {packed}")
-            blosc2.decompress(src, dst=out)
-        except (RuntimeError, ValueError) as exc:
-            raise DamagedStoreError.at(self.path, f"{where} does not decompress: {exc}") from exc
-
-    @one_blosc_thread
-    def each_chunk(self, sink: Callable[[np.ndarray, int], None]) -> None:
-        """``sink(chunk, row0)`` for every located chunk, in row order: ``chunk`` is the whole
-        decoded chunk (edge chunks padded, as HDF5 stores them), valid during the call only.
-
-        With several chunks, a worker thread reads and decodes the next chunks while the
-        sink copies this one: numpy releases the GIL while it copies, so the copy and the
-        first touch of the caller's output overlap decompression (measured on 105 image
-        chunks: 47 ms in turn, 37 ms overlapped, 30 ms for decompression alone).
-        """
-        one_blosc_thread.adopt_blosc2()
-        nbytes = int(np.prod(self.chunk_shape)) * self.dtype.itemsize
-        src = thread_buffer("src", max((loc[2] for loc in self.located), default=0))
-
-        def view(out: np.ndarray) -> np.ndarray:
-            return out.view(self.dtype).reshape(self.chunk_shape)
-
-        if len(self.located) < 2:
-            for loc in self.located:
-                out = thread_buffer("out0", nbytes)
-                self._decode(loc, src, out)
-                sink(view(out), loc[0])
-            return
-        free: queue.SimpleQueue[np.ndarray | None] = queue.SimpleQueue()
-        for i in range(3):  # one being copied, one decoded and waiting, one being decoded
-            free.put(thread_buffer(f"out{i}", nbytes))
-        ready: queue.SimpleQueue[tuple[int, np.ndarray] | BaseException | None]
-        ready = queue.SimpleQueue()
-
-        def decode_all() -> None:
-            try:
-                for loc in self.located:
-                    out = free.get()
-                    if out is None:  # the caller stopped
-                        return
-                    self._decode(loc, src, out)
-                    ready.put((loc[0], out))
-                ready.put(None)
-            except BaseException as exc:  # handed to the caller, which raises it
-                ready.put(exc)
-
-        worker = threading.Thread(target=decode_all, name="mica-chunk-decode", daemon=True)
-        worker.start()
-        try:
-            while (item := ready.get()) is not None:
-                if isinstance(item, BaseException):
-                    raise item
-                row0, out = item
-                sink(view(out), row0)
-                free.put(out)
-        finally:
-            for _ in range(3):  # a worker waiting for a buffer stops at the first None
-                free.put(None)
-            worker.join()
-
-    def each_block(self, sink: Callable[[np.ndarray, int], None]) -> None:
-        """``sink(values, at)`` for consecutive blocks of the rows: ``values``
-        go to rows [at, at + len(values)) of `len(self)`; valid during the call only."""
-        before = None if self.keep is None else np.cumsum(self.keep) - self.keep
-
-        def put(chunk: np.ndarray, row0: int) -> None:
-            lo = max(self.start, row0)
-            hi = min(self.stop, row0 + len(chunk))
-            values = chunk[lo - row0 : hi - row0]
-            if before is None:
-                sink(values, lo - self.start)
-            else:
-                keep = self.keep[lo - self.start : hi - self.start]
-                if keep.any():
-                    sink(values[keep], int(before[lo - self.start]))
-
-        self.each_chunk(put)
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        out = np.empty(self.shape, dtype=self.dtype)
-
-        def put(values: np.ndarray, at: int) -> None:
-            out[at : at + len(values)] = values
-
-        self.each_block(put)
-        return out if dtype is None else out.astype(dtype, copy=False)
-
-
-def read_rows(
-    dset: h5py.Dataset, start: int, stop: int, digests: ChunkDigests | None = None
-) -> np.ndarray:
-    """Rows [start, stop) of a dataset chunked along its first axis, checked against the
-    chunk's ``digests`` when given."""
-    if is_blosc_chunked(dset) and stop > start:
-        rows = ChunkedRows(dset, start, stop, digests)
-        try:
-            return np.asarray(rows)
-        finally:
-            rows.close()
-    if digests is not None:  # decoded by HDF5 (e.g. its filters no longer read as Blosc)
-        digests.check_rows(dset.id, dset.name, start, stop, dset.dtype, dset.shape)
-    return dset[start:stop]
 
 
 def read_slab(

@@ -26,15 +26,18 @@ else from `stored_layout`.
 from __future__ import annotations
 
 import contextlib
+import copy
 import ctypes
 import errno
 import functools
 import math
 import os
+import queue
 import struct
 import threading
+import weakref
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,7 +49,7 @@ import numpy as np
 from mica.engine.h5chunks import (
     ChunkDigests,
     DatasetDigests,
-    Descriptor,
+    is_blosc_chunked,
     one_blosc_thread,
     open_h5_id,
     thread_buffer,
@@ -55,6 +58,7 @@ from mica.errors import DamagedStoreError
 
 __all__ = [
     "BlockMap",
+    "ChunkedRows",
     "DeferredColumn",
     "DeferredPlanes",
     "StoredBlocks",
@@ -66,6 +70,7 @@ __all__ = [
     "decode_deferred",
     "read_blocks",
     "read_planes",
+    "read_rows",
     "read_rows_of",
     "stored_layout",
 ]
@@ -596,7 +601,7 @@ def read_blocks(
     fd: int,
     name: str,
     step: int,
-    blocks: tuple[tuple[int, int, int], ...],
+    blocks: Sequence[tuple[int, int, int]] | Mapping[int, tuple[int, int, int]],
     lo: int,
     out: np.ndarray,
     digests: ChunkDigests | None,
@@ -604,8 +609,9 @@ def read_blocks(
     path: str = "",
 ) -> None:
     """Rows [lo, lo + len(out)) of dataset ``name``, stored in Blosc blocks of ``step`` whole
-    rows at ``blocks`` ((file offset, stored size, filter mask) each, in row order; a block
-    HDF5 has no location for at offset -1) of the file open as ``fd``, into ``out``
+    rows at ``blocks`` ((file offset, stored size, filter mask) of each, by block number: a
+    sequence in row order or a mapping holding the blocks of the rows; a block HDF5 has no
+    location for at offset -1) of the file open as ``fd``, into ``out``
     (contiguous, of the dataset's dtype and row shape). Each block is read once into this
     thread's buffer and checked against ``digests`` (``record``: the dataset's; None: not
     checked, a damaged block is then named with ``path``); a block whole within the rows is
@@ -666,6 +672,183 @@ def read_blocks(
                     raise ValueError("Blosc could not decode it")
         except ValueError as exc:
             raise damaged(block, f"does not decode: {exc}") from exc
+
+
+class Descriptor:
+    """A duplicate of an open file's descriptor, closed by `close` or once nothing holds it
+    (rows read later, and their narrowed copies, share one): no file object, whose
+    collection would warn of an unclosed file."""
+
+    def __init__(self, fd: int):
+        self.fd = os.dup(fd)
+        self.close = weakref.finalize(self, os.close, self.fd)
+
+
+class ChunkedRows:
+    """Rows [start, stop) of a Blosc-compressed dataset chunked along its first axis only,
+    located but not yet decompressed, optionally narrowed by a boolean ``keep`` over those
+    rows.
+
+    Holds its own descriptor of the file, so it stays readable after the HDF5 file is closed
+    and even after the file is removed (chunk files are replaced by new names, never
+    rewritten). Each stored block is read, checked and decoded by `read_blocks`, whole (edge
+    blocks padded, as HDF5 stores them). Raises `DamagedStoreError` (an OSError) naming the
+    file, the block and the repair command if a block is missing, truncated, does not decode
+    to its size or, given the chunk's ``digests``, does not match its digest (checked on the
+    bytes read, before they are decoded).
+    """
+
+    def __init__(
+        self, dset: h5py.Dataset, start: int, stop: int, digests: ChunkDigests | None = None
+    ):
+        self.path = Path(dset.file.filename)
+        self.name = dset.name
+        self.dtype = dset.dtype
+        self.start, self.stop = start, stop
+        self.row_shape = dset.shape[1:]
+        self.chunk_shape = dset.chunks
+        self.keep: np.ndarray | None = None
+        self.digests = digests
+        self.record = (
+            None if digests is None else digests.check_meta(self.name, self.dtype, dset.shape)
+        )
+        fd = dset.file.id.get_vfd_handle()
+        size = os.fstat(fd).st_size
+        rows = dset.chunks[0]
+        dsid, origin = dset.id, [0] * len(dset.chunks)
+        #: block number -> (file offset, stored size, filter mask), in row order
+        self.located: dict[int, tuple[int, int, int]] = {}
+        for row0 in range(start - start % rows, stop, rows):
+            origin[0] = row0
+            info = dsid.get_chunk_info_by_coord(tuple(origin))
+            if info.byte_offset is None or info.byte_offset + info.size > size:
+                where = f"{self.path}: {self.name} chunk at row {row0}"
+                raise DamagedStoreError.at(self.path, f"{where} is missing or truncated")
+            self.located[row0 // rows] = (info.byte_offset, info.size, info.filter_mask)
+        self._descriptor = Descriptor(fd)  # shared by narrowed copies
+        self.fd = self._descriptor.fd
+
+    def close(self) -> None:
+        """Close the file descriptor now (this and every narrowed copy become unreadable);
+        without it, it is closed once the last of them is gone."""
+        self._descriptor.close()
+
+    def __len__(self) -> int:
+        return self.stop - self.start if self.keep is None else int(np.count_nonzero(self.keep))
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self), *self.row_shape)
+
+    def narrowed(self, keep: np.ndarray) -> ChunkedRows:
+        """These rows where ``keep`` (a boolean over the current rows) is true."""
+        if self.keep is not None:  # over the rows kept so far: make it one over all rows
+            full = np.zeros_like(self.keep)
+            full[np.flatnonzero(self.keep)[keep]] = True
+            keep = full
+        out = copy.copy(self)
+        out.keep = keep
+        return out
+
+    def _decode(self, block: int, out: np.ndarray) -> np.ndarray:
+        """Block ``block`` decoded whole into ``out`` (a byte buffer of its size), as rows."""
+        rows = out.view(self.dtype).reshape(self.chunk_shape)
+        step = self.chunk_shape[0]
+        read_blocks(
+            self.fd, self.name, step, self.located, block * step, rows, self.digests,
+            self.record, str(self.path),
+        )  # fmt: skip
+        return rows
+
+    def each_chunk(self, sink: Callable[[np.ndarray, int], None]) -> None:
+        """``sink(chunk, row0)`` for every located chunk, in row order: ``chunk`` is the whole
+        decoded chunk (edge chunks padded, as HDF5 stores them), valid during the call only.
+
+        With several chunks, a worker thread reads and decodes the next chunks while the
+        sink copies this one: numpy releases the GIL while it copies, and c-blosc's calls
+        while they decode, so the copy and the first touch of the caller's output overlap
+        decompression (measured on 105 image chunks: 47 ms in turn, 37 ms overlapped, 30 ms
+        for decompression alone).
+        """
+        nbytes = math.prod(self.chunk_shape) * self.dtype.itemsize
+        step = self.chunk_shape[0]
+        if len(self.located) < 2:
+            for block in self.located:
+                sink(self._decode(block, thread_buffer("out0", nbytes)), block * step)
+            return
+        free: queue.SimpleQueue[np.ndarray | None] = queue.SimpleQueue()
+        for i in range(3):  # one being copied, one decoded and waiting, one being decoded
+            free.put(thread_buffer(f"out{i}", nbytes))
+        ready: queue.SimpleQueue[tuple[int, np.ndarray, np.ndarray] | BaseException | None]
+        ready = queue.SimpleQueue()
+
+        def decode_all() -> None:
+            try:
+                for block in self.located:
+                    out = free.get()
+                    if out is None:  # the caller stopped
+                        return
+                    ready.put((block * step, out, self._decode(block, out)))
+                ready.put(None)
+            except BaseException as exc:  # handed to the caller, which raises it
+                ready.put(exc)
+
+        worker = threading.Thread(target=decode_all, name="mica-chunk-decode", daemon=True)
+        worker.start()
+        try:
+            while (item := ready.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                row0, out, rows = item
+                sink(rows, row0)
+                free.put(out)
+        finally:
+            for _ in range(3):  # a worker waiting for a buffer stops at the first None
+                free.put(None)
+            worker.join()
+
+    def each_block(self, sink: Callable[[np.ndarray, int], None]) -> None:
+        """``sink(values, at)`` for consecutive blocks of the rows: ``values``
+        go to rows [at, at + len(values)) of `len(self)`; valid during the call only."""
+        before = None if self.keep is None else np.cumsum(self.keep) - self.keep
+
+        def put(chunk: np.ndarray, row0: int) -> None:
+            lo = max(self.start, row0)
+            hi = min(self.stop, row0 + len(chunk))
+            values = chunk[lo - row0 : hi - row0]
+            if before is None:
+                sink(values, lo - self.start)
+            else:
+                keep = self.keep[lo - self.start : hi - self.start]
+                if keep.any():
+                    sink(values[keep], int(before[lo - self.start]))
+
+        self.each_chunk(put)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        out = np.empty(self.shape, dtype=self.dtype)
+
+        def put(values: np.ndarray, at: int) -> None:
+            out[at : at + len(values)] = values
+
+        self.each_block(put)
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+
+def read_rows(
+    dset: h5py.Dataset, start: int, stop: int, digests: ChunkDigests | None = None
+) -> np.ndarray:
+    """Rows [start, stop) of a dataset chunked along its first axis, checked against the
+    chunk's ``digests`` when given."""
+    if is_blosc_chunked(dset) and stop > start:
+        rows = ChunkedRows(dset, start, stop, digests)
+        try:
+            return np.asarray(rows)
+        finally:
+            rows.close()
+    if digests is not None:  # decoded by HDF5 (e.g. its filters no longer read as Blosc)
+        digests.check_rows(dset.id, dset.name, start, stop, dset.dtype, dset.shape)
+    return dset[start:stop]
 
 
 @dataclass(frozen=True)

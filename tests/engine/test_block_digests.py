@@ -22,9 +22,8 @@ from mica.engine.h5chunks import (
     block_hash_of,
     block_seed,
     image_and_record,
-    read_rows,
 )
-from mica.engine.stored_blocks import StoredBlocks
+from mica.engine.stored_blocks import StoredBlocks, read_rows
 from mica.errors import DamagedStoreError
 
 ROWS = 1050  # 10 blocks of 100 rows and a padded edge block

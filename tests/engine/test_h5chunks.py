@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mica.engine.colstore import _CODEC
-from mica.engine.h5chunks import ChunkedRows, read_rows
+from mica.engine.stored_blocks import ChunkedRows, read_rows
 
 RNG = np.random.default_rng(5)
 N = 10_000
@@ -71,7 +71,8 @@ def test_file_truncated_after_locating(h5file):
         info = h5["IMGRAW"].id.get_chunk_info_by_coord((9216, 0))
     with open(path, "r+b") as f:
         f.truncate(info.byte_offset + 10)
-    with pytest.raises(OSError, match=r"chunks\.h5: /IMGRAW chunk at row 9216 is truncated"):
+    truncated = r"chunks\.h5: /IMGRAW chunk at row 9216 \(block 9\) is truncated"
+    with pytest.raises(OSError, match=truncated):
         np.asarray(rows)
 
 
