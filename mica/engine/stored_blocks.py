@@ -665,8 +665,11 @@ def read_blocks(
                 nbytes, at = (b - a) * per_row, dest.ctypes.data
                 if b - a == step:
                     got = c_blosc.blosc_decompress_ctx(address, at, nbytes, 1)
-                else:  # the asked rows' items alone (in items of the dtype: c-blosc's type size)
-                    items = per_row // out.itemsize
+                else:  # the asked rows' items alone, in the type size its header gives (the
+                    # dtype's, or 1 for rows of items over 255 bytes)
+                    items, part = divmod(per_row, int(stored[3]) or 1)
+                    if part:
+                        raise ValueError(f"its type size {stored[3]} does not divide a row")
                     got = c_blosc.blosc_getitem(address, (a - row0) * items, (b - a) * items, at)
                 if got != nbytes:
                     raise ValueError("Blosc could not decode it")

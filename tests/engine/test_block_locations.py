@@ -205,3 +205,22 @@ def test_a_truncated_file(chunk):
     with StoredBlocks(path, digests) as blocks:
         with pytest.raises(DamagedStoreError, match=r"row 1000 \(block 10\) is truncated"):
             blocks.read("TIME", 1000)
+
+
+@pytest.mark.parametrize("lo, hi", [(0, None), (150, 420), (1040, 2000)])
+def test_rows_wider_than_a_blosc_type(tmp_path, lo, hi):
+    """Rows of more bytes than Blosc's largest type (255: the filter then stores them as
+    bytes) read in part of a block: the block's items are counted in the type its header
+    gives, not the dataset's."""
+    path = tmp_path / "wide.h5"
+    rng = np.random.default_rng(3)
+    names = rng.integers(65, 91, (ROWS, 300), dtype=np.uint8).view("S300")[:, 0]
+    with h5py.File(path, "w") as h5:
+        blosc = hdf5plugin.Blosc(cname="lz4", clevel=5, shuffle=hdf5plugin.Blosc.SHUFFLE)
+        h5.create_dataset("NAMES", data=names, chunks=(100,), **blosc)
+    image = path.read_bytes()
+    with h5py.File(path, "r") as h5:
+        datasets = record_digests(h5, image, IDENTITY)
+    digests = ChunkDigests(path, IDENTITY, "test chunk", datasets, (len(image), 0))
+    with StoredBlocks(path, digests) as blocks:
+        assert np.array_equal(blocks.read("NAMES", lo, hi), names[lo:hi])
