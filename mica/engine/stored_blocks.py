@@ -756,11 +756,9 @@ class ChunkedRows:
     def _decode(self, block: int, out: np.ndarray) -> np.ndarray:
         """Block ``block`` decoded whole into ``out`` (a byte buffer of its size), as rows."""
         rows = out.view(self.dtype).reshape(self.chunk_shape)
-        step = self.chunk_shape[0]
-        read_blocks(
-            self.fd, self.name, step, self.located, block * step, rows, self.digests,
-            self.record, str(self.path),
-        )  # fmt: skip
+        step, digests = self.chunk_shape[0], self.digests
+        at, path = block * step, str(self.path)
+        read_blocks(self.fd, self.name, step, self.located, at, rows, digests, self.record, path)
         return rows
 
     def each_chunk(self, sink: Callable[[np.ndarray, int], None]) -> None:
