@@ -28,12 +28,7 @@ from urllib.parse import quote
 from mica.engine.atomic import make_file, make_folders
 from mica.engine.lock import UpdateLock
 from mica.engine.product import FileProduct, IndexColumn
-from mica.errors import (
-    ArchiveBusy,
-    DamagedIndexError,
-    MissingArchiveError,
-    ProvenanceError,
-)
+from mica.errors import ArchiveBusy, DamagedIndexError, MissingArchiveError, ProvenanceError
 
 _log = logging.getLogger(__name__)
 
