@@ -597,6 +597,17 @@ def read_rows_of(
     return out
 
 
+def _block_damaged(
+    digests: ChunkDigests | None, path: str, name: str, block: int, step: int, what: str
+) -> DamagedStoreError:
+    """The error of block ``block`` (of ``step`` rows) of dataset ``name``: ``what``; named by
+    the chunk's ``digests``, else with the file's ``path``."""
+    if digests is not None:
+        return digests.block_damaged(name, block, block * step, what)
+    where = f"{path}: /{name.lstrip('/')} chunk at row {block * step} (block {block})"
+    return DamagedStoreError.at(Path(path), f"{where} {what}")
+
+
 def read_blocks(
     fd: int,
     name: str,
@@ -629,10 +640,7 @@ def read_blocks(
     c_blosc, raw = _c_blosc(), ctypes.c_size_t()
 
     def damaged(block: int, what: str) -> DamagedStoreError:
-        if digests is not None:
-            return digests.block_damaged(name, block, block * step, what)
-        where = f"{path}: /{name.lstrip('/')} chunk at row {block * step} (block {block})"
-        return DamagedStoreError.at(Path(path), f"{where} {what}")
+        return _block_damaged(digests, path, name, block, step, what)
 
     for block in range(lo // step, -(-hi // step) if hi > lo else 0):
         offset, size, skipped = blocks[block]
@@ -725,8 +733,8 @@ class ChunkedRows:
             origin[0] = row0
             info = dsid.get_chunk_info_by_coord(tuple(origin))
             if info.byte_offset is None or info.byte_offset + info.size > size:
-                where = f"{self.path}: {self.name} chunk at row {row0}"
-                raise DamagedStoreError.at(self.path, f"{where} is missing or truncated")
+                what = "is missing or truncated"
+                raise _block_damaged(digests, str(self.path), self.name, row0 // rows, rows, what)
             self.located[row0 // rows] = (info.byte_offset, info.size, info.filter_mask)
         self._descriptor = Descriptor(fd)  # shared by narrowed copies
         self.fd = self._descriptor.fd

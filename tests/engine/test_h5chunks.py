@@ -76,6 +76,21 @@ def test_file_truncated_after_locating(h5file):
         np.asarray(rows)
 
 
+
+def test_block_never_written_is_named_when_located(tmp_path):
+    """A block HDF5 holds no bytes for (never written) fails when the rows are located,
+    before anything is decoded, in the words of every stored-block read."""
+    path = tmp_path / "holes.h5"
+    with h5py.File(path, "w") as h5:
+        dset = h5.create_dataset("IMGRAW", (4096, 64), "f4", chunks=(1024, 64), **_CODEC)
+        dset[:1024] = 1.0  # blocks 1-3 never written
+    with h5py.File(path, "r") as h5:
+        assert np.array_equal(ChunkedRows(h5["IMGRAW"], 0, 1024), np.ones((1024, 64), "f4"))
+        missing = r"holes\.h5: /IMGRAW chunk at row 1024 \(block 1\) is missing or truncated"
+        with pytest.raises(OSError, match=missing):
+            ChunkedRows(h5["IMGRAW"], 512, 2048)
+
+
 def test_sink_error_stops_the_decoding_thread(h5file):
     path, images = h5file
     with h5py.File(path, "r") as h5:
