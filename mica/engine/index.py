@@ -709,11 +709,12 @@ def archive_problem(
 
 def index_missing(root: Path) -> bool:
     """Whether ``root`` lacks the index of the archive an update made there: its lock file
-    is there, no update runs now (a first update may be creating the index) and there is
-    no index file."""
+    is there, stamped (an update writes its pid into it once it holds it, before anything
+    else: an empty one is a first update's between creating and taking it), no update runs
+    now (a first update may be creating the index) and there is no index file."""
     root = Path(root)
     lock = UpdateLock(root)
-    if (root / INDEX_NAME).exists() or not lock.path.exists():
+    if (root / INDEX_NAME).exists() or not lock.stamped():
         return False
     try:
         lock.refuse_if_busy()

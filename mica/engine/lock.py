@@ -19,6 +19,9 @@ from mica.config import umask
 from mica.engine.atomic import make_folders, new_mode
 from mica.errors import ArchiveBusy
 
+#: How long taking the lock retries against a shared lock (a reader's probe, `refuse_if_busy`:
+#: microseconds) before it counts as another update's (s)
+PROBE_GRACE = 0.05
 _UMASK_LOCK = threading.Lock()
 #: locks held in this process while ``MICA_UMASK`` is applied, and the umask before them
 _UMASK_HELD: list[int] = []
@@ -65,21 +68,34 @@ class UpdateLock:
         if self.path.is_symlink():  # written below: never through a link
             self.path.unlink()
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, new_mode())
-        deadline = time.monotonic() + self.wait
+        start = time.monotonic()
+        # a reader's probe (`refuse_if_busy`) holds a shared lock for microseconds: tried
+        # again within `PROBE_GRACE` before the lock counts as another update's
+        deadline = start + max(self.wait, PROBE_GRACE)
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                if time.monotonic() >= deadline:
+                now = time.monotonic()
+                if now >= deadline:
                     err = self._busy(fd)
                     os.close(fd)
                     raise err from None
-                time.sleep(0.2)
+                step = 0.2 if now - start >= PROBE_GRACE else PROBE_GRACE / 10
+                time.sleep(min(step, deadline - now))
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         self.fd = fd
         return self
+
+    def stamped(self) -> bool:
+        """Whether the lock file holds an update's pid: an update has held it (an empty one
+        is being taken, or was never held)."""
+        try:
+            return os.lstat(self.path).st_size > 0
+        except OSError:
+            return False
 
     def refuse_if_busy(self) -> None:
         """Raise `ArchiveBusy` when an update holds the lock now, without taking it (for a

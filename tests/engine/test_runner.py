@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import math
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,10 +18,12 @@ from mica.cli import main
 from mica.engine import registry
 from mica.engine.atomic import copy_atomic, is_leftover, write_bytes_atomic, write_folder_atomic
 from mica.engine.executors import InlineExecutor, ProcessExecutor, UnitError
+from mica.engine.index import INDEX_NAME, archive_problem
 from mica.engine.lock import ArchiveBusy, UpdateLock
 from mica.engine.registry import LAYOUTS, REGISTRY, ProductEntry, products, register_product
 from mica.engine.report import UpdateReport
 from mica.engine.runner import Job, Unit, run_update
+from mica.errors import DamagedIndexError
 from mica.products.aca_l0 import L0
 from mica.sources import Source
 
@@ -137,6 +141,39 @@ def test_runner_takes_the_update_lock(tmp_path):
     with UpdateLock(root), pytest.raises(ArchiveBusy, match="another update"):
         run_update(_Job(root, ["a"]), f"dir:{tmp_path}")
     assert not (root / "log").exists()
+
+
+
+def test_a_readers_probe_does_not_refuse_an_update(tmp_path):
+    """A reader asking whether an update runs (`refuse_if_busy`) holds a shared lock for a
+    moment: an update taking the lock then waits that moment out; an update's exclusive lock
+    still refuses it."""
+    root = tmp_path / "toy"
+    with UpdateLock(root):  # the lock file, as an update leaves it
+        pass
+    probe = os.open(root / "update.lock", os.O_RDONLY)
+    fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    threading.Timer(0.02, os.close, [probe]).start()  # (closing releases it)
+    with UpdateLock(root) as lock:
+        assert lock.fd is not None
+        assert (root / "update.lock").read_text() == str(os.getpid())
+    with UpdateLock(root), pytest.raises(ArchiveBusy, match="another update"):
+        with UpdateLock(root):
+            pass
+
+
+def test_a_lock_file_not_yet_taken_is_no_archive_without_its_index(tmp_path):
+    """A first update creates its lock file, then takes it, then creates the index: a reader
+    in between finds no archive, not a damaged one; once an update has held the lock (its pid
+    written) and left no index, the index is missing."""
+    root = tmp_path / "aca0"
+    root.mkdir()
+    (root / "update.lock").write_bytes(b"")
+    assert archive_problem(root) == f"no {INDEX_NAME}"
+    with UpdateLock(root):
+        pass
+    with pytest.raises(DamagedIndexError, match="the index file is missing"):
+        archive_problem(root)
 
 
 def test_runner_with_process_executor(tmp_path):
