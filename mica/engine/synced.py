@@ -89,15 +89,10 @@ def require_synced(
     (the whole mission when it had none), and an obsid archived here is covered anyway (the
     caller asks only for obsids it did not find).
     """
-    record = (_kept_record(root) or {}).get("products")
-    if not isinstance(record, dict) and os.path.exists(root):
-        return  # a folder updated here
-    subject = Path(root)
-    if not isinstance(record, dict):
-        record = _synced_beside(subject)  # a product no sync brought into a synced archive
-        if not record:
-            return
-        subject = subject.parent
+    found = _synced_products(root)
+    if found is None:
+        return
+    subject, record = found
     held = {name: record[name] for name in products if isinstance(record.get(name), dict)}
     spans: list[tuple[float, float]] = []
     obsids: set[int] = set()
@@ -133,6 +128,26 @@ def require_synced(
         f"{subject} {what}, not {asked}: `mica --archive {archive} sync {server} --products "
         f"{name} {option}` brings it"
     )
+
+
+def is_synced(root: str | Path) -> bool:
+    """Whether `require_synced` has anything to check in ``root``: a product folder a sync
+    brought, or one missing from an archive whose other folders a sync brought (a caller
+    whose range takes work to compute asks this first)."""
+    return _synced_products(root) is not None
+
+
+def _synced_products(root: str | Path) -> tuple[Path, dict[str, Any]] | None:
+    """The folder a sync record speaks for and its products: ``root``'s own record, or for a
+    product folder missing from a synced archive, the archive and the products synced into
+    its other folders; None for a folder updated here."""
+    record = (_kept_record(root) or {}).get("products")
+    if isinstance(record, dict):
+        return Path(root), record
+    if os.path.exists(root):
+        return None  # a folder updated here
+    beside = _synced_beside(Path(root))  # a product no sync brought into a synced archive
+    return (Path(root).parent, beside) if beside else None
 
 
 def _synced_beside(root: Path) -> dict[str, Any]:
