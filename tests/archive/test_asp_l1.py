@@ -501,10 +501,11 @@ def test_a_link_pointed_again_removes_a_killed_writers_temporary_link(tmp_path):
     # link; its rerun points the same link (no relink of the obsid, which removes them too)
     folder = tmp_path / "02"
     (folder / "02121_v02").mkdir(parents=True)
-    (folder / ".02121.tmp999").symlink_to("02121_v02")
+    (folder / "02121_v03").mkdir()
+    (folder / ".02121.tmp").symlink_to("02121_v03")
     assert set_link(folder / "02121", "02121_v02")
     assert os.readlink(folder / "02121") == "02121_v02"
-    assert sorted(p.name for p in folder.iterdir()) == ["02121", "02121_v02"]
+    assert sorted(p.name for p in folder.iterdir()) == ["02121", "02121_v02", "02121_v03"]
 
 
 def test_check_finds_and_repairs_layout_damage(archive, tmp_path, monkeypatch):
