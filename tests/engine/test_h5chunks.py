@@ -76,7 +76,6 @@ def test_file_truncated_after_locating(h5file):
         np.asarray(rows)
 
 
-
 def test_block_never_written_is_named_when_located(tmp_path):
     """A block HDF5 holds no bytes for (never written) fails when the rows are located,
     before anything is decoded, in the words of every stored-block read."""

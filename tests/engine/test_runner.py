@@ -143,7 +143,6 @@ def test_runner_takes_the_update_lock(tmp_path):
     assert not (root / "log").exists()
 
 
-
 def test_a_readers_probe_does_not_refuse_an_update(tmp_path):
     """A reader asking whether an update runs (`refuse_if_busy`) holds a shared lock for a
     moment: an update taking the lock then waits that moment out; an update's exclusive lock
