@@ -21,6 +21,8 @@ def interpolate(yin, xin, xout):
 
 from mica.archive import aca_l0, asp_l1  # noqa: E402
 
+from tests.original.conftest import CENTROID_WINDOW  # noqa: E402  (substitution)
+
 # substitution: the fixture archive (conftest.py); evaluated at import, the original's
 # os.path.exists(...) would see no archive yet (the tests that need flight data are skipped)
 has_l0_2012_archive = True
@@ -123,13 +125,13 @@ def test_get_aca_images_empty():
 has_l0_2007_archive = True
 has_asp_l1 = True
 
-CENTROIDS = (
-    "the simulator's alg-1 ACACENT centroids are not first moments of its L0 pixels "
-    "(they differ by up to 0.2 pixel, the test allows 0.05)"
-)
+# substitution: obsid 8008's "very nice clean stars" of 2007:002 (slot 6) are flight data;
+# here obsid 10369's brightest guide star (slot 7, mag 7.8) in the fixture archive's L0 of
+# CENTROID_WINDOW (conftest.py, with the obsid's aspect L1 at the full cadence)
+CENTROID_START, CENTROID_STOP = CENTROID_WINDOW
+CENTROID_OBSID, CENTROID_SLOT = 10369, 7
 
 
-@pytest.mark.skip(reason=CENTROIDS)
 @pytest.mark.skipif(
     "not has_l0_2007_archive or not has_asp_l1",
     reason="Test requires 2007 L0 archive and L1 aspect archive",
@@ -144,15 +146,15 @@ def test_get_l0_images():
     This is a deep test that all the signs are right.  If not then everything
     breaks badly because the star image doesn't move in sync with row0, col0.
     """
-    start = "2007:002:06:00:00"
-    stop = "2007:002:06:20:00"
+    start = CENTROID_START  # substitution: "2007:002:06:00:00"
+    stop = CENTROID_STOP  # substitution: "2007:002:06:20:00"
 
-    imgs = aca_l0.get_l0_images(start, stop, slot=6)
+    imgs = aca_l0.get_l0_images(start, stop, slot=CENTROID_SLOT)  # substitution: slot=6
 
-    files = asp_l1.get_files(8008, content=["ACACENT"])
+    files = asp_l1.get_files(CENTROID_OBSID, content=["ACACENT"])  # substitution: 8008
     acen = Table.read(files[0])
     # Pick FM centroids for slot 6
-    ok = (acen["alg"] == 1) & (acen["slot"] == 6)
+    ok = (acen["alg"] == 1) & (acen["slot"] == CENTROID_SLOT)  # substitution: 6
     acen = acen[ok]
 
     # Row and col centroids
@@ -181,7 +183,6 @@ def test_get_l0_images():
     assert np.all(np.abs(ccen - ccs) < 0.05)
 
 
-@pytest.mark.skip(reason=CENTROIDS)
 @pytest.mark.skipif(
     "not has_l0_2007_archive or not has_asp_l1",
     reason="Test requires 2007 L0 archive and L1 aspect archive",
@@ -196,15 +197,16 @@ def test_get_slot_data_8x8():
     This is a deep test that all the signs are right.  If not then everything
     breaks badly because the star image doesn't move in sync with row0, col0.
     """
-    start = "2007:002:06:00:00"
-    stop = "2007:002:06:20:00"
+    start = CENTROID_START  # substitution: "2007:002:06:00:00"
+    stop = CENTROID_STOP  # substitution: "2007:002:06:20:00"
 
-    slot_data = aca_l0.get_slot_data(start, stop, slot=6, centered_8x8=True)
+    # substitution: slot=6
+    slot_data = aca_l0.get_slot_data(start, stop, slot=CENTROID_SLOT, centered_8x8=True)
 
-    files = asp_l1.get_files(8008, content=["ACACENT"])
+    files = asp_l1.get_files(CENTROID_OBSID, content=["ACACENT"])  # substitution: 8008
     acen = Table.read(files[0])
     # Pick FM centroids for slot 6
-    ok = (acen["alg"] == 1) & (acen["slot"] == 6)
+    ok = (acen["alg"] == 1) & (acen["slot"] == CENTROID_SLOT)  # substitution: 6
     acen = acen[ok]
 
     # Row and col centroids
