@@ -5,7 +5,9 @@ file whole (the head, a part), `SyncClient.fetch_all` downloads files with at mo
 ``transfers`` at a time. A file is fetched into ``<digest>.partial`` in the staging folder and
 resumed there with an HTTP ``Range`` request by a later attempt or sync; it is renamed to its
 digest name only once its size and SHA-256 digest are those of the manifest, so what lies
-under a final name is always whole and verified.
+under a final name is always whole and verified. A store chunk of which this archive holds an
+older generation is made from it and the pieces that differ (`mica.sync.patch`), verified
+the same way; when that fails it is fetched whole.
 
 Server errors (HTTP 5xx), timeouts, dropped connections and short bodies are retried with
 exponential backoff (`mica.config.sync_retries`, `mica.config.sync_backoff`); a file that
@@ -19,12 +21,14 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import httpx
 
@@ -33,6 +37,7 @@ from mica.engine.atomic import make_folders
 from mica.engine.fsync import fsync_dir
 from mica.errors import ArchiveWriteError, SyncError
 from mica.progress import UpdateProgress
+from mica.sync.patch import Pieces, changed_ranges
 
 #: the longest pause between two attempts (seconds)
 MAX_PAUSE = 30.0
@@ -70,12 +75,19 @@ class Transfer:
         Its path on the server, relative to the published archive's URL.
     size, sha256 : int, str
         What the manifest says it is.
+    base, pieces : Path, str, optional
+        An older generation of the file held here and the file's piece checksums
+        (`mica.sync.patch.Pieces.to_text`).
     """
 
     name: str
     rel: str
     size: int
     sha256: str
+    #: an older generation of this store chunk held here and the chunk's piece checksums:
+    #: only the pieces that differ are fetched (`mica.sync.patch`)
+    base: Path | None = None
+    pieces: str | None = None
 
 
 class TransferProgress(UpdateProgress):
@@ -175,6 +187,8 @@ class SyncClient:
         )
         #: bytes received in all (files, parts, heads; retried bytes too)
         self.received = 0
+        #: (bytes fetched, size) of each file made from an older generation held here
+        self.patched: list[tuple[int, int]] = []
         self._lock = threading.Lock()
         self.stop = threading.Event()
 
@@ -246,6 +260,11 @@ class SyncClient:
             return final  # verified by an earlier sync or plan
         partial = staging / f"{item.sha256}.partial"
         url = self.where(item.rel)
+        if item.base is not None and item.pieces and not partial.exists():
+            if self._patch(item, url, final):
+                if advance is not None:
+                    advance(item.size)
+                return final
         last = ""
         for attempt in range(self.retries + 1):
             try:
@@ -278,6 +297,65 @@ class SyncClient:
             f"{item.name} could not be downloaded from {url} after {self.retries + 1} "
             f"attempts: {last}"
         )
+
+    def _patch(self, item: Transfer, url: str, final: Path) -> bool:
+        """Make ``final`` from ``item.base`` and the pieces of ``item`` that differ from it,
+        fetched, and verify it (`mica.sync.patch`). False when that is no gain or does not
+        give the manifest's bytes (a piece that matched by its checksum alone, a damaged
+        base, a server without ranges): the caller fetches the file whole."""
+        assert item.base is not None and item.pieces is not None
+        try:
+            ranges = changed_ranges(item.base, item.size, Pieces.from_text(item.pieces, item.size))
+        except (ValueError, OSError):
+            return False
+        if ranges is None:
+            return False
+        patched = final.with_name(f"{item.sha256}.patched")
+        fetched = 0
+        try:
+            shutil.copyfile(item.base, patched)
+            with open(patched, "r+b") as fh:
+                fh.truncate(item.size)
+                for start, stop in ranges:
+                    fh.seek(start)
+                    fetched += self._get_range(url, item.name, start, stop, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            if _verify(patched, item) is not None:
+                return False
+            os.replace(patched, final)
+        except (httpx.HTTPError, _Retry, ServerChanged, OSError):
+            return False
+        finally:
+            patched.unlink(missing_ok=True)
+        with self._lock:
+            self.patched.append((fetched, item.size))
+        return True
+
+    def _get_range(self, url: str, name: str, start: int, stop: int, fh: BinaryIO) -> int:
+        """Bytes [start, stop) of the file at ``url`` written to ``fh`` (at its position);
+        `_Retry` when the server does not answer with exactly them."""
+        headers = {"Range": f"bytes={start}-{stop - 1}"}
+        with self.client.stream("GET", url, headers=headers) as resp:
+            if resp.status_code == 404:
+                raise ServerChanged(name, url, "not found (HTTP 404)")
+            content_range = resp.headers.get("content-range", "")
+            if resp.status_code != 206 or not content_range.startswith(
+                f"bytes {start}-{stop - 1}/"
+            ):
+                raise _Retry(f"HTTP {resp.status_code} for bytes {start}-{stop - 1}")
+            size = 0
+            for block in resp.iter_raw():
+                if self.stop.is_set():
+                    raise Interrupted()
+                size += len(block)
+                if size > stop - start:
+                    raise _Retry(f"more than bytes {start}-{stop - 1}")
+                fh.write(block)
+                self._count(len(block))
+        if size != stop - start:
+            raise _Retry(f"got {size} of bytes {start}-{stop - 1}")
+        return size
 
     def _get(
         self, url: str, item: Transfer, partial: Path, advance: Callable[[int], None] | None

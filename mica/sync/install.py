@@ -182,6 +182,17 @@ def _local_only(product: SyncProduct, index: ArchiveIndex, entry: Entry) -> bool
     return all(line.split(" ", 1)[0] in names for line in current[0].splitlines()[1:])
 
 
+def held_chunks(product: SyncProduct, root: Path) -> dict[str, Path]:
+    """part -> the file of the store chunk the archive records for it (a view product's):
+    an older generation of a chunk a sync brings, whose pieces it reuses
+    (`mica.sync.patch`)."""
+    index = _index(product, root) if product.layout == "views" else None
+    if index is None:
+        return {}
+    with index:
+        return {part: root / path for part, (_, path, _) in _chunks(index).items()}
+
+
 def _chunks(index: ArchiveIndex) -> dict[str, tuple[str, str, str | None]]:
     """part -> (file list, path, digests) of the index's store chunks."""
     try:

@@ -34,9 +34,12 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mica._lazy import import_target
 from mica.engine.registry import ProductEntry, products
 from mica.errors import InvalidArgumentError, SyncError
+from mica.sync.patch import PIECE_BYTES, Pieces
 from mica.time import to_date, to_secs
 
 #: the folder at the archive root holding the head and the parts
@@ -64,11 +67,26 @@ _DAY_DIR = re.compile(r"^([12]\d{3})(\d{3})(?:/|$)")
 
 def digest_file(path: str | Path) -> str:
     """The SHA-256 digest of a file, in hex (read in 1 MB blocks)."""
-    h = hashlib.sha256()
+    return _digest(path, False)[0]
+
+
+def digest_file_and_pieces(path: str | Path) -> tuple[str, Pieces]:
+    """The SHA-256 digest of a file and its `mica.sync.patch.Pieces`, in one read."""
+    digest, pieces = _digest(path, True)
+    assert pieces is not None
+    return digest, pieces
+
+
+def _digest(path: str | Path, with_pieces: bool) -> tuple[str, Pieces | None]:
+    h, crcs = hashlib.sha256(), []
     with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
+        while block := fh.read(64 * PIECE_BYTES):
             h.update(block)
-    return h.hexdigest()
+            if with_pieces:
+                crcs.append(Pieces.of(np.frombuffer(block, np.uint8)).crcs)
+    if not with_pieces:
+        return h.hexdigest(), None
+    return h.hexdigest(), Pieces(PIECE_BYTES, np.concatenate([np.zeros(0, np.uint32), *crcs]))
 
 
 class _Record:
@@ -114,6 +132,9 @@ class Entry(_Record):
     mtime_ns : int
         The file's modification time when digested (publish reuses the digest while the
         size and time stay).
+    pieces : str or None
+        A store chunk's piece checksums (`mica.sync.patch.Pieces.to_text`): a sync holding
+        an older generation of the chunk fetches only the pieces that differ.
     """
 
     path: str
@@ -131,6 +152,7 @@ class Entry(_Record):
     digests: str | None = None
     target: str | None = None
     mtime_ns: int = 0
+    pieces: str | None = None
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ from mica.sync.manifest import (
     day_of,
     decode_part,
     digest_file,
+    digest_file_and_pieces,
     encode_part,
     is_private,
     obsid_of,
@@ -79,15 +80,27 @@ class _Digests:
         self.computed = 0
 
     def entry(self, root: Path, rel: str, kind: str, **meta: Any) -> Entry:
+        """The entry of the file ``rel``; a store chunk's with its piece checksums (a sync
+        holding an older generation fetches the pieces that differ, `mica.sync.patch`)."""
         path = root / rel
         st = path.lstat()  # FileNotFoundError: removed by an update (the listing restarts)
         old = self.known.get(rel)
-        if old is not None and old.size == st.st_size and old.mtime_ns == st.st_mtime_ns:
-            digest = old.sha256
-        else:
-            digest = digest_file(path)
+        chunk = kind == "chunk"
+        if (
+            old is not None
+            and old.size == st.st_size
+            and old.mtime_ns == st.st_mtime_ns
+            and (old.pieces is not None or not chunk)
+        ):
+            digest, pieces = old.sha256, old.pieces
+        elif chunk:
+            digest, found = digest_file_and_pieces(path)
+            pieces = found.to_text()
             self.computed += 1
-        return Entry(rel, kind, st.st_size, digest, mtime_ns=st.st_mtime_ns, **meta)
+        else:
+            digest, pieces = digest_file(path), None
+            self.computed += 1
+        return Entry(rel, kind, st.st_size, digest, mtime_ns=st.st_mtime_ns, pieces=pieces, **meta)
 
 
 def _rel(path: Path, root: Path) -> str:

@@ -35,7 +35,13 @@ from mica.engine.lock import UpdateLock
 from mica.engine.synced import SYNC_RECORD, read_record
 from mica.errors import SyncError
 from mica.sync.client import ServerChanged, SyncClient, Transfer, TransferProgress
-from mica.sync.install import Installer, check_provenance, ensure_provenance, missing
+from mica.sync.install import (
+    Installer,
+    check_provenance,
+    ensure_provenance,
+    held_chunks,
+    missing,
+)
 from mica.sync.manifest import (
     HEAD_NAME,
     PARTS_CACHE,
@@ -66,11 +72,20 @@ class ProductPlan:
     provenance: dict[str, Any] | None
     selected: list[Entry]
     needed: list[Entry]
+    #: part -> the chunk file held here for it (its pieces are reused, `mica.sync.patch`)
+    held: dict[str, Path] = field(default_factory=dict)
 
     def transfers(self) -> list[Transfer]:
         folder = self.product.folder
         return [
-            Transfer(f"{self.product.name}/{e.path}", f"{folder}/{e.path}", e.size, e.sha256)
+            Transfer(
+                f"{self.product.name}/{e.path}",
+                f"{folder}/{e.path}",
+                e.size,
+                e.sha256,
+                self.held.get(e.part) if e.part is not None and e.pieces else None,
+                e.pieces,
+            )
             for e in self.needed
             if e.kind != "link"
         ]
@@ -84,6 +99,8 @@ class SyncReport:
     plans: list[ProductPlan] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
     received: int = 0
+    #: (bytes fetched, size) of each store chunk made from its older generation here
+    patched: list[tuple[int, int]] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
     dry_run: bool = False
 
@@ -110,9 +127,15 @@ class SyncReport:
         head = f"sync from {self.url}: {what} {_size(nbytes)}" + (
             "" if self.dry_run else f" ({_size(self.received)} received in all)"
         )
+        lines = self.plan_lines() + self.lines
+        if self.patched:
+            fetched, size = (sum(column) for column in zip(*self.patched))
+            lines.append(
+                f"{len(self.patched)} store chunks made from their older generation here: "
+                f"{_size(fetched)} fetched of {_size(size)}"
+            )
         return "\n".join(
-            [head, *(f"  {line}" for line in self.plan_lines() + self.lines)]
-            + [f"  refused: {r}" for r in self.refused]
+            [head, *(f"  {line}" for line in lines)] + [f"  refused: {r}" for r in self.refused]
         )
 
 
@@ -202,7 +225,8 @@ class _Planner:
                     "same mica version on both sides"
                 )
             needed = missing(product, root, selected)
-            plans.append(ProductPlan(product, root, ph.provenance, selected, needed))
+            held = held_chunks(product, root) if any(e.pieces for e in needed) else {}
+            plans.append(ProductPlan(product, root, ph.provenance, selected, needed, held))
         return plans
 
 
@@ -257,6 +281,7 @@ def sync(
             _run(client, report, archive, chosen, selection, dry_run, progress, on_plan)
     finally:
         report.received = client.received
+        report.patched = list(client.patched)
         if own:
             client.close()
     return report

@@ -7,17 +7,22 @@ which also rewrites the header-3 store chunks under new names), published again 
 ``mica update`` runs after an update of a published archive (`mica.cli.sync.republish`). Both are
 built once a session through the real update and publish paths.
 
-`ArchiveServer` serves a folder as a static web server does (``Range`` requests answered with
-206), counts the bytes it sends, and applies the faults queued for a path (`ArchiveServer.fail`):
-``500``, ``404``, ``timeout`` (no answer for longer than the client waits), ``truncate``
-(half the body, then the connection drops), ``garbage`` (the right length, wrong bytes), and
-calls ``on_request`` (e.g. to publish anew in the middle of a sync).
+`ArchiveServer` serves a folder as a static web server does (a ``Range`` request, ``a-`` or
+``a-b``, answered with 206; with ``closed_ranges`` False ``a-b`` is answered to the file's end,
+as by a server that knows only resumed downloads), counts the bytes it sends, and applies the
+faults queued for a path (`ArchiveServer.fail`): ``500``, ``404``, ``timeout`` (no answer for
+longer than the client waits), ``truncate`` (half the body, then the connection drops),
+``garbage`` (the right length, wrong bytes), and calls ``on_request`` (e.g. to publish anew in
+the middle of a sync).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -85,6 +90,7 @@ class ArchiveServer:
         self.sent = 0
         self.delay = 0.0  # seconds before each answer (latency)
         self.timeout_pause = 2.0
+        self.closed_ranges = True  # False: "bytes=a-b" answered from a to the end
         self.on_request: Callable[[str], None] | None = None
         self.lock = threading.Lock()
         self.url = ""
@@ -138,19 +144,23 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "404" or not file.is_file():
             return self._plain(404, b"not found")
         data = file.read_bytes()
-        start = 0
+        start, stop = 0, len(data)
         rng = self.headers.get("Range")
-        if rng and rng.startswith("bytes="):
-            start = int(rng[6:].split("-", 1)[0])
-            if start >= len(data):
+        if rng and rng.startswith("bytes="):  # one range: "a-" or "a-b" (b included)
+            first, last = rng[6:].split("-", 1)
+            start = int(first)
+            if last and state.closed_ranges:
+                stop = min(int(last) + 1, len(data))
+            if start >= len(data) or stop <= start:
                 return self._plain(416, b"")
-        body = data[start:]
+        body = data[start:stop]
         if fault == "garbage":
             body = bytes(b ^ 0x5A for b in body)
-        self.send_response(206 if start else 200)
+        ranged = (start, stop) != (0, len(data))
+        self.send_response(206 if ranged else 200)
         self.send_header("Content-Length", str(len(body)))
-        if start:
-            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        if ranged:
+            self.send_header("Content-Range", f"bytes {start}-{stop - 1}/{len(data)}")
         self.send_header("Accept-Ranges", "bytes")
         self.end_headers()
         if fault == "truncate":
@@ -208,3 +218,58 @@ def archive_files(root: Path) -> set[str]:
             if not name.endswith(("-wal", "-shm")):
                 out.add(str(Path(folder, name).relative_to(root)))
     return out
+
+
+#: where nginx is installed (its tests are skipped without it)
+NGINX = Path("/usr/sbin/nginx")
+
+
+@contextlib.contextmanager
+def nginx_serving(root: Path, work: Path) -> Iterator[str]:
+    """nginx serving ``root`` as it lies on a free port of 127.0.0.1 (its files in ``work``);
+    yields the URL."""
+    work.mkdir(parents=True)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    conf = work / "nginx.conf"
+    conf.write_text(
+        f"""daemon off;
+pid {work}/nginx.pid;
+error_log {work}/error.log;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {work}/body;
+    proxy_temp_path {work}/proxy;
+    fastcgi_temp_path {work}/fastcgi;
+    uwsgi_temp_path {work}/uwsgi;
+    scgi_temp_path {work}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+        location / {{ }}
+    }}
+}}
+"""
+    )
+    user = ["-g", "user root;"] if os.geteuid() == 0 else []
+    proc = subprocess.Popen(
+        [str(NGINX), "-c", str(conf), "-p", str(work), *user],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                assert proc.poll() is None, proc.stderr.read()
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        shutil.rmtree(work / "body", ignore_errors=True)

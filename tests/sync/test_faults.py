@@ -5,7 +5,6 @@ a full disk, and the same sync from nginx where it is installed."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from mica.sync.manifest import HEAD_NAME, PUBLISH_DIR
 from mica.sync.run import sync
 from tests.conftest import REPO_ROOT, popen_interruptible
 from tests.hardening.test_disk_full import _remount
-from tests.sync.conftest import archive_files, quick_client
+from tests.sync.conftest import NGINX, archive_files, nginx_serving, quick_client
 
 HDR3 = ("2012:125:00:00:00", "2012:132:00:00:00")
 #: an L0 file of the first state (the faults' target)
@@ -158,62 +157,14 @@ def test_full_disk_stops_cleanly_then_the_next_sync_completes(server_v1, serve, 
     assert _names(local) == _names(server_v1)
 
 
-NGINX = Path("/usr/sbin/nginx")
-
-
 @pytest.mark.skipif(not NGINX.exists(), reason="nginx is not installed (/usr/sbin/nginx)")
 def test_sync_from_nginx(server_v1, tmp_path) -> None:
     """The published archive served as it lies by nginx on 127.0.0.1 (a non-root port)."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(
-        f"""daemon off;
-pid {tmp_path}/nginx.pid;
-error_log {tmp_path}/error.log;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {tmp_path}/body;
-    proxy_temp_path {tmp_path}/proxy;
-    fastcgi_temp_path {tmp_path}/fastcgi;
-    uwsgi_temp_path {tmp_path}/uwsgi;
-    scgi_temp_path {tmp_path}/scgi;
-    server {{
-        listen 127.0.0.1:{port};
-        root {server_v1};
-        location / {{ }}
-    }}
-}}
-"""
-    )
-    user = ["-g", "user root;"] if os.geteuid() == 0 else []
-    proc = subprocess.Popen(
-        [str(NGINX), "-c", str(conf), "-p", str(tmp_path), *user],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                assert proc.poll() is None, proc.stderr.read()
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
+    with nginx_serving(server_v1, tmp_path / "nginx") as url:
         local = tmp_path / "laptop"
         report = sync(url, ["aca-l0", "aca-hdr3", "asp-l1"], archive=local)
         assert report.ok
         assert _names(local) == _names(server_v1)
         again = sync(url, ["aca-l0", "aca-hdr3", "asp-l1"], archive=local)
         assert not any(p.needed for p in again.plans)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
     assert archive_files(local)
-    shutil.rmtree(tmp_path / "body", ignore_errors=True)
