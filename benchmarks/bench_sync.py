@@ -1,7 +1,8 @@
 """`mica sync` over loopback: bytes moved, up-to-date re-sync, resume after a kill, latency,
 and ``rsync -a`` of the same folders side by side.
 
-    python benchmarks/bench_sync.py [--days 30] [--work DIR] [--reuse]
+    python benchmarks/bench_sync.py [--days 30] [--period-days 100] [--only-period]
+        [--work DIR] [--reuse]
 
 1. Builds a ``--days`` simulated archive through the real update paths (L0 of every slot with
    its columnar store, so its header-3 views too, and the obspars of the window), publishes it
@@ -18,6 +19,12 @@ and ``rsync -a`` of the same folders side by side.
      latency per request;
    * ``rsync -a`` of the same folders (``aca0``, ``obspar``) on the same disk: bytes and wall
      time, first and up to date (installed with apt-get where absent; skipped if it cannot be).
+
+3. First (alone with ``--only-period``): a day appended to a header-3 period of
+   ``--period-days`` days (built once through the store's own build path, 8 slots at the full
+   cadence, `mica.sim.hdr3_store`), published, and the next ``aca-hdr3`` sync of a laptop that
+   holds the period's chunks: bytes moved against the changed chunks whole, and ``rsync``'s
+   delta transfer of the store folder to a copy of the period's chunks.
 """
 
 from __future__ import annotations
@@ -35,6 +42,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
 
 from mica.engine.obsid_update import update_obsid_archive  # noqa: E402
 from mica.engine.time_update import update_archive  # noqa: E402
@@ -74,18 +83,22 @@ class Served:
                     self.end_headers()
                     return
                 size = path.stat().st_size
-                start = 0
+                start, stop = 0, size
                 rng = self.headers.get("Range", "")
-                if rng.startswith("bytes="):
-                    start = int(rng[6:].split("-")[0])
-                self.send_response(206 if start else 200)
-                self.send_header("Content-Length", str(size - start))
-                if start:
-                    self.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")
+                if rng.startswith("bytes="):  # "a-" or "a-b" (b included), as nginx
+                    first, last = rng[6:].split("-", 1)
+                    start, stop = int(first), min(int(last) + 1, size) if last else size
+                ranged = (start, stop) != (0, size)
+                self.send_response(206 if ranged else 200)
+                self.send_header("Content-Length", str(stop - start))
+                if ranged:
+                    self.send_header("Content-Range", f"bytes {start}-{stop - 1}/{size}")
                 self.end_headers()
                 with open(path, "rb") as fh:
                     fh.seek(start)
-                    while block := fh.read(1 << 16):
+                    left = stop - start
+                    while left and (block := fh.read(min(1 << 16, left))):
+                        left -= len(block)
                         try:
                             self.wfile.write(block)
                         except OSError:
@@ -190,14 +203,102 @@ def rsync_side_by_side(server: Path, work: Path) -> None:
         row(f"rsync -a aca0 obspar ({label})", f"{secs:.2f} s", f"bytes sent {sent}")
 
 
+#: the header-3 period of the appended-day measure (`period_day_sync`) and its files' length
+PERIOD_START = 52 * 100 * 86400.0
+PERIOD_FILE_SECS = 5000.0
+
+
+def _period_day(day: int) -> list:
+    """The simulated 8x8 files of every slot of day ``day`` of the header-3 period."""
+    from mica.sim.hdr3_store import Hdr3File, file_times
+
+    t0 = PERIOD_START + day * 86400.0
+    return [
+        Hdr3File(slot, file_times(a, min(a + PERIOD_FILE_SECS, t0 + 86400.0)))
+        for a in np.arange(t0, t0 + 86400.0, PERIOD_FILE_SECS)
+        for slot in range(8)
+    ]
+
+
+def period_day_sync(work: Path, days: int, reuse: bool) -> None:
+    """A day appended to a header-3 period of ``days`` days on the server, published: the
+    next ``aca-hdr3`` sync of a laptop holding the period's chunks, beside the new chunks
+    whole and ``rsync -a --fuzzy --no-whole-file`` (rsync's delta transfer, the older
+    generation found as the basis of the newly named file) of the store folder."""
+    from mica.sim.hdr3_store import store_hdr3_files
+
+    built = work / "period-built"
+    if not (reuse and (built / "aca0").exists()):
+        shutil.rmtree(built, ignore_errors=True)
+        tic = time.perf_counter()
+        for day in range(days):
+            store_hdr3_files(built / "aca0", _period_day(day))
+        print(
+            f"  built {days} days of header-3 store (8 slots) in {time.perf_counter() - tic:.0f} s"
+        )
+    server, laptop, basis = work / "period-server", work / "period-laptop", work / "period-rsync"
+    for folder in (server, laptop, basis):
+        shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(built, server)
+    shutil.copytree(server / "aca0" / "store", basis)
+    publish(server, ["aca-hdr3"])
+    served = Served(server)
+    sync(served.url, ["aca-hdr3"], archive=laptop)
+    store_hdr3_files(server / "aca0", _period_day(days))
+    publish(server, ["aca-hdr3"])
+    served.take()
+    report, secs = timed_sync(served.url, ["aca-hdr3"], laptop, Selection(), 4)
+    moved = served.take()
+    whole = sum(e.size for p in report.plans for e in p.needed)
+    fetched = sum(f for f, _ in report.patched)
+    row(
+        f"chunks the day changed ({len(report.patched)} made from the older ones)",
+        f"{whole / 1e6:.1f} MB",
+    )
+    row(
+        "mica sync: bytes moved (pieces, head, parts)",
+        f"{moved / 1e6:.2f} MB",
+        f"{moved / whole:.3f}x; {secs:.2f} s",
+    )
+    row("  of which pieces of the chunks", f"{fetched / 1e6:.2f} MB")
+    if shutil.which("rsync") is None:
+        print("  rsync not installed: skipped")
+        return
+    tic = time.perf_counter()
+    done = subprocess.run(
+        ["rsync", "-a", "--fuzzy", "--no-whole-file", "--delete", "--stats",
+         f"{server / 'aca0' / 'store'}/", str(basis)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    secs = time.perf_counter() - tic
+    stats = dict(ln.split(":", 1) for ln in done.stdout.splitlines() if ":" in ln)
+    sent = int(stats["Total bytes sent"].split()[0].replace(",", ""))
+    row(
+        "rsync --fuzzy --no-whole-file of the store: bytes sent",
+        f"{sent / 1e6:.2f} MB",
+        f"{sent / whole:.3f}x; {secs:.2f} s",
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=float, default=30.0, help="days of simulated data")
     parser.add_argument("--work", type=Path, default=None, help="work folder (default: temp)")
     parser.add_argument("--reuse", action="store_true", help="keep an archive built in --work")
     parser.add_argument("--latency", type=float, default=0.04, help="added seconds per request")
+    parser.add_argument(
+        "--period-days",
+        type=int,
+        default=100,
+        help="days of the header-3 period a day is appended to",
+    )
+    parser.add_argument("--only-period", action="store_true", help="the appended day alone")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-sync-"))
+    print(f"A day appended to a {args.period_days}-day header-3 period, then synced:")
+    period_day_sync(work, args.period_days, args.reuse)
+    if args.only_period:
+        return
     server = work / "server"
     if not (args.reuse and (server / "aca0").exists()):
         shutil.rmtree(server, ignore_errors=True)
