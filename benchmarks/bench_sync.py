@@ -20,11 +20,11 @@ and ``rsync -a`` of the same folders side by side.
    * ``rsync -a`` of the same folders (``aca0``, ``obspar``) on the same disk: bytes and wall
      time, first and up to date (installed with apt-get where absent; skipped if it cannot be).
 
-3. First (alone with ``--only-period``): a day appended to a header-3 period of
-   ``--period-days`` days (built once through the store's own build path, 8 slots at the full
+3. First (alone with ``--only-period``): day ``--period-days`` of a header-3 period appended
+   to the days before it (built once through the store's own build path, 8 slots at the full
    cadence, `mica.sim.hdr3_store`), published, and the next ``aca-hdr3`` sync of a laptop that
-   holds the period's chunks: bytes moved against the changed chunks whole, and ``rsync``'s
-   delta transfer of the store folder to a copy of the period's chunks.
+   holds the chunks of the days before: bytes moved against the changed chunks whole, and
+   ``rsync``'s delta transfer of the store folder to a copy of those chunks.
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ class Served:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # as nginx (a small range: 40 ms else)
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -177,13 +178,20 @@ def kill_and_resume(served: Served, local: Path, data: int) -> None:
     )
 
 
-def rsync_side_by_side(server: Path, work: Path) -> None:
+def have_rsync() -> bool:
+    """Whether rsync runs here (installed with apt-get where absent; said when it cannot be)."""
     if shutil.which("rsync") is None:
         subprocess.run(
             ["apt-get", "install", "-y", "-qq", "rsync"], capture_output=True, check=False
         )
     if shutil.which("rsync") is None:
         print("  rsync not installed and not installable here: skipped")
+        return False
+    return True
+
+
+def rsync_side_by_side(server: Path, work: Path) -> None:
+    if not have_rsync():
         return
     dest = work / "rsync"
     shutil.rmtree(dest, ignore_errors=True)
@@ -221,32 +229,38 @@ def _period_day(day: int) -> list:
 
 
 def period_day_sync(work: Path, days: int, reuse: bool) -> None:
-    """A day appended to a header-3 period of ``days`` days on the server, published: the
-    next ``aca-hdr3`` sync of a laptop holding the period's chunks, beside the new chunks
-    whole and ``rsync -a --fuzzy --no-whole-file`` (rsync's delta transfer, the older
-    generation found as the basis of the newly named file) of the store folder."""
+    """Day ``days`` (1: the first) appended to a header-3 period on the server, published:
+    the next ``aca-hdr3`` sync of a laptop holding the period's chunks of the days before,
+    beside the changed chunks whole and ``rsync -a --fuzzy --no-whole-file --delete-after``
+    of the store folder (rsync's delta transfer, the older generation, deleted only after,
+    found as the basis of the newly named file)."""
     from mica.sim.hdr3_store import store_hdr3_files
 
-    built = work / "period-built"
+    built = work / f"period-built-{days - 1}"
     if not (reuse and (built / "aca0").exists()):
         shutil.rmtree(built, ignore_errors=True)
         tic = time.perf_counter()
-        for day in range(days):
+        for day in range(days - 1):
             store_hdr3_files(built / "aca0", _period_day(day))
-        print(
-            f"  built {days} days of header-3 store (8 slots) in {time.perf_counter() - tic:.0f} s"
-        )
+        secs = time.perf_counter() - tic
+        print(f"  built {days - 1} days of header-3 store (8 slots) in {secs:.0f} s")
     server, laptop, basis = work / "period-server", work / "period-laptop", work / "period-rsync"
-    for folder in (server, laptop, basis):
+    whole_laptop = work / "period-laptop-whole"
+    for folder in (server, laptop, basis, whole_laptop):
         shutil.rmtree(folder, ignore_errors=True)
     shutil.copytree(built, server)
     shutil.copytree(server / "aca0" / "store", basis)
     publish(server, ["aca-hdr3"])
     served = Served(server)
     sync(served.url, ["aca-hdr3"], archive=laptop)
-    store_hdr3_files(server / "aca0", _period_day(days))
+    shutil.copytree(laptop, whole_laptop)
+    for chunk in (whole_laptop / "aca0" / "store").rglob("*.h5"):
+        chunk.unlink()  # (no older generation here: the chunks come whole)
+    store_hdr3_files(server / "aca0", _period_day(days - 1))
     publish(server, ["aca-hdr3"])
     served.take()
+    report, whole_secs = timed_sync(served.url, ["aca-hdr3"], whole_laptop, Selection(), 4)
+    whole_moved = served.take()
     report, secs = timed_sync(served.url, ["aca-hdr3"], laptop, Selection(), 4)
     moved = served.take()
     whole = sum(e.size for p in report.plans for e in p.needed)
@@ -256,17 +270,21 @@ def period_day_sync(work: Path, days: int, reuse: bool) -> None:
         f"{whole / 1e6:.1f} MB",
     )
     row(
-        "mica sync: bytes moved (pieces, head, parts)",
+        "mica sync holding the older chunks: bytes moved",
         f"{moved / 1e6:.2f} MB",
-        f"{moved / whole:.3f}x; {secs:.2f} s",
+        f"{moved / whole:.3f}x; {secs:.2f} s on loopback",
     )
-    row("  of which pieces of the chunks", f"{fetched / 1e6:.2f} MB")
-    if shutil.which("rsync") is None:
-        print("  rsync not installed: skipped")
+    row("  of which pieces of chunks (the rest: head, parts)", f"{fetched / 1e6:.2f} MB")
+    row(
+        "mica sync holding none: bytes moved (chunks whole)",
+        f"{whole_moved / 1e6:.2f} MB",
+        f"{whole_moved / whole:.3f}x; {whole_secs:.2f} s on loopback",
+    )
+    if not have_rsync():
         return
     tic = time.perf_counter()
     done = subprocess.run(
-        ["rsync", "-a", "--fuzzy", "--no-whole-file", "--delete", "--stats",
+        ["rsync", "-a", "--fuzzy", "--no-whole-file", "--delete-after", "--stats",
          f"{server / 'aca0' / 'store'}/", str(basis)],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
@@ -274,7 +292,7 @@ def period_day_sync(work: Path, days: int, reuse: bool) -> None:
     stats = dict(ln.split(":", 1) for ln in done.stdout.splitlines() if ":" in ln)
     sent = int(stats["Total bytes sent"].split()[0].replace(",", ""))
     row(
-        "rsync --fuzzy --no-whole-file of the store: bytes sent",
+        "rsync delta transfer (--fuzzy) of the store: bytes sent",
         f"{sent / 1e6:.2f} MB",
         f"{sent / whole:.3f}x; {secs:.2f} s",
     )
@@ -295,7 +313,7 @@ def main() -> None:
     parser.add_argument("--only-period", action="store_true", help="the appended day alone")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-sync-"))
-    print(f"A day appended to a {args.period_days}-day header-3 period, then synced:")
+    print(f"Day {args.period_days} appended to a header-3 period, then synced:")
     period_day_sync(work, args.period_days, args.reuse)
     if args.only_period:
         return

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -34,6 +33,7 @@ import httpx
 
 from mica import config
 from mica.engine.atomic import make_folders
+from mica.engine.chunk_extend import copy_chunk_file
 from mica.engine.fsync import fsync_dir
 from mica.errors import ArchiveWriteError, SyncError
 from mica.progress import UpdateProgress
@@ -313,8 +313,10 @@ class SyncClient:
         patched = final.with_name(f"{item.sha256}.patched")
         fetched = 0
         try:
-            shutil.copyfile(item.base, patched)
-            with open(patched, "r+b") as fh:
+            with open(patched, "w+b") as fh:
+                # by the kernel (on a file system with shared extents, none copied); the room
+                # of the pieces past the base's end taken now (a full disk fails here)
+                copy_chunk_file(item.base, fh, max(0, item.size - item.base.stat().st_size))
                 fh.truncate(item.size)
                 for start, stop in ranges:
                     fh.seek(start)
