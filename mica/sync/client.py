@@ -77,15 +77,13 @@ class Transfer:
         What the manifest says it is.
     base, pieces : Path, str, optional
         An older generation of the file held here and the file's piece checksums
-        (`mica.sync.patch.Pieces.to_text`).
+        (`mica.sync.patch.Pieces.to_text`): only the pieces that differ are fetched.
     """
 
     name: str
     rel: str
     size: int
     sha256: str
-    #: an older generation of this store chunk held here and the chunk's piece checksums:
-    #: only the pieces that differ are fetched (`mica.sync.patch`)
     base: Path | None = None
     pieces: str | None = None
 

@@ -66,7 +66,7 @@ _DAY_DIR = re.compile(r"^([12]\d{3})(\d{3})(?:/|$)")
 
 
 def digest_file(path: str | Path) -> str:
-    """The SHA-256 digest of a file, in hex (read in 1 MB blocks)."""
+    """The SHA-256 digest of a file, in hex (read in blocks of 512 kB)."""
     return _digest(path, False)[0]
 
 
