@@ -14,12 +14,15 @@ import numpy as np
 import pytest
 
 from mica.archive import aca_hdr3
+from mica.errors import SyncError
 from mica.sim.hdr3_store import Hdr3File, file_times, store_hdr3_files
+from mica.sync.client import Interrupted
 from mica.sync.install import synced_chunk_path
 from mica.sync.manifest import HEAD_NAME, PUBLISH_DIR, Entry, Head, decode_part, digest_file
 from mica.sync.patch import PIECE_BYTES, Pieces, changed_ranges
 from mica.sync.publish import publish
-from mica.sync.run import sync
+from mica.sync.run import STAGING, sync
+from tests.hardening.test_disk_full import _remount
 from tests.sync.conftest import NGINX, nginx_serving, quick_client
 
 DAY = 86400.0
@@ -195,4 +198,62 @@ def test_pieces_from_nginx(servers, tmp_path) -> None:
     assert len(report.patched) == len(report.plans[0].needed) > 0, report.summary()
     fetched, size = (sum(column) for column in zip(*report.patched))
     assert fetched < size / 2
+    _same_as_server(local, second)
+
+
+def _staged(local: Path) -> list[str]:
+    staging = local / STAGING
+    return sorted(p.name for p in staging.iterdir()) if staging.is_dir() else []
+
+
+def test_ctrl_c_in_a_patch_leaves_the_held_chunks_and_no_piece_file(servers, serve, tmp_path):
+    """Stopped while pieces come (Ctrl-C in a sync stops its transfers at their next block):
+    the archive keeps the older chunks, staging keeps no patched file, the next sync
+    completes."""
+    first, second = servers
+    local = tmp_path / "local"
+    server = serve(first)
+    with quick_client(server) as client:
+        assert sync(server.url, ["aca-hdr3"], archive=local, client=client).ok
+    server.root = second
+    server.reset()
+    with quick_client(server) as client:
+
+        def stop_at_a_piece(path: str) -> None:
+            if path.startswith("aca0/store/hd3s/"):
+                client.stop.set()
+
+        server.on_request = stop_at_a_piece
+        with pytest.raises(Interrupted):
+            sync(server.url, ["aca-hdr3"], archive=local, client=client)
+    server.on_request = None
+    assert not [name for name in _staged(local) if name.endswith(".patched")]
+    for entry in _chunks(first).values():  # the first state's chunks, as they were
+        assert digest_file(local / "aca0" / synced_chunk_path(entry)) == entry.sha256
+    with quick_client(server) as client:
+        report = sync(server.url, ["aca-hdr3"], archive=local, client=client)
+    assert report.ok and report.patched, report.summary()
+    _same_as_server(local, second)
+
+
+def test_a_full_disk_in_a_patch_stops_cleanly(servers, serve, tmpfs) -> None:
+    """No room for the copy of a held chunk: the sync stops as any full disk stops it, the
+    archive keeps its chunks, and with room the next sync patches them."""
+    first, second = servers
+    local = tmpfs / "archive"
+    server = serve(first)
+    with quick_client(server) as client:
+        assert sync(server.url, ["aca-hdr3"], archive=local, client=client).ok
+    used = sum(p.stat().st_size for p in local.rglob("*") if p.is_file())
+    _remount(tmpfs, f"size={used + (2 << 20)}")  # less than a copy of the period's chunk
+    server.root = second
+    server.reset()
+    with quick_client(server) as client, pytest.raises(SyncError, match="disk is full"):
+        sync(server.url, ["aca-hdr3"], archive=local, client=client)
+    for entry in _chunks(first).values():
+        assert digest_file(local / "aca0" / synced_chunk_path(entry)) == entry.sha256
+    _remount(tmpfs, "size=128m")
+    with quick_client(server) as client:
+        report = sync(server.url, ["aca-hdr3"], archive=local, client=client)
+    assert report.ok and report.patched, report.summary()
     _same_as_server(local, second)
