@@ -258,11 +258,11 @@ class SyncClient:
             return final  # verified by an earlier sync or plan
         partial = staging / f"{item.sha256}.partial"
         url = self.where(item.rel)
-        if item.base is not None and item.pieces and not partial.exists():
-            if self._patch(item, url, final):
-                if advance is not None:
-                    advance(item.size)
-                return final
+        if item.base is not None and item.pieces and self._patch(item, url, final):
+            partial.unlink(missing_ok=True)  # (a whole download an earlier sync began)
+            if advance is not None:
+                advance(item.size)
+            return final
         last = ""
         for attempt in range(self.retries + 1):
             try:
