@@ -3,7 +3,7 @@
 
 The server's archive holds 20 days of header-3 store of slots 6-7 (`store_hdr3_files`: the
 store's real build path, no FITS files), published; its second state appends a day, which
-extends each chunk, and is published again."""
+extends the period's chunks, and is published again."""
 
 from __future__ import annotations
 
@@ -65,14 +65,20 @@ def _chunks(root: Path) -> dict[str, Entry]:
     }
 
 
+def _first_sync(serve, first: Path, local: Path):
+    """The server of the first state, and ``local`` synced from it."""
+    server = serve(first)
+    with quick_client(server) as client:
+        assert sync(server.url, ["aca-hdr3"], archive=local, client=client).ok
+    return server
+
+
 def _synced_then_second(servers, serve, local: Path, fault=(), **settings):
     """Sync from the first state, then from the second (``fault``: a path's fragment and
     the faults queued for it, ``settings``: `ArchiveServer` attributes, for the second);
     returns the second sync's report and the server."""
     first, second = servers
-    server = serve(first)
-    with quick_client(server) as client:
-        assert sync(server.url, ["aca-hdr3"], archive=local, client=client).ok
+    server = _first_sync(serve, first, local)
     server.root = second
     server.reset()
     if fault:
@@ -212,9 +218,7 @@ def test_ctrl_c_in_a_patch_leaves_the_held_chunks_and_no_piece_file(servers, ser
     completes."""
     first, second = servers
     local = tmp_path / "local"
-    server = serve(first)
-    with quick_client(server) as client:
-        assert sync(server.url, ["aca-hdr3"], archive=local, client=client).ok
+    server = _first_sync(serve, first, local)
     server.root = second
     server.reset()
     with quick_client(server) as client:
@@ -241,9 +245,7 @@ def test_a_full_disk_in_a_patch_stops_cleanly(servers, serve, tmpfs) -> None:
     archive keeps its chunks, and with room the next sync patches them."""
     first, second = servers
     local = tmpfs / "archive"
-    server = serve(first)
-    with quick_client(server) as client:
-        assert sync(server.url, ["aca-hdr3"], archive=local, client=client).ok
+    server = _first_sync(serve, first, local)
     used = sum(p.stat().st_size for p in local.rglob("*") if p.is_file())
     _remount(tmpfs, f"size={used + (2 << 20)}")  # less than a copy of the period's chunk
     server.root = second
@@ -267,9 +269,7 @@ def test_a_whole_download_begun_before_gives_way_to_the_pieces(servers, serve, t
     connection) left its partial file: the next sync still patches the chunk."""
     first, second = servers
     local = tmp_path / "local"
-    server = serve(first)
-    with quick_client(server) as client:
-        assert sync(server.url, ["aca-hdr3"], archive=local, client=client).ok
+    server = _first_sync(serve, first, local)
     entry = _chunks(second)["hd3s/52"]
     begun = local / STAGING / f"{entry.sha256}.partial"
     begun.parent.mkdir(parents=True)
