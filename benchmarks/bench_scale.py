@@ -437,15 +437,9 @@ HD3_FILE_SECS = 5000.0
 
 def _hd3_day(day: int) -> list:
     """The simulated 8x8 files of every slot of day ``day`` of the header-3 period."""
-    from mica.sim.hdr3_store import Hdr3File, file_times
+    from mica.sim.hdr3_store import day_files
 
-    t0 = HD3_PERIOD_START + day * DAY
-    starts = np.arange(t0, t0 + DAY, HD3_FILE_SECS)
-    return [
-        Hdr3File(slot, file_times(a, min(a + HD3_FILE_SECS, t0 + DAY)))
-        for a in starts
-        for slot in range(8)
-    ]
+    return day_files(HD3_PERIOD_START + day * DAY, file_secs=HD3_FILE_SECS)
 
 
 def _hd3_period(root: Path, timed: list[int]) -> dict:

@@ -43,7 +43,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
 
 from mica.engine.obsid_update import update_obsid_archive  # noqa: E402
 from mica.engine.time_update import update_archive  # noqa: E402
@@ -211,21 +210,8 @@ def rsync_side_by_side(server: Path, work: Path) -> None:
         row(f"rsync -a aca0 obspar ({label})", f"{secs:.2f} s", f"bytes sent {sent}")
 
 
-#: the header-3 period of the appended-day measure (`period_day_sync`) and its files' length
+#: the header-3 period of the appended-day measure (`period_day_sync`)
 PERIOD_START = 52 * 100 * 86400.0
-PERIOD_FILE_SECS = 5000.0
-
-
-def _period_day(day: int) -> list:
-    """The simulated 8x8 files of every slot of day ``day`` of the header-3 period."""
-    from mica.sim.hdr3_store import Hdr3File, file_times
-
-    t0 = PERIOD_START + day * 86400.0
-    return [
-        Hdr3File(slot, file_times(a, min(a + PERIOD_FILE_SECS, t0 + 86400.0)))
-        for a in np.arange(t0, t0 + 86400.0, PERIOD_FILE_SECS)
-        for slot in range(8)
-    ]
 
 
 def period_day_sync(work: Path, days: int, reuse: bool) -> None:
@@ -234,14 +220,14 @@ def period_day_sync(work: Path, days: int, reuse: bool) -> None:
     beside the changed chunks whole and ``rsync -a --fuzzy --no-whole-file --delete-after``
     of the store folder (rsync's delta transfer, the older generation, deleted only after,
     found as the basis of the newly named file)."""
-    from mica.sim.hdr3_store import store_hdr3_files
+    from mica.sim.hdr3_store import day_files, store_hdr3_files
 
     built = work / f"period-built-{days - 1}"
     if not (reuse and (built / "aca0").exists()):
         shutil.rmtree(built, ignore_errors=True)
         tic = time.perf_counter()
         for day in range(days - 1):
-            store_hdr3_files(built / "aca0", _period_day(day))
+            store_hdr3_files(built / "aca0", day_files(PERIOD_START + day * 86400.0))
         secs = time.perf_counter() - tic
         print(f"  built {days - 1} days of header-3 store (8 slots) in {secs:.0f} s")
     server, laptop, basis = work / "period-server", work / "period-laptop", work / "period-rsync"
@@ -256,7 +242,7 @@ def period_day_sync(work: Path, days: int, reuse: bool) -> None:
     shutil.copytree(laptop, whole_laptop)
     for chunk in (whole_laptop / "aca0" / "store").rglob("*.h5"):
         chunk.unlink()  # (no older generation here: the chunks come whole)
-    store_hdr3_files(server / "aca0", _period_day(days - 1))
+    store_hdr3_files(server / "aca0", day_files(PERIOD_START + (days - 1) * 86400.0))
     publish(server, ["aca-hdr3"])
     served.take()
     report, whole_secs = timed_sync(served.url, ["aca-hdr3"], whole_laptop, Selection(), 4)

@@ -27,7 +27,7 @@ from mica.sim.hdr3 import hdr3_bytes
 from mica.sim.mission import VCDU_SECS
 from mica.time import year_doy
 
-__all__ = ["Hdr3File", "file_times", "store_hdr3_files"]
+__all__ = ["Hdr3File", "day_files", "file_times", "store_hdr3_files"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,26 @@ def file_times(tstart: float, tstop: float, every: int = 1, pair: bool = False) 
     if pair:
         keep[1::every] = True
     return grid[keep]
+
+
+def day_files(
+    t0: float, slots: Iterable[int] = range(8), file_secs: float = 5000.0
+) -> list[Hdr3File]:
+    """The 8x8 files of ``slots`` over the day from ``t0`` (CXC seconds) at the full cadence:
+    one of each slot every ``file_secs``, the last cut at the day's end.
+
+    Examples
+    --------
+    >>> files = day_files(52 * 100 * 86400.0, slots=(6, 7))
+    >>> len(files), files[0].slot, len(files[0].times), len(files[-1].times)
+    (36, 6, 1220, 342)
+    """
+    t1 = t0 + 86400.0
+    return [
+        Hdr3File(slot, file_times(a, min(a + file_secs, t1)))
+        for a in np.arange(t0, t1, file_secs)
+        for slot in slots
+    ]
 
 
 def _index_row(f: Hdr3File, revision: int) -> dict:

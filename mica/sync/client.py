@@ -344,15 +344,7 @@ class SyncClient:
                 f"bytes {start}-{stop - 1}/"
             ):
                 raise _Retry(f"HTTP {resp.status_code} for bytes {start}-{stop - 1}")
-            size = 0
-            for block in resp.iter_raw():
-                if self.stop.is_set():
-                    raise Interrupted()
-                size += len(block)
-                if size > stop - start:
-                    raise _Retry(f"more than bytes {start}-{stop - 1}")
-                fh.write(block)
-                self._count(len(block))
+            size = self._receive(resp, fh, stop - start, f"more than bytes {start}-{stop - 1}")
         if size != stop - start:
             raise _Retry(f"got {size} of bytes {start}-{stop - 1}")
         return size
@@ -380,20 +372,36 @@ class SyncClient:
             resumed = resp.status_code == 206
             with open(partial, "ab" if resumed else "wb") as fh:
                 size = have if resumed else 0
-                for block in resp.iter_raw():  # as it arrives: a dropped connection keeps it
-                    if self.stop.is_set():
-                        raise Interrupted()
-                    size += len(block)
-                    if size > item.size:
-                        raise _Retry(f"the server sent more than the manifest's {item.size} bytes")
-                    fh.write(block)
-                    self._count(len(block))
-                    if advance is not None:
-                        advance(len(block))
+                too_much = f"the server sent more than the manifest's {item.size} bytes"
+                size += self._receive(resp, fh, item.size - size, too_much, advance)
                 fh.flush()
                 os.fsync(fh.fileno())
             if size != item.size:
                 raise _Retry(f"got {size} of {item.size} bytes")
+
+    def _receive(
+        self,
+        resp: httpx.Response,
+        fh: BinaryIO,
+        room: int,
+        too_much: str,
+        advance: Callable[[int], None] | None = None,
+    ) -> int:
+        """``resp``'s body written to ``fh`` as it arrives (a dropped connection keeps what
+        came); its size. `_Retry` (``too_much``) past ``room`` bytes, `Interrupted` once the
+        transfers are told to stop."""
+        size = 0
+        for block in resp.iter_raw():
+            if self.stop.is_set():
+                raise Interrupted()
+            size += len(block)
+            if size > room:
+                raise _Retry(too_much)
+            fh.write(block)
+            self._count(len(block))
+            if advance is not None:
+                advance(len(block))
+        return size
 
     def fetch_all(
         self,

@@ -189,8 +189,12 @@ def held_chunks(product: SyncProduct, root: Path) -> dict[str, Path]:
     index = _index(product, root) if product.layout == "views" else None
     if index is None:
         return {}
-    with index:
-        return {part: root / path for part, (_, path, _) in _chunks(index).items()}
+    with index:  # (paths alone: the file lists and digests `_chunks` reads are megabytes)
+        try:
+            rows = index.conn.execute("SELECT part, path FROM store_chunks").fetchall()
+        except sqlite3.OperationalError:  # no store table yet
+            return {}
+    return {part: root / path for part, path in rows}
 
 
 def _chunks(index: ArchiveIndex) -> dict[str, tuple[str, str, str | None]]:

@@ -15,7 +15,7 @@ import pytest
 
 from mica.archive import aca_hdr3
 from mica.errors import SyncError
-from mica.sim.hdr3_store import Hdr3File, file_times, store_hdr3_files
+from mica.sim.hdr3_store import Hdr3File, day_files, store_hdr3_files
 from mica.sync.client import Interrupted
 from mica.sync.install import synced_chunk_path
 from mica.sync.manifest import HEAD_NAME, PUBLISH_DIR, Entry, Head, decode_part, digest_file
@@ -32,12 +32,7 @@ DAYS = 20
 
 
 def _day(day: int) -> list[Hdr3File]:
-    t0 = START + day * DAY
-    return [
-        Hdr3File(slot, file_times(a, min(a + 5000.0, t0 + DAY)))
-        for a in np.arange(t0, t0 + DAY, 5000.0)
-        for slot in (6, 7)  # (the slots of ccd_temp)
-    ]
+    return day_files(START + day * DAY, slots=(6, 7))  # (the slots of ccd_temp)
 
 
 @pytest.fixture(scope="module")
