@@ -76,8 +76,6 @@ def child(name: str, root: Path, cheta: Path, days: float, item: str) -> dict:
     if name.endswith(UNCHECKED):
         unchecked()
         name = name[: -len(UNCHECKED)]
-    t0 = _secs(START)
-    t1 = t0 + days * DAY
     if name == "import_mica":
         tic = time.perf_counter()
         import mica.archive.aca_hdr3  # noqa: F401
@@ -91,6 +89,9 @@ def child(name: str, root: Path, cheta: Path, days: float, item: str) -> dict:
         import numpy  # noqa: F401
 
         return {"s": time.perf_counter() - tic}
+    # (after the import children: converting a date imports astropy.time, one of their costs)
+    t0 = _secs(START)
+    t1 = t0 + days * DAY
     if name in ("hdr3_days", "hdr3_hour"):
         from mica.archive import aca_hdr3
 
