@@ -43,7 +43,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-
 from mica.engine.obsid_update import update_obsid_archive  # noqa: E402
 from mica.engine.time_update import update_archive  # noqa: E402
 from mica.products.aca_l0 import L0  # noqa: E402
@@ -250,7 +249,7 @@ def period_day_sync(work: Path, days: int, reuse: bool) -> None:
     report, secs = timed_sync(served.url, ["aca-hdr3"], laptop, Selection(), 4)
     moved = served.take()
     whole = sum(e.size for p in report.plans for e in p.needed)
-    fetched = sum(f for f, _ in report.patched)
+    fetched, _ = report.patched_bytes
     row(
         f"chunks the day changed ({len(report.patched)} made from the older ones)",
         f"{whole / 1e6:.1f} MB",

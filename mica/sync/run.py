@@ -108,6 +108,12 @@ class SyncReport:
     def ok(self) -> bool:
         return not self.refused
 
+    @property
+    def patched_bytes(self) -> tuple[int, int]:
+        """(bytes fetched, bytes made) over the store chunks made from their older generation
+        here."""
+        return sum(f for f, _ in self.patched), sum(size for _, size in self.patched)
+
     def plan_lines(self) -> list[str]:
         out = []
         for plan in self.plans:
@@ -129,7 +135,7 @@ class SyncReport:
         )
         lines = self.plan_lines() + self.lines
         if self.patched:
-            fetched, size = (sum(column) for column in zip(*self.patched))
+            fetched, size = self.patched_bytes
             lines.append(
                 f"{len(self.patched)} store chunks made from their older generation here: "
                 f"{_size(fetched)} fetched of {_size(size)}"

@@ -121,7 +121,7 @@ def test_a_day_appended_is_fetched_as_the_pieces_that_differ(servers, serve, tmp
     chunks = [e for plan in report.plans for e in plan.needed]
     assert chunks and all(e.kind == "chunk" for e in chunks)
     assert len(report.patched) == len(chunks), report.summary()
-    fetched, size = (sum(column) for column in zip(*report.patched))
+    fetched, size = report.patched_bytes
     assert size == sum(e.size for e in chunks)
     assert fetched < size / 2, report.summary()  # (0.21 when written)
     ranges = [rng for path, rng in server.requests if path.startswith("aca0/store/")]
@@ -197,7 +197,7 @@ def test_pieces_from_nginx(servers, tmp_path) -> None:
         report = sync(f"{url}/{second.name}", ["aca-hdr3"], archive=local)
     assert report.ok, report.summary()
     assert len(report.patched) == len(report.plans[0].needed) > 0, report.summary()
-    fetched, size = (sum(column) for column in zip(*report.patched))
+    fetched, size = report.patched_bytes
     assert fetched < size / 2
     _same_as_server(local, second)
 
