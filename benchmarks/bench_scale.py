@@ -12,6 +12,8 @@ Builds, once (``--reuse`` keeps what the work folder holds):
   no files: the index-only figures), beside links to small's folders (readers only);
 * ``prev`` and ``prev-grown``: the day before the appended one alone, and the same with its
   index grown to ``--rows`` rows (copied afresh for each append);
+* ``slot-period``: the days of the last L0 slot store period (10 days) wholly inside small's
+  but its last day (`slot_period`), the day appended to it;
 * ``mission``: ``--years`` of header-3 store from 1999:204 through the store's real chunk
   build (`mica.sim.hdr3_store`: slots 6 and 7, 8x8, the simulator's cadence thinned to a
   pair of rows every 328 s, as benchmarks/bench_hdr3_stats.py builds it), and
@@ -25,13 +27,15 @@ Then measures in fresh processes (``--child``), interleaved round after round (t
 counts; a first call's figures, one measurement a round, their own best round): every index
 query of an update or a reader on small's and grown's index (flat: at most 1.2x); appending one
 day to prev-grown, prev, small (its store chunks hold ``--days`` - 1 days: the appended day's
-chunks grow, up to a whole period) and an empty archive (at most 1.2x empty); ``mica check`` of
-prev-grown (at most 15 s and 500 MB; CPU time beside the wall time, as the machine may be
-shared); header-3 reads against the cheta layout (at most 0.75x) and their memory (at most 1.5x
-the returned arrays); statistics; small reads. Each target is printed beside its figure.
-``--only flat`` builds and measures the index, append and check figures alone (no header-3
-mission store, no reads); ``--only stats`` the mission store, its cheta-layout statistics peer
-and the statistics figures alone (and the mission appends below).
+chunks grow, up to a whole period) and an empty archive (at most 1.2x empty), and a slot
+store period's last day to slot-period (its slot chunks at their largest) and to an empty
+archive (at most 1.2x); ``mica check`` of prev-grown (at most 15 s and 500 MB; CPU time
+beside the wall time, as the machine may be shared); header-3 reads against the cheta layout
+(at most 0.75x) and their memory (at most 1.5x the returned arrays); statistics; small reads.
+Each target is printed beside its figure. ``--only flat`` builds and measures the index,
+append and check figures alone (no header-3 mission store, no reads); ``--only stats`` the
+mission store, its cheta-layout statistics peer and the statistics figures alone (and the
+mission appends below).
 
 Appending to the mission (``hd3_append``, in each round, the best round counting: now and
 then a child ran all its appends slow; not with ``--only flat``): the CPU time of appending
@@ -181,8 +185,11 @@ def build(args: argparse.Namespace) -> list[tuple[str, str, str]]:
     if not (args.reuse and (small / INDEX).exists()):
         shutil.rmtree(small, ignore_errors=True)
         rows.append(("ingest small", f"{ingest(upstream, small, START, args.days - 1):.0f} s", ""))
-    # the day before the appended one, and the appended one, as folders of their own
-    for name, a in (("day-prev", last - DAY), ("day-last", last)):
+    # the day before the appended one, the appended one and a slot store period's last day
+    # (`slot_period`), as folders of their own
+    period = slot_period(args)
+    days = (("day-prev", last - DAY), ("day-last", last), ("day-slot-last", period[1] - DAY))
+    for name, a in days:
         folder = work / name
         if not folder.exists():
             folder.mkdir()
@@ -193,6 +200,10 @@ def build(args: argparse.Namespace) -> list[tuple[str, str, str]]:
     if not (args.reuse and (prev / INDEX).exists()):
         shutil.rmtree(prev, ignore_errors=True)
         ingest(work / "day-prev", prev, to_date(last - DAY), 1)
+    slot = work / "slot-period" / "aca0"  # the period's days but its last
+    if not (args.reuse and (slot / INDEX).exists()):
+        shutil.rmtree(slot, ignore_errors=True)
+        ingest(upstream, slot, to_date(period[0]), (period[1] - period[0]) / DAY - 1)
     # no synthetic row in the store periods of the real days (100 days for header 3): a
     # partition's rebuild would look for their files
     keep = (t0 - 200 * DAY, t0 + (args.days + 200) * DAY)
@@ -223,6 +234,18 @@ def build(args: argparse.Namespace) -> list[tuple[str, str, str]]:
         if not (args.reuse and (dest / INDEX).exists()):
             build_cheta(root, dest, days, start)
     return rows
+
+
+def slot_period(args: argparse.Namespace) -> tuple[float, float]:
+    """The (start, stop) of the last L0 slot store period (`STORE_PERIOD`) wholly inside the
+    archive's days: appending its last day extends the slot chunks at their largest."""
+    from mica.products.aca_l0 import STORE_PERIOD
+
+    stop = secs(START) + (args.days - 1) * DAY  # (the appended day not included)
+    number = int(stop // STORE_PERIOD) - 1
+    if number * STORE_PERIOD < secs(START):
+        raise SystemExit(f"--days {args.days}: no whole slot store period in the archive")
+    return number * STORE_PERIOD, (number + 1) * STORE_PERIOD
 
 
 def build_stats(args: argparse.Namespace) -> list[tuple[str, str, str]]:
@@ -607,10 +630,19 @@ def measure(args: argparse.Namespace) -> Figures:
             fig.add(f"{label} files_1d", run_child("files_1d", root, mid))
             fig.add(f"{label} images_10min", run_child("images_10min", root, mid))
             fig.add(f"{label} msid_1", run_child("msid_1", root, START))
-        appends = (("empty", None), ("prev", prev), ("prev-grown", prev_grown), ("small", small))
+        last_day, slot_last = work / "day-last", work / "day-slot-last"
         # appending the last day: to an empty archive, to prev (one day), to prev-grown, to
-        # small (the appended day's chunks hold earlier days)
-        for label, src in appends:
+        # small (the appended day's chunks hold earlier days); and a slot store period's last
+        # day: to an empty archive, to the period's other days (its slot chunks at their largest)
+        appends = (
+            ("empty", None, last_day),
+            ("prev", prev, last_day),
+            ("prev-grown", prev_grown, last_day),
+            ("small", small, last_day),
+            ("slot empty", None, slot_last),
+            ("slot period", work / "slot-period" / "aca0", slot_last),
+        )
+        for label, src, day in appends:
             dest = work / "append" / "aca0"
             if src is None:
                 shutil.rmtree(dest, ignore_errors=True)
@@ -621,7 +653,7 @@ def measure(args: argparse.Namespace) -> Figures:
             # prev-grown's 385 MB index, a cost of the copy and not of the update (measured)
             os.sync()
             # the round of least CPU time: the machine may be shared
-            res = run_child("append", dest, str(work / "day-last"))
+            res = run_child("append", dest, str(day))
             fig.add(f"append {label}", res, by="cpu")
         shutil.rmtree(work / "append", ignore_errors=True)
         if args.only == "flat":
@@ -717,6 +749,15 @@ def report(fig: Figures, args: argparse.Namespace) -> None:
             "  CPU: empty / prev / prev-grown / small",
             " / ".join(f"{c:.2f}" for c in cpus) + " s",
             " / ".join(f"{c / cpus[0]:.2f}x" for c in cpus[1:]) + " (<= 1.2x)",
+        )
+    )
+    slot_empty, slot_full = g("append slot empty", "cpu"), g("append slot period", "cpu")
+    flat.append(("append a slot period's last day: empty", f"{slot_empty:.2f} s CPU", ""))
+    flat.append(
+        (
+            "  to the period's other days",
+            f"{slot_full:.2f} s CPU",
+            f"{slot_full / slot_empty:.2f}x (<= 1.2x)",
         )
     )
     for label in ("check prev-grown", "check prev"):
