@@ -126,6 +126,8 @@ def archive_path_setting() -> str | None:
     """``MICA_ARCHIVE`` as set: the original's colon-separated list of archive roots (None
     when unset); `archive_root` uses its first element."""
     return _text(ARCHIVE)
+
+
 def _folder(path: Path, what: str) -> Path:
     """``path`` made absolute (``~`` expanded, ``..`` resolved as text); `ConfigError` when
     it is an existing file, not a folder."""

@@ -274,9 +274,7 @@ def _to_time(value: CxoTimeLike) -> Time:
     raise InvalidTimeError(f"cannot interpret {value!r} as a Chandra time")
 
 
-def time_range(
-    start: CxoTimeLike, stop: CxoTimeLike, instant: bool = False
-) -> tuple[float, float]:
+def time_range(start: CxoTimeLike, stop: CxoTimeLike, instant: bool = False) -> tuple[float, float]:
     """(tstart, tstop) in CXC seconds, refusing a ``stop`` not after ``start``.
 
     Parameters

@@ -95,9 +95,7 @@ def _revision(obsid: int, version: Revision, data_root: str | Path | None) -> in
     if isinstance(version, numbers.Integral) and not isinstance(version, bool):
         version = int(version)
     elif version not in ("default", "last"):
-        raise InvalidArgumentError(
-            f"version must be 'default', 'last' or an int, not {version!r}"
-        )
+        raise InvalidArgumentError(f"version must be 'default', 'last' or an int, not {version!r}")
     with ArchiveIndex.open_for_reading(OBSPAR, OBSPAR.root(data_root)) as index:
         state = link_state(index, obsid)
         if version == "default":

@@ -189,9 +189,7 @@ def fetch_hdr3(names, start, stop, plot_path, csv_path, from_files, stat) -> Non
         _plot_hdr3(msids, names, start, stop, plot_path, stat)
 
 
-def hdr3_figure(
-    msids: Any, names: tuple[str, ...], start: str, stop: str, stat: str | None
-) -> Any:
+def hdr3_figure(msids: Any, names: tuple[str, ...], start: str, stop: str, stat: str | None) -> Any:
     """The figure of ``fetch hdr3 --plot``: one panel per item against time, sharing one
     time axis labelled once, under the lower panel; statistics as their means (a point per
     bin, joined where bins follow each other) over each bin's min..max."""

@@ -120,8 +120,10 @@ def require_synced(
         )
     name = next(iter(held), products[0])
     server = _server(record, held)
-    what = f"holds a part of {name} synced from {server}" if held else (
-        f"holds {', '.join(sorted(record))} synced from {server}, not {name}"
+    what = (
+        f"holds a part of {name} synced from {server}"
+        if held
+        else f"holds {', '.join(sorted(record))} synced from {server}, not {name}"
     )
     archive = Path(root).parent
     raise MissingDataError(
@@ -222,8 +224,7 @@ def synced_chunk_fetch(
     held = {product: record[product]} if isinstance(record.get(product), dict) else {}
     option = f"--start {_date(start)[:17]} --stop {_date(stop)[:17]}"
     return (
-        f"`mica --archive {root.parent} sync {_server(record, held)} --products {product} "
-        f"{option}`"
+        f"`mica --archive {root.parent} sync {_server(record, held)} --products {product} {option}`"
     )
 
 

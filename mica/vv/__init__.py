@@ -80,8 +80,9 @@ def get_vv_dir(
             link = last_link(root, obsid) if last_link(root, obsid).is_dir() else link
         if not link.is_dir():
             raise _not_held(
-                root, obsid, f"no default V&V of obsid {obsid} in {root}: run `mica update vv "
-                f"--obsid {obsid}`"
+                root,
+                obsid,
+                f"no default V&V of obsid {obsid} in {root}: run `mica update vv --obsid {obsid}`",
             )
         return str(link.parent / os.readlink(link))
     revs = _revisions(root, obsid)

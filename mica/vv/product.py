@@ -41,6 +41,8 @@ from mica.vv.table import FOLDER, TABLE_NAME, VV_SPEC, table_rows
 
 ASP_FOLDER = "asp1"
 OBSPAR_FOLDER = "obspar"
+
+
 def _index_tstarts(asp_root: Path) -> dict[tuple[int, int], float]:
     """(obsid, revision) -> earliest TSTART of its ASPSOL files, from the archive index."""
     db = asp_root / "archfiles.db3"

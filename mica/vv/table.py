@@ -101,5 +101,3 @@ def table_rows(info: dict[str, Any], meta: dict[str, Any]) -> np.ndarray:
         row["disposition"] = disp["status"].encode()
         row["reasons"] = reasons
     return rows
-
-

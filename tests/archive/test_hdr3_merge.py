@@ -92,8 +92,9 @@ def test_items_share_the_set_s_times(boundary_archive):
     """Every item's ``times`` is the set's grid, one array, as the original's items share
     theirs: no copy of the grid per item."""
     got = MSIDset(SIM_ITEMS, BOUNDARY - 3000, BOUNDARY + 3000, data_root=boundary_archive)
-    slow = MSIDset(SIM_ITEMS, BOUNDARY - 3000, BOUNDARY + 3000, data_root=boundary_archive,
-                   use_store=False)
+    slow = MSIDset(
+        SIM_ITEMS, BOUNDARY - 3000, BOUNDARY + 3000, data_root=boundary_archive, use_store=False
+    )
     assert len(got.times) > 500 and np.array_equal(got.times, slow.times)
     assert all(m.times is got.times for m in got.values())
     assert all(m.times is slow.times for m in slow.values())

@@ -34,8 +34,16 @@ LOADS = {
 # (sc_id, obsid, obs_idx, mp_starcat_time, ra, dec, roll, dither (state, y amp, y period,
 # z amp, z period) or None)
 OBS = [
-    (1, 19372, 1, "2017:044:10:02:11.311", 209.04218, 47.227524, 357.020117,
-     ("ON", 8.0, 1000.0, 8.0, 707.1)),
+    (
+        1,
+        19372,
+        1,
+        "2017:044:10:02:11.311",
+        209.04218,
+        47.227524,
+        357.020117,
+        ("ON", 8.0, 1000.0, 8.0, 707.1),
+    ),
     (1, 2000, 2, "2017:045:01:15:40.000", 83.8221, -5.3911, 72.5, ("OFF", 0.0, None, 0.0, None)),
     (1, 19990, 3, "2017:050:20:01:00.000", 10.0, 20.0, 30.0, ("ON", 16.0, 1000.0, 16.0, 707.1)),
     (2, 51500, 1, "2017:050:12:30:00.000", 150.0, 2.0, 100.0, None),
@@ -59,9 +67,11 @@ CAT_19372 = {
 
 def _catalog_rows(sc_id: int, obsid: int, obs_idx: int, time: str) -> list[tuple]:
     rows = []
-    entries = CAT_19372 if obsid == 19372 else {
-        i: (i % 8, 100000 + obsid * 10 + i, "BOT" if i > 3 else "FID") for i in range(1, 12)
-    }
+    entries = (
+        CAT_19372
+        if obsid == 19372
+        else {i: (i % 8, 100000 + obsid * 10 + i, "BOT" if i > 3 else "FID") for i in range(1, 12)}
+    )
     if obsid in (55123, 55124):  # an ER catalog with a monitor window in slot 7
         entries = {1: (0, 600001, "BOT"), 2: (7, None, "MON")}
     for idx, (slot, star_id, kind) in entries.items():
@@ -111,9 +121,7 @@ def build_starcheck_db(path: Path, schema: str = STARCHECK_SQL) -> Path:
         warning = (sc_id, obsid, obs_idx, ">> WARNING: Guide star 454432416 near hot pixel", 7)
         if newest:
             conn.execute("insert into starcheck_warnings values (?, ?, ?, ?, ?, 'orange')", warning)
-            conn.execute(
-                "insert into starcheck_pred_temp values (?, ?, ?)", (sc_id, obsid, -10.8)
-            )
+            conn.execute("insert into starcheck_pred_temp values (?, ?, ?)", (sc_id, obsid, -10.8))
         else:
             conn.execute("insert into starcheck_warnings values (?, ?, ?, ?, ?)", warning)
     conn.commit()

@@ -78,9 +78,12 @@ def test_screenshots_checker_finds_what_a_reader_meets(tmp_path):
         PAGE.format(css=css, long=LONG, text="plain", extra='<a href="bad.html#top">b</a>')
     )
     (site / "bad.html").write_text(
-        PAGE.format(css="", long=LONG, text="see :func:`x` and ``y``",
-                    extra='<img src="missing.png"><a href="good.html#nowhere">g</a>'
-                          '<p id="top"></p>')  # fmt: skip
+        PAGE.format(
+            css="",
+            long=LONG,
+            text="see :func:`x` and ``y``",
+            extra='<img src="missing.png"><a href="good.html#nowhere">g</a><p id="top"></p>',
+        )
     )
     profile = tmp_path / "profile"
     good = screenshots.look_at(site / "good.html", site, None, profile)
