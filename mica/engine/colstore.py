@@ -9,7 +9,8 @@ from. An update that adds files after a partition's own extends its chunk: the n
 is a byte copy of the old file, made by the kernel, that HDF5 appends the new rows to (each
 dataset's last block written again with them), under the temporary name it is renamed from;
 its old blocks keep their offsets and digests (`mica.engine.chunk_extend`), so an append
-costs what it adds, not the whole period; the update reads the index rows of the files after
+encodes and digests what it adds, not the whole period (the copy, its fsync and the file's
+checksum still cost the period's bytes); the update reads the index rows of the files after
 the chunk's alone (`PartitionRows`: the partition's file list, compared with the chunk's,
 written by SQLite). The old file is never changed: a reader of it is
 still served. Space the appends free (the rewritten last blocks) stays in the file, recorded;
