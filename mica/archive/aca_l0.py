@@ -83,14 +83,36 @@ def _as_list(values: int | Sequence[int] | None, default: list[int], what: str) 
         return list(default)
     if isinstance(values, list) and all(type(v) is int and v in default for v in values):
         return list(values)  # (already checked: a reader passes its list on, three times)
-    try:
-        out = [int(v) for v in np.atleast_1d(values)]
-    except (TypeError, ValueError):
-        raise InvalidArgumentError(f"{what} must be among {default}, got {values!r}") from None
+    out = [_whole(v, default, what, values) for v in np.atleast_1d(np.asarray(values, object))]
     bad = [v for v in out if v not in default]
     if bad:
         raise InvalidArgumentError(f"{what} must be among {default}, got {bad}")
     return out
+
+
+def _whole(value: Any, default: list[int], what: str, given: Any) -> int:
+    """``value`` as an int when it is a whole number (a bool or a fraction is refused, never
+    truncated into another slot or size)."""
+    if not isinstance(value, (bool, np.bool_)):
+        try:
+            number = operator.index(value)
+        except TypeError:
+            number = int(value) if isinstance(value, (float, np.floating)) else None
+            number = number if number is not None and number == value else None
+        if number is not None:
+            return number
+    raise InvalidArgumentError(f"{what} must be among {default}, got {given!r}")
+
+
+def _one_slot(slot: Any) -> int:
+    """The one slot a reader of a slot's rows is given (a list or None is refused: they read
+    one slot, and a list's first alone would be read as if it were all of them)."""
+    if slot is None or np.ndim(slot) != 0:
+        raise InvalidArgumentError(
+            f"slot must be one slot number among {ALL_SLOTS}, got {slot!r} "
+            "(several slots: one call a slot)"
+        )
+    return _as_list(slot, ALL_SLOTS, "slot")[0]
 
 
 def _column_list(columns: str | Sequence[str] | None, default: Sequence[str]) -> list[str]:
@@ -277,7 +299,7 @@ def get_slot_data(
     (('TIME', 'IMGRAW'), (64,))
     """
     _ignore_db(db)
-    slot = _as_list(slot, ALL_SLOTS, "slot")[0]
+    slot = _one_slot(slot)
     columns = _column_list(columns, SLOT_COLUMNS)
     data, mask = _slots_data(
         start, stop, [slot], imgsize, columns, centered_8x8, data_root, use_store
@@ -1538,6 +1560,7 @@ class MSID(msid_api.MSID):
         if name not in SLOT_COLUMNS or name in ("FILENAME",):
             raise MissingDataError(f"MSID {msid!r} is not an L0 column; valid: {SLOT_COLUMNS}")
         tstart, tstop = time_range(start, stop, instant=True)
+        slot = _one_slot(slot)
         data = get_slot_data(
             tstart,
             tstop,

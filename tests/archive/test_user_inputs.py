@@ -79,3 +79,30 @@ def test_scalars_for_lists_and_any_case_columns(real_l0_archive):
         aca_l0.get_slot_data(START, STOP, 0, columns="TEMPCC", **kw)
     with pytest.raises(ValueError, match="imgsize must be among"):
         aca_l0.get_slot_data(START, STOP, 0, imgsize=5, **kw)
+
+
+def test_one_slot_readers_refuse_what_is_not_one_slot(real_l0_archive):
+    """A reader of one slot's rows given several slots, None, a fraction or a bool refuses
+    it: it read the first of a list (or slot 0, or the truncated number) as if that were
+    what was asked. A whole number of any integer type (or float) is that slot."""
+    kw = dict(data_root=real_l0_archive)
+    ref = aca_l0.get_slot_data(START, STOP, 1, columns=["TIME", "FILENAME"], **kw)
+    assert len(ref) > 100 and all("_1_img" in name for name in ref["FILENAME"])
+    for slot in (np.int64(1), np.array(1), 1.0):
+        got = aca_l0.get_slot_data(START, STOP, slot, columns=["TIME", "FILENAME"], **kw)
+        assert np.array_equal(got["TIME"], ref["TIME"])
+    assert aca_l0.MSID("TEMPCCD", np.int64(1), START, STOP, **kw).slot == 1
+    readers = [
+        lambda slot: aca_l0.get_slot_data(START, STOP, slot, **kw),
+        lambda slot: aca_l0.get_l0_images(START, STOP, slot, **kw),
+        lambda slot: aca_l0.MSID("TEMPCCD", slot, START, STOP, **kw),
+        lambda slot: aca_l0.MSIDset(["TEMPCCD"], START, STOP, slot, **kw),
+    ]
+    for read in readers:
+        for slot in ([0, 1], [1], (1, 0), None, 3.5, True, "1"):
+            with pytest.raises(ValueError, match=r"slot must be (one slot number )?among"):
+                read(slot)
+    for slots in ([1.5], [True], ["0"]):
+        with pytest.raises(ValueError, match="slots must be among"):
+            aca_l0.get_files(start=START, stop=STOP, slots=slots, **kw)
+    assert len(aca_l0.get_files(start=START, stop=STOP, slots=[0, 1.0], **kw)) >= 2
