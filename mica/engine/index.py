@@ -69,6 +69,9 @@ _SETTLE = 0.05
 _DAMAGED_CODES = {11: "SQLITE_CORRUPT", 26: "SQLITE_NOTADB"}
 #: how long a statement waits for another process's lock on an index (s), then `ArchiveBusy`
 LOCK_WAIT = 60.0
+#: how long a writer closing waits for readers' reads to end so that its checkpoint moves
+#: every commit into the database file (ms; `close_writer`)
+_CLOSE_WAIT_MS = 2000
 #: SQLITE_BUSY: another connection held its lock past `LOCK_WAIT`
 _BUSY = 5
 #: SQLITE_READONLY_ROLLBACK: a read-only connection met a hot journal it may not roll back
@@ -309,7 +312,9 @@ class ArchiveIndex:
             create_tables(self.conn, self.product)
 
     def close(self) -> None:
-        if not self.kept:  # a reader's connection kept for the next reader (`_keep_reader`)
+        if not self.readonly:
+            close_writer(self.conn)
+        elif not self.kept:  # a reader's connection kept for the next reader (`_keep_reader`)
             self.conn.close()
 
     def changed(self) -> bool:
@@ -721,6 +726,22 @@ def index_missing(root: Path) -> bool:
     except ArchiveBusy:
         return False
     return True
+
+
+def close_writer(conn: sqlite3.Connection) -> None:
+    """Close a writing connection to a WAL database with its commits in the database file and
+    the ``-wal`` emptied. SQLite does that only as the last connection closes: with a reader
+    still connected (one this process keeps, or another user's) the commits would stay in
+    the ``-wal`` after the update, unseen by a reader without write access that finds it
+    without its ``-shm`` and by a copy of the file alone. A reader mid-read past
+    `_CLOSE_WAIT_MS` leaves the rest to the next writer."""
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {_CLOSE_WAIT_MS}")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    except sqlite3.Error:  # busy, or in a transaction an error left open: rolled back below
+        pass
+    finally:
+        conn.close()
 
 
 def connect_readonly(path: Path, product: str | None = None) -> sqlite3.Connection:

@@ -21,6 +21,7 @@ from mica.engine.atomic import make_file
 from mica.engine.index import (
     LOCK_WAIT,
     ArchiveIndex,
+    close_writer,
     connect_readonly,
     creation_interrupted,
     require_archive,
@@ -390,7 +391,7 @@ def update_processing(index: ArchiveIndex, obsid: int) -> None:
         conn.execute("ROLLBACK")
         raise
     finally:
-        conn.close()
+        close_writer(conn)
 
 
 def proc_rows(root: Path, obsid: int | None = None) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ from mica.engine.atomic import folder_mode, make_folders
 from mica.engine.derived import DerivedFailure, DerivedProduct, DerivedUnit
 from mica.engine.digests import record_folder_digests
 from mica.engine.fsync import fsync_dir
-from mica.engine.index import connect_readonly, require_archive
+from mica.engine.index import close_writer, connect_readonly, require_archive
 from mica.engine.obsid_layout import (
     default_link,
     last_link,
@@ -226,7 +226,7 @@ class VVProduct(DerivedProduct):
                 (VV_VERSION, *unit.key),
             )
         finally:
-            conn.close()
+            close_writer(conn)
 
     def unit_folders(self, data_root=None):
         folders: dict[int, list[Path]] = {}

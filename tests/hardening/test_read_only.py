@@ -447,3 +447,28 @@ def test_owner_reads_a_quiet_index_alone_then_follows_a_writer(shared):
         conn.close()
         close_kept_readers()
     assert got and gone not in got
+
+
+def test_update_leaves_its_commits_in_the_index_file_beside_a_reader(tmp_path):
+    """An update that ends while a reader is still connected (one this process keeps for
+    its next read, or another user's) leaves every commit in ``archfiles.db3`` itself, its
+    ``-wal`` empty: SQLite merges the log only as the last connection closes, and a reader's
+    read-only close cannot. A reader without write access that finds the ``-wal`` without
+    its ``-shm``, and a copy of the file alone, would not see those rows."""
+    root = tmp_path / "archive"
+    code, output = _cli(root, "update", "obspar", "--obsid", "10369", "--source", "sim")
+    assert code == 0, output
+    index = root / "obspar" / INDEX_NAME
+    try:
+        assert obspar.get_obspar(10369, data_root=index.parent)["obs_id"] == "10369"  # kept
+        code, output = _cli(root, "update", "obspar", "--obsid", "10370", "--source", "sim")
+        assert code == 0, output
+        assert Path(f"{index}-wal").stat().st_size == 0
+    finally:
+        close_kept_readers()
+    alone = sqlite3.connect(f"file:{index}?mode=ro&immutable=1", uri=True)
+    try:
+        obsids = alone.execute("SELECT DISTINCT obsid FROM archfiles ORDER BY obsid").fetchall()
+    finally:
+        alone.close()
+    assert obsids == [(10369,), (10370,)]
