@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -33,6 +35,22 @@ def user_error(err: BaseException) -> click.ClickException:
     message = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
     message = message.replace(POINT_AT_ARCHIVE, "point --archive or MICA_ARCHIVE at an archive")
     return click.ClickException(message)
+
+
+@contextmanager
+def writes_to(folder: Callable[[], Path]) -> Iterator[None]:
+    """Turn a failed write (disk full, read-only, permission: `ArchiveWriteError`) into one
+    message naming the archive folder (``folder()``, found only then) and exit status 1
+    instead of a traceback; other errors pass."""
+    from mica.errors import ArchiveWriteError
+
+    try:
+        yield
+    except Exception as exc:  # a write error may come wrapped (cause, context)
+        err = ArchiveWriteError.from_error(exc, folder())
+        if err is None:
+            raise
+        raise click.ClickException(str(err)) from exc
 
 
 class RegisteredProducts(click.Choice):

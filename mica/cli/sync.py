@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from mica.cli._group import main, user_error
+from mica.cli._group import main, user_error, writes_to
 from mica.errors import MicaError
 
 #: Exit status of an interrupted sync (128 + SIGINT, as a shell reports it).
@@ -41,7 +41,8 @@ def republish(product: str, data_root: str | None, archive: Path | None = None) 
         return  # a product folder named apart, or an archive never published
     names = [product, *(name for name, (of, _) in VIEW_PRODUCTS.items() if of == product)]
     try:
-        click.echo(run(root, names).summary().splitlines()[0])
+        with writes_to(lambda: root):
+            click.echo(run(root, names).summary().splitlines()[0])
     except MicaError as err:
         raise user_error(err) from err
 
@@ -60,8 +61,10 @@ def publish(products) -> None:
     from mica.config import archive_root
     from mica.sync.publish import publish as run
 
+    root = archive_root()
     try:
-        report = run(archive_root(), _names(products))
+        with writes_to(lambda: root):
+            report = run(root, _names(products))
     except MicaError as err:
         raise user_error(err) from err
     click.echo(report.summary())

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from mica.cli._group import main, user_error
+from mica.cli._group import main, user_error, writes_to
 from mica.cli.sync import republish
 from mica.engine.registry import ProductEntry, products
 
@@ -139,17 +139,9 @@ def archive_folder(entry: ProductEntry, data_root: str | None) -> Path:
 
 @contextmanager
 def archive_writes(entry: ProductEntry, data_root: str | None) -> Iterator[None]:
-    """Turn a failed write (disk full, read-only, permission: `ArchiveWriteError`) into one
-    message and exit status 1 instead of a traceback; other errors pass."""
-    from mica.errors import ArchiveWriteError
-
-    try:
+    """`writes_to` the product's archive folder."""
+    with writes_to(lambda: archive_folder(entry, data_root)):
         yield
-    except Exception as exc:  # a write error may come wrapped (cause, context)
-        err = ArchiveWriteError.from_error(exc, archive_folder(entry, data_root))
-        if err is None:
-            raise
-        raise click.ClickException(str(err)) from exc
 
 
 @contextmanager

@@ -148,6 +148,8 @@ def test_read_only_archive_exits_1_then_completes(tmpfs: Path) -> None:
         assert raised.value.folder == root and isinstance(raised.value, (MicaError, OSError))
         checked = _mica("check", "--repair", archive=tmpfs)
         assert checked.returncode in (0, 1) and "Traceback" not in checked.stderr
+        # publishing it (its manifests written under the archive) is refused the same way
+        _assert_clean_failure(_mica("publish", archive=tmpfs), tmpfs, "read-only")
     finally:
         _remount(tmpfs, "rw")
 
