@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from mica.cli._group import main
+from mica.cli._group import main, user_error
 
 
 @main.command()
@@ -30,7 +30,7 @@ def vv(obsid: int, version: str, compute: bool) -> None:
     --compute, is computed from the aspect L1 archive. Exit status 0 for OK, 1 for WARN or
     BAD, 2 when there is nothing to report.
     """  # plain text: click shows it as written (mica vv --help)
-    from mica.errors import MicaError
+    from mica.errors import MicaError, MissingArchiveError
     from mica.vv import get_arch_vv, get_vv
 
     ver: str | int = int(version) if version.isdigit() else version
@@ -38,18 +38,23 @@ def vv(obsid: int, version: str, compute: bool) -> None:
         raise click.BadParameter("'default', 'last' or a revision number", param_hint="--version")
     info = None
     where = "V&V archive"
+    unread: MicaError | None = None
     try:
         if not compute:
             try:
                 info = get_vv(obsid, ver)
-            except MicaError:
-                info = None
+            except MicaError as err:
+                unread = err
         if info is None:
             obi = get_arch_vv(obsid, ver)
             if obi is None:
                 raise click.ClickException(f"obsid {obsid} has no aspect processing row")
             info = obi.info()
             where = "computed from the aspect L1 archive"
+    except MissingArchiveError as err:  # no archive there: a wrong --archive, status 1
+        if isinstance(unread, MissingArchiveError):  # neither archive: both named
+            err = MissingArchiveError(f"no V&V archive in {unread.folder}, and {err}")
+        raise user_error(err) from err
     except MicaError as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(2)

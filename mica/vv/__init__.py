@@ -20,9 +20,15 @@ from typing import Any
 import numpy as np
 
 from mica.engine.digests import FOLDER_DIGESTS
+from mica.engine.index import POINT_AT_ARCHIVE
 from mica.engine.obsid_layout import check_obsid, default_link, last_link, version_dir
 from mica.engine.synced import require_synced
-from mica.errors import InvalidArgumentError, MissingDataError, VVLookupError
+from mica.errors import (
+    InvalidArgumentError,
+    MissingArchiveError,
+    MissingDataError,
+    VVLookupError,
+)
 from mica.vv.core import VV_VERSION, AspectInterval, Obi, VVInputError
 
 __all__ = [
@@ -59,8 +65,15 @@ def _revisions(root: Path, obsid: int) -> list[int]:
 def _not_held(root: Path, obsid: int, message: str) -> VVLookupError:
     """The error for an obsid's V&V not found in ``root``: `MissingDataError` naming the
     ``mica sync`` that brings it when ``root`` is a synced folder that did not bring it,
-    else ``message``."""
+    `MissingArchiveError` when there is no V&V archive there at all, else ``message``."""
     require_synced(root, ["vv"], obsid=obsid)
+    if not root.is_dir():
+        raise MissingArchiveError(
+            f"no vv archive in {root} (no such folder): fill it with "
+            f"'mica update vv --obsid {obsid}' or {POINT_AT_ARCHIVE}",
+            "vv",
+            root,
+        )
     return VVLookupError(message)
 
 

@@ -374,3 +374,43 @@ def test_cli_fetch_of_an_empty_range_is_not_an_error(sim_l0_archive, tmp_path):
     assert run.returncode == 0, run.stderr
     assert "0 rows written" in run.stdout
     assert np.size(csv.read_text().splitlines()) == 1  # the header line only
+
+
+@pytest.mark.parametrize("version", ["default", "last", 1])
+def test_vv_readers_without_an_archive_raise_missing_archive(tmp_path, version):
+    """The V&V readers pointed at a folder holding no V&V archive raise `MissingArchiveError`
+    naming it (as every other reader does), not the lookup error of an obsid not V&V'd yet;
+    the CLI exits 1 (no archive), naming both archives it looked in, not 2 (nothing to
+    report)."""
+    from mica import vv
+
+    root = tmp_path / "typo" / "vv"
+    for read in (vv.get_vv, vv.get_vv_dir, vv.get_vv_files):
+        with pytest.raises(MissingArchiveError, match=f"no vv archive in {root} ") as err:
+            read(10369, version, data_root=root)
+        assert err.value.folder == root and "'mica update vv --obsid 10369'" in str(err.value)
+    assert not (tmp_path / "typo").exists()
+    if version != "default":
+        return
+    env = {**os.environ, "MICA_ARCHIVE": str(tmp_path / "typo")}
+    run = subprocess.run(
+        [sys.executable, "-m", "mica.cli", "vv", "--obsid", "10369"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+    assert f"no V&V archive in {root}, and no asp-l1 archive in" in run.stderr
+    assert "point --archive or MICA_ARCHIVE at an archive" in run.stderr
+
+
+def test_vv_archive_without_the_obsid_is_a_lookup_error(tmp_path):
+    """A V&V folder that holds other obsids: the obsid's V&V is missing, not the archive."""
+    from mica import vv
+    from mica.errors import VVLookupError
+
+    root = tmp_path / "vv"
+    root.mkdir()
+    with pytest.raises(VVLookupError, match="mica update vv --obsid 10369"):
+        vv.get_vv(10369, data_root=root)
