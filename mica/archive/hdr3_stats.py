@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mica.errors import InvalidArgumentError
 from mica.products.hdr3_items import Hdr3Item
 from mica.products.hdr3_mission import DAILY_TABLE, DAILY_TABLE_STAT
 from mica.products.hdr3_samples import SAMPLES_VIEW
@@ -84,7 +85,7 @@ def read_stats(
         When ``data_root`` holds no L0 archive (``use_store``; else ``samples`` says so).
     """
     if stat not in STATS_DT:
-        raise ValueError(f"stat must be one of {', '.join(STATS_DT)}, not {stat!r}")
+        raise InvalidArgumentError(f"stat must be one of {', '.join(STATS_DT)}, not {stat!r}")
     k0, k1 = bins_between(tstart, tstop, stat)
     if k1 <= k0:
         return np.zeros((len(STATS_FIELDS[stat]), 0))

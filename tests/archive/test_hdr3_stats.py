@@ -19,6 +19,7 @@ from mica.archive import aca_hdr3
 from mica.engine.colstore import STORE_VERSION, ColumnStore
 from mica.engine.index import ArchiveIndex
 from mica.engine.store_rebuild import rebuild_store
+from mica.errors import InvalidArgumentError
 from mica.products.aca_l0 import L0
 from mica.products.hdr3_items import ITEMS
 from mica.products.hdr3_samples import SAMPLES_LAYOUT, SAMPLES_REACH, SAMPLES_VIEW
@@ -386,7 +387,7 @@ def test_msid_stat_api(stats_archive):
     both.interpolate(dt=3600.0)
     m = both["ccd_det_therm"]
     assert len(m.mins) == len(m.vals) == len(both.times) and np.all(m.mins <= m.vals)
-    with pytest.raises(ValueError, match="stat must be one of"):
+    with pytest.raises(InvalidArgumentError, match="stat must be one of"):  # a ValueError
         aca_hdr3.MSID("ccd_det_therm", *RANGE, data_root=stats_archive, stat="hourly")
 
 
