@@ -954,13 +954,30 @@ POINT_AT_ARCHIVE = "point data_root=/MICA_ARCHIVE at an archive"
 
 
 def missing_archive(product: str, root: Path, problem: str) -> MissingArchiveError:
-    """The error for a folder without an archive: names it and the command that fills it."""
+    """The error for a folder without an archive: names it and the command that fills it,
+    and the product folders it holds when it is an archive's root (given as ``data_root``,
+    which takes a product's folder)."""
+    held = sorted(p.name for p in _subfolders(root) if (p / INDEX_NAME).is_file())
+    hint = (
+        f"; {root} holds the product folders {', '.join(held)}: data_root takes one of them, "
+        "MICA_ARCHIVE the folder holding them"
+        if held
+        else ""
+    )
     return MissingArchiveError(
         f"no {product} archive in {root} ({problem}): fill it with 'mica update {product} "
-        f"--start ... --stop ... --source ...' or {POINT_AT_ARCHIVE}",
+        f"--start ... --stop ... --source ...' or {POINT_AT_ARCHIVE}{hint}",
         product,
         root,
     )
+
+
+def _subfolders(root: Path) -> list[Path]:
+    """The folders in ``root`` (none when it cannot be listed)."""
+    try:
+        return [p for p in Path(root).iterdir() if p.is_dir()]
+    except OSError:
+        return []
 
 
 def require_archive(product: str, root: Path, holds: Callable[[Path], bool] | None = None) -> Path:

@@ -414,3 +414,26 @@ def test_vv_archive_without_the_obsid_is_a_lookup_error(tmp_path):
     root.mkdir()
     with pytest.raises(VVLookupError, match="mica update vv --obsid 10369"):
         vv.get_vv(10369, data_root=root)
+
+
+def test_archive_root_given_as_data_root_names_its_product_folders(tmp_path):
+    """``data_root`` takes a product's folder; given the archive's root (what MICA_ARCHIVE
+    takes), the error names the product folders it holds."""
+    from mica.engine.index import ArchiveIndex
+
+    root = tmp_path / "archive"
+    for product, folder in ((L0, "aca0"), (OBSPAR, "obspar")):
+        ArchiveIndex(product, root / folder).close()  # an (empty) archive of each
+    (root / "notes").mkdir()
+    for read in (
+        lambda: aca_l0.get_slot_data(*IN, slot=3, data_root=root),
+        lambda: obspar.get_obspar(7000, data_root=root),
+    ):
+        with pytest.raises(MissingArchiveError, match=f"no archfiles.db3\\).*; {root} holds the"):
+            read()
+    with pytest.raises(MissingArchiveError) as err:
+        asp_l1.get_files(6000, data_root=root)
+    assert str(err.value).endswith(
+        f"{root} holds the product folders aca0, obspar: data_root takes one of them, "
+        "MICA_ARCHIVE the folder holding them"
+    )
