@@ -393,12 +393,13 @@ def _inside(filename: object, folder: str | Path) -> bool:
 def _write_message(folder: str | Path, reason: str, err: BaseException) -> str:
     where = getattr(err, "filename", None)
     detail = f"{err.strerror or err} writing {where}" if where else str(err)
-    fix = (
-        "free space on that disk"
-        if "full" in reason or "quota" in reason or "large" in reason
-        else "make the folder writable"
-    )
+    if "full" in reason or "quota" in reason or "large" in reason:
+        fix = "free space on that disk and re-run the same command"
+    elif "permission" in reason:  # (a shared archive: its readers may not write it)
+        fix = "re-run the same command as a user who may write it (the archive's owner)"
+    else:
+        fix = "make the folder writable and re-run the same command"
     return (
         f"cannot write the archive at {folder}: {reason} ({detail}). Everything archived "
-        f"before is kept; {fix} and re-run the same command to complete the archive."
+        f"before is kept; {fix} to complete the archive."
     )

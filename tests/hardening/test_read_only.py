@@ -472,3 +472,18 @@ def test_update_leaves_its_commits_in_the_index_file_beside_a_reader(tmp_path):
     finally:
         alone.close()
     assert obsids == [(10369,), (10370,)]
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="a reader of another user needs root")
+def test_reader_update_is_refused_naming_the_owner(shared):
+    """A reader who runs an update of the shared archive gets one line, exit status 1: the
+    write it was refused, and that the archive's owner re-runs it; nothing changes."""
+    archive = shared["archive"]
+    before = _listing(archive)
+    update = ("update", "obspar", "--obsid", "10370", "--source", "sim", "--quiet")
+    (code, output), _ = _as_nobody(lambda: _cli(archive, *update))
+    assert code == 1, output
+    errors = [line for line in output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "permission denied" in errors[0], output
+    assert "re-run the same command as a user who may write it (the archive's owner)" in output
+    assert _listing(archive) == before
