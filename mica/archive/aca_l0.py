@@ -93,15 +93,17 @@ def _as_list(values: int | Sequence[int] | None, default: list[int], what: str) 
 def _whole(value: Any, default: list[int], what: str, given: Any) -> int:
     """``value`` as an int when it is a whole number (a bool or a fraction is refused, never
     truncated into another slot or size)."""
-    if not isinstance(value, (bool, np.bool_)):
+    number = None
+    if isinstance(value, (float, np.floating)):
+        number = int(value) if float(value).is_integer() else None
+    elif not isinstance(value, (bool, np.bool_)):
         try:
             number = operator.index(value)
         except TypeError:
-            number = int(value) if isinstance(value, (float, np.floating)) else None
-            number = number if number is not None and number == value else None
-        if number is not None:
-            return number
-    raise InvalidArgumentError(f"{what} must be among {default}, got {given!r}")
+            pass
+    if number is None:
+        raise InvalidArgumentError(f"{what} must be among {default}, got {given!r}")
+    return number
 
 
 def _one_slot(slot: Any) -> int:
