@@ -211,8 +211,12 @@ def during_update_vv(work: Path) -> dict:
     """V&V of the obsid under the reader, each read compared with no V&V and with the
     whole V&V: the reader's counts."""
     read = _reads_vv(work)
-    before = read()
+    before = read()  # no V&V archive yet
     assert all(isinstance(v, Refused) for v in before.values()), before
+    (work / "vv").mkdir()  # the V&V folder as the update makes it first: no report in it yet
+    made = read()
+    (work / "vv").rmdir()
+    assert "VVLookupError" in made["report"].message and made["rows"] == before["rows"], made
     after_root = work.parent / "after"
     shutil.copytree(work, after_root, symlinks=True)
     with attributes(WITHOUT_PLOTS):
@@ -220,7 +224,7 @@ def during_update_vv(work: Path) -> dict:
         assert code == 0, output
         after = _reads_vv(after_root)()
         shutil.rmtree(after_root)
-        with reading(read, [before, after], work.parent) as counts:
+        with reading(read, [before, made, after], work.parent) as counts:
             code, output = run_mica(work, VV_UPDATE)
             assert code == 0, output
     return counts
@@ -456,9 +460,10 @@ def test_readers_during_check_repair(work):
 
 
 def test_readers_during_update_vv(work):
-    """No table then the whole table, no report then the whole report."""
+    """No table then the whole table; no V&V archive, then no report in it, then the whole
+    report."""
     counts = during_update_vv(work)
-    assert not never_torn(counts, 2), counts
+    assert not never_torn(counts, 3), counts
 
 
 def test_readers_during_a_new_default_revision(work, archive):
