@@ -28,7 +28,7 @@ def vv(obsid: int, version: str, compute: bool) -> None:
 
     Reads the V&V archive (filled by 'mica update vv'); an obsid revision not in it, or
     --compute, is computed from the aspect L1 archive. Exit status 0 for OK, 1 for WARN or
-    BAD, 2 when there is nothing to report.
+    BAD (or no archive there), 2 when there is nothing to report.
     """  # plain text: click shows it as written (mica vv --help)
     from mica.errors import MicaError, MissingArchiveError
     from mica.vv import get_arch_vv, get_vv
