@@ -956,7 +956,7 @@ POINT_AT_ARCHIVE = "point data_root=/MICA_ARCHIVE at an archive"
 def missing_archive(product: str, root: Path, problem: str) -> MissingArchiveError:
     """The error for a folder without an archive: names it and the command that fills it,
     and the product folders it holds when it is an archive's root (given as ``data_root``,
-    which takes a product's folder)."""
+    which takes a product's folder), or its parent when that is missing too."""
     held = sorted(p.name for p in _subfolders(root) if (p / INDEX_NAME).is_file())
     hint = (
         f"; {root} holds the product folders {', '.join(held)}: data_root takes one of them, "
@@ -964,6 +964,8 @@ def missing_archive(product: str, root: Path, problem: str) -> MissingArchiveErr
         if held
         else ""
     )
+    if not Path(root).parent.exists():  # (a typo in the archive's own path, most likely)
+        hint = f"; {Path(root).parent} does not exist either"
     return MissingArchiveError(
         f"no {product} archive in {root} ({problem}): fill it with 'mica update {product} "
         f"--start ... --stop ... --source ...' or {POINT_AT_ARCHIVE}{hint}",

@@ -121,6 +121,7 @@ def test_nonexistent_folder_raises_and_creates_nothing(tmp_path, product, name):
     root = tmp_path / "typo" / "aca0"
     err = _call_missing(product, name, root)
     assert "(no such folder)" in str(err)
+    assert str(err).endswith(f"; {tmp_path / 'typo'} does not exist either")  # (its parent)
     assert isinstance(err, MicaError) and isinstance(err, FileNotFoundError)
     assert not (tmp_path / "typo").exists()  # neither the folder nor an index was created
 
