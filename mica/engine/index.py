@@ -953,10 +953,13 @@ def _file_state(path: Path) -> tuple[int, int, int] | None:
 POINT_AT_ARCHIVE = "point data_root=/MICA_ARCHIVE at an archive"
 
 
-def missing_archive(product: str, root: Path, problem: str) -> MissingArchiveError:
-    """The error for a folder without an archive: names it and the command that fills it,
-    and the product folders it holds when it is an archive's root (given as ``data_root``,
-    which takes a product's folder), or its parent when that is missing too."""
+def missing_archive(
+    product: str, root: Path, problem: str, fill: str | None = None
+) -> MissingArchiveError:
+    """The error for a folder without an archive: names it and the command that fills it
+    (``fill``, default an update by time from a source), and the product folders it holds
+    when it is an archive's root (given as ``data_root``, which takes a product's folder),
+    or its parent when that is missing too."""
     held = sorted(p.name for p in _subfolders(root) if (p / INDEX_NAME).is_file())
     hint = (
         f"; {root} holds the product folders {', '.join(held)}: data_root takes one of them, "
@@ -966,9 +969,10 @@ def missing_archive(product: str, root: Path, problem: str) -> MissingArchiveErr
     )
     if not Path(root).parent.exists():  # (a typo in the archive's own path, most likely)
         hint = f"; {Path(root).parent} does not exist either"
+    fill = fill or f"mica update {product} --start ... --stop ... --source ..."
     return MissingArchiveError(
-        f"no {product} archive in {root} ({problem}): fill it with 'mica update {product} "
-        f"--start ... --stop ... --source ...' or {POINT_AT_ARCHIVE}{hint}",
+        f"no {product} archive in {root} ({problem}): fill it with '{fill}' or "
+        f"{POINT_AT_ARCHIVE}{hint}",
         product,
         root,
     )

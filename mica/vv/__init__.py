@@ -20,15 +20,10 @@ from typing import Any
 import numpy as np
 
 from mica.engine.digests import FOLDER_DIGESTS
-from mica.engine.index import POINT_AT_ARCHIVE
+from mica.engine.index import missing_archive
 from mica.engine.obsid_layout import check_obsid, default_link, last_link, version_dir
 from mica.engine.synced import require_synced
-from mica.errors import (
-    InvalidArgumentError,
-    MissingArchiveError,
-    MissingDataError,
-    VVLookupError,
-)
+from mica.errors import InvalidArgumentError, MissingDataError, VVLookupError
 from mica.vv.core import VV_VERSION, AspectInterval, Obi, VVInputError
 
 __all__ = [
@@ -68,12 +63,7 @@ def _not_held(root: Path, obsid: int, message: str) -> VVLookupError:
     `MissingArchiveError` when there is no V&V archive there at all, else ``message``."""
     require_synced(root, ["vv"], obsid=obsid)
     if not root.is_dir():
-        raise MissingArchiveError(
-            f"no vv archive in {root} (no such folder): fill it with "
-            f"'mica update vv --obsid {obsid}' or {POINT_AT_ARCHIVE}",
-            "vv",
-            root,
-        )
+        raise missing_archive("vv", root, "no such folder", f"mica update vv --obsid {obsid}")
     return VVLookupError(message)
 
 
