@@ -961,14 +961,15 @@ def missing_archive(
     when it is an archive's root (given as ``data_root``, which takes a product's folder),
     or its parent when that is missing too."""
     held = sorted(p.name for p in _subfolders(root) if (p / INDEX_NAME).is_file())
-    hint = (
-        f"; {root} holds the product folders {', '.join(held)}: data_root takes one of them, "
-        "MICA_ARCHIVE the folder holding them"
-        if held
-        else ""
-    )
-    if not Path(root).parent.exists():  # (a typo in the archive's own path, most likely)
+    if held:
+        hint = (
+            f"; {root} holds the product folders {', '.join(held)}: data_root takes one of "
+            "them, MICA_ARCHIVE the folder holding them"
+        )
+    elif not Path(root).parent.exists():  # (a typo in the archive's own path, most likely)
         hint = f"; {Path(root).parent} does not exist either"
+    else:
+        hint = ""
     fill = fill or f"mica update {product} --start ... --stop ... --source ..."
     return MissingArchiveError(
         f"no {product} archive in {root} ({problem}): fill it with '{fill}' or "
