@@ -461,6 +461,9 @@ class MSID(msid_api.MSID):
     stat : str, optional
         ``'5min'`` (328 s bins) or ``'daily'``: the item's statistics over the bins whose
         midpoint lies in [start, stop), as cheta's (`mica.products.hdr3_stats`).
+    clear_cache : bool
+        Taken for code written for later versions of the original, and ignored: no slot
+        data is kept between calls.
 
     Attributes
     ----------
@@ -510,6 +513,7 @@ class MSID(msid_api.MSID):
         data_root: str | Path | None = None,
         use_store: bool = True,
         stat: str | None = None,
+        clear_cache: bool = True,
     ):
         if msid_data is None and stat is not None:
             msid_data = _stats_data(msid, start, stop, stat, data_root, use_store)

@@ -401,6 +401,15 @@ def test_filter_bad_and_copy(real_l0_archive):
     assert given.unit == "counts" and given.desc == "d" and given.bits == {}
 
 
+def test_later_originals_clear_cache_is_taken(real_l0_archive):
+    # code written for the original's later versions passes clear_cache (False in loops)
+    plain = MSID("dac", REAL_START, REAL_STOP, data_root=real_l0_archive)
+    kept = MSID("dac", REAL_START, REAL_STOP, data_root=real_l0_archive, clear_cache=False)
+    assert len(plain.times) > 0
+    assert np.array_equal(kept.times, plain.times)
+    assert np.ma.allequal(kept.vals, plain.vals) and np.array_equal(kept.vals.mask, plain.vals.mask)
+
+
 def test_empty_ranges(real_l0_archive, tmp_path):
     for start, stop, root in [
         ("2003:100", "2003:101", real_l0_archive),

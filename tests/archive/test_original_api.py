@@ -156,8 +156,9 @@ OBI_METHODS = {
 }
 
 #: keywords of this mica's own, allowed after the original's (``slot``: aca_l0.MSIDset
-#: passes it on, the original forgot it)
-OWN_KEYWORDS = {"data_root", "use_store", "obi", "archive", "slot", "stat"}
+#: passes it on, the original forgot it; ``clear_cache``: aca_hdr3.MSID's in the original's
+#: later versions)
+OWN_KEYWORDS = {"data_root", "use_store", "obi", "archive", "slot", "stat", "clear_cache"}
 
 
 @pytest.fixture

@@ -27,8 +27,9 @@ STARCHECK = (
 CALLS = [
     ("proseco", "aca_dark.get_dark_cal_image(date=..., select='before', t_ccd_ref=..., "
      "aca_image=True)", "same; the image is ``mica.archive.aca_image.ACAImage`` (an ndarray "
-     "with ``.aca`` indexing), not chandra_aca's class: proseco wraps it in its own, as it "
-     "does a plain array"),
+     "with ``.aca`` indexing, ``row0``/``col0``), not chandra_aca's class: proseco keeps it "
+     "as returned (it wraps only a dark it is given that is not chandra_aca's ``ACAImage``) "
+     "and writes its bad pixels through ``.aca``"),
     ("proseco", "aca_dark.get_dark_cal_image(date=..., select='nearest', t_ccd_ref=..., "
      "aca_image=False)", SAME),
     ("sparkles", "cda.get_ocat_web(obsid=...)", SAME),
@@ -108,6 +109,11 @@ def test_proseco_dark_maps():
     assert dark.aca[-512, -512] == dark[0, 0]  # ACA coordinates, as proseco indexes them
     plain = get_dark_cal_image(date=DATE, select="nearest", t_ccd_ref=-10.0, aca_image=False)
     assert type(plain) is np.ndarray and np.array_equal(plain, np.asarray(dark))
+    assert (dark.row0, dark.col0) == (-512, -512)
+    dark.aca[-245 : 0 + 1, 454 : 454 + 1] = 700000  # a bad-pixel region, as proseco marks them
+    assert np.all(dark[267:513, 966] == 700000) and dark[266, 966] != 700000
+    again = get_dark_cal_image(date=DATE, select="before", t_ccd_ref=-10.0, aca_image=True)
+    assert np.array_equal(np.asarray(again), plain)  # the marks stay in proseco's copy
 
 
 def test_agasc_magnitude_telemetry():
