@@ -38,6 +38,11 @@ from mica.errors import DamagedStoreError
 
 _buffers = threading.local()
 
+#: What h5py raises for a file whose HDF5 structures do not parse: OSError (a file or object
+#: it cannot open), KeyError (a name not found), ValueError, and RuntimeError (a B-tree or
+#: heap with a wrong signature, an address past the end of the file).
+UNREADABLE = (OSError, KeyError, ValueError, RuntimeError)
+
 
 class _OneBloscThread(contextlib.ContextDecorator):
     """Blosc on one thread for mica's own compress and decompress calls, and no setting of
@@ -534,7 +539,7 @@ class ChunkDigests:
             yield
         except (DamagedStoreError, FileNotFoundError):
             raise
-        except (OSError, KeyError, ValueError) as exc:
+        except UNREADABLE as exc:
             if not self.path.exists():  # HDF5 says only that it cannot open it
                 raise FileNotFoundError(errno.ENOENT, "store chunk gone", str(self.path)) from exc
             raise self.damaged(f"does not read back: {exc}") from exc
@@ -600,7 +605,7 @@ class ChunkDigests:
             origin[axis] = block * step
             try:  # the bytes HDF5 decodes for this block (found as its read finds them)
                 stored = dsid.read_direct_chunk(tuple(origin))[1]
-            except (OSError, ValueError, RuntimeError) as exc:  # missing, truncated
+            except UNREADABLE as exc:  # missing, truncated
                 what = f"is unreadable: {exc}"
                 raise self.block_damaged(name, block, block * step, what) from exc
             self.check_block(name, block, stored, record)

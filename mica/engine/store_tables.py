@@ -51,6 +51,7 @@ import numpy as np
 
 from mica.engine.chunk_extend import extend_dataset, growable_dataset
 from mica.engine.h5chunks import (
+    UNREADABLE,
     ChunkDigests,
     RecordedDatasets,
     block_hash_of,
@@ -238,7 +239,7 @@ def _rebuild(store: Any, table: StoreTable, version: int) -> bool:
             try:
                 extends = (_digests(store.index.root, old), was, lead)
                 built = _image(identity, [pieces[p] for p in read], extends)
-            except (DamagedStoreError, OSError, KeyError, ValueError, TypeError) as exc:
+            except (*UNREADABLE, TypeError) as exc:  # (DamagedStoreError: an OSError)
                 _log.info("store table %s derived from every chunk: %s", table.name, exc)
                 chunks.update(store.current_chunks(order[:lead], names=False))
                 if len(chunks) < len(order):
@@ -340,7 +341,7 @@ def _kept_pieces(
                             kept[part][name] = data[..., end - length : end]
         finally:
             fid.close()  # not left to the collector: its file is dropped once replaced
-    except (DamagedStoreError, OSError, KeyError, ValueError, TypeError) as exc:
+    except (*UNREADABLE, TypeError) as exc:  # (DamagedStoreError: an OSError)
         _log.info("store table %s derived from every chunk: %s", table.name, exc)
         return {}
     return kept
@@ -473,7 +474,7 @@ def check_tables(
                 digests = _digests(store.index.root, row)  # type: ignore[arg-type]
                 with digests.reading(), open_h5(digests.path) as h5:
                     digests.check_file(h5)
-            except (ValueError, KeyError, TypeError, OSError) as exc:
+            except (*UNREADABLE, TypeError) as exc:
                 detail = getattr(exc, "detail", str(exc))
                 problem = f"store table {table.name} is damaged: {detail}"
         if problem is None:

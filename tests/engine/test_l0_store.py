@@ -312,3 +312,34 @@ def test_rebuild_store_command(archive):
     assert result.exit_code == 0, result.output
     assert f"rebuilt {nparts} store chunks" in result.output
     assert check_archive(L0, data_root=archive).ok
+
+
+def test_chunk_with_damaged_hdf5_structure_falls_back(archive, monkeypatch):
+    """A chunk whose HDF5 chunk index no longer parses (h5py raises RuntimeError, not an
+    OSError): readers take the files, with MICA_STORE_DAMAGED=raise a DamagedStoreError
+    names the chunk, and check --verify-store reports it (no traceback) and mends it."""
+    ref = aca_l0.get_slot_data("2003:215", "2003:216", slot=2, data_root=archive, use_store=False)
+    with ArchiveIndex(L0, archive) as index:
+        (rel,) = [
+            r[0]
+            for r in index.conn.execute("SELECT path FROM store_chunks")
+            if r[0].startswith("store/2/")
+        ]
+    chunk = archive / rel
+    image = bytearray(chunk.read_bytes())
+    last_tree = image.rfind(b"TREE")  # a dataset's chunk B-tree (the first is the root group's)
+    assert last_tree > image.find(b"TREE") > 0
+    image[last_tree : last_tree + 4] = b"TRFE"
+    chunk.write_bytes(bytes(image))
+    monkeypatch.setenv("MICA_STORE_DAMAGED", "raise")
+    with pytest.raises(DamagedStoreError, match="B-tree") as err:
+        aca_l0.get_slot_data("2003:215", "2003:216", slot=2, data_root=archive)
+    assert err.value.chunk == chunk
+    monkeypatch.delenv("MICA_STORE_DAMAGED")
+    assert_same(aca_l0.get_slot_data("2003:215", "2003:216", slot=2, data_root=archive), ref)
+    report = check_archive(L0, data_root=archive, verify_store=True)
+    (problem,) = report.problems
+    assert problem.startswith("store chunk 2/") and "B-tree" in problem
+    check_archive(L0, data_root=archive, repair=True, verify_store=True)
+    assert check_archive(L0, data_root=archive, verify_store=True).ok
+    assert_same(aca_l0.get_slot_data("2003:215", "2003:216", slot=2, data_root=archive), ref)
