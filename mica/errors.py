@@ -14,6 +14,7 @@ The tree (built-in bases in brackets), with when each is raised::
     |                                a reader pointed at a folder with no archive of its product
     |-- MissingFileError [FileNotFoundError]
     |                                an archived file the index lists but that is gone
+    |-- DamagedFileError [OSError]   an archived file that no longer reads back as archived
     |-- MissingDataError [KeyError, ValueError]
     |                                asked-for data that does not exist (pseudo-MSID, dark cal)
     |-- TimeRangeError [ValueError]  a time range whose stop comes before its start (or, where an
@@ -60,6 +61,7 @@ __all__ = [
     "ArchiveWriteError",
     "CalibrationRefused",
     "ConfigError",
+    "DamagedFileError",
     "DamagedIndexError",
     "DamagedStoreError",
     "DerivedFailure",
@@ -133,6 +135,36 @@ class MissingFileError(MicaError, FileNotFoundError):
             f"deleted or moved outside mica. 'mica --archive {root.parent} check --repair' "
             "drops it from the index; an update of its time range or obsid then fetches it "
             "again",
+            path,
+        )
+
+
+class DamagedFileError(MicaError, OSError):
+    """An archived file that no longer reads back as it was archived: its gzip data, gzip
+    checksum or length, a FITS checksum or its FITS structure fails (a flipped bit, a
+    truncation, a directory in its place). The message names the file, the problem and the
+    repair; ``path`` is also an attribute.
+    """
+
+    def __init__(self, message: str, path: str | Path = ""):
+        super().__init__(message)  # one argument: see MissingArchiveError
+        self.path = Path(path)
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (str(self), str(self.path)))
+
+    @classmethod
+    def at(cls, path: str | Path, root: str | Path, problem: str) -> DamagedFileError:
+        """The error for ``path``, a file of the product folder ``root``: ``problem``."""
+        root = Path(root)
+        return cls(
+            f"archived file {path} is damaged: {problem}. Nothing was read from it. Its "
+            f"archive's owner can delete it, run 'mica --archive {root.parent} check "
+            "--repair' (which drops it from the index) and update its time range or obsid "
+            "again, which fetches it again",
             path,
         )
 

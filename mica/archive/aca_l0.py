@@ -39,7 +39,7 @@ from mica.config import archive_root
 from mica.engine.colstore import ColumnStore, serve_from_files
 from mica.engine.h5chunks import one_blosc_thread
 from mica.engine.index import ArchiveIndex, require_archive
-from mica.engine.read import snapshot_read
+from mica.engine.read import archived_fits, snapshot_read
 from mica.engine.stored_blocks import ChunkedRows, DeferredColumn, as_records, decode_deferred
 from mica.engine.synced import require_synced, synced_chunk_lost
 from mica.engine.validate import TIME_AFTER_TSTOP, TIME_BEFORE_TSTART
@@ -219,8 +219,8 @@ def get_files(
     return [str(L0.path(r, L0.root(data_root))) for r in records]
 
 
-def _read_table(path: Path) -> fits.FITS_rec:
-    with fits.open(path, memmap=False) as hdus:
+def _read_table(path: Path, root: Path) -> fits.FITS_rec:
+    with archived_fits(path, root) as hdus:
         data = hdus[1].data
         data.columns  # noqa: B018  (touch columns while the file is open)
         return data
@@ -780,7 +780,7 @@ def _file_piece(
     rec: dict[str, Any], root: Path, tstart: float, tstop: float
 ) -> dict[str, Any] | None:
     """Rows of one FITS file in the time range (the reference, file-scan path)."""
-    data = _read_table(L0.path(rec, root))
+    data = _read_table(L0.path(rec, root), root)
     keep = _time_slice(data["TIME"], tstart, tstop)
     n = len(data["TIME"][keep])
     if n == 0:

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from astropy.io import fits
 from astropy.table import Table
 
 from mica import quaternion
@@ -22,7 +21,7 @@ from mica.config import archive_root
 from mica.engine.index import require_archive
 from mica.engine.obsid_layout import check_obsid, obs_dirs
 from mica.engine.obsid_read import Revision, query_rows, row_paths
-from mica.engine.read import archived_file
+from mica.engine.read import archived_fits
 from mica.errors import InvalidArgumentError, MissingDataError
 from mica.products.asp_l1 import ASP_ALL_CONTENTS, ASP_DEFAULT_CONTENTS, ASP_L1, proc_rows
 from mica.time import CxoTimeLike
@@ -170,7 +169,7 @@ def get_processing(
 
 def _read_table(path: str, root: Path) -> tuple[Table, dict[str, Any]]:
     """An archived table of the ``asp1`` folder ``root`` and its header."""
-    with archived_file(path, root), fits.open(path, memmap=False) as hdus:
+    with archived_fits(path, root) as hdus:
         table = Table(hdus[1].data)
         header = {k: v for k, v in hdus[1].header.items() if k not in ("COMMENT", "HISTORY")}
     table.rename_columns(table.colnames, [c.lower() for c in table.colnames])

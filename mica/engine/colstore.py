@@ -70,7 +70,6 @@ import hdf5plugin
 import numpy as np
 
 from mica import config
-from mica._lazy import fits
 from mica.engine.atomic import partial_name, write_atomic
 from mica.engine.chunk_extend import (
     COMPACT_FREE,
@@ -98,6 +97,7 @@ from mica.engine.h5chunks import (
 )
 from mica.engine.index import FILE_ORDER, ArchiveIndex, OlderArchiveTable, rows_in
 from mica.engine.product import FileProduct
+from mica.engine.read import archived_fits
 from mica.engine.store_tables import create_table, refresh_tables
 from mica.engine.stored_blocks import (
     ChunkedRows,
@@ -112,7 +112,7 @@ from mica.engine.stored_blocks import (
     stored_layout,
 )
 from mica.engine.synced import synced_chunk_kept
-from mica.errors import ArchiveWriteError, DamagedStoreError
+from mica.errors import ArchiveWriteError, DamagedFileError, DamagedStoreError
 
 _log = logging.getLogger(__name__)
 
@@ -1378,7 +1378,7 @@ class ColumnStore:
         }
 
     def _load(self, row: dict[str, Any]) -> dict[str, np.ndarray]:
-        with fits.open(self.product.path(row, self.index.root), memmap=False) as hdus:
+        with archived_fits(self.product.path(row, self.index.root), self.index.root) as hdus:
             return self.product.store_arrays(hdus, row)
 
     def _replace_chunk(
@@ -1407,6 +1407,14 @@ class ColumnStore:
             self.index.add_pending([(str(dest), "scratch")])
         try:
             built = self.build(dest, part, gen, rows, old, given)
+        except DamagedFileError as exc:
+            # Nothing is built from a damaged file: the partition stays dirty, its readers
+            # read its files (and are refused that one, by name), the other partitions go on.
+            _log.warning("store chunk %s not rebuilt: %s", part, exc)
+            with self.index.transaction():
+                self.index.clear_pending([str(dest)])
+                self.index.mark_dirty([part])
+            return True
         except OSError as exc:
             err = ArchiveWriteError.from_error(exc, self.index.root)
             if err is None:

@@ -15,7 +15,13 @@ from typing import Any
 
 from mica.engine.index import ArchiveIndex
 from mica.engine.product import FileProduct
-from mica.errors import DamagedIndexError, MicaError, MissingFileError
+from mica.errors import (
+    DamagedFileError,
+    DamagedIndexError,
+    MicaError,
+    MissingFileError,
+    RejectedFile,
+)
 
 Record = dict[str, Any]
 Piece = dict[str, Any]
@@ -103,3 +109,36 @@ def archived_file(path: str | Path | None, root: str | Path) -> Iterator[None]:
         if isinstance(err, MicaError):  # already says what is missing (MissingArchiveError)
             raise
         raise MissingFileError.at(err.filename or path, root) from err
+
+
+@contextmanager
+def archived_fits(path: str | Path, root: str | Path) -> Iterator[Any]:
+    """The archived FITS file ``path`` of the product folder ``root``, open in memory
+    (an ``HDUList``) after the checks its ingest made: its gzip data, checksum and length,
+    and its FITS checksums where it has them. A file changed since (a flipped bit, a
+    truncation) raises `DamagedFileError` naming it, so no reader returns its values and no
+    store chunk is built from them; one gone raises `MissingFileError` (`archived_file`)."""
+    import io
+
+    from mica._lazy import fits
+    from mica.engine import fitscheck
+
+    path = Path(path)
+    with archived_file(path, root):
+        try:
+            raw = fitscheck.read_bytes(path, path.name)
+            try:
+                hdus = fits.open(io.BytesIO(raw), memmap=False, lazy_load_hdus=False)
+            except Exception as err:  # astropy raises many types for malformed input
+                raise RejectedFile(path.name, f"unreadable FITS structure ({err})") from err
+            try:
+                fitscheck.verify_checksums(raw, hdus, path.name)
+            except RejectedFile:
+                hdus.close()
+                raise
+        except RejectedFile as err:
+            if isinstance(err.__cause__, FileNotFoundError):  # removed meanwhile
+                raise err.__cause__ from None
+            raise DamagedFileError.at(path, root, err.problem) from err
+        with hdus:
+            yield hdus

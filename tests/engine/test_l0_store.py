@@ -343,3 +343,34 @@ def test_chunk_with_damaged_hdf5_structure_falls_back(archive, monkeypatch):
     check_archive(L0, data_root=archive, repair=True, verify_store=True)
     assert check_archive(L0, data_root=archive, verify_store=True).ok
     assert_same(aca_l0.get_slot_data("2003:215", "2003:216", slot=2, data_root=archive), ref)
+
+
+def test_damaged_archived_file_is_refused_by_name(archive):
+    """A flipped bit in an archived file's gzip data: no reader returns its values, by the
+    store or the files; the error names the file, and check --repair moves it aside."""
+    from mica.errors import DamagedFileError
+
+    ref = aca_l0.get_slot_data("2003:215", "2003:216", slot=1, data_root=archive, use_store=False)
+    with ArchiveIndex(L0, archive) as index:
+        row = index.query("slot = 1")[0]
+    path = L0.path(row, archive)
+    image = bytearray(path.read_bytes())
+    image[len(image) // 2] ^= 0x01  # inside the deflate stream
+    path.write_bytes(bytes(image))
+    with pytest.raises(DamagedFileError, match=f"archived file {path} is damaged") as err:
+        aca_l0.get_slot_data("2003:215", "2003:216", slot=1, data_root=archive, use_store=False)
+    assert err.value.path == path and "check --repair" in str(err.value)
+    assert len(aca_l0.get_slot_data("2003:215", "2003:216", slot=1, data_root=archive))
+    with ArchiveIndex(L0, archive) as index:  # the chunk out of date (an ingest interrupted)
+        part = L0.partition(row)
+        with index.transaction():
+            index.conn.execute("UPDATE store_chunks SET files = '[]' WHERE part = ?", (part,))
+            index.mark_dirty([part])
+    with pytest.raises(DamagedFileError):
+        aca_l0.get_slot_data("2003:215", "2003:216", slot=1, data_root=archive)
+    report = check_archive(L0, data_root=archive, repair=True, verify_store=True)
+    assert any(row["filename"] in p and "CRC" in p for p in report.problems)
+    assert not path.exists()  # moved aside, dropped from the index ...
+    assert check_archive(L0, data_root=archive, verify_store=True).ok
+    left = aca_l0.get_slot_data("2003:215", "2003:216", slot=1, data_root=archive)
+    assert_same(left, ref[ref["FILENAME"] != row["filename"]])  # ... until fetched again
