@@ -293,7 +293,7 @@ class ArchiveIndex:
         if problem is None:
             index = cls(product, root, readonly=True, rechecked=rechecked)
             try:
-                problem = table_problem(index.conn, index.tables)
+                problem = _table_lost(root, table_problem(index.conn, index.tables), product.name)
             except BaseException:
                 index.close()
                 raise
@@ -702,14 +702,28 @@ def archive_problem(
     if check_table:
         conn = connect_readonly(path, product=product)
         try:
-            return table_problem(conn)
+            problem = table_problem(conn)
         except sqlite3.OperationalError:
             if creation_interrupted(path):
                 return HALF_CREATED
             raise
         finally:
             conn.close()
+        return _table_lost(root, problem, product)
     return None
+
+
+def _table_lost(root: Path, problem: str | None, product: str) -> str | None:
+    """``problem``, why the index of ``root`` serves nothing yet (`table_problem`), unless an
+    update made an archive there: it creates the index with its tables, so one without is
+    damaged (emptied, truncated)."""
+    if problem is not None and _made_by_update(root):
+        raise DamagedIndexError.at(
+            root / INDEX_NAME,
+            "the index holds no table (an update made an archive in this folder)",
+            product,
+        )
+    return problem
 
 
 def index_missing(root: Path) -> bool:
@@ -717,9 +731,13 @@ def index_missing(root: Path) -> bool:
     is there, stamped (an update writes its pid into it once it holds it, before anything
     else: an empty one is a first update's between creating and taking it), no update runs
     now (a first update may be creating the index) and there is no index file."""
-    root = Path(root)
-    lock = UpdateLock(root)
-    if (root / INDEX_NAME).exists() or not lock.stamped():
+    return not (Path(root) / INDEX_NAME).exists() and _made_by_update(root)
+
+
+def _made_by_update(root: str | Path) -> bool:
+    """Whether an update made an archive in ``root`` and none runs now (`index_missing`)."""
+    lock = UpdateLock(Path(root))
+    if not lock.stamped():
         return False
     try:
         lock.refuse_if_busy()

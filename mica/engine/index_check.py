@@ -198,6 +198,7 @@ def index_damage(product: FileProduct, root: Path) -> str | None:
         conn = connect_readonly(path, product=product.name)
         try:
             found = [r[0] for r in conn.execute("PRAGMA quick_check(5)")]
+            emptied = found == ["ok"] and table_problem(conn) is not None
         finally:
             conn.close()
     except DamagedIndexError as err:
@@ -206,6 +207,8 @@ def index_damage(product: FileProduct, root: Path) -> str | None:
         return f"the index {INDEX_NAME} is damaged: " + "; ".join(
             line.replace("\n", " ") for line in found
         )
+    if emptied and holds_files(product, root):  # (an update creates it with its tables)
+        return f"the index {INDEX_NAME} is empty (no table) beside the archived files"
     return None
 
 

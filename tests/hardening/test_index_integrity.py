@@ -67,6 +67,8 @@ def _damage(root: Path, kind: str) -> None:
     raw = bytearray(db.read_bytes())
     if kind == "truncated":
         raw = raw[: len(raw) // 2]
+    elif kind == "emptied":  # 0 bytes: SQLite opens it as a new, empty database
+        raw = bytearray()
     elif kind == "header":
         raw[:100] = bytes(100)
     elif kind == "garbage page":  # the archfiles table's root page
@@ -74,7 +76,7 @@ def _damage(root: Path, kind: str) -> None:
     db.write_bytes(bytes(raw))
 
 
-DAMAGES = ["truncated", "header", "garbage page", "missing"]
+DAMAGES = ["truncated", "emptied", "header", "garbage page", "missing"]
 
 
 @pytest.mark.parametrize("kind", DAMAGES)
