@@ -115,6 +115,8 @@ def damage_detail(exc: BaseException) -> str | None:
         and code & 0xFF in _DAMAGED_CODES
     ):
         return str(exc)
+    if isinstance(exc, sqlite3.OperationalError) and str(exc).startswith("Could not decode"):
+        return f"{exc} (a text column's bytes are not UTF-8: the page is damaged)"
     return None
 
 

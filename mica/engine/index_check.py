@@ -78,59 +78,77 @@ def check_archive(
     report.repairs += adopted or []
     if not root.is_dir() or not ((root / INDEX_NAME).exists() or holds_files(product, root)):
         return report
-    with check_lock(root, repair), _index(product, root, repair, report) as index:
-        if index is None or table_problem(index.conn) is not None:  # a first update creates it
-            return report
-        for path, action in index.pending():
-            report.problems.append(f"interrupted ingest left {action} {Path(path).name}")
-        # the chunks an interrupted ingest marked dirty: recover_pending rebuilds them
-        dirty = sorted(index.dirty_parts()) if repair and product.has_store else []
-        report.problems += [_stale_chunk(part) for part in dirty]
-        if repair:
-            report.repairs += recover_pending(product, index)
-        _check_files(product, index, report, repair)
-        _check_rows(product, index, report, repair)
-        if product.has_store and index.original:  # readers read the files meanwhile
-            report.notes.append("no columnar store: the original kept none (`mica adopt`)")
-        elif product.has_store:
-            store = ColumnStore(product, index)
-            fetch: set[str] = set()  # a sync's chunks removed: fetched again, not rebuilt here
-            if verify_store:
-                mend = f"'mica --archive {root.parent} check --verify-store --repair'"
-                damaged = store.damaged_chunks()
-                synced = store.synced_alone(damaged)
-                for part, (path, problem) in damaged.items():
-                    if part in synced:  # no files here to rebuild it from: the server's
-                        chunk = store.chunk(part) or {}
-                        again = synced_chunk_fetch(root, chunk.get("tstart"), chunk.get("tstop"))
-                        report.problems.append(
-                            f"store chunk {part} is damaged: {problem}; a sync installed it: "
-                            f"{'' if repair else 'mend it with ' + mend + ', then '}{again} "
-                            "fetches it again"
-                        )
-                        fetch.add(part)
-                    else:
-                        report.problems.append(
-                            f"store chunk {part} is damaged: {problem}; mend it with {mend}"
-                        )
-                    if repair:  # derived data: without its file the chunk is rebuilt below
-                        path.unlink(missing_ok=True)
-            stale = [part for part in store.stale_parts() if part not in fetch]
-            _check_synced(store, root, report, fetch)
-            report.problems += [_stale_chunk(part) for part in stale if part not in dirty]
-            if repair and stale:
-                store.rebuild(stale)
-                report.repairs.append(f"rebuilt {len(stale)} store chunks")
-            problems, repairs = check_tables(
-                store, STORE_VERSION, verify_store, repair, [] if repair else stale
-            )
-            report.problems += problems
-            report.repairs += repairs
-        problems, repairs = product.check_layout(index, repair)
+    with check_lock(root, repair):
+        try:
+            with _index(product, root, repair, report) as index:
+                _check_index(product, root, index, repair, verify_store, report)
+        except DamagedIndexError as err:  # damage quick_check passes (text that does not decode)
+            report.problems.append(f"the index {INDEX_NAME} is damaged: {err.detail}")
+            if repair:
+                report.repairs += rebuild_locked(product, root)
+    return report
+
+
+def _check_index(
+    product: FileProduct,
+    root: Path,
+    index: ArchiveIndex | None,
+    repair: bool,
+    verify_store: bool,
+    report: CheckReport,
+) -> None:
+    """`check_archive`'s checks of the archive of ``index`` (None: none opened)."""
+    if index is None or table_problem(index.conn) is not None:  # a first update creates it
+        return
+    for path, action in index.pending():
+        report.problems.append(f"interrupted ingest left {action} {Path(path).name}")
+    # the chunks an interrupted ingest marked dirty: recover_pending rebuilds them
+    dirty = sorted(index.dirty_parts()) if repair and product.has_store else []
+    report.problems += [_stale_chunk(part) for part in dirty]
+    if repair:
+        report.repairs += recover_pending(product, index)
+    _check_files(product, index, report, repair)
+    _check_rows(product, index, report, repair)
+    if product.has_store and index.original:  # readers read the files meanwhile
+        report.notes.append("no columnar store: the original kept none (`mica adopt`)")
+    elif product.has_store:
+        store = ColumnStore(product, index)
+        fetch: set[str] = set()  # a sync's chunks removed: fetched again, not rebuilt here
+        if verify_store:
+            mend = f"'mica --archive {root.parent} check --verify-store --repair'"
+            damaged = store.damaged_chunks()
+            synced = store.synced_alone(damaged)
+            for part, (path, problem) in damaged.items():
+                if part in synced:  # no files here to rebuild it from: the server's
+                    chunk = store.chunk(part) or {}
+                    again = synced_chunk_fetch(root, chunk.get("tstart"), chunk.get("tstop"))
+                    report.problems.append(
+                        f"store chunk {part} is damaged: {problem}; a sync installed it: "
+                        f"{'' if repair else 'mend it with ' + mend + ', then '}{again} "
+                        "fetches it again"
+                    )
+                    fetch.add(part)
+                else:
+                    report.problems.append(
+                        f"store chunk {part} is damaged: {problem}; mend it with {mend}"
+                    )
+                if repair:  # derived data: without its file the chunk is rebuilt below
+                    path.unlink(missing_ok=True)
+        stale = [part for part in store.stale_parts() if part not in fetch]
+        _check_synced(store, root, report, fetch)
+        report.problems += [_stale_chunk(part) for part in stale if part not in dirty]
+        if repair and stale:
+            store.rebuild(stale)
+            report.repairs.append(f"rebuilt {len(stale)} store chunks")
+        problems, repairs = check_tables(
+            store, STORE_VERSION, verify_store, repair, [] if repair else stale
+        )
         report.problems += problems
         report.repairs += repairs
-        report.files = index.count()
-    return report
+    problems, repairs = product.check_layout(index, repair)
+    report.problems += problems
+    report.repairs += repairs
+    report.files = index.count()
 
 
 def _check_synced(store: ColumnStore, root: Path, report: CheckReport, skip: set[str]) -> None:

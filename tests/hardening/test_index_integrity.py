@@ -23,6 +23,7 @@ from mica.engine.obsid_update import update_obsid_archive
 from mica.errors import DamagedIndexError, MicaError
 from mica.products.aca_l0 import L0
 from mica.products.obspar import OBSPAR
+from mica.time import to_secs
 
 START, STOP = "2003:215", "2003:216"
 # two files of the same start time, slots 0 and 1
@@ -60,6 +61,14 @@ def _damage(root: Path, kind: str) -> None:
     if kind == "missing":
         db.unlink()
         return
+    if kind == "not utf-8":  # a flipped byte in a file name: SQLite's own check passes it
+        with sqlite3.connect(db) as conn:  # a file the reads below list
+            sql = "SELECT filename FROM archfiles WHERE slot = 3 AND tstop > ? ORDER BY tstart"
+            (name,) = conn.execute(sql, (to_secs(START),)).fetchone()
+        conn.close()
+        raw = db.read_bytes()  # its name in the table's row and in the key's index
+        db.write_bytes(raw.replace(name.encode(), name.encode()[:-1] + b"\xff"))
+        return
     conn = sqlite3.connect(db)
     (page,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'archfiles'").fetchone()
     (size,) = conn.execute("PRAGMA page_size").fetchone()
@@ -76,7 +85,7 @@ def _damage(root: Path, kind: str) -> None:
     db.write_bytes(bytes(raw))
 
 
-DAMAGES = ["truncated", "emptied", "header", "garbage page", "missing"]
+DAMAGES = ["truncated", "emptied", "header", "garbage page", "not utf-8", "missing"]
 
 
 @pytest.mark.parametrize("kind", DAMAGES)
@@ -99,9 +108,11 @@ def test_readers_raise_damaged_index_error(l0, kind):
 def test_check_reports_and_repair_rebuilds(l0, kind, reference):
     _damage(l0, kind)
     report = check_archive(L0, data_root=l0)
-    assert not report.ok and "index archfiles.db3 is" in report.problems[0], report.summary()
+    found = [p for p in report.problems if "index archfiles.db3 is" in p]
+    assert not report.ok and found, report.summary()
     report = check_archive(L0, data_root=l0, repair=True)
-    assert report.repairs[0].startswith("rebuilt archfiles.db3 from the 36 archived files")
+    rebuilt = "rebuilt archfiles.db3 from the 36 archived files"
+    assert any(r.startswith(rebuilt) for r in report.repairs), report.summary()
     after = check_archive(L0, data_root=l0)
     assert after.ok and after.files == 36, after.summary()
     _assert_reads(l0, reference)
