@@ -209,7 +209,7 @@ def test_the_client_killed_then_the_rerun_completes(serial_l0, tmp_path):
             pass
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    proc.communicate()  # (its pipe closed here, not left to the collector)
     rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     _same_archive(root, serial_l0)

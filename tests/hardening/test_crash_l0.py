@@ -63,7 +63,7 @@ def test_kill_during_ingest_then_rerun(tmp_path, real_l0_dir, real_l0_archive, k
         assert time.monotonic() < deadline
         time.sleep(0.002)
     os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    proc.communicate()  # (its pipe closed here, not left to the collector)
 
     # Whatever state the kill left, readers see only whole, indexed files.
     for path in aca_l0.get_files(start="2003:215", stop="2003:216", data_root=root):

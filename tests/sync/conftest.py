@@ -272,5 +272,5 @@ http {{
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
-        proc.wait(timeout=20)
+        proc.communicate(timeout=20)  # (its pipes closed here, not left to the collector)
         shutil.rmtree(work / "body", ignore_errors=True)
