@@ -110,11 +110,9 @@ class MissingArchiveError(MicaError, FileNotFoundError):
         return (type(self), (str(self), self.product, str(self.folder)))
 
 
-class MissingFileError(MicaError, FileNotFoundError):
-    """An archived file that the archive's index lists but that is gone (deleted or moved
-    outside mica). The message names the file and ``mica check --repair``, which drops it
-    from the index; ``path`` is also an attribute.
-    """
+class _ArchivedFile:
+    """Mixed into the errors about one archived file: one message, and the file as
+    ``path`` (kept across process boundaries)."""
 
     def __init__(self, message: str, path: str | Path = ""):
         super().__init__(message)  # one argument: see MissingArchiveError
@@ -125,6 +123,13 @@ class MissingFileError(MicaError, FileNotFoundError):
 
     def __reduce__(self) -> tuple:
         return (type(self), (str(self), str(self.path)))
+
+
+class MissingFileError(_ArchivedFile, MicaError, FileNotFoundError):
+    """An archived file that the archive's index lists but that is gone (deleted or moved
+    outside mica). The message names the file and ``mica check --repair``, which drops it
+    from the index; ``path`` is also an attribute.
+    """
 
     @classmethod
     def at(cls, path: str | Path, root: str | Path) -> MissingFileError:
@@ -139,22 +144,12 @@ class MissingFileError(MicaError, FileNotFoundError):
         )
 
 
-class DamagedFileError(MicaError, OSError):
+class DamagedFileError(_ArchivedFile, MicaError, OSError):
     """An archived file that no longer reads back as it was archived: its gzip data, gzip
     checksum or length, a FITS checksum or its FITS structure fails (a flipped bit, a
     truncation, a directory in its place). The message names the file, the problem and the
     repair; ``path`` is also an attribute.
     """
-
-    def __init__(self, message: str, path: str | Path = ""):
-        super().__init__(message)  # one argument: see MissingArchiveError
-        self.path = Path(path)
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
-
-    def __reduce__(self) -> tuple:
-        return (type(self), (str(self), str(self.path)))
 
     @classmethod
     def at(cls, path: str | Path, root: str | Path, problem: str) -> DamagedFileError:

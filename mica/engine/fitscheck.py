@@ -280,16 +280,29 @@ def open_checked(
     return open_raw(read_bytes(path, name, max_bytes), name, extname)
 
 
-def open_raw(raw: bytes, name: str, extname: str) -> tuple[fits.HDUList, str]:
-    """`open_checked` on the bytes `read_bytes` returned."""
+def open_bytes(raw: bytes, name: str, strict: bool = True) -> fits.HDUList:
+    """The HDUs of the FITS bytes `read_bytes` returned, their checksums verified;
+    ``strict``: astropy's warnings refuse them too (a candidate file; an archived one may
+    have been archived by the original mica, which let them pass)."""
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error")
+            if strict:  # (else the caller's filters, as for any astropy call)
+                warnings.simplefilter("error")
             hdus = fits.open(io.BytesIO(raw), lazy_load_hdus=False, memmap=False)
     except Exception as err:  # astropy raises many types for malformed input
         raise RejectedFile(name, f"unreadable FITS structure ({err})") from err
     try:
         verify_checksums(raw, hdus, name)
+    except RejectedFile:
+        hdus.close()
+        raise
+    return hdus
+
+
+def open_raw(raw: bytes, name: str, extname: str) -> tuple[fits.HDUList, str]:
+    """`open_checked` on the bytes `read_bytes` returned."""
+    hdus = open_bytes(raw, name)
+    try:
         if extname not in hdus:
             found = [h.name for h in hdus]
             raise RejectedFile(name, f"no {extname} extension (found {found})")

@@ -118,24 +118,13 @@ def archived_fits(path: str | Path, root: str | Path) -> Iterator[Any]:
     and its FITS checksums where it has them. A file changed since (a flipped bit, a
     truncation) raises `DamagedFileError` naming it, so no reader returns its values and no
     store chunk is built from them; one gone raises `MissingFileError` (`archived_file`)."""
-    import io
-
-    from mica._lazy import fits
     from mica.engine import fitscheck
 
     path = Path(path)
     with archived_file(path, root):
         try:
             raw = fitscheck.read_bytes(path, path.name)
-            try:
-                hdus = fits.open(io.BytesIO(raw), memmap=False, lazy_load_hdus=False)
-            except Exception as err:  # astropy raises many types for malformed input
-                raise RejectedFile(path.name, f"unreadable FITS structure ({err})") from err
-            try:
-                fitscheck.verify_checksums(raw, hdus, path.name)
-            except RejectedFile:
-                hdus.close()
-                raise
+            hdus = fitscheck.open_bytes(raw, path.name, strict=False)
         except RejectedFile as err:
             if isinstance(err.__cause__, FileNotFoundError):  # removed meanwhile
                 raise err.__cause__ from None

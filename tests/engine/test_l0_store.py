@@ -206,19 +206,24 @@ def test_missing_chunk_file_falls_back(archive):
     assert check_archive(L0, data_root=archive).ok
 
 
+def _chunk_file(archive: Path, slot: int) -> Path:
+    """The one store chunk file of ``slot``'s full view."""
+    with ArchiveIndex(L0, archive) as index:
+        (rel,) = [
+            r[0]
+            for r in index.conn.execute("SELECT path FROM store_chunks")
+            if r[0].startswith(f"store/{slot}/")
+        ]
+    return archive / rel
+
+
 def test_corrupt_chunk_is_named_and_repairable(archive, monkeypatch):
     """A damaged image chunk: the read fails naming the chunk file (MICA_STORE_DAMAGED=raise;
     by default it reads the files, tests/test_store_verify.py); check --verify-store finds it
     and its repair rebuilds it."""
     monkeypatch.setenv("MICA_STORE_DAMAGED", "raise")
     ref = aca_l0.get_slot_data("2003:215", "2003:216", slot=1, data_root=archive, use_store=False)
-    with ArchiveIndex(L0, archive) as index:
-        (rel,) = [
-            r[0]
-            for r in index.conn.execute("SELECT path FROM store_chunks")
-            if r[0].startswith("store/1/")
-        ]
-    chunk = archive / rel
+    chunk = _chunk_file(archive, 1)
     with h5py.File(chunk, "r") as h5:
         offset = h5["IMGRAW"].id.get_chunk_info(0).byte_offset
     with open(chunk, "r+b") as f:  # overwrite the first chunk's Blosc header
@@ -319,13 +324,7 @@ def test_chunk_with_damaged_hdf5_structure_falls_back(archive, monkeypatch):
     OSError): readers take the files, with MICA_STORE_DAMAGED=raise a DamagedStoreError
     names the chunk, and check --verify-store reports it (no traceback) and mends it."""
     ref = aca_l0.get_slot_data("2003:215", "2003:216", slot=2, data_root=archive, use_store=False)
-    with ArchiveIndex(L0, archive) as index:
-        (rel,) = [
-            r[0]
-            for r in index.conn.execute("SELECT path FROM store_chunks")
-            if r[0].startswith("store/2/")
-        ]
-    chunk = archive / rel
+    chunk = _chunk_file(archive, 2)
     image = bytearray(chunk.read_bytes())
     last_tree = image.rfind(b"TREE")  # a dataset's chunk B-tree (the first is the root group's)
     assert last_tree > image.find(b"TREE") > 0
