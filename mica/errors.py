@@ -147,9 +147,20 @@ class MissingFileError(_ArchivedFile, MicaError, FileNotFoundError):
 class DamagedFileError(_ArchivedFile, MicaError, OSError):
     """An archived file that no longer reads back as it was archived: its gzip data, gzip
     checksum or length, a FITS checksum or its FITS structure fails (a flipped bit, a
-    truncation, a directory in its place). The message names the file, the problem and the
-    repair; ``path`` is also an attribute.
+    truncation, a directory in its place); or a file mica wrote whole (a derived table, a
+    dark calibration's files) that no longer matches the digests recorded with it. The
+    message names the file, the problem and the repair; ``path`` is also an attribute.
     """
+
+    @classmethod
+    def written(cls, path: str | Path, problem: str, mend: str) -> DamagedFileError:
+        """The error for ``path``, a file mica wrote whole: ``problem``; ``mend``: what its
+        archive's owner runs to write it again."""
+        return cls(
+            f"{path} is damaged: {problem}. Nothing was read from it. Its archive's owner "
+            f"can write it again: {mend}",
+            path,
+        )
 
     @classmethod
     def at(cls, path: str | Path, root: str | Path, problem: str) -> DamagedFileError:

@@ -877,6 +877,18 @@ def _column_groups(product: FileProduct, names: tuple[str, ...]) -> dict[str, np
     return {g: np.dtype([(c, dtypes[c]) for c in cols]) for g, cols in groups.items()}
 
 
+def rebuilt_line(written: int, asked: int) -> str:
+    """The report line of a rebuild of ``asked`` chunks that wrote ``written`` of them
+    (`ColumnStore.rebuild`)."""
+    line = f"rebuilt {written} store chunks"
+    if written < asked:
+        line += (
+            f"; {asked - written} left dirty, read from their files (a damaged file or a "
+            "full disk: see the warnings)"
+        )
+    return line
+
+
 class ColumnStore:
     """The store of one product archive (``<product root>/store``)."""
 
@@ -1152,9 +1164,11 @@ class ColumnStore:
     # --- writing -------------------------------------------------------------------------
     def rebuild(
         self, parts: Iterable[str], loaded: dict[str, dict[str, np.ndarray]] | None = None
-    ) -> None:
+    ) -> int:
         """Rewrite the chunks of ``parts`` from their current files (``loaded`` may hold the
-        arrays of files already in memory, by filename)."""
+        arrays of files already in memory, by filename); how many were written (the others
+        are left dirty, served from their files, and warned about: a disk that takes no
+        chunk, a damaged file)."""
         loaded = loaded or {}
         todo = sorted(set(parts))
         try:
@@ -1165,7 +1179,8 @@ class ColumnStore:
                     # dirty (served from their files) for the next update to write.
                     with self.index.transaction():
                         self.index.mark_dirty(todo[k:])
-                    return
+                    break
+            return len(todo) - len(self.index.dirty_parts(among=todo))
         except sqlite3.Error as exc:  # the index itself cannot be written
             err = ArchiveWriteError.from_error(exc, self.index.root)
             if err is None:

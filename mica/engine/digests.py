@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +51,41 @@ def digest_file(path: Path) -> str:
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     with open(fd, "rb") as fh:
         return hashlib.file_digest(fh, hashlib.blake2b).hexdigest()
+
+
+#: path -> the version (`_version`) of the file last found as its digests record it
+_MATCHED: dict[Path, tuple[int, ...]] = {}
+
+
+def _version(path: Path) -> tuple[int, ...]:
+    st = os.stat(path)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def checked_once(path: Path, problem: Callable[[], str | None]) -> str | None:
+    """``problem()``: why the file at ``path`` is not what its digests record (None: it is),
+    found once per process for each version of the file (its inode, size and change times),
+    so that a reader pays for reading a file whole on its first read of it, not on every one.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "table.h5"
+    >>> _ = path.write_bytes(b"rows")
+    >>> calls = []
+    >>> checked_once(path, lambda: calls.append(1)), checked_once(path, lambda: calls.append(1))
+    (None, None)
+    >>> len(calls)
+    1
+    """
+    path = Path(path)
+    version = _version(path)
+    if _MATCHED.get(path) == version:
+        return None
+    found = problem()
+    if found is None:
+        _MATCHED[path] = version
+    return found
 
 
 # --- a file and its sidecar --------------------------------------------------------------
@@ -155,11 +191,9 @@ def record_folder_digests(folder: Path) -> None:
     write_atomic(folder / FOLDER_DIGESTS, lambda fh: fh.write(record))
 
 
-def folder_problem(folder: Path, read: bool = True) -> str | None:
-    """Why a folder's files are not those its `FOLDER_DIGESTS` names (None: they are, or
-    the folder has none: written before digests were, or by the original mica, it is
-    checked by its product's own checks alone). ``read=False``: only that each named file
-    is there (its bytes are not read)."""
+def _folder_digests(folder: Path) -> dict[str, str] | str | None:
+    """The file name -> digest mapping of ``folder``'s `FOLDER_DIGESTS`; None when it has
+    none, or why it does not read."""
     path = folder / FOLDER_DIGESTS
     try:
         record = json.loads(path.read_text())
@@ -172,6 +206,35 @@ def folder_problem(folder: Path, read: bool = True) -> str | None:
         return f"{FOLDER_DIGESTS} does not read ({err})"
     if algorithm != ALGORITHM:
         return f"{FOLDER_DIGESTS} records {algorithm}, not {ALGORITHM}"
+    return digests
+
+
+def folder_file_problem(folder: Path, name: str) -> str | None:
+    """Why file ``name`` of ``folder`` is not the one its `FOLDER_DIGESTS` names (None: it
+    is, or the folder has no digests: see `folder_problem`); what a reader checks of the
+    files it reads (`checked_once`)."""
+
+    def problem() -> str | None:
+        digests = _folder_digests(folder)
+        if digests is None or isinstance(digests, str):
+            return digests
+        if name not in digests:
+            return f"{FOLDER_DIGESTS} does not name it"
+        if digest_file(folder / name) != digests[name]:
+            return f"it does not match its digest in {FOLDER_DIGESTS} (a damaged byte)"
+        return None
+
+    return checked_once(folder / name, problem)
+
+
+def folder_problem(folder: Path, read: bool = True) -> str | None:
+    """Why a folder's files are not those its `FOLDER_DIGESTS` names (None: they are, or
+    the folder has none: written before digests were, or by the original mica, it is
+    checked by its product's own checks alone). ``read=False``: only that each named file
+    is there (its bytes are not read)."""
+    digests = _folder_digests(folder)
+    if digests is None or isinstance(digests, str):
+        return digests
     for name, digest in sorted(digests.items()):
         if Path(name).name != name:
             return f"{FOLDER_DIGESTS} names {name!r}, not a file of the folder"

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from mica.engine.adopt import adopt_archive
-from mica.engine.colstore import STORE_VERSION, ColumnStore
+from mica.engine.colstore import STORE_VERSION, ColumnStore, rebuilt_line
 from mica.engine.describe import describe_file, describe_headers
 from mica.engine.index import (
     HALF_CREATED,
@@ -138,8 +138,7 @@ def _check_index(
         _check_synced(store, root, report, fetch)
         report.problems += [_stale_chunk(part) for part in stale if part not in dirty]
         if repair and stale:
-            store.rebuild(stale)
-            report.repairs.append(f"rebuilt {len(stale)} store chunks")
+            report.repairs.append(rebuilt_line(store.rebuild(stale), len(stale)))
         problems, repairs = check_tables(
             store, STORE_VERSION, verify_store, repair, [] if repair else stale
         )

@@ -34,7 +34,7 @@ from mica.engine.atomic import (
     write_atomic,
     write_new,
 )
-from mica.engine.colstore import ColumnStore, keep_arrays
+from mica.engine.colstore import ColumnStore, keep_arrays, rebuilt_line
 from mica.engine.describe import describe_file
 from mica.engine.executors import Executor, UnitError, timed
 from mica.engine.executors.base import call_unit
@@ -702,8 +702,7 @@ def recover_pending(product: FileProduct, index: ArchiveIndex) -> list[str]:
             index.clear_pending([path_str])
     dirty = touched | set(index.dirty_parts())  # includes chunks a killed ingest never wrote
     if product.has_store and dirty:
-        ColumnStore(product, index).rebuild(dirty)
-        done.append(f"rebuilt {len(dirty)} store chunks")
+        done.append(rebuilt_line(ColumnStore(product, index).rebuild(dirty), len(dirty)))
     if product.has_store:  # a store table a killed update left before deriving it
         ColumnStore(product, index).derive_tables()
     return done

@@ -37,13 +37,23 @@ from typing import TYPE_CHECKING
 import hdf5plugin
 import numpy as np
 
-from mica.engine.digests import digest_bytes, record_digests, recorded, replace_recorded
-from mica.errors import MissingArchiveError
+from mica.engine.digests import (
+    checked_once,
+    digest_bytes,
+    record_digests,
+    recorded,
+    replace_recorded,
+    sidecar,
+)
+from mica.errors import DamagedFileError, MissingArchiveError
 
 if TYPE_CHECKING:
     import h5py
 
 FAILURES = "failures"
+#: the root attribute of a table written with a digest record: its record lost is damage, not
+#: a table written before digests were (`GenerationTable.damage`)
+RECORDED_ATTR = "mica_digest_record"
 #: how the record of a generation merged from damaged rows begins (`GenerationTable.write`)
 _MERGED = "holds rows merged from a table"
 # Blosc LZ4 with shuffle, the filter PyTables calls "blosc" (id 32001): a 300,000-row table
@@ -145,12 +155,16 @@ class GenerationTable:
                 f"no table at {self.path}{hint}", product=self.command, folder=self.path.parent
             )
 
-    def read(self, where: str | None = None) -> np.ndarray:
-        """Every row (table order), or those matching a PyTables condition ``where``.
+    def read(self, where: str | None = None, verify: bool = True) -> np.ndarray:
+        """Every row (table order), or those matching a PyTables condition ``where``; with
+        ``verify`` (readers), of a table that `verify` accepts.
 
-        Raises `MissingArchiveError` when no table has been written.
+        Raises `MissingArchiveError` when no table has been written, `DamagedFileError`
+        when the table is damaged.
         """
         self._require()
+        if verify:
+            self.verify()
         if where is None:
             import h5py
 
@@ -214,17 +228,40 @@ class GenerationTable:
     def content_digest(self) -> str:
         """The digest of the table's content as `read` and `failures` give it: the rows,
         their columns meant for hand edits (``preserve``) left out, and the failures."""
-        rows = self.read()
+        rows = self.read(verify=False)
         for name in self.spec.preserve:
             rows[name] = np.zeros((), rows.dtype[name])
         return digest_bytes(np.ascontiguousarray(rows), np.ascontiguousarray(self.failures()))
+
+    def verify(self) -> None:
+        """Raise `DamagedFileError` unless the table is as mica wrote it, but for hand edits
+        of the columns meant for them (`damage`: rows intact), or was written before
+        digests were. Its bytes are read whole on a process's first read of each generation
+        (`mica.engine.digests.checked_once`)."""
+
+        def problem() -> str | None:
+            try:
+                found = self.damage()
+            except OSError as err:  # e.g. a link in its place (its digest follows none)
+                return f"does not read ({err})"
+            return None if found is None or found.rows_intact else found.detail
+
+        detail = checked_once(self.path, problem)
+        if detail is not None:
+            mend = "`mica check --repair` on its archive rebuilds it from its inputs"
+            raise DamagedFileError.written(self.path, detail, mend)
 
     def damage(self) -> TableDamage | None:
         """How the table differs from its recorded digests (None: it does not, or none are
         recorded: `mica.engine.digests.recorded`). Every byte is read."""
         record = recorded(self.path)
         if record is None:
-            return None
+            import h5py
+
+            with h5py.File(self.path, "r") as h5:
+                lost = RECORDED_ATTR in h5.attrs
+            detail = f"has lost its digest record {sidecar(self.path).name}, written with it"
+            return TableDamage(detail, False) if lost else None
         if record.files and record.file_matches(self.path):
             return TableDamage(record.unverified, False) if record.unverified else None
         if not record.files:  # a record that does not read
@@ -262,7 +299,7 @@ class GenerationTable:
     def rewrite(self) -> None:
         """A new generation of the same rows and failures, in the current file format."""
         self._require()
-        self._write_file(self.read(), self.failures(), self._unverified())
+        self._write_file(self.read(verify=False), self.failures(), self._unverified())
 
     def write(
         self,
@@ -282,7 +319,7 @@ class GenerationTable:
         failures = failures or {}
         notes: list[str] = []
         current = self.path.exists() and not fresh
-        old = self.read() if current else np.zeros(0, spec.dtype)
+        old = self.read(verify=False) if current else np.zeros(0, spec.dtype)
         unverified = self._unverified() if current else ""
         by_key: dict[tuple, list[int]] = defaultdict(list)
         for i, key in enumerate(_keys(old, spec.key)):
@@ -331,6 +368,7 @@ class GenerationTable:
         tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
         try:
             with h5py.File(tmp, "w") as h5:
+                h5.attrs[RECORDED_ATTR] = sidecar(self.path).name
                 for name, rows in ((self.spec.node, data), (FAILURES, failures)):
                     rows = np.ascontiguousarray(rows)
                     stored = _stored_type(rows.dtype)

@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from mica.engine.digests import FOLDER_DIGESTS
+from mica.engine.digests import FOLDER_DIGESTS, folder_file_problem
 from mica.engine.index import missing_archive
 from mica.engine.obsid_layout import check_obsid, default_link, last_link, version_dir
 from mica.engine.synced import require_synced
-from mica.errors import InvalidArgumentError, MissingDataError, VVLookupError
+from mica.errors import DamagedFileError, InvalidArgumentError, MissingDataError, VVLookupError
 from mica.vv.core import VV_VERSION, AspectInterval, Obi, VVInputError
 
 __all__ = [
@@ -126,6 +126,10 @@ def get_vv(
     jsons = sorted(p for p in folder.glob("*.json") if p.name != FOLDER_DIGESTS)
     if not jsons:
         raise VVLookupError(f"no report JSON in {folder}")
+    problem = folder_file_problem(folder, jsons[0].name)
+    if problem is not None:
+        mend = f"`mica update vv --obsid {obsid}` writes it again"
+        raise DamagedFileError.written(jsons[0], problem, mend)
     try:
         return json.loads(jsons[0].read_text())
     except ValueError as err:

@@ -126,7 +126,7 @@ class VVProduct(DerivedProduct):
                 revs[key] = row
         done: dict[tuple, int] = {}
         if table.exists():
-            rows = table.read()
+            rows = table.read(verify=False)
             done = {
                 (int(o), int(r)): int(d)
                 for o, r, d in zip(rows["obsid"], rows["revision"], rows["isdefault"], strict=True)

@@ -36,7 +36,7 @@ from mica.engine.index import ArchiveIndex
 from mica.engine.lock import ArchiveBusy, UpdateLock
 from mica.engine.provenance import read_provenance, write_provenance
 from mica.engine.time_update import update_archive
-from mica.errors import MissingArchiveError
+from mica.errors import DamagedFileError, MissingArchiveError
 from mica.products.aca_l0 import L0
 from mica.sim import aca_dark as sim
 from mica.sim.aca_l0 import plan_l0_files, write_l0_file
@@ -339,17 +339,36 @@ def test_check_and_repair(tmp_path, replicas, reference):
 
 def test_calibration_files_checked_against_their_digests(tmp_path, replicas, reference):
     """Each folder is installed with the digests of its files: a changed byte of
-    ``properties.json``, which has no checksum of its own, is found by the check; ``--repair``
-    moves the folder aside and the update named rebuilds it."""
+    ``properties.json``, which has no checksum of its own, or of the image's data, is
+    refused by the readers (naming the file and the repair) and found by the check;
+    ``--repair`` moves the folder aside and the update named rebuilds it."""
     root = tmp_path / "aca_dark"
     shutil.copytree(reference, root)
     record = json.loads((root / GUESS_ID / FOLDER_DIGESTS).read_text())
     assert sorted(record["files"]) == ["image.fits", "properties.json"]
+    image = root / GUESS_ID / "image.fits"
+    before = dark_cal.get_dark_cal_image(GUESS_ID, data_root=root)
+    data = bytearray(image.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit of a pixel, in place, after a first read
+    image.write_bytes(bytes(data))
+    for read in (
+        lambda: dark_cal.get_dark_cal_image(GUESS_ID, data_root=root),
+        lambda: dark_cal.read_dark_image(image),
+        lambda: dark_cal.get_dark_cal_props(GUESS_ID, include_image=True, data_root=root),
+    ):
+        with pytest.raises(DamagedFileError) as err:
+            read()
+        assert err.value.path == image and "`mica check --repair`" in str(err.value)
+        assert "`mica update aca-dark --start 1999:223 --stop 1999:224`" in str(err.value)
+    data[len(data) // 2] ^= 0x01
+    image.write_bytes(bytes(data))
+    assert np.array_equal(dark_cal.get_dark_cal_image(GUESS_ID, data_root=root), before)
     props = root / GUESS_ID / "properties.json"
     text = props.read_text()
     assert text.startswith('{\n    "ccd_temp": -10.0,')  # the calibration's own
     props.write_text(text.replace('"ccd_temp": -10.0', '"ccd_temp": -19.0', 1))  # valid JSON
-    assert dark_cal.get_dark_cal_props(GUESS_ID, data_root=root)["ccd_temp"] == -19.0
+    with pytest.raises(DamagedFileError, match="properties.json is damaged: it does not match"):
+        dark_cal.get_dark_cal_props(GUESS_ID, data_root=root)
     problem = f"properties.json does not match its digest in {FOLDER_DIGESTS} (a damaged byte)"
     assert check_dark_archive(root) == ([f"calibration {GUESS_ID}: {problem}"], [])
     problems, repairs = check_dark_archive(root, repair=True)

@@ -29,8 +29,8 @@ from mica.engine.derived import (
     update_derived,
 )
 from mica.engine.digests import digest_file, recorded
-from mica.engine.table_store import GenerationTable, TableSpec
-from mica.errors import MissingArchiveError
+from mica.engine.table_store import RECORDED_ATTR, GenerationTable, TableSpec
+from mica.errors import DamagedFileError, MissingArchiveError
 from tests.conftest import REPO_ROOT
 
 DTYPE = np.dtype(
@@ -353,7 +353,19 @@ def test_table_without_digests_and_an_unfinished_record(tmp_path):
     _inputs(tmp_path, range(800, 802))
     update_derived(SLOT_TABLE, archive=tmp_path, data_root=root)
     table = SLOT_TABLE.table(root)
+    digests.sidecar(table.path).unlink()  # lost: its table says it was written with one
+    (problem,) = check_derived(SLOT_TABLE, root).problems
+    assert (
+        problem == f"{table.path} has lost its digest record slot_table.h5.digest, written with it"
+    )
+    with pytest.raises(DamagedFileError, match="has lost its digest record"):
+        table.read()
+    repairs = check_derived(SLOT_TABLE, root, repair=True).repairs
+    assert repairs[-1].startswith("rebuilt slot_table.h5 from the inputs"), repairs
+    assert check_derived(SLOT_TABLE, root).ok and len(table.read()) > 0
     digests.sidecar(table.path).unlink()
+    with h5py.File(table.path, "r+") as h5:  # as a table written before digests were
+        del h5.attrs[RECORDED_ATTR]
     check = check_derived(SLOT_TABLE, root)
     assert check.ok and check.notes == [
         f"no digests recorded for {table.path} (written before digests were): "

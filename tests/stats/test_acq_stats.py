@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,11 +16,13 @@ import tables
 
 from mica.engine.derived import check_derived, update_derived
 from mica.engine.obsid_update import update_obsid_archive
+from mica.errors import DamagedFileError
 from mica.products.obspar import OBSPAR
 from mica.sim.pcad import SimProvider, seeded_problem
 from mica.stats import acq_stats
 from mica.stats._acq import calc_acq_stats
 from mica.stats.acq_product import ACQ_STATS
+from tests.engine.test_derived import _flip_stored_rows
 
 START, STOP = "2012:001", "2012:002"
 NO_CATALOG, GAP = 9866, 9921  # seeded problems of the simulated inputs (2012:02x)
@@ -227,3 +230,29 @@ def test_demo_writes_the_two_plots(archive, tmp_path):
     for p in paths:
         with Image.open(p) as im:
             assert im.size[0] >= 1000 and round(im.info["dpi"][0]) == 150
+
+
+def test_a_damaged_table_is_refused_by_name_and_a_hand_edit_is_not(archive, tmp_path):
+    """Readers check the table against the digests recorded with it: a hand edit of the
+    columns meant for it still reads; a flipped bit in its rows, found after the process
+    has read the table once, raises DamagedFileError naming the file and the repair."""
+    root = tmp_path / "acq_stats"
+    shutil.copytree(archive / "acq_stats", root)
+    path = acq_stats.table_path(root)
+    rows = acq_stats.get_stats(filter=False, data_root=root)
+    with tables.open_file(path, "a") as h5:  # the original's hand edit
+        h5.root.data.modify_column(0, 1, column=[True], colname="known_bad")
+    edited = acq_stats.get_stats(filter=False, data_root=root)
+    assert edited["known_bad"][0] and len(edited) == len(rows)
+
+    _flip_stored_rows(path)
+    for read in (
+        lambda: acq_stats.get_stats(data_root=root),
+        lambda: acq_stats.get_star_stats(int(rows["agasc_id"][0]), data_root=root),
+    ):
+        with pytest.raises(DamagedFileError) as err:
+            read()
+        assert err.value.path == path and str(path) in str(err.value)
+        assert "mica check --repair" in str(err.value)
+    (problem,) = check_derived(ACQ_STATS, root).problems
+    assert str(path) in problem

@@ -22,6 +22,7 @@ from mica.archive import asp_l1, obspar
 from mica.cli import main
 from mica.engine.derived import check_derived, update_derived
 from mica.engine.obsid_update import update_obsid_archive
+from mica.errors import DamagedFileError
 from mica.products.asp_l1 import ASP_L1
 from mica.products.obspar import OBSPAR
 from mica.sim import asp_l1 as sim
@@ -408,6 +409,16 @@ def test_vv_folders_are_checked_against_their_digests_and_repaired(archive, tmp_
     recorded = json.loads((folder / "digests.json").read_text())["files"]
     assert {"vv_report.json", "vv_slots.h5", "report.html", "slot_4.png"} <= set(recorded)
     assert check_derived(VV, root / "vv", verify_store=True).ok
+
+    report = folder / "vv_report.json"
+    info = get_vv(2121, version=3, data_root=root / "vv")
+    text = report.read_text()
+    report.write_text(text.replace('"obsid": 2121', '"obsid": 2122', 1))  # valid JSON
+    with pytest.raises(DamagedFileError) as err:
+        get_vv(2121, version=3, data_root=root / "vv")
+    assert err.value.path == report and "`mica update vv --obsid 2121`" in str(err.value)
+    report.write_text(text)
+    assert get_vv(2121, version=3, data_root=root / "vv") == info
 
     plot = folder / "slot_4.png"
     data = bytearray(plot.read_bytes())

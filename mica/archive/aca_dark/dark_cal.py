@@ -28,6 +28,7 @@ from mica.archive.aca_dark.product import (
     DARK_ID_RE,
     IMAGE_NAME,
     IMAGE_SHAPE,
+    LAYOUT,
     PROPS_NAME,
     dark_id_to_date,
     date_to_dark_id,
@@ -35,9 +36,10 @@ from mica.archive.aca_dark.product import (
 )
 from mica.archive.aca_image import ACAImage
 from mica.config import archive_root
+from mica.engine.digests import folder_file_problem
 from mica.engine.index import require_archive
 from mica.engine.synced import is_synced, require_synced
-from mica.errors import InvalidArgumentError, MissingDataError, TimeRangeError
+from mica.errors import DamagedFileError, InvalidArgumentError, MissingDataError, TimeRangeError
 from mica.time import CxoTimeLike, to_date, to_secs
 
 from . import file_defs
@@ -348,7 +350,8 @@ def read_dark_image(
 
     The bytes are read once into a buffer and converted (byte swap, and with ``clip`` the
     clip at 0) in one pass into the result: the cost of a bare read. The header is checked
-    for the expected image.
+    for the expected image, and the file against the digest recorded with its calibration
+    (on a process's first read of it: `mica.engine.digests.checked_once`).
 
     Parameters
     ----------
@@ -383,12 +386,25 @@ def read_dark_image(
         fh.seek(header_length(fh, path))
         if fh.readinto(scratch) != nbytes:
             raise OSError(f"{path}: truncated image data")
+    _check_digest(path)
     big = scratch.view(">f4").reshape(IMAGE_SHAPE)  # FITS data are big-endian
     if clip:
         np.maximum(big, np.float32(0.0), out=out)  # NaN stays NaN
     else:
         out[...] = big
     return out
+
+
+def _check_digest(path: Path) -> None:
+    """Raise `DamagedFileError` when a calibration's file is not the one its folder's
+    digests name."""
+    problem = folder_file_problem(path.parent, path.name)
+    if problem is not None:
+        dark_id = path.parent.name
+        mend = "`mica check --repair` on its archive moves the calibration aside"
+        if DARK_ID_RE.fullmatch(dark_id):
+            mend += f", then {LAYOUT.rebuild_hint(dark_id)}"
+        raise DamagedFileError.written(path, problem, mend)
 
 
 def _finish_image(img: np.ndarray, scale: float | None, aca_image: bool) -> Any:
@@ -400,12 +416,13 @@ def _finish_image(img: np.ndarray, scale: float | None, aca_image: bool) -> Any:
 def _read_props(dark_id: str, data_root: str | os.PathLike | None) -> dict[str, Any]:
     path = _cal_dir(dark_id, data_root) / PROPS_NAME
     try:
-        text = path.read_text()
+        text = path.read_bytes()
     except FileNotFoundError:
         raise MissingDataError(f"dark calibration {dark_id} has no {PROPS_NAME} ({path})") from None
+    _check_digest(path)
     try:
         props = json.loads(text)
-    except json.JSONDecodeError as err:
+    except ValueError as err:  # (not JSON, or not UTF-8)
         raise MissingDataError(
             f"dark calibration {dark_id}: {path} is not valid JSON ({err})"
         ) from None
