@@ -123,6 +123,12 @@ class DerivedProduct(ABC):
         with the `mica.engine.digests.FOLDER_DIGESTS` of its files): none by default."""
         return {}
 
+    def unit_problems(self, data_root: str | os.PathLike | None = None) -> dict[int, list[str]]:
+        """Problems of the units' layout besides their folders' digests (e.g. links that
+        lead nowhere), by obsid: `mica check --repair` computes those obsids again. None by
+        default."""
+        return {}
+
     def remarks(self, data_root: str | os.PathLike | None = None) -> list[str]:
         """What `mica check` lists beside the problems: by default the recorded failures."""
         table = self.table(data_root)
@@ -438,7 +444,7 @@ def _check_unit_folders(
 ) -> None:
     """The unit folders whose files are not those their digests name (``read``: every byte
     compared, else only that each file is there); ``repair`` computes their obsids again."""
-    damaged: dict[int, list[str]] = {}
+    damaged = product.unit_problems(data_root)
     for obsid, folders in product.unit_folders(data_root).items():
         for folder in folders:
             problem = folder_problem(folder, read)

@@ -79,6 +79,11 @@ def get_vv_dir(
     root = _root(data_root)
     if version == "default":
         link = default_link(root, obsid)
+        if link.is_symlink() and not link.is_dir():
+            raise VVLookupError(
+                f"the default V&V link {link} of obsid {obsid} leads nowhere (it points to "
+                f"{os.readlink(link)!r}): `mica check --repair` on its archive makes it again"
+            )
         if not link.is_dir():
             link = last_link(root, obsid) if last_link(root, obsid).is_dir() else link
         if not link.is_dir():

@@ -18,6 +18,7 @@ The summary table's columns, folder and name are defined in `mica.vv.table` (rea
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from mica.engine.digests import record_folder_digests
 from mica.engine.fsync import fsync_dir
 from mica.engine.index import close_writer, connect_readonly, require_archive
 from mica.engine.obsid_layout import (
+    REV_DIR_RE,
     default_link,
     last_link,
     remove_link,
@@ -235,6 +237,22 @@ class VVProduct(DerivedProduct):
             if folder.is_dir() and not folder.is_symlink() and name.partition("_v")[2].isdigit():
                 folders.setdefault(int(name[:5]), []).append(folder)
         return folders
+
+    def unit_problems(self, data_root=None):
+        """The revision links (``<OOOOO>``, ``<OOOOO>_last``) that lead to no V&V folder of
+        their obsid (a folder gone, a link to itself)."""
+        found: dict[int, list[str]] = {}
+        for link in sorted(self.root(data_root).glob("[0-9][0-9]/[0-9][0-9][0-9][0-9][0-9]*")):
+            name = re.fullmatch(r"(\d{5})(_last)?", link.name)
+            if name is None or not link.is_symlink():
+                continue
+            target = os.readlink(link)
+            of_obsid = REV_DIR_RE.fullmatch(target)
+            if not (of_obsid and of_obsid.group(1) == name.group(1) and link.is_dir()):
+                found.setdefault(int(name.group(1)), []).append(
+                    f"link {link} points to {target!r}, not a V&V folder of its obsid"
+                )
+        return found
 
     def remarks(self, data_root=None):
         notes = super().remarks(data_root)

@@ -438,3 +438,24 @@ def test_vv_folders_are_checked_against_their_digests_and_repaired(archive, tmp_
     assert any("wrote again" in line for line in repaired.repairs), repaired.summary()
     assert check_derived(VV, root / "vv", verify_store=True).ok
     assert plot.read_bytes() != bytes(data) and (folder / "vv_slots.h5").exists()
+
+
+def test_a_default_link_that_leads_nowhere_is_named_and_repaired(archive, tmp_path):
+    """A default link made to point at itself (or at a folder gone) is not taken for 'no V&V
+    yet': the reader says the link leads nowhere, the check names it and --repair makes it
+    again."""
+    root = _copy(archive, tmp_path / "arch")
+    info = get_vv(2121, data_root=root / "vv")
+    link = Path(get_vv_dir(2121, data_root=root / "vv")).parent / "02121"
+    assert link.is_symlink()
+    link.unlink()
+    link.symlink_to(link.name)  # a link to itself
+    with pytest.raises(VVLookupError, match="leads nowhere"):
+        get_vv(2121, data_root=root / "vv")
+    (problem,) = check_derived(VV, root / "vv").problems
+    assert f"link {link} points to '02121', not a V&V folder of its obsid" in problem
+    assert "`mica update vv --obsid 2121`" in problem
+    repaired = check_derived(VV, root / "vv", repair=True)
+    assert any("wrote again" in line for line in repaired.repairs), repaired.summary()
+    assert check_derived(VV, root / "vv").ok
+    assert get_vv(2121, data_root=root / "vv") == info
