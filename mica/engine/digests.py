@@ -89,9 +89,13 @@ def checked_once(path: Path, problem: Callable[[], str | None]) -> str | None:
 
 
 # --- a file and its sidecar --------------------------------------------------------------
+#: what a sidecar's name adds to its file's
+SIDECAR_SUFFIX = ".digest"
+
+
 def sidecar(path: Path) -> Path:
     """The file recording the digests of ``path`` (``<name>.digest`` beside it)."""
-    return path.with_name(path.name + ".digest")
+    return path.with_name(path.name + SIDECAR_SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -129,19 +133,22 @@ def recorded(path: Path) -> Recorded | None:
         return Recorded(
             (), (), f"has a digest record {sidecar(path).name} that does not read ({err.strerror})"
         )
+    return recorded_in(sidecar(path), text)
+
+
+def recorded_in(record: Path, text: str) -> Recorded:
+    """What the sidecar ``record`` says (its ``text``); see `recorded`."""
     try:
-        record = json.loads(text)
-        if record["algorithm"] != ALGORITHM:
-            raise ValueError(f"its algorithm is {record['algorithm']!r}, not {ALGORITHM}")
+        fields = json.loads(text)
+        if fields["algorithm"] != ALGORITHM:
+            raise ValueError(f"its algorithm is {fields['algorithm']!r}, not {ALGORITHM}")
         return Recorded(
-            tuple(map(str, record["files"])),
-            tuple(map(str, record["contents"])),
-            str(record.get("unverified", "")),
+            tuple(map(str, fields["files"])),
+            tuple(map(str, fields["contents"])),
+            str(fields.get("unverified", "")),
         )
     except (ValueError, KeyError, TypeError) as err:
-        return Recorded(
-            (), (), f"has a digest record {sidecar(path).name} that does not parse ({err})"
-        )
+        return Recorded((), (), f"has a digest record {record.name} that does not parse ({err})")
 
 
 def _write_record(path: Path, record: Recorded) -> None:
@@ -164,6 +171,19 @@ def replace_recorded(tmp: Path, dest: Path, content: str, unverified: str = "") 
     _write_record(dest, Recorded((*files, new), (*contents, content), unverified))
     replace_durable(tmp, dest)
     _write_record(dest, Recorded((new,), (content,), unverified))
+
+
+def replace_with_record(tmp: Path, dest: Path, record: Path) -> None:
+    """Move the complete file ``tmp`` over ``dest`` and the sidecar ``record`` (another
+    archive's record of it, e.g. a sync's) over ``dest``'s, as `replace_recorded` does: the
+    sidecar first accepts both files, so a reader never finds the file and its record apart."""
+    new = recorded_in(record, record.read_text())
+    before = recorded(dest)
+    if before is not None and before.files and new.files:
+        both = Recorded((*before.files, *new.files), (*before.contents, *new.contents))
+        _write_record(dest, both)
+    replace_durable(tmp, dest)
+    replace_durable(record, sidecar(dest))
 
 
 def record_digests(path: Path, content: str) -> None:

@@ -248,7 +248,11 @@ class GenerationTable:
 
         detail = checked_once(self.path, problem)
         if detail is not None:
+            from mica.engine.synced import is_synced
+
             mend = "`mica check --repair` on its archive rebuilds it from its inputs"
+            if is_synced(self.path.parent):
+                mend = "the `mica sync` that brought it brings it again"
             raise DamagedFileError.written(self.path, detail, mend)
 
     def damage(self) -> TableDamage | None:

@@ -40,6 +40,7 @@ from typing import Any
 
 from mica.engine.atomic import make_folders, replace_durable, write_folder_atomic
 from mica.engine.colstore import STORE_DIR, ColumnStore
+from mica.engine.digests import SIDECAR_SUFFIX, replace_with_record, sidecar
 from mica.engine.executors.process import ProcessExecutor
 from mica.engine.index import ArchiveIndex, OlderArchiveTable, archive_problem
 
@@ -391,7 +392,18 @@ class Installer:
                     if path.is_file() and path.name not in files:
                         files[path.name] = path.read_bytes()
             write_folder_atomic(here, files)
+        # a table with its digest record, the record first accepting both (a reader checks
+        # the one against the other)
+        records = {e.path: e for e in tables if e.path.endswith(SIDECAR_SUFFIX)}
         for e in tables:
+            record = records.pop(str(sidecar(Path(e.path))), None)
+            if e.path.endswith(SIDECAR_SUFFIX):
+                continue
+            if record is None:
+                replace_durable(self._file(e), self.root / e.path)
+            else:
+                replace_with_record(self._file(e), self.root / e.path, self._file(record))
+        for e in records.values():  # a record whose table did not change
             replace_durable(self._file(e), self.root / e.path)
         for e in links:
             set_link(self.root / e.path, e.target or "")

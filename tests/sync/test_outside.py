@@ -5,6 +5,10 @@ come whole whatever the selection, so they have no outside."""
 from __future__ import annotations
 
 import re
+import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -146,3 +150,60 @@ def test_derived_tables_come_whole_whatever_the_selection(server_v1, serve, tmp_
     assert (local / "acq_stats" / acq_stats.TABLE_NAME).read_bytes() == (
         server_v1 / "acq_stats" / acq_stats.TABLE_NAME
     ).read_bytes()
+
+
+# The sync runs in a subprocess killed (SIGKILL) right after it renamed the new table into
+# place; production code has no hook.
+KILLED_SYNC = """
+import os, signal, sys
+import mica.engine.atomic as atomic
+
+replace = atomic.replace_durable
+
+def replace_then_die(tmp, dest):
+    replace(tmp, dest)
+    if str(dest).endswith("acq_stats.h5"):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+atomic.replace_durable = replace_then_die
+from mica.sync.manifest import Selection
+from mica.sync.run import sync
+sync(sys.argv[1], ["acq-stats"], Selection(obsids=(2121,)), archive=sys.argv[2])
+"""
+
+
+def test_a_new_table_generation_comes_with_its_digest_record(server_v1, serve, tmp_path) -> None:
+    """A table the server wrote again is installed with its digest record, the record first
+    accepting both files: a sync killed right after the table's rename leaves a table its
+    readers accept; the next sync completes, its record byte for byte the server's."""
+    from mica.cli.sync import republish
+    from mica.engine.derived import check_derived
+    from mica.engine.digests import sidecar
+    from mica.stats.acq_product import ACQ_STATS
+
+    root = tmp_path / "server"
+    shutil.copytree(server_v1, root, symlinks=True)
+    local = tmp_path / "laptop"
+    server = serve(root)
+    _sync(server, local, ["acq-stats"], Selection(obsids=(2121,)))
+    table = ACQ_STATS.table(root / "acq_stats")
+    rows = table.read()
+    added = rows[rows["obsid"] == rows["obsid"][0]].copy()
+    added["obsid"] = 99999
+    table.write({(99999, 0): added}, {})  # a new generation, as an update writes
+    republish("acq-stats", None, root)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_SYNC, server.url, str(local)], capture_output=True
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
+    mine = local / "acq_stats" / acq_stats.TABLE_NAME
+    assert mine.read_bytes() == table.path.read_bytes()  # the new table, the old record
+    np.testing.assert_array_equal(
+        acq_stats.get_stats(filter=False, data_root=mine.parent), table.read()
+    )
+    _sync(server, local, ["acq-stats"], Selection(obsids=(2121,)))
+    ours = acq_stats.get_stats(filter=False, data_root=local / "acq_stats")
+    np.testing.assert_array_equal(ours, table.read())
+    assert 99999 in ours["obsid"]
+    assert sidecar(mine).read_bytes() == sidecar(table.path).read_bytes()
+    assert check_derived(ACQ_STATS, local / "acq_stats", verify_store=True).ok
