@@ -240,7 +240,11 @@ def folder_file_problem(folder: Path, name: str) -> str | None:
             return digests
         if name not in digests:
             return f"{FOLDER_DIGESTS} does not name it"
-        if digest_file(folder / name) != digests[name]:
+        try:
+            found = digest_file(folder / name)
+        except OSError as err:  # e.g. a link in its place (a digest follows none)
+            return f"it does not read ({err.strerror or err})"
+        if found != digests[name]:
             return f"it does not match its digest in {FOLDER_DIGESTS} (a damaged byte)"
         return None
 
