@@ -229,14 +229,18 @@ def _folder_digests(folder: Path) -> dict[str, str] | str | None:
     return digests
 
 
-def folder_file_problem(folder: Path, name: str) -> str | None:
+def folder_file_problem(
+    folder: Path, name: str, lost: Callable[[], str | None] | None = None
+) -> str | None:
     """Why file ``name`` of ``folder`` is not the one its `FOLDER_DIGESTS` names (None: it
-    is, or the folder has no digests: see `folder_problem`); what a reader checks of the
-    files it reads (`checked_once`)."""
+    is, or the folder has no digests: see `folder_problem`, unless ``lost()`` says why it
+    should have them); what a reader checks of the files it reads (`checked_once`)."""
 
     def problem() -> str | None:
         digests = _folder_digests(folder)
-        if digests is None or isinstance(digests, str):
+        if digests is None:
+            return lost() if lost is not None else None
+        if isinstance(digests, str):
             return digests
         if name not in digests:
             return f"{FOLDER_DIGESTS} does not name it"

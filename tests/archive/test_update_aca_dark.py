@@ -380,6 +380,16 @@ def test_calibration_files_checked_against_their_digests(tmp_path, replicas, ref
     assert list(report.done) == [GUESS_ID] and check_dark_archive(root) == ([], [])
     assert props.read_bytes() == (reference / GUESS_ID / "properties.json").read_bytes()
 
+    # digests.json lost: the image says the folder was written with one (not the original's)
+    (root / GUESS_ID / FOLDER_DIGESTS).unlink()
+    with pytest.raises(DamagedFileError, match=f"has lost its {FOLDER_DIGESTS}"):
+        dark_cal.get_dark_cal_props(GUESS_ID, data_root=root)
+    lost = f"has lost its {FOLDER_DIGESTS} (its image.fits was written with one)"
+    assert check_dark_archive(root) == ([f"calibration {GUESS_ID}: {lost}"], [])
+    report = update_aca_dark(*DAYS[GUESS_ID], f"dir:{replicas}", root)  # not whole: rebuilt
+    assert list(report.done) == [GUESS_ID] and check_dark_archive(root) == ([], [])
+    assert dark_cal.get_dark_cal_props(GUESS_ID, data_root=root)["ccd_temp"] == -10.0
+
 
 def test_broken_calibration_rebuilt_by_update(tmp_path, replicas, reference):
     root = tmp_path / "aca_dark"

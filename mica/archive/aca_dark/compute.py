@@ -31,7 +31,8 @@ from typing import Any
 import numpy as np
 from astropy.io import fits
 
-from mica.archive.aca_dark.product import DARK, GUESS_BEFORE, HDR3_PAD
+from mica.archive.aca_dark.product import DARK, DIGESTS_CARD, GUESS_BEFORE, HDR3_PAD
+from mica.engine.digests import FOLDER_DIGESTS
 from mica.engine.fitscheck import open_checked
 from mica.engine.index import archive_problem
 from mica.engine.product import RejectedFile
@@ -247,6 +248,7 @@ def image_bytes(dark_id: str, image: np.ndarray, n_replicas: int, ccd_temp: floa
     h["CCDTEMP"] = (round(ccd_temp, 4), "[degC] mean CCD temperature of the replicas")
     h["BUNIT"] = ("e-/s", "dark current")
     h["ORIGIN"] = ("mica", "mica update aca-dark")
+    h[DIGESTS_CARD] = (FOLDER_DIGESTS, "digests of the folder's files, written with it")
     hdu.add_checksum(when=f"calibration {dark_id}")  # fixed comment: same input, same bytes
     buf = io.BytesIO()
     hdu.writeto(buf)

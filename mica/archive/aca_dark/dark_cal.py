@@ -32,6 +32,7 @@ from mica.archive.aca_dark.product import (
     PROPS_NAME,
     dark_id_to_date,
     date_to_dark_id,
+    digests_lost,
     header_length,
 )
 from mica.archive.aca_image import ACAImage
@@ -398,7 +399,7 @@ def read_dark_image(
 def _check_digest(path: Path) -> None:
     """Raise `DamagedFileError` when a calibration's file is not the one its folder's
     digests name."""
-    problem = folder_file_problem(path.parent, path.name)
+    problem = folder_file_problem(path.parent, path.name, lambda: digests_lost(path.parent))
     if problem is not None:
         dark_id = path.parent.name
         mend = "`mica check --repair` on its archive moves the calibration aside"

@@ -31,6 +31,7 @@ from astropy.io import fits
 
 from mica.config import archive_root
 from mica.engine.calib_layout import CalibLayout
+from mica.engine.digests import FOLDER_DIGESTS
 from mica.engine.fitscheck import open_checked
 from mica.engine.product import FileProduct, RejectedFile
 from mica.time import SECONDS_PER_DAY, CxoTimeLike, to_date, to_secs
@@ -69,7 +70,14 @@ def dark_id_to_date(dark_id: Any) -> Any:
 
 
 def header_length(fh: Any, path: Path) -> int:
-    """The length of a calibration image's primary header, checking it is a dark map.
+    """The length of a calibration image's primary header, checking it is a dark map
+    (`read_header`)."""
+    return read_header(fh, path)[0]
+
+
+def read_header(fh: Any, path: Path) -> tuple[int, dict[str, str]]:
+    """The length of a calibration image's primary header and its cards (keyword -> value
+    text), checking it is a dark map.
 
     Parameters
     ----------
@@ -82,6 +90,8 @@ def header_length(fh: Any, path: Path) -> int:
     -------
     int
         Bytes of the primary header (a multiple of 2880): where the image data start.
+    dict
+        Its cards' values as written (strings keep their quotes).
 
     Raises
     ------
@@ -106,7 +116,7 @@ def header_length(fh: Any, path: Path) -> int:
                 bad = [f"{k}={cards.get(k)}" for k, v in want.items() if cards.get(k) != v]
                 if bad:
                     raise OSError(f"{path}: not a 1024x1024 float32 dark map ({', '.join(bad)})")
-                return offset
+                return offset, cards
             if card[8:10] == "= ":
                 cards[key] = card[10:].split("/")[0].strip()
         if offset > 2880 * 100:
@@ -213,6 +223,27 @@ def default_l0_root(data_root: str | Path | None = None) -> Path:
     return archive_root() / "aca0"
 
 
+#: the card of a calibration image written with its folder's digests (`FOLDER_DIGESTS`):
+#: a folder without them then lost them
+DIGESTS_CARD = "DIGESTS"
+
+
+def lost_digests() -> str:
+    """The problem of a calibration folder whose `FOLDER_DIGESTS` is gone."""
+    return f"has lost its {FOLDER_DIGESTS} (its {IMAGE_NAME} was written with one)"
+
+
+def digests_lost(folder: Path) -> str | None:
+    """`lost_digests` when ``folder`` has no `FOLDER_DIGESTS` but its image says it was
+    written with one; None otherwise (an image that does not read is its reader's problem)."""
+    try:
+        with open(folder / IMAGE_NAME, "rb") as fh:
+            cards = read_header(fh, folder / IMAGE_NAME)[1]
+    except OSError:
+        return None
+    return lost_digests() if DIGESTS_CARD in cards else None
+
+
 def calibration_problem(folder: Path, verify_data: bool = False) -> str | None:
     """Why an archived calibration folder is not whole (None when it is)."""
     dark_id = folder.name
@@ -236,9 +267,11 @@ def calibration_problem(folder: Path, verify_data: bool = False) -> str | None:
         return f"{PROPS_NAME} describes calibration {named}"
     try:
         with open(image, "rb") as fh:
-            header = header_length(fh, image)
+            header, cards = read_header(fh, image)
     except OSError as err:
         return str(err)
+    if DIGESTS_CARD in cards and not (folder / FOLDER_DIGESTS).exists():
+        return lost_digests()
     size = header + -(-4 * IMAGE_SHAPE[0] * IMAGE_SHAPE[1] // 2880) * 2880
     if image.stat().st_size != size:
         return f"{IMAGE_NAME} is {image.stat().st_size} bytes, expected {size}"
