@@ -82,9 +82,17 @@ def checked_once(path: Path, problem: Callable[[], str | None]) -> str | None:
     version = _version(path)
     if _MATCHED.get(path) == version:
         return None
-    found = problem()
-    if found is None:
-        _MATCHED[path] = version
+    for _ in range(3):
+        found = problem()
+        if found is None:
+            _MATCHED[path] = version
+            return None
+        # A writer may have replaced the file between the reads of its record and of its
+        # bytes (a new generation renamed into place): found again on the one there now.
+        now = _version(path)
+        if now == version:
+            return found
+        version = now
     return found
 
 

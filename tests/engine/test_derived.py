@@ -381,3 +381,29 @@ def test_table_without_digests_and_an_unfinished_record(tmp_path):
     ]
     assert check_derived(SLOT_TABLE, root, repair=True).repairs
     assert not partial.exists() and check_derived(SLOT_TABLE, root).ok
+
+
+def test_a_check_that_failed_while_its_file_was_replaced_looks_again(tmp_path):
+    """A reader's check that fails on a file a writer replaced meanwhile (the record read
+    before the rename, the bytes after) looks again at the file now there; a file that did
+    not change keeps its problem, and one found intact is not read again."""
+    path = tmp_path / "acq_stats.h5"
+    path.write_bytes(b"generation 1")
+    seen = []
+
+    def problem() -> str | None:
+        seen.append(path.read_bytes())
+        if len(seen) == 1:  # a new generation renamed into place during the check
+            (tmp_path / "new").write_bytes(b"generation 2")
+            os.replace(tmp_path / "new", path)
+            return "does not match its record"
+        return None
+
+    assert digests.checked_once(path, problem) is None
+    assert seen == [b"generation 1", b"generation 2"]
+    assert digests.checked_once(path, problem) is None and len(seen) == 2  # not read again
+    damaged = tmp_path / "guide_stats.h5"
+    damaged.write_bytes(b"rows")
+    found = []
+    assert digests.checked_once(damaged, lambda: found.append(1) or "damaged") == "damaged"
+    assert found == [1]
