@@ -53,11 +53,13 @@ def digest_file(path: Path) -> str:
         return hashlib.file_digest(fh, hashlib.blake2b).hexdigest()
 
 
-#: path -> the version (`_version`) of the file last found as its digests record it
+#: path -> the version (`file_version`) of the file last found as its digests record it
 _MATCHED: dict[Path, tuple[int, ...]] = {}
 
 
-def _version(path: Path) -> tuple[int, ...]:
+def file_version(path: Path) -> tuple[int, ...]:
+    """What tells one version of the file at ``path`` from another: its device, inode, size
+    and change times."""
     st = os.stat(path)
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
@@ -79,7 +81,7 @@ def checked_once(path: Path, problem: Callable[[], str | None]) -> str | None:
     1
     """
     path = Path(path)
-    version = _version(path)
+    version = file_version(path)
     if _MATCHED.get(path) == version:
         return None
     for _ in range(3):
@@ -89,7 +91,7 @@ def checked_once(path: Path, problem: Callable[[], str | None]) -> str | None:
             return None
         # A writer may have replaced the file between the reads of its record and of its
         # bytes (a new generation renamed into place): found again on the one there now.
-        now = _version(path)
+        now = file_version(path)
         if now == version:
             return found
         version = now

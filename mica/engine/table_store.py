@@ -40,6 +40,7 @@ import numpy as np
 from mica.engine.digests import (
     checked_once,
     digest_bytes,
+    file_version,
     record_digests,
     recorded,
     replace_recorded,
@@ -54,6 +55,9 @@ FAILURES = "failures"
 #: the root attribute of a table written with a digest record: its record lost is damage, not
 #: a table written before digests were (`GenerationTable.damage`)
 RECORDED_ATTR = "mica_digest_record"
+#: path -> the version (`mica.engine.digests.file_version`) of a table found changed since
+#: mica wrote it, its rows not (`GenerationTable.verify`)
+_CHANGED: dict[Path, tuple[int, ...]] = {}
 #: how the record of a generation merged from damaged rows begins (`GenerationTable.write`)
 _MERGED = "holds rows merged from a table"
 # Blosc LZ4 with shuffle, the filter PyTables calls "blosc" (id 32001): a 300,000-row table
@@ -163,13 +167,20 @@ class GenerationTable:
         when the table is damaged.
         """
         self._require()
-        if verify:
-            self.verify()
-        if where is None:
+        as_written = self.verify() if verify else True
+        if where is None or not as_written:
             import h5py
 
             with h5py.File(self.path, "r") as h5:
-                return h5[self.spec.node][...].astype(self.spec.dtype, copy=False)
+                rows = h5[self.spec.node][...].astype(self.spec.dtype, copy=False)
+            if where is None:
+                return rows
+            # Changed since mica wrote it, its rows not (a hand edit): its PyTables indexes
+            # are not those recorded, so the condition is evaluated on the rows themselves.
+            import numexpr
+
+            names = {name: rows[name] for name in rows.dtype.names if name.isidentifier()}
+            return rows[numexpr.evaluate(where, local_dict=names)]
         with _open_tables(self.path, "r") as h5:
             rows = h5.get_node("/", self.spec.node).read_where(where)
         return rows.astype(self.spec.dtype, copy=False)
@@ -233,10 +244,11 @@ class GenerationTable:
             rows[name] = np.zeros((), rows.dtype[name])
         return digest_bytes(np.ascontiguousarray(rows), np.ascontiguousarray(self.failures()))
 
-    def verify(self) -> None:
+    def verify(self) -> bool:
         """Raise `DamagedFileError` unless the table is as mica wrote it, but for hand edits
         of the columns meant for them (`damage`: rows intact), or was written before
-        digests were. Its bytes are read whole on a process's first read of each generation
+        digests were; whether it is the file as written (False: changed, its rows not). Its
+        bytes are read whole on a process's first read of each generation
         (`mica.engine.digests.checked_once`)."""
 
         def problem() -> str | None:
@@ -244,16 +256,19 @@ class GenerationTable:
                 found = self.damage()
             except OSError as err:  # e.g. a link in its place (its digest follows none)
                 return f"does not read ({err})"
+            if found is not None and found.rows_intact:
+                _CHANGED[self.path] = file_version(self.path)
             return None if found is None or found.rows_intact else found.detail
 
         detail = checked_once(self.path, problem)
-        if detail is not None:
-            from mica.engine.synced import is_synced
+        if detail is None:
+            return _CHANGED.get(self.path) != file_version(self.path)
+        from mica.engine.synced import is_synced
 
-            mend = "`mica check --repair` on its archive rebuilds it from its inputs"
-            if is_synced(self.path.parent):
-                mend = "the `mica sync` that brought it brings it again"
-            raise DamagedFileError.written(self.path, detail, mend)
+        mend = "`mica check --repair` on its archive rebuilds it from its inputs"
+        if is_synced(self.path.parent):
+            mend = "the `mica sync` that brought it brings it again"
+        raise DamagedFileError.written(self.path, detail, mend)
 
     def damage(self) -> TableDamage | None:
         """How the table differs from its recorded digests (None: it does not, or none are

@@ -256,3 +256,26 @@ def test_a_damaged_table_is_refused_by_name_and_a_hand_edit_is_not(archive, tmp_
         assert "mica check --repair" in str(err.value)
     (problem,) = check_derived(ACQ_STATS, root).problems
     assert str(path) in problem
+
+
+def test_a_damaged_index_does_not_change_what_readers_find(archive, tmp_path):
+    """A flipped bit in a PyTables index of the table (not in its rows): the file no longer
+    matches its record, its rows do, so the readers evaluate their condition on the rows
+    instead of the index and find what they found before; the check names the table."""
+    root = tmp_path / "acq_stats"
+    shutil.copytree(archive / "acq_stats", root)
+    path = acq_stats.table_path(root)
+    stars = sorted(set(acq_stats.get_stats(filter=False, data_root=root)["agasc_id"].tolist()))
+    before = {star: acq_stats.get_star_stats(star, filter=False, data_root=root) for star in stars}
+    with h5py.File(path, "r") as h5:
+        info = h5["_i_data/agasc_id/indicesLR"].id.get_chunk_info(0)
+    with open(path, "r+b") as fh:  # the row numbers of the sorted ids
+        fh.seek(info.byte_offset + 4)
+        byte = fh.read(1)[0]
+        fh.seek(-1, 1)
+        fh.write(bytes([byte ^ 0x01]))
+    for star in stars:
+        got = acq_stats.get_star_stats(star, filter=False, data_root=root)
+        np.testing.assert_array_equal(got, before[star])
+    (problem,) = check_derived(ACQ_STATS, root).problems
+    assert str(path) in problem and "its rows not" in problem
