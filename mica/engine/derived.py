@@ -393,11 +393,13 @@ def check_derived(
         report.empty = f"no table at {table.path}"
         return report
     report.data_kind = archive_kind(root) or "unknown"
-    try:
-        table.keys()
-        table.failures()
-        old_bools = table.old_bool_columns()
+    old_bools: list[str] = []
+    try:  # its digests first: rows that do not match them are not decoded here
         damage = table.damage()
+        if damage is None or damage.rows_intact:
+            table.keys()
+            table.failures()
+            old_bools = table.old_bool_columns()
     except Exception as err:  # noqa: BLE001  (any damage of the file is the problem reported)
         damage = TableDamage(f"does not open: {err}", False)
     if damage is not None:

@@ -189,9 +189,10 @@ def replace_with_record(tmp: Path, dest: Path, record: Path) -> None:
     sidecar first accepts both files, so a reader never finds the file and its record apart."""
     new = recorded_in(record, record.read_text())
     before = recorded(dest)
-    if before is not None and before.files and new.files:
-        both = Recorded((*before.files, *new.files), (*before.contents, *new.contents))
-        _write_record(dest, both)
+    if before is None and os.path.isfile(dest):  # a file written before digests were
+        before = Recorded((digest_file(dest),), ("",))
+    files, contents = (before.files, before.contents) if before is not None else ((), ())
+    _write_record(dest, Recorded((*files, *new.files), (*contents, *new.contents)))
     replace_durable(tmp, dest)
     replace_durable(record, sidecar(dest))
 
@@ -259,7 +260,7 @@ def folder_file_problem(
         except OSError as err:  # e.g. a link in its place (a digest follows none)
             return f"it does not read ({err.strerror or err})"
         if found != digests[name]:
-            return f"it does not match its digest in {FOLDER_DIGESTS} (a damaged byte)"
+            return f"it does not match its digest in {FOLDER_DIGESTS} (damaged or truncated)"
         return None
 
     return checked_once(folder / name, problem)

@@ -279,14 +279,18 @@ class GenerationTable:
 
             with h5py.File(self.path, "r") as h5:
                 lost = RECORDED_ATTR in h5.attrs
-            detail = f"has lost its digest record {sidecar(self.path).name}, written with it"
+            name = sidecar(self.path).name
+            detail = (
+                f"has lost its digest record {name}, written with it (a copy of the table "
+                f"without it, e.g. on a laptop, reads once {name} is copied beside it)"
+            )
             return TableDamage(detail, False) if lost else None
         if record.files and record.file_matches(self.path):
             return TableDamage(record.unverified, False) if record.unverified else None
         if not record.files:  # a record that does not read
             return TableDamage(record.unverified, False)
         try:
-            intact = self.content_digest() in record.contents
+            intact = _content_digest_apart(self.path, self.spec) in record.contents
         except Exception:  # noqa: BLE001  (a table that does not read: its rows are damaged)
             intact = False
         if intact and not record.unverified:
@@ -299,7 +303,7 @@ class GenerationTable:
                 True,
             )
         detail = "does not match the digests recorded when mica wrote it, nor do its rows"
-        return TableDamage(record.unverified or f"{detail} (a damaged byte)", False)
+        return TableDamage(record.unverified or f"{detail} (damaged or truncated)", False)
 
     def record_digests(self) -> None:
         """Record the digests of the table as it is (one written before digests were)."""
@@ -414,6 +418,27 @@ class GenerationTable:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+
+
+def _content_digest(path: str, spec: TableSpec) -> str:
+    return GenerationTable(path, spec).content_digest()
+
+
+def _content_digest_apart(path: Path, spec: TableSpec) -> str | None:
+    """`GenerationTable.content_digest` of a table whose file does not match its record,
+    computed in a process of its own: decoding damaged rows can crash the decompressor (a
+    flipped bit in a Blosc header corrupted the heap, measured), which must not take the
+    reader with it. None when that process died."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    context = multiprocessing.get_context("spawn")  # (no copy of the caller's HDF5 state)
+    with ProcessPoolExecutor(1, mp_context=context) as pool:
+        try:
+            return pool.submit(_content_digest, str(path), spec).result()
+        except BrokenProcessPool:
+            return None
 
 
 def _stored_type(dtype: np.dtype) -> h5py.h5t.TypeCompoundID:

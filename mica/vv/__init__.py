@@ -25,6 +25,7 @@ from mica.engine.obsid_layout import check_obsid, default_link, last_link, versi
 from mica.engine.synced import require_synced
 from mica.errors import DamagedFileError, InvalidArgumentError, MissingDataError, VVLookupError
 from mica.vv.core import VV_VERSION, AspectInterval, Obi, VVInputError
+from mica.vv.report import digests_lost
 
 __all__ = [
     "get_vv_dir",
@@ -131,7 +132,7 @@ def get_vv(
     jsons = sorted(p for p in folder.glob("*.json") if p.name != FOLDER_DIGESTS)
     if not jsons:
         raise VVLookupError(f"no report JSON in {folder}")
-    problem = folder_file_problem(folder, jsons[0].name)
+    problem = folder_file_problem(folder, jsons[0].name, lambda: digests_lost(folder))
     if problem is not None:
         mend = f"`mica update vv --obsid {obsid}` writes it again"
         raise DamagedFileError.written(jsons[0], problem, mend)

@@ -25,7 +25,7 @@ from typing import Any
 
 from mica.engine.atomic import folder_mode, make_folders
 from mica.engine.derived import DerivedFailure, DerivedProduct, DerivedUnit
-from mica.engine.digests import record_folder_digests
+from mica.engine.digests import FOLDER_DIGESTS, record_folder_digests
 from mica.engine.fsync import fsync_dir
 from mica.engine.index import close_writer, connect_readonly, require_archive
 from mica.engine.obsid_layout import (
@@ -39,6 +39,7 @@ from mica.engine.obsid_layout import (
 )
 from mica.engine.synced import require_synced
 from mica.errors import MissingArchiveError, MissingDataError
+from mica.vv.report import digests_lost
 from mica.vv.table import FOLDER, TABLE_NAME, VV_SPEC, table_rows
 
 ASP_FOLDER = "asp1"
@@ -165,7 +166,7 @@ class VVProduct(DerivedProduct):
 
     def compute(self, archive, unit, staging):
         from mica.vv.core import Obi, VVInputError
-        from mica.vv.report import write_report
+        from mica.vv.report import mark_digested, write_report
 
         obsid, revision = unit.key
         par, folder = revision_inputs(Path(archive), obsid, revision, unit.data)
@@ -179,6 +180,7 @@ class VVProduct(DerivedProduct):
         rows = table_rows(info, unit.data)
         if not len(rows):
             raise DerivedFailure(f"obsid {obsid} revision {revision}: no slot has statistics")
+        mark_digested(Path(staging))
         record_folder_digests(Path(staging))  # installed with the folder (`mica check`)
         return rows
 
@@ -240,7 +242,8 @@ class VVProduct(DerivedProduct):
 
     def unit_problems(self, data_root=None):
         """The revision links (``<OOOOO>``, ``<OOOOO>_last``) that lead to no V&V folder of
-        their obsid (a folder gone, a link to itself)."""
+        their obsid (a folder gone, a link to itself), and the folders that lost their
+        digests."""
         found: dict[int, list[str]] = {}
         for link in sorted(self.root(data_root).glob("[0-9][0-9]/[0-9][0-9][0-9][0-9][0-9]*")):
             name = re.fullmatch(r"(\d{5})(_last)?", link.name)
@@ -252,6 +255,10 @@ class VVProduct(DerivedProduct):
                 found.setdefault(int(name.group(1)), []).append(
                     f"link {link} points to {target!r}, not a V&V folder of its obsid"
                 )
+        for obsid, folders in self.unit_folders(data_root).items():
+            for folder in folders:
+                if not (folder / FOLDER_DIGESTS).exists() and (lost := digests_lost(folder)):
+                    found.setdefault(obsid, []).append(f"{folder}: {lost}")
         return found
 
     def remarks(self, data_root=None):

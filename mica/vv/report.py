@@ -15,11 +15,39 @@ from typing import TYPE_CHECKING, Any
 import h5py
 import numpy as np
 
+from mica.engine.digests import FOLDER_DIGESTS
+
 if TYPE_CHECKING:  # the report is written by Obi's methods, which import this module
     from mica.vv.core import Obi
 
 REPORT_JSON = "vv_report.json"
 SLOTS_H5 = "vv_slots.h5"
+#: the root attribute of the ``vv_slots.h5`` of a folder installed with its digests
+#: (`FOLDER_DIGESTS`): a folder without them then lost them
+DIGESTS_ATTR = "mica_digests"
+
+
+def mark_digested(folder: Path) -> None:
+    """Say in the folder's ``vv_slots.h5`` that the folder is installed with its digests
+    (before they are computed)."""
+    with h5py.File(folder / SLOTS_H5, "r+") as h5:
+        h5.attrs[DIGESTS_ATTR] = FOLDER_DIGESTS
+
+
+def digests_lost(folder: Path) -> str | None:
+    """Why a V&V folder without `FOLDER_DIGESTS` should have it (its ``vv_slots.h5`` says
+    it was installed with it); None for a folder written without (the original's, an
+    earlier version's)."""
+    try:
+        with h5py.File(folder / SLOTS_H5, "r") as h5:
+            marked = DIGESTS_ATTR in h5.attrs
+    except (OSError, KeyError, ValueError, RuntimeError):  # (a file its check names)
+        return None
+    return (
+        f"has lost its {FOLDER_DIGESTS} (its {SLOTS_H5} was installed with one)" if marked else None
+    )
+
+
 REPORT_HTML = "report.html"
 
 _CSS = """

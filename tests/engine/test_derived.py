@@ -298,7 +298,8 @@ def test_rows_merged_from_a_damaged_table_are_reported_until_rebuilt(tmp_path):
     _edit(table.path, 601, 2, mag=99.0)
     (problem,) = check_derived(SLOT_TABLE, root).problems
     assert problem.endswith(
-        "does not match the digests recorded when mica wrote it, nor do its rows (a damaged byte)"
+        "does not match the digests recorded when mica wrote it, nor do its rows "
+        "(damaged or truncated)"
     )
     _inputs(tmp_path, [604])
     assert update_derived(SLOT_TABLE, archive=tmp_path, data_root=root).ok
@@ -356,7 +357,9 @@ def test_table_without_digests_and_an_unfinished_record(tmp_path):
     digests.sidecar(table.path).unlink()  # lost: its table says it was written with one
     (problem,) = check_derived(SLOT_TABLE, root).problems
     assert (
-        problem == f"{table.path} has lost its digest record slot_table.h5.digest, written with it"
+        problem == f"{table.path} has lost its digest record slot_table.h5.digest, written with it "
+        "(a copy of the table without it, e.g. on a laptop, reads once slot_table.h5.digest is "
+        "copied beside it)"
     )
     with pytest.raises(DamagedFileError, match="has lost its digest record"):
         table.read()

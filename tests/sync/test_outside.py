@@ -173,9 +173,10 @@ sync(sys.argv[1], ["acq-stats"], Selection(obsids=(2121,)), archive=sys.argv[2])
 
 
 def test_a_new_table_generation_comes_with_its_digest_record(server_v1, serve, tmp_path) -> None:
-    """A table the server wrote again is installed with its digest record, the record first
-    accepting both files: a sync killed right after the table's rename leaves a table its
-    readers accept; the next sync completes, its record byte for byte the server's."""
+    """A table is installed with its digest record, the record first accepting the file
+    there (if any) and the new one: a sync killed right after the table's rename, the first
+    or a later one, leaves a table its readers accept; the next sync completes, its record
+    byte for byte the server's."""
     from mica.cli.sync import republish
     from mica.engine.derived import check_derived
     from mica.engine.digests import sidecar
@@ -185,6 +186,12 @@ def test_a_new_table_generation_comes_with_its_digest_record(server_v1, serve, t
     shutil.copytree(server_v1, root, symlinks=True)
     local = tmp_path / "laptop"
     server = serve(root)
+    killed = subprocess.run(  # the first sync, killed between the two renames
+        [sys.executable, "-c", KILLED_SYNC, server.url, str(local)], capture_output=True
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
+    first = acq_stats.get_stats(filter=False, data_root=local / "acq_stats")
+    np.testing.assert_array_equal(first, ACQ_STATS.table(root / "acq_stats").read())
     _sync(server, local, ["acq-stats"], Selection(obsids=(2121,)))
     table = ACQ_STATS.table(root / "acq_stats")
     rows = table.read()

@@ -459,3 +459,21 @@ def test_a_default_link_that_leads_nowhere_is_named_and_repaired(archive, tmp_pa
     assert any("wrote again" in line for line in repaired.repairs), repaired.summary()
     assert check_derived(VV, root / "vv").ok
     assert get_vv(2121, data_root=root / "vv") == info
+
+
+def test_a_folder_that_lost_its_digests_is_refused_and_repaired(archive, tmp_path):
+    """A V&V folder installed with digests.json says so in its vv_slots.h5: without it, the
+    report is not read unchecked (a changed byte would be served), the check names it and
+    --repair computes the obsid again."""
+    root = _copy(archive, tmp_path / "arch")
+    folder = Path(get_vv_dir(2121, version=3, data_root=root / "vv"))
+    (folder / "digests.json").unlink()
+    with pytest.raises(DamagedFileError, match="has lost its digests.json"):
+        get_vv(2121, version=3, data_root=root / "vv")
+    (problem,) = check_derived(VV, root / "vv").problems
+    assert problem.startswith(f"{folder}: has lost its digests.json (its vv_slots.h5 was")
+    assert "`mica update vv --obsid 2121`" in problem
+    repaired = check_derived(VV, root / "vv", repair=True)
+    assert any("wrote again" in line for line in repaired.repairs), repaired.summary()
+    assert check_derived(VV, root / "vv", verify_store=True).ok
+    assert get_vv(2121, version=3, data_root=root / "vv")["obsid"] == 2121

@@ -383,10 +383,16 @@ def read_dark_image(
     nbytes = 4 * IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
     if scratch is None:
         scratch = np.empty(nbytes, dtype=np.uint8)
-    with open(path, "rb") as fh:
-        fh.seek(header_length(fh, path))
-        if fh.readinto(scratch) != nbytes:
-            raise OSError(f"{path}: truncated image data")
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(header_length(fh, path))
+            if fh.readinto(scratch) != nbytes:
+                raise OSError(f"{path}: truncated image data")
+    except FileNotFoundError:
+        raise
+    except OSError:
+        _check_digest(path)  # a file changed since it was written is named as such
+        raise
     _check_digest(path)
     big = scratch.view(">f4").reshape(IMAGE_SHAPE)  # FITS data are big-endian
     if clip:
