@@ -228,20 +228,19 @@ def default_l0_root(data_root: str | Path | None = None) -> Path:
 DIGESTS_CARD = "DIGESTS"
 
 
-def lost_digests() -> str:
-    """The problem of a calibration folder whose `FOLDER_DIGESTS` is gone."""
-    return f"has lost its {FOLDER_DIGESTS} (its {IMAGE_NAME} was written with one)"
+#: the problem of a calibration folder whose `FOLDER_DIGESTS` is gone
+LOST_DIGESTS = f"has lost its {FOLDER_DIGESTS} (its {IMAGE_NAME} was written with one)"
 
 
 def digests_lost(folder: Path) -> str | None:
-    """`lost_digests` when ``folder`` has no `FOLDER_DIGESTS` but its image says it was
+    """`LOST_DIGESTS` when ``folder`` has no `FOLDER_DIGESTS` but its image says it was
     written with one; None otherwise (an image that does not read is its reader's problem)."""
     try:
         with open(folder / IMAGE_NAME, "rb") as fh:
             cards = read_header(fh, folder / IMAGE_NAME)[1]
     except OSError:
         return None
-    return lost_digests() if DIGESTS_CARD in cards else None
+    return LOST_DIGESTS if DIGESTS_CARD in cards else None
 
 
 def calibration_problem(folder: Path, verify_data: bool = False) -> str | None:
@@ -271,7 +270,7 @@ def calibration_problem(folder: Path, verify_data: bool = False) -> str | None:
     except OSError as err:
         return str(err)
     if DIGESTS_CARD in cards and not (folder / FOLDER_DIGESTS).exists():
-        return lost_digests()
+        return LOST_DIGESTS
     size = header + -(-4 * IMAGE_SHAPE[0] * IMAGE_SHAPE[1] // 2880) * 2880
     if image.stat().st_size != size:
         return f"{IMAGE_NAME} is {image.stat().st_size} bytes, expected {size}"
