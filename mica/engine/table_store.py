@@ -420,25 +420,33 @@ class GenerationTable:
             raise
 
 
-def _content_digest(path: str, spec: TableSpec) -> str:
-    return GenerationTable(path, spec).content_digest()
+#: what `_content_digest_apart`'s process runs: the digest of the table its input names
+_DIGEST_APART = """
+import pickle, sys
+path, spec, paths = pickle.load(sys.stdin.buffer)
+sys.path[:0] = paths
+from mica.engine.table_store import GenerationTable
+sys.stdout.write(GenerationTable(path, spec).content_digest())
+"""
 
 
 def _content_digest_apart(path: Path, spec: TableSpec) -> str | None:
     """`GenerationTable.content_digest` of a table whose file does not match its record,
-    computed in a process of its own: decoding damaged rows can crash the decompressor (a
-    flipped bit in a Blosc header corrupted the heap, measured), which must not take the
-    reader with it. None when that process died."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
+    computed in a process of its own: decoding damaged rows can crash HDF5 (a flipped bit in
+    its structures crashed the reader with SIGSEGV, measured), which must not take the reader
+    with it. None when that process failed. A new interpreter, not `multiprocessing`, whose
+    children import the caller's main script again (a user's script without a main guard
+    would read the table again in them)."""
+    import pickle
+    import subprocess
+    import sys
 
-    context = multiprocessing.get_context("spawn")  # (no copy of the caller's HDF5 state)
-    with ProcessPoolExecutor(1, mp_context=context) as pool:
-        try:
-            return pool.submit(_content_digest, str(path), spec).result()
-        except BrokenProcessPool:
-            return None
+    run = subprocess.run(
+        [sys.executable, "-c", _DIGEST_APART],
+        input=pickle.dumps((str(path), spec, sys.path)),
+        capture_output=True,
+    )
+    return run.stdout.decode() if run.returncode == 0 else None
 
 
 def _stored_type(dtype: np.dtype) -> h5py.h5t.TypeCompoundID:

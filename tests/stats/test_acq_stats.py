@@ -244,6 +244,13 @@ def test_a_damaged_table_is_refused_by_name_and_a_hand_edit_is_not(archive, tmp_
         h5.root.data.modify_column(0, 1, column=[True], colname="known_bad")
     edited = acq_stats.get_stats(filter=False, data_root=root)
     assert edited["known_bad"][0] and len(edited) == len(rows)
+    script = tmp_path / "trend.py"  # a user's script, without a main guard
+    script.write_text(
+        "from mica.stats import acq_stats\n"
+        f"print(len(acq_stats.get_stats(filter=False, data_root={str(root)!r})))\n"
+    )
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+    assert run.returncode == 0 and run.stdout == f"{len(rows)}\n", run.stderr[-2000:]
 
     _flip_stored_rows(path)
     for read in (
