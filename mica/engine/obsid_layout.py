@@ -260,6 +260,11 @@ def obs_dirs(product: ObsidProduct, obsid: int, root: Path) -> dict[Any, Any] | 
     obsid = check_obsid(obsid)
     if not (root / INDEX_NAME).exists():
         return None
+    # The links before the index: an update marks a revision complete, then links it, so a
+    # link read first names a revision the index read after it holds (read the other way
+    # round, a new default linked in between was missing from the answer).
+    default = link_revision(default_link(root, obsid))
+    last = link_revision(last_link(root, obsid))
     with ArchiveIndex(product, root, readonly=True) as index:
         revs = archived_revisions(index, obsid)
     if not revs:
@@ -267,10 +272,8 @@ def obs_dirs(product: ObsidProduct, obsid: int, root: Path) -> dict[Any, Any] | 
         return None
     out: dict[Any, Any] = {rev: str(version_dir(root, obsid, rev)) for rev in revs}
     out["revisions"] = revs
-    default = link_revision(default_link(root, obsid))
     if default in revs:
         out["default"] = out[default]
-    last = link_revision(last_link(root, obsid))
     if last in revs:
         out["last"] = out[last]
     elif "default" in out:
