@@ -104,6 +104,16 @@ def last_link(root: Path, obsid: int) -> Path:
     return chunk_dir(root, obsid) / f"{obsid_name(obsid)}_last"
 
 
+def revision_links(root: Path) -> list[tuple[int, Path]]:
+    """(obsid, link) of every ``<OOOOO>`` and ``<OOOOO>_last`` link under ``root``, sorted."""
+    found = []
+    for link in sorted(root.glob("[0-9][0-9]/[0-9][0-9][0-9][0-9][0-9]*")):
+        match = re.fullmatch(r"(\d{5})(_last)?", link.name)
+        if match and link.is_symlink():
+            found.append((int(match.group(1)), link))
+    return found
+
+
 def link_revision(link: Path) -> int | None:
     """Revision a link points at (from its target's name), or None if absent or foreign."""
     if not link.is_symlink():
@@ -511,9 +521,8 @@ def check_obsid_layout(
                 relink(product, index, obsid, d, la)
                 repairs.append(f"obsid {obsid}: links and isdefault set to default {d}, last {la}")
     # Links on disk for obsids the table does not know (e.g. hand-made) are reported.
-    for link in sorted(root.glob("[0-9][0-9]/[0-9][0-9][0-9][0-9][0-9]*")):
-        match = re.fullmatch(r"(\d{5})(_last)?", link.name)
-        if match and link.is_symlink() and int(match.group(1)) not in links:
+    for obsid, link in revision_links(root):
+        if obsid not in links:
             problems.append(f"link {link.relative_to(root)} has no obsid_links row")
             if repair:
                 link.unlink()

@@ -18,7 +18,6 @@ The summary table's columns, folder and name are defined in `mica.vv.table` (rea
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from mica.engine.obsid_layout import (
     default_link,
     last_link,
     remove_link,
+    revision_links,
     revision_name,
     set_link,
     version_dir,
@@ -245,14 +245,11 @@ class VVProduct(DerivedProduct):
         their obsid (a folder gone, a link to itself), and the folders that lost their
         digests."""
         found: dict[int, list[str]] = {}
-        for link in sorted(self.root(data_root).glob("[0-9][0-9]/[0-9][0-9][0-9][0-9][0-9]*")):
-            name = re.fullmatch(r"(\d{5})(_last)?", link.name)
-            if name is None or not link.is_symlink():
-                continue
+        for obsid, link in revision_links(self.root(data_root)):
             target = os.readlink(link)
             of_obsid = REV_DIR_RE.fullmatch(target)
-            if not (of_obsid and of_obsid.group(1) == name.group(1) and link.is_dir()):
-                found.setdefault(int(name.group(1)), []).append(
+            if not (of_obsid and int(of_obsid.group(1)) == obsid and link.is_dir()):
+                found.setdefault(obsid, []).append(
                     f"link {link} points to {target!r}, not a V&V folder of its obsid"
                 )
         for obsid, folders in self.unit_folders(data_root).items():

@@ -16,6 +16,7 @@ import h5py
 import numpy as np
 
 from mica.engine.digests import FOLDER_DIGESTS
+from mica.engine.h5chunks import UNREADABLE
 
 if TYPE_CHECKING:  # the report is written by Obi's methods, which import this module
     from mica.vv.core import Obi
@@ -41,7 +42,7 @@ def digests_lost(folder: Path) -> str | None:
     try:
         with h5py.File(folder / SLOTS_H5, "r") as h5:
             marked = DIGESTS_ATTR in h5.attrs
-    except (OSError, KeyError, ValueError, RuntimeError):  # (a file its check names)
+    except UNREADABLE:  # (a file its check names)
         return None
     return (
         f"has lost its {FOLDER_DIGESTS} (its {SLOTS_H5} was installed with one)" if marked else None

@@ -383,17 +383,11 @@ def read_dark_image(
     nbytes = 4 * IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
     if scratch is None:
         scratch = np.empty(nbytes, dtype=np.uint8)
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(header_length(fh, path))
-            if fh.readinto(scratch) != nbytes:
-                raise OSError(f"{path}: truncated image data")
-    except FileNotFoundError:
-        raise
-    except OSError:
-        _check_digest(path)  # a file changed since it was written is named as such
-        raise
-    _check_digest(path)
+    _check_digest(path)  # first: a file changed since it was written is named as such
+    with open(path, "rb") as fh:
+        fh.seek(header_length(fh, path))
+        if fh.readinto(scratch) != nbytes:
+            raise OSError(f"{path}: truncated image data")
     big = scratch.view(">f4").reshape(IMAGE_SHAPE)  # FITS data are big-endian
     if clip:
         np.maximum(big, np.float32(0.0), out=out)  # NaN stays NaN
